@@ -1,0 +1,96 @@
+/* Sandbox settings: the effective policy, read from settings files of two
+ * shapes and layered.
+ *
+ * Shapes (detected per file):
+ *  1. a `settings.json` with a top-level "sandbox" object (other top-level keys
+ *     belong to other tools and are ignored);
+ *  2. sandbox-runtime's settings file (top-level "filesystem", "network", ...).
+ *
+ * Layering: al_settings_load_file() applies one file on top of the policy it
+ * is given. A scalar present in the file replaces the current value; a list is
+ * appended to the current list (duplicates dropped). Paths are expanded when
+ * loaded: "~" and "~/x" against `home`, relative paths against `cwd`; after
+ * expansion every path must be absolute. Globs (`*` inside one component, `**`
+ * across components) are kept as patterns; see glob.h.
+ */
+#ifndef AIRLOCK_SETTINGS_H
+#define AIRLOCK_SETTINGS_H
+
+#include "airlock/strlist.h"
+
+enum al_sandbox_mode {
+    AL_MODE_AUTO_ALLOW = 0, /* run without asking */
+    AL_MODE_REGULAR = 1,    /* ask before running */
+};
+
+enum al_unix_sockets {
+    AL_UNIX_SOCKETS_NONE = 0, /* no host unix socket reachable (default) */
+    AL_UNIX_SOCKETS_ALL = 1,  /* every host unix socket path reachable */
+    AL_UNIX_SOCKETS_LIST = 2, /* only the paths in unix_socket_paths */
+};
+
+struct al_policy {
+    /* filesystem: all entries absolute after expansion, maybe glob patterns */
+    struct al_strlist allow_write; /* writable (and readable) */
+    struct al_strlist deny_read;   /* neither readable nor writable */
+    struct al_strlist allow_read;  /* readable again inside a deny_read dir */
+    struct al_strlist deny_write;  /* readable, never writable */
+    int allow_git_config;          /* .git/config writable (default 0) */
+
+    /* network (enforced by netproxy) */
+    struct al_strlist allowed_domains; /* "example.com", "*.example.com", "host:443" */
+    struct al_strlist denied_domains;
+    struct al_strlist allowed_addresses; /* IP or CIDR literals */
+    int http_proxy_port;                 /* 0 = airlock's own proxy */
+    int socks_proxy_port;                /* 0 = airlock's own proxy */
+    char *custom_proxy;                  /* NULL = none */
+    int allow_local_binding;             /* default 0 */
+    int require_sni_match;               /* default 1 */
+
+    enum al_unix_sockets unix_sockets;
+    struct al_strlist unix_socket_paths; /* for AL_UNIX_SOCKETS_LIST */
+
+    int weaker_nested;              /* enableWeakerNestedSandbox, default 0 */
+    struct al_strlist excluded_commands; /* basenames run outside the sandbox */
+    int allow_unsandboxed;          /* allowUnsandboxedCommands, default 1 */
+    enum al_sandbox_mode mode;      /* default auto-allow */
+};
+
+/* Fills `policy` with the defaults above (nothing allowed, nothing denied:
+ * the built-in credential denials are added by the runtime, not here). */
+void al_policy_init(struct al_policy *policy);
+
+/* Frees everything `policy` owns; it may be re-initialised afterwards. */
+void al_policy_free(struct al_policy *policy);
+
+/* Reads the JSON settings file `path` (at most 1 MiB) and applies it on top
+ * of `policy`. On error returns AL_ENOTFOUND (no such file), AL_EINVAL (bad
+ * JSON, unknown key, wrong type, too-broad domain wildcard, non-absolute
+ * path), AL_ETOOBIG or AL_EIO, with a message in al_error_last() that names
+ * the file and the key, e.g.
+ *   "settings.json: sandbox.network.allowedDomains[1]: \"*.com\" is too broad"
+ * On error `policy` may hold part of the file; the caller discards it. */
+int al_settings_load_file(struct al_policy *policy, const char *path, const char *home,
+                          const char *cwd);
+
+/* Same as al_settings_load_file() for a buffer already in memory (`len`
+ * bytes, need not be NUL-terminated). `name` is used in messages. */
+int al_settings_load_buffer(struct al_policy *policy, const char *name, const char *data,
+                            size_t len, const char *home, const char *cwd);
+
+/* Expands `path` ("~", "~/x", relative, absolute; globs kept) into a newly
+ * allocated absolute, lexically normalised path ("//", "/./" and "/x/.."
+ * folded). Returns NULL and sets al_error_last() when the result is not
+ * absolute or on ENOMEM. The caller frees the result. */
+char *al_settings_expand_path(const char *path, const char *home, const char *cwd);
+
+/* Checks one domain pattern: returns 0, or AL_EINVAL with a reason in
+ * al_error_last() for "", "*", "*.com"-style (wildcard over a single label),
+ * a wildcard not in the leftmost position, bad characters, bad port. */
+int al_settings_check_domain(const char *pattern);
+
+/* The effective policy as a pretty-printed JSON object (for --print-policy).
+ * The caller frees the string; NULL on ENOMEM. */
+char *al_policy_to_json(const struct al_policy *policy);
+
+#endif

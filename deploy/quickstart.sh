@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs the build dependencies, builds airlock and runs a demo command in
+# the sandbox with `airlock run`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./deploy/install-deps.sh
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j"$(nproc)"
+echo
+echo "== airlock run: a shell in the sandbox looks around"
+demo=$(mktemp -d /tmp/airlock-demo.XXXXXX)
+cd "$demo"
+"$OLDPWD/build/cli/airlock" run -c '
+  echo "in the sandbox as $(id -un), pid $$, cwd $PWD"
+  echo hello > note.txt && echo "workspace write: ok ($(cat note.txt))"
+  touch /etc/airlock-demo 2>/dev/null && echo "/etc write: ALLOWED" || echo "/etc write: refused"
+  ls ~/.ssh >/dev/null 2>&1 && echo "~/.ssh: VISIBLE" || echo "~/.ssh: invisible"
+  (exec 3<>/dev/tcp/1.1.1.1/80) 2>/dev/null && echo "network: OPEN" || echo "network: none"
+  echo "processes visible: $(ls /proc | grep -c "^[0-9]")"
+' || true
+echo
+echo "Try it yourself:  $PWD/build/cli/airlock run -- bash"
+rm -rf "$demo"

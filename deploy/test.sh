@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Installs what the tests need, builds airlock with warnings as errors, runs
+# the whole test suite, then the ASan+UBSan build of the unit and sandbox
+# tests, the fuzzers for a bounded time, and the clang-format check.
+#   ./deploy/test.sh            everything (what CI runs)
+#   AIRLOCK_FUZZ_SECONDS=N      seconds per fuzz target (default 20)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+jobs=$(nproc)
+
+step() { printf '\n==== %s\n' "$*"; }
+
+step "install dependencies"
+./deploy/install-deps.sh
+
+step "format check"
+files=$(git ls-files '*.c' '*.h' 2>/dev/null || find . -name '*.[ch]' -not -path './build*')
+if [ -n "$files" ]; then
+  # shellcheck disable=SC2086
+  clang-format --dry-run --Werror $files
+fi
+./deploy/check-banned.sh
+
+step "build (-Werror)"
+cmake -S . -B build -DAIRLOCK_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j"$jobs"
+
+step "tests"
+(cd build && ctest --output-on-failure -j"$jobs" --timeout 300)
+
+step "build (ASan+UBSan)"
+cmake -S . -B build-asan -DAIRLOCK_WERROR=ON -DAIRLOCK_SANITIZE=ON \
+  -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang >/dev/null
+cmake --build build-asan -j"$jobs"
+
+step "tests under ASan+UBSan (unit, sandbox)"
+(cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --output-on-failure -j"$jobs" --timeout 300 -L 'unit|sandbox')
+
+step "fuzz (bounded)"
+cmake -S . -B build-fuzz -DAIRLOCK_FUZZ=ON -DCMAKE_C_COMPILER=clang \
+  -DCMAKE_BUILD_TYPE=Debug >/dev/null
+cmake --build build-fuzz -j"$jobs"
+secs=${AIRLOCK_FUZZ_SECONDS:-20}
+found=0
+for f in build-fuzz/fuzz_*; do
+  [ -x "$f" ] || continue
+  found=1
+  name=$(basename "$f")
+  corpus="$root/tests/fuzz/corpus/${name#fuzz_}"
+  work=$(mktemp -d)
+  [ -d "$corpus" ] && cp -r "$corpus"/. "$work"/
+  echo "fuzz: $name for ${secs}s"
+  "$f" -max_total_time="$secs" -print_final_stats=0 "$work" >"$work.log" 2>&1 ||
+    { tail -50 "$work.log"; echo "fuzz: $name found a crash"; exit 1; }
+  rm -rf "$work" "$work.log"
+done
+[ "$found" = 1 ] || echo "fuzz: no targets built"
+
+step "all tests passed"
