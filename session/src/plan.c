@@ -16,18 +16,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Credential stores hidden whatever the settings say ("~/" = the caller's
- * home). Globs are expanded like user patterns. */
-static const char *const builtin_denied[] = {
-    "~/.ssh",         "~/.aws",          "~/.gnupg",          "~/.kube",
-    "~/.docker",      "~/.netrc",        "~/.git-credentials", "~/.config/gh",
-    "~/.config/gcloud", "~/.azure",      "~/.npmrc",          "~/.pypirc",
-    "~/.cargo/credentials", "~/.cargo/credentials.toml", "~/.config/hub",
-    "~/.terraform.d/credentials.tfrc.json", "~/.vault-token", "~/.password-store",
-    "/etc/shadow",    "/etc/gshadow",    "/etc/shadow-",      "/etc/gshadow-",
-    "/etc/ssh/*_key", "/etc/ssl/private",
-};
-
 /* Secrets inside the workspace: dotenv files. */
 static const char *const builtin_workspace_denied[] = {
     "**/.env*",
@@ -54,18 +42,6 @@ static int plan_add(struct sb_plan *plan, enum sb_mount_kind kind, const char *p
         return AL_ENOMEM;
     plan->mounts[plan->len++] = (struct sb_mount){kind, copy, is_dir};
     return 0;
-}
-
-/* Expands "~" against `home` for the built-in lists. Caller frees. */
-static char *plan_expand_home(const char *pattern, const char *home)
-{
-    if (pattern[0] != '~')
-        return strdup(pattern);
-    size_t n = strlen(home) + strlen(pattern);
-    char *s = malloc(n + 1);
-    if (s)
-        snprintf(s, n + 1, "%s%s", home, pattern + 1);
-    return s;
 }
 
 /* Calls add() for each existing host path `pattern` names: itself when it has
@@ -133,6 +109,17 @@ int sb_plan_build(struct sb_plan *out, const struct sb_config *cfg)
     struct al_strlist protect = AL_STRLIST_INIT;
     int err = 0;
 
+    for (size_t i = 0; i < pol->allow_write.len; i++) {
+        if (strcmp(pol->allow_write.items[i], "/") == 0) {
+            err = al_error_set(AL_EINVAL, "refusing to make / writable (allowWrite)");
+            goto out;
+        }
+    }
+    if (strcmp(cfg->cwd, "/") == 0) {
+        err = al_error_set(AL_EINVAL, "refusing to run in / : the working directory is made "
+                                      "writable; cd to a project directory");
+        goto out;
+    }
     plan.allow_unix_sockets = pol->unix_sockets != AL_UNIX_SOCKETS_NONE;
     plan.allow_local_binding = pol->allow_local_binding;
 
@@ -153,19 +140,8 @@ int sb_plan_build(struct sb_plan *out, const struct sb_config *cfg)
             goto out;
     }
 
-    /* Hidden: built-in credential stores, dotenv files in the writable roots,
-     * then deniedPaths/denyRead. */
-    for (size_t i = 0; i < sizeof(builtin_denied) / sizeof(*builtin_denied); i++) {
-        if (builtin_denied[i][0] == '~' && !cfg->home)
-            continue;
-        cleanup_free char *p = plan_expand_home(builtin_denied[i], cfg->home);
-        if (!p) {
-            err = AL_ENOMEM;
-            goto out;
-        }
-        if ((err = plan_resolve(&plan, SB_MNT_MASK, p)) < 0)
-            goto out;
-    }
+    /* Hidden: dotenv files in the writable roots, then deniedPaths/denyRead
+     * (which holds the built-in credential stores, see defaults.c). */
     for (size_t w = 0; w < plan.writable.len; w++) {
         for (size_t i = 0; i < sizeof(builtin_workspace_denied) / sizeof(char *); i++) {
             char pattern[PATH_MAX];
@@ -190,7 +166,7 @@ int sb_plan_build(struct sb_plan *out, const struct sb_config *cfg)
             goto out;
     for (size_t w = 0; w < plan.writable.len; w++)
         if ((err = sb_protect_discover(&protect, &plan.placeholders, plan.writable.items[w],
-                                       pol->allow_git_config)) < 0)
+                                       pol->mandatory_deny_depth, pol->allow_git_config)) < 0)
             goto out;
     for (size_t i = 0; i < protect.len; i++)
         if ((err = plan_resolve(&plan, SB_MNT_PROTECT, protect.items[i])) < 0)

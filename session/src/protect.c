@@ -17,8 +17,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-/* Directories below the writable root searched for the names below. */
-#define PROTECT_MAX_DEPTH 3
 #define PROTECT_MAX_ENTRIES 20000
 
 /* Names protected wherever they are found (files or directories). */
@@ -37,6 +35,7 @@ struct protect_walk {
     struct al_strlist *out;
     struct al_strlist *placeholders;
     int allow_git_config;
+    unsigned max_depth;
     size_t visited;
 };
 
@@ -148,7 +147,7 @@ static int protect_walk_dir(struct protect_walk *w, const char *dir, unsigned de
             err = al_strlist_push_unique(w->out, path);
             continue;
         }
-        if (S_ISDIR(st.st_mode) && depth < PROTECT_MAX_DEPTH && strcmp(name, "node_modules") != 0)
+        if (S_ISDIR(st.st_mode) && depth < w->max_depth && strcmp(name, "node_modules") != 0)
             err = protect_walk_dir(w, path, depth + 1);
     }
     closedir(d);
@@ -156,8 +155,9 @@ static int protect_walk_dir(struct protect_walk *w, const char *dir, unsigned de
 }
 
 int sb_protect_discover(struct al_strlist *out, struct al_strlist *placeholders,
-                        const char *root, int allow_git_config)
+                        const char *root, int depth, int allow_git_config)
 {
-    struct protect_walk w = {out, placeholders, allow_git_config, 0};
+    struct protect_walk w = {out, placeholders, allow_git_config, depth > 0 ? (unsigned)depth : 3,
+                             0};
     return protect_walk_dir(&w, root, 0);
 }

@@ -49,11 +49,12 @@ void sb_plan_remove_placeholders(const struct sb_plan *plan);
 int sb_glob_expand(struct al_strlist *out, const char *pattern, size_t max_entries);
 
 /* protect.c: appends the mandatory write-protected paths found in the
- * writable root `root` (depth <= 3, git worktrees followed) to `out`; a
+ * writable root `root` (down to `depth` directories, git worktrees followed)
+ * to `out`; a
  * missing .git/hooks in an existing .git gets a placeholder directory
  * (listed in `placeholders`). */
 int sb_protect_discover(struct al_strlist *out, struct al_strlist *placeholders,
-                        const char *root, int allow_git_config);
+                        const char *root, int depth, int allow_git_config);
 
 /* mounts.c (in the sandbox's pid 1, in its new mount namespace): builds the
  * new root from the plan, pivots into it and detaches the host's root. */

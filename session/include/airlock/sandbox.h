@@ -42,7 +42,7 @@ typedef int (*sb_inner_fn)(void *payload);
 typedef int (*sb_netns_fn)(int netns_fd, void *payload);
 
 struct sb_config {
-    const struct al_policy *policy; /* settings; built-in denials are added */
+    const struct al_policy *policy; /* after sb_policy_add_defaults() */
     const char *cwd;                /* workspace: read-write, initial cwd */
     const char *home;               /* the caller's home, for "~" and defaults */
     char *const *argv;              /* command (argv[0] looked up in PATH) */
@@ -58,6 +58,11 @@ struct sb_config {
     unsigned timeout_s; /* 0 = none */
     int debug;          /* log each step at debug level */
 };
+
+/* Adds the built-in part of every policy to `policy`: `cwd` writable, the
+ * credential stores under `home` (~/.ssh, ~/.aws, ...) and /etc/shadow & co.
+ * hidden. 0 or AL_ENOMEM. */
+int sb_policy_add_defaults(struct al_policy *policy, const char *cwd, const char *home);
 
 /* Runs cfg->argv in a new sandbox and waits for it. Returns 0 and fills `out`
  * (every outcome except SB_SETUP_FAILED), or a negative AL_E* code when the
