@@ -30,8 +30,8 @@
 struct doctor_ctx {
     const char *home;
     const char *cwd;
-    struct al_strlist sockets;  /* host unix socket paths found before */
-    struct al_strlist secrets;  /* host credential files that exist */
+    struct al_strlist sockets; /* host unix socket paths found before */
+    struct al_strlist secrets; /* host credential files that exist */
 };
 
 static int failures;
@@ -146,8 +146,8 @@ static void check_unix_sockets(const struct doctor_ctx *c)
     int e = errno;
     if (fd >= 0)
         close(fd);
-    snprintf(what, sizeof(what), "%zu host socket(s) tried, %d reached; socket(AF_UNIX): %s",
-             tried, reached, fd >= 0 ? "allowed" : strerror(e));
+    snprintf(what, sizeof(what), "%zu host socket(s) tried, %d reached; socket(AF_UNIX): %s", tried,
+             reached, fd >= 0 ? "allowed" : strerror(e));
     verdict(reached == 0, "reach a host unix socket", what);
 }
 

@@ -68,8 +68,22 @@ static int parse_ulong(unsigned long *out, const char *opt, const char *s, unsig
 
 static int parse_opts(struct run_opts *o, int argc, char **argv, int *cmd_index)
 {
-    enum { O_SETTINGS = 256, O_ENV, O_DEBUG, O_PRINT, O_ALLOW_WRITE, O_DENY_READ, O_PASS_ENV,
-           O_TIMEOUT, O_MEMORY, O_PIDS, O_CPUS, O_UNSANDBOXED, O_YES, O_HELP };
+    enum {
+        O_SETTINGS = 256,
+        O_ENV,
+        O_DEBUG,
+        O_PRINT,
+        O_ALLOW_WRITE,
+        O_DENY_READ,
+        O_PASS_ENV,
+        O_TIMEOUT,
+        O_MEMORY,
+        O_PIDS,
+        O_CPUS,
+        O_UNSANDBOXED,
+        O_YES,
+        O_HELP
+    };
     static const struct option longopts[] = {
         {"settings", required_argument, NULL, O_SETTINGS},
         {"env", required_argument, NULL, O_ENV},
@@ -197,14 +211,16 @@ static int build_env(struct al_strlist *env, const struct run_opts *o,
     for (size_t i = 0; i < o->pass_env.len; i++) {
         const char *name = o->pass_env.items[i];
         if (strncmp(name, "LD_", 3) == 0 || strchr(name, '=') || !*name) {
-            fprintf(stderr, "airlock: --pass-env %s: refused (the dynamic loader's variables "
-                            "never enter the sandbox)\n",
+            fprintf(stderr,
+                    "airlock: --pass-env %s: refused (the dynamic loader's variables "
+                    "never enter the sandbox)\n",
                     name);
             return -1;
         }
         if (al_strlist_find(&policy->deny_env, name) >= 0) {
-            fprintf(stderr, "airlock: --pass-env %s: refused by the settings' denied "
-                            "environment variables\n",
+            fprintf(stderr,
+                    "airlock: --pass-env %s: refused by the settings' denied "
+                    "environment variables\n",
                     name);
             return -1;
         }
@@ -311,8 +327,7 @@ int cmd_run(int argc, char **argv)
     for (size_t i = 0; i < o.deny_read.len; i++) {
         char *p = al_settings_expand_path(o.deny_read.items[i], home, cwd);
         if (!p || al_strlist_push_owned(&policy.deny_read, p) < 0) {
-            fprintf(stderr, "airlock: --deny-read %s: %s\n", o.deny_read.items[i],
-                    al_error_last());
+            fprintf(stderr, "airlock: --deny-read %s: %s\n", o.deny_read.items[i], al_error_last());
             goto out;
         }
     }
@@ -386,10 +401,11 @@ int cmd_run(int argc, char **argv)
                     al_error_last());
             goto out;
         }
-        fprintf(stderr, "airlock: warning: %s; running the WEAKER sandbox: Landlock + seccomp + "
-                        "no_new_privs only. No private /tmp or /proc, host processes visible, "
-                        "network limited to Landlock's TCP rules (UDP not blocked), no limits "
-                        "(--memory, --pids)\n",
+        fprintf(stderr,
+                "airlock: warning: %s; running the WEAKER sandbox: Landlock + seccomp + "
+                "no_new_privs only. No private /tmp or /proc, host processes visible, "
+                "network limited to Landlock's TCP rules (UDP not blocked), no limits "
+                "(--memory, --pids)\n",
                 al_error_last());
         err = sb_run_weaker(&res, &cfg);
     }

@@ -211,7 +211,10 @@ int sb_cgroup_create(struct sb_cgroup *out, const struct sb_config *cfg)
                 err = al_error_set(AL_EUNSUPP,
                                    "no cgroup controller \"%s\" available (neither delegated on "
                                    "cgroup v2 nor mounted as v1): cannot apply --%s",
-                                   cg_names[c], c == CG_MEMORY ? "memory" : c == CG_PIDS ? "pids" : "cpus");
+                                   cg_names[c],
+                                   c == CG_MEMORY ? "memory"
+                                   : c == CG_PIDS ? "pids"
+                                                  : "cpus");
                 goto out;
             }
             cg.paths[c] = cg_child_path(mnt, own);
@@ -229,7 +232,9 @@ int sb_cgroup_create(struct sb_cgroup *out, const struct sb_config *cfg)
     if ((err = cg_set_limits(&cg, cfg)) < 0)
         goto out;
     al_log(AL_LOG_DEBUG, "cgroup v%d: %s", cg.version,
-           cg.paths[0] ? cg.paths[0] : cg.paths[1] ? cg.paths[1] : cg.paths[2]);
+           cg.paths[0]   ? cg.paths[0]
+           : cg.paths[1] ? cg.paths[1]
+                         : cg.paths[2]);
     *out = cg;
     memset(&cg, 0, sizeof(cg));
 out:

@@ -82,8 +82,8 @@ int sb_glob_expand(struct al_strlist *out, const char *pattern, size_t max_entri
         .pattern = pattern,
         .out = out,
         .max_entries = max_entries,
-        .max_depth = strstr(pattern, "**") ? GLOB_MAX_DEPTH
-                                           : count_components(pattern + strlen(prefix)),
+        .max_depth =
+            strstr(pattern, "**") ? GLOB_MAX_DEPTH : count_components(pattern + strlen(prefix)),
     };
     char path[PATH_MAX];
     size_t len = strcmp(prefix, "/") == 0 ? 0 : strlen(prefix);
@@ -94,7 +94,8 @@ int sb_glob_expand(struct al_strlist *out, const char *pattern, size_t max_entri
         path[0] = '\0';
     int err = glob_walk_dir(&w, path, len, 0);
     if (w.truncated)
-        al_log(AL_LOG_WARN, "pattern %s: stopped after %zu entries; matches further down are not hidden",
+        al_log(AL_LOG_WARN,
+               "pattern %s: stopped after %zu entries; matches further down are not hidden",
                pattern, max_entries);
     return err;
 }

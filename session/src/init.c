@@ -120,9 +120,9 @@ int sb_init_main(void *arg)
         char msg[300];
         snprintf(msg, sizeof(msg), "%s: %s", a->cfg->argv[0], strerror(exec_errno));
         init_report(a->status_fd,
-                    exec_errno == ENOENT ? SB_NOT_FOUND
+                    exec_errno == ENOENT                              ? SB_NOT_FOUND
                     : WIFEXITED(status) && WEXITSTATUS(status) == 125 ? SB_SETUP_FAILED
-                                                                       : SB_NOT_EXEC,
+                                                                      : SB_NOT_EXEC,
                     exec_errno, msg);
     } else if (WIFSIGNALED(status)) {
         init_report(a->status_fd, SB_SIGNALED, WTERMSIG(status), NULL);

@@ -74,12 +74,9 @@ static int ll_abi(void)
     return abi < 0 ? 0 : (int)abi;
 }
 
-/* Allows `access` beneath `path`; a missing path is skipped. */
-static int ll_allow(struct ll_ctx *ctx, const char *path, __u64 access)
+/* Allows `access` beneath what `fd` refers to (`path` names it in messages). */
+static int ll_allow_fd(struct ll_ctx *ctx, int fd, const char *path, __u64 access)
 {
-    cleanup_fd int fd = open(path, O_PATH | O_CLOEXEC);
-    if (fd < 0)
-        return errno == ENOENT ? 0 : al_error_set_errno(AL_EIO, errno, "landlock: open %s", path);
     struct stat st;
     if (fstat(fd, &st) < 0)
         return al_error_set_errno(AL_EIO, errno, "landlock: stat %s", path);
@@ -89,6 +86,35 @@ static int ll_allow(struct ll_ctx *ctx, const char *path, __u64 access)
     struct ll_path_beneath_attr rule = {.allowed_access = access, .parent_fd = fd};
     if (syscall(SYS_landlock_add_rule, ctx->ruleset, LL_RULE_PATH_BENEATH, &rule, 0) < 0)
         return al_error_set_errno(AL_EIO, errno, "landlock: rule for %s", path);
+    return 0;
+}
+
+/* Allows `access` beneath `path`; a missing path is skipped. */
+static int ll_allow(struct ll_ctx *ctx, const char *path, __u64 access)
+{
+    cleanup_fd int fd = open(path, O_PATH | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? 0 : al_error_set_errno(AL_EIO, errno, "landlock: open %s", path);
+    return ll_allow_fd(ctx, fd, path, access);
+}
+
+/* The command's stdin/stdout/stderr may be host files or terminals that lie
+ * outside the sandbox's tree; reopening them by name (/dev/stderr,
+ * /proc/self/fd/1) must keep working. Pipes and sockets need no rule. */
+static int ll_allow_stdio(struct ll_ctx *ctx)
+{
+    for (int fd = 0; fd <= 2; fd++) {
+        struct stat st;
+        if (fstat(fd, &st) < 0 || !(S_ISREG(st.st_mode) || S_ISCHR(st.st_mode)))
+            continue;
+        int err = ll_allow_fd(ctx, fd,
+                              fd == 0   ? "stdin"
+                              : fd == 1 ? "stdout"
+                                        : "stderr",
+                              LL_FS_READ_FILE | LL_FS_WRITE_FILE | LL_FS_TRUNCATE);
+        if (err < 0)
+            return err;
+    }
     return 0;
 }
 
@@ -123,8 +149,7 @@ static int ll_allow_read_except(struct ll_ctx *ctx, const struct sb_plan *plan, 
     int err = 0;
     struct dirent *de;
     while ((de = readdir(d)) && err == 0) {
-        if (de->d_name[0] == '.' &&
-            (!de->d_name[1] || (de->d_name[1] == '.' && !de->d_name[2])))
+        if (de->d_name[0] == '.' && (!de->d_name[1] || (de->d_name[1] == '.' && !de->d_name[2])))
             continue;
         char child[PATH_MAX];
         if (al_path_join(child, sizeof(child), dir, de->d_name) == 0)
@@ -139,8 +164,8 @@ static int ll_apply(const struct sb_plan *plan, int hide_masked)
     int abi = ll_abi();
     if (abi < 1)
         return al_error_set(AL_EUNSUPP, "Landlock is not available in this kernel");
-    struct ll_ctx ctx = {.ruleset = -1, .fs_mask = LL_READ | LL_WRITE | LL_FS_MAKE_CHAR |
-                                                   LL_FS_MAKE_BLOCK};
+    struct ll_ctx ctx = {.ruleset = -1,
+                         .fs_mask = LL_READ | LL_WRITE | LL_FS_MAKE_CHAR | LL_FS_MAKE_BLOCK};
     if (abi < 2)
         ctx.fs_mask &= ~LL_FS_REFER;
     if (abi < 3)
@@ -159,12 +184,14 @@ static int ll_apply(const struct sb_plan *plan, int hide_masked)
         err = ll_allow_read_except(&ctx, plan, "/", 0);
     else
         err = ll_allow(&ctx, "/", LL_READ);
-    static const char *const scratch[] = {"/tmp", "/dev/shm", "/dev/null", "/dev/zero",
-                                          "/dev/full", "/dev/tty",  "/dev/pts"};
+    static const char *const scratch[] = {"/tmp",      "/dev/shm", "/dev/null", "/dev/zero",
+                                          "/dev/full", "/dev/tty", "/dev/pts"};
     for (size_t i = 0; i < sizeof(scratch) / sizeof(*scratch) && err == 0; i++)
         err = ll_allow(&ctx, scratch[i], LL_READ | LL_WRITE);
     for (size_t i = 0; i < plan->writable.len && err == 0; i++)
         err = ll_allow(&ctx, plan->writable.items[i], LL_READ | LL_WRITE);
+    if (err == 0)
+        err = ll_allow_stdio(&ctx);
     if (err == 0 && syscall(SYS_landlock_restrict_self, ctx.ruleset, 0) < 0)
         err = al_error_set_errno(AL_EIO, errno, "landlock: restrict self");
     close(ctx.ruleset);

@@ -25,19 +25,18 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#define OLD "/oldroot"
-#define NEW "/newroot"
+#define OLD        "/oldroot"
+#define NEW        "/newroot"
 #define EMPTY_FILE "/.airlock-empty"
 
 /* Host top-level entries the sandbox gets fresh or empty instead of bound. */
-static const char *const replaced_toplevel[] = {"proc", "dev", "tmp", "run", "oldroot",
-                                                "newroot"};
+static const char *const replaced_toplevel[] = {"proc", "dev", "tmp", "run", "oldroot", "newroot"};
 
 static const char *const dev_nodes[] = {"null", "zero", "full", "random", "urandom", "tty"};
 
 /* /proc entries hidden (empty file over them) and made read-only. */
-static const char *const proc_hidden[] = {"kcore", "keys", "timer_list", "sched_debug",
-                                          "latency_stats", "kallsyms", "kmsg", "vmallocinfo"};
+static const char *const proc_hidden[] = {"kcore",         "keys",     "timer_list", "sched_debug",
+                                          "latency_stats", "kallsyms", "kmsg",       "vmallocinfo"};
 static const char *const proc_readonly[] = {"sys", "sysrq-trigger", "irq", "bus", "fs"};
 
 /* out = prefix + path; AL_ETOOBIG rather than a truncated mount target. */
@@ -52,8 +51,8 @@ static int prefixed(char *out, const char *prefix, const char *path)
 static int set_attr(const char *path, uint64_t set, uint64_t clear, int recursive)
 {
     struct mount_attr attr = {.attr_set = set, .attr_clr = clear};
-    if (mount_setattr(AT_FDCWD, path, (recursive ? AT_RECURSIVE : 0) | AT_SYMLINK_NOFOLLOW,
-                      &attr, sizeof(attr)) < 0)
+    if (mount_setattr(AT_FDCWD, path, (recursive ? AT_RECURSIVE : 0) | AT_SYMLINK_NOFOLLOW, &attr,
+                      sizeof(attr)) < 0)
         return al_error_set_errno(AL_EIO, errno, "mount_setattr %s", path);
     return 0;
 }
@@ -180,8 +179,8 @@ static int mounts_proc(void)
             continue;
         if (mount(p, p, NULL, MS_BIND | MS_REC, NULL) < 0)
             return al_error_set_errno(AL_EIO, errno, "bind %s", p);
-        int err = set_attr(p, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
-                                  MOUNT_ATTR_NOEXEC, 0, 1);
+        int err = set_attr(
+            p, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, 0, 1);
         if (err < 0)
             return err;
     }
@@ -189,8 +188,9 @@ static int mounts_proc(void)
         al_path_join(p, sizeof(p), NEW "/proc", proc_hidden[i]);
         if (access(p, F_OK) < 0)
             continue;
-        int err = bind(EMPTY_FILE, p, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
-                                          MOUNT_ATTR_NOEXEC);
+        int err =
+            bind(EMPTY_FILE, p,
+                 MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
         if (err < 0)
             return err;
     }
@@ -227,9 +227,8 @@ static int mounts_dev(void)
     if (mount("tmpfs", NEW "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") < 0)
         return al_error_set_errno(AL_EIO, errno, "mount /dev/shm");
     static const char *const links[][2] = {
-        {"pts/ptmx", "ptmx"},         {"/proc/self/fd", "fd"},
-        {"/proc/self/fd/0", "stdin"}, {"/proc/self/fd/1", "stdout"},
-        {"/proc/self/fd/2", "stderr"},
+        {"pts/ptmx", "ptmx"},          {"/proc/self/fd", "fd"},       {"/proc/self/fd/0", "stdin"},
+        {"/proc/self/fd/1", "stdout"}, {"/proc/self/fd/2", "stderr"},
     };
     for (size_t i = 0; i < sizeof(links) / sizeof(*links); i++) {
         al_path_join(dst, sizeof(dst), NEW "/dev", links[i][1]);
@@ -291,8 +290,7 @@ static int mounts_apply_plan(const struct sb_plan *plan)
             if (mount(dst, dst, NULL, MS_BIND | MS_REC, NULL) < 0)
                 err = al_error_set_errno(AL_EIO, errno, "protect %s", m->path);
             else
-                err = set_attr(dst, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, 0,
-                               1);
+                err = set_attr(dst, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, 0, 1);
             break;
         }
     }

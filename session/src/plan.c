@@ -135,7 +135,8 @@ int sb_plan_build(struct sb_plan *out, const struct sb_config *cfg)
     char home_real[PATH_MAX];
     struct stat st;
     if (cfg->home && realpath(cfg->home, home_real) && stat(home_real, &st) == 0 &&
-        S_ISDIR(st.st_mode) && (al_path_within(home_real, "/tmp") || al_path_within(home_real, "/run"))) {
+        S_ISDIR(st.st_mode) &&
+        (al_path_within(home_real, "/tmp") || al_path_within(home_real, "/run"))) {
         if ((err = plan_add(&plan, SB_MNT_RO, home_real, 1)) < 0)
             goto out;
     }
@@ -198,8 +199,7 @@ int sb_plan_build(struct sb_plan *out, const struct sb_config *cfg)
     if (al_log_enabled(AL_LOG_DEBUG)) {
         static const char *const names[] = {"ro", "rw", "hide", "reexpose", "protect"};
         for (size_t i = 0; i < plan.len; i++)
-            al_log(AL_LOG_DEBUG, "plan: %-8s %s", names[plan.mounts[i].kind],
-                   plan.mounts[i].path);
+            al_log(AL_LOG_DEBUG, "plan: %-8s %s", names[plan.mounts[i].kind], plan.mounts[i].path);
     }
     *out = plan;
     memset(&plan, 0, sizeof(plan));

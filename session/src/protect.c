@@ -21,9 +21,8 @@
 
 /* Names protected wherever they are found (files or directories). */
 static const char *const protected_names[] = {
-    ".gitmodules", ".bashrc",   ".bash_profile", ".bash_login", ".bash_logout",
-    ".zshrc",      ".zprofile", ".zshenv",       ".zlogin",     ".profile",
-    ".mcp.json",   ".vscode",   ".idea",         ".envrc",
+    ".gitmodules", ".bashrc", ".bash_profile", ".bash_login", ".bash_logout", ".zshrc", ".zprofile",
+    ".zshenv",     ".zlogin", ".profile",      ".mcp.json",   ".vscode",      ".idea",  ".envrc",
 };
 
 /* Paths inside a ".claude" directory. */
@@ -154,8 +153,8 @@ static int protect_walk_dir(struct protect_walk *w, const char *dir, unsigned de
     return err;
 }
 
-int sb_protect_discover(struct al_strlist *out, struct al_strlist *placeholders,
-                        const char *root, int depth, int allow_git_config)
+int sb_protect_discover(struct al_strlist *out, struct al_strlist *placeholders, const char *root,
+                        int depth, int allow_git_config)
 {
     struct protect_walk w = {out, placeholders, allow_git_config, depth > 0 ? (unsigned)depth : 3,
                              0};

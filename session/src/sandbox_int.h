@@ -12,11 +12,11 @@
 
 /* Mount groups, applied in this order (and by depth within a group). */
 enum sb_mount_kind {
-    SB_MNT_RO = 0,      /* read-only bind of a host path (home outside /) */
-    SB_MNT_RW = 1,      /* read-write bind (workspace, allowWrite) */
-    SB_MNT_MASK = 2,    /* hidden: empty tmpfs (dir) or empty file */
+    SB_MNT_RO = 0,       /* read-only bind of a host path (home outside /) */
+    SB_MNT_RW = 1,       /* read-write bind (workspace, allowWrite) */
+    SB_MNT_MASK = 2,     /* hidden: empty tmpfs (dir) or empty file */
     SB_MNT_REEXPOSE = 3, /* read-only bind inside a masked dir (allowRead) */
-    SB_MNT_PROTECT = 4, /* read-only self-bind inside a writable path */
+    SB_MNT_PROTECT = 4,  /* read-only self-bind inside a writable path */
 };
 
 struct sb_mount {
@@ -53,8 +53,8 @@ int sb_glob_expand(struct al_strlist *out, const char *pattern, size_t max_entri
  * to `out`; a
  * missing .git/hooks in an existing .git gets a placeholder directory
  * (listed in `placeholders`). */
-int sb_protect_discover(struct al_strlist *out, struct al_strlist *placeholders,
-                        const char *root, int depth, int allow_git_config);
+int sb_protect_discover(struct al_strlist *out, struct al_strlist *placeholders, const char *root,
+                        int depth, int allow_git_config);
 
 /* mounts.c (in the sandbox's pid 1, in its new mount namespace): builds the
  * new root from the plan, pivots into it and detaches the host's root. */
@@ -81,9 +81,9 @@ int sb_seccomp_apply(const struct sb_plan *plan);
 
 /* cgroup.c */
 struct sb_cgroup {
-    int version;     /* 0 = none, 1 or 2 */
-    char *paths[3];  /* v2: paths[0]; v1: memory, pids, cpu (NULL if unused) */
-    char *oom_file;  /* memory.events (v2) or memory.oom_control (v1) */
+    int version;    /* 0 = none, 1 or 2 */
+    char *paths[3]; /* v2: paths[0]; v1: memory, pids, cpu (NULL if unused) */
+    char *oom_file; /* memory.events (v2) or memory.oom_control (v1) */
 };
 /* Creates a cgroup below this process's own cgroup with the configured
  * limits (v2 where the controllers are enabled there, v1 otherwise).
