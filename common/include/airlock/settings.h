@@ -113,8 +113,11 @@ int al_settings_check_denied_domain(const char *pattern);
  * or AL_EINVAL with a reason in al_error_last(). */
 int al_settings_check_address(const char *cidr);
 
-/* The effective policy as a pretty-printed JSON object (for --print-policy).
- * The caller frees the string; NULL on ENOMEM. */
+/* The effective policy as a pretty-printed JSON object (for --print-policy):
+ * a shape-1 settings file with every field present, documented in
+ * docs/settings.md; loading it back gives the same policy. Bytes of a string
+ * that is not valid UTF-8 are shown as '?'. The caller frees the string;
+ * NULL on ENOMEM. */
 char *al_policy_to_json(const struct al_policy *policy);
 
 #endif
