@@ -40,13 +40,32 @@ static void put(json_t *obj, const char *key, json_t *value, int *bad)
         (*bad)++;
 }
 
+/* A JSON string for `s`; a string that is not valid UTF-8 (a path under a
+ * home directory with Latin-1 bytes, say) is shown with '?' for every
+ * non-ASCII byte rather than failing the whole output. */
+static json_t *string_json(const char *s)
+{
+    json_t *str = json_string(s);
+    if (str)
+        return str;
+    char *copy = strdup(s);
+    if (!copy)
+        return NULL;
+    for (char *c = copy; *c; c++)
+        if ((unsigned char)*c >= 0x80)
+            *c = '?';
+    str = json_string(copy);
+    free(copy);
+    return str;
+}
+
 static json_t *strlist_json(const struct al_strlist *list)
 {
     json_t *arr = json_array();
     if (!arr)
         return NULL;
     for (size_t i = 0; i < list->len; i++) {
-        if (json_array_append_new(arr, json_string(list->items[i])) < 0) {
+        if (json_array_append_new(arr, string_json(list->items[i])) < 0) {
             json_decref(arr);
             return NULL;
         }
@@ -90,7 +109,7 @@ char *al_policy_to_json(const struct al_policy *p)
     put(net, "allowedAddresses", strlist_json(&p->allowed_addresses), &bad);
     put(net, "httpProxyPort", port_json(p->http_proxy_port), &bad);
     put(net, "socksProxyPort", port_json(p->socks_proxy_port), &bad);
-    put(net, "customProxy", p->custom_proxy ? json_string(p->custom_proxy) : json_null(), &bad);
+    put(net, "customProxy", p->custom_proxy ? string_json(p->custom_proxy) : json_null(), &bad);
     put(net, "allowLocalBinding", json_boolean(p->allow_local_binding), &bad);
     put(net, "requireSniMatch", json_boolean(p->require_sni_match), &bad);
     put(sandbox, "network", net, &bad);

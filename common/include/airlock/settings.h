@@ -47,7 +47,8 @@ struct al_policy {
     int mandatory_deny_depth;      /* depth searched for protected files (default 3, 1..10) */
 
     /* network (enforced by netproxy) */
-    struct al_strlist allowed_domains; /* "example.com", "*.example.com", "host:443" */
+    struct al_strlist allowed_domains; /* "example.com", "*.example.com", "host:443";
+                                          ASCII lower-cased */
     struct al_strlist denied_domains;
     struct al_strlist allowed_addresses; /* IP or CIDR literals */
     int http_proxy_port;                 /* 0 = airlock's own proxy */
@@ -55,8 +56,7 @@ struct al_policy {
     char *custom_proxy;                  /* NULL = none */
     int allow_local_binding;             /* default 0 */
     int require_sni_match;               /* default 1 */
-    int allow_all_domains; /* srt network.allowAllDomains: any domain but denied_domains (default 0)
-                            */
+    int allow_all_domains;               /* any domain but denied_domains (default 0) */
 
     enum al_unix_sockets unix_sockets;
     struct al_strlist unix_socket_paths; /* for AL_UNIX_SOCKETS_LIST */
@@ -113,8 +113,11 @@ int al_settings_check_denied_domain(const char *pattern);
  * or AL_EINVAL with a reason in al_error_last(). */
 int al_settings_check_address(const char *cidr);
 
-/* The effective policy as a pretty-printed JSON object (for --print-policy).
- * The caller frees the string; NULL on ENOMEM. */
+/* The effective policy as a pretty-printed JSON object (for --print-policy):
+ * a shape-1 settings file with every field present, documented in
+ * docs/settings.md; loading it back gives the same policy. Bytes of a string
+ * that is not valid UTF-8 are shown as '?'. The caller frees the string;
+ * NULL on ENOMEM. */
 char *al_policy_to_json(const struct al_policy *policy);
 
 #endif

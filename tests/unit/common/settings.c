@@ -674,6 +674,21 @@ static void to_json_round_trip(void **state)
     al_policy_free(&q);
 }
 
+/* A working directory that is not UTF-8 still prints. */
+static void to_json_non_utf8(void **state)
+{
+    struct al_policy p;
+    al_policy_init(&p);
+    static const char json[] = "{\"filesystem\": {\"allowWrite\": [\".\"]}}";
+    assert_int_equal(al_settings_load_buffer(&p, "s.json", json, strlen(json), HOME, "/w/caf\xe9"),
+                     0);
+    char *out = al_policy_to_json(&p);
+    assert_non_null(out);
+    assert_non_null(strstr(out, "\"/w/caf?\""));
+    free(out);
+    al_policy_free(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -683,7 +698,7 @@ int main(void)
         cmocka_unit_test(validation_errors),  cmocka_unit_test(missing_home_or_cwd),
         cmocka_unit_test(expand_paths),       cmocka_unit_test(domains),
         cmocka_unit_test(addresses),          cmocka_unit_test(unix_sockets),
-        cmocka_unit_test(to_json_round_trip),
+        cmocka_unit_test(to_json_round_trip), cmocka_unit_test(to_json_non_utf8),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
