@@ -11,6 +11,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+/* libseccomp's SCMP_A*() macros leave the second datum implicit. */
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+
 #ifndef CLONE_NEWTIME
 #define CLONE_NEWTIME 0x00000080
 #endif
