@@ -1,0 +1,65 @@
+#!/bin/bash
+# run_case.sh AIRLOCK ATTACK CASE: runs one attack inside `airlock run` with
+# the default policy, in a fresh workspace with a fake HOME holding secrets,
+# caller secrets in the environment and host-side listeners and IPC up.
+# Passes when the attack prints "BLOCKED CASE: ..." and exits 0, and nothing
+# on the host changed. Exit 77 (ctest: skipped) only when this kernel cannot
+# express the attack at all.
+set -u
+airlock=$1 attack=$2 case=$3
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/fixture.sh"
+
+# Kernel capability probes, run on the host with the harmless case itself.
+case $case in
+i386_int80)
+    "$attack" i386_int80 >/dev/null
+    if [ $? -eq 2 ]; then
+        echo "SKIP: this kernel has no IA32 emulation; int 0x80 cannot be tried"
+        exit 77
+    fi
+    ;;
+read_host_keys)
+    if ! ls /etc/ssh/*_key >/dev/null 2>&1; then
+        echo "SKIP: the host has no /etc/ssh/*_key to protect"
+        exit 77
+    fi
+    ;;
+setuid)
+    if [ "$(id -u)" != 0 ]; then
+        echo "SKIP: making a setuid-root fixture needs root"
+        exit 77
+    fi
+    ;;
+esac
+
+trap fixture_teardown EXIT
+fixture_setup "${ATTACK_SCRATCH:-$(dirname "$attack")/scratch}" "$attack" "$case" || {
+    echo "FAIL: fixture setup"
+    exit 1
+}
+
+export HOME=$FX_HOME
+export GITHUB_TOKEN=ghp_${FX_MARKER}github
+export AWS_ACCESS_KEY_ID=AKIA${FX_MARKER}
+export AWS_SECRET_ACCESS_KEY=${FX_MARKER}awssecret
+export ANTHROPIC_API_KEY=sk-ant-${FX_MARKER}
+
+# Bait for the fd_leak case: a directory fd an escapee could openat() from.
+[ "$case" = fd_leak ] && exec 9<"$FX_HOME/.ssh"
+
+out=$(cd "$FX_WS" && "$airlock" run -- "$attack" "$case" "${FX_ARGS[@]}" 2>&1)
+rc=$?
+[ "$case" = fd_leak ] && exec 9<&-
+echo "$out"
+echo "airlock exit status: $rc"
+
+status=0
+if ! fixture_check_host; then
+    status=1
+fi
+if [ $rc -ne 0 ] || ! grep -q "^BLOCKED $case: " <<<"$out"; then
+    echo "FAIL: attack $case was not blocked (exit $rc)"
+    status=1
+fi
+exit $status
