@@ -19,6 +19,20 @@ i386_int80)
         exit 77
     fi
     ;;
+x32)
+    if "$attack" x32 >/dev/null; then
+        echo "SKIP: this kernel has no x32 ABI (ENOSYS on the host too)"
+        exit 77
+    fi
+    ;;
+proc_sysrq | proc_kcore)
+    f=/proc/sysrq-trigger
+    [ "$case" = proc_kcore ] && f=/proc/kcore
+    if [ ! -e $f ]; then
+        echo "SKIP: this kernel has no $f"
+        exit 77
+    fi
+    ;;
 read_host_keys)
     if ! ls /etc/ssh/*_key >/dev/null 2>&1; then
         echo "SKIP: the host has no /etc/ssh/*_key to protect"
