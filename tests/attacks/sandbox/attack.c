@@ -46,6 +46,7 @@
 #include <sys/shm.h>
 #include <sys/mount.h>
 #include <sys/ptrace.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -447,8 +448,13 @@ static void try_replace(struct attack *a, const char *path)
         expect_fail(a, what, rc, errno, ERRS(EBUSY, EROFS, EACCES, EPERM));
         unlink(tmp);
     }
+    /* A hard link to the protected inode would let writes through. */
+    snprintf(what, sizeof(what), "link(%s, x)", path);
+    int rc = link(path, tmp);
+    if (expect_fail(a, what, rc, errno, ERRS(EXDEV, EPERM, EROFS, EACCES)))
+        unlink(tmp);
     snprintf(what, sizeof(what), "unlink(%s)", path);
-    int rc = unlink(path);
+    rc = unlink(path);
     expect_fail(a, what, rc, errno, ERRS(EBUSY, EROFS, EACCES, EPERM));
 }
 
@@ -478,6 +484,99 @@ static void case_git_dir_rename(struct attack *a)
             close(fd);
         }
     }
+}
+
+/* Protected names that did not exist when the sandbox started. */
+static void case_protected_new_files(struct attack *a)
+{
+    static const char *const files[] = {
+        ".vscode/tasks.json",
+        ".idea/workspace.xml",
+        ".mcp.json",
+        ".gitmodules",
+        ".zshrc",
+        ".profile",
+        ".bash_profile",
+        ".envrc",
+        ".claude/commands/airlock-attack.md",
+        ".claude/settings.json",
+        "sub/.zshrc",
+    };
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        char dir[PATH_MAX];
+        snprintf(dir, sizeof(dir), "%s", files[i]);
+        char *slash = strrchr(dir, '/');
+        if (slash) {
+            *slash = '\0';
+            char *inner = strchr(dir, '/');
+            if (inner) {
+                *inner = '\0';
+                mkdir(dir, 0755);
+                *inner = '/';
+            }
+            mkdir(dir, 0755);
+        }
+        try_create(a, files[i], ERRS(EROFS, EACCES, EPERM, ENOENT, ENOTDIR));
+    }
+}
+
+/* Protected files below the top of the workspace, made by the fixture:
+ * sub/.bashrc, nested/repo/.git (a repository two levels down), and a
+ * submodule's git dir .git/modules/lib. */
+static void case_protected_nested(struct attack *a)
+{
+    try_open_write(a, "sub/.bashrc", ERRS(EROFS, EACCES, EPERM));
+    try_open_write(a, "nested/repo/.git/config", ERRS(EROFS, EACCES, EPERM));
+    try_create(a, "nested/repo/.git/hooks/pre-commit", ERRS(EROFS, EACCES, EPERM));
+    try_open_write(a, ".git/modules/lib/config", ERRS(EROFS, EACCES, EPERM));
+    try_create(a, ".git/modules/lib/hooks/post-checkout", ERRS(EROFS, EACCES, EPERM));
+}
+
+static void case_read_cred_stores(struct attack *a)
+{
+    static const char *const stores[] = {
+        ".gnupg/private-keys-v1.d/key.key",
+        ".kube/config",
+        ".docker/config.json",
+        ".netrc",
+        ".git-credentials",
+        ".config/gh/hosts.yml",
+        ".config/gcloud/credentials.db",
+        ".azure/accessTokens.json",
+        ".npmrc",
+        ".pypirc",
+    };
+    char p[PATH_MAX];
+    for (size_t i = 0; i < sizeof(stores) / sizeof(stores[0]); i++) {
+        snprintf(p, sizeof(p), "%s/%s", a->home, stores[i]);
+        try_read_secret(a, p, a->marker);
+    }
+}
+
+static void case_host_dev_shm(struct attack *a)
+{
+    const char *tag = param(a, "hosttag");
+    char p[PATH_MAX];
+    snprintf(p, sizeof(p), "/dev/shm/airlock-attack-%s", tag ? tag : "x");
+    try_read_secret(a, p, a->marker);
+    /* The runner checks that this does not appear on the host. */
+    snprintf(p, sizeof(p), "/dev/shm/airlock-attack-%s-from-sandbox", tag ? tag : "x");
+    int fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    if (fd >= 0) {
+        note(a, "created %s (private /dev/shm, host checked by runner)", p);
+        close(fd);
+    } else {
+        note(a, "create %s (%s)", p, errname(errno));
+    }
+}
+
+static void case_write_var_tmp(struct attack *a)
+{
+    char p[PATH_MAX];
+    rooted(a, p, sizeof(p), "/var/tmp/airlock-attack");
+    try_create(a, p, ERRS(EROFS, EACCES, EPERM, ENOENT));
+    rooted(a, p, sizeof(p), "/var/airlock-attack");
+    try_create(a, p, ERRS(EROFS, EACCES, EPERM, ENOENT));
 }
 
 /* ---- mounts and namespaces -------------------------------------------- */
@@ -922,6 +1021,72 @@ static void case_host_pid(struct attack *a)
         close((int)fd);
 }
 
+/* Every other process of the sandbox (pid 1 above all) must be out of
+ * reach: its memory, its fds and its root could carry what the sandbox
+ * took away. Processes this case forks are excluded. */
+static void case_proc_other_pids(struct attack *a)
+{
+    struct stat self_root;
+    if (stat("/", &self_root) != 0) {
+        escaped(a, "stat(/) failed (%s)", errname(errno));
+        return;
+    }
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    int others = 0;
+    while (d && (e = readdir(d))) {
+        if (e->d_name[0] < '0' || e->d_name[0] > '9')
+            continue;
+        long pid = strtol(e->d_name, NULL, 10);
+        if (pid == getpid())
+            continue;
+        others++;
+        char p[PATH_MAX], what[PATH_MAX + 32];
+        snprintf(p, sizeof(p), "/proc/%ld/mem", pid);
+        snprintf(what, sizeof(what), "open(%s, O_RDWR)", p);
+        int fd = open(p, O_RDWR | O_CLOEXEC);
+        if (expect_fail(a, what, fd, errno, ERRS(EACCES, EPERM, ENOENT, ESRCH)))
+            close(fd);
+        snprintf(p, sizeof(p), "/proc/%ld/root/", pid);
+        struct stat st;
+        if (stat(p, &st) == 0) {
+            if (st.st_dev != self_root.st_dev || st.st_ino != self_root.st_ino)
+                escaped(a, "%s is a different root than the sandbox's", p);
+            else
+                note(a, "%s is the sandbox root", p);
+        } else {
+            note(a, "stat(%s) (%s)", p, errname(errno));
+        }
+        snprintf(p, sizeof(p), "/proc/%ld/fd", pid);
+        DIR *fds = opendir(p);
+        if (!fds) {
+            note(a, "opendir(%s) (%s)", p, errname(errno));
+            continue;
+        }
+        struct dirent *f;
+        while ((f = readdir(fds))) {
+            if (f->d_name[0] == '.')
+                continue;
+            char fp[PATH_MAX + 300];
+            snprintf(fp, sizeof(fp), "%s/%s", p, f->d_name);
+            /* O_PATH: the same access check, without opening a device. */
+            int ffd = open(fp, O_PATH | O_CLOEXEC);
+            if (ffd >= 0) {
+                char target[PATH_MAX] = "";
+                ssize_t n = readlink(fp, target, sizeof(target) - 1);
+                if (n > 0)
+                    target[n] = '\0';
+                escaped(a, "opened %s -> %s", fp, target);
+                close(ffd);
+            }
+        }
+        closedir(fds);
+    }
+    if (d)
+        closedir(d);
+    note(a, "%d other processes", others);
+}
+
 static void case_fd_leak(struct attack *a)
 {
     DIR *d = opendir("/proc/self/fd");
@@ -985,6 +1150,46 @@ static void case_env_secrets(struct attack *a)
     if (d)
         closedir(d);
     note(a, "no secret in environ or in %d /proc/*/environ", scanned);
+}
+
+/* Core dumps go to core_pattern, often a pipe to a host helper run as root. */
+static void case_core_dump(struct attack *a)
+{
+    struct rlimit rl;
+    getrlimit(RLIMIT_CORE, &rl);
+    if (rl.rlim_max != 0) {
+        escaped(a, "RLIMIT_CORE hard limit is %llu", (unsigned long long)rl.rlim_max);
+        return;
+    }
+    note(a, "RLIMIT_CORE hard limit 0");
+    struct rlimit up = {RLIM_INFINITY, RLIM_INFINITY};
+    int rc = setrlimit(RLIMIT_CORE, &up);
+    expect_fail(a, "setrlimit(RLIMIT_CORE, unlimited)", rc, errno, ERRS(EPERM));
+}
+
+/* The caller's terminal: run by the runner on a pty of its own, so fd 0 is
+ * the caller's tty. The sandbox must not share its session. */
+static void case_caller_tty(struct attack *a)
+{
+    if (!isatty(0)) {
+        escaped(a, "stdin is not a tty: runner broken");
+        return;
+    }
+    int fd = open("/dev/tty", O_RDWR | O_CLOEXEC);
+    if (expect_fail(a, "open(/dev/tty)", fd, errno, ERRS(ENXIO)))
+        close(fd);
+    char c = 'x';
+    long rc = syscall(SYS_ioctl, 0, (unsigned long)TIOCSTI, &c);
+    expect_fail(a, "ioctl(stdin, TIOCSTI)", rc, errno, ERRS(EPERM));
+    rc = syscall(SYS_ioctl, 0, 0xdeadbeef00000000UL | TIOCSTI, &c);
+    expect_fail(a, "ioctl(stdin, 0xdeadbeef00005412)", rc, errno, ERRS(EPERM));
+    pid_t sid = getsid(0);
+    pid_t fg = tcgetpgrp(0);
+    if (fg >= 0 && fg == getpgrp())
+        escaped(a, "the sandbox is the caller tty's foreground process group");
+    else
+        note(a, "session %d, tty foreground group %d (%s)", sid, fg,
+             fg < 0 ? errname(errno) : "other");
 }
 
 /* ---- kernel surface ---------------------------------------------------- */
@@ -1568,6 +1773,13 @@ static const struct {
     {"git_config", case_git_config},
     {"bashrc", case_bashrc},
     {"git_dir_rename", case_git_dir_rename},
+    {"protected_new_files", case_protected_new_files},
+    {"protected_nested", case_protected_nested},
+    {"read_cred_stores", case_read_cred_stores},
+    {"host_dev_shm", case_host_dev_shm},
+    {"write_var_tmp", case_write_var_tmp},
+    {"core_dump", case_core_dump},
+    {"caller_tty", case_caller_tty},
     {"mount", case_mount},
     {"umount2", case_umount2},
     {"pivot_root", case_pivot_root},
@@ -1592,6 +1804,7 @@ static const struct {
     {"setuid", case_setuid},
     {"host_pid", case_host_pid},
     {"fd_leak", case_fd_leak},
+    {"proc_other_pids", case_proc_other_pids},
     {"env_secrets", case_env_secrets},
     {"i386_int80", case_i386_int80},
     {"x32", case_x32},

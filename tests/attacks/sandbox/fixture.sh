@@ -24,10 +24,20 @@ fixture_setup() {
     chmod 600 "$FX_HOME/.ssh/id_ed25519" "$FX_HOME/.ssh/id_rsa"
     printf '[default]\naws_secret_access_key = %s-aws\n' "$FX_MARKER" >"$FX_HOME/.aws/credentials"
     echo '# host home bashrc' >"$FX_HOME/.bashrc"
+    local f
+    for f in .gnupg/private-keys-v1.d/key.key .kube/config .docker/config.json .netrc \
+        .git-credentials .config/gh/hosts.yml .config/gcloud/credentials.db \
+        .azure/accessTokens.json .npmrc .pypirc; do
+        mkdir -p "$(dirname "$FX_HOME/$f")" && echo "secret $FX_MARKER-$f" >"$FX_HOME/$f"
+    done
     echo 'outside the workspace' >"$FX_TMP/outside.txt"
     (cd "$FX_WS" && git init -q . && echo '# workspace bashrc' >.bashrc &&
-        git -c user.name=t -c user.email=t@example.invalid commit -q --allow-empty -m init) ||
+        git -c user.name=t -c user.email=t@example.invalid commit -q --allow-empty -m init &&
+        mkdir -p sub nested/repo .git/modules/lib/hooks && echo '# sub bashrc' >sub/.bashrc &&
+        git init -q nested/repo && printf '[core]\n\tbare = false\n' >.git/modules/lib/config) ||
         return 1
+    FX_SHM=/dev/shm/airlock-attack-$FX_ID
+    echo "shared $FX_MARKER" >"$FX_SHM"
     cp "$attack" "$FX_TMP/suid-attack" && chmod 4755 "$FX_TMP/suid-attack" || return 1
 
     FX_IPCKEY=$(printf '0x%x' $(((RANDOM << 15 | RANDOM) + 0x10000)))
@@ -62,8 +72,13 @@ fixture_snapshot() {
     (
         cd "$FX_TMP" &&
             sha256sum home/.ssh/id_ed25519 home/.ssh/id_rsa home/.aws/credentials \
-                home/.bashrc outside.txt ws/.git/config ws/.bashrc 2>&1
-        ls -a "$FX_TMP/ws/.git/hooks" 2>&1
+                home/.bashrc outside.txt ws/.git/config ws/.bashrc ws/sub/.bashrc \
+                ws/nested/repo/.git/config ws/.git/modules/lib/config 2>&1
+        ls -a ws/.git/hooks ws/nested/repo/.git/hooks ws/.git/modules/lib/hooks 2>&1
+        # Protected names the workspace did not have: no placeholder may stay.
+        ls -d ws/.vscode ws/.idea ws/.mcp.json ws/.gitmodules ws/.zshrc ws/.profile \
+            ws/.bash_profile ws/.envrc ws/.claude ws/sub/.zshrc 2>/dev/null
+        ls -d "$FX_SHM"* 2>&1
         ls -d /etc/airlock-attack* /usr/airlock-attack* "$FX_HOME"/airlock-attack* \
             "$FX_TMP"/airlock-attack* 2>/dev/null
         true
@@ -99,6 +114,6 @@ fixture_teardown() {
     # Leftovers of an escape; only names the attack itself uses.
     rm -rf /etc/airlock-attack /etc/airlock-attack.d /etc/airlock-attack-symlink \
         /usr/airlock-attack
-    rm -f "${FX_RUNSOCK:-/nonexistent}"
+    rm -f "${FX_RUNSOCK:-/nonexistent}" "${FX_SHM:-/nonexistent}" "${FX_SHM:-/nonexistent}"-*
     [ -n "${FX_TMP:-}" ] && rm -rf "$FX_TMP"
 }

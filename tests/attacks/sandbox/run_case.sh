@@ -34,8 +34,19 @@ proc_sysrq | proc_kcore)
     fi
     ;;
 read_host_keys)
+    # A host key of our own when the host has none: the case must be able to fail.
     if ! ls /etc/ssh/*_key >/dev/null 2>&1; then
-        echo "SKIP: the host has no /etc/ssh/*_key to protect"
+        if [ ! -d /etc/ssh ] || [ "$(id -u)" != 0 ]; then
+            echo "SKIP: the host has no /etc/ssh/*_key to protect"
+            exit 77
+        fi
+        host_key=/etc/ssh/ssh_host_airlockattack$$_key
+        echo "fake host key" >"$host_key" && chmod 600 "$host_key"
+    fi
+    ;;
+caller_tty)
+    if ! command -v script >/dev/null; then
+        echo "SKIP: needs script(1) from util-linux to give airlock a terminal"
         exit 77
     fi
     ;;
@@ -47,7 +58,7 @@ setuid)
     ;;
 esac
 
-trap fixture_teardown EXIT
+trap 'fixture_teardown; rm -f "${host_key:-/nonexistent}"' EXIT
 fixture_setup "${ATTACK_SCRATCH:-$(dirname "$attack")/scratch}" "$attack" "$case" || {
     echo "FAIL: fixture setup"
     exit 1
@@ -62,8 +73,16 @@ export ANTHROPIC_API_KEY=sk-ant-${FX_MARKER}
 # Bait for the fd_leak case: a directory fd an escapee could openat() from.
 [ "$case" = fd_leak ] && exec 9<"$FX_HOME/.ssh"
 
-out=$(cd "$FX_WS" && "$airlock" run -- "$attack" "$case" "${FX_ARGS[@]}" 2>&1)
-rc=$?
+if [ "$case" = caller_tty ]; then
+    # airlock on a terminal, as a user would run it.
+    printf -v cmd '%q ' "$airlock" run -- "$attack" "$case" "${FX_ARGS[@]}"
+    (cd "$FX_WS" && script -qec "$cmd" /dev/null </dev/null >"$FX_TMP/tty.out" 2>&1)
+    rc=$?
+    out=$(tr -d '\r' <"$FX_TMP/tty.out")
+else
+    out=$(cd "$FX_WS" && "$airlock" run -- "$attack" "$case" "${FX_ARGS[@]}" 2>&1)
+    rc=$?
+fi
 [ "$case" = fd_leak ] && exec 9<&-
 echo "$out"
 echo "airlock exit status: $rc"
