@@ -36,6 +36,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1248,6 +1249,38 @@ static void case_x32(struct attack *a)
         escaped(a, "x32 getpid child ended with status %d", st);
 }
 
+/* Calls that need a capability the sandbox must not have; each is harmless
+ * if it went through (own priority, own OOM score, the clock set to now). */
+static void case_privileged_misc(struct attack *a)
+{
+    int rc = setpriority(PRIO_PROCESS, 0, -20);
+    if (expect_fail(a, "setpriority(-20)", rc, errno, ERRS(EACCES, EPERM)))
+        setpriority(PRIO_PROCESS, 0, 0);
+    struct sched_param sp = {.sched_priority = 1};
+    rc = sched_setscheduler(0, SCHED_FIFO, &sp);
+    if (expect_fail(a, "sched_setscheduler(SCHED_FIFO)", rc, errno, ERRS(EPERM))) {
+        sp.sched_priority = 0;
+        sched_setscheduler(0, SCHED_OTHER, &sp);
+    }
+    int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        ssize_t n = write(fd, "-1000", 5);
+        expect_fail(a, "write(oom_score_adj, -1000)", n, errno, ERRS(EACCES, EPERM));
+        close(fd);
+    } else {
+        note(a, "open(oom_score_adj) (%s)", errname(errno));
+    }
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    rc = clock_settime(CLOCK_REALTIME, &now);
+    expect_fail(a, "clock_settime(now)", rc, errno, ERRS(EPERM));
+    long r = syscall(SYS_swapoff, "/airlock-attack-none");
+    expect_fail(a, "swapoff", r, errno, ERRS(EPERM));
+    char buf[64];
+    r = syscall(SYS_syslog, 3 /* SYSLOG_ACTION_READ_ALL */, buf, (int)sizeof(buf));
+    expect_fail(a, "syslog(READ_ALL)", r, errno, ERRS(EPERM));
+}
+
 static void case_bpf(struct attack *a)
 {
     union bpf_attr attr;
@@ -1808,6 +1841,7 @@ static const struct {
     {"env_secrets", case_env_secrets},
     {"i386_int80", case_i386_int80},
     {"x32", case_x32},
+    {"privileged_misc", case_privileged_misc},
     {"bpf", case_bpf},
     {"perf_event_open", case_perf_event_open},
     {"keyctl", case_keyctl},
