@@ -21,7 +21,7 @@ fixture_setup "$scratch" "$attack" control || {
     exit 1
 }
 root=$FX_TMP/root
-mkdir -p "$root/etc/ssh" "$root/usr/bin"
+mkdir -p "$root/etc/ssh" "$root/usr/bin" "$root/var/tmp"
 echo 'root:x:0:0::/root:/bin/sh' >"$root/etc/passwd"
 echo 'root:$y$fake-hash:19000:0:99999:7:::' >"$root/etc/shadow"
 echo 'root:*::' >"$root/etc/gshadow"
@@ -33,7 +33,8 @@ export AWS_SECRET_ACCESS_KEY=${FX_MARKER}awssecret
 
 # git_dir_rename moves .git away: keep it last.
 cases=(write_etc write_usr write_home write_outside read_ssh read_shadow read_host_keys
-    symlink_escape hardlink_escape git_hooks git_config bashrc
+    symlink_escape hardlink_escape git_hooks git_config bashrc protected_new_files
+    protected_nested read_cred_stores host_dev_shm write_var_tmp core_dump
     unshare_user clone_newuser ptrace process_vm_readv tiocsti tiocsti_highbits
     caps seccomp_on setuid host_pid fd_leak env_secrets socket_packet
     open_by_handle_at bpf perf_event_open host_abstract_socket host_run_socket

@@ -15,10 +15,14 @@ fixture_setup() {
     local base=$1 attack=$2 label=${3:-fx}
     mkdir -p "$base" || return 1
     FX_TMP=$(mktemp -d "$base/$label.XXXXXX") || return 1
-    FX_ID=$(basename "$FX_TMP" | tr -c 'A-Za-z0-9\n' '-')
+    FX_ID=${FX_TMP##*/}
+    FX_ID=${FX_ID//[^A-Za-z0-9]/-}
     FX_HOME=$FX_TMP/home
     FX_WS=$FX_TMP/ws
-    mkdir -p "$FX_HOME/.ssh" "$FX_HOME/.aws" "$FX_WS" || return 1
+    (cd "$FX_TMP" && mkdir -p home/.ssh home/.aws home/.gnupg/private-keys-v1.d home/.kube \
+        home/.docker home/.config/gh home/.config/gcloud home/.azure ws/sub \
+        ws/nested/repo/.git/hooks ws/nested/repo/.git/objects ws/nested/repo/.git/refs) ||
+        return 1
     printf -- '-----BEGIN OPENSSH PRIVATE KEY-----\n%s-ssh\n' "$FX_MARKER" >"$FX_HOME/.ssh/id_ed25519"
     printf -- '-----BEGIN RSA PRIVATE KEY-----\n%s-rsa\n' "$FX_MARKER" >"$FX_HOME/.ssh/id_rsa"
     chmod 600 "$FX_HOME/.ssh/id_ed25519" "$FX_HOME/.ssh/id_rsa"
@@ -28,14 +32,18 @@ fixture_setup() {
     for f in .gnupg/private-keys-v1.d/key.key .kube/config .docker/config.json .netrc \
         .git-credentials .config/gh/hosts.yml .config/gcloud/credentials.db \
         .azure/accessTokens.json .npmrc .pypirc; do
-        mkdir -p "$(dirname "$FX_HOME/$f")" && echo "secret $FX_MARKER-$f" >"$FX_HOME/$f"
+        echo "secret $FX_MARKER-$f" >"$FX_HOME/$f"
     done
     echo 'outside the workspace' >"$FX_TMP/outside.txt"
-    (cd "$FX_WS" && git init -q . && echo '# workspace bashrc' >.bashrc &&
-        git -c user.name=t -c user.email=t@example.invalid commit -q --allow-empty -m init &&
-        mkdir -p sub nested/repo .git/modules/lib/hooks && echo '# sub bashrc' >sub/.bashrc &&
-        git init -q nested/repo && printf '[core]\n\tbare = false\n' >.git/modules/lib/config) ||
-        return 1
+    # One real `git init`; the nested repository and the submodule's git dir
+    # are made by hand (what protection looks at: names, hooks/, config).
+    git init -q "$FX_WS" || return 1
+    echo '# workspace bashrc' >"$FX_WS/.bashrc"
+    mkdir -p "$FX_WS/.git/modules/lib/hooks"
+    echo '# sub bashrc' >"$FX_WS/sub/.bashrc"
+    printf '[core]\n\trepositoryformatversion = 0\n' >"$FX_WS/nested/repo/.git/config"
+    echo 'ref: refs/heads/main' >"$FX_WS/nested/repo/.git/HEAD"
+    printf '[core]\n\tbare = false\n' >"$FX_WS/.git/modules/lib/config"
     FX_SHM=/dev/shm/airlock-attack-$FX_ID
     echo "shared $FX_MARKER" >"$FX_SHM"
     cp "$attack" "$FX_TMP/suid-attack" && chmod 4755 "$FX_TMP/suid-attack" || return 1
@@ -75,11 +83,11 @@ fixture_snapshot() {
                 home/.bashrc outside.txt ws/.git/config ws/.bashrc ws/sub/.bashrc \
                 ws/nested/repo/.git/config ws/.git/modules/lib/config 2>&1
         ls -a ws/.git/hooks ws/nested/repo/.git/hooks ws/.git/modules/lib/hooks 2>&1
-        # Protected names the workspace did not have: no placeholder may stay.
+        # Protected names the workspace did not have (no placeholder may
+        # stay), and what escaped writes would leave.
         ls -d ws/.vscode ws/.idea ws/.mcp.json ws/.gitmodules ws/.zshrc ws/.profile \
-            ws/.bash_profile ws/.envrc ws/.claude ws/sub/.zshrc 2>/dev/null
-        ls -d "$FX_SHM"* 2>&1
-        ls -d /etc/airlock-attack* /usr/airlock-attack* "$FX_HOME"/airlock-attack* \
+            ws/.bash_profile ws/.envrc ws/.claude ws/sub/.zshrc "$FX_SHM"* \
+            /etc/airlock-attack* /usr/airlock-attack* "$FX_HOME"/airlock-attack* \
             "$FX_TMP"/airlock-attack* 2>/dev/null
         true
     )
