@@ -580,6 +580,35 @@ static void case_write_var_tmp(struct attack *a)
     try_create(a, p, ERRS(EROFS, EACCES, EPERM, ENOENT));
 }
 
+/* git takes config and hooks from the dir named in $GIT_DIR/commondir:
+ * creating .git/commondir (or changing a linked worktree's) points the
+ * host's next `git status` at a config the sandbox wrote (core.fsmonitor
+ * runs a command). */
+static void case_git_commondir(struct attack *a)
+{
+    try_create(a, ".git/commondir", ERRS(EROFS, EACCES, EPERM));
+    try_open_write(a, ".git/worktrees/wt/commondir", ERRS(EROFS, EACCES, EPERM));
+    try_create(a, ".git/worktrees/wt/config.worktree", ERRS(EROFS, EACCES, EPERM));
+}
+
+/* Renaming a directory that holds a protected repository moves the
+ * protection away with it; a fresh one in its place is unprotected. */
+static void case_nested_dir_rename(struct attack *a)
+{
+    int rc = rename("nested", "nested-airlock-attack");
+    if (!expect_fail(a, "rename(nested) (holds nested/repo/.git)", rc, errno,
+                     ERRS(EBUSY, EROFS, EACCES, EPERM)))
+        return;
+    if (mkdir("nested", 0755) == 0 && mkdir("nested/repo", 0755) == 0 &&
+        mkdir("nested/repo/.git", 0755) == 0 && mkdir("nested/repo/.git/hooks", 0755) == 0) {
+        int fd = open("nested/repo/.git/hooks/pre-commit", O_WRONLY | O_CREAT | O_CLOEXEC, 0755);
+        if (fd >= 0) {
+            escaped(a, "created nested/repo/.git/hooks/pre-commit in a replacement tree");
+            close(fd);
+        }
+    }
+}
+
 /* ---- mounts and namespaces -------------------------------------------- */
 
 /* Targets stay inside the workspace: were the call to go through outside
@@ -1806,6 +1835,8 @@ static const struct {
     {"git_config", case_git_config},
     {"bashrc", case_bashrc},
     {"git_dir_rename", case_git_dir_rename},
+    {"git_commondir", case_git_commondir},
+    {"nested_dir_rename", case_nested_dir_rename},
     {"protected_new_files", case_protected_new_files},
     {"protected_nested", case_protected_nested},
     {"read_cred_stores", case_read_cred_stores},

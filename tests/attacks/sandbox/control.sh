@@ -31,14 +31,15 @@ printf '#!/bin/sh\n' >"$root/usr/bin/env"
 export GITHUB_TOKEN=ghp_${FX_MARKER}github
 export AWS_SECRET_ACCESS_KEY=${FX_MARKER}awssecret
 
-# git_dir_rename moves .git away: keep it last.
+# The *_rename cases move things away: keep them last.
 cases=(write_etc write_usr write_home write_outside read_ssh read_shadow read_host_keys
     symlink_escape hardlink_escape git_hooks git_config bashrc protected_new_files
     protected_nested read_cred_stores host_dev_shm write_var_tmp core_dump
     unshare_user clone_newuser ptrace process_vm_readv tiocsti tiocsti_highbits
     caps seccomp_on setuid host_pid fd_leak env_secrets socket_packet
     open_by_handle_at bpf perf_event_open host_abstract_socket host_run_socket
-    host_ro_socket host_loopback sysv_ipc net_connect dev_nodes mknod git_dir_rename)
+    host_ro_socket host_loopback sysv_ipc net_connect dev_nodes mknod git_commondir
+    nested_dir_rename git_dir_rename)
 
 fail=0
 for c in "${cases[@]}"; do

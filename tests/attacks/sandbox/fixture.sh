@@ -44,6 +44,11 @@ fixture_setup() {
     printf '[core]\n\trepositoryformatversion = 0\n' >"$FX_WS/nested/repo/.git/config"
     echo 'ref: refs/heads/main' >"$FX_WS/nested/repo/.git/HEAD"
     printf '[core]\n\tbare = false\n' >"$FX_WS/.git/modules/lib/config"
+    # Admin dir of a linked worktree (as `git worktree add` makes it).
+    mkdir -p "$FX_WS/.git/worktrees/wt"
+    echo ../.. >"$FX_WS/.git/worktrees/wt/commondir"
+    echo "$FX_TMP/wt/.git" >"$FX_WS/.git/worktrees/wt/gitdir"
+    echo 'ref: refs/heads/wt' >"$FX_WS/.git/worktrees/wt/HEAD"
     FX_SHM=/dev/shm/airlock-attack-$FX_ID
     echo "shared $FX_MARKER" >"$FX_SHM"
     cp "$attack" "$FX_TMP/suid-attack" && chmod 4755 "$FX_TMP/suid-attack" || return 1
@@ -81,12 +86,14 @@ fixture_snapshot() {
         cd "$FX_TMP" &&
             sha256sum home/.ssh/id_ed25519 home/.ssh/id_rsa home/.aws/credentials \
                 home/.bashrc outside.txt ws/.git/config ws/.bashrc ws/sub/.bashrc \
-                ws/nested/repo/.git/config ws/.git/modules/lib/config 2>&1
+                ws/nested/repo/.git/config ws/.git/modules/lib/config \
+                ws/.git/worktrees/wt/commondir 2>&1
         ls -a ws/.git/hooks ws/nested/repo/.git/hooks ws/.git/modules/lib/hooks 2>&1
         # Protected names the workspace did not have (no placeholder may
         # stay), and what escaped writes would leave.
         ls -d ws/.vscode ws/.idea ws/.mcp.json ws/.gitmodules ws/.zshrc ws/.profile \
-            ws/.bash_profile ws/.envrc ws/.claude ws/sub/.zshrc "$FX_SHM"* \
+            ws/.bash_profile ws/.envrc ws/.claude ws/sub/.zshrc ws/.git/commondir \
+            ws/.git/worktrees/wt/config.worktree ws/nested-airlock-attack "$FX_SHM"* \
             /etc/airlock-attack* /usr/airlock-attack* "$FX_HOME"/airlock-attack* \
             "$FX_TMP"/airlock-attack* 2>/dev/null
         true
