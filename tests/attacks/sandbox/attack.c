@@ -609,6 +609,30 @@ static void case_nested_dir_rename(struct attack *a)
     }
 }
 
+/* What an earlier run could plant: gf1/.git is a file "gitdir: ~/.kube",
+ * gf2/.git "gitdir: <outside-dir>" (set up by the runner for this case).
+ * Following them on the host must neither expose a hidden credential
+ * (~/.kube/config) nor create anything outside the workspace. */
+static void case_gitfile_redirect(struct attack *a)
+{
+    char p[PATH_MAX];
+    snprintf(p, sizeof(p), "%s/.kube/config", a->home);
+    try_read_secret(a, p, a->marker);
+    snprintf(p, sizeof(p), "%s/.aws/config", a->home);
+    try_read_secret(a, p, a->marker);
+    const char *outside = param(a, "outsidedir");
+    if (!outside) {
+        escaped(a, "no outsidedir= given: fixture broken");
+        return;
+    }
+    snprintf(p, sizeof(p), "%s/hooks", outside);
+    struct stat st;
+    if (lstat(p, &st) == 0)
+        escaped(a, "%s exists: the runtime created it outside the workspace", p);
+    else
+        note(a, "%s absent (%s)", p, errname(errno));
+}
+
 /* ---- mounts and namespaces -------------------------------------------- */
 
 /* Targets stay inside the workspace: were the call to go through outside
@@ -1836,6 +1860,7 @@ static const struct {
     {"bashrc", case_bashrc},
     {"git_dir_rename", case_git_dir_rename},
     {"git_commondir", case_git_commondir},
+    {"gitfile_redirect", case_gitfile_redirect},
     {"nested_dir_rename", case_nested_dir_rename},
     {"protected_new_files", case_protected_new_files},
     {"protected_nested", case_protected_nested},
@@ -2017,8 +2042,11 @@ int main(int argc, char **argv)
         if (strcmp(cases[i].name, argv[1]) != 0)
             continue;
         cases[i].fn(&a);
-        if (a.escaped)
+        if (a.escaped) {
+            if (a.how_len)
+                printf("  (steps that were blocked: %s)\n", a.how);
             return 1;
+        }
         if (a.unsupported)
             return 2;
         printf("BLOCKED %s: %s\n", a.name, a.how_len ? a.how : "(no steps)");

@@ -70,17 +70,30 @@ export AWS_ACCESS_KEY_ID=AKIA${FX_MARKER}
 export AWS_SECRET_ACCESS_KEY=${FX_MARKER}awssecret
 export ANTHROPIC_API_KEY=sk-ant-${FX_MARKER}
 
+# What an earlier sandboxed run could have left in the workspace: `.git`
+# files pointing the host-side protection walk at paths outside it.
+extra=()
+if [ "$case" = gitfile_redirect ]; then
+    printf '[default]\nregion = %s-awsconfig\n' "$FX_MARKER" >"$FX_HOME/.aws/config"
+    mkdir -p "$FX_TMP/outside-dir" "$FX_WS/gf1" "$FX_WS/gf2" "$FX_WS/gf3"
+    echo "gitdir: $FX_HOME/.kube" >"$FX_WS/gf1/.git"
+    echo "gitdir: $FX_TMP/outside-dir" >"$FX_WS/gf2/.git"
+    echo "gitdir: $FX_HOME/.aws" >"$FX_WS/gf3/.git"
+    extra=("outsidedir=$FX_TMP/outside-dir")
+    extra_before=$(ls -la "$FX_TMP/outside-dir" "$FX_HOME/.kube" "$FX_HOME/.aws")
+fi
+
 # Bait for the fd_leak case: a directory fd an escapee could openat() from.
 [ "$case" = fd_leak ] && exec 9<"$FX_HOME/.ssh"
 
 if [ "$case" = caller_tty ]; then
     # airlock on a terminal, as a user would run it.
-    printf -v cmd '%q ' "$airlock" run -- "$attack" "$case" "${FX_ARGS[@]}"
+    printf -v cmd '%q ' "$airlock" run -- "$attack" "$case" "${FX_ARGS[@]}" "${extra[@]}"
     (cd "$FX_WS" && script -qec "$cmd" /dev/null </dev/null >"$FX_TMP/tty.out" 2>&1)
     rc=$?
     out=$(tr -d '\r' <"$FX_TMP/tty.out")
 else
-    out=$(cd "$FX_WS" && "$airlock" run -- "$attack" "$case" "${FX_ARGS[@]}" 2>&1)
+    out=$(cd "$FX_WS" && "$airlock" run -- "$attack" "$case" "${FX_ARGS[@]}" "${extra[@]}" 2>&1)
     rc=$?
 fi
 [ "$case" = fd_leak ] && exec 9<&-
@@ -88,6 +101,14 @@ echo "$out"
 echo "airlock exit status: $rc"
 
 status=0
+if [ "$case" = gitfile_redirect ]; then
+    now=$(ls -la "$FX_TMP/outside-dir" "$FX_HOME/.kube" "$FX_HOME/.aws")
+    if [ "$now" != "$extra_before" ]; then
+        echo "HOST CHANGED: outside the workspace:"
+        diff <(echo "$extra_before") <(echo "$now")
+        status=1
+    fi
+fi
 if ! fixture_check_host; then
     status=1
 fi
