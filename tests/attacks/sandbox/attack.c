@@ -1816,14 +1816,26 @@ static int run_capture(char *const argv[], char *out, size_t size)
 static void case_curl(struct attack *a)
 {
     char out[4096];
-    char *const argv[] = {"curl", "-sS", "-m", "20", "-o", "/dev/null", "http://1.1.1.1/", NULL};
-    int st = run_capture(argv, out, sizeof(out));
+    /* Direct: no route at all. 7: could not connect; 28 (timeout) would
+     * mean packets left. */
+    char *const direct[] = {
+        "curl", "-sS", "-m", "20", "--noproxy", "*", "-o", "/dev/null", "http://1.1.1.1/", NULL};
+    int st = run_capture(direct, out, sizeof(out));
     out[strcspn(out, "\n")] = '\0';
-    /* 7: could not connect. 28 (timeout) would mean packets left. */
     if (st == 7)
-        note(a, "curl http://1.1.1.1/ exit 7: %s", out);
+        note(a, "curl --noproxy http://1.1.1.1/ exit 7: %s", out);
     else
-        escaped(a, "curl http://1.1.1.1/ exit %d: %s", st, out);
+        escaped(a, "curl --noproxy http://1.1.1.1/ exit %d: %s", st, out);
+    /* Through whatever proxy the sandbox's environment names: a policy that
+     * allows nothing must refuse (22: HTTP error, 56: CONNECT refused). */
+    char *const proxied[] = {"curl", "-sS", "-f", "-m", "20", "-o", "/dev/null", "http://1.1.1.1/",
+                             NULL};
+    st = run_capture(proxied, out, sizeof(out));
+    out[strcspn(out, "\n")] = '\0';
+    if (st == 7 || st == 22 || st == 56)
+        note(a, "curl http://1.1.1.1/ exit %d: %s", st, out);
+    else
+        escaped(a, "curl http://1.1.1.1/ (environment's proxy) exit %d: %s", st, out);
 }
 
 static void case_dev_tcp(struct attack *a)
