@@ -52,6 +52,7 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <sys/sysmacros.h>
 #include <sys/uio.h>
 #include <sys/un.h>
@@ -1851,6 +1852,72 @@ static void case_dev_tcp(struct attack *a)
         escaped(a, "bash /dev/tcp/1.1.1.1/80 exit %d: %s", st, out);
 }
 
+/* Sends one request to the proxy named by HTTP_PROXY and returns the HTTP
+ * status of the answer (0 when there is none). */
+static int proxy_request(const char *proxy, const char *request)
+{
+    unsigned port = 0;
+    char host[64] = "";
+    if (sscanf(proxy, "http://%63[^:]:%u", host, &port) != 2)
+        return -1;
+    struct sockaddr_in in4 = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    if (inet_pton(AF_INET, host, &in4.sin_addr) != 1)
+        return -1;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    struct timeval tv = {20, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    char buf[512];
+    int status = 0;
+    if (connect(fd, (struct sockaddr *)&in4, sizeof(in4)) == 0 &&
+        write(fd, request, strlen(request)) == (ssize_t)strlen(request)) {
+        ssize_t n = read(fd, buf, sizeof(buf) - 1);
+        if (n > 0) {
+            buf[n] = '\0';
+            if (sscanf(buf, "HTTP/1.%*d %d", &status) != 1)
+                status = 0;
+        }
+    } else {
+        status = -1;
+    }
+    close(fd);
+    return status;
+}
+
+/* With the egress proxy on (runner passes settings allowing example.com and
+ * localhost, so that the SSRF guard rather than the domain list decides):
+ * the proxy must not carry the sandbox to the host's own loopback. */
+static void case_proxy_ssrf(struct attack *a)
+{
+    const char *proxy = getenv("HTTP_PROXY");
+    const char *port = param(a, "tcpport");
+    if (!proxy || !port) {
+        escaped(a, "no HTTP_PROXY in the sandbox or no tcpport=: fixture broken");
+        return;
+    }
+    static const char *const hosts[] = {"127.0.0.1",  "localhost", "127.1",   "2130706433",
+                                        "0x7f000001", "[::1]",     "0.0.0.0", "[::ffff:127.0.0.1]"};
+    for (size_t i = 0; i < sizeof(hosts) / sizeof(hosts[0]); i++) {
+        char req[512];
+        snprintf(req, sizeof(req), "CONNECT %s:%s HTTP/1.1\r\nHost: %s:%s\r\n\r\n", hosts[i], port,
+                 hosts[i], port);
+        int st = proxy_request(proxy, req);
+        if (st >= 200 && st < 300)
+            escaped(a, "proxy CONNECT %s:%s answered %d", hosts[i], port, st);
+        else
+            note(a, "CONNECT %s -> %d", hosts[i], st);
+        snprintf(req, sizeof(req),
+                 "GET http://%s:%s/ HTTP/1.1\r\nHost: %s:%s\r\nConnection: close\r\n\r\n", hosts[i],
+                 port, hosts[i], port);
+        st = proxy_request(proxy, req);
+        if (st >= 200 && st < 300)
+            escaped(a, "proxy GET http://%s:%s/ answered %d", hosts[i], port, st);
+        else
+            note(a, "GET %s -> %d", hosts[i], st);
+    }
+}
+
 /* ---- table --------------------------------------------------------------- */
 
 static const struct {
@@ -1938,6 +2005,7 @@ static const struct {
     {"ping", case_ping},
     {"curl", case_curl},
     {"dev_tcp", case_dev_tcp},
+    {"proxy_ssrf", case_proxy_ssrf},
 };
 
 /* ---- host-side fixture --------------------------------------------------- */

@@ -83,17 +83,24 @@ if [ "$case" = gitfile_redirect ]; then
     extra_before=$(ls -la "$FX_TMP/outside-dir" "$FX_HOME/.kube" "$FX_HOME/.aws")
 fi
 
+# proxy_ssrf: the egress proxy on, allowing one outside domain.
+settings=()
+if [ "$case" = proxy_ssrf ]; then
+    echo '{"sandbox": {"network": {"allowedDomains": ["example.com", "localhost"]}}}' >"$FX_TMP/settings.json"
+    settings=(--settings "$FX_TMP/settings.json")
+fi
+
 # Bait for the fd_leak case: a directory fd an escapee could openat() from.
 [ "$case" = fd_leak ] && exec 9<"$FX_HOME/.ssh"
 
 if [ "$case" = caller_tty ]; then
     # airlock on a terminal, as a user would run it.
-    printf -v cmd '%q ' "$airlock" run -- "$attack" "$case" "${FX_ARGS[@]}" "${extra[@]}"
+    printf -v cmd '%q ' "$airlock" run "${settings[@]}" -- "$attack" "$case" "${FX_ARGS[@]}" "${extra[@]}"
     (cd "$FX_WS" && script -qec "$cmd" /dev/null </dev/null >"$FX_TMP/tty.out" 2>&1)
     rc=$?
     out=$(tr -d '\r' <"$FX_TMP/tty.out")
 else
-    out=$(cd "$FX_WS" && "$airlock" run -- "$attack" "$case" "${FX_ARGS[@]}" "${extra[@]}" 2>&1)
+    out=$(cd "$FX_WS" && "$airlock" run "${settings[@]}" -- "$attack" "$case" "${FX_ARGS[@]}" "${extra[@]}" 2>&1)
     rc=$?
 fi
 [ "$case" = fd_leak ] && exec 9<&-
