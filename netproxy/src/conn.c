@@ -470,7 +470,7 @@ static void process_input(struct np_conn *c)
 
 void np_conn_pump(struct np_conn *c)
 {
-    bool progress = true, first = true;
+    bool progress = true;
 
     while (progress && !c->dead) {
         progress = false;
@@ -497,15 +497,13 @@ void np_conn_pump(struct np_conn *c)
                 return;
             }
         }
-        if (progress || first) {
-            enum np_state before = c->state;
-            process_input(c);
-            if (c->dead)
-                return;
-            if (c->state != before)
-                progress = true;
-        }
-        first = false;
+        enum np_state before = c->state;
+        size_t in_before = c->in_len;
+        process_input(c);
+        if (c->dead)
+            return;
+        if (c->state != before || c->in_len != in_before)
+            progress = true;
         if (c->ufd >= 0 && c->state != ST_CONNECTING)
             progress |= dir_pump(c, &c->up, c->cfd, c->ufd, &c->cr, &c->uw);
         if (c->dead)
