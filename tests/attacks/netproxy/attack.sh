@@ -60,6 +60,7 @@ start_proxy() { # extra args...
         --hosts rebind.test=127.0.0.2 --hosts rebind.test=127.0.0.1 \
         --allow-address 127.0.0.2/32 --allow-address 127.0.0.3/32 \
         --hosts-only --log "$T/decisions.log" "$@" 2>"$T/proxy.err" &
+    PROXY_PID=$!
     PIDS+=($!)
     wait_file "$T/proxy.ports"
     HP=$(sed -n 's/^http=//p' "$T/proxy.ports")
@@ -340,8 +341,19 @@ case_dns_failure() {
 
 name=${1:?case}
 if ! declare -f "case_$name" >/dev/null; then echo "no case $name"; exit 2; fi
+PROXY_PID=
 "case_$name"
-if [ -s "$T/proxy.err" ]; then echo "--- proxy stderr"; cat "$T/proxy.err"; fi
+# A clean shutdown must work too; sanitizer builds report leaks/errors here.
+if [ -n "$PROXY_PID" ]; then
+    kill -TERM "$PROXY_PID"
+    wait "$PROXY_PID"
+    rc=$?
+    [ "$rc" == 0 ] && pass "proxy exited cleanly" || fail "proxy exit status $rc"
+fi
+if [ -s "$T/proxy.err" ]; then
+    echo "--- proxy stderr"; cat "$T/proxy.err"
+    grep -qE "Sanitizer|runtime error" "$T/proxy.err" && fail "sanitizer report"
+fi
 if [ "$FAILS" -gt 0 ]; then
     echo "--- decisions"; cat "$T/decisions.log" 2>/dev/null
     echo "$FAILS failure(s)"; exit 1
