@@ -65,6 +65,8 @@ void np_conn_accept(struct np_proxy *p, struct np_listener *l)
             close(fd);
             return;
         }
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         c->proxy = p;
         c->session = l->session;
         c->kind = l->kind;
@@ -303,14 +305,18 @@ static bool dir_pump(struct np_conn *c, struct np_dir *d, int src, int dst, bool
         }
         if (!d->splice || d->eof || src < 0 || !*src_ready)
             break;
-        if (d->pipe[0] < 0 && pipe2(d->pipe, O_NONBLOCK | O_CLOEXEC) < 0) {
-            al_log(AL_LOG_WARN, "pipe2: %s", strerror(errno));
-            np_conn_close(c);
-            return true;
+        if (d->pipe[0] < 0) {
+            if (pipe2(d->pipe, O_NONBLOCK | O_CLOEXEC) < 0) {
+                al_log(AL_LOG_WARN, "pipe2: %s", strerror(errno));
+                np_conn_close(c);
+                return true;
+            }
+            /* bigger pipes: fewer splice calls per megabyte; failure is fine */
+            (void)fcntl(d->pipe[1], F_SETPIPE_SZ, (int)NP_PIPE_SIZE);
         }
         /* The pipe is empty here, so EAGAIN means the socket is. */
         ssize_t n =
-            splice(src, NULL, d->pipe[1], NULL, NP_SPLICE_CHUNK, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+            splice(src, NULL, d->pipe[1], NULL, NP_PIPE_SIZE, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
         if (n == 0) {
             d->eof = true;
             progress = true;

@@ -16,10 +16,10 @@
 #include "resolve.h"
 #include "tls_sni.h"
 
-#define NP_IN_MAX       (NP_TLS_HELLO_MAX + 1024) /* client bytes read before relaying */
-#define NP_PEND_MAX     (1u << 20)                /* user-space bytes queued per direction */
-#define NP_LINGER_MS    2000
-#define NP_SPLICE_CHUNK (1u << 16)
+#define NP_IN_MAX    (NP_TLS_HELLO_MAX + 1024) /* client bytes read before relaying */
+#define NP_PEND_MAX  (1u << 20)                /* user-space bytes queued per direction */
+#define NP_LINGER_MS 2000
+#define NP_PIPE_SIZE (1u << 20) /* pipe capacity asked for; splice chunk */
 
 enum np_ep_type { EP_LISTENER, EP_CLIENT, EP_UPSTREAM, EP_WAKE, EP_RESOLVER };
 
