@@ -274,6 +274,18 @@ static void handle_resolved(struct np_proxy *p)
 /* Timers: connection deadlines and idle timeouts, checked every SWEEP_MS. */
 static void sweep(struct np_proxy *p)
 {
+    if (p->listeners_paused) {
+        p->listeners_paused = false;
+        pthread_mutex_lock(&p->lock);
+        for (struct np_listener *l = p->listeners; l; l = l->next) {
+            if (!l->paused)
+                continue;
+            struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &l->ep};
+            epoll_ctl(p->epfd, EPOLL_CTL_MOD, l->fd, &ev);
+            l->paused = false;
+        }
+        pthread_mutex_unlock(&p->lock);
+    }
     for (struct np_conn *c = p->conns; c; c = c->next) {
         if (c->dead)
             continue;
@@ -363,6 +375,7 @@ void np_proxy_free(np_proxy *p)
             np_conn_close(c);
     reap(p);
     np_resolver_free(p->resolver);
+    np_pipe_pool_free(p);
     while (p->listeners) {
         struct np_listener *l = p->listeners;
         p->listeners = l->next;
