@@ -122,6 +122,12 @@ case_allowed_tls_connect() {
     expect "tls /t 0" "$(curl -sS --max-time 10 -k -x "http://127.0.0.1:$HP" "https://tls.test:$PORT_tls/t")" "HTTPS through CONNECT (SNI matches)"
 }
 
+case_tunnel_integrity() {
+    setup
+    expect "ok" "$("$PY" "$HERE/tunnel_check.py" http "$HP" ok.test 2>&1)" "8 MiB up, half-close, 3 MiB down via CONNECT"
+    expect "ok" "$("$PY" "$HERE/tunnel_check.py" socks "$SP" ok.test 2>&1)" "same via SOCKS5"
+}
+
 # ---------------------------------------------------------------- SSRF
 
 case_numeric_hosts() {
