@@ -160,6 +160,8 @@ struct np_proxy {
     struct np_pending_answer *answers;
     np_approver_fn approver;
     void *approver_payload;
+    np_decision_fn decision_hook;
+    void *decision_payload;
     uint64_t next_approval_id;
     volatile int stopping;
 

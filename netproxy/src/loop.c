@@ -197,6 +197,14 @@ void np_proxy_set_approver(np_proxy *proxy, np_approver_fn fn, void *payload)
     pthread_mutex_unlock(&proxy->lock);
 }
 
+void np_proxy_set_decision_hook(np_proxy *proxy, np_decision_fn fn, void *payload)
+{
+    pthread_mutex_lock(&proxy->lock);
+    proxy->decision_hook = fn;
+    proxy->decision_payload = payload;
+    pthread_mutex_unlock(&proxy->lock);
+}
+
 int np_proxy_approve(np_proxy *proxy, uint64_t id, enum np_verdict verdict)
 {
     struct np_pending_answer *a = calloc(1, sizeof(*a));

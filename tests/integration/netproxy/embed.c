@@ -28,6 +28,17 @@
 #include <unistd.h>
 
 static atomic_int approver_calls;
+static atomic_int denials_seen;
+
+/* What `airlock run` does with every refusal: one line on stderr. */
+static void on_decision(const struct np_decision *d, void *payload)
+{
+    (void)payload;
+    if (strcmp(d->decision, "deny") != 0)
+        return;
+    fprintf(stderr, "airlock: blocked network: %s:%u (%s)\n", d->host, d->port, d->reason);
+    atomic_fetch_add(&denials_seen, 1);
+}
 static np_proxy *g_proxy;
 
 /* Upstream in the parent's namespace: answers every connection with "ok". */
@@ -226,6 +237,7 @@ int main(void)
     getsockname(lfd, (struct sockaddr *)&sin, &slen);
     uint16_t proxy_port = ntohs(sin.sin_port);
     np_proxy_set_approver(g_proxy, approver, NULL);
+    np_proxy_set_decision_hook(g_proxy, on_decision, NULL);
     if (np_proxy_add_listener(g_proxy, lfd, NP_HTTP, "s1") < 0)
         goto out;
     pthread_create(&proxy_thread, NULL, proxy_main, g_proxy);
@@ -238,7 +250,9 @@ int main(void)
     pthread_join(proxy_thread, NULL);
     int calls = atomic_load(&approver_calls);
     printf("%s approver called %d times (want 4)\n", calls == 4 ? "ok" : "FAIL", calls);
-    rc = WIFEXITED(status) && WEXITSTATUS(status) == 0 && calls == 4 ? 0 : 1;
+    int denials = atomic_load(&denials_seen);
+    printf("%s decision hook saw %d denials (want 3)\n", denials == 3 ? "ok" : "FAIL", denials);
+    rc = WIFEXITED(status) && WEXITSTATUS(status) == 0 && calls == 4 && denials == 3 ? 0 : 1;
 out:
     np_proxy_free(g_proxy);
     al_strlist_free(&policy.allowed_domains);
