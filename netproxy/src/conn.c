@@ -436,7 +436,7 @@ static void client_eof(struct np_conn *c)
 
 static void sni_check(struct np_conn *c)
 {
-    char sni[NP_HOST_MAX], norm[NP_HOST_MAX];
+    char sni[NP_HOST_MAX] = "", norm[NP_HOST_MAX];
     const char *why = NULL;
 
     switch (np_tls_sni_parse((const unsigned char *)c->in, c->in_len, sni, sizeof(sni))) {
@@ -463,8 +463,7 @@ static void sni_check(struct np_conn *c)
         c->proxy->counters.denied_sni++;
         c->log.decision = "deny";
         snprintf(c->log.reason, sizeof(c->log.reason), "sni-mismatch");
-        snprintf(c->log.detail, sizeof(c->log.detail), "%s (sni \"%.100s\")", why,
-                 why == NULL ? "" : sni);
+        snprintf(c->log.detail, sizeof(c->log.detail), "%s (sni \"%.100s\")", why, sni);
         np_conn_close(c);
         return;
     }
