@@ -39,13 +39,67 @@ static void dir_init(struct np_dir *d)
     al_buf_init(&d->pend, NP_PEND_MAX);
 }
 
-static void dir_close_pipe(struct np_dir *d)
+/* A direction holds a pipe only while bytes sit in it; empty pipes go back
+ * to a proxy-wide pool. An idle tunnel thus costs two descriptors, not six. */
+static int pipe_get(struct np_proxy *p, struct np_dir *d)
 {
-    if (d->pipe[0] >= 0) {
-        close(d->pipe[0]);
-        close(d->pipe[1]);
+    if (p->n_pipes) {
+        p->n_pipes--;
+        d->pipe[0] = p->pipes[p->n_pipes][0];
+        d->pipe[1] = p->pipes[p->n_pipes][1];
+        return 0;
     }
+    if (pipe2(d->pipe, O_NONBLOCK | O_CLOEXEC) < 0) {
+        d->pipe[0] = d->pipe[1] = -1;
+        return AL_EIO;
+    }
+    /* bigger pipes: fewer splice calls per megabyte; failure is fine */
+    (void)fcntl(d->pipe[1], F_SETPIPE_SZ, (int)NP_PIPE_SIZE);
+    return 0;
+}
+
+static void pipe_put(struct np_proxy *p, struct np_dir *d)
+{
+    if (d->pipe[0] < 0)
+        return;
+    if (d->in_pipe == 0 && p->n_pipes < NP_PIPE_POOL) {
+        if (p->n_pipes == p->cap_pipes) {
+            size_t cap = p->cap_pipes ? p->cap_pipes * 2 : 64;
+            int(*grown)[2] = realloc(p->pipes, cap * sizeof(*grown));
+            if (grown) {
+                p->pipes = grown;
+                p->cap_pipes = cap;
+            }
+        }
+        if (p->n_pipes < p->cap_pipes) {
+            p->pipes[p->n_pipes][0] = d->pipe[0];
+            p->pipes[p->n_pipes][1] = d->pipe[1];
+            p->n_pipes++;
+            d->pipe[0] = d->pipe[1] = -1;
+            return;
+        }
+    }
+    /* bytes still inside (discarded) or pool full */
+    close(d->pipe[0]);
+    close(d->pipe[1]);
     d->pipe[0] = d->pipe[1] = -1;
+    d->in_pipe = 0;
+}
+
+void np_pipe_pool_free(struct np_proxy *p)
+{
+    for (size_t i = 0; i < p->n_pipes; i++) {
+        close(p->pipes[i][0]);
+        close(p->pipes[i][1]);
+    }
+    free(p->pipes);
+    p->pipes = NULL;
+    p->n_pipes = p->cap_pipes = 0;
+}
+
+static void dir_close_pipe(struct np_proxy *p, struct np_dir *d)
+{
+    pipe_put(p, d);
     d->in_pipe = 0;
 }
 
@@ -56,8 +110,20 @@ void np_conn_accept(struct np_proxy *p, struct np_listener *l)
         socklen_t slen = sizeof(ss);
         int fd = accept4(l->fd, (struct sockaddr *)&ss, &slen, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
-            if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                /* The listener stays readable while the backlog is full:
+                 * stop polling it until the next sweep instead of spinning. */
+                struct epoll_event ev = {.events = 0, .data.ptr = &l->ep};
+                epoll_ctl(p->epfd, EPOLL_CTL_MOD, l->fd, &ev);
+                l->paused = true;
+                p->listeners_paused = true;
+                if (p->now_ms - p->last_emfile_log_ms >= 1000) {
+                    p->last_emfile_log_ms = p->now_ms;
+                    al_log(AL_LOG_WARN, "accept: %s (pausing new connections)", strerror(errno));
+                }
+            } else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) {
                 al_log(AL_LOG_WARN, "accept: %s", strerror(errno));
+            }
             return;
         }
         struct np_conn *c = calloc(1, sizeof(*c));
@@ -65,6 +131,8 @@ void np_conn_accept(struct np_proxy *p, struct np_listener *l)
             close(fd);
             return;
         }
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         c->proxy = p;
         c->session = l->session;
         c->kind = l->kind;
@@ -133,8 +201,8 @@ void np_conn_drop_upstream(struct np_conn *c)
         close(c->ufd); /* removes it from epoll */
     c->ufd = -1;
     c->ur = c->uw = false;
-    dir_close_pipe(&c->up);
-    dir_close_pipe(&c->down);
+    dir_close_pipe(c->proxy, &c->up);
+    dir_close_pipe(c->proxy, &c->down);
     al_buf_reset(&c->up.pend);
     c->up.pend_off = 0;
     c->up.eof = c->up.shut = c->up.splice = false;
@@ -303,14 +371,14 @@ static bool dir_pump(struct np_conn *c, struct np_dir *d, int src, int dst, bool
         }
         if (!d->splice || d->eof || src < 0 || !*src_ready)
             break;
-        if (d->pipe[0] < 0 && pipe2(d->pipe, O_NONBLOCK | O_CLOEXEC) < 0) {
+        if (d->pipe[0] < 0 && pipe_get(c->proxy, d) < 0) {
             al_log(AL_LOG_WARN, "pipe2: %s", strerror(errno));
             np_conn_close(c);
             return true;
         }
         /* The pipe is empty here, so EAGAIN means the socket is. */
         ssize_t n =
-            splice(src, NULL, d->pipe[1], NULL, NP_SPLICE_CHUNK, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+            splice(src, NULL, d->pipe[1], NULL, NP_PIPE_SIZE, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
         if (n == 0) {
             d->eof = true;
             progress = true;
@@ -327,6 +395,8 @@ static bool dir_pump(struct np_conn *c, struct np_dir *d, int src, int dst, bool
         d->in_pipe = (size_t)n;
         progress = true;
     }
+    if (d->in_pipe == 0)
+        pipe_put(c->proxy, d);
     if (d->eof && !d->shut && d->in_pipe == 0 && d->pend_off >= d->pend.len && dst >= 0) {
         shutdown(dst, SHUT_WR);
         d->shut = true;
@@ -366,7 +436,7 @@ static void client_eof(struct np_conn *c)
 
 static void sni_check(struct np_conn *c)
 {
-    char sni[NP_HOST_MAX], norm[NP_HOST_MAX];
+    char sni[NP_HOST_MAX] = "", norm[NP_HOST_MAX];
     const char *why = NULL;
 
     switch (np_tls_sni_parse((const unsigned char *)c->in, c->in_len, sni, sizeof(sni))) {
@@ -393,8 +463,7 @@ static void sni_check(struct np_conn *c)
         c->proxy->counters.denied_sni++;
         c->log.decision = "deny";
         snprintf(c->log.reason, sizeof(c->log.reason), "sni-mismatch");
-        snprintf(c->log.detail, sizeof(c->log.detail), "%s (sni \"%.100s\")", why,
-                 why == NULL ? "" : sni);
+        snprintf(c->log.detail, sizeof(c->log.detail), "%s (sni \"%.100s\")", why, sni);
         np_conn_close(c);
         return;
     }
@@ -470,7 +539,7 @@ static void process_input(struct np_conn *c)
 
 void np_conn_pump(struct np_conn *c)
 {
-    bool progress = true, first = true;
+    bool progress = true;
 
     while (progress && !c->dead) {
         progress = false;
@@ -497,15 +566,13 @@ void np_conn_pump(struct np_conn *c)
                 return;
             }
         }
-        if (progress || first) {
-            enum np_state before = c->state;
-            process_input(c);
-            if (c->dead)
-                return;
-            if (c->state != before)
-                progress = true;
-        }
-        first = false;
+        enum np_state before = c->state;
+        size_t in_before = c->in_len;
+        process_input(c);
+        if (c->dead)
+            return;
+        if (c->state != before || c->in_len != in_before)
+            progress = true;
         if (c->ufd >= 0 && c->state != ST_CONNECTING)
             progress |= dir_pump(c, &c->up, c->cfd, c->ufd, &c->cr, &c->uw);
         if (c->dead)

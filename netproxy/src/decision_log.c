@@ -55,6 +55,28 @@ void np_log_finish(struct np_conn *c)
     if (!l->active)
         return;
     l->active = false;
+    pthread_mutex_lock(&c->proxy->lock);
+    np_decision_fn hook = c->proxy->decision_hook;
+    void *payload = c->proxy->decision_payload;
+    pthread_mutex_unlock(&c->proxy->lock);
+    if (hook) {
+        struct np_decision d = {
+            .session_id = c->session->id,
+            .client = c->client,
+            .proxy = l->proxy ? l->proxy : "",
+            .host = l->host,
+            .port = l->port,
+            .addr = l->addr,
+            .decision = l->decision ? l->decision : "abort",
+            .reason = l->reason,
+            .rule = l->rule,
+            .detail = l->detail,
+            .status = l->status,
+            .bytes_up = c->up.bytes - l->up0,
+            .bytes_down = c->down.bytes - l->down0,
+        };
+        hook(&d, payload);
+    }
     if (c->proxy->cfg.log_fd < 0)
         return;
     clock_gettime(CLOCK_REALTIME, &now);

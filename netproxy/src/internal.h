@@ -16,10 +16,11 @@
 #include "resolve.h"
 #include "tls_sni.h"
 
-#define NP_IN_MAX       (NP_TLS_HELLO_MAX + 1024) /* client bytes read before relaying */
-#define NP_PEND_MAX     (1u << 20)                /* user-space bytes queued per direction */
-#define NP_LINGER_MS    2000
-#define NP_SPLICE_CHUNK (1u << 16)
+#define NP_IN_MAX    (NP_TLS_HELLO_MAX + 1024) /* client bytes read before relaying */
+#define NP_PEND_MAX  (1u << 20)                /* user-space bytes queued per direction */
+#define NP_LINGER_MS 2000
+#define NP_PIPE_POOL 1024       /* empty pipes kept for reuse */
+#define NP_PIPE_SIZE (1u << 20) /* pipe capacity asked for; splice chunk */
 
 enum np_ep_type { EP_LISTENER, EP_CLIENT, EP_UPSTREAM, EP_WAKE, EP_RESOLVER };
 
@@ -44,6 +45,7 @@ struct np_listener {
     struct np_session *session;
     struct np_ep ep;
     bool registered;
+    bool paused; /* out of descriptors: not polled until the next sweep */
     struct np_listener *next;
 };
 
@@ -158,6 +160,8 @@ struct np_proxy {
     struct np_pending_answer *answers;
     np_approver_fn approver;
     void *approver_payload;
+    np_decision_fn decision_hook;
+    void *decision_payload;
     uint64_t next_approval_id;
     volatile int stopping;
 
@@ -165,6 +169,10 @@ struct np_proxy {
     size_t n_conns;
     uint64_t now_ms;
     uint64_t last_sweep_ms;
+    bool listeners_paused;
+    int (*pipes)[2]; /* empty pipes ready for any direction (pool) */
+    size_t n_pipes, cap_pipes;
+    uint64_t last_emfile_log_ms;
     struct np_counters counters;
 };
 
@@ -191,6 +199,8 @@ void np_conn_refuse(struct np_conn *c, int status, const char *error, uint8_t so
 /* Consumes `n` bytes from the front of c->in. */
 void np_conn_consume(struct np_conn *c, size_t n);
 void np_conn_drop_upstream(struct np_conn *c);
+/* Closes every pooled pipe (proxy teardown). */
+void np_pipe_pool_free(struct np_proxy *p);
 
 /* http_proxy.c */
 void np_http_on_data(struct np_conn *c);

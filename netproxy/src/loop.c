@@ -197,6 +197,14 @@ void np_proxy_set_approver(np_proxy *proxy, np_approver_fn fn, void *payload)
     pthread_mutex_unlock(&proxy->lock);
 }
 
+void np_proxy_set_decision_hook(np_proxy *proxy, np_decision_fn fn, void *payload)
+{
+    pthread_mutex_lock(&proxy->lock);
+    proxy->decision_hook = fn;
+    proxy->decision_payload = payload;
+    pthread_mutex_unlock(&proxy->lock);
+}
+
 int np_proxy_approve(np_proxy *proxy, uint64_t id, enum np_verdict verdict)
 {
     struct np_pending_answer *a = calloc(1, sizeof(*a));
@@ -274,6 +282,18 @@ static void handle_resolved(struct np_proxy *p)
 /* Timers: connection deadlines and idle timeouts, checked every SWEEP_MS. */
 static void sweep(struct np_proxy *p)
 {
+    if (p->listeners_paused) {
+        p->listeners_paused = false;
+        pthread_mutex_lock(&p->lock);
+        for (struct np_listener *l = p->listeners; l; l = l->next) {
+            if (!l->paused)
+                continue;
+            struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &l->ep};
+            epoll_ctl(p->epfd, EPOLL_CTL_MOD, l->fd, &ev);
+            l->paused = false;
+        }
+        pthread_mutex_unlock(&p->lock);
+    }
     for (struct np_conn *c = p->conns; c; c = c->next) {
         if (c->dead)
             continue;
@@ -363,6 +383,7 @@ void np_proxy_free(np_proxy *p)
             np_conn_close(c);
     reap(p);
     np_resolver_free(p->resolver);
+    np_pipe_pool_free(p);
     while (p->listeners) {
         struct np_listener *l = p->listeners;
         p->listeners = l->next;

@@ -128,6 +128,29 @@ typedef void (*np_approver_fn)(const struct np_approval *req, void *payload);
 /* Sets the approver (NULL: hosts in neither list are denied). */
 void np_proxy_set_approver(np_proxy *proxy, np_approver_fn fn, void *payload);
 
+/* One finished decision, as written to the decision log. */
+struct np_decision {
+    const char *session_id;
+    const char *client; /* "ip:port" */
+    const char *proxy;  /* "http", "connect", "socks5" */
+    const char *host;   /* normalised target, "" when invalid */
+    uint16_t port;
+    const char *addr;     /* address dialled (or refused), "" when none */
+    const char *decision; /* "allow", "deny", "abort" */
+    const char *reason;   /* "allowed-domain", "blocked-by-policy", ... */
+    const char *rule;     /* entry that decided, "" when none */
+    const char *detail;   /* the one-line message given to the client, "" when none */
+    int status;           /* HTTP status or SOCKS5 reply of a refusal; 0 when allowed */
+    uint64_t bytes_up, bytes_down;
+};
+
+/* Called on the loop thread for every request or tunnel when it ends (or at
+ * once when refused), whether or not a log fd is set; `airlock run` uses it
+ * to print "airlock: blocked network: host:port (reason)". It must not block.
+ * The strings are valid only during the call. NULL removes the hook. */
+typedef void (*np_decision_fn)(const struct np_decision *d, void *payload);
+void np_proxy_set_decision_hook(np_proxy *proxy, np_decision_fn fn, void *payload);
+
 /* Answers approval `id`. Thread-safe. Returns 0 (also when the request has
  * timed out meanwhile) or AL_ENOMEM. */
 int np_proxy_approve(np_proxy *proxy, uint64_t id, enum np_verdict verdict);
