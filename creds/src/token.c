@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -447,7 +448,11 @@ out:
 
 int creds_claims_allow_repo(const struct creds_claims *claims, const char *repo)
 {
-    return al_strlist_find(&claims->repos, repo) >= 0;
+    /* GitHub names are case-insensitive. */
+    for (size_t i = 0; i < claims->repos.len; i++)
+        if (strcasecmp(claims->repos.items[i], repo) == 0)
+            return 1;
+    return 0;
 }
 
 int creds_claims_allow_ref(const struct creds_claims *claims, const char *ref)
