@@ -9,7 +9,7 @@
  *   airlock-creds creds rm   --store F --master-key F --scope S
  *   airlock-creds token mint --key F --kid K --session S [--user U]
  *                            --repo host/owner/name... [--push-ref R...]
- *                            [--ops fetch,push] [--ttl SECONDS]
+ *                            [--ops fetch,push] [--ttl SECONDS] [--iat UNIXTIME]
  *   airlock-creds token inspect [--key F --kid K] TOKEN
  *
  * Secrets are read from stdin or files, never from the command line, and never
@@ -44,6 +44,7 @@ struct tool_opts {
     int64_t app_id;
     int64_t installation_id;
     long ttl;
+    int64_t iat;
     struct al_strlist repos;
     struct al_strlist refs;
 };
@@ -89,6 +90,7 @@ static int parse_opts(struct tool_opts *o, int argc, char **argv)
         {"push-ref", required_argument, NULL, 'R'},
         {"ops", required_argument, NULL, 'o'},
         {"ttl", required_argument, NULL, 't'},
+        {"iat", required_argument, NULL, 'I'},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -147,6 +149,9 @@ static int parse_opts(struct tool_opts *o, int argc, char **argv)
             break;
         case 't':
             o->ttl = (long)parse_int(optarg);
+            break;
+        case 'I':
+            o->iat = parse_int(optarg);
             break;
         default:
             return -1;
@@ -278,7 +283,7 @@ static int cmd_token(const char *verb, struct tool_opts *o, int argc, char **arg
         memset(&o->refs, 0, sizeof(o->refs));
         c.ops = (strstr(o->ops, "fetch") ? CREDS_OP_FETCH : 0) |
                 (strstr(o->ops, "push") ? CREDS_OP_PUSH : 0);
-        c.iat = time(NULL);
+        c.iat = o->iat > 0 ? o->iat : time(NULL);
         c.exp = c.iat + o->ttl;
         if ((err = creds_token_mint(&tok, &c, &ring)) < 0)
             goto out;
