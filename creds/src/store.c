@@ -290,7 +290,7 @@ static char *store_serialise(const creds_store *s)
         json_array_append_new(arr, o);
     }
     out = json_dumps(root, JSON_COMPACT);
-out:
+out:;
     /* jansson copies strings: wipe the secrets in the tree before freeing. */
     size_t i;
     json_t *v;
