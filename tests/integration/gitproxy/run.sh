@@ -59,6 +59,14 @@ git init -q "$T/seed"
  for name in r other app app2; do git push -q "$SRV/o/$name.git" main; done)
 
 UP_PORT=$(free_port)
+UPS_PORT=$(free_port)
+# A test CA and a server certificate for the https upstream.
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=airlock-test-ca \
+    -keyout "$T/ca.key" -out "$T/ca.pem" 2>/dev/null
+openssl req -newkey rsa:2048 -nodes -subj /CN=localhost -keyout "$T/srv.key" -out "$T/srv.csr" 2>/dev/null
+printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' > "$T/srv.ext"
+openssl x509 -req -in "$T/srv.csr" -CA "$T/ca.pem" -CAkey "$T/ca.key" -CAcreateserial -days 2 \
+    -extfile "$T/srv.ext" -out "$T/srv.pem" 2>/dev/null
 printf 'x-access-token:%s\n' "$(openssl passwd -apr1 "$REAL_TOKEN")" > "$T/htpasswd"
 fcgiwrap -c 4 -s "unix:$T/fcgi.sock" >/dev/null 2>"$T/fcgiwrap.log" &
 FCGI_PID=$!
@@ -77,6 +85,9 @@ http {
     client_max_body_size 0;
     server {
         listen 127.0.0.1:$UP_PORT;
+        listen 127.0.0.1:$UPS_PORT ssl;
+        ssl_certificate $T/srv.pem;
+        ssl_certificate_key $T/srv.key;
         location / {
             auth_basic "upstream";
             auth_basic_user_file $T/htpasswd;
@@ -100,6 +111,7 @@ NGINX
 nginx -c "$T/nginx.conf" >/dev/null 2>"$T/nginx-start.log" &
 PIDS+=($!)
 wait_port "$UP_PORT"
+wait_port "$UPS_PORT"
 UP=http://127.0.0.1:$UP_PORT
 
 # ---- mock GitHub API for App installation tokens ----
@@ -126,6 +138,7 @@ printf '%s\n' "$REAL_TOKEN" | "$CREDS_TOOL" creds add "${STORE[@]}" --scope git.
     --installation-id 99 --private-key "$T/app.pem" --api "http://127.0.0.1:$API_PORT"
 "$CREDS_TOOL" creds add "${STORE[@]}" --scope git.test/o/app2 --app-id 4242 \
     --installation-id 98 --private-key "$T/app.pem" --api "http://127.0.0.1:$API_PORT"
+printf '%s\n' "$REAL_TOKEN" | "$CREDS_TOOL" creds add "${STORE[@]}" --scope secure.test
 "$CREDS_TOOL" creds list "${STORE[@]}" > "$T/creds-list.out"
 : > "$STATE/revoked"
 PA=$(free_port)
@@ -133,7 +146,8 @@ PB=$(free_port)
 cat > "$STATE/gitproxy.json" <<JSON
 {"token_keys": [{"kid": "k2", "file": "$STATE/k2.key"}, {"kid": "k1", "file": "$STATE/k1.key"}],
  "store": "$STATE/creds.store", "master_key": "$STATE/master.key",
- "upstreams": {"git.test": {"url": "$UP"}},
+ "upstreams": {"git.test": {"url": "$UP"},
+               "secure.test": {"url": "https://localhost:$UPS_PORT", "ca_file": "$T/ca.pem"}},
  "cache_dir": "$STATE/cache", "revoked_file": "$STATE/revoked",
  "audit_log": "$STATE/audit.jsonl", "leak_guard": true, "check_fast_forward": true,
  "listeners": [{"address": "127.0.0.1:$PA", "session": "sA"}]}
@@ -158,6 +172,7 @@ TOK_EXPIRED=$(mint k2 sA git.test/o/r --ttl 60 --iat $(( $(date +%s) - 3600 )))
 TOK_FETCHONLY=$(mint k2 sA git.test/o/r --ops fetch --ttl 600)
 TOK_APP=$(mint k2 sA git.test/o/app --push-ref 'refs/heads/agent/*' --ttl 600)
 TOK_APP2=$(mint k2 sA git.test/o/app2 --ttl 600)
+TOK_TLS=$(mint k2 sA secure.test/o/other --push-ref 'refs/heads/agent/*' --ttl 600)
 # Flip one character in the middle of the claims.
 TOK_TAMPERED=$(python3 -c 'import sys; t=sys.argv[1]; p=t.split("."); c=p[2]; i=len(c)//2; p[2]=c[:i]+("A" if c[i]!="A" else "B")+c[i+1:]; print(".".join(p))' "$TOK")
 
@@ -369,6 +384,14 @@ n1=$(grep -c '^98 app2$' "$T/app-hits")
 g "$TOK_APP2" ls-remote "$PROXY_A/app2.git" >>"$OUT/$t" 2>&1
 n2=$(grep -c '^98 app2$' "$T/app-hits")
 [ "$n1" -ge 1 ] && [ "$n2" -gt "$n1" ] && pass $t || fail $t "$OUT/$t"
+
+t=https_upstream_with_test_ca
+g "$TOK_TLS" clone "http://127.0.0.1:$PA/secure.test/o/other.git" "$T/ctls" >"$OUT/$t" 2>&1 \
+    && (cd "$T/ctls" && git checkout -q -b agent/tls && echo tls > tls.txt && git add -A && git commit -qm tls \
+        && g "$TOK_TLS" push origin agent/tls && echo more >> tls.txt && git commit -qam more \
+        && g "$TOK_TLS" push origin agent/tls) >>"$OUT/$t" 2>&1 \
+    && [ "$(git -C "$SRV/o/other.git" rev-parse agent/tls)" = "$(git -C "$T/ctls" rev-parse HEAD)" ] \
+    && pass $t || fail $t "$OUT/$t"
 
 t=audit_records
 grep -q '"decision":"forwarded"' "$STATE/audit.jsonl" && grep -q '"decision":"refused"' "$STATE/audit.jsonl" \
