@@ -8,7 +8,7 @@
 #include "airlock/gp_receive.h"
 #include "airlock/strlist.h"
 
-#define GP_SCAN_BLOB_MAX (32u << 20) /* larger blobs are not scanned */
+#define GP_SCAN_BLOB_MAX (8u << 20) /* larger blobs are not scanned */
 
 struct gp_inspect {
     const char *cache_dir;   /* mirrors live in <cache_dir>/<host>/<owner>/<name>.git */

@@ -20,6 +20,11 @@ int gp_inspect_global_init(const char *ca_file)
 {
     if (git_libgit2_init() < 0)
         return al_error_set(AL_ERROR, "libgit2 init failed");
+    /* Bound what libgit2 keeps mapped and cached while indexing big packs:
+     * the proxy's memory must not grow with the size of a push. */
+    git_libgit2_opts(GIT_OPT_SET_MWINDOW_SIZE, (size_t)(1u << 20));
+    git_libgit2_opts(GIT_OPT_SET_MWINDOW_MAPPED_LIMIT, (size_t)(8u << 20));
+    git_libgit2_opts(GIT_OPT_SET_CACHE_MAX_SIZE, (ssize_t)(4u << 20));
     if (ca_file && git_libgit2_opts(GIT_OPT_SET_SSL_CERT_LOCATIONS, ca_file, NULL) < 0)
         return al_error_set(AL_EINVAL, "libgit2 cannot use CA file %s", ca_file);
     return 0;
