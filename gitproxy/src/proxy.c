@@ -17,6 +17,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,7 @@
 #define CT_RECEIVE_RESULT "application/x-git-receive-pack-result"
 #define IO_CHUNK          (64u << 10)
 #define CONN_TIMEOUT_SEC  300
+#define MAX_CONNS         256 /* concurrent connections; more are answered 503 */
 
 struct gp_proxy {
     struct gp_config cfg;
@@ -39,6 +41,7 @@ struct gp_proxy {
     pthread_mutex_t lock; /* revoked, audit */
     struct al_strlist revoked;
     int audit_fd;
+    atomic_int conns;
 };
 
 struct listener {
@@ -946,6 +949,7 @@ static void *conn_thread(void *arg)
 {
     struct conn_job *job = arg;
     gp_proxy_serve(job->proxy, job->fd, job->session);
+    atomic_fetch_sub(&job->proxy->conns, 1);
     free(job->session);
     free(job);
     return NULL;
@@ -967,12 +971,23 @@ static void *accept_thread(void *arg)
                    strerror(errno));
             return NULL;
         }
+        if (atomic_fetch_add(&l->proxy->conns, 1) >= MAX_CONNS) {
+            static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: "
+                                       "text/plain\r\nConnection: close\r\n\r\n"
+                                       "airlock: too many connections\n";
+            ssize_t w = send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+            (void)w;
+            close(fd);
+            atomic_fetch_sub(&l->proxy->conns, 1);
+            continue;
+        }
         struct conn_job *job = malloc(sizeof(*job));
         pthread_t t;
         pthread_attr_t attr;
         if (!job || !(job->session = strdup(l->session))) {
             free(job);
             close(fd);
+            atomic_fetch_sub(&l->proxy->conns, 1);
             continue;
         }
         job->proxy = l->proxy;
@@ -981,6 +996,7 @@ static void *accept_thread(void *arg)
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
         if (pthread_create(&t, &attr, conn_thread, job) != 0) {
             close(fd);
+            atomic_fetch_sub(&l->proxy->conns, 1);
             free(job->session);
             free(job);
         }

@@ -211,8 +211,24 @@ t=audit_records
 grep -q '"decision":"forwarded"' "$STATE/audit.jsonl" && grep -q '"decision":"refused"' "$STATE/audit.jsonl" \
     && [ "$(wc -l < "$STATE/audit.jsonl")" -ge 10 ] && pass $t || fail $t "$STATE/audit.jsonl"
 
+t=streaming_push_without_inspection
+# A second proxy with the leak guard off: creations need no check, so the
+# receive-pack body streams straight through (chunked, with the probe).
+PC=$(free_port)
+sed -e 's/"leak_guard": true/"leak_guard": false/' -e "s/\"listeners\": \[.*\]}/\"listeners\": []}/" \
+    -e 's/audit.jsonl/audit2.jsonl/' "$STATE/gitproxy.json" > "$STATE/gitproxy2.json"
+"$PROXY" --config "$STATE/gitproxy2.json" --listen "127.0.0.1:$PC=sA" -v >/dev/null 2>"$T/proxy2.log" &
+PIDS+=($!)
+wait_port "$PC"
+(cd "$W" && git checkout -q -b agent/streamed agent/second && head -c 2000000 /dev/urandom > s.bin \
+    && git add s.bin && git commit -qm streamed)
+g "$TOK" -C "$W" -c http.postBuffer=65536 push "http://127.0.0.1:$PC/git.test/o/r.git" agent/streamed >"$OUT/$t" 2>&1 \
+    && [ "$(upstream_ref refs/heads/agent/streamed)" = "$(git -C "$W" rev-parse HEAD)" ] \
+    && ! grep -q spool "$T/proxy2.log" && grep -q '"decision":"forwarded"' "$STATE/audit2.jsonl" \
+    && pass $t || fail $t "$OUT/$t"
+
 t=real_token_never_exposed
-if grep -rlaF -- "$REAL_TOKEN" "$OUT" "$T/proxy.log" "$STATE/audit.jsonl" "$T/creds-list.out" >"$T/leaks" 2>/dev/null; then
+if grep -rlaF -- "$REAL_TOKEN" "$OUT" "$T/proxy.log" "$T/proxy2.log" "$STATE"/audit*.jsonl "$T/creds-list.out" >"$T/leaks" 2>/dev/null; then
     fail $t "$T/leaks"
 else
     pass $t
