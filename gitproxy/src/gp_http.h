@@ -7,21 +7,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define GP_HTTP_HEAD_MAX 16384
-
-struct gp_http_req {
-    char method[8];
-    char path[1024]; /* without the query */
-    char query[512];
-    char authorization[10240];
-    char content_type[128];
-    char content_encoding[32];
-    char git_protocol[256];
-    char accept[256];
-    int64_t content_length; /* -1 when absent */
-    int chunked;
-    int expect_continue;
-};
+#include "airlock/gp_http_head.h"
 
 struct gp_conn {
     int fd;
