@@ -227,8 +227,40 @@ g "$TOK" -C "$W" -c http.postBuffer=65536 push "http://127.0.0.1:$PC/git.test/o/
     && ! grep -q spool "$T/proxy2.log" && grep -q '"decision":"forwarded"' "$STATE/audit2.jsonl" \
     && pass $t || fail $t "$OUT/$t"
 
+t=listener_fd_handed_in
+# As airlockd does: the listening socket is created by another process and
+# passed as an fd bound to one session.
+python3 - "$PROXY" "$STATE/gitproxy2.json" "$T/proxy3.log" "$T/fd-port" <<'PY' &
+import os, socket, sys
+proxy, config, log, port_file = sys.argv[1:5]
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen(16)
+os.set_inheritable(s.fileno(), True)
+open(port_file, "w").write(str(s.getsockname()[1]))
+fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+os.dup2(fd, 2)
+os.execv(proxy, [proxy, "--config", config, "--listen-fd", "%d=sA" % s.fileno()])
+PY
+PIDS+=($!)
+for _ in $(seq 1 50); do [ -s "$T/fd-port" ] && break; sleep 0.1; done
+PF=$(cat "$T/fd-port")
+wait_port "$PF"
+g "$TOK" ls-remote "http://127.0.0.1:$PF/git.test/o/r.git" >"$OUT/$t" 2>&1 \
+    && grep -q 'refs/heads/main' "$OUT/$t" && pass $t || fail $t "$OUT/$t"
+
+t=upstream_rejection_relayed
+printf '#!/bin/sh\nwhile read old new ref; do [ "$ref" = refs/heads/agent/hooked ] && { echo "no hooks today" >&2; exit 1; }; done\nexit 0\n' \
+    > "$SRV/o/r.git/hooks/pre-receive"
+chmod +x "$SRV/o/r.git/hooks/pre-receive"
+(cd "$W" && git checkout -q -b agent/hooked agent/second && echo h > h.txt && git add h.txt && git commit -qm hooked)
+g "$TOK" -C "$W" push origin agent/hooked >"$OUT/$t" 2>&1
+grep -q 'remote: no hooks today' "$OUT/$t" && grep -q 'remote rejected\] agent/hooked -> agent/hooked (pre-receive hook declined)' "$OUT/$t" \
+    && [ "$(upstream_ref refs/heads/agent/hooked)" = none ] && pass $t || fail $t "$OUT/$t"
+rm -f "$SRV/o/r.git/hooks/pre-receive"
+
 t=real_token_never_exposed
-if grep -rlaF -- "$REAL_TOKEN" "$OUT" "$T/proxy.log" "$T/proxy2.log" "$STATE"/audit*.jsonl "$T/creds-list.out" >"$T/leaks" 2>/dev/null; then
+if grep -rlaF -- "$REAL_TOKEN" "$OUT" "$T/proxy.log" "$T/proxy2.log" "$T/proxy3.log" "$STATE"/audit*.jsonl "$T/creds-list.out" >"$T/leaks" 2>/dev/null; then
     fail $t "$T/leaks"
 else
     pass $t
