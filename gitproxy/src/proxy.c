@@ -332,7 +332,11 @@ static int request_authorise(struct request *rq, unsigned op)
                               time(NULL));
     if (err < 0) {
         al_log(AL_LOG_WARN, "no upstream credential for %s: %s", rq->repo, al_error_last());
-        respond_text(rq, 502, "airlock: no upstream credential for %s", rq->repo);
+        if (err == AL_ENOTFOUND)
+            respond_text(rq, 502, "airlock: no upstream credential for %s", rq->repo);
+        else
+            respond_text(rq, 502, "airlock: cannot obtain an upstream credential for %s",
+                         rq->repo);
         return err;
     }
     return 0;
