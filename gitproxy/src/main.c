@@ -1,0 +1,266 @@
+/* airlock-gitproxy: the git proxy daemon.
+ *
+ *   airlock-gitproxy --config FILE [--listen ADDR:PORT=SESSION]...
+ *                    [--listen-fd FD=SESSION]... [-v]
+ *
+ * The configuration file (JSON):
+ *   {"token_keys": [{"kid": "k2", "file": "/state/k2.key"}, {"kid": "k1", ...}],
+ *    "store": "/state/creds.store", "master_key": "/state/master.key",
+ *    "upstreams": {"github.com": {"url": "https://github.com", "ca_file": null}},
+ *    "cache_dir": "/state/gitproxy", "revoked_file": "/state/revoked",
+ *    "audit_log": "/state/gitproxy-audit.jsonl", "leak_guard": true,
+ *    "check_fast_forward": true, "max_push_bytes": 4294967296,
+ *    "listeners": [{"address": "127.0.0.1:7418", "session": "*"},
+ *                  {"fd": 3, "session": "s-1234"}]}
+ * The first token key signs; the others are accepted during rotation. Bad
+ * configuration is fatal at start-up; nothing after that is.
+ */
+#include "airlock/gitproxy.h"
+#include "airlock/cleanup.h"
+#include "airlock/error.h"
+#include "airlock/log.h"
+#include "gp_inspect.h"
+
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char *jstr(json_t *o, const char *key)
+{
+    const char *s = json_string_value(json_object_get(o, key));
+    return s ? strdup(s) : NULL;
+}
+
+static int config_load(struct gp_config *cfg, json_t **listeners, const char *path)
+{
+    json_error_t jerr;
+    json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *v;
+    size_t i;
+    const char *key;
+    int err = 0;
+    if (!root)
+        return al_error_set(AL_EINVAL, "%s:%d: %s", path, jerr.line, jerr.text);
+    json_t *keys = json_object_get(root, "token_keys");
+    if (!json_is_array(keys) || json_array_size(keys) == 0 ||
+        json_array_size(keys) > sizeof(cfg->keys.keys) / sizeof(cfg->keys.keys[0])) {
+        err = al_error_set(AL_EINVAL, "%s: token_keys must list 1-4 keys", path);
+        goto out;
+    }
+    json_array_foreach(keys, i, v)
+    {
+        const char *kid = json_string_value(json_object_get(v, "kid"));
+        const char *file = json_string_value(json_object_get(v, "file"));
+        if (!kid || !file) {
+            err = al_error_set(AL_EINVAL, "%s: token key %zu needs kid and file", path, i);
+            goto out;
+        }
+        if ((err = creds_key_load(&cfg->keys.keys[i], kid, file)) < 0)
+            goto out;
+        cfg->keys.len++;
+    }
+    const char *store = json_string_value(json_object_get(root, "store"));
+    const char *mkey = json_string_value(json_object_get(root, "master_key"));
+    if (!store || !mkey) {
+        err = al_error_set(AL_EINVAL, "%s: store and master_key are required", path);
+        goto out;
+    }
+    if ((err = creds_store_open(&cfg->store, store, mkey)) < 0)
+        goto out;
+    json_t *ups = json_object_get(root, "upstreams");
+    if (ups && !json_is_object(ups)) {
+        err = al_error_set(AL_EINVAL, "%s: upstreams must be an object", path);
+        goto out;
+    }
+    if (ups && !(cfg->upstreams = calloc(json_object_size(ups) + 1, sizeof(*cfg->upstreams)))) {
+        err = AL_ENOMEM;
+        goto out;
+    }
+    json_object_foreach(ups, key, v)
+    {
+        struct gp_upstream *u = &cfg->upstreams[cfg->nupstreams++];
+        u->host = strdup(key);
+        u->url = jstr(v, "url");
+        u->ca_file = jstr(v, "ca_file");
+        if (!u->host || !u->url) {
+            err = al_error_set(AL_EINVAL, "%s: upstream %s needs a url", path, key);
+            goto out;
+        }
+        size_t n = strlen(u->url);
+        while (n > 0 && u->url[n - 1] == '/')
+            u->url[--n] = '\0';
+    }
+    cfg->cache_dir = jstr(root, "cache_dir");
+    cfg->revoked_file = jstr(root, "revoked_file");
+    cfg->audit_path = jstr(root, "audit_log");
+    v = json_object_get(root, "leak_guard");
+    cfg->leak_guard = v ? json_is_true(v) : 1;
+    v = json_object_get(root, "check_fast_forward");
+    cfg->check_ff = v ? json_is_true(v) : 1;
+    v = json_object_get(root, "max_push_bytes");
+    cfg->max_push = json_is_integer(v) ? (uint64_t)json_integer_value(v) : (4ull << 30);
+    if (!cfg->cache_dir) {
+        err = al_error_set(AL_EINVAL, "%s: cache_dir is required", path);
+        goto out;
+    }
+    if (mkdir(cfg->cache_dir, 0700) < 0 && errno != EEXIST) {
+        err = al_error_set_errno(AL_EIO, errno, "%s", cfg->cache_dir);
+        goto out;
+    }
+    *listeners = json_incref(json_object_get(root, "listeners"));
+out:
+    json_decref(root);
+    return err;
+}
+
+/* "ADDR:PORT" → a listening TCP socket. */
+static int listen_on(const char *spec)
+{
+    char host[64];
+    const char *colon = strrchr(spec, ':');
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    if (!colon || (size_t)(colon - spec) >= sizeof(host))
+        return al_error_set(AL_EINVAL, "bad listen address '%s'", spec);
+    memcpy(host, spec, (size_t)(colon - spec));
+    host[colon - spec] = '\0';
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    if (*end || port <= 0 || port > 65535 || inet_pton(AF_INET, host, &sa.sin_addr) != 1)
+        return al_error_set(AL_EINVAL, "bad listen address '%s'", spec);
+    sa.sin_port = htons((uint16_t)port);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd < 0)
+        return al_error_set_errno(AL_EIO, errno, "socket");
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 128) < 0) {
+        int e = errno;
+        close(fd);
+        return al_error_set_errno(AL_EIO, e, "listen on %s", spec);
+    }
+    return fd;
+}
+
+static int add_listener(gp_proxy *p, const char *spec, int is_fd)
+{
+    char buf[256];
+    snprintf(buf, sizeof(buf), "%s", spec);
+    char *eq = strchr(buf, '=');
+    if (!eq || !eq[1])
+        return al_error_set(AL_EINVAL, "'%s': expected ...=SESSION", spec);
+    *eq = '\0';
+    int fd;
+    if (is_fd) {
+        char *end;
+        long v = strtol(buf, &end, 10);
+        int type = 0;
+        socklen_t tl = sizeof(type);
+        if (*end || v < 0 || v > 65535 || getsockopt((int)v, SOL_SOCKET, SO_TYPE, &type, &tl) < 0 ||
+            type != SOCK_STREAM)
+            return al_error_set(AL_EINVAL, "'%s' is not a stream socket", buf);
+        fd = (int)v;
+    } else if ((fd = listen_on(buf)) < 0) {
+        return fd;
+    }
+    al_log(AL_LOG_INFO, "listening on %s%s for session %s", is_fd ? "fd " : "", buf, eq + 1);
+    return gp_proxy_listen_fd(p, fd, eq + 1);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"listen", required_argument, NULL, 'l'},
+        {"listen-fd", required_argument, NULL, 'f'},
+        {"verbose", no_argument, NULL, 'v'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *config = NULL;
+    struct al_strlist listen = AL_STRLIST_INIT, listen_fd = AL_STRLIST_INIT;
+    struct gp_config cfg = {0};
+    json_t *listeners = NULL;
+    gp_proxy *p = NULL;
+    int c, level = AL_LOG_INFO, err;
+    while ((c = getopt_long(argc, argv, "c:v", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            config = optarg;
+            break;
+        case 'l':
+            al_strlist_push(&listen, optarg);
+            break;
+        case 'f':
+            al_strlist_push(&listen_fd, optarg);
+            break;
+        case 'v':
+            level = AL_LOG_DEBUG;
+            break;
+        default:
+            fprintf(stderr, "usage: airlock-gitproxy --config FILE [--listen ADDR:PORT=SESSION]"
+                            " [--listen-fd FD=SESSION] [-v]\n");
+            return 2;
+        }
+    }
+    al_log_init("airlock-gitproxy", (enum al_log_level)level);
+    signal(SIGPIPE, SIG_IGN);
+    if (!config) {
+        al_log(AL_LOG_ERROR, "--config is required");
+        return 2;
+    }
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
+        al_log(AL_LOG_ERROR, "curl init failed");
+        return 1;
+    }
+    if ((err = config_load(&cfg, &listeners, config)) < 0)
+        goto fail;
+    const char *ca = NULL;
+    for (size_t i = 0; i < cfg.nupstreams && !ca; i++)
+        ca = cfg.upstreams[i].ca_file;
+    if ((err = gp_inspect_global_init(ca)) < 0)
+        goto fail;
+    if ((err = gp_proxy_new(&p, &cfg)) < 0)
+        goto fail;
+    size_t i;
+    json_t *v;
+    json_array_foreach(listeners, i, v)
+    {
+        const char *session = json_string_value(json_object_get(v, "session"));
+        const char *addr = json_string_value(json_object_get(v, "address"));
+        json_t *fd = json_object_get(v, "fd");
+        char spec[256];
+        if (!session || (!addr && !json_is_integer(fd))) {
+            err = al_error_set(AL_EINVAL, "listener %zu needs session and address or fd", i);
+            goto fail;
+        }
+        if (addr)
+            snprintf(spec, sizeof(spec), "%s=%s", addr, session);
+        else
+            snprintf(spec, sizeof(spec), "%lld=%s", (long long)json_integer_value(fd), session);
+        if ((err = add_listener(p, spec, addr == NULL)) < 0)
+            goto fail;
+    }
+    for (i = 0; i < listen.len; i++)
+        if ((err = add_listener(p, listen.items[i], 0)) < 0)
+            goto fail;
+    for (i = 0; i < listen_fd.len; i++)
+        if ((err = add_listener(p, listen_fd.items[i], 1)) < 0)
+            goto fail;
+    al_log(AL_LOG_INFO, "ready");
+    for (;;)
+        pause();
+fail:
+    al_log(AL_LOG_ERROR, "%s", al_error_last()[0] ? al_error_last() : al_error_name(err));
+    gp_config_clear(&cfg);
+    json_decref(listeners);
+    return 1;
+}

@@ -1,0 +1,233 @@
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "airlock/creds.h"
+#include "airlock/error.h"
+
+static void ring_init(struct creds_keyring *ring, const char *kid, unsigned char fill)
+{
+    memset(ring, 0, sizeof(*ring));
+    snprintf(ring->keys[0].kid, sizeof(ring->keys[0].kid), "%s", kid);
+    memset(ring->keys[0].key, fill, CREDS_KEY_LEN);
+    ring->len = 1;
+}
+
+/* Mints a token for session s1 valid from iat for ttl seconds. */
+static char *mint(const struct creds_keyring *ring, int64_t iat, int64_t ttl)
+{
+    struct creds_claims c = {0};
+    char *tok = NULL;
+    c.session = strdup("s1");
+    c.user = strdup("alice");
+    al_strlist_push(&c.repos, "github.com/Org/Repo");
+    al_strlist_push(&c.push_refs, "refs/heads/agent/*");
+    al_strlist_push(&c.push_refs, "refs/heads/exact");
+    c.ops = CREDS_OP_FETCH | CREDS_OP_PUSH;
+    c.iat = iat;
+    c.exp = iat + ttl;
+    assert_int_equal(creds_token_mint(&tok, &c, ring), 0);
+    creds_claims_clear(&c);
+    return tok;
+}
+
+static void round_trip(void **state)
+{
+    struct creds_keyring ring;
+    struct creds_claims c = {0};
+    ring_init(&ring, "k1", 7);
+    char *tok = mint(&ring, 1000, 600);
+    assert_true(strncmp(tok, "alk1.k1.", 8) == 0);
+    assert_int_equal(creds_token_verify(&c, tok, strlen(tok), &ring, 1100, NULL, NULL), 0);
+    assert_string_equal(c.session, "s1");
+    assert_string_equal(c.user, "alice");
+    assert_string_equal(c.kid, "k1");
+    assert_int_equal(c.ops, CREDS_OP_FETCH | CREDS_OP_PUSH);
+    assert_true(creds_claims_allow_repo(&c, "github.com/org/repo"));
+    assert_false(creds_claims_allow_repo(&c, "github.com/org/other"));
+    assert_true(creds_claims_allow_ref(&c, "refs/heads/agent/x"));
+    assert_true(creds_claims_allow_ref(&c, "refs/heads/agent/x/y"));
+    assert_false(creds_claims_allow_ref(&c, "refs/heads/agent/"));
+    assert_false(creds_claims_allow_ref(&c, "refs/heads/agentx"));
+    assert_true(creds_claims_allow_ref(&c, "refs/heads/exact"));
+    assert_false(creds_claims_allow_ref(&c, "refs/heads/exact2"));
+    assert_false(creds_claims_allow_ref(&c, "refs/heads/main"));
+    creds_claims_clear(&c);
+    free(tok);
+}
+
+static void tampered_tokens_fail(void **state)
+{
+    struct creds_keyring ring;
+    struct creds_claims c = {0};
+    ring_init(&ring, "k1", 7);
+    char *tok = mint(&ring, 1000, 600);
+    size_t len = strlen(tok);
+    /* Flip every character in turn: each must fail verification. */
+    for (size_t i = 0; i < len; i++) {
+        char *t = strdup(tok);
+        t[i] = t[i] == 'A' ? 'B' : 'A';
+        int err = creds_token_verify(&c, t, len, &ring, 1100, NULL, NULL);
+        assert_true(err == AL_EAUTH || err == AL_EINVAL);
+        free(t);
+    }
+    /* Truncations and extensions. */
+    for (size_t i = 0; i < len; i++)
+        assert_true(creds_token_verify(&c, tok, i, &ring, 1100, NULL, NULL) < 0);
+    char *longer = malloc(len + 2);
+    snprintf(longer, len + 2, "%sA", tok);
+    assert_true(creds_token_verify(&c, longer, len + 1, &ring, 1100, NULL, NULL) < 0);
+    free(longer);
+    free(tok);
+}
+
+static void wrong_key_fails(void **state)
+{
+    struct creds_keyring ring, other;
+    struct creds_claims c = {0};
+    ring_init(&ring, "k1", 7);
+    ring_init(&other, "k1", 8);
+    char *tok = mint(&ring, 1000, 600);
+    assert_int_equal(creds_token_verify(&c, tok, strlen(tok), &other, 1100, NULL, NULL), AL_EAUTH);
+    assert_string_equal(al_error_last(), "token signature invalid");
+    free(tok);
+}
+
+static void expiry_with_skew(void **state)
+{
+    struct creds_keyring ring;
+    struct creds_claims c = {0};
+    ring_init(&ring, "k1", 7);
+    char *tok = mint(&ring, 1000, 600);
+    size_t n = strlen(tok);
+    assert_int_equal(creds_token_verify(&c, tok, n, &ring, 1600 + CREDS_CLOCK_SKEW, NULL, NULL), 0);
+    creds_claims_clear(&c);
+    assert_int_equal(creds_token_verify(&c, tok, n, &ring, 1601 + CREDS_CLOCK_SKEW, NULL, NULL),
+                     AL_EAUTH);
+    assert_string_equal(al_error_last(), "token expired");
+    assert_int_equal(creds_token_verify(&c, tok, n, &ring, 1000 - CREDS_CLOCK_SKEW, NULL, NULL), 0);
+    creds_claims_clear(&c);
+    assert_int_equal(creds_token_verify(&c, tok, n, &ring, 999 - CREDS_CLOCK_SKEW, NULL, NULL),
+                     AL_EAUTH);
+    assert_string_equal(al_error_last(), "token not yet valid");
+    free(tok);
+}
+
+static void rotation_accepts_previous_key(void **state)
+{
+    struct creds_keyring old_ring, ring;
+    struct creds_claims c = {0};
+    ring_init(&old_ring, "k1", 7);
+    char *old_tok = mint(&old_ring, 1000, 600);
+    /* New current key k2, previous k1 still accepted. */
+    ring_init(&ring, "k2", 9);
+    ring.keys[1] = old_ring.keys[0];
+    ring.len = 2;
+    char *new_tok = mint(&ring, 1000, 600);
+    assert_true(strncmp(new_tok, "alk1.k2.", 8) == 0);
+    assert_int_equal(creds_token_verify(&c, old_tok, strlen(old_tok), &ring, 1100, NULL, NULL), 0);
+    creds_claims_clear(&c);
+    assert_int_equal(creds_token_verify(&c, new_tok, strlen(new_tok), &ring, 1100, NULL, NULL), 0);
+    creds_claims_clear(&c);
+    /* Once k1 is retired, its tokens fail. */
+    ring.len = 1;
+    assert_int_equal(creds_token_verify(&c, old_tok, strlen(old_tok), &ring, 1100, NULL, NULL),
+                     AL_EAUTH);
+    /* A token claiming k2 but signed with k1 fails. */
+    char *forged = strdup(old_tok);
+    forged[6] = '2';
+    assert_int_equal(creds_token_verify(&c, forged, strlen(forged), &ring, 1100, NULL, NULL),
+                     AL_EAUTH);
+    free(forged);
+    free(old_tok);
+    free(new_tok);
+}
+
+static int revoke_s1(const char *session, const char *jti, void *payload)
+{
+    (*(int *)payload)++;
+    return strcmp(session, "s1") == 0;
+}
+
+static void revocation_hook(void **state)
+{
+    struct creds_keyring ring;
+    struct creds_claims c = {0};
+    int calls = 0;
+    ring_init(&ring, "k1", 7);
+    char *tok = mint(&ring, 1000, 600);
+    assert_int_equal(creds_token_verify(&c, tok, strlen(tok), &ring, 1100, revoke_s1, &calls),
+                     AL_EPERM);
+    assert_int_equal(calls, 1);
+    free(tok);
+}
+
+static void malformed_inputs(void **state)
+{
+    struct creds_keyring ring;
+    struct creds_claims c = {0};
+    ring_init(&ring, "k1", 7);
+    const char *bad[] = {"",
+                         "alk1.",
+                         "alk1...",
+                         "alk1.k1..",
+                         "alk1.k1.e30.",
+                         "alk2.k1.e30.AAAA",
+                         "alk1.k1.e30.AAAA.AAAA",
+                         "alk1.nokey.e30.AAAA",
+                         "ghp_xxxxxxxx"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_true(creds_token_verify(&c, bad[i], strlen(bad[i]), &ring, 1100, NULL, NULL) < 0);
+    char *huge = malloc(CREDS_TOKEN_MAX + 10);
+    memset(huge, 'A', CREDS_TOKEN_MAX + 9);
+    memcpy(huge, "alk1.k1.", 8);
+    huge[CREDS_TOKEN_MAX + 9] = '\0';
+    assert_int_equal(creds_token_verify(&c, huge, strlen(huge), &ring, 1100, NULL, NULL),
+                     AL_EINVAL);
+    free(huge);
+}
+
+static void b64url_round_trip(void **state)
+{
+    unsigned char data[64];
+    for (size_t i = 0; i < sizeof(data); i++)
+        data[i] = (unsigned char)(i * 37 + 11);
+    for (size_t n = 0; n <= sizeof(data); n++) {
+        char *enc;
+        unsigned char *dec;
+        size_t dec_len;
+        assert_int_equal(creds_b64url_encode(&enc, data, n), 0);
+        assert_null(strchr(enc, '='));
+        assert_int_equal(creds_b64url_decode(&dec, &dec_len, enc, strlen(enc)), 0);
+        assert_int_equal(dec_len, n);
+        assert_memory_equal(dec, data, n);
+        free(enc);
+        free(dec);
+    }
+    unsigned char *dec;
+    size_t dec_len;
+    assert_int_equal(creds_b64url_decode(&dec, &dec_len, "A", 1), AL_EINVAL);
+    assert_int_equal(creds_b64url_decode(&dec, &dec_len, "AB", 2), AL_EINVAL); /* stray bits */
+    assert_int_equal(creds_b64url_decode(&dec, &dec_len, "a+b/", 4), AL_EINVAL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(round_trip),
+        cmocka_unit_test(tampered_tokens_fail),
+        cmocka_unit_test(wrong_key_fails),
+        cmocka_unit_test(expiry_with_skew),
+        cmocka_unit_test(rotation_accepts_previous_key),
+        cmocka_unit_test(revocation_hook),
+        cmocka_unit_test(malformed_inputs),
+        cmocka_unit_test(b64url_round_trip),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
