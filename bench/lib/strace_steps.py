@@ -113,10 +113,21 @@ def report(path, events):
     print()
     print("timeline of sandbox steps (t = since first call; dur = the call)")
     print(f"{'t':>12} {'dur':>12}  proc  call")
-    for e in events:
-        if is_step(e):
-            print(f"{us(e.start - t0)} {us(e.dur)}  p{pids[e.pid]:<3} "
-                  f"{e.name}({short(e.args)}")
+    steps = [e for e in events if is_step(e)]
+    i = 0
+    while i < len(steps):
+        # A run of the same call in one process is one line: its first
+        # call's arguments, the count and the summed duration.
+        e, j = steps[i], i + 1
+        while j < len(steps) and steps[j].pid == e.pid and steps[j].name == e.name \
+                and e.name not in ("execve", "clone", "clone3", "mount"):
+            j += 1
+        dur = sum(x.dur for x in steps[i:j])
+        more = f"  [x{j - i}, until {us(steps[j - 1].end - t0).strip()}]" \
+            if j - i > 1 else ""
+        print(f"{us(e.start - t0)} {us(dur)}  p{pids[e.pid]:<3} "
+              f"{e.name}({short(e.args)}{more}")
+        i = j
     print()
     print("slowest system calls (blocking waits marked *)")
     for e in sorted(events, key=lambda x: x.dur, reverse=True)[:15]:
