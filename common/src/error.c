@@ -5,7 +5,7 @@
 
 static _Thread_local char last_error[1024];
 
-static void error_vformat(const char *fmt, va_list ap)
+static void __attribute__((format(printf, 1, 0))) error_vformat(const char *fmt, va_list ap)
 {
     vsnprintf(last_error, sizeof(last_error), fmt, ap);
 }

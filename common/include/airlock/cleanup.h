@@ -48,9 +48,9 @@ static inline int al_steal_fd(int *fd)
     return v;
 }
 
-#define cleanup_free   __attribute__((cleanup(al_cleanup_freep)))
-#define cleanup_fd     __attribute__((cleanup(al_cleanup_closep)))
-#define cleanup_fclose __attribute__((cleanup(al_cleanup_fclosep)))
+#define cleanup_free      __attribute__((cleanup(al_cleanup_freep)))
+#define cleanup_fd        __attribute__((cleanup(al_cleanup_closep)))
+#define cleanup_fclose    __attribute__((cleanup(al_cleanup_fclosep)))
 #define steal_pointer(pp) al_steal_pointer(pp)
 #define steal_fd(pfd)     al_steal_fd(pfd)
 

@@ -12,6 +12,14 @@
  * loaded: "~" and "~/x" against `home`, relative paths against `cwd`; after
  * expansion every path must be absolute. Globs (`*` inside one component, `**`
  * across components) are kept as patterns; see glob.h.
+ *
+ * Every key, its type and default are documented in docs/settings.md.
+ *
+ * Added to the first draft of this interface (all default to "nothing"):
+ * allow_all_domains, mandatory_deny_depth and deny_env (srt's
+ * network.allowAllDomains, mandatoryDenySearchDepth, credentials.envVars);
+ * srt's credentials.files entries are added to deny_read. Domain patterns are
+ * stored with ASCII letters lower-cased.
  */
 #ifndef AIRLOCK_SETTINGS_H
 #define AIRLOCK_SETTINGS_H
@@ -36,9 +44,11 @@ struct al_policy {
     struct al_strlist allow_read;  /* readable again inside a deny_read dir */
     struct al_strlist deny_write;  /* readable, never writable */
     int allow_git_config;          /* .git/config writable (default 0) */
+    int mandatory_deny_depth;      /* depth searched for protected files (default 3, 1..10) */
 
     /* network (enforced by netproxy) */
-    struct al_strlist allowed_domains; /* "example.com", "*.example.com", "host:443" */
+    struct al_strlist allowed_domains; /* "example.com", "*.example.com", "host:443";
+                                          ASCII lower-cased */
     struct al_strlist denied_domains;
     struct al_strlist allowed_addresses; /* IP or CIDR literals */
     int http_proxy_port;                 /* 0 = airlock's own proxy */
@@ -46,14 +56,19 @@ struct al_policy {
     char *custom_proxy;                  /* NULL = none */
     int allow_local_binding;             /* default 0 */
     int require_sni_match;               /* default 1 */
+    int allow_all_domains;               /* any domain but denied_domains (default 0) */
 
     enum al_unix_sockets unix_sockets;
     struct al_strlist unix_socket_paths; /* for AL_UNIX_SOCKETS_LIST */
 
-    int weaker_nested;              /* enableWeakerNestedSandbox, default 0 */
+    int weaker_nested;                   /* enableWeakerNestedSandbox, default 0 */
     struct al_strlist excluded_commands; /* basenames run outside the sandbox */
-    int allow_unsandboxed;          /* allowUnsandboxedCommands, default 1 */
-    enum al_sandbox_mode mode;      /* default auto-allow */
+    int allow_unsandboxed;               /* allowUnsandboxedCommands, default 1 */
+    enum al_sandbox_mode mode;           /* default auto-allow */
+
+    /* environment variables never passed in, even by --pass-env (srt
+     * credentials.envVars; names checked as [A-Za-z_][A-Za-z0-9_]*) */
+    struct al_strlist deny_env;
 };
 
 /* Fills `policy` with the defaults above (nothing allowed, nothing denied:
@@ -89,8 +104,20 @@ char *al_settings_expand_path(const char *path, const char *home, const char *cw
  * a wildcard not in the leftmost position, bad characters, bad port. */
 int al_settings_check_domain(const char *pattern);
 
-/* The effective policy as a pretty-printed JSON object (for --print-policy).
- * The caller frees the string; NULL on ENOMEM. */
+/* Like al_settings_check_domain() and also accepts "*" and "*:PORT", which
+ * in a deny list mean "every domain" (on that port). */
+int al_settings_check_denied_domain(const char *pattern);
+
+/* Checks one allowedAddresses entry: an IPv4 or IPv6 literal, optionally
+ * with "/PREFIX" (1..32 or 1..128; "/0" is refused as too broad). Returns 0
+ * or AL_EINVAL with a reason in al_error_last(). */
+int al_settings_check_address(const char *cidr);
+
+/* The effective policy as a pretty-printed JSON object (for --print-policy):
+ * a shape-1 settings file with every field present, documented in
+ * docs/settings.md; loading it back gives the same policy. Bytes of a string
+ * that is not valid UTF-8 are shown as '?'. The caller frees the string;
+ * NULL on ENOMEM. */
 char *al_policy_to_json(const struct al_policy *policy);
 
 #endif

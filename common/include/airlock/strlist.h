@@ -10,7 +10,10 @@ struct al_strlist {
     size_t cap;
 };
 
-#define AL_STRLIST_INIT {NULL, 0, 0}
+#define AL_STRLIST_INIT                                                                            \
+    {                                                                                              \
+        NULL, 0, 0                                                                                 \
+    }
 
 /* Appends a copy of `s`. 0 or AL_ENOMEM. */
 int al_strlist_push(struct al_strlist *list, const char *s);

@@ -1,0 +1,139 @@
+/* The effective policy: defaults, release, and the JSON form printed by
+ * `airlock run --print-policy` (documented in docs/settings.md). */
+#include "airlock/settings.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+void al_policy_init(struct al_policy *policy)
+{
+    memset(policy, 0, sizeof(*policy));
+    policy->mandatory_deny_depth = 3;
+    policy->require_sni_match = 1;
+    policy->unix_sockets = AL_UNIX_SOCKETS_NONE;
+    policy->allow_unsandboxed = 1;
+    policy->mode = AL_MODE_AUTO_ALLOW;
+}
+
+void al_policy_free(struct al_policy *policy)
+{
+    al_strlist_free(&policy->allow_write);
+    al_strlist_free(&policy->deny_read);
+    al_strlist_free(&policy->allow_read);
+    al_strlist_free(&policy->deny_write);
+    al_strlist_free(&policy->allowed_domains);
+    al_strlist_free(&policy->denied_domains);
+    al_strlist_free(&policy->allowed_addresses);
+    al_strlist_free(&policy->unix_socket_paths);
+    al_strlist_free(&policy->excluded_commands);
+    al_strlist_free(&policy->deny_env);
+    free(policy->custom_proxy);
+    policy->custom_proxy = NULL;
+}
+
+/* Sets `key` of `obj` to `value`, taking the reference; counts failures in
+ * `*bad` so a caller checks once at the end. */
+static void put(json_t *obj, const char *key, json_t *value, int *bad)
+{
+    if (!value || json_object_set_new(obj, key, value) < 0)
+        (*bad)++;
+}
+
+/* A JSON string for `s`; a string that is not valid UTF-8 (a path under a
+ * home directory with Latin-1 bytes, say) is shown with '?' for every
+ * non-ASCII byte rather than failing the whole output. */
+static json_t *string_json(const char *s)
+{
+    json_t *str = json_string(s);
+    if (str)
+        return str;
+    char *copy = strdup(s);
+    if (!copy)
+        return NULL;
+    for (char *c = copy; *c; c++)
+        if ((unsigned char)*c >= 0x80)
+            *c = '?';
+    str = json_string(copy);
+    free(copy);
+    return str;
+}
+
+static json_t *strlist_json(const struct al_strlist *list)
+{
+    json_t *arr = json_array();
+    if (!arr)
+        return NULL;
+    for (size_t i = 0; i < list->len; i++) {
+        if (json_array_append_new(arr, string_json(list->items[i])) < 0) {
+            json_decref(arr);
+            return NULL;
+        }
+    }
+    return arr;
+}
+
+static json_t *port_json(int port)
+{
+    return port ? json_integer(port) : json_null();
+}
+
+char *al_policy_to_json(const struct al_policy *p)
+{
+    int bad = 0;
+    char *out = NULL;
+    json_t *root = json_object();
+    json_t *sandbox = json_object();
+    json_t *fs = json_object();
+    json_t *net = json_object();
+
+    if (!root || !sandbox || !fs || !net) {
+        json_decref(fs);
+        json_decref(net);
+        json_decref(sandbox);
+        goto out;
+    }
+    put(root, "sandbox", sandbox, &bad);
+
+    put(fs, "allowedPaths", strlist_json(&p->allow_write), &bad);
+    put(fs, "deniedPaths", strlist_json(&p->deny_read), &bad);
+    put(fs, "allowRead", strlist_json(&p->allow_read), &bad);
+    put(fs, "denyWrite", strlist_json(&p->deny_write), &bad);
+    put(fs, "allowGitConfig", json_boolean(p->allow_git_config), &bad);
+    put(fs, "mandatoryDenySearchDepth", json_integer(p->mandatory_deny_depth), &bad);
+    put(sandbox, "filesystem", fs, &bad);
+
+    put(net, "allowedDomains", strlist_json(&p->allowed_domains), &bad);
+    put(net, "deniedDomains", strlist_json(&p->denied_domains), &bad);
+    put(net, "allowAllDomains", json_boolean(p->allow_all_domains), &bad);
+    put(net, "allowedAddresses", strlist_json(&p->allowed_addresses), &bad);
+    put(net, "httpProxyPort", port_json(p->http_proxy_port), &bad);
+    put(net, "socksProxyPort", port_json(p->socks_proxy_port), &bad);
+    put(net, "customProxy", p->custom_proxy ? string_json(p->custom_proxy) : json_null(), &bad);
+    put(net, "allowLocalBinding", json_boolean(p->allow_local_binding), &bad);
+    put(net, "requireSniMatch", json_boolean(p->require_sni_match), &bad);
+    put(sandbox, "network", net, &bad);
+
+    switch (p->unix_sockets) {
+    case AL_UNIX_SOCKETS_ALL:
+        put(sandbox, "allowUnixSockets", json_true(), &bad);
+        break;
+    case AL_UNIX_SOCKETS_LIST:
+        put(sandbox, "allowUnixSockets", strlist_json(&p->unix_socket_paths), &bad);
+        break;
+    default:
+        put(sandbox, "allowUnixSockets", json_false(), &bad);
+        break;
+    }
+    put(sandbox, "enableWeakerNestedSandbox", json_boolean(p->weaker_nested), &bad);
+    put(sandbox, "excludedCommands", strlist_json(&p->excluded_commands), &bad);
+    put(sandbox, "allowUnsandboxedCommands", json_boolean(p->allow_unsandboxed), &bad);
+    put(sandbox, "mode", json_string(p->mode == AL_MODE_REGULAR ? "regular" : "auto-allow"), &bad);
+    put(sandbox, "deniedEnv", strlist_json(&p->deny_env), &bad);
+
+    if (!bad)
+        out = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+out:
+    json_decref(root);
+    return out;
+}

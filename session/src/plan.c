@@ -1,0 +1,235 @@
+/* The mount plan: what the sandbox's filesystem will be, resolved against the
+ * host before the sandbox is cloned. */
+#include "sandbox_int.h"
+
+#include "airlock/cleanup.h"
+#include "airlock/error.h"
+#include "airlock/glob.h"
+#include "airlock/log.h"
+#include "airlock/path.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Secrets inside the workspace: dotenv files. */
+static const char *const builtin_workspace_denied[] = {
+    "**/.env*",
+};
+
+/* Glob walks stop after this many directory entries per pattern. */
+#define PLAN_GLOB_MAX_ENTRIES 20000
+
+static int plan_add(struct sb_plan *plan, enum sb_mount_kind kind, const char *path, int is_dir)
+{
+    for (size_t i = 0; i < plan->len; i++)
+        if (plan->mounts[i].kind == kind && strcmp(plan->mounts[i].path, path) == 0)
+            return 0;
+    if (plan->len == plan->cap) {
+        size_t cap = plan->cap ? plan->cap * 2 : 32;
+        struct sb_mount *m = realloc(plan->mounts, cap * sizeof(*m));
+        if (!m)
+            return AL_ENOMEM;
+        plan->mounts = m;
+        plan->cap = cap;
+    }
+    char *copy = strdup(path);
+    if (!copy)
+        return AL_ENOMEM;
+    plan->mounts[plan->len++] = (struct sb_mount){kind, copy, is_dir};
+    return 0;
+}
+
+/* Calls add() for each existing host path `pattern` names: itself when it has
+ * no glob, every match otherwise. Symlinks are resolved (the target is what
+ * gets hidden or bound). */
+static int plan_resolve_filtered(struct sb_plan *plan, enum sb_mount_kind kind, const char *pattern,
+                                 int files_only)
+{
+    struct al_strlist paths = AL_STRLIST_INIT;
+    int err = 0;
+    if (al_glob_has_magic(pattern)) {
+        if ((err = sb_glob_expand(&paths, pattern, PLAN_GLOB_MAX_ENTRIES)) < 0)
+            goto out;
+    } else if ((err = al_strlist_push(&paths, pattern)) < 0) {
+        goto out;
+    }
+    for (size_t i = 0; i < paths.len; i++) {
+        char real[PATH_MAX];
+        struct stat st;
+        if (!realpath(paths.items[i], real) || stat(real, &st) < 0) {
+            al_log(AL_LOG_DEBUG, "plan: %s does not exist, nothing to %s", paths.items[i],
+                   kind == SB_MNT_RW ? "bind" : "hide");
+            continue;
+        }
+        if (files_only && !S_ISREG(st.st_mode))
+            continue;
+        if ((err = plan_add(plan, kind, real, S_ISDIR(st.st_mode))) < 0)
+            goto out;
+        if (kind == SB_MNT_RW && (err = al_strlist_push_unique(&plan->writable, real)) < 0)
+            goto out;
+    }
+out:
+    al_strlist_free(&paths);
+    return err;
+}
+
+static int plan_resolve(struct sb_plan *plan, enum sb_mount_kind kind, const char *pattern)
+{
+    return plan_resolve_filtered(plan, kind, pattern, 0);
+}
+
+static size_t path_depth(const char *p)
+{
+    size_t d = 0;
+    for (; *p; p++)
+        d += *p == '/';
+    return d;
+}
+
+static int mount_order(const void *a, const void *b)
+{
+    const struct sb_mount *x = a, *y = b;
+    if (x->kind != y->kind)
+        return (int)x->kind - (int)y->kind;
+    size_t dx = path_depth(x->path), dy = path_depth(y->path);
+    if (dx != dy)
+        return dx < dy ? -1 : 1;
+    return strcmp(x->path, y->path);
+}
+
+int sb_plan_build(struct sb_plan *out, const struct sb_config *cfg)
+{
+    const struct al_policy *pol = cfg->policy;
+    struct sb_plan plan = {0};
+    struct al_strlist protect = AL_STRLIST_INIT;
+    int err = 0;
+
+    for (size_t i = 0; i < pol->allow_write.len; i++) {
+        if (strcmp(pol->allow_write.items[i], "/") == 0) {
+            err = al_error_set(AL_EINVAL, "refusing to make / writable (allowWrite)");
+            goto out;
+        }
+    }
+    if (strcmp(cfg->cwd, "/") == 0) {
+        err = al_error_set(AL_EINVAL, "refusing to run in / : the working directory is made "
+                                      "writable; cd to a project directory");
+        goto out;
+    }
+    plan.allow_unix_sockets = pol->unix_sockets != AL_UNIX_SOCKETS_NONE;
+    plan.allow_local_binding = pol->allow_local_binding;
+
+    /* Writable: the workspace and allowWrite. */
+    if ((err = plan_resolve(&plan, SB_MNT_RW, cfg->cwd)) < 0)
+        goto out;
+    for (size_t i = 0; i < pol->allow_write.len; i++)
+        if ((err = plan_resolve(&plan, SB_MNT_RW, pol->allow_write.items[i])) < 0)
+            goto out;
+
+    /* The home directory stays readable even where the host's copy of its
+     * parent is replaced by a private one (a home under /tmp). */
+    char home_real[PATH_MAX];
+    struct stat st;
+    if (cfg->home && realpath(cfg->home, home_real) && stat(home_real, &st) == 0 &&
+        S_ISDIR(st.st_mode) &&
+        (al_path_within(home_real, "/tmp") || al_path_within(home_real, "/run"))) {
+        if ((err = plan_add(&plan, SB_MNT_RO, home_real, 1)) < 0)
+            goto out;
+    }
+
+    /* Hidden: dotenv files in the writable roots, then deniedPaths/denyRead
+     * (which holds the built-in credential stores, see defaults.c). */
+    for (size_t w = 0; w < plan.writable.len; w++) {
+        for (size_t i = 0; i < sizeof(builtin_workspace_denied) / sizeof(char *); i++) {
+            char pattern[PATH_MAX];
+            snprintf(pattern, sizeof(pattern), "%s/%s",
+                     strcmp(plan.writable.items[w], "/") ? plan.writable.items[w] : "",
+                     builtin_workspace_denied[i]);
+            /* Files only: a virtualenv named .env stays usable. */
+            if ((err = plan_resolve_filtered(&plan, SB_MNT_MASK, pattern, 1)) < 0)
+                goto out;
+        }
+    }
+    for (size_t i = 0; i < pol->deny_read.len; i++)
+        if ((err = plan_resolve(&plan, SB_MNT_MASK, pol->deny_read.items[i])) < 0)
+            goto out;
+    for (size_t i = 0; i < pol->allow_read.len; i++)
+        if ((err = plan_resolve(&plan, SB_MNT_REEXPOSE, pol->allow_read.items[i])) < 0)
+            goto out;
+
+    /* Write-protected: denyWrite, and the mandatory list in writable roots. */
+    for (size_t i = 0; i < pol->deny_write.len; i++)
+        if ((err = plan_resolve(&plan, SB_MNT_PROTECT, pol->deny_write.items[i])) < 0)
+            goto out;
+    for (size_t w = 0; w < plan.writable.len; w++)
+        if ((err = sb_protect_discover(&protect, &plan.placeholders, plan.writable.items[w],
+                                       pol->mandatory_deny_depth, pol->allow_git_config)) < 0)
+            goto out;
+    for (size_t i = 0; i < protect.len; i++)
+        if ((err = plan_resolve(&plan, SB_MNT_PROTECT, protect.items[i])) < 0)
+            goto out;
+
+    /* A re-exposed path only makes sense inside a masked one; a protected
+     * path only inside a writable one. Drop the rest. */
+    for (size_t i = 0; i < plan.len;) {
+        struct sb_mount *m = &plan.mounts[i];
+        int keep = 1;
+        if (m->kind == SB_MNT_REEXPOSE || m->kind == SB_MNT_PROTECT) {
+            enum sb_mount_kind outer = m->kind == SB_MNT_REEXPOSE ? SB_MNT_MASK : SB_MNT_RW;
+            keep = 0;
+            for (size_t j = 0; j < plan.len && !keep; j++)
+                keep = plan.mounts[j].kind == outer && plan.mounts[j].is_dir &&
+                       al_path_within(m->path, plan.mounts[j].path) &&
+                       strcmp(m->path, plan.mounts[j].path) != 0;
+        }
+        if (keep) {
+            i++;
+            continue;
+        }
+        free(m->path);
+        memmove(m, m + 1, (plan.len - i - 1) * sizeof(*m));
+        plan.len--;
+    }
+    qsort(plan.mounts, plan.len, sizeof(*plan.mounts), mount_order);
+
+    if (al_log_enabled(AL_LOG_DEBUG)) {
+        static const char *const names[] = {"ro", "rw", "hide", "reexpose", "protect"};
+        for (size_t i = 0; i < plan.len; i++)
+            al_log(AL_LOG_DEBUG, "plan: %-8s %s", names[plan.mounts[i].kind], plan.mounts[i].path);
+    }
+    *out = plan;
+    memset(&plan, 0, sizeof(plan));
+out:
+    al_strlist_free(&protect);
+    sb_plan_remove_placeholders(&plan);
+    sb_plan_free(&plan);
+    return err;
+}
+
+void sb_plan_remove_placeholders(const struct sb_plan *plan)
+{
+    /* Newest first, so nested placeholders go before their parents. Only
+     * empty ones are removed: anything written into them is kept. */
+    for (size_t i = plan->placeholders.len; i-- > 0;) {
+        const char *p = plan->placeholders.items[i];
+        if (rmdir(p) < 0 && errno == ENOTDIR) {
+            struct stat st;
+            if (lstat(p, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == 0)
+                unlink(p);
+        }
+    }
+}
+
+void sb_plan_free(struct sb_plan *plan)
+{
+    for (size_t i = 0; i < plan->len; i++)
+        free(plan->mounts[i].path);
+    free(plan->mounts);
+    al_strlist_free(&plan->writable);
+    al_strlist_free(&plan->placeholders);
+    memset(plan, 0, sizeof(*plan));
+}

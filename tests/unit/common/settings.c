@@ -1,0 +1,704 @@
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "airlock/error.h"
+#include "airlock/settings.h"
+
+#define HOME "/home/u"
+#define CWD  "/w/proj"
+
+static int load(struct al_policy *p, const char *json)
+{
+    return al_settings_load_buffer(p, "settings.json", json, strlen(json), HOME, CWD);
+}
+
+static void assert_list(const struct al_strlist *l, const char *const *want)
+{
+    size_t n = 0;
+    while (want[n])
+        n++;
+    if (l->len != n) {
+        for (size_t i = 0; i < l->len; i++)
+            print_message("  got[%zu] = %s\n", i, l->items[i]);
+        fail_msg("list has %zu items, want %zu", l->len, n);
+    }
+    for (size_t i = 0; i < n; i++)
+        assert_string_equal(l->items[i], want[i]);
+}
+
+#define LIST(...) ((const char *const[]){__VA_ARGS__, NULL})
+#define EMPTY     ((const char *const[]){NULL})
+
+static void defaults(void **state)
+{
+    struct al_policy p;
+    al_policy_init(&p);
+    assert_int_equal(p.allow_write.len, 0);
+    assert_int_equal(p.deny_read.len, 0);
+    assert_int_equal(p.allow_git_config, 0);
+    assert_int_equal(p.mandatory_deny_depth, 3);
+    assert_int_equal(p.http_proxy_port, 0);
+    assert_int_equal(p.socks_proxy_port, 0);
+    assert_null(p.custom_proxy);
+    assert_int_equal(p.allow_local_binding, 0);
+    assert_int_equal(p.require_sni_match, 1);
+    assert_int_equal(p.allow_all_domains, 0);
+    assert_int_equal(p.unix_sockets, AL_UNIX_SOCKETS_NONE);
+    assert_int_equal(p.weaker_nested, 0);
+    assert_int_equal(p.allow_unsandboxed, 1);
+    assert_int_equal(p.mode, AL_MODE_AUTO_ALLOW);
+    al_policy_free(&p);
+}
+
+static void shape_claude_code(void **state)
+{
+    struct al_policy p;
+    al_policy_init(&p);
+    const char *json =
+        "{\n"
+        "  \"permissions\": {\"allow\": [\"Bash(ls)\"]},\n"
+        "  \"model\": \"whatever\",\n"
+        "  \"sandbox\": {\n"
+        "    \"enabled\": true,\n"
+        "    \"autoAllowBashIfSandboxed\": false,\n"
+        "    \"filesystem\": {\n"
+        "      \"allowedPaths\": [\".\", \"~/cache\", \"/tmp/x/../y\"],\n"
+        "      \"deniedPaths\": [\"~/.*_key\", \"**/.env*\", \"*/.env*\"]\n"
+        "    },\n"
+        "    \"network\": {\n"
+        "      \"allowedDomains\": [\"GitHub.com\", \"*.npmjs.org\", \"example.com:443\"],\n"
+        "      \"deniedDomains\": [\"evil.example.com\", \"*\"],\n"
+        "      \"allowedAddresses\": [\"10.0.0.1\", \"192.168.0.0/16\", \"::1\", \"fd00::/8\"],\n"
+        "      \"httpProxyPort\": 8080,\n"
+        "      \"socksProxyPort\": 1081,\n"
+        "      \"customProxy\": \"my-proxy --port 9000\",\n"
+        "      \"allowLocalBinding\": true,\n"
+        "      \"requireSniMatch\": false\n"
+        "    },\n"
+        "    \"allowUnixSockets\": [\"/run/docker.sock\"],\n"
+        "    \"enableWeakerNestedSandbox\": true,\n"
+        "    \"excludedCommands\": [\"docker\", \"git\"],\n"
+        "    \"allowUnsandboxedCommands\": false,\n"
+        "    \"mode\": \"regular\",\n"
+        "    \"ignoreViolations\": {\"*\": [\"/usr/bin\"]}\n"
+        "  }\n"
+        "}\n";
+    assert_int_equal(load(&p, json), 0);
+    assert_list(&p.allow_write, LIST("/w/proj", "/home/u/cache", "/tmp/y"));
+    assert_list(&p.deny_read, LIST("/home/u/.*_key", "/w/proj/**/.env*", "/w/proj/*/.env*"));
+    assert_list(&p.allowed_domains, LIST("github.com", "*.npmjs.org", "example.com:443"));
+    assert_list(&p.denied_domains, LIST("evil.example.com", "*"));
+    assert_list(&p.allowed_addresses, LIST("10.0.0.1", "192.168.0.0/16", "::1", "fd00::/8"));
+    assert_int_equal(p.http_proxy_port, 8080);
+    assert_int_equal(p.socks_proxy_port, 1081);
+    assert_string_equal(p.custom_proxy, "my-proxy --port 9000");
+    assert_int_equal(p.allow_local_binding, 1);
+    assert_int_equal(p.require_sni_match, 0);
+    assert_int_equal(p.unix_sockets, AL_UNIX_SOCKETS_LIST);
+    assert_list(&p.unix_socket_paths, LIST("/run/docker.sock"));
+    assert_int_equal(p.weaker_nested, 1);
+    assert_list(&p.excluded_commands, LIST("docker", "git"));
+    assert_int_equal(p.allow_unsandboxed, 0);
+    assert_int_equal(p.mode, AL_MODE_REGULAR);
+    al_policy_free(&p);
+}
+
+static void shape_srt(void **state)
+{
+    struct al_policy p;
+    al_policy_init(&p);
+    const char *json =
+        "{\n"
+        "  \"network\": {\n"
+        "    \"allowedDomains\": [\"registry.npmjs.org\", \"*.github.com\"],\n"
+        "    \"deniedDomains\": [\"*:22\"],\n"
+        "    \"deniedDomainReasons\": {\"*:22\": \"no ssh\"},\n"
+        "    \"strictAllowlist\": true,\n"
+        "    \"allowUnixSockets\": [\"/var/run/a.sock\"],\n"
+        "    \"allowAllUnixSockets\": false,\n"
+        "    \"allowLocalBinding\": true,\n"
+        "    \"allowMachLookup\": [\"com.example.*\"],\n"
+        "    \"httpProxyPort\": 3129,\n"
+        "    \"socksProxyPort\": 1082,\n"
+        "    \"mitmProxy\": {\"socketPath\": \"/tmp/mitm.sock\", \"domains\": "
+        "[\"api.example.com\"]},\n"
+        "    \"tlsTerminate\": {\"caCertPath\": \"/ca.pem\", \"caKeyPath\": \"/ca.key\",\n"
+        "                     \"excludeDomains\": [\"pinned.example.com\"],\n"
+        "                     \"extraCaCertPaths\": [\"/etc/ca.pem\"]},\n"
+        "    \"parentProxy\": {\"http\": \"http://proxy:8080\", \"noProxy\": \"localhost\"}\n"
+        "  },\n"
+        "  \"filesystem\": {\n"
+        "    \"disabled\": false,\n"
+        "    \"denyRead\": [\"~/.ssh\"],\n"
+        "    \"allowRead\": [\"~/.ssh/known_hosts\"],\n"
+        "    \"allowWrite\": [\".\", \"/tmp\"],\n"
+        "    \"denyWrite\": [\"./secrets\"],\n"
+        "    \"allowGitConfig\": true\n"
+        "  },\n"
+        "  \"credentials\": {\n"
+        "    \"files\": [{\"path\": \"~/.netrc\", \"mode\": \"mask\", \"extract\": \"password "
+        "(\\\\S+)\",\n"
+        "                 \"onExtractNoMatch\": \"deny\", \"maskDuplicates\": true,\n"
+        "                 \"injectHosts\": [\"api.github.com\"]},\n"
+        "               {\"path\": \"/etc/token\", \"mode\": \"deny\"}],\n"
+        "    \"envVars\": [{\"name\": \"GITHUB_TOKEN\", \"mode\": \"deny\"},\n"
+        "                {\"name\": \"CI_JWT\", \"mode\": \"mask\", \"decode\": \"jwt\",\n"
+        "                 \"maskClaims\": [\"sub\"]}],\n"
+        "    \"allowPlaintextInject\": false,\n"
+        "    \"awsPairs\": [{\"accessKeyIdVar\": \"A\", \"secretAccessKeyVar\": \"B\"}],\n"
+        "    \"sigv4\": {\"streaming\": \"deny\", \"presigned\": \"passthrough\"}\n"
+        "  },\n"
+        "  \"ignoreViolations\": {\"npm\": [\"/tmp\"]},\n"
+        "  \"enableWeakerNestedSandbox\": true,\n"
+        "  \"enableWeakerNetworkIsolation\": false,\n"
+        "  \"allowAppleEvents\": false,\n"
+        "  \"ripgrep\": {\"command\": \"rg\", \"args\": [\"--hidden\"]},\n"
+        "  \"mandatoryDenySearchDepth\": 5,\n"
+        "  \"allowPty\": true,\n"
+        "  \"seccomp\": {\"applyPath\": \"/usr/lib/apply-seccomp\"},\n"
+        "  \"bwrapPath\": \"/usr/bin/bwrap\",\n"
+        "  \"socatPath\": \"/usr/bin/socat\",\n"
+        "  \"windows\": {\"sandboxUser\": \"srt\", \"proxyPortRange\": [60080, 60089],\n"
+        "              \"srtWin\": {\"path\": \"C:/srt-win.exe\"}},\n"
+        "  \"git\": {\"safeDirectories\": [\"/w\"]}\n"
+        "}\n";
+    assert_int_equal(load(&p, json), 0);
+    assert_list(&p.allowed_domains, LIST("registry.npmjs.org", "*.github.com"));
+    assert_list(&p.denied_domains, LIST("*:22"));
+    assert_int_equal(p.unix_sockets, AL_UNIX_SOCKETS_LIST);
+    assert_list(&p.unix_socket_paths, LIST("/var/run/a.sock"));
+    assert_int_equal(p.allow_local_binding, 1);
+    assert_int_equal(p.http_proxy_port, 3129);
+    assert_int_equal(p.socks_proxy_port, 1082);
+    assert_list(&p.deny_read, LIST("/home/u/.ssh", "/home/u/.netrc", "/etc/token"));
+    assert_list(&p.allow_read, LIST("/home/u/.ssh/known_hosts"));
+    assert_list(&p.allow_write, LIST("/w/proj", "/tmp"));
+    assert_list(&p.deny_write, LIST("/w/proj/secrets"));
+    assert_int_equal(p.allow_git_config, 1);
+    assert_list(&p.deny_env, LIST("GITHUB_TOKEN", "CI_JWT"));
+    assert_int_equal(p.weaker_nested, 1);
+    assert_int_equal(p.mandatory_deny_depth, 5);
+    al_policy_free(&p);
+}
+
+/* A settings.json without a sandbox block (or an empty file) changes
+ * nothing; other tools' keys are never checked. */
+static void shape_without_sandbox(void **state)
+{
+    struct al_policy p;
+    al_policy_init(&p);
+    assert_int_equal(load(&p, "{\"permissions\": {\"deny\": [\"Read(./.env)\"]}, \"x\": 1}"), 0);
+    assert_int_equal(load(&p, "{}"), 0);
+    assert_int_equal(load(&p, "{\"sandbox\": {}, \"filesystem\": 7}"), 0);
+    assert_int_equal(p.allow_write.len, 0);
+    assert_int_equal(p.deny_read.len, 0);
+    al_policy_free(&p);
+}
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    assert_int_equal(fputs(text, f) >= 0, 1);
+    assert_int_equal(fclose(f), 0);
+}
+
+/* settings.json, settings.dev.json, settings.local.json applied in order:
+ * later scalars win, lists merge without duplicates, shapes mix. */
+static void layering(void **state)
+{
+    char dir[] = "/tmp/airlock-settings-XXXXXX";
+    char a[64], b[64], c[64];
+    assert_non_null(mkdtemp(dir));
+    snprintf(a, sizeof(a), "%s/settings.json", dir);
+    snprintf(b, sizeof(b), "%s/settings.dev.json", dir);
+    snprintf(c, sizeof(c), "%s/settings.local.json", dir);
+    write_file(a,
+               "{\"sandbox\": {\"filesystem\": {\"allowedPaths\": [\".\", \"/tmp\"]},"
+               " \"network\": {\"allowedDomains\": [\"a.example.com\"], \"httpProxyPort\": 1000},"
+               " \"mode\": \"regular\", \"allowUnsandboxedCommands\": false,"
+               " \"excludedCommands\": [\"docker\"]}}");
+    write_file(b, "{\"network\": {\"allowedDomains\": [\"b.example.com\", \"a.example.com\"],"
+                  " \"deniedDomains\": [], \"httpProxyPort\": 2000},"
+                  " \"filesystem\": {\"allowWrite\": [\"/tmp\", \"/var/tmp\"], \"denyRead\": [],"
+                  " \"denyWrite\": []}}");
+    write_file(
+        c, "{\"sandbox\": {\"mode\": \"auto-allow\", \"excludedCommands\": [\"docker\", \"make\"],"
+           " \"network\": {\"httpProxyPort\": null}}}");
+
+    struct al_policy p;
+    al_policy_init(&p);
+    assert_int_equal(al_settings_load_file(&p, a, HOME, CWD), 0);
+    assert_int_equal(p.http_proxy_port, 1000);
+    assert_int_equal(al_settings_load_file(&p, b, HOME, CWD), 0);
+    assert_int_equal(p.http_proxy_port, 2000);
+    assert_int_equal(al_settings_load_file(&p, c, HOME, CWD), 0);
+    assert_list(&p.allow_write, LIST("/w/proj", "/tmp", "/var/tmp"));
+    assert_list(&p.allowed_domains, LIST("a.example.com", "b.example.com"));
+    assert_list(&p.excluded_commands, LIST("docker", "make"));
+    assert_int_equal(p.http_proxy_port, 0);
+    assert_int_equal(p.mode, AL_MODE_AUTO_ALLOW);
+    assert_int_equal(p.allow_unsandboxed, 0); /* set once, never overridden */
+    al_policy_free(&p);
+
+    unlink(a);
+    unlink(b);
+    unlink(c);
+    rmdir(dir);
+}
+
+static void load_file_errors(void **state)
+{
+    struct al_policy p;
+    char dir[] = "/tmp/airlock-settings-XXXXXX", big[64];
+    assert_non_null(mkdtemp(dir));
+    al_policy_init(&p);
+
+    assert_int_equal(al_settings_load_file(&p, "/nonexistent/settings.json", HOME, CWD),
+                     AL_ENOTFOUND);
+    assert_non_null(strstr(al_error_last(), "/nonexistent/settings.json"));
+
+    snprintf(big, sizeof(big), "%s/big.json", dir);
+    FILE *f = fopen(big, "w");
+    assert_non_null(f);
+    fputs("{\"sandbox\": {\"excludedCommands\": [\"", f);
+    for (int i = 0; i < 1100 * 1024; i++)
+        fputc('a', f);
+    fputs("\"]}}", f);
+    fclose(f);
+    assert_int_equal(al_settings_load_file(&p, big, HOME, CWD), AL_ETOOBIG);
+    assert_non_null(strstr(al_error_last(), "big.json: larger than 1 MiB"));
+
+    static const char small[] = "{}";
+    assert_int_equal(al_settings_load_buffer(&p, "x.json", small, 2 * 1024 * 1024, HOME, CWD),
+                     AL_ETOOBIG);
+
+    assert_int_equal(al_settings_load_file(&p, dir, HOME, CWD), AL_EIO);
+
+    al_policy_free(&p);
+    unlink(big);
+    rmdir(dir);
+}
+
+struct bad_case {
+    const char *json;
+    const char *message; /* al_error_last() must equal this */
+};
+
+/* Every validation error, with its exact message: file, key path, reason. */
+static void validation_errors(void **state)
+{
+    static const struct bad_case cases[] = {
+        {"{\"sandbox\": {\"filesysem\": {}}}",
+         "settings.json: sandbox.filesysem: unknown key (did you mean \"filesystem\"?)"},
+        {"{\"sandbox\": {\"zzz\": 1}}", "settings.json: sandbox.zzz: unknown key"},
+        {"{\"sandbox\": {\"network\": {\"allowedDomain\": []}}}",
+         "settings.json: sandbox.network.allowedDomain: unknown key (did you mean "
+         "\"allowedDomains\"?)"},
+        {"{\"filesystem\": {\"allowWrite\": []}, \"netwrk\": {}}",
+         "settings.json: netwrk: unknown key (did you mean \"network\"?)"},
+        {"{\"filesystem\": {\"alowWrite\": []}}",
+         "settings.json: filesystem.alowWrite: unknown key (did you mean \"allowWrite\"?)"},
+        {"{\"sandbox\": 3}", "settings.json: sandbox: expected an object"},
+        {"{\"sandbox\": {\"filesystem\": {\"allowedPaths\": \"/tmp\"}}}",
+         "settings.json: sandbox.filesystem.allowedPaths: expected a list of strings"},
+        {"{\"sandbox\": {\"filesystem\": {\"deniedPaths\": [\"/a\", 3]}}}",
+         "settings.json: sandbox.filesystem.deniedPaths[1]: expected a string (in a list of "
+         "strings)"},
+        {"{\"sandbox\": {\"enabled\": \"yes\"}}",
+         "settings.json: sandbox.enabled: expected true or false"},
+        {"{\"sandbox\": {\"autoAllowBashIfSandboxed\": 1}}",
+         "settings.json: sandbox.autoAllowBashIfSandboxed: expected true or false"},
+        {"{\"sandbox\": {\"mode\": \"yolo\"}}",
+         "settings.json: sandbox.mode: expected \"auto-allow\" or \"regular\""},
+        {"{\"sandbox\": {\"allowUnixSockets\": \"yes\"}}",
+         "settings.json: sandbox.allowUnixSockets: expected false, true or a list of socket "
+         "paths"},
+        {"{\"sandbox\": {\"allowAllUnixSockets\": null}}",
+         "settings.json: sandbox.allowAllUnixSockets: expected true or false"},
+        {"{\"sandbox\": {\"network\": {\"httpProxyPort\": 0}}}",
+         "settings.json: sandbox.network.httpProxyPort: expected an integer from 1 to 65535"},
+        {"{\"sandbox\": {\"network\": {\"socksProxyPort\": 65536}}}",
+         "settings.json: sandbox.network.socksProxyPort: expected an integer from 1 to 65535"},
+        {"{\"sandbox\": {\"network\": {\"httpProxyPort\": \"8080\"}}}",
+         "settings.json: sandbox.network.httpProxyPort: expected an integer from 1 to 65535"},
+        {"{\"sandbox\": {\"network\": {\"httpProxyPort\": 80.5}}}",
+         "settings.json: sandbox.network.httpProxyPort: expected an integer from 1 to 65535"},
+        {"{\"sandbox\": {\"network\": {\"customProxy\": \"\"}}}",
+         "settings.json: sandbox.network.customProxy: expected a non-empty string"},
+        {"{\"sandbox\": {\"network\": {\"customProxy\": []}}}",
+         "settings.json: sandbox.network.customProxy: expected a string"},
+        {"{\"sandbox\": {\"network\": {\"allowedDomains\": [\"ok.example.com\", \"*.com\"]}}}",
+         "settings.json: sandbox.network.allowedDomains[1]: \"*.com\" is too broad: a wildcard "
+         "must stand for subdomains of a registered domain, e.g. \"*.example.com\""},
+        {"{\"sandbox\": {\"network\": {\"allowedDomains\": [\"*.co.uk\"]}}}",
+         "settings.json: sandbox.network.allowedDomains[0]: \"*.co.uk\" is too broad: a "
+         "wildcard must stand for subdomains of a registered domain, e.g. \"*.example.com\""},
+        {"{\"sandbox\": {\"network\": {\"allowedDomains\": [\"*\"]}}}",
+         "settings.json: sandbox.network.allowedDomains[0]: \"*\" is too broad: it matches every "
+         "domain"},
+        {"{\"sandbox\": {\"network\": {\"allowedDomains\": [\"\"]}}}",
+         "settings.json: sandbox.network.allowedDomains[0]: empty domain"},
+        {"{\"sandbox\": {\"network\": {\"allowedDomains\": [\"a.*.example.com\"]}}}",
+         "settings.json: sandbox.network.allowedDomains[0]: \"a.*.example.com\": a wildcard is "
+         "only allowed as a leading \"*.\""},
+        {"{\"sandbox\": {\"network\": {\"allowedDomains\": [\"*example.com\"]}}}",
+         "settings.json: sandbox.network.allowedDomains[0]: \"*example.com\": a wildcard is only "
+         "allowed as a leading \"*.\""},
+        {"{\"sandbox\": {\"network\": {\"allowedDomains\": [\"http://example.com\"]}}}",
+         "settings.json: sandbox.network.allowedDomains[0]: \"http://example.com\": bad port: "
+         "expected a number from 1 to 65535"},
+        {"{\"sandbox\": {\"network\": {\"allowedDomains\": [\"example.com/x\"]}}}",
+         "settings.json: sandbox.network.allowedDomains[0]: \"example.com/x\": character '/' is "
+         "not allowed in a domain"},
+        {"{\"sandbox\": {\"network\": {\"allowedDomains\": [\"exa mple.com\"]}}}",
+         "settings.json: sandbox.network.allowedDomains[0]: \"exa mple.com\": byte 0x20 is not "
+         "allowed in a domain"},
+        {"{\"sandbox\": {\"network\": {\"allowedDomains\": [\"example.com:0\"]}}}",
+         "settings.json: sandbox.network.allowedDomains[0]: \"example.com:0\": bad port: "
+         "expected a number from 1 to 65535"},
+        {"{\"sandbox\": {\"network\": {\"allowedDomains\": [\"example.com:70000\"]}}}",
+         "settings.json: sandbox.network.allowedDomains[0]: \"example.com:70000\": bad port: "
+         "expected a number from 1 to 65535"},
+        {"{\"sandbox\": {\"network\": {\"allowedDomains\": [\"example..com\"]}}}",
+         "settings.json: sandbox.network.allowedDomains[0]: \"example..com\": empty label "
+         "(leading, trailing or double dot)"},
+        {"{\"sandbox\": {\"network\": {\"allowedDomains\": [\"example.com.\"]}}}",
+         "settings.json: sandbox.network.allowedDomains[0]: \"example.com.\": empty label "
+         "(leading, trailing or double dot)"},
+        {"{\"sandbox\": {\"network\": {\"deniedDomains\": [\"*.org\"]}}}",
+         "settings.json: sandbox.network.deniedDomains[0]: \"*.org\" is too broad: a wildcard "
+         "must stand for subdomains of a registered domain, e.g. \"*.example.com\""},
+        {"{\"sandbox\": {\"network\": {\"allowedAddresses\": [\"10.0.0.300\"]}}}",
+         "settings.json: sandbox.network.allowedAddresses[0]: \"10.0.0.300\": expected an IP "
+         "address or CIDR block"},
+        {"{\"sandbox\": {\"network\": {\"allowedAddresses\": [\"0.0.0.0/0\"]}}}",
+         "settings.json: sandbox.network.allowedAddresses[0]: \"0.0.0.0/0\" is too broad: it "
+         "matches every address"},
+        {"{\"sandbox\": {\"network\": {\"allowedAddresses\": [\"10.0.0.0/33\"]}}}",
+         "settings.json: sandbox.network.allowedAddresses[0]: \"10.0.0.0/33\": bad prefix "
+         "length: expected 1 to 32"},
+        {"{\"sandbox\": {\"filesystem\": {\"allowedPaths\": [\"~bob/x\"]}}}",
+         "settings.json: sandbox.filesystem.allowedPaths[0]: \"~bob/x\": only \"~\" and "
+         "\"~/...\" are expanded, not \"~user\""},
+        {"{\"sandbox\": {\"filesystem\": {\"allowedPaths\": [\"\"]}}}",
+         "settings.json: sandbox.filesystem.allowedPaths[0]: empty path"},
+        {"{\"sandbox\": {\"excludedCommands\": [\"/usr/bin/docker\"]}}",
+         "settings.json: sandbox.excludedCommands[0]: \"/usr/bin/docker\": expected a command "
+         "name, not a path"},
+        {"{\"sandbox\": {\"excludedCommands\": [\"\"]}}",
+         "settings.json: sandbox.excludedCommands[0]: expected a non-empty string"},
+        {"{\"sandbox\": {\"ignoreViolations\": {\"*\": \"/tmp\"}}}",
+         "settings.json: sandbox.ignoreViolations.*: expected a list of strings"},
+        {"{\"filesystem\": {\"disabled\": true}}",
+         "settings.json: filesystem.disabled: true is not supported: airlock always enforces a "
+         "filesystem policy"},
+        {"{\"filesystem\": {\"allowGitConfig\": \"yes\"}}",
+         "settings.json: filesystem.allowGitConfig: expected true or false"},
+        {"{\"network\": {\"allowUnixSockets\": true}}",
+         "settings.json: network.allowUnixSockets: expected a list of strings"},
+        {"{\"network\": {\"parentProxy\": {\"http\": 1}}}",
+         "settings.json: network.parentProxy.http: expected a string"},
+        {"{\"network\": {\"mitmProxy\": {\"domains\": [\"a.example.com\"]}}}",
+         "settings.json: network.mitmProxy.socketPath: missing"},
+        {"{\"network\": {\"deniedDomainReasons\": {\"x.com\": \"\"}}}",
+         "settings.json: network.deniedDomainReasons.x.com: expected a non-empty string"},
+        {"{\"credentials\": {\"files\": [{\"mode\": \"deny\"}]}}",
+         "settings.json: credentials.files[0].path: missing"},
+        {"{\"credentials\": {\"files\": [{\"path\": \"/x\", \"mode\": \"hide\"}]}}",
+         "settings.json: credentials.files[0].mode: expected one of \"deny\", \"mask\""},
+        {"{\"credentials\": {\"envVars\": [{\"name\": \"A-B\", \"mode\": \"deny\"}]}}",
+         "settings.json: credentials.envVars[0].name: \"A-B\": expected a variable name "
+         "([A-Za-z_][A-Za-z0-9_]*)"},
+        {"{\"credentials\": {\"injectHosts\": []}}",
+         "settings.json: credentials.injectHosts: unknown key"},
+        {"{\"mandatoryDenySearchDepth\": 11}",
+         "settings.json: mandatoryDenySearchDepth: expected an integer from 1 to 10"},
+        {"{\"bwrapPath\": \"bwrap\"}",
+         "settings.json: bwrapPath: \"bwrap\": expected an absolute path"},
+        {"{\"windows\": {\"proxyPortRange\": [10, 5]}}",
+         "settings.json: windows.proxyPortRange: expected [low, high] with 1 <= low <= high <= "
+         "65535"},
+        {"{\"allowPty\": 1}", "settings.json: allowPty: expected true or false"},
+        {"{\"ripgrep\": {}}", "settings.json: ripgrep.command: missing"},
+        {"[1, 2]", "settings.json: expected a JSON object at the top level"},
+        {"{\"sandbox\": {\"mode\": \"regular\",\n \"mode\": \"auto-allow\"}}",
+         "settings.json:2:7: invalid JSON: duplicate object key near '\"mode\"'"},
+        {"{\n  \"sandbox\": {,}\n}", "settings.json:2:15: invalid JSON: string or '}' expected "
+                                     "near ','"},
+        {"", "settings.json:1:0: invalid JSON: '[' or '{' expected near end of file"},
+        {"{\"sandbox\": {\"a\\u0001b\": 1}}", "settings.json: sandbox.\"a\\x01b\": unknown key"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct al_policy p;
+        al_policy_init(&p);
+        int err = load(&p, cases[i].json);
+        if (err != AL_EINVAL || strcmp(al_error_last(), cases[i].message) != 0)
+            fail_msg("case %zu: %s\n  got  %d %s\n  want %s", i, cases[i].json, err,
+                     al_error_last(), cases[i].message);
+        al_policy_free(&p);
+    }
+}
+
+/* Relative paths need a working directory and "~" needs a home. */
+static void missing_home_or_cwd(void **state)
+{
+    struct al_policy p;
+    static const char rel[] = "{\"filesystem\": {\"allowWrite\": [\"build\"]}}";
+    static const char tilde[] = "{\"filesystem\": {\"allowWrite\": [\"~/x\"]}}";
+    al_policy_init(&p);
+    assert_int_equal(al_settings_load_buffer(&p, "srt.json", rel, strlen(rel), HOME, NULL),
+                     AL_EINVAL);
+    assert_string_equal(al_error_last(), "srt.json: filesystem.allowWrite[0]: \"build\": not "
+                                         "absolute after expansion (no absolute working "
+                                         "directory)");
+    assert_int_equal(al_settings_load_buffer(&p, "srt.json", tilde, strlen(tilde), "rel", CWD),
+                     AL_EINVAL);
+    assert_string_equal(al_error_last(), "srt.json: filesystem.allowWrite[0]: \"~/x\": not "
+                                         "absolute after expansion (no absolute home "
+                                         "directory)");
+    al_policy_free(&p);
+}
+
+static void expand_paths(void **state)
+{
+    static const char *const cases[][2] = {
+        {"~", "/home/u"},
+        {"~/", "/home/u"},
+        {"~/.ssh", "/home/u/.ssh"},
+        {"~/a/../b", "/home/u/b"},
+        {".", "/w/proj"},
+        {"./src", "/w/proj/src"},
+        {"..", "/w"},
+        {"../../../..", "/"},
+        {"x//y/./z/", "/w/proj/x/y/z"},
+        {"/", "/"},
+        {"//etc///passwd", "/etc/passwd"},
+        {"/a/b/../../..", "/"},
+        {"/a/./b/.", "/a/b"},
+        {"/a/..b/c", "/a/..b/c"},
+        {"**/.env*", "/w/proj/**/.env*"},
+        {"~/.*_key", "/home/u/.*_key"},
+        {"/a/*/../b", "/a/b"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *got = al_settings_expand_path(cases[i][0], HOME, CWD);
+        if (!got || strcmp(got, cases[i][1]) != 0)
+            fail_msg("expand(\"%s\") = \"%s\", want \"%s\"", cases[i][0], got ? got : "(null)",
+                     cases[i][1]);
+        free(got);
+    }
+    assert_null(al_settings_expand_path("~root", HOME, CWD));
+    assert_null(al_settings_expand_path("", HOME, CWD));
+    assert_null(al_settings_expand_path("x", HOME, NULL));
+    assert_null(al_settings_expand_path("x", HOME, "relative"));
+    assert_null(al_settings_expand_path("~", NULL, CWD));
+
+    char *longp = malloc(5000);
+    assert_non_null(longp);
+    longp[0] = '/';
+    memset(longp + 1, 'a', 4998);
+    longp[4999] = '\0';
+    assert_null(al_settings_expand_path(longp, HOME, CWD));
+    assert_non_null(strstr(al_error_last(), "longer than 4096 bytes"));
+    free(longp);
+}
+
+static void domains(void **state)
+{
+    static const char *const good[] = {
+        "example.com",
+        "*.example.com",
+        "localhost",
+        "a-b.example.co.uk",
+        "host:443",
+        "*.example.com:8443",
+        "b\xc3\xbc"
+        "cher.de",
+        "*.b\xc3\xbc"
+        "cher.de",
+        "EXAMPLE.COM",
+        "xn--bcher-kva.de",
+        "*.github.io",
+        "1.2.3.4",
+    };
+    static const char *const bad[] = {
+        "",
+        "*",
+        "*.com",
+        "*.co.uk",
+        "*.",
+        "*.*.example.com",
+        "a*.example.com",
+        "ex ample.com",
+        "example.com:",
+        "example.com:abc",
+        "example.com:1:2",
+        ":443",
+        ".example.com",
+        "example.com.",
+        "exa_mple.com",
+        "[::1]",
+        "example.com:123456",
+    };
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+        if (al_settings_check_domain(good[i]) != 0)
+            fail_msg("\"%s\" refused: %s", good[i], al_error_last());
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        if (al_settings_check_domain(bad[i]) != AL_EINVAL)
+            fail_msg("\"%s\" accepted", bad[i]);
+    assert_int_equal(al_settings_check_denied_domain("*"), 0);
+    assert_int_equal(al_settings_check_denied_domain("*:22"), 0);
+    assert_int_equal(al_settings_check_denied_domain("*.com"), AL_EINVAL);
+
+    char long_label[80];
+    memset(long_label, 'a', 64);
+    memcpy(long_label + 64, ".com", 5);
+    assert_int_equal(al_settings_check_domain(long_label), AL_EINVAL);
+    assert_non_null(strstr(al_error_last(), "longer than 63"));
+}
+
+static void addresses(void **state)
+{
+    assert_int_equal(al_settings_check_address("127.0.0.1"), 0);
+    assert_int_equal(al_settings_check_address("10.0.0.0/8"), 0);
+    assert_int_equal(al_settings_check_address("::1"), 0);
+    assert_int_equal(al_settings_check_address("2001:db8::/32"), 0);
+    assert_int_equal(al_settings_check_address("2001:db8::/129"), AL_EINVAL);
+    assert_int_equal(al_settings_check_address("::/0"), AL_EINVAL);
+    assert_int_equal(al_settings_check_address("10.0.0.1/"), AL_EINVAL);
+    assert_int_equal(al_settings_check_address("10.0.0.1/x"), AL_EINVAL);
+    assert_int_equal(al_settings_check_address("example.com"), AL_EINVAL);
+    assert_int_equal(al_settings_check_address(""), AL_EINVAL);
+    assert_int_equal(al_settings_check_address("/8"), AL_EINVAL);
+}
+
+/* allowUnixSockets false/true/list and allowAllUnixSockets combine as
+ * documented: a list turns NONE into LIST, true is ALL, false undoes. */
+static void unix_sockets(void **state)
+{
+    struct al_policy p;
+    al_policy_init(&p);
+    assert_int_equal(load(&p, "{\"sandbox\": {\"allowUnixSockets\": true}}"), 0);
+    assert_int_equal(p.unix_sockets, AL_UNIX_SOCKETS_ALL);
+    assert_int_equal(load(&p, "{\"sandbox\": {\"allowUnixSockets\": [\"/run/a.sock\"]}}"), 0);
+    assert_int_equal(p.unix_sockets, AL_UNIX_SOCKETS_ALL);
+    assert_int_equal(load(&p, "{\"sandbox\": {\"allowAllUnixSockets\": false}}"), 0);
+    assert_int_equal(p.unix_sockets, AL_UNIX_SOCKETS_LIST);
+    assert_list(&p.unix_socket_paths, LIST("/run/a.sock"));
+    assert_int_equal(load(&p, "{\"sandbox\": {\"allowUnixSockets\": false}}"), 0);
+    assert_int_equal(p.unix_sockets, AL_UNIX_SOCKETS_NONE);
+    assert_int_equal(load(&p, "{\"sandbox\": {\"network\": {\"allowAllUnixSockets\": true}}}"), 0);
+    assert_int_equal(p.unix_sockets, AL_UNIX_SOCKETS_ALL);
+    al_policy_free(&p);
+
+    al_policy_init(&p);
+    assert_int_equal(load(&p, "{\"sandbox\": {\"allowUnixSockets\": false,"
+                              " \"allowAllUnixSockets\": false}}"),
+                     0);
+    assert_int_equal(p.unix_sockets, AL_UNIX_SOCKETS_NONE);
+    al_policy_free(&p);
+}
+
+/* --print-policy output names every field and loads back to the same
+ * policy. */
+static void to_json_round_trip(void **state)
+{
+    struct al_policy p, q;
+    al_policy_init(&p);
+    char *empty = al_policy_to_json(&p);
+    assert_non_null(empty);
+    static const char *const keys[] = {
+        "\"allowedPaths\": []",
+        "\"deniedPaths\": []",
+        "\"allowRead\": []",
+        "\"denyWrite\": []",
+        "\"allowGitConfig\": false",
+        "\"mandatoryDenySearchDepth\": 3",
+        "\"allowedDomains\": []",
+        "\"deniedDomains\": []",
+        "\"allowAllDomains\": false",
+        "\"allowedAddresses\": []",
+        "\"httpProxyPort\": null",
+        "\"socksProxyPort\": null",
+        "\"customProxy\": null",
+        "\"allowLocalBinding\": false",
+        "\"requireSniMatch\": true",
+        "\"allowUnixSockets\": false",
+        "\"enableWeakerNestedSandbox\": false",
+        "\"excludedCommands\": []",
+        "\"allowUnsandboxedCommands\": true",
+        "\"mode\": \"auto-allow\"",
+        "\"deniedEnv\": []",
+    };
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+        if (!strstr(empty, keys[i]))
+            fail_msg("%s missing from\n%s", keys[i], empty);
+    free(empty);
+
+    const char *json =
+        "{\"sandbox\": {\"filesystem\": {\"allowedPaths\": [\".\"],"
+        " \"deniedPaths\": [\"~/.ssh\"], \"allowRead\": [\"/r\"],"
+        " \"denyWrite\": [\"/dw\"], \"allowGitConfig\": true,"
+        " \"mandatoryDenySearchDepth\": 4},"
+        " \"network\": {\"allowedDomains\": [\"*.example.com\"],"
+        " \"deniedDomains\": [\"x.example.com\"], \"allowAllDomains\": true,"
+        " \"allowedAddresses\": [\"10.0.0.0/8\"], \"httpProxyPort\": 3128,"
+        " \"socksProxyPort\": 1080, \"customProxy\": \"p\","
+        " \"allowLocalBinding\": true, \"requireSniMatch\": false},"
+        " \"allowUnixSockets\": [\"/run/x.sock\"], \"enableWeakerNestedSandbox\": true,"
+        " \"excludedCommands\": [\"docker\"], \"allowUnsandboxedCommands\": false,"
+        " \"mode\": \"regular\", \"deniedEnv\": [\"TOKEN\"]}}";
+    assert_int_equal(load(&p, json), 0);
+    char *first = al_policy_to_json(&p);
+    assert_non_null(first);
+    al_policy_init(&q);
+    assert_int_equal(al_settings_load_buffer(&q, "policy.json", first, strlen(first), "/x", "/y"),
+                     0);
+    char *second = al_policy_to_json(&q);
+    assert_non_null(second);
+    assert_string_equal(first, second);
+    assert_non_null(strstr(first, "\"allowedPaths\": [\n        \"/w/proj\"\n      ]"));
+    free(first);
+    free(second);
+    al_policy_free(&p);
+    al_policy_free(&q);
+}
+
+/* A working directory that is not UTF-8 still prints. */
+static void to_json_non_utf8(void **state)
+{
+    struct al_policy p;
+    al_policy_init(&p);
+    static const char json[] = "{\"filesystem\": {\"allowWrite\": [\".\"]}}";
+    assert_int_equal(al_settings_load_buffer(&p, "s.json", json, strlen(json), HOME, "/w/caf\xe9"),
+                     0);
+    char *out = al_policy_to_json(&p);
+    assert_non_null(out);
+    assert_non_null(strstr(out, "\"/w/caf?\""));
+    free(out);
+    al_policy_free(&p);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(defaults),           cmocka_unit_test(shape_claude_code),
+        cmocka_unit_test(shape_srt),          cmocka_unit_test(shape_without_sandbox),
+        cmocka_unit_test(layering),           cmocka_unit_test(load_file_errors),
+        cmocka_unit_test(validation_errors),  cmocka_unit_test(missing_home_or_cwd),
+        cmocka_unit_test(expand_paths),       cmocka_unit_test(domains),
+        cmocka_unit_test(addresses),          cmocka_unit_test(unix_sockets),
+        cmocka_unit_test(to_json_round_trip), cmocka_unit_test(to_json_non_utf8),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
