@@ -98,6 +98,20 @@ def targets(stats):
     return out
 
 
+def informational(stats):
+    """Ratios that are not targets but help read the run."""
+    a, b, s = (stats.get(t) for t in TOOLS)
+    out = []
+    if a and b:
+        out.append(f"airlock/bwrap: median wall {a['median'] / b['median']:.2f}x,"
+                   f" min wall {a['min'] / b['min']:.2f}x, CPU "
+                   f"{(a['user'] + a['system']) / (b['user'] + b['system']):.2f}x")
+    if a and s:
+        out.append(f"srt/airlock: median wall {s['median'] / a['median']:.1f}x,"
+                   f" CPU {(s['user'] + s['system']) / (a['user'] + a['system']):.1f}x")
+    return out
+
+
 def text(meta, stats):
     lines = []
     head = f"{'sandbox':<9} {'median':>10} {'mean ± sd':>20} {'min':>10} " \
@@ -115,6 +129,8 @@ def text(meta, stats):
                      f"{ms(st['min']):>10} "
                      f"{ms(st['user'] + st['system']):>10} {st['runs']:>5} "
                      f"{mib(st['rss_max']):>9} {mib(st['rss_median']):>9}")
+    lines.append("")
+    lines += [f"  {x}" for x in informational(stats)]
     lines.append("")
     lines.append("targets (reported, not enforced):")
     for name, measured, verdict in targets(stats):
@@ -163,6 +179,12 @@ def markdown(meta, stats):
     out += ["", "| target | measured | |", "|---|---:|---|"]
     for name, measured, verdict in targets(stats):
         out.append(f"| {name} | {measured} | {verdict} |")
+    info = informational(stats)
+    if info:
+        out += ["", para("Other ratios, not targets: " + "; ".join(info) +
+                         ". The minimum is the least disturbed run; CPU is "
+                         "user + system time, which load from other work on "
+                         "the machine disturbs less than wall time.")]
     out += ["", "Commands, each run from the scratch working directory:", "",
             "```"]
     for tool in TOOLS:
