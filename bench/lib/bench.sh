@@ -35,17 +35,21 @@ bench_machine_json() {
       date: $date, load: $load}'
 }
 
-# bench_peak_rss_kib OUTFILE RUNS CMD...: runs CMD RUNS times under GNU time
-# and appends each run's %M (KiB) to OUTFILE, one per line. %M is ru_maxrss
-# of the rusage wait4() returns for CMD: the largest resident set of CMD or
-# of any descendant that was reaped inside the tree, not a sum over processes.
-# Fails if CMD fails.
-bench_peak_rss_kib() {
-  local out=$1 runs=$2 i
-  shift 2
+# bench_treeusage_build OUT: compiles bench/lib/treeusage.c to OUT.
+bench_treeusage_build() {
+  cc -std=c17 -O2 -Wall -Wextra -o "$1" "$(dirname "${BASH_SOURCE[0]}")/treeusage.c" ||
+    bench_die "cannot compile bench/lib/treeusage.c (needs a C compiler)"
+}
+
+# bench_treeusage TREEUSAGE OUTFILE RUNS CMD...: runs CMD RUNS times under
+# treeusage (see treeusage.c), which appends one line per run to OUTFILE:
+# max RSS (KiB) of any process of the tree, user and system seconds of the
+# whole tree, wall seconds, processes reaped, exit status. Fails if CMD fails.
+bench_treeusage() {
+  local tu=$1 out=$2 runs=$3 i
+  shift 3
   for ((i = 0; i < runs; i++)); do
-    /usr/bin/time -f '%M' -a -o "$out" "$@" >/dev/null 2>&1 ||
-      bench_die "peak-RSS run of '$*' failed"
+    "$tu" "$out" "$@" >/dev/null 2>&1 || bench_die "run of '$*' under treeusage failed"
   done
 }
 

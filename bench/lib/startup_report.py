@@ -39,11 +39,17 @@ def load(results):
                     times += r["times"]
                     user += r["user"] * n
                     system += r["system"] * n
-        rss = []
-        rss_path = os.path.join(results, f"rss-{tool}.txt")
-        if os.path.exists(rss_path):
-            with open(rss_path, encoding="utf-8") as f:
-                rss = [int(x) for x in f.read().split() if x.isdigit()]
+        rss, cpu, procs = [], [], []
+        usage_path = os.path.join(results, f"usage-{tool}.txt")
+        if os.path.exists(usage_path):
+            with open(usage_path, encoding="utf-8") as f:
+                for line in f:
+                    fields = line.split()
+                    if len(fields) != 6:
+                        continue
+                    rss.append(int(fields[0]))
+                    cpu.append(float(fields[1]) + float(fields[2]))
+                    procs.append(int(fields[4]))
         if not times:
             continue
         stats[tool] = {
@@ -58,12 +64,18 @@ def load(results):
             "rss_max": max(rss) if rss else None,
             "rss_median": statistics.median(rss) if rss else None,
             "rss_runs": len(rss),
+            "cpu": statistics.median(cpu) if cpu else None,
+            "procs": max(procs) if procs else None,
         }
     return meta, stats
 
 
 def ms(seconds):
     return f"{seconds * 1000:.2f} ms"
+
+
+def cpu(st):
+    return "n/a" if st["cpu"] is None else ms(st["cpu"])
 
 
 def mib(kib):
@@ -103,12 +115,16 @@ def informational(stats):
     a, b, s = (stats.get(t) for t in TOOLS)
     out = []
     if a and b:
-        out.append(f"airlock/bwrap: median wall {a['median'] / b['median']:.2f}x,"
-                   f" min wall {a['min'] / b['min']:.2f}x, CPU "
-                   f"{(a['user'] + a['system']) / (b['user'] + b['system']):.2f}x")
+        line = (f"airlock/bwrap: median wall {a['median'] / b['median']:.2f}x,"
+                f" min wall {a['min'] / b['min']:.2f}x")
+        if a["cpu"] and b["cpu"]:
+            line += f", CPU {a['cpu'] / b['cpu']:.2f}x"
+        out.append(line)
     if a and s:
-        out.append(f"srt/airlock: median wall {s['median'] / a['median']:.1f}x,"
-                   f" CPU {(s['user'] + s['system']) / (a['user'] + a['system']):.1f}x")
+        line = f"srt/airlock: median wall {s['median'] / a['median']:.1f}x"
+        if a["cpu"] and s["cpu"]:
+            line += f", CPU {s['cpu'] / a['cpu']:.1f}x"
+        out.append(line)
     return out
 
 
@@ -127,10 +143,11 @@ def text(meta, stats):
         sd = f"{st['mean'] * 1000:.2f} ± {st['stddev'] * 1000:.2f} ms"
         lines.append(f"{tool:<9} {ms(st['median']):>10} {sd:>20} "
                      f"{ms(st['min']):>10} "
-                     f"{ms(st['user'] + st['system']):>10} {st['runs']:>5} "
+                     f"{cpu(st):>10} {st['runs']:>5} "
                      f"{mib(st['rss_max']):>9} {mib(st['rss_median']):>9}")
     lines.append("")
     lines += [f"  {x}" for x in informational(stats)]
+    lines.append("  (CPU: median user+system time of the whole process tree)")
     lines.append("")
     lines.append("targets (reported, not enforced):")
     for name, measured, verdict in targets(stats):
@@ -162,7 +179,7 @@ def markdown(meta, stats):
         f"Last run: {m['date']}; {m['nproc']} cores ({m['cpu']}), kernel "
         f"{m['kernel']}, {m['os']}; load average at start {m['load']}."))
     out += ["",
-            "| sandbox | median | mean ± σ | min | CPU user+sys | runs "
+            "| sandbox | median | mean ± σ | min | CPU (tree) | runs "
             "| peak RSS, max (median) |",
             "|---|---:|---:|---:|---:|---:|---:|"]
     for tool in TOOLS:
@@ -174,7 +191,7 @@ def markdown(meta, stats):
         out.append(
             f"| {tool} | {ms(st['median'])} | {st['mean'] * 1000:.2f} ± "
             f"{st['stddev'] * 1000:.2f} ms | {ms(st['min'])} | "
-            f"{ms(st['user'] + st['system'])} | {st['runs']} | "
+            f"{cpu(st)} | {st['runs']} | "
             f"{mib(st['rss_max'])} ({mib(st['rss_median'])}) |")
     out += ["", "| target | measured | |", "|---|---:|---|"]
     for name, measured, verdict in targets(stats):
@@ -210,22 +227,36 @@ def markdown(meta, stats):
         f"other work on the machine falls on all of them; the runs of all "
         f"rounds are pooled ({runs['fast']} for airlock and bwrap, "
         f"{runs['srt']} for srt, which takes far longer) and the median is "
-        f"reported. Ratios are of medians. CPU is hyperfine's mean user + "
-        f"system time of the command and its reaped children.", True))
+        f"reported. Ratios are of medians.", True))
     out.append(para(
-        f"Peak RSS: GNU time `-f %M` over {runs['rss']} runs of each "
-        "command, largest value reported (median in brackets). `%M` is "
-        "`ru_maxrss` of the `rusage` that `wait4()` returns for the command: "
-        "the high-water resident set of the command's process (across its "
-        "`execve`s: a process that grows and then execs keeps its mark) or "
-        "of any descendant that was waited for inside the tree, whichever is "
-        "largest. It is the largest *single* process, not the sum over the "
-        "tree, and a process that escapes the tree (double fork, reaped by "
-        "init) is not seen. For airlock and bwrap every process of the "
-        "sandbox is reaped by its parent inside the tree, so the figure is "
-        "the largest of them; for srt it is node's own (the bwrap, socat and "
-        "shell processes node starts are smaller), so srt's total footprint "
-        "is larger than the figure.", True))
+        f"Peak RSS and CPU: {runs['rss']} more runs of each command under "
+        "`bench/lib/treeusage.c`, which makes itself a child subreaper "
+        "(`PR_SET_CHILD_SUBREAPER`), forks and execs the command, reaps "
+        "until no child is left, then reads `getrusage(RUSAGE_CHILDREN)`. "
+        "Peak RSS is the largest value over the runs (median in brackets), "
+        "CPU (tree) the median user + system time. `ru_maxrss` is the "
+        "high-water resident set of the *largest single process* of the "
+        "tree, not a sum over processes; a process's mark survives its "
+        "`execve`s (so the figure includes the launcher's pre-exec fork, "
+        "about 1 MiB).", True))
+    out.append(para(
+        "Why not GNU time `-f %M` alone: it reports the `rusage` that "
+        "`wait4()` returns for its child, which only covers descendants "
+        "that were waited for inside the tree. bwrap's outer process never "
+        "waits for the sandbox's pid 1 (it learns the exit status through "
+        "an eventfd and exits; pid 1 is reaped by whoever inherits it), so "
+        "`time` sees neither bwrap's pid 1 nor the command, and hyperfine's "
+        "user/system times miss them too. airlock's janitor (a double fork, "
+        "started only when there is a cgroup or placeholder to clean) would "
+        "be missed the same way. With the subreaper every process of every "
+        "tree is counted: the last column of `usage-*.txt` in the results "
+        "is the number of processes reaped per run (airlock "
+        f"{stats.get('airlock', {}).get('procs', 'n/a')}, bwrap "
+        f"{stats.get('bwrap', {}).get('procs', 'n/a')}, srt "
+        f"{stats.get('srt', {}).get('procs', 'n/a')}, counting only those "
+        "that reached the subreaper: processes reaped by their own parent "
+        "inside the tree are counted in the rusage but not in that "
+        "number).", True))
     srt = meta["tools"].get("srt", {})
     if srt.get("settings"):
         out.append(para(
