@@ -178,6 +178,17 @@ def markdown(meta, stats):
     out.append(para(
         f"Last run: {m['date']}; {m['nproc']} cores ({m['cpu']}), kernel "
         f"{m['kernel']}, {m['os']}; load average at start {m['load']}."))
+    try:
+        load1 = float(m["load"].split()[0])
+    except (ValueError, IndexError):
+        load1 = 0.0
+    if load1 > m["nproc"] / 2:
+        out += ["", para(
+            f"The machine was busy with other work during this run (load "
+            f"average {load1:g} on {m['nproc']} cores): absolute times are "
+            f"inflated and noisy. The ratios compare tools measured in the "
+            f"same rounds; the min and CPU columns are the least disturbed "
+            f"figures.")]
     out += ["",
             "| sandbox | median | mean ± σ | min | CPU (tree) | runs "
             "| peak RSS, max (median) |",
@@ -249,8 +260,8 @@ def markdown(meta, stats):
         "user/system times miss them too. airlock's janitor (a double fork, "
         "started only when there is a cgroup or placeholder to clean) would "
         "be missed the same way. With the subreaper every process of every "
-        "tree is counted: the last column of `usage-*.txt` in the results "
-        "is the number of processes reaped per run (airlock "
+        "tree is counted: the fifth column of `usage-*.txt` in the results "
+        "is the number of processes the subreaper reaped per run (airlock "
         f"{stats.get('airlock', {}).get('procs', 'n/a')}, bwrap "
         f"{stats.get('bwrap', {}).get('procs', 'n/a')}, srt "
         f"{stats.get('srt', {}).get('procs', 'n/a')}, counting only those "
@@ -278,6 +289,19 @@ def markdown(meta, stats):
         "file must not appear on the host.", True))
     for note in meta.get("notes", []):
         out.append(para(note, True))
+    phases = os.path.join(meta["results_dir"], "profile", "phases.txt")
+    if os.path.exists(phases):
+        with open(phases, encoding="utf-8") as f:
+            table = f.read().rstrip("\n")
+        out += ["", "### where airlock's start-up goes", ""]
+        out.append(para(
+            "From `--profile`: `perf trace` of a few marker system calls "
+            "(filtered in the kernel, so the runs are barely slowed), cut "
+            "into phases that follow session/src/sandbox.c and init.c "
+            "(bench/lib/airlock_phases.py). The minimum is the least "
+            "disturbed run; the phases do not add up exactly to the total "
+            "because each column is taken over the runs separately."))
+        out += ["", "```", table, "```"]
     return "\n".join(out) + "\n"
 
 
