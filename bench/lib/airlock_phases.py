@@ -156,8 +156,12 @@ def phases(calls):
     add("command runs (true: dynamic loading, exit)",
         cmd_exec.end if cmd_exec else None,
         cmd_exit.start if cmd_exit else None)
-    add("teardown: init reaps and reports, namespaces destroyed, airlock "
-        "exits", cmd_exit.start if cmd_exit else None,
+    p1_exit = last(calls, p1, "exit_group")
+    add("teardown: init wakes, reaps, reports (until its exit_group)",
+        cmd_exit.start if cmd_exit else None,
+        p1_exit.start if p1_exit else None)
+    add("teardown: init exits, namespaces and mounts destroyed, airlock "
+        "wakes (until its exit_group)", p1_exit.start if p1_exit else None,
         p0_exit.start if p0_exit else None)
     add("TOTAL (execve of airlock to its exit_group)", ex.start,
         p0_exit.start if p0_exit else None)
