@@ -3,6 +3,7 @@
 # the sandbox with `airlock run`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+root=$(pwd)
 ./deploy/install-deps.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j"$(nproc)"
@@ -10,7 +11,7 @@ echo
 echo "== airlock run: a shell in the sandbox looks around"
 demo=$(mktemp -d /tmp/airlock-demo.XXXXXX)
 cd "$demo"
-"$OLDPWD/build/cli/airlock" run -c '
+"$root/build/cli/airlock" run -c '
   echo "in the sandbox as $(id -un), pid $$, cwd $PWD"
   echo hello > note.txt && echo "workspace write: ok ($(cat note.txt))"
   touch /etc/airlock-demo 2>/dev/null && echo "/etc write: ALLOWED" || echo "/etc write: refused"
@@ -19,5 +20,6 @@ cd "$demo"
   echo "processes visible: $(ls /proc | grep -c "^[0-9]")"
 ' || true
 echo
-echo "Try it yourself:  $PWD/build/cli/airlock run -- bash"
+echo "Try it yourself:  $root/build/cli/airlock run -- bash"
+echo "Check a policy:    $root/build/cli/airlock doctor"
 rm -rf "$demo"

@@ -1,5 +1,6 @@
 /* airlock run: one command in a sandbox. */
 #include "cli.h"
+#include "run_network.h"
 
 #include "airlock/error.h"
 #include "airlock/log.h"
@@ -20,7 +21,7 @@ extern char **environ;
 
 struct run_opts {
     struct cli_settings_opts settings;
-    struct al_strlist allow_write, deny_read, pass_env;
+    struct al_strlist allow_write, deny_read, pass_env, hosts;
     const char *shell_string;
     int debug, print_policy, unsandboxed, yes;
     unsigned long timeout_s, memory_mb, pids;
@@ -36,6 +37,7 @@ static void run_usage(FILE *f)
           "  --allow-write PATH   make PATH writable (repeatable)\n"
           "  --deny-read PATTERN  hide PATTERN (repeatable; globs * and **)\n"
           "  --pass-env NAME      pass the variable NAME in (repeatable)\n"
+          "  --add-host NAME=IP   the egress proxy resolves NAME to IP (repeatable)\n"
           "  --timeout SECONDS    kill the whole sandbox after SECONDS (exit 124)\n"
           "  --memory MB          memory limit (exit 137 when hit)\n"
           "  --pids N             process limit\n"
@@ -82,7 +84,8 @@ static int parse_opts(struct run_opts *o, int argc, char **argv, int *cmd_index)
         O_CPUS,
         O_UNSANDBOXED,
         O_YES,
-        O_HELP
+        O_HELP,
+        O_ADD_HOST
     };
     static const struct option longopts[] = {
         {"settings", required_argument, NULL, O_SETTINGS},
@@ -92,6 +95,7 @@ static int parse_opts(struct run_opts *o, int argc, char **argv, int *cmd_index)
         {"allow-write", required_argument, NULL, O_ALLOW_WRITE},
         {"deny-read", required_argument, NULL, O_DENY_READ},
         {"pass-env", required_argument, NULL, O_PASS_ENV},
+        {"add-host", required_argument, NULL, O_ADD_HOST},
         {"timeout", required_argument, NULL, O_TIMEOUT},
         {"memory", required_argument, NULL, O_MEMORY},
         {"pids", required_argument, NULL, O_PIDS},
@@ -127,6 +131,9 @@ static int parse_opts(struct run_opts *o, int argc, char **argv, int *cmd_index)
             break;
         case O_PASS_ENV:
             err = al_strlist_push(&o->pass_env, optarg);
+            break;
+        case O_ADD_HOST:
+            err = al_strlist_push(&o->hosts, optarg);
             break;
         case O_TIMEOUT:
             err = parse_ulong(&o->timeout_s, "--timeout", optarg, 1, 365UL * 86400);
@@ -293,6 +300,7 @@ static void run_opts_free(struct run_opts *o)
     al_strlist_free(&o->allow_write);
     al_strlist_free(&o->deny_read);
     al_strlist_free(&o->pass_env);
+    al_strlist_free(&o->hosts);
 }
 
 int cmd_run(int argc, char **argv)
@@ -302,6 +310,8 @@ int cmd_run(int argc, char **argv)
     struct al_strlist env = AL_STRLIST_INIT;
     char *settings_dir = NULL;
     char cwd[PATH_MAX];
+    struct run_network net = {0};
+    static const uint16_t proxy_ports[] = {RUN_NET_HTTP_PORT, RUN_NET_SOCKS_PORT};
     int cmd_index = 0, rc = EXIT_AIRLOCK;
     al_policy_init(&policy);
 
@@ -378,6 +388,12 @@ int cmd_run(int argc, char **argv)
 
     if (build_env(&env, &o, &policy, home) < 0)
         goto out;
+    /* Network: none at all, unless the policy allows something; then the
+     * egress proxy is the only way out. */
+    int networked = run_network_wanted(&policy);
+    if (networked && (run_network_prepare(&net, &policy, &o.hosts, settings_dir) < 0 ||
+                      run_network_env(&env) < 0))
+        goto out;
     struct sb_config cfg = {
         .policy = &policy,
         .cwd = cwd,
@@ -389,6 +405,10 @@ int cmd_run(int argc, char **argv)
         .cpus = o.cpus,
         .timeout_s = (unsigned)o.timeout_s,
         .debug = o.debug,
+        .on_netns = networked ? run_network_on_netns : NULL,
+        .netns_payload = &net,
+        .tcp_connect_ports = networked ? proxy_ports : NULL,
+        .n_tcp_connect_ports = networked ? 2 : 0,
     };
     struct sb_result res;
     int err = sb_run(&res, &cfg);
@@ -415,6 +435,7 @@ int cmd_run(int argc, char **argv)
     }
     rc = report(&res, &cfg);
 out:
+    run_network_stop(&net);
     al_strlist_free(&env);
     al_policy_free(&policy);
     free(settings_dir);

@@ -33,8 +33,14 @@ struct ll_path_beneath_attr {
     __s32 parent_fd;
 } __attribute__((packed));
 
+struct ll_net_port_attr {
+    __u64 allowed_access;
+    __u64 port;
+};
+
 #define LL_CREATE_RULESET_VERSION (1U << 0)
 #define LL_RULE_PATH_BENEATH      1
+#define LL_RULE_NET_PORT          2
 
 #define LL_FS_EXECUTE     (1ULL << 0)
 #define LL_FS_WRITE_FILE  (1ULL << 1)
@@ -192,6 +198,12 @@ static int ll_apply(const struct sb_plan *plan, int hide_masked)
         err = ll_allow(&ctx, plan->writable.items[i], LL_READ | LL_WRITE);
     if (err == 0)
         err = ll_allow_stdio(&ctx);
+    /* The sandbox's own proxies listen on these ports of its loopback. */
+    for (size_t i = 0; i < plan->n_connect_ports && err == 0 && attr.handled_access_net; i++) {
+        struct ll_net_port_attr rule = {LL_NET_CONNECT_TCP, plan->connect_ports[i]};
+        if (syscall(SYS_landlock_add_rule, ctx.ruleset, LL_RULE_NET_PORT, &rule, 0) < 0)
+            err = al_error_set_errno(AL_EIO, errno, "landlock: port %u", plan->connect_ports[i]);
+    }
     if (err == 0 && syscall(SYS_landlock_restrict_self, ctx.ruleset, 0) < 0)
         err = al_error_set_errno(AL_EIO, errno, "landlock: restrict self");
     close(ctx.ruleset);

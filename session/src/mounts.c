@@ -111,7 +111,9 @@ static int mounts_enter_staging(void)
         return al_error_set_errno(AL_EIO, errno, "chdir /");
     if (mount("tmpfs", NEW, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755") < 0)
         return al_error_set_errno(AL_EIO, errno, "mount root tmpfs");
-    int fd = open(EMPTY_FILE, O_WRONLY | O_CREAT | O_CLOEXEC, 0444);
+    /* Mode 0: a hidden file cannot be opened at all (no capability inside
+     * overrides it), rather than reading as empty. */
+    int fd = open(EMPTY_FILE, O_WRONLY | O_CREAT | O_CLOEXEC, 0000);
     if (fd < 0)
         return al_error_set_errno(AL_EIO, errno, "create %s", EMPTY_FILE);
     close(fd);

@@ -122,6 +122,12 @@ int sb_plan_build(struct sb_plan *out, const struct sb_config *cfg)
     }
     plan.allow_unix_sockets = pol->unix_sockets != AL_UNIX_SOCKETS_NONE;
     plan.allow_local_binding = pol->allow_local_binding;
+    if (cfg->n_tcp_connect_ports > sizeof(plan.connect_ports) / sizeof(*plan.connect_ports)) {
+        err = al_error_set(AL_EINVAL, "too many proxy ports");
+        goto out;
+    }
+    for (size_t i = 0; i < cfg->n_tcp_connect_ports; i++)
+        plan.connect_ports[plan.n_connect_ports++] = cfg->tcp_connect_ports[i];
 
     /* Writable: the workspace and allowWrite. */
     if ((err = plan_resolve(&plan, SB_MNT_RW, cfg->cwd)) < 0)

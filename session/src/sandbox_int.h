@@ -33,6 +33,8 @@ struct sb_plan {
     struct al_strlist placeholders; /* host paths created for this run */
     int allow_unix_sockets;         /* socket(AF_UNIX) allowed */
     int allow_local_binding;        /* TCP bind/connect on loopback */
+    uint16_t connect_ports[8];      /* TCP connect allowed to these ports */
+    size_t n_connect_ports;
 };
 
 /* plan.c: resolves the policy against the host filesystem (globs expanded,

@@ -51,6 +51,10 @@ struct sb_config {
     void *inner_payload;
     sb_netns_fn on_netns; /* optional network hook */
     void *netns_payload;
+    const uint16_t *tcp_connect_ports; /* TCP ports the sandbox may connect to
+                                          (its proxies' listeners); Landlock
+                                          denies every other connect */
+    size_t n_tcp_connect_ports;
 
     uint64_t memory_mb; /* 0 = no limit */
     uint64_t pids;      /* 0 = no limit */

@@ -1,0 +1,157 @@
+/* airlock egress proxy (library).
+ *
+ * One np_proxy serves any number of listeners. Each listener belongs to one
+ * session: the proxy knows a connection's session by the listener that
+ * accepted it, so no header or token is needed. A listener is an HTTP proxy
+ * (absolute-form requests and CONNECT) or a SOCKS5 proxy (no-auth, CONNECT).
+ *
+ * Every request is decided in this order:
+ *   1. the target is parsed; malformed requests get 400/431/501/505;
+ *   2. the session's policy: deniedDomains, then allowedDomains (plus the
+ *      hosts the approver allowed for this session), else the approver (when
+ *      one is set; the connection is held until it answers or the hold
+ *      timeout passes), else denied. IP-literal targets match only
+ *      allowedAddresses;
+ *   3. DNS off the event loop (override table first), then every answer goes
+ *      through the SSRF guard (loopback, private, link-local, CGNAT,
+ *      multicast, reserved, IPv4-in-IPv6 forms ...) unless allowedAddresses
+ *      covers it; the first address that passes is dialled, and only that
+ *      address (no second lookup, so DNS rebinding cannot switch it);
+ *   4. for CONNECT with require_sni_match, a TLS ClientHello's SNI must equal
+ *      the CONNECT host.
+ * Denials: HTTP 403 with "X-Airlock-Error: blocked-by-policy|blocked-address|
+ * needs-approval-timeout|sni-mismatch" and a one-line body; SOCKS5 reply 0x02.
+ * DNS failure 502, connect failure 502, connect timeout 504, limits 429.
+ * Every request or tunnel ends with one JSON line in the decision log.
+ *
+ * Threads: np_proxy_run() runs the event loop on the calling thread. Every
+ * other function here may be called from any thread, before or while the
+ * loop runs, except np_proxy_free() (after np_proxy_run() returned).
+ *
+ * Typical embedding (airlock run):
+ *     struct np_config cfg;
+ *     np_config_init(&cfg);
+ *     np_proxy *p;
+ *     np_proxy_new(&p, &cfg);
+ *     np_proxy_set_policy(p, "s1", &policy);      // policy is copied
+ *     np_listener_open_in_netns(&fd, netns_fd, 3128);
+ *     np_proxy_add_listener(p, fd, NP_HTTP, "s1"); // fd now owned by p
+ *     pthread_create(..., np_proxy_run, p) ...;
+ *     ... np_proxy_stop(p); pthread_join(...); np_proxy_free(p);
+ */
+#ifndef AIRLOCK_NETPROXY_H
+#define AIRLOCK_NETPROXY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "airlock/settings.h"
+
+typedef struct np_proxy np_proxy;
+
+enum np_kind {
+    NP_HTTP = 1,   /* HTTP proxy: absolute-form + CONNECT */
+    NP_SOCKS5 = 2, /* SOCKS5, no authentication, CONNECT only */
+};
+
+/* What an approver answers. */
+enum np_verdict {
+    NP_VERDICT_DENY = 0,
+    NP_VERDICT_ALLOW_ONCE = 1,    /* this connection only */
+    NP_VERDICT_ALLOW_SESSION = 2, /* host:port allowed for the rest of the session */
+    NP_VERDICT_ALLOW_ALWAYS = 3,  /* same as SESSION for the proxy; the embedder
+                                     persists it (settings.local.json) */
+};
+
+struct np_config {
+    unsigned connect_timeout_ms;    /* dial deadline (default 10000) -> 504 */
+    unsigned idle_timeout_ms;       /* no bytes either way (default 300000) */
+    unsigned header_timeout_ms;     /* whole request head / SOCKS handshake must
+                                       arrive within this (default 10000) -> 408 */
+    unsigned approval_timeout_ms;   /* hold for the approver (default 60000) */
+    unsigned max_conns_per_session; /* open client connections (default 512) -> 429 */
+    unsigned resolver_threads;      /* getaddrinfo threads (default 4) */
+    int hosts_only;                 /* 1: names not in the override table fail
+                                       with a DNS error (tests; default 0) */
+    int log_fd;                     /* decision log, one JSON line per request;
+                                       -1 = none (default). Not closed by the proxy. */
+};
+
+/* Fills `cfg` with the defaults above. */
+void np_config_init(struct np_config *cfg);
+
+/* Creates a proxy. Returns 0 and *out (free with np_proxy_free()), or
+ * AL_ENOMEM / AL_EIO with al_error_last() set. */
+int np_proxy_new(np_proxy **out, const struct np_config *cfg);
+
+/* Adds a hosts-style override: lookups of `name` (case-insensitive, trailing
+ * dot ignored) answer `addrs` (comma-separated IP literals) instead of DNS.
+ * Calling it again for the same name adds another answer; successive lookups
+ * then rotate through the answers (tests use this to model DNS rebinding).
+ * Returns 0 or AL_EINVAL / AL_ENOMEM. */
+int np_proxy_add_host_override(np_proxy *proxy, const char *name, const char *addrs);
+
+/* Sets (or replaces) the policy of `session_id`. Only the network fields of
+ * `policy` are read (allowed_domains, denied_domains, allowed_addresses,
+ * require_sni_match); they are copied. A session without a policy denies
+ * everything. Returns 0, AL_ENOMEM, or AL_EINVAL for a bad allowedAddresses
+ * entry (al_error_last() names it). Existing tunnels are not re-checked;
+ * every later request is. */
+int np_proxy_set_policy(np_proxy *proxy, const char *session_id, const struct al_policy *policy);
+
+/* Removes a session: its listeners are closed and its connections dropped at
+ * the next loop iteration. Returns 0 or AL_ENOTFOUND. */
+int np_proxy_remove_session(np_proxy *proxy, const char *session_id);
+
+/* Adds a listening socket (already bound and listening, e.g. made by
+ * np_listener_open_in_netns()). The proxy owns `listen_fd` from this call on,
+ * also on failure. Returns 0, AL_EINVAL or AL_ENOMEM. */
+int np_proxy_add_listener(np_proxy *proxy, int listen_fd, enum np_kind kind,
+                          const char *session_id);
+
+/* An approval request handed to the approver. Valid until answered with
+ * np_proxy_approve() (or until it times out; answering after that is a
+ * harmless no-op). */
+struct np_approval {
+    uint64_t id;
+    const char *session_id;
+    const char *host; /* normalised: lower case, punycode, no trailing dot */
+    uint16_t port;
+};
+
+/* Called on the loop thread when a host is in neither list. It must not
+ * block: it records the request and returns; the answer comes later through
+ * np_proxy_approve(), from any thread. The strings in `req` are valid only
+ * during the call (copy them). */
+typedef void (*np_approver_fn)(const struct np_approval *req, void *payload);
+
+/* Sets the approver (NULL: hosts in neither list are denied). */
+void np_proxy_set_approver(np_proxy *proxy, np_approver_fn fn, void *payload);
+
+/* Answers approval `id`. Thread-safe. Returns 0 (also when the request has
+ * timed out meanwhile) or AL_ENOMEM. */
+int np_proxy_approve(np_proxy *proxy, uint64_t id, enum np_verdict verdict);
+
+/* Runs the event loop until np_proxy_stop(). Returns 0, or a negative code
+ * on a fatal loop error. Connections still open are closed on return. */
+int np_proxy_run(np_proxy *proxy);
+
+/* Makes np_proxy_run() return soon. Thread- and async-signal-safe. */
+void np_proxy_stop(np_proxy *proxy);
+
+/* Frees the proxy, its listeners and connections. Not while running. */
+void np_proxy_free(np_proxy *proxy);
+
+/* Appends Prometheus text-format counters to the buffer `out` of `size`
+ * bytes (NUL-terminated, truncated when short). Returns bytes written. */
+size_t np_proxy_metrics(np_proxy *proxy, char *out, size_t size);
+
+/* Creates a TCP socket bound to 127.0.0.1:port and listening, inside the
+ * network namespace `netns_fd` (an open /proc/PID/ns/net), without changing
+ * the calling thread's namespace: the work happens in a short-lived thread
+ * that setns()es and exits. netns_fd < 0 means the current namespace.
+ * Returns 0 and *out_fd (the caller owns it; non-blocking, close-on-exec), or
+ * AL_EIO / AL_EPERM with al_error_last() set. */
+int np_listener_open_in_netns(int *out_fd, int netns_fd, uint16_t port);
+
+#endif

@@ -1,0 +1,859 @@
+/* Connection lifecycle: accept, decide, resolve, dial, relay, refuse, close.
+ *
+ * Sockets are registered edge-triggered for both directions once; the
+ * readiness bits (cr/cw/ur/uw) remember what the kernel said and are cleared
+ * on EAGAIN, so np_conn_pump() only issues calls that can make progress.
+ * Tunnels move bytes with splice(2) through one pipe per direction, created
+ * when the direction first carries data. */
+#include "internal.h"
+
+#include "airlock/error.h"
+#include "airlock/log.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "socks5.h"
+
+#define EP_FLAGS (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)
+
+static void set_deadline(struct np_conn *c, unsigned ms)
+{
+    c->deadline_ms = ms ? c->proxy->now_ms + ms : 0;
+}
+
+static void dir_init(struct np_dir *d)
+{
+    memset(d, 0, sizeof(*d));
+    d->pipe[0] = d->pipe[1] = -1;
+    al_buf_init(&d->pend, NP_PEND_MAX);
+}
+
+static void dir_close_pipe(struct np_dir *d)
+{
+    if (d->pipe[0] >= 0) {
+        close(d->pipe[0]);
+        close(d->pipe[1]);
+    }
+    d->pipe[0] = d->pipe[1] = -1;
+    d->in_pipe = 0;
+}
+
+void np_conn_accept(struct np_proxy *p, struct np_listener *l)
+{
+    for (int i = 0; i < 64; i++) {
+        struct sockaddr_storage ss;
+        socklen_t slen = sizeof(ss);
+        int fd = accept4(l->fd, (struct sockaddr *)&ss, &slen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+                al_log(AL_LOG_WARN, "accept: %s", strerror(errno));
+            return;
+        }
+        struct np_conn *c = calloc(1, sizeof(*c));
+        if (!c) {
+            close(fd);
+            return;
+        }
+        c->proxy = p;
+        c->session = l->session;
+        c->kind = l->kind;
+        c->cfd = fd;
+        c->ufd = -1;
+        c->cep.type = EP_CLIENT;
+        c->cep.obj = c;
+        c->uep.type = EP_UPSTREAM;
+        c->uep.obj = c;
+        dir_init(&c->up);
+        dir_init(&c->down);
+        al_buf_init(&c->fwd_head, NP_HTTP_HEAD_MAX + 512);
+        struct np_addr a;
+        char ip[48] = "?";
+        uint16_t port = 0;
+        if (np_addr_from_sockaddr(&a, (struct sockaddr *)&ss) == 0) {
+            np_addr_format(&a, ip, sizeof(ip));
+            port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+                                                 : ((struct sockaddr_in6 *)&ss)->sin6_port);
+        }
+        snprintf(c->client, sizeof(c->client), "%s:%u", ip, port);
+        c->state = c->kind == NP_HTTP ? ST_HEAD : ST_SOCKS_GREET;
+        c->last_ms = p->now_ms;
+        set_deadline(c, p->cfg.header_timeout_ms);
+        c->next = p->conns;
+        if (p->conns)
+            p->conns->prev = c;
+        p->conns = c;
+        p->n_conns++;
+        p->counters.accepted++;
+        c->session->n_conns++;
+        struct epoll_event ev = {.events = EP_FLAGS, .data.ptr = &c->cep};
+        if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+            np_conn_close(c);
+            continue;
+        }
+        if (c->session->removed) {
+            np_conn_close(c);
+        } else if (p->cfg.max_conns_per_session &&
+                   c->session->n_conns > p->cfg.max_conns_per_session) {
+            if (c->kind == NP_HTTP) {
+                np_log_begin(c, "http");
+                np_conn_refuse(c, 429, "limit", 0,
+                               "airlock: too many connections for this session (limit %u)",
+                               p->cfg.max_conns_per_session);
+            } else {
+                np_conn_close(c);
+            }
+        }
+    }
+}
+
+void np_conn_consume(struct np_conn *c, size_t n)
+{
+    if (n >= c->in_len) {
+        c->in_len = 0;
+        return;
+    }
+    memmove(c->in, c->in + n, c->in_len - n);
+    c->in_len -= n;
+}
+
+void np_conn_drop_upstream(struct np_conn *c)
+{
+    if (c->ufd >= 0)
+        close(c->ufd); /* removes it from epoll */
+    c->ufd = -1;
+    c->ur = c->uw = false;
+    dir_close_pipe(&c->up);
+    dir_close_pipe(&c->down);
+    al_buf_reset(&c->up.pend);
+    c->up.pend_off = 0;
+    c->up.eof = c->up.shut = c->up.splice = false;
+    c->down.eof = c->down.shut = c->down.splice = false;
+    c->up_host[0] = '\0';
+    c->up_port = 0;
+    c->up_reusable = false;
+}
+
+void np_conn_close(struct np_conn *c)
+{
+    if (c->dead)
+        return;
+    np_log_finish(c);
+    if (c->job) {
+        c->job->owner = NULL; /* the resolver hands it back; freed then */
+        c->job = NULL;
+    }
+    np_conn_drop_upstream(c);
+    if (c->cfd >= 0)
+        close(c->cfd);
+    c->cfd = -1;
+    free(c->in);
+    c->in = NULL;
+    al_buf_free(&c->up.pend);
+    al_buf_free(&c->down.pend);
+    al_buf_free(&c->fwd_head);
+    c->proxy->counters.bytes_up += c->up.bytes;
+    c->proxy->counters.bytes_down += c->down.bytes;
+    c->session->n_conns--;
+    c->dead = true;
+}
+
+static const char *status_text(int status)
+{
+    switch (status) {
+    case 400:
+        return "Bad Request";
+    case 403:
+        return "Forbidden";
+    case 408:
+        return "Request Timeout";
+    case 429:
+        return "Too Many Requests";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 501:
+        return "Not Implemented";
+    case 502:
+        return "Bad Gateway";
+    case 504:
+        return "Gateway Timeout";
+    case 505:
+        return "HTTP Version Not Supported";
+    }
+    return "Error";
+}
+
+static void count_refusal(struct np_counters *k, const char *error)
+{
+    if (strcmp(error, "blocked-by-policy") == 0)
+        k->denied_policy++;
+    else if (strcmp(error, "blocked-address") == 0)
+        k->denied_address++;
+    else if (strcmp(error, "needs-approval-timeout") == 0)
+        k->denied_approval++;
+    else if (strcmp(error, "dns-failure") == 0)
+        k->dns_fail++;
+    else if (strcmp(error, "connect-failure") == 0)
+        k->connect_fail++;
+    else if (strcmp(error, "connect-timeout") == 0)
+        k->connect_timeout++;
+    else if (strcmp(error, "limit") == 0)
+        k->limit++;
+    else
+        k->bad_request++;
+}
+
+void np_conn_refuse(struct np_conn *c, int status, const char *error, uint8_t socks_reply,
+                    const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (c->job) {
+        c->job->owner = NULL;
+        c->job = NULL;
+    }
+    np_conn_drop_upstream(c);
+    count_refusal(&c->proxy->counters, error);
+    if (!c->log.active)
+        np_log_begin(c, c->kind == NP_SOCKS5 ? "socks5" : "http");
+    c->log.decision = "deny";
+    c->log.status = c->kind == NP_SOCKS5 ? socks_reply : status;
+    snprintf(c->log.reason, sizeof(c->log.reason), "%s", error);
+    snprintf(c->log.detail, sizeof(c->log.detail), "%s", msg);
+    np_log_finish(c);
+
+    /* appended: a SOCKS5 method reply may still be queued in front of it */
+    if (c->kind == NP_SOCKS5) {
+        uint8_t rep[32];
+        size_t n = np_socks5_reply(rep, socks_reply, NULL, 0);
+        (void)al_buf_append(&c->down.pend, rep, n);
+    } else {
+        (void)al_buf_printf(&c->down.pend,
+                            "HTTP/1.1 %d %s\r\nX-Airlock-Error: %s\r\n"
+                            "Content-Type: text/plain\r\nContent-Length: %zu\r\n"
+                            "Connection: close\r\n\r\n%s\n",
+                            status, status_text(status), error, strlen(msg) + 1, msg);
+    }
+    c->state = ST_LINGER;
+    c->in_len = 0;
+    set_deadline(c, NP_LINGER_MS);
+}
+
+/* Moves bytes along one direction. Returns true on progress; closes the
+ * connection on a hard error (caller checks c->dead). */
+static bool dir_pump(struct np_conn *c, struct np_dir *d, int src, int dst, bool *src_ready,
+                     bool *dst_ready)
+{
+    bool progress = false;
+
+    for (;;) {
+        if (d->pend_off < d->pend.len) {
+            if (dst < 0 || !*dst_ready)
+                break;
+            ssize_t n =
+                send(dst, d->pend.ptr + d->pend_off, d->pend.len - d->pend_off, MSG_NOSIGNAL);
+            if (n < 0) {
+                if (errno == EAGAIN || errno == EINTR) {
+                    *dst_ready = false;
+                    break;
+                }
+                np_conn_close(c);
+                return true;
+            }
+            d->pend_off += (size_t)n;
+            d->bytes += (uint64_t)n;
+            progress = true;
+            if (d->pend_off == d->pend.len) {
+                al_buf_reset(&d->pend);
+                d->pend_off = 0;
+            }
+            continue;
+        }
+        if (d->in_pipe) {
+            if (dst < 0 || !*dst_ready)
+                break;
+            ssize_t n =
+                splice(d->pipe[0], NULL, dst, NULL, d->in_pipe, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+            if (n < 0) {
+                if (errno == EAGAIN || errno == EINTR) {
+                    *dst_ready = false;
+                    break;
+                }
+                np_conn_close(c);
+                return true;
+            }
+            d->in_pipe -= (size_t)n;
+            d->bytes += (uint64_t)n;
+            progress = true;
+            continue;
+        }
+        if (!d->splice || d->eof || src < 0 || !*src_ready)
+            break;
+        if (d->pipe[0] < 0 && pipe2(d->pipe, O_NONBLOCK | O_CLOEXEC) < 0) {
+            al_log(AL_LOG_WARN, "pipe2: %s", strerror(errno));
+            np_conn_close(c);
+            return true;
+        }
+        /* The pipe is empty here, so EAGAIN means the socket is. */
+        ssize_t n =
+            splice(src, NULL, d->pipe[1], NULL, NP_SPLICE_CHUNK, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+        if (n == 0) {
+            d->eof = true;
+            progress = true;
+            break;
+        }
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EINTR) {
+                *src_ready = false;
+                break;
+            }
+            np_conn_close(c);
+            return true;
+        }
+        d->in_pipe = (size_t)n;
+        progress = true;
+    }
+    if (d->eof && !d->shut && d->in_pipe == 0 && d->pend_off >= d->pend.len && dst >= 0) {
+        shutdown(dst, SHUT_WR);
+        d->shut = true;
+        progress = true;
+    }
+    if (progress)
+        c->last_ms = c->proxy->now_ms;
+    return progress;
+}
+
+static bool wants_client_input(const struct np_conn *c)
+{
+    switch (c->state) {
+    case ST_HEAD:
+    case ST_SOCKS_GREET:
+    case ST_SOCKS_REQ:
+    case ST_SNI:
+    case ST_LINGER:
+        return c->in_len < NP_IN_MAX;
+    case ST_HTTP_BODY:
+        /* back-pressure: read more body only when the last piece is sent */
+        return c->up.pend_off >= c->up.pend.len && c->in_len < NP_IN_MAX;
+    default:
+        return false;
+    }
+}
+
+static void client_eof(struct np_conn *c)
+{
+    if (c->state == ST_HEAD && c->ufd >= 0 && c->in_len == 0) {
+        /* keep-alive client done: let the last response finish */
+        c->up.eof = true;
+        return;
+    }
+    np_conn_close(c);
+}
+
+static void sni_check(struct np_conn *c)
+{
+    char sni[NP_HOST_MAX], norm[NP_HOST_MAX];
+    const char *why = NULL;
+
+    switch (np_tls_sni_parse((const unsigned char *)c->in, c->in_len, sni, sizeof(sni))) {
+    case NP_SNI_NEED_MORE:
+        if (c->in_len < NP_TLS_HELLO_MAX)
+            return;
+        why = "TLS ClientHello too large";
+        break;
+    case NP_SNI_NOT_TLS:
+        break;
+    case NP_SNI_NONE:
+        why = "TLS ClientHello without a server name";
+        break;
+    case NP_SNI_MALFORMED:
+        why = "malformed TLS ClientHello";
+        break;
+    case NP_SNI_FOUND:
+        if (np_host_normalize(norm, sni, strlen(sni)) < 0 || strcmp(norm, c->host) != 0)
+            why = "TLS server name differs from the CONNECT host";
+        break;
+    }
+    if (why) {
+        /* The client already has its 200; all that is left is to cut it. */
+        c->proxy->counters.denied_sni++;
+        c->log.decision = "deny";
+        snprintf(c->log.reason, sizeof(c->log.reason), "sni-mismatch");
+        snprintf(c->log.detail, sizeof(c->log.detail), "%s (sni \"%.100s\")", why,
+                 why == NULL ? "" : sni);
+        np_conn_close(c);
+        return;
+    }
+    if (c->in_len && al_buf_append(&c->up.pend, c->in, c->in_len) < 0) {
+        np_conn_close(c);
+        return;
+    }
+    c->in_len = 0;
+    free(c->in);
+    c->in = NULL;
+    c->up.splice = true;
+    c->state = ST_RELAY;
+    c->deadline_ms = 0;
+}
+
+/* Tunnel established (HTTP CONNECT after the 200 is queued, or SOCKS5 after
+ * its reply): check the ClientHello if required, then relay. */
+static void tunnel_start(struct np_conn *c)
+{
+    c->down.splice = true;
+    if (c->require_sni) {
+        c->state = ST_SNI;
+        set_deadline(c, c->proxy->cfg.header_timeout_ms);
+        if (!c->in)
+            c->in = malloc(NP_IN_MAX);
+        if (!c->in) {
+            np_conn_close(c);
+            return;
+        }
+        if (c->in_len)
+            sni_check(c);
+        return;
+    }
+    /* not required: hand over whatever arrived early, then splice */
+    if (c->in_len && al_buf_append(&c->up.pend, c->in, c->in_len) < 0) {
+        np_conn_close(c);
+        return;
+    }
+    c->in_len = 0;
+    free(c->in);
+    c->in = NULL;
+    c->up.splice = true;
+    c->state = ST_RELAY;
+    c->deadline_ms = 0;
+}
+
+static void process_input(struct np_conn *c)
+{
+    switch (c->state) {
+    case ST_HEAD:
+        if (c->in_len)
+            np_http_on_data(c);
+        break;
+    case ST_SOCKS_GREET:
+    case ST_SOCKS_REQ:
+        if (c->in_len)
+            np_socks_on_data(c);
+        break;
+    case ST_SNI:
+        if (c->in_len)
+            sni_check(c);
+        break;
+    case ST_HTTP_BODY:
+        np_http_body_pump(c);
+        break;
+    case ST_LINGER:
+        c->in_len = 0;
+        break;
+    default:
+        break;
+    }
+}
+
+void np_conn_pump(struct np_conn *c)
+{
+    bool progress = true, first = true;
+
+    while (progress && !c->dead) {
+        progress = false;
+        if (c->cr && wants_client_input(c)) {
+            if (!c->in && !(c->in = malloc(NP_IN_MAX))) {
+                np_conn_close(c);
+                return;
+            }
+            ssize_t n = read(c->cfd, c->in + c->in_len, NP_IN_MAX - c->in_len);
+            if (n > 0) {
+                c->in_len += (size_t)n;
+                c->last_ms = c->proxy->now_ms;
+                progress = true;
+            } else if (n == 0) {
+                c->cr = false;
+                client_eof(c);
+                if (c->dead)
+                    return;
+                progress = true;
+            } else if (errno == EAGAIN || errno == EINTR) {
+                c->cr = false;
+            } else {
+                np_conn_close(c);
+                return;
+            }
+        }
+        if (progress || first) {
+            enum np_state before = c->state;
+            process_input(c);
+            if (c->dead)
+                return;
+            if (c->state != before)
+                progress = true;
+        }
+        first = false;
+        if (c->ufd >= 0 && c->state != ST_CONNECTING)
+            progress |= dir_pump(c, &c->up, c->cfd, c->ufd, &c->cr, &c->uw);
+        if (c->dead)
+            return;
+        progress |= dir_pump(c, &c->down, c->ufd, c->cfd, &c->ur, &c->cw);
+        if (c->dead)
+            return;
+
+        if (c->state == ST_LINGER && c->down.pend_off >= c->down.pend.len && !c->down.shut) {
+            shutdown(c->cfd, SHUT_WR);
+            c->down.shut = true;
+        }
+        if (c->state == ST_RELAY && c->up.shut && c->down.shut) {
+            np_conn_close(c);
+            return;
+        }
+        /* HTTP forwarding: the upstream closed and everything it sent is
+         * delivered; the response framing is the upstream's business, so
+         * the client connection ends here too. */
+        if (c->ufd >= 0 && !c->is_connect && c->kind == NP_HTTP &&
+            (c->state == ST_HEAD || c->state == ST_HTTP_BODY) && c->down.eof &&
+            c->down.in_pipe == 0) {
+            np_conn_close(c);
+            return;
+        }
+    }
+}
+
+static void connect_done(struct np_conn *c);
+
+void np_conn_event(struct np_conn *c, bool is_client, uint32_t events)
+{
+    bool in = events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR);
+    bool out = events & (EPOLLOUT | EPOLLHUP | EPOLLERR);
+
+    if (is_client) {
+        c->cr |= in;
+        c->cw |= out;
+    } else {
+        c->ur |= in;
+        c->uw |= out;
+        if (c->state == ST_CONNECTING) {
+            if (!out)
+                return;
+            connect_done(c);
+            if (c->dead)
+                return;
+        }
+    }
+    np_conn_pump(c);
+}
+
+static void dial_next(struct np_conn *c);
+
+static void connected(struct np_conn *c)
+{
+    np_addr_format(&c->cands[c->next_cand - 1], c->log.addr, sizeof(c->log.addr));
+    c->log.connect_us = np_now_us() - c->log.t_connect;
+    c->log.decision = "allow";
+    c->proxy->counters.allowed++;
+    c->deadline_ms = 0;
+    snprintf(c->up_host, sizeof(c->up_host), "%s", c->host);
+    c->up_port = c->port;
+    if (c->kind == NP_SOCKS5) {
+        np_socks_on_connected(c);
+        if (!c->dead)
+            tunnel_start(c);
+    } else if (c->is_connect) {
+        if (al_buf_puts(&c->down.pend, "HTTP/1.1 200 Connection established\r\n\r\n") < 0) {
+            np_conn_close(c);
+            return;
+        }
+        tunnel_start(c);
+    } else {
+        c->down.splice = true;
+        c->up_reusable = true;
+        np_http_on_connected(c);
+    }
+}
+
+static void connect_done(struct np_conn *c)
+{
+    int soerr = 0;
+    socklen_t len = sizeof(soerr);
+
+    if (getsockopt(c->ufd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0)
+        soerr = errno;
+    if (soerr == 0) {
+        connected(c);
+        return;
+    }
+    close(c->ufd);
+    c->ufd = -1;
+    c->ur = c->uw = false;
+    dial_next(c);
+}
+
+/* Dials the next checked address. Only addresses in c->cands are ever
+ * dialled: they are exactly the ones that passed the policy and SSRF checks. */
+static void dial_next(struct np_conn *c)
+{
+    struct np_proxy *p = c->proxy;
+
+    while (c->next_cand < c->n_cands) {
+        const struct np_addr *a = &c->cands[c->next_cand++];
+        struct sockaddr_storage ss;
+        socklen_t slen = np_addr_to_sockaddr(a, c->port, &ss);
+        int one = 1;
+        int fd = socket(a->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+            continue;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        c->log.t_connect = np_now_us();
+        if (connect(fd, (struct sockaddr *)&ss, slen) < 0 && errno != EINPROGRESS) {
+            close(fd);
+            continue;
+        }
+        struct epoll_event ev = {.events = EP_FLAGS, .data.ptr = &c->uep};
+        if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+            close(fd);
+            continue;
+        }
+        c->ufd = fd;
+        c->ur = c->uw = false;
+        c->state = ST_CONNECTING;
+        set_deadline(c, p->cfg.connect_timeout_ms);
+        return;
+    }
+    np_conn_refuse(c, 502, "connect-failure", NP_SOCKS5_REFUSED, "airlock: cannot connect to %s:%u",
+                   c->host, c->port);
+}
+
+void np_conn_resolved(struct np_conn *c)
+{
+    struct np_resolve_job *job = c->job;
+    char first_bad[48] = "";
+    const char *bad_class = NULL;
+
+    c->job = NULL;
+    c->log.dns_us = np_now_us() - c->log.t_dns;
+    if (job->err < 0) {
+        free(job);
+        np_conn_refuse(c, 502, "dns-failure", NP_SOCKS5_HOST_UNREACHABLE,
+                       "airlock: cannot resolve %s", c->host);
+        return;
+    }
+    c->n_cands = 0;
+    c->next_cand = 0;
+    pthread_mutex_lock(&c->proxy->lock);
+    for (size_t i = 0; i < job->n; i++) {
+        const struct np_addr *a = &job->addrs[i];
+        enum np_addr_class cls = np_addr_classify(a);
+        const char *rule = NULL;
+        if (cls == NP_ADDR_PUBLIC ||
+            (c->session->has_policy && np_rules_addr_allowed(&c->session->rules, a, &rule))) {
+            c->cands[c->n_cands++] = *a;
+        } else if (!bad_class) {
+            bad_class = np_addr_class_name(cls);
+            np_addr_format(a, first_bad, sizeof(first_bad));
+        }
+    }
+    pthread_mutex_unlock(&c->proxy->lock);
+    free(job);
+    if (c->n_cands == 0) {
+        snprintf(c->log.addr, sizeof(c->log.addr), "%s", first_bad);
+        np_conn_refuse(c, 403, "blocked-address", NP_SOCKS5_NOT_ALLOWED,
+                       "airlock: %s resolves to %s address %s; add it to "
+                       "sandbox.network.allowedAddresses if this is intended",
+                       c->host, bad_class ? bad_class : "no usable", first_bad);
+        return;
+    }
+    dial_next(c);
+}
+
+static void start_resolve(struct np_conn *c)
+{
+    struct np_proxy *p = c->proxy;
+
+    c->log.t_dns = np_now_us();
+    if (c->host_is_ip) {
+        /* an IP literal reached here only through an allowedAddresses entry */
+        c->cands[0] = c->host_ip;
+        c->n_cands = 1;
+        c->next_cand = 0;
+        c->log.dns_us = 0;
+        dial_next(c);
+        return;
+    }
+    struct np_resolve_job *job = calloc(1, sizeof(*job));
+    if (!job) {
+        np_conn_close(c);
+        return;
+    }
+    memcpy(job->name, c->host, sizeof(job->name));
+    job->owner = c;
+    c->job = job;
+    if (np_resolver_submit(p->resolver, job) == 1) {
+        np_conn_resolved(c);
+        return;
+    }
+    c->state = ST_RESOLVING;
+    set_deadline(c, p->cfg.connect_timeout_ms);
+}
+
+/* Starts (or restarts, for keep-alive) the upstream side once allowed. */
+static void proceed(struct np_conn *c)
+{
+    if (c->ufd >= 0 && c->up_reusable && !c->is_connect && c->up_port == c->port &&
+        strcmp(c->up_host, c->host) == 0) {
+        c->log.decision = "allow";
+        c->proxy->counters.allowed++;
+        snprintf(c->log.addr, sizeof(c->log.addr), "reused");
+        np_http_on_connected(c);
+        return;
+    }
+    np_conn_drop_upstream(c);
+    start_resolve(c);
+}
+
+void np_conn_decide(struct np_conn *c)
+{
+    struct np_proxy *p = c->proxy;
+    const char *rule = NULL;
+    enum np_match m = NP_MATCH_NONE;
+    np_approver_fn approver;
+    void *payload;
+
+    snprintf(c->log.host, sizeof(c->log.host), "%s", c->host);
+    c->log.port = c->port;
+    pthread_mutex_lock(&p->lock);
+    struct np_session *s = c->session;
+    if (s->has_policy) {
+        m = np_rules_match(&s->rules, c->host, c->host_is_ip ? &c->host_ip : NULL, c->port, &rule);
+        if (m == NP_MATCH_NONE && !c->host_is_ip &&
+            np_rules_match(&s->extra, c->host, NULL, c->port, &rule) == NP_MATCH_ALLOW)
+            m = NP_MATCH_ALLOW;
+        c->require_sni = s->rules.require_sni_match && !c->host_is_ip;
+    } else {
+        c->require_sni = !c->host_is_ip;
+    }
+    if (rule)
+        snprintf(c->log.rule, sizeof(c->log.rule), "%s", rule);
+    approver = p->approver;
+    payload = p->approver_payload;
+    pthread_mutex_unlock(&p->lock);
+
+    if (m == NP_MATCH_DENY) {
+        np_conn_refuse(c, 403, "blocked-by-policy", NP_SOCKS5_NOT_ALLOWED,
+                       "airlock: %s:%u is blocked by sandbox.network.deniedDomains entry \"%s\"",
+                       c->host, c->port, rule);
+        return;
+    }
+    if (m == NP_MATCH_ALLOW) {
+        snprintf(c->log.reason, sizeof(c->log.reason), "%s",
+                 c->host_is_ip ? "allowed-address" : "allowed-domain");
+        proceed(c);
+        return;
+    }
+    if (approver && !c->host_is_ip) {
+        struct np_approval req = {
+            .id = p->next_approval_id++,
+            .session_id = s->id,
+            .host = c->host,
+            .port = c->port,
+        };
+        c->approval_id = req.id;
+        c->state = ST_APPROVAL;
+        set_deadline(c, p->cfg.approval_timeout_ms);
+        approver(&req, payload);
+        return;
+    }
+    if (c->host_is_ip)
+        np_conn_refuse(c, 403, "blocked-by-policy", NP_SOCKS5_NOT_ALLOWED,
+                       "airlock: %s:%u is an IP address; add it to "
+                       "sandbox.network.allowedAddresses to allow it",
+                       c->host, c->port);
+    else
+        np_conn_refuse(c, 403, "blocked-by-policy", NP_SOCKS5_NOT_ALLOWED,
+                       "airlock: %s:%u is not allowed; add \"%s\" to "
+                       "sandbox.network.allowedDomains to allow it",
+                       c->host, c->port, c->host);
+}
+
+void np_conn_approval_answer(struct np_conn *c, enum np_verdict v)
+{
+    char entry[NP_HOST_MAX + 8];
+
+    c->deadline_ms = 0;
+    switch (v) {
+    case NP_VERDICT_ALLOW_SESSION:
+    case NP_VERDICT_ALLOW_ALWAYS:
+        snprintf(entry, sizeof(entry), "%s:%u", c->host, c->port);
+        pthread_mutex_lock(&c->proxy->lock);
+        int err = np_rules_add_allow(&c->session->extra, entry);
+        pthread_mutex_unlock(&c->proxy->lock);
+        if (err < 0) {
+            np_conn_close(c);
+            return;
+        }
+        snprintf(c->log.reason, sizeof(c->log.reason), "approved");
+        snprintf(c->log.rule, sizeof(c->log.rule), "%s",
+                 v == NP_VERDICT_ALLOW_ALWAYS ? "approval:always" : "approval:session");
+        proceed(c);
+        break;
+    case NP_VERDICT_ALLOW_ONCE:
+        snprintf(c->log.reason, sizeof(c->log.reason), "approved");
+        snprintf(c->log.rule, sizeof(c->log.rule), "approval:once");
+        proceed(c);
+        break;
+    default:
+        np_conn_refuse(c, 403, "blocked-by-policy", NP_SOCKS5_NOT_ALLOWED,
+                       "airlock: %s:%u was denied at the approval prompt", c->host, c->port);
+        break;
+    }
+    if (!c->dead)
+        np_conn_pump(c);
+}
+
+void np_conn_timeout(struct np_conn *c)
+{
+    switch (c->state) {
+    case ST_HEAD:
+        if (c->kind == NP_HTTP && (c->in_len > 0 || !c->log.active))
+            np_conn_refuse(c, 408, "header-timeout", 0,
+                           "airlock: the request head did not arrive in time");
+        else
+            c->deadline_ms = 0;
+        break;
+    case ST_APPROVAL:
+        np_conn_refuse(c, 403, "needs-approval-timeout", NP_SOCKS5_NOT_ALLOWED,
+                       "airlock: nobody approved %s:%u in time; add \"%s\" to "
+                       "sandbox.network.allowedDomains to allow it",
+                       c->host, c->port, c->host);
+        break;
+    case ST_RESOLVING:
+    case ST_CONNECTING:
+        np_conn_refuse(c, 504, "connect-timeout", NP_SOCKS5_HOST_UNREACHABLE,
+                       "airlock: connecting to %s:%u timed out", c->host, c->port);
+        break;
+    case ST_SNI:
+        c->log.decision = "deny";
+        snprintf(c->log.reason, sizeof(c->log.reason), "sni-timeout");
+        np_conn_close(c);
+        return;
+    default:
+        np_conn_close(c);
+        return;
+    }
+    if (!c->dead)
+        np_conn_pump(c);
+}

@@ -1,0 +1,86 @@
+/* The decision log: one JSON object per line for every request or tunnel
+ * (after smokescreen's canonical proxy decision line). */
+#include "internal.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+void np_log_begin(struct np_conn *c, const char *proxy)
+{
+    if (c->log.active)
+        np_log_finish(c);
+    memset(&c->log, 0, sizeof(c->log));
+    c->log.active = true;
+    c->log.proxy = proxy;
+    c->log.t_start = np_now_us();
+    c->log.up0 = c->up.bytes;
+    c->log.down0 = c->down.bytes;
+}
+
+/* Appends `s` as a JSON string (quoted, escaped). */
+static void json_str(struct al_buf *b, const char *s)
+{
+    al_buf_puts(b, "\"");
+    for (; s && *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\')
+            al_buf_printf(b, "\\%c", ch);
+        else if (ch < 0x20 || ch >= 0x7f)
+            al_buf_printf(b, "\\u%04x", ch);
+        else
+            al_buf_append(b, s, 1);
+    }
+    al_buf_puts(b, "\"");
+}
+
+static void json_field(struct al_buf *b, const char *key, const char *val)
+{
+    al_buf_printf(b, ",\"%s\":", key);
+    if (val && *val)
+        json_str(b, val);
+    else
+        al_buf_puts(b, "null");
+}
+
+void np_log_finish(struct np_conn *c)
+{
+    struct np_logrec *l = &c->log;
+    struct al_buf b;
+    char ts[40];
+    struct timespec now;
+    struct tm tm;
+
+    if (!l->active)
+        return;
+    l->active = false;
+    if (c->proxy->cfg.log_fd < 0)
+        return;
+    clock_gettime(CLOCK_REALTIME, &now);
+    gmtime_r(&now.tv_sec, &tm);
+    strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+    al_buf_init(&b, 8192);
+    al_buf_printf(&b, "{\"ts\":\"%s.%03ldZ\"", ts, now.tv_nsec / 1000000);
+    json_field(&b, "session", c->session->id);
+    json_field(&b, "client", c->client);
+    json_field(&b, "proxy", l->proxy);
+    json_field(&b, "host", l->host);
+    al_buf_printf(&b, ",\"port\":%u", l->port);
+    json_field(&b, "addr", l->addr);
+    json_field(&b, "decision", l->decision ? l->decision : "abort");
+    json_field(&b, "reason", l->reason);
+    json_field(&b, "rule", l->rule);
+    json_field(&b, "detail", l->detail);
+    al_buf_printf(&b, ",\"status\":%d", l->status);
+    al_buf_printf(&b, ",\"dns_ms\":%.3f,\"connect_ms\":%.3f", (double)l->dns_us / 1000.0,
+                  (double)l->connect_us / 1000.0);
+    al_buf_printf(&b, ",\"bytes_up\":%llu,\"bytes_down\":%llu",
+                  (unsigned long long)(c->up.bytes - l->up0),
+                  (unsigned long long)(c->down.bytes - l->down0));
+    al_buf_printf(&b, ",\"duration_ms\":%.3f}\n", (double)(np_now_us() - l->t_start) / 1000.0);
+    if (b.ptr && write(c->proxy->cfg.log_fd, b.ptr, b.len) < 0) {
+        /* a full disk must not stop the proxy */
+    }
+    al_buf_free(&b);
+}

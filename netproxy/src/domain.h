@@ -1,0 +1,69 @@
+/* Domain policy: host normalisation and the allow/deny matcher. */
+#ifndef NP_DOMAIN_H
+#define NP_DOMAIN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "addr.h"
+#include "airlock/settings.h"
+
+#define NP_HOST_MAX 256 /* 253 + NUL, rounded */
+
+/* Normalises a host name from the wire (`len` bytes): lower case, one
+ * trailing dot removed, UTF-8 names converted to punycode (libidn2), then
+ * checked: letters, digits, '-', '_' and dots, labels of 1..63 bytes, at most
+ * 253 bytes. NUL or any other byte is refused. Writes a NUL-terminated result
+ * into `out` (NP_HOST_MAX bytes). Returns 0 or AL_EINVAL.
+ * Callers first try np_addr_parse(): IP literals are not names. */
+int np_host_normalize(char *out, const char *host, size_t len);
+
+struct np_rule {
+    char *name;    /* normalised, without the "*." of a wildcard */
+    bool wildcard; /* "*.name": strict subdomains only */
+    uint16_t port; /* 0 = any port */
+    char *text;    /* the entry as written, for the log */
+};
+
+struct np_rules {
+    struct np_rule *allow;
+    size_t n_allow;
+    struct np_rule *deny;
+    size_t n_deny;
+    struct np_cidr *addrs; /* allowedAddresses */
+    char **addr_text;
+    size_t n_addrs;
+    bool require_sni_match;
+};
+
+enum np_match {
+    NP_MATCH_NONE = 0, /* in neither list: ask or deny */
+    NP_MATCH_ALLOW,
+    NP_MATCH_DENY,
+};
+
+/* Builds matcher rules from the network fields of `policy`. Domain entries
+ * that cannot match anything (bad characters) are skipped with a warning;
+ * a bad allowedAddresses entry fails with AL_EINVAL naming it. On success the
+ * caller frees `out` with np_rules_free(). */
+int np_rules_build(struct np_rules *out, const struct al_policy *policy);
+
+/* Appends one allow rule ("host", "*.host", "host:port"). 0/AL_EINVAL/AL_ENOMEM. */
+int np_rules_add_allow(struct np_rules *rules, const char *entry);
+
+void np_rules_free(struct np_rules *rules);
+
+/* Decides a request by name: `host` must be normalised (np_host_normalize)
+ * or be the text of an IP literal with `ip` set. Denied entries are checked
+ * first. IP literals match only allowedAddresses, never a domain entry.
+ * *rule (may be NULL) receives the entry text that decided, or NULL. */
+enum np_match np_rules_match(const struct np_rules *rules, const char *host,
+                             const struct np_addr *ip, uint16_t port, const char **rule);
+
+/* True when allowedAddresses contains `addr` (this lifts the SSRF guard for
+ * it). *rule receives the entry text. */
+bool np_rules_addr_allowed(const struct np_rules *rules, const struct np_addr *addr,
+                           const char **rule);
+
+#endif

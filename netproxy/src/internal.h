@@ -1,0 +1,208 @@
+/* netproxy internals shared by loop.c, conn.c, http_proxy.c, socks_proxy.c
+ * and decision_log.c. Everything here runs on the loop thread unless a
+ * comment says otherwise. */
+#ifndef NP_INTERNAL_H
+#define NP_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "addr.h"
+#include "airlock/buf.h"
+#include "airlock/netproxy.h"
+#include "domain.h"
+#include "http_parse.h"
+#include "resolve.h"
+#include "tls_sni.h"
+
+#define NP_IN_MAX       (NP_TLS_HELLO_MAX + 1024) /* client bytes read before relaying */
+#define NP_PEND_MAX     (1u << 20)                /* user-space bytes queued per direction */
+#define NP_LINGER_MS    2000
+#define NP_SPLICE_CHUNK (1u << 16)
+
+enum np_ep_type { EP_LISTENER, EP_CLIENT, EP_UPSTREAM, EP_WAKE, EP_RESOLVER };
+
+struct np_ep {
+    enum np_ep_type type;
+    void *obj;
+};
+
+struct np_session {
+    char *id;
+    bool has_policy;
+    struct np_rules rules; /* from the settings */
+    struct np_rules extra; /* host:port allowed by the approver for this session */
+    unsigned n_conns;
+    bool removed;
+    struct np_session *next;
+};
+
+struct np_listener {
+    int fd;
+    enum np_kind kind;
+    struct np_session *session;
+    struct np_ep ep;
+    bool registered;
+    struct np_listener *next;
+};
+
+enum np_state {
+    ST_HEAD,        /* HTTP: waiting for a request head */
+    ST_SOCKS_GREET, /* SOCKS5: waiting for the method greeting */
+    ST_SOCKS_REQ,   /* SOCKS5: waiting for the request */
+    ST_APPROVAL,    /* held for the approver */
+    ST_RESOLVING,   /* DNS job in flight */
+    ST_CONNECTING,  /* non-blocking connect in flight */
+    ST_SNI,         /* tunnel up, reading the ClientHello */
+    ST_RELAY,       /* tunnel: splice both ways */
+    ST_HTTP_BODY,   /* HTTP forward: request body to upstream */
+    ST_LINGER,      /* answered with an error: drain and close */
+};
+
+/* One direction of a connection: bytes from `src` to `dst`. Bytes queued in
+ * `pend` (user space) go first, then whatever sits in the pipe. */
+struct np_dir {
+    int pipe[2];
+    size_t in_pipe;
+    struct al_buf pend;
+    size_t pend_off;
+    bool splice; /* read src with splice(2) */
+    bool eof;    /* src reached EOF */
+    bool shut;   /* dst shut down for writing */
+    uint64_t bytes;
+};
+
+/* What the decision log says about the current request. */
+struct np_logrec {
+    bool active;
+    const char *proxy; /* "http", "connect", "socks5" */
+    const char *decision;
+    char reason[160];
+    char rule[160];
+    char detail[512];
+    char host[NP_HOST_MAX];
+    uint16_t port;
+    char addr[48];
+    int status;
+    uint64_t t_start, t_dns, dns_us, t_connect, connect_us;
+    uint64_t up0, down0; /* byte counters when the request started */
+};
+
+struct np_conn {
+    struct np_proxy *proxy;
+    struct np_session *session;
+    enum np_kind kind;
+    enum np_state state;
+    int cfd, ufd;
+    struct np_ep cep, uep;
+    bool cr, cw, ur, uw; /* edge-triggered readiness */
+    char client[64];     /* "ip:port" of the client */
+
+    char *in; /* client bytes not yet processed (NP_IN_MAX), NULL in relay */
+    size_t in_len;
+
+    struct np_dir up;   /* client -> upstream */
+    struct np_dir down; /* upstream -> client */
+
+    /* the request being decided */
+    bool is_connect; /* HTTP CONNECT (tunnel) */
+    char host[NP_HOST_MAX];
+    bool host_is_ip;
+    struct np_addr host_ip;
+    uint16_t port;
+    struct al_buf fwd_head; /* HTTP forward: rewritten head for upstream */
+    uint64_t body_left;
+    bool body_chunked;
+    struct np_chunked chunked;
+    bool close_after; /* HTTP: Connection: close on this request */
+    bool require_sni;
+
+    /* upstream */
+    struct np_resolve_job *job;
+    struct np_addr cands[NP_RESOLVE_MAX]; /* checked addresses to dial, in order */
+    size_t n_cands, next_cand;
+    char up_host[NP_HOST_MAX]; /* what the open upstream connection is for */
+    uint16_t up_port;
+    bool up_reusable;
+
+    uint64_t approval_id;
+    uint64_t deadline_ms; /* 0 = none */
+    uint64_t last_ms;     /* last activity */
+    struct np_logrec log;
+    bool dead;
+    struct np_conn *prev, *next;
+};
+
+struct np_pending_answer {
+    uint64_t id;
+    enum np_verdict verdict;
+    struct np_pending_answer *next;
+};
+
+struct np_counters {
+    uint64_t accepted, allowed, denied_policy, denied_address, denied_approval, denied_sni,
+        bad_request, dns_fail, connect_fail, connect_timeout, limit, bytes_up, bytes_down;
+};
+
+struct np_proxy {
+    struct np_config cfg;
+    int epfd;
+    int wakefd;
+    struct np_ep wake_ep, resolver_ep;
+    struct np_resolver *resolver;
+
+    pthread_mutex_t lock; /* guards sessions' policies, listeners list, answers */
+    struct np_session *sessions;
+    struct np_listener *listeners;
+    struct np_pending_answer *answers;
+    np_approver_fn approver;
+    void *approver_payload;
+    uint64_t next_approval_id;
+    volatile int stopping;
+
+    struct np_conn *conns;
+    size_t n_conns;
+    uint64_t now_ms;
+    uint64_t last_sweep_ms;
+    struct np_counters counters;
+};
+
+/* loop.c */
+uint64_t np_now_ms(void);
+uint64_t np_now_us(void);
+struct np_session *np_session_get(struct np_proxy *p, const char *id, bool create);
+
+/* conn.c */
+void np_conn_accept(struct np_proxy *p, struct np_listener *l);
+void np_conn_event(struct np_conn *c, bool is_client, uint32_t events);
+void np_conn_pump(struct np_conn *c);
+void np_conn_close(struct np_conn *c);
+void np_conn_timeout(struct np_conn *c);
+void np_conn_resolved(struct np_conn *c);
+void np_conn_approval_answer(struct np_conn *c, enum np_verdict v);
+/* Starts the decision for c->host/port (policy, approval, DNS, dial). */
+void np_conn_decide(struct np_conn *c);
+/* Refuses the current request: HTTP status + X-Airlock-Error, or a SOCKS5
+ * reply code; logs it and lingers/closes. `why` is logged and, for HTTP,
+ * becomes the body (one line). */
+void np_conn_refuse(struct np_conn *c, int status, const char *error, uint8_t socks_reply,
+                    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* Consumes `n` bytes from the front of c->in. */
+void np_conn_consume(struct np_conn *c, size_t n);
+void np_conn_drop_upstream(struct np_conn *c);
+
+/* http_proxy.c */
+void np_http_on_data(struct np_conn *c);
+void np_http_on_connected(struct np_conn *c);
+void np_http_body_pump(struct np_conn *c);
+
+/* socks_proxy.c */
+void np_socks_on_data(struct np_conn *c);
+void np_socks_on_connected(struct np_conn *c);
+
+/* decision_log.c */
+void np_log_begin(struct np_conn *c, const char *proxy);
+void np_log_finish(struct np_conn *c);
+
+#endif

@@ -1,0 +1,426 @@
+/* The proxy object: sessions, listeners, the epoll loop, timers and the
+ * thread-safe entry points of netproxy.h. */
+#include "internal.h"
+
+#include "airlock/error.h"
+#include "airlock/log.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SWEEP_MS 100
+
+uint64_t np_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+uint64_t np_now_ms(void)
+{
+    return np_now_us() / 1000u;
+}
+
+void np_config_init(struct np_config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->connect_timeout_ms = 10000;
+    cfg->idle_timeout_ms = 300000;
+    cfg->header_timeout_ms = 10000;
+    cfg->approval_timeout_ms = 60000;
+    cfg->max_conns_per_session = 512;
+    cfg->resolver_threads = 4;
+    cfg->log_fd = -1;
+}
+
+static void wake(struct np_proxy *p)
+{
+    uint64_t one = 1;
+    if (write(p->wakefd, &one, sizeof(one)) < 0) {
+        /* counter saturated: the loop is awake anyway */
+    }
+}
+
+int np_proxy_new(np_proxy **out, const struct np_config *cfg)
+{
+    struct np_proxy *p = calloc(1, sizeof(*p));
+    int err = 0;
+
+    if (!p)
+        return AL_ENOMEM;
+    p->cfg = *cfg;
+    p->epfd = -1;
+    p->wakefd = -1;
+    p->next_approval_id = 1;
+    pthread_mutex_init(&p->lock, NULL);
+    p->epfd = epoll_create1(EPOLL_CLOEXEC);
+    p->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (p->epfd < 0 || p->wakefd < 0) {
+        err = al_error_set_errno(AL_EIO, errno, "epoll/eventfd");
+        goto out;
+    }
+    if ((err = np_resolver_new(&p->resolver, cfg->resolver_threads, cfg->hosts_only)) < 0)
+        goto out;
+    p->wake_ep.type = EP_WAKE;
+    p->resolver_ep.type = EP_RESOLVER;
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &p->wake_ep};
+    struct epoll_event rev = {.events = EPOLLIN, .data.ptr = &p->resolver_ep};
+    if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, p->wakefd, &ev) < 0 ||
+        epoll_ctl(p->epfd, EPOLL_CTL_ADD, np_resolver_fd(p->resolver), &rev) < 0) {
+        err = al_error_set_errno(AL_EIO, errno, "epoll_ctl");
+        goto out;
+    }
+    *out = p;
+    p = NULL;
+out:
+    if (p)
+        np_proxy_free(p);
+    return err;
+}
+
+int np_proxy_add_host_override(np_proxy *proxy, const char *name, const char *addrs)
+{
+    return np_resolver_add_override(proxy->resolver, name, addrs);
+}
+
+/* Finds (or creates) a session. Caller holds p->lock. */
+struct np_session *np_session_get(struct np_proxy *p, const char *id, bool create)
+{
+    for (struct np_session *s = p->sessions; s; s = s->next)
+        if (!s->removed && strcmp(s->id, id) == 0)
+            return s;
+    if (!create)
+        return NULL;
+    struct np_session *s = calloc(1, sizeof(*s));
+    if (!s)
+        return NULL;
+    if (!(s->id = strdup(id))) {
+        free(s);
+        return NULL;
+    }
+    s->next = p->sessions;
+    p->sessions = s;
+    return s;
+}
+
+int np_proxy_set_policy(np_proxy *proxy, const char *session_id, const struct al_policy *policy)
+{
+    struct np_rules rules;
+    int err;
+
+    if ((err = np_rules_build(&rules, policy)) < 0)
+        return err;
+    pthread_mutex_lock(&proxy->lock);
+    struct np_session *s = np_session_get(proxy, session_id, true);
+    if (!s) {
+        pthread_mutex_unlock(&proxy->lock);
+        np_rules_free(&rules);
+        return AL_ENOMEM;
+    }
+    if (s->has_policy)
+        np_rules_free(&s->rules);
+    s->rules = rules;
+    s->has_policy = true;
+    pthread_mutex_unlock(&proxy->lock);
+    return 0;
+}
+
+int np_proxy_remove_session(np_proxy *proxy, const char *session_id)
+{
+    pthread_mutex_lock(&proxy->lock);
+    struct np_session *s = np_session_get(proxy, session_id, false);
+    if (s)
+        s->removed = true;
+    pthread_mutex_unlock(&proxy->lock);
+    if (!s)
+        return AL_ENOTFOUND;
+    wake(proxy);
+    return 0;
+}
+
+int np_proxy_add_listener(np_proxy *proxy, int listen_fd, enum np_kind kind, const char *session_id)
+{
+    struct np_listener *l = NULL;
+    int err = 0;
+
+    if (listen_fd < 0 || (kind != NP_HTTP && kind != NP_SOCKS5)) {
+        err = al_error_set(AL_EINVAL, "np_proxy_add_listener: bad fd or kind");
+        goto out;
+    }
+    if (!(l = calloc(1, sizeof(*l)))) {
+        err = AL_ENOMEM;
+        goto out;
+    }
+    l->fd = listen_fd;
+    l->kind = kind;
+    l->ep.type = EP_LISTENER;
+    l->ep.obj = l;
+    pthread_mutex_lock(&proxy->lock);
+    l->session = np_session_get(proxy, session_id, true);
+    if (!l->session) {
+        pthread_mutex_unlock(&proxy->lock);
+        err = AL_ENOMEM;
+        goto out;
+    }
+    /* Registered here (epoll_ctl is thread-safe); the loop may accept at once. */
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &l->ep};
+    if (epoll_ctl(proxy->epfd, EPOLL_CTL_ADD, listen_fd, &ev) < 0) {
+        pthread_mutex_unlock(&proxy->lock);
+        err = al_error_set_errno(AL_EIO, errno, "epoll_ctl(listener)");
+        goto out;
+    }
+    l->registered = true;
+    l->next = proxy->listeners;
+    proxy->listeners = l;
+    pthread_mutex_unlock(&proxy->lock);
+    l = NULL;
+    listen_fd = -1;
+out:
+    free(l);
+    if (listen_fd >= 0)
+        close(listen_fd);
+    return err;
+}
+
+void np_proxy_set_approver(np_proxy *proxy, np_approver_fn fn, void *payload)
+{
+    pthread_mutex_lock(&proxy->lock);
+    proxy->approver = fn;
+    proxy->approver_payload = payload;
+    pthread_mutex_unlock(&proxy->lock);
+}
+
+int np_proxy_approve(np_proxy *proxy, uint64_t id, enum np_verdict verdict)
+{
+    struct np_pending_answer *a = calloc(1, sizeof(*a));
+    if (!a)
+        return AL_ENOMEM;
+    a->id = id;
+    a->verdict = verdict;
+    pthread_mutex_lock(&proxy->lock);
+    a->next = proxy->answers;
+    proxy->answers = a;
+    pthread_mutex_unlock(&proxy->lock);
+    wake(proxy);
+    return 0;
+}
+
+void np_proxy_stop(np_proxy *proxy)
+{
+    proxy->stopping = 1;
+    wake(proxy);
+}
+
+/* Applies approver answers and session removals. */
+static void handle_wake(struct np_proxy *p)
+{
+    uint64_t v;
+    if (read(p->wakefd, &v, sizeof(v)) < 0) {
+        /* EAGAIN: spurious */
+    }
+    pthread_mutex_lock(&p->lock);
+    struct np_pending_answer *answers = p->answers;
+    p->answers = NULL;
+    for (struct np_listener **lp = &p->listeners; *lp;) {
+        struct np_listener *l = *lp;
+        if (l->session->removed) {
+            *lp = l->next;
+            close(l->fd); /* also removes it from epoll */
+            free(l);
+        } else {
+            lp = &l->next;
+        }
+    }
+    pthread_mutex_unlock(&p->lock);
+
+    while (answers) {
+        struct np_pending_answer *a = answers;
+        answers = a->next;
+        for (struct np_conn *c = p->conns; c; c = c->next) {
+            if (!c->dead && c->state == ST_APPROVAL && c->approval_id == a->id) {
+                np_conn_approval_answer(c, a->verdict);
+                break;
+            }
+        }
+        free(a);
+    }
+    for (struct np_conn *c = p->conns; c; c = c->next)
+        if (!c->dead && c->session->removed)
+            np_conn_close(c);
+}
+
+static void handle_resolved(struct np_proxy *p)
+{
+    struct np_resolve_job *list = np_resolver_take(p->resolver);
+    while (list) {
+        struct np_resolve_job *job = list;
+        list = job->next;
+        struct np_conn *c = job->owner;
+        if (!c) {
+            free(job); /* its connection went away meanwhile */
+            continue;
+        }
+        np_conn_resolved(c);
+    }
+}
+
+/* Timers: connection deadlines and idle timeouts, checked every SWEEP_MS. */
+static void sweep(struct np_proxy *p)
+{
+    for (struct np_conn *c = p->conns; c; c = c->next) {
+        if (c->dead)
+            continue;
+        if (c->deadline_ms && p->now_ms >= c->deadline_ms)
+            np_conn_timeout(c);
+        else if (c->state != ST_APPROVAL && p->cfg.idle_timeout_ms &&
+                 p->now_ms - c->last_ms >= p->cfg.idle_timeout_ms)
+            np_conn_close(c);
+    }
+}
+
+/* Frees connections closed during this iteration (they may still have been
+ * referenced by events of the same epoll_wait batch). */
+static void reap(struct np_proxy *p)
+{
+    for (struct np_conn *c = p->conns, *next; c; c = next) {
+        next = c->next;
+        if (!c->dead)
+            continue;
+        if (c->prev)
+            c->prev->next = c->next;
+        else
+            p->conns = c->next;
+        if (c->next)
+            c->next->prev = c->prev;
+        p->n_conns--;
+        free(c);
+    }
+}
+
+int np_proxy_run(np_proxy *p)
+{
+    struct epoll_event evs[256];
+    int err = 0;
+
+    p->now_ms = np_now_ms();
+    p->last_sweep_ms = p->now_ms;
+    while (!p->stopping) {
+        int n = epoll_wait(p->epfd, evs, 256, SWEEP_MS);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            err = al_error_set_errno(AL_EIO, errno, "epoll_wait");
+            break;
+        }
+        p->now_ms = np_now_ms();
+        for (int i = 0; i < n; i++) {
+            struct np_ep *ep = evs[i].data.ptr;
+            switch (ep->type) {
+            case EP_LISTENER:
+                np_conn_accept(p, ep->obj);
+                break;
+            case EP_CLIENT:
+            case EP_UPSTREAM: {
+                struct np_conn *c = ep->obj;
+                if (!c->dead)
+                    np_conn_event(c, ep->type == EP_CLIENT, evs[i].events);
+                break;
+            }
+            case EP_WAKE:
+                handle_wake(p);
+                break;
+            case EP_RESOLVER:
+                handle_resolved(p);
+                break;
+            }
+        }
+        if (p->now_ms - p->last_sweep_ms >= SWEEP_MS) {
+            p->last_sweep_ms = p->now_ms;
+            sweep(p);
+        }
+        reap(p);
+    }
+    for (struct np_conn *c = p->conns; c; c = c->next)
+        if (!c->dead)
+            np_conn_close(c);
+    reap(p);
+    return err;
+}
+
+void np_proxy_free(np_proxy *p)
+{
+    if (!p)
+        return;
+    for (struct np_conn *c = p->conns; c; c = c->next)
+        if (!c->dead)
+            np_conn_close(c);
+    reap(p);
+    np_resolver_free(p->resolver);
+    while (p->listeners) {
+        struct np_listener *l = p->listeners;
+        p->listeners = l->next;
+        close(l->fd);
+        free(l);
+    }
+    while (p->sessions) {
+        struct np_session *s = p->sessions;
+        p->sessions = s->next;
+        if (s->has_policy)
+            np_rules_free(&s->rules);
+        np_rules_free(&s->extra);
+        free(s->id);
+        free(s);
+    }
+    while (p->answers) {
+        struct np_pending_answer *a = p->answers;
+        p->answers = a->next;
+        free(a);
+    }
+    if (p->epfd >= 0)
+        close(p->epfd);
+    if (p->wakefd >= 0)
+        close(p->wakefd);
+    pthread_mutex_destroy(&p->lock);
+    free(p);
+}
+
+size_t np_proxy_metrics(np_proxy *p, char *out, size_t size)
+{
+    const struct np_counters *k = &p->counters;
+    int n = snprintf(out, size,
+                     "# TYPE airlock_netproxy_connections_total counter\n"
+                     "airlock_netproxy_connections_total %llu\n"
+                     "# TYPE airlock_netproxy_decisions_total counter\n"
+                     "airlock_netproxy_decisions_total{decision=\"allow\"} %llu\n"
+                     "airlock_netproxy_decisions_total{reason=\"blocked-by-policy\"} %llu\n"
+                     "airlock_netproxy_decisions_total{reason=\"blocked-address\"} %llu\n"
+                     "airlock_netproxy_decisions_total{reason=\"needs-approval-timeout\"} %llu\n"
+                     "airlock_netproxy_decisions_total{reason=\"sni-mismatch\"} %llu\n"
+                     "airlock_netproxy_decisions_total{reason=\"bad-request\"} %llu\n"
+                     "airlock_netproxy_decisions_total{reason=\"dns-failure\"} %llu\n"
+                     "airlock_netproxy_decisions_total{reason=\"connect-failure\"} %llu\n"
+                     "airlock_netproxy_decisions_total{reason=\"connect-timeout\"} %llu\n"
+                     "airlock_netproxy_decisions_total{reason=\"limit\"} %llu\n"
+                     "# TYPE airlock_netproxy_bytes_total counter\n"
+                     "airlock_netproxy_bytes_total{direction=\"up\"} %llu\n"
+                     "airlock_netproxy_bytes_total{direction=\"down\"} %llu\n"
+                     "# TYPE airlock_netproxy_open_connections gauge\n"
+                     "airlock_netproxy_open_connections %zu\n",
+                     (unsigned long long)k->accepted, (unsigned long long)k->allowed,
+                     (unsigned long long)k->denied_policy, (unsigned long long)k->denied_address,
+                     (unsigned long long)k->denied_approval, (unsigned long long)k->denied_sni,
+                     (unsigned long long)k->bad_request, (unsigned long long)k->dns_fail,
+                     (unsigned long long)k->connect_fail, (unsigned long long)k->connect_timeout,
+                     (unsigned long long)k->limit, (unsigned long long)k->bytes_up,
+                     (unsigned long long)k->bytes_down, p->n_conns);
+    if (n < 0)
+        return 0;
+    return (size_t)n < size ? (size_t)n : (size ? size - 1 : 0);
+}

@@ -1,0 +1,400 @@
+/* airlock-netproxy: the egress proxy as a standalone daemon.
+ *
+ * For now it serves one session from command-line options (tests and
+ * benchmarks). The control socket through which airlockd adds sessions and
+ * listener fds comes with the airlockd issue. */
+#include "airlock/error.h"
+#include "airlock/log.h"
+#include "airlock/netproxy.h"
+#include "airlock/buf.h"
+#include "airlock/strlist.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static np_proxy *g_proxy;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    if (g_proxy)
+        np_proxy_stop(g_proxy);
+}
+
+static void usage(FILE *f)
+{
+    fputs("usage: airlock-netproxy [options]\n"
+          "  --listen-http ADDR:PORT    HTTP proxy listener (PORT 0: any free port)\n"
+          "  --listen-socks ADDR:PORT   SOCKS5 listener\n"
+          "  --port-file FILE           write the bound ports as http=N / socks=N\n"
+          "  --session ID               session name in the log (default \"default\")\n"
+          "  --policy FILE.json         allowedDomains/deniedDomains/allowedAddresses/\n"
+          "                             requireSniMatch (top level, under \"network\",\n"
+          "                             or under \"sandbox.network\")\n"
+          "  --allow DOMAIN             add to allowedDomains (repeatable)\n"
+          "  --deny DOMAIN              add to deniedDomains (repeatable)\n"
+          "  --allow-address IP[/N]     add to allowedAddresses (repeatable)\n"
+          "  --no-sni-check             requireSniMatch off\n"
+          "  --hosts NAME=IP[,IP]       DNS override (repeat a NAME to rotate answers)\n"
+          "  --hosts-only               names without an override fail to resolve\n"
+          "  --log FILE                 decision log (JSON lines; \"-\" for stdout)\n"
+          "  --connect-timeout MS  --idle-timeout MS  --header-timeout MS\n"
+          "  --max-conns N              per-session connection limit\n"
+          "  -v                         verbose\n",
+          f);
+}
+
+static int parse_uint(const char *s, unsigned long max, unsigned long *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(s, &end, 10);
+    if (errno || end == s || *end || v > max)
+        return al_error_set(AL_EINVAL, "\"%s\" is not a number up to %lu", s, max);
+    *out = v;
+    return 0;
+}
+
+/* Opens a listening socket on "ADDR:PORT" (IPv4 or [IPv6]). */
+static int listen_on(const char *spec, int *out_fd, uint16_t *out_port)
+{
+    char host[64];
+    const char *colon = strrchr(spec, ':');
+    unsigned long port;
+    struct sockaddr_storage ss;
+    socklen_t slen;
+    int one = 1;
+
+    if (!colon || (size_t)(colon - spec) >= sizeof(host) || parse_uint(colon + 1, 65535, &port))
+        return al_error_set(AL_EINVAL, "bad listen address \"%s\"", spec);
+    memcpy(host, spec, (size_t)(colon - spec));
+    host[colon - spec] = '\0';
+    memset(&ss, 0, sizeof(ss));
+    if (host[0] == '[') {
+        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+        size_t hl = strlen(host);
+        if (hl < 3 || host[hl - 1] != ']')
+            return al_error_set(AL_EINVAL, "bad listen address \"%s\"", spec);
+        host[hl - 1] = '\0';
+        if (inet_pton(AF_INET6, host + 1, &s6->sin6_addr) != 1)
+            return al_error_set(AL_EINVAL, "bad listen address \"%s\"", spec);
+        s6->sin6_family = AF_INET6;
+        s6->sin6_port = htons((uint16_t)port);
+        slen = sizeof(*s6);
+    } else {
+        struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+        if (inet_pton(AF_INET, host, &s4->sin_addr) != 1)
+            return al_error_set(AL_EINVAL, "bad listen address \"%s\"", spec);
+        s4->sin_family = AF_INET;
+        s4->sin_port = htons((uint16_t)port);
+        slen = sizeof(*s4);
+    }
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return al_error_set_errno(AL_EIO, errno, "socket");
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(fd, (struct sockaddr *)&ss, slen) < 0 || listen(fd, 4096) < 0) {
+        int e = errno;
+        close(fd);
+        return al_error_set_errno(AL_EIO, e, "bind/listen %s", spec);
+    }
+    slen = sizeof(ss);
+    getsockname(fd, (struct sockaddr *)&ss, &slen);
+    *out_port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+                                              : ((struct sockaddr_in6 *)&ss)->sin6_port);
+    *out_fd = fd;
+    return 0;
+}
+
+static int load_list(struct al_strlist *list, json_t *obj, const char *key, const char *file)
+{
+    json_t *arr = json_object_get(obj, key);
+    size_t i;
+    json_t *v;
+
+    if (!arr)
+        return 0;
+    if (!json_is_array(arr))
+        return al_error_set(AL_EINVAL, "%s: %s must be an array", file, key);
+    json_array_foreach(arr, i, v)
+    {
+        if (!json_is_string(v))
+            return al_error_set(AL_EINVAL, "%s: %s[%zu] must be a string", file, key, i);
+        if (al_strlist_push_unique(list, json_string_value(v)) < 0)
+            return AL_ENOMEM;
+    }
+    return 0;
+}
+
+/* Reads the network part of a policy file into `policy`. This daemon-only
+ * reader accepts the three shapes; full settings layering lives in common/. */
+static int load_policy(struct al_policy *policy, const char *file)
+{
+    json_error_t jerr;
+    int err = 0;
+    json_t *root = json_load_file(file, JSON_REJECT_DUPLICATES, &jerr);
+
+    if (!root)
+        return al_error_set(AL_EINVAL, "%s:%d: %s", file, jerr.line, jerr.text);
+    json_t *net = root;
+    json_t *sb = json_object_get(root, "sandbox");
+    if (sb)
+        net = sb;
+    if (json_object_get(net, "network"))
+        net = json_object_get(net, "network");
+    if (!json_is_object(net)) {
+        err = al_error_set(AL_EINVAL, "%s: network settings must be an object", file);
+        goto out;
+    }
+    if ((err = load_list(&policy->allowed_domains, net, "allowedDomains", file)) < 0 ||
+        (err = load_list(&policy->denied_domains, net, "deniedDomains", file)) < 0 ||
+        (err = load_list(&policy->allowed_addresses, net, "allowedAddresses", file)) < 0)
+        goto out;
+    json_t *sni = json_object_get(net, "requireSniMatch");
+    if (sni) {
+        if (!json_is_boolean(sni)) {
+            err = al_error_set(AL_EINVAL, "%s: requireSniMatch must be true or false", file);
+            goto out;
+        }
+        policy->require_sni_match = json_is_true(sni);
+    }
+out:
+    json_decref(root);
+    return err;
+}
+
+enum {
+    OPT_HTTP = 256,
+    OPT_SOCKS,
+    OPT_PORT_FILE,
+    OPT_SESSION,
+    OPT_POLICY,
+    OPT_ALLOW,
+    OPT_DENY,
+    OPT_ALLOW_ADDR,
+    OPT_NO_SNI,
+    OPT_HOSTS,
+    OPT_HOSTS_ONLY,
+    OPT_LOG,
+    OPT_CONNECT_TO,
+    OPT_IDLE_TO,
+    OPT_HEADER_TO,
+    OPT_MAX_CONNS,
+};
+
+static void raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"listen-http", required_argument, NULL, OPT_HTTP},
+        {"listen-socks", required_argument, NULL, OPT_SOCKS},
+        {"port-file", required_argument, NULL, OPT_PORT_FILE},
+        {"session", required_argument, NULL, OPT_SESSION},
+        {"policy", required_argument, NULL, OPT_POLICY},
+        {"allow", required_argument, NULL, OPT_ALLOW},
+        {"deny", required_argument, NULL, OPT_DENY},
+        {"allow-address", required_argument, NULL, OPT_ALLOW_ADDR},
+        {"no-sni-check", no_argument, NULL, OPT_NO_SNI},
+        {"hosts", required_argument, NULL, OPT_HOSTS},
+        {"hosts-only", no_argument, NULL, OPT_HOSTS_ONLY},
+        {"log", required_argument, NULL, OPT_LOG},
+        {"connect-timeout", required_argument, NULL, OPT_CONNECT_TO},
+        {"idle-timeout", required_argument, NULL, OPT_IDLE_TO},
+        {"header-timeout", required_argument, NULL, OPT_HEADER_TO},
+        {"max-conns", required_argument, NULL, OPT_MAX_CONNS},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    struct al_policy policy;
+    struct np_config cfg;
+    struct al_strlist http = AL_STRLIST_INIT, socks = AL_STRLIST_INIT, hosts = AL_STRLIST_INIT;
+    const char *session = "default", *log_path = NULL, *port_file = NULL;
+    unsigned long v;
+    int opt, rc = 1, log_fd = -1;
+    struct al_buf ports;
+
+    al_log_init("airlock-netproxy", AL_LOG_WARN);
+    al_buf_init(&ports, 4096);
+    memset(&policy, 0, sizeof(policy));
+    policy.require_sni_match = 1;
+    np_config_init(&cfg);
+    while ((opt = getopt_long(argc, argv, "hv", opts, NULL)) != -1) {
+        int err = 0;
+        switch (opt) {
+        case OPT_HTTP:
+            err = al_strlist_push(&http, optarg);
+            break;
+        case OPT_SOCKS:
+            err = al_strlist_push(&socks, optarg);
+            break;
+        case OPT_PORT_FILE:
+            port_file = optarg;
+            break;
+        case OPT_SESSION:
+            session = optarg;
+            break;
+        case OPT_POLICY:
+            err = load_policy(&policy, optarg);
+            break;
+        case OPT_ALLOW:
+            err = al_strlist_push(&policy.allowed_domains, optarg);
+            break;
+        case OPT_DENY:
+            err = al_strlist_push(&policy.denied_domains, optarg);
+            break;
+        case OPT_ALLOW_ADDR:
+            err = al_strlist_push(&policy.allowed_addresses, optarg);
+            break;
+        case OPT_NO_SNI:
+            policy.require_sni_match = 0;
+            break;
+        case OPT_HOSTS:
+            err = al_strlist_push(&hosts, optarg);
+            break;
+        case OPT_HOSTS_ONLY:
+            cfg.hosts_only = 1;
+            break;
+        case OPT_LOG:
+            log_path = optarg;
+            break;
+        case OPT_CONNECT_TO:
+            if (!(err = parse_uint(optarg, 86400000, &v)))
+                cfg.connect_timeout_ms = (unsigned)v;
+            break;
+        case OPT_IDLE_TO:
+            if (!(err = parse_uint(optarg, 86400000, &v)))
+                cfg.idle_timeout_ms = (unsigned)v;
+            break;
+        case OPT_HEADER_TO:
+            if (!(err = parse_uint(optarg, 86400000, &v)))
+                cfg.header_timeout_ms = (unsigned)v;
+            break;
+        case OPT_MAX_CONNS:
+            if (!(err = parse_uint(optarg, 10000000, &v)))
+                cfg.max_conns_per_session = (unsigned)v;
+            break;
+        case 'v':
+            al_log_set_level(AL_LOG_DEBUG);
+            break;
+        case 'h':
+            usage(stdout);
+            rc = 0;
+            goto out;
+        default:
+            usage(stderr);
+            rc = 2;
+            goto out;
+        }
+        if (err < 0) {
+            al_log(AL_LOG_ERROR, "%s", al_error_last()[0] ? al_error_last() : al_error_name(err));
+            rc = 2;
+            goto out;
+        }
+    }
+    if (optind != argc || (http.len == 0 && socks.len == 0)) {
+        usage(stderr);
+        rc = 2;
+        goto out;
+    }
+    if (log_path) {
+        log_fd = strcmp(log_path, "-") == 0
+                     ? dup(STDOUT_FILENO)
+                     : open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        if (log_fd < 0) {
+            al_log(AL_LOG_ERROR, "%s: %s", log_path, strerror(errno));
+            goto out;
+        }
+        cfg.log_fd = log_fd;
+    }
+    raise_nofile();
+    if (np_proxy_new(&g_proxy, &cfg) < 0 || np_proxy_set_policy(g_proxy, session, &policy) < 0) {
+        al_log(AL_LOG_ERROR, "%s", al_error_last());
+        goto out;
+    }
+    for (size_t i = 0; i < hosts.len; i++) {
+        char *eq = strchr(hosts.items[i], '=');
+        if (!eq) {
+            al_log(AL_LOG_ERROR, "--hosts %s: expected NAME=IP[,IP]", hosts.items[i]);
+            goto out;
+        }
+        *eq = '\0';
+        if (np_proxy_add_host_override(g_proxy, hosts.items[i], eq + 1) < 0) {
+            al_log(AL_LOG_ERROR, "%s", al_error_last());
+            goto out;
+        }
+    }
+    for (int kind = 0; kind < 2; kind++) {
+        struct al_strlist *l = kind == 0 ? &http : &socks;
+        for (size_t i = 0; i < l->len; i++) {
+            int fd = -1;
+            uint16_t port = 0;
+            if (listen_on(l->items[i], &fd, &port) < 0 ||
+                np_proxy_add_listener(g_proxy, fd, kind == 0 ? NP_HTTP : NP_SOCKS5, session) < 0) {
+                al_log(AL_LOG_ERROR, "%s", al_error_last());
+                goto out;
+            }
+            al_buf_printf(&ports, "%s=%u\n", kind == 0 ? "http" : "socks", port);
+        }
+    }
+    if (port_file) {
+        /* written whole, then renamed, so a waiting test never reads half */
+        struct al_buf tmp;
+        al_buf_init(&tmp, 4096);
+        al_buf_printf(&tmp, "%s.tmp", port_file);
+        int fd = tmp.ptr ? open(tmp.ptr, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644) : -1;
+        bool ok = fd >= 0 && write(fd, ports.ptr, ports.len) == (ssize_t)ports.len;
+        if (fd >= 0)
+            close(fd);
+        ok = ok && rename(tmp.ptr, port_file) == 0;
+        al_buf_free(&tmp);
+        if (!ok) {
+            al_log(AL_LOG_ERROR, "%s: %s", port_file, strerror(errno));
+            goto out;
+        }
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    al_log(AL_LOG_INFO, "serving session %s", session);
+    if (np_proxy_run(g_proxy) < 0) {
+        al_log(AL_LOG_ERROR, "%s", al_error_last());
+        goto out;
+    }
+    rc = 0;
+out:
+    np_proxy_free(g_proxy);
+    g_proxy = NULL;
+    al_strlist_free(&policy.allowed_domains);
+    al_strlist_free(&policy.denied_domains);
+    al_strlist_free(&policy.allowed_addresses);
+    al_strlist_free(&http);
+    al_strlist_free(&socks);
+    al_strlist_free(&hosts);
+    al_buf_free(&ports);
+    if (log_fd >= 0)
+        close(log_fd);
+    return rc;
+}
