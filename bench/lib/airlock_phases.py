@@ -5,7 +5,8 @@ usage: airlock_phases.py TRACE...
 
 Each TRACE is the output of
   perf trace -e execve,getcwd,clone,write,pipe2,sethostname,pivot_root,\
-umount2,landlock_create_ruleset,landlock_restrict_self,seccomp,exit_group \
+umount2,landlock_create_ruleset,landlock_restrict_self,seccomp,\
+exit_group \
     -o TRACE -- /bin/sh -c 'exec "$0" run -- true' build/cli/airlock
 Only those system calls are traced (filtered in the kernel), so the run is
 barely slowed down, unlike under strace. Phases are cut at marker calls that
@@ -101,8 +102,18 @@ def phases(calls):
     host = first(calls, p1, "sethostname")
     ll_first = first(calls, p1, "landlock_create_ruleset")
     ll_done = first(calls, p1, "landlock_restrict_self")
+    # The filter is loaded with seccomp(SECCOMP_SET_MODE_FILTER) (libseccomp)
+    # or with prctl(PR_SET_SECCOMP), which is not traced (capability drops
+    # make dozens of prctl calls): then the seccomp phase ends where init
+    # next shows up, making the pipe for the command's exec status.
+    after_ll = ll_done.end if ll_done else 0
     sec = last(calls, p1, "seccomp", pred=lambda c: c.ret == "0")
-    cmd_clone = first(calls, p1, "clone", after=sec.start if sec else 0)
+    sec_end = sec.end if sec else None
+    if sec_end is None:
+        nxt = next((c for c in calls if c.tid == p1 and c.start >= after_ll
+                    and c.name in ("pipe2", "clone")), None)
+        sec_end = nxt.start if nxt else None
+    cmd_clone = first(calls, p1, "clone", after=sec_end or after_ll)
     # The command's pid as clone() returns it is in the sandbox's pid
     # namespace; its host tid is the first new one that shows up.
     p2 = next((c.tid for c in calls if cmd_clone and c.start >= cmd_clone.start
@@ -144,9 +155,9 @@ def phases(calls):
             umt[1].end, ll_first.start if ll_first else None)
     add("Landlock: ruleset, rules, restrict_self",
         ll_first.start if ll_first else None, ll_done.end if ll_done else None)
-    add("seccomp: build filter with libseccomp, load",
-        ll_done.end if ll_done else None, sec.end if sec else None)
-    add("fork of the command (clone in init)", sec.end if sec else None,
+    add("seccomp: load the filter (and build it, if built at run time)",
+        ll_done.end if ll_done else None, sec_end)
+    add("fork of the command (clone in init)", sec_end,
         cmd_clone.end if cmd_clone else None)
     add("command: signals, setsid, chdir, PATH search, until execve",
         cmd_clone.end if cmd_clone else None,
