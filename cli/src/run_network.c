@@ -221,6 +221,10 @@ int run_network_on_netns(int netns_fd, void *payload)
     return 0;
 }
 
+#define JAVA_PROXY_OPTIONS                                                                         \
+    ("JAVA_TOOL_OPTIONS=-Dhttp.proxyHost=127.0.0.1 -Dhttp.proxyPort=3128 "                         \
+     "-Dhttps.proxyHost=127.0.0.1 -Dhttps.proxyPort=3128")
+
 int run_network_env(struct al_strlist *env)
 {
     static const char *const vars[] = {
@@ -232,8 +236,7 @@ int run_network_env(struct al_strlist *env)
         "all_proxy=socks5h://127.0.0.1:1080",
         "NO_PROXY=localhost,127.0.0.1,::1",
         "no_proxy=localhost,127.0.0.1,::1",
-        "JAVA_TOOL_OPTIONS=-Dhttp.proxyHost=127.0.0.1 -Dhttp.proxyPort=3128 "
-        "-Dhttps.proxyHost=127.0.0.1 -Dhttps.proxyPort=3128",
+        JAVA_PROXY_OPTIONS,
     };
     for (size_t i = 0; i < sizeof(vars) / sizeof(*vars); i++)
         if (al_strlist_push(env, vars[i]) < 0)

@@ -272,6 +272,14 @@ static int mounts_apply_plan(const struct sb_plan *plan)
             if ((err = ensure_path(dst, m->is_dir)) == 0)
                 err = bind(src, dst, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
             break;
+        case SB_MNT_PIN:
+            if (lstat(dst, &st) < 0)
+                break;
+            if (mount(dst, dst, NULL, MS_BIND | MS_REC, NULL) < 0)
+                err = al_error_set_errno(AL_EIO, errno, "pin %s", m->path);
+            else
+                err = set_attr(dst, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, 0, 1);
+            break;
         case SB_MNT_MASK:
             /* Not visible in the sandbox anyway (under a replaced dir). */
             if (lstat(dst, &st) < 0)

@@ -102,6 +102,37 @@ static int mount_order(const void *a, const void *b)
     return strcmp(x->path, y->path);
 }
 
+/* Every directory between a protected path and the writable root holding it
+ * gets pinned: `mv .git .git.old; mkdir -p .git/hooks` would otherwise leave
+ * the protection behind, attached to the moved directory. */
+static int plan_pin_parents(struct sb_plan *plan)
+{
+    size_t n = plan->len;
+    for (size_t i = 0; i < n; i++) {
+        if (plan->mounts[i].kind != SB_MNT_PROTECT)
+            continue;
+        const char *root = NULL;
+        for (size_t w = 0; w < plan->writable.len; w++) {
+            const char *r = plan->writable.items[w];
+            if (al_path_within(plan->mounts[i].path, r) && (!root || strlen(r) > strlen(root)))
+                root = r;
+        }
+        if (!root)
+            continue;
+        char dir[PATH_MAX];
+        snprintf(dir, sizeof(dir), "%s", plan->mounts[i].path);
+        for (char *slash = strrchr(dir, '/'); slash && slash > dir; slash = strrchr(dir, '/')) {
+            *slash = '\0';
+            if (strlen(dir) <= strlen(root))
+                break;
+            int err = plan_add(plan, SB_MNT_PIN, dir, 1);
+            if (err < 0)
+                return err;
+        }
+    }
+    return 0;
+}
+
 int sb_plan_build(struct sb_plan *out, const struct sb_config *cfg)
 {
     const struct al_policy *pol = cfg->policy;
@@ -200,10 +231,12 @@ int sb_plan_build(struct sb_plan *out, const struct sb_config *cfg)
         memmove(m, m + 1, (plan.len - i - 1) * sizeof(*m));
         plan.len--;
     }
+    if ((err = plan_pin_parents(&plan)) < 0)
+        goto out;
     qsort(plan.mounts, plan.len, sizeof(*plan.mounts), mount_order);
 
     if (al_log_enabled(AL_LOG_DEBUG)) {
-        static const char *const names[] = {"ro", "rw", "hide", "reexpose", "protect"};
+        static const char *const names[] = {"ro", "rw", "pin", "hide", "reexpose", "protect"};
         for (size_t i = 0; i < plan.len; i++)
             al_log(AL_LOG_DEBUG, "plan: %-8s %s", names[plan.mounts[i].kind], plan.mounts[i].path);
     }

@@ -31,6 +31,7 @@ static const char *const claude_protected[] = {
 };
 
 struct protect_walk {
+    const char *root; /* the writable root being searched */
     struct al_strlist *out;
     struct al_strlist *placeholders;
     int allow_git_config;
@@ -46,16 +47,53 @@ static int push_joined(struct al_strlist *out, const char *dir, const char *name
     return al_strlist_push_unique(out, p);
 }
 
-/* Protects hooks/ and config of the git directory `gitdir`; creates hooks/
- * when it is missing so a hook cannot be planted there. */
+/* Files in a git directory that make git run code or read config. */
+static const char *const gitdir_files[] = {"config.worktree", "commondir", "info/attributes"};
+
+static int protect_gitdir_depth(struct protect_walk *w, const char *gitdir, unsigned depth);
+
+/* Each subdirectory of `dir` (.git/modules or .git/worktrees) is a git
+ * directory of its own (submodules nest: modules/a/modules/b). */
+static int protect_gitdir_children(struct protect_walk *w, const char *gitdir, const char *sub,
+                                   unsigned depth)
+{
+    char dir[PATH_MAX];
+    if (depth > 4 || al_path_join(dir, sizeof(dir), gitdir, sub) < 0)
+        return 0;
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    int err = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) && err == 0) {
+        char child[PATH_MAX];
+        if (de->d_name[0] == '.' || al_path_join(child, sizeof(child), dir, de->d_name) < 0)
+            continue;
+        struct stat st;
+        if (lstat(child, &st) == 0 && S_ISDIR(st.st_mode))
+            err = protect_gitdir_depth(w, child, depth + 1);
+    }
+    closedir(d);
+    return err;
+}
+
+/* Protects hooks/, config and the other code-running files of the git
+ * directory `gitdir`, its submodules' and its worktrees'. Creates hooks/ when
+ * it is missing (only inside the writable root: a .git file written by an
+ * earlier sandbox may point anywhere) so a hook cannot be planted there. */
 static int protect_gitdir(struct protect_walk *w, const char *gitdir)
+{
+    return protect_gitdir_depth(w, gitdir, 0);
+}
+
+static int protect_gitdir_depth(struct protect_walk *w, const char *gitdir, unsigned depth)
 {
     char hooks[PATH_MAX];
     int err;
     if (al_path_join(hooks, sizeof(hooks), gitdir, "hooks") < 0)
         return 0;
     struct stat st;
-    if (lstat(hooks, &st) < 0 && errno == ENOENT) {
+    if (lstat(hooks, &st) < 0 && errno == ENOENT && al_path_within(gitdir, w->root)) {
         if (mkdir(hooks, 0755) == 0) {
             if ((err = al_strlist_push(w->placeholders, hooks)) < 0)
                 return err;
@@ -67,7 +105,12 @@ static int protect_gitdir(struct protect_walk *w, const char *gitdir)
         return err;
     if (!w->allow_git_config && (err = push_joined(w->out, gitdir, "config")) < 0)
         return err;
-    return push_joined(w->out, gitdir, "info/attributes");
+    for (size_t i = 0; i < sizeof(gitdir_files) / sizeof(*gitdir_files); i++)
+        if ((err = push_joined(w->out, gitdir, gitdir_files[i])) < 0)
+            return err;
+    if ((err = protect_gitdir_children(w, gitdir, "modules", depth)) < 0)
+        return err;
+    return protect_gitdir_children(w, gitdir, "worktrees", depth);
 }
 
 /* `.git` as a file (worktree or submodule): "gitdir: PATH". Protects that
@@ -156,7 +199,7 @@ static int protect_walk_dir(struct protect_walk *w, const char *dir, unsigned de
 int sb_protect_discover(struct al_strlist *out, struct al_strlist *placeholders, const char *root,
                         int depth, int allow_git_config)
 {
-    struct protect_walk w = {out, placeholders, allow_git_config, depth > 0 ? (unsigned)depth : 3,
-                             0};
+    struct protect_walk w = {root, out, placeholders, allow_git_config,
+                             depth > 0 ? (unsigned)depth : 3, 0};
     return protect_walk_dir(&w, root, 0);
 }

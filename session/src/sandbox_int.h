@@ -14,9 +14,12 @@
 enum sb_mount_kind {
     SB_MNT_RO = 0,       /* read-only bind of a host path (home outside /) */
     SB_MNT_RW = 1,       /* read-write bind (workspace, allowWrite) */
-    SB_MNT_MASK = 2,     /* hidden: empty tmpfs (dir) or empty file */
-    SB_MNT_REEXPOSE = 3, /* read-only bind inside a masked dir (allowRead) */
-    SB_MNT_PROTECT = 4,  /* read-only self-bind inside a writable path */
+    SB_MNT_PIN = 2,      /* read-write self-bind: a directory holding protected
+                            paths becomes a mount point, so it cannot be renamed
+                            or removed (taking the protection with it) */
+    SB_MNT_MASK = 3,     /* hidden: empty tmpfs (dir) or empty file */
+    SB_MNT_REEXPOSE = 4, /* read-only bind inside a masked dir (allowRead) */
+    SB_MNT_PROTECT = 5,  /* read-only self-bind inside a writable path */
 };
 
 struct sb_mount {
