@@ -199,7 +199,7 @@ static int protect_walk_dir(struct protect_walk *w, const char *dir, unsigned de
 int sb_protect_discover(struct al_strlist *out, struct al_strlist *placeholders, const char *root,
                         int depth, int allow_git_config)
 {
-    struct protect_walk w = {root, out, placeholders, allow_git_config,
-                             depth > 0 ? (unsigned)depth : 3, 0};
+    struct protect_walk w = {
+        root, out, placeholders, allow_git_config, depth > 0 ? (unsigned)depth : 3, 0};
     return protect_walk_dir(&w, root, 0);
 }
