@@ -128,6 +128,13 @@ case_tunnel_integrity() {
     expect "ok" "$("$PY" "$HERE/tunnel_check.py" socks "$SP" ok.test 2>&1)" "same via SOCKS5"
 }
 
+case_http_upgrade() {
+    setup
+    expect "echo" "$("$PY" "$HERE/client.py" upgrade "$HP" "ok.test:$PORT_ok")" "Upgrade: raw bytes relayed to the same upstream after 101"
+    expect "1" "$(grep -c '^GET' "$T/ok.log")" "the upstream saw one request head"
+    untouched evil secret
+}
+
 case_policy_file() {
     start_upstream ok 127.0.0.2
     start_upstream evil 127.0.0.3
