@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -169,6 +170,9 @@ void np_conn_accept(struct np_proxy *p, struct np_listener *l)
             np_conn_close(c);
             continue;
         }
+        /* Most clients send their request right after connecting: read it
+         * now instead of waiting for the next epoll round. */
+        c->cr = c->cw = true;
         if (c->session->removed) {
             np_conn_close(c);
         } else if (p->cfg.max_conns_per_session &&
@@ -181,6 +185,8 @@ void np_conn_accept(struct np_proxy *p, struct np_listener *l)
             } else {
                 np_conn_close(c);
             }
+        } else {
+            np_conn_pump(c);
         }
     }
 }
@@ -699,6 +705,13 @@ static void dial_next(struct np_conn *c)
         c->ur = c->uw = false;
         c->state = ST_CONNECTING;
         set_deadline(c, p->cfg.connect_timeout_ms);
+        /* A loopback or LAN handshake is often complete already: check
+         * without waiting for the next epoll round. */
+        struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+        if (poll(&pfd, 1, 0) == 1 && (pfd.revents & (POLLOUT | POLLERR | POLLHUP))) {
+            c->uw = true;
+            connect_done(c);
+        }
         return;
     }
     np_conn_refuse(c, 502, "connect-failure", NP_SOCKS5_REFUSED, "airlock: cannot connect to %s:%u",

@@ -204,7 +204,7 @@ static bool value_has_token(const char *s, size_t len, const char *tok)
 static int parse_headers(struct np_http_request *r, const char *buf, size_t pos, size_t end)
 {
     const struct np_http_header *host = NULL;
-    bool has_te = false, keep_alive = false;
+    bool has_te = false, keep_alive = false, conn_upgrade = false, has_upgrade = false;
     int err;
 
     while (pos < end) {
@@ -261,6 +261,10 @@ static int parse_headers(struct np_http_request *r, const char *buf, size_t pos,
                 r->conn_close = true;
             if (value_has_token(buf + vs, ve - vs, "keep-alive"))
                 keep_alive = true;
+            if (value_has_token(buf + vs, ve - vs, "upgrade"))
+                conn_upgrade = true;
+        } else if (np_http_header_is(buf, h, "upgrade")) {
+            has_upgrade = true;
         }
         pos = eol + 2;
     }
@@ -272,6 +276,7 @@ static int parse_headers(struct np_http_request *r, const char *buf, size_t pos,
         return fail(r, AL_EINVAL, 400, "Transfer-Encoding in HTTP/1.0");
     if (r->minor == 0 && !keep_alive)
         r->conn_close = true;
+    r->upgrade = conn_upgrade && has_upgrade && r->minor == 1 && !r->connect;
     if (host && (err = check_host_header(r, buf, host)) < 0)
         return err;
     if (!host && !r->connect && r->minor == 1)

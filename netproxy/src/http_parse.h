@@ -35,6 +35,7 @@ struct np_http_request {
     uint64_t content_length;
     bool chunked;
     bool conn_close;   /* Connection: close, or HTTP/1.0 without keep-alive */
+    bool upgrade;      /* Upgrade header with Connection: upgrade */
     int status;        /* on error: the HTTP status to answer */
     const char *error; /* on error: short reason */
 };

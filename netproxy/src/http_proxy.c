@@ -6,6 +6,7 @@
 
 #include <string.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <strings.h>
 
 /* Builds the origin-form head for upstream: request line, Host from the
@@ -94,6 +95,7 @@ void np_http_on_data(struct np_conn *c)
         c->body_chunked = r.chunked;
         np_chunked_init(&c->chunked);
         c->close_after = r.conn_close;
+        c->upgrade = r.upgrade;
     }
     np_conn_consume(c, (size_t)n);
     np_conn_decide(c);
@@ -107,6 +109,21 @@ void np_http_on_connected(struct np_conn *c)
     }
     c->state = (c->body_left || c->body_chunked) ? ST_HTTP_BODY : ST_HEAD;
     c->deadline_ms = 0;
+    if (c->upgrade && c->state == ST_HEAD) {
+        /* Upgrade (websocket, h2c): whatever follows belongs to this
+         * upstream, which the policy allowed, so it is relayed raw like a
+         * tunnel; it can reach no other host. */
+        if (c->in_len && al_buf_append(&c->up.pend, c->in, c->in_len) < 0) {
+            np_conn_close(c);
+            return;
+        }
+        c->in_len = 0;
+        free(c->in);
+        c->in = NULL;
+        c->up.splice = true;
+        c->up_reusable = false;
+        c->state = ST_RELAY;
+    }
     if (c->state == ST_HTTP_BODY)
         np_http_body_pump(c);
 }

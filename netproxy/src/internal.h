@@ -118,6 +118,7 @@ struct np_conn {
     bool body_chunked;
     struct np_chunked chunked;
     bool close_after; /* HTTP: Connection: close on this request */
+    bool upgrade;     /* HTTP: Upgrade request; relay raw bytes after it */
     bool require_sni;
 
     /* upstream */

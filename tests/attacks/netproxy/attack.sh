@@ -128,6 +128,45 @@ case_tunnel_integrity() {
     expect "ok" "$("$PY" "$HERE/tunnel_check.py" socks "$SP" ok.test 2>&1)" "same via SOCKS5"
 }
 
+case_http_upgrade() {
+    setup
+    expect "echo" "$("$PY" "$HERE/client.py" upgrade "$HP" "ok.test:$PORT_ok")" "Upgrade: raw bytes relayed to the same upstream after 101"
+    expect "1" "$(grep -c '^GET' "$T/ok.log")" "the upstream saw one request head"
+    untouched evil secret
+}
+
+case_policy_file() {
+    start_upstream ok 127.0.0.2
+    start_upstream evil 127.0.0.3
+    cat > "$T/settings.json" <<'JSON'
+{"permissions": {"allow": []},
+ "sandbox": {"network": {"allowedDomains": ["*.ok.test", "ok.test"],
+                         "deniedDomains": ["bad.ok.test"],
+                         "allowedAddresses": ["127.0.0.2/32", "127.0.0.3"],
+                         "requireSniMatch": true}}}
+JSON
+    "$NETPROXY" --listen-http 127.0.0.1:0 --listen-socks 127.0.0.1:0 --port-file "$T/proxy.ports" \
+        --policy "$T/settings.json" --hosts ok.test=127.0.0.2 --hosts www.ok.test=127.0.0.2 \
+        --hosts bad.ok.test=127.0.0.2 --hosts evil.test=127.0.0.3 --hosts-only \
+        --log "$T/decisions.log" 2>"$T/proxy.err" &
+    PROXY_PID=$!
+    PIDS+=($!)
+    wait_file "$T/proxy.ports"
+    HP=$(sed -n 's/^http=//p' "$T/proxy.ports")
+    expect "ok /p 0" "$(curl -sS --max-time 10 -x "http://127.0.0.1:$HP" "http://www.ok.test:$PORT_ok/p")" "wildcard from the settings file"
+    expect "ok /q 0" "$(curl -sS --max-time 10 -x "http://127.0.0.1:$HP" "http://ok.test:$PORT_ok/q")" "exact entry from the settings file"
+    expect "403 blocked-by-policy" "$(hcurl -x "http://127.0.0.1:$HP" "http://bad.ok.test:$PORT_ok/")" "deniedDomains from the settings file"
+    expect "403 blocked-by-policy" "$(hcurl -x "http://127.0.0.1:$HP" "http://evil.test:$PORT_evil/")" "not listed"
+    expect "ok /r 0" "$(curl -sS --max-time 10 -x "http://127.0.0.1:$HP" "http://127.0.0.2:$PORT_ok/r")" "allowedAddresses IP literal"
+    untouched evil
+    echo '{"sandbox": {"network": {"allowedDomains": "ok.test"}}}' > "$T/bad.json"
+    if "$NETPROXY" --listen-http 127.0.0.1:0 --policy "$T/bad.json" 2>"$T/bad.err"; then
+        fail "a malformed policy file was accepted"
+    else
+        expect_match "allowedDomains must be an array" "$(cat "$T/bad.err")" "malformed policy file refused at start"
+    fi
+}
+
 # ---------------------------------------------------------------- SSRF
 
 case_numeric_hosts() {

@@ -105,6 +105,21 @@ def cmd_connect_then(port, target, payload_hex):
     print("closed" if not data else "data")
 
 
+def cmd_upgrade(port, target):
+    s = socket.create_connection(("127.0.0.1", port), timeout=20)
+    s.sendall(("GET http://%s/ws HTTP/1.1\r\nHost: %s\r\nUpgrade: echo\r\n"
+               "Connection: Upgrade\r\n\r\n" % (target, target)).encode())
+    f = s.makefile("rb")
+    status, _, _ = read_response(f)
+    if status != 101:
+        print("status", status)
+        return
+    raw = b"\x00\xffnot http\r\n\r\nGET http://evil.test/ HTTP/1.1\r\n\r\n"
+    s.sendall(raw)
+    got = f.read(len(raw))
+    print("echo" if got == raw else "got %r" % got)
+
+
 def main():
     what, port = sys.argv[1], int(sys.argv[2])
     if what == "http":
@@ -114,6 +129,8 @@ def main():
                   int(sys.argv[6]) if len(sys.argv) > 6 else 1)
     elif what == "slow":
         cmd_slow(port, float(sys.argv[3]))
+    elif what == "upgrade":
+        cmd_upgrade(port, sys.argv[3])
     elif what == "connect-then":
         cmd_connect_then(port, sys.argv[3], sys.argv[4])
 

@@ -31,6 +31,20 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def _answer(self):
         log("%s %s %s" % (self.command, self.path, self.headers.get("Host")))
+        if (self.headers.get("Upgrade") or "").lower() == "echo":
+            # after the 101, echo raw bytes until EOF
+            self.send_response(101)
+            self.send_header("Upgrade", "echo")
+            self.send_header("Connection", "Upgrade")
+            self.end_headers()
+            self.wfile.flush()
+            while True:
+                d = self.connection.recv(65536)
+                if not d:
+                    break
+                self.connection.sendall(d)
+            self.close_connection = True
+            return
         body_in = b""
         if (self.headers.get("Transfer-Encoding") or "").lower() == "chunked":
             while True:

@@ -56,6 +56,20 @@ static void connect_form(void **state)
     assert_true(r.conn_close);
 }
 
+static void upgrade_flag(void **state)
+{
+    struct np_http_request r;
+    assert_true(parse(&r, "GET http://a.test/ HTTP/1.1\r\nHost: a.test\r\nUpgrade: websocket\r\n"
+                          "Connection: keep-alive, Upgrade\r\n\r\n") > 0);
+    assert_true(r.upgrade);
+    assert_true(
+        parse(&r, "GET http://a.test/ HTTP/1.1\r\nHost: a.test\r\nUpgrade: websocket\r\n\r\n") > 0);
+    assert_false(r.upgrade); /* Upgrade without Connection: upgrade is ignored */
+    assert_true(
+        parse(&r, "GET http://a.test/ HTTP/1.0\r\nUpgrade: x\r\nConnection: upgrade\r\n\r\n") > 0);
+    assert_false(r.upgrade);
+}
+
 static void need_more(void **state)
 {
     struct np_http_request r;
@@ -211,7 +225,7 @@ int main(void)
         cmocka_unit_test(absolute_form),   cmocka_unit_test(connect_form),
         cmocka_unit_test(need_more),       cmocka_unit_test(malformed),
         cmocka_unit_test(nul_in_head),     cmocka_unit_test(oversized),
-        cmocka_unit_test(chunked_framing),
+        cmocka_unit_test(chunked_framing), cmocka_unit_test(upgrade_flag),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
