@@ -59,10 +59,16 @@ setuid)
 esac
 
 trap 'fixture_teardown; rm -f "${host_key:-/nonexistent}"' EXIT
-fixture_setup "${ATTACK_SCRATCH:-$(dirname "$attack")/scratch}" "$attack" "$case" || {
+scratch=${ATTACK_SCRATCH:-/var/tmp/airlock-attack-scratch}
+mkdir -p "$scratch"
+fixture_setup "$scratch" "$attack" "$case" || {
     echo "FAIL: fixture setup"
     exit 1
 }
+# The sandbox runs a copy beside the fixtures: the build tree may be under
+# /tmp, which the sandbox does not see.
+cp "$attack" "$FX_TMP/attack-bin" || exit 1
+attack=$FX_TMP/attack-bin
 
 export HOME=$FX_HOME
 export GITHUB_TOKEN=ghp_${FX_MARKER}github

@@ -3,7 +3,9 @@
 # pgrep, and small assertion helpers.
 set -u
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-T=$(mktemp -d "${RUN_SCRATCH:-/tmp}/run.XXXXXX")
+# Not under /tmp: the sandbox has a private /tmp and must see the helper.
+T=$(mktemp -d "${RUN_SCRATCH:-/var/tmp}/run.XXXXXX")
+cp "$HELPER" "$T/helper" && HELPER=$T/helper
 TAG=airlock-run-test-$(basename "$T")-$$
 trap 'pkill -KILL -f -- "helper (sleep|bomb [0-9]+) $TAG"; rm -rf "$T"' EXIT
 failures=0
