@@ -335,8 +335,7 @@ static int request_authorise(struct request *rq, unsigned op)
         if (err == AL_ENOTFOUND)
             respond_text(rq, 502, "airlock: no upstream credential for %s", rq->repo);
         else
-            respond_text(rq, 502, "airlock: cannot obtain an upstream credential for %s",
-                         rq->repo);
+            respond_text(rq, 502, "airlock: cannot obtain an upstream credential for %s", rq->repo);
         return err;
     }
     return 0;
