@@ -10,9 +10,9 @@ PKGS=(
   libcurl4-openssl-dev libssl-dev libgit2-dev libsqlite3-dev libidn2-dev
   libc-ares-dev
   # tests
-  git curl python3 iproute2 procps util-linux strace nginx fcgiwrap
+  git curl openssl python3 iproute2 procps util-linux strace nginx fcgiwrap
   # benchmarks and peers
-  bubblewrap tinyproxy squid wrk hyperfine valgrind time
+  bubblewrap tinyproxy squid wrk hyperfine valgrind time socat ripgrep
 )
 
 SUDO=""
