@@ -284,6 +284,22 @@ case_doctor_passes() {
   expect_not_contains "$OUT" "FAIL"
 }
 
+# airlock creds/token/key reach the operator tool airlock-creds.
+case_creds_tool() {
+  run 0 "$AIRLOCK" key generate "$TMPD/master.key"
+  run 0 "$AIRLOCK" key generate "$TMPD/token.key"
+  echo "ghp_realsecret_marker_123" >"$TMPD/secret"
+  run 0 sh -c "\"$AIRLOCK\" creds add --store $TMPD/store --master-key $TMPD/master.key --scope github.com/acme <$TMPD/secret"
+  run 0 "$AIRLOCK" creds list --store "$TMPD/store" --master-key "$TMPD/master.key"
+  expect_contains "$OUT" "github.com/acme"
+  expect_not_contains "$OUT$ERR" "ghp_realsecret_marker_123"
+  run 0 "$AIRLOCK" token mint --key "$TMPD/token.key" --kid k1 --session s1 --repo github.com/acme/app --push-ref refs/heads/airlock/s1 --ttl 60
+  local tok=$OUT
+  run 0 "$AIRLOCK" token inspect --key "$TMPD/token.key" --kid k1 "$tok"
+  expect_contains "$OUT" "s1"
+  expect_contains "$OUT" "github.com/acme/app"
+}
+
 case_bad_option() {
   run 125 "$AIRLOCK" run --frobnicate -- true
   expect_contains "$ERR" "unknown option"
