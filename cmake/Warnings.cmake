@@ -22,6 +22,14 @@ else()
   endif()
 endif()
 
+# A fuzz build instruments every object for coverage and the sanitizers, so
+# the libraries a fuzz target links are seen by libFuzzer too, and any other
+# executable of that build still links (with the sanitizer runtimes).
+if(AIRLOCK_FUZZ)
+  add_compile_options(-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=address,undefined)
+endif()
+
 # airlock_fuzz_target(NAME SOURCE LIBS...): a libFuzzer binary, built only
 # with -DAIRLOCK_FUZZ=ON and clang.
 function(airlock_fuzz_target name source)

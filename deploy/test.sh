@@ -42,11 +42,12 @@ step "tests under ASan+UBSan (unit, sandbox)"
 step "fuzz (bounded)"
 cmake -S . -B build-fuzz -DAIRLOCK_FUZZ=ON -DCMAKE_C_COMPILER=clang \
   -DCMAKE_BUILD_TYPE=Debug >/dev/null
-cmake --build build-fuzz -j"$jobs"
+fuzz_targets=$(cmake --build build-fuzz --target help | sed -n 's/^\.\.\. \(fuzz_[a-z0-9_]*\).*/\1/p')
+# shellcheck disable=SC2086
+[ -z "$fuzz_targets" ] || cmake --build build-fuzz -j"$jobs" --target $fuzz_targets
 secs=${AIRLOCK_FUZZ_SECONDS:-20}
 found=0
-for f in build-fuzz/fuzz_*; do
-  [ -x "$f" ] || continue
+for f in $(find build-fuzz -type f -name 'fuzz_*' -perm -u+x | sort); do
   found=1
   name=$(basename "$f")
   corpus="$root/tests/fuzz/corpus/${name#fuzz_}"
