@@ -4,7 +4,6 @@
 #include "airlock/error.h"
 #include "airlock/log.h"
 
-#include <idn2.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -50,11 +49,8 @@ int np_host_normalize(char *out, const char *host, size_t len)
     tmp[len] = '\0';
     if (!ascii) {
         char *puny = NULL;
-        int rc = idn2_to_ascii_8z(tmp, &puny, IDN2_NFC_INPUT | IDN2_NONTRANSITIONAL);
-        if (rc != IDN2_OK) {
-            free(puny);
+        if (np_idn_to_ascii(tmp, &puny) < 0)
             return AL_EINVAL;
-        }
         size_t plen = strlen(puny);
         if (plen >= NP_HOST_MAX) {
             free(puny);

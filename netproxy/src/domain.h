@@ -66,4 +66,9 @@ enum np_match np_rules_match(const struct np_rules *rules, const char *host,
 bool np_rules_addr_allowed(const struct np_rules *rules, const struct np_addr *addr,
                            const char **rule);
 
+/* idn.c: `utf8` (a host name) to punycode ASCII in a new string *out (the
+ * caller frees). AL_EINVAL for a name IDNA refuses, AL_EUNSUPP when libidn2
+ * cannot be loaded. */
+int np_idn_to_ascii(const char *utf8, char **out);
+
 #endif

@@ -11,10 +11,11 @@ extern char **environ;
 
 void sb_exec_command(const struct sb_config *cfg, int err_fd)
 {
+    /* airlock and the sandbox's pid 1 install no handlers (they wait with
+     * sigwaitinfo), so dispositions are the caller's, as across any exec;
+     * only the mask they blocked is undone. */
     sigset_t none;
     sigemptyset(&none);
-    for (int sig = 1; sig < NSIG; sig++)
-        signal(sig, SIG_DFL);
     sigprocmask(SIG_SETMASK, &none, NULL);
     /* A new session: no controlling terminal to inject input into. */
     setsid();
