@@ -30,14 +30,19 @@
 #define EMPTY_FILE "/.airlock-empty"
 
 /* Host top-level entries the sandbox gets fresh or empty instead of bound. */
-static const char *const replaced_toplevel[] = {"proc", "dev", "tmp", "run", "oldroot", "newroot"};
+static const char *const replaced_toplevel[] = {"proc", "dev",        "tmp",     "run",
+                                                "sys",  "lost+found", "oldroot", "newroot"};
 
 static const char *const dev_nodes[] = {"null", "zero", "full", "random", "urandom", "tty"};
 
-/* /proc entries hidden (empty file over them) and made read-only. */
-static const char *const proc_hidden[] = {"kcore",         "keys",     "timer_list", "sched_debug",
-                                          "latency_stats", "kallsyms", "kmsg",       "vmallocinfo"};
-static const char *const proc_readonly[] = {"sys", "sysrq-trigger", "irq", "bus", "fs"};
+/* /proc entries hidden (an unopenable empty file over them): readable by
+ * uid 0 without any capability, they show the host's timers, tasks and
+ * kernel memory layout. (kcore, kmsg, kallsyms and the like need
+ * capabilities the sandbox does not have.) */
+static const char *const proc_hidden[] = {"timer_list", "sched_debug", "vmallocinfo", "keys"};
+/* /proc entries read-only: uid 0 may write its own network namespace's
+ * sysctls without a capability; sysrq-trigger for good measure. */
+static const char *const proc_readonly[] = {"sys", "sysrq-trigger"};
 
 /* out = prefix + path; AL_ETOOBIG rather than a truncated mount target. */
 static int prefixed(char *out, const char *prefix, const char *path)
@@ -199,6 +204,18 @@ static int mounts_proc(void)
     return 0;
 }
 
+/* Step 3b: a fresh, read-only sysfs: it shows the sandbox's own network
+ * namespace (only lo) and none of the host's cgroup tree. */
+static int mounts_sys(void)
+{
+    int err = ensure_path(NEW "/sys", 1);
+    if (err < 0)
+        return err;
+    if (mount("sysfs", NEW "/sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+        return al_error_set_errno(AL_EIO, errno, "mount /sys");
+    return 0;
+}
+
 /* Step 4: /dev on a tmpfs: the harmless character devices bound from the
  * host, a private devpts, /dev/shm, and the usual symlinks. */
 static int mounts_dev(void)
@@ -340,8 +357,9 @@ int sb_mounts_build_root(const struct sb_plan *plan)
 {
     int err;
     if ((err = mounts_enter_staging()) < 0 || (err = mounts_bind_system()) < 0 ||
-        (err = mounts_proc()) < 0 || (err = mounts_dev()) < 0 || (err = mounts_tmp()) < 0 ||
-        (err = mounts_apply_plan(plan)) < 0 || (err = mounts_switch_root()) < 0)
+        (err = mounts_proc()) < 0 || (err = mounts_sys()) < 0 || (err = mounts_dev()) < 0 ||
+        (err = mounts_tmp()) < 0 || (err = mounts_apply_plan(plan)) < 0 ||
+        (err = mounts_switch_root()) < 0)
         return err;
     return 0;
 }

@@ -61,7 +61,10 @@ static int plan_resolve_filtered(struct sb_plan *plan, enum sb_mount_kind kind, 
     for (size_t i = 0; i < paths.len; i++) {
         char real[PATH_MAX];
         struct stat st;
-        if (!realpath(paths.items[i], real) || stat(real, &st) < 0) {
+        /* lstat first: most credential stores do not exist, and realpath()
+         * costs a readlink per component. */
+        if ((lstat(paths.items[i], &st) < 0 && errno == ENOENT) ||
+            !realpath(paths.items[i], real) || stat(real, &st) < 0) {
             al_log(AL_LOG_DEBUG, "plan: %s does not exist, nothing to %s", paths.items[i],
                    kind == SB_MNT_RW ? "bind" : "hide");
             continue;

@@ -139,13 +139,25 @@ int sb_run(struct sb_result *out, const struct sb_config *cfg)
         goto out;
     }
 
+    /* With nothing to do from outside (no cgroup to join, no network hook),
+     * the child maps its own ids and starts without a round trip to us. */
+    int map_self = cg.version == 0 && !cfg->on_netns;
+    uid_t outer_uid = getuid();
+    gid_t outer_gid = getgid();
     signals_block(&oldmask);
     pid = (pid_t)syscall(SYS_clone, SANDBOX_NS_FLAGS | SIGCHLD, NULL, NULL, NULL, 0);
     if (pid == 0) {
         int keep[2] = {go[0], status[1]};
         qsort(keep, 2, sizeof(int), int_cmp);
         close_fds_except(keep, 2);
-        struct sb_child_args args = {cfg, &plan, go[0], status[1], cg.version != 0};
+        struct sb_child_args args = {.cfg = cfg,
+                                     .plan = &plan,
+                                     .go_fd = go[0],
+                                     .map_self = map_self,
+                                     .status_fd = status[1],
+                                     .use_cgroupns = cg.version != 0,
+                                     .outer_uid = outer_uid,
+                                     .outer_gid = outer_gid};
         _exit(sb_init_main(&args));
     }
     if (pid < 0) {
@@ -161,6 +173,8 @@ int sb_run(struct sb_result *out, const struct sb_config *cfg)
 
     /* From outside: identity map, cgroup membership, network hook; then the
      * child may go on. */
+    if (map_self)
+        goto supervise;
     if ((err = map_ids(pid)) < 0 || (err = sb_cgroup_add(&cg, pid)) < 0)
         goto kill;
     if (cfg->on_netns) {
@@ -181,6 +195,7 @@ int sb_run(struct sb_result *out, const struct sb_config *cfg)
         goto kill;
     }
 
+supervise:;
     int timed_out = 0;
     int wst = supervise(pid, cfg->timeout_s, &timed_out);
     pid = -1;

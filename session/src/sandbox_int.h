@@ -112,9 +112,13 @@ void sb_janitor_dismiss(int fd);
 struct sb_child_args {
     const struct sb_config *cfg;
     const struct sb_plan *plan;
-    int go_fd;     /* read: parent says uid map and cgroup are set */
+    int go_fd;     /* read: parent says uid map and cgroup are set; or, with
+                      `map_self`, only watched for the parent's death */
+    int map_self;  /* write our own uid/gid map; do not wait for the parent */
     int status_fd; /* write: struct sb_status for the parent */
     int use_cgroupns;
+    uid_t outer_uid; /* the caller's ids (getuid() says 65534 until mapped) */
+    gid_t outer_gid;
 };
 struct sb_status {
     int outcome; /* enum sb_outcome */
