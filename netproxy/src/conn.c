@@ -440,6 +440,21 @@ static void client_eof(struct np_conn *c)
     np_conn_close(c);
 }
 
+int np_conn_enter_relay(struct np_conn *c)
+{
+    if (c->in_len && al_buf_append(&c->up.pend, c->in, c->in_len) < 0) {
+        np_conn_close(c);
+        return -1;
+    }
+    c->in_len = 0;
+    free(c->in);
+    c->in = NULL;
+    c->up.splice = true;
+    c->state = ST_RELAY;
+    c->deadline_ms = 0;
+    return 0;
+}
+
 static void sni_check(struct np_conn *c)
 {
     char sni[NP_HOST_MAX] = "", norm[NP_HOST_MAX];
@@ -473,16 +488,7 @@ static void sni_check(struct np_conn *c)
         np_conn_close(c);
         return;
     }
-    if (c->in_len && al_buf_append(&c->up.pend, c->in, c->in_len) < 0) {
-        np_conn_close(c);
-        return;
-    }
-    c->in_len = 0;
-    free(c->in);
-    c->in = NULL;
-    c->up.splice = true;
-    c->state = ST_RELAY;
-    c->deadline_ms = 0;
+    np_conn_enter_relay(c);
 }
 
 /* Tunnel established (HTTP CONNECT after the 200 is queued, or SOCKS5 after
@@ -504,16 +510,7 @@ static void tunnel_start(struct np_conn *c)
         return;
     }
     /* not required: hand over whatever arrived early, then splice */
-    if (c->in_len && al_buf_append(&c->up.pend, c->in, c->in_len) < 0) {
-        np_conn_close(c);
-        return;
-    }
-    c->in_len = 0;
-    free(c->in);
-    c->in = NULL;
-    c->up.splice = true;
-    c->state = ST_RELAY;
-    c->deadline_ms = 0;
+    np_conn_enter_relay(c);
 }
 
 static void process_input(struct np_conn *c)

@@ -113,16 +113,9 @@ void np_http_on_connected(struct np_conn *c)
         /* Upgrade (websocket, h2c): whatever follows belongs to this
          * upstream, which the policy allowed, so it is relayed raw like a
          * tunnel; it can reach no other host. */
-        if (c->in_len && al_buf_append(&c->up.pend, c->in, c->in_len) < 0) {
-            np_conn_close(c);
+        if (np_conn_enter_relay(c) < 0)
             return;
-        }
-        c->in_len = 0;
-        free(c->in);
-        c->in = NULL;
-        c->up.splice = true;
         c->up_reusable = false;
-        c->state = ST_RELAY;
     }
     if (c->state == ST_HTTP_BODY)
         np_http_body_pump(c);

@@ -216,4 +216,9 @@ void np_socks_on_connected(struct np_conn *c);
 void np_log_begin(struct np_conn *c, const char *proxy);
 void np_log_finish(struct np_conn *c);
 
+/* conn.c: hands bytes that arrived before the tunnel to the upstream queue
+ * and switches `c` to the raw (spliced) relay. Returns 0, or -1 after closing
+ * the connection (out of memory). */
+int np_conn_enter_relay(struct np_conn *c);
+
 #endif
