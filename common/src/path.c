@@ -23,3 +23,8 @@ int al_path_within(const char *path, const char *root)
         return path[0] == '/';
     return strncmp(path, root, n) == 0 && (path[n] == '\0' || path[n] == '/');
 }
+
+int al_path_is_dot(const char *name)
+{
+    return name[0] == '.' && (!name[1] || (name[1] == '.' && !name[2]));
+}

@@ -5,6 +5,7 @@
 #include "airlock/error.h"
 #include "airlock/glob.h"
 #include "airlock/log.h"
+#include "airlock/path.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -46,7 +47,7 @@ static int glob_walk_dir(struct glob_walk *w, char *path, size_t len, unsigned d
     int err = 0;
     struct dirent *de;
     while ((de = readdir(dir))) {
-        if (de->d_name[0] == '.' && (!de->d_name[1] || (de->d_name[1] == '.' && !de->d_name[2])))
+        if (al_path_is_dot(de->d_name))
             continue;
         if (++w->visited > w->max_entries) {
             w->truncated = 1;

@@ -155,7 +155,7 @@ static int ll_allow_read_except(struct ll_ctx *ctx, const struct sb_plan *plan, 
     int err = 0;
     struct dirent *de;
     while ((de = readdir(d)) && err == 0) {
-        if (de->d_name[0] == '.' && (!de->d_name[1] || (de->d_name[1] == '.' && !de->d_name[2])))
+        if (al_path_is_dot(de->d_name))
             continue;
         char child[PATH_MAX];
         if (al_path_join(child, sizeof(child), dir, de->d_name) == 0)

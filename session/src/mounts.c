@@ -135,7 +135,7 @@ static int mounts_bind_system(void)
     struct dirent *de;
     while ((de = readdir(dir)) && err == 0) {
         const char *name = de->d_name;
-        if (name[0] == '.' && (!name[1] || (name[1] == '.' && !name[2])))
+        if (al_path_is_dot(name))
             continue;
         int replaced = 0;
         for (size_t i = 0; i < sizeof(replaced_toplevel) / sizeof(*replaced_toplevel); i++)

@@ -159,7 +159,7 @@ static int protect_walk_dir(struct protect_walk *w, const char *dir, unsigned de
     struct dirent *de;
     while ((de = readdir(d)) && err == 0) {
         const char *name = de->d_name;
-        if (name[0] == '.' && (!name[1] || (name[1] == '.' && !name[2])))
+        if (al_path_is_dot(name))
             continue;
         if (++w->visited > PROTECT_MAX_ENTRIES)
             break;

@@ -11,4 +11,7 @@ int al_path_join(char *out, size_t size, const char *dir, const char *name);
 /* 1 when `path` is `root` or lies below it (component-wise). */
 int al_path_within(const char *path, const char *root);
 
+/* 1 for the directory entries "." and "..". */
+int al_path_is_dot(const char *name);
+
 #endif
