@@ -81,30 +81,6 @@ static void init_supervise(pid_t cmd, int *status)
     }
 }
 
-static int write_self(const char *path, const char *data)
-{
-    int fd = open(path, O_WRONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    ssize_t n = write(fd, data, strlen(data));
-    close(fd);
-    return n < 0 ? -1 : 0;
-}
-
-/* Our uid and gid mapped 1:1 (the only mapping a process may write for
- * itself), setgroups() denied first as the kernel requires. */
-static int map_own_ids(uid_t uid, gid_t gid)
-{
-    char map[64];
-    if (write_self("/proc/self/setgroups", "deny") < 0)
-        return -1;
-    snprintf(map, sizeof(map), "%u %u 1\n", uid, uid);
-    if (write_self("/proc/self/uid_map", map) < 0)
-        return -1;
-    snprintf(map, sizeof(map), "%u %u 1\n", gid, gid);
-    return write_self("/proc/self/gid_map", map);
-}
-
 int sb_init_main(void *arg)
 {
     const struct sb_child_args *a = arg;
@@ -115,7 +91,7 @@ int sb_init_main(void *arg)
         /* The parent keeps its end open until we are reaped: a hang-up now
          * means it died before PDEATHSIG was armed. */
         struct pollfd p = {a->go_fd, POLLIN, 0};
-        if (poll(&p, 1, 0) != 0 || map_own_ids(a->outer_uid, a->outer_gid) < 0)
+        if (poll(&p, 1, 0) != 0 || sb_userns_map_ids(0, a->outer_uid, a->outer_gid) < 0)
             _exit(125);
     } else if (read(a->go_fd, &go, 1) != 1) {
         _exit(125); /* the parent is gone or failed before letting us run */

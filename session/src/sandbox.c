@@ -33,34 +33,6 @@ static void signals_block(sigset_t *old)
     sigprocmask(SIG_BLOCK, &set, old);
 }
 
-static int write_file(const char *path, const char *data)
-{
-    cleanup_fd int fd = open(path, O_WRONLY | O_CLOEXEC);
-    if (fd < 0)
-        return al_error_set_errno(AL_EIO, errno, "open %s", path);
-    if (write(fd, data, strlen(data)) < 0)
-        return al_error_set_errno(AL_EIO, errno, "write %s", path);
-    return 0;
-}
-
-/* The sandbox's uid and gid are the caller's, mapped one to one; nothing
- * else is mapped, and setgroups() is denied inside. */
-static int map_ids(pid_t pid)
-{
-    char path[64], map[64];
-    int err;
-    snprintf(path, sizeof(path), "/proc/%d/setgroups", (int)pid);
-    if ((err = write_file(path, "deny")) < 0)
-        return err;
-    snprintf(path, sizeof(path), "/proc/%d/uid_map", (int)pid);
-    snprintf(map, sizeof(map), "%u %u 1\n", getuid(), getuid());
-    if ((err = write_file(path, map)) < 0)
-        return err;
-    snprintf(path, sizeof(path), "/proc/%d/gid_map", (int)pid);
-    snprintf(map, sizeof(map), "%u %u 1\n", getgid(), getgid());
-    return write_file(path, map);
-}
-
 /* Waits for `child`, forwarding signals to it and enforcing the timeout.
  * Returns its wait status; *timed_out is set when the timeout killed it. */
 static int supervise(pid_t child, unsigned timeout_s, int *timed_out)
@@ -175,7 +147,8 @@ int sb_run(struct sb_result *out, const struct sb_config *cfg)
      * child may go on. */
     if (map_self)
         goto supervise;
-    if ((err = map_ids(pid)) < 0 || (err = sb_cgroup_add(&cg, pid)) < 0)
+    if ((err = sb_userns_map_ids(pid, outer_uid, outer_gid)) < 0 ||
+        (err = sb_cgroup_add(&cg, pid)) < 0)
         goto kill;
     if (cfg->on_netns) {
         char path[64];

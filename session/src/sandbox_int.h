@@ -65,6 +65,11 @@ int sb_protect_discover(struct al_strlist *out, struct al_strlist *placeholders,
  * new root from the plan, pivots into it and detaches the host's root. */
 int sb_mounts_build_root(const struct sb_plan *plan);
 
+/* userns.c: maps `uid` and `gid` 1:1 in the user namespace of process
+ * `pid` (0: the caller itself, which may map only its own ids), after
+ * denying setgroups() there as the kernel requires. */
+int sb_userns_map_ids(pid_t pid, uid_t uid, gid_t gid);
+
 /* net.c: brings the loopback interface of the current network namespace up. */
 int sb_net_loopback_up(void);
 
