@@ -276,6 +276,10 @@ static void handle_resolved(struct np_proxy *p)
             continue;
         }
         np_conn_resolved(c);
+        /* A refusal queues its reply (403/502, SOCKS5 0x02) without writing
+         * it; nothing else would wake the connection to send it. */
+        if (!c->dead)
+            np_conn_pump(c);
     }
 }
 

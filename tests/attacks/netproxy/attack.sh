@@ -204,6 +204,23 @@ case_allowed_name_to_internal() {
     untouched secret
 }
 
+# A refusal decided after a real (threaded) DNS lookup must still be sent:
+# localhost resolves through the system resolver, not the override table.
+case_real_dns_refusal_replies() {
+    start_upstream secret 127.0.0.1
+    "$NETPROXY" --listen-http 127.0.0.1:0 --listen-socks 127.0.0.1:0 --port-file "$T/proxy.ports" \
+        --allow localhost --log "$T/decisions.log" 2>"$T/proxy.err" &
+    PIDS+=($!)
+    wait_file "$T/proxy.ports"
+    HP=$(sed -n 's/^http=//p' "$T/proxy.ports")
+    SP=$(sed -n 's/^socks=//p' "$T/proxy.ports")
+    expect "403 blocked-address" "$(hcurl -x "http://127.0.0.1:$HP" "http://localhost:$PORT_secret/")" "GET localhost (system resolver)"
+    r=$("$PY" "$HERE/client.py" http "$HP" "CONNECT localhost:$PORT_secret HTTP/1.1\r\n\r\n")
+    expect_match "^403 blocked-address" "$r" "CONNECT localhost (system resolver)"
+    expect "02" "$("$PY" "$HERE/client.py" socks "$SP" 3 localhost "$PORT_secret")" "SOCKS5 localhost (system resolver)"
+    untouched secret
+}
+
 case_dns_rebinding() {
     setup
     # rebind.test answers 127.0.0.2 first, then 127.0.0.1
