@@ -18,32 +18,35 @@ static void usage(FILE *f)
           "  doctor   check that the sandbox holds      (airlock doctor --help)\n"
           "  creds    real upstream credentials: add, list, rm (operators)\n"
           "  token    scoped tokens: mint, inspect (operators)\n"
-          "  key      generate a master or token key (operators)\n",
+          "  key      generate a master or token key (operators)\n"
+          "  admin    airlockd users and API keys (operators; airlock admin --help)\n",
           f);
 }
 
-/* `airlock creds|token|key ...` runs the operator tool airlock-creds, kept in
- * its own binary so that `airlock run` does not load libcurl and libcrypto.
- * It is looked up beside this binary, then in the build tree, then in PATH. */
-static int exec_creds_tool(char **argv)
+/* Runs the helper program `name` with `argv`: `airlock creds|token|key`
+ * run the operator tool airlock-creds (kept in its own binary so that
+ * `airlock run` does not load libcurl and libcrypto), `airlock admin` runs
+ * `airlockd admin`. The program is looked up beside this binary, then in the
+ * build tree (`build_dir`), then in PATH. Returns only on failure. */
+static int exec_tool(const char *name, const char *build_dir, char **argv)
 {
-    char self[PATH_MAX], path[PATH_MAX + 32];
+    char self[PATH_MAX], path[2 * PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
     if (n > 0) {
         self[n] = '\0';
         char *slash = strrchr(self, '/');
         if (slash) {
             *slash = '\0';
-            static const char *const rel[] = {"/airlock-creds", "/../creds/airlock-creds"};
-            for (size_t i = 0; i < sizeof(rel) / sizeof(*rel); i++) {
-                snprintf(path, sizeof(path), "%s%s", self, rel[i]);
-                if (access(path, X_OK) == 0)
-                    execv(path, argv);
-            }
+            snprintf(path, sizeof(path), "%s/%s", self, name);
+            if (access(path, X_OK) == 0)
+                execv(path, argv);
+            snprintf(path, sizeof(path), "%s/../%s/%s", self, build_dir, name);
+            if (access(path, X_OK) == 0)
+                execv(path, argv);
         }
     }
-    execvp("airlock-creds", argv);
-    fprintf(stderr, "airlock: cannot run airlock-creds: %s\n", strerror(errno));
+    execvp(name, argv);
+    fprintf(stderr, "airlock: cannot run %s: %s\n", name, strerror(errno));
     return 125;
 }
 
@@ -61,7 +64,11 @@ int main(int argc, char **argv)
         return cmd_doctor(argc - 1, argv + 1);
     if (strcmp(cmd, "creds") == 0 || strcmp(cmd, "token") == 0 || strcmp(cmd, "key") == 0) {
         argv[0] = "airlock-creds";
-        return exec_creds_tool(argv);
+        return exec_tool("airlock-creds", "creds", argv);
+    }
+    if (strcmp(cmd, "admin") == 0) {
+        argv[0] = "airlockd"; /* airlockd admin ... */
+        return exec_tool("airlockd", "session/airlockd", argv);
     }
     if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
         usage(stdout);

@@ -1,0 +1,143 @@
+/* Long-lived sandboxes for airlockd: a sandbox whose pid 1 is airlock-init,
+ * which runs commands on request and outlives the daemon that started it.
+ *
+ * sbs_start() builds the sandbox like sb_run() (same plan, mounts, Landlock,
+ * seccomp, cgroup), but pid 1 execs the small airlock-init binary (so an idle
+ * sandbox costs a few hundred KiB, not a copy of airlockd) and serves a
+ * control socket instead of running one command. The control socket listens
+ * at spec->control_path, a path in the daemon's state dir that does not exist
+ * inside the sandbox; airlockd connects to it, and reconnects after a restart
+ * (sbs_attach()). Nothing in the sandbox can reach it.
+ *
+ * Control protocol (see docs/init-protocol.md): small length-prefixed
+ * messages, version 1. The daemon sends SPAWN (with the command's stdin,
+ * stdout, stderr attached by SCM_RIGHTS) and SIGNAL; init answers SPAWNED or
+ * SPAWN_FAILED and sends EXITED when a command ends. Exits that happen while
+ * no daemon is connected are kept (up to SBS_MAX_PENDING_EXITS) and sent to
+ * the next connection after its HELLO. init's messages are parsed as
+ * untrusted input (bounded; fuzzed).
+ *
+ * Threading: one sbs_conn may be used by one thread at a time; the daemon
+ * serialises sends with its own lock and reads from one event thread.
+ */
+#ifndef AIRLOCK_SBSESSION_H
+#define AIRLOCK_SBSESSION_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "airlock/sandbox.h"
+#include "airlock/settings.h"
+
+#define SBS_MAX_PENDING_EXITS 4096
+#define SBS_MAX_ARGS          4096
+#define SBS_MAX_MSG           (256 * 1024) /* one control message, fds aside */
+
+struct sbs_spec {
+    const struct al_policy *policy; /* after sb_policy_add_defaults() */
+    const char *workspace;          /* host dir; mounted read-write at
+                                       workspace_mount, the default cwd */
+    const char *workspace_mount;    /* path inside, e.g. "/workspace" */
+    const char *rootfs;             /* NULL: host system dirs read-only;
+                                       else a directory used as / (read-only) */
+    const char *control_path;       /* unix socket path to create (state dir) */
+    const char *cgroup_name;        /* leaf cgroup under this process's own */
+    const char *init_path;          /* the airlock-init executable */
+    uid_t host_uid;                 /* the sandbox user (uid 1000 inside) is */
+    gid_t host_gid;                 /* this host uid/gid; 0: map the caller */
+    uint64_t memory_mb, pids;       /* 0 = no limit */
+    double cpus;                    /* 0 = no limit */
+    sb_netns_fn on_netns;           /* optional, as in struct sb_config */
+    void *netns_payload;
+    const uint16_t *tcp_connect_ports;
+    size_t n_tcp_connect_ports;
+};
+
+/* What the daemon stores to find a running sandbox again after a restart. */
+struct sbs_record {
+    pid_t init_pid;           /* host pid of airlock-init */
+    uint64_t init_start_time; /* its start time (/proc/PID/stat field 22),
+                                 so a recycled pid is never mistaken for it */
+    char control_path[256];
+    char cgroup_paths[3][256]; /* v2: [0]; v1: memory, pids, cpu ("" unused) */
+    int cgroup_version;
+};
+
+/* A connection to one sandbox's init. */
+struct sbs_conn {
+    int fd; /* the control socket, CLOEXEC; poll it for input */
+    struct sbs_record rec;
+    unsigned char *rbuf; /* partial input (the implementation may add fields) */
+    size_t rlen, rcap;
+};
+
+/* Builds the sandbox and returns once airlock-init is ready and connected:
+ * fills *out (fd connected, record filled). On failure nothing is left
+ * (no process, cgroup, socket file or placeholder) and the reason is in
+ * al_error_last(). The sandbox does NOT die with the caller. */
+int sbs_start(struct sbs_conn *out, const struct sbs_spec *spec);
+
+/* Reconnects to a sandbox started by an earlier daemon: checks that
+ * rec->init_pid is still that init (start time), connects to its control
+ * socket. AL_ENOTFOUND when the sandbox is gone (then sbs_destroy_record()
+ * cleans up what is left). */
+int sbs_attach(struct sbs_conn *out, const struct sbs_record *rec);
+
+/* A command to run. */
+struct sbs_cmd {
+    char *const *argv;  /* argv[0] looked up in the sandbox's PATH */
+    char *const *envp;  /* the whole environment */
+    const char *cwd;    /* inside the sandbox; NULL = workspace_mount */
+    int stdio[3];       /* fds for 0, 1, 2 (sent with SCM_RIGHTS; the caller
+                           keeps and closes its copies) */
+    uint32_t timeout_s; /* 0 = none; init kills the process group after it */
+};
+
+/* Sends SPAWN for `cmd` with request id `req` (chosen by the caller, echoed
+ * in the reply). Does not wait for the reply. */
+int sbs_spawn_send(struct sbs_conn *c, uint32_t req, const struct sbs_cmd *cmd);
+
+/* Sends SIGNAL: `sig` to the process group of process `proc` (init's id). */
+int sbs_signal_send(struct sbs_conn *c, uint32_t proc, int sig);
+
+enum sbs_msg_type {
+    SBS_MSG_HELLO = 1,        /* first message on a connection */
+    SBS_MSG_SPAWNED = 2,      /* req, proc, pid */
+    SBS_MSG_SPAWN_FAILED = 3, /* req, err (errno: ENOENT, EACCES, ...) */
+    SBS_MSG_EXITED = 4,       /* proc, status (wait status), timed_out */
+};
+
+struct sbs_msg {
+    enum sbs_msg_type type;
+    uint32_t version;     /* HELLO: protocol version */
+    uint32_t req;         /* SPAWNED, SPAWN_FAILED */
+    uint32_t proc;        /* SPAWNED, EXITED: init's id for the process */
+    pid_t pid;            /* SPAWNED: pid inside the sandbox */
+    int err;              /* SPAWN_FAILED */
+    int status;           /* EXITED: wait status */
+    int timed_out;        /* EXITED: killed by its timeout */
+    uint64_t duration_ms; /* EXITED */
+};
+
+/* Reads one message (blocks unless the fd is non-blocking: then AL_EAGAIN
+ * when none is complete yet; partial input is buffered in the conn).
+ * AL_EIO when init closed the connection (the sandbox died), AL_EINVAL on
+ * a malformed message (the caller drops the connection). */
+int sbs_recv(struct sbs_conn *c, struct sbs_msg *out);
+
+/* Parses one message from `buf` (`len` bytes): returns the bytes consumed,
+ * 0 when more input is needed, AL_EINVAL when malformed. For the fuzzer. */
+long sbs_msg_parse(const unsigned char *buf, size_t len, struct sbs_msg *out);
+
+/* 1 when the kernel's OOM killer fired in the sandbox's cgroup. */
+int sbs_oom_killed(const struct sbs_record *rec);
+
+/* Tears the sandbox down: kills every process in its cgroup, waits until it
+ * is empty, removes the cgroup and the control socket file, closes the
+ * connection. Works from a record alone (after a restart, sandbox dead or
+ * alive). Never leaves a process, cgroup, mount or namespace behind. */
+int sbs_destroy(struct sbs_conn *c);
+int sbs_destroy_record(const struct sbs_record *rec);
+
+#endif
