@@ -549,11 +549,13 @@ static void ws_tmp_name(char *out, size_t outsz)
  * file or a symlink the sandbox planted). */
 static int ws_tmp_create(struct wsf_upload *u)
 {
+#ifndef WSF_TEST_NO_TMPFILE /* the unit tests cover the other path too */
     u->fd = openat(u->dir_fd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
     if (u->fd >= 0)
         return 0;
     if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
         return ws_errno(errno, u->rel);
+#endif
     for (int i = 0; i < 16; i++) {
         ws_tmp_name(u->tmp, sizeof(u->tmp));
         u->fd =
@@ -789,7 +791,10 @@ static int rm_tree(int top_fd, const char *name, const char *rel)
             }
             closedir(lv->d);
             lv->d = NULL;
-            if (unlinkat(parent, lv->name, AT_REMOVEDIR) == 0 || errno == ENOENT) {
+            /* ENOENT, ENOTDIR: the sandbox moved it away, maybe put a
+             * symlink there; the parent's rescan sees to what is left. */
+            if (unlinkat(parent, lv->name, AT_REMOVEDIR) == 0 || errno == ENOENT ||
+                errno == ENOTDIR) {
                 n--;
                 continue;
             }
@@ -822,7 +827,8 @@ static int rm_tree(int top_fd, const char *name, const char *rel)
             /* Not a directory (any more): a file, or a symlink swapped in;
              * remove the entry itself, never what it points to. */
             if (errno == ENOTDIR || errno == ELOOP) {
-                if (unlinkat(dfd, de->d_name, 0) == 0 || errno == ENOENT)
+                /* EISDIR: a directory again; the rescan will see it */
+                if (unlinkat(dfd, de->d_name, 0) == 0 || errno == ENOENT || errno == EISDIR)
                     continue;
             } else if (errno == ENOENT) {
                 continue;
