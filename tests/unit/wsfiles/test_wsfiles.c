@@ -749,7 +749,7 @@ static void delete_deep_tree(void **state)
 /* The sandbox swaps a directory of the tree being deleted for a symlink to
  * an outside directory, over and over, while the tree is deleted: whatever
  * the interleaving, nothing outside is touched. */
-static volatile int swapping;
+static volatile int swapping, swaps;
 
 /* symlink() where failing is fine (the other thread won the race). */
 static void try_symlink(const char *target, const char *path)
@@ -768,6 +768,7 @@ static void *swapper(void *arg)
             try_symlink(outdir, sub);
             unlink(sub);
             rename(old, sub);
+            __atomic_add_fetch(&swaps, 1, __ATOMIC_SEQ_CST);
         }
         try_symlink(outdir, sub);
     }
@@ -777,10 +778,10 @@ static void *swapper(void *arg)
 static void delete_races_symlink_swap(void **state)
 {
     int outcomes[3] = {0};
-    for (int round = 0; round < 100; round++) {
+    for (int round = 0; round < 50; round++) {
         char name[32];
         assert_int_equal(wsf_mkdir(root, "t/sub/deeper", own_uid, own_gid, NULL), 0);
-        for (int i = 0; i < 10; i++) {
+        for (int i = 0; i < 40; i++) {
             snprintf(name, sizeof(name), "t/sub/f%d", i);
             assert_int_equal(put(name, "x", NULL), 0);
         }
@@ -788,7 +789,10 @@ static void delete_races_symlink_swap(void **state)
         assert_int_equal(put("t/sub/keep", "x", NULL), 0);
         pthread_t th;
         swapping = 1;
+        swaps = 0;
         assert_int_equal(pthread_create(&th, NULL, swapper, NULL), 0);
+        while (__atomic_load_n(&swaps, __ATOMIC_SEQ_CST) < 1)
+            sched_yield();
         int err = wsf_delete(root, "t", 1);
         swapping = 0;
         pthread_join(th, NULL);
@@ -800,7 +804,7 @@ static void delete_races_symlink_swap(void **state)
         unlink(wsp("t/sub"));
         wsf_delete(root, "t", 1);
     }
-    print_message("100 deletes under a swapping sandbox: %d done, %d gave up (busy), %d lost the "
+    print_message("50 deletes under a swapping sandbox: %d done, %d gave up (busy), %d lost the "
                   "tree\n",
                   outcomes[0], outcomes[1], outcomes[2]);
 }
