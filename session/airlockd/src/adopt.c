@@ -149,6 +149,9 @@ int ald_adopt_all(struct ald *d)
         ald_session_link(d, s);
         pthread_mutex_unlock(&d->lock);
         procs_load(d, s);
+        uint64_t max = 0;
+        if (ald_store_proc_max(d->st, s->id, &max) == 0 && max >= s->next_proc)
+            s->next_proc = max + 1;
         if (s->state == ALD_CREATING) {
             give_up(d, s, ALD_FAILED, "create-interrupted");
             failed++;

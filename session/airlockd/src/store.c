@@ -61,6 +61,7 @@ enum q {
     Q_PROC_GET,
     Q_PROC_LIST,
     Q_PROC_RUNNING,
+    Q_PROC_MAX,
     Q_IDEM_INSERT,
     Q_IDEM_GET,
     Q_IDEM_DEL,
@@ -107,6 +108,7 @@ static const char *const queries[Q_COUNT] = {
     [Q_PROC_LIST] = "SELECT pub FROM processes WHERE session = ?1 ORDER BY num",
     [Q_PROC_RUNNING] = "SELECT pub, priv FROM processes WHERE session = ?1 AND running = 1"
                        " ORDER BY num",
+    [Q_PROC_MAX] = "SELECT coalesce(max(num), 0) FROM processes WHERE session = ?1",
     [Q_IDEM_INSERT] = "INSERT OR IGNORE INTO idempotency(user, key, body_hash, session,"
                       " created_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
     [Q_IDEM_GET] = "SELECT body_hash, session FROM idempotency WHERE user = ?1 AND key = ?2",
@@ -744,6 +746,26 @@ int ald_store_proc_running(struct ald_store *st, const char *session, json_t **o
     if (s) {
         bind_text(s, 1, session);
         err = collect_pairs(st, s, *out);
+    }
+    pthread_mutex_unlock(&st->lock);
+    return err;
+}
+
+int ald_store_proc_max(struct ald_store *st, const char *session, uint64_t *out)
+{
+    *out = 0;
+    pthread_mutex_lock(&st->lock);
+    int err = AL_EIO;
+    sqlite3_stmt *s = stmt(st, Q_PROC_MAX);
+    if (s) {
+        bind_text(s, 1, session);
+        if (sqlite3_step(s) == SQLITE_ROW) {
+            *out = (uint64_t)sqlite3_column_int64(s, 0);
+            err = 0;
+        } else {
+            err = db_fail(st, "processes");
+        }
+        sqlite3_reset(s);
     }
     pthread_mutex_unlock(&st->lock);
     return err;

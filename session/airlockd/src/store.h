@@ -93,6 +93,9 @@ int ald_store_proc_list(struct ald_store *st, const char *session, json_t **out)
 /* *out: JSON array of [pub, priv] for the session's processes still running. */
 int ald_store_proc_running(struct ald_store *st, const char *session, json_t **out);
 
+/* The highest process number of the session (0 when none). */
+int ald_store_proc_max(struct ald_store *st, const char *session, uint64_t *out);
+
 /* Claims an idempotency key for `user`: 0 when claimed (the caller creates
  * `session`), AL_EEXISTS when it was claimed before (then `out_session` and
  * `out_hash` hold the first claim's session id and body hash). */
