@@ -390,7 +390,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     *con_cls = NULL;
 }
 
-static void mhd_log(void *cls, const char *fmt, va_list ap)
+/* libmicrohttpd's own messages, at debug level. */
+static void __attribute__((format(printf, 2, 0))) mhd_log(void *cls, const char *fmt, va_list ap)
 {
     (void)cls;
     char msg[512];
@@ -454,13 +455,14 @@ int ald_http_start(struct ald *d, char *bound, size_t boundsz)
     int fd = listen_on(d->cfg->listen, bound, boundsz);
     if (fd < 0)
         return fd;
-    d->mhd = MHD_start_daemon(
-        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC |
-            MHD_USE_ERROR_LOG,
-        0, NULL, NULL, on_request, d, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)d->cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)0,
-        MHD_OPTION_URI_LOG_CALLBACK, on_uri, d, MHD_OPTION_NOTIFY_COMPLETED, on_completed, d,
-        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, d, MHD_OPTION_END);
+    d->mhd = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+                                  MHD_USE_ITC | MHD_USE_ERROR_LOG,
+                              0, NULL, NULL, on_request, d, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, d,
+                              MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT,
+                              (unsigned)d->cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+                              (unsigned)0, MHD_OPTION_URI_LOG_CALLBACK, on_uri, d,
+                              MHD_OPTION_NOTIFY_COMPLETED, on_completed, d,
+                              MHD_OPTION_EXTERNAL_LOGGER, mhd_log, d, MHD_OPTION_END);
     if (!d->mhd) {
         close(fd);
         return al_error_set(AL_EIO, "libmicrohttpd did not start on %s", d->cfg->listen);
