@@ -89,6 +89,10 @@ enum MHD_Result ald_reply(struct ald_req *r, int status, struct MHD_Response *re
     r->status = status;
     enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)status, resp);
     MHD_destroy_response(resp);
+    if (ret == MHD_NO) {
+        r->replied = 0;
+        r->status = 0;
+    }
     return ret;
 }
 
@@ -318,27 +322,35 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (*upload_data_size > 0) {
         size_t n = *upload_data_size;
         *upload_data_size = 0;
-        if (r->replied)
-            return MHD_YES; /* an error reply is queued; discard */
+        if (r->replied || r->too_large)
+            return MHD_YES; /* an error reply is queued or due: discard */
         r->received += n;
         if (r->received > r->body_limit) {
+            /* libmicrohttpd takes no reply in the middle of a body (chunked
+             * uploads): the rest is read and dropped, the 413 comes at the end */
             r->too_large = 1;
             if (r->upload && r->route->upload)
                 r->route->upload->abort(r);
-            return ald_reply_error(r, 413, "too_large", NULL, "body over %llu bytes",
-                                   (unsigned long long)r->body_limit);
+            al_buf_free(&r->body);
+            return MHD_YES;
         }
         if (r->route->body == ALD_BODY_UPLOAD) {
-            if (r->route->upload->write(r, upload_data, n) != 0)
-                return ald_reply_apierr(r, &r->err);
+            /* a write error is reported once the body is in (see above) */
+            if (!r->err.code && r->route->upload->write(r, upload_data, n) != 0 && !r->err.code)
+                ald_apierr_set(&r->err, 500, "internal", NULL, "upload failed");
         } else if (r->route->body != ALD_BODY_NONE) {
             if (al_buf_append(&r->body, upload_data, n) < 0)
-                return ald_reply_error(r, 413, "too_large", NULL, "body too large");
+                r->too_large = 1;
         }
         return MHD_YES;
     }
     if (r->replied)
         return MHD_YES;
+    if (r->too_large)
+        return ald_reply_error(r, 413, "too_large", NULL, "body over %llu bytes",
+                               (unsigned long long)r->body_limit);
+    if (r->err.code && r->route->body == ALD_BODY_UPLOAD)
+        return ald_reply_apierr(r, &r->err);
     return r->route->handler(r);
 }
 
@@ -461,8 +473,7 @@ int ald_http_start(struct ald *d, char *bound, size_t boundsz)
                               MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT,
                               (unsigned)d->cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
                               (unsigned)0, MHD_OPTION_URI_LOG_CALLBACK, on_uri, d,
-                              MHD_OPTION_NOTIFY_COMPLETED, on_completed, d,
-                              MHD_OPTION_EXTERNAL_LOGGER, mhd_log, d, MHD_OPTION_END);
+                              MHD_OPTION_NOTIFY_COMPLETED, on_completed, d, MHD_OPTION_END);
     if (!d->mhd) {
         close(fd);
         return al_error_set(AL_EIO, "libmicrohttpd did not start on %s", d->cfg->listen);
