@@ -122,6 +122,7 @@ struct ald {
     int stop_fd;  /* eventfd, readable once the daemon stops */
     int drain_fd; /* eventfd, readable once draining began (ends long polls) */
     atomic_int draining, stopping;
+    atomic_int inflight; /* HTTP requests begun and not completed */
     pthread_t ctl_thread, reaper_thread;
     char init_path[PATH_MAX];
     char sessions_dir[PATH_MAX];

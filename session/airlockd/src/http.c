@@ -356,11 +356,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
-    (void)cls;
     (void)conn;
+    struct ald *d = cls;
     struct ald_req *r = calloc(1, sizeof(*r));
-    if (r)
+    if (r) {
         r->raw_uri = strdup(uri ? uri : "/");
+        atomic_fetch_add(&d->inflight, 1);
+    }
     return r;
 }
 
@@ -379,6 +381,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     struct ald_req *r = *con_cls;
     if (!r)
         return;
+    atomic_fetch_sub(&d->inflight, 1);
     if (r->upload && r->route && r->route->upload)
         r->route->upload->abort(r);
     if (r->status)
@@ -488,13 +491,6 @@ void ald_http_quiesce(struct ald *d)
         if (fd != MHD_INVALID_SOCKET)
             close(fd);
     }
-}
-
-unsigned ald_http_connections(struct ald *d)
-{
-    const union MHD_DaemonInfo *info =
-        d->mhd ? MHD_get_daemon_info(d->mhd, MHD_DAEMON_INFO_CURRENT_CONNECTIONS) : NULL;
-    return info ? info->num_connections : 0;
 }
 
 void ald_http_stop(struct ald *d)

@@ -297,9 +297,11 @@ static int spawn(struct ald *d, struct ald_session *s, struct ald_proc *p,
     clock_gettime(CLOCK_MONOTONIC, &deadline);
     deadline.tv_sec += SPAWN_REPLY_TIMEOUT_S;
     pthread_mutex_lock(&d->lock);
-    while (p->state == ALD_P_SPAWNING && err == 0)
+    while (p->state == ALD_P_SPAWNING && err == 0 && !atomic_load(&d->stopping))
         if (pthread_cond_timedwait(&d->cond, &d->lock, &deadline) == ETIMEDOUT)
             err = al_error_set(AL_ETIMEOUT, "no answer from the sandbox's init");
+    if (err == 0 && p->state == ALD_P_SPAWNING)
+        err = al_error_set(AL_EIO, "airlockd is stopping");
     pthread_mutex_unlock(&d->lock);
     return err;
 }
