@@ -23,18 +23,26 @@
  * itself. Writes never go through an existing inode (PUT renames a new file
  * into place), so a hard link never lets a client modify an outside file.
  *
- * Errors: 0 or a negative AL_E* code with al_error_last() set:
- *   AL_EINVAL     malformed path, or a path component is not a directory;
- *   AL_EPERM      the path leaves the workspace (symlink out, /proc magic
- *                 link, symlink loop), a FIFO/device/socket, or the root
- *                 itself where that is not allowed;
- *   AL_ENOTFOUND  the path (or a parent) does not exist;
+ * Errors: 0 or a negative AL_E* code with al_error_last() set (a message
+ * naming the normalised path, fit for the client), and the API status it
+ * suits (docs/api.md):
+ *   AL_EINVAL     malformed path, or a path component is not a directory
+ *                 (400 invalid_path);
+ *   AL_EPERM      the path is refused: it leaves the workspace (symlink out,
+ *                 /proc magic link, symlink loop), names a FIFO, device or
+ *                 socket, a mount point, or the root where that is not
+ *                 allowed (400 invalid_path);
+ *   AL_ENOTFOUND  the path (or a parent) does not exist (404);
  *   AL_EEXISTS    a parent exists and is not a directory, the target is a
  *                 directory where a file is needed (or a file where a
- *                 directory is needed), or a directory is not empty;
- *   AL_EAGAIN     the tree kept changing under a retried operation;
- *   AL_ETOOBIG    a tree is deeper than WSF_DELETE_MAX_DEPTH;
- *   AL_ENOMEM, AL_EIO  as usual.
+ *                 directory is needed), or a directory is not empty (409);
+ *   AL_EAGAIN     the sandbox kept changing the tree under a retried
+ *                 operation (409 or 503);
+ *   AL_ETOOBIG    a tree deeper than WSF_DELETE_MAX_DEPTH, or the disk or
+ *                 quota is full on write (413/507);
+ *   AL_EUNSUPP    the kernel lacks openat2 (Linux < 5.6; also valgrind
+ *                 3.19, which does not know the syscall);
+ *   AL_ENOMEM, AL_EIO  as usual (500).
  * All functions are thread-safe (no shared state beyond the descriptors
  * given); a struct wsf_upload belongs to one thread at a time.
  */

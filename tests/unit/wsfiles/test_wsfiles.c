@@ -499,7 +499,7 @@ static void proc_magic_links_refused(void **state)
 {
     int err, fd;
     json_t *l = NULL;
-    if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+    if (unshare(CLONE_NEWNS) < 0 || mount("none", "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
         skip();
     assert_int_equal(mkdir(wsp("proc"), 0755), 0);
     if (mount("proc", wsp("proc"), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
