@@ -146,6 +146,18 @@ out:
     return err;
 }
 
+/* Refuses a `rel` that is not in normalised form: the functions below take
+ * its last component as one name, which must never be "..", "" or too long,
+ * even when a caller forgot wsf_path_normalize. */
+static int ws_rel_check(const char *rel)
+{
+    char norm[WSF_PATH_MAX + 1];
+    size_t len = strnlen(rel, WSF_PATH_MAX + 1);
+    if (wsf_path_normalize(rel, len, norm, sizeof(norm)) < 0 || strcmp(norm, rel) != 0)
+        return al_error_set(AL_EINVAL, "path is not normalised");
+    return 0;
+}
+
 /* Splits normalised `rel` into its directory (into dir, "" for the root) and
  * returns its last component (pointing into rel). */
 static const char *path_split(const char *rel, char dir[WSF_PATH_MAX + 1])
@@ -502,6 +514,8 @@ int wsf_get(int root_fd, const char *rel, int *out_fd, struct wsf_stat *st, json
 
     *out_fd = -1;
     *out_listing = NULL;
+    if ((fd = ws_rel_check(rel)) < 0)
+        return fd;
     /* O_PATH first: it neither blocks on a FIFO nor opens a device. */
     cleanup_fd int pfd = ws_openat2(root_fd, rel, O_PATH, WS_RESOLVE);
     if (pfd < 0)
@@ -591,6 +605,8 @@ int wsf_put_begin(int root_fd, const char *rel, uid_t uid, gid_t gid, struct wsf
     struct wsf_upload *u = NULL;
 
     *out = NULL;
+    if ((err = ws_rel_check(rel)) < 0)
+        return err;
     if (!rel[0])
         return al_error_set(AL_EEXISTS, "the workspace root is a directory");
     if (!(u = calloc(1, sizeof(*u))) || !(u->rel = strdup(rel))) {
@@ -727,7 +743,9 @@ out:
 int wsf_mkdir(int root_fd, const char *rel, uid_t uid, gid_t gid, int *created)
 {
     int made = 0, fd = -1;
-    int err = ws_dir_open(root_fd, rel, 1, uid, gid, &fd, &made);
+    int err = ws_rel_check(rel);
+    if (err == 0)
+        err = ws_dir_open(root_fd, rel, 1, uid, gid, &fd, &made);
     if (err == 0)
         close(fd);
     if (created)
@@ -857,6 +875,8 @@ int wsf_delete(int root_fd, const char *rel, int recursive)
     int err = 0;
     cleanup_fd int pfd = -1;
 
+    if ((err = ws_rel_check(rel)) < 0)
+        return err;
     if (!rel[0])
         return al_error_set(AL_EPERM, "refusing to delete the workspace root");
     const char *name = path_split(rel, dir);

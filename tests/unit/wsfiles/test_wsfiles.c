@@ -540,6 +540,24 @@ static void proc_magic_links_refused(void **state)
     assert_outside_intact();
 }
 
+/* The file functions refuse a path that skipped wsf_path_normalize. */
+static void unnormalised_refused(void **state)
+{
+    static const char *bad[] = {"..", "a/..", "/etc", "a//b", "./a", "a/", "a/.", "a\nb"};
+    assert_int_equal(put("a", "x", NULL), 0);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        int fd, created;
+        json_t *l;
+        struct wsf_upload *u;
+        assert_int_equal(wsf_get(root, bad[i], &fd, NULL, &l), AL_EINVAL);
+        assert_int_equal(wsf_put_begin(root, bad[i], own_uid, own_gid, &u), AL_EINVAL);
+        assert_int_equal(wsf_mkdir(root, bad[i], own_uid, own_gid, &created), AL_EINVAL);
+        assert_int_equal(wsf_delete(root, bad[i], 1), AL_EINVAL);
+    }
+    assert_int_equal(access(wsp("a"), F_OK), 0);
+    assert_outside_intact();
+}
+
 /* ---- PUT and mkdir ---- */
 
 static void put_creates_parents_and_owns(void **state)
@@ -821,6 +839,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(get_refuses_escapes, setup, teardown),
         cmocka_unit_test_setup_teardown(writes_confined, setup, teardown),
         cmocka_unit_test_setup_teardown(hard_link_not_written_through, setup, teardown),
+        cmocka_unit_test_setup_teardown(unnormalised_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(put_creates_parents_and_owns, setup, teardown),
         cmocka_unit_test_setup_teardown(put_refuses_directories, setup, teardown),
         cmocka_unit_test_setup_teardown(mkdir_cases, setup, teardown),
