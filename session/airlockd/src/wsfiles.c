@@ -537,6 +537,21 @@ int wsf_get(int root_fd, const char *rel, int *out_fd, struct wsf_stat *st, json
     return ws_list(fd, rel, out_listing);
 }
 
+int wsf_stat(int root_fd, const char *rel, struct wsf_stat *st)
+{
+    struct stat sb;
+    int err = ws_rel_check(rel);
+    if (err < 0)
+        return err;
+    cleanup_fd int pfd = ws_openat2(root_fd, rel, O_PATH, WS_RESOLVE);
+    if (pfd < 0)
+        return ws_errno(-pfd, rel);
+    if (fstat(pfd, &sb) < 0)
+        return ws_errno(errno, rel);
+    ws_stat_fill(st, &sb);
+    return 0;
+}
+
 /* ---- PUT ---- */
 
 struct wsf_upload {

@@ -122,6 +122,11 @@ json_t *wsf_stat_json(const char *name, const struct wsf_stat *st);
  * On error *out_fd = -1 and *out_listing = NULL. `st` may be NULL. */
 int wsf_get(int root_fd, const char *rel, int *out_fd, struct wsf_stat *st, json_t **out_listing);
 
+/* Fills *st for `rel` (normalised, "" = root) beneath root_fd, following
+ * symlinks that stay inside like wsf_get, without opening the object for
+ * I/O (any type, FIFOs included). For replies such as mkdir's entry. */
+int wsf_stat(int root_fd, const char *rel, struct wsf_stat *st);
+
 /* Atomic streamed upload of `rel` (normalised, not the root).
  *
  * wsf_put_begin creates the missing parent directories (mode 0755, owned by

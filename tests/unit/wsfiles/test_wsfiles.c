@@ -340,6 +340,9 @@ static void get_refuses_fifo_and_device(void **state)
     assert_int_equal(mkfifo(wsp("fifo"), 0666), 0);
     assert_null(get_content("fifo", &err));
     assert_int_equal(err, AL_EPERM);
+    struct wsf_stat st;
+    assert_int_equal(wsf_stat(root, "fifo", &st), 0);
+    assert_int_equal(st.type, WSF_OTHER);
     assert_int_equal(symlink("fifo", wsp("fifolink")), 0);
     assert_null(get_content("fifolink", &err));
     assert_int_equal(err, AL_EPERM);
@@ -420,6 +423,8 @@ static void get_refuses_escapes(void **state)
         err = wsf_get(root, refused[i], &fd, NULL, &l);
         if (err != AL_EPERM)
             fail_msg("GET %s: %d %s", refused[i], err, al_error_last());
+        struct wsf_stat st;
+        assert_int_equal(wsf_stat(root, refused[i], &st), AL_EPERM);
         assert_int_equal(fd, -1);
         assert_null(l);
     }
@@ -675,6 +680,16 @@ static void mkdir_cases(void **state)
     assert_int_equal(created, 0);
     assert_int_equal(wsf_mkdir(root, "", own_uid, own_gid, &created), 0);
     assert_int_equal(created, 0);
+    struct wsf_stat st;
+    assert_int_equal(wsf_stat(root, "a/b/c", &st), 0);
+    assert_int_equal(st.type, WSF_DIR);
+    assert_int_equal(st.mode, 0755);
+    json_t *entry = wsf_stat_json("c", &st);
+    assert_string_equal(json_string_value(json_object_get(entry, "type")), "dir");
+    assert_string_equal(json_string_value(json_object_get(entry, "mode")), "0755");
+    json_decref(entry);
+    assert_int_equal(wsf_stat(root, "a/b/missing", &st), AL_ENOTFOUND);
+    assert_int_equal(wsf_stat(root, "..", &st), AL_EINVAL);
     assert_int_equal(put("a/file", "x", NULL), 0);
     assert_int_equal(wsf_mkdir(root, "a/file", own_uid, own_gid, &created), AL_EEXISTS);
     assert_int_equal(wsf_mkdir(root, "a/file/sub", own_uid, own_gid, &created), AL_EEXISTS);
