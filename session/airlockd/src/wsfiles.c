@@ -32,6 +32,8 @@
 /* openat2 answers EAGAIN when a rename raced with a RESOLVE_BENEATH walk. */
 #define WS_EAGAIN_TRIES  64
 #define WS_RMDIR_RESCANS 8
+/* Subtrees a recursive delete may move up before it calls the tree endless. */
+#define WS_RM_MOVES_MAX 65536
 
 /* ---- paths ---- */
 
@@ -773,8 +775,32 @@ int wsf_mkdir(int root_fd, const char *rel, uid_t uid, gid_t gid, int *created)
 struct rm_level {
     DIR *d;
     char name[NAME_MAX + 1]; /* this directory's name in its parent */
-    int rescans;
+    int rescans;             /* rescans after the sandbox added entries */
+    int moved;               /* top level: subtrees moved in since the last scan */
 };
+
+/* Moves directory `name` of dfd (at the deepest level held open) up into the
+ * top directory of the tree under a fresh name, where the walk meets it
+ * again; so no more than WSF_DELETE_OPEN_MAX directories are ever open,
+ * however deep the tree. The move stays inside the tree being deleted, and
+ * rename moves a symlink swapped in as the link itself. Returns 0 or -errno. */
+static int rm_move_up(int dfd, const char *name, int top_dfd)
+{
+    char tmp[64];
+    for (int i = 0; i < 16; i++) {
+        unsigned long long r = 0;
+        if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r))
+            r = (unsigned long long)time(NULL) + (unsigned long long)i;
+        snprintf(tmp, sizeof(tmp), ".airlock-rm-%016llx", r);
+        if (renameat2(dfd, name, top_dfd, tmp, RENAME_NOREPLACE) == 0)
+            return 0;
+        if (errno == EINVAL && renameat(dfd, name, top_dfd, tmp) == 0)
+            return 0;
+        if (errno != EEXIST && errno != ENOTEMPTY)
+            return -errno;
+    }
+    return -EEXIST;
+}
 
 /* Opens directory `name` in parent for the walk: no symlink, no other mount.
  * Returns a DIR or NULL with errno. */
@@ -801,7 +827,8 @@ static int rm_tree(int top_fd, const char *name, const char *rel)
 {
     int err = 0;
     size_t n = 0;
-    struct rm_level *st = calloc(WSF_DELETE_MAX_DEPTH + 1, sizeof(*st));
+    unsigned moves = 0;
+    struct rm_level *st = calloc(WSF_DELETE_OPEN_MAX, sizeof(*st));
 
     if (!st)
         return al_error_set(AL_ENOMEM, "out of memory");
@@ -831,13 +858,19 @@ static int rm_tree(int top_fd, const char *name, const char *rel)
                 n--;
                 continue;
             }
-            /* Entries appeared meanwhile (the sandbox runs on): rescan. */
-            if ((errno == ENOTEMPTY || errno == EEXIST) && lv->rescans++ < WS_RMDIR_RESCANS &&
-                (lv->d = rm_open(parent, lv->name)))
-                continue;
-            err = errno == ENOTEMPTY || errno == EEXIST
-                      ? al_error_set(AL_EAGAIN, "files keep appearing in %s", rel)
-                      : ws_errno(errno, rel);
+            if (errno == ENOTEMPTY || errno == EEXIST) {
+                /* Entries appeared meanwhile: subtrees moved up here, or
+                 * the sandbox runs on (which gets a few rescans). */
+                int again = lv->moved || lv->rescans++ < WS_RMDIR_RESCANS;
+                lv->moved = 0;
+                if (!again) {
+                    err = al_error_set(AL_EAGAIN, "files keep appearing in %s", rel);
+                    goto out;
+                }
+                if ((lv->d = rm_open(parent, lv->name)))
+                    continue;
+            }
+            err = ws_errno(errno, rel);
             goto out;
         }
         if (al_path_is_dot(de->d_name))
@@ -850,9 +883,15 @@ static int rm_tree(int top_fd, const char *name, const char *rel)
                 goto out;
             }
         }
-        if (n > WSF_DELETE_MAX_DEPTH) {
-            err = al_error_set(AL_ETOOBIG, "tree deeper than %d levels: %s", WSF_DELETE_MAX_DEPTH,
-                               rel);
+        if (n == WSF_DELETE_OPEN_MAX) {
+            int r =
+                moves++ < WS_RM_MOVES_MAX ? rm_move_up(dfd, de->d_name, dirfd(st[0].d)) : -EAGAIN;
+            if (r == 0)
+                st[0].moved = 1;
+            if (r == 0 || r == -ENOENT)
+                continue;
+            err = r == -EAGAIN ? al_error_set(AL_EAGAIN, "the tree keeps growing: %s", rel)
+                               : ws_errno(-r, rel);
             goto out;
         }
         DIR *sub = rm_open(dfd, de->d_name);
@@ -872,6 +911,7 @@ static int rm_tree(int top_fd, const char *name, const char *rel)
         }
         st[n].d = sub;
         st[n].rescans = 0;
+        st[n].moved = 0;
         snprintf(st[n].name, sizeof(st[n].name), "%s", de->d_name);
         n++;
     }

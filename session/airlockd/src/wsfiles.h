@@ -38,8 +38,7 @@
  *                 directory is needed), or a directory is not empty (409);
  *   AL_EAGAIN     the sandbox kept changing the tree under a retried
  *                 operation (409 or 503);
- *   AL_ETOOBIG    a tree deeper than WSF_DELETE_MAX_DEPTH, or the disk or
- *                 quota is full on write (413/507);
+ *   AL_ETOOBIG    the disk or quota is full on write (507);
  *   AL_EUNSUPP    the kernel lacks openat2 (Linux < 5.6; also valgrind
  *                 3.19, which does not know the syscall);
  *   AL_ENOMEM, AL_EIO  as usual (500).
@@ -55,11 +54,11 @@
 
 #include <jansson.h>
 
-#define WSF_PATH_MAX         4096  /* bytes of a client path (before folding) */
-#define WSF_NAME_MAX         255   /* bytes of one component */
-#define WSF_COMPONENTS_MAX   256   /* components of a path */
-#define WSF_LIST_MAX         10000 /* entries returned by a directory listing */
-#define WSF_DELETE_MAX_DEPTH 256   /* directory levels below a recursive delete */
+#define WSF_PATH_MAX        4096  /* bytes of a client path (before folding) */
+#define WSF_NAME_MAX        255   /* bytes of one component */
+#define WSF_COMPONENTS_MAX  256   /* components of a path */
+#define WSF_LIST_MAX        10000 /* entries returned by a directory listing */
+#define WSF_DELETE_OPEN_MAX 64    /* directories a recursive delete holds open */
 
 /* Validates a client-supplied relative path (already percent-decoded; `len`
  * bytes, need not be NUL-terminated) and writes the normalised form, NUL
@@ -166,9 +165,12 @@ int wsf_mkdir(int root_fd, const char *rel, uid_t uid, gid_t gid, int *created);
  * openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV) on one
  * name relative to its parent's descriptor, so symlinks met in the tree are
  * removed as links, a directory swapped for a symlink mid-walk is not
- * followed, and mount points are not entered (AL_EPERM). A tree deeper than
- * WSF_DELETE_MAX_DEPTH fails with AL_ETOOBIG after removing what it could.
- * Removing the root ("") is refused (AL_EPERM). */
+ * followed, and mount points are not entered (AL_EPERM). Any depth works
+ * with at most WSF_DELETE_OPEN_MAX directories open: a subtree below that
+ * is first moved up into the tree's top directory (as ".airlock-rm-*").
+ * AL_EAGAIN when the sandbox keeps adding entries faster than they go (the
+ * tree is then partly removed). Removing the root ("") is refused
+ * (AL_EPERM). */
 int wsf_delete(int root_fd, const char *rel, int recursive);
 
 #endif

@@ -749,34 +749,55 @@ static void delete_cases(void **state)
     assert_outside_intact();
 }
 
-static void delete_deep_tree(void **state)
+/* A chain of `depth` directories named `name` below `parent` (relative to
+ * the workspace), each holding a file, and at the bottom a symlink to the
+ * outside directory. */
+static void make_chain(const char *parent, const char *name, int depth)
 {
-    /* deeper than WSF_DELETE_MAX_DEPTH: refused after removing what it
-     * could; within it: removed */
-    int fd = open(ws, O_RDONLY | O_DIRECTORY);
+    int fd = open(wsp(parent), O_RDONLY | O_DIRECTORY);
     assert_true(fd >= 0);
-    for (int i = 0; i < WSF_DELETE_MAX_DEPTH + 10; i++) {
-        assert_int_equal(mkdirat(fd, "d", 0755), 0);
-        int next = openat(fd, "d", O_RDONLY | O_DIRECTORY);
+    for (int i = 0; i < depth; i++) {
+        assert_int_equal(mkdirat(fd, name, 0755), 0);
+        int next = openat(fd, name, O_RDONLY | O_DIRECTORY);
         assert_true(next >= 0);
         close(fd);
         fd = next;
+        int f = openat(fd, "file", O_WRONLY | O_CREAT, 0644);
+        assert_true(f >= 0);
+        close(f);
     }
+    assert_int_equal(symlinkat(outdir, fd, "out"), 0);
     close(fd);
-    assert_int_equal(wsf_delete(root, "d", 1), AL_ETOOBIG);
-    assert_int_equal(access(wsp("d"), F_OK), 0);
-    fd = open(ws, O_RDONLY | O_DIRECTORY);
-    for (int i = 0; i < WSF_DELETE_MAX_DEPTH - 1; i++) {
-        assert_int_equal(mkdirat(fd, "e", 0755), 0);
-        int next = openat(fd, "e", O_RDONLY | O_DIRECTORY);
-        close(fd);
-        fd = next;
+}
+
+/* Trees of any depth go, with at most WSF_DELETE_OPEN_MAX directories open
+ * (deeper subtrees are moved up first); nothing outside is touched. */
+static void delete_deep_tree(void **state)
+{
+    static const int depths[] = {1,
+                                 WSF_DELETE_OPEN_MAX - 1,
+                                 WSF_DELETE_OPEN_MAX,
+                                 WSF_DELETE_OPEN_MAX + 1,
+                                 3 * WSF_DELETE_OPEN_MAX + 5,
+                                 2000};
+    for (size_t i = 0; i < sizeof(depths) / sizeof(depths[0]); i++) {
+        make_chain("", "d", depths[i]);
+        int err = wsf_delete(root, "d", 1);
+        if (err != 0)
+            fail_msg("depth %d: %d %s", depths[i], err, al_error_last());
+        assert_int_equal(access(wsp("d"), F_OK), -1);
+        assert_outside_intact();
     }
-    int f = openat(fd, "leaf", O_WRONLY | O_CREAT, 0644);
-    close(f);
-    close(fd);
-    assert_int_equal(wsf_delete(root, "e", 1), 0);
-    assert_int_equal(access(wsp("e"), F_OK), -1);
+    /* a wide and deep tree: ten chains below one directory */
+    assert_int_equal(mkdir(wsp("w"), 0755), 0);
+    for (int i = 0; i < 10; i++) {
+        char name[16];
+        snprintf(name, sizeof(name), "c%d", i);
+        make_chain("w", name, 150);
+    }
+    assert_int_equal(wsf_delete(root, "w", 1), 0);
+    assert_int_equal(access(wsp("w"), F_OK), -1);
+    assert_outside_intact();
 }
 
 /* The sandbox swaps a directory of the tree being deleted for a symlink to
