@@ -66,12 +66,13 @@
  * the result is never longer than `len`).
  *
  * Empty components are folded ("a//b/" -> "a/b") and "." components dropped
- * ("./a/." -> "a"); "" (and "." or "./") normalise to "", the root, which is
- * valid for listing only. Refused with AL_EINVAL and a reason: an absolute
- * path, any ".." component, a NUL or control byte (< 0x20, 0x7f), bytes that
- * are not valid UTF-8 (paths are echoed in JSON), a component longer than
- * WSF_NAME_MAX, more than WSF_PATH_MAX bytes, more than WSF_COMPONENTS_MAX
- * components. AL_ETOOBIG when `outsz` is too small (out is then ""). */
+ * ("./a/." -> "a"); "" (and "." or "./") normalise to "", the root, which
+ * only wsf_get (a listing), wsf_stat and wsf_mkdir (a no-op) accept.
+ * Refused with AL_EINVAL and a reason: an absolute path, any ".."
+ * component, a NUL or control byte (< 0x20, 0x7f), bytes that are not valid
+ * UTF-8 (paths are echoed in JSON), a component longer than WSF_NAME_MAX,
+ * more than WSF_PATH_MAX bytes, more than WSF_COMPONENTS_MAX components.
+ * AL_ETOOBIG when `outsz` is too small (out is then ""). */
 int wsf_path_normalize(const char *path, size_t len, char *out, size_t outsz);
 
 /* Opens the workspace root (O_PATH | O_DIRECTORY | O_CLOEXEC) into *out_fd,
