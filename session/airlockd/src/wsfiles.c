@@ -834,6 +834,9 @@ static int rm_tree(int top_fd, const char *name, const char *rel)
         return al_error_set(AL_ENOMEM, "out of memory");
     snprintf(st[0].name, sizeof(st[0].name), "%s", name);
     if (!(st[0].d = rm_open(top_fd, name))) {
+        /* swapped for a symlink or file since it was a directory */
+        if ((errno == ENOTDIR || errno == ELOOP) && unlinkat(top_fd, name, 0) == 0)
+            goto out;
         err = ws_errno(errno, rel);
         goto out;
     }
