@@ -574,6 +574,14 @@ enum MHD_Result ald_route_exec(struct ald_req *r)
         goto out;
     }
     pthread_mutex_lock(&d->lock);
+    int busy = p->spawn_err == EAGAIN;
+    pthread_mutex_unlock(&d->lock);
+    if (busy) {
+        ret = ald_reply_error(r, 429, "quota_exceeded", NULL,
+                              "too many commands run in session %s at once", s->id);
+        goto out;
+    }
+    pthread_mutex_lock(&d->lock);
     if (io.in_w >= 0 && p->state == ALD_P_RUNNING) {
         p->stdin_fd = io.in_w;
         io.in_w = -1;

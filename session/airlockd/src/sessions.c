@@ -331,7 +331,13 @@ static int start_sandbox(struct ald *d, struct ald_session *s, json_t *settings)
     int err = build_policy(&pol, settings, workspace);
     if (err < 0)
         goto out;
-    ald_session_path(d, s->id, "init.sock", control, sizeof(control));
+    /* every control socket in one root-only directory, hidden from every
+     * sandbox (the runtime hides the socket's directory) */
+    int n = snprintf(control, sizeof(control), "%s/run/%s.sock", d->cfg->state_dir, s->id);
+    if (n < 0 || (size_t)n >= sizeof(control)) {
+        err = al_error_set(AL_ETOOBIG, "state_dir path too long");
+        goto out;
+    }
     snprintf(cgroup, sizeof(cgroup), "airlock-%s", s->id);
     struct sbs_spec spec = {
         .policy = &pol,
