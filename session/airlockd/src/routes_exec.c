@@ -569,6 +569,8 @@ enum MHD_Result ald_route_exec(struct ald_req *r)
         if (st != ALD_READY)
             ret = ald_reply_error(r, 409, "conflict", NULL, "session %s is %s", s->id,
                                   ald_state_name(st));
+        else if (err == AL_ETOOBIG || err == AL_EINVAL)
+            ret = ald_reply_error(r, 400, "invalid_value", "argv", "exec: %s", al_error_last());
         else
             ret = ald_reply_error(r, 500, "internal", NULL, "exec: %s", al_error_last());
         goto out;
