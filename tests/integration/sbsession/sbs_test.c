@@ -186,6 +186,27 @@ static void case_uid_owner(void)
     fixture_free(&f);
 }
 
+/* host_uid 0: the caller's own ids, mapped 1:1 (as `airlock run` does). */
+static void case_caller_ids(void)
+{
+    struct fixture f;
+    struct sbs_conn c;
+    struct run_result r;
+    fixture_init(&f, init_path, 0, 0);
+    start(&c, &f);
+    char want[64];
+    snprintf(want, sizeof(want), "%u\n%u\n", (unsigned)getuid(), (unsigned)getgid());
+    CHECK(run_sh(&c, "id -u; id -g", &r) == 0 && strcmp(r.out, want) == 0);
+    CHECK(run_sh(&c, "grep -q '^CapEff:.0000000000000000' /proc/self/status", NULL) == 0);
+    CHECK(run_sh(&c, "echo x > /workspace/f", NULL) == 0);
+    char path[160];
+    struct stat st;
+    snprintf(path, sizeof(path), "%s/f", f.ws);
+    CHECK(stat(path, &st) == 0 && st.st_uid == getuid());
+    CHECK(sbs_destroy(&c) == 0);
+    fixture_free(&f);
+}
+
 /* Many commands at once: all spawned before any is waited for. */
 static void case_concurrent(void)
 {
@@ -444,6 +465,26 @@ static void case_rootfs(const char *probe)
     fixture_free(&f);
 }
 
+/* A command over the memory limit is killed by the kernel, the session
+ * survives, and sbs_oom_killed() says so. */
+static void case_oom(void)
+{
+    struct fixture f;
+    struct sbs_conn c;
+    struct run_result r;
+    fixture_init(&f, init_path, HOST_UID, 0);
+    f.spec.memory_mb = 48;
+    start(&c, &f);
+    CHECK(sbs_oom_killed(&c.rec) == 0);
+    char *argv[] = {"dd", "if=/dev/zero", "of=/dev/null", "bs=200M", "count=1", NULL};
+    CHECK(run(&c, argv, NULL, NULL, 30, &r) == 0 && r.spawn_err == 0);
+    CHECK(WIFSIGNALED(r.status) && WTERMSIG(r.status) == SIGKILL && !r.timed_out);
+    CHECK(sbs_oom_killed(&c.rec) == 1);
+    CHECK(run_sh(&c, "exit 8", NULL) == 8);
+    CHECK(sbs_destroy(&c) == 0);
+    fixture_free(&f);
+}
+
 /* sbs_start from several threads at once, while another thread keeps
  * malloc busy: the sandboxes' pid 1 (a clone of a threaded process) must
  * neither deadlock nor fail. */
@@ -521,6 +562,8 @@ int main(int argc, char **argv)
         {"destroy_leaves_nothing", case_destroy_leaves_nothing},
         {"start_failure", case_start_failure},
         {"threads", case_threads},
+        {"oom", case_oom},
+        {"caller_ids", case_caller_ids},
     };
     if (strcmp(name, "rootfs") == 0 && argc > 3) {
         case_rootfs(argv[3]);
