@@ -703,6 +703,7 @@ void ald_sessions_stop(struct ald *d)
                 close(p->exit_efd);
             json_decref(p->argv);
             free(p);
+            s->refs--; /* the process's */
         }
         if (--s->refs == 0)
             session_free(s);
