@@ -136,28 +136,6 @@ static int sbs_child_main(void *arg)
     child_fail(a);
 }
 
-/* Closes every descriptor except 0-2 and those in `keep` (ascending). */
-static void close_fds_except(const int *keep, size_t n)
-{
-    unsigned lo = 3;
-    for (size_t i = 0; i < n; i++) {
-        if ((unsigned)keep[i] > lo)
-            syscall(SYS_close_range, lo, (unsigned)keep[i] - 1, 0);
-        lo = (unsigned)keep[i] + 1;
-    }
-    syscall(SYS_close_range, lo, ~0U, 0);
-}
-
-static void sort4(int *v)
-{
-    for (int i = 1; i < 4; i++)
-        for (int j = i; j > 0 && v[j - 1] > v[j]; j--) {
-            int t = v[j];
-            v[j] = v[j - 1];
-            v[j - 1] = t;
-        }
-}
-
 /* The listening control socket at `path`, mode 0600. AL_EEXISTS when the
  * path exists (a stale socket is the caller's to remove). */
 static int control_listen(int *out_fd, const char *path)
@@ -303,8 +281,7 @@ int sbs_start(struct sbs_conn *out, const struct sbs_spec *spec)
     pid = (pid_t)syscall(SYS_clone, SBS_NS_FLAGS | SIGCHLD, NULL, NULL, NULL, 0);
     if (pid == 0) {
         int keep[4] = {go[0], status[1], listen_fd, init_fd};
-        sort4(keep);
-        close_fds_except(keep, 4);
+        sb_close_fds_except(keep, 4);
         _exit(sbs_child_main(&args));
     }
     int clone_errno = errno;
@@ -324,19 +301,8 @@ int sbs_start(struct sbs_conn *out, const struct sbs_spec *spec)
         err = sb_userns_map_ids(pid, outer_uid, outer_gid);
     if (err < 0 || (err = sb_cgroup_add(&cg, pid)) < 0)
         goto out;
-    if (spec->on_netns) {
-        char path[64];
-        snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)pid);
-        cleanup_fd int netns = open(path, O_RDONLY | O_CLOEXEC);
-        if (netns < 0) {
-            err = al_error_set_errno(AL_EIO, errno, "open %s", path);
-            goto out;
-        }
-        if (spec->on_netns(netns, spec->netns_payload) != 0) {
-            err = al_error_set(AL_ERROR, "network hook failed");
-            goto out;
-        }
-    }
+    if (spec->on_netns && (err = sb_net_hook(pid, spec->on_netns, spec->netns_payload)) < 0)
+        goto out;
     if (write(go[1], "g", 1) != 1) {
         err = al_error_set_errno(AL_EIO, errno, "start sandbox");
         goto out;
