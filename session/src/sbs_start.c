@@ -91,6 +91,9 @@ static int sbs_child_main(void *arg)
     if (read(a->go_fd, &go, 1) != 1)
         _exit(125);
     close(a->go_fd);
+    /* Out of the daemon's session and process group: a signal to those
+     * (a terminal's ^C, a supervisor killing the group) is not for us. */
+    setsid();
     if (unshare(CLONE_NEWCGROUP) < 0) {
         al_error_set_errno(AL_EIO, errno, "cgroup namespace");
         child_fail(a);

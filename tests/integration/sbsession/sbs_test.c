@@ -303,6 +303,8 @@ static void case_survive_creator(void)
     int st;
     CHECK(waitpid(child, &st, 0) == child && WIFEXITED(st) && WEXITSTATUS(st) == 0);
     CHECK(kill(got.rec.init_pid, 0) == 0);
+    /* Its own session, outside its creator's process group. */
+    CHECK(getsid(got.rec.init_pid) == got.rec.init_pid && getpgid(got.rec.init_pid) != getpgrp());
     struct timespec ts = {1, 0};
     nanosleep(&ts, NULL); /* the command ends while nobody is connected */
     struct sbs_conn c;
