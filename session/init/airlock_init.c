@@ -23,6 +23,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -53,7 +54,8 @@ static struct proc procs[INIT_MAX_PROCS];
 static uint32_t next_id = 1;
 
 static int conn = -1;
-static unsigned char rbuf[SBS_MAX_MSG];
+static unsigned char rbuf[SBS_MAX_MSG] __attribute__((aligned(4096)));
+static size_t rbuf_touched; /* high-water mark since the last release */
 static size_t rlen;
 static int fdq[INIT_MAX_FDQ];
 static size_t fdq_len;
@@ -272,6 +274,8 @@ static void conn_read(void)
         return;
     }
     rlen += (size_t)n;
+    if (rlen > rbuf_touched)
+        rbuf_touched = rlen;
     size_t off = 0;
     while (conn >= 0) {
         struct sbs_req r;
@@ -291,6 +295,12 @@ static void conn_read(void)
     if (conn >= 0) {
         memmove(rbuf, rbuf + off, rlen - off);
         rlen -= off;
+    }
+    /* A large request leaves its pages behind: give them back once the
+     * buffer is empty, so an idle init stays small. */
+    if (rlen == 0 && rbuf_touched > 65536) {
+        madvise(rbuf, sizeof(rbuf), MADV_DONTNEED);
+        rbuf_touched = 0;
     }
 }
 

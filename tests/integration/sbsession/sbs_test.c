@@ -62,6 +62,20 @@ static void case_output(void)
      * own directory. */
     CHECK(run_sh(&c, "ls /proc/self/fd", &r) == 0);
     CHECK(strcmp(r.out, "0\n1\n2\n3\n") == 0);
+    /* Large arguments (close to SBS_MAX_MSG), then one too large. */
+    char *big1 = malloc(100001), *big2 = malloc(100001);
+    CHECK(big1 && big2);
+    memset(big1, 'a', 100000);
+    memset(big2, 'b', 100000);
+    big1[100000] = big2[100000] = '\0';
+    char *large[] = {"sh", "-c", "echo $((${#1} + ${#2}))", "sh", big1, big2, NULL};
+    CHECK(run(&c, large, NULL, NULL, 0, &r) == 0 && r.status == 0);
+    CHECK(strcmp(r.out, "200000\n") == 0);
+    char *huge[] = {"true", big1, big2, big1, NULL};
+    CHECK(run(&c, huge, NULL, NULL, 0, &r) < 0 && strstr(al_error_last(), "exceed"));
+    free(big1);
+    free(big2);
+    CHECK(run_sh(&c, "exit 1", NULL) == 1);
     CHECK(sbs_destroy(&c) == 0);
     fixture_free(&f);
 }
