@@ -41,8 +41,10 @@
 struct sbs_child {
     const struct sbs_spec *spec;
     const struct sb_plan *plan;
-    int go_fd;     /* read: the parent wrote the id maps and joined us to
-                      the cgroup */
+    int go_fd;     /* read: 'm' when the parent wrote the id maps, then 'g'
+                      when it joined us to the cgroup (meanwhile we build
+                      the root: the cgroup move may wait for an RCU grace
+                      period, milliseconds) */
     int status_fd; /* write: an error message; EOF alone means init serves */
     int listen_fd; /* the control socket, handed to init */
     int init_fd;   /* O_PATH of the airlock-init executable */
@@ -88,16 +90,11 @@ static int sbs_child_main(void *arg)
     char go;
     int err, ruleset = -1;
     /* EOF: the parent failed (or died) before letting us run. */
-    if (read(a->go_fd, &go, 1) != 1)
+    if (read(a->go_fd, &go, 1) != 1 || go != 'm')
         _exit(125);
-    close(a->go_fd);
     /* Out of the daemon's session and process group: a signal to those
      * (a terminal's ^C, a supervisor killing the group) is not for us. */
     setsid();
-    if (unshare(CLONE_NEWCGROUP) < 0) {
-        al_error_set_errno(AL_EIO, errno, "cgroup namespace");
-        child_fail(a);
-    }
     if (sethostname("airlock", 7) < 0) {
         al_error_set_errno(AL_EIO, errno, "sethostname");
         child_fail(a);
@@ -111,6 +108,14 @@ static int sbs_child_main(void *arg)
         al_log(AL_LOG_WARN, "%s: filesystem protected by mounts only", al_error_last());
     else if (err < 0)
         child_fail(a);
+    /* In our cgroup now: it becomes the root of our cgroup namespace. */
+    if (read(a->go_fd, &go, 1) != 1 || go != 'g')
+        _exit(125);
+    close(a->go_fd);
+    if (unshare(CLONE_NEWCGROUP) < 0) {
+        al_error_set_errno(AL_EIO, errno, "cgroup namespace");
+        child_fail(a);
+    }
     /* The user switch needs CAP_SETUID, so before the capabilities go;
      * the securebits set first keep them across it. */
     if (sb_privs_lock() < 0 || (a->map_user && child_become_user() < 0) ||
@@ -302,7 +307,13 @@ int sbs_start(struct sbs_conn *out, const struct sbs_spec *spec)
         err = sb_userns_map_user(pid, spec->host_uid, spec->host_gid);
     else
         err = sb_userns_map_ids(pid, outer_uid, outer_gid);
-    if (err < 0 || (err = sb_cgroup_add(&cg, pid)) < 0)
+    if (err < 0)
+        goto out;
+    if (write(go[1], "m", 1) != 1) {
+        err = al_error_set_errno(AL_EIO, errno, "start sandbox");
+        goto out;
+    }
+    if ((err = sb_cgroup_add(&cg, pid)) < 0)
         goto out;
     if (spec->on_netns && (err = sb_net_hook(pid, spec->on_netns, spec->netns_payload)) < 0)
         goto out;

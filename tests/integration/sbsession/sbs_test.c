@@ -196,6 +196,8 @@ static void case_uid_owner(void)
     CHECK(run_sh(&c, "grep -q '^NoNewPrivs:.1' /proc/self/status", NULL) == 0);
     CHECK(run_sh(&c, "grep -q '^Seccomp:.2' /proc/self/status", NULL) == 0);
     CHECK(run_sh(&c, "test \"$(hostname)\" = airlock", NULL) == 0);
+    /* Its cgroup is the root of its cgroup namespace (in every hierarchy). */
+    CHECK(run_sh(&c, "cat /proc/self/cgroup; ! grep -v ':/$' /proc/self/cgroup >&2", NULL) == 0);
     CHECK(sbs_destroy(&c) == 0);
     fixture_free(&f);
 }
