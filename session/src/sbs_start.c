@@ -34,6 +34,9 @@
 #define SBS_NS_FLAGS                                                                               \
     (CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS)
 
+/* Paths a spec may ask to hide. */
+#define SBS_MAX_HIDE 16
+
 /* How long setup (root, Landlock, exec of init) may take. */
 #define SBS_SETUP_TIMEOUT_MS 10000
 
@@ -252,11 +255,17 @@ int sbs_start(struct sbs_conn *out, const struct sbs_spec *spec)
     /* The state dir holding the control socket does not exist inside. */
     char state_dir[PATH_MAX];
     snprintf(state_dir, sizeof(state_dir), "%s", spec->control_path);
-    const char *hide[] = {dirname(state_dir)};
+    const char *hide[SBS_MAX_HIDE + 1] = {dirname(state_dir)};
+    if (spec->n_hide > SBS_MAX_HIDE) {
+        err = al_error_set(AL_ETOOBIG, "more than %d paths to hide", SBS_MAX_HIDE);
+        goto out;
+    }
+    for (size_t i = 0; i < spec->n_hide; i++)
+        hide[i + 1] = spec->hide[i];
     struct sb_plan_opts opts = {.workspace_mount = spec->workspace_mount,
                                 .rootfs = spec->rootfs,
                                 .hide = hide,
-                                .n_hide = 1};
+                                .n_hide = spec->n_hide + 1};
     if ((err = sb_plan_build_ex(&plan, &cfg, &opts)) < 0)
         goto out;
     if ((err = sb_cgroup_create_named(&cg, &cfg, spec->cgroup_name)) < 0)

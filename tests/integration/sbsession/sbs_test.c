@@ -160,7 +160,21 @@ static void case_env_cwd(void)
     struct sbs_conn c;
     struct run_result r;
     fixture_init(&f, init_path, HOST_UID, 0);
+    /* spec->hide: the scratch dir (holding the workspace) is not visible,
+     * the workspace still is at its mount point. */
+    char secret[128];
+    snprintf(secret, sizeof(secret), "%s/secret", f.base);
+    int fd = open(secret, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    CHECK(fd >= 0);
+    close(fd);
+    const char *hide[] = {f.base};
+    f.spec.hide = hide;
+    f.spec.n_hide = 1;
     start(&c, &f);
+    char script[256];
+    snprintf(script, sizeof(script), "test -d %s && test ! -e %s && test -w /workspace", f.base,
+             secret);
+    CHECK(run_sh(&c, script, NULL) == 0);
     CHECK(run_sh(&c, "mkdir -p /workspace/sub", NULL) == 0);
     char *argv[] = {"sh", "-c", "echo \"$FOO|$HOME\"; pwd; env | wc -l", NULL};
     char *envp[] = {"PATH=/usr/bin:/bin", "FOO=bar baz", "HOME=/workspace", NULL};
