@@ -147,6 +147,36 @@ static int sbs_child_main(void *arg)
     child_fail(a);
 }
 
+/* clone3()'s arguments (linux/sched.h, not included: it clashes with
+ * sched.h). */
+struct sbs_clone_args {
+    uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid,
+        set_tid_size, cgroup;
+};
+#define SBS_CLONE_INTO_CGROUP 0x200000000ULL
+
+/* Clones the sandbox's pid 1 (fork-like: same stack, copied memory). With
+ * `cgroup_fd` >= 0, straight into that v2 cgroup (clone3): no migration
+ * afterwards, and the new namespaces are charged to the sandbox, not to
+ * the caller. *in_cgroup says whether that happened. */
+static pid_t sbs_clone(int cgroup_fd, int *in_cgroup)
+{
+    *in_cgroup = 0;
+    if (cgroup_fd >= 0) {
+        struct sbs_clone_args args = {.flags = SBS_NS_FLAGS | SBS_CLONE_INTO_CGROUP,
+                                      .exit_signal = SIGCHLD,
+                                      .cgroup = (uint64_t)cgroup_fd};
+        long pid = syscall(SYS_clone3, &args, sizeof(args));
+        if (pid >= 0) {
+            *in_cgroup = 1;
+            return (pid_t)pid;
+        }
+        if (errno != ENOSYS && errno != E2BIG && errno != EINVAL && errno != EOPNOTSUPP)
+            return -1;
+    }
+    return (pid_t)syscall(SYS_clone, SBS_NS_FLAGS | SIGCHLD, NULL, NULL, NULL, 0);
+}
+
 /* The listening control socket at `path`, mode 0600. AL_EEXISTS when the
  * path exists (a stale socket is the caller's to remove). */
 static int control_listen(int *out_fd, const char *path)
@@ -234,7 +264,8 @@ int sbs_start(struct sbs_conn *out, const struct sbs_spec *spec)
 {
     struct sb_plan plan = {0};
     struct sb_cgroup cg = {0};
-    int listen_fd = -1, init_fd = -1, conn_fd = -1, go[2] = {-1, -1}, status[2] = {-1, -1};
+    int listen_fd = -1, init_fd = -1, conn_fd = -1, cg_fd = -1, go[2] = {-1, -1},
+        status[2] = {-1, -1};
     int err, socket_made = 0;
     pid_t pid = -1;
     sigset_t all, old;
@@ -292,10 +323,13 @@ int sbs_start(struct sbs_conn *out, const struct sbs_spec *spec)
                              .map_user = spec->host_uid != 0};
     uid_t outer_uid = getuid();
     gid_t outer_gid = getgid();
+    if (cg.version == 2)
+        cg_fd = open(cg.paths[0], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     /* No handler of the caller's may run in the child. */
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    pid = (pid_t)syscall(SYS_clone, SBS_NS_FLAGS | SIGCHLD, NULL, NULL, NULL, 0);
+    int in_cgroup;
+    pid = sbs_clone(cg_fd, &in_cgroup);
     if (pid == 0) {
         int keep[4] = {go[0], status[1], listen_fd, init_fd};
         sb_close_fds_except(keep, 4);
@@ -322,7 +356,7 @@ int sbs_start(struct sbs_conn *out, const struct sbs_spec *spec)
         err = al_error_set_errno(AL_EIO, errno, "start sandbox");
         goto out;
     }
-    if ((err = sb_cgroup_add(&cg, pid)) < 0)
+    if (!in_cgroup && (err = sb_cgroup_add(&cg, pid)) < 0)
         goto out;
     if (spec->on_netns && (err = sb_net_hook(pid, spec->on_netns, spec->netns_payload)) < 0)
         goto out;
@@ -357,7 +391,7 @@ out:
             free(cg.paths[i]);
         free(cg.oom_file);
     }
-    int fds[] = {listen_fd, init_fd, conn_fd, go[0], go[1], status[0], status[1]};
+    int fds[] = {listen_fd, init_fd, conn_fd, cg_fd, go[0], go[1], status[0], status[1]};
     for (size_t i = 0; i < sizeof(fds) / sizeof(*fds); i++)
         if (fds[i] >= 0)
             close(fds[i]);
