@@ -102,6 +102,11 @@ static void case_exit_codes(void)
     CHECK(run(&c, bad_cwd, NULL, "/workspace/missing-dir", 0, &r) == 0 && r.spawn_err == ENOENT);
     /* The session still serves after failures. */
     CHECK(run_sh(&c, "exit 5", NULL) == 5);
+    /* Orphans are reaped by init: no zombie stays. */
+    CHECK(run_sh(&c, "exec >/dev/null 2>&1; (sleep 0.2 &); (true &); exit 0", NULL) == 0);
+    CHECK(run_sh(&c, "sleep 0.6; ps -eo stat= | grep -q Z && ps -eo pid,stat,args; exit 0", &r) ==
+          0);
+    CHECK(r.out_len == 0);
     CHECK(sbs_destroy(&c) == 0);
     fixture_free(&f);
 }
