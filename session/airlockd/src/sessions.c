@@ -339,6 +339,9 @@ static int start_sandbox(struct ald *d, struct ald_session *s, json_t *settings)
         goto out;
     }
     snprintf(cgroup, sizeof(cgroup), "airlock-%s", s->id);
+    const char *hide[ALD_MAX_HIDDEN + 1] = {d->cfg->state_dir};
+    for (size_t i = 0; i < d->cfg->n_hidden_paths; i++)
+        hide[i + 1] = d->cfg->hidden_paths[i];
     struct sbs_spec spec = {
         .policy = &pol,
         .workspace = workspace,
@@ -352,6 +355,8 @@ static int start_sandbox(struct ald *d, struct ald_session *s, json_t *settings)
         .memory_mb = s->limits.memory_mb,
         .pids = s->limits.pids,
         .cpus = s->limits.cpu,
+        .hide = hide,
+        .n_hide = d->cfg->n_hidden_paths + 1,
     };
     struct sbs_conn conn;
     memset(&conn, 0, sizeof(conn));
