@@ -28,6 +28,9 @@
 
 #define EP_FLAGS (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)
 
+static void dial_next(struct np_conn *c);
+static void relay_start(struct np_conn *c, const struct np_listener *l);
+
 static void set_deadline(struct np_conn *c, unsigned ms)
 {
     c->deadline_ms = ms ? c->proxy->now_ms + ms : 0;
@@ -185,6 +188,10 @@ void np_conn_accept(struct np_proxy *p, struct np_listener *l)
             } else {
                 np_conn_close(c);
             }
+        } else if (c->kind == NP_RELAY) {
+            relay_start(c, l);
+            if (!c->dead)
+                np_conn_pump(c);
         } else {
             np_conn_pump(c);
         }
@@ -309,6 +316,11 @@ void np_conn_refuse(struct np_conn *c, int status, const char *error, uint8_t so
     snprintf(c->log.reason, sizeof(c->log.reason), "%s", error);
     snprintf(c->log.detail, sizeof(c->log.detail), "%s", msg);
     np_log_finish(c);
+    if (c->kind == NP_RELAY) {
+        /* a raw relay has no protocol of its own to answer in */
+        np_conn_close(c);
+        return;
+    }
 
     /* appended: a SOCKS5 method reply may still be queued in front of it */
     if (c->kind == NP_SOCKS5) {
@@ -628,8 +640,6 @@ void np_conn_event(struct np_conn *c, bool is_client, uint32_t events)
     np_conn_pump(c);
 }
 
-static void dial_next(struct np_conn *c);
-
 static void connected(struct np_conn *c)
 {
     np_addr_format(&c->cands[c->next_cand - 1], c->log.addr, sizeof(c->log.addr));
@@ -639,7 +649,10 @@ static void connected(struct np_conn *c)
     c->deadline_ms = 0;
     snprintf(c->up_host, sizeof(c->up_host), "%s", c->host);
     c->up_port = c->port;
-    if (c->kind == NP_SOCKS5) {
+    if (c->kind == NP_RELAY) {
+        c->down.splice = true;
+        np_conn_enter_relay(c);
+    } else if (c->kind == NP_SOCKS5) {
         np_socks_on_connected(c);
         if (!c->dead)
             tunnel_start(c);
@@ -785,6 +798,26 @@ static void start_resolve(struct np_conn *c)
     }
     c->state = ST_RESOLVING;
     set_deadline(c, p->cfg.connect_timeout_ms);
+}
+
+/* NP_RELAY: there is no request to read or decide; the listener's fixed
+ * target (the user's own proxy on the host) is dialled at once and every
+ * byte is relayed. Policy is that proxy's business. */
+static void relay_start(struct np_conn *c, const struct np_listener *l)
+{
+    np_log_begin(c, "relay");
+    np_addr_format(&l->relay_addr, c->host, sizeof(c->host));
+    c->port = l->relay_port;
+    c->is_connect = true;
+    c->require_sni = false;
+    snprintf(c->log.host, sizeof(c->log.host), "%s", c->host);
+    c->log.port = c->port;
+    snprintf(c->log.reason, sizeof(c->log.reason), "external-proxy");
+    c->cands[0] = l->relay_addr;
+    c->n_cands = 1;
+    c->next_cand = 0;
+    c->log.t_dns = np_now_us();
+    dial_next(c);
 }
 
 /* Starts (or restarts, for keep-alive) the upstream side once allowed. */

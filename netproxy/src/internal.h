@@ -43,6 +43,8 @@ struct np_listener {
     int fd;
     enum np_kind kind;
     struct np_session *session;
+    struct np_addr relay_addr; /* NP_RELAY: where every connection goes */
+    uint16_t relay_port;
     struct np_ep ep;
     bool registered;
     bool paused; /* out of descriptors: not polled until the next sweep */

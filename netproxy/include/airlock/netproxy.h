@@ -52,6 +52,8 @@ typedef struct np_proxy np_proxy;
 enum np_kind {
     NP_HTTP = 1,   /* HTTP proxy: absolute-form + CONNECT */
     NP_SOCKS5 = 2, /* SOCKS5, no authentication, CONNECT only */
+    NP_RELAY = 3,  /* raw byte relay to one fixed address, no policy (the
+                      user's own filtering proxy); see np_proxy_add_relay_listener() */
 };
 
 /* What an approver answers. */
@@ -109,6 +111,19 @@ int np_proxy_remove_session(np_proxy *proxy, const char *session_id);
 int np_proxy_add_listener(np_proxy *proxy, int listen_fd, enum np_kind kind,
                           const char *session_id);
 
+/* Adds a listening socket whose connections are relayed, byte for byte
+ * and without any policy, to `target` ("IPv4:PORT" or "[IPv6]:PORT"): each
+ * accepted connection dials the target, and once it is up both directions
+ * are spliced until both are closed. This is how `airlock run` hands the
+ * sandbox's 127.0.0.1:3128/1080 to an external filtering proxy on the host
+ * (httpProxyPort/socksProxyPort): that proxy decides, this one only carries
+ * bytes. A target that cannot be reached closes the client connection and
+ * logs decision "deny", reason "connect-failure". The proxy owns `listen_fd`
+ * from this call on, also on failure. Returns 0, AL_EINVAL (bad target) or
+ * AL_ENOMEM. */
+int np_proxy_add_relay_listener(np_proxy *proxy, int listen_fd, const char *target,
+                                const char *session_id);
+
 /* An approval request handed to the approver. Valid until answered with
  * np_proxy_approve() (or until it times out; answering after that is a
  * harmless no-op). */
@@ -132,7 +147,7 @@ void np_proxy_set_approver(np_proxy *proxy, np_approver_fn fn, void *payload);
 struct np_decision {
     const char *session_id;
     const char *client; /* "ip:port" */
-    const char *proxy;  /* "http", "connect", "socks5" */
+    const char *proxy;  /* "http", "connect", "socks5", "relay" */
     const char *host;   /* normalised target, "" when invalid */
     uint16_t port;
     const char *addr;     /* address dialled (or refused), "" when none */
