@@ -56,6 +56,7 @@ int np_proxy_new(np_proxy **out, const struct np_config *cfg)
     if (!p)
         return AL_ENOMEM;
     p->cfg = *cfg;
+    memset(p->cfg.dns_servers, 0, sizeof(p->cfg.dns_servers)); /* the caller's strings */
     p->epfd = -1;
     p->wakefd = -1;
     p->next_approval_id = 1;
@@ -66,7 +67,14 @@ int np_proxy_new(np_proxy **out, const struct np_config *cfg)
         err = al_error_set_errno(AL_EIO, errno, "epoll/eventfd");
         goto out;
     }
-    if ((err = np_resolver_new(&p->resolver, cfg->resolver_threads, cfg->hosts_only)) < 0)
+    struct sockaddr_storage dns[NP_DNS_SERVERS_MAX];
+    size_t n_dns = 0;
+    for (size_t i = 0; i < NP_DNS_SERVERS_MAX; i++)
+        if (cfg->dns_servers[i] &&
+            (err = np_resolver_parse_server(&dns[n_dns++], cfg->dns_servers[i])) < 0)
+            goto out;
+    if ((err = np_resolver_new(&p->resolver, cfg->resolver_threads, cfg->hosts_only, dns, n_dns)) <
+        0)
         goto out;
     p->wake_ep.type = EP_WAKE;
     p->resolver_ep.type = EP_RESOLVER;

@@ -65,6 +65,8 @@ enum np_verdict {
                                      persists it (settings.local.json) */
 };
 
+#define NP_DNS_SERVERS_MAX 3 /* as many as a resolv.conf holds */
+
 struct np_config {
     unsigned connect_timeout_ms;    /* dial deadline (default 10000) -> 504 */
     unsigned idle_timeout_ms;       /* no bytes either way (default 300000) */
@@ -72,18 +74,24 @@ struct np_config {
                                        arrive within this (default 10000) -> 408 */
     unsigned approval_timeout_ms;   /* hold for the approver (default 60000) */
     unsigned max_conns_per_session; /* open client connections (default 512) -> 429 */
-    unsigned resolver_threads;      /* getaddrinfo threads (default 4) */
-    int hosts_only;                 /* 1: names not in the override table fail
-                                       with a DNS error (tests; default 0) */
-    int log_fd;                     /* decision log, one JSON line per request;
-                                       -1 = none (default). Not closed by the proxy. */
+    unsigned resolver_threads;      /* resolver threads (default 4) */
+    /* DNS servers to ask, in order: "IPv4", "IPv4:PORT", "IPv6" or
+     * "[IPv6]:PORT" (port default 53); unused slots NULL. All NULL (the
+     * default): getaddrinfo() with the system configuration. Read by
+     * np_proxy_new() only (the strings need not outlive it). */
+    const char *dns_servers[NP_DNS_SERVERS_MAX];
+    int hosts_only; /* 1: names not in the override table fail
+                       with a DNS error (tests; default 0) */
+    int log_fd;     /* decision log, one JSON line per request;
+                       -1 = none (default). Not closed by the proxy. */
 };
 
 /* Fills `cfg` with the defaults above. */
 void np_config_init(struct np_config *cfg);
 
 /* Creates a proxy. Returns 0 and *out (free with np_proxy_free()), or
- * AL_ENOMEM / AL_EIO with al_error_last() set. */
+ * AL_EINVAL (a bad dns_servers entry), AL_ENOMEM / AL_EIO with
+ * al_error_last() set. */
 int np_proxy_new(np_proxy **out, const struct np_config *cfg);
 
 /* Adds a hosts-style override: lookups of `name` (case-insensitive, trailing
