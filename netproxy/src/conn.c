@@ -15,7 +15,6 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -135,8 +134,7 @@ void np_conn_accept(struct np_proxy *p, struct np_listener *l)
             close(fd);
             return;
         }
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        /* TCP_NODELAY is inherited from the listener (listener_register) */
         c->proxy = p;
         c->session = l->session;
         c->kind = l->kind;
@@ -168,13 +166,10 @@ void np_conn_accept(struct np_proxy *p, struct np_listener *l)
         p->n_conns++;
         p->counters.accepted++;
         c->session->n_conns++;
-        struct epoll_event ev = {.events = EP_FLAGS, .data.ptr = &c->cep};
-        if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
-            np_conn_close(c);
-            continue;
-        }
-        /* Most clients send their request right after connecting: read it
-         * now instead of waiting for the next epoll round. */
+        /* Most clients send their request right after connecting: read and
+         * answer it now; the socket joins epoll afterwards (np_conn_pump),
+         * off the path to the first answer. */
+        c->c_unreg = true;
         c->cr = c->cw = true;
         if (c->session->removed) {
             np_conn_close(c);
@@ -185,6 +180,7 @@ void np_conn_accept(struct np_proxy *p, struct np_listener *l)
                 np_conn_refuse(c, 429, "limit", 0,
                                "airlock: too many connections for this session (limit %u)",
                                p->cfg.max_conns_per_session);
+                np_conn_pump(c);
             } else {
                 np_conn_close(c);
             }
@@ -214,6 +210,7 @@ void np_conn_drop_upstream(struct np_conn *c)
         close(c->ufd); /* removes it from epoll */
     c->ufd = -1;
     c->ur = c->uw = false;
+    c->u_unreg = false;
     dir_close_pipe(c->proxy, &c->up);
     dir_close_pipe(c->proxy, &c->down);
     al_buf_reset(&c->up.pend);
@@ -552,7 +549,7 @@ static void process_input(struct np_conn *c)
     }
 }
 
-void np_conn_pump(struct np_conn *c)
+static void pump(struct np_conn *c)
 {
     bool progress = true;
 
@@ -588,11 +585,13 @@ void np_conn_pump(struct np_conn *c)
             return;
         if (c->state != before || c->in_len != in_before)
             progress = true;
-        if (c->ufd >= 0 && c->state != ST_CONNECTING)
-            progress |= dir_pump(c, &c->up, c->cfd, c->ufd, &c->cr, &c->uw);
+        /* Towards the client first: a queued answer (the CONNECT 200, a
+         * refusal) leaves before anything else is tried. */
+        progress |= dir_pump(c, &c->down, c->ufd, c->cfd, &c->ur, &c->cw);
         if (c->dead)
             return;
-        progress |= dir_pump(c, &c->down, c->ufd, c->cfd, &c->ur, &c->cw);
+        if (c->ufd >= 0 && c->state != ST_CONNECTING)
+            progress |= dir_pump(c, &c->up, c->cfd, c->ufd, &c->cr, &c->uw);
         if (c->dead)
             return;
 
@@ -614,6 +613,38 @@ void np_conn_pump(struct np_conn *c)
             return;
         }
     }
+}
+
+/* Adds sockets whose registration was put off (see c_unreg) to epoll,
+ * edge-triggered: an edge that happened before is reported at once. */
+static void register_fds(struct np_conn *c)
+{
+    struct np_proxy *p = c->proxy;
+    struct epoll_event cev = {.events = EP_FLAGS, .data.ptr = &c->cep};
+    struct epoll_event uev = {.events = EP_FLAGS, .data.ptr = &c->uep};
+
+    if (c->dead)
+        return;
+    if (c->c_unreg) {
+        c->c_unreg = false;
+        if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, c->cfd, &cev) < 0) {
+            np_conn_close(c);
+            return;
+        }
+    }
+    if (c->u_unreg && c->ufd >= 0) {
+        int one = 1;
+        c->u_unreg = false;
+        setsockopt(c->ufd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, c->ufd, &uev) < 0)
+            np_conn_close(c);
+    }
+}
+
+void np_conn_pump(struct np_conn *c)
+{
+    pump(c);
+    register_fds(c);
 }
 
 static void connect_done(struct np_conn *c);
@@ -696,32 +727,36 @@ static void dial_next(struct np_conn *c)
         const struct np_addr *a = &c->cands[c->next_cand++];
         struct sockaddr_storage ss;
         socklen_t slen = np_addr_to_sockaddr(a, c->port, &ss);
-        int one = 1;
         int fd = socket(a->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (fd < 0)
             continue;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         c->log.t_connect = np_now_us();
         if (connect(fd, (struct sockaddr *)&ss, slen) < 0 && errno != EINPROGRESS) {
             close(fd);
             continue;
         }
-        struct epoll_event ev = {.events = EP_FLAGS, .data.ptr = &c->uep};
-        if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
-            close(fd);
+        /* A loopback or LAN handshake is often complete already: ask with
+         * a second connect() (EISCONN: done; EALREADY: still going) rather
+         * than waiting for the next epoll round. When done, the client's
+         * answer goes first; TCP_NODELAY and the epoll registration of the
+         * upstream socket follow (register_fds). */
+        int rc = connect(fd, (struct sockaddr *)&ss, slen);
+        if (rc < 0 && errno != EISCONN && errno != EALREADY && errno != EINPROGRESS) {
+            close(fd); /* failed already; this call consumed the error */
             continue;
         }
         c->ufd = fd;
-        c->ur = c->uw = false;
+        c->ur = false;
+        c->u_unreg = true;
+        if (rc == 0 || errno == EISCONN) {
+            c->uw = true;
+            connected(c);
+            return;
+        }
+        c->uw = false;
         c->state = ST_CONNECTING;
         set_deadline(c, p->cfg.connect_timeout_ms);
-        /* A loopback or LAN handshake is often complete already: check
-         * without waiting for the next epoll round. */
-        struct pollfd pfd = {.fd = fd, .events = POLLOUT};
-        if (poll(&pfd, 1, 0) == 1 && (pfd.revents & (POLLOUT | POLLERR | POLLHUP))) {
-            c->uw = true;
-            connect_done(c);
-        }
+        register_fds(c); /* now: the handshake's end comes as an epoll event */
         return;
     }
     np_conn_refuse(c, 502, "connect-failure", NP_SOCKS5_REFUSED, "airlock: cannot connect to %s:%u",

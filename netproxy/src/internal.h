@@ -100,8 +100,10 @@ struct np_conn {
     enum np_state state;
     int cfd, ufd;
     struct np_ep cep, uep;
-    bool cr, cw, ur, uw; /* edge-triggered readiness */
-    char client[64];     /* "ip:port" of the client */
+    bool cr, cw, ur, uw;   /* edge-triggered readiness */
+    bool c_unreg, u_unreg; /* fd not in epoll yet (registered when the
+                              current round of work is done) */
+    char client[64];       /* "ip:port" of the client */
 
     char *in; /* client bytes not yet processed (NP_IN_MAX), NULL in relay */
     size_t in_len;

@@ -6,6 +6,8 @@
 #include "airlock/log.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -157,8 +159,12 @@ int np_proxy_remove_session(np_proxy *proxy, const char *session_id)
  * and its fd from this call on. */
 static int listener_register(struct np_proxy *proxy, struct np_listener *l, const char *session_id)
 {
-    int err = 0;
+    int err = 0, one = 1;
 
+    /* Accepted sockets inherit TCP_NODELAY from the listener: one call here
+     * instead of one per connection. (Small answers such as the CONNECT 200
+     * must not wait for Nagle.) */
+    setsockopt(l->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     l->ep.type = EP_LISTENER;
     l->ep.obj = l;
     pthread_mutex_lock(&proxy->lock);
