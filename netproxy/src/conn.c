@@ -244,6 +244,7 @@ void np_conn_close(struct np_conn *c)
     c->proxy->counters.bytes_down += c->down.bytes;
     c->session->n_conns--;
     c->dead = true;
+    c->proxy->n_dead++;
 }
 
 static const char *status_text(int status)

@@ -172,6 +172,7 @@ struct np_proxy {
 
     struct np_conn *conns;
     size_t n_conns;
+    size_t n_dead; /* closed, not freed yet: reap() walks the list only then */
     uint64_t now_ms;
     uint64_t last_sweep_ms;
     bool listeners_paused;

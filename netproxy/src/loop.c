@@ -390,6 +390,9 @@ static void sweep(struct np_proxy *p)
  * referenced by events of the same epoll_wait batch). */
 static void reap(struct np_proxy *p)
 {
+    if (p->n_dead == 0)
+        return; /* with thousands of idle tunnels, do not walk them each round */
+    p->n_dead = 0;
     for (struct np_conn *c = p->conns, *next; c; c = next) {
         next = c->next;
         if (!c->dead)
