@@ -243,7 +243,7 @@ int np_resolver_parse_server(struct sockaddr_storage *out, const char *spec)
     }
     struct sockaddr_in *s4 = (struct sockaddr_in *)out;
     struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)out;
-    if (inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
+    if (spec[0] != '[' && inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
         s4->sin_family = AF_INET;
         s4->sin_port = htons((uint16_t)port);
         return 0;
