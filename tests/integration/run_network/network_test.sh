@@ -164,6 +164,13 @@ case_proxy_env() {
     https_proxy=http://127.0.0.1:3128 ALL_PROXY=socks5h://127.0.0.1:1080 NO_PROXY= JAVA_TOOL_OPTIONS=; do
     expect_contains "$OUT" "$v"
   done
+  # ssh through the proxy: airlock-connect from the build tree
+  expect_contains "$OUT" "GIT_SSH_COMMAND=ssh -o ProxyCommand='"
+  expect_contains "$OUT" "/airlock-connect %h %p'"
+  # a GIT_SSH_COMMAND of the user's own (--pass-env) is kept
+  GIT_SSH_COMMAND="ssh -v" expect_status 0 arun --pass-env GIT_SSH_COMMAND -- env
+  expect_contains "$OUT" "GIT_SSH_COMMAND=ssh -v"
+  expect_not_contains "$OUT" "airlock-connect"
 }
 
 case_socks_allowed() {
