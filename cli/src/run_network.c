@@ -56,37 +56,64 @@ static int port_open(int port)
     return ok;
 }
 
-/* Starts customProxy with /bin/sh in its own process group (stdout joined to
- * stderr, so the sandboxed command's output stays its own), with
- * AIRLOCK_HTTP_PROXY_PORT / AIRLOCK_SOCKS_PROXY_PORT in its environment, and
- * waits until every configured port accepts connections. 0 or AL_EIO. */
+/* Starts customProxy with /bin/sh in its own process group (stdin from
+ * /dev/null, stdout joined to stderr, so the sandboxed command keeps its
+ * terminal input and output), with AIRLOCK_HTTP_PROXY_PORT /
+ * AIRLOCK_SOCKS_PROXY_PORT in its environment, and waits until every
+ * configured port accepts connections. 0 or AL_EIO / AL_ENOMEM. */
 static int custom_proxy_start(struct run_network *net, const char *command)
 {
-    char http[16], socks[16];
-    snprintf(http, sizeof(http), "%d", net->http_port);
-    snprintf(socks, sizeof(socks), "%d", net->socks_port);
+    extern char **environ;
+    struct al_strlist env = AL_STRLIST_INIT;
+    char var[64];
+    int err = 0;
+
+    /* Everything the child needs is made before fork(): the proxy's
+     * threads already run, so the child only calls async-signal-safe
+     * functions. */
+    for (char **e = environ; *e && err == 0; e++)
+        if (strncmp(*e, "AIRLOCK_HTTP_PROXY_PORT=", 24) != 0 &&
+            strncmp(*e, "AIRLOCK_SOCKS_PROXY_PORT=", 25) != 0)
+            err = al_strlist_push(&env, *e);
+    if (err == 0 && net->http_port) {
+        snprintf(var, sizeof(var), "AIRLOCK_HTTP_PROXY_PORT=%d", net->http_port);
+        err = al_strlist_push(&env, var);
+    }
+    if (err == 0 && net->socks_port) {
+        snprintf(var, sizeof(var), "AIRLOCK_SOCKS_PROXY_PORT=%d", net->socks_port);
+        err = al_strlist_push(&env, var);
+    }
+    int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (err < 0 || devnull < 0) {
+        fprintf(stderr, "airlock: customProxy: %s\n", err < 0 ? "out of memory" : strerror(errno));
+        al_strlist_free(&env);
+        if (devnull >= 0)
+            close(devnull);
+        return err < 0 ? err : AL_EIO;
+    }
+    char *const argv[] = {"sh", "-c", (char *)command, NULL};
+    sigset_t none;
+    sigemptyset(&none);
     pid_t parent = getpid();
     pid_t pid = fork();
-    if (pid < 0) {
-        fprintf(stderr, "airlock: customProxy: fork: %s\n", strerror(errno));
-        return AL_EIO;
-    }
     if (pid == 0) {
         setpgid(0, 0);
         /* airlock dying (even by SIGKILL) takes the proxy with it */
         prctl(PR_SET_PDEATHSIG, SIGTERM);
         if (getppid() != parent)
             _exit(127);
-        sigset_t none;
-        sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
-        if (net->http_port)
-            setenv("AIRLOCK_HTTP_PROXY_PORT", http, 1);
-        if (net->socks_port)
-            setenv("AIRLOCK_SOCKS_PROXY_PORT", socks, 1);
+        dup2(devnull, STDIN_FILENO);
         dup2(STDERR_FILENO, STDOUT_FILENO);
-        execl("/bin/sh", "sh", "-c", command, (char *)NULL);
+        execve("/bin/sh", argv, env.items);
         _exit(127);
+    }
+    int fork_errno = errno;
+    close(devnull);
+    al_strlist_free(&env);
+    if (pid < 0) {
+        fprintf(stderr, "airlock: customProxy: fork: %s\n", strerror(fork_errno));
+        return AL_EIO;
     }
     setpgid(pid, pid); /* also here: no race with the kill in stop */
     net->custom_pid = pid;
