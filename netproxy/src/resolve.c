@@ -268,7 +268,8 @@ int np_resolver_new(struct np_resolver **out, unsigned threads, int hosts_only,
         return al_error_set(AL_EINVAL, "at most %d DNS servers", MAXNS);
     if (!(r = calloc(1, sizeof(*r))))
         return AL_ENOMEM;
-    memcpy(r->servers, servers, n_servers * sizeof(*servers));
+    if (n_servers)
+        memcpy(r->servers, servers, n_servers * sizeof(*servers));
     r->n_servers = n_servers;
     pthread_mutex_init(&r->lock, NULL);
     pthread_cond_init(&r->cond, NULL);
