@@ -102,7 +102,7 @@ int np_proxy_new(np_proxy **out, const struct np_config *cfg);
 int np_proxy_add_host_override(np_proxy *proxy, const char *name, const char *addrs);
 
 /* Sets (or replaces) the policy of `session_id`. Only the network fields of
- * `policy` are read (allowed_domains, denied_domains, allowed_addresses,
+ * `policy` are read (allowed_domains, denied_domains, allow_all_domains, allowed_addresses,
  * require_sni_match); they are copied. A session without a policy denies
  * everything. Returns 0, AL_ENOMEM, or AL_EINVAL for a bad allowedAddresses
  * entry (al_error_last() names it). Existing tunnels are not re-checked;
