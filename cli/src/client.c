@@ -181,6 +181,8 @@ int cl_request_do(struct cl_client *c, const struct cl_request *req, struct cl_r
     curl_easy_reset(curl);
     curl_easy_setopt(curl, CURLOPT_URL, url.ptr);
     curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+    /* The path goes out as given: the server, not curl, judges "..". */
+    curl_easy_setopt(curl, CURLOPT_PATH_AS_IS, 1L);
     curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, CL_CONNECT_SECS);
     curl_easy_setopt(curl, CURLOPT_TCP_NODELAY, 1L);
