@@ -85,6 +85,7 @@ static char *cg_own_path(const char *controller)
         char *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
         if (!c2)
             continue;
+        *c1 = '\0'; /* line: the hierarchy id */
         *c2 = '\0';
         const char *list = c1 + 1;
         if (!controller) {

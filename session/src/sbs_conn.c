@@ -210,6 +210,18 @@ static void close_passed_fds(struct msghdr *mh)
     }
 }
 
+/* How many bytes the message being read still needs: the rest of the
+ * header, then the rest of the body its (already validated) header names. */
+static size_t recv_wanted(const struct sbs_conn *c)
+{
+    if (c->rlen < SBS_HDR_LEN)
+        return SBS_HDR_LEN - c->rlen;
+    const unsigned char *h = c->rbuf;
+    size_t body = (size_t)h[0] | (size_t)h[1] << 8 | (size_t)h[2] << 16 | (size_t)h[3] << 24;
+    size_t total = SBS_HDR_LEN + body;
+    return total > c->rlen ? total - c->rlen : 0;
+}
+
 int sbs_recv(struct sbs_conn *c, struct sbs_msg *out)
 {
     for (;;) {
@@ -221,13 +233,16 @@ int sbs_recv(struct sbs_conn *c, struct sbs_msg *out)
         }
         if (r < 0)
             return al_error_set(AL_EINVAL, "malformed message from the sandbox's init");
-        if (c->rlen == c->rcap)
+        /* Never more than the current message: whatever follows stays in
+         * the socket, so poll() on c->fd tells when to call again. */
+        size_t want = recv_wanted(c);
+        if (want == 0 || want > c->rcap - c->rlen)
             return al_error_set(AL_EINVAL, "oversized message from the sandbox's init");
         union {
             struct cmsghdr h;
             char space[CMSG_SPACE(sizeof(int) * 8)];
         } ctl;
-        struct iovec iov = {c->rbuf + c->rlen, c->rcap - c->rlen};
+        struct iovec iov = {c->rbuf + c->rlen, want};
         struct msghdr mh = {.msg_iov = &iov,
                             .msg_iovlen = 1,
                             .msg_control = ctl.space,

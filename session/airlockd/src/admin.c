@@ -22,6 +22,9 @@ int ald_state_prepare(const char *state_dir)
     snprintf(path, sizeof(path), "%s/sessions", state_dir);
     if (mkdir(path, 0711) < 0 && errno != EEXIST)
         return al_error_set_errno(AL_EIO, errno, "mkdir %s", path);
+    snprintf(path, sizeof(path), "%s/run", state_dir);
+    if (mkdir(path, 0700) < 0 && errno != EEXIST)
+        return al_error_set_errno(AL_EIO, errno, "mkdir %s", path);
     return 0;
 }
 

@@ -85,6 +85,7 @@ static struct ald_proc *apply(struct ald *d, struct ald_session *s, const struct
         while (p && !(p->state == ALD_P_SPAWNING && (uint32_t)p->num == m->req))
             p = p->next;
         if (p) {
+            p->spawn_err = m->err;
             int code = m->err == ENOENT ? 127 : 126;
             ald_proc_set_exit(d, p, code, 0, m->err == ENOENT ? "not-found" : "not-executable", 0);
             p->refs++;

@@ -55,9 +55,10 @@ struct ald_proc {
     pid_t pid;        /* inside the sandbox */
     enum ald_proc_state state;
     int background;
-    int refs;     /* 1 while not exited, +1 per request thread using it */
-    int exit_efd; /* eventfd, readable from the moment it exited */
-    int stdin_fd; /* background: our end of its stdin pipe; -1 when none */
+    int spawn_err; /* SPAWN_FAILED's errno (0: it started) */
+    int refs;      /* 1 while not exited, +1 per request thread using it */
+    int exit_efd;  /* eventfd, readable from the moment it exited */
+    int stdin_fd;  /* background: our end of its stdin pipe; -1 when none */
     json_t *argv;
     uint64_t started_ms, ended_ms, start_mono;
     /* exit, valid once ALD_P_EXITED */
@@ -122,6 +123,7 @@ struct ald {
     int stop_fd;  /* eventfd, readable once the daemon stops */
     int drain_fd; /* eventfd, readable once draining began (ends long polls) */
     atomic_int draining, stopping;
+    atomic_int inflight; /* HTTP requests begun and not completed */
     pthread_t ctl_thread, reaper_thread;
     char init_path[PATH_MAX];
     char sessions_dir[PATH_MAX];

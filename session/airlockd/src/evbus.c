@@ -18,7 +18,10 @@ struct evbus {
     pthread_cond_t cond;      /* broadcast on publish and close; CLOCK_MONOTONIC */
     struct evbus_event *ring; /* event id i is in ring[(i - 1) % retain] */
     size_t retain;
-    uint64_t last_id; /* latest id published, 0 when none */
+    size_t bytes;      /* retained, as event_bytes counts them */
+    size_t max_bytes;  /* older events are dropped early to stay below */
+    uint64_t first_id; /* oldest id retained (last_id + 1 when none is) */
+    uint64_t last_id;  /* latest id published, 0 when none */
     int closed;
     unsigned refs; /* the owner's (until evbus_free) + one per subscription */
 };
@@ -69,7 +72,14 @@ static int event_copy(struct evbus_event *dst, const struct evbus_event *src)
     return 0;
 }
 
-struct evbus *evbus_new(size_t retain)
+/* What an event costs to retain, roughly. */
+static size_t event_bytes(const struct evbus_event *ev)
+{
+    return sizeof(*ev) + (ev->type ? strlen(ev->type) : 0) + (ev->user ? strlen(ev->user) : 0) +
+           (ev->session ? strlen(ev->session) : 0) + (ev->json ? strlen(ev->json) : 0);
+}
+
+struct evbus *evbus_new_bounded(size_t retain, size_t max_bytes)
 {
     struct evbus *bus = calloc(1, sizeof(*bus));
     pthread_condattr_t ca;
@@ -77,6 +87,8 @@ struct evbus *evbus_new(size_t retain)
     if (!bus)
         return NULL;
     bus->retain = retain ? retain : EVBUS_DEFAULT_RETAIN;
+    bus->max_bytes = max_bytes ? max_bytes : EVBUS_RETAIN_MAX_BYTES;
+    bus->first_id = 1;
     bus->refs = 1;
     if (!(bus->ring = calloc(bus->retain, sizeof(*bus->ring)))) {
         free(bus);
@@ -88,6 +100,11 @@ struct evbus *evbus_new(size_t retain)
     pthread_cond_init(&bus->cond, &ca);
     pthread_condattr_destroy(&ca);
     return bus;
+}
+
+struct evbus *evbus_new(size_t retain)
+{
+    return evbus_new_bounded(retain, EVBUS_RETAIN_MAX_BYTES);
 }
 
 /* Drops one reference; the last one frees the bus. */
@@ -160,6 +177,10 @@ uint64_t evbus_publish(struct evbus *bus, const char *user, const char *session,
         al_error_set(AL_ENOMEM, "out of memory");
         goto out;
     }
+    if (strlen(ev.json) > EVBUS_EVENT_MAX_BYTES) {
+        al_error_set(AL_ETOOBIG, "event data over %d bytes", EVBUS_EVENT_MAX_BYTES);
+        goto out;
+    }
     pthread_mutex_lock(&bus->mu);
     if (bus->closed) {
         pthread_mutex_unlock(&bus->mu);
@@ -169,8 +190,21 @@ uint64_t evbus_publish(struct evbus *bus, const char *user, const char *session,
     id = ev.id = ++bus->last_id;
     struct evbus_event *slot = &bus->ring[(id - 1) % bus->retain];
     old = *slot;
+    if (old.json) { /* the ring is full: the oldest goes */
+        bus->bytes -= event_bytes(&old);
+        bus->first_id = old.id + 1;
+    }
+    bus->bytes += event_bytes(&ev);
     *slot = ev;
     ev = old; /* freed below, outside the lock */
+    /* Over the byte budget: drop the oldest early (each event is dropped
+     * once, so this stays O(1) amortised). */
+    while (bus->bytes > bus->max_bytes && bus->first_id < id) {
+        struct evbus_event *drop = &bus->ring[(bus->first_id - 1) % bus->retain];
+        bus->bytes -= event_bytes(drop);
+        evbus_event_free(drop);
+        bus->first_id++;
+    }
     pthread_cond_broadcast(&bus->cond);
     pthread_mutex_unlock(&bus->mu);
 out:
@@ -264,9 +298,8 @@ int evbus_next(struct evbus_sub *sub, int timeout_ms, struct evbus_event *out)
             ret = al_error_set(AL_ETOOBIG, "events lost");
             break;
         }
-        uint64_t oldest = bus->last_id >= bus->retain ? bus->last_id - bus->retain + 1 : 1;
         if (sub->next_id <= bus->last_id) {
-            if (sub->next_id < oldest) {
+            if (sub->next_id < bus->first_id) {
                 sub->lost = 1;
                 continue;
             }

@@ -25,6 +25,9 @@
 struct evbus;
 struct evbus_sub;
 
+#define EVBUS_EVENT_MAX_BYTES  (1 << 20)  /* serialised data of one event */
+#define EVBUS_RETAIN_MAX_BYTES (64 << 20) /* all retained events, by default */
+
 /* One event as handed to a subscriber. Every string is owned by the struct
  * (evbus_event_free). */
 struct evbus_event {
@@ -36,9 +39,14 @@ struct evbus_event {
     int64_t time_ns; /* publication time, CLOCK_REALTIME */
 };
 
-/* A new bus that retains the latest `retain` events (0 -> 4096). NULL when
- * out of memory. Free with evbus_free. */
+/* A new bus that retains the latest `retain` events (0 -> 4096), and fewer
+ * when they would take more than EVBUS_RETAIN_MAX_BYTES together (the
+ * oldest are dropped early; a subscriber that still wanted them is told
+ * "events lost"). NULL when out of memory. Free with evbus_free. */
 struct evbus *evbus_new(size_t retain);
+
+/* evbus_new with another byte budget (0 -> EVBUS_RETAIN_MAX_BYTES). */
+struct evbus *evbus_new_bounded(size_t retain, size_t max_bytes);
 
 /* Closes the bus (like evbus_close) and drops the caller's reference: the
  * memory goes when the last subscription is unsubscribed too, so this may
@@ -53,7 +61,8 @@ void evbus_free(struct evbus *bus);
  * (compact, so no newline), so later changes to it are not seen. `user` and
  * `session` are copied and may be NULL. `type` must be 1..64 bytes of
  * [A-Za-z0-9_.-]. Returns 0 (and publishes nothing) when out of memory, when
- * `type` is invalid, or when the bus is closed. */
+ * `type` is invalid, when the data serialise to more than
+ * EVBUS_EVENT_MAX_BYTES, or when the bus is closed. */
 uint64_t evbus_publish(struct evbus *bus, const char *user, const char *session, const char *type,
                        json_t *data);
 

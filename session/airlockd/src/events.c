@@ -19,6 +19,7 @@ void ald_event(struct ald *d, const char *sid, const char *user, const char *typ
         json_object_set_new(data, "session", json_string(sid));
         json_object_set_new(data, "time", ald_time_json(ald_now_ms()));
     }
-    if (evbus_publish(d->bus, user, sid, type, data) == 0)
+    /* the bus is closed while draining: nobody is listening any more */
+    if (evbus_publish(d->bus, user, sid, type, data) == 0 && !atomic_load(&d->draining))
         al_log(AL_LOG_WARN, "event %s of %s not published", type, sid);
 }

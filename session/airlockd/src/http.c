@@ -89,6 +89,10 @@ enum MHD_Result ald_reply(struct ald_req *r, int status, struct MHD_Response *re
     r->status = status;
     enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)status, resp);
     MHD_destroy_response(resp);
+    if (ret == MHD_NO) {
+        r->replied = 0;
+        r->status = 0;
+    }
     return ret;
 }
 
@@ -318,37 +322,47 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (*upload_data_size > 0) {
         size_t n = *upload_data_size;
         *upload_data_size = 0;
-        if (r->replied)
-            return MHD_YES; /* an error reply is queued; discard */
+        if (r->replied || r->too_large)
+            return MHD_YES; /* an error reply is queued or due: discard */
         r->received += n;
         if (r->received > r->body_limit) {
+            /* libmicrohttpd takes no reply in the middle of a body (chunked
+             * uploads): the rest is read and dropped, the 413 comes at the end */
             r->too_large = 1;
             if (r->upload && r->route->upload)
                 r->route->upload->abort(r);
-            return ald_reply_error(r, 413, "too_large", NULL, "body over %llu bytes",
-                                   (unsigned long long)r->body_limit);
+            al_buf_free(&r->body);
+            return MHD_YES;
         }
         if (r->route->body == ALD_BODY_UPLOAD) {
-            if (r->route->upload->write(r, upload_data, n) != 0)
-                return ald_reply_apierr(r, &r->err);
+            /* a write error is reported once the body is in (see above) */
+            if (!r->err.code && r->route->upload->write(r, upload_data, n) != 0 && !r->err.code)
+                ald_apierr_set(&r->err, 500, "internal", NULL, "upload failed");
         } else if (r->route->body != ALD_BODY_NONE) {
             if (al_buf_append(&r->body, upload_data, n) < 0)
-                return ald_reply_error(r, 413, "too_large", NULL, "body too large");
+                r->too_large = 1;
         }
         return MHD_YES;
     }
     if (r->replied)
         return MHD_YES;
+    if (r->too_large)
+        return ald_reply_error(r, 413, "too_large", NULL, "body over %llu bytes",
+                               (unsigned long long)r->body_limit);
+    if (r->err.code && r->route->body == ALD_BODY_UPLOAD)
+        return ald_reply_apierr(r, &r->err);
     return r->route->handler(r);
 }
 
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
-    (void)cls;
     (void)conn;
+    struct ald *d = cls;
     struct ald_req *r = calloc(1, sizeof(*r));
-    if (r)
+    if (r) {
         r->raw_uri = strdup(uri ? uri : "/");
+        atomic_fetch_add(&d->inflight, 1);
+    }
     return r;
 }
 
@@ -367,6 +381,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     struct ald_req *r = *con_cls;
     if (!r)
         return;
+    atomic_fetch_sub(&d->inflight, 1);
     if (r->upload && r->route && r->route->upload)
         r->route->upload->abort(r);
     if (r->status)
@@ -390,7 +405,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     *con_cls = NULL;
 }
 
-static void mhd_log(void *cls, const char *fmt, va_list ap)
+/* libmicrohttpd's own messages, at debug level. */
+static void __attribute__((format(printf, 2, 0))) mhd_log(void *cls, const char *fmt, va_list ap)
 {
     (void)cls;
     char msg[512];
@@ -454,13 +470,13 @@ int ald_http_start(struct ald *d, char *bound, size_t boundsz)
     int fd = listen_on(d->cfg->listen, bound, boundsz);
     if (fd < 0)
         return fd;
-    d->mhd = MHD_start_daemon(
-        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC |
-            MHD_USE_ERROR_LOG,
-        0, NULL, NULL, on_request, d, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)d->cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)0,
-        MHD_OPTION_URI_LOG_CALLBACK, on_uri, d, MHD_OPTION_NOTIFY_COMPLETED, on_completed, d,
-        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, d, MHD_OPTION_END);
+    d->mhd = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+                                  MHD_USE_ITC | MHD_USE_ERROR_LOG,
+                              0, NULL, NULL, on_request, d, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, d,
+                              MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT,
+                              (unsigned)d->cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+                              (unsigned)0, MHD_OPTION_URI_LOG_CALLBACK, on_uri, d,
+                              MHD_OPTION_NOTIFY_COMPLETED, on_completed, d, MHD_OPTION_END);
     if (!d->mhd) {
         close(fd);
         return al_error_set(AL_EIO, "libmicrohttpd did not start on %s", d->cfg->listen);
@@ -475,13 +491,6 @@ void ald_http_quiesce(struct ald *d)
         if (fd != MHD_INVALID_SOCKET)
             close(fd);
     }
-}
-
-unsigned ald_http_connections(struct ald *d)
-{
-    const union MHD_DaemonInfo *info =
-        d->mhd ? MHD_get_daemon_info(d->mhd, MHD_DAEMON_INFO_CURRENT_CONNECTIONS) : NULL;
-    return info ? info->num_connections : 0;
 }
 
 void ald_http_stop(struct ald *d)

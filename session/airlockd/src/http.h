@@ -62,8 +62,6 @@ struct ald_req {
 int ald_http_start(struct ald *d, char *bound, size_t boundsz);
 /* Stops accepting connections (connections already open go on). */
 void ald_http_quiesce(struct ald *d);
-/* Connections still open. */
-unsigned ald_http_connections(struct ald *d);
 /* Closes everything. */
 void ald_http_stop(struct ald *d);
 

@@ -112,15 +112,16 @@ static void drain(struct ald *d)
         al_log(AL_LOG_WARN, "drain: %s", strerror(errno));
     ald_http_quiesce(d);
     evbus_close(d->bus);
+    /* idle keep-alive connections do not hold the drain up: requests do */
     unsigned waited = 0;
     unsigned limit = (unsigned)d->cfg->drain_timeout_s * 20;
-    while (ald_http_connections(d) > 0 && waited < limit) {
+    while (atomic_load(&d->inflight) > 0 && waited < limit) {
         poll(NULL, 0, 50);
         waited++;
     }
-    if (ald_http_connections(d) > 0)
-        al_log(AL_LOG_WARN, "drain: %u connections still open after %llu s; closing them",
-               ald_http_connections(d), (unsigned long long)d->cfg->drain_timeout_s);
+    if (atomic_load(&d->inflight) > 0)
+        al_log(AL_LOG_WARN, "drain: %d requests still running after %llu s; closing them",
+               atomic_load(&d->inflight), (unsigned long long)d->cfg->drain_timeout_s);
 }
 
 static int serve(struct ald_config *cfg)
@@ -188,6 +189,10 @@ out:
         if (write(d.stop_fd, &one, sizeof(one)) < 0)
             al_log(AL_LOG_WARN, "stop: %s", strerror(errno));
     }
+    /* wakes requests waiting for an approval or a spawn */
+    pthread_mutex_lock(&d.lock);
+    pthread_cond_broadcast(&d.cond);
+    pthread_mutex_unlock(&d.lock);
     if (http)
         ald_http_stop(&d);
     if (started)

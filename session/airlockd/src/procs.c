@@ -219,6 +219,13 @@ void ald_procs_trim_output(struct ald *d)
         if (changed) {
             ald_proc_save(d, p);
             ald_metrics_limit(d, "output");
+            if (todo[i].earliest[0] == 0 && todo[i].earliest[1] == 0) {
+                /* the first trim of this process */
+                char id[32];
+                snprintf(id, sizeof(id), "p_%llu", (unsigned long long)p->num);
+                ald_event(d, p->s->id, p->s->user, "limit",
+                          json_pack("{s:s, s:s}", "limit", "output", "process", id));
+            }
         }
         ald_proc_unref(d, p);
     }

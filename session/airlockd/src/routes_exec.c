@@ -297,9 +297,11 @@ static int spawn(struct ald *d, struct ald_session *s, struct ald_proc *p,
     clock_gettime(CLOCK_MONOTONIC, &deadline);
     deadline.tv_sec += SPAWN_REPLY_TIMEOUT_S;
     pthread_mutex_lock(&d->lock);
-    while (p->state == ALD_P_SPAWNING && err == 0)
+    while (p->state == ALD_P_SPAWNING && err == 0 && !atomic_load(&d->stopping))
         if (pthread_cond_timedwait(&d->cond, &d->lock, &deadline) == ETIMEDOUT)
             err = al_error_set(AL_ETIMEOUT, "no answer from the sandbox's init");
+    if (err == 0 && p->state == ALD_P_SPAWNING)
+        err = al_error_set(AL_EIO, "airlockd is stopping");
     pthread_mutex_unlock(&d->lock);
     return err;
 }
@@ -567,8 +569,18 @@ enum MHD_Result ald_route_exec(struct ald_req *r)
         if (st != ALD_READY)
             ret = ald_reply_error(r, 409, "conflict", NULL, "session %s is %s", s->id,
                                   ald_state_name(st));
+        else if (err == AL_ETOOBIG || err == AL_EINVAL)
+            ret = ald_reply_error(r, 400, "invalid_value", "argv", "exec: %s", al_error_last());
         else
             ret = ald_reply_error(r, 500, "internal", NULL, "exec: %s", al_error_last());
+        goto out;
+    }
+    pthread_mutex_lock(&d->lock);
+    int busy = p->spawn_err == EAGAIN;
+    pthread_mutex_unlock(&d->lock);
+    if (busy) {
+        ret = ald_reply_error(r, 429, "quota_exceeded", NULL,
+                              "too many commands run in session %s at once", s->id);
         goto out;
     }
     pthread_mutex_lock(&d->lock);

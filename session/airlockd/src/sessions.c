@@ -331,7 +331,13 @@ static int start_sandbox(struct ald *d, struct ald_session *s, json_t *settings)
     int err = build_policy(&pol, settings, workspace);
     if (err < 0)
         goto out;
-    ald_session_path(d, s->id, "init.sock", control, sizeof(control));
+    /* every control socket in one root-only directory, hidden from every
+     * sandbox (the runtime hides the socket's directory) */
+    int n = snprintf(control, sizeof(control), "%s/run/%s.sock", d->cfg->state_dir, s->id);
+    if (n < 0 || (size_t)n >= sizeof(control)) {
+        err = al_error_set(AL_ETOOBIG, "state_dir path too long");
+        goto out;
+    }
     snprintf(cgroup, sizeof(cgroup), "airlock-%s", s->id);
     struct sbs_spec spec = {
         .policy = &pol,
@@ -353,10 +359,19 @@ static int start_sandbox(struct ald *d, struct ald_session *s, json_t *settings)
     if ((err = sbs_start(&conn, &spec)) < 0)
         goto out;
     pthread_mutex_lock(&d->lock);
-    s->conn = conn;
-    s->conn_open = 1;
-    s->have_record = 1;
+    int creating = s->state == ALD_CREATING;
+    if (creating) {
+        s->conn = conn;
+        s->conn_open = 1;
+        s->have_record = 1;
+    }
     pthread_mutex_unlock(&d->lock);
+    if (!creating) {
+        /* deleted while it was being built: its teardown did not see this */
+        sbs_destroy(&conn);
+        err = al_error_set(AL_ERROR, "deleted while being created");
+        goto out;
+    }
     err = ald_ctl_add(d, s);
 out:
     al_policy_free(&pol);
@@ -454,6 +469,15 @@ int ald_session_create(struct ald *d, const struct ald_principal *who,
     err = make_dirs(d, s);
     if (err == 0)
         err = start_sandbox(d, s, req->settings);
+    pthread_mutex_lock(&d->lock);
+    int deleted = s->state != ALD_CREATING;
+    pthread_mutex_unlock(&d->lock);
+    if (deleted) {
+        ald_apierr_set(e, 409, "conflict", NULL, "session %s was deleted while being created",
+                       s->id);
+        ald_session_unref(d, s);
+        return AL_EEXISTS;
+    }
     if (err < 0) {
         char reason[256];
         snprintf(reason, sizeof(reason), "create-failed: %s", al_error_last());

@@ -32,6 +32,8 @@
 /* openat2 answers EAGAIN when a rename raced with a RESOLVE_BENEATH walk. */
 #define WS_EAGAIN_TRIES  64
 #define WS_RMDIR_RESCANS 8
+/* Subtrees a recursive delete may move up before it calls the tree endless. */
+#define WS_RM_MOVES_MAX 65536
 
 /* ---- paths ---- */
 
@@ -144,6 +146,18 @@ out:
     if (err < 0)
         out[0] = '\0';
     return err;
+}
+
+/* Refuses a `rel` that is not in normalised form: the functions below take
+ * its last component as one name, which must never be "..", "" or too long,
+ * even when a caller forgot wsf_path_normalize. */
+static int ws_rel_check(const char *rel)
+{
+    char norm[WSF_PATH_MAX + 1];
+    size_t len = strnlen(rel, WSF_PATH_MAX + 1);
+    if (wsf_path_normalize(rel, len, norm, sizeof(norm)) < 0 || strcmp(norm, rel) != 0)
+        return al_error_set(AL_EINVAL, "path is not normalised");
+    return 0;
 }
 
 /* Splits normalised `rel` into its directory (into dir, "" for the root) and
@@ -502,6 +516,8 @@ int wsf_get(int root_fd, const char *rel, int *out_fd, struct wsf_stat *st, json
 
     *out_fd = -1;
     *out_listing = NULL;
+    if ((fd = ws_rel_check(rel)) < 0)
+        return fd;
     /* O_PATH first: it neither blocks on a FIFO nor opens a device. */
     cleanup_fd int pfd = ws_openat2(root_fd, rel, O_PATH, WS_RESOLVE);
     if (pfd < 0)
@@ -521,6 +537,21 @@ int wsf_get(int root_fd, const char *rel, int *out_fd, struct wsf_stat *st, json
         return ws_errno(errno, rel);
     ws_stat_fill(st, &sb);
     return ws_list(fd, rel, out_listing);
+}
+
+int wsf_stat(int root_fd, const char *rel, struct wsf_stat *st)
+{
+    struct stat sb;
+    int err = ws_rel_check(rel);
+    if (err < 0)
+        return err;
+    cleanup_fd int pfd = ws_openat2(root_fd, rel, O_PATH, WS_RESOLVE);
+    if (pfd < 0)
+        return ws_errno(-pfd, rel);
+    if (fstat(pfd, &sb) < 0)
+        return ws_errno(errno, rel);
+    ws_stat_fill(st, &sb);
+    return 0;
 }
 
 /* ---- PUT ---- */
@@ -591,6 +622,8 @@ int wsf_put_begin(int root_fd, const char *rel, uid_t uid, gid_t gid, struct wsf
     struct wsf_upload *u = NULL;
 
     *out = NULL;
+    if ((err = ws_rel_check(rel)) < 0)
+        return err;
     if (!rel[0])
         return al_error_set(AL_EEXISTS, "the workspace root is a directory");
     if (!(u = calloc(1, sizeof(*u))) || !(u->rel = strdup(rel))) {
@@ -727,7 +760,9 @@ out:
 int wsf_mkdir(int root_fd, const char *rel, uid_t uid, gid_t gid, int *created)
 {
     int made = 0, fd = -1;
-    int err = ws_dir_open(root_fd, rel, 1, uid, gid, &fd, &made);
+    int err = ws_rel_check(rel);
+    if (err == 0)
+        err = ws_dir_open(root_fd, rel, 1, uid, gid, &fd, &made);
     if (err == 0)
         close(fd);
     if (created)
@@ -740,8 +775,32 @@ int wsf_mkdir(int root_fd, const char *rel, uid_t uid, gid_t gid, int *created)
 struct rm_level {
     DIR *d;
     char name[NAME_MAX + 1]; /* this directory's name in its parent */
-    int rescans;
+    int rescans;             /* rescans after the sandbox added entries */
+    int moved;               /* top level: subtrees moved in since the last scan */
 };
+
+/* Moves directory `name` of dfd (at the deepest level held open) up into the
+ * top directory of the tree under a fresh name, where the walk meets it
+ * again; so no more than WSF_DELETE_OPEN_MAX directories are ever open,
+ * however deep the tree. The move stays inside the tree being deleted, and
+ * rename moves a symlink swapped in as the link itself. Returns 0 or -errno. */
+static int rm_move_up(int dfd, const char *name, int top_dfd)
+{
+    char tmp[64];
+    for (int i = 0; i < 16; i++) {
+        unsigned long long r = 0;
+        if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r))
+            r = (unsigned long long)time(NULL) + (unsigned long long)i;
+        snprintf(tmp, sizeof(tmp), ".airlock-rm-%016llx", r);
+        if (renameat2(dfd, name, top_dfd, tmp, RENAME_NOREPLACE) == 0)
+            return 0;
+        if (errno == EINVAL && renameat(dfd, name, top_dfd, tmp) == 0)
+            return 0;
+        if (errno != EEXIST && errno != ENOTEMPTY)
+            return -errno;
+    }
+    return -EEXIST;
+}
 
 /* Opens directory `name` in parent for the walk: no symlink, no other mount.
  * Returns a DIR or NULL with errno. */
@@ -768,12 +827,16 @@ static int rm_tree(int top_fd, const char *name, const char *rel)
 {
     int err = 0;
     size_t n = 0;
-    struct rm_level *st = calloc(WSF_DELETE_MAX_DEPTH + 1, sizeof(*st));
+    unsigned moves = 0;
+    struct rm_level *st = calloc(WSF_DELETE_OPEN_MAX, sizeof(*st));
 
     if (!st)
         return al_error_set(AL_ENOMEM, "out of memory");
     snprintf(st[0].name, sizeof(st[0].name), "%s", name);
     if (!(st[0].d = rm_open(top_fd, name))) {
+        /* swapped for a symlink or file since it was a directory */
+        if ((errno == ENOTDIR || errno == ELOOP) && unlinkat(top_fd, name, 0) == 0)
+            goto out;
         err = ws_errno(errno, rel);
         goto out;
     }
@@ -798,13 +861,19 @@ static int rm_tree(int top_fd, const char *name, const char *rel)
                 n--;
                 continue;
             }
-            /* Entries appeared meanwhile (the sandbox runs on): rescan. */
-            if ((errno == ENOTEMPTY || errno == EEXIST) && lv->rescans++ < WS_RMDIR_RESCANS &&
-                (lv->d = rm_open(parent, lv->name)))
-                continue;
-            err = errno == ENOTEMPTY || errno == EEXIST
-                      ? al_error_set(AL_EAGAIN, "files keep appearing in %s", rel)
-                      : ws_errno(errno, rel);
+            if (errno == ENOTEMPTY || errno == EEXIST) {
+                /* Entries appeared meanwhile: subtrees moved up here, or
+                 * the sandbox runs on (which gets a few rescans). */
+                int again = lv->moved || lv->rescans++ < WS_RMDIR_RESCANS;
+                lv->moved = 0;
+                if (!again) {
+                    err = al_error_set(AL_EAGAIN, "files keep appearing in %s", rel);
+                    goto out;
+                }
+                if ((lv->d = rm_open(parent, lv->name)))
+                    continue;
+            }
+            err = ws_errno(errno, rel);
             goto out;
         }
         if (al_path_is_dot(de->d_name))
@@ -817,9 +886,15 @@ static int rm_tree(int top_fd, const char *name, const char *rel)
                 goto out;
             }
         }
-        if (n > WSF_DELETE_MAX_DEPTH) {
-            err = al_error_set(AL_ETOOBIG, "tree deeper than %d levels: %s", WSF_DELETE_MAX_DEPTH,
-                               rel);
+        if (n == WSF_DELETE_OPEN_MAX) {
+            int r =
+                moves++ < WS_RM_MOVES_MAX ? rm_move_up(dfd, de->d_name, dirfd(st[0].d)) : -EAGAIN;
+            if (r == 0)
+                st[0].moved = 1;
+            if (r == 0 || r == -ENOENT)
+                continue;
+            err = r == -EAGAIN ? al_error_set(AL_EAGAIN, "the tree keeps growing: %s", rel)
+                               : ws_errno(-r, rel);
             goto out;
         }
         DIR *sub = rm_open(dfd, de->d_name);
@@ -839,6 +914,7 @@ static int rm_tree(int top_fd, const char *name, const char *rel)
         }
         st[n].d = sub;
         st[n].rescans = 0;
+        st[n].moved = 0;
         snprintf(st[n].name, sizeof(st[n].name), "%s", de->d_name);
         n++;
     }
@@ -857,6 +933,8 @@ int wsf_delete(int root_fd, const char *rel, int recursive)
     int err = 0;
     cleanup_fd int pfd = -1;
 
+    if ((err = ws_rel_check(rel)) < 0)
+        return err;
     if (!rel[0])
         return al_error_set(AL_EPERM, "refusing to delete the workspace root");
     const char *name = path_split(rel, dir);

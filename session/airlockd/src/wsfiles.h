@@ -23,18 +23,25 @@
  * itself. Writes never go through an existing inode (PUT renames a new file
  * into place), so a hard link never lets a client modify an outside file.
  *
- * Errors: 0 or a negative AL_E* code with al_error_last() set:
- *   AL_EINVAL     malformed path, or a path component is not a directory;
- *   AL_EPERM      the path leaves the workspace (symlink out, /proc magic
- *                 link, symlink loop), a FIFO/device/socket, or the root
- *                 itself where that is not allowed;
- *   AL_ENOTFOUND  the path (or a parent) does not exist;
+ * Errors: 0 or a negative AL_E* code with al_error_last() set (a message
+ * naming the normalised path, fit for the client), and the API status it
+ * suits (docs/api.md):
+ *   AL_EINVAL     malformed path, or a path component is not a directory
+ *                 (400 invalid_path);
+ *   AL_EPERM      the path is refused: it leaves the workspace (symlink out,
+ *                 /proc magic link, symlink loop), names a FIFO, device or
+ *                 socket, a mount point, or the root where that is not
+ *                 allowed (400 invalid_path);
+ *   AL_ENOTFOUND  the path (or a parent) does not exist (404);
  *   AL_EEXISTS    a parent exists and is not a directory, the target is a
  *                 directory where a file is needed (or a file where a
- *                 directory is needed), or a directory is not empty;
- *   AL_EAGAIN     the tree kept changing under a retried operation;
- *   AL_ETOOBIG    a tree is deeper than WSF_DELETE_MAX_DEPTH;
- *   AL_ENOMEM, AL_EIO  as usual.
+ *                 directory is needed), or a directory is not empty (409);
+ *   AL_EAGAIN     the sandbox kept changing the tree under a retried
+ *                 operation (409 or 503);
+ *   AL_ETOOBIG    the disk or quota is full on write (507);
+ *   AL_EUNSUPP    the kernel lacks openat2 (Linux < 5.6; also valgrind
+ *                 3.19, which does not know the syscall);
+ *   AL_ENOMEM, AL_EIO  as usual (500).
  * All functions are thread-safe (no shared state beyond the descriptors
  * given); a struct wsf_upload belongs to one thread at a time.
  */
@@ -47,11 +54,11 @@
 
 #include <jansson.h>
 
-#define WSF_PATH_MAX         4096  /* bytes of a client path (before folding) */
-#define WSF_NAME_MAX         255   /* bytes of one component */
-#define WSF_COMPONENTS_MAX   256   /* components of a path */
-#define WSF_LIST_MAX         10000 /* entries returned by a directory listing */
-#define WSF_DELETE_MAX_DEPTH 256   /* directory levels below a recursive delete */
+#define WSF_PATH_MAX        4096  /* bytes of a client path (before folding) */
+#define WSF_NAME_MAX        255   /* bytes of one component */
+#define WSF_COMPONENTS_MAX  256   /* components of a path */
+#define WSF_LIST_MAX        10000 /* entries returned by a directory listing */
+#define WSF_DELETE_OPEN_MAX 64    /* directories a recursive delete holds open */
 
 /* Validates a client-supplied relative path (already percent-decoded; `len`
  * bytes, need not be NUL-terminated) and writes the normalised form, NUL
@@ -59,12 +66,13 @@
  * the result is never longer than `len`).
  *
  * Empty components are folded ("a//b/" -> "a/b") and "." components dropped
- * ("./a/." -> "a"); "" (and "." or "./") normalise to "", the root, which is
- * valid for listing only. Refused with AL_EINVAL and a reason: an absolute
- * path, any ".." component, a NUL or control byte (< 0x20, 0x7f), bytes that
- * are not valid UTF-8 (paths are echoed in JSON), a component longer than
- * WSF_NAME_MAX, more than WSF_PATH_MAX bytes, more than WSF_COMPONENTS_MAX
- * components. AL_ETOOBIG when `outsz` is too small (out is then ""). */
+ * ("./a/." -> "a"); "" (and "." or "./") normalise to "", the root, which
+ * only wsf_get (a listing), wsf_stat and wsf_mkdir (a no-op) accept.
+ * Refused with AL_EINVAL and a reason: an absolute path, any ".."
+ * component, a NUL or control byte (< 0x20, 0x7f), bytes that are not valid
+ * UTF-8 (paths are echoed in JSON), a component longer than WSF_NAME_MAX,
+ * more than WSF_PATH_MAX bytes, more than WSF_COMPONENTS_MAX components.
+ * AL_ETOOBIG when `outsz` is too small (out is then ""). */
 int wsf_path_normalize(const char *path, size_t len, char *out, size_t outsz);
 
 /* Opens the workspace root (O_PATH | O_DIRECTORY | O_CLOEXEC) into *out_fd,
@@ -114,6 +122,11 @@ json_t *wsf_stat_json(const char *name, const struct wsf_stat *st);
  * On error *out_fd = -1 and *out_listing = NULL. `st` may be NULL. */
 int wsf_get(int root_fd, const char *rel, int *out_fd, struct wsf_stat *st, json_t **out_listing);
 
+/* Fills *st for `rel` (normalised, "" = root) beneath root_fd, following
+ * symlinks that stay inside like wsf_get, without opening the object for
+ * I/O (any type, FIFOs included). For replies such as mkdir's entry. */
+int wsf_stat(int root_fd, const char *rel, struct wsf_stat *st);
+
 /* Atomic streamed upload of `rel` (normalised, not the root).
  *
  * wsf_put_begin creates the missing parent directories (mode 0755, owned by
@@ -153,9 +166,12 @@ int wsf_mkdir(int root_fd, const char *rel, uid_t uid, gid_t gid, int *created);
  * openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV) on one
  * name relative to its parent's descriptor, so symlinks met in the tree are
  * removed as links, a directory swapped for a symlink mid-walk is not
- * followed, and mount points are not entered (AL_EPERM). A tree deeper than
- * WSF_DELETE_MAX_DEPTH fails with AL_ETOOBIG after removing what it could.
- * Removing the root ("") is refused (AL_EPERM). */
+ * followed, and mount points are not entered (AL_EPERM). Any depth works
+ * with at most WSF_DELETE_OPEN_MAX directories open: a subtree below that
+ * is first moved up into the tree's top directory (as ".airlock-rm-*").
+ * AL_EAGAIN when the sandbox keeps adding entries faster than they go (the
+ * tree is then partly removed). Removing the root ("") is refused
+ * (AL_EPERM). */
 int wsf_delete(int root_fd, const char *rel, int recursive);
 
 #endif

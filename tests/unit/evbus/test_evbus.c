@@ -219,6 +219,41 @@ static void overflow(void **state)
     evbus_free(bus);
 }
 
+/* The byte budget drops the oldest events early; one event over
+ * EVBUS_EVENT_MAX_BYTES is refused. */
+static void byte_budget(void **state)
+{
+    static char big[1000];
+    memset(big, 'x', sizeof(big) - 1);
+    struct evbus *bus = evbus_new_bounded(100, 5000);
+    struct evbus_sub *sub = evbus_subscribe(bus, NULL, NULL, 0);
+    for (int i = 1; i <= 20; i++)
+        assert_int_equal(evbus_publish(bus, "u", "s", "big", json_pack("{s:s}", "b", big)), i);
+    struct evbus_event ev;
+    assert_int_equal(evbus_next(sub, 0, &ev), AL_ETOOBIG);
+    /* about 5000 / 1000 of them are left: the latest */
+    struct evbus_sub *replay = evbus_subscribe(bus, NULL, NULL, 16);
+    for (uint64_t i = 17; i <= 20; i++)
+        expect_next(replay, i, NULL);
+    expect_none(replay);
+    struct evbus_sub *too_old = evbus_subscribe(bus, NULL, NULL, 10);
+    assert_int_equal(evbus_next(too_old, 0, &ev), AL_ETOOBIG);
+    /* small events keep flowing */
+    assert_int_equal(pub_n(bus, "u", "s", 21), 21);
+    expect_next(replay, 21, "{\"n\":21}");
+
+    char *huge = malloc(EVBUS_EVENT_MAX_BYTES + 1);
+    memset(huge, 'h', EVBUS_EVENT_MAX_BYTES);
+    huge[EVBUS_EVENT_MAX_BYTES] = '\0';
+    assert_int_equal(evbus_publish(bus, "u", "s", "big", json_pack("{s:s}", "b", huge)), 0);
+    free(huge);
+    assert_int_equal(evbus_last_id(bus), 21);
+    evbus_unsubscribe(sub);
+    evbus_unsubscribe(replay);
+    evbus_unsubscribe(too_old);
+    evbus_free(bus);
+}
+
 /* ---- threads ---- */
 
 #define PUBLISHERS    4
@@ -420,6 +455,7 @@ int main(void)
         cmocka_unit_test(replay_after_id),
         cmocka_unit_test(visibility),
         cmocka_unit_test(overflow),
+        cmocka_unit_test(byte_budget),
         cmocka_unit_test(concurrent_no_loss),
         cmocka_unit_test(concurrent_small_ring),
         cmocka_unit_test(close_wakes_waiters),

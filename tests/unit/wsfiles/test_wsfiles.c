@@ -340,6 +340,9 @@ static void get_refuses_fifo_and_device(void **state)
     assert_int_equal(mkfifo(wsp("fifo"), 0666), 0);
     assert_null(get_content("fifo", &err));
     assert_int_equal(err, AL_EPERM);
+    struct wsf_stat st;
+    assert_int_equal(wsf_stat(root, "fifo", &st), 0);
+    assert_int_equal(st.type, WSF_OTHER);
     assert_int_equal(symlink("fifo", wsp("fifolink")), 0);
     assert_null(get_content("fifolink", &err));
     assert_int_equal(err, AL_EPERM);
@@ -420,6 +423,8 @@ static void get_refuses_escapes(void **state)
         err = wsf_get(root, refused[i], &fd, NULL, &l);
         if (err != AL_EPERM)
             fail_msg("GET %s: %d %s", refused[i], err, al_error_last());
+        struct wsf_stat st;
+        assert_int_equal(wsf_stat(root, refused[i], &st), AL_EPERM);
         assert_int_equal(fd, -1);
         assert_null(l);
     }
@@ -499,7 +504,7 @@ static void proc_magic_links_refused(void **state)
 {
     int err, fd;
     json_t *l = NULL;
-    if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+    if (unshare(CLONE_NEWNS) < 0 || mount("none", "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
         skip();
     assert_int_equal(mkdir(wsp("proc"), 0755), 0);
     if (mount("proc", wsp("proc"), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
@@ -537,6 +542,24 @@ static void proc_magic_links_refused(void **state)
     assert_int_equal(wsf_delete(root, "t", 1), AL_EPERM);
     assert_int_equal(access(wsp("t/proc/self/status"), F_OK), 0);
     assert_int_equal(umount2(wsp("t/proc"), MNT_DETACH), 0);
+    assert_outside_intact();
+}
+
+/* The file functions refuse a path that skipped wsf_path_normalize. */
+static void unnormalised_refused(void **state)
+{
+    static const char *bad[] = {"..", "a/..", "/etc", "a//b", "./a", "a/", "a/.", "a\nb"};
+    assert_int_equal(put("a", "x", NULL), 0);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        int fd, created;
+        json_t *l;
+        struct wsf_upload *u;
+        assert_int_equal(wsf_get(root, bad[i], &fd, NULL, &l), AL_EINVAL);
+        assert_int_equal(wsf_put_begin(root, bad[i], own_uid, own_gid, &u), AL_EINVAL);
+        assert_int_equal(wsf_mkdir(root, bad[i], own_uid, own_gid, &created), AL_EINVAL);
+        assert_int_equal(wsf_delete(root, bad[i], 1), AL_EINVAL);
+    }
+    assert_int_equal(access(wsp("a"), F_OK), 0);
     assert_outside_intact();
 }
 
@@ -657,6 +680,16 @@ static void mkdir_cases(void **state)
     assert_int_equal(created, 0);
     assert_int_equal(wsf_mkdir(root, "", own_uid, own_gid, &created), 0);
     assert_int_equal(created, 0);
+    struct wsf_stat st;
+    assert_int_equal(wsf_stat(root, "a/b/c", &st), 0);
+    assert_int_equal(st.type, WSF_DIR);
+    assert_int_equal(st.mode, 0755);
+    json_t *entry = wsf_stat_json("c", &st);
+    assert_string_equal(json_string_value(json_object_get(entry, "type")), "dir");
+    assert_string_equal(json_string_value(json_object_get(entry, "mode")), "0755");
+    json_decref(entry);
+    assert_int_equal(wsf_stat(root, "a/b/missing", &st), AL_ENOTFOUND);
+    assert_int_equal(wsf_stat(root, "..", &st), AL_EINVAL);
     assert_int_equal(put("a/file", "x", NULL), 0);
     assert_int_equal(wsf_mkdir(root, "a/file", own_uid, own_gid, &created), AL_EEXISTS);
     assert_int_equal(wsf_mkdir(root, "a/file/sub", own_uid, own_gid, &created), AL_EEXISTS);
@@ -716,34 +749,55 @@ static void delete_cases(void **state)
     assert_outside_intact();
 }
 
-static void delete_deep_tree(void **state)
+/* A chain of `depth` directories named `name` below `parent` (relative to
+ * the workspace), each holding a file, and at the bottom a symlink to the
+ * outside directory. */
+static void make_chain(const char *parent, const char *name, int depth)
 {
-    /* deeper than WSF_DELETE_MAX_DEPTH: refused after removing what it
-     * could; within it: removed */
-    int fd = open(ws, O_RDONLY | O_DIRECTORY);
+    int fd = open(wsp(parent), O_RDONLY | O_DIRECTORY);
     assert_true(fd >= 0);
-    for (int i = 0; i < WSF_DELETE_MAX_DEPTH + 10; i++) {
-        assert_int_equal(mkdirat(fd, "d", 0755), 0);
-        int next = openat(fd, "d", O_RDONLY | O_DIRECTORY);
+    for (int i = 0; i < depth; i++) {
+        assert_int_equal(mkdirat(fd, name, 0755), 0);
+        int next = openat(fd, name, O_RDONLY | O_DIRECTORY);
         assert_true(next >= 0);
         close(fd);
         fd = next;
+        int f = openat(fd, "file", O_WRONLY | O_CREAT, 0644);
+        assert_true(f >= 0);
+        close(f);
     }
+    assert_int_equal(symlinkat(outdir, fd, "out"), 0);
     close(fd);
-    assert_int_equal(wsf_delete(root, "d", 1), AL_ETOOBIG);
-    assert_int_equal(access(wsp("d"), F_OK), 0);
-    fd = open(ws, O_RDONLY | O_DIRECTORY);
-    for (int i = 0; i < WSF_DELETE_MAX_DEPTH - 1; i++) {
-        assert_int_equal(mkdirat(fd, "e", 0755), 0);
-        int next = openat(fd, "e", O_RDONLY | O_DIRECTORY);
-        close(fd);
-        fd = next;
+}
+
+/* Trees of any depth go, with at most WSF_DELETE_OPEN_MAX directories open
+ * (deeper subtrees are moved up first); nothing outside is touched. */
+static void delete_deep_tree(void **state)
+{
+    static const int depths[] = {1,
+                                 WSF_DELETE_OPEN_MAX - 1,
+                                 WSF_DELETE_OPEN_MAX,
+                                 WSF_DELETE_OPEN_MAX + 1,
+                                 3 * WSF_DELETE_OPEN_MAX + 5,
+                                 2000};
+    for (size_t i = 0; i < sizeof(depths) / sizeof(depths[0]); i++) {
+        make_chain("", "d", depths[i]);
+        int err = wsf_delete(root, "d", 1);
+        if (err != 0)
+            fail_msg("depth %d: %d %s", depths[i], err, al_error_last());
+        assert_int_equal(access(wsp("d"), F_OK), -1);
+        assert_outside_intact();
     }
-    int f = openat(fd, "leaf", O_WRONLY | O_CREAT, 0644);
-    close(f);
-    close(fd);
-    assert_int_equal(wsf_delete(root, "e", 1), 0);
-    assert_int_equal(access(wsp("e"), F_OK), -1);
+    /* a wide and deep tree: ten chains below one directory */
+    assert_int_equal(mkdir(wsp("w"), 0755), 0);
+    for (int i = 0; i < 10; i++) {
+        char name[16];
+        snprintf(name, sizeof(name), "c%d", i);
+        make_chain("w", name, 150);
+    }
+    assert_int_equal(wsf_delete(root, "w", 1), 0);
+    assert_int_equal(access(wsp("w"), F_OK), -1);
+    assert_outside_intact();
 }
 
 /* The sandbox swaps a directory of the tree being deleted for a symlink to
@@ -821,6 +875,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(get_refuses_escapes, setup, teardown),
         cmocka_unit_test_setup_teardown(writes_confined, setup, teardown),
         cmocka_unit_test_setup_teardown(hard_link_not_written_through, setup, teardown),
+        cmocka_unit_test_setup_teardown(unnormalised_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(put_creates_parents_and_owns, setup, teardown),
         cmocka_unit_test_setup_teardown(put_refuses_directories, setup, teardown),
         cmocka_unit_test_setup_teardown(mkdir_cases, setup, teardown),
