@@ -279,6 +279,17 @@ def exec_foreground(d):
     check(isinstance(ex.get("duration_ms"), int), "duration_ms", ex)
     check(start and start["process"].startswith("p_") and isinstance(start["pid"], int),
           "start line first", start)
+    fg = start["process"]
+    p = d.get(f"/v1/sessions/{sid}/processes/{fg}")
+    check(p.status == 200 and p.json["background"] is False and p.json["state"] == "exited"
+          and p.json["exit"]["code"] == 3 and p.json["output"] is None,
+          "a foreground process is listed, exited, without stored output", p)
+    expect_error(d, d.get(f"/v1/sessions/{sid}/processes/{fg}/output"), 404, "not_found")
+    c, r = d.stream("POST", f"/v1/sessions/{sid}/exec", {"argv": ["true"]})
+    check((r.getheader("X-Airlock-Process") or "").startswith("p_"), "X-Airlock-Process",
+          r.getheaders())
+    read_exec_stream(r)
+    c.close()
     # binary, not UTF-8 -> data_b64; NUL bytes; byte-exact
     blob = bytes(range(256)) * 64
     d.request("PUT", f"/v1/sessions/{sid}/files/blob", raw=blob,
@@ -466,6 +477,10 @@ def files(d):
           "files belong to the sandbox's user")
     r = d.request("PUT", F + "newdir?type=dir", raw=b"", ctype=oct)
     check(r.status == 201, "PUT ?type=dir", r)
+    expect_error(d, d.request("PUT", F, raw=b"x", ctype=oct), 400, "invalid_path")
+    r = d.delete(F)
+    check(400 <= r.status < 500 and r.error_code(), "the root cannot be deleted", r)
+    d.healthy()
     d.run(sid, "ln -s a.txt link; ln -s /etc/passwd out; ln -s ../../../../.. up; "
                "ln -s /etc outdir")
     r = d.get(F)
@@ -765,6 +780,13 @@ def client_cli(d):
     check(r.returncode == 2, "bad flag value: 2", r)
     r = cli(d, ["frobnicate"])
     check(r.returncode == 2, "unknown subcommand: 2", r)
+    # `airlock session ...` runs this same client.
+    airlock = os.path.join(os.path.dirname(CLIENT), "airlock")
+    if os.access(airlock, os.X_OK):
+        env = dict(os.environ, AIRLOCK_URL=d.url, AIRLOCK_API_KEY=d.keys["alice"])
+        r = subprocess.run([airlock, "session", "exec", sid, "--", "sh", "-c", "echo via; exit 5"],
+                           capture_output=True, env=env, timeout=60)
+        check(r.returncode == 5 and r.stdout == b"via\n", "airlock session dispatches", r)
     r = cli(d, ["rm", sid])
     check(r.returncode == 0 and d.session(sid)["state"] == "deleted", "rm", r)
     r = cli(d, ["exec", sid, "--", "true"])
