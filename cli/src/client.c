@@ -251,6 +251,19 @@ void cl_response_print_error(const struct cl_response *r)
     json_decref(doc);
 }
 
+int cl_request_run(struct cl_client *c, const struct cl_request *req, struct cl_response *out)
+{
+    if (cl_request_do(c, req, out) < 0) {
+        fprintf(stderr, "airlock: session: %s\n", al_error_last());
+        return AL_ERROR;
+    }
+    if (out->status < 200 || out->status >= 300) {
+        cl_response_print_error(out);
+        return AL_ERROR;
+    }
+    return 0;
+}
+
 int cl_call_json(void **out, struct cl_client *c, const char *method, const char *path,
                  const void *json_body, const char *extra_header, struct cl_response *out_resp)
 {
@@ -269,15 +282,8 @@ int cl_call_json(void **out, struct cl_client *c, const char *method, const char
         .body_len = body ? strlen(body) : 0,
         .extra_header = extra_header,
     };
-    if ((err = cl_request_do(c, &req, &resp)) < 0) {
-        fprintf(stderr, "airlock: session: %s\n", al_error_last());
+    if ((err = cl_request_run(c, &req, &resp)) < 0)
         goto out;
-    }
-    if (resp.status >= 300 || resp.status < 200) {
-        cl_response_print_error(&resp);
-        err = AL_ERROR;
-        goto out;
-    }
     json_t *doc = json_loadb(resp.body.ptr ? resp.body.ptr : "", resp.body.len, 0, &jerr);
     if (!doc) {
         fprintf(stderr, "airlock: session: %s %s: the response is not JSON: %s\n", method, path,

@@ -66,6 +66,12 @@ void cl_response_free(struct cl_response *r);
  * The caller frees *out with cl_response_free() in every case. */
 int cl_request_do(struct cl_client *c, const struct cl_request *req, struct cl_response *out);
 
+/* cl_request_do() for a command: prints why it failed ("airlock: session:
+ * ..." for a transport error, the API's error line for a status outside
+ * 2xx) and returns AL_ERROR; 0 for a 2xx response. *out as in
+ * cl_request_do(). */
+int cl_request_run(struct cl_client *c, const struct cl_request *req, struct cl_response *out);
+
 /* Buffered JSON call: `json_body` (may be NULL) is sent as
  * application/json. Returns the parsed 2xx body (caller decrefs) in *out;
  * on an HTTP error prints "airlock: session: STATUS CODE: MESSAGE" and

@@ -221,14 +221,8 @@ int session_cmd_exec(struct cl_client *c, int argc, char **argv)
         .sink = exec_sink,
         .payload = &st,
     };
-    if (cl_request_do(c, &req, &resp) < 0) {
-        fprintf(stderr, "airlock: session: %s\n", al_error_last());
+    if (cl_request_run(c, &req, &resp) < 0)
         goto out;
-    }
-    if (resp.status < 200 || resp.status >= 300) {
-        cl_response_print_error(&resp);
-        goto out;
-    }
     if (cl_ndjson_finish(&st.lines) < 0 || !st.have_exit) {
         fprintf(stderr, "airlock: session: the output stream ended before the command's exit\n");
         goto out;
@@ -289,14 +283,8 @@ int session_cmd_output(struct cl_client *c, int argc, char **argv)
         session_path(&path, argv[optind], suffix.ptr) < 0)
         goto out;
     struct cl_request req = {.method = "GET", .path = path.ptr, .sink = raw_sink};
-    if (cl_request_do(c, &req, &resp) < 0) {
-        fprintf(stderr, "airlock: session: %s\n", al_error_last());
+    if (cl_request_run(c, &req, &resp) < 0)
         goto out;
-    }
-    if (resp.status < 200 || resp.status >= 300) {
-        cl_response_print_error(&resp);
-        goto out;
-    }
     rc = 0;
 out:
     cl_response_free(&resp);

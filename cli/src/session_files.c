@@ -73,14 +73,8 @@ static int upload(struct cl_client *c, const char *local, const char *id, const 
         .upload = f,
         .upload_len = S_ISREG(st.st_mode) ? (long long)st.st_size : -1,
     };
-    if (cl_request_do(c, &req, &resp) < 0) {
-        fprintf(stderr, "airlock: session: %s\n", al_error_last());
+    if (cl_request_run(c, &req, &resp) < 0)
         goto out;
-    }
-    if (resp.status < 200 || resp.status >= 300) {
-        cl_response_print_error(&resp);
-        goto out;
-    }
     rc = 0;
 out:
     cl_response_free(&resp);
@@ -142,14 +136,8 @@ static int download(struct cl_client *c, const char *id, const char *path, const
         goto out;
     struct cl_request req = {
         .method = "GET", .path = url.ptr, .sink = download_sink, .payload = &d};
-    if (cl_request_do(c, &req, &resp) < 0) {
-        fprintf(stderr, "airlock: session: %s:%s: %s\n", id, path, al_error_last());
+    if (cl_request_run(c, &req, &resp) < 0)
         goto out;
-    }
-    if (resp.status < 200 || resp.status >= 300) {
-        cl_response_print_error(&resp);
-        goto out;
-    }
     if (!to_stdout) {
         if (fchmod(d.fd, 0644) < 0 || close(d.fd) < 0 || rename(tmp, target) < 0) {
             d.fd = -1;
