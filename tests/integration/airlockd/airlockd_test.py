@@ -333,6 +333,11 @@ def exec_foreground(d):
     st, out, err, ex, _ = d.exec(small, argv=["python3", "-c",
                                              "b = bytearray(512 * 1024 * 1024); print(len(b))"])
     check(ex["reason"] == "memory", "killed by the memory limit", (ex, err[-300:]))
+    metrics = d.get("/metrics", key=None).body.decode()
+    for lim in ("memory", "timeout"):
+        line = [x for x in metrics.splitlines()
+                if x.startswith(f'airlock_limit_kills_total{{limit="{lim}"}}')]
+        check(line and float(line[0].split()[-1]) >= 1, f"limit kill counted: {lim}", line)
     # errors
     P = f"/v1/sessions/{sid}/exec"
     expect_error(d, d.post(P, {"argv": ["a"], "shell": "b"}), 400, "invalid_value")
