@@ -16,7 +16,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <libgen.h>
 #include <limits.h>
 #include <poll.h>
@@ -60,14 +59,16 @@ static void __attribute__((noreturn)) child_fail(const struct sbs_child *a)
     _exit(125);
 }
 
-/* The sandbox's user: no supplementary group, SB_SANDBOX_UID/GID. */
+/* The sandbox's user: no supplementary group, SB_SANDBOX_UID/GID. Raw
+ * system calls: glibc's wrappers would try to change the ids of every
+ * thread of the daemon it believes we still have (and take its locks). */
 static int child_become_user(void)
 {
-    if (setgroups(0, NULL) < 0)
+    if (syscall(SYS_setgroups, 0, NULL) < 0)
         return al_error_set_errno(AL_EIO, errno, "setgroups");
-    if (setresgid(SB_SANDBOX_UID, SB_SANDBOX_UID, SB_SANDBOX_UID) < 0)
+    if (syscall(SYS_setresgid, SB_SANDBOX_UID, SB_SANDBOX_UID, SB_SANDBOX_UID) < 0)
         return al_error_set_errno(AL_EIO, errno, "setresgid");
-    if (setresuid(SB_SANDBOX_UID, SB_SANDBOX_UID, SB_SANDBOX_UID) < 0)
+    if (syscall(SYS_setresuid, SB_SANDBOX_UID, SB_SANDBOX_UID, SB_SANDBOX_UID) < 0)
         return al_error_set_errno(AL_EIO, errno, "setresuid");
     return 0;
 }

@@ -1,21 +1,29 @@
 /* sbs_bench: figures for long-lived sandboxes (run as root).
  *
  *   sbs_bench INIT_PATH [SANDBOXES [EXECS]]
+ *   sbs_bench INIT_PATH idle N
  *
- * Starts SANDBOXES sandboxes one after the other; in each, runs `true`
- * EXECS times (spawn -> EXITED, stdio on /dev/null), then destroys it.
- * Prints p50/p99 of sbs_start, of create -> first exit, of one exec round
- * trip and of sbs_destroy, and the idle RSS of one airlock-init. */
+ * First form: starts SANDBOXES sandboxes one after the other; in each, runs
+ * `true` EXECS times (spawn -> EXITED, stdio on /dev/null), then destroys
+ * it. Prints p50/p99 of sbs_start, of create -> first exit, of one exec
+ * round trip and of sbs_destroy, the idle RSS of one airlock-init, and as
+ * a baseline for the machine's speed, posix_spawn(true) + waitpid on the
+ * host, measured between the sandboxes' execs.
+ * Second form: starts N sandboxes (memory limit 1 GiB, so each has a
+ * memory cgroup), lets them idle, and prints the average RSS/PSS of their
+ * inits and the average memory charged to their cgroups. */
 #include "airlock/error.h"
 #include "airlock/sandbox.h"
 #include "airlock/sbsession.h"
 #include "airlock/settings.h"
 
 #include <fcntl.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -40,7 +48,7 @@ static void report(const char *what, double *v, size_t n)
     size_t p99 = (n * 99) / 100;
     if (p99 >= n)
         p99 = n - 1;
-    printf("%-28s n=%-5zu p50 %7.3f ms  p99 %7.3f ms  max %7.3f ms\n", what, n, v[n / 2], v[p99],
+    printf("%-34s n=%-5zu p50 %7.3f ms  p99 %7.3f ms  max %7.3f ms\n", what, n, v[n / 2], v[p99],
            v[n - 1]);
 }
 
@@ -63,28 +71,65 @@ static int run_true(struct sbs_conn *c, int devnull, uint32_t req)
     }
 }
 
-static long rss_kib(pid_t pid)
+/* The value of the line starting with `key` in `path` (kB figures). */
+static long proc_field(pid_t pid, const char *file, const char *key)
 {
     char path[64], line[256];
-    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, file);
     FILE *f = fopen(path, "re");
     long kib = -1;
     while (f && fgets(line, sizeof(line), f))
-        if (strncmp(line, "VmRSS:", 6) == 0)
-            kib = strtol(line + 6, NULL, 10);
+        if (strncmp(line, key, strlen(key)) == 0)
+            kib = strtol(line + strlen(key), NULL, 10);
     if (f)
         fclose(f);
     return kib;
 }
 
+static long rss_kib(pid_t pid)
+{
+    return proc_field(pid, "status", "VmRSS:");
+}
+
+extern char **environ;
+
+/* posix_spawn(true) + waitpid on the host, in ms. */
+static double host_true(void)
+{
+    char *argv[] = {"true", NULL};
+    double a = now_ms();
+    pid_t pid;
+    if (posix_spawnp(&pid, "true", NULL, NULL, argv, environ) != 0)
+        return -1;
+    waitpid(pid, NULL, 0);
+    return now_ms() - a;
+}
+
+/* Bytes charged to the memory cgroup of `rec` (v2 memory.current, v1
+ * memory.usage_in_bytes); -1 when it has none. */
+static long long cgroup_memory(const struct sbs_record *rec)
+{
+    char path[400];
+    snprintf(path, sizeof(path), "%s/%s", rec->cgroup_paths[0],
+             rec->cgroup_version == 2 ? "memory.current" : "memory.usage_in_bytes");
+    FILE *f = fopen(path, "re");
+    long long v = -1;
+    if (f && fscanf(f, "%lld", &v) != 1)
+        v = -1;
+    if (f)
+        fclose(f);
+    return v;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: sbs_bench INIT_PATH [SANDBOXES [EXECS]]\n");
+        fprintf(stderr, "usage: sbs_bench INIT_PATH [SANDBOXES [EXECS]] | INIT_PATH idle N\n");
         return 2;
     }
-    long n_sb = argc > 2 ? strtol(argv[2], NULL, 10) : 50;
-    long n_exec = argc > 3 ? strtol(argv[3], NULL, 10) : 20;
+    int idle = argc > 3 && strcmp(argv[2], "idle") == 0;
+    long n_sb = argc > 2 ? strtol(argv[idle ? 3 : 2], NULL, 10) : 50;
+    long n_exec = argc > 3 && !idle ? strtol(argv[3], NULL, 10) : 20;
     if (n_sb < 1 || n_exec < 1)
         return 2;
     char base[] = "/var/tmp/sbs-bench-XXXXXX";
@@ -107,8 +152,12 @@ int main(int argc, char **argv)
     double *first = calloc((size_t)n_sb, sizeof(double));
     double *destroy = calloc((size_t)n_sb, sizeof(double));
     double *exec = calloc((size_t)(n_sb * n_exec), sizeof(double));
-    size_t n_execs = 0;
+    double *host = calloc((size_t)(n_sb * n_exec), sizeof(double));
+    struct sbs_conn *idle_conns = calloc((size_t)n_sb, sizeof(*idle_conns));
+    size_t n_execs = 0, n_host = 0;
     int rc = 0;
+    if (!start || !first || !destroy || !exec || !host || !idle_conns)
+        return 1;
     for (long i = 0; i < n_sb && rc == 0; i++) {
         char cgname[64];
         snprintf(cgname, sizeof(cgname), "sbs-bench-%d-%ld", (int)getpid(), i);
@@ -119,7 +168,13 @@ int main(int argc, char **argv)
                                 .cgroup_name = cgname,
                                 .init_path = argv[1],
                                 .host_uid = 100000,
-                                .host_gid = 100000};
+                                .host_gid = 100000,
+                                .memory_mb = idle ? 1024 : 0};
+        char sockn[200];
+        if (idle) {
+            snprintf(sockn, sizeof(sockn), "%s/ctl-%ld.sock", state, i);
+            spec.control_path = sockn;
+        }
         struct sbs_conn c;
         double t0 = now_ms();
         if (sbs_start(&c, &spec) < 0) {
@@ -128,6 +183,10 @@ int main(int argc, char **argv)
             break;
         }
         double t1 = now_ms();
+        if (idle) {
+            idle_conns[i] = c;
+            continue;
+        }
         if (run_true(&c, devnull, 0) < 0) {
             fprintf(stderr, "first exec failed\n");
             rc = 1;
@@ -140,6 +199,9 @@ int main(int argc, char **argv)
             if (run_true(&c, devnull, (uint32_t)j) < 0)
                 rc = 1;
             exec[n_execs++] = now_ms() - a;
+            double h = host_true();
+            if (h >= 0)
+                host[n_host++] = h;
         }
         if (i == 0) {
             usleep(100000);
@@ -150,10 +212,37 @@ int main(int argc, char **argv)
         sbs_destroy(&c);
         destroy[i] = now_ms() - t3;
     }
+    if (idle && rc == 0) {
+        sleep(1);
+        long rss = 0, pss = 0, anon = 0;
+        long long mem = 0;
+        for (long i = 0; i < n_sb; i++) {
+            rss += rss_kib(idle_conns[i].rec.init_pid);
+            anon += proc_field(idle_conns[i].rec.init_pid, "status", "RssAnon:");
+            pss += proc_field(idle_conns[i].rec.init_pid, "smaps_rollup", "Pss:");
+            mem += cgroup_memory(&idle_conns[i].rec);
+        }
+        printf("%ld idle sandboxes: per airlock-init RSS %ld KiB, anonymous %ld KiB, PSS %ld "
+               "KiB; per sandbox memory cgroup charge %lld KiB\n",
+               n_sb, rss / n_sb, anon / n_sb, pss / n_sb, mem / n_sb / 1024);
+    }
+    for (long i = 0; idle && i < n_sb; i++)
+        if (idle_conns[i].fd > 0)
+            sbs_destroy(&idle_conns[i]);
+    if (idle)
+        goto out;
     report("sbs_start", start, (size_t)n_sb);
     report("create -> first exit", first, (size_t)n_sb);
     report("exec round trip (true)", exec, n_execs);
     report("sbs_destroy", destroy, (size_t)n_sb);
+    report("host posix_spawn(true) (baseline)", host, n_host);
+out:
+    free(start);
+    free(first);
+    free(destroy);
+    free(exec);
+    free(host);
+    free(idle_conns);
     rmdir(ws);
     rmdir(state);
     rmdir(base);

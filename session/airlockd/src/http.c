@@ -250,6 +250,20 @@ static enum MHD_Result route(struct ald_req *r, const char *path)
     return ald_reply_error(r, 404, "not_found", NULL, "no route %s %s", r->method, path);
 }
 
+/* Finds a query argument whose name or value holds a NUL byte (which the
+ * C-string lookups would silently cut). */
+static enum MHD_Result arg_nul(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size,
+                               const char *value, size_t value_size)
+{
+    (void)kind;
+    const char **bad = cls;
+    if (strlen(key) != key_size || (value && strlen(value) != value_size)) {
+        *bad = key;
+        return MHD_NO;
+    }
+    return MHD_YES;
+}
+
 /* The first call for a request: route, drain check, auth, limits. */
 static enum MHD_Result begin(struct ald_req *r)
 {
@@ -295,6 +309,11 @@ static enum MHD_Result begin(struct ald_req *r)
                                "expected Content-Type: application/json, got %s", ct);
     if (r->param_bad)
         return ald_reply_error(r, 400, "invalid_path", NULL, "bad percent-encoding in the URL");
+    const char *bad_arg = NULL;
+    MHD_get_connection_values_n(r->conn, MHD_GET_ARGUMENT_KIND, arg_nul, &bad_arg);
+    if (bad_arg)
+        return ald_reply_error(r, 400, "invalid_value", bad_arg,
+                               "query argument %.64s holds a NUL byte", bad_arg);
     al_buf_init(&r->body, r->body_limit);
     if (r->route->body == ALD_BODY_UPLOAD && r->route->upload->begin(r) != 0 && !r->replied)
         return ald_reply_apierr(r, &r->err);

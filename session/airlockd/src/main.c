@@ -147,6 +147,7 @@ static int serve(struct ald_config *cfg)
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP); /* taken and ignored: the terminal going away is no reason to stop */
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
@@ -158,7 +159,11 @@ static int serve(struct ald_config *cfg)
     d.stop_fd = eventfd(0, EFD_CLOEXEC);
     d.drain_fd = eventfd(0, EFD_CLOEXEC);
     d.bus = evbus_new(cfg->event_retention);
-    if (d.stop_fd < 0 || d.drain_fd < 0 || !d.bus) {
+    /* Event 1 marks the start and belongs to nobody (no user: only an
+     * admin subscription could see it, and replays start after it), so
+     * that "Last-Event-ID: 0" can replay every event from id 2 on. */
+    if (d.stop_fd < 0 || d.drain_fd < 0 || !d.bus ||
+        evbus_publish(d.bus, NULL, NULL, "daemon", json_pack("{s:s}", "state", "started")) != 1) {
         al_log(AL_LOG_ERROR, "out of resources");
         goto out;
     }

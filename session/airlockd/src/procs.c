@@ -15,6 +15,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+static void trim_proc(struct ald *d, struct ald_proc *p);
+
 void ald_proc_out_path(const struct ald *d, const char *session, uint64_t num, int stream,
                        char *out, size_t size)
 {
@@ -143,6 +145,10 @@ int ald_proc_set_exit(struct ald *d, struct ald_proc *p, int code, int sig, cons
 
 void ald_proc_exited(struct ald *d, struct ald_proc *p)
 {
+    /* what a quick process wrote past max_output_bytes before the reaper
+     * looked is dropped now */
+    if (p->background)
+        trim_proc(d, p);
     ald_proc_save(d, p);
     pthread_mutex_lock(&d->lock);
     char id[32];
@@ -182,11 +188,42 @@ static uint64_t trim_one(const char *path, uint64_t earliest, uint64_t max)
     return keep_from;
 }
 
+/* Trims both output files of a background process; saves and publishes
+ * when something was dropped. The caller holds a reference on p. */
+static void trim_proc(struct ald *d, struct ald_proc *p)
+{
+    pthread_mutex_lock(&d->lock);
+    uint64_t before[2] = {p->earliest[0], p->earliest[1]};
+    pthread_mutex_unlock(&d->lock);
+    int changed = 0;
+    for (int k = 0; k < 2; k++) {
+        char path[PATH_MAX];
+        ald_proc_out_path(d, p->s->id, p->num, k + 1, path, sizeof(path));
+        uint64_t e = trim_one(path, before[k], d->cfg->max_output_bytes);
+        if (e != before[k]) {
+            pthread_mutex_lock(&d->lock);
+            p->earliest[k] = e;
+            pthread_mutex_unlock(&d->lock);
+            changed = 1;
+        }
+    }
+    if (!changed)
+        return;
+    ald_proc_save(d, p);
+    ald_metrics_limit(d, "output");
+    if (before[0] == 0 && before[1] == 0) {
+        /* the first trim of this process */
+        char id[32];
+        snprintf(id, sizeof(id), "p_%llu", (unsigned long long)p->num);
+        ald_event(d, p->s->id, p->s->user, "limit",
+                  json_pack("{s:s, s:s}", "limit", "output", "process", id));
+    }
+}
+
 void ald_procs_trim_output(struct ald *d)
 {
     struct todo {
         struct ald_proc *p;
-        uint64_t earliest[2];
     } todo[256];
     size_t n = 0;
     pthread_mutex_lock(&d->lock);
@@ -194,39 +231,13 @@ void ald_procs_trim_output(struct ald *d)
         for (struct ald_proc *p = s->procs; p && n < 256; p = p->next) {
             if (p->background && p->state == ALD_P_RUNNING) {
                 p->refs++;
-                todo[n].p = p;
-                todo[n].earliest[0] = p->earliest[0];
-                todo[n].earliest[1] = p->earliest[1];
-                n++;
+                todo[n++].p = p;
             }
         }
     }
     pthread_mutex_unlock(&d->lock);
     for (size_t i = 0; i < n; i++) {
-        struct ald_proc *p = todo[i].p;
-        int changed = 0;
-        for (int k = 0; k < 2; k++) {
-            char path[PATH_MAX];
-            ald_proc_out_path(d, p->s->id, p->num, k + 1, path, sizeof(path));
-            uint64_t e = trim_one(path, todo[i].earliest[k], d->cfg->max_output_bytes);
-            if (e != todo[i].earliest[k]) {
-                pthread_mutex_lock(&d->lock);
-                p->earliest[k] = e;
-                pthread_mutex_unlock(&d->lock);
-                changed = 1;
-            }
-        }
-        if (changed) {
-            ald_proc_save(d, p);
-            ald_metrics_limit(d, "output");
-            if (todo[i].earliest[0] == 0 && todo[i].earliest[1] == 0) {
-                /* the first trim of this process */
-                char id[32];
-                snprintf(id, sizeof(id), "p_%llu", (unsigned long long)p->num);
-                ald_event(d, p->s->id, p->s->user, "limit",
-                          json_pack("{s:s, s:s}", "limit", "output", "process", id));
-            }
-        }
-        ald_proc_unref(d, p);
+        trim_proc(d, todo[i].p);
+        ald_proc_unref(d, todo[i].p);
     }
 }

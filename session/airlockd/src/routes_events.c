@@ -95,6 +95,8 @@ enum MHD_Result ald_route_events(struct ald_req *r)
     const char *last = ald_req_header(r, "Last-Event-ID");
     if (last && ald_parse_u64(last, UINT64_MAX, &after) < 0)
         return ald_reply_error(r, 400, "invalid_value", "Last-Event-ID", "not an event id");
+    if (last && after == 0)
+        after = 1; /* everything after the daemon's own start event (id 1) */
     struct sse *e = calloc(1, sizeof(*e));
     if (!e)
         return ald_reply_error(r, 500, "internal", NULL, "out of memory");

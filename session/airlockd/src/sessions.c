@@ -464,11 +464,15 @@ int ald_session_create(struct ald *d, const struct ald_principal *who,
         return err;
     }
 
+    uint64_t t0 = ald_mono_ms();
     ald_session_save(d, s);
     ald_event(d, s->id, s->user, "state", json_pack("{s:s, s:n}", "state", "creating", "reason"));
     err = make_dirs(d, s);
+    uint64_t t1 = ald_mono_ms();
     if (err == 0)
         err = start_sandbox(d, s, req->settings);
+    al_log(AL_LOG_DEBUG, "session %s: saved and dirs made in %llu ms, sandbox in %llu ms", s->id,
+           (unsigned long long)(t1 - t0), (unsigned long long)(ald_mono_ms() - t1));
     pthread_mutex_lock(&d->lock);
     int deleted = s->state != ALD_CREATING;
     pthread_mutex_unlock(&d->lock);
@@ -650,6 +654,8 @@ static void *reaper_main(void *arg)
         if (s)
             ald_session_unref(d, s);
         ald_procs_trim_output(d);
+        if (ald_store_checkpoint(d->st) < 0)
+            al_log(AL_LOG_WARN, "%s", al_error_last());
         uint64_t now = ald_mono_ms();
         if (now - last_purge >= 60000) {
             last_purge = now;
@@ -703,6 +709,7 @@ void ald_sessions_stop(struct ald *d)
                 close(p->exit_efd);
             json_decref(p->argv);
             free(p);
+            s->refs--; /* the process's */
         }
         if (--s->refs == 0)
             session_free(s);

@@ -122,6 +122,8 @@ struct ald_store {
     sqlite3 *db;
     pthread_mutex_t lock;
     sqlite3_stmt *stmts[Q_COUNT];
+    char *path;
+    sqlite3 *ckpt; /* second connection: checkpoints off the request path */
 };
 
 static int db_fail(struct ald_store *st, const char *what)
@@ -210,7 +212,7 @@ int ald_store_open(struct ald_store **out, const char *path)
     char *msg = NULL;
     if (sqlite3_exec(st->db,
                      "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-                     " PRAGMA foreign_keys=ON;",
+                     " PRAGMA foreign_keys=ON; PRAGMA wal_autocheckpoint=0;",
                      NULL, NULL, &msg) != SQLITE_OK) {
         err = al_error_set(AL_EIO, "database %s: %s", path, msg ? msg : "pragma failed");
         sqlite3_free(msg);
@@ -241,12 +243,34 @@ int ald_store_open(struct ald_store **out, const char *path)
             goto out;
         }
     }
+    if (!(st->path = strdup(path))) {
+        err = AL_ENOMEM;
+        goto out;
+    }
     *out = st;
     st = NULL;
 out:
     if (st)
         ald_store_close(st);
     return err;
+}
+
+int ald_store_checkpoint(struct ald_store *st)
+{
+    if (!st->ckpt) {
+        if (sqlite3_open_v2(st->path, &st->ckpt, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+                            NULL) != SQLITE_OK) {
+            sqlite3_close(st->ckpt);
+            st->ckpt = NULL;
+            return al_error_set(AL_EIO, "database %s: checkpoint connection", st->path);
+        }
+        sqlite3_busy_timeout(st->ckpt, 1000);
+    }
+    /* PASSIVE: copies what it can without waiting for readers or writers */
+    if (sqlite3_wal_checkpoint_v2(st->ckpt, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL) !=
+        SQLITE_OK)
+        return al_error_set(AL_EIO, "database checkpoint: %s", sqlite3_errmsg(st->ckpt));
+    return 0;
 }
 
 void ald_store_close(struct ald_store *st)
@@ -256,7 +280,9 @@ void ald_store_close(struct ald_store *st)
     for (int i = 0; i < Q_COUNT; i++)
         sqlite3_finalize(st->stmts[i]);
     sqlite3_close(st->db);
+    sqlite3_close(st->ckpt);
     pthread_mutex_destroy(&st->lock);
+    free(st->path);
     free(st);
 }
 

@@ -35,9 +35,14 @@ struct ald_principal {
     int64_t max_sessions, max_memory_mb;
 };
 
-/* Opens (creating and migrating) the database at `path`. */
+/* Opens (creating and migrating) the database at `path`. The connection
+ * does not checkpoint the WAL by itself: call ald_store_checkpoint(). */
 int ald_store_open(struct ald_store **out, const char *path);
 void ald_store_close(struct ald_store *st);
+
+/* Copies the WAL back into the database (PASSIVE) on a second connection,
+ * so requests never wait for it. Call it from one thread only. */
+int ald_store_checkpoint(struct ald_store *st);
 
 /* 1 when `name` is a valid user name: [a-z0-9][a-z0-9._-]{0,62}. */
 int ald_user_name_valid(const char *name);

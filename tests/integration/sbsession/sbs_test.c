@@ -12,7 +12,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -180,6 +182,27 @@ static void case_uid_owner(void)
     CHECK(run_sh(&c, "grep -q '^NoNewPrivs:.1' /proc/self/status", NULL) == 0);
     CHECK(run_sh(&c, "grep -q '^Seccomp:.2' /proc/self/status", NULL) == 0);
     CHECK(run_sh(&c, "test \"$(hostname)\" = airlock", NULL) == 0);
+    CHECK(sbs_destroy(&c) == 0);
+    fixture_free(&f);
+}
+
+/* host_uid 0: the caller's own ids, mapped 1:1 (as `airlock run` does). */
+static void case_caller_ids(void)
+{
+    struct fixture f;
+    struct sbs_conn c;
+    struct run_result r;
+    fixture_init(&f, init_path, 0, 0);
+    start(&c, &f);
+    char want[64];
+    snprintf(want, sizeof(want), "%u\n%u\n", (unsigned)getuid(), (unsigned)getgid());
+    CHECK(run_sh(&c, "id -u; id -g", &r) == 0 && strcmp(r.out, want) == 0);
+    CHECK(run_sh(&c, "grep -q '^CapEff:.0000000000000000' /proc/self/status", NULL) == 0);
+    CHECK(run_sh(&c, "echo x > /workspace/f", NULL) == 0);
+    char path[160];
+    struct stat st;
+    snprintf(path, sizeof(path), "%s/f", f.ws);
+    CHECK(stat(path, &st) == 0 && st.st_uid == getuid());
     CHECK(sbs_destroy(&c) == 0);
     fixture_free(&f);
 }
@@ -442,6 +465,76 @@ static void case_rootfs(const char *probe)
     fixture_free(&f);
 }
 
+/* A command over the memory limit is killed by the kernel, the session
+ * survives, and sbs_oom_killed() says so. */
+static void case_oom(void)
+{
+    struct fixture f;
+    struct sbs_conn c;
+    struct run_result r;
+    fixture_init(&f, init_path, HOST_UID, 0);
+    f.spec.memory_mb = 48;
+    start(&c, &f);
+    CHECK(sbs_oom_killed(&c.rec) == 0);
+    char *argv[] = {"dd", "if=/dev/zero", "of=/dev/null", "bs=200M", "count=1", NULL};
+    CHECK(run(&c, argv, NULL, NULL, 30, &r) == 0 && r.spawn_err == 0);
+    CHECK(WIFSIGNALED(r.status) && WTERMSIG(r.status) == SIGKILL && !r.timed_out);
+    CHECK(sbs_oom_killed(&c.rec) == 1);
+    CHECK(run_sh(&c, "exit 8", NULL) == 8);
+    CHECK(sbs_destroy(&c) == 0);
+    fixture_free(&f);
+}
+
+/* sbs_start from several threads at once, while another thread keeps
+ * malloc busy: the sandboxes' pid 1 (a clone of a threaded process) must
+ * neither deadlock nor fail. */
+static atomic_int churn_stop;
+
+static void *churn(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&churn_stop)) {
+        void *p[64];
+        for (int i = 0; i < 64; i++)
+            p[i] = malloc((size_t)(16 + i * 97));
+        for (int i = 0; i < 64; i++)
+            free(p[i]);
+    }
+    return NULL;
+}
+
+static void *starter(void *arg)
+{
+    int n = (int)(intptr_t)arg;
+    for (int round = 0; round < 3; round++) {
+        struct fixture f;
+        struct sbs_conn c;
+        struct run_result r;
+        fixture_init(&f, init_path, HOST_UID + (uid_t)n, 10 * n + round);
+        start(&c, &f);
+        char script[64];
+        snprintf(script, sizeof(script), "echo %d-%d", n, round);
+        char want[32];
+        snprintf(want, sizeof(want), "%d-%d\n", n, round);
+        CHECK(run_sh(&c, script, &r) == 0 && strcmp(r.out, want) == 0);
+        CHECK(sbs_destroy(&c) == 0);
+        fixture_free(&f);
+    }
+    return NULL;
+}
+
+static void case_threads(void)
+{
+    pthread_t ch, st[3];
+    CHECK(pthread_create(&ch, NULL, churn, NULL) == 0);
+    for (int i = 0; i < 3; i++)
+        CHECK(pthread_create(&st[i], NULL, starter, (void *)(intptr_t)(i + 1)) == 0);
+    for (int i = 0; i < 3; i++)
+        pthread_join(st[i], NULL);
+    atomic_store(&churn_stop, 1);
+    pthread_join(ch, NULL);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 3) {
@@ -468,6 +561,9 @@ int main(int argc, char **argv)
         {"survive_creator", case_survive_creator},
         {"destroy_leaves_nothing", case_destroy_leaves_nothing},
         {"start_failure", case_start_failure},
+        {"threads", case_threads},
+        {"oom", case_oom},
+        {"caller_ids", case_caller_ids},
     };
     if (strcmp(name, "rootfs") == 0 && argc > 3) {
         case_rootfs(argv[3]);

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +17,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static uint32_t next_req = 1;
+static _Atomic uint32_t next_req = 1;
+static pthread_mutex_t track_lock = PTHREAD_MUTEX_INITIALIZER;
 
 #define MAX_TRACKED 16
 static struct sbs_record tracked[MAX_TRACKED];
@@ -33,12 +35,14 @@ static void destroy_tracked(void)
 
 void fixture_track(const struct sbs_record *rec)
 {
+    pthread_mutex_lock(&track_lock);
     if (n_tracked == 0) {
         tracker_pid = getpid();
         atexit(destroy_tracked);
     }
     if (n_tracked < MAX_TRACKED)
         tracked[n_tracked++] = *rec;
+    pthread_mutex_unlock(&track_lock);
 }
 
 void fixture_init(struct fixture *f, const char *init_path, uid_t host_uid, int n)
