@@ -300,6 +300,8 @@ def main():
     out.append(f"| create → first output p99 | {fmt_ms(c99)} ms | - | - | |")
     out.append(f"| exec round trip `true` p50 | {fmt_ms(e50)} ms | ≤ 3 ms | "
                f"{verdict(e50 <= TARGET_EXEC_MS)} | host posix_spawn+wait p50 {fmt_ms(h50)} ms |")
+    out.append(f"| exec round trip p50 minus host spawn p50 | {fmt_ms(e50 - h50)} ms | - | - | "
+               "what the API path adds |")
     out.append(f"| exec round trip `true` p99 | {fmt_ms(e99)} ms | - | - | host p99 "
                f"{fmt_ms(h99)} ms |")
     out.append(f"| airlockd RSS, {idle['sessions']} idle sessions | {rss_mib:.1f} MiB | "
