@@ -713,6 +713,14 @@ def client_cli(d):
     check(r.returncode == 127, "not found: 127", r)
     r = cli(d, ["exec", sid, "--shell", "printf 'o\\000\\377'; printf 'e\\001' >&2; echo $A"])
     check(r.stdout == b"o\x00\xff1\n" and r.stderr == b"e\x01", "stdout/stderr byte-exact", r)
+    # 16 MB of random bytes through the client's stream parser (data_b64)
+    want = d.run(sid, "head -c 16000000 /dev/urandom > big && sha256sum big").split()[0]
+    r = cli(d, ["exec", sid, "--", "cat", "big"])
+    check(r.returncode == 0 and len(r.stdout) == 16000000
+          and sha256(r.stdout).encode() == want, "16 MB through exec, byte-exact",
+          (r.returncode, len(r.stdout), r.stderr[-300:]))
+    r = cli(d, ["exec", sid, "--shell", "cat big >&2"])
+    check(sha256(r.stderr).encode() == want, "16 MB on stderr, byte-exact")
     r = cli(d, ["exec", sid, "--stdin", "--", "sha256sum"], stdin=b"\x00\x01abc" * 1000)
     check(r.stdout.split()[0].decode() == sha256(b"\x00\x01abc" * 1000), "--stdin", r)
     r = cli(d, ["exec", sid, "--cwd", "/tmp", "--env", "X=y", "--shell", "echo $PWD $X"])
