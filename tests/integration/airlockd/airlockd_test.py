@@ -245,6 +245,16 @@ def quotas(d):
     d.create(key="dave", limits={"memory_mb": 100})
     # Other users are not affected.
     d.create(key="bob")
+    # Concurrent creates cannot overrun the quota.
+    from concurrent.futures import ThreadPoolExecutor
+    d.add_user("erin", max_sessions=3)
+    with ThreadPoolExecutor(10) as ex:
+        rs = list(ex.map(lambda i: d.post("/v1/sessions", {}, key="erin"), range(10)))
+    for r in rs:
+        if r.status == 201:
+            d.sessions.add(r.json["id"])
+    codes = sorted(r.status for r in rs)
+    check(codes == [201] * 3 + [429] * 7, "10 concurrent creates, quota 3", codes)
 
 
 @case
@@ -365,6 +375,31 @@ def exec_foreground(d):
 def ps_in(d, sid):
     out = d.run(sid, "ps -eo args 2>/dev/null || cat /proc/[0-9]*/cmdline | tr '\\0' ' '")
     return out.splitlines()
+
+
+@case
+def delete_during_exec(d):
+    # Deleting a session ends the commands running in it: a foreground
+    # stream ends with its exit line, a follower of background output ends.
+    sid = d.create()
+    P = f"/v1/sessions/{sid}"
+    bg = d.post(P + "/exec", {"shell": "echo bg; exec sleep 1000", "background": True}).json
+    wait_until(20, lambda: d.get(P + f"/processes/{bg['id']}/output").body == b"bg\n",
+               "background output")
+    c2, follower = d.stream("GET", P + f"/processes/{bg['id']}/output?follow=1")
+    h = thread(lambda: d.exec(sid, shell="echo fg; exec sleep 1000"))
+    wait_until(20, lambda: len([p for p in d.get(P + "/processes").json["processes"]
+                                if p["state"] == "running"]) == 2, "both running")
+    r = d.delete(P)
+    check(r.status == 200 and r.json["state"] == "deleted", "delete", r)
+    st, out, err, ex, _ = h.result(60)
+    check(out == b"fg\n" and ex["reason"] in ("session-ended", "signaled"),
+          "the foreground stream ends with an exit line", ex)
+    follower.fp.raw._sock.settimeout(60)
+    check(follower.read() == b"bg\n", "the follower ends")
+    c2.close()
+    left = leftovers([sid], d.state)
+    check(not left, "nothing left", left)
 
 
 @case
@@ -597,11 +632,26 @@ def idempotency(d):
     r4 = d.post("/v1/sessions", body, headers=h, key="bob")
     check(r4.status == 201 and r4.json["id"] != r1.json["id"], "keys are per user", r4)
     d.sessions.add(r4.json["id"])
+    # Concurrent creates with one new key: one session, every answer names it.
+    from concurrent.futures import ThreadPoolExecutor
+    h2 = {"Idempotency-Key": "race-1"}
+    with ThreadPoolExecutor(6) as ex:
+        rs = list(ex.map(lambda i: d.post("/v1/sessions", {}, headers=h2), range(6)))
+    for r in rs:
+        if r.status in (200, 201):
+            d.sessions.add(r.json["id"])
+    check(all(r.status in (200, 201) for r in rs), "concurrent replays succeed", rs)
+    check(len({r.json["id"] for r in rs}) == 1, "one session for one key",
+          [r.json["id"] for r in rs])
+    check(sorted(r.status for r in rs) == [200] * 5 + [201], "one 201, replays 200",
+          [r.status for r in rs])
+    d.delete(f"/v1/sessions/{rs[0].json['id']}")
     r5 = d.post("/v1/sessions", body, headers={"Idempotency-Key": "x" * 129})
     expect_error(d, r5, 400, "invalid_value")
     r6 = d.post("/v1/sessions", body, headers={"Idempotency-Key": "bad\x01key"})
     check(r6.status == 400, "non-printable key refused", r6)
-    check(len(d.get("/v1/sessions").json["sessions"]) == 1, "alice has one session")
+    live = d.get("/v1/sessions?state=ready").json["sessions"]
+    check(len(live) == 1, "alice has one live session", live)
 
 
 @case
