@@ -362,6 +362,8 @@ def exec_foreground(d):
     expect_error(d, d.post(P, {"argv": ["true"], "nope": 1}), 400, "unknown_field", "nope")
     expect_error(d, d.post(P, {"argv": ["true"], "env": {"A": 1}}), 400, "wrong_type")
     expect_error(d, d.post(P, raw=b"{", ctype="application/json"), 400, "invalid_json")
+    big = json.dumps({"argv": ["echo", "x" * (2 * 1024 * 1024)]}).encode()
+    expect_error(d, d.raw_request("POST", P, big, ctype="application/json"), 413, "too_large")
     expect_error(d, d.post("/v1/sessions/s_00000000000000000000/exec", {"argv": ["true"]}),
                  404, "not_found")
     # A client that goes away kills the command.
@@ -549,6 +551,9 @@ def files(d):
     check(not os.path.exists("/tmp/x") or open("/tmp/x", "rb").read() != b"x",
           "nothing written outside")
     expect_error(d, d.get(F + "missing"), 404, "not_found")
+    # A FIFO is refused, not opened (which would hang the request).
+    d.run(sid, "mkfifo fifo")
+    expect_error(d, d.request("GET", F + "fifo", timeout=30), 400, "invalid_path")
     r = d.request("PUT", F + "a.txt/sub", raw=b"x", ctype=oct)
     expect_error(d, r, 409, "conflict")
     big = b"z" * (5 * 1024 * 1024)
