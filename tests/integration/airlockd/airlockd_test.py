@@ -1005,6 +1005,26 @@ def restart(d):
 
 
 @case
+def idle_connections(d):
+    # 300 connections that sent half a request and wait: the daemon still
+    # serves everybody else.
+    import socket
+    socks = []
+    try:
+        for _ in range(300):
+            s = socket.create_connection(("127.0.0.1", d.port), timeout=30)
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+            socks.append(s)
+        d.healthy()
+        sid = d.create()
+        check(d.run(sid, "echo ok") == b"ok\n", "exec while 300 requests hang")
+    finally:
+        for s in socks:
+            s.close()
+    d.healthy()
+
+
+@case
 def graceful_restart(d):
     # SIGTERM: the exec in flight finishes with all its output, the daemon
     # exits 0, and after a start the sessions are there and work.
