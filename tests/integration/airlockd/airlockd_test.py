@@ -181,6 +181,29 @@ def auth(d):
 
 
 @case
+def audit(d):
+    # The audit log (docs/api.md "Users and keys"; state/airlockd.db as in
+    # docs/airlockd.md) holds every changing call, refused ones included.
+    sid = d.create()
+    d.post(f"/v1/sessions/{sid}/keepalive")
+    d.post("/v1/sessions", {"bogus": 1})
+    d.delete(f"/v1/sessions/{sid}")
+    import sqlite3
+    db = sqlite3.connect(f"file:{d.state}/airlockd.db?mode=ro", uri=True)
+    rows = db.execute("SELECT user, key_id, method, path, status, session FROM audit "
+                      "ORDER BY seq").fetchall()
+    db.close()
+    want = [("POST", "/v1/sessions", 201, sid), ("POST", f"/v1/sessions/{sid}/keepalive", 200,
+                                                    sid),
+            ("POST", "/v1/sessions", 400, None), ("DELETE", f"/v1/sessions/{sid}", 200, sid)]
+    got = [(m, p, st, se) for u, k, m, p, st, se in rows if u == "alice"][-4:]
+    check(got == want, "audit rows", rows[-6:])
+    check(all(k and k.startswith("k_") for u, k, *_ in rows if u == "alice"), "key ids",
+          rows[-6:])
+    check(not any(r[2] == "GET" for r in rows), "reads are not audited", rows)
+
+
+@case
 def isolation(d):
     sid = d.create()
     bg = d.post(f"/v1/sessions/{sid}/exec", {"argv": ["sleep", "60"], "background": True})
