@@ -23,6 +23,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -53,7 +54,8 @@ static struct proc procs[INIT_MAX_PROCS];
 static uint32_t next_id = 1;
 
 static int conn = -1;
-static unsigned char rbuf[SBS_MAX_MSG];
+static unsigned char rbuf[SBS_MAX_MSG] __attribute__((aligned(4096)));
+static size_t rbuf_touched; /* high-water mark since the last release */
 static size_t rlen;
 static int fdq[INIT_MAX_FDQ];
 static size_t fdq_len;
@@ -86,22 +88,8 @@ static void conn_drop(void)
 /* Sends one whole message; on failure the connection is dropped. */
 static int conn_send(const unsigned char *buf, size_t len)
 {
-    size_t off = 0;
-    while (conn >= 0 && off < len) {
-        ssize_t n = send(conn, buf + off, len - off, MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (n > 0) {
-            off += (size_t)n;
-            continue;
-        }
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            struct pollfd p = {conn, POLLOUT, 0};
-            if (poll(&p, 1, INIT_SEND_TIMEOUT_MS) > 0)
-                continue;
-        }
+    if (conn >= 0 && sbs_sock_send(conn, buf, len, NULL, 0, INIT_SEND_TIMEOUT_MS) < 0)
         conn_drop();
-    }
     return conn >= 0 ? 0 : -1;
 }
 
@@ -260,23 +248,9 @@ static void do_signal(const struct sbs_req *r)
  * more arrived than a well-behaved daemon sends (or were truncated). */
 static int take_fds(struct msghdr *mh)
 {
-    int ok = !(mh->msg_flags & MSG_CTRUNC);
-    for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR(mh, cm)) {
-        if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
-            continue;
-        size_t n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-        for (size_t i = 0; i < n; i++) {
-            int fd;
-            memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
-            if (fdq_len < INIT_MAX_FDQ)
-                fdq[fdq_len++] = fd;
-            else {
-                close(fd);
-                ok = 0;
-            }
-        }
-    }
-    return ok ? 0 : -1;
+    size_t dropped;
+    fdq_len += sbs_cmsg_take_fds(mh, fdq + fdq_len, INIT_MAX_FDQ - fdq_len, &dropped);
+    return dropped || (mh->msg_flags & MSG_CTRUNC) ? -1 : 0;
 }
 
 /* Reads what the daemon sent and serves every whole request in it. A
@@ -300,6 +274,8 @@ static void conn_read(void)
         return;
     }
     rlen += (size_t)n;
+    if (rlen > rbuf_touched)
+        rbuf_touched = rlen;
     size_t off = 0;
     while (conn >= 0) {
         struct sbs_req r;
@@ -319,6 +295,12 @@ static void conn_read(void)
     if (conn >= 0) {
         memmove(rbuf, rbuf + off, rlen - off);
         rlen -= off;
+    }
+    /* A large request leaves its pages behind: give them back once the
+     * buffer is empty, so an idle init stays small. */
+    if (rlen == 0 && rbuf_touched > 65536) {
+        madvise(rbuf, sizeof(rbuf), MADV_DONTNEED);
+        rbuf_touched = 0;
     }
 }
 

@@ -100,6 +100,13 @@ int sb_userns_map_user(pid_t pid, uid_t host_uid, gid_t host_gid);
 /* net.c: brings the loopback interface of the current network namespace up. */
 int sb_net_loopback_up(void);
 
+/* net.c: calls `fn` with the network namespace of process `pid` open. */
+int sb_net_hook(pid_t pid, sb_netns_fn fn, void *payload);
+
+/* sandbox.c: closes every descriptor but 0-2 and the `n` in `keep`
+ * (sorted in place). Async-signal-safe: for a freshly cloned child. */
+void sb_close_fds_except(int *keep, size_t n);
+
 /* privs.c: rlimits, no_new_privs, locked securebits, every capability
  * dropped (bounding, ambient, effective, permitted, inheritable). */
 int sb_privs_drop(void);

@@ -124,44 +124,15 @@ int sbs_attach(struct sbs_conn *out, const struct sbs_record *rec)
     return sbs_conn_open(out, fd, rec, SBS_SEND_TIMEOUT_MS);
 }
 
-/* Sends `len` bytes of `buf`, the first chunk with `fds` (n_fds of them)
- * attached; waits for room when the socket is non-blocking. */
+/* Sends a whole request, with `fds` attached to its first byte. */
 static int conn_send(struct sbs_conn *c, const unsigned char *buf, size_t len, const int *fds,
                      size_t n_fds)
 {
-    union {
-        struct cmsghdr h;
-        char space[CMSG_SPACE(sizeof(int) * 3)];
-    } ctl;
-    size_t off = 0;
-    while (off < len) {
-        struct iovec iov = {(void *)(buf + off), len - off};
-        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-        if (n_fds && off == 0) {
-            memset(&ctl, 0, sizeof(ctl));
-            mh.msg_control = ctl.space;
-            mh.msg_controllen = CMSG_SPACE(sizeof(int) * n_fds);
-            struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-            cm->cmsg_level = SOL_SOCKET;
-            cm->cmsg_type = SCM_RIGHTS;
-            cm->cmsg_len = CMSG_LEN(sizeof(int) * n_fds);
-            memcpy(CMSG_DATA(cm), fds, sizeof(int) * n_fds);
-        }
-        ssize_t n = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
-        if (n > 0) {
-            off += (size_t)n;
-            continue;
-        }
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            struct pollfd p = {c->fd, POLLOUT, 0};
-            if (poll(&p, 1, SBS_SEND_TIMEOUT_MS) > 0)
-                continue;
-            return al_error_set(AL_ETIMEOUT, "sandbox init does not read its requests");
-        }
-        return al_error_set_errno(AL_EIO, errno, "send to sandbox init");
-    }
+    int err = sbs_sock_send(c->fd, buf, len, fds, n_fds, SBS_SEND_TIMEOUT_MS);
+    if (err == AL_ETIMEOUT)
+        return al_error_set(err, "sandbox init does not read its requests");
+    if (err < 0)
+        return al_error_set_errno(err, errno, "send to sandbox init");
     return 0;
 }
 
@@ -193,21 +164,6 @@ int sbs_signal_send(struct sbs_conn *c, uint32_t proc, int sig)
     if (len < 0)
         return al_error_set((int)len, "bad signal %d", sig);
     return conn_send(c, buf, (size_t)len, NULL, 0);
-}
-
-/* Closes every descriptor passed in `mh` (init never sends any). */
-static void close_passed_fds(struct msghdr *mh)
-{
-    for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR(mh, cm)) {
-        if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
-            continue;
-        size_t n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-        for (size_t i = 0; i < n; i++) {
-            int fd;
-            memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
-            close(fd);
-        }
-    }
 }
 
 /* How many bytes the message being read still needs: the rest of the
@@ -254,7 +210,8 @@ int sbs_recv(struct sbs_conn *c, struct sbs_msg *out)
             return AL_EAGAIN;
         if (n < 0)
             return al_error_set_errno(AL_EIO, errno, "read from the sandbox's init");
-        close_passed_fds(&mh);
+        size_t dropped;
+        sbs_cmsg_take_fds(&mh, NULL, 0, &dropped); /* init never sends any */
         if (n == 0)
             return al_error_set(AL_EIO, "the sandbox's init closed the connection");
         c->rlen += (size_t)n;

@@ -6,7 +6,11 @@
 
 #include "airlock/error.h"
 
+#include <errno.h>
+#include <poll.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 static void put_u32(unsigned char *p, uint32_t v)
 {
@@ -276,4 +280,68 @@ long sbs_req_encode_signal(unsigned char *buf, size_t cap, uint32_t proc, int si
     put_u32(buf + 8, proc);
     put_u32(buf + 12, (uint32_t)sig);
     return SBS_HDR_LEN + 8;
+}
+
+int sbs_sock_send(int fd, const unsigned char *buf, size_t len, const int *fds, size_t n_fds,
+                  int timeout_ms)
+{
+    union {
+        struct cmsghdr h;
+        char space[CMSG_SPACE(sizeof(int) * 3)];
+    } ctl;
+    if (n_fds > 3)
+        return AL_EINVAL;
+    size_t off = 0;
+    while (off < len) {
+        struct iovec iov = {(void *)(buf + off), len - off};
+        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+        if (n_fds && off == 0) {
+            memset(&ctl, 0, sizeof(ctl));
+            mh.msg_control = ctl.space;
+            mh.msg_controllen = CMSG_SPACE(sizeof(int) * n_fds);
+            struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+            cm->cmsg_level = SOL_SOCKET;
+            cm->cmsg_type = SCM_RIGHTS;
+            cm->cmsg_len = CMSG_LEN(sizeof(int) * n_fds);
+            memcpy(CMSG_DATA(cm), fds, sizeof(int) * n_fds);
+        }
+        ssize_t n = sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n > 0) {
+            off += (size_t)n;
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            struct pollfd p = {fd, POLLOUT, 0};
+            int r = poll(&p, 1, timeout_ms);
+            if (r > 0 || (r < 0 && errno == EINTR))
+                continue;
+            return AL_ETIMEOUT;
+        }
+        return AL_EIO;
+    }
+    return 0;
+}
+
+size_t sbs_cmsg_take_fds(struct msghdr *mh, int *out, size_t cap, size_t *dropped)
+{
+    size_t n_out = 0;
+    *dropped = 0;
+    for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR(mh, cm)) {
+        if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+            continue;
+        size_t n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < n; i++) {
+            int fd;
+            memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+            if (n_out < cap) {
+                out[n_out++] = fd;
+            } else {
+                close(fd);
+                (*dropped)++;
+            }
+        }
+    }
+    return n_out;
 }

@@ -47,4 +47,18 @@ long sbs_req_encode_spawn(unsigned char *buf, size_t cap, uint32_t req, uint32_t
                           const char *cwd, char *const *argv, char *const *envp);
 long sbs_req_encode_signal(unsigned char *buf, size_t cap, uint32_t proc, int sig);
 
+/* Sends all `len` bytes of `buf` on the stream socket `fd`, the first
+ * chunk with `n_fds` descriptors attached (SCM_RIGHTS, at most 3); never
+ * raises SIGPIPE. Waits up to `timeout_ms` each time the socket is full.
+ * 0, AL_ETIMEOUT, or AL_EIO (errno says why). */
+int sbs_sock_send(int fd, const unsigned char *buf, size_t len, const int *fds, size_t n_fds,
+                  int timeout_ms);
+
+struct msghdr;
+
+/* Takes the descriptors a recvmsg() returned in `mh`: up to `cap` into
+ * `out` (in order), the rest closed. Returns how many were stored; sets
+ * *dropped to how many were closed. */
+size_t sbs_cmsg_take_fds(struct msghdr *mh, int *out, size_t cap, size_t *dropped);
+
 #endif

@@ -34,6 +34,9 @@
 #define SBS_NS_FLAGS                                                                               \
     (CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS)
 
+/* Paths a spec may ask to hide. */
+#define SBS_MAX_HIDE 16
+
 /* How long setup (root, Landlock, exec of init) may take. */
 #define SBS_SETUP_TIMEOUT_MS 10000
 
@@ -41,8 +44,10 @@
 struct sbs_child {
     const struct sbs_spec *spec;
     const struct sb_plan *plan;
-    int go_fd;     /* read: the parent wrote the id maps and joined us to
-                      the cgroup */
+    int go_fd;     /* read: 'm' when the parent wrote the id maps, then 'g'
+                      when it joined us to the cgroup (meanwhile we build
+                      the root: the cgroup move may wait for an RCU grace
+                      period, milliseconds) */
     int status_fd; /* write: an error message; EOF alone means init serves */
     int listen_fd; /* the control socket, handed to init */
     int init_fd;   /* O_PATH of the airlock-init executable */
@@ -88,13 +93,11 @@ static int sbs_child_main(void *arg)
     char go;
     int err, ruleset = -1;
     /* EOF: the parent failed (or died) before letting us run. */
-    if (read(a->go_fd, &go, 1) != 1)
+    if (read(a->go_fd, &go, 1) != 1 || go != 'm')
         _exit(125);
-    close(a->go_fd);
-    if (unshare(CLONE_NEWCGROUP) < 0) {
-        al_error_set_errno(AL_EIO, errno, "cgroup namespace");
-        child_fail(a);
-    }
+    /* Out of the daemon's session and process group: a signal to those
+     * (a terminal's ^C, a supervisor killing the group) is not for us. */
+    setsid();
     if (sethostname("airlock", 7) < 0) {
         al_error_set_errno(AL_EIO, errno, "sethostname");
         child_fail(a);
@@ -108,6 +111,14 @@ static int sbs_child_main(void *arg)
         al_log(AL_LOG_WARN, "%s: filesystem protected by mounts only", al_error_last());
     else if (err < 0)
         child_fail(a);
+    /* In our cgroup now: it becomes the root of our cgroup namespace. */
+    if (read(a->go_fd, &go, 1) != 1 || go != 'g')
+        _exit(125);
+    close(a->go_fd);
+    if (unshare(CLONE_NEWCGROUP) < 0) {
+        al_error_set_errno(AL_EIO, errno, "cgroup namespace");
+        child_fail(a);
+    }
     /* The user switch needs CAP_SETUID, so before the capabilities go;
      * the securebits set first keep them across it. */
     if (sb_privs_lock() < 0 || (a->map_user && child_become_user() < 0) ||
@@ -136,26 +147,34 @@ static int sbs_child_main(void *arg)
     child_fail(a);
 }
 
-/* Closes every descriptor except 0-2 and those in `keep` (ascending). */
-static void close_fds_except(const int *keep, size_t n)
-{
-    unsigned lo = 3;
-    for (size_t i = 0; i < n; i++) {
-        if ((unsigned)keep[i] > lo)
-            syscall(SYS_close_range, lo, (unsigned)keep[i] - 1, 0);
-        lo = (unsigned)keep[i] + 1;
-    }
-    syscall(SYS_close_range, lo, ~0U, 0);
-}
+/* clone3()'s arguments (linux/sched.h, not included: it clashes with
+ * sched.h). */
+struct sbs_clone_args {
+    uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid,
+        set_tid_size, cgroup;
+};
+#define SBS_CLONE_INTO_CGROUP 0x200000000ULL
 
-static void sort4(int *v)
+/* Clones the sandbox's pid 1 (fork-like: same stack, copied memory). With
+ * `cgroup_fd` >= 0, straight into that v2 cgroup (clone3): no migration
+ * afterwards, and the new namespaces are charged to the sandbox, not to
+ * the caller. *in_cgroup says whether that happened. */
+static pid_t sbs_clone(int cgroup_fd, int *in_cgroup)
 {
-    for (int i = 1; i < 4; i++)
-        for (int j = i; j > 0 && v[j - 1] > v[j]; j--) {
-            int t = v[j];
-            v[j] = v[j - 1];
-            v[j - 1] = t;
+    *in_cgroup = 0;
+    if (cgroup_fd >= 0) {
+        struct sbs_clone_args args = {.flags = SBS_NS_FLAGS | SBS_CLONE_INTO_CGROUP,
+                                      .exit_signal = SIGCHLD,
+                                      .cgroup = (uint64_t)cgroup_fd};
+        long pid = syscall(SYS_clone3, &args, sizeof(args));
+        if (pid >= 0) {
+            *in_cgroup = 1;
+            return (pid_t)pid;
         }
+        if (errno != ENOSYS && errno != E2BIG && errno != EINVAL && errno != EOPNOTSUPP)
+            return -1;
+    }
+    return (pid_t)syscall(SYS_clone, SBS_NS_FLAGS | SIGCHLD, NULL, NULL, NULL, 0);
 }
 
 /* The listening control socket at `path`, mode 0600. AL_EEXISTS when the
@@ -245,7 +264,8 @@ int sbs_start(struct sbs_conn *out, const struct sbs_spec *spec)
 {
     struct sb_plan plan = {0};
     struct sb_cgroup cg = {0};
-    int listen_fd = -1, init_fd = -1, conn_fd = -1, go[2] = {-1, -1}, status[2] = {-1, -1};
+    int listen_fd = -1, init_fd = -1, conn_fd = -1, cg_fd = -1, go[2] = {-1, -1},
+        status[2] = {-1, -1};
     int err, socket_made = 0;
     pid_t pid = -1;
     sigset_t all, old;
@@ -266,11 +286,17 @@ int sbs_start(struct sbs_conn *out, const struct sbs_spec *spec)
     /* The state dir holding the control socket does not exist inside. */
     char state_dir[PATH_MAX];
     snprintf(state_dir, sizeof(state_dir), "%s", spec->control_path);
-    const char *hide[] = {dirname(state_dir)};
+    const char *hide[SBS_MAX_HIDE + 1] = {dirname(state_dir)};
+    if (spec->n_hide > SBS_MAX_HIDE) {
+        err = al_error_set(AL_ETOOBIG, "more than %d paths to hide", SBS_MAX_HIDE);
+        goto out;
+    }
+    for (size_t i = 0; i < spec->n_hide; i++)
+        hide[i + 1] = spec->hide[i];
     struct sb_plan_opts opts = {.workspace_mount = spec->workspace_mount,
                                 .rootfs = spec->rootfs,
                                 .hide = hide,
-                                .n_hide = 1};
+                                .n_hide = spec->n_hide + 1};
     if ((err = sb_plan_build_ex(&plan, &cfg, &opts)) < 0)
         goto out;
     if ((err = sb_cgroup_create_named(&cg, &cfg, spec->cgroup_name)) < 0)
@@ -297,14 +323,16 @@ int sbs_start(struct sbs_conn *out, const struct sbs_spec *spec)
                              .map_user = spec->host_uid != 0};
     uid_t outer_uid = getuid();
     gid_t outer_gid = getgid();
+    if (cg.version == 2)
+        cg_fd = open(cg.paths[0], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     /* No handler of the caller's may run in the child. */
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    pid = (pid_t)syscall(SYS_clone, SBS_NS_FLAGS | SIGCHLD, NULL, NULL, NULL, 0);
+    int in_cgroup;
+    pid = sbs_clone(cg_fd, &in_cgroup);
     if (pid == 0) {
         int keep[4] = {go[0], status[1], listen_fd, init_fd};
-        sort4(keep);
-        close_fds_except(keep, 4);
+        sb_close_fds_except(keep, 4);
         _exit(sbs_child_main(&args));
     }
     int clone_errno = errno;
@@ -322,21 +350,16 @@ int sbs_start(struct sbs_conn *out, const struct sbs_spec *spec)
         err = sb_userns_map_user(pid, spec->host_uid, spec->host_gid);
     else
         err = sb_userns_map_ids(pid, outer_uid, outer_gid);
-    if (err < 0 || (err = sb_cgroup_add(&cg, pid)) < 0)
+    if (err < 0)
         goto out;
-    if (spec->on_netns) {
-        char path[64];
-        snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)pid);
-        cleanup_fd int netns = open(path, O_RDONLY | O_CLOEXEC);
-        if (netns < 0) {
-            err = al_error_set_errno(AL_EIO, errno, "open %s", path);
-            goto out;
-        }
-        if (spec->on_netns(netns, spec->netns_payload) != 0) {
-            err = al_error_set(AL_ERROR, "network hook failed");
-            goto out;
-        }
+    if (write(go[1], "m", 1) != 1) {
+        err = al_error_set_errno(AL_EIO, errno, "start sandbox");
+        goto out;
     }
+    if (!in_cgroup && (err = sb_cgroup_add(&cg, pid)) < 0)
+        goto out;
+    if (spec->on_netns && (err = sb_net_hook(pid, spec->on_netns, spec->netns_payload)) < 0)
+        goto out;
     if (write(go[1], "g", 1) != 1) {
         err = al_error_set_errno(AL_EIO, errno, "start sandbox");
         goto out;
@@ -368,7 +391,7 @@ out:
             free(cg.paths[i]);
         free(cg.oom_file);
     }
-    int fds[] = {listen_fd, init_fd, conn_fd, go[0], go[1], status[0], status[1]};
+    int fds[] = {listen_fd, init_fd, conn_fd, cg_fd, go[0], go[1], status[0], status[1]};
     for (size_t i = 0; i < sizeof(fds) / sizeof(*fds); i++)
         if (fds[i] >= 0)
             close(fds[i]);

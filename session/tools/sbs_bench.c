@@ -121,6 +121,31 @@ static long long cgroup_memory(const struct sbs_record *rec)
     return v;
 }
 
+/* Bytes charged to this process's own memory cgroup (v1 memory or v2),
+ * -1 when unknown: what a sandbox's setup charges to its creator. */
+static long long own_cgroup_memory(void)
+{
+    FILE *f = fopen("/proc/self/cgroup", "re");
+    char line[512], path[700] = "";
+    while (f && fgets(line, sizeof(line), f)) {
+        line[strcspn(line, "\n")] = '\0';
+        if (strncmp(line, "0::", 3) == 0 && !path[0])
+            snprintf(path, sizeof(path), "/sys/fs/cgroup%s/memory.current", line + 3);
+        char *m = strstr(line, ":memory:");
+        if (m)
+            snprintf(path, sizeof(path), "/sys/fs/cgroup/memory%s/memory.usage_in_bytes", m + 8);
+    }
+    if (f)
+        fclose(f);
+    long long v = -1;
+    f = path[0] ? fopen(path, "re") : NULL;
+    if (f && fscanf(f, "%lld", &v) != 1)
+        v = -1;
+    if (f)
+        fclose(f);
+    return v;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -158,6 +183,7 @@ int main(int argc, char **argv)
     int rc = 0;
     if (!start || !first || !destroy || !exec || !host || !idle_conns)
         return 1;
+    long long own_before = own_cgroup_memory();
     for (long i = 0; i < n_sb && rc == 0; i++) {
         char cgname[64];
         snprintf(cgname, sizeof(cgname), "sbs-bench-%d-%ld", (int)getpid(), i);
@@ -222,9 +248,12 @@ int main(int argc, char **argv)
             pss += proc_field(idle_conns[i].rec.init_pid, "smaps_rollup", "Pss:");
             mem += cgroup_memory(&idle_conns[i].rec);
         }
+        long long own = own_cgroup_memory();
         printf("%ld idle sandboxes: per airlock-init RSS %ld KiB, anonymous %ld KiB, PSS %ld "
-               "KiB; per sandbox memory cgroup charge %lld KiB\n",
-               n_sb, rss / n_sb, anon / n_sb, pss / n_sb, mem / n_sb / 1024);
+               "KiB; per sandbox memory cgroup charge %lld KiB, plus %lld KiB charged to the "
+               "creator's cgroup during setup\n",
+               n_sb, rss / n_sb, anon / n_sb, pss / n_sb, mem / n_sb / 1024,
+               own >= 0 && own_before >= 0 ? (own - own_before) / n_sb / 1024 : -1);
     }
     for (long i = 0; idle && i < n_sb; i++)
         if (idle_conns[i].fd > 0)

@@ -7,10 +7,13 @@
 #include "util.h"
 
 #include "airlock/error.h"
+#include "airlock/buf.h"
 #include "airlock/log.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,6 +66,53 @@ static struct ald_session *by_tag(struct ald *d, uint64_t tag)
     return s;
 }
 
+/* The OOM kills counted by the sandbox's memory cgroup (v2 memory.events,
+ * v1 memory.oom_control: "oom_kill N"), or -1 when unknown. */
+static long oom_kills(const struct sbs_record *rec)
+{
+    if (!rec->cgroup_paths[0][0])
+        return -1;
+    char path[PATH_MAX];
+    int n = snprintf(path, sizeof(path), "%s/%s", rec->cgroup_paths[0],
+                     rec->cgroup_version == 2 ? "memory.events" : "memory.oom_control");
+    if (n < 0 || (size_t)n >= sizeof(path))
+        return -1;
+    struct al_buf b;
+    al_buf_init(&b, 8192);
+    long count = -1;
+    if (al_buf_read_file(&b, path) == 0 && b.ptr) {
+        for (const char *line = b.ptr; line && *line; line = strchr(line, '\n')) {
+            if (*line == '\n')
+                line++;
+            if (strncmp(line, "oom_kill ", 9) == 0) {
+                count = strtol(line + 9, NULL, 10);
+                break;
+            }
+        }
+    }
+    al_buf_free(&b);
+    return count;
+}
+
+/* Whether a SIGKILL the session's process got came from the memory limit:
+ * the cgroup's OOM kill count went up since the last exit. Caller holds
+ * d->lock. */
+static int killed_by_oom(struct ald_session *s)
+{
+    if (!s->have_record)
+        return 0;
+    long n = oom_kills(&s->conn.rec);
+    if (n > s->oom_kills_seen) {
+        s->oom_kills_seen = n;
+        return 1;
+    }
+    if (n < 0 && !s->oom_seen && sbs_oom_killed(&s->conn.rec)) {
+        s->oom_seen = 1;
+        return 1;
+    }
+    return 0;
+}
+
 /* Applies one message from init. Returns the process that exited (with a
  * reference) so the caller can save and publish outside the lock. */
 static struct ald_proc *apply(struct ald *d, struct ald_session *s, const struct sbs_msg *m)
@@ -108,9 +158,7 @@ static struct ald_proc *apply(struct ald *d, struct ald_session *s, const struct
             if (m->timed_out) {
                 reason = "timeout";
                 code = 124;
-            } else if (sig == SIGKILL && s->have_record && sbs_oom_killed(&s->conn.rec) &&
-                       !s->oom_seen) {
-                s->oom_seen = 1;
+            } else if (sig == SIGKILL && killed_by_oom(s)) {
                 reason = "memory";
                 code = 137;
             }

@@ -97,7 +97,8 @@ struct ald_session {
     uint64_t next_proc;
     struct ald_approval *approvals;
     int refs;
-    int oom_seen;
+    int oom_seen;        /* fallback: sbs_oom_killed() was seen true */
+    long oom_kills_seen; /* the cgroup's OOM kill count at the last exit */
     int workspace_kept;
 };
 

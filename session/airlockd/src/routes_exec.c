@@ -508,7 +508,8 @@ static enum MHD_Result reply_foreground(struct ald_req *r, struct ald_session *s
     f->fds[1] = io->err_r;
     io->out_r = io->err_r = -1;
     f->client = ald_req_socket(r);
-    al_buf_init(&f->out, 4 * CHUNK);
+    /* a chunk of control bytes grows 6x as JSON escapes */
+    al_buf_init(&f->out, 8 * CHUNK);
     char id[32];
     pthread_mutex_lock(&r->d->lock);
     snprintf(id, sizeof(id), "p_%llu", (unsigned long long)p->num);

@@ -73,6 +73,11 @@ struct sbs_spec {
     void *netns_payload;
     const uint16_t *tcp_connect_ports;
     size_t n_tcp_connect_ports;
+    const char *const *hide; /* optional: host paths hidden in the sandbox
+                                (an empty dir or an unreadable file), e.g.
+                                the daemon's state dir; the workspace stays
+                                mounted at workspace_mount */
+    size_t n_hide;
 };
 
 /* What the daemon stores to find a running sandbox again after a restart. */

@@ -62,6 +62,20 @@ static void case_output(void)
      * own directory. */
     CHECK(run_sh(&c, "ls /proc/self/fd", &r) == 0);
     CHECK(strcmp(r.out, "0\n1\n2\n3\n") == 0);
+    /* Large arguments (close to SBS_MAX_MSG), then one too large. */
+    char *big1 = malloc(100001), *big2 = malloc(100001);
+    CHECK(big1 && big2);
+    memset(big1, 'a', 100000);
+    memset(big2, 'b', 100000);
+    big1[100000] = big2[100000] = '\0';
+    char *large[] = {"sh", "-c", "echo $((${#1} + ${#2}))", "sh", big1, big2, NULL};
+    CHECK(run(&c, large, NULL, NULL, 0, &r) == 0 && r.status == 0);
+    CHECK(strcmp(r.out, "200000\n") == 0);
+    char *huge[] = {"true", big1, big2, big1, NULL};
+    CHECK(run(&c, huge, NULL, NULL, 0, &r) < 0 && strstr(al_error_last(), "exceed"));
+    free(big1);
+    free(big2);
+    CHECK(run_sh(&c, "exit 1", NULL) == 1);
     CHECK(sbs_destroy(&c) == 0);
     fixture_free(&f);
 }
@@ -146,7 +160,21 @@ static void case_env_cwd(void)
     struct sbs_conn c;
     struct run_result r;
     fixture_init(&f, init_path, HOST_UID, 0);
+    /* spec->hide: the scratch dir (holding the workspace) is not visible,
+     * the workspace still is at its mount point. */
+    char secret[128];
+    snprintf(secret, sizeof(secret), "%s/secret", f.base);
+    int fd = open(secret, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    CHECK(fd >= 0);
+    close(fd);
+    const char *hide[] = {f.base};
+    f.spec.hide = hide;
+    f.spec.n_hide = 1;
     start(&c, &f);
+    char script[256];
+    snprintf(script, sizeof(script), "test -d %s && test ! -e %s && test -w /workspace", f.base,
+             secret);
+    CHECK(run_sh(&c, script, NULL) == 0);
     CHECK(run_sh(&c, "mkdir -p /workspace/sub", NULL) == 0);
     char *argv[] = {"sh", "-c", "echo \"$FOO|$HOME\"; pwd; env | wc -l", NULL};
     char *envp[] = {"PATH=/usr/bin:/bin", "FOO=bar baz", "HOME=/workspace", NULL};
@@ -182,6 +210,8 @@ static void case_uid_owner(void)
     CHECK(run_sh(&c, "grep -q '^NoNewPrivs:.1' /proc/self/status", NULL) == 0);
     CHECK(run_sh(&c, "grep -q '^Seccomp:.2' /proc/self/status", NULL) == 0);
     CHECK(run_sh(&c, "test \"$(hostname)\" = airlock", NULL) == 0);
+    /* Its cgroup is the root of its cgroup namespace (in every hierarchy). */
+    CHECK(run_sh(&c, "cat /proc/self/cgroup; ! grep -v ':/$' /proc/self/cgroup >&2", NULL) == 0);
     CHECK(sbs_destroy(&c) == 0);
     fixture_free(&f);
 }
@@ -303,6 +333,8 @@ static void case_survive_creator(void)
     int st;
     CHECK(waitpid(child, &st, 0) == child && WIFEXITED(st) && WEXITSTATUS(st) == 0);
     CHECK(kill(got.rec.init_pid, 0) == 0);
+    /* Its own session, outside its creator's process group. */
+    CHECK(getsid(got.rec.init_pid) == got.rec.init_pid && getpgid(got.rec.init_pid) != getpgrp());
     struct timespec ts = {1, 0};
     nanosleep(&ts, NULL); /* the command ends while nobody is connected */
     struct sbs_conn c;
