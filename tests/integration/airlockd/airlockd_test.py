@@ -329,6 +329,11 @@ def exec_foreground(d):
               ctype="application/octet-stream")
     st, out, err, ex, _ = d.exec(sid, argv=["cat", "blob"])
     check(out == blob, "binary output byte-exact", len(out))
+    # Control bytes (valid UTF-8, escaped 6x in JSON) and NULs, 1 MB each.
+    st, out, err, ex, _ = d.exec(sid, shell="head -c 1000000 /dev/zero | tr '\\0' '\\1'")
+    check(out == b"\x01" * 1000000, "1 MB of control bytes", (len(out), ex))
+    st, out, err, ex, _ = d.exec(sid, shell="head -c 1000000 /dev/zero")
+    check(out == b"\0" * 1000000, "1 MB of NUL bytes", (len(out), ex))
     st, out, err, ex, _ = d.exec(sid, shell="printf '\\303\\251t\\303\\251'")
     check(out == "été".encode(), "UTF-8 output", out)
     # signal
@@ -796,6 +801,9 @@ def client_cli(d):
     r = cli(d, ["exec", sid, "--", "cat", "big"])
     check(r.returncode == 0 and len(r.stdout) == 16000000
           and sha256(r.stdout).encode() == want, "16 MB through exec, byte-exact",
+          (r.returncode, len(r.stdout), r.stderr[-300:]))
+    r = cli(d, ["exec", sid, "--shell", "head -c 1000000 /dev/zero | tr '\\0' '\\1'"])
+    check(r.returncode == 0 and r.stdout == b"\x01" * 1000000, "control bytes via the client",
           (r.returncode, len(r.stdout), r.stderr[-300:]))
     r = cli(d, ["exec", sid, "--shell", "cat big >&2"])
     check(sha256(r.stderr).encode() == want, "16 MB on stderr, byte-exact")
