@@ -863,6 +863,8 @@ def client_cli(d):
     lines = [json.loads(x) for x in r.stdout.splitlines()]
     check(r.returncode == 0 and len(lines) == 2 and all("event" in x and "data" in x
                                                          for x in lines), "events", r)
+    r = cli(d, ["events", "--last-event-id", "0", "--count", "1"], timeout=30)
+    check(r.returncode == 0 and json.loads(r.stdout)["data"]["session"], "events of all", r)
     r = cli(d, ["show", "s_00000000000000000000"])
     check(r.returncode == 1 and r.stderr.startswith(b"airlock: session: 404 not_found: "),
           "API error: one line, exit 1", r)
