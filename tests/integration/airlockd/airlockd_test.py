@@ -648,6 +648,22 @@ def approvals(d):
 
 
 @case
+def settings_deny_read(d):
+    # DISABLED in CMake: a session's denyRead entries under /workspace have
+    # no effect: the literal path gets no placeholder and a file of that
+    # name created inside the sandbox (or uploaded) is readable; same for
+    # the glob of docs/api.md's example ("/workspace/.env*").
+    sid = d.create(settings={"sandbox": {"filesystem": {
+        "denyRead": ["/workspace/secret.txt", "/workspace/.env*"]}}})
+    st, out, err, ex, _ = d.exec(sid, shell="echo x > secret.txt; cat secret.txt")
+    check(b"x" not in out, "a denied path cannot be written and read back inside", out)
+    d.request("PUT", f"/v1/sessions/{sid}/files/.env", raw=b"TOKEN=1\n",
+              ctype="application/octet-stream")
+    st, out, err, ex, _ = d.exec(sid, shell="cat .env")
+    check(b"TOKEN" not in out, "a denied glob hides an uploaded .env", out)
+
+
+@case
 def idempotency(d):
     h = {"Idempotency-Key": "create-1"}
     body = {"metadata": {"n": "1"}}
@@ -780,6 +796,16 @@ def client_cli(d):
     s = d.session(sid)
     check(s["limits"]["memory_mb"] == 128 and s["limits"]["ttl_s"] == 600
           and s["metadata"] == {"t": "x"}, "create flags reach the API", s)
+    # --settings: the document reaches the server (one it must refuse)
+    sf = os.path.join(d.dir, "settings.json")
+    with open(sf, "w") as f:
+        json.dump({"sandbox": {"excludedCommands": ["docker"]}}, f)
+    r = cli(d, ["create", "--settings", sf])
+    check(r.returncode == 1 and b"400 invalid_value" in r.stderr, "create --settings", r)
+    with open(sf, "w") as f:
+        f.write("{not json")
+    r = cli(d, ["create", "--settings", sf])
+    check(r.returncode == 2 and b"settings.json" in r.stderr, "bad --settings file: 2", r)
     r = cli(d, ["create", "--json", "--idempotency-key", "k1"])
     j = json.loads(r.stdout)
     d.sessions.add(j["id"])
