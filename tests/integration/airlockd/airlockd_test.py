@@ -281,6 +281,18 @@ def quotas(d):
 
 
 @case
+def uid_range_exhausted(d):
+    # uid_range of 2 (see main): a third live session has no uid: 503; a
+    # deleted session gives its uid back.
+    a = d.create()
+    d.create(key="bob")
+    r = d.create(expect=503)
+    expect_error(d, r, 503, "unavailable")
+    d.delete(f"/v1/sessions/{a}")
+    d.create()
+
+
+@case
 def expiry(d):
     ttl = d.create(limits={"ttl_s": 2})
     idle = d.create(limits={"idle_s": 2})
@@ -1140,6 +1152,8 @@ def main():
     config = {}
     if name == "approvals" or name == "client_cli":
         config["approval_timeout_s"] = 2
+    if name == "uid_range_exhausted":
+        config["uid_range"] = {"start": 900000 + (os.getpid() % 5000) * 2, "count": 2}
     if name.startswith("output_truncated"):
         config["max_output_bytes"] = 65536
     if "create_" in name:
