@@ -239,7 +239,7 @@ def main():
     d = Daemon(a.airlockd, {
         "log_level": "warn",
         "quotas": {"max_sessions": a.idle + 10, "max_memory_mb": 1 << 30},
-        "uid_range": {"start": 400000, "count": max(1000, a.idle * 2 + a.creates + 10)},
+        "uid_range": {"start": 1000000, "count": max(1000, a.idle * 2 + a.creates + 10)},
     }, name="bench")
     res = {}
     try:
