@@ -1040,6 +1040,8 @@ def reattach(d):
 @case
 def restart(d):
     a, b, dead = d.create(), d.create(), d.create()
+    short = d.create(limits={"ttl_s": 3})
+    short_born = time.monotonic()
     P = "/v1/sessions/"
     r = d.post(P + a + "/exec", {"shell": "echo before; sleep 3; echo after", "background": True})
     bg = r.json["id"]
@@ -1059,6 +1061,8 @@ def restart(d):
     ipid = init_pid(dead)
     check(ipid, "found the init of the session to kill")
     os.kill(ipid, signal.SIGKILL)
+    # `short` outlives its ttl while nobody watches.
+    time.sleep(max(0.0, short_born + 4 - time.monotonic()))
     d.start()
     for sid in (a, b):
         wait_until(30, lambda: d.session(sid)["state"] == "ready", f"{sid} re-adopted")
@@ -1069,6 +1073,11 @@ def restart(d):
     check(s["end_reason"] and "died" in s["end_reason"], "end_reason sandbox-died", s)
     left = leftovers([dead], d.state)
     check(not left, "the dead session is cleaned up", left)
+    s = wait_until(30, lambda: (lambda s: s if s["state"] == "expired" else None)(
+        d.session(short)), "a session whose ttl passed while airlockd was down expires")
+    check(s["end_reason"] == "ttl", "end_reason ttl", s)
+    left = leftovers([short], d.state)
+    check(not left, "the expired session is cleaned up", left)
     p = wait_until(30, lambda: (lambda j: j if j["state"] == "exited" else None)(
         d.get(f"{P}{a}/processes/{bg}").json), "the background process is seen to exit")
     r = d.get(f"{P}{a}/processes/{bg}/output")
