@@ -297,6 +297,9 @@ def expiry(d):
     ttl = d.create(limits={"ttl_s": 2})
     idle = d.create(limits={"idle_s": 2})
     kept = d.create(limits={"idle_s": 3})
+    busy = d.create(limits={"idle_s": 2})
+    bp = d.post(f"/v1/sessions/{busy}/exec", {"argv": ["sleep", "6"], "background": True})
+    check(bp.status == 202, "background in busy", bp)
     # keepalive holds `kept` past its idle time
     end = time.monotonic() + 6
     while time.monotonic() < end:
@@ -304,7 +307,13 @@ def expiry(d):
         check(r.status == 200, "keepalive", r)
         time.sleep(0.5)
     check(d.session(kept)["state"] == "ready", "keepalive resets the idle timer")
-    for sid, reason in ((ttl, "ttl"), (idle, "idle"), (kept, "idle")):
+    # A session with a running process is not idle (read the session first:
+    # if the process still runs after that, it ran when the state was read).
+    bs = d.session(busy)
+    still = d.get(f"/v1/sessions/{busy}/processes/{bp.json['id']}").json["state"] == "running"
+    if still:
+        check(bs["state"] == "ready", "a running process keeps the session from idling", bs)
+    for sid, reason in ((ttl, "ttl"), (idle, "idle"), (kept, "idle"), (busy, "idle")):
         s = wait_until(30, lambda: (lambda s: s if s["state"] == "expired" else None)(
             d.session(sid)), f"{sid} expires")
         check(s["end_reason"] == reason, f"end_reason {reason}", s)
