@@ -28,4 +28,9 @@ const char *cli_home(void);
 int cmd_run(int argc, char **argv);
 int cmd_doctor(int argc, char **argv);
 
+/* `airlock session ...` (argv[0] is "session"): runs the airlock-session
+ * binary, which holds the libcurl client, with the same arguments. Returns
+ * only on failure. */
+int cmd_session(int argc, char **argv);
+
 #endif

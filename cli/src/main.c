@@ -16,6 +16,7 @@ static void usage(FILE *f)
           "commands:\n"
           "  run      run one command in a sandbox     (airlock run --help)\n"
           "  doctor   check that the sandbox holds      (airlock doctor --help)\n"
+          "  session  sessions of an airlockd server    (airlock session --help)\n"
           "  creds    real upstream credentials: add, list, rm (operators)\n"
           "  token    scoped tokens: mint, inspect (operators)\n"
           "  key      generate a master or token key (operators)\n"
@@ -50,6 +51,15 @@ static int exec_tool(const char *name, const char *build_dir, char **argv)
     return 125;
 }
 
+/* `airlock session`: see cli.h. */
+int cmd_session(int argc, char **argv)
+{
+    /* argv[0] is "session": airlock-session gets ["airlock-session", the
+     * subcommand, ...]. */
+    argv[0] = "airlock-session";
+    return exec_tool("airlock-session", "cli", argv);
+}
+
 int main(int argc, char **argv)
 {
     al_log_init("airlock", AL_LOG_WARN);
@@ -66,6 +76,8 @@ int main(int argc, char **argv)
         argv[0] = "airlock-creds";
         return exec_tool("airlock-creds", "creds", argv);
     }
+    if (strcmp(cmd, "session") == 0)
+        return cmd_session(argc - 1, argv + 1);
     if (strcmp(cmd, "admin") == 0) {
         argv[0] = "airlockd"; /* airlockd admin ... */
         return exec_tool("airlockd", "session/airlockd", argv);

@@ -1,0 +1,574 @@
+/* `airlock session`: sessions, processes and approvals of airlockd. */
+#include "session.h"
+
+#include "airlock/cleanup.h"
+#include "airlock/error.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define LIST_PAGE "500"
+
+static void usage(FILE *f)
+{
+    fputs("usage: airlock session <command> [options]\n"
+          "\n"
+          "  create [--settings FILE] [--memory MB] [--pids N] [--cpu F] [--ttl S] [--idle S]\n"
+          "         [--env K=V]... [--mode auto-allow|regular] [--meta K=V]...\n"
+          "         [--idempotency-key K] [--json]          create a session, print its id\n"
+          "  ls [--state STATE] [--json]                     list sessions\n"
+          "  show ID                                         print a session (JSON)\n"
+          "  rm ID...                                        delete sessions\n"
+          "  keepalive ID                                    reset the idle timer\n"
+          "  exec ID [--background] [--timeout S] [--cwd DIR] [--env K=V]... [--stdin]\n"
+          "          [--merge-stderr] [--json] (-- ARGV... | --shell CMD)\n"
+          "                                                  run a command; exit with its "
+          "status\n"
+          "  ps ID [--json]                                  list processes\n"
+          "  output ID PID [--offset N] [--follow] [--stream stdout|stderr]\n"
+          "                                                  print a process's output\n"
+          "  kill ID PID [--signal SIG]                      signal a process (TERM)\n"
+          "  cp LOCAL ID:PATH | cp ID:PATH LOCAL             copy a file ('-' = stdin/out)\n"
+          "  events [ID] [--last-event-id N] [--count N]     print events as JSON lines\n"
+          "  approve ID [AID [--deny]] [--json]              list or decide approvals\n"
+          "\n"
+          "AIRLOCK_URL (default " CL_DEFAULT_URL ") and AIRLOCK_API_KEY say where and who.\n"
+          "Exit status: 0; 1 when the API refused or failed; 2 for a bad command line;\n"
+          "exec: the command's own (128+N for signal N, 124 timeout, 137 memory).\n",
+          f);
+}
+
+int session_usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("airlock: session: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return CL_EXIT_USAGE;
+}
+
+int session_path(struct al_buf *out, const char *id, const char *suffix)
+{
+    int err;
+    al_buf_init(out, 16384);
+    if ((err = al_buf_puts(out, "/v1/sessions/")) < 0 || (err = cl_url_escape(out, id, 0)) < 0 ||
+        (err = al_buf_puts(out, suffix)) < 0)
+        al_buf_free(out);
+    return err;
+}
+
+int session_write_all(int fd, const void *data, size_t len)
+{
+    const char *p = data;
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return al_error_set_errno(AL_EIO, errno, "write");
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+int session_kv_add(void *obj, const char *kv, const char *what)
+{
+    const char *eq = strchr(kv, '=');
+    if (!eq || eq == kv)
+        return al_error_set(AL_EINVAL, "%s wants K=V, got \"%s\"", what, kv);
+    cleanup_free char *key = strndup(kv, (size_t)(eq - kv));
+    if (!key || json_object_set_new(obj, key, json_string(eq + 1)) < 0)
+        return al_error_set(AL_EINVAL, "%s: \"%s\" is not valid UTF-8", what, kv);
+    return 0;
+}
+
+int session_parse_u64(unsigned long long *out, const char *s)
+{
+    char *end;
+    if (!*s || !isdigit((unsigned char)*s))
+        return AL_EINVAL;
+    errno = 0;
+    *out = strtoull(s, &end, 10);
+    if (errno || *end)
+        return AL_EINVAL;
+    return 0;
+}
+
+static void print_json(json_t *doc)
+{
+    char *s = json_dumps(doc, JSON_INDENT(2) | JSON_ENSURE_ASCII);
+    if (s) {
+        puts(s);
+        free(s);
+    }
+}
+
+/* GET/POST/DELETE on /v1/sessions/ID<suffix> with an optional body; prints
+ * the result as JSON when `print` is set. Returns an exit status. */
+static int simple_call(struct cl_client *c, const char *method, const char *id, const char *suffix,
+                       json_t *body, int print)
+{
+    struct al_buf path;
+    json_t *doc = NULL;
+    if (session_path(&path, id, suffix) < 0)
+        return CL_EXIT_API;
+    int err = cl_call_json((void **)&doc, c, method, path.ptr, body, NULL, NULL);
+    al_buf_free(&path);
+    if (err < 0)
+        return CL_EXIT_API;
+    if (print)
+        print_json(doc);
+    json_decref(doc);
+    return 0;
+}
+
+static int add_limit(json_t *limits, const char *name, const char *value, int is_float)
+{
+    if (is_float) {
+        char *end;
+        errno = 0;
+        double d = strtod(value, &end);
+        if (errno || *end || end == value || !(d > 0))
+            return AL_EINVAL;
+        return json_object_set_new(limits, name, json_real(d));
+    }
+    unsigned long long n;
+    if (session_parse_u64(&n, value) < 0 || n > (1ULL << 53))
+        return AL_EINVAL;
+    return json_object_set_new(limits, name, json_integer((json_int_t)n));
+}
+
+static int cmd_create(struct cl_client *c, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"settings", required_argument, NULL, 's'},
+        {"memory", required_argument, NULL, 'm'},
+        {"pids", required_argument, NULL, 'p'},
+        {"cpu", required_argument, NULL, 'c'},
+        {"ttl", required_argument, NULL, 't'},
+        {"idle", required_argument, NULL, 'i'},
+        {"env", required_argument, NULL, 'e'},
+        {"mode", required_argument, NULL, 'M'},
+        {"meta", required_argument, NULL, 'k'},
+        {"idempotency-key", required_argument, NULL, 'K'},
+        {"json", no_argument, NULL, 'j'},
+        {NULL, 0, NULL, 0},
+    };
+    static const char *const limit_names[] = {
+        ['m'] = "memory_mb", ['p'] = "pids", ['c'] = "cpu", ['t'] = "ttl_s", ['i'] = "idle_s"};
+    json_t *body = json_object(), *limits = json_object(), *env = json_object(),
+           *meta = json_object(), *doc = NULL;
+    cleanup_free char *idem = NULL;
+    struct cl_response resp = {0};
+    int rc = CL_EXIT_USAGE, json_out = 0, opt;
+    if (!body || !limits || !env || !meta) {
+        rc = CL_EXIT_API;
+        goto out;
+    }
+    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        json_error_t jerr;
+        json_t *settings;
+        switch (opt) {
+        case 's':
+            if (!(settings = json_load_file(optarg, JSON_REJECT_DUPLICATES, &jerr))) {
+                session_usage_error("%s:%d: %s", optarg, jerr.line, jerr.text);
+                goto out;
+            }
+            json_object_set_new(body, "settings", settings);
+            break;
+        case 'm':
+        case 'p':
+        case 'c':
+        case 't':
+        case 'i':
+            if (add_limit(limits, limit_names[opt], optarg, opt == 'c') < 0) {
+                session_usage_error("--%s: \"%s\" is not a valid value",
+                                    opt == 'm'   ? "memory"
+                                    : opt == 'p' ? "pids"
+                                    : opt == 'c' ? "cpu"
+                                    : opt == 't' ? "ttl"
+                                                 : "idle",
+                                    optarg);
+                goto out;
+            }
+            break;
+        case 'e':
+        case 'k':
+            if (session_kv_add(opt == 'e' ? env : meta, optarg, opt == 'e' ? "--env" : "--meta") <
+                0) {
+                session_usage_error("%s", al_error_last());
+                goto out;
+            }
+            break;
+        case 'M':
+            json_object_set_new(body, "mode", json_string(optarg));
+            break;
+        case 'K': {
+            size_t n = strlen(optarg) + sizeof("Idempotency-Key: ");
+            free(idem);
+            if (strpbrk(optarg, "\r\n") || !(idem = malloc(n))) {
+                session_usage_error("--idempotency-key: not a header value");
+                goto out;
+            }
+            snprintf(idem, n, "Idempotency-Key: %s", optarg);
+            break;
+        }
+        case 'j':
+            json_out = 1;
+            break;
+        default:
+            goto out;
+        }
+    }
+    if (optind != argc) {
+        session_usage_error("create takes no arguments (got \"%s\")", argv[optind]);
+        goto out;
+    }
+    if (json_object_size(limits))
+        json_object_set(body, "limits", limits);
+    if (json_object_size(env))
+        json_object_set(body, "env", env);
+    if (json_object_size(meta))
+        json_object_set(body, "metadata", meta);
+    if (cl_call_json((void **)&doc, c, "POST", "/v1/sessions", body, idem, &resp) < 0) {
+        rc = CL_EXIT_API;
+        goto out;
+    }
+    const char *id = json_string_value(json_object_get(doc, "id"));
+    if (json_out) {
+        print_json(doc);
+    } else if (id) {
+        puts(id);
+    } else {
+        fprintf(stderr, "airlock: session: the created session has no id\n");
+        rc = CL_EXIT_API;
+        goto out;
+    }
+    rc = 0;
+out:
+    cl_response_free(&resp);
+    json_decref(doc);
+    json_decref(body);
+    json_decref(limits);
+    json_decref(env);
+    json_decref(meta);
+    return rc;
+}
+
+static const char *str_or(json_t *obj, const char *key, const char *dflt)
+{
+    const char *s = json_string_value(json_object_get(obj, key));
+    return s ? s : dflt;
+}
+
+static int cmd_ls(struct cl_client *c, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"state", required_argument, NULL, 's'},
+        {"json", no_argument, NULL, 'j'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *state = NULL;
+    int json_out = 0, opt, rc = CL_EXIT_API;
+    json_t *all = json_array();
+    cleanup_free char *cursor = NULL;
+    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (opt == 's')
+            state = optarg;
+        else if (opt == 'j')
+            json_out = 1;
+        else
+            return json_decref(all), CL_EXIT_USAGE;
+    }
+    if (optind != argc)
+        return json_decref(all), session_usage_error("ls takes no arguments");
+    do {
+        struct al_buf path;
+        json_t *doc = NULL;
+        al_buf_init(&path, 16384);
+        int err = al_buf_puts(&path, "/v1/sessions?limit=" LIST_PAGE);
+        if (!err && state && !(err = al_buf_puts(&path, "&state=")))
+            err = cl_url_escape(&path, state, 0);
+        if (!err && cursor && !(err = al_buf_puts(&path, "&cursor=")))
+            err = cl_url_escape(&path, cursor, 0);
+        if (!err)
+            err = cl_call_json((void **)&doc, c, "GET", path.ptr, NULL, NULL, NULL);
+        al_buf_free(&path);
+        if (err < 0)
+            goto out;
+        json_array_extend(all, json_object_get(doc, "sessions"));
+        free(cursor);
+        const char *next = json_string_value(json_object_get(doc, "next_cursor"));
+        cursor = next ? strdup(next) : NULL;
+        json_decref(doc);
+    } while (cursor);
+    if (json_out) {
+        print_json(all);
+    } else {
+        size_t i;
+        json_t *s;
+        printf("%-24s %-9s %-12s %-10s %s\n", "ID", "STATE", "USER", "MODE", "CREATED");
+        json_array_foreach(all, i, s)
+        {
+            printf("%-24s %-9s %-12s %-10s %s\n", str_or(s, "id", "?"), str_or(s, "state", "?"),
+                   str_or(s, "user", "?"), str_or(s, "mode", "?"), str_or(s, "created_at", "?"));
+        }
+    }
+    rc = 0;
+out:
+    json_decref(all);
+    return rc;
+}
+
+/* Commands of the form `NAME ID` with only a --json flag. */
+static int one_id(int argc, char **argv, const char **id, int *json_out)
+{
+    static const struct option opts[] = {
+        {"json", no_argument, NULL, 'j'},
+        {NULL, 0, NULL, 0},
+    };
+    int opt;
+    *json_out = 0;
+    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (opt != 'j')
+            return CL_EXIT_USAGE;
+        *json_out = 1;
+    }
+    if (optind + 1 != argc)
+        return session_usage_error("%s wants one session id", argv[0]);
+    *id = argv[optind];
+    return 0;
+}
+
+static int cmd_show(struct cl_client *c, int argc, char **argv)
+{
+    const char *id;
+    int json_out, rc = one_id(argc, argv, &id, &json_out);
+    return rc ? rc : simple_call(c, "GET", id, "", NULL, 1);
+}
+
+static int cmd_keepalive(struct cl_client *c, int argc, char **argv)
+{
+    const char *id;
+    int json_out, rc = one_id(argc, argv, &id, &json_out);
+    return rc ? rc : simple_call(c, "POST", id, "/keepalive", NULL, json_out);
+}
+
+static int cmd_rm(struct cl_client *c, int argc, char **argv)
+{
+    int rc = 0;
+    if (argc < 2)
+        return session_usage_error("rm wants at least one session id");
+    for (int i = 1; i < argc; i++) {
+        if (simple_call(c, "DELETE", argv[i], "", NULL, 0) != 0)
+            rc = CL_EXIT_API;
+        else
+            puts(argv[i]);
+    }
+    return rc;
+}
+
+static void print_argv(json_t *argv)
+{
+    size_t i;
+    json_t *a;
+    json_array_foreach(argv, i, a)
+    {
+        printf("%s%s", i ? " " : "", json_is_string(a) ? json_string_value(a) : "?");
+    }
+}
+
+static int cmd_ps(struct cl_client *c, int argc, char **argv)
+{
+    const char *id;
+    int json_out, rc = one_id(argc, argv, &id, &json_out);
+    struct al_buf path;
+    json_t *doc = NULL, *p;
+    size_t i;
+    if (rc)
+        return rc;
+    if (session_path(&path, id, "/processes") < 0)
+        return CL_EXIT_API;
+    int err = cl_call_json((void **)&doc, c, "GET", path.ptr, NULL, NULL, NULL);
+    al_buf_free(&path);
+    if (err < 0)
+        return CL_EXIT_API;
+    if (json_out) {
+        print_json(doc);
+    } else {
+        printf("%-10s %-7s %-8s %-6s %s\n", "PROCESS", "PID", "STATE", "EXIT", "COMMAND");
+        json_array_foreach(json_object_get(doc, "processes"), i, p)
+        {
+            json_t *ex = json_object_get(p, "exit");
+            char exit_s[32] = "-";
+            if (json_is_integer(json_object_get(ex, "code")))
+                snprintf(exit_s, sizeof(exit_s), "%lld",
+                         (long long)json_integer_value(json_object_get(ex, "code")));
+            else if (json_is_object(ex))
+                snprintf(exit_s, sizeof(exit_s), "%s", str_or(ex, "reason", "?"));
+            printf("%-10s %-7lld %-8s %-6s ", str_or(p, "id", "?"),
+                   (long long)json_integer_value(json_object_get(p, "pid")),
+                   str_or(p, "state", "?"), exit_s);
+            print_argv(json_object_get(p, "argv"));
+            putchar('\n');
+        }
+    }
+    json_decref(doc);
+    return 0;
+}
+
+static int cmd_kill(struct cl_client *c, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"signal", required_argument, NULL, 's'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *sig = "TERM";
+    int opt;
+    while ((opt = getopt_long(argc, argv, "s:", opts, NULL)) != -1) {
+        if (opt != 's')
+            return CL_EXIT_USAGE;
+        sig = optarg;
+    }
+    if (optind + 2 != argc)
+        return session_usage_error("kill wants a session id and a process id");
+    struct al_buf suffix;
+    al_buf_init(&suffix, 4096);
+    if (al_buf_puts(&suffix, "/processes/") < 0 || cl_url_escape(&suffix, argv[optind + 1], 0) ||
+        al_buf_puts(&suffix, "/signal") < 0) {
+        al_buf_free(&suffix);
+        return CL_EXIT_API;
+    }
+    unsigned long long num;
+    if (strncmp(sig, "SIG", 3) == 0)
+        sig += 3;
+    json_t *body =
+        json_pack("{s:o}", "signal",
+                  session_parse_u64(&num, sig) == 0 && num <= 64 ? json_integer((json_int_t)num)
+                                                                 : json_string(sig));
+    int rc = simple_call(c, "POST", argv[optind], suffix.ptr, body, 0);
+    json_decref(body);
+    al_buf_free(&suffix);
+    return rc;
+}
+
+static int cmd_approve(struct cl_client *c, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"deny", no_argument, NULL, 'd'},
+        {"json", no_argument, NULL, 'j'},
+        {NULL, 0, NULL, 0},
+    };
+    int deny = 0, json_out = 0, opt, rc;
+    struct al_buf suffix;
+    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (opt == 'd')
+            deny = 1;
+        else if (opt == 'j')
+            json_out = 1;
+        else
+            return CL_EXIT_USAGE;
+    }
+    if (optind + 1 != argc && optind + 2 != argc)
+        return session_usage_error("approve wants a session id and an optional approval id");
+    al_buf_init(&suffix, 4096);
+    if (al_buf_puts(&suffix, "/approvals") < 0) {
+        al_buf_free(&suffix);
+        return CL_EXIT_API;
+    }
+    if (optind + 1 == argc) {
+        /* No approval id: list them. */
+        struct al_buf path;
+        json_t *doc = NULL, *a;
+        size_t i;
+        rc = CL_EXIT_API;
+        if (session_path(&path, argv[optind], suffix.ptr) == 0) {
+            if (cl_call_json((void **)&doc, c, "GET", path.ptr, NULL, NULL, NULL) == 0)
+                rc = 0;
+            al_buf_free(&path);
+        }
+        if (rc == 0 && json_out) {
+            print_json(doc);
+        } else if (rc == 0) {
+            printf("%-20s %-10s %s\n", "APPROVAL", "STATE", "COMMAND");
+            json_array_foreach(json_object_get(doc, "approvals"), i, a)
+            {
+                printf("%-20s %-10s ", str_or(a, "id", "?"), str_or(a, "state", "?"));
+                print_argv(json_object_get(a, "argv"));
+                putchar('\n');
+            }
+        }
+        json_decref(doc);
+        al_buf_free(&suffix);
+        return rc;
+    }
+    if (al_buf_puts(&suffix, "/") < 0 || cl_url_escape(&suffix, argv[optind + 1], 0) < 0) {
+        al_buf_free(&suffix);
+        return CL_EXIT_API;
+    }
+    json_t *body = json_pack("{s:s}", "decision", deny ? "deny" : "allow");
+    rc = simple_call(c, "POST", argv[optind], suffix.ptr, body, json_out);
+    json_decref(body);
+    al_buf_free(&suffix);
+    return rc;
+}
+
+/* The entry point of airlock-session, reached as `airlock session ...`. */
+int main(int argc, char **argv)
+{
+    static const struct {
+        const char *name;
+        int (*fn)(struct cl_client *, int, char **);
+    } cmds[] = {
+        {"create", cmd_create},
+        {"ls", cmd_ls},
+        {"show", cmd_show},
+        {"rm", cmd_rm},
+        {"keepalive", cmd_keepalive},
+        {"exec", session_cmd_exec},
+        {"ps", cmd_ps},
+        {"output", session_cmd_output},
+        {"kill", cmd_kill},
+        {"cp", session_cmd_cp},
+        {"events", session_cmd_events},
+        {"approve", cmd_approve},
+    };
+    struct cl_client client;
+    /* argv[0] is "airlock-session" (or "session" when run by airlock). */
+    if (argc < 2) {
+        usage(stderr);
+        return CL_EXIT_USAGE;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+        if (strcmp(argv[1], cmds[i].name) != 0)
+            continue;
+        /* A reader that went away (| head) ends us with EPIPE, not a
+         * signal, so the transfer is closed cleanly. */
+        signal(SIGPIPE, SIG_IGN);
+        if (cl_client_init(&client) < 0)
+            return CL_EXIT_API;
+        int rc = cmds[i].fn(&client, argc - 1, argv + 1);
+        cl_client_free(&client);
+        fflush(stdout);
+        return rc;
+    }
+    fprintf(stderr, "airlock: session: unknown command \"%s\"\n", argv[1]);
+    usage(stderr);
+    return CL_EXIT_USAGE;
+}

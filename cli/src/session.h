@@ -1,0 +1,33 @@
+/* Internal interfaces of `airlock session` (the airlock-session binary). */
+#ifndef AIRLOCK_SESSION_CLI_H
+#define AIRLOCK_SESSION_CLI_H
+
+#include <stddef.h>
+
+#include "airlock/buf.h"
+#include "client.h"
+
+/* Each subcommand gets argv[0] = its name and returns the process's exit
+ * status: 0, CL_EXIT_API, CL_EXIT_USAGE, or (exec) the command's own. */
+int session_cmd_exec(struct cl_client *c, int argc, char **argv);
+int session_cmd_output(struct cl_client *c, int argc, char **argv);
+int session_cmd_cp(struct cl_client *c, int argc, char **argv);
+int session_cmd_events(struct cl_client *c, int argc, char **argv);
+
+/* Sets *out to "/v1/sessions/<id, percent-encoded><suffix>" (caller frees
+ * with al_buf_free). */
+int session_path(struct al_buf *out, const char *id, const char *suffix);
+
+/* Writes all of `len` bytes to `fd`; AL_EIO (errno kept) on failure. */
+int session_write_all(int fd, const void *data, size_t len);
+
+/* Prints "airlock: session: <what>" and returns CL_EXIT_USAGE. */
+int session_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Parses "K=V" (K non-empty) into a JSON object `obj` (json_t *). */
+int session_kv_add(void *obj, const char *kv, const char *what);
+
+/* Parses a non-negative integer; AL_EINVAL when `s` is not one. */
+int session_parse_u64(unsigned long long *out, const char *s);
+
+#endif
