@@ -417,18 +417,15 @@ static int serve_one(int sockfd, json_t *msg, int *fds, size_t nfds, ctl_handler
     json_int_t seq = json_is_integer(jseq) ? json_integer_value(jseq) : -1;
     int err;
     if (strcmp(type, "ack") == 0) {
-        for (size_t i = 0; i < nfds; i++)
-            close(fds[i]);
+        ctl_fds_close(fds, nfds);
         return 0;
     }
     al_error_clear();
     if (seq < 0) {
-        for (size_t i = 0; i < nfds; i++)
-            close(fds[i]);
+        ctl_fds_close(fds, nfds);
         err = al_error_set(AL_EINVAL, "request \"%s\" without \"seq\"", type);
     } else if (strcmp(type, "hello") == 0) {
-        for (size_t i = 0; i < nfds; i++)
-            close(fds[i]);
+        ctl_fds_close(fds, nfds);
         err = 0;
     } else {
         err = fn(msg, fds, nfds, payload);
@@ -519,19 +516,83 @@ int ctl_socket_open(const char *fd_arg, const char *path)
     return steal_fd(&fd);
 }
 
-int ctl_privs_drop(const char *user, const char *group)
+int ctl_session_id_valid(const char *id)
+{
+    size_t n = id ? strlen(id) : 0;
+    if (n == 0 || n > 128)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((id[i] >= 'a' && id[i] <= 'z') || (id[i] >= 'A' && id[i] <= 'Z') ||
+              (id[i] >= '0' && id[i] <= '9') || strchr("._:-", id[i])))
+            return 0;
+    return 1;
+}
+
+int ctl_listeners_get(struct ctl_listener *out, const json_t *msg, const int *fds, size_t nfds)
+{
+    json_t *ls = json_object_get(msg, "listeners");
+    unsigned used = 0;
+    size_t i;
+    json_t *v;
+    if (!json_is_array(ls) || json_array_size(ls) > CTL_FDS_MAX)
+        return al_error_set(AL_EINVAL, "\"listeners\" must be an array of at most %d", CTL_FDS_MAX);
+    json_array_foreach(ls, i, v)
+    {
+        const char *kind = json_string_value(json_object_get(v, "kind"));
+        json_t *jfd = json_object_get(v, "fd");
+        if (!kind || !json_is_integer(jfd))
+            return al_error_set(AL_EINVAL, "listener %zu needs \"kind\" and \"fd\"", i);
+        json_int_t idx = json_integer_value(jfd);
+        if (idx < 0 || (size_t)idx >= nfds || (used & (1u << idx)))
+            return al_error_set(AL_EINVAL,
+                                "listener %zu: \"fd\" %lld is not an unused index"
+                                " into the %zu descriptors attached",
+                                i, (long long)idx, nfds);
+        int type = 0, acc = 0;
+        socklen_t tl = sizeof(type), al = sizeof(acc);
+        if (getsockopt(fds[idx], SOL_SOCKET, SO_TYPE, &type, &tl) < 0 ||
+            getsockopt(fds[idx], SOL_SOCKET, SO_ACCEPTCONN, &acc, &al) < 0 || type != SOCK_STREAM ||
+            !acc)
+            return al_error_set(AL_EINVAL, "listener %zu: descriptor is not a listening socket", i);
+        used |= 1u << idx;
+        out[i].kind = kind;
+        out[i].index = (size_t)idx;
+    }
+    return (int)json_array_size(ls);
+}
+
+void ctl_fds_close(int *fds, size_t nfds)
+{
+    for (size_t i = 0; i < nfds; i++)
+        if (fds[i] >= 0) {
+            close(fds[i]);
+            fds[i] = -1;
+        }
+}
+
+int ctl_privs_lookup(uid_t *uid, gid_t *gid, const char *user, const char *group)
 {
     struct passwd *pw = getpwnam(user);
     if (!pw)
         return al_error_set(AL_ENOTFOUND, "no user '%s'", user);
-    uid_t uid = pw->pw_uid;
-    gid_t gid = pw->pw_gid;
+    *uid = pw->pw_uid;
+    *gid = pw->pw_gid;
     if (group) {
         struct group *gr = getgrnam(group);
         if (!gr)
             return al_error_set(AL_ENOTFOUND, "no group '%s'", group);
-        gid = gr->gr_gid;
+        *gid = gr->gr_gid;
     }
+    return 0;
+}
+
+int ctl_privs_drop(const char *user, const char *group)
+{
+    uid_t uid;
+    gid_t gid;
+    int err = ctl_privs_lookup(&uid, &gid, user, group);
+    if (err < 0)
+        return err;
     if (uid == 0)
         return al_error_set(AL_EPERM, "refusing to run as root ('%s')", user);
     /* Groups first: after setresuid() we could no longer change them. */

@@ -22,6 +22,7 @@
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "airlock/buf.h"
 
@@ -91,6 +92,24 @@ int ctl_ack_send(int fd, json_int_t seq, int err);
 
 /* ---- proxy side ---- */
 
+/* True for a usable session id: 1..128 bytes of [A-Za-z0-9._:-]. */
+int ctl_session_id_valid(const char *id);
+
+/* One entry of a message's "listeners": {"kind": "...", "fd": index}. */
+struct ctl_listener {
+    const char *kind; /* borrowed from the message */
+    size_t index;     /* into the frame's descriptors */
+};
+
+/* Reads msg["listeners"] (an array of at most CTL_FDS_MAX entries) into
+ * out[]: every "kind" a string, every "fd" an index < nfds used once, and
+ * fds[index] a listening stream socket. Returns the count or AL_EINVAL with
+ * al_error_last() set. */
+int ctl_listeners_get(struct ctl_listener *out, const json_t *msg, const int *fds, size_t nfds);
+
+/* Closes fds[i] that are >= 0 (a handler marks those it keeps with -1). */
+void ctl_fds_close(int *fds, size_t nfds);
+
 /* A thread-safe bounded queue of messages for the control socket: threads
  * that must not block (event loops, connection threads) push; ctl_serve()
  * sends them. */
@@ -131,5 +150,8 @@ int ctl_socket_open(const char *fd_arg, const char *path);
  * that setuid(0) fails. Call after every privileged step (keys read, ports
  * bound). Returns 0, AL_ENOTFOUND (no such user/group) or AL_EPERM. */
 int ctl_privs_drop(const char *user, const char *group);
+
+/* Looks up the ids ctl_privs_drop() would switch to. 0 or AL_ENOTFOUND. */
+int ctl_privs_lookup(uid_t *uid, gid_t *gid, const char *user, const char *group);
 
 #endif
