@@ -42,7 +42,10 @@ static int session_add(struct gp_control *c, const char *session, json_t *msg, i
     /* A removed session stays removed: its tokens must never work again. */
     if (gp_proxy_session_is_revoked(c->proxy, session))
         return al_error_set(AL_EPERM, "session %s was removed", session);
-    gp_proxy_close_listeners(c->proxy, session);
+    int keep[CTL_FDS_MAX];
+    for (int i = 0; i < n; i++)
+        keep[i] = fds[ls[i].index];
+    gp_proxy_close_listeners(c->proxy, session, keep, (size_t)n);
     for (int i = 0; i < n; i++) {
         int fd = fds[ls[i].index];
         fds[ls[i].index] = -1;

@@ -53,6 +53,7 @@ struct listener {
     gp_proxy *proxy;
     int fd;
     char *session;
+    ino_t ino;  /* the socket's inode: the same socket is never served twice */
     int closed; /* under proxy->lock: shut down by gp_proxy_remove_session() */
     struct listener *next;
 };
@@ -167,10 +168,27 @@ static void session_shutdown_locked(gp_proxy *p, const char *session, int conns)
             shutdown(j->fd, SHUT_RDWR);
 }
 
-void gp_proxy_close_listeners(gp_proxy *p, const char *session)
+/* The socket's identity: descriptors of the same socket share the inode. */
+static ino_t socket_ino(int fd)
+{
+    struct stat st;
+    return fstat(fd, &st) == 0 ? st.st_ino : 0;
+}
+
+void gp_proxy_close_listeners(gp_proxy *p, const char *session, const int *keep, size_t nkeep)
 {
     pthread_mutex_lock(&p->lock);
-    session_shutdown_locked(p, session, 0);
+    for (struct listener *l = p->listeners; l; l = l->next) {
+        if (l->closed || strcmp(l->session, session) != 0)
+            continue;
+        int kept = 0;
+        for (size_t i = 0; i < nkeep && !kept; i++)
+            kept = socket_ino(keep[i]) == l->ino;
+        if (!kept) {
+            l->closed = 1;
+            shutdown(l->fd, SHUT_RDWR);
+        }
+    }
     pthread_mutex_unlock(&p->lock);
 }
 
@@ -1182,6 +1200,7 @@ int gp_proxy_listen_fd(gp_proxy *p, int fd, const char *session)
     }
     l->proxy = p;
     l->fd = fd;
+    l->ino = socket_ino(fd);
     /* The accept thread blocks in accept(); a listener made by airlockd
      * may arrive non-blocking. */
     int fl = fcntl(fd, F_GETFL);
@@ -1189,6 +1208,15 @@ int gp_proxy_listen_fd(gp_proxy *p, int fd, const char *session)
         fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
     fcntl(fd, F_SETFD, FD_CLOEXEC);
     pthread_mutex_lock(&p->lock);
+    for (struct listener *o = p->listeners; o; o = o->next)
+        if (!o->closed && o->ino == l->ino && strcmp(o->session, session) == 0) {
+            /* Already served (airlockd re-sent the same socket). */
+            pthread_mutex_unlock(&p->lock);
+            close(fd);
+            free(l->session);
+            free(l);
+            return 0;
+        }
     l->next = p->listeners;
     p->listeners = l;
     if (pthread_create(&t, NULL, accept_thread, l) != 0) {

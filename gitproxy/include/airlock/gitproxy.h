@@ -59,8 +59,11 @@ int gp_proxy_revoke_session(gp_proxy *p, const char *session);
 int gp_proxy_remove_session(gp_proxy *p, const char *session);
 
 /* Closes the listeners of `session` without revoking it (a session whose
- * listeners are being replaced). Connections already accepted go on. */
-void gp_proxy_close_listeners(gp_proxy *p, const char *session);
+ * listeners are being replaced), except those on the same socket as one of
+ * keep[0..nkeep). Connections already accepted go on. A later
+ * gp_proxy_listen_fd() of a socket already served for the session just
+ * closes the new descriptor. */
+void gp_proxy_close_listeners(gp_proxy *p, const char *session, const int *keep, size_t nkeep);
 
 /* True when `session` was revoked through this proxy (not the revoked file). */
 int gp_proxy_session_is_revoked(gp_proxy *p, const char *session);

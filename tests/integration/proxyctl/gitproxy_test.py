@@ -163,6 +163,12 @@ check("git_removed_session_cannot_come_back", ack["ok"] is False, ack)
 rc, out = git(TOK_B, "ls-remote", url(pb))
 check("git_other_session_unaffected", rc == 0, out)
 
+# Re-sending a session with the very same listening socket keeps it served.
+ack = p.request("session_add", fds=[lb], session="sB", user="bob", policy={},
+                listeners=[{"kind": "git", "fd": 0}])
+rc, out = git(TOK_B, "ls-remote", url(pb))
+check("git_session_add_same_socket_keeps_serving", ack["ok"] and rc == 0, (ack, out))
+
 # kill -9, restart, re-send: the same listening socket (the daemon keeps its
 # copy) works again.
 p.kill9()
