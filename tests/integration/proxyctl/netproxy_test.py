@@ -50,6 +50,11 @@ def policy(allow, deny=()):
                         "allowedAddresses": ["127.0.0.1"]}}
 
 
+def policy_sandbox_shape(allow, deny=()):
+    """The shape al_policy_to_json() writes (settings.json with "sandbox")."""
+    return {"sandbox": {"enabled": True, "network": policy(allow, deny)["network"]}}
+
+
 def curl_cmd(host, port, socks=False):
     via = ["--socks5-hostname", "127.0.0.1:%d" % port] if socks else ["-x", "http://127.0.0.1:%d" % port]
     return ["curl", "-s", "-o", "-", "-w", "\n%{http_code}", "--max-time", "50", "--noproxy", ""] + via + [
@@ -87,7 +92,7 @@ a1 = p.request("session_add", fds=[h1, s1], session="s1", user="alice",
                policy=policy(["allowed.test"], ["denied.test", "other.test"]),
                listeners=[{"kind": "http", "fd": 0}, {"kind": "socks5", "fd": 1}])
 a2 = p.request("session_add", fds=[h2], session="s2", user="bob",
-               policy=policy(["other.test"], ["allowed.test"]),
+               policy=policy_sandbox_shape(["other.test"], ["allowed.test"]),
                listeners=[{"kind": "http", "fd": 0}])
 check("net_session_add_acked", a1["ok"] and a2["ok"], (a1, a2))
 
