@@ -221,3 +221,43 @@ def malformed_cases(start, name):
     check("%s_exits_0_when_control_closes" % name,
           rc == 0 and "AddressSanitizer" not in log, "status %s\n%s" % (rc, log[-1500:]))
     lst.close()
+
+
+def control_path_case(argv, log_path, name):
+    """--control-path: the proxy connects to the daemon's socket, says hello,
+    answers, and exits 0 when the daemon closes the connection."""
+    import tempfile
+    d = tempfile.mkdtemp(prefix="airlock-ctl.", dir="/var/tmp")
+    path = os.path.join(d, "ctl.sock")
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(path)
+    srv.listen(1)
+    log = open(log_path, "ab")
+    proc = subprocess.Popen(argv + ["--control-path", path], stdout=log, stderr=log)
+    srv.settimeout(WAIT)
+    try:
+        conn, _ = srv.accept()
+    except OSError:
+        conn = None
+    ok = False
+    detail = ""
+    if conn:
+        p = Proxy.__new__(Proxy)
+        p.sock, p.buf, p.events, p.seq, p.proc, p.log = conn, b"", [], 0, proc, log
+        try:
+            hello = p.next_message()
+            ack = p.request("hello")
+            ok = hello["type"] == "hello" and hello["pid"] == proc.pid and ack["ok"]
+            detail = (hello, ack)
+        except (EOFError, TimeoutError, ValueError) as e:
+            detail = e
+        conn.close()
+    try:
+        rc = proc.wait(WAIT)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        rc = None
+    srv.close()
+    os.unlink(path)
+    os.rmdir(d)
+    check("%s_control_path" % name, ok and rc == 0, (detail, rc))

@@ -7,7 +7,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ctl import Proxy, check, finish, listener, malformed_cases, runs_as_nobody  # noqa: E402
+from ctl import (Proxy, check, control_path_case, finish, listener, malformed_cases,
+                 runs_as_nobody)  # noqa: E402
 
 T = os.environ["T"]
 STATE = os.environ["STATE"]
@@ -182,6 +183,7 @@ check("git_after_restart_other_token_refused", rc != 0 and "another session" in 
 p.close()
 
 malformed_cases(start, "git")
+control_path_case([PROXY, "--config", CTL + "/gitproxy.json", "--user", "nobody"], LOG, "git")
 
 log = open(LOG, "rb").read().decode(errors="replace")
 check("git_real_token_never_logged_or_sent",

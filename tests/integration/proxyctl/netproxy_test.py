@@ -11,7 +11,8 @@ import tempfile
 import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ctl import Proxy, check, finish, listener, malformed_cases, runs_as_nobody  # noqa: E402
+from ctl import (Proxy, check, control_path_case, finish, listener, malformed_cases,
+                 runs_as_nobody)  # noqa: E402
 
 BUILD = os.path.abspath(sys.argv[1])
 PROXY = os.path.join(BUILD, "netproxy", "airlock-netproxy")
@@ -201,6 +202,7 @@ check("net_restarted_runs_as_nobody", ok, st)
 p.close()
 
 malformed_cases(start, "net")
+control_path_case([PROXY, "--user", "nobody"], LOG, "net")
 
 log = open(LOG, "rb").read().decode(errors="replace")
 check("net_no_sanitizer_reports", "AddressSanitizer" not in log and "runtime error" not in log,
