@@ -85,6 +85,7 @@ static char *cg_own_path(const char *controller)
         char *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
         if (!c2)
             continue;
+        *c1 = '\0'; /* line: the hierarchy id */
         *c2 = '\0';
         const char *list = c1 + 1;
         if (!controller) {
@@ -101,16 +102,30 @@ static char *cg_own_path(const char *controller)
     return NULL;
 }
 
-static char *cg_child_path(const char *mount, const char *own)
+/* mount/own/name, or mount/own/airlock-PID-NSEC without a name. */
+static char *cg_child_path(const char *mount, const char *own, const char *name)
 {
     char path[PATH_MAX];
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    if ((size_t)snprintf(path, sizeof(path), "%s%s/airlock-%d-%lx", mount,
-                         strcmp(own, "/") ? own : "", (int)getpid(),
-                         (unsigned long)ts.tv_nsec) >= sizeof(path))
+    int n = name ? snprintf(path, sizeof(path), "%s%s/%s", mount, strcmp(own, "/") ? own : "", name)
+                 : snprintf(path, sizeof(path), "%s%s/airlock-%d-%lx", mount,
+                            strcmp(own, "/") ? own : "", (int)getpid(), (unsigned long)ts.tv_nsec);
+    if (n < 0 || (size_t)n >= sizeof(path))
         return NULL;
     return strdup(path);
+}
+
+/* Creates the cgroup directory `path` (NULL: out of memory). */
+static int cg_mkdir(const char *path, const char *what)
+{
+    if (!path)
+        return al_error_set(AL_ETOOBIG, "%s: path too long", what);
+    if (mkdir(path, 0755) == 0)
+        return 0;
+    if (errno == EEXIST)
+        return al_error_set(AL_EEXISTS, "%s: %s exists already", what, path);
+    return al_error_set_errno(AL_EIO, errno, "%s: mkdir %s", what, path);
 }
 
 /* 1 when the v2 cgroup `dir` lets children use every controller needed. */
@@ -177,9 +192,16 @@ static int cg_set_limits(struct sb_cgroup *cg, const struct sb_config *cfg)
 
 int sb_cgroup_create(struct sb_cgroup *out, const struct sb_config *cfg)
 {
+    return sb_cgroup_create_named(out, cfg, NULL);
+}
+
+int sb_cgroup_create_named(struct sb_cgroup *out, const struct sb_config *cfg, const char *name)
+{
     memset(out, 0, sizeof(*out));
-    if (!cfg->memory_mb && !cfg->pids && cfg->cpus <= 0)
+    if (!cfg->memory_mb && !cfg->pids && cfg->cpus <= 0 && !name)
         return 0;
+    if (name && (!name[0] || strchr(name, '/') || al_path_is_dot(name) || strlen(name) > 128))
+        return al_error_set(AL_EINVAL, "bad cgroup name \"%s\"", name);
     struct sb_cgroup cg = {0};
     int err = 0;
     char dir[PATH_MAX];
@@ -189,9 +211,10 @@ int sb_cgroup_create(struct sb_cgroup *out, const struct sb_config *cfg)
     if (v2_own) {
         if (al_path_join(dir, sizeof(dir), v2_mount, v2_own) == 0 && cg_v2_delegates(dir, cfg)) {
             cg.version = 2;
-            cg.paths[0] = cg_child_path(v2_mount, v2_own);
-            if (!cg.paths[0] || mkdir(cg.paths[0], 0755) < 0) {
-                err = al_error_set_errno(AL_EIO, errno, "cgroup v2: mkdir %s", cg.paths[0]);
+            cg.paths[0] = cg_child_path(v2_mount, v2_own, name);
+            if ((err = cg_mkdir(cg.paths[0], "cgroup v2")) < 0) {
+                free(cg.paths[0]); /* not ours to remove */
+                cg.paths[0] = NULL;
                 goto out;
             }
             char oom[PATH_MAX];
@@ -201,7 +224,9 @@ int sb_cgroup_create(struct sb_cgroup *out, const struct sb_config *cfg)
     }
     if (cg.version == 0) {
         cg.version = 1;
-        int wanted[3] = {cfg->memory_mb != 0, cfg->pids != 0, cfg->cpus > 0};
+        /* A named cgroup always exists, to find and kill every process of
+         * the sandbox: the pids hierarchy holds it when no limit does. */
+        int wanted[3] = {cfg->memory_mb != 0, cfg->pids != 0 || name, cfg->cpus > 0};
         for (int c = 0; c < 3; c++) {
             if (!wanted[c])
                 continue;
@@ -217,9 +242,10 @@ int sb_cgroup_create(struct sb_cgroup *out, const struct sb_config *cfg)
                                                   : "cpus");
                 goto out;
             }
-            cg.paths[c] = cg_child_path(mnt, own);
-            if (!cg.paths[c] || mkdir(cg.paths[c], 0755) < 0) {
-                err = al_error_set_errno(AL_EIO, errno, "cgroup v1: mkdir %s", cg.paths[c]);
+            cg.paths[c] = cg_child_path(mnt, own, name);
+            if ((err = cg_mkdir(cg.paths[c], "cgroup v1")) < 0) {
+                free(cg.paths[c]); /* not ours to remove */
+                cg.paths[c] = NULL;
                 goto out;
             }
         }

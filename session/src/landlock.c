@@ -165,8 +165,11 @@ static int ll_allow_read_except(struct ll_ctx *ctx, const struct sb_plan *plan, 
     return err;
 }
 
-static int ll_apply(const struct sb_plan *plan, int hide_masked)
+/* Builds the ruleset for `plan` in *out_fd (CLOEXEC). With `stdio`, the
+ * caller's stdin/out/err files stay reopenable. */
+static int ll_prepare(int *out_fd, const struct sb_plan *plan, int hide_masked, int stdio)
 {
+    *out_fd = -1;
     int abi = ll_abi();
     if (abi < 1)
         return al_error_set(AL_EUNSUPP, "Landlock is not available in this kernel");
@@ -196,7 +199,7 @@ static int ll_apply(const struct sb_plan *plan, int hide_masked)
         err = ll_allow(&ctx, scratch[i], LL_READ | LL_WRITE);
     for (size_t i = 0; i < plan->writable.len && err == 0; i++)
         err = ll_allow(&ctx, plan->writable.items[i], LL_READ | LL_WRITE);
-    if (err == 0)
+    if (err == 0 && stdio)
         err = ll_allow_stdio(&ctx);
     /* The sandbox's own proxies listen on these ports of its loopback. */
     for (size_t i = 0; i < plan->n_connect_ports && err == 0 && attr.handled_access_net; i++) {
@@ -204,12 +207,29 @@ static int ll_apply(const struct sb_plan *plan, int hide_masked)
         if (syscall(SYS_landlock_add_rule, ctx.ruleset, LL_RULE_NET_PORT, &rule, 0) < 0)
             err = al_error_set_errno(AL_EIO, errno, "landlock: port %u", plan->connect_ports[i]);
     }
-    if (err == 0 && syscall(SYS_landlock_restrict_self, ctx.ruleset, 0) < 0)
+    if (err < 0) {
+        close(ctx.ruleset);
+        return err;
+    }
+    al_log(AL_LOG_DEBUG, "landlock: ABI %d ruleset ready", abi);
+    *out_fd = ctx.ruleset;
+    return 0;
+}
+
+static int ll_apply(const struct sb_plan *plan, int hide_masked)
+{
+    int fd, err = ll_prepare(&fd, plan, hide_masked, 1);
+    if (err < 0)
+        return err;
+    if (syscall(SYS_landlock_restrict_self, fd, 0) < 0)
         err = al_error_set_errno(AL_EIO, errno, "landlock: restrict self");
-    close(ctx.ruleset);
-    if (err == 0)
-        al_log(AL_LOG_DEBUG, "landlock: ABI %d applied", abi);
+    close(fd);
     return err;
+}
+
+int sb_landlock_prepare(int *out_fd, const struct sb_plan *plan)
+{
+    return ll_prepare(out_fd, plan, 0, 0);
 }
 
 int sb_landlock_apply(const struct sb_plan *plan)

@@ -125,51 +125,82 @@ static int mounts_enter_staging(void)
     return 0;
 }
 
-/* Step 2: the host's top-level entries, read-only, nosuid, nodev. */
-static int mounts_bind_system(void)
+/* A top-level directory the sandbox gets fresh (proc, dev, tmp...): an
+ * empty mount point when the source root has it as a directory. */
+static int mkdir_replaced(const char *root, const char *name)
 {
-    DIR *dir = opendir(OLD);
-    if (!dir)
-        return al_error_set_errno(AL_EIO, errno, "open host root");
-    int err = 0;
-    struct dirent *de;
-    while ((de = readdir(dir)) && err == 0) {
-        const char *name = de->d_name;
-        if (al_path_is_dot(name))
-            continue;
-        int replaced = 0;
-        for (size_t i = 0; i < sizeof(replaced_toplevel) / sizeof(*replaced_toplevel); i++)
-            replaced |= strcmp(name, replaced_toplevel[i]) == 0;
-        char src[PATH_MAX], dst[PATH_MAX];
-        if (al_path_join(src, sizeof(src), OLD, name) < 0 ||
-            al_path_join(dst, sizeof(dst), NEW, name) < 0)
-            continue;
-        struct stat st;
-        if (lstat(src, &st) < 0)
-            continue;
-        if (replaced) {
-            if (S_ISDIR(st.st_mode) && mkdir(dst, 0755) < 0)
-                err = al_error_set_errno(AL_EIO, errno, "mkdir %s", dst);
-            continue;
-        }
-        if (S_ISLNK(st.st_mode)) {
-            char target[PATH_MAX];
-            ssize_t n = readlink(src, target, sizeof(target) - 1);
-            if (n < 0)
-                continue;
-            target[n] = '\0';
-            if (symlink(target, dst) < 0)
-                err = al_error_set_errno(AL_EIO, errno, "symlink %s", dst);
-            continue;
-        }
-        if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
-            continue;
-        if ((err = ensure_path(dst, S_ISDIR(st.st_mode))) < 0)
-            break;
-        err = bind(src, dst, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
+    char src[PATH_MAX], dst[PATH_MAX];
+    struct stat st;
+    if (al_path_join(src, sizeof(src), root, name) < 0 ||
+        al_path_join(dst, sizeof(dst), NEW, name) < 0 || lstat(src, &st) < 0 ||
+        !S_ISDIR(st.st_mode))
+        return 0;
+    if (mkdir(dst, 0755) < 0)
+        return al_error_set_errno(AL_EIO, errno, "mkdir %s", dst);
+    return 0;
+}
+
+/* Binds one top-level entry `name` of the source root `root` at NEW/name
+ * (directories and files read-only, symlinks copied, replaced ones empty). */
+static int mounts_bind_entry(const char *root, const char *name)
+{
+    if (al_path_is_dot(name))
+        return 0;
+    for (size_t i = 0; i < sizeof(replaced_toplevel) / sizeof(*replaced_toplevel); i++)
+        if (strcmp(name, replaced_toplevel[i]) == 0)
+            return mkdir_replaced(root, name);
+    char src[PATH_MAX], dst[PATH_MAX];
+    if (al_path_join(src, sizeof(src), root, name) < 0 ||
+        al_path_join(dst, sizeof(dst), NEW, name) < 0)
+        return 0;
+    struct stat st;
+    if (lstat(src, &st) < 0)
+        return 0;
+    if (S_ISLNK(st.st_mode)) {
+        char target[PATH_MAX];
+        ssize_t n = readlink(src, target, sizeof(target) - 1);
+        if (n < 0)
+            return 0;
+        target[n] = '\0';
+        if (symlink(target, dst) < 0)
+            return al_error_set_errno(AL_EIO, errno, "symlink %s", dst);
+        return 0;
     }
-    closedir(dir);
-    return err;
+    if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
+        return 0;
+    int err = ensure_path(dst, S_ISDIR(st.st_mode));
+    if (err < 0)
+        return err;
+    return bind(src, dst, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
+}
+
+/* Step 2: the top-level entries of the host's root (or of the rootfs),
+ * read-only, nosuid, nodev. Listed with getdents64 into a stack buffer: a
+ * long-lived sandbox is cloned from a threaded daemon, where the child must
+ * not call malloc (another thread may have held its lock at clone time). */
+static int mounts_bind_system(const char *rootfs)
+{
+    char root[PATH_MAX];
+    int err = prefixed(root, OLD, rootfs ? rootfs : "");
+    if (err < 0)
+        return err;
+    cleanup_fd int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return al_error_set_errno(AL_EIO, errno, "open %s", rootfs ? rootfs : "host root");
+    char buf[8192] __attribute__((aligned(8)));
+    for (;;) {
+        long n = syscall(SYS_getdents64, fd, buf, sizeof(buf));
+        if (n < 0)
+            return al_error_set_errno(AL_EIO, errno, "list %s", rootfs ? rootfs : "host root");
+        if (n == 0)
+            return 0;
+        for (long off = 0; off < n;) {
+            struct dirent64 *de = (struct dirent64 *)(buf + off);
+            if ((err = mounts_bind_entry(root, de->d_name)) < 0)
+                return err;
+            off += de->d_reclen;
+        }
+    }
 }
 
 /* Step 3: fresh /proc with the kernel's sensitive files hidden or read-only. */
@@ -276,7 +307,8 @@ static int mounts_apply_plan(const struct sb_plan *plan)
     int err = 0;
     for (size_t i = 0; i < plan->len && err == 0; i++) {
         const struct sb_mount *m = &plan->mounts[i];
-        if ((err = prefixed(src, OLD, m->path)) < 0 || (err = prefixed(dst, NEW, m->path)) < 0)
+        if ((err = prefixed(src, OLD, m->path)) < 0 ||
+            (err = prefixed(dst, NEW, m->dst ? m->dst : m->path)) < 0)
             break;
         struct stat st;
         switch (m->kind) {
@@ -324,7 +356,7 @@ static int mounts_apply_plan(const struct sb_plan *plan)
     /* Hidden directories become read-only once re-exposed paths are in. */
     for (size_t i = 0; i < plan->len && err == 0; i++) {
         const struct sb_mount *m = &plan->mounts[i];
-        if ((err = prefixed(dst, NEW, m->path)) < 0)
+        if ((err = prefixed(dst, NEW, m->dst ? m->dst : m->path)) < 0)
             break;
         if (m->kind == SB_MNT_MASK && m->is_dir && access(dst, F_OK) == 0)
             err = set_attr(dst, MOUNT_ATTR_RDONLY, 0, 0);
@@ -356,7 +388,7 @@ static int mounts_switch_root(void)
 int sb_mounts_build_root(const struct sb_plan *plan)
 {
     int err;
-    if ((err = mounts_enter_staging()) < 0 || (err = mounts_bind_system()) < 0 ||
+    if ((err = mounts_enter_staging()) < 0 || (err = mounts_bind_system(plan->rootfs)) < 0 ||
         (err = mounts_proc()) < 0 || (err = mounts_sys()) < 0 || (err = mounts_dev()) < 0 ||
         (err = mounts_tmp()) < 0 || (err = mounts_apply_plan(plan)) < 0 ||
         (err = mounts_switch_root()) < 0)

@@ -5,6 +5,8 @@
 #include "airlock/error.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <net/if.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -24,4 +26,15 @@ int sb_net_loopback_up(void)
     if (ioctl(fd, SIOCSIFFLAGS, &ifr) < 0)
         return al_error_set_errno(AL_EIO, errno, "bring lo up");
     return 0;
+}
+
+int sb_net_hook(pid_t pid, sb_netns_fn fn, void *payload)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)pid);
+    cleanup_fd int netns = open(path, O_RDONLY | O_CLOEXEC);
+    if (netns < 0)
+        return al_error_set_errno(AL_EIO, errno, "open %s", path);
+    /* The hook's own message, if it set one, is the one reported. */
+    return fn(netns, payload) != 0 ? AL_ERROR : 0;
 }

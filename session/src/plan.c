@@ -40,7 +40,7 @@ static int plan_add(struct sb_plan *plan, enum sb_mount_kind kind, const char *p
     char *copy = strdup(path);
     if (!copy)
         return AL_ENOMEM;
-    plan->mounts[plan->len++] = (struct sb_mount){kind, copy, is_dir};
+    plan->mounts[plan->len++] = (struct sb_mount){kind, copy, NULL, is_dir, 0};
     return 0;
 }
 
@@ -136,7 +136,80 @@ static int plan_pin_parents(struct sb_plan *plan)
     return 0;
 }
 
+/* The workspace mounted at `mount` instead of its host path `ws`: every
+ * planned path inside it moves there, and so do the writable roots (which
+ * Landlock resolves inside the sandbox). */
+static int plan_remap_workspace(struct sb_plan *plan, const char *ws, const char *mount)
+{
+    char p[PATH_MAX];
+    size_t n = strlen(ws);
+    for (size_t i = 0; i < plan->len; i++) {
+        struct sb_mount *m = &plan->mounts[i];
+        if (m->no_remap || !al_path_within(m->path, ws))
+            continue;
+        if ((size_t)snprintf(p, sizeof(p), "%s%s", mount, m->path + n) >= sizeof(p))
+            return al_error_set(AL_ETOOBIG, "%s: path too long", m->path);
+        if (!(m->dst = strdup(p)))
+            return AL_ENOMEM;
+    }
+    for (size_t i = 0; i < plan->writable.len; i++) {
+        char *w = plan->writable.items[i];
+        if (!al_path_within(w, ws))
+            continue;
+        if ((size_t)snprintf(p, sizeof(p), "%s%s", mount, w + n) >= sizeof(p))
+            return al_error_set(AL_ETOOBIG, "%s: path too long", w);
+        char *copy = strdup(p);
+        if (!copy)
+            return AL_ENOMEM;
+        free(w);
+        plan->writable.items[i] = copy;
+    }
+    return 0;
+}
+
+/* Options of a long-lived sandbox: the rootfs, the hidden host paths, the
+ * workspace moved to its mount point. */
+static int plan_apply_opts(struct sb_plan *plan, const struct sb_config *cfg,
+                           const struct sb_plan_opts *opts)
+{
+    char real[PATH_MAX];
+    int err;
+    if (opts->rootfs) {
+        if (!realpath(opts->rootfs, real))
+            return al_error_set_errno(AL_EINVAL, errno, "rootfs %s", opts->rootfs);
+        if (!(plan->rootfs = strdup(real)))
+            return AL_ENOMEM;
+    }
+    for (size_t i = 0; i < opts->n_hide; i++) {
+        struct stat st;
+        if (!realpath(opts->hide[i], real) || stat(real, &st) < 0)
+            continue;
+        if ((err = plan_add(plan, SB_MNT_MASK, real, S_ISDIR(st.st_mode))) < 0)
+            return err;
+        plan->mounts[plan->len - 1].no_remap = 1;
+    }
+    if (!opts->workspace_mount)
+        return 0;
+    if (opts->workspace_mount[0] != '/' || strcmp(opts->workspace_mount, "/") == 0 ||
+        strstr(opts->workspace_mount, "/.."))
+        return al_error_set(AL_EINVAL, "workspace mount %s: not an absolute directory",
+                            opts->workspace_mount);
+    if (!realpath(cfg->cwd, real))
+        return al_error_set_errno(AL_EINVAL, errno, "workspace %s", cfg->cwd);
+    /* The host copy of the workspace is not visible a second time. */
+    if ((err = plan_add(plan, SB_MNT_MASK, real, 1)) < 0)
+        return err;
+    plan->mounts[plan->len - 1].no_remap = 1;
+    return plan_remap_workspace(plan, real, opts->workspace_mount);
+}
+
 int sb_plan_build(struct sb_plan *out, const struct sb_config *cfg)
+{
+    return sb_plan_build_ex(out, cfg, NULL);
+}
+
+int sb_plan_build_ex(struct sb_plan *out, const struct sb_config *cfg,
+                     const struct sb_plan_opts *opts)
 {
     const struct al_policy *pol = cfg->policy;
     struct sb_plan plan = {0};
@@ -231,17 +304,22 @@ int sb_plan_build(struct sb_plan *out, const struct sb_config *cfg)
             continue;
         }
         free(m->path);
+        free(m->dst);
         memmove(m, m + 1, (plan.len - i - 1) * sizeof(*m));
         plan.len--;
     }
     if ((err = plan_pin_parents(&plan)) < 0)
+        goto out;
+    if (opts && (err = plan_apply_opts(&plan, cfg, opts)) < 0)
         goto out;
     qsort(plan.mounts, plan.len, sizeof(*plan.mounts), mount_order);
 
     if (al_log_enabled(AL_LOG_DEBUG)) {
         static const char *const names[] = {"ro", "rw", "pin", "hide", "reexpose", "protect"};
         for (size_t i = 0; i < plan.len; i++)
-            al_log(AL_LOG_DEBUG, "plan: %-8s %s", names[plan.mounts[i].kind], plan.mounts[i].path);
+            al_log(AL_LOG_DEBUG, "plan: %-8s %s%s%s", names[plan.mounts[i].kind],
+                   plan.mounts[i].path, plan.mounts[i].dst ? " at " : "",
+                   plan.mounts[i].dst ? plan.mounts[i].dst : "");
     }
     *out = plan;
     memset(&plan, 0, sizeof(plan));
@@ -268,9 +346,12 @@ void sb_plan_remove_placeholders(const struct sb_plan *plan)
 
 void sb_plan_free(struct sb_plan *plan)
 {
-    for (size_t i = 0; i < plan->len; i++)
+    for (size_t i = 0; i < plan->len; i++) {
         free(plan->mounts[i].path);
+        free(plan->mounts[i].dst);
+    }
     free(plan->mounts);
+    free(plan->rootfs);
     al_strlist_free(&plan->writable);
     al_strlist_free(&plan->placeholders);
     memset(plan, 0, sizeof(*plan));

@@ -21,6 +21,12 @@ static int privs_rlimits(void)
 
 int sb_privs_drop(void)
 {
+    int err = sb_privs_lock();
+    return err < 0 ? err : sb_privs_clear_caps();
+}
+
+int sb_privs_lock(void)
+{
     int err = privs_rlimits();
     if (err < 0)
         return err;
@@ -40,6 +46,11 @@ int sb_privs_drop(void)
             return al_error_set_errno(AL_EIO, errno, "drop capability %d from bounding set", cap);
     if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
         return al_error_set_errno(AL_EIO, errno, "clear ambient capabilities");
+    return 0;
+}
+
+int sb_privs_clear_caps(void)
+{
     struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
     struct __user_cap_data_struct data[2] = {{0, 0, 0}, {0, 0, 0}};
     if (syscall(SYS_capset, &hdr, data) < 0)

@@ -62,9 +62,15 @@ static int supervise(pid_t child, unsigned timeout_s, int *timed_out)
     }
 }
 
-/* Closes every descriptor except 0-2 and those in `keep` (ascending). */
-static void close_fds_except(const int *keep, size_t n)
+void sb_close_fds_except(int *keep, size_t n)
 {
+    /* Insertion sort: qsort may allocate. */
+    for (size_t i = 1; i < n; i++)
+        for (size_t j = i; j > 0 && keep[j - 1] > keep[j]; j--) {
+            int t = keep[j];
+            keep[j] = keep[j - 1];
+            keep[j - 1] = t;
+        }
     unsigned lo = 3;
     for (size_t i = 0; i < n; i++) {
         if ((unsigned)keep[i] > lo)
@@ -72,11 +78,6 @@ static void close_fds_except(const int *keep, size_t n)
         lo = (unsigned)keep[i] + 1;
     }
     syscall(SYS_close_range, lo, ~0U, 0);
-}
-
-static int int_cmp(const void *a, const void *b)
-{
-    return *(const int *)a - *(const int *)b;
 }
 
 static void result_from_status(struct sb_result *out, int status)
@@ -120,8 +121,7 @@ int sb_run(struct sb_result *out, const struct sb_config *cfg)
     pid = (pid_t)syscall(SYS_clone, SANDBOX_NS_FLAGS | SIGCHLD, NULL, NULL, NULL, 0);
     if (pid == 0) {
         int keep[2] = {go[0], status[1]};
-        qsort(keep, 2, sizeof(int), int_cmp);
-        close_fds_except(keep, 2);
+        sb_close_fds_except(keep, 2);
         struct sb_child_args args = {.cfg = cfg,
                                      .plan = &plan,
                                      .go_fd = go[0],
@@ -150,19 +150,8 @@ int sb_run(struct sb_result *out, const struct sb_config *cfg)
     if ((err = sb_userns_map_ids(pid, outer_uid, outer_gid)) < 0 ||
         (err = sb_cgroup_add(&cg, pid)) < 0)
         goto kill;
-    if (cfg->on_netns) {
-        char path[64];
-        snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)pid);
-        cleanup_fd int netns = open(path, O_RDONLY | O_CLOEXEC);
-        if (netns < 0) {
-            err = al_error_set_errno(AL_EIO, errno, "open %s", path);
-            goto kill;
-        }
-        if (cfg->on_netns(netns, cfg->netns_payload) != 0) {
-            err = AL_ERROR;
-            goto kill;
-        }
-    }
+    if (cfg->on_netns && (err = sb_net_hook(pid, cfg->on_netns, cfg->netns_payload)) < 0)
+        goto kill;
     if (write(go[1], "g", 1) != 1) {
         err = al_error_set_errno(AL_EIO, errno, "start sandbox");
         goto kill;
@@ -233,7 +222,7 @@ int sb_run_weaker(struct sb_result *out, const struct sb_config *cfg)
     pid_t pid = fork();
     if (pid == 0) {
         close(errpipe[0]);
-        close_fds_except(&errpipe[1], 1);
+        sb_close_fds_except(&errpipe[1], 1);
         prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
         int e = 0;
         if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)

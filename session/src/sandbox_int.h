@@ -24,20 +24,35 @@ enum sb_mount_kind {
 
 struct sb_mount {
     enum sb_mount_kind kind;
-    char *path; /* absolute, symlink-free host path (also the sandbox path) */
+    char *path; /* absolute, symlink-free host path (also the sandbox path
+                   unless `dst` is set) */
+    char *dst;  /* the path inside the sandbox when it differs (a path in a
+                   workspace mounted elsewhere); NULL otherwise */
     int is_dir;
+    int no_remap; /* a host path hidden as such, never moved to `dst` */
 };
 
 /* What the sandbox's filesystem will be, computed on the host before clone. */
 struct sb_plan {
     struct sb_mount *mounts;
     size_t len, cap;
-    struct al_strlist writable;     /* read-write roots, for Landlock */
+    struct al_strlist writable;     /* read-write roots, for Landlock (paths
+                                       inside the sandbox) */
     struct al_strlist placeholders; /* host paths created for this run */
     int allow_unix_sockets;         /* socket(AF_UNIX) allowed */
     int allow_local_binding;        /* TCP bind/connect on loopback */
     uint16_t connect_ports[8];      /* TCP connect allowed to these ports */
     size_t n_connect_ports;
+    char *rootfs; /* host dir used as the sandbox's /; NULL: the host's */
+};
+
+/* What a long-lived sandbox (sbs_start) adds to the plan of sb_run(). */
+struct sb_plan_opts {
+    const char *workspace_mount; /* cfg->cwd is mounted here instead of at
+                                    its host path (NULL: at its host path) */
+    const char *rootfs;          /* see struct sb_plan */
+    const char *const *hide;     /* host paths hidden in the sandbox */
+    size_t n_hide;
 };
 
 /* plan.c: resolves the policy against the host filesystem (globs expanded,
@@ -45,6 +60,9 @@ struct sb_plan {
  * Placeholders it creates are listed in out->placeholders and must be
  * removed with sb_plan_remove_placeholders(). */
 int sb_plan_build(struct sb_plan *out, const struct sb_config *cfg);
+/* The same with the options of a long-lived sandbox (`opts` may be NULL). */
+int sb_plan_build_ex(struct sb_plan *out, const struct sb_config *cfg,
+                     const struct sb_plan_opts *opts);
 void sb_plan_free(struct sb_plan *plan);
 void sb_plan_remove_placeholders(const struct sb_plan *plan);
 
@@ -70,17 +88,43 @@ int sb_mounts_build_root(const struct sb_plan *plan);
  * denying setgroups() there as the kernel requires. */
 int sb_userns_map_ids(pid_t pid, uid_t uid, gid_t gid);
 
+/* The uid and gid of the sandbox's user in a long-lived sandbox. */
+#define SB_SANDBOX_UID 1000
+
+/* userns.c: maps SB_SANDBOX_UID/GID in the user namespace of `pid` to the
+ * host ids `host_uid`/`host_gid`, and root to root for the setup (needs
+ * CAP_SETUID/CAP_SETGID outside: root). setgroups() stays allowed so the
+ * sandbox can drop the groups it inherited before switching to that user. */
+int sb_userns_map_user(pid_t pid, uid_t host_uid, gid_t host_gid);
+
 /* net.c: brings the loopback interface of the current network namespace up. */
 int sb_net_loopback_up(void);
+
+/* net.c: calls `fn` with the network namespace of process `pid` open. */
+int sb_net_hook(pid_t pid, sb_netns_fn fn, void *payload);
+
+/* sandbox.c: closes every descriptor but 0-2 and the `n` in `keep`
+ * (sorted in place). Async-signal-safe: for a freshly cloned child. */
+void sb_close_fds_except(int *keep, size_t n);
 
 /* privs.c: rlimits, no_new_privs, locked securebits, every capability
  * dropped (bounding, ambient, effective, permitted, inheritable). */
 int sb_privs_drop(void);
+/* The same in two halves, for a uid switch between them: everything but the
+ * capabilities of this process (which SECBIT_NO_SETUID_FIXUP keeps across
+ * setresuid), then those. */
+int sb_privs_lock(void);
+int sb_privs_clear_caps(void);
 
 /* landlock.c: restricts the calling thread to read/execute everywhere and
  * write on plan->writable; scopes signals and abstract unix sockets.
  * AL_EUNSUPP when the kernel has no Landlock (callers then warn). */
 int sb_landlock_apply(const struct sb_plan *plan);
+
+/* landlock.c, long-lived sandboxes: the same rules (without the caller's
+ * stdio) as a ruleset in *out_fd (CLOEXEC), for airlock-init to enforce with
+ * landlock_restrict_self() after it is exec'd. AL_EUNSUPP without Landlock. */
+int sb_landlock_prepare(int *out_fd, const struct sb_plan *plan);
 
 /* landlock.c, weaker mode: same, and hides plan's masked paths by granting
  * read only on the complement of them. */
@@ -99,6 +143,9 @@ struct sb_cgroup {
  * limits (v2 where the controllers are enabled there, v1 otherwise).
  * out->version is 0 when no limit was asked for. */
 int sb_cgroup_create(struct sb_cgroup *out, const struct sb_config *cfg);
+/* The same, always created (even without limits) and called `name`;
+ * AL_EEXISTS when it exists already (it is then left alone). */
+int sb_cgroup_create_named(struct sb_cgroup *out, const struct sb_config *cfg, const char *name);
 int sb_cgroup_add(const struct sb_cgroup *cg, pid_t pid);
 /* 1 when the kernel's OOM killer fired inside the cgroup. */
 int sb_cgroup_oom_killed(const struct sb_cgroup *cg);

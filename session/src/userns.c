@@ -38,3 +38,18 @@ int sb_userns_map_ids(pid_t pid, uid_t uid, gid_t gid)
     snprintf(map, sizeof(map), "%u %u 1\n", (unsigned)gid, (unsigned)gid);
     return write_proc(pid, "gid_map", map);
 }
+
+int sb_userns_map_user(pid_t pid, uid_t host_uid, gid_t host_gid)
+{
+    /* Root stays root while the sandbox's pid 1 builds its root from the
+     * host's files (an unmapped uid could neither look up root-only
+     * directories nor create files on its own tmpfs); it switches to
+     * SB_SANDBOX_UID for good before anything untrusted runs. */
+    char map[96];
+    snprintf(map, sizeof(map), "0 0 1\n%u %u 1\n", (unsigned)SB_SANDBOX_UID, (unsigned)host_uid);
+    int err = write_proc(pid, "uid_map", map);
+    if (err < 0)
+        return err;
+    snprintf(map, sizeof(map), "0 0 1\n%u %u 1\n", (unsigned)SB_SANDBOX_UID, (unsigned)host_gid);
+    return write_proc(pid, "gid_map", map);
+}

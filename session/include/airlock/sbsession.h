@@ -19,6 +19,20 @@
  *
  * Threading: one sbs_conn may be used by one thread at a time; the daemon
  * serialises sends with its own lock and reads from one event thread.
+ * sbs_start() may be called from any thread of a threaded daemon (the
+ * sandbox's pid 1 is cloned with every signal blocked and calls no malloc
+ * before it execs airlock-init).
+ *
+ * Processes: airlock-init is a child of the process that called
+ * sbs_start() until that process exits (then it is reparented, and keeps
+ * running). sbs_destroy() reaps it; a caller that reaps children with
+ * waitpid(-1, ...) may reap it first, which is harmless.
+ *
+ * Identity: with spec->host_uid set, uid/gid 1000 inside is
+ * host_uid/host_gid, and root is mapped to root for the setup only (pid 1
+ * builds the root as root, then switches to 1000 for good, with no
+ * capability and no way back, before anything untrusted runs). Nothing in
+ * the sandbox runs as root.
  */
 #ifndef AIRLOCK_SBSESSION_H
 #define AIRLOCK_SBSESSION_H
@@ -41,8 +55,15 @@ struct sbs_spec {
     const char *workspace_mount;    /* path inside, e.g. "/workspace" */
     const char *rootfs;             /* NULL: host system dirs read-only;
                                        else a directory used as / (read-only) */
-    const char *control_path;       /* unix socket path to create (state dir) */
-    const char *cgroup_name;        /* leaf cgroup under this process's own */
+    const char *control_path;       /* unix socket path to create (state dir,
+                                       root-only; its directory is hidden in
+                                       the sandbox: keep every session's
+                                       socket in one such directory) */
+    const char *cgroup_name;        /* leaf cgroup under this process's own
+                                       (v2 when it holds the needed
+                                       controllers, else v1 hierarchies:
+                                       pids always, memory and cpu with
+                                       limits); must not exist */
     const char *init_path;          /* the airlock-init executable */
     uid_t host_uid;                 /* the sandbox user (uid 1000 inside) is */
     gid_t host_gid;                 /* this host uid/gid; 0: map the caller */
@@ -52,6 +73,11 @@ struct sbs_spec {
     void *netns_payload;
     const uint16_t *tcp_connect_ports;
     size_t n_tcp_connect_ports;
+    const char *const *hide; /* optional: host paths hidden in the sandbox
+                                (an empty dir or an unreadable file), e.g.
+                                the daemon's state dir; the workspace stays
+                                mounted at workspace_mount */
+    size_t n_hide;
 };
 
 /* What the daemon stores to find a running sandbox again after a restart. */
@@ -72,10 +98,15 @@ struct sbs_conn {
     size_t rlen, rcap;
 };
 
-/* Builds the sandbox and returns once airlock-init is ready and connected:
- * fills *out (fd connected, record filled). On failure nothing is left
- * (no process, cgroup, socket file or placeholder) and the reason is in
- * al_error_last(). The sandbox does NOT die with the caller. */
+/* Builds the sandbox and returns once airlock-init is ready and connected
+ * (its HELLO read): fills *out (fd connected, blocking, CLOEXEC; record
+ * filled). On failure nothing is left (no process, cgroup, socket file or
+ * placeholder) and the reason is in al_error_last(): AL_EEXISTS when the
+ * cgroup or the control socket exists already (left alone), AL_EUNSUPP
+ * without namespaces, AL_ENOTFOUND without the init binary, AL_ETIMEOUT
+ * when the setup took over 10 s. The sandbox does NOT die with the caller.
+ * Placeholders the plan creates (an empty .git/hooks) stay in the
+ * workspace: they are mount points inside. */
 int sbs_start(struct sbs_conn *out, const struct sbs_spec *spec);
 
 /* Reconnects to a sandbox started by an earlier daemon: checks that
@@ -87,7 +118,8 @@ int sbs_attach(struct sbs_conn *out, const struct sbs_record *rec);
 /* A command to run. */
 struct sbs_cmd {
     char *const *argv;  /* argv[0] looked up in the sandbox's PATH */
-    char *const *envp;  /* the whole environment */
+    char *const *envp;  /* the whole environment (nothing is added: the daemon
+                           sets HOME=<workspace_mount>, PATH, ...) */
     const char *cwd;    /* inside the sandbox; NULL = workspace_mount */
     int stdio[3];       /* fds for 0, 1, 2 (sent with SCM_RIGHTS; the caller
                            keeps and closes its copies) */
@@ -95,7 +127,11 @@ struct sbs_cmd {
 };
 
 /* Sends SPAWN for `cmd` with request id `req` (chosen by the caller, echoed
- * in the reply). Does not wait for the reply. */
+ * in the reply). Does not wait for the reply. AL_ETOOBIG when argv, envp and
+ * cwd exceed SBS_MAX_MSG or SBS_MAX_ARGS, AL_EINVAL for an empty argv[0],
+ * a relative cwd or a negative stdio fd; AL_ETIMEOUT when init has not
+ * read for 5 s. Init answers SPAWN_FAILED with EAGAIN when 1024 commands
+ * run already. */
 int sbs_spawn_send(struct sbs_conn *c, uint32_t req, const struct sbs_cmd *cmd);
 
 /* Sends SIGNAL: `sig` to the process group of process `proc` (init's id). */
@@ -122,8 +158,11 @@ struct sbs_msg {
 
 /* Reads one message (blocks unless the fd is non-blocking: then AL_EAGAIN
  * when none is complete yet; partial input is buffered in the conn).
- * AL_EIO when init closed the connection (the sandbox died), AL_EINVAL on
- * a malformed message (the caller drops the connection). */
+ * Never reads past the end of the message it returns, so poll() on c->fd
+ * stays a true indication of whether another message is waiting.
+ * AL_EIO when init closed the connection (the sandbox died, or another
+ * daemon connection replaced this one), AL_EINVAL on a malformed message
+ * (the caller drops the connection). */
 int sbs_recv(struct sbs_conn *c, struct sbs_msg *out);
 
 /* Parses one message from `buf` (`len` bytes): returns the bytes consumed,
@@ -133,10 +172,13 @@ long sbs_msg_parse(const unsigned char *buf, size_t len, struct sbs_msg *out);
 /* 1 when the kernel's OOM killer fired in the sandbox's cgroup. */
 int sbs_oom_killed(const struct sbs_record *rec);
 
-/* Tears the sandbox down: kills every process in its cgroup, waits until it
- * is empty, removes the cgroup and the control socket file, closes the
- * connection. Works from a record alone (after a restart, sandbox dead or
- * alive). Never leaves a process, cgroup, mount or namespace behind. */
+/* Tears the sandbox down: kills its init (and so its pid namespace), then
+ * every process left in its cgroup, waits until it is empty, removes the
+ * cgroup and the control socket file, reaps init when it is the caller's
+ * child, closes the connection. Works from a record alone (after a
+ * restart, sandbox dead or alive; again on a destroyed record: no-op).
+ * Never leaves a process, cgroup, mount or namespace behind. The
+ * workspace itself is the caller's. */
 int sbs_destroy(struct sbs_conn *c);
 int sbs_destroy_record(const struct sbs_record *rec);
 

@@ -1,0 +1,577 @@
+#include "body.h"
+
+#include "util.h"
+
+#include "airlock/error.h"
+#include "airlock/path.h"
+
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+int ald_apierr_set(struct ald_apierr *e, int status, const char *code, const char *field,
+                   const char *fmt, ...)
+{
+    e->status = status;
+    e->code = code;
+    e->earliest_offset = -1;
+    snprintf(e->field, sizeof(e->field), "%s", field ? field : "");
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->message, sizeof(e->message), fmt, ap);
+    va_end(ap);
+    return AL_EINVAL;
+}
+
+static int bad_type(struct ald_apierr *e, const char *field, const char *want)
+{
+    return ald_apierr_set(e, 400, "wrong_type", field, "body: %s: expected %s", field, want);
+}
+
+static int bad_value(struct ald_apierr *e, const char *field, const char *why)
+{
+    return ald_apierr_set(e, 400, "invalid_value", field, "body: %s: %s", field, why);
+}
+
+/* Parses `len` bytes as a JSON object (an empty body is `{}` when
+ * `empty_ok`). *out: new reference. */
+static int parse_object(json_t **out, const char *data, size_t len, int empty_ok,
+                        struct ald_apierr *e)
+{
+    *out = NULL;
+    size_t i = 0;
+    while (i < len && (data[i] == ' ' || data[i] == '\n' || data[i] == '\r' || data[i] == '\t'))
+        i++;
+    if (i == len && empty_ok) {
+        *out = json_object();
+        return *out ? 0 : AL_ENOMEM;
+    }
+    json_error_t jerr;
+    json_t *root = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root)
+        return ald_apierr_set(e, 400, "invalid_json", NULL, "body: line %d column %d: %s",
+                              jerr.line, jerr.column, jerr.text);
+    if (!json_is_object(root)) {
+        json_decref(root);
+        return ald_apierr_set(e, 400, "invalid_json", NULL, "body: expected a JSON object");
+    }
+    *out = root;
+    return 0;
+}
+
+/* Refuses any field of `obj` not in `known` (NULL-terminated). */
+static int known_fields(json_t *obj, const char *prefix, const char *const *known,
+                        struct ald_apierr *e)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach(obj, k, v)
+    {
+        int ok = 0;
+        for (size_t i = 0; known[i] && !ok; i++)
+            ok = strcmp(k, known[i]) == 0;
+        if (!ok) {
+            char field[128];
+            snprintf(field, sizeof(field), "%s%.100s", prefix, k);
+            return ald_apierr_set(e, 400, "unknown_field", field, "body: unknown field \"%s\"",
+                                  field);
+        }
+    }
+    return 0;
+}
+
+/* A JSON string without NUL of at most `max` bytes. */
+static const char *get_string(json_t *v, const char *field, size_t max, struct ald_apierr *e)
+{
+    if (!json_is_string(v)) {
+        bad_type(e, field, "a string");
+        return NULL;
+    }
+    const char *s = json_string_value(v);
+    if (strlen(s) != json_string_length(v)) {
+        bad_value(e, field, "contains a NUL byte");
+        return NULL;
+    }
+    if (json_string_length(v) > max) {
+        char why[64];
+        snprintf(why, sizeof(why), "longer than %zu bytes", max);
+        bad_value(e, field, why);
+        return NULL;
+    }
+    return s;
+}
+
+int ald_env_name_valid(const char *name)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n > 255)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = name[i];
+        int alpha = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_';
+        if (!alpha && !(i > 0 && c >= '0' && c <= '9'))
+            return 0;
+    }
+    return 1;
+}
+
+/* An object of env strings: names checked, at most ALD_ENV_MAX entries. */
+static int check_env(json_t *v, const char *field, struct ald_apierr *e)
+{
+    if (!json_is_object(v))
+        return bad_type(e, field, "an object of strings");
+    if (json_object_size(v) > ALD_ENV_MAX)
+        return bad_value(e, field, "too many variables (at most 256)");
+    const char *k;
+    json_t *val;
+    json_object_foreach(v, k, val)
+    {
+        char f[160];
+        snprintf(f, sizeof(f), "%s.%.100s", field, k);
+        if (!ald_env_name_valid(k))
+            return bad_value(e, f, "name must match [A-Za-z_][A-Za-z0-9_]*");
+        if (!get_string(val, f, 65536, e))
+            return AL_EINVAL;
+    }
+    return 0;
+}
+
+static int check_metadata(json_t *v, struct ald_apierr *e)
+{
+    if (!json_is_object(v))
+        return bad_type(e, "metadata", "an object of strings");
+    if (json_object_size(v) > ALD_METADATA_MAX_KEYS)
+        return bad_value(e, "metadata", "more than 32 keys");
+    const char *k;
+    json_t *val;
+    json_object_foreach(v, k, val)
+    {
+        char f[160];
+        snprintf(f, sizeof(f), "metadata.%.100s", k);
+        if (strlen(k) == 0 || strlen(k) > ALD_METADATA_MAX_BYTES)
+            return bad_value(e, f, "keys are 1 to 256 bytes");
+        if (!get_string(val, f, ALD_METADATA_MAX_BYTES, e))
+            return AL_EINVAL;
+    }
+    return 0;
+}
+
+static int check_u64(json_t *v, const char *field, uint64_t min, uint64_t max, uint64_t *out,
+                     struct ald_apierr *e)
+{
+    if (!json_is_integer(v))
+        return bad_type(e, field, "an integer");
+    json_int_t i = json_integer_value(v);
+    if (i < 0 || (uint64_t)i < min || (uint64_t)i > max) {
+        char why[96];
+        snprintf(why, sizeof(why), "must be between %llu and %llu", (unsigned long long)min,
+                 (unsigned long long)max);
+        return bad_value(e, field, why);
+    }
+    *out = (uint64_t)i;
+    return 0;
+}
+
+static int check_limits(json_t *v, const struct ald_config *cfg, struct ald_limits *l,
+                        struct ald_apierr *e)
+{
+    static const char *const known[] = {"memory_mb", "pids", "cpu", "ttl_s", "idle_s", NULL};
+    if (!json_is_object(v))
+        return bad_type(e, "limits", "an object");
+    int err = known_fields(v, "limits.", known, e);
+    const struct ald_limits *m = &cfg->limits_max;
+    json_t *x;
+    if (err == 0 && (x = json_object_get(v, "memory_mb")))
+        err = check_u64(x, "limits.memory_mb", 16, m->memory_mb, &l->memory_mb, e);
+    if (err == 0 && (x = json_object_get(v, "pids")))
+        err = check_u64(x, "limits.pids", 8, m->pids, &l->pids, e);
+    if (err == 0 && (x = json_object_get(v, "ttl_s")))
+        err = check_u64(x, "limits.ttl_s", 1, m->ttl_s, &l->ttl_s, e);
+    if (err == 0 && (x = json_object_get(v, "idle_s")))
+        err = check_u64(x, "limits.idle_s", 1, m->idle_s, &l->idle_s, e);
+    if (err == 0 && (x = json_object_get(v, "cpu"))) {
+        if (!json_is_number(x))
+            return bad_type(e, "limits.cpu", "a number");
+        double d = json_number_value(x);
+        if (!isfinite(d) || d < 0.01 || d > m->cpu) {
+            char why[96];
+            snprintf(why, sizeof(why), "must be between 0.01 and %g", m->cpu);
+            return bad_value(e, "limits.cpu", why);
+        }
+        l->cpu = d;
+    }
+    return err;
+}
+
+/* Looks for a forbidden key anywhere in the settings document. */
+static int find_forbidden(json_t *v, char *path, size_t pathsz, struct ald_apierr *e)
+{
+    static const char *const forbidden[] = {"excludedCommands",          "allowUnsandboxedCommands",
+                                            "enableWeakerNestedSandbox", "allowUnixSockets",
+                                            "allowAllUnixSockets",       NULL};
+    if (!json_is_object(v))
+        return 0;
+    size_t base = strlen(path);
+    const char *k;
+    json_t *val;
+    json_object_foreach(v, k, val)
+    {
+        snprintf(path + base, pathsz - base, ".%.60s", k);
+        for (size_t i = 0; forbidden[i]; i++)
+            if (strcmp(k, forbidden[i]) == 0)
+                return bad_value(e, path,
+                                 "not allowed in a session's settings (sessions may"
+                                 " only restrict)");
+        int err = find_forbidden(val, path, pathsz, e);
+        if (err < 0)
+            return err;
+    }
+    path[base] = '\0';
+    return 0;
+}
+
+static int check_inside(const struct al_strlist *list, const char *field, const char *workspace,
+                        struct ald_apierr *e)
+{
+    for (size_t i = 0; i < list->len; i++) {
+        if (!al_path_within(list->items[i], workspace)) {
+            char why[600];
+            snprintf(why, sizeof(why), "\"%.500s\" is outside %s", list->items[i], workspace);
+            return bad_value(e, field, why);
+        }
+    }
+    return 0;
+}
+
+int ald_settings_restrict_check(struct al_policy *policy, json_t *settings, const char *workspace,
+                                struct ald_apierr *e)
+{
+    if (!json_is_object(settings))
+        return bad_type(e, "settings", "an object");
+    char path[256] = "settings";
+    int err = find_forbidden(settings, path, sizeof(path), e);
+    if (err < 0)
+        return err;
+    char *text = json_dumps(settings, JSON_COMPACT);
+    if (!text)
+        return ald_apierr_set(e, 500, "internal", NULL, "out of memory");
+    err = al_settings_load_buffer(policy, "settings", text, strlen(text), workspace, workspace);
+    free(text);
+    if (err < 0)
+        return ald_apierr_set(e, 400, "invalid_value", "settings", "body: %s", al_error_last());
+    /* the same rules, checked on the result (both settings shapes) */
+    if (policy->excluded_commands.len || policy->weaker_nested ||
+        policy->unix_sockets != AL_UNIX_SOCKETS_NONE)
+        return bad_value(e, "settings", "only restrictions are allowed in a session's settings");
+    if ((err = check_inside(&policy->allow_write, "settings.allowWrite", workspace, e)) < 0)
+        return err;
+    return check_inside(&policy->allow_read, "settings.allowRead", workspace, e);
+}
+
+void ald_create_req_free(struct ald_create_req *r)
+{
+    json_decref(r->settings);
+    json_decref(r->env);
+    json_decref(r->metadata);
+    memset(r, 0, sizeof(*r));
+}
+
+int ald_body_create(struct ald_create_req *out, const char *data, size_t len,
+                    const struct ald_config *cfg, struct ald_apierr *e)
+{
+    static const char *const known[] = {"settings", "limits", "env", "mode", "metadata", NULL};
+    memset(out, 0, sizeof(*out));
+    out->limits = cfg->limits_default;
+    json_t *root = NULL;
+    int err = parse_object(&root, data, len, 1, e);
+    if (err < 0)
+        return err;
+    if ((err = known_fields(root, "", known, e)) < 0)
+        goto out;
+    json_t *v;
+    if ((v = json_object_get(root, "limits")) && (err = check_limits(v, cfg, &out->limits, e)) < 0)
+        goto out;
+    if ((v = json_object_get(root, "env")) && (err = check_env(v, "env", e)) < 0)
+        goto out;
+    out->env = v ? json_incref(v) : json_object();
+    if ((v = json_object_get(root, "metadata")) && (err = check_metadata(v, e)) < 0)
+        goto out;
+    out->metadata = v ? json_incref(v) : json_object();
+    if ((v = json_object_get(root, "mode")) && !json_is_null(v)) {
+        const char *m = get_string(v, "mode", 32, e);
+        if (!m) {
+            err = AL_EINVAL;
+            goto out;
+        }
+        if (strcmp(m, "auto-allow") == 0)
+            out->mode = AL_MODE_AUTO_ALLOW;
+        else if (strcmp(m, "regular") == 0)
+            out->mode = AL_MODE_REGULAR;
+        else {
+            err = bad_value(e, "mode", "expected \"auto-allow\" or \"regular\"");
+            goto out;
+        }
+    }
+    if ((v = json_object_get(root, "settings")) && !json_is_null(v)) {
+        struct al_policy policy;
+        al_policy_init(&policy);
+        err = ald_settings_restrict_check(&policy, v, "/workspace", e);
+        al_policy_free(&policy);
+        if (err < 0)
+            goto out;
+        out->settings = json_incref(v);
+    }
+    if (!out->env || !out->metadata)
+        err = ald_apierr_set(e, 500, "internal", NULL, "out of memory");
+out:
+    json_decref(root);
+    if (err < 0)
+        ald_create_req_free(out);
+    return err;
+}
+
+void ald_exec_req_free(struct ald_exec_req *r)
+{
+    if (r->argv)
+        for (size_t i = 0; r->argv[i]; i++)
+            free(r->argv[i]);
+    free(r->argv);
+    json_decref(r->argv_json);
+    json_decref(r->env);
+    free(r->cwd);
+    free(r->stdin_data);
+    memset(r, 0, sizeof(*r));
+}
+
+static int set_argv(struct ald_exec_req *out, json_t *argv, struct ald_apierr *e)
+{
+    size_t n = json_array_size(argv);
+    out->argv = calloc(n + 1, sizeof(char *));
+    if (!out->argv)
+        return ald_apierr_set(e, 500, "internal", NULL, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        char field[32];
+        snprintf(field, sizeof(field), "argv[%zu]", i);
+        const char *s = get_string(json_array_get(argv, i), field, 128 * 1024, e);
+        if (!s)
+            return AL_EINVAL;
+        if (!(out->argv[i] = strdup(s)))
+            return ald_apierr_set(e, 500, "internal", NULL, "out of memory");
+    }
+    out->argv_json = json_incref(argv);
+    return 0;
+}
+
+int ald_body_exec(struct ald_exec_req *out, const char *data, size_t len, const char *workspace,
+                  struct ald_apierr *e)
+{
+    static const char *const known[] = {"argv",         "shell",     "env",       "cwd",
+                                        "stdin",        "stdin_b64", "timeout_s", "background",
+                                        "merge_stderr", NULL};
+    memset(out, 0, sizeof(*out));
+    json_t *root = NULL;
+    int err = parse_object(&root, data, len, 0, e);
+    if (err < 0)
+        return err;
+    if ((err = known_fields(root, "", known, e)) < 0)
+        goto out;
+    json_t *argv = json_object_get(root, "argv"), *shell = json_object_get(root, "shell");
+    if (argv && json_is_null(argv))
+        argv = NULL;
+    if (shell && json_is_null(shell))
+        shell = NULL;
+    if (!argv == !shell) {
+        err = bad_value(e, argv ? "shell" : "argv", "give exactly one of argv and shell");
+        goto out;
+    }
+    if (argv) {
+        if (!json_is_array(argv)) {
+            err = bad_type(e, "argv", "an array of strings");
+            goto out;
+        }
+        if (json_array_size(argv) == 0 || json_array_size(argv) > ALD_ARGV_MAX) {
+            err = bad_value(e, "argv", "must have 1 to 4096 entries");
+            goto out;
+        }
+        if (json_string_length(json_array_get(argv, 0)) == 0 &&
+            json_is_string(json_array_get(argv, 0))) {
+            err = bad_value(e, "argv[0]", "must not be empty");
+            goto out;
+        }
+        if ((err = set_argv(out, argv, e)) < 0)
+            goto out;
+    } else {
+        if (!get_string(shell, "shell", 128 * 1024, e)) {
+            err = AL_EINVAL;
+            goto out;
+        }
+        json_t *a = json_pack("[s, s, O]", "/bin/sh", "-c", shell);
+        err = a ? set_argv(out, a, e) : ald_apierr_set(e, 500, "internal", NULL, "out of memory");
+        json_decref(a);
+        if (err < 0)
+            goto out;
+    }
+    json_t *v;
+    if ((v = json_object_get(root, "env")) && !json_is_null(v) &&
+        (err = check_env(v, "env", e)) < 0)
+        goto out;
+    out->env = v && !json_is_null(v) ? json_incref(v) : json_object();
+    v = json_object_get(root, "cwd");
+    if (v && !json_is_null(v)) {
+        const char *cwd = get_string(v, "cwd", 4000, e);
+        if (!cwd) {
+            err = AL_EINVAL;
+            goto out;
+        }
+        char buf[8192];
+        if (cwd[0] == '/')
+            snprintf(buf, sizeof(buf), "%s", cwd);
+        else
+            snprintf(buf, sizeof(buf), "%s/%s", workspace, cwd);
+        out->cwd = strdup(buf);
+    } else {
+        out->cwd = strdup(workspace);
+    }
+    json_t *in = json_object_get(root, "stdin"), *in64 = json_object_get(root, "stdin_b64");
+    if (in && json_is_null(in))
+        in = NULL;
+    if (in64 && json_is_null(in64))
+        in64 = NULL;
+    if (in && in64) {
+        err = bad_value(e, "stdin_b64", "give at most one of stdin and stdin_b64");
+        goto out;
+    }
+    if (in) {
+        if (!json_is_string(in)) {
+            err = bad_type(e, "stdin", "a string");
+            goto out;
+        }
+        out->stdin_len = json_string_length(in);
+        out->stdin_data = malloc(out->stdin_len + 1);
+        if (out->stdin_data)
+            memcpy(out->stdin_data, json_string_value(in), out->stdin_len);
+        out->has_stdin = 1;
+    } else if (in64) {
+        if (!json_is_string(in64)) {
+            err = bad_type(e, "stdin_b64", "a base64 string");
+            goto out;
+        }
+        if (ald_b64_decode(&out->stdin_data, &out->stdin_len, json_string_value(in64),
+                           json_string_length(in64)) < 0) {
+            err = bad_value(e, "stdin_b64", "not valid base64");
+            goto out;
+        }
+        out->has_stdin = 1;
+    }
+    uint64_t t = 0;
+    if ((v = json_object_get(root, "timeout_s")) && !json_is_null(v) &&
+        (err = check_u64(v, "timeout_s", 0, 7 * 86400, &t, e)) < 0)
+        goto out;
+    out->timeout_s = (uint32_t)t;
+    if ((v = json_object_get(root, "background"))) {
+        if (!json_is_boolean(v)) {
+            err = bad_type(e, "background", "true or false");
+            goto out;
+        }
+        out->background = json_is_true(v);
+    }
+    if ((v = json_object_get(root, "merge_stderr"))) {
+        if (!json_is_boolean(v)) {
+            err = bad_type(e, "merge_stderr", "true or false");
+            goto out;
+        }
+        out->merge_stderr = json_is_true(v);
+    }
+    if (!out->env || !out->cwd || (out->has_stdin && !out->stdin_data))
+        err = ald_apierr_set(e, 500, "internal", NULL, "out of memory");
+out:
+    json_decref(root);
+    if (err < 0)
+        ald_exec_req_free(out);
+    return err;
+}
+
+static const struct {
+    const char *name;
+    int sig;
+} signals[] = {
+    {"TERM", SIGTERM}, {"KILL", SIGKILL}, {"INT", SIGINT},   {"HUP", SIGHUP},   {"QUIT", SIGQUIT},
+    {"USR1", SIGUSR1}, {"USR2", SIGUSR2}, {"STOP", SIGSTOP}, {"CONT", SIGCONT},
+};
+
+int ald_signal_parse(const char *name)
+{
+    if (strncasecmp(name, "SIG", 3) == 0)
+        name += 3;
+    for (size_t i = 0; i < sizeof(signals) / sizeof(*signals); i++)
+        if (strcasecmp(name, signals[i].name) == 0)
+            return signals[i].sig;
+    uint64_t n;
+    if (ald_parse_u64(name, 64, &n) == 0 && n >= 1)
+        return (int)n;
+    return -1;
+}
+
+int ald_body_signal(int *sig, const char *data, size_t len, struct ald_apierr *e)
+{
+    static const char *const known[] = {"signal", NULL};
+    json_t *root = NULL;
+    int err = parse_object(&root, data, len, 0, e);
+    if (err < 0)
+        return err;
+    if ((err = known_fields(root, "", known, e)) < 0)
+        goto out;
+    json_t *v = json_object_get(root, "signal");
+    if (!v) {
+        err = bad_value(e, "signal", "missing");
+    } else if (json_is_integer(v)) {
+        json_int_t n = json_integer_value(v);
+        if (n < 1 || n > 64)
+            err = bad_value(e, "signal", "must be between 1 and 64");
+        else
+            *sig = (int)n;
+    } else if (json_is_string(v)) {
+        const char *s = get_string(v, "signal", 16, e);
+        if (!s)
+            err = AL_EINVAL;
+        else if ((*sig = ald_signal_parse(s)) < 0)
+            err = bad_value(e, "signal", "unknown signal");
+    } else {
+        err = bad_type(e, "signal", "a signal name or number");
+    }
+out:
+    json_decref(root);
+    return err;
+}
+
+int ald_body_decision(int *allow, const char *data, size_t len, struct ald_apierr *e)
+{
+    static const char *const known[] = {"decision", NULL};
+    json_t *root = NULL;
+    int err = parse_object(&root, data, len, 0, e);
+    if (err < 0)
+        return err;
+    if ((err = known_fields(root, "", known, e)) < 0)
+        goto out;
+    json_t *v = json_object_get(root, "decision");
+    if (!v) {
+        err = bad_value(e, "decision", "missing");
+        goto out;
+    }
+    const char *s = get_string(v, "decision", 16, e);
+    if (!s)
+        err = AL_EINVAL;
+    else if (strcmp(s, "allow") == 0)
+        *allow = 1;
+    else if (strcmp(s, "deny") == 0)
+        *allow = 0;
+    else
+        err = bad_value(e, "decision", "expected \"allow\" or \"deny\"");
+out:
+    json_decref(root);
+    return err;
+}

@@ -1,0 +1,290 @@
+/* airlockd: the session manager daemon.
+ *
+ *   airlockd [--config FILE] [--state-dir DIR] [--listen HOST:PORT]
+ *            [--log-level LEVEL] [--check-config]
+ *   airlockd admin …
+ *
+ * Start-up: configuration, state dir, database, the control and reaper
+ * threads (re-adopting the sandboxes of an earlier daemon), then the HTTP
+ * server. SIGTERM/SIGINT drain: stop accepting, let requests in flight finish
+ * up to drain_timeout_s, then stop; sandboxes keep running (so does a
+ * SIGKILL) and are re-adopted by the next start.
+ */
+#include "admin.h"
+#include "daemon.h"
+#include "evbus.h"
+#include "http.h"
+
+#include "airlock/error.h"
+#include "airlock/log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#ifndef AIRLOCK_VERSION
+#define AIRLOCK_VERSION "0.1.0"
+#endif
+
+static void usage(FILE *f)
+{
+    fputs("usage: airlockd [--config FILE] [--state-dir DIR] [--listen HOST:PORT]\n"
+          "                [--log-level error|warn|info|debug] [--check-config]\n"
+          "       airlockd admin --help\n",
+          f);
+}
+
+/* airlock-init: the config's init_path, else beside this binary, else in
+ * the build tree (session/airlock-init next to session/airlockd/), else the
+ * install location. */
+static int find_init(const struct ald_config *cfg, char *out, size_t size)
+{
+    if (cfg->init_path) {
+        snprintf(out, size, "%s", cfg->init_path);
+        return access(out, X_OK) == 0
+                   ? 0
+                   : al_error_set_errno(AL_ENOTFOUND, errno, "init_path %s", out);
+    }
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n > 0) {
+        self[n] = '\0';
+        char *slash = strrchr(self, '/');
+        if (slash) {
+            *slash = '\0';
+            static const char *const rel[] = {"airlock-init", "../airlock-init",
+                                              "../libexec/airlock/airlock-init"};
+            for (size_t i = 0; i < 3; i++) {
+                int len = snprintf(out, size, "%s/%s", self, rel[i]);
+                if (len > 0 && (size_t)len < size && access(out, X_OK) == 0)
+                    return 0;
+            }
+        }
+    }
+    snprintf(out, size, "/usr/libexec/airlock/airlock-init");
+    if (access(out, X_OK) == 0)
+        return 0;
+    return al_error_set(AL_ENOTFOUND, "airlock-init not found (set init_path)");
+}
+
+static enum al_log_level level_of(const char *name)
+{
+    if (strcmp(name, "error") == 0)
+        return AL_LOG_ERROR;
+    if (strcmp(name, "warn") == 0)
+        return AL_LOG_WARN;
+    if (strcmp(name, "debug") == 0)
+        return AL_LOG_DEBUG;
+    return AL_LOG_INFO;
+}
+
+/* Writes "<state>/airlockd.addr" with the bound address, for scripts. */
+static void write_addr(const struct ald_config *cfg, const char *bound)
+{
+    char path[PATH_MAX], tmp[PATH_MAX];
+    int n = snprintf(path, sizeof(path), "%s/airlockd.addr", cfg->state_dir);
+    int m = snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    if (n < 0 || m < 0 || (size_t)m >= sizeof(tmp))
+        return;
+    FILE *f = fopen(tmp, "we");
+    if (!f)
+        return;
+    fprintf(f, "%s\n", bound);
+    if (fclose(f) == 0)
+        rename(tmp, path);
+}
+
+/* Drain: no new connections, requests in flight finish (up to the
+ * deadline), long polls (events, output follow) end at once. */
+static void drain(struct ald *d)
+{
+    atomic_store(&d->draining, 1);
+    uint64_t one = 1;
+    if (write(d->drain_fd, &one, sizeof(one)) < 0)
+        al_log(AL_LOG_WARN, "drain: %s", strerror(errno));
+    ald_http_quiesce(d);
+    evbus_close(d->bus);
+    /* idle keep-alive connections do not hold the drain up: requests do */
+    unsigned waited = 0;
+    unsigned limit = (unsigned)d->cfg->drain_timeout_s * 20;
+    while (atomic_load(&d->inflight) > 0 && waited < limit) {
+        poll(NULL, 0, 50);
+        waited++;
+    }
+    if (atomic_load(&d->inflight) > 0)
+        al_log(AL_LOG_WARN, "drain: %d requests still running after %llu s; closing them",
+               atomic_load(&d->inflight), (unsigned long long)d->cfg->drain_timeout_s);
+}
+
+static int serve(struct ald_config *cfg)
+{
+    struct ald d;
+    memset(&d, 0, sizeof(d));
+    d.cfg = cfg;
+    d.epfd = d.stop_fd = d.drain_fd = -1;
+    int rc = 1;
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&d.cond, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_mutex_init(&d.lock, NULL);
+    snprintf(d.sessions_dir, sizeof(d.sessions_dir), "%s/sessions", cfg->state_dir);
+    char db[PATH_MAX];
+    snprintf(db, sizeof(db), "%s/airlockd.db", cfg->state_dir);
+    int started = 0, http = 0;
+
+    /* signals are taken by sigwait() below; every thread inherits the mask */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP); /* taken and ignored: the terminal going away is no reason to stop */
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (find_init(cfg, d.init_path, sizeof(d.init_path)) < 0 ||
+        ald_state_prepare(cfg->state_dir) < 0 || ald_store_open(&d.st, db) < 0) {
+        al_log(AL_LOG_ERROR, "%s", al_error_last());
+        goto out;
+    }
+    d.stop_fd = eventfd(0, EFD_CLOEXEC);
+    d.drain_fd = eventfd(0, EFD_CLOEXEC);
+    d.bus = evbus_new(cfg->event_retention);
+    /* Event 1 marks the start and belongs to nobody (no user: only an
+     * admin subscription could see it, and replays start after it), so
+     * that "Last-Event-ID: 0" can replay every event from id 2 on. */
+    if (d.stop_fd < 0 || d.drain_fd < 0 || !d.bus ||
+        evbus_publish(d.bus, NULL, NULL, "daemon", json_pack("{s:s}", "state", "started")) != 1) {
+        al_log(AL_LOG_ERROR, "out of resources");
+        goto out;
+    }
+    if (ald_sessions_start(&d) < 0) {
+        al_log(AL_LOG_ERROR, "%s", al_error_last());
+        goto out;
+    }
+    started = 1;
+    char bound[300] = "";
+    if (ald_http_start(&d, bound, sizeof(bound)) < 0) {
+        al_log(AL_LOG_ERROR, "%s", al_error_last());
+        goto out;
+    }
+    http = 1;
+    write_addr(cfg, bound);
+    al_log(AL_LOG_INFO, "listening on %s (state %s, init %s)", bound, cfg->state_dir, d.init_path);
+
+    int sig = 0;
+    while (sigwait(&set, &sig) != 0 || (sig != SIGTERM && sig != SIGINT))
+        ;
+    al_log(AL_LOG_INFO, "signal %d: draining (sandboxes keep running)", sig);
+    drain(&d);
+    rc = 0;
+out:
+    atomic_store(&d.stopping, 1);
+    if (d.stop_fd >= 0) {
+        uint64_t one = 1;
+        if (write(d.stop_fd, &one, sizeof(one)) < 0)
+            al_log(AL_LOG_WARN, "stop: %s", strerror(errno));
+    }
+    /* wakes requests waiting for an approval or a spawn */
+    pthread_mutex_lock(&d.lock);
+    pthread_cond_broadcast(&d.cond);
+    pthread_mutex_unlock(&d.lock);
+    if (http)
+        ald_http_stop(&d);
+    if (started)
+        ald_sessions_stop(&d);
+    evbus_free(d.bus);
+    ald_store_close(d.st);
+    if (d.stop_fd >= 0)
+        close(d.stop_fd);
+    if (d.drain_fd >= 0)
+        close(d.drain_fd);
+    pthread_cond_destroy(&d.cond);
+    pthread_mutex_destroy(&d.lock);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    al_log_init("airlockd", AL_LOG_INFO);
+    if (argc > 1 && strcmp(argv[1], "admin") == 0)
+        return ald_admin_main(argc - 1, argv + 1);
+    struct ald_config cfg;
+    if (ald_config_init(&cfg) < 0)
+        return 1;
+    const char *config = NULL, *state_dir = NULL, *listen = NULL, *level = NULL;
+    int check = 0, rc = 2;
+    for (int i = 1; i < argc; i++) {
+        const char **slot = NULL;
+        if (strcmp(argv[i], "--config") == 0)
+            slot = &config;
+        else if (strcmp(argv[i], "--state-dir") == 0)
+            slot = &state_dir;
+        else if (strcmp(argv[i], "--listen") == 0)
+            slot = &listen;
+        else if (strcmp(argv[i], "--log-level") == 0)
+            slot = &level;
+        else if (strcmp(argv[i], "--check-config") == 0) {
+            check = 1;
+            continue;
+        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            rc = 0;
+            goto out;
+        } else if (strcmp(argv[i], "--version") == 0) {
+            puts("airlockd " AIRLOCK_VERSION);
+            rc = 0;
+            goto out;
+        } else {
+            fprintf(stderr, "airlockd: unknown argument \"%s\"\n", argv[i]);
+            usage(stderr);
+            goto out;
+        }
+        if (i + 1 >= argc) {
+            fprintf(stderr, "airlockd: %s needs a value\n", argv[i]);
+            goto out;
+        }
+        *slot = argv[++i];
+    }
+    rc = 1;
+    if (config && ald_config_load_file(&cfg, config) < 0) {
+        fprintf(stderr, "airlockd: %s\n", al_error_last());
+        goto out;
+    }
+    /* command-line values go through the same checks as the file's */
+    char over[8192];
+    json_t *o = json_object();
+    if (state_dir)
+        json_object_set_new(o, "state_dir", json_string(state_dir));
+    if (listen)
+        json_object_set_new(o, "listen", json_string(listen));
+    if (level)
+        json_object_set_new(o, "log_level", json_string(level));
+    char *txt = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    snprintf(over, sizeof(over), "%s", txt ? txt : "{}");
+    free(txt);
+    if (ald_config_load_buffer(&cfg, "command line", over, strlen(over)) < 0) {
+        fprintf(stderr, "airlockd: %s\n", al_error_last());
+        goto out;
+    }
+    if (check) {
+        puts("configuration ok");
+        rc = 0;
+        goto out;
+    }
+    al_log_set_level(level_of(cfg.log_level));
+    rc = serve(&cfg);
+out:
+    ald_config_free(&cfg);
+    return rc;
+}

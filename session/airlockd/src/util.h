@@ -1,0 +1,54 @@
+/* Small helpers shared by the airlockd modules: clocks, RFC 3339 times,
+ * random ids, base64, UTF-8 checks. */
+#ifndef ALD_UTIL_H
+#define ALD_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+/* Wall-clock milliseconds since the epoch. */
+uint64_t ald_now_ms(void);
+
+/* Monotonic milliseconds (for durations). */
+uint64_t ald_mono_ms(void);
+
+/* Writes "2026-11-23T18:05:35.123Z" (24 bytes + NUL) into out. */
+void ald_time_format(char out[32], uint64_t ms);
+
+/* A JSON string of the time, or JSON null for 0. New reference. */
+json_t *ald_time_json(uint64_t ms);
+
+/* Fills out with `nhex` random lowercase hex digits and a NUL (out holds
+ * nhex + 1 bytes). 0 or AL_EIO. */
+int ald_random_hex(char *out, size_t nhex);
+
+/* Lowercase hex of `len` bytes into out (2 * len + 1 bytes). */
+void ald_hex(char *out, const unsigned char *data, size_t len);
+
+/* Standard base64 with padding. ald_b64_encode returns a NUL-terminated
+ * string the caller frees (NULL on ENOMEM). ald_b64_decode decodes `len`
+ * characters into a new buffer (*out, *out_len; the caller frees);
+ * AL_EINVAL on a character outside the alphabet or bad padding. */
+char *ald_b64_encode(const unsigned char *data, size_t len);
+int ald_b64_decode(unsigned char **out, size_t *out_len, const char *in, size_t len);
+
+/* Length of the longest prefix of `data` that is valid UTF-8, stopping
+ * before an invalid or incomplete sequence. */
+size_t ald_utf8_valid_prefix(const unsigned char *data, size_t len);
+
+/* 1 when `len` bytes at `data` end in the first bytes of a sequence that
+ * could still become valid: returns how many bytes (1..3) form that
+ * incomplete tail, 0 otherwise. */
+size_t ald_utf8_incomplete_tail(const unsigned char *data, size_t len);
+
+/* Parses a decimal unsigned integer of the whole string (no sign, no
+ * spaces, at most `max`). 0 or AL_EINVAL. */
+int ald_parse_u64(const char *s, uint64_t max, uint64_t *out);
+
+/* Percent-decodes `len` bytes of `in` once into a new NUL-terminated string
+ * (*out; the caller frees). AL_EINVAL on a bad escape or a decoded NUL. */
+int ald_percent_decode(char **out, const char *in, size_t len);
+
+#endif

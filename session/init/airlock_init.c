@@ -1,0 +1,419 @@
+/* airlock-init: pid 1 of a long-lived sandbox (see airlock/sbsession.h and
+ * docs/init-protocol.md).
+ *
+ * exec'd by the sandbox's setup (sbs_start.c) with the sandbox already
+ * built: root pivoted, privileges dropped, seccomp loaded, running as the
+ * sandbox's user. It enforces the Landlock ruleset it was handed, makes
+ * itself undumpable, and then serves the control socket: one daemon
+ * connection at a time, SPAWN and SIGNAL requests, EXITED reports, every
+ * orphan reaped, per-command timeouts. Small on purpose (static, no
+ * allocation): an idle sandbox costs little more than this process.
+ *
+ *   airlock-init LISTEN_FD LANDLOCK_FD STATUS_FD DEFAULT_CWD
+ *
+ * LANDLOCK_FD is -1 without Landlock. Setup errors are written to
+ * STATUS_FD; closing it without a byte tells the daemon init is serving. */
+#include "sbs_proto.h"
+
+#include "airlock/error.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Commands running at once; a SPAWN beyond it fails with EAGAIN. */
+#define INIT_MAX_PROCS 1024
+/* Descriptors received and not yet used by a SPAWN. */
+#define INIT_MAX_FDQ 48
+/* How long a send to the daemon may wait before the connection is dropped. */
+#define INIT_SEND_TIMEOUT_MS 2000
+
+extern char **environ;
+
+struct proc {
+    pid_t pid; /* 0: free slot */
+    uint32_t id;
+    uint64_t start_ms;
+    uint64_t deadline_ms; /* 0: none */
+    int timed_out;
+};
+
+/* Everything lives in static storage: pages never touched are never paid. */
+static struct proc procs[INIT_MAX_PROCS];
+static uint32_t next_id = 1;
+
+static int conn = -1;
+static unsigned char rbuf[SBS_MAX_MSG] __attribute__((aligned(4096)));
+static size_t rbuf_touched; /* high-water mark since the last release */
+static size_t rlen;
+static int fdq[INIT_MAX_FDQ];
+static size_t fdq_len;
+static const char *argv_ptrs[SBS_MAX_ARGS + 1], *envp_ptrs[SBS_MAX_ARGS + 1];
+
+#define PENDING_MSG_LEN (SBS_HDR_LEN + 20)
+static unsigned char pending[SBS_MAX_PENDING_EXITS][PENDING_MSG_LEN];
+static size_t pending_head, pending_len;
+
+static const char *default_cwd;
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void conn_drop(void)
+{
+    if (conn >= 0)
+        close(conn);
+    conn = -1;
+    rlen = 0;
+    for (size_t i = 0; i < fdq_len; i++)
+        close(fdq[i]);
+    fdq_len = 0;
+}
+
+/* Sends one whole message; on failure the connection is dropped. */
+static int conn_send(const unsigned char *buf, size_t len)
+{
+    if (conn >= 0 && sbs_sock_send(conn, buf, len, NULL, 0, INIT_SEND_TIMEOUT_MS) < 0)
+        conn_drop();
+    return conn >= 0 ? 0 : -1;
+}
+
+static void send_msg(const struct sbs_msg *m)
+{
+    unsigned char buf[64];
+    long n = sbs_msg_encode(buf, sizeof(buf), m);
+    if (n > 0)
+        conn_send(buf, (size_t)n);
+}
+
+/* EXITED goes to the daemon, or waits for the next one (oldest dropped
+ * beyond SBS_MAX_PENDING_EXITS). */
+static void report_exit(const struct sbs_msg *m)
+{
+    unsigned char buf[PENDING_MSG_LEN];
+    if (sbs_msg_encode(buf, sizeof(buf), m) != PENDING_MSG_LEN)
+        return;
+    if (conn >= 0 && conn_send(buf, sizeof(buf)) == 0)
+        return;
+    if (pending_len == SBS_MAX_PENDING_EXITS) {
+        pending_head = (pending_head + 1) % SBS_MAX_PENDING_EXITS;
+        pending_len--;
+    }
+    memcpy(pending[(pending_head + pending_len) % SBS_MAX_PENDING_EXITS], buf, sizeof(buf));
+    pending_len++;
+}
+
+static void flush_pending(void)
+{
+    while (pending_len > 0 && conn >= 0) {
+        if (conn_send(pending[pending_head], PENDING_MSG_LEN) < 0)
+            return; /* kept for the next connection */
+        pending_head = (pending_head + 1) % SBS_MAX_PENDING_EXITS;
+        pending_len--;
+    }
+}
+
+static struct proc *proc_find(pid_t pid)
+{
+    for (size_t i = 0; i < INIT_MAX_PROCS; i++)
+        if (procs[i].pid == pid)
+            return &procs[i];
+    return NULL;
+}
+
+static struct proc *proc_by_id(uint32_t id)
+{
+    for (size_t i = 0; i < INIT_MAX_PROCS; i++)
+        if (procs[i].pid > 0 && procs[i].id == id)
+            return &procs[i];
+    return NULL;
+}
+
+/* Reaps every exited child (commands and orphans alike). */
+static void reap(void)
+{
+    int st;
+    pid_t pid;
+    while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+        struct proc *p = proc_find(pid);
+        if (!p)
+            continue; /* an orphan, or a command whose exec failed */
+        struct sbs_msg m = {.type = SBS_MSG_EXITED,
+                            .proc = p->id,
+                            .status = st & 0xffff,
+                            .timed_out = p->timed_out,
+                            .duration_ms = now_ms() - p->start_ms};
+        memset(p, 0, sizeof(*p));
+        report_exit(&m);
+    }
+}
+
+/* The command's process: its own session and process group, the received
+ * descriptors as 0-2 and nothing else, exec. Failures go to `err_fd`. */
+static void __attribute__((noreturn))
+spawn_child(const struct sbs_req *r, const int *fds, int err_fd)
+{
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    setsid();
+    int e = 0;
+    if (chdir(r->cwd[0] ? r->cwd : default_cwd) < 0)
+        e = errno;
+    for (int i = 0; i < 3 && e == 0; i++)
+        if (dup2(fds[i], i) < 0)
+            e = errno;
+    if (e == 0) {
+        /* Every other descriptor (control socket, listening socket, queued
+         * fds) is closed by the exec; err_fd only if the exec succeeds. */
+        syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC);
+        environ = (char **)envp_ptrs;
+        execvp(argv_ptrs[0], (char *const *)argv_ptrs);
+        e = errno;
+    }
+    ssize_t w = write(err_fd, &e, sizeof(e));
+    (void)w;
+    _exit(127);
+}
+
+static void do_spawn(const struct sbs_req *r)
+{
+    struct sbs_msg reply = {.type = SBS_MSG_SPAWN_FAILED, .req = r->req};
+    int fds[3];
+    memcpy(fds, fdq, sizeof(fds));
+    fdq_len -= 3;
+    memmove(fdq, fdq + 3, fdq_len * sizeof(int));
+    struct proc *slot = proc_find(0);
+    int ep[2] = {-1, -1};
+    if (!slot) {
+        reply.err = EAGAIN;
+    } else if (pipe2(ep, O_CLOEXEC) < 0) {
+        reply.err = errno;
+    } else {
+        uint64_t start = now_ms();
+        pid_t pid = fork();
+        if (pid == 0)
+            spawn_child(r, fds, ep[1]);
+        close(ep[1]);
+        int e = 0;
+        ssize_t n = -1;
+        if (pid < 0)
+            e = errno;
+        else
+            while ((n = read(ep[0], &e, sizeof(e))) < 0 && errno == EINTR)
+                ;
+        close(ep[0]);
+        if (pid > 0 && n == 0) {
+            slot->pid = pid;
+            slot->id = next_id++;
+            if (next_id == 0)
+                next_id = 1;
+            slot->start_ms = start;
+            slot->deadline_ms = r->timeout_s ? start + (uint64_t)r->timeout_s * 1000 : 0;
+            slot->timed_out = 0;
+            reply = (struct sbs_msg){
+                .type = SBS_MSG_SPAWNED, .req = r->req, .proc = slot->id, .pid = pid};
+        } else {
+            reply.err = e > 0 && e < 4096 ? e : EIO;
+        }
+    }
+    for (int i = 0; i < 3; i++)
+        close(fds[i]);
+    send_msg(&reply);
+}
+
+static void do_signal(const struct sbs_req *r)
+{
+    struct proc *p = proc_by_id(r->proc);
+    if (p)
+        kill(-p->pid, r->sig);
+}
+
+/* Takes the descriptors passed with a read into the queue. 0, or -1 when
+ * more arrived than a well-behaved daemon sends (or were truncated). */
+static int take_fds(struct msghdr *mh)
+{
+    size_t dropped;
+    fdq_len += sbs_cmsg_take_fds(mh, fdq + fdq_len, INIT_MAX_FDQ - fdq_len, &dropped);
+    return dropped || (mh->msg_flags & MSG_CTRUNC) ? -1 : 0;
+}
+
+/* Reads what the daemon sent and serves every whole request in it. A
+ * malformed request or a SPAWN without its descriptors drops the
+ * connection (the daemon reconnects). */
+static void conn_read(void)
+{
+    union {
+        struct cmsghdr h;
+        char space[CMSG_SPACE(sizeof(int) * 16)];
+    } ctl;
+    struct iovec iov = {rbuf + rlen, sizeof(rbuf) - rlen};
+    struct msghdr mh = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.space, .msg_controllen = sizeof(ctl)};
+    ssize_t n = recvmsg(conn, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN))
+        return;
+    int bad = take_fds(&mh) < 0;
+    if (n <= 0 || bad) {
+        conn_drop();
+        return;
+    }
+    rlen += (size_t)n;
+    if (rlen > rbuf_touched)
+        rbuf_touched = rlen;
+    size_t off = 0;
+    while (conn >= 0) {
+        struct sbs_req r;
+        long used = sbs_req_parse(rbuf + off, rlen - off, &r, argv_ptrs, envp_ptrs);
+        if (used == 0)
+            break;
+        if (used < 0 || (r.type == SBS_REQ_SPAWN && fdq_len < 3)) {
+            conn_drop();
+            return;
+        }
+        if (r.type == SBS_REQ_SPAWN)
+            do_spawn(&r);
+        else
+            do_signal(&r);
+        off += (size_t)used;
+    }
+    if (conn >= 0) {
+        memmove(rbuf, rbuf + off, rlen - off);
+        rlen -= off;
+    }
+    /* A large request leaves its pages behind: give them back once the
+     * buffer is empty, so an idle init stays small. */
+    if (rlen == 0 && rbuf_touched > 65536) {
+        madvise(rbuf, sizeof(rbuf), MADV_DONTNEED);
+        rbuf_touched = 0;
+    }
+}
+
+/* A new daemon connection replaces the old one: HELLO, then the exits it
+ * missed. */
+static void conn_accept(int listen_fd)
+{
+    int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (fd < 0)
+        return;
+    conn_drop();
+    conn = fd;
+    struct sbs_msg hello = {.type = SBS_MSG_HELLO, .version = SBS_PROTO_VERSION};
+    send_msg(&hello);
+    flush_pending();
+}
+
+/* Kills the process group of every command past its deadline; returns
+ * the poll timeout until the next deadline (-1: none). */
+static int enforce_timeouts(void)
+{
+    uint64_t now = now_ms(), next = 0;
+    for (size_t i = 0; i < INIT_MAX_PROCS; i++) {
+        struct proc *p = &procs[i];
+        if (p->pid <= 0 || !p->deadline_ms)
+            continue;
+        if (p->deadline_ms <= now) {
+            p->timed_out = 1;
+            p->deadline_ms = 0;
+            kill(-p->pid, SIGKILL);
+            kill(p->pid, SIGKILL); /* had it left its group */
+            continue;
+        }
+        if (!next || p->deadline_ms < next)
+            next = p->deadline_ms;
+    }
+    if (!next)
+        return -1;
+    return next - now > 60000 ? 60000 : (int)(next - now);
+}
+
+static int parse_fd(const char *s)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < -1 || v > 65535)
+        return -2;
+    return (int)v;
+}
+
+static void __attribute__((noreturn)) setup_fail(int status_fd, const char *msg)
+{
+    ssize_t w = write(status_fd, msg, strlen(msg));
+    (void)w;
+    _exit(125);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 5 || getpid() != 1)
+        return 125;
+    int listen_fd = parse_fd(argv[1]), ruleset = parse_fd(argv[2]), status = parse_fd(argv[3]);
+    default_cwd = argv[4];
+    if (status < 0)
+        return 125;
+    if (listen_fd < 0 || ruleset < -1 || default_cwd[0] != '/')
+        setup_fail(status, "airlock-init: bad arguments");
+    /* Landlock first: everything init does and starts is under it. */
+    if (ruleset >= 0) {
+        if (syscall(SYS_landlock_restrict_self, ruleset, 0) < 0)
+            setup_fail(status, "airlock-init: landlock_restrict_self failed");
+        close(ruleset);
+    }
+    /* Undumpable: the sandbox's processes run as our uid, but cannot open
+     * /proc/1/{mem,environ,maps,fd} or attach to us. (exec reset it.) */
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+        setup_fail(status, "airlock-init: PR_SET_DUMPABLE failed");
+    /* Default dispositions (an ignored SIGPIPE of the daemon's must not
+     * reach the commands); only SIGCHLD is blocked, read by signalfd.
+     * Other signals sent from inside to pid 1 are dropped by the kernel. */
+    for (int sig = 1; sig < NSIG; sig++)
+        if (sig != SIGKILL && sig != SIGSTOP)
+            signal(sig, SIG_DFL);
+    sigset_t chld;
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    sigprocmask(SIG_SETMASK, &chld, NULL);
+    int sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (sfd < 0)
+        setup_fail(status, "airlock-init: signalfd failed");
+    if (fcntl(listen_fd, F_SETFD, FD_CLOEXEC) < 0 || fcntl(listen_fd, F_SETFL, O_NONBLOCK) < 0 ||
+        chdir(default_cwd) < 0)
+        setup_fail(status, "airlock-init: setup failed");
+    close(status); /* serving */
+
+    for (;;) {
+        int timeout = enforce_timeouts();
+        struct pollfd p[3] = {{sfd, POLLIN, 0}, {listen_fd, POLLIN, 0}, {conn, POLLIN, 0}};
+        int r = poll(p, conn >= 0 ? 3 : 2, timeout);
+        if (r < 0 && errno != EINTR)
+            _exit(1);
+        if (r <= 0)
+            continue;
+        if (p[0].revents) {
+            struct signalfd_siginfo si;
+            while (read(sfd, &si, sizeof(si)) > 0)
+                ;
+            reap();
+        }
+        if (conn >= 0 && p[2].revents)
+            conn_read();
+        if (p[1].revents)
+            conn_accept(listen_fd);
+    }
+}

@@ -1,0 +1,64 @@
+/* Fuzzes airlockd's request-body parsers: the first byte picks the route
+ * (session create, exec, signal, decision), the rest is the body. Every
+ * input must be accepted or refused with a complete API error, never crash
+ * or leak. */
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "body.h"
+#include "config.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static struct ald_config cfg;
+    static int ready;
+    if (!ready) {
+        if (ald_config_init(&cfg) < 0)
+            return 0;
+        ready = 1;
+    }
+    if (size < 1 || size > 65536)
+        return 0;
+    const char *body = (const char *)data + 1;
+    size_t len = size - 1;
+    struct ald_apierr e;
+    memset(&e, 0, sizeof(e));
+    int err = 0;
+    switch (data[0] % 4) {
+    case 0: {
+        struct ald_create_req r;
+        if ((err = ald_body_create(&r, body, len, &cfg, &e)) == 0)
+            ald_create_req_free(&r);
+        break;
+    }
+    case 1: {
+        struct ald_exec_req r;
+        if ((err = ald_body_exec(&r, body, len, "/workspace", &e)) == 0) {
+            /* argv is NULL-terminated and non-empty */
+            if (!r.argv || !r.argv[0] || !r.cwd || !r.env)
+                __builtin_trap();
+            ald_exec_req_free(&r);
+        }
+        break;
+    }
+    case 2: {
+        int sig = 0;
+        if ((err = ald_body_signal(&sig, body, len, &e)) == 0 && (sig < 1 || sig > 64))
+            __builtin_trap();
+        break;
+    }
+    default: {
+        int allow = -1;
+        if ((err = ald_body_decision(&allow, body, len, &e)) == 0 && allow != 0 && allow != 1)
+            __builtin_trap();
+        break;
+    }
+    }
+    /* a refusal always carries a status and a code */
+    if (err < 0 && (e.status < 400 || !e.code))
+        __builtin_trap();
+    return 0;
+}

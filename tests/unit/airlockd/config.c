@@ -1,0 +1,176 @@
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+
+#include "airlock/error.h"
+
+static int load(struct ald_config *c, const char *json)
+{
+    return ald_config_load_buffer(c, "airlockd.json", json, strlen(json));
+}
+
+/* Loads `json` into a default config; expects failure with `needle` in the
+ * message. */
+static void expect_error(const char *json, const char *needle)
+{
+    struct ald_config c;
+    assert_int_equal(ald_config_init(&c), 0);
+    int err = load(&c, json);
+    if (err == 0)
+        fail_msg("accepted: %s", json);
+    if (!strstr(al_error_last(), needle))
+        fail_msg("message \"%s\" lacks \"%s\"", al_error_last(), needle);
+    ald_config_free(&c);
+}
+
+static void test_defaults(void **state)
+{
+    (void)state;
+    struct ald_config c;
+    assert_int_equal(ald_config_init(&c), 0);
+    assert_string_equal(c.listen, "127.0.0.1:7070");
+    assert_string_equal(c.state_dir, "/var/lib/airlock");
+    assert_int_equal(c.uid_start, 200000);
+    assert_int_equal(c.uid_count, 60000);
+    assert_null(c.rootfs);
+    assert_int_equal(c.limits_default.memory_mb, 512);
+    assert_int_equal(c.limits_default.pids, 256);
+    assert_int_equal(c.limits_default.ttl_s, 3600);
+    assert_int_equal(c.limits_default.idle_s, 900);
+    assert_int_equal(c.max_body_bytes, 1024 * 1024);
+    assert_int_equal(c.workspace_retention_s, 0);
+    /* an empty document changes nothing */
+    assert_int_equal(load(&c, "{}"), 0);
+    assert_string_equal(c.listen, "127.0.0.1:7070");
+    ald_config_free(&c);
+}
+
+static void test_full(void **state)
+{
+    (void)state;
+    struct ald_config c;
+    assert_int_equal(ald_config_init(&c), 0);
+    const char *json =
+        "{\"listen\": \"[::1]:8080\", \"state_dir\": \"/srv/airlock\","
+        " \"uid_range\": {\"start\": 300000, \"count\": 1000}, \"rootfs\": \"/srv/rootfs\","
+        " \"limits\": {\"default\": {\"memory_mb\": 256, \"pids\": 64, \"cpu\": 0.5,"
+        " \"ttl_s\": 600, \"idle_s\": 60}, \"max\": {\"memory_mb\": 1024, \"pids\": 128,"
+        " \"cpu\": 2, \"ttl_s\": 7200, \"idle_s\": 3600}},"
+        " \"quotas\": {\"max_sessions\": 3, \"max_memory_mb\": 2048},"
+        " \"max_body_bytes\": 4096, \"max_upload_bytes\": 1048576, \"max_output_bytes\": 65536,"
+        " \"approval_timeout_s\": 10, \"workspace_retention_s\": 60, \"max_connections\": 50,"
+        " \"drain_timeout_s\": 5, \"event_retention\": 100, \"log_level\": \"debug\","
+        " \"init_path\": \"/usr/libexec/airlock/airlock-init\"}";
+    assert_int_equal(load(&c, json), 0);
+    assert_string_equal(c.listen, "[::1]:8080");
+    assert_string_equal(c.state_dir, "/srv/airlock");
+    assert_string_equal(c.rootfs, "/srv/rootfs");
+    assert_int_equal(c.uid_start, 300000);
+    assert_int_equal(c.uid_count, 1000);
+    assert_int_equal(c.limits_default.memory_mb, 256);
+    assert_true(c.limits_default.cpu == 0.5);
+    assert_int_equal(c.limits_max.pids, 128);
+    assert_int_equal(c.quota_max_sessions, 3);
+    assert_int_equal(c.quota_max_memory_mb, 2048);
+    assert_int_equal(c.max_body_bytes, 4096);
+    assert_int_equal(c.workspace_retention_s, 60);
+    assert_int_equal(c.max_connections, 50);
+    assert_int_equal(c.event_retention, 100);
+    assert_string_equal(c.log_level, "debug");
+    /* rootfs back to null */
+    assert_int_equal(load(&c, "{\"rootfs\": null}"), 0);
+    assert_null(c.rootfs);
+    ald_config_free(&c);
+}
+
+static void test_errors(void **state)
+{
+    (void)state;
+    expect_error("", "airlockd.json");
+    expect_error("[1]", "expected a JSON object");
+    expect_error("{\"listn\": \"x\"}", "listn: unknown key");
+    expect_error("{\"listen\": 7070}", "listen: expected a string");
+    expect_error("{\"listen\": \"7070\"}", "listen: expected \"HOST:PORT\"");
+    expect_error("{\"listen\": \"1.2.3.4:99999\"}", "listen");
+    expect_error("{\"state_dir\": \"relative\"}", "state_dir: must be an absolute path");
+    expect_error("{\"state_dir\": \"\"}", "state_dir");
+    expect_error("{\"uid_range\": {\"start\": 10}}", "uid_range.start");
+    expect_error("{\"uid_range\": {\"begin\": 10}}", "uid_range.begin: unknown key");
+    expect_error("{\"uid_range\": []}", "uid_range: expected an object");
+    expect_error("{\"uid_range\": {\"start\": 4294000000, \"count\": 16000000}}", "uid_range");
+    expect_error("{\"limits\": {\"default\": {\"memory_mb\": \"1\"}}}",
+                 "limits.default.memory_mb: expected an integer");
+    expect_error("{\"limits\": {\"default\": {\"memroy_mb\": 1}}}",
+                 "limits.default.memroy_mb: unknown key");
+    expect_error("{\"limits\": {\"default\": {\"memory_mb\": -5}}}", "limits.default.memory_mb");
+    expect_error("{\"limits\": {\"default\": {\"cpu\": \"fast\"}}}",
+                 "limits.default.cpu: expected a number");
+    expect_error("{\"limits\": {\"default\": {\"cpu\": 0}}}", "limits.default.cpu");
+    expect_error("{\"limits\": {\"min\": {}}}", "limits.min: unknown key");
+    expect_error(
+        "{\"limits\": {\"default\": {\"memory_mb\": 4096}, \"max\": {\"memory_mb\": 1024}}}",
+        "limits.default.memory_mb: above limits.max.memory_mb");
+    expect_error("{\"quotas\": {\"max_sessions\": true}}", "quotas.max_sessions");
+    expect_error("{\"quotas\": {\"sessions\": 1}}", "quotas.sessions: unknown key");
+    expect_error("{\"max_body_bytes\": 1}", "max_body_bytes: must be between");
+    expect_error("{\"max_body_bytes\": 1.5}", "max_body_bytes: expected an integer");
+    expect_error("{\"approval_timeout_s\": 0}", "approval_timeout_s");
+    expect_error("{\"log_level\": \"loud\"}", "log_level");
+    expect_error("{\"rootfs\": 1}", "rootfs: expected a string or null");
+    expect_error("{\"listen\": \"a:1\", \"listen\": \"b:2\"}", "duplicate");
+}
+
+static void test_listen_split(void **state)
+{
+    (void)state;
+    char host[64];
+    uint16_t port;
+    assert_int_equal(ald_config_listen_split("127.0.0.1:0", host, sizeof(host), &port), 0);
+    assert_string_equal(host, "127.0.0.1");
+    assert_int_equal(port, 0);
+    assert_int_equal(ald_config_listen_split("[::1]:7070", host, sizeof(host), &port), 0);
+    assert_string_equal(host, "::1");
+    assert_int_equal(port, 7070);
+    assert_int_equal(ald_config_listen_split(":80", host, sizeof(host), &port), AL_EINVAL);
+    assert_int_equal(ald_config_listen_split("h:", host, sizeof(host), &port), AL_EINVAL);
+    assert_int_equal(ald_config_listen_split("h:8x", host, sizeof(host), &port), AL_EINVAL);
+    assert_int_equal(ald_config_listen_split("[::1]80", host, sizeof(host), &port), AL_EINVAL);
+    assert_int_equal(ald_config_listen_split("h:65536", host, sizeof(host), &port), AL_EINVAL);
+}
+
+static void test_file(void **state)
+{
+    (void)state;
+    char path[] = "/var/tmp/airlockd-config-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    const char *json = "{\"listen\": \"127.0.0.1:9999\"}";
+    assert_int_equal(write(fd, json, strlen(json)), (ssize_t)strlen(json));
+    close(fd);
+    struct ald_config c;
+    assert_int_equal(ald_config_init(&c), 0);
+    assert_int_equal(ald_config_load_file(&c, path), 0);
+    assert_string_equal(c.listen, "127.0.0.1:9999");
+    unlink(path);
+    assert_true(ald_config_load_file(&c, path) < 0);
+    ald_config_free(&c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults), cmocka_unit_test(test_full),
+        cmocka_unit_test(test_errors),   cmocka_unit_test(test_listen_split),
+        cmocka_unit_test(test_file),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,265 @@
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "auth.h"
+#include "store.h"
+
+#include "airlock/error.h"
+
+static char dir[] = "/var/tmp/airlockd-store-XXXXXX";
+static char db[256];
+
+static int setup(void **state)
+{
+    (void)state;
+    if (!mkdtemp(dir))
+        return -1;
+    snprintf(db, sizeof(db), "%s/airlockd.db", dir);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char p[300];
+    const char *suffix[] = {"", "-wal", "-shm"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(p, sizeof(p), "%s%s", db, suffix[i]);
+        unlink(p);
+    }
+    rmdir(dir);
+    return 0;
+}
+
+static void test_users_keys(void **state)
+{
+    (void)state;
+    struct ald_store *st;
+    assert_int_equal(ald_store_open(&st, db), 0);
+    struct ald_user u = {
+        .name = "alice", .max_sessions = -1, .max_memory_mb = 1024, .created_ms = 1000};
+    assert_int_equal(ald_store_user_add(st, &u), 0);
+    assert_int_equal(ald_store_user_add(st, &u), AL_EEXISTS);
+    struct ald_user got;
+    assert_int_equal(ald_store_user_get(st, "alice", &got), 0);
+    assert_int_equal(got.admin, 0);
+    assert_int_equal(got.max_sessions, -1);
+    assert_int_equal(got.max_memory_mb, 1024);
+    assert_int_equal(ald_store_user_get(st, "bob", &got), AL_ENOTFOUND);
+    struct ald_user admin = {.name = "root", .admin = 1, .max_sessions = 5, .max_memory_mb = -1};
+    assert_int_equal(ald_store_user_add(st, &admin), 0);
+    json_t *users;
+    assert_int_equal(ald_store_user_list(st, &users), 0);
+    assert_int_equal(json_array_size(users), 2);
+    json_decref(users);
+
+    /* keys: created, found by hash, listed, revoked */
+    char key[ALD_KEY_LEN + 1], id[24];
+    unsigned char hash[32];
+    assert_int_equal(ald_auth_key_new(key, id, hash), 0);
+    assert_int_equal(strlen(key), ALD_KEY_LEN);
+    assert_int_equal(strncmp(id, "k_", 2), 0);
+    assert_int_equal(strlen(id), 18);
+    assert_int_equal(ald_store_key_add(st, id, "alice", "laptop", hash, 2000), 0);
+    assert_int_equal(ald_store_key_add(st, "k_x", "nobody", "", hash, 2000), AL_ENOTFOUND);
+    char header[128];
+    snprintf(header, sizeof(header), "Bearer %s", key);
+    struct ald_principal who;
+    assert_int_equal(ald_auth_check(st, header, &who), 0);
+    assert_string_equal(who.user, "alice");
+    assert_string_equal(who.key_id, id);
+    assert_int_equal(who.admin, 0);
+    assert_int_equal(who.max_memory_mb, 1024);
+    assert_int_equal(ald_auth_check(st, NULL, &who), AL_EAUTH);
+    assert_int_equal(ald_auth_check(st, "Basic abc", &who), AL_EAUTH);
+    assert_int_equal(ald_auth_check(st, "Bearer alk_short", &who), AL_EAUTH);
+    header[strlen(header) - 1] ^= 1; /* one character off */
+    assert_int_equal(ald_auth_check(st, header, &who), AL_EAUTH);
+    header[strlen(header) - 1] ^= 1;
+    json_t *keys;
+    assert_int_equal(ald_store_key_list(st, "alice", &keys), 0);
+    assert_int_equal(json_array_size(keys), 1);
+    /* the key itself is never stored or listed */
+    char *txt = json_dumps(keys, 0);
+    assert_null(strstr(txt, key + 4));
+    free(txt);
+    json_decref(keys);
+    assert_int_equal(ald_store_key_revoke(st, id, 3000), 0);
+    assert_int_equal(ald_store_key_revoke(st, id, 3000), AL_ENOTFOUND);
+    assert_int_equal(ald_auth_check(st, header, &who), AL_EAUTH);
+
+    /* removing a user revokes their keys */
+    assert_int_equal(ald_auth_key_new(key, id, hash), 0);
+    assert_int_equal(ald_store_key_add(st, id, "root", "", hash, 4000), 0);
+    snprintf(header, sizeof(header), "Bearer %s", key);
+    assert_int_equal(ald_auth_check(st, header, &who), 0);
+    assert_int_equal(who.admin, 1);
+    assert_int_equal(ald_store_user_remove(st, "root", 5000), 0);
+    assert_int_equal(ald_store_user_remove(st, "root", 5000), AL_ENOTFOUND);
+    assert_int_equal(ald_auth_check(st, header, &who), AL_EAUTH);
+    ald_store_close(st);
+}
+
+static json_t *session(const char *id, const char *user, const char *state)
+{
+    return json_pack("{s:s, s:s, s:s}", "id", id, "user", user, "state", state);
+}
+
+static void test_sessions_procs(void **state)
+{
+    (void)state;
+    struct ald_store *st;
+    assert_int_equal(ald_store_open(&st, db), 0);
+    for (int i = 0; i < 5; i++) {
+        char id[32];
+        snprintf(id, sizeof(id), "s_%020d", i);
+        json_t *pub = session(id, i % 2 ? "bob" : "alice", i == 4 ? "deleted" : "ready");
+        json_t *priv = json_pack("{s:i}", "uid", 200000 + i);
+        assert_int_equal(ald_store_session_put(st, pub, priv), 0);
+        json_decref(pub);
+        json_decref(priv);
+    }
+    /* update keeps the order */
+    json_t *pub = session("s_00000000000000000000", "alice", "expired");
+    json_t *priv = json_object();
+    assert_int_equal(ald_store_session_put(st, pub, priv), 0);
+    json_decref(pub);
+    json_decref(priv);
+
+    json_t *page;
+    int64_t next;
+    assert_int_equal(ald_store_session_page(st, NULL, NULL, 0, 2, &page, &next), 0);
+    assert_int_equal(json_array_size(page), 2);
+    assert_true(next > 0);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(page, 0), "state")),
+                        "expired");
+    json_decref(page);
+    assert_int_equal(ald_store_session_page(st, NULL, NULL, next, 10, &page, &next), 0);
+    assert_int_equal(json_array_size(page), 3);
+    assert_int_equal(next, 0);
+    json_decref(page);
+    assert_int_equal(ald_store_session_page(st, "bob", NULL, 0, 10, &page, &next), 0);
+    assert_int_equal(json_array_size(page), 2);
+    json_decref(page);
+    assert_int_equal(ald_store_session_page(st, "alice", "ready", 0, 10, &page, &next), 0);
+    assert_int_equal(json_array_size(page), 1);
+    json_decref(page);
+
+    /* visibility: another user's session is not found */
+    json_t *p2, *v2;
+    assert_int_equal(ald_store_session_get(st, "s_00000000000000000001", "alice", &p2, &v2),
+                     AL_ENOTFOUND);
+    assert_int_equal(ald_store_session_get(st, "s_00000000000000000001", "bob", &p2, &v2), 0);
+    assert_int_equal(json_integer_value(json_object_get(v2, "uid")), 200001);
+    json_decref(p2);
+    json_decref(v2);
+    assert_int_equal(ald_store_session_get(st, "s_nope", NULL, &p2, NULL), AL_ENOTFOUND);
+
+    json_t *live;
+    assert_int_equal(ald_store_session_live(st, &live), 0);
+    assert_int_equal(json_array_size(live), 3); /* 1, 2, 3 are ready */
+    json_decref(live);
+    json_t *counts;
+    assert_int_equal(ald_store_session_counts(st, &counts), 0);
+    assert_int_equal(json_integer_value(json_object_get(counts, "ready")), 3);
+    assert_int_equal(json_integer_value(json_object_get(counts, "deleted")), 1);
+    json_decref(counts);
+
+    /* processes */
+    const char *sid = "s_00000000000000000001";
+    for (int n = 1; n <= 3; n++) {
+        json_t *pp = json_pack("{s:s, s:s}", "id", "p", "state", n == 2 ? "exited" : "running");
+        json_t *pv = json_pack("{s:i}", "init_id", n);
+        assert_int_equal(ald_store_proc_put(st, sid, (uint64_t)n, pp, pv), 0);
+        json_decref(pp);
+        json_decref(pv);
+    }
+    json_t *list;
+    assert_int_equal(ald_store_proc_list(st, sid, &list), 0);
+    assert_int_equal(json_array_size(list), 3);
+    json_decref(list);
+    assert_int_equal(ald_store_proc_running(st, sid, &list), 0);
+    assert_int_equal(json_array_size(list), 2);
+    json_decref(list);
+    uint64_t max;
+    assert_int_equal(ald_store_proc_max(st, sid, &max), 0);
+    assert_int_equal(max, 3);
+    assert_int_equal(ald_store_proc_max(st, "s_none", &max), 0);
+    assert_int_equal(max, 0);
+    assert_int_equal(ald_store_proc_get(st, sid, 9, &p2, &v2), AL_ENOTFOUND);
+    ald_store_close(st);
+}
+
+static void test_idempotency_audit(void **state)
+{
+    (void)state;
+    struct ald_store *st;
+    assert_int_equal(ald_store_open(&st, db), 0);
+    char sid[32], hash[72];
+    assert_int_equal(ald_store_idem_claim(st, "alice", "k1", "h1", "s_1", 1000, sid, hash), 0);
+    assert_int_equal(ald_store_idem_claim(st, "alice", "k1", "h2", "s_2", 1001, sid, hash),
+                     AL_EEXISTS);
+    assert_string_equal(sid, "s_1");
+    assert_string_equal(hash, "h1");
+    /* keys are per user */
+    assert_int_equal(ald_store_idem_claim(st, "bob", "k1", "h1", "s_3", 1002, sid, hash), 0);
+    assert_int_equal(ald_store_idem_release(st, "alice", "k1"), 0);
+    assert_int_equal(ald_store_idem_claim(st, "alice", "k1", "h9", "s_4", 1003, sid, hash), 0);
+    assert_int_equal(ald_store_idem_purge(st, 5000), 0);
+    assert_int_equal(ald_store_idem_claim(st, "bob", "k1", "h7", "s_5", 6000, sid, hash), 0);
+
+    assert_int_equal(ald_store_audit(st, 1, "alice", "k_1", "POST", "/v1/sessions", 201, "s_1"), 0);
+    assert_int_equal(ald_store_audit(st, 2, NULL, NULL, "DELETE", "/v1/sessions/x", 401, NULL), 0);
+    /* the WAL is copied back by the second connection; twice is fine */
+    assert_int_equal(ald_store_checkpoint(st), 0);
+    assert_int_equal(ald_store_checkpoint(st), 0);
+    ald_store_close(st);
+}
+
+static void test_reopen_schema(void **state)
+{
+    (void)state;
+    /* a second open of an existing database keeps the data */
+    struct ald_store *st;
+    assert_int_equal(ald_store_open(&st, db), 0);
+    struct ald_user got;
+    assert_int_equal(ald_store_user_get(st, "alice", &got), 0);
+    ald_store_close(st);
+    assert_true(ald_store_open(&st, "/nonexistent-dir/x/airlockd.db") < 0);
+}
+
+static void test_names(void **state)
+{
+    (void)state;
+    assert_true(ald_user_name_valid("alice"));
+    assert_true(ald_user_name_valid("a.b-c_d9"));
+    assert_false(ald_user_name_valid(""));
+    assert_false(ald_user_name_valid("Alice"));
+    assert_false(ald_user_name_valid("-a"));
+    assert_false(ald_user_name_valid("a b"));
+    assert_false(ald_user_name_valid("a/b"));
+    char longname[80];
+    memset(longname, 'a', sizeof(longname) - 1);
+    longname[sizeof(longname) - 1] = '\0';
+    assert_false(ald_user_name_valid(longname));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_users_keys),
+        cmocka_unit_test(test_sessions_procs),
+        cmocka_unit_test(test_idempotency_audit),
+        cmocka_unit_test(test_reopen_schema),
+        cmocka_unit_test(test_names),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
