@@ -247,6 +247,27 @@ static int check_inside(const struct al_strlist *list, const char *field, const 
     return 0;
 }
 
+/* A deny entry inside the workspace would be a promise the runtime cannot
+ * keep: the workspace is empty when the sandbox starts and belongs to the
+ * sandbox's user, and mounts can hide only what exists then. Refused rather
+ * than silently ignored. */
+static int check_outside(const struct al_strlist *list, const char *field, const char *workspace,
+                         struct ald_apierr *e)
+{
+    for (size_t i = 0; i < list->len; i++) {
+        if (al_path_within(list->items[i], workspace)) {
+            char why[700];
+            snprintf(why, sizeof(why),
+                     "\"%.500s\" is inside %s: the workspace starts empty and belongs to the"
+                     " sandbox's user, so nothing in it can be hidden or made read-only"
+                     " (\"~\" is the workspace in a session)",
+                     list->items[i], workspace);
+            return bad_value(e, field, why);
+        }
+    }
+    return 0;
+}
+
 int ald_settings_restrict_check(struct al_policy *policy, json_t *settings, const char *workspace,
                                 struct ald_apierr *e)
 {
@@ -269,7 +290,11 @@ int ald_settings_restrict_check(struct al_policy *policy, json_t *settings, cons
         return bad_value(e, "settings", "only restrictions are allowed in a session's settings");
     if ((err = check_inside(&policy->allow_write, "settings.allowWrite", workspace, e)) < 0)
         return err;
-    return check_inside(&policy->allow_read, "settings.allowRead", workspace, e);
+    if ((err = check_inside(&policy->allow_read, "settings.allowRead", workspace, e)) < 0)
+        return err;
+    if ((err = check_outside(&policy->deny_read, "settings.denyRead", workspace, e)) < 0)
+        return err;
+    return check_outside(&policy->deny_write, "settings.denyWrite", workspace, e);
 }
 
 void ald_create_req_free(struct ald_create_req *r)

@@ -75,7 +75,7 @@ static void test_create_ok(void **state)
     assert_null(r.settings);
     ald_create_req_free(&r);
     const char *json =
-        "{\"settings\": {\"sandbox\": {\"filesystem\": {\"denyRead\": [\"/workspace/.env*\"],"
+        "{\"settings\": {\"sandbox\": {\"filesystem\": {\"denyRead\": [\"/opt/x/.env*\"],"
         " \"allowWrite\": [\"/workspace/out\"]}}},"
         " \"limits\": {\"memory_mb\": 128, \"pids\": 32, \"cpu\": 0.5, \"ttl_s\": 60,"
         " \"idle_s\": 30}, \"env\": {\"FOO\": \"bar\", \"_X1\": \"\"}, \"mode\": \"regular\","
@@ -92,7 +92,7 @@ static void test_create_ok(void **state)
     assert_string_equal(json_string_value(json_object_get(r.metadata, "ticket")), "ENG-42");
     ald_create_req_free(&r);
     /* the srt shape too */
-    json = "{\"settings\": {\"filesystem\": {\"denyRead\": [\"/workspace/secret\"]}}}";
+    json = "{\"settings\": {\"filesystem\": {\"denyRead\": [\"/opt/secret\"]}}}";
     assert_int_equal(ald_body_create(&r, json, strlen(json), &cfg, &e), 0);
     ald_create_req_free(&r);
 }
@@ -156,6 +156,15 @@ static void test_create_forbidden_settings(void **state)
                  "invalid_value", "settings.allowWrite");
     create_fails("{\"settings\": {\"sandbox\": {\"filesystem\": {\"allowRead\": [\"/root\"]}}}}",
                  "invalid_value", "settings.allowRead");
+    /* deny entries inside the workspace could not be enforced */
+    create_fails("{\"settings\": {\"sandbox\": {\"filesystem\": {\"denyRead\":"
+                 " [\"/workspace/.env*\"]}}}}",
+                 "invalid_value", "settings.denyRead");
+    create_fails("{\"settings\": {\"filesystem\": {\"denyRead\": [\"~/.ssh\"]}}}", "invalid_value",
+                 "settings.denyRead");
+    create_fails("{\"settings\": {\"sandbox\": {\"filesystem\": {\"denyWrite\":"
+                 " [\"/workspace\"]}}}}",
+                 "invalid_value", "settings.denyWrite");
     create_fails("{\"settings\": {\"sandbox\": {\"excludedCommands\": [\"docker\"]}}}",
                  "invalid_value", "settings.sandbox.excludedCommands");
     create_fails("{\"settings\": {\"sandbox\": {\"allowUnsandboxedCommands\": true}}}",
