@@ -669,6 +669,30 @@ def approvals(d):
 
 
 @case
+def host_hidden(d):
+    # Attack: from inside a session, read the daemon's state (database with
+    # every user's sessions and key hashes, other workspaces, control
+    # sockets) or the host's private places. All invisible.
+    sid = d.create()
+    other = d.create(key="bob")
+    d.exec(other, key="bob", shell="echo bob-secret > mine.txt")
+    db = os.path.join(d.state, "airlockd.db")
+    st, out, err, ex, _ = d.exec(sid, shell=(
+        f"ls -a {d.state} 2>&1; cat {db} 2>&1 | head -c 64; "
+        f"cat {d.state}/sessions/{other}/workspace/mine.txt 2>&1; "
+        "ls -A /home /root /var/lib /var/log /var/tmp 2>&1; echo end"))
+    check(b"SQLite" not in out and b"No such file" in out.split(b"\n", 1)[0],
+          "the state dir is invisible", out)
+    check(b"bob-secret" not in out, "another session's workspace is invisible", out)
+    check(out.rstrip().endswith(b"end"), "the probe ran", out)
+    for path in (b"/home:", b"/root:", b"/var/lib:", b"/var/log:", b"/var/tmp:"):
+        part = out.split(path, 1)[1].split(b"\n\n", 1)[0] if path in out else b"?"
+        check(part.strip() in (b"", b"end"), f"{path.decode()} is empty inside", out)
+    check(oct(os.stat(d.state).st_mode & 0o777) == "0o700", "the state dir is root-only",
+          oct(os.stat(d.state).st_mode))
+
+
+@case
 def settings_deny_read(d):
     # A deny entry inside /workspace cannot be enforced (the workspace starts
     # empty and belongs to the sandbox user): it is refused, never ignored.
