@@ -409,6 +409,8 @@ int cmd_run(int argc, char **argv)
         .netns_payload = &net,
         .tcp_connect_ports = networked ? proxy_ports : NULL,
         .n_tcp_connect_ports = networked ? 2 : 0,
+        .ro_paths = (const char *const[]){net.connect_helper},
+        .n_ro_paths = networked && net.connect_helper[0] ? 1 : 0,
     };
     struct sb_result res;
     int err = sb_run(&res, &cfg);

@@ -161,13 +161,15 @@ static void custom_proxy_stop(struct run_network *net)
 }
 
 /* Host directories the sandbox does not see at the same path (airlock
- * replaces them: see session/src/mounts.c). */
-static const char *const not_in_sandbox[] = {"/tmp", "/run", "/proc", "/dev", "/sys"};
+ * replaces them: see session/src/mounts.c); the helper is bound read-only
+ * into the sandbox (sb_config.ro_paths), except into these. */
+static const char *const not_in_sandbox[] = {"/proc", "/dev", "/sys"};
 
 /* Finds airlock-connect next to the airlock binary (installed: same bin/;
- * build tree: ../netproxy/) and keeps it when the sandbox sees it at the same
- * path: not under a directory airlock replaces or the policy hides, and
- * only characters that need no quoting in GIT_SSH_COMMAND. */
+ * build tree: ../netproxy/) and keeps it unless the policy hides it or its
+ * path is under /proc, /dev or /sys or needs quoting in GIT_SSH_COMMAND.
+ * run.c binds it read-only at the same path into the sandbox (a build tree
+ * under /tmp included). */
 static void find_connect_helper(struct run_network *net, const struct al_policy *policy)
 {
     static const char *const rel[] = {"airlock-connect", "../netproxy/airlock-connect",

@@ -253,6 +253,13 @@ int sb_plan_build_ex(struct sb_plan *out, const struct sb_config *cfg,
         if ((err = plan_add(&plan, SB_MNT_RO, home_real, 1)) < 0)
             goto out;
     }
+    for (size_t i = 0; i < cfg->n_ro_paths; i++) {
+        char real[PATH_MAX];
+        if (!realpath(cfg->ro_paths[i], real) || stat(real, &st) < 0)
+            continue;
+        if ((err = plan_add(&plan, SB_MNT_RO, real, S_ISDIR(st.st_mode))) < 0)
+            goto out;
+    }
 
     /* Hidden: dotenv files in the writable roots, then deniedPaths/denyRead
      * (which holds the built-in credential stores, see defaults.c). */

@@ -77,6 +77,31 @@ static int match(const char *pattern, const char *path, const char *spans[3], si
     return *u == '\0';
 }
 
+static int mutating(const char *method)
+{
+    return method && (strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0 ||
+                      strcmp(method, "DELETE") == 0);
+}
+
+/* Appends the audit row of a changing call, once, as soon as its status is
+ * known: before the reply leaves (so a client's next call is logged after
+ * this one), or when the request ends without a reply being queued. */
+static void audit_write(struct ald_req *r)
+{
+    struct ald *d = r->d;
+    if (r->audited || !r->route || !r->route->auth || !mutating(r->method) || !r->status)
+        return;
+    r->audited = 1;
+    const char *q = r->raw_uri ? strchr(r->raw_uri, '?') : NULL;
+    char *path =
+        r->raw_uri ? strndup(r->raw_uri, q ? (size_t)(q - r->raw_uri) : strlen(r->raw_uri)) : NULL;
+    if (ald_store_audit(d->st, ald_now_ms(), r->authed ? r->who.user : NULL,
+                        r->authed ? r->who.key_id : NULL, r->method, path ? path : "", r->status,
+                        r->session[0] ? r->session : NULL) < 0)
+        al_log(AL_LOG_ERROR, "audit: %s", al_error_last());
+    free(path);
+}
+
 enum MHD_Result ald_reply(struct ald_req *r, int status, struct MHD_Response *resp)
 {
     if (!resp)
@@ -92,6 +117,8 @@ enum MHD_Result ald_reply(struct ald_req *r, int status, struct MHD_Response *re
     if (ret == MHD_NO) {
         r->replied = 0;
         r->status = 0;
+    } else {
+        audit_write(r);
     }
     return ret;
 }
@@ -385,12 +412,6 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
     return r;
 }
 
-static int mutating(const char *method)
-{
-    return method && (strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0 ||
-                      strcmp(method, "DELETE") == 0);
-}
-
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
@@ -405,17 +426,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         r->route->upload->abort(r);
     if (r->status)
         ald_metrics_http(d, r->status);
-    if (r->route && r->route->auth && mutating(r->method) && r->status) {
-        const char *q = r->raw_uri ? strchr(r->raw_uri, '?') : NULL;
-        char *path = r->raw_uri
-                         ? strndup(r->raw_uri, q ? (size_t)(q - r->raw_uri) : strlen(r->raw_uri))
-                         : NULL;
-        if (ald_store_audit(d->st, ald_now_ms(), r->authed ? r->who.user : NULL,
-                            r->authed ? r->who.key_id : NULL, r->method, path ? path : "",
-                            r->status, r->session[0] ? r->session : NULL) < 0)
-            al_log(AL_LOG_ERROR, "audit: %s", al_error_last());
-        free(path);
-    }
+    audit_write(r);
     for (int i = 0; i < 3; i++)
         free(r->params[i]);
     al_buf_free(&r->body);

@@ -50,7 +50,7 @@ struct ald_req {
     int authed;
     struct al_buf body;
     uint64_t body_limit, received;
-    int started, replied, too_large;
+    int started, replied, too_large, audited;
     int status;
     char session[32]; /* for the audit row */
     void *upload;     /* the upload hooks' state */

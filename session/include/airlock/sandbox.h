@@ -55,6 +55,12 @@ struct sb_config {
                                           (its proxies' listeners); Landlock
                                           denies every other connect */
     size_t n_tcp_connect_ports;
+    const char *const *ro_paths; /* host files or dirs bound read-only at the
+                                    same path, even where the sandbox has
+                                    private copies (/tmp, /run), e.g. a
+                                    helper program airlock ships; missing
+                                    paths are skipped */
+    size_t n_ro_paths;
 
     uint64_t memory_mb; /* 0 = no limit */
     uint64_t pids;      /* 0 = no limit */

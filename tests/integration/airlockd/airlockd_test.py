@@ -125,7 +125,7 @@ def sessions_errors(d):
               "a refused setting is invalid_value", r)
         d.healthy()
     # A restricting setting is fine.
-    d.create(settings={"sandbox": {"filesystem": {"denyRead": ["/workspace/.env*"]}}})
+    d.create(settings={"sandbox": {"filesystem": {"denyRead": ["/opt/vendor/.env*"]}}})
     # body too large, wrong media type
     big = json.dumps({"metadata": {"k": "x" * (2 * 1024 * 1024)}}).encode()
     expect_error(d, d.raw_request("POST", P, big, ctype="application/json"), 413, "too_large")
