@@ -1,7 +1,15 @@
 /* airlock-gitproxy: the git proxy daemon.
  *
  *   airlock-gitproxy --config FILE [--listen ADDR:PORT=SESSION]...
- *                    [--listen-fd FD=SESSION]... [-v]
+ *                    [--listen-fd FD=SESSION]... [--control FD | --control-path PATH]
+ *                    [--user NAME [--group NAME]] [-v]
+ *
+ * --control FD / --control-path PATH: serve airlockd's control protocol
+ * (docs/control-protocol.md) on an inherited connected unix socket or on one
+ * connected to PATH; sessions and their listeners then come from airlockd,
+ * and the proxy exits when the socket closes (its supervisor restarts it).
+ * --user NAME: once the keys, the credential store and the listeners are
+ * open, chown the cache dir to NAME and drop to it for good.
  *
  * The configuration file (JSON):
  *   {"token_keys": [{"kid": "k2", "file": "/state/k2.key"}, {"kid": "k1", ...}],
@@ -17,6 +25,7 @@
  */
 #include "airlock/gitproxy.h"
 #include "airlock/cleanup.h"
+#include "airlock/ctlmsg.h"
 #include "airlock/error.h"
 #include "airlock/log.h"
 #include "gp_inspect.h"
@@ -24,6 +33,7 @@
 #include <arpa/inet.h>
 #include <curl/curl.h>
 #include <errno.h>
+#include <ftw.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <netinet/in.h>
@@ -176,6 +186,37 @@ static int add_listener(gp_proxy *p, const char *spec, int is_fd)
     return gp_proxy_listen_fd(p, fd, eq + 1);
 }
 
+static uid_t chown_uid;
+static gid_t chown_gid;
+
+static int chown_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    if (lchown(path, chown_uid, chown_gid) < 0)
+        return al_error_set_errno(AL_EIO, errno, "chown %s", path);
+    return 0;
+}
+
+/* Hands the cache dir (mirrors, spool files) to the unprivileged user, then
+ * drops to it. Everything that needs root has been done by now. */
+static int privs_drop(const char *cache_dir, const char *user, const char *group)
+{
+    int err = ctl_privs_lookup(&chown_uid, &chown_gid, user, group);
+    if (err < 0)
+        return err;
+    al_error_clear();
+    if (nftw(cache_dir, chown_one, 16, FTW_PHYS) != 0)
+        return al_error_last()[0] ? AL_EIO : al_error_set_errno(AL_EIO, errno, "%s", cache_dir);
+    if ((err = ctl_privs_drop(user, group)) < 0)
+        return err;
+    al_log(AL_LOG_INFO, "running as %s (uid %u)", user, (unsigned)getuid());
+    return 0;
+}
+
+static gp_proxy *g_proxy; /* lives until exit */
+
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -183,9 +224,15 @@ int main(int argc, char **argv)
         {"listen", required_argument, NULL, 'l'},
         {"listen-fd", required_argument, NULL, 'f'},
         {"verbose", no_argument, NULL, 'v'},
+        {"control", required_argument, NULL, 'C'},
+        {"control-path", required_argument, NULL, 'P'},
+        {"user", required_argument, NULL, 'u'},
+        {"group", required_argument, NULL, 'g'},
         {NULL, 0, NULL, 0},
     };
-    const char *config = NULL;
+    const char *config = NULL, *control = NULL, *control_path = NULL, *user = NULL, *group = NULL;
+    int ctl = -1;
+    char cache_dir[4096];
     struct al_strlist listen = AL_STRLIST_INIT, listen_fd = AL_STRLIST_INIT;
     struct gp_config cfg = {0};
     json_t *listeners = NULL;
@@ -205,16 +252,34 @@ int main(int argc, char **argv)
         case 'v':
             level = AL_LOG_DEBUG;
             break;
+        case 'C':
+            control = optarg;
+            break;
+        case 'P':
+            control_path = optarg;
+            break;
+        case 'u':
+            user = optarg;
+            break;
+        case 'g':
+            group = optarg;
+            break;
         default:
             fprintf(stderr, "usage: airlock-gitproxy --config FILE [--listen ADDR:PORT=SESSION]"
-                            " [--listen-fd FD=SESSION] [-v]\n");
+                            " [--listen-fd FD=SESSION] [--control FD | --control-path PATH]"
+                            " [--user NAME [--group NAME]] [-v]\n");
             return 2;
         }
     }
     al_log_init("airlock-gitproxy", (enum al_log_level)level);
     signal(SIGPIPE, SIG_IGN);
-    if (!config) {
-        al_log(AL_LOG_ERROR, "--config is required");
+    if (!config || (control && control_path) || (group && !user)) {
+        al_log(AL_LOG_ERROR, "--config is required; --control and --control-path exclude each"
+                             " other; --group needs --user");
+        return 2;
+    }
+    if ((control || control_path) && (ctl = ctl_socket_open(control, control_path)) < 0) {
+        al_log(AL_LOG_ERROR, "%s", al_error_last());
         return 2;
     }
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
@@ -228,8 +293,10 @@ int main(int argc, char **argv)
         ca = cfg.upstreams[i].ca_file;
     if ((err = gp_inspect_global_init(ca)) < 0)
         goto fail;
+    snprintf(cache_dir, sizeof(cache_dir), "%s", cfg.cache_dir);
     if ((err = gp_proxy_new(&p, &cfg)) < 0)
         goto fail;
+    g_proxy = p;
     size_t i;
     json_t *v;
     json_array_foreach(listeners, i, v)
@@ -255,7 +322,17 @@ int main(int argc, char **argv)
     for (i = 0; i < listen_fd.len; i++)
         if ((err = add_listener(p, listen_fd.items[i], 1)) < 0)
             goto fail;
+    if (user && (err = privs_drop(cache_dir, user, group)) < 0)
+        goto fail;
     al_log(AL_LOG_INFO, "ready");
+    if (ctl >= 0) {
+        err = gp_control_run(p, ctl);
+        if (err == AL_EIO) {
+            al_log(AL_LOG_INFO, "control socket closed (%s); exiting", al_error_last());
+            return 0;
+        }
+        goto fail;
+    }
     for (;;)
         pause();
 fail:

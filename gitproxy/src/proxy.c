@@ -42,18 +42,27 @@ struct gp_proxy {
     struct al_strlist revoked;
     int audit_fd;
     atomic_int conns;
+    atomic_uint revoke_gen;     /* bumped by every revocation */
+    struct listener *listeners; /* under lock */
+    struct conn_job *jobs;      /* open connections, under lock */
+    gp_event_fn event_fn;
+    void *event_payload;
 };
 
 struct listener {
     gp_proxy *proxy;
     int fd;
     char *session;
+    ino_t ino;  /* the socket's inode: the same socket is never served twice */
+    int closed; /* under proxy->lock: shut down by gp_proxy_remove_session() */
+    struct listener *next;
 };
 
 struct conn_job {
     gp_proxy *proxy;
     int fd;
     char *session;
+    struct conn_job *next;
 };
 
 /* One request being served. */
@@ -70,7 +79,8 @@ struct request {
     struct creds_claims claims;
     char *real_user;
     char *real_secret;
-    int status; /* what we answered, for the log */
+    int status;          /* what we answered, for the log */
+    unsigned revoke_gen; /* proxy->revoke_gen when the token was verified */
 };
 
 void gp_config_clear(struct gp_config *cfg)
@@ -139,8 +149,74 @@ int gp_proxy_revoke_session(gp_proxy *p, const char *session)
 {
     pthread_mutex_lock(&p->lock);
     int err = al_strlist_push_unique(&p->revoked, session);
+    atomic_fetch_add(&p->revoke_gen, 1);
     pthread_mutex_unlock(&p->lock);
     return err;
+}
+
+/* Shuts down the listeners of `session` (their accept threads then close
+ * them) and, when `conns` is set, its open connections. Call with p->lock. */
+static void session_shutdown_locked(gp_proxy *p, const char *session, int conns)
+{
+    for (struct listener *l = p->listeners; l; l = l->next)
+        if (!l->closed && strcmp(l->session, session) == 0) {
+            l->closed = 1;
+            shutdown(l->fd, SHUT_RDWR);
+        }
+    for (struct conn_job *j = p->jobs; conns && j; j = j->next)
+        if (strcmp(j->session, session) == 0)
+            shutdown(j->fd, SHUT_RDWR);
+}
+
+/* The socket's identity: descriptors of the same socket share the inode. */
+static ino_t socket_ino(int fd)
+{
+    struct stat st;
+    return fstat(fd, &st) == 0 ? st.st_ino : 0;
+}
+
+void gp_proxy_close_listeners(gp_proxy *p, const char *session, const int *keep, size_t nkeep)
+{
+    pthread_mutex_lock(&p->lock);
+    for (struct listener *l = p->listeners; l; l = l->next) {
+        if (l->closed || strcmp(l->session, session) != 0)
+            continue;
+        int kept = 0;
+        for (size_t i = 0; i < nkeep && !kept; i++)
+            kept = socket_ino(keep[i]) == l->ino;
+        if (!kept) {
+            l->closed = 1;
+            shutdown(l->fd, SHUT_RDWR);
+        }
+    }
+    pthread_mutex_unlock(&p->lock);
+}
+
+int gp_proxy_remove_session(gp_proxy *p, const char *session)
+{
+    /* Revoke first, so that a request that wins the race against the
+     * shutdown below still fails its token check or its upload. */
+    int err = gp_proxy_revoke_session(p, session);
+    pthread_mutex_lock(&p->lock);
+    session_shutdown_locked(p, session, 1);
+    pthread_mutex_unlock(&p->lock);
+    return err;
+}
+
+int gp_proxy_session_is_revoked(gp_proxy *p, const char *session)
+{
+    pthread_mutex_lock(&p->lock);
+    int hit = al_strlist_find(&p->revoked, session) >= 0;
+    pthread_mutex_unlock(&p->lock);
+    return hit;
+}
+
+void gp_proxy_set_event_hook(gp_proxy *p, gp_event_fn fn, void *payload)
+{
+    pthread_mutex_lock(&p->lock);
+    p->event_fn = fn;
+    p->event_payload = payload;
+    pthread_mutex_unlock(&p->lock);
 }
 
 /* Revocation hook for creds_token_verify: the in-memory list, then the
@@ -306,6 +382,7 @@ static int request_authorise(struct request *rq, unsigned op)
         respond_text(rq, 403, "airlock: malformed Authorization header");
         return err;
     }
+    rq->revoke_gen = atomic_load(&rq->p->revoke_gen);
     err = creds_token_verify(&rq->claims, token, strlen(token), &rq->p->cfg.keys, time(NULL),
                              proxy_is_revoked, rq->p);
     OPENSSL_cleanse(token, strlen(token));
@@ -393,6 +470,8 @@ struct xfer {
     off_t spool_off;
     int from_client;
     int client_error;
+    unsigned revoke_gen; /* proxy->revoke_gen when last checked */
+    int revoked;         /* the session or token was revoked mid-request */
     uint64_t up_bytes, down_bytes;
     struct al_buf *report; /* keeps the start of the response for the audit */
 };
@@ -447,10 +526,27 @@ static size_t xfer_write(char *data, size_t size, size_t nmemb, void *u)
     return len;
 }
 
+/* True when the request's session or token has been revoked since the
+ * request started: checked before every piece of the request body goes
+ * upstream, the end of the body included, so an upload cut short by a
+ * revocation never completes and upstream updates no ref. */
+static int xfer_revoked(struct xfer *x)
+{
+    gp_proxy *p = x->rq->p;
+    unsigned gen = atomic_load(&p->revoke_gen);
+    if (gen != x->revoke_gen) {
+        x->revoke_gen = gen;
+        x->revoked = proxy_is_revoked(x->rq->claims.session, x->rq->claims.jti, p);
+    }
+    return x->revoked;
+}
+
 static size_t xfer_read(char *dst, size_t size, size_t nmemb, void *u)
 {
     struct xfer *x = u;
     size_t max = size * nmemb;
+    if (xfer_revoked(x))
+        return CURL_READFUNC_ABORT;
     if (x->pre_off < x->pre_len) {
         size_t n = x->pre_len - x->pre_off;
         if (n > max)
@@ -497,6 +593,7 @@ static int xfer_run(struct xfer *x, int post, int64_t body_len)
     CURL *curl = NULL;
     int err = 0;
     upstream_repo_url(url, sizeof(url), rq, up);
+    x->revoke_gen = rq->revoke_gen;
     size_t ul = strlen(url);
     snprintf(url + ul, sizeof(url) - ul, "/%s%s%s", rq->rest, rq->http.query[0] ? "?" : "",
              rq->http.query);
@@ -551,6 +648,13 @@ static int xfer_run(struct xfer *x, int post, int64_t body_len)
         curl_easy_setopt(curl, CURLOPT_UPLOAD_BUFFERSIZE, (long)IO_CHUNK);
     }
     CURLcode rc = curl_easy_perform(curl);
+    if (x->revoked) {
+        al_log(AL_LOG_WARN, "%s: session %s revoked during the request; upload aborted", rq->repo,
+               rq->claims.session);
+        if (!x->head_sent)
+            respond_text(rq, 403, "airlock: session %s was revoked", rq->claims.session);
+        goto out;
+    }
     if (x->head_sent) {
         rq->status = 200;
         if (rc != CURLE_OK)
@@ -670,6 +774,12 @@ static void audit_push(struct request *rq, const struct gp_receive *r, char **re
                           "user", rq->claims.user, "repo", rq->repo, "refs", refs, "decision",
                           decision, "reason", reason, "bytes", (json_int_t)bytes, "upstream_status",
                           (json_int_t)upstream, "upstream_report", upstream_report);
+    pthread_mutex_lock(&rq->p->lock);
+    gp_event_fn fn = rq->p->event_fn;
+    void *payload = rq->p->event_payload;
+    pthread_mutex_unlock(&rq->p->lock);
+    if (o && fn)
+        fn(rq->claims.session, o, payload);
     char *line = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
     if (!line)
@@ -786,6 +896,9 @@ static void handle_receive_pack(struct request *rq)
     int inspect = !refused && (need_ff || rq->p->cfg.leak_guard);
     if (inspect) {
         if ((err = spool_body(&spool_fd, &spool_len, rq, &head)) < 0) {
+            /* A removed session's connections are shut down: say why. */
+            if (gp_proxy_session_is_revoked(rq->p, rq->claims.session))
+                al_error_set(AL_EPERM, "the session was revoked");
             respond_text(rq, err == AL_ETOOBIG ? 413 : 400, "airlock: %s", al_error_last());
             audit_push(rq, &r, NULL, "refused", al_error_last(), head.len, 0, NULL);
             goto out;
@@ -821,6 +934,15 @@ static void handle_receive_pack(struct request *rq)
         for (size_t i = 0; i < r.ncmds; i++)
             refused |= reasons[i] != NULL;
     }
+    struct xfer x = {.rq = rq, .spool_fd = -1, .report = &report, .revoke_gen = rq->revoke_gen};
+    /* The inspection may have taken a while: a session removed meanwhile
+     * has its push refused before anything goes upstream. */
+    if (!refused && xfer_revoked(&x)) {
+        for (size_t i = 0; i < r.ncmds; i++)
+            if (!reasons[i])
+                reasons[i] = strdup("the session was revoked");
+        refused = 1;
+    }
     if (refused) {
         if (!inspect)
             body_drain(&rq->conn, rq->p->cfg.max_push);
@@ -832,7 +954,6 @@ static void handle_receive_pack(struct request *rq)
                    NULL);
         goto out;
     }
-    struct xfer x = {.rq = rq, .spool_fd = -1, .report = &report};
     int64_t body_len;
     if (spool_fd >= 0) {
         x.spool_fd = spool_fd;
@@ -850,8 +971,11 @@ static void handle_receive_pack(struct request *rq)
     for (size_t i = 0; i < report.len; i++)
         if (!isprint((unsigned char)report.ptr[i]))
             report.ptr[i] = ' ';
-    audit_push(rq, &r, NULL, x.status >= 200 && x.status < 300 ? "forwarded" : "failed", NULL,
-               x.up_bytes, x.status, report.ptr);
+    const char *decision = x.revoked                           ? "refused"
+                           : x.status >= 200 && x.status < 300 ? "forwarded"
+                                                               : "failed";
+    audit_push(rq, &r, NULL, decision, x.revoked ? "the session was revoked" : NULL, x.up_bytes,
+               x.status, report.ptr);
 out:
     if (spool_fd >= 0)
         close(spool_fd);
@@ -915,13 +1039,12 @@ static void request_handle(struct request *rq)
     xfer_run(&x, !info, rq->http.chunked ? -1 : rq->http.content_length);
 }
 
-void gp_proxy_serve(gp_proxy *p, int fd, const char *session)
+/* Serves one connection; the caller closes fd. */
+static void serve_conn(gp_proxy *p, int fd, const char *session)
 {
     struct request *rq = calloc(1, sizeof(*rq));
-    if (!rq) {
-        close(fd);
+    if (!rq)
         return;
-    }
     struct timeval tv = {.tv_sec = CONN_TIMEOUT_SEC};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
@@ -939,7 +1062,6 @@ void gp_proxy_serve(gp_proxy *p, int fd, const char *session)
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &shortv, sizeof(shortv));
     for (int i = 0; i < 64 && recv(fd, sink, sizeof(sink), 0) > 0; i++)
         ;
-    close(fd);
     creds_claims_clear(&rq->claims);
     free(rq->real_user);
     creds_secret_free(rq->real_secret);
@@ -948,63 +1070,123 @@ void gp_proxy_serve(gp_proxy *p, int fd, const char *session)
     free(rq);
 }
 
+void gp_proxy_serve(gp_proxy *p, int fd, const char *session)
+{
+    serve_conn(p, fd, session);
+    close(fd);
+}
+
 static void *conn_thread(void *arg)
 {
     struct conn_job *job = arg;
-    gp_proxy_serve(job->proxy, job->fd, job->session);
-    atomic_fetch_sub(&job->proxy->conns, 1);
+    gp_proxy *p = job->proxy;
+    serve_conn(p, job->fd, job->session);
+    /* Unlinked before the close, so gp_proxy_remove_session() never shuts
+     * down a descriptor number that has been reused meanwhile. */
+    pthread_mutex_lock(&p->lock);
+    for (struct conn_job **pp = &p->jobs; *pp; pp = &(*pp)->next)
+        if (*pp == job) {
+            *pp = job->next;
+            break;
+        }
+    pthread_mutex_unlock(&p->lock);
+    close(job->fd);
+    atomic_fetch_sub(&p->conns, 1);
     free(job->session);
     free(job);
     return NULL;
 }
 
+/* Starts a thread for an accepted connection, or refuses it. */
+static void conn_start(struct listener *l, int fd)
+{
+    gp_proxy *p = l->proxy;
+    if (atomic_fetch_add(&p->conns, 1) >= MAX_CONNS) {
+        static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: "
+                                   "text/plain\r\nConnection: close\r\n\r\n"
+                                   "airlock: too many connections\n";
+        ssize_t w = send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+        (void)w;
+        close(fd);
+        atomic_fetch_sub(&p->conns, 1);
+        return;
+    }
+    struct conn_job *job = calloc(1, sizeof(*job));
+    pthread_t t;
+    pthread_attr_t attr;
+    if (!job || !(job->session = strdup(l->session))) {
+        free(job);
+        close(fd);
+        atomic_fetch_sub(&p->conns, 1);
+        return;
+    }
+    job->proxy = p;
+    job->fd = fd;
+    pthread_mutex_lock(&p->lock);
+    if (l->closed) {
+        /* The session went away between accept() and here. */
+        pthread_mutex_unlock(&p->lock);
+        close(fd);
+        atomic_fetch_sub(&p->conns, 1);
+        free(job->session);
+        free(job);
+        return;
+    }
+    job->next = p->jobs;
+    p->jobs = job;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    int rc = pthread_create(&t, &attr, conn_thread, job);
+    pthread_attr_destroy(&attr);
+    if (rc != 0) {
+        p->jobs = job->next;
+        pthread_mutex_unlock(&p->lock);
+        close(fd);
+        atomic_fetch_sub(&p->conns, 1);
+        free(job->session);
+        free(job);
+        return;
+    }
+    pthread_mutex_unlock(&p->lock);
+}
+
 static void *accept_thread(void *arg)
 {
     struct listener *l = arg;
+    gp_proxy *p = l->proxy;
     for (;;) {
         int fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
-        if (fd < 0) {
-            if (errno == EINTR || errno == ECONNABORTED || errno == EMFILE || errno == ENFILE ||
-                errno == ENOBUFS || errno == ENOMEM) {
-                if (errno != EINTR && errno != ECONNABORTED)
-                    usleep(100000);
-                continue;
-            }
-            al_log(AL_LOG_ERROR, "accept on listener of session %s: %s", l->session,
-                   strerror(errno));
-            return NULL;
-        }
-        if (atomic_fetch_add(&l->proxy->conns, 1) >= MAX_CONNS) {
-            static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: "
-                                       "text/plain\r\nConnection: close\r\n\r\n"
-                                       "airlock: too many connections\n";
-            ssize_t w = send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
-            (void)w;
-            close(fd);
-            atomic_fetch_sub(&l->proxy->conns, 1);
+        if (fd >= 0) {
+            conn_start(l, fd);
             continue;
         }
-        struct conn_job *job = malloc(sizeof(*job));
-        pthread_t t;
-        pthread_attr_t attr;
-        if (!job || !(job->session = strdup(l->session))) {
-            free(job);
-            close(fd);
-            atomic_fetch_sub(&l->proxy->conns, 1);
+        int e = errno;
+        pthread_mutex_lock(&p->lock);
+        int closed = l->closed;
+        pthread_mutex_unlock(&p->lock);
+        if (closed)
+            break;
+        if (e == EINTR || e == ECONNABORTED || e == EMFILE || e == ENFILE || e == ENOBUFS ||
+            e == ENOMEM) {
+            if (e != EINTR && e != ECONNABORTED)
+                usleep(100000);
             continue;
         }
-        job->proxy = l->proxy;
-        job->fd = fd;
-        pthread_attr_init(&attr);
-        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        if (pthread_create(&t, &attr, conn_thread, job) != 0) {
-            close(fd);
-            atomic_fetch_sub(&l->proxy->conns, 1);
-            free(job->session);
-            free(job);
-        }
-        pthread_attr_destroy(&attr);
+        al_log(AL_LOG_ERROR, "accept on listener of session %s: %s", l->session, strerror(e));
+        break;
     }
+    pthread_mutex_lock(&p->lock);
+    for (struct listener **pp = &p->listeners; *pp; pp = &(*pp)->next)
+        if (*pp == l) {
+            *pp = l->next;
+            break;
+        }
+    pthread_mutex_unlock(&p->lock);
+    al_log(AL_LOG_INFO, "listener of session %s closed", l->session);
+    close(l->fd);
+    free(l->session);
+    free(l);
+    return NULL;
 }
 
 int gp_proxy_listen_fd(gp_proxy *p, int fd, const char *session)
@@ -1013,15 +1195,39 @@ int gp_proxy_listen_fd(gp_proxy *p, int fd, const char *session)
     pthread_t t;
     if (!l || !(l->session = strdup(session))) {
         free(l);
+        close(fd);
         return AL_ENOMEM;
     }
     l->proxy = p;
     l->fd = fd;
+    l->ino = socket_ino(fd);
+    /* The accept thread blocks in accept(); a listener made by airlockd
+     * may arrive non-blocking. */
+    int fl = fcntl(fd, F_GETFL);
+    if (fl >= 0 && (fl & O_NONBLOCK))
+        fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+    fcntl(fd, F_SETFD, FD_CLOEXEC);
+    pthread_mutex_lock(&p->lock);
+    for (struct listener *o = p->listeners; o; o = o->next)
+        if (!o->closed && o->ino == l->ino && strcmp(o->session, session) == 0) {
+            /* Already served (airlockd re-sent the same socket). */
+            pthread_mutex_unlock(&p->lock);
+            close(fd);
+            free(l->session);
+            free(l);
+            return 0;
+        }
+    l->next = p->listeners;
+    p->listeners = l;
     if (pthread_create(&t, NULL, accept_thread, l) != 0) {
+        p->listeners = l->next;
+        pthread_mutex_unlock(&p->lock);
+        close(fd);
         free(l->session);
         free(l);
         return al_error_set(AL_ERROR, "cannot start listener thread");
     }
     pthread_detach(t);
+    pthread_mutex_unlock(&p->lock);
     return 0;
 }

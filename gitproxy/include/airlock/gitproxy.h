@@ -8,6 +8,7 @@
 #ifndef AIRLOCK_GITPROXY_H
 #define AIRLOCK_GITPROXY_H
 
+#include <jansson.h>
 #include <stdint.h>
 
 #include "airlock/creds.h"
@@ -39,16 +40,44 @@ typedef struct gp_proxy gp_proxy;
 int gp_proxy_new(gp_proxy **out, struct gp_config *cfg);
 
 /* Adds a listening socket (already bound and listening; ownership passes to
- * the proxy) whose connections belong to `session`; "*" accepts any
- * session (an operator listener). Starts its accept thread. */
+ * the proxy, also on failure) whose connections belong to `session`; "*"
+ * accepts any session (an operator listener). Starts its accept thread. */
 int gp_proxy_listen_fd(gp_proxy *p, int fd, const char *session);
 
 /* Serves one accepted connection to completion on the calling thread and
  * closes it. */
 void gp_proxy_serve(gp_proxy *p, int fd, const char *session);
 
-/* Marks a session as revoked: its tokens are refused from now on. */
+/* Marks a session as revoked: its tokens are refused from now on, and a
+ * request of that session still uploading to upstream is aborted before the
+ * end of its body (so upstream updates no ref). */
 int gp_proxy_revoke_session(gp_proxy *p, const char *session);
+
+/* Removes a session: revokes it (above), closes its listeners (connects to
+ * them are refused from now on) and shuts down its open connections. Safe
+ * from any thread. Returns 0 or AL_ENOMEM. */
+int gp_proxy_remove_session(gp_proxy *p, const char *session);
+
+/* Closes the listeners of `session` without revoking it (a session whose
+ * listeners are being replaced), except those on the same socket as one of
+ * keep[0..nkeep). Connections already accepted go on. A later
+ * gp_proxy_listen_fd() of a socket already served for the session just
+ * closes the new descriptor. */
+void gp_proxy_close_listeners(gp_proxy *p, const char *session, const int *keep, size_t nkeep);
+
+/* True when `session` was revoked through this proxy (not the revoked file). */
+int gp_proxy_session_is_revoked(gp_proxy *p, const char *session);
+
+/* Called from connection threads with every push audit record (the JSON
+ * object also written to the audit log; borrowed, valid during the call) and
+ * the session of the token. Must not block for long. NULL removes it. */
+typedef void (*gp_event_fn)(const char *session, json_t *record, void *payload);
+void gp_proxy_set_event_hook(gp_proxy *p, gp_event_fn fn, void *payload);
+
+/* Serves the control protocol (docs/control-protocol.md) on `sockfd` on the
+ * calling thread until the daemon closes it. Returns AL_EIO when it was
+ * closed, AL_EINVAL / AL_ETOOBIG after a malformed frame. */
+int gp_control_run(gp_proxy *p, int sockfd);
 
 /* Frees the configuration (listener threads must not be running). */
 void gp_config_clear(struct gp_config *cfg);

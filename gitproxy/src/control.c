@@ -1,0 +1,104 @@
+/* airlock-gitproxy's side of the control protocol (docs/control-protocol.md):
+ * sessions and their git listeners come from airlockd; push audit records go
+ * back to it as events. */
+#include "airlock/gitproxy.h"
+#include "airlock/ctlmsg.h"
+#include "airlock/error.h"
+#include "airlock/log.h"
+
+#include <string.h>
+
+#define EVENT_QUEUE_MAX 1024 /* events waiting for the daemon; more are dropped */
+
+struct gp_control {
+    gp_proxy *proxy;
+    ctl_outq *q;
+};
+
+static void on_push(const char *session, json_t *record, void *payload)
+{
+    struct gp_control *c = payload;
+    json_t *ev = ctl_msg_new("event");
+    if (!ev)
+        return;
+    json_object_set_new(ev, "session", json_string(session));
+    json_object_set_new(ev, "kind", json_string("push"));
+    json_object_set(ev, "data", record);
+    ctl_outq_push(c->q, ev);
+}
+
+/* session_add: replaces the session's listeners with the attached ones. */
+static int session_add(struct gp_control *c, const char *session, json_t *msg, int *fds,
+                       size_t nfds)
+{
+    struct ctl_listener ls[CTL_FDS_MAX];
+    int n = ctl_listeners_get(ls, msg, fds, nfds), err = 0;
+    if (n < 0)
+        return n;
+    for (int i = 0; i < n; i++)
+        if (strcmp(ls[i].kind, "git") != 0)
+            return al_error_set(
+                AL_EINVAL, "listener kind \"%s\": the git proxy serves only \"git\"", ls[i].kind);
+    /* A removed session stays removed: its tokens must never work again. */
+    if (gp_proxy_session_is_revoked(c->proxy, session))
+        return al_error_set(AL_EPERM, "session %s was removed", session);
+    int keep[CTL_FDS_MAX];
+    for (int i = 0; i < n; i++)
+        keep[i] = fds[ls[i].index];
+    gp_proxy_close_listeners(c->proxy, session, keep, (size_t)n);
+    for (int i = 0; i < n; i++) {
+        int fd = fds[ls[i].index];
+        fds[ls[i].index] = -1;
+        if ((err = gp_proxy_listen_fd(c->proxy, fd, session)) < 0)
+            return err;
+    }
+    al_log(AL_LOG_INFO, "session %s added with %d listener%s", session, n, n == 1 ? "" : "s");
+    return 0;
+}
+
+static int handle(json_t *msg, int *fds, size_t nfds, void *payload)
+{
+    struct gp_control *c = payload;
+    const char *type = ctl_msg_type(msg);
+    const char *session = json_string_value(json_object_get(msg, "session"));
+    int err;
+    if (strcmp(type, "session_add") != 0 && strcmp(type, "session_policy") != 0 &&
+        strcmp(type, "session_remove") != 0 && strcmp(type, "approve") != 0) {
+        err = al_error_set(AL_EINVAL, "unknown message type \"%s\"", type);
+        goto out;
+    }
+    if (!ctl_session_id_valid(session)) {
+        err = al_error_set(AL_EINVAL, "%s: \"session\" must be 1-128 of [A-Za-z0-9._:-]", type);
+        goto out;
+    }
+    if (strcmp(type, "session_add") == 0) {
+        err = session_add(c, session, msg, fds, nfds);
+    } else if (strcmp(type, "session_policy") == 0) {
+        /* The network policy is the egress proxy's business; git access is
+         * what the session's scoped token says. */
+        err = gp_proxy_session_is_revoked(c->proxy, session)
+                  ? al_error_set(AL_ENOTFOUND, "session %s was removed", session)
+                  : 0;
+    } else if (strcmp(type, "session_remove") == 0) {
+        err = gp_proxy_remove_session(c->proxy, session);
+        al_log(AL_LOG_INFO, "session %s removed", session);
+    } else {
+        err = al_error_set(AL_EINVAL, "the git proxy has no approvals");
+    }
+out:
+    ctl_fds_close(fds, nfds);
+    return err;
+}
+
+int gp_control_run(gp_proxy *p, int sockfd)
+{
+    struct gp_control c = {.proxy = p};
+    int err = ctl_outq_new(&c.q, EVENT_QUEUE_MAX);
+    if (err < 0)
+        return err;
+    gp_proxy_set_event_hook(p, on_push, &c);
+    err = ctl_serve(sockfd, c.q, "gitproxy", handle, &c);
+    gp_proxy_set_event_hook(p, NULL, NULL);
+    ctl_outq_free(c.q);
+    return err;
+}
