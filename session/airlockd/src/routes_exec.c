@@ -25,15 +25,21 @@
 
 static json_t *approval_json(const struct ald_approval *a)
 {
+    if (a->kind)
+        return json_pack("{s:s, s:s, s:s, s:i, s:s, s:o}", "id", a->id, "kind", a->kind, "host",
+                         a->host, "port", a->port, "state", a->state, "created_at",
+                         ald_time_json(a->created_ms));
     return json_pack("{s:s, s:s, s:O, s:s, s:o}", "id", a->id, "kind", "exec", "argv", a->argv,
                      "state", a->state, "created_at", ald_time_json(a->created_ms));
 }
 
-static void approval_event(struct ald *d, struct ald_session *s, struct ald_approval *a)
+void ald_approval_event(struct ald *d, struct ald_session *s, struct ald_approval *a)
 {
     pthread_mutex_lock(&d->lock);
-    json_t *ev = json_pack("{s:s, s:s, s:O, s:s}", "approval", a->id, "kind", "exec", "argv",
-                           a->argv, "state", a->state);
+    json_t *ev = a->kind ? json_pack("{s:s, s:s, s:s, s:i, s:s}", "approval", a->id, "kind",
+                                     a->kind, "host", a->host, "port", a->port, "state", a->state)
+                         : json_pack("{s:s, s:s, s:O, s:s}", "approval", a->id, "kind", "exec",
+                                     "argv", a->argv, "state", a->state);
     pthread_mutex_unlock(&d->lock);
     ald_event(d, s->id, s->user, "approval", ev);
 }
@@ -57,7 +63,7 @@ static int approval_wait(struct ald *d, struct ald_session *s, json_t *argv, str
     a->next = s->approvals;
     s->approvals = a;
     pthread_mutex_unlock(&d->lock);
-    approval_event(d, s, a);
+    ald_approval_event(d, s, a);
 
     struct timespec deadline;
     clock_gettime(CLOCK_MONOTONIC, &deadline);
@@ -81,7 +87,7 @@ static int approval_wait(struct ald *d, struct ald_session *s, json_t *argv, str
     const char *st = a->state;
     pthread_mutex_unlock(&d->lock);
     if (timed_out)
-        approval_event(d, s, a);
+        ald_approval_event(d, s, a);
     if (strcmp(st, "allowed") == 0)
         return 0;
     if (strcmp(st, "denied") == 0)
@@ -92,17 +98,30 @@ static int approval_wait(struct ald *d, struct ald_session *s, json_t *argv, str
 
 /* The command's environment: defaults, then the session's, then the
  * request's. The caller frees each string and the array. */
-static char **build_env(json_t *session_env, json_t *req_env)
+static char **build_env(json_t *session_env, json_t *req_env, int proxied)
 {
     static const char *const defaults[] = {
-        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/workspace",
-        "LANG=C.UTF-8", "TERM=dumb"};
-    size_t max = 4 + json_object_size(session_env) + json_object_size(req_env) + 1;
+        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "HOME=/workspace",
+        "LANG=C.UTF-8",
+        "TERM=dumb",
+        /* the session's netproxy on the sandbox's loopback (as `airlock run`) */
+        "HTTP_PROXY=http://127.0.0.1:3128",
+        "HTTPS_PROXY=http://127.0.0.1:3128",
+        "http_proxy=http://127.0.0.1:3128",
+        "https_proxy=http://127.0.0.1:3128",
+        "ALL_PROXY=socks5h://127.0.0.1:1080",
+        "all_proxy=socks5h://127.0.0.1:1080",
+        "NO_PROXY=localhost,127.0.0.1,::1",
+        "no_proxy=localhost,127.0.0.1,::1",
+    };
+    size_t ndef = proxied ? sizeof(defaults) / sizeof(*defaults) : 4;
+    size_t max = ndef + json_object_size(session_env) + json_object_size(req_env) + 1;
     char **env = calloc(max, sizeof(char *));
     if (!env)
         return NULL;
     size_t n = 0;
-    for (size_t i = 0; i < 4; i++)
+    for (size_t i = 0; i < ndef; i++)
         env[n++] = strdup(defaults[i]);
     json_t *layers[2] = {session_env, req_env};
     for (int l = 0; l < 2; l++) {
@@ -271,7 +290,7 @@ static int spawn(struct ald *d, struct ald_session *s, struct ald_proc *p,
                  const struct ald_exec_req *req, struct stdio_set *io)
 {
     pthread_mutex_lock(&d->lock);
-    char **env = build_env(s->env, req->env);
+    char **env = build_env(s->env, req->env, d->px[ALD_PX_NET].enabled);
     pthread_mutex_unlock(&d->lock);
     if (!env)
         return AL_ENOMEM;
@@ -666,7 +685,12 @@ enum MHD_Result ald_route_approval_decide(struct ald_req *r)
     }
     json_t *body = a ? approval_json(a) : NULL;
     const char *state = a ? a->state : "";
+    char net_id[48] = "";
+    if (a && !conflict && a->kind)
+        snprintf(net_id, sizeof(net_id), "%s", a->id + 2); /* the netproxy's id */
     pthread_mutex_unlock(&d->lock);
+    if (net_id[0])
+        ald_px_approve(d, s, net_id, allow ? "session" : "deny");
     enum MHD_Result ret;
     if (!a)
         ret = ald_reply_error(r, 404, "not_found", NULL, "no approval %s", r->params[1]);
@@ -674,7 +698,7 @@ enum MHD_Result ald_route_approval_decide(struct ald_req *r)
         json_decref(body);
         ret = ald_reply_error(r, 409, "conflict", NULL, "approval %s is already %s", a->id, state);
     } else {
-        approval_event(d, s, a);
+        ald_approval_event(d, s, a);
         ret = ald_reply_json(r, 200, body);
     }
     ald_session_unref(d, s);

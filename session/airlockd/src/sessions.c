@@ -78,12 +78,12 @@ static json_t *record_json(const struct sbs_record *r)
 /* Private fields the daemon needs after a restart. Caller holds d->lock. */
 static json_t *session_priv_json(const struct ald_session *s)
 {
-    return json_pack("{s:I, s:I, s:I, s:O, s:o, s:b, s:I, s:I}", "uid", (json_int_t)s->uid,
+    return json_pack("{s:I, s:I, s:I, s:O, s:o, s:b, s:I, s:I, s:O?}", "uid", (json_int_t)s->uid,
                      "next_proc", (json_int_t)s->next_proc, "ended_ms", (json_int_t)s->ended_ms,
                      "env", s->env, "record",
                      s->have_record ? record_json(&s->conn.rec) : json_null(), "workspace_kept",
                      s->workspace_kept, "last_active_ms", (json_int_t)s->last_active_ms,
-                     "created_ms", (json_int_t)s->created_ms);
+                     "created_ms", (json_int_t)s->created_ms, "netpolicy", s->netpolicy);
 }
 
 int ald_session_save(struct ald *d, struct ald_session *s)
@@ -106,8 +106,13 @@ static void session_free(struct ald_session *s)
         struct ald_approval *a = s->approvals;
         s->approvals = a->next;
         json_decref(a->argv);
+        free(a->host);
         free(a);
     }
+    for (int i = 0; i < 3; i++)
+        if (s->lfd[i] >= 0)
+            close(s->lfd[i]);
+    json_decref(s->netpolicy);
     json_decref(s->metadata);
     json_decref(s->env);
     pthread_mutex_destroy(&s->send_lock);
@@ -240,6 +245,7 @@ struct ald_session *ald_session_new(const char *id, const char *user)
     pthread_mutex_init(&s->send_lock, NULL);
     pthread_mutex_init(&s->recv_lock, NULL);
     s->conn.fd = -1;
+    s->lfd[0] = s->lfd[1] = s->lfd[2] = -1;
     s->refs = 1; /* the live list's */
     s->next_proc = 1;
     return s;
@@ -353,6 +359,7 @@ static int start_sandbox(struct ald *d, struct ald_session *s, json_t *settings)
         .pids = s->limits.pids,
         .cpus = s->limits.cpu,
     };
+    spec.n_tcp_connect_ports = ald_px_ports(d, &spec.tcp_connect_ports);
     struct sbs_conn conn;
     memset(&conn, 0, sizeof(conn));
     conn.fd = -1;
@@ -373,6 +380,8 @@ static int start_sandbox(struct ald *d, struct ald_session *s, json_t *settings)
         goto out;
     }
     err = ald_ctl_add(d, s);
+    if (err == 0)
+        err = ald_px_session_add(d, s, conn.rec.init_pid);
 out:
     al_policy_free(&pol);
     return err;
@@ -439,6 +448,7 @@ int ald_session_create(struct ald *d, const struct ald_principal *who,
     s->mode = req->mode;
     s->metadata = json_incref(req->metadata);
     s->env = json_incref(req->env);
+    s->netpolicy = req->settings ? json_incref(req->settings) : json_object();
     s->created_ms = s->last_active_ms = ald_now_ms();
     s->state = ALD_CREATING;
     if (req->settings) {
@@ -520,6 +530,8 @@ int ald_session_end(struct ald *d, struct ald_session *s, enum ald_state final, 
     ald_event(d, s->id, s->user, "state",
               json_pack("{s:s, s:s?}", "state", "deleting", "reason", reason));
 
+    /* the proxies forget it first: its token and listeners are dead */
+    ald_px_session_remove(d, s);
     /* no more messages from init: then destroy (kills every process) */
     ald_ctl_remove(d, s);
     pthread_mutex_lock(&s->recv_lock);
@@ -672,6 +684,8 @@ int ald_sessions_start(struct ald *d)
     d->next_uid = d->cfg->uid_start;
     if ((err = ald_ctl_start(d)) < 0)
         return err;
+    if ((err = ald_px_start(d)) < 0)
+        return err;
     if ((err = ald_adopt_all(d)) < 0)
         return err;
     if ((errno = pthread_create(&d->reaper_thread, NULL, reaper_main, d)) != 0)
@@ -689,6 +703,7 @@ void ald_sessions_stop(struct ald *d)
     pthread_cond_broadcast(&d->cond);
     pthread_mutex_unlock(&d->lock);
     pthread_join(d->reaper_thread, NULL);
+    ald_px_stop(d);
     ald_ctl_stop(d);
     /* the sandboxes keep running: close our ends only */
     pthread_mutex_lock(&d->lock);
