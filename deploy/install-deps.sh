@@ -11,6 +11,7 @@ PKGS=(
   libc-ares-dev
   # tests
   git curl openssl python3 iproute2 procps util-linux strace nginx fcgiwrap
+  openssh-server
   # benchmarks and peers
   bubblewrap tinyproxy squid wrk hyperfine valgrind time socat ripgrep
 )

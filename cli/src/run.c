@@ -392,7 +392,7 @@ int cmd_run(int argc, char **argv)
      * egress proxy is the only way out. */
     int networked = run_network_wanted(&policy);
     if (networked && (run_network_prepare(&net, &policy, &o.hosts, settings_dir) < 0 ||
-                      run_network_env(&env) < 0))
+                      run_network_env(&net, &env) < 0))
         goto out;
     struct sb_config cfg = {
         .policy = &policy,

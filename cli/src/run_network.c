@@ -5,23 +5,205 @@
 
 #include "airlock/buf.h"
 #include "airlock/error.h"
+#include "airlock/glob.h"
 #include "airlock/log.h"
 #include "airlock/path.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <limits.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
+
+#define CUSTOM_PROXY_START_MS 10000 /* customProxy must listen within this */
+#define CUSTOM_PROXY_STOP_MS  2000  /* then SIGKILL */
 
 int run_network_wanted(const struct al_policy *policy)
 {
     return policy->allowed_domains.len > 0 || policy->allowed_addresses.len > 0 ||
-           policy->allow_all_domains;
+           policy->allow_all_domains || policy->http_proxy_port > 0 ||
+           policy->socks_proxy_port > 0 || policy->custom_proxy;
+}
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* 1 when something accepts TCP connections on 127.0.0.1:port. */
+static int port_open(int port)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return 0;
+    int ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+    close(fd);
+    return ok;
+}
+
+/* Starts customProxy with /bin/sh in its own process group (stdin from
+ * /dev/null, stdout joined to stderr, so the sandboxed command keeps its
+ * terminal input and output), with AIRLOCK_HTTP_PROXY_PORT /
+ * AIRLOCK_SOCKS_PROXY_PORT in its environment, and waits until every
+ * configured port accepts connections. 0 or AL_EIO / AL_ENOMEM. */
+static int custom_proxy_start(struct run_network *net, const char *command)
+{
+    extern char **environ;
+    struct al_strlist env = AL_STRLIST_INIT;
+    char var[64];
+    int err = 0;
+
+    /* Everything the child needs is made before fork(): the proxy's
+     * threads already run, so the child only calls async-signal-safe
+     * functions. */
+    for (char **e = environ; *e && err == 0; e++)
+        if (strncmp(*e, "AIRLOCK_HTTP_PROXY_PORT=", 24) != 0 &&
+            strncmp(*e, "AIRLOCK_SOCKS_PROXY_PORT=", 25) != 0)
+            err = al_strlist_push(&env, *e);
+    if (err == 0 && net->http_port) {
+        snprintf(var, sizeof(var), "AIRLOCK_HTTP_PROXY_PORT=%d", net->http_port);
+        err = al_strlist_push(&env, var);
+    }
+    if (err == 0 && net->socks_port) {
+        snprintf(var, sizeof(var), "AIRLOCK_SOCKS_PROXY_PORT=%d", net->socks_port);
+        err = al_strlist_push(&env, var);
+    }
+    int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (err < 0 || devnull < 0) {
+        fprintf(stderr, "airlock: customProxy: %s\n", err < 0 ? "out of memory" : strerror(errno));
+        al_strlist_free(&env);
+        if (devnull >= 0)
+            close(devnull);
+        return err < 0 ? err : AL_EIO;
+    }
+    char *const argv[] = {"sh", "-c", (char *)command, NULL};
+    sigset_t none;
+    sigemptyset(&none);
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid == 0) {
+        setpgid(0, 0);
+        /* airlock dying (even by SIGKILL) takes the proxy with it */
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        if (getppid() != parent)
+            _exit(127);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        dup2(devnull, STDIN_FILENO);
+        dup2(STDERR_FILENO, STDOUT_FILENO);
+        execve("/bin/sh", argv, env.items);
+        _exit(127);
+    }
+    int fork_errno = errno;
+    close(devnull);
+    al_strlist_free(&env);
+    if (pid < 0) {
+        fprintf(stderr, "airlock: customProxy: fork: %s\n", strerror(fork_errno));
+        return AL_EIO;
+    }
+    setpgid(pid, pid); /* also here: no race with the kill in stop */
+    net->custom_pid = pid;
+    uint64_t deadline = now_ms() + CUSTOM_PROXY_START_MS;
+    for (;;) {
+        int st;
+        if (waitpid(pid, &st, WNOHANG) == pid) {
+            net->custom_pid = 0;
+            kill(-pid, SIGTERM); /* whatever it left behind */
+            fprintf(stderr, "airlock: customProxy \"%s\" exited (status %d) before listening\n",
+                    command, WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+            return AL_EIO;
+        }
+        if ((!net->http_port || port_open(net->http_port)) &&
+            (!net->socks_port || port_open(net->socks_port)))
+            return 0;
+        if (now_ms() >= deadline) {
+            fprintf(stderr,
+                    "airlock: customProxy \"%s\" is not listening on 127.0.0.1:%d after %d s\n",
+                    command, net->http_port ? net->http_port : net->socks_port,
+                    CUSTOM_PROXY_START_MS / 1000);
+            return AL_EIO;
+        }
+        poll(NULL, 0, 20);
+    }
+}
+
+static void custom_proxy_stop(struct run_network *net)
+{
+    pid_t pid = net->custom_pid;
+    if (pid <= 0)
+        return;
+    net->custom_pid = 0;
+    kill(-pid, SIGTERM);
+    uint64_t deadline = now_ms() + CUSTOM_PROXY_STOP_MS;
+    while (waitpid(pid, NULL, WNOHANG) == 0) {
+        if (now_ms() >= deadline) {
+            kill(-pid, SIGKILL);
+            waitpid(pid, NULL, 0);
+            break;
+        }
+        poll(NULL, 0, 10);
+    }
+    kill(-pid, SIGKILL); /* children that outlived the shell */
+}
+
+/* Host directories the sandbox does not see at the same path (airlock
+ * replaces them: see session/src/mounts.c). */
+static const char *const not_in_sandbox[] = {"/tmp", "/run", "/proc", "/dev", "/sys"};
+
+/* Finds airlock-connect next to the airlock binary (installed: same bin/;
+ * build tree: ../netproxy/) and keeps it when the sandbox sees it at the same
+ * path: not under a directory airlock replaces or the policy hides, and
+ * only characters that need no quoting in GIT_SSH_COMMAND. */
+static void find_connect_helper(struct run_network *net, const struct al_policy *policy)
+{
+    static const char *const rel[] = {"airlock-connect", "../netproxy/airlock-connect",
+                                      "../libexec/airlock/airlock-connect"};
+    char exe[PATH_MAX], cand[PATH_MAX], real[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (n <= 0)
+        return;
+    exe[n] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (!slash)
+        return;
+    *slash = '\0';
+    for (size_t i = 0; i < sizeof(rel) / sizeof(*rel); i++) {
+        if (al_path_join(cand, sizeof(cand), exe, rel[i]) < 0 || !realpath(cand, real) ||
+            access(real, X_OK) < 0)
+            continue;
+        if (strspn(real, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789/._+-") !=
+                strlen(real) ||
+            strlen(real) >= sizeof(net->connect_helper))
+            break;
+        for (size_t d = 0; d < sizeof(not_in_sandbox) / sizeof(*not_in_sandbox); d++)
+            if (al_path_within(real, not_in_sandbox[d]))
+                goto hidden;
+        for (size_t d = 0; d < policy->deny_read.len; d++) {
+            const char *pat = policy->deny_read.items[d];
+            if (al_glob_has_magic(pat) ? al_glob_match(pat, real) : al_path_within(real, pat))
+                goto hidden;
+        }
+        snprintf(net->connect_helper, sizeof(net->connect_helper), "%s", real);
+        return;
+    hidden:
+        al_log(AL_LOG_DEBUG, "%s is not visible inside the sandbox: no GIT_SSH_COMMAND", real);
+        return;
+    }
+    al_log(AL_LOG_DEBUG, "airlock-connect not found next to %s: no GIT_SSH_COMMAND", exe);
 }
 
 /* Every signal airlock supervises stays blocked in the proxy's threads, so
@@ -145,12 +327,17 @@ static void *log_main(void *arg)
     while (fgets(line, sizeof(line), f)) {
         json_t *o = json_loads(line, 0, NULL);
         const char *decision = json_string_value(json_object_get(o, "decision"));
+        const char *proxy = json_string_value(json_object_get(o, "proxy"));
         if (decision && strcmp(decision, "allow") != 0) {
             const char *host = json_string_value(json_object_get(o, "host"));
             const char *reason = json_string_value(json_object_get(o, "reason"));
             json_int_t port = json_integer_value(json_object_get(o, "port"));
-            fprintf(stderr, "airlock: blocked network: %s:%lld (%s)\n", host ? host : "?",
-                    (long long)port, reason ? reason : decision);
+            if (proxy && strcmp(proxy, "relay") == 0)
+                fprintf(stderr, "airlock: cannot reach the external proxy at %s:%lld (%s)\n",
+                        host ? host : "?", (long long)port, reason ? reason : decision);
+            else
+                fprintf(stderr, "airlock: blocked network: %s:%lld (%s)\n", host ? host : "?",
+                        (long long)port, reason ? reason : decision);
         }
         json_decref(o);
         if (al_log_enabled(AL_LOG_DEBUG))
@@ -167,6 +354,13 @@ int run_network_prepare(struct run_network *net, const struct al_policy *policy,
     memset(net, 0, sizeof(*net));
     net->log_pipe[0] = net->log_pipe[1] = -1;
     net->settings_dir = settings_dir;
+    net->http_port = policy->http_proxy_port;
+    net->socks_port = policy->socks_proxy_port;
+    if (policy->custom_proxy && !net->http_port && !net->socks_port) {
+        fprintf(stderr, "airlock: sandbox.network.customProxy needs httpProxyPort or "
+                        "socksProxyPort: the port(s) it listens on\n");
+        return AL_EINVAL;
+    }
     if (pipe2(net->log_pipe, O_CLOEXEC) < 0) {
         fprintf(stderr, "airlock: pipe: %s\n", strerror(errno));
         return AL_EIO;
@@ -198,17 +392,32 @@ int run_network_prepare(struct run_network *net, const struct al_policy *policy,
         net->ask = 1;
         np_proxy_set_approver(net->proxy, approver, net);
     }
+    if (policy->custom_proxy && (err = custom_proxy_start(net, policy->custom_proxy)) < 0)
+        return err;
+    find_connect_helper(net, policy);
     return 0;
+}
+
+/* Opens 127.0.0.1:port inside the sandbox and serves it: airlock's own
+ * proxy of `kind`, or, with an external port, a plain relay to it. */
+static int open_listener(struct run_network *net, int netns_fd, uint16_t port, enum np_kind kind,
+                         int external_port)
+{
+    int fd = -1;
+    char target[32];
+    if (np_listener_open_in_netns(&fd, netns_fd, port) < 0)
+        return -1;
+    if (!external_port)
+        return np_proxy_add_listener(net->proxy, fd, kind, "run");
+    snprintf(target, sizeof(target), "127.0.0.1:%d", external_port);
+    return np_proxy_add_relay_listener(net->proxy, fd, target, "run");
 }
 
 int run_network_on_netns(int netns_fd, void *payload)
 {
     struct run_network *net = payload;
-    int http = -1, socks = -1;
-    if (np_listener_open_in_netns(&http, netns_fd, RUN_NET_HTTP_PORT) < 0 ||
-        np_proxy_add_listener(net->proxy, http, NP_HTTP, "run") < 0 ||
-        np_listener_open_in_netns(&socks, netns_fd, RUN_NET_SOCKS_PORT) < 0 ||
-        np_proxy_add_listener(net->proxy, socks, NP_SOCKS5, "run") < 0) {
+    if (open_listener(net, netns_fd, RUN_NET_HTTP_PORT, NP_HTTP, net->http_port) < 0 ||
+        open_listener(net, netns_fd, RUN_NET_SOCKS_PORT, NP_SOCKS5, net->socks_port) < 0) {
         al_error_set(AL_EIO, "network proxy listeners: %s", al_error_last());
         return -1;
     }
@@ -225,7 +434,7 @@ int run_network_on_netns(int netns_fd, void *payload)
     ("JAVA_TOOL_OPTIONS=-Dhttp.proxyHost=127.0.0.1 -Dhttp.proxyPort=3128 "                         \
      "-Dhttps.proxyHost=127.0.0.1 -Dhttps.proxyPort=3128")
 
-int run_network_env(struct al_strlist *env)
+int run_network_env(const struct run_network *net, struct al_strlist *env)
 {
     static const char *const vars[] = {
         "HTTP_PROXY=http://127.0.0.1:3128",
@@ -241,11 +450,22 @@ int run_network_env(struct al_strlist *env)
     for (size_t i = 0; i < sizeof(vars) / sizeof(*vars); i++)
         if (al_strlist_push(env, vars[i]) < 0)
             return AL_ENOMEM;
-    return 0;
+    if (!net->connect_helper[0])
+        return 0;
+    for (size_t i = 0; i < env->len; i++)
+        if (strncmp(env->items[i], "GIT_SSH_COMMAND=", 16) == 0)
+            return 0; /* the user's own (--pass-env) wins */
+    /* git runs this with the shell, ssh runs the ProxyCommand with it too:
+     * the helper's path holds only characters that need no quoting. */
+    char var[PATH_MAX + 64];
+    snprintf(var, sizeof(var), "GIT_SSH_COMMAND=ssh -o ProxyCommand='%s %%h %%p'",
+             net->connect_helper);
+    return al_strlist_push(env, var) < 0 ? AL_ENOMEM : 0;
 }
 
 void run_network_stop(struct run_network *net)
 {
+    custom_proxy_stop(net);
     if (!net->proxy)
         return;
     np_proxy_stop(net->proxy);

@@ -1,10 +1,18 @@
 /* The egress proxy of `airlock run`: airlock-netproxy's library running in a
  * thread of the airlock process, with its listeners inside the sandbox's
- * network namespace (127.0.0.1:3128 HTTP, 127.0.0.1:1080 SOCKS5). */
+ * network namespace (127.0.0.1:3128 HTTP, 127.0.0.1:1080 SOCKS5).
+ *
+ * With sandbox.network.httpProxyPort / socksProxyPort set, that listener
+ * relays raw bytes to the user's own proxy on the host at 127.0.0.1:PORT
+ * instead (it filters; airlock only carries bytes), so the sandbox still has
+ * no route out and sees the same addresses. customProxy is a shell command
+ * started on the host before the sandbox (it must listen on those ports) and
+ * stopped when the run ends. */
 #ifndef AIRLOCK_RUN_NETWORK_H
 #define AIRLOCK_RUN_NETWORK_H
 
 #include <pthread.h>
+#include <sys/types.h>
 
 #include "airlock/netproxy.h"
 #include "airlock/settings.h"
@@ -18,15 +26,21 @@ struct run_network {
     pthread_t loop_thread, log_thread;
     int loop_started, log_started;
     int log_pipe[2];
-    const char *settings_dir; /* "always" answers go to settings.local.json here */
-    int ask;                  /* a terminal to ask on */
+    const char *settings_dir;  /* "always" answers go to settings.local.json here */
+    int ask;                   /* a terminal to ask on */
+    int http_port, socks_port; /* external proxy ports on the host; 0 = ours */
+    pid_t custom_pid;          /* customProxy's process group leader; 0 = none */
+    char connect_helper[256];  /* airlock-connect as seen inside; "" = none */
 };
 
-/* 1 when the policy lets the sandbox reach anything (so a proxy is needed). */
+/* 1 when the policy lets the sandbox reach anything (so a proxy is needed):
+ * allowed domains or addresses, or an external proxy. */
 int run_network_wanted(const struct al_policy *policy);
 
-/* Creates the proxy with the policy and the DNS overrides ("NAME=IP[,IP]").
- * Prints "airlock: ..." and returns a negative code on error. */
+/* Creates the proxy with the policy and the DNS overrides ("NAME=IP[,IP]"),
+ * starts customProxy (and waits until its ports accept connections) and
+ * finds the airlock-connect helper. Prints "airlock: ..." and returns a
+ * negative code on error; run_network_stop() cleans up either way. */
 int run_network_prepare(struct run_network *net, const struct al_policy *policy,
                         const struct al_strlist *hosts, const char *settings_dir);
 
@@ -34,10 +48,13 @@ int run_network_prepare(struct run_network *net, const struct al_policy *policy,
  * and starts the proxy's threads. `payload` is the struct run_network. */
 int run_network_on_netns(int netns_fd, void *payload);
 
-/* Adds the proxy variables to the sandbox's environment. */
-int run_network_env(struct al_strlist *env);
+/* Adds the proxy variables to the sandbox's environment, and
+ * GIT_SSH_COMMAND (ssh through airlock-connect) when the helper is visible
+ * inside the sandbox and `env` has no GIT_SSH_COMMAND yet. */
+int run_network_env(const struct run_network *net, struct al_strlist *env);
 
-/* Stops the threads and frees the proxy. Safe on a zeroed struct. */
+/* Stops the threads, frees the proxy and stops customProxy (SIGTERM to its
+ * process group, SIGKILL after 2 s). Safe on a zeroed struct. */
 void run_network_stop(struct run_network *net);
 
 #endif

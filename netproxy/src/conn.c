@@ -15,7 +15,6 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +26,9 @@
 #include "socks5.h"
 
 #define EP_FLAGS (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)
+
+static void dial_next(struct np_conn *c);
+static void relay_start(struct np_conn *c, const struct np_listener *l);
 
 static void set_deadline(struct np_conn *c, unsigned ms)
 {
@@ -132,8 +134,7 @@ void np_conn_accept(struct np_proxy *p, struct np_listener *l)
             close(fd);
             return;
         }
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        /* TCP_NODELAY is inherited from the listener (listener_register) */
         c->proxy = p;
         c->session = l->session;
         c->kind = l->kind;
@@ -165,13 +166,10 @@ void np_conn_accept(struct np_proxy *p, struct np_listener *l)
         p->n_conns++;
         p->counters.accepted++;
         c->session->n_conns++;
-        struct epoll_event ev = {.events = EP_FLAGS, .data.ptr = &c->cep};
-        if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
-            np_conn_close(c);
-            continue;
-        }
-        /* Most clients send their request right after connecting: read it
-         * now instead of waiting for the next epoll round. */
+        /* Most clients send their request right after connecting: read and
+         * answer it now; the socket joins epoll afterwards (np_conn_pump),
+         * off the path to the first answer. */
+        c->c_unreg = true;
         c->cr = c->cw = true;
         if (c->session->removed) {
             np_conn_close(c);
@@ -182,9 +180,14 @@ void np_conn_accept(struct np_proxy *p, struct np_listener *l)
                 np_conn_refuse(c, 429, "limit", 0,
                                "airlock: too many connections for this session (limit %u)",
                                p->cfg.max_conns_per_session);
+                np_conn_pump(c);
             } else {
                 np_conn_close(c);
             }
+        } else if (c->kind == NP_RELAY) {
+            relay_start(c, l);
+            if (!c->dead)
+                np_conn_pump(c);
         } else {
             np_conn_pump(c);
         }
@@ -207,6 +210,7 @@ void np_conn_drop_upstream(struct np_conn *c)
         close(c->ufd); /* removes it from epoll */
     c->ufd = -1;
     c->ur = c->uw = false;
+    c->u_unreg = false;
     dir_close_pipe(c->proxy, &c->up);
     dir_close_pipe(c->proxy, &c->down);
     al_buf_reset(&c->up.pend);
@@ -240,6 +244,7 @@ void np_conn_close(struct np_conn *c)
     c->proxy->counters.bytes_down += c->down.bytes;
     c->session->n_conns--;
     c->dead = true;
+    c->proxy->n_dead++;
 }
 
 static const char *status_text(int status)
@@ -309,6 +314,11 @@ void np_conn_refuse(struct np_conn *c, int status, const char *error, uint8_t so
     snprintf(c->log.reason, sizeof(c->log.reason), "%s", error);
     snprintf(c->log.detail, sizeof(c->log.detail), "%s", msg);
     np_log_finish(c);
+    if (c->kind == NP_RELAY) {
+        /* a raw relay has no protocol of its own to answer in */
+        np_conn_close(c);
+        return;
+    }
 
     /* appended: a SOCKS5 method reply may still be queued in front of it */
     if (c->kind == NP_SOCKS5) {
@@ -540,7 +550,7 @@ static void process_input(struct np_conn *c)
     }
 }
 
-void np_conn_pump(struct np_conn *c)
+static void pump(struct np_conn *c)
 {
     bool progress = true;
 
@@ -576,11 +586,13 @@ void np_conn_pump(struct np_conn *c)
             return;
         if (c->state != before || c->in_len != in_before)
             progress = true;
-        if (c->ufd >= 0 && c->state != ST_CONNECTING)
-            progress |= dir_pump(c, &c->up, c->cfd, c->ufd, &c->cr, &c->uw);
+        /* Towards the client first: a queued answer (the CONNECT 200, a
+         * refusal) leaves before anything else is tried. */
+        progress |= dir_pump(c, &c->down, c->ufd, c->cfd, &c->ur, &c->cw);
         if (c->dead)
             return;
-        progress |= dir_pump(c, &c->down, c->ufd, c->cfd, &c->ur, &c->cw);
+        if (c->ufd >= 0 && c->state != ST_CONNECTING)
+            progress |= dir_pump(c, &c->up, c->cfd, c->ufd, &c->cr, &c->uw);
         if (c->dead)
             return;
 
@@ -602,6 +614,38 @@ void np_conn_pump(struct np_conn *c)
             return;
         }
     }
+}
+
+/* Adds sockets whose registration was put off (see c_unreg) to epoll,
+ * edge-triggered: an edge that happened before is reported at once. */
+static void register_fds(struct np_conn *c)
+{
+    struct np_proxy *p = c->proxy;
+    struct epoll_event cev = {.events = EP_FLAGS, .data.ptr = &c->cep};
+    struct epoll_event uev = {.events = EP_FLAGS, .data.ptr = &c->uep};
+
+    if (c->dead)
+        return;
+    if (c->c_unreg) {
+        c->c_unreg = false;
+        if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, c->cfd, &cev) < 0) {
+            np_conn_close(c);
+            return;
+        }
+    }
+    if (c->u_unreg && c->ufd >= 0) {
+        int one = 1;
+        c->u_unreg = false;
+        setsockopt(c->ufd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, c->ufd, &uev) < 0)
+            np_conn_close(c);
+    }
+}
+
+void np_conn_pump(struct np_conn *c)
+{
+    pump(c);
+    register_fds(c);
 }
 
 static void connect_done(struct np_conn *c);
@@ -628,8 +672,6 @@ void np_conn_event(struct np_conn *c, bool is_client, uint32_t events)
     np_conn_pump(c);
 }
 
-static void dial_next(struct np_conn *c);
-
 static void connected(struct np_conn *c)
 {
     np_addr_format(&c->cands[c->next_cand - 1], c->log.addr, sizeof(c->log.addr));
@@ -639,7 +681,10 @@ static void connected(struct np_conn *c)
     c->deadline_ms = 0;
     snprintf(c->up_host, sizeof(c->up_host), "%s", c->host);
     c->up_port = c->port;
-    if (c->kind == NP_SOCKS5) {
+    if (c->kind == NP_RELAY) {
+        c->down.splice = true;
+        np_conn_enter_relay(c);
+    } else if (c->kind == NP_SOCKS5) {
         np_socks_on_connected(c);
         if (!c->dead)
             tunnel_start(c);
@@ -683,32 +728,36 @@ static void dial_next(struct np_conn *c)
         const struct np_addr *a = &c->cands[c->next_cand++];
         struct sockaddr_storage ss;
         socklen_t slen = np_addr_to_sockaddr(a, c->port, &ss);
-        int one = 1;
         int fd = socket(a->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (fd < 0)
             continue;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         c->log.t_connect = np_now_us();
         if (connect(fd, (struct sockaddr *)&ss, slen) < 0 && errno != EINPROGRESS) {
             close(fd);
             continue;
         }
-        struct epoll_event ev = {.events = EP_FLAGS, .data.ptr = &c->uep};
-        if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
-            close(fd);
+        /* A loopback or LAN handshake is often complete already: ask with
+         * a second connect() (EISCONN: done; EALREADY: still going) rather
+         * than waiting for the next epoll round. When done, the client's
+         * answer goes first; TCP_NODELAY and the epoll registration of the
+         * upstream socket follow (register_fds). */
+        int rc = connect(fd, (struct sockaddr *)&ss, slen);
+        if (rc < 0 && errno != EISCONN && errno != EALREADY && errno != EINPROGRESS) {
+            close(fd); /* failed already; this call consumed the error */
             continue;
         }
         c->ufd = fd;
-        c->ur = c->uw = false;
+        c->ur = false;
+        c->u_unreg = true;
+        if (rc == 0 || errno == EISCONN) {
+            c->uw = true;
+            connected(c);
+            return;
+        }
+        c->uw = false;
         c->state = ST_CONNECTING;
         set_deadline(c, p->cfg.connect_timeout_ms);
-        /* A loopback or LAN handshake is often complete already: check
-         * without waiting for the next epoll round. */
-        struct pollfd pfd = {.fd = fd, .events = POLLOUT};
-        if (poll(&pfd, 1, 0) == 1 && (pfd.revents & (POLLOUT | POLLERR | POLLHUP))) {
-            c->uw = true;
-            connect_done(c);
-        }
+        register_fds(c); /* now: the handshake's end comes as an epoll event */
         return;
     }
     np_conn_refuse(c, 502, "connect-failure", NP_SOCKS5_REFUSED, "airlock: cannot connect to %s:%u",
@@ -785,6 +834,26 @@ static void start_resolve(struct np_conn *c)
     }
     c->state = ST_RESOLVING;
     set_deadline(c, p->cfg.connect_timeout_ms);
+}
+
+/* NP_RELAY: there is no request to read or decide; the listener's fixed
+ * target (the user's own proxy on the host) is dialled at once and every
+ * byte is relayed. Policy is that proxy's business. */
+static void relay_start(struct np_conn *c, const struct np_listener *l)
+{
+    np_log_begin(c, "relay");
+    np_addr_format(&l->relay_addr, c->host, sizeof(c->host));
+    c->port = l->relay_port;
+    c->is_connect = true;
+    c->require_sni = false;
+    snprintf(c->log.host, sizeof(c->log.host), "%s", c->host);
+    c->log.port = c->port;
+    snprintf(c->log.reason, sizeof(c->log.reason), "external-proxy");
+    c->cands[0] = l->relay_addr;
+    c->n_cands = 1;
+    c->next_cand = 0;
+    c->log.t_dns = np_now_us();
+    dial_next(c);
 }
 
 /* Starts (or restarts, for keep-alive) the upstream side once allowed. */

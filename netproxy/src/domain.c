@@ -75,7 +75,7 @@ static void rule_free(struct np_rule *r)
 }
 
 /* Parses "name", "*.name", either with ":port". 0 or AL_EINVAL/AL_ENOMEM. */
-static int rule_parse(struct np_rule *out, const char *entry)
+static int rule_parse(struct np_rule *out, const char *entry, bool star_ok)
 {
     char name[NP_HOST_MAX];
     const char *s = entry;
@@ -99,6 +99,20 @@ static int rule_parse(struct np_rule *out, const char *entry)
         port = (uint16_t)v;
         len = (size_t)(colon - s);
     }
+    if (len == 1 && s[0] == '*') {
+        /* "*" / "*:PORT": settings allow it in deniedDomains only */
+        if (!star_ok)
+            return AL_EINVAL;
+        out->any = true;
+        out->port = port;
+        out->name = strdup("");
+        out->text = strdup(entry);
+        if (!out->name || !out->text) {
+            rule_free(out);
+            return AL_ENOMEM;
+        }
+        return 0;
+    }
     bool wildcard = len > 2 && s[0] == '*' && s[1] == '.';
     if (wildcard) {
         s += 2;
@@ -120,10 +134,10 @@ static int rule_parse(struct np_rule *out, const char *entry)
     return 0;
 }
 
-static int rules_push(struct np_rule **list, size_t *n, const char *entry)
+static int rules_push(struct np_rule **list, size_t *n, const char *entry, bool star_ok)
 {
     struct np_rule r;
-    int err = rule_parse(&r, entry);
+    int err = rule_parse(&r, entry, star_ok);
     if (err == AL_EINVAL) {
         al_log(AL_LOG_WARN, "netproxy: ignoring domain entry \"%s\": not a host name", entry);
         return 0;
@@ -142,7 +156,7 @@ static int rules_push(struct np_rule **list, size_t *n, const char *entry)
 
 int np_rules_add_allow(struct np_rules *rules, const char *entry)
 {
-    return rules_push(&rules->allow, &rules->n_allow, entry);
+    return rules_push(&rules->allow, &rules->n_allow, entry, false);
 }
 
 int np_rules_build(struct np_rules *out, const struct al_policy *policy)
@@ -151,11 +165,13 @@ int np_rules_build(struct np_rules *out, const struct al_policy *policy)
 
     memset(out, 0, sizeof(*out));
     out->require_sni_match = policy->require_sni_match != 0;
+    out->allow_all = policy->allow_all_domains != 0;
     for (size_t i = 0; i < policy->denied_domains.len; i++)
-        if ((err = rules_push(&out->deny, &out->n_deny, policy->denied_domains.items[i])) < 0)
+        if ((err = rules_push(&out->deny, &out->n_deny, policy->denied_domains.items[i], true)) < 0)
             goto out;
     for (size_t i = 0; i < policy->allowed_domains.len; i++)
-        if ((err = rules_push(&out->allow, &out->n_allow, policy->allowed_domains.items[i])) < 0)
+        if ((err = rules_push(&out->allow, &out->n_allow, policy->allowed_domains.items[i],
+                              false)) < 0)
             goto out;
     if (policy->allowed_addresses.len) {
         size_t n = policy->allowed_addresses.len;
@@ -204,6 +220,8 @@ static bool rule_matches(const struct np_rule *r, const char *host, size_t hlen,
 {
     if (r->port && r->port != port)
         return false;
+    if (r->any)
+        return true;
     size_t nlen = strlen(r->name);
     if (!r->wildcard)
         return hlen == nlen && memcmp(host, r->name, nlen) == 0;
@@ -233,6 +251,10 @@ enum np_match np_rules_match(const struct np_rules *rules, const char *host,
             *rule = rules->allow[i].text;
             return NP_MATCH_ALLOW;
         }
+    }
+    if (rules->allow_all) {
+        *rule = "allowAllDomains";
+        return NP_MATCH_ALLOW;
     }
     return NP_MATCH_NONE;
 }

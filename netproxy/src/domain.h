@@ -22,6 +22,7 @@ int np_host_normalize(char *out, const char *host, size_t len);
 struct np_rule {
     char *name;    /* normalised, without the "*." of a wildcard */
     bool wildcard; /* "*.name": strict subdomains only */
+    bool any;      /* "*" (deniedDomains only): every name */
     uint16_t port; /* 0 = any port */
     char *text;    /* the entry as written, for the log */
 };
@@ -35,6 +36,7 @@ struct np_rules {
     char **addr_text;
     size_t n_addrs;
     bool require_sni_match;
+    bool allow_all; /* allowAllDomains: every name not denied is allowed */
 };
 
 enum np_match {
@@ -56,7 +58,8 @@ void np_rules_free(struct np_rules *rules);
 
 /* Decides a request by name: `host` must be normalised (np_host_normalize)
  * or be the text of an IP literal with `ip` set. Denied entries are checked
- * first. IP literals match only allowedAddresses, never a domain entry.
+ * first; with allowAllDomains every other name is allowed. IP literals
+ * match only allowedAddresses, never a domain entry nor allowAllDomains.
  * *rule (may be NULL) receives the entry text that decided, or NULL. */
 enum np_match np_rules_match(const struct np_rules *rules, const char *host,
                              const struct np_addr *ip, uint16_t port, const char **rule);

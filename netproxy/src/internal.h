@@ -43,6 +43,8 @@ struct np_listener {
     int fd;
     enum np_kind kind;
     struct np_session *session;
+    struct np_addr relay_addr; /* NP_RELAY: where every connection goes */
+    uint16_t relay_port;
     struct np_ep ep;
     bool registered;
     bool paused; /* out of descriptors: not polled until the next sweep */
@@ -98,8 +100,10 @@ struct np_conn {
     enum np_state state;
     int cfd, ufd;
     struct np_ep cep, uep;
-    bool cr, cw, ur, uw; /* edge-triggered readiness */
-    char client[64];     /* "ip:port" of the client */
+    bool cr, cw, ur, uw;   /* edge-triggered readiness */
+    bool c_unreg, u_unreg; /* fd not in epoll yet (registered when the
+                              current round of work is done) */
+    char client[64];       /* "ip:port" of the client */
 
     char *in; /* client bytes not yet processed (NP_IN_MAX), NULL in relay */
     size_t in_len;
@@ -168,6 +172,7 @@ struct np_proxy {
 
     struct np_conn *conns;
     size_t n_conns;
+    size_t n_dead; /* closed, not freed yet: reap() walks the list only then */
     uint64_t now_ms;
     uint64_t last_sweep_ms;
     bool listeners_paused;

@@ -6,6 +6,8 @@
 #include "airlock/log.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +58,7 @@ int np_proxy_new(np_proxy **out, const struct np_config *cfg)
     if (!p)
         return AL_ENOMEM;
     p->cfg = *cfg;
+    memset(p->cfg.dns_servers, 0, sizeof(p->cfg.dns_servers)); /* the caller's strings */
     p->epfd = -1;
     p->wakefd = -1;
     p->next_approval_id = 1;
@@ -66,7 +69,14 @@ int np_proxy_new(np_proxy **out, const struct np_config *cfg)
         err = al_error_set_errno(AL_EIO, errno, "epoll/eventfd");
         goto out;
     }
-    if ((err = np_resolver_new(&p->resolver, cfg->resolver_threads, cfg->hosts_only)) < 0)
+    struct sockaddr_storage dns[NP_DNS_SERVERS_MAX];
+    size_t n_dns = 0;
+    for (size_t i = 0; i < NP_DNS_SERVERS_MAX; i++)
+        if (cfg->dns_servers[i] &&
+            (err = np_resolver_parse_server(&dns[n_dns++], cfg->dns_servers[i])) < 0)
+            goto out;
+    if ((err = np_resolver_new(&p->resolver, cfg->resolver_threads, cfg->hosts_only, dns, n_dns)) <
+        0)
         goto out;
     p->wake_ep.type = EP_WAKE;
     p->resolver_ep.type = EP_RESOLVER;
@@ -145,21 +155,16 @@ int np_proxy_remove_session(np_proxy *proxy, const char *session_id)
     return 0;
 }
 
-int np_proxy_add_listener(np_proxy *proxy, int listen_fd, enum np_kind kind, const char *session_id)
+/* Registers listener `l` (filled by the caller) for `session_id`. Owns `l`
+ * and its fd from this call on. */
+static int listener_register(struct np_proxy *proxy, struct np_listener *l, const char *session_id)
 {
-    struct np_listener *l = NULL;
-    int err = 0;
+    int err = 0, one = 1;
 
-    if (listen_fd < 0 || (kind != NP_HTTP && kind != NP_SOCKS5)) {
-        err = al_error_set(AL_EINVAL, "np_proxy_add_listener: bad fd or kind");
-        goto out;
-    }
-    if (!(l = calloc(1, sizeof(*l)))) {
-        err = AL_ENOMEM;
-        goto out;
-    }
-    l->fd = listen_fd;
-    l->kind = kind;
+    /* Accepted sockets inherit TCP_NODELAY from the listener: one call here
+     * instead of one per connection. (Small answers such as the CONNECT 200
+     * must not wait for Nagle.) */
+    setsockopt(l->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     l->ep.type = EP_LISTENER;
     l->ep.obj = l;
     pthread_mutex_lock(&proxy->lock);
@@ -171,7 +176,7 @@ int np_proxy_add_listener(np_proxy *proxy, int listen_fd, enum np_kind kind, con
     }
     /* Registered here (epoll_ctl is thread-safe); the loop may accept at once. */
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &l->ep};
-    if (epoll_ctl(proxy->epfd, EPOLL_CTL_ADD, listen_fd, &ev) < 0) {
+    if (epoll_ctl(proxy->epfd, EPOLL_CTL_ADD, l->fd, &ev) < 0) {
         pthread_mutex_unlock(&proxy->lock);
         err = al_error_set_errno(AL_EIO, errno, "epoll_ctl(listener)");
         goto out;
@@ -180,6 +185,78 @@ int np_proxy_add_listener(np_proxy *proxy, int listen_fd, enum np_kind kind, con
     l->next = proxy->listeners;
     proxy->listeners = l;
     pthread_mutex_unlock(&proxy->lock);
+    l = NULL;
+out:
+    if (l) {
+        close(l->fd);
+        free(l);
+    }
+    return err;
+}
+
+int np_proxy_add_listener(np_proxy *proxy, int listen_fd, enum np_kind kind, const char *session_id)
+{
+    struct np_listener *l;
+
+    if (listen_fd < 0 || (kind != NP_HTTP && kind != NP_SOCKS5)) {
+        if (listen_fd >= 0)
+            close(listen_fd);
+        return al_error_set(AL_EINVAL, "np_proxy_add_listener: bad fd or kind");
+    }
+    if (!(l = calloc(1, sizeof(*l)))) {
+        close(listen_fd);
+        return AL_ENOMEM;
+    }
+    l->fd = listen_fd;
+    l->kind = kind;
+    return listener_register(proxy, l, session_id);
+}
+
+/* Parses "IPv4:PORT" or "[IPv6]:PORT" (numeric only: a relay never looks a
+ * name up). 0 or AL_EINVAL. */
+static int parse_target(struct np_addr *out_addr, uint16_t *out_port, const char *target)
+{
+    const char *colon = strrchr(target, ':');
+    char *end;
+
+    if (!colon || colon == target)
+        return al_error_set(AL_EINVAL, "relay target \"%s\": expected IP:PORT", target);
+    size_t hlen = (size_t)(colon - target);
+    if (target[0] == '[') {
+        if (hlen < 3 || target[hlen - 1] != ']')
+            return al_error_set(AL_EINVAL, "relay target \"%s\": expected [IPv6]:PORT", target);
+    } else if (memchr(target, ':', hlen)) {
+        return al_error_set(AL_EINVAL, "relay target \"%s\": put an IPv6 address in brackets",
+                            target);
+    }
+    errno = 0;
+    unsigned long port = strtoul(colon + 1, &end, 10);
+    if (errno || end == colon + 1 || *end || port == 0 || port > 65535 || colon[1] == '-' ||
+        np_addr_parse(out_addr, target, hlen) != 0)
+        return al_error_set(AL_EINVAL, "relay target \"%s\": expected IP:PORT", target);
+    *out_port = (uint16_t)port;
+    return 0;
+}
+
+int np_proxy_add_relay_listener(np_proxy *proxy, int listen_fd, const char *target,
+                                const char *session_id)
+{
+    struct np_listener *l = NULL;
+    int err = 0;
+
+    if (listen_fd < 0) {
+        err = al_error_set(AL_EINVAL, "np_proxy_add_relay_listener: bad fd");
+        goto out;
+    }
+    if (!(l = calloc(1, sizeof(*l)))) {
+        err = AL_ENOMEM;
+        goto out;
+    }
+    if ((err = parse_target(&l->relay_addr, &l->relay_port, target)) < 0)
+        goto out;
+    l->fd = listen_fd;
+    l->kind = NP_RELAY;
+    err = listener_register(proxy, l, session_id);
     l = NULL;
     listen_fd = -1;
 out:
@@ -313,6 +390,9 @@ static void sweep(struct np_proxy *p)
  * referenced by events of the same epoll_wait batch). */
 static void reap(struct np_proxy *p)
 {
+    if (p->n_dead == 0)
+        return; /* with thousands of idle tunnels, do not walk them each round */
+    p->n_dead = 0;
     for (struct np_conn *c = p->conns, *next; c; c = next) {
         next = c->next;
         if (!c->dead)

@@ -13,7 +13,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <jansson.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -40,15 +39,17 @@ static void usage(FILE *f)
           "  --listen-socks ADDR:PORT   SOCKS5 listener\n"
           "  --port-file FILE           write the bound ports as http=N / socks=N\n"
           "  --session ID               session name in the log (default \"default\")\n"
-          "  --policy FILE.json         allowedDomains/deniedDomains/allowedAddresses/\n"
-          "                             requireSniMatch (top level, under \"network\",\n"
-          "                             or under \"sandbox.network\")\n"
+          "  --policy FILE.json         settings file (settings.json with \"sandbox\", or\n"
+          "                             sandbox-runtime's with \"network\"); repeatable,\n"
+          "                             later files layer on earlier ones\n"
           "  --allow DOMAIN             add to allowedDomains (repeatable)\n"
           "  --deny DOMAIN              add to deniedDomains (repeatable)\n"
           "  --allow-address IP[/N]     add to allowedAddresses (repeatable)\n"
           "  --no-sni-check             requireSniMatch off\n"
           "  --hosts NAME=IP[,IP]       DNS override (repeat a NAME to rotate answers)\n"
           "  --hosts-only               names without an override fail to resolve\n"
+          "  --dns-server IP[:PORT]     ask this DNS server instead of resolv.conf's\n"
+          "                             (repeatable, up to 3; [IPv6]:PORT)\n"
           "  --log FILE                 decision log (JSON lines; \"-\" for stdout)\n"
           "  --connect-timeout MS  --idle-timeout MS  --header-timeout MS\n"
           "  --max-conns N              per-session connection limit\n"
@@ -118,61 +119,17 @@ static int listen_on(const char *spec, int *out_fd, uint16_t *out_port)
     return 0;
 }
 
-static int load_list(struct al_strlist *list, json_t *obj, const char *key, const char *file)
-{
-    json_t *arr = json_object_get(obj, key);
-    size_t i;
-    json_t *v;
-
-    if (!arr)
-        return 0;
-    if (!json_is_array(arr))
-        return al_error_set(AL_EINVAL, "%s: %s must be an array", file, key);
-    json_array_foreach(arr, i, v)
-    {
-        if (!json_is_string(v))
-            return al_error_set(AL_EINVAL, "%s: %s[%zu] must be a string", file, key, i);
-        if (al_strlist_push_unique(list, json_string_value(v)) < 0)
-            return AL_ENOMEM;
-    }
-    return 0;
-}
-
-/* Reads the network part of a policy file into `policy`. This daemon-only
- * reader accepts the three shapes; full settings layering lives in common/. */
+/* Applies the settings file `file` (either shape: a settings.json with
+ * "sandbox", or sandbox-runtime's file with top-level "network") on top of
+ * `policy` with common/'s loader; the proxy reads only the network keys. */
 static int load_policy(struct al_policy *policy, const char *file)
 {
-    json_error_t jerr;
-    int err = 0;
-    json_t *root = json_load_file(file, JSON_REJECT_DUPLICATES, &jerr);
+    char cwd[4096];
+    const char *home = getenv("HOME");
 
-    if (!root)
-        return al_error_set(AL_EINVAL, "%s:%d: %s", file, jerr.line, jerr.text);
-    json_t *net = root;
-    json_t *sb = json_object_get(root, "sandbox");
-    if (sb)
-        net = sb;
-    if (json_object_get(net, "network"))
-        net = json_object_get(net, "network");
-    if (!json_is_object(net)) {
-        err = al_error_set(AL_EINVAL, "%s: network settings must be an object", file);
-        goto out;
-    }
-    if ((err = load_list(&policy->allowed_domains, net, "allowedDomains", file)) < 0 ||
-        (err = load_list(&policy->denied_domains, net, "deniedDomains", file)) < 0 ||
-        (err = load_list(&policy->allowed_addresses, net, "allowedAddresses", file)) < 0)
-        goto out;
-    json_t *sni = json_object_get(net, "requireSniMatch");
-    if (sni) {
-        if (!json_is_boolean(sni)) {
-            err = al_error_set(AL_EINVAL, "%s: requireSniMatch must be true or false", file);
-            goto out;
-        }
-        policy->require_sni_match = json_is_true(sni);
-    }
-out:
-    json_decref(root);
-    return err;
+    if (!getcwd(cwd, sizeof(cwd)))
+        snprintf(cwd, sizeof(cwd), "/");
+    return al_settings_load_file(policy, file, home && home[0] == '/' ? home : "/", cwd);
 }
 
 enum {
@@ -192,6 +149,7 @@ enum {
     OPT_IDLE_TO,
     OPT_HEADER_TO,
     OPT_MAX_CONNS,
+    OPT_DNS_SERVER,
 };
 
 static void raise_nofile(void)
@@ -222,6 +180,7 @@ int main(int argc, char **argv)
         {"idle-timeout", required_argument, NULL, OPT_IDLE_TO},
         {"header-timeout", required_argument, NULL, OPT_HEADER_TO},
         {"max-conns", required_argument, NULL, OPT_MAX_CONNS},
+        {"dns-server", required_argument, NULL, OPT_DNS_SERVER},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -235,8 +194,7 @@ int main(int argc, char **argv)
 
     al_log_init("airlock-netproxy", AL_LOG_WARN);
     al_buf_init(&ports, 4096);
-    memset(&policy, 0, sizeof(policy));
-    policy.require_sni_match = 1;
+    al_policy_init(&policy);
     np_config_init(&cfg);
     while ((opt = getopt_long(argc, argv, "hv", opts, NULL)) != -1) {
         int err = 0;
@@ -289,6 +247,17 @@ int main(int argc, char **argv)
             if (!(err = parse_uint(optarg, 86400000, &v)))
                 cfg.header_timeout_ms = (unsigned)v;
             break;
+        case OPT_DNS_SERVER: {
+            size_t n = 0;
+            while (n < NP_DNS_SERVERS_MAX && cfg.dns_servers[n])
+                n++;
+            if (n == NP_DNS_SERVERS_MAX)
+                err =
+                    al_error_set(AL_EINVAL, "--dns-server: at most %d servers", NP_DNS_SERVERS_MAX);
+            else
+                cfg.dns_servers[n] = optarg;
+            break;
+        }
         case OPT_MAX_CONNS:
             if (!(err = parse_uint(optarg, 10000000, &v)))
                 cfg.max_conns_per_session = (unsigned)v;
@@ -387,9 +356,7 @@ int main(int argc, char **argv)
 out:
     np_proxy_free(g_proxy);
     g_proxy = NULL;
-    al_strlist_free(&policy.allowed_domains);
-    al_strlist_free(&policy.denied_domains);
-    al_strlist_free(&policy.allowed_addresses);
+    al_policy_free(&policy);
     al_strlist_free(&http);
     al_strlist_free(&socks);
     al_strlist_free(&hosts);

@@ -3,9 +3,13 @@
 
 #include "airlock/error.h"
 
+#include <arpa/inet.h>
+#include <arpa/nameser.h>
 #include <errno.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <pthread.h>
+#include <resolv.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +40,8 @@ struct np_resolver {
     int hosts_only;
     struct override *overrides;
     size_t n_overrides;
+    struct sockaddr_storage servers[MAXNS]; /* configured DNS servers */
+    size_t n_servers;                       /* 0: getaddrinfo() */
 };
 
 static void job_finish(struct np_resolver *r, struct np_resolve_job *job)
@@ -77,35 +83,194 @@ static void job_getaddrinfo(struct np_resolve_job *job)
     job->err = job->n ? 0 : AL_ENOTFOUND;
 }
 
+/* Sets up a thread's private resolver state to ask exactly r->servers
+ * (nothing from /etc/resolv.conf's server list; no search domains: names
+ * are absolute). IPv6 servers go where res_ninit() itself puts them (a
+ * heap sockaddr_in6 in _u._ext.nsaddrs, freed by res_nclose()). */
+static int dns_state_init(struct __res_state *st, const struct np_resolver *r)
+{
+    memset(st, 0, sizeof(*st));
+    if (res_ninit(st) < 0)
+        return AL_EIO;
+    for (int i = 0; i < MAXNS; i++) {
+        free(st->_u._ext.nsaddrs[i]);
+        st->_u._ext.nsaddrs[i] = NULL;
+    }
+    st->_u._ext.nscount = 0;
+    memset(st->nsaddr_list, 0, sizeof(st->nsaddr_list));
+    for (size_t i = 0; i < r->n_servers; i++) {
+        if (r->servers[i].ss_family == AF_INET) {
+            memcpy(&st->nsaddr_list[i], &r->servers[i], sizeof(struct sockaddr_in));
+        } else {
+            struct sockaddr_in6 *s6 = malloc(sizeof(*s6));
+            if (!s6) {
+                st->nscount = (int)i;
+                return AL_ENOMEM;
+            }
+            memcpy(s6, &r->servers[i], sizeof(*s6));
+            st->_u._ext.nsaddrs[i] = s6;
+        }
+    }
+    st->nscount = (int)r->n_servers;
+    st->options &= ~(unsigned long)(RES_DNSRCH | RES_DEFNAMES);
+    st->retrans = 2; /* seconds per try; connect_timeout_ms bounds the whole wait */
+    st->retry = 2;
+    return 0;
+}
+
+/* Appends the records of `type` (A or AAAA) for job->name from the
+ * configured servers. Returns 0, AL_ENOTFOUND (no such name or no records)
+ * or AL_EIO (no answer). The answer is parsed by libresolv's ns_parserr(),
+ * which bounds every read by the message length. */
+static int dns_query(struct __res_state *st, struct np_resolve_job *job, ns_type type)
+{
+    unsigned char msg[4096];
+    ns_msg h;
+    int len = res_nquery(st, job->name, ns_c_in, (int)type, msg, sizeof(msg));
+    if (len < 0)
+        return st->res_h_errno == HOST_NOT_FOUND || st->res_h_errno == NO_DATA ? AL_ENOTFOUND
+                                                                               : AL_EIO;
+    if (ns_initparse(msg, len < (int)sizeof(msg) ? len : (int)sizeof(msg), &h) < 0)
+        return AL_EIO;
+    for (int i = 0; i < ns_msg_count(h, ns_s_an) && job->n < NP_RESOLVE_MAX; i++) {
+        ns_rr rr;
+        struct np_addr a;
+        if (ns_parserr(&h, ns_s_an, i, &rr) < 0)
+            return AL_EIO;
+        if (ns_rr_class(rr) != ns_c_in || ns_rr_type(rr) != type)
+            continue; /* the CNAME chain leading to the answer */
+        memset(&a, 0, sizeof(a));
+        if (type == ns_t_a && ns_rr_rdlen(rr) == 4) {
+            a.family = AF_INET;
+            memcpy(a.bytes, ns_rr_rdata(rr), 4);
+        } else if (type == ns_t_aaaa && ns_rr_rdlen(rr) == 16) {
+            a.family = AF_INET6;
+            memcpy(a.bytes, ns_rr_rdata(rr), 16);
+        } else {
+            continue;
+        }
+        bool dup = false;
+        for (size_t k = 0; k < job->n; k++)
+            dup |= memcmp(&job->addrs[k], &a, sizeof(a)) == 0;
+        if (!dup)
+            job->addrs[job->n++] = a;
+    }
+    return 0;
+}
+
+static void job_res_query(struct __res_state *st, struct np_resolve_job *job)
+{
+    int e4 = dns_query(st, job, ns_t_a);
+    int e6 = job->n < NP_RESOLVE_MAX ? dns_query(st, job, ns_t_aaaa) : 0;
+    if (job->n)
+        job->err = 0;
+    else
+        job->err = e4 == AL_EIO || e6 == AL_EIO ? AL_EIO : AL_ENOTFOUND;
+}
+
 static void *worker(void *arg)
 {
     struct np_resolver *r = arg;
+    struct __res_state st;
+    bool use_res = false;
 
+    if (r->n_servers) {
+        if (dns_state_init(&st, r) == 0)
+            use_res = true;
+        else
+            res_nclose(&st);
+    }
     for (;;) {
         pthread_mutex_lock(&r->lock);
         while (!r->stopping && !r->queue_head)
             pthread_cond_wait(&r->cond, &r->lock);
         if (r->stopping) {
             pthread_mutex_unlock(&r->lock);
-            return NULL;
+            break;
         }
         struct np_resolve_job *job = r->queue_head;
         r->queue_head = job->next;
         if (!r->queue_head)
             r->queue_tail = NULL;
         pthread_mutex_unlock(&r->lock);
-        job_getaddrinfo(job);
+        if (use_res)
+            job_res_query(&st, job);
+        else if (r->n_servers)
+            job->err = AL_EIO; /* never fall back to servers nobody configured */
+        else
+            job_getaddrinfo(job);
         job_finish(r, job);
     }
+    if (use_res)
+        res_nclose(&st);
+    return NULL;
 }
 
-int np_resolver_new(struct np_resolver **out, unsigned threads, int hosts_only)
+int np_resolver_parse_server(struct sockaddr_storage *out, const char *spec)
 {
-    struct np_resolver *r = calloc(1, sizeof(*r));
+    char host[INET6_ADDRSTRLEN + 2];
+    unsigned long port = 53;
+    const char *h = spec, *port_s = NULL;
+    size_t hlen;
+
+    memset(out, 0, sizeof(*out));
+    if (spec[0] == '[') {
+        const char *close = strchr(spec, ']');
+        if (!close || (close[1] != '\0' && close[1] != ':'))
+            goto bad;
+        h = spec + 1;
+        hlen = (size_t)(close - h);
+        port_s = close[1] == ':' ? close + 2 : NULL;
+    } else {
+        const char *colon = strchr(spec, ':');
+        if (colon && strchr(colon + 1, ':')) {
+            hlen = strlen(spec); /* a bare IPv6 address */
+        } else {
+            hlen = colon ? (size_t)(colon - spec) : strlen(spec);
+            port_s = colon ? colon + 1 : NULL;
+        }
+    }
+    if (hlen == 0 || hlen >= sizeof(host))
+        goto bad;
+    memcpy(host, h, hlen);
+    host[hlen] = '\0';
+    if (port_s) {
+        char *end;
+        errno = 0;
+        port = strtoul(port_s, &end, 10);
+        if (errno || end == port_s || *end || port == 0 || port > 65535 || *port_s == '-')
+            goto bad;
+    }
+    struct sockaddr_in *s4 = (struct sockaddr_in *)out;
+    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)out;
+    if (spec[0] != '[' && inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
+        s4->sin_family = AF_INET;
+        s4->sin_port = htons((uint16_t)port);
+        return 0;
+    }
+    memset(out, 0, sizeof(*out));
+    if (inet_pton(AF_INET6, host, &s6->sin6_addr) == 1) {
+        s6->sin6_family = AF_INET6;
+        s6->sin6_port = htons((uint16_t)port);
+        return 0;
+    }
+bad:
+    return al_error_set(AL_EINVAL, "DNS server \"%s\": expected IP, IP:PORT or [IPv6]:PORT", spec);
+}
+
+int np_resolver_new(struct np_resolver **out, unsigned threads, int hosts_only,
+                    const struct sockaddr_storage *servers, size_t n_servers)
+{
+    struct np_resolver *r;
     int err = 0;
 
-    if (!r)
+    if (n_servers > MAXNS)
+        return al_error_set(AL_EINVAL, "at most %d DNS servers", MAXNS);
+    if (!(r = calloc(1, sizeof(*r))))
         return AL_ENOMEM;
+    if (n_servers)
+        memcpy(r->servers, servers, n_servers * sizeof(*servers));
+    r->n_servers = n_servers;
     pthread_mutex_init(&r->lock, NULL);
     pthread_cond_init(&r->cond, NULL);
     r->hosts_only = hosts_only;

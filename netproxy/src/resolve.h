@@ -1,9 +1,11 @@
-/* DNS off the event loop: a small pool of getaddrinfo() threads, and a
- * hosts-style override table consulted first. */
+/* DNS off the event loop: a small pool of resolver threads (getaddrinfo()
+ * with the system configuration, or res_nquery() against configured
+ * servers), and a hosts-style override table consulted first. */
 #ifndef NP_RESOLVE_H
 #define NP_RESOLVE_H
 
 #include <stddef.h>
+#include <sys/socket.h>
 
 #include "addr.h"
 #include "domain.h"
@@ -21,10 +23,17 @@ struct np_resolve_job {
 
 struct np_resolver;
 
+/* Parses a DNS server "IPv4[:PORT]" or "IPv6" or "[IPv6]:PORT" (port
+ * default 53) into `out`. 0 or AL_EINVAL. */
+int np_resolver_parse_server(struct sockaddr_storage *out, const char *spec);
+
 /* Starts `threads` resolver threads. When `hosts_only` is set, names not in
- * the override table fail with AL_ENOTFOUND without asking DNS.
+ * the override table fail with AL_ENOTFOUND without asking DNS. With
+ * n_servers > 0 (at most 3) the threads ask those servers (A, then AAAA
+ * records) instead of the system resolver configuration.
  * Returns 0 and *out, or AL_ENOMEM / AL_EIO. */
-int np_resolver_new(struct np_resolver **out, unsigned threads, int hosts_only);
+int np_resolver_new(struct np_resolver **out, unsigned threads, int hosts_only,
+                    const struct sockaddr_storage *servers, size_t n_servers);
 
 /* Stops the threads and frees the resolver, with any jobs still queued or
  * done (their owners must not be used after). */

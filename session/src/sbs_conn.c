@@ -19,7 +19,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -227,7 +229,11 @@ static int record_cgroup(struct sb_cgroup *cg, const struct sbs_record *rec)
         char path[sizeof(rec->cgroup_paths[i])];
         memcpy(path, rec->cgroup_paths[i], sizeof(path));
         path[sizeof(path) - 1] = '\0';
-        if (path[0] != '/' || strstr(path, "/.."))
+        /* Only a directory of a cgroup file system: a record read back
+         * from disk never makes us kill what another file lists. */
+        struct statfs fs;
+        if (path[0] != '/' || strstr(path, "/..") || statfs(path, &fs) < 0 ||
+            (fs.f_type != CGROUP_SUPER_MAGIC && fs.f_type != CGROUP2_SUPER_MAGIC))
             continue;
         if (!(cg->paths[i] = strdup(path)))
             goto nomem;

@@ -52,6 +52,8 @@ typedef struct np_proxy np_proxy;
 enum np_kind {
     NP_HTTP = 1,   /* HTTP proxy: absolute-form + CONNECT */
     NP_SOCKS5 = 2, /* SOCKS5, no authentication, CONNECT only */
+    NP_RELAY = 3,  /* raw byte relay to one fixed address, no policy (the
+                      user's own filtering proxy); see np_proxy_add_relay_listener() */
 };
 
 /* What an approver answers. */
@@ -63,6 +65,8 @@ enum np_verdict {
                                      persists it (settings.local.json) */
 };
 
+#define NP_DNS_SERVERS_MAX 3 /* as many as a resolv.conf holds */
+
 struct np_config {
     unsigned connect_timeout_ms;    /* dial deadline (default 10000) -> 504 */
     unsigned idle_timeout_ms;       /* no bytes either way (default 300000) */
@@ -70,18 +74,24 @@ struct np_config {
                                        arrive within this (default 10000) -> 408 */
     unsigned approval_timeout_ms;   /* hold for the approver (default 60000) */
     unsigned max_conns_per_session; /* open client connections (default 512) -> 429 */
-    unsigned resolver_threads;      /* getaddrinfo threads (default 4) */
-    int hosts_only;                 /* 1: names not in the override table fail
-                                       with a DNS error (tests; default 0) */
-    int log_fd;                     /* decision log, one JSON line per request;
-                                       -1 = none (default). Not closed by the proxy. */
+    unsigned resolver_threads;      /* resolver threads (default 4) */
+    /* DNS servers to ask, in order: "IPv4", "IPv4:PORT", "IPv6" or
+     * "[IPv6]:PORT" (port default 53); unused slots NULL. All NULL (the
+     * default): getaddrinfo() with the system configuration. Read by
+     * np_proxy_new() only (the strings need not outlive it). */
+    const char *dns_servers[NP_DNS_SERVERS_MAX];
+    int hosts_only; /* 1: names not in the override table fail
+                       with a DNS error (tests; default 0) */
+    int log_fd;     /* decision log, one JSON line per request;
+                       -1 = none (default). Not closed by the proxy. */
 };
 
 /* Fills `cfg` with the defaults above. */
 void np_config_init(struct np_config *cfg);
 
 /* Creates a proxy. Returns 0 and *out (free with np_proxy_free()), or
- * AL_ENOMEM / AL_EIO with al_error_last() set. */
+ * AL_EINVAL (a bad dns_servers entry), AL_ENOMEM / AL_EIO with
+ * al_error_last() set. */
 int np_proxy_new(np_proxy **out, const struct np_config *cfg);
 
 /* Adds a hosts-style override: lookups of `name` (case-insensitive, trailing
@@ -92,7 +102,7 @@ int np_proxy_new(np_proxy **out, const struct np_config *cfg);
 int np_proxy_add_host_override(np_proxy *proxy, const char *name, const char *addrs);
 
 /* Sets (or replaces) the policy of `session_id`. Only the network fields of
- * `policy` are read (allowed_domains, denied_domains, allowed_addresses,
+ * `policy` are read (allowed_domains, denied_domains, allow_all_domains, allowed_addresses,
  * require_sni_match); they are copied. A session without a policy denies
  * everything. Returns 0, AL_ENOMEM, or AL_EINVAL for a bad allowedAddresses
  * entry (al_error_last() names it). Existing tunnels are not re-checked;
@@ -108,6 +118,19 @@ int np_proxy_remove_session(np_proxy *proxy, const char *session_id);
  * also on failure. Returns 0, AL_EINVAL or AL_ENOMEM. */
 int np_proxy_add_listener(np_proxy *proxy, int listen_fd, enum np_kind kind,
                           const char *session_id);
+
+/* Adds a listening socket whose connections are relayed, byte for byte
+ * and without any policy, to `target` ("IPv4:PORT" or "[IPv6]:PORT"): each
+ * accepted connection dials the target, and once it is up both directions
+ * are spliced until both are closed. This is how `airlock run` hands the
+ * sandbox's 127.0.0.1:3128/1080 to an external filtering proxy on the host
+ * (httpProxyPort/socksProxyPort): that proxy decides, this one only carries
+ * bytes. A target that cannot be reached closes the client connection and
+ * logs decision "deny", reason "connect-failure". The proxy owns `listen_fd`
+ * from this call on, also on failure. Returns 0, AL_EINVAL (bad target) or
+ * AL_ENOMEM. */
+int np_proxy_add_relay_listener(np_proxy *proxy, int listen_fd, const char *target,
+                                const char *session_id);
 
 /* An approval request handed to the approver. Valid until answered with
  * np_proxy_approve() (or until it times out; answering after that is a
@@ -132,7 +155,7 @@ void np_proxy_set_approver(np_proxy *proxy, np_approver_fn fn, void *payload);
 struct np_decision {
     const char *session_id;
     const char *client; /* "ip:port" */
-    const char *proxy;  /* "http", "connect", "socks5" */
+    const char *proxy;  /* "http", "connect", "socks5", "relay" */
     const char *host;   /* normalised target, "" when invalid */
     uint16_t port;
     const char *addr;     /* address dialled (or refused), "" when none */

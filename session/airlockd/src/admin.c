@@ -17,10 +17,15 @@
 int ald_state_prepare(const char *state_dir)
 {
     char path[PATH_MAX];
-    if (mkdir(state_dir, 0711) < 0 && errno != EEXIST)
+    /* Root only: the database holds every user's sessions and key hashes
+     * (no umask: sandboxes inherit it). Sandboxes never see the state dir
+     * either (it is hidden in each of them). */
+    if (mkdir(state_dir, 0700) < 0 && errno != EEXIST)
         return al_error_set_errno(AL_EIO, errno, "mkdir %s", state_dir);
+    if (chmod(state_dir, 0700) < 0)
+        return al_error_set_errno(AL_EIO, errno, "chmod %s", state_dir);
     snprintf(path, sizeof(path), "%s/sessions", state_dir);
-    if (mkdir(path, 0711) < 0 && errno != EEXIST)
+    if (mkdir(path, 0700) < 0 && errno != EEXIST)
         return al_error_set_errno(AL_EIO, errno, "mkdir %s", path);
     snprintf(path, sizeof(path), "%s/run", state_dir);
     if (mkdir(path, 0700) < 0 && errno != EEXIST)

@@ -36,6 +36,14 @@ int ald_config_init(struct ald_config *cfg)
     cfg->event_retention = 1024;
     cfg->px_enabled = 1;
     cfg->px_approval_timeout_s = 60;
+    /* A server's private places: other users' homes, logs, databases,
+     * scratch files. The sandbox sees the rest of the host read-only. */
+    static const char *const hidden[] = {"/home",      "/root",        "/mnt",     "/media",
+                                         "/srv",       "/var/lib",     "/var/log", "/var/mail",
+                                         "/var/spool", "/var/backups", "/var/tmp"};
+    for (size_t i = 0; i < sizeof(hidden) / sizeof(*hidden); i++)
+        if (!(cfg->hidden_paths[cfg->n_hidden_paths++] = strdup(hidden[i])))
+            return AL_ENOMEM;
     return 0;
 }
 
@@ -44,6 +52,13 @@ static void hosts_free(char **hosts)
     for (size_t i = 0; hosts && hosts[i]; i++)
         free(hosts[i]);
     free(hosts);
+}
+
+static void hidden_paths_clear(struct ald_config *cfg)
+{
+    for (size_t i = 0; i < cfg->n_hidden_paths; i++)
+        free(cfg->hidden_paths[i]);
+    cfg->n_hidden_paths = 0;
 }
 
 void ald_config_free(struct ald_config *cfg)
@@ -59,6 +74,7 @@ void ald_config_free(struct ald_config *cfg)
     free(cfg->proxy_user);
     free(cfg->proxy_group);
     hosts_free(cfg->px_hosts);
+    hidden_paths_clear(cfg);
     memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -240,6 +256,29 @@ static int load_proxies(const struct cfg_ctx *c, json_t *v)
     return err;
 }
 
+/* "hidden_paths": replaces the default list. */
+static int load_hidden_paths(const struct cfg_ctx *c, const char *k, json_t *v)
+{
+    if (!json_is_array(v))
+        return fail(c, k, "expected an array of absolute paths");
+    if (json_array_size(v) > ALD_MAX_HIDDEN)
+        return fail(c, k, "at most 14 paths");
+    hidden_paths_clear(c->cfg);
+    size_t i;
+    json_t *e;
+    json_array_foreach(v, i, e)
+    {
+        char key[48];
+        snprintf(key, sizeof(key), "%s[%zu]", k, i);
+        char *path = NULL;
+        int err = get_abs_path(c, key, e, 0, &path);
+        if (err < 0)
+            return err;
+        c->cfg->hidden_paths[c->cfg->n_hidden_paths++] = path;
+    }
+    return 0;
+}
+
 static int load_top(const struct cfg_ctx *c, const char *k, json_t *v)
 {
     struct ald_config *cfg = c->cfg;
@@ -257,6 +296,8 @@ static int load_top(const struct cfg_ctx *c, const char *k, json_t *v)
         return get_abs_path(c, k, v, 1, &cfg->rootfs);
     if (strcmp(k, "init_path") == 0)
         return get_abs_path(c, k, v, 1, &cfg->init_path);
+    if (strcmp(k, "hidden_paths") == 0)
+        return load_hidden_paths(c, k, v);
     if (strcmp(k, "log_level") == 0) {
         int err = get_str(c, k, v, 0, &cfg->log_level);
         if (err == 0 && strcmp(cfg->log_level, "error") && strcmp(cfg->log_level, "warn") &&

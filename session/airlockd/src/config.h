@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #define ALD_CONFIG_MAX_BYTES (1024 * 1024)
+#define ALD_MAX_HIDDEN       14
 
 struct ald_limits {
     uint64_t memory_mb;
@@ -23,7 +24,11 @@ struct ald_config {
     char *state_dir; /* absolute */
     uid_t uid_start; /* host uids given to sessions: [start, start+count) */
     uint32_t uid_count;
-    char *rootfs;    /* NULL: host system dirs */
+    char *rootfs; /* NULL: host system dirs */
+    /* host paths hidden in every sandbox (besides the state dir, always
+     * hidden): at most ALD_MAX_HIDDEN, absolute */
+    char *hidden_paths[ALD_MAX_HIDDEN];
+    size_t n_hidden_paths;
     char *init_path; /* NULL: found beside airlockd */
     char *log_level; /* "error", "warn", "info", "debug" */
     struct ald_limits limits_default, limits_max;

@@ -345,6 +345,9 @@ static int start_sandbox(struct ald *d, struct ald_session *s, json_t *settings)
         goto out;
     }
     snprintf(cgroup, sizeof(cgroup), "airlock-%s", s->id);
+    const char *hide[ALD_MAX_HIDDEN + 1] = {d->cfg->state_dir};
+    for (size_t i = 0; i < d->cfg->n_hidden_paths; i++)
+        hide[i + 1] = d->cfg->hidden_paths[i];
     struct sbs_spec spec = {
         .policy = &pol,
         .workspace = workspace,
@@ -358,6 +361,8 @@ static int start_sandbox(struct ald *d, struct ald_session *s, json_t *settings)
         .memory_mb = s->limits.memory_mb,
         .pids = s->limits.pids,
         .cpus = s->limits.cpu,
+        .hide = hide,
+        .n_hide = d->cfg->n_hidden_paths + 1,
     };
     spec.n_tcp_connect_ports = ald_px_ports(d, &spec.tcp_connect_ports);
     struct sbs_conn conn;

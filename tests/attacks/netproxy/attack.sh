@@ -163,8 +163,30 @@ JSON
     if "$NETPROXY" --listen-http 127.0.0.1:0 --policy "$T/bad.json" 2>"$T/bad.err"; then
         fail "a malformed policy file was accepted"
     else
-        expect_match "allowedDomains must be an array" "$(cat "$T/bad.err")" "malformed policy file refused at start"
+        expect_match "sandbox.network.allowedDomains: expected a list of strings" "$(cat "$T/bad.err")" "malformed policy file refused at start"
     fi
+    # sandbox-runtime's shape, read by the same loader as airlock run's
+    cat > "$T/srt.json" <<'JSON'
+{"network": {"allowedDomains": ["ok.test"], "deniedDomains": ["evil.test"],
+             "allowedAddresses": ["127.0.0.2/32", "127.0.0.3/32"]},
+ "filesystem": {"denyRead": [], "allowWrite": [], "denyWrite": []}}
+JSON
+    kill "$PROXY_PID"
+    rm -f "$T/proxy.ports"
+    "$NETPROXY" --listen-http 127.0.0.1:0 --port-file "$T/proxy.ports" --policy "$T/srt.json" \
+        --hosts ok.test=127.0.0.2 --hosts evil.test=127.0.0.3 --hosts-only 2>"$T/proxy.err" &
+    PIDS+=($!)
+    wait_file "$T/proxy.ports"
+    HP=$(sed -n 's/^http=//p' "$T/proxy.ports")
+    expect "ok /s 0" "$(curl -sS --max-time 10 -x "http://127.0.0.1:$HP" "http://ok.test:$PORT_ok/s")" "allowedDomains from an srt settings file"
+    expect "403 blocked-by-policy" "$(hcurl -x "http://127.0.0.1:$HP" "http://evil.test:$PORT_evil/")" "deniedDomains from an srt settings file"
+    echo '{"network": {"allowedDomains": ["ok.test"], "unknownKey": 1}}' > "$T/bad2.json"
+    if "$NETPROXY" --listen-http 127.0.0.1:0 --policy "$T/bad2.json" 2>"$T/bad.err"; then
+        fail "an srt file with an unknown key was accepted"
+    else
+        expect_match "unknownKey" "$(cat "$T/bad.err")" "unknown key refused at start"
+    fi
+    untouched evil
 }
 
 # ---------------------------------------------------------------- SSRF

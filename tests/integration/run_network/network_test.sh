@@ -164,6 +164,13 @@ case_proxy_env() {
     https_proxy=http://127.0.0.1:3128 ALL_PROXY=socks5h://127.0.0.1:1080 NO_PROXY= JAVA_TOOL_OPTIONS=; do
     expect_contains "$OUT" "$v"
   done
+  # ssh through the proxy: airlock-connect from the build tree
+  expect_contains "$OUT" "GIT_SSH_COMMAND=ssh -o ProxyCommand='"
+  expect_contains "$OUT" "/airlock-connect %h %p'"
+  # a GIT_SSH_COMMAND of the user's own (--pass-env) is kept
+  GIT_SSH_COMMAND="ssh -v" expect_status 0 arun --pass-env GIT_SSH_COMMAND -- env
+  expect_contains "$OUT" "GIT_SSH_COMMAND=ssh -v"
+  expect_not_contains "$OUT" "airlock-connect"
 }
 
 case_socks_allowed() {
@@ -171,6 +178,191 @@ case_socks_allowed() {
   expect_status 0 arun -- curl -sS --proxy socks5h://127.0.0.1:1080 "http://allowed.test:$HTTP_PORT/"
   expect_contains "$OUT" "hello from upstream"
   expect_failure arun -- curl -sS --proxy socks5h://127.0.0.1:1080 "http://denied.test:$HTTP_PORT/"
+}
+
+# ---- external proxies (httpProxyPort / socksProxyPort / customProxy)
+
+# A tinyproxy on a host port that logs every request: the user's own
+# filtering proxy. Writes $TMPD/tp.conf; $TP_PORT, $TMPD/tp.log.
+tinyproxy_conf() {
+  TP_PORT=$(free_port)
+  cat >"$TMPD/tp.conf" <<C
+Port $TP_PORT
+Listen 127.0.0.1
+Timeout 30
+LogFile "$TMPD/tp.log"
+LogLevel Info
+MaxClients 20
+DisableViaHeader Yes
+C
+  touch "$TMPD/tp.log"
+  chmod 666 "$TMPD/tp.log"
+}
+
+start_tinyproxy() {
+  tinyproxy_conf
+  tinyproxy -d -c "$TMPD/tp.conf" >/dev/null 2>&1 &
+  echo $! >>"$TMPD/pids"
+  for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$TP_PORT") 2>/dev/null && return; sleep 0.1; done
+  fail "tinyproxy did not start"
+}
+
+# NO_PROXY lists 127.0.0.1; the upstreams live there, so curl is told to use
+# the proxy anyway.
+case_external_http_proxy() {
+  start_http; start_tinyproxy
+  cat >net.json <<J
+{"sandbox": {"network": {"httpProxyPort": $TP_PORT}}}
+J
+  expect_status 0 "$AIRLOCK" run --settings net.json -- \
+    curl -sS --noproxy '' "http://127.0.0.1:$HTTP_PORT/"
+  expect_contains "$OUT" "hello from upstream"
+  expect_contains "$(cat "$TMPD/tp.log")" "GET http://127.0.0.1:$HTTP_PORT/" "tinyproxy's log"
+  # the variables inside are unchanged: the sandbox still sees 127.0.0.1:3128
+  expect_status 0 "$AIRLOCK" run --settings net.json -- env
+  expect_contains "$OUT" "HTTP_PROXY=http://127.0.0.1:3128"
+  # only the HTTP listener is relayed: SOCKS5 stays airlock's own proxy,
+  # with the (empty) policy, so it refuses (sandbox-runtime does the same)
+  expect_failure "$AIRLOCK" run --settings net.json -- \
+    curl -sS --max-time 10 --noproxy '' --proxy socks5h://127.0.0.1:1080 "http://127.0.0.1:$HTTP_PORT/"
+  expect_contains "$ERR" "blocked network: 127.0.0.1:$HTTP_PORT"
+  # and still no route around it
+  expect_failure "$AIRLOCK" run --settings net.json -- \
+    curl -sS --noproxy '*' --max-time 5 "http://127.0.0.1:$HTTP_PORT/"
+}
+
+case_external_socks_proxy() {
+  start_http
+  # a minimal SOCKS5 server (no auth, CONNECT) that logs its targets
+  S_PORT=$(free_port)
+  python3 - "$S_PORT" "$TMPD/socks.log" >/dev/null 2>&1 <<'PY' &
+import socket, struct, sys, threading
+port, log = int(sys.argv[1]), sys.argv[2]
+srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("127.0.0.1", port)); srv.listen(16)
+def pipe(a, b):
+    while True:
+        d = a.recv(65536)
+        if not d: break
+        b.sendall(d)
+    try: b.shutdown(socket.SHUT_WR)
+    except OSError: pass
+def exact(c, n):
+    b = b""
+    while len(b) < n:
+        d = c.recv(n - len(b))
+        if not d: raise EOFError
+        b += d
+    return b
+def serve(c):
+    exact(c, exact(c, 2)[1]); c.sendall(b"\x05\x00")
+    ver, cmd, _, atyp = exact(c, 4)
+    if atyp == 1: host = socket.inet_ntoa(exact(c, 4))
+    elif atyp == 3: host = exact(c, exact(c, 1)[0]).decode()
+    else: return
+    p, = struct.unpack("!H", exact(c, 2))
+    open(log, "a").write("CONNECT %s:%d\n" % (host, p))
+    u = socket.create_connection((host, p))
+    c.sendall(b"\x05\x00\x00\x01\x00\x00\x00\x00\x00\x00")
+    threading.Thread(target=pipe, args=(c, u)).start(); pipe(u, c)
+while True:
+    c, _ = srv.accept(); threading.Thread(target=serve, args=(c,), daemon=True).start()
+PY
+  echo $! >>"$TMPD/pids"
+  for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$S_PORT") 2>/dev/null && break; sleep 0.1; done
+  cat >net.json <<J
+{"network": {"allowedDomains": [], "deniedDomains": [], "socksProxyPort": $S_PORT}}
+J
+  expect_status 0 "$AIRLOCK" run --settings net.json -- \
+    curl -sS --max-time 20 --noproxy '' --proxy socks5h://127.0.0.1:1080 "http://localhost:$HTTP_PORT/"
+  expect_contains "$OUT" "hello from upstream"
+  expect_contains "$(cat "$TMPD/socks.log")" "CONNECT localhost:$HTTP_PORT" "the SOCKS server's log"
+}
+
+case_external_proxy_down() {
+  cat >net.json <<J
+{"sandbox": {"network": {"httpProxyPort": $(free_port)}}}
+J
+  expect_failure "$AIRLOCK" run --settings net.json -- \
+    curl -sS --max-time 10 --noproxy '' "http://127.0.0.1:9/"
+  expect_contains "$ERR" "airlock: cannot reach the external proxy at 127.0.0.1:"
+}
+
+case_custom_proxy() {
+  start_http; tinyproxy_conf
+  cat >net.json <<J
+{"sandbox": {"network": {"httpProxyPort": $TP_PORT,
+  "customProxy": "echo started on \$AIRLOCK_HTTP_PROXY_PORT >&2; exec tinyproxy -d -c $TMPD/tp.conf"}}}
+J
+  expect_status 0 "$AIRLOCK" run --settings net.json -- \
+    curl -sS --noproxy '' "http://127.0.0.1:$HTTP_PORT/"
+  expect_contains "$OUT" "hello from upstream"
+  expect_contains "$ERR" "started on $TP_PORT"
+  expect_contains "$(cat "$TMPD/tp.log")" "GET http://127.0.0.1:$HTTP_PORT/" "tinyproxy's log"
+  # stopped when the run ended
+  if (exec 3<>"/dev/tcp/127.0.0.1/$TP_PORT") 2>/dev/null; then
+    fail "customProxy still listening after the run"
+  fi
+  # a customProxy that never listens is an airlock error, not a hang
+  cat >net.json <<J
+{"sandbox": {"network": {"httpProxyPort": $TP_PORT, "customProxy": "exit 3"}}}
+J
+  expect_status 125 "$AIRLOCK" run --settings net.json -- true
+  expect_contains "$ERR" "exited (status 3) before listening"
+  cat >net.json <<J
+{"sandbox": {"network": {"customProxy": "tinyproxy"}}}
+J
+  expect_status 125 "$AIRLOCK" run --settings net.json -- true
+  expect_contains "$ERR" "customProxy needs httpProxyPort or socksProxyPort"
+}
+
+# ---- git over ssh through airlock-connect (GIT_SSH_COMMAND)
+
+start_sshd() {
+  command -v /usr/sbin/sshd >/dev/null || { echo "SKIP: no sshd (openssh-server)"; exit 77; }
+  local d=$TMPD/sshd
+  mkdir -p "$d" /run/sshd
+  ssh-keygen -q -t ed25519 -N '' -f "$d/host_key"
+  ssh-keygen -q -t ed25519 -N '' -f "$d/client_key"
+  cp "$d/client_key.pub" "$d/authorized_keys"
+  SSH_PORT=$(free_port)
+  cat >"$d/sshd_config" <<C
+Port $SSH_PORT
+ListenAddress 127.0.0.1
+HostKey $d/host_key
+AuthorizedKeysFile $d/authorized_keys
+PidFile $d/sshd.pid
+StrictModes no
+UsePAM no
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin yes
+C
+  /usr/sbin/sshd -D -e -f "$d/sshd_config" 2>"$d/log" &
+  echo $! >>"$TMPD/pids"
+  for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$SSH_PORT") 2>/dev/null && break; sleep 0.1; done
+  git init -q --bare "$TMPD/ssh-repo.git"
+  git clone -q "$TMPD/ssh-repo.git" "$TMPD/ssh-seed" 2>/dev/null
+  (cd "$TMPD/ssh-seed" && echo over-ssh >README && git add README &&
+    git -c user.email=t@t -c user.name=t commit -qm seed && git push -q origin HEAD:master)
+  cp "$d/client_key" "$WS/key"
+  chmod 600 "$WS/key"
+}
+
+case_git_ssh() {
+  start_sshd; write_settings
+  local user
+  user=$(id -un)
+  # the key and host-key checking are the test's; the ProxyCommand is airlock's
+  local extra="-i $WS/key -o UserKnownHostsFile=/dev/null -o StrictHostKeyChecking=no -o BatchMode=yes"
+  expect_status 0 arun -- sh -c "echo \"\$GIT_SSH_COMMAND\"; GIT_SSH_COMMAND=\"\$GIT_SSH_COMMAND $extra\" git clone -q ssh://$user@allowed.test:$SSH_PORT$TMPD/ssh-repo.git cloned"
+  expect_contains "$OUT" "ProxyCommand="
+  expect_contains "$OUT" "airlock-connect %h %p"
+  [ "$(cat cloned/README)" = over-ssh ] || fail "clone over ssh has the wrong content"
+  expect_failure arun -- sh -c "GIT_SSH_COMMAND=\"\$GIT_SSH_COMMAND $extra\" git clone -q ssh://$user@denied.test:$SSH_PORT$TMPD/ssh-repo.git nope"
+  expect_contains "$ERR" "airlock-connect: the proxy refused CONNECT denied.test:$SSH_PORT: 403 blocked-by-policy"
+  expect_contains "$ERR" "blocked network: denied.test:$SSH_PORT (blocked-by-policy)"
+  [ ! -e nope/README ] || fail "clone from a denied host succeeded"
 }
 
 "case_$CASE"

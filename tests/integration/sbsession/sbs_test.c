@@ -28,6 +28,12 @@
 
 static const char *init_path;
 
+/* A shell condition retried for up to 10 s (the kernel and init finish
+ * killing and reaping asynchronously); the script fails if it never
+ * holds. Not a timing assertion: the bound only ends a failing test. */
+#define WAIT_UNTIL(cond)                                                                           \
+    "i=0; until " cond "; do i=$((i+1)); [ $i -lt 100 ] || exit 1; sleep 0.1; done"
+
 /* 1 when `s` starts with a number <= max. */
 static int atoi_safe_le(const char *s, long max)
 {
@@ -102,6 +108,10 @@ static void case_exit_codes(void)
     CHECK(run(&c, bad_cwd, NULL, "/workspace/missing-dir", 0, &r) == 0 && r.spawn_err == ENOENT);
     /* The session still serves after failures. */
     CHECK(run_sh(&c, "exit 5", NULL) == 5);
+    /* Orphans are reaped by init: no zombie stays. */
+    CHECK(run_sh(&c, "exec >/dev/null 2>&1; (sleep 0.2 &); (true &); exit 0", NULL) == 0);
+    CHECK(run_sh(&c, WAIT_UNTIL("! ps -eo stat= | grep -q Z") " || ps -eo pid,stat,args", &r) == 0);
+    CHECK(r.out_len == 0);
     CHECK(sbs_destroy(&c) == 0);
     fixture_free(&f);
 }
@@ -126,7 +136,7 @@ static void case_signal(void)
     CHECK(wait_msg(&c, SBS_MSG_EXITED, proc, &m) == 0);
     CHECK(WIFSIGNALED(m.status) && WTERMSIG(m.status) == SIGTERM && !m.timed_out);
     /* No sleep left behind. */
-    CHECK(run_sh(&c, "! pgrep -x sleep", NULL) == 0);
+    CHECK(run_sh(&c, WAIT_UNTIL("! pgrep -x sleep"), NULL) == 0);
     /* A signal to an ended process is ignored. */
     CHECK(sbs_signal_send(&c, proc, SIGKILL) == 0);
     CHECK(sbs_signal_send(&c, 999999, SIGKILL) == 0);
@@ -146,7 +156,7 @@ static void case_timeout(void)
     char *argv[] = {"sh", "-c", "sleep 100 & sleep 100", NULL};
     CHECK(run(&c, argv, NULL, NULL, 1, &r) == 0);
     CHECK(r.timed_out == 1 && WIFSIGNALED(r.status) && WTERMSIG(r.status) == SIGKILL);
-    CHECK(run_sh(&c, "! pgrep -x sleep", NULL) == 0);
+    CHECK(run_sh(&c, WAIT_UNTIL("! pgrep -x sleep"), NULL) == 0);
     /* A command that ends in time is not marked. */
     char *quick[] = {"true", NULL};
     CHECK(run(&c, quick, NULL, NULL, 5, &r) == 0 && r.timed_out == 0 && r.status == 0);

@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -516,6 +518,60 @@ static void socket_open_checks(void **state)
     close(sv[1]);
 }
 
+static void session_ids(void **state)
+{
+    assert_true(ctl_session_id_valid("s-1234_ab.c:d"));
+    assert_false(ctl_session_id_valid(""));
+    assert_false(ctl_session_id_valid(NULL));
+    assert_false(ctl_session_id_valid("../x"));
+    assert_false(ctl_session_id_valid("a b"));
+    char big[130];
+    memset(big, 'a', sizeof(big) - 1);
+    big[129] = '\0';
+    assert_false(ctl_session_id_valid(big));
+    big[128] = '\0';
+    assert_true(ctl_session_id_valid(big));
+}
+
+static void listeners(void **state)
+{
+    struct ctl_listener ls[CTL_FDS_MAX];
+    int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), notl, sv[2];
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(bind(l, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(listen(l, 1), 0);
+    pair(sv, 0);
+    notl = sv[0];
+    int fds[2] = {notl, l};
+    json_t *m = json_pack("{s:[{s:s,s:i}]}", "listeners", "kind", "http", "fd", 1);
+    assert_int_equal(ctl_listeners_get(ls, m, fds, 2), 1);
+    assert_string_equal(ls[0].kind, "http");
+    assert_int_equal(ls[0].index, 1);
+    json_decref(m);
+    static const char *bad[] = {
+        "{\"listeners\": [{\"kind\": \"http\", \"fd\": 0}]}",  /* not listening */
+        "{\"listeners\": [{\"kind\": \"http\", \"fd\": 2}]}",  /* out of range */
+        "{\"listeners\": [{\"kind\": \"http\", \"fd\": -1}]}", /* negative */
+        "{\"listeners\": [{\"kind\": \"http\", \"fd\": 1}, {\"kind\": \"socks5\", \"fd\": 1}]}",
+        "{\"listeners\": [{\"fd\": 1}]}",
+        "{\"listeners\": [{\"kind\": 3, \"fd\": 1}]}",
+        "{\"listeners\": {}}",
+        "{}",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        m = json_loads(bad[i], 0, NULL);
+        assert_non_null(m);
+        assert_int_equal(ctl_listeners_get(ls, m, fds, 2), AL_EINVAL);
+        json_decref(m);
+    }
+    int mine[2] = {dup(l), -1};
+    ctl_fds_close(mine, 2);
+    assert_int_equal(mine[0], -1);
+    close(l);
+    close(sv[0]);
+    close(sv[1]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -533,6 +589,8 @@ int main(void)
         cmocka_unit_test(serve_protocol),
         cmocka_unit_test(serve_ends_on_close),
         cmocka_unit_test(socket_open_checks),
+        cmocka_unit_test(session_ids),
+        cmocka_unit_test(listeners),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

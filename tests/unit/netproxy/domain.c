@@ -126,6 +126,42 @@ static void ip_entries_never_match_via_wildcards(void **state)
     al_strlist_free(&p.allowed_domains);
 }
 
+/* allowAllDomains allows every name that is not denied, never an IP
+ * literal; "*" in deniedDomains denies every name (on its port, if any). */
+static void allow_all_and_deny_star(void **state)
+{
+    struct al_policy p;
+    struct np_rules rules;
+    struct np_addr a;
+    const char *rule = NULL;
+
+    memset(&p, 0, sizeof(p));
+    p.allow_all_domains = 1;
+    push(&p.denied_domains, "bad.test");
+    push(&p.denied_domains, "*:25");
+    push(&p.allowed_domains, "*"); /* never valid in the allow list: skipped */
+    assert_int_equal(np_rules_build(&rules, &p), 0);
+    assert_int_equal(np_rules_match(&rules, "any.example", NULL, 443, &rule), NP_MATCH_ALLOW);
+    assert_string_equal(rule, "allowAllDomains");
+    assert_int_equal(np_rules_match(&rules, "bad.test", NULL, 443, NULL), NP_MATCH_DENY);
+    assert_int_equal(np_rules_match(&rules, "any.example", NULL, 25, &rule), NP_MATCH_DENY);
+    assert_string_equal(rule, "*:25");
+    assert_int_equal(np_addr_parse(&a, "8.8.8.8", 7), 0);
+    assert_int_equal(np_rules_match(&rules, "8.8.8.8", &a, 443, NULL), NP_MATCH_NONE);
+    np_rules_free(&rules);
+    al_strlist_free(&p.allowed_domains);
+    al_strlist_free(&p.denied_domains);
+
+    memset(&p, 0, sizeof(p));
+    push(&p.denied_domains, "*");
+    push(&p.allowed_domains, "ok.test");
+    assert_int_equal(np_rules_build(&rules, &p), 0);
+    assert_int_equal(np_rules_match(&rules, "ok.test", NULL, 443, NULL), NP_MATCH_DENY);
+    np_rules_free(&rules);
+    al_strlist_free(&p.allowed_domains);
+    al_strlist_free(&p.denied_domains);
+}
+
 static void bad_address_entry_fails(void **state)
 {
     struct al_policy p;
@@ -155,6 +191,7 @@ int main(void)
         cmocka_unit_test(match_table),
         cmocka_unit_test(ip_entries_never_match_via_wildcards),
         cmocka_unit_test(bad_address_entry_fails),
+        cmocka_unit_test(allow_all_and_deny_star),
         cmocka_unit_test(runtime_allow),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
