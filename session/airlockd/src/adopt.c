@@ -66,6 +66,9 @@ static struct ald_session *session_load(json_t *pub, json_t *priv)
     s->env = json_is_object(env) ? json_incref(env) : json_object();
     json_t *np = json_object_get(priv, "netpolicy");
     s->netpolicy = json_is_object(np) ? json_incref(np) : json_object();
+    json_t *git = json_object_get(priv, "git");
+    if (json_is_object(git) && ald_git_load(s, git) < 0)
+        al_log(AL_LOG_WARN, "session %s: bad stored repository", s->id);
     s->uid = (uid_t)u64(priv, "uid");
     s->next_proc = u64(priv, "next_proc");
     if (s->next_proc == 0)

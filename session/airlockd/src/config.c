@@ -236,10 +236,17 @@ static int load_proxies(const struct cfg_ctx *c, json_t *v)
             err = fail(c, "proxies.enabled", "expected true or false");
         cfg->px_enabled = json_is_true(x);
     }
-    if (err == 0 && (x = json_object_get(v, "netproxy")))
-        err = get_abs_path(c, "proxies.netproxy", x, 1, &cfg->netproxy_path);
-    if (err == 0 && (x = json_object_get(v, "gitproxy")))
-        err = get_abs_path(c, "proxies.gitproxy", x, 1, &cfg->gitproxy_path);
+    /* false: not run; null: found beside airlockd; else its path */
+    if (err == 0 && (x = json_object_get(v, "netproxy"))) {
+        cfg->px_no_net = json_is_false(x);
+        if (!cfg->px_no_net)
+            err = get_abs_path(c, "proxies.netproxy", x, 1, &cfg->netproxy_path);
+    }
+    if (err == 0 && (x = json_object_get(v, "gitproxy"))) {
+        cfg->px_no_git = json_is_false(x);
+        if (!cfg->px_no_git)
+            err = get_abs_path(c, "proxies.gitproxy", x, 1, &cfg->gitproxy_path);
+    }
     if (err == 0 && (x = json_object_get(v, "gitproxy_config")))
         err = get_abs_path(c, "proxies.gitproxy_config", x, 1, &cfg->gitproxy_config);
     if (err == 0 && (x = json_object_get(v, "user"))) {

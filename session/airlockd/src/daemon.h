@@ -107,6 +107,8 @@ struct ald_session {
     int lfd[3];        /* listeners in the sandbox's netns: http, socks5, git; -1 none */
     json_t *netpolicy; /* settings JSON sent to the netproxy ({} when none) */
     int px_removed;    /* session_remove sent (or due): never re-sent */
+    json_t *git;       /* NULL or {repo, branch, base, token} (gitrepo.c) */
+    json_t *gitenv;    /* NULL or GIT_CONFIG_* for every command */
 };
 
 enum { ALD_PX_NET, ALD_PX_GIT, ALD_PX_N };
@@ -260,6 +262,21 @@ int ald_px_approve(struct ald *d, struct ald_session *s, const char *aid, const 
 /* ---- routes_exec.c ---- */
 /* Publishes an approval's current state (takes d->lock). */
 void ald_approval_event(struct ald *d, struct ald_session *s, struct ald_approval *a);
+
+/* Runs argv as a background process of the session (output kept like any
+ * other, env: object of extra variables) and waits for its exit: *code. */
+int ald_exec_wait(struct ald *d, struct ald_session *s, char **argv, json_t *env,
+                  uint32_t timeout_s, int *code);
+
+/* ---- gitrepo.c ---- */
+/* Mints the session's scoped token for req->repo (fetch, push to its branch
+ * only, expiry = TTL) and sets s->git / s->gitenv. */
+int ald_git_setup(struct ald *d, struct ald_session *s, const struct ald_create_req *req);
+/* Sets s->git / s->gitenv from a stored {repo, branch, base, token}. */
+int ald_git_load(struct ald_session *s, json_t *git);
+/* Clones the repository into /workspace from inside the sandbox, on the
+ * session's branch (no-op without a repository). */
+int ald_git_clone(struct ald *d, struct ald_session *s);
 
 /* ---- adopt.c ---- */
 /* Re-adopts the sessions of an earlier daemon from the store. */

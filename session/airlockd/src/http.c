@@ -24,6 +24,7 @@ static const struct ald_route routes[] = {
     {"GET", "/v1/sessions", ALD_BODY_NONE, 1, ald_route_session_list, NULL},
     {"GET", "/v1/sessions/*", ALD_BODY_NONE, 1, ald_route_session_get, NULL},
     {"DELETE", "/v1/sessions/*", ALD_BODY_NONE, 1, ald_route_session_delete, NULL},
+    {"PATCH", "/v1/sessions/*/policy", ALD_BODY_JSON, 1, ald_route_session_policy, NULL},
     {"POST", "/v1/sessions/*/keepalive", ALD_BODY_JSON, 1, ald_route_session_keepalive, NULL},
     {"POST", "/v1/sessions/*/exec", ALD_BODY_JSON, 1, ald_route_exec, NULL},
     {"GET", "/v1/sessions/*/processes", ALD_BODY_NONE, 1, ald_route_proc_list, NULL},

@@ -488,7 +488,8 @@ int ald_px_start(struct ald *d)
         p->name = dirs[i];
         p->fd = -1;
         pthread_mutex_init(&p->send_lock, NULL);
-        if (!c->px_enabled || (i == ALD_PX_GIT && !c->gitproxy_config))
+        if (!c->px_enabled || (i == ALD_PX_GIT && (!c->gitproxy_config || c->px_no_git)) ||
+            (i == ALD_PX_NET && c->px_no_net))
             continue;
         if (find_binary(conf[i], names[i], dirs[i], p->path, sizeof(p->path)) < 0) {
             if (conf[i])
@@ -607,19 +608,25 @@ int ald_px_session_add(struct ald *d, struct ald_session *s, pid_t init_pid)
     }
     if (err < 0)
         return err;
-    int net[3];
-    size_t nnet = 0;
     pthread_mutex_lock(&d->lock);
     memcpy(s->lfd, fds, sizeof(fds));
     if (!s->netpolicy)
         s->netpolicy = json_object();
-    json_t *m = add_msg(s, ALD_PX_NET, net, &nnet);
+    json_t *msgs[ALD_PX_N];
+    int att[ALD_PX_N][3];
+    size_t natt[ALD_PX_N];
+    for (int i = 0; i < ALD_PX_N; i++) {
+        msgs[i] = add_msg(s, i, att[i], &natt[i]);
+        /* our own duplicates: a concurrent teardown may close s->lfd */
+        for (size_t k = 0; k < natt[i]; k++)
+            att[i][k] = fcntl(att[i][k], F_DUPFD_CLOEXEC, 3);
+    }
     pthread_mutex_unlock(&d->lock);
-    /* the socket is in s->lfd for the session's lifetime; s->lfd is only
-     * closed by ald_px_session_remove(), called by the teardown after this
-     * create or adoption step */
-    if (m)
-        px_send(&d->px[ALD_PX_NET], m, net, nnet);
+    for (int i = 0; i < ALD_PX_N; i++) {
+        if (msgs[i])
+            px_send(&d->px[i], msgs[i], att[i], natt[i]);
+        ctl_fds_close(att[i], natt[i]);
+    }
     return 0;
 }
 

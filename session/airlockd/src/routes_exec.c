@@ -98,7 +98,7 @@ static int approval_wait(struct ald *d, struct ald_session *s, json_t *argv, str
 
 /* The command's environment: defaults, then the session's, then the
  * request's. The caller frees each string and the array. */
-static char **build_env(json_t *session_env, json_t *req_env, int proxied)
+static char **build_env(json_t *git_env, json_t *session_env, json_t *req_env, int proxied)
 {
     static const char *const defaults[] = {
         "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
@@ -116,15 +116,16 @@ static char **build_env(json_t *session_env, json_t *req_env, int proxied)
         "no_proxy=localhost,127.0.0.1,::1",
     };
     size_t ndef = proxied ? sizeof(defaults) / sizeof(*defaults) : 4;
-    size_t max = ndef + json_object_size(session_env) + json_object_size(req_env) + 1;
+    size_t max = ndef + json_object_size(git_env) + json_object_size(session_env) +
+                 json_object_size(req_env) + 1;
     char **env = calloc(max, sizeof(char *));
     if (!env)
         return NULL;
     size_t n = 0;
     for (size_t i = 0; i < ndef; i++)
         env[n++] = strdup(defaults[i]);
-    json_t *layers[2] = {session_env, req_env};
-    for (int l = 0; l < 2; l++) {
+    json_t *layers[3] = {git_env, session_env, req_env};
+    for (int l = 0; l < 3; l++) {
         const char *k;
         json_t *v;
         json_object_foreach(layers[l], k, v)
@@ -290,7 +291,7 @@ static int spawn(struct ald *d, struct ald_session *s, struct ald_proc *p,
                  const struct ald_exec_req *req, struct stdio_set *io)
 {
     pthread_mutex_lock(&d->lock);
-    char **env = build_env(s->env, req->env, d->px[ALD_PX_NET].enabled);
+    char **env = build_env(s->gitenv, s->env, req->env, d->px[ALD_PX_NET].enabled);
     pthread_mutex_unlock(&d->lock);
     if (!env)
         return AL_ENOMEM;
@@ -643,6 +644,54 @@ out:
         ald_session_unref(d, s);
     ald_exec_req_free(&req);
     return ret;
+}
+
+int ald_exec_wait(struct ald *d, struct ald_session *s, char **argv, json_t *env,
+                  uint32_t timeout_s, int *code)
+{
+    *code = -1;
+    struct ald_exec_req req;
+    memset(&req, 0, sizeof(req));
+    req.argv = argv;
+    req.argv_json = json_array();
+    for (size_t i = 0; argv[i] && req.argv_json; i++)
+        json_array_append_new(req.argv_json, json_string(argv[i]));
+    req.env = env;
+    req.cwd = (char *)"/workspace";
+    req.background = 1;
+    req.timeout_s = timeout_s;
+    struct stdio_set io = {{-1, -1, -1}, -1, -1, -1};
+    struct ald_proc *p = req.argv_json ? proc_new(d, s, &req) : NULL;
+    int err = p ? stdio_setup(d, s, p, &req, &io) : AL_ENOMEM;
+    if (err == 0)
+        err = spawn(d, s, p, &req, &io);
+    if (io.in_w >= 0)
+        close(io.in_w); /* stdin: end of file */
+    stdio_close(&io);
+    if (err < 0 && p) {
+        pthread_mutex_lock(&d->lock);
+        int ended = ald_proc_set_exit(d, p, -1, 0, "session-ended", 0);
+        pthread_mutex_unlock(&d->lock);
+        if (ended)
+            ald_proc_unref(d, p);
+    }
+    if (err == 0) {
+        ald_proc_save(d, p);
+        struct pollfd pfd = {p->exit_efd, POLLIN, 0};
+        int n;
+        while ((n = poll(&pfd, 1, (int)(timeout_s + 30) * 1000)) < 0 && errno == EINTR)
+            ;
+        pthread_mutex_lock(&d->lock);
+        if (p->state == ALD_P_EXITED)
+            *code = p->spawn_err ? 127 : p->code;
+        else
+            err = al_error_set(AL_ETIMEOUT, "%s did not finish", argv[0]);
+        pthread_mutex_unlock(&d->lock);
+    }
+    if (p)
+        ald_proc_unref(d, p);
+    json_decref(req.argv_json);
+    return err;
 }
 
 /* ---- approvals ---- */

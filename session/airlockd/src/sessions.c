@@ -55,7 +55,7 @@ json_t *ald_session_json(const struct ald_session *s)
         expires = idle_end;
     return json_pack(
         "{s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o,"
-        " s:{s:I, s:I, s:f, s:I, s:I}, s:O, s:s}",
+        " s:{s:I, s:I, s:f, s:I, s:I}, s:O, s:s, s:o, s:o}",
         "id", s->id, "user", s->user, "state", ald_state_name(s->state), "mode",
         s->mode == AL_MODE_REGULAR ? "regular" : "auto-allow", "created_at",
         ald_time_json(s->created_ms), "last_active_at", ald_time_json(s->last_active_ms),
@@ -64,7 +64,9 @@ json_t *ald_session_json(const struct ald_session *s)
         s->end_reason[0] ? json_string(s->end_reason) : json_null(), "limits", "memory_mb",
         (json_int_t)s->limits.memory_mb, "pids", (json_int_t)s->limits.pids, "cpu", s->limits.cpu,
         "ttl_s", (json_int_t)s->limits.ttl_s, "idle_s", (json_int_t)s->limits.idle_s, "metadata",
-        s->metadata, "workspace", "/workspace");
+        s->metadata, "workspace", "/workspace", "repo",
+        s->git ? json_incref(json_object_get(s->git, "repo")) : json_null(), "branch",
+        s->git ? json_incref(json_object_get(s->git, "branch")) : json_null());
 }
 
 static json_t *record_json(const struct sbs_record *r)
@@ -78,12 +80,12 @@ static json_t *record_json(const struct sbs_record *r)
 /* Private fields the daemon needs after a restart. Caller holds d->lock. */
 static json_t *session_priv_json(const struct ald_session *s)
 {
-    return json_pack("{s:I, s:I, s:I, s:O, s:o, s:b, s:I, s:I, s:O?}", "uid", (json_int_t)s->uid,
-                     "next_proc", (json_int_t)s->next_proc, "ended_ms", (json_int_t)s->ended_ms,
-                     "env", s->env, "record",
-                     s->have_record ? record_json(&s->conn.rec) : json_null(), "workspace_kept",
-                     s->workspace_kept, "last_active_ms", (json_int_t)s->last_active_ms,
-                     "created_ms", (json_int_t)s->created_ms, "netpolicy", s->netpolicy);
+    return json_pack(
+        "{s:I, s:I, s:I, s:O, s:o, s:b, s:I, s:I, s:O?, s:O?}", "uid", (json_int_t)s->uid,
+        "next_proc", (json_int_t)s->next_proc, "ended_ms", (json_int_t)s->ended_ms, "env", s->env,
+        "record", s->have_record ? record_json(&s->conn.rec) : json_null(), "workspace_kept",
+        s->workspace_kept, "last_active_ms", (json_int_t)s->last_active_ms, "created_ms",
+        (json_int_t)s->created_ms, "netpolicy", s->netpolicy, "git", s->git);
 }
 
 int ald_session_save(struct ald *d, struct ald_session *s)
@@ -113,6 +115,8 @@ static void session_free(struct ald_session *s)
         if (s->lfd[i] >= 0)
             close(s->lfd[i]);
     json_decref(s->netpolicy);
+    json_decref(s->git);
+    json_decref(s->gitenv);
     json_decref(s->metadata);
     json_decref(s->env);
     pthread_mutex_destroy(&s->send_lock);
@@ -484,8 +488,12 @@ int ald_session_create(struct ald *d, const struct ald_principal *who,
     ald_event(d, s->id, s->user, "state", json_pack("{s:s, s:n}", "state", "creating", "reason"));
     err = make_dirs(d, s);
     uint64_t t1 = ald_mono_ms();
+    if (err == 0 && req->repo)
+        err = ald_git_setup(d, s, req);
     if (err == 0)
         err = start_sandbox(d, s, req->settings);
+    if (err == 0)
+        err = ald_git_clone(d, s);
     al_log(AL_LOG_DEBUG, "session %s: saved and dirs made in %llu ms, sandbox in %llu ms", s->id,
            (unsigned long long)(t1 - t0), (unsigned long long)(ald_mono_ms() - t1));
     pthread_mutex_lock(&d->lock);
