@@ -51,7 +51,7 @@ for _ in $(seq 1 400); do
     kill -0 "$ALD_PID" 2>/dev/null || break
     sleep 0.05
 done
-export T STATE SRV REAL_TOKEN ALD ALD_PID KEY_ALICE KEY_BOB NET_CONTROL
+export AIRLOCKD T STATE SRV REAL_TOKEN ALD ALD_PID KEY_ALICE KEY_BOB NET_CONTROL
 export API="http://$(cat "$ALD/airlockd.addr" 2>/dev/null)"
 python3 "$HERE_CLOUD/cloud_test.py"
 FAILS=$?

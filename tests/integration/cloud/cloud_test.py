@@ -231,6 +231,34 @@ rc, out = run(ALICE, SID, "git fetch origin main 2>&1 && git ls-remote origin 2>
 check("cloud_git_works_after_gitproxy_crash", rc == 0 and "refs/heads/" + BRANCH in out,
       (rc, out))
 
+# ---- airlockd killed: the proxies exit with it, the next one re-adopts ----
+old_gp = wait_child("airlock-gitprox")
+os.kill(ALD_PID, 9)
+deadline = time.monotonic() + WAIT
+while time.monotonic() < deadline and os.path.exists("/proc/%d" % old_gp):
+    try:
+        with open("/proc/%d/stat" % old_gp) as f:
+            if f.read().split(") ")[1].startswith("Z"):
+                break
+    except OSError:
+        break
+    time.sleep(0.05)
+check("cloud_proxies_exit_with_airlockd", not os.path.exists("/proc/%d/cmdline" % old_gp)
+      or open("/proc/%d/cmdline" % old_gp).read() == "", old_gp)
+os.unlink(os.environ["ALD"] + "/airlockd.addr")
+log = open(T + "/cloud/airlockd2.log", "w")
+ald2 = subprocess.Popen([os.environ["AIRLOCKD"], "--config", T + "/cloud/airlockd.json",
+                         "--log-level", "debug"], stdout=log, stderr=log)
+ALD_PID = ald2.pid
+deadline = time.monotonic() + WAIT
+while time.monotonic() < deadline and not os.path.exists(os.environ["ALD"] + "/airlockd.addr"):
+    time.sleep(0.05)
+with open(os.environ["ALD"] + "/airlockd.addr") as f:
+    API = "http://" + f.read().strip()
+rc, out = run(ALICE, SID, "git fetch origin main 2>&1 && git ls-remote origin 2>&1")
+check("cloud_git_works_after_airlockd_restart", rc == 0 and "refs/heads/" + BRANCH in out,
+      (rc, out))
+
 # ---- deleting the session revokes its token ----
 code, _ = call(ALICE, "DELETE", "/v1/sessions/" + SID)
 rc, out = run(BOB, BSID, "git -c credential.helper= -c \"credential.helper=$H\" ls-remote"
@@ -257,5 +285,7 @@ check("cloud_expired_session_token_refused", state == "expired" and rc != 0
       and "refs/heads/main" not in out, (state, rc, out))
 call(BOB, "DELETE", "/v1/sessions/" + BSID)
 
+ald2.terminate()
+ald2.wait()
 print("cloud: %d passed, %d failed" % (PASSES, FAILS), flush=True)
 sys.exit(1 if FAILS else 0)
