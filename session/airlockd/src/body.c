@@ -698,6 +698,7 @@ int ald_body_policy(json_t **out, const char *data, size_t len, struct ald_apier
         goto out;
     }
     struct al_policy pol;
+    al_policy_init(&pol);
     err = ald_settings_restrict_check(&pol, root, "/workspace", e);
     al_policy_free(&pol);
     if (err == 0)

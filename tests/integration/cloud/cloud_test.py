@@ -168,6 +168,17 @@ check("cloud_push_main_refused", rc != 0 and "airlock" in out
 ev = events(ALICE, SID, lambda t, d: t == "push" and d.get("decision") == "refused")
 check("cloud_push_refused_event", ev is not None, ev)
 
+# ---- live policy ----
+code, text = call(ALICE, "PATCH", "/v1/sessions/%s/policy" % SID,
+                  {"network": {"allowedDomains": ["allowed.test", "new.test"],
+                               "allowedAddresses": ["127.0.0.1"]}})
+check("cloud_policy_patch", code == 200, (code, text))
+code, text = call(ALICE, "PATCH", "/v1/sessions/%s/policy" % SID, {"filesystem": {}})
+code2, _ = call(BOB, "PATCH", "/v1/sessions/%s/policy" % SID, {"network": {}})
+check("cloud_policy_patch_checked", code == 400 and code2 == 404, (code, text, code2))
+ev = events(ALICE, SID, lambda t, d: t == "policy")
+check("cloud_policy_event", ev is not None, ev)
+
 # ---- users ----
 code_get, _ = call(BOB, "GET", "/v1/sessions/" + SID)
 code_exec, _ = call(BOB, "POST", "/v1/sessions/%s/exec" % SID, {"argv": ["true"]})
