@@ -313,16 +313,6 @@ static void handle_wake(struct np_proxy *p)
     pthread_mutex_lock(&p->lock);
     struct np_pending_answer *answers = p->answers;
     p->answers = NULL;
-    for (struct np_listener **lp = &p->listeners; *lp;) {
-        struct np_listener *l = *lp;
-        if (l->session->removed) {
-            *lp = l->next;
-            close(l->fd); /* also removes it from epoll */
-            free(l);
-        } else {
-            lp = &l->next;
-        }
-    }
     pthread_mutex_unlock(&p->lock);
 
     while (answers) {
@@ -408,6 +398,28 @@ static void reap(struct np_proxy *p)
     }
 }
 
+/* Closes the listeners of removed sessions. Runs after a batch of events,
+ * not inside it: an event of the listener may still be pending in the batch
+ * that carried the wake-up. Taken out of epoll first: airlockd keeps a copy
+ * of each listening socket, and close() does not deregister a descriptor
+ * while another one refers to the same socket. */
+static void listeners_reap(struct np_proxy *p)
+{
+    pthread_mutex_lock(&p->lock);
+    for (struct np_listener **lp = &p->listeners; *lp;) {
+        struct np_listener *l = *lp;
+        if (l->session->removed) {
+            *lp = l->next;
+            epoll_ctl(p->epfd, EPOLL_CTL_DEL, l->fd, NULL);
+            close(l->fd);
+            free(l);
+        } else {
+            lp = &l->next;
+        }
+    }
+    pthread_mutex_unlock(&p->lock);
+}
+
 int np_proxy_run(np_proxy *p)
 {
     struct epoll_event evs[256];
@@ -424,6 +436,7 @@ int np_proxy_run(np_proxy *p)
             break;
         }
         p->now_ms = np_now_ms();
+        bool woke = false;
         for (int i = 0; i < n; i++) {
             struct np_ep *ep = evs[i].data.ptr;
             switch (ep->type) {
@@ -439,6 +452,7 @@ int np_proxy_run(np_proxy *p)
             }
             case EP_WAKE:
                 handle_wake(p);
+                woke = true;
                 break;
             case EP_RESOLVER:
                 handle_resolved(p);
@@ -449,6 +463,8 @@ int np_proxy_run(np_proxy *p)
             p->last_sweep_ms = p->now_ms;
             sweep(p);
         }
+        if (woke)
+            listeners_reap(p);
         reap(p);
     }
     for (struct np_conn *c = p->conns; c; c = c->next)

@@ -1,13 +1,14 @@
 /* airlock-netproxy: the egress proxy as a standalone daemon.
  *
- * For now it serves one session from command-line options (tests and
- * benchmarks). The control socket through which airlockd adds sessions and
- * listener fds comes with the airlockd issue. */
+ * Two modes: one session from command-line options (tests, benchmarks), or,
+ * with --control FD / --control-path PATH, sessions and their listeners from
+ * airlockd over the control socket (control.c, docs/control-protocol.md). */
 #include "airlock/error.h"
 #include "airlock/log.h"
 #include "airlock/netproxy.h"
 #include "airlock/buf.h"
 #include "airlock/strlist.h"
+#include "control.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -48,6 +49,9 @@ static void usage(FILE *f)
           "  --no-sni-check             requireSniMatch off\n"
           "  --hosts NAME=IP[,IP]       DNS override (repeat a NAME to rotate answers)\n"
           "  --hosts-only               names without an override fail to resolve\n"
+          "  --control FD | --control-path PATH\n"
+          "                             control mode: sessions from airlockd\n"
+          "                             (docs/control-protocol.md)\n"
           "  --dns-server IP[:PORT]     ask this DNS server instead of resolv.conf's\n"
           "                             (repeatable, up to 3; [IPv6]:PORT)\n"
           "  --log FILE                 decision log (JSON lines; \"-\" for stdout)\n"
@@ -192,6 +196,8 @@ int main(int argc, char **argv)
     int opt, rc = 1, log_fd = -1;
     struct al_buf ports;
 
+    if (np_control_wanted(argc, argv))
+        return np_control_main(argc, argv);
     al_log_init("airlock-netproxy", AL_LOG_WARN);
     al_buf_init(&ports, 4096);
     al_policy_init(&policy);
