@@ -296,15 +296,15 @@ static struct ald_session *session_by_id(struct ald *d, const char *id)
  * (kind network) and published. */
 static void net_approval(struct ald *d, struct ald_session *s, json_t *data)
 {
-    const char *id = json_string_value(json_object_get(data, "id"));
+    json_t *jid = json_object_get(data, "id");
     const char *host = json_string_value(json_object_get(data, "host"));
     json_int_t port = json_integer_value(json_object_get(data, "port"));
-    if (!id || !host || strlen(id) >= sizeof(((struct ald_approval *)0)->id) - 2)
+    if (!json_is_integer(jid) || json_integer_value(jid) < 0 || !host)
         return;
     struct ald_approval *a = calloc(1, sizeof(*a));
     if (!a)
         return;
-    snprintf(a->id, sizeof(a->id), "n_%s", id);
+    snprintf(a->id, sizeof(a->id), "n_%lld", (long long)json_integer_value(jid));
     a->kind = "network";
     a->host = strdup(host);
     a->port = (int)port;
@@ -672,9 +672,12 @@ int ald_px_session_policy(struct ald *d, struct ald_session *s, json_t *settings
 
 int ald_px_approve(struct ald *d, struct ald_session *s, const char *aid, const char *verdict)
 {
+    uint64_t num = 0;
+    if (ald_parse_u64(aid, INT64_MAX, &num) < 0)
+        return al_error_set(AL_EINVAL, "bad approval id %s", aid);
     json_t *m = ctl_msg_new("approve");
     if (m)
-        json_object_set_new(m, "approval", json_string(aid));
+        json_object_set_new(m, "approval", json_integer((json_int_t)num));
     if (m) {
         json_object_set_new(m, "session", json_string(s->id));
         json_object_set_new(m, "verdict", json_string(verdict));

@@ -38,6 +38,14 @@ cat > "$T/cloud/airlockd.json" <<JSON
              "hosts": ["allowed.test=127.0.0.1", "denied.test=127.0.0.1", "new.test=127.0.0.1"],
              "approval_timeout_s": 60}}
 JSON
+# a plain web server for the network checks
+mkdir -p "$T/www"
+echo hello-from-upstream > "$T/www/hello.txt"
+WEB_PORT=$(free_port)
+python3 -m http.server --bind 127.0.0.1 --directory "$T/www" "$WEB_PORT" >/dev/null 2>&1 &
+PIDS+=($!)
+wait_port "$WEB_PORT"
+export WEB_PORT
 AIRLOCKD=$BUILD/session/airlockd/airlockd
 "$AIRLOCKD" admin --state-dir "$ALD" user add alice >/dev/null
 "$AIRLOCKD" admin --state-dir "$ALD" user add bob >/dev/null

@@ -55,7 +55,8 @@ def call(key, method, path, body=None, headers=None, timeout=WAIT):
 def run(key, sid, shell, env=None, timeout=WAIT):
     """Foreground exec: (exit code, stdout+stderr)."""
     code, text = call(key, "POST", "/v1/sessions/%s/exec" % sid,
-                      {"shell": shell, "env": env or {}, "merge_stderr": True}, timeout=timeout)
+                      {"shell": shell, "env": env or {}, "merge_stderr": True,
+                       "timeout_s": timeout - 5}, timeout=timeout)
     if code != 200:
         return None, "HTTP %d %s" % (code, text)
     out, rc = [], None
@@ -168,11 +169,53 @@ check("cloud_push_main_refused", rc != 0 and "airlock" in out
 ev = events(ALICE, SID, lambda t, d: t == "push" and d.get("decision") == "refused")
 check("cloud_push_refused_event", ev is not None, ev)
 
+# ---- the session's network, through the netproxy ----
+WEB = os.environ.get("WEB_PORT", "0")
+CURL = "curl -sS --max-time 50 -o - -w ' %%{http_code}' http://%s:" + WEB + "/hello.txt"
+if NET:
+    rc, out = run(ALICE, SID, CURL % "allowed.test")
+    check("cloud_net_allowed", rc == 0 and out == "hello-from-upstream\n 200", (rc, out))
+    rc, out = run(ALICE, SID, CURL % "denied.test")
+    check("cloud_net_denied", out.endswith(" 403") and "hello" not in out, (rc, out))
+    ev = events(ALICE, SID, lambda t, d: t == "network" and d.get("host") == "denied.test"
+                and d.get("decision") == "deny")
+    check("cloud_net_deny_event", ev is not None, ev)
+    code, text = call(ALICE, "POST", "/v1/sessions/%s/exec" % SID,
+                      {"shell": (CURL % "new.test") + " > /workspace/new.out 2>&1",
+                       "background": True})
+    aid = None
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline and not aid:
+        c, t = call(ALICE, "GET", "/v1/sessions/%s/approvals" % SID)
+        for a in json.loads(t).get("approvals", []) if c == 200 else []:
+            if a.get("kind") == "network" and a.get("host") == "new.test" \
+                    and a.get("state") == "pending":
+                aid = a["id"]
+        time.sleep(0.1)
+    check("cloud_net_approval_listed", code == 202 and aid is not None, (code, text, aid))
+    ev = events(ALICE, SID, lambda t, d: t == "approval" and d.get("kind") == "network")
+    check("cloud_net_approval_event", ev is not None and ev[1].get("host") == "new.test", ev)
+    code, text = call(ALICE, "POST", "/v1/sessions/%s/approvals/%s" % (SID, aid),
+                      {"decision": "allow"})
+    rc, out = run(ALICE, SID, "while ! grep -q ' 200' new.out 2>/dev/null; do sleep 0.1; done;"
+                  " cat new.out")
+    check("cloud_net_approved_request_succeeds", code == 200 and "hello-from-upstream" in out,
+          (code, text, out))
+    np_ = wait_child("airlock-netprox")
+    os.kill(np_, 9)
+    np2 = wait_child("airlock-netprox", other_than=np_)
+    rc, out = run(ALICE, SID, CURL % "allowed.test")
+    check("cloud_netproxy_restarted_and_working", np2 is not None
+          and out == "hello-from-upstream\n 200", (np_, np2, rc, out))
+
 # ---- live policy ----
 code, text = call(ALICE, "PATCH", "/v1/sessions/%s/policy" % SID,
-                  {"network": {"allowedDomains": ["allowed.test", "new.test"],
+                  {"network": {"allowedDomains": ["new.test"], "deniedDomains": ["allowed.test"],
                                "allowedAddresses": ["127.0.0.1"]}})
 check("cloud_policy_patch", code == 200, (code, text))
+if NET:
+    rc, out = run(ALICE, SID, CURL % "allowed.test")
+    check("cloud_policy_applies_live", out.endswith(" 403"), (rc, out))
 code, text = call(ALICE, "PATCH", "/v1/sessions/%s/policy" % SID, {"filesystem": {}})
 code2, _ = call(BOB, "PATCH", "/v1/sessions/%s/policy" % SID, {"network": {}})
 check("cloud_policy_patch_checked", code == 400 and code2 == 404, (code, text, code2))
