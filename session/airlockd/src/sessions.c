@@ -662,6 +662,33 @@ static struct ald_session *next_expired(struct ald *d, const char **reason)
     return found;
 }
 
+/* Network approvals the netproxy has given up on (it refuses the held
+ * request after proxies.approval_timeout_s) become timed-out. */
+static void expire_net_approvals(struct ald *d)
+{
+    uint64_t cutoff = ald_now_ms() - d->cfg->px_approval_timeout_s * 1000;
+    for (;;) {
+        struct ald_session *hit = NULL;
+        struct ald_approval *a = NULL;
+        pthread_mutex_lock(&d->lock);
+        for (struct ald_session *s = d->sessions; s && !hit; s = s->next) {
+            for (a = s->approvals; a; a = a->next) {
+                if (a->kind && strcmp(a->state, "pending") == 0 && a->created_ms < cutoff) {
+                    a->state = "timed-out";
+                    hit = s;
+                    s->refs++;
+                    break;
+                }
+            }
+        }
+        pthread_mutex_unlock(&d->lock);
+        if (!hit)
+            return;
+        ald_approval_event(d, hit, a);
+        ald_session_unref(d, hit);
+    }
+}
+
 static void *reaper_main(void *arg)
 {
     struct ald *d = arg;
@@ -679,6 +706,7 @@ static void *reaper_main(void *arg)
         if (s)
             ald_session_unref(d, s);
         ald_procs_trim_output(d);
+        expire_net_approvals(d);
         if (ald_store_checkpoint(d->st) < 0)
             al_log(AL_LOG_WARN, "%s", al_error_last());
         uint64_t now = ald_mono_ms();
