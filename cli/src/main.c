@@ -20,7 +20,9 @@ static void usage(FILE *f)
           "  creds    real upstream credentials: add, list, rm (operators)\n"
           "  token    scoped tokens: mint, inspect (operators)\n"
           "  key      generate a master or token key (operators)\n"
-          "  admin    airlockd users and API keys (operators; airlock admin --help)\n",
+          "  admin    airlockd users and API keys (operators; airlock admin --help)\n"
+          "  up       run airlockd and its proxies here, set up on first use\n"
+          "           (airlock up [--state-dir DIR] [--listen HOST:PORT])\n",
           f);
 }
 
@@ -78,8 +80,8 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "session") == 0)
         return cmd_session(argc - 1, argv + 1);
-    if (strcmp(cmd, "admin") == 0) {
-        argv[0] = "airlockd"; /* airlockd admin ... */
+    if (strcmp(cmd, "admin") == 0 || strcmp(cmd, "up") == 0) {
+        argv[0] = "airlockd"; /* airlockd admin|up ... */
         return exec_tool("airlockd", "session/airlockd", argv);
     }
     if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {

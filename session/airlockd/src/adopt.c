@@ -64,6 +64,11 @@ static struct ald_session *session_load(json_t *pub, json_t *priv)
     s->metadata = json_is_object(md) ? json_incref(md) : json_object();
     json_t *env = json_object_get(priv, "env");
     s->env = json_is_object(env) ? json_incref(env) : json_object();
+    json_t *np = json_object_get(priv, "netpolicy");
+    s->netpolicy = json_is_object(np) ? json_incref(np) : json_object();
+    json_t *git = json_object_get(priv, "git");
+    if (json_is_object(git) && ald_git_load(s, git) < 0)
+        al_log(AL_LOG_WARN, "session %s: bad stored repository", s->id);
     s->uid = (uid_t)u64(priv, "uid");
     s->next_proc = u64(priv, "next_proc");
     if (s->next_proc == 0)
@@ -176,7 +181,8 @@ int ald_adopt_all(struct ald *d)
         s->conn = conn;
         s->conn_open = 1;
         pthread_mutex_unlock(&d->lock);
-        if (ald_ctl_add(d, s) < 0) {
+        if (ald_ctl_add(d, s) < 0 || ald_px_session_add(d, s, conn.rec.init_pid) < 0) {
+            al_log(AL_LOG_WARN, "session %s: %s", s->id, al_error_last());
             give_up(d, s, ALD_FAILED, "sandbox-died");
             failed++;
             continue;

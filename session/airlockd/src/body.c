@@ -5,6 +5,7 @@
 #include "airlock/error.h"
 #include "airlock/path.h"
 
+#include <ctype.h>
 #include <math.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -302,13 +303,109 @@ void ald_create_req_free(struct ald_create_req *r)
     json_decref(r->settings);
     json_decref(r->env);
     json_decref(r->metadata);
+    free(r->repo);
+    free(r->base);
+    free(r->branch);
     memset(r, 0, sizeof(*r));
+}
+
+/* A host, owner or repository name: 1..100 of [A-Za-z0-9._-], not "." or
+ * "..", not starting with '-'. */
+static int name_ok(const char *s, size_t n)
+{
+    if (n < 1 || n > 100 || s[0] == '-' || (n == 1 && s[0] == '.') ||
+        (n == 2 && s[0] == '.' && s[1] == '.'))
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)s[i]) && !strchr("._-", s[i]))
+            return 0;
+    return 1;
+}
+
+int ald_repo_parse(const char *url, char *host, char *owner, char *name, size_t size)
+{
+    if (strncmp(url, "https://", 8) != 0)
+        return AL_EINVAL;
+    const char *p = url + 8;
+    const char *parts[3];
+    size_t lens[3];
+    for (int i = 0; i < 3; i++) {
+        size_t n = strcspn(p, "/");
+        parts[i] = p;
+        lens[i] = n;
+        p += n;
+        if (i < 2) {
+            if (*p != '/')
+                return AL_EINVAL;
+            p++;
+        }
+    }
+    if (*p != '\0')
+        return AL_EINVAL;
+    if (lens[2] > 4 && memcmp(parts[2] + lens[2] - 4, ".git", 4) == 0)
+        lens[2] -= 4;
+    char *outs[3] = {host, owner, name};
+    for (int i = 0; i < 3; i++) {
+        if (!name_ok(parts[i], lens[i]) || lens[i] >= size)
+            return AL_EINVAL;
+        memcpy(outs[i], parts[i], lens[i]);
+        outs[i][lens[i]] = '\0';
+    }
+    return 0;
+}
+
+/* A branch name we are willing to pass to git: 1..200 of [A-Za-z0-9._/-],
+ * no "..", "//", "@{", leading '-', '/' or '.', trailing '/' or ".lock". */
+int ald_branch_valid(const char *b)
+{
+    size_t n = strlen(b);
+    if (n < 1 || n > 200 || b[0] == '-' || b[0] == '/' || b[0] == '.' || b[n - 1] == '/' ||
+        b[n - 1] == '.' || strstr(b, "..") || strstr(b, "//") || strstr(b, "/.") ||
+        (n >= 5 && strcmp(b + n - 5, ".lock") == 0))
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)b[i]) && !strchr("._/-", b[i]))
+            return 0;
+    return 1;
+}
+
+/* "repo", "base", "branch" of a create body. */
+static int check_repo(struct ald_create_req *out, json_t *root, struct ald_apierr *e)
+{
+    json_t *v;
+    char host[128], owner[128], name[128];
+    if ((v = json_object_get(root, "repo")) && !json_is_null(v)) {
+        const char *u = get_string(v, "repo", 512, e);
+        if (!u)
+            return AL_EINVAL;
+        if (ald_repo_parse(u, host, owner, name, sizeof(host)) < 0)
+            return bad_value(e, "repo", "expected https://HOST/OWNER/NAME[.git]");
+        if (!(out->repo = strdup(u)))
+            return ald_apierr_set(e, 500, "internal", NULL, "out of memory");
+    }
+    static const char *const refs[] = {"base", "branch"};
+    for (int i = 0; i < 2; i++) {
+        if (!(v = json_object_get(root, refs[i])) || json_is_null(v))
+            continue;
+        if (!out->repo)
+            return bad_value(e, refs[i], "only with \"repo\"");
+        const char *b = get_string(v, refs[i], 256, e);
+        if (!b)
+            return AL_EINVAL;
+        if (!ald_branch_valid(b))
+            return bad_value(e, refs[i], "not a usable branch name");
+        char **dst = i == 0 ? &out->base : &out->branch;
+        if (!(*dst = strdup(b)))
+            return ald_apierr_set(e, 500, "internal", NULL, "out of memory");
+    }
+    return 0;
 }
 
 int ald_body_create(struct ald_create_req *out, const char *data, size_t len,
                     const struct ald_config *cfg, struct ald_apierr *e)
 {
-    static const char *const known[] = {"settings", "limits", "env", "mode", "metadata", NULL};
+    static const char *const known[] = {"settings", "limits", "env",    "mode", "metadata",
+                                        "repo",     "base",   "branch", NULL};
     memset(out, 0, sizeof(*out));
     out->limits = cfg->limits_default;
     json_t *root = NULL;
@@ -350,6 +447,8 @@ int ald_body_create(struct ald_create_req *out, const char *data, size_t len,
             goto out;
         out->settings = json_incref(v);
     }
+    if ((err = check_repo(out, root, e)) < 0)
+        goto out;
     if (!out->env || !out->metadata)
         err = ald_apierr_set(e, 500, "internal", NULL, "out of memory");
 out:
@@ -596,6 +695,39 @@ int ald_body_decision(int *allow, const char *data, size_t len, struct ald_apier
         *allow = 0;
     else
         err = bad_value(e, "decision", "expected \"allow\" or \"deny\"");
+out:
+    json_decref(root);
+    return err;
+}
+
+int ald_body_policy(json_t **out, const char *data, size_t len, struct ald_apierr *e)
+{
+    *out = NULL;
+    json_t *root = NULL;
+    int err = parse_object(&root, data, len, 0, e);
+    if (err < 0)
+        return err;
+    /* only the network part can change in a running sandbox */
+    static const char *const top[] = {"network", "sandbox", NULL};
+    static const char *const sb[] = {"network", "enabled", NULL};
+    if ((err = known_fields(root, "", top, e)) < 0)
+        goto out;
+    json_t *inner = json_object_get(root, "sandbox");
+    if (inner && json_object_get(root, "network")) {
+        err = bad_value(e, "network", "give either \"network\" or \"sandbox.network\"");
+        goto out;
+    }
+    if (inner && (!json_is_object(inner) || (err = known_fields(inner, "sandbox.", sb, e)) < 0)) {
+        if (err == 0)
+            err = bad_type(e, "sandbox", "an object");
+        goto out;
+    }
+    struct al_policy pol;
+    al_policy_init(&pol);
+    err = ald_settings_restrict_check(&pol, root, "/workspace", e);
+    al_policy_free(&pol);
+    if (err == 0)
+        *out = json_incref(root);
 out:
     json_decref(root);
     return err;

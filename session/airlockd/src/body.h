@@ -42,7 +42,17 @@ struct ald_create_req {
     json_t *env;      /* object of strings (never NULL after success) */
     int mode;         /* AL_MODE_AUTO_ALLOW or AL_MODE_REGULAR */
     json_t *metadata; /* object of strings (never NULL after success) */
+    char *repo;       /* NULL or "https://HOST/OWNER/NAME[.git]" */
+    char *base;       /* NULL: the upstream's default branch */
+    char *branch;     /* NULL: "airlock/<session id>" */
 };
+
+/* Splits "https://HOST/OWNER/NAME[.git]" into its names (each < size
+ * bytes of [A-Za-z0-9._-]). 0 or AL_EINVAL. */
+int ald_repo_parse(const char *url, char *host, char *owner, char *name, size_t size);
+
+/* True for a branch name safe to hand to git (see body.c). */
+int ald_branch_valid(const char *b);
 
 /* Parses and checks a create body against the config's default and maximum
  * limits; an empty body is `{}`. Settings are checked with
@@ -82,6 +92,11 @@ int ald_body_signal(int *sig, const char *data, size_t len, struct ald_apierr *e
 
 /* Signal name ("TERM", "SIGTERM") or decimal number to a signal; -1 if none. */
 int ald_signal_parse(const char *name);
+
+/* PATCH …/policy: a settings document with only network rules
+ * ({"network": {...}} or {"sandbox": {"network": {...}}}), checked like a
+ * create's settings. *out: a new reference. */
+int ald_body_policy(json_t **out, const char *data, size_t len, struct ald_apierr *e);
 
 /* POST …/approvals/{aid}: {"decision": "allow" | "deny"} → *allow 1 or 0. */
 int ald_body_decision(int *allow, const char *data, size_t len, struct ald_apierr *e);

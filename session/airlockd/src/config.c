@@ -15,7 +15,8 @@ int ald_config_init(struct ald_config *cfg)
     cfg->listen = strdup("127.0.0.1:7070");
     cfg->state_dir = strdup("/var/lib/airlock");
     cfg->log_level = strdup("info");
-    if (!cfg->listen || !cfg->state_dir || !cfg->log_level) {
+    cfg->proxy_user = strdup("nobody");
+    if (!cfg->listen || !cfg->state_dir || !cfg->log_level || !cfg->proxy_user) {
         ald_config_free(cfg);
         return AL_ENOMEM;
     }
@@ -33,6 +34,8 @@ int ald_config_init(struct ald_config *cfg)
     cfg->max_connections = 1024;
     cfg->drain_timeout_s = 30;
     cfg->event_retention = 1024;
+    cfg->px_enabled = 1;
+    cfg->px_approval_timeout_s = 60;
     /* A server's private places: other users' homes, logs, databases,
      * scratch files. The sandbox sees the rest of the host read-only. */
     static const char *const hidden[] = {"/home",      "/root",        "/mnt",     "/media",
@@ -42,6 +45,13 @@ int ald_config_init(struct ald_config *cfg)
         if (!(cfg->hidden_paths[cfg->n_hidden_paths++] = strdup(hidden[i])))
             return AL_ENOMEM;
     return 0;
+}
+
+static void hosts_free(char **hosts)
+{
+    for (size_t i = 0; hosts && hosts[i]; i++)
+        free(hosts[i]);
+    free(hosts);
 }
 
 static void hidden_paths_clear(struct ald_config *cfg)
@@ -58,6 +68,12 @@ void ald_config_free(struct ald_config *cfg)
     free(cfg->rootfs);
     free(cfg->init_path);
     free(cfg->log_level);
+    free(cfg->netproxy_path);
+    free(cfg->gitproxy_path);
+    free(cfg->gitproxy_config);
+    free(cfg->proxy_user);
+    free(cfg->proxy_group);
+    hosts_free(cfg->px_hosts);
     hidden_paths_clear(cfg);
     memset(cfg, 0, sizeof(*cfg));
 }
@@ -173,6 +189,80 @@ static int load_section(const struct cfg_ctx *c, const char *kp, json_t *obj,
     return 0;
 }
 
+/* "proxies.hosts": ["NAME=IP[,IP]", ...] (at most 256, passed to the
+ * netproxy's --hosts, which checks the values). */
+static int load_hosts(const struct cfg_ctx *c, json_t *v)
+{
+    if (!json_is_array(v) || json_array_size(v) > 256)
+        return fail(c, "proxies.hosts", "expected an array of at most 256 \"NAME=IP\" strings");
+    char **hosts = calloc(json_array_size(v) + 1, sizeof(char *));
+    if (!hosts)
+        return AL_ENOMEM;
+    int err = 0;
+    size_t i;
+    json_t *h;
+    json_array_foreach(v, i, h)
+    {
+        const char *str = json_string_value(h);
+        if (!str || strlen(str) != json_string_length(h) || !strchr(str, '=') ||
+            strlen(str) > 1024 || str[0] == '-') {
+            err = fail(c, "proxies.hosts", "expected \"NAME=IP[,IP]\" strings");
+            break;
+        }
+        if (!(hosts[i] = strdup(str))) {
+            err = AL_ENOMEM;
+            break;
+        }
+    }
+    if (err < 0) {
+        hosts_free(hosts);
+        return err;
+    }
+    hosts_free(c->cfg->px_hosts);
+    c->cfg->px_hosts = hosts;
+    return 0;
+}
+
+static int load_proxies(const struct cfg_ctx *c, json_t *v)
+{
+    static const char *const names[] = {"enabled", "netproxy", "gitproxy", "gitproxy_config",
+                                        "user",    "group",    "hosts",    "approval_timeout_s",
+                                        NULL};
+    struct ald_config *cfg = c->cfg;
+    int err = load_section(c, "proxies", v, names);
+    json_t *x;
+    if (err == 0 && (x = json_object_get(v, "enabled"))) {
+        if (!json_is_boolean(x))
+            err = fail(c, "proxies.enabled", "expected true or false");
+        cfg->px_enabled = json_is_true(x);
+    }
+    /* false: not run; null: found beside airlockd; else its path */
+    if (err == 0 && (x = json_object_get(v, "netproxy"))) {
+        cfg->px_no_net = json_is_false(x);
+        if (!cfg->px_no_net)
+            err = get_abs_path(c, "proxies.netproxy", x, 1, &cfg->netproxy_path);
+    }
+    if (err == 0 && (x = json_object_get(v, "gitproxy"))) {
+        cfg->px_no_git = json_is_false(x);
+        if (!cfg->px_no_git)
+            err = get_abs_path(c, "proxies.gitproxy", x, 1, &cfg->gitproxy_path);
+    }
+    if (err == 0 && (x = json_object_get(v, "gitproxy_config")))
+        err = get_abs_path(c, "proxies.gitproxy_config", x, 1, &cfg->gitproxy_config);
+    if (err == 0 && (x = json_object_get(v, "user"))) {
+        err = get_str(c, "proxies.user", x, 0, &cfg->proxy_user);
+        if (err == 0 && (strcmp(cfg->proxy_user, "root") == 0 || cfg->proxy_user[0] == '-'))
+            err = fail(c, "proxies.user", "must be an unprivileged user");
+    }
+    if (err == 0 && (x = json_object_get(v, "group")))
+        err = get_str(c, "proxies.group", x, 1, &cfg->proxy_group);
+    if (err == 0 && (x = json_object_get(v, "hosts")))
+        err = load_hosts(c, x);
+    if (err == 0 && (x = json_object_get(v, "approval_timeout_s")))
+        err = get_u64(c, "proxies.approval_timeout_s", x, 1, 3600, &cfg->px_approval_timeout_s);
+    return err;
+}
+
 /* "hidden_paths": replaces the default list. */
 static int load_hidden_paths(const struct cfg_ctx *c, const char *k, json_t *v)
 {
@@ -222,6 +312,8 @@ static int load_top(const struct cfg_ctx *c, const char *k, json_t *v)
             err = fail(c, k, "expected \"error\", \"warn\", \"info\" or \"debug\"");
         return err;
     }
+    if (strcmp(k, "proxies") == 0)
+        return load_proxies(c, v);
     if (strcmp(k, "uid_range") == 0) {
         static const char *const names[] = {"start", "count", NULL};
         int err = load_section(c, k, v, names);

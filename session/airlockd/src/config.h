@@ -42,6 +42,16 @@ struct ald_config {
     uint64_t max_connections;
     uint64_t drain_timeout_s;
     uint64_t event_retention; /* events kept for Last-Event-ID replay */
+    /* "proxies" */
+    int px_enabled;           /* default 1 */
+    char *netproxy_path;      /* NULL: found beside airlockd */
+    char *gitproxy_path;      /* NULL: found beside airlockd */
+    char *gitproxy_config;    /* NULL: no gitproxy */
+    int px_no_net, px_no_git; /* "netproxy": false / "gitproxy": false */
+    char *proxy_user;         /* default "nobody" */
+    char *proxy_group;        /* NULL: the user's primary group */
+    char **px_hosts;          /* netproxy --hosts NAME=IP[,IP], NULL-terminated; may be NULL */
+    uint64_t px_approval_timeout_s; /* netproxy --approval-timeout */
 };
 
 /* Fills `cfg` with the defaults (no file needed). */

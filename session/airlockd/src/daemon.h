@@ -71,8 +71,11 @@ struct ald_proc {
 
 struct ald_approval {
     struct ald_approval *next;
-    char id[24];
-    json_t *argv;
+    char id[48];
+    const char *kind; /* NULL: "exec"; "network" (netproxy) */
+    json_t *argv;     /* exec */
+    char *host;       /* network: host and port the request is held for */
+    int port;
     const char *state; /* "pending", "allowed", "denied", "timed-out" */
     uint64_t created_ms;
 };
@@ -100,6 +103,29 @@ struct ald_session {
     int oom_seen;        /* fallback: sbs_oom_killed() was seen true */
     long oom_kills_seen; /* the cgroup's OOM kill count at the last exit */
     int workspace_kept;
+    /* proxies (proxies.c) */
+    int lfd[3];        /* listeners in the sandbox's netns: http, socks5, git; -1 none */
+    json_t *netpolicy; /* settings JSON sent to the netproxy ({} when none) */
+    int px_removed;    /* session_remove sent (or due): never re-sent */
+    json_t *git;       /* NULL or {repo, branch, base, token} (gitrepo.c) */
+    json_t *gitenv;    /* NULL or GIT_CONFIG_* for every command */
+};
+
+enum { ALD_PX_NET, ALD_PX_GIT, ALD_PX_N };
+
+/* One supervised proxy (proxies.c). `send_lock` serialises every frame to
+ * it and the re-send of the session table after a restart. */
+struct ald_proxy {
+    const char *name; /* "netproxy", "gitproxy" */
+    char path[PATH_MAX];
+    int enabled;
+    int started; /* the thread runs */
+    pthread_t thread;
+    pthread_mutex_t send_lock;
+    int fd;    /* control socket, -1 while the proxy is down */
+    pid_t pid; /* 0 while down */
+    long long seq;
+    atomic_uint starts;
 };
 
 struct ald_metrics {
@@ -130,6 +156,7 @@ struct ald {
     char sessions_dir[PATH_MAX];
     struct MHD_Daemon *mhd;
     struct ald_metrics metrics;
+    struct ald_proxy px[ALD_PX_N];
 };
 
 /* ---- sessions.c ---- */
@@ -211,6 +238,45 @@ int ald_ctl_add(struct ald *d, struct ald_session *s);
 void ald_ctl_remove(struct ald *d, struct ald_session *s);
 /* Sends SIGNAL to a process (no-op when the connection is closed). */
 int ald_ctl_signal(struct ald *d, struct ald_session *s, uint32_t init_id, int sig);
+
+/* ---- proxies.c ---- */
+/* Finds the proxy binaries and starts their supervisor threads (each spawns
+ * its proxy, re-sends every live session after each start, reads acks and
+ * events). A proxy that is not enabled is skipped. */
+int ald_px_start(struct ald *d);
+/* Closes the control sockets (the proxies exit), reaps them, joins. */
+void ald_px_stop(struct ald *d);
+/* The ports the sandbox may connect to (NULL/0 without the netproxy). */
+size_t ald_px_ports(const struct ald *d, const uint16_t **ports);
+/* Creates the session's listeners inside the netns of the init `pid`
+ * (retrying while an earlier owner of the ports lets go, up to 5 s) and
+ * registers the session with the netproxy. */
+int ald_px_session_add(struct ald *d, struct ald_session *s, pid_t init_pid);
+/* Sends session_remove to every proxy and closes the listeners. */
+void ald_px_session_remove(struct ald *d, struct ald_session *s);
+/* Sends a live policy change (settings JSON, borrowed) to the netproxy. */
+int ald_px_session_policy(struct ald *d, struct ald_session *s, json_t *settings);
+/* Answers a held netproxy request. */
+int ald_px_approve(struct ald *d, struct ald_session *s, const char *aid, const char *verdict);
+
+/* ---- routes_exec.c ---- */
+/* Publishes an approval's current state (takes d->lock). */
+void ald_approval_event(struct ald *d, struct ald_session *s, struct ald_approval *a);
+
+/* Runs argv as a background process of the session (output kept like any
+ * other, env: object of extra variables) and waits for its exit: *code. */
+int ald_exec_wait(struct ald *d, struct ald_session *s, char **argv, json_t *env,
+                  uint32_t timeout_s, int *code);
+
+/* ---- gitrepo.c ---- */
+/* Mints the session's scoped token for req->repo (fetch, push to its branch
+ * only, expiry = TTL) and sets s->git / s->gitenv. */
+int ald_git_setup(struct ald *d, struct ald_session *s, const struct ald_create_req *req);
+/* Sets s->git / s->gitenv from a stored {repo, branch, base, token}. */
+int ald_git_load(struct ald_session *s, json_t *git);
+/* Clones the repository into /workspace from inside the sandbox, on the
+ * session's branch (no-op without a repository). */
+int ald_git_clone(struct ald *d, struct ald_session *s);
 
 /* ---- adopt.c ---- */
 /* Re-adopts the sessions of an earlier daemon from the store. */

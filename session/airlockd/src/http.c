@@ -24,6 +24,7 @@ static const struct ald_route routes[] = {
     {"GET", "/v1/sessions", ALD_BODY_NONE, 1, ald_route_session_list, NULL},
     {"GET", "/v1/sessions/*", ALD_BODY_NONE, 1, ald_route_session_get, NULL},
     {"DELETE", "/v1/sessions/*", ALD_BODY_NONE, 1, ald_route_session_delete, NULL},
+    {"PATCH", "/v1/sessions/*/policy", ALD_BODY_JSON, 1, ald_route_session_policy, NULL},
     {"POST", "/v1/sessions/*/keepalive", ALD_BODY_JSON, 1, ald_route_session_keepalive, NULL},
     {"POST", "/v1/sessions/*/exec", ALD_BODY_JSON, 1, ald_route_exec, NULL},
     {"GET", "/v1/sessions/*/processes", ALD_BODY_NONE, 1, ald_route_proc_list, NULL},
@@ -80,7 +81,7 @@ static int match(const char *pattern, const char *path, const char *spans[3], si
 static int mutating(const char *method)
 {
     return method && (strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0 ||
-                      strcmp(method, "DELETE") == 0);
+                      strcmp(method, "PATCH") == 0 || strcmp(method, "DELETE") == 0);
 }
 
 /* Appends the audit row of a changing call, once, as soon as its status is

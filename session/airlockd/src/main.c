@@ -11,6 +11,7 @@
  * SIGKILL) and are re-adopted by the next start.
  */
 #include "admin.h"
+#include "up.h"
 #include "daemon.h"
 #include "evbus.h"
 #include "http.h"
@@ -218,6 +219,30 @@ int main(int argc, char **argv)
     al_log_init("airlockd", AL_LOG_INFO);
     if (argc > 1 && strcmp(argv[1], "admin") == 0)
         return ald_admin_main(argc - 1, argv + 1);
+    /* airlockd up [--state-dir DIR] [options]: prepare once, then run */
+    char up_config[PATH_MAX] = "";
+    if (argc > 1 && strcmp(argv[1], "up") == 0) {
+        const char *dir = "/var/lib/airlock";
+        for (int i = 2; i + 1 < argc; i++)
+            if (strcmp(argv[i], "--state-dir") == 0)
+                dir = argv[i + 1];
+        if (ald_up_prepare(dir, up_config, sizeof(up_config)) < 0) {
+            fprintf(stderr, "airlockd up: %s\n", al_error_last());
+            return 1;
+        }
+        /* the same command line with "up" replaced by --config FILE (the
+         * array lives until exit) */
+        char **nargv = calloc((size_t)argc + 2, sizeof(char *));
+        if (!nargv)
+            return 1;
+        nargv[0] = argv[0];
+        nargv[1] = "--config";
+        nargv[2] = up_config;
+        for (int i = 2; i < argc; i++)
+            nargv[i + 1] = argv[i];
+        argv = nargv;
+        argc++;
+    }
     struct ald_config cfg;
     if (ald_config_init(&cfg) < 0)
         return 1;

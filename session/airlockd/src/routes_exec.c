@@ -25,15 +25,21 @@
 
 static json_t *approval_json(const struct ald_approval *a)
 {
+    if (a->kind)
+        return json_pack("{s:s, s:s, s:s, s:i, s:s, s:o}", "id", a->id, "kind", a->kind, "host",
+                         a->host, "port", a->port, "state", a->state, "created_at",
+                         ald_time_json(a->created_ms));
     return json_pack("{s:s, s:s, s:O, s:s, s:o}", "id", a->id, "kind", "exec", "argv", a->argv,
                      "state", a->state, "created_at", ald_time_json(a->created_ms));
 }
 
-static void approval_event(struct ald *d, struct ald_session *s, struct ald_approval *a)
+void ald_approval_event(struct ald *d, struct ald_session *s, struct ald_approval *a)
 {
     pthread_mutex_lock(&d->lock);
-    json_t *ev = json_pack("{s:s, s:s, s:O, s:s}", "approval", a->id, "kind", "exec", "argv",
-                           a->argv, "state", a->state);
+    json_t *ev = a->kind ? json_pack("{s:s, s:s, s:s, s:i, s:s}", "approval", a->id, "kind",
+                                     a->kind, "host", a->host, "port", a->port, "state", a->state)
+                         : json_pack("{s:s, s:s, s:O, s:s}", "approval", a->id, "kind", "exec",
+                                     "argv", a->argv, "state", a->state);
     pthread_mutex_unlock(&d->lock);
     ald_event(d, s->id, s->user, "approval", ev);
 }
@@ -57,7 +63,7 @@ static int approval_wait(struct ald *d, struct ald_session *s, json_t *argv, str
     a->next = s->approvals;
     s->approvals = a;
     pthread_mutex_unlock(&d->lock);
-    approval_event(d, s, a);
+    ald_approval_event(d, s, a);
 
     struct timespec deadline;
     clock_gettime(CLOCK_MONOTONIC, &deadline);
@@ -81,7 +87,7 @@ static int approval_wait(struct ald *d, struct ald_session *s, json_t *argv, str
     const char *st = a->state;
     pthread_mutex_unlock(&d->lock);
     if (timed_out)
-        approval_event(d, s, a);
+        ald_approval_event(d, s, a);
     if (strcmp(st, "allowed") == 0)
         return 0;
     if (strcmp(st, "denied") == 0)
@@ -92,20 +98,34 @@ static int approval_wait(struct ald *d, struct ald_session *s, json_t *argv, str
 
 /* The command's environment: defaults, then the session's, then the
  * request's. The caller frees each string and the array. */
-static char **build_env(json_t *session_env, json_t *req_env)
+static char **build_env(json_t *git_env, json_t *session_env, json_t *req_env, int proxied)
 {
     static const char *const defaults[] = {
-        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/workspace",
-        "LANG=C.UTF-8", "TERM=dumb"};
-    size_t max = 4 + json_object_size(session_env) + json_object_size(req_env) + 1;
+        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "HOME=/workspace",
+        "LANG=C.UTF-8",
+        "TERM=dumb",
+        /* the session's netproxy on the sandbox's loopback (as `airlock run`) */
+        "HTTP_PROXY=http://127.0.0.1:3128",
+        "HTTPS_PROXY=http://127.0.0.1:3128",
+        "http_proxy=http://127.0.0.1:3128",
+        "https_proxy=http://127.0.0.1:3128",
+        "ALL_PROXY=socks5h://127.0.0.1:1080",
+        "all_proxy=socks5h://127.0.0.1:1080",
+        "NO_PROXY=localhost,127.0.0.1,::1",
+        "no_proxy=localhost,127.0.0.1,::1",
+    };
+    size_t ndef = proxied ? sizeof(defaults) / sizeof(*defaults) : 4;
+    size_t max = ndef + json_object_size(git_env) + json_object_size(session_env) +
+                 json_object_size(req_env) + 1;
     char **env = calloc(max, sizeof(char *));
     if (!env)
         return NULL;
     size_t n = 0;
-    for (size_t i = 0; i < 4; i++)
+    for (size_t i = 0; i < ndef; i++)
         env[n++] = strdup(defaults[i]);
-    json_t *layers[2] = {session_env, req_env};
-    for (int l = 0; l < 2; l++) {
+    json_t *layers[3] = {git_env, session_env, req_env};
+    for (int l = 0; l < 3; l++) {
         const char *k;
         json_t *v;
         json_object_foreach(layers[l], k, v)
@@ -271,7 +291,7 @@ static int spawn(struct ald *d, struct ald_session *s, struct ald_proc *p,
                  const struct ald_exec_req *req, struct stdio_set *io)
 {
     pthread_mutex_lock(&d->lock);
-    char **env = build_env(s->env, req->env);
+    char **env = build_env(s->gitenv, s->env, req->env, d->px[ALD_PX_NET].enabled);
     pthread_mutex_unlock(&d->lock);
     if (!env)
         return AL_ENOMEM;
@@ -626,6 +646,54 @@ out:
     return ret;
 }
 
+int ald_exec_wait(struct ald *d, struct ald_session *s, char **argv, json_t *env,
+                  uint32_t timeout_s, int *code)
+{
+    *code = -1;
+    struct ald_exec_req req;
+    memset(&req, 0, sizeof(req));
+    req.argv = argv;
+    req.argv_json = json_array();
+    for (size_t i = 0; argv[i] && req.argv_json; i++)
+        json_array_append_new(req.argv_json, json_string(argv[i]));
+    req.env = env;
+    req.cwd = (char *)"/workspace";
+    req.background = 1;
+    req.timeout_s = timeout_s;
+    struct stdio_set io = {{-1, -1, -1}, -1, -1, -1};
+    struct ald_proc *p = req.argv_json ? proc_new(d, s, &req) : NULL;
+    int err = p ? stdio_setup(d, s, p, &req, &io) : AL_ENOMEM;
+    if (err == 0)
+        err = spawn(d, s, p, &req, &io);
+    if (io.in_w >= 0)
+        close(io.in_w); /* stdin: end of file */
+    stdio_close(&io);
+    if (err < 0 && p) {
+        pthread_mutex_lock(&d->lock);
+        int ended = ald_proc_set_exit(d, p, -1, 0, "session-ended", 0);
+        pthread_mutex_unlock(&d->lock);
+        if (ended)
+            ald_proc_unref(d, p);
+    }
+    if (err == 0) {
+        ald_proc_save(d, p);
+        struct pollfd pfd = {p->exit_efd, POLLIN, 0};
+        int n;
+        while ((n = poll(&pfd, 1, (int)(timeout_s + 30) * 1000)) < 0 && errno == EINTR)
+            ;
+        pthread_mutex_lock(&d->lock);
+        if (p->state == ALD_P_EXITED)
+            *code = p->spawn_err ? 127 : p->code;
+        else
+            err = al_error_set(AL_ETIMEOUT, "%s did not finish", argv[0]);
+        pthread_mutex_unlock(&d->lock);
+    }
+    if (p)
+        ald_proc_unref(d, p);
+    json_decref(req.argv_json);
+    return err;
+}
+
 /* ---- approvals ---- */
 
 enum MHD_Result ald_route_approval_list(struct ald_req *r)
@@ -666,7 +734,12 @@ enum MHD_Result ald_route_approval_decide(struct ald_req *r)
     }
     json_t *body = a ? approval_json(a) : NULL;
     const char *state = a ? a->state : "";
+    char net_id[48] = "";
+    if (a && !conflict && a->kind)
+        snprintf(net_id, sizeof(net_id), "%s", a->id + 2); /* the netproxy's id */
     pthread_mutex_unlock(&d->lock);
+    if (net_id[0])
+        ald_px_approve(d, s, net_id, allow ? "session" : "deny");
     enum MHD_Result ret;
     if (!a)
         ret = ald_reply_error(r, 404, "not_found", NULL, "no approval %s", r->params[1]);
@@ -674,7 +747,7 @@ enum MHD_Result ald_route_approval_decide(struct ald_req *r)
         json_decref(body);
         ret = ald_reply_error(r, 409, "conflict", NULL, "approval %s is already %s", a->id, state);
     } else {
-        approval_event(d, s, a);
+        ald_approval_event(d, s, a);
         ret = ald_reply_json(r, 200, body);
     }
     ald_session_unref(d, s);

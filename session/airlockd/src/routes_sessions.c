@@ -156,3 +156,27 @@ enum MHD_Result ald_route_session_keepalive(struct ald_req *r)
     ald_session_unref(r->d, s);
     return ald_reply_json(r, 200, pub);
 }
+
+enum MHD_Result ald_route_session_policy(struct ald_req *r)
+{
+    struct ald_apierr e;
+    json_t *settings = NULL;
+    if (ald_body_policy(&settings, r->body.ptr ? r->body.ptr : "", r->body.len, &e) < 0)
+        return ald_reply_apierr(r, &e);
+    int replied;
+    struct ald_session *s = ald_req_session(r, 1, &replied);
+    if (!s) {
+        json_decref(settings);
+        return replied ? MHD_YES : ald_reply_error(r, 404, "not_found", NULL, "no session");
+    }
+    ald_session_touch(r->d, s);
+    ald_px_session_policy(r->d, s, settings);
+    ald_session_save(r->d, s);
+    ald_event(r->d, s->id, s->user, "policy", json_pack("{s:O}", "settings", settings));
+    json_decref(settings);
+    pthread_mutex_lock(&r->d->lock);
+    json_t *pub = ald_session_json(s);
+    pthread_mutex_unlock(&r->d->lock);
+    ald_session_unref(r->d, s);
+    return ald_reply_json(r, 200, pub);
+}

@@ -55,7 +55,7 @@ json_t *ald_session_json(const struct ald_session *s)
         expires = idle_end;
     return json_pack(
         "{s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o,"
-        " s:{s:I, s:I, s:f, s:I, s:I}, s:O, s:s}",
+        " s:{s:I, s:I, s:f, s:I, s:I}, s:O, s:s, s:o, s:o}",
         "id", s->id, "user", s->user, "state", ald_state_name(s->state), "mode",
         s->mode == AL_MODE_REGULAR ? "regular" : "auto-allow", "created_at",
         ald_time_json(s->created_ms), "last_active_at", ald_time_json(s->last_active_ms),
@@ -64,7 +64,9 @@ json_t *ald_session_json(const struct ald_session *s)
         s->end_reason[0] ? json_string(s->end_reason) : json_null(), "limits", "memory_mb",
         (json_int_t)s->limits.memory_mb, "pids", (json_int_t)s->limits.pids, "cpu", s->limits.cpu,
         "ttl_s", (json_int_t)s->limits.ttl_s, "idle_s", (json_int_t)s->limits.idle_s, "metadata",
-        s->metadata, "workspace", "/workspace");
+        s->metadata, "workspace", "/workspace", "repo",
+        s->git ? json_incref(json_object_get(s->git, "repo")) : json_null(), "branch",
+        s->git ? json_incref(json_object_get(s->git, "branch")) : json_null());
 }
 
 static json_t *record_json(const struct sbs_record *r)
@@ -78,12 +80,12 @@ static json_t *record_json(const struct sbs_record *r)
 /* Private fields the daemon needs after a restart. Caller holds d->lock. */
 static json_t *session_priv_json(const struct ald_session *s)
 {
-    return json_pack("{s:I, s:I, s:I, s:O, s:o, s:b, s:I, s:I}", "uid", (json_int_t)s->uid,
-                     "next_proc", (json_int_t)s->next_proc, "ended_ms", (json_int_t)s->ended_ms,
-                     "env", s->env, "record",
-                     s->have_record ? record_json(&s->conn.rec) : json_null(), "workspace_kept",
-                     s->workspace_kept, "last_active_ms", (json_int_t)s->last_active_ms,
-                     "created_ms", (json_int_t)s->created_ms);
+    return json_pack(
+        "{s:I, s:I, s:I, s:O, s:o, s:b, s:I, s:I, s:O?, s:O?}", "uid", (json_int_t)s->uid,
+        "next_proc", (json_int_t)s->next_proc, "ended_ms", (json_int_t)s->ended_ms, "env", s->env,
+        "record", s->have_record ? record_json(&s->conn.rec) : json_null(), "workspace_kept",
+        s->workspace_kept, "last_active_ms", (json_int_t)s->last_active_ms, "created_ms",
+        (json_int_t)s->created_ms, "netpolicy", s->netpolicy, "git", s->git);
 }
 
 int ald_session_save(struct ald *d, struct ald_session *s)
@@ -106,8 +108,15 @@ static void session_free(struct ald_session *s)
         struct ald_approval *a = s->approvals;
         s->approvals = a->next;
         json_decref(a->argv);
+        free(a->host);
         free(a);
     }
+    for (int i = 0; i < 3; i++)
+        if (s->lfd[i] >= 0)
+            close(s->lfd[i]);
+    json_decref(s->netpolicy);
+    json_decref(s->git);
+    json_decref(s->gitenv);
     json_decref(s->metadata);
     json_decref(s->env);
     pthread_mutex_destroy(&s->send_lock);
@@ -240,6 +249,7 @@ struct ald_session *ald_session_new(const char *id, const char *user)
     pthread_mutex_init(&s->send_lock, NULL);
     pthread_mutex_init(&s->recv_lock, NULL);
     s->conn.fd = -1;
+    s->lfd[0] = s->lfd[1] = s->lfd[2] = -1;
     s->refs = 1; /* the live list's */
     s->next_proc = 1;
     return s;
@@ -358,6 +368,7 @@ static int start_sandbox(struct ald *d, struct ald_session *s, json_t *settings)
         .hide = hide,
         .n_hide = d->cfg->n_hidden_paths + 1,
     };
+    spec.n_tcp_connect_ports = ald_px_ports(d, &spec.tcp_connect_ports);
     struct sbs_conn conn;
     memset(&conn, 0, sizeof(conn));
     conn.fd = -1;
@@ -378,6 +389,8 @@ static int start_sandbox(struct ald *d, struct ald_session *s, json_t *settings)
         goto out;
     }
     err = ald_ctl_add(d, s);
+    if (err == 0)
+        err = ald_px_session_add(d, s, conn.rec.init_pid);
 out:
     al_policy_free(&pol);
     return err;
@@ -444,6 +457,7 @@ int ald_session_create(struct ald *d, const struct ald_principal *who,
     s->mode = req->mode;
     s->metadata = json_incref(req->metadata);
     s->env = json_incref(req->env);
+    s->netpolicy = req->settings ? json_incref(req->settings) : json_object();
     s->created_ms = s->last_active_ms = ald_now_ms();
     s->state = ALD_CREATING;
     if (req->settings) {
@@ -474,8 +488,12 @@ int ald_session_create(struct ald *d, const struct ald_principal *who,
     ald_event(d, s->id, s->user, "state", json_pack("{s:s, s:n}", "state", "creating", "reason"));
     err = make_dirs(d, s);
     uint64_t t1 = ald_mono_ms();
+    if (err == 0 && req->repo)
+        err = ald_git_setup(d, s, req);
     if (err == 0)
         err = start_sandbox(d, s, req->settings);
+    if (err == 0)
+        err = ald_git_clone(d, s);
     al_log(AL_LOG_DEBUG, "session %s: saved and dirs made in %llu ms, sandbox in %llu ms", s->id,
            (unsigned long long)(t1 - t0), (unsigned long long)(ald_mono_ms() - t1));
     pthread_mutex_lock(&d->lock);
@@ -525,6 +543,8 @@ int ald_session_end(struct ald *d, struct ald_session *s, enum ald_state final, 
     ald_event(d, s->id, s->user, "state",
               json_pack("{s:s, s:s?}", "state", "deleting", "reason", reason));
 
+    /* the proxies forget it first: its token and listeners are dead */
+    ald_px_session_remove(d, s);
     /* no more messages from init: then destroy (kills every process) */
     ald_ctl_remove(d, s);
     pthread_mutex_lock(&s->recv_lock);
@@ -642,6 +662,33 @@ static struct ald_session *next_expired(struct ald *d, const char **reason)
     return found;
 }
 
+/* Network approvals the netproxy has given up on (it refuses the held
+ * request after proxies.approval_timeout_s) become timed-out. */
+static void expire_net_approvals(struct ald *d)
+{
+    uint64_t cutoff = ald_now_ms() - d->cfg->px_approval_timeout_s * 1000;
+    for (;;) {
+        struct ald_session *hit = NULL;
+        struct ald_approval *a = NULL;
+        pthread_mutex_lock(&d->lock);
+        for (struct ald_session *s = d->sessions; s && !hit; s = s->next) {
+            for (a = s->approvals; a; a = a->next) {
+                if (a->kind && strcmp(a->state, "pending") == 0 && a->created_ms < cutoff) {
+                    a->state = "timed-out";
+                    hit = s;
+                    s->refs++;
+                    break;
+                }
+            }
+        }
+        pthread_mutex_unlock(&d->lock);
+        if (!hit)
+            return;
+        ald_approval_event(d, hit, a);
+        ald_session_unref(d, hit);
+    }
+}
+
 static void *reaper_main(void *arg)
 {
     struct ald *d = arg;
@@ -659,6 +706,7 @@ static void *reaper_main(void *arg)
         if (s)
             ald_session_unref(d, s);
         ald_procs_trim_output(d);
+        expire_net_approvals(d);
         if (ald_store_checkpoint(d->st) < 0)
             al_log(AL_LOG_WARN, "%s", al_error_last());
         uint64_t now = ald_mono_ms();
@@ -677,6 +725,8 @@ int ald_sessions_start(struct ald *d)
     d->next_uid = d->cfg->uid_start;
     if ((err = ald_ctl_start(d)) < 0)
         return err;
+    if ((err = ald_px_start(d)) < 0)
+        return err;
     if ((err = ald_adopt_all(d)) < 0)
         return err;
     if ((errno = pthread_create(&d->reaper_thread, NULL, reaper_main, d)) != 0)
@@ -694,6 +744,7 @@ void ald_sessions_stop(struct ald *d)
     pthread_cond_broadcast(&d->cond);
     pthread_mutex_unlock(&d->lock);
     pthread_join(d->reaper_thread, NULL);
+    ald_px_stop(d);
     ald_ctl_stop(d);
     /* the sandboxes keep running: close our ends only */
     pthread_mutex_lock(&d->lock);

@@ -1,5 +1,5 @@
 /* Fuzzes airlockd's request-body parsers: the first byte picks the route
- * (session create, exec, signal, decision), the rest is the body. Every
+ * (session create, exec, signal, decision, policy), the rest is the body. Every
  * input must be accepted or refused with a complete API error, never crash
  * or leak. */
 #include <stddef.h>
@@ -27,7 +27,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct ald_apierr e;
     memset(&e, 0, sizeof(e));
     int err = 0;
-    switch (data[0] % 4) {
+    switch (data[0] % 5) {
     case 0: {
         struct ald_create_req r;
         if ((err = ald_body_create(&r, body, len, &cfg, &e)) == 0)
@@ -48,6 +48,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         int sig = 0;
         if ((err = ald_body_signal(&sig, body, len, &e)) == 0 && (sig < 1 || sig > 64))
             __builtin_trap();
+        break;
+    }
+    case 3: {
+        json_t *pol = NULL;
+        if ((err = ald_body_policy(&pol, body, len, &e)) == 0 && !json_is_object(pol))
+            __builtin_trap();
+        json_decref(pol);
         break;
     }
     default: {

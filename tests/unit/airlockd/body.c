@@ -294,9 +294,84 @@ static void test_signal_decision(void **state)
     assert_string_equal(e.code, "unknown_field");
 }
 
+static void test_repo_fields(void **state)
+{
+    (void)state;
+    struct ald_apierr e;
+    struct ald_create_req r;
+    const char *j = "{\"repo\": \"https://github.com/acme/app.git\", \"base\": \"main\","
+                    " \"branch\": \"agent/x-1\"}";
+    assert_int_equal(ald_body_create(&r, j, strlen(j), &cfg, &e), 0);
+    assert_string_equal(r.repo, "https://github.com/acme/app.git");
+    assert_string_equal(r.base, "main");
+    assert_string_equal(r.branch, "agent/x-1");
+    ald_create_req_free(&r);
+    static const char *const bad[] = {
+        "{\"repo\": \"http://github.com/acme/app\"}",
+        "{\"repo\": \"https://github.com/acme\"}",
+        "{\"repo\": \"https://github.com/acme/app/extra\"}",
+        "{\"repo\": \"https://github.com/../app\"}",
+        "{\"repo\": \"https://github.com/-x/app\"}",
+        "{\"repo\": \"https://user@github.com/acme/app\"}",
+        "{\"repo\": \"https://github.com/acme/app?x=1\"}",
+        "{\"repo\": 5}",
+        "{\"branch\": \"x\"}",
+        "{\"repo\": \"https://h/o/r\", \"branch\": \"-x\"}",
+        "{\"repo\": \"https://h/o/r\", \"branch\": \"a..b\"}",
+        "{\"repo\": \"https://h/o/r\", \"branch\": \"a/\"}",
+        "{\"repo\": \"https://h/o/r\", \"branch\": \"a.lock\"}",
+        "{\"repo\": \"https://h/o/r\", \"branch\": \"a b\"}",
+        "{\"repo\": \"https://h/o/r\", \"base\": \"@{x}\"}",
+        "{\"repo\": \"https://h/o/r\", \"base\": \"\"}",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+        assert_int_not_equal(ald_body_create(&r, bad[i], strlen(bad[i]), &cfg, &e), 0);
+        assert_true(e.status == 400);
+        ald_create_req_free(&r);
+    }
+    char host[128], owner[128], name[128];
+    assert_int_equal(ald_repo_parse("https://git.test/o/r", host, owner, name, sizeof(host)), 0);
+    assert_string_equal(host, "git.test");
+    assert_string_equal(owner, "o");
+    assert_string_equal(name, "r");
+    assert_int_not_equal(ald_repo_parse("https://git.test/o/r", host, owner, name, 1), 0);
+}
+
+static void test_policy_body(void **state)
+{
+    (void)state;
+    struct ald_apierr e;
+    json_t *out = NULL;
+    const char *j = "{\"network\": {\"allowedDomains\": [\"example.com\"]}}";
+    assert_int_equal(ald_body_policy(&out, j, strlen(j), &e), 0);
+    assert_non_null(json_object_get(out, "network"));
+    json_decref(out);
+    j = "{\"sandbox\": {\"enabled\": true, \"network\": {\"deniedDomains\": [\"x.com\"]}}}";
+    assert_int_equal(ald_body_policy(&out, j, strlen(j), &e), 0);
+    json_decref(out);
+    static const char *const bad[] = {
+        "{\"filesystem\": {}}",
+        "{\"network\": {}, \"sandbox\": {}}",
+        "{\"sandbox\": {\"filesystem\": {}}}",
+        "{\"sandbox\": []}",
+        "{\"network\": {\"allowedDomains\": 5}}",
+        "[]",
+        "",
+        "{\"network\": {\"allowUnixSockets\": [\"/x\"]}}",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+        out = NULL;
+        assert_int_not_equal(ald_body_policy(&out, bad[i], strlen(bad[i]), &e), 0);
+        assert_null(out);
+        assert_true(e.status >= 400);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_repo_fields),
+        cmocka_unit_test(test_policy_body),
         cmocka_unit_test(test_create_ok),
         cmocka_unit_test(test_create_malformed),
         cmocka_unit_test(test_create_forbidden_settings),

@@ -127,6 +127,33 @@ static void test_errors(void **state)
     expect_error("{\"log_level\": \"loud\"}", "log_level");
     expect_error("{\"rootfs\": 1}", "rootfs: expected a string or null");
     expect_error("{\"listen\": \"a:1\", \"listen\": \"b:2\"}", "duplicate");
+    expect_error("{\"proxies\": {\"user\": \"root\"}}", "proxies.user");
+    expect_error("{\"proxies\": {\"netproxy\": \"rel\"}}", "proxies.netproxy: must be an absolute");
+    expect_error("{\"proxies\": {\"hosts\": [\"noequals\"]}}", "proxies.hosts");
+    expect_error("{\"proxies\": {\"hosts\": \"a=1\"}}", "proxies.hosts");
+    expect_error("{\"proxies\": {\"enabled\": 1}}", "proxies.enabled");
+    expect_error("{\"proxies\": {\"bogus\": 1}}", "proxies.bogus: unknown key");
+    expect_error("{\"proxies\": {\"approval_timeout_s\": 0}}", "proxies.approval_timeout_s");
+}
+
+static void test_proxies(void **state)
+{
+    (void)state;
+    struct ald_config cfg;
+    assert_int_equal(ald_config_init(&cfg), 0);
+    assert_int_equal(cfg.px_enabled, 1);
+    assert_string_equal(cfg.proxy_user, "nobody");
+    const char *j = "{\"proxies\": {\"netproxy\": false, \"gitproxy\": \"/x/gp\","
+                    " \"gitproxy_config\": \"/x/gp.json\", \"user\": \"airlock-proxy\","
+                    " \"hosts\": [\"a.test=127.0.0.1\", \"b.test=::1\"]}}";
+    assert_int_equal(ald_config_load_buffer(&cfg, "t", j, strlen(j)), 0);
+    assert_int_equal(cfg.px_no_net, 1);
+    assert_string_equal(cfg.gitproxy_path, "/x/gp");
+    assert_string_equal(cfg.gitproxy_config, "/x/gp.json");
+    assert_string_equal(cfg.proxy_user, "airlock-proxy");
+    assert_string_equal(cfg.px_hosts[1], "b.test=::1");
+    assert_null(cfg.px_hosts[2]);
+    ald_config_free(&cfg);
 }
 
 static void test_listen_split(void **state)
@@ -170,7 +197,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults), cmocka_unit_test(test_full),
         cmocka_unit_test(test_errors),   cmocka_unit_test(test_listen_split),
-        cmocka_unit_test(test_file),
+        cmocka_unit_test(test_file),     cmocka_unit_test(test_proxies),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

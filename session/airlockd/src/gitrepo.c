@@ -1,0 +1,151 @@
+/* A session's repository: the scoped token (creds/), the git configuration
+ * every command of the session gets, and the clone made inside the sandbox
+ * through the git proxy at creation. */
+#include "daemon.h"
+
+#include "util.h"
+
+#include "airlock/creds.h"
+#include "airlock/error.h"
+#include "airlock/log.h"
+
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Loads the signing key: the first entry of the gitproxy configuration's
+ * "token_keys" (the key the gitproxy verifies with). */
+static int signing_key(const struct ald *d, struct creds_keyring *ring)
+{
+    memset(ring, 0, sizeof(*ring));
+    if (!d->cfg->gitproxy_config)
+        return al_error_set(AL_EINVAL, "proxies.gitproxy_config is not set");
+    json_error_t je;
+    json_t *conf = json_load_file(d->cfg->gitproxy_config, JSON_REJECT_DUPLICATES, &je);
+    if (!conf)
+        return al_error_set(AL_EINVAL, "%s: %s", d->cfg->gitproxy_config, je.text);
+    json_t *k = json_array_get(json_object_get(conf, "token_keys"), 0);
+    const char *kid = json_string_value(json_object_get(k, "kid"));
+    const char *file = json_string_value(json_object_get(k, "file"));
+    int err;
+    if (!kid || !file)
+        err = al_error_set(AL_EINVAL, "%s: token_keys[0] needs kid and file",
+                           d->cfg->gitproxy_config);
+    else if ((err = creds_key_load(&ring->keys[0], kid, file)) == 0)
+        ring->len = 1;
+    json_decref(conf);
+    return err;
+}
+
+/* The environment that points git at the session's git listener:
+ * GIT_CONFIG_COUNT/KEY_n/VALUE_n (git >= 2.31), so no file is needed. The
+ * credential helper answers the scoped token, never the real one. */
+static json_t *git_env(const char *host, const char *token)
+{
+    char key[256], val[256], helper[4096];
+    snprintf(key, sizeof(key), "url.http://127.0.0.1:7418/%s/.insteadOf", host);
+    snprintf(val, sizeof(val), "https://%s/", host);
+    snprintf(helper, sizeof(helper),
+             "!f() { test \"$1\" = get && echo username=x-access-token && echo password=%s; }; f",
+             token);
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "GIT_CONFIG_COUNT", "3",
+                     "GIT_CONFIG_KEY_0", key, "GIT_CONFIG_VALUE_0", val, "GIT_CONFIG_KEY_1",
+                     "credential.helper", "GIT_CONFIG_VALUE_1", "", "GIT_CONFIG_KEY_2",
+                     "credential.helper", "GIT_CONFIG_VALUE_2", helper);
+}
+
+int ald_git_load(struct ald_session *s, json_t *git)
+{
+    const char *url = json_string_value(json_object_get(git, "repo"));
+    const char *branch = json_string_value(json_object_get(git, "branch"));
+    const char *token = json_string_value(json_object_get(git, "token"));
+    char host[128], owner[128], name[128];
+    if (!url || !branch || !token || ald_repo_parse(url, host, owner, name, sizeof(host)) < 0)
+        return AL_EINVAL;
+    json_t *env = git_env(host, token);
+    if (!env)
+        return AL_ENOMEM;
+    json_decref(s->git);
+    json_decref(s->gitenv);
+    s->git = json_incref(git);
+    s->gitenv = env;
+    return 0;
+}
+
+int ald_git_setup(struct ald *d, struct ald_session *s, const struct ald_create_req *req)
+{
+    char host[128], owner[128], name[128], repo_id[400], branch[256], ref[300];
+    if (ald_repo_parse(req->repo, host, owner, name, sizeof(host)) < 0)
+        return al_error_set(AL_EINVAL, "bad repo");
+    snprintf(repo_id, sizeof(repo_id), "%s/%s/%s", host, owner, name);
+    if (req->branch)
+        snprintf(branch, sizeof(branch), "%s", req->branch);
+    else
+        snprintf(branch, sizeof(branch), "airlock/%s", s->id);
+    snprintf(ref, sizeof(ref), "refs/heads/%s", branch);
+    struct creds_keyring ring;
+    int err = signing_key(d, &ring);
+    if (err < 0)
+        return err;
+    struct creds_claims c;
+    memset(&c, 0, sizeof(c));
+    char *token = NULL;
+    c.session = strdup(s->id);
+    c.user = strdup(s->user);
+    c.ops = CREDS_OP_FETCH | CREDS_OP_PUSH;
+    c.exp = (int64_t)(s->created_ms / 1000 + s->limits.ttl_s);
+    if (!c.session || !c.user || al_strlist_push(&c.repos, repo_id) < 0 ||
+        al_strlist_push(&c.push_refs, ref) < 0)
+        err = AL_ENOMEM;
+    if (err == 0)
+        err = creds_token_mint(&token, &c, &ring);
+    creds_claims_clear(&c);
+    creds_keyring_clear(&ring);
+    if (err < 0)
+        return err;
+    json_t *git = json_pack("{s:s, s:s, s:s?, s:s}", "repo", req->repo, "branch", branch, "base",
+                            req->base, "token", token);
+    free(token);
+    if (!git)
+        return AL_ENOMEM;
+    pthread_mutex_lock(&d->lock);
+    err = ald_git_load(s, git);
+    pthread_mutex_unlock(&d->lock);
+    json_decref(git);
+    return err;
+}
+
+/* Fetches the repository into /workspace from inside the sandbox (through
+ * the git listener) and checks out the session's branch from the base. The
+ * values come in the environment, never in the script. */
+static const char clone_script[] =
+    "set -e\n"
+    "git clone -q ${AIRLOCK_BASE:+--branch \"$AIRLOCK_BASE\"} -- \"$AIRLOCK_REPO\" .\n"
+    "git checkout -q -b \"$AIRLOCK_BRANCH\"\n"
+    "git config push.default current\n";
+
+int ald_git_clone(struct ald *d, struct ald_session *s)
+{
+    pthread_mutex_lock(&d->lock);
+    json_t *git = json_incref(s->git);
+    pthread_mutex_unlock(&d->lock);
+    if (!git)
+        return 0;
+    json_t *base = json_object_get(git, "base");
+    json_t *env = json_pack("{s:O, s:O, s:s}", "AIRLOCK_REPO", json_object_get(git, "repo"),
+                            "AIRLOCK_BRANCH", json_object_get(git, "branch"), "AIRLOCK_BASE",
+                            json_is_string(base) ? json_string_value(base) : "");
+    json_decref(git);
+    if (!env)
+        return AL_ENOMEM;
+    int code = -1;
+    char *argv[] = {"/bin/sh", "-c", (char *)clone_script, NULL};
+    int err = ald_exec_wait(d, s, argv, env, 600, &code);
+    json_decref(env);
+    if (err == 0 && code != 0)
+        err =
+            al_error_set(AL_EIO, "git clone failed (exit %d): see the output of process p_1", code);
+    return err;
+}

@@ -1,0 +1,686 @@
+/* Supervision of airlock-netproxy and airlock-gitproxy (control mode,
+ * docs/control-protocol.md) and the per-session listeners handed to them.
+ *
+ * One thread per proxy: it spawns the proxy with one end of a socketpair as
+ * --control, re-sends every live session (session_add with airlockd's own
+ * copies of the session's listeners), then reads acks and events until the
+ * socket closes, reaps the proxy and starts it again. Other threads send
+ * requests under the proxy's send_lock and do not wait for the ack (a
+ * refused request is logged). */
+#include "daemon.h"
+
+#include "util.h"
+
+#include "airlock/cleanup.h"
+#include "airlock/ctlmsg.h"
+#include "airlock/error.h"
+#include "airlock/log.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+/* The loopback ports of the sandbox's proxies, in lfd[] order. */
+static const uint16_t px_ports[3] = {3128, 1080, 7418};
+static const char *const px_kinds[3] = {"http", "socks5", "git"};
+
+size_t ald_px_ports(const struct ald *d, const uint16_t **ports)
+{
+    if (!d->px[ALD_PX_NET].enabled && !d->px[ALD_PX_GIT].enabled) {
+        *ports = NULL;
+        return 0;
+    }
+    *ports = px_ports;
+    return 3;
+}
+
+/* Finds a proxy binary: `configured`, else beside airlockd, else in the
+ * build tree (netproxy/ and gitproxy/ beside session/), else installed. */
+static int find_binary(const char *configured, const char *name, const char *subdir, char *out,
+                       size_t size)
+{
+    if (configured) {
+        snprintf(out, size, "%s", configured);
+        return access(out, X_OK) == 0 ? 0 : al_error_set_errno(AL_ENOTFOUND, errno, "%s", out);
+    }
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n > 0) {
+        self[n] = '\0';
+        char *slash = strrchr(self, '/');
+        if (slash) {
+            *slash = '\0';
+            for (size_t i = 0; i < 3; i++) {
+                int len = i == 0   ? snprintf(out, size, "%s/%s", self, name)
+                          : i == 1 ? snprintf(out, size, "%s/../../%s/%s", self, subdir, name)
+                                   : snprintf(out, size, "%s/../libexec/airlock/%s", self, name);
+                if (len > 0 && (size_t)len < size && access(out, X_OK) == 0)
+                    return 0;
+            }
+        }
+    }
+    snprintf(out, size, "/usr/bin/%s", name);
+    if (access(out, X_OK) == 0)
+        return 0;
+    return al_error_set(AL_ENOTFOUND, "%s not found", name);
+}
+
+/* Sends one request (new seq) to a proxy. Caller holds p->send_lock.
+ * Steals `msg`. AL_EIO while the proxy is down. */
+static int px_send_locked(struct ald_proxy *p, json_t *msg, const int *fds, size_t nfds)
+{
+    int err = AL_EIO;
+    if (!msg)
+        return AL_ENOMEM;
+    if (p->fd >= 0) {
+        json_object_set_new(msg, "seq", json_integer(++p->seq));
+        err = ctl_send(p->fd, msg, fds, nfds);
+        if (err < 0)
+            al_log(AL_LOG_WARN, "%s: send: %s", p->name, al_error_last());
+    }
+    json_decref(msg);
+    return err;
+}
+
+static int px_send(struct ald_proxy *p, json_t *msg, const int *fds, size_t nfds)
+{
+    if (!p->enabled) {
+        json_decref(msg);
+        return 0;
+    }
+    pthread_mutex_lock(&p->send_lock);
+    int err = px_send_locked(p, msg, fds, nfds);
+    pthread_mutex_unlock(&p->send_lock);
+    return err;
+}
+
+/* The session_add for proxy `which`, or NULL when the session has no
+ * listener for it. fds[] receives the descriptors to attach (borrowed).
+ * Caller holds d->lock. */
+static json_t *add_msg(const struct ald_session *s, int which, int *fds, size_t *nfds)
+{
+    *nfds = 0;
+    json_t *ls = json_array();
+    for (int i = 0; i < 3 && ls; i++) {
+        if (s->lfd[i] < 0 || (which == ALD_PX_NET) != (i < 2))
+            continue;
+        json_array_append_new(ls, json_pack("{s:s, s:i}", "kind", px_kinds[i], "fd", (int)*nfds));
+        fds[(*nfds)++] = s->lfd[i];
+    }
+    if (!ls || *nfds == 0) {
+        json_decref(ls);
+        return NULL;
+    }
+    json_t *m = ctl_msg_new("session_add");
+    if (!m) {
+        json_decref(ls);
+        return NULL;
+    }
+    json_object_set_new(m, "session", json_string(s->id));
+    json_object_set_new(m, "user", json_string(s->user));
+    json_object_set_new(m, "policy", s->netpolicy ? json_incref(s->netpolicy) : json_object());
+    json_object_set_new(m, "listeners", ls);
+    return m;
+}
+
+/* Re-sends every live session to a freshly started proxy. Caller holds
+ * p->send_lock, so no session_remove can overtake an add sent here. */
+static void resend_all(struct ald *d, int which)
+{
+    struct ald_proxy *p = &d->px[which];
+    size_t n = 0, cap = 0;
+    struct pending {
+        json_t *msg;
+        int fds[3];
+        size_t nfds;
+    } *list = NULL;
+    pthread_mutex_lock(&d->lock);
+    for (struct ald_session *s = d->sessions; s; s = s->next) {
+        if (s->px_removed || ALD_STATE_ENDED(s->state))
+            continue;
+        if (n == cap) {
+            size_t ncap = cap ? cap * 2 : 16;
+            struct pending *nl = realloc(list, ncap * sizeof(*nl));
+            if (!nl)
+                break;
+            list = nl;
+            cap = ncap;
+        }
+        int fds[3];
+        size_t nfds;
+        json_t *m = add_msg(s, which, fds, &nfds);
+        if (!m)
+            continue;
+        list[n].msg = m;
+        list[n].nfds = 0;
+        /* our own duplicates: the session may end while we send */
+        for (size_t i = 0; i < nfds; i++) {
+            int fd = fcntl(fds[i], F_DUPFD_CLOEXEC, 3);
+            if (fd >= 0)
+                list[n].fds[list[n].nfds++] = fd;
+        }
+        n++;
+    }
+    pthread_mutex_unlock(&d->lock);
+    for (size_t i = 0; i < n; i++) {
+        px_send_locked(p, list[i].msg, list[i].fds, list[i].nfds);
+        ctl_fds_close(list[i].fds, list[i].nfds);
+    }
+    free(list);
+    if (n)
+        al_log(AL_LOG_INFO, "%s: re-sent %zu sessions", p->name, n);
+}
+
+/* Builds the proxy's argv (caller frees each string and the array). */
+static char **px_argv(const struct ald *d, int which, int ctl_fd)
+{
+    const struct ald_config *c = d->cfg;
+    size_t nhosts = 0;
+    while (c->px_hosts && c->px_hosts[nhosts])
+        nhosts++;
+    char **argv = calloc(16 + 2 * nhosts, sizeof(char *));
+    if (!argv)
+        return NULL;
+    size_t n = 0;
+    char num[32];
+    argv[n++] = strdup(d->px[which].path);
+    if (which == ALD_PX_GIT) {
+        argv[n++] = strdup("--config");
+        argv[n++] = strdup(c->gitproxy_config);
+    }
+    snprintf(num, sizeof(num), "%d", ctl_fd);
+    argv[n++] = strdup("--control");
+    argv[n++] = strdup(num);
+    argv[n++] = strdup("--user");
+    argv[n++] = strdup(c->proxy_user);
+    if (c->proxy_group) {
+        argv[n++] = strdup("--group");
+        argv[n++] = strdup(c->proxy_group);
+    }
+    if (which == ALD_PX_NET) {
+        snprintf(num, sizeof(num), "%llu", (unsigned long long)c->px_approval_timeout_s * 1000);
+        argv[n++] = strdup("--approval-timeout");
+        argv[n++] = strdup(num);
+        for (size_t i = 0; i < nhosts; i++) {
+            argv[n++] = strdup("--hosts");
+            argv[n++] = strdup(c->px_hosts[i]);
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!argv[i]) {
+            for (size_t k = 0; k < n; k++)
+                free(argv[k]);
+            free(argv);
+            return NULL;
+        }
+    }
+    return argv;
+}
+
+static void argv_free(char **argv)
+{
+    for (size_t i = 0; argv && argv[i]; i++)
+        free(argv[i]);
+    free(argv);
+}
+
+/* Starts the proxy: sets p->fd (non-blocking) and p->pid. */
+static int px_spawn(struct ald *d, int which)
+{
+    struct ald_proxy *p = &d->px[which];
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+        return al_error_set_errno(AL_EIO, errno, "socketpair");
+    char **argv = px_argv(d, which, sv[1]);
+    if (!argv) {
+        close(sv[0]);
+        close(sv[1]);
+        return AL_ENOMEM;
+    }
+    pid_t pid = fork();
+    if (pid == 0) {
+        /* only async-signal-safe calls until exec */
+        sigset_t all;
+        sigemptyset(&all);
+        sigprocmask(SIG_SETMASK, &all, NULL);
+        signal(SIGPIPE, SIG_DFL);
+        int fl = fcntl(sv[1], F_GETFD);
+        if (fl < 0 || fcntl(sv[1], F_SETFD, fl & ~FD_CLOEXEC) < 0)
+            _exit(127);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    int err = 0;
+    if (pid < 0)
+        err = al_error_set_errno(AL_EIO, errno, "fork");
+    close(sv[1]);
+    argv_free(argv);
+    if (err < 0) {
+        close(sv[0]);
+        return err;
+    }
+    int fl = fcntl(sv[0], F_GETFL);
+    if (fl >= 0)
+        fcntl(sv[0], F_SETFL, fl | O_NONBLOCK);
+    pthread_mutex_lock(&p->send_lock);
+    p->fd = sv[0];
+    p->pid = pid;
+    p->seq = 0;
+    pthread_mutex_unlock(&p->send_lock);
+    atomic_fetch_add(&p->starts, 1);
+    al_log(AL_LOG_INFO, "%s started (pid %d)", p->name, (int)pid);
+    return 0;
+}
+
+/* Finds a live session by id and takes a reference (any user). */
+static struct ald_session *session_by_id(struct ald *d, const char *id)
+{
+    struct ald_principal all;
+    memset(&all, 0, sizeof(all));
+    all.admin = 1;
+    return ald_session_get(d, &all, id);
+}
+
+/* An approval request from the netproxy: kept with the session's approvals
+ * (kind network) and published. */
+static void net_approval(struct ald *d, struct ald_session *s, json_t *data)
+{
+    json_t *jid = json_object_get(data, "id");
+    const char *host = json_string_value(json_object_get(data, "host"));
+    json_int_t port = json_integer_value(json_object_get(data, "port"));
+    if (!json_is_integer(jid) || json_integer_value(jid) < 0 || !host)
+        return;
+    struct ald_approval *a = calloc(1, sizeof(*a));
+    if (!a)
+        return;
+    snprintf(a->id, sizeof(a->id), "n_%lld", (long long)json_integer_value(jid));
+    a->kind = "network";
+    a->host = strdup(host);
+    a->port = (int)port;
+    if (!a->host) {
+        free(a);
+        return;
+    }
+    a->state = "pending";
+    a->created_ms = ald_now_ms();
+    pthread_mutex_lock(&d->lock);
+    a->next = s->approvals;
+    s->approvals = a;
+    pthread_cond_broadcast(&d->cond);
+    pthread_mutex_unlock(&d->lock);
+    ald_approval_event(d, s, a);
+}
+
+/* One event from a proxy: becomes a session event (and audit row). */
+static void px_event(struct ald *d, int which, json_t *msg)
+{
+    const char *sid = json_string_value(json_object_get(msg, "session"));
+    const char *kind = json_string_value(json_object_get(msg, "kind"));
+    json_t *data = json_object_get(msg, "data");
+    if (!sid || !kind || !json_is_object(data))
+        return;
+    struct ald_session *s = session_by_id(d, sid);
+    if (!s)
+        return;
+    if (which == ALD_PX_NET && strcmp(kind, "approval_request") == 0) {
+        net_approval(d, s, data);
+    } else {
+        const char *type = strcmp(kind, "decision") == 0 ? "network" : kind;
+        json_t *copy = json_deep_copy(data);
+        const char *what = json_string_value(json_object_get(data, "decision"));
+        const char *host = json_string_value(json_object_get(data, "host"));
+        const char *repo = json_string_value(json_object_get(data, "repo"));
+        char path[512];
+        snprintf(path, sizeof(path), "%s %s %s", type,
+                 host   ? host
+                 : repo ? repo
+                        : "-",
+                 what ? what : "-");
+        ald_store_audit(d->st, ald_now_ms(), s->user, NULL, which == ALD_PX_NET ? "NET" : "GIT",
+                        path, 0, s->id);
+        ald_event(d, s->id, s->user, type, copy);
+    }
+    ald_session_unref(d, s);
+}
+
+/* Reads frames until the proxy's control socket closes or we stop.
+ * Returns 1 when the proxy said hello (it did start). */
+static int px_serve(struct ald *d, int which)
+{
+    int hello = 0;
+    struct ald_proxy *p = &d->px[which];
+    struct ctl_reader r;
+    ctl_reader_init(&r);
+    for (;;) {
+        struct pollfd pfd[2] = {{p->fd, POLLIN, 0}, {d->stop_fd, POLLIN, 0}};
+        if (poll(pfd, 2, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        if (pfd[1].revents)
+            break;
+        int stop = 0;
+        for (;;) {
+            json_t *msg = NULL;
+            int fds[CTL_FDS_MAX];
+            size_t nfds = 0;
+            int err = ctl_recv(&r, p->fd, &msg, fds, &nfds);
+            if (err == AL_EAGAIN)
+                break;
+            if (err < 0) {
+                al_log(AL_LOG_WARN, "%s: control socket: %s", p->name,
+                       err == AL_EIO ? "closed" : al_error_last());
+                stop = 1;
+                break;
+            }
+            ctl_fds_close(fds, nfds);
+            const char *type = ctl_msg_type(msg);
+            if (strcmp(type, "ack") == 0) {
+                if (!json_is_true(json_object_get(msg, "ok")))
+                    al_log(AL_LOG_WARN, "%s: request %lld refused: %s", p->name,
+                           (long long)json_integer_value(json_object_get(msg, "seq")),
+                           json_string_value(json_object_get(msg, "error")));
+            } else if (strcmp(type, "event") == 0) {
+                px_event(d, which, msg);
+            } else if (strcmp(type, "hello") == 0) {
+                hello = 1;
+                al_log(AL_LOG_DEBUG, "%s: hello from pid %lld", p->name,
+                       (long long)json_integer_value(json_object_get(msg, "pid")));
+            }
+            json_decref(msg);
+        }
+        if (stop)
+            break;
+    }
+    ctl_reader_clear(&r);
+    return hello;
+}
+
+/* Closes the control socket and reaps the proxy (killing it when it does
+ * not exit within 2 s of EOF). */
+static void px_reap(struct ald_proxy *p)
+{
+    pthread_mutex_lock(&p->send_lock);
+    int fd = p->fd;
+    pid_t pid = p->pid;
+    p->fd = -1;
+    p->pid = 0;
+    pthread_mutex_unlock(&p->send_lock);
+    if (fd >= 0)
+        close(fd);
+    if (pid <= 0)
+        return;
+    int status = 0;
+    for (int i = 0; i < 200; i++) {
+        pid_t w = waitpid(pid, &status, WNOHANG);
+        if (w == pid)
+            goto done;
+        if (w < 0)
+            return;
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+done:
+    if (WIFSIGNALED(status))
+        al_log(AL_LOG_WARN, "%s (pid %d) killed by signal %d", p->name, (int)pid, WTERMSIG(status));
+    else
+        al_log(AL_LOG_INFO, "%s (pid %d) exited with status %d", p->name, (int)pid,
+               WEXITSTATUS(status));
+}
+
+struct px_arg {
+    struct ald *d;
+    int which;
+};
+
+static void *px_main(void *arg)
+{
+    struct px_arg *a = arg;
+    struct ald *d = a->d;
+    int which = a->which;
+    free(a);
+    struct ald_proxy *p = &d->px[which];
+    int delay_ms = 200;
+    while (!atomic_load(&d->stopping)) {
+        int started = 0;
+        if (px_spawn(d, which) == 0) {
+            pthread_mutex_lock(&p->send_lock);
+            resend_all(d, which);
+            pthread_mutex_unlock(&p->send_lock);
+            started = px_serve(d, which);
+            px_reap(p);
+        } else {
+            al_log(AL_LOG_ERROR, "%s: %s", p->name, al_error_last());
+        }
+        /* a proxy that ran is restarted well within a second; one that
+         * never said hello (bad binary or config) is retried less and less
+         * often, up to every 10 s */
+        delay_ms = started ? 200 : delay_ms * 2 > 10000 ? 10000 : delay_ms * 2;
+        struct pollfd pfd = {d->stop_fd, POLLIN, 0};
+        if (poll(&pfd, 1, delay_ms) > 0)
+            break;
+    }
+    return NULL;
+}
+
+int ald_px_start(struct ald *d)
+{
+    const struct ald_config *c = d->cfg;
+    static const char *const names[ALD_PX_N] = {"airlock-netproxy", "airlock-gitproxy"};
+    static const char *const dirs[ALD_PX_N] = {"netproxy", "gitproxy"};
+    const char *conf[ALD_PX_N] = {c->netproxy_path, c->gitproxy_path};
+    for (int i = 0; i < ALD_PX_N; i++) {
+        struct ald_proxy *p = &d->px[i];
+        p->name = dirs[i];
+        p->fd = -1;
+        pthread_mutex_init(&p->send_lock, NULL);
+        if (!c->px_enabled || (i == ALD_PX_GIT && (!c->gitproxy_config || c->px_no_git)) ||
+            (i == ALD_PX_NET && c->px_no_net))
+            continue;
+        if (find_binary(conf[i], names[i], dirs[i], p->path, sizeof(p->path)) < 0) {
+            if (conf[i])
+                return al_error_set(AL_ENOTFOUND, "proxies: %s", al_error_last());
+            al_log(AL_LOG_WARN, "%s: sessions have no %s", al_error_last(),
+                   i == ALD_PX_NET ? "network" : "git access");
+            continue;
+        }
+        p->enabled = 1;
+    }
+    for (int i = 0; i < ALD_PX_N; i++) {
+        struct ald_proxy *p = &d->px[i];
+        if (!p->enabled)
+            continue;
+        struct px_arg *a = malloc(sizeof(*a));
+        if (!a)
+            return AL_ENOMEM;
+        a->d = d;
+        a->which = i;
+        if ((errno = pthread_create(&p->thread, NULL, px_main, a)) != 0) {
+            free(a);
+            return al_error_set_errno(AL_EIO, errno, "starting the %s thread", p->name);
+        }
+        p->started = 1;
+        al_log(AL_LOG_INFO, "supervising %s (%s, user %s)", p->name, p->path, c->proxy_user);
+    }
+    return 0;
+}
+
+void ald_px_stop(struct ald *d)
+{
+    /* d->stop_fd is readable: the threads leave their loops and reap */
+    for (int i = 0; i < ALD_PX_N; i++) {
+        struct ald_proxy *p = &d->px[i];
+        if (p->started)
+            pthread_join(p->thread, NULL);
+        p->started = 0;
+        if (p->name)
+            pthread_mutex_destroy(&p->send_lock);
+    }
+}
+
+struct mkl {
+    pid_t pid;
+    int fds[3];
+    int err;
+};
+
+/* Thread body: enters the sandbox's netns (this thread only) and makes the
+ * listeners there. */
+static void *mkl_main(void *arg)
+{
+    struct mkl *m = arg;
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)m->pid);
+    int ns = open(path, O_RDONLY | O_CLOEXEC);
+    if (ns < 0) {
+        m->err = al_error_set_errno(AL_EIO, errno, "open %s", path);
+        return NULL;
+    }
+    if (setns(ns, CLONE_NEWNET) < 0) {
+        m->err = al_error_set_errno(AL_EIO, errno, "setns %s", path);
+        close(ns);
+        return NULL;
+    }
+    close(ns);
+    for (int i = 0; i < 3; i++) {
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(px_ports[i])};
+        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        int one = 1;
+        if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+            bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 128) < 0) {
+            m->err =
+                al_error_set_errno(errno == EADDRINUSE ? AL_EEXISTS : AL_EIO, errno,
+                                   "listener 127.0.0.1:%u in the sandbox", (unsigned)px_ports[i]);
+            if (fd >= 0)
+                close(fd);
+            return NULL;
+        }
+        m->fds[i] = fd;
+    }
+    return NULL;
+}
+
+/* Makes the three listeners in the netns of `pid`: fds[] on success. */
+static int listeners_make(pid_t pid, int fds[3])
+{
+    struct mkl m = {.pid = pid, .fds = {-1, -1, -1}};
+    pthread_t t;
+    if ((errno = pthread_create(&t, NULL, mkl_main, &m)) != 0)
+        return al_error_set_errno(AL_EIO, errno, "thread");
+    pthread_join(t, NULL);
+    if (m.err < 0) {
+        ctl_fds_close(m.fds, 3);
+        return m.err;
+    }
+    memcpy(fds, m.fds, sizeof(m.fds));
+    return 0;
+}
+
+int ald_px_session_add(struct ald *d, struct ald_session *s, pid_t init_pid)
+{
+    if (!d->px[ALD_PX_NET].enabled && !d->px[ALD_PX_GIT].enabled)
+        return 0;
+    int fds[3] = {-1, -1, -1};
+    int err;
+    /* after a daemon restart the old proxies may still hold the ports for a
+     * moment (they exit when their control socket closes) */
+    for (int tries = 0;; tries++) {
+        err = listeners_make(init_pid, fds);
+        if (err != AL_EEXISTS || tries >= 100)
+            break;
+        struct timespec ts = {0, 50 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    if (err < 0)
+        return err;
+    pthread_mutex_lock(&d->lock);
+    memcpy(s->lfd, fds, sizeof(fds));
+    if (!s->netpolicy)
+        s->netpolicy = json_object();
+    json_t *msgs[ALD_PX_N];
+    int att[ALD_PX_N][3];
+    size_t natt[ALD_PX_N];
+    for (int i = 0; i < ALD_PX_N; i++) {
+        msgs[i] = add_msg(s, i, att[i], &natt[i]);
+        /* our own duplicates: a concurrent teardown may close s->lfd */
+        for (size_t k = 0; k < natt[i]; k++)
+            att[i][k] = fcntl(att[i][k], F_DUPFD_CLOEXEC, 3);
+    }
+    pthread_mutex_unlock(&d->lock);
+    for (int i = 0; i < ALD_PX_N; i++) {
+        if (msgs[i])
+            px_send(&d->px[i], msgs[i], att[i], natt[i]);
+        ctl_fds_close(att[i], natt[i]);
+    }
+    return 0;
+}
+
+void ald_px_session_remove(struct ald *d, struct ald_session *s)
+{
+    pthread_mutex_lock(&d->lock);
+    int had = s->lfd[0] >= 0 || s->lfd[2] >= 0;
+    s->px_removed = 1;
+    pthread_mutex_unlock(&d->lock);
+    if (had) {
+        for (int i = 0; i < ALD_PX_N; i++) {
+            json_t *m = ctl_msg_new("session_remove");
+            if (m)
+                json_object_set_new(m, "session", json_string(s->id));
+            px_send(&d->px[i], m, NULL, 0);
+        }
+    }
+    pthread_mutex_lock(&d->lock);
+    for (int i = 0; i < 3; i++) {
+        if (s->lfd[i] >= 0)
+            close(s->lfd[i]);
+        s->lfd[i] = -1;
+    }
+    pthread_mutex_unlock(&d->lock);
+}
+
+int ald_px_session_policy(struct ald *d, struct ald_session *s, json_t *settings)
+{
+    pthread_mutex_lock(&d->lock);
+    json_decref(s->netpolicy);
+    s->netpolicy = json_incref(settings);
+    int live = !s->px_removed && s->lfd[0] >= 0;
+    pthread_mutex_unlock(&d->lock);
+    if (!live)
+        return 0;
+    json_t *m = ctl_msg_new("session_policy");
+    if (m) {
+        json_object_set_new(m, "session", json_string(s->id));
+        json_object_set_new(m, "policy", json_incref(settings));
+    }
+    return px_send(&d->px[ALD_PX_NET], m, NULL, 0);
+}
+
+int ald_px_approve(struct ald *d, struct ald_session *s, const char *aid, const char *verdict)
+{
+    uint64_t num = 0;
+    if (ald_parse_u64(aid, INT64_MAX, &num) < 0)
+        return al_error_set(AL_EINVAL, "bad approval id %s", aid);
+    json_t *m = ctl_msg_new("approve");
+    if (m)
+        json_object_set_new(m, "approval", json_integer((json_int_t)num));
+    if (m) {
+        json_object_set_new(m, "session", json_string(s->id));
+        json_object_set_new(m, "verdict", json_string(verdict));
+    }
+    return px_send(&d->px[ALD_PX_NET], m, NULL, 0);
+}

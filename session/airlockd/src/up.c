@@ -1,0 +1,108 @@
+/* `airlockd up` (= `airlock up`): the single-machine default. Prepares a
+ * state dir once (master key, token key, gitproxy and airlockd
+ * configurations, an admin user with an API key printed once), then the
+ * caller runs the daemon with both proxies in the foreground. */
+#include "up.h"
+
+#include "admin.h"
+
+#include "airlock/creds.h"
+#include "airlock/error.h"
+#include "airlock/log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Writes `doc` to `path` (mode 0600) unless the file exists. */
+static int write_once(const char *path, json_t *doc)
+{
+    int err = 0;
+    if (!doc)
+        return AL_ENOMEM;
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        err = errno == EEXIST ? 0 : al_error_set_errno(AL_EIO, errno, "%s", path);
+    } else {
+        char *text = json_dumps(doc, JSON_INDENT(2));
+        size_t len = text ? strlen(text) : 0;
+        if (!text || write(fd, text, len) != (ssize_t)len || write(fd, "\n", 1) != 1)
+            err = al_error_set_errno(AL_EIO, errno, "writing %s", path);
+        free(text);
+        close(fd);
+    }
+    json_decref(doc);
+    return err;
+}
+
+static int path_in(char *out, size_t size, const char *dir, const char *leaf)
+{
+    int n = snprintf(out, size, "%s/%s", dir, leaf);
+    return n > 0 && (size_t)n < size ? 0 : al_error_set(AL_ETOOBIG, "state dir path too long");
+}
+
+int ald_up_prepare(const char *state_dir, char *config_out, size_t size)
+{
+    char master[PATH_MAX], token[PATH_MAX], gp[PATH_MAX], store[PATH_MAX], cache[PATH_MAX],
+        audit[PATH_MAX];
+    if (state_dir[0] != '/')
+        return al_error_set(AL_EINVAL, "--state-dir must be an absolute path");
+    if (mkdir(state_dir, 0700) < 0 && errno != EEXIST)
+        return al_error_set_errno(AL_EIO, errno, "mkdir %s", state_dir);
+    int err = 0;
+    if ((err = path_in(master, sizeof(master), state_dir, "master.key")) < 0 ||
+        (err = path_in(token, sizeof(token), state_dir, "token.key")) < 0 ||
+        (err = path_in(gp, sizeof(gp), state_dir, "gitproxy.json")) < 0 ||
+        (err = path_in(store, sizeof(store), state_dir, "creds.store")) < 0 ||
+        (err = path_in(cache, sizeof(cache), state_dir, "gitproxy-cache")) < 0 ||
+        (err = path_in(audit, sizeof(audit), state_dir, "git-audit.jsonl")) < 0 ||
+        (err = path_in(config_out, size, state_dir, "airlockd.json")) < 0)
+        return err;
+    const char *keys[] = {master, token};
+    for (int i = 0; i < 2; i++) {
+        if (access(keys[i], F_OK) == 0)
+            continue;
+        if ((err = creds_key_generate(keys[i])) < 0)
+            return err;
+        al_log(AL_LOG_INFO, "generated %s", keys[i]);
+    }
+    err = write_once(gp, json_pack("{s:[{s:s, s:s}], s:s, s:s, s:{s:{s:s}}, s:s, s:s, s:b}",
+                                   "token_keys", "kid", "k1", "file", token, "store", store,
+                                   "master_key", master, "upstreams", "github.com", "url",
+                                   "https://github.com", "cache_dir", cache, "audit_log", audit,
+                                   "leak_guard", 1));
+    if (err == 0)
+        err = write_once(config_out, json_pack("{s:s, s:{s:s}}", "state_dir", state_dir, "proxies",
+                                               "gitproxy_config", gp));
+    if (err < 0)
+        return err;
+    /* the admin user and its key, once: the key is shown only now */
+    char *add[] = {"admin", "--state-dir", (char *)state_dir, "user",
+                   "add",   "admin",       "--admin",         NULL};
+    int saved = dup(STDERR_FILENO), null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    if (saved >= 0 && null >= 0)
+        dup2(null, STDERR_FILENO); /* "exists" is the normal case after the first run */
+    int added = ald_admin_main(7, add) == 0;
+    if (saved >= 0) {
+        dup2(saved, STDERR_FILENO);
+        close(saved);
+    }
+    if (null >= 0)
+        close(null);
+    if (added) {
+        char *key[] = {"admin",  "--state-dir", (char *)state_dir, "key",        "create",
+                       "--user", "admin",       "--name",          "airlock-up", NULL};
+        printf("admin API key (shown once, keep it):\n");
+        fflush(stdout);
+        if (ald_admin_main(9, key) != 0)
+            return al_error_set(AL_EIO, "could not create the admin API key");
+    }
+    fflush(stdout);
+    return 0;
+}

@@ -1,0 +1,356 @@
+"""End-to-end cloud session (issue 6) against a running airlockd (cloud.sh):
+a session on a repository cloned inside the sandbox through the git proxy,
+pushes allowed and refused, events, isolation between users, the real token
+kept out of the sandbox, proxy crashes, and (when the netproxy has its
+control mode) the session's network policy, approvals and live changes."""
+import json
+import os
+import secrets
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+API = os.environ["API"]
+T = os.environ["T"]
+SRV = os.environ["SRV"]
+REAL_TOKEN = os.environ["REAL_TOKEN"]
+ALD_PID = int(os.environ["ALD_PID"])
+ALICE = os.environ["KEY_ALICE"]
+BOB = os.environ["KEY_BOB"]
+NET = os.environ.get("NET_CONTROL") == "1"
+WAIT = 60  # seconds before a missing answer counts as a hang (not a timing assertion)
+
+PASSES = 0
+FAILS = 0
+
+
+def check(name, ok, detail=""):
+    global PASSES, FAILS
+    if ok:
+        PASSES += 1
+        print("PASS: " + name, flush=True)
+    else:
+        FAILS += 1
+        print("FAIL: " + name + (("\n    | " + str(detail).replace("\n", "\n    | "))
+                                 if detail else ""), flush=True)
+
+
+def call(key, method, path, body=None, headers=None, timeout=WAIT):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(API + path, data=data, method=method)
+    req.add_header("Authorization", "Bearer " + key)
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    for k, v in (headers or {}).items():
+        req.add_header(k, v)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def run(key, sid, shell, env=None, timeout=WAIT):
+    """Foreground exec: (exit code, stdout+stderr)."""
+    code, text = call(key, "POST", "/v1/sessions/%s/exec" % sid,
+                      {"shell": shell, "env": env or {}, "merge_stderr": True,
+                       "timeout_s": timeout - 5}, timeout=timeout)
+    if code != 200:
+        return None, "HTTP %d %s" % (code, text)
+    out, rc = [], None
+    for line in text.splitlines():
+        m = json.loads(line)
+        if m.get("type") == "exit":
+            rc = m.get("code")
+        elif "data" in m:
+            out.append(m["data"])
+    return rc, "".join(out)
+
+
+def events(key, sid, want, timeout=WAIT):
+    """Replays the session's events until one satisfies want(type, data)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        req = urllib.request.Request(API + "/v1/sessions/%s/events" % sid)
+        req.add_header("Authorization", "Bearer " + key)
+        req.add_header("Last-Event-ID", "0")
+        etype = None
+        try:
+            with urllib.request.urlopen(req, timeout=3) as r:
+                for raw in r:
+                    line = raw.decode().rstrip("\n")
+                    if line.startswith("event: "):
+                        etype = line[7:]
+                    elif line.startswith("data: ") and etype:
+                        data = json.loads(line[6:])
+                        if want(etype, data):
+                            return etype, data
+        except (OSError, urllib.error.URLError):
+            pass
+        time.sleep(0.2)
+    return None
+
+
+def children(name):
+    out = subprocess.run(["pgrep", "-P", str(ALD_PID), "-x", name], capture_output=True,
+                         text=True).stdout.split()
+    return [int(p) for p in out]
+
+
+def wait_child(name, other_than=None):
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline:
+        pids = [p for p in children(name) if p != other_than]
+        if pids:
+            return pids[0]
+        time.sleep(0.05)
+    return None
+
+
+def uid_of(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("Uid:"):
+                return line.split()[1:]
+    return None
+
+
+def dropped(pid, uid):
+    """Waits until the proxy has dropped to `uid` (it reads its keys and
+    configuration as root first)."""
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline:
+        if pid and uid_of(pid) == [uid] * 4:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def upstream_ref(ref):
+    r = subprocess.run(["git", "-C", SRV + "/o/r.git", "rev-parse", "-q", "--verify", ref],
+                       capture_output=True, text=True)
+    return r.stdout.strip() or None
+
+
+# ---- the proxies ----
+gp = wait_child("airlock-gitprox")
+check("cloud_gitproxy_supervised", gp is not None, children("airlock-gitprox"))
+nobody = subprocess.run(["id", "-u", "nobody"], capture_output=True, text=True).stdout.strip()
+check("cloud_gitproxy_runs_as_nobody", dropped(gp, nobody), gp and uid_of(gp))
+if NET:
+    np_ = wait_child("airlock-netprox")
+    check("cloud_netproxy_supervised", np_ is not None and dropped(np_, nobody),
+          np_ and uid_of(np_))
+
+# ---- a session on the repository ----
+settings = {"network": {"allowedDomains": ["allowed.test"], "deniedDomains": ["denied.test"],
+                        "allowedAddresses": ["127.0.0.1"]}}
+code, text = call(ALICE, "POST", "/v1/sessions",
+                  {"repo": "https://git.test/o/r.git", "settings": settings}, timeout=120)
+s = json.loads(text) if code == 201 else {}
+SID = s.get("id", "")
+check("cloud_create_with_repo", code == 201 and s.get("state") == "ready"
+      and s.get("branch") == "airlock/" + SID and s.get("repo") == "https://git.test/o/r.git",
+      (code, text))
+BRANCH = "airlock/" + SID
+
+rc, out = run(ALICE, SID, "git rev-parse --abbrev-ref HEAD; git config remote.origin.url; ls; env")
+check("cloud_clone_inside_on_branch", rc == 0 and out.splitlines()[0] == BRANCH
+      and "f1.txt" in out, out)
+check("cloud_remote_is_the_real_url", out.splitlines()[1:2] == ["https://git.test/o/r.git"], out)
+if NET:
+    check("cloud_exec_env_has_proxies", "HTTP_PROXY=http://127.0.0.1:3128" in out
+          and "ALL_PROXY=socks5h://127.0.0.1:1080" in out and "NO_PROXY=localhost" in out, out)
+
+rc, out = run(ALICE, SID, "git config user.email a@example.com && git config user.name alice"
+              " && echo edit > agent.txt && git add agent.txt && git commit -qm agent"
+              " && git rev-parse HEAD && git push 2>&1")
+head = out.splitlines()[0] if out else ""
+check("cloud_push_session_branch", rc == 0 and upstream_ref("refs/heads/" + BRANCH) == head,
+      (rc, out, upstream_ref("refs/heads/" + BRANCH)))
+ev = events(ALICE, SID, lambda t, d: t == "push" and d.get("decision") == "forwarded")
+check("cloud_push_event", ev is not None and ev[1].get("session") == SID, ev)
+
+main_before = upstream_ref("refs/heads/main")
+rc, out = run(ALICE, SID, "git push origin HEAD:main 2>&1")
+check("cloud_push_main_refused", rc != 0 and "airlock" in out
+      and upstream_ref("refs/heads/main") == main_before, (rc, out))
+ev = events(ALICE, SID, lambda t, d: t == "push" and d.get("decision") == "refused")
+check("cloud_push_refused_event", ev is not None, ev)
+
+# ---- the session's network, through the netproxy ----
+WEB = os.environ.get("WEB_PORT", "0")
+CURL = "curl -sS --max-time 50 -o - -w ' %%{http_code}' http://%s:" + WEB + "/hello.txt"
+if NET:
+    rc, out = run(ALICE, SID, CURL % "allowed.test")
+    check("cloud_net_allowed", rc == 0 and out == "hello-from-upstream\n 200", (rc, out))
+    rc, out = run(ALICE, SID, CURL % "denied.test")
+    check("cloud_net_denied", out.endswith(" 403") and "hello" not in out, (rc, out))
+    ev = events(ALICE, SID, lambda t, d: t == "network" and d.get("host") == "denied.test"
+                and d.get("decision") == "deny")
+    check("cloud_net_deny_event", ev is not None, ev)
+    code, text = call(ALICE, "POST", "/v1/sessions/%s/exec" % SID,
+                      {"shell": (CURL % "new.test") + " > /workspace/new.out 2>&1",
+                       "background": True})
+    aid = None
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline and not aid:
+        c, t = call(ALICE, "GET", "/v1/sessions/%s/approvals" % SID)
+        for a in json.loads(t).get("approvals", []) if c == 200 else []:
+            if a.get("kind") == "network" and a.get("host") == "new.test" \
+                    and a.get("state") == "pending":
+                aid = a["id"]
+        time.sleep(0.1)
+    check("cloud_net_approval_listed", code == 202 and aid is not None, (code, text, aid))
+    ev = events(ALICE, SID, lambda t, d: t == "approval" and d.get("kind") == "network")
+    check("cloud_net_approval_event", ev is not None and ev[1].get("host") == "new.test", ev)
+    code, text = call(ALICE, "POST", "/v1/sessions/%s/approvals/%s" % (SID, aid),
+                      {"decision": "allow"})
+    rc, out = run(ALICE, SID, "while ! grep -q ' 200' new.out 2>/dev/null; do sleep 0.1; done;"
+                  " cat new.out")
+    check("cloud_net_approved_request_succeeds", code == 200 and "hello-from-upstream" in out,
+          (code, text, out))
+    np_ = wait_child("airlock-netprox")
+    os.kill(np_, 9)
+    np2 = wait_child("airlock-netprox", other_than=np_)
+    rc, out = run(ALICE, SID, CURL % "allowed.test")
+    check("cloud_netproxy_restarted_and_working", np2 is not None
+          and out == "hello-from-upstream\n 200", (np_, np2, rc, out))
+
+# ---- live policy ----
+code, text = call(ALICE, "PATCH", "/v1/sessions/%s/policy" % SID,
+                  {"network": {"allowedDomains": ["new.test"], "deniedDomains": ["allowed.test"],
+                               "allowedAddresses": ["127.0.0.1"]}})
+check("cloud_policy_patch", code == 200, (code, text))
+if NET:
+    rc, out = run(ALICE, SID, CURL % "allowed.test")
+    check("cloud_policy_applies_live", out.endswith(" 403"), (rc, out))
+code, text = call(ALICE, "PATCH", "/v1/sessions/%s/policy" % SID, {"filesystem": {}})
+code2, _ = call(BOB, "PATCH", "/v1/sessions/%s/policy" % SID, {"network": {}})
+check("cloud_policy_patch_checked", code == 400 and code2 == 404, (code, text, code2))
+ev = events(ALICE, SID, lambda t, d: t == "policy")
+check("cloud_policy_event", ev is not None, ev)
+
+# ---- users ----
+code_get, _ = call(BOB, "GET", "/v1/sessions/" + SID)
+code_exec, _ = call(BOB, "POST", "/v1/sessions/%s/exec" % SID, {"argv": ["true"]})
+code_del, _ = call(BOB, "DELETE", "/v1/sessions/" + SID)
+check("cloud_bob_cannot_touch_alices_session",
+      (code_get, code_exec, code_del) == (404, 404, 404), (code_get, code_exec, code_del))
+
+code, text = call(BOB, "POST", "/v1/sessions", {"repo": "https://git.test/o/r.git"},
+                  timeout=120)
+BSID = json.loads(text).get("id", "") if code == 201 else ""
+check("cloud_bob_session", code == 201, (code, text))
+rc, out = run(ALICE, SID, 'echo "$GIT_CONFIG_VALUE_2"')
+alice_helper = out.strip()
+rc, out = run(BOB, BSID, "git -c credential.helper= -c \"credential.helper=$H\" ls-remote"
+              " http://127.0.0.1:7418/git.test/o/r.git 2>&1", env={"H": alice_helper})
+check("cloud_alices_token_refused_in_bobs_session", rc != 0 and "refs/heads/main" not in out,
+      (rc, out))
+
+# ---- the real token never reaches the sandbox ----
+MASK = secrets.token_bytes(len(REAL_TOKEN))
+MASKED = bytes(a ^ b for a, b in zip(REAL_TOKEN.encode(), MASK))
+SCAN = r'''
+import os, sys
+m = bytes.fromhex(os.environ["M"]); x = bytes.fromhex(os.environ["X"])
+needle = bytes(a ^ b for a, b in zip(m, x))
+hits = []
+def scan_file(p):
+    try:
+        with open(p, "rb") as f:
+            if needle in f.read(8 << 20):
+                hits.append(p)
+    except OSError:
+        pass
+for pid in os.listdir("/proc"):
+    if pid.isdigit():
+        for leaf in ("environ", "cmdline"):
+            scan_file("/proc/%s/%s" % (pid, leaf))
+for root in ("/workspace", "/tmp", "/etc", "/home", "/root", "/var", "/run", "/opt", "/srv",
+             "/mnt", "/dev/shm"):
+    for d, dirs, files in os.walk(root):
+        for f in files:
+            p = os.path.join(d, f)
+            if os.path.isfile(p) and not os.path.islink(p):
+                scan_file(p)
+print("HITS", hits)
+'''
+rc, out = run(ALICE, SID,
+              "git fetch -q && git config --list --show-origin;"
+              " printf 'protocol=https\\nhost=git.test\\npath=o/r.git\\n\\n' | git credential fill;"
+              " python3 -c \"$SCAN\"",
+              env={"SCAN": SCAN, "M": MASK.hex(), "X": MASKED.hex()}, timeout=120)
+check("cloud_secret_nowhere_in_sandbox", rc == 0 and "HITS []" in out
+      and REAL_TOKEN not in out, (rc, out[-2000:]))
+
+# ---- proxy crash ----
+gp = wait_child("airlock-gitprox")
+os.kill(gp, 9)
+gp2 = wait_child("airlock-gitprox", other_than=gp)
+check("cloud_gitproxy_restarted", gp2 is not None and gp2 != gp, (gp, gp2))
+rc, out = run(ALICE, SID, "git fetch origin main 2>&1 && git ls-remote origin 2>&1")
+check("cloud_git_works_after_gitproxy_crash", rc == 0 and "refs/heads/" + BRANCH in out,
+      (rc, out))
+
+# ---- airlockd killed: the proxies exit with it, the next one re-adopts ----
+old_gp = wait_child("airlock-gitprox")
+os.kill(ALD_PID, 9)
+deadline = time.monotonic() + WAIT
+while time.monotonic() < deadline and os.path.exists("/proc/%d" % old_gp):
+    try:
+        with open("/proc/%d/stat" % old_gp) as f:
+            if f.read().split(") ")[1].startswith("Z"):
+                break
+    except OSError:
+        break
+    time.sleep(0.05)
+check("cloud_proxies_exit_with_airlockd", not os.path.exists("/proc/%d/cmdline" % old_gp)
+      or open("/proc/%d/cmdline" % old_gp).read() == "", old_gp)
+os.unlink(os.environ["ALD"] + "/airlockd.addr")
+log = open(T + "/cloud/airlockd2.log", "w")
+ald2 = subprocess.Popen([os.environ["AIRLOCKD"], "--config", T + "/cloud/airlockd.json",
+                         "--log-level", "debug"], stdout=log, stderr=log)
+ALD_PID = ald2.pid
+deadline = time.monotonic() + WAIT
+while time.monotonic() < deadline and not os.path.exists(os.environ["ALD"] + "/airlockd.addr"):
+    time.sleep(0.05)
+with open(os.environ["ALD"] + "/airlockd.addr") as f:
+    API = "http://" + f.read().strip()
+rc, out = run(ALICE, SID, "git fetch origin main 2>&1 && git ls-remote origin 2>&1")
+check("cloud_git_works_after_airlockd_restart", rc == 0 and "refs/heads/" + BRANCH in out,
+      (rc, out))
+
+# ---- deleting the session revokes its token ----
+code, _ = call(ALICE, "DELETE", "/v1/sessions/" + SID)
+rc, out = run(BOB, BSID, "git -c credential.helper= -c \"credential.helper=$H\" ls-remote"
+              " http://127.0.0.1:7418/git.test/o/r.git 2>&1", env={"H": alice_helper})
+check("cloud_deleted_session_token_refused", code == 200 and rc != 0, (code, rc, out))
+
+# ---- expiry revokes the token too ----
+code, text = call(ALICE, "POST", "/v1/sessions", {"repo": "https://git.test/o/r.git",
+                                                  "limits": {"ttl_s": 3}}, timeout=120)
+ESID = json.loads(text).get("id", "") if code == 201 else ""
+rc, out = run(ALICE, ESID, 'echo "$GIT_CONFIG_VALUE_2"')
+e_helper = out.strip()
+state = None
+deadline = time.monotonic() + WAIT
+while time.monotonic() < deadline:
+    code, text = call(ALICE, "GET", "/v1/sessions/" + ESID)
+    state = json.loads(text).get("state") if code == 200 else None
+    if state == "expired":
+        break
+    time.sleep(0.2)
+rc, out = run(BOB, BSID, "git -c credential.helper= -c \"credential.helper=$H\" ls-remote"
+              " http://127.0.0.1:7418/git.test/o/r.git 2>&1", env={"H": e_helper})
+check("cloud_expired_session_token_refused", state == "expired" and rc != 0
+      and "refs/heads/main" not in out, (state, rc, out))
+call(BOB, "DELETE", "/v1/sessions/" + BSID)
+
+ald2.terminate()
+ald2.wait()
+print("cloud: %d passed, %d failed" % (PASSES, FAILS), flush=True)
+sys.exit(1 if FAILS else 0)

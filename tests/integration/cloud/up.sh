@@ -1,0 +1,71 @@
+#!/bin/bash
+# Usage: up.sh AIRLOCK
+# `airlock up` on a fresh state dir: keys and configs made, an admin API key
+# printed once that works against the API, both proxies running as nobody; a
+# second start reuses everything and prints no key.
+set -u
+AIRLOCK=$1
+if [ "$(id -u)" != 0 ]; then
+    echo "SKIP: airlock up needs root"
+    exit 77
+fi
+T=$(mktemp -d /tmp/airlock-up.XXXXXX)
+S=$T/state
+PID=
+cleanup() {
+    [ -n "$PID" ] && kill -TERM "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
+    rm -rf "$T"
+}
+trap cleanup EXIT
+fail() {
+    echo "FAIL: $*"
+    sed 's/^/    | /' "$T/out" 2>/dev/null | tail -30
+    exit 1
+}
+start() {
+    rm -f "$S/airlockd.addr"
+    "$AIRLOCK" up --state-dir "$S" --listen 127.0.0.1:0 >"$T/out" 2>&1 &
+    PID=$!
+    for _ in $(seq 1 400); do
+        [ -s "$S/airlockd.addr" ] && return 0
+        kill -0 "$PID" 2>/dev/null || fail "airlock up exited"
+        sleep 0.05
+    done
+    fail "airlock up did not start"
+}
+stop() {
+    kill -TERM "$PID"
+    wait "$PID"
+    PID=
+}
+
+start
+for f in master.key token.key gitproxy.json airlockd.json; do
+    [ "$(stat -c %a "$S/$f")" = 600 ] || fail "$f missing or not 0600"
+done
+KEY=$(grep -o 'alk_[0-9a-f]*' "$T/out")
+[ -n "$KEY" ] || fail "no admin key printed"
+A="http://$(cat "$S/airlockd.addr")"
+code=$(curl -sS -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $KEY" "$A/v1/sessions")
+[ "$code" = 200 ] || fail "admin key refused: $code"
+for name in airlock-netprox airlock-gitprox; do
+    pid=
+    for _ in $(seq 1 200); do
+        pid=$(pgrep -P "$PID" -x "$name" | head -1)
+        [ -n "$pid" ] && [ "$(awk '/^Uid:/ {print $2}' "/proc/$pid/status")" = \
+            "$(id -u nobody)" ] && break
+        pid=
+        sleep 0.05
+    done
+    [ -n "$pid" ] || fail "$name not running as nobody"
+done
+echo "PASS: up_first_start"
+stop
+
+start
+grep -q 'alk_' "$T/out" && fail "a key printed again"
+code=$(curl -sS -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $KEY" \
+    "http://$(cat "$S/airlockd.addr")/v1/sessions")
+[ "$code" = 200 ] || fail "key lost after restart: $code"
+echo "PASS: up_second_start"
+stop
