@@ -412,6 +412,9 @@ int main(int argc, char **argv)
     if (fcntl(listen_fd, F_SETFD, FD_CLOEXEC) < 0 || fcntl(listen_fd, F_SETFL, O_NONBLOCK) < 0 ||
         chdir(default_cwd) < 0)
         setup_fail(status, "airlock-init: setup failed");
+    /* The daemon that started us connected before we ran: its HELLO goes
+     * out before the status pipe closes, so it finds it at once. */
+    conn_accept(listen_fd);
     close(status); /* serving */
 
     for (;;) {
