@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,14 +33,14 @@
 #include <time.h>
 #include <unistd.h>
 
+extern char **environ;
+
 /* Commands running at once; a SPAWN beyond it fails with EAGAIN. */
 #define INIT_MAX_PROCS 1024
 /* Descriptors received and not yet used by a SPAWN. */
 #define INIT_MAX_FDQ 48
 /* How long a send to the daemon may wait before the connection is dropped. */
 #define INIT_SEND_TIMEOUT_MS 2000
-
-extern char **environ;
 
 struct proc {
     pid_t pid; /* 0: free slot */
@@ -163,11 +164,31 @@ static void reap(void)
     }
 }
 
+/* What spawn_child needs; it lives on do_spawn's stack, which the child
+ * shares (CLONE_VM) while do_spawn is suspended (CLONE_VFORK). */
+struct spawn_args {
+    const struct sbs_req *r;
+    const int *fds;
+    int err; /* written by the child when the exec fails: its errno */
+};
+
+/* The child's stack: do_spawn is suspended until the child execs or
+ * exits, so one stack serves every spawn. Pages never touched cost
+ * nothing. Its deepest use is execvp's: a PATH_MAX path buffer and, for a
+ * script without #!, an argv copy of SBS_MAX_ARGS + 2 pointers (32 KiB).
+ * The lowest page is a guard (PROT_NONE, set up by main). */
+#define SPAWN_STACK_SIZE (128 * 1024)
+#define SPAWN_GUARD_SIZE 4096
+static unsigned char spawn_stack[SPAWN_STACK_SIZE] __attribute__((aligned(SPAWN_GUARD_SIZE)));
+
 /* The command's process: its own session and process group, the received
- * descriptors as 0-2 and nothing else, exec. Failures go to `err_fd`. */
-static void __attribute__((noreturn))
-spawn_child(const struct sbs_req *r, const int *fds, int err_fd)
+ * descriptors as 0-2 and nothing else, exec. It shares init's memory until
+ * the exec (like posix_spawn): it writes nothing but a->err, and no signal
+ * handler can run in it (init has none). */
+static int spawn_child(void *arg)
 {
+    struct spawn_args *a = arg;
+    const struct sbs_req *r = a->r;
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
@@ -176,18 +197,19 @@ spawn_child(const struct sbs_req *r, const int *fds, int err_fd)
     if (chdir(r->cwd[0] ? r->cwd : default_cwd) < 0)
         e = errno;
     for (int i = 0; i < 3 && e == 0; i++)
-        if (dup2(fds[i], i) < 0)
+        if (dup2(a->fds[i], i) < 0)
             e = errno;
     if (e == 0) {
         /* Every other descriptor (control socket, listening socket, queued
-         * fds) is closed by the exec; err_fd only if the exec succeeds. */
+         * fds) is closed by the exec. */
         syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC);
+        /* execvp searches the PATH of `environ`: the command's own (do_spawn
+         * puts init's back). */
         environ = (char **)envp_ptrs;
         execvp(argv_ptrs[0], (char *const *)argv_ptrs);
         e = errno;
     }
-    ssize_t w = write(err_fd, &e, sizeof(e));
-    (void)w;
+    a->err = e ? e : EIO;
     _exit(127);
 }
 
@@ -199,26 +221,19 @@ static void do_spawn(const struct sbs_req *r)
     fdq_len -= 3;
     memmove(fdq, fdq + 3, fdq_len * sizeof(int));
     struct proc *slot = proc_find(0);
-    int ep[2] = {-1, -1};
     if (!slot) {
         reply.err = EAGAIN;
-    } else if (pipe2(ep, O_CLOEXEC) < 0) {
-        reply.err = errno;
     } else {
+        /* Suspended until the child has exec'd (or failed to): no fork of
+         * our page tables, no pipe to learn how the exec went. */
+        struct spawn_args a = {.r = r, .fds = fds, .err = 0};
+        char **env = environ;
         uint64_t start = now_ms();
-        pid_t pid = fork();
-        if (pid == 0)
-            spawn_child(r, fds, ep[1]);
-        close(ep[1]);
-        int e = 0;
-        ssize_t n = -1;
-        if (pid < 0)
-            e = errno;
-        else
-            while ((n = read(ep[0], &e, sizeof(e))) < 0 && errno == EINTR)
-                ;
-        close(ep[0]);
-        if (pid > 0 && n == 0) {
+        pid_t pid = clone(spawn_child, spawn_stack + sizeof(spawn_stack),
+                          CLONE_VM | CLONE_VFORK | SIGCHLD, &a);
+        int e = pid < 0 ? errno : a.err;
+        environ = env;
+        if (pid > 0 && e == 0) {
             slot->pid = pid;
             slot->id = next_id++;
             if (next_id == 0)
@@ -379,6 +394,8 @@ int main(int argc, char **argv)
      * /proc/1/{mem,environ,maps,fd} or attach to us. (exec reset it.) */
     if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
         setup_fail(status, "airlock-init: PR_SET_DUMPABLE failed");
+    if (mprotect(spawn_stack, SPAWN_GUARD_SIZE, PROT_NONE) < 0)
+        setup_fail(status, "airlock-init: spawn stack guard failed");
     /* Default dispositions (an ignored SIGPIPE of the daemon's must not
      * reach the commands); only SIGCHLD is blocked, read by signalfd.
      * Other signals sent from inside to pid 1 are dropped by the kernel. */
@@ -395,6 +412,9 @@ int main(int argc, char **argv)
     if (fcntl(listen_fd, F_SETFD, FD_CLOEXEC) < 0 || fcntl(listen_fd, F_SETFL, O_NONBLOCK) < 0 ||
         chdir(default_cwd) < 0)
         setup_fail(status, "airlock-init: setup failed");
+    /* The daemon that started us connected before we ran: its HELLO goes
+     * out before the status pipe closes, so it finds it at once. */
+    conn_accept(listen_fd);
     close(status); /* serving */
 
     for (;;) {

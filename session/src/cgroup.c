@@ -37,15 +37,24 @@ static int cg_write(const char *dir, const char *file, const char *value)
     return 0;
 }
 
-/* The mount point of the cgroup hierarchy holding `controller` (v1), or of
- * the v2 hierarchy when `controller` is NULL, from /proc/self/mountinfo. */
-static char *cg_find_mount(const char *controller)
+/* Copies the line of `text` starting at `p` into `line` (cut to `size`,
+ * without its newline); returns where the next one starts, NULL at the end. */
+static const char *cg_next_line(const char *p, char *line, size_t size)
 {
-    cleanup_fclose FILE *f = fopen("/proc/self/mountinfo", "re");
-    if (!f)
+    if (!p || !*p)
         return NULL;
+    size_t n = strcspn(p, "\n");
+    snprintf(line, size, "%.*s", (int)n, p);
+    return p[n] ? p + n + 1 : p + n;
+}
+
+/* The mount point of the cgroup hierarchy holding `controller` (v1), or of
+ * the v2 hierarchy when `controller` is NULL, from `mountinfo` (the text
+ * of /proc/self/mountinfo). */
+static char *cg_find_mount(const char *mountinfo, const char *controller)
+{
     char line[4096];
-    while (fgets(line, sizeof(line), f)) {
+    for (const char *p = mountinfo; (p = cg_next_line(p, line, sizeof(line)));) {
         /* ... mountpoint ... - fstype source superoptions */
         char *sep = strstr(line, " - ");
         if (!sep)
@@ -72,15 +81,12 @@ static char *cg_find_mount(const char *controller)
 }
 
 /* This process's cgroup path in the hierarchy of `controller` (v1) or in
- * the v2 hierarchy ("0::") when `controller` is NULL. */
-static char *cg_own_path(const char *controller)
+ * the v2 hierarchy ("0::") when `controller` is NULL, from `cgroups` (the
+ * text of /proc/self/cgroup). */
+static char *cg_own_path(const char *cgroups, const char *controller)
 {
-    cleanup_fclose FILE *f = fopen("/proc/self/cgroup", "re");
-    if (!f)
-        return NULL;
     char line[4096];
-    while (fgets(line, sizeof(line), f)) {
-        line[strcspn(line, "\n")] = '\0';
+    for (const char *p = cgroups; (p = cg_next_line(p, line, sizeof(line)));) {
         char *c1 = strchr(line, ':');
         char *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
         if (!c2)
@@ -205,9 +211,21 @@ int sb_cgroup_create_named(struct sb_cgroup *out, const struct sb_config *cfg, c
     struct sb_cgroup cg = {0};
     int err = 0;
     char dir[PATH_MAX];
+    /* Read once, looked up for each hierarchy. */
+    struct al_buf mountinfo, cgroups;
+    al_buf_init(&mountinfo, 1 << 20);
+    al_buf_init(&cgroups, 1 << 16);
+    if (al_buf_read_file(&mountinfo, "/proc/self/mountinfo") < 0 ||
+        al_buf_read_file(&cgroups, "/proc/self/cgroup") < 0) {
+        err =
+            al_error_set(AL_EIO, "cgroup: cannot read this process's cgroups: %s", al_error_last());
+        al_buf_free(&mountinfo);
+        al_buf_free(&cgroups);
+        return err;
+    }
 
-    cleanup_free char *v2_mount = cg_find_mount(NULL);
-    cleanup_free char *v2_own = v2_mount ? cg_own_path(NULL) : NULL;
+    cleanup_free char *v2_mount = cg_find_mount(mountinfo.ptr, NULL);
+    cleanup_free char *v2_own = v2_mount ? cg_own_path(cgroups.ptr, NULL) : NULL;
     if (v2_own) {
         if (al_path_join(dir, sizeof(dir), v2_mount, v2_own) == 0 && cg_v2_delegates(dir, cfg)) {
             cg.version = 2;
@@ -230,8 +248,8 @@ int sb_cgroup_create_named(struct sb_cgroup *out, const struct sb_config *cfg, c
         for (int c = 0; c < 3; c++) {
             if (!wanted[c])
                 continue;
-            cleanup_free char *mnt = cg_find_mount(cg_names[c]);
-            cleanup_free char *own = mnt ? cg_own_path(cg_names[c]) : NULL;
+            cleanup_free char *mnt = cg_find_mount(mountinfo.ptr, cg_names[c]);
+            cleanup_free char *own = mnt ? cg_own_path(cgroups.ptr, cg_names[c]) : NULL;
             if (!own) {
                 err = al_error_set(AL_EUNSUPP,
                                    "no cgroup controller \"%s\" available (neither delegated on "
@@ -265,6 +283,8 @@ int sb_cgroup_create_named(struct sb_cgroup *out, const struct sb_config *cfg, c
     memset(&cg, 0, sizeof(cg));
 out:
     sb_cgroup_destroy(&cg);
+    al_buf_free(&mountinfo);
+    al_buf_free(&cgroups);
     return err;
 }
 

@@ -29,6 +29,7 @@
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define SBS_NS_FLAGS                                                                               \
@@ -92,17 +93,23 @@ static int sbs_child_main(void *arg)
     const struct sbs_child *a = arg;
     char go;
     int err, ruleset = -1;
-    /* EOF: the parent failed (or died) before letting us run. */
-    if (read(a->go_fd, &go, 1) != 1 || go != 'm')
-        _exit(125);
     /* Out of the daemon's session and process group: a signal to those
      * (a terminal's ^C, a supervisor killing the group) is not for us. */
     setsid();
+    /* Our own namespaces' hostname and loopback need only the capabilities
+     * we hold in our user namespace, not the id maps: done while the
+     * parent writes them. */
     if (sethostname("airlock", 7) < 0) {
         al_error_set_errno(AL_EIO, errno, "sethostname");
         child_fail(a);
     }
-    if ((err = sb_net_loopback_up()) < 0 || (err = sb_mounts_build_root(a->plan)) < 0)
+    if (sb_net_loopback_up() < 0)
+        child_fail(a);
+    /* EOF: the parent failed (or died) before letting us run. The root is
+     * built from the host's files, as root mapped to root. */
+    if (read(a->go_fd, &go, 1) != 1 || go != 'm')
+        _exit(125);
+    if ((err = sb_mounts_build_root(a->plan)) < 0)
         child_fail(a);
     /* Built here, where the sandbox's paths resolve; enforced by init after
      * its exec (the init binary itself lies outside the sandbox's tree). */
@@ -228,6 +235,28 @@ static int wait_ready(int fd)
     return al_error_set(AL_ERROR, "sandbox setup: %s", msg);
 }
 
+/* When the child already reported a failure on the status pipe (`fd`),
+ * makes its message the error; never waits. */
+static void child_message(int fd)
+{
+    char msg[512];
+    struct pollfd p = {fd, POLLIN, 0};
+    if (poll(&p, 1, 0) != 1)
+        return;
+    ssize_t n = read(fd, msg, sizeof(msg) - 1);
+    if (n <= 0)
+        return;
+    msg[n] = '\0';
+    al_error_set(AL_ERROR, "sandbox setup: %s", msg);
+}
+
+static double mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
 static int spec_check(const struct sbs_spec *s)
 {
     if (!s->policy || !s->workspace || !s->workspace_mount || !s->control_path || !s->cgroup_name ||
@@ -274,6 +303,9 @@ int sbs_start(struct sbs_conn *out, const struct sbs_spec *spec)
 
     if ((err = spec_check(spec)) < 0)
         return err;
+    /* Step times for the debug log: plan, cgroup, clone, id maps and
+     * cgroup move, the child's setup and init's start, HELLO. */
+    double t[7] = {mono_ms()};
     struct sb_config cfg = {.policy = spec->policy,
                             .cwd = spec->workspace,
                             .on_netns = spec->on_netns,
@@ -299,11 +331,17 @@ int sbs_start(struct sbs_conn *out, const struct sbs_spec *spec)
                                 .n_hide = spec->n_hide + 1};
     if ((err = sb_plan_build_ex(&plan, &cfg, &opts)) < 0)
         goto out;
+    t[1] = mono_ms();
     if ((err = sb_cgroup_create_named(&cg, &cfg, spec->cgroup_name)) < 0)
         goto out;
+    t[2] = mono_ms();
     if ((err = control_listen(&listen_fd, spec->control_path)) < 0)
         goto out;
     socket_made = 1;
+    /* Connected now, accepted by init before it reports ready: its HELLO
+     * is waiting when the status pipe closes. */
+    if ((err = sbs_control_connect(&conn_fd, spec->control_path)) < 0)
+        goto out;
     init_fd = open(spec->init_path, O_PATH | O_CLOEXEC);
     if (init_fd < 0) {
         err = al_error_set_errno(AL_ENOTFOUND, errno, "airlock-init %s", spec->init_path);
@@ -337,6 +375,7 @@ int sbs_start(struct sbs_conn *out, const struct sbs_spec *spec)
     }
     int clone_errno = errno;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
+    t[3] = mono_ms();
     if (pid < 0) {
         err = al_error_set_errno(AL_EUNSUPP, clone_errno, "cannot create namespaces");
         goto out;
@@ -350,8 +389,10 @@ int sbs_start(struct sbs_conn *out, const struct sbs_spec *spec)
         err = sb_userns_map_user(pid, spec->host_uid, spec->host_gid);
     else
         err = sb_userns_map_ids(pid, outer_uid, outer_gid);
-    if (err < 0)
+    if (err < 0) {
+        child_message(status[0]); /* the child's failure, when it is the cause */
         goto out;
+    }
     if (write(go[1], "m", 1) != 1) {
         err = al_error_set_errno(AL_EIO, errno, "start sandbox");
         goto out;
@@ -364,15 +405,21 @@ int sbs_start(struct sbs_conn *out, const struct sbs_spec *spec)
         err = al_error_set_errno(AL_EIO, errno, "start sandbox");
         goto out;
     }
+    t[4] = mono_ms();
     if ((err = wait_ready(status[0])) < 0)
         goto out;
+    t[5] = mono_ms();
     struct sbs_record rec;
     if ((err = record_fill(&rec, pid, spec, &cg)) < 0)
         goto out;
-    if ((err = sbs_control_connect(&conn_fd, spec->control_path)) < 0)
-        goto out;
     err = sbs_conn_open(out, conn_fd, &rec, SBS_SETUP_TIMEOUT_MS);
     conn_fd = -1;
+    t[6] = mono_ms();
+    al_log(AL_LOG_DEBUG,
+           "sbs_start %s: %.2f ms: plan %.2f, cgroup %.2f, clone %.2f, maps+cgroup move %.2f, "
+           "setup+init exec %.2f, hello %.2f",
+           spec->cgroup_name, t[6] - t[0], t[1] - t[0], t[2] - t[1], t[3] - t[2], t[4] - t[3],
+           t[5] - t[4], t[6] - t[5]);
 
 out:
     if (err < 0 && pid > 0) {
