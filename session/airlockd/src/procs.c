@@ -61,8 +61,14 @@ json_t *ald_proc_json(const struct ald *d, const struct ald_proc *p)
                      exit_json(p), "output", output);
 }
 
+/* Saves are serialised from snapshot to write: a request thread saving a
+ * process at its start and the control thread saving its exit could
+ * otherwise write in the opposite order, leaving it "running" in the store. */
+static pthread_mutex_t save_lock = PTHREAD_MUTEX_INITIALIZER;
+
 int ald_proc_save(struct ald *d, struct ald_proc *p)
 {
+    pthread_mutex_lock(&save_lock);
     pthread_mutex_lock(&d->lock);
     json_t *pub = ald_proc_json(d, p);
     json_t *priv = json_pack("{s:I, s:[I, I], s:I}", "init_id", (json_int_t)p->init_id, "earliest",
@@ -70,6 +76,7 @@ int ald_proc_save(struct ald *d, struct ald_proc *p)
                              (json_int_t)p->started_ms);
     pthread_mutex_unlock(&d->lock);
     int err = pub && priv ? ald_store_proc_put(d->st, p->s->id, p->num, pub, priv) : AL_ENOMEM;
+    pthread_mutex_unlock(&save_lock);
     if (err < 0)
         al_log(AL_LOG_ERROR, "saving process p_%llu of %s: %s", (unsigned long long)p->num,
                p->s->id, al_error_last());
