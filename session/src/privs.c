@@ -16,6 +16,15 @@ static int privs_rlimits(void)
     struct rlimit core = {0, 0};
     if (setrlimit(RLIMIT_CORE, &core) < 0)
         return al_error_set_errno(AL_EIO, errno, "setrlimit core");
+    /* A daemon creating sandboxes raises its own descriptor limit; the
+     * commands get at most 65536 (programs that close every descriptor up
+     * to the limit stay fast). */
+    struct rlimit nofile;
+    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur > 65536) {
+        nofile.rlim_cur = 65536;
+        if (setrlimit(RLIMIT_NOFILE, &nofile) < 0)
+            return al_error_set_errno(AL_EIO, errno, "setrlimit nofile");
+    }
     return 0;
 }
 

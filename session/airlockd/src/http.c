@@ -502,7 +502,8 @@ int ald_http_start(struct ald *d, char *bound, size_t boundsz)
     if (fd < 0)
         return fd;
     d->mhd = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-                                  MHD_USE_ITC | MHD_USE_ERROR_LOG,
+                                  MHD_USE_ITC | MHD_USE_ERROR_LOG |
+                                  MHD_USE_POLL, /* select() stops at fd 1024 */
                               0, NULL, NULL, on_request, d, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, d,
                               MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT,
                               (unsigned)d->cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,

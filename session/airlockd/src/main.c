@@ -29,6 +29,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #ifndef AIRLOCK_VERSION
@@ -142,6 +143,16 @@ static int serve(struct ald_config *cfg)
     char db[PATH_MAX];
     snprintf(db, sizeof(db), "%s/airlockd.db", cfg->state_dir);
     int started = 0, http = 0;
+
+    /* Each session holds a few descriptors here (control socket, proxy
+     * listeners): 500 sessions need more than the usual soft limit of 1024.
+     * Sandboxes set their own limit (session/src/privs.c). */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+            al_log(AL_LOG_WARN, "cannot raise the open file limit: %s", strerror(errno));
+    }
 
     /* signals are taken by sigwait() below; every thread inherits the mask */
     sigset_t set;
