@@ -1,25 +1,34 @@
 #!/usr/bin/env bash
-# Installs the build dependencies, builds airlock and runs a demo command in
-# the sandbox with `airlock run`.
+# Installs the build dependencies, builds airlock, and starts `airlock up`:
+# airlockd with both proxies in the foreground, logs on this terminal, state
+# in $AIRLOCK_STATE (default /var/lib/airlock), API on $AIRLOCK_LISTEN
+# (default 127.0.0.1:7070). The first start prints an admin API key once.
+# Stop it with Ctrl-C; the state dir is kept, so the next start reuses it.
+# Then follow the walk-through in README.md from a second terminal.
+#   ./deploy/quickstart.sh            install, build, airlock up (as root)
+#   ./deploy/quickstart.sh --demo     install, build, run the `airlock run`
+#                                     demo and exit (also AIRLOCK_QUICKSTART_DEMO=1)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
+demo=${AIRLOCK_QUICKSTART_DEMO:-0}
+case "${1:-}" in
+--demo) demo=1 ;;
+"") ;;
+*)
+  echo "usage: $0 [--demo]" >&2
+  exit 2
+  ;;
+esac
 ./deploy/install-deps.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j"$(nproc)"
 echo
-echo "== airlock run: a shell in the sandbox looks around"
-demo=$(mktemp -d /tmp/airlock-demo.XXXXXX)
-cd "$demo"
-"$root/build/cli/airlock" run -c '
-  echo "in the sandbox as $(id -un), pid $$, cwd $PWD"
-  echo hello > note.txt && echo "workspace write: ok ($(cat note.txt))"
-  touch /etc/airlock-demo 2>/dev/null && echo "/etc write: ALLOWED" || echo "/etc write: refused"
-  ls ~/.ssh >/dev/null 2>&1 && echo "~/.ssh: VISIBLE" || echo "~/.ssh: invisible"
-  (exec 3<>/dev/tcp/1.1.1.1/80) 2>/dev/null && echo "network: OPEN" || echo "network: none"
-  echo "processes visible: $(ls /proc | grep -c "^[0-9]")"
-' || true
-echo
-echo "Try it yourself:  $root/build/cli/airlock run -- bash"
-echo "Check a policy:    $root/build/cli/airlock doctor"
-rm -rf "$demo"
+if [ "$demo" = 1 ]; then
+  exec ./deploy/demo-run.sh
+fi
+state=${AIRLOCK_STATE:-/var/lib/airlock}
+listen=${AIRLOCK_LISTEN:-127.0.0.1:7070}
+echo "== airlock up: state in $state, API on http://$listen (Ctrl-C stops it)"
+echo "   Keep the admin API key printed below; see README.md for the walk-through."
+exec "$root/build/cli/airlock" up --state-dir "$state" --listen "$listen"

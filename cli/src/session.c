@@ -21,7 +21,8 @@ static void usage(FILE *f)
 {
     fputs("usage: airlock session <command> [options]\n"
           "\n"
-          "  create [--settings FILE] [--memory MB] [--pids N] [--cpu F] [--ttl S] [--idle S]\n"
+          "  create [--repo URL [--base BRANCH] [--branch BRANCH]]\n"
+          "         [--settings FILE] [--memory MB] [--pids N] [--cpu F] [--ttl S] [--idle S]\n"
           "         [--env K=V]... [--mode auto-allow|regular] [--meta K=V]...\n"
           "         [--idempotency-key K] [--json]          create a session, print its id\n"
           "  ls [--state STATE] [--json]                     list sessions\n"
@@ -163,6 +164,9 @@ static int cmd_create(struct cl_client *c, int argc, char **argv)
         {"meta", required_argument, NULL, 'k'},
         {"idempotency-key", required_argument, NULL, 'K'},
         {"json", no_argument, NULL, 'j'},
+        {"repo", required_argument, NULL, 'r'},
+        {"base", required_argument, NULL, 'b'},
+        {"branch", required_argument, NULL, 'B'},
         {NULL, 0, NULL, 0},
     };
     static const char *const limit_names[] = {
@@ -213,6 +217,16 @@ static int cmd_create(struct cl_client *c, int argc, char **argv)
             break;
         case 'M':
             json_object_set_new(body, "mode", json_string(optarg));
+            break;
+        case 'r':
+        case 'b':
+        case 'B':
+            /* checked by the server (docs/api.md) */
+            json_object_set_new(body,
+                                opt == 'r'   ? "repo"
+                                : opt == 'b' ? "base"
+                                             : "branch",
+                                json_string(optarg));
             break;
         case 'K': {
             size_t n = strlen(optarg) + sizeof("Idempotency-Key: ");

@@ -60,10 +60,17 @@ int ald_up_prepare(const char *state_dir, char *config_out, size_t size)
         (err = path_in(token, sizeof(token), state_dir, "token.key")) < 0 ||
         (err = path_in(gp, sizeof(gp), state_dir, "gitproxy.json")) < 0 ||
         (err = path_in(store, sizeof(store), state_dir, "creds.store")) < 0 ||
-        (err = path_in(cache, sizeof(cache), state_dir, "gitproxy-cache")) < 0 ||
         (err = path_in(audit, sizeof(audit), state_dir, "git-audit.jsonl")) < 0 ||
         (err = path_in(config_out, size, state_dir, "airlockd.json")) < 0)
         return err;
+    /* The cache lives beside the state dir, not in it: the state dir is
+     * root-only (0700) and the gitproxy spools pushes there as its user. */
+    size_t len = strlen(state_dir);
+    while (len > 1 && state_dir[len - 1] == '/')
+        len--;
+    int n = snprintf(cache, sizeof(cache), "%.*s-gitproxy-cache", (int)len, state_dir);
+    if (n < 0 || (size_t)n >= sizeof(cache))
+        return al_error_set(AL_ETOOBIG, "state dir path too long");
     const char *keys[] = {master, token};
     for (int i = 0; i < 2; i++) {
         if (access(keys[i], F_OK) == 0)

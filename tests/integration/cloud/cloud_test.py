@@ -348,6 +348,139 @@ rc, out = run(BOB, BSID, "git -c credential.helper= -c \"credential.helper=$H\" 
               " http://127.0.0.1:7418/git.test/o/r.git 2>&1", env={"H": e_helper})
 check("cloud_expired_session_token_refused", state == "expired" and rc != 0
       and "refs/heads/main" not in out, (state, rc, out))
+
+# ---- expiry with a push in flight (issue 6, "Done when" 3) ----
+# A raw receive-pack request with the session's scoped token, made from the
+# sandbox's network namespace (nsenter from the host, so the connection
+# outlives the sandbox), sent but for its last bytes; the session expires;
+# the rest is sent: the push must fail and the branch must not move. First a
+# control push made the same way on the live session, so the refusal is
+# the expiry's and not the method's.
+HOLDER = r"""
+import base64, socket, sys
+body = open(sys.argv[2], "rb").read()
+hold = sys.argv[3] == "hold"
+s = socket.create_connection(("127.0.0.1", 7418), timeout=120)
+auth = base64.b64encode(b"x-access-token:" + sys.argv[1].encode()).decode()
+head = ("POST /git.test/o/r.git/git-receive-pack HTTP/1.1\r\nHost: 127.0.0.1:7418\r\n"
+        "Authorization: Basic %s\r\nContent-Type: application/x-git-receive-pack-request\r\n"
+        "Accept: application/x-git-receive-pack-result\r\nContent-Length: %d\r\n"
+        "Connection: close\r\n\r\n" % (auth, len(body)))
+out = b""
+try:
+    s.sendall(head.encode() + (body[:-16] if hold else body))
+    if hold:
+        print("held", flush=True)
+        sys.stdin.readline()
+        s.sendall(body[-16:])
+    while True:
+        d = s.recv(65536)
+        if not d:
+            break
+        out += d
+except OSError as e:
+    out += ("\nsocket error: %s" % e).encode()
+sys.stdout.write(out.decode("latin-1"))
+"""
+
+
+def sandbox_pid(sid):
+    """A process of the session's sandbox, found through its cgroup."""
+    for root, _, _ in os.walk("/sys/fs/cgroup"):
+        if os.path.basename(root) != "airlock-" + sid:
+            continue
+        for sub, _, files in os.walk(root):
+            if "cgroup.procs" in files:
+                pids = open(os.path.join(sub, "cgroup.procs")).read().split()
+                if pids:
+                    return int(pids[0])
+    return None
+
+
+def git_out(*args, cwd=None):
+    return subprocess.run(["git"] + list(args), cwd=cwd, capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
+def receive_pack_body(work, old, new, exclude, ref):
+    pack = subprocess.run(["git", "pack-objects", "--stdout", "--revs", "-q"], cwd=work,
+                          input=("%s\n^%s\n" % (new, exclude)).encode(),
+                          capture_output=True, check=True).stdout
+    line = ("%s %s %s\0report-status agent=airlock-test\n" % (old, new, ref)).encode()
+    return b"%04x" % (len(line) + 4) + line + b"0000" + pack
+
+
+code, text = call(ALICE, "POST", "/v1/sessions", {"repo": "https://git.test/o/r.git",
+                                                  "limits": {"ttl_s": 20}}, timeout=120)
+FSID = json.loads(text).get("id", "") if code == 201 else ""
+FREF = "refs/heads/airlock/" + FSID
+rc, out = run(ALICE, FSID, "printf 'protocol=https\\nhost=git.test\\npath=o/r.git\\n\\n'"
+              " | git credential fill")
+ftoken = ""
+for line in (out or "").splitlines():
+    if line.startswith("password="):
+        ftoken = line[len("password="):]
+work = T + "/inflight"
+subprocess.run(["git", "clone", "-q", SRV + "/o/r.git", work], check=True)
+main = git_out("rev-parse", "HEAD", cwd=work)
+with open(work + "/a.txt", "w") as f:
+    f.write("control push\n")
+git_out("add", "a.txt", cwd=work)
+git_out("commit", "-qm", "control", cwd=work)
+commit_a = git_out("rev-parse", "HEAD", cwd=work)
+with open(work + "/b.bin", "wb") as f:
+    f.write(os.urandom(1 << 20))
+git_out("add", "b.bin", cwd=work)
+git_out("commit", "-qm", "in flight", cwd=work)
+commit_b = git_out("rev-parse", "HEAD", cwd=work)
+with open(T + "/body-a", "wb") as f:
+    f.write(receive_pack_body(work, "0" * 40, commit_a, main, FREF))
+with open(T + "/body-b", "wb") as f:
+    f.write(receive_pack_body(work, commit_a, commit_b, commit_a, FREF))
+
+
+def holder(pid, body, mode):
+    return subprocess.Popen(["nsenter", "-t", str(pid), "-n", "python3", "-c", HOLDER, ftoken,
+                             body, mode], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+fpid = sandbox_pid(FSID)
+ctl_out = ""
+if fpid and ftoken:
+    h = holder(fpid, T + "/body-a", "now")
+    ctl_out = h.communicate(timeout=WAIT)[0]
+check("cloud_inflight_control_push_works", "ok " + FREF in ctl_out
+      and upstream_ref(FREF) == commit_a, (FSID, fpid, bool(ftoken), ctl_out))
+
+held_out, state = "", None
+if fpid and ftoken:
+    h = holder(fpid, T + "/body-b", "hold")
+    first = h.stdout.readline()
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline:
+        code, text = call(ALICE, "GET", "/v1/sessions/" + FSID)
+        state = json.loads(text).get("state") if code == 200 else None
+        if state == "expired":
+            break
+        time.sleep(0.2)
+    try:
+        held_out = first + h.communicate(input="go\n", timeout=WAIT)[0]
+    except subprocess.TimeoutExpired:
+        h.kill()
+        held_out = first + h.communicate()[0] + " (hung)"
+check("cloud_expiry_refuses_push_in_flight", first.startswith("held") and state == "expired"
+      and "ok " + FREF not in held_out and upstream_ref(FREF) == commit_a,
+      (state, held_out[-600:], upstream_ref(FREF)))
+
+# the same token, a new connection (bob's sandbox: the expired one is gone)
+bpid = sandbox_pid(BSID)
+later = ""
+if bpid and ftoken:
+    later = holder(bpid, T + "/body-b", "now").communicate(timeout=WAIT)[0]
+check("cloud_expired_token_later_push_refused", bpid is not None and "ok " + FREF not in later
+      and upstream_ref(FREF) == commit_a, later[-600:])
+
 call(BOB, "DELETE", "/v1/sessions/" + BSID)
 
 ald2.terminate()

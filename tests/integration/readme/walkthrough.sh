@@ -1,0 +1,174 @@
+#!/bin/bash
+# Usage: walkthrough.sh BUILD_DIR README
+# Runs README.md's walk-through as written: the shell blocks between
+# `<!-- walkthrough:start -->` and `<!-- walkthrough:end -->`, in order, in
+# one bash. Only what must differ in a test comes from the environment the
+# README itself reads: AIRLOCK_STATE (a scratch state dir), REPO_URL (a
+# repository on git.test, which the scratch gitproxy.json maps to a real git
+# http-backend behind nginx on loopback that accepts only the real token),
+# AIRLOCK_URL (a free port), the token on stdin, and PATH (this build). The
+# README's "restart `airlock up`" step between blocks 2 and 3 is done here.
+# Checks the push arrived upstream and main did not move, then tears
+# everything down and checks nothing is left (processes, mounts).
+set -u
+if [ "$(id -u)" != 0 ]; then
+    echo "SKIP: airlock up needs root"
+    exit 77
+fi
+for tool in nginx fcgiwrap git curl python3; do
+    command -v "$tool" >/dev/null || { echo "SKIP: no $tool"; exit 77; }
+done
+README=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")
+. "$(dirname "$0")/../gitproxy/env.sh"
+# env.sh's own proxy is not used here
+kill "$PROXY_PID" 2>/dev/null
+AIRLOCK=$BUILD/cli/airlock
+AS=$T/up-state
+W=$T/walk
+mkdir -p "$W"
+PORT=$(free_port)
+UP_PID=
+ADMIN_KEY=
+
+stop_up() {
+    [ -n "$UP_PID" ] || return 0
+    kill -TERM "$UP_PID" 2>/dev/null
+    wait "$UP_PID" 2>/dev/null
+    UP_PID=
+}
+start_up() {
+    rm -f "$AS/airlockd.addr"
+    "$AIRLOCK" up --state-dir "$AS" --listen "127.0.0.1:$PORT" >>"$W/up.log" 2>&1 &
+    UP_PID=$!
+    for _ in $(seq 1 400); do
+        [ -s "$AS/airlockd.addr" ] && return 0
+        kill -0 "$UP_PID" 2>/dev/null || break
+        sleep 0.05
+    done
+    fail "airlock up did not start" "$W/up.log"
+    exit 1
+}
+walk_cleanup() {
+    # Sessions outlive airlockd: delete what a failed run left, then stop it.
+    if [ -n "$UP_PID" ] && [ -n "$ADMIN_KEY" ]; then
+        for sid in $(curl -s -H "Authorization: Bearer $ADMIN_KEY" \
+            "http://127.0.0.1:$PORT/v1/sessions" | python3 -c \
+            'import json,sys; [print(s["id"]) for s in json.load(sys.stdin).get("sessions", [])]' \
+            2>/dev/null); do
+            curl -s -o /dev/null -X DELETE -H "Authorization: Bearer $ADMIN_KEY" \
+                "http://127.0.0.1:$PORT/v1/sessions/$sid"
+        done
+    fi
+    stop_up
+    cleanup
+}
+trap walk_cleanup EXIT
+
+# ---- the walk-through's blocks, as written ----
+python3 - "$README" "$W/blocks.sh" <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+parts = re.findall(r"<!-- walkthrough:start -->\s*```sh\n(.*?)```\s*<!-- walkthrough:end -->",
+                   text, re.S)
+if len(parts) != 3:
+    sys.exit("README.md: expected 3 walk-through blocks, found %d" % len(parts))
+with open(sys.argv[2], "w") as f:
+    f.write("set -e\n")
+    for i, p in enumerate(parts):
+        if i == 2:
+            # README: "restart `airlock up`" before the session block
+            f.write('"$WALK_RESTART"\n')
+        f.write(p)
+PY
+[ -s "$W/blocks.sh" ] || { fail "walk-through blocks not found in $README"; exit 1; }
+
+# ---- airlock up, then the scratch gitproxy.json learns git.test ----
+start_up
+ADMIN_KEY=$(grep -o 'alk_[0-9a-f]*' "$W/up.log" | head -1)
+python3 - "$AS/gitproxy.json" "$UP" <<'PY'
+import json, sys
+cfg = json.load(open(sys.argv[1]))
+cfg["upstreams"]["git.test"] = {"url": sys.argv[2]}
+json.dump(cfg, open(sys.argv[1], "w"))
+PY
+stop_up
+start_up
+
+# The restart step runs as a child of the blocks' shell: it signals this
+# script through a fifo and waits for the new daemon.
+mkfifo "$W/restart.req" "$W/restart.done"
+cat > "$W/restart.sh" <<SH
+#!/bin/bash
+echo restart > "$W/restart.req"
+read -r ok < "$W/restart.done"
+[ "\$ok" = ok ]
+SH
+chmod +x "$W/restart.sh"
+printf '%s\n' "$REAL_TOKEN" > "$W/token"
+main_before=$(upstream_ref refs/heads/main)
+(cd "$W" && env -u AIRLOCK_URL -u AIRLOCK_API_KEY PATH="$BUILD/cli:$PATH" \
+    AIRLOCK_STATE="$AS" REPO_URL=https://git.test/o/r.git \
+    AIRLOCK_URL="http://127.0.0.1:$PORT" WALK_RESTART="$W/restart.sh" \
+    bash "$W/blocks.sh" <"$W/token" >"$W/walk.out" 2>&1; echo $? >"$W/walk.rc") &
+WALK_PID=$!
+# serve one restart request, if the blocks get that far
+( read -r _ < "$W/restart.req"; echo got > "$W/restart.got" ) &
+REQ_PID=$!
+while kill -0 "$WALK_PID" 2>/dev/null; do
+    if [ -e "$W/restart.got" ]; then
+        rm -f "$W/restart.got"
+        stop_up
+        start_up
+        echo ok > "$W/restart.done"
+    fi
+    sleep 0.1
+done
+wait "$WALK_PID"
+kill "$REQ_PID" 2>/dev/null
+wait "$REQ_PID" 2>/dev/null
+rc=$(cat "$W/walk.rc" 2>/dev/null || echo none)
+if [ "$rc" = 0 ]; then pass "readme_walkthrough_runs"; else
+    fail "readme_walkthrough_runs (exit $rc)" "$W/walk.out"; fi
+
+branch=$(git -C "$SRV/o/r.git" for-each-ref --format='%(refname)' 'refs/heads/airlock/*' | head -1)
+if [ -n "$branch" ] && git -C "$SRV/o/r.git" show "$branch:AIRLOCK.txt" 2>/dev/null |
+    grep -q 'hello from airlock'; then
+    pass "readme_walkthrough_push_upstream"
+else
+    fail "readme_walkthrough_push_upstream ($branch)" "$W/walk.out"
+fi
+if [ "$(upstream_ref refs/heads/main)" = "$main_before" ] &&
+    grep -q 'refused, as it should be' "$W/walk.out" && grep -q 'airlock' "$W/walk.out"; then
+    pass "readme_walkthrough_main_refused"
+else
+    fail "readme_walkthrough_main_refused" "$W/walk.out"
+fi
+if grep -qF "$REAL_TOKEN" "$W/walk.out"; then
+    fail "readme_walkthrough_token_not_shown" "$W/walk.out"
+else pass "readme_walkthrough_token_not_shown"; fi
+
+# ---- teardown leaves nothing behind ----
+left=$(curl -s -H "Authorization: Bearer $ADMIN_KEY" "http://127.0.0.1:$PORT/v1/sessions")
+stop_up
+live=$(echo "$left" | python3 -c 'import json,sys
+for s in json.load(sys.stdin).get("sessions", []):
+    print(s["id"], s["state"])' 2>&1)
+sids=$(echo "$live" | awk '{print $1}')
+if [ -n "$sids" ] && ! echo "$live" | grep -qv ' deleted$'; then
+    pass "readme_walkthrough_session_removed"
+else fail "readme_walkthrough_session_removed: $live"; fi
+leftovers=""
+for p in /proc/[0-9]*; do
+    if tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -qF "$AS"; then leftovers+=" ${p#/proc/}"; fi
+done
+if grep -qF "$AS" /proc/self/mountinfo; then leftovers+=" mounts"; fi
+for sid in $sids; do
+    # no process of the sandbox, no cgroup named after it
+    if [ -n "$(find /sys/fs/cgroup -maxdepth 6 -name "*$sid*" 2>/dev/null)" ]; then
+        leftovers+=" cgroup:$sid"
+    fi
+done
+if [ -z "$leftovers" ]; then pass "readme_walkthrough_nothing_left"; else
+    fail "readme_walkthrough_nothing_left:$leftovers"; fi
+echo "readme: $PASSES passed, $FAILS failed"
+[ "$FAILS" = 0 ]
