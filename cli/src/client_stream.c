@@ -1,6 +1,7 @@
 /* NDJSON and server-sent-event parsing for the `airlock session` client. */
 #include "client_stream.h"
 
+#include "airlock/base64.h"
 #include "airlock/error.h"
 
 #include <jansson.h>
@@ -68,50 +69,6 @@ int cl_ndjson_finish(struct cl_ndjson *p)
     return 0;
 }
 
-static int b64_value(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
-}
-
-long cl_base64_decode(unsigned char *out, const char *in, size_t len)
-{
-    size_t o = 0;
-    if (len % 4 != 0)
-        return AL_EINVAL;
-    for (size_t i = 0; i < len; i += 4) {
-        int v[4];
-        int pad = 0;
-        for (int k = 0; k < 4; k++) {
-            unsigned char c = (unsigned char)in[i + k];
-            if (c == '=' && i + 4 == len && k >= 2) {
-                v[k] = 0;
-                pad++;
-                continue;
-            }
-            if (pad > 0 || (v[k] = b64_value(c)) < 0)
-                return AL_EINVAL;
-        }
-        unsigned long w = ((unsigned long)v[0] << 18) | ((unsigned long)v[1] << 12) |
-                          ((unsigned long)v[2] << 6) | (unsigned long)v[3];
-        out[o++] = (unsigned char)(w >> 16);
-        if (pad < 2)
-            out[o++] = (unsigned char)(w >> 8);
-        if (pad < 1)
-            out[o++] = (unsigned char)w;
-    }
-    return (long)o;
-}
-
 static int field_string(json_t *obj, const char *name, const char **out)
 {
     json_t *v = json_object_get(obj, name);
@@ -141,7 +98,7 @@ static int parse_data(struct cl_exec_event *ev, json_t *obj)
         size_t n = json_string_length(b64);
         if (!(ev->data = malloc(n / 4 * 3 + 1)))
             return AL_ENOMEM;
-        long got = cl_base64_decode(ev->data, json_string_value(b64), n);
+        long got = al_base64_decode(ev->data, json_string_value(b64), n);
         if (got < 0)
             return al_error_set(AL_EINVAL, "stream: \"data_b64\" is not base64");
         ev->data_len = (size_t)got;

@@ -81,11 +81,6 @@ void cl_exec_event_free(struct cl_exec_event *ev);
  * under the command without a code. */
 int cl_exec_event_status(const struct cl_exec_event *ev);
 
-/* Decodes standard base64 (with padding; no whitespace) of `len` bytes into
- * `out`, which must hold len / 4 * 3 bytes. Returns the decoded length or
- * AL_EINVAL. */
-long cl_base64_decode(unsigned char *out, const char *in, size_t len);
-
 /* Server-sent events (text/event-stream). */
 #define CL_SSE_MAX_EVENT (1024 * 1024)
 

@@ -3,6 +3,7 @@
 
 #include "cli.h"
 
+#include "airlock/proxy_env.h"
 #include "airlock/buf.h"
 #include "airlock/error.h"
 #include "airlock/glob.h"
@@ -438,20 +439,11 @@ int run_network_on_netns(int netns_fd, void *payload)
 
 int run_network_env(const struct run_network *net, struct al_strlist *env)
 {
-    static const char *const vars[] = {
-        "HTTP_PROXY=http://127.0.0.1:3128",
-        "HTTPS_PROXY=http://127.0.0.1:3128",
-        "http_proxy=http://127.0.0.1:3128",
-        "https_proxy=http://127.0.0.1:3128",
-        "ALL_PROXY=socks5h://127.0.0.1:1080",
-        "all_proxy=socks5h://127.0.0.1:1080",
-        "NO_PROXY=localhost,127.0.0.1,::1",
-        "no_proxy=localhost,127.0.0.1,::1",
-        JAVA_PROXY_OPTIONS,
-    };
-    for (size_t i = 0; i < sizeof(vars) / sizeof(*vars); i++)
-        if (al_strlist_push(env, vars[i]) < 0)
+    for (size_t i = 0; i < AL_PROXY_ENV_LEN; i++)
+        if (al_strlist_push(env, al_proxy_env[i]) < 0)
             return AL_ENOMEM;
+    if (al_strlist_push(env, JAVA_PROXY_OPTIONS) < 0)
+        return AL_ENOMEM;
     if (!net->connect_helper[0])
         return 0;
     for (size_t i = 0; i < env->len; i++)

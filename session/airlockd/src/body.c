@@ -2,6 +2,7 @@
 
 #include "util.h"
 
+#include "airlock/base64.h"
 #include "airlock/error.h"
 #include "airlock/path.h"
 
@@ -584,8 +585,8 @@ int ald_body_exec(struct ald_exec_req *out, const char *data, size_t len, const 
             err = bad_type(e, "stdin_b64", "a base64 string");
             goto out;
         }
-        if (ald_b64_decode(&out->stdin_data, &out->stdin_len, json_string_value(in64),
-                           json_string_length(in64)) < 0) {
+        if (al_base64_decode_alloc(&out->stdin_data, &out->stdin_len, json_string_value(in64),
+                                   json_string_length(in64)) < 0) {
             err = bad_value(e, "stdin_b64", "not valid base64");
             goto out;
         }

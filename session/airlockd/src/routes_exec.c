@@ -5,6 +5,8 @@
 
 #include "util.h"
 
+#include "airlock/base64.h"
+#include "airlock/proxy_env.h"
 #include "airlock/error.h"
 #include "airlock/log.h"
 
@@ -105,18 +107,10 @@ static char **build_env(json_t *git_env, json_t *session_env, json_t *req_env, i
         "HOME=/workspace",
         "LANG=C.UTF-8",
         "TERM=dumb",
-        /* the session's netproxy on the sandbox's loopback (as `airlock run`) */
-        "HTTP_PROXY=http://127.0.0.1:3128",
-        "HTTPS_PROXY=http://127.0.0.1:3128",
-        "http_proxy=http://127.0.0.1:3128",
-        "https_proxy=http://127.0.0.1:3128",
-        "ALL_PROXY=socks5h://127.0.0.1:1080",
-        "all_proxy=socks5h://127.0.0.1:1080",
-        "NO_PROXY=localhost,127.0.0.1,::1",
-        "no_proxy=localhost,127.0.0.1,::1",
     };
-    size_t ndef = proxied ? sizeof(defaults) / sizeof(*defaults) : 4;
-    size_t max = ndef + json_object_size(git_env) + json_object_size(session_env) +
+    size_t ndef = sizeof(defaults) / sizeof(*defaults);
+    size_t nproxy = proxied ? AL_PROXY_ENV_LEN : 0;
+    size_t max = ndef + nproxy + json_object_size(git_env) + json_object_size(session_env) +
                  json_object_size(req_env) + 1;
     char **env = calloc(max, sizeof(char *));
     if (!env)
@@ -124,6 +118,9 @@ static char **build_env(json_t *git_env, json_t *session_env, json_t *req_env, i
     size_t n = 0;
     for (size_t i = 0; i < ndef; i++)
         env[n++] = strdup(defaults[i]);
+    /* the session's netproxy on the sandbox's loopback (as `airlock run`) */
+    for (size_t i = 0; i < nproxy; i++)
+        env[n++] = strdup(al_proxy_env[i]);
     json_t *layers[3] = {git_env, session_env, req_env};
     for (int l = 0; l < 3; l++) {
         const char *k;
@@ -378,7 +375,7 @@ static int emit_chunk(struct fg *f, int k, const unsigned char *data, size_t len
     const char *type = k == 0 ? "stdout" : "stderr";
     if (ald_utf8_valid_prefix(buf, body) == body)
         return emit(f, json_pack("{s:s, s:s%}", "type", type, "data", (const char *)buf, body));
-    char *b64 = ald_b64_encode(buf, body);
+    char *b64 = al_base64_encode(buf, body);
     if (!b64)
         return AL_ENOMEM;
     int err = emit(f, json_pack("{s:s, s:s}", "type", type, "data_b64", b64));

@@ -27,12 +27,7 @@ int ald_random_hex(char *out, size_t nhex);
 /* Lowercase hex of `len` bytes into out (2 * len + 1 bytes). */
 void ald_hex(char *out, const unsigned char *data, size_t len);
 
-/* Standard base64 with padding. ald_b64_encode returns a NUL-terminated
- * string the caller frees (NULL on ENOMEM). ald_b64_decode decodes `len`
- * characters into a new buffer (*out, *out_len; the caller frees);
- * AL_EINVAL on a character outside the alphabet or bad padding. */
-char *ald_b64_encode(const unsigned char *data, size_t len);
-int ald_b64_decode(unsigned char **out, size_t *out_len, const char *in, size_t len);
+/* base64: airlock/base64.h */
 
 /* Length of the longest prefix of `data` that is valid UTF-8, stopping
  * before an invalid or incomplete sequence. */

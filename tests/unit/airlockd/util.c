@@ -9,6 +9,7 @@
 
 #include "util.h"
 
+#include "airlock/base64.h"
 #include "airlock/error.h"
 
 static void test_b64(void **state)
@@ -17,12 +18,12 @@ static void test_b64(void **state)
     const char *cases[][2] = {{"", ""},        {"f", "Zg=="},        {"fo", "Zm8="},
                               {"foo", "Zm9v"}, {"foob", "Zm9vYg=="}, {"\xff\n", "/wo="}};
     for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
-        char *enc = ald_b64_encode((const unsigned char *)cases[i][0], strlen(cases[i][0]));
+        char *enc = al_base64_encode((const unsigned char *)cases[i][0], strlen(cases[i][0]));
         assert_string_equal(enc, cases[i][1]);
         free(enc);
         unsigned char *dec;
         size_t len;
-        assert_int_equal(ald_b64_decode(&dec, &len, cases[i][1], strlen(cases[i][1])), 0);
+        assert_int_equal(al_base64_decode_alloc(&dec, &len, cases[i][1], strlen(cases[i][1])), 0);
         assert_int_equal(len, strlen(cases[i][0]));
         assert_memory_equal(dec, cases[i][0], len);
         free(dec);
@@ -31,7 +32,7 @@ static void test_b64(void **state)
     for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
         unsigned char *dec;
         size_t len;
-        assert_int_equal(ald_b64_decode(&dec, &len, bad[i], strlen(bad[i])), AL_EINVAL);
+        assert_int_equal(al_base64_decode_alloc(&dec, &len, bad[i], strlen(bad[i])), AL_EINVAL);
         assert_null(dec);
     }
 }

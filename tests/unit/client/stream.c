@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "airlock/base64.h"
 #include "airlock/error.h"
 #include "client_stream.h"
 
@@ -92,19 +93,19 @@ static void ndjson_unfinished_line_and_callback_error(void **state)
 static void base64_decodes_and_rejects(void **state)
 {
     unsigned char out[16];
-    assert_int_equal(cl_base64_decode(out, "", 0), 0);
-    assert_int_equal(cl_base64_decode(out, "/w==", 4), 1);
+    assert_int_equal(al_base64_decode(out, "", 0), 0);
+    assert_int_equal(al_base64_decode(out, "/w==", 4), 1);
     assert_int_equal(out[0], 0xff);
-    assert_int_equal(cl_base64_decode(out, "aGk=", 4), 2);
+    assert_int_equal(al_base64_decode(out, "aGk=", 4), 2);
     assert_memory_equal(out, "hi", 2);
-    assert_int_equal(cl_base64_decode(out, "aGV5", 4), 3);
+    assert_int_equal(al_base64_decode(out, "aGV5", 4), 3);
     assert_memory_equal(out, "hey", 3);
-    assert_int_equal(cl_base64_decode(out, "aGk", 3), AL_EINVAL);
-    assert_int_equal(cl_base64_decode(out, "a=Gk", 4), AL_EINVAL);
-    assert_int_equal(cl_base64_decode(out, "aG=k", 4), AL_EINVAL);
-    assert_int_equal(cl_base64_decode(out, "aGk=aGk=", 8), AL_EINVAL);
-    assert_int_equal(cl_base64_decode(out, "a\nk=", 4), AL_EINVAL);
-    assert_int_equal(cl_base64_decode(out, "====", 4), AL_EINVAL);
+    assert_int_equal(al_base64_decode(out, "aGk", 3), AL_EINVAL);
+    assert_int_equal(al_base64_decode(out, "a=Gk", 4), AL_EINVAL);
+    assert_int_equal(al_base64_decode(out, "aG=k", 4), AL_EINVAL);
+    assert_int_equal(al_base64_decode(out, "aGk=aGk=", 8), AL_EINVAL);
+    assert_int_equal(al_base64_decode(out, "a\nk=", 4), AL_EINVAL);
+    assert_int_equal(al_base64_decode(out, "====", 4), AL_EINVAL);
 }
 
 static void exec_events_parse(void **state)
