@@ -433,17 +433,11 @@ int run_network_on_netns(int netns_fd, void *payload)
     return 0;
 }
 
-#define JAVA_PROXY_OPTIONS                                                                         \
-    ("JAVA_TOOL_OPTIONS=-Dhttp.proxyHost=127.0.0.1 -Dhttp.proxyPort=3128 "                         \
-     "-Dhttps.proxyHost=127.0.0.1 -Dhttps.proxyPort=3128")
-
 int run_network_env(const struct run_network *net, struct al_strlist *env)
 {
     for (size_t i = 0; i < AL_PROXY_ENV_LEN; i++)
         if (al_strlist_push(env, al_proxy_env[i]) < 0)
             return AL_ENOMEM;
-    if (al_strlist_push(env, JAVA_PROXY_OPTIONS) < 0)
-        return AL_ENOMEM;
     if (!net->connect_helper[0])
         return 0;
     for (size_t i = 0; i < env->len; i++)
