@@ -290,8 +290,8 @@ rc, out = run(ALICE, SID, 'echo "$GIT_CONFIG_VALUE_1"')
 alice_helper = out.strip()
 rc, out = run(BOB, BSID, "git -c credential.helper= -c \"credential.helper=$H\" ls-remote"
               " http://127.0.0.1:7418/git.test/o/r.git 2>&1", env={"H": alice_helper})
-check("cloud_alices_token_refused_in_bobs_session", rc != 0 and "refs/heads/main" not in out,
-      (rc, out))
+check("cloud_alices_token_refused_in_bobs_session", rc != 0 and "refs/heads/main" not in out
+      and "password=" in alice_helper, (rc, out, alice_helper[:40]))
 
 # ---- the real token never reaches the sandbox ----
 MASK = secrets.token_bytes(len(REAL_TOKEN))
@@ -377,7 +377,7 @@ check("cloud_deleted_session_token_refused", code == 200 and rc != 0, (code, rc,
 code, text = call(ALICE, "POST", "/v1/sessions", {"repo": "https://git.test/o/r.git",
                                                   "limits": {"ttl_s": 3}}, timeout=120)
 ESID = json.loads(text).get("id", "") if code == 201 else ""
-rc, out = run(ALICE, ESID, 'echo "$GIT_CONFIG_VALUE_2"')
+rc, out = run(ALICE, ESID, 'echo "$GIT_CONFIG_VALUE_1"')
 e_helper = out.strip()
 state = None
 deadline = time.monotonic() + WAIT
@@ -390,6 +390,7 @@ while time.monotonic() < deadline:
 rc, out = run(BOB, BSID, "git -c credential.helper= -c \"credential.helper=$H\" ls-remote"
               " http://127.0.0.1:7418/git.test/o/r.git 2>&1", env={"H": e_helper})
 check("cloud_expired_session_token_refused", state == "expired" and rc != 0
+      and "password=" in e_helper
       and "refs/heads/main" not in out, (state, rc, out))
 
 # ---- expiry with a push in flight (issue 6, "Done when" 3) ----
