@@ -108,7 +108,7 @@ static char **build_env(json_t *git_env, const char *helper_dir, json_t *session
                         json_t *req_env, int proxied)
 {
     static const char *const defaults[] = {
-        "PATH=" DEFAULT_PATH,
+        ("PATH=" DEFAULT_PATH),
         "HOME=/workspace",
         "LANG=C.UTF-8",
         "TERM=dumb",
