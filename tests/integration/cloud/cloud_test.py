@@ -179,10 +179,19 @@ HELPER = lines[5] if len(lines) > 5 else ""
 rc, out = run(ALICE, SID, "H=$(command -v git-remote-airlock); cp /bin/true \"$H\" 2>&1;"
               " rm -f \"$H\" 2>&1; mv \"$H\" \"$H.x\" 2>&1; touch \"${H%/*}/git-remote-x\" 2>&1;"
               " test -w \"$H\" && echo WRITABLE; cmp -s \"$H\" /bin/true && echo REPLACED;"
+              " test -e \"${H%/*}/git-remote-x\" && echo ADDED;"
+              " case \"$PATH\" in \"${H%/*}\":*) echo FIRST-ON-PATH;; esac;"
               " git ls-remote origin 2>&1")
 check("cloud_remote_helper_read_only", HELPER.endswith("/git-remote-airlock")
-      and "WRITABLE" not in out and "REPLACED" not in out and "refs/heads/main" in out,
-      (HELPER, rc, out))
+      and "WRITABLE" not in out and "REPLACED" not in out and "ADDED" not in out
+      and "FIRST-ON-PATH" in out and "refs/heads/main" in out, (HELPER, rc, out))
+if NET:
+    # another https host is not sent to the git listener: git remote-https
+    # through the egress proxy, which refuses the denied host
+    rc, out = run(ALICE, SID, "git -c remote.z.vcs=airlock -c remote.z.url=https://denied.test/o/r.git"
+                  " ls-remote z 2>&1")
+    check("cloud_remote_helper_other_host_goes_direct", rc != 0 and "refs/heads" not in out
+          and "7418" not in out and "denied.test" in out, (rc, out))
 
 rc, out = run(ALICE, SID, "git config user.email a@example.com && git config user.name alice"
               " && echo edit > agent.txt && git add agent.txt && git commit -qm agent"
