@@ -312,6 +312,8 @@ int sbs_start(struct sbs_conn *out, const struct sbs_spec *spec)
                             .netns_payload = spec->netns_payload,
                             .tcp_connect_ports = spec->tcp_connect_ports,
                             .n_tcp_connect_ports = spec->n_tcp_connect_ports,
+                            .ro_paths = spec->ro_paths,
+                            .n_ro_paths = spec->n_ro_paths,
                             .memory_mb = spec->memory_mb,
                             .pids = spec->pids,
                             .cpus = spec->cpus};

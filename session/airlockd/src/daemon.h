@@ -153,6 +153,10 @@ struct ald {
     atomic_int inflight; /* HTTP requests begun and not completed */
     pthread_t ctl_thread, reaper_thread;
     char init_path[PATH_MAX];
+    char git_helper[PATH_MAX];     /* git-remote-airlock (real path), bound
+                                      read-only into repo sessions at the
+                                      same path; "" = not found */
+    char git_helper_dir[PATH_MAX]; /* its directory, first on their PATH */
     char sessions_dir[PATH_MAX];
     struct MHD_Daemon *mhd;
     struct ald_metrics metrics;

@@ -39,21 +39,28 @@ static int signing_key(const struct ald *d, struct creds_keyring *ring)
     return err;
 }
 
-/* The environment that points git at the session's git listener:
- * GIT_CONFIG_COUNT/KEY_n/VALUE_n (git >= 2.31), so no file is needed. The
- * credential helper answers the scoped token, never the real one. */
+/* The session's git listener, as the sandbox sees it. */
+#define GIT_LISTENER "http://127.0.0.1:7418"
+
+/* The environment that points git at the session's git listener. The
+ * repository's remote keeps its real URL (remote.origin.vcs=airlock, see
+ * clone_script): git runs git-remote-airlock (gitproxy/tools), which sends
+ * https://HOST/... for the hosts in AIRLOCK_GIT_HOSTS to the listener in
+ * AIRLOCK_GIT_PROXY. Git configuration comes as GIT_CONFIG_COUNT/KEY_n/
+ * VALUE_n (git >= 2.31), so no file is needed: an empty credential.helper
+ * clears inherited helpers, then a helper scoped to the listener's URL
+ * answers the scoped token (never the real one), so a 401 from any other
+ * host never gets it. */
 static json_t *git_env(const char *host, const char *token)
 {
-    char key[256], val[256], helper[4096];
-    snprintf(key, sizeof(key), "url.http://127.0.0.1:7418/%s/.insteadOf", host);
-    snprintf(val, sizeof(val), "https://%s/", host);
+    char helper[4096];
     snprintf(helper, sizeof(helper),
              "!f() { test \"$1\" = get && echo username=x-access-token && echo password=%s; }; f",
              token);
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "GIT_CONFIG_COUNT", "3",
-                     "GIT_CONFIG_KEY_0", key, "GIT_CONFIG_VALUE_0", val, "GIT_CONFIG_KEY_1",
-                     "credential.helper", "GIT_CONFIG_VALUE_1", "", "GIT_CONFIG_KEY_2",
-                     "credential.helper", "GIT_CONFIG_VALUE_2", helper);
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "GIT_CONFIG_COUNT", "2",
+                     "GIT_CONFIG_KEY_0", "credential.helper", "GIT_CONFIG_VALUE_0", "",
+                     "GIT_CONFIG_KEY_1", "credential." GIT_LISTENER ".helper", "GIT_CONFIG_VALUE_1",
+                     helper, "AIRLOCK_GIT_PROXY", GIT_LISTENER, "AIRLOCK_GIT_HOSTS", host);
 }
 
 int ald_git_load(struct ald_session *s, json_t *git)
@@ -119,10 +126,13 @@ int ald_git_setup(struct ald *d, struct ald_session *s, const struct ald_create_
 
 /* Fetches the repository into /workspace from inside the sandbox (through
  * the git listener) and checks out the session's branch from the base. The
- * values come in the environment, never in the script. */
+ * values come in the environment, never in the script. `-c` writes
+ * remote.origin.vcs=airlock into the new .git/config before the first fetch
+ * (git 2.39 runs the helper for it), so origin's URL stays the real one. */
 static const char clone_script[] =
     "set -e\n"
-    "git clone -q ${AIRLOCK_BASE:+--branch \"$AIRLOCK_BASE\"} -- \"$AIRLOCK_REPO\" .\n"
+    "git clone -q -c remote.origin.vcs=airlock ${AIRLOCK_BASE:+--branch \"$AIRLOCK_BASE\"} -- "
+    "\"$AIRLOCK_REPO\" .\n"
     "git checkout -q -b \"$AIRLOCK_BRANCH\"\n"
     "git config push.default current\n";
 

@@ -477,6 +477,41 @@ static void *px_main(void *arg)
     return NULL;
 }
 
+/* git-remote-airlock, which repo sessions' git runs for their remote
+ * (remote.origin.vcs=airlock): found like the proxies; its real path must
+ * be usable as a PATH entry (no ':') and a bind target. Without it repo
+ * sessions cannot fetch: warned, not fatal (as a missing proxy). */
+static void find_git_helper(struct ald *d)
+{
+    char found[PATH_MAX], real[PATH_MAX];
+    d->git_helper[0] = d->git_helper_dir[0] = '\0';
+    if (find_binary(NULL, "git-remote-airlock", "gitproxy", found, sizeof(found)) < 0) {
+        al_log(AL_LOG_WARN, "%s: repo sessions cannot fetch or push", al_error_last());
+        return;
+    }
+    if (!realpath(found, real) || strchr(real, ':') || strlen(real) >= sizeof(d->git_helper)) {
+        al_log(AL_LOG_WARN, "%s: unusable path: repo sessions cannot fetch or push", found);
+        return;
+    }
+    snprintf(d->git_helper, sizeof(d->git_helper), "%s", real);
+    *strrchr(real, '/') = '\0';
+    snprintf(d->git_helper_dir, sizeof(d->git_helper_dir), "%s", real[0] ? real : "/");
+    if (d->cfg->rootfs) {
+        char in_rootfs[PATH_MAX];
+        int n = snprintf(in_rootfs, sizeof(in_rootfs), "%s%s", d->cfg->rootfs, d->git_helper);
+        /* the bind needs a mount point: the rootfs is read-only */
+        if (n < 0 || (size_t)n >= sizeof(in_rootfs) || access(in_rootfs, F_OK) < 0) {
+            al_log(AL_LOG_WARN,
+                   "the rootfs %s has no file at %s for git-remote-airlock to be bound over: "
+                   "repo sessions cannot fetch or push",
+                   d->cfg->rootfs, d->git_helper);
+            d->git_helper[0] = d->git_helper_dir[0] = '\0';
+            return;
+        }
+    }
+    al_log(AL_LOG_INFO, "repo sessions use %s", d->git_helper);
+}
+
 int ald_px_start(struct ald *d)
 {
     const struct ald_config *c = d->cfg;
@@ -499,6 +534,8 @@ int ald_px_start(struct ald *d)
             continue;
         }
         p->enabled = 1;
+        if (i == ALD_PX_GIT)
+            find_git_helper(d);
     }
     for (int i = 0; i < ALD_PX_N; i++) {
         struct ald_proxy *p = &d->px[i];

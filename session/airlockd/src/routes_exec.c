@@ -98,12 +98,17 @@ static int approval_wait(struct ald *d, struct ald_session *s, json_t *argv, str
                           (unsigned long long)d->cfg->approval_timeout_s);
 }
 
+#define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
 /* The command's environment: defaults, then the session's, then the
- * request's. The caller frees each string and the array. */
-static char **build_env(json_t *git_env, json_t *session_env, json_t *req_env, int proxied)
+ * request's. A repository session (git_env set) has `helper_dir` (where
+ * git-remote-airlock is bound, "" = none) first on its default PATH. The
+ * caller frees each string and the array. */
+static char **build_env(json_t *git_env, const char *helper_dir, json_t *session_env,
+                        json_t *req_env, int proxied)
 {
     static const char *const defaults[] = {
-        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        ("PATH=" DEFAULT_PATH),
         "HOME=/workspace",
         "LANG=C.UTF-8",
         "TERM=dumb",
@@ -118,6 +123,11 @@ static char **build_env(json_t *git_env, json_t *session_env, json_t *req_env, i
     size_t n = 0;
     for (size_t i = 0; i < ndef; i++)
         env[n++] = strdup(defaults[i]);
+    if (git_env && helper_dir[0]) {
+        free(env[0]);
+        if (asprintf(&env[0], "PATH=%s:" DEFAULT_PATH, helper_dir) < 0)
+            env[0] = NULL;
+    }
     /* the session's netproxy on the sandbox's loopback (as `airlock run`) */
     for (size_t i = 0; i < nproxy; i++)
         env[n++] = strdup(al_proxy_env[i]);
@@ -288,7 +298,8 @@ static int spawn(struct ald *d, struct ald_session *s, struct ald_proc *p,
                  const struct ald_exec_req *req, struct stdio_set *io)
 {
     pthread_mutex_lock(&d->lock);
-    char **env = build_env(s->gitenv, s->env, req->env, d->px[ALD_PX_NET].enabled);
+    char **env =
+        build_env(s->gitenv, d->git_helper_dir, s->env, req->env, d->px[ALD_PX_NET].enabled);
     pthread_mutex_unlock(&d->lock);
     if (!env)
         return AL_ENOMEM;

@@ -369,6 +369,13 @@ static int start_sandbox(struct ald *d, struct ald_session *s, json_t *settings)
         .n_hide = d->cfg->n_hidden_paths + 1,
     };
     spec.n_tcp_connect_ports = ald_px_ports(d, &spec.tcp_connect_ports);
+    /* The remote helper of the session's repository: read-only, so the
+     * sandbox cannot replace what git runs for origin. */
+    const char *helper[1] = {d->git_helper};
+    if (s->git && d->git_helper[0]) {
+        spec.ro_paths = helper;
+        spec.n_ro_paths = 1;
+    }
     struct sbs_conn conn;
     memset(&conn, 0, sizeof(conn));
     conn.fd = -1;

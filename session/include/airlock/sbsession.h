@@ -78,6 +78,11 @@ struct sbs_spec {
                                 the daemon's state dir; the workspace stays
                                 mounted at workspace_mount */
     size_t n_hide;
+    const char *const *ro_paths; /* optional: host files or dirs bound
+                                    read-only at the same path, as in
+                                    struct sb_config (e.g. a helper
+                                    program the daemon ships) */
+    size_t n_ro_paths;
 };
 
 /* What the daemon stores to find a running sandbox again after a restart. */

@@ -164,6 +164,35 @@ if NET:
     check("cloud_exec_env_has_proxies", "HTTP_PROXY=http://127.0.0.1:3128" in out
           and "ALL_PROXY=socks5h://127.0.0.1:1080" in out and "NO_PROXY=localhost" in out, out)
 
+# origin keeps its real URL everywhere git shows it; git-remote-airlock (bound
+# read-only, first on PATH) sends it to the git listener; no insteadOf left
+rc, out = run(ALICE, SID, "git remote -v; git config --get remote.origin.url;"
+              " git config --get remote.origin.vcs; git config --list | grep -ci insteadof;"
+              " command -v git-remote-airlock")
+lines = out.splitlines()
+check("cloud_remote_v_shows_the_real_url",
+      lines[:2] == ["origin\thttps://git.test/o/r.git (fetch)",
+                    "origin\thttps://git.test/o/r.git (push)"], out)
+check("cloud_remote_config_real_url_and_helper",
+      lines[2:5] == ["https://git.test/o/r.git", "airlock", "0"], out)
+HELPER = lines[5] if len(lines) > 5 else ""
+rc, out = run(ALICE, SID, "H=$(command -v git-remote-airlock); cp /bin/true \"$H\" 2>&1;"
+              " rm -f \"$H\" 2>&1; mv \"$H\" \"$H.x\" 2>&1; touch \"${H%/*}/git-remote-x\" 2>&1;"
+              " test -w \"$H\" && echo WRITABLE; cmp -s \"$H\" /bin/true && echo REPLACED;"
+              " test -e \"${H%/*}/git-remote-x\" && echo ADDED;"
+              " case \"$PATH\" in \"${H%/*}\":*) echo FIRST-ON-PATH;; esac;"
+              " git ls-remote origin 2>&1")
+check("cloud_remote_helper_read_only", HELPER.endswith("/git-remote-airlock")
+      and "WRITABLE" not in out and "REPLACED" not in out and "ADDED" not in out
+      and "FIRST-ON-PATH" in out and "refs/heads/main" in out, (HELPER, rc, out))
+if NET:
+    # another https host is not sent to the git listener: git remote-https
+    # through the egress proxy, which refuses the denied host
+    rc, out = run(ALICE, SID, "git -c remote.z.vcs=airlock -c remote.z.url=https://denied.test/o/r.git"
+                  " ls-remote z 2>&1")
+    check("cloud_remote_helper_other_host_goes_direct", rc != 0 and "refs/heads" not in out
+          and "7418" not in out and "denied.test" in out, (rc, out))
+
 rc, out = run(ALICE, SID, "git config user.email a@example.com && git config user.name alice"
               " && echo edit > agent.txt && git add agent.txt && git commit -qm agent"
               " && git rev-parse HEAD && git push 2>&1")
@@ -179,6 +208,28 @@ check("cloud_push_main_refused", rc != 0 and "airlock" in out
       and upstream_ref("refs/heads/main") == main_before, (rc, out))
 ev = events(ALICE, SID, lambda t, d: t == "push" and d.get("decision") == "refused")
 check("cloud_push_refused_event", ev is not None, ev)
+
+# ---- the scoped token is only for the git listener ----
+FILL = "printf 'protocol=%s\\nhost=%s\\npath=o/r.git\\n\\n' | GIT_TERMINAL_PROMPT=0 git credential fill"
+rc, out = run(ALICE, SID, FILL % ("http", "127.0.0.1:7418") + " 2>&1")
+scoped = [l[len("password="):] for l in out.splitlines() if l.startswith("password=")]
+check("cloud_credential_answers_for_the_listener", rc == 0 and len(scoped) == 1
+      and len(scoped[0]) > 20, (rc, out))
+SCOPED = scoped[0] if scoped else "no-token"
+for name, proto, host in (("evil_host", "https", "evil.test"), ("real_host", "https", "git.test"),
+                          ("other_port", "http", "127.0.0.1:3128"),
+                          ("allowed_host", "https", "allowed.test")):
+    rc, out = run(ALICE, SID, FILL % (proto, host) + " 2>&1")
+    check("cloud_credential_not_for_" + name, rc != 0 and SCOPED not in out
+          and "password=" not in out, (rc, out))
+
+# a malformed URL is refused by the helper with its reason, before any request
+rc, out = run(ALICE, SID, "git -c remote.x.vcs=airlock -c remote.x.url=https://u@git.test/o/r.git"
+              " ls-remote x 2>&1; git -c remote.y.vcs=airlock"
+              " -c remote.y.url=https://git.test/o/../r.git ls-remote y 2>&1")
+check("cloud_remote_helper_refuses_malformed_urls", "refs/heads" not in out
+      and "git-remote-airlock: the URL carries a user name" in out
+      and "git-remote-airlock: the URL path is malformed" in out, (rc, out))
 
 # ---- the session's network, through the netproxy ----
 WEB = os.environ.get("WEB_PORT", "0")
@@ -244,12 +295,12 @@ code, text = call(BOB, "POST", "/v1/sessions", {"repo": "https://git.test/o/r.gi
                   timeout=120)
 BSID = json.loads(text).get("id", "") if code == 201 else ""
 check("cloud_bob_session", code == 201, (code, text))
-rc, out = run(ALICE, SID, 'echo "$GIT_CONFIG_VALUE_2"')
+rc, out = run(ALICE, SID, 'echo "$GIT_CONFIG_VALUE_1"')
 alice_helper = out.strip()
 rc, out = run(BOB, BSID, "git -c credential.helper= -c \"credential.helper=$H\" ls-remote"
               " http://127.0.0.1:7418/git.test/o/r.git 2>&1", env={"H": alice_helper})
-check("cloud_alices_token_refused_in_bobs_session", rc != 0 and "refs/heads/main" not in out,
-      (rc, out))
+check("cloud_alices_token_refused_in_bobs_session", rc != 0 and "refs/heads/main" not in out
+      and "password=" in alice_helper, (rc, out, alice_helper[:40]))
 
 # ---- the real token never reaches the sandbox ----
 MASK = secrets.token_bytes(len(REAL_TOKEN))
@@ -281,7 +332,8 @@ print("HITS", hits)
 '''
 rc, out = run(ALICE, SID,
               "git fetch -q && git config --list --show-origin;"
-              " printf 'protocol=https\\nhost=git.test\\npath=o/r.git\\n\\n' | git credential fill;"
+              " printf 'protocol=http\\nhost=127.0.0.1:7418\\npath=git.test/o/r.git\\n\\n'"
+              " | git credential fill;"
               " python3 -c \"$SCAN\"",
               env={"SCAN": SCAN, "M": MASK.hex(), "X": MASKED.hex()}, timeout=120)
 check("cloud_secret_nowhere_in_sandbox", rc == 0 and "HITS []" in out
@@ -334,7 +386,7 @@ check("cloud_deleted_session_token_refused", code == 200 and rc != 0, (code, rc,
 code, text = call(ALICE, "POST", "/v1/sessions", {"repo": "https://git.test/o/r.git",
                                                   "limits": {"ttl_s": 3}}, timeout=120)
 ESID = json.loads(text).get("id", "") if code == 201 else ""
-rc, out = run(ALICE, ESID, 'echo "$GIT_CONFIG_VALUE_2"')
+rc, out = run(ALICE, ESID, 'echo "$GIT_CONFIG_VALUE_1"')
 e_helper = out.strip()
 state = None
 deadline = time.monotonic() + WAIT
@@ -347,6 +399,7 @@ while time.monotonic() < deadline:
 rc, out = run(BOB, BSID, "git -c credential.helper= -c \"credential.helper=$H\" ls-remote"
               " http://127.0.0.1:7418/git.test/o/r.git 2>&1", env={"H": e_helper})
 check("cloud_expired_session_token_refused", state == "expired" and rc != 0
+      and "password=" in e_helper
       and "refs/heads/main" not in out, (state, rc, out))
 
 # ---- expiry with a push in flight (issue 6, "Done when" 3) ----
@@ -414,7 +467,7 @@ code, text = call(ALICE, "POST", "/v1/sessions", {"repo": "https://git.test/o/r.
                                                   "limits": {"ttl_s": 20}}, timeout=120)
 FSID = json.loads(text).get("id", "") if code == 201 else ""
 FREF = "refs/heads/airlock/" + FSID
-rc, out = run(ALICE, FSID, "printf 'protocol=https\\nhost=git.test\\npath=o/r.git\\n\\n'"
+rc, out = run(ALICE, FSID, "printf 'protocol=http\\nhost=127.0.0.1:7418\\npath=git.test/o/r.git\\n\\n'"
               " | git credential fill")
 ftoken = ""
 for line in (out or "").splitlines():
