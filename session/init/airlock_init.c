@@ -48,6 +48,7 @@ struct proc {
     uint64_t start_ms;
     uint64_t deadline_ms; /* 0: none */
     int timed_out;
+    int watch_fd; /* SPAWN_WATCHED: its watch socket; -1 when none */
 };
 
 /* Everything lives in static storage: pages never touched are never paid. */
@@ -100,6 +101,17 @@ static void send_msg(const struct sbs_msg *m)
     long n = sbs_msg_encode(buf, sizeof(buf), m);
     if (n > 0)
         conn_send(buf, (size_t)n);
+}
+
+/* Sends `m` on a command's watch socket too. Never blocks: the socket is
+ * the command's own and sees at most two short messages; a daemon that
+ * went away only makes the send fail. */
+static void watch_send(int fd, const struct sbs_msg *m)
+{
+    unsigned char buf[64];
+    long n = sbs_msg_encode(buf, sizeof(buf), m);
+    if (fd >= 0 && n > 0)
+        (void)send(fd, buf, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
 /* EXITED goes to the daemon, or waits for the next one (oldest dropped
@@ -159,6 +171,10 @@ static void reap(void)
                             .status = st & 0xffff,
                             .timed_out = p->timed_out,
                             .duration_ms = now_ms() - p->start_ms};
+        if (p->watch_fd >= 0) {
+            watch_send(p->watch_fd, &m);
+            close(p->watch_fd);
+        }
         memset(p, 0, sizeof(*p));
         report_exit(&m);
     }
@@ -216,10 +232,11 @@ static int spawn_child(void *arg)
 static void do_spawn(const struct sbs_req *r)
 {
     struct sbs_msg reply = {.type = SBS_MSG_SPAWN_FAILED, .req = r->req};
-    int fds[3];
-    memcpy(fds, fdq, sizeof(fds));
-    fdq_len -= 3;
-    memmove(fdq, fdq + 3, fdq_len * sizeof(int));
+    size_t nfd = r->type == SBS_REQ_SPAWN_WATCHED ? 4 : 3;
+    int fds[4] = {-1, -1, -1, -1};
+    memcpy(fds, fdq, nfd * sizeof(int));
+    fdq_len -= nfd;
+    memmove(fdq, fdq + nfd, fdq_len * sizeof(int));
     struct proc *slot = proc_find(0);
     if (!slot) {
         reply.err = EAGAIN;
@@ -241,6 +258,8 @@ static void do_spawn(const struct sbs_req *r)
             slot->start_ms = start;
             slot->deadline_ms = r->timeout_s ? start + (uint64_t)r->timeout_s * 1000 : 0;
             slot->timed_out = 0;
+            slot->watch_fd = fds[3]; /* kept until the exit */
+            fds[3] = -1;
             reply = (struct sbs_msg){
                 .type = SBS_MSG_SPAWNED, .req = r->req, .proc = slot->id, .pid = pid};
         } else {
@@ -249,6 +268,12 @@ static void do_spawn(const struct sbs_req *r)
     }
     for (int i = 0; i < 3; i++)
         close(fds[i]);
+    if (fds[3] >= 0) { /* the spawn failed: this is the command's last word */
+        watch_send(fds[3], &reply);
+        close(fds[3]);
+    } else if (reply.type == SBS_MSG_SPAWNED && slot->watch_fd >= 0) {
+        watch_send(slot->watch_fd, &reply);
+    }
     send_msg(&reply);
 }
 
@@ -297,11 +322,12 @@ static void conn_read(void)
         long used = sbs_req_parse(rbuf + off, rlen - off, &r, argv_ptrs, envp_ptrs);
         if (used == 0)
             break;
-        if (used < 0 || (r.type == SBS_REQ_SPAWN && fdq_len < 3)) {
+        if (used < 0 || (r.type == SBS_REQ_SPAWN && fdq_len < 3) ||
+            (r.type == SBS_REQ_SPAWN_WATCHED && fdq_len < 4)) {
             conn_drop();
             return;
         }
-        if (r.type == SBS_REQ_SPAWN)
+        if (r.type == SBS_REQ_SPAWN || r.type == SBS_REQ_SPAWN_WATCHED)
             do_spawn(&r);
         else
             do_signal(&r);

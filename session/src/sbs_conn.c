@@ -99,9 +99,12 @@ int sbs_conn_open(struct sbs_conn *c, int fd, const struct sbs_record *rec, int 
     struct sbs_msg m;
     if ((err = sbs_recv(c, &m)) < 0)
         goto out;
-    if (m.type != SBS_MSG_HELLO || m.version != SBS_PROTO_VERSION)
+    if (m.type != SBS_MSG_HELLO || m.version < SBS_PROTO_VERSION_MIN ||
+        m.version > SBS_PROTO_VERSION)
         err = al_error_set(AL_EINVAL, "sandbox init speaks another protocol (version %u)",
                            m.type == SBS_MSG_HELLO ? m.version : 0);
+    else
+        c->version = m.version;
 out:
     if (err < 0) {
         close(fd);
@@ -150,13 +153,43 @@ int sbs_spawn_send(struct sbs_conn *c, uint32_t req, const struct sbs_cmd *cmd)
     for (int i = 0; i < 3; i++)
         if (cmd->stdio[i] < 0)
             return al_error_set(AL_EINVAL, "sbs_spawn_send: stdio[%d] is not a descriptor", i);
+    if (cmd->watch && (cmd->watch_fd < 0 || !sbs_conn_can_watch(c)))
+        return al_error_set(AL_EINVAL, "sbs_spawn_send: %s",
+                            cmd->watch_fd < 0 ? "watch_fd is not a descriptor"
+                                              : "this sandbox's init cannot watch commands");
     cleanup_free unsigned char *buf = malloc(need);
     if (!buf)
         return AL_ENOMEM;
-    long len = sbs_req_encode_spawn(buf, need, req, cmd->timeout_s, cmd->cwd, cmd->argv, cmd->envp);
+    long len = sbs_req_encode_spawn(buf, need, req, cmd->timeout_s, cmd->cwd, cmd->argv, cmd->envp,
+                                    cmd->watch);
     if (len < 0)
         return al_error_set((int)len, "cannot encode the command (%s)", al_error_name((int)len));
-    return conn_send(c, buf, (size_t)len, cmd->stdio, 3);
+    int fds[4] = {cmd->stdio[0], cmd->stdio[1], cmd->stdio[2], cmd->watch ? cmd->watch_fd : -1};
+    return conn_send(c, buf, (size_t)len, fds, cmd->watch ? 4 : 3);
+}
+
+int sbs_conn_can_watch(const struct sbs_conn *c)
+{
+    return c->version >= 2;
+}
+
+int sbs_watch_recv(int fd, struct sbs_msg *out)
+{
+    unsigned char buf[64];
+    ssize_t n;
+    while ((n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT | MSG_TRUNC)) < 0 && errno == EINTR)
+        ;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        return AL_EAGAIN;
+    if (n < 0)
+        return al_error_set_errno(AL_EIO, errno, "watch socket");
+    if (n == 0)
+        return al_error_set(AL_EIO, "init closed the watch socket");
+    /* one record, one whole message: anything else is malformed */
+    if ((size_t)n > sizeof(buf) || sbs_msg_parse(buf, (size_t)n, out) != n ||
+        out->type == SBS_MSG_HELLO)
+        return al_error_set(AL_EINVAL, "malformed message on a watch socket");
+    return 0;
 }
 
 int sbs_signal_send(struct sbs_conn *c, uint32_t proc, int sig)

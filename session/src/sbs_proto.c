@@ -179,7 +179,8 @@ long sbs_req_parse(const unsigned char *buf, size_t len, struct sbs_req *out, co
     uint32_t type = 0;
     if (len >= SBS_HDR_LEN) {
         uint32_t t = get_u32(buf + 4), body = get_u32(buf);
-        if (!(t == SBS_REQ_SPAWN && body >= 16) && !(t == SBS_REQ_SIGNAL && body == 8))
+        int spawn = t == SBS_REQ_SPAWN || t == SBS_REQ_SPAWN_WATCHED;
+        if (!(spawn && body >= 16) && !(t == SBS_REQ_SIGNAL && body == 8))
             return AL_EINVAL;
     }
     long total = frame(buf, len, &type);
@@ -190,7 +191,8 @@ long sbs_req_parse(const unsigned char *buf, size_t len, struct sbs_req *out, co
     memset(out, 0, sizeof(*out));
     out->type = (enum sbs_req_type)type;
     switch (type) {
-    case SBS_REQ_SPAWN: {
+    case SBS_REQ_SPAWN:
+    case SBS_REQ_SPAWN_WATCHED: {
         if (blen < 16)
             return AL_EINVAL;
         out->req = get_u32(b);
@@ -237,7 +239,7 @@ static int put_str(unsigned char *buf, size_t cap, size_t *off, const char *s)
 }
 
 long sbs_req_encode_spawn(unsigned char *buf, size_t cap, uint32_t req, uint32_t timeout_s,
-                          const char *cwd, char *const *argv, char *const *envp)
+                          const char *cwd, char *const *argv, char *const *envp, int watched)
 {
     if (cap > SBS_MAX_MSG)
         cap = SBS_MAX_MSG;
@@ -261,7 +263,7 @@ long sbs_req_encode_spawn(unsigned char *buf, size_t cap, uint32_t req, uint32_t
     if (err < 0)
         return err;
     put_u32(buf, (uint32_t)(off - SBS_HDR_LEN));
-    put_u32(buf + 4, SBS_REQ_SPAWN);
+    put_u32(buf + 4, watched ? SBS_REQ_SPAWN_WATCHED : SBS_REQ_SPAWN);
     put_u32(buf + 8, req);
     put_u32(buf + 12, timeout_s);
     put_u32(buf + 16, argc);
@@ -287,9 +289,9 @@ int sbs_sock_send(int fd, const unsigned char *buf, size_t len, const int *fds, 
 {
     union {
         struct cmsghdr h;
-        char space[CMSG_SPACE(sizeof(int) * 3)];
+        char space[CMSG_SPACE(sizeof(int) * 4)];
     } ctl;
-    if (n_fds > 3)
+    if (n_fds > 4)
         return AL_EINVAL;
     size_t off = 0;
     while (off < len) {

@@ -12,13 +12,19 @@
 
 #include "airlock/sbsession.h"
 
-#define SBS_PROTO_VERSION 1
-#define SBS_HDR_LEN       8
+/* Version 2 added SPAWN_WATCHED; a daemon accepts an init of version 1
+ * (a sandbox started before an upgrade) and never sends it SPAWN_WATCHED. */
+#define SBS_PROTO_VERSION     2
+#define SBS_PROTO_VERSION_MIN 1
+#define SBS_HDR_LEN           8
 
 /* Daemon -> init. */
 enum sbs_req_type {
     SBS_REQ_SPAWN = 16,  /* req, timeout_s, argc, envc, cwd, argv, envp; 3 fds */
     SBS_REQ_SIGNAL = 17, /* proc, sig */
+    /* SPAWN plus a 4th fd, the watch socket: init also sends this command's
+     * SPAWNED / SPAWN_FAILED and EXITED on it (v2) */
+    SBS_REQ_SPAWN_WATCHED = 18,
 };
 
 /* A parsed request. Strings point into the parsed buffer. */
@@ -44,11 +50,11 @@ long sbs_req_parse(const unsigned char *buf, size_t len, struct sbs_req *out, co
  * length, or AL_ETOOBIG when it does not fit (or exceeds SBS_MAX_MSG). */
 long sbs_msg_encode(unsigned char *buf, size_t cap, const struct sbs_msg *msg);
 long sbs_req_encode_spawn(unsigned char *buf, size_t cap, uint32_t req, uint32_t timeout_s,
-                          const char *cwd, char *const *argv, char *const *envp);
+                          const char *cwd, char *const *argv, char *const *envp, int watched);
 long sbs_req_encode_signal(unsigned char *buf, size_t cap, uint32_t proc, int sig);
 
 /* Sends all `len` bytes of `buf` on the stream socket `fd`, the first
- * chunk with `n_fds` descriptors attached (SCM_RIGHTS, at most 3); never
+ * chunk with `n_fds` descriptors attached (SCM_RIGHTS, at most 4); never
  * raises SIGPIPE. Waits up to `timeout_ms` each time the socket is full.
  * 0, AL_ETIMEOUT, or AL_EIO (errno says why). */
 int sbs_sock_send(int fd, const unsigned char *buf, size_t len, const int *fds, size_t n_fds,

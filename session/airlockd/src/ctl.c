@@ -113,6 +113,47 @@ static int killed_by_oom(struct ald_session *s)
     return 0;
 }
 
+/* SPAWNED: the process runs. Idempotent (the control thread and the
+ * request thread watching the command both apply it); caller holds d->lock. */
+static void spawned_locked(struct ald *d, struct ald_session *s, const struct sbs_msg *m)
+{
+    struct ald_proc *p = s->procs;
+    while (p && !(p->state == ALD_P_SPAWNING && (uint32_t)p->num == m->req))
+        p = p->next;
+    if (p) {
+        p->init_id = m->proc;
+        p->pid = m->pid;
+        p->state = ALD_P_RUNNING;
+        pthread_cond_broadcast(&d->cond);
+    }
+}
+
+void ald_ctl_spawned(struct ald *d, struct ald_session *s, const struct sbs_msg *m)
+{
+    pthread_mutex_lock(&d->lock);
+    spawned_locked(d, s, m);
+    pthread_mutex_unlock(&d->lock);
+}
+
+int ald_exit_decode(const struct sbs_msg *m, int *code, int *sig, const char **reason)
+{
+    *code = -1;
+    *sig = 0;
+    *reason = "exited";
+    if (WIFEXITED(m->status)) {
+        *code = WEXITSTATUS(m->status);
+    } else if (WIFSIGNALED(m->status)) {
+        *sig = WTERMSIG(m->status);
+        *code = 128 + *sig;
+        *reason = "signaled";
+    }
+    if (m->timed_out) {
+        *reason = "timeout";
+        *code = 124;
+    }
+    return *sig == SIGKILL && !m->timed_out ? 1 : 0;
+}
+
 /* Applies one message from init. Returns the process that exited (with a
  * reference) so the caller can save and publish outside the lock. */
 static struct ald_proc *apply(struct ald *d, struct ald_session *s, const struct sbs_msg *m)
@@ -122,14 +163,7 @@ static struct ald_proc *apply(struct ald *d, struct ald_session *s, const struct
     struct ald_proc *p = s->procs;
     switch (m->type) {
     case SBS_MSG_SPAWNED:
-        while (p && !(p->state == ALD_P_SPAWNING && (uint32_t)p->num == m->req))
-            p = p->next;
-        if (p) {
-            p->init_id = m->proc;
-            p->pid = m->pid;
-            p->state = ALD_P_RUNNING;
-            pthread_cond_broadcast(&d->cond);
-        }
+        spawned_locked(d, s, m);
         break;
     case SBS_MSG_SPAWN_FAILED:
         while (p && !(p->state == ALD_P_SPAWNING && (uint32_t)p->num == m->req))
@@ -146,19 +180,9 @@ static struct ald_proc *apply(struct ald *d, struct ald_session *s, const struct
         while (p && !(p->state == ALD_P_RUNNING && p->init_id == m->proc))
             p = p->next;
         if (p) {
-            int code = -1, sig = 0;
-            const char *reason = "exited";
-            if (WIFEXITED(m->status)) {
-                code = WEXITSTATUS(m->status);
-            } else if (WIFSIGNALED(m->status)) {
-                sig = WTERMSIG(m->status);
-                code = 128 + sig;
-                reason = "signaled";
-            }
-            if (m->timed_out) {
-                reason = "timeout";
-                code = 124;
-            } else if (sig == SIGKILL && killed_by_oom(s)) {
+            int code, sig;
+            const char *reason;
+            if (ald_exit_decode(m, &code, &sig, &reason) && killed_by_oom(s)) {
                 reason = "memory";
                 code = 137;
             }

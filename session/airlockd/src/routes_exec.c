@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -229,24 +230,30 @@ static struct ald_proc *proc_new(struct ald *d, struct ald_session *s,
 }
 
 struct stdio_set {
-    int child[3];     /* sent to init, closed by us after */
+    int child[4];     /* 0-2 and the watch socket: sent to init, closed by us after */
     int out_r, err_r; /* foreground: our read ends */
     int in_w;         /* background without stdin data: our write end */
+    int watch;        /* foreground: our end of the watch socket, or -1 */
 };
+
+#define STDIO_SET_INIT                                                                             \
+    {                                                                                              \
+        {-1, -1, -1, -1}, -1, -1, -1, -1                                                           \
+    }
 
 static void stdio_close(struct stdio_set *io)
 {
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 4; i++)
         if (io->child[i] >= 0 && (i != 2 || io->child[2] != io->child[1]))
             close(io->child[i]);
-    io->child[0] = io->child[1] = io->child[2] = -1;
+    io->child[0] = io->child[1] = io->child[2] = io->child[3] = -1;
 }
 
 static int stdio_setup(struct ald *d, struct ald_session *s, struct ald_proc *p,
                        const struct ald_exec_req *req, struct stdio_set *io)
 {
-    io->child[0] = io->child[1] = io->child[2] = -1;
-    io->out_r = io->err_r = io->in_w = -1;
+    io->child[0] = io->child[1] = io->child[2] = io->child[3] = -1;
+    io->out_r = io->err_r = io->in_w = io->watch = -1;
     int pfd[2];
     if (req->has_stdin) {
         io->child[0] = memfd_with(req->stdin_data, req->stdin_len);
@@ -275,6 +282,16 @@ static int stdio_setup(struct ald *d, struct ald_session *s, struct ald_proc *p,
         fcntl(io->out_r, F_SETFL, O_NONBLOCK);
         if (io->err_r >= 0)
             fcntl(io->err_r, F_SETFL, O_NONBLOCK);
+        /* The streaming thread hears SPAWNED and EXITED first-hand on a
+         * watch socket (no hop through the control thread). Without one
+         * (an init of protocol v1) it waits for the control thread. */
+        pthread_mutex_lock(&s->send_lock);
+        int can_watch = s->conn_open && sbs_conn_can_watch(&s->conn);
+        pthread_mutex_unlock(&s->send_lock);
+        if (can_watch && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pfd) == 0) {
+            io->watch = pfd[0];
+            io->child[3] = pfd[1];
+        }
         return 0;
     }
     for (int k = 1; k <= 2; k++) {
@@ -290,6 +307,22 @@ static int stdio_setup(struct ald *d, struct ald_session *s, struct ald_proc *p,
             return al_error_set_errno(AL_EIO, errno, "%s", path);
     }
     return 0;
+}
+
+/* Waits on the watch socket for init's answer to SPAWN and applies a
+ * SPAWNED at once. Anything else (SPAWN_FAILED, a closed socket, the
+ * daemon stopping, 30 s) is left to the control thread, whose
+ * application spawn() waits for next. */
+static void spawn_watch(struct ald *d, struct ald_session *s, int watch)
+{
+    struct pollfd pfd[2] = {{watch, POLLIN, 0}, {d->stop_fd, POLLIN, 0}};
+    int n;
+    while ((n = poll(pfd, 2, SPAWN_REPLY_TIMEOUT_S * 1000)) < 0 && errno == EINTR)
+        ;
+    struct sbs_msg m;
+    if (n > 0 && !(pfd[1].revents & POLLIN) && sbs_watch_recv(watch, &m) == 0 &&
+        m.type == SBS_MSG_SPAWNED)
+        ald_ctl_spawned(d, s, &m);
 }
 
 /* Sends SPAWN and waits for init's answer. 0 once the process runs or has
@@ -309,6 +342,8 @@ static int spawn(struct ald *d, struct ald_session *s, struct ald_proc *p,
         .cwd = req->cwd,
         .stdio = {io->child[0], io->child[1], io->child[2]},
         .timeout_s = req->timeout_s,
+        .watch = io->child[3] >= 0,
+        .watch_fd = io->child[3],
     };
     int err = AL_EIO;
     pthread_mutex_lock(&s->send_lock);
@@ -321,6 +356,8 @@ static int spawn(struct ald *d, struct ald_session *s, struct ald_proc *p,
     stdio_close(io);
     if (err < 0)
         return err;
+    if (io->watch >= 0)
+        spawn_watch(d, s, io->watch);
     struct timespec deadline;
     clock_gettime(CLOCK_MONOTONIC, &deadline);
     deadline.tv_sec += SPAWN_REPLY_TIMEOUT_S;
@@ -348,6 +385,12 @@ struct fg {
     size_t carry_len[2];
     int exit_sent;
     int finished; /* the exit line was handed over completely */
+    int watch;    /* the watch socket (-1 when none or done with) */
+    int saved;    /* the running process was saved (after the start line) */
+    /* its exit as heard on the watch socket, before the control thread
+     * has applied it */
+    int heard;
+    struct sbs_msg exit_msg;
 };
 
 /* Appends one JSON object and a newline to the pending output. */
@@ -422,17 +465,57 @@ static int exited(struct fg *f)
     pthread_mutex_lock(&f->d->lock);
     int x = f->p->state == ALD_P_EXITED;
     pthread_mutex_unlock(&f->d->lock);
-    return x;
+    return x || f->heard;
+}
+
+static void watch_close(struct fg *f)
+{
+    if (f->watch >= 0)
+        close(f->watch);
+    f->watch = -1;
+}
+
+/* Reads the watch socket: an EXITED that says all there is to say (every
+ * exit but a SIGKILL, which may be the OOM killer's) is taken as the exit;
+ * anything else ends the watch and the exit comes from the control thread
+ * (exit_efd). */
+static void watch_read(struct fg *f)
+{
+    struct sbs_msg m;
+    int err = sbs_watch_recv(f->watch, &m);
+    if (err == AL_EAGAIN)
+        return;
+    int code, sig;
+    const char *reason;
+    if (err == 0 && m.type == SBS_MSG_SPAWNED)
+        return; /* already applied by spawn() or the control thread */
+    if (err == 0 && m.type == SBS_MSG_EXITED && ald_exit_decode(&m, &code, &sig, &reason) == 0) {
+        f->heard = 1;
+        f->exit_msg = m;
+    }
+    watch_close(f);
 }
 
 static int emit_exit(struct fg *f)
 {
     struct ald_proc *p = f->p;
+    json_t *o;
     pthread_mutex_lock(&f->d->lock);
-    json_t *o = json_pack("{s:s, s:o, s:o, s:s, s:I}", "type", "exit", "code",
-                          p->code >= 0 ? json_integer(p->code) : json_null(), "signal",
-                          p->sig > 0 ? json_integer(p->sig) : json_null(), "reason", p->reason,
-                          "duration_ms", (json_int_t)p->duration_ms);
+    if (p->state == ALD_P_EXITED || !f->heard) {
+        o = json_pack("{s:s, s:o, s:o, s:s, s:I}", "type", "exit", "code",
+                      p->code >= 0 ? json_integer(p->code) : json_null(), "signal",
+                      p->sig > 0 ? json_integer(p->sig) : json_null(), "reason", p->reason,
+                      "duration_ms", (json_int_t)p->duration_ms);
+    } else {
+        /* the control thread applies the same message in a moment */
+        int code, sig;
+        const char *reason;
+        ald_exit_decode(&f->exit_msg, &code, &sig, &reason);
+        o = json_pack("{s:s, s:o, s:o, s:s, s:I}", "type", "exit", "code",
+                      code >= 0 ? json_integer(code) : json_null(), "signal",
+                      sig > 0 ? json_integer(sig) : json_null(), "reason", reason, "duration_ms",
+                      (json_int_t)f->exit_msg.duration_ms);
+    }
     pthread_mutex_unlock(&f->d->lock);
     f->exit_sent = 1;
     return emit(f, o);
@@ -478,19 +561,29 @@ static ssize_t fg_read(void *cls, uint64_t pos, char *buf, size_t max)
                 return MHD_CONTENT_READER_END_WITH_ERROR;
             continue;
         }
-        struct pollfd pfd[5];
+        if (!f->saved) {
+            /* Saved once the start line is out, while the command runs: a
+             * command that is over by now is saved by the control thread. */
+            f->saved = 1;
+            ald_proc_save(f->d, f->p);
+            continue;
+        }
+        struct pollfd pfd[6];
         int n = 0;
         for (int k = 0; k < 2; k++)
             pfd[n++] = (struct pollfd){f->fds[k], POLLIN, 0};
         pfd[n++] = (struct pollfd){f->p->exit_efd, POLLIN, 0};
         pfd[n++] = (struct pollfd){f->client, POLLRDHUP, 0};
         pfd[n++] = (struct pollfd){f->d->stop_fd, POLLIN, 0};
+        pfd[n++] = (struct pollfd){f->watch, POLLIN, 0};
         if (poll(pfd, (nfds_t)n, -1) < 0 && errno != EINTR)
             return MHD_CONTENT_READER_END_WITH_ERROR;
         if (pfd[3].revents & (POLLRDHUP | POLLHUP | POLLERR))
             return MHD_CONTENT_READER_END_WITH_ERROR;
         if (pfd[4].revents & POLLIN)
             return MHD_CONTENT_READER_END_WITH_ERROR;
+        if (pfd[5].revents)
+            watch_read(f);
         for (int k = 0; k < 2; k++)
             if (pfd[k].revents && f->fds[k] >= 0 && drain(f, k) < 0)
                 return MHD_CONTENT_READER_END_WITH_ERROR;
@@ -514,6 +607,7 @@ static void fg_free(void *cls)
     for (int k = 0; k < 2; k++)
         if (f->fds[k] >= 0)
             close(f->fds[k]);
+    watch_close(f);
     al_buf_free(&f->out);
     ald_proc_unref(d, f->p);
     ald_session_unref(d, f->s);
@@ -534,7 +628,8 @@ static enum MHD_Result reply_foreground(struct ald_req *r, struct ald_session *s
     f->p = p;
     f->fds[0] = io->out_r;
     f->fds[1] = io->err_r;
-    io->out_r = io->err_r = -1;
+    f->watch = io->watch;
+    io->out_r = io->err_r = io->watch = -1;
     f->client = ald_req_socket(r);
     /* a chunk of control bytes grows 6x as JSON escapes */
     al_buf_init(&f->out, 8 * CHUNK);
@@ -567,7 +662,7 @@ enum MHD_Result ald_route_exec(struct ald_req *r)
     int replied;
     enum MHD_Result ret = MHD_YES;
     struct ald_proc *p = NULL;
-    struct stdio_set io = {{-1, -1, -1}, -1, -1, -1};
+    struct stdio_set io = STDIO_SET_INIT;
     struct ald_session *s = ald_req_session(r, 1, &replied);
     if (!s) {
         if (!replied)
@@ -623,7 +718,8 @@ enum MHD_Result ald_route_exec(struct ald_req *r)
     json_t *start = json_pack("{s:s, s:i, s:O, s:b}", "process", id, "pid", (int)p->pid, "argv",
                               p->argv, "background", p->background);
     pthread_mutex_unlock(&d->lock);
-    ald_proc_save(d, p);
+    if (req.background)
+        ald_proc_save(d, p); /* a foreground one: once its start line is out */
     if (running)
         ald_event(d, s->id, s->user, "process_start", start);
     else
@@ -646,6 +742,8 @@ out:
         close(io.err_r);
     if (io.in_w >= 0)
         close(io.in_w);
+    if (io.watch >= 0)
+        close(io.watch);
     if (p)
         ald_proc_unref(d, p);
     if (s)
@@ -668,7 +766,7 @@ int ald_exec_wait(struct ald *d, struct ald_session *s, char **argv, json_t *env
     req.cwd = (char *)"/workspace";
     req.background = 1;
     req.timeout_s = timeout_s;
-    struct stdio_set io = {{-1, -1, -1}, -1, -1, -1};
+    struct stdio_set io = STDIO_SET_INIT;
     struct ald_proc *p = req.argv_json ? proc_new(d, s, &req) : NULL;
     int err = p ? stdio_setup(d, s, p, &req, &io) : AL_ENOMEM;
     if (err == 0)

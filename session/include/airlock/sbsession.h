@@ -101,7 +101,11 @@ struct sbs_conn {
     struct sbs_record rec;
     unsigned char *rbuf; /* partial input (the implementation may add fields) */
     size_t rlen, rcap;
+    uint32_t version; /* init's protocol version (its HELLO) */
 };
+
+/* 1 when init understands sbs_cmd.watch (protocol version 2 and later). */
+int sbs_conn_can_watch(const struct sbs_conn *c);
 
 /* Builds the sandbox and returns once airlock-init is ready and connected
  * (its HELLO read): fills *out (fd connected, blocking, CLOEXEC; record
@@ -129,6 +133,11 @@ struct sbs_cmd {
     int stdio[3];       /* fds for 0, 1, 2 (sent with SCM_RIGHTS; the caller
                            keeps and closes its copies) */
     uint32_t timeout_s; /* 0 = none; init kills the process group after it */
+    int watch;          /* 1: watch_fd is sent too (see sbs_conn_can_watch) */
+    int watch_fd;       /* a socket on which init also sends this command's
+                           SPAWNED / SPAWN_FAILED and EXITED, so the thread
+                           that waits for them hears them first-hand; the
+                           caller keeps and closes its copy */
 };
 
 /* Sends SPAWN for `cmd` with request id `req` (chosen by the caller, echoed
@@ -169,6 +178,12 @@ struct sbs_msg {
  * daemon connection replaced this one), AL_EINVAL on a malformed message
  * (the caller drops the connection). */
 int sbs_recv(struct sbs_conn *c, struct sbs_msg *out);
+
+/* Reads one message from a watch socket (sbs_cmd.watch_fd, SOCK_SEQPACKET:
+ * one message per record) without blocking: 0 and *out filled, AL_EAGAIN
+ * when none is waiting, AL_EIO when init closed it (the command is over or
+ * the sandbox is gone), AL_EINVAL when malformed. */
+int sbs_watch_recv(int fd, struct sbs_msg *out);
 
 /* Parses one message from `buf` (`len` bytes): returns the bytes consumed,
  * 0 when more input is needed, AL_EINVAL when malformed. For the fuzzer. */

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -577,6 +578,89 @@ static void case_threads(void)
     pthread_join(ch, NULL);
 }
 
+/* Sends `argv` with a watch socket; returns our end of it. */
+static int spawn_watched(struct sbs_conn *c, uint32_t req, char *const *argv, int out_fd)
+{
+    static char *const env[] = {"PATH=/usr/local/bin:/usr/bin:/bin", NULL};
+    int sv[2];
+    CHECK(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == 0);
+    int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    CHECK(null >= 0);
+    struct sbs_cmd cmd = {
+        .argv = argv, .envp = env, .stdio = {null, out_fd, out_fd}, .watch = 1, .watch_fd = sv[1]};
+    CHECK(sbs_spawn_send(c, req, &cmd) == 0);
+    close(null);
+    close(sv[1]);
+    return sv[0];
+}
+
+/* Waits for the next message on a watch socket. */
+static int watch_next(int fd, struct sbs_msg *m)
+{
+    struct pollfd p = {fd, POLLIN, 0};
+    CHECK(poll(&p, 1, 30000) == 1);
+    return sbs_watch_recv(fd, m);
+}
+
+/* SPAWN_WATCHED: the command's SPAWNED and EXITED arrive on its watch
+ * socket as well as on the control socket, the same messages; a failed
+ * spawn sends SPAWN_FAILED there; init closes the socket after the last
+ * word; a command never sees the socket; a daemon that dropped its end
+ * harms nothing. */
+static void case_watch(void)
+{
+    struct fixture f;
+    struct sbs_conn c;
+    fixture_init(&f, init_path, HOST_UID, 0);
+    start(&c, &f);
+    CHECK(sbs_conn_can_watch(&c));
+    int p[2];
+    CHECK(pipe2(p, O_CLOEXEC) == 0);
+    char *argv[] = {"sh", "-c", "ls /proc/self/fd; exit 7", NULL};
+    int w = spawn_watched(&c, 500, argv, p[1]);
+    close(p[1]);
+    struct sbs_msg m, ctl;
+    CHECK(watch_next(w, &m) == 0 && m.type == SBS_MSG_SPAWNED && m.req == 500 && m.pid > 0);
+    CHECK(wait_msg(&c, SBS_MSG_SPAWNED, 500, &ctl) == 0 && ctl.type == SBS_MSG_SPAWNED);
+    CHECK(ctl.proc == m.proc && ctl.pid == m.pid);
+    char out[256] = "";
+    ssize_t n = read(p[0], out, sizeof(out) - 1);
+    CHECK(n > 0);
+    out[n] = '\0';
+    close(p[0]);
+    CHECK(strcmp(out, "0\n1\n2\n3\n") == 0); /* 3: ls's own directory */
+    uint32_t proc = m.proc;
+    CHECK(watch_next(w, &m) == 0 && m.type == SBS_MSG_EXITED && m.proc == proc);
+    CHECK(WIFEXITED(m.status) && WEXITSTATUS(m.status) == 7);
+    CHECK(wait_msg(&c, SBS_MSG_EXITED, proc, &ctl) == 0 && ctl.status == m.status);
+    CHECK(watch_next(w, &m) == AL_EIO); /* closed after the exit */
+    close(w);
+
+    /* a failed spawn: SPAWN_FAILED, then the end */
+    CHECK(pipe2(p, O_CLOEXEC) == 0);
+    char *missing[] = {"no-such-command-here", NULL};
+    w = spawn_watched(&c, 501, missing, p[1]);
+    close(p[1]);
+    close(p[0]);
+    CHECK(watch_next(w, &m) == 0 && m.type == SBS_MSG_SPAWN_FAILED && m.err == ENOENT);
+    CHECK(wait_msg(&c, SBS_MSG_SPAWNED, 501, &ctl) == 0 && ctl.type == SBS_MSG_SPAWN_FAILED);
+    CHECK(watch_next(w, &m) == AL_EIO);
+    close(w);
+
+    /* the daemon's end is gone before the exit: init carries on */
+    CHECK(pipe2(p, O_CLOEXEC) == 0);
+    char *quick[] = {"sh", "-c", "exit 4", NULL};
+    w = spawn_watched(&c, 502, quick, p[1]);
+    close(p[1]);
+    close(p[0]);
+    close(w);
+    CHECK(wait_msg(&c, SBS_MSG_SPAWNED, 502, &ctl) == 0 && ctl.type == SBS_MSG_SPAWNED);
+    CHECK(wait_msg(&c, SBS_MSG_EXITED, ctl.proc, &ctl) == 0 && WEXITSTATUS(ctl.status) == 4);
+    CHECK(run_sh(&c, "exit 5", NULL) == 5);
+    CHECK(sbs_destroy(&c) == 0);
+    fixture_free(&f);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 3) {
@@ -606,6 +690,7 @@ int main(int argc, char **argv)
         {"threads", case_threads},
         {"oom", case_oom},
         {"caller_ids", case_caller_ids},
+        {"watch", case_watch},
     };
     if (strcmp(name, "rootfs") == 0 && argc > 3) {
         case_rootfs(argv[3]);

@@ -156,12 +156,53 @@ static void test_recv_eof(void **state)
     pair_close(&p);
 }
 
+/* The watch socket's reader: one whole message per record or an error. */
+static void test_watch_recv(void **state)
+{
+    (void)state;
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+    struct sbs_msg m;
+    assert_int_equal(sbs_watch_recv(sv[0], &m), AL_EAGAIN);
+    unsigned char buf[200];
+    struct sbs_msg ex = {.type = SBS_MSG_EXITED, .proc = 9, .status = 3 << 8, .duration_ms = 5};
+    long n = sbs_msg_encode(buf, sizeof(buf), &ex);
+    assert_true(n > 0);
+    assert_int_equal(send(sv[1], buf, (size_t)n, 0), n);
+    assert_int_equal(sbs_watch_recv(sv[0], &m), 0);
+    assert_int_equal(m.type, SBS_MSG_EXITED);
+    assert_int_equal(m.proc, 9);
+    assert_int_equal(m.status, 3 << 8);
+    /* a record holding a message and a half, a partial one, an oversized
+     * one, a HELLO, garbage: each malformed */
+    assert_int_equal(send(sv[1], buf, (size_t)n + 10, 0), n + 10);
+    assert_int_equal(sbs_watch_recv(sv[0], &m), AL_EINVAL);
+    assert_int_equal(send(sv[1], buf, (size_t)n - 1, 0), n - 1);
+    assert_int_equal(sbs_watch_recv(sv[0], &m), AL_EINVAL);
+    memset(buf + n, 0, sizeof(buf) - (size_t)n);
+    assert_int_equal(send(sv[1], buf, sizeof(buf), 0), (ssize_t)sizeof(buf));
+    assert_int_equal(sbs_watch_recv(sv[0], &m), AL_EINVAL);
+    struct sbs_msg hello = {.type = SBS_MSG_HELLO, .version = 2};
+    n = sbs_msg_encode(buf, sizeof(buf), &hello);
+    assert_int_equal(send(sv[1], buf, (size_t)n, 0), n);
+    assert_int_equal(sbs_watch_recv(sv[0], &m), AL_EINVAL);
+    assert_int_equal(send(sv[1], "\xff\xff\xff\xff\x02\0\0\0", 8, 0), 8);
+    assert_int_equal(sbs_watch_recv(sv[0], &m), AL_EINVAL);
+    /* nothing lost after the bad ones: the next good one reads */
+    n = sbs_msg_encode(buf, sizeof(buf), &ex);
+    assert_int_equal(send(sv[1], buf, (size_t)n, 0), n);
+    assert_int_equal(sbs_watch_recv(sv[0], &m), 0);
+    close(sv[1]);
+    assert_int_equal(sbs_watch_recv(sv[0], &m), AL_EIO);
+    close(sv[0]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_recv_in_pieces), cmocka_unit_test(test_recv_leaves_the_rest),
         cmocka_unit_test(test_recv_malformed), cmocka_unit_test(test_recv_closes_fds),
-        cmocka_unit_test(test_recv_eof),
+        cmocka_unit_test(test_recv_eof),       cmocka_unit_test(test_watch_recv),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -114,7 +114,7 @@ static void test_req_spawn_round_trip(void **state)
     static unsigned char buf[4096];
     char *argv[] = {"sh", "-c", "echo hi", "", NULL};
     char *envp[] = {"A=1", "PATH=/bin", NULL};
-    long n = sbs_req_encode_spawn(buf, sizeof(buf), 77, 30, "/workspace/sub", argv, envp);
+    long n = sbs_req_encode_spawn(buf, sizeof(buf), 77, 30, "/workspace/sub", argv, envp, 0);
     assert_true(n > 0);
     struct sbs_req r;
     for (long k = 0; k < n; k++)
@@ -132,7 +132,7 @@ static void test_req_spawn_round_trip(void **state)
     assert_string_equal(envp_buf[1], "PATH=/bin");
     assert_null(envp_buf[2]);
     /* No cwd, no environment. */
-    n = sbs_req_encode_spawn(buf, sizeof(buf), 1, 0, NULL, argv, NULL);
+    n = sbs_req_encode_spawn(buf, sizeof(buf), 1, 0, NULL, argv, NULL, 0);
     assert_int_equal(sbs_req_parse(buf, (size_t)n, &r, argv_buf, envp_buf), n);
     assert_string_equal(r.cwd, "");
     assert_int_equal(r.envc, 0);
@@ -214,9 +214,9 @@ static void test_req_encode_limits(void **state)
     char **many = calloc(SBS_MAX_ARGS + 2, sizeof(char *));
     for (int i = 0; i <= SBS_MAX_ARGS; i++)
         many[i] = "x";
-    assert_int_equal(sbs_req_encode_spawn(buf, SBS_MAX_MSG, 1, 0, NULL, many, NULL), AL_ETOOBIG);
+    assert_int_equal(sbs_req_encode_spawn(buf, SBS_MAX_MSG, 1, 0, NULL, many, NULL, 0), AL_ETOOBIG);
     many[SBS_MAX_ARGS] = NULL;
-    long n = sbs_req_encode_spawn(buf, SBS_MAX_MSG, 1, 0, NULL, many, many);
+    long n = sbs_req_encode_spawn(buf, SBS_MAX_MSG, 1, 0, NULL, many, many, 0);
     assert_true(n > 0);
     struct sbs_req r;
     assert_int_equal(sbs_req_parse(buf, (size_t)n, &r, argv_buf, envp_buf), n);
@@ -227,10 +227,10 @@ static void test_req_encode_limits(void **state)
     memset(big, 'a', SBS_MAX_MSG - 1);
     big[SBS_MAX_MSG - 1] = '\0';
     char *argv[] = {big, NULL};
-    assert_int_equal(sbs_req_encode_spawn(buf, SBS_MAX_MSG, 1, 0, NULL, argv, NULL), AL_ETOOBIG);
+    assert_int_equal(sbs_req_encode_spawn(buf, SBS_MAX_MSG, 1, 0, NULL, argv, NULL, 0), AL_ETOOBIG);
     char *bad[] = {"", NULL};
-    assert_int_equal(sbs_req_encode_spawn(buf, SBS_MAX_MSG, 1, 0, NULL, bad, NULL), AL_EINVAL);
-    assert_int_equal(sbs_req_encode_spawn(buf, SBS_MAX_MSG, 1, 0, "rel", many, NULL), AL_EINVAL);
+    assert_int_equal(sbs_req_encode_spawn(buf, SBS_MAX_MSG, 1, 0, NULL, bad, NULL, 0), AL_EINVAL);
+    assert_int_equal(sbs_req_encode_spawn(buf, SBS_MAX_MSG, 1, 0, "rel", many, NULL, 0), AL_EINVAL);
     free(big);
     free(many);
     free(buf);
