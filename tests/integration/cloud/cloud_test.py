@@ -162,7 +162,8 @@ check("cloud_clone_inside_on_branch", rc == 0 and out.splitlines()[0] == BRANCH
 check("cloud_remote_is_the_real_url", out.splitlines()[1:2] == ["https://git.test/o/r.git"], out)
 if NET:
     check("cloud_exec_env_has_proxies", "HTTP_PROXY=http://127.0.0.1:3128" in out
-          and "ALL_PROXY=socks5h://127.0.0.1:1080" in out and "NO_PROXY=localhost" in out, out)
+          and "ALL_PROXY=socks5h://127.0.0.1:1080" in out and "NO_PROXY=localhost" in out
+          and "JAVA_TOOL_OPTIONS=-Dhttp.proxyHost=127.0.0.1 -Dhttp.proxyPort=3128" in out, out)
 
 # origin keeps its real URL everywhere git shows it; git-remote-airlock (bound
 # read-only, first on PATH) sends it to the git listener; no insteadOf left
