@@ -87,6 +87,10 @@ static int config_load(struct gp_config *cfg, json_t **listeners, const char *pa
     }
     if ((err = creds_store_open(&cfg->store, store, mkey)) < 0)
         goto out;
+    if (!(cfg->store_path = strdup(store))) {
+        err = AL_ENOMEM;
+        goto out;
+    }
     json_t *ups = json_object_get(root, "upstreams");
     if (ups && !json_is_object(ups)) {
         err = al_error_set(AL_EINVAL, "%s: upstreams must be an object", path);
@@ -322,6 +326,9 @@ int main(int argc, char **argv)
     for (i = 0; i < listen_fd.len; i++)
         if ((err = add_listener(p, listen_fd.items[i], 1)) < 0)
             goto fail;
+    /* the watch needs to see into the (root-only) state dir: before the drop */
+    if ((err = gp_proxy_store_watch(p)) < 0)
+        goto fail;
     if (user && (err = privs_drop(cache_dir, user, group)) < 0)
         goto fail;
     al_log(AL_LOG_INFO, "ready");

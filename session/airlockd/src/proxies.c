@@ -354,6 +354,57 @@ static void px_event(struct ald *d, int which, json_t *msg)
     ald_session_unref(d, s);
 }
 
+/* The string `key` of the gitproxy's configuration file (read each time: the
+ * proxy itself re-reads that file when it restarts). */
+static int gitproxy_config_get(const struct ald *d, const char *key, char *out, size_t size)
+{
+    json_error_t jerr;
+    json_t *root = json_load_file(d->cfg->gitproxy_config, JSON_REJECT_DUPLICATES, &jerr);
+    const char *v = json_string_value(json_object_get(root, key));
+    int err = 0;
+    if (!root)
+        err = al_error_set(AL_EINVAL, "%s: %s", d->cfg->gitproxy_config, jerr.text);
+    else if (!v)
+        err = al_error_set(AL_ENOTFOUND, "%s: no \"%s\"", d->cfg->gitproxy_config, key);
+    else if ((size_t)snprintf(out, size, "%s", v) >= size)
+        err = al_error_set(AL_ETOOBIG, "%s: %s too long", d->cfg->gitproxy_config, key);
+    json_decref(root);
+    return err;
+}
+
+/* A store_request from the gitproxy: its credential store file changed and
+ * it cannot open it itself (it runs unprivileged and the state dir is
+ * root's). Answered with store_reload carrying a read-only descriptor of
+ * the file: the proxy decrypts it with the master key it loaded at start.
+ * The path comes from the configuration, never from the message. */
+static void git_store_request(struct ald *d, json_t *msg)
+{
+    json_t *jgen = json_object_get(msg, "gen");
+    if (!json_is_integer(jgen) || json_integer_value(jgen) < 0)
+        return;
+    char path[PATH_MAX];
+    int fd = -1;
+    json_t *m = ctl_msg_new("store_reload");
+    if (!m)
+        return;
+    json_object_set_new(m, "gen", json_integer(json_integer_value(jgen)));
+    if (gitproxy_config_get(d, "store", path, sizeof(path)) < 0) {
+        json_object_set_new(m, "error", json_string(al_error_last()));
+    } else if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) >= 0) {
+        al_log(AL_LOG_INFO, "gitproxy: credential store %s changed; sending it", path);
+    } else if (errno == ENOENT) {
+        al_log(AL_LOG_INFO, "gitproxy: credential store %s removed", path);
+        json_object_set_new(m, "missing", json_true());
+    } else {
+        char why[PATH_MAX + 64];
+        snprintf(why, sizeof(why), "airlockd cannot open %s: %s", path, strerror(errno));
+        json_object_set_new(m, "error", json_string(why));
+    }
+    px_send(&d->px[ALD_PX_GIT], m, &fd, fd >= 0 ? 1 : 0);
+    if (fd >= 0)
+        close(fd);
+}
+
 /* Reads frames until the proxy's control socket closes or we stop.
  * Returns 1 when the proxy said hello (it did start). */
 static int px_serve(struct ald *d, int which)
@@ -394,6 +445,8 @@ static int px_serve(struct ald *d, int which)
                            json_string_value(json_object_get(msg, "error")));
             } else if (strcmp(type, "event") == 0) {
                 px_event(d, which, msg);
+            } else if (strcmp(type, "store_request") == 0 && which == ALD_PX_GIT) {
+                git_store_request(d, msg);
             } else if (strcmp(type, "hello") == 0) {
                 hello = 1;
                 al_log(AL_LOG_DEBUG, "%s: hello from pid %lld", p->name,
