@@ -51,10 +51,10 @@ struct gp_proxy {
     /* credential store reloads (gitproxy.h) */
     pthread_mutex_t store_lock;
     pthread_cond_t store_cond;
-    int store_watch;         /* inotify descriptor, or -1 */
-    const char *store_name;  /* the store file's name in the watched directory */
-    uint64_t store_asked;    /* reloads asked for */
-    uint64_t store_done;     /* reloads finished (loaded or failed) */
+    int store_watch;        /* inotify descriptor, or -1 */
+    const char *store_name; /* the store file's name in the watched directory */
+    uint64_t store_asked;   /* reloads asked for */
+    uint64_t store_done;    /* reloads finished (loaded or failed) */
     gp_store_fn store_fn;
     void *store_payload;
 };
@@ -244,8 +244,9 @@ int gp_proxy_store_watch(gp_proxy *p)
         return 0;
     const char *slash = strrchr(path, '/');
     char dir[4096];
-    int n = slash ? snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 : (int)(slash - path), path)
-                  : snprintf(dir, sizeof(dir), ".");
+    int n = slash
+                ? snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 : (int)(slash - path), path)
+                : snprintf(dir, sizeof(dir), ".");
     if (n < 0 || (size_t)n >= sizeof(dir))
         return al_error_set(AL_EINVAL, "%s: path too long", path);
     int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
@@ -288,8 +289,7 @@ static int store_changed_locked(gp_proxy *p)
             break;
         for (char *at = buf; at < buf + n;) {
             const struct inotify_event *ev = (const struct inotify_event *)at;
-            if ((ev->mask & IN_Q_OVERFLOW) ||
-                (ev->len > 0 && strcmp(ev->name, p->store_name) == 0))
+            if ((ev->mask & IN_Q_OVERFLOW) || (ev->len > 0 && strcmp(ev->name, p->store_name) == 0))
                 changed = 1;
             at += sizeof(*ev) + ev->len;
         }
