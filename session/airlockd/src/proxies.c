@@ -5,8 +5,10 @@
  * --control, re-sends every live session (session_add with airlockd's own
  * copies of the session's listeners), then reads acks and events until the
  * socket closes, reaps the proxy and starts it again. Other threads send
- * requests under the proxy's send_lock and do not wait for the ack (a
- * refused request is logged). */
+ * requests under the proxy's send_lock. A session_add made for a new
+ * session is waited for (struct ald_px_wait: matched to its ack by proxy
+ * generation and seq, re-matched to the re-sent session_add when the proxy
+ * restarts meanwhile); other requests are not (a refused one is logged). */
 #include "daemon.h"
 
 #include "util.h"
@@ -105,6 +107,68 @@ static int px_send(struct ald_proxy *p, json_t *msg, const int *fds, size_t nfds
     return err;
 }
 
+/* One session_add whose ack a creating thread waits for (on its stack,
+ * linked into p->waits under p->ack_lock). */
+struct ald_px_wait {
+    const char *session;
+    unsigned gen;  /* the proxy generation `seq` was sent in */
+    long long seq; /* 0: not sent (yet) in any generation */
+    int done;
+    int ok;
+    char error[256];
+    struct ald_px_wait *next;
+};
+
+/* Points the waiters of session `id` at the request about to be sent with
+ * seq p->seq + 1. Caller holds p->send_lock (p->gen and p->seq are stable). */
+static void waits_expect(struct ald_proxy *p, const char *id)
+{
+    pthread_mutex_lock(&p->ack_lock);
+    for (struct ald_px_wait *w = p->waits; w; w = w->next) {
+        if (!w->done && strcmp(w->session, id) == 0) {
+            w->gen = p->gen;
+            w->seq = p->seq + 1;
+        }
+    }
+    pthread_mutex_unlock(&p->ack_lock);
+}
+
+/* Completes the waiters matched by an ack of generation `gen`. */
+static void waits_ack(struct ald_proxy *p, unsigned gen, json_t *ack)
+{
+    json_t *jseq = json_object_get(ack, "seq");
+    if (!json_is_integer(jseq))
+        return;
+    pthread_mutex_lock(&p->ack_lock);
+    for (struct ald_px_wait *w = p->waits; w; w = w->next) {
+        if (w->done || w->gen != gen || w->seq != (long long)json_integer_value(jseq))
+            continue;
+        w->done = 1;
+        w->ok = json_is_true(json_object_get(ack, "ok"));
+        const char *why = json_string_value(json_object_get(ack, "error"));
+        snprintf(w->error, sizeof(w->error), "%s", w->ok ? "" : why ? why : "refused");
+        pthread_cond_broadcast(&p->ack_cond);
+    }
+    pthread_mutex_unlock(&p->ack_lock);
+}
+
+/* After a restart's re-send: waiters sent to the previous proxy whose
+ * session was not re-sent (it ended meanwhile) will get no ack; they fail
+ * now. Waiters not sent yet keep waiting for their own send. Caller holds
+ * p->send_lock. */
+static void waits_orphaned(struct ald_proxy *p)
+{
+    pthread_mutex_lock(&p->ack_lock);
+    for (struct ald_px_wait *w = p->waits; w; w = w->next) {
+        if (!w->done && w->seq != 0 && w->gen != p->gen) {
+            w->done = 1;
+            snprintf(w->error, sizeof(w->error), "the session ended while being registered");
+            pthread_cond_broadcast(&p->ack_cond);
+        }
+    }
+    pthread_mutex_unlock(&p->ack_lock);
+}
+
 /* The session_add for proxy `which`, or NULL when the session has no
  * listener for it. fds[] receives the descriptors to attach (borrowed).
  * Caller holds d->lock. */
@@ -144,6 +208,7 @@ static void resend_all(struct ald *d, int which)
         json_t *msg;
         int fds[3];
         size_t nfds;
+        char id[sizeof(((struct ald_session *)0)->id)];
     } *list = NULL;
     pthread_mutex_lock(&d->lock);
     for (struct ald_session *s = d->sessions; s; s = s->next) {
@@ -164,6 +229,7 @@ static void resend_all(struct ald *d, int which)
             continue;
         list[n].msg = m;
         list[n].nfds = 0;
+        snprintf(list[n].id, sizeof(list[n].id), "%s", s->id);
         /* our own duplicates: the session may end while we send */
         for (size_t i = 0; i < nfds; i++) {
             int fd = fcntl(fds[i], F_DUPFD_CLOEXEC, 3);
@@ -174,10 +240,12 @@ static void resend_all(struct ald *d, int which)
     }
     pthread_mutex_unlock(&d->lock);
     for (size_t i = 0; i < n; i++) {
+        waits_expect(p, list[i].id);
         px_send_locked(p, list[i].msg, list[i].fds, list[i].nfds);
         ctl_fds_close(list[i].fds, list[i].nfds);
     }
     free(list);
+    waits_orphaned(p);
     if (n)
         al_log(AL_LOG_INFO, "%s: re-sent %zu sessions", p->name, n);
 }
@@ -277,6 +345,9 @@ static int px_spawn(struct ald *d, int which)
     p->fd = sv[0];
     p->pid = pid;
     p->seq = 0;
+    pthread_mutex_lock(&p->ack_lock);
+    p->gen++;
+    pthread_mutex_unlock(&p->ack_lock);
     pthread_mutex_unlock(&p->send_lock);
     atomic_fetch_add(&p->starts, 1);
     al_log(AL_LOG_INFO, "%s started (pid %d)", p->name, (int)pid);
@@ -411,6 +482,9 @@ static int px_serve(struct ald *d, int which)
 {
     int hello = 0;
     struct ald_proxy *p = &d->px[which];
+    pthread_mutex_lock(&p->send_lock);
+    unsigned gen = p->gen;
+    pthread_mutex_unlock(&p->send_lock);
     struct ctl_reader r;
     ctl_reader_init(&r);
     for (;;) {
@@ -439,6 +513,7 @@ static int px_serve(struct ald *d, int which)
             ctl_fds_close(fds, nfds);
             const char *type = ctl_msg_type(msg);
             if (strcmp(type, "ack") == 0) {
+                waits_ack(p, gen, msg);
                 if (!json_is_true(json_object_get(msg, "ok")))
                     al_log(AL_LOG_WARN, "%s: request %lld refused: %s", p->name,
                            (long long)json_integer_value(json_object_get(msg, "seq")),
@@ -541,6 +616,12 @@ int ald_px_start(struct ald *d)
         p->name = dirs[i];
         p->fd = -1;
         pthread_mutex_init(&p->send_lock, NULL);
+        pthread_mutex_init(&p->ack_lock, NULL);
+        pthread_condattr_t ca;
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&p->ack_cond, &ca);
+        pthread_condattr_destroy(&ca);
         if (!c->px_enabled || (i == ALD_PX_GIT && (!c->gitproxy_config || c->px_no_git)) ||
             (i == ALD_PX_NET && c->px_no_net))
             continue;
@@ -580,8 +661,11 @@ void ald_px_stop(struct ald *d)
         if (p->started)
             pthread_join(p->thread, NULL);
         p->started = 0;
-        if (p->name)
+        if (p->name) {
             pthread_mutex_destroy(&p->send_lock);
+            pthread_mutex_destroy(&p->ack_lock);
+            pthread_cond_destroy(&p->ack_cond);
+        }
     }
 }
 
@@ -644,7 +728,33 @@ static int listeners_make(pid_t pid, int fds[3])
     return 0;
 }
 
-int ald_px_session_add(struct ald *d, struct ald_session *s, pid_t init_pid)
+/* Waits for `w` (registered in p->waits) and unlinks it. */
+static int wait_ack(struct ald_proxy *p, struct ald_px_wait *w, const char *id)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += ALD_PX_ACK_TIMEOUT_S;
+    int err = 0;
+    pthread_mutex_lock(&p->ack_lock);
+    while (!w->done)
+        if (pthread_cond_timedwait(&p->ack_cond, &p->ack_lock, &until) == ETIMEDOUT)
+            break;
+    if (!w->done)
+        err = al_error_set(AL_ETIMEOUT, "%s did not acknowledge session %s within %d s", p->name,
+                           id, ALD_PX_ACK_TIMEOUT_S);
+    else if (!w->ok)
+        err = al_error_set(AL_EIO, "%s refused session %s: %s", p->name, id, w->error);
+    for (struct ald_px_wait **at = &p->waits; *at; at = &(*at)->next) {
+        if (*at == w) {
+            *at = w->next;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&p->ack_lock);
+    return err;
+}
+
+int ald_px_session_add(struct ald *d, struct ald_session *s, pid_t init_pid, int wait)
 {
     if (!d->px[ALD_PX_NET].enabled && !d->px[ALD_PX_GIT].enabled)
         return 0;
@@ -661,26 +771,62 @@ int ald_px_session_add(struct ald *d, struct ald_session *s, pid_t init_pid)
     }
     if (err < 0)
         return err;
+    json_t *msgs[ALD_PX_N];
+    int att[ALD_PX_N][3];
+    size_t natt[ALD_PX_N];
+    struct ald_px_wait waits[ALD_PX_N];
+    memset(waits, 0, sizeof(waits));
+    /* Waiters are registered before the listeners are published: a proxy
+     * restart's re-send from then on finds them. */
+    for (int i = 0; i < ALD_PX_N && wait; i++) {
+        struct ald_proxy *p = &d->px[i];
+        if (!p->enabled)
+            continue;
+        waits[i].session = s->id;
+        pthread_mutex_lock(&p->ack_lock);
+        waits[i].next = p->waits;
+        p->waits = &waits[i];
+        pthread_mutex_unlock(&p->ack_lock);
+    }
     pthread_mutex_lock(&d->lock);
     memcpy(s->lfd, fds, sizeof(fds));
     if (!s->netpolicy)
         s->netpolicy = json_object();
-    json_t *msgs[ALD_PX_N];
-    int att[ALD_PX_N][3];
-    size_t natt[ALD_PX_N];
     for (int i = 0; i < ALD_PX_N; i++) {
-        msgs[i] = add_msg(s, i, att[i], &natt[i]);
+        msgs[i] = d->px[i].enabled ? add_msg(s, i, att[i], &natt[i]) : NULL;
+        if (!msgs[i])
+            natt[i] = 0;
         /* our own duplicates: a concurrent teardown may close s->lfd */
         for (size_t k = 0; k < natt[i]; k++)
             att[i][k] = fcntl(att[i][k], F_DUPFD_CLOEXEC, 3);
     }
     pthread_mutex_unlock(&d->lock);
     for (int i = 0; i < ALD_PX_N; i++) {
-        if (msgs[i])
-            px_send(&d->px[i], msgs[i], att[i], natt[i]);
+        struct ald_proxy *p = &d->px[i];
+        if (msgs[i]) {
+            pthread_mutex_lock(&p->send_lock);
+            if (p->fd >= 0)
+                waits_expect(p, s->id);
+            /* down: the restart's re-send carries the session */
+            px_send_locked(p, msgs[i], att[i], natt[i]);
+            pthread_mutex_unlock(&p->send_lock);
+        } else if (waits[i].session) {
+            pthread_mutex_lock(&p->ack_lock);
+            waits[i].done = waits[i].ok = 1; /* nothing for this proxy */
+            pthread_mutex_unlock(&p->ack_lock);
+        }
         ctl_fds_close(att[i], natt[i]);
     }
-    return 0;
+    for (int i = 0; i < ALD_PX_N; i++) {
+        if (!waits[i].session)
+            continue;
+        int e = wait_ack(&d->px[i], &waits[i], s->id);
+        if (e < 0 && err == 0) {
+            err = e;
+            al_log(AL_LOG_WARN, "%s", al_error_last());
+        }
+    }
+    return err;
 }
 
 void ald_px_session_remove(struct ald *d, struct ald_session *s)
