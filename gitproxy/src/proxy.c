@@ -380,7 +380,9 @@ static void store_refresh(gp_proxy *p)
 }
 
 /* Revocation hook for creds_token_verify: the in-memory list, then the
- * revoked file (re-read on every check so an operator's edit applies at once). */
+ * revoked file (re-read on every check so an operator's edit applies at once):
+ * one session id or token id per line, as the line's first field (anything
+ * after a space or tab, such as airlockd's expiry time, is ignored). */
 static int proxy_is_revoked(const char *session, const char *jti, void *payload)
 {
     gp_proxy *p = payload;
@@ -394,14 +396,14 @@ static int proxy_is_revoked(const char *session, const char *jti, void *payload)
     al_buf_init(&b, 1u << 20);
     if (al_buf_read_file(&b, p->cfg.revoked_file) == 0 && b.ptr) {
         char *line = b.ptr;
-        while (line && *line && !hit) {
+        while (line && !hit) {
             char *nl = strchr(line, '\n');
             if (nl)
                 *nl = '\0';
-            size_t n = strlen(line);
-            while (n && (line[n - 1] == '\r' || line[n - 1] == ' '))
-                line[--n] = '\0';
-            hit = strcmp(line, session) == 0 || strcmp(line, jti) == 0;
+            /* the id is the line's first field; airlockd writes "ID EXP";
+             * an empty line does not end the list */
+            line[strcspn(line, " \t\r")] = '\0';
+            hit = *line && (strcmp(line, session) == 0 || strcmp(line, jti) == 0);
             line = nl ? nl + 1 : NULL;
         }
     }

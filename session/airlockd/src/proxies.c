@@ -13,7 +13,9 @@
 
 #include "util.h"
 
+#include "airlock/buf.h"
 #include "airlock/cleanup.h"
+#include "airlock/creds.h"
 #include "airlock/ctlmsg.h"
 #include "airlock/error.h"
 #include "airlock/log.h"
@@ -29,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -829,12 +832,105 @@ int ald_px_session_add(struct ald *d, struct ald_session *s, pid_t init_pid, int
     return err;
 }
 
+#define REVOKED_FILE_MAX (1u << 20) /* what the gitproxy reads of it */
+
+/* Serialises the read-modify-replace of the revoked file. */
+static pthread_mutex_t revoked_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Copies the lines of `in` to `out`, except airlockd's own "ID EXP" lines
+ * whose EXP (unix seconds) passed more than CREDS_CLOCK_SKEW before `now`.
+ * Other lines (an operator's) are kept as they are. */
+static int revoked_prune(struct al_buf *out, const char *in, time_t now)
+{
+    int err = 0;
+    for (const char *line = in; line && *line && err == 0;) {
+        const char *nl = strchr(line, '\n');
+        size_t len = nl ? (size_t)(nl - line) : strlen(line);
+        const char *sp = memchr(line, ' ', len);
+        int expired = 0;
+        if (sp) {
+            char num[24];
+            size_t nlen = len - (size_t)(sp + 1 - line);
+            uint64_t exp = 0;
+            if (nlen > 0 && nlen < sizeof(num)) {
+                memcpy(num, sp + 1, nlen);
+                num[nlen] = '\0';
+                expired = ald_parse_u64(num, INT64_MAX, &exp) == 0 &&
+                          (int64_t)exp + CREDS_CLOCK_SKEW < (int64_t)now;
+            }
+        }
+        if (!expired && len > 0) {
+            err = al_buf_append(out, line, len);
+            if (err == 0)
+                err = al_buf_append(out, "\n", 1);
+        }
+        line = nl ? nl + 1 : NULL;
+    }
+    return err;
+}
+
+/* When the gitproxy's configuration names a `revoked_file`, adds "ID EXP"
+ * (the session's token expiry) to it and drops airlockd's lines that have
+ * expired, replacing the file atomically (same owner and mode; a new one is
+ * root's, 0644: the proxy user re-reads it on every token check). Why: the
+ * gitproxy's own revocation list is in memory, so after a gitproxy restart
+ * an operator `*` listener would accept a removed session's token again
+ * until it expires. Failures are logged. */
+static void revoked_file_add(struct ald *d, const char *id, int64_t exp)
+{
+    char path[PATH_MAX], tmp[PATH_MAX + 16];
+    int err = gitproxy_config_get(d, "revoked_file", path, sizeof(path));
+    if (err == AL_ENOTFOUND)
+        return;
+    struct al_buf in, out;
+    al_buf_init(&in, REVOKED_FILE_MAX);
+    al_buf_init(&out, REVOKED_FILE_MAX);
+    int fd = -1;
+    struct stat st;
+    pthread_mutex_lock(&revoked_lock);
+    if (err < 0)
+        goto out;
+    int have = stat(path, &st) == 0;
+    if (have && (err = al_buf_read_file(&in, path)) < 0)
+        goto out;
+    if ((err = revoked_prune(&out, in.ptr, time(NULL))) < 0 ||
+        (err = al_buf_printf(&out, "%s %lld\n", id, (long long)exp)) < 0)
+        goto out;
+    snprintf(tmp, sizeof(tmp), "%s.airlockd", path);
+    unlink(tmp);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd < 0) {
+        err = al_error_set_errno(AL_EIO, errno, "%s", tmp);
+        goto out;
+    }
+    if ((have && (fchown(fd, st.st_uid, st.st_gid) < 0 || fchmod(fd, st.st_mode & 07777) < 0)) ||
+        (!have && fchmod(fd, 0644) < 0) || write(fd, out.ptr, out.len) != (ssize_t)out.len ||
+        fsync(fd) < 0 || rename(tmp, path) < 0) {
+        err = al_error_set_errno(AL_EIO, errno, "%s", path);
+        unlink(tmp);
+    }
+out:
+    pthread_mutex_unlock(&revoked_lock);
+    if (fd >= 0)
+        close(fd);
+    if (err < 0)
+        al_log(AL_LOG_ERROR, "session %s: not added to the gitproxy's revoked file: %s", id,
+               al_error_last());
+    al_buf_free(&in);
+    al_buf_free(&out);
+}
+
 void ald_px_session_remove(struct ald *d, struct ald_session *s)
 {
     pthread_mutex_lock(&d->lock);
     int had = s->lfd[0] >= 0 || s->lfd[2] >= 0;
+    int token = s->git && json_object_get(s->git, "token") && !s->px_removed;
+    int64_t exp = (int64_t)(s->created_ms / 1000 + s->limits.ttl_s);
     s->px_removed = 1;
     pthread_mutex_unlock(&d->lock);
+    /* before the proxies forget it: the file outlives a gitproxy restart */
+    if (token && d->px[ALD_PX_GIT].enabled)
+        revoked_file_add(d, s->id, exp);
     if (had) {
         for (int i = 0; i < ALD_PX_N; i++) {
             json_t *m = ctl_msg_new("session_remove");

@@ -12,7 +12,12 @@
 #      gitproxy's "upstream refused airlock's credential" (upstream 401);
 #   4. the right token again (pushes work), then a store file that does not
 #      decrypt: the reload fails, is logged, the right credential stays;
-#   5. the gitproxy never restarted.
+#   5. the gitproxy never restarted;
+#   6. the gitproxy's revoked_file: a removed session's token, which worked on
+#      an operator "*" listener, is refused there, also after the gitproxy
+#      was killed and restarted (its in-memory revocation list is gone);
+#      airlockd wrote "ID EXP", kept the operator's line and dropped its own
+#      expired one.
 set -u
 if [ "$(id -u)" != 0 ]; then
     echo "SKIP: airlock up needs root"
@@ -29,6 +34,7 @@ AS=$T/up-state
 W=$T/reload
 mkdir -p "$W"
 PORT=$(free_port)
+STAR=$(free_port)
 UP_PID=
 KEY=
 export AIRLOCK_URL=http://127.0.0.1:$PORT
@@ -54,9 +60,12 @@ cat > "$AS/gitproxy.json" <<JSON
 {"token_keys": [{"kid": "k1", "file": "$AS/token.key"}],
  "store": "$AS/creds.store", "master_key": "$AS/master.key",
  "upstreams": {"git.test": {"url": "$UP"}},
- "cache_dir": "$T/up-state-gitproxy-cache", "audit_log": "$AS/git-audit.jsonl"}
+ "cache_dir": "$T/up-state-gitproxy-cache", "audit_log": "$AS/git-audit.jsonl",
+ "revoked_file": "$T/revoked", "listeners": [{"address": "127.0.0.1:$STAR", "session": "*"}]}
 JSON
 chmod 600 "$AS/gitproxy.json"
+printf 's_0000000000000000dead 1000\noperator-entry\n' > "$T/revoked"
+chmod 644 "$T/revoked"
 "$AIRLOCK" up --state-dir "$AS" --listen "127.0.0.1:$PORT" >"$W/up.log" 2>&1 &
 UP_PID=$!
 for _ in $(seq 1 400); do
@@ -140,6 +149,7 @@ if push three >"$W/push3.out" 2>&1 &&
 else
     fail "reload_right_credential_again_pushes" "$W/push3.out"
 fi
+cp -p "$AS/creds.store" "$W/good.store"
 { printf 'ALKSTOR1'; head -c 200 /dev/urandom; } > "$W/bad.store"
 install -m 600 "$W/bad.store" "$AS/creds.store.new"
 mv "$AS/creds.store.new" "$AS/creds.store"
@@ -151,6 +161,9 @@ if push four >"$W/push4.out" 2>&1 &&
 else
     fail "reload_bad_store_keeps_previous" <(cat "$W/push4.out"; tail -20 "$W/up.log")
 fi
+# a good store again (a gitproxy restarting on a bad one would not start)
+cp -p "$W/good.store" "$AS/creds.store.new"
+mv "$AS/creds.store.new" "$AS/creds.store"
 if grep -qF "$REAL_TOKEN" "$W/up.log" "$W"/push*.out "$W"/create-*.err; then
     fail "reload_token_not_logged"
 else
@@ -163,6 +176,43 @@ if [ "$(gitproxy_pid)" = "$GP" ] && ! grep -q 'gitproxy (pid .*) \(exited\|kille
 else
     fail "reload_gitproxy_not_restarted ($GP -> $(gitproxy_pid))" "$W/up.log"
 fi
+# 6. the revoked file
+TOKEN=$("$AIRLOCK" session exec "$SID" --shell \
+    "printf 'protocol=https\nhost=git.test\npath=o/r.git\n\n' | git credential fill" |
+    sed -n 's/^password=//p')
+STAR_URL=http://127.0.0.1:$STAR/git.test/o/r.git
+if [ -n "$TOKEN" ] && g "$TOKEN" ls-remote "$STAR_URL" >"$W/star1.out" 2>&1; then
+    pass "revoked_token_works_on_star_listener_while_live"
+else
+    fail "revoked_token_works_on_star_listener_while_live" "$W/star1.out"
+fi
 "$AIRLOCK" session rm "$SID" >/dev/null 2>&1
+if grep -qx "$SID [0-9]*" "$T/revoked" && grep -qx operator-entry "$T/revoked" &&
+    ! grep -q s_0000000000000000dead "$T/revoked" &&
+    [ "$(stat -c %a "$T/revoked")" = 644 ]; then
+    pass "revoked_file_written"
+else
+    fail "revoked_file_written" "$T/revoked"
+fi
+if g "$TOKEN" ls-remote "$STAR_URL" >"$W/star2.out" 2>&1; then
+    fail "revoked_token_refused_on_star_listener" "$W/star2.out"
+else
+    pass "revoked_token_refused_on_star_listener"
+fi
+kill -9 "$GP"
+NEW=
+for _ in $(seq 1 400); do
+    NEW=$(gitproxy_pid)
+    [ -n "$NEW" ] && [ "$NEW" != "$GP" ] &&
+        [ "$(awk '/^Uid:/ {print $2}' "/proc/$NEW/status" 2>/dev/null)" = "$(id -u nobody)" ] &&
+        (exec 3<>/dev/tcp/127.0.0.1/"$STAR") 2>/dev/null && break
+    sleep 0.05
+done
+if [ -n "$NEW" ] && [ "$NEW" != "$GP" ] && ! g "$TOKEN" ls-remote "$STAR_URL" >"$W/star3.out" 2>&1 &&
+    grep -q revoked "$W/star3.out"; then
+    pass "revoked_token_refused_after_gitproxy_restart"
+else
+    fail "revoked_token_refused_after_gitproxy_restart ($GP -> $NEW)" "$W/star3.out"
+fi
 echo "creds reload: $PASSES passed, $FAILS failed"
 [ "$FAILS" = 0 ]
