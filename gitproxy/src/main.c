@@ -9,7 +9,9 @@
  * connected to PATH; sessions and their listeners then come from airlockd,
  * and the proxy exits when the socket closes (its supervisor restarts it).
  * --user NAME: once the keys, the credential store and the listeners are
- * open, chown the cache dir to NAME and drop to it for good.
+ * open and the store's directory is watched, chown the cache dir to NAME
+ * and drop to it for good. Later versions of the store come from airlockd
+ * as descriptors (control mode; docs/gitproxy.md).
  *
  * The configuration file (JSON):
  *   {"token_keys": [{"kid": "k2", "file": "/state/k2.key"}, {"kid": "k1", ...}],
