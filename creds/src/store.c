@@ -39,34 +39,35 @@ void creds_secret_free(char *secret)
     }
 }
 
-int creds_file_read_private(unsigned char **out, size_t *out_len, const char *path, size_t max)
+/* Reads the whole regular file open at `fd` (named `name` in errors) from
+ * its start, refusing group/other permission bits and more than `max` bytes.
+ * `*out` is allocated and NUL-terminated (wiped by the caller). */
+static int read_private_fd(unsigned char **out, size_t *out_len, int fd, const char *name,
+                           size_t max)
 {
     struct stat st;
-    cleanup_fd int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0)
-        return al_error_set_errno(errno == ENOENT ? AL_ENOTFOUND : AL_EIO, errno, "%s", path);
     if (fstat(fd, &st) < 0)
-        return al_error_set_errno(AL_EIO, errno, "%s", path);
+        return al_error_set_errno(AL_EIO, errno, "%s", name);
     if (!S_ISREG(st.st_mode))
-        return al_error_set(AL_EINVAL, "%s: not a regular file", path);
+        return al_error_set(AL_EINVAL, "%s: not a regular file", name);
     if (st.st_mode & (S_IRWXG | S_IRWXO))
         return al_error_set(AL_EPERM, "%s: readable by group or other (mode %03o); chmod 600 it",
-                            path, (unsigned)(st.st_mode & 0777));
+                            name, (unsigned)(st.st_mode & 0777));
     if ((size_t)st.st_size > max)
-        return al_error_set(AL_ETOOBIG, "%s: larger than %zu bytes", path, max);
+        return al_error_set(AL_ETOOBIG, "%s: larger than %zu bytes", name, max);
     unsigned char *d = malloc((size_t)st.st_size + 1);
     if (!d)
         return AL_ENOMEM;
     size_t got = 0;
     while (got < (size_t)st.st_size) {
-        ssize_t n = read(fd, d + got, (size_t)st.st_size - got);
+        ssize_t n = pread(fd, d + got, (size_t)st.st_size - got, (off_t)got);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0) {
             int e = errno;
             OPENSSL_cleanse(d, got);
             free(d);
-            return al_error_set_errno(AL_EIO, n < 0 ? e : EIO, "%s: read", path);
+            return al_error_set_errno(AL_EIO, n < 0 ? e : EIO, "%s: read", name);
         }
         got += (size_t)n;
     }
@@ -74,6 +75,14 @@ int creds_file_read_private(unsigned char **out, size_t *out_len, const char *pa
     *out = d;
     *out_len = got;
     return 0;
+}
+
+int creds_file_read_private(unsigned char **out, size_t *out_len, const char *path, size_t max)
+{
+    cleanup_fd int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return al_error_set_errno(errno == ENOENT ? AL_ENOTFOUND : AL_EIO, errno, "%s", path);
+    return read_private_fd(out, out_len, fd, path, max);
 }
 
 static void entry_clear(struct creds_entry *e)
@@ -182,21 +191,67 @@ out:
     return err;
 }
 
-int creds_store_open(creds_store **out, const char *path, const char *key_path)
+/* Decrypts the store file's bytes with s->key and adds its entries to `s`. */
+static int store_load_bytes(creds_store *s, const unsigned char *file, size_t file_len)
 {
-    unsigned char *key = NULL, *file = NULL, *plain = NULL;
-    size_t key_len = 0, file_len = 0;
-    int plain_len = 0, fin = 0;
+    unsigned char *plain = NULL;
+    int plain_len = 0, fin = 0, err = 0;
     EVP_CIPHER_CTX *ctx = NULL;
-    creds_store *s = calloc(1, sizeof(*s));
-    int err = 0;
-    if (!s)
-        return AL_ENOMEM;
-    pthread_mutex_init(&s->lock, NULL);
-    if (!(s->path = strdup(path))) {
+    if (file_len < STORE_MAGIC_LEN + STORE_NONCE_LEN + STORE_TAG_LEN ||
+        memcmp(file, STORE_MAGIC, STORE_MAGIC_LEN) != 0)
+        return al_error_set(AL_EINVAL, "%s: not an airlock credential store", s->path);
+    const unsigned char *nonce = file + STORE_MAGIC_LEN;
+    const unsigned char *ct = nonce + STORE_NONCE_LEN;
+    size_t ct_len = file_len - STORE_MAGIC_LEN - STORE_NONCE_LEN - STORE_TAG_LEN;
+    unsigned char tag[STORE_TAG_LEN];
+    memcpy(tag, file + file_len - STORE_TAG_LEN, STORE_TAG_LEN);
+    if (!(plain = malloc(ct_len + 16)) || !(ctx = EVP_CIPHER_CTX_new())) {
         err = AL_ENOMEM;
         goto out;
     }
+    if (EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL) != 1 ||
+        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, STORE_NONCE_LEN, NULL) != 1 ||
+        EVP_DecryptInit_ex(ctx, NULL, NULL, s->key, nonce) != 1 ||
+        EVP_DecryptUpdate(ctx, NULL, &plain_len, file, STORE_MAGIC_LEN) != 1 ||
+        EVP_DecryptUpdate(ctx, plain, &plain_len, ct, (int)ct_len) != 1 ||
+        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, STORE_TAG_LEN, tag) != 1 ||
+        EVP_DecryptFinal_ex(ctx, plain + plain_len, &fin) != 1) {
+        err = al_error_set(AL_EAUTH, "%s: cannot decrypt (wrong master key or tampered file)",
+                           s->path);
+        goto out;
+    }
+    err = store_parse(s, (char *)plain, (size_t)plain_len + (size_t)fin);
+out:
+    if (plain)
+        OPENSSL_cleanse(plain, ct_len + 16);
+    free(plain);
+    EVP_CIPHER_CTX_free(ctx);
+    return err;
+}
+
+/* An empty store named `path` (no key yet). */
+static creds_store *store_new(const char *path)
+{
+    creds_store *s = calloc(1, sizeof(*s));
+    if (!s)
+        return NULL;
+    pthread_mutex_init(&s->lock, NULL);
+    if (!(s->path = strdup(path))) {
+        pthread_mutex_destroy(&s->lock);
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+int creds_store_open(creds_store **out, const char *path, const char *key_path)
+{
+    unsigned char *key = NULL, *file = NULL;
+    size_t key_len = 0, file_len = 0;
+    creds_store *s = store_new(path);
+    int err = 0;
+    if (!s)
+        return AL_ENOMEM;
     if ((err = creds_file_read_private(&key, &key_len, key_path, 64)) < 0)
         goto out;
     if (key_len != 32) {
@@ -209,33 +264,7 @@ int creds_store_open(creds_store **out, const char *path, const char *key_path)
         err = 0;
         goto done;
     }
-    if (err < 0)
-        goto out;
-    if (file_len < STORE_MAGIC_LEN + STORE_NONCE_LEN + STORE_TAG_LEN ||
-        memcmp(file, STORE_MAGIC, STORE_MAGIC_LEN) != 0) {
-        err = al_error_set(AL_EINVAL, "%s: not an airlock credential store", path);
-        goto out;
-    }
-    const unsigned char *nonce = file + STORE_MAGIC_LEN;
-    const unsigned char *ct = nonce + STORE_NONCE_LEN;
-    size_t ct_len = file_len - STORE_MAGIC_LEN - STORE_NONCE_LEN - STORE_TAG_LEN;
-    unsigned char *tag = file + file_len - STORE_TAG_LEN;
-    if (!(plain = malloc(ct_len + 16)) || !(ctx = EVP_CIPHER_CTX_new())) {
-        err = AL_ENOMEM;
-        goto out;
-    }
-    if (EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL) != 1 ||
-        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, STORE_NONCE_LEN, NULL) != 1 ||
-        EVP_DecryptInit_ex(ctx, NULL, NULL, s->key, nonce) != 1 ||
-        EVP_DecryptUpdate(ctx, NULL, &plain_len, file, STORE_MAGIC_LEN) != 1 ||
-        EVP_DecryptUpdate(ctx, plain, &plain_len, ct, (int)ct_len) != 1 ||
-        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, STORE_TAG_LEN, tag) != 1 ||
-        EVP_DecryptFinal_ex(ctx, plain + plain_len, &fin) != 1) {
-        err =
-            al_error_set(AL_EAUTH, "%s: cannot decrypt (wrong master key or tampered file)", path);
-        goto out;
-    }
-    if ((err = store_parse(s, (char *)plain, (size_t)plain_len + (size_t)fin)) < 0)
+    if (err < 0 || (err = store_load_bytes(s, file, file_len)) < 0)
         goto out;
 done:
     *out = steal_pointer(&s);
@@ -244,11 +273,49 @@ out:
         OPENSSL_cleanse(key, key_len);
     free(key);
     free(file);
-    if (plain)
-        OPENSSL_cleanse(plain, (size_t)plain_len);
-    free(plain);
-    EVP_CIPHER_CTX_free(ctx);
     creds_store_free(s);
+    return err;
+}
+
+int creds_store_reload_fd(creds_store *s, int fd)
+{
+    unsigned char *file = NULL;
+    size_t file_len = 0;
+    creds_store *fresh = store_new(s->path);
+    int err = 0;
+    if (!fresh)
+        return AL_ENOMEM;
+    memcpy(fresh->key, s->key, sizeof(s->key));
+    if (fd >= 0 && ((err = read_private_fd(&file, &file_len, fd, s->path, CREDS_STORE_MAX)) < 0 ||
+                    (err = store_load_bytes(fresh, file, file_len)) < 0))
+        goto out;
+    /* Swap the entries: a resolve in progress holds s->lock and finishes
+     * with the old ones; the old ones (and their cached App tokens) are
+     * wiped below with `fresh`. */
+    pthread_mutex_lock(&s->lock);
+    struct creds_entry *entries = s->entries;
+    size_t len = s->len;
+    s->entries = fresh->entries;
+    s->len = fresh->len;
+    fresh->entries = entries;
+    fresh->len = len;
+    pthread_mutex_unlock(&s->lock);
+out:
+    if (file)
+        OPENSSL_cleanse(file, file_len);
+    free(file);
+    creds_store_free(fresh);
+    return err;
+}
+
+int creds_store_reload(creds_store *s)
+{
+    int fd = open(s->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0 && errno != ENOENT)
+        return al_error_set_errno(AL_EIO, errno, "%s", s->path);
+    int err = creds_store_reload_fd(s, fd);
+    if (fd >= 0)
+        close(fd);
     return err;
 }
 

@@ -6,6 +6,7 @@
 #include "airlock/error.h"
 #include "airlock/log.h"
 
+#include <stdint.h>
 #include <string.h>
 
 #define EVENT_QUEUE_MAX 1024 /* events waiting for the daemon; more are dropped */
@@ -25,6 +26,38 @@ static void on_push(const char *session, json_t *record, void *payload)
     json_object_set_new(ev, "kind", json_string("push"));
     json_object_set(ev, "data", record);
     ctl_outq_push(c->q, ev);
+}
+
+/* The store file changed: ask airlockd (which can read it) for a fresh
+ * descriptor of it; the answer is a store_reload request. */
+static void on_store_changed(uint64_t gen, void *payload)
+{
+    struct gp_control *c = payload;
+    json_t *m = ctl_msg_new("store_request");
+    if (!m)
+        return;
+    json_object_set_new(m, "gen", json_integer((json_int_t)gen));
+    if (ctl_outq_push(c->q, m) < 0)
+        al_log(AL_LOG_WARN, "credential store changed; cannot ask for a reload: %s",
+               al_error_last());
+}
+
+/* store_reload {gen, fds: 1} | {gen, missing: true} | {gen, error}: the
+ * answer to a store_request. */
+static int store_reload(struct gp_control *c, json_t *msg, int *fds, size_t nfds)
+{
+    json_t *jgen = json_object_get(msg, "gen");
+    const char *why = json_string_value(json_object_get(msg, "error"));
+    if (!json_is_integer(jgen) || json_integer_value(jgen) < 0 || nfds > 1)
+        return al_error_set(AL_EINVAL, "store_reload needs \"gen\" and at most one descriptor");
+    uint64_t gen = (uint64_t)json_integer_value(jgen);
+    if (nfds == 1)
+        return gp_proxy_store_reload(c->proxy, fds[0], gen);
+    if (json_is_true(json_object_get(msg, "missing")))
+        return gp_proxy_store_reload(c->proxy, -1, gen);
+    gp_proxy_store_reload_failed(c->proxy, gen, why ? why : "no descriptor sent");
+    return al_error_set(AL_EINVAL, "store_reload without a descriptor: %s",
+                        why ? why : "no descriptor sent");
 }
 
 /* session_add: replaces the session's listeners with the attached ones. */
@@ -62,6 +95,10 @@ static int handle(json_t *msg, int *fds, size_t nfds, void *payload)
     const char *type = ctl_msg_type(msg);
     const char *session = json_string_value(json_object_get(msg, "session"));
     int err;
+    if (strcmp(type, "store_reload") == 0) {
+        err = store_reload(c, msg, fds, nfds);
+        goto out;
+    }
     if (strcmp(type, "session_add") != 0 && strcmp(type, "session_policy") != 0 &&
         strcmp(type, "session_remove") != 0 && strcmp(type, "approve") != 0) {
         err = al_error_set(AL_EINVAL, "unknown message type \"%s\"", type);
@@ -97,7 +134,9 @@ int gp_control_run(gp_proxy *p, int sockfd)
     if (err < 0)
         return err;
     gp_proxy_set_event_hook(p, on_push, &c);
+    gp_proxy_set_store_hook(p, on_store_changed, &c);
     err = ctl_serve(sockfd, c.q, "gitproxy", handle, &c);
+    gp_proxy_set_store_hook(p, NULL, NULL);
     gp_proxy_set_event_hook(p, NULL, NULL);
     ctl_outq_free(c.q);
     return err;

@@ -9,7 +9,9 @@
  * connected to PATH; sessions and their listeners then come from airlockd,
  * and the proxy exits when the socket closes (its supervisor restarts it).
  * --user NAME: once the keys, the credential store and the listeners are
- * open, chown the cache dir to NAME and drop to it for good.
+ * open and the store's directory is watched, chown the cache dir to NAME
+ * and drop to it for good. Later versions of the store come from airlockd
+ * as descriptors (control mode; docs/gitproxy.md).
  *
  * The configuration file (JSON):
  *   {"token_keys": [{"kid": "k2", "file": "/state/k2.key"}, {"kid": "k1", ...}],
@@ -87,6 +89,10 @@ static int config_load(struct gp_config *cfg, json_t **listeners, const char *pa
     }
     if ((err = creds_store_open(&cfg->store, store, mkey)) < 0)
         goto out;
+    if (!(cfg->store_path = strdup(store))) {
+        err = AL_ENOMEM;
+        goto out;
+    }
     json_t *ups = json_object_get(root, "upstreams");
     if (ups && !json_is_object(ups)) {
         err = al_error_set(AL_EINVAL, "%s: upstreams must be an object", path);
@@ -322,6 +328,9 @@ int main(int argc, char **argv)
     for (i = 0; i < listen_fd.len; i++)
         if ((err = add_listener(p, listen_fd.items[i], 1)) < 0)
             goto fail;
+    /* the watch needs to see into the (root-only) state dir: before the drop */
+    if ((err = gp_proxy_store_watch(p)) < 0)
+        goto fail;
     if (user && (err = privs_drop(cache_dir, user, group)) < 0)
         goto fail;
     al_log(AL_LOG_INFO, "ready");

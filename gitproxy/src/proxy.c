@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/inotify.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -47,6 +48,15 @@ struct gp_proxy {
     struct conn_job *jobs;      /* open connections, under lock */
     gp_event_fn event_fn;
     void *event_payload;
+    /* credential store reloads (gitproxy.h) */
+    pthread_mutex_t store_lock;
+    pthread_cond_t store_cond;
+    int store_watch;        /* inotify descriptor, or -1 */
+    const char *store_name; /* the store file's name in the watched directory */
+    uint64_t store_asked;   /* reloads asked for */
+    uint64_t store_done;    /* reloads finished (loaded or failed) */
+    gp_store_fn store_fn;
+    void *store_payload;
 };
 
 struct listener {
@@ -95,6 +105,7 @@ void gp_config_clear(struct gp_config *cfg)
     free(cfg->upstreams);
     free(cfg->cache_dir);
     free(cfg->revoked_file);
+    free(cfg->store_path);
     free(cfg->audit_path);
     memset(cfg, 0, sizeof(*cfg));
 }
@@ -119,7 +130,14 @@ int gp_proxy_new(gp_proxy **out, struct gp_config *cfg)
     p->cfg = *cfg;
     memset(cfg, 0, sizeof(*cfg));
     p->audit_fd = -1;
+    p->store_watch = -1;
     pthread_mutex_init(&p->lock, NULL);
+    pthread_mutex_init(&p->store_lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&p->store_cond, &ca);
+    pthread_condattr_destroy(&ca);
     for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
         pthread_mutex_init(&p->share_locks[i], NULL);
     if (p->cfg.audit_path) {
@@ -219,8 +237,152 @@ void gp_proxy_set_event_hook(gp_proxy *p, gp_event_fn fn, void *payload)
     pthread_mutex_unlock(&p->lock);
 }
 
+int gp_proxy_store_watch(gp_proxy *p)
+{
+    const char *path = p->cfg.store_path;
+    if (!path)
+        return 0;
+    const char *slash = strrchr(path, '/');
+    char dir[4096];
+    int n = slash
+                ? snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 : (int)(slash - path), path)
+                : snprintf(dir, sizeof(dir), ".");
+    if (n < 0 || (size_t)n >= sizeof(dir))
+        return al_error_set(AL_EINVAL, "%s: path too long", path);
+    int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (fd < 0)
+        return al_error_set_errno(AL_EIO, errno, "inotify");
+    /* a save renames a new file over the store; other writers may rewrite
+     * it in place or remove it */
+    if (inotify_add_watch(fd, dir, IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE) < 0) {
+        int e = errno;
+        close(fd);
+        return al_error_set_errno(AL_EIO, e, "watching %s", dir);
+    }
+    pthread_mutex_lock(&p->store_lock);
+    p->store_watch = fd;
+    p->store_name = slash ? slash + 1 : path;
+    pthread_mutex_unlock(&p->store_lock);
+    if (creds_store_reload(p->cfg.store) < 0)
+        al_log(AL_LOG_ERROR, "credential store: %s; keeping the credentials loaded at start",
+               al_error_last());
+    return 0;
+}
+
+void gp_proxy_set_store_hook(gp_proxy *p, gp_store_fn fn, void *payload)
+{
+    pthread_mutex_lock(&p->store_lock);
+    p->store_fn = fn;
+    p->store_payload = payload;
+    pthread_mutex_unlock(&p->store_lock);
+}
+
+/* Reads every pending watch event: true when one names the store file (or
+ * events were lost). Call with p->store_lock. */
+static int store_changed_locked(gp_proxy *p)
+{
+    int changed = 0;
+    char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+    for (;;) {
+        ssize_t n = read(p->store_watch, buf, sizeof(buf));
+        if (n <= 0)
+            break;
+        for (char *at = buf; at < buf + n;) {
+            const struct inotify_event *ev = (const struct inotify_event *)at;
+            if ((ev->mask & IN_Q_OVERFLOW) || (ev->len > 0 && strcmp(ev->name, p->store_name) == 0))
+                changed = 1;
+            at += sizeof(*ev) + ev->len;
+        }
+    }
+    return changed;
+}
+
+static void store_finish(gp_proxy *p, uint64_t gen)
+{
+    pthread_mutex_lock(&p->store_lock);
+    if (gen > p->store_done)
+        p->store_done = gen;
+    pthread_cond_broadcast(&p->store_cond);
+    pthread_mutex_unlock(&p->store_lock);
+}
+
+int gp_proxy_store_reload(gp_proxy *p, int fd, uint64_t gen)
+{
+    int err = creds_store_reload_fd(p->cfg.store, fd);
+    if (err < 0)
+        al_log(AL_LOG_ERROR, "credential store reload failed, keeping the previous credentials: %s",
+               al_error_last());
+    else
+        al_log(AL_LOG_INFO, "credential store reloaded (%zu entr%s)",
+               creds_store_count(p->cfg.store), creds_store_count(p->cfg.store) == 1 ? "y" : "ies");
+    store_finish(p, gen);
+    return err;
+}
+
+void gp_proxy_store_reload_failed(gp_proxy *p, uint64_t gen, const char *why)
+{
+    al_log(AL_LOG_ERROR, "credential store reload failed, keeping the previous credentials: %s",
+           why);
+    store_finish(p, gen);
+}
+
+/* Before a credential is resolved: when the store file changed since the
+ * last look, reload it (or have it reloaded) and wait for that, bounded. */
+static void store_refresh(gp_proxy *p)
+{
+    uint64_t gen = 0;
+    gp_store_fn fn = NULL;
+    void *payload = NULL;
+    pthread_mutex_lock(&p->store_lock);
+    if (p->store_watch < 0) {
+        pthread_mutex_unlock(&p->store_lock);
+        return;
+    }
+    if (store_changed_locked(p)) {
+        gen = ++p->store_asked;
+        fn = p->store_fn;
+        payload = p->store_payload;
+    }
+    uint64_t want = p->store_asked;
+    pthread_mutex_unlock(&p->store_lock);
+    if (gen && fn) {
+        fn(gen, payload);
+    } else if (gen) {
+        int err = creds_store_reload(p->cfg.store);
+        if (err < 0)
+            al_log(AL_LOG_ERROR,
+                   "credential store changed but cannot be re-read as uid %u (%s); keeping the"
+                   " previous credentials (run the proxy under airlockd, or restart it)",
+                   (unsigned)geteuid(), al_error_last());
+        else
+            al_log(AL_LOG_INFO, "credential store reloaded (%zu entr%s)",
+                   creds_store_count(p->cfg.store),
+                   creds_store_count(p->cfg.store) == 1 ? "y" : "ies");
+        store_finish(p, gen);
+    }
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += GP_STORE_RELOAD_WAIT_S;
+    pthread_mutex_lock(&p->store_lock);
+    while (p->store_done < want) {
+        if (pthread_cond_timedwait(&p->store_cond, &p->store_lock, &until) == ETIMEDOUT) {
+            if (p->store_done < want) {
+                al_log(AL_LOG_ERROR,
+                       "credential store changed but no reload came within %d s; going on with"
+                       " the previous credentials",
+                       GP_STORE_RELOAD_WAIT_S);
+                p->store_done = want; /* the next requests do not wait again */
+            }
+            break;
+        }
+    }
+    pthread_mutex_unlock(&p->store_lock);
+}
+
 /* Revocation hook for creds_token_verify: the in-memory list, then the
- * revoked file (re-read on every check so an operator's edit applies at once). */
+ * revoked file (re-read on every check so an operator's edit applies at once):
+ * one session id or token id per line, as the line's first field (anything
+ * after a space or tab, such as airlockd's expiry time, is ignored). */
 static int proxy_is_revoked(const char *session, const char *jti, void *payload)
 {
     gp_proxy *p = payload;
@@ -234,14 +396,14 @@ static int proxy_is_revoked(const char *session, const char *jti, void *payload)
     al_buf_init(&b, 1u << 20);
     if (al_buf_read_file(&b, p->cfg.revoked_file) == 0 && b.ptr) {
         char *line = b.ptr;
-        while (line && *line && !hit) {
+        while (line && !hit) {
             char *nl = strchr(line, '\n');
             if (nl)
                 *nl = '\0';
-            size_t n = strlen(line);
-            while (n && (line[n - 1] == '\r' || line[n - 1] == ' '))
-                line[--n] = '\0';
-            hit = strcmp(line, session) == 0 || strcmp(line, jti) == 0;
+            /* the id is the line's first field; airlockd writes "ID EXP";
+             * an empty line does not end the list */
+            line[strcspn(line, " \t\r")] = '\0';
+            hit = *line && (strcmp(line, session) == 0 || strcmp(line, jti) == 0);
             line = nl ? nl + 1 : NULL;
         }
     }
@@ -405,6 +567,7 @@ static int request_authorise(struct request *rq, unsigned op)
                      op == CREDS_OP_PUSH ? "push" : "fetch");
         return AL_EPERM;
     }
+    store_refresh(rq->p);
     err = creds_store_resolve(&rq->real_user, &rq->real_secret, rq->p->cfg.store, rq->repo,
                               time(NULL));
     if (err < 0) {

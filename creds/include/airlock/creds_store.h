@@ -45,6 +45,19 @@ typedef struct creds_store creds_store;
  * frees with creds_store_free(). */
 int creds_store_open(creds_store **out, const char *path, const char *key_path);
 
+/* Replaces the store's entries with those of the store file open at `fd`
+ * (read from offset 0; mode and size checked as creds_store_open() does;
+ * decrypted with the master key loaded at open, so the key file need not
+ * be readable any more), or with no entries when fd is -1 (the file was
+ * removed). All or nothing: on any error (unreadable, tampered, malformed)
+ * the old entries stay in use and al_error_last() says why. The caller keeps
+ * `fd`. Thread-safe against creds_store_resolve()/foreach_secret(). */
+int creds_store_reload_fd(creds_store *store, int fd);
+
+/* creds_store_reload_fd() on the store's own path (missing: no entries);
+ * needs permission to read it. */
+int creds_store_reload(creds_store *store);
+
 /* Wipes every secret and frees. NULL is fine. */
 void creds_store_free(creds_store *store);
 

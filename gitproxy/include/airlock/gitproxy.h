@@ -23,6 +23,7 @@ struct gp_upstream {
 struct gp_config {
     struct creds_keyring keys;
     creds_store *store;            /* owned by the proxy once passed in */
+    char *store_path;              /* the store's file, watched for changes */
     struct gp_upstream *upstreams; /* owned */
     size_t nupstreams;
     char *cache_dir;    /* mirrors and push spool files */
@@ -67,6 +68,35 @@ void gp_proxy_close_listeners(gp_proxy *p, const char *session, const int *keep,
 
 /* True when `session` was revoked through this proxy (not the revoked file). */
 int gp_proxy_session_is_revoked(gp_proxy *p, const char *session);
+
+/* Credential store reloads. The proxy loads the store at start and then
+ * watches its directory (inotify, set up by gp_proxy_store_watch() while
+ * still privileged). A request that needs a credential first checks the
+ * watch (one non-blocking read); when the file changed it asks for a reload
+ * and waits up to GP_STORE_RELOAD_WAIT_S for it, so a credential added
+ * before the request is the one used. Without a hook the proxy re-reads the
+ * file itself (it must still be able to read it); with one (control mode)
+ * the hook is called with a generation number and the reload comes back
+ * through gp_proxy_store_reload(). */
+#define GP_STORE_RELOAD_WAIT_S 5
+typedef void (*gp_store_fn)(uint64_t gen, void *payload);
+void gp_proxy_set_store_hook(gp_proxy *p, gp_store_fn fn, void *payload);
+
+/* Starts watching cfg.store_path's directory, then re-reads the store once
+ * (closing the window since the configuration was loaded). Call before
+ * dropping privileges. 0 or AL_EIO. */
+int gp_proxy_store_watch(gp_proxy *p);
+
+/* Replaces the credentials with those of the store file open at `fd` (kept
+ * by the caller), or with none when `fd` is -1 (the file was removed), and
+ * marks reload `gen` done (also on failure: the waiting requests go on with
+ * the old credentials). A file that cannot be read, decrypted or parsed
+ * leaves the old credentials in place: logged, and returned. */
+int gp_proxy_store_reload(gp_proxy *p, int fd, uint64_t gen);
+
+/* Marks reload `gen` done without loading anything (the daemon could not
+ * open the file: `why` is logged). */
+void gp_proxy_store_reload_failed(gp_proxy *p, uint64_t gen, const char *why);
 
 /* Called from connection threads with every push audit record (the JSON
  * object also written to the audit log; borrowed, valid during the call) and

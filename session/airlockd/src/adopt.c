@@ -181,7 +181,7 @@ int ald_adopt_all(struct ald *d)
         s->conn = conn;
         s->conn_open = 1;
         pthread_mutex_unlock(&d->lock);
-        if (ald_ctl_add(d, s) < 0 || ald_px_session_add(d, s, conn.rec.init_pid) < 0) {
+        if (ald_ctl_add(d, s) < 0 || ald_px_session_add(d, s, conn.rec.init_pid, 0) < 0) {
             al_log(AL_LOG_WARN, "session %s: %s", s->id, al_error_last());
             give_up(d, s, ALD_FAILED, "sandbox-died");
             failed++;

@@ -126,6 +126,12 @@ struct ald_proxy {
     pid_t pid; /* 0 while down */
     long long seq;
     atomic_uint starts;
+    /* acks awaited by ald_px_session_add() (proxies.c): the waiters, the
+     * proxy generation (bumped by each start) they are matched in */
+    pthread_mutex_t ack_lock; /* never taken before send_lock */
+    pthread_cond_t ack_cond;
+    struct ald_px_wait *waits;
+    unsigned gen; /* under send_lock and ack_lock */
 };
 
 struct ald_metrics {
@@ -262,8 +268,14 @@ void ald_px_stop(struct ald *d);
 size_t ald_px_ports(const struct ald *d, const uint16_t **ports);
 /* Creates the session's listeners inside the netns of the init `pid`
  * (retrying while an earlier owner of the ports lets go, up to 5 s) and
- * registers the session with the netproxy. */
-int ald_px_session_add(struct ald *d, struct ald_session *s, pid_t init_pid);
+ * registers the session with the proxies. With `wait`, returns only once
+ * every enabled proxy has acknowledged the session (also when a proxy
+ * restarts meanwhile: its re-sent session_add counts), so the session's
+ * first request cannot race its registration; fails (no answer
+ * within ALD_PX_ACK_TIMEOUT_S: AL_ETIMEOUT) or AL_EIO (refused) with a message saying
+ * which proxy. Without `wait` (re-adoption at start) it only sends. */
+#define ALD_PX_ACK_TIMEOUT_S 10
+int ald_px_session_add(struct ald *d, struct ald_session *s, pid_t init_pid, int wait);
 /* Sends session_remove to every proxy and closes the listeners. */
 void ald_px_session_remove(struct ald *d, struct ald_session *s);
 /* Sends a live policy change (settings JSON, borrowed) to the netproxy. */

@@ -5,13 +5,17 @@
  * --control, re-sends every live session (session_add with airlockd's own
  * copies of the session's listeners), then reads acks and events until the
  * socket closes, reaps the proxy and starts it again. Other threads send
- * requests under the proxy's send_lock and do not wait for the ack (a
- * refused request is logged). */
+ * requests under the proxy's send_lock. A session_add made for a new
+ * session is waited for (struct ald_px_wait: matched to its ack by proxy
+ * generation and seq, re-matched to the re-sent session_add when the proxy
+ * restarts meanwhile); other requests are not (a refused one is logged). */
 #include "daemon.h"
 
 #include "util.h"
 
+#include "airlock/buf.h"
 #include "airlock/cleanup.h"
+#include "airlock/creds.h"
 #include "airlock/ctlmsg.h"
 #include "airlock/error.h"
 #include "airlock/log.h"
@@ -27,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -105,6 +110,68 @@ static int px_send(struct ald_proxy *p, json_t *msg, const int *fds, size_t nfds
     return err;
 }
 
+/* One session_add whose ack a creating thread waits for (on its stack,
+ * linked into p->waits under p->ack_lock). */
+struct ald_px_wait {
+    const char *session;
+    unsigned gen;  /* the proxy generation `seq` was sent in */
+    long long seq; /* 0: not sent (yet) in any generation */
+    int done;
+    int ok;
+    char error[256];
+    struct ald_px_wait *next;
+};
+
+/* Points the waiters of session `id` at the request about to be sent with
+ * seq p->seq + 1. Caller holds p->send_lock (p->gen and p->seq are stable). */
+static void waits_expect(struct ald_proxy *p, const char *id)
+{
+    pthread_mutex_lock(&p->ack_lock);
+    for (struct ald_px_wait *w = p->waits; w; w = w->next) {
+        if (!w->done && strcmp(w->session, id) == 0) {
+            w->gen = p->gen;
+            w->seq = p->seq + 1;
+        }
+    }
+    pthread_mutex_unlock(&p->ack_lock);
+}
+
+/* Completes the waiters matched by an ack of generation `gen`. */
+static void waits_ack(struct ald_proxy *p, unsigned gen, json_t *ack)
+{
+    json_t *jseq = json_object_get(ack, "seq");
+    if (!json_is_integer(jseq))
+        return;
+    pthread_mutex_lock(&p->ack_lock);
+    for (struct ald_px_wait *w = p->waits; w; w = w->next) {
+        if (w->done || w->gen != gen || w->seq != (long long)json_integer_value(jseq))
+            continue;
+        w->done = 1;
+        w->ok = json_is_true(json_object_get(ack, "ok"));
+        const char *why = json_string_value(json_object_get(ack, "error"));
+        snprintf(w->error, sizeof(w->error), "%s", w->ok ? "" : why ? why : "refused");
+        pthread_cond_broadcast(&p->ack_cond);
+    }
+    pthread_mutex_unlock(&p->ack_lock);
+}
+
+/* After a restart's re-send: waiters sent to the previous proxy whose
+ * session was not re-sent (it ended meanwhile) will get no ack; they fail
+ * now. Waiters not sent yet keep waiting for their own send. Caller holds
+ * p->send_lock. */
+static void waits_orphaned(struct ald_proxy *p)
+{
+    pthread_mutex_lock(&p->ack_lock);
+    for (struct ald_px_wait *w = p->waits; w; w = w->next) {
+        if (!w->done && w->seq != 0 && w->gen != p->gen) {
+            w->done = 1;
+            snprintf(w->error, sizeof(w->error), "the session ended while being registered");
+            pthread_cond_broadcast(&p->ack_cond);
+        }
+    }
+    pthread_mutex_unlock(&p->ack_lock);
+}
+
 /* The session_add for proxy `which`, or NULL when the session has no
  * listener for it. fds[] receives the descriptors to attach (borrowed).
  * Caller holds d->lock. */
@@ -144,6 +211,7 @@ static void resend_all(struct ald *d, int which)
         json_t *msg;
         int fds[3];
         size_t nfds;
+        char id[sizeof(((struct ald_session *)0)->id)];
     } *list = NULL;
     pthread_mutex_lock(&d->lock);
     for (struct ald_session *s = d->sessions; s; s = s->next) {
@@ -164,6 +232,7 @@ static void resend_all(struct ald *d, int which)
             continue;
         list[n].msg = m;
         list[n].nfds = 0;
+        snprintf(list[n].id, sizeof(list[n].id), "%s", s->id);
         /* our own duplicates: the session may end while we send */
         for (size_t i = 0; i < nfds; i++) {
             int fd = fcntl(fds[i], F_DUPFD_CLOEXEC, 3);
@@ -174,10 +243,12 @@ static void resend_all(struct ald *d, int which)
     }
     pthread_mutex_unlock(&d->lock);
     for (size_t i = 0; i < n; i++) {
+        waits_expect(p, list[i].id);
         px_send_locked(p, list[i].msg, list[i].fds, list[i].nfds);
         ctl_fds_close(list[i].fds, list[i].nfds);
     }
     free(list);
+    waits_orphaned(p);
     if (n)
         al_log(AL_LOG_INFO, "%s: re-sent %zu sessions", p->name, n);
 }
@@ -277,6 +348,9 @@ static int px_spawn(struct ald *d, int which)
     p->fd = sv[0];
     p->pid = pid;
     p->seq = 0;
+    pthread_mutex_lock(&p->ack_lock);
+    p->gen++;
+    pthread_mutex_unlock(&p->ack_lock);
     pthread_mutex_unlock(&p->send_lock);
     atomic_fetch_add(&p->starts, 1);
     al_log(AL_LOG_INFO, "%s started (pid %d)", p->name, (int)pid);
@@ -354,12 +428,66 @@ static void px_event(struct ald *d, int which, json_t *msg)
     ald_session_unref(d, s);
 }
 
+/* The string `key` of the gitproxy's configuration file (read each time: the
+ * proxy itself re-reads that file when it restarts). */
+static int gitproxy_config_get(const struct ald *d, const char *key, char *out, size_t size)
+{
+    json_error_t jerr;
+    json_t *root = json_load_file(d->cfg->gitproxy_config, JSON_REJECT_DUPLICATES, &jerr);
+    const char *v = json_string_value(json_object_get(root, key));
+    int err = 0;
+    if (!root)
+        err = al_error_set(AL_EINVAL, "%s: %s", d->cfg->gitproxy_config, jerr.text);
+    else if (!v)
+        err = al_error_set(AL_ENOTFOUND, "%s: no \"%s\"", d->cfg->gitproxy_config, key);
+    else if ((size_t)snprintf(out, size, "%s", v) >= size)
+        err = al_error_set(AL_ETOOBIG, "%s: %s too long", d->cfg->gitproxy_config, key);
+    json_decref(root);
+    return err;
+}
+
+/* A store_request from the gitproxy: its credential store file changed and
+ * it cannot open it itself (it runs unprivileged and the state dir is
+ * root's). Answered with store_reload carrying a read-only descriptor of
+ * the file: the proxy decrypts it with the master key it loaded at start.
+ * The path comes from the configuration, never from the message. */
+static void git_store_request(struct ald *d, json_t *msg)
+{
+    json_t *jgen = json_object_get(msg, "gen");
+    if (!json_is_integer(jgen) || json_integer_value(jgen) < 0)
+        return;
+    char path[PATH_MAX];
+    int fd = -1;
+    json_t *m = ctl_msg_new("store_reload");
+    if (!m)
+        return;
+    json_object_set_new(m, "gen", json_integer(json_integer_value(jgen)));
+    if (gitproxy_config_get(d, "store", path, sizeof(path)) < 0) {
+        json_object_set_new(m, "error", json_string(al_error_last()));
+    } else if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) >= 0) {
+        al_log(AL_LOG_INFO, "gitproxy: credential store %s changed; sending it", path);
+    } else if (errno == ENOENT) {
+        al_log(AL_LOG_INFO, "gitproxy: credential store %s removed", path);
+        json_object_set_new(m, "missing", json_true());
+    } else {
+        char why[PATH_MAX + 64];
+        snprintf(why, sizeof(why), "airlockd cannot open %s: %s", path, strerror(errno));
+        json_object_set_new(m, "error", json_string(why));
+    }
+    px_send(&d->px[ALD_PX_GIT], m, &fd, fd >= 0 ? 1 : 0);
+    if (fd >= 0)
+        close(fd);
+}
+
 /* Reads frames until the proxy's control socket closes or we stop.
  * Returns 1 when the proxy said hello (it did start). */
 static int px_serve(struct ald *d, int which)
 {
     int hello = 0;
     struct ald_proxy *p = &d->px[which];
+    pthread_mutex_lock(&p->send_lock);
+    unsigned gen = p->gen;
+    pthread_mutex_unlock(&p->send_lock);
     struct ctl_reader r;
     ctl_reader_init(&r);
     for (;;) {
@@ -388,12 +516,15 @@ static int px_serve(struct ald *d, int which)
             ctl_fds_close(fds, nfds);
             const char *type = ctl_msg_type(msg);
             if (strcmp(type, "ack") == 0) {
+                waits_ack(p, gen, msg);
                 if (!json_is_true(json_object_get(msg, "ok")))
                     al_log(AL_LOG_WARN, "%s: request %lld refused: %s", p->name,
                            (long long)json_integer_value(json_object_get(msg, "seq")),
                            json_string_value(json_object_get(msg, "error")));
             } else if (strcmp(type, "event") == 0) {
                 px_event(d, which, msg);
+            } else if (strcmp(type, "store_request") == 0 && which == ALD_PX_GIT) {
+                git_store_request(d, msg);
             } else if (strcmp(type, "hello") == 0) {
                 hello = 1;
                 al_log(AL_LOG_DEBUG, "%s: hello from pid %lld", p->name,
@@ -523,6 +654,12 @@ int ald_px_start(struct ald *d)
         p->name = dirs[i];
         p->fd = -1;
         pthread_mutex_init(&p->send_lock, NULL);
+        pthread_mutex_init(&p->ack_lock, NULL);
+        pthread_condattr_t ca;
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&p->ack_cond, &ca);
+        pthread_condattr_destroy(&ca);
         if (!c->px_enabled || (i == ALD_PX_GIT && (!c->gitproxy_config || c->px_no_git)) ||
             (i == ALD_PX_NET && c->px_no_net))
             continue;
@@ -564,8 +701,11 @@ void ald_px_stop(struct ald *d)
         if (p->started)
             pthread_join(p->thread, NULL);
         p->started = 0;
-        if (p->name)
+        if (p->name) {
             pthread_mutex_destroy(&p->send_lock);
+            pthread_mutex_destroy(&p->ack_lock);
+            pthread_cond_destroy(&p->ack_cond);
+        }
     }
 }
 
@@ -628,7 +768,33 @@ static int listeners_make(pid_t pid, int fds[3])
     return 0;
 }
 
-int ald_px_session_add(struct ald *d, struct ald_session *s, pid_t init_pid)
+/* Waits for `w` (registered in p->waits) and unlinks it. */
+static int wait_ack(struct ald_proxy *p, struct ald_px_wait *w, const char *id)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += ALD_PX_ACK_TIMEOUT_S;
+    int err = 0;
+    pthread_mutex_lock(&p->ack_lock);
+    while (!w->done)
+        if (pthread_cond_timedwait(&p->ack_cond, &p->ack_lock, &until) == ETIMEDOUT)
+            break;
+    if (!w->done)
+        err = al_error_set(AL_ETIMEOUT, "%s did not acknowledge session %s within %d s", p->name,
+                           id, ALD_PX_ACK_TIMEOUT_S);
+    else if (!w->ok)
+        err = al_error_set(AL_EIO, "%s refused session %s: %s", p->name, id, w->error);
+    for (struct ald_px_wait **at = &p->waits; *at; at = &(*at)->next) {
+        if (*at == w) {
+            *at = w->next;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&p->ack_lock);
+    return err;
+}
+
+int ald_px_session_add(struct ald *d, struct ald_session *s, pid_t init_pid, int wait)
 {
     if (!d->px[ALD_PX_NET].enabled && !d->px[ALD_PX_GIT].enabled)
         return 0;
@@ -645,34 +811,163 @@ int ald_px_session_add(struct ald *d, struct ald_session *s, pid_t init_pid)
     }
     if (err < 0)
         return err;
+    json_t *msgs[ALD_PX_N];
+    int att[ALD_PX_N][3];
+    size_t natt[ALD_PX_N];
+    struct ald_px_wait waits[ALD_PX_N];
+    memset(waits, 0, sizeof(waits));
+    /* Waiters are registered before the listeners are published: a proxy
+     * restart's re-send from then on finds them. */
+    for (int i = 0; i < ALD_PX_N && wait; i++) {
+        struct ald_proxy *p = &d->px[i];
+        if (!p->enabled)
+            continue;
+        waits[i].session = s->id;
+        pthread_mutex_lock(&p->ack_lock);
+        waits[i].next = p->waits;
+        p->waits = &waits[i];
+        pthread_mutex_unlock(&p->ack_lock);
+    }
     pthread_mutex_lock(&d->lock);
     memcpy(s->lfd, fds, sizeof(fds));
     if (!s->netpolicy)
         s->netpolicy = json_object();
-    json_t *msgs[ALD_PX_N];
-    int att[ALD_PX_N][3];
-    size_t natt[ALD_PX_N];
     for (int i = 0; i < ALD_PX_N; i++) {
-        msgs[i] = add_msg(s, i, att[i], &natt[i]);
+        msgs[i] = d->px[i].enabled ? add_msg(s, i, att[i], &natt[i]) : NULL;
+        if (!msgs[i])
+            natt[i] = 0;
         /* our own duplicates: a concurrent teardown may close s->lfd */
         for (size_t k = 0; k < natt[i]; k++)
             att[i][k] = fcntl(att[i][k], F_DUPFD_CLOEXEC, 3);
     }
     pthread_mutex_unlock(&d->lock);
     for (int i = 0; i < ALD_PX_N; i++) {
-        if (msgs[i])
-            px_send(&d->px[i], msgs[i], att[i], natt[i]);
+        struct ald_proxy *p = &d->px[i];
+        if (msgs[i]) {
+            pthread_mutex_lock(&p->send_lock);
+            if (p->fd >= 0)
+                waits_expect(p, s->id);
+            /* down: the restart's re-send carries the session */
+            px_send_locked(p, msgs[i], att[i], natt[i]);
+            pthread_mutex_unlock(&p->send_lock);
+        } else if (waits[i].session) {
+            pthread_mutex_lock(&p->ack_lock);
+            waits[i].done = waits[i].ok = 1; /* nothing for this proxy */
+            pthread_mutex_unlock(&p->ack_lock);
+        }
         ctl_fds_close(att[i], natt[i]);
     }
-    return 0;
+    for (int i = 0; i < ALD_PX_N; i++) {
+        if (!waits[i].session)
+            continue;
+        int e = wait_ack(&d->px[i], &waits[i], s->id);
+        if (e < 0 && err == 0) {
+            err = e;
+            al_log(AL_LOG_WARN, "%s", al_error_last());
+        }
+    }
+    return err;
+}
+
+#define REVOKED_FILE_MAX (1u << 20) /* what the gitproxy reads of it */
+
+/* Serialises the read-modify-replace of the revoked file. */
+static pthread_mutex_t revoked_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Copies the lines of `in` to `out`, except airlockd's own "ID EXP" lines
+ * whose EXP (unix seconds) passed more than CREDS_CLOCK_SKEW before `now`.
+ * Other lines (an operator's) are kept as they are. */
+static int revoked_prune(struct al_buf *out, const char *in, time_t now)
+{
+    int err = 0;
+    for (const char *line = in; line && *line && err == 0;) {
+        const char *nl = strchr(line, '\n');
+        size_t len = nl ? (size_t)(nl - line) : strlen(line);
+        const char *sp = memchr(line, ' ', len);
+        int expired = 0;
+        if (sp) {
+            char num[24];
+            size_t nlen = len - (size_t)(sp + 1 - line);
+            uint64_t exp = 0;
+            if (nlen > 0 && nlen < sizeof(num)) {
+                memcpy(num, sp + 1, nlen);
+                num[nlen] = '\0';
+                expired = ald_parse_u64(num, INT64_MAX, &exp) == 0 &&
+                          (int64_t)exp + CREDS_CLOCK_SKEW < (int64_t)now;
+            }
+        }
+        if (!expired && len > 0) {
+            err = al_buf_append(out, line, len);
+            if (err == 0)
+                err = al_buf_append(out, "\n", 1);
+        }
+        line = nl ? nl + 1 : NULL;
+    }
+    return err;
+}
+
+/* When the gitproxy's configuration names a `revoked_file`, adds "ID EXP"
+ * (the session's token expiry) to it and drops airlockd's lines that have
+ * expired, replacing the file atomically (same owner and mode; a new one is
+ * root's, 0644: the proxy user re-reads it on every token check). Why: the
+ * gitproxy's own revocation list is in memory, so after a gitproxy restart
+ * an operator `*` listener would accept a removed session's token again
+ * until it expires. Failures are logged. */
+static void revoked_file_add(struct ald *d, const char *id, int64_t exp)
+{
+    char path[PATH_MAX], tmp[PATH_MAX + 16];
+    int err = gitproxy_config_get(d, "revoked_file", path, sizeof(path));
+    if (err == AL_ENOTFOUND)
+        return;
+    struct al_buf in, out;
+    al_buf_init(&in, REVOKED_FILE_MAX);
+    al_buf_init(&out, REVOKED_FILE_MAX);
+    int fd = -1;
+    struct stat st;
+    pthread_mutex_lock(&revoked_lock);
+    if (err < 0)
+        goto out;
+    int have = stat(path, &st) == 0;
+    if (have && (err = al_buf_read_file(&in, path)) < 0)
+        goto out;
+    if ((err = revoked_prune(&out, in.ptr, time(NULL))) < 0 ||
+        (err = al_buf_printf(&out, "%s %lld\n", id, (long long)exp)) < 0)
+        goto out;
+    snprintf(tmp, sizeof(tmp), "%s.airlockd", path);
+    unlink(tmp);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd < 0) {
+        err = al_error_set_errno(AL_EIO, errno, "%s", tmp);
+        goto out;
+    }
+    if ((have && (fchown(fd, st.st_uid, st.st_gid) < 0 || fchmod(fd, st.st_mode & 07777) < 0)) ||
+        (!have && fchmod(fd, 0644) < 0) || write(fd, out.ptr, out.len) != (ssize_t)out.len ||
+        fsync(fd) < 0 || rename(tmp, path) < 0) {
+        err = al_error_set_errno(AL_EIO, errno, "%s", path);
+        unlink(tmp);
+    }
+out:
+    pthread_mutex_unlock(&revoked_lock);
+    if (fd >= 0)
+        close(fd);
+    if (err < 0)
+        al_log(AL_LOG_ERROR, "session %s: not added to the gitproxy's revoked file: %s", id,
+               al_error_last());
+    al_buf_free(&in);
+    al_buf_free(&out);
 }
 
 void ald_px_session_remove(struct ald *d, struct ald_session *s)
 {
     pthread_mutex_lock(&d->lock);
     int had = s->lfd[0] >= 0 || s->lfd[2] >= 0;
+    int token = s->git && json_object_get(s->git, "token") && !s->px_removed;
+    int64_t exp = (int64_t)(s->created_ms / 1000 + s->limits.ttl_s);
     s->px_removed = 1;
     pthread_mutex_unlock(&d->lock);
+    /* before the proxies forget it: the file outlives a gitproxy restart */
+    if (token && d->px[ALD_PX_GIT].enabled)
+        revoked_file_add(d, s->id, exp);
     if (had) {
         for (int i = 0; i < ALD_PX_N; i++) {
             json_t *m = ctl_msg_new("session_remove");

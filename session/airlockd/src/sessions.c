@@ -397,7 +397,7 @@ static int start_sandbox(struct ald *d, struct ald_session *s, json_t *settings)
     }
     err = ald_ctl_add(d, s);
     if (err == 0)
-        err = ald_px_session_add(d, s, conn.rec.init_pid);
+        err = ald_px_session_add(d, s, conn.rec.init_pid, 1);
 out:
     al_policy_free(&pol);
     return err;

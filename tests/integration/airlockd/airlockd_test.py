@@ -823,6 +823,55 @@ def metrics(d):
     check("# TYPE airlock_exec_seconds histogram" in text, "histogram TYPE", text[:2000])
 
 
+# -- proxy acks ------------------------------------------------------------------
+# A create returns only once every proxy acknowledged the session (proxies.c),
+# so the session's first request cannot race its registration. The gitproxy
+# here is fake_gitproxy.py (its mode is set in main()); the netproxy is real.
+
+FAKE_GP = None  # the fake gitproxy's configuration file
+
+
+def fake_gp_log():
+    with open(FAKE_GP + ".log") as f:
+        return f.read().splitlines()
+
+
+def create_error(d):
+    r = d.create(expect=500)
+    check(r.error_code() == "internal", "create fails", r)
+    return r.json["error"]["message"]
+
+
+@case
+def proxy_ack_after_restart(d):
+    """The gitproxy dies on its first session_add without an ack: the create
+    returns once the restarted gitproxy acked the re-sent session_add."""
+    sid = d.create()
+    lines = fake_gp_log()
+    check(len([x for x in lines if x.startswith("start ")]) >= 2, "the gitproxy restarted", lines)
+    check(lines.count("session_add " + sid) >= 2, "the session was re-sent to it", lines)
+    st, out, _, ex, _ = d.exec(sid, argv=["echo", "ok"])
+    check(st == 200 and out == b"ok\n", "the session works", (st, out))
+
+
+@case
+def proxy_ack_refused(d):
+    msg = create_error(d)
+    check("gitproxy refused session" in msg and "fake refusal" in msg, "the refusal is the reason",
+          msg)
+    check(all(s["state"] in ("failed", "deleted") for s in d.get("/v1/sessions").json["sessions"]),
+          "the session did not stay", d.get("/v1/sessions").json)
+
+
+@case
+def proxy_ack_timeout(d):
+    msg = create_error(d)
+    check("gitproxy did not acknowledge session" in msg and "within 10 s" in msg,
+          "no ack is the reason", msg)
+    check(any(x.startswith("session_add ") for x in fake_gp_log()), "the add was sent",
+          fake_gp_log())
+
+
 # -- the client ----------------------------------------------------------------
 
 def cli(d, args, key="alice", stdin=None, timeout=120):
@@ -1222,6 +1271,15 @@ def main():
         config["max_output_bytes"] = 65536
     if "create_" in name:
         config["quotas"] = {"max_sessions": 60, "max_memory_mb": 1 << 20}
+    if name.startswith("proxy_ack_"):
+        global FAKE_GP
+        FAKE_GP = os.path.join(tempfile.mkdtemp(prefix="airlockd-fakegp."), "gitproxy.json")
+        mode = {"proxy_ack_after_restart": "crash_once", "proxy_ack_refused": "refuse",
+                "proxy_ack_timeout": "silent"}[name]
+        with open(FAKE_GP, "w") as f:
+            json.dump({"mode": mode, "marker": FAKE_GP + ".crashed"}, f)
+        config["proxies"] = {"gitproxy_config": FAKE_GP, "gitproxy": os.path.join(
+            os.path.dirname(os.path.abspath(__file__)), "fake_gitproxy.py")}
     d = Daemon(binary, config, name=name)
     failed = False
     try:
@@ -1241,6 +1299,9 @@ def main():
         if left:
             print(f"FAIL: {name}: left behind: {left[:20]}")
             failed = True
+        if FAKE_GP:
+            import shutil
+            shutil.rmtree(os.path.dirname(FAKE_GP), ignore_errors=True)
         if failed:
             print("--- airlockd log (tail) ---")
             print(d.final_log)

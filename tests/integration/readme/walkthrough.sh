@@ -6,8 +6,9 @@
 # README itself reads: AIRLOCK_STATE (a scratch state dir), REPO_URL (a
 # repository on git.test, which the scratch gitproxy.json maps to a real git
 # http-backend behind nginx on loopback that accepts only the real token),
-# AIRLOCK_URL (a free port), the token on stdin, and PATH (this build). The
-# README's "restart `airlock up`" step between blocks 2 and 3 is done here.
+# AIRLOCK_URL (a free port), the token on stdin, and PATH (this build). No
+# restart between the blocks: the credential the second block stores reaches
+# the running gitproxy by itself.
 # Checks the push arrived upstream and main did not move, then tears
 # everything down and checks nothing is left (processes, mounts).
 set -u
@@ -74,10 +75,7 @@ if len(parts) != 3:
     sys.exit("README.md: expected 3 walk-through blocks, found %d" % len(parts))
 with open(sys.argv[2], "w") as f:
     f.write("set -e\n")
-    for i, p in enumerate(parts):
-        if i == 2:
-            # README: "restart `airlock up`" before the session block
-            f.write('"$WALK_RESTART"\n')
+    for p in parts:
         f.write(p)
 PY
 [ -s "$W/blocks.sh" ] || { fail "walk-through blocks not found in $README"; exit 1; }
@@ -94,41 +92,25 @@ PY
 stop_up
 start_up
 
-# The restart step runs as a child of the blocks' shell: it signals this
-# script through a fifo and waits for the new daemon.
-mkfifo "$W/restart.req" "$W/restart.done"
-cat > "$W/restart.sh" <<SH
-#!/bin/bash
-echo restart > "$W/restart.req"
-read -r ok < "$W/restart.done"
-[ "\$ok" = ok ]
-SH
-chmod +x "$W/restart.sh"
 printf '%s\n' "$REAL_TOKEN" > "$W/token"
 main_before=$(upstream_ref refs/heads/main)
+gp_before=
+for _ in $(seq 1 400); do
+    gp_before=$(pgrep -P "$UP_PID" -x airlock-gitprox) && break
+    sleep 0.05
+done
 (cd "$W" && env -u AIRLOCK_URL -u AIRLOCK_API_KEY PATH="$BUILD/cli:$PATH" \
     AIRLOCK_STATE="$AS" REPO_URL=https://git.test/o/r.git \
-    AIRLOCK_URL="http://127.0.0.1:$PORT" WALK_RESTART="$W/restart.sh" \
-    bash "$W/blocks.sh" <"$W/token" >"$W/walk.out" 2>&1; echo $? >"$W/walk.rc") &
-WALK_PID=$!
-# serve one restart request, if the blocks get that far
-( read -r _ < "$W/restart.req"; echo got > "$W/restart.got" ) &
-REQ_PID=$!
-while kill -0 "$WALK_PID" 2>/dev/null; do
-    if [ -e "$W/restart.got" ]; then
-        rm -f "$W/restart.got"
-        stop_up
-        start_up
-        echo ok > "$W/restart.done"
-    fi
-    sleep 0.1
-done
-wait "$WALK_PID"
-kill "$REQ_PID" 2>/dev/null
-wait "$REQ_PID" 2>/dev/null
+    AIRLOCK_URL="http://127.0.0.1:$PORT" \
+    bash "$W/blocks.sh" <"$W/token" >"$W/walk.out" 2>&1; echo $? >"$W/walk.rc")
 rc=$(cat "$W/walk.rc" 2>/dev/null || echo none)
 if [ "$rc" = 0 ]; then pass "readme_walkthrough_runs"; else
     fail "readme_walkthrough_runs (exit $rc)" "$W/walk.out"; fi
+if [ -n "$gp_before" ] && [ "$(pgrep -P "$UP_PID" -x airlock-gitprox)" = "$gp_before" ]; then
+    pass "readme_walkthrough_no_restart"
+else
+    fail "readme_walkthrough_no_restart" "$W/up.log"
+fi
 
 branch=$(git -C "$SRV/o/r.git" for-each-ref --format='%(refname)' 'refs/heads/airlock/*' | head -1)
 if [ -n "$branch" ] && git -C "$SRV/o/r.git" show "$branch:AIRLOCK.txt" 2>/dev/null |

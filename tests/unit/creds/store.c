@@ -141,6 +141,85 @@ static void loose_permissions_refused(void **state)
     creds_store_free(s);
 }
 
+static void secret_of(creds_store *s, const char *repo, const char *want)
+{
+    char *user = NULL, *secret = NULL;
+    int err = creds_store_resolve(&user, &secret, s, repo, 0);
+    if (!want) {
+        assert_int_equal(err, AL_ENOTFOUND);
+        return;
+    }
+    assert_int_equal(err, 0);
+    assert_string_equal(secret, want);
+    free(user);
+    creds_secret_free(secret);
+}
+
+/* A running proxy's store picks up another writer's save; a bad file keeps
+ * the old entries. */
+static void reload_all_or_nothing(void **state)
+{
+    creds_store *live = NULL, *writer = NULL;
+    unlink(store_path);
+    assert_int_equal(creds_store_open(&live, store_path, key_path), 0);
+    secret_of(live, "git.test/o/r", NULL);
+    /* missing file: still empty */
+    assert_int_equal(creds_store_reload(live), 0);
+    assert_int_equal(creds_store_count(live), 0);
+
+    assert_int_equal(creds_store_open(&writer, store_path, key_path), 0);
+    put(writer, "git.test/o", "first-secret-1234");
+    assert_int_equal(creds_store_save(writer), 0);
+    assert_int_equal(creds_store_reload(live), 0);
+    secret_of(live, "git.test/o/r", "first-secret-1234");
+
+    /* through a descriptor opened by someone else, read from offset 0 */
+    put(writer, "git.test/o", "second-secret-1234");
+    assert_int_equal(creds_store_save(writer), 0);
+    int fd = open(store_path, O_RDONLY);
+    assert_true(fd >= 0);
+    char c;
+    assert_int_equal(read(fd, &c, 1), 1);
+    assert_int_equal(creds_store_reload_fd(live, fd), 0);
+    secret_of(live, "git.test/o/r", "second-secret-1234");
+
+    /* tampered, truncated, loose mode, not a regular file: old entries stay */
+    unsigned char junk[64];
+    memset(junk, 'x', sizeof(junk));
+    int bad = open(store_path, O_WRONLY | O_TRUNC);
+    assert_int_equal(write(bad, "ALKSTOR1", 8), 8);
+    assert_int_equal(write(bad, junk, sizeof(junk)), (ssize_t)sizeof(junk));
+    close(bad);
+    assert_int_equal(creds_store_reload_fd(live, fd), AL_EAUTH);
+    assert_int_equal(creds_store_reload(live), AL_EAUTH);
+    secret_of(live, "git.test/o/r", "second-secret-1234");
+    bad = open(store_path, O_WRONLY | O_TRUNC);
+    assert_int_equal(write(bad, "ALKS", 4), 4);
+    close(bad);
+    assert_int_equal(creds_store_reload(live), AL_EINVAL);
+    assert_int_equal(creds_store_save(writer), 0);
+    chmod(store_path, 0640);
+    assert_int_equal(creds_store_reload(live), AL_EPERM);
+    chmod(store_path, 0600);
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+    assert_int_equal(creds_store_reload_fd(live, dfd), AL_EINVAL);
+    close(dfd);
+    close(fd);
+    secret_of(live, "git.test/o/r", "second-secret-1234");
+
+    /* an entry removed by the writer disappears; -1 empties */
+    assert_int_equal(creds_store_remove(writer, "git.test/o"), 0);
+    put(writer, "git.test/o/other", "third-secret-1234");
+    assert_int_equal(creds_store_save(writer), 0);
+    assert_int_equal(creds_store_reload(live), 0);
+    secret_of(live, "git.test/o/r", NULL);
+    secret_of(live, "git.test/o/other", "third-secret-1234");
+    assert_int_equal(creds_store_reload_fd(live, -1), 0);
+    assert_int_equal(creds_store_count(live), 0);
+    creds_store_free(writer);
+    creds_store_free(live);
+}
+
 static void github_time(void **state)
 {
     time_t t;
@@ -156,6 +235,7 @@ int main(void)
         cmocka_unit_test(round_trip_and_lookup),
         cmocka_unit_test(tampered_file_refused),
         cmocka_unit_test(loose_permissions_refused),
+        cmocka_unit_test(reload_all_or_nothing),
         cmocka_unit_test(github_time),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
