@@ -176,9 +176,10 @@ if [ "$(gitproxy_pid)" = "$GP" ] && ! grep -q 'gitproxy (pid .*) \(exited\|kille
 else
     fail "reload_gitproxy_not_restarted ($GP -> $(gitproxy_pid))" "$W/up.log"
 fi
-# 6. the revoked file
+# 6. the revoked file (the session's scoped token: its credential helper
+# answers for the git listener only)
 TOKEN=$("$AIRLOCK" session exec "$SID" --shell \
-    "printf 'protocol=https\nhost=git.test\npath=o/r.git\n\n' | git credential fill" |
+    "printf 'protocol=http\nhost=127.0.0.1:7418\npath=git.test/o/r.git\n\n' | git credential fill" |
     sed -n 's/^password=//p')
 STAR_URL=http://127.0.0.1:$STAR/git.test/o/r.git
 if [ -n "$TOKEN" ] && g "$TOKEN" ls-remote "$STAR_URL" >"$W/star1.out" 2>&1; then
