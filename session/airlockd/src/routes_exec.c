@@ -24,7 +24,10 @@
 #include <unistd.h>
 
 #define SPAWN_REPLY_TIMEOUT_S 30
-#define CHUNK                 65536
+/* How long a foreground command that has printed nothing may run before
+ * its response starts (see wait_quick_exit) */
+#define QUICK_EXIT_MS 20
+#define CHUNK         65536
 
 static json_t *approval_json(const struct ald_approval *a)
 {
@@ -614,8 +617,58 @@ static void fg_free(void *cls)
     free(f);
 }
 
+/* Waits up to QUICK_EXIT_MS for a foreground command that prints nothing
+ * to exit, on its watch socket. Most commands an agent runs are over in a
+ * few milliseconds: their whole answer (start, output, exit) then goes out
+ * at once, after the command, instead of the response's bookkeeping (audit
+ * row, saving the running process, sending the start line, the client
+ * reading it) competing for a CPU with the command while it runs. Output
+ * ends the wait at once, so nothing printed is held back; a command still
+ * running after QUICK_EXIT_MS is streamed as before. Returns 1 with its
+ * EXITED in *m; 0 otherwise (a SIGKILL, whose reason only the control
+ * thread can tell, closes the watch: its exit comes through exit_efd). */
+static int wait_quick_exit(struct ald *d, struct stdio_set *io, struct sbs_msg *m)
+{
+    struct pollfd pfd[4] = {{io->watch, POLLIN, 0},
+                            {io->out_r, POLLIN, 0},
+                            {io->err_r, POLLIN, 0},
+                            {d->stop_fd, POLLIN, 0}};
+    uint64_t deadline = ald_mono_ms() + QUICK_EXIT_MS;
+    for (;;) {
+        uint64_t now = ald_mono_ms();
+        if (now >= deadline)
+            return 0;
+        int n = poll(pfd, 4, (int)(deadline - now));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0 || pfd[3].revents)
+            return 0;
+        for (int k = 1; k <= 2; k++) {
+            if (pfd[k].revents & POLLIN)
+                return 0; /* output: stream it now */
+            if (pfd[k].revents)
+                pfd[k].fd = -1; /* closed by the exiting command: its exit is next */
+        }
+        if (!pfd[0].revents)
+            continue;
+        int code, sig;
+        const char *reason;
+        int err = sbs_watch_recv(io->watch, m);
+        if (err == AL_EAGAIN || (err == 0 && m->type == SBS_MSG_SPAWNED))
+            continue;
+        if (err == 0 && m->type == SBS_MSG_EXITED && ald_exit_decode(m, &code, &sig, &reason) == 0)
+            return 1;
+        close(io->watch);
+        io->watch = -1;
+        return 0;
+    }
+}
+
+/* Starts the NDJSON response. `heard`: the command is over already (its
+ * EXITED in *exit_msg): start line, output and exit line are ready now. */
 static enum MHD_Result reply_foreground(struct ald_req *r, struct ald_session *s,
-                                        struct ald_proc *p, struct stdio_set *io)
+                                        struct ald_proc *p, struct stdio_set *io, int heard,
+                                        const struct sbs_msg *exit_msg)
 {
     struct fg *f = calloc(1, sizeof(*f));
     if (!f) {
@@ -641,6 +694,18 @@ static enum MHD_Result reply_foreground(struct ald_req *r, struct ald_session *s
     pthread_mutex_unlock(&r->d->lock);
     if (started)
         emit(f, json_pack("{s:s, s:s, s:i}", "type", "start", "process", id, "pid", (int)pid));
+    if (heard) {
+        /* over already: the control thread saves its exit; what it wrote
+         * is in the pipes (up to a chunk now, the rest from fg_read) */
+        f->heard = 1;
+        f->exit_msg = *exit_msg;
+        f->saved = 1;
+        for (int k = 0; k < 2; k++)
+            if (f->fds[k] >= 0 && drain(f, k) < 0)
+                break;
+        if (f->fds[0] < 0 && f->fds[1] < 0)
+            emit_exit(f);
+    }
     struct MHD_Response *resp =
         MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 32 * 1024, fg_read, f, fg_free);
     if (!resp) {
@@ -725,7 +790,9 @@ enum MHD_Result ald_route_exec(struct ald_req *r)
     else
         json_decref(start);
     if (!req.background) {
-        ret = reply_foreground(r, s, p, &io);
+        struct sbs_msg exit_msg;
+        int heard = running && io.watch >= 0 && wait_quick_exit(d, &io, &exit_msg);
+        ret = reply_foreground(r, s, p, &io, heard, &exit_msg);
         s = NULL; /* the stream owns both references now */
         p = NULL;
         goto out;
