@@ -124,11 +124,6 @@ struct ald_store {
     sqlite3_stmt *stmts[Q_COUNT];
     char *path;
     sqlite3 *ckpt; /* second connection: checkpoints off the request path */
-    /* third connection: API key lookups, which every request makes, never
-     * wait behind a write (WAL readers do not block on the writer) */
-    pthread_mutex_t rlock;
-    sqlite3 *rdb;
-    sqlite3_stmt *key_lookup;
 };
 
 static int db_fail(struct ald_store *st, const char *what)
@@ -205,7 +200,6 @@ int ald_store_open(struct ald_store **out, const char *path)
     if (!st)
         return AL_ENOMEM;
     pthread_mutex_init(&st->lock, NULL);
-    pthread_mutex_init(&st->rlock, NULL);
     int err = 0;
     if (sqlite3_open_v2(path, &st->db,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
@@ -287,10 +281,7 @@ void ald_store_close(struct ald_store *st)
         sqlite3_finalize(st->stmts[i]);
     sqlite3_close(st->db);
     sqlite3_close(st->ckpt);
-    sqlite3_finalize(st->key_lookup);
-    sqlite3_close(st->rdb);
     pthread_mutex_destroy(&st->lock);
-    pthread_mutex_destroy(&st->rlock);
     free(st->path);
     free(st);
 }
@@ -435,38 +426,12 @@ int ald_store_key_add(struct ald_store *st, const char *id, const char *user, co
     return err;
 }
 
-/* The key lookup statement on the reader connection (opened on first
- * use); NULL on error. Caller holds st->rlock. */
-static sqlite3_stmt *key_lookup_stmt(struct ald_store *st)
-{
-    if (!st->rdb) {
-        if (sqlite3_open_v2(st->path, &st->rdb, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
-                            NULL) != SQLITE_OK) {
-            al_error_set(AL_EIO, "database %s: reader connection: %s", st->path,
-                         st->rdb ? sqlite3_errmsg(st->rdb) : "out of memory");
-            sqlite3_close(st->rdb);
-            st->rdb = NULL;
-            return NULL;
-        }
-        sqlite3_busy_timeout(st->rdb, 5000);
-    }
-    if (!st->key_lookup &&
-        sqlite3_prepare_v3(st->rdb, queries[Q_KEY_LOOKUP], -1, SQLITE_PREPARE_PERSISTENT,
-                           &st->key_lookup, NULL) != SQLITE_OK) {
-        al_error_set(AL_EIO, "database: prepare: %s", sqlite3_errmsg(st->rdb));
-        return NULL;
-    }
-    sqlite3_reset(st->key_lookup);
-    sqlite3_clear_bindings(st->key_lookup);
-    return st->key_lookup;
-}
-
 int ald_store_key_lookup(struct ald_store *st, const unsigned char hash[32],
                          struct ald_principal *out)
 {
-    pthread_mutex_lock(&st->rlock);
+    pthread_mutex_lock(&st->lock);
     int err = AL_EIO;
-    sqlite3_stmt *s = key_lookup_stmt(st);
+    sqlite3_stmt *s = stmt(st, Q_KEY_LOOKUP);
     if (s) {
         sqlite3_bind_blob(s, 1, hash, 32, SQLITE_TRANSIENT);
         int rc = sqlite3_step(s);
@@ -487,11 +452,11 @@ int ald_store_key_lookup(struct ald_store *st, const unsigned char hash[32],
         } else if (rc == SQLITE_DONE) {
             err = AL_EAUTH;
         } else {
-            err = al_error_set(AL_EIO, "database: key: %s", sqlite3_errmsg(st->rdb));
+            err = db_fail(st, "key");
         }
         sqlite3_reset(s);
     }
-    pthread_mutex_unlock(&st->rlock);
+    pthread_mutex_unlock(&st->lock);
     return err;
 }
 
