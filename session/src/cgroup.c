@@ -3,6 +3,8 @@
  * below this process's own cgroup and removed when the sandbox ends. */
 #include "sandbox_int.h"
 
+#include "airlock/sbsession.h"
+
 #include "airlock/buf.h"
 #include "airlock/cleanup.h"
 #include "airlock/error.h"
@@ -201,6 +203,99 @@ int sb_cgroup_create(struct sb_cgroup *out, const struct sb_config *cfg)
     return sb_cgroup_create_named(out, cfg, NULL);
 }
 
+/* Set by sbs_cgroup_delegate_self(): the v2 cgroup (path below the mount)
+ * this process left for its leaf, where sandbox cgroups go from then on. */
+static char *v2_parent;
+
+int sb_cgroup_v2_leaf(const char *dir, const char *leaf, pid_t pid)
+{
+    char path[PATH_MAX];
+    struct al_buf avail, on;
+    al_buf_init(&avail, 4096);
+    al_buf_init(&on, 4096);
+    int err = 0;
+    if (al_path_join(path, sizeof(path), dir, "cgroup.controllers") < 0 ||
+        al_buf_read_file(&avail, path) < 0 ||
+        al_path_join(path, sizeof(path), dir, "cgroup.subtree_control") < 0 ||
+        al_buf_read_file(&on, path) < 0) {
+        err = al_error_set(AL_EIO, "cgroup v2: cannot read the controllers of %s", dir);
+        goto out;
+    }
+    /* the controllers this cgroup has and does not yet pass on */
+    char want[64] = "", a[4200], o[4200];
+    snprintf(a, sizeof(a), " %s ", avail.ptr);
+    snprintf(o, sizeof(o), " %s ", on.ptr);
+    for (char *q = a; *q; q++)
+        if (*q == '\n')
+            *q = ' ';
+    for (char *q = o; *q; q++)
+        if (*q == '\n')
+            *q = ' ';
+    for (int c = 0; c < 3; c++) {
+        char word[16];
+        snprintf(word, sizeof(word), " %s ", cg_names[c]);
+        if (strstr(a, word) && !strstr(o, word)) {
+            size_t n = strlen(want);
+            snprintf(want + n, sizeof(want) - n, "%s+%s", n ? " " : "", cg_names[c]);
+        }
+    }
+    if (!want[0])
+        goto out; /* nothing to pass on: nothing to do */
+    if (!leaf[0] || strchr(leaf, '/') || al_path_is_dot(leaf) ||
+        al_path_join(path, sizeof(path), dir, leaf) < 0) {
+        err = al_error_set(AL_EINVAL, "cgroup v2: bad leaf name \"%s\"", leaf);
+        goto out;
+    }
+    if (mkdir(path, 0755) < 0 && errno != EEXIST) {
+        err = al_error_set_errno(AL_EIO, errno, "cgroup v2: mkdir %s", path);
+        goto out;
+    }
+    char v[32];
+    snprintf(v, sizeof(v), "%d", (int)pid);
+    /* "No internal processes": the controllers can be passed on only once
+     * no process is left in `dir` itself */
+    if ((err = cg_write(path, "cgroup.procs", v)) < 0 ||
+        (err = cg_write(dir, "cgroup.subtree_control", want)) < 0)
+        goto out;
+    err = 1;
+out:
+    al_buf_free(&avail);
+    al_buf_free(&on);
+    return err;
+}
+
+int sbs_cgroup_delegate_self(const char *leaf)
+{
+    struct al_buf mountinfo, cgroups;
+    al_buf_init(&mountinfo, 1 << 20);
+    al_buf_init(&cgroups, 1 << 16);
+    int err = 0;
+    char *mnt = NULL, *own = NULL;
+    if (al_buf_read_file(&mountinfo, "/proc/self/mountinfo") < 0 ||
+        al_buf_read_file(&cgroups, "/proc/self/cgroup") < 0) {
+        err = al_error_set(AL_EIO, "cgroup: cannot read this process's cgroups");
+        goto out;
+    }
+    mnt = cg_find_mount(mountinfo.ptr, NULL);
+    own = mnt ? cg_own_path(cgroups.ptr, NULL) : NULL;
+    char dir[PATH_MAX];
+    /* no v2 here, or the root cgroup (no rule against processes there) */
+    if (!own || strcmp(own, "/") == 0 || al_path_join(dir, sizeof(dir), mnt, own) < 0)
+        goto out;
+    err = sb_cgroup_v2_leaf(dir, leaf, getpid());
+    if (err == 1) {
+        free(v2_parent);
+        v2_parent = own;
+        own = NULL;
+    }
+out:
+    free(mnt);
+    free(own);
+    al_buf_free(&mountinfo);
+    al_buf_free(&cgroups);
+    return err;
+}
+
 int sb_cgroup_create_named(struct sb_cgroup *out, const struct sb_config *cfg, const char *name)
 {
     memset(out, 0, sizeof(*out));
@@ -225,7 +320,9 @@ int sb_cgroup_create_named(struct sb_cgroup *out, const struct sb_config *cfg, c
     }
 
     cleanup_free char *v2_mount = cg_find_mount(mountinfo.ptr, NULL);
-    cleanup_free char *v2_own = v2_mount ? cg_own_path(cgroups.ptr, NULL) : NULL;
+    cleanup_free char *v2_own = !v2_mount   ? NULL
+                                : v2_parent ? strdup(v2_parent)
+                                            : cg_own_path(cgroups.ptr, NULL);
     if (v2_own) {
         if (al_path_join(dir, sizeof(dir), v2_mount, v2_own) == 0 && cg_v2_delegates(dir, cfg)) {
             cg.version = 2;

@@ -146,6 +146,13 @@ int sb_cgroup_create(struct sb_cgroup *out, const struct sb_config *cfg);
 /* The same, always created (even without limits) and called `name`;
  * AL_EEXISTS when it exists already (it is then left alone). */
 int sb_cgroup_create_named(struct sb_cgroup *out, const struct sb_config *cfg, const char *name);
+/* The v2 cgroup `dir` has controllers (cgroup.controllers) among memory,
+ * pids and cpu that it does not pass on to children (cgroup.subtree_control),
+ * as a systemd unit with Delegate=yes: moves process `pid` into the child
+ * `leaf` (made if missing) and enables those controllers for the children
+ * of `dir`. 1 when done (sandbox cgroups then go in `dir`, beside the
+ * leaf), 0 when there was nothing to pass on, AL_E* on failure. */
+int sb_cgroup_v2_leaf(const char *dir, const char *leaf, pid_t pid);
 int sb_cgroup_add(const struct sb_cgroup *cg, pid_t pid);
 /* 1 when the kernel's OOM killer fired inside the cgroup. */
 int sb_cgroup_oom_killed(const struct sb_cgroup *cg);

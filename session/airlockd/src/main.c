@@ -163,6 +163,16 @@ static int serve(struct ald_config *cfg)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    /* Under systemd's Delegate=yes on cgroup v2 the service's cgroup holds
+     * the controllers: move into a leaf so that the sandboxes' cgroups,
+     * made beside it, can have them. Before any thread or proxy starts. */
+    int moved = sbs_cgroup_delegate_self("airlockd");
+    if (moved == 1)
+        al_log(AL_LOG_INFO, "cgroup v2: moved into the leaf \"airlockd\"; sandbox cgroups "
+                            "go beside it");
+    else if (moved < 0)
+        al_log(AL_LOG_WARN, "cgroup v2: cannot pass the controllers on to sandboxes: %s",
+               al_error_last());
     if (find_init(cfg, d.init_path, sizeof(d.init_path)) < 0 ||
         ald_state_prepare(cfg->state_dir) < 0 || ald_store_open(&d.st, db) < 0) {
         al_log(AL_LOG_ERROR, "%s", al_error_last());

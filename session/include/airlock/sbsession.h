@@ -104,6 +104,18 @@ struct sbs_conn {
     uint32_t version; /* init's protocol version (its HELLO) */
 };
 
+/* For a long-lived daemon under cgroup v2 whose own cgroup holds the
+ * controllers but does not pass them on (systemd's Delegate=yes): the
+ * daemon moves itself into the child cgroup `leaf` and enables memory,
+ * pids and cpu for the children of its cgroup, where sandbox cgroups are
+ * made from then on (beside the leaf: v2 allows no process in a cgroup
+ * that passes controllers on). Call before starting threads' children or
+ * sandboxes. 1 when it moved, 0 when there was nothing to do (no v2, the
+ * root cgroup, nothing to pass on, or already passed on), AL_E* when it
+ * could not (another process in the cgroup, say); sandboxes then fall back
+ * to v1 hierarchies as before. */
+int sbs_cgroup_delegate_self(const char *leaf);
+
 /* 1 when init understands sbs_cmd.watch (protocol version 2 and later). */
 int sbs_conn_can_watch(const struct sbs_conn *c);
 
