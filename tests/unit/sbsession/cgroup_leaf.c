@@ -15,6 +15,7 @@
 #include "airlock/error.h"
 
 #include <fcntl.h>
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,7 +50,7 @@ static char *get(const char *dir, const char *file)
  * cgroup.procs made in advance (cgroupfs makes it with the directory). */
 static void fake(char *dir, const char *avail, const char *on)
 {
-    strcpy(dir, "/tmp/airlock-cgleaf-XXXXXX");
+    snprintf(dir, 64, "%s", "/tmp/airlock-cgleaf-XXXXXX");
     assert_non_null(mkdtemp(dir));
     put(dir, "cgroup.controllers", avail);
     put(dir, "cgroup.subtree_control", on);
@@ -59,11 +60,17 @@ static void fake(char *dir, const char *avail, const char *on)
     put(leaf, "cgroup.procs", "");
 }
 
+static int remove_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+    (void)st;
+    (void)type;
+    (void)ftw;
+    return remove(path);
+}
+
 static void cleanup(const char *dir)
 {
-    char cmd[4200];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    assert_int_equal(WEXITSTATUS(system(cmd)), 0);
+    assert_int_equal(nftw(dir, remove_one, 8, FTW_DEPTH | FTW_PHYS), 0);
 }
 
 static void test_moves_and_passes_on(void **state)
