@@ -14,8 +14,9 @@ static const char *const al_proxy_env[] = {
     "all_proxy=socks5h://127.0.0.1:1080",
     "NO_PROXY=localhost,127.0.0.1,::1",
     "no_proxy=localhost,127.0.0.1,::1",
-    "JAVA_TOOL_OPTIONS=-Dhttp.proxyHost=127.0.0.1 -Dhttp.proxyPort=3128 "
-    "-Dhttps.proxyHost=127.0.0.1 -Dhttps.proxyPort=3128",
+    /* one string; parenthesised for clang's -Wstring-concatenation */
+    ("JAVA_TOOL_OPTIONS=-Dhttp.proxyHost=127.0.0.1 -Dhttp.proxyPort=3128 "
+     "-Dhttps.proxyHost=127.0.0.1 -Dhttps.proxyPort=3128"),
 };
 #define AL_PROXY_ENV_LEN (sizeof(al_proxy_env) / sizeof(*al_proxy_env))
 
