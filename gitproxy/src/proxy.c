@@ -1277,23 +1277,15 @@ static void conn_start(struct listener *l, int fd)
     struct conn_job *job = calloc(1, sizeof(*job));
     pthread_t t;
     pthread_attr_t attr;
-    if (!job || !(job->session = strdup(l->session))) {
-        free(job);
-        close(fd);
-        atomic_fetch_sub(&p->conns, 1);
-        return;
-    }
+    if (!job || !(job->session = strdup(l->session)))
+        goto refuse;
     job->proxy = p;
     job->fd = fd;
     pthread_mutex_lock(&p->lock);
     if (l->closed) {
         /* The session went away between accept() and here. */
         pthread_mutex_unlock(&p->lock);
-        close(fd);
-        atomic_fetch_sub(&p->conns, 1);
-        free(job->session);
-        free(job);
-        return;
+        goto refuse;
     }
     job->next = p->jobs;
     p->jobs = job;
@@ -1301,16 +1293,17 @@ static void conn_start(struct listener *l, int fd)
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     int rc = pthread_create(&t, &attr, conn_thread, job);
     pthread_attr_destroy(&attr);
-    if (rc != 0) {
+    if (rc != 0)
         p->jobs = job->next;
-        pthread_mutex_unlock(&p->lock);
-        close(fd);
-        atomic_fetch_sub(&p->conns, 1);
-        free(job->session);
-        free(job);
-        return;
-    }
     pthread_mutex_unlock(&p->lock);
+    if (rc == 0)
+        return;
+refuse:
+    close(fd);
+    atomic_fetch_sub(&p->conns, 1);
+    if (job)
+        free(job->session);
+    free(job);
 }
 
 static void *accept_thread(void *arg)

@@ -103,14 +103,14 @@ static void send_msg(const struct sbs_msg *m)
         conn_send(buf, (size_t)n);
 }
 
-/* Sends `m` on a command's watch socket too. Never blocks: the socket is
+/* Sends `m` on a command's watch socket too (none: fd -1). Never blocks: the socket is
  * the command's own and sees at most two short messages; a daemon that
  * went away only makes the send fail. */
 static void watch_send(int fd, const struct sbs_msg *m)
 {
     unsigned char buf[64];
-    long n = sbs_msg_encode(buf, sizeof(buf), m);
-    if (fd >= 0 && n > 0)
+    long n = fd >= 0 ? sbs_msg_encode(buf, sizeof(buf), m) : 0;
+    if (n > 0)
         (void)send(fd, buf, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
@@ -259,7 +259,6 @@ static void do_spawn(const struct sbs_req *r)
             slot->deadline_ms = r->timeout_s ? start + (uint64_t)r->timeout_s * 1000 : 0;
             slot->timed_out = 0;
             slot->watch_fd = fds[3]; /* kept until the exit */
-            fds[3] = -1;
             reply = (struct sbs_msg){
                 .type = SBS_MSG_SPAWNED, .req = r->req, .proc = slot->id, .pid = pid};
         } else {
@@ -268,12 +267,9 @@ static void do_spawn(const struct sbs_req *r)
     }
     for (int i = 0; i < 3; i++)
         close(fds[i]);
-    if (fds[3] >= 0) { /* the spawn failed: this is the command's last word */
-        watch_send(fds[3], &reply);
-        close(fds[3]);
-    } else if (reply.type == SBS_MSG_SPAWNED && slot->watch_fd >= 0) {
-        watch_send(slot->watch_fd, &reply);
-    }
+    watch_send(fds[3], &reply);
+    if (fds[3] >= 0 && reply.type != SBS_MSG_SPAWNED)
+        close(fds[3]); /* a failed spawn: the command's last word */
     send_msg(&reply);
 }
 

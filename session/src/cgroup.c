@@ -136,25 +136,40 @@ static int cg_mkdir(const char *path, const char *what)
     return al_error_set_errno(AL_EIO, errno, "%s: mkdir %s", what, path);
 }
 
-/* 1 when the v2 cgroup `dir` lets children use every controller needed. */
-static int cg_v2_delegates(const char *dir, const struct sb_config *cfg)
+/* Reads the controller list `file` of the v2 cgroup `dir` into `words`
+ * as " a b c " (blank-separated, a blank at each end). 0, or -1 when it
+ * cannot be read. */
+static int cg_read_words(const char *dir, const char *file, char *words, size_t size)
 {
     char path[PATH_MAX];
     struct al_buf b;
     al_buf_init(&b, 4096);
-    int ok = al_path_join(path, sizeof(path), dir, "cgroup.subtree_control") == 0 &&
-             al_buf_read_file(&b, path) == 0;
+    int ok = al_path_join(path, sizeof(path), dir, file) == 0 && al_buf_read_file(&b, path) == 0;
     if (ok) {
-        char padded[4200];
-        snprintf(padded, sizeof(padded), " %s ", b.ptr);
-        for (char *p = padded; *p; p++)
+        snprintf(words, size, " %s ", b.ptr);
+        for (char *p = words; *p; p++)
             if (*p == '\n')
                 *p = ' ';
-        ok = (!cfg->memory_mb || strstr(padded, " memory ")) &&
-             (!cfg->pids || strstr(padded, " pids ")) && (!cfg->cpus || strstr(padded, " cpu "));
     }
     al_buf_free(&b);
-    return ok;
+    return ok ? 0 : -1;
+}
+
+/* 1 when the list `words` (see cg_read_words) names `controller`. */
+static int cg_has(const char *words, const char *controller)
+{
+    char word[32];
+    snprintf(word, sizeof(word), " %s ", controller);
+    return strstr(words, word) != NULL;
+}
+
+/* 1 when the v2 cgroup `dir` lets children use every controller needed. */
+static int cg_v2_delegates(const char *dir, const struct sb_config *cfg)
+{
+    char on[4200];
+    return cg_read_words(dir, "cgroup.subtree_control", on, sizeof(on)) == 0 &&
+           (!cfg->memory_mb || cg_has(on, "memory")) && (!cfg->pids || cg_has(on, "pids")) &&
+           (!cfg->cpus || cg_has(on, "cpu"));
 }
 
 static int cg_set_limits(struct sb_cgroup *cg, const struct sb_config *cfg)
@@ -209,73 +224,56 @@ static char *v2_parent;
 
 int sb_cgroup_v2_leaf(const char *dir, const char *leaf, pid_t pid)
 {
-    char path[PATH_MAX];
-    struct al_buf avail, on;
-    al_buf_init(&avail, 4096);
-    al_buf_init(&on, 4096);
-    int err = 0;
-    if (al_path_join(path, sizeof(path), dir, "cgroup.controllers") < 0 ||
-        al_buf_read_file(&avail, path) < 0 ||
-        al_path_join(path, sizeof(path), dir, "cgroup.subtree_control") < 0 ||
-        al_buf_read_file(&on, path) < 0) {
-        err = al_error_set(AL_EIO, "cgroup v2: cannot read the controllers of %s", dir);
-        goto out;
-    }
+    char avail[4200], on[4200];
+    if (cg_read_words(dir, "cgroup.controllers", avail, sizeof(avail)) < 0 ||
+        cg_read_words(dir, "cgroup.subtree_control", on, sizeof(on)) < 0)
+        return al_error_set(AL_EIO, "cgroup v2: cannot read the controllers of %s", dir);
     /* the controllers this cgroup has and does not yet pass on */
-    char want[64] = "", a[4200], o[4200];
-    snprintf(a, sizeof(a), " %s ", avail.ptr);
-    snprintf(o, sizeof(o), " %s ", on.ptr);
-    for (char *q = a; *q; q++)
-        if (*q == '\n')
-            *q = ' ';
-    for (char *q = o; *q; q++)
-        if (*q == '\n')
-            *q = ' ';
+    char want[64] = "";
     for (int c = 0; c < 3; c++) {
-        char word[16];
-        snprintf(word, sizeof(word), " %s ", cg_names[c]);
-        if (strstr(a, word) && !strstr(o, word)) {
+        if (cg_has(avail, cg_names[c]) && !cg_has(on, cg_names[c])) {
             size_t n = strlen(want);
             snprintf(want + n, sizeof(want) - n, "%s+%s", n ? " " : "", cg_names[c]);
         }
     }
     if (!want[0])
-        goto out; /* nothing to pass on: nothing to do */
+        return 0; /* nothing to pass on: nothing to do */
+    char path[PATH_MAX];
     if (!leaf[0] || strchr(leaf, '/') || al_path_is_dot(leaf) ||
-        al_path_join(path, sizeof(path), dir, leaf) < 0) {
-        err = al_error_set(AL_EINVAL, "cgroup v2: bad leaf name \"%s\"", leaf);
-        goto out;
-    }
-    if (mkdir(path, 0755) < 0 && errno != EEXIST) {
-        err = al_error_set_errno(AL_EIO, errno, "cgroup v2: mkdir %s", path);
-        goto out;
-    }
+        al_path_join(path, sizeof(path), dir, leaf) < 0)
+        return al_error_set(AL_EINVAL, "cgroup v2: bad leaf name \"%s\"", leaf);
+    if (mkdir(path, 0755) < 0 && errno != EEXIST)
+        return al_error_set_errno(AL_EIO, errno, "cgroup v2: mkdir %s", path);
     char v[32];
     snprintf(v, sizeof(v), "%d", (int)pid);
     /* "No internal processes": the controllers can be passed on only once
      * no process is left in `dir` itself */
-    if ((err = cg_write(path, "cgroup.procs", v)) < 0 ||
-        (err = cg_write(dir, "cgroup.subtree_control", want)) < 0)
-        goto out;
-    err = 1;
-out:
-    al_buf_free(&avail);
-    al_buf_free(&on);
-    return err;
+    int err = cg_write(path, "cgroup.procs", v);
+    if (err == 0)
+        err = cg_write(dir, "cgroup.subtree_control", want);
+    return err < 0 ? err : 1;
+}
+
+/* Reads /proc/self/mountinfo and /proc/self/cgroup into the two buffers
+ * (the caller frees both, also on failure). 0, or AL_EIO. */
+static int cg_read_self(struct al_buf *mountinfo, struct al_buf *cgroups)
+{
+    al_buf_init(mountinfo, 1 << 20);
+    al_buf_init(cgroups, 1 << 16);
+    if (al_buf_read_file(mountinfo, "/proc/self/mountinfo") < 0 ||
+        al_buf_read_file(cgroups, "/proc/self/cgroup") < 0)
+        return al_error_set(AL_EIO, "cgroup: cannot read this process's cgroups: %s",
+                            al_error_last());
+    return 0;
 }
 
 int sbs_cgroup_delegate_self(const char *leaf)
 {
     struct al_buf mountinfo, cgroups;
-    al_buf_init(&mountinfo, 1 << 20);
-    al_buf_init(&cgroups, 1 << 16);
-    int err = 0;
     char *mnt = NULL, *own = NULL;
-    if (al_buf_read_file(&mountinfo, "/proc/self/mountinfo") < 0 ||
-        al_buf_read_file(&cgroups, "/proc/self/cgroup") < 0) {
-        err = al_error_set(AL_EIO, "cgroup: cannot read this process's cgroups");
+    int err = cg_read_self(&mountinfo, &cgroups);
+    if (err < 0)
         goto out;
-    }
     mnt = cg_find_mount(mountinfo.ptr, NULL);
     own = mnt ? cg_own_path(cgroups.ptr, NULL) : NULL;
     char dir[PATH_MAX];
@@ -308,12 +306,7 @@ int sb_cgroup_create_named(struct sb_cgroup *out, const struct sb_config *cfg, c
     char dir[PATH_MAX];
     /* Read once, looked up for each hierarchy. */
     struct al_buf mountinfo, cgroups;
-    al_buf_init(&mountinfo, 1 << 20);
-    al_buf_init(&cgroups, 1 << 16);
-    if (al_buf_read_file(&mountinfo, "/proc/self/mountinfo") < 0 ||
-        al_buf_read_file(&cgroups, "/proc/self/cgroup") < 0) {
-        err =
-            al_error_set(AL_EIO, "cgroup: cannot read this process's cgroups: %s", al_error_last());
+    if ((err = cg_read_self(&mountinfo, &cgroups)) < 0) {
         al_buf_free(&mountinfo);
         al_buf_free(&cgroups);
         return err;

@@ -15,6 +15,7 @@
 #include "daemon.h"
 #include "evbus.h"
 #include "http.h"
+#include "util.h"
 
 #include "airlock/error.h"
 #include "airlock/log.h"
@@ -42,39 +43,6 @@ static void usage(FILE *f)
           "                [--log-level error|warn|info|debug] [--check-config]\n"
           "       airlockd admin --help\n",
           f);
-}
-
-/* airlock-init: the config's init_path, else beside this binary, else in
- * the build tree (session/airlock-init next to session/airlockd/), else the
- * install location. */
-static int find_init(const struct ald_config *cfg, char *out, size_t size)
-{
-    if (cfg->init_path) {
-        snprintf(out, size, "%s", cfg->init_path);
-        return access(out, X_OK) == 0
-                   ? 0
-                   : al_error_set_errno(AL_ENOTFOUND, errno, "init_path %s", out);
-    }
-    char self[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-    if (n > 0) {
-        self[n] = '\0';
-        char *slash = strrchr(self, '/');
-        if (slash) {
-            *slash = '\0';
-            static const char *const rel[] = {"airlock-init", "../airlock-init",
-                                              "../libexec/airlock/airlock-init"};
-            for (size_t i = 0; i < 3; i++) {
-                int len = snprintf(out, size, "%s/%s", self, rel[i]);
-                if (len > 0 && (size_t)len < size && access(out, X_OK) == 0)
-                    return 0;
-            }
-        }
-    }
-    snprintf(out, size, "/usr/libexec/airlock/airlock-init");
-    if (access(out, X_OK) == 0)
-        return 0;
-    return al_error_set(AL_ENOTFOUND, "airlock-init not found (set init_path)");
 }
 
 static enum al_log_level level_of(const char *name)
@@ -173,7 +141,10 @@ static int serve(struct ald_config *cfg)
     else if (moved < 0)
         al_log(AL_LOG_WARN, "cgroup v2: cannot pass the controllers on to sandboxes: %s",
                al_error_last());
-    if (find_init(cfg, d.init_path, sizeof(d.init_path)) < 0 ||
+    /* airlock-init: in the build tree it is session/airlock-init, beside
+     * session/airlockd/ */
+    if (ald_find_binary(cfg->init_path, "init_path", "airlock-init", "..", "/usr/libexec/airlock",
+                        d.init_path, sizeof(d.init_path)) < 0 ||
         ald_state_prepare(cfg->state_dir) < 0 || ald_store_open(&d.st, db) < 0) {
         al_log(AL_LOG_ERROR, "%s", al_error_last());
         goto out;

@@ -50,37 +50,6 @@ size_t ald_px_ports(const struct ald *d, const uint16_t **ports)
     return 3;
 }
 
-/* Finds a proxy binary: `configured`, else beside airlockd, else in the
- * build tree (netproxy/ and gitproxy/ beside session/), else installed. */
-static int find_binary(const char *configured, const char *name, const char *subdir, char *out,
-                       size_t size)
-{
-    if (configured) {
-        snprintf(out, size, "%s", configured);
-        return access(out, X_OK) == 0 ? 0 : al_error_set_errno(AL_ENOTFOUND, errno, "%s", out);
-    }
-    char self[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-    if (n > 0) {
-        self[n] = '\0';
-        char *slash = strrchr(self, '/');
-        if (slash) {
-            *slash = '\0';
-            for (size_t i = 0; i < 3; i++) {
-                int len = i == 0   ? snprintf(out, size, "%s/%s", self, name)
-                          : i == 1 ? snprintf(out, size, "%s/../../%s/%s", self, subdir, name)
-                                   : snprintf(out, size, "%s/../libexec/airlock/%s", self, name);
-                if (len > 0 && (size_t)len < size && access(out, X_OK) == 0)
-                    return 0;
-            }
-        }
-    }
-    snprintf(out, size, "/usr/bin/%s", name);
-    if (access(out, X_OK) == 0)
-        return 0;
-    return al_error_set(AL_ENOTFOUND, "%s not found", name);
-}
-
 /* Sends one request (new seq) to a proxy. Caller holds p->send_lock.
  * Steals `msg`. AL_EIO while the proxy is down. */
 static int px_send_locked(struct ald_proxy *p, json_t *msg, const int *fds, size_t nfds)
@@ -616,7 +585,8 @@ static void find_git_helper(struct ald *d)
 {
     char found[PATH_MAX], real[PATH_MAX];
     d->git_helper[0] = d->git_helper_dir[0] = '\0';
-    if (find_binary(NULL, "git-remote-airlock", "gitproxy", found, sizeof(found)) < 0) {
+    if (ald_find_binary(NULL, NULL, "git-remote-airlock", "../../gitproxy", "/usr/bin", found,
+                        sizeof(found)) < 0) {
         al_log(AL_LOG_WARN, "%s: repo sessions cannot fetch or push", al_error_last());
         return;
     }
@@ -648,6 +618,7 @@ int ald_px_start(struct ald *d)
     const struct ald_config *c = d->cfg;
     static const char *const names[ALD_PX_N] = {"airlock-netproxy", "airlock-gitproxy"};
     static const char *const dirs[ALD_PX_N] = {"netproxy", "gitproxy"};
+    static const char *const build[ALD_PX_N] = {"../../netproxy", "../../gitproxy"};
     const char *conf[ALD_PX_N] = {c->netproxy_path, c->gitproxy_path};
     for (int i = 0; i < ALD_PX_N; i++) {
         struct ald_proxy *p = &d->px[i];
@@ -663,7 +634,8 @@ int ald_px_start(struct ald *d)
         if (!c->px_enabled || (i == ALD_PX_GIT && (!c->gitproxy_config || c->px_no_git)) ||
             (i == ALD_PX_NET && c->px_no_net))
             continue;
-        if (find_binary(conf[i], names[i], dirs[i], p->path, sizeof(p->path)) < 0) {
+        if (ald_find_binary(conf[i], NULL, names[i], build[i], "/usr/bin", p->path,
+                            sizeof(p->path)) < 0) {
             if (conf[i])
                 return al_error_set(AL_ENOTFOUND, "proxies: %s", al_error_last());
             al_log(AL_LOG_WARN, "%s: sessions have no %s", al_error_last(),

@@ -328,6 +328,23 @@ static void spawn_watch(struct ald *d, struct ald_session *s, int watch)
         ald_ctl_spawned(d, s, &m);
 }
 
+/* Takes one message from a command's watch socket: 1 with an EXITED in *m
+ * that says all there is to say (every exit but a SIGKILL, which may be the
+ * OOM killer's: only the control thread can tell); 0 when there is nothing
+ * new (nothing waiting, or a SPAWNED, applied already); -1 when the watch
+ * is of no more use (closed, malformed, or that SIGKILL). */
+static int watch_exit(int watch, struct sbs_msg *m)
+{
+    int code, sig;
+    const char *reason;
+    int err = sbs_watch_recv(watch, m);
+    if (err == AL_EAGAIN || (err == 0 && m->type == SBS_MSG_SPAWNED))
+        return 0;
+    if (err == 0 && m->type == SBS_MSG_EXITED && ald_exit_decode(m, &code, &sig, &reason) == 0)
+        return 1;
+    return -1;
+}
+
 /* Sends SPAWN and waits for init's answer. 0 once the process runs or has
  * failed to start (p->state tells); AL_E* when it could not be sent. */
 static int spawn(struct ald *d, struct ald_session *s, struct ald_proc *p,
@@ -478,48 +495,40 @@ static void watch_close(struct fg *f)
     f->watch = -1;
 }
 
-/* Reads the watch socket: an EXITED that says all there is to say (every
- * exit but a SIGKILL, which may be the OOM killer's) is taken as the exit;
- * anything else ends the watch and the exit comes from the control thread
+/* Reads the watch socket (see watch_exit); whatever ends the watch closes
+ * it, and without an exit heard the exit comes from the control thread
  * (exit_efd). */
 static void watch_read(struct fg *f)
 {
-    struct sbs_msg m;
-    int err = sbs_watch_recv(f->watch, &m);
-    if (err == AL_EAGAIN)
+    int r = watch_exit(f->watch, &f->exit_msg);
+    if (r == 0)
         return;
-    int code, sig;
-    const char *reason;
-    if (err == 0 && m.type == SBS_MSG_SPAWNED)
-        return; /* already applied by spawn() or the control thread */
-    if (err == 0 && m.type == SBS_MSG_EXITED && ald_exit_decode(&m, &code, &sig, &reason) == 0) {
-        f->heard = 1;
-        f->exit_msg = m;
-    }
+    f->heard = r == 1;
     watch_close(f);
 }
 
 static int emit_exit(struct fg *f)
 {
     struct ald_proc *p = f->p;
-    json_t *o;
+    int code, sig;
+    const char *reason;
+    uint64_t duration_ms;
     pthread_mutex_lock(&f->d->lock);
     if (p->state == ALD_P_EXITED || !f->heard) {
-        o = json_pack("{s:s, s:o, s:o, s:s, s:I}", "type", "exit", "code",
-                      p->code >= 0 ? json_integer(p->code) : json_null(), "signal",
-                      p->sig > 0 ? json_integer(p->sig) : json_null(), "reason", p->reason,
-                      "duration_ms", (json_int_t)p->duration_ms);
+        code = p->code;
+        sig = p->sig;
+        reason = p->reason;
+        duration_ms = p->duration_ms;
     } else {
         /* the control thread applies the same message in a moment */
-        int code, sig;
-        const char *reason;
         ald_exit_decode(&f->exit_msg, &code, &sig, &reason);
-        o = json_pack("{s:s, s:o, s:o, s:s, s:I}", "type", "exit", "code",
-                      code >= 0 ? json_integer(code) : json_null(), "signal",
-                      sig > 0 ? json_integer(sig) : json_null(), "reason", reason, "duration_ms",
-                      (json_int_t)f->exit_msg.duration_ms);
+        duration_ms = f->exit_msg.duration_ms;
     }
     pthread_mutex_unlock(&f->d->lock);
+    json_t *o = json_pack("{s:s, s:o, s:o, s:s, s:I}", "type", "exit", "code",
+                          code >= 0 ? json_integer(code) : json_null(), "signal",
+                          sig > 0 ? json_integer(sig) : json_null(), "reason", reason,
+                          "duration_ms", (json_int_t)duration_ms);
     f->exit_sent = 1;
     return emit(f, o);
 }
@@ -649,14 +658,10 @@ static int wait_quick_exit(struct ald *d, struct stdio_set *io, struct sbs_msg *
             if (pfd[k].revents)
                 pfd[k].fd = -1; /* closed by the exiting command: its exit is next */
         }
-        if (!pfd[0].revents)
+        int r = pfd[0].revents ? watch_exit(io->watch, m) : 0;
+        if (r == 0)
             continue;
-        int code, sig;
-        const char *reason;
-        int err = sbs_watch_recv(io->watch, m);
-        if (err == AL_EAGAIN || (err == 0 && m->type == SBS_MSG_SPAWNED))
-            continue;
-        if (err == 0 && m->type == SBS_MSG_EXITED && ald_exit_decode(m, &code, &sig, &reason) == 0)
+        if (r == 1)
             return 1;
         close(io->watch);
         io->watch = -1;

@@ -3,10 +3,13 @@
 #include "airlock/error.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 uint64_t ald_now_ms(void)
 {
@@ -196,4 +199,34 @@ int ald_percent_decode(char **out, const char *in, size_t len)
     buf[o] = '\0';
     *out = buf;
     return 0;
+}
+
+int ald_find_binary(const char *configured, const char *key, const char *name,
+                    const char *build_rel, const char *system_dir, char *out, size_t size)
+{
+    if (configured) {
+        snprintf(out, size, "%s", configured);
+        if (access(out, X_OK) == 0)
+            return 0;
+        return al_error_set_errno(AL_ENOTFOUND, errno, "%s%s%s", key ? key : "", key ? " " : "",
+                                  out);
+    }
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    char *slash = n > 0 ? (self[n] = '\0', strrchr(self, '/')) : NULL;
+    if (slash) {
+        *slash = '\0';
+        const char *rel[] = {NULL, build_rel, "../libexec/airlock"};
+        for (size_t i = 0; i < 3; i++) {
+            int len = rel[i] ? snprintf(out, size, "%s/%s/%s", self, rel[i], name)
+                             : snprintf(out, size, "%s/%s", self, name);
+            if (len > 0 && (size_t)len < size && access(out, X_OK) == 0)
+                return 0;
+        }
+    }
+    snprintf(out, size, "%s/%s", system_dir, name);
+    if (access(out, X_OK) == 0)
+        return 0;
+    return al_error_set(AL_ENOTFOUND, "%s not found%s%s%s", name, key ? " (set " : "",
+                        key ? key : "", key ? ")" : "");
 }

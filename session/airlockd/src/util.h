@@ -24,6 +24,15 @@ json_t *ald_time_json(uint64_t ms);
  * nhex + 1 bytes). 0 or AL_EIO. */
 int ald_random_hex(char *out, size_t nhex);
 
+/* Finds an executable and writes its path to `out`: `configured` when set
+ * (it must be executable; `key`, the config key that set it, names it in
+ * the error), else `name` beside airlockd, in the build tree (`build_rel`,
+ * relative to airlockd's directory), in ../libexec/airlock beside it, then
+ * in `system_dir`. 0, or AL_ENOTFOUND (the message names the key when
+ * there is one). */
+int ald_find_binary(const char *configured, const char *key, const char *name,
+                    const char *build_rel, const char *system_dir, char *out, size_t size);
+
 /* Lowercase hex of `len` bytes into out (2 * len + 1 bytes). */
 void ald_hex(char *out, const unsigned char *data, size_t len);
 

@@ -50,7 +50,7 @@ static char *get(const char *dir, const char *file)
  * cgroup.procs made in advance (cgroupfs makes it with the directory). */
 static void fake(char *dir, const char *avail, const char *on)
 {
-    snprintf(dir, 64, "%s", "/tmp/airlock-cgleaf-XXXXXX");
+    snprintf(dir, 64, "/tmp/airlock-cgleaf-XXXXXX"); /* a mkdtemp template */
     assert_non_null(mkdtemp(dir));
     put(dir, "cgroup.controllers", avail);
     put(dir, "cgroup.subtree_control", on);
