@@ -222,6 +222,9 @@ void ald_session_path(const struct ald *d, const char *id, const char *leaf, cha
 json_t *ald_proc_json(const struct ald *d, const struct ald_proc *p);
 /* Saves the process row (takes d->lock to build it). */
 int ald_proc_save(struct ald *d, struct ald_proc *p);
+/* ald_proc_save with the audit row of the request that ran it, in one
+ * transaction (see ald_store_proc_put_audit). */
+int ald_proc_save_audit(struct ald *d, struct ald_proc *p, const struct ald_audit_row *audit);
 /* Drops a reference (takes d->lock); frees an exited process with none left. */
 void ald_proc_unref(struct ald *d, struct ald_proc *p);
 /* Finds a live process of `s` by number and takes a reference, or NULL. */
@@ -233,6 +236,9 @@ int ald_proc_set_exit(struct ald *d, struct ald_proc *p, int code, int sig, cons
                       uint64_t duration_ms);
 /* After ald_proc_set_exit() without d->lock: saves, publishes, counts. */
 void ald_proc_exited(struct ald *d, struct ald_proc *p);
+/* ald_proc_exited without the save: the exit event, a limit event and the
+ * metrics (for a caller that saved the exit itself). */
+void ald_proc_publish_exit(struct ald *d, struct ald_proc *p);
 /* Output file of a background process. */
 void ald_proc_out_path(const struct ald *d, const char *session, uint64_t num, int stream,
                        char *out, size_t size);

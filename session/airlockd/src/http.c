@@ -96,10 +96,20 @@ static void audit_write(struct ald_req *r)
     const char *q = r->raw_uri ? strchr(r->raw_uri, '?') : NULL;
     char *path =
         r->raw_uri ? strndup(r->raw_uri, q ? (size_t)(q - r->raw_uri) : strlen(r->raw_uri)) : NULL;
-    if (ald_store_audit(d->st, ald_now_ms(), r->authed ? r->who.user : NULL,
-                        r->authed ? r->who.key_id : NULL, r->method, path ? path : "", r->status,
-                        r->session[0] ? r->session : NULL) < 0)
+    struct ald_audit_row row = {.time_ms = ald_now_ms(),
+                                .user = r->authed ? r->who.user : NULL,
+                                .key_id = r->authed ? r->who.key_id : NULL,
+                                .method = r->method,
+                                .path = path ? path : "",
+                                .status = r->status,
+                                .session = r->session[0] ? r->session : NULL};
+    if (r->exit_proc) {
+        /* logged by proc_save on failure */
+        ald_proc_save_audit(d, r->exit_proc, &row);
+        r->exit_proc = NULL;
+    } else if (ald_store_audit(d->st, &row) < 0) {
         al_log(AL_LOG_ERROR, "audit: %s", al_error_last());
+    }
     free(path);
 }
 

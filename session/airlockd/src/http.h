@@ -53,7 +53,10 @@ struct ald_req {
     int started, replied, too_large, audited;
     int status;
     char session[32]; /* for the audit row */
-    void *upload;     /* the upload hooks' state */
+    /* a command whose exit this request applied: saved with the audit row,
+     * in one transaction (not owned: the request holds a reference) */
+    struct ald_proc *exit_proc;
+    void *upload; /* the upload hooks' state */
     struct ald_apierr err;
 };
 

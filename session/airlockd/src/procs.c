@@ -66,7 +66,8 @@ json_t *ald_proc_json(const struct ald *d, const struct ald_proc *p)
  * otherwise write in the opposite order, leaving it "running" in the store. */
 static pthread_mutex_t save_lock = PTHREAD_MUTEX_INITIALIZER;
 
-int ald_proc_save(struct ald *d, struct ald_proc *p)
+/* Saves the process row, with `audit` in the same transaction when given. */
+static int proc_save(struct ald *d, struct ald_proc *p, const struct ald_audit_row *audit)
 {
     pthread_mutex_lock(&save_lock);
     pthread_mutex_lock(&d->lock);
@@ -75,7 +76,10 @@ int ald_proc_save(struct ald *d, struct ald_proc *p)
                              (json_int_t)p->earliest[0], (json_int_t)p->earliest[1], "started_ms",
                              (json_int_t)p->started_ms);
     pthread_mutex_unlock(&d->lock);
-    int err = pub && priv ? ald_store_proc_put(d->st, p->s->id, p->num, pub, priv) : AL_ENOMEM;
+    int err = AL_ENOMEM;
+    if (pub && priv)
+        err = audit ? ald_store_proc_put_audit(d->st, p->s->id, p->num, pub, priv, audit)
+                    : ald_store_proc_put(d->st, p->s->id, p->num, pub, priv);
     pthread_mutex_unlock(&save_lock);
     if (err < 0)
         al_log(AL_LOG_ERROR, "saving process p_%llu of %s: %s", (unsigned long long)p->num,
@@ -83,6 +87,16 @@ int ald_proc_save(struct ald *d, struct ald_proc *p)
     json_decref(pub);
     json_decref(priv);
     return err;
+}
+
+int ald_proc_save(struct ald *d, struct ald_proc *p)
+{
+    return proc_save(d, p, NULL);
+}
+
+int ald_proc_save_audit(struct ald *d, struct ald_proc *p, const struct ald_audit_row *audit)
+{
+    return proc_save(d, p, audit);
 }
 
 /* Frees an exited process nobody uses; caller holds d->lock. */
@@ -157,6 +171,11 @@ void ald_proc_exited(struct ald *d, struct ald_proc *p)
     if (p->background)
         trim_proc(d, p);
     ald_proc_save(d, p);
+    ald_proc_publish_exit(d, p);
+}
+
+void ald_proc_publish_exit(struct ald *d, struct ald_proc *p)
+{
     pthread_mutex_lock(&d->lock);
     char id[32];
     snprintf(id, sizeof(id), "p_%llu", (unsigned long long)p->num);

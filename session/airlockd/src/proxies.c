@@ -390,8 +390,12 @@ static void px_event(struct ald *d, int which, json_t *msg)
                  : repo ? repo
                         : "-",
                  what ? what : "-");
-        ald_store_audit(d->st, ald_now_ms(), s->user, NULL, which == ALD_PX_NET ? "NET" : "GIT",
-                        path, 0, s->id);
+        struct ald_audit_row row = {.time_ms = ald_now_ms(),
+                                    .user = s->user,
+                                    .method = which == ALD_PX_NET ? "NET" : "GIT",
+                                    .path = path,
+                                    .session = s->id};
+        ald_store_audit(d->st, &row);
         ald_event(d, s->id, s->user, type, copy);
     }
     ald_session_unref(d, s);

@@ -669,6 +669,36 @@ static int wait_quick_exit(struct ald *d, struct stdio_set *io, struct sbs_msg *
     }
 }
 
+/* Applies the exit heard on the watch socket, so that it is saved with
+ * the request's audit row in one transaction (the control thread, hearing
+ * the same EXITED later, finds the process exited and does nothing). 1
+ * when this call applied it: the caller then owns the running reference
+ * and calls exit_done. */
+static int exit_claim(struct ald_req *r, struct ald_proc *p, const struct sbs_msg *m)
+{
+    int code, sig;
+    const char *reason;
+    ald_exit_decode(m, &code, &sig, &reason);
+    pthread_mutex_lock(&r->d->lock);
+    int claimed = ald_proc_set_exit(r->d, p, code, sig, reason, m->duration_ms);
+    pthread_mutex_unlock(&r->d->lock);
+    if (claimed)
+        r->exit_proc = p;
+    return claimed;
+}
+
+/* After the reply of a claimed exit: saved already with the audit row, or
+ * now alone when no reply was queued; published; running reference dropped. */
+static void exit_done(struct ald_req *r, struct ald_proc *p)
+{
+    if (r->exit_proc) {
+        r->exit_proc = NULL;
+        ald_proc_save(r->d, p);
+    }
+    ald_proc_publish_exit(r->d, p);
+    ald_proc_unref(r->d, p); /* the running reference */
+}
+
 /* Starts the NDJSON response. `heard`: the command is over already (its
  * EXITED in *exit_msg): start line, output and exit line are ready now. */
 static enum MHD_Result reply_foreground(struct ald_req *r, struct ald_session *s,
@@ -699,27 +729,35 @@ static enum MHD_Result reply_foreground(struct ald_req *r, struct ald_session *s
     pthread_mutex_unlock(&r->d->lock);
     if (started)
         emit(f, json_pack("{s:s, s:s, s:i}", "type", "start", "process", id, "pid", (int)pid));
+    int claimed = 0;
     if (heard) {
-        /* over already: the control thread saves its exit; what it wrote
-         * is in the pipes (up to a chunk now, the rest from fg_read) */
+        /* over already: what it wrote is in the pipes (up to a chunk now,
+         * the rest from fg_read); its exit row goes with the audit row */
         f->heard = 1;
         f->exit_msg = *exit_msg;
         f->saved = 1;
+        claimed = exit_claim(r, p, exit_msg);
         for (int k = 0; k < 2; k++)
             if (f->fds[k] >= 0 && drain(f, k) < 0)
                 break;
         if (f->fds[0] < 0 && f->fds[1] < 0)
             emit_exit(f);
     }
+    /* the stream's reference may go with the response: the running one,
+     * held while claimed, keeps p for exit_done */
     struct MHD_Response *resp =
         MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 32 * 1024, fg_read, f, fg_free);
-    if (!resp) {
+    enum MHD_Result ret = MHD_NO;
+    if (resp) {
+        MHD_add_response_header(resp, "Content-Type", "application/x-ndjson");
+        MHD_add_response_header(resp, "X-Airlock-Process", id);
+        ret = ald_reply(r, 200, resp);
+    } else {
         fg_free(f);
-        return MHD_NO;
     }
-    MHD_add_response_header(resp, "Content-Type", "application/x-ndjson");
-    MHD_add_response_header(resp, "X-Airlock-Process", id);
-    return ald_reply(r, 200, resp);
+    if (claimed)
+        exit_done(r, p);
+    return ret;
 }
 
 enum MHD_Result ald_route_exec(struct ald_req *r)

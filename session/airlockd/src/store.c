@@ -681,24 +681,30 @@ int ald_store_session_kept(struct ald_store *st, json_t **out)
     return err;
 }
 
+static int proc_put_locked(struct ald_store *st, const char *session, uint64_t num, json_t *pub,
+                           json_t *priv)
+{
+    sqlite3_stmt *s = stmt(st, Q_PROC_PUT);
+    if (!s)
+        return AL_EIO;
+    bind_text(s, 1, session);
+    sqlite3_bind_int64(s, 2, (sqlite3_int64)num);
+    const char *state = json_string_value(json_object_get(pub, "state"));
+    sqlite3_bind_int(s, 3, state && strcmp(state, "running") == 0);
+    int err = bind_json(s, 4, pub);
+    if (err == 0)
+        err = bind_json(s, 5, priv);
+    if (err == 0)
+        err = run_done(st, s);
+    sqlite3_reset(s);
+    return err;
+}
+
 int ald_store_proc_put(struct ald_store *st, const char *session, uint64_t num, json_t *pub,
                        json_t *priv)
 {
     pthread_mutex_lock(&st->lock);
-    int err = AL_EIO;
-    sqlite3_stmt *s = stmt(st, Q_PROC_PUT);
-    if (s) {
-        bind_text(s, 1, session);
-        sqlite3_bind_int64(s, 2, (sqlite3_int64)num);
-        const char *state = json_string_value(json_object_get(pub, "state"));
-        sqlite3_bind_int(s, 3, state && strcmp(state, "running") == 0);
-        err = bind_json(s, 4, pub);
-        if (err == 0)
-            err = bind_json(s, 5, priv);
-        if (err == 0)
-            err = run_done(st, s);
-        sqlite3_reset(s);
-    }
+    int err = proc_put_locked(st, session, num, pub, priv);
     pthread_mutex_unlock(&st->lock);
     return err;
 }
@@ -860,23 +866,46 @@ int ald_store_idem_purge(struct ald_store *st, uint64_t before_ms)
     return err;
 }
 
-int ald_store_audit(struct ald_store *st, uint64_t time_ms, const char *user, const char *key_id,
-                    const char *method, const char *path, int status, const char *session)
+static int audit_locked(struct ald_store *st, const struct ald_audit_row *a)
+{
+    sqlite3_stmt *s = stmt(st, Q_AUDIT);
+    if (!s)
+        return AL_EIO;
+    sqlite3_bind_int64(s, 1, (sqlite3_int64)a->time_ms);
+    bind_text(s, 2, a->user);
+    bind_text(s, 3, a->key_id);
+    bind_text(s, 4, a->method);
+    bind_text(s, 5, a->path);
+    sqlite3_bind_int(s, 6, a->status);
+    bind_text(s, 7, a->session);
+    int err = run_done(st, s);
+    sqlite3_reset(s);
+    return err;
+}
+
+int ald_store_audit(struct ald_store *st, const struct ald_audit_row *a)
 {
     pthread_mutex_lock(&st->lock);
-    int err = AL_EIO;
-    sqlite3_stmt *s = stmt(st, Q_AUDIT);
-    if (s) {
-        sqlite3_bind_int64(s, 1, (sqlite3_int64)time_ms);
-        bind_text(s, 2, user);
-        bind_text(s, 3, key_id);
-        bind_text(s, 4, method);
-        bind_text(s, 5, path);
-        sqlite3_bind_int(s, 6, status);
-        bind_text(s, 7, session);
-        err = run_done(st, s);
-        sqlite3_reset(s);
-    }
+    int err = audit_locked(st, a);
+    pthread_mutex_unlock(&st->lock);
+    return err;
+}
+
+int ald_store_proc_put_audit(struct ald_store *st, const char *session, uint64_t num, json_t *pub,
+                             json_t *priv, const struct ald_audit_row *a)
+{
+    pthread_mutex_lock(&st->lock);
+    int err = sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK
+                  ? 0
+                  : db_fail(st, "begin");
+    if (err == 0)
+        err = proc_put_locked(st, session, num, pub, priv);
+    if (err == 0)
+        err = audit_locked(st, a);
+    if (err == 0 && sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+        err = db_fail(st, "commit");
+    if (err < 0 && !sqlite3_get_autocommit(st->db))
+        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
     pthread_mutex_unlock(&st->lock);
     return err;
 }

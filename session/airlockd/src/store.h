@@ -110,8 +110,22 @@ int ald_store_idem_claim(struct ald_store *st, const char *user, const char *key
 int ald_store_idem_release(struct ald_store *st, const char *user, const char *key);
 int ald_store_idem_purge(struct ald_store *st, uint64_t before_ms);
 
+/* One audit row: a changing API call and its status. user, key_id and
+ * session may be NULL. */
+struct ald_audit_row {
+    uint64_t time_ms;
+    const char *user, *key_id, *method, *path;
+    int status;
+    const char *session;
+};
+
 /* Appends one audit row. */
-int ald_store_audit(struct ald_store *st, uint64_t time_ms, const char *user, const char *key_id,
-                    const char *method, const char *path, int status, const char *session);
+int ald_store_audit(struct ald_store *st, const struct ald_audit_row *a);
+
+/* ald_store_proc_put and ald_store_audit in one transaction (one commit
+ * instead of two: a quick command's exit and its exec's audit row); both
+ * rows or neither. */
+int ald_store_proc_put_audit(struct ald_store *st, const char *session, uint64_t num, json_t *pub,
+                             json_t *priv, const struct ald_audit_row *a);
 
 #endif

@@ -186,17 +186,30 @@ def audit(d):
     # docs/airlockd.md) holds every changing call, refused ones included.
     sid = d.create()
     d.post(f"/v1/sessions/{sid}/keepalive")
+    # A quick command's exit is saved with its exec's audit row, in one
+    # transaction: both must be there.
+    ex = d.post(f"/v1/sessions/{sid}/exec", {"argv": ["sh", "-c", "exit 3"]})
+    pid = ex.header("X-Airlock-Process")
+    check(ex.status == 200 and pid, "exec of a quick command", ex)
     d.post("/v1/sessions", {"bogus": 1})
-    d.delete(f"/v1/sessions/{sid}")
     import sqlite3
+    db = sqlite3.connect(f"file:{d.state}/airlockd.db?mode=ro", uri=True)
+    saved = db.execute("SELECT running, pub FROM processes WHERE session = ? AND num = ?",
+                       (sid, int(pid[2:]))).fetchall()
+    db.close()
+    code = (json.loads(saved[0][1]).get("exit") or {}).get("code") if saved else None
+    check(len(saved) == 1 and saved[0][0] == 0 and code == 3,
+          "the quick command's exit is saved", saved)
+    d.delete(f"/v1/sessions/{sid}")
     db = sqlite3.connect(f"file:{d.state}/airlockd.db?mode=ro", uri=True)
     rows = db.execute("SELECT user, key_id, method, path, status, session FROM audit "
                       "ORDER BY seq").fetchall()
     db.close()
     want = [("POST", "/v1/sessions", 201, sid), ("POST", f"/v1/sessions/{sid}/keepalive", 200,
                                                     sid),
+            ("POST", f"/v1/sessions/{sid}/exec", 200, sid),
             ("POST", "/v1/sessions", 400, None), ("DELETE", f"/v1/sessions/{sid}", 200, sid)]
-    got = [(m, p, st, se) for u, k, m, p, st, se in rows if u == "alice"][-4:]
+    got = [(m, p, st, se) for u, k, m, p, st, se in rows if u == "alice"][-5:]
     check(got == want, "audit rows", rows[-6:])
     check(all(k and k.startswith("k_") for u, k, *_ in rows if u == "alice"), "key ids",
           rows[-6:])

@@ -9,6 +9,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <jansson.h>
+#include <sqlite3.h>
+
 #include "auth.h"
 #include "store.h"
 
@@ -216,11 +219,59 @@ static void test_idempotency_audit(void **state)
     assert_int_equal(ald_store_idem_purge(st, 5000), 0);
     assert_int_equal(ald_store_idem_claim(st, "bob", "k1", "h7", "s_5", 6000, sid, hash), 0);
 
-    assert_int_equal(ald_store_audit(st, 1, "alice", "k_1", "POST", "/v1/sessions", 201, "s_1"), 0);
-    assert_int_equal(ald_store_audit(st, 2, NULL, NULL, "DELETE", "/v1/sessions/x", 401, NULL), 0);
+    struct ald_audit_row a1 = {1, "alice", "k_1", "POST", "/v1/sessions", 201, "s_1"};
+    struct ald_audit_row a2 = {2, NULL, NULL, "DELETE", "/v1/sessions/x", 401, NULL};
+    assert_int_equal(ald_store_audit(st, &a1), 0);
+    assert_int_equal(ald_store_audit(st, &a2), 0);
     /* the WAL is copied back by the second connection; twice is fine */
     assert_int_equal(ald_store_checkpoint(st), 0);
     assert_int_equal(ald_store_checkpoint(st), 0);
+    ald_store_close(st);
+}
+
+/* Rows of `db` whose path is `path`, counted on a connection of its own. */
+static int audit_rows(const char *path)
+{
+    sqlite3 *c;
+    sqlite3_stmt *s;
+    int n = -1;
+    if (sqlite3_open_v2(db, &c, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+        sqlite3_prepare_v2(c, "SELECT count(*) FROM audit WHERE path = ?1", -1, &s, NULL) ==
+            SQLITE_OK) {
+        sqlite3_bind_text(s, 1, path, -1, SQLITE_STATIC);
+        if (sqlite3_step(s) == SQLITE_ROW)
+            n = sqlite3_column_int(s, 0);
+        sqlite3_finalize(s);
+    }
+    sqlite3_close(c);
+    return n;
+}
+
+static void test_proc_put_audit(void **state)
+{
+    (void)state;
+    struct ald_store *st;
+    assert_int_equal(ald_store_open(&st, db), 0);
+    json_t *pub = json_pack("{s:s}", "state", "exited"), *priv = json_object(), *got = NULL;
+    struct ald_audit_row a = {10, "alice", "k_1", "POST", "/v1/sessions/s_9/exec", 200, "s_9"};
+    assert_int_equal(ald_store_proc_put_audit(st, "s_9", 1, pub, priv, &a), 0);
+    assert_int_equal(ald_store_proc_get(st, "s_9", 1, &got, NULL), 0);
+    assert_string_equal(json_string_value(json_object_get(got, "state")), "exited");
+    json_decref(got);
+    assert_int_equal(audit_rows("/v1/sessions/s_9/exec"), 1);
+    /* an audit row the schema refuses (no method) takes the process row
+     * with it: both or neither */
+    struct ald_audit_row bad = {11, "alice", NULL, NULL, "/v1/sessions/s_9/bad", 200, "s_9"};
+    assert_true(ald_store_proc_put_audit(st, "s_9", 2, pub, priv, &bad) < 0);
+    assert_int_equal(ald_store_proc_get(st, "s_9", 2, &got, NULL), AL_ENOTFOUND);
+    assert_int_equal(audit_rows("/v1/sessions/s_9/bad"), 0);
+    /* and the store goes on working after the rollback */
+    a.path = "/v1/sessions/s_9/again";
+    assert_int_equal(ald_store_proc_put_audit(st, "s_9", 3, pub, priv, &a), 0);
+    assert_int_equal(ald_store_audit(st, &a), 0);
+    assert_int_equal(audit_rows("/v1/sessions/s_9/again"), 2);
+    json_decref(pub);
+    json_decref(priv);
     ald_store_close(st);
 }
 
@@ -255,11 +306,9 @@ static void test_names(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_users_keys),
-        cmocka_unit_test(test_sessions_procs),
-        cmocka_unit_test(test_idempotency_audit),
-        cmocka_unit_test(test_reopen_schema),
-        cmocka_unit_test(test_names),
+        cmocka_unit_test(test_users_keys),        cmocka_unit_test(test_sessions_procs),
+        cmocka_unit_test(test_idempotency_audit), cmocka_unit_test(test_proc_put_audit),
+        cmocka_unit_test(test_reopen_schema),     cmocka_unit_test(test_names),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
