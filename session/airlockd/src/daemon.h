@@ -223,7 +223,7 @@ json_t *ald_proc_json(const struct ald *d, const struct ald_proc *p);
 /* Saves the process row (takes d->lock to build it). */
 int ald_proc_save(struct ald *d, struct ald_proc *p);
 /* ald_proc_save with the audit row of the request that ran it, in one
- * transaction (see ald_store_proc_put_audit). */
+ * transaction (see ald_store_proc_put_audit); audit NULL: the row alone. */
 int ald_proc_save_audit(struct ald *d, struct ald_proc *p, const struct ald_audit_row *audit);
 /* Drops a reference (takes d->lock); frees an exited process with none left. */
 void ald_proc_unref(struct ald *d, struct ald_proc *p);

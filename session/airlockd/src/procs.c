@@ -66,8 +66,7 @@ json_t *ald_proc_json(const struct ald *d, const struct ald_proc *p)
  * otherwise write in the opposite order, leaving it "running" in the store. */
 static pthread_mutex_t save_lock = PTHREAD_MUTEX_INITIALIZER;
 
-/* Saves the process row, with `audit` in the same transaction when given. */
-static int proc_save(struct ald *d, struct ald_proc *p, const struct ald_audit_row *audit)
+int ald_proc_save_audit(struct ald *d, struct ald_proc *p, const struct ald_audit_row *audit)
 {
     pthread_mutex_lock(&save_lock);
     pthread_mutex_lock(&d->lock);
@@ -91,12 +90,7 @@ static int proc_save(struct ald *d, struct ald_proc *p, const struct ald_audit_r
 
 int ald_proc_save(struct ald *d, struct ald_proc *p)
 {
-    return proc_save(d, p, NULL);
-}
-
-int ald_proc_save_audit(struct ald *d, struct ald_proc *p, const struct ald_audit_row *audit)
-{
-    return proc_save(d, p, audit);
+    return ald_proc_save_audit(d, p, NULL);
 }
 
 /* Frees an exited process nobody uses; caller holds d->lock. */

@@ -731,12 +731,12 @@ static enum MHD_Result reply_foreground(struct ald_req *r, struct ald_session *s
         emit(f, json_pack("{s:s, s:s, s:i}", "type", "start", "process", id, "pid", (int)pid));
     int claimed = 0;
     if (heard) {
-        /* over already: what it wrote is in the pipes (up to a chunk now,
-         * the rest from fg_read); its exit row goes with the audit row */
-        f->heard = 1;
-        f->exit_msg = *exit_msg;
+        /* over already, its exit applied now (p tells the exit line; the
+         * row goes with the audit row), the watch of no more use; what it
+         * wrote is in the pipes (up to a chunk now, the rest from fg_read) */
         f->saved = 1;
         claimed = exit_claim(r, p, exit_msg);
+        watch_close(f);
         for (int k = 0; k < 2; k++)
             if (f->fds[k] >= 0 && drain(f, k) < 0)
                 break;

@@ -48,9 +48,11 @@ static char *get(const char *dir, const char *file)
 
 /* A fake cgroup: its controllers and what it passes on; the leaf's
  * cgroup.procs made in advance (cgroupfs makes it with the directory). */
-static void fake(char *dir, const char *avail, const char *on)
+#define FAKE_TEMPLATE "/tmp/airlock-cgleaf-XXXXXX" /* mkdtemp fills in the X's */
+
+static void fake(char dir[sizeof(FAKE_TEMPLATE)], const char *avail, const char *on)
 {
-    snprintf(dir, 64, "/tmp/airlock-cgleaf-XXXXXX"); /* a mkdtemp template */
+    memcpy(dir, FAKE_TEMPLATE, sizeof(FAKE_TEMPLATE));
     assert_non_null(mkdtemp(dir));
     put(dir, "cgroup.controllers", avail);
     put(dir, "cgroup.subtree_control", on);
@@ -76,7 +78,7 @@ static void cleanup(const char *dir)
 static void test_moves_and_passes_on(void **state)
 {
     (void)state;
-    char dir[64];
+    char dir[sizeof(FAKE_TEMPLATE)];
     fake(dir, "cpuset cpu io memory hugetlb pids rdma misc\n", "");
     assert_int_equal(sb_cgroup_v2_leaf(dir, "airlockd", 4242), 1);
     char leaf[200];
@@ -89,7 +91,7 @@ static void test_moves_and_passes_on(void **state)
 static void test_only_what_is_missing(void **state)
 {
     (void)state;
-    char dir[64];
+    char dir[sizeof(FAKE_TEMPLATE)];
     /* memory passed on already, cpu not available: pids only */
     fake(dir, "memory pids io\n", "memory\n");
     assert_int_equal(sb_cgroup_v2_leaf(dir, "airlockd", 7), 1);
@@ -101,7 +103,7 @@ static void test_only_what_is_missing(void **state)
 static void test_nothing_to_do(void **state)
 {
     (void)state;
-    char dir[64];
+    char dir[sizeof(FAKE_TEMPLATE)];
     /* no controller at all (this machine's v2 hierarchy) */
     fake(dir, "\n", "");
     assert_int_equal(sb_cgroup_v2_leaf(dir, "airlockd", 7), 0);
@@ -125,7 +127,7 @@ static void test_nothing_to_do(void **state)
 static void test_errors(void **state)
 {
     (void)state;
-    char dir[64];
+    char dir[sizeof(FAKE_TEMPLATE)];
     fake(dir, "memory\n", "");
     assert_int_equal(sb_cgroup_v2_leaf(dir, "", 7), AL_EINVAL);
     assert_int_equal(sb_cgroup_v2_leaf(dir, "a/b", 7), AL_EINVAL);
