@@ -4,13 +4,8 @@
 # behind nginx, accepting only $REAL_TOKEN), then airlockd with both proxies
 # in control mode, and runs cloud_test.py against it.
 set -u
-if [ "$(id -u)" != 0 ]; then
-    echo "SKIP: airlockd needs root"
-    exit 77
-fi
-for tool in nginx fcgiwrap git curl python3; do
-    command -v "$tool" >/dev/null || { echo "SKIP: no $tool"; exit 77; }
-done
+. "$(dirname "$0")/../gitproxy/require.sh"
+require_root_and_tools "airlockd"
 . "$(dirname "$0")/../gitproxy/env.sh"
 HERE_CLOUD=$(cd "$(dirname "$0")" && pwd)
 # env.sh's own proxy is not used here

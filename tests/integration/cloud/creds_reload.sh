@@ -19,13 +19,8 @@
 #      airlockd wrote "ID EXP", kept the operator's line and dropped its own
 #      expired one.
 set -u
-if [ "$(id -u)" != 0 ]; then
-    echo "SKIP: airlock up needs root"
-    exit 77
-fi
-for tool in nginx fcgiwrap git curl python3; do
-    command -v "$tool" >/dev/null || { echo "SKIP: no $tool"; exit 77; }
-done
+. "$(dirname "$0")/../gitproxy/require.sh"
+require_root_and_tools "airlock up"
 . "$(dirname "$0")/../gitproxy/env.sh"
 # env.sh's own proxy and store are not used here
 kill "$PROXY_PID" 2>/dev/null

@@ -12,13 +12,8 @@
 # Checks the push arrived upstream and main did not move, then tears
 # everything down and checks nothing is left (processes, mounts).
 set -u
-if [ "$(id -u)" != 0 ]; then
-    echo "SKIP: airlock up needs root"
-    exit 77
-fi
-for tool in nginx fcgiwrap git curl python3; do
-    command -v "$tool" >/dev/null || { echo "SKIP: no $tool"; exit 77; }
-done
+. "$(dirname "$0")/../gitproxy/require.sh"
+require_root_and_tools "airlock up"
 README=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")
 . "$(dirname "$0")/../gitproxy/env.sh"
 # env.sh's own proxy is not used here
