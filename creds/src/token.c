@@ -121,11 +121,16 @@ int creds_key_load(struct creds_key *out, const char *kid, const char *path)
         return al_error_set(AL_EINVAL, "key id '%s' must be 1-31 chars without '.'", kid);
     if ((err = creds_file_read_private(&raw, &len, path, 256)) < 0)
         return err;
-    while (len > 0 && (raw[len - 1] == '\n' || raw[len - 1] == '\r'))
-        len--;
+    /* 32 bytes are the key as they are (creds_key_generate's form): a
+     * random key ends in a CR or LF byte once in 128, so line endings are
+     * stripped only from the hex form */
+    size_t hex_len = len;
+    while (len != CREDS_KEY_LEN && hex_len > 0 &&
+           (raw[hex_len - 1] == '\n' || raw[hex_len - 1] == '\r'))
+        hex_len--;
     if (len == CREDS_KEY_LEN) {
         memcpy(out->key, raw, CREDS_KEY_LEN);
-    } else if (len == 2 * CREDS_KEY_LEN) {
+    } else if (hex_len == 2 * CREDS_KEY_LEN) {
         for (size_t i = 0; i < CREDS_KEY_LEN; i++) {
             unsigned v;
             char hex[3] = {(char)raw[2 * i], (char)raw[2 * i + 1], 0};

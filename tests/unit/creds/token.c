@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "airlock/creds.h"
 #include "airlock/error.h"
@@ -217,6 +218,57 @@ static void b64url_round_trip(void **state)
     assert_int_equal(creds_b64url_decode(&dec, &dec_len, "a+b/", 4), AL_EINVAL);
 }
 
+/* Writes `len` bytes to a fresh 0600 file; returns its path (static). */
+static const char *key_file(const void *data, size_t len)
+{
+    static char path[64];
+    snprintf(path, sizeof(path), "/tmp/airlock-keyfile-XXXXXX");
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, data, len), (ssize_t)len);
+    close(fd);
+    return path;
+}
+
+static void load(const void *data, size_t len, int want, const unsigned char *key)
+{
+    const char *path = key_file(data, len);
+    struct creds_key k;
+    int err = creds_key_load(&k, "k1", path);
+    unlink(path);
+    assert_int_equal(err < 0 ? -1 : 0, want);
+    if (want == 0)
+        assert_memory_equal(k.key, key, CREDS_KEY_LEN);
+}
+
+static void key_file_forms(void **state)
+{
+    (void)state;
+    unsigned char key[CREDS_KEY_LEN];
+    for (size_t i = 0; i < sizeof(key); i++)
+        key[i] = (unsigned char)(0xa0 + i);
+    /* raw: a key whose last byte is LF or CR is the key, not a line ending */
+    key[CREDS_KEY_LEN - 1] = '\n';
+    load(key, sizeof(key), 0, key);
+    key[CREDS_KEY_LEN - 1] = '\r';
+    load(key, sizeof(key), 0, key);
+    key[CREDS_KEY_LEN - 2] = '\r';
+    key[CREDS_KEY_LEN - 1] = '\n';
+    load(key, sizeof(key), 0, key);
+    /* hex, with or without a line ending */
+    char hex[2 * CREDS_KEY_LEN + 3];
+    for (size_t i = 0; i < CREDS_KEY_LEN; i++)
+        snprintf(hex + 2 * i, 3, "%02x", key[i]);
+    load(hex, 2 * CREDS_KEY_LEN, 0, key);
+    memcpy(hex + 2 * CREDS_KEY_LEN, "\r\n", 3);
+    load(hex, 2 * CREDS_KEY_LEN + 2, 0, key);
+    /* wrong sizes and a bad digit */
+    load(key, CREDS_KEY_LEN - 1, -1, NULL);
+    load(hex, CREDS_KEY_LEN + 1, -1, NULL);
+    hex[5] = 'g';
+    load(hex, 2 * CREDS_KEY_LEN, -1, NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -228,6 +280,7 @@ int main(void)
         cmocka_unit_test(revocation_hook),
         cmocka_unit_test(malformed_inputs),
         cmocka_unit_test(b64url_round_trip),
+        cmocka_unit_test(key_file_forms),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
