@@ -93,6 +93,20 @@ def events(key, sid, want, timeout=WAIT):
     return None
 
 
+def wait_expired(key, sid):
+    """Polls the session until it is expired (or WAIT passes); returns its
+    last state (None when it could not be read)."""
+    state = None
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline:
+        code, text = call(key, "GET", "/v1/sessions/" + sid)
+        state = json.loads(text).get("state") if code == 200 else None
+        if state == "expired":
+            break
+        time.sleep(0.2)
+    return state
+
+
 def children(name):
     out = subprocess.run(["pgrep", "-P", str(ALD_PID), "-x", name], capture_output=True,
                          text=True).stdout.split()
@@ -389,14 +403,7 @@ code, text = call(ALICE, "POST", "/v1/sessions", {"repo": "https://git.test/o/r.
 ESID = json.loads(text).get("id", "") if code == 201 else ""
 rc, out = run(ALICE, ESID, 'echo "$GIT_CONFIG_VALUE_1"')
 e_helper = out.strip()
-state = None
-deadline = time.monotonic() + WAIT
-while time.monotonic() < deadline:
-    code, text = call(ALICE, "GET", "/v1/sessions/" + ESID)
-    state = json.loads(text).get("state") if code == 200 else None
-    if state == "expired":
-        break
-    time.sleep(0.2)
+state = wait_expired(ALICE, ESID)
 rc, out = run(BOB, BSID, "git -c credential.helper= -c \"credential.helper=$H\" ls-remote"
               " http://127.0.0.1:7418/git.test/o/r.git 2>&1", env={"H": e_helper})
 check("cloud_expired_session_token_refused", state == "expired" and rc != 0
@@ -511,13 +518,7 @@ held_out, state = "", None
 if fpid and ftoken:
     h = holder(fpid, T + "/body-b", "hold")
     first = h.stdout.readline()
-    deadline = time.monotonic() + WAIT
-    while time.monotonic() < deadline:
-        code, text = call(ALICE, "GET", "/v1/sessions/" + FSID)
-        state = json.loads(text).get("state") if code == 200 else None
-        if state == "expired":
-            break
-        time.sleep(0.2)
+    state = wait_expired(ALICE, FSID)
     try:
         held_out = first + h.communicate(input="go\n", timeout=WAIT)[0]
     except subprocess.TimeoutExpired:
