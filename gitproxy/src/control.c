@@ -1,12 +1,14 @@
 /* airlock-gitproxy's side of the control protocol (docs/control-protocol.md):
- * sessions and their git listeners come from airlockd; push audit records go
- * back to it as events. */
+ * sessions and their git listeners, the token keys and the revoked sessions
+ * come from airlockd; push audit records go back to it as events. */
 #include "airlock/gitproxy.h"
 #include "airlock/ctlmsg.h"
 #include "airlock/error.h"
 #include "airlock/log.h"
 
+#include <openssl/crypto.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #define EVENT_QUEUE_MAX 1024 /* events waiting for the daemon; more are dropped */
@@ -60,6 +62,57 @@ static int store_reload(struct gp_control *c, json_t *msg, int *fds, size_t nfds
                         why ? why : "no descriptor sent");
 }
 
+static int hexval(char ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F')
+        return ch - 'A' + 10;
+    return -1;
+}
+
+/* keys {keys: [{kid, key: 64 hex digits}, ...]}: the token keys, the first
+ * one current. Replaces the ones in use. */
+static int keys_set(struct gp_control *c, json_t *msg)
+{
+    json_t *arr = json_object_get(msg, "keys");
+    struct creds_keyring ring;
+    size_t i;
+    json_t *v;
+    int err = 0;
+    memset(&ring, 0, sizeof(ring));
+    if (!json_is_array(arr) || json_array_size(arr) == 0 ||
+        json_array_size(arr) > sizeof(ring.keys) / sizeof(ring.keys[0]))
+        return al_error_set(AL_EINVAL, "keys: expected 1-4 keys");
+    json_array_foreach(arr, i, v)
+    {
+        const char *kid = json_string_value(json_object_get(v, "kid"));
+        const char *hex = json_string_value(json_object_get(v, "key"));
+        if (!kid || !hex || strlen(kid) == 0 || strlen(kid) >= sizeof(ring.keys[i].kid) ||
+            strlen(hex) != 2 * CREDS_KEY_LEN) {
+            err = al_error_set(AL_EINVAL, "keys[%zu]: expected kid and a 64-hex-digit key", i);
+            break;
+        }
+        snprintf(ring.keys[i].kid, sizeof(ring.keys[i].kid), "%s", kid);
+        for (size_t k = 0; k < CREDS_KEY_LEN && err == 0; k++) {
+            int hi = hexval(hex[2 * k]), lo = hexval(hex[2 * k + 1]);
+            if (hi < 0 || lo < 0)
+                err = al_error_set(AL_EINVAL, "keys[%zu]: bad hex digit", i);
+            ring.keys[i].key[k] = (unsigned char)(hi << 4 | lo);
+        }
+        ring.len++;
+    }
+    if (err == 0)
+        err = gp_proxy_set_keys(c->proxy, &ring);
+    if (err == 0)
+        al_log(AL_LOG_INFO, "token keys set (%zu, current %s)", ring.len, ring.keys[0].kid);
+    else
+        creds_keyring_clear(&ring);
+    return err;
+}
+
 /* session_add: replaces the session's listeners with the attached ones. */
 static int session_add(struct gp_control *c, const char *session, json_t *msg, int *fds,
                        size_t nfds)
@@ -99,8 +152,14 @@ static int handle(json_t *msg, int *fds, size_t nfds, void *payload)
         err = store_reload(c, msg, fds, nfds);
         goto out;
     }
+    if (strcmp(type, "keys") == 0) {
+        err = nfds ? al_error_set(AL_EINVAL, "keys: no descriptors expected") : keys_set(c, msg);
+        json_object_del(msg, "keys"); /* nothing of it lingers in the message */
+        goto out;
+    }
     if (strcmp(type, "session_add") != 0 && strcmp(type, "session_policy") != 0 &&
-        strcmp(type, "session_remove") != 0 && strcmp(type, "approve") != 0) {
+        strcmp(type, "session_remove") != 0 && strcmp(type, "approve") != 0 &&
+        strcmp(type, "revoke") != 0) {
         err = al_error_set(AL_EINVAL, "unknown message type \"%s\"", type);
         goto out;
     }
@@ -119,6 +178,10 @@ static int handle(json_t *msg, int *fds, size_t nfds, void *payload)
     } else if (strcmp(type, "session_remove") == 0) {
         err = gp_proxy_remove_session(c->proxy, session);
         al_log(AL_LOG_INFO, "session %s removed", session);
+    } else if (strcmp(type, "revoke") == 0) {
+        /* a session that ended while this proxy was not running: its
+         * tokens must not work on an operator "*" listener */
+        err = gp_proxy_revoke_session(c->proxy, session);
     } else {
         err = al_error_set(AL_EINVAL, "the git proxy has no approvals");
     }

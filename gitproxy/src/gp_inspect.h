@@ -1,40 +1,70 @@
-/* Push inspection against a cached mirror of the upstream repository:
- * fast-forward checks and the secret leak guard. */
+/* Push inspection in a front worker: the pushed pack is indexed as it
+ * streams (libgit2's indexer, into a scratch directory under the cache),
+ * then every object in it is scanned for secrets and each update's
+ * fast-forward is decided from the pack's own commits, with a mirror of the
+ * upstream repository fetched only when they do not reach the old tip. */
 #ifndef GP_INSPECT_H
 #define GP_INSPECT_H
 
-#include <sys/types.h>
+#include <stddef.h>
 
-#include "airlock/gp_receive.h"
-#include "airlock/strlist.h"
+#include "airlock/gp_scan.h"
 
-#define GP_SCAN_BLOB_MAX (8u << 20) /* larger blobs are not scanned */
+/* Objects larger than this are not read whole: see gp_pack_scan(). */
+#define GP_SCAN_OBJECT_MAX (64u << 20)
 
-struct gp_inspect {
-    const char *cache_dir;   /* mirrors live in <cache_dir>/<host>/<owner>/<name>.git */
-    const char *repo;        /* "host/owner/name" */
-    const char *url;         /* upstream repository URL (…/name.git) */
-    const char *auth_header; /* "Authorization: Basic …" with the real credential */
-    int spool_fd;            /* the whole request body */
-    off_t pack_offset;       /* where the pack starts in spool_fd */
-    int has_pack;
-    int check_ff;                     /* refuse non-fast-forward updates */
-    int leak_guard;                   /* scan new blobs */
-    const struct al_strlist *secrets; /* literal secrets to look for */
-};
-
-/* Call once at start-up (libgit2 init; `ca_file` may be NULL). */
+/* Call once per process before anything else here: libgit2 with bounded
+ * caches, no configuration file search paths, strict object checks.
+ * `ca_file` may be NULL. */
 int gp_inspect_global_init(const char *ca_file);
 
-/* Inspects the push: for each command i that must be refused, reasons[i]
- * becomes an allocated reason (the caller frees). Returns 0, or a negative
- * code when the push cannot be inspected at all (detail in al_error_last(),
- * safe to show the client). */
-int gp_inspect_push(const struct gp_inspect *in, const struct gp_receive *r, char **reasons);
+typedef struct gp_pack gp_pack;
 
-/* Looks for well-known secret formats and `secrets` in data[0..len). On a hit
- * returns 1 and sets *what to a static description. */
-int gp_scan_buffer(const char **what, const char *data, size_t len,
-                   const struct al_strlist *secrets);
+/* Starts indexing a pushed pack into a new scratch directory under
+ * `cache_dir`/tmp. The caller frees with gp_pack_free(), which removes it. */
+int gp_pack_new(gp_pack **out, const char *cache_dir);
+
+/* Feeds the next bytes of the pack. AL_EINVAL when they are malformed
+ * (detail in al_error_last(), safe to show the client). */
+int gp_pack_append(gp_pack *pk, const void *data, size_t len);
+
+/* Ends the pack: checks its trailer and resolves its deltas. AL_EINVAL when
+ * it is malformed, incomplete, or refers to objects it does not hold (a
+ * thin pack). An empty request body (no pack at all) is fine: `none` set. */
+int gp_pack_commit(gp_pack *pk, int none);
+
+/* Called now and then during long checks (keep-alives). */
+typedef void (*gp_pack_tick_fn)(void *payload);
+
+/* Scans every object of the pack: blobs whole, commits and tags whole
+ * (messages and identities), trees' entry names. On a hit returns 1 and
+ * *why (allocated) says where ("config/deploy.env contains a GitHub
+ * token", "the message of commit 1234abcd contains ..."), never the secret
+ * itself. 0 when clean; a negative code when the pack cannot be read. */
+int gp_pack_scan(gp_pack *pk, const gp_secretset *set, char **why, gp_pack_tick_fn tick,
+                 void *payload);
+
+enum gp_ff {
+    GP_FF_YES = 1,     /* new descends from old through the pack's commits */
+    GP_FF_NO = 0,      /* the pack's history of new is complete without old */
+    GP_FF_UNKNOWN = 2, /* the history leaves the pack: upstream must tell */
+};
+
+/* Decides whether `new_hex` descends from `old_hex` using only the commits
+ * in the pack. Returns enum gp_ff or a negative code. */
+int gp_pack_descends(gp_pack *pk, const char *new_hex, const char *old_hex);
+
+/* The pack's .idx and .pack paths (after gp_pack_commit), for the mirror. */
+const char *gp_pack_idx_path(const gp_pack *pk);
+
+void gp_pack_free(gp_pack *pk);
+
+/* Updates the mirror of `repo` under `cache_dir`/mirrors through the key
+ * holder (a second channel `ch` of this connection, gp_chan.h), then
+ * decides with its history and the pack whether new descends from old.
+ * Returns enum gp_ff (GP_FF_UNKNOWN when old is not upstream any more:
+ * "fetch first"), or a negative code when upstream could not be read. */
+int gp_mirror_descends(const char *cache_dir, const char *repo, int ch, gp_pack *pk,
+                       const char *new_hex, const char *old_hex);
 
 #endif

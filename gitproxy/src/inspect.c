@@ -1,270 +1,71 @@
+/* Push inspection in a front worker (gp_inspect.h): the pushed pack is
+ * indexed as it streams, then scanned and walked. Nothing here holds a
+ * secret: the leak guard looks for fingerprints (gp_scan.h). */
 #include "gp_inspect.h"
-#include "airlock/cleanup.h"
 #include "airlock/error.h"
 #include "airlock/log.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <git2.h>
 #include <git2/sys/odb_backend.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <dirent.h>
 
-static pthread_mutex_t mirror_lock = PTHREAD_MUTEX_INITIALIZER;
+struct gp_pack {
+    char dir[4096]; /* scratch directory, removed by gp_pack_free() */
+    char idx_path[4200];
+    git_indexer *idx;
+    git_indexer_progress stats;
+    git_odb *odb; /* the committed pack alone */
+    int committed;
+    int none; /* no pack was sent */
+};
 
 int gp_inspect_global_init(const char *ca_file)
 {
     if (git_libgit2_init() < 0)
         return al_error_set(AL_ERROR, "libgit2 init failed");
     /* Bound what libgit2 keeps mapped and cached while indexing big packs:
-     * the proxy's memory must not grow with the size of a push. */
+     * memory must not grow with the size of a push. */
     git_libgit2_opts(GIT_OPT_SET_MWINDOW_SIZE, (size_t)(1u << 20));
     git_libgit2_opts(GIT_OPT_SET_MWINDOW_MAPPED_LIMIT, (size_t)(8u << 20));
     git_libgit2_opts(GIT_OPT_SET_CACHE_MAX_SIZE, (ssize_t)(4u << 20));
+    /* No configuration file of any user or of the system changes how the
+     * proxy reads packs or its mirrors. */
+    static const int levels[] = {GIT_CONFIG_LEVEL_SYSTEM, GIT_CONFIG_LEVEL_XDG,
+                                 GIT_CONFIG_LEVEL_GLOBAL, GIT_CONFIG_LEVEL_PROGRAMDATA};
+    for (size_t i = 0; i < sizeof(levels) / sizeof(*levels); i++)
+        if (git_libgit2_opts(GIT_OPT_SET_SEARCH_PATH, levels[i], "") < 0)
+            return al_error_set(AL_ERROR, "libgit2: cannot clear the config search path");
+    /* Objects read back are checked against their ids. */
+    git_libgit2_opts(GIT_OPT_ENABLE_STRICT_HASH_VERIFICATION, 1);
+    git_libgit2_opts(GIT_OPT_ENABLE_STRICT_OBJECT_CREATION, 1);
+    /* The mirrors belong to the proxy's own user. */
+    git_libgit2_opts(GIT_OPT_SET_OWNER_VALIDATION, 0);
     if (ca_file && git_libgit2_opts(GIT_OPT_SET_SSL_CERT_LOCATIONS, ca_file, NULL) < 0)
         return al_error_set(AL_EINVAL, "libgit2 cannot use CA file %s", ca_file);
     return 0;
 }
 
-static int is_alnum(char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-}
-
-/* A literal prefix followed by at least `min` characters of [A-Za-z0-9_]. */
-static int scan_prefixed(const char *data, size_t len, const char *prefix, size_t min,
-                         int upper_digits_only)
-{
-    size_t plen = strlen(prefix);
-    const char *p = data, *end = data + len;
-    while ((p = memmem(p, (size_t)(end - p), prefix, plen)) != NULL) {
-        const char *q = p + plen;
-        size_t n = 0;
-        while (q + n < end &&
-               (upper_digits_only ? ((q[n] >= 'A' && q[n] <= 'Z') || (q[n] >= '0' && q[n] <= '9'))
-                                  : (is_alnum(q[n]) || q[n] == '_')))
-            n++;
-        if (n >= min)
-            return 1;
-        p += plen;
-    }
-    return 0;
-}
-
-int gp_scan_buffer(const char **what, const char *data, size_t len,
-                   const struct al_strlist *secrets)
-{
-    if (secrets) {
-        for (size_t i = 0; i < secrets->len; i++) {
-            size_t n = strlen(secrets->items[i]);
-            if (n >= 8 && memmem(data, len, secrets->items[i], n)) {
-                *what = "an upstream credential held by airlock";
-                return 1;
-            }
-        }
-    }
-    if (scan_prefixed(data, len, "ghp_", 36, 0) || scan_prefixed(data, len, "gho_", 36, 0) ||
-        scan_prefixed(data, len, "ghu_", 36, 0) || scan_prefixed(data, len, "ghs_", 36, 0) ||
-        scan_prefixed(data, len, "ghr_", 36, 0)) {
-        *what = "a GitHub token";
-        return 1;
-    }
-    if (scan_prefixed(data, len, "github_pat_", 22, 0)) {
-        *what = "a GitHub fine-grained token";
-        return 1;
-    }
-    if (scan_prefixed(data, len, "AKIA", 16, 1)) {
-        *what = "an AWS access key id";
-        return 1;
-    }
-    const char *p = data, *end = data + len;
-    while ((p = memmem(p, (size_t)(end - p), "-----BEGIN ", 11)) != NULL) {
-        const char *eol = memchr(p, '\n', (size_t)(end - p));
-        size_t l = eol ? (size_t)(eol - p) : (size_t)(end - p);
-        if (l < 128 && memmem(p, l, "PRIVATE KEY-----", 16)) {
-            *what = "a PEM private key";
-            return 1;
-        }
-        p += 11;
-    }
-    return 0;
-}
-
-static int mkdir_p(const char *path)
-{
-    char tmp[4096];
-    snprintf(tmp, sizeof(tmp), "%s", path);
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(tmp, 0700) < 0 && errno != EEXIST)
-                return al_error_set_errno(AL_EIO, errno, "mkdir %s", tmp);
-            *p = '/';
-        }
-    }
-    if (mkdir(tmp, 0700) < 0 && errno != EEXIST)
-        return al_error_set_errno(AL_EIO, errno, "mkdir %s", tmp);
-    return 0;
-}
-
-static int git_fail(const char *what)
+static int git_fail(int code, const char *what)
 {
     const git_error *e = git_error_last();
     al_log(AL_LOG_WARN, "%s: %s", what, e && e->message ? e->message : "libgit2 error");
-    return al_error_set(AL_EIO, "%s", what);
-}
-
-/* Opens (creating) the mirror and fetches upstream's branches and tags into
- * it with the real credential. Caller holds mirror_lock. */
-static int mirror_update(git_repository **out, const struct gp_inspect *in)
-{
-    char path[4096];
-    git_repository *repo = NULL;
-    git_remote *remote = NULL;
-    int err = 0;
-    snprintf(path, sizeof(path), "%s/mirrors/%s.git", in->cache_dir, in->repo);
-    if (git_repository_open_bare(&repo, path) < 0) {
-        if ((err = mkdir_p(path)) < 0)
-            return err;
-        if (git_repository_init(&repo, path, 1) < 0)
-            return git_fail("cannot create the mirror");
-    }
-    char *refspecs[] = {"+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"};
-    git_strarray specs = {refspecs, 2};
-    char *hdrs[] = {(char *)in->auth_header};
-    git_fetch_options fo;
-    git_fetch_options_init(&fo, GIT_FETCH_OPTIONS_VERSION);
-    fo.custom_headers.strings = hdrs;
-    fo.custom_headers.count = 1;
-    fo.follow_redirects = GIT_REMOTE_REDIRECT_NONE;
-    fo.prune = GIT_FETCH_PRUNE;
-    fo.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
-    if (git_remote_create_anonymous(&remote, repo, in->url) < 0 ||
-        git_remote_fetch(remote, &specs, &fo, NULL) < 0) {
-        err = git_fail("cannot fetch upstream to verify the push");
-        goto out;
-    }
-    *out = repo;
-    repo = NULL;
-out:
-    git_remote_free(remote);
-    git_repository_free(repo);
-    return err;
-}
-
-/* Indexes the pushed pack (thin packs completed from `odb`) into tmpdir and
- * returns the .idx path in idx_path. */
-static int pack_index(char *idx_path, size_t cap, const struct gp_inspect *in, git_odb *odb,
-                      const char *tmpdir)
-{
-    git_indexer *idx = NULL;
-    git_indexer_progress stats = {0};
-    git_indexer_options opts;
-    git_indexer_options_init(&opts, GIT_INDEXER_OPTIONS_VERSION);
-    char *chunk = NULL;
-    int err = 0;
-    if (git_indexer_new(&idx, tmpdir, 0600, odb, &opts) < 0)
-        return git_fail("cannot index the pushed pack");
-    if (!(chunk = malloc(1 << 16))) {
-        err = AL_ENOMEM;
-        goto out;
-    }
-    off_t off = in->pack_offset;
-    for (;;) {
-        ssize_t n = pread(in->spool_fd, chunk, 1 << 16, off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            err = al_error_set_errno(AL_EIO, errno, "read spool");
-            goto out;
-        }
-        if (n == 0)
-            break;
-        if (git_indexer_append(idx, chunk, (size_t)n, &stats) < 0) {
-            err = git_fail("the pushed pack is malformed");
-            goto out;
-        }
-        off += n;
-    }
-    if (git_indexer_commit(idx, &stats) < 0) {
-        err = git_fail("the pushed pack is malformed or incomplete");
-        goto out;
-    }
-    snprintf(idx_path, cap, "%s/pack-%s.idx", tmpdir, git_indexer_name(idx));
-out:
-    free(chunk);
-    git_indexer_free(idx);
-    return err;
-}
-
-struct scan_state {
-    git_odb *pack_odb;   /* only the pushed pack */
-    git_odb *mirror_odb; /* upstream objects */
-    const struct al_strlist *secrets;
-    git_oid hit;
-    const char *what;
-    int found;
-};
-
-static int scan_object(const git_oid *oid, void *payload)
-{
-    struct scan_state *st = payload;
-    size_t size;
-    git_object_t type;
-    git_odb_object *obj = NULL;
-    if (git_odb_exists(st->mirror_odb, oid))
-        return 0; /* already upstream (a thin pack base) */
-    if (git_odb_read_header(&size, &type, st->pack_odb, oid) < 0 || type != GIT_OBJECT_BLOB ||
-        size > GP_SCAN_BLOB_MAX)
-        return 0;
-    if (git_odb_read(&obj, st->pack_odb, oid) < 0)
-        return 0;
-    const char *what;
-    if (gp_scan_buffer(&what, git_odb_object_data(obj), git_odb_object_size(obj), st->secrets)) {
-        git_oid_cpy(&st->hit, oid);
-        st->what = what;
-        st->found = 1;
-    }
-    git_odb_object_free(obj);
-    return st->found ? 1 : 0;
-}
-
-struct name_state {
-    git_repository *repo;
-    git_odb *pack_odb;
-    const git_oid *target;
-    char name[512];
-};
-
-static int name_object(const git_oid *oid, void *payload)
-{
-    struct name_state *st = payload;
-    size_t size;
-    git_object_t type;
-    git_tree *tree = NULL;
-    if (git_odb_read_header(&size, &type, st->pack_odb, oid) < 0 || type != GIT_OBJECT_TREE)
-        return 0;
-    if (git_tree_lookup(&tree, st->repo, oid) < 0)
-        return 0;
-    const git_tree_entry *e = git_tree_entry_byid(tree, st->target);
-    if (e)
-        snprintf(st->name, sizeof(st->name), "%s", git_tree_entry_name(e));
-    git_tree_free(tree);
-    return e ? 1 : 0;
+    return al_error_set(code, "%s", what);
 }
 
 static void rm_dir(const char *dir)
 {
     DIR *d = opendir(dir);
     struct dirent *de;
-    char p[4096];
+    char p[4400];
     if (d) {
         while ((de = readdir(d)) != NULL) {
-            if (de->d_name[0] == '.')
+            if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
                 continue;
             snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
             unlink(p);
@@ -274,111 +75,352 @@ static void rm_dir(const char *dir)
     rmdir(dir);
 }
 
-static int set_reason(char **reasons, size_t i, const char *why)
+int gp_pack_new(gp_pack **out, const char *cache_dir)
 {
-    free(reasons[i]);
-    reasons[i] = strdup(why);
-    return reasons[i] ? 0 : AL_ENOMEM;
+    gp_pack *pk = calloc(1, sizeof(*pk));
+    if (!pk)
+        return AL_ENOMEM;
+    int n = snprintf(pk->dir, sizeof(pk->dir), "%s/tmp", cache_dir);
+    if (n < 0 || (size_t)n >= sizeof(pk->dir)) {
+        free(pk);
+        return al_error_set(AL_EINVAL, "cache_dir path too long");
+    }
+    if (mkdir(pk->dir, 0700) < 0 && errno != EEXIST) {
+        int err = al_error_set_errno(AL_EIO, errno, "mkdir %s", pk->dir);
+        free(pk);
+        return err;
+    }
+    snprintf(pk->dir, sizeof(pk->dir), "%s/tmp/push-XXXXXX", cache_dir);
+    if (!mkdtemp(pk->dir)) {
+        int err = al_error_set_errno(AL_EIO, errno, "mkdtemp under %s/tmp", cache_dir);
+        free(pk);
+        return err;
+    }
+    git_indexer_options opts;
+    git_indexer_options_init(&opts, GIT_INDEXER_OPTIONS_VERSION);
+    /* No object database: a pack whose deltas need objects it does not
+     * hold is refused (git was told no-thin). */
+    if (git_indexer_new(&pk->idx, pk->dir, 0600, NULL, &opts) < 0) {
+        int err = git_fail(AL_EIO, "cannot index the pushed pack");
+        gp_pack_free(pk);
+        return err;
+    }
+    *out = pk;
+    return 0;
 }
 
-int gp_inspect_push(const struct gp_inspect *in, const struct gp_receive *r, char **reasons)
+int gp_pack_append(gp_pack *pk, const void *data, size_t len)
 {
-    git_repository *repo = NULL;
-    git_odb *odb = NULL, *pack_odb = NULL;
-    git_odb_backend *be = NULL, *be2 = NULL;
-    char tmpdir[4096] = "";
-    char idx_path[4200];
-    int err = 0;
-    pthread_mutex_lock(&mirror_lock);
-    if ((err = mirror_update(&repo, in)) < 0)
+    if (pk->committed)
+        return al_error_set(AL_EINVAL, "data after the end of the pack");
+    if (git_indexer_append(pk->idx, data, len, &pk->stats) < 0)
+        return git_fail(AL_EINVAL, "the pushed pack is malformed");
+    return 0;
+}
+
+int gp_pack_commit(gp_pack *pk, int none)
+{
+    git_odb_backend *be = NULL;
+    pk->none = none;
+    pk->committed = 1;
+    if (none)
+        return git_odb_new(&pk->odb) < 0 ? git_fail(AL_EIO, "libgit2") : 0;
+    if (git_indexer_commit(pk->idx, &pk->stats) < 0)
+        return git_fail(AL_EINVAL, "the pushed pack is malformed, incomplete, or thin (its deltas"
+                                   " need objects it does not hold)");
+    snprintf(pk->idx_path, sizeof(pk->idx_path), "%s/pack-%s.idx", pk->dir,
+             git_indexer_name(pk->idx));
+    if (git_odb_new(&pk->odb) < 0 || git_odb_backend_one_pack(&be, pk->idx_path) < 0 ||
+        git_odb_add_backend(pk->odb, be, 1) < 0) {
+        if (be)
+            be->free(be);
+        return git_fail(AL_EIO, "cannot open the pushed pack");
+    }
+    return 0;
+}
+
+const char *gp_pack_idx_path(const gp_pack *pk)
+{
+    return pk->idx_path[0] ? pk->idx_path : NULL;
+}
+
+void gp_pack_free(gp_pack *pk)
+{
+    if (!pk)
+        return;
+    git_odb_free(pk->odb);
+    git_indexer_free(pk->idx);
+    if (pk->dir[0])
+        rm_dir(pk->dir);
+    free(pk);
+}
+
+/* ---- the leak guard ---- */
+
+struct scan_state {
+    gp_pack *pk;
+    const gp_secretset *set;
+    gp_pack_tick_fn tick;
+    void *payload;
+    size_t seen;
+    git_oid hit;
+    git_object_t hit_type;
+    const char *what;
+    int found; /* 1 secret, 2 too large to read */
+    int err;
+};
+
+/* Scans each entry name of a raw tree. */
+static int scan_tree(const char **what, const unsigned char *p, size_t len,
+                     const gp_secretset *set)
+{
+    const unsigned char *end = p + len;
+    while (p < end) {
+        const unsigned char *sp = memchr(p, ' ', (size_t)(end - p));
+        const unsigned char *nul = sp ? memchr(sp, '\0', (size_t)(end - sp)) : NULL;
+        if (!nul || (size_t)(end - nul) < 1 + GIT_OID_RAWSZ)
+            return 0; /* the indexer accepted it; nothing more to read */
+        if (gp_scan_buffer(what, sp + 1, (size_t)(nul - sp - 1), set))
+            return 1;
+        p = nul + 1 + GIT_OID_RAWSZ;
+    }
+    return 0;
+}
+
+static int scan_object(const git_oid *oid, void *payload)
+{
+    struct scan_state *st = payload;
+    size_t size;
+    git_object_t type;
+    git_odb_object *obj = NULL;
+    if (st->tick && ++st->seen % 64 == 0)
+        st->tick(st->payload);
+    if (git_odb_read_header(&size, &type, st->pk->odb, oid) < 0) {
+        st->err = git_fail(AL_EIO, "cannot read the pushed pack");
+        return 1;
+    }
+    if (size > GP_SCAN_OBJECT_MAX) {
+        git_oid_cpy(&st->hit, oid);
+        st->hit_type = type;
+        st->found = 2;
+        return 1;
+    }
+    if (git_odb_read(&obj, st->pk->odb, oid) < 0) {
+        st->err = git_fail(AL_EIO, "cannot read the pushed pack");
+        return 1;
+    }
+    const unsigned char *data = git_odb_object_data(obj);
+    size_t len = git_odb_object_size(obj);
+    const char *what = NULL;
+    int hit = type == GIT_OBJECT_TREE ? scan_tree(&what, data, len, st->set)
+                                      : gp_scan_buffer(&what, data, len, st->set);
+    git_odb_object_free(obj);
+    if (hit) {
+        git_oid_cpy(&st->hit, oid);
+        st->hit_type = type;
+        st->what = what;
+        st->found = 1;
+    }
+    return hit;
+}
+
+struct name_state {
+    gp_pack *pk;
+    const git_oid *target;
+    char name[256];
+};
+
+/* Finds a tree entry of the pack naming the blob `target`. */
+static int name_object(const git_oid *oid, void *payload)
+{
+    struct name_state *st = payload;
+    size_t size;
+    git_object_t type;
+    git_odb_object *obj = NULL;
+    if (git_odb_read_header(&size, &type, st->pk->odb, oid) < 0 || type != GIT_OBJECT_TREE ||
+        size > GP_SCAN_OBJECT_MAX || git_odb_read(&obj, st->pk->odb, oid) < 0)
+        return 0;
+    const unsigned char *p = git_odb_object_data(obj);
+    const unsigned char *end = p + git_odb_object_size(obj);
+    int found = 0;
+    while (p < end && !found) {
+        const unsigned char *sp = memchr(p, ' ', (size_t)(end - p));
+        const unsigned char *nul = sp ? memchr(sp, '\0', (size_t)(end - sp)) : NULL;
+        if (!nul || (size_t)(end - nul) < 1 + GIT_OID_RAWSZ)
+            break;
+        if (memcmp(nul + 1, st->target->id, GIT_OID_RAWSZ) == 0) {
+            size_t n = (size_t)(nul - sp - 1);
+            int printable = n > 0 && n < sizeof(st->name);
+            for (size_t i = 0; i < n && printable; i++)
+                printable = sp[1 + i] >= 0x20 && sp[1 + i] < 0x7f;
+            if (printable) {
+                memcpy(st->name, sp + 1, n);
+                st->name[n] = '\0';
+                found = 1;
+            }
+        }
+        p = nul + 1 + GIT_OID_RAWSZ;
+    }
+    git_odb_object_free(obj);
+    return found;
+}
+
+int gp_pack_scan(gp_pack *pk, const gp_secretset *set, char **why, gp_pack_tick_fn tick,
+                 void *payload)
+{
+    struct scan_state st = {.pk = pk, .set = set, .tick = tick, .payload = payload};
+    char msg[600], hex[GIT_OID_HEXSZ + 1];
+    *why = NULL;
+    if (pk->none)
+        return 0;
+    git_odb_foreach(pk->odb, scan_object, &st);
+    if (st.err)
+        return st.err;
+    if (!st.found)
+        return 0;
+    git_oid_tostr(hex, sizeof(hex), &st.hit);
+    if (st.found == 2) {
+        snprintf(msg, sizeof(msg),
+                 "%s %.12s is larger than the leak guard reads (%u MiB): split the file, or ask"
+                 " the operator",
+                 git_object_type2string(st.hit_type), hex, GP_SCAN_OBJECT_MAX >> 20);
+    } else if (st.hit_type == GIT_OBJECT_BLOB) {
+        struct name_state ns = {.pk = pk, .target = &st.hit};
+        git_odb_foreach(pk->odb, name_object, &ns);
+        if (ns.name[0])
+            snprintf(msg, sizeof(msg), "%s contains %s", ns.name, st.what);
+        else
+            snprintf(msg, sizeof(msg), "blob %.12s contains %s", hex, st.what);
+    } else if (st.hit_type == GIT_OBJECT_TREE) {
+        snprintf(msg, sizeof(msg), "a file name in tree %.12s contains %s", hex, st.what);
+    } else if (st.hit_type == GIT_OBJECT_TAG) {
+        snprintf(msg, sizeof(msg), "tag %.12s (its message or tagger) contains %s", hex, st.what);
+    } else {
+        snprintf(msg, sizeof(msg), "commit %.12s (its message or an identity) contains %s", hex,
+                 st.what);
+    }
+    return (*why = strdup(msg)) ? 1 : AL_ENOMEM;
+}
+
+/* ---- fast-forward from the pack's commits ---- */
+
+/* A set of object ids (open addressing), for the walk. */
+struct oidset {
+    git_oid *slots;
+    unsigned char *used;
+    size_t cap, len;
+};
+
+static int oidset_add(struct oidset *s, const git_oid *id)
+{
+    if ((s->len + 1) * 2 > s->cap) {
+        size_t ncap = s->cap ? s->cap * 2 : 256;
+        struct oidset n = {calloc(ncap, sizeof(git_oid)), calloc(ncap, 1), ncap, 0};
+        if (!n.slots || !n.used) {
+            free(n.slots);
+            free(n.used);
+            return AL_ENOMEM;
+        }
+        for (size_t i = 0; i < s->cap; i++)
+            if (s->used[i])
+                oidset_add(&n, &s->slots[i]);
+        free(s->slots);
+        free(s->used);
+        *s = n;
+    }
+    size_t h;
+    memcpy(&h, id->id, sizeof(h));
+    for (size_t i = h & (s->cap - 1);; i = (i + 1) & (s->cap - 1)) {
+        if (!s->used[i]) {
+            s->used[i] = 1;
+            git_oid_cpy(&s->slots[i], id);
+            s->len++;
+            return 1;
+        }
+        if (git_oid_equal(&s->slots[i], id))
+            return 0;
+    }
+}
+
+static void oidset_free(struct oidset *s)
+{
+    free(s->slots);
+    free(s->used);
+}
+
+int gp_pack_descends(gp_pack *pk, const char *new_hex, const char *old_hex)
+{
+    git_oid old, start;
+    if (git_oid_fromstr(&old, old_hex) < 0 || git_oid_fromstr(&start, new_hex) < 0)
+        return al_error_set(AL_EINVAL, "bad object id");
+    if (git_oid_equal(&old, &start))
+        return GP_FF_YES;
+    struct oidset seen = {0};
+    git_oid *queue = NULL;
+    size_t qlen = 0, qcap = 0, head = 0;
+    int result = GP_FF_NO, err = 0;
+    if ((err = oidset_add(&seen, &start)) < 0)
         goto out;
-    if (git_repository_odb(&odb, repo) < 0) {
-        err = git_fail("cannot open the mirror");
+    if (!(queue = malloc(64 * sizeof(*queue)))) {
+        err = AL_ENOMEM;
         goto out;
     }
-    if (in->has_pack) {
-        snprintf(tmpdir, sizeof(tmpdir), "%s/tmp", in->cache_dir);
-        if ((err = mkdir_p(tmpdir)) < 0)
-            goto out;
-        snprintf(tmpdir, sizeof(tmpdir), "%s/tmp/push-XXXXXX", in->cache_dir);
-        if (!mkdtemp(tmpdir)) {
-            err = al_error_set_errno(AL_EIO, errno, "mkdtemp");
-            tmpdir[0] = '\0';
+    qcap = 64;
+    git_oid_cpy(&queue[qlen++], &start);
+    while (head < qlen) {
+        git_oid cur = queue[head++];
+        git_odb_object *obj = NULL;
+        if (pk->none || !git_odb_exists(pk->odb, &cur)) {
+            result = GP_FF_UNKNOWN; /* history that is upstream, not in the pack */
+            continue;
+        }
+        if (git_odb_read(&obj, pk->odb, &cur) < 0) {
+            err = git_fail(AL_EIO, "cannot read the pushed pack");
             goto out;
         }
-        if ((err = pack_index(idx_path, sizeof(idx_path), in, odb, tmpdir)) < 0)
-            goto out;
-        if (in->leak_guard) {
-            struct scan_state st = {0};
-            if (git_odb_new(&pack_odb) < 0 || git_odb_backend_one_pack(&be2, idx_path) < 0 ||
-                git_odb_add_backend(pack_odb, be2, 1) < 0) {
-                err = git_fail("cannot open the pushed pack");
-                goto out;
-            }
-            be2 = NULL;
-            st.pack_odb = pack_odb;
-            st.mirror_odb = odb;
-            st.secrets = in->secrets;
-            git_odb_foreach(pack_odb, scan_object, &st);
-            if (st.found) {
-                struct name_state ns = {.repo = repo, .pack_odb = pack_odb, .target = &st.hit};
-                char msg[700];
-                /* Trees of the pack are read through the mirror repository
-                 * once the pack is attached below. */
-                if (git_odb_backend_one_pack(&be, idx_path) == 0 &&
-                    git_odb_add_backend(odb, be, 1000) == 0) {
-                    be = NULL;
-                    git_odb_foreach(pack_odb, name_object, &ns);
-                }
-                if (!ns.name[0]) {
-                    char hex[GIT_OID_HEXSZ + 1];
-                    git_oid_tostr(hex, sizeof(hex), &st.hit);
-                    snprintf(ns.name, sizeof(ns.name), "blob %s", hex);
-                }
-                snprintf(msg, sizeof(msg), "%s contains %s", ns.name, st.what);
-                for (size_t i = 0; i < r->ncmds; i++)
-                    if (!gp_oid_is_zero(r->cmds[i].new_oid) &&
-                        (err = set_reason(reasons, i, msg)) < 0)
-                        goto out;
-                goto out;
-            }
+        if (git_odb_object_type(obj) != GIT_OBJECT_COMMIT) {
+            git_odb_object_free(obj);
+            continue; /* a tag or a tree pushed as a branch tip: no history */
         }
-        if (git_odb_backend_one_pack(&be, idx_path) < 0 || git_odb_add_backend(odb, be, 1000) < 0) {
-            err = git_fail("cannot open the pushed pack");
-            goto out;
-        }
-        be = NULL;
-    }
-    if (in->check_ff) {
-        for (size_t i = 0; i < r->ncmds; i++) {
-            const struct gp_command *c = &r->cmds[i];
-            git_oid old, new;
-            if (reasons[i] || gp_oid_is_zero(c->old_oid) || gp_oid_is_zero(c->new_oid))
-                continue;
-            if (git_oid_fromstr(&old, c->old_oid) < 0 || git_oid_fromstr(&new, c->new_oid) < 0)
-                continue;
-            if (git_oid_equal(&old, &new))
-                continue;
-            if (!git_odb_exists(odb, &old)) {
-                if ((err = set_reason(reasons, i, "upstream changed; fetch first")) < 0)
+        /* "tree <hex>\n" then "parent <hex>\n"... */
+        const char *p = git_odb_object_data(obj);
+        const char *end = p + git_odb_object_size(obj);
+        if (end - p >= 46 && memcmp(p, "tree ", 5) == 0 && p[45] == '\n')
+            p += 46;
+        while (end - p >= 48 && memcmp(p, "parent ", 7) == 0 && p[47] == '\n') {
+            git_oid parent;
+            if (git_oid_fromstrn(&parent, p + 7, GIT_OID_HEXSZ) == 0) {
+                if (git_oid_equal(&parent, &old)) {
+                    git_odb_object_free(obj);
+                    result = GP_FF_YES;
                     goto out;
-                continue;
+                }
+                int added = oidset_add(&seen, &parent);
+                if (added < 0) {
+                    git_odb_object_free(obj);
+                    err = added;
+                    goto out;
+                }
+                if (added) {
+                    if (qlen == qcap) {
+                        git_oid *nq = realloc(queue, 2 * qcap * sizeof(*nq));
+                        if (!nq) {
+                            git_odb_object_free(obj);
+                            err = AL_ENOMEM;
+                            goto out;
+                        }
+                        queue = nq;
+                        qcap *= 2;
+                    }
+                    git_oid_cpy(&queue[qlen++], &parent);
+                }
             }
-            int d = git_graph_descendant_of(repo, &new, &old);
-            if (d != 1 && (err = set_reason(reasons, i, "non-fast-forward update refused")) < 0)
-                goto out;
+            p += 48;
         }
+        git_odb_object_free(obj);
     }
 out:
-    if (be)
-        be->free(be);
-    if (be2)
-        be2->free(be2);
-    git_odb_free(pack_odb);
-    git_odb_free(odb);
-    git_repository_free(repo);
-    pthread_mutex_unlock(&mirror_lock);
-    if (tmpdir[0])
-        rm_dir(tmpdir);
-    return err;
+    free(queue);
+    oidset_free(&seen);
+    return err < 0 ? err : result;
 }

@@ -13,6 +13,11 @@
  * and drop to it for good. Later versions of the store come from airlockd
  * as descriptors (control mode; docs/gitproxy.md).
  *
+ * Two processes (docs/gitproxy.md, "Processes"): this one is the key holder;
+ * before dropping privileges it execs itself with --front FD (front.c), the
+ * process tree that parses what clients send, as the proxy user (nobody
+ * when started as root without --user), which owns the cache dir.
+ *
  * The configuration file (JSON):
  *   {"token_keys": [{"kid": "k2", "file": "/state/k2.key"}, {"kid": "k1", ...}],
  *    "store": "/state/creds.store", "master_key": "/state/master.key",
@@ -22,15 +27,18 @@
  *    "check_fast_forward": true, "max_push_bytes": 4294967296,
  *    "listeners": [{"address": "127.0.0.1:7418", "session": "*"},
  *                  {"fd": 3, "session": "s-1234"}]}
- * The first token key signs; the others are accepted during rotation. Bad
- * configuration is fatal at start-up; nothing after that is.
+ * The first token key signs; the others are accepted during rotation. Under
+ * airlockd (--control) the token keys come from airlockd over the control
+ * socket instead (token_keys, if present, is warned about and not used).
+ * Bad configuration is fatal at start-up; nothing after that is.
  */
 #include "airlock/gitproxy.h"
+#include "gp_front.h"
+#include "gp_keyd.h"
 #include "airlock/cleanup.h"
 #include "airlock/ctlmsg.h"
 #include "airlock/error.h"
 #include "airlock/log.h"
-#include "gp_inspect.h"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
@@ -43,6 +51,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -53,7 +62,7 @@ static char *jstr(json_t *o, const char *key)
     return s ? strdup(s) : NULL;
 }
 
-static int config_load(struct gp_config *cfg, json_t **listeners, const char *path)
+static int config_load(struct gp_config *cfg, json_t **listeners, const char *path, int control)
 {
     json_error_t jerr;
     json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
@@ -64,7 +73,15 @@ static int config_load(struct gp_config *cfg, json_t **listeners, const char *pa
     if (!root)
         return al_error_set(AL_EINVAL, "%s:%d: %s", path, jerr.line, jerr.text);
     json_t *keys = json_object_get(root, "token_keys");
-    if (!json_is_array(keys) || json_array_size(keys) == 0 ||
+    if (control && keys) {
+        al_log(AL_LOG_WARN, "%s: token_keys: not used under airlockd (--control): airlockd sends"
+                            " the token keys (its proxies.token_keys)",
+               path);
+        keys = NULL;
+    }
+    if (!keys && control) {
+        /* the keys come over the control socket */
+    } else if (!json_is_array(keys) || json_array_size(keys) == 0 ||
         json_array_size(keys) > sizeof(cfg->keys.keys) / sizeof(cfg->keys.keys[0])) {
         err = al_error_set(AL_EINVAL, "%s: token_keys must list 1-4 keys", path);
         goto out;
@@ -108,6 +125,13 @@ static int config_load(struct gp_config *cfg, json_t **listeners, const char *pa
         u->host = strdup(key);
         u->url = jstr(v, "url");
         u->ca_file = jstr(v, "ca_file");
+        json_t *fold = json_object_get(v, "fold_case");
+        if (fold && !json_is_boolean(fold)) {
+            err = al_error_set(AL_EINVAL, "%s: upstreams.%s.fold_case: expected true or false",
+                               path, key);
+            goto out;
+        }
+        u->fold_case = json_is_true(fold);
         if (!u->host || !u->url) {
             err = al_error_set(AL_EINVAL, "%s: upstream %s needs a url", path, key);
             goto out;
@@ -205,9 +229,9 @@ static int chown_one(const char *path, const struct stat *st, int flag, struct F
     return 0;
 }
 
-/* Hands the cache dir (mirrors, spool files) to the unprivileged user, then
- * drops to it. Everything that needs root has been done by now. */
-static int privs_drop(const char *cache_dir, const char *user, const char *group)
+/* Hands the cache dir (mirrors, pushed packs) to the user the front runs
+ * as. */
+static int cache_chown(const char *cache_dir, const char *user, const char *group)
 {
     int err = ctl_privs_lookup(&chown_uid, &chown_gid, user, group);
     if (err < 0)
@@ -215,8 +239,20 @@ static int privs_drop(const char *cache_dir, const char *user, const char *group
     al_error_clear();
     if (nftw(cache_dir, chown_one, 16, FTW_PHYS) != 0)
         return al_error_last()[0] ? AL_EIO : al_error_set_errno(AL_EIO, errno, "%s", cache_dir);
+    return 0;
+}
+
+/* Hands the cache dir to the unprivileged user, then drops to it.
+ * Everything that needs root has been done by now. */
+static int privs_drop(const char *cache_dir, const char *user, const char *group)
+{
+    int err = cache_chown(cache_dir, user, group);
+    if (err < 0)
+        return err;
     if ((err = ctl_privs_drop(user, group)) < 0)
         return err;
+    /* Nobody of the same uid (the front) may read this process's memory. */
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     al_log(AL_LOG_INFO, "running as %s (uid %u)", user, (unsigned)getuid());
     return 0;
 }
@@ -225,6 +261,14 @@ static gp_proxy *g_proxy; /* lives until exit */
 
 int main(int argc, char **argv)
 {
+    /* The front: exec'd by the key holder (below), nothing else in it. */
+    if (argc == 3 && strcmp(argv[1], "--front") == 0) {
+        char *end;
+        long fd = strtol(argv[2], &end, 10);
+        if (*end || fd < 3 || fd > 65535)
+            return 2;
+        return gp_front_main((int)fd);
+    }
     static const struct option longopts[] = {
         {"config", required_argument, NULL, 'c'},
         {"listen", required_argument, NULL, 'l'},
@@ -292,12 +336,7 @@ int main(int argc, char **argv)
         al_log(AL_LOG_ERROR, "curl init failed");
         return 1;
     }
-    if ((err = config_load(&cfg, &listeners, config)) < 0)
-        goto fail;
-    const char *ca = NULL;
-    for (size_t i = 0; i < cfg.nupstreams && !ca; i++)
-        ca = cfg.upstreams[i].ca_file;
-    if ((err = gp_inspect_global_init(ca)) < 0)
+    if ((err = config_load(&cfg, &listeners, config, ctl >= 0)) < 0)
         goto fail;
     snprintf(cache_dir, sizeof(cache_dir), "%s", cfg.cache_dir);
     if ((err = gp_proxy_new(&p, &cfg)) < 0)
@@ -328,8 +367,14 @@ int main(int argc, char **argv)
     for (i = 0; i < listen_fd.len; i++)
         if ((err = add_listener(p, listen_fd.items[i], 1)) < 0)
             goto fail;
-    /* the watch needs to see into the (root-only) state dir: before the drop */
-    if ((err = gp_proxy_store_watch(p)) < 0)
+    /* the watches need to see into the (root-only) state dir: before the drop */
+    if ((err = gp_proxy_store_watch(p)) < 0 || (err = gp_proxy_revoked_file_watch(p)) < 0)
+        goto fail;
+    /* The front runs as the proxy user; as root without --user, nobody. */
+    const char *front_user = user ? user : geteuid() == 0 ? "nobody" : NULL;
+    if (front_user && !user && (err = cache_chown(cache_dir, front_user, NULL)) < 0)
+        goto fail;
+    if ((err = gp_front_start(p, "/proc/self/exe", front_user, user ? group : NULL)) < 0)
         goto fail;
     if (user && (err = privs_drop(cache_dir, user, group)) < 0)
         goto fail;

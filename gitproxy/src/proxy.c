@@ -1,63 +1,34 @@
-#include "airlock/gitproxy.h"
-#include "airlock/gp_pktline.h"
-#include "airlock/gp_receive.h"
-#include "airlock/gp_refname.h"
+/* airlock-gitproxy's key holder (OpenSMTPD's model, docs/gitproxy.md):
+ * the process that holds the token keys, the credential store and the
+ * upstream connections. It accepts connections on the sessions' listeners
+ * but never reads what a client sends: each connection goes, with one end
+ * of a new channel, to the front (front.c), whose zygote forks a worker
+ * that parses it; this process answers the worker's fixed-format messages
+ * (keyd_conn.c). Here: sessions and listeners, revocation, the credential
+ * store's reloads, the audit log. */
+#include "gp_keyd.h"
+#include "gp_chan.h"
+
 #include "airlock/buf.h"
 #include "airlock/cleanup.h"
 #include "airlock/error.h"
 #include "airlock/log.h"
-#include "gp_http.h"
-#include "gp_inspect.h"
 
-#include <ctype.h>
-#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <pthread.h>
-#include <stdatomic.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/inotify.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/time.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-
-#define CT_TEXT           "text/plain; charset=utf-8"
-#define CT_RECEIVE_RESULT "application/x-git-receive-pack-result"
-#define IO_CHUNK          (64u << 10)
-#define CONN_TIMEOUT_SEC  300
-#define MAX_CONNS         256 /* concurrent connections; more are answered 503 */
-
-struct gp_proxy {
-    struct gp_config cfg;
-    CURLSH *share;
-    pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
-    pthread_mutex_t lock; /* revoked, audit */
-    struct al_strlist revoked;
-    int audit_fd;
-    atomic_int conns;
-    atomic_uint revoke_gen;     /* bumped by every revocation */
-    struct listener *listeners; /* under lock */
-    struct conn_job *jobs;      /* open connections, under lock */
-    gp_event_fn event_fn;
-    void *event_payload;
-    /* credential store reloads (gitproxy.h) */
-    pthread_mutex_t store_lock;
-    pthread_cond_t store_cond;
-    int store_watch;        /* inotify descriptor, or -1 */
-    const char *store_name; /* the store file's name in the watched directory */
-    uint64_t store_asked;   /* reloads asked for */
-    uint64_t store_done;    /* reloads finished (loaded or failed) */
-    gp_store_fn store_fn;
-    void *store_payload;
-};
 
 struct listener {
     gp_proxy *proxy;
@@ -70,27 +41,10 @@ struct listener {
 
 struct conn_job {
     gp_proxy *proxy;
-    int fd;
+    int fd; /* the client socket (the worker has its own descriptor of it) */
+    int ch; /* our end of the worker's channel */
     char *session;
     struct conn_job *next;
-};
-
-/* One request being served. */
-struct request {
-    gp_proxy *p;
-    struct gp_conn conn;
-    struct gp_http_req http;
-    const char *listener_session;
-    char host[256];
-    char owner[128];
-    char name[128];
-    char repo[520];   /* host/owner/name */
-    const char *rest; /* "info/refs", "git-upload-pack", "git-receive-pack" */
-    struct creds_claims claims;
-    char *real_user;
-    char *real_secret;
-    int status;          /* what we answered, for the log */
-    unsigned revoke_gen; /* proxy->revoke_gen when the token was verified */
 };
 
 void gp_config_clear(struct gp_config *cfg)
@@ -110,16 +64,100 @@ void gp_config_clear(struct gp_config *cfg)
     memset(cfg, 0, sizeof(*cfg));
 }
 
-static void share_lock(CURL *h, curl_lock_data data, curl_lock_access a, void *u)
+const struct gp_upstream *gp_upstream_for(const gp_proxy *p, const char *host)
 {
-    gp_proxy *p = u;
-    pthread_mutex_lock(&p->share_locks[data]);
+    for (size_t i = 0; i < p->cfg.nupstreams; i++)
+        if (strcmp(p->cfg.upstreams[i].host, host) == 0)
+            return &p->cfg.upstreams[i];
+    return NULL;
 }
 
-static void share_unlock(CURL *h, curl_lock_data data, void *u)
+/* ---- per-session upstream connection caches ---- */
+
+static void sess_lock(CURL *h, curl_lock_data data, curl_lock_access a, void *u)
 {
-    gp_proxy *p = u;
-    pthread_mutex_unlock(&p->share_locks[data]);
+    (void)h;
+    (void)a;
+    struct gp_sess *s = u;
+    pthread_mutex_lock(&s->locks[data]);
+}
+
+static void sess_unlock(CURL *h, curl_lock_data data, void *u)
+{
+    (void)h;
+    struct gp_sess *s = u;
+    pthread_mutex_unlock(&s->locks[data]);
+}
+
+static void sess_free(struct gp_sess *s)
+{
+    if (s->share)
+        curl_share_cleanup(s->share);
+    for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+        pthread_mutex_destroy(&s->locks[i]);
+    free(s->id);
+    free(s);
+}
+
+struct gp_sess *gp_sess_get(gp_proxy *p, const char *session)
+{
+    pthread_mutex_lock(&p->lock);
+    for (struct gp_sess *s = p->sessions; s; s = s->next)
+        if (strcmp(s->id, session) == 0) {
+            s->refs++;
+            pthread_mutex_unlock(&p->lock);
+            return s;
+        }
+    struct gp_sess *s = calloc(1, sizeof(*s));
+    if (!s || !(s->id = strdup(session)) || !(s->share = curl_share_init())) {
+        pthread_mutex_unlock(&p->lock);
+        if (s) {
+            free(s->id);
+            free(s);
+        }
+        return NULL;
+    }
+    for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+        pthread_mutex_init(&s->locks[i], NULL);
+    /* Connections, DNS and TLS sessions are reused within the session
+     * only; libcurl reuses a connection only once its previous response
+     * was read to its end. */
+    curl_share_setopt(s->share, CURLSHOPT_LOCKFUNC, sess_lock);
+    curl_share_setopt(s->share, CURLSHOPT_UNLOCKFUNC, sess_unlock);
+    curl_share_setopt(s->share, CURLSHOPT_USERDATA, s);
+    curl_share_setopt(s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+    curl_share_setopt(s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+    curl_share_setopt(s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+    s->refs = 1;
+    s->next = p->sessions;
+    p->sessions = s;
+    pthread_mutex_unlock(&p->lock);
+    return s;
+}
+
+/* Unlinks the session's state; freed once no connection holds it. Call with
+ * p->lock. */
+static void sess_unlink_locked(gp_proxy *p, const char *session)
+{
+    for (struct gp_sess **pp = &p->sessions; *pp; pp = &(*pp)->next) {
+        struct gp_sess *s = *pp;
+        if (strcmp(s->id, session) != 0)
+            continue;
+        *pp = s->next;
+        s->removed = 1;
+        if (s->refs == 0)
+            sess_free(s);
+        return;
+    }
+}
+
+void gp_sess_put(gp_proxy *p, struct gp_sess *s)
+{
+    pthread_mutex_lock(&p->lock);
+    int gone = --s->refs == 0 && s->removed;
+    pthread_mutex_unlock(&p->lock);
+    if (gone)
+        sess_free(s);
 }
 
 int gp_proxy_new(gp_proxy **out, struct gp_config *cfg)
@@ -131,15 +169,18 @@ int gp_proxy_new(gp_proxy **out, struct gp_config *cfg)
     memset(cfg, 0, sizeof(*cfg));
     p->audit_fd = -1;
     p->store_watch = -1;
+    p->revoked_watch = -1;
+    p->front_fd = -1;
+    p->have_keys = p->cfg.keys.len > 0;
     pthread_mutex_init(&p->lock, NULL);
     pthread_mutex_init(&p->store_lock, NULL);
+    pthread_mutex_init(&p->front_lock, NULL);
+    pthread_rwlock_init(&p->keys_lock, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&p->store_cond, &ca);
     pthread_condattr_destroy(&ca);
-    for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
-        pthread_mutex_init(&p->share_locks[i], NULL);
     if (p->cfg.audit_path) {
         p->audit_fd = open(p->cfg.audit_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
         if (p->audit_fd < 0) {
@@ -149,17 +190,19 @@ int gp_proxy_new(gp_proxy **out, struct gp_config *cfg)
             return err;
         }
     }
-    /* Upstream connections and TLS sessions are reused across requests. */
-    p->share = curl_share_init();
-    if (p->share) {
-        curl_share_setopt(p->share, CURLSHOPT_LOCKFUNC, share_lock);
-        curl_share_setopt(p->share, CURLSHOPT_UNLOCKFUNC, share_unlock);
-        curl_share_setopt(p->share, CURLSHOPT_USERDATA, p);
-        curl_share_setopt(p->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
-        curl_share_setopt(p->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
-        curl_share_setopt(p->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
-    }
     *out = p;
+    return 0;
+}
+
+int gp_proxy_set_keys(gp_proxy *p, const struct creds_keyring *ring)
+{
+    if (ring->len == 0)
+        return al_error_set(AL_EINVAL, "no token keys");
+    pthread_rwlock_wrlock(&p->keys_lock);
+    creds_keyring_clear(&p->cfg.keys);
+    p->cfg.keys = *ring;
+    p->have_keys = 1;
+    pthread_rwlock_unlock(&p->keys_lock);
     return 0;
 }
 
@@ -182,8 +225,11 @@ static void session_shutdown_locked(gp_proxy *p, const char *session, int conns)
             shutdown(l->fd, SHUT_RDWR);
         }
     for (struct conn_job *j = p->jobs; conns && j; j = j->next)
-        if (strcmp(j->session, session) == 0)
+        if (strcmp(j->session, session) == 0) {
             shutdown(j->fd, SHUT_RDWR);
+            if (j->ch >= 0)
+                shutdown(j->ch, SHUT_RDWR);
+        }
 }
 
 /* The socket's identity: descriptors of the same socket share the inode. */
@@ -217,6 +263,7 @@ int gp_proxy_remove_session(gp_proxy *p, const char *session)
     int err = gp_proxy_revoke_session(p, session);
     pthread_mutex_lock(&p->lock);
     session_shutdown_locked(p, session, 1);
+    sess_unlink_locked(p, session);
     pthread_mutex_unlock(&p->lock);
     return err;
 }
@@ -328,7 +375,7 @@ void gp_proxy_store_reload_failed(gp_proxy *p, uint64_t gen, const char *why)
 
 /* Before a credential is resolved: when the store file changed since the
  * last look, reload it (or have it reloaded) and wait for that, bounded. */
-static void store_refresh(gp_proxy *p)
+void gp_store_refresh(gp_proxy *p)
 {
     uint64_t gen = 0;
     gp_store_fn fn = NULL;
@@ -379,581 +426,129 @@ static void store_refresh(gp_proxy *p)
     pthread_mutex_unlock(&p->store_lock);
 }
 
-/* Revocation hook for creds_token_verify: the in-memory list, then the
- * revoked file (re-read on every check so an operator's edit applies at once):
- * one session id or token id per line, as the line's first field (anything
- * after a space or tab, such as airlockd's expiry time, is ignored). */
-static int proxy_is_revoked(const char *session, const char *jti, void *payload)
+
+/* ---- revocation ---- */
+
+/* Reads the revoked file (standalone mode): one session id or token id per
+ * line, as the line's first field (anything after a space or tab, such as
+ * an expiry time, is ignored; blank lines are skipped). Read at start and
+ * when it changes, never per request. */
+static int revoked_file_load(gp_proxy *p)
 {
-    gp_proxy *p = payload;
-    int hit = 0;
-    pthread_mutex_lock(&p->lock);
-    hit = al_strlist_find(&p->revoked, session) >= 0 || al_strlist_find(&p->revoked, jti) >= 0;
-    pthread_mutex_unlock(&p->lock);
-    if (hit || !p->cfg.revoked_file)
-        return hit;
     struct al_buf b;
+    struct al_strlist ids = AL_STRLIST_INIT;
     al_buf_init(&b, 1u << 20);
-    if (al_buf_read_file(&b, p->cfg.revoked_file) == 0 && b.ptr) {
-        char *line = b.ptr;
-        while (line && !hit) {
+    int err = al_buf_read_file(&b, p->cfg.revoked_file);
+    if (err == AL_ENOTFOUND) {
+        err = 0; /* no file: nothing revoked */
+    } else if (err == 0 && b.ptr) {
+        for (char *line = b.ptr; line && err == 0;) {
             char *nl = strchr(line, '\n');
             if (nl)
                 *nl = '\0';
-            /* the id is the line's first field; airlockd writes "ID EXP";
-             * an empty line does not end the list */
             line[strcspn(line, " \t\r")] = '\0';
-            hit = *line && (strcmp(line, session) == 0 || strcmp(line, jti) == 0);
+            if (*line)
+                err = al_strlist_push_unique(&ids, line);
             line = nl ? nl + 1 : NULL;
         }
     }
     al_buf_free(&b);
+    if (err < 0) {
+        al_strlist_free(&ids);
+        return err;
+    }
+    pthread_mutex_lock(&p->lock);
+    al_strlist_free(&p->revoked_file_ids);
+    p->revoked_file_ids = ids;
+    atomic_fetch_add(&p->revoke_gen, 1);
+    pthread_mutex_unlock(&p->lock);
+    return 0;
+}
+
+int gp_proxy_revoked_file_watch(gp_proxy *p)
+{
+    if (!p->cfg.revoked_file)
+        return 0;
+    int err = revoked_file_load(p);
+    if (err < 0)
+        return err;
+    const char *path = p->cfg.revoked_file;
+    const char *slash = strrchr(path, '/');
+    char dir[4096];
+    int n = slash ? snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 : (int)(slash - path), path)
+                  : snprintf(dir, sizeof(dir), ".");
+    if (n < 0 || (size_t)n >= sizeof(dir))
+        return al_error_set(AL_EINVAL, "%s: path too long", path);
+    int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (fd < 0)
+        return al_error_set_errno(AL_EIO, errno, "inotify");
+    if (inotify_add_watch(fd, dir, IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE) < 0) {
+        int e = errno;
+        close(fd);
+        return al_error_set_errno(AL_EIO, e, "watching %s", dir);
+    }
+    p->revoked_watch = fd;
+    return 0;
+}
+
+/* Re-reads the revoked file when its directory reported a change. */
+static void revoked_file_refresh(gp_proxy *p)
+{
+    if (p->revoked_watch < 0)
+        return;
+    const char *slash = strrchr(p->cfg.revoked_file, '/');
+    const char *name = slash ? slash + 1 : p->cfg.revoked_file;
+    char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+    int changed = 0;
+    for (;;) {
+        ssize_t n = read(p->revoked_watch, buf, sizeof(buf));
+        if (n <= 0)
+            break;
+        for (char *at = buf; at < buf + n;) {
+            const struct inotify_event *ev = (const struct inotify_event *)at;
+            if ((ev->mask & IN_Q_OVERFLOW) || (ev->len > 0 && strcmp(ev->name, name) == 0))
+                changed = 1;
+            at += sizeof(*ev) + ev->len;
+        }
+    }
+    if (changed && revoked_file_load(p) < 0)
+        al_log(AL_LOG_ERROR, "revoked file %s: %s; keeping the previous list",
+               p->cfg.revoked_file, al_error_last());
+}
+
+int gp_proxy_is_revoked(const char *session, const char *jti, void *payload)
+{
+    gp_proxy *p = payload;
+    revoked_file_refresh(p);
+    pthread_mutex_lock(&p->lock);
+    int hit = al_strlist_find(&p->revoked, session) >= 0 || al_strlist_find(&p->revoked, jti) >= 0 ||
+              al_strlist_find(&p->revoked_file_ids, session) >= 0 ||
+              al_strlist_find(&p->revoked_file_ids, jti) >= 0;
+    pthread_mutex_unlock(&p->lock);
     return hit;
 }
 
-static int respond_text(struct request *rq, int status, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 
-static int respond_text(struct request *rq, int status, const char *fmt, ...)
+/* ---- audit ---- */
+
+void gp_audit_write(gp_proxy *p, const char *session, json_t *record)
 {
-    char msg[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(msg, sizeof(msg) - 1, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        n = 0;
-    if ((size_t)n > sizeof(msg) - 2)
-        n = (int)sizeof(msg) - 2;
-    msg[n++] = '\n';
-    rq->status = status;
-    const char *extra = status == 401 ? "WWW-Authenticate: Basic realm=\"airlock\"\r\n" : NULL;
-    return gp_http_respond(&rq->conn, status, CT_TEXT, extra, msg, (size_t)n);
-}
-
-/* Segment of [A-Za-z0-9._-], not starting with '.'. */
-static int segment_valid(const char *s, size_t len, int host)
-{
-    if (len == 0 || s[0] == '.')
-        return 0;
-    for (size_t i = 0; i < len; i++) {
-        char c = s[i];
-        if (!(isalnum((unsigned char)c) || c == '.' || c == '-' || c == '_' || (host && c == ':')))
-            return 0;
-    }
-    return 1;
-}
-
-/* Splits "/<host>/<owner>/<name>.git/<rest>". */
-static int request_route(struct request *rq)
-{
-    const char *p = rq->http.path;
-    const char *seg[3];
-    size_t len[3];
-    if (*p++ != '/')
-        return AL_EINVAL;
-    for (int i = 0; i < 3; i++) {
-        const char *slash = strchr(p, '/');
-        if (!slash)
-            return AL_EINVAL;
-        seg[i] = p;
-        len[i] = (size_t)(slash - p);
-        p = slash + 1;
-    }
-    if (len[2] <= 4 || strncmp(seg[2] + len[2] - 4, ".git", 4) != 0)
-        return AL_EINVAL;
-    len[2] -= 4;
-    if (!segment_valid(seg[0], len[0], 1) || !segment_valid(seg[1], len[1], 0) ||
-        !segment_valid(seg[2], len[2], 0) || len[0] >= sizeof(rq->host) ||
-        len[1] >= sizeof(rq->owner) || len[2] >= sizeof(rq->name))
-        return AL_EINVAL;
-    for (size_t i = 0; i < len[0]; i++)
-        rq->host[i] = (char)tolower((unsigned char)seg[0][i]);
-    rq->host[len[0]] = '\0';
-    memcpy(rq->owner, seg[1], len[1]);
-    rq->owner[len[1]] = '\0';
-    memcpy(rq->name, seg[2], len[2]);
-    rq->name[len[2]] = '\0';
-    snprintf(rq->repo, sizeof(rq->repo), "%s/%s/%s", rq->host, rq->owner, rq->name);
-    if (strcmp(p, "info/refs") != 0 && strcmp(p, "git-upload-pack") != 0 &&
-        strcmp(p, "git-receive-pack") != 0)
-        return AL_ENOTFOUND;
-    rq->rest = p;
-    return 0;
-}
-
-/* Extracts the scoped token from Basic (password, or user when the password
- * is empty) or Bearer. Returns 0 and an allocated token, AL_ENOTFOUND when
- * there is none, AL_EINVAL when malformed. */
-static int request_token(char **out, const char *auth)
-{
-    if (strncasecmp(auth, "Bearer ", 7) == 0) {
-        const char *t = auth + 7;
-        while (*t == ' ')
-            t++;
-        if (!*t)
-            return AL_EINVAL;
-        return (*out = strdup(t)) ? 0 : AL_ENOMEM;
-    }
-    if (strncasecmp(auth, "Basic ", 6) != 0)
-        return *auth ? AL_EINVAL : AL_ENOTFOUND;
-    const char *b = auth + 6;
-    while (*b == ' ')
-        b++;
-    size_t blen = strlen(b);
-    if (blen == 0 || blen % 4 != 0 || blen > 10000)
-        return AL_EINVAL;
-    unsigned char *dec = malloc(blen / 4 * 3 + 1);
-    if (!dec)
-        return AL_ENOMEM;
-    int n = EVP_DecodeBlock(dec, (const unsigned char *)b, (int)blen);
-    int err = AL_EINVAL;
-    if (n < 0)
-        goto out;
-    if (b[blen - 1] == '=')
-        n--;
-    if (b[blen - 2] == '=')
-        n--;
-    dec[n] = '\0';
-    if ((int)strlen((char *)dec) != n)
-        goto out;
-    char *colon = strchr((char *)dec, ':');
-    const char *tok = colon && colon[1] ? colon + 1 : (char *)dec;
-    if (colon && !colon[1])
-        *colon = '\0';
-    if (!*tok)
-        goto out;
-    err = (*out = strdup(tok)) ? 0 : AL_ENOMEM;
-out:
-    OPENSSL_cleanse(dec, blen / 4 * 3 + 1);
-    free(dec);
-    return err;
-}
-
-/* Authenticates and authorises the request for `op`. On refusal the answer
- * has been sent and a negative code is returned. */
-static int request_authorise(struct request *rq, unsigned op)
-{
-    char *token = NULL;
-    int err = request_token(&token, rq->http.authorization);
-    if (err == AL_ENOTFOUND) {
-        respond_text(rq, 401, "airlock: authentication required");
-        return err;
-    }
-    if (err < 0) {
-        respond_text(rq, 403, "airlock: malformed Authorization header");
-        return err;
-    }
-    rq->revoke_gen = atomic_load(&rq->p->revoke_gen);
-    err = creds_token_verify(&rq->claims, token, strlen(token), &rq->p->cfg.keys, time(NULL),
-                             proxy_is_revoked, rq->p);
-    OPENSSL_cleanse(token, strlen(token));
-    free(token);
-    if (err < 0) {
-        respond_text(rq, 403, "airlock: %s", al_error_last());
-        return err;
-    }
-    if (strcmp(rq->listener_session, "*") != 0 &&
-        strcmp(rq->claims.session, rq->listener_session) != 0) {
-        respond_text(rq, 403, "airlock: token belongs to another session");
-        return AL_EPERM;
-    }
-    if (!creds_claims_allow_repo(&rq->claims, rq->repo)) {
-        respond_text(rq, 403, "airlock: token does not grant access to %s", rq->repo);
-        return AL_EPERM;
-    }
-    if (!(rq->claims.ops & op)) {
-        respond_text(rq, 403, "airlock: token does not allow %s",
-                     op == CREDS_OP_PUSH ? "push" : "fetch");
-        return AL_EPERM;
-    }
-    store_refresh(rq->p);
-    err = creds_store_resolve(&rq->real_user, &rq->real_secret, rq->p->cfg.store, rq->repo,
-                              time(NULL));
-    if (err < 0) {
-        al_log(AL_LOG_WARN, "no upstream credential for %s: %s", rq->repo, al_error_last());
-        if (err == AL_ENOTFOUND)
-            respond_text(rq, 502, "airlock: no upstream credential for %s", rq->repo);
-        else
-            respond_text(rq, 502, "airlock: cannot obtain an upstream credential for %s", rq->repo);
-        return err;
-    }
-    return 0;
-}
-
-static const struct gp_upstream *upstream_for(gp_proxy *p, const char *host)
-{
-    for (size_t i = 0; i < p->cfg.nupstreams; i++)
-        if (strcmp(p->cfg.upstreams[i].host, host) == 0)
-            return &p->cfg.upstreams[i];
-    return NULL;
-}
-
-/* "<base>/<owner>/<name>.git" into buf. */
-static void upstream_repo_url(char *buf, size_t cap, struct request *rq,
-                              const struct gp_upstream *up)
-{
-    if (up)
-        snprintf(buf, cap, "%s/%s/%s.git", up->url, rq->owner, rq->name);
-    else
-        snprintf(buf, cap, "https://%s/%s/%s.git", rq->host, rq->owner, rq->name);
-}
-
-/* "Authorization: Basic base64(user:secret)"; allocated; wipe when done. */
-static char *auth_header_make(const char *user, const char *secret)
-{
-    size_t plain_len = strlen(user) + 1 + strlen(secret);
-    char *plain = malloc(plain_len + 1);
-    size_t enc_cap = (plain_len + 2) / 3 * 4 + 1;
-    char *hdr = malloc(enc_cap + 32);
-    if (!plain || !hdr) {
-        free(plain);
-        free(hdr);
-        return NULL;
-    }
-    snprintf(plain, plain_len + 1, "%s:%s", user, secret);
-    memcpy(hdr, "Authorization: Basic ", 21);
-    EVP_EncodeBlock((unsigned char *)hdr + 21, (unsigned char *)plain, (int)plain_len);
-    OPENSSL_cleanse(plain, plain_len);
-    free(plain);
-    return hdr;
-}
-
-/* ---- upstream transfer ---- */
-
-struct xfer {
-    struct request *rq;
-    long status;
-    char ctype[128];
-    int head_sent;
-    /* request body: pre[], then spool file or client body */
-    const char *pre;
-    size_t pre_len, pre_off;
-    int spool_fd;
-    off_t spool_off;
-    int from_client;
-    int client_error;
-    unsigned revoke_gen; /* proxy->revoke_gen when last checked */
-    int revoked;         /* the session or token was revoked mid-request */
-    uint64_t up_bytes, down_bytes;
-    struct al_buf *report; /* keeps the start of the response for the audit */
-};
-
-static size_t xfer_header(char *data, size_t size, size_t nmemb, void *u)
-{
-    struct xfer *x = u;
-    size_t len = size * nmemb;
-    if (len > 5 && strncmp(data, "HTTP/", 5) == 0) {
-        x->ctype[0] = '\0';
-        const char *sp = memchr(data, ' ', len);
-        x->status = sp ? strtol(sp + 1, NULL, 10) : 0;
-    } else if (len > 13 && strncasecmp(data, "Content-Type:", 13) == 0) {
-        const char *v = data + 13;
-        size_t vl = len - 13;
-        while (vl && (*v == ' ' || *v == '\t'))
-            v++, vl--;
-        while (vl && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' '))
-            vl--;
-        /* Only a plain media type is relayed. */
-        if (vl < sizeof(x->ctype)) {
-            int ok = 1;
-            for (size_t i = 0; i < vl; i++)
-                if (!isprint((unsigned char)v[i]))
-                    ok = 0;
-            if (ok) {
-                memcpy(x->ctype, v, vl);
-                x->ctype[vl] = '\0';
-            }
-        }
-    }
-    return len;
-}
-
-static size_t xfer_write(char *data, size_t size, size_t nmemb, void *u)
-{
-    struct xfer *x = u;
-    size_t len = size * nmemb;
-    if (x->status < 200 || x->status >= 300)
-        return len; /* swallowed; our own answer follows */
-    if (!x->head_sent) {
-        if (gp_http_send_head(&x->rq->conn, 200,
-                              x->ctype[0] ? x->ctype : "application/octet-stream", NULL) < 0)
-            return 0;
-        x->head_sent = 1;
-    }
-    if (x->report && x->report->len < 4096)
-        al_buf_append(x->report, data, len < 4096 - x->report->len ? len : 4096 - x->report->len);
-    if (gp_http_write(&x->rq->conn, data, len) < 0)
-        return 0;
-    x->down_bytes += len;
-    return len;
-}
-
-/* True when the request's session or token has been revoked since the
- * request started: checked before every piece of the request body goes
- * upstream, the end of the body included, so an upload cut short by a
- * revocation never completes and upstream updates no ref. */
-static int xfer_revoked(struct xfer *x)
-{
-    gp_proxy *p = x->rq->p;
-    unsigned gen = atomic_load(&p->revoke_gen);
-    if (gen != x->revoke_gen) {
-        x->revoke_gen = gen;
-        x->revoked = proxy_is_revoked(x->rq->claims.session, x->rq->claims.jti, p);
-    }
-    return x->revoked;
-}
-
-static size_t xfer_read(char *dst, size_t size, size_t nmemb, void *u)
-{
-    struct xfer *x = u;
-    size_t max = size * nmemb;
-    if (xfer_revoked(x))
-        return CURL_READFUNC_ABORT;
-    if (x->pre_off < x->pre_len) {
-        size_t n = x->pre_len - x->pre_off;
-        if (n > max)
-            n = max;
-        memcpy(dst, x->pre + x->pre_off, n);
-        x->pre_off += n;
-        x->up_bytes += n;
-        return n;
-    }
-    if (x->spool_fd >= 0) {
-        ssize_t n;
-        do
-            n = pread(x->spool_fd, dst, max, x->spool_off);
-        while (n < 0 && errno == EINTR);
-        if (n < 0)
-            return CURL_READFUNC_ABORT;
-        x->spool_off += n;
-        x->up_bytes += (size_t)n;
-        return (size_t)n;
-    }
-    if (x->from_client) {
-        ssize_t n = gp_http_read_body(&x->rq->conn, dst, max);
-        if (n < 0) {
-            x->client_error = 1;
-            return CURL_READFUNC_ABORT;
-        }
-        x->up_bytes += (size_t)n;
-        return (size_t)n;
-    }
-    return 0;
-}
-
-/* Forwards the request upstream and relays the answer. `body_len` is the
- * request body length or -1 (chunked); NULL-equivalent for GET when
- * `post` is 0. Returns 0 when an answer was relayed. */
-static int xfer_run(struct xfer *x, int post, int64_t body_len)
-{
-    struct request *rq = x->rq;
-    const struct gp_upstream *up = upstream_for(rq->p, rq->host);
-    char url[2048];
-    char hdr[512];
-    struct curl_slist *headers = NULL;
-    char *auth = NULL;
-    CURL *curl = NULL;
-    int err = 0;
-    upstream_repo_url(url, sizeof(url), rq, up);
-    x->revoke_gen = rq->revoke_gen;
-    size_t ul = strlen(url);
-    snprintf(url + ul, sizeof(url) - ul, "/%s%s%s", rq->rest, rq->http.query[0] ? "?" : "",
-             rq->http.query);
-    if (!(auth = auth_header_make(rq->real_user, rq->real_secret)) || !(curl = curl_easy_init())) {
-        err = AL_ENOMEM;
-        goto out;
-    }
-    /* The client's Authorization is never forwarded: only ours goes out. */
-    headers = curl_slist_append(headers, auth);
-    if (rq->http.content_type[0]) {
-        snprintf(hdr, sizeof(hdr), "Content-Type: %s", rq->http.content_type);
-        headers = curl_slist_append(headers, hdr);
-    }
-    if (rq->http.accept[0]) {
-        snprintf(hdr, sizeof(hdr), "Accept: %s", rq->http.accept);
-        headers = curl_slist_append(headers, hdr);
-    }
-    if (rq->http.git_protocol[0]) {
-        snprintf(hdr, sizeof(hdr), "Git-Protocol: %s", rq->http.git_protocol);
-        headers = curl_slist_append(headers, hdr);
-    }
-    if (post && rq->http.content_encoding[0]) {
-        snprintf(hdr, sizeof(hdr), "Content-Encoding: %s", rq->http.content_encoding);
-        headers = curl_slist_append(headers, hdr);
-    }
-    headers = curl_slist_append(headers, "Expect:");
-    if (post && body_len < 0)
-        headers = curl_slist_append(headers, "Transfer-Encoding: chunked");
-    curl_easy_setopt(curl, CURLOPT_URL, url);
-    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(curl, CURLOPT_USERAGENT, "git/2 (airlock-gitproxy)");
-    curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L); /* never carry the token elsewhere */
-    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 30L);
-    curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, (long)CONN_TIMEOUT_SEC);
-    curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, xfer_header);
-    curl_easy_setopt(curl, CURLOPT_HEADERDATA, x);
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, xfer_write);
-    curl_easy_setopt(curl, CURLOPT_WRITEDATA, x);
-    curl_easy_setopt(curl, CURLOPT_BUFFERSIZE, (long)IO_CHUNK);
-    if (rq->p->share)
-        curl_easy_setopt(curl, CURLOPT_SHARE, rq->p->share);
-    if (up && up->ca_file)
-        curl_easy_setopt(curl, CURLOPT_CAINFO, up->ca_file);
-    if (post) {
-        curl_easy_setopt(curl, CURLOPT_POST, 1L);
-        curl_easy_setopt(curl, CURLOPT_READFUNCTION, xfer_read);
-        curl_easy_setopt(curl, CURLOPT_READDATA, x);
-        curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
-        curl_easy_setopt(curl, CURLOPT_UPLOAD_BUFFERSIZE, (long)IO_CHUNK);
-    }
-    CURLcode rc = curl_easy_perform(curl);
-    if (x->revoked) {
-        al_log(AL_LOG_WARN, "%s: session %s revoked during the request; upload aborted", rq->repo,
-               rq->claims.session);
-        if (!x->head_sent)
-            respond_text(rq, 403, "airlock: session %s was revoked", rq->claims.session);
-        goto out;
-    }
-    if (x->head_sent) {
-        rq->status = 200;
-        if (rc != CURLE_OK)
-            al_log(AL_LOG_WARN, "%s: transfer cut short: %s", rq->repo, curl_easy_strerror(rc));
-        goto out;
-    }
-    if (x->client_error) {
-        respond_text(rq, 400, "airlock: malformed request body");
-    } else if (rc != CURLE_OK) {
-        al_log(AL_LOG_WARN, "%s: upstream: %s", rq->repo, curl_easy_strerror(rc));
-        respond_text(rq, 502, "airlock: upstream %s unreachable", rq->host);
-    } else if (x->status >= 200 && x->status < 300) {
-        rq->status = 200;
-        gp_http_send_head(&rq->conn, 200, x->ctype[0] ? x->ctype : "application/octet-stream",
-                          NULL);
-    } else if (x->status == 401 || x->status == 403) {
-        al_log(AL_LOG_WARN, "%s: upstream refused airlock's credential (%ld)", rq->repo, x->status);
-        respond_text(rq, 502, "airlock: upstream refused airlock's credential for %s", rq->repo);
-    } else if (x->status == 404) {
-        respond_text(rq, 404, "airlock: %s not found upstream", rq->repo);
-    } else if (x->status >= 300 && x->status < 400) {
-        respond_text(rq, 502, "airlock: upstream redirected; redirects are not followed");
-    } else {
-        respond_text(rq, 502, "airlock: upstream answered %ld", x->status);
-    }
-out:
-    curl_slist_free_all(headers);
-    curl_easy_cleanup(curl);
-    creds_secret_free(auth);
-    return err;
-}
-
-/* ---- push ---- */
-
-/* Drains the rest of the request body (so the client reads our answer rather
- * than a reset), up to max bytes. */
-static void body_drain(struct gp_conn *c, uint64_t max)
-{
-    char buf[16384];
-    uint64_t total = 0;
-    ssize_t n;
-    while ((n = gp_http_read_body(c, buf, sizeof(buf))) > 0 && total < max)
-        total += (uint64_t)n;
-}
-
-/* Checks one command against the token; returns a reason or NULL. */
-static const char *command_check(const struct creds_claims *claims, const struct gp_command *c)
-{
-    if (!gp_refname_valid(c->ref, strlen(c->ref)))
-        return "invalid ref name";
-    if (gp_oid_is_zero(c->new_oid))
-        return "deleting refs is not allowed";
-    int allowed = creds_claims_allow_ref(claims, c->ref);
-    if (strncmp(c->ref, "refs/tags/", 10) == 0 && !allowed)
-        return "pushing tags is not allowed";
-    if (strncmp(c->ref, "refs/heads/", 11) != 0 && !allowed)
-        return "only branches (refs/heads/) may be pushed";
-    if (!allowed)
-        return "this token may not push to this branch";
-    return NULL;
-}
-
-/* Sends report-status with every command refused. */
-static int send_refusal(struct request *rq, const struct gp_receive *r, char **reasons)
-{
-    struct al_buf inner, outer;
-    int err = 0;
-    const char *first = NULL;
-    al_buf_init(&inner, 8u << 20);
-    al_buf_init(&outer, 8u << 20);
-    for (size_t i = 0; i < r->ncmds && !first; i++)
-        first = reasons[i];
-    if (!gp_receive_has_cap(r, "report-status") && !gp_receive_has_cap(r, "report-status-v2")) {
-        err = gp_pktline_printf(&outer, "ERR airlock: %s", first ? first : "push refused");
-        goto send;
-    }
-    gp_pktline_printf(&inner, "unpack ok\n");
-    for (size_t i = 0; i < r->ncmds; i++)
-        gp_pktline_printf(&inner, "ng %s airlock: %s\n", r->cmds[i].ref,
-                          reasons[i] ? reasons[i] : "refused because another ref was refused");
-    gp_pktline_flush(&inner);
-    if (gp_receive_has_cap(r, "side-band-64k") || gp_receive_has_cap(r, "side-band")) {
-        size_t max = gp_receive_has_cap(r, "side-band-64k") ? 65515 : 995;
-        char band[65520];
-        for (size_t off = 0; off < inner.len;) {
-            size_t n = inner.len - off < max ? inner.len - off : max;
-            band[0] = 1;
-            memcpy(band + 1, inner.ptr + off, n);
-            gp_pktline_append(&outer, band, n + 1);
-            off += n;
-        }
-        err = gp_pktline_flush(&outer);
-    } else {
-        err = al_buf_append(&outer, inner.ptr, inner.len);
-    }
-send:
-    if (err == 0) {
-        rq->status = 200;
-        err = gp_http_respond(&rq->conn, 200, CT_RECEIVE_RESULT, NULL, outer.ptr, outer.len);
-    }
-    al_buf_free(&inner);
-    al_buf_free(&outer);
-    return err;
-}
-
-static void audit_push(struct request *rq, const struct gp_receive *r, char **reasons,
-                       const char *decision, const char *reason, uint64_t bytes, long upstream,
-                       const char *upstream_report)
-{
-    json_t *refs = json_array();
-    for (size_t i = 0; r && i < r->ncmds; i++)
-        json_array_append_new(refs, json_pack("{s:s, s:s, s:s, s:s?}", "ref", r->cmds[i].ref, "old",
-                                              r->cmds[i].old_oid, "new", r->cmds[i].new_oid,
-                                              "refused", reasons ? reasons[i] : NULL));
-    json_t *o = json_pack("{s:s, s:I, s:s, s:s, s:s, s:o, s:s, s:s?, s:I, s:I, s:s?}", "event",
-                          "push", "time", (json_int_t)time(NULL), "session", rq->claims.session,
-                          "user", rq->claims.user, "repo", rq->repo, "refs", refs, "decision",
-                          decision, "reason", reason, "bytes", (json_int_t)bytes, "upstream_status",
-                          (json_int_t)upstream, "upstream_report", upstream_report);
-    pthread_mutex_lock(&rq->p->lock);
-    gp_event_fn fn = rq->p->event_fn;
-    void *payload = rq->p->event_payload;
-    pthread_mutex_unlock(&rq->p->lock);
-    if (o && fn)
-        fn(rq->claims.session, o, payload);
-    char *line = o ? json_dumps(o, JSON_COMPACT) : NULL;
-    json_decref(o);
+    pthread_mutex_lock(&p->lock);
+    gp_event_fn fn = p->event_fn;
+    void *payload = p->event_payload;
+    pthread_mutex_unlock(&p->lock);
+    if (fn)
+        fn(session, record, payload);
+    char *line = json_dumps(record, JSON_COMPACT);
     if (!line)
         return;
-    if (rq->p->audit_fd >= 0) {
+    if (p->audit_fd >= 0) {
         size_t n = strlen(line);
         line[n] = '\n';
-        pthread_mutex_lock(&rq->p->lock);
-        ssize_t w = write(rq->p->audit_fd, line, n + 1);
+        pthread_mutex_lock(&p->lock);
+        ssize_t w = write(p->audit_fd, line, n + 1);
         (void)w;
-        pthread_mutex_unlock(&rq->p->lock);
+        pthread_mutex_unlock(&p->lock);
         line[n] = '\0';
     } else {
         al_log(AL_LOG_INFO, "audit %s", line);
@@ -961,289 +556,107 @@ static void audit_push(struct request *rq, const struct gp_receive *r, char **re
     free(line);
 }
 
-static int collect_secret(const char *secret, void *payload)
+/* ---- the front ---- */
+
+/* Ends this process when the front does: without it no connection can be
+ * served, and the supervisor (airlockd) restarts the whole proxy. */
+static void *front_watch(void *arg)
 {
-    return al_strlist_push_unique(payload, secret) < 0;
+    gp_proxy *p = arg;
+    int status = 0;
+    while (waitpid(p->front_pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (WIFSIGNALED(status))
+        al_log(AL_LOG_ERROR, "the front (pid %d) was killed by signal %d; exiting",
+               (int)p->front_pid, WTERMSIG(status));
+    else
+        al_log(AL_LOG_ERROR, "the front (pid %d) exited with status %d; exiting",
+               (int)p->front_pid, WEXITSTATUS(status));
+    _exit(1);
+    return NULL;
 }
 
-/* Spools the head and the rest of the body into an unlinked temp file. */
-static int spool_body(int *out_fd, uint64_t *out_len, struct request *rq, const struct al_buf *head)
+int gp_front_start(gp_proxy *p, const char *self, const char *user, const char *group)
 {
-    char path[4096];
-    cleanup_free char *buf = NULL;
-    snprintf(path, sizeof(path), "%s/spool-XXXXXX", rq->p->cfg.cache_dir);
-    cleanup_fd int fd = mkostemp(path, O_CLOEXEC);
-    if (fd < 0)
-        return al_error_set_errno(AL_EIO, errno, "spool file");
-    unlink(path);
-    uint64_t total = head->len;
-    if (write(fd, head->ptr, head->len) != (ssize_t)head->len)
-        return al_error_set_errno(AL_EIO, errno, "spool write");
-    if (!(buf = malloc(IO_CHUNK)))
-        return AL_ENOMEM;
-    for (;;) {
-        ssize_t n = gp_http_read_body(&rq->conn, buf, IO_CHUNK);
-        if (n < 0)
-            return al_error_set(AL_EINVAL, "malformed request body");
-        if (n == 0)
-            break;
-        total += (uint64_t)n;
-        if (total > rq->p->cfg.max_push)
-            return al_error_set(AL_ETOOBIG, "push larger than %llu bytes",
-                                (unsigned long long)rq->p->cfg.max_push);
-        if (write(fd, buf, (size_t)n) != n)
-            return al_error_set_errno(AL_EIO, errno, "spool write");
+    int sv[2];
+    char fdarg[16];
+    int err = gp_chan_pair(sv);
+    if (err < 0)
+        return err;
+    snprintf(fdarg, sizeof(fdarg), "%d", sv[1]);
+    pid_t pid = fork();
+    if (pid == 0) {
+        /* only async-signal-safe calls until exec; the new image starts
+         * with none of this process's memory */
+        int fl = fcntl(sv[1], F_GETFD);
+        if (fl < 0 || fcntl(sv[1], F_SETFD, fl & ~FD_CLOEXEC) < 0)
+            _exit(127);
+        char *argv[] = {(char *)"airlock-gitproxy", (char *)"--front", fdarg, NULL};
+        execv(self, argv);
+        _exit(127);
     }
-    *out_fd = steal_fd(&fd);
-    *out_len = total;
+    close(sv[1]);
+    if (pid < 0) {
+        close(sv[0]);
+        return al_error_set_errno(AL_EIO, errno, "fork");
+    }
+    uint8_t buf[GP_CHAN_MSG_MAX];
+    struct gp_wire w;
+    gp_wire_init(&w, buf, sizeof(buf), GP_CH_ZYGOTE_INIT);
+    gp_wire_str(&w, user ? user : "");
+    gp_wire_str(&w, group ? group : "");
+    gp_wire_str(&w, p->cfg.cache_dir);
+    gp_wire_u8(&w, (uint8_t)(p->cfg.leak_guard != 0));
+    gp_wire_u8(&w, (uint8_t)(p->cfg.check_ff != 0));
+    gp_wire_u64(&w, p->cfg.max_push);
+    gp_wire_u8(&w, (uint8_t)al_log_enabled(AL_LOG_DEBUG));
+    if ((err = gp_chan_send(sv[0], &w, NULL, 0)) < 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        close(sv[0]);
+        return err;
+    }
+    p->front_fd = sv[0];
+    p->front_pid = pid;
+    pthread_t t;
+    if (pthread_create(&t, NULL, front_watch, p) == 0)
+        pthread_detach(t);
+    al_log(AL_LOG_INFO, "front started (pid %d)", (int)pid);
     return 0;
 }
 
-static void handle_receive_pack(struct request *rq)
+int gp_front_hand(gp_proxy *p, int client_fd, int worker_ch)
 {
-    struct al_buf head;
-    struct gp_receive r = {0};
-    struct al_strlist secrets = AL_STRLIST_INIT;
-    struct al_buf report;
-    char **reasons = NULL;
-    char *chunk = NULL;
-    char *auth = NULL;
-    int spool_fd = -1;
-    uint64_t spool_len = 0;
-    int err, refused = 0;
-    al_buf_init(&head, GP_RECEIVE_HEAD_MAX + IO_CHUNK);
-    al_buf_init(&report, 4096);
-    if (rq->http.content_encoding[0] && strcasecmp(rq->http.content_encoding, "identity") != 0) {
-        respond_text(rq, 415, "airlock: compressed push requests are not supported");
-        goto out;
-    }
-    if (!(chunk = malloc(IO_CHUNK)))
-        goto out;
-    /* Read until the command list (and push options) are complete. */
-    for (;;) {
-        err = gp_receive_parse(&r, head.ptr ? head.ptr : "", head.len);
-        if (err != AL_EAGAIN)
-            break;
-        ssize_t n = gp_http_read_body(&rq->conn, chunk, IO_CHUNK);
-        if (n <= 0) {
-            err = al_error_set(AL_EINVAL, "request ended inside the command list");
-            break;
-        }
-        if (al_buf_append(&head, chunk, (size_t)n) < 0) {
-            err = al_error_set(AL_ETOOBIG, "command list too long");
-            break;
-        }
-    }
-    if (err < 0) {
-        respond_text(rq, 400, "airlock: malformed receive-pack request: %s", al_error_last());
-        audit_push(rq, NULL, NULL, "refused", "malformed request", head.len, 0, NULL);
-        goto out;
-    }
-    if (r.probe) {
-        rq->status = 200;
-        gp_http_send_head(&rq->conn, 200, CT_RECEIVE_RESULT, NULL);
-        goto out;
-    }
-    if (!(reasons = calloc(r.ncmds, sizeof(*reasons))))
-        goto out;
-    for (size_t i = 0; i < r.ncmds; i++) {
-        const char *why = command_check(&rq->claims, &r.cmds[i]);
-        if (why && !(reasons[i] = strdup(why)))
-            goto out;
-        refused |= why != NULL;
-    }
-    int need_ff = 0;
-    for (size_t i = 0; i < r.ncmds; i++)
-        need_ff |= !gp_oid_is_zero(r.cmds[i].old_oid);
-    need_ff &= rq->p->cfg.check_ff;
-    int inspect = !refused && (need_ff || rq->p->cfg.leak_guard);
-    if (inspect) {
-        if ((err = spool_body(&spool_fd, &spool_len, rq, &head)) < 0) {
-            /* A removed session's connections are shut down: say why. */
-            if (gp_proxy_session_is_revoked(rq->p, rq->claims.session))
-                al_error_set(AL_EPERM, "the session was revoked");
-            respond_text(rq, err == AL_ETOOBIG ? 413 : 400, "airlock: %s", al_error_last());
-            audit_push(rq, &r, NULL, "refused", al_error_last(), head.len, 0, NULL);
-            goto out;
-        }
-        if (creds_store_foreach_secret(rq->p->cfg.store, collect_secret, &secrets) != 0 ||
-            al_strlist_push_unique(&secrets, rq->real_secret) < 0 ||
-            !(auth = auth_header_make(rq->real_user, rq->real_secret))) {
-            respond_text(rq, 500, "airlock: out of memory");
-            goto out;
-        }
-        const struct gp_upstream *up = upstream_for(rq->p, rq->host);
-        char url[2048];
-        upstream_repo_url(url, sizeof(url), rq, up);
-        struct gp_inspect in = {
-            .cache_dir = rq->p->cfg.cache_dir,
-            .repo = rq->repo,
-            .url = url,
-            .auth_header = auth,
-            .spool_fd = spool_fd,
-            .pack_offset = (off_t)r.head_len,
-            .has_pack = spool_len > r.head_len,
-            .check_ff = need_ff,
-            .leak_guard = rq->p->cfg.leak_guard,
-            .secrets = &secrets,
-        };
-        if ((err = gp_inspect_push(&in, &r, reasons)) < 0) {
-            char why[512];
-            snprintf(why, sizeof(why), "cannot verify the push: %s", al_error_last());
-            for (size_t i = 0; i < r.ncmds; i++)
-                if (!reasons[i])
-                    reasons[i] = strdup(why);
-        }
-        for (size_t i = 0; i < r.ncmds; i++)
-            refused |= reasons[i] != NULL;
-    }
-    struct xfer x = {.rq = rq, .spool_fd = -1, .report = &report, .revoke_gen = rq->revoke_gen};
-    /* The inspection may have taken a while: a session removed meanwhile
-     * has its push refused before anything goes upstream. */
-    if (!refused && xfer_revoked(&x)) {
-        for (size_t i = 0; i < r.ncmds; i++)
-            if (!reasons[i])
-                reasons[i] = strdup("the session was revoked");
-        refused = 1;
-    }
-    if (refused) {
-        if (!inspect)
-            body_drain(&rq->conn, rq->p->cfg.max_push);
-        send_refusal(rq, &r, reasons);
-        const char *first = NULL;
-        for (size_t i = 0; i < r.ncmds && !first; i++)
-            first = reasons[i];
-        audit_push(rq, &r, reasons, "refused", first, inspect ? spool_len : rq->conn.body_read, 0,
-                   NULL);
-        goto out;
-    }
-    int64_t body_len;
-    if (spool_fd >= 0) {
-        x.spool_fd = spool_fd;
-        body_len = (int64_t)spool_len;
-    } else {
-        /* No check needs the pack: stream it straight through. */
-        x.pre = head.ptr;
-        x.pre_len = head.len;
-        x.from_client = 1;
-        body_len = rq->http.content_length;
-    }
-    xfer_run(&x, 1, body_len);
-    /* The report is pkt-lines, possibly side-band: keep only printable
-     * bytes for the audit record. */
-    for (size_t i = 0; i < report.len; i++)
-        if (!isprint((unsigned char)report.ptr[i]))
-            report.ptr[i] = ' ';
-    const char *decision = x.revoked                           ? "refused"
-                           : x.status >= 200 && x.status < 300 ? "forwarded"
-                                                               : "failed";
-    audit_push(rq, &r, NULL, decision, x.revoked ? "the session was revoked" : NULL, x.up_bytes,
-               x.status, report.ptr);
-out:
-    if (spool_fd >= 0)
-        close(spool_fd);
-    if (reasons)
-        for (size_t i = 0; i < r.ncmds; i++)
-            free(reasons[i]);
-    free(reasons);
-    for (size_t i = 0; i < secrets.len; i++)
-        OPENSSL_cleanse(secrets.items[i], strlen(secrets.items[i]));
-    al_strlist_free(&secrets);
-    creds_secret_free(auth);
-    free(chunk);
-    gp_receive_clear(&r);
-    al_buf_free(&head);
-    al_buf_free(&report);
+    uint8_t buf[8];
+    struct gp_wire w;
+    int fds[2] = {client_fd, worker_ch};
+    gp_wire_init(&w, buf, sizeof(buf), GP_CH_ZYGOTE_CONN);
+    pthread_mutex_lock(&p->front_lock);
+    int err = p->front_fd >= 0 ? gp_chan_send(p->front_fd, &w, fds, 2)
+                               : al_error_set(AL_EIO, "no front");
+    pthread_mutex_unlock(&p->front_lock);
+    return err;
 }
 
-static void request_handle(struct request *rq)
-{
-    int err = gp_http_read_request(&rq->conn, &rq->http);
-    if (err == AL_EIO)
-        return;
-    if (err < 0) {
-        respond_text(rq, 400, "airlock: %s", al_error_last());
-        return;
-    }
-    err = request_route(rq);
-    if (err < 0) {
-        respond_text(rq, 404, "airlock: expected /<host>/<owner>/<repo>.git/...");
-        return;
-    }
-    int info = strcmp(rq->rest, "info/refs") == 0;
-    int receive = strcmp(rq->rest, "git-receive-pack") == 0;
-    if (info) {
-        if (strcmp(rq->http.method, "GET") != 0) {
-            respond_text(rq, 405, "airlock: GET expected");
-            return;
-        }
-        if (strcmp(rq->http.query, "service=git-upload-pack") == 0)
-            receive = 0;
-        else if (strcmp(rq->http.query, "service=git-receive-pack") == 0)
-            receive = 1;
-        else {
-            respond_text(rq, 403, "airlock: only git's smart HTTP protocol is supported");
-            return;
-        }
-    } else {
-        if (strcmp(rq->http.method, "POST") != 0) {
-            respond_text(rq, 405, "airlock: POST expected");
-            return;
-        }
-        rq->http.query[0] = '\0';
-    }
-    if (request_authorise(rq, receive ? CREDS_OP_PUSH : CREDS_OP_FETCH) < 0)
-        return;
-    if (!info && receive) {
-        handle_receive_pack(rq);
-        return;
-    }
-    struct xfer x = {.rq = rq, .spool_fd = -1, .from_client = !info};
-    xfer_run(&x, !info, rq->http.chunked ? -1 : rq->http.content_length);
-}
-
-/* Serves one connection; the caller closes fd. */
-static void serve_conn(gp_proxy *p, int fd, const char *session)
-{
-    struct request *rq = calloc(1, sizeof(*rq));
-    if (!rq)
-        return;
-    struct timeval tv = {.tv_sec = CONN_TIMEOUT_SEC};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-    rq->p = p;
-    rq->conn.fd = fd;
-    rq->listener_session = session;
-    request_handle(rq);
-    if (rq->http.method[0])
-        al_log(AL_LOG_INFO, "session=%s user=%s %s %s -> %d", session,
-               rq->claims.user ? rq->claims.user : "-", rq->http.method, rq->http.path, rq->status);
-    shutdown(fd, SHUT_WR);
-    /* Let the client see the end of the response before the close. */
-    char sink[4096];
-    struct timeval shortv = {.tv_sec = 2};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &shortv, sizeof(shortv));
-    for (int i = 0; i < 64 && recv(fd, sink, sizeof(sink), 0) > 0; i++)
-        ;
-    creds_claims_clear(&rq->claims);
-    free(rq->real_user);
-    creds_secret_free(rq->real_secret);
-    OPENSSL_cleanse(rq->http.authorization, sizeof(rq->http.authorization));
-    OPENSSL_cleanse(rq->conn.in, sizeof(rq->conn.in));
-    free(rq);
-}
-
-void gp_proxy_serve(gp_proxy *p, int fd, const char *session)
-{
-    serve_conn(p, fd, session);
-    close(fd);
-}
+/* ---- connections ---- */
 
 static void *conn_thread(void *arg)
 {
     struct conn_job *job = arg;
     gp_proxy *p = job->proxy;
-    serve_conn(p, job->fd, job->session);
+    int sv[2];
+    if (gp_chan_pair(sv) < 0 || (job->ch = sv[0], gp_front_hand(p, job->fd, sv[1]) < 0)) {
+        static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: "
+                                   "text/plain\r\nConnection: close\r\n\r\n"
+                                   "airlock: the git proxy cannot serve this now\n";
+        al_log(AL_LOG_ERROR, "session %s: connection dropped: %s", job->session,
+               al_error_last());
+        ssize_t wr = send(job->fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+        (void)wr;
+    } else {
+        close(sv[1]);
+        gp_keyd_conn_serve(p, job->ch, job->session);
+    }
     /* Unlinked before the close, so gp_proxy_remove_session() never shuts
      * down a descriptor number that has been reused meanwhile. */
     pthread_mutex_lock(&p->lock);
@@ -1253,6 +666,8 @@ static void *conn_thread(void *arg)
             break;
         }
     pthread_mutex_unlock(&p->lock);
+    if (job->ch >= 0)
+        close(job->ch);
     close(job->fd);
     atomic_fetch_sub(&p->conns, 1);
     free(job->session);
@@ -1264,7 +679,7 @@ static void *conn_thread(void *arg)
 static void conn_start(struct listener *l, int fd)
 {
     gp_proxy *p = l->proxy;
-    if (atomic_fetch_add(&p->conns, 1) >= MAX_CONNS) {
+    if (atomic_fetch_add(&p->conns, 1) >= GP_MAX_CONNS) {
         static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: "
                                    "text/plain\r\nConnection: close\r\n\r\n"
                                    "airlock: too many connections\n";
@@ -1281,6 +696,7 @@ static void conn_start(struct listener *l, int fd)
         goto refuse;
     job->proxy = p;
     job->fd = fd;
+    job->ch = -1;
     pthread_mutex_lock(&p->lock);
     if (l->closed) {
         /* The session went away between accept() and here. */

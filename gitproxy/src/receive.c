@@ -13,6 +13,7 @@ void gp_receive_clear(struct gp_receive *r)
     free(r->cmds);
     al_strlist_free(&r->caps);
     al_strlist_free(&r->options);
+    al_strlist_free(&r->shallow);
     memset(r, 0, sizeof(*r));
 }
 
@@ -132,7 +133,7 @@ int gp_receive_parse(struct gp_receive *out, const char *buf, size_t len)
         off += (size_t)n;
         if (pkt.type == GP_PKT_FLUSH) {
             if (phase == 0 && r.ncmds == 0) {
-                if (r.shallow) {
+                if (r.shallow.len) {
                     err = al_error_set(AL_EINVAL, "shallow lines without commands");
                     goto out;
                 }
@@ -165,11 +166,22 @@ int gp_receive_parse(struct gp_receive *out, const char *buf, size_t len)
             continue;
         }
         if (r.ncmds == 0 && pkt.len >= 8 && memcmp(pkt.data, "shallow ", 8) == 0) {
-            if (pkt.len < 8 + GP_OID_HEX || !oid_valid(pkt.data + 8) || r.shallow >= 100000) {
+            size_t l = pkt.len;
+            if (l > 0 && pkt.data[l - 1] == '\n')
+                l--;
+            if (l != 8 + GP_OID_HEX || !oid_valid(pkt.data + 8)) {
                 err = al_error_set(AL_EINVAL, "malformed shallow line");
                 goto out;
             }
-            r.shallow++;
+            if (r.shallow.len >= GP_RECEIVE_MAX_SHALLOW) {
+                err = al_error_set(AL_ETOOBIG, "too many shallow lines");
+                goto out;
+            }
+            char *oid = strndup(pkt.data + 8, GP_OID_HEX);
+            if (!oid || al_strlist_push_owned(&r.shallow, oid) < 0) {
+                err = AL_ENOMEM;
+                goto out;
+            }
             continue;
         }
         if (pkt.len >= 9 && memcmp(pkt.data, "push-cert", 9) == 0) {

@@ -1,5 +1,8 @@
 /* airlock-gitproxy: the git smart-HTTP proxy that turns scoped tokens into
- * real upstream credentials. The only process that holds real secrets.
+ * real upstream credentials. This interface is the key holder's: the only
+ * process that holds real secrets. It never parses what a client sends: a
+ * front (an exec'd zygote forking one worker per connection) does, and asks
+ * it over fixed-format channels (docs/gitproxy.md, "Processes").
  *
  * In:  http://<listener>/<host>/<owner>/<name>.git/info/refs?service=…,
  *      POST …/git-upload-pack, POST …/git-receive-pack
@@ -18,6 +21,7 @@ struct gp_upstream {
     char *host;    /* as it appears in request paths, e.g. "github.com" */
     char *url;     /* base URL, e.g. "https://github.com" or "http://127.0.0.1:8080" */
     char *ca_file; /* CA bundle for https, or NULL for the system one */
+    int fold_case; /* the forge compares owner/name ignoring ASCII case */
 };
 
 struct gp_config {
@@ -45,9 +49,14 @@ int gp_proxy_new(gp_proxy **out, struct gp_config *cfg);
  * accepts any session (an operator listener). Starts its accept thread. */
 int gp_proxy_listen_fd(gp_proxy *p, int fd, const char *session);
 
-/* Serves one accepted connection to completion on the calling thread and
- * closes it. */
-void gp_proxy_serve(gp_proxy *p, int fd, const char *session);
+/* Replaces the token keys (control mode: they come from airlockd). The
+ * ring is copied; the caller wipes its own. 0 or AL_EINVAL (empty). */
+int gp_proxy_set_keys(gp_proxy *p, const struct creds_keyring *ring);
+
+/* Standalone mode: reads cfg.revoked_file now and watches its directory, so
+ * a change is read again (once) before the next token check. Call while
+ * the file's directory is still readable. 0, or an error reading it. */
+int gp_proxy_revoked_file_watch(gp_proxy *p);
 
 /* Marks a session as revoked: its tokens are refused from now on, and a
  * request of that session still uploading to upstream is aborted before the

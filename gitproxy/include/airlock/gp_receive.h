@@ -12,6 +12,7 @@
 
 #define GP_RECEIVE_HEAD_MAX (1u << 20) /* bytes before the pack */
 #define GP_RECEIVE_MAX_CMDS 1000
+#define GP_RECEIVE_MAX_SHALLOW 1000
 #define GP_OID_HEX          40
 
 struct gp_command {
@@ -25,7 +26,7 @@ struct gp_receive {
     size_t ncmds;
     struct al_strlist caps;    /* capabilities of the first command */
     struct al_strlist options; /* push options */
-    size_t shallow;            /* count of shallow lines */
+    struct al_strlist shallow; /* object ids of the shallow lines */
     size_t head_len;           /* bytes of the request before the pack */
     int probe;                 /* the body was just "0000" */
 };

@@ -148,7 +148,7 @@ cat > "$STATE/gitproxy.json" <<JSON
  "store": "$STATE/creds.store", "master_key": "$STATE/master.key",
  "upstreams": {"git.test": {"url": "$UP"},
                "secure.test": {"url": "https://localhost:$UPS_PORT", "ca_file": "$T/ca.pem"}},
- "cache_dir": "$STATE/cache", "revoked_file": "$STATE/revoked",
+ "cache_dir": "$T/cache", "revoked_file": "$STATE/revoked",
  "audit_log": "$STATE/audit.jsonl", "leak_guard": true, "check_fast_forward": true,
  "listeners": [{"address": "127.0.0.1:$PA", "session": "sA"}]}
 JSON

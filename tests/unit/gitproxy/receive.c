@@ -73,7 +73,7 @@ static void probe_and_shallow(void **state)
     pkt(&b, A40 " " B40 " refs/heads/x\0report-status", 40 + 1 + 40 + 13 + 1 + 13);
     gp_pktline_flush(&b);
     assert_int_equal(gp_receive_parse(&r, b.ptr, b.len), 0);
-    assert_int_equal(r.shallow, 1);
+    assert_int_equal(r.shallow.len, 1);
     assert_int_equal(r.ncmds, 1);
     gp_receive_clear(&r);
     al_buf_free(&b);
