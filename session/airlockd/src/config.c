@@ -36,6 +36,10 @@ int ald_config_init(struct ald_config *cfg)
     cfg->event_retention = 1024;
     cfg->px_enabled = 1;
     cfg->px_approval_timeout_s = 60;
+    if (ald_gitpolicy_init(&cfg->git) < 0) {
+        ald_config_free(cfg);
+        return AL_ENOMEM;
+    }
     /* A server's private places: other users' homes, logs, databases,
      * scratch files. The sandbox sees the rest of the host read-only. */
     static const char *const hidden[] = {"/home",      "/root",        "/mnt",     "/media",
@@ -75,6 +79,8 @@ void ald_config_free(struct ald_config *cfg)
     free(cfg->proxy_group);
     hosts_free(cfg->px_hosts);
     hidden_paths_clear(cfg);
+    ald_gitpolicy_free(&cfg->git);
+    ald_grants_free(&cfg->grants);
     memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -314,6 +320,10 @@ static int load_top(const struct cfg_ctx *c, const char *k, json_t *v)
     }
     if (strcmp(k, "proxies") == 0)
         return load_proxies(c, v);
+    if (strcmp(k, "git") == 0)
+        return ald_gitpolicy_load(&cfg->git, c->name, v);
+    if (strcmp(k, "grants") == 0)
+        return ald_grants_load(&cfg->grants, c->name, v);
     if (strcmp(k, "uid_range") == 0) {
         static const char *const names[] = {"start", "count", NULL};
         int err = load_section(c, k, v, names);

@@ -26,21 +26,32 @@ chown nobody "$T/cloud/audit.jsonl"
 NETPROXY=$BUILD/netproxy/airlock-netproxy
 NET_CONTROL=0
 if "$NETPROXY" --help 2>&1 | grep -q -- --control; then NET_CONTROL=1; fi
+# The network checks' web server listens on one of the host's own non-loopback
+# addresses: a session may never list loopback in allowedAddresses, so the
+# operator grants alice that one address (airlockd's "grants").
+NET_ADDR=$(ip -4 -o addr show scope global 2>/dev/null | awk '{sub("/.*", "", $4); print $4; exit}')
+WEB_ADDR=${NET_ADDR:-127.0.0.1}
+GRANTS="{}"
+[ -n "$NET_ADDR" ] && GRANTS="{\"alice\": {\"allowedAddresses\": [\"$NET_ADDR/32\"]}}"
 cat > "$T/cloud/airlockd.json" <<JSON
 {"listen": "127.0.0.1:0", "state_dir": "$ALD",
  "proxies": {"enabled": true, "gitproxy_config": "$T/cloud/gitproxy.json", "user": "nobody",
              "netproxy": $([ $NET_CONTROL = 1 ] && echo "\"$NETPROXY\"" || echo false),
-             "hosts": ["allowed.test=127.0.0.1", "denied.test=127.0.0.1", "new.test=127.0.0.1"],
-             "approval_timeout_s": 60}}
+             "hosts": ["allowed.test=$WEB_ADDR", "denied.test=$WEB_ADDR", "new.test=$WEB_ADDR"],
+             "approval_timeout_s": 60},
+ "grants": $GRANTS}
 JSON
 # a plain web server for the network checks
 mkdir -p "$T/www"
 echo hello-from-upstream > "$T/www/hello.txt"
 WEB_PORT=$(free_port)
-python3 -m http.server --bind 127.0.0.1 --directory "$T/www" "$WEB_PORT" >/dev/null 2>&1 &
+python3 -m http.server --bind "$WEB_ADDR" --directory "$T/www" "$WEB_PORT" >/dev/null 2>&1 &
 PIDS+=($!)
-wait_port "$WEB_PORT"
-export WEB_PORT
+for _ in $(seq 1 100); do
+    (exec 3<>"/dev/tcp/$WEB_ADDR/$WEB_PORT") 2>/dev/null && break
+    sleep 0.1
+done
+export WEB_PORT NET_ADDR
 AIRLOCKD=$BUILD/session/airlockd/airlockd
 "$AIRLOCKD" admin --state-dir "$ALD" user add alice >/dev/null
 "$AIRLOCKD" admin --state-dir "$ALD" user add bob >/dev/null
