@@ -52,6 +52,7 @@ struct ald_config {
     char *proxy_group;        /* NULL: the user's primary group */
     char **px_hosts;          /* netproxy --hosts NAME=IP[,IP], NULL-terminated; may be NULL */
     uint64_t px_approval_timeout_s; /* netproxy --approval-timeout */
+    char *px_home_dir;              /* the proxies' homes' parent; NULL: "<state_dir>-proxy-home" */
 };
 
 /* Fills `cfg` with the defaults (no file needed). */
