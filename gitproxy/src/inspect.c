@@ -164,7 +164,15 @@ static int mirror_update(git_repository **out, enum gp_inspect_fault *fault,
     fo.follow_redirects = GIT_REMOTE_REDIRECT_NONE;
     fo.prune = GIT_FETCH_PRUNE;
     fo.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
-    if (git_remote_create_anonymous(&remote, repo, in->url) < 0) {
+    /* No url.<base>.insteadOf of the mirror's config may send the fetch
+     * (and the real credential) elsewhere; skipping it also skips
+     * libgit2 1.5's config iteration by regexp, which leaks a pcre2 match
+     * block for every entry that does not match, on every push. */
+    git_remote_create_options ro;
+    git_remote_create_options_init(&ro, GIT_REMOTE_CREATE_OPTIONS_VERSION);
+    ro.repository = repo;
+    ro.flags = GIT_REMOTE_CREATE_SKIP_INSTEADOF | GIT_REMOTE_CREATE_SKIP_DEFAULT_FETCHSPEC;
+    if (git_remote_create_with_opts(&remote, in->url, &ro) < 0) {
         err = git_fail("cannot set up the mirror's fetch");
         goto out;
     }
