@@ -194,9 +194,10 @@ static int add_listener(gp_proxy *p, const char *spec, int is_fd)
     return gp_proxy_listen_fd(p, fd, eq + 1);
 }
 
-/* Creates the cache dir (0700) and the parents it lacks (0755, so that
- * the proxy user can search them). Existing directories are kept as they
- * are: whether the proxy user can reach them is cache_dir_check()'s. */
+/* Creates the cache dir (0700) and the parents it lacks (0755 whatever the
+ * umask, so that the proxy user can search them). Existing directories are
+ * kept as they are: whether the proxy user can reach them is
+ * cache_dir_check()'s. */
 static int cache_dir_create(const char *dir)
 {
     char tmp[4096];
@@ -207,7 +208,7 @@ static int cache_dir_create(const char *dir)
         if (*p != '/')
             continue;
         *p = '\0';
-        if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
+        if (mkdir(tmp, 0755) == 0 ? chmod(tmp, 0755) < 0 : errno != EEXIST)
             return al_error_set_errno(AL_EIO, errno, "cache_dir %s: mkdir %s", dir, tmp);
         *p = '/';
     }

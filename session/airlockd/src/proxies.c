@@ -719,7 +719,7 @@ static int subdir_owned(int dirfd, const char *dir, const char *name, uid_t uid,
 /* Makes the proxy's HOME, p->home = <home_dir>/<p->name>: home_dir is
  * proxies.home_dir, else "<state_dir>-proxy-home" (beside the state dir,
  * which the proxy user cannot enter), created with its parents when missing
- * and made 0755; the HOME and its XDG directories (.config, .cache,
+ * (0755, whatever the umask) and made 0755; the HOME and its XDG directories (.config, .cache,
  * .local/share, .local/state) belong to the proxy user, mode 0700. */
 static int px_home_make(const struct ald *d, struct ald_proxy *p)
 {
@@ -749,7 +749,7 @@ static int px_home_make(const struct ald *d, struct ald_proxy *p)
             continue;
         char was = *s;
         *s = '\0';
-        if (mkdir(base, 0755) < 0 && errno != EEXIST)
+        if (mkdir(base, 0755) == 0 ? chmod(base, 0755) < 0 : errno != EEXIST)
             return al_error_set_errno(AL_EIO, errno, "proxies.home_dir: mkdir %s", base);
         *s = was;
         if (!was)
