@@ -1079,6 +1079,7 @@ static void handle_receive_pack(struct request *rq)
         }
     }
     if (err == AL_ENOMEM) {
+        al_error_set(AL_ENOMEM, "out of memory reading the command list");
         push_failed(rq, NULL, 500, head.len, "out of memory");
         goto out;
     }
