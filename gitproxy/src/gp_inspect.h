@@ -23,14 +23,26 @@ struct gp_inspect {
     const struct al_strlist *secrets; /* literal secrets to look for */
 };
 
-/* Call once at start-up (libgit2 init; `ca_file` may be NULL). */
+/* Whose failure kept a push from being inspected (gp_inspect_push()). */
+enum gp_inspect_fault {
+    GP_INSPECT_FAULT_PROXY,    /* the proxy's own: mirror, quarantine, spool, memory */
+    GP_INSPECT_FAULT_UPSTREAM, /* upstream could not be fetched into the mirror */
+};
+
+/* Call once at start-up, before any thread uses libgit2: libgit2 init, no
+ * git configuration read from anywhere (search paths emptied), owner
+ * validation on, memory bounds; `ca_file` may be NULL. */
 int gp_inspect_global_init(const char *ca_file);
 
-/* Inspects the push: for each command i that must be refused, reasons[i]
- * becomes an allocated reason (the caller frees). Returns 0, or a negative
- * code when the push cannot be inspected at all (detail in al_error_last(),
- * safe to show the client). */
-int gp_inspect_push(const struct gp_inspect *in, const struct gp_receive *r, char **reasons);
+/* Inspects the push. Returns 0 once it was inspected: for each command i
+ * that must be refused, reasons[i] becomes an allocated reason (the caller
+ * frees), the push's own faults included (a secret, a non-fast-forward, a
+ * malformed or incomplete pack). Returns a negative code when it could not
+ * be inspected for a reason that is not the push's: *fault says whose, and
+ * al_error_last() the detail, for the proxy's log (it names paths and
+ * URLs, never a credential; not for the client). */
+int gp_inspect_push(const struct gp_inspect *in, const struct gp_receive *r, char **reasons,
+                    enum gp_inspect_fault *fault);
 
 /* Looks for well-known secret formats and `secrets` in data[0..len). On a hit
  * returns 1 and sets *what to a static description. */

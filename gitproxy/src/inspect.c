@@ -18,8 +18,25 @@ static pthread_mutex_t mirror_lock = PTHREAD_MUTEX_INITIALIZER;
 
 int gp_inspect_global_init(const char *ca_file)
 {
+    /* No git configuration is read but the mirrors' own: the ProgramData,
+     * system, XDG and global search paths are empty, so neither the
+     * environment the proxy was started with (HOME, XDG_CONFIG_HOME) nor any
+     * user's or the system's gitconfig changes how a mirror is created or
+     * fetched, and libgit2 never looks into a home the proxy user cannot
+     * enter ("failed to stat '/root/.gitconfig'"). */
+    static const int levels[] = {GIT_CONFIG_LEVEL_PROGRAMDATA, GIT_CONFIG_LEVEL_SYSTEM,
+                                 GIT_CONFIG_LEVEL_XDG, GIT_CONFIG_LEVEL_GLOBAL};
     if (git_libgit2_init() < 0)
         return al_error_set(AL_ERROR, "libgit2 init failed");
+    for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++)
+        if (git_libgit2_opts(GIT_OPT_SET_SEARCH_PATH, levels[i], "") < 0)
+            return al_error_set(AL_ERROR, "libgit2: cannot clear the config search paths");
+    /* Owner validation stays on: the proxy opens only the mirrors of its own
+     * cache_dir, which it hands to the user it runs as at start (main.c), so
+     * a repository owned by anyone else there is refused. safe.directory
+     * cannot widen that: no global config is read. */
+    if (git_libgit2_opts(GIT_OPT_SET_OWNER_VALIDATION, 1) < 0)
+        return al_error_set(AL_ERROR, "libgit2: cannot enable owner validation");
     /* Bound what libgit2 keeps mapped and cached while indexing big packs:
      * the proxy's memory must not grow with the size of a push. */
     git_libgit2_opts(GIT_OPT_SET_MWINDOW_SIZE, (size_t)(1u << 20));
@@ -111,16 +128,20 @@ static int mkdir_p(const char *path)
     return 0;
 }
 
+/* AL_EIO with "what: <libgit2's message>" in al_error_last(), for the
+ * proxy's log and audit record (libgit2 names paths and URLs; the real
+ * credential travels in a header and is never part of it). */
 static int git_fail(const char *what)
 {
     const git_error *e = git_error_last();
-    al_log(AL_LOG_WARN, "%s: %s", what, e && e->message ? e->message : "libgit2 error");
-    return al_error_set(AL_EIO, "%s", what);
+    return al_error_set(AL_EIO, "%s: %s", what, e && e->message ? e->message : "libgit2 error");
 }
 
 /* Opens (creating) the mirror and fetches upstream's branches and tags into
- * it with the real credential. Caller holds mirror_lock. */
-static int mirror_update(git_repository **out, const struct gp_inspect *in)
+ * it with the real credential. Caller holds mirror_lock. On a failed fetch
+ * *fault becomes GP_INSPECT_FAULT_UPSTREAM; other failures leave it. */
+static int mirror_update(git_repository **out, enum gp_inspect_fault *fault,
+                         const struct gp_inspect *in)
 {
     char path[4096];
     git_repository *repo = NULL;
@@ -143,9 +164,21 @@ static int mirror_update(git_repository **out, const struct gp_inspect *in)
     fo.follow_redirects = GIT_REMOTE_REDIRECT_NONE;
     fo.prune = GIT_FETCH_PRUNE;
     fo.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
-    if (git_remote_create_anonymous(&remote, repo, in->url) < 0 ||
-        git_remote_fetch(remote, &specs, &fo, NULL) < 0) {
-        err = git_fail("cannot fetch upstream to verify the push");
+    /* No url.<base>.insteadOf of the mirror's config may send the fetch
+     * (and the real credential) elsewhere; skipping it also skips
+     * libgit2 1.5's config iteration by regexp, which leaks a pcre2 match
+     * block for every entry that does not match, on every push. */
+    git_remote_create_options ro;
+    git_remote_create_options_init(&ro, GIT_REMOTE_CREATE_OPTIONS_VERSION);
+    ro.repository = repo;
+    ro.flags = GIT_REMOTE_CREATE_SKIP_INSTEADOF | GIT_REMOTE_CREATE_SKIP_DEFAULT_FETCHSPEC;
+    if (git_remote_create_with_opts(&remote, in->url, &ro) < 0) {
+        err = git_fail("cannot set up the mirror's fetch");
+        goto out;
+    }
+    if (git_remote_fetch(remote, &specs, &fo, NULL) < 0) {
+        *fault = GP_INSPECT_FAULT_UPSTREAM;
+        err = git_fail("cannot fetch upstream into the mirror");
         goto out;
     }
     *out = repo;
@@ -156,8 +189,20 @@ out:
     return err;
 }
 
+/* A failed git_indexer_append/commit: the proxy's own fault when libgit2
+ * says the system failed (writing the index, memory), else the pack's. */
+static int pack_fail(void)
+{
+    const git_error *e = git_error_last();
+    int ours = e && (e->klass == GIT_ERROR_OS || e->klass == GIT_ERROR_NOMEMORY);
+    int err = git_fail(ours ? "cannot index the pushed pack" : "the pushed pack is unusable");
+    return ours ? err : AL_EINVAL;
+}
+
 /* Indexes the pushed pack (thin packs completed from `odb`) into tmpdir and
- * returns the .idx path in idx_path. */
+ * returns the .idx path in idx_path. AL_EINVAL when the pack itself is at
+ * fault (malformed, or a thin pack whose bases the mirror lacks); AL_EIO or
+ * AL_ENOMEM when the proxy is (its files, its memory). */
 static int pack_index(char *idx_path, size_t cap, const struct gp_inspect *in, git_odb *odb,
                       const char *tmpdir)
 {
@@ -185,13 +230,13 @@ static int pack_index(char *idx_path, size_t cap, const struct gp_inspect *in, g
         if (n == 0)
             break;
         if (git_indexer_append(idx, chunk, (size_t)n, &stats) < 0) {
-            err = git_fail("the pushed pack is malformed");
+            err = pack_fail();
             goto out;
         }
         off += n;
     }
     if (git_indexer_commit(idx, &stats) < 0) {
-        err = git_fail("the pushed pack is malformed or incomplete");
+        err = pack_fail();
         goto out;
     }
     snprintf(idx_path, cap, "%s/pack-%s.idx", tmpdir, git_indexer_name(idx));
@@ -281,7 +326,8 @@ static int set_reason(char **reasons, size_t i, const char *why)
     return reasons[i] ? 0 : AL_ENOMEM;
 }
 
-int gp_inspect_push(const struct gp_inspect *in, const struct gp_receive *r, char **reasons)
+int gp_inspect_push(const struct gp_inspect *in, const struct gp_receive *r, char **reasons,
+                    enum gp_inspect_fault *fault)
 {
     git_repository *repo = NULL;
     git_odb *odb = NULL, *pack_odb = NULL;
@@ -289,8 +335,9 @@ int gp_inspect_push(const struct gp_inspect *in, const struct gp_receive *r, cha
     char tmpdir[4096] = "";
     char idx_path[4200];
     int err = 0;
+    *fault = GP_INSPECT_FAULT_PROXY;
     pthread_mutex_lock(&mirror_lock);
-    if ((err = mirror_update(&repo, in)) < 0)
+    if ((err = mirror_update(&repo, fault, in)) < 0)
         goto out;
     if (git_repository_odb(&odb, repo) < 0) {
         err = git_fail("cannot open the mirror");
@@ -302,11 +349,20 @@ int gp_inspect_push(const struct gp_inspect *in, const struct gp_receive *r, cha
             goto out;
         snprintf(tmpdir, sizeof(tmpdir), "%s/tmp/push-XXXXXX", in->cache_dir);
         if (!mkdtemp(tmpdir)) {
-            err = al_error_set_errno(AL_EIO, errno, "mkdtemp");
+            err = al_error_set_errno(AL_EIO, errno, "mkdtemp %s", tmpdir);
             tmpdir[0] = '\0';
             goto out;
         }
-        if ((err = pack_index(idx_path, sizeof(idx_path), in, odb, tmpdir)) < 0)
+        err = pack_index(idx_path, sizeof(idx_path), in, odb, tmpdir);
+        if (err == AL_EINVAL) {
+            /* the push's own fault: every command is refused with it */
+            al_log(AL_LOG_WARN, "%s: push refused: %s", in->repo, al_error_last());
+            err = 0;
+            for (size_t i = 0; i < r->ncmds && err == 0; i++)
+                err = set_reason(reasons, i, "the pushed pack is malformed or incomplete");
+            goto out;
+        }
+        if (err < 0)
             goto out;
         if (in->leak_guard) {
             struct scan_state st = {0};

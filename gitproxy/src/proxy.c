@@ -966,37 +966,77 @@ static int collect_secret(const char *secret, void *payload)
     return al_strlist_push_unique(payload, secret) < 0;
 }
 
-/* Spools the head and the rest of the body into an unlinked temp file. */
+/* Writes all `len` bytes of `data` to the spool file `fd`. 0 or AL_EIO
+ * (with the path's directory and the system's reason). */
+static int spool_write(int fd, const char *dir, const void *data, size_t len)
+{
+    for (const char *p = data; len > 0;) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return al_error_set_errno(AL_EIO, n < 0 ? errno : ENOSPC, "writing a spool file in %s",
+                                      dir);
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* Spools the head and the rest of the body into an unlinked temp file in
+ * cache_dir: *out_fd (the caller closes it) and *out_len. The client's
+ * faults are AL_EINVAL (the body ended early or is malformed) and
+ * AL_ETOOBIG (past max_push_bytes); the proxy's are AL_EIO (the file) and
+ * AL_ENOMEM. */
 static int spool_body(int *out_fd, uint64_t *out_len, struct request *rq, const struct al_buf *head)
 {
     char path[4096];
+    const char *dir = rq->p->cfg.cache_dir;
     cleanup_free char *buf = NULL;
-    snprintf(path, sizeof(path), "%s/spool-XXXXXX", rq->p->cfg.cache_dir);
+    int n = snprintf(path, sizeof(path), "%s/spool-XXXXXX", dir);
+    if (n < 0 || (size_t)n >= sizeof(path))
+        return al_error_set(AL_EIO, "cache_dir %s: path too long", dir);
     cleanup_fd int fd = mkostemp(path, O_CLOEXEC);
     if (fd < 0)
-        return al_error_set_errno(AL_EIO, errno, "spool file");
+        return al_error_set_errno(AL_EIO, errno, "creating a spool file in %s", dir);
     unlink(path);
     uint64_t total = head->len;
-    if (write(fd, head->ptr, head->len) != (ssize_t)head->len)
-        return al_error_set_errno(AL_EIO, errno, "spool write");
+    int err = spool_write(fd, dir, head->ptr, head->len);
+    if (err < 0)
+        return err;
     if (!(buf = malloc(IO_CHUNK)))
-        return AL_ENOMEM;
+        return al_error_set(AL_ENOMEM, "out of memory");
     for (;;) {
-        ssize_t n = gp_http_read_body(&rq->conn, buf, IO_CHUNK);
-        if (n < 0)
+        ssize_t got = gp_http_read_body(&rq->conn, buf, IO_CHUNK);
+        if (got < 0)
             return al_error_set(AL_EINVAL, "malformed request body");
-        if (n == 0)
+        if (got == 0)
             break;
-        total += (uint64_t)n;
+        total += (uint64_t)got;
         if (total > rq->p->cfg.max_push)
             return al_error_set(AL_ETOOBIG, "push larger than %llu bytes",
                                 (unsigned long long)rq->p->cfg.max_push);
-        if (write(fd, buf, (size_t)n) != n)
-            return al_error_set_errno(AL_EIO, errno, "spool write");
+        if ((err = spool_write(fd, dir, buf, (size_t)got)) < 0)
+            return err;
     }
     *out_fd = steal_fd(&fd);
     *out_len = total;
     return 0;
+}
+
+/* Answers a push that failed on the proxy's side or upstream's, not the
+ * client's: the detail (al_error_last()) goes to the proxy's log and the
+ * audit record (decision "failed"); git gets `status` (5xx) and the plain
+ * `message`. */
+static void push_failed(struct request *rq, const struct gp_receive *r, int status, uint64_t bytes,
+                        const char *message)
+{
+    char why[768];
+    snprintf(why, sizeof(why), "%s", al_error_last()[0] ? al_error_last() : "unknown error");
+    al_log(AL_LOG_ERROR, "session=%s repo=%s: push not forwarded (%d): %s",
+           rq->claims.session ? rq->claims.session : "-", rq->repo, status, why);
+    respond_text(rq, status, "airlock: %s", message);
+    audit_push(rq, r, NULL, "failed", why, bytes, 0, NULL);
 }
 
 static void handle_receive_pack(struct request *rq)
@@ -1017,8 +1057,11 @@ static void handle_receive_pack(struct request *rq)
         respond_text(rq, 415, "airlock: compressed push requests are not supported");
         goto out;
     }
-    if (!(chunk = malloc(IO_CHUNK)))
+    if (!(chunk = malloc(IO_CHUNK))) {
+        al_error_set(AL_ENOMEM, "out of memory");
+        push_failed(rq, NULL, 500, 0, "out of memory");
         goto out;
+    }
     /* Read until the command list (and push options) are complete. */
     for (;;) {
         err = gp_receive_parse(&r, head.ptr ? head.ptr : "", head.len);
@@ -1029,10 +1072,16 @@ static void handle_receive_pack(struct request *rq)
             err = al_error_set(AL_EINVAL, "request ended inside the command list");
             break;
         }
-        if (al_buf_append(&head, chunk, (size_t)n) < 0) {
-            err = al_error_set(AL_ETOOBIG, "command list too long");
+        if ((err = al_buf_append(&head, chunk, (size_t)n)) < 0) {
+            if (err == AL_ETOOBIG)
+                al_error_set(AL_ETOOBIG, "command list too long");
             break;
         }
+    }
+    if (err == AL_ENOMEM) {
+        al_error_set(AL_ENOMEM, "out of memory reading the command list");
+        push_failed(rq, NULL, 500, head.len, "out of memory");
+        goto out;
     }
     if (err < 0) {
         respond_text(rq, 400, "airlock: malformed receive-pack request: %s", al_error_last());
@@ -1044,12 +1093,18 @@ static void handle_receive_pack(struct request *rq)
         gp_http_send_head(&rq->conn, 200, CT_RECEIVE_RESULT, NULL);
         goto out;
     }
-    if (!(reasons = calloc(r.ncmds, sizeof(*reasons))))
+    if (!(reasons = calloc(r.ncmds, sizeof(*reasons)))) {
+        al_error_set(AL_ENOMEM, "out of memory");
+        push_failed(rq, &r, 500, head.len, "out of memory");
         goto out;
+    }
     for (size_t i = 0; i < r.ncmds; i++) {
         const char *why = command_check(&rq->claims, &r.cmds[i]);
-        if (why && !(reasons[i] = strdup(why)))
+        if (why && !(reasons[i] = strdup(why))) {
+            al_error_set(AL_ENOMEM, "out of memory");
+            push_failed(rq, &r, 500, head.len, "out of memory");
             goto out;
+        }
         refused |= why != NULL;
     }
     int need_ff = 0;
@@ -1059,17 +1114,32 @@ static void handle_receive_pack(struct request *rq)
     int inspect = !refused && (need_ff || rq->p->cfg.leak_guard);
     if (inspect) {
         if ((err = spool_body(&spool_fd, &spool_len, rq, &head)) < 0) {
-            /* A removed session's connections are shut down: say why. */
-            if (gp_proxy_session_is_revoked(rq->p, rq->claims.session))
-                al_error_set(AL_EPERM, "the session was revoked");
-            respond_text(rq, err == AL_ETOOBIG ? 413 : 400, "airlock: %s", al_error_last());
-            audit_push(rq, &r, NULL, "refused", al_error_last(), head.len, 0, NULL);
+            if (gp_proxy_session_is_revoked(rq->p, rq->claims.session)) {
+                /* A removed session's connections are shut down: say why. */
+                respond_text(rq, 403, "airlock: the session was revoked");
+                audit_push(rq, &r, NULL, "refused", "the session was revoked", head.len, 0, NULL);
+            } else if (err == AL_ETOOBIG || err == AL_EINVAL) {
+                respond_text(rq, err == AL_ETOOBIG ? 413 : 400, "airlock: %s", al_error_last());
+                audit_push(rq, &r, NULL, "refused", al_error_last(), head.len, 0, NULL);
+            } else {
+                /* The proxy's own fault: the client is not to blame. Its
+                 * body is read to the end so that it sees the answer. */
+                char why[512];
+                snprintf(why, sizeof(why), "%s", al_error_last());
+                body_drain(&rq->conn, rq->p->cfg.max_push);
+                al_error_set(err, "%s", why);
+                push_failed(rq, &r, err == AL_ENOMEM ? 500 : 503, head.len,
+                            err == AL_ENOMEM ? "out of memory"
+                                             : "the proxy cannot store the push (a server-side "
+                                               "failure, logged by the proxy); try again later");
+            }
             goto out;
         }
         if (creds_store_foreach_secret(rq->p->cfg.store, collect_secret, &secrets) != 0 ||
             al_strlist_push_unique(&secrets, rq->real_secret) < 0 ||
             !(auth = auth_header_make(rq->real_user, rq->real_secret))) {
-            respond_text(rq, 500, "airlock: out of memory");
+            al_error_set(AL_ENOMEM, "out of memory");
+            push_failed(rq, &r, 500, spool_len, "out of memory");
             goto out;
         }
         const struct gp_upstream *up = upstream_for(rq->p, rq->host);
@@ -1087,12 +1157,27 @@ static void handle_receive_pack(struct request *rq)
             .leak_guard = rq->p->cfg.leak_guard,
             .secrets = &secrets,
         };
-        if ((err = gp_inspect_push(&in, &r, reasons)) < 0) {
-            char why[512];
-            snprintf(why, sizeof(why), "cannot verify the push: %s", al_error_last());
-            for (size_t i = 0; i < r.ncmds; i++)
-                if (!reasons[i])
-                    reasons[i] = strdup(why);
+        enum gp_inspect_fault fault;
+        if ((err = gp_inspect_push(&in, &r, reasons, &fault)) < 0) {
+            /* Not the push's fault: no per-ref refusal blames it. */
+            char msg[768];
+            if (err == AL_ENOMEM)
+                snprintf(msg, sizeof(msg), "out of memory");
+            else if (fault == GP_INSPECT_FAULT_UPSTREAM)
+                snprintf(msg, sizeof(msg),
+                         "cannot verify the push: %s could not be fetched from upstream (logged "
+                         "by the proxy); try again later",
+                         rq->repo);
+            else
+                snprintf(msg, sizeof(msg),
+                         "cannot verify the push: a server-side failure (logged by the proxy); "
+                         "try again later");
+            push_failed(rq, &r,
+                        err == AL_ENOMEM                     ? 500
+                        : fault == GP_INSPECT_FAULT_UPSTREAM ? 502
+                                                             : 503,
+                        spool_len, msg);
+            goto out;
         }
         for (size_t i = 0; i < r.ncmds; i++)
             refused |= reasons[i] != NULL;

@@ -77,6 +77,7 @@ void ald_config_free(struct ald_config *cfg)
     free(cfg->gitproxy_config);
     free(cfg->proxy_user);
     free(cfg->proxy_group);
+    free(cfg->px_home_dir);
     hosts_free(cfg->px_hosts);
     hidden_paths_clear(cfg);
     ald_gitpolicy_free(&cfg->git);
@@ -231,9 +232,9 @@ static int load_hosts(const struct cfg_ctx *c, json_t *v)
 
 static int load_proxies(const struct cfg_ctx *c, json_t *v)
 {
-    static const char *const names[] = {"enabled", "netproxy", "gitproxy", "gitproxy_config",
-                                        "user",    "group",    "hosts",    "approval_timeout_s",
-                                        NULL};
+    static const char *const names[] = {"enabled",  "netproxy", "gitproxy", "gitproxy_config",
+                                        "user",     "group",    "hosts",    "approval_timeout_s",
+                                        "home_dir", NULL};
     struct ald_config *cfg = c->cfg;
     int err = load_section(c, "proxies", v, names);
     json_t *x;
@@ -266,6 +267,8 @@ static int load_proxies(const struct cfg_ctx *c, json_t *v)
         err = load_hosts(c, x);
     if (err == 0 && (x = json_object_get(v, "approval_timeout_s")))
         err = get_u64(c, "proxies.approval_timeout_s", x, 1, 3600, &cfg->px_approval_timeout_s);
+    if (err == 0 && (x = json_object_get(v, "home_dir")))
+        err = get_abs_path(c, "proxies.home_dir", x, 1, &cfg->px_home_dir);
     return err;
 }
 

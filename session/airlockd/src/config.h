@@ -57,6 +57,7 @@ struct ald_config {
     uint64_t px_approval_timeout_s; /* netproxy --approval-timeout */
     struct ald_gitpolicy git;       /* "git": the sessions' branches (gitpolicy.h) */
     struct ald_grants grants;       /* "grants": what each user may widen (grants.h) */
+    char *px_home_dir;              /* the proxies' homes' parent; NULL: "<state_dir>-proxy-home" */
 };
 
 /* Fills `cfg` with the defaults (no file needed). */

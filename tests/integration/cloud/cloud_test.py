@@ -1,8 +1,11 @@
-"""End-to-end cloud session (issue 6) against a running airlockd (cloud.sh):
-a session on a repository cloned inside the sandbox through the git proxy,
-pushes allowed and refused, events, isolation between users, the real token
-kept out of the sandbox, proxy crashes, and (when the netproxy has its
-control mode) the session's network policy, approvals and live changes."""
+"""End-to-end cloud session (issue 6) against a running `airlock up`
+(cloud.sh): a session on a repository cloned inside the sandbox through the
+git proxy, pushes allowed and refused (the fast-forward check and leak guard
+against the gitproxy's mirror), events, isolation between users, the real
+token kept out of the sandbox, proxy crashes, and (when the netproxy has its
+control mode) the session's network policy, approvals and live changes.
+Usage: cloud_test.py SETTINGS_JSON (written by cloud.sh: nothing of the test
+is in the environment, which the `airlock up` restarted here inherits)."""
 import json
 import os
 import secrets
@@ -12,16 +15,23 @@ import time
 import urllib.error
 import urllib.request
 
-API = os.environ["API"]
-T = os.environ["T"]
-SRV = os.environ["SRV"]
-REAL_TOKEN = os.environ["REAL_TOKEN"]
-ALD_PID = int(os.environ["ALD_PID"])
-ALICE = os.environ["KEY_ALICE"]
-BOB = os.environ["KEY_BOB"]
-NET_ADDR = os.environ.get("NET_ADDR", "")  # the host's address alice is granted
+with open(sys.argv[1]) as _f:
+    CONF = json.load(_f)
+API = CONF["API"]
+T = CONF["T"]
+SRV = CONF["SRV"]
+REAL_TOKEN = CONF["REAL_TOKEN"]
+ALD = CONF["ALD"]
+ALD_PID = int(CONF["ALD_PID"])
+ALICE = CONF["KEY_ALICE"]
+BOB = CONF["KEY_BOB"]
+NET_ADDR = CONF.get("NET_ADDR", "")  # the host's address alice is granted
 # the network checks need the netproxy's control mode and a grantable address
-NET = os.environ.get("NET_CONTROL") == "1" and NET_ADDR != ""
+NET = CONF.get("NET_CONTROL") == "1" and NET_ADDR != ""
+# the test's own git commands (never airlock's): identity and settings from
+# the test's gitconfig, on those commands only
+GIT_ENV = dict(os.environ, GIT_CONFIG_GLOBAL=CONF["GITCONFIG"], GIT_CONFIG_NOSYSTEM="1",
+               GIT_TERMINAL_PROMPT="0", LC_ALL="C")
 WAIT = 60  # seconds before a missing answer counts as a hang (not a timing assertion)
 
 PASSES = 0
@@ -157,9 +167,10 @@ def sandbox_pid(sid):
     return None
 
 
-def upstream_ref(ref):
-    r = subprocess.run(["git", "-C", SRV + "/o/r.git", "rev-parse", "-q", "--verify", ref],
-                       capture_output=True, text=True)
+def upstream_ref(ref, repo=None):
+    r = subprocess.run(["git", "-c", "safe.directory=*", "-C", repo or SRV + "/o/r.git",
+                        "rev-parse", "-q", "--verify", ref],
+                       capture_output=True, text=True, env=GIT_ENV)
     return r.stdout.strip() or None
 
 
@@ -173,7 +184,7 @@ if NET:
     check("cloud_netproxy_supervised", np_ is not None and dropped(np_, nobody),
           np_ and uid_of(np_))
 
-if os.environ.get("NET_CONTROL") == "1" and not NET_ADDR:
+if CONF.get("NET_CONTROL") == "1" and not NET_ADDR:
     print("SKIP: the network checks (the host has no non-loopback IPv4 address to grant)",
           flush=True)
 
@@ -236,6 +247,22 @@ check("cloud_push_session_branch", rc == 0 and upstream_ref("refs/heads/" + BRAN
 ev = events(ALICE, SID, lambda t, d: t == "push" and d.get("decision") == "forwarded")
 check("cloud_push_event", ev is not None and ev[1].get("session") == SID, ev)
 
+# The session branch has history upstream now: a second push updates it, so
+# the gitproxy runs the fast-forward check (and the leak guard) against its
+# mirror of the repository, fetched as the proxy user (cache beside the
+# state dir, as `airlock up` configures it), before anything goes upstream.
+rc, out = run(ALICE, SID, "echo more >> agent.txt && git commit -qam more"
+              " && git rev-parse HEAD && git push 2>&1")
+head2 = out.splitlines()[0] if out else ""
+MIRROR = ALD + "-gitproxy-cache/mirrors/git.test/o/r.git"
+ev = events(ALICE, SID, lambda t, d: t == "push" and d.get("decision") == "forwarded"
+            and [r.get("old") for r in d.get("refs", [])] == [head])
+check("cloud_push_session_branch_fast_forward", rc == 0 and head2 != head
+      and upstream_ref("refs/heads/" + BRANCH) == head2 and ev is not None
+      and upstream_ref("refs/heads/" + BRANCH, MIRROR) == head,
+      (rc, out, upstream_ref("refs/heads/" + BRANCH), ev,
+       upstream_ref("refs/heads/" + BRANCH, MIRROR)))
+
 main_before = upstream_ref("refs/heads/main")
 rc, out = run(ALICE, SID, "git push origin HEAD:main 2>&1")
 check("cloud_push_main_refused", rc != 0 and "airlock" in out
@@ -266,7 +293,7 @@ check("cloud_remote_helper_refuses_malformed_urls", "refs/heads" not in out
       and "git-remote-airlock: the URL path is malformed" in out, (rc, out))
 
 # ---- the session's network, through the netproxy ----
-WEB = os.environ.get("WEB_PORT", "0")
+WEB = CONF.get("WEB_PORT", "0")
 CURL = "curl -sS --max-time 50 -o - -w ' %%{http_code}' http://%s:" + WEB + "/hello.txt"
 if NET:
     rc, out = run(ALICE, SID, CURL % "allowed.test")
@@ -510,15 +537,15 @@ while time.monotonic() < deadline and os.path.exists("/proc/%d" % old_gp):
     time.sleep(0.05)
 check("cloud_proxies_exit_with_airlockd", not os.path.exists("/proc/%d/cmdline" % old_gp)
       or open("/proc/%d/cmdline" % old_gp).read() == "", old_gp)
-os.unlink(os.environ["ALD"] + "/airlockd.addr")
-log = open(T + "/cloud/airlockd2.log", "w")
-ald2 = subprocess.Popen([os.environ["AIRLOCKD"], "--config", T + "/cloud/airlockd.json",
-                         "--log-level", "debug"], stdout=log, stderr=log)
+os.unlink(ALD + "/airlockd.addr")
+log = open(CONF["LOG2"], "w")
+ald2 = subprocess.Popen([CONF["AIRLOCK"], "up", "--state-dir", ALD, "--listen", CONF["LISTEN"]],
+                        stdout=log, stderr=log)
 ALD_PID = ald2.pid
 deadline = time.monotonic() + WAIT
-while time.monotonic() < deadline and not os.path.exists(os.environ["ALD"] + "/airlockd.addr"):
+while time.monotonic() < deadline and not os.path.exists(ALD + "/airlockd.addr"):
     time.sleep(0.05)
-with open(os.environ["ALD"] + "/airlockd.addr") as f:
+with open(ALD + "/airlockd.addr") as f:
     API = "http://" + f.read().strip()
 rc, out = run(ALICE, SID, "git fetch origin main 2>&1 && git ls-remote origin 2>&1")
 check("cloud_git_works_after_airlockd_restart", rc == 0 and "refs/heads/" + BRANCH in out,
@@ -580,13 +607,13 @@ sys.stdout.write(out.decode("latin-1"))
 
 def git_out(*args, cwd=None):
     return subprocess.run(["git"] + list(args), cwd=cwd, capture_output=True, text=True,
-                          check=True).stdout.strip()
+                          check=True, env=GIT_ENV).stdout.strip()
 
 
 def receive_pack_body(work, old, new, exclude, ref):
     pack = subprocess.run(["git", "pack-objects", "--stdout", "--revs", "-q"], cwd=work,
                           input=("%s\n^%s\n" % (new, exclude)).encode(),
-                          capture_output=True, check=True).stdout
+                          capture_output=True, check=True, env=GIT_ENV).stdout
     line = ("%s %s %s\0report-status agent=airlock-test\n" % (old, new, ref)).encode()
     return b"%04x" % (len(line) + 4) + line + b"0000" + pack
 
@@ -602,7 +629,7 @@ for line in (out or "").splitlines():
     if line.startswith("password="):
         ftoken = line[len("password="):]
 work = T + "/inflight"
-subprocess.run(["git", "clone", "-q", SRV + "/o/r.git", work], check=True)
+subprocess.run(["git", "clone", "-q", SRV + "/o/r.git", work], check=True, env=GIT_ENV)
 main = git_out("rev-parse", "HEAD", cwd=work)
 with open(work + "/a.txt", "w") as f:
     f.write("control push\n")

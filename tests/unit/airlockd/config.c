@@ -134,6 +134,9 @@ static void test_errors(void **state)
     expect_error("{\"proxies\": {\"enabled\": 1}}", "proxies.enabled");
     expect_error("{\"proxies\": {\"bogus\": 1}}", "proxies.bogus: unknown key");
     expect_error("{\"proxies\": {\"approval_timeout_s\": 0}}", "proxies.approval_timeout_s");
+    expect_error("{\"proxies\": {\"home_dir\": \"rel\"}}",
+                 "proxies.home_dir: must be an absolute path");
+    expect_error("{\"proxies\": {\"home_dir\": 1}}", "proxies.home_dir: expected a string or null");
 }
 
 static void test_proxies(void **state)
@@ -153,6 +156,13 @@ static void test_proxies(void **state)
     assert_string_equal(cfg.proxy_user, "airlock-proxy");
     assert_string_equal(cfg.px_hosts[1], "b.test=::1");
     assert_null(cfg.px_hosts[2]);
+    assert_null(cfg.px_home_dir); /* default: "<state_dir>-proxy-home", made at start */
+    j = "{\"proxies\": {\"home_dir\": \"/srv/airlock-homes\"}}";
+    assert_int_equal(ald_config_load_buffer(&cfg, "t", j, strlen(j)), 0);
+    assert_string_equal(cfg.px_home_dir, "/srv/airlock-homes");
+    j = "{\"proxies\": {\"home_dir\": null}}";
+    assert_int_equal(ald_config_load_buffer(&cfg, "t", j, strlen(j)), 0);
+    assert_null(cfg.px_home_dir);
     ald_config_free(&cfg);
 }
 
