@@ -25,7 +25,9 @@
 #include "airlock/log.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +56,56 @@ static int init_read(struct gp_front_cfg *cfg, int zfd, char *user, size_t usz, 
     cfg->max_push = gp_rd_u64(&r);
     cfg->verbose = gp_rd_u8(&r);
     return gp_rd_end(&r, "ZYGOTE_INIT");
+}
+
+/* Checks, as the user the front runs as by now, that it can create and
+ * remove a file in the cache dir (where pushed packs and mirrors go): a
+ * front that cannot would fail every inspected push. */
+static int cache_dir_check(const char *dir)
+{
+    char path[4200], name[64];
+    struct passwd *pw = getpwuid(geteuid());
+    if (pw)
+        snprintf(name, sizeof(name), "%s", pw->pw_name);
+    else
+        snprintf(name, sizeof(name), "uid %u", (unsigned)geteuid());
+    int n = snprintf(path, sizeof(path), "%s/.airlock-check-XXXXXX", dir);
+    if (n < 0 || (size_t)n >= sizeof(path))
+        return al_error_set(AL_EINVAL, "cache_dir %s: path too long", dir);
+    int fd = mkostemp(path, O_CLOEXEC);
+    if (fd >= 0 && unlink(path) == 0) {
+        close(fd);
+        return 0;
+    }
+    int e = errno;
+    if (fd >= 0)
+        close(fd);
+    if (e == EACCES)
+        return al_error_set(AL_EPERM,
+                            "cache_dir %s: not usable by user %s: %s (is every parent directory "
+                            "searchable by %s?)",
+                            dir, name, strerror(e), name);
+    return al_error_set(AL_EIO, "cache_dir %s: not usable by user %s: %s", dir, name, strerror(e));
+}
+
+/* Tells the key holder how the start went: READY, or FAIL with the reason. */
+static void start_report(int zfd, int err)
+{
+    uint8_t buf[1200];
+    struct gp_wire w;
+    if (err == 0) {
+        gp_wire_init(&w, buf, sizeof(buf), GP_CH_ZYGOTE_READY);
+    } else {
+        char msg[1024];
+        snprintf(msg, sizeof(msg), "%s", al_error_last()[0] ? al_error_last() : al_error_name(err));
+        for (char *q = msg; *q; q++)
+            if ((unsigned char)*q < 0x20 || (unsigned char)*q > 0x7e)
+                *q = '?';
+        gp_wire_init(&w, buf, sizeof(buf), GP_CH_FAIL);
+        gp_wire_u16(&w, 500);
+        gp_wire_str(&w, msg);
+    }
+    gp_chan_send(zfd, &w, NULL, 0);
 }
 
 /* Reaps every worker that has ended. */
@@ -95,6 +147,8 @@ int gp_front_main(int zfd)
         err = al_error_set(AL_EIO, "the key holder went away");
         goto fail;
     }
+    if ((err = cache_dir_check(cfg.cache_dir)) < 0)
+        goto fail;
     if (chdir(cfg.cache_dir) < 0) {
         err = al_error_set_errno(AL_EIO, errno, "cache_dir %s", cfg.cache_dir);
         goto fail;
@@ -103,6 +157,7 @@ int gp_front_main(int zfd)
         goto fail;
     if ((err = gp_front_seccomp_apply()) < 0)
         goto fail;
+    start_report(zfd, 0);
     al_log(AL_LOG_DEBUG, "front ready as uid %u", (unsigned)getuid());
     size_t live = 0;
     for (;;) {
@@ -143,6 +198,6 @@ int gp_front_main(int zfd)
     }
     return 0;
 fail:
-    al_log(AL_LOG_ERROR, "front: %s", al_error_last()[0] ? al_error_last() : al_error_name(err));
+    start_report(zfd, err);
     return 1;
 }

@@ -76,6 +76,8 @@ enum gp_chan_type {
     /* key holder → front zygote */
     GP_CH_ZYGOTE_INIT,
     GP_CH_ZYGOTE_CONN,
+    /* front zygote → key holder, once, after its start: READY, or FAIL */
+    GP_CH_ZYGOTE_READY,
 };
 
 /* What a REQUEST asks the upstream for. */

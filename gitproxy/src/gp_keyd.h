@@ -15,6 +15,7 @@
 #define GP_IO_CHUNK         (64u << 10)
 #define GP_CONN_TIMEOUT_SEC 300
 #define GP_MAX_CONNS        256 /* concurrent connections; more are answered 503 */
+#define GP_FRONT_START_TIMEOUT_S 15
 
 /* Per-session upstream state: a connection cache of its own, so an upstream
  * connection is never reused across sessions. Refcounted; unlinked when the

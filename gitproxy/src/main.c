@@ -9,14 +9,19 @@
  * connected to PATH; sessions and their listeners then come from airlockd,
  * and the proxy exits when the socket closes (its supervisor restarts it).
  * --user NAME: once the keys, the credential store and the listeners are
- * open and the store's directory is watched, chown the cache dir to NAME
- * and drop to it for good. Later versions of the store come from airlockd
- * as descriptors (control mode; docs/gitproxy.md).
+ * open and the store's directory is watched, create the cache dir, chown it
+ * to NAME and drop to it for good. Later versions of the store come from
+ * airlockd as descriptors (control mode; docs/gitproxy.md). With or without
+ * --user, the proxy then checks that it can create and remove a file in the
+ * cache dir, and exits naming the path and the reason when it cannot.
+ * No git configuration is read (gp_inspect_global_init()), whatever HOME
+ * and XDG_CONFIG_HOME say.
  *
  * Two processes (docs/gitproxy.md, "Processes"): this one is the key holder;
  * before dropping privileges it execs itself with --front FD (front.c), the
  * process tree that parses what clients send, as the proxy user (nobody
- * when started as root without --user), which owns the cache dir.
+ * when started as root without --user), which owns the cache dir; the front
+ * checks the cache dir as that user.
  *
  * The configuration file (JSON):
  *   {"token_keys": [{"kid": "k2", "file": "/state/k2.key"}, {"kid": "k1", ...}],
@@ -46,7 +51,9 @@
 #include <ftw.h>
 #include <getopt.h>
 #include <jansson.h>
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -153,10 +160,6 @@ static int config_load(struct gp_config *cfg, json_t **listeners, const char *pa
         err = al_error_set(AL_EINVAL, "%s: cache_dir is required", path);
         goto out;
     }
-    if (mkdir(cfg->cache_dir, 0700) < 0 && errno != EEXIST) {
-        err = al_error_set_errno(AL_EIO, errno, "%s", cfg->cache_dir);
-        goto out;
-    }
     *listeners = json_incref(json_object_get(root, "listeners"));
 out:
     json_decref(root);
@@ -216,42 +219,86 @@ static int add_listener(gp_proxy *p, const char *spec, int is_fd)
     return gp_proxy_listen_fd(p, fd, eq + 1);
 }
 
+/* Creates the cache dir (0700) and the parents it lacks (0755 whatever the
+ * umask, so that the proxy user can search them). Existing directories are
+ * kept as they are: whether the proxy user can reach them is
+ * cache_dir_check()'s. */
+static int cache_dir_create(const char *dir)
+{
+    char tmp[4096];
+    int n = snprintf(tmp, sizeof(tmp), "%s", dir);
+    if (n < 0 || (size_t)n >= sizeof(tmp))
+        return al_error_set(AL_EINVAL, "cache_dir %s: path too long", dir);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(tmp, 0755) == 0 ? chmod(tmp, 0755) < 0 : errno != EEXIST)
+            return al_error_set_errno(AL_EIO, errno, "cache_dir %s: mkdir %s", dir, tmp);
+        *p = '/';
+    }
+    if (mkdir(tmp, 0700) < 0 && errno != EEXIST)
+        return al_error_set_errno(AL_EIO, errno, "cache_dir %s: mkdir", dir);
+    return 0;
+}
+
 static uid_t chown_uid;
 static gid_t chown_gid;
 
 static int chown_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
-    (void)st;
     (void)flag;
     (void)ftw;
+    if (st->st_uid == chown_uid && st->st_gid == chown_gid)
+        return 0;
+    /* A second name of a file is not the cache's to give away (a hard
+     * link made to a file elsewhere). */
+    if (!S_ISDIR(st->st_mode) && st->st_nlink > 1) {
+        al_log(AL_LOG_WARN, "cache_dir: %s has other links; not handed over", path);
+        return 0;
+    }
     if (lchown(path, chown_uid, chown_gid) < 0)
-        return al_error_set_errno(AL_EIO, errno, "chown %s", path);
+        return al_error_set_errno(AL_EIO, errno, "cache_dir: chown %s", path);
     return 0;
 }
 
-/* Hands the cache dir (mirrors, pushed packs) to the user the front runs
- * as. */
-static int cache_chown(const char *cache_dir, const char *user, const char *group)
+/* Hands the cache dir (mirrors, spool files) and everything in it to
+ * uid:gid, the user the proxy is about to run as: libgit2 opens only
+ * mirrors owned by that user (owner validation, inspect.c). As root only. */
+static int cache_dir_hand_over(const char *cache_dir, uid_t uid, gid_t gid)
 {
-    int err = ctl_privs_lookup(&chown_uid, &chown_gid, user, group);
-    if (err < 0)
-        return err;
+    chown_uid = uid;
+    chown_gid = gid;
     al_error_clear();
     if (nftw(cache_dir, chown_one, 16, FTW_PHYS) != 0)
         return al_error_last()[0] ? AL_EIO : al_error_set_errno(AL_EIO, errno, "%s", cache_dir);
     return 0;
 }
 
-/* Hands the cache dir to the unprivileged user, then drops to it.
- * Everything that needs root has been done by now. */
-static int privs_drop(const char *cache_dir, const char *user, const char *group)
+/* Makes the cache dir (mirrors, pushed packs) and hands it to the user the
+ * front will run as (`user`, or the current one): only the front uses it,
+ * and it checks the dir as that user when it starts. */
+static int cache_prepare(const char *cache_dir, const char *user, const char *group)
 {
-    int err = cache_chown(cache_dir, user, group);
+    uid_t uid = geteuid();
+    gid_t gid = getegid();
+    int err = 0;
+    if (user && (err = ctl_privs_lookup(&uid, &gid, user, group)) < 0)
+        return err;
+    if ((err = cache_dir_create(cache_dir)) < 0)
+        return err;
+    if (geteuid() == 0 && (err = cache_dir_hand_over(cache_dir, uid, gid)) < 0)
+        return err;
+    return 0;
+}
+
+/* Drops to `user` for good. Everything that needs root has been done by
+ * now; nobody of that uid (the front) may read this process's memory. */
+static int privs_drop(const char *user, const char *group)
+{
+    int err = ctl_privs_drop(user, group);
     if (err < 0)
         return err;
-    if ((err = ctl_privs_drop(user, group)) < 0)
-        return err;
-    /* Nobody of the same uid (the front) may read this process's memory. */
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     al_log(AL_LOG_INFO, "running as %s (uid %u)", user, (unsigned)getuid());
     return 0;
@@ -370,13 +417,14 @@ int main(int argc, char **argv)
     /* the watches need to see into the (root-only) state dir: before the drop */
     if ((err = gp_proxy_store_watch(p)) < 0 || (err = gp_proxy_revoked_file_watch(p)) < 0)
         goto fail;
-    /* The front runs as the proxy user; as root without --user, nobody. */
+    /* The front runs as the proxy user (as root without --user: nobody); it
+     * is exec'd while this process is still root, and drops at once. */
     const char *front_user = user ? user : geteuid() == 0 ? "nobody" : NULL;
-    if (front_user && !user && (err = cache_chown(cache_dir, front_user, NULL)) < 0)
+    const char *front_group = user ? group : NULL;
+    if ((err = cache_prepare(cache_dir, front_user, front_group)) < 0 ||
+        (err = gp_front_start(p, "/proc/self/exe", front_user, front_group)) < 0)
         goto fail;
-    if ((err = gp_front_start(p, "/proc/self/exe", front_user, user ? group : NULL)) < 0)
-        goto fail;
-    if (user && (err = privs_drop(cache_dir, user, group)) < 0)
+    if (user && (err = privs_drop(user, group)) < 0)
         goto fail;
     al_log(AL_LOG_INFO, "ready");
     if (ctl >= 0) {

@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -576,6 +577,34 @@ static void *front_watch(void *arg)
     return NULL;
 }
 
+/* Waits for the front's report of its start (bounded): 0 when READY, or
+ * the front's own reason. */
+static int front_ready(int fd)
+{
+    struct pollfd pfd = {fd, POLLIN, 0};
+    int rc;
+    while ((rc = poll(&pfd, 1, GP_FRONT_START_TIMEOUT_S * 1000)) < 0 && errno == EINTR)
+        ;
+    if (rc == 0)
+        return al_error_set(AL_ETIMEOUT, "the front did not start within %d s",
+                            GP_FRONT_START_TIMEOUT_S);
+    uint8_t buf[GP_CHAN_MSG_MAX];
+    size_t nfds;
+    ssize_t n = gp_chan_recv(fd, buf, sizeof(buf), NULL, 0, &nfds);
+    struct gp_rd r;
+    int type = n > 0 ? gp_rd_init(&r, buf, (size_t)n) : 0;
+    if (type == GP_CH_ZYGOTE_READY && gp_rd_end(&r, "ZYGOTE_READY") == 0)
+        return 0;
+    if (type == GP_CH_FAIL) {
+        char msg[1024];
+        gp_rd_u16(&r);
+        gp_rd_str(&r, msg, sizeof(msg));
+        if (gp_rd_end(&r, "FAIL") == 0)
+            return al_error_set(AL_EIO, "%s", msg);
+    }
+    return al_error_set(AL_EIO, "the front exited during its start");
+}
+
 int gp_front_start(gp_proxy *p, const char *self, const char *user, const char *group)
 {
     int sv[2];
@@ -610,7 +639,9 @@ int gp_front_start(gp_proxy *p, const char *self, const char *user, const char *
     gp_wire_u8(&w, (uint8_t)(p->cfg.check_ff != 0));
     gp_wire_u64(&w, p->cfg.max_push);
     gp_wire_u8(&w, (uint8_t)al_log_enabled(AL_LOG_DEBUG));
-    if ((err = gp_chan_send(sv[0], &w, NULL, 0)) < 0) {
+    if ((err = gp_chan_send(sv[0], &w, NULL, 0)) == 0)
+        err = front_ready(sv[0]);
+    if (err < 0) {
         kill(pid, SIGKILL);
         waitpid(pid, NULL, 0);
         close(sv[0]);

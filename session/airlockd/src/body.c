@@ -1,10 +1,12 @@
 #include "body.h"
 
+#include "grants.h"
 #include "util.h"
 
 #include "airlock/base64.h"
 #include "airlock/error.h"
 #include "airlock/path.h"
+#include "airlock/refname.h"
 
 #include <ctype.h>
 #include <math.h>
@@ -209,12 +211,90 @@ static int check_limits(json_t *v, const struct ald_config *cfg, struct ald_limi
     return err;
 }
 
-/* Looks for a forbidden key anywhere in the settings document. */
-static int find_forbidden(json_t *v, char *path, size_t pathsz, struct ald_apierr *e)
+static int forbidden(struct ald_apierr *e, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* 403: a setting that would widen what the session reaches. */
+static int forbidden(struct ald_apierr *e, const char *field, const char *fmt, ...)
 {
-    static const char *const forbidden[] = {"excludedCommands",          "allowUnsandboxedCommands",
-                                            "enableWeakerNestedSandbox", "allowUnixSockets",
-                                            "allowAllUnixSockets",       NULL};
+    char why[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof(why), fmt, ap);
+    va_end(ap);
+    return ald_apierr_set(e, 403, "forbidden", field, "body: %s: %s", field, why);
+}
+
+/* Keys of either settings shape that widen what a session reaches, and the
+ * value that does: everything else they may hold is the default or
+ * narrower. */
+enum widen {
+    W_TRUE,      /* true widens */
+    W_FALSE,     /* false widens (requireSniMatch) */
+    W_SET,       /* anything but null, false or an empty array/object widens */
+    W_NOT_FALSE, /* anything but null or false widens (an empty list of unix
+                    sockets still lets the sandbox make unix sockets) */
+    W_ADDRESSES, /* each entry must be inside a granted range */
+};
+
+static const struct {
+    const char *key;
+    enum widen how;
+    int grantable; /* see grants.h */
+} widening[] = {
+    {"allowedAddresses", W_ADDRESSES, 1},
+    {"allowLocalBinding", W_TRUE, 1},
+    {"allowAllDomains", W_TRUE, 1},
+    {"requireSniMatch", W_FALSE, 1},
+    {"httpProxyPort", W_SET, 0},
+    {"socksProxyPort", W_SET, 0},
+    {"customProxy", W_SET, 0},
+    {"parentProxy", W_SET, 0},
+    {"mitmProxy", W_SET, 0},
+    {"allowUnixSockets", W_NOT_FALSE, 0},
+    {"allowAllUnixSockets", W_TRUE, 0},
+    {"enableWeakerNetworkIsolation", W_TRUE, 0},
+    {"enableWeakerNestedSandbox", W_TRUE, 0},
+    {"excludedCommands", W_SET, 0},
+    {"allowUnsandboxedCommands", W_TRUE, 0},
+};
+
+static int granted_flag(const struct ald_grant *g, const char *key)
+{
+    if (!g)
+        return 0;
+    if (strcmp(key, "allowLocalBinding") == 0)
+        return g->allow_local_binding;
+    if (strcmp(key, "allowAllDomains") == 0)
+        return g->allow_all_domains;
+    if (strcmp(key, "requireSniMatch") == 0)
+        return g->no_sni_match;
+    return 0;
+}
+
+/* One allowedAddresses entry (a string the settings loader accepted). */
+static int check_address(const char *field, const char *text, size_t len,
+                         const struct ald_grant *grant, struct ald_apierr *e)
+{
+    struct ald_cidr c;
+    if (ald_cidr_parse(&c, text, len) < 0)
+        return bad_value(e, field, "expected an IP address or CIDR block");
+    const char *never = ald_cidr_never_grantable(&c);
+    if (never)
+        return forbidden(e, field, "\"%.64s\" reaches %s: never allowed in a session", text, never);
+    if (!ald_grant_allows_address(grant, &c))
+        return forbidden(e, field,
+                         "\"%.64s\" is not inside an address range the operator granted to"
+                         " this user (airlockd's grants.USER.allowedAddresses)",
+                         text);
+    return 0;
+}
+
+/* Looks for a widening key anywhere in the settings document (both shapes,
+ * and wherever else it may hide); `path` holds the field name so far. */
+static int find_widening(json_t *v, char *path, size_t pathsz, const struct ald_grant *grant,
+                         struct ald_apierr *e)
+{
     if (!json_is_object(v))
         return 0;
     size_t base = strlen(path);
@@ -223,12 +303,52 @@ static int find_forbidden(json_t *v, char *path, size_t pathsz, struct ald_apier
     json_object_foreach(v, k, val)
     {
         snprintf(path + base, pathsz - base, ".%.60s", k);
-        for (size_t i = 0; forbidden[i]; i++)
-            if (strcmp(k, forbidden[i]) == 0)
-                return bad_value(e, path,
-                                 "not allowed in a session's settings (sessions may"
-                                 " only restrict)");
-        int err = find_forbidden(val, path, pathsz, e);
+        for (size_t i = 0; i < sizeof(widening) / sizeof(*widening); i++) {
+            if (strcmp(k, widening[i].key) != 0)
+                continue;
+            int widens = 0;
+            switch (widening[i].how) {
+            case W_TRUE:
+                widens = json_is_true(val);
+                break;
+            case W_FALSE:
+                widens = json_is_false(val);
+                break;
+            case W_SET:
+                widens = !json_is_null(val) && !json_is_false(val) &&
+                         !(json_is_array(val) && json_array_size(val) == 0) &&
+                         !(json_is_object(val) && json_object_size(val) == 0);
+                break;
+            case W_NOT_FALSE:
+                widens = !json_is_null(val) && !json_is_false(val);
+                break;
+            case W_ADDRESSES: {
+                size_t j;
+                json_t *a;
+                char field[300];
+                json_array_foreach(val, j, a)
+                {
+                    snprintf(field, sizeof(field), "%s[%zu]", path, j);
+                    if (!json_is_string(a))
+                        return bad_type(e, field, "an IP address or CIDR string");
+                    int err =
+                        check_address(field, json_string_value(a), json_string_length(a), grant, e);
+                    if (err < 0)
+                        return err;
+                }
+                break;
+            }
+            }
+            if (widens && !(widening[i].grantable && granted_flag(grant, k)))
+                return forbidden(e, path,
+                                 widening[i].grantable
+                                     ? "widens what the session reaches: only an operator's"
+                                       " grant (airlockd's grants.USER.%s) allows it"
+                                     : "widens what the session reaches: never allowed in a"
+                                       " session (%s)",
+                                 k);
+        }
+        int err = find_widening(val, path, pathsz, grant, e);
         if (err < 0)
             return err;
     }
@@ -270,26 +390,58 @@ static int check_outside(const struct al_strlist *list, const char *field, const
     return 0;
 }
 
+/* The loaded policy, checked again as a whole: whatever the document's
+ * shape, nothing wider than the grant reaches the sandbox or the netproxy. */
+static int check_policy(const struct al_policy *p, const struct ald_grant *grant,
+                        struct ald_apierr *e)
+{
+    for (size_t i = 0; i < p->allowed_addresses.len; i++) {
+        const char *a = p->allowed_addresses.items[i];
+        int err = check_address("settings.allowedAddresses", a, strlen(a), grant, e);
+        if (err < 0)
+            return err;
+    }
+    const char *key = NULL;
+    if (p->excluded_commands.len)
+        key = "excludedCommands";
+    else if (p->weaker_nested)
+        key = "enableWeakerNestedSandbox";
+    else if (p->unix_sockets != AL_UNIX_SOCKETS_NONE)
+        key = "allowUnixSockets";
+    else if (p->http_proxy_port)
+        key = "httpProxyPort";
+    else if (p->socks_proxy_port)
+        key = "socksProxyPort";
+    else if (p->custom_proxy)
+        key = "customProxy";
+    else if (p->allow_local_binding && !granted_flag(grant, "allowLocalBinding"))
+        key = "allowLocalBinding";
+    else if (p->allow_all_domains && !granted_flag(grant, "allowAllDomains"))
+        key = "allowAllDomains";
+    else if (!p->require_sni_match && !granted_flag(grant, "requireSniMatch"))
+        key = "requireSniMatch";
+    if (key)
+        return forbidden(e, "settings", "%s widens what the session reaches", key);
+    return 0;
+}
+
 int ald_settings_restrict_check(struct al_policy *policy, json_t *settings, const char *workspace,
-                                struct ald_apierr *e)
+                                const struct ald_grant *grant, struct ald_apierr *e)
 {
     if (!json_is_object(settings))
         return bad_type(e, "settings", "an object");
-    char path[256] = "settings";
-    int err = find_forbidden(settings, path, sizeof(path), e);
-    if (err < 0)
-        return err;
     char *text = json_dumps(settings, JSON_COMPACT);
     if (!text)
         return ald_apierr_set(e, 500, "internal", NULL, "out of memory");
-    err = al_settings_load_buffer(policy, "settings", text, strlen(text), workspace, workspace);
+    int err = al_settings_load_buffer(policy, "settings", text, strlen(text), workspace, workspace);
     free(text);
     if (err < 0)
         return ald_apierr_set(e, 400, "invalid_value", "settings", "body: %s", al_error_last());
-    /* the same rules, checked on the result (both settings shapes) */
-    if (policy->excluded_commands.len || policy->weaker_nested ||
-        policy->unix_sockets != AL_UNIX_SOCKETS_NONE)
-        return bad_value(e, "settings", "only restrictions are allowed in a session's settings");
+    char path[256] = "settings";
+    if ((err = find_widening(settings, path, sizeof(path), grant, e)) < 0)
+        return err;
+    if ((err = check_policy(policy, grant, e)) < 0)
+        return err;
     if ((err = check_inside(&policy->allow_write, "settings.allowWrite", workspace, e)) < 0)
         return err;
     if ((err = check_inside(&policy->allow_read, "settings.allowRead", workspace, e)) < 0)
@@ -355,23 +507,11 @@ int ald_repo_parse(const char *url, char *host, char *owner, char *name, size_t 
     return 0;
 }
 
-/* A branch name we are willing to pass to git: 1..200 of [A-Za-z0-9._/-],
- * no "..", "//", "@{", leading '-', '/' or '.', trailing '/' or ".lock". */
-int ald_branch_valid(const char *b)
-{
-    size_t n = strlen(b);
-    if (n < 1 || n > 200 || b[0] == '-' || b[0] == '/' || b[0] == '.' || b[n - 1] == '/' ||
-        b[n - 1] == '.' || strstr(b, "..") || strstr(b, "//") || strstr(b, "/.") ||
-        (n >= 5 && strcmp(b + n - 5, ".lock") == 0))
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!isalnum((unsigned char)b[i]) && !strchr("._/-", b[i]))
-            return 0;
-    return 1;
-}
-
-/* "repo", "base", "branch" of a create body. */
-static int check_repo(struct ald_create_req *out, json_t *root, struct ald_apierr *e)
+/* "repo", "base", "branch" of a create body. A branch outside the
+ * operator's rules (gitpolicy.h) is a 409: the name is well formed, the
+ * server's branches are not the caller's to pick. */
+static int check_repo(struct ald_create_req *out, json_t *root, const struct ald_config *cfg,
+                      struct ald_apierr *e)
 {
     json_t *v;
     char host[128], owner[128], name[128];
@@ -393,8 +533,11 @@ static int check_repo(struct ald_create_req *out, json_t *root, struct ald_apier
         const char *b = get_string(v, refs[i], 256, e);
         if (!b)
             return AL_EINVAL;
-        if (!ald_branch_valid(b))
-            return bad_value(e, refs[i], "not a usable branch name");
+        if (!al_refname_branch_valid(b, strlen(b)))
+            return bad_value(e, refs[i], "not a valid branch name (git check-ref-format)");
+        char why[700];
+        if (i == 1 && ald_gitpolicy_check_branch(&cfg->git, b, why, sizeof(why)) < 0)
+            return ald_apierr_set(e, 409, "conflict", "branch", "branch %s", why);
         char **dst = i == 0 ? &out->base : &out->branch;
         if (!(*dst = strdup(b)))
             return ald_apierr_set(e, 500, "internal", NULL, "out of memory");
@@ -403,7 +546,7 @@ static int check_repo(struct ald_create_req *out, json_t *root, struct ald_apier
 }
 
 int ald_body_create(struct ald_create_req *out, const char *data, size_t len,
-                    const struct ald_config *cfg, struct ald_apierr *e)
+                    const struct ald_config *cfg, const char *user, struct ald_apierr *e)
 {
     static const char *const known[] = {"settings", "limits", "env",    "mode", "metadata",
                                         "repo",     "base",   "branch", NULL};
@@ -442,13 +585,14 @@ int ald_body_create(struct ald_create_req *out, const char *data, size_t len,
     if ((v = json_object_get(root, "settings")) && !json_is_null(v)) {
         struct al_policy policy;
         al_policy_init(&policy);
-        err = ald_settings_restrict_check(&policy, v, "/workspace", e);
+        err = ald_settings_restrict_check(&policy, v, "/workspace",
+                                          ald_grants_find(&cfg->grants, user), e);
         al_policy_free(&policy);
         if (err < 0)
             goto out;
         out->settings = json_incref(v);
     }
-    if ((err = check_repo(out, root, e)) < 0)
+    if ((err = check_repo(out, root, cfg, e)) < 0)
         goto out;
     if (!out->env || !out->metadata)
         err = ald_apierr_set(e, 500, "internal", NULL, "out of memory");
@@ -701,7 +845,8 @@ out:
     return err;
 }
 
-int ald_body_policy(json_t **out, const char *data, size_t len, struct ald_apierr *e)
+int ald_body_policy(json_t **out, const char *data, size_t len, const struct ald_config *cfg,
+                    const char *user, struct ald_apierr *e)
 {
     *out = NULL;
     json_t *root = NULL;
@@ -725,7 +870,8 @@ int ald_body_policy(json_t **out, const char *data, size_t len, struct ald_apier
     }
     struct al_policy pol;
     al_policy_init(&pol);
-    err = ald_settings_restrict_check(&pol, root, "/workspace", e);
+    err = ald_settings_restrict_check(&pol, root, "/workspace", ald_grants_find(&cfg->grants, user),
+                                      e);
     al_policy_free(&pol);
     if (err == 0)
         *out = json_incref(root);

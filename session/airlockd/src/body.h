@@ -44,30 +44,36 @@ struct ald_create_req {
     json_t *metadata; /* object of strings (never NULL after success) */
     char *repo;       /* NULL or "https://HOST/OWNER/NAME[.git]" */
     char *base;       /* NULL: the upstream's default branch */
-    char *branch;     /* NULL: "airlock/<session id>" */
+    char *branch;     /* NULL: the config's git.session_ref for the session */
 };
 
 /* Splits "https://HOST/OWNER/NAME[.git]" into its names (each < size
  * bytes of [A-Za-z0-9._-]). 0 or AL_EINVAL. */
 int ald_repo_parse(const char *url, char *host, char *owner, char *name, size_t size);
 
-/* True for a branch name safe to hand to git (see body.c). */
-int ald_branch_valid(const char *b);
-
 /* Parses and checks a create body against the config's default and maximum
  * limits; an empty body is `{}`. Settings are checked with
- * ald_settings_restrict_check(). */
+ * ald_settings_restrict_check() against the grant of `user` (NULL: none).
+ * `base` and `branch` must be valid branch names (400); a `branch` outside
+ * the config's git rules (ald_gitpolicy_check_branch) is a 409 conflict.
+ * What depends on other sessions or the upstream is checked later. */
 int ald_body_create(struct ald_create_req *out, const char *data, size_t len,
-                    const struct ald_config *cfg, struct ald_apierr *e);
+                    const struct ald_config *cfg, const char *user, struct ald_apierr *e);
 void ald_create_req_free(struct ald_create_req *r);
 
 /* Loads the session settings document into `policy` (home and cwd
- * `workspace`, e.g. "/workspace") and checks that it only restricts: no
- * excludedCommands, allowUnsandboxedCommands, enableWeakerNestedSandbox,
- * allowUnixSockets, allowAllUnixSockets anywhere; allowWrite/allowRead
- * entries inside `workspace`. `policy` is initialised by the caller. */
+ * `workspace`, e.g. "/workspace"; a malformed document is 400) and checks
+ * that it only restricts, in either shape: a key that widens what the
+ * session reaches is 403 "forbidden" naming it, unless `grant` (NULL: none)
+ * grants it (grants.h): allowedAddresses entries inside the granted ranges
+ * and never a never-grantable address, allowLocalBinding / allowAllDomains
+ * true, requireSniMatch false; never httpProxyPort, socksProxyPort,
+ * customProxy, parentProxy, mitmProxy, unix sockets, weaker isolation,
+ * excludedCommands, allowUnsandboxedCommands true. allowWrite/allowRead
+ * entries inside `workspace`, denyRead/denyWrite outside (400). `policy` is
+ * initialised by the caller. */
 int ald_settings_restrict_check(struct al_policy *policy, json_t *settings, const char *workspace,
-                                struct ald_apierr *e);
+                                const struct ald_grant *grant, struct ald_apierr *e);
 
 /* POST /v1/sessions/{id}/exec. */
 struct ald_exec_req {
@@ -95,8 +101,10 @@ int ald_signal_parse(const char *name);
 
 /* PATCH …/policy: a settings document with only network rules
  * ({"network": {...}} or {"sandbox": {"network": {...}}}), checked like a
- * create's settings. *out: a new reference. */
-int ald_body_policy(json_t **out, const char *data, size_t len, struct ald_apierr *e);
+ * create's settings with the grant of `user`, the session's owner (NULL:
+ * none). *out: a new reference. */
+int ald_body_policy(json_t **out, const char *data, size_t len, const struct ald_config *cfg,
+                    const char *user, struct ald_apierr *e);
 
 /* POST …/approvals/{aid}: {"decision": "allow" | "deny"} → *allow 1 or 0. */
 int ald_body_decision(int *allow, const char *data, size_t len, struct ald_apierr *e);

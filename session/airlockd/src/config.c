@@ -36,6 +36,10 @@ int ald_config_init(struct ald_config *cfg)
     cfg->event_retention = 1024;
     cfg->px_enabled = 1;
     cfg->px_approval_timeout_s = 60;
+    if (ald_gitpolicy_init(&cfg->git) < 0) {
+        ald_config_free(cfg);
+        return AL_ENOMEM;
+    }
     /* A server's private places: other users' homes, logs, databases,
      * scratch files. The sandbox sees the rest of the host read-only. */
     static const char *const hidden[] = {"/home",      "/root",        "/mnt",     "/media",
@@ -73,8 +77,11 @@ void ald_config_free(struct ald_config *cfg)
     free(cfg->gitproxy_config);
     free(cfg->proxy_user);
     free(cfg->proxy_group);
+    free(cfg->px_home_dir);
     hosts_free(cfg->px_hosts);
     hidden_paths_clear(cfg);
+    ald_gitpolicy_free(&cfg->git);
+    ald_grants_free(&cfg->grants);
     memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -225,9 +232,9 @@ static int load_hosts(const struct cfg_ctx *c, json_t *v)
 
 static int load_proxies(const struct cfg_ctx *c, json_t *v)
 {
-    static const char *const names[] = {"enabled", "netproxy", "gitproxy", "gitproxy_config",
-                                        "user",    "group",    "hosts",    "approval_timeout_s",
-                                        NULL};
+    static const char *const names[] = {"enabled",  "netproxy", "gitproxy", "gitproxy_config",
+                                        "user",     "group",    "hosts",    "approval_timeout_s",
+                                        "home_dir", NULL};
     struct ald_config *cfg = c->cfg;
     int err = load_section(c, "proxies", v, names);
     json_t *x;
@@ -260,6 +267,8 @@ static int load_proxies(const struct cfg_ctx *c, json_t *v)
         err = load_hosts(c, x);
     if (err == 0 && (x = json_object_get(v, "approval_timeout_s")))
         err = get_u64(c, "proxies.approval_timeout_s", x, 1, 3600, &cfg->px_approval_timeout_s);
+    if (err == 0 && (x = json_object_get(v, "home_dir")))
+        err = get_abs_path(c, "proxies.home_dir", x, 1, &cfg->px_home_dir);
     return err;
 }
 
@@ -314,6 +323,10 @@ static int load_top(const struct cfg_ctx *c, const char *k, json_t *v)
     }
     if (strcmp(k, "proxies") == 0)
         return load_proxies(c, v);
+    if (strcmp(k, "git") == 0)
+        return ald_gitpolicy_load(&cfg->git, c->name, v);
+    if (strcmp(k, "grants") == 0)
+        return ald_grants_load(&cfg->grants, c->name, v);
     if (strcmp(k, "uid_range") == 0) {
         static const char *const names[] = {"start", "count", NULL};
         int err = load_section(c, k, v, names);

@@ -8,6 +8,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "gitpolicy.h"
+#include "grants.h"
+
 #define ALD_CONFIG_MAX_BYTES (1024 * 1024)
 #define ALD_MAX_HIDDEN       14
 
@@ -52,6 +55,9 @@ struct ald_config {
     char *proxy_group;        /* NULL: the user's primary group */
     char **px_hosts;          /* netproxy --hosts NAME=IP[,IP], NULL-terminated; may be NULL */
     uint64_t px_approval_timeout_s; /* netproxy --approval-timeout */
+    struct ald_gitpolicy git;       /* "git": the sessions' branches (gitpolicy.h) */
+    struct ald_grants grants;       /* "grants": what each user may widen (grants.h) */
+    char *px_home_dir;              /* the proxies' homes' parent; NULL: "<state_dir>-proxy-home" */
 };
 
 /* Fills `cfg` with the defaults (no file needed). */

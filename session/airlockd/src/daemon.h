@@ -132,6 +132,18 @@ struct ald_proxy {
     pthread_cond_t ack_cond;
     struct ald_px_wait *waits;
     unsigned gen; /* under send_lock and ack_lock */
+    /* the first start, which ald_px_start() waits for (under ack_lock) */
+    int boot;            /* ALD_PX_BOOT_* */
+    int boot_status;     /* a failed first start: its wait status; -1 not started */
+    char home[PATH_MAX]; /* HOME of the proxy (proxies.home_dir/<name>) */
+};
+
+/* How a proxy's first start went (struct ald_proxy.boot). */
+enum {
+    ALD_PX_BOOT_WAIT,   /* not known yet: ald_px_start() waits */
+    ALD_PX_BOOT_UP,     /* it said hello */
+    ALD_PX_BOOT_FAILED, /* it exited (or could not be started) without a hello */
+    ALD_PX_BOOT_LATE,   /* no hello in time: supervised as any later start */
 };
 
 struct ald_metrics {
@@ -264,9 +276,16 @@ void ald_ctl_spawned(struct ald *d, struct ald_session *s, const struct sbs_msg 
 int ald_exit_decode(const struct sbs_msg *m, int *code, int *sig, const char **reason);
 
 /* ---- proxies.c ---- */
-/* Finds the proxy binaries and starts their supervisor threads (each spawns
- * its proxy, re-sends every live session after each start, reads acks and
- * events). A proxy that is not enabled is skipped. */
+/* Finds the proxy binaries, makes each proxy's HOME (proxies.home_dir) and
+ * starts their supervisor threads (each spawns its proxy with a clean
+ * environment, re-sends every live session after each start, reads acks
+ * and events). A proxy that is not enabled is skipped. Then waits, up to
+ * ALD_PX_HELLO_TIMEOUT_S, for each proxy's first hello: a proxy that exits
+ * before it (a bad configuration, an unusable cache_dir: its own message
+ * is on stderr) fails the start, naming the proxy and its exit status, and
+ * the supervisor threads are stopped; one that is only slow is logged and
+ * supervised as usual. Later crashes are restarted with backoff. */
+#define ALD_PX_HELLO_TIMEOUT_S 15
 int ald_px_start(struct ald *d);
 /* Closes the control sockets (the proxies exit), reaps them, joins. */
 void ald_px_stop(struct ald *d);
@@ -299,13 +318,25 @@ int ald_exec_wait(struct ald *d, struct ald_session *s, char **argv, json_t *env
                   uint32_t timeout_s, int *code);
 
 /* ---- gitrepo.c ---- */
-/* Mints the session's scoped token for req->repo (fetch, push to its branch
- * only, expiry = TTL) and sets s->git / s->gitenv. */
-int ald_git_setup(struct ald *d, struct ald_session *s, const struct ald_create_req *req);
+/* Decides the branch of a new session `id` on req->repo (req->branch, or
+ * the config's git.session_ref) and refuses (409 in `e`) one that is, or
+ * collides with, the branch of a session recorded in the store on the same
+ * repository. *out: {repo, branch, base} for s->git (new reference). */
+int ald_git_plan(struct ald *d, const char *id, const struct ald_create_req *req, json_t **out,
+                 struct ald_apierr *e);
+/* The same against the live sessions (caller holds d->lock, and links the
+ * new session in the same hold, so two creates cannot both claim one). */
+int ald_git_live_clash(struct ald *d, json_t *git, struct ald_apierr *e);
+/* Mints the session's scoped token for the repository and branch in s->git
+ * (fetch, push to that branch only, expiry = TTL) and sets s->git (adding
+ * the token) and s->gitenv. */
+int ald_git_setup(struct ald *d, struct ald_session *s);
 /* Sets s->git / s->gitenv from a stored {repo, branch, base, token}. */
 int ald_git_load(struct ald_session *s, json_t *git);
 /* Clones the repository into /workspace from inside the sandbox, on the
- * session's branch (no-op without a repository). */
+ * session's branch (no-op without a repository). AL_EEXISTS (message in
+ * al_error_last()) when the clone shows the branch is the upstream's
+ * default branch or exists there: the create is refused (409). */
 int ald_git_clone(struct ald *d, struct ald_session *s);
 
 /* ---- adopt.c ---- */

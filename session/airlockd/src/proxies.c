@@ -275,6 +275,59 @@ static void argv_free(char **argv)
     free(argv);
 }
 
+/* What a proxy keeps of airlockd's environment, when set: the outbound
+ * HTTP proxy and the CA locations of the gitproxy's upstream connections
+ * (libcurl, OpenSSL) and the time zone. Nothing else is inherited. */
+static const char *const px_env_keep[] = {
+    "http_proxy", "https_proxy", "HTTPS_PROXY",   "all_proxy",    "ALL_PROXY",
+    "no_proxy",   "NO_PROXY",    "SSL_CERT_FILE", "SSL_CERT_DIR", "TZ",
+};
+
+/* The proxy's environment (caller frees each string and the array): its
+ * own HOME and XDG directories under it, a fixed PATH, the C.UTF-8 locale,
+ * and px_env_keep[] from airlockd's. No HOME of root's, no other variable
+ * of whoever started airlockd. */
+static char **px_env(const struct ald_proxy *p)
+{
+    static const char *const xdg[][2] = {{"XDG_CONFIG_HOME", ".config"},
+                                         {"XDG_CACHE_HOME", ".cache"},
+                                         {"XDG_DATA_HOME", ".local/share"},
+                                         {"XDG_STATE_HOME", ".local/state"}};
+    size_t nkeep = sizeof(px_env_keep) / sizeof(*px_env_keep), n = 0;
+    char **env = calloc(8 + nkeep + 1, sizeof(char *));
+    struct al_buf b;
+    int err = 0;
+    if (!env)
+        return NULL;
+    al_buf_init(&b, 2 * PATH_MAX);
+    for (size_t i = 0; i < 4 + 4 + nkeep && err == 0; i++) {
+        const char *v;
+        if (i == 0)
+            err = al_buf_printf(&b, "HOME=%s", p->home);
+        else if (i < 5)
+            err = al_buf_printf(&b, "%s=%s/%s", xdg[i - 1][0], p->home, xdg[i - 1][1]);
+        else if (i == 5)
+            err = al_buf_puts(&b,
+                              "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+        else if (i == 6)
+            err = al_buf_puts(&b, "LANG=C.UTF-8");
+        else if (i == 7)
+            err = al_buf_puts(&b, "LC_ALL=C.UTF-8");
+        else if ((v = getenv(px_env_keep[i - 8])))
+            err = al_buf_printf(&b, "%s=%s", px_env_keep[i - 8], v);
+        else
+            continue;
+        if (err == 0 && !(env[n++] = al_buf_detach(&b)))
+            err = AL_ENOMEM;
+    }
+    al_buf_free(&b);
+    if (err < 0) {
+        argv_free(env);
+        return NULL;
+    }
+    return env;
+}
+
 /* Starts the proxy: sets p->fd (non-blocking) and p->pid. */
 static int px_spawn(struct ald *d, int which)
 {
@@ -283,10 +336,13 @@ static int px_spawn(struct ald *d, int which)
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
         return al_error_set_errno(AL_EIO, errno, "socketpair");
     char **argv = px_argv(d, which, sv[1]);
-    if (!argv) {
+    char **env = px_env(p);
+    if (!argv || !env) {
+        argv_free(argv);
+        argv_free(env);
         close(sv[0]);
         close(sv[1]);
-        return AL_ENOMEM;
+        return al_error_set(AL_ENOMEM, "out of memory");
     }
     pid_t pid = fork();
     if (pid == 0) {
@@ -298,7 +354,7 @@ static int px_spawn(struct ald *d, int which)
         int fl = fcntl(sv[1], F_GETFD);
         if (fl < 0 || fcntl(sv[1], F_SETFD, fl & ~FD_CLOEXEC) < 0)
             _exit(127);
-        execv(argv[0], argv);
+        execve(argv[0], argv, env);
         _exit(127);
     }
     int err = 0;
@@ -306,6 +362,7 @@ static int px_spawn(struct ald *d, int which)
         err = al_error_set_errno(AL_EIO, errno, "fork");
     close(sv[1]);
     argv_free(argv);
+    argv_free(env);
     if (err < 0) {
         close(sv[0]);
         return err;
@@ -452,6 +509,23 @@ static void git_store_request(struct ald *d, json_t *msg)
         close(fd);
 }
 
+/* Ends the wait of ald_px_start() for the proxy's first start, if it
+ * still waits: with `boot` (ALD_PX_BOOT_UP or _FAILED and the wait status).
+ * Returns 1 when it did (the start waited for this answer). */
+static int px_boot_end(struct ald_proxy *p, int boot, int status)
+{
+    int waited = 0;
+    pthread_mutex_lock(&p->ack_lock);
+    if (p->boot == ALD_PX_BOOT_WAIT) {
+        p->boot = boot;
+        p->boot_status = status;
+        waited = 1;
+        pthread_cond_broadcast(&p->ack_cond);
+    }
+    pthread_mutex_unlock(&p->ack_lock);
+    return waited;
+}
+
 /* Reads frames until the proxy's control socket closes or we stop.
  * Returns 1 when the proxy said hello (it did start). */
 static int px_serve(struct ald *d, int which)
@@ -500,6 +574,7 @@ static int px_serve(struct ald *d, int which)
                 git_store_request(d, msg);
             } else if (strcmp(type, "hello") == 0) {
                 hello = 1;
+                px_boot_end(p, ALD_PX_BOOT_UP, 0);
                 al_log(AL_LOG_DEBUG, "%s: hello from pid %lld", p->name,
                        (long long)json_integer_value(json_object_get(msg, "pid")));
             }
@@ -513,8 +588,8 @@ static int px_serve(struct ald *d, int which)
 }
 
 /* Closes the control socket and reaps the proxy (killing it when it does
- * not exit within 2 s of EOF). */
-static void px_reap(struct ald_proxy *p)
+ * not exit within 2 s of EOF). Returns its wait status, -1 when unknown. */
+static int px_reap(struct ald_proxy *p)
 {
     pthread_mutex_lock(&p->send_lock);
     int fd = p->fd;
@@ -525,14 +600,14 @@ static void px_reap(struct ald_proxy *p)
     if (fd >= 0)
         close(fd);
     if (pid <= 0)
-        return;
+        return -1;
     int status = 0;
     for (int i = 0; i < 200; i++) {
         pid_t w = waitpid(pid, &status, WNOHANG);
         if (w == pid)
             goto done;
         if (w < 0)
-            return;
+            return -1;
         struct timespec ts = {0, 10 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
@@ -544,6 +619,7 @@ done:
     else
         al_log(AL_LOG_INFO, "%s (pid %d) exited with status %d", p->name, (int)pid,
                WEXITSTATUS(status));
+    return status;
 }
 
 struct px_arg {
@@ -560,16 +636,20 @@ static void *px_main(void *arg)
     struct ald_proxy *p = &d->px[which];
     int delay_ms = 200;
     while (!atomic_load(&d->stopping)) {
-        int started = 0;
+        int started = 0, status = -1;
         if (px_spawn(d, which) == 0) {
             pthread_mutex_lock(&p->send_lock);
             resend_all(d, which);
             pthread_mutex_unlock(&p->send_lock);
             started = px_serve(d, which);
-            px_reap(p);
+            status = px_reap(p);
         } else {
             al_log(AL_LOG_ERROR, "%s: %s", p->name, al_error_last());
         }
+        /* the first start failed while airlockd's own start waits for it:
+         * airlockd does not start (no retry) */
+        if (!started && px_boot_end(p, ALD_PX_BOOT_FAILED, status))
+            break;
         /* a proxy that ran is restarted well within a second; one that
          * never said hello (bad binary or config) is retried less and less
          * often, up to every 10 s */
@@ -617,6 +697,132 @@ static void find_git_helper(struct ald *d)
     al_log(AL_LOG_INFO, "repo sessions use %s", d->git_helper);
 }
 
+/* In the directory `dirfd` (shown as `dir` in errors), makes `name` a
+ * directory owned by uid:gid (when airlockd is root), mode 0700, never
+ * through a symlink. Returns its descriptor (the caller closes it) or a
+ * negative code. */
+static int subdir_owned(int dirfd, const char *dir, const char *name, uid_t uid, gid_t gid)
+{
+    if (mkdirat(dirfd, name, 0700) < 0 && errno != EEXIST)
+        return al_error_set_errno(AL_EIO, errno, "proxies.home_dir: mkdir %s/%s", dir, name);
+    int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return al_error_set_errno(AL_EIO, errno, "proxies.home_dir: %s/%s", dir, name);
+    if ((geteuid() == 0 && fchown(fd, uid, gid) < 0) || fchmod(fd, 0700) < 0) {
+        int e = errno;
+        close(fd);
+        return al_error_set_errno(AL_EIO, e, "proxies.home_dir: %s/%s", dir, name);
+    }
+    return fd;
+}
+
+/* Makes the proxy's HOME, p->home = <home_dir>/<p->name>: home_dir is
+ * proxies.home_dir, else "<state_dir>-proxy-home" (beside the state dir,
+ * which the proxy user cannot enter), created with its parents when missing
+ * (0755, whatever the umask) and made 0755; the HOME and its XDG directories (.config, .cache,
+ * .local/share, .local/state) belong to the proxy user, mode 0700. */
+static int px_home_make(const struct ald *d, struct ald_proxy *p)
+{
+    static const char *const subs[][2] = {{NULL, ".config"},
+                                          {NULL, ".cache"},
+                                          {NULL, ".local"},
+                                          {".local", "share"},
+                                          {".local", "state"}};
+    const struct ald_config *c = d->cfg;
+    char base[PATH_MAX];
+    uid_t uid;
+    gid_t gid;
+    int err = ctl_privs_lookup(&uid, &gid, c->proxy_user, c->proxy_group);
+    if (err < 0)
+        return al_error_set(err, "proxies.user: %s", al_error_last());
+    size_t len = strlen(c->state_dir);
+    while (len > 1 && c->state_dir[len - 1] == '/')
+        len--;
+    int n = c->px_home_dir
+                ? snprintf(base, sizeof(base), "%s", c->px_home_dir)
+                : snprintf(base, sizeof(base), "%.*s-proxy-home", (int)len, c->state_dir);
+    if (n < 0 || (size_t)n >= sizeof(base) ||
+        (size_t)snprintf(p->home, sizeof(p->home), "%s/%s", base, p->name) >= sizeof(p->home))
+        return al_error_set(AL_ETOOBIG, "proxies.home_dir: path too long");
+    for (char *s = base + 1;; s++) {
+        if (*s && *s != '/')
+            continue;
+        char was = *s;
+        *s = '\0';
+        if (mkdir(base, 0755) == 0 ? chmod(base, 0755) < 0 : errno != EEXIST)
+            return al_error_set_errno(AL_EIO, errno, "proxies.home_dir: mkdir %s", base);
+        *s = was;
+        if (!was)
+            break;
+    }
+    /* searchable by the proxy user, whatever made it (systemd's
+     * StateDirectory= makes it 0700) */
+    cleanup_fd int basefd = open(base, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (basefd < 0 || (geteuid() == 0 && fchmod(basefd, 0755) < 0))
+        return al_error_set_errno(AL_EIO, errno, "proxies.home_dir: %s", base);
+    cleanup_fd int home = subdir_owned(basefd, base, p->name, uid, gid);
+    cleanup_fd int local = -1;
+    if (home < 0)
+        return home;
+    for (size_t i = 0; i < sizeof(subs) / sizeof(*subs); i++) {
+        char dir[PATH_MAX];
+        snprintf(dir, sizeof(dir), "%s%s%s", p->home, subs[i][0] ? "/" : "",
+                 subs[i][0] ? subs[i][0] : "");
+        int fd = subdir_owned(subs[i][0] ? local : home, dir, subs[i][1], uid, gid);
+        if (fd < 0)
+            return fd;
+        if (!subs[i][0] && strcmp(subs[i][1], ".local") == 0)
+            local = fd;
+        else
+            close(fd);
+    }
+    return 0;
+}
+
+/* Waits (up to ALD_PX_HELLO_TIMEOUT_S in all) for the first start of each
+ * enabled proxy. AL_EIO naming the proxy and how it ended when one failed. */
+static int px_boot_wait(struct ald *d)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += ALD_PX_HELLO_TIMEOUT_S;
+    int err = 0;
+    for (int i = 0; i < ALD_PX_N && err == 0; i++) {
+        struct ald_proxy *p = &d->px[i];
+        if (!p->started)
+            continue;
+        pthread_mutex_lock(&p->ack_lock);
+        while (p->boot == ALD_PX_BOOT_WAIT)
+            if (pthread_cond_timedwait(&p->ack_cond, &p->ack_lock, &until) == ETIMEDOUT)
+                break;
+        int boot = p->boot, status = p->boot_status;
+        if (boot == ALD_PX_BOOT_WAIT)
+            p->boot = ALD_PX_BOOT_LATE;
+        pthread_mutex_unlock(&p->ack_lock);
+        if (boot == ALD_PX_BOOT_WAIT)
+            al_log(AL_LOG_WARN,
+                   "airlock-%s has not said hello within %d s; going on (it is supervised and "
+                   "restarted as usual)",
+                   p->name, ALD_PX_HELLO_TIMEOUT_S);
+        else if (boot == ALD_PX_BOOT_FAILED && status >= 0 && WIFSIGNALED(status))
+            err = al_error_set(AL_EIO,
+                               "airlock-%s (%s) was killed by signal %d before it was ready; "
+                               "airlockd does not start without it",
+                               p->name, p->path, WTERMSIG(status));
+        else if (boot == ALD_PX_BOOT_FAILED && status >= 0)
+            err = al_error_set(AL_EIO,
+                               "airlock-%s (%s) exited with status %d before it was ready (its "
+                               "own message is above); airlockd does not start without it",
+                               p->name, p->path, WEXITSTATUS(status));
+        else if (boot == ALD_PX_BOOT_FAILED)
+            err = al_error_set(AL_EIO,
+                               "airlock-%s (%s) could not be started (see above); airlockd does "
+                               "not start without it",
+                               p->name, p->path);
+    }
+    return err;
+}
+
 int ald_px_start(struct ald *d)
 {
     const struct ald_config *c = d->cfg;
@@ -649,6 +855,9 @@ int ald_px_start(struct ald *d)
         p->enabled = 1;
         if (i == ALD_PX_GIT)
             find_git_helper(d);
+        int err = px_home_make(d, p);
+        if (err < 0)
+            return err;
     }
     for (int i = 0; i < ALD_PX_N; i++) {
         struct ald_proxy *p = &d->px[i];
@@ -664,9 +873,23 @@ int ald_px_start(struct ald *d)
             return al_error_set_errno(AL_EIO, errno, "starting the %s thread", p->name);
         }
         p->started = 1;
-        al_log(AL_LOG_INFO, "supervising %s (%s, user %s)", p->name, p->path, c->proxy_user);
+        al_log(AL_LOG_INFO, "supervising %s (%s, user %s, HOME %s)", p->name, p->path,
+               c->proxy_user, p->home);
     }
-    return 0;
+    int err = px_boot_wait(d);
+    if (err < 0) {
+        /* airlockd does not start: stop the other proxies too (their
+         * threads see the stop and reap them), keeping the message */
+        char why[1024];
+        snprintf(why, sizeof(why), "%s", al_error_last());
+        atomic_store(&d->stopping, 1);
+        uint64_t one = 1;
+        if (write(d->stop_fd, &one, sizeof(one)) < 0)
+            al_log(AL_LOG_WARN, "stop: %s", strerror(errno));
+        ald_px_stop(d);
+        err = al_error_set(err, "%s", why);
+    }
+    return err;
 }
 
 void ald_px_stop(struct ald *d)

@@ -43,7 +43,7 @@ enum MHD_Result ald_route_session_create(struct ald_req *r)
     struct ald_apierr e;
     struct ald_create_req req;
     const char *body = r->body.ptr ? r->body.ptr : "";
-    if (ald_body_create(&req, body, r->body.len, r->d->cfg, &e) < 0)
+    if (ald_body_create(&req, body, r->body.len, r->d->cfg, r->who.user, &e) < 0)
         return ald_reply_apierr(r, &e);
     unsigned char hash[32];
     char hash_hex[65];
@@ -159,15 +159,17 @@ enum MHD_Result ald_route_session_keepalive(struct ald_req *r)
 
 enum MHD_Result ald_route_session_policy(struct ald_req *r)
 {
-    struct ald_apierr e;
-    json_t *settings = NULL;
-    if (ald_body_policy(&settings, r->body.ptr ? r->body.ptr : "", r->body.len, &e) < 0)
-        return ald_reply_apierr(r, &e);
     int replied;
     struct ald_session *s = ald_req_session(r, 1, &replied);
-    if (!s) {
-        json_decref(settings);
+    if (!s)
         return replied ? MHD_YES : ald_reply_error(r, 404, "not_found", NULL, "no session");
+    /* checked with the grant of the session's owner (an admin may patch it) */
+    struct ald_apierr e;
+    json_t *settings = NULL;
+    if (ald_body_policy(&settings, r->body.ptr ? r->body.ptr : "", r->body.len, r->d->cfg, s->user,
+                        &e) < 0) {
+        ald_session_unref(r->d, s);
+        return ald_reply_apierr(r, &e);
     }
     ald_session_touch(r->d, s);
     ald_px_session_policy(r->d, s, settings);

@@ -313,14 +313,16 @@ static int remap_list(struct al_strlist *list, const char *ws)
 }
 
 /* Builds the sandbox policy from the (already checked) settings, in host
- * paths, with the runtime's defaults for the workspace `ws`. */
-static int build_policy(struct al_policy *pol, json_t *settings, const char *ws)
+ * paths, with the runtime's defaults for the workspace `ws`; checked again
+ * against the grant of the session's user. */
+static int build_policy(struct al_policy *pol, json_t *settings, const char *ws,
+                        const struct ald_grant *grant)
 {
     al_policy_init(pol);
     int err = 0;
     if (settings) {
         struct ald_apierr e;
-        if (ald_settings_restrict_check(pol, settings, "/workspace", &e) < 0)
+        if (ald_settings_restrict_check(pol, settings, "/workspace", grant, &e) < 0)
             return al_error_set(AL_EINVAL, "%s", e.message);
     }
     struct al_strlist *lists[] = {&pol->allow_write, &pol->deny_read, &pol->allow_read,
@@ -338,7 +340,7 @@ static int start_sandbox(struct ald *d, struct ald_session *s, json_t *settings)
     struct al_policy pol;
     char workspace[PATH_MAX], control[PATH_MAX], cgroup[64];
     ald_session_path(d, s->id, "workspace", workspace, sizeof(workspace));
-    int err = build_policy(&pol, settings, workspace);
+    int err = build_policy(&pol, settings, workspace, ald_grants_find(&d->cfg->grants, s->user));
     if (err < 0)
         goto out;
     /* every control socket in one root-only directory, hidden from every
@@ -474,15 +476,26 @@ int ald_session_create(struct ald *d, const struct ald_principal *who,
             s->mode = AL_MODE_REGULAR;
     }
 
+    /* The branch is claimed before the session is linked and saved: checked
+     * against the recorded sessions, then the live ones in the same hold of
+     * d->lock as the link, and its row carries the branch from the start. */
+    json_t *git = NULL;
+    int err = req->repo ? ald_git_plan(d, id, req, &git, e) : 0;
     pthread_mutex_lock(&d->lock);
-    int err = quota_check(d, who, s->limits.memory_mb, e);
+    if (err == 0)
+        err = quota_check(d, who, s->limits.memory_mb, e);
+    if (err == 0 && git)
+        err = ald_git_live_clash(d, git, e);
     if (err == 0 && (s->uid = uid_alloc(d)) == 0)
         err = ald_apierr_set(e, 503, "unavailable", NULL, "no free uid in uid_range");
     if (err == 0) {
+        s->git = git;
+        git = NULL;
         ald_session_link(d, s);
         s->refs++; /* ours */
     }
     pthread_mutex_unlock(&d->lock);
+    json_decref(git);
     if (err < 0) {
         if (idem_key)
             ald_store_idem_release(d->st, who->user, idem_key);
@@ -496,11 +509,12 @@ int ald_session_create(struct ald *d, const struct ald_principal *who,
     err = make_dirs(d, s);
     uint64_t t1 = ald_mono_ms();
     if (err == 0 && req->repo)
-        err = ald_git_setup(d, s, req);
+        err = ald_git_setup(d, s);
     if (err == 0)
         err = start_sandbox(d, s, req->settings);
+    int refused = 0;
     if (err == 0)
-        err = ald_git_clone(d, s);
+        refused = (err = ald_git_clone(d, s)) == AL_EEXISTS;
     al_log(AL_LOG_DEBUG, "session %s: saved and dirs made in %llu ms, sandbox in %llu ms", s->id,
            (unsigned long long)(t1 - t0), (unsigned long long)(ald_mono_ms() - t1));
     pthread_mutex_lock(&d->lock);
@@ -513,13 +527,20 @@ int ald_session_create(struct ald *d, const struct ald_principal *who,
         return AL_EEXISTS;
     }
     if (err < 0) {
-        char reason[256];
-        snprintf(reason, sizeof(reason), "create-failed: %s", al_error_last());
+        /* torn down at once either way: a refused branch is the caller's
+         * conflict (409), anything else the host's failure (500) */
+        char reason[256], msg[400];
+        snprintf(msg, sizeof(msg), "%s", al_error_last());
+        snprintf(reason, sizeof(reason), "%s: %.230s", refused ? "create-refused" : "create-failed",
+                 msg);
         al_log(AL_LOG_WARN, "session %s: %s", s->id, reason);
         ald_session_end(d, s, ALD_FAILED, reason);
-        ald_apierr_set(e, 500, "internal", NULL, "%s", reason);
+        if (refused)
+            ald_apierr_set(e, 409, "conflict", "branch", "%s", msg);
+        else
+            ald_apierr_set(e, 500, "internal", NULL, "%s", reason);
         ald_session_unref(d, s);
-        return AL_EIO;
+        return refused ? AL_EEXISTS : AL_EIO;
     }
     pthread_mutex_lock(&d->lock);
     if (s->state == ALD_CREATING)

@@ -57,6 +57,7 @@ enum q {
     Q_SESSION_LIVE,
     Q_SESSION_COUNTS,
     Q_SESSION_KEPT,
+    Q_SESSION_BRANCH,
     Q_PROC_PUT,
     Q_PROC_GET,
     Q_PROC_LIST,
@@ -101,6 +102,12 @@ static const char *const queries[Q_COUNT] = {
     [Q_SESSION_COUNTS] = "SELECT state, count(*) FROM sessions GROUP BY state",
     [Q_SESSION_KEPT] = "SELECT id, json_extract(priv, '$.ended_ms') FROM sessions"
                        " WHERE json_extract(priv, '$.workspace_kept') = 1",
+    [Q_SESSION_BRANCH] = "SELECT id, repo FROM (SELECT id, json_extract(pub, '$.repo') AS repo,"
+                         " lower(json_extract(pub, '$.branch')) AS b,"
+                         " coalesce(json_extract(pub, '$.end_reason'), '') AS why FROM sessions),"
+                         " (SELECT lower(?1) AS x) WHERE b IS NOT NULL AND why NOT LIKE 'create-%'"
+                         " AND (b = x OR substr(x, 1, length(b) + 1) = b || '/'"
+                         " OR substr(b, 1, length(x) + 1) = x || '/')",
     [Q_PROC_PUT] = "INSERT INTO processes(session, num, running, pub, priv)"
                    " VALUES (?1, ?2, ?3, ?4, ?5)"
                    " ON CONFLICT(session, num) DO UPDATE SET running = ?3, pub = ?4, priv = ?5",
@@ -675,6 +682,29 @@ int ald_store_session_kept(struct ald_store *st, json_t **out)
             json_array_append_new(*out, json_pack("[s, I]", sqlite3_column_text(s, 0),
                                                   (json_int_t)sqlite3_column_int64(s, 1)));
         err = rc == SQLITE_DONE ? 0 : db_fail(st, "kept");
+        sqlite3_reset(s);
+    }
+    pthread_mutex_unlock(&st->lock);
+    return err;
+}
+
+int ald_store_session_branch_clash(struct ald_store *st, const char *branch, json_t **out)
+{
+    *out = json_array();
+    if (!*out)
+        return AL_ENOMEM;
+    pthread_mutex_lock(&st->lock);
+    int err = AL_EIO;
+    sqlite3_stmt *s = stmt(st, Q_SESSION_BRANCH);
+    if (s) {
+        bind_text(s, 1, branch);
+        int rc;
+        while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+            const char *repo = (const char *)sqlite3_column_text(s, 1);
+            json_array_append_new(*out,
+                                  json_pack("[s, s]", sqlite3_column_text(s, 0), repo ? repo : ""));
+        }
+        err = rc == SQLITE_DONE ? 0 : db_fail(st, "branches");
         sqlite3_reset(s);
     }
     pthread_mutex_unlock(&st->lock);

@@ -88,6 +88,12 @@ int ald_store_session_counts(struct ald_store *st, json_t **out);
  * may still exist (priv.workspace_kept true). */
 int ald_store_session_kept(struct ald_store *st, json_t **out);
 
+/* *out: JSON array of [id, repo] for every session (any state, except one
+ * whose create failed or was refused: end_reason "create-…") whose public
+ * "branch" collides with `branch`: equal, or one a directory of the other
+ * ("a" and "a/b"), ignoring ASCII case. */
+int ald_store_session_branch_clash(struct ald_store *st, const char *branch, json_t **out);
+
 /* Process rows: keyed by (session, num). */
 int ald_store_proc_put(struct ald_store *st, const char *session, uint64_t num, json_t *pub,
                        json_t *priv);

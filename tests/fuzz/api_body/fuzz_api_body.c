@@ -16,7 +16,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static struct ald_config cfg;
     static int ready;
     if (!ready) {
-        if (ald_config_init(&cfg) < 0)
+        /* a grant, so the grant paths are reached too */
+        static const char conf[] = "{\"grants\": {\"alice\": {\"allowedAddresses\":"
+                                   " [\"10.20.0.0/16\", \"2001:db8::/32\"],"
+                                   " \"allowLocalBinding\": true}}}";
+        if (ald_config_init(&cfg) < 0 ||
+            ald_config_load_buffer(&cfg, "fuzz", conf, sizeof(conf) - 1) < 0)
             return 0;
         ready = 1;
     }
@@ -30,7 +35,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     switch (data[0] % 5) {
     case 0: {
         struct ald_create_req r;
-        if ((err = ald_body_create(&r, body, len, &cfg, &e)) == 0)
+        if ((err = ald_body_create(&r, body, len, &cfg, "alice", &e)) == 0)
             ald_create_req_free(&r);
         break;
     }
@@ -52,7 +57,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     case 3: {
         json_t *pol = NULL;
-        if ((err = ald_body_policy(&pol, body, len, &e)) == 0 && !json_is_object(pol))
+        if ((err = ald_body_policy(&pol, body, len, &cfg, "alice", &e)) == 0 &&
+            !json_is_object(pol))
             __builtin_trap();
         json_decref(pol);
         break;

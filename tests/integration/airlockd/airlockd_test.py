@@ -112,12 +112,17 @@ def sessions_errors(d):
     expect_error(d, d.post(P, {"metadata": {f"k{i}": "v" for i in range(33)}}), 400,
                  "invalid_value")
     expect_error(d, d.post(P, {"metadata": {"k": "v" * 257}}), 400, "invalid_value")
+    # Settings that widen what the session reaches: 403 (docs/api.md).
     for settings in ({"sandbox": {"excludedCommands": ["docker"]}},
                      {"sandbox": {"allowUnsandboxedCommands": True}},
                      {"sandbox": {"enableWeakerNestedSandbox": True}},
                      {"sandbox": {"network": {"allowUnixSockets": ["/run/x.sock"]}}},
-                     {"sandbox": {"network": {"allowAllUnixSockets": True}}},
-                     {"sandbox": {"filesystem": {"allowWrite": ["/etc"]}}},
+                     {"sandbox": {"network": {"allowAllUnixSockets": True}}}):
+        r = d.post(P, {"settings": settings})
+        check(r.status == 403, f"settings {settings} refused", r)
+        check(r.error_code() == "forbidden", "a widening setting is forbidden", r)
+        d.healthy()
+    for settings in ({"sandbox": {"filesystem": {"allowWrite": ["/etc"]}}},
                      {"sandbox": {"filesystem": {"allowRead": ["/root"]}}}):
         r = d.post(P, {"settings": settings})
         check(r.status == 400, f"settings {settings} refused", r)
@@ -908,7 +913,7 @@ def client_cli(d):
     with open(sf, "w") as f:
         json.dump({"sandbox": {"excludedCommands": ["docker"]}}, f)
     r = cli(d, ["create", "--settings", sf])
-    check(r.returncode == 1 and b"400 invalid_value" in r.stderr, "create --settings", r)
+    check(r.returncode == 1 and b"403 forbidden" in r.stderr, "create --settings", r)
     with open(sf, "w") as f:
         f.write("{not json")
     r = cli(d, ["create", "--settings", sf])

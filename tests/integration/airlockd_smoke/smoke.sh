@@ -15,7 +15,7 @@ T=$(mktemp -d /var/tmp/airlockd-smoke.XXXXXX)
 PID=
 cleanup() {
     [ -n "$PID" ] && kill -TERM "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
-    rm -rf "$T"
+    rm -rf "$T" "$T-proxy-home"
 }
 trap cleanup EXIT
 fail() {

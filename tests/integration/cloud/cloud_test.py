@@ -1,8 +1,11 @@
-"""End-to-end cloud session (issue 6) against a running airlockd (cloud.sh):
-a session on a repository cloned inside the sandbox through the git proxy,
-pushes allowed and refused, events, isolation between users, the real token
-kept out of the sandbox, proxy crashes, and (when the netproxy has its
-control mode) the session's network policy, approvals and live changes."""
+"""End-to-end cloud session (issue 6) against a running `airlock up`
+(cloud.sh): a session on a repository cloned inside the sandbox through the
+git proxy, pushes allowed and refused (the fast-forward check and leak guard
+against the gitproxy's mirror), events, isolation between users, the real
+token kept out of the sandbox, proxy crashes, and (when the netproxy has its
+control mode) the session's network policy, approvals and live changes.
+Usage: cloud_test.py SETTINGS_JSON (written by cloud.sh: nothing of the test
+is in the environment, which the `airlock up` restarted here inherits)."""
 import json
 import os
 import secrets
@@ -12,14 +15,23 @@ import time
 import urllib.error
 import urllib.request
 
-API = os.environ["API"]
-T = os.environ["T"]
-SRV = os.environ["SRV"]
-REAL_TOKEN = os.environ["REAL_TOKEN"]
-ALD_PID = int(os.environ["ALD_PID"])
-ALICE = os.environ["KEY_ALICE"]
-BOB = os.environ["KEY_BOB"]
-NET = os.environ.get("NET_CONTROL") == "1"
+with open(sys.argv[1]) as _f:
+    CONF = json.load(_f)
+API = CONF["API"]
+T = CONF["T"]
+SRV = CONF["SRV"]
+REAL_TOKEN = CONF["REAL_TOKEN"]
+ALD = CONF["ALD"]
+ALD_PID = int(CONF["ALD_PID"])
+ALICE = CONF["KEY_ALICE"]
+BOB = CONF["KEY_BOB"]
+NET_ADDR = CONF.get("NET_ADDR", "")  # the host's address alice is granted
+# the network checks need the netproxy's control mode and a grantable address
+NET = CONF.get("NET_CONTROL") == "1" and NET_ADDR != ""
+# the test's own git commands (never airlock's): identity and settings from
+# the test's gitconfig, on those commands only
+GIT_ENV = dict(os.environ, GIT_CONFIG_GLOBAL=CONF["GITCONFIG"], GIT_CONFIG_NOSYSTEM="1",
+               GIT_TERMINAL_PROMPT="0", LC_ALL="C")
 WAIT = 60  # seconds before a missing answer counts as a hang (not a timing assertion)
 
 PASSES = 0
@@ -142,9 +154,23 @@ def dropped(pid, uid):
     return False
 
 
-def upstream_ref(ref):
-    r = subprocess.run(["git", "-C", SRV + "/o/r.git", "rev-parse", "-q", "--verify", ref],
-                       capture_output=True, text=True)
+def sandbox_pid(sid):
+    """A process of the session's sandbox, found through its cgroup."""
+    for root, _, _ in os.walk("/sys/fs/cgroup"):
+        if os.path.basename(root) != "airlock-" + sid:
+            continue
+        for sub, _, files in os.walk(root):
+            if "cgroup.procs" in files:
+                pids = open(os.path.join(sub, "cgroup.procs")).read().split()
+                if pids:
+                    return int(pids[0])
+    return None
+
+
+def upstream_ref(ref, repo=None):
+    r = subprocess.run(["git", "-c", "safe.directory=*", "-C", repo or SRV + "/o/r.git",
+                        "rev-parse", "-q", "--verify", ref],
+                       capture_output=True, text=True, env=GIT_ENV)
     return r.stdout.strip() or None
 
 
@@ -158,9 +184,13 @@ if NET:
     check("cloud_netproxy_supervised", np_ is not None and dropped(np_, nobody),
           np_ and uid_of(np_))
 
+if CONF.get("NET_CONTROL") == "1" and not NET_ADDR:
+    print("SKIP: the network checks (the host has no non-loopback IPv4 address to grant)",
+          flush=True)
+
 # ---- a session on the repository ----
 settings = {"network": {"allowedDomains": ["allowed.test"], "deniedDomains": ["denied.test"],
-                        "allowedAddresses": ["127.0.0.1"]}}
+                        "allowedAddresses": [NET_ADDR] if NET_ADDR else []}}
 code, text = call(ALICE, "POST", "/v1/sessions",
                   {"repo": "https://git.test/o/r.git", "settings": settings}, timeout=120)
 s = json.loads(text) if code == 201 else {}
@@ -217,6 +247,22 @@ check("cloud_push_session_branch", rc == 0 and upstream_ref("refs/heads/" + BRAN
 ev = events(ALICE, SID, lambda t, d: t == "push" and d.get("decision") == "forwarded")
 check("cloud_push_event", ev is not None and ev[1].get("session") == SID, ev)
 
+# The session branch has history upstream now: a second push updates it, so
+# the gitproxy runs the fast-forward check (and the leak guard) against its
+# mirror of the repository, fetched as the proxy user (cache beside the
+# state dir, as `airlock up` configures it), before anything goes upstream.
+rc, out = run(ALICE, SID, "echo more >> agent.txt && git commit -qam more"
+              " && git rev-parse HEAD && git push 2>&1")
+head2 = out.splitlines()[0] if out else ""
+MIRROR = ALD + "-gitproxy-cache/mirrors/git.test/o/r.git"
+ev = events(ALICE, SID, lambda t, d: t == "push" and d.get("decision") == "forwarded"
+            and [r.get("old") for r in d.get("refs", [])] == [head])
+check("cloud_push_session_branch_fast_forward", rc == 0 and head2 != head
+      and upstream_ref("refs/heads/" + BRANCH) == head2 and ev is not None
+      and upstream_ref("refs/heads/" + BRANCH, MIRROR) == head,
+      (rc, out, upstream_ref("refs/heads/" + BRANCH), ev,
+       upstream_ref("refs/heads/" + BRANCH, MIRROR)))
+
 main_before = upstream_ref("refs/heads/main")
 rc, out = run(ALICE, SID, "git push origin HEAD:main 2>&1")
 check("cloud_push_main_refused", rc != 0 and "airlock" in out
@@ -247,7 +293,7 @@ check("cloud_remote_helper_refuses_malformed_urls", "refs/heads" not in out
       and "git-remote-airlock: the URL path is malformed" in out, (rc, out))
 
 # ---- the session's network, through the netproxy ----
-WEB = os.environ.get("WEB_PORT", "0")
+WEB = CONF.get("WEB_PORT", "0")
 CURL = "curl -sS --max-time 50 -o - -w ' %%{http_code}' http://%s:" + WEB + "/hello.txt"
 if NET:
     rc, out = run(ALICE, SID, CURL % "allowed.test")
@@ -288,8 +334,14 @@ if NET:
 # ---- live policy ----
 code, text = call(ALICE, "PATCH", "/v1/sessions/%s/policy" % SID,
                   {"network": {"allowedDomains": ["new.test"], "deniedDomains": ["allowed.test"],
-                               "allowedAddresses": ["127.0.0.1"]}})
+                               "allowedAddresses": [NET_ADDR] if NET_ADDR else []}})
 check("cloud_policy_patch", code == 200, (code, text))
+# a live change may not widen either: loopback is never grantable
+code, text = call(ALICE, "PATCH", "/v1/sessions/%s/policy" % SID,
+                  {"network": {"allowedAddresses": ["127.0.0.1"]}})
+check("cloud_policy_patch_cannot_widen", code == 403
+      and "allowedAddresses" in json.loads(text).get("error", {}).get("message", ""),
+      (code, text))
 if NET:
     rc, out = run(ALICE, SID, CURL % "allowed.test")
     check("cloud_policy_applies_live", out.endswith(" 403"), (rc, out))
@@ -316,6 +368,114 @@ rc, out = run(BOB, BSID, "git -c credential.helper= -c \"credential.helper=$H\" 
               " http://127.0.0.1:7418/git.test/o/r.git 2>&1", env={"H": alice_helper})
 check("cloud_alices_token_refused_in_bobs_session", rc != 0 and "refs/heads/main" not in out
       and "password=" in alice_helper, (rc, out, alice_helper[:40]))
+
+# ---- branches are the server's ----
+def create(key, body):
+    code, text = call(key, "POST", "/v1/sessions", body, timeout=120)
+    try:
+        return code, json.loads(text)
+    except ValueError:
+        return code, {"raw": text}
+
+
+def err_msg(obj):
+    return obj.get("error", {}).get("message", "")
+
+
+def live_sessions(key):
+    code, text = call(key, "GET", "/v1/sessions?limit=500")
+    return [x for x in json.loads(text).get("sessions", []) if x.get("state")
+            in ("creating", "ready", "deleting")] if code == 200 else None
+
+
+REPO = "https://git.test/o/r.git"
+code, obj = create(BOB, {"repo": REPO, "branch": "airlock/" + SID})
+check("cloud_branch_of_another_session_409", code == 409
+      and obj.get("error", {}).get("code") == "conflict", (code, obj))
+code, obj = create(BOB, {"repo": REPO, "base": "main", "branch": "main"})
+check("cloud_branch_main_with_base_409", code == 409 and "protected_refs" in err_msg(obj),
+      (code, obj))
+code, obj = create(BOB, {"repo": REPO, "branch": "main"})
+check("cloud_branch_main_without_base_409_names_protected_refs", code == 409
+      and "protected_refs" in err_msg(obj) and "clone" not in err_msg(obj), (code, obj))
+code, obj = create(BOB, {"repo": REPO, "branch": "release/x"})
+check("cloud_branch_release_409", code == 409 and "protected_refs" in err_msg(obj), (code, obj))
+code, obj = create(BOB, {"repo": REPO, "branch": "feature/x"})
+check("cloud_branch_outside_pattern_409", code == 409 and "branch_pattern" in err_msg(obj),
+      (code, obj))
+
+# a branch that already exists upstream: refused by the clone, torn down
+EXISTING = "airlock/existing-" + secrets.token_hex(4)
+subprocess.run(["git", "-C", SRV + "/o/r.git", "branch", EXISTING, "main"], check=True)
+before = {x["id"] for x in live_sessions(BOB) or []}
+for name, branch in (("exists", EXISTING), ("below_existing", EXISTING + "/sub"),
+                     ("case_of_existing", EXISTING.upper().replace("AIRLOCK/", "airlock/"))):
+    code, obj = create(BOB, {"repo": REPO, "branch": branch})
+    after = live_sessions(BOB)
+    check("cloud_branch_%s_upstream_409" % name, code == 409 and "upstream" in err_msg(obj)
+          and after is not None and {x["id"] for x in after} == before
+          and upstream_ref("refs/heads/" + EXISTING) == upstream_ref("refs/heads/main"),
+          (code, obj, after))
+code, text = call(BOB, "GET", "/v1/sessions?state=failed&limit=500")
+refused = [x for x in json.loads(text).get("sessions", [])
+           if (x.get("end_reason") or "").startswith("create-refused")] if code == 200 else []
+check("cloud_branch_refused_session_torn_down", len(refused) == 3
+      and all(x.get("state") == "failed" for x in refused)
+      and not any(sandbox_pid(x["id"]) for x in refused), refused)
+
+# the upstream's default branch, inside the pattern (o/other's HEAD points at it)
+DFLT = "airlock/trunk-" + secrets.token_hex(4)
+OTHER = SRV + "/o/other.git"
+subprocess.run(["git", "-C", OTHER, "branch", DFLT, "main"], check=True)
+subprocess.run(["git", "-C", OTHER, "symbolic-ref", "HEAD", "refs/heads/" + DFLT], check=True)
+code, obj = create(BOB, {"repo": "https://git.test/o/other.git", "branch": DFLT})
+check("cloud_branch_default_of_upstream_409", code == 409 and "default branch" in err_msg(obj),
+      (code, obj))
+subprocess.run(["git", "-C", OTHER, "symbolic-ref", "HEAD", "refs/heads/main"], check=True)
+
+# a good custom branch: created, and the push lands there only
+CUSTOM = "airlock/feature-" + secrets.token_hex(4)
+code, obj = create(BOB, {"repo": REPO, "branch": CUSTOM})
+CSID = obj.get("id", "")
+check("cloud_branch_custom_created", code == 201 and obj.get("branch") == CUSTOM, (code, obj))
+rc, out = run(BOB, CSID, "git config user.email b@example.com && git config user.name bob"
+              " && echo b > bob.txt && git add bob.txt && git commit -qm bob"
+              " && git rev-parse HEAD && git rev-parse --abbrev-ref HEAD && git push 2>&1")
+lines = out.splitlines()
+check("cloud_branch_custom_push_lands", rc == 0 and lines[1:2] == [CUSTOM]
+      and upstream_ref("refs/heads/" + CUSTOM) == lines[0], (rc, out))
+main_before = upstream_ref("refs/heads/main")
+rc, out = run(BOB, CSID, "git push origin HEAD:refs/heads/airlock/other-x HEAD:main 2>&1")
+check("cloud_branch_custom_only_that_branch", rc != 0
+      and upstream_ref("refs/heads/main") == main_before
+      and upstream_ref("refs/heads/airlock/other-x") is None, (rc, out))
+# nobody else may take it, while the session lives or after it ended
+code, obj = create(ALICE, {"repo": REPO, "branch": CUSTOM})
+check("cloud_branch_of_a_live_session_409", code == 409, (code, obj))
+code, obj = create(ALICE, {"repo": REPO, "branch": CUSTOM + "/x"})
+check("cloud_branch_below_a_live_session_409", code == 409, (code, obj))
+call(BOB, "DELETE", "/v1/sessions/" + CSID)
+code, obj = create(BOB, {"repo": REPO, "branch": CUSTOM.upper().replace("AIRLOCK/", "airlock/")})
+check("cloud_branch_of_an_ended_session_409", code == 409, (code, obj))
+
+# ---- what an API user may set: only restrictions ----
+WIDE = [("loopback", {"allowedAddresses": ["127.0.0.1"]}),
+        ("loopback6", {"allowedAddresses": ["::1"]}),
+        ("metadata", {"allowedAddresses": ["169.254.169.254"]}),
+        ("mapped_loopback", {"allowedAddresses": ["::ffff:127.0.0.1"]}),
+        ("http_proxy_port", {"httpProxyPort": 8080}),
+        ("local_binding", {"allowLocalBinding": True}),
+        ("all_domains", {"allowAllDomains": True})]
+for name, net in WIDE:
+    for shape, settings in (("cc", {"sandbox": {"network": net}}), ("srt", {"network": net})):
+        code, obj = create(ALICE, {"settings": settings})
+        key = list(net)[0]
+        check("cloud_settings_%s_%s_403" % (name, shape), code == 403
+              and obj.get("error", {}).get("code") == "forbidden" and key in err_msg(obj),
+              (code, obj))
+if NET_ADDR:
+    code, obj = create(BOB, {"settings": {"network": {"allowedAddresses": [NET_ADDR]}}})
+    check("cloud_settings_grant_is_per_user_403", code == 403, (code, obj))
 
 # ---- the real token never reaches the sandbox ----
 MASK = secrets.token_bytes(len(REAL_TOKEN))
@@ -377,15 +537,15 @@ while time.monotonic() < deadline and os.path.exists("/proc/%d" % old_gp):
     time.sleep(0.05)
 check("cloud_proxies_exit_with_airlockd", not os.path.exists("/proc/%d/cmdline" % old_gp)
       or open("/proc/%d/cmdline" % old_gp).read() == "", old_gp)
-os.unlink(os.environ["ALD"] + "/airlockd.addr")
-log = open(T + "/cloud/airlockd2.log", "w")
-ald2 = subprocess.Popen([os.environ["AIRLOCKD"], "--config", T + "/cloud/airlockd.json",
-                         "--log-level", "debug"], stdout=log, stderr=log)
+os.unlink(ALD + "/airlockd.addr")
+log = open(CONF["LOG2"], "w")
+ald2 = subprocess.Popen([CONF["AIRLOCK"], "up", "--state-dir", ALD, "--listen", CONF["LISTEN"]],
+                        stdout=log, stderr=log)
 ALD_PID = ald2.pid
 deadline = time.monotonic() + WAIT
-while time.monotonic() < deadline and not os.path.exists(os.environ["ALD"] + "/airlockd.addr"):
+while time.monotonic() < deadline and not os.path.exists(ALD + "/airlockd.addr"):
     time.sleep(0.05)
-with open(os.environ["ALD"] + "/airlockd.addr") as f:
+with open(ALD + "/airlockd.addr") as f:
     API = "http://" + f.read().strip()
 rc, out = run(ALICE, SID, "git fetch origin main 2>&1 && git ls-remote origin 2>&1")
 check("cloud_git_works_after_airlockd_restart", rc == 0 and "refs/heads/" + BRANCH in out,
@@ -445,28 +605,15 @@ sys.stdout.write(out.decode("latin-1"))
 """
 
 
-def sandbox_pid(sid):
-    """A process of the session's sandbox, found through its cgroup."""
-    for root, _, _ in os.walk("/sys/fs/cgroup"):
-        if os.path.basename(root) != "airlock-" + sid:
-            continue
-        for sub, _, files in os.walk(root):
-            if "cgroup.procs" in files:
-                pids = open(os.path.join(sub, "cgroup.procs")).read().split()
-                if pids:
-                    return int(pids[0])
-    return None
-
-
 def git_out(*args, cwd=None):
     return subprocess.run(["git"] + list(args), cwd=cwd, capture_output=True, text=True,
-                          check=True).stdout.strip()
+                          check=True, env=GIT_ENV).stdout.strip()
 
 
 def receive_pack_body(work, old, new, exclude, ref):
     pack = subprocess.run(["git", "pack-objects", "--stdout", "--revs", "-q"], cwd=work,
                           input=("%s\n^%s\n" % (new, exclude)).encode(),
-                          capture_output=True, check=True).stdout
+                          capture_output=True, check=True, env=GIT_ENV).stdout
     line = ("%s %s %s\0report-status agent=airlock-test\n" % (old, new, ref)).encode()
     return b"%04x" % (len(line) + 4) + line + b"0000" + pack
 
@@ -482,7 +629,7 @@ for line in (out or "").splitlines():
     if line.startswith("password="):
         ftoken = line[len("password="):]
 work = T + "/inflight"
-subprocess.run(["git", "clone", "-q", SRV + "/o/r.git", work], check=True)
+subprocess.run(["git", "clone", "-q", SRV + "/o/r.git", work], check=True, env=GIT_ENV)
 main = git_out("rev-parse", "HEAD", cwd=work)
 with open(work + "/a.txt", "w") as f:
     f.write("control push\n")

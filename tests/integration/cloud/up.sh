@@ -2,7 +2,10 @@
 # Usage: up.sh AIRLOCK
 # `airlock up` on a fresh state dir: keys and configs made, an admin API key
 # printed once that works against the API, both proxies running as nobody; a
-# second start reuses everything and prints no key.
+# second start reuses everything and prints no key. Then a gitproxy cache_dir
+# the proxy user cannot reach (below a root-only directory): `airlock up`
+# refuses to start, naming the path, the reason and the proxy, and leaves no
+# process behind.
 set -u
 AIRLOCK=$1
 if [ "$(id -u)" != 0 ]; then
@@ -10,6 +13,7 @@ if [ "$(id -u)" != 0 ]; then
     exit 77
 fi
 T=$(mktemp -d /tmp/airlock-up.XXXXXX)
+chmod 755 "$T" # as /var/lib: the state dir's siblings are the proxy user's
 S=$T/state
 PID=
 cleanup() {
@@ -69,3 +73,36 @@ code=$(curl -sS -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $KEY" \
 [ "$code" = 200 ] || fail "key lost after restart: $code"
 echo "PASS: up_second_start"
 stop
+
+# cache_dir below a directory nobody cannot search
+mkdir -m 700 "$T/private"
+python3 - "$S/gitproxy.json" "$T/private/cache" <<'PY'
+import json, sys
+conf = json.load(open(sys.argv[1]))
+conf["cache_dir"] = sys.argv[2]
+json.dump(conf, open(sys.argv[1], "w"))
+PY
+rm -f "$S/airlockd.addr"
+"$AIRLOCK" up --state-dir "$S" --listen 127.0.0.1:0 >"$T/out" 2>&1 &
+PID=$!
+rc=
+for _ in $(seq 1 600); do
+    kill -0 "$PID" 2>/dev/null || { wait "$PID"; rc=$?; break; }
+    sleep 0.05
+done
+[ -n "$rc" ] || fail "airlock up started with an unusable cache_dir"
+PID=
+[ "$rc" != 0 ] && [ ! -s "$S/airlockd.addr" ] ||
+    fail "airlock up with an unusable cache_dir: exit $rc"
+grep -qF "cache_dir $T/private/cache: not usable by user nobody: Permission denied (is every parent directory searchable by nobody?)" "$T/out" ||
+    fail "no message naming the cache_dir and the reason"
+grep -q "airlock-gitproxy (.*) exited with status 1 before it was ready" "$T/out" ||
+    fail "airlockd did not say which proxy failed"
+left=
+for p in /proc/[0-9]*; do
+    if { tr '\0' ' ' <"$p/cmdline"; } 2>/dev/null | grep -qF "$S"; then left+=" ${p#/proc/}"; fi
+done
+[ -z "$left" ] || fail "processes left:$left"
+echo "PASS: up_refuses_unusable_cache_dir"
+sed 's/^/    | /' "$T/out" | grep -E 'cache_dir|before it was ready' || true
+

@@ -37,12 +37,25 @@ wait_port() {
 pass() { PASSES=$((PASSES + 1)); echo "PASS: $1"; }
 fail() { FAILS=$((FAILS + 1)); echo "FAIL: $1"; [ -n "${2:-}" ] && sed 's/^/    | /' "$2" | tail -30; }
 
-export HOME=$T/home GIT_CONFIG_NOSYSTEM=1 GIT_TERMINAL_PROMPT=0 LC_ALL=C
-mkdir -p "$HOME"
-git config --global user.email t@example.com
-git config --global user.name tester
-git config --global init.defaultBranch main
-git config --global advice.detachedHead false
+# Nothing is exported: airlockd, `airlock up` and the proxies started by the
+# tests get the environment of the shell that runs them, as on a real install
+# (root's own HOME, mode 0700). The tests' own git commands get their
+# identity and settings from $T/gitconfig, set on each git command alone by
+# this function (scripts that source this file; Python tests pass $T/gitconfig
+# in the environment of their own git subprocesses).
+git() {
+    GIT_CONFIG_GLOBAL=$T/gitconfig GIT_CONFIG_NOSYSTEM=1 GIT_TERMINAL_PROMPT=0 LC_ALL=C \
+        command git "$@"
+}
+cat > "$T/gitconfig" <<'GITCONFIG'
+[user]
+	email = t@example.com
+	name = tester
+[init]
+	defaultBranch = main
+[advice]
+	detachedHead = false
+GITCONFIG
 
 # ---- upstream: bare repositories behind nginx + fcgiwrap + git http-backend ----
 SRV=$T/srv
@@ -95,6 +108,8 @@ http {
             fastcgi_param SCRIPT_FILENAME /usr/lib/git-core/git-http-backend;
             fastcgi_param GIT_PROJECT_ROOT $SRV;
             fastcgi_param GIT_HTTP_EXPORT_ALL 1;
+            fastcgi_param GIT_CONFIG_GLOBAL $T/gitconfig;
+            fastcgi_param GIT_CONFIG_NOSYSTEM 1;
             fastcgi_param GIT_PROTOCOL \$http_git_protocol;
             fastcgi_param PATH_INFO \$uri;
             fastcgi_param QUERY_STRING \$query_string;

@@ -259,8 +259,74 @@ grep -q 'remote: no hooks today' "$OUT/$t" && grep -q 'remote rejected\] agent/h
     && [ "$(upstream_ref refs/heads/agent/hooked)" = none ] && pass $t || fail $t "$OUT/$t"
 rm -f "$SRV/o/r.git/hooks/pre-receive"
 
+# ---- the proxy's own failures are 5xx, never a 4xx or a refusal that
+# blames the push ----
+# A proxy that drops to nobody (as under airlockd), its cache below $T/held
+# (searchable when it starts); dead.test is an upstream nothing listens on.
+PN=$(free_port)
+DEAD=$(free_port)
+mkdir -m 755 "$T/held"
+printf '%s\n' "$REAL_TOKEN" | "$CREDS_TOOL" creds add "${STORE[@]}" --scope dead.test
+python3 - "$STATE/gitproxy.json" "$STATE/gitproxy-held.json" "$T/held/cache" "$DEAD" <<'PY'
+import json, sys
+conf = json.load(open(sys.argv[1]))
+conf["cache_dir"] = sys.argv[3]
+conf["audit_log"] = sys.argv[3] + "-audit.jsonl"
+conf["upstreams"]["dead.test"] = {"url": "http://127.0.0.1:%s" % sys.argv[4]}
+conf["listeners"] = []
+del conf["revoked_file"]
+json.dump(conf, open(sys.argv[2], "w"))
+PY
+"$PROXY" --config "$STATE/gitproxy-held.json" --listen "127.0.0.1:$PN=sA" --user nobody -v \
+    >/dev/null 2>"$T/proxy-held.log" &
+PIDS+=($!)
+wait_port "$PN"
+HELD=http://127.0.0.1:$PN/git.test/o/r.git
+
+t=spool_unusable_is_503
+chmod 700 "$T/held" # the cache is no longer reachable by nobody
+(cd "$W" && git checkout -q -b agent/held main && echo held > held.txt && git add held.txt && git commit -qm held)
+g "$TOK" -C "$W" push "$HELD" agent/held >"$OUT/$t" 2>&1
+chmod 755 "$T/held"
+grep -q 'HTTP 503' "$OUT/$t" && ! grep -q 'HTTP 400' "$OUT/$t" \
+    && [ "$(upstream_ref refs/heads/agent/held)" = none ] \
+    && grep -q "push not forwarded (503): creating a spool file in $T/held/cache: Permission denied" "$T/proxy-held.log" \
+    && pass $t || fail $t "$OUT/$t"
+
+t=mirror_unusable_is_503
+rm -rf "$T/held/cache/mirrors"
+touch "$T/held/cache/mirrors" # a file where the mirrors directory should be
+g "$TOK" -C "$W" push "$HELD" agent/held >"$OUT/$t" 2>&1
+rm -f "$T/held/cache/mirrors"
+grep -q 'HTTP 503' "$OUT/$t" && ! grep -q 'remote rejected' "$OUT/$t" \
+    && [ "$(upstream_ref refs/heads/agent/held)" = none ] \
+    && grep -q 'push not forwarded (503): mkdir .*/mirrors/git.test: Not a directory' "$T/proxy-held.log" \
+    && grep -q '"decision":"failed"' "$T/held/cache-audit.jsonl" \
+    && pass $t || fail $t "$OUT/$t"
+
+t=push_after_failures_works
+g "$TOK" -C "$W" push "$HELD" agent/held >"$OUT/$t" 2>&1 \
+    && [ "$(upstream_ref refs/heads/agent/held)" = "$(git -C "$W" rev-parse agent/held)" ] \
+    && pass $t || fail $t "$OUT/$t"
+
+t=upstream_unfetchable_is_502
+# info/refs would already fail: the receive-pack request is made by hand
+TOK_DEAD=$(mint k2 sA dead.test/o/r --push-ref 'refs/heads/agent/*' --ttl 600)
+new=$(git -C "$W" rev-parse agent/held)
+printf '%s %s refs/heads/agent/dead\0report-status' "$(printf '0%.0s' {1..40})" "$new" > "$T/cmd"
+{ python3 -c 'import sys; d=open(sys.argv[1],"rb").read(); sys.stdout.buffer.write(b"%04x" % (len(d)+4) + d + b"0000")' "$T/cmd"
+  printf '%s\n^%s\n' "$new" "$(git -C "$W" rev-parse main)" | git -C "$W" pack-objects --stdout --revs -q
+} > "$T/body"
+code=$(curl -s -o "$OUT/$t" -w '%{http_code}' -u "x:$TOK_DEAD" \
+    -H 'Content-Type: application/x-git-receive-pack-request' --data-binary @"$T/body" \
+    "http://127.0.0.1:$PN/dead.test/o/r.git/git-receive-pack")
+[ "$code" = 502 ] && grep -q 'airlock: cannot verify the push: dead.test/o/r could not be fetched from upstream' "$OUT/$t" \
+    && ! grep -aq '^....ng ' "$OUT/$t" \
+    && grep -q 'push not forwarded (502): cannot fetch upstream into the mirror' "$T/proxy-held.log" \
+    && pass $t || fail $t <(echo "HTTP $code"; cat "$OUT/$t")
+
 t=real_token_never_exposed
-if grep -rlaF -- "$REAL_TOKEN" "$OUT" "$T/proxy.log" "$T/proxy2.log" "$T/proxy3.log" "$STATE"/audit*.jsonl "$T/creds-list.out" >"$T/leaks" 2>/dev/null; then
+if grep -rlaF -- "$REAL_TOKEN" "$OUT" "$T/proxy.log" "$T/proxy2.log" "$T/proxy3.log" "$T/proxy-held.log" "$STATE"/audit*.jsonl "$T/held/cache-audit.jsonl" "$T/creds-list.out" >"$T/leaks" 2>/dev/null; then
     fail $t "$T/leaks"
 else
     pass $t

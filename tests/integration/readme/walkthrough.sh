@@ -9,8 +9,15 @@
 # AIRLOCK_URL (a free port), the token on stdin, and PATH (this build). No
 # restart between the blocks: the credential the second block stores reaches
 # the running gitproxy by itself.
-# Checks the push arrived upstream and main did not move, then tears
-# everything down and checks nothing is left (processes, mounts).
+# `airlock up` runs as deploy/quickstart.sh runs it: as root, in the
+# environment of whoever runs the test (root's own HOME, mode 0700), with
+# nothing exported by env.sh (the test's own git commands get their settings
+# on their command lines). The walk-through's push is inspected (leak guard
+# and fast-forward check on, as `airlock up` configures them), so the
+# gitproxy's mirror must work as the proxy user.
+# Checks the proxies run with their own HOME and nothing else of the
+# caller's environment, the push arrived upstream and main did not move,
+# then tears everything down and checks nothing is left (processes, mounts).
 set -u
 . "$(dirname "$0")/../gitproxy/require.sh"
 require_root_and_tools "airlock up"
@@ -44,17 +51,20 @@ start_up() {
     fail "airlock up did not start" "$W/up.log"
     exit 1
 }
+delete_sessions() {
+    [ -n "$UP_PID" ] && [ -n "$ADMIN_KEY" ] || return 0
+    for sid in $(curl -s -H "Authorization: Bearer $ADMIN_KEY" \
+        "http://127.0.0.1:$PORT/v1/sessions" | python3 -c \
+        'import json,sys; [print(s["id"]) for s in json.load(sys.stdin).get("sessions", [])
+                          if s["state"] not in ("deleted", "expired", "failed")]' \
+        2>/dev/null); do
+        curl -s -o /dev/null -X DELETE -H "Authorization: Bearer $ADMIN_KEY" \
+            "http://127.0.0.1:$PORT/v1/sessions/$sid"
+    done
+}
 walk_cleanup() {
     # Sessions outlive airlockd: delete what a failed run left, then stop it.
-    if [ -n "$UP_PID" ] && [ -n "$ADMIN_KEY" ]; then
-        for sid in $(curl -s -H "Authorization: Bearer $ADMIN_KEY" \
-            "http://127.0.0.1:$PORT/v1/sessions" | python3 -c \
-            'import json,sys; [print(s["id"]) for s in json.load(sys.stdin).get("sessions", [])]' \
-            2>/dev/null); do
-            curl -s -o /dev/null -X DELETE -H "Authorization: Bearer $ADMIN_KEY" \
-                "http://127.0.0.1:$PORT/v1/sessions/$sid"
-        done
-    fi
+    delete_sessions
     stop_up
     cleanup
 }
@@ -94,6 +104,31 @@ for _ in $(seq 1 400); do
     gp_before=$(pgrep -P "$UP_PID" -x airlock-gitprox) && break
     sleep 0.05
 done
+
+# ---- the proxies: their own HOME (made by airlockd, the proxy user's,
+# 0700), and only the variables airlockd gives them ----
+nobody=$(id -u nobody)
+for name in gitproxy netproxy; do
+    pid=
+    for _ in $(seq 1 400); do
+        pid=$(pgrep -P "$UP_PID" -x "airlock-${name:0:7}") &&
+            [ "$(awk '/^Uid:/ {print $2}' "/proc/$pid/status" 2>/dev/null)" = "$nobody" ] && break
+        pid=
+        sleep 0.05
+    done
+    home=$AS-proxy-home/$name
+    tr '\0' '\n' <"/proc/${pid:-0}/environ" >"$W/env-$name" 2>&1
+    stray=$(grep -Ev '^(HOME|XDG_(CONFIG|CACHE|DATA|STATE)_HOME|PATH|LANG|LC_ALL|https?_proxy|HTTPS_PROXY|all_proxy|ALL_PROXY|no_proxy|NO_PROXY|SSL_CERT_FILE|SSL_CERT_DIR|TZ)=' \
+        "$W/env-$name")
+    if [ -n "$pid" ] && grep -qx "HOME=$home" "$W/env-$name" &&
+        grep -qx "XDG_CONFIG_HOME=$home/.config" "$W/env-$name" && [ -z "$stray" ] &&
+        [ "$(stat -c '%u %a' "$home")" = "$nobody 700" ] &&
+        [ "$(stat -c '%u %a' "$home/.config")" = "$nobody 700" ]; then
+        pass "readme_${name}_own_home"
+    else
+        fail "readme_${name}_own_home (pid ${pid:-none}; stray: ${stray:-none})" "$W/env-$name"
+    fi
+done
 (cd "$W" && env -u AIRLOCK_URL -u AIRLOCK_API_KEY PATH="$BUILD/cli:$PATH" \
     AIRLOCK_STATE="$AS" REPO_URL=https://git.test/o/r.git \
     AIRLOCK_URL="http://127.0.0.1:$PORT" \
@@ -126,6 +161,7 @@ else pass "readme_walkthrough_token_not_shown"; fi
 
 # ---- teardown leaves nothing behind ----
 left=$(curl -s -H "Authorization: Bearer $ADMIN_KEY" "http://127.0.0.1:$PORT/v1/sessions")
+delete_sessions # what a failed walk-through left (sessions outlive airlockd)
 stop_up
 live=$(echo "$left" | python3 -c 'import json,sys
 for s in json.load(sys.stdin).get("sessions", []):

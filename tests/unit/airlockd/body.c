@@ -35,7 +35,7 @@ static void create_fails(const char *json, const char *code, const char *field)
     struct ald_create_req r;
     struct ald_apierr e;
     memset(&e, 0, sizeof(e));
-    int err = ald_body_create(&r, json, strlen(json), &cfg, &e);
+    int err = ald_body_create(&r, json, strlen(json), &cfg, NULL, &e);
     if (err == 0) {
         ald_create_req_free(&r);
         fail_msg("accepted: %s", json);
@@ -45,6 +45,39 @@ static void create_fails(const char *json, const char *code, const char *field)
     assert_int_equal(e.status, 400);
     if (field && strcmp(e.field, field) != 0)
         fail_msg("%s: field \"%s\", want \"%s\" (%s)", json, e.field, field, e.message);
+}
+
+/* A create body by `user` that must fail with `status` and `code`, naming
+ * `field` (NULL: any). */
+static void create_refused(const struct ald_config *c, const char *user, const char *json,
+                           int status, const char *code, const char *field)
+{
+    struct ald_create_req r;
+    struct ald_apierr e;
+    memset(&e, 0, sizeof(e));
+    int err = ald_body_create(&r, json, strlen(json), c, user, &e);
+    if (err == 0) {
+        ald_create_req_free(&r);
+        fail_msg("accepted for %s: %s", user ? user : "(none)", json);
+    }
+    if (e.status != status || strcmp(e.code, code) != 0)
+        fail_msg("%s: %d %s (%s), want %d %s", json, e.status, e.code, e.message, status, code);
+    if (field && strcmp(e.field, field) != 0)
+        fail_msg("%s: field \"%s\", want \"%s\" (%s)", json, e.field, field, e.message);
+    /* the message names the field it is about */
+    if (field && !strstr(e.message, field))
+        fail_msg("%s: message \"%s\" does not name %s", json, e.message, field);
+}
+
+static void create_accepted(const struct ald_config *c, const char *user, const char *json)
+{
+    struct ald_create_req r;
+    struct ald_apierr e;
+    memset(&e, 0, sizeof(e));
+    if (ald_body_create(&r, json, strlen(json), c, user, &e) < 0)
+        fail_msg("refused for %s: %s: %d %s %s", user ? user : "(none)", json, e.status, e.code,
+                 e.message);
+    ald_create_req_free(&r);
 }
 
 static void exec_fails(const char *json, const char *code, const char *field)
@@ -69,7 +102,7 @@ static void test_create_ok(void **state)
     struct ald_create_req r;
     struct ald_apierr e;
     /* empty body = {} */
-    assert_int_equal(ald_body_create(&r, "", 0, &cfg, &e), 0);
+    assert_int_equal(ald_body_create(&r, "", 0, &cfg, NULL, &e), 0);
     assert_int_equal(r.limits.memory_mb, cfg.limits_default.memory_mb);
     assert_int_equal(r.mode, AL_MODE_AUTO_ALLOW);
     assert_null(r.settings);
@@ -80,7 +113,7 @@ static void test_create_ok(void **state)
         " \"limits\": {\"memory_mb\": 128, \"pids\": 32, \"cpu\": 0.5, \"ttl_s\": 60,"
         " \"idle_s\": 30}, \"env\": {\"FOO\": \"bar\", \"_X1\": \"\"}, \"mode\": \"regular\","
         " \"metadata\": {\"ticket\": \"ENG-42\"}}";
-    assert_int_equal(ald_body_create(&r, json, strlen(json), &cfg, &e), 0);
+    assert_int_equal(ald_body_create(&r, json, strlen(json), &cfg, NULL, &e), 0);
     assert_int_equal(r.limits.memory_mb, 128);
     assert_int_equal(r.limits.pids, 32);
     assert_true(r.limits.cpu == 0.5);
@@ -93,7 +126,7 @@ static void test_create_ok(void **state)
     ald_create_req_free(&r);
     /* the srt shape too */
     json = "{\"settings\": {\"filesystem\": {\"denyRead\": [\"/opt/secret\"]}}}";
-    assert_int_equal(ald_body_create(&r, json, strlen(json), &cfg, &e), 0);
+    assert_int_equal(ald_body_create(&r, json, strlen(json), &cfg, NULL, &e), 0);
     ald_create_req_free(&r);
 }
 
@@ -165,19 +198,6 @@ static void test_create_forbidden_settings(void **state)
     create_fails("{\"settings\": {\"sandbox\": {\"filesystem\": {\"denyWrite\":"
                  " [\"/workspace\"]}}}}",
                  "invalid_value", "settings.denyWrite");
-    create_fails("{\"settings\": {\"sandbox\": {\"excludedCommands\": [\"docker\"]}}}",
-                 "invalid_value", "settings.sandbox.excludedCommands");
-    create_fails("{\"settings\": {\"sandbox\": {\"allowUnsandboxedCommands\": true}}}",
-                 "invalid_value", "settings.sandbox.allowUnsandboxedCommands");
-    create_fails("{\"settings\": {\"sandbox\": {\"enableWeakerNestedSandbox\": true}}}",
-                 "invalid_value", "settings.sandbox.enableWeakerNestedSandbox");
-    create_fails("{\"settings\": {\"sandbox\": {\"network\": {\"allowUnixSockets\":"
-                 " [\"/run/docker.sock\"]}}}}",
-                 "invalid_value", "settings.sandbox.network.allowUnixSockets");
-    create_fails("{\"settings\": {\"sandbox\": {\"allowAllUnixSockets\": true}}}", "invalid_value",
-                 "settings.sandbox.allowAllUnixSockets");
-    create_fails("{\"settings\": {\"enableWeakerNestedSandbox\": false}}", "invalid_value",
-                 "settings.enableWeakerNestedSandbox");
     create_fails("{\"settings\": {\"sandbox\": {\"filesystem\": {\"denyRead\": 5}}}}",
                  "invalid_value", "settings");
     create_fails("{\"settings\": {\"sandbox\": {\"nonsense\": 1}}}", "invalid_value", "settings");
@@ -300,11 +320,11 @@ static void test_repo_fields(void **state)
     struct ald_apierr e;
     struct ald_create_req r;
     const char *j = "{\"repo\": \"https://github.com/acme/app.git\", \"base\": \"main\","
-                    " \"branch\": \"agent/x-1\"}";
-    assert_int_equal(ald_body_create(&r, j, strlen(j), &cfg, &e), 0);
+                    " \"branch\": \"airlock/x-1\"}";
+    assert_int_equal(ald_body_create(&r, j, strlen(j), &cfg, NULL, &e), 0);
     assert_string_equal(r.repo, "https://github.com/acme/app.git");
     assert_string_equal(r.base, "main");
-    assert_string_equal(r.branch, "agent/x-1");
+    assert_string_equal(r.branch, "airlock/x-1");
     ald_create_req_free(&r);
     static const char *const bad[] = {
         "{\"repo\": \"http://github.com/acme/app\"}",
@@ -325,7 +345,7 @@ static void test_repo_fields(void **state)
         "{\"repo\": \"https://h/o/r\", \"base\": \"\"}",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
-        assert_int_not_equal(ald_body_create(&r, bad[i], strlen(bad[i]), &cfg, &e), 0);
+        assert_int_not_equal(ald_body_create(&r, bad[i], strlen(bad[i]), &cfg, NULL, &e), 0);
         assert_true(e.status == 400);
         ald_create_req_free(&r);
     }
@@ -343,11 +363,11 @@ static void test_policy_body(void **state)
     struct ald_apierr e;
     json_t *out = NULL;
     const char *j = "{\"network\": {\"allowedDomains\": [\"example.com\"]}}";
-    assert_int_equal(ald_body_policy(&out, j, strlen(j), &e), 0);
+    assert_int_equal(ald_body_policy(&out, j, strlen(j), &cfg, NULL, &e), 0);
     assert_non_null(json_object_get(out, "network"));
     json_decref(out);
     j = "{\"sandbox\": {\"enabled\": true, \"network\": {\"deniedDomains\": [\"x.com\"]}}}";
-    assert_int_equal(ald_body_policy(&out, j, strlen(j), &e), 0);
+    assert_int_equal(ald_body_policy(&out, j, strlen(j), &cfg, NULL, &e), 0);
     json_decref(out);
     static const char *const bad[] = {
         "{\"filesystem\": {}}",
@@ -361,10 +381,322 @@ static void test_policy_body(void **state)
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
         out = NULL;
-        assert_int_not_equal(ald_body_policy(&out, bad[i], strlen(bad[i]), &e), 0);
+        assert_int_not_equal(ald_body_policy(&out, bad[i], strlen(bad[i]), &cfg, NULL, &e), 0);
         assert_null(out);
         assert_true(e.status >= 400);
     }
+}
+
+/* Every key that widens what a session reaches, in both settings shapes
+ * (Claude Code's sandbox.* and sandbox-runtime's top level): 403 naming it
+ * when nothing grants it. */
+static void test_widening_refused(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *settings, *field;
+    } cases[] = {
+        /* shape 1: sandbox.network.* and sandbox.* */
+        {"{\"sandbox\": {\"network\": {\"allowedAddresses\": [\"127.0.0.1\"]}}}",
+         "settings.sandbox.network.allowedAddresses[0]"},
+        {"{\"sandbox\": {\"network\": {\"allowedAddresses\": [\"::1\"]}}}",
+         "settings.sandbox.network.allowedAddresses[0]"},
+        {"{\"sandbox\": {\"network\": {\"allowedAddresses\": [\"169.254.169.254\"]}}}",
+         "settings.sandbox.network.allowedAddresses[0]"},
+        {"{\"sandbox\": {\"network\": {\"allowedAddresses\": [\"10.0.0.0/8\", "
+         "\"::ffff:127.0.0.1\"]}}}",
+         "settings.sandbox.network.allowedAddresses[0]"},
+        {"{\"sandbox\": {\"network\": {\"allowedAddresses\": [\"192.0.2.7\"]}}}",
+         "settings.sandbox.network.allowedAddresses[0]"},
+        {"{\"sandbox\": {\"network\": {\"httpProxyPort\": 8080}}}",
+         "settings.sandbox.network.httpProxyPort"},
+        {"{\"sandbox\": {\"network\": {\"socksProxyPort\": 1080}}}",
+         "settings.sandbox.network.socksProxyPort"},
+        {"{\"sandbox\": {\"network\": {\"customProxy\": \"tinyproxy -d\"}}}",
+         "settings.sandbox.network.customProxy"},
+        {"{\"sandbox\": {\"network\": {\"allowLocalBinding\": true}}}",
+         "settings.sandbox.network.allowLocalBinding"},
+        {"{\"sandbox\": {\"network\": {\"allowAllDomains\": true}}}",
+         "settings.sandbox.network.allowAllDomains"},
+        {"{\"sandbox\": {\"network\": {\"requireSniMatch\": false}}}",
+         "settings.sandbox.network.requireSniMatch"},
+        {"{\"sandbox\": {\"network\": {\"allowUnixSockets\": [\"/run/docker.sock\"]}}}",
+         "settings.sandbox.network.allowUnixSockets"},
+        {"{\"sandbox\": {\"network\": {\"allowAllUnixSockets\": true}}}",
+         "settings.sandbox.network.allowAllUnixSockets"},
+        {"{\"sandbox\": {\"allowUnixSockets\": [\"/run/docker.sock\"]}}",
+         "settings.sandbox.allowUnixSockets"},
+        {"{\"sandbox\": {\"allowUnixSockets\": []}}", "settings.sandbox.allowUnixSockets"},
+        {"{\"sandbox\": {\"allowUnixSockets\": true}}", "settings.sandbox.allowUnixSockets"},
+        {"{\"sandbox\": {\"allowAllUnixSockets\": true}}", "settings.sandbox.allowAllUnixSockets"},
+        {"{\"sandbox\": {\"enableWeakerNestedSandbox\": true}}",
+         "settings.sandbox.enableWeakerNestedSandbox"},
+        {"{\"sandbox\": {\"excludedCommands\": [\"docker\"]}}",
+         "settings.sandbox.excludedCommands"},
+        {"{\"sandbox\": {\"allowUnsandboxedCommands\": true}}",
+         "settings.sandbox.allowUnsandboxedCommands"},
+        /* shape 2: network.* and the top level */
+        {"{\"network\": {\"allowedAddresses\": [\"127.0.0.1\"]}}",
+         "settings.network.allowedAddresses[0]"},
+        {"{\"network\": {\"allowedAddresses\": [\"::1\"]}}",
+         "settings.network.allowedAddresses[0]"},
+        {"{\"network\": {\"allowedAddresses\": [\"169.254.169.254\"]}}",
+         "settings.network.allowedAddresses[0]"},
+        {"{\"network\": {\"allowedAddresses\": [\"fd00:ec2::254\"]}}",
+         "settings.network.allowedAddresses[0]"},
+        {"{\"network\": {\"allowedAddresses\": [\"100.100.100.200\"]}}",
+         "settings.network.allowedAddresses[0]"},
+        {"{\"network\": {\"allowedAddresses\": [\"192.0.0.192\"]}}",
+         "settings.network.allowedAddresses[0]"},
+        {"{\"network\": {\"allowedAddresses\": [\"0.0.0.0\"]}}",
+         "settings.network.allowedAddresses[0]"},
+        {"{\"network\": {\"allowedAddresses\": [\"::\"]}}", "settings.network.allowedAddresses[0]"},
+        {"{\"network\": {\"allowedAddresses\": [\"fe80::1\"]}}",
+         "settings.network.allowedAddresses[0]"},
+        {"{\"network\": {\"allowedAddresses\": [\"::ffff:127.0.0.1\"]}}",
+         "settings.network.allowedAddresses[0]"},
+        {"{\"network\": {\"allowedAddresses\": [\"::ffff:169.254.169.254\"]}}",
+         "settings.network.allowedAddresses[0]"},
+        {"{\"network\": {\"allowedAddresses\": [\"126.0.0.0/7\"]}}",
+         "settings.network.allowedAddresses[0]"},
+        {"{\"network\": {\"httpProxyPort\": 8080}}", "settings.network.httpProxyPort"},
+        {"{\"network\": {\"socksProxyPort\": 1080}}", "settings.network.socksProxyPort"},
+        {"{\"network\": {\"parentProxy\": {\"http\": \"http://proxy.corp:3128\"}}}",
+         "settings.network.parentProxy"},
+        {"{\"network\": {\"mitmProxy\": {\"socketPath\": \"/run/mitm.sock\","
+         " \"domains\": [\"example.com\"]}}}",
+         "settings.network.mitmProxy"},
+        {"{\"network\": {\"allowLocalBinding\": true}}", "settings.network.allowLocalBinding"},
+        {"{\"network\": {\"allowAllDomains\": true}}", "settings.network.allowAllDomains"},
+        {"{\"network\": {\"requireSniMatch\": false}}", "settings.network.requireSniMatch"},
+        {"{\"network\": {\"allowUnixSockets\": [\"/run/docker.sock\"]}}",
+         "settings.network.allowUnixSockets"},
+        {"{\"network\": {\"allowAllUnixSockets\": true}}", "settings.network.allowAllUnixSockets"},
+        {"{\"enableWeakerNestedSandbox\": true}", "settings.enableWeakerNestedSandbox"},
+        {"{\"enableWeakerNetworkIsolation\": true}", "settings.enableWeakerNetworkIsolation"},
+    };
+    char body[1024];
+    for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+        snprintf(body, sizeof(body), "{\"settings\": %s}", cases[i].settings);
+        create_refused(&cfg, "alice", body, 403, "forbidden", cases[i].field);
+        create_refused(&cfg, NULL, body, 403, "forbidden", cases[i].field);
+        /* PATCH …/policy holds only network rules: the same answer there */
+        if (strstr(cases[i].settings, "\"network\"") &&
+            !strstr(cases[i].settings, "\"sandbox\": {\"allow") &&
+            !strstr(cases[i].settings, "\"sandbox\": {\"e")) {
+            json_t *out = NULL;
+            struct ald_apierr e;
+            memset(&e, 0, sizeof(e));
+            assert_int_not_equal(ald_body_policy(&out, cases[i].settings, strlen(cases[i].settings),
+                                                 &cfg, "alice", &e),
+                                 0);
+            assert_null(out);
+            if (e.status != 403 || strcmp(e.field, cases[i].field) != 0)
+                fail_msg("policy %s: %d %s %s", cases[i].settings, e.status, e.field, e.message);
+        }
+    }
+    /* the default or narrower value of those keys is no widening */
+    static const char *const fine[] = {
+        "{\"sandbox\": {\"network\": {\"allowLocalBinding\": false, \"allowAllDomains\": false,"
+        " \"requireSniMatch\": true, \"httpProxyPort\": null, \"socksProxyPort\": null,"
+        " \"customProxy\": null, \"allowedAddresses\": []},"
+        " \"allowUnsandboxedCommands\": false, \"enableWeakerNestedSandbox\": false,"
+        " \"excludedCommands\": [], \"allowAllUnixSockets\": false}}",
+        "{\"network\": {\"allowLocalBinding\": false, \"allowAllDomains\": false,"
+        " \"allowAllUnixSockets\": false}, \"enableWeakerNestedSandbox\": false,"
+        " \"enableWeakerNetworkIsolation\": false}",
+        "{\"network\": {\"allowedDomains\": [\"example.com\"], \"deniedDomains\": [\"x.com\"]}}",
+    };
+    for (size_t i = 0; i < sizeof(fine) / sizeof(*fine); i++) {
+        snprintf(body, sizeof(body), "{\"settings\": %s}", fine[i]);
+        create_accepted(&cfg, NULL, body);
+    }
+    /* malformed stays 400 */
+    create_refused(&cfg, NULL, "{\"settings\": {\"network\": {\"allowedAddresses\": [\"x\"]}}}",
+                   400, "invalid_value", "settings");
+    create_refused(&cfg, NULL, "{\"settings\": {\"network\": {\"allowedAddresses\": \"::1\"}}}",
+                   400, "invalid_value", "settings");
+}
+
+/* An operator's grant lets one user widen, and only as far as granted. */
+static void test_grants(void **state)
+{
+    (void)state;
+    struct ald_config g;
+    assert_int_equal(ald_config_init(&g), 0);
+    const char *conf = "{\"grants\": {\"alice\": {\"allowedAddresses\": [\"10.20.0.0/16\","
+                       " \"2001:db8:1::/48\"], \"allowLocalBinding\": true},"
+                       " \"carol\": {\"allowAllDomains\": true, \"requireSniMatch\": false}}}";
+    if (ald_config_load_buffer(&g, "t.json", conf, strlen(conf)) < 0)
+        fail_msg("%s", al_error_last());
+    /* inside alice's ranges, either spelling */
+    static const char *const inside[] = {"10.20.1.2",        "10.20.0.0/16",    "10.20.128.0/17",
+                                         "::ffff:10.20.3.4", "2001:db8:1:2::5", "2001:db8:1::/64"};
+    char body[512];
+    for (size_t i = 0; i < sizeof(inside) / sizeof(*inside); i++) {
+        snprintf(body, sizeof(body),
+                 "{\"settings\": {\"network\": {\"allowedAddresses\": [\"%s\"]}}}", inside[i]);
+        create_accepted(&g, "alice", body);
+        create_refused(&g, "bob", body, 403, "forbidden", "settings.network.allowedAddresses[0]");
+        create_refused(&g, "carol", body, 403, "forbidden", "settings.network.allowedAddresses[0]");
+        snprintf(body, sizeof(body),
+                 "{\"settings\": {\"sandbox\": {\"network\": {\"allowedAddresses\": [\"%s\"]}}}}",
+                 inside[i]);
+        create_accepted(&g, "alice", body);
+    }
+    /* outside them, wider than them, or never grantable */
+    static const char *const outside[] = {"10.21.0.1",   "10.0.0.0/8",      "10.20.0.0/15",
+                                          "10.2.0.1",    "2001:db8:2::1",   "2001:db8::/32",
+                                          "127.0.0.1",   "169.254.169.254", "::1",
+                                          "192.168.1.1", "::ffff:10.21.0.1"};
+    for (size_t i = 0; i < sizeof(outside) / sizeof(*outside); i++) {
+        snprintf(body, sizeof(body),
+                 "{\"settings\": {\"network\": {\"allowedAddresses\": [\"10.20.1.1\", \"%s\"]}}}",
+                 outside[i]);
+        create_refused(&g, "alice", body, 403, "forbidden", "settings.network.allowedAddresses[1]");
+    }
+    /* flags: only the granted ones, only for that user */
+    const char *lb = "{\"settings\": {\"sandbox\": {\"network\": {\"allowLocalBinding\": true}}}}";
+    create_accepted(&g, "alice", lb);
+    create_refused(&g, "carol", lb, 403, "forbidden", "settings.sandbox.network.allowLocalBinding");
+    const char *ad = "{\"settings\": {\"network\": {\"allowAllDomains\": true,"
+                     " \"requireSniMatch\": false}}}";
+    create_accepted(&g, "carol", ad);
+    create_refused(&g, "alice", ad, 403, "forbidden", "settings.network.allowAllDomains");
+    /* never grantable, whatever the grant */
+    create_refused(&g, "alice", "{\"settings\": {\"network\": {\"httpProxyPort\": 8080}}}", 403,
+                   "forbidden", "settings.network.httpProxyPort");
+    /* PATCH …/policy with the owner's grant */
+    json_t *out = NULL;
+    struct ald_apierr e;
+    const char *j = "{\"network\": {\"allowedAddresses\": [\"10.20.9.9\"]}}";
+    assert_int_equal(ald_body_policy(&out, j, strlen(j), &g, "alice", &e), 0);
+    json_decref(out);
+    out = NULL;
+    assert_int_not_equal(ald_body_policy(&out, j, strlen(j), &g, "bob", &e), 0);
+    assert_int_equal(e.status, 403);
+    assert_null(out);
+    /* the restrict check as the sandbox builder calls it */
+    struct al_policy pol;
+    al_policy_init(&pol);
+    json_t *settings =
+        json_loads("{\"network\": {\"allowedAddresses\": [\"10.20.0.1\"]}}", 0, NULL);
+    assert_int_equal(ald_settings_restrict_check(&pol, settings, "/workspace",
+                                                 ald_grants_find(&g.grants, "alice"), &e),
+                     0);
+    al_policy_free(&pol);
+    al_policy_init(&pol);
+    assert_int_not_equal(ald_settings_restrict_check(&pol, settings, "/workspace", NULL, &e), 0);
+    assert_int_equal(e.status, 403);
+    al_policy_free(&pol);
+    json_decref(settings);
+    ald_config_free(&g);
+}
+
+/* The server's branches: only names inside git.branch_pattern, never a
+ * protected one or one of a session's own form (409); malformed ones 400. */
+static void test_branch_rules(void **state)
+{
+    (void)state;
+    char body[512];
+    static const char *const ok[] = {"airlock/fix-login", "airlock/a/b", "airlock/s_x",
+                                     "airlock/sess_1",    "airlock/s_",  "airlock/s_abc-1"};
+    for (size_t i = 0; i < sizeof(ok) / sizeof(*ok); i++) {
+        snprintf(body, sizeof(body), "{\"repo\": \"https://h/o/r\", \"branch\": \"%s\"}", ok[i]);
+        create_accepted(&cfg, "bob", body);
+    }
+    static const char *const conflict[] = {
+        "main", /* outside the pattern, and protected */
+        "master",
+        "release/x", /* protected (release/ + *) */
+        "release",
+        "feature/x", /* outside the pattern */
+        "airlock",
+        "Airlock/x",
+        "airlock/s_0123456789abcdef0123", /* a session's own branch */
+        "airlock/s_0123456789ABCDEF0123",
+        "airlock/S_abc",
+        "airlock/s_0123456789abcdef0123/x", /* below one */
+    };
+    for (size_t i = 0; i < sizeof(conflict) / sizeof(*conflict); i++) {
+        snprintf(body, sizeof(body), "{\"repo\": \"https://h/o/r\", \"branch\": \"%s\"}",
+                 conflict[i]);
+        create_refused(&cfg, "bob", body, 409, "conflict", "branch");
+    }
+    /* base "dev", branch "main": the branch is refused, naming protected_refs */
+    struct ald_config g;
+    assert_int_equal(ald_config_init(&g), 0);
+    const char *conf = "{\"git\": {\"branch_pattern\": \"work/*\", \"protected_refs\": [\"main\","
+                       " \"work/prod\", \"work/rel/*\"]}}";
+    if (ald_config_load_buffer(&g, "t.json", conf, strlen(conf)) < 0)
+        fail_msg("%s", al_error_last());
+    create_accepted(&g, "bob",
+                    "{\"repo\": \"https://h/o/r\", \"base\": \"dev\","
+                    " \"branch\": \"work/x\"}");
+    create_accepted(&g, "bob", "{\"repo\": \"https://h/o/r\", \"branch\": \"work/prodx\"}");
+    static const char *const prot[] = {"work/prod", "work/PROD",  "work/prod/x",
+                                       "work/rel",  "work/rel/1", "work/Rel/1/2"};
+    for (size_t i = 0; i < sizeof(prot) / sizeof(*prot); i++) {
+        snprintf(body, sizeof(body),
+                 "{\"repo\": \"https://h/o/r\", \"base\": \"dev\", \"branch\": \"%s\"}", prot[i]);
+        create_refused(&g, "bob", body, 409, "conflict", "branch");
+        struct ald_create_req r;
+        struct ald_apierr e;
+        assert_int_not_equal(ald_body_create(&r, body, strlen(body), &g, "bob", &e), 0);
+        if (!strstr(e.message, "git.protected_refs"))
+            fail_msg("%s: %s", prot[i], e.message);
+    }
+    create_refused(&g, "bob", "{\"repo\": \"https://h/o/r\", \"branch\": \"airlock/x\"}", 409,
+                   "conflict", "branch");
+    ald_config_free(&g);
+    /* branch_pattern null: API users name no branch */
+    assert_int_equal(ald_config_init(&g), 0);
+    conf = "{\"git\": {\"branch_pattern\": null}}";
+    assert_int_equal(ald_config_load_buffer(&g, "t.json", conf, strlen(conf)), 0);
+    create_refused(&g, "bob", "{\"repo\": \"https://h/o/r\", \"branch\": \"airlock/x\"}", 409,
+                   "conflict", "branch");
+    create_accepted(&g, "bob", "{\"repo\": \"https://h/o/r\"}");
+    ald_config_free(&g);
+    /* malformed names are 400 before any rule */
+    static const char *const bad[] = {
+        "airlock/a..b", "airlock/a b", "airlock/a@{1}", "airlock/x.lock",  "airlock/x.",
+        "airlock/",     "-airlock/x",  "airlock//x",    "airlock/\\u0001", "airlock/a~1",
+        "airlock/a:b",  "airlock/.x",  "HEAD",          "airlock/a\\\\b"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+        snprintf(body, sizeof(body), "{\"repo\": \"https://h/o/r\", \"branch\": \"%s\"}", bad[i]);
+        create_refused(&cfg, "bob", body, 400, "invalid_value", "branch");
+        snprintf(body, sizeof(body), "{\"repo\": \"https://h/o/r\", \"base\": \"%s\"}", bad[i]);
+        create_refused(&cfg, "bob", body, 400, "invalid_value", "base");
+    }
+    /* the pure checks */
+    char why[512];
+    assert_int_equal(ald_gitpolicy_check_branch(&cfg.git, "airlock/ok", why, sizeof(why)), 0);
+    assert_int_equal(ald_gitpolicy_check_branch(&cfg.git, "feature", why, sizeof(why)), AL_EPERM);
+    assert_non_null(strstr(why, "git.branch_pattern"));
+    /* a directory of every session's branch */
+    assert_int_equal(ald_gitpolicy_check_branch(&cfg.git, "airlock", why, sizeof(why)), AL_EPERM);
+    assert_non_null(strstr(why, "git.session_ref"));
+    /* protected comes first: "main" is named as protected, not as outside */
+    assert_int_equal(ald_gitpolicy_check_branch(&cfg.git, "main", why, sizeof(why)), AL_EPERM);
+    assert_non_null(strstr(why, "git.protected_refs"));
+    assert_int_equal(ald_gitpolicy_check_branch(&cfg.git, "airlock/s_1f", why, sizeof(why)),
+                     AL_EPERM);
+    assert_non_null(strstr(why, "git.session_ref"));
+    assert_true(ald_branch_collides("a/b", "A"));
+    assert_true(ald_branch_collides("a", "a/b/c"));
+    assert_true(ald_branch_collides("Main", "main"));
+    assert_false(ald_branch_collides("a", "ab"));
+    assert_false(ald_branch_collides("a/b", "a/c"));
+    assert_true(ald_branch_pattern_match("x/*", "x/y/z"));
+    assert_false(ald_branch_pattern_match("x/*", "x"));
+    assert_false(ald_branch_pattern_match("x/*", "x/"));
+    assert_false(ald_branch_pattern_match("x/*", "X/y"));
+    assert_true(ald_branch_pattern_match("x", "x"));
+    assert_false(ald_branch_pattern_match("x", "x/y"));
+    char branch[128];
+    assert_int_equal(ald_gitpolicy_session_branch(&cfg.git, "s_00ff", branch, sizeof(branch)), 0);
+    assert_string_equal(branch, "airlock/s_00ff");
+    assert_int_equal(ald_gitpolicy_session_branch(&cfg.git, "s_00ff", branch, 8), AL_ETOOBIG);
 }
 
 int main(void)
@@ -378,6 +710,9 @@ int main(void)
         cmocka_unit_test(test_exec_ok),
         cmocka_unit_test(test_exec_malformed),
         cmocka_unit_test(test_signal_decision),
+        cmocka_unit_test(test_widening_refused),
+        cmocka_unit_test(test_grants),
+        cmocka_unit_test(test_branch_rules),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

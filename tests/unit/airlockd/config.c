@@ -134,6 +134,9 @@ static void test_errors(void **state)
     expect_error("{\"proxies\": {\"enabled\": 1}}", "proxies.enabled");
     expect_error("{\"proxies\": {\"bogus\": 1}}", "proxies.bogus: unknown key");
     expect_error("{\"proxies\": {\"approval_timeout_s\": 0}}", "proxies.approval_timeout_s");
+    expect_error("{\"proxies\": {\"home_dir\": \"rel\"}}",
+                 "proxies.home_dir: must be an absolute path");
+    expect_error("{\"proxies\": {\"home_dir\": 1}}", "proxies.home_dir: expected a string or null");
 }
 
 static void test_proxies(void **state)
@@ -153,6 +156,13 @@ static void test_proxies(void **state)
     assert_string_equal(cfg.proxy_user, "airlock-proxy");
     assert_string_equal(cfg.px_hosts[1], "b.test=::1");
     assert_null(cfg.px_hosts[2]);
+    assert_null(cfg.px_home_dir); /* default: "<state_dir>-proxy-home", made at start */
+    j = "{\"proxies\": {\"home_dir\": \"/srv/airlock-homes\"}}";
+    assert_int_equal(ald_config_load_buffer(&cfg, "t", j, strlen(j)), 0);
+    assert_string_equal(cfg.px_home_dir, "/srv/airlock-homes");
+    j = "{\"proxies\": {\"home_dir\": null}}";
+    assert_int_equal(ald_config_load_buffer(&cfg, "t", j, strlen(j)), 0);
+    assert_null(cfg.px_home_dir);
     ald_config_free(&cfg);
 }
 
@@ -192,12 +202,199 @@ static void test_file(void **state)
     ald_config_free(&c);
 }
 
+/* "git": the sessions' branches. */
+static void test_git(void **state)
+{
+    (void)state;
+    struct ald_config c;
+    assert_int_equal(ald_config_init(&c), 0);
+    assert_string_equal(c.git.session_ref, "refs/heads/airlock/{session}");
+    assert_string_equal(c.git.branch_pattern, "airlock/*");
+    assert_int_equal(c.git.protected_refs.len, 3);
+    assert_string_equal(c.git.protected_refs.items[0], "main");
+    assert_string_equal(c.git.protected_refs.items[1], "master");
+    assert_string_equal(c.git.protected_refs.items[2], "release/*");
+    const char *j = "{\"git\": {\"session_ref\": \"refs/heads/agents/{session}/work\","
+                    " \"branch_pattern\": \"agents/*\", \"protected_refs\": [\"trunk\","
+                    " \"prod/*\"]}}";
+    assert_int_equal(load(&c, j), 0);
+    assert_string_equal(c.git.session_ref, "refs/heads/agents/{session}/work");
+    assert_string_equal(c.git.branch_pattern, "agents/*");
+    assert_int_equal(c.git.protected_refs.len, 2);
+    char branch[128], why[512];
+    assert_int_equal(ald_gitpolicy_session_branch(&c.git, "s_ab", branch, sizeof(branch)), 0);
+    assert_string_equal(branch, "agents/s_ab/work");
+    /* the session form, a directory of it and a branch below it are reserved */
+    assert_int_equal(ald_gitpolicy_check_branch(&c.git, "agents/s_ab/work", why, sizeof(why)),
+                     AL_EPERM);
+    assert_int_equal(ald_gitpolicy_check_branch(&c.git, "agents/s_ab", why, sizeof(why)), AL_EPERM);
+    assert_int_equal(ald_gitpolicy_check_branch(&c.git, "agents/s_ab/work/x", why, sizeof(why)),
+                     AL_EPERM);
+    assert_int_equal(ald_gitpolicy_check_branch(&c.git, "agents/s_ab/play", why, sizeof(why)), 0);
+    assert_int_equal(ald_gitpolicy_check_branch(&c.git, "agents/prod", why, sizeof(why)), 0);
+    assert_int_equal(ald_gitpolicy_check_branch(&c.git, "agents/x", why, sizeof(why)), 0);
+    /* "main" is no longer protected, but outside the pattern */
+    assert_int_equal(ald_gitpolicy_check_branch(&c.git, "main", why, sizeof(why)), AL_EPERM);
+    assert_int_equal(load(&c, "{\"git\": {\"branch_pattern\": null}}"), 0);
+    assert_null(c.git.branch_pattern);
+    assert_int_equal(load(&c, "{\"git\": {\"protected_refs\": []}}"), 0);
+    assert_int_equal(c.git.protected_refs.len, 0);
+    ald_config_free(&c);
+
+    expect_error("{\"git\": []}", "git: expected an object");
+    expect_error("{\"git\": {\"sessionref\": \"x\"}}", "git.sessionref: unknown key");
+    expect_error("{\"git\": {\"session_ref\": 1}}", "git.session_ref: expected a string");
+    expect_error("{\"git\": {\"session_ref\": \"refs/heads/airlock\"}}", "git.session_ref");
+    expect_error("{\"git\": {\"session_ref\": \"airlock/{session}\"}}", "git.session_ref");
+    expect_error("{\"git\": {\"session_ref\": \"refs/tags/{session}\"}}", "git.session_ref");
+    expect_error("{\"git\": {\"session_ref\": \"refs/heads/{session}/{session}\"}}",
+                 "git.session_ref");
+    expect_error("{\"git\": {\"session_ref\": \"refs/heads/a..{session}\"}}", "git.session_ref");
+    expect_error("{\"git\": {\"session_ref\": \"refs/heads/a b/{session}\"}}", "git.session_ref");
+    expect_error("{\"git\": {\"session_ref\": \"refs/heads/{session}.lock\"}}", "git.session_ref");
+    /* a session_ref whose branches are protected */
+    expect_error("{\"git\": {\"protected_refs\": [\"airlock/*\"]}}",
+                 "git.session_ref: its branches collide with git.protected_refs");
+    expect_error("{\"git\": {\"session_ref\": \"refs/heads/release/{session}\"}}",
+                 "git.session_ref: its branches collide");
+    expect_error("{\"git\": {\"session_ref\": \"refs/heads/main/{session}\"}}",
+                 "git.session_ref: its branches collide");
+    expect_error("{\"git\": {\"branch_pattern\": 5}}", "git.branch_pattern: expected a string");
+    expect_error("{\"git\": {\"branch_pattern\": \"*\"}}", "git.branch_pattern");
+    expect_error("{\"git\": {\"branch_pattern\": \"a/**\"}}", "git.branch_pattern");
+    expect_error("{\"git\": {\"branch_pattern\": \"a..b/*\"}}", "git.branch_pattern");
+    expect_error("{\"git\": {\"branch_pattern\": \"/*\"}}", "git.branch_pattern");
+    expect_error("{\"git\": {\"branch_pattern\": \"\"}}", "git.branch_pattern");
+    expect_error("{\"git\": {\"protected_refs\": \"main\"}}", "git.protected_refs: expected");
+    expect_error("{\"git\": {\"protected_refs\": [\"main\", 1]}}", "git.protected_refs[1]");
+    expect_error("{\"git\": {\"protected_refs\": [\"ma in\"]}}", "git.protected_refs[0]");
+    expect_error("{\"git\": {\"protected_refs\": [\"-x\"]}}", "git.protected_refs[0]");
+}
+
+/* "grants": what one user may widen; never the host's loopback,
+ * unspecified, link-local or metadata addresses. */
+static void test_grants(void **state)
+{
+    (void)state;
+    struct ald_config c;
+    assert_int_equal(ald_config_init(&c), 0);
+    assert_int_equal(c.grants.len, 0);
+    assert_null(ald_grants_find(&c.grants, "alice"));
+    const char *j = "{\"grants\": {\"alice\": {\"allowedAddresses\": [\"10.20.0.0/16\","
+                    " \"192.0.2.5\", \"2001:db8::/32\"], \"allowLocalBinding\": true},"
+                    " \"bob.b-1\": {\"allowAllDomains\": true, \"requireSniMatch\": false},"
+                    " \"carol\": {\"allowLocalBinding\": false, \"requireSniMatch\": true}}}";
+    assert_int_equal(load(&c, j), 0);
+    assert_int_equal(c.grants.len, 3);
+    const struct ald_grant *a = ald_grants_find(&c.grants, "alice");
+    assert_non_null(a);
+    assert_int_equal(a->n_addresses, 3);
+    assert_int_equal(a->allow_local_binding, 1);
+    assert_int_equal(a->allow_all_domains, 0);
+    const struct ald_grant *b = ald_grants_find(&c.grants, "bob.b-1");
+    assert_int_equal(b->allow_all_domains, 1);
+    assert_int_equal(b->no_sni_match, 1);
+    const struct ald_grant *cg = ald_grants_find(&c.grants, "carol");
+    assert_int_equal(cg->allow_local_binding, 0);
+    assert_int_equal(cg->no_sni_match, 0);
+    assert_null(ald_grants_find(&c.grants, "dave"));
+    assert_null(ald_grants_find(&c.grants, NULL));
+    struct ald_cidr x;
+    assert_int_equal(ald_cidr_parse(&x, "10.20.3.4", 9), 0);
+    assert_true(ald_grant_allows_address(a, &x));
+    assert_false(ald_grant_allows_address(b, &x));
+    assert_false(ald_grant_allows_address(NULL, &x));
+    assert_int_equal(ald_cidr_parse(&x, "::ffff:10.20.3.4", 16), 0);
+    assert_true(ald_grant_allows_address(a, &x));
+    assert_int_equal(ald_cidr_parse(&x, "10.0.0.0/8", 10), 0);
+    assert_false(ald_grant_allows_address(a, &x));
+    /* a later "grants" replaces the earlier one */
+    assert_int_equal(load(&c, "{\"grants\": {}}"), 0);
+    assert_int_equal(c.grants.len, 0);
+    ald_config_free(&c);
+
+    /* never grantable: the host's loopback, unspecified, link-local and
+     * metadata addresses, in any spelling, or a range that holds one */
+    static const char *const never[] = {
+        "127.0.0.1",
+        "127.0.0.0/8",
+        "127.1.2.3",
+        "::1",
+        "::ffff:127.0.0.1",
+        "::ffff:127.0.0.0/104",
+        "::ffff:0:0/96",
+        "0.0.0.0",
+        "0.0.0.0/0",
+        "::",
+        "::/0",
+        "::/1",
+        "169.254.169.254",
+        "169.254.0.0/16",
+        "169.254.1.1",
+        "fe80::1",
+        "fe80::/10",
+        "fd00:ec2::254",
+        "fd00::/8",
+        "100.100.100.200",
+        "100.64.0.0/10",
+        "192.0.0.192",
+        "192.0.0.0/24",
+        "64:ff9b::7f00:1",
+        "64:ff9b::a9fe:a9fe",
+        "64:ff9b::/96",
+        "::127.0.0.1",
+        "96.0.0.0/3",
+        "0.0.0.0/1",
+    };
+    char doc[256];
+    for (size_t i = 0; i < sizeof(never) / sizeof(*never); i++) {
+        snprintf(doc, sizeof(doc), "{\"grants\": {\"alice\": {\"allowedAddresses\": [\"%s\"]}}}",
+                 never[i]);
+        expect_error(doc, "grants.alice.allowedAddresses[0]: ");
+        expect_error(doc, "which no grant may open");
+        struct ald_cidr n;
+        assert_int_equal(ald_cidr_parse(&n, never[i], strlen(never[i])), 0);
+        assert_non_null(ald_cidr_never_grantable(&n));
+    }
+    /* ranges next to them are fine */
+    static const char *const fine[] = {"126.255.255.255", "128.0.0.0/8", "169.253.0.0/16",
+                                       "169.255.0.1",     "fe00::/9",    "fd00:ec2::253",
+                                       "100.100.100.201", "192.0.0.193", "::2:0:0/96",
+                                       "10.0.0.0/8",      "1.0.0.0/8"};
+    for (size_t i = 0; i < sizeof(fine) / sizeof(*fine); i++) {
+        struct ald_cidr n;
+        assert_int_equal(ald_cidr_parse(&n, fine[i], strlen(fine[i])), 0);
+        if (ald_cidr_never_grantable(&n))
+            fail_msg("%s: %s", fine[i], ald_cidr_never_grantable(&n));
+    }
+    expect_error("{\"grants\": []}", "grants: expected an object");
+    expect_error("{\"grants\": {\"Alice\": {}}}", "grants.Alice: not a user name");
+    expect_error("{\"grants\": {\"alice\": []}}", "grants.alice: expected an object");
+    expect_error("{\"grants\": {\"alice\": {\"httpProxyPort\": 8080}}}",
+                 "grants.alice.httpProxyPort: unknown key");
+    expect_error("{\"grants\": {\"alice\": {\"excludedCommands\": [\"x\"]}}}",
+                 "grants.alice.excludedCommands: unknown key");
+    expect_error("{\"grants\": {\"alice\": {\"allowLocalBinding\": 1}}}",
+                 "grants.alice.allowLocalBinding: expected true or false");
+    expect_error("{\"grants\": {\"alice\": {\"allowedAddresses\": \"10.0.0.0/8\"}}}",
+                 "grants.alice.allowedAddresses: expected an array");
+    expect_error("{\"grants\": {\"alice\": {\"allowedAddresses\": [\"10.0.0.0/33\"]}}}",
+                 "grants.alice.allowedAddresses[0]: expected an IP");
+    expect_error("{\"grants\": {\"alice\": {\"allowedAddresses\": [\"example.com\"]}}}",
+                 "grants.alice.allowedAddresses[0]");
+    expect_error("{\"grants\": {\"alice\": {\"allowedAddresses\": [\"10.0.0.1/\"]}}}",
+                 "grants.alice.allowedAddresses[0]");
+    expect_error("{\"grants\": {\"alice\": {\"allowedAddresses\": [\"[::2]\"]}}}",
+                 "grants.alice.allowedAddresses[0]");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults), cmocka_unit_test(test_full),
         cmocka_unit_test(test_errors),   cmocka_unit_test(test_listen_split),
         cmocka_unit_test(test_file),     cmocka_unit_test(test_proxies),
+        cmocka_unit_test(test_git),      cmocka_unit_test(test_grants),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
