@@ -1,4 +1,5 @@
 #include "airlock/gitproxy.h"
+#include "airlock/gp_hdrcheck.h"
 #include "airlock/gp_pktline.h"
 #include "airlock/gp_receive.h"
 #include "airlock/gp_refname.h"
@@ -34,12 +35,29 @@
 #define IO_CHUNK          (64u << 10)
 #define CONN_TIMEOUT_SEC  300
 #define MAX_CONNS         256 /* concurrent connections; more are answered 503 */
+#define SHARE_IDLE_SEC    120 /* a session's unused connection cache is dropped after this */
+
+/* One session's upstream connections, DNS cache and TLS sessions: a libcurl
+ * share of its own, so that bytes one session's request leaves on an
+ * upstream connection are never read as the answer to another session's.
+ * Made on the session's first transfer; freed once no transfer uses it and
+ * the session was removed, or it sat unused for SHARE_IDLE_SEC. libcurl
+ * puts a connection back in the cache only after reading a response to its
+ * framed end (an aborted transfer closes its connection). */
+struct session_share {
+    char *session;
+    CURLSH *share;
+    pthread_mutex_t locks[CURL_LOCK_DATA_LAST];
+    unsigned users;       /* transfers using it; under proxy->lock */
+    int removed;          /* the session was removed; under proxy->lock */
+    struct timespec idle; /* CLOCK_MONOTONIC when users last dropped to 0 */
+    struct session_share *next;
+};
 
 struct gp_proxy {
     struct gp_config cfg;
-    CURLSH *share;
-    pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
-    pthread_mutex_t lock; /* revoked, audit */
+    struct session_share *shares; /* under lock */
+    pthread_mutex_t lock;         /* revoked, audit, listeners, jobs, shares */
     struct al_strlist revoked;
     int audit_fd;
     atomic_int conns;
@@ -81,11 +99,14 @@ struct request {
     struct gp_conn conn;
     struct gp_http_req http;
     const char *listener_session;
-    char host[256];
-    char owner[128];
-    char name[128];
-    char repo[520];   /* host/owner/name */
-    const char *rest; /* "info/refs", "git-upload-pack", "git-receive-pack" */
+    char host[GP_HOST_MAX + 1];     /* lower-case */
+    char owner[GP_SEGMENT_MAX + 1]; /* the token's spelling once authorised */
+    char name[GP_SEGMENT_MAX + 1];
+    char repo[GP_HOST_MAX + 2 * GP_SEGMENT_MAX + 3]; /* host/owner/name */
+    enum gp_route_rest rest;
+    enum gp_endpoint ep;
+    struct gp_upstream_headers up;      /* what may go upstream from the client's headers */
+    const struct gp_upstream *upstream; /* configured upstream of host, or NULL */
     struct creds_claims claims;
     char *real_user;
     char *real_secret;
@@ -112,14 +133,95 @@ void gp_config_clear(struct gp_config *cfg)
 
 static void share_lock(CURL *h, curl_lock_data data, curl_lock_access a, void *u)
 {
-    gp_proxy *p = u;
-    pthread_mutex_lock(&p->share_locks[data]);
+    struct session_share *s = u;
+    pthread_mutex_lock(&s->locks[data]);
 }
 
 static void share_unlock(CURL *h, curl_lock_data data, void *u)
 {
-    gp_proxy *p = u;
-    pthread_mutex_unlock(&p->share_locks[data]);
+    struct session_share *s = u;
+    pthread_mutex_unlock(&s->locks[data]);
+}
+
+/* Frees a share no transfer uses (closing its connections). */
+static void session_share_free(struct session_share *s)
+{
+    if (s->share)
+        curl_share_cleanup(s->share);
+    for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+        pthread_mutex_destroy(&s->locks[i]);
+    free(s->session);
+    free(s);
+}
+
+/* Unlinks and frees the unused shares of removed sessions, and those unused
+ * for SHARE_IDLE_SEC. Call with p->lock. */
+static void session_shares_sweep_locked(gp_proxy *p)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    for (struct session_share **pp = &p->shares; *pp;) {
+        struct session_share *s = *pp;
+        if (s->users == 0 && (s->removed || now.tv_sec - s->idle.tv_sec >= SHARE_IDLE_SEC)) {
+            *pp = s->next;
+            session_share_free(s);
+        } else {
+            pp = &s->next;
+        }
+    }
+}
+
+/* The connection cache of `session` for one transfer, made on first use;
+ * hand it back with session_share_put(). NULL (the transfer then uses a
+ * connection of its own, closed after it) when the session is revoked or
+ * memory is short. */
+static struct session_share *session_share_get(gp_proxy *p, const char *session)
+{
+    struct session_share *s = NULL;
+    pthread_mutex_lock(&p->lock);
+    session_shares_sweep_locked(p);
+    /* a revoked session gets no new cache: it would outlive the removal */
+    if (al_strlist_find(&p->revoked, session) >= 0)
+        goto out;
+    for (s = p->shares; s; s = s->next)
+        if (!s->removed && strcmp(s->session, session) == 0)
+            break;
+    if (!s) {
+        if (!(s = calloc(1, sizeof(*s))))
+            goto out;
+        for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+            pthread_mutex_init(&s->locks[i], NULL);
+        if (!(s->session = strdup(session)) || !(s->share = curl_share_init())) {
+            session_share_free(s);
+            s = NULL;
+            goto out;
+        }
+        curl_share_setopt(s->share, CURLSHOPT_LOCKFUNC, share_lock);
+        curl_share_setopt(s->share, CURLSHOPT_UNLOCKFUNC, share_unlock);
+        curl_share_setopt(s->share, CURLSHOPT_USERDATA, s);
+        curl_share_setopt(s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+        curl_share_setopt(s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+        curl_share_setopt(s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+        s->next = p->shares;
+        p->shares = s;
+    }
+    s->users++;
+out:
+    pthread_mutex_unlock(&p->lock);
+    return s;
+}
+
+/* Ends one transfer's use of `s` (NULL is fine). The easy handle must have
+ * been cleaned up: libcurl refuses to free a share still attached. */
+static void session_share_put(gp_proxy *p, struct session_share *s)
+{
+    if (!s)
+        return;
+    pthread_mutex_lock(&p->lock);
+    if (--s->users == 0)
+        clock_gettime(CLOCK_MONOTONIC, &s->idle);
+    session_shares_sweep_locked(p);
+    pthread_mutex_unlock(&p->lock);
 }
 
 int gp_proxy_new(gp_proxy **out, struct gp_config *cfg)
@@ -138,8 +240,6 @@ int gp_proxy_new(gp_proxy **out, struct gp_config *cfg)
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&p->store_cond, &ca);
     pthread_condattr_destroy(&ca);
-    for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
-        pthread_mutex_init(&p->share_locks[i], NULL);
     if (p->cfg.audit_path) {
         p->audit_fd = open(p->cfg.audit_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
         if (p->audit_fd < 0) {
@@ -148,16 +248,6 @@ int gp_proxy_new(gp_proxy **out, struct gp_config *cfg)
             free(p);
             return err;
         }
-    }
-    /* Upstream connections and TLS sessions are reused across requests. */
-    p->share = curl_share_init();
-    if (p->share) {
-        curl_share_setopt(p->share, CURLSHOPT_LOCKFUNC, share_lock);
-        curl_share_setopt(p->share, CURLSHOPT_UNLOCKFUNC, share_unlock);
-        curl_share_setopt(p->share, CURLSHOPT_USERDATA, p);
-        curl_share_setopt(p->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
-        curl_share_setopt(p->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
-        curl_share_setopt(p->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
     }
     *out = p;
     return 0;
@@ -217,6 +307,12 @@ int gp_proxy_remove_session(gp_proxy *p, const char *session)
     int err = gp_proxy_revoke_session(p, session);
     pthread_mutex_lock(&p->lock);
     session_shutdown_locked(p, session, 1);
+    /* its upstream connections go with it (now, or when its last transfer
+     * ends) */
+    for (struct session_share *s = p->shares; s; s = s->next)
+        if (strcmp(s->session, session) == 0)
+            s->removed = 1;
+    session_shares_sweep_locked(p);
     pthread_mutex_unlock(&p->lock);
     return err;
 }
@@ -431,54 +527,36 @@ static int respond_text(struct request *rq, int status, const char *fmt, ...)
     return gp_http_respond(&rq->conn, status, CT_TEXT, extra, msg, (size_t)n);
 }
 
-/* Segment of [A-Za-z0-9._-], not starting with '.'. */
-static int segment_valid(const char *s, size_t len, int host)
+static const struct gp_upstream *upstream_for(gp_proxy *p, const char *host)
 {
-    if (len == 0 || s[0] == '.')
-        return 0;
-    for (size_t i = 0; i < len; i++) {
-        char c = s[i];
-        if (!(isalnum((unsigned char)c) || c == '.' || c == '-' || c == '_' || (host && c == ':')))
-            return 0;
-    }
-    return 1;
+    for (size_t i = 0; i < p->cfg.nupstreams; i++)
+        if (strcasecmp(p->cfg.upstreams[i].host, host) == 0)
+            return &p->cfg.upstreams[i];
+    return NULL;
 }
 
-/* Splits "/<host>/<owner>/<name>.git/<rest>". */
+/* Takes host, owner and name from `r` (already checked by gp_route_parse or
+ * gp_repo_parse) and sets rq->repo to "host/owner/name". */
+static void request_set_repo(struct request *rq, const struct gp_route *r)
+{
+    snprintf(rq->host, sizeof(rq->host), "%s", r->host);
+    snprintf(rq->owner, sizeof(rq->owner), "%s", r->owner);
+    snprintf(rq->name, sizeof(rq->name), "%s", r->name);
+    /* cannot truncate: repo holds the three parts at their longest */
+    snprintf(rq->repo, sizeof(rq->repo), "%s/%s/%s", rq->host, rq->owner, rq->name);
+}
+
+/* Splits "/<host>/<owner>/<name>.git/<rest>" (gp_route_parse): 0, AL_EINVAL
+ * or AL_ENOTFOUND. */
 static int request_route(struct request *rq)
 {
-    const char *p = rq->http.path;
-    const char *seg[3];
-    size_t len[3];
-    if (*p++ != '/')
-        return AL_EINVAL;
-    for (int i = 0; i < 3; i++) {
-        const char *slash = strchr(p, '/');
-        if (!slash)
-            return AL_EINVAL;
-        seg[i] = p;
-        len[i] = (size_t)(slash - p);
-        p = slash + 1;
-    }
-    if (len[2] <= 4 || strncmp(seg[2] + len[2] - 4, ".git", 4) != 0)
-        return AL_EINVAL;
-    len[2] -= 4;
-    if (!segment_valid(seg[0], len[0], 1) || !segment_valid(seg[1], len[1], 0) ||
-        !segment_valid(seg[2], len[2], 0) || len[0] >= sizeof(rq->host) ||
-        len[1] >= sizeof(rq->owner) || len[2] >= sizeof(rq->name))
-        return AL_EINVAL;
-    for (size_t i = 0; i < len[0]; i++)
-        rq->host[i] = (char)tolower((unsigned char)seg[0][i]);
-    rq->host[len[0]] = '\0';
-    memcpy(rq->owner, seg[1], len[1]);
-    rq->owner[len[1]] = '\0';
-    memcpy(rq->name, seg[2], len[2]);
-    rq->name[len[2]] = '\0';
-    snprintf(rq->repo, sizeof(rq->repo), "%s/%s/%s", rq->host, rq->owner, rq->name);
-    if (strcmp(p, "info/refs") != 0 && strcmp(p, "git-upload-pack") != 0 &&
-        strcmp(p, "git-receive-pack") != 0)
-        return AL_ENOTFOUND;
-    rq->rest = p;
+    struct gp_route r;
+    int err = gp_route_parse(&r, rq->http.path, strlen(rq->http.path));
+    if (err < 0)
+        return err;
+    request_set_repo(rq, &r);
+    rq->rest = r.rest;
+    rq->upstream = upstream_for(rq->p, rq->host);
     return 0;
 }
 
@@ -558,9 +636,23 @@ static int request_authorise(struct request *rq, unsigned op)
         respond_text(rq, 403, "airlock: token belongs to another session");
         return AL_EPERM;
     }
-    if (!creds_claims_allow_repo(&rq->claims, rq->repo)) {
+    /* Repository names are compared the way the upstream compares them:
+     * byte for byte unless it folds case; then the token's spelling is the
+     * name from here on (credential lookup, mirror, audit, upstream URL),
+     * never the client's. */
+    int fold_case = rq->upstream && rq->upstream->fold_case;
+    const char *claimed = creds_claims_repo_find(&rq->claims, rq->repo, fold_case);
+    if (!claimed) {
         respond_text(rq, 403, "airlock: token does not grant access to %s", rq->repo);
         return AL_EPERM;
+    }
+    if (fold_case) {
+        struct gp_route r = {.rest = rq->rest};
+        if (gp_repo_parse(&r, claimed, strlen(claimed)) < 0) {
+            respond_text(rq, 403, "airlock: token names an invalid repository");
+            return AL_EPERM;
+        }
+        request_set_repo(rq, &r);
     }
     if (!(rq->claims.ops & op)) {
         respond_text(rq, 403, "airlock: token does not allow %s",
@@ -581,22 +673,16 @@ static int request_authorise(struct request *rq, unsigned op)
     return 0;
 }
 
-static const struct gp_upstream *upstream_for(gp_proxy *p, const char *host)
+/* "<base>/<owner>/<name>.git" into buf: 0, or AL_ETOOBIG when it does not
+ * fit. */
+static int upstream_repo_url(char *buf, size_t cap, struct request *rq,
+                             const struct gp_upstream *up)
 {
-    for (size_t i = 0; i < p->cfg.nupstreams; i++)
-        if (strcmp(p->cfg.upstreams[i].host, host) == 0)
-            return &p->cfg.upstreams[i];
-    return NULL;
-}
-
-/* "<base>/<owner>/<name>.git" into buf. */
-static void upstream_repo_url(char *buf, size_t cap, struct request *rq,
-                              const struct gp_upstream *up)
-{
-    if (up)
-        snprintf(buf, cap, "%s/%s/%s.git", up->url, rq->owner, rq->name);
-    else
-        snprintf(buf, cap, "https://%s/%s/%s.git", rq->host, rq->owner, rq->name);
+    int n = up ? snprintf(buf, cap, "%s/%s/%s.git", up->url, rq->owner, rq->name)
+               : snprintf(buf, cap, "https://%s/%s/%s.git", rq->host, rq->owner, rq->name);
+    if (n < 0 || (size_t)n >= cap)
+        return al_error_set(AL_ETOOBIG, "upstream URL too long");
+    return 0;
 }
 
 /* "Authorization: Basic base64(user:secret)"; allocated; wipe when done. */
@@ -742,49 +828,86 @@ static size_t xfer_read(char *dst, size_t size, size_t nmemb, void *u)
     return 0;
 }
 
+/* Appends "name: value" to *list, when the line is printable
+ * (gp_hdr_printable). 0, AL_EINVAL or AL_ENOMEM. */
+static int header_add(struct curl_slist **list, const char *name, const char *value)
+{
+    char line[GP_GIT_PROTOCOL_MAX + 64];
+    int n = snprintf(line, sizeof(line), "%s%s%s", name, value ? ": " : "", value ? value : "");
+    if (n < 0 || (size_t)n >= sizeof(line) || !gp_hdr_printable(line, (size_t)n))
+        return al_error_set(AL_EINVAL, "refusing to send a %s header upstream", name);
+    struct curl_slist *l = curl_slist_append(*list, line);
+    if (!l)
+        return AL_ENOMEM;
+    *list = l;
+    return 0;
+}
+
+/* The upstream request's URL and headers, from checked or fixed pieces
+ * only: the configured base URL, the route's segments, the endpoint's
+ * path, Accept and Content-Type, the Git-Protocol and Content-Encoding that
+ * passed gp_hdrcheck_request(), our Authorization. Each line is checked to
+ * be printable once more as it goes in. `*headers` is the caller's to free,
+ * also on failure. 0, AL_EINVAL, AL_ETOOBIG or AL_ENOMEM. */
+static int xfer_request_build(char *url, size_t cap, struct curl_slist **headers,
+                              struct request *rq, int post, int64_t body_len, const char *auth)
+{
+    struct curl_slist *l;
+    int err = upstream_repo_url(url, cap, rq, rq->upstream);
+    if (err < 0)
+        return err;
+    size_t ul = strlen(url);
+    int n = snprintf(url + ul, cap - ul, "/%s", gp_endpoint_path(rq->ep));
+    if (n < 0 || (size_t)n >= cap - ul || !gp_hdr_printable(url, ul + (size_t)n))
+        return al_error_set(AL_EINVAL, "refusing an upstream URL");
+    /* The client's Authorization is never forwarded: only ours goes out. */
+    if (!gp_hdr_printable(auth, strlen(auth)))
+        return al_error_set(AL_EINVAL, "refusing an Authorization header");
+    if (!(l = curl_slist_append(*headers, auth)))
+        return AL_ENOMEM;
+    *headers = l;
+    if (rq->up.content_type && (err = header_add(headers, "Content-Type", rq->up.content_type)) < 0)
+        return err;
+    if ((err = header_add(headers, "Accept", rq->up.accept)) < 0)
+        return err;
+    if (rq->up.git_protocol[0] &&
+        (err = header_add(headers, "Git-Protocol", rq->up.git_protocol)) < 0)
+        return err;
+    if (post && rq->up.gzip && (err = header_add(headers, "Content-Encoding", "gzip")) < 0)
+        return err;
+    if ((err = header_add(headers, "Expect:", NULL)) < 0) /* no 100-continue round trip */
+        return err;
+    if (post && body_len < 0 && (err = header_add(headers, "Transfer-Encoding", "chunked")) < 0)
+        return err;
+    return 0;
+}
+
 /* Forwards the request upstream and relays the answer. `body_len` is the
  * request body length or -1 (chunked); NULL-equivalent for GET when
- * `post` is 0. Returns 0 when an answer was relayed. */
+ * `post` is 0. The transfer uses the connection cache of the token's
+ * session only. Returns 0 when an answer was relayed. */
 static int xfer_run(struct xfer *x, int post, int64_t body_len)
 {
     struct request *rq = x->rq;
-    const struct gp_upstream *up = upstream_for(rq->p, rq->host);
+    const struct gp_upstream *up = rq->upstream;
     char url[2048];
-    char hdr[512];
     struct curl_slist *headers = NULL;
+    struct session_share *share = NULL;
     char *auth = NULL;
     CURL *curl = NULL;
     int err = 0;
-    upstream_repo_url(url, sizeof(url), rq, up);
     x->revoke_gen = rq->revoke_gen;
-    size_t ul = strlen(url);
-    snprintf(url + ul, sizeof(url) - ul, "/%s%s%s", rq->rest, rq->http.query[0] ? "?" : "",
-             rq->http.query);
     if (!(auth = auth_header_make(rq->real_user, rq->real_secret)) || !(curl = curl_easy_init())) {
         err = AL_ENOMEM;
+        respond_text(rq, 500, "airlock: out of memory");
         goto out;
     }
-    /* The client's Authorization is never forwarded: only ours goes out. */
-    headers = curl_slist_append(headers, auth);
-    if (rq->http.content_type[0]) {
-        snprintf(hdr, sizeof(hdr), "Content-Type: %s", rq->http.content_type);
-        headers = curl_slist_append(headers, hdr);
+    if ((err = xfer_request_build(url, sizeof(url), &headers, rq, post, body_len, auth)) < 0) {
+        al_log(AL_LOG_ERROR, "%s: cannot build the upstream request: %s", rq->repo,
+               al_error_last());
+        respond_text(rq, 500, "airlock: cannot build the upstream request");
+        goto out;
     }
-    if (rq->http.accept[0]) {
-        snprintf(hdr, sizeof(hdr), "Accept: %s", rq->http.accept);
-        headers = curl_slist_append(headers, hdr);
-    }
-    if (rq->http.git_protocol[0]) {
-        snprintf(hdr, sizeof(hdr), "Git-Protocol: %s", rq->http.git_protocol);
-        headers = curl_slist_append(headers, hdr);
-    }
-    if (post && rq->http.content_encoding[0]) {
-        snprintf(hdr, sizeof(hdr), "Content-Encoding: %s", rq->http.content_encoding);
-        headers = curl_slist_append(headers, hdr);
-    }
-    headers = curl_slist_append(headers, "Expect:");
-    if (post && body_len < 0)
-        headers = curl_slist_append(headers, "Transfer-Encoding: chunked");
     curl_easy_setopt(curl, CURLOPT_URL, url);
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(curl, CURLOPT_USERAGENT, "git/2 (airlock-gitproxy)");
@@ -799,8 +922,8 @@ static int xfer_run(struct xfer *x, int post, int64_t body_len)
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, xfer_write);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, x);
     curl_easy_setopt(curl, CURLOPT_BUFFERSIZE, (long)IO_CHUNK);
-    if (rq->p->share)
-        curl_easy_setopt(curl, CURLOPT_SHARE, rq->p->share);
+    if ((share = session_share_get(rq->p, rq->claims.session)))
+        curl_easy_setopt(curl, CURLOPT_SHARE, share->share);
     if (up && up->ca_file)
         curl_easy_setopt(curl, CURLOPT_CAINFO, up->ca_file);
     if (post) {
@@ -845,7 +968,8 @@ static int xfer_run(struct xfer *x, int post, int64_t body_len)
     }
 out:
     curl_slist_free_all(headers);
-    curl_easy_cleanup(curl);
+    curl_easy_cleanup(curl); /* detaches it from the share */
+    session_share_put(rq->p, share);
     creds_secret_free(auth);
     return err;
 }
@@ -1255,8 +1379,8 @@ static void request_handle(struct request *rq)
         respond_text(rq, 404, "airlock: expected /<host>/<owner>/<repo>.git/...");
         return;
     }
-    int info = strcmp(rq->rest, "info/refs") == 0;
-    int receive = strcmp(rq->rest, "git-receive-pack") == 0;
+    int info = rq->rest == GP_REST_INFO_REFS;
+    int receive = rq->rest == GP_REST_RECEIVE_PACK;
     if (info) {
         if (strcmp(rq->http.method, "GET") != 0) {
             respond_text(rq, 405, "airlock: GET expected");
@@ -1270,12 +1394,19 @@ static void request_handle(struct request *rq)
             respond_text(rq, 403, "airlock: only git's smart HTTP protocol is supported");
             return;
         }
+        rq->ep = receive ? GP_EP_INFO_REFS_RECEIVE : GP_EP_INFO_REFS_UPLOAD;
     } else {
         if (strcmp(rq->http.method, "POST") != 0) {
             respond_text(rq, 405, "airlock: POST expected");
             return;
         }
-        rq->http.query[0] = '\0';
+        rq->ep = receive ? GP_EP_RECEIVE_PACK : GP_EP_UPLOAD_PACK;
+    }
+    /* Before anything else looks at them: every client header value that
+     * could reach upstream is checked against its grammar. */
+    if (gp_hdrcheck_request(&rq->up, &rq->http, rq->ep) < 0) {
+        respond_text(rq, 400, "airlock: %s", al_error_last());
+        return;
     }
     if (request_authorise(rq, receive ? CREDS_OP_PUSH : CREDS_OP_FETCH) < 0)
         return;
