@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -451,13 +450,48 @@ out:
     return err;
 }
 
-int creds_claims_allow_repo(const struct creds_claims *claims, const char *repo)
+/* a[0..len) and b[0..len) equal, ASCII case aside (whatever the locale). */
+static int equal_fold(const char *a, const char *b, size_t len)
 {
-    /* GitHub names are case-insensitive. */
+    for (size_t i = 0; i < len; i++) {
+        unsigned char x = (unsigned char)a[i], y = (unsigned char)b[i];
+        if (x >= 'A' && x <= 'Z')
+            x = (unsigned char)(x - 'A' + 'a');
+        if (y >= 'A' && y <= 'Z')
+            y = (unsigned char)(y - 'A' + 'a');
+        if (x != y)
+            return 0;
+    }
+    return 1;
+}
+
+/* `claim` names `repo`: same length; host (up to the first '/') folded,
+ * the rest exact unless fold_case. */
+static int repo_equal(const char *claim, const char *repo, int fold_case)
+{
+    size_t len = strlen(repo);
+    if (strlen(claim) != len)
+        return 0;
+    const char *slash = memchr(repo, '/', len);
+    size_t hlen = slash ? (size_t)(slash - repo) : len;
+    if (!equal_fold(claim, repo, hlen))
+        return 0;
+    return fold_case ? equal_fold(claim + hlen, repo + hlen, len - hlen)
+                     : memcmp(claim + hlen, repo + hlen, len - hlen) == 0;
+}
+
+const char *creds_claims_repo_find(const struct creds_claims *claims, const char *repo,
+                                   int fold_case)
+{
     for (size_t i = 0; i < claims->repos.len; i++)
-        if (strcasecmp(claims->repos.items[i], repo) == 0)
-            return 1;
-    return 0;
+        if (repo_equal(claims->repos.items[i], repo, fold_case))
+            return claims->repos.items[i];
+    return NULL;
+}
+
+int creds_claims_allow_repo(const struct creds_claims *claims, const char *repo, int fold_case)
+{
+    return creds_claims_repo_find(claims, repo, fold_case) != NULL;
 }
 
 int creds_claims_allow_ref(const struct creds_claims *claims, const char *ref)

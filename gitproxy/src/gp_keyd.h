@@ -11,11 +11,13 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/types.h>
+#include <time.h>
 
 #define GP_IO_CHUNK         (64u << 10)
 #define GP_CONN_TIMEOUT_SEC 300
 #define GP_MAX_CONNS        256 /* concurrent connections; more are answered 503 */
 #define GP_FRONT_START_TIMEOUT_S 15
+#define GP_SHARE_IDLE_S     120 /* a session's unused connection cache is dropped after this */
 
 /* Per-session upstream state: a connection cache of its own, so an upstream
  * connection is never reused across sessions. Refcounted; unlinked when the
@@ -26,6 +28,7 @@ struct gp_sess {
     pthread_mutex_t locks[CURL_LOCK_DATA_LAST];
     int refs;    /* under proxy->lock */
     int removed; /* unlinked from proxy->sessions */
+    struct timespec idle; /* CLOCK_MONOTONIC when refs last dropped to 0 */
     struct gp_sess *next;
 };
 

@@ -18,7 +18,6 @@ struct wrq {
     char host[256];
     char owner[128];
     char name[128];
-    const char *rest; /* "info/refs", "git-upload-pack", "git-receive-pack" */
     char git_protocol[256];
     int gzip;
     /* from AUTH_OK */

@@ -111,42 +111,6 @@ static void conn_clear(struct kconn *c)
 
 /* ---- AUTH ---- */
 
-/* Segment of [A-Za-z0-9._-] (host also ':'), not starting with '.'. */
-static int segment_valid(const char *s, int host)
-{
-    size_t len = strlen(s);
-    if (len == 0 || s[0] == '.')
-        return 0;
-    for (size_t i = 0; i < len; i++) {
-        char ch = s[i];
-        if (!(isalnum((unsigned char)ch) || ch == '.' || ch == '-' || ch == '_' ||
-              (host && ch == ':')))
-            return 0;
-    }
-    return 1;
-}
-
-/* Finds the claim naming host/owner/name: byte-exact, or ignoring ASCII
- * case when the upstream folds case. The host is compared lower-case (DNS).
- * Returns the claim's spelling, or NULL. */
-static const char *claim_for(const struct creds_claims *cl, const char *host, const char *owner,
-                             const char *name, int fold)
-{
-    char want[520];
-    int n = snprintf(want, sizeof(want), "%s/%s/%s", host, owner, name);
-    if (n < 0 || (size_t)n >= sizeof(want))
-        return NULL;
-    size_t hl = strlen(host);
-    for (size_t i = 0; i < cl->repos.len; i++) {
-        const char *r = cl->repos.items[i];
-        if (strlen(r) != (size_t)n || strncasecmp(r, want, hl) != 0 || r[hl] != '/')
-            continue;
-        if (fold ? strcasecmp(r + hl, want + hl) == 0 : strcmp(r + hl, want + hl) == 0)
-            return r;
-    }
-    return NULL;
-}
-
 static int handle_auth(struct kconn *c, struct gp_rd *r)
 {
     char owner[128], name[128], token[CREDS_TOKEN_MAX + 1];
@@ -156,14 +120,16 @@ static int handle_auth(struct kconn *c, struct gp_rd *r)
     gp_rd_str(r, name, sizeof(name));
     gp_rd_str(r, token, sizeof(token));
     int err = gp_rd_end(r, "AUTH");
-    if (err == 0 && (c->authed || (op != CREDS_OP_FETCH && op != CREDS_OP_PUSH) ||
-                     !segment_valid(c->host, 1) || !segment_valid(owner, 0) ||
-                     !segment_valid(name, 0)))
+    struct gp_route route;
+    char full[520];
+    int n = snprintf(full, sizeof(full), "%s/%s/%s", c->host, owner, name);
+    /* the same grammar the worker checked: never trust that it did */
+    if (err == 0 && (c->authed || (op != CREDS_OP_FETCH && op != CREDS_OP_PUSH) || n < 0 ||
+                     (size_t)n >= sizeof(full) || gp_repo_parse(&route, full, (size_t)n) < 0))
         err = al_error_set(AL_EINVAL, "bad AUTH message");
     if (err < 0)
         goto out;
-    for (char *h = c->host; *h; h++)
-        *h = (char)tolower((unsigned char)*h);
+    snprintf(c->host, sizeof(c->host), "%s", route.host);
     c->up = gp_upstream_for(c->p, c->host);
     c->revoke_gen = atomic_load(&c->p->revoke_gen);
     pthread_rwlock_rdlock(&c->p->keys_lock);
@@ -184,7 +150,8 @@ static int handle_auth(struct kconn *c, struct gp_rd *r)
         err = send_fail(c, 403, "airlock: token belongs to another session");
         goto out;
     }
-    const char *canon = claim_for(&c->claims, c->host, owner, name, c->up && c->up->fold_case);
+    snprintf(full, sizeof(full), "%s/%s/%s", route.host, route.owner, route.name);
+    const char *canon = creds_claims_repo_find(&c->claims, full, c->up && c->up->fold_case);
     if (!canon) {
         err = send_fail(c, 403, "airlock: token does not grant access to %s/%s/%s", c->host,
                         owner, name);
@@ -599,22 +566,19 @@ static char *auth_header_make(const char *user, const char *secret)
     return hdr;
 }
 
-static const char *const kind_suffix[] = {
-    [GP_REQ_INFO_UPLOAD] = "info/refs?service=git-upload-pack",
-    [GP_REQ_INFO_RECEIVE] = "info/refs?service=git-receive-pack",
-    [GP_REQ_UPLOAD_PACK] = "git-upload-pack",
-    [GP_REQ_RECEIVE_PACK] = "git-receive-pack",
-};
-static const char *const kind_accept[] = {
-    [GP_REQ_INFO_UPLOAD] = "Accept: application/x-git-upload-pack-advertisement, */*",
-    [GP_REQ_INFO_RECEIVE] = "Accept: application/x-git-receive-pack-advertisement, */*",
-    [GP_REQ_UPLOAD_PACK] = "Accept: application/x-git-upload-pack-result",
-    [GP_REQ_RECEIVE_PACK] = "Accept: application/x-git-receive-pack-result",
-};
-static const char *const kind_ctype[] = {
-    [GP_REQ_UPLOAD_PACK] = "Content-Type: application/x-git-upload-pack-request",
-    [GP_REQ_RECEIVE_PACK] = "Content-Type: application/x-git-receive-pack-request",
-};
+static enum gp_endpoint kind_endpoint(enum gp_req_kind kind)
+{
+    switch (kind) {
+    case GP_REQ_INFO_RECEIVE:
+        return GP_EP_INFO_REFS_RECEIVE;
+    case GP_REQ_UPLOAD_PACK:
+        return GP_EP_UPLOAD_PACK;
+    case GP_REQ_RECEIVE_PACK:
+        return GP_EP_RECEIVE_PACK;
+    default:
+        return GP_EP_INFO_REFS_UPLOAD;
+    }
+}
 
 /* The answer to a transfer that did not relay an upstream body. */
 static void kx_finish_fail(struct kxfer *x, CURLcode rc)
@@ -649,7 +613,8 @@ static int handle_request(struct kconn *c, struct gp_rd *r)
     int err = gp_rd_end(r, "REQUEST");
     int post = kind == GP_REQ_UPLOAD_PACK || kind == GP_REQ_RECEIVE_PACK;
     if (err == 0 && (!c->authed || kind < GP_REQ_INFO_UPLOAD || kind > GP_REQ_RECEIVE_PACK ||
-                     enc > GP_ENC_GZIP || (gproto[0] && !gp_git_protocol_valid(gproto))))
+                     enc > GP_ENC_GZIP ||
+                     (gproto[0] && gp_hdr_git_protocol_check(gproto, strlen(gproto)) < 0)))
         err = al_error_set(AL_EINVAL, "bad REQUEST message");
     if (err == 0 && (kind == GP_REQ_RECEIVE_PACK || kind == GP_REQ_INFO_RECEIVE) &&
         c->op != CREDS_OP_PUSH)
@@ -669,9 +634,10 @@ static int handle_request(struct kconn *c, struct gp_rd *r)
     char *auth = NULL;
     CURL *curl = NULL;
     const struct gp_upstream *up = c->up;
-    int n = up ? snprintf(url, sizeof(url), "%s/%s.git/%s", up->url, c->path, kind_suffix[kind])
+    enum gp_endpoint ep = kind_endpoint(kind);
+    int n = up ? snprintf(url, sizeof(url), "%s/%s.git/%s", up->url, c->path, gp_endpoint_path(ep))
                : snprintf(url, sizeof(url), "https://%s/%s.git/%s", c->host, c->path,
-                          kind_suffix[kind]);
+                          gp_endpoint_path(ep));
     if (n < 0 || (size_t)n >= sizeof(url)) {
         send_fail(c, 500, "airlock: upstream URL too long");
         goto out;
@@ -686,9 +652,12 @@ static int handle_request(struct kconn *c, struct gp_rd *r)
     }
     /* Every header is ours: fixed strings, or values checked above. */
     headers = curl_slist_append(headers, auth);
-    headers = curl_slist_append(headers, kind_accept[kind]);
-    if (post)
-        headers = curl_slist_append(headers, kind_ctype[kind]);
+    snprintf(hdr, sizeof(hdr), "Accept: %s", gp_endpoint_accept(ep));
+    headers = curl_slist_append(headers, hdr);
+    if (post) {
+        snprintf(hdr, sizeof(hdr), "Content-Type: %s", gp_endpoint_content_type(ep));
+        headers = curl_slist_append(headers, hdr);
+    }
     if (gproto[0]) {
         snprintf(hdr, sizeof(hdr), "Git-Protocol: %s", gproto);
         headers = curl_slist_append(headers, hdr);

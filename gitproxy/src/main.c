@@ -26,7 +26,8 @@
  * The configuration file (JSON):
  *   {"token_keys": [{"kid": "k2", "file": "/state/k2.key"}, {"kid": "k1", ...}],
  *    "store": "/state/creds.store", "master_key": "/state/master.key",
- *    "upstreams": {"github.com": {"url": "https://github.com", "ca_file": null}},
+ *    "upstreams": {"github.com": {"url": "https://github.com", "ca_file": null,
+ *                                 "fold_case": true}},
  *    "cache_dir": "/state/gitproxy", "revoked_file": "/state/revoked",
  *    "audit_log": "/state/gitproxy-audit.jsonl", "leak_guard": true,
  *    "check_fast_forward": true, "max_push_bytes": 4294967296,
@@ -132,20 +133,25 @@ static int config_load(struct gp_config *cfg, json_t **listeners, const char *pa
         u->host = strdup(key);
         u->url = jstr(v, "url");
         u->ca_file = jstr(v, "ca_file");
-        json_t *fold = json_object_get(v, "fold_case");
-        if (fold && !json_is_boolean(fold)) {
-            err = al_error_set(AL_EINVAL, "%s: upstreams.%s.fold_case: expected true or false",
-                               path, key);
-            goto out;
-        }
-        u->fold_case = json_is_true(fold);
         if (!u->host || !u->url) {
             err = al_error_set(AL_EINVAL, "%s: upstream %s needs a url", path, key);
             goto out;
         }
+        json_t *fold = json_object_get(v, "fold_case");
+        if (fold && !json_is_boolean(fold)) {
+            err = al_error_set(AL_EINVAL, "%s: upstream %s: fold_case must be true or false", path,
+                               key);
+            goto out;
+        }
+        u->fold_case = json_is_true(fold);
         size_t n = strlen(u->url);
         while (n > 0 && u->url[n - 1] == '/')
             u->url[--n] = '\0';
+        if (n == 0 || n > GP_UPSTREAM_URL_MAX) {
+            err = al_error_set(AL_EINVAL, "%s: upstream %s: url must be 1-%d bytes", path, key,
+                               GP_UPSTREAM_URL_MAX);
+            goto out;
+        }
     }
     cfg->cache_dir = jstr(root, "cache_dir");
     cfg->revoked_file = jstr(root, "revoked_file");

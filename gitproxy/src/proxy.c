@@ -102,7 +102,20 @@ static void sess_free(struct gp_sess *s)
 
 struct gp_sess *gp_sess_get(gp_proxy *p, const char *session)
 {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
     pthread_mutex_lock(&p->lock);
+    /* Caches nobody used for a while go (sessions of an operator "*"
+     * listener are never removed by airlockd). */
+    for (struct gp_sess **pp = &p->sessions; *pp;) {
+        struct gp_sess *s = *pp;
+        if (s->refs == 0 && now.tv_sec - s->idle.tv_sec >= GP_SHARE_IDLE_S) {
+            *pp = s->next;
+            sess_free(s);
+        } else {
+            pp = &s->next;
+        }
+    }
     for (struct gp_sess *s = p->sessions; s; s = s->next)
         if (strcmp(s->id, session) == 0) {
             s->refs++;
@@ -156,6 +169,8 @@ void gp_sess_put(gp_proxy *p, struct gp_sess *s)
 {
     pthread_mutex_lock(&p->lock);
     int gone = --s->refs == 0 && s->removed;
+    if (s->refs == 0)
+        clock_gettime(CLOCK_MONOTONIC, &s->idle);
     pthread_mutex_unlock(&p->lock);
     if (gone)
         sess_free(s);

@@ -253,56 +253,6 @@ void wk_body_drain(struct wrq *rq, uint64_t max)
 
 /* ---- the request ---- */
 
-/* Segment of [A-Za-z0-9._-] (host also ':'), not starting with '.'. */
-static int segment_valid(const char *s, size_t len, int host)
-{
-    if (len == 0 || s[0] == '.')
-        return 0;
-    for (size_t i = 0; i < len; i++) {
-        char c = s[i];
-        if (!(isalnum((unsigned char)c) || c == '.' || c == '-' || c == '_' || (host && c == ':')))
-            return 0;
-    }
-    return 1;
-}
-
-/* Splits "/<host>/<owner>/<name>.git/<rest>". */
-static int request_route(struct wrq *rq)
-{
-    const char *p = rq->http.path;
-    const char *seg[3];
-    size_t len[3];
-    if (*p++ != '/')
-        return AL_EINVAL;
-    for (int i = 0; i < 3; i++) {
-        const char *slash = strchr(p, '/');
-        if (!slash)
-            return AL_EINVAL;
-        seg[i] = p;
-        len[i] = (size_t)(slash - p);
-        p = slash + 1;
-    }
-    if (len[2] <= 4 || strncmp(seg[2] + len[2] - 4, ".git", 4) != 0)
-        return AL_EINVAL;
-    len[2] -= 4;
-    if (!segment_valid(seg[0], len[0], 1) || !segment_valid(seg[1], len[1], 0) ||
-        !segment_valid(seg[2], len[2], 0) || len[0] >= sizeof(rq->host) ||
-        len[1] >= sizeof(rq->owner) || len[2] >= sizeof(rq->name))
-        return AL_EINVAL;
-    for (size_t i = 0; i < len[0]; i++)
-        rq->host[i] = (char)tolower((unsigned char)seg[0][i]);
-    rq->host[len[0]] = '\0';
-    memcpy(rq->owner, seg[1], len[1]);
-    rq->owner[len[1]] = '\0';
-    memcpy(rq->name, seg[2], len[2]);
-    rq->name[len[2]] = '\0';
-    if (strcmp(p, "info/refs") != 0 && strcmp(p, "git-upload-pack") != 0 &&
-        strcmp(p, "git-receive-pack") != 0)
-        return AL_ENOTFOUND;
-    rq->rest = p;
-    return 0;
-}
-
 /* Extracts the scoped token from Basic (password, or user when the password
  * is empty) or Bearer. Returns 0 and an allocated token, AL_ENOTFOUND when
  * there is none, AL_EINVAL when malformed. */
@@ -398,26 +348,16 @@ static int request_authorise(struct wrq *rq, unsigned op)
 }
 
 /* Checks every header value that could reach the upstream request against
- * its grammar; answers 400 naming the header otherwise. */
-static int headers_check(struct wrq *rq, int post, int receive)
+ * its grammar (gp_hdrcheck.h); answers 400 naming the header otherwise. */
+static int headers_check(struct wrq *rq, enum gp_endpoint ep)
 {
-    const struct gp_http_req *h = &rq->http;
-    const char *bad = NULL;
-    if (h->git_protocol[0] && !gp_git_protocol_valid(h->git_protocol))
-        bad = "Git-Protocol";
-    else if (h->accept[0] && !gp_accept_valid(h->accept))
-        bad = "Accept";
-    else if (post && h->content_type[0] &&
-             !gp_content_type_valid(h->content_type, receive ? "receive-pack" : "upload-pack"))
-        bad = "Content-Type";
-    else if (h->content_encoding[0] && !gp_content_encoding_valid(h->content_encoding))
-        bad = "Content-Encoding";
-    if (bad) {
-        wk_respond_text(rq, 400, "airlock: malformed %s header", bad);
+    struct gp_upstream_headers up;
+    if (gp_hdrcheck_request(&up, &rq->http, ep) < 0) {
+        wk_respond_text(rq, 400, "airlock: %s", al_error_last());
         return AL_EINVAL;
     }
-    snprintf(rq->git_protocol, sizeof(rq->git_protocol), "%s", h->git_protocol);
-    rq->gzip = post && strcasecmp(h->content_encoding, "gzip") == 0;
+    snprintf(rq->git_protocol, sizeof(rq->git_protocol), "%s", up.git_protocol);
+    rq->gzip = up.gzip;
     return 0;
 }
 
@@ -468,6 +408,7 @@ static void relay_request(struct wrq *rq, enum gp_req_kind kind)
 
 static void request_handle(struct wrq *rq)
 {
+    struct gp_route route;
     int err = gp_http_read_request(&rq->conn, &rq->http);
     if (err == AL_EIO)
         return;
@@ -475,21 +416,23 @@ static void request_handle(struct wrq *rq)
         wk_respond_text(rq, 400, "airlock: %s", al_error_last());
         return;
     }
-    if (request_route(rq) < 0) {
+    if (gp_route_parse(&route, rq->http.path, strlen(rq->http.path)) < 0) {
         wk_respond_text(rq, 404, "airlock: expected /<host>/<owner>/<repo>.git/...");
         return;
     }
-    int info = strcmp(rq->rest, "info/refs") == 0;
-    int receive = strcmp(rq->rest, "git-receive-pack") == 0;
-    if (info) {
+    snprintf(rq->host, sizeof(rq->host), "%s", route.host);
+    snprintf(rq->owner, sizeof(rq->owner), "%s", route.owner);
+    snprintf(rq->name, sizeof(rq->name), "%s", route.name);
+    enum gp_endpoint ep;
+    if (route.rest == GP_REST_INFO_REFS) {
         if (strcmp(rq->http.method, "GET") != 0) {
             wk_respond_text(rq, 405, "airlock: GET expected");
             return;
         }
         if (strcmp(rq->http.query, "service=git-upload-pack") == 0)
-            receive = 0;
+            ep = GP_EP_INFO_REFS_UPLOAD;
         else if (strcmp(rq->http.query, "service=git-receive-pack") == 0)
-            receive = 1;
+            ep = GP_EP_INFO_REFS_RECEIVE;
         else {
             wk_respond_text(rq, 403, "airlock: only git's smart HTTP protocol is supported");
             return;
@@ -497,16 +440,27 @@ static void request_handle(struct wrq *rq)
     } else if (strcmp(rq->http.method, "POST") != 0) {
         wk_respond_text(rq, 405, "airlock: POST expected");
         return;
+    } else {
+        ep = route.rest == GP_REST_UPLOAD_PACK ? GP_EP_UPLOAD_PACK : GP_EP_RECEIVE_PACK;
     }
-    if (headers_check(rq, !info, receive) < 0)
+    if (headers_check(rq, ep) < 0)
         return;
-    if (request_authorise(rq, receive ? CREDS_OP_PUSH : CREDS_OP_FETCH) < 0)
+    int push = ep == GP_EP_INFO_REFS_RECEIVE || ep == GP_EP_RECEIVE_PACK;
+    if (request_authorise(rq, push ? CREDS_OP_PUSH : CREDS_OP_FETCH) < 0)
         return;
-    if (!info && receive)
+    switch (ep) {
+    case GP_EP_RECEIVE_PACK:
         wk_receive_pack(rq);
-    else
-        relay_request(rq, info ? (receive ? GP_REQ_INFO_RECEIVE : GP_REQ_INFO_UPLOAD)
-                               : GP_REQ_UPLOAD_PACK);
+        break;
+    case GP_EP_UPLOAD_PACK:
+        relay_request(rq, GP_REQ_UPLOAD_PACK);
+        break;
+    case GP_EP_INFO_REFS_RECEIVE:
+        relay_request(rq, GP_REQ_INFO_RECEIVE);
+        break;
+    default:
+        relay_request(rq, GP_REQ_INFO_UPLOAD);
+    }
 }
 
 int gp_worker_serve(const struct gp_front_cfg *cfg, int client, int ch)

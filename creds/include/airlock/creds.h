@@ -80,8 +80,17 @@ int creds_token_verify(struct creds_claims *out, const char *token, size_t len,
 /* Decodes the claims without checking the MAC (for `token inspect`). */
 int creds_token_decode(struct creds_claims *out, const char *token, size_t len);
 
-/* True when `claims` name `repo` ("host/owner/name"). */
-int creds_claims_allow_repo(const struct creds_claims *claims, const char *repo);
+/* The entry of claims->repos that names `repo` ("host/owner/name"), or NULL.
+ * Whole names only (never a prefix of either). The host parts compare ASCII
+ * case-insensitively (DNS names); owner and name byte for byte, or ASCII
+ * case-insensitively when `fold_case` is set (an upstream whose names fold
+ * case, such as GitHub). The result is borrowed from `claims`: the token's
+ * spelling, the one to use upstream when case is folded. */
+const char *creds_claims_repo_find(const struct creds_claims *claims, const char *repo,
+                                   int fold_case);
+
+/* True when creds_claims_repo_find() finds an entry. */
+int creds_claims_allow_repo(const struct creds_claims *claims, const char *repo, int fold_case);
 
 /* True when `ref` matches one of claims->push_refs: equal, or a pattern
  * "p/" followed by an asterisk, and ref starts with "p/" (the rest may hold further slashes). */

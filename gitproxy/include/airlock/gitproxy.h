@@ -17,11 +17,15 @@
 #include "airlock/creds.h"
 #include "airlock/creds_store.h"
 
+#define GP_UPSTREAM_URL_MAX 1024 /* longest base URL: repository URLs always fit 2 KiB */
+
 struct gp_upstream {
     char *host;    /* as it appears in request paths, e.g. "github.com" */
     char *url;     /* base URL, e.g. "https://github.com" or "http://127.0.0.1:8080" */
     char *ca_file; /* CA bundle for https, or NULL for the system one */
-    int fold_case; /* the forge compares owner/name ignoring ASCII case */
+    int fold_case; /* the forge's owner and repository names fold case (GitHub):
+                      a token's repository matches in any case, and its spelling
+                      is what goes upstream; otherwise names are byte-exact */
 };
 
 struct gp_config {

@@ -332,8 +332,10 @@ static int load_top(const struct cfg_ctx *c, const char *k, json_t *v)
         int err = load_section(c, k, v, names);
         uint64_t x;
         json_t *s = json_object_get(v, "start"), *n = json_object_get(v, "count");
-        if (err == 0 && s && (err = get_u64(c, "uid_range.start", s, 1000, 0xfffe0000, &x)) == 0)
+        if (err == 0 && s && (err = get_u64(c, "uid_range.start", s, 1000, 0xfffe0000, &x)) == 0) {
             cfg->uid_start = (uid_t)x;
+            cfg->uid_range_explicit = 1;
+        }
         if (err == 0 && n && (err = get_u64(c, "uid_range.count", n, 1, 1 << 24, &x)) == 0)
             cfg->uid_count = (uint32_t)x;
         if (err == 0 && (uint64_t)cfg->uid_start + cfg->uid_count > 0xffff0000ULL)

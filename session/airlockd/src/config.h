@@ -27,6 +27,8 @@ struct ald_config {
     char *state_dir; /* absolute */
     uid_t uid_start; /* host uids given to sessions: [start, start+count) */
     uint32_t uid_count;
+    /* uid_range.start was set; else the range is chosen at start (uidrange.h) */
+    int uid_range_explicit;
     char *rootfs; /* NULL: host system dirs */
     /* host paths hidden in every sandbox (besides the state dir, always
      * hidden): at most ALD_MAX_HIDDEN, absolute */

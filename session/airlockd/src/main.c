@@ -15,6 +15,7 @@
 #include "daemon.h"
 #include "evbus.h"
 #include "http.h"
+#include "uidrange.h"
 #include "util.h"
 
 #include "airlock/error.h"
@@ -111,6 +112,7 @@ static int serve(struct ald_config *cfg)
     char db[PATH_MAX];
     snprintf(db, sizeof(db), "%s/airlockd.db", cfg->state_dir);
     int started = 0, http = 0;
+    struct ald_uidr_claim uidr = {.record_fd = -1};
 
     /* Each session holds a few descriptors here (control socket, proxy
      * listeners): 500 sessions need more than the usual soft limit of 1024.
@@ -149,6 +151,20 @@ static int serve(struct ald_config *cfg)
         al_log(AL_LOG_ERROR, "%s", al_error_last());
         goto out;
     }
+    /* The session uid range, checked against the host's accounts and
+     * subordinate ranges and the other airlockd processes, and recorded
+     * under /run for the daemon's life: before any sandbox is adopted or
+     * created. */
+    if (ald_uidr_claim(&uidr, &ald_uidr_system, cfg->state_dir, cfg->uid_range_explicit,
+                       cfg->uid_start, cfg->uid_count) < 0) {
+        al_log(AL_LOG_ERROR, "%s", al_error_last());
+        goto out;
+    }
+    cfg->uid_start = (uid_t)uidr.start;
+    al_log(AL_LOG_INFO, "session uids and gids %llu…%llu (uid_range %llu+%llu%s)",
+           (unsigned long long)uidr.start, (unsigned long long)(uidr.start + uidr.count - 1),
+           (unsigned long long)uidr.start, (unsigned long long)uidr.count,
+           cfg->uid_range_explicit ? "" : ", chosen by airlockd");
     d.stop_fd = eventfd(0, EFD_CLOEXEC);
     d.drain_fd = eventfd(0, EFD_CLOEXEC);
     d.bus = evbus_new(cfg->event_retention);
@@ -195,6 +211,7 @@ out:
         ald_http_stop(&d);
     if (started)
         ald_sessions_stop(&d);
+    ald_uidr_release(&uidr);
     evbus_free(d.bus);
     ald_store_close(d.st);
     if (d.stop_fd >= 0)

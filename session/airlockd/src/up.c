@@ -79,11 +79,11 @@ int ald_up_prepare(const char *state_dir, char *config_out, size_t size)
             return err;
         al_log(AL_LOG_INFO, "generated %s", keys[i]);
     }
-    err = write_once(gp, json_pack("{s:[{s:s, s:s}], s:s, s:s, s:{s:{s:s}}, s:s, s:s, s:b}",
+    err = write_once(gp, json_pack("{s:[{s:s, s:s}], s:s, s:s, s:{s:{s:s, s:b}}, s:s, s:s, s:b}",
                                    "token_keys", "kid", "k1", "file", token, "store", store,
                                    "master_key", master, "upstreams", "github.com", "url",
-                                   "https://github.com", "cache_dir", cache, "audit_log", audit,
-                                   "leak_guard", 1));
+                                   "https://github.com", "fold_case", 1, "cache_dir", cache,
+                                   "audit_log", audit, "leak_guard", 1));
     if (err == 0)
         err = write_once(config_out, json_pack("{s:s, s:{s:s}}", "state_dir", state_dir, "proxies",
                                                "gitproxy_config", gp));

@@ -1284,7 +1284,7 @@ def main():
     if name == "approvals" or name == "client_cli":
         config["approval_timeout_s"] = 2
     if name == "uid_range_exhausted":
-        config["uid_range"] = {"start": 900000 + (os.getpid() % 5000) * 2, "count": 2}
+        config["uid_range"] = {"count": 2}  # start picked free by the daemon
     if name.startswith("output_truncated"):
         config["max_output_bytes"] = 65536
     if "create_" in name:

@@ -120,9 +120,10 @@ class Daemon:
         }
         for k, v in (config or {}).items():
             self.config[k] = v
-        # A free uid range per daemon: tests run in parallel.
-        self.config.setdefault("uid_range", {"start": 300000 + (self.port % 500) * 1000,
-                                             "count": 1000})
+        # No uid_range: each daemon picks a free range of its own and records
+        # it under /run (docs/airlockd.md), so daemons of tests that run in
+        # parallel never share uids; an explicit range would be refused when
+        # it met another test's.
         with open(self.conf_path, "w") as f:
             json.dump(self.config, f, indent=1)
         self.proc = None

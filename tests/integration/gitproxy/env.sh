@@ -2,6 +2,9 @@
 # a real `git http-backend` behind nginx + fcgiwrap on loopback (http and https
 # with a test CA) that accepts only $REAL_TOKEN, a mock GitHub App API, and
 # airlock-gitproxy with listeners for sessions sA ($PA) and sB ($PB).
+# nginx's access log ($T/nginx-access.log) has one line per upstream request:
+# connection serial number, status, request line, user. A sourcing script may
+# define nginx_server_extra to print more nginx server-block directives.
 # Expects $1 = the build directory. Everything stops on exit.
 BUILD=$(cd "$1" && pwd)
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -91,7 +94,8 @@ error_log $T/nginx-error.log;
 worker_processes 1;
 events { worker_connections 64; }
 http {
-    access_log $T/nginx-access.log;
+    log_format airlock '\$connection \$status "\$request" \$remote_user';
+    access_log $T/nginx-access.log airlock;
     client_body_temp_path $T/nginx-body;
     fastcgi_temp_path $T/nginx-fcgi;
     proxy_temp_path $T/nginx-proxy;
@@ -120,6 +124,7 @@ http {
             fastcgi_param REMOTE_USER \$remote_user;
             fastcgi_param REMOTE_ADDR \$remote_addr;
         }
+$(declare -F nginx_server_extra >/dev/null && nginx_server_extra)
     }
 }
 NGINX

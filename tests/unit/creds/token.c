@@ -9,6 +9,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
 #include "airlock/creds.h"
 #include "airlock/error.h"
 
@@ -50,8 +53,10 @@ static void round_trip(void **state)
     assert_string_equal(c.user, "alice");
     assert_string_equal(c.kid, "k1");
     assert_int_equal(c.ops, CREDS_OP_FETCH | CREDS_OP_PUSH);
-    assert_true(creds_claims_allow_repo(&c, "github.com/org/repo"));
-    assert_false(creds_claims_allow_repo(&c, "github.com/org/other"));
+    assert_true(creds_claims_allow_repo(&c, "github.com/Org/Repo", 0));
+    assert_true(creds_claims_allow_repo(&c, "github.com/org/repo", 1));
+    assert_false(creds_claims_allow_repo(&c, "github.com/org/repo", 0));
+    assert_false(creds_claims_allow_repo(&c, "github.com/org/other", 1));
     assert_true(creds_claims_allow_ref(&c, "refs/heads/agent/x"));
     assert_true(creds_claims_allow_ref(&c, "refs/heads/agent/x/y"));
     assert_false(creds_claims_allow_ref(&c, "refs/heads/agent/"));
@@ -269,6 +274,131 @@ static void key_file_forms(void **state)
     load(hex, 2 * CREDS_KEY_LEN, -1, NULL);
 }
 
+static void allow_repo_whole_names(void **state)
+{
+    (void)state;
+    struct creds_claims c = {0};
+    al_strlist_push(&c.repos, "git.test/o/app");
+    al_strlist_push(&c.repos, "GitHub.com/Org/Repo");
+    for (int fold = 0; fold <= 1; fold++) {
+        assert_true(creds_claims_allow_repo(&c, "git.test/o/app", fold));
+        /* never a prefix, either way round */
+        assert_false(creds_claims_allow_repo(&c, "git.test/o/app-secrets", fold));
+        assert_false(creds_claims_allow_repo(&c, "git.test/o/app2", fold));
+        assert_false(creds_claims_allow_repo(&c, "git.test/o/ap", fold));
+        assert_false(creds_claims_allow_repo(&c, "git.test/o/app/x", fold));
+        assert_false(creds_claims_allow_repo(&c, "git.test/o/app.git", fold));
+        assert_false(creds_claims_allow_repo(&c, "git.test/o/app ", fold));
+        assert_false(creds_claims_allow_repo(&c, "git.test/o", fold));
+        assert_false(creds_claims_allow_repo(&c, "git.test", fold));
+        assert_false(creds_claims_allow_repo(&c, "", fold));
+        assert_false(creds_claims_allow_repo(&c, "other.test/o/app", fold));
+        assert_false(creds_claims_allow_repo(&c, "git.test/p/app", fold));
+        /* the host is a DNS name: its case never matters */
+        assert_true(creds_claims_allow_repo(&c, "GIT.Test/o/app", fold));
+        assert_string_equal(creds_claims_repo_find(&c, "GIT.Test/o/app", fold), "git.test/o/app");
+    }
+    /* owner and name: exact by default */
+    assert_false(creds_claims_allow_repo(&c, "git.test/o/App", 0));
+    assert_false(creds_claims_allow_repo(&c, "git.test/O/app", 0));
+    assert_false(creds_claims_allow_repo(&c, "github.com/org/repo", 0));
+    assert_true(creds_claims_allow_repo(&c, "github.com/Org/Repo", 0));
+    /* folded for forges that fold case; the claim's spelling comes back */
+    assert_string_equal(creds_claims_repo_find(&c, "git.test/O/APP", 1), "git.test/o/app");
+    assert_string_equal(creds_claims_repo_find(&c, "github.com/org/repo", 1),
+                        "GitHub.com/Org/Repo");
+    assert_null(creds_claims_repo_find(&c, "git.test/o/app-secrets", 1));
+    assert_null(creds_claims_repo_find(&c, "git.test/o/App", 0));
+    /* a prefix claim grants nothing longer */
+    struct creds_claims p = {0};
+    al_strlist_push(&p.repos, "git.test/o/ap");
+    assert_false(creds_claims_allow_repo(&p, "git.test/o/app", 0));
+    assert_false(creds_claims_allow_repo(&p, "git.test/o/app", 1));
+    creds_claims_clear(&p);
+    creds_claims_clear(&c);
+}
+
+static void unknown_key_id_refused(void **state)
+{
+    (void)state;
+    struct creds_keyring ring, other;
+    struct creds_claims c = {0};
+    ring_init(&ring, "k1", 7);
+    /* a key the verifier does not have */
+    ring_init(&other, "k9", 7);
+    char *tok = mint(&other, 1000, 600);
+    assert_int_equal(creds_token_verify(&c, tok, strlen(tok), &ring, 1100, NULL, NULL), AL_EAUTH);
+    assert_string_equal(al_error_last(), "token signed with an unknown key");
+    free(tok);
+    /* near names of a known kid, signed with that very key: still unknown */
+    const char *near[] = {"k", "k10", "K1", "k1x"};
+    for (size_t i = 0; i < sizeof(near) / sizeof(near[0]); i++) {
+        ring_init(&other, near[i], 7);
+        tok = mint(&other, 1000, 600);
+        assert_int_equal(creds_token_verify(&c, tok, strlen(tok), &ring, 1100, NULL, NULL),
+                         AL_EAUTH);
+        assert_string_equal(al_error_last(), "token signed with an unknown key");
+        free(tok);
+    }
+    /* an empty keyring knows no key */
+    ring.len = 0;
+    ring_init(&other, "k1", 7);
+    tok = mint(&other, 1000, 600);
+    assert_int_equal(creds_token_verify(&c, tok, strlen(tok), &ring, 1100, NULL, NULL), AL_EAUTH);
+    free(tok);
+}
+
+/* A token whose second field is `kid` over the claims of `tok` (minted with
+ * another kid), correctly MACed with key byte `fill`. */
+static char *rekey(const char *tok, const char *kid, unsigned char fill)
+{
+    const char *payload = strchr(tok + 5, '.') + 1;
+    const char *dot = strchr(payload, '.');
+    char signed_part[4096];
+    unsigned char key[CREDS_KEY_LEN], mac[32];
+    unsigned int mac_len = sizeof(mac);
+    char *mac64 = NULL, *out = malloc(8192);
+    int n = snprintf(signed_part, sizeof(signed_part), "alk1.%s.%.*s", kid, (int)(dot - payload),
+                     payload);
+    assert_true(n > 0 && (size_t)n < sizeof(signed_part));
+    memset(key, fill, sizeof(key));
+    assert_non_null(HMAC(EVP_sha256(), key, sizeof(key), (unsigned char *)signed_part, (size_t)n,
+                         mac, &mac_len));
+    assert_int_equal(creds_b64url_encode(&mac64, mac, sizeof(mac)), 0);
+    snprintf(out, 8192, "%s.%s", signed_part, mac64);
+    free(mac64);
+    return out;
+}
+
+static void claims_kid_must_match_token_kid(void **state)
+{
+    (void)state;
+    struct creds_keyring k2, ring;
+    struct creds_claims c = {0};
+    ring_init(&k2, "k2", 7);
+    char *tok = mint(&k2, 1000, 600); /* claims say kid "k2" */
+    /* the same claims under kid k1, MACed with k1's key: the MAC holds, the
+     * kid claim does not */
+    char *forged = rekey(tok, "k1", 7);
+    ring_init(&ring, "k1", 7);
+    assert_int_equal(creds_token_verify(&c, forged, strlen(forged), &ring, 1100, NULL, NULL),
+                     AL_EAUTH);
+    assert_string_equal(al_error_last(), "token key id mismatch");
+    /* also when the verifier knows both kids */
+    ring.keys[1] = k2.keys[0];
+    ring.len = 2;
+    assert_int_equal(creds_token_verify(&c, forged, strlen(forged), &ring, 1100, NULL, NULL),
+                     AL_EAUTH);
+    assert_string_equal(al_error_last(), "token key id mismatch");
+    /* control: rekeyed under its own kid it verifies */
+    char *same = rekey(tok, "k2", 7);
+    assert_int_equal(creds_token_verify(&c, same, strlen(same), &ring, 1100, NULL, NULL), 0);
+    creds_claims_clear(&c);
+    free(same);
+    free(forged);
+    free(tok);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -281,6 +411,9 @@ int main(void)
         cmocka_unit_test(malformed_inputs),
         cmocka_unit_test(b64url_round_trip),
         cmocka_unit_test(key_file_forms),
+        cmocka_unit_test(allow_repo_whole_names),
+        cmocka_unit_test(unknown_key_id_refused),
+        cmocka_unit_test(claims_kid_must_match_token_kid),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
