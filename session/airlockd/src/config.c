@@ -78,6 +78,9 @@ void ald_config_free(struct ald_config *cfg)
     free(cfg->proxy_user);
     free(cfg->proxy_group);
     free(cfg->px_home_dir);
+    for (size_t i = 0; i < cfg->n_px_token_keys; i++)
+        free(cfg->px_token_keys[i].file);
+    free(cfg->px_credential_store);
     hosts_free(cfg->px_hosts);
     hidden_paths_clear(cfg);
     ald_gitpolicy_free(&cfg->git);
@@ -230,11 +233,51 @@ static int load_hosts(const struct cfg_ctx *c, json_t *v)
     return 0;
 }
 
+/* "proxies.token_keys": [{"kid": "k2", "file": "/abs/k2.key"}, ...], 1 to 4
+ * keys, the first one signing. The files are read at start. */
+static int load_token_keys(const struct cfg_ctx *c, json_t *v)
+{
+    struct ald_config *cfg = c->cfg;
+    size_t max = sizeof(cfg->px_token_keys) / sizeof(cfg->px_token_keys[0]);
+    if (!json_is_array(v) || json_array_size(v) == 0 || json_array_size(v) > max)
+        return fail(c, "proxies.token_keys", "expected an array of 1 to 4 {\"kid\", \"file\"}");
+    for (size_t i = 0; i < cfg->n_px_token_keys; i++)
+        free(cfg->px_token_keys[i].file);
+    cfg->n_px_token_keys = 0;
+    size_t i;
+    json_t *e;
+    json_array_foreach(v, i, e)
+    {
+        char key[48];
+        snprintf(key, sizeof(key), "proxies.token_keys[%zu]", i);
+        static const char *const names[] = {"kid", "file", NULL};
+        int err = load_section(c, key, e, names);
+        if (err < 0)
+            return err;
+        const char *kid = json_string_value(json_object_get(e, "kid"));
+        struct ald_token_key *k = &cfg->px_token_keys[i];
+        if (!kid || !kid[0] || strlen(kid) >= sizeof(k->kid) || strspn(kid,
+            "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != strlen(kid))
+            return fail(c, key, "\"kid\" must be 1-31 of [A-Za-z0-9_-]");
+        for (size_t k2 = 0; k2 < i; k2++)
+            if (strcmp(cfg->px_token_keys[k2].kid, kid) == 0)
+                return fail(c, key, "the same kid twice");
+        snprintf(k->kid, sizeof(k->kid), "%s", kid);
+        k->file = NULL;
+        if ((err = get_abs_path(c, key, json_object_get(e, "file"), 0, &k->file)) < 0)
+            return err;
+        cfg->n_px_token_keys++;
+    }
+    return 0;
+}
+
 static int load_proxies(const struct cfg_ctx *c, json_t *v)
 {
-    static const char *const names[] = {"enabled",  "netproxy", "gitproxy", "gitproxy_config",
-                                        "user",     "group",    "hosts",    "approval_timeout_s",
-                                        "home_dir", NULL};
+    static const char *const names[] = {"enabled",          "netproxy",   "gitproxy",
+                                        "gitproxy_config",  "user",       "group",
+                                        "hosts",            "approval_timeout_s",
+                                        "home_dir",         "token_keys", "credential_store",
+                                        NULL};
     struct ald_config *cfg = c->cfg;
     int err = load_section(c, "proxies", v, names);
     json_t *x;
@@ -269,6 +312,10 @@ static int load_proxies(const struct cfg_ctx *c, json_t *v)
         err = get_u64(c, "proxies.approval_timeout_s", x, 1, 3600, &cfg->px_approval_timeout_s);
     if (err == 0 && (x = json_object_get(v, "home_dir")))
         err = get_abs_path(c, "proxies.home_dir", x, 1, &cfg->px_home_dir);
+    if (err == 0 && (x = json_object_get(v, "token_keys")))
+        err = load_token_keys(c, x);
+    if (err == 0 && (x = json_object_get(v, "credential_store")))
+        err = get_abs_path(c, "proxies.credential_store", x, 1, &cfg->px_credential_store);
     return err;
 }
 

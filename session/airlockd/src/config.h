@@ -60,6 +60,14 @@ struct ald_config {
     struct ald_gitpolicy git;       /* "git": the sessions' branches (gitpolicy.h) */
     struct ald_grants grants;       /* "grants": what each user may widen (grants.h) */
     char *px_home_dir;              /* the proxies' homes' parent; NULL: "<state_dir>-proxy-home" */
+    /* "proxies.token_keys": the scoped-token keys (the first signs; all are
+     * sent to the gitproxy); none given: one, "k1" in <state_dir>/token.key */
+    struct ald_token_key {
+        char kid[32];
+        char *file;
+    } px_token_keys[4];
+    size_t n_px_token_keys;
+    char *px_credential_store; /* sent to the gitproxy on request; NULL: <state_dir>/creds.store */
 };
 
 /* Fills `cfg` with the defaults (no file needed). */

@@ -23,6 +23,7 @@
 #include "config.h"
 #include "store.h"
 
+#include "airlock/creds.h"
 #include "airlock/sbsession.h"
 
 struct evbus;
@@ -179,6 +180,9 @@ struct ald {
     struct MHD_Daemon *mhd;
     struct ald_metrics metrics;
     struct ald_proxy px[ALD_PX_N];
+    /* the scoped-token keys (proxies.token_keys): keys[0] signs; all are
+     * sent to the gitproxy, which verifies with them. Read at start. */
+    struct creds_keyring token_keys;
 };
 
 /* ---- sessions.c ---- */

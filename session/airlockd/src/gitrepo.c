@@ -17,28 +17,16 @@
 #include <string.h>
 #include <unistd.h>
 
-/* Loads the signing key: the first entry of the gitproxy configuration's
- * "token_keys" (the key the gitproxy verifies with). */
+/* The signing key: the first of proxies.token_keys (loaded at start; the
+ * gitproxy gets all of them over its control socket). */
 static int signing_key(const struct ald *d, struct creds_keyring *ring)
 {
     memset(ring, 0, sizeof(*ring));
-    if (!d->cfg->gitproxy_config)
-        return al_error_set(AL_EINVAL, "proxies.gitproxy_config is not set");
-    json_error_t je;
-    json_t *conf = json_load_file(d->cfg->gitproxy_config, JSON_REJECT_DUPLICATES, &je);
-    if (!conf)
-        return al_error_set(AL_EINVAL, "%s: %s", d->cfg->gitproxy_config, je.text);
-    json_t *k = json_array_get(json_object_get(conf, "token_keys"), 0);
-    const char *kid = json_string_value(json_object_get(k, "kid"));
-    const char *file = json_string_value(json_object_get(k, "file"));
-    int err;
-    if (!kid || !file)
-        err = al_error_set(AL_EINVAL, "%s: token_keys[0] needs kid and file",
-                           d->cfg->gitproxy_config);
-    else if ((err = creds_key_load(&ring->keys[0], kid, file)) == 0)
-        ring->len = 1;
-    json_decref(conf);
-    return err;
+    if (d->token_keys.len == 0)
+        return al_error_set(AL_EINVAL, "no token keys: the gitproxy is not enabled");
+    ring->keys[0] = d->token_keys.keys[0];
+    ring->len = 1;
+    return 0;
 }
 
 /* The session's git listener, as the sandbox sees it. */
@@ -186,6 +174,7 @@ int ald_git_setup(struct ald *d, struct ald_session *s)
     c.user = strdup(s->user);
     c.ops = CREDS_OP_FETCH | CREDS_OP_PUSH;
     c.exp = (int64_t)(s->created_ms / 1000 + s->limits.ttl_s);
+    json_int_t c_exp = (json_int_t)c.exp;
     if (!c.session || !c.user || al_strlist_push(&c.repos, repo_id) < 0 ||
         al_strlist_push(&c.push_refs, ref) < 0)
         err = AL_ENOMEM;
@@ -193,7 +182,9 @@ int ald_git_setup(struct ald *d, struct ald_session *s)
         err = creds_token_mint(&token, &c, &ring);
     creds_claims_clear(&c);
     creds_keyring_clear(&ring);
-    if (err == 0 && json_object_set_new(plan, "token", json_string(token)) < 0)
+    /* token_exp: how long a revocation of this session must be kept */
+    if (err == 0 && (json_object_set_new(plan, "token", json_string(token)) < 0 ||
+                     json_object_set_new(plan, "token_exp", json_integer(c_exp)) < 0))
         err = AL_ENOMEM;
     free(token);
     if (err == 0) {

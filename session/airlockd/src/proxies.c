@@ -21,6 +21,7 @@
 #include "airlock/log.h"
 
 #include <arpa/inet.h>
+#include <openssl/crypto.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -168,6 +169,60 @@ static json_t *add_msg(const struct ald_session *s, int which, int *fds, size_t 
     json_object_set_new(m, "policy", s->netpolicy ? json_incref(s->netpolicy) : json_object());
     json_object_set_new(m, "listeners", ls);
     return m;
+}
+
+/* keys: the scoped-token keys, to a freshly started gitproxy, before any
+ * session. Caller holds p->send_lock. */
+static void keys_send(struct ald *d, struct ald_proxy *p)
+{
+    json_t *m = ctl_msg_new("keys");
+    json_t *arr = json_array();
+    for (size_t i = 0; m && arr && i < d->token_keys.len; i++) {
+        char hex[2 * CREDS_KEY_LEN + 1];
+        for (size_t k = 0; k < CREDS_KEY_LEN; k++)
+            snprintf(hex + 2 * k, 3, "%02x", d->token_keys.keys[i].key[k]);
+        json_array_append_new(arr, json_pack("{s:s, s:s}", "kid", d->token_keys.keys[i].kid,
+                                             "key", hex));
+        OPENSSL_cleanse(hex, sizeof(hex));
+    }
+    if (m && arr)
+        json_object_set_new(m, "keys", arr);
+    else
+        json_decref(arr);
+    px_send_locked(p, m, NULL, 0);
+}
+
+/* revoke: every ended session whose git token has not expired yet, to a
+ * freshly started gitproxy (its own list was in its memory). From the store
+ * and from the sessions still in memory. Caller holds p->send_lock. */
+static void revocations_send(struct ald *d, struct ald_proxy *p)
+{
+    json_t *ids = NULL;
+    size_t n = 0;
+    if (ald_store_session_revoked(d->st, (int64_t)time(NULL) - CREDS_CLOCK_SKEW, &ids) < 0) {
+        al_log(AL_LOG_ERROR, "%s: cannot list the revoked sessions: %s", p->name,
+               al_error_last());
+        ids = json_array();
+    }
+    pthread_mutex_lock(&d->lock);
+    for (struct ald_session *s = d->sessions; s && ids; s = s->next)
+        if ((s->px_removed || ALD_STATE_ENDED(s->state)) && s->git &&
+            json_object_get(s->git, "token"))
+            json_array_append_new(ids, json_string(s->id));
+    pthread_mutex_unlock(&d->lock);
+    size_t i;
+    json_t *id;
+    json_array_foreach(ids, i, id)
+    {
+        json_t *m = ctl_msg_new("revoke");
+        if (m)
+            json_object_set_new(m, "session", json_incref(id));
+        if (px_send_locked(p, m, NULL, 0) == 0)
+            n++;
+    }
+    json_decref(ids);
+    if (n)
+        al_log(AL_LOG_INFO, "%s: re-sent %zu revoked sessions", p->name, n);
 }
 
 /* Re-sends every live session to a freshly started proxy. Caller holds
@@ -458,29 +513,21 @@ static void px_event(struct ald *d, int which, json_t *msg)
     ald_session_unref(d, s);
 }
 
-/* The string `key` of the gitproxy's configuration file (read each time: the
- * proxy itself re-reads that file when it restarts). */
-static int gitproxy_config_get(const struct ald *d, const char *key, char *out, size_t size)
+/* The credential store the gitproxy decrypts: proxies.credential_store,
+ * default <state_dir>/creds.store (where `airlock up` keeps it). */
+static int credential_store_path(const struct ald *d, char *out, size_t size)
 {
-    json_error_t jerr;
-    json_t *root = json_load_file(d->cfg->gitproxy_config, JSON_REJECT_DUPLICATES, &jerr);
-    const char *v = json_string_value(json_object_get(root, key));
-    int err = 0;
-    if (!root)
-        err = al_error_set(AL_EINVAL, "%s: %s", d->cfg->gitproxy_config, jerr.text);
-    else if (!v)
-        err = al_error_set(AL_ENOTFOUND, "%s: no \"%s\"", d->cfg->gitproxy_config, key);
-    else if ((size_t)snprintf(out, size, "%s", v) >= size)
-        err = al_error_set(AL_ETOOBIG, "%s: %s too long", d->cfg->gitproxy_config, key);
-    json_decref(root);
-    return err;
+    int n = d->cfg->px_credential_store
+                ? snprintf(out, size, "%s", d->cfg->px_credential_store)
+                : snprintf(out, size, "%s/creds.store", d->cfg->state_dir);
+    return n > 0 && (size_t)n < size ? 0 : al_error_set(AL_ETOOBIG, "credential store path too long");
 }
 
 /* A store_request from the gitproxy: its credential store file changed and
  * it cannot open it itself (it runs unprivileged and the state dir is
  * root's). Answered with store_reload carrying a read-only descriptor of
  * the file: the proxy decrypts it with the master key it loaded at start.
- * The path comes from the configuration, never from the message. */
+ * The path comes from airlockd's configuration, never from the message. */
 static void git_store_request(struct ald *d, json_t *msg)
 {
     json_t *jgen = json_object_get(msg, "gen");
@@ -492,7 +539,7 @@ static void git_store_request(struct ald *d, json_t *msg)
     if (!m)
         return;
     json_object_set_new(m, "gen", json_integer(json_integer_value(jgen)));
-    if (gitproxy_config_get(d, "store", path, sizeof(path)) < 0) {
+    if (credential_store_path(d, path, sizeof(path)) < 0) {
         json_object_set_new(m, "error", json_string(al_error_last()));
     } else if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) >= 0) {
         al_log(AL_LOG_INFO, "gitproxy: credential store %s changed; sending it", path);
@@ -639,6 +686,10 @@ static void *px_main(void *arg)
         int started = 0, status = -1;
         if (px_spawn(d, which) == 0) {
             pthread_mutex_lock(&p->send_lock);
+            if (which == ALD_PX_GIT) {
+                keys_send(d, p);
+                revocations_send(d, p);
+            }
             resend_all(d, which);
             pthread_mutex_unlock(&p->send_lock);
             started = px_serve(d, which);
@@ -823,6 +874,35 @@ static int px_boot_wait(struct ald *d)
     return err;
 }
 
+/* Reads proxies.token_keys (default: "k1" in <state_dir>/token.key, as
+ * `airlock up` makes it) into d->token_keys. */
+static int token_keys_load(struct ald *d)
+{
+    const struct ald_config *c = d->cfg;
+    char path[PATH_MAX];
+    creds_keyring_clear(&d->token_keys);
+    if (c->n_px_token_keys == 0) {
+        int n = snprintf(path, sizeof(path), "%s/token.key", c->state_dir);
+        if (n < 0 || (size_t)n >= sizeof(path))
+            return al_error_set(AL_ETOOBIG, "state dir path too long");
+        if (creds_key_load(&d->token_keys.keys[0], "k1", path) < 0)
+            return al_error_set(AL_EINVAL, "proxies.token_keys (default k1, %s): %s", path,
+                                al_error_last());
+        d->token_keys.len = 1;
+        return 0;
+    }
+    for (size_t i = 0; i < c->n_px_token_keys; i++) {
+        if (creds_key_load(&d->token_keys.keys[i], c->px_token_keys[i].kid,
+                           c->px_token_keys[i].file) < 0) {
+            int err = al_error_set(AL_EINVAL, "proxies.token_keys[%zu]: %s", i, al_error_last());
+            creds_keyring_clear(&d->token_keys);
+            return err;
+        }
+        d->token_keys.len++;
+    }
+    return 0;
+}
+
 int ald_px_start(struct ald *d)
 {
     const struct ald_config *c = d->cfg;
@@ -853,8 +933,12 @@ int ald_px_start(struct ald *d)
             continue;
         }
         p->enabled = 1;
-        if (i == ALD_PX_GIT)
+        if (i == ALD_PX_GIT) {
+            int err = token_keys_load(d);
+            if (err < 0)
+                return err;
             find_git_helper(d);
+        }
         int err = px_home_make(d, p);
         if (err < 0)
             return err;
@@ -894,6 +978,7 @@ int ald_px_start(struct ald *d)
 
 void ald_px_stop(struct ald *d)
 {
+    creds_keyring_clear(&d->token_keys);
     /* d->stop_fd is readable: the threads leave their loops and reap */
     for (int i = 0; i < ALD_PX_N; i++) {
         struct ald_proxy *p = &d->px[i];
@@ -1068,106 +1153,17 @@ int ald_px_session_add(struct ald *d, struct ald_session *s, pid_t init_pid, int
     return err;
 }
 
-#define REVOKED_FILE_MAX (1u << 20) /* what the gitproxy reads of it */
-
-/* Serialises the read-modify-replace of the revoked file. */
-static pthread_mutex_t revoked_lock = PTHREAD_MUTEX_INITIALIZER;
-
-/* Copies the lines of `in` to `out`, except airlockd's own "ID EXP" lines
- * whose EXP (unix seconds) passed more than CREDS_CLOCK_SKEW before `now`.
- * Other lines (an operator's) are kept as they are. */
-static int revoked_prune(struct al_buf *out, const char *in, time_t now)
-{
-    int err = 0;
-    for (const char *line = in; line && *line && err == 0;) {
-        const char *nl = strchr(line, '\n');
-        size_t len = nl ? (size_t)(nl - line) : strlen(line);
-        const char *sp = memchr(line, ' ', len);
-        int expired = 0;
-        if (sp) {
-            char num[24];
-            size_t nlen = len - (size_t)(sp + 1 - line);
-            uint64_t exp = 0;
-            if (nlen > 0 && nlen < sizeof(num)) {
-                memcpy(num, sp + 1, nlen);
-                num[nlen] = '\0';
-                expired = ald_parse_u64(num, INT64_MAX, &exp) == 0 &&
-                          (int64_t)exp + CREDS_CLOCK_SKEW < (int64_t)now;
-            }
-        }
-        if (!expired && len > 0) {
-            err = al_buf_append(out, line, len);
-            if (err == 0)
-                err = al_buf_append(out, "\n", 1);
-        }
-        line = nl ? nl + 1 : NULL;
-    }
-    return err;
-}
-
-/* When the gitproxy's configuration names a `revoked_file`, adds "ID EXP"
- * (the session's token expiry) to it and drops airlockd's lines that have
- * expired, replacing the file atomically (same owner and mode; a new one is
- * root's, 0644: the proxy user re-reads it on every token check). Why: the
- * gitproxy's own revocation list is in memory, so after a gitproxy restart
- * an operator `*` listener would accept a removed session's token again
- * until it expires. Failures are logged. */
-static void revoked_file_add(struct ald *d, const char *id, int64_t exp)
-{
-    char path[PATH_MAX], tmp[PATH_MAX + 16];
-    int err = gitproxy_config_get(d, "revoked_file", path, sizeof(path));
-    if (err == AL_ENOTFOUND)
-        return;
-    struct al_buf in, out;
-    al_buf_init(&in, REVOKED_FILE_MAX);
-    al_buf_init(&out, REVOKED_FILE_MAX);
-    int fd = -1;
-    struct stat st;
-    pthread_mutex_lock(&revoked_lock);
-    if (err < 0)
-        goto out;
-    int have = stat(path, &st) == 0;
-    if (have && (err = al_buf_read_file(&in, path)) < 0)
-        goto out;
-    if ((err = revoked_prune(&out, in.ptr, time(NULL))) < 0 ||
-        (err = al_buf_printf(&out, "%s %lld\n", id, (long long)exp)) < 0)
-        goto out;
-    snprintf(tmp, sizeof(tmp), "%s.airlockd", path);
-    unlink(tmp);
-    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
-    if (fd < 0) {
-        err = al_error_set_errno(AL_EIO, errno, "%s", tmp);
-        goto out;
-    }
-    if ((have && (fchown(fd, st.st_uid, st.st_gid) < 0 || fchmod(fd, st.st_mode & 07777) < 0)) ||
-        (!have && fchmod(fd, 0644) < 0) || write(fd, out.ptr, out.len) != (ssize_t)out.len ||
-        fsync(fd) < 0 || rename(tmp, path) < 0) {
-        err = al_error_set_errno(AL_EIO, errno, "%s", path);
-        unlink(tmp);
-    }
-out:
-    pthread_mutex_unlock(&revoked_lock);
-    if (fd >= 0)
-        close(fd);
-    if (err < 0)
-        al_log(AL_LOG_ERROR, "session %s: not added to the gitproxy's revoked file: %s", id,
-               al_error_last());
-    al_buf_free(&in);
-    al_buf_free(&out);
-}
-
 void ald_px_session_remove(struct ald *d, struct ald_session *s)
 {
     pthread_mutex_lock(&d->lock);
     int had = s->lfd[0] >= 0 || s->lfd[2] >= 0;
-    int token = s->git && json_object_get(s->git, "token") && !s->px_removed;
-    int64_t exp = (int64_t)(s->created_ms / 1000 + s->limits.ttl_s);
+    int token = s->git && json_object_get(s->git, "token");
     s->px_removed = 1;
     pthread_mutex_unlock(&d->lock);
-    /* before the proxies forget it: the file outlives a gitproxy restart */
-    if (token && d->px[ALD_PX_GIT].enabled)
-        revoked_file_add(d, s->id, exp);
-    if (had) {
+    /* Its tokens must fail on every listener, an operator "*" one too:
+     * session_remove revokes it in the gitproxy, which learns it again
+     * after a restart (revocations_send). */
+    if (had || token) {
         for (int i = 0; i < ALD_PX_N; i++) {
             json_t *m = ctl_msg_new("session_remove");
             if (m)

@@ -58,6 +58,7 @@ enum q {
     Q_SESSION_COUNTS,
     Q_SESSION_KEPT,
     Q_SESSION_BRANCH,
+    Q_SESSION_REVOKED,
     Q_PROC_PUT,
     Q_PROC_GET,
     Q_PROC_LIST,
@@ -108,6 +109,12 @@ static const char *const queries[Q_COUNT] = {
                          " (SELECT lower(?1) AS x) WHERE b IS NOT NULL AND why NOT LIKE 'create-%'"
                          " AND (b = x OR substr(x, 1, length(b) + 1) = b || '/'"
                          " OR substr(b, 1, length(x) + 1) = x || '/')",
+    [Q_SESSION_REVOKED] =
+        "SELECT id FROM sessions WHERE state IN ('deleted', 'expired', 'failed')"
+        " AND json_extract(priv, '$.git.token') IS NOT NULL"
+        " AND coalesce(json_extract(priv, '$.git.token_exp'),"
+        " json_extract(priv, '$.created_ms') / 1000 + json_extract(pub, '$.limits.ttl_s'), 0)"
+        " >= ?1",
     [Q_PROC_PUT] = "INSERT INTO processes(session, num, running, pub, priv)"
                    " VALUES (?1, ?2, ?3, ?4, ?5)"
                    " ON CONFLICT(session, num) DO UPDATE SET running = ?3, pub = ?4, priv = ?5",
@@ -682,6 +689,26 @@ int ald_store_session_kept(struct ald_store *st, json_t **out)
             json_array_append_new(*out, json_pack("[s, I]", sqlite3_column_text(s, 0),
                                                   (json_int_t)sqlite3_column_int64(s, 1)));
         err = rc == SQLITE_DONE ? 0 : db_fail(st, "kept");
+        sqlite3_reset(s);
+    }
+    pthread_mutex_unlock(&st->lock);
+    return err;
+}
+
+int ald_store_session_revoked(struct ald_store *st, int64_t after, json_t **out)
+{
+    *out = json_array();
+    if (!*out)
+        return AL_ENOMEM;
+    pthread_mutex_lock(&st->lock);
+    int err = AL_EIO;
+    sqlite3_stmt *s = stmt(st, Q_SESSION_REVOKED);
+    if (s) {
+        sqlite3_bind_int64(s, 1, after);
+        int rc;
+        while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+            json_array_append_new(*out, json_string((const char *)sqlite3_column_text(s, 0)));
+        err = rc == SQLITE_DONE ? 0 : db_fail(st, "revoked");
         sqlite3_reset(s);
     }
     pthread_mutex_unlock(&st->lock);

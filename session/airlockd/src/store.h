@@ -88,6 +88,12 @@ int ald_store_session_counts(struct ald_store *st, json_t **out);
  * may still exist (priv.workspace_kept true). */
 int ald_store_session_kept(struct ald_store *st, json_t **out);
 
+/* The ids of ended sessions (deleted, expired, failed) that had a git token
+ * whose expiry (Unix seconds) is at or after `after`: the gitproxy must keep
+ * refusing those tokens (sent to it again when it restarts). *out is a new
+ * JSON array of strings. */
+int ald_store_session_revoked(struct ald_store *st, int64_t after, json_t **out);
+
 /* *out: JSON array of [id, repo] for every session (any state, except one
  * whose create failed or was refused: end_reason "create-…") whose public
  * "branch" collides with `branch`: equal, or one a directory of the other

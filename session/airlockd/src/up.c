@@ -41,6 +41,41 @@ static int write_once(const char *path, json_t *doc)
     return err;
 }
 
+/* A gitproxy.json written by an earlier `airlock up` lists the token key
+ * the gitproxy now gets from airlockd: that entry (exactly what was
+ * written: "k1" in the state dir's token.key) is removed, atomically, the
+ * rest kept. An operator's own token_keys stay (the gitproxy warns about
+ * them by name). */
+static int gitproxy_conf_migrate(const char *gp, const char *token)
+{
+    json_error_t je;
+    json_t *conf = json_load_file(gp, JSON_REJECT_DUPLICATES, &je);
+    if (!conf)
+        return al_error_set(AL_EINVAL, "%s: %s", gp, je.text);
+    json_t *keys = json_object_get(conf, "token_keys");
+    json_t *k0 = json_array_get(keys, 0);
+    const char *kid = json_string_value(json_object_get(k0, "kid"));
+    const char *file = json_string_value(json_object_get(k0, "file"));
+    int ours = json_array_size(keys) == 1 && json_object_size(k0) == 2 && kid &&
+           strcmp(kid, "k1") == 0 && file && strcmp(file, token) == 0;
+    int err = 0;
+    if (ours) {
+        char tmp[PATH_MAX + 8];
+        json_object_del(conf, "token_keys");
+        snprintf(tmp, sizeof(tmp), "%s.new", gp);
+        unlink(tmp);
+        if (json_dump_file(conf, tmp, JSON_INDENT(2)) < 0 || chmod(tmp, 0600) < 0 ||
+            rename(tmp, gp) < 0) {
+            err = al_error_set_errno(AL_EIO, errno, "rewriting %s", gp);
+            unlink(tmp);
+        } else {
+            al_log(AL_LOG_INFO, "%s: token_keys removed (airlockd sends the token key now)", gp);
+        }
+    }
+    json_decref(conf);
+    return err;
+}
+
 static int path_in(char *out, size_t size, const char *dir, const char *leaf)
 {
     int n = snprintf(out, size, "%s/%s", dir, leaf);
@@ -79,14 +114,20 @@ int ald_up_prepare(const char *state_dir, char *config_out, size_t size)
             return err;
         al_log(AL_LOG_INFO, "generated %s", keys[i]);
     }
-    err = write_once(gp, json_pack("{s:[{s:s, s:s}], s:s, s:s, s:{s:{s:s, s:b}}, s:s, s:s, s:b}",
-                                   "token_keys", "kid", "k1", "file", token, "store", store,
+    /* The token key is airlockd's: it mints with it and sends it to the
+     * gitproxy over the control socket (no component reads the other's
+     * configuration). */
+    err = write_once(gp, json_pack("{s:s, s:s, s:{s:{s:s, s:b}}, s:s, s:s, s:b}", "store", store,
                                    "master_key", master, "upstreams", "github.com", "url",
                                    "https://github.com", "fold_case", 1, "cache_dir", cache,
                                    "audit_log", audit, "leak_guard", 1));
     if (err == 0)
-        err = write_once(config_out, json_pack("{s:s, s:{s:s}}", "state_dir", state_dir, "proxies",
-                                               "gitproxy_config", gp));
+        err = gitproxy_conf_migrate(gp, token);
+    if (err == 0)
+        err = write_once(config_out,
+                         json_pack("{s:s, s:{s:s, s:[{s:s, s:s}], s:s}}", "state_dir", state_dir,
+                                   "proxies", "gitproxy_config", gp, "token_keys", "kid", "k1",
+                                   "file", token, "credential_store", store));
     if (err < 0)
         return err;
     /* the admin user and its key, once: the key is shown only now */
