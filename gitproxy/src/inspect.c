@@ -180,7 +180,7 @@ static int scan_tree(const char **what, const unsigned char *p, size_t len,
         const unsigned char *nul = sp ? memchr(sp, '\0', (size_t)(end - sp)) : NULL;
         if (!nul || (size_t)(end - nul) < 1 + GIT_OID_RAWSZ)
             return 0; /* the indexer accepted it; nothing more to read */
-        if (gp_scan_buffer(what, sp + 1, (size_t)(nul - sp - 1), set))
+        if (gp_scan_buffer2(what, sp + 1, (size_t)(nul - sp - 1), set))
             return 1;
         p = nul + 1 + GIT_OID_RAWSZ;
     }
@@ -213,7 +213,7 @@ static int scan_object(const git_oid *oid, void *payload)
     size_t len = git_odb_object_size(obj);
     const char *what = NULL;
     int hit = type == GIT_OBJECT_TREE ? scan_tree(&what, data, len, st->set)
-                                      : gp_scan_buffer(&what, data, len, st->set);
+                                      : gp_scan_buffer2(&what, data, len, st->set);
     git_odb_object_free(obj);
     if (hit) {
         git_oid_cpy(&st->hit, oid);

@@ -365,14 +365,14 @@ static void names_scan(struct push *ps)
     const char *what;
     for (size_t i = 0; i < ps->r.ncmds; i++)
         if (!ps->reasons[i] &&
-            gp_scan_buffer(&what, ps->r.cmds[i].ref, strlen(ps->r.cmds[i].ref), ps->secrets)) {
+            gp_scan_buffer2(&what, ps->r.cmds[i].ref, strlen(ps->r.cmds[i].ref), ps->secrets)) {
             char msg[200];
             snprintf(msg, sizeof(msg), "the ref name contains %s", what);
             ps->reasons[i] = strdup(msg);
         }
     for (size_t i = 0; i < ps->r.options.len; i++) {
         const char *o = ps->r.options.items[i];
-        if (gp_scan_buffer(&what, o, strlen(o), ps->secrets)) {
+        if (gp_scan_buffer2(&what, o, strlen(o), ps->secrets)) {
             char msg[200];
             snprintf(msg, sizeof(msg), "a push option contains %s", what);
             refuse_all(ps, msg);

@@ -12,7 +12,6 @@
 #include "airlock/error.h"
 #include "airlock/gp_pktline.h"
 #include "airlock/gp_receive.h"
-#include "gp_inspect.h"
 
 #define Z40 "0000000000000000000000000000000000000000"
 #define A40 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
@@ -140,39 +139,12 @@ static void malformed_refused(void **state)
     al_buf_free(&b);
 }
 
-static void scanner_finds_secrets(void **state)
-{
-    const char *what;
-    struct al_strlist secrets = AL_STRLIST_INIT;
-    al_strlist_push(&secrets, "super-secret-upstream-value");
-    static const char gh[] = "token = ghp_0123456789abcdefghijABCDEFGHIJ012345\n";
-    assert_true(gp_scan_buffer(&what, gh, sizeof(gh) - 1, NULL));
-    assert_string_equal(what, "a GitHub token");
-    static const char ghs_short[] = "ghs_tooshort";
-    assert_false(gp_scan_buffer(&what, ghs_short, sizeof(ghs_short) - 1, NULL));
-    static const char pat[] = "github_pat_11ABCDEFG0123456789_abcdefghij";
-    assert_true(gp_scan_buffer(&what, pat, sizeof(pat) - 1, NULL));
-    static const char aws[] = "aws_access_key_id=AKIAIOSFODNN7EXAMPLE";
-    assert_true(gp_scan_buffer(&what, aws, sizeof(aws) - 1, NULL));
-    assert_string_equal(what, "an AWS access key id");
-    static const char pem[] = "x\n-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n";
-    assert_true(gp_scan_buffer(&what, pem, sizeof(pem) - 1, NULL));
-    static const char pub[] = "-----BEGIN PUBLIC KEY-----\n";
-    assert_false(gp_scan_buffer(&what, pub, sizeof(pub) - 1, NULL));
-    static const char real[] = "password: super-secret-upstream-value";
-    assert_false(gp_scan_buffer(&what, real, sizeof(real) - 1, NULL));
-    assert_true(gp_scan_buffer(&what, real, sizeof(real) - 1, &secrets));
-    assert_string_equal(what, "an upstream credential held by airlock");
-    al_strlist_free(&secrets);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(parses_commands_caps_options),
         cmocka_unit_test(probe_and_shallow),
         cmocka_unit_test(malformed_refused),
-        cmocka_unit_test(scanner_finds_secrets),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
