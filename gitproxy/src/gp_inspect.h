@@ -63,8 +63,10 @@ void gp_pack_free(gp_pack *pk);
  * holder (a second channel `ch` of this connection, gp_chan.h), then
  * decides with its history and the pack whether new descends from old.
  * Returns enum gp_ff (GP_FF_UNKNOWN when old is not upstream any more:
- * "fetch first"), or a negative code when upstream could not be read. */
-int gp_mirror_descends(const char *cache_dir, const char *repo, int ch, gp_pack *pk,
+ * "fetch first"), or a negative code with *fault the HTTP status it
+ * deserves: 502 when upstream could not be fetched, 503 when the mirror
+ * could not be made or read here (detail in al_error_last()). */
+int gp_mirror_descends(int *fault, const char *cache_dir, const char *repo, int ch, gp_pack *pk,
                        const char *new_hex, const char *old_hex);
 
 #endif

@@ -239,8 +239,8 @@ static int mkdir_p(const char *path)
     return 0;
 }
 
-int gp_mirror_descends(const char *cache_dir, const char *repo_name, int ch, gp_pack *pk,
-                       const char *new_hex, const char *old_hex)
+int gp_mirror_descends(int *fault, const char *cache_dir, const char *repo_name, int ch,
+                       gp_pack *pk, const char *new_hex, const char *old_hex)
 {
     static int registered;
     char path[4096], lock[4200];
@@ -249,6 +249,7 @@ int gp_mirror_descends(const char *cache_dir, const char *repo_name, int ch, gp_
     git_odb *odb = NULL;
     git_odb_backend *be = NULL;
     int lockfd = -1, err = 0;
+    *fault = 503;
     int n = snprintf(path, sizeof(path), "%s/mirrors/%s.git", cache_dir, repo_name);
     if (n < 0 || (size_t)n >= sizeof(path))
         return al_error_set(AL_EINVAL, "mirror path too long");
@@ -275,9 +276,17 @@ int gp_mirror_descends(const char *cache_dir, const char *repo_name, int ch, gp_
     fo.prune = GIT_FETCH_PRUNE;
     fo.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
     g_mirror_ch = ch;
-    if (git_remote_create_anonymous(&remote, repo, MIRROR_URL) < 0 ||
-        git_remote_fetch(remote, &specs, &fo, NULL) < 0) {
-        err = git_fail(AL_EIO, "cannot fetch upstream to verify the push");
+    git_remote_create_options ro;
+    git_remote_create_options_init(&ro, GIT_REMOTE_CREATE_OPTIONS_VERSION);
+    ro.repository = repo;
+    ro.flags = GIT_REMOTE_CREATE_SKIP_INSTEADOF; /* the URL is ours, whatever a config says */
+    if (git_remote_create_with_opts(&remote, MIRROR_URL, &ro) < 0) {
+        err = git_fail(AL_EIO, "cannot open the mirror");
+        goto out;
+    }
+    if (git_remote_fetch(remote, &specs, &fo, NULL) < 0) {
+        *fault = 502;
+        err = git_fail(AL_EIO, "cannot fetch upstream into the mirror");
         goto out;
     }
     git_oid old, new;

@@ -42,7 +42,21 @@ struct push {
     uint64_t pack_bytes;
     time_t last_sent;
     int streaming; /* REQUEST sent */
+    int fault;     /* a server-side failure: its HTTP status (never the push's fault) */
+    char fault_msg[400];
 };
+
+/* A check could not run here (or upstream could not be read): the push is
+ * not the client's fault, so it gets a 5xx and the reason goes to the log. */
+static void fault_set(struct push *ps, int status, const char *why)
+{
+    if (ps->fault)
+        return;
+    ps->fault = status;
+    snprintf(ps->fault_msg, sizeof(ps->fault_msg), "%s", why);
+    al_log(AL_LOG_ERROR, "session=%s repo=%s: push not forwarded (%d): %s", ps->rq->session,
+           ps->rq->repo, status, why);
+}
 
 /* Sends report-status with every command refused (or an ERR line when
  * the client asked for no report). */
@@ -316,9 +330,7 @@ static void pack_checks(struct push *ps)
     if (ps->secrets) {
         int hit = gp_pack_scan(ps->pack, ps->secrets, &why, keepalive, ps);
         if (hit < 0) {
-            char msg[300];
-            snprintf(msg, sizeof(msg), "cannot verify the push: %s", al_error_last());
-            refuse_all(ps, msg);
+            fault_set(ps, 503, al_error_last());
             return;
         }
         if (hit) {
@@ -336,25 +348,23 @@ static void pack_checks(struct push *ps)
         const struct gp_command *c = &ps->r.cmds[i];
         if (ps->reasons[i] || gp_oid_is_zero(c->old_oid) || strcmp(c->old_oid, c->new_oid) == 0)
             continue;
+        int fault = 503;
         int ff = gp_pack_descends(ps->pack, c->new_oid, c->old_oid);
         if (ff == GP_FF_UNKNOWN) {
             keepalive(ps);
-            if (sub < 0 && (sub = channel_open(rq)) < 0) {
+            if (sub < 0 && (sub = channel_open(rq)) < 0)
                 ff = sub;
-            } else {
-                ff = gp_mirror_descends(rq->cfg->cache_dir, rq->repo, sub, ps->pack, c->new_oid,
-                                        c->old_oid);
-            }
+            else
+                ff = gp_mirror_descends(&fault, rq->cfg->cache_dir, rq->repo, sub, ps->pack,
+                                        c->new_oid, c->old_oid);
         }
-        if (ff == GP_FF_NO)
+        if (ff == GP_FF_NO) {
             ps->reasons[i] = strdup("non-fast-forward update refused");
-        else if (ff == GP_FF_UNKNOWN)
+        } else if (ff == GP_FF_UNKNOWN) {
             ps->reasons[i] = strdup("upstream changed; fetch first");
-        else if (ff < 0) {
-            char msg[300];
-            al_log(AL_LOG_WARN, "%s: fast-forward check: %s", rq->repo, al_error_last());
-            snprintf(msg, sizeof(msg), "cannot verify the push: %s", al_error_last());
-            ps->reasons[i] = strdup(msg);
+        } else if (ff < 0) {
+            fault_set(ps, fault, al_error_last());
+            return;
         }
     }
 }
@@ -510,9 +520,10 @@ void wk_receive_pack(struct wrq *rq)
         need_ff |= !gp_oid_is_zero(ps.r.cmds[i].old_oid);
     need_ff &= rq->cfg->check_ff;
     if ((ps.secrets || need_ff) && (err = gp_pack_new(&ps.pack, rq->cfg->cache_dir)) < 0) {
-        al_log(AL_LOG_ERROR, "cannot inspect a push: %s", al_error_last());
-        wk_respond_text(rq, 500, "airlock: the git proxy cannot inspect pushes now (see its log)");
-        outcome_send(&ps, "failed", al_error_last());
+        fault_set(&ps, 503, al_error_last());
+        wk_body_drain(rq, rq->cfg->max_push);
+        wk_respond_text(rq, 503, "airlock: the git proxy cannot check pushes now (see its log)");
+        outcome_send(&ps, "failed", ps.fault_msg);
         goto out;
     }
     /* Upstream gets the pack as it arrives, all but its last bytes. */
@@ -544,7 +555,7 @@ void wk_receive_pack(struct wrq *rq)
     } else if (err == 0 && ps.pack) {
         pack_checks(&ps);
     }
-    if (!abort_why && !any_refused(&ps)) {
+    if (!abort_why && !ps.fault && !any_refused(&ps)) {
         /* every check passed: the end of the pack, then upstream's answer */
         gp_wire_init(&w, rq->out, sizeof(rq->out), GP_CH_DATA);
         gp_wire_raw(&w, ps.hold, ps.hold_len);
@@ -576,6 +587,15 @@ void wk_receive_pack(struct wrq *rq)
     if (abort_why) {
         wk_respond_text(rq, 413, "airlock: %s", reason);
         outcome_send(&ps, "refused", reason);
+    } else if (ps.fault) {
+        if (ps.fault == 502)
+            wk_respond_text(rq, 502,
+                            "airlock: cannot verify the push: %s could not be fetched from upstream",
+                            rq->repo);
+        else
+            wk_respond_text(rq, ps.fault, "airlock: the git proxy cannot check pushes now (see its"
+                                          " log)");
+        outcome_send(&ps, "failed", ps.fault_msg);
     } else {
         send_refusal(rq, &ps.r, ps.reasons);
         const char *first = NULL;
