@@ -13,11 +13,13 @@
 #   4. the right token again (pushes work), then a store file that does not
 #      decrypt: the reload fails, is logged, the right credential stays;
 #   5. the gitproxy never restarted;
-#   6. the gitproxy's revoked_file: a removed session's token, which worked on
-#      an operator "*" listener, is refused there, also after the gitproxy
-#      was killed and restarted (its in-memory revocation list is gone);
-#      airlockd wrote "ID EXP", kept the operator's line and dropped its own
-#      expired one.
+#   6. revocation on an operator "*" listener: a session id the operator
+#      adds to the gitproxy's own revoked_file is refused from the next
+#      request (the file is read again when it changes, never per request),
+#      and allowed again when removed; a removed session's token, which
+#      worked there, is refused, also after the gitproxy was killed and
+#      restarted: airlockd sends the revoked sessions (and the token keys)
+#      over the control socket again, and writes no side file.
 set -u
 . "$(dirname "$0")/../gitproxy/require.sh"
 require_root_and_tools "airlock up"
@@ -52,8 +54,7 @@ trap reload_cleanup EXIT
 # gitproxy.json before the first start (airlock up writes only missing files)
 mkdir -m 700 "$AS"
 cat > "$AS/gitproxy.json" <<JSON
-{"token_keys": [{"kid": "k1", "file": "$AS/token.key"}],
- "store": "$AS/creds.store", "master_key": "$AS/master.key",
+{"store": "$AS/creds.store", "master_key": "$AS/master.key",
  "upstreams": {"git.test": {"url": "$UP"}},
  "cache_dir": "$T/up-state-gitproxy-cache", "audit_log": "$AS/git-audit.jsonl",
  "revoked_file": "$T/revoked", "listeners": [{"address": "127.0.0.1:$STAR", "session": "*"}]}
@@ -182,13 +183,26 @@ if [ -n "$TOKEN" ] && g "$TOKEN" ls-remote "$STAR_URL" >"$W/star1.out" 2>&1; the
 else
     fail "revoked_token_works_on_star_listener_while_live" "$W/star1.out"
 fi
-"$AIRLOCK" session rm "$SID" >/dev/null 2>&1
-if grep -qx "$SID [0-9]*" "$T/revoked" && grep -qx operator-entry "$T/revoked" &&
-    ! grep -q s_0000000000000000dead "$T/revoked" &&
-    [ "$(stat -c %a "$T/revoked")" = 644 ]; then
-    pass "revoked_file_written"
+before=$(sha256sum < "$T/revoked")
+printf '%s\n' "$SID" >> "$T/revoked"
+if ! g "$TOKEN" ls-remote "$STAR_URL" >"$W/star-op.out" 2>&1 && grep -q 'token revoked' "$W/star-op.out"; then
+    pass "operator_revoked_file_read_when_changed"
 else
-    fail "revoked_file_written" "$T/revoked"
+    fail "operator_revoked_file_read_when_changed" "$W/star-op.out"
+fi
+printf 's_0000000000000000dead 1000\noperator-entry\n' > "$T/revoked.new"
+mv "$T/revoked.new" "$T/revoked"
+chmod 644 "$T/revoked"
+if g "$TOKEN" ls-remote "$STAR_URL" >"$W/star-op2.out" 2>&1; then
+    pass "operator_revoked_file_entry_removed"
+else
+    fail "operator_revoked_file_entry_removed" "$W/star-op2.out"
+fi
+"$AIRLOCK" session rm "$SID" >/dev/null 2>&1
+if [ "$(sha256sum < "$T/revoked")" = "$before" ]; then
+    pass "revoked_file_not_written_by_airlockd"
+else
+    fail "revoked_file_not_written_by_airlockd" "$T/revoked"
 fi
 if g "$TOKEN" ls-remote "$STAR_URL" >"$W/star2.out" 2>&1; then
     fail "revoked_token_refused_on_star_listener" "$W/star2.out"

@@ -21,7 +21,6 @@ os.makedirs(CTL, exist_ok=True)
 os.chmod(CTL, 0o755)
 
 config = {
-    "token_keys": [{"kid": "k2", "file": STATE + "/k2.key"}],
     "store": STATE + "/creds.store", "master_key": STATE + "/master.key",
     "upstreams": {"git.test": {"url": os.environ["UP"]}},
     "cache_dir": CTL + "/cache", "audit_log": CTL + "/audit.jsonl",
@@ -32,8 +31,18 @@ with open(CTL + "/gitproxy.json", "w") as f:
 LOG = CTL + "/gitproxy.log"
 
 
-def start():
-    return Proxy([PROXY, "--config", CTL + "/gitproxy.json", "--user", "nobody", "-v"], LOG)
+with open(STATE + "/k2.key", "rb") as _f:
+    KEYS = [{"kid": "k2", "key": _f.read().hex()}]
+
+
+def start(keys=True):
+    """The proxy, given its token keys as airlockd gives them (a `keys`
+    message: no component reads another's configuration)."""
+    proxy = Proxy([PROXY, "--config", CTL + "/gitproxy.json", "--user", "nobody", "-v"], LOG)
+    if keys:
+        ack = proxy.request("keys", keys=KEYS)
+        check("git_keys_acked", ack["ok"], ack)
+    return proxy
 
 
 def mint(session, repo="git.test/o/r"):
@@ -65,7 +74,22 @@ def url(port):
 
 TOK_A, TOK_B, TOK_C = mint("sA"), mint("sB"), mint("sC")
 
-p = start()
+p = start(keys=False)
+# Before airlockd sent the keys, tokens cannot be checked: 503, try again.
+lk, pk = listener()
+ack = p.request("session_add", fds=[lk], session="sK", user="alice", policy={},
+                listeners=[{"kind": "git", "fd": 0}])
+TOK_K = mint("sK")
+rc, out = git(TOK_K, "ls-remote", url(pk))
+check("git_no_keys_yet_503", rc != 0 and "no token keys yet" in out, out)
+for bad in ([], [{"kid": "k2"}], [{"kid": "k2", "key": "zz" * 32}],
+            [{"kid": "k2", "key": "00" * 31}], [{"kid": "", "key": "00" * 32}]):
+    ack = p.request("keys", keys=bad)
+    check("git_keys_malformed_refused %r" % (bad,), not ack["ok"], ack)
+ack = p.request("keys", keys=KEYS)
+check("git_keys_acked", ack["ok"], ack)
+rc, out = git(TOK_K, "ls-remote", url(pk))
+check("git_keys_then_token_works", rc == 0 and "refs/heads/main" in out, out)
 check("git_hello", p.hello.get("type") == "hello" and p.hello.get("proxy") == "gitproxy"
       and p.hello.get("pid") == p.proc.pid, p.hello)
 ok, st = runs_as_nobody(p.proc.pid)
