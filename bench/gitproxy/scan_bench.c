@@ -6,7 +6,8 @@
  * prints MB/s (10^6 bytes per second) of: the streaming scanner fed CHUNK_KIB
  * chunks, the same with patterns only, the same with three more secrets of
  * 8, 12 and 16 bytes (one AES block per byte each), gp_scan_buffer2() on
- * 8 MiB buffers. The data is 64 MiB of random bytes (or FILE repeated),
+ * 8 MiB buffers, and the old scanner (memmem per secret) on the
+ * same buffers. The data is 64 MiB of random bytes (or FILE repeated),
  * scanned again until MIB MiB have been read. Rates are per second of the
  * thread's CPU time (wall-clock time is printed too).
  */
@@ -20,6 +21,7 @@
 #include "airlock/buf.h"
 #include "airlock/error.h"
 #include "airlock/gp_scan.h"
+#include "airlock/strlist.h"
 
 #define DATA_MIB 64
 
@@ -45,6 +47,56 @@ static void report(const char *what, size_t bytes, double secs, int hits)
     printf("%-44s %8.0f MB/s  (%zu MiB in %.2f s CPU, %.2f s wall, %d hits)\n", what,
            (double)bytes / secs / 1e6, bytes >> 20, secs, wall() - wall_start, hits);
     wall_start = wall();
+}
+
+/* The scanner before gitproxy/src/scan.c (gp_scan_buffer() in inspect.c at
+ * a6518bc, copied so that this program does not depend on it): memmem() per
+ * secret and per pattern. */
+static int old_is_alnum(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+static int old_prefixed(const char *data, size_t len, const char *prefix, size_t min,
+                        int upper_digits_only)
+{
+    size_t plen = strlen(prefix);
+    const char *p = data, *end = data + len;
+    while ((p = memmem(p, (size_t)(end - p), prefix, plen)) != NULL) {
+        const char *q = p + plen;
+        size_t n = 0;
+        while (q + n < end &&
+               (upper_digits_only ? ((q[n] >= 'A' && q[n] <= 'Z') || (q[n] >= '0' && q[n] <= '9'))
+                                  : (old_is_alnum(q[n]) || q[n] == '_')))
+            n++;
+        if (n >= min)
+            return 1;
+        p += plen;
+    }
+    return 0;
+}
+
+static int old_scan_buffer(const char *data, size_t len, const struct al_strlist *secrets)
+{
+    for (size_t i = 0; i < secrets->len; i++) {
+        size_t n = strlen(secrets->items[i]);
+        if (n >= 8 && memmem(data, len, secrets->items[i], n))
+            return 1;
+    }
+    if (old_prefixed(data, len, "ghp_", 36, 0) || old_prefixed(data, len, "gho_", 36, 0) ||
+        old_prefixed(data, len, "ghu_", 36, 0) || old_prefixed(data, len, "ghs_", 36, 0) ||
+        old_prefixed(data, len, "ghr_", 36, 0) || old_prefixed(data, len, "github_pat_", 22, 0) ||
+        old_prefixed(data, len, "AKIA", 16, 1))
+        return 1;
+    const char *p = data, *end = data + len;
+    while ((p = memmem(p, (size_t)(end - p), "-----BEGIN ", 11)) != NULL) {
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
+        size_t l = eol ? (size_t)(eol - p) : (size_t)(end - p);
+        if (l < 128 && memmem(p, l, "PRIVATE KEY-----", 16))
+            return 1;
+        p += 11;
+    }
+    return 0;
 }
 
 static int stream(const unsigned char *data, size_t data_len, size_t total, size_t chunk,
@@ -73,6 +125,7 @@ int main(int argc, char **argv)
     static const char alnum[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     char secrets[10][94];
     const char *ptrs[13];
+    struct al_strlist list = AL_STRLIST_INIT;
     struct al_buf blob;
     gp_secretset *set = NULL;
     unsigned char *data = malloc(data_len);
@@ -102,6 +155,7 @@ int main(int argc, char **argv)
             secrets[i][j] = alnum[r[j] % 62];
         secrets[i][len] = '\0';
         ptrs[i] = secrets[i];
+        al_strlist_push(&list, secrets[i]);
     }
     al_buf_init(&blob, GP_SECRETSET_BLOB_MAX);
     if (gp_secretset_build(&blob, ptrs, 10) < 0 ||
@@ -141,8 +195,18 @@ int main(int argc, char **argv)
             hits += gp_scan_buffer2(&what, data + off, blob_sz, set) != 0;
     report("gp_scan_buffer2, 8 MiB buffers", total, now() - t0, hits);
 
+    size_t old_total = total < ((size_t)256 << 20) ? total : (size_t)256 << 20;
+    done = 0;
+    hits = 0;
+    t0 = now();
+    while (done < old_total)
+        for (size_t off = 0; off < data_len && done < old_total; off += blob_sz, done += blob_sz)
+            hits += old_scan_buffer((const char *)data + off, blob_sz, &list);
+    report("old scanner (memmem each), 8 MiB buffers", old_total, now() - t0, hits);
+
     gp_secretset_free(set);
     al_buf_free(&blob);
+    al_strlist_free(&list);
     free(data);
     return 0;
 }
