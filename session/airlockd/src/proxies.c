@@ -885,16 +885,21 @@ static int token_keys_load(struct ald *d)
         int n = snprintf(path, sizeof(path), "%s/token.key", c->state_dir);
         if (n < 0 || (size_t)n >= sizeof(path))
             return al_error_set(AL_ETOOBIG, "state dir path too long");
-        if (creds_key_load(&d->token_keys.keys[0], "k1", path) < 0)
-            return al_error_set(AL_EINVAL, "proxies.token_keys (default k1, %s): %s", path,
-                                al_error_last());
+        if (creds_key_load(&d->token_keys.keys[0], "k1", path) < 0) {
+            char why[512];
+            snprintf(why, sizeof(why), "%s", al_error_last());
+            return al_error_set(AL_EINVAL, "proxies.token_keys (default: k1 in %s): %s", path,
+                                why);
+        }
         d->token_keys.len = 1;
         return 0;
     }
     for (size_t i = 0; i < c->n_px_token_keys; i++) {
         if (creds_key_load(&d->token_keys.keys[i], c->px_token_keys[i].kid,
                            c->px_token_keys[i].file) < 0) {
-            int err = al_error_set(AL_EINVAL, "proxies.token_keys[%zu]: %s", i, al_error_last());
+            char why[512];
+            snprintf(why, sizeof(why), "%s", al_error_last());
+            int err = al_error_set(AL_EINVAL, "proxies.token_keys[%zu]: %s", i, why);
             creds_keyring_clear(&d->token_keys);
             return err;
         }

@@ -1296,8 +1296,14 @@ def main():
                 "proxy_ack_timeout": "silent"}[name]
         with open(FAKE_GP, "w") as f:
             json.dump({"mode": mode, "marker": FAKE_GP + ".crashed"}, f)
+        # airlockd mints with its own token key and sends it to the gitproxy
+        key = os.path.join(os.path.dirname(FAKE_GP), "token.key")
+        fd = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.write(fd, os.urandom(32))
+        os.close(fd)
         config["proxies"] = {"gitproxy_config": FAKE_GP, "gitproxy": os.path.join(
-            os.path.dirname(os.path.abspath(__file__)), "fake_gitproxy.py")}
+            os.path.dirname(os.path.abspath(__file__)), "fake_gitproxy.py"),
+            "token_keys": [{"kid": "k1", "file": key}]}
     d = Daemon(binary, config, name=name)
     failed = False
     try:
