@@ -7,10 +7,12 @@
 #define GP_INSPECT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
+#include "airlock/gp_packscan.h"
 #include "airlock/gp_scan.h"
 
-/* Objects larger than this are not read whole: see gp_pack_scan(). */
+/* Deltas larger than this are not resolved: see gp_pack_scan_at(). */
 #define GP_SCAN_OBJECT_MAX (64u << 20)
 
 /* Call once per process before anything else here: libgit2 with bounded
@@ -36,19 +38,20 @@ int gp_pack_commit(gp_pack *pk, int none);
 /* Called now and then during long checks (keep-alives). */
 typedef void (*gp_pack_tick_fn)(void *payload);
 
-/* Scans every object of the pack: blobs whole, commits and tags whole
- * (messages and identities), trees' entry names. On a hit returns 1 and
+/* Scans the objects at offs[0..n) of the pack (what the streaming scan
+ * left for after indexing, gp_packscan.h: deltas, large trees), resolved:
+ * blobs, commits and tags whole, trees' entry names. On a hit returns 1 and
  * *why (allocated) says where ("config/deploy.env contains a GitHub
- * token", "the message of commit 1234abcd contains ..."), never the secret
- * itself. 0 when clean; a negative code when the pack cannot be read. */
-int gp_pack_scan(gp_pack *pk, const gp_secretset *set, char **why, gp_pack_tick_fn tick,
-                 void *payload);
+ * token", "commit 1234abcd (its message or an identity) contains ..."),
+ * never the secret itself; a delta larger than GP_SCAN_OBJECT_MAX is a
+ * hit too (it cannot be read whole). 0 when clean; a negative code when the
+ * pack cannot be read. */
+int gp_pack_scan_at(gp_pack *pk, const uint64_t *offs, size_t n, const gp_secretset *set,
+                    char **why, gp_pack_tick_fn tick, void *payload);
 
-enum gp_ff {
-    GP_FF_YES = 1,     /* new descends from old through the pack's commits */
-    GP_FF_NO = 0,      /* the pack's history of new is complete without old */
-    GP_FF_UNKNOWN = 2, /* the history leaves the pack: upstream must tell */
-};
+/* *why (allocated) for a hit the streaming scan found in the entry at
+ * `offset` (enum gp_obj_type `type`, `what` found). 1, or a negative code. */
+int gp_pack_describe(gp_pack *pk, uint64_t offset, int type, const char *what, char **why);
 
 /* Decides whether `new_hex` descends from `old_hex` using only the commits
  * in the pack. Returns enum gp_ff or a negative code. */

@@ -2,10 +2,12 @@
  * indexed as it streams, then scanned and walked. Nothing here holds a
  * secret: the leak guard looks for fingerprints (gp_scan.h). */
 #include "gp_inspect.h"
+#include "airlock/gp_packscan.h"
 #include "airlock/error.h"
 #include "airlock/log.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <errno.h>
 #include <git2.h>
 #include <git2/sys/odb_backend.h>
@@ -155,73 +157,88 @@ void gp_pack_free(gp_pack *pk)
     free(pk);
 }
 
-/* ---- the leak guard ---- */
+/* ---- the leak guard, after indexing ---- */
 
-struct scan_state {
-    gp_pack *pk;
-    const gp_secretset *set;
-    gp_pack_tick_fn tick;
-    void *payload;
-    size_t seen;
-    git_oid hit;
-    git_object_t hit_type;
-    const char *what;
-    int found; /* 1 secret, 2 too large to read */
-    int err;
+struct wanted {
+    uint64_t off;
+    size_t index;
 };
 
-/* Scans each entry name of a raw tree. */
-static int scan_tree(const char **what, const unsigned char *p, size_t len,
-                     const gp_secretset *set)
+static int wanted_cmp(const void *a, const void *b)
 {
-    const unsigned char *end = p + len;
-    while (p < end) {
-        const unsigned char *sp = memchr(p, ' ', (size_t)(end - p));
-        const unsigned char *nul = sp ? memchr(sp, '\0', (size_t)(end - sp)) : NULL;
-        if (!nul || (size_t)(end - nul) < 1 + GIT_OID_RAWSZ)
-            return 0; /* the indexer accepted it; nothing more to read */
-        if (gp_scan_buffer2(what, sp + 1, (size_t)(nul - sp - 1), set))
-            return 1;
-        p = nul + 1 + GIT_OID_RAWSZ;
-    }
-    return 0;
+    const struct wanted *x = a, *y = b;
+    return x->off < y->off ? -1 : x->off > y->off;
 }
 
-static int scan_object(const git_oid *oid, void *payload)
+static uint32_t be32(const unsigned char *b)
 {
-    struct scan_state *st = payload;
-    size_t size;
-    git_object_t type;
-    git_odb_object *obj = NULL;
-    if (st->tick && ++st->seen % 64 == 0)
-        st->tick(st->payload);
-    if (git_odb_read_header(&size, &type, st->pk->odb, oid) < 0) {
-        st->err = git_fail(AL_EIO, "cannot read the pushed pack");
-        return 1;
+    return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+}
+
+/* The ids of the entries at offs[0..n) of the pack, from its .idx (version
+ * 2, written by libgit2's indexer): one pass over the offset table, memory
+ * for the wanted entries only. out[i] stays zero for an offset not found. */
+static int oids_at(gp_pack *pk, const uint64_t *offs, size_t n, git_oid *out)
+{
+    struct wanted *w = calloc(n ? n : 1, sizeof(*w));
+    unsigned char *chunk = malloc(4096 * 4);
+    int fd = open(pk->idx_path, O_RDONLY | O_CLOEXEC);
+    int err = 0;
+    unsigned char head[8 + 1024];
+    if (!w || !chunk) {
+        err = AL_ENOMEM;
+        goto out;
     }
-    if (size > GP_SCAN_OBJECT_MAX) {
-        git_oid_cpy(&st->hit, oid);
-        st->hit_type = type;
-        st->found = 2;
-        return 1;
+    if (fd < 0 || pread(fd, head, sizeof(head), 0) != (ssize_t)sizeof(head) ||
+        memcmp(head, "\377tOc", 4) != 0 || be32(head + 4) != 2) {
+        err = al_error_set(AL_EIO, "cannot read the pushed pack's index");
+        goto out;
     }
-    if (git_odb_read(&obj, st->pk->odb, oid) < 0) {
-        st->err = git_fail(AL_EIO, "cannot read the pushed pack");
-        return 1;
+    for (size_t i = 0; i < n; i++) {
+        w[i].off = offs[i];
+        w[i].index = i;
+        memset(&out[i], 0, sizeof(out[i]));
     }
-    const unsigned char *data = git_odb_object_data(obj);
-    size_t len = git_odb_object_size(obj);
-    const char *what = NULL;
-    int hit = type == GIT_OBJECT_TREE ? scan_tree(&what, data, len, st->set)
-                                      : gp_scan_buffer2(&what, data, len, st->set);
-    git_odb_object_free(obj);
-    if (hit) {
-        git_oid_cpy(&st->hit, oid);
-        st->hit_type = type;
-        st->what = what;
-        st->found = 1;
+    qsort(w, n, sizeof(*w), wanted_cmp);
+    uint64_t count = be32(head + 8 + 255 * 4);
+    off_t oids_at_pos = 8 + 1024, offs_pos = oids_at_pos + (off_t)count * 24;
+    off_t big_pos = offs_pos + (off_t)count * 4;
+    for (uint64_t i = 0; i < count;) {
+        size_t k = count - i < 4096 ? (size_t)(count - i) : 4096;
+        if (pread(fd, chunk, k * 4, offs_pos + (off_t)i * 4) != (ssize_t)(k * 4)) {
+            err = al_error_set(AL_EIO, "cannot read the pushed pack's index");
+            goto out;
+        }
+        for (size_t e = 0; e < k; e++) {
+            uint64_t off = be32(chunk + e * 4);
+            if (off & 0x80000000u) {
+                unsigned char b[8];
+                if (pread(fd, b, 8, big_pos + (off_t)(off & 0x7fffffffu) * 8) != 8) {
+                    err = al_error_set(AL_EIO, "cannot read the pushed pack's index");
+                    goto out;
+                }
+                off = (uint64_t)be32(b) << 32 | be32(b + 4);
+            }
+            struct wanted key = {off, 0};
+            struct wanted *hit = bsearch(&key, w, n, sizeof(*w), wanted_cmp);
+            /* equal offsets sit together: take them all */
+            while (hit && hit > w && hit[-1].off == off)
+                hit--;
+            for (; hit && hit < w + n && hit->off == off; hit++)
+                if (pread(fd, out[hit->index].id, GIT_OID_RAWSZ,
+                          oids_at_pos + (off_t)(i + e) * GIT_OID_RAWSZ) != GIT_OID_RAWSZ) {
+                    err = al_error_set(AL_EIO, "cannot read the pushed pack's index");
+                    goto out;
+                }
+        }
+        i += k;
     }
-    return hit;
+out:
+    if (fd >= 0)
+        close(fd);
+    free(chunk);
+    free(w);
+    return err;
 }
 
 struct name_state {
@@ -265,41 +282,90 @@ static int name_object(const git_oid *oid, void *payload)
     return found;
 }
 
-int gp_pack_scan(gp_pack *pk, const gp_secretset *set, char **why, gp_pack_tick_fn tick,
-                 void *payload)
+/* The reason for a hit in object `oid` of type `type`: where it is, never
+ * the secret. */
+static int hit_describe(gp_pack *pk, const git_oid *oid, git_object_t type, const char *what,
+                        char **why)
 {
-    struct scan_state st = {.pk = pk, .set = set, .tick = tick, .payload = payload};
     char msg[600], hex[GIT_OID_HEXSZ + 1];
-    *why = NULL;
-    if (pk->none)
-        return 0;
-    git_odb_foreach(pk->odb, scan_object, &st);
-    if (st.err)
-        return st.err;
-    if (!st.found)
-        return 0;
-    git_oid_tostr(hex, sizeof(hex), &st.hit);
-    if (st.found == 2) {
-        snprintf(msg, sizeof(msg),
-                 "%s %.12s is larger than the leak guard reads (%u MiB): split the file, or ask"
-                 " the operator",
-                 git_object_type2string(st.hit_type), hex, GP_SCAN_OBJECT_MAX >> 20);
-    } else if (st.hit_type == GIT_OBJECT_BLOB) {
-        struct name_state ns = {.pk = pk, .target = &st.hit};
+    git_oid_tostr(hex, sizeof(hex), oid);
+    if (type == GIT_OBJECT_BLOB) {
+        struct name_state ns = {.pk = pk, .target = oid};
         git_odb_foreach(pk->odb, name_object, &ns);
         if (ns.name[0])
-            snprintf(msg, sizeof(msg), "%s contains %s", ns.name, st.what);
+            snprintf(msg, sizeof(msg), "%s contains %s", ns.name, what);
         else
-            snprintf(msg, sizeof(msg), "blob %.12s contains %s", hex, st.what);
-    } else if (st.hit_type == GIT_OBJECT_TREE) {
-        snprintf(msg, sizeof(msg), "a file name in tree %.12s contains %s", hex, st.what);
-    } else if (st.hit_type == GIT_OBJECT_TAG) {
-        snprintf(msg, sizeof(msg), "tag %.12s (its message or tagger) contains %s", hex, st.what);
+            snprintf(msg, sizeof(msg), "blob %.12s contains %s", hex, what);
+    } else if (type == GIT_OBJECT_TREE) {
+        snprintf(msg, sizeof(msg), "a file name in tree %.12s contains %s", hex, what);
+    } else if (type == GIT_OBJECT_TAG) {
+        snprintf(msg, sizeof(msg), "tag %.12s (its message or tagger) contains %s", hex, what);
     } else {
         snprintf(msg, sizeof(msg), "commit %.12s (its message or an identity) contains %s", hex,
-                 st.what);
+                 what);
     }
     return (*why = strdup(msg)) ? 1 : AL_ENOMEM;
+}
+
+int gp_pack_describe(gp_pack *pk, uint64_t offset, int type, const char *what, char **why)
+{
+    git_oid oid;
+    int err = oids_at(pk, &offset, 1, &oid);
+    if (err < 0)
+        return err;
+    return hit_describe(pk, &oid, (git_object_t)type, what, why);
+}
+
+int gp_pack_scan_at(gp_pack *pk, const uint64_t *offs, size_t n, const gp_secretset *set,
+                    char **why, gp_pack_tick_fn tick, void *payload)
+{
+    *why = NULL;
+    if (n == 0)
+        return 0;
+    git_oid *oids = calloc(n, sizeof(*oids));
+    if (!oids)
+        return AL_ENOMEM;
+    int err = oids_at(pk, offs, n, oids);
+    for (size_t i = 0; i < n && err == 0; i++) {
+        size_t size;
+        git_object_t type;
+        git_odb_object *obj = NULL;
+        if (tick && i % 64 == 63)
+            tick(payload);
+        if (git_oid_is_zero(&oids[i])) {
+            err = al_error_set(AL_EIO, "an object of the pushed pack is not in its index");
+            break;
+        }
+        if (git_odb_read_header(&size, &type, pk->odb, &oids[i]) < 0) {
+            err = git_fail(AL_EIO, "cannot read the pushed pack");
+            break;
+        }
+        if (size > GP_SCAN_OBJECT_MAX) {
+            char msg[300], hex[GIT_OID_HEXSZ + 1];
+            git_oid_tostr(hex, sizeof(hex), &oids[i]);
+            snprintf(msg, sizeof(msg),
+                     "%s %.12s is stored as a delta larger than the leak guard resolves (%u MiB):"
+                     " push it without delta compression (git -c pack.window=0 push), or ask"
+                     " the operator",
+                     git_object_type2string(type), hex, GP_SCAN_OBJECT_MAX >> 20);
+            err = (*why = strdup(msg)) ? 1 : AL_ENOMEM;
+            break;
+        }
+        if (git_odb_read(&obj, pk->odb, &oids[i]) < 0) {
+            err = git_fail(AL_EIO, "cannot read the pushed pack");
+            break;
+        }
+        const char *what = NULL;
+        const void *data = git_odb_object_data(obj);
+        size_t len = git_odb_object_size(obj);
+        int hit = type == GIT_OBJECT_TREE ? gp_tree_scan_names(&what, data, len, set)
+                                          : gp_scan_buffer2(&what, data, len, set) != 0;
+        git_odb_object_free(obj);
+        if (hit)
+            err = hit_describe(pk, &oids[i], type, what, why);
+    }
+    free(oids);
+    return err;
 }
 
 /* ---- fast-forward from the pack's commits ---- */

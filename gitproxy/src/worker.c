@@ -24,6 +24,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/resource.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -487,6 +488,12 @@ int gp_worker_serve(const struct gp_front_cfg *cfg, int client, int ch)
     for (int i = 0; i < 64 && recv(client, sink, sizeof(sink), 0) > 0; i++)
         ;
     int status = rq->status;
+    struct rusage ru;
+    if (al_log_enabled(AL_LOG_DEBUG) && getrusage(RUSAGE_SELF, &ru) == 0)
+        al_log(AL_LOG_DEBUG, "worker: %.0f ms user, %.0f ms system CPU, peak RSS %ld KiB",
+               (double)ru.ru_utime.tv_sec * 1e3 + (double)ru.ru_utime.tv_usec / 1e3,
+               (double)ru.ru_stime.tv_sec * 1e3 + (double)ru.ru_stime.tv_usec / 1e3,
+               ru.ru_maxrss);
     if (rq->sub_fd >= 0)
         close(rq->sub_fd);
     OPENSSL_cleanse(rq->http.authorization, sizeof(rq->http.authorization));

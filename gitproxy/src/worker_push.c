@@ -15,11 +15,15 @@
 #include "gp_inspect.h"
 
 #include "airlock/error.h"
+#include "airlock/gp_packscan.h"
 #include "airlock/gp_pktline.h"
 #include "airlock/gp_receive.h"
 #include "airlock/gp_scan.h"
 #include "airlock/log.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +32,7 @@
 #include <unistd.h>
 
 #define CT_RECEIVE_RESULT "application/x-git-receive-pack-result"
+#define GP_IO_CHUNK       (64u << 10)
 #define HOLD_BYTES        4096 /* the end of the pack, sent only once every check passed */
 #define KEEPALIVE_S       20   /* during long checks, one held byte this often */
 
@@ -37,6 +42,9 @@ struct push {
     char **reasons; /* per command, NULL = fine */
     gp_secretset *secrets;
     gp_pack *pack;
+    gp_packscan *scan;  /* the leak guard and commits over the pack as it streams */
+    int spool_fd;       /* the pack as it came, for libgit2 when it is needed */
+    int upload_aborted; /* a secret was seen: nothing more goes upstream */
     uint8_t hold[HOLD_BYTES];
     size_t hold_len;
     uint64_t pack_bytes;
@@ -287,7 +295,8 @@ static int pack_forward(struct push *ps, const uint8_t *data, size_t len)
 static void keepalive(void *payload)
 {
     struct push *ps = payload;
-    if (!ps->streaming || ps->hold_len < 2 || time(NULL) - ps->last_sent < KEEPALIVE_S)
+    if (!ps->streaming || ps->upload_aborted || ps->hold_len < 2 ||
+        time(NULL) - ps->last_sent < KEEPALIVE_S)
         return;
     struct gp_wire w;
     gp_wire_init(&w, ps->rq->out, sizeof(ps->rq->out), GP_CH_DATA);
@@ -318,17 +327,85 @@ static int channel_open(struct wrq *rq)
 }
 
 /* Every check that needs the whole pack. */
+static double mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* Indexes the spooled pack with libgit2 (only when the streaming scan
+ * cannot decide alone: deltas, a hit to name, a history that leaves the
+ * pack), with keep-alives. 0, AL_EINVAL (the pack is refused: reasons
+ * set) or a fault. */
+static int pack_index(struct push *ps)
+{
+    struct wrq *rq = ps->rq;
+    if (ps->pack)
+        return 0;
+    double t0 = mono_ms();
+    int err = gp_pack_new(&ps->pack, rq->cfg->cache_dir);
+    if (err < 0) {
+        fault_set(ps, 503, al_error_last());
+        return err;
+    }
+    uint8_t *chunk = malloc(GP_IO_CHUNK);
+    if (!chunk) {
+        fault_set(ps, 500, "out of memory");
+        return AL_ENOMEM;
+    }
+    for (off_t off = 0; err == 0 && (uint64_t)off < ps->pack_bytes;) {
+        ssize_t n = pread(ps->spool_fd, chunk, GP_IO_CHUNK, off);
+        if (n <= 0) {
+            err = al_error_set_errno(AL_EIO, n < 0 ? errno : EIO, "reading the spooled pack");
+            fault_set(ps, 503, al_error_last());
+            break;
+        }
+        if (gp_pack_append(ps->pack, chunk, (size_t)n) < 0) {
+            err = AL_EINVAL;
+            refuse_all(ps, al_error_last());
+            break;
+        }
+        off += n;
+        if ((off >> 20) % 64 == 0)
+            keepalive(ps);
+    }
+    free(chunk);
+    if (err == 0 && (err = gp_pack_commit(ps->pack, ps->pack_bytes == 0)) < 0)
+        refuse_all(ps, al_error_last());
+    al_log(AL_LOG_DEBUG, "%s: pack of %llu bytes indexed after the stream in %.1f ms", rq->repo,
+           (unsigned long long)ps->pack_bytes, mono_ms() - t0);
+    return err;
+}
+
+/* Every check that needs the whole pack. The streaming scan has already
+ * looked into every whole object and knows the pack's commits: a pack
+ * without deltas whose commits reach each old tip is decided without
+ * indexing it. */
 static void pack_checks(struct push *ps)
 {
     struct wrq *rq = ps->rq;
     char *why = NULL;
-    int err = gp_pack_commit(ps->pack, ps->pack_bytes == 0);
-    if (err < 0) {
+    double t0 = mono_ms();
+    if (ps->pack_bytes && gp_packscan_finish(ps->scan) < 0) {
         refuse_all(ps, al_error_last());
         return;
     }
-    if (ps->secrets) {
-        int hit = gp_pack_scan(ps->pack, ps->secrets, &why, keepalive, ps);
+    if (rq->cfg->leak_guard) {
+        uint64_t off;
+        enum gp_obj_type type;
+        const char *what;
+        size_t n;
+        const uint64_t *later = gp_packscan_later(ps->scan, &n);
+        int hit = 0, found = gp_packscan_hit(ps->scan, &off, &type, &what);
+        if ((found || n) && pack_index(ps) < 0)
+            return;
+        if (found)
+            hit = gp_pack_describe(ps->pack, off, (int)type, what, &why);
+        else if (n)
+            hit = gp_pack_scan_at(ps->pack, later, n, ps->secrets, &why, keepalive, ps);
+        al_log(AL_LOG_DEBUG, "%s: leak guard finished %.1f ms after the pack", rq->repo,
+               mono_ms() - t0);
         if (hit < 0) {
             fault_set(ps, 503, al_error_last());
             return;
@@ -349,9 +426,16 @@ static void pack_checks(struct push *ps)
         if (ps->reasons[i] || gp_oid_is_zero(c->old_oid) || strcmp(c->old_oid, c->new_oid) == 0)
             continue;
         int fault = 503;
-        int ff = gp_pack_descends(ps->pack, c->new_oid, c->old_oid);
+        int ff = gp_packscan_descends(ps->scan, c->new_oid, c->old_oid);
+        if (ff == AL_EAGAIN) {
+            if (pack_index(ps) < 0)
+                return;
+            ff = gp_pack_descends(ps->pack, c->new_oid, c->old_oid);
+        }
         if (ff == GP_FF_UNKNOWN) {
             keepalive(ps);
+            if (ps->pack_bytes && pack_index(ps) < 0)
+                return;
             if (sub < 0 && (sub = channel_open(rq)) < 0)
                 ff = sub;
             else
@@ -367,6 +451,7 @@ static void pack_checks(struct push *ps)
             return;
         }
     }
+    al_log(AL_LOG_DEBUG, "%s: checks finished %.1f ms after the pack", rq->repo, mono_ms() - t0);
 }
 
 /* Leak guard over what is not in the pack: ref names and push options. */
@@ -395,11 +480,49 @@ static void names_scan(struct push *ps)
  * key holder and the indexer. 0 at its end; AL_ETOOBIG past max_push;
  * AL_EINVAL for a malformed body or pack (reasons set); AL_EIO when upstream
  * answered early (rq->done) or a side went away. */
+static double mono_ms(void);
+
+/* Appends to the spooled pack; a failure is the proxy's (503). */
+static int spool_write(struct push *ps, const uint8_t *data, size_t len)
+{
+    while (len > 0) {
+        ssize_t w = write(ps->spool_fd, data, len);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            al_error_set_errno(AL_EIO, w < 0 ? errno : ENOSPC, "spooling the pushed pack");
+            fault_set(ps, 503, al_error_last());
+            return AL_EIO;
+        }
+        data += w;
+        len -= (size_t)w;
+    }
+    return 0;
+}
+
+/* An unlinked file under cache_dir/tmp for the pack. */
+static int spool_open(struct push *ps)
+{
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/tmp", ps->rq->cfg->cache_dir);
+    if (mkdir(path, 0700) < 0 && errno != EEXIST)
+        return al_error_set_errno(AL_EIO, errno, "mkdir %s", path);
+    snprintf(path, sizeof(path), "%s/tmp/pack-XXXXXX", ps->rq->cfg->cache_dir);
+    int fd = mkostemp(path, O_CLOEXEC);
+    if (fd < 0)
+        return al_error_set_errno(AL_EIO, errno, "a spool file under %s/tmp",
+                                  ps->rq->cfg->cache_dir);
+    unlink(path);
+    ps->spool_fd = fd;
+    return 0;
+}
+
 static int pack_stream(struct push *ps, const char *pre, size_t pre_len)
 {
     struct wrq *rq = ps->rq;
     uint8_t *chunk = malloc(GP_CHAN_DATA_MAX);
     int err = 0;
+    double t_read = 0, t_index = 0, t_scan = 0, t_send = 0, t;
     if (!chunk)
         return AL_ENOMEM;
     for (;;) {
@@ -410,7 +533,9 @@ static int pack_stream(struct push *ps, const char *pre, size_t pre_len)
             n = (ssize_t)pre_len;
             pre_len = 0;
         } else {
+            t = mono_ms();
             n = gp_http_read_body(&rq->conn, chunk, GP_CHAN_DATA_MAX);
+            t_read += mono_ms() - t;
             data = chunk;
         }
         if (n < 0) {
@@ -425,11 +550,34 @@ static int pack_stream(struct push *ps, const char *pre, size_t pre_len)
                                (unsigned long long)rq->cfg->max_push);
             break;
         }
-        if (ps->pack && gp_pack_append(ps->pack, data, (size_t)n) < 0) {
-            err = AL_EINVAL;
-            refuse_all(ps, al_error_last());
+        t = mono_ms();
+        if (ps->spool_fd >= 0 && spool_write(ps, data, (size_t)n) < 0) {
+            err = AL_EIO;
             break;
         }
+        t_index += mono_ms() - t;
+        if (ps->scan && !ps->upload_aborted) {
+            t = mono_ms();
+            int hit = gp_packscan_feed(ps->scan, data, (size_t)n);
+            t_scan += mono_ms() - t;
+            if (hit < 0) {
+                err = AL_EINVAL;
+                refuse_all(ps, al_error_last());
+                break;
+            }
+            if (hit) {
+                /* A secret: not one more byte of this pack goes upstream.
+                 * The rest is still read (and indexed) to name the file. */
+                struct gp_wire w;
+                gp_wire_init(&w, rq->out, sizeof(rq->out), GP_CH_ABORT);
+                gp_wire_str(&w, "push refused");
+                gp_chan_send(rq->ch, &w, NULL, 0);
+                ps->upload_aborted = 1;
+            }
+        }
+        if (ps->upload_aborted)
+            continue;
+        t = mono_ms();
         for (size_t off = 0; off < (size_t)n && err == 0;) {
             size_t k = (size_t)n - off < GP_CHAN_DATA_MAX - HOLD_BYTES
                            ? (size_t)n - off
@@ -437,18 +585,24 @@ static int pack_stream(struct push *ps, const char *pre, size_t pre_len)
             err = pack_forward(ps, data + off, k);
             off += k;
         }
+        t_send += mono_ms() - t;
         if (err == 0 && rq->done)
             err = AL_EIO; /* upstream answered before the end: relayed */
         if (err < 0)
             break;
     }
     free(chunk);
+    if (ps->spool_fd >= 0)
+        al_log(AL_LOG_DEBUG,
+               "%s: inspected stream: %.0f ms waiting for the client, %.0f ms spooling,"
+               " %.0f ms scanning, %.0f ms sending upstream",
+               rq->repo, t_read, t_index, t_scan, t_send);
     return err;
 }
 
 void wk_receive_pack(struct wrq *rq)
 {
-    struct push ps = {.rq = rq};
+    struct push ps = {.rq = rq, .spool_fd = -1};
     struct al_buf head;
     char *chunk = NULL;
     int err;
@@ -519,7 +673,12 @@ void wk_receive_pack(struct wrq *rq)
     for (size_t i = 0; i < ps.r.ncmds; i++)
         need_ff |= !gp_oid_is_zero(ps.r.cmds[i].old_oid);
     need_ff &= rq->cfg->check_ff;
-    if ((ps.secrets || need_ff) && (err = gp_pack_new(&ps.pack, rq->cfg->cache_dir)) < 0) {
+    if ((ps.secrets || need_ff) &&
+        (err = gp_packscan_new(&ps.scan, ps.secrets, rq->cfg->leak_guard)) < 0) {
+        wk_respond_text(rq, 500, "airlock: out of memory");
+        goto out;
+    }
+    if ((ps.secrets || need_ff) && (err = spool_open(&ps)) < 0) {
         fault_set(&ps, 503, al_error_last());
         wk_body_drain(rq, rq->cfg->max_push);
         wk_respond_text(rq, 503, "airlock: the git proxy cannot check pushes now (see its log)");
@@ -541,7 +700,10 @@ void wk_receive_pack(struct wrq *rq)
     }
     ps.streaming = 1;
     ps.last_sent = time(NULL);
+    double t0 = mono_ms();
     err = pack_stream(&ps, head.ptr + ps.r.head_len, head.len - ps.r.head_len);
+    al_log(AL_LOG_DEBUG, "%s: %llu bytes of pack streamed in %.1f ms", rq->repo,
+           (unsigned long long)ps.pack_bytes, mono_ms() - t0);
     if (err == AL_EIO && rq->done) {
         /* upstream answered early (and the client got it) */
         wk_body_drain(rq, rq->cfg->max_push);
@@ -552,7 +714,7 @@ void wk_receive_pack(struct wrq *rq)
         abort_why = al_error_last();
     } else if (err < 0 && !any_refused(&ps)) {
         refuse_all(&ps, al_error_last());
-    } else if (err == 0 && ps.pack) {
+    } else if (err == 0 && ps.scan) {
         pack_checks(&ps);
     }
     if (!abort_why && !ps.fault && !any_refused(&ps)) {
@@ -608,6 +770,9 @@ out:
         for (size_t i = 0; i < ps.r.ncmds; i++)
             free(ps.reasons[i]);
     free(ps.reasons);
+    gp_packscan_free(ps.scan);
+    if (ps.spool_fd >= 0)
+        close(ps.spool_fd);
     gp_secretset_free(ps.secrets);
     gp_pack_free(ps.pack);
     free(chunk);
