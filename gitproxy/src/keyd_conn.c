@@ -695,7 +695,21 @@ static int handle_request(struct kconn *c, struct gp_rd *r)
                                                   : (curl_off_t)(length + head.len));
         curl_easy_setopt(curl, CURLOPT_UPLOAD_BUFFERSIZE, (long)GP_IO_CHUNK);
     }
+    struct timespec ts0, ts1;
+    clock_gettime(CLOCK_MONOTONIC, &ts0);
     CURLcode rc = curl_easy_perform(curl);
+    clock_gettime(CLOCK_MONOTONIC, &ts1);
+    if (al_log_enabled(AL_LOG_DEBUG)) {
+        double pre = 0, start = 0, total = 0;
+        curl_easy_getinfo(curl, CURLINFO_PRETRANSFER_TIME, &pre);
+        curl_easy_getinfo(curl, CURLINFO_STARTTRANSFER_TIME, &start);
+        curl_easy_getinfo(curl, CURLINFO_TOTAL_TIME, &total);
+        al_log(AL_LOG_DEBUG,
+               "%s: upstream %s: %llu bytes up, %llu down; connected %.1f ms, first answer byte"
+               " %.1f ms, done %.1f ms",
+               c->repo, gp_endpoint_path(ep), (unsigned long long)x.up_bytes,
+               (unsigned long long)x.down_bytes, pre * 1e3, start * 1e3, total * 1e3);
+    }
     if (x.revoked)
         al_log(AL_LOG_WARN, "%s: session %s revoked during the request; upload aborted", c->repo,
                c->claims.session);
