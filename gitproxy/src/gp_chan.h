@@ -19,9 +19,10 @@
  *   PUSH_SHALLOW oid str                      VERDICT      index u16, reason str
  *   PUSH_CMD     old str, new str, ref str    VERDICTS_END refused u16
  *   PUSH_OPT     option str                   SECRETS      last u8, part bin
- *   PUSH_HEAD    caps str (ends the list)     HEAD         status u16, ctype str
- *   REQUEST      kind u8, git_protocol str,   DATA         bytes (the rest)
- *                encoding u8, length u64      DONE         ok u8, message str
+ *   PUSH_HEAD    caps str (ends the list)     HEAD         status u16, ctype str,
+ *   REQUEST      kind u8, git_protocol str,                direct u8
+ *                encoding u8, length u64,     DATA         bytes (the rest)
+ *                direct u8                    DONE         ok u8, message str
  *   DATA         bytes (the rest)             FAIL         status u16, message str
  *   END                                       CHANNEL      (a descriptor attached)
  *   ABORT        reason str
@@ -40,6 +41,12 @@
  * FAIL ends what the worker asked for with an answer for the client (status
  * and a plain message, safe to show); DONE ends an upstream request whose
  * HEAD (and DATA) were sent.
+ *
+ * A fetch's answer is upstream's bytes, which the worker has nothing to do
+ * with: REQUEST with `direct` set (upload-pack and its advertisement only)
+ * has the key holder write the answer's status line and body straight to
+ * the client's socket (it writes to that socket, never reads it), and send
+ * the worker just HEAD with `direct` set, then DONE or FAIL.
  */
 #ifndef GP_CHAN_H
 #define GP_CHAN_H
@@ -135,6 +142,48 @@ const uint8_t *gp_rd_rest(struct gp_rd *r, size_t *len);
 /* 0 when every field was read without error and nothing is left; else
  * AL_EINVAL with a reason in al_error_last(). */
 int gp_rd_end(struct gp_rd *r, const char *what);
+
+/* Decoders of the messages a worker sends, each checking the type byte,
+ * every field's bounds and that nothing is left over: 0 or AL_EINVAL. */
+struct gp_msg_auth {
+    unsigned op; /* CREDS_OP_FETCH or CREDS_OP_PUSH, unchecked here */
+    char host[256];
+    char owner[128];
+    char name[128];
+    char token[8193]; /* CREDS_TOKEN_MAX + 1 */
+};
+int gp_msg_auth_decode(struct gp_msg_auth *out, const void *msg, size_t len);
+
+struct gp_msg_cmd {
+    char old_oid[64];
+    char new_oid[64];
+    char ref[4096];
+};
+int gp_msg_cmd_decode(struct gp_msg_cmd *out, const void *msg, size_t len);
+
+/* PUSH_SHALLOW, PUSH_OPT, PUSH_HEAD, ABORT: one string, for message `type`. */
+int gp_msg_str_decode(int type, char *dst, size_t cap, const void *msg, size_t len);
+
+struct gp_msg_request {
+    unsigned kind;     /* enum gp_req_kind, unchecked here */
+    char git_protocol[256];
+    unsigned encoding; /* enum gp_req_encoding, unchecked here */
+    uint64_t length;
+    unsigned direct;   /* the answer goes to the client's socket */
+};
+int gp_msg_request_decode(struct gp_msg_request *out, const void *msg, size_t len);
+
+struct gp_msg_refuse {
+    unsigned index;
+    char reason[512];
+};
+int gp_msg_refuse_decode(struct gp_msg_refuse *out, const void *msg, size_t len);
+
+struct gp_msg_outcome {
+    char decision[32];
+    char reason[512];
+};
+int gp_msg_outcome_decode(struct gp_msg_outcome *out, const void *msg, size_t len);
 
 /* Sends one message with up to 2 descriptors attached. 0 or AL_EIO. */
 int gp_chan_send(int fd, const struct gp_wire *w, const int *fds, size_t nfds);

@@ -88,9 +88,10 @@ void gp_sess_put(gp_proxy *p, struct gp_sess *s);
 void gp_audit_write(gp_proxy *p, const char *session, json_t *record);
 
 /* Serves one client connection whose worker talks over `ch`: returns when
- * the worker closes its end. `session` is the listener's ("*": any). Closes
- * nothing. */
-void gp_keyd_conn_serve(gp_proxy *p, int ch, const char *session);
+ * the worker closes its end. `client` is the client's socket, only ever
+ * written to (a fetch's direct answer); `session` is the listener's ("*":
+ * any). Closes nothing. */
+void gp_keyd_conn_serve(gp_proxy *p, int ch, int client, const char *session);
 
 /* Starts the front (exec of this program with --front): see front.c. Call
  * while still root, before dropping privileges; `user`/`group` is who the

@@ -30,6 +30,7 @@ struct wrq {
     int ok;        /* DONE with ok */
     int inject;    /* add no-thin to a receive-pack advertisement */
     int quiet;     /* an aborted request: its answer is not for the client */
+    int direct;    /* the key holder writes the answer to the client itself */
     int sub_fd;    /* a second channel the key holder sent (CHANNEL), or -1 */
     struct al_buf adv;
     uint8_t in[GP_CHAN_MSG_MAX];

@@ -46,8 +46,6 @@ int gp_inspect_global_init(const char *ca_file)
     /* Objects read back are checked against their ids. */
     git_libgit2_opts(GIT_OPT_ENABLE_STRICT_HASH_VERIFICATION, 1);
     git_libgit2_opts(GIT_OPT_ENABLE_STRICT_OBJECT_CREATION, 1);
-    /* The mirrors belong to the proxy's own user. */
-    git_libgit2_opts(GIT_OPT_SET_OWNER_VALIDATION, 0);
     if (ca_file && git_libgit2_opts(GIT_OPT_SET_SSL_CERT_LOCATIONS, ca_file, NULL) < 0)
         return al_error_set(AL_EINVAL, "libgit2 cannot use CA file %s", ca_file);
     return 0;

@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -36,6 +37,7 @@
 struct kconn {
     gp_proxy *p;
     int ch;
+    int client; /* the client's socket, written only by a direct answer; -1 on a second channel */
     const char *listener_session;
     int sub; /* a second channel (mirror fetches): fetch requests only */
     /* after AUTH */
@@ -111,15 +113,13 @@ static void conn_clear(struct kconn *c)
 
 /* ---- AUTH ---- */
 
-static int handle_auth(struct kconn *c, struct gp_rd *r)
+static int handle_auth(struct kconn *c, const uint8_t *msg, size_t len)
 {
-    char owner[128], name[128], token[CREDS_TOKEN_MAX + 1];
-    unsigned op = gp_rd_u8(r);
-    gp_rd_str(r, c->host, sizeof(c->host));
-    gp_rd_str(r, owner, sizeof(owner));
-    gp_rd_str(r, name, sizeof(name));
-    gp_rd_str(r, token, sizeof(token));
-    int err = gp_rd_end(r, "AUTH");
+    struct gp_msg_auth m;
+    int err = gp_msg_auth_decode(&m, msg, len);
+    unsigned op = m.op;
+    const char *owner = m.owner, *name = m.name, *token = m.token;
+    snprintf(c->host, sizeof(c->host), "%s", m.host);
     struct gp_route route;
     char full[520];
     int n = snprintf(full, sizeof(full), "%s/%s/%s", c->host, owner, name);
@@ -190,7 +190,7 @@ static int handle_auth(struct kconn *c, struct gp_rd *r)
     gp_wire_str(&w, c->repo);
     err = gp_chan_send(c->ch, &w, NULL, 0);
 out:
-    OPENSSL_cleanse(token, sizeof(token));
+    OPENSSL_cleanse(&m, sizeof(m));
     return err;
 }
 
@@ -288,44 +288,41 @@ static int send_secrets(struct kconn *c)
     return err;
 }
 
-static int handle_push_part(struct kconn *c, int type, struct gp_rd *r)
+static int handle_push_part(struct kconn *c, int type, const uint8_t *msg, size_t len)
 {
-    char a[4096], b[64], d[64];
+    char a[4096];
     if (!c->authed || c->op != CREDS_OP_PUSH || c->push_checked || c->sub)
         return al_error_set(AL_EINVAL, "push message out of order");
     if (type == GP_CH_PUSH_SHALLOW) {
-        gp_rd_str(r, a, sizeof(a));
-        if (gp_rd_end(r, "PUSH_SHALLOW") < 0 || !oid_ok(a) || c->shallow.len >= 1000)
+        if (gp_msg_str_decode(type, a, sizeof(a), msg, len) < 0 || !oid_ok(a) ||
+            c->shallow.len >= GP_RECEIVE_MAX_SHALLOW)
             return al_error_set(AL_EINVAL, "bad PUSH_SHALLOW message");
         return al_strlist_push(&c->shallow, a);
     }
     if (type == GP_CH_PUSH_OPT) {
-        gp_rd_str(r, a, sizeof(a));
-        if (gp_rd_end(r, "PUSH_OPT") < 0 || c->opts.len >= 100)
+        if (gp_msg_str_decode(type, a, sizeof(a), msg, len) < 0 || c->opts.len >= 100)
             return al_error_set(AL_EINVAL, "bad PUSH_OPT message");
         return al_strlist_push(&c->opts, a);
     }
     if (type == GP_CH_PUSH_CMD) {
-        gp_rd_str(r, b, sizeof(b));
-        gp_rd_str(r, d, sizeof(d));
-        gp_rd_str(r, a, sizeof(a));
-        if (gp_rd_end(r, "PUSH_CMD") < 0 || !oid_ok(b) || !oid_ok(d) || !a[0] ||
-            c->ncmds >= GP_RECEIVE_MAX_CMDS || c->opts.len)
+        struct gp_msg_cmd m;
+        if (gp_msg_cmd_decode(&m, msg, len) < 0 || !oid_ok(m.old_oid) || !oid_ok(m.new_oid) ||
+            !m.ref[0] || c->ncmds >= GP_RECEIVE_MAX_CMDS || c->opts.len)
             return al_error_set(AL_EINVAL, "bad PUSH_CMD message");
         struct gp_command *cmds = realloc(c->cmds, (c->ncmds + 1) * sizeof(*cmds));
         if (!cmds)
             return AL_ENOMEM;
         c->cmds = cmds;
-        memcpy(cmds[c->ncmds].old_oid, b, GP_OID_HEX + 1);
-        memcpy(cmds[c->ncmds].new_oid, d, GP_OID_HEX + 1);
-        if (!(cmds[c->ncmds].ref = strdup(a)))
+        memcpy(cmds[c->ncmds].old_oid, m.old_oid, GP_OID_HEX + 1);
+        memcpy(cmds[c->ncmds].new_oid, m.new_oid, GP_OID_HEX + 1);
+        if (!(cmds[c->ncmds].ref = strdup(m.ref)))
             return AL_ENOMEM;
         c->ncmds++;
         return 0;
     }
     /* PUSH_HEAD: the list is complete; check every command. */
-    gp_rd_str(r, c->caps, sizeof(c->caps));
-    if (gp_rd_end(r, "PUSH_HEAD") < 0 || c->ncmds == 0 || !caps_ok(c->caps))
+    if (gp_msg_str_decode(type, c->caps, sizeof(c->caps), msg, len) < 0 || c->ncmds == 0 ||
+        !caps_ok(c->caps))
         return al_error_set(AL_EINVAL, "bad PUSH_HEAD message");
     char **reasons = calloc(c->ncmds, sizeof(*reasons));
     if (!reasons)
@@ -396,6 +393,7 @@ static int handle_channel(struct kconn *c);
 struct kxfer {
     struct kconn *c;
     enum gp_req_kind kind;
+    int direct; /* the answer goes straight to the client's socket */
     long status;
     char ctype[128];
     int head_sent;
@@ -460,8 +458,8 @@ static size_t kx_read(char *dst, size_t size, size_t nmemb, void *u)
             x->body_ended = 1;
         } else {
             if (type == GP_CH_ABORT) {
-                gp_rd_str(&r, x->abort_reason, sizeof(x->abort_reason));
-                if (gp_rd_end(&r, "ABORT") < 0)
+                if (gp_msg_str_decode(type, x->abort_reason, sizeof(x->abort_reason), x->c->in,
+                                      (size_t)n) < 0)
                     snprintf(x->abort_reason, sizeof(x->abort_reason), "aborted");
             } else {
                 snprintf(x->abort_reason, sizeof(x->abort_reason), "%s",
@@ -512,6 +510,22 @@ static size_t kx_header(char *data, size_t size, size_t nmemb, void *u)
     return len;
 }
 
+/* Writes all of data to the client's socket (a direct answer). */
+static int client_write(int fd, const void *data, size_t len)
+{
+    const char *p = data;
+    while (len > 0) {
+        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return AL_EIO;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
 static size_t kx_write(char *data, size_t size, size_t nmemb, void *u)
 {
     struct kxfer *x = u;
@@ -520,14 +534,35 @@ static size_t kx_write(char *data, size_t size, size_t nmemb, void *u)
         return len; /* swallowed; our own answer follows */
     struct gp_wire w;
     if (!x->head_sent) {
+        const char *ctype = x->ctype[0] ? x->ctype : "application/octet-stream";
         gp_wire_init(&w, x->c->out, sizeof(x->c->out), GP_CH_HEAD);
         gp_wire_u16(&w, 200);
-        gp_wire_str(&w, x->ctype[0] ? x->ctype : "application/octet-stream");
+        gp_wire_str(&w, ctype);
+        gp_wire_u8(&w, (uint8_t)x->direct);
         if (gp_chan_send(x->c->ch, &w, NULL, 0) < 0) {
             x->send_failed = 1;
             return 0;
         }
         x->head_sent = 1;
+        if (x->direct) {
+            char head[300];
+            int n = snprintf(head, sizeof(head),
+                             "HTTP/1.1 200 OK\r\nContent-Type: %s\r\nCache-Control: no-cache\r\n"
+                             "Connection: close\r\n\r\n",
+                             ctype);
+            if (client_write(x->c->client, head, (size_t)n) < 0) {
+                x->send_failed = 1;
+                return 0;
+            }
+        }
+    }
+    if (x->direct) {
+        if (client_write(x->c->client, data, len) < 0) {
+            x->send_failed = 1;
+            return 0;
+        }
+        x->down_bytes += len;
+        return len;
     }
     if (x->kind == GP_REQ_RECEIVE_PACK && x->report.len < 4096)
         al_buf_append(&x->report, data,
@@ -603,14 +638,16 @@ static void kx_finish_fail(struct kxfer *x, CURLcode rc)
     }
 }
 
-static int handle_request(struct kconn *c, struct gp_rd *r)
+static int handle_request(struct kconn *c, const uint8_t *msg, size_t len)
 {
-    char gproto[256];
-    unsigned kind = gp_rd_u8(r);
-    gp_rd_str(r, gproto, sizeof(gproto));
-    unsigned enc = gp_rd_u8(r);
-    uint64_t length = gp_rd_u64(r);
-    int err = gp_rd_end(r, "REQUEST");
+    struct gp_msg_request m;
+    int err = gp_msg_request_decode(&m, msg, len);
+    unsigned kind = m.kind, enc = m.encoding;
+    uint64_t length = m.length;
+    const char *gproto = m.git_protocol;
+    if (err == 0 && m.direct &&
+        (c->client < 0 || (kind != GP_REQ_INFO_UPLOAD && kind != GP_REQ_UPLOAD_PACK)))
+        err = al_error_set(AL_EINVAL, "a direct answer is for fetches on the first channel");
     int post = kind == GP_REQ_UPLOAD_PACK || kind == GP_REQ_RECEIVE_PACK;
     if (err == 0 && (!c->authed || kind < GP_REQ_INFO_UPLOAD || kind > GP_REQ_RECEIVE_PACK ||
                      enc > GP_ENC_GZIP ||
@@ -625,7 +662,7 @@ static int handle_request(struct kconn *c, struct gp_rd *r)
         err = al_error_set(AL_EINVAL, "a second channel only fetches");
     if (err < 0)
         return err;
-    struct kxfer x = {.c = c, .kind = kind};
+    struct kxfer x = {.c = c, .kind = kind, .direct = m.direct != 0};
     al_buf_init(&x.report, 4096);
     struct al_buf head;
     al_buf_init(&head, GP_RECEIVE_HEAD_MAX);
@@ -730,6 +767,7 @@ static int handle_request(struct kconn *c, struct gp_rd *r)
         gp_wire_init(&w, c->out, sizeof(c->out), GP_CH_HEAD);
         gp_wire_u16(&w, 200);
         gp_wire_str(&w, x.ctype[0] ? x.ctype : "application/octet-stream");
+        gp_wire_u8(&w, 0); /* nothing to relay: the worker answers */
         err = gp_chan_send(c->ch, &w, NULL, 0);
         gp_wire_init(&w, c->out, sizeof(c->out), GP_CH_DONE);
         gp_wire_u8(&w, 1);
@@ -764,27 +802,24 @@ out:
 
 /* REFUSE_REF / OUTCOME: a push the worker refused after the fact (leak
  * guard, fast-forward check, malformed pack): recorded in the audit log. */
-static int handle_outcome(struct kconn *c, int type, struct gp_rd *r)
+static int handle_outcome(struct kconn *c, int type, const uint8_t *msg, size_t len)
 {
-    char reason[512], decision[32];
     if (!c->authed || c->op != CREDS_OP_PUSH)
         return al_error_set(AL_EINVAL, "OUTCOME out of order");
     if (type == GP_CH_REFUSE_REF) {
-        unsigned idx = gp_rd_u16(r);
-        gp_rd_str(r, reason, sizeof(reason));
-        if (gp_rd_end(r, "REFUSE_REF") < 0 || idx >= c->ncmds)
+        struct gp_msg_refuse m;
+        if (gp_msg_refuse_decode(&m, msg, len) < 0 || m.index >= c->ncmds)
             return al_error_set(AL_EINVAL, "bad REFUSE_REF message");
         if (!c->worker_reasons && !(c->worker_reasons = calloc(c->ncmds, sizeof(char *))))
             return AL_ENOMEM;
-        free(c->worker_reasons[idx]);
-        return (c->worker_reasons[idx] = strdup(reason)) ? 0 : AL_ENOMEM;
+        free(c->worker_reasons[m.index]);
+        return (c->worker_reasons[m.index] = strdup(m.reason)) ? 0 : AL_ENOMEM;
     }
-    gp_rd_str(r, decision, sizeof(decision));
-    gp_rd_str(r, reason, sizeof(reason));
-    if (gp_rd_end(r, "OUTCOME") < 0 ||
-        (strcmp(decision, "refused") != 0 && strcmp(decision, "failed") != 0))
+    struct gp_msg_outcome m;
+    if (gp_msg_outcome_decode(&m, msg, len) < 0 ||
+        (strcmp(m.decision, "refused") != 0 && strcmp(m.decision, "failed") != 0))
         return al_error_set(AL_EINVAL, "bad OUTCOME message");
-    audit_push(c, c->worker_reasons, decision, reason[0] ? reason : NULL, 0, 0, NULL);
+    audit_push(c, c->worker_reasons, m.decision, m.reason[0] ? m.reason : NULL, 0, 0, NULL);
     if (c->worker_reasons)
         for (size_t i = 0; i < c->ncmds; i++) {
             free(c->worker_reasons[i]);
@@ -816,6 +851,7 @@ static void *sub_main(void *arg)
     if (c) {
         c->p = a->p;
         c->ch = a->ch;
+        c->client = -1;
         c->listener_session = par->listener_session;
         c->sub = 1;
         c->authed = 1;
@@ -906,7 +942,7 @@ static void serve_loop(struct kconn *c)
         int err;
         switch (type) {
         case GP_CH_AUTH:
-            err = handle_auth(c, &r);
+            err = handle_auth(c, c->in, (size_t)n);
             if (err == AL_EPERM)
                 err = 0; /* refused: FAIL was sent */
             break;
@@ -914,14 +950,14 @@ static void serve_loop(struct kconn *c)
         case GP_CH_PUSH_CMD:
         case GP_CH_PUSH_OPT:
         case GP_CH_PUSH_HEAD:
-            err = handle_push_part(c, type, &r);
+            err = handle_push_part(c, type, c->in, (size_t)n);
             break;
         case GP_CH_REQUEST:
-            err = handle_request(c, &r);
+            err = handle_request(c, c->in, (size_t)n);
             break;
         case GP_CH_REFUSE_REF:
         case GP_CH_OUTCOME:
-            err = handle_outcome(c, type, &r);
+            err = handle_outcome(c, type, c->in, (size_t)n);
             break;
         case GP_CH_CHANNEL:
             err = gp_rd_end(&r, "CHANNEL");
@@ -950,13 +986,14 @@ static void serve_loop(struct kconn *c)
     shutdown(c->ch, SHUT_RDWR);
 }
 
-void gp_keyd_conn_serve(gp_proxy *p, int ch, const char *session)
+void gp_keyd_conn_serve(gp_proxy *p, int ch, int client, const char *session)
 {
     struct kconn *c = calloc(1, sizeof(*c));
     if (!c)
         return;
     c->p = p;
     c->ch = ch;
+    c->client = client;
     c->listener_session = session;
     serve_loop(c);
     if (c->authed)

@@ -81,6 +81,7 @@ static int kstream_send_request(struct kstream *st)
     gp_wire_str(&w, "");
     gp_wire_u8(&w, GP_ENC_NONE);
     gp_wire_u64(&w, st->action == GIT_SERVICE_UPLOADPACK_LS ? 0 : GP_LEN_CHUNKED);
+    gp_wire_u8(&w, 0); /* the answer is the mirror's */
     if (gp_chan_send(s->ch, &w, NULL, 0) < 0)
         return ksub_error("the key holder went away");
     st->sent = 1;

@@ -701,7 +701,7 @@ static void *conn_thread(void *arg)
         (void)wr;
     } else {
         close(sv[1]);
-        gp_keyd_conn_serve(p, job->ch, job->session);
+        gp_keyd_conn_serve(p, job->ch, job->fd, job->session);
     }
     /* Unlinked before the close, so gp_proxy_remove_session() never shuts
      * down a descriptor number that has been reused meanwhile. */

@@ -152,12 +152,16 @@ int wk_recv(struct wrq *rq, size_t *len)
     case GP_CH_HEAD: {
         unsigned status = gp_rd_u16(&r);
         gp_rd_str(&r, text, sizeof(text));
-        if (gp_rd_end(&r, "HEAD") < 0 || (rq->head_sent && !rq->quiet) || status != 200)
+        unsigned direct = gp_rd_u8(&r);
+        if (gp_rd_end(&r, "HEAD") < 0 || (rq->head_sent && !rq->quiet) || status != 200 ||
+            (direct && !rq->direct))
             return al_error_set(AL_EINVAL, "bad HEAD from the key holder");
         if (rq->quiet)
             return type;
         rq->status = 200;
         rq->head_sent = 1;
+        if (direct)
+            return type; /* the key holder writes the answer to the client */
         if (gp_http_send_head(&rq->conn, 200, text, NULL) < 0)
             return al_error_set(AL_EIO, "the client went away");
         return type;
@@ -376,6 +380,11 @@ static void relay_request(struct wrq *rq, enum gp_req_kind kind)
                     : rq->http.chunked            ? GP_LEN_CHUNKED
                     : rq->http.content_length < 0 ? 0
                                                   : (uint64_t)rq->http.content_length);
+    /* A fetch's answer needs nothing of the worker: it goes straight from
+     * the key holder to the client. The receive-pack advertisement gets
+     * no-thin here first. */
+    rq->direct = kind != GP_REQ_INFO_RECEIVE;
+    gp_wire_u8(&w, (uint8_t)rq->direct);
     rq->inject = kind == GP_REQ_INFO_RECEIVE;
     al_buf_init(&rq->adv, 2 * GP_PKT_MAX + 64);
     if (gp_chan_send(rq->ch, &w, NULL, 0) < 0) {

@@ -556,7 +556,8 @@ static int pack_stream(struct push *ps, const char *pre, size_t pre_len)
             break;
         }
         t_index += mono_ms() - t;
-        if (ps->scan && !ps->upload_aborted) {
+        if (ps->scan) {
+            /* after a hit the scanner only follows the pack to its end */
             t = mono_ms();
             int hit = gp_packscan_feed(ps->scan, data, (size_t)n);
             t_scan += mono_ms() - t;
@@ -565,7 +566,7 @@ static int pack_stream(struct push *ps, const char *pre, size_t pre_len)
                 refuse_all(ps, al_error_last());
                 break;
             }
-            if (hit) {
+            if (hit && !ps->upload_aborted) {
                 /* A secret: not one more byte of this pack goes upstream.
                  * The rest is still read (and indexed) to name the file. */
                 struct gp_wire w;
@@ -694,6 +695,7 @@ void wk_receive_pack(struct wrq *rq)
     gp_wire_u64(&w, rq->http.chunked || rq->http.content_length < 0
                         ? GP_LEN_CHUNKED
                         : (uint64_t)rq->http.content_length - ps.r.head_len);
+    gp_wire_u8(&w, 0); /* upstream's report comes back through the worker */
     if (gp_chan_send(rq->ch, &w, NULL, 0) < 0) {
         wk_respond_text(rq, 503, "airlock: the git proxy is restarting; try again");
         goto out;

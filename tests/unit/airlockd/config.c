@@ -166,6 +166,54 @@ static void test_proxies(void **state)
     ald_config_free(&cfg);
 }
 
+/* proxies.token_keys and proxies.credential_store: airlockd's own, so it
+ * never reads the gitproxy's configuration. */
+static void test_token_keys(void **state)
+{
+    (void)state;
+    struct ald_config cfg;
+    assert_int_equal(ald_config_init(&cfg), 0);
+    assert_int_equal(cfg.n_px_token_keys, 0); /* default: k1 in <state_dir>/token.key */
+    assert_null(cfg.px_credential_store);     /* default: <state_dir>/creds.store */
+    const char *j = "{\"proxies\": {\"token_keys\": [{\"kid\": \"k2\", \"file\": \"/s/k2.key\"},"
+                    " {\"kid\": \"k1\", \"file\": \"/s/k1.key\"}],"
+                    " \"credential_store\": \"/s/creds.store\"}}";
+    assert_int_equal(ald_config_load_buffer(&cfg, "t", j, strlen(j)), 0);
+    assert_int_equal(cfg.n_px_token_keys, 2);
+    assert_string_equal(cfg.px_token_keys[0].kid, "k2");
+    assert_string_equal(cfg.px_token_keys[1].file, "/s/k1.key");
+    assert_string_equal(cfg.px_credential_store, "/s/creds.store");
+    /* a second load replaces the list */
+    j = "{\"proxies\": {\"token_keys\": [{\"kid\": \"k3\", \"file\": \"/s/k3.key\"}]}}";
+    assert_int_equal(ald_config_load_buffer(&cfg, "t", j, strlen(j)), 0);
+    assert_int_equal(cfg.n_px_token_keys, 1);
+    assert_string_equal(cfg.px_token_keys[0].kid, "k3");
+    ald_config_free(&cfg);
+    expect_error("{\"proxies\": {\"token_keys\": []}}", "proxies.token_keys: expected an array");
+    expect_error("{\"proxies\": {\"token_keys\": {\"kid\": \"k\"}}}", "proxies.token_keys");
+    expect_error("{\"proxies\": {\"token_keys\": [{\"kid\": \"a\", \"file\": \"/a\"},"
+                 " {\"kid\": \"b\", \"file\": \"/b\"}, {\"kid\": \"c\", \"file\": \"/c\"},"
+                 " {\"kid\": \"d\", \"file\": \"/d\"}, {\"kid\": \"e\", \"file\": \"/e\"}]}}",
+                 "1 to 4");
+    expect_error("{\"proxies\": {\"token_keys\": [{\"file\": \"/a\"}]}}",
+                 "proxies.token_keys[0]: \"kid\" must be");
+    expect_error("{\"proxies\": {\"token_keys\": [{\"kid\": \"k 1\", \"file\": \"/a\"}]}}",
+                 "\"kid\" must be");
+    expect_error("{\"proxies\": {\"token_keys\": [{\"kid\": \"k\\n\", \"file\": \"/a\"}]}}",
+                 "\"kid\" must be");
+    expect_error("{\"proxies\": {\"token_keys\": [{\"kid\": \"k1\"}]}}",
+                 "proxies.token_keys[0]: expected a string");
+    expect_error("{\"proxies\": {\"token_keys\": [{\"kid\": \"k1\", \"file\": \"k1.key\"}]}}",
+                 "must be an absolute path");
+    expect_error("{\"proxies\": {\"token_keys\": [{\"kid\": \"k1\", \"file\": \"/a\"},"
+                 " {\"kid\": \"k1\", \"file\": \"/b\"}]}}",
+                 "the same kid twice");
+    expect_error("{\"proxies\": {\"token_keys\": [{\"kid\": \"k1\", \"file\": \"/a\", \"x\": 1}]}}",
+                 "unknown key");
+    expect_error("{\"proxies\": {\"credential_store\": \"creds.store\"}}",
+                 "proxies.credential_store: must be an absolute path");
+}
+
 static void test_listen_split(void **state)
 {
     (void)state;
@@ -395,6 +443,7 @@ int main(void)
         cmocka_unit_test(test_errors),   cmocka_unit_test(test_listen_split),
         cmocka_unit_test(test_file),     cmocka_unit_test(test_proxies),
         cmocka_unit_test(test_git),      cmocka_unit_test(test_grants),
+        cmocka_unit_test(test_token_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
