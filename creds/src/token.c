@@ -1,6 +1,7 @@
 #include "airlock/creds.h"
 #include "airlock/cleanup.h"
 #include "airlock/error.h"
+#include "airlock/hex.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -130,16 +131,9 @@ int creds_key_load(struct creds_key *out, const char *kid, const char *path)
     if (len == CREDS_KEY_LEN) {
         memcpy(out->key, raw, CREDS_KEY_LEN);
     } else if (hex_len == 2 * CREDS_KEY_LEN) {
-        for (size_t i = 0; i < CREDS_KEY_LEN; i++) {
-            unsigned v;
-            char hex[3] = {(char)raw[2 * i], (char)raw[2 * i + 1], 0};
-            char *end;
-            v = (unsigned)strtoul(hex, &end, 16);
-            if (*end) {
-                err = al_error_set(AL_EINVAL, "%s: not a 32-byte key", path);
-                goto out;
-            }
-            out->key[i] = (unsigned char)v;
+        if (al_hex_decode(out->key, (const char *)raw, CREDS_KEY_LEN) < 0) {
+            err = al_error_set(AL_EINVAL, "%s: not a 32-byte key", path);
+            goto out;
         }
     } else {
         err = al_error_set(AL_EINVAL, "%s: not a 32-byte key", path);

@@ -4,6 +4,7 @@
 #include "airlock/gitproxy.h"
 #include "airlock/ctlmsg.h"
 #include "airlock/error.h"
+#include "airlock/hex.h"
 #include "airlock/log.h"
 
 #include <openssl/crypto.h>
@@ -62,17 +63,6 @@ static int store_reload(struct gp_control *c, json_t *msg, int *fds, size_t nfds
                         why ? why : "no descriptor sent");
 }
 
-static int hexval(char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
 /* keys {keys: [{kid, key: 64 hex digits}, ...]}: the token keys, the first
  * one current. Replaces the ones in use. */
 static int keys_set(struct gp_control *c, json_t *msg)
@@ -96,12 +86,8 @@ static int keys_set(struct gp_control *c, json_t *msg)
             break;
         }
         snprintf(ring.keys[i].kid, sizeof(ring.keys[i].kid), "%s", kid);
-        for (size_t k = 0; k < CREDS_KEY_LEN && err == 0; k++) {
-            int hi = hexval(hex[2 * k]), lo = hexval(hex[2 * k + 1]);
-            if (hi < 0 || lo < 0)
-                err = al_error_set(AL_EINVAL, "keys[%zu]: bad hex digit", i);
-            ring.keys[i].key[k] = (unsigned char)(hi << 4 | lo);
-        }
+        if (al_hex_decode(ring.keys[i].key, hex, CREDS_KEY_LEN) < 0)
+            err = al_error_set(AL_EINVAL, "keys[%zu]: bad hex digit", i);
         ring.len++;
     }
     if (err == 0)

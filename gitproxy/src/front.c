@@ -117,8 +117,7 @@ static void reap(size_t *live)
         if (*live)
             (*live)--;
         if (WIFSIGNALED(status))
-            al_log(AL_LOG_WARN, "front worker %d killed by signal %d", (int)pid,
-                   WTERMSIG(status));
+            al_log(AL_LOG_WARN, "front worker %d killed by signal %d", (int)pid, WTERMSIG(status));
     }
 }
 

@@ -55,8 +55,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define GP_CHAN_DATA_MAX (64u << 10)              /* payload of one DATA message */
-#define GP_CHAN_MSG_MAX  (GP_CHAN_DATA_MAX + 64)  /* any message, on the wire */
+#define GP_CHAN_DATA_MAX (64u << 10)             /* payload of one DATA message */
+#define GP_CHAN_MSG_MAX  (GP_CHAN_DATA_MAX + 64) /* any message, on the wire */
 #define GP_CHAN_BLOB_MAX (16u << 20)             /* a SECRETS blob, all parts */
 #define GP_LEN_CHUNKED   UINT64_MAX
 
@@ -165,11 +165,11 @@ int gp_msg_cmd_decode(struct gp_msg_cmd *out, const void *msg, size_t len);
 int gp_msg_str_decode(int type, char *dst, size_t cap, const void *msg, size_t len);
 
 struct gp_msg_request {
-    unsigned kind;     /* enum gp_req_kind, unchecked here */
+    unsigned kind; /* enum gp_req_kind, unchecked here */
     char git_protocol[256];
     unsigned encoding; /* enum gp_req_encoding, unchecked here */
     uint64_t length;
-    unsigned direct;   /* the answer goes to the client's socket */
+    unsigned direct; /* the answer goes to the client's socket */
 };
 int gp_msg_request_decode(struct gp_msg_request *out, const void *msg, size_t len);
 

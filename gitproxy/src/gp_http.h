@@ -34,6 +34,9 @@ ssize_t gp_http_read_body(struct gp_conn *c, void *dst, size_t max);
 /* Writes every byte (MSG_NOSIGNAL). 0 or AL_EIO. */
 int gp_http_write(struct gp_conn *c, const void *data, size_t len);
 
+/* The same on a socket descriptor (the key holder's direct answers). */
+int gp_write_all(int fd, const void *data, size_t len);
+
 /* Sends a status line and headers for a close-delimited response; `extra`
  * holds further header lines each ending in CRLF (may be NULL). */
 int gp_http_send_head(struct gp_conn *c, int status, const char *content_type, const char *extra);

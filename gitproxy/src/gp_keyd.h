@@ -13,11 +13,11 @@
 #include <sys/types.h>
 #include <time.h>
 
-#define GP_IO_CHUNK         (64u << 10)
-#define GP_CONN_TIMEOUT_SEC 300
-#define GP_MAX_CONNS        256 /* concurrent connections; more are answered 503 */
+#define GP_IO_CHUNK              (64u << 10)
+#define GP_CONN_TIMEOUT_SEC      300
+#define GP_MAX_CONNS             256 /* concurrent connections; more are answered 503 */
 #define GP_FRONT_START_TIMEOUT_S 15
-#define GP_SHARE_IDLE_S     120 /* a session's unused connection cache is dropped after this */
+#define GP_SHARE_IDLE_S          120 /* a session's unused connection cache is dropped after this */
 
 /* Per-session upstream state: a connection cache of its own, so an upstream
  * connection is never reused across sessions. Refcounted; unlinked when the
@@ -26,8 +26,8 @@ struct gp_sess {
     char *id;
     CURLSH *share;
     pthread_mutex_t locks[CURL_LOCK_DATA_LAST];
-    int refs;    /* under proxy->lock */
-    int removed; /* unlinked from proxy->sessions */
+    int refs;             /* under proxy->lock */
+    int removed;          /* unlinked from proxy->sessions */
     struct timespec idle; /* CLOCK_MONOTONIC when refs last dropped to 0 */
     struct gp_sess *next;
 };
@@ -51,7 +51,9 @@ struct gp_proxy {
     pthread_rwlock_t keys_lock;
     int have_keys;
     /* the revoked file (standalone): read at start and when it changes */
-    int revoked_watch;     /* inotify, or -1 */
+    int revoked_watch;            /* inotify, or -1 */
+    const char *revoked_name;     /* the file's name in the watched directory */
+    pthread_mutex_t revoked_lock; /* one reader of the watch at a time */
     struct al_strlist revoked_file_ids;
     /* credential store reloads (gitproxy.h) */
     pthread_mutex_t store_lock;

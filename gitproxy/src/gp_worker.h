@@ -43,9 +43,9 @@ int wk_respond_text(struct wrq *rq, int status, const char *fmt, ...)
 
 /* Reads one message from the key holder: HEAD/DATA/DONE/FAIL are relayed to
  * the client (rq->done set by DONE and FAIL), CHANNEL's descriptor is kept
- * in rq->sub_fd; any other type is returned unread (its bytes are in rq->in, length in *len) for the caller. Returns
- * the message type, or a negative code when the key holder went away or
- * broke the protocol. */
+ * in rq->sub_fd; any other type is returned unread (its bytes are in rq->in, length in *len) for
+ * the caller. Returns the message type, or a negative code when the key holder went away or broke
+ * the protocol. */
 int wk_recv(struct wrq *rq, size_t *len);
 
 /* Sends `w` to the key holder, reading and relaying its answers while its

@@ -142,9 +142,14 @@ ssize_t gp_http_read_body(struct gp_conn *c, void *dst, size_t max)
 
 int gp_http_write(struct gp_conn *c, const void *data, size_t len)
 {
+    return gp_write_all(c->fd, data, len);
+}
+
+int gp_write_all(int fd, const void *data, size_t len)
+{
     const char *p = data;
     while (len > 0) {
-        ssize_t n = send(c->fd, p, len, MSG_NOSIGNAL);
+        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)

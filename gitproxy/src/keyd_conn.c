@@ -8,6 +8,7 @@
  * never interpreted here. */
 #include "gp_keyd.h"
 #include "gp_chan.h"
+#include "gp_http.h"
 
 #include "airlock/buf.h"
 #include "airlock/error.h"
@@ -45,8 +46,8 @@ struct kconn {
     unsigned op;
     struct creds_claims claims;
     char host[256];
-    char repo[520];  /* canonical "host/owner/name": the claim's spelling */
-    char path[400];  /* "owner/name" as sent upstream */
+    char repo[520]; /* canonical "host/owner/name": the claim's spelling */
+    char path[400]; /* "owner/name" as sent upstream */
     const struct gp_upstream *up;
     char *real_user;
     char *real_secret;
@@ -153,8 +154,8 @@ static int handle_auth(struct kconn *c, const uint8_t *msg, size_t len)
     snprintf(full, sizeof(full), "%s/%s/%s", route.host, route.owner, route.name);
     const char *canon = creds_claims_repo_find(&c->claims, full, c->up && c->up->fold_case);
     if (!canon) {
-        err = send_fail(c, 403, "airlock: token does not grant access to %s/%s/%s", c->host,
-                        owner, name);
+        err = send_fail(c, 403, "airlock: token does not grant access to %s/%s/%s", c->host, owner,
+                        name);
         goto out;
     }
     /* From here on the repository is the claim's spelling, never the
@@ -167,8 +168,7 @@ static int handle_auth(struct kconn *c, const uint8_t *msg, size_t len)
         goto out;
     }
     gp_store_refresh(c->p);
-    err = creds_store_resolve(&c->real_user, &c->real_secret, c->p->cfg.store, c->repo,
-                              time(NULL));
+    err = creds_store_resolve(&c->real_user, &c->real_secret, c->p->cfg.store, c->repo, time(NULL));
     if (err < 0) {
         al_log(AL_LOG_WARN, "no upstream credential for %s: %s", c->repo, al_error_last());
         err = err == AL_ENOTFOUND
@@ -238,8 +238,8 @@ static void audit_push(struct kconn *c, char **reasons, const char *decision, co
 {
     json_t *refs = json_array();
     for (size_t i = 0; i < c->ncmds; i++)
-        json_array_append_new(refs, json_pack("{s:s, s:s, s:s, s:s?}", "ref", c->cmds[i].ref,
-                                              "old", c->cmds[i].old_oid, "new", c->cmds[i].new_oid,
+        json_array_append_new(refs, json_pack("{s:s, s:s, s:s, s:s?}", "ref", c->cmds[i].ref, "old",
+                                              c->cmds[i].old_oid, "new", c->cmds[i].new_oid,
                                               "refused", reasons ? reasons[i] : NULL));
     json_t *o = json_pack("{s:s, s:I, s:s, s:s, s:s, s:o, s:s, s:s?, s:I, s:I, s:s?}", "event",
                           "push", "time", (json_int_t)time(NULL), "session", c->claims.session,
@@ -403,7 +403,7 @@ struct kxfer {
     const uint8_t *pend;
     size_t pend_len;
     int body_ended;
-    int aborted;    /* the worker sent ABORT (or went away) */
+    int aborted; /* the worker sent ABORT (or went away) */
     char abort_reason[256];
     int revoked;
     int send_failed; /* the worker's end is gone */
@@ -510,22 +510,6 @@ static size_t kx_header(char *data, size_t size, size_t nmemb, void *u)
     return len;
 }
 
-/* Writes all of data to the client's socket (a direct answer). */
-static int client_write(int fd, const void *data, size_t len)
-{
-    const char *p = data;
-    while (len > 0) {
-        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return AL_EIO;
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 static size_t kx_write(char *data, size_t size, size_t nmemb, void *u)
 {
     struct kxfer *x = u;
@@ -550,14 +534,14 @@ static size_t kx_write(char *data, size_t size, size_t nmemb, void *u)
                              "HTTP/1.1 200 OK\r\nContent-Type: %s\r\nCache-Control: no-cache\r\n"
                              "Connection: close\r\n\r\n",
                              ctype);
-            if (client_write(x->c->client, head, (size_t)n) < 0) {
+            if (gp_write_all(x->c->client, head, (size_t)n) < 0) {
                 x->send_failed = 1;
                 return 0;
             }
         }
     }
     if (x->direct) {
-        if (client_write(x->c->client, data, len) < 0) {
+        if (gp_write_all(x->c->client, data, len) < 0) {
             x->send_failed = 1;
             return 0;
         }
@@ -565,8 +549,7 @@ static size_t kx_write(char *data, size_t size, size_t nmemb, void *u)
         return len;
     }
     if (x->kind == GP_REQ_RECEIVE_PACK && x->report.len < 4096)
-        al_buf_append(&x->report, data,
-                      len < 4096 - x->report.len ? len : 4096 - x->report.len);
+        al_buf_append(&x->report, data, len < 4096 - x->report.len ? len : 4096 - x->report.len);
     for (size_t off = 0; off < len;) {
         size_t n = len - off < GP_CHAN_DATA_MAX ? len - off : GP_CHAN_DATA_MAX;
         gp_wire_init(&w, x->c->out, sizeof(x->c->out), GP_CH_DATA);
@@ -649,9 +632,9 @@ static int handle_request(struct kconn *c, const uint8_t *msg, size_t len)
         (c->client < 0 || (kind != GP_REQ_INFO_UPLOAD && kind != GP_REQ_UPLOAD_PACK)))
         err = al_error_set(AL_EINVAL, "a direct answer is for fetches on the first channel");
     int post = kind == GP_REQ_UPLOAD_PACK || kind == GP_REQ_RECEIVE_PACK;
-    if (err == 0 && (!c->authed || kind < GP_REQ_INFO_UPLOAD || kind > GP_REQ_RECEIVE_PACK ||
-                     enc > GP_ENC_GZIP ||
-                     (gproto[0] && gp_hdr_git_protocol_check(gproto, strlen(gproto)) < 0)))
+    if (err == 0 &&
+        (!c->authed || kind < GP_REQ_INFO_UPLOAD || kind > GP_REQ_RECEIVE_PACK ||
+         enc > GP_ENC_GZIP || (gproto[0] && gp_hdr_git_protocol_check(gproto, strlen(gproto)) < 0)))
         err = al_error_set(AL_EINVAL, "bad REQUEST message");
     if (err == 0 && (kind == GP_REQ_RECEIVE_PACK || kind == GP_REQ_INFO_RECEIVE) &&
         c->op != CREDS_OP_PUSH)

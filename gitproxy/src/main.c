@@ -82,15 +82,16 @@ static int config_load(struct gp_config *cfg, json_t **listeners, const char *pa
         return al_error_set(AL_EINVAL, "%s:%d: %s", path, jerr.line, jerr.text);
     json_t *keys = json_object_get(root, "token_keys");
     if (control && keys) {
-        al_log(AL_LOG_WARN, "%s: token_keys: not used under airlockd (--control): airlockd sends"
-                            " the token keys (its proxies.token_keys)",
+        al_log(AL_LOG_WARN,
+               "%s: token_keys: not used under airlockd (--control): airlockd sends"
+               " the token keys (its proxies.token_keys)",
                path);
         keys = NULL;
     }
     if (!keys && control) {
         /* the keys come over the control socket */
     } else if (!json_is_array(keys) || json_array_size(keys) == 0 ||
-        json_array_size(keys) > sizeof(cfg->keys.keys) / sizeof(cfg->keys.keys[0])) {
+               json_array_size(keys) > sizeof(cfg->keys.keys) / sizeof(cfg->keys.keys[0])) {
         err = al_error_set(AL_EINVAL, "%s: token_keys must list 1-4 keys", path);
         goto out;
     }

@@ -76,8 +76,8 @@ static int kstream_send_request(struct kstream *st)
     if (ksub_drain(s) < 0)
         return -1;
     gp_wire_init(&w, s->out, sizeof(s->out), GP_CH_REQUEST);
-    gp_wire_u8(&w, st->action == GIT_SERVICE_UPLOADPACK_LS ? GP_REQ_INFO_UPLOAD
-                                                            : GP_REQ_UPLOAD_PACK);
+    gp_wire_u8(&w,
+               st->action == GIT_SERVICE_UPLOADPACK_LS ? GP_REQ_INFO_UPLOAD : GP_REQ_UPLOAD_PACK);
     gp_wire_str(&w, "");
     gp_wire_u8(&w, GP_ENC_NONE);
     gp_wire_u64(&w, st->action == GIT_SERVICE_UPLOADPACK_LS ? 0 : GP_LEN_CHUNKED);
@@ -110,8 +110,7 @@ static int kstream_write(git_smart_subtransport_stream *stream, const char *buf,
     return 0;
 }
 
-static int kstream_read(git_smart_subtransport_stream *stream, char *buf, size_t size,
-                        size_t *got)
+static int kstream_read(git_smart_subtransport_stream *stream, char *buf, size_t size, size_t *got)
 {
     struct kstream *st = (struct kstream *)stream;
     struct ksub *s = st->sub;

@@ -1,6 +1,7 @@
 #include "airlock/gp_packscan.h"
 #include "airlock/buf.h"
 #include "airlock/error.h"
+#include "airlock/hex.h"
 
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -8,16 +9,16 @@
 #include <string.h>
 #include <zlib.h>
 
-#define OID_RAW    20
+#define OID_RAW     20
 #define INFLATE_OUT (64u << 10)
 
 enum state {
-    ST_HEADER,   /* "PACK", version, count */
-    ST_ENTRY,    /* an entry's type and size */
-    ST_OFS,      /* an OFS_DELTA's base offset */
-    ST_REF,      /* a REF_DELTA's base id */
-    ST_DATA,     /* the entry's zlib stream */
-    ST_TRAILER,  /* the pack's checksum */
+    ST_HEADER,  /* "PACK", version, count */
+    ST_ENTRY,   /* an entry's type and size */
+    ST_OFS,     /* an OFS_DELTA's base offset */
+    ST_REF,     /* a REF_DELTA's base id */
+    ST_DATA,    /* the entry's zlib stream */
+    ST_TRAILER, /* the pack's checksum */
     ST_DONE,
 };
 
@@ -58,7 +59,7 @@ struct gp_packscan {
     struct commit {
         uint8_t id[OID_RAW];
         uint32_t first, n; /* parents[first..first+n) */
-    } *commits;
+    } * commits;
     size_t ncommits, commits_cap;
     uint8_t (*parents)[OID_RAW];
     size_t nparents, parents_cap;
@@ -206,20 +207,9 @@ static int entry_output(gp_packscan *ps, const uint8_t *data, size_t len)
     }
 }
 
-static int hexval(uint8_t c)
-{
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 static int hex_to_raw(uint8_t *out, const uint8_t *hex)
 {
-    for (size_t i = 0; i < OID_RAW; i++) {
-        int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return -1;
-        out[i] = (uint8_t)(hi << 4 | lo);
-    }
-    return 0;
+    return al_hex_decode(out, (const char *)hex, OID_RAW);
 }
 
 /* Keeps a commit's id and parents: "tree <hex>\n" then "parent <hex>\n"
@@ -345,10 +335,10 @@ int gp_packscan_feed(gp_packscan *ps, const void *data, size_t len)
             ps->header[ps->header_len++] = b;
             if (ps->header_len == sizeof(ps->header)) {
                 const uint8_t *h = ps->header;
-                uint32_t version = (uint32_t)h[4] << 24 | (uint32_t)h[5] << 16 |
-                                   (uint32_t)h[6] << 8 | h[7];
-                ps->count = (uint32_t)h[8] << 24 | (uint32_t)h[9] << 16 | (uint32_t)h[10] << 8 |
-                            h[11];
+                uint32_t version =
+                    (uint32_t)h[4] << 24 | (uint32_t)h[5] << 16 | (uint32_t)h[6] << 8 | h[7];
+                ps->count =
+                    (uint32_t)h[8] << 24 | (uint32_t)h[9] << 16 | (uint32_t)h[10] << 8 | h[11];
                 if (memcmp(h, "PACK", 4) != 0 || (version != 2 && version != 3))
                     err = fail("not a pack (version 2 or 3)");
                 ps->st = ps->count ? ST_ENTRY : ST_TRAILER;

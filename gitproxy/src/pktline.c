@@ -1,19 +1,9 @@
 #include "airlock/gp_pktline.h"
 #include "airlock/error.h"
+#include "airlock/hex.h"
 
 #include <stdarg.h>
 #include <stdio.h>
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 ssize_t gp_pktline_parse(struct gp_pkt *out, const char *buf, size_t len)
 {
@@ -21,7 +11,7 @@ ssize_t gp_pktline_parse(struct gp_pkt *out, const char *buf, size_t len)
         return 0;
     size_t n = 0;
     for (int i = 0; i < 4; i++) {
-        int v = hexval(buf[i]);
+        int v = al_hex_digit((unsigned char)buf[i]);
         if (v < 0)
             return al_error_set(AL_EINVAL, "bad pkt-line length");
         n = n * 16 + (size_t)v;

@@ -191,6 +191,7 @@ int gp_proxy_new(gp_proxy **out, struct gp_config *cfg)
     pthread_mutex_init(&p->lock, NULL);
     pthread_mutex_init(&p->store_lock, NULL);
     pthread_mutex_init(&p->front_lock, NULL);
+    pthread_mutex_init(&p->revoked_lock, NULL);
     pthread_rwlock_init(&p->keys_lock, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -300,11 +301,11 @@ void gp_proxy_set_event_hook(gp_proxy *p, gp_event_fn fn, void *payload)
     pthread_mutex_unlock(&p->lock);
 }
 
-int gp_proxy_store_watch(gp_proxy *p)
+/* Watches the directory of `path` for changes to that file (a writer may
+ * rename a new file over it, rewrite it in place or remove it): a
+ * non-blocking inotify descriptor, and *name the file's name in it. */
+static int file_watch(const char *path, const char **name)
 {
-    const char *path = p->cfg.store_path;
-    if (!path)
-        return 0;
     const char *slash = strrchr(path, '/');
     char dir[4096];
     int n = slash
@@ -315,16 +316,46 @@ int gp_proxy_store_watch(gp_proxy *p)
     int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
     if (fd < 0)
         return al_error_set_errno(AL_EIO, errno, "inotify");
-    /* a save renames a new file over the store; other writers may rewrite
-     * it in place or remove it */
     if (inotify_add_watch(fd, dir, IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE) < 0) {
         int e = errno;
         close(fd);
         return al_error_set_errno(AL_EIO, e, "watching %s", dir);
     }
+    *name = slash ? slash + 1 : path;
+    return fd;
+}
+
+/* Reads every pending event of a file_watch(): true when one names `name`
+ * (or events were lost). */
+static int file_changed(int fd, const char *name)
+{
+    int changed = 0;
+    char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+    for (;;) {
+        ssize_t n = read(fd, buf, sizeof(buf));
+        if (n <= 0)
+            break;
+        for (char *at = buf; at < buf + n;) {
+            const struct inotify_event *ev = (const struct inotify_event *)at;
+            if ((ev->mask & IN_Q_OVERFLOW) || (ev->len > 0 && strcmp(ev->name, name) == 0))
+                changed = 1;
+            at += sizeof(*ev) + ev->len;
+        }
+    }
+    return changed;
+}
+
+int gp_proxy_store_watch(gp_proxy *p)
+{
+    const char *name;
+    if (!p->cfg.store_path)
+        return 0;
+    int fd = file_watch(p->cfg.store_path, &name);
+    if (fd < 0)
+        return fd;
     pthread_mutex_lock(&p->store_lock);
     p->store_watch = fd;
-    p->store_name = slash ? slash + 1 : path;
+    p->store_name = name;
     pthread_mutex_unlock(&p->store_lock);
     if (creds_store_reload(p->cfg.store) < 0)
         al_log(AL_LOG_ERROR, "credential store: %s; keeping the credentials loaded at start",
@@ -338,26 +369,6 @@ void gp_proxy_set_store_hook(gp_proxy *p, gp_store_fn fn, void *payload)
     p->store_fn = fn;
     p->store_payload = payload;
     pthread_mutex_unlock(&p->store_lock);
-}
-
-/* Reads every pending watch event: true when one names the store file (or
- * events were lost). Call with p->store_lock. */
-static int store_changed_locked(gp_proxy *p)
-{
-    int changed = 0;
-    char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
-    for (;;) {
-        ssize_t n = read(p->store_watch, buf, sizeof(buf));
-        if (n <= 0)
-            break;
-        for (char *at = buf; at < buf + n;) {
-            const struct inotify_event *ev = (const struct inotify_event *)at;
-            if ((ev->mask & IN_Q_OVERFLOW) || (ev->len > 0 && strcmp(ev->name, p->store_name) == 0))
-                changed = 1;
-            at += sizeof(*ev) + ev->len;
-        }
-    }
-    return changed;
 }
 
 static void store_finish(gp_proxy *p, uint64_t gen)
@@ -401,7 +412,7 @@ void gp_store_refresh(gp_proxy *p)
         pthread_mutex_unlock(&p->store_lock);
         return;
     }
-    if (store_changed_locked(p)) {
+    if (file_changed(p->store_watch, p->store_name)) {
         gen = ++p->store_asked;
         fn = p->store_fn;
         payload = p->store_payload;
@@ -441,7 +452,6 @@ void gp_store_refresh(gp_proxy *p)
     }
     pthread_mutex_unlock(&p->store_lock);
 }
-
 
 /* ---- revocation ---- */
 
@@ -488,21 +498,9 @@ int gp_proxy_revoked_file_watch(gp_proxy *p)
     int err = revoked_file_load(p);
     if (err < 0)
         return err;
-    const char *path = p->cfg.revoked_file;
-    const char *slash = strrchr(path, '/');
-    char dir[4096];
-    int n = slash ? snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 : (int)(slash - path), path)
-                  : snprintf(dir, sizeof(dir), ".");
-    if (n < 0 || (size_t)n >= sizeof(dir))
-        return al_error_set(AL_EINVAL, "%s: path too long", path);
-    int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    int fd = file_watch(p->cfg.revoked_file, &p->revoked_name);
     if (fd < 0)
-        return al_error_set_errno(AL_EIO, errno, "inotify");
-    if (inotify_add_watch(fd, dir, IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE) < 0) {
-        int e = errno;
-        close(fd);
-        return al_error_set_errno(AL_EIO, e, "watching %s", dir);
-    }
+        return fd;
     p->revoked_watch = fd;
     return 0;
 }
@@ -512,24 +510,11 @@ static void revoked_file_refresh(gp_proxy *p)
 {
     if (p->revoked_watch < 0)
         return;
-    const char *slash = strrchr(p->cfg.revoked_file, '/');
-    const char *name = slash ? slash + 1 : p->cfg.revoked_file;
-    char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
-    int changed = 0;
-    for (;;) {
-        ssize_t n = read(p->revoked_watch, buf, sizeof(buf));
-        if (n <= 0)
-            break;
-        for (char *at = buf; at < buf + n;) {
-            const struct inotify_event *ev = (const struct inotify_event *)at;
-            if ((ev->mask & IN_Q_OVERFLOW) || (ev->len > 0 && strcmp(ev->name, name) == 0))
-                changed = 1;
-            at += sizeof(*ev) + ev->len;
-        }
-    }
-    if (changed && revoked_file_load(p) < 0)
-        al_log(AL_LOG_ERROR, "revoked file %s: %s; keeping the previous list",
-               p->cfg.revoked_file, al_error_last());
+    pthread_mutex_lock(&p->revoked_lock);
+    if (file_changed(p->revoked_watch, p->revoked_name) && revoked_file_load(p) < 0)
+        al_log(AL_LOG_ERROR, "revoked file %s: %s; keeping the previous list", p->cfg.revoked_file,
+               al_error_last());
+    pthread_mutex_unlock(&p->revoked_lock);
 }
 
 int gp_proxy_is_revoked(const char *session, const char *jti, void *payload)
@@ -537,13 +522,13 @@ int gp_proxy_is_revoked(const char *session, const char *jti, void *payload)
     gp_proxy *p = payload;
     revoked_file_refresh(p);
     pthread_mutex_lock(&p->lock);
-    int hit = al_strlist_find(&p->revoked, session) >= 0 || al_strlist_find(&p->revoked, jti) >= 0 ||
+    int hit = al_strlist_find(&p->revoked, session) >= 0 ||
+              al_strlist_find(&p->revoked, jti) >= 0 ||
               al_strlist_find(&p->revoked_file_ids, session) >= 0 ||
               al_strlist_find(&p->revoked_file_ids, jti) >= 0;
     pthread_mutex_unlock(&p->lock);
     return hit;
 }
-
 
 /* ---- audit ---- */
 
@@ -586,8 +571,8 @@ static void *front_watch(void *arg)
         al_log(AL_LOG_ERROR, "the front (pid %d) was killed by signal %d; exiting",
                (int)p->front_pid, WTERMSIG(status));
     else
-        al_log(AL_LOG_ERROR, "the front (pid %d) exited with status %d; exiting",
-               (int)p->front_pid, WEXITSTATUS(status));
+        al_log(AL_LOG_ERROR, "the front (pid %d) exited with status %d; exiting", (int)p->front_pid,
+               WEXITSTATUS(status));
     _exit(1);
     return NULL;
 }
@@ -678,8 +663,8 @@ int gp_front_hand(gp_proxy *p, int client_fd, int worker_ch)
     int fds[2] = {client_fd, worker_ch};
     gp_wire_init(&w, buf, sizeof(buf), GP_CH_ZYGOTE_CONN);
     pthread_mutex_lock(&p->front_lock);
-    int err = p->front_fd >= 0 ? gp_chan_send(p->front_fd, &w, fds, 2)
-                               : al_error_set(AL_EIO, "no front");
+    int err =
+        p->front_fd >= 0 ? gp_chan_send(p->front_fd, &w, fds, 2) : al_error_set(AL_EIO, "no front");
     pthread_mutex_unlock(&p->front_lock);
     return err;
 }
@@ -695,8 +680,7 @@ static void *conn_thread(void *arg)
         static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: "
                                    "text/plain\r\nConnection: close\r\n\r\n"
                                    "airlock: the git proxy cannot serve this now\n";
-        al_log(AL_LOG_ERROR, "session %s: connection dropped: %s", job->session,
-               al_error_last());
+        al_log(AL_LOG_ERROR, "session %s: connection dropped: %s", job->session, al_error_last());
         ssize_t wr = send(job->fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
         (void)wr;
     } else {

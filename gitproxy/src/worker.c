@@ -501,8 +501,7 @@ int gp_worker_serve(const struct gp_front_cfg *cfg, int client, int ch)
     if (al_log_enabled(AL_LOG_DEBUG) && getrusage(RUSAGE_SELF, &ru) == 0)
         al_log(AL_LOG_DEBUG, "worker: %.0f ms user, %.0f ms system CPU, peak RSS %ld KiB",
                (double)ru.ru_utime.tv_sec * 1e3 + (double)ru.ru_utime.tv_usec / 1e3,
-               (double)ru.ru_stime.tv_sec * 1e3 + (double)ru.ru_stime.tv_usec / 1e3,
-               ru.ru_maxrss);
+               (double)ru.ru_stime.tv_sec * 1e3 + (double)ru.ru_stime.tv_usec / 1e3, ru.ru_maxrss);
     if (rq->sub_fd >= 0)
         close(rq->sub_fd);
     OPENSSL_cleanse(rq->http.authorization, sizeof(rq->http.authorization));

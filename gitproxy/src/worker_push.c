@@ -182,8 +182,9 @@ static int commands_check(struct push *ps)
         gp_wire_init(&w, rq->out, sizeof(rq->out), GP_CH_PUSH_OPT);
         gp_wire_str(&w, r->options.items[i]);
         if (w.err) {
-            wk_respond_text(rq, 400, "airlock: malformed receive-pack request: a push option"
-                                     " holds control bytes");
+            wk_respond_text(rq, 400,
+                            "airlock: malformed receive-pack request: a push option"
+                            " holds control bytes");
             return AL_EINVAL;
         }
         err = gp_chan_send(rq->ch, &w, NULL, 0);
@@ -322,8 +323,7 @@ static int channel_open(struct wrq *rq)
         if (type < 0)
             return type;
     }
-    return rq->sub_fd >= 0 ? rq->sub_fd
-                           : al_error_set(AL_EIO, "upstream ended the upload early");
+    return rq->sub_fd >= 0 ? rq->sub_fd : al_error_set(AL_EIO, "upstream ended the upload early");
 }
 
 /* Every check that needs the whole pack. */
@@ -723,8 +723,7 @@ void wk_receive_pack(struct wrq *rq)
         /* every check passed: the end of the pack, then upstream's answer */
         gp_wire_init(&w, rq->out, sizeof(rq->out), GP_CH_DATA);
         gp_wire_raw(&w, ps.hold, ps.hold_len);
-        if ((ps.hold_len == 0 || wk_send(rq, &w) == 0) &&
-            gp_chan_send_type(rq->ch, GP_CH_END) == 0)
+        if ((ps.hold_len == 0 || wk_send(rq, &w) == 0) && gp_chan_send_type(rq->ch, GP_CH_END) == 0)
             err = wk_relay_rest(rq);
         else
             err = AL_EIO;
@@ -753,12 +752,13 @@ void wk_receive_pack(struct wrq *rq)
         outcome_send(&ps, "refused", reason);
     } else if (ps.fault) {
         if (ps.fault == 502)
-            wk_respond_text(rq, 502,
-                            "airlock: cannot verify the push: %s could not be fetched from upstream",
-                            rq->repo);
+            wk_respond_text(
+                rq, 502, "airlock: cannot verify the push: %s could not be fetched from upstream",
+                rq->repo);
         else
-            wk_respond_text(rq, ps.fault, "airlock: the git proxy cannot check pushes now (see its"
-                                          " log)");
+            wk_respond_text(rq, ps.fault,
+                            "airlock: the git proxy cannot check pushes now (see its"
+                            " log)");
         outcome_send(&ps, "failed", ps.fault_msg);
     } else {
         send_refusal(rq, &ps.r, ps.reasons);

@@ -10,10 +10,10 @@
 
 #include "airlock/strlist.h"
 
-#define GP_RECEIVE_HEAD_MAX (1u << 20) /* bytes before the pack */
-#define GP_RECEIVE_MAX_CMDS 1000
+#define GP_RECEIVE_HEAD_MAX    (1u << 20) /* bytes before the pack */
+#define GP_RECEIVE_MAX_CMDS    1000
 #define GP_RECEIVE_MAX_SHALLOW 1000
-#define GP_OID_HEX          40
+#define GP_OID_HEX             40
 
 struct gp_command {
     char old_oid[GP_OID_HEX + 1];

@@ -256,8 +256,9 @@ static int load_token_keys(const struct cfg_ctx *c, json_t *v)
             return err;
         const char *kid = json_string_value(json_object_get(e, "kid"));
         struct ald_token_key *k = &cfg->px_token_keys[i];
-        if (!kid || !kid[0] || strlen(kid) >= sizeof(k->kid) || strspn(kid,
-            "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != strlen(kid))
+        if (!kid || !kid[0] || strlen(kid) >= sizeof(k->kid) ||
+            strspn(kid, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") !=
+                strlen(kid))
             return fail(c, key, "\"kid\" must be 1-31 of [A-Za-z0-9_-]");
         for (size_t k2 = 0; k2 < i; k2++)
             if (strcmp(cfg->px_token_keys[k2].kid, kid) == 0)
@@ -273,10 +274,17 @@ static int load_token_keys(const struct cfg_ctx *c, json_t *v)
 
 static int load_proxies(const struct cfg_ctx *c, json_t *v)
 {
-    static const char *const names[] = {"enabled",          "netproxy",   "gitproxy",
-                                        "gitproxy_config",  "user",       "group",
-                                        "hosts",            "approval_timeout_s",
-                                        "home_dir",         "token_keys", "credential_store",
+    static const char *const names[] = {"enabled",
+                                        "netproxy",
+                                        "gitproxy",
+                                        "gitproxy_config",
+                                        "user",
+                                        "group",
+                                        "hosts",
+                                        "approval_timeout_s",
+                                        "home_dir",
+                                        "token_keys",
+                                        "credential_store",
                                         NULL};
     struct ald_config *cfg = c->cfg;
     int err = load_section(c, "proxies", v, names);

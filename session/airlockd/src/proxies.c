@@ -181,8 +181,8 @@ static void keys_send(struct ald *d, struct ald_proxy *p)
         char hex[2 * CREDS_KEY_LEN + 1];
         for (size_t k = 0; k < CREDS_KEY_LEN; k++)
             snprintf(hex + 2 * k, 3, "%02x", d->token_keys.keys[i].key[k]);
-        json_array_append_new(arr, json_pack("{s:s, s:s}", "kid", d->token_keys.keys[i].kid,
-                                             "key", hex));
+        json_array_append_new(
+            arr, json_pack("{s:s, s:s}", "kid", d->token_keys.keys[i].kid, "key", hex));
         OPENSSL_cleanse(hex, sizeof(hex));
     }
     if (m && arr)
@@ -200,8 +200,7 @@ static void revocations_send(struct ald *d, struct ald_proxy *p)
     json_t *ids = NULL;
     size_t n = 0;
     if (ald_store_session_revoked(d->st, (int64_t)time(NULL) - CREDS_CLOCK_SKEW, &ids) < 0) {
-        al_log(AL_LOG_ERROR, "%s: cannot list the revoked sessions: %s", p->name,
-               al_error_last());
+        al_log(AL_LOG_ERROR, "%s: cannot list the revoked sessions: %s", p->name, al_error_last());
         ids = json_array();
     }
     pthread_mutex_lock(&d->lock);
@@ -517,10 +516,10 @@ static void px_event(struct ald *d, int which, json_t *msg)
  * default <state_dir>/creds.store (where `airlock up` keeps it). */
 static int credential_store_path(const struct ald *d, char *out, size_t size)
 {
-    int n = d->cfg->px_credential_store
-                ? snprintf(out, size, "%s", d->cfg->px_credential_store)
-                : snprintf(out, size, "%s/creds.store", d->cfg->state_dir);
-    return n > 0 && (size_t)n < size ? 0 : al_error_set(AL_ETOOBIG, "credential store path too long");
+    int n = d->cfg->px_credential_store ? snprintf(out, size, "%s", d->cfg->px_credential_store)
+                                        : snprintf(out, size, "%s/creds.store", d->cfg->state_dir);
+    return n > 0 && (size_t)n < size ? 0
+                                     : al_error_set(AL_ETOOBIG, "credential store path too long");
 }
 
 /* A store_request from the gitproxy: its credential store file changed and
@@ -888,8 +887,7 @@ static int token_keys_load(struct ald *d)
         if (creds_key_load(&d->token_keys.keys[0], "k1", path) < 0) {
             char why[512];
             snprintf(why, sizeof(why), "%s", al_error_last());
-            return al_error_set(AL_EINVAL, "proxies.token_keys (default: k1 in %s): %s", path,
-                                why);
+            return al_error_set(AL_EINVAL, "proxies.token_keys (default: k1 in %s): %s", path, why);
         }
         d->token_keys.len = 1;
         return 0;

@@ -57,7 +57,7 @@ static int gitproxy_conf_migrate(const char *gp, const char *token)
     const char *kid = json_string_value(json_object_get(k0, "kid"));
     const char *file = json_string_value(json_object_get(k0, "file"));
     int ours = json_array_size(keys) == 1 && json_object_size(k0) == 2 && kid &&
-           strcmp(kid, "k1") == 0 && file && strcmp(file, token) == 0;
+               strcmp(kid, "k1") == 0 && file && strcmp(file, token) == 0;
     int err = 0;
     if (ours) {
         char tmp[PATH_MAX + 8];

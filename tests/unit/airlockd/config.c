@@ -439,10 +439,10 @@ static void test_grants(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults), cmocka_unit_test(test_full),
-        cmocka_unit_test(test_errors),   cmocka_unit_test(test_listen_split),
-        cmocka_unit_test(test_file),     cmocka_unit_test(test_proxies),
-        cmocka_unit_test(test_git),      cmocka_unit_test(test_grants),
+        cmocka_unit_test(test_defaults),   cmocka_unit_test(test_full),
+        cmocka_unit_test(test_errors),     cmocka_unit_test(test_listen_split),
+        cmocka_unit_test(test_file),       cmocka_unit_test(test_proxies),
+        cmocka_unit_test(test_git),        cmocka_unit_test(test_grants),
         cmocka_unit_test(test_token_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -144,8 +144,7 @@ static void length_fields_never_trusted(void **state)
     /* a string claiming more than there is */
     uint8_t s[] = {GP_CH_PUSH_OPT, 0x10, 0x00, 'a'};
     char dst[64];
-    assert_int_equal(gp_msg_str_decode(GP_CH_PUSH_OPT, dst, sizeof(dst), s, sizeof(s)),
-                     AL_EINVAL);
+    assert_int_equal(gp_msg_str_decode(GP_CH_PUSH_OPT, dst, sizeof(dst), s, sizeof(s)), AL_EINVAL);
     assert_string_equal(dst, "");
     /* an empty message */
     assert_int_equal(gp_rd_init(&r, m, 0), 0);
@@ -236,12 +235,9 @@ static void seqpacket_with_descriptors(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(fields_round_trip),
-        cmocka_unit_test(writer_refuses_bad_strings),
-        cmocka_unit_test(auth_decodes_and_refuses),
-        cmocka_unit_test(length_fields_never_trusted),
-        cmocka_unit_test(other_decoders),
-        cmocka_unit_test(seqpacket_with_descriptors),
+        cmocka_unit_test(fields_round_trip),        cmocka_unit_test(writer_refuses_bad_strings),
+        cmocka_unit_test(auth_decodes_and_refuses), cmocka_unit_test(length_fields_never_trusted),
+        cmocka_unit_test(other_decoders),           cmocka_unit_test(seqpacket_with_descriptors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -262,8 +262,7 @@ static void credential_from_fingerprints(void **state)
 static void fast_forward_walk(void **state)
 {
     (void)state;
-    char x[41] = "1234567890123456789012345678901234567890", c1[41], c2[41], c3[41], r0[41],
-         r1[41];
+    char x[41] = "1234567890123456789012345678901234567890", c1[41], c2[41], c3[41], r0[41], r1[41];
     const char *t1 = commit_text(c1, x, "one");
     const char *t2 = commit_text(c2, c1, "two");
     const char *t3 = commit_text(c3, c2, "three");
