@@ -495,6 +495,27 @@ static void watch_close(struct fg *f)
     f->watch = -1;
 }
 
+/* Applies the exit heard on the watch socket at once, from this thread:
+ * the response's exit line must never go out while the process is still
+ * listed as running (a client that asks right after would see it running:
+ * the race the control thread's later, identical EXITED used to leave).
+ * When this applied it, the process is saved and published here and the
+ * running reference dropped; the control thread then finds it exited and
+ * does nothing. */
+static void fg_claim_exit(struct fg *f)
+{
+    int code, sig;
+    const char *reason;
+    ald_exit_decode(&f->exit_msg, &code, &sig, &reason);
+    pthread_mutex_lock(&f->d->lock);
+    int claimed = ald_proc_set_exit(f->d, f->p, code, sig, reason, f->exit_msg.duration_ms);
+    pthread_mutex_unlock(&f->d->lock);
+    if (!claimed)
+        return;
+    ald_proc_exited(f->d, f->p);
+    ald_proc_unref(f->d, f->p); /* the running reference; the stream keeps its own */
+}
+
 /* Reads the watch socket (see watch_exit); whatever ends the watch closes
  * it, and without an exit heard the exit comes from the control thread
  * (exit_efd). */
@@ -505,6 +526,8 @@ static void watch_read(struct fg *f)
         return;
     f->heard = r == 1;
     watch_close(f);
+    if (f->heard)
+        fg_claim_exit(f);
 }
 
 static int emit_exit(struct fg *f)

@@ -25,6 +25,16 @@ trap cleanup EXIT
 
 fail() { echo "FAIL: $*"; FAILS=$((FAILS + 1)); }
 pass() { echo "ok: $*"; }
+# wait_log PATTERN: true once the decision log has a line with PATTERN (the
+# proxy writes a request's line when its connection ends, which may be just
+# after the client got its answer); false after 5 s.
+wait_log() {
+    for _ in $(seq 1 50); do
+        grep -q -- "$1" "$T/decisions.log" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    return 1
+}
 expect() { # expect WANT GOT WHAT
     if [ "$2" == "$1" ]; then pass "$3 -> $2"; else fail "$3: got '$2', want '$1'"; fi
 }
@@ -98,7 +108,7 @@ case_allowed_http() {
     expect "ok /z 5" "$(curl -sS --max-time 10 -x "http://127.0.0.1:$HP" -H 'Transfer-Encoding: chunked' -d hello "http://ok.test:$PORT_ok/z")" "chunked POST"
     # Proxy-* headers do not reach the upstream
     curl -sS --max-time 10 -x "http://127.0.0.1:$HP" -U user:secret -o /dev/null "http://ok.test:$PORT_ok/h"
-    grep -q '"decision":"allow"' "$T/decisions.log" && pass "decision logged" || fail "no allow line in log"
+    wait_log '"decision":"allow"' && pass "decision logged" || fail "no allow line in log"
     untouched secret evil
 }
 
@@ -247,6 +257,7 @@ case_dns_rebinding() {
     setup
     # rebind.test answers 127.0.0.2 first, then 127.0.0.1
     expect "ok /1 0" "$(curl -sS --max-time 10 -x "http://127.0.0.1:$HP" "http://rebind.test:$PORT_ok/1")" "first lookup: test host"
+    wait_log '"host":"rebind.test"'
     grep '"host":"rebind.test"' "$T/decisions.log" | head -1 | grep -q '"addr":"127.0.0.2"' \
         && pass "dialled exactly the checked address 127.0.0.2" || fail "dialled address not 127.0.0.2: $(cat "$T/decisions.log")"
     expect "403 blocked-address" "$(hcurl -x "http://127.0.0.1:$HP" "http://rebind.test:$PORT_ok/2")" "second lookup: 127.0.0.1"
@@ -401,7 +412,7 @@ case_sni_mismatch() {
     [[ "$out" != *"BEGIN CERTIFICATE"* ]] && pass "SNI evil.test: no handshake" || fail "handshake with mismatching SNI: $out"
     r=$(curl -sS --max-time 10 -k -x "http://127.0.0.1:$HP" --connect-to "evil.test:$PORT_tls:tls.test:$PORT_tls" "https://evil.test:$PORT_tls/" 2>&1)
     [[ "$r" != *"tls /"* ]] && pass "curl --connect-to with SNI evil.test refused" || fail "curl got through: $r"
-    grep -q '"reason":"sni-mismatch"' "$T/decisions.log" && pass "logged sni-mismatch" || fail "no sni-mismatch in log"
+    wait_log '"reason":"sni-mismatch"' && pass "logged sni-mismatch" || fail "no sni-mismatch in log"
     expect "1" "$(grep -c '^GET' "$T/tls.log")" "only the matching request reached the TLS upstream"
 }
 

@@ -343,6 +343,22 @@ def expiry(d):
 
 
 @case
+def exec_exit_listed_at_once(d):
+    """A foreground command's exit is applied before its exec answer ends:
+    asked right after, the process is exited, never still running. The
+    command outlives the quick-exit wait (so its output streams), and its
+    exit is heard on the watch socket while the daemon's control thread
+    would apply it a moment later: the race this case repeats."""
+    sid = d.create()
+    for i in range(40):
+        st, out, err, ex, start = d.exec(sid, shell="sleep 0.03; echo x; exit 4")
+        check(ex["code"] == 4 and out == b"x\n", "exit 4", (ex, out))
+        p = d.get(f"/v1/sessions/{sid}/processes/{start['process']}")
+        check(p.status == 200 and p.json["state"] == "exited" and p.json["exit"]["code"] == 4,
+              f"listed exited at once (run {i})", p)
+
+
+@case
 def exec_foreground(d):
     sid = d.create()
     st, out, err, ex, start = d.exec(sid, argv=["sh", "-c", "echo out; echo err >&2; exit 3"])
