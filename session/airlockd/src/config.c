@@ -265,8 +265,11 @@ static int load_token_keys(const struct cfg_ctx *c, json_t *v)
                 return fail(c, key, "the same kid twice");
         snprintf(k->kid, sizeof(k->kid), "%s", kid);
         k->file = NULL;
-        if ((err = get_abs_path(c, key, json_object_get(e, "file"), 0, &k->file)) < 0)
+        if ((err = get_abs_path(c, key, json_object_get(e, "file"), 0, &k->file)) < 0) {
+            free(k->file); /* a relative path is kept by get_abs_path */
+            k->file = NULL;
             return err;
+        }
         cfg->n_px_token_keys++;
     }
     return 0;
