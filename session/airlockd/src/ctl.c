@@ -114,7 +114,11 @@ static int killed_by_oom(struct ald_session *s)
 }
 
 /* SPAWNED: the process runs. Idempotent (the control thread and the
- * request thread watching the command both apply it); caller holds d->lock. */
+ * request thread watching the command both apply it); caller holds d->lock.
+ * Whichever applies it publishes process_start, under the lock: an EXITED
+ * can only be applied to a running process, so the start event always
+ * comes first, and comes even for a command that is over at once (the
+ * request thread, publishing it later, used to skip it then). */
 static void spawned_locked(struct ald *d, struct ald_session *s, const struct sbs_msg *m)
 {
     struct ald_proc *p = s->procs;
@@ -125,6 +129,11 @@ static void spawned_locked(struct ald *d, struct ald_session *s, const struct sb
         p->pid = m->pid;
         p->state = ALD_P_RUNNING;
         pthread_cond_broadcast(&d->cond);
+        char id[32];
+        snprintf(id, sizeof(id), "p_%llu", (unsigned long long)p->num);
+        ald_event(d, s->id, s->user, "process_start",
+                  json_pack("{s:s, s:i, s:O, s:b}", "process", id, "pid", (int)p->pid, "argv",
+                            p->argv, "background", p->background));
     }
 }
 

@@ -844,17 +844,10 @@ enum MHD_Result ald_route_exec(struct ald_req *r)
         io.in_w = -1;
     }
     int running = p->state == ALD_P_RUNNING;
-    char id[32];
-    snprintf(id, sizeof(id), "p_%llu", (unsigned long long)p->num);
-    json_t *start = json_pack("{s:s, s:i, s:O, s:b}", "process", id, "pid", (int)p->pid, "argv",
-                              p->argv, "background", p->background);
     pthread_mutex_unlock(&d->lock);
+    /* process_start went out when SPAWNED was applied (ctl.c) */
     if (req.background)
         ald_proc_save(d, p); /* a foreground one: once its start line is out */
-    if (running)
-        ald_event(d, s->id, s->user, "process_start", start);
-    else
-        json_decref(start);
     if (!req.background) {
         struct sbs_msg exit_msg;
         int heard = running && io.watch >= 0 && wait_quick_exit(d, &io, &exit_msg);
