@@ -32,8 +32,8 @@
 
 int run_network_wanted(const struct al_policy *policy)
 {
-    return policy->allowed_domains.len > 0 || policy->allowed_addresses.len > 0 ||
-           policy->allow_all_domains || policy->http_proxy_port > 0 ||
+    return policy->net.allowed_domains.len > 0 || policy->net.allowed_addresses.len > 0 ||
+           policy->net.allow_all_domains || policy->http_proxy_port > 0 ||
            policy->socks_proxy_port > 0 || policy->custom_proxy;
 }
 
@@ -374,7 +374,7 @@ int run_network_prepare(struct run_network *net, const struct al_policy *policy,
     cfg.log_fd = net->log_pipe[1];
     int err = np_proxy_new(&net->proxy, &cfg);
     if (err == 0)
-        err = np_proxy_set_policy(net->proxy, "run", policy);
+        err = np_proxy_set_policy(net->proxy, "run", &policy->net);
     for (size_t i = 0; i < hosts->len && err == 0; i++) {
         char *eq = strchr(hosts->items[i], '=');
         if (!eq) {

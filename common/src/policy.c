@@ -10,7 +10,7 @@ void al_policy_init(struct al_policy *policy)
 {
     memset(policy, 0, sizeof(*policy));
     policy->mandatory_deny_depth = 3;
-    policy->require_sni_match = 1;
+    al_netpolicy_init(&policy->net);
     policy->unix_sockets = AL_UNIX_SOCKETS_NONE;
     policy->allow_unsandboxed = 1;
     policy->mode = AL_MODE_AUTO_ALLOW;
@@ -22,9 +22,7 @@ void al_policy_free(struct al_policy *policy)
     al_strlist_free(&policy->deny_read);
     al_strlist_free(&policy->allow_read);
     al_strlist_free(&policy->deny_write);
-    al_strlist_free(&policy->allowed_domains);
-    al_strlist_free(&policy->denied_domains);
-    al_strlist_free(&policy->allowed_addresses);
+    al_netpolicy_free(&policy->net);
     al_strlist_free(&policy->unix_socket_paths);
     al_strlist_free(&policy->excluded_commands);
     al_strlist_free(&policy->deny_env);
@@ -103,15 +101,15 @@ char *al_policy_to_json(const struct al_policy *p)
     put(fs, "mandatoryDenySearchDepth", json_integer(p->mandatory_deny_depth), &bad);
     put(sandbox, "filesystem", fs, &bad);
 
-    put(net, "allowedDomains", strlist_json(&p->allowed_domains), &bad);
-    put(net, "deniedDomains", strlist_json(&p->denied_domains), &bad);
-    put(net, "allowAllDomains", json_boolean(p->allow_all_domains), &bad);
-    put(net, "allowedAddresses", strlist_json(&p->allowed_addresses), &bad);
+    put(net, "allowedDomains", strlist_json(&p->net.allowed_domains), &bad);
+    put(net, "deniedDomains", strlist_json(&p->net.denied_domains), &bad);
+    put(net, "allowAllDomains", json_boolean(p->net.allow_all_domains), &bad);
+    put(net, "allowedAddresses", strlist_json(&p->net.allowed_addresses), &bad);
     put(net, "httpProxyPort", port_json(p->http_proxy_port), &bad);
     put(net, "socksProxyPort", port_json(p->socks_proxy_port), &bad);
     put(net, "customProxy", p->custom_proxy ? string_json(p->custom_proxy) : json_null(), &bad);
     put(net, "allowLocalBinding", json_boolean(p->allow_local_binding), &bad);
-    put(net, "requireSniMatch", json_boolean(p->require_sni_match), &bad);
+    put(net, "requireSniMatch", json_boolean(p->net.require_sni_match), &bad);
     put(sandbox, "network", net, &bad);
 
     switch (p->unix_sockets) {

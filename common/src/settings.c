@@ -604,15 +604,15 @@ static const struct key cc_filesystem_keys[] = {
 };
 
 static const struct key cc_network_keys[] = {
-    LIST("allowedDomains", K_DOMAINS, FIELD(allowed_domains), 0),
-    LIST("deniedDomains", K_DENIED_DOMAINS, FIELD(denied_domains), 0),
-    BOOL("allowAllDomains", FIELD(allow_all_domains)),
-    LIST("allowedAddresses", K_ADDRESSES, FIELD(allowed_addresses), 0),
+    LIST("allowedDomains", K_DOMAINS, FIELD(net.allowed_domains), 0),
+    LIST("deniedDomains", K_DENIED_DOMAINS, FIELD(net.denied_domains), 0),
+    BOOL("allowAllDomains", FIELD(net.allow_all_domains)),
+    LIST("allowedAddresses", K_ADDRESSES, FIELD(net.allowed_addresses), 0),
     INT("httpProxyPort", FIELD(http_proxy_port), F_NULLABLE, 1, 65535),
     INT("socksProxyPort", FIELD(socks_proxy_port), F_NULLABLE, 1, 65535),
     STRING("customProxy", FIELD(custom_proxy), F_NULLABLE | F_NONEMPTY),
     BOOL("allowLocalBinding", FIELD(allow_local_binding)),
-    BOOL("requireSniMatch", FIELD(require_sni_match)),
+    BOOL("requireSniMatch", FIELD(net.require_sni_match)),
     CUSTOM("allowUnixSockets", unix_socket_list),
     CUSTOM("allowAllUnixSockets", apply_all_unix_sockets),
     END,
@@ -667,11 +667,11 @@ static const struct key srt_parent_proxy_keys[] = {
 };
 
 static const struct key srt_network_keys[] = {
-    LIST("allowedDomains", K_DOMAINS, FIELD(allowed_domains), 0),
-    LIST("deniedDomains", K_DENIED_DOMAINS, FIELD(denied_domains), 0),
+    LIST("allowedDomains", K_DOMAINS, FIELD(net.allowed_domains), 0),
+    LIST("deniedDomains", K_DENIED_DOMAINS, FIELD(net.denied_domains), 0),
     OTHER("deniedDomainReasons", K_MAP_STRING),
     BOOL("strictAllowlist", NO_FIELD),
-    BOOL("allowAllDomains", FIELD(allow_all_domains)),
+    BOOL("allowAllDomains", FIELD(net.allow_all_domains)),
     CUSTOM("allowUnixSockets", unix_socket_list),
     CUSTOM("allowAllUnixSockets", apply_all_unix_sockets),
     BOOL("allowLocalBinding", FIELD(allow_local_binding)),
@@ -681,8 +681,8 @@ static const struct key srt_network_keys[] = {
     OBJECT("mitmProxy", srt_mitm_keys),
     OBJECT("tlsTerminate", srt_tls_keys),
     OBJECT("parentProxy", srt_parent_proxy_keys),
-    LIST("allowedAddresses", K_ADDRESSES, FIELD(allowed_addresses), 0),
-    BOOL("requireSniMatch", FIELD(require_sni_match)),
+    LIST("allowedAddresses", K_ADDRESSES, FIELD(net.allowed_addresses), 0),
+    BOOL("requireSniMatch", FIELD(net.require_sni_match)),
     END,
 };
 

@@ -17,7 +17,7 @@
 #include "airlock/error.h"
 #include "airlock/log.h"
 #include "airlock/netproxy.h"
-#include "airlock/settings.h"
+#include "airlock/netpolicy.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -140,29 +140,22 @@ static ino_t fd_ino(int fd)
     return fstat(fd, &st) == 0 ? st.st_ino : 0;
 }
 
-/* msg["policy"] (the settings JSON, al_policy_to_json shape) into `pol`. */
-static int policy_get(struct al_policy *pol, const json_t *msg, const char *session)
+/* msg["policy"], the typed network policy (airlock/netpolicy.h), into `pol`
+ * (initialised here; freed by the caller on success). */
+static int policy_get(struct al_netpolicy *pol, const json_t *msg, const char *session)
 {
-    json_t *jp = json_object_get(msg, "policy");
-    char name[160];
-    if (!json_is_object(jp))
-        return al_error_set(AL_EINVAL, "\"policy\" must be a settings object");
-    char *text = json_dumps(jp, JSON_COMPACT);
-    if (!text)
-        return AL_ENOMEM;
-    snprintf(name, sizeof(name), "policy of session %s", session);
-    al_policy_init(pol);
-    int err = al_settings_load_buffer(pol, name, text, strlen(text), "/", "/");
-    free(text);
-    if (err < 0)
-        al_policy_free(pol);
-    return err;
+    if (al_netpolicy_from_json(pol, json_object_get(msg, "policy")) < 0) {
+        char why[256];
+        snprintf(why, sizeof(why), "%s", al_error_last());
+        return al_error_set(AL_EINVAL, "policy of session %s: %s", session, why);
+    }
+    return 0;
 }
 
 static int session_add(struct np_control *c, const char *id, json_t *msg, int *fds, size_t nfds)
 {
     struct ctl_listener ls[CTL_FDS_MAX];
-    struct al_policy pol;
+    struct al_netpolicy pol;
     int n = ctl_listeners_get(ls, msg, fds, nfds), err;
     if (n < 0)
         return n;
@@ -245,7 +238,7 @@ out:
         np_proxy_remove_session(c->proxy, id);
         session_forget(c, id, 1);
     }
-    al_policy_free(&pol);
+    al_netpolicy_free(&pol);
     return err;
 }
 
@@ -267,7 +260,7 @@ static int handle(json_t *msg, int *fds, size_t nfds, void *payload)
     struct np_control *c = payload;
     const char *type = ctl_msg_type(msg);
     const char *id = json_string_value(json_object_get(msg, "session"));
-    struct al_policy pol;
+    struct al_netpolicy pol;
     int err;
     if (strcmp(type, "session_add") != 0 && strcmp(type, "session_policy") != 0 &&
         strcmp(type, "session_remove") != 0 && strcmp(type, "approve") != 0) {
@@ -285,7 +278,7 @@ static int handle(json_t *msg, int *fds, size_t nfds, void *payload)
     } else if (strcmp(type, "session_policy") == 0) {
         if ((err = policy_get(&pol, msg, id)) == 0) {
             err = np_proxy_set_policy(c->proxy, id, &pol);
-            al_policy_free(&pol);
+            al_netpolicy_free(&pol);
         }
     } else if (strcmp(type, "session_remove") == 0) {
         np_proxy_remove_session(c->proxy, id);

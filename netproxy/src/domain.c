@@ -159,7 +159,7 @@ int np_rules_add_allow(struct np_rules *rules, const char *entry)
     return rules_push(&rules->allow, &rules->n_allow, entry, false);
 }
 
-int np_rules_build(struct np_rules *out, const struct al_policy *policy)
+int np_rules_build(struct np_rules *out, const struct al_netpolicy *policy)
 {
     int err = 0;
 

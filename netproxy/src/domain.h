@@ -7,7 +7,7 @@
 #include <stdint.h>
 
 #include "addr.h"
-#include "airlock/settings.h"
+#include "airlock/netpolicy.h"
 
 #define NP_HOST_MAX 256 /* 253 + NUL, rounded */
 
@@ -49,7 +49,7 @@ enum np_match {
  * that cannot match anything (bad characters) are skipped with a warning;
  * a bad allowedAddresses entry fails with AL_EINVAL naming it. On success the
  * caller frees `out` with np_rules_free(). */
-int np_rules_build(struct np_rules *out, const struct al_policy *policy);
+int np_rules_build(struct np_rules *out, const struct al_netpolicy *policy);
 
 /* Appends one allow rule ("host", "*.host", "host:port"). 0/AL_EINVAL/AL_ENOMEM. */
 int np_rules_add_allow(struct np_rules *rules, const char *entry);

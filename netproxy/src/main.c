@@ -6,6 +6,7 @@
 #include "airlock/error.h"
 #include "airlock/log.h"
 #include "airlock/netproxy.h"
+#include "airlock/settings.h"
 #include "airlock/buf.h"
 #include "airlock/strlist.h"
 #include "control.h"
@@ -221,16 +222,16 @@ int main(int argc, char **argv)
             err = load_policy(&policy, optarg);
             break;
         case OPT_ALLOW:
-            err = al_strlist_push(&policy.allowed_domains, optarg);
+            err = al_strlist_push(&policy.net.allowed_domains, optarg);
             break;
         case OPT_DENY:
-            err = al_strlist_push(&policy.denied_domains, optarg);
+            err = al_strlist_push(&policy.net.denied_domains, optarg);
             break;
         case OPT_ALLOW_ADDR:
-            err = al_strlist_push(&policy.allowed_addresses, optarg);
+            err = al_strlist_push(&policy.net.allowed_addresses, optarg);
             break;
         case OPT_NO_SNI:
-            policy.require_sni_match = 0;
+            policy.net.require_sni_match = 0;
             break;
         case OPT_HOSTS:
             err = al_strlist_push(&hosts, optarg);
@@ -302,7 +303,7 @@ int main(int argc, char **argv)
         cfg.log_fd = log_fd;
     }
     raise_nofile();
-    if (np_proxy_new(&g_proxy, &cfg) < 0 || np_proxy_set_policy(g_proxy, session, &policy) < 0) {
+    if (np_proxy_new(&g_proxy, &cfg) < 0 || np_proxy_set_policy(g_proxy, session, &policy.net) < 0) {
         al_log(AL_LOG_ERROR, "%s", al_error_last());
         goto out;
     }

@@ -24,6 +24,7 @@
 #ifndef AIRLOCK_SETTINGS_H
 #define AIRLOCK_SETTINGS_H
 
+#include "airlock/netpolicy.h"
 #include "airlock/strlist.h"
 
 enum al_sandbox_mode {
@@ -46,17 +47,14 @@ struct al_policy {
     int allow_git_config;          /* .git/config writable (default 0) */
     int mandatory_deny_depth;      /* depth searched for protected files (default 3, 1..10) */
 
-    /* network (enforced by netproxy) */
-    struct al_strlist allowed_domains; /* "example.com", "*.example.com", "host:443";
-                                          ASCII lower-cased */
-    struct al_strlist denied_domains;
-    struct al_strlist allowed_addresses; /* IP or CIDR literals */
+    /* network: what the egress proxy enforces (computed here, sent to the
+     * netproxy as this structure: airlock/netpolicy.h) */
+    struct al_netpolicy net;
+    /* network: how the sandbox reaches a proxy */
     int http_proxy_port;                 /* 0 = airlock's own proxy */
     int socks_proxy_port;                /* 0 = airlock's own proxy */
     char *custom_proxy;                  /* NULL = none */
     int allow_local_binding;             /* default 0 */
-    int require_sni_match;               /* default 1 */
-    int allow_all_domains;               /* any domain but denied_domains (default 0) */
 
     enum al_unix_sockets unix_sockets;
     struct al_strlist unix_socket_paths; /* for AL_UNIX_SOCKETS_LIST */

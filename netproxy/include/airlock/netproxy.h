@@ -45,7 +45,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "airlock/settings.h"
+#include "airlock/netpolicy.h"
 
 typedef struct np_proxy np_proxy;
 
@@ -101,13 +101,13 @@ int np_proxy_new(np_proxy **out, const struct np_config *cfg);
  * Returns 0 or AL_EINVAL / AL_ENOMEM. */
 int np_proxy_add_host_override(np_proxy *proxy, const char *name, const char *addrs);
 
-/* Sets (or replaces) the policy of `session_id`. Only the network fields of
- * `policy` are read (allowed_domains, denied_domains, allow_all_domains, allowed_addresses,
- * require_sni_match); they are copied. A session without a policy denies
+/* Sets (or replaces) the network policy of `session_id` (computed by the
+ * settings loader: struct al_policy.net); it is copied. A session without a policy denies
  * everything. Returns 0, AL_ENOMEM, or AL_EINVAL for a bad allowedAddresses
  * entry (al_error_last() names it). Existing tunnels are not re-checked;
  * every later request is. */
-int np_proxy_set_policy(np_proxy *proxy, const char *session_id, const struct al_policy *policy);
+int np_proxy_set_policy(np_proxy *proxy, const char *session_id,
+                        const struct al_netpolicy *policy);
 
 /* Removes a session: its listeners are closed and its connections dropped at
  * the next loop iteration. Returns 0 or AL_ENOTFOUND. */

@@ -47,13 +47,10 @@ def start():
 
 
 def policy(allow, deny=()):
-    return {"network": {"allowedDomains": list(allow), "deniedDomains": list(deny),
-                        "allowedAddresses": ["127.0.0.1"]}}
-
-
-def policy_sandbox_shape(allow, deny=()):
-    """The shape al_policy_to_json() writes (settings.json with "sandbox")."""
-    return {"sandbox": {"enabled": True, "network": policy(allow, deny)["network"]}}
+    """The typed network policy (airlock/netpolicy.h, docs/control-protocol.md)."""
+    return {"allowed_domains": list(allow), "denied_domains": list(deny),
+            "allowed_addresses": ["127.0.0.1"], "allow_all_domains": False,
+            "require_sni_match": True}
 
 
 def curl_cmd(host, port, socks=False):
@@ -93,7 +90,7 @@ a1 = p.request("session_add", fds=[h1, s1], session="s1", user="alice",
                policy=policy(["allowed.test"], ["denied.test", "other.test"]),
                listeners=[{"kind": "http", "fd": 0}, {"kind": "socks5", "fd": 1}])
 a2 = p.request("session_add", fds=[h2], session="s2", user="bob",
-               policy=policy_sandbox_shape(["other.test"], ["allowed.test"]),
+               policy=policy(["other.test"], ["allowed.test"]),
                listeners=[{"kind": "http", "fd": 0}])
 check("net_session_add_acked", a1["ok"] and a2["ok"], (a1, a2))
 
@@ -165,10 +162,19 @@ check("net_git_listener_refused", ack["ok"] is False, ack)
 ack = p.request("session_add", fds=[listener()[0]], session="s3", policy=policy(["*.other.test"]),
                 listeners=[{"kind": "http", "fd": 0}])
 ack2 = p.request("session_add", fds=[listener()[0]], session="s3",
-                 policy={"network": {"allowedDomains": ["*.com"]}},
+                 policy=dict(policy([]), allowed_domains=["*.com"]),
                  listeners=[{"kind": "http", "fd": 0}])
 check("net_bad_policy_error_ack", ack["ok"] and ack2["ok"] is False and "*.com" in ack2["error"],
       (ack, ack2))
+# A settings document is not a policy: the netproxy loads no settings.
+for bad in ({"network": {"allowedDomains": ["allowed.test"]}},
+            {"sandbox": {"network": {"allowedDomains": ["allowed.test"]}}},
+            dict(policy(["allowed.test"]), allowedDomains=["evil.test"]),
+            {k: v for k, v in policy(["allowed.test"]).items() if k != "require_sni_match"},
+            dict(policy(["allowed.test"]), require_sni_match="false")):
+    ack3 = p.request("session_policy", session="s3", policy=bad)
+    check("net_untyped_policy_refused", ack3["ok"] is False and "policy of session s3" in ack3["error"],
+          (bad, ack3))
 ack = p.request("session_policy", session="nope", policy=policy([]))
 check("net_unknown_session_error_ack", ack["ok"] is False, ack)
 

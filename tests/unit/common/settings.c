@@ -50,8 +50,8 @@ static void defaults(void **state)
     assert_int_equal(p.socks_proxy_port, 0);
     assert_null(p.custom_proxy);
     assert_int_equal(p.allow_local_binding, 0);
-    assert_int_equal(p.require_sni_match, 1);
-    assert_int_equal(p.allow_all_domains, 0);
+    assert_int_equal(p.net.require_sni_match, 1);
+    assert_int_equal(p.net.allow_all_domains, 0);
     assert_int_equal(p.unix_sockets, AL_UNIX_SOCKETS_NONE);
     assert_int_equal(p.weaker_nested, 0);
     assert_int_equal(p.allow_unsandboxed, 1);
@@ -95,14 +95,14 @@ static void shape_claude_code(void **state)
     assert_int_equal(load(&p, json), 0);
     assert_list(&p.allow_write, LIST("/w/proj", "/home/u/cache", "/tmp/y"));
     assert_list(&p.deny_read, LIST("/home/u/.*_key", "/w/proj/**/.env*", "/w/proj/*/.env*"));
-    assert_list(&p.allowed_domains, LIST("github.com", "*.npmjs.org", "example.com:443"));
-    assert_list(&p.denied_domains, LIST("evil.example.com", "*"));
-    assert_list(&p.allowed_addresses, LIST("10.0.0.1", "192.168.0.0/16", "::1", "fd00::/8"));
+    assert_list(&p.net.allowed_domains, LIST("github.com", "*.npmjs.org", "example.com:443"));
+    assert_list(&p.net.denied_domains, LIST("evil.example.com", "*"));
+    assert_list(&p.net.allowed_addresses, LIST("10.0.0.1", "192.168.0.0/16", "::1", "fd00::/8"));
     assert_int_equal(p.http_proxy_port, 8080);
     assert_int_equal(p.socks_proxy_port, 1081);
     assert_string_equal(p.custom_proxy, "my-proxy --port 9000");
     assert_int_equal(p.allow_local_binding, 1);
-    assert_int_equal(p.require_sni_match, 0);
+    assert_int_equal(p.net.require_sni_match, 0);
     assert_int_equal(p.unix_sockets, AL_UNIX_SOCKETS_LIST);
     assert_list(&p.unix_socket_paths, LIST("/run/docker.sock"));
     assert_int_equal(p.weaker_nested, 1);
@@ -172,8 +172,8 @@ static void shape_srt(void **state)
         "  \"git\": {\"safeDirectories\": [\"/w\"]}\n"
         "}\n";
     assert_int_equal(load(&p, json), 0);
-    assert_list(&p.allowed_domains, LIST("registry.npmjs.org", "*.github.com"));
-    assert_list(&p.denied_domains, LIST("*:22"));
+    assert_list(&p.net.allowed_domains, LIST("registry.npmjs.org", "*.github.com"));
+    assert_list(&p.net.denied_domains, LIST("*:22"));
     assert_int_equal(p.unix_sockets, AL_UNIX_SOCKETS_LIST);
     assert_list(&p.unix_socket_paths, LIST("/var/run/a.sock"));
     assert_int_equal(p.allow_local_binding, 1);
@@ -243,7 +243,7 @@ static void layering(void **state)
     assert_int_equal(p.http_proxy_port, 2000);
     assert_int_equal(al_settings_load_file(&p, c, HOME, CWD), 0);
     assert_list(&p.allow_write, LIST("/w/proj", "/tmp", "/var/tmp"));
-    assert_list(&p.allowed_domains, LIST("a.example.com", "b.example.com"));
+    assert_list(&p.net.allowed_domains, LIST("a.example.com", "b.example.com"));
     assert_list(&p.excluded_commands, LIST("docker", "make"));
     assert_int_equal(p.http_proxy_port, 0);
     assert_int_equal(p.mode, AL_MODE_AUTO_ALLOW);

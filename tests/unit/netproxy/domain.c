@@ -47,7 +47,7 @@ static void push(struct al_strlist *l, const char *s)
 
 static void match_table(void **state)
 {
-    struct al_policy p;
+    struct al_netpolicy p;
     struct np_rules rules;
 
     memset(&p, 0, sizeof(p));
@@ -112,7 +112,7 @@ static void match_table(void **state)
 
 static void ip_entries_never_match_via_wildcards(void **state)
 {
-    struct al_policy p;
+    struct al_netpolicy p;
     struct np_rules rules;
     struct np_addr a;
 
@@ -130,7 +130,7 @@ static void ip_entries_never_match_via_wildcards(void **state)
  * literal; "*" in deniedDomains denies every name (on its port, if any). */
 static void allow_all_and_deny_star(void **state)
 {
-    struct al_policy p;
+    struct al_netpolicy p;
     struct np_rules rules;
     struct np_addr a;
     const char *rule = NULL;
@@ -164,7 +164,7 @@ static void allow_all_and_deny_star(void **state)
 
 static void bad_address_entry_fails(void **state)
 {
-    struct al_policy p;
+    struct al_netpolicy p;
     struct np_rules rules;
 
     memset(&p, 0, sizeof(p));

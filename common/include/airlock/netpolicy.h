@@ -1,0 +1,52 @@
+/* A session's network policy: what the egress proxy enforces, as a typed
+ * structure. The settings loader computes it once (struct al_policy.net),
+ * where the settings are validated; airlockd sends it to the netproxy in the
+ * control protocol as the JSON object below, and the netproxy decodes that
+ * object, never a settings document.
+ *
+ * Wire form (docs/control-protocol.md), every key required, no other key:
+ *   {"allowed_domains": ["example.com", "*.example.org", "host:443"],
+ *    "denied_domains": ["*:25"], "allowed_addresses": ["10.1.2.3/32"],
+ *    "allow_all_domains": false, "require_sni_match": true}
+ */
+#ifndef AIRLOCK_NETPOLICY_H
+#define AIRLOCK_NETPOLICY_H
+
+#include <jansson.h>
+
+#include "airlock/strlist.h"
+
+struct al_netpolicy {
+    struct al_strlist allowed_domains;   /* "example.com", "*.example.com", "host:443";
+                                            ASCII lower-cased */
+    struct al_strlist denied_domains;    /* the same, and "*" / "*:PORT" */
+    struct al_strlist allowed_addresses; /* IP or CIDR literals */
+    int allow_all_domains;               /* any domain but denied_domains (default 0) */
+    int require_sni_match;               /* default 1 */
+};
+
+/* The defaults: nothing allowed, nothing denied, SNI must match. */
+void al_netpolicy_init(struct al_netpolicy *np);
+
+/* Frees what `np` owns; it may be re-initialised afterwards. */
+void al_netpolicy_free(struct al_netpolicy *np);
+
+/* Deep copy of `src` into `dst` (initialised here). 0 or AL_ENOMEM (then
+ * `dst` holds nothing). */
+int al_netpolicy_copy(struct al_netpolicy *dst, const struct al_netpolicy *src);
+
+/* The wire form of `np`: a new JSON object, or NULL on ENOMEM or a string
+ * that is not UTF-8 (the settings loader never stores one). */
+json_t *al_netpolicy_to_json(const struct al_netpolicy *np);
+
+/* Decodes the wire form `obj` into `np` (initialised here). Strict: `obj`
+ * must be an object holding exactly the five keys, lists of strings and
+ * booleans, and every entry passes the settings loader's own check
+ * (al_settings_check_domain, al_settings_check_denied_domain,
+ * al_settings_check_address) with domains already lower-cased. Returns 0, or
+ * AL_EINVAL with a message naming the key and entry (e.g.
+ * "allowed_domains[2]: \"*.com\" is too broad"), or AL_ENOMEM; on error `np`
+ * holds nothing. */
+int al_netpolicy_from_json(struct al_netpolicy *np, const json_t *obj);
+
+#endif

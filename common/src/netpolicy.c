@@ -1,0 +1,154 @@
+/* The typed network policy and its wire form (airlock/netpolicy.h). */
+#include "airlock/netpolicy.h"
+
+#include "airlock/error.h"
+#include "airlock/settings.h"
+#include "settings_internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+void al_netpolicy_init(struct al_netpolicy *np)
+{
+    memset(np, 0, sizeof(*np));
+    np->require_sni_match = 1;
+}
+
+void al_netpolicy_free(struct al_netpolicy *np)
+{
+    al_strlist_free(&np->allowed_domains);
+    al_strlist_free(&np->denied_domains);
+    al_strlist_free(&np->allowed_addresses);
+}
+
+static int list_copy(struct al_strlist *dst, const struct al_strlist *src)
+{
+    for (size_t i = 0; i < src->len; i++)
+        if (al_strlist_push(dst, src->items[i]) < 0)
+            return AL_ENOMEM;
+    return 0;
+}
+
+int al_netpolicy_copy(struct al_netpolicy *dst, const struct al_netpolicy *src)
+{
+    al_netpolicy_init(dst);
+    dst->allow_all_domains = src->allow_all_domains;
+    dst->require_sni_match = src->require_sni_match;
+    if (list_copy(&dst->allowed_domains, &src->allowed_domains) < 0 ||
+        list_copy(&dst->denied_domains, &src->denied_domains) < 0 ||
+        list_copy(&dst->allowed_addresses, &src->allowed_addresses) < 0) {
+        al_netpolicy_free(dst);
+        return al_error_set(AL_ENOMEM, "out of memory");
+    }
+    return 0;
+}
+
+/* A JSON array of `list`'s strings; NULL on ENOMEM or a non-UTF-8 string. */
+static json_t *list_json(const struct al_strlist *list)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < list->len; i++) {
+        if (json_array_append_new(arr, json_string(list->items[i])) < 0) {
+            json_decref(arr);
+            arr = NULL;
+        }
+    }
+    return arr;
+}
+
+json_t *al_netpolicy_to_json(const struct al_netpolicy *np)
+{
+    json_t *obj = json_object();
+    if (!obj)
+        return NULL;
+    if (json_object_set_new(obj, "allowed_domains", list_json(&np->allowed_domains)) < 0 ||
+        json_object_set_new(obj, "denied_domains", list_json(&np->denied_domains)) < 0 ||
+        json_object_set_new(obj, "allowed_addresses", list_json(&np->allowed_addresses)) < 0 ||
+        json_object_set_new(obj, "allow_all_domains", json_boolean(np->allow_all_domains)) < 0 ||
+        json_object_set_new(obj, "require_sni_match", json_boolean(np->require_sni_match)) < 0) {
+        json_decref(obj);
+        return NULL;
+    }
+    return obj;
+}
+
+enum entry_kind { ENTRY_DOMAIN, ENTRY_DENIED_DOMAIN, ENTRY_ADDRESS };
+
+/* Checks one decoded entry with the settings loader's own rules. */
+static int entry_check(enum entry_kind kind, const char *s, size_t len)
+{
+    if (strlen(s) != len)
+        return al_error_set(AL_EINVAL, "contains a NUL byte");
+    if (kind == ENTRY_ADDRESS)
+        return al_settings_check_address(s);
+    for (const char *c = s; *c; c++)
+        if (*c >= 'A' && *c <= 'Z')
+            return al_error_set(AL_EINVAL, "upper-case letter in a domain pattern");
+    return kind == ENTRY_DOMAIN ? al_settings_check_domain(s) : al_settings_check_denied_domain(s);
+}
+
+/* obj[key], an array of strings of `kind`, appended to `out`. */
+static int list_get(struct al_strlist *out, const json_t *obj, const char *key,
+                    enum entry_kind kind)
+{
+    json_t *arr = json_object_get(obj, key);
+    if (!json_is_array(arr))
+        return al_error_set(AL_EINVAL, "%s: expected an array of strings", key);
+    size_t i;
+    json_t *v;
+    json_array_foreach(arr, i, v)
+    {
+        if (!json_is_string(v))
+            return al_error_set(AL_EINVAL, "%s[%zu]: expected a string", key, i);
+        if (entry_check(kind, json_string_value(v), json_string_length(v)) < 0) {
+            char why[256];
+            snprintf(why, sizeof(why), "%s", al_error_last());
+            return al_error_set(AL_EINVAL, "%s[%zu]: %s", key, i, why);
+        }
+        if (al_strlist_push(out, json_string_value(v)) < 0)
+            return al_error_set(AL_ENOMEM, "out of memory");
+    }
+    return 0;
+}
+
+static int flag_get(int *out, const json_t *obj, const char *key)
+{
+    json_t *v = json_object_get(obj, key);
+    if (!json_is_boolean(v))
+        return al_error_set(AL_EINVAL, "%s: expected true or false", key);
+    *out = json_is_true(v);
+    return 0;
+}
+
+int al_netpolicy_from_json(struct al_netpolicy *np, const json_t *obj)
+{
+    static const char *const keys[] = {"allowed_domains", "denied_domains", "allowed_addresses",
+                                       "allow_all_domains", "require_sni_match"};
+    al_netpolicy_init(np);
+    if (!json_is_object(obj))
+        return al_error_set(AL_EINVAL, "expected a network policy object");
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)obj, key, v)
+    {
+        size_t k = 0;
+        while (k < sizeof(keys) / sizeof(*keys) && strcmp(key, keys[k]) != 0)
+            k++;
+        if (k == sizeof(keys) / sizeof(*keys)) {
+            char q[96];
+            return al_error_set(AL_EINVAL, "unknown key %s", al_settings_quote(q, sizeof(q), key));
+        }
+    }
+    int err = list_get(&np->allowed_domains, obj, "allowed_domains", ENTRY_DOMAIN);
+    if (err == 0)
+        err = list_get(&np->denied_domains, obj, "denied_domains", ENTRY_DENIED_DOMAIN);
+    if (err == 0)
+        err = list_get(&np->allowed_addresses, obj, "allowed_addresses", ENTRY_ADDRESS);
+    if (err == 0)
+        err = flag_get(&np->allow_all_domains, obj, "allow_all_domains");
+    if (err == 0)
+        err = flag_get(&np->require_sni_match, obj, "require_sni_match");
+    if (err < 0)
+        al_netpolicy_free(np);
+    return err;
+}

@@ -1,0 +1,178 @@
+/* The typed network policy: computed by the settings loader, carried as
+ * JSON, decoded strictly on the other side. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "airlock/error.h"
+#include "airlock/netpolicy.h"
+#include "airlock/settings.h"
+
+static void assert_same(const struct al_strlist *a, const struct al_strlist *b)
+{
+    assert_int_equal(a->len, b->len);
+    for (size_t i = 0; i < a->len; i++)
+        assert_string_equal(a->items[i], b->items[i]);
+}
+
+/* Loads `text` as JSON and decodes it; returns what the decoder returned. */
+static int decode(struct al_netpolicy *np, const char *text)
+{
+    json_error_t jerr;
+    json_t *obj = json_loads(text, JSON_ALLOW_NUL | JSON_DECODE_ANY, &jerr);
+    assert_non_null(obj);
+    int err = al_netpolicy_from_json(np, obj);
+    json_decref(obj);
+    return err;
+}
+
+/* What the settings loader computed arrives unchanged. */
+static void round_trip_from_settings(void **state)
+{
+    (void)state;
+    static const char settings[] =
+        "{\"sandbox\": {\"network\": {"
+        "\"allowedDomains\": [\"GitHub.com\", \"*.npmjs.org\", \"example.com:443\"],"
+        "\"deniedDomains\": [\"*:25\", \"evil.example.com\"],"
+        "\"allowedAddresses\": [\"10.0.0.1\", \"fd00::/8\"],"
+        "\"allowAllDomains\": true, \"requireSniMatch\": false}}}";
+    struct al_policy pol;
+    al_policy_init(&pol);
+    assert_int_equal(
+        al_settings_load_buffer(&pol, "s.json", settings, strlen(settings), "/h", "/w"), 0);
+    json_t *wire = al_netpolicy_to_json(&pol.net);
+    assert_non_null(wire);
+    char *text = json_dumps(wire, JSON_COMPACT);
+    struct al_netpolicy got;
+    assert_int_equal(decode(&got, text), 0);
+    assert_same(&got.allowed_domains, &pol.net.allowed_domains);
+    assert_string_equal(got.allowed_domains.items[0], "github.com");
+    assert_same(&got.denied_domains, &pol.net.denied_domains);
+    assert_same(&got.allowed_addresses, &pol.net.allowed_addresses);
+    assert_int_equal(got.allow_all_domains, 1);
+    assert_int_equal(got.require_sni_match, 0);
+
+    struct al_netpolicy copy;
+    assert_int_equal(al_netpolicy_copy(&copy, &got), 0);
+    assert_same(&copy.denied_domains, &got.denied_domains);
+    assert_int_equal(copy.require_sni_match, 0);
+    al_netpolicy_free(&copy);
+    al_netpolicy_free(&got);
+    free(text);
+    json_decref(wire);
+    al_policy_free(&pol);
+}
+
+/* The defaults travel too: nothing allowed, SNI must match. */
+static void defaults(void **state)
+{
+    (void)state;
+    struct al_netpolicy np, got;
+    al_netpolicy_init(&np);
+    assert_int_equal(np.require_sni_match, 1);
+    json_t *wire = al_netpolicy_to_json(&np);
+    char *text = json_dumps(wire, JSON_COMPACT | JSON_SORT_KEYS);
+    assert_string_equal(text, "{\"allow_all_domains\":false,\"allowed_addresses\":[],"
+                              "\"allowed_domains\":[],\"denied_domains\":[],"
+                              "\"require_sni_match\":true}");
+    assert_int_equal(decode(&got, text), 0);
+    assert_int_equal(got.allowed_domains.len, 0);
+    assert_int_equal(got.require_sni_match, 1);
+    al_netpolicy_free(&got);
+    free(text);
+    json_decref(wire);
+}
+
+#define BASE_LISTS "\"allowed_domains\":[],\"denied_domains\":[],\"allowed_addresses\":[]"
+#define BASE_FLAGS "\"allow_all_domains\":false,\"require_sni_match\":true"
+
+/* Every malformed form is refused with a message naming the key, and leaves
+ * nothing allocated (the ASan build checks the last part). */
+static void malformed(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *json, *message;
+    } cases[] = {
+        {"[]", "expected a network policy object"},
+        {"\"x\"", "expected a network policy object"},
+        {"{" BASE_FLAGS "}", "allowed_domains: expected an array of strings"},
+        {"{" BASE_LISTS "}", "allow_all_domains: expected true or false"},
+        {"{" BASE_LISTS "," BASE_FLAGS ",\"allowedDomains\":[]}", "unknown key \"allowedDomains\""},
+        {"{" BASE_LISTS "," BASE_FLAGS ",\"sandbox\":{}}", "unknown key \"sandbox\""},
+        {"{\"allowed_domains\":\"a.com\",\"denied_domains\":[],\"allowed_addresses\":[]," BASE_FLAGS
+         "}",
+         "allowed_domains: expected an array of strings"},
+        {"{\"allowed_domains\":[1],\"denied_domains\":[],\"allowed_addresses\":[]," BASE_FLAGS "}",
+         "allowed_domains[0]: expected a string"},
+        {"{\"allowed_domains\":[\"ok.com\",\"*.com\"],\"denied_domains\":[],"
+         "\"allowed_addresses\":[]," BASE_FLAGS "}",
+         "allowed_domains[1]: "},
+        {"{\"allowed_domains\":[\"*\"],\"denied_domains\":[],\"allowed_addresses\":[]," BASE_FLAGS
+         "}",
+         "allowed_domains[0]: "},
+        {"{\"allowed_domains\":[\"Example.com\"],\"denied_domains\":[],\"allowed_addresses\":[]"
+         "," BASE_FLAGS "}",
+         "allowed_domains[0]: upper-case letter in a domain pattern"},
+        {"{\"allowed_domains\":[\"a.com\\u0000.evil.com\"],\"denied_domains\":[],"
+         "\"allowed_addresses\":[]," BASE_FLAGS "}",
+         "allowed_domains[0]: contains a NUL byte"},
+        {"{\"allowed_domains\":[\"a.com\\r\\nx: y\"],\"denied_domains\":[],"
+         "\"allowed_addresses\":[]," BASE_FLAGS "}",
+         "allowed_domains[0]: "},
+        {"{\"allowed_domains\":[],\"denied_domains\":[\"*:99999\"],\"allowed_addresses\":[]"
+         "," BASE_FLAGS "}",
+         "denied_domains[0]: "},
+        {"{\"allowed_domains\":[],\"denied_domains\":[],\"allowed_addresses\":[\"0.0.0.0/"
+         "0\"]," BASE_FLAGS "}",
+         "allowed_addresses[0]: "},
+        {"{\"allowed_domains\":[],\"denied_domains\":[],\"allowed_addresses\":[\"example.com\"]"
+         "," BASE_FLAGS "}",
+         "allowed_addresses[0]: "},
+        {"{" BASE_LISTS ",\"allow_all_domains\":1,\"require_sni_match\":true}",
+         "allow_all_domains: expected true or false"},
+        {"{" BASE_LISTS ",\"allow_all_domains\":false,\"require_sni_match\":\"no\"}",
+         "require_sni_match: expected true or false"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+        struct al_netpolicy np;
+        assert_int_equal(decode(&np, cases[i].json), AL_EINVAL);
+        const char *msg = al_error_last();
+        if (strncmp(msg, cases[i].message, strlen(cases[i].message)) != 0)
+            fail_msg("case %zu: got \"%s\", want \"%s...\"", i, msg, cases[i].message);
+        assert_null(np.allowed_domains.items);
+        assert_null(np.denied_domains.items);
+        assert_null(np.allowed_addresses.items);
+    }
+    /* NULL (a message without "policy") is refused too */
+    struct al_netpolicy np;
+    assert_int_equal(al_netpolicy_from_json(&np, NULL), AL_EINVAL);
+}
+
+/* "*" and "*:PORT" mean "every domain" in the deny list only. */
+static void star_in_deny_list_only(void **state)
+{
+    (void)state;
+    struct al_netpolicy np;
+    assert_int_equal(decode(&np, "{\"allowed_domains\":[],\"denied_domains\":[\"*\",\"*:22\"],"
+                                 "\"allowed_addresses\":[]," BASE_FLAGS "}"),
+                     0);
+    assert_int_equal(np.denied_domains.len, 2);
+    al_netpolicy_free(&np);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(round_trip_from_settings),
+        cmocka_unit_test(defaults),
+        cmocka_unit_test(malformed),
+        cmocka_unit_test(star_in_deny_list_only),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
