@@ -188,10 +188,6 @@ void np_proxy_stop(np_proxy *proxy);
 /* Frees the proxy, its listeners and connections. Not while running. */
 void np_proxy_free(np_proxy *proxy);
 
-/* Appends Prometheus text-format counters to the buffer `out` of `size`
- * bytes (NUL-terminated, truncated when short). Returns bytes written. */
-size_t np_proxy_metrics(np_proxy *proxy, char *out, size_t size);
-
 /* Creates a TCP socket bound to 127.0.0.1:port and listening, inside the
  * network namespace `netns_fd` (an open /proc/PID/ns/net), without changing
  * the calling thread's namespace: the work happens in a short-lived thread
