@@ -25,7 +25,12 @@
  *   - pid 1 is not dumpable before it execs airlock-init too (init sets it
  *     again: exec resets it);
  *   - a setup failure is reported in one format (struct sb_status) by
- *     every kind, with the failing step's message.
+ *     every kind, airlock-init included, with the failing step's message
+ *     (the weaker mode said only "could not be applied"; `airlock run`'s
+ *     pid 1 exited silently when it could not map its own ids);
+ *   - the command's chdir failure is a setup failure (125) in both
+ *     command modes (`airlock run` reported ENOENT there as "command not
+ *     found", 127).
  * What stays a parameter is what makes the kinds different products: the
  * end, the uid switch of sessions, the parent-death signal (a session
  * outlives airlockd), and the namespaces of which the weaker mode has
@@ -290,10 +295,17 @@ static const struct contain_step {
 
 /* ---- the ends -------------------------------------------------------- */
 
-static void __attribute__((noreturn)) child_fail(const struct sb_child *k)
+/* Reports the failure of step `step` (its message, or its name when it
+ * set none) on the status pipe and ends the child. */
+static void __attribute__((noreturn)) child_fail(const struct sb_child *k, const char *step)
 {
     const char *msg = al_error_last();
-    sb_status_write(k->status_fd, SB_SETUP_FAILED, 0, msg[0] ? msg : "setup failed");
+    char what[64];
+    if (!msg[0]) {
+        snprintf(what, sizeof(what), "%s failed", step);
+        msg = what;
+    }
+    sb_status_write(k->status_fd, SB_SETUP_FAILED, 0, msg);
     _exit(125);
 }
 
@@ -312,11 +324,11 @@ static void __attribute__((noreturn)) end_init(struct sb_child *k)
     const struct sb_contain *c = k->c;
     if (keep_across_exec(c->listen_fd) < 0 || keep_across_exec(k->ruleset) < 0 ||
         keep_across_exec(k->status_fd) < 0)
-        child_fail(k);
+        child_fail(k, "init descriptors");
     int null = open("/dev/null", O_RDWR | O_CLOEXEC);
     if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0) {
         al_error_set_errno(AL_EIO, errno, "/dev/null");
-        child_fail(k);
+        child_fail(k, "init stdio");
     }
     char lfd[16], rfd[16], sfd[16];
     snprintf(lfd, sizeof(lfd), "%d", c->listen_fd);
@@ -329,15 +341,16 @@ static void __attribute__((noreturn)) end_init(struct sb_child *k)
                     NULL};
     syscall(SYS_execveat, c->init_fd, "", argv, envp, AT_EMPTY_PATH);
     al_error_set_errno(AL_EIO, errno, "exec %s", c->init_path ? c->init_path : "airlock-init");
-    child_fail(k);
+    child_fail(k, "exec");
 }
 
 /* The child: every step once, in order, then the end. */
 static void __attribute__((noreturn)) contain_child(struct sb_child *k)
 {
+    al_error_clear();
     for (size_t i = 0; i < sizeof(contain_steps) / sizeof(*contain_steps); i++) {
         if (contain_steps[i].run(k) < 0)
-            child_fail(k);
+            child_fail(k, contain_steps[i].name);
     }
     switch (k->c->end) {
     case SB_END_INIT:

@@ -152,11 +152,11 @@ int sb_privs_clear_caps(void);
      SB_LL_FS_MAKE_REG | SB_LL_FS_MAKE_SOCK | SB_LL_FS_MAKE_FIFO | SB_LL_FS_MAKE_SYM |             \
      SB_LL_FS_REFER | SB_LL_FS_TRUNCATE)
 
-/* Flags of a ruleset. */
-#define SB_LL_STDIO 1U /* the caller's stdin/out/err files stay reopenable */
-#define SB_LL_HIDE_MASKED                                                                          \
-    2U /* no mount hides plan's masked paths (weaker mode):                                        \
-          read is granted on their complement only */
+/* Flags of a ruleset. SB_LL_STDIO: the caller's stdin/out/err files stay
+ * reopenable. SB_LL_HIDE_MASKED: no mount hides the plan's masked paths (the
+ * weaker mode), so read is granted on their complement only. */
+#define SB_LL_STDIO       1U
+#define SB_LL_HIDE_MASKED 2U
 
 /* What a ruleset handles (restricts unless a rule allows). */
 struct sb_landlock_attr {
