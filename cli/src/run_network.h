@@ -1,6 +1,6 @@
 /* The egress proxy of `airlock run`: airlock-netproxy's library running in a
  * thread of the airlock process, with its listeners inside the sandbox's
- * network namespace (127.0.0.1:3128 HTTP, 127.0.0.1:1080 SOCKS5).
+ * network namespace (127.0.0.1, the HTTP and SOCKS5 ports of airlock/ports.h).
  *
  * With sandbox.network.httpProxyPort / socksProxyPort set, that listener
  * relays raw bytes to the user's own proxy on the host at 127.0.0.1:PORT
@@ -15,11 +15,12 @@
 #include <sys/types.h>
 
 #include "airlock/netproxy.h"
+#include "airlock/ports.h"
 #include "airlock/settings.h"
 #include "airlock/strlist.h"
 
-#define RUN_NET_HTTP_PORT  3128
-#define RUN_NET_SOCKS_PORT 1080
+#define RUN_NET_HTTP_PORT  AL_PORT_HTTP_PROXY
+#define RUN_NET_SOCKS_PORT AL_PORT_SOCKS_PROXY
 
 struct run_network {
     np_proxy *proxy;

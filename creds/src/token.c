@@ -1,4 +1,5 @@
 #include "airlock/creds.h"
+#include "airlock/base64.h"
 #include "airlock/cleanup.h"
 #include "airlock/error.h"
 #include "airlock/hex.h"
@@ -20,84 +21,28 @@
 
 #define TOKEN_PREFIX "alk1."
 
-static const char b64url_chars[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
+/* The token's base64url is common/'s (airlock/base64.h): unpadded and
+ * canonical, so a token has exactly one spelling. */
 int creds_b64url_encode(char **out, const unsigned char *data, size_t len)
 {
-    size_t n = (len / 3) * 4 + 4 + 1;
-    char *s = malloc(n);
-    if (!s)
-        return AL_ENOMEM;
-    size_t o = 0;
-    size_t i = 0;
-    for (; i + 2 < len; i += 3) {
-        uint32_t v = (uint32_t)data[i] << 16 | (uint32_t)data[i + 1] << 8 | data[i + 2];
-        s[o++] = b64url_chars[(v >> 18) & 63];
-        s[o++] = b64url_chars[(v >> 12) & 63];
-        s[o++] = b64url_chars[(v >> 6) & 63];
-        s[o++] = b64url_chars[v & 63];
-    }
-    if (i < len) {
-        uint32_t v = (uint32_t)data[i] << 16;
-        if (i + 1 < len)
-            v |= (uint32_t)data[i + 1] << 8;
-        s[o++] = b64url_chars[(v >> 18) & 63];
-        s[o++] = b64url_chars[(v >> 12) & 63];
-        if (i + 1 < len)
-            s[o++] = b64url_chars[(v >> 6) & 63];
-    }
-    s[o] = '\0';
-    *out = s;
-    return 0;
-}
-
-static int b64url_value(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '-')
-        return 62;
-    if (c == '_')
-        return 63;
-    return -1;
+    *out = al_base64url_encode(data, len);
+    return *out ? 0 : AL_ENOMEM;
 }
 
 int creds_b64url_decode(unsigned char **out, size_t *out_len, const char *s, size_t len)
 {
-    if (len % 4 == 1)
-        return AL_EINVAL;
-    unsigned char *d = malloc(len * 3 / 4 + 3);
+    *out = NULL;
+    *out_len = 0;
+    unsigned char *d = malloc(len / 4 * 3 + 3);
     if (!d)
         return AL_ENOMEM;
-    size_t o = 0;
-    uint32_t acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < len; i++) {
-        int v = b64url_value((unsigned char)s[i]);
-        if (v < 0) {
-            free(d);
-            return AL_EINVAL;
-        }
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            d[o++] = (unsigned char)(acc >> bits);
-            acc &= (1u << bits) - 1;
-        }
-    }
-    /* Leftover bits must be zero so every token has one encoding. */
-    if (acc != 0) {
+    long n = al_base64url_decode(d, s, len);
+    if (n < 0) {
         free(d);
-        return AL_EINVAL;
+        return (int)n;
     }
     *out = d;
-    *out_len = o;
+    *out_len = (size_t)n;
     return 0;
 }
 

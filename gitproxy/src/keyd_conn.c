@@ -10,6 +10,7 @@
 #include "gp_chan.h"
 #include "gp_http.h"
 
+#include "airlock/base64.h"
 #include "airlock/buf.h"
 #include "airlock/error.h"
 #include "airlock/gp_hdrcheck.h"
@@ -22,7 +23,6 @@
 #include <ctype.h>
 #include <errno.h>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -569,8 +569,8 @@ static char *auth_header_make(const char *user, const char *secret)
 {
     size_t plain_len = strlen(user) + 1 + strlen(secret);
     char *plain = malloc(plain_len + 1);
-    size_t enc_cap = (plain_len + 2) / 3 * 4 + 1;
-    char *hdr = malloc(enc_cap + 32);
+    size_t enc_cap = AL_BASE64_ENCODED_SIZE(plain_len);
+    char *hdr = malloc(enc_cap + 21);
     if (!plain || !hdr) {
         free(plain);
         free(hdr);
@@ -578,9 +578,13 @@ static char *auth_header_make(const char *user, const char *secret)
     }
     snprintf(plain, plain_len + 1, "%s:%s", user, secret);
     memcpy(hdr, "Authorization: Basic ", 21);
-    EVP_EncodeBlock((unsigned char *)hdr + 21, (unsigned char *)plain, (int)plain_len);
+    long n = al_base64_encode_buf(hdr + 21, enc_cap, (const unsigned char *)plain, plain_len);
     OPENSSL_cleanse(plain, plain_len);
     free(plain);
+    if (n < 0) { /* cannot happen: enc_cap is the size it needs */
+        free(hdr);
+        return NULL;
+    }
     return hdr;
 }
 

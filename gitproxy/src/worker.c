@@ -7,6 +7,7 @@
  * credential: only this connection's bytes and its scoped token. */
 #include "gp_worker.h"
 
+#include "airlock/base64.h"
 #include "airlock/creds.h"
 #include "airlock/error.h"
 #include "airlock/gp_hdrcheck.h"
@@ -16,7 +17,6 @@
 #include <ctype.h>
 #include <errno.h>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -282,16 +282,12 @@ static int request_token(char **out, const char *auth)
     unsigned char *dec = malloc(blen / 4 * 3 + 1);
     if (!dec)
         return AL_ENOMEM;
-    int n = EVP_DecodeBlock(dec, (const unsigned char *)b, (int)blen);
+    long n = al_base64_decode(dec, b, blen);
     int err = AL_EINVAL;
     if (n < 0)
         goto out;
-    if (b[blen - 1] == '=')
-        n--;
-    if (b[blen - 2] == '=')
-        n--;
     dec[n] = '\0';
-    if ((int)strlen((char *)dec) != n)
+    if (strlen((char *)dec) != (size_t)n) /* a NUL inside */
         goto out;
     char *colon = strchr((char *)dec, ':');
     const char *tok = colon && colon[1] ? colon + 1 : (char *)dec;

@@ -209,6 +209,8 @@ enum np_addr_class np_addr_classify(const struct np_addr *addr)
     static const uint8_t sixto4[2] = {0x20, 0x02};
     static const uint8_t teredo[4] = {0x20, 0x01, 0, 0};
     static const uint8_t doc[4] = {0x20, 0x01, 0x0d, 0xb8};
+    static const uint8_t doc2[3] = {0x3f, 0xff, 0x00}; /* 3fff::/20 */
+    static const uint8_t ietf[3] = {0x20, 0x01, 0x00}; /* 2001::/23 */
     static const uint8_t discard[8] = {0x01, 0, 0, 0, 0, 0, 0, 0};
     const uint8_t *b = addr->bytes;
 
@@ -223,7 +225,13 @@ enum np_addr_class np_addr_classify(const struct np_addr *addr)
     if (memcmp(b, mapped, 12) == 0 || memcmp(b, zero, 12) == 0 || memcmp(b, nat64, 12) == 0 ||
         prefix_eq(b, sixto4, 16) || prefix_eq(b, teredo, 32))
         return NP_ADDR_EMBEDS_V4;
-    if (prefix_eq(b, nat64_local, 48) || prefix_eq(b, doc, 32) || prefix_eq(b, discard, 64))
+    /* Not globally reachable (IANA's IPv6 special-purpose registry):
+     * local-use NAT64, documentation (2001:db8::/32, 3fff::/20), discard-only,
+     * and the IETF protocol assignments 2001::/23 (benchmarking 2001:2::/48,
+     * ORCHID, ...), blocked whole like 192.0.0.0/24 (Teredo, inside it, is
+     * caught above). */
+    if (prefix_eq(b, nat64_local, 48) || prefix_eq(b, doc, 32) || prefix_eq(b, doc2, 20) ||
+        prefix_eq(b, ietf, 23) || prefix_eq(b, discard, 64))
         return NP_ADDR_RESERVED;
     if ((b[0] & 0xfe) == 0xfc)
         return NP_ADDR_PRIVATE;
@@ -233,6 +241,10 @@ enum np_addr_class np_addr_classify(const struct np_addr *addr)
         return NP_ADDR_PRIVATE; /* deprecated site-local fec0::/10 */
     if (b[0] == 0xff)
         return NP_ADDR_MULTICAST;
+    /* Global unicast is allocated from 2000::/3 only; the rest is reserved
+     * by the IETF or special (SRv6 SIDs 5f00::/16, 100::/8), as 240/4 is. */
+    if ((b[0] & 0xe0) != 0x20)
+        return NP_ADDR_RESERVED;
     return NP_ADDR_PUBLIC;
 }
 

@@ -164,7 +164,6 @@ void np_conn_accept(struct np_proxy *p, struct np_listener *l)
             p->conns->prev = c;
         p->conns = c;
         p->n_conns++;
-        p->counters.accepted++;
         c->session->n_conns++;
         /* Most clients send their request right after connecting: read and
          * answer it now; the socket joins epoll afterwards (np_conn_pump),
@@ -240,8 +239,6 @@ void np_conn_close(struct np_conn *c)
     al_buf_free(&c->up.pend);
     al_buf_free(&c->down.pend);
     al_buf_free(&c->fwd_head);
-    c->proxy->counters.bytes_up += c->up.bytes;
-    c->proxy->counters.bytes_down += c->down.bytes;
     c->session->n_conns--;
     c->dead = true;
     c->proxy->n_dead++;
@@ -272,26 +269,6 @@ static const char *status_text(int status)
     return "Error";
 }
 
-static void count_refusal(struct np_counters *k, const char *error)
-{
-    if (strcmp(error, "blocked-by-policy") == 0)
-        k->denied_policy++;
-    else if (strcmp(error, "blocked-address") == 0)
-        k->denied_address++;
-    else if (strcmp(error, "needs-approval-timeout") == 0)
-        k->denied_approval++;
-    else if (strcmp(error, "dns-failure") == 0)
-        k->dns_fail++;
-    else if (strcmp(error, "connect-failure") == 0)
-        k->connect_fail++;
-    else if (strcmp(error, "connect-timeout") == 0)
-        k->connect_timeout++;
-    else if (strcmp(error, "limit") == 0)
-        k->limit++;
-    else
-        k->bad_request++;
-}
-
 void np_conn_refuse(struct np_conn *c, int status, const char *error, uint8_t socks_reply,
                     const char *fmt, ...)
 {
@@ -306,7 +283,6 @@ void np_conn_refuse(struct np_conn *c, int status, const char *error, uint8_t so
         c->job = NULL;
     }
     np_conn_drop_upstream(c);
-    count_refusal(&c->proxy->counters, error);
     if (!c->log.active)
         np_log_begin(c, c->kind == NP_SOCKS5 ? "socks5" : "http");
     c->log.decision = "deny";
@@ -491,7 +467,6 @@ static void sni_check(struct np_conn *c)
     }
     if (why) {
         /* The client already has its 200; all that is left is to cut it. */
-        c->proxy->counters.denied_sni++;
         c->log.decision = "deny";
         snprintf(c->log.reason, sizeof(c->log.reason), "sni-mismatch");
         snprintf(c->log.detail, sizeof(c->log.detail), "%s (sni \"%.100s\")", why, sni);
@@ -677,7 +652,6 @@ static void connected(struct np_conn *c)
     np_addr_format(&c->cands[c->next_cand - 1], c->log.addr, sizeof(c->log.addr));
     c->log.connect_us = np_now_us() - c->log.t_connect;
     c->log.decision = "allow";
-    c->proxy->counters.allowed++;
     c->deadline_ms = 0;
     snprintf(c->up_host, sizeof(c->up_host), "%s", c->host);
     c->up_port = c->port;
@@ -862,7 +836,6 @@ static void proceed(struct np_conn *c)
     if (c->ufd >= 0 && c->up_reusable && !c->is_connect && c->up_port == c->port &&
         strcmp(c->up_host, c->host) == 0) {
         c->log.decision = "allow";
-        c->proxy->counters.allowed++;
         snprintf(c->log.addr, sizeof(c->log.addr), "reused");
         np_http_on_connected(c);
         return;

@@ -147,11 +147,6 @@ struct np_pending_answer {
     struct np_pending_answer *next;
 };
 
-struct np_counters {
-    uint64_t accepted, allowed, denied_policy, denied_address, denied_approval, denied_sni,
-        bad_request, dns_fail, connect_fail, connect_timeout, limit, bytes_up, bytes_down;
-};
-
 struct np_proxy {
     struct np_config cfg;
     int epfd;
@@ -179,7 +174,6 @@ struct np_proxy {
     int (*pipes)[2]; /* empty pipes ready for any direction (pool) */
     size_t n_pipes, cap_pipes;
     uint64_t last_emfile_log_ms;
-    struct np_counters counters;
 };
 
 /* loop.c */

@@ -512,37 +512,3 @@ void np_proxy_free(np_proxy *p)
     pthread_mutex_destroy(&p->lock);
     free(p);
 }
-
-size_t np_proxy_metrics(np_proxy *p, char *out, size_t size)
-{
-    const struct np_counters *k = &p->counters;
-    int n = snprintf(out, size,
-                     "# TYPE airlock_netproxy_connections_total counter\n"
-                     "airlock_netproxy_connections_total %llu\n"
-                     "# TYPE airlock_netproxy_decisions_total counter\n"
-                     "airlock_netproxy_decisions_total{decision=\"allow\"} %llu\n"
-                     "airlock_netproxy_decisions_total{reason=\"blocked-by-policy\"} %llu\n"
-                     "airlock_netproxy_decisions_total{reason=\"blocked-address\"} %llu\n"
-                     "airlock_netproxy_decisions_total{reason=\"needs-approval-timeout\"} %llu\n"
-                     "airlock_netproxy_decisions_total{reason=\"sni-mismatch\"} %llu\n"
-                     "airlock_netproxy_decisions_total{reason=\"bad-request\"} %llu\n"
-                     "airlock_netproxy_decisions_total{reason=\"dns-failure\"} %llu\n"
-                     "airlock_netproxy_decisions_total{reason=\"connect-failure\"} %llu\n"
-                     "airlock_netproxy_decisions_total{reason=\"connect-timeout\"} %llu\n"
-                     "airlock_netproxy_decisions_total{reason=\"limit\"} %llu\n"
-                     "# TYPE airlock_netproxy_bytes_total counter\n"
-                     "airlock_netproxy_bytes_total{direction=\"up\"} %llu\n"
-                     "airlock_netproxy_bytes_total{direction=\"down\"} %llu\n"
-                     "# TYPE airlock_netproxy_open_connections gauge\n"
-                     "airlock_netproxy_open_connections %zu\n",
-                     (unsigned long long)k->accepted, (unsigned long long)k->allowed,
-                     (unsigned long long)k->denied_policy, (unsigned long long)k->denied_address,
-                     (unsigned long long)k->denied_approval, (unsigned long long)k->denied_sni,
-                     (unsigned long long)k->bad_request, (unsigned long long)k->dns_fail,
-                     (unsigned long long)k->connect_fail, (unsigned long long)k->connect_timeout,
-                     (unsigned long long)k->limit, (unsigned long long)k->bytes_up,
-                     (unsigned long long)k->bytes_down, p->n_conns);
-    if (n < 0)
-        return 0;
-    return (size_t)n < size ? (size_t)n : (size ? size - 1 : 0);
-}

@@ -2,15 +2,17 @@
  *
  *   airlock-connect [-p PROXY_IP:PORT] HOST PORT
  *
- * Opens the proxy (default 127.0.0.1:3128, the sandbox's listener), asks
- * for "CONNECT HOST:PORT", and on "200" relays stdin -> proxy and proxy ->
- * stdout until both directions are closed; end of stdin is passed on as a
- * half-close. A refusal is printed on stderr with the proxy's reason
- * (X-Airlock-Error and the one-line body) and the exit status is 1; a usage
- * error is 2. `airlock run` sets
+ * Opens the proxy (default: the sandbox's HTTP listener, 127.0.0.1 on
+ * AL_PORT_HTTP_PROXY), asks for "CONNECT HOST:PORT", and on "200" relays
+ * stdin -> proxy and proxy -> stdout until both directions are closed; end
+ * of stdin is passed on as a half-close. A refusal is printed on stderr with
+ * the proxy's reason (X-Airlock-Error and the one-line body) and the exit
+ * status is 1; a usage error is 2. `airlock run` sets
  *   GIT_SSH_COMMAND="ssh -o ProxyCommand='<this> %h %p'"
  * so that git over ssh to an allowed host works from inside the sandbox. */
 #include "connect_reply.h"
+
+#include "airlock/ports.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -174,7 +176,7 @@ static int relay(int sock)
 
 int main(int argc, char **argv)
 {
-    const char *proxy = "127.0.0.1:3128";
+    const char *proxy = "127.0.0.1:" AL_PORT_HTTP_PROXY_STR;
     char head[NP_CONNECT_REPLY_MAX];
     char target[300];
     size_t len = 0;

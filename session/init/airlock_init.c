@@ -1,9 +1,9 @@
 /* airlock-init: pid 1 of a long-lived sandbox (see airlock/sbsession.h and
  * docs/init-protocol.md).
  *
- * exec'd by the sandbox's setup (sbs_start.c) with the sandbox already
- * built: root pivoted, privileges dropped, seccomp loaded, running as the
- * sandbox's user. It enforces the Landlock ruleset it was handed, makes
+ * exec'd at the end of the contain list (contain.c, SB_END_INIT) with the
+ * sandbox already built: root pivoted, privileges dropped, seccomp loaded,
+ * running as the sandbox's user. It enforces the Landlock ruleset it was handed, makes
  * itself undumpable, and then serves the control socket: one daemon
  * connection at a time, SPAWN and SIGNAL requests, EXITED reports, every
  * orphan reaped, per-command timeouts. Small on purpose (static, no
@@ -11,8 +11,10 @@
  *
  *   airlock-init LISTEN_FD LANDLOCK_FD STATUS_FD DEFAULT_CWD
  *
- * LANDLOCK_FD is -1 without Landlock. Setup errors are written to
- * STATUS_FD; closing it without a byte tells the daemon init is serving. */
+ * LANDLOCK_FD is -1 without Landlock. A setup error is written to
+ * STATUS_FD as a struct sb_status (SB_SETUP_FAILED); closing it without a
+ * byte tells the daemon init is serving. */
+#include "sandbox_int.h"
 #include "sbs_proto.h"
 
 #include "airlock/error.h"
@@ -389,9 +391,18 @@ static int parse_fd(const char *s)
     return (int)v;
 }
 
+/* Reports a setup failure to sbs_start() (one struct sb_status, the
+ * format of every sandbox's status pipe) and exits. */
 static void __attribute__((noreturn)) setup_fail(int status_fd, const char *msg)
 {
-    ssize_t w = write(status_fd, msg, strlen(msg));
+    struct sb_status st;
+    memset(&st, 0, sizeof(st));
+    st.outcome = SB_SETUP_FAILED;
+    size_t n = strlen(msg);
+    if (n >= sizeof(st.message))
+        n = sizeof(st.message) - 1;
+    memcpy(st.message, msg, n);
+    ssize_t w = write(status_fd, &st, sizeof(st));
     (void)w;
     _exit(125);
 }

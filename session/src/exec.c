@@ -3,14 +3,16 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 extern char **environ;
 
-void sb_exec_command(const struct sb_config *cfg, int err_fd)
+void sb_exec_command(const struct sb_config *cfg, int status_fd)
 {
+    char msg[sizeof(((struct sb_status *)0)->message)];
     /* airlock and the sandbox's pid 1 install no handlers (they wait with
      * sigwaitinfo), so dispositions are the caller's, as across any exec;
      * only the mask they blocked is undone. */
@@ -21,8 +23,8 @@ void sb_exec_command(const struct sb_config *cfg, int err_fd)
     setsid();
     if (chdir(cfg->cwd) < 0) {
         int e = errno;
-        ssize_t w = write(err_fd, &e, sizeof(e));
-        (void)w;
+        snprintf(msg, sizeof(msg), "chdir %s: %s", cfg->cwd, strerror(e));
+        sb_status_write(status_fd, SB_SETUP_FAILED, e, msg);
         _exit(125);
     }
     if (cfg->inner)
@@ -31,7 +33,7 @@ void sb_exec_command(const struct sb_config *cfg, int err_fd)
     environ = (char **)cfg->envp;
     execvp(cfg->argv[0], cfg->argv);
     int e = errno;
-    ssize_t w = write(err_fd, &e, sizeof(e));
-    (void)w;
+    snprintf(msg, sizeof(msg), "%s: %s", cfg->argv[0], strerror(e));
+    sb_status_write(status_fd, e == ENOENT ? SB_NOT_FOUND : SB_NOT_EXEC, e, msg);
     _exit(e == ENOENT ? 127 : 126);
 }

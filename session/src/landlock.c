@@ -1,8 +1,11 @@
 /* Landlock: the second filesystem layer. Read and execute everywhere,
  * write only on the writable roots (and the sandbox's own /tmp, /dev/shm);
  * TCP bind/connect denied; signals and abstract unix sockets scoped to the
- * sandbox. Applied by the sandbox's pid 1 after it built its root, so every
- * process in the sandbox inherits it. */
+ * sandbox. The ruleset is built by a step of the contain list (contain.c)
+ * once the sandbox's root is in place, so its paths resolve inside, and
+ * enforced before anything untrusted runs; every process in the sandbox
+ * inherits it. Which rules a plan gets is decided by sb_landlock_rules()
+ * alone, without a system call on Landlock (unit-tested). */
 #include "sandbox_int.h"
 
 #include "airlock/cleanup.h"
@@ -22,7 +25,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-/* The uapi as of ABI 6, defined here because Debian 12's headers stop at 2. */
+/* The uapi as of ABI 6, defined here because Debian 12's headers stop at 2
+ * (the access rights are in sandbox_int.h, for the unit tests). */
 struct ll_ruleset_attr {
     __u64 handled_access_fs;
     __u64 handled_access_net;
@@ -42,86 +46,44 @@ struct ll_net_port_attr {
 #define LL_RULE_PATH_BENEATH      1
 #define LL_RULE_NET_PORT          2
 
-#define LL_FS_EXECUTE     (1ULL << 0)
-#define LL_FS_WRITE_FILE  (1ULL << 1)
-#define LL_FS_READ_FILE   (1ULL << 2)
-#define LL_FS_READ_DIR    (1ULL << 3)
-#define LL_FS_REMOVE_DIR  (1ULL << 4)
-#define LL_FS_REMOVE_FILE (1ULL << 5)
-#define LL_FS_MAKE_CHAR   (1ULL << 6)
-#define LL_FS_MAKE_DIR    (1ULL << 7)
-#define LL_FS_MAKE_REG    (1ULL << 8)
-#define LL_FS_MAKE_SOCK   (1ULL << 9)
-#define LL_FS_MAKE_FIFO   (1ULL << 10)
-#define LL_FS_MAKE_BLOCK  (1ULL << 11)
-#define LL_FS_MAKE_SYM    (1ULL << 12)
-#define LL_FS_REFER       (1ULL << 13) /* ABI 2 */
-#define LL_FS_TRUNCATE    (1ULL << 14) /* ABI 3 */
-
-#define LL_NET_BIND_TCP    (1ULL << 0) /* ABI 4 */
-#define LL_NET_CONNECT_TCP (1ULL << 1)
-
-#define LL_SCOPE_ABSTRACT_UNIX_SOCKET (1ULL << 0) /* ABI 6 */
-#define LL_SCOPE_SIGNAL               (1ULL << 1)
-
-#define LL_READ (LL_FS_EXECUTE | LL_FS_READ_FILE | LL_FS_READ_DIR)
-#define LL_WRITE                                                                                   \
-    (LL_FS_WRITE_FILE | LL_FS_REMOVE_DIR | LL_FS_REMOVE_FILE | LL_FS_MAKE_DIR | LL_FS_MAKE_REG |   \
-     LL_FS_MAKE_SOCK | LL_FS_MAKE_FIFO | LL_FS_MAKE_SYM | LL_FS_REFER | LL_FS_TRUNCATE)
-
-struct ll_ctx {
-    int ruleset;
-    __u64 fs_mask; /* rights this ABI knows */
-};
-
 static int ll_abi(void)
 {
     long abi = syscall(SYS_landlock_create_ruleset, NULL, 0, LL_CREATE_RULESET_VERSION);
     return abi < 0 ? 0 : (int)abi;
 }
 
-/* Allows `access` beneath what `fd` refers to (`path` names it in messages). */
-static int ll_allow_fd(struct ll_ctx *ctx, int fd, const char *path, __u64 access)
+/* The filesystem rights Landlock ABI `abi` knows (and so handles). */
+static uint64_t ll_fs_mask(int abi)
 {
-    struct stat st;
-    if (fstat(fd, &st) < 0)
-        return al_error_set_errno(AL_EIO, errno, "landlock: stat %s", path);
-    access &= ctx->fs_mask;
-    if (!S_ISDIR(st.st_mode)) /* directory-only rights are refused on files */
-        access &= LL_FS_EXECUTE | LL_FS_WRITE_FILE | LL_FS_READ_FILE | LL_FS_TRUNCATE;
-    struct ll_path_beneath_attr rule = {.allowed_access = access, .parent_fd = fd};
-    if (syscall(SYS_landlock_add_rule, ctx->ruleset, LL_RULE_PATH_BENEATH, &rule, 0) < 0)
-        return al_error_set_errno(AL_EIO, errno, "landlock: rule for %s", path);
-    return 0;
+    uint64_t mask = SB_LL_READ | SB_LL_WRITE | SB_LL_FS_MAKE_CHAR | SB_LL_FS_MAKE_BLOCK;
+    if (abi < 2)
+        mask &= ~SB_LL_FS_REFER;
+    if (abi < 3)
+        mask &= ~SB_LL_FS_TRUNCATE;
+    return mask;
 }
 
-/* Allows `access` beneath `path`; a missing path is skipped. */
-static int ll_allow(struct ll_ctx *ctx, const char *path, __u64 access)
+void sb_landlock_attr(struct sb_landlock_attr *out, const struct sb_plan *plan, int abi)
 {
-    cleanup_fd int fd = open(path, O_PATH | O_CLOEXEC);
-    if (fd < 0)
-        return errno == ENOENT ? 0 : al_error_set_errno(AL_EIO, errno, "landlock: open %s", path);
-    return ll_allow_fd(ctx, fd, path, access);
+    memset(out, 0, sizeof(*out));
+    out->handled_fs = ll_fs_mask(abi);
+    if (abi >= 4 && !plan->allow_local_binding)
+        out->handled_net = SB_LL_NET_BIND_TCP | SB_LL_NET_CONNECT_TCP;
+    if (abi >= 6)
+        out->scoped = SB_LL_SCOPE_ABSTRACT_UNIX_SOCKET | SB_LL_SCOPE_SIGNAL;
 }
 
-/* The command's stdin/stdout/stderr may be host files or terminals that lie
- * outside the sandbox's tree; reopening them by name (/dev/stderr,
- * /proc/self/fd/1) must keep working. Pipes and sockets need no rule. */
-static int ll_allow_stdio(struct ll_ctx *ctx)
+struct ll_walk {
+    const struct sb_plan *plan;
+    uint64_t fs_mask;
+    sb_landlock_rule_fn fn;
+    void *payload;
+};
+
+static int ll_emit_path(struct ll_walk *w, const char *path, uint64_t access)
 {
-    for (int fd = 0; fd <= 2; fd++) {
-        struct stat st;
-        if (fstat(fd, &st) < 0 || !(S_ISREG(st.st_mode) || S_ISCHR(st.st_mode)))
-            continue;
-        int err = ll_allow_fd(ctx, fd,
-                              fd == 0   ? "stdin"
-                              : fd == 1 ? "stdout"
-                                        : "stderr",
-                              LL_FS_READ_FILE | LL_FS_WRITE_FILE | LL_FS_TRUNCATE);
-        if (err < 0)
-            return err;
-    }
-    return 0;
+    struct sb_landlock_rule r = {.path = path, .fd = -1, .access = access & w->fs_mask};
+    return w->fn(&r, w->payload);
 }
 
 /* 1 when `path` equals `p` or is an ancestor directory of it. */
@@ -134,10 +96,12 @@ static int ll_is_ancestor_or_self(const char *path, const char *p)
 }
 
 /* Grants read beneath `dir` minus every masked path: where a masked path
- * lies below, descends and grants each sibling instead. */
-static int ll_allow_read_except(struct ll_ctx *ctx, const struct sb_plan *plan, const char *dir,
-                                unsigned depth)
+ * lies below, descends and grants each sibling instead. Lists directories
+ * with getdents64 into a stack buffer: it runs in a freshly cloned child,
+ * which must not call malloc (see sb_contain_spawn). */
+static int ll_read_except(struct ll_walk *w, const char *dir, unsigned depth)
 {
+    const struct sb_plan *plan = w->plan;
     int masked_below = 0;
     for (size_t i = 0; i < plan->len; i++) {
         const struct sb_mount *m = &plan->mounts[i];
@@ -148,96 +112,145 @@ static int ll_allow_read_except(struct ll_ctx *ctx, const struct sb_plan *plan, 
         masked_below = 1;
     }
     if (!masked_below || depth > 32)
-        return ll_allow(ctx, dir, LL_READ);
-    DIR *d = opendir(dir);
-    if (!d)
+        return ll_emit_path(w, dir, SB_LL_READ);
+    cleanup_fd int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
         return 0;
-    int err = 0;
-    struct dirent *de;
-    while ((de = readdir(d)) && err == 0) {
-        if (al_path_is_dot(de->d_name))
-            continue;
-        char child[PATH_MAX];
-        if (al_path_join(child, sizeof(child), dir, de->d_name) == 0)
-            err = ll_allow_read_except(ctx, plan, child, depth + 1);
+    char buf[2048] __attribute__((aligned(8)));
+    for (;;) {
+        long n = syscall(SYS_getdents64, fd, buf, sizeof(buf));
+        if (n <= 0)
+            return 0;
+        for (long off = 0; off < n;) {
+            struct dirent64 *de = (struct dirent64 *)(buf + off);
+            off += de->d_reclen;
+            char child[PATH_MAX];
+            if (al_path_is_dot(de->d_name) ||
+                al_path_join(child, sizeof(child), dir, de->d_name) < 0)
+                continue;
+            int err = ll_read_except(w, child, depth + 1);
+            if (err < 0)
+                return err;
+        }
     }
-    closedir(d);
+}
+
+int sb_landlock_rules(const struct sb_plan *plan, int abi, unsigned flags, sb_landlock_rule_fn fn,
+                      void *payload)
+{
+    struct ll_walk w = {.plan = plan, .fs_mask = ll_fs_mask(abi), .fn = fn, .payload = payload};
+    int err;
+    if (flags & SB_LL_HIDE_MASKED)
+        err = ll_read_except(&w, "/", 0);
+    else
+        err = ll_emit_path(&w, "/", SB_LL_READ);
+    static const char *const scratch[] = {"/tmp",      "/dev/shm", "/dev/null", "/dev/zero",
+                                          "/dev/full", "/dev/tty", "/dev/pts"};
+    for (size_t i = 0; i < sizeof(scratch) / sizeof(*scratch) && err == 0; i++)
+        err = ll_emit_path(&w, scratch[i], SB_LL_READ | SB_LL_WRITE);
+    for (size_t i = 0; i < plan->writable.len && err == 0; i++)
+        err = ll_emit_path(&w, plan->writable.items[i], SB_LL_READ | SB_LL_WRITE);
+    /* The command's stdin/stdout/stderr may be host files or terminals that
+     * lie outside the sandbox's tree; reopening them by name (/dev/stderr,
+     * /proc/self/fd/1) must keep working. Pipes and sockets need no rule. */
+    for (int fd = 0; fd <= 2 && err == 0 && (flags & SB_LL_STDIO); fd++) {
+        struct stat st;
+        if (fstat(fd, &st) < 0 || !(S_ISREG(st.st_mode) || S_ISCHR(st.st_mode)))
+            continue;
+        struct sb_landlock_rule r = {
+            .fd = fd,
+            .access = (SB_LL_FS_READ_FILE | SB_LL_FS_WRITE_FILE | SB_LL_FS_TRUNCATE) & w.fs_mask};
+        err = fn(&r, payload);
+    }
+    /* The sandbox's own proxies listen on these ports of its loopback. */
+    struct sb_landlock_attr attr;
+    sb_landlock_attr(&attr, plan, abi);
+    for (size_t i = 0; i < plan->n_connect_ports && err == 0 && attr.handled_net; i++) {
+        struct sb_landlock_rule r = {
+            .fd = -1, .access = SB_LL_NET_CONNECT_TCP, .port = plan->connect_ports[i]};
+        err = fn(&r, payload);
+    }
     return err;
 }
 
-/* Builds the ruleset for `plan` in *out_fd (CLOEXEC). With `stdio`, the
- * caller's stdin/out/err files stay reopenable. */
-static int ll_prepare(int *out_fd, const struct sb_plan *plan, int hide_masked, int stdio)
+/* Adds `r` to the ruleset `*(int *)ruleset`; a missing path is skipped. */
+static int ll_add_rule(const struct sb_landlock_rule *r, void *ruleset)
+{
+    int rs = *(int *)ruleset;
+    if (!r->path && r->fd < 0) {
+        struct ll_net_port_attr rule = {r->access, r->port};
+        if (syscall(SYS_landlock_add_rule, rs, LL_RULE_NET_PORT, &rule, 0) < 0)
+            return al_error_set_errno(AL_EIO, errno, "landlock: port %u", r->port);
+        return 0;
+    }
+    const char *what = r->path ? r->path : r->fd == 0 ? "stdin" : r->fd == 1 ? "stdout" : "stderr";
+    cleanup_fd int own = r->path ? open(r->path, O_PATH | O_CLOEXEC) : -1;
+    if (r->path && own < 0)
+        return errno == ENOENT ? 0 : al_error_set_errno(AL_EIO, errno, "landlock: open %s", what);
+    int fd = r->path ? own : r->fd;
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return al_error_set_errno(AL_EIO, errno, "landlock: stat %s", what);
+    uint64_t access = r->access;
+    if (!S_ISDIR(st.st_mode)) /* directory-only rights are refused on files */
+        access &= SB_LL_FS_EXECUTE | SB_LL_FS_WRITE_FILE | SB_LL_FS_READ_FILE | SB_LL_FS_TRUNCATE;
+    struct ll_path_beneath_attr rule = {.allowed_access = access, .parent_fd = fd};
+    if (syscall(SYS_landlock_add_rule, rs, LL_RULE_PATH_BENEATH, &rule, 0) < 0)
+        return al_error_set_errno(AL_EIO, errno, "landlock: rule for %s", what);
+    return 0;
+}
+
+int sb_landlock_ruleset(int *out_fd, const struct sb_plan *plan, unsigned flags)
 {
     *out_fd = -1;
     int abi = ll_abi();
     if (abi < 1)
         return al_error_set(AL_EUNSUPP, "Landlock is not available in this kernel");
-    struct ll_ctx ctx = {.ruleset = -1,
-                         .fs_mask = LL_READ | LL_WRITE | LL_FS_MAKE_CHAR | LL_FS_MAKE_BLOCK};
-    if (abi < 2)
-        ctx.fs_mask &= ~LL_FS_REFER;
-    if (abi < 3)
-        ctx.fs_mask &= ~LL_FS_TRUNCATE;
-    struct ll_ruleset_attr attr = {.handled_access_fs = ctx.fs_mask};
-    if (abi >= 4 && !plan->allow_local_binding)
-        attr.handled_access_net = LL_NET_BIND_TCP | LL_NET_CONNECT_TCP;
-    if (abi >= 6)
-        attr.scoped = LL_SCOPE_ABSTRACT_UNIX_SOCKET | LL_SCOPE_SIGNAL;
-
-    ctx.ruleset = (int)syscall(SYS_landlock_create_ruleset, &attr, sizeof(attr), 0);
-    if (ctx.ruleset < 0)
+    struct sb_landlock_attr a;
+    sb_landlock_attr(&a, plan, abi);
+    struct ll_ruleset_attr attr = {
+        .handled_access_fs = a.handled_fs, .handled_access_net = a.handled_net, .scoped = a.scoped};
+    int ruleset = (int)syscall(SYS_landlock_create_ruleset, &attr, sizeof(attr), 0);
+    if (ruleset < 0)
         return al_error_set_errno(AL_EIO, errno, "landlock: create ruleset");
-    int err;
-    if (hide_masked)
-        err = ll_allow_read_except(&ctx, plan, "/", 0);
-    else
-        err = ll_allow(&ctx, "/", LL_READ);
-    static const char *const scratch[] = {"/tmp",      "/dev/shm", "/dev/null", "/dev/zero",
-                                          "/dev/full", "/dev/tty", "/dev/pts"};
-    for (size_t i = 0; i < sizeof(scratch) / sizeof(*scratch) && err == 0; i++)
-        err = ll_allow(&ctx, scratch[i], LL_READ | LL_WRITE);
-    for (size_t i = 0; i < plan->writable.len && err == 0; i++)
-        err = ll_allow(&ctx, plan->writable.items[i], LL_READ | LL_WRITE);
-    if (err == 0 && stdio)
-        err = ll_allow_stdio(&ctx);
-    /* The sandbox's own proxies listen on these ports of its loopback. */
-    for (size_t i = 0; i < plan->n_connect_ports && err == 0 && attr.handled_access_net; i++) {
-        struct ll_net_port_attr rule = {LL_NET_CONNECT_TCP, plan->connect_ports[i]};
-        if (syscall(SYS_landlock_add_rule, ctx.ruleset, LL_RULE_NET_PORT, &rule, 0) < 0)
-            err = al_error_set_errno(AL_EIO, errno, "landlock: port %u", plan->connect_ports[i]);
-    }
+    int err = sb_landlock_rules(plan, abi, flags, ll_add_rule, &ruleset);
     if (err < 0) {
-        close(ctx.ruleset);
+        close(ruleset);
         return err;
     }
     al_log(AL_LOG_DEBUG, "landlock: ABI %d ruleset ready", abi);
-    *out_fd = ctx.ruleset;
+    *out_fd = ruleset;
     return 0;
 }
 
-static int ll_apply(const struct sb_plan *plan, int hide_masked)
+int sb_landlock_restrict(int ruleset)
 {
-    int fd, err = ll_prepare(&fd, plan, hide_masked, 1);
+    if (syscall(SYS_landlock_restrict_self, ruleset, 0) < 0)
+        return al_error_set_errno(AL_EIO, errno, "landlock: restrict self");
+    return 0;
+}
+
+static int ll_apply(const struct sb_plan *plan, unsigned flags)
+{
+    int fd, err = sb_landlock_ruleset(&fd, plan, flags);
     if (err < 0)
         return err;
-    if (syscall(SYS_landlock_restrict_self, fd, 0) < 0)
-        err = al_error_set_errno(AL_EIO, errno, "landlock: restrict self");
+    err = sb_landlock_restrict(fd);
     close(fd);
     return err;
 }
 
 int sb_landlock_prepare(int *out_fd, const struct sb_plan *plan)
 {
-    return ll_prepare(out_fd, plan, 0, 0);
+    return sb_landlock_ruleset(out_fd, plan, 0);
 }
 
 int sb_landlock_apply(const struct sb_plan *plan)
 {
-    return ll_apply(plan, 0);
+    return ll_apply(plan, SB_LL_STDIO);
 }
 
 int sb_landlock_apply_weaker(const struct sb_plan *plan)
 {
-    return ll_apply(plan, 1);
+    return ll_apply(plan, SB_LL_STDIO | SB_LL_HIDE_MASKED);
 }

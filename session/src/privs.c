@@ -28,13 +28,17 @@ static int privs_rlimits(void)
     return 0;
 }
 
-int sb_privs_drop(void)
+/* 1 when CAP_SETPCAP is in this process's effective set. */
+static int privs_have_setpcap(void)
 {
-    int err = sb_privs_lock();
-    return err < 0 ? err : sb_privs_clear_caps();
+    struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+    struct __user_cap_data_struct data[2];
+    if (syscall(SYS_capget, &hdr, data) < 0)
+        return 0;
+    return (data[CAP_SETPCAP / 32].effective >> (CAP_SETPCAP % 32)) & 1;
 }
 
-int sb_privs_lock(void)
+int sb_privs_lock(int strict)
 {
     int err = privs_rlimits();
     if (err < 0)
@@ -43,6 +47,10 @@ int sb_privs_lock(void)
      * and it is what allows Landlock and seccomp without CAP_SYS_ADMIN. */
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
         return al_error_set_errno(AL_EIO, errno, "no_new_privs");
+    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
+        return al_error_set_errno(AL_EIO, errno, "clear ambient capabilities");
+    if (!strict && !privs_have_setpcap())
+        return 0;
     /* uid 0 inside must not get capabilities back on exec. Needs CAP_SETPCAP,
      * so before the bounding set is emptied. */
     if (prctl(PR_SET_SECUREBITS, SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | SECBIT_NO_SETUID_FIXUP |
@@ -53,8 +61,6 @@ int sb_privs_lock(void)
     for (int cap = 0; cap <= 63; cap++)
         if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
             return al_error_set_errno(AL_EIO, errno, "drop capability %d from bounding set", cap);
-    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
-        return al_error_set_errno(AL_EIO, errno, "clear ambient capabilities");
     return 0;
 }
 

@@ -1,5 +1,13 @@
-/* Internal interfaces between the steps of the sandbox runtime. Each step
- * lives in its own file; sandbox.c lists them in order. */
+/* Internal interfaces between the steps of the sandbox runtime.
+ *
+ * Every sandbox (`airlock run`, airlockd's sessions, the weaker nested
+ * mode) is built by one contain list, in contain.c: the parent side
+ * (sb_contain_spawn: clone into the cgroup, id maps, cgroup, network hook,
+ * go bytes) and the steps of the child, in order, each step a function in
+ * the file of its concern (mounts.c, landlock.c, privs.c, seccomp.c, ...).
+ * A hardening step is added there once, and every kind of sandbox gets it.
+ * sandbox.c (sb_run, sb_run_weaker) and sbs_start.c (sbs_start) only say
+ * how the list ends and wait for the result. */
 #ifndef AIRLOCK_SANDBOX_INT_H
 #define AIRLOCK_SANDBOX_INT_H
 
@@ -103,31 +111,93 @@ int sb_net_loopback_up(void);
 /* net.c: calls `fn` with the network namespace of process `pid` open. */
 int sb_net_hook(pid_t pid, sb_netns_fn fn, void *payload);
 
-/* sandbox.c: closes every descriptor but 0-2 and the `n` in `keep`
- * (sorted in place). Async-signal-safe: for a freshly cloned child. */
-void sb_close_fds_except(int *keep, size_t n);
-
-/* privs.c: rlimits, no_new_privs, locked securebits, every capability
- * dropped (bounding, ambient, effective, permitted, inheritable). */
-int sb_privs_drop(void);
-/* The same in two halves, for a uid switch between them: everything but the
- * capabilities of this process (which SECBIT_NO_SETUID_FIXUP keeps across
- * setresuid), then those. */
-int sb_privs_lock(void);
+/* privs.c, in two halves, for a uid switch between them: rlimits,
+ * no_new_privs, locked securebits, the bounding and ambient sets emptied
+ * (everything but the capabilities of this process, which
+ * SECBIT_NO_SETUID_FIXUP keeps across setresuid); then those capabilities
+ * (effective, permitted, inheritable). With `strict` 0 (no user namespace
+ * of our own: the weaker mode), securebits and the bounding set are left
+ * as they are when this process lacks CAP_SETPCAP, which setting them
+ * needs (a process without capabilities has nothing there to give up);
+ * with `strict` every failure is one. */
+int sb_privs_lock(int strict);
 int sb_privs_clear_caps(void);
 
-/* landlock.c: restricts the calling thread to read/execute everywhere and
- * write on plan->writable; scopes signals and abstract unix sockets.
- * AL_EUNSUPP when the kernel has no Landlock (callers then warn). */
-int sb_landlock_apply(const struct sb_plan *plan);
+/* landlock.c. Access rights (the kernel's uapi as of ABI 6). */
+#define SB_LL_FS_EXECUTE     (1ULL << 0)
+#define SB_LL_FS_WRITE_FILE  (1ULL << 1)
+#define SB_LL_FS_READ_FILE   (1ULL << 2)
+#define SB_LL_FS_READ_DIR    (1ULL << 3)
+#define SB_LL_FS_REMOVE_DIR  (1ULL << 4)
+#define SB_LL_FS_REMOVE_FILE (1ULL << 5)
+#define SB_LL_FS_MAKE_CHAR   (1ULL << 6)
+#define SB_LL_FS_MAKE_DIR    (1ULL << 7)
+#define SB_LL_FS_MAKE_REG    (1ULL << 8)
+#define SB_LL_FS_MAKE_SOCK   (1ULL << 9)
+#define SB_LL_FS_MAKE_FIFO   (1ULL << 10)
+#define SB_LL_FS_MAKE_BLOCK  (1ULL << 11)
+#define SB_LL_FS_MAKE_SYM    (1ULL << 12)
+#define SB_LL_FS_REFER       (1ULL << 13) /* ABI 2 */
+#define SB_LL_FS_TRUNCATE    (1ULL << 14) /* ABI 3 */
 
-/* landlock.c, long-lived sandboxes: the same rules (without the caller's
- * stdio) as a ruleset in *out_fd (CLOEXEC), for airlock-init to enforce with
- * landlock_restrict_self() after it is exec'd. AL_EUNSUPP without Landlock. */
+#define SB_LL_NET_BIND_TCP    (1ULL << 0) /* ABI 4 */
+#define SB_LL_NET_CONNECT_TCP (1ULL << 1)
+
+#define SB_LL_SCOPE_ABSTRACT_UNIX_SOCKET (1ULL << 0) /* ABI 6 */
+#define SB_LL_SCOPE_SIGNAL               (1ULL << 1)
+
+#define SB_LL_READ (SB_LL_FS_EXECUTE | SB_LL_FS_READ_FILE | SB_LL_FS_READ_DIR)
+#define SB_LL_WRITE                                                                                \
+    (SB_LL_FS_WRITE_FILE | SB_LL_FS_REMOVE_DIR | SB_LL_FS_REMOVE_FILE | SB_LL_FS_MAKE_DIR |        \
+     SB_LL_FS_MAKE_REG | SB_LL_FS_MAKE_SOCK | SB_LL_FS_MAKE_FIFO | SB_LL_FS_MAKE_SYM |             \
+     SB_LL_FS_REFER | SB_LL_FS_TRUNCATE)
+
+/* Flags of a ruleset. SB_LL_STDIO: the caller's stdin/out/err files stay
+ * reopenable. SB_LL_HIDE_MASKED: no mount hides the plan's masked paths (the
+ * weaker mode), so read is granted on their complement only. */
+#define SB_LL_STDIO       1U
+#define SB_LL_HIDE_MASKED 2U
+
+/* What a ruleset handles (restricts unless a rule allows). */
+struct sb_landlock_attr {
+    uint64_t handled_fs, handled_net, scoped;
+};
+
+/* One rule: `access` beneath `path`, or on descriptor `fd` (>= 0, stdio),
+ * or, with neither, TCP connect to `port`. */
+struct sb_landlock_rule {
+    const char *path;
+    int fd;
+    uint64_t access;
+    uint16_t port;
+};
+typedef int (*sb_landlock_rule_fn)(const struct sb_landlock_rule *rule, void *payload);
+
+/* landlock.c: what the ruleset for `plan` handles under Landlock ABI `abi`. */
+void sb_landlock_attr(struct sb_landlock_attr *out, const struct sb_plan *plan, int abi);
+
+/* landlock.c: hands each rule of the ruleset for `plan` under ABI `abi`
+ * to `fn`, in order (read and execute beneath /, or with
+ * SB_LL_HIDE_MASKED beneath everything but the masked paths; read-write
+ * on the sandbox's scratch paths and on plan->writable; the caller's
+ * stdio files with SB_LL_STDIO; TCP connect to plan's ports). Stops at
+ * the first negative return of `fn` and returns it. Calls no malloc. */
+int sb_landlock_rules(const struct sb_plan *plan, int abi, unsigned flags, sb_landlock_rule_fn fn,
+                      void *payload);
+
+/* landlock.c: the ruleset for `plan` in *out_fd (CLOEXEC; the caller
+ * closes it), paths resolved where the caller is. AL_EUNSUPP when the
+ * kernel has no Landlock. */
+int sb_landlock_ruleset(int *out_fd, const struct sb_plan *plan, unsigned flags);
+/* landlock.c: enforces `ruleset` on the calling thread (needs
+ * no_new_privs or CAP_SYS_ADMIN). */
+int sb_landlock_restrict(int ruleset);
+
+/* landlock.c, shorthands: the ruleset without stdio rules (what
+ * airlock-init enforces), and ruleset + restrict with the caller's stdio
+ * (with SB_LL_HIDE_MASKED for the weaker one). */
 int sb_landlock_prepare(int *out_fd, const struct sb_plan *plan);
-
-/* landlock.c, weaker mode: same, and hides plan's masked paths by granting
- * read only on the complement of them. */
+int sb_landlock_apply(const struct sb_plan *plan);
 int sb_landlock_apply_weaker(const struct sb_plan *plan);
 
 /* seccomp.c: installs the syscall filter (see docs/security.md). */
@@ -167,28 +237,96 @@ int sb_janitor_start(int *out_fd, const struct sb_plan *plan, const struct sb_cg
 /* Tells the janitor the caller cleaned up itself, and closes the pipe. */
 void sb_janitor_dismiss(int fd);
 
-/* init.c: the body of the sandbox's pid 1 (never returns). */
-struct sb_child_args {
-    const struct sb_config *cfg;
-    const struct sb_plan *plan;
-    int go_fd;     /* read: parent says uid map and cgroup are set; or, with
-                      `map_self`, only watched for the parent's death */
-    int map_self;  /* write our own uid/gid map; do not wait for the parent */
-    int status_fd; /* write: struct sb_status for the parent */
-    int use_cgroupns;
-    uid_t outer_uid; /* the caller's ids (getuid() says 65534 until mapped) */
-    gid_t outer_gid;
-};
+/* What the child tells its parent on the status pipe: at most one record,
+ * then end-of-file. A setup failure (SB_SETUP_FAILED with the reason in
+ * `message`), an exec failure (SB_NOT_FOUND, SB_NOT_EXEC: `code` is the
+ * errno), or, from the pid 1 of sb_run, how the command ended. Nothing at
+ * all: the sandbox's setup went through (airlock-init serves, or the
+ * command was exec'd and its wait status says how it ended). */
 struct sb_status {
     int outcome; /* enum sb_outcome */
     int code;
     char message[400];
 };
-int sb_init_main(void *args);
 
-/* Runs the command (or cfg->inner) in the current process, which is already
- * restricted: closes stray descriptors, setsid(), chdir(cwd), exec. Reports an
- * exec failure as errno on `err_fd` (CLOEXEC) and exits 127/126. */
-void sb_exec_command(const struct sb_config *cfg, int err_fd) __attribute__((noreturn));
+/* Writes one record on `fd` (message may be NULL). Async-signal-safe. */
+void sb_status_write(int fd, int outcome, int code, const char *message);
+
+/* Reads the record from `fd`, waiting at most `timeout_ms` (-1: no limit)
+ * for it or for end-of-file: 1 and *out filled (message NUL-terminated), 0
+ * at end-of-file without a record, AL_ETIMEOUT, or AL_EIO for a partial
+ * record. */
+int sb_status_read(int fd, struct sb_status *out, int timeout_ms);
+
+/* contain.c: how the contain list ends, in the sandbox's first process. */
+enum sb_contain_end {
+    SB_END_SUPERVISE, /* pid 1 runs cfg's command in a child, reaps every
+                         orphan, forwards signals, reports how the command
+                         ended on the status pipe (airlock run) */
+    SB_END_EXEC,      /* the process becomes cfg's command (weaker mode) */
+    SB_END_INIT,      /* pid 1 execs airlock-init (airlockd's sessions) */
+};
+
+/* contain.c: one sandbox to build. Everything is the caller's; it must
+ * outlive sb_contain_spawn() only (the child has its own copy). */
+struct sb_contain {
+    const struct sb_config *cfg; /* the command (SB_END_SUPERVISE, SB_END_EXEC) */
+    const struct sb_plan *plan;  /* the filesystem, Landlock and seccomp input */
+    const struct sb_cgroup *cg;  /* version 0: none */
+    enum sb_contain_end end;
+    int namespaces;  /* 1: new user, mount, pid, net, ipc, uts and cgroup
+                        namespaces, the plan's root; 0: the weaker mode
+                        (Landlock hides the masked paths, no limits) */
+    int switch_user; /* become SB_SANDBOX_UID, mapped to host_uid/gid (root
+                        maps to root for the setup); else the caller's
+                        ids are mapped 1:1 */
+    uid_t host_uid;
+    gid_t host_gid;
+    int die_with_parent;  /* the sandbox dies with the caller (parent-death
+                             signal); else it outlives it */
+    sb_netns_fn on_netns; /* optional, run before the sandbox may go on */
+    void *netns_payload;
+    /* SB_END_INIT only */
+    int init_fd;           /* O_PATH of the airlock-init executable */
+    int listen_fd;         /* the control socket init serves */
+    const char *init_cwd;  /* its default cwd and HOME (the workspace mount) */
+    const char *init_path; /* names init_fd in messages */
+};
+
+/* contain.c: a spawned sandbox, for its caller. */
+struct sb_spawned {
+    pid_t pid;     /* the sandbox's first process: the caller's to reap */
+    int status_fd; /* read end of its status pipe (struct sb_status) */
+    int go_fd;     /* write end of its go pipe: keep it open until the child
+                      is reaped (a child that dies with its parent takes a
+                      hang-up there, before its parent-death signal was
+                      armed, as the parent's death) */
+};
+
+/* contain.c: the one spawn of a sandbox. Clones the child (into c->cg at
+ * birth where the kernel can, with clone3), and lets it run the contain
+ * list while this process does what must be done from outside: id maps,
+ * cgroup membership, the network hook, then the go bytes. On success
+ * fills *out (its descriptors are the caller's to close). On failure the
+ * child is killed and reaped, *out holds no descriptor, and the reason is
+ * in al_error_last(): AL_EUNSUPP "cannot create namespaces" when the clone
+ * was refused. Callable from any thread: the child runs with every signal
+ * blocked and calls no malloc before it execs (the caller may be a
+ * threaded daemon); the caller's signal mask is as it was on return. */
+int sb_contain_spawn(struct sb_spawned *out, const struct sb_contain *c);
+
+/* init.c: the rest of the life of the pid 1 of sb_run, once the contain
+ * list is done: runs the command in a child, reaps every orphan, forwards
+ * signals to the command's process group, and writes how the command ended
+ * on `status_fd` before it exits (which kills whatever is left in the
+ * sandbox's pid namespace). Never returns. */
+void sb_init_supervise(const struct sb_config *cfg, int status_fd) __attribute__((noreturn));
+
+/* exec.c: runs the command (or cfg->inner) in the current process, which is
+ * already restricted: signal mask cleared, setsid(), chdir(cwd), exec. A
+ * failure is reported on `status_fd` (CLOEXEC) as a struct sb_status
+ * (SB_SETUP_FAILED when the chdir failed, SB_NOT_FOUND or SB_NOT_EXEC when
+ * the exec did) before it exits 125, 127 or 126. */
+void sb_exec_command(const struct sb_config *cfg, int status_fd) __attribute__((noreturn));
 
 #endif

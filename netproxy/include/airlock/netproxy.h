@@ -34,7 +34,7 @@
  *     np_proxy *p;
  *     np_proxy_new(&p, &cfg);
  *     np_proxy_set_policy(p, "s1", &policy);      // policy is copied
- *     np_listener_open_in_netns(&fd, netns_fd, 3128);
+ *     np_listener_open_in_netns(&fd, netns_fd, AL_PORT_HTTP_PROXY);
  *     np_proxy_add_listener(p, fd, NP_HTTP, "s1"); // fd now owned by p
  *     pthread_create(..., np_proxy_run, p) ...;
  *     ... np_proxy_stop(p); pthread_join(...); np_proxy_free(p);
@@ -123,12 +123,12 @@ int np_proxy_add_listener(np_proxy *proxy, int listen_fd, enum np_kind kind,
  * and without any policy, to `target` ("IPv4:PORT" or "[IPv6]:PORT"): each
  * accepted connection dials the target, and once it is up both directions
  * are spliced until both are closed. This is how `airlock run` hands the
- * sandbox's 127.0.0.1:3128/1080 to an external filtering proxy on the host
- * (httpProxyPort/socksProxyPort): that proxy decides, this one only carries
- * bytes. A target that cannot be reached closes the client connection and
- * logs decision "deny", reason "connect-failure". The proxy owns `listen_fd`
- * from this call on, also on failure. Returns 0, AL_EINVAL (bad target) or
- * AL_ENOMEM. */
+ * sandbox's HTTP and SOCKS5 listeners (airlock/ports.h) to an external
+ * filtering proxy on the host (httpProxyPort/socksProxyPort): that proxy
+ * decides, this one only carries bytes. A target that cannot be reached
+ * closes the client connection and logs decision "deny", reason
+ * "connect-failure". The proxy owns `listen_fd` from this call on, also on
+ * failure. Returns 0, AL_EINVAL (bad target) or AL_ENOMEM. */
 int np_proxy_add_relay_listener(np_proxy *proxy, int listen_fd, const char *target,
                                 const char *session_id);
 
@@ -187,10 +187,6 @@ void np_proxy_stop(np_proxy *proxy);
 
 /* Frees the proxy, its listeners and connections. Not while running. */
 void np_proxy_free(np_proxy *proxy);
-
-/* Appends Prometheus text-format counters to the buffer `out` of `size`
- * bytes (NUL-terminated, truncated when short). Returns bytes written. */
-size_t np_proxy_metrics(np_proxy *proxy, char *out, size_t size);
 
 /* Creates a TCP socket bound to 127.0.0.1:port and listening, inside the
  * network namespace `netns_fd` (an open /proc/PID/ns/net), without changing

@@ -87,10 +87,6 @@ int sb_run(struct sb_result *out, const struct sb_config *cfg);
  * Landlock's TCP rules; denied paths are hidden by Landlock alone. */
 int sb_run_weaker(struct sb_result *out, const struct sb_config *cfg);
 
-/* 0 when this process can create the namespaces sb_run() needs; otherwise
- * a negative code with the reason in al_error_last(). Costs one clone(). */
-int sb_namespaces_probe(void);
-
 /* The exit status airlock reports for a result: the command's own code,
  * 128+N for signal N, 127 not found, 126 not executable, 124 timeout, 137
  * out of memory, 125 setup failure. */

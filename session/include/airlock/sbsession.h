@@ -1,10 +1,11 @@
 /* Long-lived sandboxes for airlockd: a sandbox whose pid 1 is airlock-init,
  * which runs commands on request and outlives the daemon that started it.
  *
- * sbs_start() builds the sandbox like sb_run() (same plan, mounts, Landlock,
- * seccomp, cgroup), but pid 1 execs the small airlock-init binary (so an idle
- * sandbox costs a few hundred KiB, not a copy of airlockd) and serves a
- * control socket instead of running one command. The control socket listens
+ * sbs_start() builds the sandbox with the contain list of sb_run() (same
+ * plan, mounts, Landlock, seccomp, cgroup), but pid 1 execs the small
+ * airlock-init binary (so an idle sandbox costs a few hundred KiB, not a
+ * copy of airlockd) and serves a control socket instead of running one
+ * command. The control socket listens
  * at spec->control_path, a path in the daemon's state dir that does not exist
  * inside the sandbox; airlockd connects to it, and reconnects after a restart
  * (sbs_attach()). Nothing in the sandbox can reach it.

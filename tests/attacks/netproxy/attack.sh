@@ -236,6 +236,51 @@ case_allowed_name_to_internal() {
     untouched secret
 }
 
+# Every non-public class, one at a time, as the answer the resolver gives for
+# an allowed name (nothing lists it in allowedAddresses): refused as
+# blocked-address on all three doors, before any connection is tried.
+# NAME ADDRESS CLASS (the class np_addr_class_name() reports)
+NONPUBLIC_ANSWERS=(
+    "cgnat.test 100.64.0.1 cgnat"
+    "bench.test 198.18.0.1 reserved"
+    "class-e.test 240.0.0.1 reserved"
+    "ula.test fc00::1 private"
+    "linklocal6.test fe80::1 link-local"
+    "mapped-private.test ::ffff:10.0.0.1 ipv4-in-ipv6"
+    "nat64.test 64:ff9b::a00:1 ipv4-in-ipv6"
+    "sixtofour.test 2002:a00:1:: ipv4-in-ipv6"
+    "bench6.test 2001:2::1 reserved"
+    "orchid.test 2001:10::1 reserved"
+    "doc6.test 3fff::1 reserved"
+    "srv6.test 5f00::1 reserved"
+)
+
+case_allowed_name_to_nonpublic() {
+    local args=() row name addr cls
+    for row in "${NONPUBLIC_ANSWERS[@]}"; do
+        read -r name addr cls <<<"$row"
+        args+=(--allow "$name" --hosts "$name=$addr")
+    done
+    setup "${args[@]}"
+    for row in "${NONPUBLIC_ANSWERS[@]}"; do
+        read -r name addr cls <<<"$row"
+        expect "403 blocked-address" "$(hcurl -x "http://127.0.0.1:$HP" "http://$name:$PORT_ok/")" "GET $name -> $addr ($cls)"
+        r=$("$PY" "$HERE/client.py" http "$HP" "CONNECT $name:$PORT_ok HTTP/1.1\r\n\r\n")
+        expect_match "^403 blocked-address" "$r" "CONNECT $name -> $addr"
+        expect "02" "$("$PY" "$HERE/client.py" socks "$SP" 3 "$name" "$PORT_ok")" "SOCKS5 $name -> $addr"
+        # the log names the refused address and its class: the check, not a
+        # failed dial, refused it
+        wait_log "\"host\":\"$name\"" || fail "no decision line for $name"
+        if grep "\"host\":\"$name\"" "$T/decisions.log" | grep -v '"reason":"blocked-address"' | grep -q .; then
+            fail "$name: a decision other than blocked-address: $(grep "\"host\":\"$name\"" "$T/decisions.log" | head -1)"
+        fi
+        grep "\"host\":\"$name\"" "$T/decisions.log" | head -1 | grep -q "$cls address $addr" &&
+            pass "$name: logged as $cls address $addr" ||
+            fail "$name: log does not say '$cls address $addr': $(grep "\"host\":\"$name\"" "$T/decisions.log" | head -1)"
+    done
+    untouched ok evil secret
+}
+
 # A refusal decided after a real (threaded) DNS lookup must still be sent:
 # localhost resolves through the system resolver, not the override table.
 case_real_dns_refusal_replies() {
@@ -329,6 +374,28 @@ case_host_mismatch() {
     expect_match "^400 bad-request" "$r" "origin-form request"
     untouched evil secret
     [ -s "$T/ok.log" ] && fail "upstream ok reached by a refused request" || pass "upstream ok untouched"
+}
+
+# Host and the absolute-form target name different hosts on the same port:
+# the port check alone would let it through.
+case_host_mismatch_same_port() {
+    setup
+    local o=$PORT_ok
+    r=$("$PY" "$HERE/client.py" http "$HP" "GET http://allowed.test:$o/ HTTP/1.1\r\nHost: evil.test:$o\r\n\r\n")
+    expect_match "^400 bad-request" "$r" "absolute URL allowed.test:$o, Host evil.test:$o"
+    r=$("$PY" "$HERE/client.py" http "$HP" "GET http://evil.test:$o/ HTTP/1.1\r\nHost: allowed.test:$o\r\n\r\n")
+    expect_match "^400 bad-request" "$r" "absolute URL evil.test:$o, Host allowed.test:$o"
+    r=$("$PY" "$HERE/client.py" http "$HP" "GET http://allowed.test/ HTTP/1.1\r\nHost: evil.test\r\n\r\n")
+    expect_match "^400 bad-request" "$r" "both on the default port 80"
+    r=$("$PY" "$HERE/client.py" http "$HP" "GET http://allowed.test:$o/ HTTP/1.1\r\nHost: ok.test:$o\r\n\r\n")
+    expect_match "^400 bad-request" "$r" "two allowed names with the same address"
+    r=$("$PY" "$HERE/client.py" http "$HP" "CONNECT allowed.test:$o HTTP/1.1\r\nHost: evil.test:$o\r\n\r\n")
+    expect_match "^400 bad-request" "$r" "CONNECT allowed.test:$o, Host evil.test:$o"
+    [ -s "$T/ok.log" ] && fail "upstream ok reached by a refused request: $(cat "$T/ok.log")" || pass "upstream ok untouched"
+    # control: the same request with a matching Host (any case) goes through
+    r=$("$PY" "$HERE/client.py" http "$HP" "GET http://allowed.test:$o/m HTTP/1.1\r\nHost: Allowed.Test:$o\r\n\r\n")
+    expect_match "^200 - ok /m" "$r" "matching Host (control)"
+    untouched evil secret
 }
 
 case_keepalive_second_request() {

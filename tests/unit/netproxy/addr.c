@@ -72,6 +72,22 @@ static const struct addr_case cases[] = {
     {"fec0::1", 0, "fec0::1", NP_ADDR_PRIVATE},
     {"ff02::1", 0, "ff02::1", NP_ADDR_MULTICAST},
     {"2606:4700::1111", 0, "2606:4700::1111", NP_ADDR_PUBLIC},
+    /* IETF protocol assignments 2001::/23 and its edges */
+    {"2001:2::1", 0, "2001:2::1", NP_ADDR_RESERVED},
+    {"2001:10::1", 0, "2001:10::1", NP_ADDR_RESERVED},
+    {"2001:1ff:ffff::1", 0, "2001:1ff:ffff::1", NP_ADDR_RESERVED},
+    {"2001:200::1", 0, "2001:200::1", NP_ADDR_PUBLIC},
+    /* documentation 3fff::/20 and its edge */
+    {"3fff::1", 0, "3fff::1", NP_ADDR_RESERVED},
+    {"3fff:fff:ffff::1", 0, "3fff:fff:ffff::1", NP_ADDR_RESERVED},
+    {"3fff:1000::1", 0, "3fff:1000::1", NP_ADDR_PUBLIC},
+    /* outside 2000::/3: never global unicast */
+    {"5f00::1", 0, "5f00::1", NP_ADDR_RESERVED},
+    {"100:0:0:1::1", 0, "100:0:0:1::1", NP_ADDR_RESERVED},
+    {"1fff:ffff::1", 0, "1fff:ffff::1", NP_ADDR_RESERVED},
+    {"4000::1", 0, "4000::1", NP_ADDR_RESERVED},
+    {"2000::1", 0, "2000::1", NP_ADDR_PUBLIC},
+    {"3ffe:ffff::1", 0, "3ffe:ffff::1", NP_ADDR_PUBLIC},
     /* not literals: names */
     {"example.com", AL_ENOTFOUND, NULL, 0},
     {"1.2.3.com", AL_ENOTFOUND, NULL, 0},
