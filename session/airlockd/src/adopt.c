@@ -8,6 +8,8 @@
 
 #include "airlock/error.h"
 #include "airlock/log.h"
+#include "airlock/netpolicy.h"
+#include "airlock/settings.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,17 +41,54 @@ static int record_parse(struct sbs_record *rec, json_t *j)
     return 0;
 }
 
-/* The session object from its stored row. */
-static struct ald_session *session_load(json_t *pub, json_t *priv)
+/* The session's network policy in its wire form (a new reference, NULL on
+ * ENOMEM) from the stored `np`: the typed policy, or a settings document as
+ * stored before the policy was typed (loaded once here, as it was checked
+ * when the session was created). What neither decodes becomes the default
+ * policy (nothing allowed), with a warning: a restart never widens one.
+ * *converted: 1 when the result is not what was stored (to be saved). */
+static json_t *stored_netpolicy(const char *id, json_t *np, int *converted)
+{
+    *converted = 0;
+    struct al_netpolicy typed;
+    if (al_netpolicy_from_json(&typed, np) == 0) {
+        al_netpolicy_free(&typed);
+        return json_incref(np);
+    }
+    struct al_policy pol;
+    al_policy_init(&pol);
+    char *text = json_is_object(np) ? json_dumps(np, JSON_COMPACT) : NULL;
+    if (text && al_settings_load_buffer(&pol, "stored settings", text, strlen(text), "/workspace",
+                                        "/workspace") == 0) {
+        al_log(AL_LOG_INFO, "session %s: network policy read from its stored settings", id);
+    } else {
+        al_log(AL_LOG_WARN, "session %s: stored network policy unreadable (%s): nothing allowed",
+               id, al_error_last());
+        al_policy_free(&pol);
+        al_policy_init(&pol);
+    }
+    free(text);
+    *converted = 1;
+    json_t *wire = al_netpolicy_to_json(&pol.net);
+    al_policy_free(&pol);
+    return wire;
+}
+
+/* The session object from its stored row; *resave: 1 when what was stored
+ * is in an older form (the caller saves the session once it is linked). */
+static struct ald_session *session_load(json_t *pub, json_t *priv, int *resave)
 {
     const char *id = json_string_value(json_object_get(pub, "id"));
     const char *user = json_string_value(json_object_get(pub, "user"));
     const char *state = json_string_value(json_object_get(pub, "state"));
     if (!id || !user || !state)
         return NULL;
-    struct ald_session *s = ald_session_new(id, user);
-    if (!s)
+    json_t *netpolicy = stored_netpolicy(id, json_object_get(priv, "netpolicy"), resave);
+    struct ald_session *s = netpolicy ? ald_session_new(id, user) : NULL;
+    if (!s) {
+        json_decref(netpolicy);
         return NULL;
+    }
     int st = ald_state_parse(state);
     s->state = st < 0 ? ALD_FAILED : (enum ald_state)st;
     const char *mode = json_string_value(json_object_get(pub, "mode"));
@@ -64,8 +103,7 @@ static struct ald_session *session_load(json_t *pub, json_t *priv)
     s->metadata = json_is_object(md) ? json_incref(md) : json_object();
     json_t *env = json_object_get(priv, "env");
     s->env = json_is_object(env) ? json_incref(env) : json_object();
-    json_t *np = json_object_get(priv, "netpolicy");
-    s->netpolicy = json_is_object(np) ? json_incref(np) : json_object();
+    s->netpolicy = netpolicy;
     json_t *git = json_object_get(priv, "git");
     if (json_is_object(git) && ald_git_load(s, git) < 0)
         al_log(AL_LOG_WARN, "session %s: bad stored repository", s->id);
@@ -147,12 +185,16 @@ int ald_adopt_all(struct ald *d)
     json_t *row;
     json_array_foreach(live, i, row)
     {
-        struct ald_session *s = session_load(json_array_get(row, 0), json_array_get(row, 1));
+        int resave = 0;
+        struct ald_session *s =
+            session_load(json_array_get(row, 0), json_array_get(row, 1), &resave);
         if (!s)
             continue;
         pthread_mutex_lock(&d->lock);
         ald_session_link(d, s);
         pthread_mutex_unlock(&d->lock);
+        if (resave)
+            ald_session_save(d, s);
         procs_load(d, s);
         uint64_t max = 0;
         if (ald_store_proc_max(d->st, s->id, &max) == 0 && max >= s->next_proc)

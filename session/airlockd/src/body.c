@@ -395,8 +395,8 @@ static int check_outside(const struct al_strlist *list, const char *field, const
 static int check_policy(const struct al_policy *p, const struct ald_grant *grant,
                         struct ald_apierr *e)
 {
-    for (size_t i = 0; i < p->allowed_addresses.len; i++) {
-        const char *a = p->allowed_addresses.items[i];
+    for (size_t i = 0; i < p->net.allowed_addresses.len; i++) {
+        const char *a = p->net.allowed_addresses.items[i];
         int err = check_address("settings.allowedAddresses", a, strlen(a), grant, e);
         if (err < 0)
             return err;
@@ -416,9 +416,9 @@ static int check_policy(const struct al_policy *p, const struct ald_grant *grant
         key = "customProxy";
     else if (p->allow_local_binding && !granted_flag(grant, "allowLocalBinding"))
         key = "allowLocalBinding";
-    else if (p->allow_all_domains && !granted_flag(grant, "allowAllDomains"))
+    else if (p->net.allow_all_domains && !granted_flag(grant, "allowAllDomains"))
         key = "allowAllDomains";
-    else if (!p->require_sni_match && !granted_flag(grant, "requireSniMatch"))
+    else if (!p->net.require_sni_match && !granted_flag(grant, "requireSniMatch"))
         key = "requireSniMatch";
     if (key)
         return forbidden(e, "settings", "%s widens what the session reaches", key);
@@ -453,7 +453,7 @@ int ald_settings_restrict_check(struct al_policy *policy, json_t *settings, cons
 
 void ald_create_req_free(struct ald_create_req *r)
 {
-    json_decref(r->settings);
+    al_policy_free(&r->policy);
     json_decref(r->env);
     json_decref(r->metadata);
     free(r->repo);
@@ -551,6 +551,7 @@ int ald_body_create(struct ald_create_req *out, const char *data, size_t len,
     static const char *const known[] = {"settings", "limits", "env",    "mode", "metadata",
                                         "repo",     "base",   "branch", NULL};
     memset(out, 0, sizeof(*out));
+    al_policy_init(&out->policy);
     out->limits = cfg->limits_default;
     json_t *root = NULL;
     int err = parse_object(&root, data, len, 1, e);
@@ -582,16 +583,10 @@ int ald_body_create(struct ald_create_req *out, const char *data, size_t len,
             goto out;
         }
     }
-    if ((v = json_object_get(root, "settings")) && !json_is_null(v)) {
-        struct al_policy policy;
-        al_policy_init(&policy);
-        err = ald_settings_restrict_check(&policy, v, "/workspace",
-                                          ald_grants_find(&cfg->grants, user), e);
-        al_policy_free(&policy);
-        if (err < 0)
-            goto out;
-        out->settings = json_incref(v);
-    }
+    if ((v = json_object_get(root, "settings")) && !json_is_null(v) &&
+        (err = ald_settings_restrict_check(&out->policy, v, "/workspace",
+                                           ald_grants_find(&cfg->grants, user), e)) < 0)
+        goto out;
     if ((err = check_repo(out, root, cfg, e)) < 0)
         goto out;
     if (!out->env || !out->metadata)
@@ -845,10 +840,11 @@ out:
     return err;
 }
 
-int ald_body_policy(json_t **out, const char *data, size_t len, const struct ald_config *cfg,
-                    const char *user, struct ald_apierr *e)
+int ald_body_policy(json_t **settings, struct al_netpolicy *net, const char *data, size_t len,
+                    const struct ald_config *cfg, const char *user, struct ald_apierr *e)
 {
-    *out = NULL;
+    *settings = NULL;
+    al_netpolicy_init(net);
     json_t *root = NULL;
     int err = parse_object(&root, data, len, 0, e);
     if (err < 0)
@@ -872,9 +868,13 @@ int ald_body_policy(json_t **out, const char *data, size_t len, const struct ald
     al_policy_init(&pol);
     err = ald_settings_restrict_check(&pol, root, "/workspace", ald_grants_find(&cfg->grants, user),
                                       e);
+    if (err == 0) {
+        /* the loaded network part moves to the caller */
+        *net = pol.net;
+        al_netpolicy_init(&pol.net);
+        *settings = json_incref(root);
+    }
     al_policy_free(&pol);
-    if (err == 0)
-        *out = json_incref(root);
 out:
     json_decref(root);
     return err;

@@ -37,7 +37,10 @@ int ald_apierr_set(struct ald_apierr *e, int status, const char *code, const cha
 /* POST /v1/sessions. Owns everything it points to; free with
  * ald_create_req_free(). */
 struct ald_create_req {
-    json_t *settings; /* NULL or the settings document */
+    /* the settings, loaded and checked once (home and cwd "/workspace");
+     * al_policy_init() defaults when the body has none. The sandbox and the
+     * netproxy are built from this, never from the document again. */
+    struct al_policy policy;
     struct ald_limits limits;
     json_t *env;      /* object of strings (never NULL after success) */
     int mode;         /* AL_MODE_AUTO_ALLOW or AL_MODE_REGULAR */
@@ -102,9 +105,12 @@ int ald_signal_parse(const char *name);
 /* PATCH …/policy: a settings document with only network rules
  * ({"network": {...}} or {"sandbox": {"network": {...}}}), checked like a
  * create's settings with the grant of `user`, the session's owner (NULL:
- * none). *out: a new reference. */
-int ald_body_policy(json_t **out, const char *data, size_t len, const struct ald_config *cfg,
-                    const char *user, struct ald_apierr *e);
+ * none). On success *settings is a new reference to the document (for the
+ * "policy" event) and `net` (initialised here, freed by the caller with
+ * al_netpolicy_free) the network policy it gives; on error both hold
+ * nothing. */
+int ald_body_policy(json_t **settings, struct al_netpolicy *net, const char *data, size_t len,
+                    const struct ald_config *cfg, const char *user, struct ald_apierr *e);
 
 /* POST …/approvals/{aid}: {"decision": "allow" | "deny"} → *allow 1 or 0. */
 int ald_body_decision(int *allow, const char *data, size_t len, struct ald_apierr *e);

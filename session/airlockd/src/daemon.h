@@ -106,7 +106,8 @@ struct ald_session {
     int workspace_kept;
     /* proxies (proxies.c) */
     int lfd[3];        /* listeners in the sandbox's netns: http, socks5, git; -1 none */
-    json_t *netpolicy; /* settings JSON sent to the netproxy ({} when none) */
+    json_t *netpolicy; /* the network policy in its wire form (al_netpolicy_to_json),
+                          what the netproxy is sent; never NULL once linked */
     int px_removed;    /* session_remove sent (or due): never re-sent */
     json_t *git;       /* NULL or {repo, branch, base, token} (gitrepo.c) */
     json_t *gitenv;    /* NULL or GIT_CONFIG_* for every command */
@@ -193,10 +194,10 @@ int ald_sessions_start(struct ald *d);
 void ald_sessions_stop(struct ald *d);
 
 /* Creates a session for `who` (blocking until it is ready or failed).
- * *out_pub: the session object (new reference). */
-int ald_session_create(struct ald *d, const struct ald_principal *who,
-                       const struct ald_create_req *req, const char *idem_key,
-                       const char *body_hash, json_t **out_pub, int *replayed,
+ * Takes req->policy for the sandbox (left initialised and empty); the
+ * caller still frees `req`. *out_pub: the session object (new reference). */
+int ald_session_create(struct ald *d, const struct ald_principal *who, struct ald_create_req *req,
+                       const char *idem_key, const char *body_hash, json_t **out_pub, int *replayed,
                        struct ald_apierr *e);
 
 /* A new session object (state creating, one reference for the live list)
@@ -307,8 +308,10 @@ size_t ald_px_ports(const struct ald *d, const uint16_t **ports);
 int ald_px_session_add(struct ald *d, struct ald_session *s, pid_t init_pid, int wait);
 /* Sends session_remove to every proxy and closes the listeners. */
 void ald_px_session_remove(struct ald *d, struct ald_session *s);
-/* Sends a live policy change (settings JSON, borrowed) to the netproxy. */
-int ald_px_session_policy(struct ald *d, struct ald_session *s, json_t *settings);
+/* Makes `net` the session's network policy and sends it to the netproxy
+ * when the session's listeners are live. 0, AL_ENOMEM (nothing changed) or
+ * the send's error. */
+int ald_px_session_policy(struct ald *d, struct ald_session *s, const struct al_netpolicy *net);
 /* Answers a held netproxy request. */
 int ald_px_approve(struct ald *d, struct ald_session *s, const char *aid, const char *verdict);
 

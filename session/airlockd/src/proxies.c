@@ -1183,11 +1183,14 @@ void ald_px_session_remove(struct ald *d, struct ald_session *s)
     pthread_mutex_unlock(&d->lock);
 }
 
-int ald_px_session_policy(struct ald *d, struct ald_session *s, json_t *settings)
+int ald_px_session_policy(struct ald *d, struct ald_session *s, const struct al_netpolicy *net)
 {
+    json_t *wire = al_netpolicy_to_json(net);
+    if (!wire)
+        return al_error_set(AL_ENOMEM, "out of memory");
     pthread_mutex_lock(&d->lock);
     json_decref(s->netpolicy);
-    s->netpolicy = json_incref(settings);
+    s->netpolicy = wire;
     int live = !s->px_removed && s->lfd[0] >= 0;
     pthread_mutex_unlock(&d->lock);
     if (!live)
@@ -1195,7 +1198,7 @@ int ald_px_session_policy(struct ald *d, struct ald_session *s, json_t *settings
     json_t *m = ctl_msg_new("session_policy");
     if (m) {
         json_object_set_new(m, "session", json_string(s->id));
-        json_object_set_new(m, "policy", json_incref(settings));
+        json_object_set_new(m, "policy", json_incref(wire));
     }
     return px_send(&d->px[ALD_PX_NET], m, NULL, 0);
 }

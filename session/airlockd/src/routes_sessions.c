@@ -166,13 +166,20 @@ enum MHD_Result ald_route_session_policy(struct ald_req *r)
     /* checked with the grant of the session's owner (an admin may patch it) */
     struct ald_apierr e;
     json_t *settings = NULL;
-    if (ald_body_policy(&settings, r->body.ptr ? r->body.ptr : "", r->body.len, r->d->cfg, s->user,
-                        &e) < 0) {
+    struct al_netpolicy net;
+    if (ald_body_policy(&settings, &net, r->body.ptr ? r->body.ptr : "", r->body.len, r->d->cfg,
+                        s->user, &e) < 0) {
         ald_session_unref(r->d, s);
         return ald_reply_apierr(r, &e);
     }
     ald_session_touch(r->d, s);
-    ald_px_session_policy(r->d, s, settings);
+    int err = ald_px_session_policy(r->d, s, &net);
+    al_netpolicy_free(&net);
+    if (err == AL_ENOMEM) {
+        json_decref(settings);
+        ald_session_unref(r->d, s);
+        return ald_reply_error(r, 500, "internal", NULL, "out of memory");
+    }
     ald_session_save(r->d, s);
     ald_event(r->d, s->id, s->user, "policy", json_pack("{s:O}", "settings", settings));
     json_decref(settings);

@@ -312,19 +312,12 @@ static int remap_list(struct al_strlist *list, const char *ws)
     return 0;
 }
 
-/* Builds the sandbox policy from the (already checked) settings, in host
- * paths, with the runtime's defaults for the workspace `ws`; checked again
- * against the grant of the session's user. */
-static int build_policy(struct al_policy *pol, json_t *settings, const char *ws,
-                        const struct ald_grant *grant)
+/* Turns the create request's policy (loaded and checked once, in sandbox
+ * paths) into the sandbox policy in host paths, with the runtime's defaults
+ * for the workspace `ws`. */
+static int build_policy(struct al_policy *pol, const char *ws)
 {
-    al_policy_init(pol);
     int err = 0;
-    if (settings) {
-        struct ald_apierr e;
-        if (ald_settings_restrict_check(pol, settings, "/workspace", grant, &e) < 0)
-            return al_error_set(AL_EINVAL, "%s", e.message);
-    }
     struct al_strlist *lists[] = {&pol->allow_write, &pol->deny_read, &pol->allow_read,
                                   &pol->deny_write};
     for (size_t i = 0; i < sizeof(lists) / sizeof(*lists) && err == 0; i++)
@@ -334,13 +327,15 @@ static int build_policy(struct al_policy *pol, json_t *settings, const char *ws,
     return err;
 }
 
-/* Starts the sandbox of a session in state creating. */
-static int start_sandbox(struct ald *d, struct ald_session *s, json_t *settings)
+/* Starts the sandbox of a session in state creating, with `pol` (the create
+ * request's, taken: freed here). */
+static int start_sandbox(struct ald *d, struct ald_session *s, struct al_policy *pol_in)
 {
-    struct al_policy pol;
+    struct al_policy pol = *pol_in;
+    al_policy_init(pol_in);
     char workspace[PATH_MAX], control[PATH_MAX], cgroup[64];
     ald_session_path(d, s->id, "workspace", workspace, sizeof(workspace));
-    int err = build_policy(&pol, settings, workspace, ald_grants_find(&d->cfg->grants, s->user));
+    int err = build_policy(&pol, workspace);
     if (err < 0)
         goto out;
     /* every control socket in one root-only directory, hidden from every
@@ -427,9 +422,9 @@ static int idem_replay(struct ald *d, const struct ald_principal *who, const cha
     return ald_session_lookup_json(d, who, sid, out, e);
 }
 
-int ald_session_create(struct ald *d, const struct ald_principal *who,
-                       const struct ald_create_req *req, const char *idem_key,
-                       const char *body_hash, json_t **out_pub, int *replayed, struct ald_apierr *e)
+int ald_session_create(struct ald *d, const struct ald_principal *who, struct ald_create_req *req,
+                       const char *idem_key, const char *body_hash, json_t **out_pub, int *replayed,
+                       struct ald_apierr *e)
 {
     *out_pub = NULL;
     *replayed = 0;
@@ -456,8 +451,11 @@ int ald_session_create(struct ald *d, const struct ald_principal *who,
         return ald_apierr_set(e, 503, "unavailable", NULL, "airlockd is shutting down");
     }
 
-    struct ald_session *s = ald_session_new(id, who->user);
+    /* the network policy in its wire form, what the netproxy is sent */
+    json_t *netpolicy = al_netpolicy_to_json(&req->policy.net);
+    struct ald_session *s = netpolicy ? ald_session_new(id, who->user) : NULL;
     if (!s) {
+        json_decref(netpolicy);
         if (idem_key)
             ald_store_idem_release(d->st, who->user, idem_key);
         return ald_apierr_set(e, 500, "internal", NULL, "out of memory");
@@ -466,15 +464,11 @@ int ald_session_create(struct ald *d, const struct ald_principal *who,
     s->mode = req->mode;
     s->metadata = json_incref(req->metadata);
     s->env = json_incref(req->env);
-    s->netpolicy = req->settings ? json_incref(req->settings) : json_object();
+    s->netpolicy = netpolicy;
     s->created_ms = s->last_active_ms = ald_now_ms();
     s->state = ALD_CREATING;
-    if (req->settings) {
-        json_t *sb = json_object_get(req->settings, "sandbox");
-        json_t *mode = json_object_get(sb ? sb : req->settings, "mode");
-        if (json_is_string(mode) && strcmp(json_string_value(mode), "regular") == 0)
-            s->mode = AL_MODE_REGULAR;
-    }
+    if (req->policy.mode == AL_MODE_REGULAR) /* the settings' own "mode" */
+        s->mode = AL_MODE_REGULAR;
 
     /* The branch is claimed before the session is linked and saved: checked
      * against the recorded sessions, then the live ones in the same hold of
@@ -511,7 +505,7 @@ int ald_session_create(struct ald *d, const struct ald_principal *who,
     if (err == 0 && req->repo)
         err = ald_git_setup(d, s);
     if (err == 0)
-        err = start_sandbox(d, s, req->settings);
+        err = start_sandbox(d, s, &req->policy);
     int refused = 0;
     if (err == 0)
         refused = (err = ald_git_clone(d, s)) == AL_EEXISTS;

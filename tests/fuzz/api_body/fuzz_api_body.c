@@ -1,15 +1,35 @@
 /* Fuzzes airlockd's request-body parsers: the first byte picks the route
  * (session create, exec, signal, decision, policy), the rest is the body. Every
  * input must be accepted or refused with a complete API error, never crash
- * or leak. */
+ * or leak; an accepted body's network policy survives the netproxy's wire
+ * form (encode, strict decode, encode again: the same). */
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+
+#include "airlock/netpolicy.h"
 
 #include "body.h"
 #include "config.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* Whether the network policy of an accepted body encodes to a wire form
+ * the netproxy's strict decoder takes back unchanged. */
+static int wire_round_trips(const struct al_netpolicy *net)
+{
+    json_t *wire = al_netpolicy_to_json(net);
+    struct al_netpolicy back;
+    int ok = wire && al_netpolicy_from_json(&back, wire) == 0;
+    if (ok) {
+        json_t *again = al_netpolicy_to_json(&back);
+        ok = again && json_equal(wire, again);
+        json_decref(again);
+        al_netpolicy_free(&back);
+    }
+    json_decref(wire);
+    return ok;
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -35,8 +55,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     switch (data[0] % 5) {
     case 0: {
         struct ald_create_req r;
-        if ((err = ald_body_create(&r, body, len, &cfg, "alice", &e)) == 0)
+        if ((err = ald_body_create(&r, body, len, &cfg, "alice", &e)) == 0) {
+            if (!wire_round_trips(&r.policy.net))
+                __builtin_trap();
             ald_create_req_free(&r);
+        }
         break;
     }
     case 1: {
@@ -57,9 +80,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     case 3: {
         json_t *pol = NULL;
-        if ((err = ald_body_policy(&pol, body, len, &cfg, "alice", &e)) == 0 &&
-            !json_is_object(pol))
+        struct al_netpolicy net;
+        if ((err = ald_body_policy(&pol, &net, body, len, &cfg, "alice", &e)) == 0 &&
+            (!json_is_object(pol) || !wire_round_trips(&net)))
             __builtin_trap();
+        al_netpolicy_free(&net);
         json_decref(pol);
         break;
     }

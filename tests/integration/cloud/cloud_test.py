@@ -537,6 +537,25 @@ while time.monotonic() < deadline and os.path.exists("/proc/%d" % old_gp):
     time.sleep(0.05)
 check("cloud_proxies_exit_with_airlockd", not os.path.exists("/proc/%d/cmdline" % old_gp)
       or open("/proc/%d/cmdline" % old_gp).read() == "", old_gp)
+# A session saved by an airlockd from before the typed network policy holds
+# its settings document instead: the restarted daemon reads it once into the
+# typed policy (the same rules, the live PATCH above) and never widens it.
+import sqlite3  # noqa: E402
+db = sqlite3.connect(ALD + "/airlockd.db")
+(priv,) = db.execute("SELECT priv FROM sessions WHERE id = ?", (SID,)).fetchone()
+priv = json.loads(priv)
+typed_before = priv.get("netpolicy", {})
+check("cloud_netpolicy_stored_typed",
+      sorted(typed_before) == ["allow_all_domains", "allowed_addresses", "allowed_domains",
+                               "denied_domains", "require_sni_match"]
+      and typed_before["allowed_domains"] == ["new.test"]
+      and typed_before["denied_domains"] == ["allowed.test"], typed_before)
+priv["netpolicy"] = {"network": {"allowedDomains": ["new.test"],
+                                 "deniedDomains": ["allowed.test"],
+                                 "allowedAddresses": [NET_ADDR] if NET_ADDR else []}}
+db.execute("UPDATE sessions SET priv = ? WHERE id = ?", (json.dumps(priv), SID))
+db.commit()
+db.close()
 os.unlink(ALD + "/airlockd.addr")
 log = open(CONF["LOG2"], "w")
 ald2 = subprocess.Popen([CONF["AIRLOCK"], "up", "--state-dir", ALD, "--listen", CONF["LISTEN"]],
@@ -550,6 +569,16 @@ with open(ALD + "/airlockd.addr") as f:
 rc, out = run(ALICE, SID, "git fetch origin main 2>&1 && git ls-remote origin 2>&1")
 check("cloud_git_works_after_airlockd_restart", rc == 0 and "refs/heads/" + BRANCH in out,
       (rc, out))
+if NET:
+    rc, out = run(ALICE, SID, CURL % "allowed.test")
+    rc2, out2 = run(ALICE, SID, CURL % "new.test")
+    check("cloud_stored_settings_policy_read_after_restart", out.endswith(" 403")
+          and out2 == "hello-from-upstream\n 200", (rc, out, rc2, out2))
+db = sqlite3.connect("file:%s/airlockd.db?mode=ro" % ALD, uri=True)
+(priv,) = db.execute("SELECT priv FROM sessions WHERE id = ?", (SID,)).fetchone()
+db.close()
+check("cloud_stored_settings_policy_saved_typed",
+      json.loads(priv).get("netpolicy") == typed_before, priv)
 
 # ---- deleting the session revokes its token ----
 code, _ = call(ALICE, "DELETE", "/v1/sessions/" + SID)

@@ -211,19 +211,18 @@ int main(void)
     np_config_init(&cfg);
     cfg.approval_timeout_ms = 500;
     cfg.hosts_only = 1;
-    struct al_policy policy;
-    memset(&policy, 0, sizeof(policy));
-    policy.net.require_sni_match = 1;
-    al_strlist_push(&policy.net.allowed_domains, "allowed.test");
-    al_strlist_push(&policy.net.denied_domains, "denied.test");
-    al_strlist_push(&policy.net.allowed_addresses, "127.0.0.2/32");
+    struct al_netpolicy policy;
+    al_netpolicy_init(&policy); /* require_sni_match is on by default */
+    al_strlist_push(&policy.allowed_domains, "allowed.test");
+    al_strlist_push(&policy.denied_domains, "denied.test");
+    al_strlist_push(&policy.allowed_addresses, "127.0.0.2/32");
 
     char nspath[64];
     snprintf(nspath, sizeof(nspath), "/proc/%d/ns/net", (int)pid);
     int nsfd = open(nspath, O_RDONLY | O_CLOEXEC);
     int lfd = -1;
     if (nsfd < 0 || np_proxy_new(&g_proxy, &cfg) < 0 ||
-        np_proxy_set_policy(g_proxy, "s1", &policy.net) < 0 ||
+        np_proxy_set_policy(g_proxy, "s1", &policy) < 0 ||
         np_listener_open_in_netns(&lfd, nsfd, 0) < 0) {
         printf("setup: %s\n", al_error_last());
         kill(pid, SIGKILL);
@@ -255,9 +254,7 @@ int main(void)
     rc = WIFEXITED(status) && WEXITSTATUS(status) == 0 && calls == 4 && denials == 3 ? 0 : 1;
 out:
     np_proxy_free(g_proxy);
-    al_strlist_free(&policy.net.allowed_domains);
-    al_strlist_free(&policy.net.denied_domains);
-    al_strlist_free(&policy.net.allowed_addresses);
+    al_netpolicy_free(&policy);
     if (nsfd >= 0)
         close(nsfd);
     return rc;

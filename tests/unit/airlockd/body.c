@@ -105,7 +105,10 @@ static void test_create_ok(void **state)
     assert_int_equal(ald_body_create(&r, "", 0, &cfg, NULL, &e), 0);
     assert_int_equal(r.limits.memory_mb, cfg.limits_default.memory_mb);
     assert_int_equal(r.mode, AL_MODE_AUTO_ALLOW);
-    assert_null(r.settings);
+    /* no settings: the defaults, nothing allowed */
+    assert_int_equal(r.policy.allow_write.len, 0);
+    assert_int_equal(r.policy.net.allowed_domains.len, 0);
+    assert_int_equal(r.policy.mode, AL_MODE_AUTO_ALLOW);
     ald_create_req_free(&r);
     const char *json =
         "{\"settings\": {\"sandbox\": {\"filesystem\": {\"denyRead\": [\"/opt/x/.env*\"],"
@@ -120,7 +123,11 @@ static void test_create_ok(void **state)
     assert_int_equal(r.limits.ttl_s, 60);
     assert_int_equal(r.limits.idle_s, 30);
     assert_int_equal(r.mode, AL_MODE_REGULAR);
-    assert_non_null(r.settings);
+    /* the settings loaded once, in sandbox paths */
+    assert_int_equal(r.policy.deny_read.len, 1);
+    assert_string_equal(r.policy.deny_read.items[0], "/opt/x/.env*");
+    assert_int_equal(r.policy.allow_write.len, 1);
+    assert_string_equal(r.policy.allow_write.items[0], "/workspace/out");
     assert_string_equal(json_string_value(json_object_get(r.env, "FOO")), "bar");
     assert_string_equal(json_string_value(json_object_get(r.metadata, "ticket")), "ENG-42");
     ald_create_req_free(&r);
@@ -362,13 +369,22 @@ static void test_policy_body(void **state)
     (void)state;
     struct ald_apierr e;
     json_t *out = NULL;
+    struct al_netpolicy net;
     const char *j = "{\"network\": {\"allowedDomains\": [\"example.com\"]}}";
-    assert_int_equal(ald_body_policy(&out, j, strlen(j), &cfg, NULL, &e), 0);
+    assert_int_equal(ald_body_policy(&out, &net, j, strlen(j), &cfg, NULL, &e), 0);
     assert_non_null(json_object_get(out, "network"));
+    assert_int_equal(net.allowed_domains.len, 1);
+    assert_string_equal(net.allowed_domains.items[0], "example.com");
+    assert_true(net.require_sni_match);
     json_decref(out);
+    al_netpolicy_free(&net);
     j = "{\"sandbox\": {\"enabled\": true, \"network\": {\"deniedDomains\": [\"x.com\"]}}}";
-    assert_int_equal(ald_body_policy(&out, j, strlen(j), &cfg, NULL, &e), 0);
+    assert_int_equal(ald_body_policy(&out, &net, j, strlen(j), &cfg, NULL, &e), 0);
+    assert_int_equal(net.allowed_domains.len, 0);
+    assert_int_equal(net.denied_domains.len, 1);
+    assert_string_equal(net.denied_domains.items[0], "x.com");
     json_decref(out);
+    al_netpolicy_free(&net);
     static const char *const bad[] = {
         "{\"filesystem\": {}}",
         "{\"network\": {}, \"sandbox\": {}}",
@@ -381,8 +397,10 @@ static void test_policy_body(void **state)
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
         out = NULL;
-        assert_int_not_equal(ald_body_policy(&out, bad[i], strlen(bad[i]), &cfg, NULL, &e), 0);
+        assert_int_not_equal(ald_body_policy(&out, &net, bad[i], strlen(bad[i]), &cfg, NULL, &e),
+                             0);
         assert_null(out);
+        assert_int_equal(net.allowed_domains.len + net.denied_domains.len, 0);
         assert_true(e.status >= 400);
     }
 }
@@ -485,10 +503,11 @@ static void test_widening_refused(void **state)
             !strstr(cases[i].settings, "\"sandbox\": {\"allow") &&
             !strstr(cases[i].settings, "\"sandbox\": {\"e")) {
             json_t *out = NULL;
+            struct al_netpolicy net;
             struct ald_apierr e;
             memset(&e, 0, sizeof(e));
-            assert_int_not_equal(ald_body_policy(&out, cases[i].settings, strlen(cases[i].settings),
-                                                 &cfg, "alice", &e),
+            assert_int_not_equal(ald_body_policy(&out, &net, cases[i].settings,
+                                                 strlen(cases[i].settings), &cfg, "alice", &e),
                                  0);
             assert_null(out);
             if (e.status != 403 || strcmp(e.field, cases[i].field) != 0)
@@ -568,12 +587,16 @@ static void test_grants(void **state)
                    "forbidden", "settings.network.httpProxyPort");
     /* PATCH …/policy with the owner's grant */
     json_t *out = NULL;
+    struct al_netpolicy net;
     struct ald_apierr e;
     const char *j = "{\"network\": {\"allowedAddresses\": [\"10.20.9.9\"]}}";
-    assert_int_equal(ald_body_policy(&out, j, strlen(j), &g, "alice", &e), 0);
+    assert_int_equal(ald_body_policy(&out, &net, j, strlen(j), &g, "alice", &e), 0);
+    assert_int_equal(net.allowed_addresses.len, 1);
+    assert_string_equal(net.allowed_addresses.items[0], "10.20.9.9");
     json_decref(out);
+    al_netpolicy_free(&net);
     out = NULL;
-    assert_int_not_equal(ald_body_policy(&out, j, strlen(j), &g, "bob", &e), 0);
+    assert_int_not_equal(ald_body_policy(&out, &net, j, strlen(j), &g, "bob", &e), 0);
     assert_int_equal(e.status, 403);
     assert_null(out);
     /* the restrict check as the sandbox builder calls it */
