@@ -68,6 +68,7 @@ struct ald_proc {
     const char *reason;
     uint64_t duration_ms;
     uint64_t earliest[2]; /* first kept byte of stdout, stderr (background) */
+    int exit_done;        /* its exit is saved and published (ald_proc_publish_exit) */
 };
 
 struct ald_approval {
@@ -254,7 +255,7 @@ int ald_proc_set_exit(struct ald *d, struct ald_proc *p, int code, int sig, cons
 /* After ald_proc_set_exit() without d->lock: saves, publishes, counts. */
 void ald_proc_exited(struct ald *d, struct ald_proc *p);
 /* ald_proc_exited without the save: the exit event, a limit event and the
- * metrics (for a caller that saved the exit itself). */
+ * metrics (for a caller that saved the exit itself), then exit_done. */
 void ald_proc_publish_exit(struct ald *d, struct ald_proc *p);
 /* Output file of a background process. */
 void ald_proc_out_path(const struct ald *d, const char *session, uint64_t num, int stream,

@@ -187,6 +187,11 @@ void ald_proc_publish_exit(struct ald *d, struct ald_proc *p)
         ald_event(d, p->s->id, p->s->user, "limit",
                   json_pack("{s:s, s:s}", "limit", reason, "process", id));
     }
+    /* last: a foreground exec's exit line waits for this (routes_exec.c) */
+    pthread_mutex_lock(&d->lock);
+    p->exit_done = 1;
+    pthread_cond_broadcast(&d->cond);
+    pthread_mutex_unlock(&d->lock);
 }
 
 /* Drops the oldest bytes of one output file past max_output_bytes by

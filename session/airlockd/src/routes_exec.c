@@ -488,6 +488,20 @@ static int exited(struct fg *f)
     return x || f->heard;
 }
 
+/* Returns once the exit applied by another thread (the control thread,
+ * or a session's end) is saved and published, or the daemon stops: it is
+ * marked exited under the lock first and saved after, outside it, so an
+ * exit line sent in between let a client asking next find the process
+ * running (or not at all) in the store, and the limit metric not counted.
+ * Not for an exit this thread claimed and has yet to publish. */
+static void exit_wait_done(struct fg *f)
+{
+    pthread_mutex_lock(&f->d->lock);
+    while (!f->p->exit_done && !atomic_load(&f->d->stopping))
+        pthread_cond_wait(&f->d->cond, &f->d->lock);
+    pthread_mutex_unlock(&f->d->lock);
+}
+
 static void watch_close(struct fg *f)
 {
     if (f->watch >= 0)
@@ -592,6 +606,7 @@ static ssize_t fg_read(void *cls, uint64_t pos, char *buf, size_t max)
                     emit_chunk(f, k, NULL, 0, 1);
                 }
             }
+            exit_wait_done(f);
             if (emit_exit(f) < 0)
                 return MHD_CONTENT_READER_END_WITH_ERROR;
             continue;
@@ -763,8 +778,11 @@ static enum MHD_Result reply_foreground(struct ald_req *r, struct ald_session *s
         for (int k = 0; k < 2; k++)
             if (f->fds[k] >= 0 && drain(f, k) < 0)
                 break;
-        if (f->fds[0] < 0 && f->fds[1] < 0)
+        if (f->fds[0] < 0 && f->fds[1] < 0) {
+            if (!claimed)
+                exit_wait_done(f);
             emit_exit(f);
+        }
     }
     /* the stream's reference may go with the response: the running one,
      * held while claimed, keeps p for exit_done */

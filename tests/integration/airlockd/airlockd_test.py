@@ -359,6 +359,30 @@ def exec_exit_listed_at_once(d):
 
 
 @case
+def exec_exit_listed_repeated(d):
+    """The exit line of a foreground command goes out only once the exit is
+    in the process table, whichever thread applied it (the request thread
+    hearing it on the watch socket, or the control thread, which saves and
+    publishes it a moment after marking it exited): asked right after, by
+    id or in the list, the process is exited with its code, every time.
+    The command prints, so its response streams and the two threads race
+    for the exit; 200 runs repeat the window."""
+    sid = d.create()
+    P = f"/v1/sessions/{sid}/processes"
+    for i in range(200):
+        st, out, err, ex, start = d.exec(sid, shell="echo x; exit 5")
+        check(ex["code"] == 5 and out == b"x\n", "exit 5", (ex, out))
+        p = d.get(f"{P}/{start['process']}")
+        check(p.status == 200 and p.json["state"] == "exited" and p.json["exit"]["code"] == 5,
+              f"got exited at once (run {i})", p)
+        r = d.get(P)
+        mine = [x for x in r.json["processes"] if x["id"] == start["process"]] \
+            if r.status == 200 else []
+        check(len(mine) == 1 and mine[0]["state"] == "exited" and mine[0]["exit"]["code"] == 5,
+              f"listed exited at once (run {i})", (r, mine))
+
+
+@case
 def exec_foreground(d):
     sid = d.create()
     st, out, err, ex, start = d.exec(sid, argv=["sh", "-c", "echo out; echo err >&2; exit 3"])
