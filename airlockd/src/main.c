@@ -144,9 +144,9 @@ static int serve(struct ald_config *cfg)
         al_log(AL_LOG_WARN, "cgroup v2: cannot pass the controllers on to sandboxes: %s",
                al_error_last());
     /* airlock-init: in the build tree it is session/airlock-init, beside
-     * session/airlockd/ */
-    if (ald_find_binary(cfg->init_path, "init_path", "airlock-init", "..", "/usr/libexec/airlock",
-                        d.init_path, sizeof(d.init_path)) < 0 ||
+     * airlockd/ */
+    if (ald_find_binary(cfg->init_path, "init_path", "airlock-init", "../session",
+                        "/usr/libexec/airlock", d.init_path, sizeof(d.init_path)) < 0 ||
         ald_state_prepare(cfg->state_dir) < 0 || ald_store_open(&d.st, db) < 0) {
         al_log(AL_LOG_ERROR, "%s", al_error_last());
         goto out;

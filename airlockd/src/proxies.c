@@ -719,7 +719,7 @@ static void find_git_helper(struct ald *d)
 {
     char found[PATH_MAX], real[PATH_MAX];
     d->git_helper[0] = d->git_helper_dir[0] = '\0';
-    if (ald_find_binary(NULL, NULL, "git-remote-airlock", "../../gitproxy", "/usr/bin", found,
+    if (ald_find_binary(NULL, NULL, "git-remote-airlock", "../gitproxy", "/usr/bin", found,
                         sizeof(found)) < 0) {
         al_log(AL_LOG_WARN, "%s: repo sessions cannot fetch or push", al_error_last());
         return;
@@ -911,7 +911,7 @@ int ald_px_start(struct ald *d)
     const struct ald_config *c = d->cfg;
     static const char *const names[ALD_PX_N] = {"airlock-netproxy", "airlock-gitproxy"};
     static const char *const dirs[ALD_PX_N] = {"netproxy", "gitproxy"};
-    static const char *const build[ALD_PX_N] = {"../../netproxy", "../../gitproxy"};
+    static const char *const build[ALD_PX_N] = {"../netproxy", "../gitproxy"};
     const char *conf[ALD_PX_N] = {c->netproxy_path, c->gitproxy_path};
     for (int i = 0; i < ALD_PX_N; i++) {
         struct ald_proxy *p = &d->px[i];
