@@ -65,17 +65,18 @@ static struct ald_session *session_load(json_t *pub, json_t *priv)
     json_t *env = json_object_get(priv, "env");
     s->env = json_is_object(env) ? json_incref(env) : json_object();
     json_t *np = json_object_get(priv, "netpolicy");
-    s->netpolicy = json_is_object(np) ? json_incref(np) : json_object();
+    s->px.netpolicy = json_is_object(np) ? json_incref(np) : json_object();
     json_t *git = json_object_get(priv, "git");
     if (json_is_object(git) && ald_git_load(s, git) < 0)
         al_log(AL_LOG_WARN, "session %s: bad stored repository", s->id);
     s->uid = (uid_t)u64(priv, "uid");
-    s->next_proc = u64(priv, "next_proc");
-    if (s->next_proc == 0)
-        s->next_proc = 1;
+    s->procs.next = u64(priv, "next_proc");
+    if (s->procs.next == 0)
+        s->procs.next = 1;
     s->created_ms = u64(priv, "created_ms");
     s->last_active_ms = u64(priv, "last_active_ms");
-    s->have_record = record_parse(&s->conn.rec, json_object_get(priv, "record")) == 0;
+    s->sandbox.have_record =
+        record_parse(&s->sandbox.conn.rec, json_object_get(priv, "record")) == 0;
     return s;
 }
 
@@ -116,8 +117,8 @@ static void procs_load(struct ald *d, struct ald_session *s)
         p->earliest[1] = (uint64_t)json_integer_value(json_array_get(e, 1));
         p->refs = 1;
         pthread_mutex_lock(&d->lock);
-        p->next = s->procs;
-        s->procs = p;
+        p->next = s->procs.list;
+        s->procs.list = p;
         s->refs++;
         pthread_mutex_unlock(&d->lock);
     }
@@ -155,8 +156,8 @@ int ald_adopt_all(struct ald *d)
         pthread_mutex_unlock(&d->lock);
         procs_load(d, s);
         uint64_t max = 0;
-        if (ald_store_proc_max(d->st, s->id, &max) == 0 && max >= s->next_proc)
-            s->next_proc = max + 1;
+        if (ald_store_proc_max(d->st, s->id, &max) == 0 && max >= s->procs.next)
+            s->procs.next = max + 1;
         if (s->state == ALD_CREATING) {
             give_up(d, s, ALD_FAILED, "create-interrupted");
             failed++;
@@ -169,7 +170,7 @@ int ald_adopt_all(struct ald *d)
         struct sbs_conn conn;
         memset(&conn, 0, sizeof(conn));
         conn.fd = -1;
-        int rc = s->have_record ? sbs_attach(&conn, &s->conn.rec) : AL_ENOTFOUND;
+        int rc = s->sandbox.have_record ? sbs_attach(&conn, &s->sandbox.conn.rec) : AL_ENOTFOUND;
         if (rc < 0) {
             al_log(AL_LOG_WARN, "session %s: sandbox gone (%s)", s->id,
                    rc == AL_ENOTFOUND ? "not found" : al_error_last());
@@ -178,8 +179,8 @@ int ald_adopt_all(struct ald *d)
             continue;
         }
         pthread_mutex_lock(&d->lock);
-        s->conn = conn;
-        s->conn_open = 1;
+        s->sandbox.conn = conn;
+        s->sandbox.open = 1;
         pthread_mutex_unlock(&d->lock);
         if (ald_ctl_add(d, s) < 0 || ald_px_session_add(d, s, conn.rec.init_pid, 0) < 0) {
             al_log(AL_LOG_WARN, "session %s: %s", s->id, al_error_last());

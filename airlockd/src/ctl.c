@@ -25,31 +25,31 @@
 
 int ald_ctl_add(struct ald *d, struct ald_session *s)
 {
-    int fl = fcntl(s->conn.fd, F_GETFL);
-    if (fl < 0 || fcntl(s->conn.fd, F_SETFL, fl | O_NONBLOCK) < 0)
+    int fl = fcntl(s->sandbox.conn.fd, F_GETFL);
+    if (fl < 0 || fcntl(s->sandbox.conn.fd, F_SETFL, fl | O_NONBLOCK) < 0)
         return al_error_set_errno(AL_EIO, errno, "control socket");
     struct epoll_event ev = {.events = EPOLLIN, .data.u64 = s->tag};
-    if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, s->conn.fd, &ev) < 0)
+    if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, s->sandbox.conn.fd, &ev) < 0)
         return al_error_set_errno(AL_EIO, errno, "epoll_ctl");
     return 0;
 }
 
 void ald_ctl_remove(struct ald *d, struct ald_session *s)
 {
-    pthread_mutex_lock(&s->recv_lock);
-    if (s->conn_open)
-        epoll_ctl(d->epfd, EPOLL_CTL_DEL, s->conn.fd, NULL);
-    pthread_mutex_unlock(&s->recv_lock);
+    pthread_mutex_lock(&s->sandbox.recv_lock);
+    if (s->sandbox.open)
+        epoll_ctl(d->epfd, EPOLL_CTL_DEL, s->sandbox.conn.fd, NULL);
+    pthread_mutex_unlock(&s->sandbox.recv_lock);
 }
 
 int ald_ctl_signal(struct ald *d, struct ald_session *s, uint32_t init_id, int sig)
 {
     (void)d;
     int err = 0;
-    pthread_mutex_lock(&s->send_lock);
-    if (s->conn_open)
-        err = sbs_signal_send(&s->conn, init_id, sig);
-    pthread_mutex_unlock(&s->send_lock);
+    pthread_mutex_lock(&s->sandbox.send_lock);
+    if (s->sandbox.open)
+        err = sbs_signal_send(&s->sandbox.conn, init_id, sig);
+    pthread_mutex_unlock(&s->sandbox.send_lock);
     return err;
 }
 
@@ -99,15 +99,15 @@ static long oom_kills(const struct sbs_record *rec)
  * d->lock. */
 static int killed_by_oom(struct ald_session *s)
 {
-    if (!s->have_record)
+    if (!s->sandbox.have_record)
         return 0;
-    long n = oom_kills(&s->conn.rec);
-    if (n > s->oom_kills_seen) {
-        s->oom_kills_seen = n;
+    long n = oom_kills(&s->sandbox.conn.rec);
+    if (n > s->sandbox.oom_kills_seen) {
+        s->sandbox.oom_kills_seen = n;
         return 1;
     }
-    if (n < 0 && !s->oom_seen && sbs_oom_killed(&s->conn.rec)) {
-        s->oom_seen = 1;
+    if (n < 0 && !s->sandbox.oom_seen && sbs_oom_killed(&s->sandbox.conn.rec)) {
+        s->sandbox.oom_seen = 1;
         return 1;
     }
     return 0;
@@ -121,7 +121,7 @@ static int killed_by_oom(struct ald_session *s)
  * request thread, publishing it later, used to skip it then). */
 static void spawned_locked(struct ald *d, struct ald_session *s, const struct sbs_msg *m)
 {
-    struct ald_proc *p = s->procs;
+    struct ald_proc *p = s->procs.list;
     while (p && !(p->state == ALD_P_SPAWNING && (uint32_t)p->num == m->req))
         p = p->next;
     if (p) {
@@ -169,7 +169,7 @@ static struct ald_proc *apply(struct ald *d, struct ald_session *s, const struct
 {
     struct ald_proc *done = NULL;
     pthread_mutex_lock(&d->lock);
-    struct ald_proc *p = s->procs;
+    struct ald_proc *p = s->procs.list;
     switch (m->type) {
     case SBS_MSG_SPAWNED:
         spawned_locked(d, s, m);
@@ -263,23 +263,23 @@ static void serve(struct ald *d, uint64_t tag)
     const char *why = NULL;
     struct ald_proc *exited[64];
     size_t n = 0;
-    pthread_mutex_lock(&s->recv_lock);
-    while (s->conn_open && n < 64) {
+    pthread_mutex_lock(&s->sandbox.recv_lock);
+    while (s->sandbox.open && n < 64) {
         struct sbs_msg m;
-        int err = sbs_recv(&s->conn, &m);
+        int err = sbs_recv(&s->sandbox.conn, &m);
         if (err == AL_EAGAIN)
             break;
         if (err < 0) {
             dead = 1;
             why = err == AL_EIO ? "closed" : al_error_last();
-            epoll_ctl(d->epfd, EPOLL_CTL_DEL, s->conn.fd, NULL);
+            epoll_ctl(d->epfd, EPOLL_CTL_DEL, s->sandbox.conn.fd, NULL);
             break;
         }
         struct ald_proc *p = apply(d, s, &m);
         if (p)
             exited[n++] = p;
     }
-    pthread_mutex_unlock(&s->recv_lock);
+    pthread_mutex_unlock(&s->sandbox.recv_lock);
     for (size_t i = 0; i < n; i++)
         finish_exit(d, exited[i]);
     if (dead)

@@ -1,12 +1,12 @@
 /* airlockd's shared state: the live sessions, their processes and
  * approvals, and the threads that serve them.
  *
- * Locking: `d->lock` guards the session list, every session's state,
- * process list and approvals, and every process's fields; `d->cond` is
- * broadcast whenever one of them changes. A session's `send_lock`
- * serialises messages to its init; `recv_lock` is held by the control
- * thread while it reads, so teardown can wait for it. The store has its own
- * lock and is never called with `d->lock` held for long work.
+ * Locking: `d->lock` guards the session list, every session's lifecycle,
+ * process table, approvals, proxy and git parts, and every process's fields;
+ * `d->cond` is broadcast whenever one of them changes. A session's sandbox
+ * link has its own `send_lock` and `recv_lock` (struct ald_sandbox_link).
+ * struct ald_session names the lock of each of its parts. The store has its
+ * own lock and is never called with `d->lock` held for long work.
  */
 #ifndef ALD_DAEMON_H
 #define ALD_DAEMON_H
@@ -81,35 +81,77 @@ struct ald_approval {
     uint64_t created_ms;
 };
 
+/* A session's connection to the init of its sandbox.
+ *
+ * Locks: `send_lock` serialises the messages to init; `recv_lock` is held by
+ * the control thread while it reads, so teardown can wait for it. `conn`,
+ * `open` and `have_record` are set under d->lock before the control socket
+ * is watched (creation, re-adoption); after that they change only in
+ * teardown, with both send_lock and recv_lock held, so holding either keeps
+ * them stable. `oom_seen` and `oom_kills_seen` are the control thread's,
+ * under d->lock. */
+struct ald_sandbox_link {
+    struct sbs_conn conn;
+    int open;        /* conn is connected */
+    int have_record; /* conn.rec is valid (sandbox started) */
+    pthread_mutex_t send_lock, recv_lock;
+    int oom_seen;        /* fallback: sbs_oom_killed() was seen true */
+    long oom_kills_seen; /* the cgroup's OOM kill count at the last exit */
+};
+
+/* A session's processes (struct ald_proc), under d->lock; d->cond is
+ * broadcast whenever one of them changes. */
+struct ald_proc_table {
+    struct ald_proc *list; /* newest first */
+    uint64_t next;         /* the number of the next process */
+};
+
+/* A session's approvals (struct ald_approval), newest first, under d->lock;
+ * d->cond is broadcast when one is decided. */
+struct ald_approvals {
+    struct ald_approval *list;
+};
+
+/* What the proxies know of a session (proxies.c), under d->lock. */
+struct ald_session_px {
+    int lfd[3];        /* listeners in the sandbox's netns: http, socks5, git; -1 none */
+    json_t *netpolicy; /* settings JSON sent to the netproxy ({} when none) */
+    int removed;       /* session_remove sent (or due): never re-sent */
+};
+
+/* A session's repository and its scoped git token (gitrepo.c), under
+ * d->lock. */
+struct ald_session_git {
+    json_t *repo; /* NULL or {repo, branch, base, token, token_exp} */
+    json_t *env;  /* NULL or GIT_CONFIG_* for every command */
+};
+
+/* One session. Each part says which lock guards it. */
 struct ald_session {
-    struct ald_session *next;
+    /* Identity and limits: set before the session is linked into the live
+     * list (d->sessions), never changed after, so read without a lock. */
     char id[32];
     char user[ALD_NAME_MAX];
     uint64_t tag; /* the control thread's key for this session */
-    enum ald_state state;
-    char end_reason[256];
+    uid_t uid;
     int mode;
     struct ald_limits limits;
     json_t *metadata, *env;
-    uint64_t created_ms, last_active_ms, ended_ms;
-    uid_t uid;
-    struct sbs_conn conn;
-    int conn_open;
-    int have_record; /* conn.rec is valid (sandbox started) */
-    pthread_mutex_t send_lock, recv_lock;
-    struct ald_proc *procs;
-    uint64_t next_proc;
-    struct ald_approval *approvals;
+    uint64_t created_ms;
+    /* Lifecycle, under d->lock; d->cond is broadcast when the state
+     * changes. */
+    struct ald_session *next; /* in d->sessions */
     int refs;
-    int oom_seen;        /* fallback: sbs_oom_killed() was seen true */
-    long oom_kills_seen; /* the cgroup's OOM kill count at the last exit */
+    enum ald_state state;
+    char end_reason[256];
+    uint64_t last_active_ms, ended_ms;
     int workspace_kept;
-    /* proxies (proxies.c) */
-    int lfd[3];        /* listeners in the sandbox's netns: http, socks5, git; -1 none */
-    json_t *netpolicy; /* settings JSON sent to the netproxy ({} when none) */
-    int px_removed;    /* session_remove sent (or due): never re-sent */
-    json_t *git;       /* NULL or {repo, branch, base, token} (gitrepo.c) */
-    json_t *gitenv;    /* NULL or GIT_CONFIG_* for every command */
+    /* The parts */
+    struct ald_sandbox_link sandbox; /* its own send_lock and recv_lock */
+    struct ald_proc_table procs;     /* d->lock */
+    struct ald_approvals approvals;  /* d->lock */
+    struct ald_session_px px;        /* d->lock */
+    struct ald_session_git git;      /* d->lock */
 };
 
 enum { ALD_PX_NET, ALD_PX_GIT, ALD_PX_N };

@@ -64,10 +64,10 @@ int ald_git_load(struct ald_session *s, json_t *git)
     json_t *env = git_env(host, token);
     if (!env)
         return AL_ENOMEM;
-    json_decref(s->git);
-    json_decref(s->gitenv);
-    s->git = json_incref(git);
-    s->gitenv = env;
+    json_decref(s->git.repo);
+    json_decref(s->git.env);
+    s->git.repo = json_incref(git);
+    s->git.env = env;
     return 0;
 }
 
@@ -139,9 +139,9 @@ int ald_git_live_clash(struct ald *d, json_t *git, struct ald_apierr *e)
     const char *repo = json_string_value(json_object_get(git, "repo"));
     const char *branch = json_string_value(json_object_get(git, "branch"));
     for (struct ald_session *o = d->sessions; o; o = o->next) {
-        const char *ob = json_string_value(json_object_get(o->git, "branch"));
+        const char *ob = json_string_value(json_object_get(o->git.repo, "branch"));
         if (ob && ald_branch_collides(ob, branch) &&
-            same_repo(json_string_value(json_object_get(o->git, "repo")), repo))
+            same_repo(json_string_value(json_object_get(o->git.repo, "repo")), repo))
             return clash(e, branch);
     }
     return 0;
@@ -151,7 +151,7 @@ int ald_git_setup(struct ald *d, struct ald_session *s)
 {
     char host[128], owner[128], name[128], repo_id[400], ref[AL_REFNAME_MAX + 80];
     pthread_mutex_lock(&d->lock);
-    json_t *plan = json_deep_copy(s->git);
+    json_t *plan = json_deep_copy(s->git.repo);
     pthread_mutex_unlock(&d->lock);
     const char *repo = json_string_value(json_object_get(plan, "repo"));
     const char *branch = json_string_value(json_object_get(plan, "branch"));
@@ -236,7 +236,7 @@ static const char clone_script[] =
 int ald_git_clone(struct ald *d, struct ald_session *s)
 {
     pthread_mutex_lock(&d->lock);
-    json_t *git = json_incref(s->git);
+    json_t *git = json_incref(s->git.repo);
     pthread_mutex_unlock(&d->lock);
     if (!git)
         return 0;

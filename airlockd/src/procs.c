@@ -97,7 +97,7 @@ int ald_proc_save(struct ald *d, struct ald_proc *p)
 static void proc_free_locked(struct ald_proc *p)
 {
     struct ald_session *s = p->s;
-    for (struct ald_proc **pp = &s->procs; *pp; pp = &(*pp)->next) {
+    for (struct ald_proc **pp = &s->procs.list; *pp; pp = &(*pp)->next) {
         if (*pp == p) {
             *pp = p->next;
             break;
@@ -127,7 +127,7 @@ void ald_proc_unref(struct ald *d, struct ald_proc *p)
 struct ald_proc *ald_proc_find(struct ald *d, struct ald_session *s, uint64_t num)
 {
     pthread_mutex_lock(&d->lock);
-    struct ald_proc *p = s->procs;
+    struct ald_proc *p = s->procs.list;
     while (p && p->num != num)
         p = p->next;
     if (p)
@@ -248,7 +248,7 @@ void ald_procs_trim_output(struct ald *d)
     size_t n = 0;
     pthread_mutex_lock(&d->lock);
     for (struct ald_session *s = d->sessions; s && n < 256; s = s->next) {
-        for (struct ald_proc *p = s->procs; p && n < 256; p = p->next) {
+        for (struct ald_proc *p = s->procs.list; p && n < 256; p = p->next) {
             if (p->background && p->state == ALD_P_RUNNING) {
                 p->refs++;
                 todo[n++].p = p;

@@ -150,10 +150,10 @@ static json_t *add_msg(const struct ald_session *s, int which, int *fds, size_t 
     *nfds = 0;
     json_t *ls = json_array();
     for (int i = 0; i < 3 && ls; i++) {
-        if (s->lfd[i] < 0 || (which == ALD_PX_NET) != (i < 2))
+        if (s->px.lfd[i] < 0 || (which == ALD_PX_NET) != (i < 2))
             continue;
         json_array_append_new(ls, json_pack("{s:s, s:i}", "kind", px_kinds[i], "fd", (int)*nfds));
-        fds[(*nfds)++] = s->lfd[i];
+        fds[(*nfds)++] = s->px.lfd[i];
     }
     if (!ls || *nfds == 0) {
         json_decref(ls);
@@ -166,7 +166,8 @@ static json_t *add_msg(const struct ald_session *s, int which, int *fds, size_t 
     }
     json_object_set_new(m, "session", json_string(s->id));
     json_object_set_new(m, "user", json_string(s->user));
-    json_object_set_new(m, "policy", s->netpolicy ? json_incref(s->netpolicy) : json_object());
+    json_object_set_new(m, "policy",
+                        s->px.netpolicy ? json_incref(s->px.netpolicy) : json_object());
     json_object_set_new(m, "listeners", ls);
     return m;
 }
@@ -205,8 +206,8 @@ static void revocations_send(struct ald *d, struct ald_proxy *p)
     }
     pthread_mutex_lock(&d->lock);
     for (struct ald_session *s = d->sessions; s && ids; s = s->next)
-        if ((s->px_removed || ALD_STATE_ENDED(s->state)) && s->git &&
-            json_object_get(s->git, "token"))
+        if ((s->px.removed || ALD_STATE_ENDED(s->state)) && s->git.repo &&
+            json_object_get(s->git.repo, "token"))
             json_array_append_new(ids, json_string(s->id));
     pthread_mutex_unlock(&d->lock);
     size_t i;
@@ -238,7 +239,7 @@ static void resend_all(struct ald *d, int which)
     } *list = NULL;
     pthread_mutex_lock(&d->lock);
     for (struct ald_session *s = d->sessions; s; s = s->next) {
-        if (s->px_removed || ALD_STATE_ENDED(s->state))
+        if (s->px.removed || ALD_STATE_ENDED(s->state))
             continue;
         if (n == cap) {
             size_t ncap = cap ? cap * 2 : 16;
@@ -469,8 +470,8 @@ static void net_approval(struct ald *d, struct ald_session *s, json_t *data)
     a->state = "pending";
     a->created_ms = ald_now_ms();
     pthread_mutex_lock(&d->lock);
-    a->next = s->approvals;
-    s->approvals = a;
+    a->next = s->approvals.list;
+    s->approvals.list = a;
     pthread_cond_broadcast(&d->cond);
     pthread_mutex_unlock(&d->lock);
     ald_approval_event(d, s, a);
@@ -1116,14 +1117,14 @@ int ald_px_session_add(struct ald *d, struct ald_session *s, pid_t init_pid, int
         pthread_mutex_unlock(&p->ack_lock);
     }
     pthread_mutex_lock(&d->lock);
-    memcpy(s->lfd, fds, sizeof(fds));
-    if (!s->netpolicy)
-        s->netpolicy = json_object();
+    memcpy(s->px.lfd, fds, sizeof(fds));
+    if (!s->px.netpolicy)
+        s->px.netpolicy = json_object();
     for (int i = 0; i < ALD_PX_N; i++) {
         msgs[i] = d->px[i].enabled ? add_msg(s, i, att[i], &natt[i]) : NULL;
         if (!msgs[i])
             natt[i] = 0;
-        /* our own duplicates: a concurrent teardown may close s->lfd */
+        /* our own duplicates: a concurrent teardown may close s->px.lfd */
         for (size_t k = 0; k < natt[i]; k++)
             att[i][k] = fcntl(att[i][k], F_DUPFD_CLOEXEC, 3);
     }
@@ -1159,9 +1160,9 @@ int ald_px_session_add(struct ald *d, struct ald_session *s, pid_t init_pid, int
 void ald_px_session_remove(struct ald *d, struct ald_session *s)
 {
     pthread_mutex_lock(&d->lock);
-    int had = s->lfd[0] >= 0 || s->lfd[2] >= 0;
-    int token = s->git && json_object_get(s->git, "token");
-    s->px_removed = 1;
+    int had = s->px.lfd[0] >= 0 || s->px.lfd[2] >= 0;
+    int token = s->git.repo && json_object_get(s->git.repo, "token");
+    s->px.removed = 1;
     pthread_mutex_unlock(&d->lock);
     /* Its tokens must fail on every listener, an operator "*" one too:
      * session_remove revokes it in the gitproxy, which learns it again
@@ -1176,9 +1177,9 @@ void ald_px_session_remove(struct ald *d, struct ald_session *s)
     }
     pthread_mutex_lock(&d->lock);
     for (int i = 0; i < 3; i++) {
-        if (s->lfd[i] >= 0)
-            close(s->lfd[i]);
-        s->lfd[i] = -1;
+        if (s->px.lfd[i] >= 0)
+            close(s->px.lfd[i]);
+        s->px.lfd[i] = -1;
     }
     pthread_mutex_unlock(&d->lock);
 }
@@ -1186,9 +1187,9 @@ void ald_px_session_remove(struct ald *d, struct ald_session *s)
 int ald_px_session_policy(struct ald *d, struct ald_session *s, json_t *settings)
 {
     pthread_mutex_lock(&d->lock);
-    json_decref(s->netpolicy);
-    s->netpolicy = json_incref(settings);
-    int live = !s->px_removed && s->lfd[0] >= 0;
+    json_decref(s->px.netpolicy);
+    s->px.netpolicy = json_incref(settings);
+    int live = !s->px.removed && s->px.lfd[0] >= 0;
     pthread_mutex_unlock(&d->lock);
     if (!live)
         return 0;

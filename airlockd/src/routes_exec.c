@@ -66,8 +66,8 @@ static int approval_wait(struct ald *d, struct ald_session *s, json_t *argv, str
     a->state = "pending";
     a->created_ms = ald_now_ms();
     pthread_mutex_lock(&d->lock);
-    a->next = s->approvals;
-    s->approvals = a;
+    a->next = s->approvals.list;
+    s->approvals.list = a;
     pthread_mutex_unlock(&d->lock);
     ald_approval_event(d, s, a);
 
@@ -224,9 +224,9 @@ static struct ald_proc *proc_new(struct ald *d, struct ald_session *s,
     p->start_mono = ald_mono_ms();
     p->refs = 2;
     pthread_mutex_lock(&d->lock);
-    p->num = s->next_proc++;
-    p->next = s->procs;
-    s->procs = p;
+    p->num = s->procs.next++;
+    p->next = s->procs.list;
+    s->procs.list = p;
     s->refs++;
     pthread_mutex_unlock(&d->lock);
     return p;
@@ -288,9 +288,9 @@ static int stdio_setup(struct ald *d, struct ald_session *s, struct ald_proc *p,
         /* The streaming thread hears SPAWNED and EXITED first-hand on a
          * watch socket (no hop through the control thread). Without one
          * (an init of protocol v1) it waits for the control thread. */
-        pthread_mutex_lock(&s->send_lock);
-        int can_watch = s->conn_open && sbs_conn_can_watch(&s->conn);
-        pthread_mutex_unlock(&s->send_lock);
+        pthread_mutex_lock(&s->sandbox.send_lock);
+        int can_watch = s->sandbox.open && sbs_conn_can_watch(&s->sandbox.conn);
+        pthread_mutex_unlock(&s->sandbox.send_lock);
         if (can_watch && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pfd) == 0) {
             io->watch = pfd[0];
             io->child[3] = pfd[1];
@@ -352,7 +352,7 @@ static int spawn(struct ald *d, struct ald_session *s, struct ald_proc *p,
 {
     pthread_mutex_lock(&d->lock);
     char **env =
-        build_env(s->gitenv, d->git_helper_dir, s->env, req->env, d->px[ALD_PX_NET].enabled);
+        build_env(s->git.env, d->git_helper_dir, s->env, req->env, d->px[ALD_PX_NET].enabled);
     pthread_mutex_unlock(&d->lock);
     if (!env)
         return AL_ENOMEM;
@@ -366,12 +366,12 @@ static int spawn(struct ald *d, struct ald_session *s, struct ald_proc *p,
         .watch_fd = io->child[3],
     };
     int err = AL_EIO;
-    pthread_mutex_lock(&s->send_lock);
-    if (s->conn_open)
-        err = sbs_spawn_send(&s->conn, (uint32_t)p->num, &cmd);
+    pthread_mutex_lock(&s->sandbox.send_lock);
+    if (s->sandbox.open)
+        err = sbs_spawn_send(&s->sandbox.conn, (uint32_t)p->num, &cmd);
     else
         al_error_set(AL_EIO, "the sandbox is gone");
-    pthread_mutex_unlock(&s->send_lock);
+    pthread_mutex_unlock(&s->sandbox.send_lock);
     free_env(env);
     stdio_close(io);
     if (err < 0)
@@ -936,7 +936,7 @@ enum MHD_Result ald_route_approval_list(struct ald_req *r)
         return replied ? MHD_YES : ald_reply_json(r, 200, json_pack("{s:[]}", "approvals"));
     json_t *arr = json_array();
     pthread_mutex_lock(&r->d->lock);
-    for (struct ald_approval *a = s->approvals; a; a = a->next)
+    for (struct ald_approval *a = s->approvals.list; a; a = a->next)
         json_array_insert_new(arr, 0, approval_json(a));
     pthread_mutex_unlock(&r->d->lock);
     ald_session_unref(r->d, s);
@@ -956,7 +956,7 @@ enum MHD_Result ald_route_approval_decide(struct ald_req *r)
                        : ald_reply_error(r, 404, "not_found", NULL, "no approval %s", r->params[1]);
     struct ald *d = r->d;
     pthread_mutex_lock(&d->lock);
-    struct ald_approval *a = s->approvals;
+    struct ald_approval *a = s->approvals.list;
     while (a && strcmp(a->id, r->params[1]) != 0)
         a = a->next;
     int conflict = a && strcmp(a->state, "pending") != 0;

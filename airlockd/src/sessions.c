@@ -65,8 +65,8 @@ json_t *ald_session_json(const struct ald_session *s)
         (json_int_t)s->limits.memory_mb, "pids", (json_int_t)s->limits.pids, "cpu", s->limits.cpu,
         "ttl_s", (json_int_t)s->limits.ttl_s, "idle_s", (json_int_t)s->limits.idle_s, "metadata",
         s->metadata, "workspace", "/workspace", "repo",
-        s->git ? json_incref(json_object_get(s->git, "repo")) : json_null(), "branch",
-        s->git ? json_incref(json_object_get(s->git, "branch")) : json_null());
+        s->git.repo ? json_incref(json_object_get(s->git.repo, "repo")) : json_null(), "branch",
+        s->git.repo ? json_incref(json_object_get(s->git.repo, "branch")) : json_null());
 }
 
 static json_t *record_json(const struct sbs_record *r)
@@ -82,10 +82,10 @@ static json_t *session_priv_json(const struct ald_session *s)
 {
     return json_pack(
         "{s:I, s:I, s:I, s:O, s:o, s:b, s:I, s:I, s:O?, s:O?}", "uid", (json_int_t)s->uid,
-        "next_proc", (json_int_t)s->next_proc, "ended_ms", (json_int_t)s->ended_ms, "env", s->env,
-        "record", s->have_record ? record_json(&s->conn.rec) : json_null(), "workspace_kept",
-        s->workspace_kept, "last_active_ms", (json_int_t)s->last_active_ms, "created_ms",
-        (json_int_t)s->created_ms, "netpolicy", s->netpolicy, "git", s->git);
+        "next_proc", (json_int_t)s->procs.next, "ended_ms", (json_int_t)s->ended_ms, "env", s->env,
+        "record", s->sandbox.have_record ? record_json(&s->sandbox.conn.rec) : json_null(),
+        "workspace_kept", s->workspace_kept, "last_active_ms", (json_int_t)s->last_active_ms,
+        "created_ms", (json_int_t)s->created_ms, "netpolicy", s->px.netpolicy, "git", s->git.repo);
 }
 
 int ald_session_save(struct ald *d, struct ald_session *s)
@@ -104,23 +104,23 @@ int ald_session_save(struct ald *d, struct ald_session *s)
 
 static void session_free(struct ald_session *s)
 {
-    while (s->approvals) {
-        struct ald_approval *a = s->approvals;
-        s->approvals = a->next;
+    while (s->approvals.list) {
+        struct ald_approval *a = s->approvals.list;
+        s->approvals.list = a->next;
         json_decref(a->argv);
         free(a->host);
         free(a);
     }
     for (int i = 0; i < 3; i++)
-        if (s->lfd[i] >= 0)
-            close(s->lfd[i]);
-    json_decref(s->netpolicy);
-    json_decref(s->git);
-    json_decref(s->gitenv);
+        if (s->px.lfd[i] >= 0)
+            close(s->px.lfd[i]);
+    json_decref(s->px.netpolicy);
+    json_decref(s->git.repo);
+    json_decref(s->git.env);
     json_decref(s->metadata);
     json_decref(s->env);
-    pthread_mutex_destroy(&s->send_lock);
-    pthread_mutex_destroy(&s->recv_lock);
+    pthread_mutex_destroy(&s->sandbox.send_lock);
+    pthread_mutex_destroy(&s->sandbox.recv_lock);
     free(s);
 }
 
@@ -246,12 +246,12 @@ struct ald_session *ald_session_new(const char *id, const char *user)
         return NULL;
     snprintf(s->id, sizeof(s->id), "%s", id);
     snprintf(s->user, sizeof(s->user), "%s", user);
-    pthread_mutex_init(&s->send_lock, NULL);
-    pthread_mutex_init(&s->recv_lock, NULL);
-    s->conn.fd = -1;
-    s->lfd[0] = s->lfd[1] = s->lfd[2] = -1;
+    pthread_mutex_init(&s->sandbox.send_lock, NULL);
+    pthread_mutex_init(&s->sandbox.recv_lock, NULL);
+    s->sandbox.conn.fd = -1;
+    s->px.lfd[0] = s->px.lfd[1] = s->px.lfd[2] = -1;
     s->refs = 1; /* the live list's */
-    s->next_proc = 1;
+    s->procs.next = 1;
     return s;
 }
 
@@ -374,7 +374,7 @@ static int start_sandbox(struct ald *d, struct ald_session *s, json_t *settings)
     /* The remote helper of the session's repository: read-only, so the
      * sandbox cannot replace what git runs for origin. */
     const char *helper[1] = {d->git_helper};
-    if (s->git && d->git_helper[0]) {
+    if (s->git.repo && d->git_helper[0]) {
         spec.ro_paths = helper;
         spec.n_ro_paths = 1;
     }
@@ -386,9 +386,9 @@ static int start_sandbox(struct ald *d, struct ald_session *s, json_t *settings)
     pthread_mutex_lock(&d->lock);
     int creating = s->state == ALD_CREATING;
     if (creating) {
-        s->conn = conn;
-        s->conn_open = 1;
-        s->have_record = 1;
+        s->sandbox.conn = conn;
+        s->sandbox.open = 1;
+        s->sandbox.have_record = 1;
     }
     pthread_mutex_unlock(&d->lock);
     if (!creating) {
@@ -466,7 +466,7 @@ int ald_session_create(struct ald *d, const struct ald_principal *who,
     s->mode = req->mode;
     s->metadata = json_incref(req->metadata);
     s->env = json_incref(req->env);
-    s->netpolicy = req->settings ? json_incref(req->settings) : json_object();
+    s->px.netpolicy = req->settings ? json_incref(req->settings) : json_object();
     s->created_ms = s->last_active_ms = ald_now_ms();
     s->state = ALD_CREATING;
     if (req->settings) {
@@ -489,7 +489,7 @@ int ald_session_create(struct ald *d, const struct ald_principal *who,
     if (err == 0 && (s->uid = uid_alloc(d)) == 0)
         err = ald_apierr_set(e, 503, "unavailable", NULL, "no free uid in uid_range");
     if (err == 0) {
-        s->git = git;
+        s->git.repo = git;
         git = NULL;
         ald_session_link(d, s);
         s->refs++; /* ours */
@@ -575,18 +575,18 @@ int ald_session_end(struct ald *d, struct ald_session *s, enum ald_state final, 
     ald_px_session_remove(d, s);
     /* no more messages from init: then destroy (kills every process) */
     ald_ctl_remove(d, s);
-    pthread_mutex_lock(&s->recv_lock);
-    pthread_mutex_lock(&s->send_lock);
-    if (s->conn_open) {
-        if (sbs_destroy(&s->conn) < 0)
+    pthread_mutex_lock(&s->sandbox.recv_lock);
+    pthread_mutex_lock(&s->sandbox.send_lock);
+    if (s->sandbox.open) {
+        if (sbs_destroy(&s->sandbox.conn) < 0)
             al_log(AL_LOG_ERROR, "session %s: teardown: %s", s->id, al_error_last());
-        s->conn_open = 0;
-    } else if (s->have_record) {
-        if (sbs_destroy_record(&s->conn.rec) < 0)
+        s->sandbox.open = 0;
+    } else if (s->sandbox.have_record) {
+        if (sbs_destroy_record(&s->sandbox.conn.rec) < 0)
             al_log(AL_LOG_ERROR, "session %s: teardown: %s", s->id, al_error_last());
     }
-    pthread_mutex_unlock(&s->send_lock);
-    pthread_mutex_unlock(&s->recv_lock);
+    pthread_mutex_unlock(&s->sandbox.send_lock);
+    pthread_mutex_unlock(&s->sandbox.recv_lock);
 
     /* every process still known ends with the session */
     struct ald_proc *ended[64];
@@ -594,7 +594,7 @@ int ald_session_end(struct ald *d, struct ald_session *s, enum ald_state final, 
     do {
         n_ended = 0;
         pthread_mutex_lock(&d->lock);
-        for (struct ald_proc *p = s->procs; p && n_ended < 64; p = p->next) {
+        for (struct ald_proc *p = s->procs.list; p && n_ended < 64; p = p->next) {
             if (ald_proc_set_exit(d, p, -1, 0, "session-ended", ald_mono_ms() - p->start_mono))
                 ended[n_ended++] = p; /* with its running reference */
         }
@@ -616,7 +616,7 @@ int ald_session_end(struct ald *d, struct ald_session *s, enum ald_state final, 
     s->workspace_kept = keep;
     snprintf(s->end_reason, sizeof(s->end_reason), "%s", reason ? reason : "");
     s->ended_ms = ald_now_ms();
-    for (struct ald_approval *a = s->approvals; a; a = a->next)
+    for (struct ald_approval *a = s->approvals.list; a; a = a->next)
         if (strcmp(a->state, "pending") == 0)
             a->state = "timed-out";
     int was_linked = session_unlink(d, s);
@@ -674,7 +674,7 @@ static struct ald_session *next_expired(struct ald *d, const char **reason)
         if (s->state != ALD_READY)
             continue;
         int running = 0;
-        for (struct ald_proc *p = s->procs; p && !running; p = p->next)
+        for (struct ald_proc *p = s->procs.list; p && !running; p = p->next)
             running = p->state != ALD_P_EXITED;
         if (now >= s->created_ms + s->limits.ttl_s * 1000) {
             *reason = "ttl";
@@ -700,7 +700,7 @@ static void expire_net_approvals(struct ald *d)
         struct ald_approval *a = NULL;
         pthread_mutex_lock(&d->lock);
         for (struct ald_session *s = d->sessions; s && !hit; s = s->next) {
-            for (a = s->approvals; a; a = a->next) {
+            for (a = s->approvals.list; a; a = a->next) {
                 if (a->kind && strcmp(a->state, "pending") == 0 && a->created_ms < cutoff) {
                     a->state = "timed-out";
                     hit = s;
@@ -779,14 +779,14 @@ void ald_sessions_stop(struct ald *d)
     while (d->sessions) {
         struct ald_session *s = d->sessions;
         d->sessions = s->next;
-        if (s->conn_open) {
-            close(s->conn.fd);
-            free(s->conn.rbuf);
-            s->conn_open = 0;
+        if (s->sandbox.open) {
+            close(s->sandbox.conn.fd);
+            free(s->sandbox.conn.rbuf);
+            s->sandbox.open = 0;
         }
-        while (s->procs) {
-            struct ald_proc *p = s->procs;
-            s->procs = p->next;
+        while (s->procs.list) {
+            struct ald_proc *p = s->procs.list;
+            s->procs.list = p->next;
             if (p->stdin_fd >= 0)
                 close(p->stdin_fd);
             if (p->exit_efd >= 0)
