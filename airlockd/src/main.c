@@ -10,13 +10,13 @@
  * up to drain_timeout_s, then stop; sandboxes keep running (so does a
  * SIGKILL) and are re-adopted by the next start.
  */
-#include "admin.h"
-#include "up.h"
-#include "daemon.h"
-#include "evbus.h"
-#include "http.h"
-#include "uidrange.h"
-#include "util.h"
+#include "airlockd/adapters/admin.h"
+#include "airlockd/adapters/up.h"
+#include "airlockd/core/daemon.h"
+#include "airlockd/core/evbus.h"
+#include "airlockd/api/http.h"
+#include "airlockd/adapters/uidrange.h"
+#include "airlockd/core/util.h"
 
 #include "airlock/error.h"
 #include "airlock/log.h"

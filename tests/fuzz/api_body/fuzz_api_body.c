@@ -6,8 +6,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "body.h"
-#include "config.h"
+#include "airlockd/api/body.h"
+#include "airlockd/core/config.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

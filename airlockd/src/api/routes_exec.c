@@ -1,0 +1,987 @@
+/* POST /v1/sessions/{id}/exec: approvals (regular mode), spawning through
+ * the session's init, foreground output streamed as NDJSON, background
+ * output to files in the state dir. */
+#include "request.h"
+
+#include "airlockd/core/util.h"
+
+#include "airlock/base64.h"
+#include "airlock/proxy_env.h"
+#include "airlock/error.h"
+#include "airlock/log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SPAWN_REPLY_TIMEOUT_S 30
+/* How long a foreground command that has printed nothing may run before
+ * its response starts (see wait_quick_exit) */
+#define QUICK_EXIT_MS 20
+#define CHUNK         65536
+
+static json_t *approval_json(const struct ald_approval *a)
+{
+    if (a->kind)
+        return json_pack("{s:s, s:s, s:s, s:i, s:s, s:o}", "id", a->id, "kind", a->kind, "host",
+                         a->host, "port", a->port, "state", a->state, "created_at",
+                         ald_time_json(a->created_ms));
+    return json_pack("{s:s, s:s, s:O, s:s, s:o}", "id", a->id, "kind", "exec", "argv", a->argv,
+                     "state", a->state, "created_at", ald_time_json(a->created_ms));
+}
+
+void ald_approval_event(struct ald *d, struct ald_session *s, struct ald_approval *a)
+{
+    pthread_mutex_lock(&d->lock);
+    json_t *ev = a->kind ? json_pack("{s:s, s:s, s:s, s:i, s:s}", "approval", a->id, "kind",
+                                     a->kind, "host", a->host, "port", a->port, "state", a->state)
+                         : json_pack("{s:s, s:s, s:O, s:s}", "approval", a->id, "kind", "exec",
+                                     "argv", a->argv, "state", a->state);
+    pthread_mutex_unlock(&d->lock);
+    ald_event(d, s->id, s->user, "approval", ev);
+}
+
+/* Regular mode: holds the request until somebody decides or the timeout.
+ * 0 when allowed; else fills `e` (403). */
+static int approval_wait(struct ald *d, struct ald_session *s, json_t *argv, struct ald_apierr *e)
+{
+    struct ald_approval *a = calloc(1, sizeof(*a));
+    if (!a)
+        return ald_apierr_set(e, 500, "internal", NULL, "out of memory");
+    memcpy(a->id, "a_", 2);
+    if (ald_random_hex(a->id + 2, 16) < 0) {
+        free(a);
+        return ald_apierr_set(e, 500, "internal", NULL, "%s", al_error_last());
+    }
+    a->argv = json_incref(argv);
+    a->state = "pending";
+    a->created_ms = ald_now_ms();
+    pthread_mutex_lock(&d->lock);
+    a->next = s->approvals.list;
+    s->approvals.list = a;
+    pthread_mutex_unlock(&d->lock);
+    ald_approval_event(d, s, a);
+
+    struct timespec deadline;
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += (time_t)d->cfg->approval_timeout_s;
+    pthread_mutex_lock(&d->lock);
+    int timed_out = 0;
+    while (strcmp(a->state, "pending") == 0 && s->state == ALD_READY &&
+           !atomic_load(&d->stopping)) {
+        if (pthread_cond_timedwait(&d->cond, &d->lock, &deadline) == ETIMEDOUT) {
+            if (strcmp(a->state, "pending") == 0) {
+                a->state = "timed-out";
+                timed_out = 1;
+            }
+            break;
+        }
+    }
+    if (strcmp(a->state, "pending") == 0) {
+        a->state = "timed-out";
+        timed_out = 1;
+    }
+    const char *st = a->state;
+    pthread_mutex_unlock(&d->lock);
+    if (timed_out)
+        ald_approval_event(d, s, a);
+    if (strcmp(st, "allowed") == 0)
+        return 0;
+    if (strcmp(st, "denied") == 0)
+        return ald_apierr_set(e, 403, "approval_denied", NULL, "the command was refused");
+    return ald_apierr_set(e, 403, "approval_timeout", NULL, "nobody decided within %llu s",
+                          (unsigned long long)d->cfg->approval_timeout_s);
+}
+
+#define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+/* The command's environment: defaults, then the session's, then the
+ * request's. A repository session (git_env set) has `helper_dir` (where
+ * git-remote-airlock is bound, "" = none) first on its default PATH. The
+ * caller frees each string and the array. */
+static char **build_env(json_t *git_env, const char *helper_dir, json_t *session_env,
+                        json_t *req_env, int proxied)
+{
+    static const char *const defaults[] = {
+        ("PATH=" DEFAULT_PATH),
+        "HOME=/workspace",
+        "LANG=C.UTF-8",
+        "TERM=dumb",
+    };
+    size_t ndef = sizeof(defaults) / sizeof(*defaults);
+    size_t nproxy = proxied ? AL_PROXY_ENV_LEN : 0;
+    size_t max = ndef + nproxy + json_object_size(git_env) + json_object_size(session_env) +
+                 json_object_size(req_env) + 1;
+    char **env = calloc(max, sizeof(char *));
+    if (!env)
+        return NULL;
+    size_t n = 0;
+    for (size_t i = 0; i < ndef; i++)
+        env[n++] = strdup(defaults[i]);
+    if (git_env && helper_dir[0]) {
+        free(env[0]);
+        if (asprintf(&env[0], "PATH=%s:" DEFAULT_PATH, helper_dir) < 0)
+            env[0] = NULL;
+    }
+    /* the session's netproxy on the sandbox's loopback (as `airlock run`) */
+    for (size_t i = 0; i < nproxy; i++)
+        env[n++] = strdup(al_proxy_env[i]);
+    json_t *layers[3] = {git_env, session_env, req_env};
+    for (int l = 0; l < 3; l++) {
+        const char *k;
+        json_t *v;
+        json_object_foreach(layers[l], k, v)
+        {
+            size_t klen = strlen(k);
+            /* replace an earlier value of the same name */
+            size_t slot = n;
+            for (size_t i = 0; i < n; i++)
+                if (env[i] && strncmp(env[i], k, klen) == 0 && env[i][klen] == '=')
+                    slot = i;
+            char *kv = NULL;
+            if (asprintf(&kv, "%s=%s", k, json_string_value(v)) < 0)
+                kv = NULL;
+            if (slot == n)
+                env[n++] = kv;
+            else {
+                free(env[slot]);
+                env[slot] = kv;
+            }
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!env[i]) {
+            for (size_t k = 0; k < n; k++)
+                free(env[k]);
+            free(env);
+            return NULL;
+        }
+    }
+    return env;
+}
+
+static void free_env(char **env)
+{
+    if (!env)
+        return;
+    for (size_t i = 0; env[i]; i++)
+        free(env[i]);
+    free(env);
+}
+
+/* A readable fd holding `data` (for stdin given in the body). */
+static int memfd_with(const unsigned char *data, size_t len)
+{
+    int fd = memfd_create("airlock-stdin", MFD_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    size_t off = 0;
+    while (off < len) {
+        ssize_t n = write(fd, data + off, len - off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            close(fd);
+            return -1;
+        }
+        off += (size_t)n;
+    }
+    if (lseek(fd, 0, SEEK_SET) < 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* A new process of `s` in state spawning: references: running + caller's;
+ * the process holds one on the session. */
+static struct ald_proc *proc_new(struct ald *d, struct ald_session *s,
+                                 const struct ald_exec_req *req)
+{
+    struct ald_proc *p = calloc(1, sizeof(*p));
+    if (!p)
+        return NULL;
+    p->exit_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (p->exit_efd < 0) {
+        free(p);
+        return NULL;
+    }
+    p->s = s;
+    p->stdin_fd = -1;
+    p->code = -1;
+    p->argv = json_incref(req->argv_json);
+    p->background = req->background;
+    p->started_ms = ald_now_ms();
+    p->start_mono = ald_mono_ms();
+    p->refs = 2;
+    pthread_mutex_lock(&d->lock);
+    p->num = s->procs.next++;
+    p->next = s->procs.list;
+    s->procs.list = p;
+    s->refs++;
+    pthread_mutex_unlock(&d->lock);
+    return p;
+}
+
+struct stdio_set {
+    int child[4];     /* 0-2 and the watch socket: sent to init, closed by us after */
+    int out_r, err_r; /* foreground: our read ends */
+    int in_w;         /* background without stdin data: our write end */
+    int watch;        /* foreground: our end of the watch socket, or -1 */
+};
+
+#define STDIO_SET_INIT                                                                             \
+    {                                                                                              \
+        {-1, -1, -1, -1}, -1, -1, -1, -1                                                           \
+    }
+
+static void stdio_close(struct stdio_set *io)
+{
+    for (int i = 0; i < 4; i++)
+        if (io->child[i] >= 0 && (i != 2 || io->child[2] != io->child[1]))
+            close(io->child[i]);
+    io->child[0] = io->child[1] = io->child[2] = io->child[3] = -1;
+}
+
+static int stdio_setup(struct ald *d, struct ald_session *s, struct ald_proc *p,
+                       const struct ald_exec_req *req, struct stdio_set *io)
+{
+    io->child[0] = io->child[1] = io->child[2] = io->child[3] = -1;
+    io->out_r = io->err_r = io->in_w = io->watch = -1;
+    int pfd[2];
+    if (req->has_stdin) {
+        io->child[0] = memfd_with(req->stdin_data, req->stdin_len);
+    } else if (!req->background) {
+        io->child[0] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    } else if (pipe2(pfd, O_CLOEXEC) == 0) {
+        io->child[0] = pfd[0];
+        io->in_w = pfd[1];
+        fcntl(io->in_w, F_SETFL, O_NONBLOCK);
+    }
+    if (io->child[0] < 0)
+        return al_error_set_errno(AL_EIO, errno, "stdin");
+    if (!req->background) {
+        if (pipe2(pfd, O_CLOEXEC) < 0)
+            return al_error_set_errno(AL_EIO, errno, "pipe");
+        io->out_r = pfd[0];
+        io->child[1] = pfd[1];
+        if (req->merge_stderr) {
+            io->child[2] = io->child[1];
+        } else {
+            if (pipe2(pfd, O_CLOEXEC) < 0)
+                return al_error_set_errno(AL_EIO, errno, "pipe");
+            io->err_r = pfd[0];
+            io->child[2] = pfd[1];
+        }
+        fcntl(io->out_r, F_SETFL, O_NONBLOCK);
+        if (io->err_r >= 0)
+            fcntl(io->err_r, F_SETFL, O_NONBLOCK);
+        /* The streaming thread hears SPAWNED and EXITED first-hand on a
+         * watch socket (no hop through the control thread). Without one
+         * (an init of protocol v1) it waits for the control thread. */
+        pthread_mutex_lock(&s->sandbox.send_lock);
+        int can_watch = s->sandbox.open && sbs_conn_can_watch(&s->sandbox.conn);
+        pthread_mutex_unlock(&s->sandbox.send_lock);
+        if (can_watch && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pfd) == 0) {
+            io->watch = pfd[0];
+            io->child[3] = pfd[1];
+        }
+        return 0;
+    }
+    for (int k = 1; k <= 2; k++) {
+        if (k == 2 && req->merge_stderr) {
+            io->child[2] = io->child[1];
+            break;
+        }
+        char path[PATH_MAX];
+        ald_proc_out_path(d, s->id, p->num, k, path, sizeof(path));
+        io->child[k] =
+            open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_EXCL, 0600);
+        if (io->child[k] < 0)
+            return al_error_set_errno(AL_EIO, errno, "%s", path);
+    }
+    return 0;
+}
+
+/* Waits on the watch socket for init's answer to SPAWN and applies a
+ * SPAWNED at once. Anything else (SPAWN_FAILED, a closed socket, the
+ * daemon stopping, 30 s) is left to the control thread, whose
+ * application spawn() waits for next. */
+static void spawn_watch(struct ald *d, struct ald_session *s, int watch)
+{
+    struct pollfd pfd[2] = {{watch, POLLIN, 0}, {d->stop_fd, POLLIN, 0}};
+    int n;
+    while ((n = poll(pfd, 2, SPAWN_REPLY_TIMEOUT_S * 1000)) < 0 && errno == EINTR)
+        ;
+    struct sbs_msg m;
+    if (n > 0 && !(pfd[1].revents & POLLIN) && sbs_watch_recv(watch, &m) == 0 &&
+        m.type == SBS_MSG_SPAWNED)
+        ald_ctl_spawned(d, s, &m);
+}
+
+/* Takes one message from a command's watch socket: 1 with an EXITED in *m
+ * that says all there is to say (every exit but a SIGKILL, which may be the
+ * OOM killer's: only the control thread can tell); 0 when there is nothing
+ * new (nothing waiting, or a SPAWNED, applied already); -1 when the watch
+ * is of no more use (closed, malformed, or that SIGKILL). */
+static int watch_exit(int watch, struct sbs_msg *m)
+{
+    int code, sig;
+    const char *reason;
+    int err = sbs_watch_recv(watch, m);
+    if (err == AL_EAGAIN || (err == 0 && m->type == SBS_MSG_SPAWNED))
+        return 0;
+    if (err == 0 && m->type == SBS_MSG_EXITED && ald_exit_decode(m, &code, &sig, &reason) == 0)
+        return 1;
+    return -1;
+}
+
+/* Sends SPAWN and waits for init's answer. 0 once the process runs or has
+ * failed to start (p->state tells); AL_E* when it could not be sent. */
+static int spawn(struct ald *d, struct ald_session *s, struct ald_proc *p,
+                 const struct ald_exec_req *req, struct stdio_set *io)
+{
+    pthread_mutex_lock(&d->lock);
+    char **env =
+        build_env(s->git.env, d->git_helper_dir, s->env, req->env, d->px[ALD_PX_NET].enabled);
+    pthread_mutex_unlock(&d->lock);
+    if (!env)
+        return AL_ENOMEM;
+    struct sbs_cmd cmd = {
+        .argv = req->argv,
+        .envp = env,
+        .cwd = req->cwd,
+        .stdio = {io->child[0], io->child[1], io->child[2]},
+        .timeout_s = req->timeout_s,
+        .watch = io->child[3] >= 0,
+        .watch_fd = io->child[3],
+    };
+    int err = AL_EIO;
+    pthread_mutex_lock(&s->sandbox.send_lock);
+    if (s->sandbox.open)
+        err = sbs_spawn_send(&s->sandbox.conn, (uint32_t)p->num, &cmd);
+    else
+        al_error_set(AL_EIO, "the sandbox is gone");
+    pthread_mutex_unlock(&s->sandbox.send_lock);
+    free_env(env);
+    stdio_close(io);
+    if (err < 0)
+        return err;
+    if (io->watch >= 0)
+        spawn_watch(d, s, io->watch);
+    struct timespec deadline;
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += SPAWN_REPLY_TIMEOUT_S;
+    pthread_mutex_lock(&d->lock);
+    while (p->state == ALD_P_SPAWNING && err == 0 && !atomic_load(&d->stopping))
+        if (pthread_cond_timedwait(&d->cond, &d->lock, &deadline) == ETIMEDOUT)
+            err = al_error_set(AL_ETIMEOUT, "no answer from the sandbox's init");
+    if (err == 0 && p->state == ALD_P_SPAWNING)
+        err = al_error_set(AL_EIO, "airlockd is stopping");
+    pthread_mutex_unlock(&d->lock);
+    return err;
+}
+
+/* ---- foreground streaming ---- */
+
+struct fg {
+    struct ald *d;
+    struct ald_session *s;
+    struct ald_proc *p;
+    int fds[2]; /* stdout, stderr read ends (-1 when done) */
+    int client;
+    struct al_buf out; /* formatted lines not yet handed to MHD */
+    size_t out_off;
+    unsigned char carry[2][4];
+    size_t carry_len[2];
+    int exit_sent;
+    int finished; /* the exit line was handed over completely */
+    int watch;    /* the watch socket (-1 when none or done with) */
+    int saved;    /* the running process was saved (after the start line) */
+    /* its exit as heard on the watch socket, before the control thread
+     * has applied it */
+    int heard;
+    struct sbs_msg exit_msg;
+};
+
+/* Appends one JSON object and a newline to the pending output. */
+static int emit(struct fg *f, json_t *obj)
+{
+    char *txt = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
+    json_decref(obj);
+    if (!txt)
+        return AL_ENOMEM;
+    int err = al_buf_puts(&f->out, txt);
+    if (err == 0)
+        err = al_buf_append(&f->out, "\n", 1);
+    free(txt);
+    return err;
+}
+
+/* Formats `len` bytes of stream k (0 stdout, 1 stderr) as one line: "data"
+ * when UTF-8 (an incomplete sequence at the end is kept for the next read
+ * unless `eof`), else "data_b64". */
+static int emit_chunk(struct fg *f, int k, const unsigned char *data, size_t len, int eof)
+{
+    unsigned char buf[CHUNK + 4];
+    size_t n = f->carry_len[k];
+    memcpy(buf, f->carry[k], n);
+    memcpy(buf + n, data, len);
+    n += len;
+    f->carry_len[k] = 0;
+    size_t tail = eof ? 0 : ald_utf8_incomplete_tail(buf, n);
+    size_t body = n - tail;
+    if (tail) {
+        memcpy(f->carry[k], buf + body, tail);
+        f->carry_len[k] = tail;
+    }
+    if (body == 0)
+        return 0;
+    const char *type = k == 0 ? "stdout" : "stderr";
+    if (ald_utf8_valid_prefix(buf, body) == body)
+        return emit(f, json_pack("{s:s, s:s%}", "type", type, "data", (const char *)buf, body));
+    char *b64 = al_base64_encode(buf, body);
+    if (!b64)
+        return AL_ENOMEM;
+    int err = emit(f, json_pack("{s:s, s:s}", "type", type, "data_b64", b64));
+    free(b64);
+    return err;
+}
+
+/* Reads what stream k has now; closes it at EOF. */
+static int drain(struct fg *f, int k)
+{
+    unsigned char buf[CHUNK];
+    for (;;) {
+        ssize_t n = read(f->fds[k], buf, sizeof(buf));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            return 0;
+        if (n <= 0) {
+            close(f->fds[k]);
+            f->fds[k] = -1;
+            return emit_chunk(f, k, buf, 0, 1);
+        }
+        int err = emit_chunk(f, k, buf, (size_t)n, 0);
+        if (err < 0)
+            return err;
+        if (f->out.len - f->out_off > CHUNK)
+            return 0; /* hand this over first */
+    }
+}
+
+static int exited(struct fg *f)
+{
+    pthread_mutex_lock(&f->d->lock);
+    int x = f->p->state == ALD_P_EXITED;
+    pthread_mutex_unlock(&f->d->lock);
+    return x || f->heard;
+}
+
+static void watch_close(struct fg *f)
+{
+    if (f->watch >= 0)
+        close(f->watch);
+    f->watch = -1;
+}
+
+/* Applies the exit heard on the watch socket at once, from this thread:
+ * the response's exit line must never go out while the process is still
+ * listed as running (a client that asks right after would see it running:
+ * the race the control thread's later, identical EXITED used to leave).
+ * When this applied it, the process is saved and published here and the
+ * running reference dropped; the control thread then finds it exited and
+ * does nothing. */
+static void fg_claim_exit(struct fg *f)
+{
+    int code, sig;
+    const char *reason;
+    ald_exit_decode(&f->exit_msg, &code, &sig, &reason);
+    pthread_mutex_lock(&f->d->lock);
+    int claimed = ald_proc_set_exit(f->d, f->p, code, sig, reason, f->exit_msg.duration_ms);
+    pthread_mutex_unlock(&f->d->lock);
+    if (!claimed)
+        return;
+    ald_proc_exited(f->d, f->p);
+    ald_proc_unref(f->d, f->p); /* the running reference; the stream keeps its own */
+}
+
+/* Reads the watch socket (see watch_exit); whatever ends the watch closes
+ * it, and without an exit heard the exit comes from the control thread
+ * (exit_efd). */
+static void watch_read(struct fg *f)
+{
+    int r = watch_exit(f->watch, &f->exit_msg);
+    if (r == 0)
+        return;
+    f->heard = r == 1;
+    watch_close(f);
+    if (f->heard)
+        fg_claim_exit(f);
+}
+
+static int emit_exit(struct fg *f)
+{
+    struct ald_proc *p = f->p;
+    int code, sig;
+    const char *reason;
+    uint64_t duration_ms;
+    pthread_mutex_lock(&f->d->lock);
+    if (p->state == ALD_P_EXITED || !f->heard) {
+        code = p->code;
+        sig = p->sig;
+        reason = p->reason;
+        duration_ms = p->duration_ms;
+    } else {
+        /* the control thread applies the same message in a moment */
+        ald_exit_decode(&f->exit_msg, &code, &sig, &reason);
+        duration_ms = f->exit_msg.duration_ms;
+    }
+    pthread_mutex_unlock(&f->d->lock);
+    json_t *o = json_pack("{s:s, s:o, s:o, s:s, s:I}", "type", "exit", "code",
+                          code >= 0 ? json_integer(code) : json_null(), "signal",
+                          sig > 0 ? json_integer(sig) : json_null(), "reason", reason,
+                          "duration_ms", (json_int_t)duration_ms);
+    f->exit_sent = 1;
+    return emit(f, o);
+}
+
+static ssize_t fg_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void)pos;
+    struct fg *f = cls;
+    for (;;) {
+        if (f->out.len > f->out_off) {
+            size_t n = f->out.len - f->out_off;
+            if (n > max)
+                n = max;
+            memcpy(buf, f->out.ptr + f->out_off, n);
+            f->out_off += n;
+            if (f->out_off == f->out.len) {
+                al_buf_reset(&f->out);
+                f->out_off = 0;
+                if (f->exit_sent)
+                    f->finished = 1;
+            }
+            return (ssize_t)n;
+        }
+        if (f->exit_sent)
+            return MHD_CONTENT_READER_END_OF_STREAM;
+        int done = exited(f);
+        if (done) {
+            /* whatever the command wrote before it exited is in the pipes */
+            for (int k = 0; k < 2; k++)
+                if (f->fds[k] >= 0 && drain(f, k) < 0)
+                    return MHD_CONTENT_READER_END_WITH_ERROR;
+            if (f->out.len > f->out_off)
+                continue;
+            for (int k = 0; k < 2; k++) {
+                if (f->fds[k] >= 0) {
+                    close(f->fds[k]);
+                    f->fds[k] = -1;
+                    emit_chunk(f, k, NULL, 0, 1);
+                }
+            }
+            if (emit_exit(f) < 0)
+                return MHD_CONTENT_READER_END_WITH_ERROR;
+            continue;
+        }
+        if (!f->saved) {
+            /* Saved once the start line is out, while the command runs: a
+             * command that is over by now is saved by the control thread. */
+            f->saved = 1;
+            ald_proc_save(f->d, f->p);
+            continue;
+        }
+        struct pollfd pfd[6];
+        int n = 0;
+        for (int k = 0; k < 2; k++)
+            pfd[n++] = (struct pollfd){f->fds[k], POLLIN, 0};
+        pfd[n++] = (struct pollfd){f->p->exit_efd, POLLIN, 0};
+        pfd[n++] = (struct pollfd){f->client, POLLRDHUP, 0};
+        pfd[n++] = (struct pollfd){f->d->stop_fd, POLLIN, 0};
+        pfd[n++] = (struct pollfd){f->watch, POLLIN, 0};
+        if (poll(pfd, (nfds_t)n, -1) < 0 && errno != EINTR)
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+        if (pfd[3].revents & (POLLRDHUP | POLLHUP | POLLERR))
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+        if (pfd[4].revents & POLLIN)
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+        if (pfd[5].revents)
+            watch_read(f);
+        for (int k = 0; k < 2; k++)
+            if (pfd[k].revents && f->fds[k] >= 0 && drain(f, k) < 0)
+                return MHD_CONTENT_READER_END_WITH_ERROR;
+    }
+}
+
+/* The response is done (or the client went away): a command still running
+ * is killed with its whole process group. */
+static void fg_free(void *cls)
+{
+    struct fg *f = cls;
+    struct ald *d = f->d;
+    if (!exited(f) && !atomic_load(&d->stopping)) {
+        pthread_mutex_lock(&d->lock);
+        uint32_t id = f->p->init_id;
+        int running = f->p->state == ALD_P_RUNNING;
+        pthread_mutex_unlock(&d->lock);
+        if (running)
+            ald_ctl_signal(d, f->s, id, SIGKILL);
+    }
+    for (int k = 0; k < 2; k++)
+        if (f->fds[k] >= 0)
+            close(f->fds[k]);
+    watch_close(f);
+    al_buf_free(&f->out);
+    ald_proc_unref(d, f->p);
+    ald_session_unref(d, f->s);
+    free(f);
+}
+
+/* Waits up to QUICK_EXIT_MS for a foreground command that prints nothing
+ * to exit, on its watch socket. Most commands an agent runs are over in a
+ * few milliseconds: their whole answer (start, output, exit) then goes out
+ * at once, after the command, instead of the response's bookkeeping (audit
+ * row, saving the running process, sending the start line, the client
+ * reading it) competing for a CPU with the command while it runs. Output
+ * ends the wait at once, so nothing printed is held back; a command still
+ * running after QUICK_EXIT_MS is streamed as before. Returns 1 with its
+ * EXITED in *m; 0 otherwise (a SIGKILL, whose reason only the control
+ * thread can tell, closes the watch: its exit comes through exit_efd). */
+static int wait_quick_exit(struct ald *d, struct stdio_set *io, struct sbs_msg *m)
+{
+    struct pollfd pfd[4] = {{io->watch, POLLIN, 0},
+                            {io->out_r, POLLIN, 0},
+                            {io->err_r, POLLIN, 0},
+                            {d->stop_fd, POLLIN, 0}};
+    uint64_t deadline = ald_mono_ms() + QUICK_EXIT_MS;
+    for (;;) {
+        uint64_t now = ald_mono_ms();
+        if (now >= deadline)
+            return 0;
+        int n = poll(pfd, 4, (int)(deadline - now));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0 || pfd[3].revents)
+            return 0;
+        for (int k = 1; k <= 2; k++) {
+            if (pfd[k].revents & POLLIN)
+                return 0; /* output: stream it now */
+            if (pfd[k].revents)
+                pfd[k].fd = -1; /* closed by the exiting command: its exit is next */
+        }
+        int r = pfd[0].revents ? watch_exit(io->watch, m) : 0;
+        if (r == 0)
+            continue;
+        if (r == 1)
+            return 1;
+        close(io->watch);
+        io->watch = -1;
+        return 0;
+    }
+}
+
+/* Applies the exit heard on the watch socket, so that it is saved with
+ * the request's audit row in one transaction (the control thread, hearing
+ * the same EXITED later, finds the process exited and does nothing). 1
+ * when this call applied it: the caller then owns the running reference
+ * and calls exit_done. */
+static int exit_claim(struct ald_req *r, struct ald_proc *p, const struct sbs_msg *m)
+{
+    int code, sig;
+    const char *reason;
+    ald_exit_decode(m, &code, &sig, &reason);
+    pthread_mutex_lock(&r->d->lock);
+    int claimed = ald_proc_set_exit(r->d, p, code, sig, reason, m->duration_ms);
+    pthread_mutex_unlock(&r->d->lock);
+    if (claimed)
+        r->exit_proc = p;
+    return claimed;
+}
+
+/* After the reply of a claimed exit: saved already with the audit row, or
+ * now alone when no reply was queued; published; running reference dropped. */
+static void exit_done(struct ald_req *r, struct ald_proc *p)
+{
+    if (r->exit_proc) {
+        r->exit_proc = NULL;
+        ald_proc_save(r->d, p);
+    }
+    ald_proc_publish_exit(r->d, p);
+    ald_proc_unref(r->d, p); /* the running reference */
+}
+
+/* Starts the NDJSON response. `heard`: the command is over already (its
+ * EXITED in *exit_msg): start line, output and exit line are ready now. */
+static enum MHD_Result reply_foreground(struct ald_req *r, struct ald_session *s,
+                                        struct ald_proc *p, struct stdio_set *io, int heard,
+                                        const struct sbs_msg *exit_msg)
+{
+    struct fg *f = calloc(1, sizeof(*f));
+    if (!f) {
+        ald_proc_unref(r->d, p);
+        ald_session_unref(r->d, s);
+        return ald_reply_error(r, 500, "internal", NULL, "out of memory");
+    }
+    f->d = r->d;
+    f->s = s;
+    f->p = p;
+    f->fds[0] = io->out_r;
+    f->fds[1] = io->err_r;
+    f->watch = io->watch;
+    io->out_r = io->err_r = io->watch = -1;
+    f->client = ald_req_socket(r);
+    /* a chunk of control bytes grows 6x as JSON escapes */
+    al_buf_init(&f->out, 8 * CHUNK);
+    char id[32];
+    pthread_mutex_lock(&r->d->lock);
+    snprintf(id, sizeof(id), "p_%llu", (unsigned long long)p->num);
+    int started = p->state != ALD_P_EXITED || p->pid > 0;
+    pid_t pid = p->pid;
+    pthread_mutex_unlock(&r->d->lock);
+    if (started)
+        emit(f, json_pack("{s:s, s:s, s:i}", "type", "start", "process", id, "pid", (int)pid));
+    int claimed = 0;
+    if (heard) {
+        /* over already, its exit applied now (p tells the exit line; the
+         * row goes with the audit row), the watch of no more use; what it
+         * wrote is in the pipes (up to a chunk now, the rest from fg_read) */
+        f->saved = 1;
+        claimed = exit_claim(r, p, exit_msg);
+        watch_close(f);
+        for (int k = 0; k < 2; k++)
+            if (f->fds[k] >= 0 && drain(f, k) < 0)
+                break;
+        if (f->fds[0] < 0 && f->fds[1] < 0)
+            emit_exit(f);
+    }
+    /* the stream's reference may go with the response: the running one,
+     * held while claimed, keeps p for exit_done */
+    struct MHD_Response *resp =
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 32 * 1024, fg_read, f, fg_free);
+    enum MHD_Result ret = MHD_NO;
+    if (resp) {
+        MHD_add_response_header(resp, "Content-Type", "application/x-ndjson");
+        MHD_add_response_header(resp, "X-Airlock-Process", id);
+        ret = ald_reply(r, 200, resp);
+    } else {
+        fg_free(f);
+    }
+    if (claimed)
+        exit_done(r, p);
+    return ret;
+}
+
+enum MHD_Result ald_route_exec(struct ald_req *r)
+{
+    struct ald *d = r->d;
+    struct ald_apierr e;
+    struct ald_exec_req req;
+    if (ald_body_exec(&req, r->body.ptr ? r->body.ptr : "", r->body.len, "/workspace", &e) < 0)
+        return ald_reply_apierr(r, &e);
+    int replied;
+    enum MHD_Result ret = MHD_YES;
+    struct ald_proc *p = NULL;
+    struct stdio_set io = STDIO_SET_INIT;
+    struct ald_session *s = ald_req_session(r, 1, &replied);
+    if (!s) {
+        if (!replied)
+            ret = ald_reply_error(r, 404, "not_found", NULL, "no session");
+        goto out;
+    }
+    ald_session_touch(d, s);
+    if (s->mode == AL_MODE_REGULAR && approval_wait(d, s, req.argv_json, &e) < 0) {
+        ret = ald_reply_apierr(r, &e);
+        goto out;
+    }
+    if (!(p = proc_new(d, s, &req))) {
+        ret = ald_reply_error(r, 500, "internal", NULL, "out of memory");
+        goto out;
+    }
+    int err = stdio_setup(d, s, p, &req, &io);
+    if (err == 0)
+        err = spawn(d, s, p, &req, &io);
+    if (err < 0) {
+        pthread_mutex_lock(&d->lock);
+        int ended = ald_proc_set_exit(d, p, -1, 0, "session-ended", 0);
+        pthread_mutex_unlock(&d->lock);
+        if (ended)
+            ald_proc_unref(d, p); /* the running reference */
+        pthread_mutex_lock(&d->lock);
+        enum ald_state st = s->state;
+        pthread_mutex_unlock(&d->lock);
+        if (st != ALD_READY)
+            ret = ald_reply_error(r, 409, "conflict", NULL, "session %s is %s", s->id,
+                                  ald_state_name(st));
+        else if (err == AL_ETOOBIG || err == AL_EINVAL)
+            ret = ald_reply_error(r, 400, "invalid_value", "argv", "exec: %s", al_error_last());
+        else
+            ret = ald_reply_error(r, 500, "internal", NULL, "exec: %s", al_error_last());
+        goto out;
+    }
+    pthread_mutex_lock(&d->lock);
+    int busy = p->spawn_err == EAGAIN;
+    pthread_mutex_unlock(&d->lock);
+    if (busy) {
+        ret = ald_reply_error(r, 429, "quota_exceeded", NULL,
+                              "too many commands run in session %s at once", s->id);
+        goto out;
+    }
+    pthread_mutex_lock(&d->lock);
+    if (io.in_w >= 0 && p->state == ALD_P_RUNNING) {
+        p->stdin_fd = io.in_w;
+        io.in_w = -1;
+    }
+    int running = p->state == ALD_P_RUNNING;
+    pthread_mutex_unlock(&d->lock);
+    /* process_start went out when SPAWNED was applied (ctl.c) */
+    if (req.background)
+        ald_proc_save(d, p); /* a foreground one: once its start line is out */
+    if (!req.background) {
+        struct sbs_msg exit_msg;
+        int heard = running && io.watch >= 0 && wait_quick_exit(d, &io, &exit_msg);
+        ret = reply_foreground(r, s, p, &io, heard, &exit_msg);
+        s = NULL; /* the stream owns both references now */
+        p = NULL;
+        goto out;
+    }
+    pthread_mutex_lock(&d->lock);
+    json_t *pub = ald_proc_json(d, p);
+    pthread_mutex_unlock(&d->lock);
+    ret = ald_reply_json(r, 202, pub);
+out:
+    stdio_close(&io);
+    if (io.out_r >= 0)
+        close(io.out_r);
+    if (io.err_r >= 0)
+        close(io.err_r);
+    if (io.in_w >= 0)
+        close(io.in_w);
+    if (io.watch >= 0)
+        close(io.watch);
+    if (p)
+        ald_proc_unref(d, p);
+    if (s)
+        ald_session_unref(d, s);
+    ald_exec_req_free(&req);
+    return ret;
+}
+
+int ald_exec_wait(struct ald *d, struct ald_session *s, char **argv, json_t *env,
+                  uint32_t timeout_s, int *code)
+{
+    *code = -1;
+    struct ald_exec_req req;
+    memset(&req, 0, sizeof(req));
+    req.argv = argv;
+    req.argv_json = json_array();
+    for (size_t i = 0; argv[i] && req.argv_json; i++)
+        json_array_append_new(req.argv_json, json_string(argv[i]));
+    req.env = env;
+    req.cwd = (char *)"/workspace";
+    req.background = 1;
+    req.timeout_s = timeout_s;
+    struct stdio_set io = STDIO_SET_INIT;
+    struct ald_proc *p = req.argv_json ? proc_new(d, s, &req) : NULL;
+    int err = p ? stdio_setup(d, s, p, &req, &io) : AL_ENOMEM;
+    if (err == 0)
+        err = spawn(d, s, p, &req, &io);
+    if (io.in_w >= 0)
+        close(io.in_w); /* stdin: end of file */
+    stdio_close(&io);
+    if (err < 0 && p) {
+        pthread_mutex_lock(&d->lock);
+        int ended = ald_proc_set_exit(d, p, -1, 0, "session-ended", 0);
+        pthread_mutex_unlock(&d->lock);
+        if (ended)
+            ald_proc_unref(d, p);
+    }
+    if (err == 0) {
+        ald_proc_save(d, p);
+        struct pollfd pfd = {p->exit_efd, POLLIN, 0};
+        int n;
+        while ((n = poll(&pfd, 1, (int)(timeout_s + 30) * 1000)) < 0 && errno == EINTR)
+            ;
+        pthread_mutex_lock(&d->lock);
+        if (p->state == ALD_P_EXITED)
+            *code = p->spawn_err ? 127 : p->code;
+        else
+            err = al_error_set(AL_ETIMEOUT, "%s did not finish", argv[0]);
+        pthread_mutex_unlock(&d->lock);
+    }
+    if (p)
+        ald_proc_unref(d, p);
+    json_decref(req.argv_json);
+    return err;
+}
+
+/* ---- approvals ---- */
+
+enum MHD_Result ald_route_approval_list(struct ald_req *r)
+{
+    int replied;
+    struct ald_session *s = ald_req_session(r, 0, &replied);
+    if (!s)
+        return replied ? MHD_YES : ald_reply_json(r, 200, json_pack("{s:[]}", "approvals"));
+    json_t *arr = json_array();
+    pthread_mutex_lock(&r->d->lock);
+    for (struct ald_approval *a = s->approvals.list; a; a = a->next)
+        json_array_insert_new(arr, 0, approval_json(a));
+    pthread_mutex_unlock(&r->d->lock);
+    ald_session_unref(r->d, s);
+    return ald_reply_json(r, 200, json_pack("{s:o}", "approvals", arr));
+}
+
+enum MHD_Result ald_route_approval_decide(struct ald_req *r)
+{
+    struct ald_apierr e;
+    int allow = 0;
+    if (ald_body_decision(&allow, r->body.ptr ? r->body.ptr : "", r->body.len, &e) < 0)
+        return ald_reply_apierr(r, &e);
+    int replied;
+    struct ald_session *s = ald_req_session(r, 0, &replied);
+    if (!s)
+        return replied ? MHD_YES
+                       : ald_reply_error(r, 404, "not_found", NULL, "no approval %s", r->params[1]);
+    struct ald *d = r->d;
+    pthread_mutex_lock(&d->lock);
+    struct ald_approval *a = s->approvals.list;
+    while (a && strcmp(a->id, r->params[1]) != 0)
+        a = a->next;
+    int conflict = a && strcmp(a->state, "pending") != 0;
+    if (a && !conflict) {
+        a->state = allow ? "allowed" : "denied";
+        pthread_cond_broadcast(&d->cond);
+    }
+    json_t *body = a ? approval_json(a) : NULL;
+    const char *state = a ? a->state : "";
+    char net_id[48] = "";
+    if (a && !conflict && a->kind)
+        snprintf(net_id, sizeof(net_id), "%s", a->id + 2); /* the netproxy's id */
+    pthread_mutex_unlock(&d->lock);
+    if (net_id[0])
+        ald_px_approve(d, s, net_id, allow ? "session" : "deny");
+    enum MHD_Result ret;
+    if (!a)
+        ret = ald_reply_error(r, 404, "not_found", NULL, "no approval %s", r->params[1]);
+    else if (conflict) {
+        json_decref(body);
+        ret = ald_reply_error(r, 409, "conflict", NULL, "approval %s is already %s", a->id, state);
+    } else {
+        ald_approval_event(d, s, a);
+        ret = ald_reply_json(r, 200, body);
+    }
+    ald_session_unref(d, s);
+    return ret;
+}
