@@ -11,6 +11,10 @@
  * SIGKILL) and are re-adopted by the next start.
  */
 #include "airlockd/adapters/admin.h"
+#include "airlockd/adapters/gitrepo.h"
+#include "airlockd/adapters/proxies.h"
+#include "airlockd/adapters/store.h"
+#include "airlockd/api/body.h"
 #include "airlockd/adapters/up.h"
 #include "airlockd/core/daemon.h"
 #include "airlockd/core/evbus.h"
@@ -95,10 +99,48 @@ static void drain(struct ald *d)
                atomic_load(&d->inflight), (unsigned long long)d->cfg->drain_timeout_s);
 }
 
+/* Core's hooks (airlockd/core/hooks.h): the store, the proxy supervisor and
+ * git repositories of the adapters, the settings check of the api. */
+static const struct ald_hooks hooks = {
+    .store =
+        {
+            .checkpoint = ald_store_checkpoint,
+            .session_put = ald_store_session_put,
+            .session_get = ald_store_session_get,
+            .session_live = ald_store_session_live,
+            .session_kept = ald_store_session_kept,
+            .proc_put = ald_store_proc_put,
+            .proc_put_audit = ald_store_proc_put_audit,
+            .proc_running = ald_store_proc_running,
+            .proc_max = ald_store_proc_max,
+            .idem_claim = ald_store_idem_claim,
+            .idem_release = ald_store_idem_release,
+            .idem_purge = ald_store_idem_purge,
+        },
+    .px =
+        {
+            .start = ald_px_start,
+            .stop = ald_px_stop,
+            .ports = ald_px_ports,
+            .session_add = ald_px_session_add,
+            .session_remove = ald_px_session_remove,
+        },
+    .git =
+        {
+            .plan = ald_git_plan,
+            .live_clash = ald_git_live_clash,
+            .setup = ald_git_setup,
+            .load = ald_git_load,
+            .clone = ald_git_clone,
+        },
+    .settings_policy = ald_settings_policy,
+};
+
 static int serve(struct ald_config *cfg)
 {
     struct ald d;
     memset(&d, 0, sizeof(d));
+    d.hooks = hooks;
     d.cfg = cfg;
     d.epfd = d.stop_fd = d.drain_fd = -1;
     int rc = 1;

@@ -1,7 +1,10 @@
 /* A session's repository: the scoped token (creds/), the git configuration
  * every command of the session gets, and the clone made inside the sandbox
  * through the git proxy at creation. */
-#include "airlockd/core/daemon.h"
+#include "airlockd/adapters/gitrepo.h"
+
+#include "airlockd/adapters/store.h"
+#include "airlockd/core/exec.h"
 
 #include "airlockd/core/util.h"
 
@@ -93,29 +96,29 @@ static int same_repo(const char *a, const char *b)
            strcmp(ka, kb) == 0;
 }
 
-static int clash(struct ald_apierr *e, const char *branch)
+static int clash(struct ald_fault *f, const char *branch)
 {
-    return ald_apierr_set(e, 409, "conflict", "branch",
-                          "branch \"%.200s\" is, or collides with, the branch of another session"
-                          " on this repository: a session's branch is its own",
-                          branch);
+    return ald_fault_set(f, ALD_FAULT_CONFLICT, "conflict", "branch",
+                         "branch \"%.200s\" is, or collides with, the branch of another session"
+                         " on this repository: a session's branch is its own",
+                         branch);
 }
 
 int ald_git_plan(struct ald *d, const char *id, const struct ald_create_req *req, json_t **out,
-                 struct ald_apierr *e)
+                 struct ald_fault *f)
 {
     *out = NULL;
     char branch[AL_REFNAME_MAX + 64];
     if (req->branch)
         snprintf(branch, sizeof(branch), "%s", req->branch);
     else if (ald_gitpolicy_session_branch(&d->cfg->git, id, branch, sizeof(branch)) < 0)
-        return ald_apierr_set(e, 500, "internal", NULL, "%s", al_error_last());
+        return ald_fault_set(f, ALD_FAULT_INTERNAL, "internal", NULL, "%s", al_error_last());
     /* every session ever recorded on this repository, but for those that
      * never became ready (their token never reached a command) */
     json_t *rows = NULL;
     if (ald_store_session_branch_clash(d->st, branch, &rows) < 0) {
         json_decref(rows);
-        return ald_apierr_set(e, 500, "internal", NULL, "%s", al_error_last());
+        return ald_fault_set(f, ALD_FAULT_INTERNAL, "internal", NULL, "%s", al_error_last());
     }
     int err = 0;
     size_t i;
@@ -123,7 +126,7 @@ int ald_git_plan(struct ald *d, const char *id, const struct ald_create_req *req
     json_array_foreach(rows, i, row)
     {
         if (same_repo(json_string_value(json_array_get(row, 1)), req->repo)) {
-            err = clash(e, branch);
+            err = clash(f, branch);
             break;
         }
     }
@@ -131,10 +134,10 @@ int ald_git_plan(struct ald *d, const char *id, const struct ald_create_req *req
     if (err < 0)
         return err;
     *out = json_pack("{s:s, s:s, s:s?}", "repo", req->repo, "branch", branch, "base", req->base);
-    return *out ? 0 : ald_apierr_set(e, 500, "internal", NULL, "out of memory");
+    return *out ? 0 : ald_fault_set(f, ALD_FAULT_INTERNAL, "internal", NULL, "out of memory");
 }
 
-int ald_git_live_clash(struct ald *d, json_t *git, struct ald_apierr *e)
+int ald_git_live_clash(struct ald *d, json_t *git, struct ald_fault *f)
 {
     const char *repo = json_string_value(json_object_get(git, "repo"));
     const char *branch = json_string_value(json_object_get(git, "branch"));
@@ -142,7 +145,7 @@ int ald_git_live_clash(struct ald *d, json_t *git, struct ald_apierr *e)
         const char *ob = json_string_value(json_object_get(o->git.repo, "branch"));
         if (ob && ald_branch_collides(ob, branch) &&
             same_repo(json_string_value(json_object_get(o->git.repo, "repo")), repo))
-            return clash(e, branch);
+            return clash(f, branch);
     }
     return 0;
 }

@@ -9,7 +9,10 @@
  * session is waited for (struct ald_px_wait: matched to its ack by proxy
  * generation and seq, re-matched to the re-sent session_add when the proxy
  * restarts meanwhile); other requests are not (a refused one is logged). */
-#include "airlockd/core/daemon.h"
+#include "airlockd/adapters/proxies.h"
+
+#include "airlockd/adapters/store.h"
+#include "airlockd/core/approval.h"
 
 #include "airlockd/core/util.h"
 

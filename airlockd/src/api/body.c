@@ -451,59 +451,12 @@ int ald_settings_restrict_check(struct al_policy *policy, json_t *settings, cons
     return check_outside(&policy->deny_write, "settings.denyWrite", workspace, e);
 }
 
-void ald_create_req_free(struct ald_create_req *r)
+int ald_settings_policy(struct al_policy *policy, json_t *settings, const char *workspace,
+                        const struct ald_grant *grant)
 {
-    json_decref(r->settings);
-    json_decref(r->env);
-    json_decref(r->metadata);
-    free(r->repo);
-    free(r->base);
-    free(r->branch);
-    memset(r, 0, sizeof(*r));
-}
-
-/* A host, owner or repository name: 1..100 of [A-Za-z0-9._-], not "." or
- * "..", not starting with '-'. */
-static int name_ok(const char *s, size_t n)
-{
-    if (n < 1 || n > 100 || s[0] == '-' || (n == 1 && s[0] == '.') ||
-        (n == 2 && s[0] == '.' && s[1] == '.'))
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!isalnum((unsigned char)s[i]) && !strchr("._-", s[i]))
-            return 0;
-    return 1;
-}
-
-int ald_repo_parse(const char *url, char *host, char *owner, char *name, size_t size)
-{
-    if (strncmp(url, "https://", 8) != 0)
-        return AL_EINVAL;
-    const char *p = url + 8;
-    const char *parts[3];
-    size_t lens[3];
-    for (int i = 0; i < 3; i++) {
-        size_t n = strcspn(p, "/");
-        parts[i] = p;
-        lens[i] = n;
-        p += n;
-        if (i < 2) {
-            if (*p != '/')
-                return AL_EINVAL;
-            p++;
-        }
-    }
-    if (*p != '\0')
-        return AL_EINVAL;
-    if (lens[2] > 4 && memcmp(parts[2] + lens[2] - 4, ".git", 4) == 0)
-        lens[2] -= 4;
-    char *outs[3] = {host, owner, name};
-    for (int i = 0; i < 3; i++) {
-        if (!name_ok(parts[i], lens[i]) || lens[i] >= size)
-            return AL_EINVAL;
-        memcpy(outs[i], parts[i], lens[i]);
-        outs[i][lens[i]] = '\0';
-    }
+    struct ald_apierr e;
+    if (ald_settings_restrict_check(policy, settings, workspace, grant, &e) < 0)
+        return al_error_set(AL_EINVAL, "%s", e.message);
     return 0;
 }
 
@@ -601,19 +554,6 @@ out:
     if (err < 0)
         ald_create_req_free(out);
     return err;
-}
-
-void ald_exec_req_free(struct ald_exec_req *r)
-{
-    if (r->argv)
-        for (size_t i = 0; r->argv[i]; i++)
-            free(r->argv[i]);
-    free(r->argv);
-    json_decref(r->argv_json);
-    json_decref(r->env);
-    free(r->cwd);
-    free(r->stdin_data);
-    memset(r, 0, sizeof(*r));
 }
 
 static int set_argv(struct ald_exec_req *out, json_t *argv, struct ald_apierr *e)

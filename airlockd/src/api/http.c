@@ -1,5 +1,7 @@
 #include "request.h"
 
+#include "airlockd/api/metrics.h"
+
 #include "airlockd/adapters/auth.h"
 #include "airlockd/core/util.h"
 
@@ -166,6 +168,42 @@ enum MHD_Result ald_reply_apierr(struct ald_req *r, const struct ald_apierr *e)
     if (err && e->earliest_offset >= 0)
         json_object_set_new(err, "earliest_offset", json_integer(e->earliest_offset));
     return ald_reply_json(r, e->status ? e->status : 500, json_pack("{s:o}", "error", err));
+}
+
+/* The HTTP status of each kind of refusal core reports. */
+static int fault_status(enum ald_fault_kind kind)
+{
+    switch (kind) {
+    case ALD_FAULT_INVALID:
+        return 400;
+    case ALD_FAULT_NOT_FOUND:
+        return 404;
+    case ALD_FAULT_CONFLICT:
+        return 409;
+    case ALD_FAULT_QUOTA:
+        return 429;
+    case ALD_FAULT_UNAVAILABLE:
+        return 503;
+    case ALD_FAULT_INTERNAL:
+        break;
+    }
+    return 500;
+}
+
+void ald_apierr_from_fault(struct ald_apierr *e, const struct ald_fault *f)
+{
+    e->status = fault_status(f->kind);
+    e->code = f->code;
+    e->earliest_offset = -1;
+    snprintf(e->field, sizeof(e->field), "%s", f->field);
+    snprintf(e->message, sizeof(e->message), "%s", f->message);
+}
+
+enum MHD_Result ald_reply_fault(struct ald_req *r, const struct ald_fault *f)
+{
+    struct ald_apierr e;
+    ald_apierr_from_fault(&e, f);
+    return ald_reply_apierr(r, &e);
 }
 
 enum MHD_Result ald_reply_error(struct ald_req *r, int status, const char *code, const char *field,

@@ -1,34 +1,14 @@
 /* Prometheus metrics: sessions by state, execs, exec durations, limit
  * kills, HTTP replies by status. */
-#include "airlockd/core/daemon.h"
+#include "airlockd/api/metrics.h"
+
+#include "airlockd/adapters/store.h"
+#include "airlockd/core/metrics.h"
 
 #include "airlock/buf.h"
 #include "airlock/error.h"
 
 #include <string.h>
-
-/* Upper bounds of the exec duration histogram, in seconds. */
-static const double buckets[12] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                                   0.1,   0.25,   0.5,   1,    5,     30};
-static const char *const limits[4] = {"memory", "pids", "timeout", "output"};
-
-void ald_metrics_exec(struct ald *d, uint64_t duration_ms)
-{
-    atomic_fetch_add(&d->metrics.execs_total, 1);
-    atomic_fetch_add(&d->metrics.exec_count, 1);
-    atomic_fetch_add(&d->metrics.exec_ms_sum, duration_ms);
-    double secs = (double)duration_ms / 1000.0;
-    for (int i = 0; i < 12; i++)
-        if (secs <= buckets[i])
-            atomic_fetch_add(&d->metrics.exec_buckets[i], 1);
-}
-
-void ald_metrics_limit(struct ald *d, const char *limit)
-{
-    for (int i = 0; i < 4; i++)
-        if (strcmp(limit, limits[i]) == 0)
-            atomic_fetch_add(&d->metrics.limit_kills[i], 1);
-}
 
 void ald_metrics_http(struct ald *d, int status)
 {
@@ -66,7 +46,8 @@ char *ald_metrics_render(struct ald *d)
                             "# TYPE airlock_exec_seconds histogram\n",
                             (unsigned long long)atomic_load(&d->metrics.execs_total));
     for (int i = 0; i < 12 && err == 0; i++)
-        err = al_buf_printf(&b, "airlock_exec_seconds_bucket{le=\"%g\"} %llu\n", buckets[i],
+        err = al_buf_printf(&b, "airlock_exec_seconds_bucket{le=\"%g\"} %llu\n",
+                            ald_metrics_buckets[i],
                             (unsigned long long)atomic_load(&d->metrics.exec_buckets[i]));
     if (err == 0)
         err = al_buf_printf(&b,
@@ -79,7 +60,8 @@ char *ald_metrics_render(struct ald *d)
                             (double)atomic_load(&d->metrics.exec_ms_sum) / 1000.0,
                             (unsigned long long)atomic_load(&d->metrics.exec_count));
     for (int i = 0; i < 4 && err == 0; i++)
-        err = al_buf_printf(&b, "airlock_limit_kills_total{limit=\"%s\"} %llu\n", limits[i],
+        err = al_buf_printf(&b, "airlock_limit_kills_total{limit=\"%s\"} %llu\n",
+                            ald_metrics_limits[i],
                             (unsigned long long)atomic_load(&d->metrics.limit_kills[i]));
     if (err == 0)
         err = al_buf_puts(&b, "# HELP airlock_http_requests_total Replies by status.\n"

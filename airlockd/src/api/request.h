@@ -6,6 +6,8 @@
 #include <microhttpd.h>
 
 #include "airlockd/api/http.h"
+#include "airlockd/api/body.h"
+#include "airlockd/adapters/store.h"
 #include "airlockd/core/daemon.h"
 
 #include "airlock/buf.h"
@@ -65,6 +67,10 @@ struct ald_req {
 enum MHD_Result ald_reply_json(struct ald_req *r, int status, json_t *body);
 /* Replies with the error in `e`. */
 enum MHD_Result ald_reply_apierr(struct ald_req *r, const struct ald_apierr *e);
+/* The api's error for a refusal of core (its kind's HTTP status). */
+void ald_apierr_from_fault(struct ald_apierr *e, const struct ald_fault *f);
+/* Replies with the refusal in `f` (ald_apierr_from_fault). */
+enum MHD_Result ald_reply_fault(struct ald_req *r, const struct ald_fault *f);
 /* Replies with an error built from the arguments. */
 enum MHD_Result ald_reply_error(struct ald_req *r, int status, const char *code, const char *field,
                                 const char *fmt, ...) __attribute__((format(printf, 5, 6)));

@@ -85,10 +85,10 @@ enum MHD_Result ald_route_events(struct ald_req *r)
 {
     const char *sid = r->params[0]; /* NULL for /v1/events */
     if (sid) {
-        struct ald_apierr err;
+        struct ald_fault f;
         json_t *pub = NULL;
-        if (ald_session_lookup_json(r->d, &r->who, sid, &pub, &err) < 0)
-            return ald_reply_apierr(r, &err);
+        if (ald_session_lookup_json(r->d, &r->who, sid, &pub, &f) < 0)
+            return ald_reply_fault(r, &f);
         json_decref(pub);
     }
     uint64_t after = 0;

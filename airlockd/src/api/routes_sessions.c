@@ -1,6 +1,8 @@
 /* Routes: service (healthz, metrics) and sessions. */
 #include "request.h"
 
+#include "airlockd/adapters/proxies.h"
+#include "airlockd/api/metrics.h"
 #include "airlockd/core/util.h"
 
 #include "airlock/error.h"
@@ -51,11 +53,12 @@ enum MHD_Result ald_route_session_create(struct ald_req *r)
     ald_hex(hash_hex, hash, 32);
     json_t *pub = NULL;
     int replayed = 0;
+    struct ald_fault f;
     int err = ald_session_create(r->d, &r->who, &req, ald_req_header(r, "Idempotency-Key"),
-                                 hash_hex, &pub, &replayed, &e);
+                                 hash_hex, &pub, &replayed, &f);
     ald_create_req_free(&req);
     if (err < 0)
-        return ald_reply_apierr(r, &e);
+        return ald_reply_fault(r, &f);
     snprintf(r->session, sizeof(r->session), "%s", json_string_value(json_object_get(pub, "id")));
     if (!replayed)
         return ald_reply_json(r, 201, pub);
@@ -118,10 +121,10 @@ enum MHD_Result ald_route_session_list(struct ald_req *r)
 
 enum MHD_Result ald_route_session_get(struct ald_req *r)
 {
-    struct ald_apierr e;
+    struct ald_fault f;
     json_t *pub = NULL;
-    if (ald_session_lookup_json(r->d, &r->who, r->params[0], &pub, &e) < 0)
-        return ald_reply_apierr(r, &e);
+    if (ald_session_lookup_json(r->d, &r->who, r->params[0], &pub, &f) < 0)
+        return ald_reply_fault(r, &f);
     return ald_reply_json(r, 200, pub);
 }
 
@@ -135,10 +138,10 @@ enum MHD_Result ald_route_session_delete(struct ald_req *r)
         ald_session_end(r->d, s, ALD_DELETED, NULL);
         ald_session_unref(r->d, s);
     }
-    struct ald_apierr e;
+    struct ald_fault f;
     json_t *pub = NULL;
-    if (ald_session_lookup_json(r->d, &r->who, r->params[0], &pub, &e) < 0)
-        return ald_reply_apierr(r, &e);
+    if (ald_session_lookup_json(r->d, &r->who, r->params[0], &pub, &f) < 0)
+        return ald_reply_fault(r, &f);
     return ald_reply_json(r, 200, pub);
 }
 

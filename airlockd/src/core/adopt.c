@@ -40,7 +40,7 @@ static int record_parse(struct sbs_record *rec, json_t *j)
 }
 
 /* The session object from its stored row. */
-static struct ald_session *session_load(json_t *pub, json_t *priv)
+static struct ald_session *session_load(const struct ald *d, json_t *pub, json_t *priv)
 {
     const char *id = json_string_value(json_object_get(pub, "id"));
     const char *user = json_string_value(json_object_get(pub, "user"));
@@ -67,7 +67,7 @@ static struct ald_session *session_load(json_t *pub, json_t *priv)
     json_t *np = json_object_get(priv, "netpolicy");
     s->px.netpolicy = json_is_object(np) ? json_incref(np) : json_object();
     json_t *git = json_object_get(priv, "git");
-    if (json_is_object(git) && ald_git_load(s, git) < 0)
+    if (json_is_object(git) && d->hooks.git.load(s, git) < 0)
         al_log(AL_LOG_WARN, "session %s: bad stored repository", s->id);
     s->uid = (uid_t)u64(priv, "uid");
     s->procs.next = u64(priv, "next_proc");
@@ -84,7 +84,7 @@ static struct ald_session *session_load(json_t *pub, json_t *priv)
 static void procs_load(struct ald *d, struct ald_session *s)
 {
     json_t *rows = NULL;
-    if (ald_store_proc_running(d->st, s->id, &rows) < 0) {
+    if (d->hooks.store.proc_running(d->st, s->id, &rows) < 0) {
         json_decref(rows);
         return;
     }
@@ -139,7 +139,7 @@ static void give_up(struct ald *d, struct ald_session *s, enum ald_state final, 
 int ald_adopt_all(struct ald *d)
 {
     json_t *live = NULL;
-    int err = ald_store_session_live(d->st, &live);
+    int err = d->hooks.store.session_live(d->st, &live);
     if (err < 0) {
         json_decref(live);
         return err;
@@ -148,7 +148,7 @@ int ald_adopt_all(struct ald *d)
     json_t *row;
     json_array_foreach(live, i, row)
     {
-        struct ald_session *s = session_load(json_array_get(row, 0), json_array_get(row, 1));
+        struct ald_session *s = session_load(d, json_array_get(row, 0), json_array_get(row, 1));
         if (!s)
             continue;
         pthread_mutex_lock(&d->lock);
@@ -156,7 +156,7 @@ int ald_adopt_all(struct ald *d)
         pthread_mutex_unlock(&d->lock);
         procs_load(d, s);
         uint64_t max = 0;
-        if (ald_store_proc_max(d->st, s->id, &max) == 0 && max >= s->procs.next)
+        if (d->hooks.store.proc_max(d->st, s->id, &max) == 0 && max >= s->procs.next)
             s->procs.next = max + 1;
         if (s->state == ALD_CREATING) {
             give_up(d, s, ALD_FAILED, "create-interrupted");
@@ -182,7 +182,7 @@ int ald_adopt_all(struct ald *d)
         s->sandbox.conn = conn;
         s->sandbox.open = 1;
         pthread_mutex_unlock(&d->lock);
-        if (ald_ctl_add(d, s) < 0 || ald_px_session_add(d, s, conn.rec.init_pid, 0) < 0) {
+        if (ald_ctl_add(d, s) < 0 || d->hooks.px.session_add(d, s, conn.rec.init_pid, 0) < 0) {
             al_log(AL_LOG_WARN, "session %s: %s", s->id, al_error_last());
             give_up(d, s, ALD_FAILED, "sandbox-died");
             failed++;

@@ -286,3 +286,48 @@ int ald_gitpolicy_load(struct ald_gitpolicy *g, const char *name, json_t *v)
     }
     return 0;
 }
+
+/* A host, owner or repository name: 1..100 of [A-Za-z0-9._-], not "." or
+ * "..", not starting with '-'. */
+static int name_ok(const char *s, size_t n)
+{
+    if (n < 1 || n > 100 || s[0] == '-' || (n == 1 && s[0] == '.') ||
+        (n == 2 && s[0] == '.' && s[1] == '.'))
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)s[i]) && !strchr("._-", s[i]))
+            return 0;
+    return 1;
+}
+
+int ald_repo_parse(const char *url, char *host, char *owner, char *name, size_t size)
+{
+    if (strncmp(url, "https://", 8) != 0)
+        return AL_EINVAL;
+    const char *p = url + 8;
+    const char *parts[3];
+    size_t lens[3];
+    for (int i = 0; i < 3; i++) {
+        size_t n = strcspn(p, "/");
+        parts[i] = p;
+        lens[i] = n;
+        p += n;
+        if (i < 2) {
+            if (*p != '/')
+                return AL_EINVAL;
+            p++;
+        }
+    }
+    if (*p != '\0')
+        return AL_EINVAL;
+    if (lens[2] > 4 && memcmp(parts[2] + lens[2] - 4, ".git", 4) == 0)
+        lens[2] -= 4;
+    char *outs[3] = {host, owner, name};
+    for (int i = 0; i < 3; i++) {
+        if (!name_ok(parts[i], lens[i]) || lens[i] >= size)
+            return AL_EINVAL;
+        memcpy(outs[i], parts[i], lens[i]);
+        outs[i][lens[i]] = '\0';
+    }
+    return 0;
+}

@@ -2,6 +2,8 @@
  * the store; exits recorded, output files of background processes bounded. */
 #include "airlockd/core/daemon.h"
 
+#include "airlockd/core/metrics.h"
+
 #include "airlockd/core/util.h"
 
 #include "airlock/error.h"
@@ -77,8 +79,8 @@ int ald_proc_save_audit(struct ald *d, struct ald_proc *p, const struct ald_audi
     pthread_mutex_unlock(&d->lock);
     int err = AL_ENOMEM;
     if (pub && priv)
-        err = audit ? ald_store_proc_put_audit(d->st, p->s->id, p->num, pub, priv, audit)
-                    : ald_store_proc_put(d->st, p->s->id, p->num, pub, priv);
+        err = audit ? d->hooks.store.proc_put_audit(d->st, p->s->id, p->num, pub, priv, audit)
+                    : d->hooks.store.proc_put(d->st, p->s->id, p->num, pub, priv);
     pthread_mutex_unlock(&save_lock);
     if (err < 0)
         al_log(AL_LOG_ERROR, "saving process p_%llu of %s: %s", (unsigned long long)p->num,

@@ -2,6 +2,8 @@
  * teardown, TTL/idle expiry by the reaper thread, quotas. */
 #include "airlockd/core/daemon.h"
 
+#include "airlockd/core/approval.h"
+
 #include "airlockd/core/util.h"
 
 #include "airlock/error.h"
@@ -94,7 +96,7 @@ int ald_session_save(struct ald *d, struct ald_session *s)
     json_t *pub = ald_session_json(s);
     json_t *priv = session_priv_json(s);
     pthread_mutex_unlock(&d->lock);
-    int err = pub && priv ? ald_store_session_put(d->st, pub, priv) : AL_ENOMEM;
+    int err = pub && priv ? d->hooks.store.session_put(d->st, pub, priv) : AL_ENOMEM;
     if (err < 0)
         al_log(AL_LOG_ERROR, "saving session %s: %s", s->id, al_error_last());
     json_decref(pub);
@@ -153,7 +155,7 @@ struct ald_session *ald_session_get(struct ald *d, const struct ald_principal *w
 }
 
 int ald_session_lookup_json(struct ald *d, const struct ald_principal *who, const char *id,
-                            json_t **out, struct ald_apierr *e)
+                            json_t **out, struct ald_fault *f)
 {
     *out = NULL;
     struct ald_session *s = ald_session_get(d, who, id);
@@ -162,13 +164,13 @@ int ald_session_lookup_json(struct ald *d, const struct ald_principal *who, cons
         *out = ald_session_json(s);
         pthread_mutex_unlock(&d->lock);
         ald_session_unref(d, s);
-        return *out ? 0 : ald_apierr_set(e, 500, "internal", NULL, "out of memory");
+        return *out ? 0 : ald_fault_set(f, ALD_FAULT_INTERNAL, "internal", NULL, "out of memory");
     }
-    int err = ald_store_session_get(d->st, id, who->admin ? NULL : who->user, out, NULL);
+    int err = d->hooks.store.session_get(d->st, id, who->admin ? NULL : who->user, out, NULL);
     if (err == AL_ENOTFOUND)
-        return ald_apierr_set(e, 404, "not_found", NULL, "no session %s", id);
+        return ald_fault_set(f, ALD_FAULT_NOT_FOUND, "not_found", NULL, "no session %s", id);
     if (err < 0)
-        return ald_apierr_set(e, 500, "internal", NULL, "%s", al_error_last());
+        return ald_fault_set(f, ALD_FAULT_INTERNAL, "internal", NULL, "%s", al_error_last());
     return 0;
 }
 
@@ -215,7 +217,7 @@ static uid_t uid_alloc(struct ald *d)
 
 /* Checks the user's quotas against the live sessions. Caller holds d->lock. */
 static int quota_check(struct ald *d, const struct ald_principal *who, uint64_t memory_mb,
-                       struct ald_apierr *e)
+                       struct ald_fault *f)
 {
     uint64_t max_s =
         who->max_sessions >= 0 ? (uint64_t)who->max_sessions : d->cfg->quota_max_sessions;
@@ -229,13 +231,13 @@ static int quota_check(struct ald *d, const struct ald_principal *who, uint64_t 
         }
     }
     if (n + 1 > max_s)
-        return ald_apierr_set(e, 429, "quota_exceeded", NULL,
-                              "user %s has %llu sessions (quota %llu)", who->user,
-                              (unsigned long long)n, (unsigned long long)max_s);
+        return ald_fault_set(f, ALD_FAULT_QUOTA, "quota_exceeded", NULL,
+                             "user %s has %llu sessions (quota %llu)", who->user,
+                             (unsigned long long)n, (unsigned long long)max_s);
     if (mem + memory_mb > max_m)
-        return ald_apierr_set(e, 429, "quota_exceeded", "limits.memory_mb",
-                              "user %s would use %llu MiB (quota %llu MiB)", who->user,
-                              (unsigned long long)(mem + memory_mb), (unsigned long long)max_m);
+        return ald_fault_set(f, ALD_FAULT_QUOTA, "quota_exceeded", "limits.memory_mb",
+                             "user %s would use %llu MiB (quota %llu MiB)", who->user,
+                             (unsigned long long)(mem + memory_mb), (unsigned long long)max_m);
     return 0;
 }
 
@@ -314,16 +316,16 @@ static int remap_list(struct al_strlist *list, const char *ws)
 
 /* Builds the sandbox policy from the (already checked) settings, in host
  * paths, with the runtime's defaults for the workspace `ws`; checked again
- * against the grant of the session's user. */
-static int build_policy(struct al_policy *pol, json_t *settings, const char *ws,
-                        const struct ald_grant *grant)
+ * against the grant of the session's user (the api's check, through
+ * d->hooks.settings_policy). */
+static int build_policy(const struct ald *d, struct al_policy *pol, json_t *settings,
+                        const char *ws, const struct ald_grant *grant)
 {
     al_policy_init(pol);
     int err = 0;
     if (settings) {
-        struct ald_apierr e;
-        if (ald_settings_restrict_check(pol, settings, "/workspace", grant, &e) < 0)
-            return al_error_set(AL_EINVAL, "%s", e.message);
+        if (d->hooks.settings_policy(pol, settings, "/workspace", grant) < 0)
+            return AL_EINVAL;
     }
     struct al_strlist *lists[] = {&pol->allow_write, &pol->deny_read, &pol->allow_read,
                                   &pol->deny_write};
@@ -340,7 +342,7 @@ static int start_sandbox(struct ald *d, struct ald_session *s, json_t *settings)
     struct al_policy pol;
     char workspace[PATH_MAX], control[PATH_MAX], cgroup[64];
     ald_session_path(d, s->id, "workspace", workspace, sizeof(workspace));
-    int err = build_policy(&pol, settings, workspace, ald_grants_find(&d->cfg->grants, s->user));
+    int err = build_policy(d, &pol, settings, workspace, ald_grants_find(&d->cfg->grants, s->user));
     if (err < 0)
         goto out;
     /* every control socket in one root-only directory, hidden from every
@@ -370,7 +372,7 @@ static int start_sandbox(struct ald *d, struct ald_session *s, json_t *settings)
         .hide = hide,
         .n_hide = d->cfg->n_hidden_paths + 1,
     };
-    spec.n_tcp_connect_ports = ald_px_ports(d, &spec.tcp_connect_ports);
+    spec.n_tcp_connect_ports = d->hooks.px.ports(d, &spec.tcp_connect_ports);
     /* The remote helper of the session's repository: read-only, so the
      * sandbox cannot replace what git runs for origin. */
     const char *helper[1] = {d->git_helper};
@@ -399,7 +401,7 @@ static int start_sandbox(struct ald *d, struct ald_session *s, json_t *settings)
     }
     err = ald_ctl_add(d, s);
     if (err == 0)
-        err = ald_px_session_add(d, s, conn.rec.init_pid, 1);
+        err = d->hooks.px.session_add(d, s, conn.rec.init_pid, 1);
 out:
     al_policy_free(&pol);
     return err;
@@ -419,48 +421,49 @@ static int idem_key_valid(const char *k)
 /* Returns the session an earlier create with this key made (200), or a
  * conflict for another body. */
 static int idem_replay(struct ald *d, const struct ald_principal *who, const char *sid,
-                       const char *hash, const char *body_hash, json_t **out, struct ald_apierr *e)
+                       const char *hash, const char *body_hash, json_t **out, struct ald_fault *f)
 {
     if (strcmp(hash, body_hash) != 0)
-        return ald_apierr_set(e, 409, "conflict", NULL,
-                              "Idempotency-Key was used with another body");
-    return ald_session_lookup_json(d, who, sid, out, e);
+        return ald_fault_set(f, ALD_FAULT_CONFLICT, "conflict", NULL,
+                             "Idempotency-Key was used with another body");
+    return ald_session_lookup_json(d, who, sid, out, f);
 }
 
 int ald_session_create(struct ald *d, const struct ald_principal *who,
                        const struct ald_create_req *req, const char *idem_key,
-                       const char *body_hash, json_t **out_pub, int *replayed, struct ald_apierr *e)
+                       const char *body_hash, json_t **out_pub, int *replayed, struct ald_fault *f)
 {
     *out_pub = NULL;
     *replayed = 0;
     char id[32] = "s_";
     if (ald_random_hex(id + 2, 20) < 0)
-        return ald_apierr_set(e, 500, "internal", NULL, "%s", al_error_last());
+        return ald_fault_set(f, ALD_FAULT_INTERNAL, "internal", NULL, "%s", al_error_last());
     if (idem_key) {
         if (!idem_key_valid(idem_key))
-            return ald_apierr_set(e, 400, "invalid_value", "Idempotency-Key",
-                                  "Idempotency-Key must be 1-128 printable ASCII characters");
+            return ald_fault_set(f, ALD_FAULT_INVALID, "invalid_value", "Idempotency-Key",
+                                 "Idempotency-Key must be 1-128 printable ASCII characters");
         char prev_sid[32], prev_hash[72];
-        int err = ald_store_idem_claim(d->st, who->user, idem_key, body_hash, id, ald_now_ms(),
-                                       prev_sid, prev_hash);
+        int err = d->hooks.store.idem_claim(d->st, who->user, idem_key, body_hash, id, ald_now_ms(),
+                                            prev_sid, prev_hash);
         if (err == AL_EEXISTS) {
             *replayed = 1;
-            return idem_replay(d, who, prev_sid, prev_hash, body_hash, out_pub, e);
+            return idem_replay(d, who, prev_sid, prev_hash, body_hash, out_pub, f);
         }
         if (err < 0)
-            return ald_apierr_set(e, 500, "internal", NULL, "%s", al_error_last());
+            return ald_fault_set(f, ALD_FAULT_INTERNAL, "internal", NULL, "%s", al_error_last());
     }
     if (atomic_load(&d->draining)) {
         if (idem_key)
-            ald_store_idem_release(d->st, who->user, idem_key);
-        return ald_apierr_set(e, 503, "unavailable", NULL, "airlockd is shutting down");
+            d->hooks.store.idem_release(d->st, who->user, idem_key);
+        return ald_fault_set(f, ALD_FAULT_UNAVAILABLE, "unavailable", NULL,
+                             "airlockd is shutting down");
     }
 
     struct ald_session *s = ald_session_new(id, who->user);
     if (!s) {
         if (idem_key)
-            ald_store_idem_release(d->st, who->user, idem_key);
-        return ald_apierr_set(e, 500, "internal", NULL, "out of memory");
+            d->hooks.store.idem_release(d->st, who->user, idem_key);
+        return ald_fault_set(f, ALD_FAULT_INTERNAL, "internal", NULL, "out of memory");
     }
     s->limits = req->limits;
     s->mode = req->mode;
@@ -480,14 +483,15 @@ int ald_session_create(struct ald *d, const struct ald_principal *who,
      * against the recorded sessions, then the live ones in the same hold of
      * d->lock as the link, and its row carries the branch from the start. */
     json_t *git = NULL;
-    int err = req->repo ? ald_git_plan(d, id, req, &git, e) : 0;
+    int err = req->repo ? d->hooks.git.plan(d, id, req, &git, f) : 0;
     pthread_mutex_lock(&d->lock);
     if (err == 0)
-        err = quota_check(d, who, s->limits.memory_mb, e);
+        err = quota_check(d, who, s->limits.memory_mb, f);
     if (err == 0 && git)
-        err = ald_git_live_clash(d, git, e);
+        err = d->hooks.git.live_clash(d, git, f);
     if (err == 0 && (s->uid = uid_alloc(d)) == 0)
-        err = ald_apierr_set(e, 503, "unavailable", NULL, "no free uid in uid_range");
+        err = ald_fault_set(f, ALD_FAULT_UNAVAILABLE, "unavailable", NULL,
+                            "no free uid in uid_range");
     if (err == 0) {
         s->git.repo = git;
         git = NULL;
@@ -498,7 +502,7 @@ int ald_session_create(struct ald *d, const struct ald_principal *who,
     json_decref(git);
     if (err < 0) {
         if (idem_key)
-            ald_store_idem_release(d->st, who->user, idem_key);
+            d->hooks.store.idem_release(d->st, who->user, idem_key);
         session_free(s);
         return err;
     }
@@ -509,20 +513,20 @@ int ald_session_create(struct ald *d, const struct ald_principal *who,
     err = make_dirs(d, s);
     uint64_t t1 = ald_mono_ms();
     if (err == 0 && req->repo)
-        err = ald_git_setup(d, s);
+        err = d->hooks.git.setup(d, s);
     if (err == 0)
         err = start_sandbox(d, s, req->settings);
     int refused = 0;
     if (err == 0)
-        refused = (err = ald_git_clone(d, s)) == AL_EEXISTS;
+        refused = (err = d->hooks.git.clone(d, s)) == AL_EEXISTS;
     al_log(AL_LOG_DEBUG, "session %s: saved and dirs made in %llu ms, sandbox in %llu ms", s->id,
            (unsigned long long)(t1 - t0), (unsigned long long)(ald_mono_ms() - t1));
     pthread_mutex_lock(&d->lock);
     int deleted = s->state != ALD_CREATING;
     pthread_mutex_unlock(&d->lock);
     if (deleted) {
-        ald_apierr_set(e, 409, "conflict", NULL, "session %s was deleted while being created",
-                       s->id);
+        ald_fault_set(f, ALD_FAULT_CONFLICT, "conflict", NULL,
+                      "session %s was deleted while being created", s->id);
         ald_session_unref(d, s);
         return AL_EEXISTS;
     }
@@ -536,9 +540,9 @@ int ald_session_create(struct ald *d, const struct ald_principal *who,
         al_log(AL_LOG_WARN, "session %s: %s", s->id, reason);
         ald_session_end(d, s, ALD_FAILED, reason);
         if (refused)
-            ald_apierr_set(e, 409, "conflict", "branch", "%s", msg);
+            ald_fault_set(f, ALD_FAULT_CONFLICT, "conflict", "branch", "%s", msg);
         else
-            ald_apierr_set(e, 500, "internal", NULL, "%s", reason);
+            ald_fault_set(f, ALD_FAULT_INTERNAL, "internal", NULL, "%s", reason);
         ald_session_unref(d, s);
         return refused ? AL_EEXISTS : AL_EIO;
     }
@@ -553,7 +557,7 @@ int ald_session_create(struct ald *d, const struct ald_principal *who,
     *out_pub = ald_session_json(s);
     pthread_mutex_unlock(&d->lock);
     ald_session_unref(d, s);
-    return *out_pub ? 0 : ald_apierr_set(e, 500, "internal", NULL, "out of memory");
+    return *out_pub ? 0 : ald_fault_set(f, ALD_FAULT_INTERNAL, "internal", NULL, "out of memory");
 }
 
 int ald_session_end(struct ald *d, struct ald_session *s, enum ald_state final, const char *reason)
@@ -572,7 +576,7 @@ int ald_session_end(struct ald *d, struct ald_session *s, enum ald_state final, 
               json_pack("{s:s, s:s?}", "state", "deleting", "reason", reason));
 
     /* the proxies forget it first: its token and listeners are dead */
-    ald_px_session_remove(d, s);
+    d->hooks.px.session_remove(d, s);
     /* no more messages from init: then destroy (kills every process) */
     ald_ctl_remove(d, s);
     pthread_mutex_lock(&s->sandbox.recv_lock);
@@ -637,7 +641,7 @@ int ald_session_end(struct ald *d, struct ald_session *s, enum ald_state final, 
 static void purge_kept(struct ald *d)
 {
     json_t *kept = NULL;
-    if (ald_store_session_kept(d->st, &kept) < 0) {
+    if (d->hooks.store.session_kept(d->st, &kept) < 0) {
         json_decref(kept);
         return;
     }
@@ -651,12 +655,12 @@ static void purge_kept(struct ald *d)
         if (!id || ended + d->cfg->workspace_retention_s * 1000 > now)
             continue;
         json_t *pub = NULL, *priv = NULL;
-        if (ald_store_session_get(d->st, id, NULL, &pub, &priv) == 0) {
+        if (d->hooks.store.session_get(d->st, id, NULL, &pub, &priv) == 0) {
             char dir[PATH_MAX];
             ald_session_path(d, id, NULL, dir, sizeof(dir));
             rm_tree(dir);
             json_object_set_new(priv, "workspace_kept", json_false());
-            ald_store_session_put(d->st, pub, priv);
+            d->hooks.store.session_put(d->st, pub, priv);
         }
         json_decref(pub);
         json_decref(priv);
@@ -735,12 +739,12 @@ static void *reaper_main(void *arg)
             ald_session_unref(d, s);
         ald_procs_trim_output(d);
         expire_net_approvals(d);
-        if (ald_store_checkpoint(d->st) < 0)
+        if (d->hooks.store.checkpoint(d->st) < 0)
             al_log(AL_LOG_WARN, "%s", al_error_last());
         uint64_t now = ald_mono_ms();
         if (now - last_purge >= 60000) {
             last_purge = now;
-            ald_store_idem_purge(d->st, ald_now_ms() - 24ULL * 3600 * 1000);
+            d->hooks.store.idem_purge(d->st, ald_now_ms() - 24ULL * 3600 * 1000);
             purge_kept(d);
         }
     }
@@ -753,7 +757,7 @@ int ald_sessions_start(struct ald *d)
     d->next_uid = d->cfg->uid_start;
     if ((err = ald_ctl_start(d)) < 0)
         return err;
-    if ((err = ald_px_start(d)) < 0)
+    if ((err = d->hooks.px.start(d)) < 0)
         return err;
     if ((err = ald_adopt_all(d)) < 0)
         return err;
@@ -772,7 +776,7 @@ void ald_sessions_stop(struct ald *d)
     pthread_cond_broadcast(&d->cond);
     pthread_mutex_unlock(&d->lock);
     pthread_join(d->reaper_thread, NULL);
-    ald_px_stop(d);
+    d->hooks.px.stop(d);
     ald_ctl_stop(d);
     /* the sandboxes keep running: close our ends only */
     pthread_mutex_lock(&d->lock);

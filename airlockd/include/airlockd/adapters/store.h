@@ -15,9 +15,9 @@
 
 #include <jansson.h>
 
-struct ald_store;
+#include "airlockd/core/principal.h"
 
-#define ALD_NAME_MAX 64
+struct ald_store;
 
 struct ald_user {
     char name[ALD_NAME_MAX];
@@ -25,14 +25,6 @@ struct ald_user {
     int64_t max_sessions;  /* -1: the config's quota */
     int64_t max_memory_mb; /* -1: the config's quota */
     uint64_t created_ms;
-};
-
-/* Who made a request: the key's user. */
-struct ald_principal {
-    char user[ALD_NAME_MAX];
-    char key_id[24];
-    int admin;
-    int64_t max_sessions, max_memory_mb;
 };
 
 /* Opens (creating and migrating) the database at `path`. The connection
@@ -121,15 +113,6 @@ int ald_store_idem_claim(struct ald_store *st, const char *user, const char *key
                          char out_session[32], char out_hash[72]);
 int ald_store_idem_release(struct ald_store *st, const char *user, const char *key);
 int ald_store_idem_purge(struct ald_store *st, uint64_t before_ms);
-
-/* One audit row: a changing API call and its status. user, key_id and
- * session may be NULL. */
-struct ald_audit_row {
-    uint64_t time_ms;
-    const char *user, *key_id, *method, *path;
-    int status;
-    const char *session;
-};
 
 /* Appends one audit row. */
 int ald_store_audit(struct ald_store *st, const struct ald_audit_row *a);

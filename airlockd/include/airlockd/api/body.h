@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "airlockd/core/config.h"
+#include "airlockd/core/requests.h"
 
 #include "airlock/settings.h"
 
@@ -34,23 +35,6 @@ int ald_apierr_set(struct ald_apierr *e, int status, const char *code, const cha
 #define ALD_ENV_MAX            256
 #define ALD_ARGV_MAX           4096
 
-/* POST /v1/sessions. Owns everything it points to; free with
- * ald_create_req_free(). */
-struct ald_create_req {
-    json_t *settings; /* NULL or the settings document */
-    struct ald_limits limits;
-    json_t *env;      /* object of strings (never NULL after success) */
-    int mode;         /* AL_MODE_AUTO_ALLOW or AL_MODE_REGULAR */
-    json_t *metadata; /* object of strings (never NULL after success) */
-    char *repo;       /* NULL or "https://HOST/OWNER/NAME[.git]" */
-    char *base;       /* NULL: the upstream's default branch */
-    char *branch;     /* NULL: the config's git.session_ref for the session */
-};
-
-/* Splits "https://HOST/OWNER/NAME[.git]" into its names (each < size
- * bytes of [A-Za-z0-9._-]). 0 or AL_EINVAL. */
-int ald_repo_parse(const char *url, char *host, char *owner, char *name, size_t size);
-
 /* Parses and checks a create body against the config's default and maximum
  * limits; an empty body is `{}`. Settings are checked with
  * ald_settings_restrict_check() against the grant of `user` (NULL: none).
@@ -59,7 +43,6 @@ int ald_repo_parse(const char *url, char *host, char *owner, char *name, size_t 
  * What depends on other sessions or the upstream is checked later. */
 int ald_body_create(struct ald_create_req *out, const char *data, size_t len,
                     const struct ald_config *cfg, const char *user, struct ald_apierr *e);
-void ald_create_req_free(struct ald_create_req *r);
 
 /* Loads the session settings document into `policy` (home and cwd
  * `workspace`, e.g. "/workspace"; a malformed document is 400) and checks
@@ -74,24 +57,13 @@ void ald_create_req_free(struct ald_create_req *r);
  * initialised by the caller. */
 int ald_settings_restrict_check(struct al_policy *policy, json_t *settings, const char *workspace,
                                 const struct ald_grant *grant, struct ald_apierr *e);
-
-/* POST /v1/sessions/{id}/exec. */
-struct ald_exec_req {
-    char **argv;       /* NULL-terminated; for `shell`: /bin/sh -c CMD */
-    json_t *argv_json; /* the same as a JSON array (for the process object) */
-    json_t *env;       /* object of strings, never NULL after success */
-    char *cwd;         /* absolute inside the sandbox */
-    unsigned char *stdin_data;
-    size_t stdin_len;
-    int has_stdin;
-    uint32_t timeout_s;
-    int background;
-    int merge_stderr;
-};
+/* ald_settings_restrict_check for core (struct ald_hooks.settings_policy):
+ * 0, or AL_EINVAL with the refusal's message in al_error_last(). */
+int ald_settings_policy(struct al_policy *policy, json_t *settings, const char *workspace,
+                        const struct ald_grant *grant);
 
 int ald_body_exec(struct ald_exec_req *out, const char *data, size_t len, const char *workspace,
                   struct ald_apierr *e);
-void ald_exec_req_free(struct ald_exec_req *r);
 
 /* POST …/signal: {"signal": "TERM" | number}. */
 int ald_body_signal(int *sig, const char *data, size_t len, struct ald_apierr *e);

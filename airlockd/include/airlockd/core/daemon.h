@@ -19,9 +19,11 @@
 
 #include <jansson.h>
 
-#include "airlockd/api/body.h"
 #include "airlockd/core/config.h"
-#include "airlockd/adapters/store.h"
+#include "airlockd/core/fault.h"
+#include "airlockd/core/hooks.h"
+#include "airlockd/core/principal.h"
+#include "airlockd/core/requests.h"
 
 #include "airlock/creds.h"
 #include "airlock/sbsession.h"
@@ -200,6 +202,7 @@ struct ald_metrics {
 
 struct ald {
     struct ald_config *cfg;
+    struct ald_hooks hooks; /* set by main.c before ald_sessions_start() */
     struct ald_store *st;
     struct evbus *bus;
     pthread_mutex_t lock;
@@ -238,8 +241,7 @@ void ald_sessions_stop(struct ald *d);
  * *out_pub: the session object (new reference). */
 int ald_session_create(struct ald *d, const struct ald_principal *who,
                        const struct ald_create_req *req, const char *idem_key,
-                       const char *body_hash, json_t **out_pub, int *replayed,
-                       struct ald_apierr *e);
+                       const char *body_hash, json_t **out_pub, int *replayed, struct ald_fault *f);
 
 /* A new session object (state creating, one reference for the live list)
  * and its insertion into the live list (caller holds d->lock). */
@@ -254,10 +256,10 @@ void ald_session_unref(struct ald *d, struct ald_session *s);
 /* The public JSON object of a session (caller holds d->lock). */
 json_t *ald_session_json(const struct ald_session *s);
 
-/* Looks a session up live or in the store: *out the public object. 404 in
- * `e` when `who` may not see it. */
+/* Looks a session up live or in the store: *out the public object. ALD_FAULT_NOT_FOUND
+ * in `f` when `who` may not see it. */
 int ald_session_lookup_json(struct ald *d, const struct ald_principal *who, const char *id,
-                            json_t **out, struct ald_apierr *e);
+                            json_t **out, struct ald_fault *f);
 
 /* Tears a live session down and gives it the final `state` with `reason`
  * (NULL for none). Waits for a teardown already under way. Takes its own
@@ -321,70 +323,6 @@ void ald_ctl_spawned(struct ald *d, struct ald_session *s, const struct sbs_msg 
  * did it (the control thread then says "memory"), else 0. */
 int ald_exit_decode(const struct sbs_msg *m, int *code, int *sig, const char **reason);
 
-/* ---- proxies.c ---- */
-/* Finds the proxy binaries, makes each proxy's HOME (proxies.home_dir) and
- * starts their supervisor threads (each spawns its proxy with a clean
- * environment, re-sends every live session after each start, reads acks
- * and events). A proxy that is not enabled is skipped. Then waits, up to
- * ALD_PX_HELLO_TIMEOUT_S, for each proxy's first hello: a proxy that exits
- * before it (a bad configuration, an unusable cache_dir: its own message
- * is on stderr) fails the start, naming the proxy and its exit status, and
- * the supervisor threads are stopped; one that is only slow is logged and
- * supervised as usual. Later crashes are restarted with backoff. */
-#define ALD_PX_HELLO_TIMEOUT_S 15
-int ald_px_start(struct ald *d);
-/* Closes the control sockets (the proxies exit), reaps them, joins. */
-void ald_px_stop(struct ald *d);
-/* The ports the sandbox may connect to (NULL/0 without the netproxy). */
-size_t ald_px_ports(const struct ald *d, const uint16_t **ports);
-/* Creates the session's listeners inside the netns of the init `pid`
- * (retrying while an earlier owner of the ports lets go, up to 5 s) and
- * registers the session with the proxies. With `wait`, returns only once
- * every enabled proxy has acknowledged the session (also when a proxy
- * restarts meanwhile: its re-sent session_add counts), so the session's
- * first request cannot race its registration; fails (no answer
- * within ALD_PX_ACK_TIMEOUT_S: AL_ETIMEOUT) or AL_EIO (refused) with a message saying
- * which proxy. Without `wait` (re-adoption at start) it only sends. */
-#define ALD_PX_ACK_TIMEOUT_S 10
-int ald_px_session_add(struct ald *d, struct ald_session *s, pid_t init_pid, int wait);
-/* Sends session_remove to every proxy and closes the listeners. */
-void ald_px_session_remove(struct ald *d, struct ald_session *s);
-/* Sends a live policy change (settings JSON, borrowed) to the netproxy. */
-int ald_px_session_policy(struct ald *d, struct ald_session *s, json_t *settings);
-/* Answers a held netproxy request. */
-int ald_px_approve(struct ald *d, struct ald_session *s, const char *aid, const char *verdict);
-
-/* ---- routes_exec.c ---- */
-/* Publishes an approval's current state (takes d->lock). */
-void ald_approval_event(struct ald *d, struct ald_session *s, struct ald_approval *a);
-
-/* Runs argv as a background process of the session (output kept like any
- * other, env: object of extra variables) and waits for its exit: *code. */
-int ald_exec_wait(struct ald *d, struct ald_session *s, char **argv, json_t *env,
-                  uint32_t timeout_s, int *code);
-
-/* ---- gitrepo.c ---- */
-/* Decides the branch of a new session `id` on req->repo (req->branch, or
- * the config's git.session_ref) and refuses (409 in `e`) one that is, or
- * collides with, the branch of a session recorded in the store on the same
- * repository. *out: {repo, branch, base} for s->git (new reference). */
-int ald_git_plan(struct ald *d, const char *id, const struct ald_create_req *req, json_t **out,
-                 struct ald_apierr *e);
-/* The same against the live sessions (caller holds d->lock, and links the
- * new session in the same hold, so two creates cannot both claim one). */
-int ald_git_live_clash(struct ald *d, json_t *git, struct ald_apierr *e);
-/* Mints the session's scoped token for the repository and branch in s->git
- * (fetch, push to that branch only, expiry = TTL) and sets s->git (adding
- * the token) and s->gitenv. */
-int ald_git_setup(struct ald *d, struct ald_session *s);
-/* Sets s->git / s->gitenv from a stored {repo, branch, base, token}. */
-int ald_git_load(struct ald_session *s, json_t *git);
-/* Clones the repository into /workspace from inside the sandbox, on the
- * session's branch (no-op without a repository). AL_EEXISTS (message in
- * al_error_last()) when the clone shows the branch is the upstream's
- * default branch or exists there: the create is refused (409). */
-int ald_git_clone(struct ald *d, struct ald_session *s);
-
 /* ---- adopt.c ---- */
 /* Re-adopts the sessions of an earlier daemon from the store. */
 int ald_adopt_all(struct ald *d);
@@ -393,12 +331,5 @@ int ald_adopt_all(struct ald *d);
 /* Publishes an event of `type` with `data` (reference stolen) for the
  * session `sid` of `user`. "session" and "time" are added to data. */
 void ald_event(struct ald *d, const char *sid, const char *user, const char *type, json_t *data);
-
-/* ---- metrics.c ---- */
-void ald_metrics_exec(struct ald *d, uint64_t duration_ms);
-void ald_metrics_limit(struct ald *d, const char *limit);
-void ald_metrics_http(struct ald *d, int status);
-/* The Prometheus text (caller frees). */
-char *ald_metrics_render(struct ald *d);
 
 #endif

@@ -61,4 +61,8 @@ int ald_branch_pattern_match(const char *pattern, const char *branch);
  * a directory of the other, ignoring ASCII case. */
 int ald_branch_collides(const char *a, const char *b);
 
+/* Splits "https://HOST/OWNER/NAME[.git]" into its names (each < size
+ * bytes of [A-Za-z0-9._-]). 0 or AL_EINVAL. */
+int ald_repo_parse(const char *url, char *host, char *owner, char *name, size_t size);
+
 #endif
