@@ -167,16 +167,15 @@ static int check_metadata(json_t *v, struct ald_apierr *e)
 static int check_u64(json_t *v, const char *field, uint64_t min, uint64_t max, uint64_t *out,
                      struct ald_apierr *e)
 {
-    if (!json_is_integer(v))
+    char why[96];
+    switch (ald_json_u64(v, min, max, out, why, sizeof(why))) {
+    case ALD_U64_NOT_INTEGER:
         return bad_type(e, field, "an integer");
-    json_int_t i = json_integer_value(v);
-    if (i < 0 || (uint64_t)i < min || (uint64_t)i > max) {
-        char why[96];
-        snprintf(why, sizeof(why), "must be between %llu and %llu", (unsigned long long)min,
-                 (unsigned long long)max);
+    case ALD_U64_OUT_OF_RANGE:
         return bad_value(e, field, why);
+    case ALD_U64_OK:
+        break;
     }
-    *out = (uint64_t)i;
     return 0;
 }
 

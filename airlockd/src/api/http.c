@@ -238,9 +238,10 @@ int ald_req_socket(struct ald_req *r)
     return ci ? ci->connect_fd : -1;
 }
 
-struct ald_session *ald_req_session(struct ald_req *r, int need_ready, int *replied)
+struct ald_session *ald_req_session(struct ald_req *r, int need_ready,
+                                    enum ald_reply_state *replied)
 {
-    *replied = 0;
+    *replied = ALD_NOT_REPLIED;
     const char *id = r->params[0];
     snprintf(r->session, sizeof(r->session), "%s", id ? id : "");
     struct ald_session *s = id ? ald_session_get(r->d, &r->who, id) : NULL;
@@ -253,7 +254,7 @@ struct ald_session *ald_req_session(struct ald_req *r, int need_ready, int *repl
                 ald_session_unref(r->d, s);
                 ald_reply_error(r, 409, "conflict", NULL, "session %s is %s", id,
                                 ald_state_name(st));
-                *replied = 1;
+                *replied = ALD_REPLIED;
                 return NULL;
             }
         }
@@ -265,14 +266,14 @@ struct ald_session *ald_req_session(struct ald_req *r, int need_ready, int *repl
            : AL_ENOTFOUND;
     if (err == AL_ENOTFOUND) {
         ald_reply_error(r, 404, "not_found", NULL, "no session %s", id ? id : "");
-        *replied = 1;
+        *replied = ALD_REPLIED;
     } else if (err < 0) {
         ald_reply_error(r, 500, "internal", NULL, "%s", al_error_last());
-        *replied = 1;
+        *replied = ALD_REPLIED;
     } else if (need_ready) {
         ald_reply_error(r, 409, "conflict", NULL, "session %s is %s", id,
                         json_string_value(json_object_get(pub, "state")));
-        *replied = 1;
+        *replied = ALD_REPLIED;
     }
     json_decref(pub);
     return NULL;

@@ -84,10 +84,19 @@ const char *ald_req_header(struct ald_req *r, const char *name);
 /* The connection's socket (for noticing a client that went away). */
 int ald_req_socket(struct ald_req *r);
 
+/* What a route helper did about the request's reply: whether it queued
+ * one already (an error), so that the route must not reply again. */
+enum ald_reply_state {
+    ALD_NOT_REPLIED,
+    ALD_REPLIED,
+};
+
 /* Finds the live session of the first URL param visible to the caller
  * (ref taken), or replies 404 (ended sessions: 409 when `need_ready`,
- * else NULL with *replied = 0 so the caller looks in the store). */
-struct ald_session *ald_req_session(struct ald_req *r, int need_ready, int *replied);
+ * else NULL with *replied ALD_NOT_REPLIED so the caller looks in the
+ * store). */
+struct ald_session *ald_req_session(struct ald_req *r, int need_ready,
+                                    enum ald_reply_state *replied);
 
 /* ---- route handlers (routes_*.c) ---- */
 enum MHD_Result ald_route_healthz(struct ald_req *r);

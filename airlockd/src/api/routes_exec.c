@@ -482,13 +482,13 @@ enum MHD_Result ald_route_exec(struct ald_req *r)
     struct ald_exec_req req;
     if (ald_body_exec(&req, r->body.ptr ? r->body.ptr : "", r->body.len, "/workspace", &e) < 0)
         return ald_reply_apierr(r, &e);
-    int replied;
+    enum ald_reply_state replied;
     enum MHD_Result ret = MHD_YES;
     struct ald_proc *p = NULL;
     struct ald_exec_stdio io = ALD_EXEC_STDIO_INIT;
     struct ald_session *s = ald_req_session(r, 1, &replied);
     if (!s) {
-        if (!replied)
+        if (replied == ALD_NOT_REPLIED)
             ret = ald_reply_error(r, 404, "not_found", NULL, "no session");
         goto out;
     }
@@ -574,10 +574,11 @@ out:
 
 enum MHD_Result ald_route_approval_list(struct ald_req *r)
 {
-    int replied;
+    enum ald_reply_state replied;
     struct ald_session *s = ald_req_session(r, 0, &replied);
     if (!s)
-        return replied ? MHD_YES : ald_reply_json(r, 200, json_pack("{s:[]}", "approvals"));
+        return replied == ALD_REPLIED ? MHD_YES
+                                      : ald_reply_json(r, 200, json_pack("{s:[]}", "approvals"));
     json_t *arr = json_array();
     pthread_mutex_lock(&r->d->lock);
     for (struct ald_approval *a = s->approvals.list; a; a = a->next)
@@ -593,11 +594,12 @@ enum MHD_Result ald_route_approval_decide(struct ald_req *r)
     int allow = 0;
     if (ald_body_decision(&allow, r->body.ptr ? r->body.ptr : "", r->body.len, &e) < 0)
         return ald_reply_apierr(r, &e);
-    int replied;
+    enum ald_reply_state replied;
     struct ald_session *s = ald_req_session(r, 0, &replied);
     if (!s)
-        return replied ? MHD_YES
-                       : ald_reply_error(r, 404, "not_found", NULL, "no approval %s", r->params[1]);
+        return replied == ALD_REPLIED
+                   ? MHD_YES
+                   : ald_reply_error(r, 404, "not_found", NULL, "no approval %s", r->params[1]);
     struct ald *d = r->d;
     pthread_mutex_lock(&d->lock);
     struct ald_approval *a = s->approvals.list;

@@ -33,16 +33,18 @@ static enum MHD_Result reply_wsf(struct ald_req *r, int err, const char *rel)
 }
 
 /* The ready session of the URL and its workspace root descriptor, the
- * normalised path in `rel`. Replies itself on error (returns -1). */
-static int open_ws(struct ald_req *r, struct ald_session **s, int *root, char *rel, size_t relsz)
+ * normalised path in `rel`: ALD_NOT_REPLIED. On error it replies itself
+ * and returns ALD_REPLIED (*s NULL, no descriptor). */
+static enum ald_reply_state open_ws(struct ald_req *r, struct ald_session **s, int *root, char *rel,
+                                    size_t relsz)
 {
     *root = -1;
-    int replied;
+    enum ald_reply_state replied;
     *s = ald_req_session(r, 1, &replied);
     if (!*s) {
-        if (!replied)
+        if (replied == ALD_NOT_REPLIED)
             ald_reply_error(r, 404, "not_found", NULL, "no session");
-        return -1;
+        return ALD_REPLIED;
     }
     const char *raw = r->params[1] ? r->params[1] : "";
     int err = wsf_path_normalize(raw, strlen(raw), rel, relsz);
@@ -57,11 +59,11 @@ static int open_ws(struct ald_req *r, struct ald_session **s, int *root, char *r
         goto fail;
     }
     ald_session_touch(r->d, *s);
-    return 0;
+    return ALD_NOT_REPLIED;
 fail:
     ald_session_unref(r->d, *s);
     *s = NULL;
-    return -1;
+    return ALD_REPLIED;
 }
 
 enum MHD_Result ald_route_file_get(struct ald_req *r)
@@ -69,7 +71,7 @@ enum MHD_Result ald_route_file_get(struct ald_req *r)
     struct ald_session *s;
     int root, fd = -1;
     char rel[WSF_PATH_MAX + 1];
-    if (open_ws(r, &s, &root, rel, sizeof(rel)) < 0)
+    if (open_ws(r, &s, &root, rel, sizeof(rel)) == ALD_REPLIED)
         return MHD_YES;
     struct wsf_stat st;
     json_t *listing = NULL;
@@ -121,7 +123,7 @@ static int upload_begin(struct ald_req *r)
     struct upload *up = calloc(1, sizeof(*up));
     if (!up)
         return ald_apierr_set(&r->err, 500, "internal", NULL, "out of memory");
-    if (open_ws(r, &up->s, &up->root, up->rel, sizeof(up->rel)) < 0) {
+    if (open_ws(r, &up->s, &up->root, up->rel, sizeof(up->rel)) == ALD_REPLIED) {
         free(up);
         return -1; /* replied */
     }
@@ -207,7 +209,7 @@ enum MHD_Result ald_route_file_delete(struct ald_req *r)
     struct ald_session *s;
     int root;
     char rel[WSF_PATH_MAX + 1];
-    if (open_ws(r, &s, &root, rel, sizeof(rel)) < 0)
+    if (open_ws(r, &s, &root, rel, sizeof(rel)) == ALD_REPLIED)
         return MHD_YES;
     const char *rec = ald_req_arg(r, "recursive");
     int err = wsf_delete(root, rel, rec && strcmp(rec, "0") != 0);

@@ -25,14 +25,15 @@ static uint64_t proc_num(const char *id)
 }
 
 /* The session of the URL (live: *s with a reference; ended: *s NULL) and
- * the stored process. Replies 404 itself (then returns non-zero). */
-static int lookup(struct ald_req *r, struct ald_session **s, uint64_t *num, json_t **pub,
-                  json_t **priv)
+ * the stored process: ALD_NOT_REPLIED. Replies 404 (or 500) itself and
+ * returns ALD_REPLIED (*s NULL) when there is none. */
+static enum ald_reply_state lookup(struct ald_req *r, struct ald_session **s, uint64_t *num,
+                                   json_t **pub, json_t **priv)
 {
-    int replied;
+    enum ald_reply_state replied;
     *s = ald_req_session(r, 0, &replied);
-    if (replied)
-        return -1;
+    if (replied == ALD_REPLIED)
+        return ALD_REPLIED;
     *num = proc_num(r->params[1]);
     int err = *num ? ald_store_proc_get(r->d->st, r->params[0], *num, pub, priv) : AL_ENOTFOUND;
     if (err < 0) {
@@ -43,16 +44,16 @@ static int lookup(struct ald_req *r, struct ald_session **s, uint64_t *num, json
             ald_reply_error(r, 404, "not_found", NULL, "no process %s", r->params[1]);
         else
             ald_reply_error(r, 500, "internal", NULL, "%s", al_error_last());
-        return -1;
+        return ALD_REPLIED;
     }
-    return 0;
+    return ALD_NOT_REPLIED;
 }
 
 enum MHD_Result ald_route_proc_list(struct ald_req *r)
 {
-    int replied;
+    enum ald_reply_state replied;
     struct ald_session *s = ald_req_session(r, 0, &replied);
-    if (replied)
+    if (replied == ALD_REPLIED)
         return MHD_YES;
     json_t *arr = NULL;
     if (ald_store_proc_list(r->d->st, r->params[0], &arr) < 0) {
@@ -88,7 +89,7 @@ enum MHD_Result ald_route_proc_get(struct ald_req *r)
     struct ald_session *s;
     uint64_t num;
     json_t *pub = NULL, *priv = NULL;
-    if (lookup(r, &s, &num, &pub, &priv) < 0)
+    if (lookup(r, &s, &num, &pub, &priv) == ALD_REPLIED)
         return MHD_YES;
     json_decref(priv);
     struct ald_proc *p = s ? ald_proc_find(r->d, s, num) : NULL;
@@ -116,7 +117,7 @@ enum MHD_Result ald_route_proc_signal(struct ald_req *r)
     struct ald_session *s;
     uint64_t num;
     json_t *pub = NULL, *priv = NULL;
-    if (lookup(r, &s, &num, &pub, &priv) < 0)
+    if (lookup(r, &s, &num, &pub, &priv) == ALD_REPLIED)
         return MHD_YES;
     json_decref(priv);
     struct ald_proc *p = s ? ald_proc_find(r->d, s, num) : NULL;
@@ -178,7 +179,7 @@ enum MHD_Result ald_route_proc_stdin(struct ald_req *r)
     struct ald_session *s;
     uint64_t num;
     json_t *pub = NULL, *priv = NULL;
-    if (lookup(r, &s, &num, &pub, &priv) < 0)
+    if (lookup(r, &s, &num, &pub, &priv) == ALD_REPLIED)
         return MHD_YES;
     json_decref(pub);
     json_decref(priv);
@@ -308,7 +309,7 @@ enum MHD_Result ald_route_proc_output(struct ald_req *r)
     struct ald_session *s;
     uint64_t num;
     json_t *pub = NULL, *priv = NULL;
-    if (lookup(r, &s, &num, &pub, &priv) < 0)
+    if (lookup(r, &s, &num, &pub, &priv) == ALD_REPLIED)
         return MHD_YES;
     int background = json_is_true(json_object_get(pub, "background"));
     uint64_t earliest =

@@ -130,9 +130,9 @@ enum MHD_Result ald_route_session_get(struct ald_req *r)
 
 enum MHD_Result ald_route_session_delete(struct ald_req *r)
 {
-    int replied;
+    enum ald_reply_state replied;
     struct ald_session *s = ald_req_session(r, 0, &replied);
-    if (replied)
+    if (replied == ALD_REPLIED)
         return MHD_YES;
     if (s) {
         ald_session_end(r->d, s, ALD_DELETED, NULL);
@@ -147,10 +147,11 @@ enum MHD_Result ald_route_session_delete(struct ald_req *r)
 
 enum MHD_Result ald_route_session_keepalive(struct ald_req *r)
 {
-    int replied;
+    enum ald_reply_state replied;
     struct ald_session *s = ald_req_session(r, 1, &replied);
     if (!s)
-        return replied ? MHD_YES : ald_reply_error(r, 404, "not_found", NULL, "no session");
+        return replied == ALD_REPLIED ? MHD_YES
+                                      : ald_reply_error(r, 404, "not_found", NULL, "no session");
     ald_session_touch(r->d, s);
     ald_session_save(r->d, s);
     pthread_mutex_lock(&r->d->lock);
@@ -162,10 +163,11 @@ enum MHD_Result ald_route_session_keepalive(struct ald_req *r)
 
 enum MHD_Result ald_route_session_policy(struct ald_req *r)
 {
-    int replied;
+    enum ald_reply_state replied;
     struct ald_session *s = ald_req_session(r, 1, &replied);
     if (!s)
-        return replied ? MHD_YES : ald_reply_error(r, 404, "not_found", NULL, "no session");
+        return replied == ALD_REPLIED ? MHD_YES
+                                      : ald_reply_error(r, 404, "not_found", NULL, "no session");
     /* checked with the grant of the session's owner (an admin may patch it) */
     struct ald_apierr e;
     json_t *settings = NULL;

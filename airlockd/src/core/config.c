@@ -1,5 +1,7 @@
 #include "airlockd/core/config.h"
 
+#include "airlockd/core/util.h"
+
 #include "airlock/buf.h"
 #include "airlock/error.h"
 
@@ -101,16 +103,15 @@ static int fail(const struct cfg_ctx *c, const char *key, const char *what)
 static int get_u64(const struct cfg_ctx *c, const char *key, json_t *v, uint64_t min, uint64_t max,
                    uint64_t *out)
 {
-    if (!json_is_integer(v))
+    char why[96];
+    switch (ald_json_u64(v, min, max, out, why, sizeof(why))) {
+    case ALD_U64_NOT_INTEGER:
         return fail(c, key, "expected an integer");
-    json_int_t i = json_integer_value(v);
-    if (i < 0 || (uint64_t)i < min || (uint64_t)i > max) {
-        char msg[96];
-        snprintf(msg, sizeof(msg), "must be between %llu and %llu", (unsigned long long)min,
-                 (unsigned long long)max);
-        return fail(c, key, msg);
+    case ALD_U64_OUT_OF_RANGE:
+        return fail(c, key, why);
+    case ALD_U64_OK:
+        break;
     }
-    *out = (uint64_t)i;
     return 0;
 }
 

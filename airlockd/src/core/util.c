@@ -160,6 +160,21 @@ int ald_parse_u64(const char *s, uint64_t max, uint64_t *out)
     return 0;
 }
 
+enum ald_u64_check ald_json_u64(json_t *v, uint64_t min, uint64_t max, uint64_t *out, char *why,
+                                size_t size)
+{
+    if (!json_is_integer(v))
+        return ALD_U64_NOT_INTEGER;
+    json_int_t i = json_integer_value(v);
+    if (i < 0 || (uint64_t)i < min || (uint64_t)i > max) {
+        snprintf(why, size, "must be between %llu and %llu", (unsigned long long)min,
+                 (unsigned long long)max);
+        return ALD_U64_OUT_OF_RANGE;
+    }
+    *out = (uint64_t)i;
+    return ALD_U64_OK;
+}
+
 static int hexval(char c)
 {
     if (c >= '0' && c <= '9')

@@ -12,7 +12,7 @@
 #include "airlockd/core/daemon.h"
 #include "airlockd/core/requests.h"
 
-/* The descriptors of one command: what init gets (child[]), what we keep. */
+/* The descriptors of one command: child[] for init, the rest ours. */
 struct ald_exec_stdio {
     int child[4];     /* 0-2 and the watch socket: sent to init, closed by us after */
     int out_r, err_r; /* foreground: our read ends */

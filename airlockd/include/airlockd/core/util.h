@@ -51,6 +51,20 @@ size_t ald_utf8_incomplete_tail(const unsigned char *data, size_t len);
  * spaces, at most `max`). 0 or AL_EINVAL. */
 int ald_parse_u64(const char *s, uint64_t max, uint64_t *out);
 
+/* How a JSON value fared as an integer in a range (ald_json_u64). */
+enum ald_u64_check {
+    ALD_U64_OK,
+    ALD_U64_NOT_INTEGER,  /* not a JSON integer */
+    ALD_U64_OUT_OF_RANGE, /* an integer outside [min, max] */
+};
+
+/* Reads the JSON integer `v` into *out when min <= v <= max. Otherwise
+ * *out is left alone and, when out of range, `why` (size bytes) says
+ * "must be between MIN and MAX". The one range check of the config
+ * (config.c) and of request bodies (api/body.c). */
+enum ald_u64_check ald_json_u64(json_t *v, uint64_t min, uint64_t max, uint64_t *out, char *why,
+                                size_t size);
+
 /* Percent-decodes `len` bytes of `in` once into a new NUL-terminated string
  * (*out; the caller frees). AL_EINVAL on a bad escape or a decoded NUL. */
 int ald_percent_decode(char **out, const char *in, size_t len);
