@@ -26,10 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
-/* How long a foreground command that has printed nothing may run before
- * its response starts (see wait_quick_exit) */
-#define QUICK_EXIT_MS 20
-#define CHUNK         65536
+#define CHUNK 65536
 
 /* Regular mode: holds the request until somebody decides or the timeout.
  * 0 when allowed; else fills `e` (403). */
@@ -196,13 +193,7 @@ static void watch_close(struct fg *f)
  * does nothing. */
 static void fg_claim_exit(struct fg *f)
 {
-    int code, sig;
-    const char *reason;
-    ald_exit_decode(&f->exit_msg, &code, &sig, &reason);
-    pthread_mutex_lock(&f->d->lock);
-    int claimed = ald_proc_set_exit(f->d, f->p, code, sig, reason, f->exit_msg.duration_ms);
-    pthread_mutex_unlock(&f->d->lock);
-    if (!claimed)
+    if (!ald_exec_claim_exit(f->d, f->p, &f->exit_msg))
         return;
     ald_proc_exited(f->d, f->p);
     ald_proc_unref(f->d, f->p); /* the running reference; the stream keeps its own */
@@ -341,49 +332,6 @@ static void fg_free(void *cls)
     free(f);
 }
 
-/* Waits up to QUICK_EXIT_MS for a foreground command that prints nothing
- * to exit, on its watch socket. Most commands an agent runs are over in a
- * few milliseconds: their whole answer (start, output, exit) then goes out
- * at once, after the command, instead of the response's bookkeeping (audit
- * row, saving the running process, sending the start line, the client
- * reading it) competing for a CPU with the command while it runs. Output
- * ends the wait at once, so nothing printed is held back; a command still
- * running after QUICK_EXIT_MS is streamed as before. Returns 1 with its
- * EXITED in *m; 0 otherwise (a SIGKILL, whose reason only the control
- * thread can tell, closes the watch: its exit comes through exit_efd). */
-static int wait_quick_exit(struct ald *d, struct ald_exec_stdio *io, struct sbs_msg *m)
-{
-    struct pollfd pfd[4] = {{io->watch, POLLIN, 0},
-                            {io->out_r, POLLIN, 0},
-                            {io->err_r, POLLIN, 0},
-                            {d->stop_fd, POLLIN, 0}};
-    uint64_t deadline = ald_mono_ms() + QUICK_EXIT_MS;
-    for (;;) {
-        uint64_t now = ald_mono_ms();
-        if (now >= deadline)
-            return 0;
-        int n = poll(pfd, 4, (int)(deadline - now));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0 || pfd[3].revents)
-            return 0;
-        for (int k = 1; k <= 2; k++) {
-            if (pfd[k].revents & POLLIN)
-                return 0; /* output: stream it now */
-            if (pfd[k].revents)
-                pfd[k].fd = -1; /* closed by the exiting command: its exit is next */
-        }
-        int r = pfd[0].revents ? ald_exec_watch_exit(io->watch, m) : 0;
-        if (r == 0)
-            continue;
-        if (r == 1)
-            return 1;
-        close(io->watch);
-        io->watch = -1;
-        return 0;
-    }
-}
-
 /* Applies the exit heard on the watch socket, so that it is saved with
  * the request's audit row in one transaction (the control thread, hearing
  * the same EXITED later, finds the process exited and does nothing). 1
@@ -391,12 +339,7 @@ static int wait_quick_exit(struct ald *d, struct ald_exec_stdio *io, struct sbs_
  * and calls exit_done. */
 static int exit_claim(struct ald_req *r, struct ald_proc *p, const struct sbs_msg *m)
 {
-    int code, sig;
-    const char *reason;
-    ald_exit_decode(m, &code, &sig, &reason);
-    pthread_mutex_lock(&r->d->lock);
-    int claimed = ald_proc_set_exit(r->d, p, code, sig, reason, m->duration_ms);
-    pthread_mutex_unlock(&r->d->lock);
+    int claimed = ald_exec_claim_exit(r->d, p, m);
     if (claimed)
         r->exit_proc = p;
     return claimed;
@@ -406,12 +349,9 @@ static int exit_claim(struct ald_req *r, struct ald_proc *p, const struct sbs_ms
  * now alone when no reply was queued; published; running reference dropped. */
 static void exit_done(struct ald_req *r, struct ald_proc *p)
 {
-    if (r->exit_proc) {
-        r->exit_proc = NULL;
-        ald_proc_save(r->d, p);
-    }
-    ald_proc_publish_exit(r->d, p);
-    ald_proc_unref(r->d, p); /* the running reference */
+    int save = r->exit_proc != NULL;
+    r->exit_proc = NULL;
+    ald_exec_exit_done(r->d, p, save);
 }
 
 /* Starts the NDJSON response. `heard`: the command is over already (its
@@ -542,7 +482,7 @@ enum MHD_Result ald_route_exec(struct ald_req *r)
         ald_proc_save(d, p); /* a foreground one: once its start line is out */
     if (!req.background) {
         struct sbs_msg exit_msg;
-        int heard = running && io.watch >= 0 && wait_quick_exit(d, &io, &exit_msg);
+        int heard = running && io.watch >= 0 && ald_exec_wait_quick_exit(d, &io, &exit_msg);
         ret = reply_foreground(r, s, p, &io, heard, &exit_msg);
         s = NULL; /* the stream owns both references now */
         p = NULL;

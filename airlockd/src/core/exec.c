@@ -21,7 +21,10 @@
 #include <unistd.h>
 
 #define SPAWN_REPLY_TIMEOUT_S 30
-#define DEFAULT_PATH          "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+/* How long a foreground command that has printed nothing may run before
+ * its response starts (see ald_exec_wait_quick_exit) */
+#define QUICK_EXIT_MS 20
+#define DEFAULT_PATH  "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 /* The command's environment: defaults, then the session's, then the
  * request's. A repository session (git_env set) has `helper_dir` (where
@@ -344,4 +347,66 @@ int ald_exec_wait(struct ald *d, struct ald_session *s, char **argv, json_t *env
         ald_proc_unref(d, p);
     json_decref(req.argv_json);
     return err;
+}
+
+/* Waits up to QUICK_EXIT_MS for a foreground command that prints nothing
+ * to exit, on its watch socket. Most commands an agent runs are over in a
+ * few milliseconds: their whole answer (start, output, exit) then goes out
+ * at once, after the command, instead of the response's bookkeeping (audit
+ * row, saving the running process, sending the start line, the client
+ * reading it) competing for a CPU with the command while it runs. Output
+ * ends the wait at once, so nothing printed is held back; a command still
+ * running after QUICK_EXIT_MS is streamed as before. Returns 1 with its
+ * EXITED in *m; 0 otherwise (a SIGKILL, whose reason only the control
+ * thread can tell, closes the watch: its exit comes through exit_efd). */
+int ald_exec_wait_quick_exit(struct ald *d, struct ald_exec_stdio *io, struct sbs_msg *m)
+{
+    struct pollfd pfd[4] = {{io->watch, POLLIN, 0},
+                            {io->out_r, POLLIN, 0},
+                            {io->err_r, POLLIN, 0},
+                            {d->stop_fd, POLLIN, 0}};
+    uint64_t deadline = ald_mono_ms() + QUICK_EXIT_MS;
+    for (;;) {
+        uint64_t now = ald_mono_ms();
+        if (now >= deadline)
+            return 0;
+        int n = poll(pfd, 4, (int)(deadline - now));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0 || pfd[3].revents)
+            return 0;
+        for (int k = 1; k <= 2; k++) {
+            if (pfd[k].revents & POLLIN)
+                return 0; /* output: stream it now */
+            if (pfd[k].revents)
+                pfd[k].fd = -1; /* closed by the exiting command: its exit is next */
+        }
+        int r = pfd[0].revents ? ald_exec_watch_exit(io->watch, m) : 0;
+        if (r == 0)
+            continue;
+        if (r == 1)
+            return 1;
+        close(io->watch);
+        io->watch = -1;
+        return 0;
+    }
+}
+
+int ald_exec_claim_exit(struct ald *d, struct ald_proc *p, const struct sbs_msg *m)
+{
+    int code, sig;
+    const char *reason;
+    ald_exit_decode(m, &code, &sig, &reason);
+    pthread_mutex_lock(&d->lock);
+    int claimed = ald_proc_set_exit(d, p, code, sig, reason, m->duration_ms);
+    pthread_mutex_unlock(&d->lock);
+    return claimed;
+}
+
+void ald_exec_exit_done(struct ald *d, struct ald_proc *p, int save)
+{
+    if (save)
+        ald_proc_save(d, p);
+    ald_proc_publish_exit(d, p);
+    ald_proc_unref(d, p); /* the running reference */
 }

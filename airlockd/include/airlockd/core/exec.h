@@ -47,6 +47,21 @@ int ald_exec_spawn(struct ald *d, struct ald_session *s, struct ald_proc *p,
  * is of no more use (closed, malformed, or that SIGKILL). */
 int ald_exec_watch_exit(int watch, struct sbs_msg *m);
 
+/* Waits briefly (QUICK_EXIT_MS) for a foreground command that prints
+ * nothing to exit, on its watch socket, so that a quick command's whole
+ * answer goes out at once. 1 with its EXITED in *m; 0 otherwise (the
+ * watch may then be closed: io->watch -1). */
+int ald_exec_wait_quick_exit(struct ald *d, struct ald_exec_stdio *io, struct sbs_msg *m);
+/* Applies an exit heard on a command's watch socket (an EXITED in *m),
+ * as the control thread would: 1 when this call made the process exited
+ * (the caller then owns its running reference: ald_exec_exit_done), 0
+ * when it had exited already. */
+int ald_exec_claim_exit(struct ald *d, struct ald_proc *p, const struct sbs_msg *m);
+/* After a claimed exit: saves the process row when `save` (else it was
+ * saved with the request's audit row), publishes the exit, drops the
+ * running reference. */
+void ald_exec_exit_done(struct ald *d, struct ald_proc *p, int save);
+
 /* Runs argv as a background process of the session (output kept like any
  * other, env: object of extra variables) and waits for its exit: *code. */
 int ald_exec_wait(struct ald *d, struct ald_session *s, char **argv, json_t *env,
