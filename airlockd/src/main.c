@@ -21,6 +21,7 @@
 #include "airlockd/api/http.h"
 #include "airlockd/adapters/uidrange.h"
 #include "airlockd/core/util.h"
+#include "airlockd/core/session.h"
 
 #include "airlock/error.h"
 #include "airlock/log.h"

@@ -7,6 +7,8 @@
 #include "airlockd/core/exec.h"
 
 #include "airlockd/core/util.h"
+#include "airlockd/core/session.h"
+#include "airlockd/core/daemon.h"
 
 #include "airlock/creds.h"
 #include "airlock/error.h"

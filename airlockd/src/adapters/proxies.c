@@ -15,6 +15,8 @@
 #include "airlockd/core/approval.h"
 
 #include "airlockd/core/util.h"
+#include "airlockd/core/session.h"
+#include "airlockd/core/daemon.h"
 
 #include "airlock/buf.h"
 #include "airlock/cleanup.h"

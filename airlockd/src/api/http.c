@@ -4,6 +4,9 @@
 
 #include "airlockd/adapters/auth.h"
 #include "airlockd/core/util.h"
+#include "airlockd/core/session.h"
+#include "airlockd/core/process.h"
+#include "airlockd/core/daemon.h"
 
 #include "airlock/error.h"
 #include "airlock/log.h"

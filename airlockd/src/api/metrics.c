@@ -4,6 +4,8 @@
 
 #include "airlockd/adapters/store.h"
 #include "airlockd/core/metrics.h"
+#include "airlockd/core/session.h"
+#include "airlockd/core/daemon.h"
 
 #include "airlock/buf.h"
 #include "airlock/error.h"

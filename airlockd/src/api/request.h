@@ -9,6 +9,8 @@
 #include "airlockd/api/body.h"
 #include "airlockd/adapters/store.h"
 #include "airlockd/core/daemon.h"
+#include "airlockd/core/session.h"
+#include "airlockd/core/process.h"
 
 #include "airlock/buf.h"
 

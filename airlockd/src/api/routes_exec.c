@@ -7,6 +7,10 @@
 #include "airlockd/core/approval.h"
 #include "airlockd/core/exec.h"
 #include "airlockd/core/util.h"
+#include "airlockd/core/session.h"
+#include "airlockd/core/process.h"
+#include "airlockd/core/control.h"
+#include "airlockd/core/daemon.h"
 
 #include "airlock/base64.h"
 #include "airlock/proxy_env.h"

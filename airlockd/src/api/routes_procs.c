@@ -2,6 +2,10 @@
 #include "request.h"
 
 #include "airlockd/core/util.h"
+#include "airlockd/core/session.h"
+#include "airlockd/core/process.h"
+#include "airlockd/core/control.h"
+#include "airlockd/core/daemon.h"
 
 #include "airlock/error.h"
 

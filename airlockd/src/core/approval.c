@@ -2,6 +2,8 @@
 #include "airlockd/core/approval.h"
 
 #include "airlockd/core/util.h"
+#include "airlockd/core/session.h"
+#include "airlockd/core/daemon.h"
 
 json_t *ald_approval_json(const struct ald_approval *a)
 {

@@ -4,6 +4,10 @@
 #include "airlockd/core/exec.h"
 
 #include "airlockd/core/util.h"
+#include "airlockd/core/session.h"
+#include "airlockd/core/process.h"
+#include "airlockd/core/control.h"
+#include "airlockd/core/daemon.h"
 
 #include "airlock/error.h"
 #include "airlock/proxy_env.h"

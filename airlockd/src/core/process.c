@@ -5,6 +5,8 @@
 #include "airlockd/core/metrics.h"
 
 #include "airlockd/core/util.h"
+#include "airlockd/core/session.h"
+#include "airlockd/core/process.h"
 
 #include "airlock/error.h"
 #include "airlock/log.h"

@@ -5,7 +5,9 @@
 
 #include <jansson.h>
 
-#include "airlockd/core/daemon.h"
+struct ald;
+struct ald_session;
+struct ald_create_req;
 #include "airlockd/core/fault.h"
 
 /* Decides the branch of a new session `id` on req->repo (req->branch, or

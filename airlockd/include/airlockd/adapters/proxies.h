@@ -11,7 +11,8 @@
 
 #include <jansson.h>
 
-#include "airlockd/core/daemon.h"
+struct ald;
+struct ald_session;
 
 /* Finds the proxy binaries, makes each proxy's HOME (proxies.home_dir) and
  * starts their supervisor threads (each spawns its proxy with a clean

@@ -3,7 +3,7 @@
 #ifndef ALD_API_METRICS_H
 #define ALD_API_METRICS_H
 
-#include "airlockd/core/daemon.h"
+struct ald;
 
 void ald_metrics_http(struct ald *d, int status);
 /* The Prometheus text (caller frees). */

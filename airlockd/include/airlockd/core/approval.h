@@ -3,9 +3,23 @@
 #ifndef ALD_CORE_APPROVAL_H
 #define ALD_CORE_APPROVAL_H
 
+#include <stdint.h>
+
 #include <jansson.h>
 
-#include "airlockd/core/daemon.h"
+struct ald;
+struct ald_session;
+
+struct ald_approval {
+    struct ald_approval *next;
+    char id[48];
+    const char *kind; /* NULL: "exec"; "network" (netproxy) */
+    json_t *argv;     /* exec */
+    char *host;       /* network: host and port the request is held for */
+    int port;
+    const char *state; /* "pending", "allowed", "denied", "timed-out" */
+    uint64_t created_ms;
+};
 
 /* The public JSON object of an approval (caller holds d->lock; new
  * reference, NULL when out of memory). */

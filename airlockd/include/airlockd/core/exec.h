@@ -9,8 +9,13 @@
 
 #include <jansson.h>
 
-#include "airlockd/core/daemon.h"
 #include "airlockd/core/requests.h"
+
+#include "airlock/sbsession.h"
+
+struct ald;
+struct ald_session;
+struct ald_proc;
 
 /* The descriptors of one command: child[] for init, the rest ours. */
 struct ald_exec_stdio {

@@ -6,7 +6,7 @@
 
 #include <stdint.h>
 
-#include "airlockd/core/daemon.h"
+struct ald;
 
 /* Upper bounds of the exec duration histogram, in seconds. */
 extern const double ald_metrics_buckets[12];
