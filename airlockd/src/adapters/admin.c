@@ -1,8 +1,8 @@
 #include "airlockd/adapters/admin.h"
 
 #include "airlockd/adapters/auth.h"
-#include "airlockd/core/config.h"
 #include "airlockd/adapters/store.h"
+#include "airlockd/core/config.h"
 #include "airlockd/core/util.h"
 
 #include "airlock/error.h"

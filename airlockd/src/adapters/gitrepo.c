@@ -6,9 +6,9 @@
 #include "airlockd/adapters/store.h"
 #include "airlockd/core/exec.h"
 
-#include "airlockd/core/util.h"
-#include "airlockd/core/session.h"
 #include "airlockd/core/daemon.h"
+#include "airlockd/core/session.h"
+#include "airlockd/core/util.h"
 
 #include "airlock/creds.h"
 #include "airlock/error.h"

@@ -14,9 +14,9 @@
 #include "airlockd/adapters/store.h"
 #include "airlockd/core/approval.h"
 
-#include "airlockd/core/util.h"
-#include "airlockd/core/session.h"
 #include "airlockd/core/daemon.h"
+#include "airlockd/core/session.h"
+#include "airlockd/core/util.h"
 
 #include "airlock/buf.h"
 #include "airlock/cleanup.h"

@@ -3,10 +3,10 @@
 #include "airlockd/api/metrics.h"
 
 #include "airlockd/adapters/auth.h"
-#include "airlockd/core/util.h"
-#include "airlockd/core/session.h"
-#include "airlockd/core/process.h"
 #include "airlockd/core/daemon.h"
+#include "airlockd/core/process.h"
+#include "airlockd/core/session.h"
+#include "airlockd/core/util.h"
 
 #include "airlock/error.h"
 #include "airlock/log.h"

@@ -3,9 +3,9 @@
 #include "airlockd/api/metrics.h"
 
 #include "airlockd/adapters/store.h"
+#include "airlockd/core/daemon.h"
 #include "airlockd/core/metrics.h"
 #include "airlockd/core/session.h"
-#include "airlockd/core/daemon.h"
 
 #include "airlock/buf.h"
 #include "airlock/error.h"

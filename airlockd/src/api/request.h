@@ -5,12 +5,12 @@
 
 #include <microhttpd.h>
 
-#include "airlockd/api/http.h"
-#include "airlockd/api/body.h"
 #include "airlockd/adapters/store.h"
+#include "airlockd/api/body.h"
+#include "airlockd/api/http.h"
 #include "airlockd/core/daemon.h"
-#include "airlockd/core/session.h"
 #include "airlockd/core/process.h"
+#include "airlockd/core/session.h"
 
 #include "airlock/buf.h"
 

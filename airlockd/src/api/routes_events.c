@@ -2,10 +2,10 @@
  * sees, with Last-Event-ID replay. */
 #include "request.h"
 
-#include "airlockd/core/evbus.h"
-#include "airlockd/core/util.h"
-#include "airlockd/core/session.h"
 #include "airlockd/core/daemon.h"
+#include "airlockd/core/evbus.h"
+#include "airlockd/core/session.h"
+#include "airlockd/core/util.h"
 
 #include "airlock/error.h"
 

@@ -5,15 +5,14 @@
 
 #include "airlockd/adapters/proxies.h"
 #include "airlockd/core/approval.h"
-#include "airlockd/core/exec.h"
-#include "airlockd/core/util.h"
-#include "airlockd/core/session.h"
-#include "airlockd/core/process.h"
 #include "airlockd/core/control.h"
 #include "airlockd/core/daemon.h"
+#include "airlockd/core/exec.h"
+#include "airlockd/core/process.h"
+#include "airlockd/core/session.h"
+#include "airlockd/core/util.h"
 
 #include "airlock/base64.h"
-#include "airlock/proxy_env.h"
 #include "airlock/error.h"
 #include "airlock/log.h"
 
@@ -24,9 +23,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
-#include <sys/mman.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 

@@ -2,10 +2,10 @@
  * DELETE), resolved beneath the workspace by wsfiles. */
 #include "request.h"
 
+#include "airlockd/core/daemon.h"
+#include "airlockd/core/session.h"
 #include "airlockd/core/util.h"
 #include "airlockd/core/wsfiles.h"
-#include "airlockd/core/session.h"
-#include "airlockd/core/daemon.h"
 
 #include "airlock/error.h"
 

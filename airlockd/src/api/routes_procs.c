@@ -1,11 +1,11 @@
 /* Routes: processes (list, get, output, signal, stdin). */
 #include "request.h"
 
-#include "airlockd/core/util.h"
-#include "airlockd/core/session.h"
-#include "airlockd/core/process.h"
 #include "airlockd/core/control.h"
 #include "airlockd/core/daemon.h"
+#include "airlockd/core/process.h"
+#include "airlockd/core/session.h"
+#include "airlockd/core/util.h"
 
 #include "airlock/error.h"
 

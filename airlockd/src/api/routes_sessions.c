@@ -3,9 +3,9 @@
 
 #include "airlockd/adapters/proxies.h"
 #include "airlockd/api/metrics.h"
-#include "airlockd/core/util.h"
-#include "airlockd/core/session.h"
 #include "airlockd/core/daemon.h"
+#include "airlockd/core/session.h"
+#include "airlockd/core/util.h"
 
 #include "airlock/error.h"
 

@@ -4,10 +4,10 @@
  * so that the exits init kept while no daemon was connected complete them. */
 #include "airlockd/core/daemon.h"
 
-#include "airlockd/core/util.h"
-#include "airlockd/core/session.h"
-#include "airlockd/core/process.h"
 #include "airlockd/core/control.h"
+#include "airlockd/core/process.h"
+#include "airlockd/core/session.h"
+#include "airlockd/core/util.h"
 
 #include "airlock/error.h"
 #include "airlock/log.h"

@@ -1,9 +1,9 @@
 /* Approvals (approval.h): their JSON and their events. */
 #include "airlockd/core/approval.h"
 
-#include "airlockd/core/util.h"
-#include "airlockd/core/session.h"
 #include "airlockd/core/daemon.h"
+#include "airlockd/core/session.h"
+#include "airlockd/core/util.h"
 
 json_t *ald_approval_json(const struct ald_approval *a)
 {

@@ -4,10 +4,10 @@
  * control socket means the sandbox died: the session fails. */
 #include "airlockd/core/daemon.h"
 
-#include "airlockd/core/util.h"
-#include "airlockd/core/session.h"
-#include "airlockd/core/process.h"
 #include "airlockd/core/control.h"
+#include "airlockd/core/process.h"
+#include "airlockd/core/session.h"
+#include "airlockd/core/util.h"
 
 #include "airlock/error.h"
 #include "airlock/buf.h"

@@ -3,11 +3,11 @@
  * itself (a repository's clone). */
 #include "airlockd/core/exec.h"
 
-#include "airlockd/core/util.h"
-#include "airlockd/core/session.h"
-#include "airlockd/core/process.h"
 #include "airlockd/core/control.h"
 #include "airlockd/core/daemon.h"
+#include "airlockd/core/process.h"
+#include "airlockd/core/session.h"
+#include "airlockd/core/util.h"
 
 #include "airlock/error.h"
 #include "airlock/proxy_env.h"

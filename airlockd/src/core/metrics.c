@@ -1,7 +1,7 @@
 /* The counters core keeps (metrics.h): execs, their durations, limit
  * kills. */
-#include "airlockd/core/metrics.h"
 #include "airlockd/core/daemon.h"
+#include "airlockd/core/metrics.h"
 
 #include <string.h>
 

@@ -4,9 +4,9 @@
 
 #include "airlockd/core/metrics.h"
 
-#include "airlockd/core/util.h"
-#include "airlockd/core/session.h"
 #include "airlockd/core/process.h"
+#include "airlockd/core/session.h"
+#include "airlockd/core/util.h"
 
 #include "airlock/error.h"
 #include "airlock/log.h"

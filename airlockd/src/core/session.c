@@ -4,10 +4,10 @@
 
 #include "airlockd/core/approval.h"
 
-#include "airlockd/core/util.h"
-#include "airlockd/core/session.h"
-#include "airlockd/core/process.h"
 #include "airlockd/core/control.h"
+#include "airlockd/core/process.h"
+#include "airlockd/core/session.h"
+#include "airlockd/core/util.h"
 
 #include "airlock/error.h"
 #include "airlock/log.h"
