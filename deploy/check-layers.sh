@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fails when airlockd's layers (docs/airlockd.md, "Layers") are crossed:
 #   * a core file (airlockd/src/core, airlockd/include/airlockd/core)
-#     includes microhttpd.h, an api header or an adapters header;
+#     includes microhttpd.h, an api header or an adapters header, or names
+#     a libmicrohttpd type or function (MHD_*);
 #   * an adapters file includes microhttpd.h or an api header;
 #   * airlockd's headers include each other in a circle (the edge list goes
 #     through tsort, which reports loops).
@@ -20,6 +21,11 @@ adapters=$(files_of airlockd/src/adapters airlockd/include/airlockd/adapters)
 
 if [ -n "$core" ] && hits=$(echo "$core" | xargs grep -nE "$api_inc|$adapters_inc"); then
   echo "check-layers: core includes the api or the adapters:"
+  echo "$hits"
+  fail=1
+fi
+if [ -n "$core" ] && hits=$(echo "$core" | xargs grep -nE '\bMHD_'); then
+  echo "check-layers: core names libmicrohttpd:"
   echo "$hits"
   fail=1
 fi

@@ -553,15 +553,15 @@ int ald_http_start(struct ald *d, char *bound, size_t boundsz)
     int fd = listen_on(d->cfg->listen, bound, boundsz);
     if (fd < 0)
         return fd;
-    d->mhd = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-                                  MHD_USE_ITC | MHD_USE_ERROR_LOG |
-                                  MHD_USE_POLL, /* select() stops at fd 1024 */
-                              0, NULL, NULL, on_request, d, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, d,
-                              MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT,
-                              (unsigned)d->cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
-                              (unsigned)0, MHD_OPTION_URI_LOG_CALLBACK, on_uri, d,
-                              MHD_OPTION_NOTIFY_COMPLETED, on_completed, d, MHD_OPTION_END);
-    if (!d->mhd) {
+    d->http = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+                                   MHD_USE_ITC | MHD_USE_ERROR_LOG |
+                                   MHD_USE_POLL, /* select() stops at fd 1024 */
+                               0, NULL, NULL, on_request, d, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, d,
+                               MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT,
+                               (unsigned)d->cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+                               (unsigned)0, MHD_OPTION_URI_LOG_CALLBACK, on_uri, d,
+                               MHD_OPTION_NOTIFY_COMPLETED, on_completed, d, MHD_OPTION_END);
+    if (!d->http) {
         close(fd);
         return al_error_set(AL_EIO, "libmicrohttpd did not start on %s", d->cfg->listen);
     }
@@ -570,8 +570,8 @@ int ald_http_start(struct ald *d, char *bound, size_t boundsz)
 
 void ald_http_quiesce(struct ald *d)
 {
-    if (d->mhd) {
-        MHD_socket fd = MHD_quiesce_daemon(d->mhd);
+    if (d->http) {
+        MHD_socket fd = MHD_quiesce_daemon(d->http);
         if (fd != MHD_INVALID_SOCKET)
             close(fd);
     }
@@ -579,7 +579,7 @@ void ald_http_quiesce(struct ald *d)
 
 void ald_http_stop(struct ald *d)
 {
-    if (d->mhd)
-        MHD_stop_daemon(d->mhd);
-    d->mhd = NULL;
+    if (d->http)
+        MHD_stop_daemon(d->http);
+    d->http = NULL;
 }

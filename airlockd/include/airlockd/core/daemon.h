@@ -27,7 +27,6 @@
 
 struct evbus;
 struct ald_session;
-struct MHD_Daemon;
 
 enum { ALD_PX_NET, ALD_PX_GIT, ALD_PX_N };
 
@@ -95,7 +94,7 @@ struct ald {
                                       same path; "" = not found */
     char git_helper_dir[PATH_MAX]; /* its directory, first on their PATH */
     char sessions_dir[PATH_MAX];
-    struct MHD_Daemon *mhd;
+    void *http; /* the api's HTTP server (api/http.c: libmicrohttpd's daemon) */
     struct ald_metrics metrics;
     struct ald_proxy px[ALD_PX_N];
     /* the scoped-token keys (proxies.token_keys): keys[0] signs; all are
