@@ -477,7 +477,7 @@ enum MHD_Result ald_route_exec(struct ald_req *r)
     }
     int running = p->state == ALD_P_RUNNING;
     pthread_mutex_unlock(&d->lock);
-    /* process_start went out when SPAWNED was applied (ctl.c) */
+    /* process_start went out when SPAWNED was applied (control.c) */
     if (req.background)
         ald_proc_save(d, p); /* a foreground one: once its start line is out */
     if (!req.background) {
