@@ -179,6 +179,8 @@ static int fault_status(enum ald_fault_kind kind)
     switch (kind) {
     case ALD_FAULT_INVALID:
         return 400;
+    case ALD_FAULT_FORBIDDEN:
+        return 403;
     case ALD_FAULT_NOT_FOUND:
         return 404;
     case ALD_FAULT_CONFLICT:

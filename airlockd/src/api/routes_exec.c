@@ -28,58 +28,6 @@
 
 #define CHUNK 65536
 
-/* Regular mode: holds the request until somebody decides or the timeout.
- * 0 when allowed; else fills `e` (403). */
-static int approval_wait(struct ald *d, struct ald_session *s, json_t *argv, struct ald_apierr *e)
-{
-    struct ald_approval *a = calloc(1, sizeof(*a));
-    if (!a)
-        return ald_apierr_set(e, 500, "internal", NULL, "out of memory");
-    memcpy(a->id, "a_", 2);
-    if (ald_random_hex(a->id + 2, 16) < 0) {
-        free(a);
-        return ald_apierr_set(e, 500, "internal", NULL, "%s", al_error_last());
-    }
-    a->argv = json_incref(argv);
-    a->state = "pending";
-    a->created_ms = ald_now_ms();
-    pthread_mutex_lock(&d->lock);
-    a->next = s->approvals.list;
-    s->approvals.list = a;
-    pthread_mutex_unlock(&d->lock);
-    ald_approval_event(d, s, a);
-
-    struct timespec deadline;
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
-    deadline.tv_sec += (time_t)d->cfg->approval_timeout_s;
-    pthread_mutex_lock(&d->lock);
-    int timed_out = 0;
-    while (strcmp(a->state, "pending") == 0 && s->state == ALD_READY &&
-           !atomic_load(&d->stopping)) {
-        if (pthread_cond_timedwait(&d->cond, &d->lock, &deadline) == ETIMEDOUT) {
-            if (strcmp(a->state, "pending") == 0) {
-                a->state = "timed-out";
-                timed_out = 1;
-            }
-            break;
-        }
-    }
-    if (strcmp(a->state, "pending") == 0) {
-        a->state = "timed-out";
-        timed_out = 1;
-    }
-    const char *st = a->state;
-    pthread_mutex_unlock(&d->lock);
-    if (timed_out)
-        ald_approval_event(d, s, a);
-    if (strcmp(st, "allowed") == 0)
-        return 0;
-    if (strcmp(st, "denied") == 0)
-        return ald_apierr_set(e, 403, "approval_denied", NULL, "the command was refused");
-    return ald_apierr_set(e, 403, "approval_timeout", NULL, "nobody decided within %llu s",
-                          (unsigned long long)d->cfg->approval_timeout_s);
-}
-
 /* ---- foreground streaming ---- */
 
 struct fg {
@@ -433,8 +381,9 @@ enum MHD_Result ald_route_exec(struct ald_req *r)
         goto out;
     }
     ald_session_touch(d, s);
-    if (s->mode == AL_MODE_REGULAR && approval_wait(d, s, req.argv_json, &e) < 0) {
-        ret = ald_reply_apierr(r, &e);
+    struct ald_fault f;
+    if (s->mode == AL_MODE_REGULAR && ald_approval_wait(d, s, req.argv_json, &f) < 0) {
+        ret = ald_reply_fault(r, &f);
         goto out;
     }
     if (!(p = ald_exec_proc_new(d, s, &req))) {

@@ -7,6 +7,8 @@
 
 #include <jansson.h>
 
+#include "airlockd/core/fault.h"
+
 struct ald;
 struct ald_session;
 
@@ -26,5 +28,11 @@ struct ald_approval {
 json_t *ald_approval_json(const struct ald_approval *a);
 /* Publishes an approval's current state (takes d->lock). */
 void ald_approval_event(struct ald *d, struct ald_session *s, struct ald_approval *a);
+/* Regular mode: holds the command `argv` of a request on session `s` as a
+ * pending approval until somebody decides, the session ends, the daemon
+ * stops or approval_timeout_s passes. 0 when allowed; else `f` says why
+ * (ALD_FAULT_FORBIDDEN "approval_denied" or "approval_timeout";
+ * ALD_FAULT_INTERNAL). */
+int ald_approval_wait(struct ald *d, struct ald_session *s, json_t *argv, struct ald_fault *f);
 
 #endif

@@ -8,6 +8,7 @@
 enum ald_fault_kind {
     ALD_FAULT_INTERNAL,    /* our failure (500) */
     ALD_FAULT_INVALID,     /* a bad value in the request (400) */
+    ALD_FAULT_FORBIDDEN,   /* refused by policy or by a person (403) */
     ALD_FAULT_NOT_FOUND,   /* nothing by that name for this caller (404) */
     ALD_FAULT_CONFLICT,    /* refused in the current state (409) */
     ALD_FAULT_QUOTA,       /* over a quota (429) */
