@@ -21,6 +21,7 @@ if [ -n "$files" ]; then
   clang-format --dry-run --Werror $files
 fi
 ./deploy/check-banned.sh
+./deploy/check-layers.sh
 
 step "build (-Werror)"
 cmake -S . -B build -DAIRLOCK_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null

@@ -82,7 +82,7 @@ int main(int argc, char **argv)
         return cmd_session(argc - 1, argv + 1);
     if (strcmp(cmd, "admin") == 0 || strcmp(cmd, "up") == 0) {
         argv[0] = "airlockd"; /* airlockd admin|up ... */
-        return exec_tool("airlockd", "session/airlockd", argv);
+        return exec_tool("airlockd", "airlockd", argv);
     }
     if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
         usage(stdout);

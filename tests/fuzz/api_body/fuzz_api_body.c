@@ -9,8 +9,8 @@
 
 #include "airlock/netpolicy.h"
 
-#include "body.h"
-#include "config.h"
+#include "airlockd/api/body.h"
+#include "airlockd/core/config.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

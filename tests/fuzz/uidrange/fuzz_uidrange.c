@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "uidrange.h"
+#include "airlockd/adapters/uidrange.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

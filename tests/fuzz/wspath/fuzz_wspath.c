@@ -15,7 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "wsfiles.h"
+#include "airlockd/core/wsfiles.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -13,7 +13,7 @@ trap 'rm -rf "$T"' EXIT
 FAILS=0
 for unit in "$DEPLOY"/systemd/*.service; do
     name=$(basename "$unit")
-    sed -e "s#/usr/local/bin/airlockd#$BUILD/session/airlockd/airlockd#" \
+    sed -e "s#/usr/local/bin/airlockd#$BUILD/airlockd/airlockd#" \
         -e "s#/usr/local/bin/airlock-netproxy#$BUILD/netproxy/airlock-netproxy#" \
         -e "s#/usr/local/bin/airlock-gitproxy#$BUILD/gitproxy/airlock-gitproxy#" \
         "$unit" >"$T/$name"

@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "body.h"
-#include "config.h"
+#include "airlockd/api/body.h"
+#include "airlockd/core/config.h"
 
 #include "airlock/error.h"
 

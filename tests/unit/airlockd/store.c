@@ -12,8 +12,8 @@
 #include <jansson.h>
 #include <sqlite3.h>
 
-#include "auth.h"
-#include "store.h"
+#include "airlockd/adapters/auth.h"
+#include "airlockd/adapters/store.h"
 
 #include "airlock/error.h"
 

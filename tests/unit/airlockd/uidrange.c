@@ -20,8 +20,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "uidrange.h"
+#include "airlockd/core/config.h"
+#include "airlockd/adapters/uidrange.h"
 
 #include "airlock/error.h"
 

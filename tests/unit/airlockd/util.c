@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util.h"
+#include "airlockd/core/util.h"
 
 #include "airlock/base64.h"
 #include "airlock/error.h"

@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "airlock/error.h"
-#include "evbus.h"
+#include "airlockd/core/evbus.h"
 
 static uint64_t pub_n(struct evbus *bus, const char *user, const char *session, int n)
 {

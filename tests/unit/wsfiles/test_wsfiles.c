@@ -22,7 +22,7 @@
 #include <unistd.h>
 
 #include "airlock/error.h"
-#include "wsfiles.h"
+#include "airlockd/core/wsfiles.h"
 
 static char base[] = "/tmp/airlock-wsf-test-XXXXXX";
 static char ws[256], outside[256], secret[300], outdir[300];

@@ -1,0 +1,74 @@
+/* What core needs from the layers above it, as function pointers that
+ * main.c fills in before ald_sessions_start() (struct ald.hooks): the
+ * store (adapters/store.c), the proxy supervisor (adapters/proxies.c), git
+ * repositories (adapters/gitrepo.c) and the settings check of the api
+ * (api/body.c). Core calls them only through these pointers, so it neither
+ * includes nor links the adapters or the api. Each pointer has the
+ * signature and the contract of the function named in its comment; every
+ * one must be set. */
+#ifndef ALD_CORE_HOOKS_H
+#define ALD_CORE_HOOKS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <jansson.h>
+
+#include "airlockd/core/fault.h"
+#include "airlockd/core/principal.h"
+
+struct ald;
+struct ald_session;
+struct ald_store;
+struct ald_create_req;
+struct ald_grant;
+struct al_policy;
+
+/* The rows core keeps (ald_store_*, adapters/store.h). */
+struct ald_store_hooks {
+    int (*checkpoint)(struct ald_store *st);
+    int (*session_put)(struct ald_store *st, json_t *pub, json_t *priv);
+    int (*session_get)(struct ald_store *st, const char *id, const char *user, json_t **pub,
+                       json_t **priv);
+    int (*session_live)(struct ald_store *st, json_t **out);
+    int (*session_kept)(struct ald_store *st, json_t **out);
+    int (*proc_put)(struct ald_store *st, const char *session, uint64_t num, json_t *pub,
+                    json_t *priv);
+    int (*proc_put_audit)(struct ald_store *st, const char *session, uint64_t num, json_t *pub,
+                          json_t *priv, const struct ald_audit_row *a);
+    int (*proc_running)(struct ald_store *st, const char *session, json_t **out);
+    int (*proc_max)(struct ald_store *st, const char *session, uint64_t *out);
+    int (*idem_claim)(struct ald_store *st, const char *user, const char *key,
+                      const char *body_hash, const char *session, uint64_t now_ms,
+                      char out_session[32], char out_hash[72]);
+    int (*idem_release)(struct ald_store *st, const char *user, const char *key);
+    int (*idem_purge)(struct ald_store *st, uint64_t before_ms);
+};
+
+/* The proxies (ald_px_*, adapters/proxies.h). */
+struct ald_px_hooks {
+    int (*start)(struct ald *d);
+    void (*stop)(struct ald *d);
+    size_t (*ports)(const struct ald *d, const uint16_t **ports);
+    int (*session_add)(struct ald *d, struct ald_session *s, pid_t init_pid, int wait);
+    void (*session_remove)(struct ald *d, struct ald_session *s);
+};
+
+/* A session's repository (ald_git_*, adapters/gitrepo.h). */
+struct ald_git_hooks {
+    int (*plan)(struct ald *d, const char *id, const struct ald_create_req *req, json_t **out,
+                struct ald_fault *f);
+    int (*live_clash)(struct ald *d, json_t *git, struct ald_fault *f);
+    int (*setup)(struct ald *d, struct ald_session *s);
+    int (*load)(struct ald_session *s, json_t *git);
+    int (*clone)(struct ald *d, struct ald_session *s);
+};
+
+struct ald_hooks {
+    struct ald_store_hooks store;
+    struct ald_px_hooks px;
+    struct ald_git_hooks git;
+};
+
+#endif

@@ -1,0 +1,587 @@
+#include "request.h"
+
+#include "airlockd/api/metrics.h"
+
+#include "airlockd/adapters/auth.h"
+#include "airlockd/core/daemon.h"
+#include "airlockd/core/process.h"
+#include "airlockd/core/session.h"
+#include "airlockd/core/util.h"
+
+#include "airlock/error.h"
+#include "airlock/log.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static const struct ald_route routes[] = {
+    {"GET", "/healthz", ALD_BODY_NONE, 0, ald_route_healthz, NULL},
+    {"GET", "/metrics", ALD_BODY_NONE, 0, ald_route_metrics, NULL},
+    {"POST", "/v1/sessions", ALD_BODY_JSON, 1, ald_route_session_create, NULL},
+    {"GET", "/v1/sessions", ALD_BODY_NONE, 1, ald_route_session_list, NULL},
+    {"GET", "/v1/sessions/*", ALD_BODY_NONE, 1, ald_route_session_get, NULL},
+    {"DELETE", "/v1/sessions/*", ALD_BODY_NONE, 1, ald_route_session_delete, NULL},
+    {"PATCH", "/v1/sessions/*/policy", ALD_BODY_JSON, 1, ald_route_session_policy, NULL},
+    {"POST", "/v1/sessions/*/keepalive", ALD_BODY_JSON, 1, ald_route_session_keepalive, NULL},
+    {"POST", "/v1/sessions/*/exec", ALD_BODY_JSON, 1, ald_route_exec, NULL},
+    {"GET", "/v1/sessions/*/processes", ALD_BODY_NONE, 1, ald_route_proc_list, NULL},
+    {"GET", "/v1/sessions/*/processes/*", ALD_BODY_NONE, 1, ald_route_proc_get, NULL},
+    {"GET", "/v1/sessions/*/processes/*/output", ALD_BODY_NONE, 1, ald_route_proc_output, NULL},
+    {"POST", "/v1/sessions/*/processes/*/signal", ALD_BODY_JSON, 1, ald_route_proc_signal, NULL},
+    {"POST", "/v1/sessions/*/processes/*/stdin", ALD_BODY_RAW, 1, ald_route_proc_stdin, NULL},
+    {"GET", "/v1/sessions/*/approvals", ALD_BODY_NONE, 1, ald_route_approval_list, NULL},
+    {"POST", "/v1/sessions/*/approvals/*", ALD_BODY_JSON, 1, ald_route_approval_decide, NULL},
+    {"GET", "/v1/sessions/*/files/**", ALD_BODY_NONE, 1, ald_route_file_get, NULL},
+    {"PUT", "/v1/sessions/*/files/**", ALD_BODY_UPLOAD, 1, ald_route_file_put,
+     &ald_file_upload_ops},
+    {"DELETE", "/v1/sessions/*/files/**", ALD_BODY_NONE, 1, ald_route_file_delete, NULL},
+    {"GET", "/v1/sessions/*/events", ALD_BODY_NONE, 1, ald_route_events, NULL},
+    {"GET", "/v1/events", ALD_BODY_NONE, 1, ald_route_events, NULL},
+};
+
+#define N_ROUTES (sizeof(routes) / sizeof(*routes))
+
+/* Matches `path` (raw, without query) against `pattern`; on a match stores
+ * the raw spans of the wildcards in spans[] (start, length pairs). */
+static int match(const char *pattern, const char *path, const char *spans[3], size_t lens[3],
+                 int *n)
+{
+    *n = 0;
+    const char *p = pattern, *u = path;
+    while (*p) {
+        if (p[0] == '*' && p[1] == '*') {
+            if (*n >= 3)
+                return 0;
+            spans[*n] = u;
+            lens[(*n)++] = strlen(u);
+            return 1;
+        }
+        if (p[0] == '*') {
+            const char *end = strchr(u, '/');
+            size_t len = end ? (size_t)(end - u) : strlen(u);
+            if (len == 0 || *n >= 3)
+                return 0;
+            spans[*n] = u;
+            lens[(*n)++] = len;
+            u += len;
+            p++;
+            continue;
+        }
+        if (*p != *u)
+            return 0;
+        p++;
+        u++;
+    }
+    return *u == '\0';
+}
+
+static int mutating(const char *method)
+{
+    return method && (strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0 ||
+                      strcmp(method, "PATCH") == 0 || strcmp(method, "DELETE") == 0);
+}
+
+/* Appends the audit row of a changing call, once, as soon as its status is
+ * known: before the reply leaves (so a client's next call is logged after
+ * this one), or when the request ends without a reply being queued. */
+static void audit_write(struct ald_req *r)
+{
+    struct ald *d = r->d;
+    if (r->audited || !r->route || !r->route->auth || !mutating(r->method) || !r->status)
+        return;
+    r->audited = 1;
+    const char *q = r->raw_uri ? strchr(r->raw_uri, '?') : NULL;
+    char *path =
+        r->raw_uri ? strndup(r->raw_uri, q ? (size_t)(q - r->raw_uri) : strlen(r->raw_uri)) : NULL;
+    struct ald_audit_row row = {.time_ms = ald_now_ms(),
+                                .user = r->authed ? r->who.user : NULL,
+                                .key_id = r->authed ? r->who.key_id : NULL,
+                                .method = r->method,
+                                .path = path ? path : "",
+                                .status = r->status,
+                                .session = r->session[0] ? r->session : NULL};
+    if (r->exit_proc) {
+        /* logged by proc_save on failure */
+        ald_proc_save_audit(d, r->exit_proc, &row);
+        r->exit_proc = NULL;
+    } else if (ald_store_audit(d->st, &row) < 0) {
+        al_log(AL_LOG_ERROR, "audit: %s", al_error_last());
+    }
+    free(path);
+}
+
+enum MHD_Result ald_reply(struct ald_req *r, int status, struct MHD_Response *resp)
+{
+    if (!resp)
+        return MHD_NO;
+    if (r->replied) {
+        MHD_destroy_response(resp);
+        return MHD_YES;
+    }
+    r->replied = 1;
+    r->status = status;
+    enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)status, resp);
+    MHD_destroy_response(resp);
+    if (ret == MHD_NO) {
+        r->replied = 0;
+        r->status = 0;
+    } else {
+        audit_write(r);
+    }
+    return ret;
+}
+
+enum MHD_Result ald_reply_json(struct ald_req *r, int status, json_t *body)
+{
+    char *txt = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    if (!txt)
+        return ald_reply_error(r, 500, "internal", NULL, "out of memory");
+    size_t len = strlen(txt);
+    txt[len] = '\0';
+    char *withnl = realloc(txt, len + 2);
+    if (withnl) {
+        txt = withnl;
+        txt[len++] = '\n';
+        txt[len] = '\0';
+    }
+    struct MHD_Response *resp = MHD_create_response_from_buffer(len, txt, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(txt);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, "Content-Type", "application/json");
+    return ald_reply(r, status, resp);
+}
+
+enum MHD_Result ald_reply_apierr(struct ald_req *r, const struct ald_apierr *e)
+{
+    json_t *err =
+        json_pack("{s:s, s:s}", "code", e->code ? e->code : "internal", "message", e->message);
+    if (err && e->field[0])
+        json_object_set_new(err, "field", json_string(e->field));
+    if (err && e->earliest_offset >= 0)
+        json_object_set_new(err, "earliest_offset", json_integer(e->earliest_offset));
+    return ald_reply_json(r, e->status ? e->status : 500, json_pack("{s:o}", "error", err));
+}
+
+/* The HTTP status of each kind of refusal core reports. */
+static int fault_status(enum ald_fault_kind kind)
+{
+    switch (kind) {
+    case ALD_FAULT_INVALID:
+        return 400;
+    case ALD_FAULT_FORBIDDEN:
+        return 403;
+    case ALD_FAULT_NOT_FOUND:
+        return 404;
+    case ALD_FAULT_CONFLICT:
+        return 409;
+    case ALD_FAULT_QUOTA:
+        return 429;
+    case ALD_FAULT_UNAVAILABLE:
+        return 503;
+    case ALD_FAULT_INTERNAL:
+        break;
+    }
+    return 500;
+}
+
+void ald_apierr_from_fault(struct ald_apierr *e, const struct ald_fault *f)
+{
+    e->status = fault_status(f->kind);
+    e->code = f->code;
+    e->earliest_offset = -1;
+    snprintf(e->field, sizeof(e->field), "%s", f->field);
+    snprintf(e->message, sizeof(e->message), "%s", f->message);
+}
+
+enum MHD_Result ald_reply_fault(struct ald_req *r, const struct ald_fault *f)
+{
+    struct ald_apierr e;
+    ald_apierr_from_fault(&e, f);
+    return ald_reply_apierr(r, &e);
+}
+
+enum MHD_Result ald_reply_error(struct ald_req *r, int status, const char *code, const char *field,
+                                const char *fmt, ...)
+{
+    struct ald_apierr e;
+    e.status = status;
+    e.code = code;
+    e.earliest_offset = -1;
+    snprintf(e.field, sizeof(e.field), "%s", field ? field : "");
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e.message, sizeof(e.message), fmt, ap);
+    va_end(ap);
+    return ald_reply_apierr(r, &e);
+}
+
+const char *ald_req_arg(struct ald_req *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+const char *ald_req_header(struct ald_req *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+int ald_req_socket(struct ald_req *r)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    return ci ? ci->connect_fd : -1;
+}
+
+struct ald_session *ald_req_session(struct ald_req *r, int need_ready,
+                                    enum ald_reply_state *replied)
+{
+    *replied = ALD_NOT_REPLIED;
+    const char *id = r->params[0];
+    snprintf(r->session, sizeof(r->session), "%s", id ? id : "");
+    struct ald_session *s = id ? ald_session_get(r->d, &r->who, id) : NULL;
+    if (s) {
+        if (need_ready) {
+            pthread_mutex_lock(&r->d->lock);
+            enum ald_state st = s->state;
+            pthread_mutex_unlock(&r->d->lock);
+            if (st != ALD_READY) {
+                ald_session_unref(r->d, s);
+                ald_reply_error(r, 409, "conflict", NULL, "session %s is %s", id,
+                                ald_state_name(st));
+                *replied = ALD_REPLIED;
+                return NULL;
+            }
+        }
+        return s;
+    }
+    json_t *pub = NULL;
+    int err =
+        id ? ald_store_session_get(r->d->st, id, r->who.admin ? NULL : r->who.user, &pub, NULL)
+           : AL_ENOTFOUND;
+    if (err == AL_ENOTFOUND) {
+        ald_reply_error(r, 404, "not_found", NULL, "no session %s", id ? id : "");
+        *replied = ALD_REPLIED;
+    } else if (err < 0) {
+        ald_reply_error(r, 500, "internal", NULL, "%s", al_error_last());
+        *replied = ALD_REPLIED;
+    } else if (need_ready) {
+        ald_reply_error(r, 409, "conflict", NULL, "session %s is %s", id,
+                        json_string_value(json_object_get(pub, "state")));
+        *replied = ALD_REPLIED;
+    }
+    json_decref(pub);
+    return NULL;
+}
+
+/* 405 with the Allow header. */
+static enum MHD_Result reply_405(struct ald_req *r, const char *allow)
+{
+    json_t *body = json_pack("{s:{s:s, s:s+}}", "error", "code", "method_not_allowed", "message",
+                             r->method, " is not allowed here");
+    char *txt = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    if (!txt)
+        return MHD_NO;
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(strlen(txt), txt, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(txt);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, "Content-Type", "application/json");
+    MHD_add_response_header(resp, "Allow", allow);
+    return ald_reply(r, 405, resp);
+}
+
+/* Which route: fills r->route and params, or replies 404/405. */
+static enum MHD_Result route(struct ald_req *r, const char *path)
+{
+    char allow[128] = "";
+    for (size_t i = 0; i < N_ROUTES; i++) {
+        const char *spans[3];
+        size_t lens[3];
+        int n;
+        if (!match(routes[i].pattern, path, spans, lens, &n))
+            continue;
+        if (strcmp(routes[i].method, r->method) != 0) {
+            if (!strstr(allow, routes[i].method)) {
+                size_t l = strlen(allow);
+                snprintf(allow + l, sizeof(allow) - l, "%s%s", l ? ", " : "", routes[i].method);
+            }
+            continue;
+        }
+        r->route = &routes[i];
+        for (int k = 0; k < n; k++)
+            if (ald_percent_decode(&r->params[k], spans[k], lens[k]) < 0)
+                r->param_bad = 1;
+        return MHD_YES;
+    }
+    if (allow[0])
+        return reply_405(r, allow);
+    return ald_reply_error(r, 404, "not_found", NULL, "no route %s %s", r->method, path);
+}
+
+/* Finds a query argument whose name or value holds a NUL byte (which the
+ * C-string lookups would silently cut). */
+static enum MHD_Result arg_nul(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size,
+                               const char *value, size_t value_size)
+{
+    (void)kind;
+    const char **bad = cls;
+    if (strlen(key) != key_size || (value && strlen(value) != value_size)) {
+        *bad = key;
+        return MHD_NO;
+    }
+    return MHD_YES;
+}
+
+/* The first call for a request: route, drain check, auth, limits. */
+static enum MHD_Result begin(struct ald_req *r)
+{
+    struct ald *d = r->d;
+    r->started = 1;
+    const char *uri = r->raw_uri ? r->raw_uri : "/";
+    const char *q = strchr(uri, '?');
+    size_t plen = q ? (size_t)(q - uri) : strlen(uri);
+    char *path = strndup(uri, plen);
+    if (!path)
+        return MHD_NO;
+    enum MHD_Result ret = route(r, path);
+    free(path);
+    if (r->replied || !r->route)
+        return ret;
+    if (atomic_load(&d->draining) && r->route->handler != ald_route_healthz)
+        return ald_reply_error(r, 503, "unavailable", NULL, "airlockd is shutting down");
+    if (r->route->auth) {
+        int err = ald_auth_check(d->st, ald_req_header(r, "Authorization"), &r->who);
+        if (err == AL_EAUTH)
+            return ald_reply_error(r, 401, "unauthorized", NULL,
+                                   "missing, unknown or revoked"
+                                   " API key");
+        if (err < 0)
+            return ald_reply_error(r, 500, "internal", NULL, "%s", al_error_last());
+        r->authed = 1;
+    }
+    r->body_limit =
+        r->route->body == ALD_BODY_UPLOAD ? d->cfg->max_upload_bytes : d->cfg->max_body_bytes;
+    const char *cl = ald_req_header(r, "Content-Length");
+    uint64_t len = 0;
+    if (cl && ald_parse_u64(cl, UINT64_MAX, &len) == 0 && len > r->body_limit) {
+        r->too_large = 1;
+        return ald_reply_error(r, 413, "too_large", NULL, "body over %llu bytes",
+                               (unsigned long long)r->body_limit);
+    }
+    const char *te = ald_req_header(r, "Transfer-Encoding");
+    int has_body = len > 0 || (te && strcasecmp(te, "identity") != 0);
+    const char *ct = ald_req_header(r, "Content-Type");
+    if (r->route->body == ALD_BODY_JSON && has_body && ct &&
+        strncasecmp(ct, "application/json", 16) != 0)
+        return ald_reply_error(r, 415, "unsupported_media_type", NULL,
+                               "expected Content-Type: application/json, got %s", ct);
+    if (r->param_bad)
+        return ald_reply_error(r, 400, "invalid_path", NULL, "bad percent-encoding in the URL");
+    const char *bad_arg = NULL;
+    MHD_get_connection_values_n(r->conn, MHD_GET_ARGUMENT_KIND, arg_nul, &bad_arg);
+    if (bad_arg)
+        return ald_reply_error(r, 400, "invalid_value", bad_arg,
+                               "query argument %.64s holds a NUL byte", bad_arg);
+    al_buf_init(&r->body, r->body_limit);
+    if (r->route->body == ALD_BODY_UPLOAD && r->route->upload->begin(r) != 0 && !r->replied)
+        return ald_reply_apierr(r, &r->err);
+    return MHD_YES;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
+{
+    (void)url;
+    (void)version;
+    struct ald_req *r = *con_cls;
+    if (!r)
+        return MHD_NO;
+    r->d = cls;
+    r->conn = conn;
+    r->method = method;
+    if (!r->started) {
+        enum MHD_Result ret = begin(r);
+        if (r->replied || ret == MHD_NO)
+            return ret;
+        return MHD_YES;
+    }
+    if (*upload_data_size > 0) {
+        size_t n = *upload_data_size;
+        *upload_data_size = 0;
+        if (r->replied || r->too_large)
+            return MHD_YES; /* an error reply is queued or due: discard */
+        r->received += n;
+        if (r->received > r->body_limit) {
+            /* libmicrohttpd takes no reply in the middle of a body (chunked
+             * uploads): the rest is read and dropped, the 413 comes at the end */
+            r->too_large = 1;
+            if (r->upload && r->route->upload)
+                r->route->upload->abort(r);
+            al_buf_free(&r->body);
+            return MHD_YES;
+        }
+        if (r->route->body == ALD_BODY_UPLOAD) {
+            /* a write error is reported once the body is in (see above) */
+            if (!r->err.code && r->route->upload->write(r, upload_data, n) != 0 && !r->err.code)
+                ald_apierr_set(&r->err, 500, "internal", NULL, "upload failed");
+        } else if (r->route->body != ALD_BODY_NONE) {
+            if (al_buf_append(&r->body, upload_data, n) < 0)
+                r->too_large = 1;
+        }
+        return MHD_YES;
+    }
+    if (r->replied)
+        return MHD_YES;
+    if (r->too_large)
+        return ald_reply_error(r, 413, "too_large", NULL, "body over %llu bytes",
+                               (unsigned long long)r->body_limit);
+    if (r->err.code && r->route->body == ALD_BODY_UPLOAD)
+        return ald_reply_apierr(r, &r->err);
+    return r->route->handler(r);
+}
+
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    (void)conn;
+    struct ald *d = cls;
+    struct ald_req *r = calloc(1, sizeof(*r));
+    if (r) {
+        r->raw_uri = strdup(uri ? uri : "/");
+        atomic_fetch_add(&d->inflight, 1);
+    }
+    return r;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)conn;
+    (void)toe;
+    struct ald *d = cls;
+    struct ald_req *r = *con_cls;
+    if (!r)
+        return;
+    atomic_fetch_sub(&d->inflight, 1);
+    if (r->upload && r->route && r->route->upload)
+        r->route->upload->abort(r);
+    if (r->status)
+        ald_metrics_http(d, r->status);
+    audit_write(r);
+    for (int i = 0; i < 3; i++)
+        free(r->params[i]);
+    al_buf_free(&r->body);
+    free(r->raw_uri);
+    free(r);
+    *con_cls = NULL;
+}
+
+/* libmicrohttpd's own messages, at debug level. */
+static void __attribute__((format(printf, 2, 0))) mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char msg[512];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    size_t n = strlen(msg);
+    while (n > 0 && msg[n - 1] == '\n')
+        msg[--n] = '\0';
+    al_log(AL_LOG_DEBUG, "http: %s", msg);
+}
+
+/* Creates the listening socket on HOST:PORT. */
+static int listen_on(const char *addr, char *bound, size_t boundsz)
+{
+    char host[256];
+    uint16_t port;
+    if (ald_config_listen_split(addr, host, sizeof(host), &port) < 0)
+        return al_error_set(AL_EINVAL, "listen: bad address \"%s\"", addr);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE};
+    struct addrinfo *ai = NULL;
+    char portstr[8];
+    snprintf(portstr, sizeof(portstr), "%u", port);
+    if (getaddrinfo(host, portstr, &hints, &ai) != 0 || !ai)
+        return al_error_set(AL_EINVAL, "listen: \"%s\" is not a numeric address", host);
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    int err = 0;
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+        bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 512) < 0) {
+        err = al_error_set_errno(AL_EIO, errno, "listen on %s", addr);
+        if (fd >= 0)
+            close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(ai);
+    if (err < 0)
+        return err;
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    char h[INET6_ADDRSTRLEN] = "?";
+    unsigned p = 0;
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
+        if (ss.ss_family == AF_INET) {
+            struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+            inet_ntop(AF_INET, &in->sin_addr, h, sizeof(h));
+            p = ntohs(in->sin_port);
+            snprintf(bound, boundsz, "%s:%u", h, p);
+        } else {
+            struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+            inet_ntop(AF_INET6, &in6->sin6_addr, h, sizeof(h));
+            p = ntohs(in6->sin6_port);
+            snprintf(bound, boundsz, "[%s]:%u", h, p);
+        }
+    }
+    return fd;
+}
+
+int ald_http_start(struct ald *d, char *bound, size_t boundsz)
+{
+    int fd = listen_on(d->cfg->listen, bound, boundsz);
+    if (fd < 0)
+        return fd;
+    d->http = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+                                   MHD_USE_ITC | MHD_USE_ERROR_LOG |
+                                   MHD_USE_POLL, /* select() stops at fd 1024 */
+                               0, NULL, NULL, on_request, d, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, d,
+                               MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT,
+                               (unsigned)d->cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+                               (unsigned)0, MHD_OPTION_URI_LOG_CALLBACK, on_uri, d,
+                               MHD_OPTION_NOTIFY_COMPLETED, on_completed, d, MHD_OPTION_END);
+    if (!d->http) {
+        close(fd);
+        return al_error_set(AL_EIO, "libmicrohttpd did not start on %s", d->cfg->listen);
+    }
+    return 0;
+}
+
+void ald_http_quiesce(struct ald *d)
+{
+    if (d->http) {
+        MHD_socket fd = MHD_quiesce_daemon(d->http);
+        if (fd != MHD_INVALID_SOCKET)
+            close(fd);
+    }
+}
+
+void ald_http_stop(struct ald *d)
+{
+    if (d->http)
+        MHD_stop_daemon(d->http);
+    d->http = NULL;
+}

@@ -1,0 +1,126 @@
+/* The HTTP layer inside the api (private to src/api): libmicrohttpd with a thread per connection,
+ * the route table, authentication, body limits, JSON replies and errors, audit. */
+#ifndef ALD_API_REQUEST_H
+#define ALD_API_REQUEST_H
+
+#include <microhttpd.h>
+
+#include "airlockd/adapters/store.h"
+#include "airlockd/api/body.h"
+#include "airlockd/api/http.h"
+#include "airlockd/core/daemon.h"
+#include "airlockd/core/process.h"
+#include "airlockd/core/session.h"
+
+#include "airlock/buf.h"
+
+enum ald_body_kind {
+    ALD_BODY_NONE,   /* any body is read and ignored (bounded) */
+    ALD_BODY_JSON,   /* application/json, at most max_body_bytes */
+    ALD_BODY_RAW,    /* any type, at most max_body_bytes */
+    ALD_BODY_UPLOAD, /* streamed to the route's upload hooks, max_upload_bytes */
+};
+
+struct ald_req;
+
+typedef enum MHD_Result (*ald_handler_fn)(struct ald_req *r);
+
+/* Streaming upload hooks (ALD_BODY_UPLOAD): begin runs once the headers are
+ * in (it may queue an error reply and return non-zero), write for each
+ * chunk (non-zero: stop and reply with r->err), end replies. */
+struct ald_upload_ops {
+    int (*begin)(struct ald_req *r);
+    int (*write)(struct ald_req *r, const char *data, size_t len);
+    void (*abort)(struct ald_req *r);
+};
+
+struct ald_route {
+    const char *method;
+    const char *pattern; /* "*" matches one segment, "**" the rest */
+    enum ald_body_kind body;
+    int auth; /* needs a key */
+    ald_handler_fn handler;
+    const struct ald_upload_ops *upload;
+};
+
+struct ald_req {
+    struct ald *d;
+    struct MHD_Connection *conn;
+    char *raw_uri;
+    const char *method;
+    const struct ald_route *route;
+    char *params[3]; /* percent-decoded "*" / "**" parts, in order */
+    int param_bad;   /* a param could not be decoded */
+    struct ald_principal who;
+    int authed;
+    struct al_buf body;
+    uint64_t body_limit, received;
+    int started, replied, too_large, audited;
+    int status;
+    char session[32]; /* for the audit row */
+    /* a command whose exit this request applied: saved with the audit row,
+     * in one transaction (not owned: the request holds a reference) */
+    struct ald_proc *exit_proc;
+    void *upload; /* the upload hooks' state */
+    struct ald_apierr err;
+};
+
+/* Replies with `body` (reference stolen) as JSON. */
+enum MHD_Result ald_reply_json(struct ald_req *r, int status, json_t *body);
+/* Replies with the error in `e`. */
+enum MHD_Result ald_reply_apierr(struct ald_req *r, const struct ald_apierr *e);
+/* The api's error for a refusal of core (its kind's HTTP status). */
+void ald_apierr_from_fault(struct ald_apierr *e, const struct ald_fault *f);
+/* Replies with the refusal in `f` (ald_apierr_from_fault). */
+enum MHD_Result ald_reply_fault(struct ald_req *r, const struct ald_fault *f);
+/* Replies with an error built from the arguments. */
+enum MHD_Result ald_reply_error(struct ald_req *r, int status, const char *code, const char *field,
+                                const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* Queues a prepared response (adds the status for metrics and audit). */
+enum MHD_Result ald_reply(struct ald_req *r, int status, struct MHD_Response *resp);
+
+/* A query argument (decoded by MHD) or NULL. */
+const char *ald_req_arg(struct ald_req *r, const char *name);
+/* A request header or NULL. */
+const char *ald_req_header(struct ald_req *r, const char *name);
+/* The connection's socket (for noticing a client that went away). */
+int ald_req_socket(struct ald_req *r);
+
+/* What a route helper did about the request's reply: whether it queued
+ * one already (an error), so that the route must not reply again. */
+enum ald_reply_state {
+    ALD_NOT_REPLIED,
+    ALD_REPLIED,
+};
+
+/* Finds the live session of the first URL param visible to the caller
+ * (ref taken), or replies 404 (ended sessions: 409 when `need_ready`,
+ * else NULL with *replied ALD_NOT_REPLIED so the caller looks in the
+ * store). */
+struct ald_session *ald_req_session(struct ald_req *r, int need_ready,
+                                    enum ald_reply_state *replied);
+
+/* ---- route handlers (routes_*.c) ---- */
+enum MHD_Result ald_route_healthz(struct ald_req *r);
+enum MHD_Result ald_route_metrics(struct ald_req *r);
+enum MHD_Result ald_route_session_create(struct ald_req *r);
+enum MHD_Result ald_route_session_list(struct ald_req *r);
+enum MHD_Result ald_route_session_get(struct ald_req *r);
+enum MHD_Result ald_route_session_policy(struct ald_req *r);
+enum MHD_Result ald_route_session_delete(struct ald_req *r);
+enum MHD_Result ald_route_session_keepalive(struct ald_req *r);
+enum MHD_Result ald_route_exec(struct ald_req *r);
+enum MHD_Result ald_route_proc_list(struct ald_req *r);
+enum MHD_Result ald_route_proc_get(struct ald_req *r);
+enum MHD_Result ald_route_proc_output(struct ald_req *r);
+enum MHD_Result ald_route_proc_signal(struct ald_req *r);
+enum MHD_Result ald_route_proc_stdin(struct ald_req *r);
+enum MHD_Result ald_route_approval_list(struct ald_req *r);
+enum MHD_Result ald_route_approval_decide(struct ald_req *r);
+enum MHD_Result ald_route_file_get(struct ald_req *r);
+enum MHD_Result ald_route_file_put(struct ald_req *r);
+enum MHD_Result ald_route_file_delete(struct ald_req *r);
+enum MHD_Result ald_route_events(struct ald_req *r);
+extern const struct ald_upload_ops ald_file_upload_ops;
+
+#endif

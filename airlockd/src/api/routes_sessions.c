@@ -1,0 +1,198 @@
+/* Routes: service (healthz, metrics) and sessions. */
+#include "request.h"
+
+#include "airlockd/adapters/proxies.h"
+#include "airlockd/api/metrics.h"
+#include "airlockd/core/daemon.h"
+#include "airlockd/core/session.h"
+#include "airlockd/core/util.h"
+
+#include "airlock/error.h"
+
+#include <openssl/sha.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum MHD_Result ald_route_healthz(struct ald_req *r)
+{
+    struct ald *d = r->d;
+    json_int_t n = 0;
+    pthread_mutex_lock(&d->lock);
+    for (struct ald_session *s = d->sessions; s; s = s->next)
+        n++;
+    pthread_mutex_unlock(&d->lock);
+    int draining = atomic_load(&d->draining);
+    return ald_reply_json(
+        r, draining ? 503 : 200,
+        json_pack("{s:s, s:I}", "status", draining ? "draining" : "ok", "sessions", n));
+}
+
+enum MHD_Result ald_route_metrics(struct ald_req *r)
+{
+    char *txt = ald_metrics_render(r->d);
+    if (!txt)
+        return ald_reply_error(r, 500, "internal", NULL, "out of memory");
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(strlen(txt), txt, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(txt);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, "Content-Type", "text/plain; version=0.0.4");
+    return ald_reply(r, 200, resp);
+}
+
+enum MHD_Result ald_route_session_create(struct ald_req *r)
+{
+    struct ald_apierr e;
+    struct ald_create_req req;
+    const char *body = r->body.ptr ? r->body.ptr : "";
+    if (ald_body_create(&req, body, r->body.len, r->d->cfg, r->who.user, &e) < 0)
+        return ald_reply_apierr(r, &e);
+    unsigned char hash[32];
+    char hash_hex[65];
+    SHA256((const unsigned char *)body, r->body.len, hash);
+    ald_hex(hash_hex, hash, 32);
+    json_t *pub = NULL;
+    int replayed = 0;
+    struct ald_fault f;
+    int err = ald_session_create(r->d, &r->who, &req, ald_req_header(r, "Idempotency-Key"),
+                                 hash_hex, &pub, &replayed, &f);
+    ald_create_req_free(&req);
+    if (err < 0)
+        return ald_reply_fault(r, &f);
+    snprintf(r->session, sizeof(r->session), "%s", json_string_value(json_object_get(pub, "id")));
+    if (!replayed)
+        return ald_reply_json(r, 201, pub);
+    char *txt = json_dumps(pub, JSON_COMPACT);
+    json_decref(pub);
+    if (!txt)
+        return MHD_NO;
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(strlen(txt), txt, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(txt);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, "Content-Type", "application/json");
+    MHD_add_response_header(resp, "Idempotent-Replayed", "true");
+    return ald_reply(r, 200, resp);
+}
+
+enum MHD_Result ald_route_session_list(struct ald_req *r)
+{
+    const char *state = ald_req_arg(r, "state");
+    const char *limit_s = ald_req_arg(r, "limit");
+    const char *cursor = ald_req_arg(r, "cursor");
+    uint64_t limit = 50, after = 0;
+    if (state && ald_state_parse(state) < 0)
+        return ald_reply_error(r, 400, "invalid_value", "state", "unknown state \"%.40s\"", state);
+    if (limit_s && (ald_parse_u64(limit_s, 500, &limit) < 0 || limit == 0))
+        return ald_reply_error(r, 400, "invalid_value", "limit", "limit must be 1 to 500");
+    if (cursor && *cursor && ald_parse_u64(cursor, INT64_MAX, &after) < 0)
+        return ald_reply_error(r, 400, "invalid_value", "cursor", "bad cursor");
+    json_t *arr = NULL;
+    int64_t next = 0;
+    if (ald_store_session_page(r->d->st, r->who.admin ? NULL : r->who.user, state, (int64_t)after,
+                               (unsigned)limit, &arr, &next) < 0)
+        return ald_reply_error(r, 500, "internal", NULL, "%s", al_error_last());
+    /* live sessions: the in-memory object is the current one */
+    size_t i;
+    json_t *o;
+    json_array_foreach(arr, i, o)
+    {
+        const char *id = json_string_value(json_object_get(o, "id"));
+        struct ald_session *s = id ? ald_session_get(r->d, &r->who, id) : NULL;
+        if (s) {
+            pthread_mutex_lock(&r->d->lock);
+            json_t *live = ald_session_json(s);
+            pthread_mutex_unlock(&r->d->lock);
+            if (live)
+                json_array_set_new(arr, i, live);
+            ald_session_unref(r->d, s);
+        }
+    }
+    json_t *next_j = json_null();
+    if (next) {
+        char buf[32];
+        snprintf(buf, sizeof(buf), "%lld", (long long)next);
+        next_j = json_string(buf);
+    }
+    return ald_reply_json(r, 200, json_pack("{s:o, s:o}", "sessions", arr, "next_cursor", next_j));
+}
+
+enum MHD_Result ald_route_session_get(struct ald_req *r)
+{
+    struct ald_fault f;
+    json_t *pub = NULL;
+    if (ald_session_lookup_json(r->d, &r->who, r->params[0], &pub, &f) < 0)
+        return ald_reply_fault(r, &f);
+    return ald_reply_json(r, 200, pub);
+}
+
+enum MHD_Result ald_route_session_delete(struct ald_req *r)
+{
+    enum ald_reply_state replied;
+    struct ald_session *s = ald_req_session(r, 0, &replied);
+    if (replied == ALD_REPLIED)
+        return MHD_YES;
+    if (s) {
+        ald_session_end(r->d, s, ALD_DELETED, NULL);
+        ald_session_unref(r->d, s);
+    }
+    struct ald_fault f;
+    json_t *pub = NULL;
+    if (ald_session_lookup_json(r->d, &r->who, r->params[0], &pub, &f) < 0)
+        return ald_reply_fault(r, &f);
+    return ald_reply_json(r, 200, pub);
+}
+
+enum MHD_Result ald_route_session_keepalive(struct ald_req *r)
+{
+    enum ald_reply_state replied;
+    struct ald_session *s = ald_req_session(r, 1, &replied);
+    if (!s)
+        return replied == ALD_REPLIED ? MHD_YES
+                                      : ald_reply_error(r, 404, "not_found", NULL, "no session");
+    ald_session_touch(r->d, s);
+    ald_session_save(r->d, s);
+    pthread_mutex_lock(&r->d->lock);
+    json_t *pub = ald_session_json(s);
+    pthread_mutex_unlock(&r->d->lock);
+    ald_session_unref(r->d, s);
+    return ald_reply_json(r, 200, pub);
+}
+
+enum MHD_Result ald_route_session_policy(struct ald_req *r)
+{
+    enum ald_reply_state replied;
+    struct ald_session *s = ald_req_session(r, 1, &replied);
+    if (!s)
+        return replied == ALD_REPLIED ? MHD_YES
+                                      : ald_reply_error(r, 404, "not_found", NULL, "no session");
+    /* checked with the grant of the session's owner (an admin may patch it) */
+    struct ald_apierr e;
+    json_t *settings = NULL;
+    struct al_netpolicy net;
+    if (ald_body_policy(&settings, &net, r->body.ptr ? r->body.ptr : "", r->body.len, r->d->cfg,
+                        s->user, &e) < 0) {
+        ald_session_unref(r->d, s);
+        return ald_reply_apierr(r, &e);
+    }
+    ald_session_touch(r->d, s);
+    int err = ald_px_session_policy(r->d, s, &net);
+    al_netpolicy_free(&net);
+    if (err == AL_ENOMEM) {
+        json_decref(settings);
+        ald_session_unref(r->d, s);
+        return ald_reply_error(r, 500, "internal", NULL, "out of memory");
+    }
+    ald_session_save(r->d, s);
+    ald_event(r->d, s->id, s->user, "policy", json_pack("{s:O}", "settings", settings));
+    json_decref(settings);
+    pthread_mutex_lock(&r->d->lock);
+    json_t *pub = ald_session_json(s);
+    pthread_mutex_unlock(&r->d->lock);
+    ald_session_unref(r->d, s);
+    return ald_reply_json(r, 200, pub);
+}

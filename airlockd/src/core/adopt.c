@@ -1,0 +1,244 @@
+/* Re-adoption after a restart: every session the store says is live is
+ * reconnected to its sandbox (sbs_attach) or, when the sandbox is gone,
+ * cleaned up and marked failed. Processes that were running are loaded back
+ * so that the exits init kept while no daemon was connected complete them. */
+#include "airlockd/core/daemon.h"
+
+#include "airlockd/core/control.h"
+#include "airlockd/core/process.h"
+#include "airlockd/core/session.h"
+#include "airlockd/core/util.h"
+
+#include "airlock/error.h"
+#include "airlock/log.h"
+#include "airlock/netpolicy.h"
+#include "airlock/settings.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+static uint64_t u64(json_t *o, const char *key)
+{
+    json_int_t v = json_integer_value(json_object_get(o, key));
+    return v > 0 ? (uint64_t)v : 0;
+}
+
+static int record_parse(struct sbs_record *rec, json_t *j)
+{
+    memset(rec, 0, sizeof(*rec));
+    if (!json_is_object(j))
+        return AL_ENOTFOUND;
+    rec->init_pid = (pid_t)u64(j, "init_pid");
+    rec->init_start_time = u64(j, "init_start_time");
+    rec->cgroup_version = (int)json_integer_value(json_object_get(j, "cgroup_version"));
+    const char *cp = json_string_value(json_object_get(j, "control_path"));
+    snprintf(rec->control_path, sizeof(rec->control_path), "%s", cp ? cp : "");
+    json_t *paths = json_object_get(j, "cgroup_paths");
+    for (size_t i = 0; i < 3; i++) {
+        const char *p = json_string_value(json_array_get(paths, i));
+        snprintf(rec->cgroup_paths[i], sizeof(rec->cgroup_paths[i]), "%s", p ? p : "");
+    }
+    return 0;
+}
+
+/* The session's network policy in its wire form (a new reference, NULL on
+ * ENOMEM) from the stored `np`: the typed policy, or a settings document as
+ * stored before the policy was typed (loaded once here, as it was checked
+ * when the session was created). What neither decodes becomes the default
+ * policy (nothing allowed), with a warning: a restart never widens one.
+ * *converted: 1 when the result is not what was stored (to be saved). */
+static json_t *stored_netpolicy(const char *id, json_t *np, int *converted)
+{
+    *converted = 0;
+    struct al_netpolicy typed;
+    if (al_netpolicy_from_json(&typed, np) == 0) {
+        al_netpolicy_free(&typed);
+        return json_incref(np);
+    }
+    struct al_policy pol;
+    al_policy_init(&pol);
+    char *text = json_is_object(np) ? json_dumps(np, JSON_COMPACT) : NULL;
+    if (text && al_settings_load_buffer(&pol, "stored settings", text, strlen(text), "/workspace",
+                                        "/workspace") == 0) {
+        al_log(AL_LOG_INFO, "session %s: network policy read from its stored settings", id);
+    } else {
+        al_log(AL_LOG_WARN, "session %s: stored network policy unreadable (%s): nothing allowed",
+               id, al_error_last());
+        al_policy_free(&pol);
+        al_policy_init(&pol);
+    }
+    free(text);
+    *converted = 1;
+    json_t *wire = al_netpolicy_to_json(&pol.net);
+    al_policy_free(&pol);
+    return wire;
+}
+
+/* The session object from its stored row; *resave: 1 when what was stored
+ * is in an older form (the caller saves the session once it is linked). */
+static struct ald_session *session_load(const struct ald *d, json_t *pub, json_t *priv, int *resave)
+{
+    const char *id = json_string_value(json_object_get(pub, "id"));
+    const char *user = json_string_value(json_object_get(pub, "user"));
+    const char *state = json_string_value(json_object_get(pub, "state"));
+    if (!id || !user || !state)
+        return NULL;
+    json_t *netpolicy = stored_netpolicy(id, json_object_get(priv, "netpolicy"), resave);
+    struct ald_session *s = netpolicy ? ald_session_new(id, user) : NULL;
+    if (!s) {
+        json_decref(netpolicy);
+        return NULL;
+    }
+    int st = ald_state_parse(state);
+    s->state = st < 0 ? ALD_FAILED : (enum ald_state)st;
+    const char *mode = json_string_value(json_object_get(pub, "mode"));
+    s->mode = mode && strcmp(mode, "regular") == 0 ? AL_MODE_REGULAR : AL_MODE_AUTO_ALLOW;
+    json_t *l = json_object_get(pub, "limits");
+    s->limits.memory_mb = u64(l, "memory_mb");
+    s->limits.pids = u64(l, "pids");
+    s->limits.cpu = json_number_value(json_object_get(l, "cpu"));
+    s->limits.ttl_s = u64(l, "ttl_s");
+    s->limits.idle_s = u64(l, "idle_s");
+    json_t *md = json_object_get(pub, "metadata");
+    s->metadata = json_is_object(md) ? json_incref(md) : json_object();
+    json_t *env = json_object_get(priv, "env");
+    s->env = json_is_object(env) ? json_incref(env) : json_object();
+    s->px.netpolicy = netpolicy;
+    json_t *git = json_object_get(priv, "git");
+    if (json_is_object(git) && d->hooks.git.load(s, git) < 0)
+        al_log(AL_LOG_WARN, "session %s: bad stored repository", s->id);
+    s->uid = (uid_t)u64(priv, "uid");
+    s->procs.next = u64(priv, "next_proc");
+    if (s->procs.next == 0)
+        s->procs.next = 1;
+    s->created_ms = u64(priv, "created_ms");
+    s->last_active_ms = u64(priv, "last_active_ms");
+    s->sandbox.have_record =
+        record_parse(&s->sandbox.conn.rec, json_object_get(priv, "record")) == 0;
+    return s;
+}
+
+/* Loads the session's running processes back into memory. */
+static void procs_load(struct ald *d, struct ald_session *s)
+{
+    json_t *rows = NULL;
+    if (d->hooks.store.proc_running(d->st, s->id, &rows) < 0) {
+        json_decref(rows);
+        return;
+    }
+    size_t i;
+    json_t *row;
+    json_array_foreach(rows, i, row)
+    {
+        json_t *pub = json_array_get(row, 0), *priv = json_array_get(row, 1);
+        const char *id = json_string_value(json_object_get(pub, "id"));
+        uint64_t num = 0;
+        if (!id || strncmp(id, "p_", 2) != 0 || ald_parse_u64(id + 2, UINT32_MAX, &num) < 0)
+            continue;
+        struct ald_proc *p = calloc(1, sizeof(*p));
+        if (!p)
+            break;
+        p->exit_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        p->s = s;
+        p->num = num;
+        p->init_id = (uint32_t)u64(priv, "init_id");
+        p->pid = (pid_t)u64(pub, "pid");
+        p->state = ALD_P_RUNNING;
+        p->background = json_is_true(json_object_get(pub, "background"));
+        p->stdin_fd = -1; /* our end of its stdin went with the old daemon */
+        p->argv = json_incref(json_object_get(pub, "argv"));
+        p->started_ms = u64(priv, "started_ms");
+        p->start_mono = ald_mono_ms();
+        p->code = -1;
+        json_t *e = json_object_get(priv, "earliest");
+        p->earliest[0] = (uint64_t)json_integer_value(json_array_get(e, 0));
+        p->earliest[1] = (uint64_t)json_integer_value(json_array_get(e, 1));
+        p->refs = 1;
+        pthread_mutex_lock(&d->lock);
+        p->next = s->procs.list;
+        s->procs.list = p;
+        s->refs++;
+        pthread_mutex_unlock(&d->lock);
+    }
+    json_decref(rows);
+}
+
+/* Ends a session that cannot be re-adopted. */
+static void give_up(struct ald *d, struct ald_session *s, enum ald_state final, const char *reason)
+{
+    pthread_mutex_lock(&d->lock);
+    s->state = ALD_READY; /* so that ald_session_end() tears it down */
+    s->refs++;
+    pthread_mutex_unlock(&d->lock);
+    ald_session_end(d, s, final, reason);
+    ald_session_unref(d, s);
+}
+
+int ald_adopt_all(struct ald *d)
+{
+    json_t *live = NULL;
+    int err = d->hooks.store.session_live(d->st, &live);
+    if (err < 0) {
+        json_decref(live);
+        return err;
+    }
+    size_t i, adopted = 0, failed = 0;
+    json_t *row;
+    json_array_foreach(live, i, row)
+    {
+        int resave = 0;
+        struct ald_session *s =
+            session_load(d, json_array_get(row, 0), json_array_get(row, 1), &resave);
+        if (!s)
+            continue;
+        pthread_mutex_lock(&d->lock);
+        ald_session_link(d, s);
+        pthread_mutex_unlock(&d->lock);
+        if (resave)
+            ald_session_save(d, s);
+        procs_load(d, s);
+        uint64_t max = 0;
+        if (d->hooks.store.proc_max(d->st, s->id, &max) == 0 && max >= s->procs.next)
+            s->procs.next = max + 1;
+        if (s->state == ALD_CREATING) {
+            give_up(d, s, ALD_FAILED, "create-interrupted");
+            failed++;
+            continue;
+        }
+        if (s->state == ALD_DELETING) {
+            give_up(d, s, ALD_DELETED, NULL);
+            continue;
+        }
+        struct sbs_conn conn;
+        memset(&conn, 0, sizeof(conn));
+        conn.fd = -1;
+        int rc = s->sandbox.have_record ? sbs_attach(&conn, &s->sandbox.conn.rec) : AL_ENOTFOUND;
+        if (rc < 0) {
+            al_log(AL_LOG_WARN, "session %s: sandbox gone (%s)", s->id,
+                   rc == AL_ENOTFOUND ? "not found" : al_error_last());
+            give_up(d, s, ALD_FAILED, "sandbox-died");
+            failed++;
+            continue;
+        }
+        pthread_mutex_lock(&d->lock);
+        s->sandbox.conn = conn;
+        s->sandbox.open = 1;
+        pthread_mutex_unlock(&d->lock);
+        if (ald_ctl_add(d, s) < 0 || d->hooks.px.session_add(d, s, conn.rec.init_pid, 0) < 0) {
+            al_log(AL_LOG_WARN, "session %s: %s", s->id, al_error_last());
+            give_up(d, s, ALD_FAILED, "sandbox-died");
+            failed++;
+            continue;
+        }
+        adopted++;
+        ald_event(d, s->id, s->user, "state",
+                  json_pack("{s:s, s:s}", "state", "ready", "reason", "re-adopted"));
+    }
+    json_decref(live);
+    if (adopted || failed)
+        al_log(AL_LOG_INFO, "re-adopted %zu sessions, %zu were gone", adopted, failed);
+    return 0;
+}

@@ -1,0 +1,87 @@
+/* Approvals (approval.h): their JSON, their events, the wait for a
+ * decision. */
+#include "airlockd/core/approval.h"
+
+#include "airlockd/core/daemon.h"
+#include "airlockd/core/session.h"
+#include "airlockd/core/util.h"
+
+#include "airlock/error.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+json_t *ald_approval_json(const struct ald_approval *a)
+{
+    if (a->kind)
+        return json_pack("{s:s, s:s, s:s, s:i, s:s, s:o}", "id", a->id, "kind", a->kind, "host",
+                         a->host, "port", a->port, "state", a->state, "created_at",
+                         ald_time_json(a->created_ms));
+    return json_pack("{s:s, s:s, s:O, s:s, s:o}", "id", a->id, "kind", "exec", "argv", a->argv,
+                     "state", a->state, "created_at", ald_time_json(a->created_ms));
+}
+
+void ald_approval_event(struct ald *d, struct ald_session *s, struct ald_approval *a)
+{
+    pthread_mutex_lock(&d->lock);
+    json_t *ev = a->kind ? json_pack("{s:s, s:s, s:s, s:i, s:s}", "approval", a->id, "kind",
+                                     a->kind, "host", a->host, "port", a->port, "state", a->state)
+                         : json_pack("{s:s, s:s, s:O, s:s}", "approval", a->id, "kind", "exec",
+                                     "argv", a->argv, "state", a->state);
+    pthread_mutex_unlock(&d->lock);
+    ald_event(d, s->id, s->user, "approval", ev);
+}
+
+int ald_approval_wait(struct ald *d, struct ald_session *s, json_t *argv, struct ald_fault *f)
+{
+    struct ald_approval *a = calloc(1, sizeof(*a));
+    if (!a)
+        return ald_fault_set(f, ALD_FAULT_INTERNAL, "internal", NULL, "out of memory");
+    memcpy(a->id, "a_", 2);
+    if (ald_random_hex(a->id + 2, 16) < 0) {
+        free(a);
+        return ald_fault_set(f, ALD_FAULT_INTERNAL, "internal", NULL, "%s", al_error_last());
+    }
+    a->argv = json_incref(argv);
+    a->state = "pending";
+    a->created_ms = ald_now_ms();
+    pthread_mutex_lock(&d->lock);
+    a->next = s->approvals.list;
+    s->approvals.list = a;
+    pthread_mutex_unlock(&d->lock);
+    ald_approval_event(d, s, a);
+
+    struct timespec deadline;
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += (time_t)d->cfg->approval_timeout_s;
+    pthread_mutex_lock(&d->lock);
+    int timed_out = 0;
+    while (strcmp(a->state, "pending") == 0 && s->state == ALD_READY &&
+           !atomic_load(&d->stopping)) {
+        if (pthread_cond_timedwait(&d->cond, &d->lock, &deadline) == ETIMEDOUT) {
+            if (strcmp(a->state, "pending") == 0) {
+                a->state = "timed-out";
+                timed_out = 1;
+            }
+            break;
+        }
+    }
+    if (strcmp(a->state, "pending") == 0) {
+        a->state = "timed-out";
+        timed_out = 1;
+    }
+    const char *st = a->state;
+    pthread_mutex_unlock(&d->lock);
+    if (timed_out)
+        ald_approval_event(d, s, a);
+    if (strcmp(st, "allowed") == 0)
+        return 0;
+    if (strcmp(st, "denied") == 0)
+        return ald_fault_set(f, ALD_FAULT_FORBIDDEN, "approval_denied", NULL,
+                             "the command was refused");
+    return ald_fault_set(f, ALD_FAULT_FORBIDDEN, "approval_timeout", NULL,
+                         "nobody decided within %llu s",
+                         (unsigned long long)d->cfg->approval_timeout_s);
+}

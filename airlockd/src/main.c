@@ -1,0 +1,366 @@
+/* airlockd: the session manager daemon.
+ *
+ *   airlockd [--config FILE] [--state-dir DIR] [--listen HOST:PORT]
+ *            [--log-level LEVEL] [--check-config]
+ *   airlockd admin …
+ *
+ * Start-up: configuration, state dir, database, the control and reaper
+ * threads (re-adopting the sandboxes of an earlier daemon), then the HTTP
+ * server. SIGTERM/SIGINT drain: stop accepting, let requests in flight finish
+ * up to drain_timeout_s, then stop; sandboxes keep running (so does a
+ * SIGKILL) and are re-adopted by the next start.
+ */
+#include "airlockd/adapters/admin.h"
+#include "airlockd/adapters/gitrepo.h"
+#include "airlockd/adapters/proxies.h"
+#include "airlockd/adapters/store.h"
+#include "airlockd/adapters/uidrange.h"
+#include "airlockd/adapters/up.h"
+#include "airlockd/api/body.h"
+#include "airlockd/api/http.h"
+#include "airlockd/core/daemon.h"
+#include "airlockd/core/evbus.h"
+#include "airlockd/core/session.h"
+#include "airlockd/core/util.h"
+
+#include "airlock/error.h"
+#include "airlock/log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#ifndef AIRLOCK_VERSION
+#define AIRLOCK_VERSION "0.1.0"
+#endif
+
+static void usage(FILE *f)
+{
+    fputs("usage: airlockd [--config FILE] [--state-dir DIR] [--listen HOST:PORT]\n"
+          "                [--log-level error|warn|info|debug] [--check-config]\n"
+          "       airlockd admin --help\n",
+          f);
+}
+
+static enum al_log_level level_of(const char *name)
+{
+    if (strcmp(name, "error") == 0)
+        return AL_LOG_ERROR;
+    if (strcmp(name, "warn") == 0)
+        return AL_LOG_WARN;
+    if (strcmp(name, "debug") == 0)
+        return AL_LOG_DEBUG;
+    return AL_LOG_INFO;
+}
+
+/* Writes "<state>/airlockd.addr" with the bound address, for scripts. */
+static void write_addr(const struct ald_config *cfg, const char *bound)
+{
+    char path[PATH_MAX], tmp[PATH_MAX];
+    int n = snprintf(path, sizeof(path), "%s/airlockd.addr", cfg->state_dir);
+    int m = snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    if (n < 0 || m < 0 || (size_t)m >= sizeof(tmp))
+        return;
+    FILE *f = fopen(tmp, "we");
+    if (!f)
+        return;
+    fprintf(f, "%s\n", bound);
+    if (fclose(f) == 0)
+        rename(tmp, path);
+}
+
+/* Drain: no new connections, requests in flight finish (up to the
+ * deadline), long polls (events, output follow) end at once. */
+static void drain(struct ald *d)
+{
+    atomic_store(&d->draining, 1);
+    uint64_t one = 1;
+    if (write(d->drain_fd, &one, sizeof(one)) < 0)
+        al_log(AL_LOG_WARN, "drain: %s", strerror(errno));
+    ald_http_quiesce(d);
+    evbus_close(d->bus);
+    /* idle keep-alive connections do not hold the drain up: requests do */
+    unsigned waited = 0;
+    unsigned limit = (unsigned)d->cfg->drain_timeout_s * 20;
+    while (atomic_load(&d->inflight) > 0 && waited < limit) {
+        poll(NULL, 0, 50);
+        waited++;
+    }
+    if (atomic_load(&d->inflight) > 0)
+        al_log(AL_LOG_WARN, "drain: %d requests still running after %llu s; closing them",
+               atomic_load(&d->inflight), (unsigned long long)d->cfg->drain_timeout_s);
+}
+
+/* Core's hooks (airlockd/core/hooks.h): the store, the proxy supervisor and
+ * git repositories of the adapters, the settings check of the api. */
+static const struct ald_hooks hooks = {
+    .store =
+        {
+            .checkpoint = ald_store_checkpoint,
+            .session_put = ald_store_session_put,
+            .session_get = ald_store_session_get,
+            .session_live = ald_store_session_live,
+            .session_kept = ald_store_session_kept,
+            .proc_put = ald_store_proc_put,
+            .proc_put_audit = ald_store_proc_put_audit,
+            .proc_running = ald_store_proc_running,
+            .proc_max = ald_store_proc_max,
+            .idem_claim = ald_store_idem_claim,
+            .idem_release = ald_store_idem_release,
+            .idem_purge = ald_store_idem_purge,
+        },
+    .px =
+        {
+            .start = ald_px_start,
+            .stop = ald_px_stop,
+            .ports = ald_px_ports,
+            .session_add = ald_px_session_add,
+            .session_remove = ald_px_session_remove,
+        },
+    .git =
+        {
+            .plan = ald_git_plan,
+            .live_clash = ald_git_live_clash,
+            .setup = ald_git_setup,
+            .load = ald_git_load,
+            .clone = ald_git_clone,
+        },
+};
+
+static int serve(struct ald_config *cfg)
+{
+    struct ald d;
+    memset(&d, 0, sizeof(d));
+    d.hooks = hooks;
+    d.cfg = cfg;
+    d.epfd = d.stop_fd = d.drain_fd = -1;
+    int rc = 1;
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&d.cond, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_mutex_init(&d.lock, NULL);
+    snprintf(d.sessions_dir, sizeof(d.sessions_dir), "%s/sessions", cfg->state_dir);
+    char db[PATH_MAX];
+    snprintf(db, sizeof(db), "%s/airlockd.db", cfg->state_dir);
+    int started = 0, http = 0;
+    struct ald_uidr_claim uidr = {.record_fd = -1};
+
+    /* Each session holds a few descriptors here (control socket, proxy
+     * listeners): 500 sessions need more than the usual soft limit of 1024.
+     * Sandboxes set their own limit (session/src/privs.c). */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+            al_log(AL_LOG_WARN, "cannot raise the open file limit: %s", strerror(errno));
+    }
+
+    /* signals are taken by sigwait() below; every thread inherits the mask */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP); /* taken and ignored: the terminal going away is no reason to stop */
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    /* Under systemd's Delegate=yes on cgroup v2 the service's cgroup holds
+     * the controllers: move into a leaf so that the sandboxes' cgroups,
+     * made beside it, can have them. Before any thread or proxy starts. */
+    int moved = sbs_cgroup_delegate_self("airlockd");
+    if (moved == 1)
+        al_log(AL_LOG_INFO, "cgroup v2: moved into the leaf \"airlockd\"; sandbox cgroups "
+                            "go beside it");
+    else if (moved < 0)
+        al_log(AL_LOG_WARN, "cgroup v2: cannot pass the controllers on to sandboxes: %s",
+               al_error_last());
+    /* airlock-init: in the build tree it is session/airlock-init, beside
+     * airlockd/ */
+    if (ald_find_binary(cfg->init_path, "init_path", "airlock-init", "../session",
+                        "/usr/libexec/airlock", d.init_path, sizeof(d.init_path)) < 0 ||
+        ald_state_prepare(cfg->state_dir) < 0 || ald_store_open(&d.st, db) < 0) {
+        al_log(AL_LOG_ERROR, "%s", al_error_last());
+        goto out;
+    }
+    /* The session uid range, checked against the host's accounts and
+     * subordinate ranges and the other airlockd processes, and recorded
+     * under /run for the daemon's life: before any sandbox is adopted or
+     * created. */
+    if (ald_uidr_claim(&uidr, &ald_uidr_system, cfg->state_dir, cfg->uid_range_explicit,
+                       cfg->uid_start, cfg->uid_count) < 0) {
+        al_log(AL_LOG_ERROR, "%s", al_error_last());
+        goto out;
+    }
+    cfg->uid_start = (uid_t)uidr.start;
+    al_log(AL_LOG_INFO, "session uids and gids %llu…%llu (uid_range %llu+%llu%s)",
+           (unsigned long long)uidr.start, (unsigned long long)(uidr.start + uidr.count - 1),
+           (unsigned long long)uidr.start, (unsigned long long)uidr.count,
+           cfg->uid_range_explicit ? "" : ", chosen by airlockd");
+    d.stop_fd = eventfd(0, EFD_CLOEXEC);
+    d.drain_fd = eventfd(0, EFD_CLOEXEC);
+    d.bus = evbus_new(cfg->event_retention);
+    /* Event 1 marks the start and belongs to nobody (no user: only an
+     * admin subscription could see it, and replays start after it), so
+     * that "Last-Event-ID: 0" can replay every event from id 2 on. */
+    if (d.stop_fd < 0 || d.drain_fd < 0 || !d.bus ||
+        evbus_publish(d.bus, NULL, NULL, "daemon", json_pack("{s:s}", "state", "started")) != 1) {
+        al_log(AL_LOG_ERROR, "out of resources");
+        goto out;
+    }
+    if (ald_sessions_start(&d) < 0) {
+        al_log(AL_LOG_ERROR, "%s", al_error_last());
+        goto out;
+    }
+    started = 1;
+    char bound[300] = "";
+    if (ald_http_start(&d, bound, sizeof(bound)) < 0) {
+        al_log(AL_LOG_ERROR, "%s", al_error_last());
+        goto out;
+    }
+    http = 1;
+    write_addr(cfg, bound);
+    al_log(AL_LOG_INFO, "listening on %s (state %s, init %s)", bound, cfg->state_dir, d.init_path);
+
+    int sig = 0;
+    while (sigwait(&set, &sig) != 0 || (sig != SIGTERM && sig != SIGINT))
+        ;
+    al_log(AL_LOG_INFO, "signal %d: draining (sandboxes keep running)", sig);
+    drain(&d);
+    rc = 0;
+out:
+    atomic_store(&d.stopping, 1);
+    if (d.stop_fd >= 0) {
+        uint64_t one = 1;
+        if (write(d.stop_fd, &one, sizeof(one)) < 0)
+            al_log(AL_LOG_WARN, "stop: %s", strerror(errno));
+    }
+    /* wakes requests waiting for an approval or a spawn */
+    pthread_mutex_lock(&d.lock);
+    pthread_cond_broadcast(&d.cond);
+    pthread_mutex_unlock(&d.lock);
+    if (http)
+        ald_http_stop(&d);
+    if (started)
+        ald_sessions_stop(&d);
+    ald_uidr_release(&uidr);
+    evbus_free(d.bus);
+    ald_store_close(d.st);
+    if (d.stop_fd >= 0)
+        close(d.stop_fd);
+    if (d.drain_fd >= 0)
+        close(d.drain_fd);
+    pthread_cond_destroy(&d.cond);
+    pthread_mutex_destroy(&d.lock);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    al_log_init("airlockd", AL_LOG_INFO);
+    if (argc > 1 && strcmp(argv[1], "admin") == 0)
+        return ald_admin_main(argc - 1, argv + 1);
+    /* airlockd up [--state-dir DIR] [options]: prepare once, then run */
+    char up_config[PATH_MAX] = "";
+    if (argc > 1 && strcmp(argv[1], "up") == 0) {
+        const char *dir = "/var/lib/airlock";
+        for (int i = 2; i + 1 < argc; i++)
+            if (strcmp(argv[i], "--state-dir") == 0)
+                dir = argv[i + 1];
+        if (ald_up_prepare(dir, up_config, sizeof(up_config)) < 0) {
+            fprintf(stderr, "airlockd up: %s\n", al_error_last());
+            return 1;
+        }
+        /* the same command line with "up" replaced by --config FILE (the
+         * array lives until exit) */
+        char **nargv = calloc((size_t)argc + 2, sizeof(char *));
+        if (!nargv)
+            return 1;
+        nargv[0] = argv[0];
+        nargv[1] = "--config";
+        nargv[2] = up_config;
+        for (int i = 2; i < argc; i++)
+            nargv[i + 1] = argv[i];
+        argv = nargv;
+        argc++;
+    }
+    struct ald_config cfg;
+    if (ald_config_init(&cfg) < 0)
+        return 1;
+    const char *config = NULL, *state_dir = NULL, *listen = NULL, *level = NULL;
+    int check = 0, rc = 2;
+    for (int i = 1; i < argc; i++) {
+        const char **slot = NULL;
+        if (strcmp(argv[i], "--config") == 0)
+            slot = &config;
+        else if (strcmp(argv[i], "--state-dir") == 0)
+            slot = &state_dir;
+        else if (strcmp(argv[i], "--listen") == 0)
+            slot = &listen;
+        else if (strcmp(argv[i], "--log-level") == 0)
+            slot = &level;
+        else if (strcmp(argv[i], "--check-config") == 0) {
+            check = 1;
+            continue;
+        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            rc = 0;
+            goto out;
+        } else if (strcmp(argv[i], "--version") == 0) {
+            puts("airlockd " AIRLOCK_VERSION);
+            rc = 0;
+            goto out;
+        } else {
+            fprintf(stderr, "airlockd: unknown argument \"%s\"\n", argv[i]);
+            usage(stderr);
+            goto out;
+        }
+        if (i + 1 >= argc) {
+            fprintf(stderr, "airlockd: %s needs a value\n", argv[i]);
+            goto out;
+        }
+        *slot = argv[++i];
+    }
+    rc = 1;
+    if (config && ald_config_load_file(&cfg, config) < 0) {
+        fprintf(stderr, "airlockd: %s\n", al_error_last());
+        goto out;
+    }
+    /* command-line values go through the same checks as the file's */
+    char over[8192];
+    json_t *o = json_object();
+    if (state_dir)
+        json_object_set_new(o, "state_dir", json_string(state_dir));
+    if (listen)
+        json_object_set_new(o, "listen", json_string(listen));
+    if (level)
+        json_object_set_new(o, "log_level", json_string(level));
+    char *txt = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    snprintf(over, sizeof(over), "%s", txt ? txt : "{}");
+    free(txt);
+    if (ald_config_load_buffer(&cfg, "command line", over, strlen(over)) < 0) {
+        fprintf(stderr, "airlockd: %s\n", al_error_last());
+        goto out;
+    }
+    if (check) {
+        puts("configuration ok");
+        rc = 0;
+        goto out;
+    }
+    al_log_set_level(level_of(cfg.log_level));
+    rc = serve(&cfg);
+out:
+    ald_config_free(&cfg);
+    return rc;
+}
