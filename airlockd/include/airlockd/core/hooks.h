@@ -1,9 +1,8 @@
 /* What core needs from the layers above it, as function pointers that
  * main.c fills in before ald_sessions_start() (struct ald.hooks): the
- * store (adapters/store.c), the proxy supervisor (adapters/proxies.c), git
- * repositories (adapters/gitrepo.c) and the settings check of the api
- * (api/body.c). Core calls them only through these pointers, so it neither
- * includes nor links the adapters or the api. Each pointer has the
+ * store (adapters/store.c), the proxy supervisor (adapters/proxies.c) and
+ * git repositories (adapters/gitrepo.c). Core calls them only through these
+ * pointers, so it neither includes nor links the adapters. Each pointer has the
  * signature and the contract of the function named in its comment; every
  * one must be set. */
 #ifndef ALD_CORE_HOOKS_H
@@ -22,8 +21,6 @@ struct ald;
 struct ald_session;
 struct ald_store;
 struct ald_create_req;
-struct ald_grant;
-struct al_policy;
 
 /* The rows core keeps (ald_store_*, adapters/store.h). */
 struct ald_store_hooks {
