@@ -12,6 +12,7 @@
 #include "airlock/buf.h"
 #include "airlock/cleanup.h"
 #include "airlock/error.h"
+#include "airlock/hex.h"
 #include "airlock/log.h"
 
 #include <dirent.h>
@@ -102,15 +103,11 @@ static int is_space(char c)
     return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
 }
 
+/* A digit's value in any base up to 16; 99 (above every base) for none. */
 static int digit_value(char c)
 {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return 99;
+    int v = al_hex_digit((unsigned char)c);
+    return v < 0 ? 99 : v;
 }
 
 /* Reads the whole field [p, p + len) as strtoul(field, &end, base) reads a

@@ -1,6 +1,7 @@
 #include "airlockd/core/util.h"
 
 #include "airlock/error.h"
+#include "airlock/hex.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -175,17 +176,6 @@ enum ald_u64_check ald_json_u64(json_t *v, uint64_t min, uint64_t max, uint64_t 
     return ALD_U64_OK;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 int ald_percent_decode(char **out, const char *in, size_t len)
 {
     *out = NULL;
@@ -196,8 +186,8 @@ int ald_percent_decode(char **out, const char *in, size_t len)
     for (size_t i = 0; i < len; i++) {
         char c = in[i];
         if (c == '%') {
-            int hi = i + 2 < len ? hexval(in[i + 1]) : -1;
-            int lo = i + 2 < len ? hexval(in[i + 2]) : -1;
+            int hi = i + 2 < len ? al_hex_digit((unsigned char)in[i + 1]) : -1;
+            int lo = i + 2 < len ? al_hex_digit((unsigned char)in[i + 2]) : -1;
             if (hi < 0 || lo < 0) {
                 free(buf);
                 return AL_EINVAL;
