@@ -120,8 +120,7 @@ struct np_session *np_session_get(struct np_proxy *p, const char *id, bool creat
     return s;
 }
 
-int np_proxy_set_policy(np_proxy *proxy, const char *session_id,
-                        const struct al_netpolicy *policy)
+int np_proxy_set_policy(np_proxy *proxy, const char *session_id, const struct al_netpolicy *policy)
 {
     struct np_rules rules;
     int err;

@@ -303,7 +303,8 @@ int main(int argc, char **argv)
         cfg.log_fd = log_fd;
     }
     raise_nofile();
-    if (np_proxy_new(&g_proxy, &cfg) < 0 || np_proxy_set_policy(g_proxy, session, &policy.net) < 0) {
+    if (np_proxy_new(&g_proxy, &cfg) < 0 ||
+        np_proxy_set_policy(g_proxy, session, &policy.net) < 0) {
         al_log(AL_LOG_ERROR, "%s", al_error_last());
         goto out;
     }

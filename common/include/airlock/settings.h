@@ -51,10 +51,10 @@ struct al_policy {
      * netproxy as this structure: airlock/netpolicy.h) */
     struct al_netpolicy net;
     /* network: how the sandbox reaches a proxy */
-    int http_proxy_port;                 /* 0 = airlock's own proxy */
-    int socks_proxy_port;                /* 0 = airlock's own proxy */
-    char *custom_proxy;                  /* NULL = none */
-    int allow_local_binding;             /* default 0 */
+    int http_proxy_port;     /* 0 = airlock's own proxy */
+    int socks_proxy_port;    /* 0 = airlock's own proxy */
+    char *custom_proxy;      /* NULL = none */
+    int allow_local_binding; /* default 0 */
 
     enum al_unix_sockets unix_sockets;
     struct al_strlist unix_socket_paths; /* for AL_UNIX_SOCKETS_LIST */

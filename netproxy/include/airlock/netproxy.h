@@ -106,8 +106,7 @@ int np_proxy_add_host_override(np_proxy *proxy, const char *name, const char *ad
  * everything. Returns 0, AL_ENOMEM, or AL_EINVAL for a bad allowedAddresses
  * entry (al_error_last() names it). Existing tunnels are not re-checked;
  * every later request is. */
-int np_proxy_set_policy(np_proxy *proxy, const char *session_id,
-                        const struct al_netpolicy *policy);
+int np_proxy_set_policy(np_proxy *proxy, const char *session_id, const struct al_netpolicy *policy);
 
 /* Removes a session: its listeners are closed and its connections dropped at
  * the next loop iteration. Returns 0 or AL_ENOTFOUND. */
