@@ -344,11 +344,11 @@ static enum MHD_Result reply_foreground(struct ald_req *r, struct ald_session *s
         for (int k = 0; k < 2; k++)
             if (f->fds[k] >= 0 && drain(f, k) < 0)
                 break;
-        if (f->fds[0] < 0 && f->fds[1] < 0) {
-            if (!claimed)
-                ald_exec_wait_published(r->d, p);
+        /* An exit the control thread applied is not saved yet: its line
+         * goes from fg_read once it is (ald_exec_wait_published), the
+         * output meanwhile. */
+        if (f->fds[0] < 0 && f->fds[1] < 0 && claimed)
             emit_exit(f);
-        }
     }
     /* the stream's reference may go with the response: the running one,
      * held while claimed, keeps p for exit_done */
