@@ -5,9 +5,14 @@
 
 static _Thread_local char last_error[1024];
 
+/* Formats into a scratch buffer first: a caller may pass al_error_last()
+ * as an argument ("context: %s"), which must not be overwritten while it
+ * is read. */
 static void __attribute__((format(printf, 1, 0))) error_vformat(const char *fmt, va_list ap)
 {
-    vsnprintf(last_error, sizeof(last_error), fmt, ap);
+    char next[sizeof(last_error)];
+    vsnprintf(next, sizeof(next), fmt, ap);
+    memcpy(last_error, next, sizeof(next));
 }
 
 int al_error_set(int code, const char *fmt, ...)

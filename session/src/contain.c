@@ -163,6 +163,9 @@ static int step_hostname(struct sb_child *k)
     return 0;
 }
 
+/* After the go: the parent's network hook binds the proxies' listeners to
+ * 127.0.0.1 in our namespace, and bringing lo up meanwhile races it (the
+ * bind fails with EADDRNOTAVAIL while lo's addresses are being set up). */
 static int step_loopback(struct sb_child *k)
 {
     return k->c->namespaces ? sb_net_loopback_up() : 0;
@@ -280,11 +283,11 @@ static const struct contain_step {
     {"session", step_session},
     {"parent", step_parent},
     {"hostname", step_hostname},
-    {"loopback", step_loopback},
     {"id maps", step_id_maps},
     {"root", step_root},
     {"landlock ruleset", step_landlock_ruleset},
     {"cgroup namespace", step_cgroup_ns},
+    {"loopback", step_loopback},
     {"privileges", step_privs_lock},
     {"user", step_user},
     {"capabilities", step_caps},
