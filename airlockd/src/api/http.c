@@ -89,6 +89,33 @@ static int mutating(const char *method)
                       strcmp(method, "PATCH") == 0 || strcmp(method, "DELETE") == 0);
 }
 
+/* The raw path of `uri` (up to '?') for the audit log, a new string the
+ * caller frees (NULL when out of memory): a byte outside printable ASCII
+ * (a client may send raw bytes in the request line) is percent-encoded,
+ * so the row is the same URL and never holds a control byte or invalid
+ * UTF-8. */
+static char *audit_path(const char *uri)
+{
+    static const char digits[] = "0123456789ABCDEF";
+    size_t len = strcspn(uri, "?");
+    char *out = malloc(3 * len + 1);
+    if (!out)
+        return NULL;
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)uri[i];
+        if (c > 0x20 && c < 0x7f) {
+            out[o++] = (char)c;
+        } else {
+            out[o++] = '%';
+            out[o++] = digits[c >> 4];
+            out[o++] = digits[c & 15];
+        }
+    }
+    out[o] = '\0';
+    return out;
+}
+
 /* Appends the audit row of a changing call, once, as soon as its status is
  * known: before the reply leaves (so a client's next call is logged after
  * this one), or when the request ends without a reply being queued. */
@@ -98,9 +125,7 @@ static void audit_write(struct ald_req *r)
     if (r->audited || !r->route || !r->route->auth || !mutating(r->method) || !r->status)
         return;
     r->audited = 1;
-    const char *q = r->raw_uri ? strchr(r->raw_uri, '?') : NULL;
-    char *path =
-        r->raw_uri ? strndup(r->raw_uri, q ? (size_t)(q - r->raw_uri) : strlen(r->raw_uri)) : NULL;
+    char *path = r->raw_uri ? audit_path(r->raw_uri) : NULL;
     struct ald_audit_row row = {.time_ms = ald_now_ms(),
                                 .user = r->authed ? r->who.user : NULL,
                                 .key_id = r->authed ? r->who.key_id : NULL,
@@ -139,12 +164,39 @@ enum MHD_Result ald_reply(struct ald_req *r, int status, struct MHD_Response *re
     return ret;
 }
 
-enum MHD_Result ald_reply_json(struct ald_req *r, int status, json_t *body)
+/* The error reply of last resort, formatted without jansson: `status` and
+ * `code` (a static identifier; "internal" unless it is [a-z_]+) with a
+ * fixed message, so it is valid JSON whatever failed. */
+static enum MHD_Result reply_error_plain(struct ald_req *r, int status, const char *code)
+{
+    if (!code || !*code || strspn(code, "abcdefghijklmnopqrstuvwxyz_") != strlen(code) ||
+        strlen(code) > 64)
+        code = "internal";
+    char txt[256];
+    int n = snprintf(txt, sizeof(txt),
+                     "{\"error\":{\"code\":\"%s\",\"message\":\"the reply could not be"
+                     " encoded as JSON\"}}\n",
+                     code);
+    if (n < 0 || (size_t)n >= sizeof(txt))
+        return MHD_NO;
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer((size_t)n, txt, MHD_RESPMEM_MUST_COPY);
+    if (!resp)
+        return MHD_NO;
+    MHD_add_response_header(resp, "Content-Type", "application/json");
+    return ald_reply(r, status, resp);
+}
+
+/* Replies with `body` (reference stolen) as JSON; when it is NULL (not
+ * built) or cannot be encoded, with reply_error_plain(fail_status,
+ * fail_code). */
+static enum MHD_Result reply_json_or(struct ald_req *r, int status, json_t *body, int fail_status,
+                                     const char *fail_code)
 {
     char *txt = body ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
     if (!txt)
-        return ald_reply_error(r, 500, "internal", NULL, "out of memory");
+        return reply_error_plain(r, fail_status, fail_code);
     size_t len = strlen(txt);
     txt[len] = '\0';
     char *withnl = realloc(txt, len + 2);
@@ -162,15 +214,35 @@ enum MHD_Result ald_reply_json(struct ald_req *r, int status, json_t *body)
     return ald_reply(r, status, resp);
 }
 
+enum MHD_Result ald_reply_json(struct ald_req *r, int status, json_t *body)
+{
+    /* a value that was not built or not encodable is our failure */
+    return reply_json_or(r, status, body, 500, "internal");
+}
+
 enum MHD_Result ald_reply_apierr(struct ald_req *r, const struct ald_apierr *e)
 {
-    json_t *err =
-        json_pack("{s:s, s:s}", "code", e->code ? e->code : "internal", "message", e->message);
-    if (err && e->field[0])
-        json_object_set_new(err, "field", json_string(e->field));
-    if (err && e->earliest_offset >= 0)
-        json_object_set_new(err, "earliest_offset", json_integer(e->earliest_offset));
-    return ald_reply_json(r, e->status ? e->status : 500, json_pack("{s:o}", "error", err));
+    /* a message or field that is not valid UTF-8 (a request's bytes not
+     * quoted, a character cut by a `%.40s`) would make jansson refuse the
+     * whole body: scrubbed copies go out instead */
+    char message[sizeof(e->message)], field[sizeof(e->field)];
+    snprintf(message, sizeof(message), "%s", e->message);
+    snprintf(field, sizeof(field), "%s", e->field);
+    ald_utf8_scrub(message, strlen(message));
+    ald_utf8_scrub(field, strlen(field));
+    int status = e->status ? e->status : 500;
+    const char *code = e->code ? e->code : "internal";
+    json_t *err = json_pack("{s:s, s:s}", "code", code, "message", message);
+    if (err && field[0] && json_object_set_new(err, "field", json_string(field)) < 0) {
+        json_decref(err);
+        err = NULL;
+    }
+    if (err && e->earliest_offset >= 0 &&
+        json_object_set_new(err, "earliest_offset", json_integer(e->earliest_offset)) < 0) {
+        json_decref(err);
+        err = NULL;
+    }
+    return reply_json_or(r, status, err ? json_pack("{s:o}", "error", err) : NULL, status, code);
 }
 
 /* The HTTP status of each kind of refusal core reports. */
@@ -248,9 +320,10 @@ struct ald_session *ald_req_session(struct ald_req *r, int need_ready,
 {
     *replied = ALD_NOT_REPLIED;
     const char *id = r->params[0];
-    snprintf(r->session, sizeof(r->session), "%s", id ? id : "");
     struct ald_session *s = id ? ald_session_get(r->d, &r->who, id) : NULL;
     if (s) {
+        /* for the audit row: an id that names a session, never the URL's bytes */
+        snprintf(r->session, sizeof(r->session), "%s", s->id);
         if (need_ready) {
             pthread_mutex_lock(&r->d->lock);
             enum ald_state st = s->state;
@@ -270,15 +343,20 @@ struct ald_session *ald_req_session(struct ald_req *r, int need_ready,
         id ? ald_store_session_get(r->d->st, id, r->who.admin ? NULL : r->who.user, &pub, NULL)
            : AL_ENOTFOUND;
     if (err == AL_ENOTFOUND) {
-        ald_reply_error(r, 404, "not_found", NULL, "no session %s", id ? id : "");
+        char shown[ALD_QUOTED_ID];
+        ald_reply_error(r, 404, "not_found", NULL, "no session %s",
+                        ald_str_quote(shown, sizeof(shown), id ? id : "", id ? strlen(id) : 0));
         *replied = ALD_REPLIED;
     } else if (err < 0) {
         ald_reply_error(r, 500, "internal", NULL, "%s", al_error_last());
         *replied = ALD_REPLIED;
     } else if (need_ready) {
+        snprintf(r->session, sizeof(r->session), "%s", id);
         ald_reply_error(r, 409, "conflict", NULL, "session %s is %s", id,
                         json_string_value(json_object_get(pub, "state")));
         *replied = ALD_REPLIED;
+    } else {
+        snprintf(r->session, sizeof(r->session), "%s", id);
     }
     json_decref(pub);
     return NULL;
@@ -287,12 +365,14 @@ struct ald_session *ald_req_session(struct ald_req *r, int need_ready,
 /* 405 with the Allow header. */
 static enum MHD_Result reply_405(struct ald_req *r, const char *allow)
 {
+    char method[ALD_QUOTED_ID];
+    ald_str_quote(method, sizeof(method), r->method, strlen(r->method));
     json_t *body = json_pack("{s:{s:s, s:s+}}", "error", "code", "method_not_allowed", "message",
-                             r->method, " is not allowed here");
+                             method, " is not allowed here");
     char *txt = body ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
     if (!txt)
-        return MHD_NO;
+        return reply_error_plain(r, 405, "method_not_allowed");
     struct MHD_Response *resp =
         MHD_create_response_from_buffer(strlen(txt), txt, MHD_RESPMEM_MUST_FREE);
     if (!resp) {
@@ -329,7 +409,10 @@ static enum MHD_Result route(struct ald_req *r, const char *path)
     }
     if (allow[0])
         return reply_405(r, allow);
-    return ald_reply_error(r, 404, "not_found", NULL, "no route %s %s", r->method, path);
+    char method[ALD_QUOTED_ID], shown[256];
+    return ald_reply_error(r, 404, "not_found", NULL, "no route %s %s",
+                           ald_str_quote(method, sizeof(method), r->method, strlen(r->method)),
+                           ald_str_quote(shown, sizeof(shown), path, strlen(path)));
 }
 
 /* Finds a query argument whose name or value holds a NUL byte (which the
@@ -386,16 +469,23 @@ static enum MHD_Result begin(struct ald_req *r)
     int has_body = len > 0 || (te && strcasecmp(te, "identity") != 0);
     const char *ct = ald_req_header(r, "Content-Type");
     if (r->route->body == ALD_BODY_JSON && has_body && ct &&
-        strncasecmp(ct, "application/json", 16) != 0)
+        strncasecmp(ct, "application/json", 16) != 0) {
+        char shown[128];
         return ald_reply_error(r, 415, "unsupported_media_type", NULL,
-                               "expected Content-Type: application/json, got %s", ct);
+                               "expected Content-Type: application/json, got %s",
+                               ald_str_quote(shown, sizeof(shown), ct, strlen(ct)));
+    }
     if (r->param_bad)
-        return ald_reply_error(r, 400, "invalid_path", NULL, "bad percent-encoding in the URL");
+        return ald_reply_error(r, 400, "invalid_path", NULL,
+                               "bad percent-encoding or a NUL byte in the URL");
     const char *bad_arg = NULL;
     MHD_get_connection_values_n(r->conn, MHD_GET_ARGUMENT_KIND, arg_nul, &bad_arg);
-    if (bad_arg)
-        return ald_reply_error(r, 400, "invalid_value", bad_arg,
-                               "query argument %.64s holds a NUL byte", bad_arg);
+    if (bad_arg) {
+        char shown[ALD_QUOTED_ID];
+        ald_str_quote(shown, sizeof(shown), bad_arg, strlen(bad_arg));
+        return ald_reply_error(r, 400, "invalid_value", shown, "query argument %s holds a NUL byte",
+                               shown);
+    }
     al_buf_init(&r->body, r->body_limit);
     if (r->route->body == ALD_BODY_UPLOAD && r->route->upload->begin(r) != 0 && !r->replied)
         return ald_reply_apierr(r, &r->err);
@@ -494,12 +584,13 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 static void __attribute__((format(printf, 2, 0))) mhd_log(void *cls, const char *fmt, va_list ap)
 {
     (void)cls;
-    char msg[512];
+    char msg[512], shown[1024];
     vsnprintf(msg, sizeof(msg), fmt, ap);
     size_t n = strlen(msg);
     while (n > 0 && msg[n - 1] == '\n')
         msg[--n] = '\0';
-    al_log(AL_LOG_DEBUG, "http: %s", msg);
+    /* it may quote a request's bytes: one line, no control bytes */
+    al_log(AL_LOG_DEBUG, "http: %s", ald_str_quote(shown, sizeof(shown), msg, n));
 }
 
 /* Creates the listening socket on HOST:PORT. */

@@ -65,9 +65,17 @@ struct ald_req {
     struct ald_apierr err;
 };
 
-/* Replies with `body` (reference stolen) as JSON. */
+/* Room for a request's id (or method, query argument name) quoted with
+ * ald_str_quote for an error message: 64 bytes of it at worst. */
+#define ALD_QUOTED_ID 260
+
+/* Replies with `body` (reference stolen) as JSON; when `body` is NULL or
+ * cannot be encoded, with a fixed 500 "internal" error (still JSON). */
 enum MHD_Result ald_reply_json(struct ald_req *r, int status, json_t *body);
-/* Replies with the error in `e`. */
+/* Replies with the error in `e`: its message and field with any invalid
+ * UTF-8 scrubbed (ald_utf8_scrub); should the JSON still fail, with e's
+ * status and code and a fixed message. Never "out of memory" for an
+ * encoding failure. */
 enum MHD_Result ald_reply_apierr(struct ald_req *r, const struct ald_apierr *e);
 /* The api's error for a refusal of core (its kind's HTTP status). */
 void ald_apierr_from_fault(struct ald_apierr *e, const struct ald_fault *f);

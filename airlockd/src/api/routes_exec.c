@@ -489,10 +489,12 @@ enum MHD_Result ald_route_approval_decide(struct ald_req *r)
         return ald_reply_apierr(r, &e);
     enum ald_reply_state replied;
     struct ald_session *s = ald_req_session(r, 0, &replied);
+    char shown[ALD_QUOTED_ID]; /* the approval id of the URL: any bytes */
+    ald_str_quote(shown, sizeof(shown), r->params[1], strlen(r->params[1]));
     if (!s)
         return replied == ALD_REPLIED
                    ? MHD_YES
-                   : ald_reply_error(r, 404, "not_found", NULL, "no approval %s", r->params[1]);
+                   : ald_reply_error(r, 404, "not_found", NULL, "no approval %s", shown);
     struct ald *d = r->d;
     pthread_mutex_lock(&d->lock);
     struct ald_approval *a = s->approvals.list;
@@ -513,7 +515,7 @@ enum MHD_Result ald_route_approval_decide(struct ald_req *r)
         ald_px_approve(d, s, net_id, allow ? "session" : "deny");
     enum MHD_Result ret;
     if (!a)
-        ret = ald_reply_error(r, 404, "not_found", NULL, "no approval %s", r->params[1]);
+        ret = ald_reply_error(r, 404, "not_found", NULL, "no approval %s", shown);
     else if (conflict) {
         json_decref(body);
         ret = ald_reply_error(r, 409, "conflict", NULL, "approval %s is already %s", a->id, state);

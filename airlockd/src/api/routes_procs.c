@@ -44,8 +44,11 @@ static enum ald_reply_state lookup(struct ald_req *r, struct ald_session **s, ui
         if (*s)
             ald_session_unref(r->d, *s);
         *s = NULL;
+        char shown[ALD_QUOTED_ID];
         if (err == AL_ENOTFOUND)
-            ald_reply_error(r, 404, "not_found", NULL, "no process %s", r->params[1]);
+            ald_reply_error(
+                r, 404, "not_found", NULL, "no process %s",
+                ald_str_quote(shown, sizeof(shown), r->params[1], strlen(r->params[1])));
         else
             ald_reply_error(r, 500, "internal", NULL, "%s", al_error_last());
         return ALD_REPLIED;

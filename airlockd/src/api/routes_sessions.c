@@ -85,8 +85,11 @@ enum MHD_Result ald_route_session_list(struct ald_req *r)
     const char *limit_s = ald_req_arg(r, "limit");
     const char *cursor = ald_req_arg(r, "cursor");
     uint64_t limit = 50, after = 0;
-    if (state && ald_state_parse(state) < 0)
-        return ald_reply_error(r, 400, "invalid_value", "state", "unknown state \"%.40s\"", state);
+    if (state && ald_state_parse(state) < 0) {
+        char shown[ALD_QUOTED_ID]; /* up to 64 of the query's bytes, quoted */
+        return ald_reply_error(r, 400, "invalid_value", "state", "unknown state \"%s\"",
+                               ald_str_quote(shown, sizeof(shown), state, strlen(state)));
+    }
     if (limit_s && (ald_parse_u64(limit_s, 500, &limit) < 0 || limit == 0))
         return ald_reply_error(r, 400, "invalid_value", "limit", "limit must be 1 to 500");
     if (cursor && *cursor && ald_parse_u64(cursor, INT64_MAX, &after) < 0)

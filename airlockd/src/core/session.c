@@ -170,8 +170,11 @@ int ald_session_lookup_json(struct ald *d, const struct ald_principal *who, cons
         return *out ? 0 : ald_fault_set(f, ALD_FAULT_INTERNAL, "internal", NULL, "out of memory");
     }
     int err = d->hooks.store.session_get(d->st, id, who->admin ? NULL : who->user, out, NULL);
-    if (err == AL_ENOTFOUND)
-        return ald_fault_set(f, ALD_FAULT_NOT_FOUND, "not_found", NULL, "no session %s", id);
+    if (err == AL_ENOTFOUND) {
+        char shown[260]; /* the id comes from a URL: any bytes, quoted */
+        return ald_fault_set(f, ALD_FAULT_NOT_FOUND, "not_found", NULL, "no session %s",
+                             ald_str_quote(shown, sizeof(shown), id, strlen(id)));
+    }
     if (err < 0)
         return ald_fault_set(f, ALD_FAULT_INTERNAL, "internal", NULL, "%s", al_error_last());
     return 0;

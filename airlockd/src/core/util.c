@@ -142,6 +142,74 @@ size_t ald_utf8_incomplete_tail(const unsigned char *data, size_t len)
     return 0;
 }
 
+/* Whether the valid `n`-byte sequence at d is a control character (C0,
+ * DEL or C1). */
+static int utf8_is_control(const unsigned char *d, int n)
+{
+    if (n == 1)
+        return d[0] < 0x20 || d[0] == 0x7f;
+    return n == 2 && d[0] == 0xc2 && d[1] < 0xa0;
+}
+
+const char *ald_str_quote(char *out, size_t size, const char *in, size_t len)
+{
+    static const char digits[] = "0123456789ABCDEF";
+    const unsigned char *d = (const unsigned char *)in;
+    if (size == 0)
+        return out;
+    size_t o = 0, cut = 0;
+    for (size_t i = 0; i < len;) {
+        char piece[4];
+        const char *src = piece;
+        size_t n;
+        int k = utf8_seq(d, len, i);
+        if (k > 0 && d[i] != '\\' && !utf8_is_control(d + i, k)) {
+            src = in + i;
+            n = (size_t)k;
+        } else if (d[i] == '\\') {
+            piece[0] = piece[1] = '\\';
+            n = 2;
+            k = 1;
+        } else {
+            piece[0] = '\\';
+            piece[1] = 'x';
+            piece[2] = digits[d[i] >> 4];
+            piece[3] = digits[d[i] & 15];
+            n = 4;
+            k = 1;
+        }
+        if (o + 4 <= size)
+            cut = o; /* "..." and the NUL still fit after what is written */
+        if (o + n + 1 > size) {
+            o = cut;
+            for (int dots = 0; dots < 3 && o + 1 < size; dots++)
+                out[o++] = '.';
+            break;
+        }
+        memcpy(out + o, src, n);
+        o += n;
+        i += (size_t)k;
+    }
+    out[o] = '\0';
+    return out;
+}
+
+size_t ald_utf8_scrub(char *s, size_t len)
+{
+    const unsigned char *d = (const unsigned char *)s;
+    size_t replaced = 0;
+    for (size_t i = 0; i < len;) {
+        int k = utf8_seq(d, len, i);
+        if (k > 0) {
+            i += (size_t)k;
+            continue;
+        }
+        s[i++] = '?';
+        replaced++;
+    }
+    return replaced;
+}
+
 int ald_parse_u64(const char *s, uint64_t max, uint64_t *out)
 {
     if (!s || !*s || strlen(s) > 20)

@@ -12,6 +12,7 @@ import json
 import os
 import random
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -19,7 +20,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (SKIP, Daemon, Fail, check, init_pid, leftovers,  # noqa: E402
+from harness import (SKIP, Daemon, Fail, Resp, check, init_pid, leftovers,  # noqa: E402
                      read_exec_stream, sha256, sse_events, thread, wait_until)
 
 CASES = {}
@@ -160,6 +161,149 @@ def sessions_cursor_nul(d):
     # answered 200 with a page before 0d839f1).
     d.create()
     expect_error(d, d.get("/v1/sessions?cursor=%00garbage"), 400, "invalid_value")
+
+
+def raw_bytes(d, method, path, headers=b"", body=b"", key="alice"):
+    """Sends a request whose path (and extra header lines) are bytes as
+    they are, which http.client would refuse or re-encode. Returns a Resp."""
+    head = ((method if isinstance(method, bytes) else method.encode()) + b" " + path + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            + b"Authorization: Bearer " + d.keys[key].encode() + b"\r\n" + headers
+            + b"Content-Length: " + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n")
+    s = socket.create_connection(("127.0.0.1", d.port), timeout=60)
+    try:
+        s.sendall(head + body)
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    finally:
+        s.close()
+    headpart, _, rest = data.partition(b"\r\n\r\n")
+    lines = headpart.decode("latin-1").split("\r\n")
+    check(lines and lines[0].startswith("HTTP/1."), "an HTTP response", data[:200])
+    headers_out = [tuple(x.split(": ", 1)) for x in lines[1:] if ": " in x]
+    return Resp(int(lines[0].split()[1]), headers_out, rest)
+
+
+def expect_clean_error(d, what, r, status, code, field=None):
+    """Like expect_error, and the body is valid UTF-8 JSON whose message
+    holds no control character (a request's CR, LF or NUL) and no
+    raw byte (the bytes are quoted as \\xHH or left out)."""
+    check(r.status == status, f"{what}: status {status} ({code})", r)
+    check(r.error_code() == code, f"{what}: error code {code}", r)
+    msg = r.json["error"]["message"]
+    check(not any(ord(c) < 0x20 or 0x7f <= ord(c) < 0xa0 for c in msg),
+          f"{what}: no control characters in the message", msg)
+    if field is not None:
+        check(r.json["error"].get("field") == field, f"{what}: error names field {field}", r)
+
+
+@case
+def url_bytes(d):
+    # Issue 12 item 7: a byte that is not UTF-8 (or a CR, LF, NUL) in a URL,
+    # a query or a header answers what its valid form gets, never
+    # "500 internal: out of memory" (the message used to repeat the bytes,
+    # so the error's JSON could not be encoded).
+    sid = d.create()
+    bg = d.post(f"/v1/sessions/{sid}/exec", {"argv": ["sleep", "60"], "background": True})
+    check(bg.status == 202, "background exec", bg)
+    S, P = f"/v1/sessions/{sid}", f"/v1/sessions/{sid}/processes"
+    oct = "application/octet-stream"
+    nf, bad_path, bad_value = (404, "not_found"), (400, "invalid_path"), (400, "invalid_value")
+    cases = [
+        # the issue's requests
+        ("GET", "/v1/sessions/s_%FF%FE", None, nf),
+        ("DELETE", "/v1/sessions/%C3%28", None, nf),
+        ("POST", "/v1/sessions/%FF/exec", {"argv": ["true"]}, nf),
+        ("GET", P + "/p_%FF", None, nf),
+        ("GET", "/v1/sessions?state=%FF", None, bad_value + ("state",)),
+        # CR, LF, NUL in the same places
+        ("GET", "/v1/sessions/s_%0D%0A", None, nf),
+        ("DELETE", "/v1/sessions/s_%0D%0ASet-Cookie:%20x", None, nf),
+        ("GET", "/v1/sessions/s_%00", None, bad_path),
+        ("GET", P + "/p_%0D%0A", None, nf),
+        ("GET", P + "/p_1%00", None, bad_path),
+        ("GET", "/v1/sessions?state=%0D%0A", None, bad_value + ("state",)),
+        ("GET", "/v1/sessions?state=%00", None, bad_value + ("state",)),
+        ("GET", "/v1/sessions?cursor=%FF", None, bad_value + ("cursor",)),
+        ("GET", "/v1/sessions?limit=%FF", None, bad_value + ("limit",)),
+        ("GET", "/v1/sessions?%FF%00=1", None, bad_value),
+        # every route with a session id
+        ("GET", "/v1/sessions/%FF", None, nf),
+        ("PATCH", "/v1/sessions/%FF/policy", {}, nf),
+        ("POST", "/v1/sessions/%FF/keepalive", {}, nf),
+        ("GET", "/v1/sessions/%FF/processes", None, nf),
+        ("GET", "/v1/sessions/%FF/processes/p_1", None, nf),
+        ("GET", "/v1/sessions/%FF/approvals", None, nf),
+        ("POST", "/v1/sessions/%FF/approvals/a_1", {"decision": "allow"}, nf),
+        ("GET", "/v1/sessions/%FF/files/a", None, nf),
+        ("DELETE", "/v1/sessions/%FF%0A/files/a", None, nf),
+        ("GET", "/v1/sessions/%E2%82/events", None, nf),
+        # every route with a process or approval id
+        ("GET", P + "/p_%C3%28/output", None, nf),
+        ("POST", P + "/p_%FF/signal", {"signal": "KILL"}, nf),
+        ("POST", P + "/%FF%0D/stdin", b"x", nf),
+        ("POST", S + "/approvals/a_%FF%FE", {"decision": "deny"}, nf),
+        ("POST", S + "/approvals/%0D%0A", {"decision": "deny"}, nf),
+        # file paths: not UTF-8 or a control byte is invalid_path (docs/api.md)
+        ("GET", S + "/files/%FF", None, bad_path),
+        ("PUT", S + "/files/a%0D%0Ab", b"x", bad_path),
+        ("DELETE", S + "/files/%C3%28", None, bad_path),
+        ("GET", S + "/files/a%00", None, bad_path),
+        # an unknown route
+        ("GET", "/v1/nope%FF", None, nf),
+    ]
+    for method, path, body, want in cases:
+        if isinstance(body, bytes):
+            r = d.request(method, path, raw=body, ctype=oct)
+        else:
+            r = d.request(method, path, body=body)
+        expect_clean_error(d, f"{method} {path}", r, *want)
+    # raw bytes in the request line, not percent-encoded
+    for method, path, want in (("GET", b"/v1/sessions/s_\xff\xfe", nf),
+                               ("DELETE", b"/v1/sessions/s_\xc3\x28", nf),
+                               ("GET", P.encode() + b"/p_\xff", nf),
+                               ("GET", b"/v1/nope\xff", nf),
+                               ("GET", b"/v1/sessions?state=\xff", bad_value),
+                               (b"G\xffT", b"/v1/sessions", (405, "method_not_allowed")),
+                               (b"FOO\x01", b"/v1/nope\xff", nf)):
+        expect_clean_error(d, f"raw {method!r} {path!r}", raw_bytes(d, method, path), *want)
+    # header values echoed in an error, or checked
+    r = d.post("/v1/sessions", raw=b"{}", ctype="text/\xff\xfe")
+    expect_clean_error(d, "Content-Type not UTF-8", r, 415, "unsupported_media_type")
+    r = raw_bytes(d, "POST", b"/v1/sessions", b"Content-Type: application/json\r\n"
+                  b"Idempotency-Key: \xff\xfe\r\n", b"{}")
+    expect_clean_error(d, "Idempotency-Key not UTF-8", r, 400, "invalid_value", "Idempotency-Key")
+    r = d.get(f"{S}/events", headers={"Last-Event-ID": "\xff"})
+    expect_clean_error(d, "Last-Event-ID not UTF-8", r, 400, "invalid_value", "Last-Event-ID")
+    # a body key cut inside a UTF-8 character by the message's bounds
+    r = d.post("/v1/sessions", {"metadata": {"k" * 99 + "\u00e9": 1}})
+    expect_clean_error(d, "a cut character", r, 400, "wrong_type")
+    # valid UTF-8 names keep working, and their messages show them as they are
+    r = d.request("PUT", S + "/files/caf%C3%A9.txt", raw=b"x", ctype=oct)
+    check(r.status == 201 and r.json.get("name") == "caf\u00e9.txt", "a UTF-8 file name", r)
+    r = d.get(S + "/files/no%C3%A9")
+    expect_clean_error(d, "missing UTF-8 name", r, 404, "not_found", "path")
+    check("no\u00e9" in r.json["error"]["message"], "the name is shown as it is", r.json)
+    r = d.get("/v1/sessions/s_%FF%0A")
+    check(r.json["error"]["message"] == "no session s_\\xFF\\x0A",
+          "the id's bytes are quoted, escaped", r.json)
+    # the audit rows of those calls are printable ASCII, no session for an
+    # id that named none
+    import sqlite3
+    db = sqlite3.connect(f"file:{d.state}/airlockd.db?mode=ro", uri=True)
+    db.text_factory = bytes
+    rows = db.execute("SELECT method, path, status, session FROM audit").fetchall()
+    db.close()
+    check(all(all(0x20 < c < 0x7f for c in p) for _, p, _, _ in rows),
+          "audit paths are printable ASCII", [p for _, p, _, _ in rows])
+    check((b"DELETE", b"/v1/sessions/s_%C3(", 404, None) in rows,
+          "a raw byte is percent-encoded in the audit path", rows[-12:])
+    check(all(se is None or se == sid.encode() for _, _, _, se in rows),
+          "the audit's session is one that exists", rows)
+    d.delete(S)
 
 
 @case

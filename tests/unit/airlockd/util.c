@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -84,12 +85,105 @@ static void test_decode_parse(void **state)
     assert_int_equal(strspn(hex, "0123456789abcdef"), 20);
 }
 
+/* ald_str_quote on a request's bytes: what is kept, what is escaped, where
+ * a long value is cut. */
+static void test_quote(void **state)
+{
+    (void)state;
+    char out[64];
+    /* {input, its length, expected output} */
+    static const struct {
+        const char *in;
+        size_t len;
+        const char *want;
+    } cases[] = {
+        {"", 0, ""},
+        {"s_0123abc", 9, "s_0123abc"},
+        {"s_\xff\xfe", 4, "s_\\xFF\\xFE"},               /* not UTF-8 */
+        {"\xc3\x28", 2, "\\xC3("},                       /* a lead byte without its continuation */
+        {"caf\xc3\xa9", 5, "caf\xc3\xa9"},               /* valid UTF-8 is kept */
+        {"\xe2\x82\xac", 3, "\xe2\x82\xac"},             /* U+20AC */
+        {"\xf0\x9f\x98\x80", 4, "\xf0\x9f\x98\x80"},     /* U+1F600 */
+        {"\xe2\x82", 2, "\\xE2\\x82"},                   /* cut off by the end */
+        {"\xc0\xaf", 2, "\\xC0\\xAF"},                   /* overlong "/" */
+        {"\xed\xa0\x80", 3, "\\xED\\xA0\\x80"},          /* a surrogate */
+        {"\xf4\x90\x80\x80", 4, "\\xF4\\x90\\x80\\x80"}, /* past U+10FFFF */
+        {"a\r\nb", 4, "a\\x0D\\x0Ab"},                   /* no line breaks */
+        {"a\0b", 3, "a\\x00b"},                          /* NUL */
+        {"\x7f\x1b", 2, "\\x7F\\x1B"},                   /* DEL, ESC */
+        {"\xc2\x85", 2, "\\xC2\\x85"},                   /* C1 NEL */
+        {"\xc2\xa0", 2, "\xc2\xa0"},                     /* U+00A0 is not a control */
+        {"a\\xFF", 5, "a\\\\xFF"},                       /* a backslash is escaped too */
+        {"\"q\"", 3, "\"q\""},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+        assert_ptr_equal(ald_str_quote(out, sizeof(out), cases[i].in, cases[i].len), out);
+        assert_string_equal(out, cases[i].want);
+    }
+    /* only `len` bytes are read, NULs or not */
+    assert_string_equal(ald_str_quote(out, sizeof(out), "abc", 2), "ab");
+
+    /* too long: cut at a character or escape boundary, ending in "..." */
+    char big[300];
+    memset(big, 0xff, sizeof(big));
+    ald_str_quote(out, sizeof(out), big, sizeof(big));
+    assert_true(strlen(out) < sizeof(out));
+    assert_int_equal(strlen(out), 15 * 4 + 3); /* 15 escapes fit with "..." and the NUL */
+    assert_string_equal(out + 60, "...");
+    memset(big, 'a', sizeof(big));
+    ald_str_quote(out, sizeof(out), big, sizeof(big));
+    assert_int_equal(strlen(out), sizeof(out) - 1);
+    assert_string_equal(out + sizeof(out) - 4, "...");
+    /* a value that fits exactly is not cut */
+    ald_str_quote(out, sizeof(out), big, sizeof(out) - 1);
+    assert_int_equal(strlen(out), sizeof(out) - 1);
+    assert_int_equal(out[sizeof(out) - 2], 'a');
+    /* a multi-byte character is never split */
+    char euros[3 * 30];
+    for (size_t i = 0; i < sizeof(euros); i += 3)
+        memcpy(euros + i, "\xe2\x82\xac", 3);
+    ald_str_quote(out, sizeof(out), euros, sizeof(euros));
+    size_t n = strlen(out);
+    assert_true(n >= 3 && memcmp(out + n - 3, "...", 3) == 0);
+    assert_int_equal(ald_utf8_valid_prefix((const unsigned char *)out, n), n);
+    assert_int_equal((n - 3) % 3, 0);
+    /* tiny buffers */
+    char tiny[4];
+    assert_string_equal(ald_str_quote(tiny, 1, "abc", 3), "");
+    assert_string_equal(ald_str_quote(tiny, 3, "abcdef", 6), "..");
+    assert_string_equal(ald_str_quote(tiny, 4, "abcdef", 6), "...");
+    assert_string_equal(ald_str_quote(tiny, 4, "abc", 3), "abc");
+    assert_string_equal(ald_str_quote(tiny, 4, "\xff", 1), "...");
+}
+
+static void test_scrub(void **state)
+{
+    (void)state;
+    char s[32];
+    snprintf(s, sizeof(s), "%s", "ok caf\xc3\xa9");
+    assert_int_equal(ald_utf8_scrub(s, strlen(s)), 0);
+    assert_string_equal(s, "ok caf\xc3\xa9");
+    snprintf(s, sizeof(s), "%s", "s_\xff\xfe");
+    assert_int_equal(ald_utf8_scrub(s, strlen(s)), 2);
+    assert_string_equal(s, "s_??");
+    snprintf(s, sizeof(s), "%s", "cut \xe2\x82"); /* a %.Ns that cut a character */
+    assert_int_equal(ald_utf8_scrub(s, strlen(s)), 2);
+    assert_string_equal(s, "cut ??");
+    snprintf(s, sizeof(s), "%s", "\xc3\x28x");
+    assert_int_equal(ald_utf8_scrub(s, strlen(s)), 1);
+    assert_string_equal(s, "?(x");
+    snprintf(s, sizeof(s), "%s", "\xed\xa0\x80");
+    assert_int_equal(ald_utf8_scrub(s, strlen(s)), 3);
+    assert_string_equal(s, "???");
+    assert_int_equal(ald_utf8_scrub(s, 0), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_b64),
-        cmocka_unit_test(test_utf8),
-        cmocka_unit_test(test_decode_parse),
+        cmocka_unit_test(test_b64),          cmocka_unit_test(test_utf8),
+        cmocka_unit_test(test_decode_parse), cmocka_unit_test(test_quote),
+        cmocka_unit_test(test_scrub),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

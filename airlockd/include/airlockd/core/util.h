@@ -47,6 +47,23 @@ size_t ald_utf8_valid_prefix(const unsigned char *data, size_t len);
  * incomplete tail, 0 otherwise. */
 size_t ald_utf8_incomplete_tail(const unsigned char *data, size_t len);
 
+/* Writes the `len` bytes at `in` (untrusted: any bytes, NULs included) into
+ * `out` (`size` bytes, at least 1) as text fit for an error message, a JSON
+ * string or a log line: a valid UTF-8 character is copied unless it is a
+ * control character (C0, DEL, C1); a backslash becomes "\\"; every other
+ * byte (a control, a byte of no valid sequence) becomes "\xHH". Escapes
+ * and characters are never cut: when the text does not fit, it ends at a
+ * character boundary with "..." (as much of it as fits). The result is
+ * always NUL-terminated, valid UTF-8 and free of control bytes. Returns
+ * `out`, which the caller owns. */
+const char *ald_str_quote(char *out, size_t size, const char *in, size_t len);
+
+/* Replaces, in place, each of the `len` bytes at `s` that is not part of a
+ * complete, valid UTF-8 sequence with '?', so the text can always be a JSON
+ * string (a `%.40s` that cut a character, a value not quoted with
+ * ald_str_quote). Returns how many bytes it replaced. */
+size_t ald_utf8_scrub(char *s, size_t len);
+
 /* Parses a decimal unsigned integer of the whole string (no sign, no
  * spaces, at most `max`). 0 or AL_EINVAL. */
 int ald_parse_u64(const char *s, uint64_t max, uint64_t *out);
