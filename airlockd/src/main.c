@@ -2,7 +2,8 @@
  *
  *   airlockd [--config FILE] [--state-dir DIR] [--listen HOST:PORT]
  *            [--log-level LEVEL] [--check-config]
- *   airlockd admin …
+ *   airlockd up [options]   (= airlock up: set a state dir up, then run)
+ *   airlockd admin …        (= airlock admin)
  *
  * Start-up: configuration, state dir, database, the control and reaper
  * threads (re-adopting the sandboxes of an earlier daemon), then the HTTP
@@ -31,6 +32,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,12 +45,116 @@
 #define AIRLOCK_VERSION "0.1.0"
 #endif
 
-static void usage(FILE *f)
+static void usage(FILE *f, const char *prog)
 {
-    fputs("usage: airlockd [--config FILE] [--state-dir DIR] [--listen HOST:PORT]\n"
-          "                [--log-level error|warn|info|debug] [--check-config]\n"
-          "       airlockd admin --help\n",
-          f);
+    fprintf(f,
+            "usage: %s [--config FILE] [--state-dir DIR] [--listen HOST:PORT]\n"
+            "                [--log-level error|warn|info|debug] [--check-config]\n"
+            "       %s up --help\n"
+            "       %s admin --help\n",
+            prog, prog, prog);
+}
+
+static void up_usage(FILE *f, const char *prog)
+{
+    fprintf(f,
+            "usage: %s up [--state-dir DIR] [--listen HOST:PORT]\n"
+            "                  [--log-level error|warn|info|debug] [--config FILE]\n"
+            "\n"
+            "Sets DIR (default /var/lib/airlock) up on first use: master and token keys,\n"
+            "the gitproxy and airlockd configurations, and an admin user whose API key\n"
+            "is printed once. Then runs airlockd and its proxies in the foreground.\n",
+            prog);
+}
+
+/* The daemon's command line (`airlockd [options]` or `airlockd up
+ * [options]`), read before anything else happens. */
+struct daemon_args {
+    const char *prog; /* "airlock" (run by the airlock command) or "airlockd" */
+    int up, check, help, version;
+    const char *config, *state_dir, *listen, *level;
+};
+
+/* Prints "<prog>[ up]: <message>" and the usage hint on stderr; returns 2. */
+__attribute__((format(printf, 2, 3))) static int bad_usage(const struct daemon_args *a,
+                                                           const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "%s%s: ", a->prog, a->up ? " up" : "");
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n(%s%s --help for the usage)\n", a->prog, a->up ? " up" : "");
+    return 2;
+}
+
+/* Parses argv into `a`; touches nothing. 0, or 2 after saying what is
+ * wrong. --help (-h) anywhere wins over any mistake; --version over those
+ * after it. */
+static int daemon_args_parse(struct daemon_args *a, int argc, char **argv)
+{
+    for (int i = a->up ? 2 : 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            a->help = 1;
+            return 0;
+        }
+    }
+    for (int i = a->up ? 2 : 1; i < argc; i++) {
+        const char **slot = NULL, *what = NULL;
+        if (strcmp(argv[i], "--config") == 0)
+            slot = &a->config, what = "a configuration file";
+        else if (strcmp(argv[i], "--state-dir") == 0)
+            slot = &a->state_dir, what = "a directory";
+        else if (strcmp(argv[i], "--listen") == 0)
+            slot = &a->listen, what = "HOST:PORT";
+        else if (strcmp(argv[i], "--log-level") == 0)
+            slot = &a->level, what = "error, warn, info or debug";
+        else if (strcmp(argv[i], "--check-config") == 0 && !a->up) {
+            a->check = 1;
+            continue;
+        } else if (strcmp(argv[i], "--version") == 0) {
+            a->version = 1;
+            return 0;
+        } else {
+            return bad_usage(a, "unknown %s \"%s\"", argv[i][0] == '-' ? "option" : "argument",
+                             argv[i]);
+        }
+        if (i + 1 >= argc)
+            return bad_usage(a, "%s needs a value (%s)", argv[i], what);
+        *slot = argv[++i];
+    }
+    return 0;
+}
+
+/* Loads the command line's --state-dir, --listen and --log-level into
+ * `cfg`: the same checks as the configuration file's. 0 or AL_E*. */
+static int config_apply_args(struct ald_config *cfg, const struct daemon_args *a)
+{
+    json_t *o = json_object();
+    if (!o)
+        return AL_ENOMEM;
+    if (a->state_dir)
+        json_object_set_new(o, "state_dir", json_string(a->state_dir));
+    if (a->listen)
+        json_object_set_new(o, "listen", json_string(a->listen));
+    if (a->level)
+        json_object_set_new(o, "log_level", json_string(a->level));
+    char *txt = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    if (!txt)
+        return AL_ENOMEM;
+    int err = ald_config_load_buffer(cfg, "command line", txt, strlen(txt));
+    free(txt);
+    return err;
+}
+
+/* The name the user typed: "airlock" when the airlock command runs us for
+ * `airlock up|admin` (it passes argv[0] "airlock"), else "airlockd". */
+static const char *prog_name(const char *argv0)
+{
+    const char *base = argv0 ? strrchr(argv0, '/') : NULL;
+    base = base ? base + 1 : argv0;
+    return base && strcmp(base, "airlock") == 0 ? "airlock" : "airlockd";
 }
 
 static enum al_log_level level_of(const char *name)
@@ -267,93 +373,59 @@ out:
 
 int main(int argc, char **argv)
 {
+    struct daemon_args a = {.prog = prog_name(argv[0])};
     al_log_init("airlockd", AL_LOG_INFO);
     if (argc > 1 && strcmp(argv[1], "admin") == 0)
-        return ald_admin_main(argc - 1, argv + 1);
-    /* airlockd up [--state-dir DIR] [options]: prepare once, then run */
-    char up_config[PATH_MAX] = "";
-    if (argc > 1 && strcmp(argv[1], "up") == 0) {
-        const char *dir = "/var/lib/airlock";
-        for (int i = 2; i + 1 < argc; i++)
-            if (strcmp(argv[i], "--state-dir") == 0)
-                dir = argv[i + 1];
-        if (ald_up_prepare(dir, up_config, sizeof(up_config)) < 0) {
-            fprintf(stderr, "airlockd up: %s\n", al_error_last());
-            return 1;
-        }
-        /* the same command line with "up" replaced by --config FILE (the
-         * array lives until exit) */
-        char **nargv = calloc((size_t)argc + 2, sizeof(char *));
-        if (!nargv)
-            return 1;
-        nargv[0] = argv[0];
-        nargv[1] = "--config";
-        nargv[2] = up_config;
-        for (int i = 2; i < argc; i++)
-            nargv[i + 1] = argv[i];
-        argv = nargv;
-        argc++;
+        return ald_admin_main(a.prog, argc - 1, argv + 1);
+    a.up = argc > 1 && strcmp(argv[1], "up") == 0;
+    int rc = daemon_args_parse(&a, argc, argv);
+    if (rc != 0)
+        return rc;
+    if (a.help) {
+        if (a.up)
+            up_usage(stdout, a.prog);
+        else
+            usage(stdout, a.prog);
+        return 0;
+    }
+    if (a.version) {
+        puts("airlockd " AIRLOCK_VERSION);
+        return 0;
     }
     struct ald_config cfg;
     if (ald_config_init(&cfg) < 0)
         return 1;
-    const char *config = NULL, *state_dir = NULL, *listen = NULL, *level = NULL;
-    int check = 0, rc = 2;
-    for (int i = 1; i < argc; i++) {
-        const char **slot = NULL;
-        if (strcmp(argv[i], "--config") == 0)
-            slot = &config;
-        else if (strcmp(argv[i], "--state-dir") == 0)
-            slot = &state_dir;
-        else if (strcmp(argv[i], "--listen") == 0)
-            slot = &listen;
-        else if (strcmp(argv[i], "--log-level") == 0)
-            slot = &level;
-        else if (strcmp(argv[i], "--check-config") == 0) {
-            check = 1;
-            continue;
-        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            usage(stdout);
-            rc = 0;
-            goto out;
-        } else if (strcmp(argv[i], "--version") == 0) {
-            puts("airlockd " AIRLOCK_VERSION);
-            rc = 0;
-            goto out;
-        } else {
-            fprintf(stderr, "airlockd: unknown argument \"%s\"\n", argv[i]);
-            usage(stderr);
-            goto out;
-        }
-        if (i + 1 >= argc) {
-            fprintf(stderr, "airlockd: %s needs a value\n", argv[i]);
-            goto out;
-        }
-        *slot = argv[++i];
-    }
     rc = 1;
-    if (config && ald_config_load_file(&cfg, config) < 0) {
+    char up_config[PATH_MAX] = "";
+    if (a.up) {
+        /* up prepares the state dir once, then runs as `airlockd --config
+         * DIR/airlockd.json` with the same options. The command line is
+         * checked first: a mistake creates no directory, key or user. */
+        if (config_apply_args(&cfg, &a) < 0) {
+            fprintf(stderr, "%s up: %s\n", a.prog, al_error_last());
+            goto out;
+        }
+        if (ald_up_prepare(a.state_dir ? a.state_dir : "/var/lib/airlock", up_config,
+                           sizeof(up_config)) < 0) {
+            fprintf(stderr, "%s up: %s\n", a.prog, al_error_last());
+            goto out;
+        }
+        if (!a.config)
+            a.config = up_config;
+        ald_config_free(&cfg);
+        if (ald_config_init(&cfg) < 0)
+            return 1;
+    }
+    if (a.config && ald_config_load_file(&cfg, a.config) < 0) {
         fprintf(stderr, "airlockd: %s\n", al_error_last());
         goto out;
     }
     /* command-line values go through the same checks as the file's */
-    char over[8192];
-    json_t *o = json_object();
-    if (state_dir)
-        json_object_set_new(o, "state_dir", json_string(state_dir));
-    if (listen)
-        json_object_set_new(o, "listen", json_string(listen));
-    if (level)
-        json_object_set_new(o, "log_level", json_string(level));
-    char *txt = json_dumps(o, JSON_COMPACT);
-    json_decref(o);
-    snprintf(over, sizeof(over), "%s", txt ? txt : "{}");
-    free(txt);
-    if (ald_config_load_buffer(&cfg, "command line", over, strlen(over)) < 0) {
+    if (config_apply_args(&cfg, &a) < 0) {
         fprintf(stderr, "airlockd: %s\n", al_error_last());
         goto out;
     }
-    if (check) {
+    if (a.check) {
         puts("configuration ok");
         rc = 0;
         goto out;

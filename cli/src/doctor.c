@@ -266,7 +266,8 @@ int cmd_doctor(int argc, char **argv)
     al_policy_init(&policy);
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+    /* ":" first: a missing value is ':', an unknown option '?' */
+    while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
         if (c == 's') {
             al_strlist_push(&so.files, optarg);
         } else if (c == 'e') {
@@ -279,8 +280,18 @@ int cmd_doctor(int argc, char **argv)
                  "exit 0 only if every check passes.");
             rc = 0;
             goto out;
+        } else if (c == ':') {
+            fprintf(
+                stderr,
+                "airlock doctor: %s needs a value (%s)\n(airlock doctor --help for the usage)\n",
+                argv[optind - 1],
+                strcmp(argv[optind - 1], "--env") == 0 ? "a settings name" : "a settings file");
+            goto out;
         } else {
-            fprintf(stderr, "airlock: doctor: unknown option \"%s\"\n", argv[optind - 1]);
+            fprintf(
+                stderr,
+                "airlock doctor: unknown option \"%s\"\n(airlock doctor --help for the usage)\n",
+                argv[optind - 1]);
             goto out;
         }
     }

@@ -56,9 +56,9 @@ static int exec_tool(const char *name, const char *build_dir, char **argv)
 /* `airlock session`: see cli.h. */
 int cmd_session(int argc, char **argv)
 {
-    /* argv[0] is "session": airlock-session gets ["airlock-session", the
-     * subcommand, ...]. */
-    argv[0] = "airlock-session";
+    /* argv[0] is "session": airlock-session gets ["airlock", the
+     * subcommand, ...], and so names itself "airlock session". */
+    argv[0] = "airlock";
     return exec_tool("airlock-session", "cli", argv);
 }
 
@@ -74,14 +74,16 @@ int main(int argc, char **argv)
         return cmd_run(argc - 1, argv + 1);
     if (strcmp(cmd, "doctor") == 0)
         return cmd_doctor(argc - 1, argv + 1);
+    /* The helpers get argv[0] "airlock": they name the command as the user
+     * typed it ("airlock admin user ls", not "airlockd admin"). */
     if (strcmp(cmd, "creds") == 0 || strcmp(cmd, "token") == 0 || strcmp(cmd, "key") == 0) {
-        argv[0] = "airlock-creds";
+        argv[0] = "airlock";
         return exec_tool("airlock-creds", "creds", argv);
     }
     if (strcmp(cmd, "session") == 0)
         return cmd_session(argc - 1, argv + 1);
     if (strcmp(cmd, "admin") == 0 || strcmp(cmd, "up") == 0) {
-        argv[0] = "airlockd"; /* airlockd admin|up ... */
+        argv[0] = "airlock"; /* airlockd admin|up ... */
         return exec_tool("airlockd", "airlockd", argv);
     }
     if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {

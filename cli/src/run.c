@@ -105,11 +105,26 @@ static int parse_opts(struct run_opts *o, int argc, char **argv, int *cmd_index)
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
     };
+    /* what each option's value is, for "--X needs a value (...)" */
+    static const char *const value_of[][2] = {
+        {"--settings", "a settings file"},
+        {"--env", "a settings name"},
+        {"--allow-write", "a path"},
+        {"--deny-read", "a path or pattern"},
+        {"--pass-env", "a variable name"},
+        {"--add-host", "NAME=IP"},
+        {"--timeout", "seconds"},
+        {"--memory", "megabytes"},
+        {"--pids", "a number of processes"},
+        {"--cpus", "a number of cores"},
+        {"-c", "a shell string"},
+    };
     int c, err = 0;
     opterr = 0;
     optind = 1;
-    /* "+": options end at the first non-option (the command). */
-    while ((c = getopt_long(argc, argv, "+c:h", longopts, NULL)) != -1) {
+    /* "+": options end at the first non-option (the command); ":": a
+     * missing value is ':', not '?'. */
+    while ((c = getopt_long(argc, argv, "+:c:h", longopts, NULL)) != -1) {
         switch (c) {
         case O_SETTINGS:
             err = al_strlist_push(&o->settings.files, optarg);
@@ -166,11 +181,21 @@ static int parse_opts(struct run_opts *o, int argc, char **argv, int *cmd_index)
         case O_HELP:
             run_usage(stdout);
             exit(0);
+        case ':': {
+            /* argv[optind - 1] is the option (--opt or -c) */
+            const char *opt = argv[optind - 1], *what = "a value";
+            for (size_t i = 0; i < sizeof(value_of) / sizeof(value_of[0]); i++)
+                if (strcmp(opt, value_of[i][0]) == 0)
+                    what = value_of[i][1];
+            fprintf(stderr, "airlock run: %s needs a value (%s)\n", opt, what);
+            run_usage(stderr);
+            return -1;
+        }
         default:
-            if (optopt)
-                fprintf(stderr, "airlock: run: option -%c needs a value or is unknown\n", optopt);
+            if (optopt && optopt < 256)
+                fprintf(stderr, "airlock run: unknown option \"-%c\"\n", optopt);
             else
-                fprintf(stderr, "airlock: run: unknown option \"%s\"\n", argv[optind - 1]);
+                fprintf(stderr, "airlock run: unknown option \"%s\"\n", argv[optind - 1]);
             run_usage(stderr);
             return -1;
         }

@@ -17,43 +17,94 @@
 
 #define LIST_PAGE "500"
 
-static void usage(FILE *f)
+/* Each command: its name, arguments and what it does. */
+static const struct session_usage {
+    const char *name, *args, *what;
+} session_usages[] = {
+    {"create",
+     "[--repo URL [--base BRANCH] [--branch BRANCH]]\n"
+     "         [--settings FILE] [--memory MB] [--pids N] [--cpu F] [--ttl S] [--idle S]\n"
+     "         [--env K=V]... [--mode auto-allow|regular] [--meta K=V]...\n"
+     "         [--idempotency-key K] [--json]",
+     "create a session, print its id"},
+    {"ls", "[--state STATE] [--json]", "list sessions"},
+    {"show", "ID", "print a session (JSON)"},
+    {"rm", "ID...", "delete sessions"},
+    {"keepalive", "ID", "reset the idle timer"},
+    {"exec",
+     "ID [--background] [--timeout S] [--cwd DIR] [--env K=V]... [--stdin]\n"
+     "         [--merge-stderr] [--json] (-- ARGV... | --shell CMD)",
+     "run a command; exit with its status"},
+    {"ps", "ID [--json]", "list processes"},
+    {"output", "ID PID [--offset N] [--follow] [--stream stdout|stderr]",
+     "print a process's output"},
+    {"kill", "ID PID [--signal SIG]", "signal a process (TERM)"},
+    {"cp", "LOCAL ID:PATH | ID:PATH LOCAL", "copy a file ('-' = stdin/out)"},
+    {"events", "[ID] [--last-event-id N] [--count N]", "print events as JSON lines"},
+    {"approve", "ID [AID [--deny]] [--json]", "list or decide approvals"},
+};
+
+/* How the user ran us: "airlock session" (argv[0] "airlock", as the
+ * airlock command runs us) or "airlock-session". Set once by main. */
+static const char *session_prog = "airlock session";
+
+static void usage_tail(FILE *f)
 {
-    fputs("usage: airlock session <command> [options]\n"
-          "\n"
-          "  create [--repo URL [--base BRANCH] [--branch BRANCH]]\n"
-          "         [--settings FILE] [--memory MB] [--pids N] [--cpu F] [--ttl S] [--idle S]\n"
-          "         [--env K=V]... [--mode auto-allow|regular] [--meta K=V]...\n"
-          "         [--idempotency-key K] [--json]          create a session, print its id\n"
-          "  ls [--state STATE] [--json]                     list sessions\n"
-          "  show ID                                         print a session (JSON)\n"
-          "  rm ID...                                        delete sessions\n"
-          "  keepalive ID                                    reset the idle timer\n"
-          "  exec ID [--background] [--timeout S] [--cwd DIR] [--env K=V]... [--stdin]\n"
-          "          [--merge-stderr] [--json] (-- ARGV... | --shell CMD)\n"
-          "                                                  run a command; exit with its "
-          "status\n"
-          "  ps ID [--json]                                  list processes\n"
-          "  output ID PID [--offset N] [--follow] [--stream stdout|stderr]\n"
-          "                                                  print a process's output\n"
-          "  kill ID PID [--signal SIG]                      signal a process (TERM)\n"
-          "  cp LOCAL ID:PATH | cp ID:PATH LOCAL             copy a file ('-' = stdin/out)\n"
-          "  events [ID] [--last-event-id N] [--count N]     print events as JSON lines\n"
-          "  approve ID [AID [--deny]] [--json]              list or decide approvals\n"
-          "\n"
+    fputs("\n"
           "AIRLOCK_URL (default " CL_DEFAULT_URL ") and AIRLOCK_API_KEY say where and who.\n"
           "Exit status: 0; 1 when the API refused or failed; 2 for a bad command line;\n"
           "exec: the command's own (128+N for signal N, 124 timeout, 137 memory).\n",
           f);
 }
 
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: %s <command> [options]\n\n", session_prog);
+    for (size_t i = 0; i < sizeof(session_usages) / sizeof(session_usages[0]); i++)
+        fprintf(f, "  %s %s\n      %s\n", session_usages[i].name, session_usages[i].args,
+                session_usages[i].what);
+    usage_tail(f);
+}
+
+/* Prints the usage of the command `name` to `f`. */
+static void command_usage(FILE *f, const char *name)
+{
+    for (size_t i = 0; i < sizeof(session_usages) / sizeof(session_usages[0]); i++)
+        if (strcmp(name, session_usages[i].name) == 0)
+            fprintf(f, "usage: %s %s %s\n  %s\n", session_prog, name, session_usages[i].args,
+                    session_usages[i].what);
+    usage_tail(f);
+}
+
+int session_getopt(int argc, char **argv, const char *shortopts, const struct option *longopts)
+{
+    char spec[64];
+    snprintf(spec, sizeof(spec), ":h%s", shortopts);
+    opterr = 0;
+    int opt = getopt_long(argc, argv, spec, longopts, NULL);
+    if (opt == 'h') {
+        command_usage(stdout, argv[0]);
+    } else if (opt == ':' || opt == '?') {
+        fprintf(stderr, "%s %s: ", session_prog, argv[0]);
+        if (opt == ':')
+            fprintf(stderr, "%s needs a value\n", argv[optind - 1]);
+        else if (optopt && optopt < 256)
+            fprintf(stderr, "unknown option \"-%c\"\n", optopt);
+        else
+            fprintf(stderr, "unknown option \"%s\"\n", argv[optind - 1]);
+        fprintf(stderr, "(%s %s --help for the usage)\n", session_prog, argv[0]);
+        opt = '?';
+    }
+    return opt;
+}
+
 int session_usage_error(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fputs("airlock: session: ", stderr);
+    fprintf(stderr, "%s: ", session_prog);
     vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    fprintf(stderr, "\n(%s --help for the usage)\n", session_prog);
     va_end(ap);
     return CL_EXIT_USAGE;
 }
@@ -167,6 +218,7 @@ static int cmd_create(struct cl_client *c, int argc, char **argv)
         {"repo", required_argument, NULL, 'r'},
         {"base", required_argument, NULL, 'b'},
         {"branch", required_argument, NULL, 'B'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     static const char *const limit_names[] = {
@@ -180,7 +232,7 @@ static int cmd_create(struct cl_client *c, int argc, char **argv)
         rc = CL_EXIT_API;
         goto out;
     }
-    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((opt = session_getopt(argc, argv, "", opts)) != -1) {
         json_error_t jerr;
         json_t *settings;
         switch (opt) {
@@ -241,6 +293,9 @@ static int cmd_create(struct cl_client *c, int argc, char **argv)
         case 'j':
             json_out = 1;
             break;
+        case 'h':
+            rc = 0;
+            goto out;
         default:
             goto out;
         }
@@ -291,19 +346,20 @@ static int cmd_ls(struct cl_client *c, int argc, char **argv)
     static const struct option opts[] = {
         {"state", required_argument, NULL, 's'},
         {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *state = NULL;
     int json_out = 0, opt, rc = CL_EXIT_API;
     json_t *all = json_array();
     cleanup_free char *cursor = NULL;
-    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((opt = session_getopt(argc, argv, "", opts)) != -1) {
         if (opt == 's')
             state = optarg;
         else if (opt == 'j')
             json_out = 1;
         else
-            return json_decref(all), CL_EXIT_USAGE;
+            return json_decref(all), opt == 'h' ? 0 : CL_EXIT_USAGE;
     }
     if (optind != argc)
         return json_decref(all), session_usage_error("ls takes no arguments");
@@ -345,16 +401,20 @@ out:
     return rc;
 }
 
-/* Commands of the form `NAME ID` with only a --json flag. */
+/* Commands of the form `NAME ID` with only a --json flag: 0 with *id set,
+ * -1 after --help (the usage printed), or CL_EXIT_USAGE. */
 static int one_id(int argc, char **argv, const char **id, int *json_out)
 {
     static const struct option opts[] = {
         {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     int opt;
     *json_out = 0;
-    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((opt = session_getopt(argc, argv, "", opts)) != -1) {
+        if (opt == 'h')
+            return -1;
         if (opt != 'j')
             return CL_EXIT_USAGE;
         *json_out = 1;
@@ -369,22 +429,28 @@ static int cmd_show(struct cl_client *c, int argc, char **argv)
 {
     const char *id;
     int json_out, rc = one_id(argc, argv, &id, &json_out);
-    return rc ? rc : simple_call(c, "GET", id, "", NULL, 1);
+    return rc < 0 ? 0 : rc ? rc : simple_call(c, "GET", id, "", NULL, 1);
 }
 
 static int cmd_keepalive(struct cl_client *c, int argc, char **argv)
 {
     const char *id;
     int json_out, rc = one_id(argc, argv, &id, &json_out);
-    return rc ? rc : simple_call(c, "POST", id, "/keepalive", NULL, json_out);
+    return rc < 0 ? 0 : rc ? rc : simple_call(c, "POST", id, "/keepalive", NULL, json_out);
 }
 
 static int cmd_rm(struct cl_client *c, int argc, char **argv)
 {
-    int rc = 0;
-    if (argc < 2)
+    static const struct option opts[] = {
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int rc = 0, opt;
+    while ((opt = session_getopt(argc, argv, "", opts)) != -1)
+        return opt == 'h' ? 0 : CL_EXIT_USAGE;
+    if (optind >= argc)
         return session_usage_error("rm wants at least one session id");
-    for (int i = 1; i < argc; i++) {
+    for (int i = optind; i < argc; i++) {
         if (simple_call(c, "DELETE", argv[i], "", NULL, 0) != 0)
             rc = CL_EXIT_API;
         else
@@ -411,7 +477,7 @@ static int cmd_ps(struct cl_client *c, int argc, char **argv)
     json_t *doc = NULL, *p;
     size_t i;
     if (rc)
-        return rc;
+        return rc < 0 ? 0 : rc;
     if (session_path(&path, id, "/processes") < 0)
         return CL_EXIT_API;
     int err = cl_call_json((void **)&doc, c, "GET", path.ptr, NULL, NULL, NULL);
@@ -446,13 +512,14 @@ static int cmd_kill(struct cl_client *c, int argc, char **argv)
 {
     static const struct option opts[] = {
         {"signal", required_argument, NULL, 's'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *sig = "TERM";
     int opt;
-    while ((opt = getopt_long(argc, argv, "s:", opts, NULL)) != -1) {
+    while ((opt = session_getopt(argc, argv, "s:", opts)) != -1) {
         if (opt != 's')
-            return CL_EXIT_USAGE;
+            return opt == 'h' ? 0 : CL_EXIT_USAGE;
         sig = optarg;
     }
     if (optind + 2 != argc)
@@ -482,17 +549,18 @@ static int cmd_approve(struct cl_client *c, int argc, char **argv)
     static const struct option opts[] = {
         {"deny", no_argument, NULL, 'd'},
         {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     int deny = 0, json_out = 0, opt, rc;
     struct al_buf suffix;
-    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((opt = session_getopt(argc, argv, "", opts)) != -1) {
         if (opt == 'd')
             deny = 1;
         else if (opt == 'j')
             json_out = 1;
         else
-            return CL_EXIT_USAGE;
+            return opt == 'h' ? 0 : CL_EXIT_USAGE;
     }
     if (optind + 1 != argc && optind + 2 != argc)
         return session_usage_error("approve wants a session id and an optional approval id");
@@ -559,7 +627,10 @@ int main(int argc, char **argv)
         {"approve", cmd_approve},
     };
     struct cl_client client;
-    /* argv[0] is "airlock-session" (or "session" when run by airlock). */
+    /* argv[0] is "airlock-session", or "airlock" when run by airlock */
+    const char *base = strrchr(argv[0], '/');
+    if (strcmp(base ? base + 1 : argv[0], "airlock") != 0)
+        session_prog = "airlock-session";
     if (argc < 2) {
         usage(stderr);
         return CL_EXIT_USAGE;
@@ -582,7 +653,7 @@ int main(int argc, char **argv)
         fflush(stdout);
         return rc;
     }
-    fprintf(stderr, "airlock: session: unknown command \"%s\"\n", argv[1]);
+    fprintf(stderr, "%s: unknown command \"%s\"\n", session_prog, argv[1]);
     usage(stderr);
     return CL_EXIT_USAGE;
 }

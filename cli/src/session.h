@@ -2,6 +2,7 @@
 #ifndef AIRLOCK_SESSION_CLI_H
 #define AIRLOCK_SESSION_CLI_H
 
+#include <getopt.h>
 #include <stddef.h>
 
 #include "airlock/buf.h"
@@ -21,8 +22,16 @@ int session_path(struct al_buf *out, const char *id, const char *suffix);
 /* Writes all of `len` bytes to `fd`; AL_EIO (errno kept) on failure. */
 int session_write_all(int fd, const void *data, size_t len);
 
-/* Prints "airlock: session: <what>" and returns CL_EXIT_USAGE. */
+/* Prints "airlock session: <what>" and the usage hint on stderr; returns
+ * CL_EXIT_USAGE. */
 int session_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* getopt_long for a command (argv[0] its name) that also takes --help and
+ * -h: returns the option as getopt_long does, -1 at the end, 'h' after
+ * printing the command's usage on stdout, or '?' after saying on stderr
+ * which option is unknown or lacks its value. `shortopts` and `longopts`
+ * must not use 'h' for anything else; longopts lists "help". */
+int session_getopt(int argc, char **argv, const char *shortopts, const struct option *longopts);
 
 /* Parses "K=V" (K non-empty) into a JSON object `obj` (json_t *). */
 int session_kv_add(void *obj, const char *kv, const char *what);

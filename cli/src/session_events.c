@@ -62,6 +62,7 @@ int session_cmd_events(struct cl_client *c, int argc, char **argv)
     static const struct option opts[] = {
         {"last-event-id", required_argument, NULL, 'l'},
         {"count", required_argument, NULL, 'n'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     struct events ev = {0};
@@ -70,7 +71,7 @@ int session_cmd_events(struct cl_client *c, int argc, char **argv)
     struct cl_response resp = {0};
     unsigned long long n;
     int opt, rc = CL_EXIT_API;
-    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((opt = session_getopt(argc, argv, "", opts)) != -1) {
         switch (opt) {
         case 'l':
             if (session_parse_u64(&n, optarg) < 0)
@@ -81,6 +82,8 @@ int session_cmd_events(struct cl_client *c, int argc, char **argv)
             if (session_parse_u64(&ev.count, optarg) < 0 || ev.count == 0)
                 return session_usage_error("--count: \"%s\" is not a positive number", optarg);
             break;
+        case 'h':
+            return 0;
         default:
             return CL_EXIT_USAGE;
         }

@@ -98,15 +98,11 @@ out:
 int session_cmd_exec(struct cl_client *c, int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"background", no_argument, NULL, 'b'},
-        {"timeout", required_argument, NULL, 't'},
-        {"cwd", required_argument, NULL, 'C'},
-        {"env", required_argument, NULL, 'e'},
-        {"stdin", no_argument, NULL, 'i'},
-        {"shell", required_argument, NULL, 's'},
-        {"merge-stderr", no_argument, NULL, 'm'},
-        {"json", no_argument, NULL, 'j'},
-        {NULL, 0, NULL, 0},
+        {"background", no_argument, NULL, 'b'},   {"timeout", required_argument, NULL, 't'},
+        {"cwd", required_argument, NULL, 'C'},    {"env", required_argument, NULL, 'e'},
+        {"stdin", no_argument, NULL, 'i'},        {"shell", required_argument, NULL, 's'},
+        {"merge-stderr", no_argument, NULL, 'm'}, {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
     };
     json_t *body = json_object(), *env = json_object();
     struct exec_stream st = {0};
@@ -121,7 +117,7 @@ int session_cmd_exec(struct cl_client *c, int argc, char **argv)
         rc = CL_EXIT_API;
         goto out;
     }
-    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((opt = session_getopt(argc, argv, "", opts)) != -1) {
         switch (opt) {
         case 'b':
             background = 1;
@@ -154,6 +150,9 @@ int session_cmd_exec(struct cl_client *c, int argc, char **argv)
         case 'j':
             json_out = 1;
             break;
+        case 'h':
+            rc = 0;
+            goto out;
         default:
             goto out;
         }
@@ -249,6 +248,7 @@ int session_cmd_output(struct cl_client *c, int argc, char **argv)
         {"offset", required_argument, NULL, 'o'},
         {"follow", no_argument, NULL, 'f'},
         {"stream", required_argument, NULL, 's'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     unsigned long long offset = 0;
@@ -256,7 +256,7 @@ int session_cmd_output(struct cl_client *c, int argc, char **argv)
     const char *stream = "stdout";
     struct al_buf suffix, path = {0};
     struct cl_response resp = {0};
-    while ((opt = getopt_long(argc, argv, "f", opts, NULL)) != -1) {
+    while ((opt = session_getopt(argc, argv, "f", opts)) != -1) {
         switch (opt) {
         case 'o':
             if (session_parse_u64(&offset, optarg) < 0)
@@ -270,6 +270,8 @@ int session_cmd_output(struct cl_client *c, int argc, char **argv)
                 return session_usage_error("--stream is stdout or stderr");
             stream = optarg;
             break;
+        case 'h':
+            return 0;
         default:
             return CL_EXIT_USAGE;
         }

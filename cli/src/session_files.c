@@ -163,17 +163,23 @@ int session_cmd_cp(struct cl_client *c, int argc, char **argv)
 {
     cleanup_free char *src_id = NULL, *dst_id = NULL;
     const char *src_path = NULL, *dst_path = NULL;
-    if (argc == 2 && (strcmp(argv[1], "--help") == 0))
-        return session_usage_error("cp LOCAL ID:PATH | cp ID:PATH LOCAL");
-    if (argc != 3)
+    static const struct option opts[] = {
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int opt;
+    while ((opt = session_getopt(argc, argv, "", opts)) != -1)
+        return opt == 'h' ? 0 : CL_EXIT_USAGE;
+    if (argc - optind != 2)
         return session_usage_error("cp wants two operands: LOCAL ID:PATH or ID:PATH LOCAL");
-    int src_remote = remote_split(argv[1], &src_id, &src_path);
-    int dst_remote = remote_split(argv[2], &dst_id, &dst_path);
+    const char *src = argv[optind], *dst = argv[optind + 1];
+    int src_remote = remote_split(src, &src_id, &src_path);
+    int dst_remote = remote_split(dst, &dst_id, &dst_path);
     if (src_remote < 0 || dst_remote < 0)
         return CL_EXIT_API;
     if (src_remote == dst_remote)
         return session_usage_error("cp: exactly one operand is ID:PATH");
     if (dst_remote)
-        return upload(c, argv[1], dst_id, dst_path);
-    return download(c, src_id, src_path, argv[2]);
+        return upload(c, src, dst_id, dst_path);
+    return download(c, src_id, src_path, dst);
 }

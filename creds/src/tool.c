@@ -23,6 +23,7 @@
 
 #include <getopt.h>
 #include <openssl/crypto.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,19 +48,69 @@ struct tool_opts {
     int64_t iat;
     struct al_strlist repos;
     struct al_strlist refs;
+    int help;            /* --help or -h */
+    const char *missing; /* an option given without its value */
+    const char *unknown; /* an option we do not know */
+    const char *bad;     /* an option whose value is not a positive number */
 };
 
-static int usage(void)
+/* The commands: noun, verb, arguments. */
+static const struct tool_usage {
+    const char *noun, *verb, *args;
+} tool_usages[] = {
+    {"key", "generate", "FILE\n      write a new master or token key to FILE (mode 0600)"},
+    {"creds", "add",
+     "--store FILE --master-key FILE --scope S [--username U]\n"
+     "      add a token (read from stdin) for the upstream scope S\n"
+     "    or: --store FILE --master-key FILE --scope S --app-id N --installation-id N\n"
+     "        --private-key PEMFILE [--api URL] [--ca-file FILE]\n"
+     "      add a GitHub App"},
+    {"creds", "list", "--store FILE --master-key FILE\n      list scopes and kinds (no secrets)"},
+    {"creds", "rm", "--store FILE --master-key FILE --scope S\n      remove a scope"},
+    {"token", "mint",
+     "--key FILE --kid ID --session S [--user U] --repo host/owner/name...\n"
+     "        [--push-ref REF...] [--ops fetch,push] [--ttl SEC] [--iat UNIXTIME]\n"
+     "      print a scoped token"},
+    {"token", "inspect", "[--key FILE --kid ID] TOKEN\n      print (and verify) a token's claims"},
+};
+
+#define N_USAGES (sizeof(tool_usages) / sizeof(tool_usages[0]))
+
+/* Prints to `f` the usage of `<prog> [noun [verb]]` (prog is "airlock" or
+ * "airlock-creds"): every command, a noun's, or one command. */
+static void usage(FILE *f, const char *prog, const char *noun, const char *verb)
 {
-    fputs("usage: airlock-creds key generate FILE\n"
-          "       airlock-creds creds add|list|rm --store FILE --master-key FILE [--scope S]\n"
-          "             add: token on stdin [--username U], or --app-id N --installation-id N\n"
-          "                  --private-key PEMFILE [--api URL] [--ca-file FILE]\n"
-          "       airlock-creds token mint --key FILE --kid ID --session S [--user U]\n"
-          "             --repo host/owner/name... [--push-ref REF...] [--ops fetch,push]"
-          " [--ttl SEC]\n"
-          "       airlock-creds token inspect [--key FILE --kid ID] TOKEN\n",
-          stderr);
+    if (verb)
+        fprintf(f, "usage: %s %s %s ", prog, noun, verb);
+    else if (noun)
+        fprintf(f, "usage: %s %s COMMAND [options]\n\n", prog, noun);
+    else
+        fprintf(f, "usage: %s key|creds|token COMMAND [options]\n\n", prog);
+    for (size_t i = 0; i < N_USAGES; i++) {
+        const struct tool_usage *u = &tool_usages[i];
+        if ((noun && strcmp(noun, u->noun) != 0) || (verb && strcmp(verb, u->verb) != 0))
+            continue;
+        if (verb)
+            fprintf(f, "%s\n", u->args);
+        else
+            fprintf(f, "  %s %s %s\n", u->noun, u->verb, u->args);
+    }
+    fputs("\nSecrets are read from stdin or files, never from the command line.\n", f);
+}
+
+/* Prints "<prog> <noun> [verb]: <message>" and the usage hint on stderr;
+ * returns 2 (a bad command line). */
+__attribute__((format(printf, 4, 5))) static int bad_usage(const char *prog, const char *noun,
+                                                           const char *verb, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "%s%s%s%s%s: ", prog, noun ? " " : "", noun ? noun : "", verb ? " " : "",
+            verb ? verb : "");
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n(%s%s%s%s%s --help for the usage)\n", prog, noun ? " " : "",
+            noun ? noun : "", verb ? " " : "", verb ? verb : "");
     return 2;
 }
 
@@ -91,13 +142,16 @@ static int parse_opts(struct tool_opts *o, int argc, char **argv)
         {"ops", required_argument, NULL, 'o'},
         {"ttl", required_argument, NULL, 't'},
         {"iat", required_argument, NULL, 'I'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     int c;
     o->ttl = 3600;
     o->ops = "fetch,push";
     optind = 1;
-    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+    opterr = 0;
+    /* ":" first: a missing value is ':', an unknown option '?' */
+    while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
         switch (c) {
         case 's':
             o->store = optarg;
@@ -115,10 +169,12 @@ static int parse_opts(struct tool_opts *o, int argc, char **argv)
             o->private_key = optarg;
             break;
         case 'a':
-            o->app_id = parse_int(optarg);
-            break;
         case 'i':
-            o->installation_id = parse_int(optarg);
+            if (parse_int(optarg) <= 0) {
+                o->bad = c == 'a' ? "--app-id" : "--installation-id";
+                return -1;
+            }
+            *(c == 'a' ? &o->app_id : &o->installation_id) = parse_int(optarg);
             break;
         case 'A':
             o->api = optarg;
@@ -149,11 +205,26 @@ static int parse_opts(struct tool_opts *o, int argc, char **argv)
             break;
         case 't':
             o->ttl = (long)parse_int(optarg);
+            if (o->ttl <= 0) {
+                o->bad = "--ttl";
+                return -1;
+            }
             break;
         case 'I':
             o->iat = parse_int(optarg);
+            if (o->iat <= 0) {
+                o->bad = "--iat";
+                return -1;
+            }
             break;
+        case 'h':
+            o->help = 1;
+            return 0;
+        case ':':
+            o->missing = argv[optind - 1];
+            return -1;
         default:
+            o->unknown = argv[optind - 1];
             return -1;
         }
     }
@@ -185,8 +256,6 @@ static int cmd_creds(const char *verb, struct tool_opts *o)
     struct al_buf secret;
     int err;
     al_buf_init(&secret, 64 << 10);
-    if (!o->store || !o->master_key)
-        return al_error_set(AL_EINVAL, "--store and --master-key are required");
     if ((err = creds_store_open(&store, o->store, o->master_key)) < 0)
         return err;
     if (strcmp(verb, "list") == 0) {
@@ -315,31 +384,110 @@ out:
     return err;
 }
 
+/* Checks that `verb` of `noun` got what it needs; 0, or 2 after saying
+ * what is missing. Nothing has been read or written yet. */
+static int check_args(const char *prog, const char *noun, const char *verb,
+                      const struct tool_opts *o, int nargs)
+{
+    int creds = strcmp(noun, "creds") == 0;
+    if (creds && (!o->store || !o->master_key))
+        return bad_usage(prog, noun, verb, "--store and --master-key are required");
+    if (creds && strcmp(verb, "list") != 0 && !o->scope)
+        return bad_usage(prog, noun, verb, "--scope is required");
+    if (creds && strcmp(verb, "add") == 0 && (o->app_id || o->installation_id || o->private_key) &&
+        !(o->app_id && o->installation_id && o->private_key))
+        return bad_usage(prog, noun, verb,
+                         "a GitHub App needs --app-id, --installation-id and --private-key");
+    if (strcmp(verb, "mint") == 0 && (!o->key || !o->session || o->repos.len == 0))
+        return bad_usage(prog, noun, verb, "mint needs --key, --session and --repo");
+    int wants = strcmp(verb, "generate") == 0 || strcmp(verb, "inspect") == 0;
+    if (wants && nargs != 1)
+        return bad_usage(prog, noun, verb, "wants one %s",
+                         strcmp(verb, "generate") == 0 ? "FILE" : "TOKEN");
+    if (!wants && nargs != 0)
+        return bad_usage(prog, noun, verb, "takes no operands");
+    return 0;
+}
+
+/* The name the user typed: "airlock" when run by the airlock command (it
+ * passes argv[0] "airlock"), else "airlock-creds". */
+static const char *prog_name(const char *argv0)
+{
+    const char *base = argv0 ? strrchr(argv0, '/') : NULL;
+    base = base ? base + 1 : argv0;
+    return base && strcmp(base, "airlock") == 0 ? "airlock" : "airlock-creds";
+}
+
+static int is_help(const char *arg)
+{
+    return strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0 || strcmp(arg, "help") == 0;
+}
+
 int main(int argc, char **argv)
 {
     struct tool_opts o = {0};
-    int err;
-    if (argc < 3)
-        return usage();
-    const char *noun = argv[1], *verb = argv[2];
-    if (strcmp(noun, "key") == 0 && strcmp(verb, "generate") == 0 && argc == 4) {
-        err = creds_key_generate(argv[3]);
-    } else {
-        if (parse_opts(&o, argc - 2, argv + 2) < 0)
-            return usage();
-        if (strcmp(noun, "creds") == 0)
-            err = cmd_creds(verb, &o);
-        else if (strcmp(noun, "token") == 0)
-            err = cmd_token(verb, &o, argc - 2, argv + 2);
-        else
-            return usage();
+    const char *prog = prog_name(argv[0]);
+    const char *noun = argc > 1 ? argv[1] : NULL, *verb = argc > 2 ? argv[2] : NULL;
+    int err = 0, rc = 2;
+    /* The whole command line is read and checked before any key, store or
+     * stdin is touched. */
+    if (!noun) {
+        usage(stderr, prog, NULL, NULL);
+        return 2;
     }
+    if (is_help(noun)) {
+        usage(stdout, prog, NULL, NULL);
+        return 0;
+    }
+    int noun_known = 0, verb_known = 0;
+    for (size_t i = 0; i < N_USAGES; i++) {
+        if (strcmp(noun, tool_usages[i].noun) == 0) {
+            noun_known = 1;
+            verb_known |= verb && strcmp(verb, tool_usages[i].verb) == 0;
+        }
+    }
+    if (!noun_known)
+        return bad_usage(prog, NULL, NULL, "unknown command \"%s\"", noun);
+    /* --help (-h) anywhere after the noun wins over any mistake */
+    for (int i = 2; i < argc; i++) {
+        if (is_help(argv[i]) && (i == 2 || argv[i][0] == '-')) {
+            usage(stdout, prog, noun, verb_known ? verb : NULL);
+            return 0;
+        }
+    }
+    if (!verb_known)
+        return verb ? bad_usage(prog, noun, NULL, "unknown %s command \"%s\"", noun, verb)
+                    : bad_usage(prog, noun, NULL, "which %s command?", noun);
+    if (parse_opts(&o, argc - 2, argv + 2) < 0) {
+        if (o.missing)
+            bad_usage(prog, noun, verb, "%s needs a value", o.missing);
+        else if (o.bad)
+            bad_usage(prog, noun, verb, "%s wants a positive number", o.bad);
+        else
+            bad_usage(prog, noun, verb, "unknown option \"%s\"", o.unknown);
+        goto out;
+    }
+    if (o.help) {
+        usage(stdout, prog, noun, verb);
+        rc = 0;
+        goto out;
+    }
+    if ((rc = check_args(prog, noun, verb, &o, argc - 2 - optind)) != 0)
+        goto out;
+    if (strcmp(noun, "key") == 0)
+        err = creds_key_generate(argv[2 + optind]);
+    else if (strcmp(noun, "creds") == 0)
+        err = cmd_creds(verb, &o);
+    else
+        err = cmd_token(verb, &o, argc - 2, argv + 2);
+    rc = 0;
+    if (err < 0) {
+        fprintf(stderr, "%s %s %s: %s\n", prog, noun, verb,
+                al_error_last()[0] ? al_error_last() : al_error_name(err));
+        rc = 1;
+    }
+out:
     al_strlist_free(&o.repos);
     al_strlist_free(&o.refs);
-    if (err < 0) {
-        fprintf(stderr, "airlock-creds: %s\n",
-                al_error_last()[0] ? al_error_last() : al_error_name(err));
-        return 1;
-    }
-    return 0;
+    return rc;
 }

@@ -332,8 +332,12 @@ int main(int argc, char **argv)
         {"control-path", required_argument, NULL, 'P'},
         {"user", required_argument, NULL, 'u'},
         {"group", required_argument, NULL, 'g'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
+    static const char usage[] = "usage: airlock-gitproxy --config FILE [--listen ADDR:PORT=SESSION]"
+                                " [--listen-fd FD=SESSION] [--control FD | --control-path PATH]"
+                                " [--user NAME [--group NAME]] [-v]\n";
     const char *config = NULL, *control = NULL, *control_path = NULL, *user = NULL, *group = NULL;
     int ctl = -1;
     char cache_dir[4096];
@@ -342,7 +346,7 @@ int main(int argc, char **argv)
     json_t *listeners = NULL;
     gp_proxy *p = NULL;
     int c, level = AL_LOG_INFO, err;
-    while ((c = getopt_long(argc, argv, "c:v", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "c:vh", longopts, NULL)) != -1) {
         switch (c) {
         case 'c':
             config = optarg;
@@ -369,10 +373,10 @@ int main(int argc, char **argv)
             group = optarg;
             break;
         default:
-            fprintf(stderr, "usage: airlock-gitproxy --config FILE [--listen ADDR:PORT=SESSION]"
-                            " [--listen-fd FD=SESSION] [--control FD | --control-path PATH]"
-                            " [--user NAME [--group NAME]] [-v]\n");
-            return 2;
+            fputs(usage, c == 'h' ? stdout : stderr);
+            al_strlist_free(&listen);
+            al_strlist_free(&listen_fd);
+            return c == 'h' ? 0 : 2;
         }
     }
     al_log_init("airlock-gitproxy", (enum al_log_level)level);

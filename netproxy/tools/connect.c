@@ -29,9 +29,12 @@
 #define BODY_MAX  1024 /* refusal text shown */
 #define RELAY_BUF 65536
 
-static void usage(void)
+static void usage(FILE *f)
 {
-    fputs("usage: airlock-connect [-p PROXY_IP:PORT] HOST PORT\n", stderr);
+    fputs("usage: airlock-connect [-p PROXY_IP:PORT] HOST PORT\n"
+          "Connects stdin and stdout to HOST:PORT through the egress proxy\n"
+          "(ssh's ProxyCommand inside the sandbox).\n",
+          f);
 }
 
 /* Writes all of buf; 0 or -1. */
@@ -182,16 +185,21 @@ int main(int argc, char **argv)
     size_t len = 0;
     int opt;
 
+    /* --help as well as -h: the one long option */
+    if (argc > 1 && strcmp(argv[1], "--help") == 0) {
+        usage(stdout);
+        return 0;
+    }
     while ((opt = getopt(argc, argv, "p:h")) != -1) {
         if (opt == 'p') {
             proxy = optarg;
         } else {
-            usage();
+            usage(opt == 'h' ? stdout : stderr);
             return opt == 'h' ? 0 : 2;
         }
     }
     if (argc - optind != 2) {
-        usage();
+        usage(stderr);
         return 2;
     }
     const char *host = argv[optind], *port_s = argv[optind + 1];

@@ -9,10 +9,12 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 int ald_state_prepare(const char *state_dir)
 {
@@ -33,36 +35,211 @@ int ald_state_prepare(const char *state_dir)
     return 0;
 }
 
-static void usage(FILE *f)
+/* The commands of `admin`: noun, verb and what follows them. */
+static const struct admin_usage {
+    const char *noun, *verb, *args, *what;
+} admin_usages[] = {
+    {"user", "add", "NAME [--admin] [--max-sessions N] [--max-memory-mb N]", "add a user"},
+    {"user", "ls", "[--json]", "list users"},
+    {"user", "rm", "NAME", "remove a user and revoke its keys"},
+    {"key", "create", "--user NAME [--name LABEL]", "create an API key (printed once)"},
+    {"key", "ls", "[--user NAME] [--json]", "list API keys"},
+    {"key", "revoke", "KEY_ID", "revoke an API key"},
+};
+
+/* Prints the usage of `<prog> admin [noun [verb]]` to `f`: every command
+ * when `noun` is NULL (or not a noun), the noun's when `verb` is NULL (or
+ * not one of its verbs), else that one command. */
+static void usage(FILE *f, const char *prog, const char *noun, const char *verb)
 {
-    fputs("usage: airlockd admin [--config FILE | --state-dir DIR] COMMAND\n"
-          "  user add NAME [--admin] [--max-sessions N] [--max-memory-mb N]\n"
-          "  user ls [--json]\n"
-          "  user rm NAME                 (also revokes the user's keys)\n"
-          "  key create --user NAME [--name LABEL]   prints the key once\n"
-          "  key ls [--user NAME] [--json]\n"
-          "  key revoke KEY_ID\n",
+    size_t n = sizeof(admin_usages) / sizeof(admin_usages[0]);
+    int noun_known = 0, verb_known = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (noun && strcmp(noun, admin_usages[i].noun) == 0) {
+            noun_known = 1;
+            if (verb && strcmp(verb, admin_usages[i].verb) == 0)
+                verb_known = 1;
+        }
+    }
+    if (!noun_known)
+        noun = NULL;
+    if (!verb_known)
+        verb = NULL;
+    if (!verb)
+        fprintf(f, "usage: %s admin %s%sCOMMAND [--config FILE | --state-dir DIR]\n\n", prog,
+                noun ? noun : "", noun ? " " : "");
+    for (size_t i = 0; i < n; i++) {
+        const struct admin_usage *u = &admin_usages[i];
+        if ((noun && strcmp(noun, u->noun) != 0) || (verb && strcmp(verb, u->verb) != 0))
+            continue;
+        if (verb)
+            fprintf(f, "usage: %s admin %s %s %s [--config FILE | --state-dir DIR]\n  %s\n", prog,
+                    noun, verb, u->args, u->what);
+        else
+            fprintf(f, "  %s %s %s\n      %s\n", u->noun, u->verb, u->args, u->what);
+    }
+    fputs("\n  --config FILE    the daemon's configuration (its state_dir)\n"
+          "  --state-dir DIR  the state dir (default /var/lib/airlock)\n"
+          "Users and keys live in DIR/airlockd.db; this works while the daemon runs.\n",
           f);
 }
 
-/* Value of "--opt VALUE" at argv[*i]; advances *i. */
-static const char *opt_value(int argc, char **argv, int *i)
+/* One parsed `admin` command line: what to do and with which arguments. */
+struct admin_req {
+    const char *prog;      /* "airlock" or "airlockd", for messages */
+    const char *config;    /* --config, or NULL */
+    const char *state_dir; /* --state-dir, or NULL */
+    const char *noun, *verb;
+    const char *name;  /* user add/rm: the user; key revoke: the key id */
+    const char *user;  /* key create/ls --user */
+    const char *label; /* key create --name */
+    int admin, json, help;
+    int64_t max_sessions, max_memory_mb;
+};
+
+/* Prints "<prog> admin: <message>" and the usage hint on stderr; returns
+ * 2 (a bad command line). */
+__attribute__((format(printf, 2, 3))) static int bad_usage(const struct admin_req *r,
+                                                           const char *fmt, ...)
 {
-    if (*i + 1 >= argc) {
-        fprintf(stderr, "airlockd admin: %s needs a value\n", argv[*i]);
-        return NULL;
-    }
-    return argv[++*i];
+    va_list ap;
+    fprintf(stderr, "%s admin: ", r->prog);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n(%s admin%s%s%s%s --help for the usage)\n", r->prog, r->noun ? " " : "",
+            r->noun ? r->noun : "", r->verb ? " " : "", r->verb ? r->verb : "");
+    return 2;
 }
 
-static int parse_count(const char *s, int64_t *out)
+static int parse_count(const struct admin_req *r, const char *opt, const char *s, int64_t *out)
 {
     uint64_t v;
-    if (!s || ald_parse_u64(s, (uint64_t)1 << 40, &v) < 0) {
-        fprintf(stderr, "airlockd admin: \"%s\" is not a number\n", s ? s : "");
-        return -1;
-    }
+    if (ald_parse_u64(s, (uint64_t)1 << 40, &v) < 0)
+        return bad_usage(r, "%s: \"%s\" is not a number", opt, s);
     *out = (int64_t)v;
+    return 0;
+}
+
+/* Parses argv (argv[0] is "admin") into `r` without touching anything:
+ * 0, or 2 after printing why the command line is wrong. Sets r->help for
+ * --help/-h anywhere. */
+static int admin_parse(struct admin_req *r, int argc, char **argv)
+{
+    const char *pos[3] = {NULL, NULL, NULL}; /* noun, verb, operand */
+    int npos = 0, rc;
+    r->max_sessions = r->max_memory_mb = -1;
+    r->label = "";
+    /* --help wins over any mistake around it */
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0)
+            break;
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+            r->help = 1;
+        else if (argv[i][0] != '-' && npos < 2)
+            pos[npos++] = argv[i];
+        else if (argv[i][0] == '-' && i + 1 < argc &&
+                 (strcmp(argv[i], "--config") == 0 || strcmp(argv[i], "--state-dir") == 0 ||
+                  strcmp(argv[i], "--user") == 0 || strcmp(argv[i], "--name") == 0 ||
+                  strcmp(argv[i], "--max-sessions") == 0 ||
+                  strcmp(argv[i], "--max-memory-mb") == 0))
+            i++;
+    }
+    if (r->help) {
+        r->noun = pos[0];
+        r->verb = pos[1];
+        return 0;
+    }
+    npos = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char **slot = NULL;
+        if (strcmp(a, "--config") == 0)
+            slot = &r->config;
+        else if (strcmp(a, "--state-dir") == 0)
+            slot = &r->state_dir;
+        else if (strcmp(a, "--user") == 0)
+            slot = &r->user;
+        else if (strcmp(a, "--name") == 0)
+            slot = &r->label;
+        else if (strcmp(a, "--max-sessions") == 0 || strcmp(a, "--max-memory-mb") == 0) {
+            if (i + 1 >= argc)
+                return bad_usage(r, "%s needs a value (a number)", a);
+            int64_t *v = a[6] == 's' ? &r->max_sessions : &r->max_memory_mb;
+            if ((rc = parse_count(r, a, argv[++i], v)) != 0)
+                return rc;
+            continue;
+        } else if (strcmp(a, "--admin") == 0) {
+            r->admin = 1;
+            continue;
+        } else if (strcmp(a, "--json") == 0) {
+            r->json = 1;
+            continue;
+        } else if (a[0] == '-') {
+            return bad_usage(r, "unknown option \"%s\"", a);
+        } else if (npos < 3) {
+            pos[npos++] = a;
+            r->noun = pos[0];
+            r->verb = pos[1];
+            continue;
+        } else {
+            return bad_usage(r, "unexpected \"%s\"", a);
+        }
+        if (i + 1 >= argc)
+            return bad_usage(r, "%s needs a value (%s)", a,
+                             slot == &r->config      ? "a configuration file"
+                             : slot == &r->state_dir ? "a directory"
+                             : slot == &r->user      ? "a user name"
+                                                     : "a label");
+        *slot = argv[++i];
+    }
+    if (!r->noun)
+        return bad_usage(r, "which command? (user or key)");
+    const struct admin_usage *u = NULL;
+    for (size_t i = 0; i < sizeof(admin_usages) / sizeof(admin_usages[0]); i++)
+        if (strcmp(r->noun, admin_usages[i].noun) == 0 && r->verb &&
+            strcmp(r->verb, admin_usages[i].verb) == 0)
+            u = &admin_usages[i];
+    if (strcmp(r->noun, "user") != 0 && strcmp(r->noun, "key") != 0) {
+        const char *noun = r->noun;
+        r->noun = NULL;
+        return bad_usage(r, "unknown command \"%s\"", noun);
+    }
+    if (!u) {
+        const char *verb = r->verb;
+        r->verb = NULL;
+        return verb ? bad_usage(r, "unknown %s command \"%s\"", r->noun, verb)
+                    : bad_usage(r, "which %s command?", r->noun);
+    }
+    r->name = pos[2];
+    int is_user = strcmp(r->noun, "user") == 0;
+    int wants_operand = strcmp(r->verb, "rm") == 0 || strcmp(r->verb, "revoke") == 0 ||
+                        (is_user && strcmp(r->verb, "add") == 0);
+    if (wants_operand && !r->name)
+        return bad_usage(r, "%s %s wants %s", r->noun, r->verb, u->args);
+    if (!wants_operand && r->name)
+        return bad_usage(r, "unexpected \"%s\"", r->name);
+    /* options that the command does not take */
+    int add = is_user && strcmp(r->verb, "add") == 0;
+    int create = !is_user && strcmp(r->verb, "create") == 0;
+    int ls = strcmp(r->verb, "ls") == 0;
+    if (!add && (r->admin || r->max_sessions >= 0 || r->max_memory_mb >= 0))
+        return bad_usage(r, "%s %s takes no --admin, --max-sessions or --max-memory-mb", r->noun,
+                         r->verb);
+    if (!ls && r->json)
+        return bad_usage(r, "%s %s takes no --json", r->noun, r->verb);
+    if (r->user && !create && !(ls && !is_user))
+        return bad_usage(r, "%s %s takes no --user", r->noun, r->verb);
+    if (r->label[0] && !create)
+        return bad_usage(r, "%s %s takes no --name", r->noun, r->verb);
+    if (add && !ald_user_name_valid(r->name))
+        return bad_usage(r, "a user name is [a-z0-9][a-z0-9._-]{0,62}");
+    if (create && !r->user)
+        return bad_usage(r, "key create needs --user NAME");
+    if (create && strlen(r->label) > 128)
+        return bad_usage(r, "--name is at most 128 bytes");
+    if (r->config && r->state_dir)
+        return bad_usage(r, "give --config or --state-dir, not both");
     return 0;
 }
 
@@ -74,51 +251,27 @@ static void print_json(json_t *v)
     free(txt);
 }
 
-static int user_cmd(struct ald_store *st, int argc, char **argv)
+static int user_cmd(struct ald_store *st, const struct admin_req *r)
 {
-    if (argc < 1) {
-        usage(stderr);
-        return 2;
-    }
-    if (strcmp(argv[0], "add") == 0) {
-        struct ald_user u = {.max_sessions = -1, .max_memory_mb = -1};
-        const char *name = NULL;
-        for (int i = 1; i < argc; i++) {
-            if (strcmp(argv[i], "--admin") == 0)
-                u.admin = 1;
-            else if (strcmp(argv[i], "--max-sessions") == 0) {
-                if (parse_count(opt_value(argc, argv, &i), &u.max_sessions) < 0)
-                    return 2;
-            } else if (strcmp(argv[i], "--max-memory-mb") == 0) {
-                if (parse_count(opt_value(argc, argv, &i), &u.max_memory_mb) < 0)
-                    return 2;
-            } else if (argv[i][0] != '-' && !name)
-                name = argv[i];
-            else {
-                fprintf(stderr, "airlockd admin: unexpected \"%s\"\n", argv[i]);
-                return 2;
-            }
-        }
-        if (!name || !ald_user_name_valid(name)) {
-            fprintf(stderr, "airlockd admin: a user name is [a-z0-9][a-z0-9._-]{0,62}\n");
-            return 2;
-        }
-        snprintf(u.name, sizeof(u.name), "%s", name);
+    if (strcmp(r->verb, "add") == 0) {
+        struct ald_user u = {
+            .admin = r->admin, .max_sessions = r->max_sessions, .max_memory_mb = r->max_memory_mb};
+        snprintf(u.name, sizeof(u.name), "%s", r->name);
         u.created_ms = ald_now_ms();
         if (ald_store_user_add(st, &u) < 0) {
-            fprintf(stderr, "airlockd admin: %s\n", al_error_last());
+            fprintf(stderr, "%s admin: %s\n", r->prog, al_error_last());
             return 1;
         }
-        printf("user %s added%s\n", name, u.admin ? " (admin)" : "");
+        printf("user %s added%s\n", r->name, u.admin ? " (admin)" : "");
         return 0;
     }
-    if (strcmp(argv[0], "ls") == 0) {
+    if (strcmp(r->verb, "ls") == 0) {
         json_t *users = NULL;
         if (ald_store_user_list(st, &users) < 0) {
-            fprintf(stderr, "airlockd admin: %s\n", al_error_last());
+            fprintf(stderr, "%s admin: %s\n", r->prog, al_error_last());
             return 1;
         }
-        if (argc > 1 && strcmp(argv[1], "--json") == 0) {
+        if (r->json) {
             print_json(users);
         } else {
             printf("%-24s %-5s %-12s %-13s %s\n", "NAME", "ADMIN", "MAX_SESSIONS", "MAX_MEMORY_MB",
@@ -142,73 +295,41 @@ static int user_cmd(struct ald_store *st, int argc, char **argv)
         json_decref(users);
         return 0;
     }
-    if (strcmp(argv[0], "rm") == 0 && argc == 2) {
-        if (ald_store_user_remove(st, argv[1], ald_now_ms()) < 0) {
-            fprintf(stderr, "airlockd admin: %s\n", al_error_last());
-            return 1;
-        }
-        printf("user %s removed, keys revoked\n", argv[1]);
-        return 0;
+    /* rm */
+    if (ald_store_user_remove(st, r->name, ald_now_ms()) < 0) {
+        fprintf(stderr, "%s admin: %s\n", r->prog, al_error_last());
+        return 1;
     }
-    usage(stderr);
-    return 2;
+    printf("user %s removed, keys revoked\n", r->name);
+    return 0;
 }
 
-static int key_cmd(struct ald_store *st, int argc, char **argv)
+static int key_cmd(struct ald_store *st, const struct admin_req *r)
 {
-    if (argc < 1) {
-        usage(stderr);
-        return 2;
-    }
-    const char *user = NULL, *name = "";
-    int as_json = 0;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--user") == 0) {
-            if (!(user = opt_value(argc, argv, &i)))
-                return 2;
-        } else if (strcmp(argv[i], "--name") == 0) {
-            if (!(name = opt_value(argc, argv, &i)))
-                return 2;
-        } else if (strcmp(argv[i], "--json") == 0) {
-            as_json = 1;
-        } else if (strcmp(argv[0], "revoke") == 0 && argv[i][0] != '-') {
-            continue;
-        } else {
-            fprintf(stderr, "airlockd admin: unexpected \"%s\"\n", argv[i]);
-            return 2;
-        }
-    }
-    if (strcmp(argv[0], "create") == 0) {
-        if (!user) {
-            fprintf(stderr, "airlockd admin: key create needs --user NAME\n");
-            return 2;
-        }
-        if (strlen(name) > 128) {
-            fprintf(stderr, "airlockd admin: --name is at most 128 bytes\n");
-            return 2;
-        }
+    if (strcmp(r->verb, "create") == 0) {
         char key[ALD_KEY_LEN + 1], id[24];
         unsigned char hash[32];
         if (ald_auth_key_new(key, id, hash) < 0 ||
-            ald_store_key_add(st, id, user, name, hash, ald_now_ms()) < 0) {
-            fprintf(stderr, "airlockd admin: %s\n", al_error_last());
+            ald_store_key_add(st, id, r->user, r->label, hash, ald_now_ms()) < 0) {
+            fprintf(stderr, "%s admin: %s\n", r->prog, al_error_last());
             explicit_bzero(key, sizeof(key));
             return 1;
         }
         /* the key on stdout alone (for scripts); it is not stored */
         printf("%s\n", key);
         fflush(stdout);
-        fprintf(stderr, "created key %s for %s (shown once; only its SHA-256 is kept)\n", id, user);
+        fprintf(stderr, "created key %s for %s (shown once; only its SHA-256 is kept)\n", id,
+                r->user);
         explicit_bzero(key, sizeof(key));
         return 0;
     }
-    if (strcmp(argv[0], "ls") == 0) {
+    if (strcmp(r->verb, "ls") == 0) {
         json_t *keys = NULL;
-        if (ald_store_key_list(st, user, &keys) < 0) {
-            fprintf(stderr, "airlockd admin: %s\n", al_error_last());
+        if (ald_store_key_list(st, r->user, &keys) < 0) {
+            fprintf(stderr, "%s admin: %s\n", r->prog, al_error_last());
             return 1;
         }
-        if (as_json) {
+        if (r->json) {
             print_json(keys);
         } else {
             printf("%-18s %-24s %-16s %-24s %s\n", "ID", "USER", "NAME", "CREATED", "REVOKED");
@@ -226,74 +347,59 @@ static int key_cmd(struct ald_store *st, int argc, char **argv)
         json_decref(keys);
         return 0;
     }
-    if (strcmp(argv[0], "revoke") == 0 && argc == 2) {
-        if (ald_store_key_revoke(st, argv[1], ald_now_ms()) < 0) {
-            fprintf(stderr, "airlockd admin: %s\n", al_error_last());
-            return 1;
-        }
-        printf("key %s revoked\n", argv[1]);
-        return 0;
-    }
-    usage(stderr);
-    return 2;
-}
-
-int ald_admin_main(int argc, char **argv)
-{
-    const char *config = NULL, *state_dir = NULL;
-    char **rest = calloc((size_t)argc + 1, sizeof(char *));
-    int n = 0, rc = 2;
-    struct ald_config cfg;
-    struct ald_store *st = NULL;
-    if (!rest || ald_config_init(&cfg) < 0) {
-        free(rest);
+    /* revoke */
+    if (ald_store_key_revoke(st, r->name, ald_now_ms()) < 0) {
+        fprintf(stderr, "%s admin: %s\n", r->prog, al_error_last());
         return 1;
     }
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--config") == 0 || strcmp(argv[i], "--state-dir") == 0) {
-            const char *v = opt_value(argc, argv, &i);
-            if (!v)
-                goto out;
-            if (argv[i - 1][2] == 'c')
-                config = v;
-            else
-                state_dir = v;
-        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            usage(stdout);
-            rc = 0;
-            goto out;
-        } else {
-            rest[n++] = argv[i];
-        }
-    }
-    if (n < 1) {
-        usage(stderr);
-        goto out;
-    }
-    rc = 1;
-    if (config && ald_config_load_file(&cfg, config) < 0) {
-        fprintf(stderr, "airlockd admin: %s\n", al_error_last());
-        goto out;
-    }
-    if (!state_dir)
-        state_dir = cfg.state_dir;
+    printf("key %s revoked\n", r->name);
+    return 0;
+}
+
+int ald_admin_main(const char *prog, int argc, char **argv)
+{
+    struct admin_req r = {.prog = prog};
+    struct ald_config cfg;
+    struct ald_store *st = NULL;
     char db[PATH_MAX];
-    snprintf(db, sizeof(db), "%s/airlockd.db", state_dir);
-    if (ald_state_prepare(state_dir) < 0 || ald_store_open(&st, db) < 0) {
-        fprintf(stderr, "airlockd admin: %s\n", al_error_last());
+    /* The whole command line is read and checked before the state dir or
+     * its database is touched: a mistake or --help changes nothing. */
+    int rc = admin_parse(&r, argc, argv);
+    if (rc != 0)
+        return rc;
+    if (r.help) {
+        usage(stdout, prog, r.noun, r.verb);
+        return 0;
+    }
+    if (ald_config_init(&cfg) < 0)
+        return 1;
+    rc = 1;
+    if (r.config && ald_config_load_file(&cfg, r.config) < 0) {
+        fprintf(stderr, "%s admin: %s\n", prog, al_error_last());
         goto out;
     }
-    if (strcmp(rest[0], "user") == 0)
-        rc = user_cmd(st, n - 1, rest + 1);
-    else if (strcmp(rest[0], "key") == 0)
-        rc = key_cmd(st, n - 1, rest + 1);
-    else {
-        usage(stderr);
-        rc = 2;
+    const char *state_dir = r.state_dir ? r.state_dir : cfg.state_dir;
+    int n = snprintf(db, sizeof(db), "%s/airlockd.db", state_dir);
+    if (n < 0 || (size_t)n >= sizeof(db)) {
+        fprintf(stderr, "%s admin: state dir path too long\n", prog);
+        goto out;
     }
+    /* A listing only reads: a state dir without a database has nothing to
+     * list, and is not created for it. */
+    if (strcmp(r.verb, "ls") == 0 && access(db, F_OK) < 0) {
+        fprintf(stderr,
+                "%s admin: no airlockd state in %s (%s: %s); give --state-dir or --config\n", prog,
+                state_dir, db, strerror(errno));
+        goto out;
+    }
+    if ((strcmp(r.verb, "ls") != 0 && ald_state_prepare(state_dir) < 0) ||
+        ald_store_open(&st, db) < 0) {
+        fprintf(stderr, "%s admin: %s\n", prog, al_error_last());
+        goto out;
+    }
+    rc = strcmp(r.noun, "user") == 0 ? user_cmd(st, &r) : key_cmd(st, &r);
 out:
     ald_store_close(st);
     ald_config_free(&cfg);
-    free(rest);
     return rc;
 }

@@ -136,7 +136,7 @@ int ald_up_prepare(const char *state_dir, char *config_out, size_t size)
     int saved = dup(STDERR_FILENO), null = open("/dev/null", O_WRONLY | O_CLOEXEC);
     if (saved >= 0 && null >= 0)
         dup2(null, STDERR_FILENO); /* "exists" is the normal case after the first run */
-    int added = ald_admin_main(7, add) == 0;
+    int added = ald_admin_main("airlockd", 7, add) == 0;
     if (saved >= 0) {
         dup2(saved, STDERR_FILENO);
         close(saved);
@@ -148,7 +148,7 @@ int ald_up_prepare(const char *state_dir, char *config_out, size_t size)
                        "--user", "admin",       "--name",          "airlock-up", NULL};
         printf("admin API key (shown once, keep it):\n");
         fflush(stdout);
-        if (ald_admin_main(9, key) != 0)
+        if (ald_admin_main("airlockd", 9, key) != 0)
             return al_error_set(AL_EIO, "could not create the admin API key");
     }
     fflush(stdout);
