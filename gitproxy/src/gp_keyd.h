@@ -66,7 +66,8 @@ struct gp_proxy {
     void *store_payload;
     /* the front (front.c): its zygote forks one worker per connection */
     pthread_mutex_t front_lock;
-    int front_fd; /* channel to the zygote, or -1 */
+    pthread_cond_t front_cond; /* broadcast when front_fd is set (CLOCK_MONOTONIC) */
+    int front_fd;              /* channel to the zygote, or -1 */
     pid_t front_pid;
 };
 
@@ -101,7 +102,9 @@ void gp_keyd_conn_serve(gp_proxy *p, int ch, int client, const char *session);
 int gp_front_start(gp_proxy *p, const char *self, const char *user, const char *group);
 
 /* Hands a client connection and the worker's end of its channel to the
- * front (which forks a worker for them). The descriptors stay the caller's. */
+ * front (which forks a worker for them), waiting for the front while it is
+ * still starting (up to GP_FRONT_START_TIMEOUT_S). The descriptors stay the
+ * caller's. */
 int gp_front_hand(gp_proxy *p, int client_fd, int worker_ch);
 
 #endif

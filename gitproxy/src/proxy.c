@@ -197,6 +197,7 @@ int gp_proxy_new(gp_proxy **out, struct gp_config *cfg)
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&p->store_cond, &ca);
+    pthread_cond_init(&p->front_cond, &ca);
     pthread_condattr_destroy(&ca);
     if (p->cfg.audit_path) {
         p->audit_fd = open(p->cfg.audit_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
@@ -647,8 +648,11 @@ int gp_front_start(gp_proxy *p, const char *self, const char *user, const char *
         close(sv[0]);
         return err;
     }
-    p->front_fd = sv[0];
     p->front_pid = pid;
+    pthread_mutex_lock(&p->front_lock);
+    p->front_fd = sv[0];
+    pthread_cond_broadcast(&p->front_cond);
+    pthread_mutex_unlock(&p->front_lock);
     pthread_t t;
     if (pthread_create(&t, NULL, front_watch, p) == 0)
         pthread_detach(t);
@@ -663,6 +667,15 @@ int gp_front_hand(gp_proxy *p, int client_fd, int worker_ch)
     int fds[2] = {client_fd, worker_ch};
     gp_wire_init(&w, buf, sizeof(buf), GP_CH_ZYGOTE_CONN);
     pthread_mutex_lock(&p->front_lock);
+    /* The listeners open (as root) before the front starts, and an fd
+     * handed in may hold connections queued already: one accepted
+     * meanwhile waits for the front, as long as its start may take. */
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += GP_FRONT_START_TIMEOUT_S;
+    while (p->front_fd < 0 &&
+           pthread_cond_timedwait(&p->front_cond, &p->front_lock, &until) != ETIMEDOUT)
+        ;
     int err =
         p->front_fd >= 0 ? gp_chan_send(p->front_fd, &w, fds, 2) : al_error_set(AL_EIO, "no front");
     pthread_mutex_unlock(&p->front_lock);

@@ -229,15 +229,21 @@ g "$TOK" -C "$W" -c http.postBuffer=65536 push "http://127.0.0.1:$PC/git.test/o/
 
 t=listener_fd_handed_in
 # As airlockd does: the listening socket is created by another process and
-# passed as an fd bound to one session.
-python3 - "$PROXY" "$STATE/gitproxy2.json" "$T/proxy3.log" "$T/fd-port" <<'PY' &
-import os, socket, sys
-proxy, config, log, port_file = sys.argv[1:5]
+# passed as an fd bound to one session. As after a proxy restart, a client
+# is already waiting in its backlog when the proxy starts: it is served once
+# the front is up, not dropped (503) because it was accepted before.
+python3 - "$PROXY" "$STATE/gitproxy2.json" "$T/proxy3.log" "$T/fd-port" "$T/fd-go" <<'PY' &
+import os, socket, sys, time
+proxy, config, log, port_file, go_file = sys.argv[1:6]
 s = socket.socket()
 s.bind(("127.0.0.1", 0))
 s.listen(16)
 os.set_inheritable(s.fileno(), True)
 open(port_file, "w").write(str(s.getsockname()[1]))
+for _ in range(300):
+    if os.path.exists(go_file):
+        break
+    time.sleep(0.05)
 fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
 os.dup2(fd, 2)
 os.execv(proxy, [proxy, "--config", config, "--listen-fd", "%d=sA" % s.fileno()])
@@ -245,9 +251,17 @@ PY
 PIDS+=($!)
 for _ in $(seq 1 50); do [ -s "$T/fd-port" ] && break; sleep 0.1; done
 PF=$(cat "$T/fd-port")
-wait_port "$PF"
-g "$TOK" ls-remote "http://127.0.0.1:$PF/git.test/o/r.git" >"$OUT/$t" 2>&1 \
-    && grep -q 'refs/heads/main' "$OUT/$t" && pass $t || fail $t "$OUT/$t"
+g "$TOK" ls-remote "http://127.0.0.1:$PF/git.test/o/r.git" >"$OUT/$t" 2>&1 &
+LS=$!
+# the client's connection is queued (the listener's accept queue, Recv-Q)
+for _ in $(seq 1 100); do
+    [ "$(ss -Hltn "sport = :$PF" | awk '{print $2}')" -ge 1 ] 2>/dev/null && break
+    sleep 0.05
+done
+queued=$(ss -Hltn "sport = :$PF" | awk '{print $2}')
+touch "$T/fd-go"
+wait "$LS" && [ "${queued:-0}" -ge 1 ] && grep -q 'refs/heads/main' "$OUT/$t" \
+    && ! grep -q 'no front' "$T/proxy3.log" && pass $t || fail $t "$OUT/$t"
 
 t=upstream_rejection_relayed
 printf '#!/bin/sh\nwhile read old new ref; do [ "$ref" = refs/heads/agent/hooked ] && { echo "no hooks today" >&2; exit 1; }; done\nexit 0\n' \
