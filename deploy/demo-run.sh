@@ -12,7 +12,10 @@ cd "$demo"
   echo "in the sandbox as $(id -un), pid $$, cwd $PWD"
   echo hello > note.txt && echo "workspace write: ok ($(cat note.txt))"
   touch /etc/airlock-demo 2>/dev/null && echo "/etc write: ALLOWED" || echo "/etc write: refused"
-  ls ~/.ssh >/dev/null 2>&1 && echo "~/.ssh: VISIBLE" || echo "~/.ssh: invisible"
+  if [ ! -e ~/.ssh ]; then echo "~/.ssh: absent"
+  elif ! n=$(ls -A ~/.ssh 2>/dev/null); then echo "~/.ssh: hidden (unreadable)"
+  elif [ -z "$n" ]; then echo "~/.ssh: hidden (an empty mount over it)"
+  else echo "~/.ssh: VISIBLE ($(printf "%s\n" "$n" | wc -l) entries)"; fi
   (exec 3<>/dev/tcp/1.1.1.1/80) 2>/dev/null && echo "network: OPEN" || echo "network: none"
   echo "processes visible: $(ls /proc | grep -c "^[0-9]")"
 ' || true

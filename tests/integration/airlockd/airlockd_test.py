@@ -859,8 +859,12 @@ def approvals(d):
     st, r = d.exec(sid, argv=["echo", "nobody"])
     h.result()
     expect_error(d, r, 403, "approval_timeout")
-    states = sorted(x["state"] for x in d.get(P + "/approvals").json["approvals"])
+    listed = d.get(P + "/approvals").json["approvals"]
+    states = sorted(x["state"] for x in listed)
     check(states == ["allowed", "denied", "timed-out"], "approval states", states)
+    # docs/api.md: oldest first (the allowed one was asked for first)
+    check([x["argv"][1] for x in listed] == ["allowed", "denied", "nobody"],
+          "approvals listed oldest first", listed)
     expect_error(d, d.post(P + "/approvals/a_0000000000000000", {"decision": "allow"}), 404,
                  "not_found")
     expect_error(d, d.post(P + f"/approvals/{a['id']}", {"decision": "maybe"}), 400,
