@@ -318,6 +318,70 @@ static void approver(const struct np_approval *req, void *payload)
     pthread_detach(t);
 }
 
+/* Copies `s` into `out` (of `n` >= 4 bytes) fit for one terminal line: a
+ * control byte, DEL or a byte >= 0x80 becomes '?', and a string longer than
+ * `n` - 1 bytes ends in "...". NULL gives "?". */
+static void term_safe(char *out, size_t n, const char *s)
+{
+    size_t i = 0;
+    if (!s)
+        s = "?";
+    for (; s[i] && i < n - 1; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        out[i] = ch < 0x20 || ch >= 0x7f ? '?' : (char)ch;
+    }
+    out[i] = '\0';
+    if (s[i])
+        memcpy(out + n - 4, "...", 4);
+}
+
+/* Prints the terminal line for one refused request (decision log record `o`,
+ * not a relay): what happened and, for a policy refusal, what to add to which
+ * key of which settings file. */
+static void print_refusal(const struct run_network *net, json_t *o, const char *decision)
+{
+    char host[300], addr[64], cls[32], rule[200], reason[64];
+    const char *rsn = json_string_value(json_object_get(o, "reason"));
+    json_int_t port = json_integer_value(json_object_get(o, "port"));
+    const char *r = rsn ? rsn : decision;
+    const char *key = net->key_path;
+    const char *in = net->settings_file;
+
+    term_safe(host, sizeof(host), json_string_value(json_object_get(o, "host")));
+    term_safe(addr, sizeof(addr), json_string_value(json_object_get(o, "addr")));
+    term_safe(cls, sizeof(cls), json_string_value(json_object_get(o, "addr_class")));
+    term_safe(rule, sizeof(rule), json_string_value(json_object_get(o, "rule")));
+    term_safe(reason, sizeof(reason), r);
+    struct in6_addr ip;
+    int host_is_ip = inet_pton(AF_INET, host, &ip) == 1 || inet_pton(AF_INET6, host, &ip) == 1;
+
+    if (strcmp(r, "dns-failure") == 0)
+        fprintf(stderr, "airlock: network: %s:%lld: the name does not resolve (DNS)\n", host,
+                (long long)port);
+    else if (strcmp(r, "blocked-address") == 0)
+        fprintf(stderr,
+                "airlock: blocked network: %s:%lld resolved to %s (%s address): to allow it, "
+                "add \"%s\" to %s.allowedAddresses%s\n",
+                host, (long long)port, addr, cls, addr, key, in);
+    else if (strcmp(r, "blocked-by-policy") == 0 && rule[0] && strcmp(rule, "?") != 0)
+        fprintf(stderr,
+                "airlock: blocked network: %s:%lld (denied by %s.deniedDomains entry "
+                "\"%s\"%s)\n",
+                host, (long long)port, key, rule, in);
+    else if (strcmp(r, "blocked-by-policy") == 0 && host_is_ip)
+        fprintf(stderr,
+                "airlock: blocked network: %s:%lld (an IP address, not in the allowlist): "
+                "to allow it, add \"%s\" to %s.allowedAddresses%s\n",
+                host, (long long)port, host, key, in);
+    else if (strcmp(r, "blocked-by-policy") == 0 || strcmp(r, "needs-approval-timeout") == 0)
+        fprintf(stderr,
+                "airlock: blocked network: %s:%lld (%s): add \"%s\" to %s.allowedDomains%s\n", host,
+                (long long)port,
+                r[0] == 'b' ? "not in the allowlist" : "nobody approved it in time", host, key, in);
+    else
+        fprintf(stderr, "airlock: blocked network: %s:%lld (%s)\n", host, (long long)port, reason);
+}
+
 /* Reads the decision log and prints every denial on stderr. */
 static void *log_main(void *arg)
 {
@@ -339,8 +403,7 @@ static void *log_main(void *arg)
                 fprintf(stderr, "airlock: cannot reach the external proxy at %s:%lld (%s)\n",
                         host ? host : "?", (long long)port, reason ? reason : decision);
             else
-                fprintf(stderr, "airlock: blocked network: %s:%lld (%s)\n", host ? host : "?",
-                        (long long)port, reason ? reason : decision);
+                print_refusal(net, o, decision);
         }
         json_decref(o);
         if (al_log_enabled(AL_LOG_DEBUG))
@@ -370,6 +433,13 @@ int run_network_prepare(struct run_network *net, const struct al_policy *policy,
     }
     struct np_config cfg;
     np_config_init(&cfg);
+    snprintf(cfg.settings_key, sizeof(cfg.settings_key), "%s", policy->net_key_path);
+    snprintf(net->key_path, sizeof(net->key_path), "%s", policy->net_key_path);
+    if (policy->net_file) {
+        char file[480];
+        term_safe(file, sizeof(file), policy->net_file);
+        snprintf(net->settings_file, sizeof(net->settings_file), " in %s", file);
+    }
     cfg.resolver_threads = 2;
     cfg.log_fd = net->log_pipe[1];
     int err = np_proxy_new(&net->proxy, &cfg);

@@ -32,6 +32,9 @@ struct run_network {
     int http_port, socks_port; /* external proxy ports on the host; 0 = ours */
     pid_t custom_pid;          /* customProxy's process group leader; 0 = none */
     char connect_helper[256];  /* airlock-connect as seen inside; "" = none */
+    char key_path[16];         /* "sandbox.network" or "network" (srt shape) */
+    char settings_file[512];   /* " in FILE" naming the file to edit, safe to
+                                  print; "" when no file had a network block */
 };
 
 /* 1 when the policy lets the sandbox reach anything (so a proxy is needed):

@@ -3,6 +3,7 @@
 #include "airlock/settings.h"
 
 #include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,6 +12,7 @@ void al_policy_init(struct al_policy *policy)
     memset(policy, 0, sizeof(*policy));
     policy->mandatory_deny_depth = 3;
     al_netpolicy_init(&policy->net);
+    snprintf(policy->net_key_path, sizeof(policy->net_key_path), "sandbox.network");
     policy->unix_sockets = AL_UNIX_SOCKETS_NONE;
     policy->allow_unsandboxed = 1;
     policy->mode = AL_MODE_AUTO_ALLOW;
@@ -28,6 +30,8 @@ void al_policy_free(struct al_policy *policy)
     al_strlist_free(&policy->deny_env);
     free(policy->custom_proxy);
     policy->custom_proxy = NULL;
+    free(policy->net_file);
+    policy->net_file = NULL;
 }
 
 /* Sets `key` of `obj` to `value`, taking the reference; counts failures in

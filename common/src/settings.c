@@ -846,11 +846,26 @@ int al_settings_load_buffer(struct al_policy *policy, const char *name, const ch
         err = fail(&ctx, AL_EINVAL, "", "expected a JSON object at the top level");
         goto out;
     }
+    const char *key_path = NULL; /* of a network block in this file */
     if (settings_is_claude_code(root)) {
         json_t *sandbox = json_object_get(root, "sandbox");
         err = sandbox ? walk_object(&ctx, "sandbox", sandbox, cc_sandbox_keys) : 0;
+        if (json_object_get(sandbox, "network"))
+            key_path = "sandbox.network";
     } else {
         err = walk_object(&ctx, "", root, srt_keys);
+        if (json_object_get(root, "network"))
+            key_path = "network";
+    }
+    if (err == 0 && key_path) {
+        char *file = strdup(name);
+        if (!file) {
+            err = al_error_set(AL_ENOMEM, "out of memory");
+            goto out;
+        }
+        free(policy->net_file);
+        policy->net_file = file;
+        snprintf(policy->net_key_path, sizeof(policy->net_key_path), "%s", key_path);
     }
 out:
     json_decref(root);

@@ -749,7 +749,7 @@ void np_conn_resolved(struct np_conn *c)
     if (job->err < 0) {
         free(job);
         np_conn_refuse(c, 502, "dns-failure", NP_SOCKS5_HOST_UNREACHABLE,
-                       "airlock: cannot resolve %s", c->host);
+                       "airlock: %s does not resolve (DNS lookup failed)", c->host);
         return;
     }
     c->n_cands = 0;
@@ -771,10 +771,12 @@ void np_conn_resolved(struct np_conn *c)
     free(job);
     if (c->n_cands == 0) {
         snprintf(c->log.addr, sizeof(c->log.addr), "%s", first_bad);
+        c->log.addr_class = bad_class;
         np_conn_refuse(c, 403, "blocked-address", NP_SOCKS5_NOT_ALLOWED,
                        "airlock: %s resolves to %s address %s; add it to "
-                       "sandbox.network.allowedAddresses if this is intended",
-                       c->host, bad_class ? bad_class : "no usable", first_bad);
+                       "%s.allowedAddresses if this is intended",
+                       c->host, bad_class ? bad_class : "no usable", first_bad,
+                       c->proxy->cfg.settings_key);
         return;
     }
     dial_next(c);
@@ -873,8 +875,8 @@ void np_conn_decide(struct np_conn *c)
 
     if (m == NP_MATCH_DENY) {
         np_conn_refuse(c, 403, "blocked-by-policy", NP_SOCKS5_NOT_ALLOWED,
-                       "airlock: %s:%u is blocked by sandbox.network.deniedDomains entry \"%s\"",
-                       c->host, c->port, rule);
+                       "airlock: %s:%u is blocked by %s.deniedDomains entry \"%s\"", c->host,
+                       c->port, p->cfg.settings_key, rule);
         return;
     }
     if (m == NP_MATCH_ALLOW) {
@@ -899,13 +901,13 @@ void np_conn_decide(struct np_conn *c)
     if (c->host_is_ip)
         np_conn_refuse(c, 403, "blocked-by-policy", NP_SOCKS5_NOT_ALLOWED,
                        "airlock: %s:%u is an IP address; add it to "
-                       "sandbox.network.allowedAddresses to allow it",
-                       c->host, c->port);
+                       "%s.allowedAddresses to allow it",
+                       c->host, c->port, p->cfg.settings_key);
     else
         np_conn_refuse(c, 403, "blocked-by-policy", NP_SOCKS5_NOT_ALLOWED,
                        "airlock: %s:%u is not allowed; add \"%s\" to "
-                       "sandbox.network.allowedDomains to allow it",
-                       c->host, c->port, c->host);
+                       "%s.allowedDomains to allow it",
+                       c->host, c->port, c->host, p->cfg.settings_key);
 }
 
 void np_conn_approval_answer(struct np_conn *c, enum np_verdict v)
@@ -956,8 +958,8 @@ void np_conn_timeout(struct np_conn *c)
     case ST_APPROVAL:
         np_conn_refuse(c, 403, "needs-approval-timeout", NP_SOCKS5_NOT_ALLOWED,
                        "airlock: nobody approved %s:%u in time; add \"%s\" to "
-                       "sandbox.network.allowedDomains to allow it",
-                       c->host, c->port, c->host);
+                       "%s.allowedDomains to allow it",
+                       c->host, c->port, c->host, c->proxy->cfg.settings_key);
         break;
     case ST_RESOLVING:
     case ST_CONNECTING:

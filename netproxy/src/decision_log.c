@@ -67,6 +67,7 @@ void np_log_finish(struct np_conn *c)
             .host = l->host,
             .port = l->port,
             .addr = l->addr,
+            .addr_class = l->addr_class ? l->addr_class : "",
             .decision = l->decision ? l->decision : "abort",
             .reason = l->reason,
             .rule = l->rule,
@@ -90,6 +91,8 @@ void np_log_finish(struct np_conn *c)
     json_field(&b, "host", l->host);
     al_buf_printf(&b, ",\"port\":%u", l->port);
     json_field(&b, "addr", l->addr);
+    if (l->addr_class)
+        json_field(&b, "addr_class", l->addr_class);
     json_field(&b, "decision", l->decision ? l->decision : "abort");
     json_field(&b, "reason", l->reason);
     json_field(&b, "rule", l->rule);

@@ -88,6 +88,7 @@ struct np_logrec {
     char host[NP_HOST_MAX];
     uint16_t port;
     char addr[48];
+    const char *addr_class; /* static string; NULL unless blocked-address */
     int status;
     uint64_t t_start, t_dns, dns_us, t_connect, connect_us;
     uint64_t up0, down0; /* byte counters when the request started */

@@ -38,6 +38,7 @@ void np_config_init(struct np_config *cfg)
     cfg->header_timeout_ms = 10000;
     cfg->approval_timeout_ms = 60000;
     cfg->max_conns_per_session = 512;
+    snprintf(cfg->settings_key, sizeof(cfg->settings_key), "sandbox.network");
     cfg->resolver_threads = 4;
     cfg->log_fd = -1;
 }
@@ -59,6 +60,9 @@ int np_proxy_new(np_proxy **out, const struct np_config *cfg)
         return AL_ENOMEM;
     p->cfg = *cfg;
     memset(p->cfg.dns_servers, 0, sizeof(p->cfg.dns_servers)); /* the caller's strings */
+    p->cfg.settings_key[sizeof(p->cfg.settings_key) - 1] = '\0';
+    if (!p->cfg.settings_key[0])
+        snprintf(p->cfg.settings_key, sizeof(p->cfg.settings_key), "sandbox.network");
     p->epfd = -1;
     p->wakefd = -1;
     p->next_approval_id = 1;

@@ -55,6 +55,14 @@ struct al_policy {
     int socks_proxy_port;    /* 0 = airlock's own proxy */
     char *custom_proxy;      /* NULL = none */
     int allow_local_binding; /* default 0 */
+    /* where the network settings came from, for messages that say what to
+     * change: the key path of the network block in the last loaded file that
+     * had one ("sandbox.network" in a settings.json, "network" in an srt
+     * file; default "sandbox.network") and that file's name as it was given
+     * to the loader (NULL when no file had a network block; owned by the
+     * policy, freed by al_policy_free()) */
+    char net_key_path[16];
+    char *net_file;
 
     enum al_unix_sockets unix_sockets;
     struct al_strlist unix_socket_paths; /* for AL_UNIX_SOCKETS_LIST */

@@ -84,6 +84,10 @@ struct np_config {
                        with a DNS error (tests; default 0) */
     int log_fd;     /* decision log, one JSON line per request;
                        -1 = none (default). Not closed by the proxy. */
+    /* key path of the network block named in refusal messages ("add \"HOST\"
+     * to sandbox.network.allowedDomains"): "sandbox.network" (the default)
+     * or "network" for a sandbox-runtime settings file */
+    char settings_key[16];
 };
 
 /* Fills `cfg` with the defaults above. */
@@ -157,18 +161,21 @@ struct np_decision {
     const char *proxy;  /* "http", "connect", "socks5", "relay" */
     const char *host;   /* normalised target, "" when invalid */
     uint16_t port;
-    const char *addr;     /* address dialled (or refused), "" when none */
-    const char *decision; /* "allow", "deny", "abort" */
-    const char *reason;   /* "allowed-domain", "blocked-by-policy", ... */
-    const char *rule;     /* entry that decided, "" when none */
-    const char *detail;   /* the one-line message given to the client, "" when none */
-    int status;           /* HTTP status or SOCKS5 reply of a refusal; 0 when allowed */
+    const char *addr;       /* address dialled (or refused), "" when none */
+    const char *addr_class; /* class of a refused address ("private",
+                               "loopback", ...), "" otherwise */
+    const char *decision;   /* "allow", "deny", "abort" */
+    const char *reason;     /* "allowed-domain", "blocked-by-policy", ... */
+    const char *rule;       /* entry that decided, "" when none */
+    const char *detail;     /* the one-line message given to the client, "" when none */
+    int status;             /* HTTP status or SOCKS5 reply of a refusal; 0 when allowed */
     uint64_t bytes_up, bytes_down;
 };
 
 /* Called on the loop thread for every request or tunnel when it ends (or at
- * once when refused), whether or not a log fd is set; `airlock run` uses it
- * to print "airlock: blocked network: host:port (reason)". It must not block.
+ * once when refused), whether or not a log fd is set; an embedder can use
+ * it to print a line per refusal (`airlock run` reads the decision log
+ * instead). It must not block.
  * The strings are valid only during the call. NULL removes the hook. */
 typedef void (*np_decision_fn)(const struct np_decision *d, void *payload);
 void np_proxy_set_decision_hook(np_proxy *proxy, np_decision_fn fn, void *payload);

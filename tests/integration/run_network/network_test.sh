@@ -102,7 +102,65 @@ case_http_denied() {
   start_http; write_settings
   expect_status 0 arun -- curl -sS -o /dev/null -w '%{http_code}' "http://denied.test:$HTTP_PORT/"
   expect_contains "$OUT" "403"
-  expect_contains "$ERR" "airlock: blocked network: denied.test:$HTTP_PORT (blocked-by-policy)"
+  expect_contains "$ERR" "airlock: blocked network: denied.test:$HTTP_PORT (not in the allowlist): add \"denied.test\" to sandbox.network.allowedDomains in net.json"
+}
+
+# The terminal line says what to add to which key of which file, in the
+# shape of that file; the 403 body names the same key path.
+case_denied_message_srt() {
+  start_http
+  cat >srt-settings.json <<'J'
+{"network": {"allowedDomains": ["allowed.test"], "allowedAddresses": ["127.0.0.1/32"]}}
+J
+  expect_status 0 "$AIRLOCK" run --settings ./srt-settings.json --add-host denied.test=127.0.0.1 \
+    -- curl -sS "http://denied.test:$HTTP_PORT/"
+  expect_contains "$OUT" "add \"denied.test\" to network.allowedDomains to allow it" "the 403 body"
+  expect_not_contains "$OUT" "sandbox.network" "the 403 body"
+  expect_contains "$ERR" "airlock: blocked network: denied.test:$HTTP_PORT (not in the allowlist): add \"denied.test\" to network.allowedDomains in ./srt-settings.json"
+  expect_not_contains "$ERR" "sandbox.network"
+}
+
+# Control bytes of the settings file's name never reach the terminal.
+case_message_control_bytes() {
+  start_http
+  local f=$'srt\e[31m\n.json'
+  printf '{"network": {"allowedDomains": ["allowed.test"], "allowedAddresses": ["127.0.0.1/32"]}}' >"$f"
+  expect_status 0 "$AIRLOCK" run --settings "$f" --add-host denied.test=127.0.0.1 \
+    -- curl -sS -o /dev/null "http://denied.test:$HTTP_PORT/"
+  expect_contains "$ERR" "to network.allowedDomains in srt?[31m?.json"
+  expect_not_contains "$ERR" $'\e'
+}
+
+case_denied_message_cc() {
+  start_https; write_settings
+  cp "$TMPD/tls/ca.pem" ca.pem
+  expect_failure arun -- curl -sS --cacert ca.pem "https://denied.test:$HTTPS_PORT/"
+  expect_contains "$ERR" "airlock: blocked network: denied.test:$HTTPS_PORT (not in the allowlist): add \"denied.test\" to sandbox.network.allowedDomains in net.json"
+}
+
+# An allowed name that resolves to a private address: the line names the
+# address, its class and the allowedAddresses entry that would allow it.
+case_private_address_message() {
+  start_http
+  cat >srt-settings.json <<'J'
+{"network": {"allowedDomains": ["mirror.test"]}}
+J
+  expect_status 0 "$AIRLOCK" run --settings srt-settings.json --add-host mirror.test=10.1.2.3 \
+    -- curl -sS "http://mirror.test:$HTTP_PORT/"
+  expect_contains "$OUT" "add it to network.allowedAddresses" "the 403 body"
+  expect_contains "$ERR" "airlock: blocked network: mirror.test:$HTTP_PORT resolved to 10.1.2.3 (private address): to allow it, add \"10.1.2.3\" to network.allowedAddresses in srt-settings.json"
+}
+
+# A name that does not resolve is a DNS failure, not a block.
+case_dns_failure_message() {
+  cat >net.json <<'J'
+{"sandbox": {"network": {"allowedDomains": ["nothing.invalid"]}}}
+J
+  expect_status 0 "$AIRLOCK" run --settings net.json -- \
+    curl -sS -o /dev/null -w '%{http_code}' "http://nothing.invalid/"
+  expect_contains "$OUT" "502"
+  expect_contains "$ERR" "airlock: network: nothing.invalid:80: the name does not resolve (DNS)"
+  expect_not_contains "$ERR" "blocked"
 }
 
 case_https_allowed() {
@@ -361,7 +419,7 @@ case_git_ssh() {
   [ "$(cat cloned/README)" = over-ssh ] || fail "clone over ssh has the wrong content"
   expect_failure arun -- sh -c "GIT_SSH_COMMAND=\"\$GIT_SSH_COMMAND $extra\" git clone -q ssh://$user@denied.test:$SSH_PORT$TMPD/ssh-repo.git nope"
   expect_contains "$ERR" "airlock-connect: the proxy refused CONNECT denied.test:$SSH_PORT: 403 blocked-by-policy"
-  expect_contains "$ERR" "blocked network: denied.test:$SSH_PORT (blocked-by-policy)"
+  expect_contains "$ERR" "blocked network: denied.test:$SSH_PORT (not in the allowlist): add \"denied.test\" to sandbox.network.allowedDomains in net.json"
   [ ! -e nope/README ] || fail "clone from a denied host succeeded"
 }
 

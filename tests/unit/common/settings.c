@@ -689,6 +689,31 @@ static void to_json_non_utf8(void **state)
     al_policy_free(&p);
 }
 
+/* The key path and file that refusal messages name: those of the last file
+ * with a network block, in that file's shape. */
+static void network_source(void **state)
+{
+    struct al_policy p;
+    al_policy_init(&p);
+    assert_string_equal(p.net_key_path, "sandbox.network");
+    assert_null(p.net_file);
+    const char *srt = "{\"network\": {\"allowedDomains\": [\"a.example.com\"]}}";
+    assert_int_equal(al_settings_load_buffer(&p, "./srt.json", srt, strlen(srt), "/h", "/w"), 0);
+    assert_string_equal(p.net_key_path, "network");
+    assert_string_equal(p.net_file, "./srt.json");
+    /* a later file without a network block changes nothing */
+    const char *fs = "{\"sandbox\": {\"excludedCommands\": [\"docker\"]}}";
+    assert_int_equal(al_settings_load_buffer(&p, "other.json", fs, strlen(fs), "/h", "/w"), 0);
+    assert_string_equal(p.net_key_path, "network");
+    assert_string_equal(p.net_file, "./srt.json");
+    const char *cc = "{\"sandbox\": {\"network\": {\"allowedDomains\": [\"b.example.com\"]}}}";
+    assert_int_equal(al_settings_load_buffer(&p, "cc.json", cc, strlen(cc), "/h", "/w"), 0);
+    assert_string_equal(p.net_key_path, "sandbox.network");
+    assert_string_equal(p.net_file, "cc.json");
+    al_policy_free(&p);
+    assert_null(p.net_file);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -699,6 +724,7 @@ int main(void)
         cmocka_unit_test(expand_paths),       cmocka_unit_test(domains),
         cmocka_unit_test(addresses),          cmocka_unit_test(unix_sockets),
         cmocka_unit_test(to_json_round_trip), cmocka_unit_test(to_json_non_utf8),
+        cmocka_unit_test(network_source),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
