@@ -670,12 +670,14 @@ int gp_front_hand(gp_proxy *p, int client_fd, int worker_ch)
     /* The listeners open (as root) before the front starts, and an fd
      * handed in may hold connections queued already: one accepted
      * meanwhile waits for the front, as long as its start may take. */
-    struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += GP_FRONT_START_TIMEOUT_S;
-    while (p->front_fd < 0 &&
-           pthread_cond_timedwait(&p->front_cond, &p->front_lock, &until) != ETIMEDOUT)
-        ;
+    if (p->front_fd < 0) {
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_sec += GP_FRONT_START_TIMEOUT_S;
+        while (p->front_fd < 0 &&
+               pthread_cond_timedwait(&p->front_cond, &p->front_lock, &until) != ETIMEDOUT)
+            ;
+    }
     int err =
         p->front_fd >= 0 ? gp_chan_send(p->front_fd, &w, fds, 2) : al_error_set(AL_EIO, "no front");
     pthread_mutex_unlock(&p->front_lock);
