@@ -1,5 +1,6 @@
 /* airlock run: one command in a sandbox. */
 #include "cli.h"
+#include "run_hints.h"
 #include "run_network.h"
 
 #include "airlock/error.h"
@@ -461,6 +462,7 @@ int cmd_run(int argc, char **argv)
         goto out;
     }
     rc = report(&res, &cfg);
+    run_hints_print(&res, &policy, cwd, name, networked);
 out:
     run_network_stop(&net);
     al_strlist_free(&env);

@@ -459,7 +459,8 @@ int run_network_prepare(struct run_network *net, const struct al_policy *policy,
         fprintf(stderr, "airlock: network proxy: %s\n", al_error_last());
         return err;
     }
-    int tty = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
+    /* strictAllowlist: a host outside the list is refused, never asked about */
+    int tty = policy->strict_allowlist ? -1 : open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
     if (tty >= 0) {
         close(tty);
         net->ask = 1;

@@ -13,6 +13,7 @@ void al_policy_init(struct al_policy *policy)
     policy->mandatory_deny_depth = 3;
     al_netpolicy_init(&policy->net);
     snprintf(policy->net_key_path, sizeof(policy->net_key_path), "sandbox.network");
+    snprintf(policy->key_prefix, sizeof(policy->key_prefix), "sandbox.");
     policy->unix_sockets = AL_UNIX_SOCKETS_NONE;
     policy->allow_unsandboxed = 1;
     policy->mode = AL_MODE_AUTO_ALLOW;
@@ -28,6 +29,7 @@ void al_policy_free(struct al_policy *policy)
     al_strlist_free(&policy->unix_socket_paths);
     al_strlist_free(&policy->excluded_commands);
     al_strlist_free(&policy->deny_env);
+    al_strlist_free(&policy->warnings);
     free(policy->custom_proxy);
     policy->custom_proxy = NULL;
     free(policy->net_file);
@@ -108,6 +110,7 @@ char *al_policy_to_json(const struct al_policy *p)
     put(net, "allowedDomains", strlist_json(&p->net.allowed_domains), &bad);
     put(net, "deniedDomains", strlist_json(&p->net.denied_domains), &bad);
     put(net, "allowAllDomains", json_boolean(p->net.allow_all_domains), &bad);
+    put(net, "strictAllowlist", json_boolean(p->strict_allowlist), &bad);
     put(net, "allowedAddresses", strlist_json(&p->net.allowed_addresses), &bad);
     put(net, "httpProxyPort", port_json(p->http_proxy_port), &bad);
     put(net, "socksProxyPort", port_json(p->socks_proxy_port), &bad);

@@ -4,20 +4,30 @@
 #include "airlock/settings.h"
 #include "airlock/buf.h"
 #include "airlock/error.h"
+#include "airlock/glob.h"
 #include "settings_internal.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <jansson.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+
+/* Claude Code's managed settings on Linux (its settings documentation). */
+#define CC_MANAGED_SETTINGS "/etc/claude-code/managed-settings.json"
 
 struct load_ctx {
     struct al_policy *policy;
     const char *name; /* file name for messages */
     const char *home;
     const char *cwd;
+    const char *rule_base; /* what "/x" in a permission rule is relative to */
+    int check_host;        /* paths are the host's: warn about missing ones */
+    int managed;           /* the file is Claude Code's managed settings */
 };
 
 enum kind {
@@ -79,6 +89,25 @@ fail(struct load_ctx *ctx, int code, const char *kp, const char *fmt, ...)
     if (kp[0])
         return al_error_set(code, "%s: %s: %s", ctx->name, kp, msg);
     return al_error_set(code, "%s: %s", ctx->name, msg);
+}
+
+/* Adds "name: kp: message" to the policy's warnings (once). Returns 0, or
+ * AL_ENOMEM. */
+static int __attribute__((format(printf, 3, 4)))
+warn(struct load_ctx *ctx, const char *kp, const char *fmt, ...)
+{
+    char msg[768], line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (kp[0])
+        snprintf(line, sizeof(line), "%s: %s: %s", ctx->name, kp, msg);
+    else
+        snprintf(line, sizeof(line), "%s: %s", ctx->name, msg);
+    if (al_strlist_push_unique(&ctx->policy->warnings, line) < 0)
+        return al_error_set(AL_ENOMEM, "out of memory");
+    return 0;
 }
 
 /* Like fail() with the reason a check left in al_error_last(). */
@@ -143,24 +172,49 @@ static size_t edit_distance(const char *a, const char *b)
     return row[lb];
 }
 
-static int unknown_key(struct load_ctx *ctx, const char *kp, const char *key,
-                       const struct key *keys)
+/* The closest of `names` to `key` when it is close enough to be a typo of
+ * it (edit distance at most a third of the key's length, at least 2), or
+ * NULL. */
+static const char *near_miss(const char *key, const char *const *names, size_t n)
 {
-    char child[KP_MAX];
     const char *best = NULL;
     size_t best_d = (size_t)-1;
-    kp_child(child, kp, key);
-    for (const struct key *k = keys; k->name; k++) {
-        size_t d = edit_distance(key, k->name);
+    for (size_t i = 0; i < n; i++) {
+        size_t d = edit_distance(key, names[i]);
         if (d < best_d) {
             best_d = d;
-            best = k->name;
+            best = names[i];
         }
     }
     size_t limit = strlen(key) / 3 > 2 ? strlen(key) / 3 : 2;
-    if (best && best_d <= limit)
+    return best && best_d <= limit ? best : NULL;
+}
+
+#define UNKNOWN_MAX_NAMES 64
+
+/* Refuses `key` of the object at `kp`, suggesting the closest of `keys` (and
+ * of `extra`, NULL-terminated, when given). */
+static int unknown_key_in(struct load_ctx *ctx, const char *kp, const char *key,
+                          const struct key *keys, const char *const *extra)
+{
+    char child[KP_MAX];
+    const char *names[UNKNOWN_MAX_NAMES];
+    size_t n = 0;
+    for (const struct key *k = keys; k->name && n < UNKNOWN_MAX_NAMES; k++)
+        names[n++] = k->name;
+    for (size_t i = 0; extra && extra[i] && n < UNKNOWN_MAX_NAMES; i++)
+        names[n++] = extra[i];
+    kp_child(child, kp, key);
+    const char *best = near_miss(key, names, n);
+    if (best)
         return fail(ctx, AL_EINVAL, child, "unknown key (did you mean \"%s\"?)", best);
     return fail(ctx, AL_EINVAL, child, "unknown key");
+}
+
+static int unknown_key(struct load_ctx *ctx, const char *kp, const char *key,
+                       const struct key *keys)
+{
+    return unknown_key_in(ctx, kp, key, keys, NULL);
 }
 
 /* --- storing ------------------------------------------------------------- */
@@ -239,12 +293,64 @@ static int list_item(struct load_ctx *ctx, const char *kp, const struct key *key
     return 0;
 }
 
+/* True when `path` (absolute, expanded) names nothing on the host. A glob
+ * pattern is never "missing": what it matches is found when a sandbox
+ * starts. */
+static int path_missing(const char *path)
+{
+    struct stat st;
+    return !al_glob_has_magic(path) && lstat(path, &st) < 0 && errno == ENOENT;
+}
+
+/* Collects the host paths of one list that do not exist, for one warning
+ * per list. */
+struct missing {
+    char text[600]; /* "\"/a\", \"/b\"" (cut with "..." when long) */
+    size_t n;
+};
+
+static void missing_add(struct missing *m, const char *path)
+{
+    char q[200];
+    size_t len = strlen(m->text);
+    al_settings_quote(q, sizeof(q), path);
+    if (len + strlen(q) + 8 < sizeof(m->text))
+        snprintf(m->text + len, sizeof(m->text) - len, "%s%s", m->n ? ", " : "", q);
+    else if (!strstr(m->text, ", ..."))
+        snprintf(m->text + len, sizeof(m->text) - len, ", ...");
+    m->n++;
+}
+
+static int is_deny_field(size_t field)
+{
+    return field == FIELD(deny_read) || field == FIELD(deny_write);
+}
+
+/* The warning for the missing paths `m` of the list at `kp`: a grant of a
+ * missing path does nothing (airlock creates nothing); a denial is kept, and
+ * hides the path in sandboxes started once it exists. */
+static int missing_warn(struct load_ctx *ctx, const char *kp, const struct missing *m, int deny)
+{
+    if (!m->n)
+        return 0;
+    if (deny)
+        return warn(ctx, kp, "%s %s: %s kept and %s to sandboxes started after %s", m->text,
+                    m->n > 1 ? "do not exist (yet)" : "does not exist (yet)",
+                    m->n > 1 ? "the rules are" : "the rule is", m->n > 1 ? "apply" : "applies",
+                    m->n > 1 ? "they appear" : "it appears");
+    return warn(ctx, kp,
+                "%s %s not exist: the entry has no effect (airlock creates nothing; "
+                "create it first, or fix the path)",
+                m->text, m->n > 1 ? "do" : "does");
+}
+
 static int walk_list(struct load_ctx *ctx, const char *kp, json_t *value, const struct key *key)
 {
     char child[KP_MAX];
     size_t i;
     json_t *item;
     struct al_strlist *list = key->field == NO_FIELD ? NULL : field_list(ctx, key->field);
+    struct missing missing = {{0}, 0};
 
     if (!json_is_array(value))
         return fail(ctx, AL_EINVAL, kp, "expected a list of strings");
@@ -253,11 +359,15 @@ static int walk_list(struct load_ctx *ctx, const char *kp, json_t *value, const 
         kp_index(child, kp, i);
         if (!json_is_string(item))
             return fail(ctx, AL_EINVAL, child, "expected a string (in a list of strings)");
+        size_t before = list ? list->len : 0;
         int err = list_item(ctx, child, key, list, json_string_value(item));
         if (err < 0)
             return err;
+        if (key->kind == K_PATHS && ctx->check_host && list && list->len > before &&
+            path_missing(list->items[list->len - 1]))
+            missing_add(&missing, list->items[list->len - 1]);
     }
-    return 0;
+    return missing_warn(ctx, kp, &missing, list && is_deny_field(key->field));
 }
 
 /* --- the walker ---------------------------------------------------------- */
@@ -541,6 +651,242 @@ static int apply_credential_env(struct load_ctx *ctx, const char *kp, json_t *ob
     return 0;
 }
 
+/* allowManagedDomainsOnly, allowManagedReadPathsOnly: Claude Code honours
+ * them only in its managed settings, where they make the other scopes'
+ * domains (read paths) not count. `airlock run` does not layer managed
+ * settings under the others, so it cannot honour them: true is refused in
+ * the managed file, and warned about (it means nothing there in Claude Code
+ * either) anywhere else. */
+static int apply_managed_only(struct load_ctx *ctx, const char *kp, json_t *value)
+{
+    if (!json_is_boolean(value))
+        return fail(ctx, AL_EINVAL, kp, "expected true or false");
+    if (!json_is_true(value))
+        return 0;
+    if (ctx->managed)
+        return fail(ctx, AL_EINVAL, kp,
+                    "true is not supported: airlock reads only the settings files it is given "
+                    "and cannot make the other files' entries not count; remove it, or run "
+                    "with only this file (--settings " CC_MANAGED_SETTINGS ")");
+    return warn(
+        ctx, kp,
+        "ignored: it has an effect only in Claude Code's managed settings (" CC_MANAGED_SETTINGS
+        "), and airlock honours every file it is given");
+}
+
+/* --- permissions (Claude Code's rules for its own tools) ----------------- */
+
+/* The folder a permission rule's "/x" is relative to: the settings file's
+ * folder, or the project folder for a file inside ".claude" (Claude Code's
+ * permissions documentation). Returns a new string or NULL. */
+static char *rule_base_of(const char *file, const char *home, const char *cwd)
+{
+    char *path = al_settings_expand_path(file, home, cwd);
+    if (!path)
+        return NULL;
+    char *slash = strrchr(path, '/');
+    *(slash == path ? slash + 1 : slash) = '\0';
+    slash = strrchr(path, '/');
+    if (slash && strcmp(slash + 1, ".claude") == 0)
+        *(slash == path ? slash + 1 : slash) = '\0';
+    return path;
+}
+
+/* The sandbox path pattern of a Read()/Edit() rule's path `spec`, as Claude
+ * Code reads it (gitignore-style): "//x" absolute, "~/x" in the home
+ * directory, "/x" relative to the settings file (ctx->rule_base), "x" and
+ * "./x" relative to the working directory; a pattern with no "/" but a
+ * trailing one matches at any depth below the working directory, like a
+ * .gitignore line: "*.pem" becomes "<cwd>/STARSTAR/STAR.pem" (STAR being "*").
+ * A trailing "/" or "/STARSTAR" is
+ * dropped when the rest has no glob: hiding the folder hides all below it.
+ * Returns a new string or NULL with al_error_last() set. */
+static char *rule_path(struct load_ctx *ctx, const char *spec)
+{
+    char buf[AL_SETTINGS_PATH_MAX + 8];
+    const char *base = "";
+    const char *rest = spec;
+    const char *sep = "";
+
+    if (strncmp(spec, "//", 2) == 0) {
+        rest = spec + 1;
+    } else if (spec[0] == '~') {
+        rest = spec;
+    } else {
+        if (spec[0] == '/') {
+            base = ctx->rule_base ? ctx->rule_base : ctx->cwd;
+        } else {
+            if (strncmp(spec, "./", 2) == 0)
+                rest = spec + 2;
+            else if (!strchr(spec, '/') || strchr(spec, '/') == spec + strlen(spec) - 1)
+                sep = "**/";
+            base = ctx->cwd;
+        }
+        if (!base || base[0] != '/') {
+            char q[96];
+            al_error_set(AL_EINVAL, "%s: not absolute after expansion (no absolute folder)",
+                         al_settings_quote(q, sizeof(q), spec));
+            return NULL;
+        }
+    }
+    if ((size_t)snprintf(buf, sizeof(buf), "%s%s%s%s", base, base[0] && rest[0] != '/' ? "/" : "",
+                         sep, rest) >= sizeof(buf)) {
+        al_error_set(AL_EINVAL, "longer than %d bytes", AL_SETTINGS_PATH_MAX);
+        return NULL;
+    }
+    char *path = al_settings_expand_path(buf, ctx->home, ctx->cwd);
+    if (!path)
+        return NULL;
+    size_t len = strlen(path);
+    if (len > 3 && strcmp(path + len - 3, "/**") == 0) {
+        path[len - 3] = '\0';
+        if (al_glob_has_magic(path))
+            path[len - 3] = '/';
+    }
+    return path;
+}
+
+/* Splits "Tool(spec)" into the tool name (in `tool`, cut to its size) and a
+ * pointer to the spec, NUL-terminated in `spec_buf`; a bare "Tool" gives an
+ * empty spec. Returns -1 when the rule is not of this form. */
+static int rule_split(const char *rule, char *tool, size_t tool_size, char *spec_buf,
+                      size_t spec_size)
+{
+    const char *open = strchr(rule, '(');
+    size_t len = strlen(rule);
+    spec_buf[0] = '\0';
+    if (!open) {
+        snprintf(tool, tool_size, "%s", rule);
+        return 0;
+    }
+    if (len < 2 || rule[len - 1] != ')' || (size_t)(open - rule) >= tool_size)
+        return -1;
+    snprintf(tool, tool_size, "%.*s", (int)(open - rule), rule);
+    size_t sl = (size_t)(rule + len - 1 - (open + 1));
+    if (sl >= spec_size)
+        return -1;
+    memcpy(spec_buf, open + 1, sl);
+    spec_buf[sl] = '\0';
+    return 0;
+}
+
+/* permissions.deny[i]: Read(path) hides the path from sandboxed commands
+ * (denyRead), Edit(path) and Write(path) make it read-only (denyWrite), as
+ * Claude Code's sandbox merges them. Other tools' rules are the agent's. */
+static int apply_deny_rule(struct load_ctx *ctx, const char *kp, const char *rule,
+                           struct missing *miss_read, struct missing *miss_write)
+{
+    char tool[32], spec[AL_SETTINGS_PATH_MAX + 1], q[160];
+    if (rule_split(rule, tool, sizeof(tool), spec, sizeof(spec)) < 0)
+        return 0; /* not a tool rule airlock knows the shape of: the agent's */
+    int read = strcmp(tool, "Read") == 0;
+    if (!read && strcmp(tool, "Edit") != 0 && strcmp(tool, "Write") != 0)
+        return 0;
+    if (!spec[0] || strcmp(spec, "**") == 0 || strcmp(spec, "//**") == 0)
+        return warn(ctx, kp,
+                    "%s: denies Claude's %s tool everywhere; airlock does not turn it into a "
+                    "sandbox rule (it would %s every file); name paths, e.g. %s(~/.secrets/**)",
+                    al_settings_quote(q, sizeof(q), rule), tool, read ? "hide" : "write-protect",
+                    tool);
+    char *path = rule_path(ctx, spec);
+    if (!path)
+        return fail_last(ctx, AL_EINVAL, kp);
+    struct missing *m = read ? miss_read : miss_write;
+    if (ctx->check_host && path_missing(path))
+        missing_add(m, path);
+    if (push_unique_owned(read ? &ctx->policy->deny_read : &ctx->policy->deny_write, path) < 0)
+        return oom(ctx, kp);
+    return 0;
+}
+
+/* permissions.allow[i]: WebFetch(domain:x) adds x to the allowed domains, as
+ * Claude Code's sandbox does; a pattern airlock refuses in allowedDomains is
+ * skipped with a warning (skipping narrows). Edit(path) outside the working
+ * directory is warned about: Claude Code makes it writable for sandboxed
+ * commands, airlock does not. */
+static int apply_allow_rule(struct load_ctx *ctx, const char *kp, const char *rule)
+{
+    char tool[32], spec[AL_SETTINGS_PATH_MAX + 1], q[160];
+    if (rule_split(rule, tool, sizeof(tool), spec, sizeof(spec)) < 0)
+        return 0;
+    al_settings_quote(q, sizeof(q), rule);
+    if (strcmp(tool, "WebFetch") == 0 && strncmp(spec, "domain:", 7) == 0) {
+        const char *d = spec + 7;
+        if (al_settings_check_domain(d) < 0) {
+            char reason[512];
+            snprintf(reason, sizeof(reason), "%s", al_error_last());
+            return warn(ctx, kp, "%s: not added to the allowed domains: %s", q, reason);
+        }
+        char *copy = strdup(d);
+        if (!copy)
+            return oom(ctx, kp);
+        for (char *c = copy; *c; c++)
+            *c = (char)((*c >= 'A' && *c <= 'Z') ? *c - 'A' + 'a' : *c);
+        if (push_unique_owned(&ctx->policy->net.allowed_domains, copy) < 0)
+            return oom(ctx, kp);
+        return 0;
+    }
+    if ((strcmp(tool, "Edit") == 0 || strcmp(tool, "Write") == 0) && spec[0]) {
+        char *path = rule_path(ctx, spec);
+        if (!path) /* a grant airlock does not apply: nothing to refuse */
+            return 0;
+        size_t cl = ctx->cwd ? strlen(ctx->cwd) : 0;
+        int inside = cl && strncmp(path, ctx->cwd, cl) == 0 && (path[cl] == '/' || !path[cl]);
+        free(path);
+        if (!inside)
+            return warn(ctx, kp,
+                        "%s: not made writable for sandboxed commands (airlock takes only "
+                        "Read/Edit deny rules and WebFetch domains from permissions); add the "
+                        "path to sandbox.filesystem.allowWrite",
+                        q);
+    }
+    return 0;
+}
+
+/* The "permissions" block of a settings.json: deny and allow rules as above;
+ * "ask" and the other keys (defaultMode, additionalDirectories, ...) are
+ * Claude Code's own and change nothing here. */
+static int apply_permissions(struct load_ctx *ctx, const char *kp, json_t *value)
+{
+    static const char *const lists[] = {"allow", "deny", "ask"};
+    char child[KP_MAX], item_kp[KP_MAX];
+    struct missing miss_read = {{0}, 0}, miss_write = {{0}, 0};
+    size_t i;
+    json_t *item;
+    int err = 0;
+
+    if (!json_is_object(value))
+        return fail(ctx, AL_EINVAL, kp, "expected an object");
+    for (size_t l = 0; l < sizeof(lists) / sizeof(*lists); l++) {
+        json_t *list = json_object_get(value, lists[l]);
+        kp_child(child, kp, lists[l]);
+        if (!list)
+            continue;
+        if (!json_is_array(list))
+            return fail(ctx, AL_EINVAL, child, "expected a list of strings");
+        json_array_foreach(list, i, item)
+        {
+            kp_index(item_kp, child, i);
+            if (!json_is_string(item))
+                return fail(ctx, AL_EINVAL, item_kp, "expected a string (in a list of strings)");
+            if (l == 0)
+                err = apply_allow_rule(ctx, item_kp, json_string_value(item));
+            else if (l == 1)
+                err =
+                    apply_deny_rule(ctx, item_kp, json_string_value(item), &miss_read, &miss_write);
+            if (err < 0)
+                return err;
+        }
+    }
+    kp_child(child, kp, "deny");
+    char read_kp[KP_MAX + 16], write_kp[KP_MAX + 16];
+    snprintf(read_kp, sizeof(read_kp), "%s (Read)", child);
+    snprintf(write_kp, sizeof(write_kp), "%s (Edit)", child);
+    if ((err = missing_warn(ctx, read_kp, &miss_read, 1)) < 0)
+        return err;
+    return missing_warn(ctx, write_kp, &miss_write, 1);
+}
+
 /* --- the key tables ------------------------------------------------------ */
 
 #define BOOL(n, f)                                                                                 \
@@ -600,6 +946,7 @@ static const struct key cc_filesystem_keys[] = {
     LIST("denyWrite", K_PATHS, FIELD(deny_write), 0),
     BOOL("allowGitConfig", FIELD(allow_git_config)),
     INT("mandatoryDenySearchDepth", FIELD(mandatory_deny_depth), 0, 1, 10),
+    CUSTOM("allowManagedReadPathsOnly", apply_managed_only),
     END,
 };
 
@@ -607,6 +954,8 @@ static const struct key cc_network_keys[] = {
     LIST("allowedDomains", K_DOMAINS, FIELD(net.allowed_domains), 0),
     LIST("deniedDomains", K_DENIED_DOMAINS, FIELD(net.denied_domains), 0),
     BOOL("allowAllDomains", FIELD(net.allow_all_domains)),
+    BOOL("strictAllowlist", FIELD(strict_allowlist)),
+    CUSTOM("allowManagedDomainsOnly", apply_managed_only),
     LIST("allowedAddresses", K_ADDRESSES, FIELD(net.allowed_addresses), 0),
     INT("httpProxyPort", FIELD(http_proxy_port), F_NULLABLE, 1, 65535),
     INT("socksProxyPort", FIELD(socks_proxy_port), F_NULLABLE, 1, 65535),
@@ -621,6 +970,7 @@ static const struct key cc_network_keys[] = {
 static const struct key cc_sandbox_keys[] = {
     BOOL("enabled", NO_FIELD),
     BOOL("autoAllowBashIfSandboxed", NO_FIELD),
+    BOOL("failIfUnavailable", NO_FIELD),
     OBJECT("filesystem", cc_filesystem_keys),
     OBJECT("network", cc_network_keys),
     CUSTOM("allowUnixSockets", apply_unix_sockets),
@@ -670,7 +1020,7 @@ static const struct key srt_network_keys[] = {
     LIST("allowedDomains", K_DOMAINS, FIELD(net.allowed_domains), 0),
     LIST("deniedDomains", K_DENIED_DOMAINS, FIELD(net.denied_domains), 0),
     OTHER("deniedDomainReasons", K_MAP_STRING),
-    BOOL("strictAllowlist", NO_FIELD),
+    BOOL("strictAllowlist", FIELD(strict_allowlist)),
     BOOL("allowAllDomains", FIELD(net.allow_all_domains)),
     CUSTOM("allowUnixSockets", unix_socket_list),
     CUSTOM("allowAllUnixSockets", apply_all_unix_sockets),
@@ -783,37 +1133,125 @@ static const struct key srt_keys[] = {
     END,
 };
 
-/* Top-level keys of Claude Code's settings.json other than "sandbox": a file
- * holding any of them is shape 1 even without a sandbox block (it then
- * changes nothing), so settings.local.json with only "permissions" loads. */
+/* Top-level keys of Claude Code's settings.json other than "sandbox" and
+ * "permissions" (its settings documentation, code.claude.com/docs/en/settings,
+ * late 2026): they configure Claude Code itself, not the sandbox, and are
+ * accepted without a word. A file holding any of them is shape 1 even
+ * without a sandbox block, so settings.local.json with only "permissions"
+ * loads. Any other top-level key of a shape-1 file is warned about. */
 static const char *const cc_top_keys[] = {
     "$schema",
-    "permissions",
-    "env",
-    "hooks",
-    "model",
     "apiKeyHelper",
-    "statusLine",
-    "outputStyle",
+    "awsAuthRefresh",
+    "awsCredentialExport",
     "cleanupPeriodDays",
+    "companyAnnouncements",
+    "env",
     "includeCoAuthoredBy",
+    "includeGitInstructions",
+    "attribution",
+    "hooks",
+    "disableAllHooks",
+    "allowManagedHooksOnly",
+    "allowManagedPermissionRulesOnly",
+    "allowManagedMcpServersOnly",
+    "model",
+    "availableModels",
+    "effortLevel",
+    "otelHeadersHelper",
+    "statusLine",
+    "fileSuggestion",
+    "respectGitignore",
+    "outputStyle",
+    "forceLoginMethod",
+    "forceLoginOrgUUID",
     "enableAllProjectMcpServers",
     "enabledMcpjsonServers",
     "disabledMcpjsonServers",
-    "forceLoginMethod",
-    "awsAuthRefresh",
-    "awsCredentialExport",
-    "disableAllHooks",
+    "allowedMcpServers",
+    "deniedMcpServers",
     "enabledPlugins",
+    "extraKnownMarketplaces",
+    "strictKnownMarketplaces",
     "alwaysThinkingEnabled",
+    "language",
+    "theme",
+    "editorMode",
+    "preferredNotifChannel",
+    "autoUpdatesChannel",
+    "spinnerTipsEnabled",
+    "spinnerTipsOverride",
+    "spinnerVerbs",
+    "showTurnDuration",
+    "terminalProgressBarEnabled",
+    "prefersReducedMotion",
+    "plansDirectory",
+    "teammateMode",
+    "feedbackSurveyRate",
+    "skipWebFetchPreflight",
     NULL,
 };
+
+/* The top level of a shape-1 file: "sandbox" and "permissions" are applied,
+ * Claude Code's other keys accepted, anything else warned about by name
+ * (Claude Code ignores unknown keys, so the file may be shared with it).
+ * A near-miss of "sandbox" in a file with no "sandbox" block is refused: the
+ * sandbox settings the user wrote, denials included, would otherwise be
+ * dropped for the default policy. */
+static int walk_cc_top(struct load_ctx *ctx, json_t *root)
+{
+    static const char *const applied[] = {"sandbox", "permissions", NULL};
+    const char *names[UNKNOWN_MAX_NAMES];
+    size_t n = 0;
+    const char *k;
+    json_t *v;
+    int err;
+
+    for (size_t i = 0; applied[i]; i++)
+        names[n++] = applied[i];
+    for (size_t i = 0; cc_top_keys[i] && n < UNKNOWN_MAX_NAMES; i++)
+        names[n++] = cc_top_keys[i];
+    json_object_foreach(root, k, v)
+    {
+        int known = 0;
+        for (size_t i = 0; i < n && !known; i++)
+            known = strcmp(k, names[i]) == 0;
+        if (known)
+            continue;
+        char kp[KP_MAX];
+        kp_child(kp, "", k);
+        const char *best = near_miss(k, names, n);
+        if (best && strcmp(best, "sandbox") == 0 && !json_object_get(root, "sandbox"))
+            return fail(ctx, AL_EINVAL, kp,
+                        "unknown key (did you mean \"sandbox\"?): refused, as without a "
+                        "\"sandbox\" block the sandbox would run with the default policy");
+        const struct key *srt;
+        for (srt = srt_keys; srt->name && strcmp(srt->name, k) != 0; srt++)
+            ;
+        if (srt->name)
+            err = warn(ctx, kp,
+                       "ignored: a sandbox-runtime key; in a settings.json it goes inside "
+                       "\"sandbox\" (\"sandbox\": {\"%s\": ...})",
+                       k);
+        else if (best)
+            err = warn(ctx, kp, "unknown key, ignored (did you mean \"%s\"?)", best);
+        else
+            err = warn(ctx, kp, "unknown key, ignored (not a Claude Code or airlock setting)");
+        if (err < 0)
+            return err;
+    }
+    json_t *perm = json_object_get(root, "permissions");
+    if (perm && (err = apply_permissions(ctx, "permissions", perm)) < 0)
+        return err;
+    json_t *sandbox = json_object_get(root, "sandbox");
+    return sandbox ? walk_object(ctx, "sandbox", sandbox, cc_sandbox_keys) : 0;
+}
 
 /* --- entry points -------------------------------------------------------- */
 
 static int settings_is_claude_code(json_t *root)
 {
-    if (json_object_get(root, "sandbox"))
+    if (json_object_get(root, "sandbox") || json_object_get(root, "permissions"))
         return 1;
     for (size_t i = 0; srt_keys[i].name; i++)
         if (json_object_get(root, srt_keys[i].name))
@@ -824,10 +1262,21 @@ static int settings_is_claude_code(json_t *root)
     return 0;
 }
 
+/* Loads `data` with `ctx` set up by the caller. */
+static int load_ctx_buffer(struct load_ctx *ctx, const char *data, size_t len);
+
 int al_settings_load_buffer(struct al_policy *policy, const char *name, const char *data,
                             size_t len, const char *home, const char *cwd)
 {
-    struct load_ctx ctx = {policy, name, home, cwd};
+    struct load_ctx ctx = {policy, name, home, cwd, NULL, 0, 0};
+    return load_ctx_buffer(&ctx, data, len);
+}
+
+static int load_ctx_buffer(struct load_ctx *ctx_in, const char *data, size_t len)
+{
+    struct load_ctx ctx = *ctx_in;
+    struct al_policy *policy = ctx.policy;
+    const char *name = ctx.name;
     json_error_t jerr;
     json_t *root = NULL;
     int err;
@@ -847,16 +1296,35 @@ int al_settings_load_buffer(struct al_policy *policy, const char *name, const ch
         goto out;
     }
     const char *key_path = NULL; /* of a network block in this file */
-    if (settings_is_claude_code(root)) {
+    static const char *const cc_extra[] = {"sandbox", NULL};
+    int cc = settings_is_claude_code(root);
+    if (cc) {
         json_t *sandbox = json_object_get(root, "sandbox");
-        err = sandbox ? walk_object(&ctx, "sandbox", sandbox, cc_sandbox_keys) : 0;
+        err = walk_cc_top(&ctx, root);
         if (json_object_get(sandbox, "network"))
             key_path = "sandbox.network";
     } else {
-        err = walk_object(&ctx, "", root, srt_keys);
+        /* a near-miss of "sandbox" alone in a file reads as srt: suggest it */
+        const char *k;
+        json_t *v;
+        err = 0;
+        json_object_foreach(root, k, v)
+        {
+            const struct key *key;
+            for (key = srt_keys; key->name && strcmp(key->name, k) != 0; key++)
+                ;
+            if (!key->name) {
+                err = unknown_key_in(&ctx, "", k, srt_keys, cc_extra);
+                break;
+            }
+        }
+        if (err == 0)
+            err = walk_object(&ctx, "", root, srt_keys);
         if (json_object_get(root, "network"))
             key_path = "network";
     }
+    if (err == 0)
+        snprintf(policy->key_prefix, sizeof(policy->key_prefix), "%s", cc ? "sandbox." : "");
     if (err == 0 && key_path) {
         char *file = strdup(name);
         if (!file) {
@@ -884,7 +1352,12 @@ int al_settings_load_file(struct al_policy *policy, const char *path, const char
         err = al_error_set(AL_ETOOBIG, "%s: larger than 1 MiB", path);
     if (err < 0)
         goto out;
-    err = al_settings_load_buffer(policy, path, buf.ptr, buf.len, home, cwd);
+    struct load_ctx ctx = {policy, path, home, cwd, NULL, 1, 0};
+    char *base = rule_base_of(path, home, cwd);
+    ctx.rule_base = base;
+    ctx.managed = base && strcmp(path, CC_MANAGED_SETTINGS) == 0;
+    err = load_ctx_buffer(&ctx, buf.ptr, buf.len);
+    free(base);
 out:
     al_buf_free(&buf);
     return err;

@@ -146,6 +146,21 @@ static int domain_check(const char *pattern, int allow_star)
         return al_error_set(AL_EINVAL, "empty domain");
     if (len > 253 + 6)
         return al_error_set(AL_EINVAL, "%s: longer than 253 characters", q);
+    const char *scheme_end = strstr(pattern, "://");
+    if (scheme_end) {
+        /* A URL: the scheme and path would not mean what they seem (the proxy
+         * allows a host on any port it is asked for, and cannot see an HTTPS
+         * path), so refuse and say what to write. */
+        char host[96], shown[112];
+        const char *h = scheme_end + 3;
+        size_t hl = strcspn(h, "/?#");
+        snprintf(host, sizeof(host), "%.*s", (int)(hl < 80 ? hl : 80), h);
+        al_settings_quote(shown, sizeof(shown), host);
+        return al_error_set(
+            AL_EINVAL, "%s is a URL, not a domain: write the host name alone, %s%s", q, shown,
+            h[hl] == '/' && h[hl + 1] ? " (a path cannot be allowed on its own: the whole host is)"
+                                      : "");
+    }
 
     size_t host_len = len;
     const char *colon = strchr(pattern, ':');

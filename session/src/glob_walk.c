@@ -22,7 +22,9 @@ struct glob_walk {
     struct al_strlist *out;
     size_t visited, max_entries;
     unsigned max_depth;
+    int flags;
     int truncated;
+    char stopped_in[PATH_MAX]; /* the directory being read when the limit hit */
 };
 
 /* Components in `p` after `prefix` ("/a/b/c" after "/a" -> 2). */
@@ -51,6 +53,8 @@ static int glob_walk_dir(struct glob_walk *w, char *path, size_t len, unsigned d
             continue;
         if (++w->visited > w->max_entries) {
             w->truncated = 1;
+            snprintf(w->stopped_in, sizeof(w->stopped_in), "%.*s", (int)(len ? len : 1),
+                     len ? path : "/");
             break;
         }
         size_t nlen = strlen(de->d_name);
@@ -65,6 +69,9 @@ static int glob_walk_dir(struct glob_walk *w, char *path, size_t len, unsigned d
             struct stat st;
             is_dir = lstat(path, &st) == 0 && S_ISDIR(st.st_mode);
         }
+        if (is_dir && (w->flags & SB_GLOB_SKIP_VENDORED) &&
+            (strcmp(de->d_name, ".git") == 0 || strcmp(de->d_name, "node_modules") == 0))
+            continue;
         if (is_dir && depth + 1 < w->max_depth &&
             (err = glob_walk_dir(w, path, len + 1 + nlen, depth + 1)) < 0)
             break;
@@ -74,7 +81,7 @@ static int glob_walk_dir(struct glob_walk *w, char *path, size_t len, unsigned d
     return err;
 }
 
-int sb_glob_expand(struct al_strlist *out, const char *pattern, size_t max_entries)
+int sb_glob_expand(struct al_strlist *out, const char *pattern, size_t max_entries, int flags)
 {
     cleanup_free char *prefix = al_glob_literal_prefix(pattern);
     if (!prefix)
@@ -83,6 +90,7 @@ int sb_glob_expand(struct al_strlist *out, const char *pattern, size_t max_entri
         .pattern = pattern,
         .out = out,
         .max_entries = max_entries,
+        .flags = flags,
         .max_depth =
             strstr(pattern, "**") ? GLOB_MAX_DEPTH : count_components(pattern + strlen(prefix)),
     };
@@ -96,7 +104,8 @@ int sb_glob_expand(struct al_strlist *out, const char *pattern, size_t max_entri
     int err = glob_walk_dir(&w, path, len, 0);
     if (w.truncated)
         al_log(AL_LOG_WARN,
-               "pattern %s: stopped after %zu entries; matches further down are not hidden",
-               pattern, max_entries);
+               "pattern %s: searched %zu entries and stopped (in %s): files it matches that "
+               "were not reached yet are NOT hidden; name a narrower folder in the pattern",
+               pattern, max_entries, w.stopped_in);
     return err;
 }

@@ -76,8 +76,14 @@ void sb_plan_remove_placeholders(const struct sb_plan *plan);
 
 /* glob_walk.c: appends to `out` every existing path matching `pattern`
  * (absolute), found by walking from its literal prefix, without following
- * symlinked directories, visiting at most `max_entries` entries. */
-int sb_glob_expand(struct al_strlist *out, const char *pattern, size_t max_entries);
+ * symlinked directories, visiting at most `max_entries` entries. With
+ * SB_GLOB_SKIP_VENDORED the walk does not enter directories named ".git" or
+ * "node_modules" (git's own files and installed packages: for the built-in
+ * dotenv rule, whose matches there are not the user's). When the walk stops
+ * at `max_entries`, a warning names the pattern and the directory it
+ * stopped in. */
+#define SB_GLOB_SKIP_VENDORED 1
+int sb_glob_expand(struct al_strlist *out, const char *pattern, size_t max_entries, int flags);
 
 /* protect.c: appends the mandatory write-protected paths found in the
  * writable root `root` (down to `depth` directories, git worktrees followed)

@@ -2,8 +2,10 @@
  * shapes and layered.
  *
  * Shapes (detected per file):
- *  1. a `settings.json` with a top-level "sandbox" object (other top-level keys
- *     belong to other tools and are ignored);
+ *  1. a `settings.json` with a top-level "sandbox" object or "permissions"
+ *     (its Read/Edit deny rules and WebFetch domains are applied; Claude
+ *     Code's other top-level keys are accepted; unknown ones are warned
+ *     about in `warnings`, a near-miss of "sandbox" is refused);
  *  2. sandbox-runtime's settings file (top-level "filesystem", "network", ...).
  *
  * Layering: al_settings_load_file() applies one file on top of the policy it
@@ -63,6 +65,16 @@ struct al_policy {
      * policy, freed by al_policy_free()) */
     char net_key_path[16];
     char *net_file;
+    /* the key prefix of the filesystem and network blocks in the shape of the
+     * last loaded file: "sandbox." (settings.json, the default) or "" (srt),
+     * so a message can name "sandbox.filesystem.allowGitConfig" or
+     * "filesystem.allowGitConfig" as the user would write it */
+    char key_prefix[16];
+
+    /* network.strictAllowlist: a host outside the allowlist is refused
+     * without asking on the terminal (default 0: `airlock run` asks when it
+     * has a terminal) */
+    int strict_allowlist;
 
     enum al_unix_sockets unix_sockets;
     struct al_strlist unix_socket_paths; /* for AL_UNIX_SOCKETS_LIST */
@@ -75,6 +87,13 @@ struct al_policy {
     /* environment variables never passed in, even by --pass-env (srt
      * credentials.envVars; names checked as [A-Za-z_][A-Za-z0-9_]*) */
     struct al_strlist deny_env;
+
+    /* Warnings about the files loaded into this policy, in load order, each
+     * a full line without "airlock: " ("settings.json: sandbx: unknown key,
+     * ignored (did you mean \"sandbox\"?)"): settings that mean nothing or
+     * less than they seem to. Not part of the policy's meaning; the caller
+     * shows them. */
+    struct al_strlist warnings;
 };
 
 /* Fills `policy` with the defaults above (nothing allowed, nothing denied:
@@ -90,12 +109,20 @@ void al_policy_free(struct al_policy *policy);
  * path), AL_ETOOBIG or AL_EIO, with a message in al_error_last() that names
  * the file and the key, e.g.
  *   "settings.json: sandbox.network.allowedDomains[1]: \"*.com\" is too broad"
- * On error `policy` may hold part of the file; the caller discards it. */
+ * On error `policy` may hold part of the file; the caller discards it.
+ *
+ * Paths in the file are also checked against the host: an allowWrite,
+ * allowRead, denyRead or denyWrite entry (or a Read()/Edit() deny rule) that
+ * does not exist adds a line to policy->warnings. `/x` in a permission rule
+ * is relative to the settings file's folder (the project folder for a file
+ * in `.claude/`), as Claude Code defines it. */
 int al_settings_load_file(struct al_policy *policy, const char *path, const char *home,
                           const char *cwd);
 
 /* Same as al_settings_load_file() for a buffer already in memory (`len`
- * bytes, need not be NUL-terminated). `name` is used in messages. */
+ * bytes, need not be NUL-terminated). `name` is used in messages. Paths are
+ * not checked against the host (the buffer may describe another machine's
+ * files), and a permission rule's `/x` is relative to `cwd`. */
 int al_settings_load_buffer(struct al_policy *policy, const char *name, const char *data,
                             size_t len, const char *home, const char *cwd);
 

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "airlock/error.h"
@@ -200,7 +201,14 @@ static void shape_without_sandbox(void **state)
     assert_int_equal(load(&p, "{}"), 0);
     assert_int_equal(load(&p, "{\"sandbox\": {}, \"filesystem\": 7}"), 0);
     assert_int_equal(p.allow_write.len, 0);
-    assert_int_equal(p.deny_read.len, 0);
+    /* the Read() deny rule is the sandbox's too; the other keys are named */
+    assert_list(&p.deny_read, LIST(CWD "/.env"));
+    assert_list(&p.warnings,
+                LIST("settings.json: x: unknown key, ignored (not a Claude Code or airlock "
+                     "setting)",
+                     "settings.json: filesystem: ignored: a sandbox-runtime key; in a "
+                     "settings.json it goes inside \"sandbox\" (\"sandbox\": {\"filesystem\": "
+                     "...})"));
     al_policy_free(&p);
 }
 
@@ -355,8 +363,32 @@ static void validation_errors(void **state)
          "settings.json: sandbox.network.allowedDomains[0]: \"*example.com\": a wildcard is only "
          "allowed as a leading \"*.\""},
         {"{\"sandbox\": {\"network\": {\"allowedDomains\": [\"http://example.com\"]}}}",
-         "settings.json: sandbox.network.allowedDomains[0]: \"http://example.com\": bad port: "
-         "expected a number from 1 to 65535"},
+         "settings.json: sandbox.network.allowedDomains[0]: \"http://example.com\" is a URL, not "
+         "a domain: write the host name alone, \"example.com\""},
+        {"{\"sandbox\": {\"network\": {\"allowedDomains\": [\"https://example.com/\"]}}}",
+         "settings.json: sandbox.network.allowedDomains[0]: \"https://example.com/\" is a URL, not "
+         "a domain: write the host name alone, \"example.com\""},
+        {"{\"network\": {\"allowedDomains\": [\"http://mirror.example.com:8080/pypi\"]}}",
+         "settings.json: network.allowedDomains[0]: \"http://mirror.example.com:8080/pypi\" is a "
+         "URL, not a domain: write the host name alone, \"mirror.example.com:8080\" (a path "
+         "cannot be allowed on its own: the whole host is)"},
+        {"{\"sandbx\": {}, \"permissions\": {}}",
+         "settings.json: sandbx: unknown key (did you mean \"sandbox\"?): refused, as without a "
+         "\"sandbox\" block the sandbox would run with the default policy"},
+        {"{\"sandbx\": {\"filesystem\": {}}}",
+         "settings.json: sandbx: unknown key (did you mean \"sandbox\"?)"},
+        {"{\"permissions\": 3}", "settings.json: permissions: expected an object"},
+        {"{\"permissions\": {\"deny\": \"Read(x)\"}}",
+         "settings.json: permissions.deny: expected a list of strings"},
+        {"{\"permissions\": {\"allow\": [3]}}",
+         "settings.json: permissions.allow[0]: expected a string (in a list of strings)"},
+        {"{\"permissions\": {\"deny\": [\"Read(~bob/x)\"]}}",
+         "settings.json: permissions.deny[0]: \"~bob/x\": only \"~\" and \"~/...\" are "
+         "expanded, not \"~user\""},
+        {"{\"sandbox\": {\"network\": {\"allowManagedDomainsOnly\": 1}}}",
+         "settings.json: sandbox.network.allowManagedDomainsOnly: expected true or false"},
+        {"{\"sandbox\": {\"network\": {\"strictAllowlist\": \"yes\"}}}",
+         "settings.json: sandbox.network.strictAllowlist: expected true or false"},
         {"{\"sandbox\": {\"network\": {\"allowedDomains\": [\"example.com/x\"]}}}",
          "settings.json: sandbox.network.allowedDomains[0]: \"example.com/x\": character '/' is "
          "not allowed in a domain"},
@@ -714,6 +746,162 @@ static void network_source(void **state)
     assert_null(p.net_file);
 }
 
+/* Top-level keys of a settings.json: Claude Code's own are quiet, others
+ * are warned about by name with the closest known key. */
+static void top_level_keys(void **state)
+{
+    struct al_policy p;
+    (void)state;
+    al_policy_init(&p);
+    assert_int_equal(load(&p, "{\"theme\": \"dark\", \"env\": {}, \"hooks\": {}, "
+                              "\"model\": \"x\", \"permissions\": {}, \"sandbox\": {}}"),
+                     0);
+    assert_int_equal(p.warnings.len, 0);
+    assert_int_equal(load(&p, "{\"modle\": \"x\", \"sandbox\": {\"enabled\": true}, "
+                              "\"Sandbox\": {}}"),
+                     0);
+    assert_list(&p.warnings,
+                LIST("settings.json: modle: unknown key, ignored (did you mean \"model\"?)",
+                     "settings.json: Sandbox: unknown key, ignored (did you mean \"sandbox\"?)"));
+    al_policy_free(&p);
+}
+
+/* permissions rules: Read()/Edit() denials become denyRead/denyWrite with
+ * Claude Code's path prefixes; WebFetch(domain:) allows become allowed
+ * domains; other tools' rules change nothing. */
+static void permission_rules(void **state)
+{
+    struct al_policy p;
+    (void)state;
+    al_policy_init(&p);
+    assert_int_equal(load(&p,
+                          "{\"permissions\": {\"deny\": [\"Read(//etc/x)\", \"Read(~/.kube/**)\", "
+                          "\"Read(*.pem)\", \"Read(/conf/**)\", \"Read(./a/b)\", \"Read(logs/)\", "
+                          "\"Edit(src/gen)\", \"Write(//opt/w)\", \"Bash(rm:*)\", \"WebFetch\", "
+                          "\"Read(secret/**/*.key)\"], "
+                          "\"ask\": [\"Read(//x)\"], "
+                          "\"allow\": [\"WebFetch(domain:Docs.Example.com)\", \"Edit(src/**)\", "
+                          "\"Bash(ls)\", \"Read(//y)\"], \"defaultMode\": \"plan\", "
+                          "\"additionalDirectories\": [\"../x\"]}}"),
+                     0);
+    assert_list(&p.deny_read, LIST("/etc/x", HOME "/.kube", CWD "/**/*.pem", CWD "/conf",
+                                   CWD "/a/b", CWD "/**/logs", CWD "/secret/**/*.key"));
+    assert_list(&p.deny_write, LIST(CWD "/src/gen", "/opt/w"));
+    assert_list(&p.net.allowed_domains, LIST("docs.example.com"));
+    assert_int_equal(p.warnings.len, 0);
+    al_policy_free(&p);
+
+    al_policy_init(&p);
+    assert_int_equal(load(&p, "{\"permissions\": {\"deny\": [\"Read\", \"Edit(**)\"], "
+                              "\"allow\": [\"WebFetch(domain:*.com)\", \"Edit(//opt/x/**)\", "
+                              "\"WebFetch(domain:https://a.example/)\"]}}"),
+                     0);
+    assert_int_equal(p.deny_read.len, 0);
+    assert_int_equal(p.deny_write.len, 0);
+    assert_int_equal(p.net.allowed_domains.len, 0);
+    assert_list(
+        &p.warnings,
+        LIST("settings.json: permissions.allow[0]: \"WebFetch(domain:*.com)\": not added to the "
+             "allowed domains: \"*.com\" is too broad: a wildcard must stand for subdomains of a "
+             "registered domain, e.g. \"*.example.com\"",
+             "settings.json: permissions.allow[1]: \"Edit(//opt/x/**)\": not made writable for "
+             "sandboxed commands (airlock takes only Read/Edit deny rules and WebFetch domains "
+             "from permissions); add the path to sandbox.filesystem.allowWrite",
+             "settings.json: permissions.allow[2]: \"WebFetch(domain:https://a.example/)\": not "
+             "added to the allowed domains: \"https://a.example/\" is a URL, not a domain: write "
+             "the host name alone, \"a.example\"",
+             "settings.json: permissions.deny[0]: \"Read\": denies Claude's Read tool everywhere; "
+             "airlock does not turn it into a sandbox rule (it would hide every file); name "
+             "paths, e.g. Read(~/.secrets/**)",
+             "settings.json: permissions.deny[1]: \"Edit(**)\": denies Claude's Edit tool "
+             "everywhere; airlock does not turn it into a sandbox rule (it would write-protect "
+             "every file); name paths, e.g. Edit(~/.secrets/**)"));
+    al_policy_free(&p);
+}
+
+/* strictAllowlist is honoured (no asking); the managed-only switches are
+ * warned about outside managed settings. */
+static void network_switches(void **state)
+{
+    struct al_policy p;
+    (void)state;
+    al_policy_init(&p);
+    assert_int_equal(p.strict_allowlist, 0);
+    assert_int_equal(load(&p, "{\"sandbox\": {\"failIfUnavailable\": true, \"network\": "
+                              "{\"strictAllowlist\": true, \"allowManagedDomainsOnly\": false}, "
+                              "\"filesystem\": {\"allowManagedReadPathsOnly\": true}}}"),
+                     0);
+    assert_int_equal(p.strict_allowlist, 1);
+    assert_list(&p.warnings,
+                LIST("settings.json: sandbox.filesystem.allowManagedReadPathsOnly: ignored: it "
+                     "has an effect only in Claude Code's managed settings "
+                     "(/etc/claude-code/managed-settings.json), and airlock honours every file "
+                     "it is given"));
+    assert_int_equal(load(&p, "{\"network\": {\"strictAllowlist\": false}}"), 0);
+    assert_int_equal(p.strict_allowlist, 0);
+    assert_string_equal(p.key_prefix, "");
+    al_policy_free(&p);
+}
+
+/* Files on disk: paths are checked against the host; "/x" in a permission
+ * rule is relative to the project folder of a file in .claude/. */
+static void host_paths(void **state)
+{
+    char dir[] = "/tmp/al-settings-XXXXXX", file[256], exists[256];
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    snprintf(file, sizeof(file), "%s/.claude", dir);
+    assert_int_equal(mkdir(file, 0700), 0);
+    snprintf(exists, sizeof(exists), "%s/there", dir);
+    assert_int_equal(mkdir(exists, 0700), 0);
+    snprintf(file, sizeof(file), "%s/.claude/settings.json", dir);
+    char json[1024];
+    snprintf(json, sizeof(json),
+             "{\"permissions\": {\"deny\": [\"Read(/secret)\", \"Edit(/there)\"]}, "
+             "\"sandbox\": {\"filesystem\": {\"allowWrite\": [\"%s\", \"%s/nope\"], "
+             "\"denyRead\": [\"%s/gone1\", \"%s/gone2\", \"%s/*.x\"]}}}",
+             exists, dir, dir, dir, dir);
+    write_file(file, json);
+
+    struct al_policy p;
+    al_policy_init(&p);
+    assert_int_equal(al_settings_load_file(&p, file, HOME, CWD), 0);
+    char want[4][1024];
+    snprintf(want[0], sizeof(want[0]), "%s/secret", dir);
+    assert_string_equal(p.deny_read.items[0], want[0]);
+    snprintf(want[1], sizeof(want[1]), "%s/there", dir);
+    assert_string_equal(p.deny_write.items[0], want[1]);
+    assert_int_equal(p.warnings.len, 3);
+    snprintf(want[1], sizeof(want[1]),
+             "%s: permissions.deny (Read): \"%s/secret\" does not exist (yet): the rule is kept "
+             "and applies to sandboxes started after it appears",
+             file, dir);
+    assert_string_equal(p.warnings.items[0], want[1]);
+    snprintf(want[2], sizeof(want[2]),
+             "%s: sandbox.filesystem.allowWrite: \"%s/nope\" does not exist: the entry has no "
+             "effect (airlock creates nothing; create it first, or fix the path)",
+             file, dir);
+    assert_string_equal(p.warnings.items[1], want[2]);
+    snprintf(want[3], sizeof(want[3]),
+             "%s: sandbox.filesystem.denyRead: \"%s/gone1\", \"%s/gone2\" do not exist (yet): "
+             "the rules are kept and apply to sandboxes started after they appear",
+             file, dir, dir);
+    assert_string_equal(p.warnings.items[2], want[3]);
+    al_policy_free(&p);
+
+    /* from a buffer the host is not looked at */
+    al_policy_init(&p);
+    assert_int_equal(load(&p, "{\"sandbox\": {\"filesystem\": {\"allowWrite\": [\"/nope/x\"]}}}"),
+                     0);
+    assert_int_equal(p.warnings.len, 0);
+    al_policy_free(&p);
+    unlink(file);
+    rmdir(exists);
+    snprintf(file, sizeof(file), "%s/.claude", dir);
+    rmdir(file);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -724,7 +912,9 @@ int main(void)
         cmocka_unit_test(expand_paths),       cmocka_unit_test(domains),
         cmocka_unit_test(addresses),          cmocka_unit_test(unix_sockets),
         cmocka_unit_test(to_json_round_trip), cmocka_unit_test(to_json_non_utf8),
-        cmocka_unit_test(network_source),
+        cmocka_unit_test(network_source),     cmocka_unit_test(top_level_keys),
+        cmocka_unit_test(permission_rules),   cmocka_unit_test(network_switches),
+        cmocka_unit_test(host_paths),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
