@@ -462,7 +462,7 @@ int cmd_run(int argc, char **argv)
         goto out;
     }
     rc = report(&res, &cfg);
-    run_hints_print(&res, &policy, cwd, name, networked);
+    run_hints_print(&res, &policy, cwd, name, cmd, o.shell_string, networked);
 out:
     run_network_stop(&net);
     al_strlist_free(&env);

@@ -88,6 +88,14 @@ grep -q "note:" <<<"$err" && fail "note on success: $err" || ok "no note when th
 if command -v git >/dev/null; then
     git -C "$T/ws" init -q
     expect_err 4 '"sandbox.filesystem.allowGitConfig": true' -- git config user.name sandboxed
+    grep -q "no network" <<<"$err" && fail "network note for git config: $err" ||
+        ok "no network note for git config"
+    expect_err 4 '"sandbox.filesystem.allowGitConfig": true' -c 'git -C . config user.name x'
+    run_airlock -- git fetch origin
+    grep -q "allowGitConfig" <<<"$err" && fail "allowGitConfig note for git fetch: $err" ||
+        ok "no allowGitConfig note for git fetch"
+    grep -q "this sandbox has no network" <<<"$err" && ok "network note for git fetch" ||
+        fail "no network note for git fetch: $err"
     echo '{"sandbox": {"filesystem": {"allowGitConfig": true}}}' >"$S"
     run_airlock --settings "$S" -- git config user.name sandboxed
     [ "$rc" -eq 0 ] && ok "allowGitConfig lets git write .git/config" || { fail "allowGitConfig"; show; }
