@@ -27,6 +27,7 @@ struct load_ctx {
     const char *cwd;
     const char *rule_base; /* what "/x" in a permission rule is relative to */
     int check_host;        /* paths are the host's: warn about missing ones */
+    int cc;                /* the file is a Claude Code settings.json */
     int managed;           /* the file is Claude Code's managed settings */
 };
 
@@ -344,6 +345,28 @@ static int missing_warn(struct load_ctx *ctx, const char *kp, const struct missi
                 m->text, m->n > 1 ? "do" : "does");
 }
 
+/* Claude Code's documentation gives "/x" in sandbox.filesystem as relative
+ * to the settings file's folder, where airlock (and srt) read it as
+ * absolute. In a deny list of a settings.json read from disk, the
+ * settings-relative path is denied as well, so neither reading leaves a
+ * file readable or writable. (Grants keep the absolute reading only.) */
+static int deny_settings_relative(struct load_ctx *ctx, const char *kp, struct al_strlist *list,
+                                  const char *s)
+{
+    char buf[AL_SETTINGS_PATH_MAX + 8];
+    if (!ctx->cc || !ctx->rule_base || s[0] != '/' || s[1] == '/' ||
+        strcmp(ctx->rule_base, "/") == 0)
+        return 0;
+    if ((size_t)snprintf(buf, sizeof(buf), "%s%s", ctx->rule_base, s) >= sizeof(buf))
+        return 0; /* too long to exist */
+    char *path = al_settings_expand_path(buf, ctx->home, ctx->cwd);
+    if (!path)
+        return fail_last(ctx, AL_EINVAL, kp);
+    if (push_unique_owned(list, path) < 0)
+        return oom(ctx, kp);
+    return 0;
+}
+
 static int walk_list(struct load_ctx *ctx, const char *kp, json_t *value, const struct key *key)
 {
     char child[KP_MAX];
@@ -366,6 +389,9 @@ static int walk_list(struct load_ctx *ctx, const char *kp, json_t *value, const 
         if (key->kind == K_PATHS && ctx->check_host && list && list->len > before &&
             path_missing(list->items[list->len - 1]))
             missing_add(&missing, list->items[list->len - 1]);
+        if (key->kind == K_PATHS && list && is_deny_field(key->field) &&
+            (err = deny_settings_relative(ctx, child, list, json_string_value(item))) < 0)
+            return err;
     }
     return missing_warn(ctx, kp, &missing, list && is_deny_field(key->field));
 }
@@ -1268,7 +1294,7 @@ static int load_ctx_buffer(struct load_ctx *ctx, const char *data, size_t len);
 int al_settings_load_buffer(struct al_policy *policy, const char *name, const char *data,
                             size_t len, const char *home, const char *cwd)
 {
-    struct load_ctx ctx = {policy, name, home, cwd, NULL, 0, 0};
+    struct load_ctx ctx = {policy, name, home, cwd, NULL, 0, 0, 0};
     return load_ctx_buffer(&ctx, data, len);
 }
 
@@ -1298,6 +1324,7 @@ static int load_ctx_buffer(struct load_ctx *ctx_in, const char *data, size_t len
     const char *key_path = NULL; /* of a network block in this file */
     static const char *const cc_extra[] = {"sandbox", NULL};
     int cc = settings_is_claude_code(root);
+    ctx.cc = cc;
     if (cc) {
         json_t *sandbox = json_object_get(root, "sandbox");
         err = walk_cc_top(&ctx, root);
@@ -1352,7 +1379,7 @@ int al_settings_load_file(struct al_policy *policy, const char *path, const char
         err = al_error_set(AL_ETOOBIG, "%s: larger than 1 MiB", path);
     if (err < 0)
         goto out;
-    struct load_ctx ctx = {policy, path, home, cwd, NULL, 1, 0};
+    struct load_ctx ctx = {policy, path, home, cwd, NULL, 1, 0, 0};
     char *base = rule_base_of(path, home, cwd);
     ctx.rule_base = base;
     ctx.managed = base && strcmp(path, CC_MANAGED_SETTINGS) == 0;

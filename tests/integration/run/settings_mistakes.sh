@@ -58,6 +58,20 @@ else
     fail "Edit(./secret.txt) deny did not write-protect the file"
     show
 fi
+# Claude Code documents "/x" in sandbox.filesystem as relative to the settings
+# file (the project folder for .claude/settings.json): a project's denyRead
+# "/secret.txt" must hide the project's secret.txt (it named the absolute
+# /secret.txt only before).
+mkdir -p "$T/ws/.claude"
+echo '{"sandbox": {"filesystem": {"denyRead": ["/secret.txt"]}}}' >"$T/ws/.claude/settings.json"
+run_airlock --settings "$T/ws/.claude/settings.json" -- cat secret.txt
+if [ "$rc" -ne 0 ] && ! grep -q "top secret" <<<"$out"; then
+    ok "denyRead \"/secret.txt\" in .claude/settings.json hides the project's secret.txt"
+else
+    fail "denyRead \"/secret.txt\" did not hide the project's secret.txt"
+    show
+fi
+rm -rf "$T/ws/.claude"
 # WebFetch(domain:) allow: an allowed domain (the effective policy shows it).
 echo '{"permissions": {"allow": ["WebFetch(domain:docs.example.com)"]}}' >"$S"
 run_airlock --settings "$S" --print-policy

@@ -887,6 +887,15 @@ static void host_paths(void **state)
              "the rules are kept and apply to sandboxes started after they appear",
              file, dir, dir);
     assert_string_equal(p.warnings.items[2], want[3]);
+    /* "/x" in denyRead is also read as Claude Code documents it: relative
+     * to the settings file (the project folder for .claude/) */
+    snprintf(want[0], sizeof(want[0]), "%s%s/gone1", dir, dir);
+    assert_int_not_equal(al_strlist_find(&p.deny_read, want[0]), -1);
+    snprintf(want[0], sizeof(want[0]), "%s/gone1", dir);
+    assert_int_not_equal(al_strlist_find(&p.deny_read, want[0]), -1);
+    /* grants keep the absolute reading only */
+    snprintf(want[0], sizeof(want[0]), "%s%s", dir, exists);
+    assert_int_equal(al_strlist_find(&p.allow_write, want[0]), -1);
     al_policy_free(&p);
 
     /* from a buffer the host is not looked at */
