@@ -14,8 +14,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
-/* `**` descends at most this many directories below the literal prefix. */
-#define GLOB_MAX_DEPTH 8
+/* `**` descends at most this many directories below the literal prefix
+ * (the entry limit bounds the work; this bounds the recursion). A directory
+ * not entered because of it is warned about. */
+#define GLOB_MAX_DEPTH 32
 
 struct glob_walk {
     const char *pattern;
@@ -25,6 +27,8 @@ struct glob_walk {
     int flags;
     int truncated;
     char stopped_in[PATH_MAX]; /* the directory being read when the limit hit */
+    int deep;                  /* a directory was not entered: too deep */
+    char deep_dir[PATH_MAX];   /* the first such directory */
 };
 
 /* Components in `p` after `prefix` ("/a/b/c" after "/a" -> 2). */
@@ -72,6 +76,10 @@ static int glob_walk_dir(struct glob_walk *w, char *path, size_t len, unsigned d
         if (is_dir && (w->flags & SB_GLOB_SKIP_VENDORED) &&
             (strcmp(de->d_name, ".git") == 0 || strcmp(de->d_name, "node_modules") == 0))
             continue;
+        if (is_dir && depth + 1 >= w->max_depth && w->max_depth == GLOB_MAX_DEPTH && !w->deep) {
+            w->deep = 1;
+            snprintf(w->deep_dir, sizeof(w->deep_dir), "%s", path);
+        }
         if (is_dir && depth + 1 < w->max_depth &&
             (err = glob_walk_dir(w, path, len + 1 + nlen, depth + 1)) < 0)
             break;
@@ -107,5 +115,10 @@ int sb_glob_expand(struct al_strlist *out, const char *pattern, size_t max_entri
                "pattern %s: searched %zu entries and stopped (in %s): files it matches that "
                "were not reached yet are NOT hidden; name a narrower folder in the pattern",
                pattern, max_entries, w.stopped_in);
+    if (w.deep)
+        al_log(AL_LOG_WARN,
+               "pattern %s: \"**\" searches %d levels deep; %s and other folders below that "
+               "depth were not searched, and files there are NOT hidden",
+               pattern, GLOB_MAX_DEPTH, w.deep_dir);
     return err;
 }

@@ -129,4 +129,20 @@ else
     ok "large tree: no walk warning, .env hidden"
 fi
 rm -rf "$T/ws/node_modules"
+
+# A .env file ten folders down is hidden (the walk stopped at 8 levels
+# before, silently); below 32 levels the warning names the folder.
+d10=$T/ws/$(printf 'l/%.0s' $(seq 1 10))
+mkdir -p "$d10" && echo "SECRET=deep" >"$d10/.env"
+run_airlock -c "cat ./$(printf 'l/%.0s' $(seq 1 10)).env"
+if [ "$rc" -ne 0 ] && ! grep -q "SECRET" <<<"$out"; then
+    ok ".env ten folders down is hidden"
+else
+    fail ".env ten folders down is readable"
+    show
+fi
+mkdir -p "$T/ws/$(printf 'z/%.0s' $(seq 1 34))"
+expect_err 0 'searches 32 levels deep; '"$T"'/ws/z/z/z' -- true
+grep -q "files there are NOT hidden" <<<"$err" && ok "deep tree: says what is not hidden" ||
+    fail "deep tree warning incomplete: $err"
 finish
