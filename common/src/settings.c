@@ -346,14 +346,18 @@ static int missing_warn(struct load_ctx *ctx, const char *kp, const struct missi
 }
 
 /* Claude Code's documentation gives "/x" in sandbox.filesystem as relative
- * to the settings file's folder, where airlock (and srt) read it as
- * absolute. In a deny list of a settings.json read from disk, the
- * settings-relative path is denied as well, so neither reading leaves a
- * file readable or writable. (Grants keep the absolute reading only.) */
-static int deny_settings_relative(struct load_ctx *ctx, const char *kp, struct al_strlist *list,
-                                  const char *s)
+ * to the settings file's folder (its settings schema: "// (absolute), ~/
+ * (home directory), / (relative to settings file)"), where airlock (and srt)
+ * read it as absolute. In a settings.json read from disk:
+ *  - in a deny list the settings-relative path is denied as well, so
+ *    neither reading leaves a file readable or writable;
+ *  - a grant keeps the absolute reading, and when the settings-relative
+ *    path exists (so the two readings name different things) a warning says
+ *    which one was granted and how to write the other. */
+static int settings_relative(struct load_ctx *ctx, const char *kp, struct al_strlist *list,
+                             int deny, const char *s)
 {
-    char buf[AL_SETTINGS_PATH_MAX + 8];
+    char buf[AL_SETTINGS_PATH_MAX + 8], q[200], qa[200];
     if (!ctx->cc || !ctx->rule_base || s[0] != '/' || s[1] == '/' ||
         strcmp(ctx->rule_base, "/") == 0)
         return 0;
@@ -362,9 +366,21 @@ static int deny_settings_relative(struct load_ctx *ctx, const char *kp, struct a
     char *path = al_settings_expand_path(buf, ctx->home, ctx->cwd);
     if (!path)
         return fail_last(ctx, AL_EINVAL, kp);
-    if (push_unique_owned(list, path) < 0)
-        return oom(ctx, kp);
-    return 0;
+    if (deny) {
+        if (push_unique_owned(list, path) < 0)
+            return oom(ctx, kp);
+        return 0;
+    }
+    int err = 0;
+    if (ctx->check_host && !path_missing(path) && !al_glob_has_magic(path))
+        err =
+            warn(ctx, kp,
+                 "%s is the absolute path here; Claude Code reads it relative to the settings "
+                 "file, as %s, which exists and is NOT granted: write %s to grant that, or "
+                 "\"/%s\" to keep the absolute path and silence this",
+                 al_settings_quote(qa, sizeof(qa), s), al_settings_quote(q, sizeof(q), path), q, s);
+    free(path);
+    return err;
 }
 
 static int walk_list(struct load_ctx *ctx, const char *kp, json_t *value, const struct key *key)
@@ -389,8 +405,9 @@ static int walk_list(struct load_ctx *ctx, const char *kp, json_t *value, const 
         if (key->kind == K_PATHS && ctx->check_host && list && list->len > before &&
             path_missing(list->items[list->len - 1]))
             missing_add(&missing, list->items[list->len - 1]);
-        if (key->kind == K_PATHS && list && is_deny_field(key->field) &&
-            (err = deny_settings_relative(ctx, child, list, json_string_value(item))) < 0)
+        if (key->kind == K_PATHS && list &&
+            (err = settings_relative(ctx, child, list, is_deny_field(key->field),
+                                     json_string_value(item))) < 0)
             return err;
     }
     return missing_warn(ctx, kp, &missing, list && is_deny_field(key->field));

@@ -898,6 +898,22 @@ static void host_paths(void **state)
     assert_int_equal(al_strlist_find(&p.allow_write, want[0]), -1);
     al_policy_free(&p);
 
+    /* a grant "/there" is absolute; the settings-relative "there" exists, so
+     * the two readings differ and a warning says which was granted */
+    write_file(file, "{\"sandbox\": {\"filesystem\": {\"allowWrite\": [\"/there\", \"//tmp\"]}}}");
+    al_policy_init(&p);
+    assert_int_equal(al_settings_load_file(&p, file, HOME, CWD), 0);
+    assert_list(&p.allow_write, LIST("/there", "/tmp"));
+    snprintf(want[1], sizeof(want[1]),
+             "%s: sandbox.filesystem.allowWrite[0]: \"/there\" is the absolute path here; Claude "
+             "Code reads it relative to the settings file, as \"%s/there\", which exists and is "
+             "NOT granted: write \"%s/there\" to grant that, or \"//there\" to keep the absolute "
+             "path and silence this",
+             file, dir, dir);
+    assert_int_equal(p.warnings.len, 2);
+    assert_string_equal(p.warnings.items[0], want[1]);
+    al_policy_free(&p);
+
     /* from a buffer the host is not looked at */
     al_policy_init(&p);
     assert_int_equal(load(&p, "{\"sandbox\": {\"filesystem\": {\"allowWrite\": [\"/nope/x\"]}}}"),
