@@ -717,6 +717,8 @@ static int apply_managed_only(struct load_ctx *ctx, const char *kp, json_t *valu
         "), and airlock honours every file it is given");
 }
 
+static int apply_not_applicable(struct load_ctx *ctx, const char *kp, json_t *value);
+
 /* --- permissions (Claude Code's rules for its own tools) ----------------- */
 
 /* The folder a permission rule's "/x" is relative to: the settings file's
@@ -999,6 +1001,7 @@ static const struct key cc_network_keys[] = {
     BOOL("allowAllDomains", FIELD(net.allow_all_domains)),
     BOOL("strictAllowlist", FIELD(strict_allowlist)),
     CUSTOM("allowManagedDomainsOnly", apply_managed_only),
+    LIST("allowMachLookup", K_STRINGS, NO_FIELD, 0),
     LIST("allowedAddresses", K_ADDRESSES, FIELD(net.allowed_addresses), 0),
     INT("httpProxyPort", FIELD(http_proxy_port), F_NULLABLE, 1, 65535),
     INT("socksProxyPort", FIELD(socks_proxy_port), F_NULLABLE, 1, 65535),
@@ -1007,23 +1010,6 @@ static const struct key cc_network_keys[] = {
     BOOL("requireSniMatch", FIELD(net.require_sni_match)),
     CUSTOM("allowUnixSockets", unix_socket_list),
     CUSTOM("allowAllUnixSockets", apply_all_unix_sockets),
-    END,
-};
-
-static const struct key cc_sandbox_keys[] = {
-    BOOL("enabled", NO_FIELD),
-    BOOL("autoAllowBashIfSandboxed", NO_FIELD),
-    BOOL("failIfUnavailable", NO_FIELD),
-    OBJECT("filesystem", cc_filesystem_keys),
-    OBJECT("network", cc_network_keys),
-    CUSTOM("allowUnixSockets", apply_unix_sockets),
-    CUSTOM("allowAllUnixSockets", apply_all_unix_sockets),
-    BOOL("enableWeakerNestedSandbox", FIELD(weaker_nested)),
-    LIST("excludedCommands", K_STRINGS, FIELD(excluded_commands), F_NONEMPTY | F_NOSLASH),
-    BOOL("allowUnsandboxedCommands", FIELD(allow_unsandboxed)),
-    CUSTOM("mode", apply_mode),
-    OTHER("ignoreViolations", K_MAP_STRINGS),
-    LIST("deniedEnv", K_STRINGS, FIELD(deny_env), F_NONEMPTY),
     END,
 };
 
@@ -1129,6 +1115,51 @@ static const struct key srt_ripgrep_keys[] = {
     STRING("command", NO_FIELD, F_NONEMPTY | F_REQUIRED),
     LIST("args", K_STRINGS, NO_FIELD, 0),
     STRING("argv0", NO_FIELD, 0),
+    END,
+};
+
+/* ripgrep, bwrapPath, socatPath in a settings.json: paths of Claude Code's
+ * own sandbox helpers. Type-checked like srt's, and said not to apply. */
+static int apply_not_applicable(struct load_ctx *ctx, const char *kp, json_t *value)
+{
+    static const struct key ripgrep = {"", K_OBJECT, NO_FIELD, 0, NULL, NULL, 0, 0, NULL};
+    const char *last = strrchr(kp, '.');
+    int err;
+    if (last && strcmp(last + 1, "ripgrep") == 0) {
+        struct key k = ripgrep;
+        k.sub = srt_ripgrep_keys;
+        if ((err = walk_value(ctx, kp, value, &k)) < 0)
+            return err;
+    } else if (!json_is_string(value) || json_string_value(value)[0] != '/') {
+        return fail(ctx, AL_EINVAL, kp, "expected an absolute path");
+    }
+    return warn(ctx, kp,
+                "does not apply: it configures Claude Code's own sandbox helpers; "
+                "airlock builds its sandbox itself");
+}
+
+/* Shape 1's "sandbox" block (after the srt tables it shares). */
+static const struct key cc_sandbox_keys[] = {
+    BOOL("enabled", NO_FIELD),
+    BOOL("autoAllowBashIfSandboxed", NO_FIELD),
+    BOOL("failIfUnavailable", NO_FIELD),
+    OBJECT("filesystem", cc_filesystem_keys),
+    OBJECT("network", cc_network_keys),
+    CUSTOM("allowUnixSockets", apply_unix_sockets),
+    CUSTOM("allowAllUnixSockets", apply_all_unix_sockets),
+    BOOL("enableWeakerNestedSandbox", FIELD(weaker_nested)),
+    OBJECT("credentials", srt_credentials_keys),
+    LIST("enabledPlatforms", K_STRINGS, NO_FIELD, F_NONEMPTY),
+    BOOL("allowAppleEvents", NO_FIELD),
+    BOOL("enableWeakerNetworkIsolation", NO_FIELD),
+    CUSTOM("ripgrep", apply_not_applicable),
+    CUSTOM("bwrapPath", apply_not_applicable),
+    CUSTOM("socatPath", apply_not_applicable),
+    LIST("excludedCommands", K_STRINGS, FIELD(excluded_commands), F_NONEMPTY | F_NOSLASH),
+    BOOL("allowUnsandboxedCommands", FIELD(allow_unsandboxed)),
+    CUSTOM("mode", apply_mode),
+    OTHER("ignoreViolations", K_MAP_STRINGS),
+    LIST("deniedEnv", K_STRINGS, FIELD(deny_env), F_NONEMPTY),
     END,
 };
 

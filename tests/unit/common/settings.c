@@ -843,6 +843,36 @@ static void network_switches(void **state)
     al_policy_free(&p);
 }
 
+/* Claude Code's newer sandbox keys: credentials are honoured, its helper
+ * paths said not to apply, macOS and platform switches accepted. */
+static void cc_newer_sandbox_keys(void **state)
+{
+    struct al_policy p;
+    (void)state;
+    al_policy_init(&p);
+    assert_int_equal(
+        load(&p, "{\"sandbox\": {\"credentials\": {\"files\": [{\"path\": \"~/.config/tok\", "
+                 "\"mode\": \"deny\"}], \"envVars\": [{\"name\": \"GH_TOKEN\", \"mode\": "
+                 "\"deny\"}]}, \"bwrapPath\": \"/usr/bin/bwrap\", \"ripgrep\": {\"command\": "
+                 "\"rg\"}, \"enabledPlatforms\": [\"linux\"], \"allowAppleEvents\": false, "
+                 "\"enableWeakerNetworkIsolation\": false, \"network\": {\"allowMachLookup\": "
+                 "[\"com.x.*\"]}}}"),
+        0);
+    assert_list(&p.deny_read, LIST(HOME "/.config/tok"));
+    assert_list(&p.deny_env, LIST("GH_TOKEN"));
+    assert_list(&p.warnings,
+                LIST("settings.json: sandbox.ripgrep: does not apply: it configures Claude Code's "
+                     "own sandbox helpers; airlock builds its sandbox itself",
+                     "settings.json: sandbox.bwrapPath: does not apply: it configures Claude "
+                     "Code's own sandbox helpers; airlock builds its sandbox itself"));
+    assert_int_equal(load(&p, "{\"sandbox\": {\"socatPath\": \"socat\"}}"), AL_EINVAL);
+    assert_string_equal(al_error_last(),
+                        "settings.json: sandbox.socatPath: expected an absolute path");
+    assert_int_equal(load(&p, "{\"sandbox\": {\"ripgrep\": {}}}"), AL_EINVAL);
+    assert_string_equal(al_error_last(), "settings.json: sandbox.ripgrep.command: missing");
+    al_policy_free(&p);
+}
+
 /* Files on disk: paths are checked against the host; "/x" in a permission
  * rule is relative to the project folder of a file in .claude/. */
 static void host_paths(void **state)
@@ -939,7 +969,7 @@ int main(void)
         cmocka_unit_test(to_json_round_trip), cmocka_unit_test(to_json_non_utf8),
         cmocka_unit_test(network_source),     cmocka_unit_test(top_level_keys),
         cmocka_unit_test(permission_rules),   cmocka_unit_test(network_switches),
-        cmocka_unit_test(host_paths),
+        cmocka_unit_test(host_paths),         cmocka_unit_test(cc_newer_sandbox_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
