@@ -1,0 +1,182 @@
+#!/usr/bin/env bash
+# The recipes of docs/recipes.md, each run with the real built airlock and
+# the real client (npm, pip, apt, go, cargo, git, ssh) against a local
+# stand-in: settings come from the doc's blocks, in both settings shapes.
+#   recipes_test.sh AIRLOCK CASE
+set -euo pipefail
+AIRLOCK=$1
+CASE=$2
+. "$(dirname "$0")/lib.sh"
+setup
+
+# ---- npm: a registry stand-in (package document + tarball)
+
+npm_registry() {
+  local r=$TMPD/npm
+  mkdir -p "$r/airlock-recipe-demo/-" "$TMPD/pkg/package"
+  echo '{"name": "airlock-recipe-demo", "version": "1.0.0", "main": "index.js"}' \
+    >"$TMPD/pkg/package/package.json"
+  echo 'module.exports = "hello from the npm stand-in";' >"$TMPD/pkg/package/index.js"
+  tar -C "$TMPD/pkg" -czf "$r/airlock-recipe-demo/-/airlock-recipe-demo-1.0.0.tgz" package
+  start_standin "$r"
+  python3 - "$r" "$PORT" <<'PY'
+import base64, hashlib, json, sys
+root, port = sys.argv[1], sys.argv[2]
+tgz = open(root + "/airlock-recipe-demo/-/airlock-recipe-demo-1.0.0.tgz", "rb").read()
+v = {"name": "airlock-recipe-demo", "version": "1.0.0", "main": "index.js",
+     "dist": {"tarball": "https://registry.npmjs.org:%s/airlock-recipe-demo/-/"
+                         "airlock-recipe-demo-1.0.0.tgz" % port,
+              "shasum": hashlib.sha1(tgz).hexdigest(),
+              "integrity": "sha512-" + base64.b64encode(hashlib.sha512(tgz).digest()).decode()}}
+json.dump({"name": "airlock-recipe-demo", "dist-tags": {"latest": "1.0.0"},
+           "versions": {"1.0.0": v}}, open(root + "/airlock-recipe-demo/index.json", "w"))
+PY
+}
+
+case_npm() {
+  command -v npm >/dev/null || skip "npm is not installed"
+  make_ca; standin_layer; npm_registry
+  local shape
+  for shape in cc srt; do
+    recipe_settings "npm.$shape" "$TMPD/settings.json"
+    rm -rf "$HOME/.npm" "$WS/node_modules" "$WS/package.json" "$WS/package-lock.json"
+    echo '{"name": "proj", "version": "0.0.0"}' >"$WS/package.json"
+    local npm=(npm install --registry "https://registry.npmjs.org:$PORT/" --cafile "$WS/ca.pem"
+      --no-audit --no-fund --update-notifier=false airlock-recipe-demo)
+    # without ~/.npm the cache cannot be created: the path is skipped, not made
+    expect_failure arun "$TMPD/settings.json" -- "${npm[@]}"
+    expect_contains "$ERR" "ENOENT"
+    expect_contains "$ERR" "$HOME/.npm"
+    mkdir -p "$HOME/.npm"
+    expect_status 0 arun "$TMPD/settings.json" -- "${npm[@]}"
+    expect_contains "$OUT" "added 1 package"
+    expect_status 0 arun "$TMPD/settings.json" -- node -p 'require("airlock-recipe-demo")'
+    expect_contains "$OUT" "hello from the npm stand-in"
+    ls "$HOME/.npm/_cacache" >/dev/null || fail "$shape: npm's cache was not written"
+    expect_contains "$(cat "$TMPD/npm.log")" \
+      "GET /airlock-recipe-demo/-/airlock-recipe-demo-1.0.0.tgz registry.npmjs.org:$PORT"
+    # another registry is not in the list
+    expect_failure arun "$TMPD/settings.json" -- npm install --registry "https://registry.yarnpkg.com/" \
+      --no-audit --no-fund --update-notifier=false --fetch-retries=0 left-pad
+    local key=sandbox.network
+    [ $shape = srt ] && key=network
+    expect_contains "$ERR" "airlock: blocked network: registry.yarnpkg.com:443 (not in the allowlist): add \"registry.yarnpkg.com\" to $key.allowedDomains in $TMPD/settings.json"
+    : >"$TMPD/npm.log"
+  done
+}
+
+# ---- pip: a PEP 503 simple index and a wheel built here
+
+pip_index() {
+  local r=$TMPD/pypi
+  mkdir -p "$r/simple/airlock-recipe-demo" "$r/packages"
+  start_standin "$r"
+  python3 - "$r" "$PORT" <<'PY'
+import base64, hashlib, sys, zipfile
+root, port = sys.argv[1], sys.argv[2]
+name = "airlock_recipe_demo-1.0.0-py3-none-any.whl"
+files = {
+    "airlock_recipe_demo.py": "GREETING = 'hello from the pip stand-in'\n",
+    "airlock_recipe_demo-1.0.0.dist-info/METADATA":
+        "Metadata-Version: 2.1\nName: airlock-recipe-demo\nVersion: 1.0.0\n",
+    "airlock_recipe_demo-1.0.0.dist-info/WHEEL":
+        "Wheel-Version: 1.0\nGenerator: recipes_test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+}
+record = []
+for path, text in files.items():
+    digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=")
+    record.append("%s,sha256=%s,%d" % (path, digest.decode(), len(text.encode())))
+record.append("airlock_recipe_demo-1.0.0.dist-info/RECORD,,")
+files["airlock_recipe_demo-1.0.0.dist-info/RECORD"] = "\n".join(record) + "\n"
+with zipfile.ZipFile(root + "/packages/" + name, "w") as z:
+    for path, text in files.items():
+        z.writestr(path, text)
+sha = hashlib.sha256(open(root + "/packages/" + name, "rb").read()).hexdigest()
+open(root + "/simple/index.html", "w").write(
+    '<!DOCTYPE html><html><body><a href="airlock-recipe-demo/">airlock-recipe-demo</a></body></html>\n')
+open(root + "/simple/airlock-recipe-demo/index.html", "w").write(
+    '<!DOCTYPE html><html><body><a href="https://files.pythonhosted.org:%s/packages/%s#sha256=%s">%s</a>'
+    '</body></html>\n' % (port, name, sha, name))
+PY
+}
+
+case_pip() {
+  python3 -c 'import venv, ensurepip' 2>/dev/null || skip "python3-venv is not installed"
+  make_ca; standin_layer; pip_index
+  local shape
+  for shape in cc srt; do
+    recipe_settings "pip.$shape" "$TMPD/settings.json"
+    rm -rf "$WS/.venv" "$HOME/.cache"
+    mkdir -p "$HOME/.cache/pip"
+    expect_status 0 arun "$TMPD/settings.json" -- python3 -m venv .venv
+    expect_status 0 arun "$TMPD/settings.json" -- .venv/bin/pip install \
+      --index-url "https://pypi.org:$PORT/simple/" --cert "$WS/ca.pem" \
+      --disable-pip-version-check airlock-recipe-demo
+    expect_contains "$OUT" "Successfully installed airlock-recipe-demo-1.0.0"
+    expect_not_contains "$ERR" "cache has been disabled"
+    expect_status 0 arun "$TMPD/settings.json" -- .venv/bin/python -c \
+      'import airlock_recipe_demo as m; print(m.GREETING)'
+    expect_contains "$OUT" "hello from the pip stand-in"
+    expect_contains "$(cat "$TMPD/pypi.log")" "GET /packages/airlock_recipe_demo-1.0.0-py3-none-any.whl files.pythonhosted.org:$PORT"
+    # outside a venv, Debian's pip refuses to touch the system (PEP 668)
+    expect_failure arun "$TMPD/settings.json" -- python3 -m pip install \
+      --index-url "https://pypi.org:$PORT/simple/" --cert "$WS/ca.pem" airlock-recipe-demo
+    expect_contains "$ERR" "externally-managed-environment"
+    : >"$TMPD/pypi.log"
+  done
+}
+
+# ---- apt: a flat repository with one .deb built here
+
+apt_repo() {
+  local r=$TMPD/apt d=$TMPD/deb
+  mkdir -p "$r/debian" "$d/DEBIAN" "$d/usr/share/airlock-recipe-demo"
+  cat >"$d/DEBIAN/control" <<C
+Package: airlock-recipe-demo
+Version: 1.0.0
+Architecture: all
+Maintainer: airlock tests <tests@example.com>
+Description: recipe stand-in package
+C
+  echo "hello from the apt stand-in" >"$d/usr/share/airlock-recipe-demo/hello"
+  dpkg-deb -Zgzip --build "$d" "$r/debian/airlock-recipe-demo_1.0.0_all.deb" >/dev/null
+  (cd "$r/debian" && dpkg-scanpackages --multiversion . /dev/null 2>/dev/null >Packages)
+  start_standin "$r"
+}
+
+case_apt() {
+  command -v dpkg-scanpackages >/dev/null || skip "dpkg-dev is not installed"
+  make_ca; standin_layer; apt_repo
+  local shape
+  for shape in cc srt; do
+    recipe_settings "apt.$shape" "$TMPD/settings.json"
+    rm -rf "$WS/.apt" "$WS/debs" "$WS/root"
+    recipe_block apt.conf | sed "s|/home/me/proj|$WS|g" >"$WS/apt.conf"
+    echo "deb [trusted=yes] https://deb.debian.org:$PORT/debian ./" >"$WS/sources.list"
+    mkdir -p "$WS/.apt/lists/partial" "$WS/.apt/cache/archives/partial" "$WS/debs"
+    # the CA of the stand-in; a real mirror needs no such line
+    echo "Acquire::https::CaInfo \"$WS/ca.pem\";" >>"$WS/apt.conf"
+    local apt=(env APT_CONFIG=apt.conf apt-get)
+    # without APT::Sandbox::User "root" apt's methods cannot drop to _apt
+    expect_failure arun "$TMPD/settings.json" -- "${apt[@]}" -o APT::Sandbox::User=_apt update
+    expect_contains "$ERR" "E: seteuid 42 failed - seteuid (22: Invalid argument)"
+    expect_status 0 arun "$TMPD/settings.json" -- "${apt[@]}" update
+    expect_contains "$OUT" "deb.debian.org:$PORT/debian ./ Packages"
+    expect_status 0 arun "$TMPD/settings.json" -- sh -c \
+      "cd debs && env APT_CONFIG=../apt.conf apt-get download airlock-recipe-demo"
+    expect_status 0 arun "$TMPD/settings.json" -- dpkg-deb -x debs/airlock-recipe-demo_1.0.0_all.deb root
+    [ "$(cat "$WS/root/usr/share/airlock-recipe-demo/hello")" = "hello from the apt stand-in" ] ||
+      fail "$shape: the .deb did not arrive"
+    # installing into the system is not possible: / is read-only
+    expect_failure arun "$TMPD/settings.json" -- "${apt[@]}" install -y airlock-recipe-demo
+    expect_contains "$ERR" "W: Not using locking for read only lock file /var/lib/dpkg/lock-frontend"
+    expect_contains "$ERR" "(30: Read-only file system)"
+    expect_contains "$ERR" "E: Sub-process /usr/bin/dpkg returned an error code"
+    if dpkg-query -W airlock-recipe-demo >/dev/null 2>&1; then
+      fail "$shape: the package reached the host's dpkg database"
+    fi
+  done
+}
+
+"case_$CASE"
+echo "PASS recipes.$CASE"
