@@ -104,3 +104,21 @@ arun() {
   hosts_args
   "$AIRLOCK" run --settings "$TMPD/standin.json" --settings "$s" "${HOSTS[@]}" "$@"
 }
+
+# without_key IN OUT KEY...: the settings file IN without the keys (dotted
+# paths, e.g. sandbox.filesystem.allowRead), written to OUT: shows what a
+# line of a recipe is for.
+without_key() {
+  python3 - "$@" <<'PY'
+import json, sys
+src, dst, keys = sys.argv[1], sys.argv[2], sys.argv[3:]
+d = json.load(open(src))
+for k in keys:
+    *path, last = k.split(".")
+    o = d
+    for p in path:
+        o = o[p]
+    del o[last]
+json.dump(d, open(dst, "w"))
+PY
+}
