@@ -67,13 +67,13 @@ case_npm() {
 
 # ---- pip: a PEP 503 simple index and a wheel built here
 
-pip_index() {
+pip_index() { # [FILES_HOST [ADDR]]: the index; wheels linked on FILES_HOST
   local r=$TMPD/pypi
   mkdir -p "$r/simple/airlock-recipe-demo" "$r/packages"
-  start_standin "$r"
-  python3 - "$r" "$PORT" <<'PY'
+  start_standin "$r" "${2:-127.0.0.1}"
+  python3 - "$r" "$PORT" "${1:-files.pythonhosted.org}" <<'PY'
 import base64, hashlib, sys, zipfile
-root, port = sys.argv[1], sys.argv[2]
+root, port, host = sys.argv[1], sys.argv[2], sys.argv[3]
 name = "airlock_recipe_demo-1.0.0-py3-none-any.whl"
 files = {
     "airlock_recipe_demo.py": "GREETING = 'hello from the pip stand-in'\n",
@@ -95,8 +95,8 @@ sha = hashlib.sha256(open(root + "/packages/" + name, "rb").read()).hexdigest()
 open(root + "/simple/index.html", "w").write(
     '<!DOCTYPE html><html><body><a href="airlock-recipe-demo/">airlock-recipe-demo</a></body></html>\n')
 open(root + "/simple/airlock-recipe-demo/index.html", "w").write(
-    '<!DOCTYPE html><html><body><a href="https://files.pythonhosted.org:%s/packages/%s#sha256=%s">%s</a>'
-    '</body></html>\n' % (port, name, sha, name))
+    '<!DOCTYPE html><html><body><a href="https://%s:%s/packages/%s#sha256=%s">%s</a>'
+    '</body></html>\n' % (host, port, name, sha, name))
 PY
 }
 
@@ -318,6 +318,133 @@ J
   if [ $rc -ne 0 ]; then
     echo "ssh-add -l in the sandbox: exit $rc: $OUT"
     skip "airlock bug: a socket listed in allowUnixSockets under /tmp (or under a denied path such as ~/.ssh) is not bound into the sandbox, so an agent at /tmp/ssh-*/agent.* cannot be used"
+  fi
+}
+
+# ---- a service on the host's loopback (a dev server on 127.0.0.1)
+
+case_host_service() {
+  mkdir -p "$TMPD/dev"
+  echo "hello from the dev server" >"$TMPD/dev/index.html"
+  start_standin "$TMPD/dev" 127.0.0.1 plain
+  local shape key
+  for shape in cc srt; do
+    recipe_settings "host-service.$shape" "$TMPD/settings.json"
+    key=sandbox.network
+    [ $shape = srt ] && key=network
+    # NO_PROXY cleared for the command: through the proxy to the host
+    expect_status 0 "$AIRLOCK" run --settings "$TMPD/settings.json" -- \
+      env NO_PROXY= no_proxy= curl -sS "http://localhost:$PORT/"
+    expect_contains "$OUT" "hello from the dev server"
+    expect_status 0 "$AIRLOCK" run --settings "$TMPD/settings.json" -- \
+      env NO_PROXY= no_proxy= curl -sS "http://127.0.0.1:$PORT/"
+    expect_contains "$OUT" "hello from the dev server"
+    expect_status 0 "$AIRLOCK" run --settings "$TMPD/settings.json" -- \
+      env NO_PROXY= no_proxy= python3 -c \
+      "import urllib.request as u; print(u.urlopen('http://localhost:$PORT/').read().decode())"
+    expect_contains "$OUT" "hello from the dev server"
+    # with airlock's NO_PROXY the client goes to the sandbox's own loopback
+    expect_status 7 "$AIRLOCK" run --settings "$TMPD/settings.json" -- \
+      curl -sS "http://localhost:$PORT/"
+    expect_contains "$ERR" "Couldn't connect to server"
+    # --pass-env does not replace the NO_PROXY airlock sets
+    NO_PROXY= expect_status 0 "$AIRLOCK" run --settings "$TMPD/settings.json" \
+      --pass-env NO_PROXY -- sh -c 'echo "NO_PROXY=$NO_PROXY"'
+    expect_contains "$OUT" "NO_PROXY=localhost,127.0.0.1,::1"
+    # without allowedAddresses the SSRF guard refuses loopback
+    without_key "$TMPD/settings.json" "$TMPD/no-addr.json" "$key.allowedAddresses"
+    expect_status 0 "$AIRLOCK" run --settings "$TMPD/no-addr.json" -- \
+      env NO_PROXY= no_proxy= curl -sS -o /dev/null -w '%{http_code}' "http://localhost:$PORT/"
+    expect_contains "$OUT" "403"
+    expect_contains "$ERR" "airlock: blocked network: localhost:$PORT resolved to 127.0.0.1 (loopback address): to allow it, add \"127.0.0.1\" to $key.allowedAddresses in $TMPD/no-addr.json"
+  done
+}
+
+# ---- a corporate mirror on a private address, in a network namespace
+# this test makes: 10.20.30.40 on its loopback, mirror.corp.example
+# pointing there (--add-host stands in for the company's DNS).
+
+case_corp_mirror() {
+  if [ -z "${RECIPES_IN_NETNS:-}" ]; then
+    command -v unshare >/dev/null || skip "no unshare (util-linux)"
+    RECIPES_IN_NETNS=1 exec unshare --net -- "$HERE/recipes_test.sh" "$AIRLOCK" "$CASE"
+  fi
+  ip link set lo up
+  ip addr add 10.20.30.40/32 dev lo
+  make_ca
+  pip_index mirror.corp.example 10.20.30.40
+  ln -s . "$TMPD/pypi/pypi" # the doc's mirror has its index under /pypi/simple/
+  local shape key
+  for shape in cc srt; do
+    recipe_settings "corp-mirror.$shape" "$TMPD/settings.json"
+    key=sandbox.network
+    [ $shape = srt ] && key=network
+    rm -rf "$WS/.venv"
+    recipe_block pip.conf | sed "s|mirror.corp.example/|mirror.corp.example:$PORT/|" >"$WS/pip.conf"
+    expect_status 0 "$AIRLOCK" run --settings "$TMPD/settings.json" \
+      --add-host mirror.corp.example=10.20.30.40 -- sh -c \
+      "python3 -m venv .venv && PIP_CONFIG_FILE=pip.conf PIP_CERT=ca.pem .venv/bin/pip install --disable-pip-version-check airlock-recipe-demo"
+    expect_contains "$OUT" "Successfully installed airlock-recipe-demo-1.0.0"
+    expect_contains "$(cat "$TMPD/pypi.log")" "GET /packages/airlock_recipe_demo-1.0.0-py3-none-any.whl mirror.corp.example:$PORT"
+    # without allowedAddresses: the name is allowed, its address is not
+    without_key "$TMPD/settings.json" "$TMPD/no-addr.json" "$key.allowedAddresses"
+    expect_status 56 "$AIRLOCK" run --settings "$TMPD/no-addr.json" \
+      --add-host mirror.corp.example=10.20.30.40 -- \
+      curl -sS -o /dev/null --cacert ca.pem "https://mirror.corp.example:$PORT/simple/"
+    expect_contains "$ERR" "curl: (56) CONNECT tunnel failed, response 403"
+    expect_contains "$ERR" "airlock: blocked network: mirror.corp.example:$PORT resolved to 10.20.30.40 (private address): to allow it, add \"10.20.30.40\" to $key.allowedAddresses in $TMPD/no-addr.json"
+    # the address entry does not open the rest of the private network
+    expect_status 56 "$AIRLOCK" run --settings "$TMPD/settings.json" \
+      --add-host other.corp.example=10.20.30.40 -- \
+      curl -sS -o /dev/null --cacert ca.pem "https://other.corp.example:$PORT/simple/"
+    expect_contains "$ERR" "airlock: blocked network: other.corp.example:$PORT (not in the allowlist)"
+    : >"$TMPD/pypi.log"
+  done
+}
+
+# ---- Docker in the sandbox: refused
+
+case_docker() {
+  local shape
+  for shape in cc srt; do
+    recipe_settings "docker.$shape" "$TMPD/settings.json"
+    # the docker socket of the host is not there
+    expect_status 0 "$AIRLOCK" run --settings "$TMPD/settings.json" -- sh -c \
+      'for s in /var/run/docker.sock /run/docker.sock /run/containerd/containerd.sock; do [ -e $s ] && echo "present: $s"; done; echo checked'
+    expect_contains "$OUT" "checked"
+    expect_not_contains "$OUT" "present:"
+    # nor could the sandbox make its own containers: no new namespaces
+    expect_failure "$AIRLOCK" run --settings "$TMPD/settings.json" -- unshare --user --map-root-user true
+    expect_contains "$ERR" "Operation not permitted"
+  done
+  # the Claude Code shape also refuses the command by name
+  recipe_settings docker.cc "$TMPD/settings.json"
+  expect_status 125 "$AIRLOCK" run --settings "$TMPD/settings.json" -- docker run --rm -it alpine
+  expect_contains "$ERR" "airlock: refusing to run docker outside the sandbox: it is listed in sandbox.excludedCommands, but sandbox.allowUnsandboxedCommands is false"
+  expect_status 125 "$AIRLOCK" run --settings "$TMPD/settings.json" -c 'docker compose up'
+  expect_contains "$ERR" "airlock: refusing to run docker outside the sandbox"
+  # a stand-in docker daemon socket in the workspace: still not reachable
+  # (socket(AF_UNIX) itself is refused without allowUnixSockets)
+  local sock=$WS/docker.sock
+  python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(4)
+while True:
+    c, _ = s.accept(); c.recv(4096)
+    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nOK"); c.close()
+' "$sock" &
+  PIDS+=($!)
+  for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.05; done
+  recipe_settings docker.srt "$TMPD/settings.json"
+  expect_status 7 "$AIRLOCK" run --settings "$TMPD/settings.json" -- \
+    curl -sS --unix-socket "$sock" http://docker/_ping
+  expect_contains "$ERR" "Couldn't connect to server"
+  if command -v docker >/dev/null; then
+    expect_failure "$AIRLOCK" run --settings "$TMPD/settings.json" -- docker version
+    expect_contains "$ERR" "unix:///var/run/docker.sock"
+    expect_contains "$ERR" "socket: operation not permitted"
+  else
+    echo "note: no docker CLI here; its message is not checked"
   fi
 }
 
