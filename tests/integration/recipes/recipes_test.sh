@@ -178,6 +178,73 @@ case_apt() {
   done
 }
 
+# ---- go: a GOPROXY stand-in (static files) with one module
+
+goproxy() {
+  local r=$TMPD/goproxy m=example.com/demo
+  mkdir -p "$r/$m/@v"
+  echo v1.0.0 >"$r/$m/@v/list"
+  echo '{"Version": "v1.0.0", "Time": "2024-01-01T00:00:00Z"}' >"$r/$m/@v/v1.0.0.info"
+  printf 'module %s\n\ngo 1.19\n' "$m" >"$r/$m/@v/v1.0.0.mod"
+  python3 - "$r/$m/@v/v1.0.0.zip" "$m" <<'PY'
+import sys, zipfile
+out, mod = sys.argv[1], sys.argv[2]
+with zipfile.ZipFile(out, "w") as z:
+    z.writestr(mod + "@v1.0.0/go.mod", "module %s\n\ngo 1.19\n" % mod)
+    z.writestr(mod + "@v1.0.0/demo.go",
+               'package demo\n\nconst Greeting = "hello from the GOPROXY stand-in"\n')
+PY
+  start_standin "$r"
+}
+
+case_go() {
+  command -v go >/dev/null ||
+    skip "go is not installed (golang-go is ~460 MB installed; not tested in CI)"
+  make_ca; standin_layer; goproxy
+  local shape
+  for shape in cc srt; do
+    recipe_settings "go.$shape" "$TMPD/settings.json"
+    rm -rf "$HOME/go" "$HOME/.cache/go-build" "$WS"/*.go "$WS"/go.*
+    mkdir -p "$HOME/go" "$HOME/.cache/go-build"
+    printf 'module proj\n\ngo 1.19\n' >"$WS/go.mod"
+    cat >"$WS/main.go" <<'G'
+package main
+
+import (
+	"fmt"
+
+	"example.com/demo"
+)
+
+func main() { fmt.Println(demo.Greeting) }
+G
+    # the stand-in's port and CA; sum.golang.org cannot be stood in for
+    # (its answers are signed), so the test turns the checksum database off
+    local genv=(env GOPROXY="https://proxy.golang.org:$PORT" GOSUMDB=off SSL_CERT_FILE="$WS/ca.pem")
+    expect_status 0 arun "$TMPD/settings.json" -- "${genv[@]}" go mod tidy
+    expect_status 0 arun "$TMPD/settings.json" -- "${genv[@]}" go run .
+    expect_contains "$OUT" "hello from the GOPROXY stand-in"
+    [ -d "$HOME/go/pkg/mod/example.com/demo@v1.0.0" ] || fail "$shape: the module cache was not written"
+    expect_contains "$(cat "$TMPD/goproxy.log")" "GET /example.com/demo/@v/v1.0.0.zip proxy.golang.org:$PORT"
+    # without ~/.cache/go-build writable go cannot build
+    local fs=sandbox.filesystem
+    [ $shape = srt ] && fs=filesystem
+    python3 - "$TMPD/settings.json" "$TMPD/no-cache.json" "$fs" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+o = d
+for k in sys.argv[3].split("."):
+    o = o[k]
+o["allowWrite"] = [p for p in o["allowWrite"] if "go-build" not in p]
+json.dump(d, open(sys.argv[2], "w"))
+PY
+    rm -rf "$HOME/.cache/go-build"/* # an empty cache, so go has to write
+    expect_failure arun "$TMPD/no-cache.json" -- "${genv[@]}" go build -o /dev/null .
+    expect_contains "$ERR" "read-only file system"
+    : >"$TMPD/goproxy.log"
+  done
+}
+
 # ---- git over https: a repository served by a stand-in for github.com
 
 git_repo() { # DIR: a bare repository with one commit, README = "seeded"
@@ -448,5 +515,6 @@ while True:
   fi
 }
 
+[ -n "${RECIPES_DEBUG:-}" ] && set -x
 "case_$CASE"
 echo "PASS recipes.$CASE"
