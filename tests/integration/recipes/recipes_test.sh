@@ -245,6 +245,58 @@ PY
   done
 }
 
+# ---- cargo: a sparse registry stand-in (config.json, index file, .crate)
+
+cargo_registry() {
+  local r=$TMPD/crates c=airlock-recipe-demo d=$TMPD/crate/airlock-recipe-demo-1.0.0
+  mkdir -p "$r/ai/rl" "$r/crates/$c" "$d/src"
+  printf '[package]\nname = "%s"\nversion = "1.0.0"\nedition = "2021"\n' "$c" >"$d/Cargo.toml"
+  echo 'pub const GREETING: &str = "hello from the cargo stand-in";' >"$d/src/lib.rs"
+  tar -C "$TMPD/crate" -czf "$r/crates/$c/$c-1.0.0.crate" "$c-1.0.0"
+  start_standin "$r"
+  local sum
+  sum=$(sha256sum "$r/crates/$c/$c-1.0.0.crate" | cut -d' ' -f1)
+  printf '{"dl": "https://static.crates.io:%s/crates/{crate}/{crate}-{version}.crate"}\n' \
+    "$PORT" >"$r/config.json"
+  printf '{"name": "%s", "vers": "1.0.0", "deps": [], "cksum": "%s", "features": {}, "yanked": false}\n' \
+    "$c" "$sum" >"$r/ai/rl/$c"
+}
+
+case_cargo() {
+  local cargo=${RECIPES_CARGO:-$(command -v cargo || true)}
+  [ -n "$cargo" ] || skip "cargo is not installed (not tested in CI: Debian bookworm's cargo 0.66 has no sparse registries, and rustc+cargo are ~290 MB)"
+  local v
+  v=$("$cargo" --version | sed -n 's/^cargo \([0-9]*\)\.\([0-9]*\).*/\1 \2/p')
+  set -- $v
+  [ "$1" -gt 1 ] || [ "$2" -ge 68 ] || skip "cargo $1.$2 has no sparse registries (1.68 or later needed)"
+  export PATH=$(dirname "$cargo"):$PATH
+  make_ca; standin_layer; cargo_registry
+  local shape
+  for shape in cc srt; do
+    recipe_settings "cargo.$shape" "$TMPD/settings.json"
+    rm -rf "$HOME/.cargo" "$WS/proj"
+    mkdir -p "$HOME/.cargo/registry" "$WS/proj/src" "$WS/proj/.cargo"
+    printf '[package]\nname = "proj"\nversion = "0.1.0"\nedition = "2021"\n\n[dependencies]\nairlock-recipe-demo = "1"\n' \
+      >"$WS/proj/Cargo.toml"
+    echo 'fn main() { println!("{}", airlock_recipe_demo::GREETING); }' >"$WS/proj/src/main.rs"
+    # the stand-in in place of crates.io, and its CA
+    printf '[source.crates-io]\nreplace-with = "standin"\n[source.standin]\nregistry = "sparse+https://index.crates.io:%s/"\n[http]\ncainfo = "%s"\n' \
+      "$PORT" "$WS/ca.pem" >"$WS/proj/.cargo/config.toml"
+    expect_status 0 arun "$TMPD/settings.json" -- sh -c 'cd proj && cargo run -q'
+    expect_contains "$OUT" "hello from the cargo stand-in"
+    expect_contains "$(cat "$TMPD/crates.log")" "GET /crates/airlock-recipe-demo/airlock-recipe-demo-1.0.0.crate static.crates.io:$PORT"
+    # the registry cache must be writable
+    local fs=sandbox.filesystem
+    [ $shape = srt ] && fs=filesystem
+    rm -rf "$HOME/.cargo/registry"/* "$WS/proj/target" "$WS/proj/Cargo.lock"
+    without_key "$TMPD/settings.json" "$TMPD/no-cache.json" "$fs.allowWrite"
+    expect_failure arun "$TMPD/no-cache.json" -- sh -c 'cd proj && cargo build -q'
+    expect_contains "$ERR" "failed to create directory \`$HOME/.cargo/registry/cache/"
+    expect_contains "$ERR" "Read-only file system (os error 30)"
+    : >"$TMPD/crates.log"
+  done
+}
+
 # ---- git over https: a repository served by a stand-in for github.com
 
 git_repo() { # DIR: a bare repository with one commit, README = "seeded"
