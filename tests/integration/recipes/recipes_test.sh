@@ -45,8 +45,8 @@ case_npm() {
       --no-audit --no-fund --update-notifier=false airlock-recipe-demo)
     # without ~/.npm the cache cannot be created: the path is skipped, not made
     expect_failure arun "$TMPD/settings.json" -- "${npm[@]}"
-    expect_contains "$ERR" "ENOENT"
     expect_contains "$ERR" "$HOME/.npm"
+    case "$ERR" in *ENOENT* | *EROFS*) ;; *) fail "$shape: npm did not fail on its cache: $ERR" ;; esac
     mkdir -p "$HOME/.npm"
     expect_status 0 arun "$TMPD/settings.json" -- "${npm[@]}"
     expect_contains "$OUT" "added 1 package"
@@ -267,6 +267,7 @@ case_cargo() {
   [ -n "$cargo" ] || skip "cargo is not installed (not tested in CI: Debian bookworm's cargo 0.66 has no sparse registries, and rustc+cargo are ~290 MB)"
   local v
   v=$("$cargo" --version | sed -n 's/^cargo \([0-9]*\)\.\([0-9]*\).*/\1 \2/p')
+  [ -n "$v" ] || skip "cannot read the version of $cargo"
   set -- $v
   [ "$1" -gt 1 ] || [ "$2" -ge 68 ] || skip "cargo $1.$2 has no sparse registries (1.68 or later needed)"
   export PATH=$(dirname "$cargo"):$PATH
