@@ -66,7 +66,7 @@ make_ca() {
 }
 
 # start_standin ROOT [ADDR] [plain]: serves ROOT over HTTPS (HTTP with
-# "plain"); sets $PORT; requests are logged to ROOT.log.
+# "plain"); sets $PORT (for the caller); requests are logged to ROOT.log.
 start_standin() {
   local root=$1 addr=${2:-127.0.0.1} tls=("$TMPD/srv.pem" "$TMPD/srv.key")
   [ "${3:-}" = plain ] && tls=()
@@ -77,6 +77,7 @@ start_standin() {
   PIDS+=($!)
   for _ in $(seq 100); do [ -s "$root.port" ] && break; sleep 0.05; done
   [ -s "$root.port" ] || fail "stand-in for $root did not start: $(cat "$root.err")"
+  # shellcheck disable=SC2034 # read by the cases
   PORT=$(cat "$root.port")
 }
 

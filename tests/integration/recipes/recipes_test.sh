@@ -265,12 +265,13 @@ cargo_registry() {
 case_cargo() {
   local cargo=${RECIPES_CARGO:-$(command -v cargo || true)}
   [ -n "$cargo" ] || skip "cargo is not installed (not tested in CI: Debian bookworm's cargo 0.66 has no sparse registries, and rustc+cargo are ~290 MB)"
-  local v
+  local v major minor
   v=$("$cargo" --version | sed -n 's/^cargo \([0-9]*\)\.\([0-9]*\).*/\1 \2/p')
   [ -n "$v" ] || skip "cannot read the version of $cargo"
-  set -- $v
-  [ "$1" -gt 1 ] || [ "$2" -ge 68 ] || skip "cargo $1.$2 has no sparse registries (1.68 or later needed)"
-  export PATH=$(dirname "$cargo"):$PATH
+  read -r major minor <<<"$v"
+  [ "$major" -gt 1 ] || [ "$minor" -ge 68 ] ||
+    skip "cargo $major.$minor has no sparse registries (1.68 or later needed)"
+  PATH=$(dirname "$cargo"):$PATH
   make_ca; standin_layer; cargo_registry
   local shape
   for shape in cc srt; do
@@ -368,8 +369,11 @@ C
 # start_agent SOCKET: an ssh-agent listening there, holding the client key.
 start_agent() {
   rm -f "$1"
-  ssh-agent -a "$1" >"$TMPD/agent.env"
-  PIDS+=($(sed -n 's/^SSH_AGENT_PID=\([0-9]*\);.*/\1/p' "$TMPD/agent.env"))
+  # in the foreground, as this script's child: no daemon left holding
+  # ctest's output pipe
+  ssh-agent -D -a "$1" >/dev/null 2>"$TMPD/agent.err" &
+  PIDS+=($!)
+  for _ in $(seq 100); do [ -S "$1" ] && break; sleep 0.05; done
   SSH_AUTH_SOCK=$1 ssh-add -q "$TMPD/sshd/client_key" 2>/dev/null
 }
 
@@ -468,7 +472,7 @@ case_host_service() {
       curl -sS "http://localhost:$PORT/"
     expect_contains "$ERR" "Couldn't connect to server"
     # --pass-env does not replace the NO_PROXY airlock sets
-    NO_PROXY= expect_status 0 "$AIRLOCK" run --settings "$TMPD/settings.json" \
+    NO_PROXY='' expect_status 0 "$AIRLOCK" run --settings "$TMPD/settings.json" \
       --pass-env NO_PROXY -- sh -c 'echo "NO_PROXY=$NO_PROXY"'
     expect_contains "$OUT" "NO_PROXY=localhost,127.0.0.1,::1"
     # without allowedAddresses the SSRF guard refuses loopback
