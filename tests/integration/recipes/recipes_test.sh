@@ -326,6 +326,9 @@ case_git_https() {
     [ "$(cat "$WS/repo/README")" = seeded ] || fail "$shape: the clone has the wrong content"
     expect_status 0 arun "$TMPD/settings.json" -- git -C repo -c http.sslCAInfo="$WS/ca.pem" pull -q
     expect_contains "$(cat "$TMPD/gh.log")" "GET /org/repo.git/info/refs?service=git-upload-pack github.com:$PORT"
+    # the clone's .git/config is write-protected from the next run on
+    expect_status 128 arun "$TMPD/settings.json" -- git -C repo remote add up https://github.com/x/y.git
+    expect_contains "$ERR" "error: could not write config file .git/config: Device or resource busy"
     expect_failure arun "$TMPD/settings.json" -- git -c http.sslCAInfo="$WS/ca.pem" \
       clone -q "https://gitlab.com:$PORT/org/repo.git" nope
     local key=sandbox.network
