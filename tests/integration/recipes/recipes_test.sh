@@ -7,6 +7,12 @@ set -euo pipefail
 AIRLOCK=$1
 CASE=$2
 . "$(dirname "$0")/lib.sh"
+# corp_mirror runs in a network namespace of its own (before any scratch
+# directory is made, so none is left behind by the exec)
+if [ "$CASE" = corp_mirror ] && [ -z "${RECIPES_IN_NETNS:-}" ]; then
+  command -v unshare >/dev/null || skip "no unshare (util-linux)"
+  RECIPES_IN_NETNS=1 exec unshare --net -- "$HERE/recipes_test.sh" "$AIRLOCK" "$CASE"
+fi
 setup
 
 # ---- npm: a registry stand-in (package document + tarball)
@@ -492,10 +498,6 @@ case_host_service() {
 # pointing there (--add-host stands in for the company's DNS).
 
 case_corp_mirror() {
-  if [ -z "${RECIPES_IN_NETNS:-}" ]; then
-    command -v unshare >/dev/null || skip "no unshare (util-linux)"
-    RECIPES_IN_NETNS=1 exec unshare --net -- "$HERE/recipes_test.sh" "$AIRLOCK" "$CASE"
-  fi
   ip link set lo up
   ip addr add 10.20.30.40/32 dev lo
   make_ca
