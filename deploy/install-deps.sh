@@ -12,9 +12,15 @@ PKGS=(
   # tests
   git curl openssl python3 iproute2 procps util-linux strace nginx fcgiwrap
   openssh-server
+  # tests: docs/recipes.md's clients (npm is added below)
+  python3-pip python3-venv dpkg-dev
   # benchmarks and peers
   bubblewrap tinyproxy squid wrk hyperfine valgrind time socat ripgrep
 )
+
+# Debian's npm (about 350 small packages) only where no npm is installed:
+# Node.js from NodeSource ships its own and conflicts with Debian's.
+if ! command -v npm >/dev/null; then PKGS+=(nodejs npm); fi
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
