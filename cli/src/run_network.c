@@ -504,16 +504,29 @@ int run_network_on_netns(int netns_fd, void *payload)
     return 0;
 }
 
+/* 1 if `env` already sets the variable of `assignment` ("NAME=value"). */
+static int env_has(const struct al_strlist *env, const char *assignment)
+{
+    size_t n = strcspn(assignment, "=");
+    for (size_t i = 0; i < env->len; i++)
+        if (strncmp(env->items[i], assignment, n) == 0 && env->items[i][n] == '=')
+            return 1;
+    return 0;
+}
+
 int run_network_env(const struct run_network *net, struct al_strlist *env)
 {
+    /* A variable the user passed with --pass-env wins over airlock's own
+     * (NO_PROXY= for a service on the host's loopback, a JAVA_TOOL_OPTIONS
+     * of their own): the network namespace, not the variables, is what keeps
+     * traffic on the proxy. */
     for (size_t i = 0; i < AL_PROXY_ENV_LEN; i++)
-        if (al_strlist_push(env, al_proxy_env[i]) < 0)
+        if (!env_has(env, al_proxy_env[i]) && al_strlist_push(env, al_proxy_env[i]) < 0)
             return AL_ENOMEM;
     if (!net->connect_helper[0])
         return 0;
-    for (size_t i = 0; i < env->len; i++)
-        if (strncmp(env->items[i], "GIT_SSH_COMMAND=", 16) == 0)
-            return 0; /* the user's own (--pass-env) wins */
+    if (env_has(env, "GIT_SSH_COMMAND="))
+        return 0; /* the user's own (--pass-env) wins */
     /* git runs this with the shell, ssh runs the ProxyCommand with it too:
      * the helper's path holds only characters that need no quoting. */
     char var[PATH_MAX + 64];

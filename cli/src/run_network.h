@@ -52,7 +52,8 @@ int run_network_prepare(struct run_network *net, const struct al_policy *policy,
  * and starts the proxy's threads. `payload` is the struct run_network. */
 int run_network_on_netns(int netns_fd, void *payload);
 
-/* Adds the proxy variables to the sandbox's environment, and
+/* Adds the proxy variables to the sandbox's environment (each one `env`
+ * does not set yet: a --pass-env value wins), and
  * GIT_SSH_COMMAND (ssh through airlock-connect) when the helper is visible
  * inside the sandbox and `env` has no GIT_SSH_COMMAND yet. */
 int run_network_env(const struct run_network *net, struct al_strlist *env);

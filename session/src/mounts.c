@@ -300,7 +300,7 @@ static int mounts_tmp(void)
 }
 
 /* Step 6: the plan, group by group (read-only, writable, hidden,
- * re-exposed, protected), shallow paths first. */
+ * re-exposed, protected, sockets), shallow paths first. */
 static int mounts_apply_plan(const struct sb_plan *plan)
 {
     char src[PATH_MAX], dst[PATH_MAX];
@@ -314,6 +314,7 @@ static int mounts_apply_plan(const struct sb_plan *plan)
         switch (m->kind) {
         case SB_MNT_RO:
         case SB_MNT_REEXPOSE:
+        case SB_MNT_SOCKET:
             if ((err = ensure_path(dst, m->is_dir)) == 0)
                 err = bind(src, dst, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
             break;

@@ -89,6 +89,38 @@ static int plan_resolve(struct sb_plan *plan, enum sb_mount_kind kind, const cha
     return plan_resolve_filtered(plan, kind, pattern, 0, 0);
 }
 
+/* allowUnixSockets as a list: each listed socket (or directory of sockets)
+ * is bound at its real path, so it is reachable even where the sandbox has
+ * its own /tmp or /run, or inside a hidden directory (an ssh agent under
+ * /tmp, a socket in ~/.ssh). A listed path that is missing (the settings
+ * loader warned) or neither a socket nor a directory (warned here) binds
+ * nothing. */
+static int plan_unix_sockets(struct sb_plan *plan, const struct al_policy *pol)
+{
+    if (pol->unix_sockets != AL_UNIX_SOCKETS_LIST)
+        return 0;
+    for (size_t i = 0; i < pol->unix_socket_paths.len; i++) {
+        const char *path = pol->unix_socket_paths.items[i];
+        char real[PATH_MAX];
+        struct stat st;
+        if (!realpath(path, real) || stat(real, &st) < 0) {
+            al_log(AL_LOG_DEBUG, "plan: %s does not exist, no socket to bind", path);
+            continue;
+        }
+        if (!S_ISSOCK(st.st_mode) && !S_ISDIR(st.st_mode)) {
+            al_log(AL_LOG_WARN,
+                   "allowUnixSockets: %s is not a unix socket (nor a directory of sockets): "
+                   "nothing bound for it",
+                   path);
+            continue;
+        }
+        int err = plan_add(plan, SB_MNT_SOCKET, real, S_ISDIR(st.st_mode));
+        if (err < 0)
+            return err;
+    }
+    return 0;
+}
+
 static size_t path_depth(const char *p)
 {
     size_t d = 0;
@@ -320,14 +352,15 @@ int sb_plan_build_ex(struct sb_plan *out, const struct sb_config *cfg,
         memmove(m, m + 1, (plan.len - i - 1) * sizeof(*m));
         plan.len--;
     }
-    if ((err = plan_pin_parents(&plan)) < 0)
+    if ((err = plan_pin_parents(&plan)) < 0 || (err = plan_unix_sockets(&plan, pol)) < 0)
         goto out;
     if (opts && (err = plan_apply_opts(&plan, cfg, opts)) < 0)
         goto out;
     qsort(plan.mounts, plan.len, sizeof(*plan.mounts), mount_order);
 
     if (al_log_enabled(AL_LOG_DEBUG)) {
-        static const char *const names[] = {"ro", "rw", "pin", "hide", "reexpose", "protect"};
+        static const char *const names[] = {"ro",       "rw",      "pin",   "hide",
+                                            "reexpose", "protect", "socket"};
         for (size_t i = 0; i < plan.len; i++)
             al_log(AL_LOG_DEBUG, "plan: %-8s %s%s%s", names[plan.mounts[i].kind],
                    plan.mounts[i].path, plan.mounts[i].dst ? " at " : "",

@@ -28,6 +28,9 @@ enum sb_mount_kind {
     SB_MNT_MASK = 3,     /* hidden: empty tmpfs (dir) or empty file */
     SB_MNT_REEXPOSE = 4, /* read-only bind inside a masked dir (allowRead) */
     SB_MNT_PROTECT = 5,  /* read-only self-bind inside a writable path */
+    SB_MNT_SOCKET = 6,   /* read-only bind of a host unix socket listed in
+                            allowUnixSockets, last: reachable at its path even
+                            under the private /tmp or /run or a hidden dir */
 };
 
 struct sb_mount {

@@ -434,26 +434,41 @@ case_git_ssh() {
   done
 }
 
-# An agent at OpenSSH's default place (/tmp/ssh-XXXXXXXXXX/agent.PID) listed
-# in allowUnixSockets: the sandbox's /tmp is its own, and airlock does not
-# bind listed sockets into it.
+# An agent at OpenSSH's default place (/tmp/ssh-XXXXXXXXXX/agent.PID), and
+# one inside the hidden ~/.ssh, listed in allowUnixSockets: the sandbox's
+# /tmp is its own and ~/.ssh is an empty mount, so airlock binds each listed
+# socket in at its path. The key files beside the second stay hidden.
 case_git_ssh_agent_in_tmp() {
   start_sshd; standin_layer
-  local d
+  local d sock
   d=$(mktemp -d /tmp/ssh-XXXXXXXXXX)
   start_agent "$d/agent.1"
   cat >"$TMPD/settings.json" <<J
 {"sandbox": {"allowUnixSockets": ["$d/agent.1"], "network": {"allowedDomains": ["github.com"]}}}
 J
-  set +e
-  OUT=$(SSH_AUTH_SOCK=$d/agent.1 arun "$TMPD/settings.json" --pass-env SSH_AUTH_SOCK -- ssh-add -l 2>&1)
-  local rc=$?
-  set -e
+  SSH_AUTH_SOCK=$d/agent.1 expect_status 0 arun "$TMPD/settings.json" --pass-env SSH_AUTH_SOCK \
+    -- ssh-add -l
+  expect_contains "$OUT" "ED25519"
+  # not listed: not there
+  cat >"$TMPD/unlisted.json" <<J
+{"sandbox": {"allowUnixSockets": ["$HOME/.cache/none.sock"], "network": {"allowedDomains": ["github.com"]}}}
+J
+  SSH_AUTH_SOCK=$d/agent.1 expect_status 2 arun "$TMPD/unlisted.json" --pass-env SSH_AUTH_SOCK \
+    -- ssh-add -l
+  expect_contains "$ERR" "Error connecting to agent"
   rm -rf "$d"
-  if [ $rc -ne 0 ]; then
-    echo "ssh-add -l in the sandbox: exit $rc: $OUT"
-    skip "airlock bug: a socket listed in allowUnixSockets under /tmp (or under a denied path such as ~/.ssh) is not bound into the sandbox, so an agent at /tmp/ssh-*/agent.* cannot be used"
-  fi
+  mkdir -p "$HOME/.ssh"
+  sock="$HOME/.ssh/airlock-test-agent.$$.sock"
+  start_agent "$sock"
+  cat >"$TMPD/in-ssh.json" <<J
+{"sandbox": {"allowUnixSockets": ["$sock"], "network": {"allowedDomains": ["github.com"]}}}
+J
+  SSH_AUTH_SOCK=$sock expect_status 0 arun "$TMPD/in-ssh.json" --pass-env SSH_AUTH_SOCK \
+    -- sh -c 'ssh-add -l && ls -A ~/.ssh'
+  rm -f "$sock"
+  expect_contains "$OUT" "ED25519"
+  expect_contains "$OUT" "airlock-test-agent.$$.sock"
+  case "$OUT" in *id_*) echo "FAIL: a key file in ~/.ssh is visible: $OUT"; exit 1 ;; esac
 }
 
 # ---- a service on the host's loopback (a dev server on 127.0.0.1)
@@ -482,10 +497,11 @@ case_host_service() {
     expect_status 7 "$AIRLOCK" run --settings "$TMPD/settings.json" -- \
       curl -sS "http://localhost:$PORT/"
     expect_contains "$ERR" "Couldn't connect to server"
-    # --pass-env does not replace the NO_PROXY airlock sets
-    NO_PROXY='' expect_status 0 "$AIRLOCK" run --settings "$TMPD/settings.json" \
-      --pass-env NO_PROXY -- sh -c 'echo "NO_PROXY=$NO_PROXY"'
-    expect_contains "$OUT" "NO_PROXY=localhost,127.0.0.1,::1"
+    # a NO_PROXY passed with --pass-env wins over the one airlock sets
+    NO_PROXY='' no_proxy='' expect_status 0 "$AIRLOCK" run --settings "$TMPD/settings.json" \
+      --pass-env NO_PROXY --pass-env no_proxy -- sh -c 'echo "NO_PROXY=[$NO_PROXY]"; curl -sS "http://localhost:'"$PORT"'/"'
+    expect_contains "$OUT" "NO_PROXY=[]"
+    expect_contains "$OUT" "hello from the dev server"
     # without allowedAddresses the SSRF guard refuses loopback
     without_key "$TMPD/settings.json" "$TMPD/no-addr.json" "$key.allowedAddresses"
     expect_status 0 "$AIRLOCK" run --settings "$TMPD/no-addr.json" -- \
