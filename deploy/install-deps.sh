@@ -12,8 +12,12 @@ PKGS=(
   # tests
   git curl openssl python3 iproute2 procps util-linux strace nginx fcgiwrap
   openssh-server
-  # tests: docs/recipes.md's clients (npm is added below)
-  python3-pip python3-venv dpkg-dev
+  # tests: docs/recipes.md's clients (npm is added below). golang-go is
+  # ~80 MB to download, ~470 MB installed; cargo (with rustc) ~58 MB and
+  # ~280 MB: together about 45 s of apt-get on a 2-core box. A rustup
+  # cargo in ~/.cargo/bin is left alone (the recipe tests use /usr/bin's
+  # unless RECIPES_CARGO names another).
+  python3-pip python3-venv dpkg-dev golang-go cargo
   # benchmarks and peers
   bubblewrap tinyproxy squid wrk hyperfine valgrind time socat ripgrep
 )

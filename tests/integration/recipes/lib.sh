@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by recipes_test.sh. The settings of every recipe are read from
 # docs/recipes.md itself, from the fenced block that follows a line
 # "<!-- recipe: ID -->", so the doc and the tests cannot drift apart.

@@ -207,7 +207,8 @@ PY
 
 case_go() {
   command -v go >/dev/null ||
-    skip "go is not installed (golang-go is ~460 MB installed; not tested in CI)"
+    skip "go is not installed (deploy/install-deps.sh installs golang-go)"
+  echo "using $(go version)"
   make_ca; standin_layer; goproxy
   local shape
   for shape in cc srt; do
@@ -253,56 +254,144 @@ PY
   done
 }
 
-# ---- cargo: a sparse registry stand-in (config.json, index file, .crate)
+# ---- cargo: a registry stand-in, with the index as a git repository
+# (recipes.cargo: any cargo, and the only form Debian 12's cargo 0.66
+# knows) or as a sparse index (recipes.cargo_sparse: cargo 1.68 or later)
 
-cargo_registry() {
-  local r=$TMPD/crates c=airlock-recipe-demo d=$TMPD/crate/airlock-recipe-demo-1.0.0
-  mkdir -p "$r/ai/rl" "$r/crates/$c" "$d/src"
+# cargo_crate ROOT: the .crate at ROOT/crates/NAME/NAME-1.0.0.crate; its
+# index line in $INDEX_LINE, its index path (ai/rl/NAME) in $INDEX_PATH.
+cargo_crate() {
+  local r=$1 c=airlock-recipe-demo d=$TMPD/crate/airlock-recipe-demo-1.0.0
+  mkdir -p "$r/crates/$c" "$d/src"
   printf '[package]\nname = "%s"\nversion = "1.0.0"\nedition = "2021"\n' "$c" >"$d/Cargo.toml"
   echo 'pub const GREETING: &str = "hello from the cargo stand-in";' >"$d/src/lib.rs"
   tar -C "$TMPD/crate" -czf "$r/crates/$c/$c-1.0.0.crate" "$c-1.0.0"
-  start_standin "$r"
   local sum
   sum=$(sha256sum "$r/crates/$c/$c-1.0.0.crate" | cut -d' ' -f1)
-  printf '{"dl": "https://static.crates.io:%s/crates/{crate}/{crate}-{version}.crate"}\n' \
-    "$PORT" >"$r/config.json"
-  printf '{"name": "%s", "vers": "1.0.0", "deps": [], "cksum": "%s", "features": {}, "yanked": false}\n' \
-    "$c" "$sum" >"$r/ai/rl/$c"
+  INDEX_LINE=$(printf '{"name": "%s", "vers": "1.0.0", "deps": [], "cksum": "%s", "features": {}, "yanked": false}' "$c" "$sum")
+  INDEX_PATH=ai/rl/$c
 }
 
-case_cargo() {
-  local cargo=${RECIPES_CARGO:-$(command -v cargo || true)}
-  [ -n "$cargo" ] || skip "cargo is not installed (not tested in CI: Debian bookworm's cargo 0.66 has no sparse registries, and rustc+cargo are ~290 MB)"
-  local v major minor
+# cargo_config_json PORT: config.json's text; crates from static.crates.io.
+cargo_config_json() {
+  printf '{"dl": "https://static.crates.io:%s/crates/{crate}/{crate}-{version}.crate"}\n' "$1"
+}
+
+# sparse: config.json and the index file as static files
+cargo_sparse_registry() {
+  local r=$TMPD/crates
+  cargo_crate "$r"
+  start_standin "$r"
+  cargo_config_json "$PORT" >"$r/config.json"
+  mkdir -p "$r/$(dirname "$INDEX_PATH")"
+  echo "$INDEX_LINE" >"$r/$INDEX_PATH"
+}
+
+# git: the index as a bare repository at /rust-lang/crates.io-index, where
+# GitHub has crates.io's, served by the stand-in for github.com over smart
+# HTTP (neither libgit2 nor cargo's libcurl transport for it speaks dumb
+# HTTP); the crates from the same stand-in as static.crates.io.
+cargo_git_registry() {
+  local r=$TMPD/crates idx=$TMPD/crates/rust-lang/crates.io-index w=$TMPD/index-work
+  cargo_crate "$r"
+  start_standin "$r"
+  git init -q --bare "$idx"
+  git init -q "$w"
+  mkdir -p "$w/$(dirname "$INDEX_PATH")"
+  cargo_config_json "$PORT" >"$w/config.json"
+  echo "$INDEX_LINE" >"$w/$INDEX_PATH"
+  git -C "$w" add -A
+  git -C "$w" -c user.email=t@example.com -c user.name=t commit -qm index
+  git -C "$w" push -q "$idx" HEAD:refs/heads/master
+  git -C "$idx" symbolic-ref HEAD refs/heads/master
+  rm -rf "$w"
+}
+
+# cargo_bin [MIN_MINOR]: puts the cargo to test on the PATH, or skips.
+cargo_bin() {
+  local cargo=${RECIPES_CARGO:-$(command -v cargo || true)} v major minor
+  [ -n "$cargo" ] || skip "cargo is not installed (deploy/install-deps.sh installs Debian's)"
   v=$("$cargo" --version | sed -n 's/^cargo \([0-9]*\)\.\([0-9]*\).*/\1 \2/p')
   [ -n "$v" ] || skip "cannot read the version of $cargo"
   read -r major minor <<<"$v"
-  [ "$major" -gt 1 ] || [ "$minor" -ge 68 ] ||
-    skip "cargo $major.$minor has no sparse registries (1.68 or later needed)"
+  [ "$major" -gt 1 ] || [ "$minor" -ge "${1:-0}" ] ||
+    skip "$cargo is cargo $major.$minor: no sparse registries (1.68 or later needed; recipes.cargo tests the git index)"
   PATH=$(dirname "$cargo"):$PATH
-  make_ca; standin_layer; cargo_registry
-  local shape
+  echo "using $("$cargo" --version)"
+}
+
+# cargo_project REGISTRY_URL: a project using airlock-recipe-demo, with
+# crates.io replaced by the stand-in (and its CA) in .cargo/config.toml.
+cargo_project() {
+  rm -rf "$HOME/.cargo" "$WS/proj"
+  mkdir -p "$HOME/.cargo/registry" "$WS/proj/src" "$WS/proj/.cargo"
+  printf '[package]\nname = "proj"\nversion = "0.1.0"\nedition = "2021"\n\n[dependencies]\nairlock-recipe-demo = "1"\n' \
+    >"$WS/proj/Cargo.toml"
+  echo 'fn main() { println!("{}", airlock_recipe_demo::GREETING); }' >"$WS/proj/src/main.rs"
+  printf '[source.crates-io]\nreplace-with = "standin"\n[source.standin]\nregistry = "%s"\n[http]\ncainfo = "%s"\n' \
+    "$1" "$WS/ca.pem" >"$WS/proj/.cargo/config.toml"
+}
+
+# cargo_no_cache SETTINGS SHAPE: without ~/.cargo/registry writable, cargo
+# cannot store what it fetches.
+cargo_no_cache() {
+  local fs=sandbox.filesystem
+  [ "$2" = srt ] && fs=filesystem
+  rm -rf "$HOME/.cargo/registry"/* "$WS/proj/target" "$WS/proj/Cargo.lock"
+  without_key "$1" "$TMPD/no-cache.json" "$fs.allowWrite"
+  expect_failure arun "$TMPD/no-cache.json" -- sh -c 'cd proj && cargo build -q'
+  expect_contains "$ERR" "$HOME/.cargo/registry/"
+  expect_contains "$ERR" "Read-only file system (os error 30)"
+}
+
+case_cargo() {
+  cargo_bin
+  make_ca; standin_layer; cargo_git_registry
+  local shape log=$TMPD/crates.log crate=airlock-recipe-demo
   for shape in cc srt; do
-    recipe_settings "cargo.$shape" "$TMPD/settings.json"
-    rm -rf "$HOME/.cargo" "$WS/proj"
-    mkdir -p "$HOME/.cargo/registry" "$WS/proj/src" "$WS/proj/.cargo"
-    printf '[package]\nname = "proj"\nversion = "0.1.0"\nedition = "2021"\n\n[dependencies]\nairlock-recipe-demo = "1"\n' \
-      >"$WS/proj/Cargo.toml"
-    echo 'fn main() { println!("{}", airlock_recipe_demo::GREETING); }' >"$WS/proj/src/main.rs"
-    # the stand-in in place of crates.io, and its CA
-    printf '[source.crates-io]\nreplace-with = "standin"\n[source.standin]\nregistry = "sparse+https://index.crates.io:%s/"\n[http]\ncainfo = "%s"\n' \
-      "$PORT" "$WS/ca.pem" >"$WS/proj/.cargo/config.toml"
+    recipe_settings "cargo-git.$shape" "$TMPD/settings.json"
+    cargo_project "https://github.com:$PORT/rust-lang/crates.io-index"
+    # cargo's own git (libgit2): airlock's HTTPS_PROXY makes cargo fetch
+    # through its libcurl transport, which uses the proxy. Each fetch of a
+    # github.com index asks api.github.com first (cargo's "GitHub fast
+    # path"); refused, cargo fetches from github.com all the same.
     expect_status 0 arun "$TMPD/settings.json" -- sh -c 'cd proj && cargo run -q'
     expect_contains "$OUT" "hello from the cargo stand-in"
-    expect_contains "$(cat "$TMPD/crates.log")" "GET /crates/airlock-recipe-demo/airlock-recipe-demo-1.0.0.crate static.crates.io:$PORT"
-    # the registry cache must be writable
-    local fs=sandbox.filesystem
-    [ $shape = srt ] && fs=filesystem
+    expect_contains "$ERR" "airlock: blocked network: api.github.com:443 (not in the allowlist)"
+    # (libgit2's requests name the host without its port)
+    expect_contains "$(cat "$log")" "POST /rust-lang/crates.io-index/git-upload-pack github.com"
+    expect_contains "$(cat "$log")" "GET /crates/$crate/$crate-1.0.0.crate static.crates.io:$PORT"
+    # so does an update
+    : >"$log"
+    expect_status 0 arun "$TMPD/settings.json" -- sh -c 'cd proj && cargo update'
+    expect_contains "$ERR" "airlock: blocked network: api.github.com:443 (not in the allowlist)"
+    expect_contains "$(cat "$log")" "GET /rust-lang/crates.io-index/info/refs?service=git-upload-pack github.com"
+    # net.git-fetch-with-cli: the git command fetches instead, through the
+    # same proxy (https_proxy); it does not read cargo's http.cainfo
     rm -rf "$HOME/.cargo/registry"/* "$WS/proj/target" "$WS/proj/Cargo.lock"
-    without_key "$TMPD/settings.json" "$TMPD/no-cache.json" "$fs.allowWrite"
-    expect_failure arun "$TMPD/no-cache.json" -- sh -c 'cd proj && cargo build -q'
+    : >"$log"
+    expect_status 0 arun "$TMPD/settings.json" -- sh -c \
+      "cd proj && CARGO_NET_GIT_FETCH_WITH_CLI=true GIT_SSL_CAINFO=$WS/ca.pem cargo run -q"
+    expect_contains "$OUT" "hello from the cargo stand-in"
+    expect_contains "$(cat "$log")" "GET /rust-lang/crates.io-index/info/refs?service=git-upload-pack github.com:$PORT"
+    cargo_no_cache "$TMPD/settings.json" $shape
+    expect_contains "$ERR" "failed to create directory \`$HOME/.cargo/registry/index/github.com-"
+    : >"$log"
+  done
+}
+
+case_cargo_sparse() {
+  cargo_bin 68
+  make_ca; standin_layer; cargo_sparse_registry
+  local shape crate=airlock-recipe-demo
+  for shape in cc srt; do
+    recipe_settings "cargo.$shape" "$TMPD/settings.json"
+    cargo_project "sparse+https://index.crates.io:$PORT/"
+    expect_status 0 arun "$TMPD/settings.json" -- sh -c 'cd proj && cargo run -q'
+    expect_contains "$OUT" "hello from the cargo stand-in"
+    expect_contains "$(cat "$TMPD/crates.log")" "GET /crates/$crate/$crate-1.0.0.crate static.crates.io:$PORT"
+    cargo_no_cache "$TMPD/settings.json" $shape
     expect_contains "$ERR" "failed to create directory \`$HOME/.cargo/registry/cache/"
-    expect_contains "$ERR" "Read-only file system (os error 30)"
     : >"$TMPD/crates.log"
   done
 }
