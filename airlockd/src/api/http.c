@@ -262,6 +262,8 @@ static int fault_status(enum ald_fault_kind kind)
     case ALD_FAULT_UNAVAILABLE:
         return 503;
     case ALD_FAULT_INTERNAL:
+    case ALD_FAULT_UPSTREAM:
+        return 502;
         break;
     }
     return 500;
