@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define STDIN_MAX (64u * 1024 * 1024) /* --stdin: the daemon bounds the body */
@@ -22,6 +23,9 @@ struct exec_stream {
     const char *id;      /* the session, for the commands the notices name */
     const char *argv0;   /* the command, for "not found" */
     const char *timeout; /* --timeout as given, NULL when none */
+    json_t *argv;        /* the command as the server lists it */
+    uint64_t next_check; /* when to look for its approval (ms, monotonic) */
+    int told;            /* its approval was told, or cannot be */
 };
 
 /* `s` as one line of printable ASCII ('?' for anything else). */
@@ -33,6 +37,64 @@ static void term_safe(char *out, size_t size, const char *s)
         out[i] = c < 0x20 || c >= 0x7f ? '?' : (char)c;
     }
     out[i] = '\0';
+}
+
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* While the exec's response has not started (a regular-mode session holds
+ * the command for its approval before anything is sent): from a second on,
+ * once a second, looks for a pending exec approval of this very command,
+ * over a connection of its own, and says once how to give it. */
+static int exec_waiting(void *payload)
+{
+    struct exec_stream *st = payload;
+    uint64_t now = mono_ms();
+    if (st->told || now < st->next_check)
+        return 0;
+    st->next_check = now + 1000;
+    struct cl_client c2;
+    struct cl_response resp = {0};
+    struct al_buf path = {0};
+    json_t *doc = NULL, *a, *found = NULL;
+    size_t i;
+    if (cl_client_init(&c2) < 0) {
+        st->told = 1;
+        return 0;
+    }
+    struct cl_request req = {.method = "GET"};
+    if (session_path(&path, st->id, "/approvals") == 0) {
+        req.path = path.ptr;
+        if (cl_request_do(&c2, &req, &resp) == 0 && resp.status == 200)
+            doc = json_loadb(resp.body.ptr ? resp.body.ptr : "", resp.body.len, 0, NULL);
+    }
+    json_array_foreach(json_object_get(doc, "approvals"), i, a)
+    {
+        const char *kind = json_string_value(json_object_get(a, "kind"));
+        const char *state = json_string_value(json_object_get(a, "state"));
+        if (kind && strcmp(kind, "exec") == 0 && state && strcmp(state, "pending") == 0 &&
+            json_equal(json_object_get(a, "argv"), st->argv))
+            found = a; /* the newest of equal ones: most likely ours */
+    }
+    if (found) {
+        char aid[52], sid[80];
+        term_safe(aid, sizeof(aid), json_string_value(json_object_get(found, "id")));
+        term_safe(sid, sizeof(sid), st->id);
+        fprintf(stderr,
+                "airlock: waiting for approval of the command (approve with: airlock session"
+                " approve %s %s; refuse with --deny)\n",
+                sid, aid);
+        st->told = 1;
+    }
+    json_decref(doc);
+    al_buf_free(&path);
+    cl_response_free(&resp);
+    cl_client_free(&c2);
+    return 0;
 }
 
 /* One notice on stderr, as it happens: the approval the command waits for
@@ -307,6 +369,9 @@ int session_cmd_exec(struct cl_client *c, int argc, char **argv)
     }
     /* approvals waited for and requests refused, told as they happen */
     json_object_set_new(body, "notices", json_true());
+    st.argv = shell ? json_pack("[s, s, s]", "/bin/sh", "-c", shell)
+                    : json_incref(json_object_get(body, "argv"));
+    st.next_check = mono_ms() + 1000;
     if (!(text = json_dumps(body, JSON_COMPACT)))
         goto out;
     struct cl_request req = {
@@ -317,6 +382,7 @@ int session_cmd_exec(struct cl_client *c, int argc, char **argv)
         .body_len = strlen(text),
         .sink = exec_sink,
         .payload = &st,
+        .waiting = exec_waiting,
     };
     if (cl_request_do(c, &req, &resp) < 0) {
         fprintf(stderr, "airlock: session: %s\n", al_error_last());
@@ -349,6 +415,7 @@ int session_cmd_exec(struct cl_client *c, int argc, char **argv)
 out:
     cl_response_free(&resp);
     cl_ndjson_free(&st.lines);
+    json_decref(st.argv);
     al_buf_free(&path);
     free(text);
     json_decref(body);

@@ -134,6 +134,38 @@ def ux_exec_network(d):
     check(r.returncode == 0 and r.stderr == b"", "a quiet command prints nothing", r)
 
 
+@case
+def ux_exec_approval_regular(d):
+    # a regular-mode session holds the exec itself for its approval: the
+    # client says so (after a second) with the command that gives it
+    sid = d.create(mode="regular")
+    env = dict(os.environ, AIRLOCK_URL=d.url, AIRLOCK_API_KEY=d.keys["alice"])
+    for decision in ("allow", "deny"):
+        p = subprocess.Popen([CLIENT, "exec", sid, "--", "echo", "ok"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, env=env)
+        try:
+            line = p.stderr.readline()
+            m = re.match(rb"airlock: waiting for approval of the command \(approve with: "
+                         rb"airlock session approve (s_[0-9a-f]+) (a_[0-9a-f]+); refuse with "
+                         rb"--deny\)\n$", line)
+            check(m is not None and m.group(1).decode() == sid, "waiting line", line)
+            args = ["approve", sid, m.group(2).decode()] + (["--deny"] if decision == "deny"
+                                                              else [])
+            t = cli(d, args)
+            check(t.returncode == 0, "decided through the client", t)
+            out, err = p.communicate(timeout=120)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        if decision == "allow":
+            check(p.returncode == 0 and out == b"ok\n" and err == b"", "approved: it ran",
+                  (p.returncode, out, err))
+        else:
+            check(p.returncode == 1 and b"403 approval_denied" in err, "denied: said",
+                  (p.returncode, out, err))
+
+
 def make_tree(root):
     rnd = random.Random(5)
     files = {
