@@ -85,9 +85,10 @@ static void hostile_bytes_are_shown_safely(void **state)
 static void output_is_bounded_by_size(void **state)
 {
     (void)state;
+    static const char err[] = "remote: airlock: a long reason that does not fit\n";
     char small[40];
-    ald_git_clone_explain(small, sizeof(small), "https://git.test/o/r", NULL, 1,
-                          "remote: airlock: a long reason that does not fit\n", 51);
+    ald_git_clone_explain(small, sizeof(small), "https://git.test/o/r", NULL, 1, err,
+                          sizeof(err) - 1);
     assert_int_equal(strlen(small), sizeof(small) - 1);
     assert_memory_equal(small, "cannot clone https://git.test/o/r: a lo", sizeof(small) - 1);
     char one[1];
