@@ -148,6 +148,19 @@ static size_t on_read(char *ptr, size_t size, size_t nmemb, void *userdata)
     return n;
 }
 
+/* libcurl's progress callback: req->waiting while no status line came. */
+static int on_progress(void *userdata, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+    (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+    struct xfer *x = userdata;
+    long status = 0;
+    if (!x->started && curl_easy_getinfo(x->curl, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK &&
+        status == 0)
+        x->req->waiting(x->req->payload);
+    return 0;
+}
+
 static int header_add(struct curl_slist **list, const char *line)
 {
     struct curl_slist *l = curl_slist_append(*list, line);
@@ -191,6 +204,11 @@ int cl_request_do(struct cl_client *c, const struct cl_request *req, struct cl_r
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, &x);
     curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(curl, CURLOPT_HEADERDATA, &x);
+    if (req->waiting) {
+        curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+        curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, on_progress);
+        curl_easy_setopt(curl, CURLOPT_XFERINFODATA, &x);
+    }
     if (req->upload) {
         curl_easy_setopt(curl, CURLOPT_UPLOAD, 1L);
         curl_easy_setopt(curl, CURLOPT_READFUNCTION, on_read);

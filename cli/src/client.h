@@ -47,6 +47,11 @@ struct cl_request {
     const char *extra_header; /* one more "Name: value", or NULL */
     cl_sink_fn sink;          /* streams a 2xx body; NULL: buffer it */
     void *payload;
+    /* Called (with `payload`) about once a second while the request waits
+     * for the response to start (no status line yet); NULL: none. It may
+     * make requests of its own with another cl_client, never with this
+     * one. Its return value is ignored. */
+    int (*waiting)(void *payload);
 };
 
 struct cl_response {

@@ -162,6 +162,58 @@ static int parse_exit(struct cl_exec_event *ev, json_t *obj)
     return 0;
 }
 
+/* Copies the string field `name` of `obj` into out[size] ("" when absent);
+ * AL_EINVAL when it is not a string, holds a NUL or does not fit. */
+static int field_copy(json_t *obj, const char *name, char *out, size_t size)
+{
+    json_t *v = json_object_get(obj, name);
+    out[0] = '\0';
+    if (!v || json_is_null(v))
+        return 0;
+    if (!json_is_string(v))
+        return al_error_set(AL_EINVAL, "stream: \"%s\" is not a string", name);
+    size_t n = json_string_length(v);
+    if (n >= size || strlen(json_string_value(v)) != n)
+        return al_error_set(AL_EINVAL, "stream: \"%s\" is too long or holds a NUL", name);
+    memcpy(out, json_string_value(v), n + 1);
+    return 0;
+}
+
+/* A notice line: {"event": "approval"|"network", "data": {...}}. */
+static int parse_notice(struct cl_exec_event *ev, json_t *obj)
+{
+    const char *event;
+    int err = field_string(obj, "event", &event);
+    json_t *data = json_object_get(obj, "data");
+    if (err < 0)
+        return err;
+    if (!event || !json_is_object(data))
+        return al_error_set(AL_EINVAL, "stream: a notice without \"event\" or \"data\"");
+    if (strcmp(event, "approval") == 0)
+        ev->notice = CL_NOTICE_APPROVAL;
+    else if (strcmp(event, "network") == 0)
+        ev->notice = CL_NOTICE_NETWORK;
+    else
+        return al_error_set(AL_EINVAL, "stream: unknown notice");
+    json_t *port = json_object_get(data, "port");
+    if (port && !json_is_null(port) &&
+        (!json_is_integer(port) || json_integer_value(port) < 0 ||
+         json_integer_value(port) > 65535))
+        return al_error_set(AL_EINVAL, "stream: bad \"port\" in a notice");
+    ev->port = port && json_is_integer(port) ? json_integer_value(port) : -1;
+    const char *id_key = ev->notice == CL_NOTICE_APPROVAL ? "approval" : "id";
+    if ((err = field_copy(data, id_key, ev->id, sizeof(ev->id))) < 0 ||
+        (err = field_copy(data, "host", ev->host, sizeof(ev->host))) < 0 ||
+        (err = field_copy(data, "decision", ev->decision, sizeof(ev->decision))) < 0 ||
+        (err = field_copy(data, "reason", ev->why, sizeof(ev->why))) < 0 ||
+        (err = field_copy(data, "rule", ev->rule, sizeof(ev->rule))) < 0 ||
+        (err = field_copy(data, "addr", ev->addr, sizeof(ev->addr))) < 0)
+        return err;
+    if (ev->notice == CL_NOTICE_APPROVAL && !ev->id[0])
+        return al_error_set(AL_EINVAL, "stream: an approval notice without its id");
+    return 0;
+}
+
 int cl_exec_event_parse(struct cl_exec_event *out, const char *line, size_t len)
 {
     json_error_t jerr;
@@ -198,6 +250,9 @@ int cl_exec_event_parse(struct cl_exec_event *out, const char *line, size_t len)
     } else if (strcmp(type, "exit") == 0) {
         out->kind = CL_EXEC_EXIT;
         err = parse_exit(out, obj);
+    } else if (strcmp(type, "notice") == 0) {
+        out->kind = CL_EXEC_NOTICE;
+        err = parse_notice(out, obj);
     } else {
         err = al_error_set(AL_EINVAL, "stream: unknown line type");
     }

@@ -48,6 +48,13 @@ enum cl_exec_kind {
     CL_EXEC_STDOUT,
     CL_EXEC_STDERR,
     CL_EXEC_EXIT,
+    CL_EXEC_NOTICE, /* asked for with "notices": something the command waits for or was refused */
+};
+
+/* What a NOTICE line says. */
+enum cl_notice_kind {
+    CL_NOTICE_APPROVAL = 1, /* a network request waits for an approval */
+    CL_NOTICE_NETWORK,      /* the egress proxy refused a request */
 };
 
 struct cl_exec_event {
@@ -64,9 +71,22 @@ struct cl_exec_event {
     int code;
     int signal; /* 0 when null */
     char reason[32];
+    /* NOTICE: the event's fields (strings as sent, "" when absent; may hold
+     * any UTF-8 but NUL: the printer makes them terminal-safe) */
+    enum cl_notice_kind notice;
+    char id[48];    /* approval id ("n_3") */
+    char host[256]; /* host asked for */
+    long long port; /* -1 when absent */
+    char decision[32];
+    char why[64];   /* the refusal's reason ("blocked-by-policy", ...) */
+    char rule[256]; /* the rule that refused it ("" or "?" when none) */
+    char addr[64];  /* the address it resolved to */
 };
 
-/* Parses one NDJSON line of an exec stream into *out. AL_EINVAL (detail in
+/* Parses one NDJSON line of an exec stream into *out. A "notice" line is
+ * {"type":"notice","event":"approval"|"network","data":{...}}: a notice of
+ * another event, or a field too long for its buffer, is AL_EINVAL like any
+ * other malformed line. AL_EINVAL (detail in
  * al_error_last()) when the line is not a JSON object, has no known "type",
  * or a field has the wrong type or a bad value (bad base64, a code outside
  * 0..255, a signal outside 1..64). Unknown fields are ignored, so a newer

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #define LIST_PAGE "500"
@@ -27,7 +28,8 @@ static const struct session_usage {
      "         [--env K=V]... [--mode auto-allow|regular] [--meta K=V]...\n"
      "         [--idempotency-key K] [--json]",
      "create a session, print its id"},
-    {"ls", "[--state STATE] [--json]", "list sessions"},
+    {"ls", "[--state STATE] [--json] | ID [PATH] [-l] [--json]",
+     "list sessions; with ID: the workspace's files"},
     {"show", "ID", "print a session (JSON)"},
     {"rm", "ID...", "delete sessions"},
     {"keepalive", "ID", "reset the idle timer"},
@@ -39,7 +41,12 @@ static const struct session_usage {
     {"output", "ID PID [--offset N] [--follow] [--stream stdout|stderr]",
      "print a process's output"},
     {"kill", "ID PID [--signal SIG]", "signal a process (TERM)"},
-    {"cp", "LOCAL ID:PATH | ID:PATH LOCAL", "copy a file ('-' = stdin/out)"},
+    {"cp", "[-r] LOCAL ID:PATH | [-r] ID:PATH LOCAL",
+     "copy a file ('-' = stdin/out); -r: directories"},
+    {"policy",
+     "ID [--json] | ID [--allow-domain D] [--deny-domain D] [--forget-domain D]\n"
+     "         [--allow-address A] [--forget-address A] [--allow-all-domains on|off]",
+     "show or change the session's network policy"},
     {"events", "[ID] [--last-event-id N] [--count N]", "print events as JSON lines"},
     {"approve", "ID [AID [--deny]] [--json]", "list or decide approvals"},
 };
@@ -346,23 +353,31 @@ static int cmd_ls(struct cl_client *c, int argc, char **argv)
     static const struct option opts[] = {
         {"state", required_argument, NULL, 's'},
         {"json", no_argument, NULL, 'j'},
+        {"long", no_argument, NULL, 'l'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *state = NULL;
-    int json_out = 0, opt, rc = CL_EXIT_API;
+    int json_out = 0, long_fmt = 0, opt, rc = CL_EXIT_API;
     json_t *all = json_array();
     cleanup_free char *cursor = NULL;
-    while ((opt = session_getopt(argc, argv, "", opts)) != -1) {
+    while ((opt = session_getopt(argc, argv, "l", opts)) != -1) {
         if (opt == 's')
             state = optarg;
         else if (opt == 'j')
             json_out = 1;
+        else if (opt == 'l')
+            long_fmt = 1;
         else
             return json_decref(all), opt == 'h' ? 0 : CL_EXIT_USAGE;
     }
-    if (optind != argc)
-        return json_decref(all), session_usage_error("ls takes no arguments");
+    if (optind < argc && (state || argc - optind > 2))
+        return json_decref(all),
+               session_usage_error("ls takes a session id and a path, or --state");
+    if (optind < argc) /* a session's files */
+        return json_decref(all),
+               session_files_ls(c, argv[optind], optind + 1 < argc ? argv[optind + 1] : "",
+                                long_fmt, json_out);
     do {
         struct al_buf path;
         json_t *doc = NULL;
@@ -459,14 +474,64 @@ static int cmd_rm(struct cl_client *c, int argc, char **argv)
     return rc;
 }
 
-static void print_argv(json_t *argv)
+/* Appends `s` (`n` bytes) to `out` with every byte that could break the
+ * line or the terminal escaped: \n, \r, \t, \\ and \xHH for the other
+ * control bytes and DEL. */
+static void escape_into(struct al_buf *out, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch == '\n')
+            al_buf_puts(out, "\\n");
+        else if (ch == '\r')
+            al_buf_puts(out, "\\r");
+        else if (ch == '\t')
+            al_buf_puts(out, "\\t");
+        else if (ch == '\\')
+            al_buf_puts(out, "\\\\");
+        else if (ch < 0x20 || ch == 0x7f)
+            al_buf_printf(out, "\\x%02x", ch);
+        else
+            al_buf_append(out, (const char *)&ch, 1);
+    }
+}
+
+/* Prints a command (JSON argv) on what is left of one line: escaped, and
+ * cut to `room` bytes with "..." (0: no limit). */
+static void print_argv(json_t *argv, size_t room)
 {
     size_t i;
     json_t *a;
+    struct al_buf line;
+    al_buf_init(&line, 1 << 20);
     json_array_foreach(argv, i, a)
     {
-        printf("%s%s", i ? " " : "", json_is_string(a) ? json_string_value(a) : "?");
+        if (i)
+            al_buf_puts(&line, " ");
+        if (json_is_string(a))
+            escape_into(&line, json_string_value(a), json_string_length(a));
+        else
+            al_buf_puts(&line, "?");
     }
+    size_t n = line.len;
+    if (room > 3 && n > room) {
+        n = room - 3;
+        while (n > 0 && ((unsigned char)line.ptr[n] & 0xc0) == 0x80)
+            n--; /* not inside a UTF-8 character */
+        printf("%.*s...", (int)n, line.ptr);
+    } else if (n) {
+        printf("%.*s", (int)n, line.ptr);
+    }
+    al_buf_free(&line);
+}
+
+/* The terminal's width when stdout is one, else 0 (no limit). */
+static size_t term_width(void)
+{
+    struct winsize ws;
+    if (isatty(STDOUT_FILENO) && ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
+        return ws.ws_col;
+    return 0;
 }
 
 static int cmd_ps(struct cl_client *c, int argc, char **argv)
@@ -497,10 +562,13 @@ static int cmd_ps(struct cl_client *c, int argc, char **argv)
                          (long long)json_integer_value(json_object_get(ex, "code")));
             else if (json_is_object(ex))
                 snprintf(exit_s, sizeof(exit_s), "%s", str_or(ex, "reason", "?"));
-            printf("%-10s %-7lld %-8s %-6s ", str_or(p, "id", "?"),
-                   (long long)json_integer_value(json_object_get(p, "pid")),
-                   str_or(p, "state", "?"), exit_s);
-            print_argv(json_object_get(p, "argv"));
+            int used = printf("%-10s %-7lld %-8s %-6s ", str_or(p, "id", "?"),
+                              (long long)json_integer_value(json_object_get(p, "pid")),
+                              str_or(p, "state", "?"), exit_s);
+            size_t width = term_width();
+            print_argv(json_object_get(p, "argv"), width > (size_t)used + 8 ? width - (size_t)used
+                                                   : width                  ? 8
+                                                                            : 0);
             putchar('\n');
         }
     }
@@ -583,11 +651,23 @@ static int cmd_approve(struct cl_client *c, int argc, char **argv)
         if (rc == 0 && json_out) {
             print_json(doc);
         } else if (rc == 0) {
-            printf("%-20s %-10s %s\n", "APPROVAL", "STATE", "COMMAND");
+            printf("%-20s %-10s %-8s %s\n", "APPROVAL", "STATE", "KIND", "WHAT");
             json_array_foreach(json_object_get(doc, "approvals"), i, a)
             {
-                printf("%-20s %-10s ", str_or(a, "id", "?"), str_or(a, "state", "?"));
-                print_argv(json_object_get(a, "argv"));
+                const char *kind = str_or(a, "kind", "exec");
+                printf("%-20s %-10s %-8s ", str_or(a, "id", "?"), str_or(a, "state", "?"), kind);
+                if (strcmp(kind, "exec") == 0) {
+                    print_argv(json_object_get(a, "argv"), 0);
+                } else {
+                    /* network: HOST:PORT (the host as the sandbox asked) */
+                    struct al_buf hp;
+                    const char *host = str_or(a, "host", "?");
+                    al_buf_init(&hp, 4096);
+                    escape_into(&hp, host, strlen(host));
+                    printf("%.*s:%lld", (int)hp.len, hp.ptr ? hp.ptr : "",
+                           (long long)json_integer_value(json_object_get(a, "port")));
+                    al_buf_free(&hp);
+                }
                 putchar('\n');
             }
         }
@@ -625,6 +705,7 @@ int main(int argc, char **argv)
         {"cp", session_cmd_cp},
         {"events", session_cmd_events},
         {"approve", cmd_approve},
+        {"policy", session_cmd_policy},
     };
     struct cl_client client;
     /* argv[0] is "airlock-session", or "airlock" when run by airlock */

@@ -14,6 +14,12 @@ int session_cmd_exec(struct cl_client *c, int argc, char **argv);
 int session_cmd_output(struct cl_client *c, int argc, char **argv);
 int session_cmd_cp(struct cl_client *c, int argc, char **argv);
 int session_cmd_events(struct cl_client *c, int argc, char **argv);
+int session_cmd_policy(struct cl_client *c, int argc, char **argv);
+/* `ls ID [PATH]`: lists the workspace directory PATH ("" the root; a
+ * file: its own entry), names only or (`long_fmt`) type, mode, size,
+ * mtime; `json_out`: the API's listing. */
+int session_files_ls(struct cl_client *c, const char *id, const char *path, int long_fmt,
+                     int json_out);
 
 /* Sets *out to "/v1/sessions/<id, percent-encoded><suffix>" (caller frees
  * with al_buf_free). */

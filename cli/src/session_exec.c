@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define STDIN_MAX (64u * 1024 * 1024) /* --stdin: the daemon bounds the body */
@@ -19,7 +20,149 @@ struct exec_stream {
     struct cl_ndjson lines;
     int have_exit;
     int status;
+    const char *id;      /* the session, for the commands the notices name */
+    const char *argv0;   /* the command, for "not found" */
+    const char *timeout; /* --timeout as given, NULL when none */
+    json_t *argv;        /* the command as the server lists it */
+    uint64_t next_check; /* when to look for its approval (ms, monotonic) */
+    int told;            /* its approval was told, or cannot be */
 };
+
+/* `s` as one line of printable ASCII ('?' for anything else). */
+static void term_safe(char *out, size_t size, const char *s)
+{
+    size_t i = 0;
+    for (; s && s[i] && i + 1 < size; i++) {
+        unsigned char c = (unsigned char)s[i];
+        out[i] = c < 0x20 || c >= 0x7f ? '?' : (char)c;
+    }
+    out[i] = '\0';
+}
+
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* While the exec's response has not started (a regular-mode session holds
+ * the command for its approval before anything is sent): from a second on,
+ * once a second, looks for a pending exec approval of this very command,
+ * over a connection of its own, and says once how to give it. */
+static int exec_waiting(void *payload)
+{
+    struct exec_stream *st = payload;
+    uint64_t now = mono_ms();
+    if (st->told || now < st->next_check)
+        return 0;
+    st->next_check = now + 1000;
+    struct cl_client c2;
+    struct cl_response resp = {0};
+    struct al_buf path = {0};
+    json_t *doc = NULL, *a, *found = NULL;
+    size_t i;
+    if (cl_client_init(&c2) < 0) {
+        st->told = 1;
+        return 0;
+    }
+    struct cl_request req = {.method = "GET"};
+    if (session_path(&path, st->id, "/approvals") == 0) {
+        req.path = path.ptr;
+        if (cl_request_do(&c2, &req, &resp) == 0 && resp.status == 200)
+            doc = json_loadb(resp.body.ptr ? resp.body.ptr : "", resp.body.len, 0, NULL);
+    }
+    json_array_foreach(json_object_get(doc, "approvals"), i, a)
+    {
+        const char *kind = json_string_value(json_object_get(a, "kind"));
+        const char *state = json_string_value(json_object_get(a, "state"));
+        if (kind && strcmp(kind, "exec") == 0 && state && strcmp(state, "pending") == 0 &&
+            json_equal(json_object_get(a, "argv"), st->argv))
+            found = a; /* the newest of equal ones: most likely ours */
+    }
+    if (found) {
+        char aid[52], sid[80];
+        term_safe(aid, sizeof(aid), json_string_value(json_object_get(found, "id")));
+        term_safe(sid, sizeof(sid), st->id);
+        fprintf(stderr,
+                "airlock: waiting for approval of the command (approve with: airlock session"
+                " approve %s %s; refuse with --deny)\n",
+                sid, aid);
+        st->told = 1;
+    }
+    json_decref(doc);
+    al_buf_free(&path);
+    cl_response_free(&resp);
+    cl_client_free(&c2);
+    return 0;
+}
+
+/* One notice on stderr, as it happens: the approval the command waits for
+ * (and the command that gives it), or a refused request and what to change
+ * in the session's policy to allow it (the line `airlock run` prints, with
+ * the session's command in place of the settings file). */
+static void print_notice(const struct exec_stream *st, const struct cl_exec_event *ev)
+{
+    char host[260], id[52], rule[260], addr[68], why[68], sid[80];
+    term_safe(host, sizeof(host), ev->host);
+    term_safe(id, sizeof(id), ev->id);
+    term_safe(rule, sizeof(rule), ev->rule);
+    term_safe(addr, sizeof(addr), ev->addr);
+    term_safe(why, sizeof(why), ev->why[0] ? ev->why : ev->decision);
+    term_safe(sid, sizeof(sid), st->id);
+    long long port = ev->port;
+    if (ev->notice == CL_NOTICE_APPROVAL) {
+        fprintf(stderr,
+                "airlock: waiting for approval of %s:%lld (approve with: airlock session approve"
+                " %s %s; refuse with --deny)\n",
+                host, port, sid, id);
+        return;
+    }
+    if (strcmp(why, "dns-failure") == 0)
+        fprintf(stderr, "airlock: network: %s:%lld: the name does not resolve (DNS)\n", host, port);
+    else if (strcmp(why, "blocked-address") == 0)
+        fprintf(stderr,
+                "airlock: blocked network: %s:%lld resolved to %s: to allow it, add \"%s\" to the"
+                " session's network.allowedAddresses (airlock session policy %s"
+                " --allow-address %s; the operator must grant it)\n",
+                host, port, addr, addr, sid, addr);
+    else if (strcmp(why, "blocked-by-policy") == 0 && rule[0] && strcmp(rule, "?") != 0)
+        fprintf(stderr,
+                "airlock: blocked network: %s:%lld (denied by the session's network.deniedDomains"
+                " entry \"%s\": airlock session policy %s --forget-domain %s)\n",
+                host, port, rule, sid, rule);
+    else if (strcmp(why, "blocked-by-policy") == 0 || strcmp(why, "needs-approval-timeout") == 0)
+        fprintf(stderr,
+                "airlock: blocked network: %s:%lld (%s): to allow it, add \"%s\" to the session's"
+                " network.allowedDomains (airlock session policy %s --allow-domain %s)\n",
+                host, port, why[0] == 'b' ? "not in the allowlist" : "nobody approved it in time",
+                host, sid, host);
+    else
+        fprintf(stderr, "airlock: blocked network: %s:%lld (%s)\n", host, port, why);
+}
+
+/* After the exit line: says on stderr why the command ended when it was
+ * not its own doing, as `airlock run` does. */
+static void explain_exit(const struct exec_stream *st, const struct cl_exec_event *ev)
+{
+    char cmd[200];
+    term_safe(cmd, sizeof(cmd), st->argv0);
+    if (strcmp(ev->reason, "timeout") == 0) {
+        if (st->timeout)
+            fprintf(stderr, "airlock: timed out after %s s (--timeout): killed the command\n",
+                    st->timeout);
+        else
+            fprintf(stderr, "airlock: timed out: killed the command\n");
+    } else if (strcmp(ev->reason, "memory") == 0)
+        fprintf(stderr, "airlock: killed: the session's memory limit was reached (session"
+                        " create --memory MB)\n");
+    else if (strcmp(ev->reason, "not-found") == 0)
+        fprintf(stderr, "airlock: %s: command not found in the sandbox\n", cmd);
+    else if (strcmp(ev->reason, "not-executable") == 0)
+        fprintf(stderr, "airlock: %s: not executable in the sandbox (permission denied)\n", cmd);
+    else if (strcmp(ev->reason, "session-ended") == 0)
+        fprintf(stderr, "airlock: session: the session ended under the command\n");
+}
 
 static int exec_line(const char *line, size_t len, void *payload)
 {
@@ -37,8 +180,10 @@ static int exec_line(const char *line, size_t len, void *payload)
     case CL_EXEC_EXIT:
         st->have_exit = 1;
         st->status = cl_exec_event_status(&ev);
-        if (strcmp(ev.reason, "session-ended") == 0)
-            fprintf(stderr, "airlock: session: the session ended under the command\n");
+        explain_exit(st, &ev);
+        break;
+    case CL_EXEC_NOTICE:
+        print_notice(st, &ev);
         break;
     case CL_EXEC_START:
         break;
@@ -51,6 +196,16 @@ static int exec_sink(const char *data, size_t len, void *payload)
 {
     struct exec_stream *st = payload;
     return cl_ndjson_feed(&st->lines, data, len, exec_line, st);
+}
+
+/* 1 when the error response `r` names `field` as the one refused. */
+static int refused_field(const struct cl_response *r, const char *field)
+{
+    json_t *doc = json_loadb(r->body.ptr ? r->body.ptr : "", r->body.len, 0, NULL);
+    const char *f = json_string_value(json_object_get(json_object_get(doc, "error"), "field"));
+    int yes = f && strcmp(f, field) == 0;
+    json_decref(doc);
+    return yes;
 }
 
 /* Reads all of stdin into *out (base64 for the JSON body). */
@@ -128,6 +283,7 @@ int session_cmd_exec(struct cl_client *c, int argc, char **argv)
                 goto out;
             }
             json_object_set_new(body, "timeout_s", json_integer((json_int_t)n));
+            st.timeout = optarg;
             break;
         case 'C':
             json_object_set_new(body, "cwd", json_string(optarg));
@@ -170,6 +326,8 @@ int session_cmd_exec(struct cl_client *c, int argc, char **argv)
         session_usage_error("exec wants a command: exec ID -- ARGV... or exec ID --shell CMD");
         goto out;
     }
+    st.id = id;
+    st.argv0 = shell ? "/bin/sh" : argv[optind];
     if (shell) {
         json_object_set_new(body, "shell", json_string(shell));
     } else {
@@ -209,6 +367,11 @@ int session_cmd_exec(struct cl_client *c, int argc, char **argv)
         rc = 0;
         goto out;
     }
+    /* approvals waited for and requests refused, told as they happen */
+    json_object_set_new(body, "notices", json_true());
+    st.argv = shell ? json_pack("[s, s, s]", "/bin/sh", "-c", shell)
+                    : json_incref(json_object_get(body, "argv"));
+    st.next_check = mono_ms() + 1000;
     if (!(text = json_dumps(body, JSON_COMPACT)))
         goto out;
     struct cl_request req = {
@@ -219,9 +382,31 @@ int session_cmd_exec(struct cl_client *c, int argc, char **argv)
         .body_len = strlen(text),
         .sink = exec_sink,
         .payload = &st,
+        .waiting = exec_waiting,
     };
-    if (cl_request_run(c, &req, &resp) < 0)
+    if (cl_request_do(c, &req, &resp) < 0) {
+        fprintf(stderr, "airlock: session: %s\n", al_error_last());
         goto out;
+    }
+    if (resp.status == 400 && refused_field(&resp, "notices")) {
+        /* an airlockd older than this client: the same exec without them */
+        free(text);
+        cl_response_free(&resp);
+        memset(&resp, 0, sizeof(resp));
+        json_object_del(body, "notices");
+        if (!(text = json_dumps(body, JSON_COMPACT)))
+            goto out;
+        req.body = text;
+        req.body_len = strlen(text);
+        if (cl_request_do(c, &req, &resp) < 0) {
+            fprintf(stderr, "airlock: session: %s\n", al_error_last());
+            goto out;
+        }
+    }
+    if (resp.status < 200 || resp.status >= 300) {
+        cl_response_print_error(&resp);
+        goto out;
+    }
     if (cl_ndjson_finish(&st.lines) < 0 || !st.have_exit) {
         fprintf(stderr, "airlock: session: the output stream ended before the command's exit\n");
         goto out;
@@ -230,6 +415,7 @@ int session_cmd_exec(struct cl_client *c, int argc, char **argv)
 out:
     cl_response_free(&resp);
     cl_ndjson_free(&st.lines);
+    json_decref(st.argv);
     al_buf_free(&path);
     free(text);
     json_decref(body);

@@ -13,8 +13,9 @@ struct wrq {
     const struct gp_front_cfg *cfg;
     struct gp_conn conn; /* the client */
     struct gp_http_req http;
-    int ch;     /* to the key holder */
-    int status; /* what the client was answered, for the log */
+    int ch;           /* to the key holder */
+    int status;       /* what the client was answered, for the log */
+    char reason[256]; /* why, when status >= 400 (the text it was told) */
     char host[256];
     char owner[128];
     char name[128];

@@ -171,10 +171,17 @@ static int handle_auth(struct kconn *c, const uint8_t *msg, size_t len)
     err = creds_store_resolve(&c->real_user, &c->real_secret, c->p->cfg.store, c->repo, time(NULL));
     if (err < 0) {
         al_log(AL_LOG_WARN, "no upstream credential for %s: %s", c->repo, al_error_last());
+        /* the owner's scope is what an operator usually adds */
+        const char *slash = strchr(c->repo + strlen(c->host) + 1, '/');
+        int owner_len = slash ? (int)(slash - c->repo) : (int)strlen(c->repo);
         err = err == AL_ENOTFOUND
-                  ? send_fail(c, 502, "airlock: no upstream credential for %s", c->repo)
-                  : send_fail(c, 502, "airlock: cannot obtain an upstream credential for %s",
-                              c->repo);
+                  ? send_fail(c, 502,
+                              "airlock: no upstream credential for %s: an operator adds one for"
+                              " its owner with `airlock creds add --scope %.*s` (or for the"
+                              " repository alone: --scope %s)",
+                              c->repo, owner_len, c->repo, c->repo)
+                  : send_fail(c, 502, "airlock: cannot obtain an upstream credential for %s: %s",
+                              c->repo, al_error_last());
         goto out;
     }
     if (!(c->sess = gp_sess_get(c->p, c->claims.session))) {
@@ -610,14 +617,31 @@ static void kx_finish_fail(struct kxfer *x, CURLcode rc)
         send_fail(c, 403, "airlock: session %s was revoked", c->claims.session);
     } else if (x->aborted) {
         send_fail(c, 400, "airlock: %s", x->abort_reason);
+    } else if (rc == CURLE_COULDNT_RESOLVE_HOST) {
+        al_log(AL_LOG_WARN, "%s: upstream: %s", c->repo, curl_easy_strerror(rc));
+        send_fail(c, 502,
+                  "airlock: upstream %s unreachable: unknown host (the name does not resolve)",
+                  c->host);
+    } else if (rc == CURLE_COULDNT_CONNECT) {
+        al_log(AL_LOG_WARN, "%s: upstream: %s", c->repo, curl_easy_strerror(rc));
+        send_fail(c, 502,
+                  "airlock: upstream %s unreachable: connection refused (nothing listens there)"
+                  " or no route to it",
+                  c->host);
+    } else if (rc == CURLE_OPERATION_TIMEDOUT) {
+        al_log(AL_LOG_WARN, "%s: upstream: %s", c->repo, curl_easy_strerror(rc));
+        send_fail(c, 502, "airlock: upstream %s unreachable: no answer in time", c->host);
     } else if (rc != CURLE_OK) {
         al_log(AL_LOG_WARN, "%s: upstream: %s", c->repo, curl_easy_strerror(rc));
-        send_fail(c, 502, "airlock: upstream %s unreachable", c->host);
+        send_fail(c, 502, "airlock: upstream %s unreachable: %s", c->host, curl_easy_strerror(rc));
     } else if (x->status == 401 || x->status == 403) {
         al_log(AL_LOG_WARN, "%s: upstream refused airlock's credential (%ld)", c->repo, x->status);
-        send_fail(c, 502, "airlock: upstream refused airlock's credential for %s", c->repo);
+        send_fail(c, 502,
+                  "airlock: upstream refused airlock's credential for %s (HTTP %ld: the"
+                  " credential is wrong, expired, or has no access to the repository)",
+                  c->repo, x->status);
     } else if (x->status == 404) {
-        send_fail(c, 404, "airlock: %s not found upstream", c->repo);
+        send_fail(c, 404, "airlock: %s not found upstream (404)", c->repo);
     } else if (x->status >= 300 && x->status < 400) {
         send_fail(c, 502, "airlock: upstream redirected; redirects are not followed");
     } else {

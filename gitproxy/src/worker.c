@@ -41,6 +41,8 @@ int wk_respond_text(struct wrq *rq, int status, const char *fmt, ...)
         n = 0;
     if ((size_t)n > sizeof(msg) - 2)
         n = (int)sizeof(msg) - 2;
+    if (status >= 400)
+        snprintf(rq->reason, sizeof(rq->reason), "%.*s", n, msg);
     msg[n++] = '\n';
     rq->status = status;
     rq->head_sent = 1;
@@ -482,9 +484,18 @@ int gp_worker_serve(const struct gp_front_cfg *cfg, int client, int ch)
     rq->conn.fd = client;
     rq->ch = ch;
     request_handle(rq);
-    if (rq->http.method[0])
+    if (rq->http.method[0] && rq->reason[0]) {
+        /* the reason is printable ASCII but '"' (the key holder's FAIL text is; ours too) */
+        for (char *q = rq->reason; *q; q++)
+            if (*q == '"' || (unsigned char)*q < 0x20 || (unsigned char)*q > 0x7e)
+                *q = '\'';
+        al_log(AL_LOG_INFO, "session=%s user=%s %s %s -> %d reason=\"%s\"",
+               rq->session[0] ? rq->session : "-", rq->user[0] ? rq->user : "-", rq->http.method,
+               rq->http.path, rq->status, rq->reason);
+    } else if (rq->http.method[0]) {
         al_log(AL_LOG_INFO, "session=%s user=%s %s %s -> %d", rq->session[0] ? rq->session : "-",
                rq->user[0] ? rq->user : "-", rq->http.method, rq->http.path, rq->status);
+    }
     shutdown(client, SHUT_WR);
     /* Let the client see the end of the response before the close. */
     char sink[4096];

@@ -213,7 +213,7 @@ static int spawn_child(void *arg)
     setsid();
     int e = 0;
     if (chdir(r->cwd[0] ? r->cwd : default_cwd) < 0)
-        e = errno;
+        e = SBS_SPAWN_ERR_CWD + errno; /* the directory, not the program */
     for (int i = 0; i < 3 && e == 0; i++)
         if (dup2(a->fds[i], i) < 0)
             e = errno;

@@ -3,10 +3,13 @@
  * through the git proxy at creation. */
 #include "airlockd/adapters/gitrepo.h"
 
+#include "airlockd/adapters/clonemsg.h"
+
 #include "airlockd/adapters/store.h"
 #include "airlockd/core/exec.h"
 
 #include "airlockd/core/daemon.h"
+#include "airlockd/core/process.h"
 #include "airlockd/core/session.h"
 #include "airlockd/core/util.h"
 
@@ -16,10 +19,13 @@
 #include "airlock/refname.h"
 
 #include <ctype.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* The signing key: the first of proxies.token_keys (loaded at start; the
@@ -238,6 +244,33 @@ static const char clone_script[] =
     "git checkout -q -b \"$AIRLOCK_BRANCH\"\n"
     "git config push.default current\n";
 
+/* The last bytes (at most `max`) of the clone's stderr file, allocated
+ * into *out (caller frees); *len 0 and *out NULL when there is none. */
+static void clone_stderr_tail(struct ald *d, const char *sid, uint64_t num, size_t max, char **out,
+                              size_t *len)
+{
+    char path[PATH_MAX];
+    *out = NULL;
+    *len = 0;
+    ald_proc_out_path(d, sid, num, 2, path, sizeof(path));
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    struct stat st;
+    if (fd < 0)
+        return;
+    char *buf = NULL;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (buf = malloc(max))) {
+        off_t from = st.st_size > (off_t)max ? st.st_size - (off_t)max : 0;
+        ssize_t n = pread(fd, buf, max, from);
+        if (n > 0) {
+            *out = buf;
+            *len = (size_t)n;
+            buf = NULL;
+        }
+    }
+    free(buf);
+    close(fd);
+}
+
 int ald_git_clone(struct ald *d, struct ald_session *s)
 {
     pthread_mutex_lock(&d->lock);
@@ -247,17 +280,29 @@ int ald_git_clone(struct ald *d, struct ald_session *s)
         return 0;
     json_t *base = json_object_get(git, "base");
     const char *branch = json_string_value(json_object_get(git, "branch"));
-    char branch_copy[AL_REFNAME_MAX + 64];
+    char branch_copy[AL_REFNAME_MAX + 64], base_copy[AL_REFNAME_MAX + 64], repo_copy[400];
     snprintf(branch_copy, sizeof(branch_copy), "%s", branch ? branch : "");
-    json_t *env = json_pack("{s:O, s:O, s:s}", "AIRLOCK_REPO", json_object_get(git, "repo"),
-                            "AIRLOCK_BRANCH", json_object_get(git, "branch"), "AIRLOCK_BASE",
+    snprintf(base_copy, sizeof(base_copy), "%s",
+             json_is_string(base) ? json_string_value(base) : "");
+    snprintf(repo_copy, sizeof(repo_copy), "%s",
+             json_string_value(json_object_get(git, "repo")) ?: "");
+    /* The git proxy serves HOST/OWNER/NAME.git/...: a repository given
+     * without ".git" (the create allows both) is cloned with it, so that
+     * origin's URL works for every later fetch and push too. */
+    size_t rlen = strlen(repo_copy);
+    char clone_url[sizeof(repo_copy) + 8];
+    snprintf(clone_url, sizeof(clone_url), "%s%s", repo_copy,
+             rlen >= 4 && strcmp(repo_copy + rlen - 4, ".git") == 0 ? "" : ".git");
+    json_t *env = json_pack("{s:s, s:O, s:s}", "AIRLOCK_REPO", clone_url, "AIRLOCK_BRANCH",
+                            json_object_get(git, "branch"), "AIRLOCK_BASE",
                             json_is_string(base) ? json_string_value(base) : "");
     json_decref(git);
     if (!env)
         return AL_ENOMEM;
     int code = -1;
+    uint64_t num = 0;
     char *argv[] = {"/bin/sh", "-c", (char *)clone_script, NULL};
-    int err = ald_exec_wait(d, s, argv, env, 600, &code);
+    int err = ald_exec_wait(d, s, argv, env, 600, &code, &num);
     json_decref(env);
     if (err == AL_EEXISTS)
         err = AL_EIO; /* AL_EEXISTS says "refused" to the caller */
@@ -269,11 +314,20 @@ int ald_git_clone(struct ald *d, struct ald_session *s)
     else if (err == 0 && code == CLONE_BRANCH_EXISTS)
         err = al_error_set(AL_EEXISTS,
                            "branch \"%.200s\" already exists upstream, or collides there with"
-                           " another branch: a session pushes only to a branch it made (see the"
-                           " output of process p_1)",
+                           " another branch: a session pushes only to a branch it made",
                            branch_copy);
-    else if (err == 0 && code != 0)
-        err =
-            al_error_set(AL_EIO, "git clone failed (exit %d): see the output of process p_1", code);
+    else if (err == 0 && code != 0) {
+        /* The session ends with this failure and its process output with
+         * it: the error itself says why (the git proxy's reason, git's last
+         * lines). */
+        char *tail;
+        size_t len;
+        char why[900];
+        clone_stderr_tail(d, s->id, num, 8192, &tail, &len);
+        ald_git_clone_explain(why, sizeof(why), repo_copy, base_copy[0] ? base_copy : NULL, code,
+                              tail ? tail : "", len);
+        free(tail);
+        err = al_error_set(AL_EIO, "%s", why);
+    }
     return err;
 }

@@ -565,7 +565,7 @@ int ald_body_exec(struct ald_exec_req *out, const char *data, size_t len, const 
 {
     static const char *const known[] = {"argv",         "shell",     "env",       "cwd",
                                         "stdin",        "stdin_b64", "timeout_s", "background",
-                                        "merge_stderr", NULL};
+                                        "merge_stderr", "notices",   NULL};
     memset(out, 0, sizeof(*out));
     json_t *root = NULL;
     int err = parse_object(&root, data, len, 0, e);
@@ -672,6 +672,13 @@ int ald_body_exec(struct ald_exec_req *out, const char *data, size_t len, const 
             goto out;
         }
         out->background = json_is_true(v);
+    }
+    if ((v = json_object_get(root, "notices"))) {
+        if (!json_is_boolean(v)) {
+            err = bad_type(e, "notices", "true or false");
+            goto out;
+        }
+        out->notices = json_is_true(v);
     }
     if ((v = json_object_get(root, "merge_stderr"))) {
         if (!json_is_boolean(v)) {

@@ -30,6 +30,7 @@ static const struct ald_route routes[] = {
     {"GET", "/v1/sessions/*", ALD_BODY_NONE, 1, ald_route_session_get, NULL},
     {"DELETE", "/v1/sessions/*", ALD_BODY_NONE, 1, ald_route_session_delete, NULL},
     {"PATCH", "/v1/sessions/*/policy", ALD_BODY_JSON, 1, ald_route_session_policy, NULL},
+    {"GET", "/v1/sessions/*/policy", ALD_BODY_NONE, 1, ald_route_session_policy_get, NULL},
     {"POST", "/v1/sessions/*/keepalive", ALD_BODY_JSON, 1, ald_route_session_keepalive, NULL},
     {"POST", "/v1/sessions/*/exec", ALD_BODY_JSON, 1, ald_route_exec, NULL},
     {"GET", "/v1/sessions/*/processes", ALD_BODY_NONE, 1, ald_route_proc_list, NULL},
@@ -261,6 +262,8 @@ static int fault_status(enum ald_fault_kind kind)
         return 429;
     case ALD_FAULT_UNAVAILABLE:
         return 503;
+    case ALD_FAULT_UPSTREAM:
+        return 502;
     case ALD_FAULT_INTERNAL:
         break;
     }

@@ -115,6 +115,7 @@ enum MHD_Result ald_route_session_create(struct ald_req *r);
 enum MHD_Result ald_route_session_list(struct ald_req *r);
 enum MHD_Result ald_route_session_get(struct ald_req *r);
 enum MHD_Result ald_route_session_policy(struct ald_req *r);
+enum MHD_Result ald_route_session_policy_get(struct ald_req *r);
 enum MHD_Result ald_route_session_delete(struct ald_req *r);
 enum MHD_Result ald_route_session_keepalive(struct ald_req *r);
 enum MHD_Result ald_route_exec(struct ald_req *r);

@@ -7,6 +7,7 @@
 #include "airlockd/core/approval.h"
 #include "airlockd/core/control.h"
 #include "airlockd/core/daemon.h"
+#include "airlockd/core/evbus.h"
 #include "airlockd/core/exec.h"
 #include "airlockd/core/process.h"
 #include "airlockd/core/session.h"
@@ -48,7 +49,15 @@ struct fg {
      * has applied it */
     int heard;
     struct sbs_msg exit_msg;
+    /* "notices": the session's events, subscribed to before the spawn, so
+     * that a network approval or refusal while the command runs is told in
+     * its stream (NULL when not asked for) */
+    struct evbus_sub *sub;
 };
+
+/* How often a stream with notices looks at the event bus while nothing
+ * else happens (the bus has no descriptor to poll). */
+#define NOTICE_POLL_MS 200
 
 /* Appends one JSON object and a newline to the pending output. */
 static int emit(struct fg *f, json_t *obj)
@@ -114,6 +123,44 @@ static int drain(struct fg *f, int k)
             return err;
         if (f->out.len - f->out_off > CHUNK)
             return 0; /* hand this over first */
+    }
+}
+
+/* Hands the session's network events that arrived since the last call to
+ * the stream as notice lines: a network approval that is pending, a request
+ * the netproxy refused. Every other event is skipped. */
+static int notices_drain(struct fg *f)
+{
+    if (!f->sub)
+        return 0;
+    for (;;) {
+        struct evbus_event ev;
+        int rc = evbus_next(f->sub, 0, &ev);
+        if (rc != 1) {
+            if (rc < 0) { /* lost its place or the bus closed: no more notices */
+                evbus_unsubscribe(f->sub);
+                f->sub = NULL;
+            }
+            return 0;
+        }
+        json_t *data = json_loads(ev.json, 0, NULL);
+        const char *kind = json_string_value(json_object_get(data, "kind"));
+        const char *state = json_string_value(json_object_get(data, "state"));
+        const char *decision = json_string_value(json_object_get(data, "decision"));
+        const char *event = NULL;
+        if (strcmp(ev.type, "approval") == 0 && kind && strcmp(kind, "network") == 0 && state &&
+            strcmp(state, "pending") == 0)
+            event = "approval";
+        else if (strcmp(ev.type, "network") == 0 && decision && strcmp(decision, "allow") != 0)
+            event = "network";
+        int err = 0;
+        if (event && json_is_object(data))
+            err = emit(
+                f, json_pack("{s:s, s:s, s:O}", "type", "notice", "event", event, "data", data));
+        json_decref(data);
+        evbus_event_free(&ev);
+        if (err < 0)
+            return err;
     }
 }
 
@@ -224,7 +271,7 @@ static ssize_t fg_read(void *cls, uint64_t pos, char *buf, size_t max)
                 }
             }
             ald_exec_wait_published(f->d, f->p);
-            if (emit_exit(f) < 0)
+            if (notices_drain(f) < 0 || emit_exit(f) < 0)
                 return MHD_CONTENT_READER_END_WITH_ERROR;
             continue;
         }
@@ -243,7 +290,9 @@ static ssize_t fg_read(void *cls, uint64_t pos, char *buf, size_t max)
         pfd[n++] = (struct pollfd){f->client, POLLRDHUP, 0};
         pfd[n++] = (struct pollfd){f->d->stop_fd, POLLIN, 0};
         pfd[n++] = (struct pollfd){f->watch, POLLIN, 0};
-        if (poll(pfd, (nfds_t)n, -1) < 0 && errno != EINTR)
+        if (poll(pfd, (nfds_t)n, f->sub ? NOTICE_POLL_MS : -1) < 0 && errno != EINTR)
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+        if (notices_drain(f) < 0)
             return MHD_CONTENT_READER_END_WITH_ERROR;
         if (pfd[3].revents & (POLLRDHUP | POLLHUP | POLLERR))
             return MHD_CONTENT_READER_END_WITH_ERROR;
@@ -275,6 +324,7 @@ static void fg_free(void *cls)
         if (f->fds[k] >= 0)
             close(f->fds[k]);
     watch_close(f);
+    evbus_unsubscribe(f->sub);
     al_buf_free(&f->out);
     ald_proc_unref(d, f->p);
     ald_session_unref(d, f->s);
@@ -307,10 +357,11 @@ static void exit_done(struct ald_req *r, struct ald_proc *p)
  * EXITED in *exit_msg): start line, output and exit line are ready now. */
 static enum MHD_Result reply_foreground(struct ald_req *r, struct ald_session *s,
                                         struct ald_proc *p, struct ald_exec_stdio *io, int heard,
-                                        const struct sbs_msg *exit_msg)
+                                        const struct sbs_msg *exit_msg, struct evbus_sub *sub)
 {
     struct fg *f = calloc(1, sizeof(*f));
     if (!f) {
+        evbus_unsubscribe(sub);
         ald_proc_unref(r->d, p);
         ald_session_unref(r->d, s);
         return ald_reply_error(r, 500, "internal", NULL, "out of memory");
@@ -321,6 +372,7 @@ static enum MHD_Result reply_foreground(struct ald_req *r, struct ald_session *s
     f->fds[0] = io->out_r;
     f->fds[1] = io->err_r;
     f->watch = io->watch;
+    f->sub = sub;
     io->out_r = io->err_r = io->watch = -1;
     f->client = ald_req_socket(r);
     /* a chunk of control bytes grows 6x as JSON escapes */
@@ -347,8 +399,10 @@ static enum MHD_Result reply_foreground(struct ald_req *r, struct ald_session *s
         /* An exit the control thread applied is not saved yet: its line
          * goes from fg_read once it is (ald_exec_wait_published), the
          * output meanwhile. */
-        if (f->fds[0] < 0 && f->fds[1] < 0 && claimed)
+        if (f->fds[0] < 0 && f->fds[1] < 0 && claimed) {
+            notices_drain(f);
             emit_exit(f);
+        }
     }
     /* the stream's reference may go with the response: the running one,
      * held while claimed, keeps p for exit_done */
@@ -377,6 +431,7 @@ enum MHD_Result ald_route_exec(struct ald_req *r)
     enum ald_reply_state replied;
     enum MHD_Result ret = MHD_YES;
     struct ald_proc *p = NULL;
+    struct evbus_sub *sub = NULL;
     struct ald_exec_stdio io = ALD_EXEC_STDIO_INIT;
     struct ald_session *s = ald_req_session(r, 1, &replied);
     if (!s) {
@@ -390,6 +445,9 @@ enum MHD_Result ald_route_exec(struct ald_req *r)
         ret = ald_reply_fault(r, &f);
         goto out;
     }
+    /* before the spawn: what the command's first request asks is seen */
+    if (req.notices && !req.background)
+        sub = evbus_subscribe(d->bus, s->user, s->id, evbus_last_id(d->bus));
     if (!(p = ald_exec_proc_new(d, s, &req))) {
         ret = ald_reply_error(r, 500, "internal", NULL, "out of memory");
         goto out;
@@ -416,11 +474,22 @@ enum MHD_Result ald_route_exec(struct ald_req *r)
         goto out;
     }
     pthread_mutex_lock(&d->lock);
-    int busy = p->spawn_err == EAGAIN;
+    int spawn_err = p->spawn_err;
     pthread_mutex_unlock(&d->lock);
-    if (busy) {
+    if (spawn_err == EAGAIN) {
         ret = ald_reply_error(r, 429, "quota_exceeded", NULL,
                               "too many commands run in session %s at once", s->id);
+        goto out;
+    }
+    if (spawn_err > SBS_SPAWN_ERR_CWD) {
+        /* not the command's failure: it never started (its process says
+         * "cwd-unusable") */
+        char cwd[256];
+        ald_str_quote(cwd, sizeof(cwd), req.cwd, strlen(req.cwd));
+        ret = ald_reply_error(r, 400, "invalid_value", "cwd", "cwd \"%s\": %s in the sandbox", cwd,
+                              spawn_err - SBS_SPAWN_ERR_CWD == ENOENT
+                                  ? "no such directory"
+                                  : strerror(spawn_err - SBS_SPAWN_ERR_CWD));
         goto out;
     }
     pthread_mutex_lock(&d->lock);
@@ -436,9 +505,10 @@ enum MHD_Result ald_route_exec(struct ald_req *r)
     if (!req.background) {
         struct sbs_msg exit_msg;
         int heard = running && io.watch >= 0 && ald_exec_wait_quick_exit(d, &io, &exit_msg);
-        ret = reply_foreground(r, s, p, &io, heard, &exit_msg);
-        s = NULL; /* the stream owns both references now */
+        ret = reply_foreground(r, s, p, &io, heard, &exit_msg, sub);
+        s = NULL; /* the stream owns both references and the subscription now */
         p = NULL;
+        sub = NULL;
         goto out;
     }
     pthread_mutex_lock(&d->lock);
@@ -455,6 +525,7 @@ out:
         close(io.in_w);
     if (io.watch >= 0)
         close(io.watch);
+    evbus_unsubscribe(sub);
     if (p)
         ald_proc_unref(d, p);
     if (s)

@@ -8,6 +8,7 @@
 #include "airlockd/core/util.h"
 
 #include "airlock/error.h"
+#include "airlock/netpolicy.h"
 
 #include <openssl/sha.h>
 #include <stdlib.h>
@@ -166,6 +167,18 @@ enum MHD_Result ald_route_session_keepalive(struct ald_req *r)
     return ald_reply_json(r, 200, pub);
 }
 
+/* A string list as a JSON array (a new reference; NULL on ENOMEM). */
+static json_t *strlist_json(const struct al_strlist *l)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < l->len; i++)
+        if (json_array_append_new(arr, json_string(l->items[i])) < 0) {
+            json_decref(arr);
+            return NULL;
+        }
+    return arr;
+}
+
 enum MHD_Result ald_route_session_policy(struct ald_req *r)
 {
     enum ald_reply_state replied;
@@ -198,4 +211,30 @@ enum MHD_Result ald_route_session_policy(struct ald_req *r)
     pthread_mutex_unlock(&r->d->lock);
     ald_session_unref(r->d, s);
     return ald_reply_json(r, 200, pub);
+}
+
+/* GET /v1/sessions/{id}/policy: the session's network policy now, as the
+ * settings document PATCH takes ({"network": {...}}), so that a client can
+ * change one entry and send the whole back. */
+enum MHD_Result ald_route_session_policy_get(struct ald_req *r)
+{
+    enum ald_reply_state replied;
+    struct ald_session *s = ald_req_session(r, 0, &replied);
+    if (!s)
+        return replied == ALD_REPLIED ? MHD_YES
+                                      : ald_reply_error(r, 404, "not_found", NULL, "no session");
+    struct al_netpolicy np;
+    pthread_mutex_lock(&r->d->lock);
+    int err = al_netpolicy_from_json(&np, s->px.netpolicy);
+    pthread_mutex_unlock(&r->d->lock);
+    ald_session_unref(r->d, s);
+    if (err < 0)
+        return ald_reply_error(r, 500, "internal", NULL, "the stored policy: %s", al_error_last());
+    json_t *net =
+        json_pack("{s:o, s:o, s:o, s:b, s:b}", "allowedDomains", strlist_json(&np.allowed_domains),
+                  "deniedDomains", strlist_json(&np.denied_domains), "allowedAddresses",
+                  strlist_json(&np.allowed_addresses), "allowAllDomains", np.allow_all_domains,
+                  "requireSniMatch", np.require_sni_match);
+    al_netpolicy_free(&np);
+    return ald_reply_json(r, 200, net ? json_pack("{s:o}", "network", net) : NULL);
 }

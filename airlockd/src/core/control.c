@@ -182,8 +182,13 @@ static struct ald_proc *apply(struct ald *d, struct ald_session *s, const struct
             p = p->next;
         if (p) {
             p->spawn_err = m->err;
-            int code = m->err == ENOENT ? 127 : 126;
-            ald_proc_set_exit(d, p, code, 0, m->err == ENOENT ? "not-found" : "not-executable", 0);
+            int cwd = m->err > SBS_SPAWN_ERR_CWD; /* the directory, not the program */
+            int code = cwd ? 125 : m->err == ENOENT ? 127 : 126;
+            ald_proc_set_exit(d, p, code, 0,
+                              cwd                ? "cwd-unusable"
+                              : m->err == ENOENT ? "not-found"
+                                                 : "not-executable",
+                              0);
             p->refs++;
             done = p;
         }

@@ -306,9 +306,10 @@ int ald_exec_spawn(struct ald *d, struct ald_session *s, struct ald_proc *p,
 }
 
 int ald_exec_wait(struct ald *d, struct ald_session *s, char **argv, json_t *env,
-                  uint32_t timeout_s, int *code)
+                  uint32_t timeout_s, int *code, uint64_t *num)
 {
     *code = -1;
+    *num = 0;
     struct ald_exec_req req;
     memset(&req, 0, sizeof(req));
     req.argv = argv;
@@ -335,6 +336,7 @@ int ald_exec_wait(struct ald *d, struct ald_session *s, char **argv, json_t *env
             ald_proc_unref(d, p);
     }
     if (err == 0) {
+        *num = p->num;
         ald_proc_save(d, p);
         struct pollfd pfd = {p->exit_efd, POLLIN, 0};
         int n;

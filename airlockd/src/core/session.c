@@ -516,9 +516,11 @@ int ald_session_create(struct ald *d, const struct ald_principal *who, struct al
         err = d->hooks.git.setup(d, s);
     if (err == 0)
         err = start_sandbox(d, s, &req->policy);
-    int refused = 0;
-    if (err == 0)
+    int refused = 0, cloning = 0;
+    if (err == 0) {
+        cloning = req->repo != NULL;
         refused = (err = d->hooks.git.clone(d, s)) == AL_EEXISTS;
+    }
     al_log(AL_LOG_DEBUG, "session %s: saved and dirs made in %llu ms, sandbox in %llu ms", s->id,
            (unsigned long long)(t1 - t0), (unsigned long long)(ald_mono_ms() - t1));
     pthread_mutex_lock(&d->lock);
@@ -533,7 +535,7 @@ int ald_session_create(struct ald *d, const struct ald_principal *who, struct al
     if (err < 0) {
         /* torn down at once either way: a refused branch is the caller's
          * conflict (409), anything else the host's failure (500) */
-        char reason[256], msg[400];
+        char reason[256], msg[1000];
         snprintf(msg, sizeof(msg), "%s", al_error_last());
         snprintf(reason, sizeof(reason), "%s: %.230s", refused ? "create-refused" : "create-failed",
                  msg);
@@ -541,6 +543,8 @@ int ald_session_create(struct ald *d, const struct ald_principal *who, struct al
         ald_session_end(d, s, ALD_FAILED, reason);
         if (refused)
             ald_fault_set(f, ALD_FAULT_CONFLICT, "conflict", "branch", "%s", msg);
+        else if (cloning) /* the upstream's or the request's, said in full */
+            ald_fault_set(f, ALD_FAULT_UPSTREAM, "clone_failed", NULL, "%s", msg);
         else
             ald_fault_set(f, ALD_FAULT_INTERNAL, "internal", NULL, "%s", reason);
         ald_session_unref(d, s);

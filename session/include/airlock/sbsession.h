@@ -171,6 +171,12 @@ enum sbs_msg_type {
     SBS_MSG_EXITED = 4,       /* proc, status (wait status), timed_out */
 };
 
+/* Added to SPAWN_FAILED's errno when the command's working directory was
+ * the failure (chdir), not the program: SBS_SPAWN_ERR_CWD + ENOENT is "no
+ * such directory". Within 1..4095, so an older reader takes it as an
+ * errno it does not know. */
+#define SBS_SPAWN_ERR_CWD 2048
+
 struct sbs_msg {
     enum sbs_msg_type type;
     uint32_t version;     /* HELLO: protocol version */

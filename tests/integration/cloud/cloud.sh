@@ -1,5 +1,5 @@
 #!/bin/bash
-# Usage: cloud.sh BUILD_DIR
+# Usage: cloud.sh BUILD_DIR [TEST.py]   (default cloud_test.py, beside this script)
 # Starts the upstream of the gitproxy integration tests (git http-backend
 # behind nginx, accepting only $REAL_TOKEN), then airlock the way a real
 # install runs it: `airlock up --state-dir ... --listen ...` as
@@ -57,9 +57,11 @@ if "$NETPROXY" --help 2>&1 | grep -q -- --control; then NET_CONTROL=1; fi
 # operator grants alice that one address (airlockd's "grants").
 NET_ADDR=$(ip -4 -o addr show scope global 2>/dev/null | awk '{sub("/.*", "", $4); print $4; exit}')
 WEB_ADDR=${NET_ADDR:-127.0.0.1}
-python3 - "$ALD" "$UP" "$NET_CONTROL" "$WEB_ADDR" "$NET_ADDR" <<'PY'
+CLOSED_PORT=$(free_port) # nothing listens there: refused.test's upstream
+python3 - "$ALD" "$UP" "$NET_CONTROL" "$WEB_ADDR" "$NET_ADDR" "$CLOSED_PORT" <<'PY'
 import json, sys
 ald, up, net, web, grant = sys.argv[1], sys.argv[2], sys.argv[3] == "1", sys.argv[4], sys.argv[5]
+closed = sys.argv[6]
 def edit(name, change):
     path = "%s/%s" % (ald, name)
     with open(path) as f:
@@ -69,6 +71,10 @@ def edit(name, change):
         json.dump(conf, f, indent=2)
 def gitproxy(conf):
     conf["upstreams"]["git.test"] = {"url": up}
+    # failing upstreams for session_ux_test.py: a refused port, a name that
+    # never resolves (.invalid, RFC 2606)
+    conf["upstreams"]["refused.test"] = {"url": "http://127.0.0.1:" + closed}
+    conf["upstreams"]["nxdomain.test"] = {"url": "http://nosuch.invalid"}
     conf["leak_guard"] = True
     conf["check_fast_forward"] = True
 def airlockd(conf):
@@ -89,6 +95,13 @@ KEY_ALICE=$("$AIRLOCK" admin --state-dir "$ALD" key create --user alice --name t
 KEY_BOB=$("$AIRLOCK" admin --state-dir "$ALD" key create --user bob --name t 2>/dev/null)
 printf '%s\n' "$REAL_TOKEN" | "$AIRLOCK" creds add --store "$ALD/creds.store" \
     --master-key "$ALD/master.key" --scope git.test/o
+for scope in refused.test/o nxdomain.test/o; do
+    printf '%s\n' "$REAL_TOKEN" | "$AIRLOCK" creds add --store "$ALD/creds.store" \
+        --master-key "$ALD/master.key" --scope "$scope"
+done
+# a credential the upstream refuses (401)
+printf 'not-the-token\n' | "$AIRLOCK" creds add --store "$ALD/creds.store" \
+    --master-key "$ALD/master.key" --scope git.test/bad
 stop_up
 start_up
 
@@ -113,7 +126,7 @@ json.dump({"API": "http://$(cat "$ALD/airlockd.addr")", "T": "$T", "SRV": "$SRV"
            "WEB_PORT": "$WEB_PORT", "NET_ADDR": "$NET_ADDR", "GITCONFIG": "$T/gitconfig"}, open(sys.argv[1], "w"))
 PY
 )
-python3 "$HERE_CLOUD/cloud_test.py" "$T/cloud/test.json"
+python3 "$HERE_CLOUD/${2:-cloud_test.py}" "$T/cloud/test.json"
 FAILS=$?
 if [ "$FAILS" != 0 ]; then
     echo "--- airlockd log (tail)"

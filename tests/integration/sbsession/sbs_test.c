@@ -105,8 +105,10 @@ static void case_exit_codes(void)
     CHECK(run_sh(&c, "printf 'x' > /workspace/noexec; chmod 644 /workspace/noexec", NULL) == 0);
     char *noexec[] = {"/workspace/noexec", NULL};
     CHECK(run(&c, noexec, NULL, NULL, 0, &r) == 0 && r.spawn_err == EACCES);
+    /* a missing cwd is told apart from a missing command */
     char *bad_cwd[] = {"true", NULL};
-    CHECK(run(&c, bad_cwd, NULL, "/workspace/missing-dir", 0, &r) == 0 && r.spawn_err == ENOENT);
+    CHECK(run(&c, bad_cwd, NULL, "/workspace/missing-dir", 0, &r) == 0 &&
+          r.spawn_err == SBS_SPAWN_ERR_CWD + ENOENT);
     /* The session still serves after failures. */
     CHECK(run_sh(&c, "exit 5", NULL) == 5);
     /* Orphans are reaped by init: no zombie stays. */

@@ -153,6 +153,37 @@ static void exec_events_parse(void **state)
     assert_int_equal(cl_exec_event_status(&ev), 125);
 }
 
+static void exec_notices_parse(void **state)
+{
+    (void)state;
+    struct cl_exec_event ev;
+    const char *l = "{\"type\":\"notice\",\"event\":\"approval\",\"data\":{\"approval\":"
+                    "\"n_3\",\"kind\":\"network\",\"host\":\"new.test\",\"port\":443,"
+                    "\"state\":\"pending\",\"future\":true}}";
+    assert_int_equal(cl_exec_event_parse(&ev, l, strlen(l)), 0);
+    assert_int_equal(ev.kind, CL_EXEC_NOTICE);
+    assert_int_equal(ev.notice, CL_NOTICE_APPROVAL);
+    assert_string_equal(ev.id, "n_3");
+    assert_string_equal(ev.host, "new.test");
+    assert_int_equal(ev.port, 443);
+    cl_exec_event_free(&ev);
+    l = "{\"type\":\"notice\",\"event\":\"network\",\"data\":{\"host\":\"d.test\","
+        "\"port\":80,\"decision\":\"deny\",\"reason\":\"blocked-by-policy\",\"rule\":"
+        "\"d.test\",\"addr\":\"\",\"status\":403}}";
+    assert_int_equal(cl_exec_event_parse(&ev, l, strlen(l)), 0);
+    assert_int_equal(ev.notice, CL_NOTICE_NETWORK);
+    assert_string_equal(ev.why, "blocked-by-policy");
+    assert_string_equal(ev.rule, "d.test");
+    assert_string_equal(ev.decision, "deny");
+    cl_exec_event_free(&ev);
+    /* no port: -1; control bytes are kept here (the printer escapes them) */
+    l = "{\"type\":\"notice\",\"event\":\"network\",\"data\":{\"host\":\"a\\u001bb\"}}";
+    assert_int_equal(cl_exec_event_parse(&ev, l, strlen(l)), 0);
+    assert_int_equal(ev.port, -1);
+    assert_string_equal(ev.host, "a\033b");
+    cl_exec_event_free(&ev);
+}
+
 static void exec_events_malformed(void **state)
 {
     static const char *bad[] = {
@@ -178,6 +209,21 @@ static void exec_events_malformed(void **state)
         "{\"type\":\"start\",\"process\":\"p_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}",
         "{\"type\":\"start\",\"type\":\"exit\"}",
         "{\"type\":\"stdout\",\"data\":\"x\"} trailing",
+        "{\"type\":\"notice\"}",
+        "{\"type\":\"notice\",\"event\":\"approval\"}",
+        "{\"type\":\"notice\",\"event\":\"approval\",\"data\":[]}",
+        "{\"type\":\"notice\",\"event\":\"approval\",\"data\":{}}",
+        "{\"type\":\"notice\",\"event\":\"other\",\"data\":{}}",
+        "{\"type\":\"notice\",\"event\":7,\"data\":{}}",
+        "{\"type\":\"notice\",\"event\":\"network\",\"data\":{\"port\":65536}}",
+        "{\"type\":\"notice\",\"event\":\"network\",\"data\":{\"port\":-1}}",
+        "{\"type\":\"notice\",\"event\":\"network\",\"data\":{\"port\":\"80\"}}",
+        "{\"type\":\"notice\",\"event\":\"network\",\"data\":{\"host\":7}}",
+        "{\"type\":\"notice\",\"event\":\"network\",\"data\":{\"host\":\"a\\u0000b\"}}",
+        "{\"type\":\"notice\",\"event\":\"network\",\"data\":{\"reason\":"
+        "\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}}",
+        "{\"type\":\"notice\",\"event\":\"approval\",\"data\":{\"approval\":"
+        "\"n_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}}",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         struct cl_exec_event ev;
@@ -284,6 +330,7 @@ int main(void)
         cmocka_unit_test(ndjson_unfinished_line_and_callback_error),
         cmocka_unit_test(base64_decodes_and_rejects),
         cmocka_unit_test(exec_events_parse),
+        cmocka_unit_test(exec_notices_parse),
         cmocka_unit_test(exec_events_malformed),
         cmocka_unit_test(sse_parses_events_in_any_chunks),
         cmocka_unit_test(sse_malformed),

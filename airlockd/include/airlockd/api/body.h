@@ -22,7 +22,7 @@ struct ald_apierr {
     int status;
     const char *code;
     char field[128];
-    char message[512];
+    char message[1024];
     int64_t earliest_offset; /* output_truncated: the first byte kept; else -1 */
 };
 

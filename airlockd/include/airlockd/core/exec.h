@@ -75,8 +75,9 @@ void ald_exec_exit_done(struct ald *d, struct ald_proc *p, int save);
 void ald_exec_wait_published(struct ald *d, struct ald_proc *p);
 
 /* Runs argv as a background process of the session (output kept like any
- * other, env: object of extra variables) and waits for its exit: *code. */
+ * other, env: object of extra variables) and waits for its exit: *code,
+ * and *num the process's number (0 when it never started). */
 int ald_exec_wait(struct ald *d, struct ald_session *s, char **argv, json_t *env,
-                  uint32_t timeout_s, int *code);
+                  uint32_t timeout_s, int *code, uint64_t *num);
 
 #endif

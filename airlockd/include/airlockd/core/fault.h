@@ -13,13 +13,14 @@ enum ald_fault_kind {
     ALD_FAULT_CONFLICT,    /* refused in the current state (409) */
     ALD_FAULT_QUOTA,       /* over a quota (429) */
     ALD_FAULT_UNAVAILABLE, /* cannot be done now: stopping, no uid left (503) */
+    ALD_FAULT_UPSTREAM,    /* a repository's upstream (or the way to it) failed (502) */
 };
 
 struct ald_fault {
     enum ald_fault_kind kind;
     const char *code; /* static string */
     char field[128];  /* "" when none */
-    char message[512];
+    char message[1024];
 };
 
 /* Fills `f` and returns AL_EINVAL (for `return ald_fault_set(...)`). */

@@ -43,6 +43,8 @@ struct ald_exec_req {
     uint32_t timeout_s;
     int background;
     int merge_stderr;
+    int notices; /* foreground: "notice" lines for the session's network
+                    approvals and refusals while the command runs */
 };
 
 void ald_exec_req_free(struct ald_exec_req *r);
