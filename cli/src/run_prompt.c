@@ -58,6 +58,8 @@ size_t run_prompt_quote(char *out, size_t size, const char *const *argv, size_t 
 /* Appends `s` to the NUL-terminated `echo` of `size` while it fits. */
 static void echo_add(char *echo, size_t size, const char *s)
 {
+    if (size == 0)
+        return;
     size_t have = strlen(echo), n = strlen(s);
     if (have + n < size)
         memcpy(echo + have, s, n + 1);

@@ -35,7 +35,7 @@ enum run_prompt_state {
  * any other byte is ignored (an escape sequence's ESC is; the printable
  * bytes after it are typed). Writes what to
  * show in return (the typed bytes, "\b \b" per erased byte) to `echo` (of
- * `echo_size`, NUL-terminated; cut when full). Stops at the end of the
+ * `echo_size`, NUL-terminated; cut when full; none when 0). Stops at the end of the
  * line; *used says how many input bytes were taken. */
 enum run_prompt_state run_prompt_feed(struct run_prompt_line *line, const char *in, size_t len,
                                       size_t *used, char *echo, size_t echo_size);
