@@ -487,6 +487,14 @@ int cmd_run(int argc, char **argv)
                 "network limited to Landlock's TCP rules (UDP not blocked), no limits "
                 "(--memory, --pids)\n",
                 al_error_last());
+        /* No private devpts to open a terminal from (the host's ptmx is
+         * outside what Landlock lets the command write): the weaker mode
+         * runs on airlock's own descriptors, asking on /dev/tty. */
+        if (pty) {
+            run_pty_stop(pty);
+            net.pty = NULL;
+            cfg.pty_stdio = 0;
+        }
         err = sb_run_weaker(&res, &cfg);
     }
     /* The user's terminal back before airlock says anything more. */

@@ -169,7 +169,8 @@ static void enter_raw(struct run_pty *p)
     sa.sa_handler = crash_restore;
     for (size_t i = 0; i < sizeof(crash_signals) / sizeof(*crash_signals); i++)
         sigaction(crash_signals[i], &sa, NULL);
-    if (tcsetattr(p->tty_in, TCSAFLUSH, &raw) == 0)
+    /* TCSANOW: what was typed ahead is the command's. */
+    if (tcsetattr(p->tty_in, TCSANOW, &raw) == 0)
         p->raw = 1;
 }
 
@@ -229,8 +230,16 @@ static int receive_master(struct run_pty *p)
     }
     p->master = fd;
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    /* Started in the background (`airlock run ... &`): stop, as any
+     * program that wants its terminal, until `fg`; the modes seen before
+     * would be the foreground program's (a shell's line editor). */
+    /* (Setting our own group as the foreground one is a no-op in the
+     * foreground; in the background the kernel stops us with SIGTTOU and
+     * restarts the call after `fg`.) */
+    tcsetpgrp(p->tty_in, getpgrp());
     /* The user's modes (erase key, UTF-8 input...) and size for the
      * sandbox's terminal, then ours raw, then the command may run. */
+    p->have_saved = tcgetattr(p->tty_in, &p->saved) == 0;
     if (p->have_saved)
         tcsetattr(fd, TCSANOW, &p->saved);
     resize(p);
@@ -369,12 +378,18 @@ static void relay_finish(struct run_pty *p)
 static void *relay_main(void *arg)
 {
     struct run_pty *p = arg;
-    /* Everything but the faults blocked: airlock's main thread supervises
-     * the signals, and SIGWINCH stays pending for our signalfd. */
+    /* Everything blocked but the faults (the terminal is restored on
+     * those) and SIGTTIN/SIGTTOU: airlock's main thread supervises the
+     * signals, and SIGWINCH stays pending for our signalfd. With those two
+     * blocked, airlock started in the background would set raw mode under
+     * the shell in the foreground and take EIO for input; unblocked, it
+     * stops until `fg` like any program reading its terminal. */
     sigset_t set;
     sigfillset(&set);
     for (size_t i = 0; i < sizeof(crash_signals) / sizeof(*crash_signals); i++)
         sigdelset(&set, crash_signals[i]);
+    sigdelset(&set, SIGTTIN);
+    sigdelset(&set, SIGTTOU);
     pthread_sigmask(SIG_SETMASK, &set, NULL);
 
     for (;;) {
@@ -387,7 +402,10 @@ static void *relay_main(void *arg)
         if (p->master < 0 && p->sock >= 0) {
             fds[i_sock = (int)n++] = (struct pollfd){p->sock, POLLIN, 0};
         } else if (p->master >= 0) {
-            if (!p->in_eof && (p->q_active || p->to_cmd_len < sizeof(p->to_cmd)))
+            /* Keys typed once the command's side is gone are the shell's
+             * after us: left in the terminal. */
+            if (!p->in_eof &&
+                (p->q_active || (!p->master_eof && p->to_cmd_len < sizeof(p->to_cmd))))
                 fds[i_in = (int)n++] = (struct pollfd){p->tty_in, POLLIN, 0};
             short ev = (short)((!p->master_eof && !p->q_active ? POLLIN : 0) |
                                (p->to_cmd_len && !p->q_active ? POLLOUT : 0));
@@ -470,7 +488,6 @@ int run_pty_start(run_pty **out, int *out_sandbox_sock, unsigned stdio)
     pthread_mutex_init(&p->lock, NULL);
     pthread_mutex_init(&p->one_question, NULL);
     pthread_cond_init(&p->cond, NULL);
-    p->have_saved = tcgetattr(p->tty_in, &p->saved) == 0;
 
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0 ||
         pipe2(p->wake, O_CLOEXEC | O_NONBLOCK) < 0) {

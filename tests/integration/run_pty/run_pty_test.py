@@ -161,6 +161,26 @@ def case_exit_status():
         t.close()
 
 
+def case_background_fg():
+    # `airlock run ... &` from an interactive shell: stopped until `fg`,
+    # then the command gets the keys, and the shell its modes back.
+    t = Term(["bash", "--norc", "--noprofile", "-i"], env=ENV)
+    t.expect(rb"PROMPT\$ ")
+    t.send("%s run -- sh -c 'echo st\"\"arted; read x; echo got-$x' &\r" % AIRLOCK)
+    t.send("sleep 1; jobs\r")
+    t.expect(rb"\[1\]\+ +Stopped")
+    t.send("fg\r")
+    t.expect(rb"started\r\n")
+    t.send("hello\r")
+    t.expect(rb"got-hello\r\n")
+    mark = len(t.out)
+    t.expect(rb"PROMPT\$ ", start=mark)
+    t.send("stty -a | grep -o -e '-*icanon' -e '-*echo ' | tr '\\n' ,; echo\r")
+    t.expect(rb"\ricanon,echo ,\r\n", start=mark)
+    t.send("exit\r")
+    t.wait()
+
+
 # What the command tries on every terminal it holds: inject input, change
 # the modes, change the size.
 ATTACK = r"""
