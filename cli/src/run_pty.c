@@ -232,11 +232,14 @@ static int receive_master(struct run_pty *p)
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
     /* Started in the background (`airlock run ... &`): stop, as any
      * program that wants its terminal, until `fg`; the modes seen before
-     * would be the foreground program's (a shell's line editor). */
-    /* (Setting our own group as the foreground one is a no-op in the
+     * would be the foreground program's (a shell's line editor). Setting
+     * our own group as the foreground one does that: a no-op in the
      * foreground; in the background the kernel stops us with SIGTTOU and
-     * restarts the call after `fg`.) */
-    tcsetpgrp(p->tty_in, getpgrp());
+     * restarts the call after `fg`. Not with SIGTTOU ignored: then the
+     * call would take the terminal from the shell. */
+    struct sigaction ttou;
+    if (sigaction(SIGTTOU, NULL, &ttou) == 0 && ttou.sa_handler != SIG_IGN)
+        tcsetpgrp(p->tty_in, getpgrp());
     /* The user's modes (erase key, UTF-8 input...) and size for the
      * sandbox's terminal, then ours raw, then the command may run. */
     p->have_saved = tcgetattr(p->tty_in, &p->saved) == 0;
