@@ -2,6 +2,8 @@
 #include "cli.h"
 #include "run_hints.h"
 #include "run_network.h"
+#include "run_prompt.h"
+#include "run_pty.h"
 
 #include "airlock/error.h"
 #include "airlock/log.h"
@@ -24,8 +26,8 @@ struct run_opts {
     struct cli_settings_opts settings;
     struct al_strlist allow_write, deny_read, pass_env, hosts;
     const char *shell_string;
-    int debug, print_policy, unsandboxed, yes;
-    unsigned long timeout_s, memory_mb, pids;
+    int debug, print_policy, unsandboxed, yes, no_pty;
+    unsigned long timeout_s, memory_mb, pids, ask_timeout_s;
     double cpus;
 };
 
@@ -46,6 +48,9 @@ static void run_usage(FILE *f)
           "  --print-policy       print the effective policy as JSON and exit\n"
           "  --unsandboxed        run without the sandbox (if allowUnsandboxedCommands)\n"
           "  --yes                do not ask in mode \"regular\"\n"
+          "  --ask-timeout SECONDS  a network question waits this long (default 60)\n"
+          "  --no-pty             no terminal of the sandbox's own: the command gets\n"
+          "                       airlock's stdin/stdout/stderr as they are\n"
           "  --debug              log every step\n"
           "\n"
           "exit status: the command's; 128+N if killed by signal N; 124 timeout;\n"
@@ -86,7 +91,9 @@ static int parse_opts(struct run_opts *o, int argc, char **argv, int *cmd_index)
         O_UNSANDBOXED,
         O_YES,
         O_HELP,
-        O_ADD_HOST
+        O_ADD_HOST,
+        O_ASK_TIMEOUT,
+        O_NO_PTY
     };
     static const struct option longopts[] = {
         {"settings", required_argument, NULL, O_SETTINGS},
@@ -103,6 +110,8 @@ static int parse_opts(struct run_opts *o, int argc, char **argv, int *cmd_index)
         {"cpus", required_argument, NULL, O_CPUS},
         {"unsandboxed", no_argument, NULL, O_UNSANDBOXED},
         {"yes", no_argument, NULL, O_YES},
+        {"ask-timeout", required_argument, NULL, O_ASK_TIMEOUT},
+        {"no-pty", no_argument, NULL, O_NO_PTY},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -118,6 +127,7 @@ static int parse_opts(struct run_opts *o, int argc, char **argv, int *cmd_index)
         {"--memory", "megabytes"},
         {"--pids", "a number of processes"},
         {"--cpus", "a number of cores"},
+        {"--ask-timeout", "seconds"},
         {"-c", "a shell string"},
     };
     int c, err = 0;
@@ -174,6 +184,12 @@ static int parse_opts(struct run_opts *o, int argc, char **argv, int *cmd_index)
             break;
         case O_YES:
             o->yes = 1;
+            break;
+        case O_ASK_TIMEOUT:
+            err = parse_ulong(&o->ask_timeout_s, "--ask-timeout", optarg, 1, 86400);
+            break;
+        case O_NO_PTY:
+            o->no_pty = 1;
             break;
         case 'c':
             o->shell_string = optarg;
@@ -337,6 +353,7 @@ int cmd_run(int argc, char **argv)
     char *settings_dir = NULL;
     char cwd[PATH_MAX];
     struct run_network net = {0};
+    run_pty *pty = NULL;
     static const uint16_t proxy_ports[] = {RUN_NET_HTTP_PORT, RUN_NET_SOCKS_PORT};
     int cmd_index = 0, rc = EXIT_AIRLOCK;
     al_policy_init(&policy);
@@ -397,9 +414,13 @@ int cmd_run(int argc, char **argv)
     }
 
     if (policy.mode == AL_MODE_REGULAR && !o.yes) {
-        char question[512];
-        snprintf(question, sizeof(question), "airlock: run `%s` in the sandbox?",
-                 o.shell_string ? o.shell_string : name);
+        /* The whole command, as a shell would take it back, safe to show. */
+        char shown[400], question[512];
+        size_t words = 0;
+        while (cmd[words])
+            words++;
+        run_prompt_quote(shown, sizeof(shown), (const char *const *)cmd, words);
+        snprintf(question, sizeof(question), "airlock: run %s in the sandbox?", shown);
         int yes = cli_ask_yes_no(question);
         if (yes < 0) {
             fprintf(stderr, "airlock: mode \"regular\" asks before running, and there is no "
@@ -417,9 +438,19 @@ int cmd_run(int argc, char **argv)
     /* Network: none at all, unless the policy allows something; then the
      * egress proxy is the only way out. */
     int networked = run_network_wanted(&policy);
-    if (networked && (run_network_prepare(&net, &policy, &o.hosts, settings_dir) < 0 ||
+    if (networked && (run_network_prepare(&net, &policy, &o.hosts, settings_dir,
+                                          o.ask_timeout_s ? (unsigned)o.ask_timeout_s : 60) < 0 ||
                       run_network_env(&net, &env) < 0))
         goto out;
+    /* A terminal of the sandbox's own when the user's is one (see
+     * run_pty.h); it also owns the network questions from then on. */
+    unsigned pty_stdio = o.no_pty ? 0 : run_pty_wanted();
+    int pty_sock = -1;
+    if (pty_stdio && run_pty_start(&pty, &pty_sock, pty_stdio) < 0) {
+        fprintf(stderr, "airlock: %s\n", al_error_last());
+        goto out;
+    }
+    net.pty = pty;
     struct sb_config cfg = {
         .policy = &policy,
         .cwd = cwd,
@@ -437,6 +468,8 @@ int cmd_run(int argc, char **argv)
         .n_tcp_connect_ports = networked ? 2 : 0,
         .ro_paths = (const char *const[]){net.connect_helper},
         .n_ro_paths = networked && net.connect_helper[0] ? 1 : 0,
+        .pty_stdio = pty_stdio,
+        .pty_sock = pty_sock,
     };
     struct sb_result res;
     int err = sb_run(&res, &cfg);
@@ -455,8 +488,18 @@ int cmd_run(int argc, char **argv)
                 "network limited to Landlock's TCP rules (UDP not blocked), no limits "
                 "(--memory, --pids)\n",
                 al_error_last());
+        /* No private devpts to open a terminal from (the host's ptmx is
+         * outside what Landlock lets the command write): the weaker mode
+         * runs on airlock's own descriptors, asking on /dev/tty. */
+        if (pty) {
+            run_pty_stop(pty);
+            net.pty = NULL;
+            cfg.pty_stdio = 0;
+        }
         err = sb_run_weaker(&res, &cfg);
     }
+    /* The user's terminal back before airlock says anything more. */
+    run_pty_stop(pty);
     if (err < 0) {
         fprintf(stderr, "airlock: sandbox could not be built: %s\n", al_error_last());
         goto out;
@@ -464,7 +507,9 @@ int cmd_run(int argc, char **argv)
     rc = report(&res, &cfg);
     run_hints_print(&res, &policy, cwd, name, cmd, o.shell_string, networked);
 out:
-    run_network_stop(&net);
+    run_pty_stop(pty);
+    run_network_stop(&net); /* waits for its questions: before the relay goes */
+    run_pty_free(pty);
     al_strlist_free(&env);
     al_policy_free(&policy);
     free(settings_dir);

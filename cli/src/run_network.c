@@ -2,6 +2,7 @@
 #include "run_network.h"
 
 #include "cli.h"
+#include "run_prompt.h"
 
 #include "airlock/proxy_env.h"
 #include "airlock/buf.h"
@@ -12,6 +13,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <limits.h>
@@ -24,6 +26,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -218,6 +221,38 @@ static void block_all_signals(void)
     pthread_sigmask(SIG_BLOCK, &all, NULL);
 }
 
+/* Copies `s` into `out` (of `n` >= 4 bytes) fit for one terminal line: a
+ * control byte, DEL or a byte >= 0x80 becomes '?', and a string longer than
+ * `n` - 1 bytes ends in "...". NULL gives "?". */
+static void term_safe(char *out, size_t n, const char *s)
+{
+    size_t i = 0;
+    if (!s)
+        s = "?";
+    for (; s[i] && i < n - 1; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        out[i] = ch < 0x20 || ch >= 0x7f ? '?' : (char)ch;
+    }
+    out[i] = '\0';
+    if (s[i])
+        memcpy(out + n - 4, "...", 4);
+}
+
+/* Prints airlock's line `fmt` (no newline) on stderr, or between the
+ * command's output when the relay owns the terminal. */
+static void say(const struct run_network *net, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void say(const struct run_network *net, const char *fmt, ...)
+{
+    char line[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    if (run_pty_say(net->pty, line) < 0)
+        fprintf(stderr, "%s\n", line);
+}
+
 static void *loop_main(void *arg)
 {
     block_all_signals();
@@ -227,15 +262,24 @@ static void *loop_main(void *arg)
     return NULL;
 }
 
-/* Appends `host:port` to allowedDomains in settings.local.json. */
-static void persist_always(const char *dir, const char *host, unsigned port)
+/* Appends `host:port` to allowedDomains in settings.local.json (which the
+ * next run with the same settings folder reads: settings_load.c). */
+static void persist_always(const struct run_network *net, const char *host, unsigned port)
 {
+    const char *dir = net->settings_dir;
     char path[PATH_MAX], entry[300];
     if (!dir || al_path_join(path, sizeof(path), dir, "settings.local.json") < 0)
         return;
     snprintf(entry, sizeof(entry), port == 443 || port == 80 ? "%s" : "%s:%u", host, port);
     json_error_t jerr;
+    char safe[PATH_MAX];
+    term_safe(safe, sizeof(safe), path);
     json_t *root = json_load_file(path, 0, &jerr);
+    if (!root && access(path, F_OK) == 0) {
+        /* never overwrite a file of the user's that we cannot read */
+        say(net, "airlock: warning: %s is not valid JSON: \"%s\" not saved", safe, entry);
+        return;
+    }
     if (!root)
         root = json_object();
     json_t *sb = json_object_get(root, "sandbox");
@@ -243,21 +287,21 @@ static void persist_always(const char *dir, const char *host, unsigned port)
         sb = json_object();
         json_object_set_new(root, "sandbox", sb);
     }
-    json_t *net = json_object_get(sb, "network");
-    if (!json_is_object(net)) {
-        net = json_object();
-        json_object_set_new(sb, "network", net);
+    json_t *jnet = json_object_get(sb, "network");
+    if (!json_is_object(jnet)) {
+        jnet = json_object();
+        json_object_set_new(sb, "network", jnet);
     }
-    json_t *list = json_object_get(net, "allowedDomains");
+    json_t *list = json_object_get(jnet, "allowedDomains");
     if (!json_is_array(list)) {
         list = json_array();
-        json_object_set_new(net, "allowedDomains", list);
+        json_object_set_new(jnet, "allowedDomains", list);
     }
     json_array_append_new(list, json_string(entry));
     if (json_dump_file(root, path, JSON_INDENT(2)) < 0)
-        al_log(AL_LOG_WARN, "cannot save %s to %s", entry, path);
+        say(net, "airlock: warning: cannot save \"%s\" to %s", entry, safe);
     else
-        fprintf(stderr, "airlock: added %s to %s\n", entry, path);
+        say(net, "airlock: added \"%s\" to sandbox.network.allowedDomains in %s", entry, safe);
     json_decref(root);
 }
 
@@ -268,32 +312,97 @@ struct approval_job {
     unsigned port;
 };
 
+/* The answer already given in this run for host:port: 1 allow, 0 deny,
+ * -1 none. */
+static int answer_find(struct run_network *net, const char *host, unsigned port)
+{
+    int found = -1;
+    pthread_mutex_lock(&net->answers_lock);
+    for (size_t i = 0; i < net->n_answers && found < 0; i++)
+        if (net->answers[i].port == port && strcmp(net->answers[i].host, host) == 0)
+            found = net->answers[i].allow;
+    pthread_mutex_unlock(&net->answers_lock);
+    return found;
+}
+
+static void answer_keep(struct run_network *net, const char *host, unsigned port, int allow)
+{
+    pthread_mutex_lock(&net->answers_lock);
+    size_t max = sizeof(net->answers) / sizeof(*net->answers);
+    struct run_net_answer *a = &net->answers[net->n_answers < max ? net->n_answers++ : max - 1];
+    snprintf(a->host, sizeof(a->host), "%s", host);
+    a->port = port;
+    a->allow = allow;
+    pthread_mutex_unlock(&net->answers_lock);
+}
+
+/* Asks on /dev/tty (no relay: the command shares the terminal) and waits
+ * up to `timeout_s`: 'y', 'a', 'n', 0 (no answer in time, said on a line
+ * of its own) or -1 (no terminal). */
+static int ask_dev_tty(const char *question, unsigned timeout_s)
+{
+    int fd = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0)
+        return -1;
+    /* A line of its own: whatever the command left on the current one. */
+    dprintf(fd, "\n%s ", question);
+    int result = 'n';
+    struct pollfd p = {fd, POLLIN, 0};
+    int r;
+    while ((r = poll(&p, 1, (int)(timeout_s * 1000u))) < 0 && errno == EINTR)
+        ;
+    if (r == 0) {
+        tcflush(fd, TCIFLUSH); /* a half-typed answer is not the command's */
+        dprintf(fd, "\nairlock: no answer in %u s: denied\n", timeout_s);
+        result = 0;
+    } else {
+        struct run_prompt_line line = {0};
+        char answer[64] = {0}, echo[8];
+        size_t used;
+        ssize_t n = read(fd, answer, sizeof(answer) - 1);
+        if (n > 0 &&
+            run_prompt_feed(&line, answer, (size_t)n, &used, echo, sizeof(echo)) == RUN_PROMPT_DONE)
+            result = run_prompt_verdict(&line);
+    }
+    close(fd);
+    return result;
+}
+
 /* Asks on the terminal, one question at a time, off the proxy's loop. */
 static void *ask_main(void *arg)
 {
     static pthread_mutex_t one_at_a_time = PTHREAD_MUTEX_INITIALIZER;
     struct approval_job *job = arg;
+    struct run_network *net = job->net;
     block_all_signals();
     pthread_mutex_lock(&one_at_a_time);
     enum np_verdict v = NP_VERDICT_DENY;
-    int fd = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
-    if (fd >= 0) {
-        dprintf(fd, "airlock: allow network access to %s:%u? [y]es/[a]lways/[N]o ", job->host,
-                job->port);
-        char answer[16] = {0};
-        if (read(fd, answer, sizeof(answer) - 1) > 0) {
-            if (answer[0] == 'y' || answer[0] == 'Y')
-                v = NP_VERDICT_ALLOW_SESSION;
-            else if (answer[0] == 'a' || answer[0] == 'A')
-                v = NP_VERDICT_ALLOW_ALWAYS;
-        }
-        close(fd);
+    int before = answer_find(net, job->host, job->port);
+    if (before >= 0) {
+        v = before ? NP_VERDICT_ALLOW_SESSION : NP_VERDICT_DENY;
+    } else {
+        char host[300], question[400];
+        term_safe(host, sizeof(host), job->host);
+        snprintf(question, sizeof(question),
+                 "airlock: allow network access to %s:%u? [y]es/[a]lways/[N]o", host, job->port);
+        int a = net->pty ? run_pty_ask(net->pty, question, net->ask_timeout_s)
+                         : ask_dev_tty(question, net->ask_timeout_s);
+        if (a == 'y')
+            v = NP_VERDICT_ALLOW_SESSION;
+        else if (a == 'a')
+            v = NP_VERDICT_ALLOW_ALWAYS;
+        if (a != -1)
+            answer_keep(net, job->host, job->port, v != NP_VERDICT_DENY);
     }
     if (v == NP_VERDICT_ALLOW_ALWAYS)
-        persist_always(job->net->settings_dir, job->host, job->port);
-    np_proxy_approve(job->net->proxy, job->id, v);
+        persist_always(net, job->host, job->port);
+    np_proxy_approve(net->proxy, job->id, v);
     pthread_mutex_unlock(&one_at_a_time);
     free(job);
+    pthread_mutex_lock(&net->answers_lock);
+    net->asking--;
+    pthread_cond_broadcast(&net->asked);
+    pthread_mutex_unlock(&net->answers_lock);
     return NULL;
 }
 
@@ -310,29 +419,18 @@ static void approver(const struct np_approval *req, void *payload)
     job->id = req->id;
     job->port = req->port;
     snprintf(job->host, sizeof(job->host), "%s", req->host);
+    pthread_mutex_lock(&net->answers_lock);
+    net->asking++;
+    pthread_mutex_unlock(&net->answers_lock);
     if (pthread_create(&t, NULL, ask_main, job) != 0) {
         np_proxy_approve(net->proxy, req->id, NP_VERDICT_DENY);
         free(job);
+        pthread_mutex_lock(&net->answers_lock);
+        net->asking--;
+        pthread_mutex_unlock(&net->answers_lock);
         return;
     }
     pthread_detach(t);
-}
-
-/* Copies `s` into `out` (of `n` >= 4 bytes) fit for one terminal line: a
- * control byte, DEL or a byte >= 0x80 becomes '?', and a string longer than
- * `n` - 1 bytes ends in "...". NULL gives "?". */
-static void term_safe(char *out, size_t n, const char *s)
-{
-    size_t i = 0;
-    if (!s)
-        s = "?";
-    for (; s[i] && i < n - 1; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        out[i] = ch < 0x20 || ch >= 0x7f ? '?' : (char)ch;
-    }
-    out[i] = '\0';
-    if (s[i])
-        memcpy(out + n - 4, "...", 4);
 }
 
 /* Prints the terminal line for one refused request (decision log record `o`,
@@ -356,30 +454,34 @@ static void print_refusal(const struct run_network *net, json_t *o, const char *
     int host_is_ip = inet_pton(AF_INET, host, &ip) == 1 || inet_pton(AF_INET6, host, &ip) == 1;
 
     if (strcmp(r, "dns-failure") == 0)
-        fprintf(stderr, "airlock: network: %s:%lld: the name does not resolve (DNS)\n", host,
-                (long long)port);
+        say(net, "airlock: network: %s:%lld: the name does not resolve (DNS)", host,
+            (long long)port);
     else if (strcmp(r, "blocked-address") == 0)
-        fprintf(stderr,
-                "airlock: blocked network: %s:%lld resolved to %s (%s address): to allow it, "
-                "add \"%s\" to %s.allowedAddresses%s\n",
-                host, (long long)port, addr, cls, addr, key, in);
+        say(net,
+            "airlock: blocked network: %s:%lld resolved to %s (%s address): to allow it, "
+            "add \"%s\" to %s.allowedAddresses%s",
+            host, (long long)port, addr, cls, addr, key, in);
     else if (strcmp(r, "blocked-by-policy") == 0 && rule[0] && strcmp(rule, "?") != 0)
-        fprintf(stderr,
-                "airlock: blocked network: %s:%lld (denied by %s.deniedDomains entry "
-                "\"%s\"%s)\n",
-                host, (long long)port, key, rule, in);
+        say(net,
+            "airlock: blocked network: %s:%lld (denied by %s.deniedDomains entry "
+            "\"%s\"%s)",
+            host, (long long)port, key, rule, in);
     else if (strcmp(r, "blocked-by-policy") == 0 && host_is_ip)
-        fprintf(stderr,
-                "airlock: blocked network: %s:%lld (an IP address, not in the allowlist): "
-                "to allow it, add \"%s\" to %s.allowedAddresses%s\n",
-                host, (long long)port, host, key, in);
+        say(net,
+            "airlock: blocked network: %s:%lld (an IP address, not in the allowlist): "
+            "to allow it, add \"%s\" to %s.allowedAddresses%s",
+            host, (long long)port, host, key, in);
     else if (strcmp(r, "blocked-by-policy") == 0 || strcmp(r, "needs-approval-timeout") == 0)
-        fprintf(stderr,
-                "airlock: blocked network: %s:%lld (%s): add \"%s\" to %s.allowedDomains%s\n", host,
-                (long long)port,
-                r[0] == 'b' ? "not in the allowlist" : "nobody approved it in time", host, key, in);
+        /* With a terminal to ask on, a host in neither list was asked
+         * about: blocked-by-policy without a rule is an answer. */
+        say(net, "airlock: blocked network: %s:%lld (%s): add \"%s\" to %s.allowedDomains%s", host,
+            (long long)port,
+            r[0] != 'b' ? "nobody approved it in time"
+            : net->ask  ? "not approved at the prompt"
+                        : "not in the allowlist",
+            host, key, in);
     else
-        fprintf(stderr, "airlock: blocked network: %s:%lld (%s)\n", host, (long long)port, reason);
+        say(net, "airlock: blocked network: %s:%lld (%s)", host, (long long)port, reason);
 }
 
 /* Reads the decision log and prints every denial on stderr. */
@@ -400,8 +502,8 @@ static void *log_main(void *arg)
             const char *reason = json_string_value(json_object_get(o, "reason"));
             json_int_t port = json_integer_value(json_object_get(o, "port"));
             if (proxy && strcmp(proxy, "relay") == 0)
-                fprintf(stderr, "airlock: cannot reach the external proxy at %s:%lld (%s)\n",
-                        host ? host : "?", (long long)port, reason ? reason : decision);
+                say(net, "airlock: cannot reach the external proxy at %s:%lld (%s)",
+                    host ? host : "?", (long long)port, reason ? reason : decision);
             else
                 print_refusal(net, o, decision);
         }
@@ -415,9 +517,14 @@ static void *log_main(void *arg)
 }
 
 int run_network_prepare(struct run_network *net, const struct al_policy *policy,
-                        const struct al_strlist *hosts, const char *settings_dir)
+                        const struct al_strlist *hosts, const char *settings_dir,
+                        unsigned ask_timeout_s)
 {
     memset(net, 0, sizeof(*net));
+    pthread_mutex_init(&net->answers_lock, NULL);
+    pthread_cond_init(&net->asked, NULL);
+    net->sync_ready = 1;
+    net->ask_timeout_s = ask_timeout_s;
     net->log_pipe[0] = net->log_pipe[1] = -1;
     net->settings_dir = settings_dir;
     net->http_port = policy->http_proxy_port;
@@ -441,6 +548,9 @@ int run_network_prepare(struct run_network *net, const struct al_policy *policy,
         snprintf(net->settings_file, sizeof(net->settings_file), " in %s", file);
     }
     cfg.resolver_threads = 2;
+    /* The question on the terminal ends first (and says so); the proxy's
+     * own deadline is for a request queued behind other questions. */
+    cfg.approval_timeout_ms = (ask_timeout_s + 5) * 1000u;
     cfg.log_fd = net->log_pipe[1];
     int err = np_proxy_new(&net->proxy, &cfg);
     if (err == 0)
@@ -538,6 +648,14 @@ int run_network_env(const struct run_network *net, struct al_strlist *env)
 void run_network_stop(struct run_network *net)
 {
     custom_proxy_stop(net);
+    /* Questions on the relay end as soon as it stopped (they answer -1);
+     * on /dev/tty they may wait for a key: those are left to exit(). */
+    if (net->sync_ready && net->pty) {
+        pthread_mutex_lock(&net->answers_lock);
+        while (net->asking > 0)
+            pthread_cond_wait(&net->asked, &net->answers_lock);
+        pthread_mutex_unlock(&net->answers_lock);
+    }
     if (!net->proxy)
         return;
     np_proxy_stop(net->proxy);

@@ -14,6 +14,8 @@
 #include <pthread.h>
 #include <sys/types.h>
 
+#include "run_pty.h"
+
 #include "airlock/netproxy.h"
 #include "airlock/ports.h"
 #include "airlock/settings.h"
@@ -27,8 +29,23 @@ struct run_network {
     pthread_t loop_thread, log_thread;
     int loop_started, log_started;
     int log_pipe[2];
-    const char *settings_dir;  /* "always" answers go to settings.local.json here */
-    int ask;                   /* a terminal to ask on */
+    const char *settings_dir; /* "always" answers go to settings.local.json here */
+    int ask;                  /* a terminal to ask on */
+    unsigned ask_timeout_s;   /* how long a question waits for its answer */
+    struct run_pty *pty;      /* the relay that owns the terminal, or NULL
+                                 (then /dev/tty); set by the caller */
+    int sync_ready;           /* answers_lock and asked are initialised */
+    pthread_mutex_t answers_lock;
+    pthread_cond_t asked;   /* `asking` went down */
+    size_t asking;          /* question threads still running */
+    struct run_net_answer { /* what was answered in this run, so that the
+                               requests queued behind a question for the
+                               same host:port are not asked again */
+        char host[256];
+        unsigned port;
+        int allow;
+    } answers[32];
+    size_t n_answers;
     int http_port, socks_port; /* external proxy ports on the host; 0 = ours */
     pid_t custom_pid;          /* customProxy's process group leader; 0 = none */
     char connect_helper[256];  /* airlock-connect as seen inside; "" = none */
@@ -43,10 +60,13 @@ int run_network_wanted(const struct al_policy *policy);
 
 /* Creates the proxy with the policy and the DNS overrides ("NAME=IP[,IP]"),
  * starts customProxy (and waits until its ports accept connections) and
- * finds the airlock-connect helper. Prints "airlock: ..." and returns a
+ * finds the airlock-connect helper. A host in neither list is asked about
+ * on the terminal (through net->pty once the caller sets it, else
+ * /dev/tty) for up to `ask_timeout_s` seconds. Prints "airlock: ..." and returns a
  * negative code on error; run_network_stop() cleans up either way. */
 int run_network_prepare(struct run_network *net, const struct al_policy *policy,
-                        const struct al_strlist *hosts, const char *settings_dir);
+                        const struct al_strlist *hosts, const char *settings_dir,
+                        unsigned ask_timeout_s);
 
 /* sb_netns_fn: opens the listeners inside the sandbox's network namespace
  * and starts the proxy's threads. `payload` is the struct run_network. */

@@ -92,15 +92,18 @@ int cli_policy_load(struct al_policy *policy, char **out_dir, const struct cli_s
         if (!last)
             return AL_ENOMEM;
         char *slash = strrchr(last, '/');
+        int last_is_local = strcmp(slash + 1, "settings.local.json") == 0;
         if (slash == last)
             slash[1] = '\0';
         else
             *slash = '\0';
         dir = last;
-        if (err == 0 && opts->env_name) {
-            if ((err = load_in_dir(policy, dir, env_file, 1, home, cwd)) == 0)
-                err = load_in_dir(policy, dir, "settings.local.json", 0, home, cwd);
-        }
+        if (err == 0 && opts->env_name)
+            err = load_in_dir(policy, dir, env_file, 1, home, cwd);
+        /* settings.local.json beside the last file last (where "always"
+         * answers go), unless that file is the one just loaded. */
+        if (err == 0 && !last_is_local)
+            err = load_in_dir(policy, dir, "settings.local.json", 0, home, cwd);
     } else {
         dir = config_dir(home);
         if (!dir)

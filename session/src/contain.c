@@ -457,8 +457,10 @@ int sb_contain_spawn(struct sb_spawned *out, const struct sb_contain *c)
     k.map_self = !c->namespaces || (!c->switch_user && c->cg->version == 0 && !c->on_netns);
     if (c->namespaces && c->cg->version == 2)
         cg_fd = open(c->cg->paths[0], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    int keep[4] = {go[0], status[1], -1, -1};
+    int keep[5] = {go[0], status[1], -1, -1, -1};
     size_t n_keep = 2;
+    if (c->end != SB_END_INIT && c->cfg->pty_stdio)
+        keep[n_keep++] = c->cfg->pty_sock;
     if (c->end == SB_END_INIT) {
         keep[n_keep++] = c->listen_fd;
         keep[n_keep++] = c->init_fd;

@@ -1,6 +1,8 @@
 /* The last step inside the sandbox: the command itself. */
 #include "sandbox_int.h"
 
+#include "airlock/error.h"
+
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -19,8 +21,15 @@ void sb_exec_command(const struct sb_config *cfg, int status_fd)
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
-    /* A new session: no controlling terminal to inject input into. */
+    /* A new session: no controlling terminal to inject input into (the
+     * caller's terminal stays out of reach). */
     setsid();
+    /* Then the sandbox's own terminal as the controlling one, when asked. */
+    if (cfg->pty_stdio && sb_pty_attach(cfg) < 0) {
+        snprintf(msg, sizeof(msg), "terminal: %s", al_error_last());
+        sb_status_write(status_fd, SB_SETUP_FAILED, 0, msg);
+        _exit(125);
+    }
     if (chdir(cfg->cwd) < 0) {
         int e = errno;
         snprintf(msg, sizeof(msg), "chdir %s: %s", cfg->cwd, strerror(e));

@@ -16,7 +16,7 @@
 
 /* Waits for the command, reaping orphans and forwarding signals.
  * Fills *status with the command's wait status. */
-static void init_wait(pid_t cmd, int *status)
+static void init_wait(const struct sb_config *cfg, pid_t cmd, int *status)
 {
     sigset_t set;
     sigemptyset(&set);
@@ -35,7 +35,9 @@ static void init_wait(pid_t cmd, int *status)
         }
         siginfo_t si;
         int sig = sigwaitinfo(&set, &si);
-        if (sig > 0 && sig != SIGCHLD)
+        /* With a terminal of its own, the command's window size changes
+         * come from the kernel when airlock resizes the master. */
+        if (sig > 0 && sig != SIGCHLD && !(sig == SIGWINCH && cfg->pty_stdio))
             kill(-cmd, sig);
     }
 }
@@ -59,9 +61,16 @@ void sb_init_supervise(const struct sb_config *cfg, int status_fd)
         sb_exec_command(cfg, errpipe[1]);
     }
     close(errpipe[1]);
+    /* The command has its own terminal: the socket was for it, and the
+     * caller's terminal is not ours to hold either. A failure here is not
+     * the command's: it runs on. */
+    if (cfg->pty_stdio) {
+        close(cfg->pty_sock);
+        sb_pty_detach_stdio(cfg);
+    }
 
     int status = 0;
-    init_wait(cmd, &status);
+    init_wait(cfg, cmd, &status);
 
     /* The command's own record (it could not start) is passed on as is. */
     struct sb_status st;

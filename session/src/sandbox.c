@@ -25,14 +25,19 @@ static void signals_block(sigset_t *old)
     sigprocmask(SIG_BLOCK, &set, old);
 }
 
-/* Waits for `child`, forwarding signals to it and enforcing the timeout.
+/* Waits for `child`, forwarding signals to it and enforcing the timeout
+ * (SIGWINCH too unless `pty`).
  * Returns its wait status; *timed_out is set when the timeout killed it. */
-static int supervise(pid_t child, unsigned timeout_s, int *timed_out)
+static int supervise(pid_t child, unsigned timeout_s, int pty, int *timed_out)
 {
     sigset_t set;
     sigemptyset(&set);
     for (size_t i = 0; i < sizeof(supervised_signals) / sizeof(*supervised_signals); i++)
         sigaddset(&set, supervised_signals[i]);
+    /* With a terminal of the sandbox's own, SIGWINCH stays blocked and
+     * pending for the caller's relay (a signalfd), which resizes it. */
+    if (pty)
+        sigdelset(&set, SIGWINCH);
     if (timeout_s)
         alarm(timeout_s);
     *timed_out = 0;
@@ -73,7 +78,7 @@ static int run_wait(struct sb_result *out, struct sb_spawned *sp, const struct s
                     const struct sb_cgroup *cg)
 {
     int err = 0, timed_out = 0;
-    int wst = supervise(sp->pid, cfg->timeout_s, &timed_out);
+    int wst = supervise(sp->pid, cfg->timeout_s, cfg->pty_stdio != 0, &timed_out);
     /* Written before the child exited, if at all: never wait for more (a
      * process of the command's may still hold the pipe). */
     struct sb_status st;

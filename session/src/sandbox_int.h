@@ -338,4 +338,17 @@ void sb_init_supervise(const struct sb_config *cfg, int status_fd) __attribute__
  * the exec did) before it exits 125, 127 or 126. */
 void sb_exec_command(const struct sb_config *cfg, int status_fd) __attribute__((noreturn));
 
+/* pty.c, in the command's process after setsid(), for cfg->pty_stdio:
+ * opens a new pseudo-terminal from this mount namespace's devpts (the
+ * sandbox's own), makes its slave the controlling terminal, sends the
+ * master to the caller over cfg->pty_sock (one byte 'p' with SCM_RIGHTS),
+ * waits for its one byte 'g' (size and modes set), then puts the slave on
+ * the std descriptors that cfg->pty_stdio names. Closes cfg->pty_sock and
+ * every descriptor it opened but those std ones, on success and failure. */
+int sb_pty_attach(const struct sb_config *cfg);
+
+/* pty.c: puts /dev/null on the std descriptors cfg->pty_stdio names (the
+ * caller's terminal there is not for the sandbox's pid 1 to keep). */
+int sb_pty_detach_stdio(const struct sb_config *cfg);
+
 #endif

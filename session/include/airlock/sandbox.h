@@ -61,6 +61,19 @@ struct sb_config {
                                     helper program airlock ships; missing
                                     paths are skipped */
     size_t n_ro_paths;
+    /* A terminal of the sandbox's own (`airlock run` on a terminal). With
+     * pty_stdio non-zero, the command's process opens a new pseudo-terminal
+     * from the sandbox's private devpts, makes it its controlling terminal
+     * and its stdin (bit 0), stdout (bit 1), stderr (bit 2) as pty_stdio
+     * says, sends the master over the unix socket pty_sock (SCM_RIGHTS with
+     * the byte 'p') and waits for the byte 'g' back before it execs (the
+     * caller sets the size and modes meanwhile). The caller's descriptors
+     * in those slots never reach the command, and the sandbox's pid 1 puts
+     * /dev/null there. SIGWINCH is then not forwarded: the caller sets the
+     * master's size, and the kernel signals the terminal's foreground
+     * process group. pty_sock is only read when pty_stdio is non-zero. */
+    unsigned pty_stdio;
+    int pty_sock;
 
     uint64_t memory_mb; /* 0 = no limit */
     uint64_t pids;      /* 0 = no limit */

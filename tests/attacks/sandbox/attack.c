@@ -57,6 +57,7 @@
 #include <sys/uio.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 #include <linux/bpf.h>
 #include <linux/io_uring.h>
@@ -1230,21 +1231,37 @@ static void case_caller_tty(struct attack *a)
         escaped(a, "stdin is not a tty: runner broken");
         return;
     }
-    int fd = open("/dev/tty", O_RDWR | O_CLOEXEC);
-    if (expect_fail(a, "open(/dev/tty)", fd, errno, ERRS(ENXIO)))
-        close(fd);
-    char c = 'x';
-    long rc = syscall(SYS_ioctl, 0, (unsigned long)TIOCSTI, &c);
-    expect_fail(a, "ioctl(stdin, TIOCSTI)", rc, errno, ERRS(EPERM));
-    rc = syscall(SYS_ioctl, 0, 0xdeadbeef00000000UL | TIOCSTI, &c);
-    expect_fail(a, "ioctl(stdin, 0xdeadbeef00005412)", rc, errno, ERRS(EPERM));
-    pid_t sid = getsid(0);
-    pid_t fg = tcgetpgrp(0);
-    if (fg >= 0 && fg == getpgrp())
-        escaped(a, "the sandbox is the caller tty's foreground process group");
-    else
-        note(a, "session %d, tty foreground group %d (%s)", sid, fg,
-             fg < 0 ? errname(errno) : "other");
+    /* airlock on a terminal gives the command a terminal of the sandbox's
+     * own, from its private devpts: no descriptor of the caller's terminal
+     * (TIOCSTI, mode or size changes there would reach the user's shell),
+     * and /dev/tty is that own terminal. */
+    struct stat own;
+    if (stat("/dev/pts/ptmx", &own) < 0) {
+        escaped(a, "no /dev/pts/ptmx: runner broken (%s)", errname(errno));
+        return;
+    }
+    int fds[4] = {0, 1, 2, open("/dev/tty", O_RDWR | O_CLOEXEC)};
+    if (fds[3] < 0)
+        note(a, "open(/dev/tty): %s", errname(errno));
+    for (int i = 0; i < 4; i++) {
+        struct stat st;
+        if (fds[i] < 0 || !isatty(fds[i]) || fstat(fds[i], &st) < 0)
+            continue;
+        /* /dev/tty's inode is the host's /dev/tty: what it reaches is the
+         * controlling terminal of our own session, never the caller's. */
+        if (i < 3 && st.st_dev != own.st_dev)
+            escaped(a, "std descriptor %d is a terminal from outside the sandbox (the caller's)",
+                    i);
+        if (i == 3 && tcgetsid(fds[i]) != getsid(0))
+            escaped(a, "/dev/tty is the terminal of another session");
+        char c = 'x';
+        long rc = syscall(SYS_ioctl, fds[i], (unsigned long)TIOCSTI, &c);
+        expect_fail(a, "ioctl(TIOCSTI)", rc, errno, ERRS(EPERM));
+        rc = syscall(SYS_ioctl, fds[i], 0xdeadbeef00000000UL | TIOCSTI, &c);
+        expect_fail(a, "ioctl(0xdeadbeef00005412)", rc, errno, ERRS(EPERM));
+    }
+    if (fds[3] >= 0)
+        close(fds[3]);
 }
 
 /* ---- kernel surface ---------------------------------------------------- */

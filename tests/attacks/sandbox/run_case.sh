@@ -104,7 +104,9 @@ if [ "$case" = caller_tty ]; then
     printf -v cmd '%q ' "$airlock" run "${settings[@]}" -- "$attack" "$case" "${FX_ARGS[@]}" "${extra[@]}"
     (cd "$FX_WS" && script -qec "$cmd" /dev/null </dev/null >"$FX_TMP/tty.out" 2>&1)
     rc=$?
-    out=$(tr -d '\r' <"$FX_TMP/tty.out")
+    # script(1) types a NUL when its stdin (/dev/null) ends; the sandbox's
+    # own terminal echoes it as "^@" before the attack's first line.
+    out=$(tr -d '\r' <"$FX_TMP/tty.out" | sed 's/^\^@//')
 else
     out=$(cd "$FX_WS" && "$airlock" run "${settings[@]}" -- "$attack" "$case" "${FX_ARGS[@]}" "${extra[@]}" 2>&1)
     rc=$?

@@ -73,9 +73,15 @@ case_layering_settings_flags() {
   expect_contains "$OUT" '"dev.test"'
   expect_contains "$OUT" '"local.test"'
   expect_contains "$OUT" '2222'
+  # Without --env: the files, then settings.local.json beside the last one
+  # (where "always" answers go; issue 12, item 3).
   run 0 "$AIRLOCK" run --settings "$TMPD/proj/settings.dev.json" --settings "$TMPD/proj/settings.json" --print-policy
   expect_contains "$OUT" '1111'
-  expect_not_contains "$OUT" '"local.test"'
+  expect_contains "$OUT" '"local.test"'
+  expect_not_contains "$OUT" '2222'
+  # ... read once when it is the last --settings file itself.
+  run 0 "$AIRLOCK" run --settings "$TMPD/proj/settings.local.json" --print-policy
+  expect_contains "$OUT" '"local.test"'
 }
 
 case_env_file_missing() {
