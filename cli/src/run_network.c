@@ -452,36 +452,39 @@ static void print_refusal(const struct run_network *net, json_t *o, const char *
     term_safe(reason, sizeof(reason), r);
     struct in6_addr ip;
     int host_is_ip = inet_pton(AF_INET, host, &ip) == 1 || inet_pton(AF_INET6, host, &ip) == 1;
+    char hp[320]; /* host:port, an IPv6 address in brackets */
+    if (strchr(host, ':'))
+        snprintf(hp, sizeof(hp), "[%s]:%lld", host, (long long)port);
+    else
+        snprintf(hp, sizeof(hp), "%s:%lld", host, (long long)port);
 
     if (strcmp(r, "dns-failure") == 0)
-        say(net, "airlock: network: %s:%lld: the name does not resolve (DNS)", host,
-            (long long)port);
+        say(net, "airlock: network: %s: the name does not resolve (DNS)", hp);
     else if (strcmp(r, "blocked-address") == 0)
         say(net,
-            "airlock: blocked network: %s:%lld resolved to %s (%s address): to allow it, "
+            "airlock: blocked network: %s resolved to %s (%s address): to allow it, "
             "add \"%s\" to %s.allowedAddresses%s",
-            host, (long long)port, addr, cls, addr, key, in);
+            hp, addr, cls, addr, key, in);
     else if (strcmp(r, "blocked-by-policy") == 0 && rule[0] && strcmp(rule, "?") != 0)
         say(net,
-            "airlock: blocked network: %s:%lld (denied by %s.deniedDomains entry "
+            "airlock: blocked network: %s (denied by %s.deniedDomains entry "
             "\"%s\"%s)",
-            host, (long long)port, key, rule, in);
+            hp, key, rule, in);
     else if (strcmp(r, "blocked-by-policy") == 0 && host_is_ip)
         say(net,
-            "airlock: blocked network: %s:%lld (an IP address, not in the allowlist): "
+            "airlock: blocked network: %s (an IP address, not in the allowlist): "
             "to allow it, add \"%s\" to %s.allowedAddresses%s",
-            host, (long long)port, host, key, in);
+            hp, host, key, in);
     else if (strcmp(r, "blocked-by-policy") == 0 || strcmp(r, "needs-approval-timeout") == 0)
         /* With a terminal to ask on, a host in neither list was asked
          * about: blocked-by-policy without a rule is an answer. */
-        say(net, "airlock: blocked network: %s:%lld (%s): add \"%s\" to %s.allowedDomains%s", host,
-            (long long)port,
+        say(net, "airlock: blocked network: %s (%s): add \"%s\" to %s.allowedDomains%s", hp,
             r[0] != 'b' ? "nobody approved it in time"
             : net->ask  ? "not approved at the prompt"
                         : "not in the allowlist",
             host, key, in);
     else
-        say(net, "airlock: blocked network: %s:%lld (%s)", host, (long long)port, reason);
+        say(net, "airlock: blocked network: %s (%s)", hp, reason);
 }
 
 /* Reads the decision log and prints every denial on stderr. */

@@ -199,6 +199,10 @@ case_ip_literal_denied() {
   expect_status 0 arun -- curl -sS -o /dev/null -w '%{http_code}' "http://1.1.1.1/"
   expect_contains "$OUT" "403"
   expect_contains "$ERR" "blocked network: 1.1.1.1:80"
+  # an IPv6 literal is written in brackets, as in a URL
+  expect_status 0 arun -- curl -sS -o /dev/null -w '%{http_code}' "http://[2606:4700::1111]:8080/"
+  expect_contains "$OUT" "403"
+  expect_contains "$ERR" "blocked network: [2606:4700::1111]:8080 (an IP address, not in the allowlist): to allow it, add \"2606:4700::1111\""
 }
 
 case_bypass_proxy_fails() {
