@@ -12,6 +12,8 @@ PKGS=(
   # tests
   git curl openssl python3 iproute2 procps util-linux strace nginx fcgiwrap
   openssh-server
+  # tests of the installed man pages (man -l, groff) and completions (zsh)
+  man-db groff-base zsh
   # benchmarks and peers
   bubblewrap tinyproxy squid wrk hyperfine valgrind time socat ripgrep
 )
