@@ -16,7 +16,8 @@ way an operator would (as root, root's own HOME):
      API, exec `echo ok` in it, delete it, and leave nothing behind;
   4. (issue 12, Done-when 4) every man page of docs/man installed in
      share/man/manN, rendered by `man -l` and `groff -ww` without a warning,
-     its options the same as its program's --help (both ways); the bash
+     its options the same as its program's --help (both ways) and every
+     command of that usage named; the bash
      completion completing a few prefixes in a real bash, the zsh one parsed,
      loaded by compinit and run; every installed program's --version naming
      the version and the commit.
@@ -164,6 +165,15 @@ def check_man(prefix, src):
         listed = set(OPT_RE.findall(roff_sections(plain, {"SYNOPSIS", "OPTIONS", "COMMANDS"})))
         missing = sorted(in_help - in_man)
         check(not missing, f"{page} has every option of `{' '.join(argv)} --help`", missing)
+        # and every command of the usage ("  create ...", "  user add ...")
+        words = set()
+        for ln in h.stdout.splitlines():
+            m = re.match(r"  ([a-z][a-z-]*)(?: ([a-z][a-z-]*))?(?: |$)", ln)
+            if m:
+                words |= {w for w in m.groups() if w}
+        absent = sorted(w for w in words
+                        if not re.search(r"(?<![\w-])" + re.escape(w) + r"(?![\w-])", plain))
+        check(not absent, f"{page} names every command of `{' '.join(argv)} --help`", absent)
         extra = sorted(listed - in_help - UNIVERSAL)
         check(not extra, f"{page} lists no option `{' '.join(argv)} --help` lacks", extra)
         print(f"ok: man -l {page}: {len(in_help)} options, as in `{' '.join(argv)} --help`")
