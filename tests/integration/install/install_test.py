@@ -17,10 +17,9 @@ way an operator would (as root, root's own HOME):
   4. (issue 12, Done-when 4) every man page of docs/man installed in
      share/man/manN, rendered by `man -l` and `groff -ww` without a warning,
      its options the same as its program's --help (both ways) and every
-     command of that usage named; the bash
-     completion completing a few prefixes in a real bash, the zsh one parsed,
-     loaded by compinit and run; every installed program's --version naming
-     the version and the commit.
+     command of that usage named; the bash completion completing a few
+     prefixes in a real bash, the zsh one parsed, loaded by compinit and run;
+     every installed program's --version naming the version and the commit.
 
 usage: install_test.py BUILD_DIR SOURCE_DIR      exit 0 pass, 1 fail, 77 skip"""
 
