@@ -76,9 +76,13 @@ def case_version_build(build, src, scratch):
         # HEAD (a later edit may have changed the -dirty part since)
         check(re.fullmatch(r"[0-9a-f]{12}(-dirty)?|.*-g[0-9a-f]{12}(-dirty)?", commit),
               "the commit is a git describe", commit)
-        check(head.strip().startswith(commit.split("-g")[-1][:12]),
-              "the build names HEAD's commit (a commit since the build: rebuild)",
-              (commit, head))
+        # the commit the build was made from: HEAD, unless a commit came
+        # after the build (then the binaries are stale, and say so truly)
+        short = re.sub(r"-dirty$", "", commit).split("-g")[-1]
+        rc, _, err = run(["git", "-C", src, "cat-file", "-e", short + "^{commit}"])
+        check(rc == 0, "the commit named is one of this repository's", (commit, err))
+        if not head.strip().startswith(short):
+            print(f"note: built from {commit}, HEAD is now {head.strip()[:12]}: rebuild")
     else:
         check(commit == "unknown", "outside git the commit is unknown", commit)
     for name, rel in PROGRAMS.items():
