@@ -18,6 +18,8 @@ PKGS=(
   # cargo in ~/.cargo/bin is left alone (the recipe tests use /usr/bin's
   # unless RECIPES_CARGO names another).
   python3-pip python3-venv dpkg-dev golang-go cargo
+  # tests of the installed man pages (man -l, groff) and completions (zsh)
+  man-db groff-base zsh
   # benchmarks and peers
   bubblewrap tinyproxy squid wrk hyperfine valgrind time socat ripgrep
 )

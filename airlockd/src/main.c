@@ -14,6 +14,7 @@
 #include "airlockd/adapters/admin.h"
 #include "airlockd/adapters/gitrepo.h"
 #include "airlockd/adapters/proxies.h"
+#include "airlockd/adapters/reaper.h"
 #include "airlockd/adapters/store.h"
 #include "airlockd/adapters/uidrange.h"
 #include "airlockd/adapters/up.h"
@@ -26,6 +27,7 @@
 
 #include "airlock/error.h"
 #include "airlock/log.h"
+#include "airlock/version.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -41,25 +43,24 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#ifndef AIRLOCK_VERSION
-#define AIRLOCK_VERSION "0.1.0"
-#endif
-
 static void usage(FILE *f, const char *prog)
 {
     fprintf(f,
             "usage: %s [--config FILE] [--state-dir DIR] [--listen HOST:PORT]\n"
-            "                [--log-level error|warn|info|debug] [--check-config]\n"
+            "                [--log-level error|warn|info|debug] [--log-format text|json]\n"
+            "                [--check-config]\n"
+            "       %s --version\n"
             "       %s up --help\n"
             "       %s admin --help\n",
-            prog, prog, prog);
+            prog, prog, prog, prog);
 }
 
 static void up_usage(FILE *f, const char *prog)
 {
     fprintf(f,
             "usage: %s up [--state-dir DIR] [--listen HOST:PORT]\n"
-            "                  [--log-level error|warn|info|debug] [--config FILE]\n"
+            "                  [--log-level error|warn|info|debug] [--log-format text|json]\n"
+            "                  [--config FILE]\n"
             "\n"
             "Sets DIR (default /var/lib/airlock) up on first use: master and token keys,\n"
             "the gitproxy and airlockd configurations, and an admin user whose API key\n"
@@ -72,7 +73,7 @@ static void up_usage(FILE *f, const char *prog)
 struct daemon_args {
     const char *prog; /* "airlock" (run by the airlock command) or "airlockd" */
     int up, check, help, version;
-    const char *config, *state_dir, *listen, *level;
+    const char *config, *state_dir, *listen, *level, *format;
 };
 
 /* Prints "<prog>[ up]: <message>" and the usage hint on stderr; returns 2. */
@@ -109,6 +110,8 @@ static int daemon_args_parse(struct daemon_args *a, int argc, char **argv)
             slot = &a->listen, what = "HOST:PORT";
         else if (strcmp(argv[i], "--log-level") == 0)
             slot = &a->level, what = "error, warn, info or debug";
+        else if (strcmp(argv[i], "--log-format") == 0)
+            slot = &a->format, what = "text or json";
         else if (strcmp(argv[i], "--check-config") == 0 && !a->up) {
             a->check = 1;
             continue;
@@ -126,7 +129,7 @@ static int daemon_args_parse(struct daemon_args *a, int argc, char **argv)
     return 0;
 }
 
-/* Loads the command line's --state-dir, --listen and --log-level into
+/* Loads the command line's --state-dir, --listen, --log-level and --log-format into
  * `cfg`: the same checks as the configuration file's. 0 or AL_E*. */
 static int config_apply_args(struct ald_config *cfg, const struct daemon_args *a)
 {
@@ -139,6 +142,8 @@ static int config_apply_args(struct ald_config *cfg, const struct daemon_args *a
         json_object_set_new(o, "listen", json_string(a->listen));
     if (a->level)
         json_object_set_new(o, "log_level", json_string(a->level));
+    if (a->format)
+        json_object_set_new(o, "log_format", json_string(a->format));
     char *txt = json_dumps(o, JSON_COMPACT);
     json_decref(o);
     if (!txt)
@@ -242,7 +247,21 @@ static const struct ald_hooks hooks = {
         },
 };
 
-static int serve(struct ald_config *cfg)
+/* The sessions whose sandboxes keep running when the daemon stops: every
+ * live one (not ended). */
+static size_t sessions_live(struct ald *d)
+{
+    size_t n = 0;
+    pthread_mutex_lock(&d->lock);
+    for (const struct ald_session *s = d->sessions; s; s = s->next)
+        n += !ALD_STATE_ENDED(s->state);
+    pthread_mutex_unlock(&d->lock);
+    return n;
+}
+
+/* Runs the daemon until SIGTERM or SIGINT; then drains. *live: how many
+ * sessions keep running after it. 0, or 1 when the start failed. */
+static int serve(struct ald_config *cfg, size_t *live)
 {
     struct ald d;
     memset(&d, 0, sizeof(d));
@@ -281,16 +300,6 @@ static int serve(struct ald_config *cfg)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    /* Under systemd's Delegate=yes on cgroup v2 the service's cgroup holds
-     * the controllers: move into a leaf so that the sandboxes' cgroups,
-     * made beside it, can have them. Before any thread or proxy starts. */
-    int moved = sbs_cgroup_delegate_self("airlockd");
-    if (moved == 1)
-        al_log(AL_LOG_INFO, "cgroup v2: moved into the leaf \"airlockd\"; sandbox cgroups "
-                            "go beside it");
-    else if (moved < 0)
-        al_log(AL_LOG_WARN, "cgroup v2: cannot pass the controllers on to sandboxes: %s",
-               al_error_last());
     /* airlock-init: in the build tree it is session/airlock-init, beside
      * airlockd/ */
     if (ald_find_binary(cfg->init_path, "init_path", "airlock-init", "../session",
@@ -343,6 +352,10 @@ static int serve(struct ald_config *cfg)
         ;
     al_log(AL_LOG_INFO, "signal %d: draining (sandboxes keep running)", sig);
     drain(&d);
+    *live = sessions_live(&d);
+    al_log(AL_LOG_INFO, "stopped: %zu session%s keep%s running; the next start on %s re-adopts %s",
+           *live, *live == 1 ? "" : "s", *live == 1 ? "s" : "", cfg->state_dir,
+           *live == 1 ? "it" : "them");
     rc = 0;
 out:
     atomic_store(&d.stopping, 1);
@@ -389,7 +402,7 @@ int main(int argc, char **argv)
         return 0;
     }
     if (a.version) {
-        puts("airlockd " AIRLOCK_VERSION);
+        puts("airlockd " AL_VERSION_LINE);
         return 0;
     }
     struct ald_config cfg;
@@ -431,7 +444,56 @@ int main(int argc, char **argv)
         goto out;
     }
     al_log_set_level(level_of(cfg.log_level));
-    rc = serve(&cfg);
+    if (cfg.log_format) {
+        /* the proxies inherit it (px_env_keep, adapters/proxies.c), so
+         * that their lines on the shared stderr are in the same format */
+        enum al_log_format fmt;
+        if (al_log_format_parse(&fmt, cfg.log_format) == 0) {
+            al_log_set_format(fmt);
+            setenv("AIRLOCK_LOG_FORMAT", cfg.log_format, 1);
+        }
+    }
+    /* Under systemd's Delegate=yes on cgroup v2 the service's cgroup holds
+     * the controllers: move into a leaf so that the sandboxes' cgroups,
+     * made beside it, can have them. Before any thread or proxy starts,
+     * and before the split, so that the front and the reaper are in the
+     * leaf too. */
+    int moved = sbs_cgroup_delegate_self("airlockd");
+    if (moved == 1)
+        al_log(AL_LOG_INFO, "cgroup v2: moved into the leaf \"airlockd\"; sandbox cgroups "
+                            "go beside it");
+    else if (moved < 0)
+        al_log(AL_LOG_WARN, "cgroup v2: cannot pass the controllers on to sandboxes: %s",
+               al_error_last());
+    /* Front, reaper, daemon (airlockd/adapters/reaper.h): sandboxes that
+     * outlive this daemon are reaped by the reaper, not left as zombies. */
+    int front_status = 1;
+    int split = ald_reaper_split(&front_status);
+    if (split == 1) {
+        rc = front_status; /* the front: the daemon has ended */
+        goto out;
+    }
+    if (split < 0)
+        al_log(AL_LOG_WARN,
+               "no reaper process (%s): sandboxes that outlive this daemon are "
+               "left to whoever adopts them",
+               al_error_last());
+    size_t live = 0;
+    rc = serve(&cfg, &live);
+    if (rc == 0 && a.up) {
+        /* what the person at the terminal needs to know, whatever the log
+         * level and format */
+        if (live == 0)
+            fprintf(stderr, "%s up: stopped; no session was running\n", a.prog);
+        else
+            fprintf(stderr,
+                    "%s up: stopped; %zu session%s keep%s running (sandboxes and their "
+                    "processes). `%s up --state-dir %s` re-adopts %s; to end %s, run "
+                    "`airlock session rm ID...` against it (`airlock session ls` lists "
+                    "them)\n",
+                    a.prog, live, live == 1 ? "" : "s", live == 1 ? "s" : "", a.prog, cfg.state_dir,
+                    live == 1 ? "it" : "them", live == 1 ? "it" : "them");
+    }
 out:
     ald_config_free(&cfg);
     return rc;

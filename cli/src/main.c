@@ -2,6 +2,7 @@
 #include "cli.h"
 
 #include "airlock/log.h"
+#include "airlock/version.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -22,7 +23,9 @@ static void usage(FILE *f)
           "  key      generate a master or token key (operators)\n"
           "  admin    airlockd users and API keys (operators; airlock admin --help)\n"
           "  up       run airlockd and its proxies here, set up on first use\n"
-          "           (airlock up [--state-dir DIR] [--listen HOST:PORT])\n",
+          "           (airlock up [--state-dir DIR] [--listen HOST:PORT])\n"
+          "\n"
+          "  --version  print the version and the commit it was built from\n",
           f);
 }
 
@@ -91,7 +94,7 @@ int main(int argc, char **argv)
         return 0;
     }
     if (strcmp(cmd, "--version") == 0) {
-        puts("airlock " AIRLOCK_VERSION);
+        puts("airlock " AL_VERSION_LINE);
         return 0;
     }
     fprintf(stderr, "airlock: unknown command \"%s\"\n", cmd);

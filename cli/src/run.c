@@ -25,7 +25,7 @@ extern char **environ;
 struct run_opts {
     struct cli_settings_opts settings;
     struct al_strlist allow_write, deny_read, pass_env, hosts;
-    const char *shell_string;
+    const char *shell_string, *decision_log;
     int debug, print_policy, unsandboxed, yes, no_pty;
     unsigned long timeout_s, memory_mb, pids, ask_timeout_s;
     double cpus;
@@ -51,6 +51,8 @@ static void run_usage(FILE *f)
           "  --ask-timeout SECONDS  a network question waits this long (default 60)\n"
           "  --no-pty             no terminal of the sandbox's own: the command gets\n"
           "                       airlock's stdin/stdout/stderr as they are\n"
+          "  --decision-log FILE  the network decision records as JSON lines to FILE\n"
+          "                       (\"-\": stderr, in place of the blocked-network lines)\n"
           "  --debug              log every step\n"
           "\n"
           "exit status: the command's; 128+N if killed by signal N; 124 timeout;\n"
@@ -93,7 +95,8 @@ static int parse_opts(struct run_opts *o, int argc, char **argv, int *cmd_index)
         O_HELP,
         O_ADD_HOST,
         O_ASK_TIMEOUT,
-        O_NO_PTY
+        O_NO_PTY,
+        O_DECISION_LOG
     };
     static const struct option longopts[] = {
         {"settings", required_argument, NULL, O_SETTINGS},
@@ -104,6 +107,7 @@ static int parse_opts(struct run_opts *o, int argc, char **argv, int *cmd_index)
         {"deny-read", required_argument, NULL, O_DENY_READ},
         {"pass-env", required_argument, NULL, O_PASS_ENV},
         {"add-host", required_argument, NULL, O_ADD_HOST},
+        {"decision-log", required_argument, NULL, O_DECISION_LOG},
         {"timeout", required_argument, NULL, O_TIMEOUT},
         {"memory", required_argument, NULL, O_MEMORY},
         {"pids", required_argument, NULL, O_PIDS},
@@ -123,6 +127,7 @@ static int parse_opts(struct run_opts *o, int argc, char **argv, int *cmd_index)
         {"--deny-read", "a path or pattern"},
         {"--pass-env", "a variable name"},
         {"--add-host", "NAME=IP"},
+        {"--decision-log", "a file, or - for stderr"},
         {"--timeout", "seconds"},
         {"--memory", "megabytes"},
         {"--pids", "a number of processes"},
@@ -160,6 +165,9 @@ static int parse_opts(struct run_opts *o, int argc, char **argv, int *cmd_index)
             break;
         case O_ADD_HOST:
             err = al_strlist_push(&o->hosts, optarg);
+            break;
+        case O_DECISION_LOG:
+            o->decision_log = optarg;
             break;
         case O_TIMEOUT:
             err = parse_ulong(&o->timeout_s, "--timeout", optarg, 1, 365UL * 86400);
@@ -451,6 +459,8 @@ int cmd_run(int argc, char **argv)
         goto out;
     }
     net.pty = pty;
+    if (o.decision_log && run_network_decision_log(&net, o.decision_log) < 0)
+        goto out;
     struct sb_config cfg = {
         .policy = &policy,
         .cwd = cwd,

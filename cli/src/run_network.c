@@ -497,6 +497,22 @@ static void *log_main(void *arg)
         return NULL;
     char line[8192];
     while (fgets(line, sizeof(line), f)) {
+        if (net->decision_open) {
+            size_t len = strlen(line);
+            /* the record as the proxy wrote it, in one write; on a terminal
+             * the sandbox's relay owns, between the command's lines */
+            if (net->decision_fd == STDERR_FILENO && net->pty && len > 0 && len < 2000 &&
+                line[len - 1] == '\n') {
+                line[len - 1] = '\0';
+                say(net, "%s", line);
+                line[len - 1] = '\n';
+            } else {
+                ssize_t w = write(net->decision_fd, line, len);
+                (void)w;
+            }
+            if (net->decision_fd == STDERR_FILENO)
+                continue; /* the records are the report on stderr */
+        }
         json_t *o = json_loads(line, 0, NULL);
         const char *decision = json_string_value(json_object_get(o, "decision"));
         const char *proxy = json_string_value(json_object_get(o, "proxy"));
@@ -648,6 +664,21 @@ int run_network_env(const struct run_network *net, struct al_strlist *env)
     return al_strlist_push(env, var) < 0 ? AL_ENOMEM : 0;
 }
 
+int run_network_decision_log(struct run_network *net, const char *path)
+{
+    if (strcmp(path, "-") == 0) {
+        net->decision_fd = STDERR_FILENO;
+    } else {
+        net->decision_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0600);
+        if (net->decision_fd < 0) {
+            fprintf(stderr, "airlock: --decision-log %s: %s\n", path, strerror(errno));
+            return AL_EIO;
+        }
+    }
+    net->decision_open = 1;
+    return 0;
+}
+
 void run_network_stop(struct run_network *net)
 {
     custom_proxy_stop(net);
@@ -659,8 +690,12 @@ void run_network_stop(struct run_network *net)
             pthread_cond_wait(&net->asked, &net->answers_lock);
         pthread_mutex_unlock(&net->answers_lock);
     }
-    if (!net->proxy)
+    if (!net->proxy) {
+        if (net->decision_open && net->decision_fd != STDERR_FILENO)
+            close(net->decision_fd);
+        net->decision_open = 0;
         return;
+    }
     np_proxy_stop(net->proxy);
     if (net->loop_started)
         pthread_join(net->loop_thread, NULL);
@@ -672,4 +707,7 @@ void run_network_stop(struct run_network *net)
         pthread_join(net->log_thread, NULL);
     else if (net->log_pipe[0] >= 0)
         close(net->log_pipe[0]);
+    if (net->decision_open && net->decision_fd != STDERR_FILENO)
+        close(net->decision_fd);
+    net->decision_open = 0;
 }

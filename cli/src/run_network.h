@@ -52,6 +52,8 @@ struct run_network {
     char key_path[16];         /* "sandbox.network" or "network" (srt shape) */
     char settings_file[512];   /* " in FILE" naming the file to edit, safe to
                                   print; "" when no file had a network block */
+    int decision_fd;           /* --decision-log: where records go, while */
+    int decision_open;         /* this is 1 (fd 2 for "-": not closed) */
 };
 
 /* 1 when the policy lets the sandbox reach anything (so a proxy is needed):
@@ -71,6 +73,15 @@ int run_network_prepare(struct run_network *net, const struct al_policy *policy,
 /* sb_netns_fn: opens the listeners inside the sandbox's network namespace
  * and starts the proxy's threads. `payload` is the struct run_network. */
 int run_network_on_netns(int netns_fd, void *payload);
+
+/* --decision-log PATH: every decision record from now on is also written,
+ * as the JSON line it is and nothing else, to PATH (appended; created mode
+ * 0600), or with PATH "-" to stderr in place of the "blocked network"
+ * lines. Call after run_network_prepare() (or on a zeroed struct, when the
+ * sandbox has no network: the file is created and stays empty). Prints
+ * "airlock: ..." and returns a negative code when PATH cannot be opened;
+ * run_network_stop() closes it. */
+int run_network_decision_log(struct run_network *net, const char *path);
 
 /* Adds the proxy variables to the sandbox's environment (each one `env`
  * does not set yet: a --pass-env value wins), and

@@ -3,6 +3,7 @@
 
 #include "airlock/cleanup.h"
 #include "airlock/error.h"
+#include "airlock/version.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -715,6 +716,10 @@ int main(int argc, char **argv)
     if (argc < 2) {
         usage(stderr);
         return CL_EXIT_USAGE;
+    }
+    if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+        puts("airlock-session " AL_VERSION_LINE);
+        return 0;
     }
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
         strcmp(argv[1], "help") == 0) {

@@ -20,6 +20,7 @@
 #include "airlock/buf.h"
 #include "airlock/cleanup.h"
 #include "airlock/error.h"
+#include "airlock/version.h"
 
 #include <getopt.h>
 #include <openssl/crypto.h>
@@ -437,6 +438,10 @@ int main(int argc, char **argv)
     }
     if (is_help(noun)) {
         usage(stdout, prog, NULL, NULL);
+        return 0;
+    }
+    if (strcmp(noun, "--version") == 0 && argc == 2) {
+        puts("airlock-creds " AL_VERSION_LINE);
         return 0;
     }
     int noun_known = 0, verb_known = 0;

@@ -45,6 +45,7 @@
 #include "airlock/ctlmsg.h"
 #include "airlock/error.h"
 #include "airlock/log.h"
+#include "airlock/version.h"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
@@ -315,6 +316,10 @@ static gp_proxy *g_proxy; /* lives until exit */
 
 int main(int argc, char **argv)
 {
+    if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+        puts("airlock-gitproxy " AL_VERSION_LINE);
+        return 0;
+    }
     /* The front: exec'd by the key holder (below), nothing else in it. */
     if (argc == 3 && strcmp(argv[1], "--front") == 0) {
         char *end;
@@ -337,7 +342,8 @@ int main(int argc, char **argv)
     };
     static const char usage[] = "usage: airlock-gitproxy --config FILE [--listen ADDR:PORT=SESSION]"
                                 " [--listen-fd FD=SESSION] [--control FD | --control-path PATH]"
-                                " [--user NAME [--group NAME]] [-v]\n";
+                                " [--user NAME [--group NAME]] [-v]\n"
+                                "       airlock-gitproxy --version\n";
     const char *config = NULL, *control = NULL, *control_path = NULL, *user = NULL, *group = NULL;
     int ctl = -1;
     char cache_dir[4096];

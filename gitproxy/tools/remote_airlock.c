@@ -12,6 +12,7 @@
  * exec'd here on the same stdin/stdout. Links nothing but libc: it runs
  * inside sandboxes, bound read-only by airlockd. */
 #include "airlock/gp_remote_url.h"
+#include "airlock/version.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -41,6 +42,10 @@ static int name_valid(const char *name)
 
 int main(int argc, char **argv)
 {
+    if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+        puts("git-remote-airlock " AL_VERSION_LINE);
+        return 0;
+    }
     if (argc != 3) {
         fprintf(stderr, "git-remote-airlock: %s\n",
                 argc == 2 ? "the remote has no URL (set remote.<name>.url)"

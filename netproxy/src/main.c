@@ -9,6 +9,7 @@
 #include "airlock/settings.h"
 #include "airlock/buf.h"
 #include "airlock/strlist.h"
+#include "airlock/version.h"
 #include "control.h"
 
 #include <arpa/inet.h>
@@ -58,7 +59,8 @@ static void usage(FILE *f)
           "  --log FILE                 decision log (JSON lines; \"-\" for stdout)\n"
           "  --connect-timeout MS  --idle-timeout MS  --header-timeout MS\n"
           "  --max-conns N              per-session connection limit\n"
-          "  -v                         verbose\n",
+          "  -v                         verbose\n"
+          "  --version                  print the version and commit, and exit\n",
           f);
 }
 
@@ -168,6 +170,10 @@ static void raise_nofile(void)
 
 int main(int argc, char **argv)
 {
+    if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+        puts("airlock-netproxy " AL_VERSION_LINE);
+        return 0;
+    }
     static const struct option opts[] = {
         {"listen-http", required_argument, NULL, OPT_HTTP},
         {"listen-socks", required_argument, NULL, OPT_SOCKS},

@@ -13,6 +13,7 @@
 #include "connect_reply.h"
 
 #include "airlock/ports.h"
+#include "airlock/version.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -185,9 +186,13 @@ int main(int argc, char **argv)
     size_t len = 0;
     int opt;
 
-    /* --help as well as -h: the one long option */
+    /* --help as well as -h, and --version: the long options */
     if (argc > 1 && strcmp(argv[1], "--help") == 0) {
         usage(stdout);
+        return 0;
+    }
+    if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+        puts("airlock-connect " AL_VERSION_LINE);
         return 0;
     }
     while ((opt = getopt(argc, argv, "p:h")) != -1) {

@@ -18,6 +18,7 @@
 #include "sbs_proto.h"
 
 #include "airlock/error.h"
+#include "airlock/version.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -409,6 +410,11 @@ static void __attribute__((noreturn)) setup_fail(int status_fd, const char *msg)
 
 int main(int argc, char **argv)
 {
+    /* the only thing airlock-init does outside a sandbox */
+    if (argc == 2 && strcmp(argv[1], "--version") == 0 && getpid() != 1) {
+        static const char line[] = "airlock-init " AL_VERSION_LINE "\n";
+        return write(STDOUT_FILENO, line, sizeof(line) - 1) == (ssize_t)sizeof(line) - 1 ? 0 : 1;
+    }
     if (argc != 5 || getpid() != 1)
         return 125;
     int listen_fd = parse_fd(argv[1]), ruleset = parse_fd(argv[2]), status = parse_fd(argv[3]);

@@ -337,10 +337,11 @@ static void argv_free(char **argv)
 
 /* What a proxy keeps of airlockd's environment, when set: the outbound
  * HTTP proxy and the CA locations of the gitproxy's upstream connections
- * (libcurl, OpenSSL) and the time zone. Nothing else is inherited. */
+ * (libcurl, OpenSSL), the time zone, and the log format (main.c sets it
+ * from airlockd's). Nothing else is inherited. */
 static const char *const px_env_keep[] = {
-    "http_proxy", "https_proxy", "HTTPS_PROXY",   "all_proxy",    "ALL_PROXY",
-    "no_proxy",   "NO_PROXY",    "SSL_CERT_FILE", "SSL_CERT_DIR", "TZ",
+    "http_proxy", "https_proxy",   "HTTPS_PROXY",  "all_proxy", "ALL_PROXY",          "no_proxy",
+    "NO_PROXY",   "SSL_CERT_FILE", "SSL_CERT_DIR", "TZ",        "AIRLOCK_LOG_FORMAT",
 };
 
 /* The proxy's environment (caller frees each string and the array): its

@@ -7,6 +7,8 @@
  * directory lock go. */
 #include "airlockd/adapters/uidrange.h"
 
+#include "airlockd/adapters/reaper.h"
+
 #include "airlockd/core/util.h"
 
 #include "airlock/buf.h"
@@ -825,9 +827,9 @@ static int write_record(struct claim_ctx *c, struct ald_uidr_claim *out)
     out->record_fd = fd;
     if (flock(fd, LOCK_EX | LOCK_NB) < 0)
         return al_error_set_errno(AL_EIO, errno, "lock %s/%s", c->src->run_dir, out->record_name);
-    json_t *o =
-        json_pack("{s:I, s:I, s:I, s:s}", "start", (json_int_t)c->start, "count",
-                  (json_int_t)c->count, "pid", (json_int_t)getpid(), "state_dir", c->state_dir);
+    json_t *o = json_pack("{s:I, s:I, s:I, s:s}", "start", (json_int_t)c->start, "count",
+                          (json_int_t)c->count, "pid", (json_int_t)ald_reaper_front_pid(),
+                          "state_dir", c->state_dir);
     char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
     int err = 0;

@@ -74,6 +74,7 @@ void ald_config_free(struct ald_config *cfg)
     free(cfg->rootfs);
     free(cfg->init_path);
     free(cfg->log_level);
+    free(cfg->log_format);
     free(cfg->netproxy_path);
     free(cfg->gitproxy_path);
     free(cfg->gitproxy_config);
@@ -378,6 +379,12 @@ static int load_top(const struct cfg_ctx *c, const char *k, json_t *v)
         if (err == 0 && strcmp(cfg->log_level, "error") && strcmp(cfg->log_level, "warn") &&
             strcmp(cfg->log_level, "info") && strcmp(cfg->log_level, "debug"))
             err = fail(c, k, "expected \"error\", \"warn\", \"info\" or \"debug\"");
+        return err;
+    }
+    if (strcmp(k, "log_format") == 0) {
+        int err = get_str(c, k, v, 0, &cfg->log_format);
+        if (err == 0 && strcmp(cfg->log_format, "text") && strcmp(cfg->log_format, "json"))
+            err = fail(c, k, "expected \"text\" or \"json\"");
         return err;
     }
     if (strcmp(k, "proxies") == 0)

@@ -156,10 +156,27 @@ class Daemon:
         r = self.get("/healthz", key=None)
         check(r.status == 200 and r.json.get("status") == "ok", "/healthz ok", r)
 
+    def daemon_pid(self):
+        """The pid of the daemon proper: the process started runs it as the
+        child of its reaper (docs/airlockd.md, "Who reaps a sandbox that
+        outlived its daemon"). None when there is none."""
+        for r in pgrep_children(self.proc.pid, "airlockd-reaper"):
+            for d in pgrep_children(r, "airlockd"):
+                return d
+        return None
+
     def kill9(self):
+        """SIGKILL of the process started, as `kill -9 airlockd`: its reaper
+        kills the daemon at once; returns when that one is gone too."""
+        daemon = self.daemon_pid()
         os.kill(self.proc.pid, signal.SIGKILL)
         self.proc.wait()
         self.logf.close()
+        if daemon:
+            # gone: reaped by the reaper (a zombie's other threads may still
+            # hold its files; a reaped process holds nothing)
+            wait_until(30, lambda: not os.path.exists(f"/proc/{daemon}"),
+                       "the killed airlockd's daemon is gone")
 
     def stop(self):
         if self.proc and self.proc.poll() is None:
@@ -503,6 +520,13 @@ def session_mounts(ids, state_dir):
             if mp.startswith(state_dir + "/") or any(k in mp for k in keys):
                 found.append(mp)
     return found
+
+
+def pgrep_children(parent, name):
+    """Pids of the children of `parent` named `name` (comm, exact)."""
+    r = subprocess.run(["pgrep", "-P", str(parent), "-x", name], stdout=subprocess.PIPE,
+                       text=True)
+    return [int(p) for p in r.stdout.split()]
 
 
 def init_pid(sid):

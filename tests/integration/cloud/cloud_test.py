@@ -119,10 +119,18 @@ def wait_expired(key, sid):
     return state
 
 
-def children(name):
-    out = subprocess.run(["pgrep", "-P", str(ALD_PID), "-x", name], capture_output=True,
+def pgrep_children(parent, name):
+    out = subprocess.run(["pgrep", "-P", str(parent), "-x", name], capture_output=True,
                          text=True).stdout.split()
     return [int(p) for p in out]
+
+
+def children(name):
+    """The processes `name` of the daemon: the airlockd started (ALD_PID)
+    runs it as the child of its reaper (docs/airlockd.md, "Who reaps a
+    sandbox that outlived its daemon")."""
+    return [p for r in pgrep_children(ALD_PID, "airlockd-reaper")
+            for d in pgrep_children(r, "airlockd") for p in pgrep_children(d, name)]
 
 
 def wait_child(name, other_than=None):

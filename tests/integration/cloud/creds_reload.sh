@@ -74,7 +74,11 @@ KEY=$(grep -o 'alk_[0-9a-f]*' "$W/up.log" | head -1)
 export AIRLOCK_API_KEY=$KEY
 [ -e "$AS/creds.store" ] && { fail "the state dir has a credential store already"; exit 1; }
 
-gitproxy_pid() { pgrep -P "$UP_PID" -x airlock-gitprox; }
+# The daemon of the airlockd (or `airlock up`) started as $1: the child of
+# its reaper (docs/airlockd.md, "Who reaps a sandbox that outlived its
+# daemon"); the proxies are the daemon's children.
+daemon_of() { local r; r=$(pgrep -P "$1" -x airlockd-reaper) && pgrep -P "$r" -x airlockd; }
+gitproxy_pid() { pgrep -P "$(daemon_of "$UP_PID")" -x airlock-gitprox; }
 GP=
 for _ in $(seq 1 400); do
     GP=$(gitproxy_pid)

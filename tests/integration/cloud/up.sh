@@ -37,6 +37,10 @@ start() {
     done
     fail "airlock up did not start"
 }
+# The daemon of the airlockd (or `airlock up`) started as $1: the child of
+# its reaper (docs/airlockd.md, "Who reaps a sandbox that outlived its
+# daemon"); the proxies are the daemon's children.
+daemon_of() { local r; r=$(pgrep -P "$1" -x airlockd-reaper) && pgrep -P "$r" -x airlockd; }
 stop() {
     kill -TERM "$PID"
     wait "$PID"
@@ -55,7 +59,7 @@ code=$(curl -sS -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $KEY" "
 for name in airlock-netprox airlock-gitprox; do
     pid=
     for _ in $(seq 1 200); do
-        pid=$(pgrep -P "$PID" -x "$name" | head -1)
+        pid=$(pgrep -P "$(daemon_of "$PID")" -x "$name" | head -1)
         [ -n "$pid" ] && [ "$(awk '/^Uid:/ {print $2}' "/proc/$pid/status")" = \
             "$(id -u nobody)" ] && break
         pid=

@@ -99,9 +99,13 @@ start_up
 
 printf '%s\n' "$REAL_TOKEN" > "$W/token"
 main_before=$(upstream_ref refs/heads/main)
+# The daemon of the airlockd (or `airlock up`) started as $1: the child of
+# its reaper (docs/airlockd.md, "Who reaps a sandbox that outlived its
+# daemon"); the proxies are the daemon's children.
+daemon_of() { local r; r=$(pgrep -P "$1" -x airlockd-reaper) && pgrep -P "$r" -x airlockd; }
 gp_before=
 for _ in $(seq 1 400); do
-    gp_before=$(pgrep -P "$UP_PID" -x airlock-gitprox) && break
+    gp_before=$(pgrep -P "$(daemon_of "$UP_PID")" -x airlock-gitprox) && break
     sleep 0.05
 done
 
@@ -111,14 +115,14 @@ nobody=$(id -u nobody)
 for name in gitproxy netproxy; do
     pid=
     for _ in $(seq 1 400); do
-        pid=$(pgrep -P "$UP_PID" -x "airlock-${name:0:7}") &&
+        pid=$(pgrep -P "$(daemon_of "$UP_PID")" -x "airlock-${name:0:7}") &&
             [ "$(awk '/^Uid:/ {print $2}' "/proc/$pid/status" 2>/dev/null)" = "$nobody" ] && break
         pid=
         sleep 0.05
     done
     home=$AS-proxy-home/$name
     tr '\0' '\n' <"/proc/${pid:-0}/environ" >"$W/env-$name" 2>&1
-    stray=$(grep -Ev '^(HOME|XDG_(CONFIG|CACHE|DATA|STATE)_HOME|PATH|LANG|LC_ALL|https?_proxy|HTTPS_PROXY|all_proxy|ALL_PROXY|no_proxy|NO_PROXY|SSL_CERT_FILE|SSL_CERT_DIR|TZ)=' \
+    stray=$(grep -Ev '^(HOME|XDG_(CONFIG|CACHE|DATA|STATE)_HOME|PATH|LANG|LC_ALL|https?_proxy|HTTPS_PROXY|all_proxy|ALL_PROXY|no_proxy|NO_PROXY|SSL_CERT_FILE|SSL_CERT_DIR|TZ|AIRLOCK_LOG_FORMAT)=' \
         "$W/env-$name")
     if [ -n "$pid" ] && grep -qx "HOME=$home" "$W/env-$name" &&
         grep -qx "XDG_CONFIG_HOME=$home/.config" "$W/env-$name" && [ -z "$stray" ] &&
@@ -136,7 +140,7 @@ done
 rc=$(cat "$W/walk.rc" 2>/dev/null || echo none)
 if [ "$rc" = 0 ]; then pass "readme_walkthrough_runs"; else
     fail "readme_walkthrough_runs (exit $rc)" "$W/walk.out"; fi
-if [ -n "$gp_before" ] && [ "$(pgrep -P "$UP_PID" -x airlock-gitprox)" = "$gp_before" ]; then
+if [ -n "$gp_before" ] && [ "$(pgrep -P "$(daemon_of "$UP_PID")" -x airlock-gitprox)" = "$gp_before" ]; then
     pass "readme_walkthrough_no_restart"
 else
     fail "readme_walkthrough_no_restart" "$W/up.log"

@@ -34,8 +34,9 @@ struct ald_config {
      * hidden): at most ALD_MAX_HIDDEN, absolute */
     char *hidden_paths[ALD_MAX_HIDDEN];
     size_t n_hidden_paths;
-    char *init_path; /* NULL: found beside airlockd */
-    char *log_level; /* "error", "warn", "info", "debug" */
+    char *init_path;  /* NULL: found beside airlockd */
+    char *log_level;  /* "error", "warn", "info", "debug" */
+    char *log_format; /* "text", "json"; NULL: AIRLOCK_LOG_FORMAT, else text */
     struct ald_limits limits_default, limits_max;
     uint64_t quota_max_sessions;  /* per user, unless the user row says */
     uint64_t quota_max_memory_mb; /* per user, sum of memory_mb */
