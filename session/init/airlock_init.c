@@ -27,12 +27,14 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -42,6 +44,9 @@ extern char **environ;
 #define INIT_MAX_PROCS 1024
 /* Descriptors received and not yet used by a SPAWN. */
 #define INIT_MAX_FDQ 48
+/* Commands on a terminal at once (each holds its master here, for RESIZE);
+ * a SPAWN_TTY beyond it fails with EAGAIN. */
+#define INIT_MAX_TTYS 64
 /* How long a send to the daemon may wait before the connection is dropped. */
 #define INIT_SEND_TIMEOUT_MS 2000
 
@@ -52,11 +57,13 @@ struct proc {
     uint64_t deadline_ms; /* 0: none */
     int timed_out;
     int watch_fd; /* SPAWN_WATCHED: its watch socket; -1 when none */
+    int tty_fd;   /* SPAWN_TTY: its terminal's master (RESIZE); -1 when none */
 };
 
 /* Everything lives in static storage: pages never touched are never paid. */
 static struct proc procs[INIT_MAX_PROCS];
 static uint32_t next_id = 1;
+static size_t n_ttys;
 
 static int conn = -1;
 static unsigned char rbuf[SBS_MAX_MSG] __attribute__((aligned(4096)));
@@ -115,6 +122,30 @@ static void watch_send(int fd, const struct sbs_msg *m)
     long n = fd >= 0 ? sbs_msg_encode(buf, sizeof(buf), m) : 0;
     if (n > 0)
         (void)send(fd, buf, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+/* SPAWNED for a terminal: on the watch socket with the master attached (the
+ * daemon's end of the terminal), never blocking like watch_send. */
+static void watch_send_master(int fd, const struct sbs_msg *m, int master)
+{
+    unsigned char buf[64];
+    union {
+        struct cmsghdr h;
+        char space[CMSG_SPACE(sizeof(int))];
+    } ctl;
+    long n = sbs_msg_encode(buf, sizeof(buf), m);
+    if (n <= 0)
+        return;
+    struct iovec iov = {buf, (size_t)n};
+    struct msghdr mh = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.space, .msg_controllen = sizeof(ctl)};
+    memset(&ctl, 0, sizeof(ctl));
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(cm), &master, sizeof(int));
+    (void)sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
 /* EXITED goes to the daemon, or waits for the next one (oldest dropped
@@ -178,6 +209,10 @@ static void reap(void)
             watch_send(p->watch_fd, &m);
             close(p->watch_fd);
         }
+        if (p->tty_fd >= 0) {
+            close(p->tty_fd);
+            n_ttys--;
+        }
         memset(p, 0, sizeof(*p));
         report_exit(&m);
     }
@@ -187,8 +222,9 @@ static void reap(void)
  * shares (CLONE_VM) while do_spawn is suspended (CLONE_VFORK). */
 struct spawn_args {
     const struct sbs_req *r;
-    const int *fds;
-    int err; /* written by the child when the exec fails: its errno */
+    const int *fds; /* 0-2 (a terminal: its slave three times) */
+    int tty;        /* 1: fds[0] is a terminal, made the controlling one */
+    int err;        /* written by the child when the exec fails: its errno */
 };
 
 /* The child's stack: do_spawn is suspended until the child execs or
@@ -213,7 +249,11 @@ static int spawn_child(void *arg)
     sigprocmask(SIG_SETMASK, &none, NULL);
     setsid();
     int e = 0;
-    if (chdir(r->cwd[0] ? r->cwd : default_cwd) < 0)
+    /* a new session has no controlling terminal: the slave becomes its
+     * one, so the shell gets job control and ^C reaches its foreground */
+    if (a->tty && ioctl(a->fds[0], TIOCSCTTY, 0) < 0)
+        e = errno;
+    if (e == 0 && chdir(r->cwd[0] ? r->cwd : default_cwd) < 0)
         e = SBS_SPAWN_ERR_CWD + errno; /* the directory, not the program */
     for (int i = 0; i < 3 && e == 0; i++)
         if (dup2(a->fds[i], i) < 0)
@@ -232,21 +272,49 @@ static int spawn_child(void *arg)
     _exit(127);
 }
 
+/* Opens a new terminal of the sandbox's own devpts instance (mounts.c: the
+ * host's terminals are not reachable from here) of rows x cols: the
+ * master in *master, the slave in *slave (both CLOEXEC). 0 or an errno. */
+static int tty_open(const struct sbs_req *r, int *master, int *slave)
+{
+    int e = 0, unlock = 0;
+    struct winsize ws = {.ws_row = (unsigned short)r->rows, .ws_col = (unsigned short)r->cols};
+    *slave = -1;
+    *master = open("/dev/pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (*master < 0)
+        return errno;
+    if (ioctl(*master, TIOCSPTLCK, &unlock) < 0 || ioctl(*master, TIOCSWINSZ, &ws) < 0 ||
+        (*slave = ioctl(*master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC)) < 0) {
+        e = errno;
+        close(*master);
+        *master = -1;
+    }
+    return e;
+}
+
 static void do_spawn(const struct sbs_req *r)
 {
     struct sbs_msg reply = {.type = SBS_MSG_SPAWN_FAILED, .req = r->req};
-    size_t nfd = r->type == SBS_REQ_SPAWN_WATCHED ? 4 : 3;
+    int tty = r->type == SBS_REQ_SPAWN_TTY;
+    /* SPAWN: stdin, stdout, stderr; SPAWN_WATCHED: and the watch socket;
+     * SPAWN_TTY: the watch socket alone (fds[3]) */
+    size_t nfd = tty ? 1 : r->type == SBS_REQ_SPAWN_WATCHED ? 4 : 3;
     int fds[4] = {-1, -1, -1, -1};
-    memcpy(fds, fdq, nfd * sizeof(int));
+    memcpy(tty ? fds + 3 : fds, fdq, nfd * sizeof(int));
     fdq_len -= nfd;
     memmove(fdq, fdq + nfd, fdq_len * sizeof(int));
+    int master = -1;
     struct proc *slot = proc_find(0);
-    if (!slot) {
+    if (!slot || (tty && n_ttys >= INIT_MAX_TTYS)) {
         reply.err = EAGAIN;
+    } else if (tty && (reply.err = tty_open(r, &master, &fds[0])) != 0) {
+        /* reply.err says why */
     } else {
+        if (tty)
+            fds[1] = fds[2] = fds[0];
         /* Suspended until the child has exec'd (or failed to): no fork of
          * our page tables, no pipe to learn how the exec went. */
-        struct spawn_args a = {.r = r, .fds = fds, .err = 0};
+        struct spawn_args a = {.r = r, .fds = fds, .tty = tty, .err = 0};
         char **env = environ;
         uint64_t start = now_ms();
         pid_t pid = clone(spawn_child, spawn_stack + sizeof(spawn_stack),
@@ -262,18 +330,39 @@ static void do_spawn(const struct sbs_req *r)
             slot->deadline_ms = r->timeout_s ? start + (uint64_t)r->timeout_s * 1000 : 0;
             slot->timed_out = 0;
             slot->watch_fd = fds[3]; /* kept until the exit */
+            slot->tty_fd = master;   /* kept until the exit, for RESIZE */
+            if (tty)
+                n_ttys++;
             reply = (struct sbs_msg){
                 .type = SBS_MSG_SPAWNED, .req = r->req, .proc = slot->id, .pid = pid};
         } else {
             reply.err = e > 0 && e < 4096 ? e : EIO;
         }
     }
+    if (reply.err == 0 || reply.err >= 4096)
+        reply.err = reply.type == SBS_MSG_SPAWN_FAILED ? EIO : 0;
     for (int i = 0; i < 3; i++)
-        close(fds[i]);
-    watch_send(fds[3], &reply);
-    if (fds[3] >= 0 && reply.type != SBS_MSG_SPAWNED)
-        close(fds[3]); /* a failed spawn: the command's last word */
+        if (fds[i] >= 0 && (i == 0 || fds[i] != fds[0]))
+            close(fds[i]);
+    if (tty && reply.type == SBS_MSG_SPAWNED)
+        watch_send_master(fds[3], &reply, master);
+    else
+        watch_send(fds[3], &reply);
+    if (reply.type != SBS_MSG_SPAWNED) {
+        if (fds[3] >= 0)
+            close(fds[3]); /* a failed spawn: the command's last word */
+        if (master >= 0)
+            close(master);
+    }
     send_msg(&reply);
+}
+
+static void do_resize(const struct sbs_req *r)
+{
+    struct proc *p = proc_by_id(r->proc);
+    struct winsize ws = {.ws_row = (unsigned short)r->rows, .ws_col = (unsigned short)r->cols};
+    if (p && p->tty_fd >= 0)
+        ioctl(p->tty_fd, TIOCSWINSZ, &ws); /* the kernel sends SIGWINCH */
 }
 
 static void do_signal(const struct sbs_req *r)
@@ -322,12 +411,16 @@ static void conn_read(void)
         if (used == 0)
             break;
         if (used < 0 || (r.type == SBS_REQ_SPAWN && fdq_len < 3) ||
-            (r.type == SBS_REQ_SPAWN_WATCHED && fdq_len < 4)) {
+            (r.type == SBS_REQ_SPAWN_WATCHED && fdq_len < 4) ||
+            (r.type == SBS_REQ_SPAWN_TTY && fdq_len < 1)) {
             conn_drop();
             return;
         }
-        if (r.type == SBS_REQ_SPAWN || r.type == SBS_REQ_SPAWN_WATCHED)
+        if (r.type == SBS_REQ_SPAWN || r.type == SBS_REQ_SPAWN_WATCHED ||
+            r.type == SBS_REQ_SPAWN_TTY)
             do_spawn(&r);
+        else if (r.type == SBS_REQ_RESIZE)
+            do_resize(&r);
         else
             do_signal(&r);
         off += (size_t)used;

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <linux/magic.h>
 #include <sys/stat.h>
@@ -143,16 +144,20 @@ static int conn_send(struct sbs_conn *c, const unsigned char *buf, size_t len, c
 
 int sbs_spawn_send(struct sbs_conn *c, uint32_t req, const struct sbs_cmd *cmd)
 {
-    size_t need = SBS_HDR_LEN + 16 + (cmd->cwd ? strlen(cmd->cwd) : 0) + 1;
+    size_t need = SBS_HDR_LEN + 24 + (cmd->cwd ? strlen(cmd->cwd) : 0) + 1;
     for (size_t i = 0; cmd->argv && cmd->argv[i] && need <= SBS_MAX_MSG; i++)
         need += strlen(cmd->argv[i]) + 1;
     for (size_t i = 0; cmd->envp && cmd->envp[i] && need <= SBS_MAX_MSG; i++)
         need += strlen(cmd->envp[i]) + 1;
     if (need > SBS_MAX_MSG)
         return al_error_set(AL_ETOOBIG, "command and environment exceed %d bytes", SBS_MAX_MSG);
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 3 && !cmd->tty; i++)
         if (cmd->stdio[i] < 0)
             return al_error_set(AL_EINVAL, "sbs_spawn_send: stdio[%d] is not a descriptor", i);
+    if (cmd->tty && (!cmd->watch || !sbs_conn_can_tty(c)))
+        return al_error_set(AL_EINVAL, "sbs_spawn_send: %s",
+                            !cmd->watch ? "a terminal needs a watch socket"
+                                        : "this sandbox's init cannot start terminals");
     if (cmd->watch && (cmd->watch_fd < 0 || !sbs_conn_can_watch(c)))
         return al_error_set(AL_EINVAL, "sbs_spawn_send: %s",
                             cmd->watch_fd < 0 ? "watch_fd is not a descriptor"
@@ -160,10 +165,14 @@ int sbs_spawn_send(struct sbs_conn *c, uint32_t req, const struct sbs_cmd *cmd)
     cleanup_free unsigned char *buf = malloc(need);
     if (!buf)
         return AL_ENOMEM;
-    long len = sbs_req_encode_spawn(buf, need, req, cmd->timeout_s, cmd->cwd, cmd->argv, cmd->envp,
-                                    cmd->watch);
+    long len = cmd->tty ? sbs_req_encode_spawn_tty(buf, need, req, cmd->timeout_s, cmd->rows,
+                                                   cmd->cols, cmd->cwd, cmd->argv, cmd->envp)
+                        : sbs_req_encode_spawn(buf, need, req, cmd->timeout_s, cmd->cwd, cmd->argv,
+                                               cmd->envp, cmd->watch);
     if (len < 0)
         return al_error_set((int)len, "cannot encode the command (%s)", al_error_name((int)len));
+    if (cmd->tty)
+        return conn_send(c, buf, (size_t)len, &cmd->watch_fd, 1);
     int fds[4] = {cmd->stdio[0], cmd->stdio[1], cmd->stdio[2], cmd->watch ? cmd->watch_fd : -1};
     return conn_send(c, buf, (size_t)len, fds, cmd->watch ? 4 : 3);
 }
@@ -171,6 +180,74 @@ int sbs_spawn_send(struct sbs_conn *c, uint32_t req, const struct sbs_cmd *cmd)
 int sbs_conn_can_watch(const struct sbs_conn *c)
 {
     return c->version >= 2;
+}
+
+int sbs_conn_can_tty(const struct sbs_conn *c)
+{
+    return c->version >= 3;
+}
+
+int sbs_resize_send(struct sbs_conn *c, uint32_t proc, uint32_t rows, uint32_t cols)
+{
+    unsigned char buf[SBS_HDR_LEN + 12];
+    if (!sbs_conn_can_tty(c))
+        return al_error_set(AL_EINVAL, "this sandbox's init cannot resize terminals");
+    long len = sbs_req_encode_resize(buf, sizeof(buf), proc, rows, cols);
+    if (len < 0)
+        return al_error_set((int)len, "bad terminal size %ux%u", rows, cols);
+    return conn_send(c, buf, (size_t)len, NULL, 0);
+}
+
+int sbs_watch_recv_fd(int fd, struct sbs_msg *out, int *out_fd)
+{
+    unsigned char buf[64];
+    union {
+        struct cmsghdr h;
+        char space[CMSG_SPACE(sizeof(int) * 4)];
+    } ctl;
+    int fds[4];
+    size_t n_fds = 0, dropped = 0;
+    *out_fd = -1;
+    ssize_t n;
+    struct msghdr mh;
+    for (;;) {
+        struct iovec iov = {buf, sizeof(buf)};
+        memset(&mh, 0, sizeof(mh));
+        mh.msg_iov = &iov;
+        mh.msg_iovlen = 1;
+        mh.msg_control = ctl.space;
+        mh.msg_controllen = sizeof(ctl);
+        n = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_TRUNC | MSG_CMSG_CLOEXEC);
+        if (n >= 0 || errno != EINTR)
+            break;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        return AL_EAGAIN;
+    if (n < 0)
+        return al_error_set_errno(AL_EIO, errno, "watch socket");
+    n_fds = sbs_cmsg_take_fds(&mh, fds, 4, &dropped);
+    int err = 0;
+    if (n == 0 && n_fds == 0) {
+        err = al_error_set(AL_EIO, "init closed the watch socket");
+    } else if ((size_t)n > sizeof(buf) || sbs_msg_parse(buf, (size_t)n, out) != n ||
+               out->type == SBS_MSG_HELLO || dropped || (mh.msg_flags & MSG_CTRUNC) ||
+               n_fds != (out->type == SBS_MSG_SPAWNED ? 1u : 0u)) {
+        err = al_error_set(AL_EINVAL, "malformed message on a watch socket");
+    } else if (n_fds == 1) {
+        /* init's word is not trusted: only a pseudo-terminal master is
+         * taken (TIOCGPTN answers on a master alone) */
+        unsigned int ptn;
+        struct stat st;
+        if (fstat(fds[0], &st) < 0 || !S_ISCHR(st.st_mode) || ioctl(fds[0], TIOCGPTN, &ptn) < 0)
+            err = al_error_set(AL_EINVAL, "init sent a descriptor that is not a terminal");
+    }
+    if (err == 0 && n_fds == 1) {
+        *out_fd = fds[0];
+        n_fds = 0;
+    }
+    for (size_t i = 0; i < n_fds; i++)
+        close(fds[i]);
+    return err;
 }
 
 int sbs_watch_recv(int fd, struct sbs_msg *out)

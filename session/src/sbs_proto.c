@@ -155,6 +155,12 @@ long sbs_msg_encode(unsigned char *buf, size_t cap, const struct sbs_msg *msg)
     return (long)(SBS_HDR_LEN + body);
 }
 
+/* A terminal's rows or columns: 1..SBS_TTY_MAX_DIM. */
+static int tty_dim_ok(uint32_t v)
+{
+    return v >= 1 && v <= SBS_TTY_MAX_DIM;
+}
+
 /* Splits `n` NUL-terminated strings off *p (bounded by end) into out[];
  * out[n] = NULL. 0, or AL_EINVAL when a string is unterminated. */
 static int take_strings(const unsigned char **p, const unsigned char *end, uint32_t n,
@@ -180,7 +186,8 @@ long sbs_req_parse(const unsigned char *buf, size_t len, struct sbs_req *out, co
     if (len >= SBS_HDR_LEN) {
         uint32_t t = get_u32(buf + 4), body = get_u32(buf);
         int spawn = t == SBS_REQ_SPAWN || t == SBS_REQ_SPAWN_WATCHED;
-        if (!(spawn && body >= 16) && !(t == SBS_REQ_SIGNAL && body == 8))
+        if (!(spawn && body >= 16) && !(t == SBS_REQ_SPAWN_TTY && body >= 24) &&
+            !(t == SBS_REQ_SIGNAL && body == 8) && !(t == SBS_REQ_RESIZE && body == 12))
             return AL_EINVAL;
     }
     long total = frame(buf, len, &type);
@@ -192,8 +199,10 @@ long sbs_req_parse(const unsigned char *buf, size_t len, struct sbs_req *out, co
     out->type = (enum sbs_req_type)type;
     switch (type) {
     case SBS_REQ_SPAWN:
-    case SBS_REQ_SPAWN_WATCHED: {
-        if (blen < 16)
+    case SBS_REQ_SPAWN_WATCHED:
+    case SBS_REQ_SPAWN_TTY: {
+        size_t fixed = type == SBS_REQ_SPAWN_TTY ? 24 : 16;
+        if (blen < fixed)
             return AL_EINVAL;
         out->req = get_u32(b);
         out->timeout_s = get_u32(b + 4);
@@ -201,7 +210,13 @@ long sbs_req_parse(const unsigned char *buf, size_t len, struct sbs_req *out, co
         out->envc = get_u32(b + 12);
         if (out->argc < 1 || out->argc > SBS_MAX_ARGS || out->envc > SBS_MAX_ARGS)
             return AL_EINVAL;
-        const unsigned char *p = b + 16;
+        if (type == SBS_REQ_SPAWN_TTY) {
+            out->rows = get_u32(b + 16);
+            out->cols = get_u32(b + 20);
+            if (!tty_dim_ok(out->rows) || !tty_dim_ok(out->cols))
+                return AL_EINVAL;
+        }
+        const unsigned char *p = b + fixed;
         const char *cwd[2];
         if (take_strings(&p, end, 1, cwd) < 0 || take_strings(&p, end, out->argc, argv) < 0 ||
             take_strings(&p, end, out->envc, envp) < 0 || p != end)
@@ -221,6 +236,15 @@ long sbs_req_parse(const unsigned char *buf, size_t len, struct sbs_req *out, co
         if (out->sig < 1 || out->sig > 64)
             return AL_EINVAL;
         break;
+    case SBS_REQ_RESIZE:
+        if (blen != 12)
+            return AL_EINVAL;
+        out->proc = get_u32(b);
+        out->rows = get_u32(b + 4);
+        out->cols = get_u32(b + 8);
+        if (!tty_dim_ok(out->rows) || !tty_dim_ok(out->cols))
+            return AL_EINVAL;
+        break;
     default:
         return AL_EINVAL;
     }
@@ -238,13 +262,17 @@ static int put_str(unsigned char *buf, size_t cap, size_t *off, const char *s)
     return 0;
 }
 
-long sbs_req_encode_spawn(unsigned char *buf, size_t cap, uint32_t req, uint32_t timeout_s,
-                          const char *cwd, char *const *argv, char *const *envp, int watched)
+/* Encodes a spawn request of `type`; `extra` (n_extra u32s: a tty's rows
+ * and cols) goes between the four counts and the strings. */
+static long encode_spawn(unsigned char *buf, size_t cap, uint32_t type, uint32_t req,
+                         uint32_t timeout_s, const uint32_t *extra, size_t n_extra, const char *cwd,
+                         char *const *argv, char *const *envp)
 {
+    size_t fixed = 16 + 4 * n_extra;
     if (cap > SBS_MAX_MSG)
         cap = SBS_MAX_MSG;
-    if (cap < SBS_HDR_LEN + 16 || !argv || !argv[0] || !argv[0][0])
-        return cap < SBS_HDR_LEN + 16 ? AL_ETOOBIG : AL_EINVAL;
+    if (cap < SBS_HDR_LEN + fixed || !argv || !argv[0] || !argv[0][0])
+        return cap < SBS_HDR_LEN + fixed ? AL_ETOOBIG : AL_EINVAL;
     uint32_t argc = 0, envc = 0;
     while (argv[argc] && argc <= SBS_MAX_ARGS)
         argc++;
@@ -254,7 +282,7 @@ long sbs_req_encode_spawn(unsigned char *buf, size_t cap, uint32_t req, uint32_t
         return AL_ETOOBIG;
     if (cwd && cwd[0] != '\0' && cwd[0] != '/')
         return AL_EINVAL;
-    size_t off = SBS_HDR_LEN + 16;
+    size_t off = SBS_HDR_LEN + fixed;
     int err = put_str(buf, cap, &off, cwd ? cwd : "");
     for (uint32_t i = 0; i < argc && err == 0; i++)
         err = put_str(buf, cap, &off, argv[i]);
@@ -263,12 +291,31 @@ long sbs_req_encode_spawn(unsigned char *buf, size_t cap, uint32_t req, uint32_t
     if (err < 0)
         return err;
     put_u32(buf, (uint32_t)(off - SBS_HDR_LEN));
-    put_u32(buf + 4, watched ? SBS_REQ_SPAWN_WATCHED : SBS_REQ_SPAWN);
+    put_u32(buf + 4, type);
     put_u32(buf + 8, req);
     put_u32(buf + 12, timeout_s);
     put_u32(buf + 16, argc);
     put_u32(buf + 20, envc);
+    for (size_t i = 0; i < n_extra; i++)
+        put_u32(buf + 24 + 4 * i, extra[i]);
     return (long)off;
+}
+
+long sbs_req_encode_spawn(unsigned char *buf, size_t cap, uint32_t req, uint32_t timeout_s,
+                          const char *cwd, char *const *argv, char *const *envp, int watched)
+{
+    return encode_spawn(buf, cap, watched ? SBS_REQ_SPAWN_WATCHED : SBS_REQ_SPAWN, req, timeout_s,
+                        NULL, 0, cwd, argv, envp);
+}
+
+long sbs_req_encode_spawn_tty(unsigned char *buf, size_t cap, uint32_t req, uint32_t timeout_s,
+                              uint32_t rows, uint32_t cols, const char *cwd, char *const *argv,
+                              char *const *envp)
+{
+    if (!tty_dim_ok(rows) || !tty_dim_ok(cols))
+        return AL_EINVAL;
+    uint32_t size[2] = {rows, cols};
+    return encode_spawn(buf, cap, SBS_REQ_SPAWN_TTY, req, timeout_s, size, 2, cwd, argv, envp);
 }
 
 long sbs_req_encode_signal(unsigned char *buf, size_t cap, uint32_t proc, int sig)
@@ -282,6 +329,21 @@ long sbs_req_encode_signal(unsigned char *buf, size_t cap, uint32_t proc, int si
     put_u32(buf + 8, proc);
     put_u32(buf + 12, (uint32_t)sig);
     return SBS_HDR_LEN + 8;
+}
+
+long sbs_req_encode_resize(unsigned char *buf, size_t cap, uint32_t proc, uint32_t rows,
+                           uint32_t cols)
+{
+    if (cap < SBS_HDR_LEN + 12)
+        return AL_ETOOBIG;
+    if (!tty_dim_ok(rows) || !tty_dim_ok(cols))
+        return AL_EINVAL;
+    put_u32(buf, 12);
+    put_u32(buf + 4, SBS_REQ_RESIZE);
+    put_u32(buf + 8, proc);
+    put_u32(buf + 12, rows);
+    put_u32(buf + 16, cols);
+    return SBS_HDR_LEN + 12;
 }
 
 int sbs_sock_send(int fd, const unsigned char *buf, size_t len, const int *fds, size_t n_fds,

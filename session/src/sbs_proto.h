@@ -12,9 +12,10 @@
 
 #include "airlock/sbsession.h"
 
-/* Version 2 added SPAWN_WATCHED; a daemon accepts an init of version 1
- * (a sandbox started before an upgrade) and never sends it SPAWN_WATCHED. */
-#define SBS_PROTO_VERSION     2
+/* Version 2 added SPAWN_WATCHED, version 3 SPAWN_TTY and RESIZE; a daemon
+ * accepts an init of version 1 (a sandbox started before an upgrade) and
+ * sends no request newer than the version its HELLO gave. */
+#define SBS_PROTO_VERSION     3
 #define SBS_PROTO_VERSION_MIN 1
 #define SBS_HDR_LEN           8
 
@@ -25,18 +26,24 @@ enum sbs_req_type {
     /* SPAWN plus a 4th fd, the watch socket: init also sends this command's
      * SPAWNED / SPAWN_FAILED and EXITED on it (v2) */
     SBS_REQ_SPAWN_WATCHED = 18,
+    /* rows, cols, then as SPAWN; 1 fd, the watch socket: the command runs on
+     * a new terminal of the sandbox's devpts, whose master init sends back
+     * with SPAWNED on the watch socket (v3) */
+    SBS_REQ_SPAWN_TTY = 19,
+    SBS_REQ_RESIZE = 20, /* proc, rows, cols (v3) */
 };
 
 /* A parsed request. Strings point into the parsed buffer. */
 struct sbs_req {
     enum sbs_req_type type;
-    uint32_t req;       /* SPAWN */
-    uint32_t timeout_s; /* SPAWN */
-    const char *cwd;    /* SPAWN: "" = the default (the workspace) */
-    uint32_t argc;      /* SPAWN: argv[0..argc-1], argv[argc] = NULL */
-    uint32_t envc;      /* SPAWN: envp[0..envc-1], envp[envc] = NULL */
-    uint32_t proc;      /* SIGNAL */
-    int sig;            /* SIGNAL */
+    uint32_t req;        /* SPAWN */
+    uint32_t timeout_s;  /* SPAWN */
+    const char *cwd;     /* SPAWN: "" = the default (the workspace) */
+    uint32_t argc;       /* SPAWN: argv[0..argc-1], argv[argc] = NULL */
+    uint32_t envc;       /* SPAWN: envp[0..envc-1], envp[envc] = NULL */
+    uint32_t proc;       /* SIGNAL, RESIZE */
+    int sig;             /* SIGNAL */
+    uint32_t rows, cols; /* SPAWN_TTY, RESIZE: 1..SBS_TTY_MAX_DIM */
 };
 
 /* Parses one request from `buf` (`len` bytes). argv and envp must hold
@@ -52,6 +59,12 @@ long sbs_msg_encode(unsigned char *buf, size_t cap, const struct sbs_msg *msg);
 long sbs_req_encode_spawn(unsigned char *buf, size_t cap, uint32_t req, uint32_t timeout_s,
                           const char *cwd, char *const *argv, char *const *envp, int watched);
 long sbs_req_encode_signal(unsigned char *buf, size_t cap, uint32_t proc, int sig);
+/* SPAWN_TTY: as SPAWN, on a terminal of rows x cols (1..SBS_TTY_MAX_DIM). */
+long sbs_req_encode_spawn_tty(unsigned char *buf, size_t cap, uint32_t req, uint32_t timeout_s,
+                              uint32_t rows, uint32_t cols, const char *cwd, char *const *argv,
+                              char *const *envp);
+long sbs_req_encode_resize(unsigned char *buf, size_t cap, uint32_t proc, uint32_t rows,
+                           uint32_t cols);
 
 /* Sends all `len` bytes of `buf` on the stream socket `fd`, the first
  * chunk with `n_fds` descriptors attached (SCM_RIGHTS, at most 4); never

@@ -11,7 +11,7 @@
  * (sbs_attach()). Nothing in the sandbox can reach it.
  *
  * Control protocol (see docs/init-protocol.md): small length-prefixed
- * messages, version 1. The daemon sends SPAWN (with the command's stdin,
+ * messages, versioned (3 now). The daemon sends SPAWN (with the command's stdin,
  * stdout, stderr attached by SCM_RIGHTS) and SIGNAL; init answers SPAWNED or
  * SPAWN_FAILED and sends EXITED when a command ends. Exits that happen while
  * no daemon is connected are kept (up to SBS_MAX_PENDING_EXITS) and sent to
@@ -48,6 +48,7 @@
 #define SBS_MAX_PENDING_EXITS 4096
 #define SBS_MAX_ARGS          4096
 #define SBS_MAX_MSG           (256 * 1024) /* one control message, fds aside */
+#define SBS_TTY_MAX_DIM       4096         /* rows and cols of a terminal: 1..this */
 
 struct sbs_spec {
     const struct al_policy *policy; /* after sb_policy_add_defaults() */
@@ -119,6 +120,8 @@ int sbs_cgroup_delegate_self(const char *leaf);
 
 /* 1 when init understands sbs_cmd.watch (protocol version 2 and later). */
 int sbs_conn_can_watch(const struct sbs_conn *c);
+/* 1 when init understands sbs_cmd.tty and sbs_resize_send (version 3). */
+int sbs_conn_can_tty(const struct sbs_conn *c);
 
 /* Builds the sandbox and returns once airlock-init is ready and connected
  * (its HELLO read): fills *out (fd connected, blocking, CLOEXEC; record
@@ -139,18 +142,25 @@ int sbs_attach(struct sbs_conn *out, const struct sbs_record *rec);
 
 /* A command to run. */
 struct sbs_cmd {
-    char *const *argv;  /* argv[0] looked up in the sandbox's PATH */
-    char *const *envp;  /* the whole environment (nothing is added: the daemon
-                           sets HOME=<workspace_mount>, PATH, ...) */
-    const char *cwd;    /* inside the sandbox; NULL = workspace_mount */
-    int stdio[3];       /* fds for 0, 1, 2 (sent with SCM_RIGHTS; the caller
-                           keeps and closes its copies) */
-    uint32_t timeout_s; /* 0 = none; init kills the process group after it */
-    int watch;          /* 1: watch_fd is sent too (see sbs_conn_can_watch) */
-    int watch_fd;       /* a socket on which init also sends this command's
-                           SPAWNED / SPAWN_FAILED and EXITED, so the thread
-                           that waits for them hears them first-hand; the
-                           caller keeps and closes its copy */
+    char *const *argv;   /* argv[0] looked up in the sandbox's PATH */
+    char *const *envp;   /* the whole environment (nothing is added: the daemon
+                            sets HOME=<workspace_mount>, PATH, ...) */
+    const char *cwd;     /* inside the sandbox; NULL = workspace_mount */
+    int stdio[3];        /* fds for 0, 1, 2 (sent with SCM_RIGHTS; the caller
+                            keeps and closes its copies) */
+    uint32_t timeout_s;  /* 0 = none; init kills the process group after it */
+    int watch;           /* 1: watch_fd is sent too (see sbs_conn_can_watch) */
+    int watch_fd;        /* a socket on which init also sends this command's
+                            SPAWNED / SPAWN_FAILED and EXITED, so the thread
+                            that waits for them hears them first-hand; the
+                            caller keeps and closes its copy */
+    int tty;             /* 1: run on a new terminal of the sandbox's own
+                            devpts (init opens it): stdio is ignored, watch
+                            and watch_fd are required, and the terminal's
+                            master comes back with SPAWNED on the watch
+                            socket (sbs_watch_recv_fd); needs
+                            sbs_conn_can_tty */
+    uint32_t rows, cols; /* tty: the window size, 1..SBS_TTY_MAX_DIM */
 };
 
 /* Sends SPAWN for `cmd` with request id `req` (chosen by the caller, echoed
@@ -163,6 +173,11 @@ int sbs_spawn_send(struct sbs_conn *c, uint32_t req, const struct sbs_cmd *cmd);
 
 /* Sends SIGNAL: `sig` to the process group of process `proc` (init's id). */
 int sbs_signal_send(struct sbs_conn *c, uint32_t proc, int sig);
+
+/* Sends RESIZE: the window size of the terminal of process `proc` (a
+ * command started with sbs_cmd.tty; others are ignored by init). AL_EINVAL
+ * for a size outside 1..SBS_TTY_MAX_DIM or an init older than version 3. */
+int sbs_resize_send(struct sbs_conn *c, uint32_t proc, uint32_t rows, uint32_t cols);
 
 enum sbs_msg_type {
     SBS_MSG_HELLO = 1,        /* first message on a connection */
@@ -203,6 +218,13 @@ int sbs_recv(struct sbs_conn *c, struct sbs_msg *out);
  * when none is waiting, AL_EIO when init closed it (the command is over or
  * the sandbox is gone), AL_EINVAL when malformed. */
 int sbs_watch_recv(int fd, struct sbs_msg *out);
+
+/* sbs_watch_recv() for a command started with sbs_cmd.tty: a SPAWNED comes
+ * with the terminal's master, stored in *out_fd (CLOEXEC, the caller's to
+ * close; checked to be a pseudo-terminal master); every other message
+ * with none (*out_fd -1). A SPAWNED without a master, or a descriptor that
+ * is not one, is AL_EINVAL (descriptors received are closed). */
+int sbs_watch_recv_fd(int fd, struct sbs_msg *out, int *out_fd);
 
 /* Parses one message from `buf` (`len` bytes): returns the bytes consumed,
  * 0 when more input is needed, AL_EINVAL when malformed. For the fuzzer. */

@@ -26,7 +26,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (to_init) {
             struct sbs_req r;
             n = sbs_req_parse(data + off, size - off, &r, argv_buf, envp_buf);
-            if (n > 0 && r.type == SBS_REQ_SPAWN) {
+            if (n > 0 && (r.type == SBS_REQ_SPAWN || r.type == SBS_REQ_SPAWN_WATCHED ||
+                          r.type == SBS_REQ_SPAWN_TTY)) {
                 /* Strings are inside the message and NUL-terminated. */
                 size_t total = strlen(r.cwd);
                 for (uint32_t i = 0; i < r.argc; i++)
@@ -36,6 +37,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 if (total > (size_t)n || argv_buf[r.argc] || envp_buf[r.envc])
                     abort();
             }
+            if (n > 0 && (r.type == SBS_REQ_SPAWN_TTY || r.type == SBS_REQ_RESIZE) &&
+                (r.rows < 1 || r.rows > SBS_TTY_MAX_DIM || r.cols < 1 || r.cols > SBS_TTY_MAX_DIM))
+                abort();
         } else {
             struct sbs_msg m, again;
             n = sbs_msg_parse(data + off, size - off, &m);

@@ -236,13 +236,91 @@ static void test_req_encode_limits(void **state)
     free(buf);
 }
 
+/* SPAWN_TTY: the window size travels with the command; every prefix asks
+ * for more; a size outside 1..SBS_TTY_MAX_DIM or a short fixed part is
+ * malformed. */
+static void test_req_spawn_tty(void **state)
+{
+    (void)state;
+    static unsigned char buf[4096];
+    char *argv[] = {"bash", "-l", NULL};
+    char *envp[] = {"TERM=xterm-256color", NULL};
+    long n = sbs_req_encode_spawn_tty(buf, sizeof(buf), 9, 0, 24, 80, "", argv, envp);
+    assert_true(n > 0);
+    struct sbs_req r;
+    for (long k = 0; k < n; k++)
+        assert_int_equal(sbs_req_parse(buf, (size_t)k, &r, argv_buf, envp_buf), 0);
+    assert_int_equal(sbs_req_parse(buf, (size_t)n, &r, argv_buf, envp_buf), n);
+    assert_int_equal(r.type, SBS_REQ_SPAWN_TTY);
+    assert_int_equal(r.req, 9);
+    assert_int_equal(r.rows, 24);
+    assert_int_equal(r.cols, 80);
+    assert_int_equal(r.argc, 2);
+    assert_string_equal(argv_buf[0], "bash");
+    assert_string_equal(envp_buf[0], "TERM=xterm-256color");
+    assert_string_equal(r.cwd, "");
+    /* the size is checked by the encoder and by the parser */
+    assert_int_equal(sbs_req_encode_spawn_tty(buf, sizeof(buf), 9, 0, 0, 80, "", argv, envp),
+                     AL_EINVAL);
+    assert_int_equal(
+        sbs_req_encode_spawn_tty(buf, sizeof(buf), 9, 0, 24, SBS_TTY_MAX_DIM + 1, "", argv, envp),
+        AL_EINVAL);
+    n = sbs_req_encode_spawn_tty(buf, sizeof(buf), 9, 0, SBS_TTY_MAX_DIM, 1, "", argv, envp);
+    assert_int_equal(sbs_req_parse(buf, (size_t)n, &r, argv_buf, envp_buf), n);
+    put32(buf + 24, 0); /* rows 0 */
+    assert_int_equal(sbs_req_parse(buf, (size_t)n, &r, argv_buf, envp_buf), AL_EINVAL);
+    put32(buf + 24, 24);
+    put32(buf + 28, 0x10000 + 80); /* cols past an unsigned short */
+    assert_int_equal(sbs_req_parse(buf, (size_t)n, &r, argv_buf, envp_buf), AL_EINVAL);
+    put32(buf + 28, 80);
+    assert_int_equal(sbs_req_parse(buf, (size_t)n, &r, argv_buf, envp_buf), n);
+    /* a body too short for the fixed part: refused on the header alone */
+    put32(buf, 20);
+    assert_int_equal(sbs_req_parse(buf, 8, &r, argv_buf, envp_buf), AL_EINVAL);
+    /* a SPAWN_TTY's strings as a plain SPAWN would read them are not it */
+    assert_int_equal(sbs_req_encode_spawn_tty(buf, 30, 9, 0, 24, 80, "", argv, envp), AL_ETOOBIG);
+}
+
+static void test_req_resize(void **state)
+{
+    (void)state;
+    unsigned char buf[32];
+    long n = sbs_req_encode_resize(buf, sizeof(buf), 5, 50, 132);
+    assert_int_equal(n, SBS_HDR_LEN + 12);
+    struct sbs_req r;
+    for (long k = 0; k < n; k++)
+        assert_int_equal(sbs_req_parse(buf, (size_t)k, &r, argv_buf, envp_buf), 0);
+    assert_int_equal(sbs_req_parse(buf, (size_t)n, &r, argv_buf, envp_buf), n);
+    assert_int_equal(r.type, SBS_REQ_RESIZE);
+    assert_int_equal(r.proc, 5);
+    assert_int_equal(r.rows, 50);
+    assert_int_equal(r.cols, 132);
+    assert_int_equal(sbs_req_encode_resize(buf, sizeof(buf), 5, 0, 1), AL_EINVAL);
+    assert_int_equal(sbs_req_encode_resize(buf, sizeof(buf), 5, 1, SBS_TTY_MAX_DIM + 1), AL_EINVAL);
+    assert_int_equal(sbs_req_encode_resize(buf, 19, 5, 1, 1), AL_ETOOBIG);
+    n = sbs_req_encode_resize(buf, sizeof(buf), 5, 50, 132);
+    put32(buf + 16, 0); /* cols 0 */
+    assert_int_equal(sbs_req_parse(buf, (size_t)n, &r, argv_buf, envp_buf), AL_EINVAL);
+    put32(buf + 16, 0xffffffffu);
+    assert_int_equal(sbs_req_parse(buf, (size_t)n, &r, argv_buf, envp_buf), AL_EINVAL);
+    put32(buf + 16, 80);
+    put32(buf + 12, SBS_TTY_MAX_DIM + 1); /* rows */
+    assert_int_equal(sbs_req_parse(buf, (size_t)n, &r, argv_buf, envp_buf), AL_EINVAL);
+    /* a body of any other length: refused on the header alone */
+    put32(buf, 8);
+    assert_int_equal(sbs_req_parse(buf, 8, &r, argv_buf, envp_buf), AL_EINVAL);
+    put32(buf, 16);
+    assert_int_equal(sbs_req_parse(buf, 8, &r, argv_buf, envp_buf), AL_EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_msg_round_trip),    cmocka_unit_test(test_msg_two_in_a_row),
         cmocka_unit_test(test_msg_malformed),     cmocka_unit_test(test_req_spawn_round_trip),
         cmocka_unit_test(test_req_signal),        cmocka_unit_test(test_req_spawn_malformed),
-        cmocka_unit_test(test_req_encode_limits),
+        cmocka_unit_test(test_req_encode_limits), cmocka_unit_test(test_req_spawn_tty),
+        cmocka_unit_test(test_req_resize),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
