@@ -38,6 +38,8 @@ static const struct session_usage {
      "ID [--background] [--timeout S] [--cwd DIR] [--env K=V]... [--stdin]\n"
      "         [--merge-stderr] [--json] (-- ARGV... | --shell CMD)",
      "run a command; exit with its status"},
+    {"shell", "ID [--cwd DIR] [--env K=V]... [-- CMD...]",
+     "an interactive shell (or CMD) on a terminal; exit with its status"},
     {"ps", "ID [--json]", "list processes"},
     {"output", "ID PID [--offset N] [--follow] [--stream stdout|stderr]",
      "print a process's output"},
@@ -61,7 +63,7 @@ static void usage_tail(FILE *f)
     fputs("\n"
           "AIRLOCK_URL (default " CL_DEFAULT_URL ") and AIRLOCK_API_KEY say where and who.\n"
           "Exit status: 0; 1 when the API refused or failed; 2 for a bad command line;\n"
-          "exec: the command's own (128+N for signal N, 124 timeout, 137 memory).\n",
+          "exec, shell: the command's own (128+N for signal N, 124 timeout, 137 memory).\n",
           f);
 }
 
@@ -700,6 +702,7 @@ int main(int argc, char **argv)
         {"rm", cmd_rm},
         {"keepalive", cmd_keepalive},
         {"exec", session_cmd_exec},
+        {"shell", session_cmd_shell},
         {"ps", cmd_ps},
         {"output", session_cmd_output},
         {"kill", cmd_kill},

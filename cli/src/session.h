@@ -20,6 +20,7 @@ int session_cmd_policy(struct cl_client *c, int argc, char **argv);
  * mtime; `json_out`: the API's listing. */
 int session_files_ls(struct cl_client *c, const char *id, const char *path, int long_fmt,
                      int json_out);
+int session_cmd_shell(struct cl_client *c, int argc, char **argv);
 
 /* Sets *out to "/v1/sessions/<id, percent-encoded><suffix>" (caller frees
  * with al_buf_free). */

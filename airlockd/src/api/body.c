@@ -7,6 +7,7 @@
 #include "airlock/error.h"
 #include "airlock/path.h"
 #include "airlock/refname.h"
+#include "airlock/sbsession.h"
 
 #include <ctype.h>
 #include <math.h>
@@ -560,12 +561,64 @@ static int set_argv(struct ald_exec_req *out, json_t *argv, struct ald_apierr *e
     return 0;
 }
 
+/* A terminal's size {"rows": R, "cols": C}, each 1..SBS_TTY_MAX_DIM,
+ * nothing else; `field` names it in errors ("tty", "resize"). */
+static int tty_size(json_t *v, const char *field, uint32_t *rows, uint32_t *cols,
+                    struct ald_apierr *e)
+{
+    static const char *const known[] = {"rows", "cols", NULL};
+    char prefix[32], name[48];
+    if (!json_is_object(v))
+        return bad_type(e, field, "an object {\"rows\": R, \"cols\": C}");
+    snprintf(prefix, sizeof(prefix), "%s.", field);
+    int err = known_fields(v, prefix, known, e);
+    uint32_t *outs[2] = {rows, cols};
+    for (int i = 0; i < 2 && err == 0; i++) {
+        uint64_t n = 0;
+        snprintf(name, sizeof(name), "%s%s", prefix, known[i]);
+        json_t *x = json_object_get(v, known[i]);
+        if (!x)
+            err = bad_value(e, name, "missing");
+        else if ((err = check_u64(x, name, 1, SBS_TTY_MAX_DIM, &n, e)) == 0)
+            *outs[i] = (uint32_t)n;
+    }
+    return err;
+}
+
+int ald_body_resize(uint32_t *rows, uint32_t *cols, const char *data, size_t len,
+                    struct ald_apierr *e)
+{
+    json_t *root = NULL;
+    int err = parse_object(&root, data, len, 0, e);
+    if (err == 0)
+        err = tty_size(root, "body", rows, cols, e);
+    json_decref(root);
+    return err;
+}
+
+int ald_body_tty_message(uint32_t *rows, uint32_t *cols, const char *data, size_t len,
+                         struct ald_apierr *e)
+{
+    static const char *const known[] = {"resize", NULL};
+    json_t *root = NULL;
+    int err = parse_object(&root, data, len, 0, e);
+    if (err == 0)
+        err = known_fields(root, "", known, e);
+    json_t *v = root ? json_object_get(root, "resize") : NULL;
+    if (err == 0 && !v)
+        err = bad_value(e, "resize", "missing");
+    if (err == 0)
+        err = tty_size(v, "resize", rows, cols, e);
+    json_decref(root);
+    return err;
+}
+
 int ald_body_exec(struct ald_exec_req *out, const char *data, size_t len, const char *workspace,
                   struct ald_apierr *e)
 {
     static const char *const known[] = {"argv",         "shell",     "env",       "cwd",
                                         "stdin",        "stdin_b64", "timeout_s", "background",
-                                        "merge_stderr", "notices",   NULL};
+                                        "merge_stderr", "notices",   "tty",       NULL};
     memset(out, 0, sizeof(*out));
     json_t *root = NULL;
     int err = parse_object(&root, data, len, 0, e);
@@ -686,6 +739,15 @@ int ald_body_exec(struct ald_exec_req *out, const char *data, size_t len, const 
             goto out;
         }
         out->merge_stderr = json_is_true(v);
+    }
+    if ((v = json_object_get(root, "tty")) && !json_is_null(v)) {
+        if ((err = tty_size(v, "tty", &out->rows, &out->cols, e)) < 0)
+            goto out;
+        if (out->has_stdin) {
+            err = bad_value(e, "tty", "a terminal's input is typed, not given: drop stdin");
+            goto out;
+        }
+        out->tty = 1;
     }
     if (!out->env || !out->cwd || (out->has_stdin && !out->stdin_data))
         err = ald_apierr_set(e, 500, "internal", NULL, "out of memory");

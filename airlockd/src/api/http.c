@@ -38,6 +38,8 @@ static const struct ald_route routes[] = {
     {"GET", "/v1/sessions/*/processes/*/output", ALD_BODY_NONE, 1, ald_route_proc_output, NULL},
     {"POST", "/v1/sessions/*/processes/*/signal", ALD_BODY_JSON, 1, ald_route_proc_signal, NULL},
     {"POST", "/v1/sessions/*/processes/*/stdin", ALD_BODY_RAW, 1, ald_route_proc_stdin, NULL},
+    {"POST", "/v1/sessions/*/processes/*/resize", ALD_BODY_JSON, 1, ald_route_proc_resize, NULL},
+    {"GET", "/v1/sessions/*/processes/*/tty", ALD_BODY_NONE, 1, ald_route_proc_tty, NULL},
     {"GET", "/v1/sessions/*/approvals", ALD_BODY_NONE, 1, ald_route_approval_list, NULL},
     {"POST", "/v1/sessions/*/approvals/*", ALD_BODY_JSON, 1, ald_route_approval_decide, NULL},
     {"GET", "/v1/sessions/*/files/**", ALD_BODY_NONE, 1, ald_route_file_get, NULL},
@@ -450,7 +452,13 @@ static enum MHD_Result begin(struct ald_req *r)
     if (atomic_load(&d->draining) && r->route->handler != ald_route_healthz)
         return ald_reply_error(r, 503, "unavailable", NULL, "airlockd is shutting down");
     if (r->route->auth) {
-        int err = ald_auth_check(d->st, ald_req_header(r, "Authorization"), &r->who);
+        const char *authz = ald_req_header(r, "Authorization");
+        char ws_authz[256];
+        if (!authz && r->route->handler == ald_route_proc_tty &&
+            ald_ws_bearer_from_protocol(ald_req_header(r, "Sec-WebSocket-Protocol"), ws_authz,
+                                        sizeof(ws_authz)) == 0)
+            authz = ws_authz; /* a browser cannot set Authorization on a WebSocket */
+        int err = ald_auth_check(d->st, authz, &r->who);
         if (err == AL_EAUTH)
             return ald_reply_error(r, 401, "unauthorized", NULL,
                                    "missing, unknown or revoked"
@@ -650,7 +658,7 @@ int ald_http_start(struct ald *d, char *bound, size_t boundsz)
     if (fd < 0)
         return fd;
     d->http = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-                                   MHD_USE_ITC | MHD_USE_ERROR_LOG |
+                                   MHD_USE_ITC | MHD_USE_ERROR_LOG | MHD_ALLOW_UPGRADE |
                                    MHD_USE_POLL, /* select() stops at fd 1024 */
                                0, NULL, NULL, on_request, d, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, d,
                                MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT,

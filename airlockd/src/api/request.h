@@ -124,6 +124,12 @@ enum MHD_Result ald_route_proc_get(struct ald_req *r);
 enum MHD_Result ald_route_proc_output(struct ald_req *r);
 enum MHD_Result ald_route_proc_signal(struct ald_req *r);
 enum MHD_Result ald_route_proc_stdin(struct ald_req *r);
+enum MHD_Result ald_route_proc_resize(struct ald_req *r);
+enum MHD_Result ald_route_proc_tty(struct ald_req *r);
+/* The API key a browser sends in Sec-WebSocket-Protocol (a protocol named
+ * "airlock.bearer.KEY", offered beside "airlock.v1"), as an Authorization
+ * value "Bearer KEY" in out. 0, AL_ENOTFOUND (none), AL_ETOOBIG. */
+int ald_ws_bearer_from_protocol(const char *protocols, char *out, size_t cap);
 enum MHD_Result ald_route_approval_list(struct ald_req *r);
 enum MHD_Result ald_route_approval_decide(struct ald_req *r);
 enum MHD_Result ald_route_file_get(struct ald_req *r);

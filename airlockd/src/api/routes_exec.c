@@ -11,6 +11,7 @@
 #include "airlockd/core/exec.h"
 #include "airlockd/core/process.h"
 #include "airlockd/core/session.h"
+#include "airlockd/core/tty.h"
 #include "airlockd/core/util.h"
 
 #include "airlock/base64.h"
@@ -499,6 +500,8 @@ enum MHD_Result ald_route_exec(struct ald_req *r)
     }
     int running = p->state == ALD_P_RUNNING;
     pthread_mutex_unlock(&d->lock);
+    if (req.tty)
+        ald_tty_exec_started(d, p, &io, !req.background);
     /* process_start went out when SPAWNED was applied (control.c) */
     if (req.background)
         ald_proc_save(d, p); /* a foreground one: once its start line is out */

@@ -7,6 +7,7 @@
 #include "airlockd/core/daemon.h"
 #include "airlockd/core/process.h"
 #include "airlockd/core/session.h"
+#include "airlockd/core/tty.h"
 #include "airlockd/core/util.h"
 
 #include "airlock/error.h"
@@ -143,6 +144,8 @@ struct ald_proc *ald_exec_proc_new(struct ald *d, struct ald_session *s,
     }
     p->s = s;
     p->stdin_fd = -1;
+    p->tty_fd = -1;
+    p->tty = req->tty;
     p->code = -1;
     p->argv = json_incref(req->argv_json);
     p->background = req->background;
@@ -172,6 +175,8 @@ int ald_exec_stdio_setup(struct ald *d, struct ald_session *s, struct ald_proc *
     io->child[0] = io->child[1] = io->child[2] = io->child[3] = -1;
     io->out_r = io->err_r = io->in_w = io->watch = -1;
     int pfd[2];
+    if (req->tty)
+        return ald_tty_stdio_setup(s, io);
     if (req->has_stdin) {
         io->child[0] = memfd_with(req->stdin_data, req->stdin_len);
     } else if (!req->background) {
@@ -278,6 +283,9 @@ int ald_exec_spawn(struct ald *d, struct ald_session *s, struct ald_proc *p,
         .timeout_s = req->timeout_s,
         .watch = io->child[3] >= 0,
         .watch_fd = io->child[3],
+        .tty = req->tty,
+        .rows = req->rows,
+        .cols = req->cols,
     };
     int err = AL_EIO;
     pthread_mutex_lock(&s->sandbox.send_lock);
@@ -290,7 +298,9 @@ int ald_exec_spawn(struct ald *d, struct ald_session *s, struct ald_proc *p,
     ald_exec_stdio_close(io);
     if (err < 0)
         return err;
-    if (io->watch >= 0)
+    if (io->watch >= 0 && req->tty)
+        ald_tty_spawn_watch(d, s, p, io->watch);
+    else if (io->watch >= 0)
         spawn_watch(d, s, io->watch);
     struct timespec deadline;
     clock_gettime(CLOCK_MONOTONIC, &deadline);
@@ -302,6 +312,8 @@ int ald_exec_spawn(struct ald *d, struct ald_session *s, struct ald_proc *p,
     if (err == 0 && p->state == ALD_P_SPAWNING)
         err = al_error_set(AL_EIO, "airlockd is stopping");
     pthread_mutex_unlock(&d->lock);
+    if (err == 0 && req->tty)
+        err = ald_tty_check_started(d, s, p);
     return err;
 }
 

@@ -54,12 +54,12 @@ json_t *ald_proc_json(const struct ald *d, const struct ald_proc *p)
     char id[32];
     snprintf(id, sizeof(id), "p_%llu", (unsigned long long)p->num);
     json_t *output = json_null();
-    if (p->background)
+    if (p->background && !p->tty)
         output = json_pack("{s:I, s:I}", "stdout", (json_int_t)out_size(d, p, 1), "stderr",
                            (json_int_t)out_size(d, p, 2));
-    return json_pack("{s:s, s:s, s:o, s:O, s:b, s:s, s:o, s:o, s:o, s:o}", "id", id, "session",
+    return json_pack("{s:s, s:s, s:o, s:O, s:b, s:b, s:s, s:o, s:o, s:o, s:o}", "id", id, "session",
                      p->s->id, "pid", p->pid > 0 ? json_integer(p->pid) : json_null(), "argv",
-                     p->argv, "background", p->background, "state",
+                     p->argv, "background", p->background, "tty", p->tty, "state",
                      p->state == ALD_P_EXITED ? "exited" : "running", "started_at",
                      ald_time_json(p->started_ms), "ended_at", ald_time_json(p->ended_ms), "exit",
                      exit_json(p), "output", output);
@@ -109,6 +109,8 @@ static void proc_free_locked(struct ald_proc *p)
     }
     if (p->stdin_fd >= 0)
         close(p->stdin_fd);
+    if (p->tty_fd >= 0)
+        close(p->tty_fd);
     if (p->exit_efd >= 0)
         close(p->exit_efd);
     json_decref(p->argv);

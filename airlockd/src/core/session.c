@@ -7,6 +7,7 @@
 #include "airlockd/core/control.h"
 #include "airlockd/core/process.h"
 #include "airlockd/core/session.h"
+#include "airlockd/core/tty.h"
 #include "airlockd/core/util.h"
 
 #include "airlock/error.h"
@@ -612,6 +613,7 @@ int ald_session_end(struct ald *d, struct ald_session *s, enum ald_state final, 
             ald_proc_unref(d, ended[i]);
         }
     } while (n_ended == 64);
+    ald_tty_release_holds(d, s); /* terminals nobody came to read */
 
     char dir[PATH_MAX];
     ald_session_path(d, s->id, NULL, dir, sizeof(dir));

@@ -1,5 +1,6 @@
 /* Fuzzes airlockd's request-body parsers: the first byte picks the route
- * (session create, exec, signal, decision, policy), the rest is the body. Every
+ * (session create, exec, signal, decision, policy; 0xfe/0xff a terminal's
+ * size), the rest is the body. Every
  * input must be accepted or refused with a complete API error, never crash
  * or leak; an accepted body's network policy survives the netproxy's wire
  * form (encode, strict decode, encode again: the same). */
@@ -52,6 +53,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct ald_apierr e;
     memset(&e, 0, sizeof(e));
     int err = 0;
+    uint32_t rows = 0, cols = 0;
+    /* 0xfe, 0xff: a terminal's size (POST …/resize, a WebSocket text message) */
+    if (data[0] >= 0xfe) {
+        err = data[0] == 0xfe ? ald_body_resize(&rows, &cols, body, len, &e)
+                              : ald_body_tty_message(&rows, &cols, body, len, &e);
+        if (err == 0 && (rows < 1 || cols < 1 || rows > 4096 || cols > 4096))
+            __builtin_trap();
+        if (err < 0 && (e.status < 400 || !e.code))
+            __builtin_trap();
+        return 0;
+    }
     switch (data[0] % 5) {
     case 0: {
         struct ald_create_req r;

@@ -276,6 +276,79 @@ static void test_exec_malformed(void **state)
     exec_fails("{\"argv\": [\"a\"], \"merge_stderr\": \"yes\"}", "wrong_type", "merge_stderr");
 }
 
+/* "tty" in exec, POST …/resize, a terminal's WebSocket text message: the
+ * size is 1..4096 each, nothing else is taken. */
+static void test_tty_size(void **state)
+{
+    (void)state;
+    struct ald_exec_req r;
+    struct ald_apierr e;
+    const char *json = "{\"argv\": [\"bash\"], \"tty\": {\"rows\": 24, \"cols\": 80}}";
+    assert_int_equal(ald_body_exec(&r, json, strlen(json), "/workspace", &e), 0);
+    assert_int_equal(r.tty, 1);
+    assert_int_equal(r.rows, 24);
+    assert_int_equal(r.cols, 80);
+    ald_exec_req_free(&r);
+    json = "{\"argv\": [\"bash\"], \"tty\": null}";
+    assert_int_equal(ald_body_exec(&r, json, strlen(json), "/workspace", &e), 0);
+    assert_int_equal(r.tty, 0);
+    ald_exec_req_free(&r);
+    exec_fails("{\"argv\": [\"a\"], \"tty\": true}", "wrong_type", "tty");
+    exec_fails("{\"argv\": [\"a\"], \"tty\": {\"rows\": 1}}", "invalid_value", "tty.cols");
+    exec_fails("{\"argv\": [\"a\"], \"tty\": {\"rows\": 0, \"cols\": 1}}", "invalid_value",
+               "tty.rows");
+    exec_fails("{\"argv\": [\"a\"], \"tty\": {\"rows\": 1, \"cols\": 4097}}", "invalid_value",
+               "tty.cols");
+    exec_fails("{\"argv\": [\"a\"], \"tty\": {\"rows\": -1, \"cols\": 1}}", "invalid_value",
+               "tty.rows");
+    exec_fails("{\"argv\": [\"a\"], \"tty\": {\"rows\": 1.5, \"cols\": 1}}", "wrong_type",
+               "tty.rows");
+    exec_fails("{\"argv\": [\"a\"], \"tty\": {\"rows\": \"24\", \"cols\": 1}}", "wrong_type",
+               "tty.rows");
+    exec_fails("{\"argv\": [\"a\"], \"tty\": {\"rows\": 1, \"cols\": 1, \"x\": 0}}",
+               "unknown_field", "tty.x");
+    exec_fails("{\"argv\": [\"a\"], \"stdin\": \"x\", \"tty\": {\"rows\": 1, \"cols\": 1}}",
+               "invalid_value", "tty");
+
+    uint32_t rows = 0, cols = 0;
+    const char *j = "{\"rows\": 4096, \"cols\": 1}";
+    assert_int_equal(ald_body_resize(&rows, &cols, j, strlen(j), &e), 0);
+    assert_int_equal(rows, 4096);
+    assert_int_equal(cols, 1);
+    const char *bad[] = {"",
+                         "{",
+                         "[]",
+                         "{\"rows\": 1}",
+                         "{\"rows\": 0, \"cols\": 1}",
+                         "{\"rows\": 1, \"cols\": 99999999999999999999}",
+                         "{\"rows\": 1, \"cols\": 1, \"rows\": 2}",
+                         "{\"resize\": {}}"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+        memset(&e, 0, sizeof(e));
+        assert_int_not_equal(ald_body_resize(&rows, &cols, bad[i], strlen(bad[i]), &e), 0);
+        assert_int_equal(e.status, 400);
+    }
+    j = "{\"resize\": {\"rows\": 50, \"cols\": 132}}";
+    assert_int_equal(ald_body_tty_message(&rows, &cols, j, strlen(j), &e), 0);
+    assert_int_equal(rows, 50);
+    assert_int_equal(cols, 132);
+    const char *bad_msg[] = {"",
+                             "null",
+                             "{}",
+                             "{\"rows\": 1, \"cols\": 1}",
+                             "{\"resize\": [1, 2]}",
+                             "{\"resize\": {\"rows\": 1, \"cols\": 0}}",
+                             "{\"resize\": {\"rows\": 1, \"cols\": 1}, \"exit\": 1}",
+                             "{\"resize\": {\"rows\": 1, \"cols\": 1}} x",
+                             "\xff\xfe"};
+    for (size_t i = 0; i < sizeof(bad_msg) / sizeof(*bad_msg); i++) {
+        memset(&e, 0, sizeof(e));
+        assert_int_not_equal(ald_body_tty_message(&rows, &cols, bad_msg[i], strlen(bad_msg[i]), &e),
+                             0);
+        assert_int_equal(e.status, 400);
+    }
+}
+
 static void test_signal_decision(void **state)
 {
     (void)state;
@@ -733,6 +806,7 @@ int main(void)
         cmocka_unit_test(test_exec_ok),
         cmocka_unit_test(test_exec_malformed),
         cmocka_unit_test(test_signal_decision),
+        cmocka_unit_test(test_tty_size),
         cmocka_unit_test(test_widening_refused),
         cmocka_unit_test(test_grants),
         cmocka_unit_test(test_branch_rules),

@@ -61,6 +61,16 @@ int ald_settings_restrict_check(struct al_policy *policy, json_t *settings, cons
 int ald_body_exec(struct ald_exec_req *out, const char *data, size_t len, const char *workspace,
                   struct ald_apierr *e);
 
+/* POST …/resize: {"rows": R, "cols": C}, each 1..SBS_TTY_MAX_DIM (4096),
+ * nothing else. */
+int ald_body_resize(uint32_t *rows, uint32_t *cols, const char *data, size_t len,
+                    struct ald_apierr *e);
+
+/* A text message on a terminal's WebSocket: {"resize": {"rows": R,
+ * "cols": C}} (the only one so far); anything else is 400-shaped in *e. */
+int ald_body_tty_message(uint32_t *rows, uint32_t *cols, const char *data, size_t len,
+                         struct ald_apierr *e);
+
 /* POST …/signal: {"signal": "TERM" | number}. */
 int ald_body_signal(int *sig, const char *data, size_t len, struct ald_apierr *e);
 

@@ -24,10 +24,15 @@ struct ald_proc {
     pid_t pid;        /* inside the sandbox */
     enum ald_proc_state state;
     int background;
-    int spawn_err; /* SPAWN_FAILED's errno (0: it started) */
-    int refs;      /* 1 while not exited, +1 per request thread using it */
-    int exit_efd;  /* eventfd, readable from the moment it exited */
-    int stdin_fd;  /* background: our end of its stdin pipe; -1 when none */
+    int spawn_err;    /* SPAWN_FAILED's errno (0: it started) */
+    int refs;         /* 1 while not exited, +1 per request thread using it */
+    int exit_efd;     /* eventfd, readable from the moment it exited */
+    int stdin_fd;     /* background: our end of its stdin pipe; a terminal's:
+                         its master; -1 when none */
+    int tty;          /* runs on a terminal of the sandbox (tty.h) */
+    int tty_fd;       /* our copy of that terminal's master; -1 when none */
+    int tty_attached; /* a reader has the terminal (exec stream, WebSocket) */
+    int tty_hold;     /* holds a reference for the first reader (tty.h) */
     json_t *argv;
     uint64_t started_ms, ended_ms, start_mono;
     /* exit, valid once ALD_P_EXITED */

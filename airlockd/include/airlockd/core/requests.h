@@ -45,6 +45,8 @@ struct ald_exec_req {
     int merge_stderr;
     int notices; /* foreground: "notice" lines for the session's network
                     approvals and refusals while the command runs */
+    int tty;             /* "tty": run on a terminal of rows x cols */
+    uint32_t rows, cols; /* 1..SBS_TTY_MAX_DIM */
 };
 
 void ald_exec_req_free(struct ald_exec_req *r);
