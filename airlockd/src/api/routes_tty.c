@@ -281,7 +281,9 @@ static int master_drain(struct ws *w)
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
             return 0;
         if (n <= 0) {
-            w->master_eof = 1; /* EIO: every slave descriptor is closed */
+            /* EIO: every slave descriptor is closed; typing goes nowhere */
+            w->master_eof = 1;
+            w->pend_len = w->pend_off = 0;
             return 0;
         }
         if (ws_send(w, AL_WS_BINARY, buf, (size_t)n) < 0)
@@ -351,6 +353,8 @@ static void *ws_main(void *arg)
         }
         if ((pfd[1].revents & (POLLIN | POLLHUP | POLLERR)) && master_drain(w) < 0)
             break;
+        if (w->master_eof && !w->pend_len && (over = ws_frames(w)) != 0)
+            break; /* frames that waited for a terminal that is gone */
         if ((pfd[1].revents & POLLOUT) && w->pend_len) {
             ssize_t n = write(w->master, w->pend + w->pend_off, w->pend_len - w->pend_off);
             if (n > 0)

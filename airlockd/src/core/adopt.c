@@ -149,6 +149,8 @@ static void procs_load(struct ald *d, struct ald_session *s)
         p->state = ALD_P_RUNNING;
         p->background = json_is_true(json_object_get(pub, "background"));
         p->stdin_fd = -1; /* our end of its stdin went with the old daemon */
+        p->tty_fd = -1;   /* and so did its terminal's master, if it had one */
+        p->tty = json_is_true(json_object_get(pub, "tty"));
         p->argv = json_incref(json_object_get(pub, "argv"));
         p->started_ms = u64(priv, "started_ms");
         p->start_mono = ald_mono_ms();

@@ -168,7 +168,7 @@ void ald_proc_exited(struct ald *d, struct ald_proc *p)
 {
     /* what a quick process wrote past max_output_bytes before the reaper
      * looked is dropped now */
-    if (p->background)
+    if (p->background && !p->tty)
         trim_proc(d, p);
     ald_proc_save(d, p);
     ald_proc_publish_exit(d, p);
@@ -261,7 +261,7 @@ void ald_procs_trim_output(struct ald *d)
     pthread_mutex_lock(&d->lock);
     for (struct ald_session *s = d->sessions; s && n < 256; s = s->next) {
         for (struct ald_proc *p = s->procs.list; p && n < 256; p = p->next) {
-            if (p->background && p->state == ALD_P_RUNNING) {
+            if (p->background && !p->tty && p->state == ALD_P_RUNNING) {
                 p->refs++;
                 todo[n++].p = p;
             }

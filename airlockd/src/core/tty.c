@@ -101,9 +101,13 @@ int ald_tty_attach(struct ald *d, struct ald_proc *p, int *out_fd, struct ald_fa
     int err = 0;
     *out_fd = -1;
     pthread_mutex_lock(&d->lock);
-    if (!p->tty || p->tty_fd < 0)
+    if (!p->tty)
         err = ald_fault_set(f, ALD_FAULT_CONFLICT, "conflict", NULL,
                             "p_%llu does not run on a terminal (exec with \"tty\")",
+                            (unsigned long long)p->num);
+    else if (p->tty_fd < 0)
+        err = ald_fault_set(f, ALD_FAULT_CONFLICT, "conflict", NULL,
+                            "the terminal of p_%llu went with the airlockd that started it",
                             (unsigned long long)p->num);
     else if (p->state != ALD_P_RUNNING && !p->tty_hold)
         err = ald_fault_set(f, ALD_FAULT_CONFLICT, "conflict", NULL, "p_%llu has exited",

@@ -222,6 +222,27 @@ def tty_exec_foreground(d):
     check(r.status == 404, "resizing no process", r)
 
 
+@case
+def tty_restart(d):
+    """A terminal's master goes with the airlockd that started the command:
+    after a restart the process is listed (tty true) but its terminal is
+    409; it can still be signalled, and its end is recorded."""
+    sid = d.create()
+    pid = start_tty(d, sid, ["sleep", "300"])
+    d.proc.send_signal(signal.SIGTERM)
+    check(d.proc.wait(60) == 0, "airlockd exits 0")
+    d.logf.close()
+    d.start()
+    p = d.get(f"/v1/sessions/{sid}/processes/{pid}").json
+    check(p["tty"] is True and p["state"] == "running", "re-adopted, on a terminal", p)
+    e = refused(lambda: attach(d, sid, pid), 409, "a terminal of the old daemon")
+    check(b"went with the airlockd" in e.body, "says why", e.body)
+    r = d.post(f"/v1/sessions/{sid}/processes/{pid}/signal", {"signal": "KILL"})
+    check(r.status == 200, "still signalled", r)
+    p = wait_exit(d, sid, pid)
+    check(p["exit"]["signal"] == signal.SIGKILL, "its end recorded", p)
+
+
 class Pty:
     """`airlock session shell` on a real pseudo-terminal of ours."""
 
