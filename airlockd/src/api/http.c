@@ -459,6 +459,7 @@ static enum MHD_Result begin(struct ald_req *r)
                                         sizeof(ws_authz)) == 0)
             authz = ws_authz; /* a browser cannot set Authorization on a WebSocket */
         int err = ald_auth_check(d->st, authz, &r->who);
+        explicit_bzero(ws_authz, sizeof(ws_authz)); /* held a key */
         if (err == AL_EAUTH)
             return ald_reply_error(r, 401, "unauthorized", NULL,
                                    "missing, unknown or revoked"

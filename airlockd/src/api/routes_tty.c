@@ -181,6 +181,7 @@ static void ws_fail(struct ws *w, uint16_t code, const char *reason)
     }
     memcpy(w->close_reason, reason, n);
     w->close_reason[n] = '\0';
+    ald_utf8_scrub(w->close_reason, n); /* a parser's message may quote the client */
 }
 
 /* A whole text message: the one control message there is. */
@@ -332,6 +333,8 @@ static void *ws_main(void *arg)
 {
     struct ws *w = arg;
     struct ald *d = w->d;
+    al_log(AL_LOG_INFO, "session %s: p_%llu: terminal attached", w->s->id,
+           (unsigned long long)w->p->num);
     int over = ws_frames(w); /* bytes that came with the request */
     while (!over && !w->close_code) {
         int want_sock = w->in_len < sizeof(w->in) && w->pend_len == 0;
@@ -380,6 +383,10 @@ static void *ws_main(void *arg)
             break;
         }
     }
+    char shown[ALD_QUOTED_ID];
+    ald_str_quote(shown, sizeof(shown), w->close_reason, strlen(w->close_reason));
+    al_log(AL_LOG_INFO, "session %s: p_%llu: terminal detached (%u %s)", w->s->id,
+           (unsigned long long)w->p->num, w->close_code ? w->close_code : 1006, shown);
     if (w->close_code) {
         unsigned char pl[AL_WS_MAX_CONTROL];
         size_t n = al_ws_close_payload(pl, w->close_code, w->close_reason);
