@@ -579,6 +579,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (!r)
         return;
     atomic_fetch_sub(&d->inflight, 1);
+    if (r->upgrade)
+        ald_ws_abandoned(r->upgrade);
     if (r->upload && r->route && r->route->upload)
         r->route->upload->abort(r);
     if (r->status)

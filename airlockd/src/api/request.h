@@ -61,7 +61,8 @@ struct ald_req {
     /* a command whose exit this request applied: saved with the audit row,
      * in one transaction (not owned: the request holds a reference) */
     struct ald_proc *exit_proc;
-    void *upload; /* the upload hooks' state */
+    void *upload;  /* the upload hooks' state */
+    void *upgrade; /* a WebSocket queued and not yet handed over (routes_tty.c) */
     struct ald_apierr err;
 };
 
@@ -130,6 +131,10 @@ enum MHD_Result ald_route_proc_tty(struct ald_req *r);
  * "airlock.bearer.KEY", offered beside "airlock.v1"), as an Authorization
  * value "Bearer KEY" in out. 0, AL_ENOTFOUND (none), AL_ETOOBIG. */
 int ald_ws_bearer_from_protocol(const char *protocols, char *out, size_t cap);
+/* The request ends with its WebSocket (r->upgrade) never handed over (the
+ * connection broke before the 101 went out): frees it, gives the terminal
+ * back. */
+void ald_ws_abandoned(void *upgrade);
 enum MHD_Result ald_route_approval_list(struct ald_req *r);
 enum MHD_Result ald_route_approval_decide(struct ald_req *r);
 enum MHD_Result ald_route_file_get(struct ald_req *r);

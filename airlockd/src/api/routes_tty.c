@@ -125,6 +125,7 @@ struct ws {
     size_t text_len;
     struct al_ws_msgstate ms;
     int master_eof;
+    int attached;        /* the terminal is ours (ald_tty_attach) */
     uint16_t close_code; /* set: we are closing with it */
     char close_reason[AL_WS_MAX_CONTROL];
 };
@@ -321,7 +322,8 @@ static void ws_free(struct ws *w)
     struct ald *d = w->d;
     if (w->master >= 0)
         close(w->master);
-    ald_tty_detach(d, w->p);
+    if (w->attached)
+        ald_tty_detach(d, w->p);
     ald_proc_unref(d, w->p);
     ald_session_unref(d, w->s);
     free(w);
@@ -407,8 +409,12 @@ static void ws_upgraded(void *cls, struct MHD_Connection *conn, void *con_cls, c
                         struct MHD_UpgradeResponseHandle *urh)
 {
     (void)conn;
-    (void)con_cls;
+    struct ald_req *r = con_cls;
     struct ws *w = cls;
+    /* ours now; the request ends right after this returns (MHD calls its
+     * completion after the upgrade handler) */
+    if (r)
+        r->upgrade = NULL;
     w->sock = sock;
     w->urh = urh;
     if (extra_in_size > sizeof(w->in))
@@ -428,6 +434,11 @@ static void ws_upgraded(void *cls, struct MHD_Connection *conn, void *con_cls, c
         atomic_fetch_sub(&d->inflight, 1);
     }
     pthread_attr_destroy(&attr);
+}
+
+void ald_ws_abandoned(void *upgrade)
+{
+    ws_free(upgrade);
 }
 
 /* 1 when the comma-separated header value `list` holds `token`
@@ -507,37 +518,43 @@ enum MHD_Result ald_route_proc_tty(struct ald_req *r)
     struct ald_proc *p;
     if (live_proc(r, &s, &p) == ALD_REPLIED)
         return MHD_YES;
+    enum MHD_Result ret;
     struct ald_fault f;
-    int master = -1;
-    if (ald_tty_attach(r->d, p, &master, &f) < 0) {
+    struct ws *w = calloc(1, sizeof(*w));
+    if (!w) {
         ald_proc_unref(r->d, p);
         ald_session_unref(r->d, s);
-        return ald_reply_fault(r, &f);
-    }
-    struct ws *w = calloc(1, sizeof(*w));
-    struct MHD_Response *resp = w ? MHD_create_response_for_upgrade(ws_upgraded, w) : NULL;
-    if (!resp) {
-        if (w) {
-            w->d = r->d, w->s = s, w->p = p, w->master = master;
-            ws_free(w);
-        } else {
-            close(master);
-            ald_tty_detach(r->d, p);
-            ald_proc_unref(r->d, p);
-            ald_session_unref(r->d, s);
-        }
         return ald_reply_error(r, 500, "internal", NULL, "out of memory");
     }
+    /* w owns the references from here (ws_free) */
     w->d = r->d;
     w->s = s;
     w->p = p;
-    w->master = master;
+    w->master = -1;
+    if (ald_tty_attach(r->d, p, &w->master, &f) < 0) {
+        ret = ald_reply_fault(r, &f);
+        goto out;
+    }
+    w->attached = 1;
+    struct MHD_Response *resp = MHD_create_response_for_upgrade(ws_upgraded, w);
+    if (!resp) {
+        ret = ald_reply_error(r, 500, "internal", NULL, "out of memory");
+        goto out;
+    }
     MHD_add_response_header(resp, "Upgrade", "websocket");
     MHD_add_response_header(resp, "Sec-WebSocket-Accept", accept);
     if (protocols)
         MHD_add_response_header(resp, "Sec-WebSocket-Protocol", ALD_WS_PROTOCOL);
-    /* from here the upgrade handler owns w: MHD calls it once the 101 is
-     * out. (A connection that breaks before that leaves w and the
-     * attachment behind: the terminal stays taken until the process ends.) */
-    return ald_reply(r, 101, resp);
+    ret = ald_reply(r, 101, resp);
+    /* Queued: MHD calls the upgrade handler once the 101 is out, which
+     * takes w; a connection that breaks before leaves it to the request's
+     * end (ald_ws_abandoned). */
+    if (ret == MHD_YES && r->status == 101) {
+        r->upgrade = w;
+        w = NULL;
+    }
+out:
+    if (w)
+        ws_free(w);
+    return ret;
 }

@@ -284,7 +284,13 @@ class Pty:
                     raise Fail(f"the shell ended before {pattern!r}: {self.out[-500:]!r}")
                 self.out += chunk
 
+    def lflag(self):
+        """Our terminal's local modes (the client's view of its terminal)."""
+        return termios.tcgetattr(self.fd)[3]
+
     def wait(self):
+        """The client's exit status; self.restored: our terminal is back in
+        canonical mode with echo (raw mode undone) once it exited."""
         deadline = time.monotonic() + WAIT
         while time.monotonic() < deadline:
             try:
@@ -293,6 +299,8 @@ class Pty:
                 pass
             pid, st = os.waitpid(self.pid, os.WNOHANG)
             if pid:
+                lf = self.lflag()
+                self.restored = bool(lf & termios.ICANON and lf & termios.ECHO)
                 os.close(self.fd)
                 return os.waitstatus_to_exitcode(st)
             time.sleep(0.05)
@@ -330,9 +338,25 @@ def shell_cli(d):
     t.expect(rb"\rREADY\r\n")
     t.send(b"\x03")
     t.expect(rb"after-int 130")
+    lf = t.lflag()
+    check(not lf & termios.ICANON and not lf & termios.ECHO, "raw while it runs", lf)
     t.send(b"kill %1; exit 42\r")
     rc = t.wait()
     check(rc == 42, "the remote exit status is ours", rc)
+    check(t.restored, "our terminal's mode restored", None)
+    # killed: our terminal restored, 128+15, the remote shell hung up
+    t = Pty(d, ["shell", sid])
+    t.expect(rb"\$ ")
+    t.send(b"echo $$; echo P$((1+1))\r")
+    remote_pid = int(t.expect(rb"\r(\d+)\r\nP2").group(1))
+    procs = d.get(f"/v1/sessions/{sid}/processes").json["processes"]
+    mine = [p for p in procs if p["pid"] == remote_pid and p["state"] == "running"]
+    check(len(mine) == 1, "the shell is listed running", procs)
+    os.kill(t.pid, signal.SIGTERM)
+    check(t.wait() == 128 + signal.SIGTERM, "SIGTERM: 143", None)
+    check(t.restored, "our terminal's mode restored after SIGTERM", None)
+    p = wait_exit(d, sid, mine[0]["id"])
+    check(p["exit"]["signal"] == signal.SIGHUP, "the remote shell got SIGHUP", p)
     # with a command
     t = Pty(d, ["shell", sid, "--", "sh", "-c", "test -t 0 && tty && exit 3"])
     t.expect(rb"/dev/pts/\d+")
