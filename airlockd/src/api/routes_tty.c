@@ -356,6 +356,8 @@ static void *ws_main(void *arg)
             ws_fail(w, AL_WS_CLOSE_GOING_AWAY, "airlockd is shutting down");
             break;
         }
+        if (pfd[0].revents || pfd[1].revents)
+            ald_session_touch(d, w->s); /* a terminal in use keeps its session from idling out */
         if ((pfd[1].revents & (POLLIN | POLLHUP | POLLERR)) && master_drain(w) < 0)
             break;
         if (w->master_eof && !w->pend_len && (over = ws_frames(w)) != 0)
