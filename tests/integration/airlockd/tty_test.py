@@ -189,9 +189,13 @@ def tty_websocket_frames(d):
         p = wait_exit(d, sid, pid)
         check(p["exit"]["signal"] == signal.SIGHUP, f"{what}: the terminal hung up", p)
     # a frame just under the limit is fine
-    pid = start_tty(d, sid, ["sh", "-c", "stty -icanon; head -c 65536 >/dev/null; echo got"])
+    # (not before the terminal is out of canonical mode, whose line buffer
+    # would drop what is past 4 KiB without a newline)
+    pid = start_tty(d, sid, ["sh", "-c", "stty -icanon -echo; echo ready;"
+                                         " head -c 65536 >/dev/null; echo got"])
     w = attach(d, sid, pid)
     w.sock.settimeout(WAIT)
+    w.read_until(b"ready\r\n")
     w.send_frame(BINARY, b"y" * 65536)
     out, ex, closed = w.read_to_close()
     check(b"got" in out and ex and ex["code"] == 0, "a 64 KiB frame goes through", (out[-100:], ex))
