@@ -43,8 +43,8 @@ struct ald_exec_req {
     uint32_t timeout_s;
     int background;
     int merge_stderr;
-    int notices; /* foreground: "notice" lines for the session's network
-                    approvals and refusals while the command runs */
+    int notices;         /* foreground: "notice" lines for the session's network
+                            approvals and refusals while the command runs */
     int tty;             /* "tty": run on a terminal of rows x cols */
     uint32_t rows, cols; /* 1..SBS_TTY_MAX_DIM */
 };
