@@ -20,8 +20,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (SKIP, Daemon, Fail, Resp, check, init_pid, leftovers,  # noqa: E402
-                     read_exec_stream, sha256, sse_events, thread, wait_until)
+from harness import (SKIP, Daemon, Resp, check, init_pid, leftovers,  # noqa: E402
+                     read_exec_stream, run_case, sha256, sse_events, thread, wait_until)
 
 CASES = {}
 
@@ -1493,33 +1493,12 @@ def main():
             os.path.dirname(os.path.abspath(__file__)), "fake_gitproxy.py"),
             "token_keys": [{"kid": "k1", "file": key}]}
     d = Daemon(binary, config, name=name)
-    failed = False
-    try:
-        d.start()
-        d.standard_users()
-        CASES[name](d)
-        d.healthy()
-    except Fail as e:
-        print(f"FAIL: {name}: {e}")
-        failed = True
-    except Exception:  # noqa: BLE001
-        import traceback
-        traceback.print_exc()
-        failed = True
-    finally:
-        left = d.teardown()
-        if left:
-            print(f"FAIL: {name}: left behind: {left[:20]}")
-            failed = True
+    def remove_fake_gitproxy():
         if FAKE_GP:
             import shutil
             shutil.rmtree(os.path.dirname(FAKE_GP), ignore_errors=True)
-        if failed:
-            print("--- airlockd log (tail) ---")
-            print(d.final_log)
-    if not failed:
-        print(f"ok: {name}")
-    return 1 if failed else 0
+
+    return run_case(d, name, CASES[name], remove_fake_gitproxy)
 
 
 if __name__ == "__main__":

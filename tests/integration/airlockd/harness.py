@@ -607,3 +607,36 @@ def thread(fn, *args):
                 raise box["e"]
             return box.get("v")
     return H()
+
+
+def run_case(d, name, case, cleanup=None):
+    """Runs one test case against the daemon `d` (started here, with the
+    standard users), checks it stayed healthy and left nothing behind, then
+    calls `cleanup` (if any). Prints "ok: NAME" or the failure and the
+    daemon's log; returns the exit status for the test (0 or 1)."""
+    failed = False
+    try:
+        d.start()
+        d.standard_users()
+        case(d)
+        d.healthy()
+    except Fail as e:
+        print(f"FAIL: {name}: {e}")
+        failed = True
+    except Exception:  # noqa: BLE001
+        import traceback
+        traceback.print_exc()
+        failed = True
+    finally:
+        left = d.teardown()
+        if left:
+            print(f"FAIL: {name}: left behind: {left[:20]}")
+            failed = True
+        if cleanup:
+            cleanup()
+        if failed:
+            print("--- airlockd log (tail) ---")
+            print(d.final_log)
+    if not failed:
+        print(f"ok: {name}")
+    return 1 if failed else 0

@@ -23,7 +23,7 @@ import tempfile
 import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import SKIP, Daemon, Fail, check, wait_until  # noqa: E402
+from harness import SKIP, Daemon, check, run_case, wait_until  # noqa: E402
 
 CASES = {}
 CLIENT = None
@@ -460,30 +460,7 @@ def main():
         return SKIP
     config = {"approval_timeout_s": 30}
     d = Daemon(binary, config, name=name)
-    failed = False
-    try:
-        d.start()
-        d.standard_users()
-        CASES[name](d)
-        d.healthy()
-    except Fail as e:
-        print(f"FAIL: {name}: {e}")
-        failed = True
-    except Exception:  # noqa: BLE001
-        import traceback
-        traceback.print_exc()
-        failed = True
-    finally:
-        left = d.teardown()
-        if left:
-            print(f"FAIL: {name}: left behind: {left[:20]}")
-            failed = True
-        if failed:
-            print("--- airlockd log (tail) ---")
-            print(d.final_log)
-    if not failed:
-        print(f"ok: {name}")
-    return 1 if failed else 0
+    return run_case(d, name, CASES[name])
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ import termios
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import SKIP, Daemon, Fail, check  # noqa: E402
+from harness import SKIP, Daemon, Fail, check, run_case  # noqa: E402
 from wsclient import BINARY, CLOSE, CONT, PING, PONG, TEXT, WS, Refused  # noqa: E402
 
 CASES = {}
@@ -393,30 +393,7 @@ def main():
         print(f"SKIP: {binary} is not built")
         return SKIP
     d = Daemon(binary, {}, name=name)
-    failed = False
-    try:
-        d.start()
-        d.standard_users()
-        CASES[name](d)
-        d.healthy()
-    except Fail as e:
-        print(f"FAIL: {name}: {e}")
-        failed = True
-    except Exception:  # noqa: BLE001
-        import traceback
-        traceback.print_exc()
-        failed = True
-    finally:
-        left = d.teardown()
-        if left:
-            print(f"FAIL: {name}: left behind: {left[:20]}")
-            failed = True
-        if failed:
-            print("--- airlockd log (tail) ---")
-            print(d.final_log)
-    if not failed:
-        print(f"ok: {name}")
-    return 1 if failed else 0
+    return run_case(d, name, CASES[name])
 
 
 if __name__ == "__main__":
