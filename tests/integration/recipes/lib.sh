@@ -24,9 +24,18 @@ stop_all() {
   rm -rf "$TMPD"
 }
 
+# on_err STATUS WHERE COMMAND: the ERR trap's line (only under `set -e`).
+on_err() {
+  if [[ $- == *e* ]]; then echo "FAIL: exit $1 at $2: $3" >&2; fi
+}
+
 setup() {
   setup_scratch
   trap stop_all EXIT
+  # a command that fails under `set -e` says which, not a silent exit
+  # (errtrace: in functions too; not where `set +e` expects a failure)
+  set -E
+  trap 'on_err $? "${BASH_SOURCE[0]##*/}:$LINENO" "$BASH_COMMAND"' ERR
   chmod 755 "$TMPD"
 }
 

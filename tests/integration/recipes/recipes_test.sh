@@ -473,8 +473,14 @@ start_agent() {
   # ctest's output pipe
   ssh-agent -D -a "$1" >/dev/null 2>"$TMPD/agent.err" &
   PIDS+=($!)
-  for _ in $(seq 100); do [ -S "$1" ] && break; sleep 0.05; done
-  SSH_AUTH_SOCK=$1 ssh-add -q "$TMPD/sshd/client_key" 2>/dev/null
+  # The socket file appears at bind(), before the agent listens: until
+  # then a connect is refused, so ssh-add is retried, not the file awaited.
+  for _ in $(seq 200); do
+    SSH_AUTH_SOCK=$1 ssh-add -q "$TMPD/sshd/client_key" 2>"$TMPD/ssh-add.err" && return 0
+    sleep 0.05
+  done
+  echo "FAIL: the ssh-agent at $1 did not take the key: $(cat "$TMPD/ssh-add.err" "$TMPD/agent.err")"
+  exit 1
 }
 
 case_git_ssh() {
