@@ -25,6 +25,7 @@ in a region of its own, far from the automatic ones):
 
 Exit 0 pass, 1 fail, 77 skip (not root, airlockd not built)."""
 
+import contextlib
 import fcntl
 import glob
 import json
@@ -146,8 +147,24 @@ def record_of(d):
     return None
 
 
+@contextlib.contextmanager
+def records_held():
+    """Holds the records directory's own lock (the one a starting airlockd
+    takes to check and write records): while held, no other daemon of the
+    box (other tests run in parallel) probes a record's lock or removes a
+    stale record, so what this test sees of a record is the daemon's doing."""
+    os.makedirs(RUN_DIR, exist_ok=True)
+    fd = os.open(os.path.join(RUN_DIR, ".lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
 def record_locked(rec):
-    """True while a live daemon holds the record's lock."""
+    """True while a live daemon holds the record's lock (call inside
+    records_held(): another daemon's probe also holds it, briefly)."""
     with open(rec["file"]) as f:
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -230,10 +247,11 @@ def auto_ranges():
         check(in_range(uid_a, *ra), "a's session uid is in a's range", (uid_a, ra))
         check(in_range(uid_b, *rb), "b's session uid is in b's range", (uid_b, rb))
         # restart a with its session running: same range, the session kept
-        a.stop()
-        rec = record_of(a)
-        check(rec is not None and not record_locked(rec),
-              "a stopped daemon whose sandbox runs leaves its record (unlocked)", rec)
+        a.stop()  # (which takes the records' lock itself, to release its record)
+        with records_held():
+            rec = record_of(a)
+            check(rec is not None and not record_locked(rec),
+                  "a stopped daemon whose sandbox runs leaves its record (unlocked)", rec)
         a.start()
         check(kept(a) == ra, "a restart keeps the range", (kept(a), ra))
         check(record_of(a)["pid"] == a.proc.pid, "the record is taken over")
@@ -274,9 +292,10 @@ def stale_record():
         # next daemon, which may then take the range
         a = started(run.daemon("a", {"start": base, "count": 100}))
         rec = record_of(a)
-        a.kill9()
-        check(os.path.exists(rec["file"]) and not record_locked(rec),
-              "a killed daemon leaves its record, unlocked", rec)
+        with records_held():
+            a.kill9()
+            check(os.path.exists(rec["file"]) and not record_locked(rec),
+                  "a killed daemon leaves its record, unlocked", rec)
         b = started(run.daemon("b", {"start": base + 50, "count": 100}))
         check(not os.path.exists(rec["file"]) or record_of(a) is None,
               "the stale record was removed")
