@@ -13,37 +13,40 @@
 
 int cl_client_init(struct cl_client *c)
 {
+    memset(c, 0, sizeof(*c));
+    return 0;
+}
+
+int cl_client_start(struct cl_client *c)
+{
+    if (c->curl)
+        return 0;
     const char *url = getenv("AIRLOCK_URL");
     const char *key = getenv("AIRLOCK_API_KEY");
-    memset(c, 0, sizeof(*c));
     if (!url || !*url)
         url = CL_DEFAULT_URL;
-    if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) {
-        fprintf(stderr, "airlock: session: AIRLOCK_URL must start with http:// or https://\n");
-        return AL_EINVAL;
-    }
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0 || !(c->curl = curl_easy_init()) ||
-        !(c->base = strdup(url)))
-        goto nomem;
+    if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)
+        return al_error_set(AL_EINVAL, "AIRLOCK_URL must start with http:// or https://");
+    if (key && *key && strpbrk(key, "\r\n"))
+        return al_error_set(AL_EINVAL, "AIRLOCK_API_KEY holds a line break");
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0 || !(c->base = strdup(url)))
+        goto fail;
     size_t n = strlen(c->base);
     while (n > 0 && c->base[n - 1] == '/')
         c->base[--n] = '\0';
     if (key && *key) {
         size_t len = strlen(key) + sizeof("Authorization: Bearer ");
-        if (strpbrk(key, "\r\n")) {
-            fprintf(stderr, "airlock: session: AIRLOCK_API_KEY holds a line break\n");
-            cl_client_free(c);
-            return AL_EINVAL;
-        }
         if (!(c->auth = malloc(len)))
-            goto nomem;
+            goto fail;
         snprintf(c->auth, len, "Authorization: Bearer %s", key);
     }
+    /* last: a client with a handle is a started one */
+    if (!(c->curl = curl_easy_init()))
+        goto fail;
     return 0;
-nomem:
-    fprintf(stderr, "airlock: session: out of memory\n");
+fail:
     cl_client_free(c);
-    return AL_ENOMEM;
+    return al_error_set(AL_ENOMEM, "out of memory");
 }
 
 void cl_client_free(struct cl_client *c)
@@ -172,14 +175,17 @@ static int header_add(struct curl_slist **list, const char *line)
 
 int cl_request_do(struct cl_client *c, const struct cl_request *req, struct cl_response *out)
 {
-    CURL *curl = c->curl;
+    CURL *curl;
     struct curl_slist *headers = NULL;
     struct al_buf url, ctype;
-    struct xfer x = {.curl = curl, .req = req, .resp = out};
+    struct xfer x = {.req = req, .resp = out};
     int err = 0;
     memset(out, 0, sizeof(*out));
     out->offset = -1;
     al_buf_init(&out->body, CL_MAX_RESPONSE);
+    if ((err = cl_client_start(c)) < 0)
+        return err;
+    curl = x.curl = c->curl;
     al_buf_init(&url, 16384);
     al_buf_init(&ctype, 256);
     if ((err = al_buf_printf(&url, "%s%s", c->base, req->path)) < 0 ||

@@ -27,9 +27,19 @@ struct cl_client {
     char *auth; /* "Authorization: Bearer ..." or NULL */
 };
 
-/* Reads the environment and creates the handle. On failure prints why and
- * returns a negative code. */
+/* An idle client: reads nothing and starts nothing, so a command parses its
+ * command line (and answers --help) whatever AIRLOCK_URL says; the first
+ * request starts it (cl_client_start). Returns 0: nothing can fail before
+ * that. Free with cl_client_free(). */
 int cl_client_init(struct cl_client *c);
+
+/* Starts the client once: reads AIRLOCK_URL and AIRLOCK_API_KEY and creates
+ * the handle. 0 (also when already started), or AL_EINVAL for a malformed
+ * environment, AL_ENOMEM; the reason in al_error_last(). cl_request_do()
+ * and cl_ws_connect() call it. */
+int cl_client_start(struct cl_client *c);
+
+/* Frees what the client holds (wiping the API key); `c` is idle again. */
 void cl_client_free(struct cl_client *c);
 
 /* Receives the body of a successful (2xx) streamed response as it arrives.

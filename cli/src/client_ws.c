@@ -148,6 +148,9 @@ int cl_ws_connect(struct cl_ws *ws, struct cl_client *c, const char *path)
 {
     memset(ws, 0, sizeof(*ws));
     ws->fd = -1;
+    int start_err = cl_client_start(c);
+    if (start_err < 0)
+        return start_err;
     char *host = NULL, *port = NULL, *req = NULL;
     CURLU *u = curl_url();
     int err = AL_ENOMEM;

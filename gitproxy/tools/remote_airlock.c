@@ -46,6 +46,16 @@ int main(int argc, char **argv)
         puts("git-remote-airlock " AL_VERSION_LINE);
         return 0;
     }
+    if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        fputs("usage: git-remote-airlock REMOTE URL\n"
+              "\n"
+              "An internal helper, not a command to run: git runs it for a remote with\n"
+              "remote.REMOTE.vcs=airlock in an airlockd session, and it hands the URL\n"
+              "(rewritten to the session's git proxy for $AIRLOCK_GIT_HOSTS) to\n"
+              "git remote-http or git remote-https.\n",
+              stdout);
+        return 0;
+    }
     if (argc != 3) {
         fprintf(stderr, "git-remote-airlock: %s\n",
                 argc == 2 ? "the remote has no URL (set remote.<name>.url)"

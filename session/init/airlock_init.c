@@ -501,12 +501,27 @@ static void __attribute__((noreturn)) setup_fail(int status_fd, const char *msg)
     _exit(125);
 }
 
+/* Writes the whole of `text` to stdout: 0, or 1 when it could not. */
+static int print_out(const char *text, size_t len)
+{
+    return write(STDOUT_FILENO, text, len) == (ssize_t)len ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
-    /* the only thing airlock-init does outside a sandbox */
-    if (argc == 2 && strcmp(argv[1], "--version") == 0 && getpid() != 1) {
-        static const char line[] = "airlock-init " AL_VERSION_LINE "\n";
-        return write(STDOUT_FILENO, line, sizeof(line) - 1) == (ssize_t)sizeof(line) - 1 ? 0 : 1;
+    /* the only things airlock-init does outside a sandbox */
+    if (argc == 2 && getpid() != 1) {
+        static const char version[] = "airlock-init " AL_VERSION_LINE "\n";
+        static const char usage[] =
+            "usage: airlock-init LISTEN_FD RULESET_FD STATUS_FD CWD\n"
+            "\n"
+            "An internal helper, not a command to run: pid 1 of each airlockd session's\n"
+            "sandbox, started by airlockd inside the new namespaces. It reaps, and spawns\n"
+            "the commands airlockd asks for over LISTEN_FD (docs/init-protocol.md).\n";
+        if (strcmp(argv[1], "--version") == 0)
+            return print_out(version, sizeof(version) - 1);
+        if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)
+            return print_out(usage, sizeof(usage) - 1);
     }
     if (argc != 5 || getpid() != 1)
         return 125;

@@ -4,6 +4,8 @@
  * program instead of running libseccomp's compiler on every start. */
 #include "seccomp_rules.h"
 
+#include "airlock/seccomp_deny.h"
+
 #include <errno.h>
 #include <linux/sched.h>
 #include <seccomp.h>
@@ -18,103 +20,38 @@
 #define CLONE_NEWTIME 0x00000080
 #endif
 
-/* Denied with EPERM. */
-static const char *const denied_syscalls[] = {
-    /* mounts and root changes */
-    "mount",
-    "umount",
-    "umount2",
-    "pivot_root",
-    "chroot",
-    "open_tree",
-    "move_mount",
-    "fsopen",
-    "fsconfig",
-    "fsmount",
-    "fspick",
-    "mount_setattr",
-    /* namespaces */
-    "unshare",
-    "setns",
-    /* other processes' memory */
-    "ptrace",
-    "process_vm_readv",
-    "process_vm_writev",
-    "kcmp",
-    "pidfd_getfd",
-    /* kernel attack surface */
-    "bpf",
-    "perf_event_open",
-    "userfaultfd",
-    "io_uring_setup",
-    "io_uring_enter",
-    "io_uring_register",
-    "keyctl",
-    "add_key",
-    "request_key",
-    "open_by_handle_at",
-    "name_to_handle_at",
-    "fanotify_init",
-    "lookup_dcookie",
-    "quotactl",
-    "quotactl_fd",
-    "uselib",
-    "vm86",
-    "vm86old",
-    "modify_ldt",
-    "iopl",
-    "ioperm",
-    "syslog",
-    "acct",
-    /* machine state */
-    "kexec_load",
-    "kexec_file_load",
-    "reboot",
-    "init_module",
-    "finit_module",
-    "delete_module",
-    "swapon",
-    "swapoff",
-    "settimeofday",
-    "clock_settime",
-    "clock_adjtime",
-    "adjtimex",
-    "stime",
-    "sethostname",
-    "setdomainname",
-    "nfsservctl",
-    "vhangup",
-    "_sysctl",
+/* Denied with EPERM on top of the shared list (airlock/seccomp_deny.h). The
+ * sandbox runs arbitrary programs, so it also closes what old binaries
+ * could still call: the legacy umount, vm86, uselib, _sysctl, stime and
+ * nfsservctl (most do not exist on x86_64 and are skipped there), LDT
+ * changes, quotactl_fd, and renaming the machine (the UTS namespace is the
+ * sandbox's, but the names are the operator's). The git proxy front runs
+ * only our code and does not deny these; adding them to the shared list
+ * would change its filter, a change to make on its own. */
+static const char *const sandbox_denied[] = {
+    "umount", "quotactl_fd", "uselib",        "vm86",       "vm86old", "modify_ldt",
+    "stime",  "sethostname", "setdomainname", "nfsservctl", "_sysctl",
 };
 
 /* socket() families refused with EAFNOSUPPORT. */
 static const int denied_families[] = {AF_PACKET, AF_VSOCK, AF_KEY};
 
-static const unsigned long ns_flags[] = {CLONE_NEWNS,     CLONE_NEWUSER, CLONE_NEWPID,
-                                         CLONE_NEWNET,    CLONE_NEWIPC,  CLONE_NEWUTS,
-                                         CLONE_NEWCGROUP, CLONE_NEWTIME};
-
 scmp_filter_ctx sb_seccomp_rules_build(int allow_unix_sockets)
 {
-    /* Other ABIs (i386 via int 0x80, x32) do not exist for the sandbox: the
-     * filter only knows the native one and kills on any other. */
     scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
     if (!ctx)
         return NULL;
-    int rc = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
-    for (size_t i = 0; i < sizeof(denied_syscalls) / sizeof(*denied_syscalls) && rc == 0; i++) {
-        int nr = seccomp_syscall_resolve_name(denied_syscalls[i]);
-        if (nr == __NR_SCMP_ERROR)
-            continue; /* not on this architecture */
-        rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), nr, 0);
-    }
-    /* clone3 passes flags in memory seccomp cannot read: ENOSYS makes libc
-     * fall back to clone, whose flags are checked below. */
+    int rc = al_seccomp_deny_shared_add(ctx);
     if (rc == 0)
-        rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
-    for (size_t i = 0; i < sizeof(ns_flags) / sizeof(*ns_flags) && rc == 0; i++)
+        rc = al_seccomp_deny_names_add(ctx, sandbox_denied,
+                                       sizeof(sandbox_denied) / sizeof(*sandbox_denied), NULL);
+    /* CLONE_NEWTIME, beyond the shared namespace flags: it is only valid
+     * with clone3 (ENOSYS) and unshare (denied), and in clone()'s flags the
+     * bit is part of the exit signal, so this rule is belt and braces for
+     * programs we do not know; the front does without it. */
+    if (rc == 0)
         rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone), 1,
-                              SCMP_A0(SCMP_CMP_MASKED_EQ, ns_flags[i], ns_flags[i]));
+                              SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_NEWTIME, CLONE_NEWTIME));
     /* Terminal injection: only the low 32 bits of the request count. */
     static const unsigned long tty_requests[] = {TIOCSTI, TIOCLINUX};
     for (size_t i = 0; i < 2 && rc == 0; i++)

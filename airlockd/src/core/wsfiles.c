@@ -580,13 +580,11 @@ static void ws_tmp_name(char *out, size_t outsz)
  * file or a symlink the sandbox planted). */
 static int ws_tmp_create(struct wsf_upload *u)
 {
-#ifndef WSF_TEST_NO_TMPFILE /* the unit tests cover the other path too */
     u->fd = openat(u->dir_fd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
     if (u->fd >= 0)
         return 0;
     if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
         return ws_errno(errno, u->rel);
-#endif
     for (int i = 0; i < 16; i++) {
         ws_tmp_name(u->tmp, sizeof(u->tmp));
         u->fd =

@@ -3,6 +3,7 @@
 #
 #   cli_help_test.sh AIRLOCK AIRLOCKD AIRLOCK_SESSION AIRLOCK_CREDS
 #                    AIRLOCK_GITPROXY AIRLOCK_NETPROXY AIRLOCK_CONNECT
+#                    AIRLOCK_INIT GIT_REMOTE_AIRLOCK
 #
 # Runs as a real install runs (root's own HOME, no special environment).
 # Every command is found in the usage of the command above it (`airlock
@@ -18,6 +19,7 @@
 # those of the other builds and tests running on the same machine.)
 set -u
 AIRLOCK=$1 AIRLOCKD=$2 SESSION=$3 CREDS=$4 GITPROXY=$5 NETPROXY=$6 CONNECT=$7
+INIT=$8 REMOTE=$9
 command -v strace >/dev/null || {
     echo "SKIP: strace is not installed (deploy/install-deps.sh installs it)"
     exit 77
@@ -152,12 +154,23 @@ help "airlockd admin user ls" -- "$AIRLOCKD" admin user ls --help
 help "airlock-session" -- "$SESSION" --help
 for s in $("$SESSION" --help | listed); do
     help "airlock-session $s" -- "$SESSION" "$s" --help
+    # the command line is read before AIRLOCK_URL is
+    help "airlock-session $s" -- env AIRLOCK_URL=not-a-url "$SESSION" "$s" --help
 done
+help "airlock session create" -- env AIRLOCK_URL=not-a-url "$AIRLOCK" session create --help
 help "airlock-creds" -- "$CREDS" --help
 help "airlock-creds token mint" -- "$CREDS" token mint --help
 help "airlock-gitproxy" -- "$GITPROXY" --help
 help "airlock-netproxy" -- "$NETPROXY" --help
 help "airlock-connect" -- "$CONNECT" --help
+# the internal helpers say that they are
+help "airlock-init" -- "$INIT" --help
+help "airlock-init" -- "$INIT" -h
+help "git-remote-airlock" -- "$REMOTE" --help
+help "git-remote-airlock" -- "$REMOTE" -h
+for h in "$INIT" "$REMOTE"; do
+    "$h" --help | grep -q "internal helper" || fail "help: $h" "the usage does not say internal helper"
+done
 
 # --- mistakes: said on stderr, exit 2 (airlock run: 125), nothing made ------
 check "up --bogus" 2 "" 'airlock up: unknown option "--bogus"' -- "$AIRLOCK" up --bogus
@@ -199,6 +212,10 @@ check "session create --bogus" 2 "" 'unknown option "--bogus"' -- "$AIRLOCK" ses
 check "session exec --timeout (no value)" 2 "" "--timeout needs a value" \
     -- "$AIRLOCK" session exec --timeout
 check "session nosuch" 2 "" 'unknown command "nosuch"' -- "$AIRLOCK" session nosuch
+check "session create --bogus, bad AIRLOCK_URL" 2 "" 'unknown option "--bogus"' \
+    -- env AIRLOCK_URL=not-a-url "$SESSION" create --bogus
+check "session ls, bad AIRLOCK_URL" 1 "" "AIRLOCK_URL must start with http:// or https://" \
+    -- env AIRLOCK_URL=not-a-url "$SESSION" ls
 
 echo "$CASES cases, ${#FAILED[@]} failed"
 if [ ${#FAILED[@]} -gt 0 ]; then

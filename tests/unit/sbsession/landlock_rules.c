@@ -11,11 +11,10 @@
 #include <cmocka.h>
 
 #include "sandbox_int.h"
+#include "scratch.h"
 
 #include "airlock/error.h"
 
-#include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -227,21 +226,6 @@ static void test_stdio(void **state)
     sb_plan_free(&plan);
 }
 
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-/* out = root/rel */
-static void at(char *out, const char *root, const char *rel)
-{
-    int n = snprintf(out, PATH_MAX, "%s/%s", root, rel);
-    assert_true(n > 0 && n < PATH_MAX);
-}
-
 static void add_mask(struct sb_plan *plan, const char *path, int is_dir)
 {
     if (plan->len == plan->cap) {
@@ -258,26 +242,24 @@ static void add_mask(struct sb_plan *plan, const char *path, int is_dir)
 static void test_hide_masked(void **state)
 {
     (void)state;
-    char tmpl[] = "/tmp/airlock-llhide-XXXXXX";
-    char root[PATH_MAX], p[PATH_MAX];
-    assert_non_null(mkdtemp(tmpl));
-    assert_non_null(realpath(tmpl, root));
+    struct scratch tree;
+    char p[PATH_MAX];
+    scratch_make(&tree, "airlock-llhide");
     static const char *const dirs[] = {"home",         "home/.ssh",       "home/src",
                                        "home/.config", "home/.config/gh", "home/.config/editor"};
     for (size_t i = 0; i < sizeof(dirs) / sizeof(*dirs); i++) {
-        at(p, root, dirs[i]);
+        scratch_path(p, &tree, dirs[i]);
         assert_int_equal(mkdir(p, 0755), 0);
     }
-    at(p, root, "home/.netrc");
-    close(open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
+    scratch_touch(&tree, "home/.netrc");
 
     struct sb_plan plan;
     plan_init(&plan);
-    at(p, root, "home/.ssh");
+    scratch_path(p, &tree, "home/.ssh");
     add_mask(&plan, p, 1);
-    at(p, root, "home/.config/gh");
+    scratch_path(p, &tree, "home/.config/gh");
     add_mask(&plan, p, 1);
-    at(p, root, "home/.netrc");
+    scratch_path(p, &tree, "home/.netrc");
     add_mask(&plan, p, 0);
 
     struct recorded *rec = calloc(1, sizeof(*rec));
@@ -286,22 +268,22 @@ static void test_hide_masked(void **state)
     static const char *const none[] = {"home/.ssh", "home/.config/gh", "home/.netrc", "home",
                                        "home/.config"};
     for (size_t i = 0; i < sizeof(none) / sizeof(*none); i++) {
-        at(p, root, none[i]);
+        scratch_path(p, &tree, none[i]);
         assert_int_equal(path_access(rec, p), -1);
     }
     assert_int_equal(path_access(rec, "/"), -1);
-    assert_int_equal(path_access(rec, root), -1);
+    assert_int_equal(path_access(rec, tree.root), -1);
     /* readable: their siblings, all the way up */
-    at(p, root, "home/src");
+    scratch_path(p, &tree, "home/src");
     assert_int_equal(path_access(rec, p), SB_LL_READ);
-    at(p, root, "home/.config/editor");
+    scratch_path(p, &tree, "home/.config/editor");
     assert_int_equal(path_access(rec, p), SB_LL_READ);
     assert_int_equal(path_access(rec, "/usr"), SB_LL_READ);
     /* and the writable roots stay writable */
     assert_int_equal(path_access(rec, "/work/ws"), SB_LL_READ | SB_LL_WRITE);
     recorded_free(rec);
     sb_plan_free(&plan);
-    nftw(root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    scratch_remove(&tree);
 }
 
 int main(void)

@@ -10,12 +10,11 @@
 #include <cmocka.h>
 
 #include "sandbox_int.h"
+#include "scratch.h"
 
 #include "airlock/error.h"
 #include "airlock/settings.h"
 
-#include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,76 +23,33 @@
 #include <unistd.h>
 
 struct fixture {
-    char root[PATH_MAX]; /* realpath of the scratch dir */
-    char ws[PATH_MAX];   /* the workspace (cwd) */
+    struct scratch s;  /* the scratch tree */
+    char ws[PATH_MAX]; /* the workspace (cwd) */
     char home[PATH_MAX];
     struct al_policy policy;
     struct sb_config cfg;
 };
-
-static void path_of(char *out, const struct fixture *f, const char *rel)
-{
-    int n = snprintf(out, PATH_MAX, "%s/%s", f->root, rel);
-    assert_true(n > 0 && n < PATH_MAX);
-}
-
-static void mkdirs(const struct fixture *f, const char *rel)
-{
-    char p[PATH_MAX];
-    path_of(p, f, rel);
-    for (char *s = p + strlen(f->root) + 1; *s; s++) {
-        if (*s != '/')
-            continue;
-        *s = '\0';
-        mkdir(p, 0755);
-        *s = '/';
-    }
-    mkdir(p, 0755);
-}
-
-static void touch(const struct fixture *f, const char *rel)
-{
-    char p[PATH_MAX];
-    path_of(p, f, rel);
-    int fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-    assert_true(fd >= 0);
-    close(fd);
-}
-
-static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
 
 /* The scratch tree: a workspace with secrets and code-running files, a
  * home with credential stores. */
 static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof(*f));
-    char tmpl[] = "/tmp/airlock-plan-XXXXXX";
-    assert_non_null(mkdtemp(tmpl));
-    assert_non_null(realpath(tmpl, f->root));
-    path_of(f->ws, f, "ws");
-    path_of(f->home, f, "home");
-    mkdirs(f, "ws/sub");
-    mkdirs(f, "ws/venv/.env");
-    mkdirs(f, "ws/.git");
-    mkdirs(f, "home/.ssh");
-    mkdirs(f, "home/.aws");
-    mkdirs(f, "outside/keys/public");
-    touch(f, "ws/.env");
-    touch(f, "ws/sub/.env.local");
-    touch(f, "ws/.git/config");
-    touch(f, "ws/.bashrc");
-    touch(f, "ws/sub/cert.pem");
-    touch(f, "home/.ssh/id_ed25519");
-    touch(f, "outside/keys/secret");
+    scratch_make(&f->s, "airlock-plan");
+    scratch_path(f->ws, &f->s, "ws");
+    scratch_path(f->home, &f->s, "home");
+    static const char *const dirs[] = {"ws/sub",    "ws/venv/.env", "ws/.git",
+                                       "home/.ssh", "home/.aws",    "outside/keys/public"};
+    static const char *const files[] = {
+        "ws/.env",         "ws/sub/.env.local",    "ws/.git/config",     "ws/.bashrc",
+        "ws/sub/cert.pem", "home/.ssh/id_ed25519", "outside/keys/secret"};
+    for (size_t i = 0; i < sizeof(dirs) / sizeof(*dirs); i++)
+        scratch_mkdirs(&f->s, dirs[i]);
+    for (size_t i = 0; i < sizeof(files) / sizeof(*files); i++)
+        scratch_touch(&f->s, files[i]);
     char target[PATH_MAX], link[PATH_MAX];
-    path_of(target, f, "outside/keys/secret");
-    path_of(link, f, "ws/link-to-secret");
+    scratch_path(target, &f->s, "outside/keys/secret");
+    scratch_path(link, &f->s, "ws/link-to-secret");
     assert_int_equal(symlink(target, link), 0);
 
     al_policy_init(&f->policy);
@@ -109,7 +65,7 @@ static int teardown(void **state)
 {
     struct fixture *f = *state;
     al_policy_free(&f->policy);
-    nftw(f->root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    scratch_remove(&f->s);
     free(f);
     return 0;
 }
@@ -122,7 +78,7 @@ static const struct sb_mount *find(const struct sb_plan *plan, const struct fixt
     if (rel[0] == '/')
         snprintf(p, sizeof(p), "%s", rel);
     else
-        path_of(p, f, rel);
+        scratch_path(p, &f->s, rel);
     for (size_t i = 0; i < plan->len; i++)
         if (plan->mounts[i].kind == kind && strcmp(plan->mounts[i].path, p) == 0)
             return &plan->mounts[i];
@@ -177,7 +133,7 @@ static void test_default_policy(void **state)
     assert_non_null(find(&plan, f, SB_MNT_PIN, "ws/.git"));
     assert_null(find(&plan, f, SB_MNT_PIN, "ws"));
     char hooks[PATH_MAX];
-    path_of(hooks, f, "ws/.git/hooks");
+    scratch_path(hooks, &f->s, "ws/.git/hooks");
     assert_int_equal(plan.placeholders.len, 1);
     assert_string_equal(plan.placeholders.items[0], hooks);
     struct stat st;
@@ -204,11 +160,11 @@ static void test_resolve_and_globs(void **state)
 {
     struct fixture *f = *state;
     char p[PATH_MAX];
-    path_of(p, f, "ws/link-to-secret");
+    scratch_path(p, &f->s, "ws/link-to-secret");
     assert_int_equal(al_strlist_push(&f->policy.deny_read, p), 0);
-    path_of(p, f, "ws/**/*.pem");
+    scratch_path(p, &f->s, "ws/**/*.pem");
     assert_int_equal(al_strlist_push(&f->policy.deny_read, p), 0);
-    path_of(p, f, "ws/does-not-exist");
+    scratch_path(p, &f->s, "ws/does-not-exist");
     assert_int_equal(al_strlist_push(&f->policy.deny_read, p), 0);
     struct sb_plan plan;
     assert_int_equal(sb_plan_build(&plan, &f->cfg), 0);
@@ -226,15 +182,15 @@ static void test_reexpose_and_protect_scope(void **state)
 {
     struct fixture *f = *state;
     char p[PATH_MAX];
-    path_of(p, f, "outside/keys");
+    scratch_path(p, &f->s, "outside/keys");
     assert_int_equal(al_strlist_push(&f->policy.deny_read, p), 0);
-    path_of(p, f, "outside/keys/public");
+    scratch_path(p, &f->s, "outside/keys/public");
     assert_int_equal(al_strlist_push(&f->policy.allow_read, p), 0);
-    path_of(p, f, "ws/sub");
+    scratch_path(p, &f->s, "ws/sub");
     assert_int_equal(al_strlist_push(&f->policy.allow_read, p), 0);
-    path_of(p, f, "ws/sub/cert.pem");
+    scratch_path(p, &f->s, "ws/sub/cert.pem");
     assert_int_equal(al_strlist_push(&f->policy.deny_write, p), 0);
-    path_of(p, f, "outside/keys/public");
+    scratch_path(p, &f->s, "outside/keys/public");
     assert_int_equal(al_strlist_push(&f->policy.deny_write, p), 0);
     struct sb_plan plan;
     assert_int_equal(sb_plan_build(&plan, &f->cfg), 0);
@@ -286,7 +242,7 @@ static void test_refused(void **state)
     /* Nothing left behind by a refused plan. */
     char hooks[PATH_MAX];
     struct stat st;
-    path_of(hooks, f, "ws/.git/hooks");
+    scratch_path(hooks, &f->s, "ws/.git/hooks");
     assert_int_equal(stat(hooks, &st), -1);
 }
 
@@ -298,7 +254,7 @@ static void test_policy_bits(void **state)
     f->policy.unix_sockets = AL_UNIX_SOCKETS_LIST;
     f->policy.allow_local_binding = 1;
     char ro[PATH_MAX];
-    path_of(ro, f, "outside");
+    scratch_path(ro, &f->s, "outside");
     const char *ro_paths[] = {ro, "/nonexistent/airlock-helper"};
     f->cfg.ro_paths = ro_paths;
     f->cfg.n_ro_paths = 2;
@@ -320,7 +276,7 @@ static void test_session_opts(void **state)
 {
     struct fixture *f = *state;
     char hide[PATH_MAX];
-    path_of(hide, f, "outside");
+    scratch_path(hide, &f->s, "outside");
     const char *hides[] = {hide, "/nonexistent/airlock-state"};
     struct sb_plan_opts opts = {
         .workspace_mount = "/workspace", .rootfs = "/", .hide = hides, .n_hide = 2};

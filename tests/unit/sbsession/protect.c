@@ -10,11 +10,10 @@
 #include <cmocka.h>
 
 #include "sandbox_int.h"
+#include "scratch.h"
 
 #include "airlock/error.h"
 
-#include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,57 +22,17 @@
 #include <unistd.h>
 
 struct fixture {
-    char root[PATH_MAX]; /* the scratch dir (realpath) */
-    char ws[PATH_MAX];   /* the writable root searched */
+    struct scratch s;  /* the scratch tree */
+    char ws[PATH_MAX]; /* the writable root searched */
     struct al_strlist out, placeholders;
 };
-
-static void path_of(char *out, const struct fixture *f, const char *rel)
-{
-    int n = snprintf(out, PATH_MAX, "%s/%s", f->root, rel);
-    assert_true(n > 0 && n < PATH_MAX);
-}
-
-static void mkdirs(const struct fixture *f, const char *rel)
-{
-    char p[PATH_MAX];
-    path_of(p, f, rel);
-    for (char *s = p + strlen(f->root) + 1; *s; s++) {
-        if (*s != '/')
-            continue;
-        *s = '\0';
-        mkdir(p, 0755);
-        *s = '/';
-    }
-    mkdir(p, 0755);
-}
-
-static void put(const struct fixture *f, const char *rel, const char *text)
-{
-    char p[PATH_MAX];
-    path_of(p, f, rel);
-    FILE *fp = fopen(p, "w");
-    assert_non_null(fp);
-    fputs(text, fp);
-    fclose(fp);
-}
-
-static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
 
 static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof(*f));
-    char tmpl[] = "/tmp/airlock-protect-XXXXXX";
-    assert_non_null(mkdtemp(tmpl));
-    assert_non_null(realpath(tmpl, f->root));
-    path_of(f->ws, f, "ws");
-    mkdirs(f, "ws");
+    scratch_make(&f->s, "airlock-protect");
+    scratch_path(f->ws, &f->s, "ws");
+    scratch_mkdirs(&f->s, "ws");
     *state = f;
     return 0;
 }
@@ -83,7 +42,7 @@ static int teardown(void **state)
     struct fixture *f = *state;
     al_strlist_free(&f->out);
     al_strlist_free(&f->placeholders);
-    nftw(f->root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    scratch_remove(&f->s);
     free(f);
     return 0;
 }
@@ -91,7 +50,7 @@ static int teardown(void **state)
 static int has(const struct fixture *f, const char *rel)
 {
     char p[PATH_MAX];
-    path_of(p, f, rel);
+    scratch_path(p, &f->s, rel);
     return al_strlist_find(&f->out, p) >= 0;
 }
 
@@ -104,11 +63,11 @@ static void discover(struct fixture *f, int depth, int allow_git_config)
 static void test_repository(void **state)
 {
     struct fixture *f = *state;
-    mkdirs(f, "ws/.git/hooks");
-    mkdirs(f, "ws/.git/info");
-    mkdirs(f, "ws/.git/modules/lib/modules/inner");
-    mkdirs(f, "ws/.git/worktrees/wt");
-    put(f, "ws/.git/config", "");
+    scratch_mkdirs(&f->s, "ws/.git/hooks");
+    scratch_mkdirs(&f->s, "ws/.git/info");
+    scratch_mkdirs(&f->s, "ws/.git/modules/lib/modules/inner");
+    scratch_mkdirs(&f->s, "ws/.git/worktrees/wt");
+    scratch_put(&f->s, "ws/.git/config", "");
     discover(f, 0, 0);
     assert_true(has(f, "ws/.git/hooks"));
     assert_true(has(f, "ws/.git/config"));
@@ -123,9 +82,9 @@ static void test_repository(void **state)
     assert_true(has(f, "ws/.git/worktrees/wt/config"));
     /* hooks/ existed: no placeholder for it; the git dirs below had none */
     char p[PATH_MAX];
-    path_of(p, f, "ws/.git/hooks");
+    scratch_path(p, &f->s, "ws/.git/hooks");
     assert_int_equal(al_strlist_find(&f->placeholders, p), -1);
-    path_of(p, f, "ws/.git/modules/lib/hooks");
+    scratch_path(p, &f->s, "ws/.git/modules/lib/hooks");
     assert_true(al_strlist_find(&f->placeholders, p) >= 0);
 }
 
@@ -134,12 +93,12 @@ static void test_repository(void **state)
 static void test_hooks_placeholder(void **state)
 {
     struct fixture *f = *state;
-    mkdirs(f, "ws/.git");
+    scratch_mkdirs(&f->s, "ws/.git");
     discover(f, 0, 1);
     assert_true(has(f, "ws/.git/hooks"));
     assert_false(has(f, "ws/.git/config")); /* allowGitConfig */
     char p[PATH_MAX];
-    path_of(p, f, "ws/.git/hooks");
+    scratch_path(p, &f->s, "ws/.git/hooks");
     assert_int_equal(f->placeholders.len, 1);
     assert_string_equal(f->placeholders.items[0], p);
     struct stat st;
@@ -154,14 +113,14 @@ static void test_hooks_placeholder(void **state)
 static void test_gitfile(void **state)
 {
     struct fixture *f = *state;
-    mkdirs(f, "main/.git/hooks");
-    mkdirs(f, "main/.git/worktrees/wt");
-    mkdirs(f, "ws/wt");
+    scratch_mkdirs(&f->s, "main/.git/hooks");
+    scratch_mkdirs(&f->s, "main/.git/worktrees/wt");
+    scratch_mkdirs(&f->s, "ws/wt");
     char text[PATH_MAX + 16];
-    int n = snprintf(text, sizeof(text), "gitdir: %s/main/.git/worktrees/wt\n", f->root);
+    int n = snprintf(text, sizeof(text), "gitdir: %s/main/.git/worktrees/wt\n", f->s.root);
     assert_true(n > 0 && (size_t)n < sizeof(text));
-    put(f, "ws/wt/.git", text);
-    put(f, "main/.git/worktrees/wt/commondir", "../..\n");
+    scratch_put(&f->s, "ws/wt/.git", text);
+    scratch_put(&f->s, "main/.git/worktrees/wt/commondir", "../..\n");
     discover(f, 0, 0);
     assert_true(has(f, "main/.git/worktrees/wt/hooks"));
     assert_true(has(f, "main/.git/worktrees/wt/config"));
@@ -170,7 +129,7 @@ static void test_gitfile(void **state)
     assert_int_equal(f->placeholders.len, 0);
     char p[PATH_MAX];
     struct stat st;
-    path_of(p, f, "main/.git/worktrees/wt/hooks");
+    scratch_path(p, &f->s, "main/.git/worktrees/wt/hooks");
     assert_int_equal(stat(p, &st), -1);
 }
 
@@ -178,10 +137,10 @@ static void test_gitfile(void **state)
 static void test_gitfile_malformed(void **state)
 {
     struct fixture *f = *state;
-    mkdirs(f, "ws/a");
-    mkdirs(f, "ws/b");
-    put(f, "ws/a/.git", "not a gitdir line\n");
-    put(f, "ws/b/.git", "gitdir: /nonexistent/airlock-gitdir\n");
+    scratch_mkdirs(&f->s, "ws/a");
+    scratch_mkdirs(&f->s, "ws/b");
+    scratch_put(&f->s, "ws/a/.git", "not a gitdir line\n");
+    scratch_put(&f->s, "ws/b/.git", "gitdir: /nonexistent/airlock-gitdir\n");
     discover(f, 0, 0);
     assert_int_equal(f->out.len, 0);
     assert_int_equal(f->placeholders.len, 0);
@@ -190,16 +149,16 @@ static void test_gitfile_malformed(void **state)
 static void test_names(void **state)
 {
     struct fixture *f = *state;
-    mkdirs(f, "ws/.claude");
-    mkdirs(f, "ws/.vscode");
-    mkdirs(f, "ws/proj/.idea");
-    put(f, "ws/.bashrc", "");
-    put(f, "ws/.zshrc", "");
-    put(f, "ws/.profile", "");
-    put(f, "ws/.gitmodules", "");
-    put(f, "ws/.mcp.json", "");
-    put(f, "ws/proj/.envrc", "");
-    put(f, "ws/README", "");
+    scratch_mkdirs(&f->s, "ws/.claude");
+    scratch_mkdirs(&f->s, "ws/.vscode");
+    scratch_mkdirs(&f->s, "ws/proj/.idea");
+    scratch_put(&f->s, "ws/.bashrc", "");
+    scratch_put(&f->s, "ws/.zshrc", "");
+    scratch_put(&f->s, "ws/.profile", "");
+    scratch_put(&f->s, "ws/.gitmodules", "");
+    scratch_put(&f->s, "ws/.mcp.json", "");
+    scratch_put(&f->s, "ws/proj/.envrc", "");
+    scratch_put(&f->s, "ws/README", "");
     discover(f, 0, 0);
     assert_true(has(f, "ws/.bashrc"));
     assert_true(has(f, "ws/.zshrc"));
@@ -223,11 +182,11 @@ static void test_names(void **state)
 static void test_depth_and_node_modules(void **state)
 {
     struct fixture *f = *state;
-    mkdirs(f, "ws/a/b/c/d");
-    mkdirs(f, "ws/node_modules/pkg");
-    put(f, "ws/a/b/c/.bashrc", "");
-    put(f, "ws/a/b/c/d/.bashrc", "");
-    put(f, "ws/node_modules/pkg/.bashrc", "");
+    scratch_mkdirs(&f->s, "ws/a/b/c/d");
+    scratch_mkdirs(&f->s, "ws/node_modules/pkg");
+    scratch_put(&f->s, "ws/a/b/c/.bashrc", "");
+    scratch_put(&f->s, "ws/a/b/c/d/.bashrc", "");
+    scratch_put(&f->s, "ws/node_modules/pkg/.bashrc", "");
     discover(f, 0, 0);
     assert_true(has(f, "ws/a/b/c/.bashrc"));
     assert_false(has(f, "ws/a/b/c/d/.bashrc"));
@@ -244,11 +203,11 @@ static void test_depth_and_node_modules(void **state)
 static void test_symlink_not_followed(void **state)
 {
     struct fixture *f = *state;
-    mkdirs(f, "elsewhere");
-    put(f, "elsewhere/.bashrc", "");
+    scratch_mkdirs(&f->s, "elsewhere");
+    scratch_put(&f->s, "elsewhere/.bashrc", "");
     char target[PATH_MAX], link[PATH_MAX];
-    path_of(target, f, "elsewhere");
-    path_of(link, f, "ws/link");
+    scratch_path(target, &f->s, "elsewhere");
+    scratch_path(link, &f->s, "ws/link");
     assert_int_equal(symlink(target, link), 0);
     discover(f, 0, 0);
     assert_false(has(f, "ws/link/.bashrc"));

@@ -13,10 +13,12 @@
 #include <ftw.h>
 #include <pthread.h>
 #include <sched.h>
+#include <seccomp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -29,6 +31,8 @@ static char ws[256], outside[256], secret[300], outdir[300];
 static int root = -1;
 static uid_t own_uid;
 static gid_t own_gid;
+/* --no-tmpfile: O_TMPFILE is refused, uploads take the random-name path. */
+static int no_tmpfile;
 
 /* ---- helpers ---- */
 
@@ -565,6 +569,19 @@ static void unnormalised_refused(void **state)
 
 /* ---- PUT and mkdir ---- */
 
+/* How many entries of dir are named like an upload's temporary file. */
+static int upload_names(const char *dir)
+{
+    int n = 0;
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    struct dirent *de;
+    while ((de = readdir(d)))
+        n += strncmp(de->d_name, ".airlock-upload-", 16) == 0;
+    closedir(d);
+    return n;
+}
+
 static void put_creates_parents_and_owns(void **state)
 {
     int created = -1;
@@ -577,8 +594,10 @@ static void put_creates_parents_and_owns(void **state)
     assert_int_equal(wsf_put_write(u, "", 0), 0);
     assert_int_equal(wsf_put_write(u, "defg", 4), 0);
     assert_int_equal(wsf_put_bytes(u), 7);
-    /* not visible before commit */
+    /* not visible before commit; the temporary file has a name only when
+     * O_TMPFILE is not there */
     assert_int_equal(access(wsp("d1/d2/f.txt"), F_OK), -1);
+    assert_int_equal(upload_names(wsp("d1/d2")), no_tmpfile ? 1 : 0);
     assert_int_equal(wsf_put_commit(u, &created, &st), 0);
     assert_int_equal(created, 1);
     assert_int_equal(st.type, WSF_FILE);
@@ -859,7 +878,28 @@ static void delete_races_symlink_swap(void **state)
                   outcomes[0], outcomes[1], outcomes[2]);
 }
 
-int main(void)
+/* Makes open and openat with O_TMPFILE fail with EOPNOTSUPP, as on a
+ * filesystem without it, for the rest of the process (seccomp, under
+ * no_new_privs). The flag's own bit is compared: O_TMPFILE also carries
+ * O_DIRECTORY. */
+static void refuse_tmpfile(void)
+{
+    const scmp_datum_t tmpfile_bit = 020000000;
+    scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+    assert_non_null(ctx);
+    assert_int_equal(seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EOPNOTSUPP), SCMP_SYS(openat), 1,
+                                      SCMP_A2(SCMP_CMP_MASKED_EQ, tmpfile_bit, tmpfile_bit)),
+                     0);
+    assert_int_equal(seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EOPNOTSUPP), SCMP_SYS(open), 1,
+                                      SCMP_A1(SCMP_CMP_MASKED_EQ, tmpfile_bit, tmpfile_bit)),
+                     0);
+    assert_int_equal(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 0);
+    assert_int_equal(seccomp_load(ctx), 0);
+    seccomp_release(ctx);
+}
+
+/* With --no-tmpfile, the upload cases only, on the random-name path. */
+int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(normalize_folds),
@@ -881,9 +921,13 @@ int main(void)
         /* last: it moves the process into a private mount namespace */
         cmocka_unit_test_setup_teardown(proc_magic_links_refused, setup, teardown),
     };
-#ifdef WSF_TEST_NO_TMPFILE
-    /* wsfiles.c built without O_TMPFILE: the upload cases only */
-    cmocka_set_test_filter("put_*");
-#endif
+    if (argc == 2 && strcmp(argv[1], "--no-tmpfile") == 0) {
+        no_tmpfile = 1;
+        refuse_tmpfile();
+        cmocka_set_test_filter("put_*");
+    } else if (argc != 1) {
+        fprintf(stderr, "usage: %s [--no-tmpfile]\n", argv[0]);
+        return 2;
+    }
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
