@@ -93,7 +93,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     case 3: {
         json_t *pol = NULL;
         struct al_netpolicy net;
-        if ((err = ald_body_policy(&pol, &net, body, len, &cfg, "alice", &e)) == 0 &&
+        if ((err = ald_body_policy(&pol, &net, NULL, body, len, &cfg, "alice", &e)) == 0 &&
             (!json_is_object(pol) || !wire_round_trips(&net)))
             __builtin_trap();
         al_netpolicy_free(&net);
