@@ -874,8 +874,8 @@ int ald_body_policy(json_t **settings, struct al_netpolicy *net, struct al_strli
         al_netpolicy_init(&pol.net);
         *settings = json_incref(root);
     }
-    for (size_t i = 0; warnings && i < pol.warnings.len; i++)
-        if (al_strlist_push(warnings, pol.warnings.items[i]) < 0 && err == 0) {
+    for (size_t i = 0; err == 0 && warnings && i < pol.warnings.len; i++)
+        if (al_strlist_push(warnings, pol.warnings.items[i]) < 0) {
             json_decref(*settings);
             *settings = NULL;
             al_netpolicy_free(net);

@@ -458,6 +458,18 @@ static void test_policy_body(void **state)
     assert_string_equal(net.denied_domains.items[0], "x.com");
     json_decref(out);
     al_netpolicy_free(&net);
+    /* strictAllowlist reaches the typed policy; the loader's warnings reach
+     * the caller */
+    struct al_strlist warnings = AL_STRLIST_INIT;
+    j = "{\"sandbox\": {\"network\": {\"strictAllowlist\": true,"
+        " \"allowManagedDomainsOnly\": true}}}";
+    assert_int_equal(ald_body_policy(&out, &net, &warnings, j, strlen(j), &cfg, NULL, &e), 0);
+    assert_int_equal(net.strict_allowlist, 1);
+    assert_int_equal(warnings.len, 1);
+    assert_non_null(strstr(warnings.items[0], "sandbox.network.allowManagedDomainsOnly: ignored"));
+    json_decref(out);
+    al_netpolicy_free(&net);
+    al_strlist_free(&warnings);
     static const char *const bad[] = {
         "{\"filesystem\": {}}",
         "{\"network\": {}, \"sandbox\": {}}",

@@ -83,8 +83,8 @@ int ald_signal_parse(const char *name);
  * none). On success *settings is a new reference to the document (for the
  * "policy" event) and `net` (initialised here, freed by the caller with
  * al_netpolicy_free) the network policy it gives; on error both hold
- * nothing. The settings loader's warnings about the document are appended
- * to `warnings` (may be NULL; the caller frees it), also on error. */
+ * nothing. On success the settings loader's warnings about the document
+ * are appended to `warnings` (may be NULL; the caller frees it). */
 int ald_body_policy(json_t **settings, struct al_netpolicy *net, struct al_strlist *warnings,
                     const char *data, size_t len, const struct ald_config *cfg, const char *user,
                     struct ald_apierr *e);
