@@ -1342,14 +1342,17 @@ def strict_allowlist_restart(d):
     check(d.proc.wait(60) == 0, "airlockd exits 0 after draining")
     d.logf.close()
     import sqlite3
-    db = sqlite3.connect(os.path.join(d.state, "airlockd.db"))
-    (priv,) = db.execute("SELECT priv FROM sessions WHERE id = ?", (old,)).fetchone()
-    priv = json.loads(priv)
-    check(priv["netpolicy"].pop("strict_allowlist", None) is True, "stored with the key", priv)
-    db.execute("UPDATE sessions SET priv = ? WHERE id = ?", (json.dumps(priv), old))
-    db.commit()
-    db.close()
-    d.start()
+    try:
+        db = sqlite3.connect(os.path.join(d.state, "airlockd.db"))
+        (priv,) = db.execute("SELECT priv FROM sessions WHERE id = ?", (old,)).fetchone()
+        priv = json.loads(priv)
+        had = priv["netpolicy"].pop("strict_allowlist", None)
+        db.execute("UPDATE sessions SET priv = ? WHERE id = ?", (json.dumps(priv), old))
+        db.commit()
+        db.close()
+    finally:
+        d.start()  # whatever happened: the teardown needs the daemon
+    check(had is True, "stored with the key", priv)
     P = f"/v1/sessions/{strict}"
     check(d.get(P + "/policy").json["network"]["strictAllowlist"] is True,
           "re-adopted: still strict", d.get(P + "/policy").json)
