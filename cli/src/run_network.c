@@ -465,6 +465,11 @@ static void print_refusal(const struct run_network *net, json_t *o, const char *
             "airlock: blocked network: %s resolved to %s (%s address): to allow it, "
             "add \"%s\" to %s.allowedAddresses%s",
             hp, addr, cls, addr, key, in);
+    else if (strcmp(r, "blocked-by-policy") == 0 && strcmp(rule, "strictAllowlist") == 0)
+        say(net,
+            "airlock: blocked network: %s (not in the allowlist, and %s.strictAllowlist is "
+            "set: not asked): add \"%s\" to %s.allowedDomains%s",
+            hp, key, host, key, in);
     else if (strcmp(r, "blocked-by-policy") == 0 && rule[0] && strcmp(rule, "?") != 0)
         say(net,
             "airlock: blocked network: %s (denied by %s.deniedDomains entry "
@@ -589,7 +594,7 @@ int run_network_prepare(struct run_network *net, const struct al_policy *policy,
         return err;
     }
     /* strictAllowlist: a host outside the list is refused, never asked about */
-    int tty = policy->strict_allowlist ? -1 : open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
+    int tty = policy->net.strict_allowlist ? -1 : open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
     if (tty >= 0) {
         close(tty);
         net->ask = 1;

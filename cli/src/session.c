@@ -167,6 +167,22 @@ int session_parse_u64(unsigned long long *out, const char *s)
     return 0;
 }
 
+void session_warnings_print(json_t *doc)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(json_object_get(doc, "warnings"), i, v)
+    {
+        const char *w = json_string_value(v);
+        if (!w)
+            continue;
+        fputs("airlock: warning: ", stderr);
+        for (; *w; w++)
+            fputc((unsigned char)*w < 0x20 || *w == 0x7f ? '?' : *w, stderr);
+        fputc('\n', stderr);
+    }
+}
+
 static void print_json(json_t *doc)
 {
     char *s = json_dumps(doc, JSON_INDENT(2) | JSON_ENSURE_ASCII);
@@ -325,6 +341,7 @@ static int cmd_create(struct cl_client *c, int argc, char **argv)
         goto out;
     }
     const char *id = json_string_value(json_object_get(doc, "id"));
+    session_warnings_print(doc);
     if (json_out) {
         print_json(doc);
     } else if (id) {

@@ -3,6 +3,7 @@
 #define AIRLOCK_SESSION_CLI_H
 
 #include <getopt.h>
+#include <jansson.h>
 #include <stddef.h>
 
 #include "airlock/buf.h"
@@ -32,6 +33,11 @@ int session_write_all(int fd, const void *data, size_t len);
 /* Prints "airlock session: <what>" and the usage hint on stderr; returns
  * CL_EXIT_USAGE. */
 int session_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Prints each string of `doc`'s "warnings" array (the server's warnings
+ * about a settings document) on stderr as "airlock: warning: LINE", control
+ * bytes shown as '?'. Nothing when there is none. */
+void session_warnings_print(json_t *doc);
 
 /* getopt_long for a command (argv[0] its name) that also takes --help and
  * -h: returns the option as getopt_long does, -1 at the end, 'h' after

@@ -126,6 +126,13 @@ static void print_notice(const struct exec_stream *st, const struct cl_exec_even
                 " session's network.allowedAddresses (airlock session policy %s"
                 " --allow-address %s; the operator must grant it)\n",
                 host, port, addr, addr, sid, addr);
+    else if (strcmp(why, "blocked-by-policy") == 0 && strcmp(rule, "strictAllowlist") == 0)
+        fprintf(stderr,
+                "airlock: blocked network: %s:%lld (not in the allowlist, and the session's"
+                " network.strictAllowlist is set: nobody is asked): to allow it, add \"%s\" to"
+                " the session's network.allowedDomains (airlock session policy %s"
+                " --allow-domain %s)\n",
+                host, port, host, sid, host);
     else if (strcmp(why, "blocked-by-policy") == 0 && rule[0] && strcmp(rule, "?") != 0)
         fprintf(stderr,
                 "airlock: blocked network: %s:%lld (denied by the session's network.deniedDomains"

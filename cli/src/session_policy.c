@@ -75,6 +75,8 @@ static void print_policy(json_t *doc)
            json_is_true(json_object_get(net, "allowAllDomains")) ? "on" : "off");
     printf("%-18s %s\n", "requireSniMatch",
            json_is_false(json_object_get(net, "requireSniMatch")) ? "off" : "on");
+    printf("%-18s %s\n", "strictAllowlist",
+           json_is_true(json_object_get(net, "strictAllowlist")) ? "on" : "off");
 }
 
 int session_cmd_policy(struct cl_client *c, int argc, char **argv)
@@ -158,6 +160,7 @@ int session_cmd_policy(struct cl_client *c, int argc, char **argv)
      * by someone else between the GET and this PATCH is overwritten */
     if (cl_call_json((void **)&after, c, "PATCH", path.ptr, doc, NULL, NULL) < 0)
         goto out;
+    session_warnings_print(after);
     json_decref(after);
     after = NULL;
     if (cl_call_json((void **)&after, c, "GET", path.ptr, NULL, NULL, NULL) < 0)

@@ -34,6 +34,7 @@ int al_netpolicy_copy(struct al_netpolicy *dst, const struct al_netpolicy *src)
     al_netpolicy_init(dst);
     dst->allow_all_domains = src->allow_all_domains;
     dst->require_sni_match = src->require_sni_match;
+    dst->strict_allowlist = src->strict_allowlist;
     if (list_copy(&dst->allowed_domains, &src->allowed_domains) < 0 ||
         list_copy(&dst->denied_domains, &src->denied_domains) < 0 ||
         list_copy(&dst->allowed_addresses, &src->allowed_addresses) < 0) {
@@ -65,7 +66,9 @@ json_t *al_netpolicy_to_json(const struct al_netpolicy *np)
         json_object_set_new(obj, "denied_domains", list_json(&np->denied_domains)) < 0 ||
         json_object_set_new(obj, "allowed_addresses", list_json(&np->allowed_addresses)) < 0 ||
         json_object_set_new(obj, "allow_all_domains", json_boolean(np->allow_all_domains)) < 0 ||
-        json_object_set_new(obj, "require_sni_match", json_boolean(np->require_sni_match)) < 0) {
+        json_object_set_new(obj, "require_sni_match", json_boolean(np->require_sni_match)) < 0 ||
+        /* only when set: a netproxy of the previous version refuses the key */
+        (np->strict_allowlist && json_object_set_new(obj, "strict_allowlist", json_true()) < 0)) {
         json_decref(obj);
         return NULL;
     }
@@ -122,8 +125,9 @@ static int flag_get(int *out, const json_t *obj, const char *key)
 
 int al_netpolicy_from_json(struct al_netpolicy *np, const json_t *obj)
 {
-    static const char *const keys[] = {"allowed_domains", "denied_domains", "allowed_addresses",
-                                       "allow_all_domains", "require_sni_match"};
+    static const char *const keys[] = {"allowed_domains",   "denied_domains",
+                                       "allowed_addresses", "allow_all_domains",
+                                       "require_sni_match", "strict_allowlist"};
     al_netpolicy_init(np);
     if (!json_is_object(obj))
         return al_error_set(AL_EINVAL, "expected a network policy object");
@@ -148,6 +152,9 @@ int al_netpolicy_from_json(struct al_netpolicy *np, const json_t *obj)
         err = flag_get(&np->allow_all_domains, obj, "allow_all_domains");
     if (err == 0)
         err = flag_get(&np->require_sni_match, obj, "require_sni_match");
+    /* optional: a policy stored or sent by the previous version lacks it */
+    if (err == 0 && json_object_get(obj, "strict_allowlist"))
+        err = flag_get(&np->strict_allowlist, obj, "strict_allowlist");
     if (err < 0)
         al_netpolicy_free(np);
     return err;

@@ -110,7 +110,7 @@ char *al_policy_to_json(const struct al_policy *p)
     put(net, "allowedDomains", strlist_json(&p->net.allowed_domains), &bad);
     put(net, "deniedDomains", strlist_json(&p->net.denied_domains), &bad);
     put(net, "allowAllDomains", json_boolean(p->net.allow_all_domains), &bad);
-    put(net, "strictAllowlist", json_boolean(p->strict_allowlist), &bad);
+    put(net, "strictAllowlist", json_boolean(p->net.strict_allowlist), &bad);
     put(net, "allowedAddresses", strlist_json(&p->net.allowed_addresses), &bad);
     put(net, "httpProxyPort", port_json(p->http_proxy_port), &bad);
     put(net, "socksProxyPort", port_json(p->socks_proxy_port), &bad);

@@ -853,6 +853,7 @@ void np_conn_decide(struct np_conn *c)
     enum np_match m = NP_MATCH_NONE;
     np_approver_fn approver;
     void *payload;
+    bool strict = false;
 
     snprintf(c->log.host, sizeof(c->log.host), "%s", c->host);
     c->log.port = c->port;
@@ -864,6 +865,7 @@ void np_conn_decide(struct np_conn *c)
             np_rules_match(&s->extra, c->host, NULL, c->port, &rule) == NP_MATCH_ALLOW)
             m = NP_MATCH_ALLOW;
         c->require_sni = s->rules.require_sni_match && !c->host_is_ip;
+        strict = s->rules.strict;
     } else {
         c->require_sni = !c->host_is_ip;
     }
@@ -883,6 +885,16 @@ void np_conn_decide(struct np_conn *c)
         snprintf(c->log.reason, sizeof(c->log.reason), "%s",
                  c->host_is_ip ? "allowed-address" : "allowed-domain");
         proceed(c);
+        return;
+    }
+    if (strict && !c->host_is_ip) {
+        /* strictAllowlist: refused here, before the approver, so nobody is
+         * asked and nothing is held; the log's rule says why */
+        snprintf(c->log.rule, sizeof(c->log.rule), "strictAllowlist");
+        np_conn_refuse(c, 403, "blocked-by-policy", NP_SOCKS5_NOT_ALLOWED,
+                       "airlock: %s:%u is not allowed and %s.strictAllowlist is set, so it is "
+                       "not asked about; add \"%s\" to %s.allowedDomains to allow it",
+                       c->host, c->port, p->cfg.settings_key, c->host, p->cfg.settings_key);
         return;
     }
     if (approver && !c->host_is_ip) {

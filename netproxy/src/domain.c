@@ -166,6 +166,7 @@ int np_rules_build(struct np_rules *out, const struct al_netpolicy *policy)
     memset(out, 0, sizeof(*out));
     out->require_sni_match = policy->require_sni_match != 0;
     out->allow_all = policy->allow_all_domains != 0;
+    out->strict = policy->strict_allowlist != 0;
     for (size_t i = 0; i < policy->denied_domains.len; i++)
         if ((err = rules_push(&out->deny, &out->n_deny, policy->denied_domains.items[i], true)) < 0)
             goto out;

@@ -37,6 +37,8 @@ struct np_rules {
     size_t n_addrs;
     bool require_sni_match;
     bool allow_all; /* allowAllDomains: every name not denied is allowed */
+    bool strict;    /* strictAllowlist: a name in neither list is refused, never
+                       held for the approver */
 };
 
 enum np_match {

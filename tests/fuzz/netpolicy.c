@@ -33,7 +33,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         same(&np.denied_domains, &again.denied_domains);
         same(&np.allowed_addresses, &again.allowed_addresses);
         if (np.allow_all_domains != again.allow_all_domains ||
-            np.require_sni_match != again.require_sni_match)
+            np.require_sni_match != again.require_sni_match ||
+            np.strict_allowlist != again.strict_allowlist)
             abort();
         al_netpolicy_free(&again);
         al_netpolicy_free(&np);

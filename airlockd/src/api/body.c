@@ -839,8 +839,9 @@ out:
     return err;
 }
 
-int ald_body_policy(json_t **settings, struct al_netpolicy *net, const char *data, size_t len,
-                    const struct ald_config *cfg, const char *user, struct ald_apierr *e)
+int ald_body_policy(json_t **settings, struct al_netpolicy *net, struct al_strlist *warnings,
+                    const char *data, size_t len, const struct ald_config *cfg, const char *user,
+                    struct ald_apierr *e)
 {
     *settings = NULL;
     al_netpolicy_init(net);
@@ -873,6 +874,13 @@ int ald_body_policy(json_t **settings, struct al_netpolicy *net, const char *dat
         al_netpolicy_init(&pol.net);
         *settings = json_incref(root);
     }
+    for (size_t i = 0; err == 0 && warnings && i < pol.warnings.len; i++)
+        if (al_strlist_push(warnings, pol.warnings.items[i]) < 0) {
+            json_decref(*settings);
+            *settings = NULL;
+            al_netpolicy_free(net);
+            err = ald_apierr_set(e, 500, "internal", NULL, "out of memory");
+        }
     al_policy_free(&pol);
 out:
     json_decref(root);

@@ -43,6 +43,45 @@ enum MHD_Result ald_route_metrics(struct ald_req *r)
     return ald_reply(r, 200, resp);
 }
 
+/* A string list as a JSON array (a new reference; NULL on ENOMEM). */
+static json_t *strlist_json(const struct al_strlist *l)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < l->len; i++)
+        if (json_array_append_new(arr, json_string(l->items[i])) < 0) {
+            json_decref(arr);
+            return NULL;
+        }
+    return arr;
+}
+
+/* Adds "warnings": the settings loader's warnings about the request's
+ * settings document (docs/api.md), to the reply object `obj`. 0 or
+ * AL_ENOMEM. */
+static int warnings_put(json_t *obj, const struct al_strlist *warnings)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < warnings->len; i++) {
+        /* a line quoting bytes that are not UTF-8 goes out with '?' for
+         * each non-ASCII byte rather than failing the reply */
+        char line[1024];
+        snprintf(line, sizeof(line), "%s", warnings->items[i]);
+        json_t *str = json_string(line);
+        for (char *c = line; !str && *c; c++)
+            if ((unsigned char)*c >= 0x80)
+                *c = '?';
+        if (!str)
+            str = json_string(line);
+        if (json_array_append_new(arr, str) < 0) {
+            json_decref(arr);
+            arr = NULL;
+        }
+    }
+    if (!arr || json_object_set_new(obj, "warnings", arr) < 0)
+        return AL_ENOMEM;
+    return 0;
+}
+
 enum MHD_Result ald_route_session_create(struct ald_req *r)
 {
     struct ald_apierr e;
@@ -57,9 +96,19 @@ enum MHD_Result ald_route_session_create(struct ald_req *r)
     json_t *pub = NULL;
     int replayed = 0;
     struct ald_fault f;
+    /* the warnings stay here: the create takes the policy */
+    struct al_strlist warnings = req.policy.warnings;
+    memset(&req.policy.warnings, 0, sizeof(req.policy.warnings));
     int err = ald_session_create(r->d, &r->who, &req, ald_req_header(r, "Idempotency-Key"),
                                  hash_hex, &pub, &replayed, &f);
     ald_create_req_free(&req);
+    /* the same body gives the same warnings, so a replay has them too */
+    if (err == 0 && warnings_put(pub, &warnings) < 0) {
+        json_decref(pub);
+        al_strlist_free(&warnings);
+        return ald_reply_error(r, 500, "internal", NULL, "out of memory");
+    }
+    al_strlist_free(&warnings);
     if (err < 0)
         return ald_reply_fault(r, &f);
     snprintf(r->session, sizeof(r->session), "%s", json_string_value(json_object_get(pub, "id")));
@@ -167,18 +216,6 @@ enum MHD_Result ald_route_session_keepalive(struct ald_req *r)
     return ald_reply_json(r, 200, pub);
 }
 
-/* A string list as a JSON array (a new reference; NULL on ENOMEM). */
-static json_t *strlist_json(const struct al_strlist *l)
-{
-    json_t *arr = json_array();
-    for (size_t i = 0; arr && i < l->len; i++)
-        if (json_array_append_new(arr, json_string(l->items[i])) < 0) {
-            json_decref(arr);
-            return NULL;
-        }
-    return arr;
-}
-
 enum MHD_Result ald_route_session_policy(struct ald_req *r)
 {
     enum ald_reply_state replied;
@@ -190,8 +227,10 @@ enum MHD_Result ald_route_session_policy(struct ald_req *r)
     struct ald_apierr e;
     json_t *settings = NULL;
     struct al_netpolicy net;
-    if (ald_body_policy(&settings, &net, r->body.ptr ? r->body.ptr : "", r->body.len, r->d->cfg,
-                        s->user, &e) < 0) {
+    struct al_strlist warnings = AL_STRLIST_INIT;
+    if (ald_body_policy(&settings, &net, &warnings, r->body.ptr ? r->body.ptr : "", r->body.len,
+                        r->d->cfg, s->user, &e) < 0) {
+        al_strlist_free(&warnings);
         ald_session_unref(r->d, s);
         return ald_reply_apierr(r, &e);
     }
@@ -199,6 +238,7 @@ enum MHD_Result ald_route_session_policy(struct ald_req *r)
     int err = ald_px_session_policy(r->d, s, &net);
     al_netpolicy_free(&net);
     if (err == AL_ENOMEM) {
+        al_strlist_free(&warnings);
         json_decref(settings);
         ald_session_unref(r->d, s);
         return ald_reply_error(r, 500, "internal", NULL, "out of memory");
@@ -210,6 +250,11 @@ enum MHD_Result ald_route_session_policy(struct ald_req *r)
     json_t *pub = ald_session_json(s);
     pthread_mutex_unlock(&r->d->lock);
     ald_session_unref(r->d, s);
+    if (pub && warnings_put(pub, &warnings) < 0) {
+        json_decref(pub);
+        pub = NULL; /* ald_reply_json answers 500 */
+    }
+    al_strlist_free(&warnings);
     return ald_reply_json(r, 200, pub);
 }
 
@@ -230,11 +275,11 @@ enum MHD_Result ald_route_session_policy_get(struct ald_req *r)
     ald_session_unref(r->d, s);
     if (err < 0)
         return ald_reply_error(r, 500, "internal", NULL, "the stored policy: %s", al_error_last());
-    json_t *net =
-        json_pack("{s:o, s:o, s:o, s:b, s:b}", "allowedDomains", strlist_json(&np.allowed_domains),
-                  "deniedDomains", strlist_json(&np.denied_domains), "allowedAddresses",
-                  strlist_json(&np.allowed_addresses), "allowAllDomains", np.allow_all_domains,
-                  "requireSniMatch", np.require_sni_match);
+    json_t *net = json_pack(
+        "{s:o, s:o, s:o, s:b, s:b, s:b}", "allowedDomains", strlist_json(&np.allowed_domains),
+        "deniedDomains", strlist_json(&np.denied_domains), "allowedAddresses",
+        strlist_json(&np.allowed_addresses), "allowAllDomains", np.allow_all_domains,
+        "requireSniMatch", np.require_sni_match, "strictAllowlist", np.strict_allowlist);
     al_netpolicy_free(&np);
     return ald_reply_json(r, 200, net ? json_pack("{s:o}", "network", net) : NULL);
 }

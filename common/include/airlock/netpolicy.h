@@ -4,10 +4,15 @@
  * control protocol as the JSON object below, and the netproxy decodes that
  * object, never a settings document.
  *
- * Wire form (docs/control-protocol.md), every key required, no other key:
+ * Wire form (docs/control-protocol.md), every key required but the last,
+ * no other key:
  *   {"allowed_domains": ["example.com", "*.example.org", "host:443"],
  *    "denied_domains": ["*:25"], "allowed_addresses": ["10.1.2.3/32"],
- *    "allow_all_domains": false, "require_sni_match": true}
+ *    "allow_all_domains": false, "require_sni_match": true,
+ *    "strict_allowlist": true}
+ * "strict_allowlist" came later: absent means false, and it is written only
+ * when true, so a peer of the previous version decodes every policy it can
+ * enforce and refuses (rather than silently weakens) one it cannot.
  */
 #ifndef AIRLOCK_NETPOLICY_H
 #define AIRLOCK_NETPOLICY_H
@@ -23,6 +28,8 @@ struct al_netpolicy {
     struct al_strlist allowed_addresses; /* IP or CIDR literals */
     int allow_all_domains;               /* any domain but denied_domains (default 0) */
     int require_sni_match;               /* default 1 */
+    int strict_allowlist;                /* strictAllowlist: a host in neither list is refused,
+                                            never held for an approval (default 0) */
 };
 
 /* The defaults: nothing allowed, nothing denied, SNI must match. */
@@ -40,8 +47,9 @@ int al_netpolicy_copy(struct al_netpolicy *dst, const struct al_netpolicy *src);
 json_t *al_netpolicy_to_json(const struct al_netpolicy *np);
 
 /* Decodes the wire form `obj` into `np` (initialised here). Strict: `obj`
- * must be an object holding exactly the five keys, lists of strings and
- * booleans, and every entry passes the settings loader's own check
+ * must be an object holding exactly the five required keys and at most
+ * "strict_allowlist" besides (absent: 0), lists of strings and booleans,
+ * and every entry passes the settings loader's own check
  * (al_settings_check_domain, al_settings_check_denied_domain,
  * al_settings_check_address) with domains already lower-cased. Returns 0, or
  * AL_EINVAL with a message naming the key and entry (e.g.

@@ -17,6 +17,10 @@
  *
  * Every key, its type and default are documented in docs/settings.md.
  *
+ * network.strictAllowlist is net.strict_allowlist: a host outside the
+ * allowlist is refused without asking (on the terminal in `airlock run`, for
+ * an approval in an airlockd session).
+ *
  * Added to the first draft of this interface (all default to "nothing"):
  * allow_all_domains, mandatory_deny_depth and deny_env (srt's
  * network.allowAllDomains, mandatoryDenySearchDepth, credentials.envVars);
@@ -70,11 +74,6 @@ struct al_policy {
      * so a message can name "sandbox.filesystem.allowGitConfig" or
      * "filesystem.allowGitConfig" as the user would write it */
     char key_prefix[16];
-
-    /* network.strictAllowlist: a host outside the allowlist is refused
-     * without asking on the terminal (default 0: `airlock run` asks when it
-     * has a terminal) */
-    int strict_allowlist;
 
     enum al_unix_sockets unix_sockets;
     struct al_strlist unix_socket_paths; /* for AL_UNIX_SOCKETS_LIST */

@@ -9,8 +9,9 @@
  *   1. the target is parsed; malformed requests get 400/431/501/505;
  *   2. the session's policy: deniedDomains, then allowedDomains (plus the
  *      hosts the approver allowed for this session), else the approver (when
- *      one is set; the connection is held until it answers or the hold
- *      timeout passes), else denied. IP-literal targets match only
+ *      one is set and the policy's strict_allowlist is not; the connection
+ *      is held until it answers or the hold timeout passes), else denied
+ *      (with strict_allowlist: decision log rule "strictAllowlist"). IP-literal targets match only
  *      allowedAddresses;
  *   3. DNS off the event loop (override table first), then every answer goes
  *      through the SSRF guard (loopback, private, link-local, CGNAT,

@@ -93,10 +93,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     case 3: {
         json_t *pol = NULL;
         struct al_netpolicy net;
-        if ((err = ald_body_policy(&pol, &net, body, len, &cfg, "alice", &e)) == 0 &&
+        struct al_strlist warnings = AL_STRLIST_INIT;
+        if ((err = ald_body_policy(&pol, &net, &warnings, body, len, &cfg, "alice", &e)) == 0 &&
             (!json_is_object(pol) || !wire_round_trips(&net)))
             __builtin_trap();
         al_netpolicy_free(&net);
+        al_strlist_free(&warnings);
         json_decref(pol);
         break;
     }

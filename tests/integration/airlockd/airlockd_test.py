@@ -1239,6 +1239,177 @@ def client_cli(d):
 
 # -- reliability ----------------------------------------------------------------
 
+# a request to a host in neither list, from inside the sandbox; what the
+# proxy answered ("403" when refused, whether at once or after a hold)
+CURL_NEW = ("curl -sS -o /dev/null -w '%{http_code}' --max-time 100 http://new.test/; echo")
+
+
+def approve_exec_when_pending(d, sid):
+    """Regular mode: allows the exec that waits for its approval."""
+    P = f"/v1/sessions/{sid}"
+    a = wait_until(20, lambda: [x for x in d.get(P + "/approvals").json["approvals"]
+                                if x["state"] == "pending" and x["kind"] == "exec"],
+                   "a pending exec approval")[0]
+    r = d.post(P + f"/approvals/{a['id']}", {"decision": "allow"})
+    check(r.status == 200, "exec approved", r)
+
+
+@case
+def strict_allowlist(d):
+    # issue 12: strictAllowlist (Claude Code's sandbox.network.strictAllowlist,
+    # srt's network.strictAllowlist) in a regular-mode session: a host outside
+    # the allowlist is refused at once, no approval is raised, and the
+    # decision says why
+    for settings in ({"sandbox": {"network": {"allowedDomains": ["allowed.test"],
+                                              "strictAllowlist": True}}},
+                     {"network": {"allowedDomains": ["allowed.test"], "strictAllowlist": True}}):
+        sid = d.create(mode="regular", settings=settings)
+        P = f"/v1/sessions/{sid}"
+        got = d.get(P + "/policy").json["network"]
+        check(got.get("strictAllowlist") is True, "GET .../policy shows strictAllowlist", got)
+        c, ev = d.stream("GET", P + "/events")
+        h = thread(approve_exec_when_pending, d, sid)
+        st, out, err, ex, _ = d.exec(sid, shell=CURL_NEW)
+        h.result()
+        check(st == 200 and out == b"403\n", "new.test refused", (st, out, err))
+        net = [x for x in d.get(P + "/approvals").json["approvals"] if x["kind"] == "network"]
+        check(net == [], "no network approval was raised", net)
+        evs = sse_events(ev, until=lambda e: e["event"] == "network"
+                         and e["data"].get("host") == "new.test")
+        c.close()
+        dec = evs[-1]["data"]
+        check(dec["decision"] == "deny" and dec["reason"] == "blocked-by-policy"
+              and dec["rule"] == "strictAllowlist" and "strictAllowlist" in dec["detail"],
+              "the decision says it was strictAllowlist", dec)
+    # PATCH and GET .../policy agree: the document GET gives is what PATCH
+    # takes, strictAllowlist included, and it can be turned off and on
+    r = d.request("PATCH", P + "/policy", {"network": {"allowedDomains": ["allowed.test"]}})
+    check(r.status == 200, "PATCH without strictAllowlist", r)
+    got = d.get(P + "/policy").json
+    check(got["network"]["strictAllowlist"] is False, "PATCH replaced it: off", got)
+    got["network"]["strictAllowlist"] = True
+    r = d.request("PATCH", P + "/policy", got)
+    check(r.status == 200, "PATCH of what GET gave, strictAllowlist on", r)
+    check(d.get(P + "/policy").json == got, "GET gives back what PATCH took", got)
+    # the CLI: `policy` shows it and keeps it across an edit; exec says why
+    sid = d.create(settings={"network": {"allowedDomains": ["allowed.test"],
+                                         "strictAllowlist": True}})
+    r = cli(d, ["policy", sid, "--allow-domain", "b.test"])
+    check(r.returncode == 0 and b"strictAllowlist    on\n" in r.stdout, "policy keeps it on", r)
+    r = cli(d, ["exec", sid, "--shell", CURL_NEW])
+    check(r.returncode == 0 and r.stdout == b"403\n", "CLI exec: refused", r)
+    want = (f"airlock: blocked network: new.test:80 (not in the allowlist, and the session's "
+            f"network.strictAllowlist is set: nobody is asked): to allow it, add \"new.test\" "
+            f"to the session's network.allowedDomains (airlock session policy {sid} "
+            f"--allow-domain new.test)\n").encode()
+    check(want in r.stderr, "CLI exec says strictAllowlist", r.stderr)
+
+
+@case
+def strict_allowlist_control(d):
+    # the control of strict_allowlist: the same regular-mode session without
+    # strictAllowlist holds the host for an approval (denied here)
+    sid = d.create(mode="regular", settings={"network": {"allowedDomains": ["allowed.test"]}})
+    P = f"/v1/sessions/{sid}"
+    check(d.get(P + "/policy").json["network"].get("strictAllowlist") is False,
+          "GET .../policy: strictAllowlist off", d.get(P + "/policy").json)
+
+    def approve_exec_then_deny_network():
+        approve_exec_when_pending(d, sid)
+        a = wait_until(60, lambda: [x for x in d.get(P + "/approvals").json["approvals"]
+                                    if x["state"] == "pending" and x["kind"] == "network"],
+                       "a pending network approval")[0]
+        r = d.post(P + f"/approvals/{a['id']}", {"decision": "deny"})
+        check(r.status == 200, "network approval denied", r)
+        return a
+
+    h = thread(approve_exec_then_deny_network)
+    st, out, err, ex, _ = d.exec(sid, shell=CURL_NEW)
+    a = h.result()
+    check(a["host"] == "new.test" and a["port"] == 80, "the approval names the host", a)
+    check(st == 200 and out == b"403\n", "refused after the deny", (st, out, err))
+
+
+@case
+def strict_allowlist_restart(d):
+    # a session re-adopted after a restart keeps strictAllowlist; one whose
+    # stored policy has no strict_allowlist (saved by the previous version,
+    # which did not honour the key) goes on as it ran: held for an approval
+    # (docs/control-protocol.md)
+    settings = {"network": {"allowedDomains": ["allowed.test"], "strictAllowlist": True}}
+    strict, old = d.create(settings=settings), d.create(settings=settings)
+    d.proc.send_signal(signal.SIGTERM)
+    check(d.proc.wait(60) == 0, "airlockd exits 0 after draining")
+    d.logf.close()
+    import sqlite3
+    try:
+        db = sqlite3.connect(os.path.join(d.state, "airlockd.db"))
+        (priv,) = db.execute("SELECT priv FROM sessions WHERE id = ?", (old,)).fetchone()
+        priv = json.loads(priv)
+        had = priv["netpolicy"].pop("strict_allowlist", None)
+        db.execute("UPDATE sessions SET priv = ? WHERE id = ?", (json.dumps(priv), old))
+        db.commit()
+        db.close()
+    finally:
+        d.start()  # whatever happened: the teardown needs the daemon
+    check(had is True, "stored with the key", priv)
+    P = f"/v1/sessions/{strict}"
+    check(d.get(P + "/policy").json["network"]["strictAllowlist"] is True,
+          "re-adopted: still strict", d.get(P + "/policy").json)
+    st, out, err, ex, _ = d.exec(strict, shell=CURL_NEW)
+    check(st == 200 and out == b"403\n", "re-adopted: refused", (st, out, err))
+    net = [x for x in d.get(P + "/approvals").json["approvals"] if x["kind"] == "network"]
+    check(net == [], "re-adopted: no network approval", net)
+    P = f"/v1/sessions/{old}"
+    check(d.get(P + "/policy").json["network"]["strictAllowlist"] is False,
+          "stored without the key: not strict", d.get(P + "/policy").json)
+
+    def deny_network():
+        a = wait_until(60, lambda: [x for x in d.get(P + "/approvals").json["approvals"]
+                                    if x["state"] == "pending" and x["kind"] == "network"],
+                       "a pending network approval")[0]
+        check(d.post(P + f"/approvals/{a['id']}", {"decision": "deny"}).status == 200, "denied")
+
+    h = thread(deny_network)
+    st, out, err, ex, _ = d.exec(old, shell=CURL_NEW)
+    h.result()
+    check(st == 200 and out == b"403\n", "held, then refused after the deny", (st, out, err))
+
+
+@case
+def settings_warnings(d):
+    # issue 12: the settings loader's warnings reach the API caller (create
+    # and PATCH .../policy) and `airlock session create` prints them
+    settings = {"sandbox": {"network": {"allowedDomains": ["b.test"]}},
+                "allowedDomain": ["a.test"]}
+    r = d.post("/v1/sessions", {"settings": settings})
+    check(r.status == 201, "created", r)
+    d.sessions.add(r.json["id"])
+    w = r.json.get("warnings")
+    check(w == ["settings: allowedDomain: unknown key, ignored (not a Claude Code or airlock "
+                "setting)"], "the create response has the warning, naming the key", r.json)
+    sid = r.json["id"]
+    r = d.post("/v1/sessions", {"settings": {"sandbox": {"network": {
+        "allowedDomains": ["b.test"]}}}})
+    check(r.status == 201 and r.json.get("warnings") == [], "no warning: an empty list", r.json)
+    d.sessions.add(r.json["id"])
+    r = d.request("PATCH", f"/v1/sessions/{sid}/policy",
+                  {"sandbox": {"network": {"allowedDomains": ["b.test"],
+                                           "allowManagedDomainsOnly": True}}})
+    check(r.status == 200 and len(r.json.get("warnings", [])) == 1
+          and r.json["warnings"][0].startswith(
+              "settings: sandbox.network.allowManagedDomainsOnly: ignored"),
+          "PATCH: the warning, naming the key", r)
+    with tempfile.NamedTemporaryFile("w", suffix=".json") as f:
+        json.dump(settings, f)
+        f.flush()
+        r = cli(d, ["create", "--settings", f.name])
+    check(r.returncode == 0, "CLI create", r)
+    d.sessions.add(r.stdout.decode().strip())
+    check(r.stderr == b"airlock: warning: settings: allowedDomain: unknown key, ignored (not a "
+          b"Claude Code or airlock setting)\n", "CLI create prints the warning", r.stderr)
+
+
 @case
 def concurrent_create(d):
     # Before e6a0e0e (runtime) some of these failed after 10 s, "sandbox

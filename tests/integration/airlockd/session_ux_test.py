@@ -420,7 +420,8 @@ def ux_policy(d):
         b"deniedDomains      c.test\n"
         b"allowedAddresses   (none)\n"
         b"allowAllDomains    off\n"
-        b"requireSniMatch    on\n"), "policy shows the lists", r)
+        b"requireSniMatch    on\n"
+        b"strictAllowlist    off\n"), "policy shows the lists", r)
     r = cli(d, ["policy", sid, "--allow-domain", "b.test", "--allow-domain", "c.test",
                 "--deny-domain", "*.bad.test"])
     check(r.returncode == 0 and r.stdout.startswith(

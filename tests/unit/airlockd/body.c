@@ -444,7 +444,7 @@ static void test_policy_body(void **state)
     json_t *out = NULL;
     struct al_netpolicy net;
     const char *j = "{\"network\": {\"allowedDomains\": [\"example.com\"]}}";
-    assert_int_equal(ald_body_policy(&out, &net, j, strlen(j), &cfg, NULL, &e), 0);
+    assert_int_equal(ald_body_policy(&out, &net, NULL, j, strlen(j), &cfg, NULL, &e), 0);
     assert_non_null(json_object_get(out, "network"));
     assert_int_equal(net.allowed_domains.len, 1);
     assert_string_equal(net.allowed_domains.items[0], "example.com");
@@ -452,12 +452,24 @@ static void test_policy_body(void **state)
     json_decref(out);
     al_netpolicy_free(&net);
     j = "{\"sandbox\": {\"enabled\": true, \"network\": {\"deniedDomains\": [\"x.com\"]}}}";
-    assert_int_equal(ald_body_policy(&out, &net, j, strlen(j), &cfg, NULL, &e), 0);
+    assert_int_equal(ald_body_policy(&out, &net, NULL, j, strlen(j), &cfg, NULL, &e), 0);
     assert_int_equal(net.allowed_domains.len, 0);
     assert_int_equal(net.denied_domains.len, 1);
     assert_string_equal(net.denied_domains.items[0], "x.com");
     json_decref(out);
     al_netpolicy_free(&net);
+    /* strictAllowlist reaches the typed policy; the loader's warnings reach
+     * the caller */
+    struct al_strlist warnings = AL_STRLIST_INIT;
+    j = "{\"sandbox\": {\"network\": {\"strictAllowlist\": true,"
+        " \"allowManagedDomainsOnly\": true}}}";
+    assert_int_equal(ald_body_policy(&out, &net, &warnings, j, strlen(j), &cfg, NULL, &e), 0);
+    assert_int_equal(net.strict_allowlist, 1);
+    assert_int_equal(warnings.len, 1);
+    assert_non_null(strstr(warnings.items[0], "sandbox.network.allowManagedDomainsOnly: ignored"));
+    json_decref(out);
+    al_netpolicy_free(&net);
+    al_strlist_free(&warnings);
     static const char *const bad[] = {
         "{\"filesystem\": {}}",
         "{\"network\": {}, \"sandbox\": {}}",
@@ -470,8 +482,8 @@ static void test_policy_body(void **state)
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
         out = NULL;
-        assert_int_not_equal(ald_body_policy(&out, &net, bad[i], strlen(bad[i]), &cfg, NULL, &e),
-                             0);
+        assert_int_not_equal(
+            ald_body_policy(&out, &net, NULL, bad[i], strlen(bad[i]), &cfg, NULL, &e), 0);
         assert_null(out);
         assert_int_equal(net.allowed_domains.len + net.denied_domains.len, 0);
         assert_true(e.status >= 400);
@@ -579,7 +591,7 @@ static void test_widening_refused(void **state)
             struct al_netpolicy net;
             struct ald_apierr e;
             memset(&e, 0, sizeof(e));
-            assert_int_not_equal(ald_body_policy(&out, &net, cases[i].settings,
+            assert_int_not_equal(ald_body_policy(&out, &net, NULL, cases[i].settings,
                                                  strlen(cases[i].settings), &cfg, "alice", &e),
                                  0);
             assert_null(out);
@@ -663,13 +675,13 @@ static void test_grants(void **state)
     struct al_netpolicy net;
     struct ald_apierr e;
     const char *j = "{\"network\": {\"allowedAddresses\": [\"10.20.9.9\"]}}";
-    assert_int_equal(ald_body_policy(&out, &net, j, strlen(j), &g, "alice", &e), 0);
+    assert_int_equal(ald_body_policy(&out, &net, NULL, j, strlen(j), &g, "alice", &e), 0);
     assert_int_equal(net.allowed_addresses.len, 1);
     assert_string_equal(net.allowed_addresses.items[0], "10.20.9.9");
     json_decref(out);
     al_netpolicy_free(&net);
     out = NULL;
-    assert_int_not_equal(ald_body_policy(&out, &net, j, strlen(j), &g, "bob", &e), 0);
+    assert_int_not_equal(ald_body_policy(&out, &net, NULL, j, strlen(j), &g, "bob", &e), 0);
     assert_int_equal(e.status, 403);
     assert_null(out);
     /* the restrict check as the sandbox builder calls it */

@@ -138,6 +138,16 @@ static void malformed(void **state)
          "allow_all_domains: expected true or false"},
         {"{" BASE_LISTS ",\"allow_all_domains\":false,\"require_sni_match\":\"no\"}",
          "require_sni_match: expected true or false"},
+        {"{" BASE_LISTS "," BASE_FLAGS ",\"strict_allowlist\":1}",
+         "strict_allowlist: expected true or false"},
+        {"{" BASE_LISTS "," BASE_FLAGS ",\"strict_allowlist\":\"true\"}",
+         "strict_allowlist: expected true or false"},
+        {"{" BASE_LISTS "," BASE_FLAGS ",\"strict_allowlist\":null}",
+         "strict_allowlist: expected true or false"},
+        {"{" BASE_LISTS "," BASE_FLAGS ",\"strictAllowlist\":true}",
+         "unknown key \"strictAllowlist\""},
+        {"{" BASE_LISTS ",\"allow_all_domains\":false,\"strict_allowlist\":true}",
+         "require_sni_match: expected true or false"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
         struct al_netpolicy np;
@@ -166,6 +176,64 @@ static void star_in_deny_list_only(void **state)
     al_netpolicy_free(&np);
 }
 
+/* strictAllowlist, in either settings shape, arrives as strict_allowlist
+ * and survives a copy; it is on the wire only when set, so a netproxy of
+ * the previous version, which refuses the key, gets the very bytes it knew
+ * for every policy it can enforce. */
+static void strict_allowlist(void **state)
+{
+    (void)state;
+    static const char *const settings[] = {
+        "{\"sandbox\": {\"network\": {\"allowedDomains\": [\"a.com\"], \"strictAllowlist\": "
+        "true}}}",
+        "{\"network\": {\"allowedDomains\": [\"a.com\"], \"strictAllowlist\": true}}",
+    };
+    for (size_t i = 0; i < sizeof(settings) / sizeof(*settings); i++) {
+        struct al_policy pol;
+        al_policy_init(&pol);
+        assert_int_equal(
+            al_settings_load_buffer(&pol, "s.json", settings[i], strlen(settings[i]), "/h", "/w"),
+            0);
+        assert_int_equal(pol.net.strict_allowlist, 1);
+        json_t *wire = al_netpolicy_to_json(&pol.net);
+        assert_true(json_is_true(json_object_get(wire, "strict_allowlist")));
+        char *text = json_dumps(wire, JSON_COMPACT);
+        struct al_netpolicy got, copy;
+        assert_int_equal(decode(&got, text), 0);
+        assert_int_equal(got.strict_allowlist, 1);
+        assert_int_equal(al_netpolicy_copy(&copy, &got), 0);
+        assert_int_equal(copy.strict_allowlist, 1);
+        al_netpolicy_free(&copy);
+        al_netpolicy_free(&got);
+        free(text);
+        json_decref(wire);
+        al_policy_free(&pol);
+    }
+    struct al_netpolicy np;
+    al_netpolicy_init(&np);
+    json_t *wire = al_netpolicy_to_json(&np);
+    assert_null(json_object_get(wire, "strict_allowlist"));
+    json_decref(wire);
+}
+
+/* A policy from the previous version (sent by an older airlockd, or stored
+ * for a session that is adopted after an upgrade) has no strict_allowlist:
+ * it decodes, not strict, as it was enforced; an explicit false too. */
+static void strict_allowlist_absent(void **state)
+{
+    (void)state;
+    struct al_netpolicy np;
+    assert_int_equal(decode(&np, "{" BASE_LISTS "," BASE_FLAGS "}"), 0);
+    assert_int_equal(np.strict_allowlist, 0);
+    al_netpolicy_free(&np);
+    assert_int_equal(decode(&np, "{" BASE_LISTS "," BASE_FLAGS ",\"strict_allowlist\":false}"), 0);
+    assert_int_equal(np.strict_allowlist, 0);
+    al_netpolicy_free(&np);
+    assert_int_equal(decode(&np, "{" BASE_LISTS "," BASE_FLAGS ",\"strict_allowlist\":true}"), 0);
+    assert_int_equal(np.strict_allowlist, 1);
+    al_netpolicy_free(&np);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -173,6 +241,8 @@ int main(void)
         cmocka_unit_test(defaults),
         cmocka_unit_test(malformed),
         cmocka_unit_test(star_in_deny_list_only),
+        cmocka_unit_test(strict_allowlist),
+        cmocka_unit_test(strict_allowlist_absent),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

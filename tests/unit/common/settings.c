@@ -826,19 +826,19 @@ static void network_switches(void **state)
     struct al_policy p;
     (void)state;
     al_policy_init(&p);
-    assert_int_equal(p.strict_allowlist, 0);
+    assert_int_equal(p.net.strict_allowlist, 0);
     assert_int_equal(load(&p, "{\"sandbox\": {\"failIfUnavailable\": true, \"network\": "
                               "{\"strictAllowlist\": true, \"allowManagedDomainsOnly\": false}, "
                               "\"filesystem\": {\"allowManagedReadPathsOnly\": true}}}"),
                      0);
-    assert_int_equal(p.strict_allowlist, 1);
+    assert_int_equal(p.net.strict_allowlist, 1);
     assert_list(&p.warnings,
                 LIST("settings.json: sandbox.filesystem.allowManagedReadPathsOnly: ignored: it "
                      "has an effect only in Claude Code's managed settings "
                      "(/etc/claude-code/managed-settings.json), and airlock honours every file "
                      "it is given"));
     assert_int_equal(load(&p, "{\"network\": {\"strictAllowlist\": false}}"), 0);
-    assert_int_equal(p.strict_allowlist, 0);
+    assert_int_equal(p.net.strict_allowlist, 0);
     assert_string_equal(p.key_prefix, "");
     al_policy_free(&p);
 }

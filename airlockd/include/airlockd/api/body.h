@@ -83,9 +83,11 @@ int ald_signal_parse(const char *name);
  * none). On success *settings is a new reference to the document (for the
  * "policy" event) and `net` (initialised here, freed by the caller with
  * al_netpolicy_free) the network policy it gives; on error both hold
- * nothing. */
-int ald_body_policy(json_t **settings, struct al_netpolicy *net, const char *data, size_t len,
-                    const struct ald_config *cfg, const char *user, struct ald_apierr *e);
+ * nothing. On success the settings loader's warnings about the document
+ * are appended to `warnings` (may be NULL; the caller frees it). */
+int ald_body_policy(json_t **settings, struct al_netpolicy *net, struct al_strlist *warnings,
+                    const char *data, size_t len, const struct ald_config *cfg, const char *user,
+                    struct ald_apierr *e);
 
 /* POST …/approvals/{aid}: {"decision": "allow" | "deny"} → *allow 1 or 0. */
 int ald_body_decision(int *allow, const char *data, size_t len, struct ald_apierr *e);
