@@ -5,6 +5,7 @@
 #include "run_prompt.h"
 
 #include "airlock/proxy_env.h"
+#include "airlock/termtext.h"
 #include "airlock/buf.h"
 #include "airlock/error.h"
 #include "airlock/glob.h"
@@ -221,21 +222,10 @@ static void block_all_signals(void)
     pthread_sigmask(SIG_BLOCK, &all, NULL);
 }
 
-/* Copies `s` into `out` (of `n` >= 4 bytes) fit for one terminal line: a
- * control byte, DEL or a byte >= 0x80 becomes '?', and a string longer than
- * `n` - 1 bytes ends in "...". NULL gives "?". */
+/* `s` (NULL: "?") as one line of printable ASCII: see al_term_line(). */
 static void term_safe(char *out, size_t n, const char *s)
 {
-    size_t i = 0;
-    if (!s)
-        s = "?";
-    for (; s[i] && i < n - 1; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        out[i] = ch < 0x20 || ch >= 0x7f ? '?' : (char)ch;
-    }
-    out[i] = '\0';
-    if (s[i])
-        memcpy(out + n - 4, "...", 4);
+    al_term_line(out, n, s ? s : "?", AL_TERM_ASCII);
 }
 
 /* Prints airlock's line `fmt` (no newline) on stderr, or between the

@@ -3,6 +3,7 @@
 
 #include "airlock/cleanup.h"
 #include "airlock/error.h"
+#include "airlock/termtext.h"
 #include "airlock/version.h"
 
 #include <ctype.h>
@@ -177,8 +178,7 @@ void session_warnings_print(json_t *doc)
         if (!w)
             continue;
         fputs("airlock: warning: ", stderr);
-        for (; *w; w++)
-            fputc((unsigned char)*w < 0x20 || *w == 0x7f ? '?' : *w, stderr);
+        al_term_put(stderr, w, AL_TERM_KEEP_UTF8);
         fputc('\n', stderr);
     }
 }

@@ -2,6 +2,7 @@
 #include "session.h"
 
 #include "airlock/error.h"
+#include "airlock/termtext.h"
 #include "client_stream.h"
 
 #include <errno.h>
@@ -27,17 +28,6 @@ struct exec_stream {
     uint64_t next_check; /* when to look for its approval (ms, monotonic) */
     int told;            /* its approval was told, or cannot be */
 };
-
-/* `s` as one line of printable ASCII ('?' for anything else). */
-static void term_safe(char *out, size_t size, const char *s)
-{
-    size_t i = 0;
-    for (; s && s[i] && i + 1 < size; i++) {
-        unsigned char c = (unsigned char)s[i];
-        out[i] = c < 0x20 || c >= 0x7f ? '?' : (char)c;
-    }
-    out[i] = '\0';
-}
 
 static uint64_t mono_ms(void)
 {
@@ -82,8 +72,9 @@ static int exec_waiting(void *payload)
     }
     if (found) {
         char aid[52], sid[80];
-        term_safe(aid, sizeof(aid), json_string_value(json_object_get(found, "id")));
-        term_safe(sid, sizeof(sid), st->id);
+        al_term_line(aid, sizeof(aid), json_string_value(json_object_get(found, "id")),
+                     AL_TERM_ASCII);
+        al_term_line(sid, sizeof(sid), st->id, AL_TERM_ASCII);
         fprintf(stderr,
                 "airlock: waiting for approval of the command (approve with: airlock session"
                 " approve %s %s; refuse with --deny)\n",
@@ -104,12 +95,12 @@ static int exec_waiting(void *payload)
 static void print_notice(const struct exec_stream *st, const struct cl_exec_event *ev)
 {
     char host[260], id[52], rule[260], addr[68], why[68], sid[80];
-    term_safe(host, sizeof(host), ev->host);
-    term_safe(id, sizeof(id), ev->id);
-    term_safe(rule, sizeof(rule), ev->rule);
-    term_safe(addr, sizeof(addr), ev->addr);
-    term_safe(why, sizeof(why), ev->why[0] ? ev->why : ev->decision);
-    term_safe(sid, sizeof(sid), st->id);
+    al_term_line(host, sizeof(host), ev->host, AL_TERM_ASCII);
+    al_term_line(id, sizeof(id), ev->id, AL_TERM_ASCII);
+    al_term_line(rule, sizeof(rule), ev->rule, AL_TERM_ASCII);
+    al_term_line(addr, sizeof(addr), ev->addr, AL_TERM_ASCII);
+    al_term_line(why, sizeof(why), ev->why[0] ? ev->why : ev->decision, AL_TERM_ASCII);
+    al_term_line(sid, sizeof(sid), st->id, AL_TERM_ASCII);
     long long port = ev->port;
     if (ev->notice == CL_NOTICE_APPROVAL) {
         fprintf(stderr,
@@ -153,7 +144,7 @@ static void print_notice(const struct exec_stream *st, const struct cl_exec_even
 static void explain_exit(const struct exec_stream *st, const struct cl_exec_event *ev)
 {
     char cmd[200];
-    term_safe(cmd, sizeof(cmd), st->argv0);
+    al_term_line(cmd, sizeof(cmd), st->argv0, AL_TERM_ASCII);
     if (strcmp(ev->reason, "timeout") == 0) {
         if (st->timeout)
             fprintf(stderr, "airlock: timed out after %s s (--timeout): killed the command\n",

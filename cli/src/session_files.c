@@ -4,6 +4,7 @@
 
 #include "airlock/cleanup.h"
 #include "airlock/error.h"
+#include "airlock/termtext.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -257,16 +258,6 @@ static int name_ok(json_t *name)
     return 1;
 }
 
-/* `name` printable for a message: control bytes as '?'. */
-static const char *shown(char *out, size_t size, const char *name)
-{
-    size_t i = 0;
-    for (; name && name[i] && i + 1 < size; i++)
-        out[i] = (unsigned char)name[i] < 0x20 || name[i] == 0x7f ? '?' : name[i];
-    out[i] = '\0';
-    return out;
-}
-
 /* "dir/name" (or "name" when dir is ""), allocated; NULL on ENOMEM. */
 static char *join(const char *dir, const char *name)
 {
@@ -309,8 +300,8 @@ static int fetch_file_at(struct cl_client *c, const char *id, const char *rpath,
             break;
     }
     if (fd < 0) {
-        fprintf(stderr, "airlock: session: %s: %s\n", shown(show, sizeof(show), name),
-                strerror(errno));
+        fprintf(stderr, "airlock: session: %s: %s\n",
+                al_term_line(show, sizeof(show), name, AL_TERM_KEEP_UTF8), strerror(errno));
         return CL_EXIT_API;
     }
     struct fetch_sink sink = {.fd = fd};
@@ -321,13 +312,13 @@ static int fetch_file_at(struct cl_client *c, const char *id, const char *rpath,
         goto out;
     if (strncmp(resp.content_type, "application/json", 16) == 0) {
         fprintf(stderr, "airlock: session: %s:%s: became a directory while copied\n", id,
-                shown(show, sizeof(show), rpath));
+                al_term_line(show, sizeof(show), rpath, AL_TERM_KEEP_UTF8));
         goto out;
     }
     if (close(fd) < 0 || renameat(dirfd, tmp, dirfd, name) < 0) {
         fd = -1;
-        fprintf(stderr, "airlock: session: %s: %s\n", shown(show, sizeof(show), name),
-                strerror(errno));
+        fprintf(stderr, "airlock: session: %s: %s\n",
+                al_term_line(show, sizeof(show), name, AL_TERM_KEEP_UTF8), strerror(errno));
         goto out;
     }
     fd = -1;
@@ -348,13 +339,14 @@ static int open_dir_at(int dirfd, const char *name)
 {
     char show[256];
     if (mkdirat(dirfd, name, 0755) < 0 && errno != EEXIST) {
-        fprintf(stderr, "airlock: session: %s: %s\n", shown(show, sizeof(show), name),
-                strerror(errno));
+        fprintf(stderr, "airlock: session: %s: %s\n",
+                al_term_line(show, sizeof(show), name, AL_TERM_KEEP_UTF8), strerror(errno));
         return -1;
     }
     int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
-        fprintf(stderr, "airlock: session: %s: %s\n", shown(show, sizeof(show), name),
+        fprintf(stderr, "airlock: session: %s: %s\n",
+                al_term_line(show, sizeof(show), name, AL_TERM_KEEP_UTF8),
                 errno == ELOOP || errno == ENOTDIR ? "exists and is not a directory"
                                                    : strerror(errno));
     return fd;
@@ -373,7 +365,7 @@ static int fetch_tree(struct cl_client *c, const char *id, const char *rpath, in
     if (rc != 0) {
         if (rc == 1)
             fprintf(stderr, "airlock: session: %s:%s: became a file while copied\n", id,
-                    shown(show, sizeof(show), rpath));
+                    al_term_line(show, sizeof(show), rpath, AL_TERM_KEEP_UTF8));
         return CL_EXIT_API;
     }
     json_array_foreach(json_object_get(doc, "entries"), i, e)
@@ -383,8 +375,8 @@ static int fetch_tree(struct cl_client *c, const char *id, const char *rpath, in
         cleanup_free char *child = NULL;
         if (!name_ok(jname)) {
             fprintf(stderr, "airlock: session: %s:%s: refused an entry named \"%s\"\n", id,
-                    shown(show, sizeof(show), rpath),
-                    shown(show + 256, 256, json_string_value(jname)));
+                    al_term_line(show, 256, rpath, AL_TERM_KEEP_UTF8),
+                    al_term_line(show + 256, 256, json_string_value(jname), AL_TERM_KEEP_UTF8));
             rc = CL_EXIT_API;
             continue;
         }
@@ -397,7 +389,7 @@ static int fetch_tree(struct cl_client *c, const char *id, const char *rpath, in
         } else if (type && strcmp(type, "dir") == 0) {
             if (depth >= TREE_DEPTH_MAX) {
                 fprintf(stderr, "airlock: session: %s: deeper than %d directories: skipped\n",
-                        shown(show, sizeof(show), child), TREE_DEPTH_MAX);
+                        al_term_line(show, sizeof(show), child, AL_TERM_KEEP_UTF8), TREE_DEPTH_MAX);
                 rc = CL_EXIT_API;
                 continue;
             }
@@ -408,7 +400,7 @@ static int fetch_tree(struct cl_client *c, const char *id, const char *rpath, in
                 close(sub);
         } else {
             fprintf(stderr, "airlock: session: %s:%s: a %s, not copied\n", id,
-                    shown(show, sizeof(show), child), type ? type : "?");
+                    al_term_line(show, sizeof(show), child, AL_TERM_KEEP_UTF8), type ? type : "?");
         }
     }
     json_decref(doc);
@@ -553,8 +545,8 @@ static int send_tree(struct cl_client *c, int dirfd, const char *lpath, const ch
             break;
         }
         if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-            fprintf(stderr, "airlock: session: %s: %s\n", shown(show, sizeof(show), lchild),
-                    strerror(errno));
+            fprintf(stderr, "airlock: session: %s: %s\n",
+                    al_term_line(show, sizeof(show), lchild, AL_TERM_KEEP_UTF8), strerror(errno));
             rc = CL_EXIT_API;
         } else if (S_ISDIR(st.st_mode)) {
             int sub = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -567,7 +559,8 @@ static int send_tree(struct cl_client *c, int dirfd, const char *lpath, const ch
             int ffd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
             FILE *f = ffd >= 0 ? fdopen(ffd, "rb") : NULL;
             if (!f) {
-                fprintf(stderr, "airlock: session: %s: %s\n", shown(show, sizeof(show), lchild),
+                fprintf(stderr, "airlock: session: %s: %s\n",
+                        al_term_line(show, sizeof(show), lchild, AL_TERM_KEEP_UTF8),
                         strerror(errno));
                 if (ffd >= 0)
                     close(ffd);
@@ -579,7 +572,7 @@ static int send_tree(struct cl_client *c, int dirfd, const char *lpath, const ch
             fclose(f);
         } else {
             fprintf(stderr, "airlock: session: %s: %s, not copied\n",
-                    shown(show, sizeof(show), lchild),
+                    al_term_line(show, sizeof(show), lchild, AL_TERM_KEEP_UTF8),
                     S_ISLNK(st.st_mode) ? "a symlink" : "a special file");
         }
     }
@@ -686,7 +679,8 @@ int session_files_ls(struct cl_client *c, const char *id, const char *path, int 
     json_array_foreach(json_object_get(doc, "entries"), i, e)
     {
         const char *t = json_string_value(json_object_get(e, "type"));
-        const char *name = shown(show, sizeof(show), json_string_value(json_object_get(e, "name")));
+        const char *name = al_term_line(
+            show, sizeof(show), json_string_value(json_object_get(e, "name")), AL_TERM_KEEP_UTF8);
         const char *suffix = t && strcmp(t, "dir") == 0       ? "/"
                              : t && strcmp(t, "symlink") == 0 ? "@"
                                                               : "";

@@ -4,6 +4,7 @@
 #include "session.h"
 
 #include "airlock/error.h"
+#include "airlock/termtext.h"
 
 #include <getopt.h>
 #include <jansson.h>
@@ -59,8 +60,7 @@ static void print_list(json_t *net, const char *key)
         putchar(i ? ',' : ' ');
         if (i)
             putchar(' ');
-        for (; s && *s; s++)
-            putchar((unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s);
+        al_term_put(stdout, s, AL_TERM_KEEP_UTF8);
     }
     putchar('\n');
 }
