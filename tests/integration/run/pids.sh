@@ -18,10 +18,18 @@ elif ! grep -q 'forks failed (EAGAIN)' <<<"$out"; then
 else
     ok "bomb stopped at $created processes (limit 64), forks failed with EAGAIN"
 fi
-if [ -n "$(tagged_procs)" ]; then
-    fail "bomb processes left on the host: $(tagged_procs | head -5 | tr '\n' ' ')"
-else
+left=$(tagged_procs)
+if [ -z "$left" ]; then
     ok "no bomb process left on the host"
+else
+    # Seen once in CI: processes listed right after airlock returned and gone
+    # a moment later. What they were is printed; only ones that stay fail.
+    echo "  seen after airlock returned: $(ps -o pid=,ppid=,stat=,pidns=,args= -p "$(tr '\n' ',' <<<"$left" | sed 's/,$//')" 2>/dev/null | head -5 | tr '\n' ';')"
+    if wait_until 5 no_tagged_procs; then
+        ok "no bomb process left on the host (some were still exiting when airlock returned)"
+    else
+        fail "bomb processes left on the host: $(tagged_procs | head -5 | tr '\n' ' ')"
+    fi
 fi
 if /bin/true; then ok "host can still fork"; else fail "host cannot fork"; fi
 finish
