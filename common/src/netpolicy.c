@@ -6,6 +6,7 @@
 #include "settings_internal.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 void al_netpolicy_init(struct al_netpolicy *np)
@@ -14,11 +15,26 @@ void al_netpolicy_init(struct al_netpolicy *np)
     np->require_sni_match = 1;
 }
 
+void al_reqrule_free(struct al_reqrule *r)
+{
+    free(r->host);
+    r->host = NULL;
+    al_strlist_free(&r->methods);
+    al_strlist_free(&r->paths);
+    al_strlist_free(&r->query_keys);
+}
+
 void al_netpolicy_free(struct al_netpolicy *np)
 {
     al_strlist_free(&np->allowed_domains);
     al_strlist_free(&np->denied_domains);
     al_strlist_free(&np->allowed_addresses);
+    al_strlist_free(&np->tls_exclude);
+    for (size_t i = 0; i < np->n_request_rules; i++)
+        al_reqrule_free(&np->request_rules[i]);
+    free(np->request_rules);
+    np->request_rules = NULL;
+    np->n_request_rules = 0;
 }
 
 static int list_copy(struct al_strlist *dst, const struct al_strlist *src)
@@ -29,15 +45,42 @@ static int list_copy(struct al_strlist *dst, const struct al_strlist *src)
     return 0;
 }
 
+/* Deep copy of one request rule into `dst` (zeroed by the caller). */
+static int reqrule_copy(struct al_reqrule *dst, const struct al_reqrule *src)
+{
+    dst->has_query_keys = src->has_query_keys;
+    if (!(dst->host = strdup(src->host)) || list_copy(&dst->methods, &src->methods) < 0 ||
+        list_copy(&dst->paths, &src->paths) < 0 ||
+        list_copy(&dst->query_keys, &src->query_keys) < 0)
+        return AL_ENOMEM;
+    return 0;
+}
+
 int al_netpolicy_copy(struct al_netpolicy *dst, const struct al_netpolicy *src)
 {
     al_netpolicy_init(dst);
     dst->allow_all_domains = src->allow_all_domains;
     dst->require_sni_match = src->require_sni_match;
     dst->strict_allowlist = src->strict_allowlist;
+    dst->report_only = src->report_only;
+    dst->tls_terminate = src->tls_terminate;
+    dst->allow_plaintext_inject = src->allow_plaintext_inject;
+    int err = 0;
     if (list_copy(&dst->allowed_domains, &src->allowed_domains) < 0 ||
         list_copy(&dst->denied_domains, &src->denied_domains) < 0 ||
-        list_copy(&dst->allowed_addresses, &src->allowed_addresses) < 0) {
+        list_copy(&dst->allowed_addresses, &src->allowed_addresses) < 0 ||
+        list_copy(&dst->tls_exclude, &src->tls_exclude) < 0)
+        err = AL_ENOMEM;
+    if (!err && src->n_request_rules) {
+        dst->request_rules = calloc(src->n_request_rules, sizeof(*dst->request_rules));
+        if (!dst->request_rules)
+            err = AL_ENOMEM;
+        for (size_t i = 0; !err && i < src->n_request_rules; i++) {
+            dst->n_request_rules = i + 1; /* freed with the rest on error */
+            err = reqrule_copy(&dst->request_rules[i], &src->request_rules[i]);
+        }
+    }
+    if (err) {
         al_netpolicy_free(dst);
         return al_error_set(AL_ENOMEM, "out of memory");
     }

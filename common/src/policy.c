@@ -19,8 +19,29 @@ void al_policy_init(struct al_policy *policy)
     policy->mode = AL_MODE_AUTO_ALLOW;
 }
 
+/* Frees `n` masked-credential entries and the array. */
+static void masked_free(struct al_masked *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(v[i].name);
+        free(v[i].extract);
+        al_strlist_free(&v[i].inject_hosts);
+    }
+    free(v);
+}
+
 void al_policy_free(struct al_policy *policy)
 {
+    masked_free(policy->mask_env, policy->n_mask_env);
+    policy->mask_env = NULL;
+    policy->n_mask_env = 0;
+    masked_free(policy->mask_files, policy->n_mask_files);
+    policy->mask_files = NULL;
+    policy->n_mask_files = 0;
+    free(policy->tls.ca_cert_path);
+    free(policy->tls.ca_key_path);
+    al_strlist_free(&policy->tls.extra_ca_paths);
+    memset(&policy->tls, 0, sizeof(policy->tls));
     al_strlist_free(&policy->allow_write);
     al_strlist_free(&policy->deny_read);
     al_strlist_free(&policy->allow_read);

@@ -13,6 +13,14 @@
  * "strict_allowlist" came later: absent means false, and it is written only
  * when true, so a peer of the previous version decodes every policy it can
  * enforce and refuses (rather than silently weakens) one it cannot.
+ * Issue 15 added, under the same rule (optional, written only when set):
+ *   "report_only": true, "tls_terminate": true,
+ *   "tls_exclude_domains": ["pinned.example.com"],
+ *   "allow_plaintext_inject": true,
+ *   "request_rules": [{"host": "api.example.com", "methods": ["GET"],
+ *                      "paths": ["/repos/acme/\**"], "query_keys": ["page"]}]
+ * ("methods", "paths" and "query_keys" optional in a rule; absent "query_keys"
+ * means any query, [] means no query at all).
  */
 #ifndef AIRLOCK_NETPOLICY_H
 #define AIRLOCK_NETPOLICY_H
@@ -20,6 +28,19 @@
 #include <jansson.h>
 
 #include "airlock/strlist.h"
+
+/* One request rule (network.requestRules[i]). A host that has rules
+ * accepts only requests that match one of them; matched after the path is
+ * normalised (netproxy/src/reqrule.h). */
+struct al_reqrule {
+    char *host;                   /* domain pattern as in allowed_domains (lower-cased) */
+    struct al_strlist methods;    /* upper-case method tokens; empty = any method */
+    struct al_strlist paths;      /* path globs ("/repos/acme/app/\**": "*" within one
+                                     segment, "**" any number of segments); empty = any path */
+    int has_query_keys;           /* 0: any query string */
+    struct al_strlist query_keys; /* has_query_keys: every query parameter's name must be
+                                     one of these (empty list: no query allowed) */
+};
 
 struct al_netpolicy {
     struct al_strlist allowed_domains;   /* "example.com", "*.example.com", "host:443";
@@ -30,7 +51,21 @@ struct al_netpolicy {
     int require_sni_match;               /* default 1 */
     int strict_allowlist;                /* strictAllowlist: a host in neither list is refused,
                                             never held for an approval (default 0) */
+    int report_only;                     /* reportOnly: domain and request-rule denials are
+                                            logged "would-deny" and let through; the address
+                                            guard and credential rules still apply (default 0) */
+    int tls_terminate;                   /* network.tlsTerminate present: CONNECT/SOCKS5
+                                            tunnels are TLS-terminated with the session CA
+                                            (default 0) */
+    struct al_strlist tls_exclude;       /* tlsTerminate.excludeDomains: opaque tunnels */
+    int allow_plaintext_inject;          /* credentials.allowPlaintextInject: sentinels may
+                                            be replaced in plain-HTTP requests (default 0) */
+    struct al_reqrule *request_rules;    /* network.requestRules, in file order */
+    size_t n_request_rules;
 };
+
+/* Frees what `r` owns. */
+void al_reqrule_free(struct al_reqrule *r);
 
 /* The defaults: nothing allowed, nothing denied, SNI must match. */
 void al_netpolicy_init(struct al_netpolicy *np);

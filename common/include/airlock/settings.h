@@ -44,6 +44,25 @@ enum al_unix_sockets {
     AL_UNIX_SOCKETS_LIST = 2, /* only the paths in unix_socket_paths */
 };
 
+/* A credentials.envVars[i] or credentials.files[i] entry with mode "mask"
+ * (deny entries go to deny_env / deny_read; deny wins: a name or path that
+ * any layer denies is not kept here). */
+struct al_masked {
+    char *name;                     /* variable name, or absolute path for a file */
+    struct al_strlist inject_hosts; /* domain patterns, each covered by allowedDomains */
+    char *extract;                  /* files only: POSIX ERE whose first group (or whole
+                                       match) is the secret; NULL = the whole file */
+};
+
+/* network.tlsTerminate (both shapes); see also al_netpolicy.tls_terminate. */
+struct al_tlsterm {
+    char *ca_cert_path;               /* caCertPath: use this CA (with ca_key_path) */
+    char *ca_key_path;                /*   instead of one made for the session */
+    struct al_strlist extra_ca_paths; /* extraCaCertPaths: more upstream trust anchors */
+    unsigned handshake_timeout_ms;    /* handshakeTimeoutMs, 0 = default (10000) */
+    unsigned max_tunnels;             /* maxTunnels, 0 = no limit beyond the proxy's */
+};
+
 struct al_policy {
     /* filesystem: all entries absolute after expansion, maybe glob patterns */
     struct al_strlist allow_write; /* writable (and readable) */
@@ -86,6 +105,13 @@ struct al_policy {
     /* environment variables never passed in, even by --pass-env (srt
      * credentials.envVars; names checked as [A-Za-z_][A-Za-z0-9_]*) */
     struct al_strlist deny_env;
+
+    /* credentials with mode "mask" (issue 15) */
+    struct al_masked *mask_env;
+    size_t n_mask_env;
+    struct al_masked *mask_files;
+    size_t n_mask_files;
+    struct al_tlsterm tls; /* meaningful when net.tls_terminate */
 
     /* Warnings about the files loaded into this policy, in load order, each
      * a full line without "airlock: " ("settings.json: sandbx: unknown key,

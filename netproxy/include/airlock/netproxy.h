@@ -46,6 +46,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "airlock/credmask.h"
 #include "airlock/netpolicy.h"
 
 typedef struct np_proxy np_proxy;
@@ -169,7 +170,14 @@ struct np_decision {
     const char *reason;     /* "allowed-domain", "blocked-by-policy", ... */
     const char *rule;       /* entry that decided, "" when none */
     const char *detail;     /* the one-line message given to the client, "" when none */
-    int status;             /* HTTP status or SOCKS5 reply of a refusal; 0 when allowed */
+    int status;             /* HTTP status or SOCKS5 reply of a refusal; 0 when allowed;
+                               for a terminated or plain HTTP request the upstream's status */
+    /* one request inside a terminated tunnel, or a plain HTTP request ("" when
+     * not known): method, normalised path (no query), and the credentials
+     * replaced in it or refused ("GITHUB_TOKEN" or "A,B"; names, never values) */
+    const char *method;
+    const char *path;
+    const char *credential;
     uint64_t bytes_up, bytes_down;
 };
 
@@ -191,6 +199,40 @@ int np_proxy_run(np_proxy *proxy);
 
 /* Makes np_proxy_run() return soon. Thread- and async-signal-safe. */
 void np_proxy_stop(np_proxy *proxy);
+
+/* TLS termination (issue 15). A session whose policy has tls_terminate gets
+ * every CONNECT and SOCKS5 tunnel, except to tls_exclude hosts, terminated:
+ * the sandbox's TLS ends in the proxy with a leaf certificate for the host
+ * made by the session CA (cached per host), the proxy opens its own TLS
+ * connection upstream, verified against the host's trust store (OpenSSL's
+ * default paths; SSL_CERT_FILE / SSL_CERT_DIR in the proxy's environment
+ * replace them) plus `extra_trust_pem`, and every HTTP/1.1 request on it is
+ * checked (request rules, credentials) and logged like a plain HTTP one. An
+ * upstream certificate error is answered 502 "X-Airlock-Error:
+ * upstream-certificate" with the reason.
+ *
+ * Makes a new session CA: EC P-256 key, self-signed, CA:TRUE, pathlen 0,
+ * valid from one hour ago for 30 days, subject "CN=`common_name`".
+ * Returns 0 and *cert_pem / *key_pem (NUL-terminated PEM; caller frees, and
+ * wipes the key) or AL_ENOMEM / AL_EIO. */
+int np_ca_generate(char **cert_pem, char **key_pem, const char *common_name);
+
+/* Gives `session_id` its CA (PEM strings, copied; the key must match the
+ * certificate and the certificate must be a CA) and extra upstream trust
+ * anchors (PEM bundle or NULL). Needed before a tls_terminate policy can be
+ * enforced: without it a terminated session's tunnels are refused (502,
+ * "X-Airlock-Error: tls-not-configured"). Returns 0, AL_EINVAL (bad PEM,
+ * key/cert mismatch, not a CA; al_error_last() says which) or AL_ENOMEM. */
+int np_proxy_set_tls(np_proxy *proxy, const char *session_id, const char *ca_cert_pem,
+                     const char *ca_key_pem, const char *extra_trust_pem);
+
+/* Sets (or replaces) the masked credentials of `session_id` (deep-copied).
+ * A sentinel bound for a host outside its inject_hosts is refused with 403
+ * "X-Airlock-Error: credential-not-allowed-here"; the decision names the
+ * credential (reason "credential-not-allowed-here"). Returns 0 or
+ * AL_ENOMEM. */
+int np_proxy_set_credentials(np_proxy *proxy, const char *session_id,
+                             const struct al_credset *creds);
 
 /* Frees the proxy, its listeners and connections. Not while running. */
 void np_proxy_free(np_proxy *proxy);
