@@ -628,6 +628,21 @@ out:
     return err;
 }
 
+/* AL_EPERM (*culprit) when data[0..len) holds the sentinel of a credential
+ * whose bit is clear, else 0. */
+static int forbidden_in(const struct al_credset *set, uint64_t inject_ok, const char *data,
+                        size_t len, size_t *culprit)
+{
+    for (size_t i = 0; i < set->len && i < AL_CRED_MAX; i++) {
+        const struct al_cred *c = &set->v[i];
+        if (!(inject_ok >> i & 1) && memmem(data, len, c->sentinel, c->sentinel_len)) {
+            *culprit = i;
+            return al_error_set(AL_EPERM, "credential %s is not allowed here", c->name);
+        }
+    }
+    return 0;
+}
+
 /* The end of the line starting at `start` (after its '\n', or `len`). */
 static size_t line_end(const char *head, size_t len, size_t start)
 {
@@ -665,6 +680,11 @@ int al_cred_subst_head(const struct al_credset *set, uint64_t inject_ok, const c
                 goto out;
             rewritten = err;
             err = 0;
+            /* the token's own text is replaced by the new encoding: a
+             * forbidden sentinel spelt out in it still refuses the request */
+            if (rewritten &&
+                (err = forbidden_in(set, inject_ok, line + tok, tok_len, &res.culprit)) < 0)
+                goto out;
             if (rewritten) {
                 size_t after = tok + tok_len;
                 err =
@@ -836,8 +856,7 @@ static int file_secret(struct al_credset *set, size_t first, const char *path, c
                   : al_credset_add(set, name, v, n, inject_hosts, NULL);
     free(name);
     if (err == AL_EINVAL)
-        err =
-            al_error_set(AL_EINVAL, "credential file %s: secret %zu: %s", path, k, al_error_last());
+        err = al_error_set(AL_EINVAL, "credential file %s: %s", path, al_error_last());
     return err;
 }
 

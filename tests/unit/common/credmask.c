@@ -626,8 +626,10 @@ static void stream_request_forbidden(void **state)
     /* the stream refuses further use */
     struct al_subst_stream st;
     size_t culprit;
-    assert_int_equal(al_subst_stream_init(&st, &set, AL_SUBST_REQUEST, 0), 0);
+    assert_int_equal(al_subst_stream_init(&st, &set, AL_SUBST_REQUEST, 2), 0);
+    al_buf_reset(&out);
     assert_int_equal(al_subst_stream_feed(&st, in, len, &out, &culprit), AL_EPERM);
+    assert_int_equal(out.len, 0); /* not even NPM's real value before it */
     assert_int_equal(al_subst_stream_feed(&st, "x", 1, &out, &culprit), AL_EINVAL);
     assert_int_equal(al_subst_stream_finish(&st, &out), AL_EINVAL);
     al_subst_stream_free(&st);
