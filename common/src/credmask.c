@@ -413,8 +413,9 @@ static int emit_replacement(struct al_buf *out, const struct al_cred *c, enum sc
     case SCAN_RESPONSE:
         if (c->sentinel_len == c->real_len)
             return al_buf_append(out, c->sentinel, c->sentinel_len);
-        for (size_t k = 0; k < c->real_len; k++) {
-            int err = al_buf_append(out, "*", 1);
+        for (size_t k = 0; k < c->real_len; k += 32) {
+            size_t n = c->real_len - k < 32 ? c->real_len - k : 32;
+            int err = al_buf_append(out, "********************************", n);
             if (err < 0)
                 return err;
         }
@@ -714,6 +715,8 @@ out:
 long al_cred_find_sentinel(const struct al_credset *set, const char *data, size_t len)
 {
     long best = -1;
+    if (len == 0)
+        return -1;
     for (size_t i = 0; i < set->len && i < AL_CRED_MAX; i++)
         if (memmem(data, len, set->v[i].sentinel, set->v[i].sentinel_len)) {
             best = (long)i;
@@ -770,7 +773,7 @@ int al_subst_stream_feed(struct al_subst_stream *st, const char *data, size_t le
 {
     size_t mark = out->len, wlen = st->carry_len + len;
     char *w = NULL;
-    const char *win = data;
+    const char *win = data ? data : "";
     struct scan_result res = {0};
     int err;
     if (!st->carry || (st->dir != AL_SUBST_REQUEST && st->dir != AL_SUBST_RESPONSE))
@@ -783,7 +786,7 @@ int al_subst_stream_feed(struct al_subst_stream *st, const char *data, size_t le
             memcpy(w + st->carry_len, data, len);
         win = w;
     }
-    err = scan(st->set, (enum scan_mode)st->dir, st->inject_ok, win ? win : "", wlen, 0, out, &res);
+    err = scan(st->set, (enum scan_mode)st->dir, st->inject_ok, win, wlen, 0, out, &res);
     if (err == 0) {
         keep_carry(st, win, wlen, res.consumed);
         st->used |= res.used;
@@ -924,7 +927,8 @@ int al_cred_mask_file(struct al_credset *set, const char *path, const char *cont
             err = AL_ENOMEM;
             goto out;
         }
-        memcpy(copy, content, len);
+        if (len)
+            memcpy(copy, content, len);
         copy[len] = '\0';
         if ((err = file_extract(set, first, path, copy, len, extract, inject_hosts)) < 0)
             goto out;
