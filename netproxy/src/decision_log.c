@@ -73,6 +73,9 @@ void np_log_finish(struct np_conn *c)
             .rule = l->rule,
             .detail = l->detail,
             .status = l->status,
+            .method = l->method,
+            .path = l->path,
+            .credential = l->credential,
             .bytes_up = c->up.bytes - l->up0,
             .bytes_down = c->down.bytes - l->down0,
         };
@@ -97,6 +100,11 @@ void np_log_finish(struct np_conn *c)
     json_field(&b, "reason", l->reason);
     json_field(&b, "rule", l->rule);
     json_field(&b, "detail", l->detail);
+    if (l->method[0]) {
+        json_field(&b, "method", l->method);
+        json_field(&b, "path", l->path);
+        json_field(&b, "credential", l->credential);
+    }
     al_buf_printf(&b, ",\"status\":%d", l->status);
     al_buf_printf(&b, ",\"dns_ms\":%.3f,\"connect_ms\":%.3f", (double)l->dns_us / 1000.0,
                   (double)l->connect_us / 1000.0);

@@ -127,22 +127,33 @@ struct np_session *np_session_get(struct np_proxy *p, const char *id, bool creat
 int np_proxy_set_policy(np_proxy *proxy, const char *session_id, const struct al_netpolicy *policy)
 {
     struct np_rules rules;
+    struct al_netpolicy copy, old;
     int err;
 
     if ((err = np_rules_build(&rules, policy)) < 0)
         return err;
+    if ((err = al_netpolicy_copy(&copy, policy)) < 0) {
+        np_rules_free(&rules);
+        return err;
+    }
+    al_netpolicy_init(&old);
     pthread_mutex_lock(&proxy->lock);
     struct np_session *s = np_session_get(proxy, session_id, true);
     if (!s) {
         pthread_mutex_unlock(&proxy->lock);
         np_rules_free(&rules);
+        al_netpolicy_free(&copy);
         return AL_ENOMEM;
     }
-    if (s->has_policy)
+    if (s->has_policy) {
         np_rules_free(&s->rules);
+        old = s->pol;
+    }
     s->rules = rules;
+    s->pol = copy;
     s->has_policy = true;
     pthread_mutex_unlock(&proxy->lock);
+    al_netpolicy_free(&old);
     return 0;
 }
 
@@ -497,8 +508,10 @@ void np_proxy_free(np_proxy *p)
     while (p->sessions) {
         struct np_session *s = p->sessions;
         p->sessions = s->next;
-        if (s->has_policy)
+        if (s->has_policy) {
             np_rules_free(&s->rules);
+            al_netpolicy_free(&s->pol);
+        }
         np_rules_free(&s->extra);
         free(s->id);
         free(s);
