@@ -1011,6 +1011,16 @@ static int apply_tls_terminate(struct load_ctx *ctx, const char *kp, json_t *obj
             p->tls.max_tunnels = (unsigned)json_integer_value(v);
         if ((v = json_object_get(obj, "handshakeTimeoutMs")))
             p->tls.handshake_timeout_ms = (unsigned)json_integer_value(v);
+        /* kept in the policy, but no proxy interface takes them (yet):
+         * said so rather than silently ignored */
+        for (int i = 0; i < 2 && err == 0; i++) {
+            const char *k = i ? "handshakeTimeoutMs" : "maxTunnels";
+            kp_child(child, kp, k);
+            if (json_object_get(obj, k))
+                err = warn(ctx, child,
+                           "not applied: airlock's proxy uses its own limits for terminated "
+                           "tunnels; remove it to silence this");
+        }
     }
     free(paths[0]);
     free(paths[1]);

@@ -770,6 +770,13 @@ static void to_json_round_trip(void **state)
     assert_list(&q.tls.extra_ca_paths, LIST("/etc/x.pem"));
     assert_int_equal(q.tls.max_tunnels, 64);
     assert_int_equal(q.tls.handshake_timeout_ms, 5000);
+    assert_list(&q.warnings,
+                LIST("policy.json: sandbox.network.tlsTerminate.maxTunnels: not applied: "
+                     "airlock's proxy uses its own limits for terminated tunnels; remove it to "
+                     "silence this",
+                     "policy.json: sandbox.network.tlsTerminate.handshakeTimeoutMs: not applied: "
+                     "airlock's proxy uses its own limits for terminated tunnels; remove it to "
+                     "silence this"));
     assert_list(&q.net.tls_exclude, LIST("pinned.example.com"));
     assert_int_equal(q.net.n_request_rules, 2);
     assert_int_equal(q.net.request_rules[0].has_query_keys, 1);
@@ -1314,18 +1321,18 @@ static void credentials_check(void **state)
     };
     static const char *const fine[] = {
         /* wildcards cover single hosts and narrower wildcards; ports ignored */
-        "{\"network\": {\"allowedDomains\": [\"*.github.com\", \"registry.npmjs.org:443\"], "
-        "\"tlsTerminate\": {\"excludeDomains\": [\"pinned.github.com\"]}}, \"credentials\": "
-        "{\"envVars\": [{\"name\": \"T\", \"mode\": \"mask\", \"injectHosts\": "
-        "[\"api.github.com\", \"*.api.github.com\", \"registry.npmjs.org\"]}]}}",
+        ("{\"network\": {\"allowedDomains\": [\"*.github.com\", \"registry.npmjs.org:443\"], "
+         "\"tlsTerminate\": {\"excludeDomains\": [\"pinned.github.com\"]}}, \"credentials\": "
+         "{\"envVars\": [{\"name\": \"T\", \"mode\": \"mask\", \"injectHosts\": "
+         "[\"api.github.com\", \"*.api.github.com\", \"registry.npmjs.org\"]}]}}"),
         /* allowAllDomains covers what is not denied; a denial on one port does
          * not deny the host */
-        "{\"network\": {\"allowAllDomains\": true, \"deniedDomains\": [\"*:25\", "
-        "\"x.example.com\"], \"tlsTerminate\": {}}, \"credentials\": {\"envVars\": [{\"name\": "
-        "\"T\", \"mode\": \"mask\", \"injectHosts\": [\"api.example.com\"]}]}}",
+        ("{\"network\": {\"allowAllDomains\": true, \"deniedDomains\": [\"*:25\", "
+         "\"x.example.com\"], \"tlsTerminate\": {}}, \"credentials\": {\"envVars\": [{\"name\": "
+         "\"T\", \"mode\": \"mask\", \"injectHosts\": [\"api.example.com\"]}]}}"),
         /* nothing masked, no rules: nothing to check */
-        "{\"network\": {\"allowedDomains\": [\"a.example.com\"]}, \"credentials\": "
-        "{\"envVars\": [{\"name\": \"T\", \"mode\": \"deny\"}]}}",
+        ("{\"network\": {\"allowedDomains\": [\"a.example.com\"]}, \"credentials\": "
+         "{\"envVars\": [{\"name\": \"T\", \"mode\": \"deny\"}]}}"),
     };
     (void)state;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
