@@ -676,8 +676,10 @@ static void ascii_lower(char *s)
 }
 
 /* The injectHosts of a credential entry at `kp` (already type-checked as
- * domain patterns) into `out`: present, not empty, host names without a
- * port, lower-cased. */
+ * domain patterns) into `out`: not empty, host names without a port,
+ * lower-cased. Absent: `out` stays empty, which means every allowedDomains
+ * entry (al_masked_inject_hosts), as in Claude Code and sandbox-runtime; a
+ * warning says so. */
 static int inject_hosts_get(struct load_ctx *ctx, const char *kp, json_t *obj,
                             struct al_strlist *out)
 {
@@ -688,9 +690,10 @@ static int inject_hosts_get(struct load_ctx *ctx, const char *kp, json_t *obj,
 
     kp_child(child, kp, "injectHosts");
     if (!hosts)
-        return fail(ctx, AL_EINVAL, kp,
-                    "mode \"mask\" needs injectHosts: the hosts the real value may be sent to "
-                    "(airlock does not default to every allowedDomains entry)");
+        return warn(ctx, kp,
+                    "mode \"mask\" without injectHosts: the real value may be sent to every "
+                    "allowedDomains entry (as in Claude Code and sandbox-runtime); list the hosts "
+                    "it is for to narrow it");
     if (json_array_size(hosts) == 0)
         return fail(ctx, AL_EINVAL, child,
                     "is empty: the real value would never be sent; list the hosts it is for");
@@ -2102,6 +2105,11 @@ static int check_masked(const struct al_policy *p, const char *what, const struc
                             "%s (%s): mode \"mask\" needs %s.tlsTerminate: without it the proxy "
                             "cannot see HTTPS requests to put the real value back",
                             what, qn, net);
+    if (m->inject_hosts.len == 0 && p->net.allow_all_domains)
+        return al_error_set(AL_EINVAL,
+                            "%s (%s): mode \"mask\" with %s.allowAllDomains needs injectHosts: "
+                            "without it the real value could be sent to any host",
+                            what, qn, net);
     for (size_t i = 0; i < m->inject_hosts.len; i++) {
         const char *h = m->inject_hosts.items[i];
         const char *e;
@@ -2123,6 +2131,27 @@ static int check_masked(const struct al_policy *p, const char *what, const struc
                                 "so the real value could never be put back; remove it from one "
                                 "of the two lists",
                                 what, qn, qh, net, al_settings_quote(qe, sizeof(qe), e));
+    }
+    return 0;
+}
+
+int al_masked_inject_hosts(const struct al_policy *p, const struct al_masked *m,
+                           struct al_strlist *out)
+{
+    const struct al_strlist *src = m->inject_hosts.len ? &m->inject_hosts : &p->net.allowed_domains;
+    for (size_t i = 0; i < src->len; i++) {
+        const char *e = src->items[i];
+        const char *colon = strchr(e, ':');
+        char *host = colon ? strndup(e, (size_t)(colon - e)) : strdup(e);
+        if (!host || (!m->inject_hosts.len && (list_covers(&p->net.tls_exclude, host, 1) ||
+                                               list_covers(&p->net.denied_domains, host, 0)))) {
+            free(host); /* a default entry TLS never reaches is left out */
+            if (!host)
+                return al_error_set(AL_ENOMEM, "out of memory");
+            continue;
+        }
+        if (push_unique_owned(out, host) < 0)
+            return al_error_set(AL_ENOMEM, "out of memory");
     }
     return 0;
 }

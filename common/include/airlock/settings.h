@@ -59,7 +59,9 @@ enum al_unix_sockets {
  * any layer denies is not kept here). */
 struct al_masked {
     char *name;                     /* variable name, or absolute path for a file */
-    struct al_strlist inject_hosts; /* domain patterns, each covered by allowedDomains */
+    struct al_strlist inject_hosts; /* domain patterns, each covered by allowedDomains;
+                                       empty: the key was left out, meaning every
+                                       allowedDomains entry (al_masked_inject_hosts) */
     char *extract;                  /* files only: POSIX ERE whose first group (or whole
                                        match) is the secret; NULL = the whole file */
 };
@@ -174,6 +176,14 @@ int al_settings_load_buffer(struct al_policy *policy, const char *name, const ch
  *    sandbox.network.tlsTerminate: without it the proxy cannot see HTTPS
  *    requests to put the real value back" */
 int al_policy_check_credentials(const struct al_policy *p);
+
+/* The hosts masked credential `m` may be put back for: its injectHosts, or,
+ * when it has none (the settings left the key out), every allowedDomains
+ * entry without its ":PORT", less those tlsTerminate.excludeDomains or
+ * deniedDomains cover (as Claude Code and sandbox-runtime default it).
+ * Appended to `out` (no duplicates). 0 or AL_ENOMEM. */
+int al_masked_inject_hosts(const struct al_policy *p, const struct al_masked *m,
+                           struct al_strlist *out);
 
 /* Expands `path` ("~", "~/x", relative, absolute; globs kept) into a newly
  * allocated absolute, lexically normalised path ("//", "/./" and "/x/.."

@@ -1145,9 +1145,6 @@ static void credentials_refused(void **state)
         {"{\"credentials\": {\"allowPlaintextInject\": 1}}",
          "settings.json: credentials.allowPlaintextInject: expected true or false"},
         /* injectHosts */
-        {"{\"credentials\": {\"envVars\": [{\"name\": \"T\", \"mode\": \"mask\"}]}}",
-         "settings.json: credentials.envVars[0]: mode \"mask\" needs injectHosts: the hosts the "
-         "real value may be sent to (airlock does not default to every allowedDomains entry)"},
         {"{\"credentials\": {\"envVars\": [{\"name\": \"T\", \"mode\": \"mask\", \"injectHosts\": "
          "[]}]}}",
          "settings.json: credentials.envVars[0].injectHosts: is empty: the real value would "
@@ -1422,6 +1419,42 @@ static void credentials_layering(void **state)
 
 /* What srt and Claude Code accept but means nothing here is warned about
  * by name, only when set to something other than the default. */
+/* injectHosts left out: a warning, and the hosts are allowedDomains
+ * (without ports, less excluded and denied ones); with allowAllDomains the
+ * policy is refused. */
+static void credentials_default_inject_hosts(void **state)
+{
+    struct al_policy p;
+    struct al_strlist hosts = {0};
+    (void)state;
+    al_policy_init(&p);
+    assert_int_equal(
+        load(&p, "{\"sandbox\": {\"network\": {\"allowedDomains\": [\"api.example.com:443\", "
+                 "\"*.example.org\", \"pinned.example.net\", \"bad.example.org\"], "
+                 "\"deniedDomains\": [\"bad.example.org\"], \"tlsTerminate\": "
+                 "{\"excludeDomains\": [\"pinned.example.net\"]}}, \"credentials\": "
+                 "{\"envVars\": [{\"name\": \"T\", \"mode\": \"mask\"}]}}}"),
+        0);
+    assert_list(&p.warnings,
+                LIST("settings.json: sandbox.credentials.envVars[0]: mode \"mask\" without "
+                     "injectHosts: the real value may be sent to every allowedDomains entry (as "
+                     "in Claude Code and sandbox-runtime); list the hosts it is for to narrow "
+                     "it"));
+    assert_int_equal(p.n_mask_env, 1);
+    assert_int_equal(p.mask_env[0].inject_hosts.len, 0);
+    assert_int_equal(al_policy_check_credentials(&p), 0);
+    assert_int_equal(al_masked_inject_hosts(&p, &p.mask_env[0], &hosts), 0);
+    assert_list(&hosts, LIST("api.example.com", "*.example.org"));
+    al_strlist_free(&hosts);
+    p.net.allow_all_domains = 1;
+    assert_int_equal(al_policy_check_credentials(&p), AL_EINVAL);
+    assert_string_equal(al_error_last(),
+                        "sandbox.credentials.envVars (\"T\"): mode \"mask\" with "
+                        "sandbox.network.allowAllDomains needs injectHosts: without it the real "
+                        "value could be sent to any host");
+    al_policy_free(&p);
+}
+
 static void credentials_warnings(void **state)
 {
     struct al_policy p;
@@ -1536,6 +1569,7 @@ int main(void)
         cmocka_unit_test(credentials_check),
         cmocka_unit_test(credentials_layering),
         cmocka_unit_test(credentials_warnings),
+        cmocka_unit_test(credentials_default_inject_hosts),
         cmocka_unit_test(tls_files_on_disk),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
