@@ -239,6 +239,7 @@ void np_conn_close(struct np_conn *c)
     al_buf_free(&c->up.pend);
     al_buf_free(&c->down.pend);
     al_buf_free(&c->fwd_head);
+    np_plain_creds_free(c);
     c->session->n_conns--;
     c->dead = true;
     c->proxy->n_dead++;

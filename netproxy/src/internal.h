@@ -139,7 +139,8 @@ struct np_conn {
     bool close_after; /* HTTP: Connection: close on this request */
     bool upgrade;     /* HTTP: Upgrade request; relay raw bytes after it */
     bool require_sni;
-    bool terminate; /* tunnel: TLS-terminated (tls_term.c) */
+    struct np_plain_scan *plain_scan; /* HTTP: body scanned for sentinels
+                                         (plain_creds.c), NULL when not */
 
     /* upstream */
     struct np_resolve_job *job;
@@ -233,6 +234,14 @@ void np_http_body_pump(struct np_conn *c);
 /* socks_proxy.c */
 void np_socks_on_data(struct np_conn *c);
 void np_socks_on_connected(struct np_conn *c);
+
+/* plain_creds.c: masked credentials on plain-HTTP requests. _head checks
+ * (and with allow_plaintext_inject rewrites) c->fwd_head and sets up the
+ * body scan; _body scans body bytes about to be forwarded. Both return 0,
+ * or -1 after refusing the request (np_conn_refuse). */
+int np_plain_creds_head(struct np_conn *c);
+int np_plain_creds_body(struct np_conn *c, const char *data, size_t len);
+void np_plain_creds_free(struct np_conn *c);
 
 /* decision_log.c */
 void np_log_begin(struct np_conn *c, const char *proxy);

@@ -82,13 +82,14 @@ wait_file "$T/backend.port"
 touch "$T/backend.log"
 BACKEND=$(cat "$T/backend.port")
 P_GOOD=$(free_port); P_EXP=$(free_port); P_WRONG=$(free_port); P_UNTR=$(free_port)
+P_PLAIN=$(free_port)
 B64=$(printf 'user:%s' "$REAL" | base64 -w0)
-srv() { # PORT CERT
+srv() { # PORT CERT (none: plain HTTP)
+    local tls=""
+    [ "$2" != none ] && tls="ssl; ssl_certificate $T/$2.pem; ssl_certificate_key $T/$2.key"
     cat <<SRV
     server {
-        listen 127.0.0.2:$1 ssl;
-        ssl_certificate $T/$2.pem;
-        ssl_certificate_key $T/$2.key;
+        listen 127.0.0.2:$1 $tls;
         location = /auth {
             if (\$http_authorization != "Bearer $REAL") { return 401 "no\n"; }
             return 200 "auth ok\n";
@@ -118,11 +119,12 @@ $(srv "$P_GOOD" good)
 $(srv "$P_EXP" expired)
 $(srv "$P_WRONG" wrongname)
 $(srv "$P_UNTR" untrusted)
+$(srv "$P_PLAIN" none)
 }
 NGINX
 nginx -c "$T/nginx.conf" >/dev/null 2>"$T/nginx-start.log" &
 PIDS+=($!)
-for p in $P_GOOD $P_EXP $P_WRONG $P_UNTR; do wait_port "$p"; done
+for p in $P_GOOD $P_EXP $P_WRONG $P_UNTR $P_PLAIN; do wait_port "$p"; done
 touch "$T/nginx-access.log"
 
 # ---- the proxy
@@ -209,7 +211,16 @@ has "upstream certificate for untrusted.test: unable to get local issuer certifi
 # 8. excluded domain: opaque tunnel, the upstream's own certificate
 out=$(curl -sS --max-time 15 -x "http://127.0.0.1:$HP" --cacert "$T/testca.pem" "https://excluded.test:$P_GOOD/x" 2>&1)
 expect "got " "$out" "excludeDomains: not terminated (upstream's certificate)"
-# 9. the decision log: one "https" line per request, names not values
+# 9. plain HTTP (decision 3): a sentinel is refused, never replaced
+: > "$T/backend.log"
+expect "403 credential-not-allowed-here" "$(code -H "Authorization: Bearer $SENT" "http://api.test:$P_PLAIN/auth")" "plain HTTP: sentinel to the inject host refused"
+has "never replaced in plain-HTTP requests" "$(cat "$T/body")" "plain HTTP: the refusal says why"
+expect "403 credential-not-allowed-here" "$(code -H 'Content-Type: application/json' -d "{\"t\":\"$SENT\"}" "http://other.test:$P_PLAIN/json")" "plain HTTP: sentinel in a body"
+expect "403 credential-not-allowed-here" "$(code -H 'Transfer-Encoding: chunked' -d "x=$SENT" "http://other.test:$P_PLAIN/json")" "plain HTTP: sentinel in a chunked body"
+expect "200 -" "$(code -d 'x=1' "http://other.test:$P_PLAIN/json")" "plain HTTP: a body without a sentinel passes"
+lacks "$SENT" "$(cat "$T/backend.log")" "no sentinel reached the backend over plain HTTP"
+
+# 10. the decision log: one "https" line per request, names not values
 sleep 0.3
 LOG=$(cat "$T/decisions.log")
 has '"proxy":"https"' "$LOG" "per-request lines"
@@ -220,7 +231,14 @@ lacks "$SHORT" "$LOG" "short real value not in the decision log"
 lacks "$REAL" "$(cat "$T/proxy.err")" "real value not on the proxy's stderr"
 kill "$PROXY_PID"; wait "$PROXY_PID" 2>/dev/null
 
-# 10. tlsTerminate without a CA: refused, not passed opaque
+# 11. allowPlaintextInject: replaced for inject hosts on plain HTTP too
+start_proxy --tls-terminate --plaintext-inject --cred "GITHUB_TOKEN=$REAL@api.test"
+SENT=$(sed -n 's/^GITHUB_TOKEN=//p' "$T/sentinels")
+expect "200 -" "$(code -H "Authorization: Bearer $SENT" "http://api.test:$P_PLAIN/auth")" "allowPlaintextInject: replaced on plain HTTP"
+expect "403 credential-not-allowed-here" "$(code -H "Authorization: Bearer $SENT" "http://other.test:$P_PLAIN/auth")" "allowPlaintextInject: still refused for other hosts"
+kill "$PROXY_PID"; wait "$PROXY_PID" 2>/dev/null
+
+# 12. tlsTerminate without a CA: refused, not passed opaque
 start_proxy --tls-terminate --no-ca
 expect "502 tls-not-configured" "$(CODE=http_connect code "$U/auth")" "terminated session without a CA"
 kill "$PROXY_PID"; wait "$PROXY_PID" 2>/dev/null
