@@ -113,7 +113,13 @@ case_opaque_connect() {
     start_proxy --tls-exclude api.test --cred "GITHUB_TOKEN=$REAL@api.test"
     SENT=$(sed -n 's/^GITHUB_TOKEN=//p' "$T/sentinels")
     out=$(curl -sS --max-time 15 -x "http://127.0.0.1:$HP" --cacert "$T/testca.pem" -H "Authorization: Bearer $SENT" "https://api.test:$P_GOOD/auth" 2>&1)
-    expect "no" "$out" "opaque CONNECT to the inject host: the sentinel is not replaced"
+    expect "no" "$out" "opaque CONNECT (no tlsTerminate): the sentinel is not replaced"
+    kill "$PROXY_PID"
+    wait "$PROXY_PID" 2>/dev/null
+    start_proxy --tls-terminate --tls-exclude api.test --cred "GITHUB_TOKEN=$REAL@api.test"
+    SENT=$(sed -n 's/^GITHUB_TOKEN=//p' "$T/sentinels")
+    out=$(curl -sS --max-time 15 -x "http://127.0.0.1:$HP" --cacert "$T/testca.pem" -H "Authorization: Bearer $SENT" "https://api.test:$P_GOOD/auth" 2>&1)
+    expect "no" "$out" "excluded inject host: opaque, the sentinel is not replaced"
     lacks "Bearer $REAL" "$(cat "$T/nginx-access.log")" "the real token never sent"
 }
 
