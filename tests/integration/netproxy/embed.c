@@ -206,6 +206,7 @@ static const char serve_usage[] =
     "  --rule HOST|METHODS|PATHS  request rule (METHODS, PATHS comma-separated, may be\n"
     "                           empty: any)\n"
     "  --report-only            network.reportOnly\n"
+    "  --remove-when F          remove the session once file F exists\n"
     "  --idle-timeout MS\n";
 
 static int write_file(const char *path, const char *data, size_t len)
@@ -244,6 +245,20 @@ static char *read_text(const char *path)
     return buf;
 }
 
+static const char *g_remove_when;
+
+/* --remove-when: np_proxy_remove_session("s1") once the file exists (what
+ * airlockd does when a session ends). */
+static void *remover_main(void *arg)
+{
+    (void)arg;
+    while (!g_stop && access(g_remove_when, F_OK) != 0)
+        usleep(20000);
+    if (!g_stop && np_proxy_remove_session(g_proxy, "s1") == 0)
+        fprintf(stderr, "session s1 removed\n");
+    return NULL;
+}
+
 static int serve_main(int argc, char **argv)
 {
     enum {
@@ -264,6 +279,7 @@ static int serve_main(int argc, char **argv)
         OPT_IDLE,
         OPT_RULE,
         OPT_REPORT,
+        OPT_REMOVE,
     };
     static const struct option opts[] = {
         {"port-file", required_argument, NULL, OPT_PORTS},
@@ -283,6 +299,7 @@ static int serve_main(int argc, char **argv)
         {"idle-timeout", required_argument, NULL, OPT_IDLE},
         {"rule", required_argument, NULL, OPT_RULE},
         {"report-only", no_argument, NULL, OPT_REPORT},
+        {"remove-when", required_argument, NULL, OPT_REMOVE},
         {NULL, 0, NULL, 0},
     };
     struct al_netpolicy policy;
@@ -368,6 +385,9 @@ static int serve_main(int argc, char **argv)
             break;
         case OPT_REPORT:
             policy.report_only = 1;
+            break;
+        case OPT_REMOVE:
+            g_remove_when = optarg;
             break;
         case OPT_RULE: {
             /* e.g. "api.test|GET,HEAD|/repos/x" */
@@ -465,8 +485,13 @@ static int serve_main(int argc, char **argv)
     signal(SIGTERM, on_term);
     signal(SIGINT, on_term);
     signal(SIGPIPE, SIG_IGN);
+    pthread_t remover;
+    bool has_remover = g_remove_when && pthread_create(&remover, NULL, remover_main, NULL) == 0;
     if (!g_stop)
         np_proxy_run(g_proxy);
+    g_stop = 1;
+    if (has_remover)
+        pthread_join(remover, NULL);
     rc = 0;
 out:
     np_proxy_free(g_proxy);

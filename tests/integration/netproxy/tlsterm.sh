@@ -112,7 +112,12 @@ sleep 0.3
 has '"decision":"would-deny","reason":"blocked-by-request-rule"' "$(cat "$T/decisions.log")" "reportOnly: logged would-deny"
 kill "$PROXY_PID"; wait "$PROXY_PID" 2>/dev/null
 
-# 13. tlsTerminate without a CA: refused, not passed opaque
+# 13. removing the session ends its terminated connections (workers)
+start_proxy --tls-terminate --remove-when "$T/remove-now"
+expect "closed" "$("$PY" "$TLS_ENV_DIR/../../attacks/netproxy/tls_client.py" hold "$HP" api.test "$P_GOOD" "$T/session-ca.pem" "$T/remove-now" 2>&1)" "np_proxy_remove_session closes a terminated keep-alive connection"
+kill "$PROXY_PID"; wait "$PROXY_PID" 2>/dev/null
+
+# 14. tlsTerminate without a CA: refused, not passed opaque
 start_proxy --tls-terminate --no-ca
 expect "502 tls-not-configured" "$(CODE=http_connect code "$U/auth")" "terminated session without a CA"
 kill "$PROXY_PID"; wait "$PROXY_PID" 2>/dev/null
