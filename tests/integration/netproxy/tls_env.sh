@@ -141,7 +141,7 @@ start_proxy() { # extra args
         --hosts api.test=127.0.0.2 --hosts other.test=127.0.0.2 --hosts excluded.test=127.0.0.2 \
         --hosts expired.test=127.0.0.2 --hosts wrong.test=127.0.0.2 \
         --hosts untrusted.test=127.0.0.2 --ca-out "$T/session-ca.pem" \
-        --sentinel-out "$T/sentinels" "$@" 2>"$T/proxy.err" &
+        --sentinel-out "$T/sentinels" "$@" 2>>"$T/proxy.err" &
     PROXY_PID=$!
     PIDS+=($!)
     wait_file "$T/ports"
