@@ -104,6 +104,7 @@ srv() { # PORT CERT (none: plain HTTP)
             return 200 "basic ok\n";
         }
         location = /hdr { return 200 "x-token=\$http_x_token\n"; }
+        location = /empty { return 204; }
         location / { proxy_pass http://127.0.0.1:$BACKEND; proxy_http_version 1.1; }
     }
 SRV

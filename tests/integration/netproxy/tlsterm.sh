@@ -45,6 +45,10 @@ expect "got raw $SENT" "$out" "text/plain body: passed through unchanged"
 out=$(pc -H "Authorization: Bearer $SENT" "$U/auth" "$U/auth")
 expect "auth ok
 auth ok" "$out" "two requests on one connection"
+# responses without a body: HEAD, 204, then another request on the same connection
+P=(-sS --max-time 15 -x "http://127.0.0.1:$HP" --cacert "$T/session-ca.pem" -o /dev/null -w '%{http_code} %{num_connects} ')
+out=$(curl "${P[@]}" -I "$U/auth" --next "${P[@]}" "$U/empty" --next "${P[@]}" -H "Authorization: Bearer $SENT" "$U/auth" 2>&1)
+expect "401 1 204 0 200 0 " "$out" "HEAD, 204 and a request after them on one connection"
 # 5. SOCKS5 CONNECT is terminated too
 out=$(curl -sS --max-time 15 -x "socks5h://127.0.0.1:$SP" --cacert "$T/session-ca.pem" -H "Authorization: Bearer $SENT" "$U/auth" 2>&1)
 expect "auth ok" "$out" "SOCKS5: sentinel replaced"
@@ -110,6 +114,16 @@ start_proxy --tls-terminate --report-only --rule 'api.test|GET|/repos/**'
 expect "200 -" "$(code -X POST -d x=1 "$U/other")" "reportOnly: a rule miss goes through"
 sleep 0.3
 has '"decision":"would-deny","reason":"blocked-by-request-rule"' "$(cat "$T/decisions.log")" "reportOnly: logged would-deny"
+kill "$PROXY_PID"; wait "$PROXY_PID" 2>/dev/null
+
+# 12b. Upgrade on a terminated connection of a session without credentials or
+# rules: relayed after the 101 (upstream.py with TLS answers "Upgrade: echo")
+leaf echohost "DNS:echo.test"
+"$PY" "$TLS_ENV_DIR/../../attacks/netproxy/upstream.py" 127.0.0.2 "$T/echo.port" "$T/echo.log" echo "$T/echohost.pem" "$T/echohost.key" &
+PIDS+=($!)
+wait_file "$T/echo.port"
+start_proxy --tls-terminate --allow echo.test --hosts echo.test=127.0.0.2
+expect "HTTP/1.1 101 Switching Protocols raw bytes after the upgrade" "$("$PY" "$TLS_ENV_DIR/../../attacks/netproxy/tls_client.py" upgrade "$HP" echo.test "$(cat "$T/echo.port")" "$T/session-ca.pem" 2>&1)" "Upgrade without credentials: raw relay after the 101"
 kill "$PROXY_PID"; wait "$PROXY_PID" 2>/dev/null
 
 # 13. removing the session ends its terminated connections (workers)
