@@ -927,6 +927,8 @@ static void serve(struct np_worker *w)
         }
         if (!r.rebuffer && u_write(w, r.head.ptr, r.head.len) < 0)
             goto out;
+        if (r.expect_continue && c_write(w, "HTTP/1.1 100 Continue\r\n\r\n", 25) < 0)
+            goto out;
         if (r.has_body) {
             struct body_io io = {.w = w, .in = in, .in_len = &in_len};
             int b = request_body(w, &r, &io);

@@ -85,6 +85,9 @@ struct np_tt_req {
     bool body_subst; /* json/form body: sentinels are replaced */
     bool rebuffer;   /* body_subst and the length may change: buffer the body and send it with a new
                         Content-Length (the head then has no framing header) */
+    bool expect_continue; /* "Expect: 100-continue" with a body: left out of the
+                             head; the proxy answers 100 itself and reads the body
+                             (the upstream cannot refuse it early) */
     bool close_after;
     bool upgrade;
     bool head_method; /* HEAD: the response has no body */

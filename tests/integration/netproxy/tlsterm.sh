@@ -37,6 +37,12 @@ stars=$(printf '%*s' "${#SHORT}" '' | tr ' ' '*')
 expect "got k=$stars&x=1" "$out" "form body with a longer sentinel: echo masked with '*'"
 has "BODY k=$SHORT&x=1" "$(cat "$T/backend.log")" "form body reached the upstream with the real value"
 has "Content-Length: $((${#SHORT} + 6))" "$(cat "$T/backend.log")" "new Content-Length upstream"
+# Expect: 100-continue is answered by the proxy (the body follows at once)
+out=$(pc -H 'Expect: 100-continue' -H 'Content-Type: application/json' -d "{\"e\":\"$SENT\"}" "$U/expect")
+expect "got {\"e\":\"$SENT\"}" "$out" "Expect: 100-continue with a JSON body"
+has "BODY {\"e\":\"$REAL\"}" "$(cat "$T/backend.log")" "Expect: the body reached the upstream"
+# HTTP/2 is never negotiated: curl asking for h2 gets HTTP/1.1
+expect "1.1" "$(curl -sS --max-time 15 --http2 -x "http://127.0.0.1:$HP" --cacert "$T/session-ca.pem" -o /dev/null -w '%{http_version}' "$U/empty" 2>&1)" "ALPN: h2 offered, http/1.1 chosen"
 # a body of another type is not rewritten, but a sentinel in it is allowed
 # for an inject host (it is only passed through)
 out=$(pc -H 'Content-Type: text/plain' -d "raw $SENT" "$U/text")
