@@ -137,6 +137,16 @@ start_proxy --tls-terminate --remove-when "$T/remove-now"
 expect "closed" "$("$PY" "$TLS_ENV_DIR/../../attacks/netproxy/tls_client.py" hold "$HP" api.test "$P_GOOD" "$T/session-ca.pem" "$T/remove-now" 2>&1)" "np_proxy_remove_session closes a terminated keep-alive connection"
 kill "$PROXY_PID"; wait "$PROXY_PID" 2>/dev/null
 
+# 13b. the per-session connection limit counts terminated connections
+start_proxy --tls-terminate --max-conns 1
+"$PY" "$TLS_ENV_DIR/../../attacks/netproxy/tls_client.py" hold "$HP" api.test "$P_GOOD" "$T/session-ca.pem" "$T/holding" > "$T/hold.out" 2>&1 &
+HOLD=$!
+wait_file_exists() { for _ in $(seq 1 200); do [ -e "$1" ] && return 0; sleep 0.05; done; return 1; }
+wait_file_exists "$T/holding" || fail "the held connection did not get its answer"
+expect "429 limit" "$(CODE=http_connect code "$U/empty")" "a second connection over the limit while a terminated one is open"
+kill "$HOLD" 2>/dev/null; wait "$HOLD" 2>/dev/null
+kill "$PROXY_PID"; wait "$PROXY_PID" 2>/dev/null
+
 # 14. tlsTerminate without a CA: refused, not passed opaque
 start_proxy --tls-terminate --no-ca
 expect "502 tls-not-configured" "$(CODE=http_connect code "$U/auth")" "terminated session without a CA"
