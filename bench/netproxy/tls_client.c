@@ -49,7 +49,6 @@ static const char *g_auth;
 static const char *g_host_hdr; /* Host header (default: --connect, else --name) */
 static SSL_CTX *g_ctx;
 static double g_secs = 5;
-static volatile int g_go;
 
 static double now_us(void)
 {
@@ -263,8 +262,6 @@ static void *worker_main(void *arg)
     if (w->ok && request(&w->c, host) < 0)
         w->ok = 0;
     pthread_barrier_wait(w->ready);
-    while (!g_go)
-        ;
     double end = now_us() + g_secs * 1e6;
     while (w->ok) {
         double t = now_us();
@@ -319,7 +316,6 @@ static int run_keepalive(int conns, const char *lat_file)
     }
     pthread_barrier_wait(&ready);
     double t0 = now_us();
-    g_go = 1;
     for (int i = 0; i < conns; i++) {
         pthread_join(w[i].th, NULL);
         errors += w[i].errors + !w[i].ok;
