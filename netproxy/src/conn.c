@@ -173,7 +173,7 @@ void np_conn_accept(struct np_proxy *p, struct np_listener *l)
         if (c->session->removed) {
             np_conn_close(c);
         } else if (p->cfg.max_conns_per_session &&
-                   c->session->n_conns > p->cfg.max_conns_per_session) {
+                   c->session->n_conns + np_tt_count(c->session) > p->cfg.max_conns_per_session) {
             if (c->kind == NP_HTTP) {
                 np_log_begin(c, "http");
                 np_conn_refuse(c, 429, "limit", 0,
@@ -239,6 +239,7 @@ void np_conn_close(struct np_conn *c)
     al_buf_free(&c->up.pend);
     al_buf_free(&c->down.pend);
     al_buf_free(&c->fwd_head);
+    np_plain_creds_free(c);
     c->session->n_conns--;
     c->dead = true;
     c->proxy->n_dead++;
@@ -655,19 +656,25 @@ static void connected(struct np_conn *c)
     c->deadline_ms = 0;
     snprintf(c->up_host, sizeof(c->up_host), "%s", c->host);
     c->up_port = c->port;
+    int term = np_tt_wanted(c); /* TLS termination (tls_term.c) */
+    if (term < 0) {
+        np_conn_refuse(c, 502, "tls-not-configured", NP_SOCKS5_REFUSED,
+                       "airlock: TLS termination is on for this session but it has no CA");
+        return;
+    }
     if (c->kind == NP_RELAY) {
         c->down.splice = true;
         np_conn_enter_relay(c);
     } else if (c->kind == NP_SOCKS5) {
         np_socks_on_connected(c);
         if (!c->dead)
-            tunnel_start(c);
+            term ? np_tt_start(c) : tunnel_start(c);
     } else if (c->is_connect) {
         if (al_buf_puts(&c->down.pend, "HTTP/1.1 200 Connection established\r\n\r\n") < 0) {
             np_conn_close(c);
             return;
         }
-        tunnel_start(c);
+        term ? np_tt_start(c) : tunnel_start(c);
     } else {
         c->down.splice = true;
         c->up_reusable = true;

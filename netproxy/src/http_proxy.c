@@ -96,6 +96,9 @@ void np_http_on_data(struct np_conn *c)
         np_chunked_init(&c->chunked);
         c->close_after = r.conn_close;
         c->upgrade = r.upgrade;
+        np_plain_creds_free(c); /* the previous request's */
+        if (np_plain_creds_head(c) < 0)
+            return;
     }
     np_conn_consume(c, (size_t)n);
     np_conn_decide(c);
@@ -141,6 +144,8 @@ void np_http_body_pump(struct np_conn *c)
         c->body_left -= take;
         done = c->body_left == 0;
     }
+    if (np_plain_creds_body(c, c->in, take) < 0)
+        return;
     if (al_buf_append(&c->up.pend, c->in, take) < 0) {
         np_conn_close(c);
         return;
