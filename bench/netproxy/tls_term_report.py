@@ -38,11 +38,13 @@ def pct(v, q):
 
 
 m = {}
+per_round = {}
 for p in paths:
     ka1 = [summary(f"{p}.ka1.{r}") for r in range(1, rounds + 1)]
     kac = [summary(f"{p}.ka{conns}.{r}") for r in range(1, rounds + 1)]
     l1 = lats(p, "ka1")
     cold, warm = lats(p, "cold"), lats(p, "warm")
+    per_round[p] = ([s["rps"] for s in ka1], [s["rps"] for s in kac])
     nreq = sum(s["requests"] for s in ka1)
     cpu = sum(s["cpu_ticks"] / s["tck"] for s in ka1)
     m[p] = {
@@ -73,6 +75,12 @@ def ratio(a, b):
     return f"{a / b:.2f}x" if b else "-"
 
 
+def round_ratio(a, b, i):
+    """median over rounds of path a's req/s over path b's in the same round
+    (i = 0: 1 conn, 1: CONNS conns)"""
+    return statistics.median(x / y for x, y in zip(per_round[a][i], per_round[b][i]) if y)
+
+
 if "airlock-term" in m:
     a = m["airlock-term"]
     print("Ratios (airlock-term against the others):")
@@ -80,12 +88,15 @@ if "airlock-term" in m:
     if "srt-term" in m:
         s = m["srt-term"]
         aa, sa = a["p50"] - d["p50"], s["p50"] - d["p50"]
-        print(f"* against srt-term: req/s {ratio(a['rps1'], s['rps1'])} (1 conn), "
-              f"{ratio(a['rpsc'], s['rpsc'])} ({conns} conns); added p50 {aa:.0f} µs vs {sa:.0f} µs "
-              f"(srt adds {ratio(sa, aa)} as much); new connection {ratio(s['cold'], a['cold'])} faster cold, "
-              f"{ratio(s['warm'], a['warm'])} faster warm")
+        print(f"* against srt-term: req/s {round_ratio('airlock-term', 'srt-term', 0):.2f}x (1 conn), "
+              f"{round_ratio('airlock-term', 'srt-term', 1):.2f}x ({conns} conns); added p50 {aa:.0f} µs vs {sa:.0f} µs "
+              f"(srt adds {ratio(sa, aa)} as much); proxy CPU per request {ratio(s['cpu'], a['cpu'])} less; "
+              f"new connection {ratio(s['cold'], a['cold'])} faster cold, {ratio(s['warm'], a['warm'])} faster warm")
     t = m["tunnel"]
-    print(f"* against tunnel (opaque CONNECT): req/s {100 * a['rps1'] / t['rps1']:.0f}% (1 conn), "
-          f"{100 * a['rpsc'] / t['rpsc']:.0f}% ({conns} conns); p50 +{a['p50'] - t['p50']:.0f} µs")
-    print(f"* against direct TLS: req/s {100 * a['rps1'] / d['rps1']:.0f}% (1 conn), "
-          f"{100 * a['rpsc'] / d['rpsc']:.0f}% ({conns} conns); p50 +{a['p50'] - d['p50']:.0f} µs")
+    print(f"* against tunnel (opaque CONNECT): req/s {100 * round_ratio('airlock-term', 'tunnel', 0):.0f}% (1 conn), "
+          f"{100 * round_ratio('airlock-term', 'tunnel', 1):.0f}% ({conns} conns); p50 {a['p50'] - t['p50']:+.0f} µs; "
+          f"new connection {a['cold'] - t['cold']:+.2f} ms cold, {a['warm'] - t['warm']:+.2f} ms warm")
+    print(f"* against direct TLS: req/s {100 * round_ratio('airlock-term', 'direct', 0):.0f}% (1 conn), "
+          f"{100 * round_ratio('airlock-term', 'direct', 1):.0f}% ({conns} conns); p50 {a['p50'] - d['p50']:+.0f} µs")
+    print()
+    print("(req/s ratios: median over rounds of the ratio within a round)")
