@@ -9,6 +9,9 @@ tunnel through the HTTP proxy at 127.0.0.1:PROXY_PORT to HOST:PORT, then:
       TLS (verified against CA, server name HOST), then two requests in ONE
       write (one TLS record): GET PATH1, then GET /second with HEADER2.
       Prints the status line of each response received, then "closed".
+  hold PROXY_PORT HOST PORT CA FLAG
+      TLS, one keep-alive request, then creates file FLAG and waits for the
+      proxy to close the connection; prints "closed" (or "timeout").
   plain PROXY_PORT HOST PORT HEADER
       no TLS at all: a plaintext HTTP request with HEADER inside the
       tunnel. Prints what came back (first line) or "closed".
@@ -74,6 +77,25 @@ def main():
         for line in re.findall(rb"HTTP/1\.1 [0-9]{3}[^\r\n]*", data):
             print(line.decode())
         print("closed")
+    elif mode == "hold":
+        pport, host, port, ca, flag = sys.argv[2:7]
+        s = tunnel(pport, host, port)
+        t = ssl.create_default_context(cafile=ca).wrap_socket(s, server_hostname=host)
+        t.sendall(b"GET /hold HTTP/1.1\r\nHost: %s:%s\r\n\r\n" % (host.encode(), port.encode()))
+        t.settimeout(30)
+        got = t.recv(65536)
+        if not got.startswith(b"HTTP/1.1 200"):
+            print("no answer")
+            return
+        open(flag, "w").close()
+        try:
+            while t.recv(65536):
+                pass
+            print("closed")
+        except socket.timeout:
+            print("timeout")
+        except (ssl.SSLError, OSError):
+            print("closed")
     elif mode == "plain":
         pport, host, port, header = sys.argv[2:6]
         s = tunnel(pport, host, port)

@@ -91,7 +91,33 @@ expect "200 -" "$(code -H "Authorization: Bearer $SENT" "http://api.test:$P_PLAI
 expect "403 credential-not-allowed-here" "$(code -H "Authorization: Bearer $SENT" "http://other.test:$P_PLAIN/auth")" "allowPlaintextInject: still refused for other hosts"
 kill "$PROXY_PID"; wait "$PROXY_PID" 2>/dev/null
 
-# 12. tlsTerminate without a CA: refused, not passed opaque
+# 12. request rules on the terminated path (decision 10), and reportOnly
+start_proxy --tls-terminate --cred "GITHUB_TOKEN=$REAL@api.test" --rule 'api.test|GET,HEAD|/repos/acme/**'
+SENT=$(sed -n 's/^GITHUB_TOKEN=//p' "$T/sentinels")
+: > "$T/backend.log"
+expect "200 -" "$(code "$U/repos/acme/app")" "rule: GET inside the rule"
+expect "403 blocked-by-request-rule" "$(code -X POST -d x=1 "$U/repos/acme/app")" "rule: POST to the same path"
+has "matches no request rule" "$(cat "$T/body")" "rule: the refusal names the rules"
+expect "403 blocked-by-request-rule" "$(code "$U/orgs/acme")" "rule: a path outside"
+expect "403 blocked-by-request-rule" "$(code --path-as-is "$U/repos/acme/../../orgs/x")" "rule: dot segments leaving the rule"
+expect "200 -" "$(code --path-as-is "$U/repos/acme/%61pp/./x")" "rule: normalised path inside the rule"
+has "GET /repos/acme/app/x" "$(cat "$T/backend.log")" "rule: the normalised target went upstream"
+lacks "/orgs" "$(cat "$T/backend.log")" "rule: refused paths never went upstream"
+expect "200 -" "$(code "https://other.test:$P_GOOD/anything")" "rule: hosts without rules are not affected"
+kill "$PROXY_PID"; wait "$PROXY_PID" 2>/dev/null
+: > "$T/decisions.log"
+start_proxy --tls-terminate --report-only --rule 'api.test|GET|/repos/**'
+expect "200 -" "$(code -X POST -d x=1 "$U/other")" "reportOnly: a rule miss goes through"
+sleep 0.3
+has '"decision":"would-deny","reason":"blocked-by-request-rule"' "$(cat "$T/decisions.log")" "reportOnly: logged would-deny"
+kill "$PROXY_PID"; wait "$PROXY_PID" 2>/dev/null
+
+# 13. removing the session ends its terminated connections (workers)
+start_proxy --tls-terminate --remove-when "$T/remove-now"
+expect "closed" "$("$PY" "$TLS_ENV_DIR/../../attacks/netproxy/tls_client.py" hold "$HP" api.test "$P_GOOD" "$T/session-ca.pem" "$T/remove-now" 2>&1)" "np_proxy_remove_session closes a terminated keep-alive connection"
+kill "$PROXY_PID"; wait "$PROXY_PID" 2>/dev/null
+
+# 14. tlsTerminate without a CA: refused, not passed opaque
 start_proxy --tls-terminate --no-ca
 expect "502 tls-not-configured" "$(CODE=http_connect code "$U/auth")" "terminated session without a CA"
 kill "$PROXY_PID"; wait "$PROXY_PID" 2>/dev/null
