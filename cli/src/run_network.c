@@ -478,7 +478,15 @@ static void print_refusal(const struct run_network *net, json_t *o, const char *
             : net->ask  ? "not approved at the prompt"
                         : "not in the allowlist",
             host, key, in);
-    else
+    else if (strcmp(r, "bad-path") == 0 || strcmp(r, "upgrade-not-inspected") == 0) {
+        /* the proxy's one-line reason names the request and the rules */
+        char detail[400];
+        const char *d = json_string_value(json_object_get(o, "detail"));
+        if (d && strncmp(d, "airlock: ", 9) == 0)
+            d += 9;
+        term_safe(detail, sizeof(detail), d);
+        say(net, "airlock: blocked network: %s (%s): %s", hp, reason, detail);
+    } else
         say(net, "airlock: blocked network: %s (%s)", hp, reason);
 }
 
@@ -536,21 +544,33 @@ static void print_credential(struct run_network *net, json_t *o)
 }
 
 /* A request refused (or, report-only, let through) by the request rules. */
-static void print_request_rule(const struct run_network *net, json_t *o, int would)
+static void print_request_rule(struct run_network *net, json_t *o, int would)
 {
     char host[256], method[32], path[256], detail[512];
     term_safe(host, sizeof(host), json_string_value(json_object_get(o, "host")));
     term_safe(method, sizeof(method), json_string_value(json_object_get(o, "method")));
     term_safe(path, sizeof(path), json_string_value(json_object_get(o, "path")));
     detail_safe(detail, sizeof(detail), json_string_value(json_object_get(o, "detail")));
-    if (would)
+    if (would) {
+        /* once per request shape and run: report-only is for learning */
+        char key[sizeof(net->would[0].host)];
+        json_int_t port = json_integer_value(json_object_get(o, "port"));
+        snprintf(key, sizeof(key), "%s %.100s %.120s", method, path, host);
+        for (size_t i = 0; i < net->n_would; i++)
+            if (net->would[i].port == (unsigned)port && strcmp(net->would[i].host, key) == 0)
+                return;
+        if (net->n_would < sizeof(net->would) / sizeof(net->would[0])) {
+            snprintf(net->would[net->n_would].host, sizeof(net->would[0].host), "%s", key);
+            net->would[net->n_would++].port = (unsigned)port;
+        }
         say(net,
             "airlock: report-only: would block request: %s %s to %s matches no request rule "
             "(%s): let through",
             method, path, host, detail);
-    else
+    } else {
         say(net, "airlock: blocked request: %s %s to %s matches no request rule (%s)", method, path,
             host, detail);
+    }
 }
 
 /* The upstream's certificate did not verify: the client got a 502. */
@@ -567,17 +587,25 @@ static void print_upstream_cert(const struct run_network *net, json_t *o)
     say(net, "airlock: upstream certificate for %s: %s", host, detail);
 }
 
-/* A denial report-only mode let through. */
-static void print_would_deny(const struct run_network *net, json_t *o)
+/* A denial report-only mode let through: one line per host:port per run. */
+static void print_would_deny(struct run_network *net, json_t *o)
 {
-    char host[256], reason[64];
+    char host[sizeof(net->would[0].host)], reason[64];
     json_int_t port = json_integer_value(json_object_get(o, "port"));
     term_safe(host, sizeof(host), json_string_value(json_object_get(o, "host")));
     term_safe(reason, sizeof(reason), json_string_value(json_object_get(o, "reason")));
+    for (size_t i = 0; i < net->n_would; i++)
+        if (net->would[i].port == (unsigned)port && strcmp(net->would[i].host, host) == 0)
+            return;
+    if (net->n_would < sizeof(net->would) / sizeof(net->would[0])) {
+        snprintf(net->would[net->n_would].host, sizeof(net->would[0].host), "%s", host);
+        net->would[net->n_would++].port = (unsigned)port;
+    }
     say(net,
-        "airlock: report-only: would block network: %s:%lld (%s): let through "
+        "airlock: report-only: would block network: %s%s%s:%lld (%s): let through "
         "(%s.reportOnly)",
-        host, (long long)port, reason, net->key_path);
+        strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "", (long long)port, reason,
+        net->key_path);
 }
 
 /* One decision record that is not a plain "allow": the line to show. */

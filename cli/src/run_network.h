@@ -62,6 +62,12 @@ struct run_network {
                                        line per (credential, host) per run
                                        (the log thread's alone) */
     size_t n_cred_said;
+    struct run_net_seen { /* reportOnly: host:port already reported as
+                             "would block" in this run (log thread only) */
+        char host[256];
+        unsigned port;
+    } would[64];
+    size_t n_would;
 };
 
 /* 1 when the policy lets the sandbox reach anything (so a proxy is needed):

@@ -621,7 +621,7 @@ static int request_body(struct np_worker *w, struct np_tt_req *r, struct body_io
             }
             left -= got;
             done = left == 0;
-            ret = body_out(w, &st, chunk, got, !coll, done, &tmp, &culprit, coll);
+            ret = body_out(w, &st, chunk, got, false, done, &tmp, &culprit, coll);
             continue;
         }
         /* chunked: decode, hand the data on, re-chunk (a sentinel split by
@@ -1064,7 +1064,8 @@ void np_tt_start(struct np_conn *c)
     w->tlog.active = false;
     if (w->tlog.reason[0] == '\0')
         snprintf(w->tlog.reason, sizeof(w->tlog.reason), "allowed-domain");
-    snprintf(w->tlog.detail, sizeof(w->tlog.detail), "tls-terminated");
+    if (w->tlog.detail[0] == '\0')
+        snprintf(w->tlog.detail, sizeof(w->tlog.detail), "tls-terminated");
     c->log.active = false;
 
     /* take the sockets out of the loop */

@@ -166,7 +166,7 @@ struct np_decision {
     const char *addr;       /* address dialled (or refused), "" when none */
     const char *addr_class; /* class of a refused address ("private",
                                "loopback", ...), "" otherwise */
-    const char *decision;   /* "allow", "deny", "abort" */
+    const char *decision;   /* "allow", "deny", "abort", "would-deny" (reportOnly) */
     const char *reason;     /* "allowed-domain", "blocked-by-policy", ... */
     const char *rule;       /* entry that decided, "" when none */
     const char *detail;     /* the one-line message given to the client, "" when none */
