@@ -23,7 +23,6 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 stop_all() {
   [ -n "${FCGI_PID:-}" ] && kill $(pgrep -P "$FCGI_PID") "$FCGI_PID" 2>/dev/null
   [ -f "$TMPD/pids" ] && xargs -r kill <"$TMPD/pids" 2>/dev/null
-  [ -f "$TMPD/tls/nginx.pid" ] && kill "$(cat "$TMPD/tls/nginx.pid")" 2>/dev/null
   wait 2>/dev/null
   rm -rf "$TMPD"
 }
@@ -159,13 +158,18 @@ write_node_client() {
 const http = require('http'), https = require('https'), tls = require('tls');
 const [host, port, path] = process.argv.slice(2);
 const proxy = new URL(process.env.HTTPS_PROXY);
+// Host names the target, as https-proxy-agent sends it (the proxy refuses a
+// CONNECT whose Host header differs from its target)
 const req = http.request({host: proxy.hostname, port: proxy.port, method: 'CONNECT',
-                          path: `${host}:${port}`});
+                          path: `${host}:${port}`, headers: {Host: `${host}:${port}`}});
 req.on('connect', (res, socket) => {
   if (res.statusCode !== 200) { console.error('CONNECT', res.statusCode); process.exit(2); }
-  const r = https.request({host, port, path, agent: false,
-                           headers: {Authorization: `Bearer ${process.env.API_TOKEN}`},
-                           createConnection: () => tls.connect({socket, servername: host})},
+  // an agent whose connection is TLS over the tunnel (the CA from
+  // NODE_EXTRA_CA_CERTS)
+  const agent = new https.Agent();
+  agent.createConnection = () => tls.connect({socket, servername: host});
+  const r = https.request({host, port, path, agent,
+                           headers: {Authorization: `Bearer ${process.env.API_TOKEN}`}},
                           (resp) => {
     let body = '';
     resp.on('data', (d) => body += d);
@@ -193,7 +197,9 @@ case_clients_use_masked_variable() {
   expect_not_contains "$OUT$ERR" "$REAL"
 
   expect_status 0 arun -- sh -c "curl -sS --fail -H \"Authorization: Bearer \$API_TOKEN\" https://api.test:$PORT/curl"
-  expect_contains "$OUT" "api: hello, you sent Bearer $sentinel" "curl's response (re-masked)"
+  # the upstream echoed the real value; the sandbox got it re-masked (a
+  # sentinel is new for every run: only its shape is known here)
+  expect_contains "$OUT" "api: hello, you sent Bearer sk-" "curl's response (re-masked)"
   expect_not_contains "$OUT$ERR" "$REAL"
 
   expect_status 0 arun -- python3 -c "
@@ -217,7 +223,9 @@ print('python', urllib.request.urlopen(r).read().decode())"
   # what the upstream saw: the real value, for api.test only
   grep -q "api.test 200 \"GET /curl HTTP/1.1\" auth=\"Bearer $REAL\"" "$TMPD/tls/access.log" ||
     fail "the upstream did not get the real key: $(cat "$TMPD/tls/access.log")"
-  expect_not_contains "$(cat "$TMPD/tls/access.log")" "$sentinel" "the upstream's log"
+  if grep 'auth="Bearer ' "$TMPD/tls/access.log" | grep -v "Bearer $REAL"; then
+    fail "the upstream got something other than the real key (a sentinel?)"
+  fi
 }
 
 # The same sentinel sent to another allowed host is refused (never
@@ -260,7 +268,7 @@ hits = []
 def check(path, data):
     if real in data:
         hits.append("real value in " + path)
-    if b"PRIVATE KEY-----" in data:
+    if b"PRIVATE " + b"KEY-----" in data:  # (not this file's own text)
         hits.append("private key in " + path)
 check("environment", b"\0".join(k.encode() + b"=" + v.encode() for k, v in os.environ.items()))
 for pid in os.listdir("/proc"):
