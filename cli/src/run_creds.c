@@ -41,13 +41,11 @@ static const char *const bundle_paths[] = {
     "/etc/ssl/cert.pem",                  /* Alpine, macOS-like layouts */
 };
 
-/* "sandbox.credentials" or "credentials", after the shape of the file that
- * held the network block (its key path is known; the credentials block
- * sits beside it). */
+/* "sandbox.credentials" or "credentials", in the shape of the last
+ * settings file loaded (policy->key_prefix). */
 static const char *cred_key(const struct al_policy *policy)
 {
-    return strncmp(policy->net_key_path, "sandbox.", 8) == 0 ? "sandbox.credentials"
-                                                             : "credentials";
+    return policy->key_prefix[0] ? "sandbox.credentials" : "credentials";
 }
 
 /* Writes `len` bytes to a new file `name` in rc->dir with `mode`; the
@@ -180,11 +178,8 @@ static int mask_files(struct run_creds *rc, struct al_policy *policy)
         size_t masked_len = 0;
         int err = 0;
         if (!realpath(m->name, real) || stat(real, &st) < 0) {
-            if (errno == ENOENT) {
-                fprintf(stderr,
-                        "airlock: warning: %s.files: %s (mode \"mask\") does not exist: "
-                        "nothing to mask\n",
-                        cred_key(policy), m->name);
+            if (errno == ENOENT) { /* the settings loader said so */
+                al_log(AL_LOG_DEBUG, "%s does not exist: nothing to mask", m->name);
                 continue;
             }
             fprintf(stderr, "airlock: %s.files: %s: %s\n", cred_key(policy), m->name,

@@ -499,6 +499,18 @@ static void detail_safe(char *out, size_t n, const char *detail)
     term_safe(out, n, detail && *detail ? detail : "?");
 }
 
+/* 1 when `key` was said before in this run; else remembers it (the first
+ * 32) and returns 0. */
+static int said_before(struct run_network *net, const char *key)
+{
+    for (size_t i = 0; i < net->n_said; i++)
+        if (strcmp(net->said[i], key) == 0)
+            return 1;
+    if (net->n_said < sizeof(net->said) / sizeof(*net->said))
+        snprintf(net->said[net->n_said++], sizeof(*net->said), "%s", key);
+    return 0;
+}
+
 /* A masked credential sent to a host outside its injectHosts: once per
  * (credential, host) per run. Every byte of the record came from the
  * sandbox or the network: all of it is made safe before it is shown. */
@@ -511,12 +523,9 @@ static void print_credential(struct run_network *net, json_t *o)
     term_safe(host, sizeof(host), json_string_value(json_object_get(o, "host")));
     term_safe(method, sizeof(method), json_string_value(json_object_get(o, "method")));
     term_safe(path, sizeof(path), json_string_value(json_object_get(o, "path")));
-    snprintf(key, sizeof(key), "%s %s", name, host);
-    for (size_t i = 0; i < net->n_cred_said; i++)
-        if (strcmp(net->cred_said[i], key) == 0)
-            return;
-    if (net->n_cred_said < sizeof(net->cred_said) / sizeof(*net->cred_said))
-        snprintf(net->cred_said[net->n_cred_said++], sizeof(*net->cred_said), "%s", key);
+    snprintf(key, sizeof(key), "cred %s %s", name, host);
+    if (said_before(net, key))
+        return;
     /* its injectHosts, from the set this run made (the record has names
      * only, never values) */
     hosts[0] = '\0';
@@ -550,7 +559,19 @@ static void print_request_rule(struct run_network *net, json_t *o, int would)
     term_safe(host, sizeof(host), json_string_value(json_object_get(o, "host")));
     term_safe(method, sizeof(method), json_string_value(json_object_get(o, "method")));
     term_safe(path, sizeof(path), json_string_value(json_object_get(o, "path")));
-    detail_safe(detail, sizeof(detail), json_string_value(json_object_get(o, "detail")));
+    /* the detail says "METHOD PATH matches no request rule for HOST
+     * (RULES)": the rules missed are its last parenthesis */
+    const char *d = json_string_value(json_object_get(o, "detail"));
+    size_t dl = d ? strlen(d) : 0;
+    const char *rules = d && dl > 2 && d[dl - 1] == ')' ? strstr(d, " (") : NULL;
+    char missed[512];
+    if (rules) {
+        for (const char *p = rules; (p = strstr(p + 1, " (")) != NULL;)
+            rules = p;
+        snprintf(missed, sizeof(missed), "%.*s", (int)(d + dl - 1 - (rules + 2)), rules + 2);
+        d = missed;
+    }
+    detail_safe(detail, sizeof(detail), d);
     if (would) {
         /* once per request shape and run: report-only is for learning */
         char key[sizeof(net->would[0].host)];
@@ -573,12 +594,16 @@ static void print_request_rule(struct run_network *net, json_t *o, int would)
     }
 }
 
-/* The upstream's certificate did not verify: the client got a 502. */
-static void print_upstream_cert(const struct run_network *net, json_t *o)
+/* The upstream's certificate did not verify: the client got a 502. Once
+ * per host per run (the request and its tunnel both log it). */
+static void print_upstream_cert(struct run_network *net, json_t *o)
 {
-    char host[256], detail[512];
+    char host[256], detail[512], key[300];
     const char *d = json_string_value(json_object_get(o, "detail"));
     term_safe(host, sizeof(host), json_string_value(json_object_get(o, "host")));
+    snprintf(key, sizeof(key), "cert %s", host);
+    if (said_before(net, key))
+        return;
     /* the detail is "airlock: upstream certificate for HOST: REASON" */
     const char *reason = d ? strstr(d, "upstream certificate for ") : NULL;
     if (reason && (reason = strstr(reason, ": ")))

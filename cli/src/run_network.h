@@ -58,10 +58,9 @@ struct run_network {
     const struct al_credset *creds; /* the masked credentials (names and
                                        injectHosts for the refusal lines);
                                        set by the caller, may be NULL */
-    char cred_said[32][400];        /* "NAME HOST" already reported: one
-                                       line per (credential, host) per run
-                                       (the log thread's alone) */
-    size_t n_cred_said;
+    char said[32][400];             /* lines said once per run: "cred NAME HOST",
+                                       "cert HOST" (the log thread's alone) */
+    size_t n_said;
     struct run_net_seen { /* reportOnly: host:port already reported as
                              "would block" in this run (log thread only) */
         char host[256];

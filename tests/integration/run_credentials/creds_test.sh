@@ -132,9 +132,9 @@ C
 
 # Claude Code's shape: sandbox.network (tlsTerminate {}), sandbox.credentials.
 # $1: the credentials block's entries for envVars; $2: more network keys.
+MASK_API_TOKEN='{"name": "API_TOKEN", "mode": "mask", "injectHosts": ["api.test"]}'
 write_settings() {
-  local default='{"name": "API_TOKEN", "mode": "mask", "injectHosts": ["api.test"]}'
-  local env_entries=${1-$default} more=${2:-}
+  local env_entries=${1-$MASK_API_TOKEN} more=${2:-}
   cat >cc.json <<J
 {"sandbox": {
   "network": {"allowedDomains": ["api.test", "other.test", "bad.test"],
@@ -343,6 +343,8 @@ case_upstream_certificate_error() {
   expect_contains "$OUT" "upstream certificate for bad.test"
   expect_not_contains "$OUT" "bad: reached"
   expect_contains "$ERR" "airlock: upstream certificate for bad.test: self-signed certificate"
+  [ "$(grep -c 'upstream certificate for bad.test' <<<"$ERR")" = 1 ] ||
+    fail "the certificate error is not said exactly once: $ERR"
 }
 
 # credentials.files, mode "deny": the file is unreadable in the sandbox.
@@ -388,13 +390,13 @@ J
   rm "$HOME/.config/tok"
   expect_status 0 arun -- sh -c 'test -e ~/.config/tok && echo exists || echo absent'
   expect_contains "$OUT" "absent"
-  expect_contains "$ERR" "airlock: warning: sandbox.credentials.files: $HOME/.config/tok (mode \"mask\") does not exist: nothing to mask"
+  expect_contains "$ERR" "airlock: warning: cc.json: sandbox.credentials.files[0].path: \"$HOME/.config/tok\" does not exist: there is nothing to mask"
 }
 
 # Request rules: on api.test only GET /repos/acme/** is allowed.
 case_request_rules() {
   start_upstream
-  write_settings '' '"requestRules": [{"host": "api.test", "methods": ["GET"], "paths": ["/repos/acme/**"]}]'
+  write_settings "$MASK_API_TOKEN" '"requestRules": [{"host": "api.test", "methods": ["GET"], "paths": ["/repos/acme/**"]}]'
   expect_status 0 arun -- sh -c "
     curl -sS -w ' %{http_code}\n' -H \"Authorization: Bearer \$API_TOKEN\" https://api.test:$PORT/repos/acme/app
     curl -sS -w ' %{http_code}\n' -X POST -H \"Authorization: Bearer \$API_TOKEN\" https://api.test:$PORT/repos/acme/app
