@@ -355,7 +355,7 @@ case_files_deny() {
 {"sandbox": {"credentials": {"files": [{"path": "~/.config/tok", "mode": "deny"}]}}}
 J
   expect_failure "$AIRLOCK" run --no-pty --settings cc.json -- cat "$HOME/.config/tok"
-  expect_contains "$ERR" "Permission denied"
+  expect_contains "$ERR" "cat: $HOME/.config/tok: Permission denied"
   expect_not_contains "$OUT" "$REAL"
 }
 
@@ -405,8 +405,9 @@ case_request_rules() {
   expect_contains "$OUT" "api: hello, you sent Bearer"
   expect_contains "$OUT" " 200"
   [ "$(grep -c ' 403$' <<<"$OUT")" = 3 ] || fail "POST, a path outside and a path leaving the rule by dot segments are not all refused: $OUT"
-  expect_contains "$ERR" "airlock: blocked request: POST /repos/acme/app to api.test matches no request rule"
-  expect_contains "$ERR" "airlock: blocked request: GET /repos/other/app to api.test matches no request rule"
+  expect_contains "$ERR" "airlock: blocked request: POST /repos/acme/app to api.test matches no request rule (GET /repos/acme/**)"
+  expect_contains "$ERR" "airlock: blocked request: GET /repos/other/app to api.test matches no request rule (GET /repos/acme/**)"
+  expect_contains "$OUT" "airlock: POST /repos/acme/app matches no request rule for api.test (GET /repos/acme/**)" "the 403 body"
   # never forwarded
   expect_not_contains "$(cat "$TMPD/tls/access.log")" "POST" "the upstream's log"
   expect_not_contains "$(cat "$TMPD/tls/access.log")" "/other/" "the upstream's log"
@@ -428,8 +429,8 @@ J
     curl -sS -w ' %{http_code}\n' https://other.test:$PORT/"
   expect_contains "$OUT" "api: no valid key" "the POST passed"
   expect_contains "$OUT" "other: you sent" "the host outside the allowlist passed"
-  expect_contains "$ERR" "airlock: report-only: would block request: POST /other to api.test matches no request rule"
-  expect_contains "$ERR" "airlock: report-only: would block network: other.test:$PORT"
+  expect_contains "$ERR" "airlock: report-only: would block request: POST /other to api.test matches no request rule (GET /repos/**): let through"
+  expect_contains "$ERR" "airlock: report-only: would block network: other.test:$PORT (blocked-by-policy): let through (sandbox.network.reportOnly)"
   expect_not_contains "$ERR" "blocked request:"
 }
 
@@ -443,9 +444,7 @@ case_mask_without_tls_terminate() {
 J
   expect_status 125 "$AIRLOCK" run --no-pty --settings cc.json -- sh -c 'echo ran'
   expect_not_contains "$OUT" "ran"
-  expect_contains "$ERR" "sandbox.credentials.envVars"
-  expect_contains "$ERR" "API_TOKEN"
-  expect_contains "$ERR" "sandbox.network.tlsTerminate"
+  expect_contains "$ERR" "airlock: sandbox.credentials.envVars (\"API_TOKEN\"): mode \"mask\" needs sandbox.network.tlsTerminate: without it the proxy cannot see HTTPS requests to put the real value back"
 }
 
 # injectHosts not covered by allowedDomains: refused, naming both.
@@ -453,9 +452,7 @@ case_inject_host_not_allowed() {
   write_settings '{"name": "API_TOKEN", "mode": "mask", "injectHosts": ["evil.test"]}'
   expect_status 125 "$AIRLOCK" run --no-pty --settings cc.json -- sh -c 'echo ran'
   expect_not_contains "$OUT" "ran"
-  expect_contains "$ERR" "evil.test"
-  expect_contains "$ERR" "allowedDomains"
-  expect_contains "$ERR" "injectHosts"
+  expect_contains "$ERR" "airlock: sandbox.credentials.envVars (\"API_TOKEN\"): injectHosts \"evil.test\" is not covered by sandbox.network.allowedDomains: add it (or a wildcard covering it) there, or remove it from injectHosts"
 }
 
 # A masked variable that airlock's environment does not set: a warning
@@ -473,7 +470,7 @@ case_pass_env_masked_refused() {
   write_settings
   expect_status 125 "$AIRLOCK" run --no-pty --settings cc.json --pass-env API_TOKEN -- sh -c 'echo "token=$API_TOKEN"'
   expect_not_contains "$OUT" "$REAL"
-  expect_contains "$ERR" "--pass-env API_TOKEN: refused"
+  expect_contains "$ERR" "airlock: --pass-env API_TOKEN: refused: the settings mask it (sandbox.credentials.envVars, mode \"mask\"): the sandbox gets a sentinel, never the value"
 }
 
 "case_$CASE"
