@@ -64,23 +64,23 @@ static int write_private(const struct run_creds *rc, const char *name, const voi
     }
     const char *p = data;
     size_t left = len;
-    while (left > 0) {
+    int err = 0;
+    while (left > 0 && err == 0) {
         ssize_t n = write(fd, p, left);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0) {
-            fprintf(stderr, "airlock: cannot write %s: %s\n", out, strerror(errno));
-            close(fd);
-            return AL_EIO;
+            err = AL_EIO;
+            break;
         }
         p += n;
         left -= (size_t)n;
     }
-    if (close(fd) < 0) {
+    if (close(fd) < 0)
+        err = AL_EIO;
+    if (err < 0)
         fprintf(stderr, "airlock: cannot write %s: %s\n", out, strerror(errno));
-        return AL_EIO;
-    }
-    return 0;
+    return err;
 }
 
 /* The private directory, made on first use. 0 or AL_EIO (printed). */
@@ -227,8 +227,10 @@ static int read_named(struct al_buf *b, const char *what, const char *path)
     return 0;
 }
 
-/* The session CA: the operator's (caCertPath + caKeyPath) or a new one. */
-static int session_ca(struct run_creds *rc, const struct al_policy *policy)
+/* The session CA: the operator's (caCertPath + caKeyPath) or a new one.
+ * The operator's key file is added to the denied paths: a key under the
+ * home directory would otherwise be readable inside. */
+static int session_ca(struct run_creds *rc, struct al_policy *policy)
 {
     const struct al_tlsterm *t = &policy->tls;
     if (!t->ca_cert_path && !t->ca_key_path) {
@@ -251,6 +253,9 @@ static int session_ca(struct run_creds *rc, const struct al_policy *policy)
         err = read_named(&key, "tlsTerminate.caKeyPath", t->ca_key_path);
     if (err == 0 && (!(rc->ca_cert = al_buf_detach(&cert)) || !(rc->ca_key = al_buf_detach(&key))))
         err = AL_ENOMEM;
+    char real[PATH_MAX];
+    if (err == 0 && realpath(t->ca_key_path, real))
+        err = al_strlist_push_unique(&policy->deny_read, real);
     al_buf_free(&cert);
     al_buf_wipe_free(&key);
     return err;

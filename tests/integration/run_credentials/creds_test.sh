@@ -228,26 +228,93 @@ print('python', urllib.request.urlopen(r).read().decode())"
   fi
 }
 
+# A TLS server for other.test on its own port that records every byte it
+# receives (head and body), to show what a refused request left upstream.
+# $SINK_PORT; the bytes in $TMPD/sink.raw.
+start_sink() {
+  SINK_PORT=$(free_port)
+  : >"$TMPD/sink.raw"
+  python3 - "$SINK_PORT" "$TMPD/tls/srv.pem" "$TMPD/tls/srv.key" "$TMPD/sink.raw" \
+    >/dev/null 2>&1 <<'PY' &
+import socket, ssl, sys, threading
+port, cert, key, out = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(cert, key)
+srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("127.0.0.1", port)); srv.listen(16)
+def serve(c):
+    try:
+        s = ctx.wrap_socket(c, server_side=True)
+        s.settimeout(2)
+        got = b""
+        try:
+            while True:
+                d = s.recv(65536)
+                if not d:
+                    break
+                got += d
+                if b"\r\n\r\n" in got:
+                    head, _, body = got.partition(b"\r\n\r\n")
+                    n = 0
+                    for line in head.split(b"\r\n"):
+                        if line.lower().startswith(b"content-length:"):
+                            n = int(line.split(b":")[1])
+                    if len(body) >= n:
+                        break
+        except (socket.timeout, ssl.SSLError, OSError):
+            pass
+        with open(out, "ab") as f:
+            f.write(got + b"\n--\n")
+        s.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nsink\n")
+        s.close()
+    except Exception:
+        pass
+while True:
+    c, _ = srv.accept(); threading.Thread(target=serve, args=(c,), daemon=True).start()
+PY
+  echo $! >>"$TMPD/pids"
+  for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$SINK_PORT") 2>/dev/null && break; sleep 0.1; done
+  : >"$TMPD/sink.raw" # the readiness probe's empty connection
+}
+
 # The same sentinel sent to another allowed host is refused (never
-# replaced), and the user sees it once per (credential, host).
+# replaced, never delivered), wherever it is in the request, and the user
+# sees it once per (credential, host).
 case_sentinel_to_other_host_refused() {
-  start_upstream; write_settings
+  start_upstream; start_sink; write_settings
   expect_status 0 arun -- sh -c "
+    echo \"token=\$API_TOKEN\"
     for i in 1 2; do
       curl -sS -o /dev/null -w '%{http_code} ' -H \"Authorization: Bearer \$API_TOKEN\" https://other.test:$PORT/x
       curl -sS -w ' ' -H \"X-Key: \$API_TOKEN\" https://other.test:$PORT/header
     done
-    curl -sS -o /dev/null -w '%{http_code}' \"https://other.test:$PORT/q?key=\$API_TOKEN\""
-  expect_contains "$OUT" "403 "
+    curl -sS -o /dev/null -w '%{http_code} ' \"https://other.test:$PORT/q?key=\$API_TOKEN\"
+    curl -sS -o /dev/null -w '%{http_code} ' -u \"x:\$API_TOKEN\" https://other.test:$SINK_PORT/basic
+    curl -sS -o /dev/null -w '%{http_code} ' -H 'Content-Type: application/json' \
+      -d \"{\\\"key\\\": \\\"\$API_TOKEN\\\"}\" https://other.test:$SINK_PORT/json
+    curl -sS -o /dev/null -w '%{http_code}' -d \"key=\$API_TOKEN\" https://other.test:$SINK_PORT/form"
+  local sentinel
+  sentinel=$(sed -n 's/^token=//p' <<<"$OUT")
+  [ -n "$sentinel" ] || fail "no sentinel: $OUT"
+  # header, Authorization (Bearer and Basic), query, JSON and form bodies:
+  # every one refused
+  expect_contains "$OUT" "403 403 403 403" "the query, Basic, JSON and form requests"
   expect_contains "$OUT" "credential API_TOKEN is not allowed for other.test"
   expect_not_contains "$OUT" "other: you sent" "what the sandbox got"
+  expect_not_contains "$OUT" "sink" "what the sandbox got"
   expect_contains "$ERR" "airlock: blocked credential: API_TOKEN sent to other.test:$PORT (GET /x), which is not one of its injectHosts (api.test): refused"
-  [ "$(grep -c 'blocked credential: API_TOKEN sent to other.test' <<<"$ERR")" = 1 ] ||
+  [ "$(grep -c "blocked credential: API_TOKEN sent to other.test:$PORT" <<<"$ERR")" = 1 ] ||
     fail "the refusal is not said exactly once per (credential, host): $ERR"
-  # nothing reached other.test
+  # A sentinel in the head: nothing reached other.test.
   if grep -q '^other.test ' "$TMPD/tls/access.log" 2>/dev/null; then
     fail "a request with the sentinel reached other.test: $(cat "$TMPD/tls/access.log")"
   fi
+  # A sentinel in a body: the sentinel never reached the upstream (what did
+  # is shown: the body is streamed, so the head may have gone first).
+  expect_not_contains "$(cat "$TMPD/sink.raw")" "$sentinel" "what other.test received"
+  expect_not_contains "$(cat "$TMPD/sink.raw")" "$REAL" "what other.test received"
+  echo "other.test:$SINK_PORT received (refused requests):"
+  sed 's/^/  | /' "$TMPD/sink.raw" | head -30
   expect_not_contains "$OUT$ERR" "$REAL"
 }
 
@@ -331,6 +398,31 @@ public class Get {
 JAVA
   expect_status 0 arun -- java Get.java "https://api.test:$PORT/java"
   expect_contains "$OUT" "java 200 api: hello"
+  expect_not_contains "$OUT$ERR" "$REAL"
+}
+
+# tlsTerminate.caCertPath/caKeyPath: the operator's CA signs the leaves;
+# the sandbox trusts its certificate and cannot read its key (even under
+# $HOME, which the sandbox sees).
+case_operator_ca() {
+  start_upstream
+  mkdir -p "$HOME/ca"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+    -subj "/CN=operator CA" -addext "basicConstraints=critical,CA:TRUE" \
+    -addext "keyUsage=critical,keyCertSign,cRLSign" \
+    -keyout "$HOME/ca/ca.key" -out "$HOME/ca/ca.pem" 2>/dev/null
+  write_settings "$MASK_API_TOKEN" "\"allowAllDomains\": false"
+  sed -i "s|\"tlsTerminate\": {}|\"tlsTerminate\": {\"caCertPath\": \"$HOME/ca/ca.pem\", \"caKeyPath\": \"$HOME/ca/ca.key\"}|" cc.json
+  grep -q caKeyPath cc.json || fail "settings not written: $(cat cc.json)"
+  expect_status 0 arun -- sh -c "
+    cmp /run/airlock/ca.pem $HOME/ca/ca.pem && echo same-ca
+    cat $HOME/ca/ca.key >/dev/null 2>&1 && echo KEY-READABLE || echo key-hidden
+    curl -sS --fail -H \"Authorization: Bearer \$API_TOKEN\" https://api.test:$PORT/op
+    curl -sS -w '%{certs}' -o /dev/null https://api.test:$PORT/ | grep -m1 '^Issuer:'"
+  expect_contains "$OUT" "same-ca"
+  expect_contains "$OUT" "key-hidden"
+  expect_contains "$OUT" "api: hello, you sent Bearer sk-"
+  expect_contains "$OUT" "Issuer:CN = operator CA"
   expect_not_contains "$OUT$ERR" "$REAL"
 }
 
