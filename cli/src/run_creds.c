@@ -335,6 +335,11 @@ static int ca_for_sandbox(struct run_creds *rc, struct al_strlist *env)
             goto out;
         break;
     }
+    /* extraCaCertPaths too, as sandbox-runtime does: a host in
+     * excludeDomains is reached by the sandbox's own TLS */
+    if (rc->extra_trust && ((err = al_buf_puts(&bundle, "\n")) < 0 ||
+                            (err = al_buf_puts(&bundle, rc->extra_trust)) < 0))
+        goto out;
     if ((err = truststore_make(&store, &store_len, bundle.ptr, bundle.len)) < 0) {
         fprintf(stderr, "airlock: Java truststore: %s\n", al_error_last());
         goto out;

@@ -11,9 +11,9 @@
  *
  * With network.tlsTerminate, the session CA (made here, or the operator's
  * caCertPath/caKeyPath) goes to the proxy with its key; the sandbox gets
- * the certificate alone: /run/airlock/ca.pem, a bundle of the host's CAs
- * plus it (/run/airlock/ca-bundle.pem, also bound over the distribution
- * bundle paths that exist on the host), a PKCS#12 truststore for Java
+ * the certificate alone: /run/airlock/ca.pem, a bundle of it, the host's
+ * CAs and extraCaCertPaths (/run/airlock/ca-bundle.pem, also bound over
+ * the distribution bundle paths that exist on the host), a PKCS#12 truststore for Java
  * (/run/airlock/truststore.p12, password "changeit"), and the variables
  * that point clients at them. The key is never written to any file.
  *

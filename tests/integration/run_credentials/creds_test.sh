@@ -426,6 +426,23 @@ case_operator_ca() {
   expect_not_contains "$OUT$ERR" "$REAL"
 }
 
+# tlsTerminate.excludeDomains with extraCaCertPaths: other.test stays an
+# opaque tunnel, verified by the sandbox's own TLS against the bundle (the
+# host's CAs, the session CA and the extra ones); api.test is terminated.
+case_exclude_domains_extra_ca() {
+  start_upstream
+  write_settings "$MASK_API_TOKEN" "\"allowAllDomains\": false"
+  sed -i "s|\"tlsTerminate\": {}|\"tlsTerminate\": {\"excludeDomains\": [\"other.test\"], \"extraCaCertPaths\": [\"$TMPD/tls/ca.pem\"]}|" cc.json
+  grep -q excludeDomains cc.json || fail "settings not written: $(cat cc.json)"
+  expect_status 0 arun -- sh -c "
+    curl -sS --fail https://other.test:$PORT/opaque
+    curl -sS -w '%{certs}' -o /dev/null https://other.test:$PORT/ | grep -m1 '^Issuer:'
+    curl -sS -w '%{certs}' -o /dev/null https://api.test:$PORT/ | grep -m1 '^Issuer:'"
+  expect_contains "$OUT" "other: you sent"
+  expect_contains "$OUT" "Issuer:CN = airlock creds test CA"
+  expect_contains "$OUT" "Issuer:CN = airlock run session CA"
+}
+
 # An upstream whose certificate does not verify: 502 with the reason, on
 # the client's side and on the user's terminal; never a silent pass.
 case_upstream_certificate_error() {
