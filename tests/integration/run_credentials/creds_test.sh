@@ -443,6 +443,26 @@ case_exclude_domains_extra_ca() {
   expect_contains "$OUT" "Issuer:CN = airlock run session CA"
 }
 
+# sandbox-runtime's shape: the same, with its key paths in the messages.
+case_srt_shape() {
+  start_upstream
+  cat >srt.json <<J
+{"network": {"allowedDomains": ["api.test", "other.test"], "allowedAddresses": ["127.0.0.1/32"],
+             "tlsTerminate": {}},
+ "credentials": {"envVars": [{"name": "API_TOKEN", "mode": "mask", "injectHosts": ["api.test"]},
+                             {"name": "UNSET_TOKEN", "mode": "mask", "injectHosts": ["api.test"]}]}}
+J
+  unset UNSET_TOKEN
+  expect_status 0 env SSL_CERT_FILE="$TMPD/tls/ca.pem" "$AIRLOCK" run --no-pty --settings srt.json \
+    --add-host api.test=127.0.0.1 --add-host other.test=127.0.0.1 -- sh -c "
+    curl -sS --fail -H \"Authorization: Bearer \$API_TOKEN\" https://api.test:$PORT/srt
+    curl -sS -o /dev/null -H \"Authorization: Bearer \$API_TOKEN\" https://other.test:$PORT/srt"
+  expect_contains "$OUT" "api: hello, you sent Bearer sk-"
+  expect_contains "$ERR" "airlock: warning: credentials.envVars: UNSET_TOKEN (mode \"mask\") is not set in airlock's environment: nothing passed for it"
+  expect_contains "$ERR" "airlock: blocked credential: API_TOKEN sent to other.test:$PORT (GET /srt), which is not one of its injectHosts (api.test): refused"
+  expect_not_contains "$OUT$ERR" "$REAL"
+}
+
 # An upstream whose certificate does not verify: 502 with the reason, on
 # the client's side and on the user's terminal; never a silent pass.
 case_upstream_certificate_error() {
