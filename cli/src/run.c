@@ -1,5 +1,6 @@
 /* airlock run: one command in a sandbox. */
 #include "cli.h"
+#include "run_creds.h"
 #include "run_hints.h"
 #include "run_network.h"
 #include "run_prompt.h"
@@ -246,7 +247,9 @@ static int parse_opts(struct run_opts *o, int argc, char **argv, int *cmd_index)
 }
 
 /* The sandbox's environment: PATH HOME TERM LANG USER, --pass-env names,
- * SANDBOX_RUNTIME=1. Never the dynamic loader's injection variables. */
+ * SANDBOX_RUNTIME=1. Never the dynamic loader's injection variables, nor
+ * a variable the settings deny or mask (a masked one is passed as its
+ * sentinel by run_creds_prepare(), without --pass-env). */
 static int build_env(struct al_strlist *env, const struct run_opts *o,
                      const struct al_policy *policy, const char *home)
 {
@@ -371,6 +374,7 @@ int cmd_run(int argc, char **argv)
     char *settings_dir = NULL;
     char cwd[PATH_MAX];
     struct run_network net = {0};
+    struct run_creds creds = {0};
     run_pty *pty = NULL;
     static const uint16_t proxy_ports[] = {RUN_NET_HTTP_PORT, RUN_NET_SOCKS_PORT};
     int cmd_index = 0, rc = EXIT_AIRLOCK;
@@ -451,15 +455,20 @@ int cmd_run(int argc, char **argv)
         }
     }
 
-    if (build_env(&env, &o, &policy, home) < 0)
-        goto out;
     /* Network: none at all, unless the policy allows something; then the
-     * egress proxy is the only way out. */
+     * egress proxy is the only way out. Masked credentials and the session
+     * CA before the proxy variables (a JAVA_TOOL_OPTIONS with the
+     * truststore replaces the proxy's own). */
     int networked = run_network_wanted(&policy);
-    if (networked && (run_network_prepare(&net, &policy, &o.hosts, settings_dir,
-                                          o.ask_timeout_s ? (unsigned)o.ask_timeout_s : 60) < 0 ||
-                      run_network_env(&net, &env) < 0))
+    if (build_env(&env, &o, &policy, home) < 0 ||
+        run_creds_prepare(&creds, &policy, &env, networked) < 0)
         goto out;
+    if (networked &&
+        (run_network_prepare(&net, &policy, &o.hosts, settings_dir,
+                             o.ask_timeout_s ? (unsigned)o.ask_timeout_s : 60) < 0 ||
+         run_creds_apply(&creds, net.proxy, "run") < 0 || run_network_env(&net, &env) < 0))
+        goto out;
+    net.creds = &creds.set;
     /* A terminal of the sandbox's own when the user's is one (see
      * run_pty.h); it also owns the network questions from then on. */
     unsigned pty_stdio = o.no_pty ? 0 : run_pty_wanted();
@@ -488,6 +497,8 @@ int cmd_run(int argc, char **argv)
         .n_tcp_connect_ports = networked ? 2 : 0,
         .ro_paths = (const char *const[]){net.connect_helper},
         .n_ro_paths = networked && net.connect_helper[0] ? 1 : 0,
+        .file_binds = creds.binds,
+        .n_file_binds = creds.n_binds,
         .pty_stdio = pty_stdio,
         .pty_sock = pty_sock,
     };
@@ -529,6 +540,7 @@ int cmd_run(int argc, char **argv)
 out:
     run_pty_stop(pty);
     run_network_stop(&net); /* waits for its questions: before the relay goes */
+    run_creds_free(&creds); /* after the proxy, which used the credentials */
     run_pty_free(pty);
     al_strlist_free(&env);
     al_policy_free(&policy);

@@ -478,8 +478,7 @@ static void print_refusal(const struct run_network *net, json_t *o, const char *
             : net->ask  ? "not approved at the prompt"
                         : "not in the allowlist",
             host, key, in);
-    else if (strcmp(r, "blocked-by-request-rule") == 0 || strcmp(r, "bad-path") == 0 ||
-             strcmp(r, "upgrade-not-inspected") == 0) {
+    else if (strcmp(r, "bad-path") == 0 || strcmp(r, "upgrade-not-inspected") == 0) {
         /* the proxy's one-line reason names the request and the rules */
         char detail[400];
         const char *d = json_string_value(json_object_get(o, "detail"));
@@ -491,13 +490,133 @@ static void print_refusal(const struct run_network *net, json_t *o, const char *
         say(net, "airlock: blocked network: %s (%s)", hp, reason);
 }
 
-/* reportOnly: one line per host:port and run for requests that were let
- * through but would have been refused (decision "would-deny"). */
+/* `detail` (the message the client got) without a leading "airlock: ",
+ * safe to print. */
+static void detail_safe(char *out, size_t n, const char *detail)
+{
+    if (detail && strncmp(detail, "airlock: ", 9) == 0)
+        detail += 9;
+    term_safe(out, n, detail && *detail ? detail : "?");
+}
+
+/* 1 when `key` was said before in this run; else remembers it (the first
+ * 32) and returns 0. */
+static int said_before(struct run_network *net, const char *key)
+{
+    for (size_t i = 0; i < net->n_said; i++)
+        if (strcmp(net->said[i], key) == 0)
+            return 1;
+    if (net->n_said < sizeof(net->said) / sizeof(*net->said))
+        snprintf(net->said[net->n_said++], sizeof(*net->said), "%s", key);
+    return 0;
+}
+
+/* A masked credential sent to a host outside its injectHosts: once per
+ * (credential, host) per run. Every byte of the record came from the
+ * sandbox or the network: all of it is made safe before it is shown. */
+static void print_credential(struct run_network *net, json_t *o)
+{
+    char name[128], host[256], method[32], path[256], key[400], hosts[512];
+    const char *cred = json_string_value(json_object_get(o, "credential"));
+    json_int_t port = json_integer_value(json_object_get(o, "port"));
+    term_safe(name, sizeof(name), cred && *cred ? cred : "?");
+    term_safe(host, sizeof(host), json_string_value(json_object_get(o, "host")));
+    term_safe(method, sizeof(method), json_string_value(json_object_get(o, "method")));
+    term_safe(path, sizeof(path), json_string_value(json_object_get(o, "path")));
+    snprintf(key, sizeof(key), "cred %s %s", name, host);
+    if (said_before(net, key))
+        return;
+    /* its injectHosts, from the set this run made (the record has names
+     * only, never values) */
+    hosts[0] = '\0';
+    for (size_t i = 0; net->creds && cred && i < net->creds->len; i++) {
+        if (strcmp(net->creds->v[i].name, cred) != 0)
+            continue;
+        const struct al_strlist *h = &net->creds->v[i].inject_hosts;
+        size_t used = 0;
+        for (size_t j = 0; j < h->len && used < sizeof(hosts); j++) {
+            int n =
+                snprintf(hosts + used, sizeof(hosts) - used, "%s%s", j ? ", " : "", h->items[j]);
+            if (n < 0)
+                break;
+            used += (size_t)n;
+        }
+        if (h->len == 0)
+            snprintf(hosts, sizeof(hosts), "none");
+    }
+    char shown[512];
+    term_safe(shown, sizeof(shown), hosts[0] ? hosts : "?");
+    say(net,
+        "airlock: blocked credential: %s sent to %s:%lld (%s %s), which is not one of its "
+        "injectHosts (%s): refused",
+        name, host, (long long)port, method, path, shown);
+}
+
+/* A request refused (or, report-only, let through) by the request rules. */
+static void print_request_rule(struct run_network *net, json_t *o, int would)
+{
+    char host[256], method[32], path[256], detail[512];
+    term_safe(host, sizeof(host), json_string_value(json_object_get(o, "host")));
+    term_safe(method, sizeof(method), json_string_value(json_object_get(o, "method")));
+    term_safe(path, sizeof(path), json_string_value(json_object_get(o, "path")));
+    /* the detail says "METHOD PATH matches no request rule for HOST
+     * (RULES)": the rules missed are its last parenthesis */
+    const char *d = json_string_value(json_object_get(o, "detail"));
+    size_t dl = d ? strlen(d) : 0;
+    const char *rules = d && dl > 2 && d[dl - 1] == ')' ? strstr(d, " (") : NULL;
+    char missed[512];
+    if (rules) {
+        for (const char *p = rules; (p = strstr(p + 1, " (")) != NULL;)
+            rules = p;
+        snprintf(missed, sizeof(missed), "%.*s", (int)(d + dl - 1 - (rules + 2)), rules + 2);
+        d = missed;
+    }
+    detail_safe(detail, sizeof(detail), d);
+    if (would) {
+        /* once per request shape and run: report-only is for learning */
+        char key[sizeof(net->would[0].host)];
+        json_int_t port = json_integer_value(json_object_get(o, "port"));
+        snprintf(key, sizeof(key), "%s %.100s %.120s", method, path, host);
+        for (size_t i = 0; i < net->n_would; i++)
+            if (net->would[i].port == (unsigned)port && strcmp(net->would[i].host, key) == 0)
+                return;
+        if (net->n_would < sizeof(net->would) / sizeof(net->would[0])) {
+            snprintf(net->would[net->n_would].host, sizeof(net->would[0].host), "%s", key);
+            net->would[net->n_would++].port = (unsigned)port;
+        }
+        say(net,
+            "airlock: report-only: would block request: %s %s to %s matches no request rule "
+            "(%s): let through",
+            method, path, host, detail);
+    } else {
+        say(net, "airlock: blocked request: %s %s to %s matches no request rule (%s)", method, path,
+            host, detail);
+    }
+}
+
+/* The upstream's certificate did not verify: the client got a 502. Once
+ * per host per run (the request and its tunnel both log it). */
+static void print_upstream_cert(struct run_network *net, json_t *o)
+{
+    char host[256], detail[512], key[300];
+    const char *d = json_string_value(json_object_get(o, "detail"));
+    term_safe(host, sizeof(host), json_string_value(json_object_get(o, "host")));
+    snprintf(key, sizeof(key), "cert %s", host);
+    if (said_before(net, key))
+        return;
+    /* the detail is "airlock: upstream certificate for HOST: REASON" */
+    const char *reason = d ? strstr(d, "upstream certificate for ") : NULL;
+    if (reason && (reason = strstr(reason, ": ")))
+        d = reason + 2;
+    detail_safe(detail, sizeof(detail), d);
+    say(net, "airlock: upstream certificate for %s: %s", host, detail);
+}
+
+/* A denial report-only mode let through: one line per host:port per run. */
 static void print_would_deny(struct run_network *net, json_t *o)
 {
     char host[sizeof(net->would[0].host)], reason[64];
     json_int_t port = json_integer_value(json_object_get(o, "port"));
-
     term_safe(host, sizeof(host), json_string_value(json_object_get(o, "host")));
     term_safe(reason, sizeof(reason), json_string_value(json_object_get(o, "reason")));
     for (size_t i = 0; i < net->n_would; i++)
@@ -507,8 +626,37 @@ static void print_would_deny(struct run_network *net, json_t *o)
         snprintf(net->would[net->n_would].host, sizeof(net->would[0].host), "%s", host);
         net->would[net->n_would++].port = (unsigned)port;
     }
-    say(net, "airlock: would block (reportOnly): %s%s%s:%lld (%s)", strchr(host, ':') ? "[" : "",
-        host, strchr(host, ':') ? "]" : "", (long long)port, reason);
+    say(net,
+        "airlock: report-only: would block network: %s%s%s:%lld (%s): let through "
+        "(%s.reportOnly)",
+        strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "", (long long)port, reason,
+        net->key_path);
+}
+
+/* One decision record that is not a plain "allow": the line to show. */
+static void print_decision(struct run_network *net, json_t *o, const char *decision)
+{
+    const char *proxy = json_string_value(json_object_get(o, "proxy"));
+    const char *reason = json_string_value(json_object_get(o, "reason"));
+    int would = strcmp(decision, "would-deny") == 0;
+    if (proxy && strcmp(proxy, "relay") == 0) {
+        const char *host = json_string_value(json_object_get(o, "host"));
+        json_int_t port = json_integer_value(json_object_get(o, "port"));
+        char h[256], r[64];
+        term_safe(h, sizeof(h), host);
+        term_safe(r, sizeof(r), reason ? reason : decision);
+        say(net, "airlock: cannot reach the external proxy at %s:%lld (%s)", h, (long long)port, r);
+    } else if (reason && strcmp(reason, "credential-not-allowed-here") == 0) {
+        print_credential(net, o);
+    } else if (reason && strcmp(reason, "blocked-by-request-rule") == 0) {
+        print_request_rule(net, o, would);
+    } else if (reason && strcmp(reason, "upstream-certificate") == 0) {
+        print_upstream_cert(net, o);
+    } else if (would) {
+        print_would_deny(net, o);
+    } else {
+        print_refusal(net, o, decision);
+    }
 }
 
 /* Reads the decision log and prints every denial on stderr. */
@@ -539,19 +687,8 @@ static void *log_main(void *arg)
         }
         json_t *o = json_loads(line, 0, NULL);
         const char *decision = json_string_value(json_object_get(o, "decision"));
-        const char *proxy = json_string_value(json_object_get(o, "proxy"));
-        if (decision && strcmp(decision, "would-deny") == 0) {
-            print_would_deny(net, o);
-        } else if (decision && strcmp(decision, "allow") != 0) {
-            const char *host = json_string_value(json_object_get(o, "host"));
-            const char *reason = json_string_value(json_object_get(o, "reason"));
-            json_int_t port = json_integer_value(json_object_get(o, "port"));
-            if (proxy && strcmp(proxy, "relay") == 0)
-                say(net, "airlock: cannot reach the external proxy at %s:%lld (%s)",
-                    host ? host : "?", (long long)port, reason ? reason : decision);
-            else
-                print_refusal(net, o, decision);
-        }
+        if (decision && strcmp(decision, "allow") != 0)
+            print_decision(net, o, decision);
         json_decref(o);
         if (al_log_enabled(AL_LOG_DEBUG))
             fprintf(stderr, "airlock: debug: netproxy: %s", line);

@@ -16,6 +16,7 @@
 
 #include "run_pty.h"
 
+#include "airlock/credmask.h"
 #include "airlock/netproxy.h"
 #include "airlock/ports.h"
 #include "airlock/settings.h"
@@ -46,16 +47,22 @@ struct run_network {
         int allow;
     } answers[32];
     size_t n_answers;
-    int http_port, socks_port; /* external proxy ports on the host; 0 = ours */
-    pid_t custom_pid;          /* customProxy's process group leader; 0 = none */
-    char connect_helper[256];  /* airlock-connect as seen inside; "" = none */
-    char key_path[16];         /* "sandbox.network" or "network" (srt shape) */
-    char settings_file[512];   /* " in FILE" naming the file to edit, safe to
-                                  print; "" when no file had a network block */
-    int decision_fd;           /* --decision-log: where records go, while */
-    int decision_open;         /* this is 1 (fd 2 for "-": not closed) */
-    struct run_net_seen {      /* reportOnly: host:port already reported as
-                                  "would block" in this run (log thread only) */
+    int http_port, socks_port;      /* external proxy ports on the host; 0 = ours */
+    pid_t custom_pid;               /* customProxy's process group leader; 0 = none */
+    char connect_helper[256];       /* airlock-connect as seen inside; "" = none */
+    char key_path[16];              /* "sandbox.network" or "network" (srt shape) */
+    char settings_file[512];        /* " in FILE" naming the file to edit, safe to
+                                       print; "" when no file had a network block */
+    int decision_fd;                /* --decision-log: where records go, while */
+    int decision_open;              /* this is 1 (fd 2 for "-": not closed) */
+    const struct al_credset *creds; /* the masked credentials (names and
+                                       injectHosts for the refusal lines);
+                                       set by the caller, may be NULL */
+    char said[32][400];             /* lines said once per run: "cred NAME HOST",
+                                       "cert HOST" (the log thread's alone) */
+    size_t n_said;
+    struct run_net_seen { /* reportOnly: host:port already reported as
+                             "would block" in this run (log thread only) */
         char host[256];
         unsigned port;
     } would[64];

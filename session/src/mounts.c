@@ -300,7 +300,8 @@ static int mounts_tmp(void)
 }
 
 /* Step 6: the plan, group by group (read-only, writable, hidden,
- * re-exposed, protected, sockets), shallow paths first. */
+ * re-exposed, protected, sockets, files made by the caller), shallow paths
+ * first. */
 static int mounts_apply_plan(const struct sb_plan *plan)
 {
     char src[PATH_MAX], dst[PATH_MAX];
@@ -315,6 +316,7 @@ static int mounts_apply_plan(const struct sb_plan *plan)
         case SB_MNT_RO:
         case SB_MNT_REEXPOSE:
         case SB_MNT_SOCKET:
+        case SB_MNT_FILE:
             if ((err = ensure_path(dst, m->is_dir)) == 0)
                 err = bind(src, dst, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
             break;

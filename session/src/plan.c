@@ -47,6 +47,24 @@ static int plan_add(struct sb_plan *plan, enum sb_mount_kind kind, const char *p
     return 0;
 }
 
+/* Appends an entry for `path` even when one of the same kind exists. */
+static int plan_add_unique(struct sb_plan *plan, enum sb_mount_kind kind, const char *path)
+{
+    if (plan->len == plan->cap) {
+        size_t cap = plan->cap ? plan->cap * 2 : 32;
+        struct sb_mount *m = realloc(plan->mounts, cap * sizeof(*m));
+        if (!m)
+            return AL_ENOMEM;
+        plan->mounts = m;
+        plan->cap = cap;
+    }
+    char *copy = strdup(path);
+    if (!copy)
+        return AL_ENOMEM;
+    plan->mounts[plan->len++] = (struct sb_mount){kind, copy, NULL, 0, 0};
+    return 0;
+}
+
 /* Calls add() for each existing host path `pattern` names: itself when it has
  * no glob, every match otherwise. Symlinks are resolved (the target is what
  * gets hidden or bound). */
@@ -87,6 +105,31 @@ out:
 static int plan_resolve(struct sb_plan *plan, enum sb_mount_kind kind, const char *pattern)
 {
     return plan_resolve_filtered(plan, kind, pattern, 0, 0);
+}
+
+/* sb_config.file_binds: each host file bound at its `dst`, after every
+ * other mount (see SB_MNT_FILE). Several binds may share one source. */
+static int plan_file_binds(struct sb_plan *plan, const struct sb_config *cfg)
+{
+    for (size_t i = 0; i < cfg->n_file_binds; i++) {
+        const struct sb_file_bind *b = &cfg->file_binds[i];
+        char real[PATH_MAX];
+        struct stat st;
+        if (!b->dst || b->dst[0] != '/' || strstr(b->dst, "/.."))
+            return al_error_set(AL_EINVAL, "file bind at %s: not an absolute path",
+                                b->dst ? b->dst : "(null)");
+        if (!realpath(b->src, real) || stat(real, &st) < 0 || !S_ISREG(st.st_mode))
+            return al_error_set_errno(AL_EINVAL, errno, "file bind %s: not a regular file", b->src);
+        /* one entry per destination: several may share a source */
+        int err = plan_add_unique(plan, SB_MNT_FILE, real);
+        if (err < 0)
+            return err;
+        struct sb_mount *m = &plan->mounts[plan->len - 1];
+        if (!(m->dst = strdup(b->dst)))
+            return AL_ENOMEM;
+        m->no_remap = 1;
+    }
+    return 0;
 }
 
 /* allowUnixSockets as a list: each listed socket (or directory of sockets)
@@ -352,15 +395,16 @@ int sb_plan_build_ex(struct sb_plan *out, const struct sb_config *cfg,
         memmove(m, m + 1, (plan.len - i - 1) * sizeof(*m));
         plan.len--;
     }
-    if ((err = plan_pin_parents(&plan)) < 0 || (err = plan_unix_sockets(&plan, pol)) < 0)
+    if ((err = plan_pin_parents(&plan)) < 0 || (err = plan_unix_sockets(&plan, pol)) < 0 ||
+        (err = plan_file_binds(&plan, cfg)) < 0)
         goto out;
     if (opts && (err = plan_apply_opts(&plan, cfg, opts)) < 0)
         goto out;
     qsort(plan.mounts, plan.len, sizeof(*plan.mounts), mount_order);
 
     if (al_log_enabled(AL_LOG_DEBUG)) {
-        static const char *const names[] = {"ro",       "rw",      "pin",   "hide",
-                                            "reexpose", "protect", "socket"};
+        static const char *const names[] = {"ro",       "rw",      "pin",    "hide",
+                                            "reexpose", "protect", "socket", "file"};
         for (size_t i = 0; i < plan.len; i++)
             al_log(AL_LOG_DEBUG, "plan: %-8s %s%s%s", names[plan.mounts[i].kind],
                    plan.mounts[i].path, plan.mounts[i].dst ? " at " : "",

@@ -31,6 +31,8 @@ enum sb_mount_kind {
     SB_MNT_SOCKET = 6,   /* read-only bind of a host unix socket listed in
                             allowUnixSockets, last: reachable at its path even
                             under the private /tmp or /run or a hidden dir */
+    SB_MNT_FILE = 7,     /* read-only bind of a file the caller made (`path`)
+                            at `dst` (sb_config.file_binds), last of all */
 };
 
 struct sb_mount {

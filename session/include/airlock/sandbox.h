@@ -41,6 +41,13 @@ typedef int (*sb_inner_fn)(void *payload);
  * may setns() a thread into it to create listeners there). Non-zero aborts. */
 typedef int (*sb_netns_fn)(int netns_fd, void *payload);
 
+/* A host file bound read-only at another path inside the sandbox. */
+struct sb_file_bind {
+    const char *src; /* host file (the caller's; airlock run's private
+                        runtime directory) */
+    const char *dst; /* absolute path inside the sandbox */
+};
+
 struct sb_config {
     const struct al_policy *policy; /* after sb_policy_add_defaults() */
     const char *cwd;                /* workspace: read-write, initial cwd */
@@ -61,6 +68,14 @@ struct sb_config {
                                     helper program airlock ships; missing
                                     paths are skipped */
     size_t n_ro_paths;
+    /* Host files bound read-only over `dst` inside the sandbox, after every
+     * other mount (so they also win inside a hidden directory or a writable
+     * one): masked copies of credential files, the session CA bundle. A
+     * missing `dst` is created where airlock's own mounts allow it (a hidden
+     * directory, /run); elsewhere the setup fails. The weaker mode has no
+     * mounts and binds nothing. */
+    const struct sb_file_bind *file_binds;
+    size_t n_file_binds;
     /* A terminal of the sandbox's own (`airlock run` on a terminal). With
      * pty_stdio non-zero, the command's process opens a new pseudo-terminal
      * from the sandbox's private devpts, makes it its controlling terminal

@@ -315,6 +315,50 @@ static void test_session_opts(void **state)
     assert_int_equal(sb_plan_build_ex(&plan, &f->cfg, &opts), AL_EINVAL);
 }
 
+/* Files the caller made, bound read-only over other paths (airlock run's
+ * masked credential files, the session CA bundle): after every other
+ * mount, one entry per destination even for a shared source, and a bad
+ * destination or a missing source refuses the plan. */
+static void test_file_binds(void **state)
+{
+    struct fixture *f = *state;
+    char src[PATH_MAX], dst[PATH_MAX];
+    scratch_touch(&f->s, "outside/masked");
+    scratch_path(src, &f->s, "outside/masked");
+    scratch_path(dst, &f->s, "home/.aws/credentials"); /* inside a hidden dir */
+    const struct sb_file_bind binds[] = {{src, dst}, {src, "/etc/ssl/cert.pem"}};
+    f->cfg.file_binds = binds;
+    f->cfg.n_file_binds = 2;
+    struct sb_plan plan;
+    assert_int_equal(sb_plan_build(&plan, &f->cfg), 0);
+    size_t n = 0;
+    unsigned seen = 0;
+    for (size_t i = 0; i < plan.len; i++) {
+        if (plan.mounts[i].kind != SB_MNT_FILE) {
+            assert_int_equal(n, 0); /* every other mount comes first */
+            continue;
+        }
+        assert_string_equal(plan.mounts[i].path, src);
+        assert_true(plan.mounts[i].no_remap);
+        seen |= strcmp(plan.mounts[i].dst, dst) == 0 ? 1u : 0u;
+        seen |= strcmp(plan.mounts[i].dst, "/etc/ssl/cert.pem") == 0 ? 2u : 0u;
+        n++;
+    }
+    assert_int_equal(n, 2);
+    assert_int_equal(seen, 3);
+    sb_plan_remove_placeholders(&plan);
+    sb_plan_free(&plan);
+
+    const struct sb_file_bind relative[] = {{src, "etc/x"}}, climbing[] = {{src, "/a/../etc"}},
+                              missing[] = {{"/nonexistent/airlock-masked", "/etc/x"}};
+    const struct sb_file_bind *bad[] = {relative, climbing, missing};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+        f->cfg.file_binds = bad[i];
+        f->cfg.n_file_binds = 1;
+        assert_int_equal(sb_plan_build(&plan, &f->cfg), AL_EINVAL);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -325,6 +369,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_policy_bits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_session_opts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_file_binds, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

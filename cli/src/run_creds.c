@@ -1,0 +1,493 @@
+/* Masked credentials and TLS termination for `airlock run` (see
+ * run_creds.h). */
+#include "run_creds.h"
+
+#include "airlock/buf.h"
+#include "airlock/error.h"
+#include "airlock/log.h"
+#include "airlock/path.h"
+#include "airlock/proxy_env.h"
+#include "airlock/termtext.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/objects.h>
+#include <openssl/pem.h>
+#include <openssl/pkcs12.h>
+#include <openssl/x509.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define CRED_FILE_MAX   (1024 * 1024)     /* credmask's own limit for a file */
+#define CA_FILE_MAX     (64 * 1024)       /* caCertPath, caKeyPath */
+#define TRUST_FILES_MAX (8 * 1024 * 1024) /* the host bundle, extraCaCertPaths */
+#define TRUSTSTORE_PASS "changeit"        /* Java's well-known default */
+/* Oracle's "trusted key usage" attribute: marks a certificate bag of a
+ * PKCS#12 file as a trusted certificate entry for Java's keystore. */
+#define JDK_TRUSTED_USAGE_OID "2.16.840.1.113894.746875.1.1"
+
+/* The distributions' CA bundle paths; the first existing one is the host's
+ * trust store the sandbox's bundle starts from, and every existing one is
+ * covered by that bundle inside the sandbox. */
+static const char *const bundle_paths[] = {
+    "/etc/ssl/certs/ca-certificates.crt", /* Debian, Ubuntu, Alpine, Arch */
+    "/etc/pki/tls/certs/ca-bundle.crt",   /* Fedora, RHEL */
+    "/etc/ssl/cert.pem",                  /* Alpine, macOS-like layouts */
+};
+
+/* "sandbox.credentials" or "credentials", in the shape of the last
+ * settings file loaded (policy->key_prefix). */
+static const char *cred_key(const struct al_policy *policy)
+{
+    return policy->key_prefix[0] ? "sandbox.credentials" : "credentials";
+}
+
+/* Writes `len` bytes to a new file `name` in rc->dir with `mode`; the
+ * full path goes to `out` (PATH_MAX). 0 or AL_EIO (printed). */
+static int write_private(const struct run_creds *rc, const char *name, const void *data, size_t len,
+                         mode_t mode, char *out)
+{
+    if (al_path_join(out, PATH_MAX, rc->dir, name) < 0) {
+        fprintf(stderr, "airlock: %s/%s: path too long\n", rc->dir, name);
+        return AL_EIO;
+    }
+    int fd = open(out, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
+    if (fd < 0) {
+        fprintf(stderr, "airlock: cannot create %s: %s\n", out, strerror(errno));
+        return AL_EIO;
+    }
+    const char *p = data;
+    size_t left = len;
+    int err = 0;
+    while (left > 0 && err == 0) {
+        ssize_t n = write(fd, p, left);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            err = AL_EIO;
+            break;
+        }
+        p += n;
+        left -= (size_t)n;
+    }
+    if (close(fd) < 0)
+        err = AL_EIO;
+    if (err < 0)
+        fprintf(stderr, "airlock: cannot write %s: %s\n", out, strerror(errno));
+    return err;
+}
+
+/* The private directory, made on first use. 0 or AL_EIO (printed). */
+static int private_dir(struct run_creds *rc)
+{
+    if (rc->dir[0])
+        return 0;
+    const char *base = getenv("XDG_RUNTIME_DIR");
+    struct stat st;
+    if (!base || base[0] != '/' || stat(base, &st) < 0 || !S_ISDIR(st.st_mode) ||
+        st.st_uid != geteuid())
+        base = "/tmp";
+    if ((size_t)snprintf(rc->dir, sizeof(rc->dir), "%s/airlock-run.XXXXXX", base) >=
+            sizeof(rc->dir) ||
+        !mkdtemp(rc->dir)) {
+        fprintf(stderr, "airlock: cannot make a private directory in %s: %s\n", base,
+                strerror(errno));
+        rc->dir[0] = '\0';
+        return AL_EIO;
+    }
+    return 0;
+}
+
+/* Binds host file `src` over `dst` inside the sandbox. 0 or AL_ENOMEM. */
+static int add_bind(struct run_creds *rc, const char *src, const char *dst)
+{
+    if (al_strlist_push(&rc->bind_src, src) < 0 || al_strlist_push(&rc->bind_dst, dst) < 0)
+        return AL_ENOMEM;
+    return 0;
+}
+
+/* Sets NAME=value in `env`: a --pass-env'd NAME is replaced (with a
+ * warning naming `why`). 0 or AL_ENOMEM. */
+static int env_set(struct al_strlist *env, const char *name, const char *value, const char *why)
+{
+    size_t n = strlen(name);
+    struct al_buf b;
+    al_buf_init(&b, 64 * 1024 + 256);
+    if (al_buf_printf(&b, "%s=%s", name, value) < 0) {
+        al_buf_free(&b);
+        return AL_ENOMEM;
+    }
+    for (size_t i = 0; i < env->len; i++) {
+        if (strncmp(env->items[i], name, n) == 0 && env->items[i][n] == '=') {
+            fprintf(stderr, "airlock: warning: --pass-env %s: replaced by airlock's own (%s)\n",
+                    name, why);
+            free(env->items[i]);
+            env->items[i] = al_buf_detach(&b);
+            return env->items[i] ? 0 : AL_ENOMEM;
+        }
+    }
+    char *s = al_buf_detach(&b);
+    return s ? al_strlist_push_owned(env, s) : AL_ENOMEM;
+}
+
+/* credentials.envVars mask entries: each variable set in airlock's own
+ * environment enters the credential set, and the sandbox gets its
+ * sentinel. */
+static int mask_env_vars(struct run_creds *rc, const struct al_policy *policy,
+                         struct al_strlist *env)
+{
+    for (size_t i = 0; i < policy->n_mask_env; i++) {
+        const struct al_masked *m = &policy->mask_env[i];
+        const char *real = getenv(m->name);
+        if (!real || !*real) {
+            fprintf(stderr,
+                    "airlock: warning: %s.envVars: %s (mode \"mask\") is not set in airlock's "
+                    "environment: nothing passed for it\n",
+                    cred_key(policy), m->name);
+            continue;
+        }
+        if (al_credset_add(&rc->set, m->name, real, strlen(real), &m->inject_hosts, NULL) < 0) {
+            fprintf(stderr, "airlock: %s.envVars: %s: %s\n", cred_key(policy), m->name,
+                    al_error_last());
+            return AL_EINVAL;
+        }
+        const struct al_cred *c = &rc->set.v[rc->set.len - 1];
+        if (env_set(env, m->name, c->sentinel, "its sentinel: credentials.envVars masks it") < 0)
+            return AL_ENOMEM;
+    }
+    return 0;
+}
+
+/* credentials.files mask entries: the real file is read here, its masked
+ * copy is bound over it, and its real path is hidden as well (so that
+ * without mounts it is unreadable rather than real). */
+static int mask_files(struct run_creds *rc, struct al_policy *policy)
+{
+    for (size_t i = 0; i < policy->n_mask_files; i++) {
+        const struct al_masked *m = &policy->mask_files[i];
+        char real[PATH_MAX], copy[PATH_MAX], name[32];
+        struct stat st;
+        struct al_buf content;
+        char *masked = NULL;
+        size_t masked_len = 0;
+        int err = 0;
+        if (!realpath(m->name, real) || stat(real, &st) < 0) {
+            if (errno == ENOENT) { /* the settings loader said so */
+                al_log(AL_LOG_DEBUG, "%s does not exist: nothing to mask", m->name);
+                continue;
+            }
+            fprintf(stderr, "airlock: %s.files: %s: %s\n", cred_key(policy), m->name,
+                    strerror(errno));
+            return AL_EIO;
+        }
+        if (!S_ISREG(st.st_mode)) {
+            fprintf(stderr, "airlock: %s.files: %s (mode \"mask\") is not a regular file\n",
+                    cred_key(policy), m->name);
+            return AL_EINVAL;
+        }
+        al_buf_init(&content, CRED_FILE_MAX);
+        if (al_buf_read_file(&content, real) < 0) {
+            fprintf(stderr, "airlock: %s.files: %s: %s\n", cred_key(policy), m->name,
+                    al_error_last());
+            al_buf_wipe_free(&content);
+            return AL_EIO;
+        }
+        err = al_cred_mask_file(&rc->set, m->name, content.ptr ? content.ptr : "", content.len,
+                                m->extract, &m->inject_hosts, &masked, &masked_len);
+        al_buf_wipe_free(&content);
+        if (err < 0) {
+            fprintf(stderr, "airlock: %s.files: %s\n", cred_key(policy), al_error_last());
+            return err;
+        }
+        snprintf(name, sizeof(name), "file-%zu", i);
+        if ((err = private_dir(rc)) == 0 &&
+            (err = write_private(rc, name, masked, masked_len, 0400, copy)) == 0 &&
+            (err = add_bind(rc, copy, real)) == 0)
+            err = al_strlist_push_unique(&policy->deny_read, real);
+        free(masked);
+        if (err < 0)
+            return err;
+    }
+    return 0;
+}
+
+/* Reads `path` (at most `max` bytes) appended to `b`; prints why not. */
+static int read_named(struct al_buf *b, const char *what, const char *path)
+{
+    if (al_buf_read_file(b, path) < 0) {
+        fprintf(stderr, "airlock: %s %s: %s\n", what, path, al_error_last());
+        return AL_EIO;
+    }
+    return 0;
+}
+
+/* The session CA: the operator's (caCertPath + caKeyPath) or a new one.
+ * The operator's key file is added to the denied paths: a key under the
+ * home directory would otherwise be readable inside. */
+static int session_ca(struct run_creds *rc, struct al_policy *policy)
+{
+    const struct al_tlsterm *t = &policy->tls;
+    if (!t->ca_cert_path && !t->ca_key_path) {
+        if (np_ca_generate(&rc->ca_cert, &rc->ca_key, "airlock run session CA") < 0) {
+            fprintf(stderr, "airlock: cannot make the session CA: %s\n", al_error_last());
+            return AL_EIO;
+        }
+        return 0;
+    }
+    if (!t->ca_cert_path || !t->ca_key_path) {
+        fprintf(stderr, "airlock: %s.tlsTerminate: caCertPath and caKeyPath go together\n",
+                policy->net_key_path);
+        return AL_EINVAL;
+    }
+    struct al_buf cert, key;
+    al_buf_init(&cert, CA_FILE_MAX);
+    al_buf_init(&key, CA_FILE_MAX);
+    int err = read_named(&cert, "tlsTerminate.caCertPath", t->ca_cert_path);
+    if (err == 0)
+        err = read_named(&key, "tlsTerminate.caKeyPath", t->ca_key_path);
+    if (err == 0 && (!(rc->ca_cert = al_buf_detach(&cert)) || !(rc->ca_key = al_buf_detach(&key))))
+        err = AL_ENOMEM;
+    char real[PATH_MAX];
+    if (err == 0 && realpath(t->ca_key_path, real))
+        err = al_strlist_push_unique(&policy->deny_read, real);
+    al_buf_free(&cert);
+    al_buf_wipe_free(&key);
+    return err;
+}
+
+/* A PKCS#12 truststore holding every certificate of `pem` as a trusted
+ * certificate entry for Java (the JDK's trusted-key-usage attribute set to
+ * anyExtendedKeyUsage), certificates unencrypted, MAC with "changeit".
+ * Returns 0 and *out (caller frees) or AL_EINVAL / AL_ENOMEM. */
+static int truststore_make(unsigned char **out, size_t *out_len, const char *pem, size_t len)
+{
+    STACK_OF(PKCS12_SAFEBAG) *bags = NULL;
+    STACK_OF(PKCS7) *safes = NULL;
+    PKCS12 *p12 = NULL;
+    ASN1_OBJECT *any_eku = OBJ_nid2obj(NID_anyExtendedKeyUsage);
+    BIO *in = BIO_new_mem_buf(pem, (int)len);
+    int err = AL_ENOMEM, n = 0;
+    X509 *x;
+    *out = NULL;
+    if (!in || !any_eku)
+        goto out;
+    while ((x = PEM_read_bio_X509(in, NULL, NULL, NULL))) {
+        char alias[32];
+        PKCS12_SAFEBAG *bag = PKCS12_add_cert(&bags, x);
+        X509_free(x);
+        /* the session CA comes first in the bundle */
+        snprintf(alias, sizeof(alias), n == 0 ? "airlock-session-ca" : "ca-%d", n);
+        if (!bag || !PKCS12_add_friendlyname_asc(bag, alias, -1) ||
+            !PKCS12_add1_attr_by_txt(bag, JDK_TRUSTED_USAGE_OID, V_ASN1_OBJECT,
+                                     (const unsigned char *)any_eku, -1))
+            goto out;
+        n++;
+    }
+    ERR_clear_error(); /* the end of the PEM input */
+    if (n == 0) {
+        err = al_error_set(AL_EINVAL, "no certificate in the bundle");
+        goto out;
+    }
+    if (!PKCS12_add_safe(&safes, bags, -1, 0, NULL) || !(p12 = PKCS12_add_safes(safes, 0)) ||
+        !PKCS12_set_mac(p12, TRUSTSTORE_PASS, -1, NULL, 0, 2048, EVP_sha256()))
+        goto out;
+    int der_len = i2d_PKCS12(p12, out);
+    if (der_len <= 0) {
+        *out = NULL;
+        goto out;
+    }
+    *out_len = (size_t)der_len;
+    err = 0;
+out:
+    if (err == AL_ENOMEM)
+        al_error_set(AL_ENOMEM, "PKCS#12: %s", ERR_reason_error_string(ERR_peek_last_error()));
+    ERR_clear_error();
+    PKCS12_free(p12);
+    sk_PKCS7_pop_free(safes, PKCS7_free);
+    sk_PKCS12_SAFEBAG_pop_free(bags, PKCS12_SAFEBAG_free);
+    BIO_free(in);
+    return err;
+}
+
+/* The files and variables by which the sandbox trusts the session CA. */
+static int ca_for_sandbox(struct run_creds *rc, struct al_strlist *env)
+{
+    char ca_path[PATH_MAX], bundle_path[PATH_MAX], store_path[PATH_MAX], real[PATH_MAX];
+    struct al_buf bundle;
+    unsigned char *store = NULL;
+    size_t store_len = 0;
+    int err;
+    /* The session CA first (the truststore's alias), then the host's. */
+    al_buf_init(&bundle, TRUST_FILES_MAX + CA_FILE_MAX);
+    if ((err = al_buf_puts(&bundle, rc->ca_cert)) < 0)
+        goto out;
+    for (size_t i = 0; i < sizeof(bundle_paths) / sizeof(*bundle_paths); i++) {
+        if (access(bundle_paths[i], R_OK) < 0)
+            continue;
+        if ((err = al_buf_puts(&bundle, "\n")) < 0 ||
+            (err = read_named(&bundle, "the host's CA bundle", bundle_paths[i])) < 0)
+            goto out;
+        break;
+    }
+    /* extraCaCertPaths too, as sandbox-runtime does: a host in
+     * excludeDomains is reached by the sandbox's own TLS */
+    if (rc->extra_trust && ((err = al_buf_puts(&bundle, "\n")) < 0 ||
+                            (err = al_buf_puts(&bundle, rc->extra_trust)) < 0))
+        goto out;
+    if ((err = truststore_make(&store, &store_len, bundle.ptr, bundle.len)) < 0) {
+        fprintf(stderr, "airlock: Java truststore: %s\n", al_error_last());
+        goto out;
+    }
+    if ((err = private_dir(rc)) < 0 ||
+        (err = write_private(rc, "ca.pem", rc->ca_cert, strlen(rc->ca_cert), 0444, ca_path)) < 0 ||
+        (err = write_private(rc, "ca-bundle.pem", bundle.ptr, bundle.len, 0444, bundle_path)) < 0 ||
+        (err = write_private(rc, "truststore.p12", store, store_len, 0444, store_path)) < 0)
+        goto out;
+    if ((err = add_bind(rc, ca_path, RUN_CREDS_CA_PEM)) < 0 ||
+        (err = add_bind(rc, bundle_path, RUN_CREDS_CA_BUNDLE)) < 0 ||
+        (err = add_bind(rc, store_path, RUN_CREDS_TRUSTSTORE)) < 0)
+        goto out;
+    /* Over every distribution path the host has (at its real path: the
+     * bind must not follow a symlink from outside the new root). */
+    for (size_t i = 0; i < sizeof(bundle_paths) / sizeof(*bundle_paths); i++) {
+        if (!realpath(bundle_paths[i], real) || al_strlist_find(&rc->bind_dst, real) >= 0)
+            continue;
+        if ((err = add_bind(rc, bundle_path, real)) < 0)
+            goto out;
+    }
+    static const char *const why = "the session CA: network.tlsTerminate";
+    if ((err = env_set(env, "SSL_CERT_FILE", RUN_CREDS_CA_BUNDLE, why)) < 0 ||
+        (err = env_set(env, "NODE_EXTRA_CA_CERTS", RUN_CREDS_CA_PEM, why)) < 0 ||
+        (err = env_set(env, "REQUESTS_CA_BUNDLE", RUN_CREDS_CA_BUNDLE, why)) < 0 ||
+        (err = env_set(env, "CURL_CA_BUNDLE", RUN_CREDS_CA_BUNDLE, why)) < 0 ||
+        (err = env_set(env, "GIT_SSL_CAINFO", RUN_CREDS_CA_BUNDLE, why)) < 0)
+        goto out;
+    /* Java: the proxy's properties (run_network_env keeps a --pass-env'd
+     * JAVA_TOOL_OPTIONS instead of them) plus the truststore. */
+    const char *java = NULL;
+    for (size_t i = 0; i < env->len && !java; i++)
+        if (strncmp(env->items[i], "JAVA_TOOL_OPTIONS=", 18) == 0)
+            java = env->items[i] + 18;
+    for (size_t i = 0; i < AL_PROXY_ENV_LEN && !java; i++)
+        if (strncmp(al_proxy_env[i], "JAVA_TOOL_OPTIONS=", 18) == 0)
+            java = al_proxy_env[i] + 18;
+    char opts[4096];
+    int n = snprintf(opts, sizeof(opts),
+                     "%s%s-Djavax.net.ssl.trustStore=" RUN_CREDS_TRUSTSTORE
+                     " -Djavax.net.ssl.trustStoreType=PKCS12"
+                     " -Djavax.net.ssl.trustStorePassword=" TRUSTSTORE_PASS,
+                     java ? java : "", java && *java ? " " : "");
+    if (n < 0 || (size_t)n >= sizeof(opts)) {
+        fprintf(stderr, "airlock: JAVA_TOOL_OPTIONS too long\n");
+        err = AL_EINVAL;
+        goto out;
+    }
+    /* replacing a --pass-env'd value that it extends: no warning */
+    for (size_t i = 0; i < env->len; i++)
+        if (strncmp(env->items[i], "JAVA_TOOL_OPTIONS=", 18) == 0) {
+            free(env->items[i]);
+            memmove(&env->items[i], &env->items[i + 1], (env->len - i) * sizeof(char *));
+            env->len--;
+            break;
+        }
+    err = env_set(env, "JAVA_TOOL_OPTIONS", opts, why);
+out:
+    OPENSSL_free(store);
+    al_buf_free(&bundle);
+    return err;
+}
+
+/* extraCaCertPaths: more trust anchors for the upstream side. */
+static int extra_trust(struct run_creds *rc, const struct al_policy *policy)
+{
+    const struct al_strlist *paths = &policy->tls.extra_ca_paths;
+    if (paths->len == 0)
+        return 0;
+    struct al_buf b;
+    al_buf_init(&b, TRUST_FILES_MAX);
+    int err = 0;
+    for (size_t i = 0; i < paths->len && err == 0; i++)
+        if ((err = read_named(&b, "tlsTerminate.extraCaCertPaths:", paths->items[i])) == 0)
+            err = al_buf_puts(&b, "\n");
+    if (err == 0 && !(rc->extra_trust = al_buf_detach(&b)))
+        err = AL_ENOMEM;
+    al_buf_free(&b);
+    return err;
+}
+
+int run_creds_prepare(struct run_creds *rc, struct al_policy *policy, struct al_strlist *env,
+                      int networked)
+{
+    int err;
+    memset(rc, 0, sizeof(*rc));
+    /* Fails closed: settings validation refuses a mask without
+     * tlsTerminate already; a policy built some other way still must not
+     * hand out sentinels that nothing would ever replace. */
+    if ((policy->n_mask_env || policy->n_mask_files) && !policy->net.tls_terminate) {
+        fprintf(stderr,
+                "airlock: %s: a \"mask\" entry needs %s.tlsTerminate (the proxy only puts real "
+                "values back into requests it terminates)\n",
+                cred_key(policy), policy->net_key_path);
+        return AL_EINVAL;
+    }
+    if ((err = mask_env_vars(rc, policy, env)) < 0 || (err = mask_files(rc, policy)) < 0)
+        return err;
+    if (networked && policy->net.tls_terminate &&
+        ((err = session_ca(rc, policy)) < 0 || (err = extra_trust(rc, policy)) < 0 ||
+         (err = ca_for_sandbox(rc, env)) < 0))
+        return err;
+    if (rc->bind_src.len) {
+        rc->binds = calloc(rc->bind_src.len, sizeof(*rc->binds));
+        if (!rc->binds)
+            return AL_ENOMEM;
+        for (size_t i = 0; i < rc->bind_src.len; i++)
+            rc->binds[i] = (struct sb_file_bind){rc->bind_src.items[i], rc->bind_dst.items[i]};
+        rc->n_binds = rc->bind_src.len;
+    }
+    return 0;
+}
+
+int run_creds_apply(const struct run_creds *rc, np_proxy *proxy, const char *session)
+{
+    if (rc->ca_cert &&
+        np_proxy_set_tls(proxy, session, rc->ca_cert, rc->ca_key, rc->extra_trust) < 0) {
+        fprintf(stderr, "airlock: network.tlsTerminate: %s\n", al_error_last());
+        return AL_EINVAL;
+    }
+    if (rc->set.len && np_proxy_set_credentials(proxy, session, &rc->set) < 0) {
+        fprintf(stderr, "airlock: masked credentials: %s\n", al_error_last());
+        return AL_EINVAL;
+    }
+    return 0;
+}
+
+void run_creds_free(struct run_creds *rc)
+{
+    al_credset_free(&rc->set);
+    if (rc->ca_key) {
+        OPENSSL_cleanse(rc->ca_key, strlen(rc->ca_key));
+        free(rc->ca_key);
+    }
+    free(rc->ca_cert);
+    free(rc->extra_trust);
+    free(rc->binds);
+    al_strlist_free(&rc->bind_src);
+    al_strlist_free(&rc->bind_dst);
+    if (rc->dir[0]) {
+        DIR *d = opendir(rc->dir);
+        struct dirent *de;
+        while (d && (de = readdir(d)))
+            if (!al_path_is_dot(de->d_name))
+                unlinkat(dirfd(d), de->d_name, 0);
+        if (d)
+            closedir(d);
+        rmdir(rc->dir);
+    }
+    memset(rc, 0, sizeof(*rc));
+}
