@@ -152,11 +152,15 @@ static int mask_env_vars(struct run_creds *rc, const struct al_policy *policy,
                     cred_key(policy), m->name);
             continue;
         }
-        if (al_credset_add(&rc->set, m->name, real, strlen(real), &m->inject_hosts, NULL) < 0) {
+        struct al_strlist hosts = {0};
+        int err = al_masked_inject_hosts(policy, m, &hosts);
+        if (err == 0 &&
+            (err = al_credset_add(&rc->set, m->name, real, strlen(real), &hosts, NULL)) < 0)
             fprintf(stderr, "airlock: %s.envVars: %s: %s\n", cred_key(policy), m->name,
                     al_error_last());
-            return AL_EINVAL;
-        }
+        al_strlist_free(&hosts);
+        if (err < 0)
+            return err;
         const struct al_cred *c = &rc->set.v[rc->set.len - 1];
         if (env_set(env, m->name, c->sentinel, "its sentinel: credentials.envVars masks it") < 0)
             return AL_ENOMEM;
@@ -198,8 +202,12 @@ static int mask_files(struct run_creds *rc, struct al_policy *policy)
             al_buf_wipe_free(&content);
             return AL_EIO;
         }
-        err = al_cred_mask_file(&rc->set, m->name, content.ptr ? content.ptr : "", content.len,
-                                m->extract, &m->inject_hosts, &masked, &masked_len);
+        struct al_strlist hosts = {0};
+        err = al_masked_inject_hosts(policy, m, &hosts);
+        if (err == 0)
+            err = al_cred_mask_file(&rc->set, m->name, content.ptr ? content.ptr : "", content.len,
+                                    m->extract, &hosts, &masked, &masked_len);
+        al_strlist_free(&hosts);
         al_buf_wipe_free(&content);
         if (err < 0) {
             fprintf(stderr, "airlock: %s.files: %s\n", cred_key(policy), al_error_last());

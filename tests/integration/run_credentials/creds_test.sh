@@ -602,5 +602,19 @@ case_pass_env_masked_refused() {
   expect_contains "$ERR" "airlock: --pass-env API_TOKEN: refused: the settings mask it (sandbox.credentials.envVars, mode \"mask\"): the sandbox gets a sentinel, never the value"
 }
 
+# A mask entry without injectHosts (as users' Claude Code files often have
+# it): the real value goes to every allowedDomains host, with a warning
+# that says so; a host outside allowedDomains is never reached at all.
+case_default_inject_hosts() {
+  start_upstream; start_sink; write_settings '{"name": "API_TOKEN", "mode": "mask"}'
+  expect_status 0 arun -- sh -c "
+    curl -sS -o /dev/null -w '%{http_code} ' -H \"Authorization: Bearer \$API_TOKEN\" https://api.test:$PORT/a
+    curl -sS -o /dev/null -m 5 -H \"Authorization: Bearer \$API_TOKEN\" https://other.test:$SINK_PORT/b; true"
+  expect_contains "$OUT" "200 " "api.test got the real value"
+  expect_contains "$(cat "$TMPD/sink.raw")" "Authorization: Bearer $REAL" "other.test (in allowedDomains) got the real value"
+  expect_contains "$ERR" "airlock: warning: cc.json: sandbox.credentials.envVars[0]: mode \"mask\" without injectHosts: the real value may be sent to every allowedDomains entry (as in Claude Code and sandbox-runtime); list the hosts it is for to narrow it"
+  expect_not_contains "$OUT$ERR" "$REAL"
+}
+
 "case_$CASE"
 echo "PASS run_credentials.$CASE"
