@@ -82,9 +82,11 @@ struct np_tt_req {
     bool has_body;
     bool chunked;
     uint64_t content_length;
-    bool body_subst; /* json/form body: sentinels are replaced */
-    bool rebuffer;   /* body_subst and the length may change: buffer the body and send it with a new
-                        Content-Length (the head then has no framing header) */
+    bool body_subst;      /* json/form body: sentinels are replaced */
+    bool rebuffer;        /* buffer the body and send it with a new Content-Length (the head then
+                             has no framing header): body_subst and the length may change, or the
+                             session has credentials and the body has a Content-Length up to
+                             NP_TT_BODY_MAX (so a refused body never lets its head through) */
     bool expect_continue; /* "Expect: 100-continue" with a body: left out of the
                              head; the proxy answers 100 itself and reads the body
                              (the upstream cannot refuse it early) */

@@ -214,6 +214,13 @@ int np_tt_request_process(const struct np_tt_ctx *ctx, const char *buf, size_t l
     /* a body whose length may change is buffered and sent with a new
      * Content-Length (decision 6): its framing headers are left out here */
     out->rebuffer = out->body_subst && !al_credset_same_length(ctx->creds, ctx->inject_ok);
+    /* and with credentials in the session, a body of known length up to
+     * the limit is read whole before anything goes upstream, so a request
+     * refused for a sentinel in its body never reaches the host at all
+     * (longer or chunked bodies are streamed behind their head) */
+    if (have_creds && !rq->chunked && rq->has_content_length && rq->content_length > 0 &&
+        rq->content_length <= NP_TT_BODY_MAX)
+        out->rebuffer = true;
 
     /* the head sent upstream: the normalised target for a host with rules */
     int err = 0;
