@@ -16,6 +16,7 @@ import os
 import re
 import shutil
 import signal
+import random
 import socket
 import subprocess
 import tempfile
@@ -50,6 +51,18 @@ def wait_until(seconds, fn, what):
 
 
 def free_port():
+    """A port free now, below the kernel's ephemeral range: one from that
+    range can be taken by any client connection's source port between this
+    pick and the daemon's bind (a full parallel ctest makes many)."""
+    lo = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+    for _ in range(200):
+        port = random.randrange(20000, min(lo, 32768))
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+                return port
+            except OSError:
+                continue
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]

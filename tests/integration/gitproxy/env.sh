@@ -27,8 +27,24 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# A port free now, below the kernel's ephemeral range (32768-60999 by
+# default): a port from that range can be taken by any client connection's
+# source port between this pick and the daemon's bind (seen under a full
+# parallel ctest: the proxy failed to bind and wait_port met someone else).
 free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+    python3 -c '
+import random, socket
+lo = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+for _ in range(200):
+    p = random.randrange(20000, min(lo, 32768))
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p)); print(p); break
+    except OSError:
+        pass
+    finally:
+        s.close()
+'
 }
 wait_port() {
     for _ in $(seq 1 100); do
