@@ -173,7 +173,7 @@ void np_conn_accept(struct np_proxy *p, struct np_listener *l)
         if (c->session->removed) {
             np_conn_close(c);
         } else if (p->cfg.max_conns_per_session &&
-                   c->session->n_conns > p->cfg.max_conns_per_session) {
+                   c->session->n_conns + np_tt_count(c->session) > p->cfg.max_conns_per_session) {
             if (c->kind == NP_HTTP) {
                 np_log_begin(c, "http");
                 np_conn_refuse(c, 429, "limit", 0,

@@ -15,6 +15,9 @@
 #include "http_parse.h"
 #include "resolve.h"
 #include "tls_sni.h"
+#include "tls_term.h"
+
+struct np_tls;
 
 #define NP_IN_MAX    (NP_TLS_HELLO_MAX + 1024) /* client bytes read before relaying */
 #define NP_PEND_MAX  (1u << 20)                /* user-space bytes queued per direction */
@@ -36,6 +39,13 @@ struct np_session {
     struct np_rules extra; /* host:port allowed by the approver for this session */
     unsigned n_conns;
     bool removed;
+    /* issue 15, guarded by the proxy's lock; each is reference-counted so
+     * that terminated connections (worker threads) keep what they started
+     * with: */
+    struct np_tls *tls;      /* np_proxy_set_tls (NULL: none) */
+    struct np_creds *creds;  /* np_proxy_set_credentials (NULL: none) */
+    struct np_polsnap *snap; /* the policy, for the terminated path */
+    atomic_uint n_workers;   /* terminated connections running */
     struct np_session *next;
 };
 
@@ -90,6 +100,10 @@ struct np_logrec {
     char addr[48];
     const char *addr_class; /* static string; NULL unless blocked-address */
     int status;
+    /* a request inside a terminated tunnel (or a plain HTTP request) */
+    char method[24];
+    char path[512];
+    char credential[160];
     uint64_t t_start, t_dns, dns_us, t_connect, connect_us;
     uint64_t up0, down0; /* byte counters when the request started */
 };
@@ -125,6 +139,7 @@ struct np_conn {
     bool close_after; /* HTTP: Connection: close on this request */
     bool upgrade;     /* HTTP: Upgrade request; relay raw bytes after it */
     bool require_sni;
+    bool terminate; /* tunnel: TLS-terminated (tls_term.c) */
 
     /* upstream */
     struct np_resolve_job *job;
@@ -175,6 +190,13 @@ struct np_proxy {
     int (*pipes)[2]; /* empty pipes ready for any direction (pool) */
     size_t n_pipes, cap_pipes;
     uint64_t last_emfile_log_ms;
+
+    /* terminated connections (tls_term.c) */
+    pthread_mutex_t log_lock;  /* one decision line (and hook call) at a time */
+    pthread_mutex_t wk_lock;   /* guards workers, n_workers */
+    pthread_cond_t wk_cond;    /* signalled when a worker ends */
+    struct np_worker *workers; /* running */
+    size_t n_workers;
 };
 
 /* loop.c */
@@ -215,6 +237,10 @@ void np_socks_on_connected(struct np_conn *c);
 /* decision_log.c */
 void np_log_begin(struct np_conn *c, const char *proxy);
 void np_log_finish(struct np_conn *c);
+/* Writes one decision line for `l` and calls the decision hook, under the
+ * proxy's log_lock: any thread (the loop, terminated-connection workers). */
+void np_log_write(struct np_proxy *p, const char *session_id, const char *client,
+                  const struct np_logrec *l, uint64_t bytes_up, uint64_t bytes_down);
 
 /* conn.c: hands bytes that arrived before the tunnel to the upstream queue
  * and switches `c` to the raw (spliced) relay. Returns 0, or -1 after closing

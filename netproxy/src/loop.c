@@ -4,6 +4,7 @@
 
 #include "airlock/error.h"
 #include "airlock/log.h"
+#include "tls_ca.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -67,6 +68,9 @@ int np_proxy_new(np_proxy **out, const struct np_config *cfg)
     p->wakefd = -1;
     p->next_approval_id = 1;
     pthread_mutex_init(&p->lock, NULL);
+    pthread_mutex_init(&p->log_lock, NULL);
+    pthread_mutex_init(&p->wk_lock, NULL);
+    pthread_cond_init(&p->wk_cond, NULL);
     p->epfd = epoll_create1(EPOLL_CLOEXEC);
     p->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (p->epfd < 0 || p->wakefd < 0) {
@@ -127,22 +131,31 @@ struct np_session *np_session_get(struct np_proxy *p, const char *id, bool creat
 int np_proxy_set_policy(np_proxy *proxy, const char *session_id, const struct al_netpolicy *policy)
 {
     struct np_rules rules;
+    struct np_polsnap *snap = NULL, *old;
     int err;
 
     if ((err = np_rules_build(&rules, policy)) < 0)
         return err;
+    if ((err = np_polsnap_new(&snap, policy)) < 0) {
+        np_rules_free(&rules);
+        return err;
+    }
     pthread_mutex_lock(&proxy->lock);
     struct np_session *s = np_session_get(proxy, session_id, true);
     if (!s) {
         pthread_mutex_unlock(&proxy->lock);
         np_rules_free(&rules);
+        np_polsnap_unref(snap);
         return AL_ENOMEM;
     }
     if (s->has_policy)
         np_rules_free(&s->rules);
     s->rules = rules;
     s->has_policy = true;
+    old = s->snap;
+    s->snap = snap;
     pthread_mutex_unlock(&proxy->lock);
+    np_polsnap_unref(old);
     return 0;
 }
 
@@ -155,6 +168,7 @@ int np_proxy_remove_session(np_proxy *proxy, const char *session_id)
     pthread_mutex_unlock(&proxy->lock);
     if (!s)
         return AL_ENOTFOUND;
+    np_tt_kill(proxy, s); /* terminated connections run outside the loop */
     wake(proxy);
     return 0;
 }
@@ -475,6 +489,7 @@ int np_proxy_run(np_proxy *p)
         if (!c->dead)
             np_conn_close(c);
     reap(p);
+    np_tt_kill(p, NULL);
     return err;
 }
 
@@ -486,6 +501,8 @@ void np_proxy_free(np_proxy *p)
         if (!c->dead)
             np_conn_close(c);
     reap(p);
+    np_tt_kill(p, NULL);
+    np_tt_wait(p);
     np_resolver_free(p->resolver);
     np_pipe_pool_free(p);
     while (p->listeners) {
@@ -500,6 +517,9 @@ void np_proxy_free(np_proxy *p)
         if (s->has_policy)
             np_rules_free(&s->rules);
         np_rules_free(&s->extra);
+        np_tls_unref(s->tls);
+        np_creds_unref(s->creds);
+        np_polsnap_unref(s->snap);
         free(s->id);
         free(s);
     }
@@ -513,5 +533,8 @@ void np_proxy_free(np_proxy *p)
     if (p->wakefd >= 0)
         close(p->wakefd);
     pthread_mutex_destroy(&p->lock);
+    pthread_mutex_destroy(&p->log_lock);
+    pthread_mutex_destroy(&p->wk_lock);
+    pthread_cond_destroy(&p->wk_cond);
     free(p);
 }

@@ -1,0 +1,199 @@
+/* Per-session state of TLS termination: the session CA (np_proxy_set_tls),
+ * the masked credentials (np_proxy_set_credentials) and the policy
+ * snapshot the terminated path reads. */
+#include "internal.h"
+#include "tls_ca.h"
+
+#include "airlock/error.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int np_proxy_set_tls(np_proxy *proxy, const char *session_id, const char *ca_cert_pem,
+                     const char *ca_key_pem, const char *extra_trust_pem)
+{
+    struct np_tls *t = NULL, *old;
+    int err;
+
+    if ((err = np_tls_new(&t, ca_cert_pem, ca_key_pem, extra_trust_pem)) < 0)
+        return err;
+    pthread_mutex_lock(&proxy->lock);
+    struct np_session *s = np_session_get(proxy, session_id, true);
+    if (!s) {
+        pthread_mutex_unlock(&proxy->lock);
+        np_tls_unref(t);
+        return AL_ENOMEM;
+    }
+    old = s->tls;
+    s->tls = t;
+    pthread_mutex_unlock(&proxy->lock);
+    np_tls_unref(old);
+    return 0;
+}
+
+/* TEMPORARY until branch credmask (al_credset_copy/al_credset_free) is
+ * merged: a local deep copy and wiping free. */
+static void creds_free(struct al_credset *set)
+{
+    for (size_t i = 0; i < set->len; i++) {
+        struct al_cred *c = &set->v[i];
+        if (c->real) {
+            explicit_bzero(c->real, c->real_len);
+            free(c->real);
+        }
+        free(c->name);
+        free(c->sentinel);
+        al_strlist_free(&c->inject_hosts);
+    }
+    free(set->v);
+    set->v = NULL;
+    set->len = 0;
+}
+
+static int creds_copy(struct al_credset *dst, const struct al_credset *src)
+{
+    memset(dst, 0, sizeof(*dst));
+    if (!src || !src->len)
+        return 0;
+    if (!(dst->v = calloc(src->len, sizeof(*dst->v))))
+        return AL_ENOMEM;
+    for (size_t i = 0; i < src->len; i++) {
+        const struct al_cred *s = &src->v[i];
+        struct al_cred *d = &dst->v[i];
+        dst->len = i + 1;
+        if (!(d->name = strdup(s->name)) || !(d->real = malloc(s->real_len + 1)) ||
+            !(d->sentinel = strdup(s->sentinel)))
+            goto fail;
+        memcpy(d->real, s->real, s->real_len);
+        d->real[s->real_len] = '\0';
+        d->real_len = s->real_len;
+        d->sentinel_len = s->sentinel_len;
+        for (size_t j = 0; j < s->inject_hosts.len; j++)
+            if (al_strlist_push(&d->inject_hosts, s->inject_hosts.items[j]) < 0)
+                goto fail;
+    }
+    return 0;
+fail:
+    creds_free(dst);
+    return AL_ENOMEM;
+}
+
+void np_creds_unref(struct np_creds *c)
+{
+    if (!c || atomic_fetch_sub(&c->refs, 1) != 1)
+        return;
+    if (c->inject)
+        for (size_t i = 0; i < c->set.len; i++)
+            np_rules_free(&c->inject[i]);
+    free(c->inject);
+    creds_free(&c->set);
+    free(c);
+}
+
+int np_proxy_set_credentials(np_proxy *proxy, const char *session_id,
+                             const struct al_credset *creds)
+{
+    struct np_creds *c = calloc(1, sizeof(*c)), *old;
+    int err = 0;
+
+    if (!c)
+        return AL_ENOMEM;
+    atomic_init(&c->refs, 1);
+    if ((err = creds_copy(&c->set, creds)) < 0)
+        goto out;
+    if (c->set.len && !(c->inject = calloc(c->set.len, sizeof(*c->inject)))) {
+        err = AL_ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < c->set.len; i++) {
+        /* inject_hosts use the allowedDomains syntax: the same matcher */
+        struct al_netpolicy pol;
+        al_netpolicy_init(&pol);
+        pol.allowed_domains = c->set.v[i].inject_hosts;
+        err = np_rules_build(&c->inject[i], &pol);
+        if (err < 0)
+            goto out;
+    }
+    pthread_mutex_lock(&proxy->lock);
+    struct np_session *s = np_session_get(proxy, session_id, true);
+    if (!s) {
+        pthread_mutex_unlock(&proxy->lock);
+        err = AL_ENOMEM;
+        goto out;
+    }
+    old = s->creds;
+    s->creds = c;
+    c = NULL;
+    pthread_mutex_unlock(&proxy->lock);
+    np_creds_unref(old);
+out:
+    np_creds_unref(c);
+    return err;
+}
+
+uint64_t np_creds_inject_mask(const struct np_creds *c, const char *host, bool host_is_ip,
+                              uint16_t port)
+{
+    uint64_t mask = 0;
+
+    if (!c)
+        return 0;
+    for (size_t i = 0; i < c->set.len && i < AL_CRED_MAX; i++) {
+        const char *rule = NULL;
+        bool ok;
+        if (host_is_ip) {
+            /* an IP literal matches only an inject_hosts entry spelling it */
+            ok = al_strlist_find(&c->set.v[i].inject_hosts, host) >= 0;
+        } else {
+            ok = np_rules_match(&c->inject[i], host, NULL, port, &rule) == NP_MATCH_ALLOW;
+        }
+        if (ok)
+            mask |= (uint64_t)1 << i;
+    }
+    return mask;
+}
+
+int np_polsnap_new(struct np_polsnap **out, const struct al_netpolicy *pol)
+{
+    struct np_polsnap *s = calloc(1, sizeof(*s));
+    struct al_netpolicy ex;
+    int err;
+
+    if (!s)
+        return AL_ENOMEM;
+    atomic_init(&s->refs, 1);
+    if ((err = al_netpolicy_copy(&s->pol, pol)) < 0) {
+        free(s);
+        return err;
+    }
+    al_netpolicy_init(&ex);
+    ex.allowed_domains = pol->tls_exclude;
+    if ((err = np_rules_build(&s->exclude, &ex)) < 0) {
+        al_netpolicy_free(&s->pol);
+        free(s);
+        return err;
+    }
+    *out = s;
+    return 0;
+}
+
+void np_polsnap_unref(struct np_polsnap *s)
+{
+    if (!s || atomic_fetch_sub(&s->refs, 1) != 1)
+        return;
+    np_rules_free(&s->exclude);
+    al_netpolicy_free(&s->pol);
+    free(s);
+}
+
+bool np_polsnap_excluded(const struct np_polsnap *s, const char *host, bool host_is_ip,
+                         uint16_t port)
+{
+    const char *rule = NULL;
+
+    if (!s)
+        return false;
+    if (host_is_ip)
+        return al_strlist_find(&s->pol.tls_exclude, host) >= 0;
+    return np_rules_match(&s->exclude, host, NULL, port, &rule) == NP_MATCH_ALLOW;
+}
