@@ -655,19 +655,25 @@ static void connected(struct np_conn *c)
     c->deadline_ms = 0;
     snprintf(c->up_host, sizeof(c->up_host), "%s", c->host);
     c->up_port = c->port;
+    int term = np_tt_wanted(c); /* TLS termination (tls_term.c) */
+    if (term < 0) {
+        np_conn_refuse(c, 502, "tls-not-configured", NP_SOCKS5_REFUSED,
+                       "airlock: TLS termination is on for this session but it has no CA");
+        return;
+    }
     if (c->kind == NP_RELAY) {
         c->down.splice = true;
         np_conn_enter_relay(c);
     } else if (c->kind == NP_SOCKS5) {
         np_socks_on_connected(c);
         if (!c->dead)
-            tunnel_start(c);
+            term ? np_tt_start(c) : tunnel_start(c);
     } else if (c->is_connect) {
         if (al_buf_puts(&c->down.pend, "HTTP/1.1 200 Connection established\r\n\r\n") < 0) {
             np_conn_close(c);
             return;
         }
-        tunnel_start(c);
+        term ? np_tt_start(c) : tunnel_start(c);
     } else {
         c->down.splice = true;
         c->up_reusable = true;

@@ -120,12 +120,21 @@ static bool host_eq(const char *a, const char *b)
     return true;
 }
 
-static int parse_target(struct np_http_request *r, const char *t, size_t len)
+static int parse_target(struct np_http_request *r, const char *t, size_t len, bool origin)
 {
     static const char scheme[] = "http://";
     bool has_port;
     size_t alen;
 
+    if (origin) {
+        /* inside a terminated tunnel: origin-form only ("/path?query") */
+        if (r->connect || t[0] != '/')
+            return fail(r, AL_EINVAL, 400, "request target must be a path (origin-form)");
+        if (memchr(t, '#', len))
+            return fail(r, AL_EINVAL, 400, "fragment in request target");
+        r->path.len = (uint32_t)len;
+        return 0;
+    }
     if (r->connect) {
         if (memchr(t, '@', len) || memchr(t, '/', len))
             return fail(r, AL_EINVAL, 400, "bad CONNECT target");
@@ -154,12 +163,21 @@ static int parse_target(struct np_http_request *r, const char *t, size_t len)
 }
 
 static int check_host_header(struct np_http_request *r, const char *buf,
-                             const struct np_http_header *h)
+                             const struct np_http_header *h, bool origin)
 {
     char host[NP_HTTP_HOST_MAX];
     bool v6, has_port;
     uint16_t port = r->connect ? 443 : 80;
 
+    if (origin) {
+        /* the Host header names the target; the caller compares it with
+         * the tunnel's host. port 0: not written. */
+        r->port = 0;
+        if (split_authority(buf + h->value.off, h->value.len, r->host, &r->host_is_v6, &r->port,
+                            &has_port) < 0)
+            return fail(r, AL_EINVAL, 400, "bad Host header");
+        return 0;
+    }
     if (split_authority(buf + h->value.off, h->value.len, host, &v6, &port, &has_port) < 0)
         return fail(r, AL_EINVAL, 400, "bad Host header");
     if (!host_eq(host, r->host) || port != r->port)
@@ -201,7 +219,8 @@ static bool value_has_token(const char *s, size_t len, const char *tok)
     return false;
 }
 
-static int parse_headers(struct np_http_request *r, const char *buf, size_t pos, size_t end)
+static int parse_headers(struct np_http_request *r, const char *buf, size_t pos, size_t end,
+                         bool origin)
 {
     const struct np_http_header *host = NULL;
     bool has_te = false, keep_alive = false, conn_upgrade = false, has_upgrade = false;
@@ -277,14 +296,14 @@ static int parse_headers(struct np_http_request *r, const char *buf, size_t pos,
     if (r->minor == 0 && !keep_alive)
         r->conn_close = true;
     r->upgrade = conn_upgrade && has_upgrade && r->minor == 1 && !r->connect;
-    if (host && (err = check_host_header(r, buf, host)) < 0)
+    if (host && (err = check_host_header(r, buf, host, origin)) < 0)
         return err;
     if (!host && !r->connect && r->minor == 1)
         return fail(r, AL_EINVAL, 400, "HTTP/1.1 request without Host");
     return 0;
 }
 
-int np_http_parse_request(struct np_http_request *out, const char *buf, size_t len)
+static int parse_request(struct np_http_request *out, const char *buf, size_t len, bool origin)
 {
     struct np_http_request *r = out;
     size_t scan = len < NP_HTTP_HEAD_MAX ? len : NP_HTTP_HEAD_MAX;
@@ -331,12 +350,139 @@ int np_http_parse_request(struct np_http_request *out, const char *buf, size_t l
         return fail(r, AL_EINVAL, 505, "HTTP version not supported");
     r->minor = buf[p + 7] - '0';
     r->connect = r->method.len == 7 && memcmp(buf, "CONNECT", 7) == 0;
-    if ((err = parse_target(r, buf + ts, te - ts)) < 0)
+    if ((err = parse_target(r, buf + ts, te - ts, origin)) < 0)
         return err;
     if (!r->connect)
         r->path.off = (uint32_t)(te - r->path.len);
-    if ((err = parse_headers(r, buf, p + 10, head)) < 0)
+    if ((err = parse_headers(r, buf, p + 10, head, origin)) < 0)
         return err;
+    return (int)head;
+}
+
+int np_http_parse_request(struct np_http_request *out, const char *buf, size_t len)
+{
+    return parse_request(out, buf, len, false);
+}
+
+int np_http_parse_origin_request(struct np_http_request *out, const char *buf, size_t len)
+{
+    return parse_request(out, buf, len, true);
+}
+
+/* Response heads (from upstreams of terminated tunnels). */
+int np_http_parse_response(struct np_http_response *out, const char *buf, size_t len)
+{
+    struct np_http_response *r = out;
+    size_t scan = len < NP_HTTP_RESP_HEAD_MAX ? len : NP_HTTP_RESP_HEAD_MAX;
+    size_t head = 0;
+    bool has_te = false, keep_alive = false;
+
+    memset(r, 0, sizeof(*r));
+    for (size_t i = 0; i + 3 < scan; i++) {
+        if (buf[i] == '\r' && buf[i + 1] == '\n' && buf[i + 2] == '\r' && buf[i + 3] == '\n') {
+            head = i + 4;
+            break;
+        }
+    }
+    if (head == 0) {
+        if (len >= NP_HTTP_RESP_HEAD_MAX) {
+            r->error = "response head too large";
+            return AL_ETOOBIG;
+        }
+        return 0;
+    }
+    r->error = "malformed status line";
+    /* HTTP/1.x SP 3DIGIT SP reason CRLF (reason may be empty) */
+    if (head < 14 || memcmp(buf, "HTTP/1.", 7) != 0 || (buf[7] != '0' && buf[7] != '1') ||
+        buf[8] != ' ')
+        return AL_EINVAL;
+    for (int i = 9; i < 12; i++)
+        if (buf[i] < '0' || buf[i] > '9')
+            return AL_EINVAL;
+    if (buf[12] != ' ' && buf[12] != '\r')
+        return AL_EINVAL;
+    r->minor = buf[7] - '0';
+    r->status = (buf[9] - '0') * 100 + (buf[10] - '0') * 10 + (buf[11] - '0');
+    if (r->status < 100)
+        return AL_EINVAL;
+    size_t pos = 12;
+    while (pos < head && buf[pos] != '\r' && buf[pos] != '\n') {
+        unsigned char c = (unsigned char)buf[pos];
+        if ((c < 0x20 && c != '\t') || c == 0x7f)
+            return AL_EINVAL;
+        pos++;
+    }
+    if (pos + 1 >= head || buf[pos] != '\r' || buf[pos + 1] != '\n')
+        return AL_EINVAL;
+    pos += 2;
+    r->error = "malformed header";
+    while (pos < head) {
+        size_t eol = pos;
+        while (eol < head && buf[eol] != '\r' && buf[eol] != '\n')
+            eol++;
+        if (eol + 1 >= head || buf[eol] != '\r' || buf[eol + 1] != '\n')
+            return AL_EINVAL;
+        if (eol == pos)
+            break;
+        if (buf[pos] == ' ' || buf[pos] == '\t')
+            return AL_EINVAL;
+        size_t colon = pos;
+        while (colon < eol && is_tchar((unsigned char)buf[colon]))
+            colon++;
+        if (colon == pos || colon == eol || buf[colon] != ':')
+            return AL_EINVAL;
+        size_t vs = colon + 1, ve = eol;
+        while (vs < ve && (buf[vs] == ' ' || buf[vs] == '\t'))
+            vs++;
+        while (ve > vs && (buf[ve - 1] == ' ' || buf[ve - 1] == '\t'))
+            ve--;
+        for (size_t i = vs; i < ve; i++) {
+            unsigned char c = (unsigned char)buf[i];
+            if ((c < 0x20 && c != '\t') || c == 0x7f)
+                return AL_EINVAL;
+        }
+        struct np_http_span name = {(uint32_t)pos, (uint32_t)(colon - pos)};
+        if (span_ieq(buf, name, "content-length")) {
+            struct np_http_request tmp;
+            memset(&tmp, 0, sizeof(tmp));
+            if (parse_content_length(&tmp, buf + vs, ve - vs) < 0 ||
+                (r->has_content_length && r->content_length != tmp.content_length)) {
+                r->error = "bad Content-Length";
+                return AL_EINVAL;
+            }
+            r->has_content_length = true;
+            r->content_length = tmp.content_length;
+        } else if (span_ieq(buf, name, "transfer-encoding")) {
+            if (has_te) {
+                r->error = "more than one Transfer-Encoding";
+                return AL_EINVAL;
+            }
+            has_te = true;
+            /* the last coding must be chunked for the framing to be known;
+             * other codings are read until close */
+            size_t k = ve;
+            while (k > vs && buf[k - 1] != ',')
+                k--;
+            while (k < ve && (buf[k] == ' ' || buf[k] == '\t'))
+                k++;
+            r->chunked = ve - k == 7 && strncasecmp(buf + k, "chunked", 7) == 0;
+            if (!r->chunked)
+                r->conn_close = true;
+        } else if (span_ieq(buf, name, "connection")) {
+            if (value_has_token(buf + vs, ve - vs, "close"))
+                r->conn_close = true;
+            if (value_has_token(buf + vs, ve - vs, "keep-alive"))
+                keep_alive = true;
+        }
+        pos = eol + 2;
+    }
+    if (has_te && r->has_content_length) {
+        r->error = "Content-Length with Transfer-Encoding";
+        return AL_EINVAL;
+    }
+    if (r->minor == 0 && !keep_alive)
+        r->conn_close = true;
+    r->error = NULL;
     return (int)head;
 }
 
@@ -359,6 +505,11 @@ enum {
 void np_chunked_init(struct np_chunked *ch)
 {
     memset(ch, 0, sizeof(*ch));
+}
+
+uint64_t np_chunked_data_left(const struct np_chunked *ch)
+{
+    return ch->state == CH_DATA ? ch->remaining : 0;
 }
 
 int np_chunked_feed(struct np_chunked *ch, const char *buf, size_t len, size_t *used)

@@ -51,6 +51,33 @@ struct np_http_request {
  * "chunked", obs-fold, bare CR or LF, control bytes, heads > 16 KiB. */
 int np_http_parse_request(struct np_http_request *out, const char *buf, size_t len);
 
+/* The same for a request inside a TLS-terminated tunnel: the target must be
+ * origin-form ("/path?query"; CONNECT and absolute-form refused), and
+ * out->host / out->port come from the Host header (port 0 when it has none;
+ * host "" when there is no Host header, which HTTP/1.1 refuses). */
+int np_http_parse_origin_request(struct np_http_request *out, const char *buf, size_t len);
+
+#define NP_HTTP_RESP_HEAD_MAX 65536
+
+/* A response head from an upstream. */
+struct np_http_response {
+    int status; /* 100..999 */
+    int minor;
+    bool has_content_length;
+    uint64_t content_length;
+    bool chunked;      /* Transfer-Encoding ends with chunked */
+    bool conn_close;   /* Connection: close, HTTP/1.0 without keep-alive, or a
+                          transfer coding other than chunked (read until close) */
+    const char *error; /* on error: short reason */
+};
+
+/* Parses one response head from buf[0..len). Returns its length (> 0), 0
+ * when more bytes are needed, AL_EINVAL (malformed: bad status line, bare
+ * CR/LF, obs-fold, control bytes, conflicting Content-Length, Content-Length
+ * with Transfer-Encoding) or AL_ETOOBIG (no end within 64 KiB), with
+ * out->error set. */
+int np_http_parse_response(struct np_http_response *out, const char *buf, size_t len);
+
 /* True when the header name (span in `buf`) equals `name` (ASCII case-insensitive). */
 bool np_http_header_is(const char *buf, const struct np_http_header *h, const char *name);
 
@@ -67,5 +94,10 @@ void np_chunked_init(struct np_chunked *ch);
  * belong to it), 0 when all `len` bytes belong to it and more are needed,
  * or AL_EINVAL on a malformed body. */
 int np_chunked_feed(struct np_chunked *ch, const char *buf, size_t len, size_t *used);
+
+/* Bytes of chunk data that come next (0 when the framer is not inside a
+ * chunk's data): a decoder feeds those as data, everything else is
+ * framing. */
+uint64_t np_chunked_data_left(const struct np_chunked *ch);
 
 #endif

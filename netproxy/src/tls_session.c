@@ -31,53 +31,6 @@ int np_proxy_set_tls(np_proxy *proxy, const char *session_id, const char *ca_cer
     return 0;
 }
 
-/* TEMPORARY until branch credmask (al_credset_copy/al_credset_free) is
- * merged: a local deep copy and wiping free. */
-static void creds_free(struct al_credset *set)
-{
-    for (size_t i = 0; i < set->len; i++) {
-        struct al_cred *c = &set->v[i];
-        if (c->real) {
-            explicit_bzero(c->real, c->real_len);
-            free(c->real);
-        }
-        free(c->name);
-        free(c->sentinel);
-        al_strlist_free(&c->inject_hosts);
-    }
-    free(set->v);
-    set->v = NULL;
-    set->len = 0;
-}
-
-static int creds_copy(struct al_credset *dst, const struct al_credset *src)
-{
-    memset(dst, 0, sizeof(*dst));
-    if (!src || !src->len)
-        return 0;
-    if (!(dst->v = calloc(src->len, sizeof(*dst->v))))
-        return AL_ENOMEM;
-    for (size_t i = 0; i < src->len; i++) {
-        const struct al_cred *s = &src->v[i];
-        struct al_cred *d = &dst->v[i];
-        dst->len = i + 1;
-        if (!(d->name = strdup(s->name)) || !(d->real = malloc(s->real_len + 1)) ||
-            !(d->sentinel = strdup(s->sentinel)))
-            goto fail;
-        memcpy(d->real, s->real, s->real_len);
-        d->real[s->real_len] = '\0';
-        d->real_len = s->real_len;
-        d->sentinel_len = s->sentinel_len;
-        for (size_t j = 0; j < s->inject_hosts.len; j++)
-            if (al_strlist_push(&d->inject_hosts, s->inject_hosts.items[j]) < 0)
-                goto fail;
-    }
-    return 0;
-fail:
-    creds_free(dst);
-    return AL_ENOMEM;
-}
-
 void np_creds_unref(struct np_creds *c)
 {
     if (!c || atomic_fetch_sub(&c->refs, 1) != 1)
@@ -86,7 +39,7 @@ void np_creds_unref(struct np_creds *c)
         for (size_t i = 0; i < c->set.len; i++)
             np_rules_free(&c->inject[i]);
     free(c->inject);
-    creds_free(&c->set);
+    al_credset_free(&c->set);
     free(c);
 }
 
@@ -99,7 +52,7 @@ int np_proxy_set_credentials(np_proxy *proxy, const char *session_id,
     if (!c)
         return AL_ENOMEM;
     atomic_init(&c->refs, 1);
-    if ((err = creds_copy(&c->set, creds)) < 0)
+    if ((err = al_credset_copy(&c->set, creds)) < 0)
         goto out;
     if (c->set.len && !(c->inject = calloc(c->set.len, sizeof(*c->inject)))) {
         err = AL_ENOMEM;

@@ -83,6 +83,8 @@ struct np_tt_req {
     bool chunked;
     uint64_t content_length;
     bool body_subst; /* json/form body: sentinels are replaced */
+    bool rebuffer;   /* body_subst and the length may change: buffer the body and send it with a new
+                        Content-Length (the head then has no framing header) */
     bool close_after;
     bool upgrade;
     bool head_method; /* HEAD: the response has no body */
@@ -101,18 +103,28 @@ void np_tt_req_free(struct np_tt_req *r);
 int np_tt_request_process(const struct np_tt_ctx *ctx, const char *buf, size_t len,
                           struct np_tt_req *out);
 
+/* Fills the refusal of a request that carries credential `culprit`'s
+ * sentinel to `host` (403 credential-not-allowed-here, naming it and its
+ * hosts). */
+void np_tt_cred_refusal(struct np_tt_req *r, const struct al_credset *set, size_t culprit,
+                        const char *host);
+
+/* Writes the names of the credentials whose bit is set in `used` ("A,B"). */
+void np_tt_cred_names(char *out, size_t cap, const struct al_credset *set, uint64_t used);
+
 /* --- the hand-off (loop thread) --- */
 
-/* True when the tunnel `c` (policy allowed, upstream connected) must be
- * terminated: the session has tls_terminate and the host is not excluded.
- * Caller holds nothing. */
-bool np_tt_wanted(struct np_conn *c);
+/* Whether the tunnel `c` (policy allowed, upstream connected) must be
+ * terminated: 1 when the session has tls_terminate and the host is not
+ * excluded, -1 when it should be but the session has no CA (refuse it:
+ * 502 tls-not-configured), 0 otherwise (opaque tunnel). Caller holds
+ * nothing. */
+int np_tt_wanted(struct np_conn *c);
 
 /* Hands `c` (whose upstream is connected and whose success reply is queued
  * in c->down.pend) to a worker thread; `c` is closed on the loop side
  * (without its decision line, which the worker writes when the tunnel
- * ends). Refuses the tunnel (502 tls-not-configured) when the session has
- * no CA. */
+ * ends). Only after np_tt_wanted() said 1. */
 void np_tt_start(struct np_conn *c);
 
 /* Ends the workers of `s` (NULL: of every session) by shutting their
