@@ -621,7 +621,7 @@ static int request_body(struct np_worker *w, struct np_tt_req *r, struct body_io
             }
             left -= got;
             done = left == 0;
-            ret = body_out(w, &st, chunk, got, !coll, done, &tmp, &culprit, coll);
+            ret = body_out(w, &st, chunk, got, false, done, &tmp, &culprit, coll);
             continue;
         }
         /* chunked: decode, hand the data on, re-chunk (a sentinel split by

@@ -1,4 +1,9 @@
-/* Embeds libairlock_netproxy like `airlock run` does:
+/* Embeds libairlock_netproxy like `airlock run` does (no arguments), or
+ * serves one session on loopback for the shell tests (`serve ...`, see
+ * serve_usage): TLS termination with a session CA made by np_ca_generate,
+ * masked credentials, extra upstream trust.
+ *
+ * Without arguments:
  *  - a child process unshares a network namespace with only loopback (the
  *    "sandbox");
  *  - the parent creates the HTTP listener inside that namespace with
@@ -13,12 +18,14 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -175,9 +182,276 @@ static int child_main(int ready_w, int go_r, uint16_t up_port)
     return fails || direct ? 1 : 0;
 }
 
-int main(void)
+static volatile sig_atomic_t g_stop;
+
+static void on_term(int sig)
+{
+    (void)sig;
+    g_stop = 1;
+    if (g_proxy)
+        np_proxy_stop(g_proxy);
+}
+
+static const char serve_usage[] =
+    "usage: integration_netproxy_embed serve --port-file F [options]\n"
+    "  --allow D  --deny D  --allow-address CIDR  --hosts NAME=IP  --log F\n"
+    "  --tls-terminate          terminate TLS (policy tls_terminate)\n"
+    "  --tls-exclude D          tlsTerminate.excludeDomains entry\n"
+    "  --plaintext-inject       credentials.allowPlaintextInject\n"
+    "  --no-ca                  do not give the session a CA\n"
+    "  --ca-out F               write the session CA certificate (PEM) to F\n"
+    "  --extra-trust F          extra upstream trust anchors (PEM bundle)\n"
+    "  --cred NAME=VALUE@H1,H2  masked credential (repeatable)\n"
+    "  --sentinel-out F         write NAME=SENTINEL lines to F\n"
+    "  --idle-timeout MS\n";
+
+static int write_file(const char *path, const char *data, size_t len)
+{
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return -1;
+    int rc = fwrite(data, 1, len, f) == len ? 0 : -1;
+    return fclose(f) == 0 ? rc : -1;
+}
+
+/* Reads a whole (small) file; NULL on error. The caller frees. */
+static char *read_text(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    if (!f)
+        return NULL;
+    for (;;) {
+        if (len + 4096 + 1 > cap) {
+            cap = cap ? cap * 2 : 8192;
+            char *g = realloc(buf, cap);
+            if (!g)
+                break;
+            buf = g;
+        }
+        size_t n = fread(buf + len, 1, cap - len - 1, f);
+        len += n;
+        if (n == 0)
+            break;
+    }
+    fclose(f);
+    if (buf)
+        buf[len] = '\0';
+    return buf;
+}
+
+static int serve_main(int argc, char **argv)
+{
+    enum {
+        OPT_PORTS = 256,
+        OPT_ALLOW,
+        OPT_DENY,
+        OPT_ADDR,
+        OPT_HOSTS,
+        OPT_LOG,
+        OPT_TERM,
+        OPT_EXCL,
+        OPT_PLAIN,
+        OPT_NOCA,
+        OPT_CAOUT,
+        OPT_TRUST,
+        OPT_CRED,
+        OPT_SENT,
+        OPT_IDLE
+    };
+    static const struct option opts[] = {
+        {"port-file", required_argument, NULL, OPT_PORTS},
+        {"allow", required_argument, NULL, OPT_ALLOW},
+        {"deny", required_argument, NULL, OPT_DENY},
+        {"allow-address", required_argument, NULL, OPT_ADDR},
+        {"hosts", required_argument, NULL, OPT_HOSTS},
+        {"log", required_argument, NULL, OPT_LOG},
+        {"tls-terminate", no_argument, NULL, OPT_TERM},
+        {"tls-exclude", required_argument, NULL, OPT_EXCL},
+        {"plaintext-inject", no_argument, NULL, OPT_PLAIN},
+        {"no-ca", no_argument, NULL, OPT_NOCA},
+        {"ca-out", required_argument, NULL, OPT_CAOUT},
+        {"extra-trust", required_argument, NULL, OPT_TRUST},
+        {"cred", required_argument, NULL, OPT_CRED},
+        {"sentinel-out", required_argument, NULL, OPT_SENT},
+        {"idle-timeout", required_argument, NULL, OPT_IDLE},
+        {NULL, 0, NULL, 0},
+    };
+    struct al_netpolicy policy;
+    struct al_credset creds = {0};
+    struct al_strlist hosts = {0};
+    struct np_config cfg;
+    const char *port_file = NULL, *ca_out = NULL, *trust_file = NULL, *sent_out = NULL;
+    bool no_ca = false;
+    int opt, rc = 1, logfd = -1;
+
+    al_netpolicy_init(&policy);
+    np_config_init(&cfg);
+    cfg.hosts_only = 1;
+    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (opt) {
+        case OPT_PORTS:
+            port_file = optarg;
+            break;
+        case OPT_ALLOW:
+            al_strlist_push(&policy.allowed_domains, optarg);
+            break;
+        case OPT_DENY:
+            al_strlist_push(&policy.denied_domains, optarg);
+            break;
+        case OPT_ADDR:
+            al_strlist_push(&policy.allowed_addresses, optarg);
+            break;
+        case OPT_HOSTS:
+            al_strlist_push(&hosts, optarg);
+            break;
+        case OPT_LOG:
+            logfd = open(optarg, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+            cfg.log_fd = logfd;
+            break;
+        case OPT_TERM:
+            policy.tls_terminate = 1;
+            break;
+        case OPT_EXCL:
+            al_strlist_push(&policy.tls_exclude, optarg);
+            break;
+        case OPT_PLAIN:
+            policy.allow_plaintext_inject = 1;
+            break;
+        case OPT_NOCA:
+            no_ca = true;
+            break;
+        case OPT_CAOUT:
+            ca_out = optarg;
+            break;
+        case OPT_TRUST:
+            trust_file = optarg;
+            break;
+        case OPT_CRED: {
+            /* NAME=VALUE@H1,H2 */
+            char *spec = strdup(optarg), *eq = strchr(spec, '='), *at = strrchr(spec, '@');
+            struct al_strlist inject = {0};
+            if (!eq || !at || at < eq) {
+                fprintf(stderr, "--cred %s: expected NAME=VALUE@HOST[,HOST]\n", optarg);
+                free(spec);
+                goto out;
+            }
+            *eq = *at = '\0';
+            for (char *h = at + 1, *comma; h && *h; h = comma ? comma + 1 : NULL) {
+                comma = strchr(h, ',');
+                if (comma)
+                    *comma = '\0';
+                al_strlist_push(&inject, h);
+            }
+            int err = al_credset_add(&creds, spec, eq + 1, strlen(eq + 1), &inject, NULL);
+            al_strlist_free(&inject);
+            free(spec);
+            if (err < 0) {
+                fprintf(stderr, "--cred: %s\n", al_error_last());
+                goto out;
+            }
+            break;
+        }
+        case OPT_SENT:
+            sent_out = optarg;
+            break;
+        case OPT_IDLE:
+            cfg.idle_timeout_ms = (unsigned)strtoul(optarg, NULL, 10);
+            break;
+        default:
+            fputs(serve_usage, stderr);
+            goto out;
+        }
+    }
+    if (!port_file) {
+        fputs(serve_usage, stderr);
+        goto out;
+    }
+    int hfd = -1, sfd = -1;
+    if (np_proxy_new(&g_proxy, &cfg) < 0 || np_proxy_set_policy(g_proxy, "s1", &policy) < 0 ||
+        np_proxy_set_credentials(g_proxy, "s1", &creds) < 0) {
+        fprintf(stderr, "setup: %s\n", al_error_last());
+        goto out;
+    }
+    for (size_t i = 0; i < hosts.len; i++) {
+        char *eq = strchr(hosts.items[i], '=');
+        if (!eq)
+            goto out;
+        *eq = '\0';
+        if (np_proxy_add_host_override(g_proxy, hosts.items[i], eq + 1) < 0)
+            goto out;
+    }
+    if (!no_ca) {
+        char *cert = NULL, *key = NULL, *trust = trust_file ? read_text(trust_file) : NULL;
+        int err = np_ca_generate(&cert, &key, "airlock test session CA");
+        if (!err)
+            err = np_proxy_set_tls(g_proxy, "s1", cert, key, trust);
+        if (!err && ca_out && write_file(ca_out, cert, strlen(cert)) < 0)
+            err = -1;
+        if (key)
+            explicit_bzero(key, strlen(key));
+        free(key);
+        free(cert);
+        free(trust);
+        if (err < 0) {
+            fprintf(stderr, "tls: %s\n", al_error_last());
+            goto out;
+        }
+    }
+    if (sent_out) {
+        FILE *f = fopen(sent_out, "w");
+        if (!f)
+            goto out;
+        for (size_t i = 0; i < creds.len; i++)
+            fprintf(f, "%s=%s\n", creds.v[i].name, creds.v[i].sentinel);
+        fclose(f);
+    }
+    if (np_listener_open_in_netns(&hfd, -1, 0) < 0 || np_listener_open_in_netns(&sfd, -1, 0) < 0) {
+        fprintf(stderr, "listen: %s\n", al_error_last());
+        goto out;
+    }
+    struct sockaddr_in hs, ss;
+    socklen_t hl = sizeof(hs), sl = sizeof(ss);
+    getsockname(hfd, (struct sockaddr *)&hs, &hl);
+    getsockname(sfd, (struct sockaddr *)&ss, &sl);
+    if (np_proxy_add_listener(g_proxy, hfd, NP_HTTP, "s1") < 0 ||
+        np_proxy_add_listener(g_proxy, sfd, NP_SOCKS5, "s1") < 0)
+        goto out;
+    char ports[64];
+    int n = snprintf(ports, sizeof(ports), "http=%u\nsocks=%u\n", ntohs(hs.sin_port),
+                     ntohs(ss.sin_port));
+    char tmp[4096];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", port_file);
+    if (write_file(tmp, ports, (size_t)n) < 0 || rename(tmp, port_file) < 0)
+        goto out;
+    signal(SIGTERM, on_term);
+    signal(SIGINT, on_term);
+    signal(SIGPIPE, SIG_IGN);
+    if (!g_stop)
+        np_proxy_run(g_proxy);
+    rc = 0;
+out:
+    np_proxy_free(g_proxy);
+    g_proxy = NULL;
+    al_netpolicy_free(&policy);
+    al_credset_free(&creds);
+    al_strlist_free(&hosts);
+    if (logfd >= 0)
+        close(logfd);
+    return rc;
+}
+
+int main(int argc, char **argv)
 {
     int ready[2], go[2], rc = 1;
+
+    if (argc > 1 && strcmp(argv[1], "serve") == 0)
+        return serve_main(argc - 1, argv + 1);
+    if (argc > 1) {
+        fputs(serve_usage, stderr);
+        return 2;
+    }
     struct sockaddr_in sin = {.sin_family = AF_INET};
     socklen_t slen = sizeof(sin);
 
