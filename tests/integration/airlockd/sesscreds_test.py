@@ -335,9 +335,18 @@ def creds_restart(d):
     check(out == b"200\n", "the real value is put back after the restart", out)
     out = d.run(sid, curl(url("other.test", "/echo")))
     check(out == b"403\n", "and still refused elsewhere", out)
-    # a long-lived process that loaded the CA before keeps working: same CA
-    # (a python client that read the bundle once, before the restart, is
-    # what the restart test's sha256 stands for)
+    # the netproxy alone crashes: airlockd restarts it and re-sends the
+    # session with its CA and values (the same re-send path)
+    from harness import pgrep_children
+    daemon = d.daemon_pid()
+    nps = pgrep_children(daemon, "airlock-netprox")  # comm: 15 bytes
+    check(len(nps) == 1, "found the netproxy", nps)
+    os.kill(nps[0], signal.SIGKILL)
+    wait_until(30, lambda: (lambda p: p and p != nps)(pgrep_children(daemon, "airlock-netprox")),
+               "the netproxy is restarted")
+    out = wait_until(60, lambda: (lambda o: o if o == b"200\n" else None)(
+        d.run(sid, curl(url("api.test", "/auth")))), "the value is put back after a netproxy crash")
+    check(d.run(sid, curl(url("other.test", "/echo"))) == b"403\n", "and refused elsewhere")
     no_secret_in_db(d)
     # a secret removed from the store: after the next restart its sentinel
     # is never replaced (the upstream gets the sentinel: 401), never the value
