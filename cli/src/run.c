@@ -281,6 +281,16 @@ static int build_env(struct al_strlist *env, const struct run_opts *o,
                     name);
             return -1;
         }
+        int masked = 0;
+        for (size_t m = 0; m < policy->n_mask_env && !masked; m++)
+            masked = strcmp(policy->mask_env[m].name, name) == 0;
+        if (masked) {
+            fprintf(stderr,
+                    "airlock: --pass-env %s: refused: the settings mask it (%scredentials.envVars, "
+                    "mode \"mask\"): the sandbox gets a sentinel, never the value\n",
+                    name, policy->key_prefix);
+            return -1;
+        }
         const char *v = getenv(name);
         if (!v)
             continue;

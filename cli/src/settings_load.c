@@ -114,6 +114,10 @@ int cli_policy_load(struct al_policy *policy, char **out_dir, const struct cli_s
         if (err == 0)
             err = load_in_dir(policy, dir, "settings.local.json", 0, home, cwd);
     }
+    /* what only the layered whole can tell (a mask without tlsTerminate,
+     * injectHosts outside allowedDomains, ...): refused before anything runs */
+    if (err == 0 && (err = al_policy_check_credentials(policy)) < 0)
+        fprintf(stderr, "airlock: %s\n", al_error_last());
     for (size_t i = 0; err == 0 && i < policy->warnings.len; i++)
         fprintf(stderr, "airlock: warning: %s\n", policy->warnings.items[i]);
     if (err == 0 && (err = sb_policy_add_defaults(policy, cwd, home)) < 0)

@@ -103,6 +103,83 @@ static json_t *port_json(int port)
     return port ? json_integer(port) : json_null();
 }
 
+/* network.tlsTerminate as the loader reads it back. */
+static json_t *tls_json(const struct al_policy *p)
+{
+    int bad = 0;
+    json_t *o = json_object();
+    if (!o)
+        return NULL;
+    if (p->tls.ca_cert_path) {
+        put(o, "caCertPath", string_json(p->tls.ca_cert_path), &bad);
+        put(o, "caKeyPath", string_json(p->tls.ca_key_path), &bad);
+    }
+    put(o, "excludeDomains", strlist_json(&p->net.tls_exclude), &bad);
+    put(o, "extraCaCertPaths", strlist_json(&p->tls.extra_ca_paths), &bad);
+    if (p->tls.max_tunnels)
+        put(o, "maxTunnels", json_integer(p->tls.max_tunnels), &bad);
+    if (p->tls.handshake_timeout_ms)
+        put(o, "handshakeTimeoutMs", json_integer(p->tls.handshake_timeout_ms), &bad);
+    if (bad) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* network.requestRules: "methods" and "paths" only when not empty (empty
+ * means any, and the loader wants the key left out for that). */
+static json_t *reqrules_json(const struct al_netpolicy *np)
+{
+    int bad = 0;
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < np->n_request_rules; i++) {
+        const struct al_reqrule *r = &np->request_rules[i];
+        json_t *o = json_object();
+        if (!o || json_array_append_new(arr, o) < 0) {
+            bad++;
+            break;
+        }
+        put(o, "host", string_json(r->host), &bad);
+        if (r->methods.len)
+            put(o, "methods", strlist_json(&r->methods), &bad);
+        if (r->paths.len)
+            put(o, "paths", strlist_json(&r->paths), &bad);
+        if (r->has_query_keys)
+            put(o, "queryKeys", strlist_json(&r->query_keys), &bad);
+    }
+    if (bad) {
+        json_decref(arr);
+        return NULL;
+    }
+    return arr;
+}
+
+/* The masked credentials as credentials.envVars / .files entries ("path"
+ * for files, "name" for variables). */
+static json_t *masked_json(const struct al_masked *v, size_t n, const char *name_key)
+{
+    int bad = 0;
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < n; i++) {
+        json_t *o = json_object();
+        if (!o || json_array_append_new(arr, o) < 0) {
+            bad++;
+            break;
+        }
+        put(o, name_key, string_json(v[i].name), &bad);
+        put(o, "mode", json_string("mask"), &bad);
+        put(o, "injectHosts", strlist_json(&v[i].inject_hosts), &bad);
+        if (v[i].extract)
+            put(o, "extract", string_json(v[i].extract), &bad);
+    }
+    if (bad) {
+        json_decref(arr);
+        return NULL;
+    }
+    return arr;
+}
+
 char *al_policy_to_json(const struct al_policy *p)
 {
     int bad = 0;
@@ -138,6 +215,10 @@ char *al_policy_to_json(const struct al_policy *p)
     put(net, "customProxy", p->custom_proxy ? string_json(p->custom_proxy) : json_null(), &bad);
     put(net, "allowLocalBinding", json_boolean(p->allow_local_binding), &bad);
     put(net, "requireSniMatch", json_boolean(p->net.require_sni_match), &bad);
+    if (p->net.tls_terminate)
+        put(net, "tlsTerminate", tls_json(p), &bad);
+    put(net, "requestRules", reqrules_json(&p->net), &bad);
+    put(net, "reportOnly", json_boolean(p->net.report_only), &bad);
     put(sandbox, "network", net, &bad);
 
     switch (p->unix_sockets) {
@@ -156,6 +237,13 @@ char *al_policy_to_json(const struct al_policy *p)
     put(sandbox, "allowUnsandboxedCommands", json_boolean(p->allow_unsandboxed), &bad);
     put(sandbox, "mode", json_string(p->mode == AL_MODE_REGULAR ? "regular" : "auto-allow"), &bad);
     put(sandbox, "deniedEnv", strlist_json(&p->deny_env), &bad);
+    json_t *creds = json_object();
+    if (creds) {
+        put(creds, "envVars", masked_json(p->mask_env, p->n_mask_env, "name"), &bad);
+        put(creds, "files", masked_json(p->mask_files, p->n_mask_files, "path"), &bad);
+        put(creds, "allowPlaintextInject", json_boolean(p->net.allow_plaintext_inject), &bad);
+    }
+    put(sandbox, "credentials", creds, &bad);
 
     if (!bad)
         out = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);

@@ -9,13 +9,16 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
+#include <regex.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /* Claude Code's managed settings on Linux (its settings documentation). */
 #define CC_MANAGED_SETTINGS "/etc/claude-code/managed-settings.json"
@@ -663,25 +666,218 @@ static int apply_fs_disabled(struct load_ctx *ctx, const char *kp, json_t *value
     return 0;
 }
 
-/* srt credentials.files[i]: "deny" and "mask" both make the path unreadable
- * (airlock does not mask file contents). */
-static int apply_credential_file(struct load_ctx *ctx, const char *kp, json_t *obj)
+/* --- credentials (issue 15) ---------------------------------------------- */
+
+/* Lower-cases the ASCII letters of `s` in place. */
+static void ascii_lower(char *s)
 {
-    char child[KP_MAX];
-    kp_child(child, kp, "path");
-    char *path = al_settings_expand_path(json_string_value(json_object_get(obj, "path")), ctx->home,
-                                         ctx->cwd);
-    if (!path)
-        return fail_last(ctx, AL_EINVAL, child);
-    if (push_unique_owned(&ctx->policy->deny_read, path) < 0)
-        return oom(ctx, kp);
+    for (char *c = s; *c; c++)
+        *c = (char)((*c >= 'A' && *c <= 'Z') ? *c - 'A' + 'a' : *c);
+}
+
+/* The injectHosts of a credential entry at `kp` (already type-checked as
+ * domain patterns) into `out`: present, not empty, host names without a
+ * port, lower-cased. */
+static int inject_hosts_get(struct load_ctx *ctx, const char *kp, json_t *obj,
+                            struct al_strlist *out)
+{
+    char child[KP_MAX], item_kp[KP_MAX], q[96];
+    json_t *hosts = json_object_get(obj, "injectHosts");
+    size_t i;
+    json_t *h;
+
+    kp_child(child, kp, "injectHosts");
+    if (!hosts)
+        return fail(ctx, AL_EINVAL, kp,
+                    "mode \"mask\" needs injectHosts: the hosts the real value may be sent to "
+                    "(airlock does not default to every allowedDomains entry)");
+    if (json_array_size(hosts) == 0)
+        return fail(ctx, AL_EINVAL, child,
+                    "is empty: the real value would never be sent; list the hosts it is for");
+    json_array_foreach(hosts, i, h)
+    {
+        const char *s = json_string_value(h);
+        kp_index(item_kp, child, i);
+        if (strchr(s, ':'))
+            return fail(ctx, AL_EINVAL, item_kp,
+                        "%s: expected a host name without a port (a credential is put back for "
+                        "the host on any port allowedDomains allows)",
+                        al_settings_quote(q, sizeof(q), s));
+        char *copy = strdup(s);
+        if (!copy)
+            return oom(ctx, kp);
+        ascii_lower(copy);
+        if (push_unique_owned(out, copy) < 0)
+            return oom(ctx, kp);
+    }
     return 0;
 }
 
-/* srt credentials.envVars[i]: the variable never enters the sandbox. */
+/* Adds or replaces (same name: the later entry wins) a masked credential in
+ * `*v` / `*n`, taking `hosts` and `extract` (NULL allowed). */
+static int masked_put(struct al_masked **v, size_t *n, const char *name, struct al_strlist *hosts,
+                      const char *extract)
+{
+    struct al_masked *m = NULL;
+    char *ex = extract ? strdup(extract) : NULL;
+    if (extract && !ex)
+        return AL_ENOMEM;
+    for (size_t i = 0; i < *n && !m; i++)
+        if (strcmp((*v)[i].name, name) == 0)
+            m = &(*v)[i];
+    if (!m) {
+        char *nm = strdup(name);
+        struct al_masked *grown = nm ? realloc(*v, (*n + 1) * sizeof(**v)) : NULL;
+        if (!grown) {
+            free(nm);
+            free(ex);
+            return AL_ENOMEM;
+        }
+        *v = grown;
+        m = &grown[(*n)++];
+        memset(m, 0, sizeof(*m));
+        m->name = nm;
+    }
+    al_strlist_free(&m->inject_hosts);
+    m->inject_hosts = *hosts;
+    memset(hosts, 0, sizeof(*hosts));
+    free(m->extract);
+    m->extract = ex;
+    return 0;
+}
+
+/* The keys of a credential entry that mean something only with mode "mask". */
+static const char *const mask_only_keys[] = {"extract",    "onExtractNoMatch", "decode",
+                                             "maskClaims", "maskDuplicates",   "injectHosts"};
+
+/* A "deny" entry: keys that mean something only for "mask" are warned
+ * about (sandbox-runtime accepts and ignores them). */
+static int deny_entry_extras(struct load_ctx *ctx, const char *kp, json_t *obj)
+{
+    char child[KP_MAX];
+    for (size_t i = 0; i < sizeof(mask_only_keys) / sizeof(*mask_only_keys); i++) {
+        if (!json_object_get(obj, mask_only_keys[i]))
+            continue;
+        kp_child(child, kp, mask_only_keys[i]);
+        int err = warn(ctx, child, "ignored: it means something only with mode \"mask\"");
+        if (err < 0)
+            return err;
+    }
+    return 0;
+}
+
+/* Refuses what sandbox-runtime's masking does and airlock's does not, for a
+ * "mask" entry at `kp` (files: `file` 1). */
+static int mask_entry_refusals(struct load_ctx *ctx, const char *kp, json_t *obj, int file)
+{
+    char child[KP_MAX];
+    json_t *v;
+    if (json_object_get(obj, "decode")) {
+        kp_child(child, kp, "decode");
+        return fail(ctx, AL_EINVAL, child,
+                    "not supported: airlock does not decode JWTs; it masks the whole %s; "
+                    "remove it, or use mode \"deny\"",
+                    file ? "file (or what extract matches)" : "value");
+    }
+    if (json_object_get(obj, "maskClaims")) {
+        kp_child(child, kp, "maskClaims");
+        return fail(ctx, AL_EINVAL, child,
+                    "not supported: airlock does not decode JWTs to mask single claims; remove "
+                    "it, or use mode \"deny\"");
+    }
+    if (json_is_true(json_object_get(obj, "maskDuplicates"))) {
+        kp_child(child, kp, "maskDuplicates");
+        return fail(ctx, AL_EINVAL, child,
+                    "true is not supported: airlock replaces only what extract matches; remove "
+                    "it, or use mode \"deny\"");
+    }
+    if (!file && json_object_get(obj, "extract")) {
+        kp_child(child, kp, "extract");
+        return fail(ctx, AL_EINVAL, child,
+                    "not supported for envVars: airlock masks a variable's whole value; remove "
+                    "it, or use mode \"deny\"");
+    }
+    if ((v = json_object_get(obj, "onExtractNoMatch"))) {
+        kp_child(child, kp, "onExtractNoMatch");
+        const char *s = json_string_value(v);
+        if (strcmp(s, "warn") == 0)
+            return fail(ctx, AL_EINVAL, child,
+                        "\"warn\" is not supported: airlock never leaves a credential unmasked; "
+                        "use \"error\" (airlock's behaviour: a file extract does not match stops "
+                        "the sandbox from starting)");
+        if (strcmp(s, "deny") == 0 && file && json_object_get(obj, "extract"))
+            return warn(ctx, child,
+                        "\"deny\": airlock refuses to start when extract matches nothing, "
+                        "rather than hiding the file");
+    }
+    return 0;
+}
+
+/* credentials.files[i] (both shapes): "deny" hides the path (denyRead);
+ * "mask" gives the sandbox the file with its secret(s) replaced by
+ * sentinels (policy->mask_files). */
+static int apply_credential_file(struct load_ctx *ctx, const char *kp, json_t *obj)
+{
+    char child[KP_MAX], q[200];
+    struct al_strlist hosts = {0};
+    int err;
+
+    kp_child(child, kp, "path");
+    const char *given = json_string_value(json_object_get(obj, "path"));
+    char *path = al_settings_expand_path(given, ctx->home, ctx->cwd);
+    if (!path)
+        return fail_last(ctx, AL_EINVAL, child);
+    if (strcmp(json_string_value(json_object_get(obj, "mode")), "deny") == 0) {
+        if (push_unique_owned(&ctx->policy->deny_read, path) < 0)
+            return oom(ctx, kp);
+        return deny_entry_extras(ctx, kp, obj);
+    }
+    al_settings_quote(q, sizeof(q), path);
+    if (given[strlen(given) - 1] == '/')
+        err = fail(ctx, AL_EINVAL, child,
+                   "%s: mode \"mask\" applies to one file, not a directory: use mode \"deny\" "
+                   "for it, or name the credential file inside it",
+                   q);
+    else if (al_glob_has_magic(path))
+        err = fail(ctx, AL_EINVAL, child,
+                   "%s: mode \"mask\" applies to one file, not a pattern: name the file", q);
+    else
+        err = mask_entry_refusals(ctx, kp, obj, 1);
+    json_t *ex = json_object_get(obj, "extract");
+    if (err == 0 && ex) {
+        regex_t re;
+        int rc = regcomp(&re, json_string_value(ex), REG_EXTENDED);
+        if (rc != 0) {
+            char why[128];
+            regerror(rc, &re, why, sizeof(why));
+            kp_child(child, kp, "extract");
+            err =
+                fail(ctx, AL_EINVAL, child, "%s: not a valid POSIX extended regular expression: %s",
+                     al_settings_quote(q, sizeof(q), json_string_value(ex)), why);
+        } else {
+            regfree(&re);
+        }
+    }
+    if (err == 0)
+        err = inject_hosts_get(ctx, kp, obj, &hosts);
+    if (err == 0 && ctx->check_host && path_missing(path))
+        err = warn(ctx, child, "%s does not exist: there is nothing to mask", q);
+    if (err == 0 && masked_put(&ctx->policy->mask_files, &ctx->policy->n_mask_files, path, &hosts,
+                               ex ? json_string_value(ex) : NULL) < 0)
+        err = oom(ctx, kp);
+    al_strlist_free(&hosts);
+    free(path);
+    return err;
+}
+
+/* credentials.envVars[i] (both shapes): "deny" never passes the variable
+ * (deny_env); "mask" passes a sentinel (policy->mask_env). */
 static int apply_credential_env(struct load_ctx *ctx, const char *kp, json_t *obj)
 {
     char child[KP_MAX], q[96];
+    struct al_strlist hosts = {0};
+    int err;
+
     const char *name = json_string_value(json_object_get(obj, "name"));
     kp_child(child, kp, "name");
     if (!name[0] || (!isalpha((unsigned char)name[0]) && name[0] != '_') ||
@@ -689,9 +885,348 @@ static int apply_credential_env(struct load_ctx *ctx, const char *kp, json_t *ob
             strlen(name))
         return fail(ctx, AL_EINVAL, child, "%s: expected a variable name ([A-Za-z_][A-Za-z0-9_]*)",
                     al_settings_quote(q, sizeof(q), name));
-    if (push_unique_owned(&ctx->policy->deny_env, strdup(name)) < 0)
-        return oom(ctx, kp);
+    if (strcmp(json_string_value(json_object_get(obj, "mode")), "deny") == 0) {
+        if (push_unique_owned(&ctx->policy->deny_env, strdup(name)) < 0)
+            return oom(ctx, kp);
+        return deny_entry_extras(ctx, kp, obj);
+    }
+    if ((err = mask_entry_refusals(ctx, kp, obj, 0)) < 0)
+        return err;
+    if ((err = inject_hosts_get(ctx, kp, obj, &hosts)) == 0 &&
+        masked_put(&ctx->policy->mask_env, &ctx->policy->n_mask_env, name, &hosts, NULL) < 0)
+        err = oom(ctx, kp);
+    al_strlist_free(&hosts);
+    if (err == 0 &&
+        (strcmp(name, "AWS_SECRET_ACCESS_KEY") == 0 || strcmp(name, "AWS_SESSION_TOKEN") == 0))
+        err = warn(ctx, kp,
+                   "%s: airlock does not re-sign AWS SigV4 requests, so a request signed with "
+                   "the sentinel is refused by AWS; use mode \"deny\" for AWS keys",
+                   name);
+    return err;
+}
+
+/* credentials.awsPairs and credentials.sigv4: an empty value changes
+ * nothing; anything else asks for SigV4 re-signing, which airlock does not
+ * do. */
+static int refuse_aws(struct load_ctx *ctx, const char *kp, json_t *value)
+{
+    int pairs = strcmp(strrchr(kp, '.') + 1, "awsPairs") == 0;
+    if (pairs ? !json_is_array(value) : !json_is_object(value))
+        return fail(ctx, AL_EINVAL, kp,
+                    pairs ? "expected a list of objects" : "expected an object");
+    if (json_array_size(value) == 0 && json_object_size(value) == 0)
+        return 0;
+    return fail(ctx, AL_EINVAL, kp,
+                "not supported: airlock does not re-sign AWS requests; use mode \"deny\" for the "
+                "AWS variables");
+}
+
+/* Removes from `*v` / `*n` every entry whose name `denied` says is denied,
+ * with a warning for each: deny wins over mask, whichever file said it. */
+static int masked_prune(struct load_ctx *ctx, struct al_masked *v, size_t *n, const char *key,
+                        int (*denied)(const struct al_policy *, const char *))
+{
+    char kp[KP_MAX], q[200];
+    size_t kept = 0;
+    int err = 0;
+    snprintf(kp, sizeof(kp), "%scredentials.%s", ctx->cc ? "sandbox." : "", key);
+    for (size_t i = 0; i < *n; i++) {
+        if (!denied(ctx->policy, v[i].name)) {
+            v[kept++] = v[i];
+            continue;
+        }
+        if (err == 0)
+            err = warn(ctx, kp, "%s is both masked and denied: deny wins, %s",
+                       al_settings_quote(q, sizeof(q), v[i].name),
+                       key[0] == 'e' ? "the variable is not passed in" : "the file is hidden");
+        free(v[i].name);
+        free(v[i].extract);
+        al_strlist_free(&v[i].inject_hosts);
+    }
+    *n = kept;
+    return err;
+}
+
+static int env_denied(const struct al_policy *p, const char *name)
+{
+    return al_strlist_find(&p->deny_env, name) >= 0;
+}
+
+/* A path is denied when a denyRead entry is it, a folder above it, or a
+ * pattern matching it. */
+static int file_denied(const struct al_policy *p, const char *path)
+{
+    for (size_t i = 0; i < p->deny_read.len; i++) {
+        const char *d = p->deny_read.items[i];
+        size_t dl = strlen(d);
+        if (strcmp(d, path) == 0 || (strncmp(d, path, dl) == 0 && (path[dl] == '/' || dl == 1)) ||
+            (al_glob_has_magic(d) && al_glob_match(d, path)))
+            return 1;
+    }
     return 0;
+}
+
+/* network.tlsTerminate (both shapes): the proxy terminates TLS. caCertPath
+ * and caKeyPath come together; in a file read from disk both must be
+ * readable files now. */
+static int apply_tls_terminate(struct load_ctx *ctx, const char *kp, json_t *obj)
+{
+    static const char *const names[] = {"caCertPath", "caKeyPath"};
+    struct al_policy *p = ctx->policy;
+    char child[KP_MAX], q[200];
+    char *paths[2] = {NULL, NULL};
+    json_t *cert = json_object_get(obj, names[0]), *key = json_object_get(obj, names[1]);
+    json_t *v;
+    int err = 0;
+
+    if (!cert != !key) {
+        kp_child(child, kp, cert ? names[1] : names[0]);
+        return fail(ctx, AL_EINVAL, child,
+                    "missing: caCertPath and caKeyPath must be given together");
+    }
+    for (int i = 0; cert && i < 2 && err == 0; i++) {
+        kp_child(child, kp, names[i]);
+        const char *s = json_string_value(i ? key : cert);
+        if (!(paths[i] = al_settings_expand_path(s, ctx->home, ctx->cwd))) {
+            err = fail_last(ctx, AL_EINVAL, child);
+            break;
+        }
+        int fd = ctx->check_host ? open(paths[i], O_RDONLY | O_CLOEXEC) : -1;
+        if (ctx->check_host && fd < 0)
+            err = fail(ctx, AL_EINVAL, child, "%s: cannot be read: %s",
+                       al_settings_quote(q, sizeof(q), paths[i]), strerror(errno));
+        if (fd >= 0)
+            close(fd);
+    }
+    if (err == 0) {
+        p->net.tls_terminate = 1;
+        if (cert) {
+            free(p->tls.ca_cert_path);
+            free(p->tls.ca_key_path);
+            p->tls.ca_cert_path = paths[0];
+            p->tls.ca_key_path = paths[1];
+            paths[0] = paths[1] = NULL;
+        }
+        if ((v = json_object_get(obj, "maxTunnels")))
+            p->tls.max_tunnels = (unsigned)json_integer_value(v);
+        if ((v = json_object_get(obj, "handshakeTimeoutMs")))
+            p->tls.handshake_timeout_ms = (unsigned)json_integer_value(v);
+        /* kept in the policy, but no proxy interface takes them (yet):
+         * said so rather than silently ignored */
+        for (int i = 0; i < 2 && err == 0; i++) {
+            const char *k = i ? "handshakeTimeoutMs" : "maxTunnels";
+            kp_child(child, kp, k);
+            if (json_object_get(obj, k))
+                err = warn(ctx, child,
+                           "not applied: airlock's proxy uses its own limits for terminated "
+                           "tunnels; remove it to silence this");
+        }
+    }
+    free(paths[0]);
+    free(paths[1]);
+    return err;
+}
+
+/* One string list of a request rule, each entry checked by `check`. An
+ * explicit empty list is refused when `nonempty` ("any" is said by leaving
+ * the key out). */
+static int reqrule_list(struct load_ctx *ctx, const char *kp, json_t *obj, const char *key,
+                        int (*check)(const char *, size_t), int nonempty, struct al_strlist *out,
+                        int *present)
+{
+    char child[KP_MAX], item_kp[KP_MAX];
+    json_t *arr = json_object_get(obj, key), *v;
+    size_t i;
+    kp_child(child, kp, key);
+    if (present)
+        *present = arr != NULL;
+    if (!arr)
+        return 0;
+    if (nonempty && json_array_size(arr) == 0)
+        return fail(ctx, AL_EINVAL, child, "is empty: leave the key out to allow any");
+    json_array_foreach(arr, i, v)
+    {
+        kp_index(item_kp, child, i);
+        if (check(json_string_value(v), json_string_length(v)) < 0)
+            return fail_last(ctx, AL_EINVAL, item_kp);
+        if (al_strlist_find(out, json_string_value(v)) < 0 &&
+            al_strlist_push(out, json_string_value(v)) < 0)
+            return oom(ctx, kp);
+    }
+    return 0;
+}
+
+/* network.requestRules[i] (airlock's own key, both shapes): appended to
+ * net.request_rules. */
+static int apply_request_rule(struct load_ctx *ctx, const char *kp, json_t *obj)
+{
+    struct al_netpolicy *np = &ctx->policy->net;
+    struct al_reqrule r;
+    char child[KP_MAX];
+    int err;
+
+    memset(&r, 0, sizeof(r));
+    kp_child(child, kp, "host");
+    const char *host = json_string_value(json_object_get(obj, "host"));
+    if (al_settings_check_domain(host) < 0)
+        return fail_last(ctx, AL_EINVAL, child);
+    if (!(r.host = strdup(host)))
+        return oom(ctx, kp);
+    ascii_lower(r.host);
+    err = reqrule_list(ctx, kp, obj, "methods", al_reqrule_check_method, 1, &r.methods, NULL);
+    if (err == 0)
+        err = reqrule_list(ctx, kp, obj, "paths", al_reqrule_check_path, 1, &r.paths, NULL);
+    if (err == 0)
+        err = reqrule_list(ctx, kp, obj, "queryKeys", al_reqrule_check_query_key, 0, &r.query_keys,
+                           &r.has_query_keys);
+    if (err == 0) {
+        struct al_reqrule *grown =
+            realloc(np->request_rules, (np->n_request_rules + 1) * sizeof(*grown));
+        if (!grown) {
+            err = oom(ctx, kp);
+        } else {
+            np->request_rules = grown;
+            grown[np->n_request_rules++] = r;
+            return 0;
+        }
+    }
+    al_reqrule_free(&r);
+    return err;
+}
+
+/* Keys that configure something only another OS has: a warning when set to
+ * anything but their default (false, an empty list or object). */
+static int apply_other_os(struct load_ctx *ctx, const char *kp, json_t *value)
+{
+    const char *key = strrchr(kp, '.') ? strrchr(kp, '.') + 1 : kp;
+    int is_list = strcmp(key, "allowMachLookup") == 0;
+    if (is_list) {
+        static const struct key strings = {"", K_STRINGS, NO_FIELD, 0, NULL, NULL, 0, 0, NULL};
+        int err = walk_list(ctx, kp, value, &strings);
+        if (err < 0 || json_array_size(value) == 0)
+            return err;
+    } else {
+        if (!json_is_boolean(value))
+            return fail(ctx, AL_EINVAL, kp, "expected true or false");
+        if (!json_is_true(value))
+            return 0;
+    }
+    return warn(ctx, kp, "ignored: macOS only (no effect on Linux, where airlock runs)");
+}
+
+/* --- keys airlock does not honour: said so by name ------------------------ */
+
+/* sandbox.enabled: false is Claude Code's switch to run commands
+ * unsandboxed; airlock always sandboxes. */
+static int apply_cc_enabled(struct load_ctx *ctx, const char *kp, json_t *value)
+{
+    if (!json_is_boolean(value))
+        return fail(ctx, AL_EINVAL, kp, "expected true or false");
+    return json_is_false(value)
+               ? warn(ctx, kp,
+                      "ignored: false turns Claude Code's sandbox off; airlock always runs the "
+                      "command sandboxed")
+               : 0;
+}
+
+/* sandbox.autoAllowBashIfSandboxed: Claude Code's prompt for its Bash tool. */
+static int apply_cc_auto_allow(struct load_ctx *ctx, const char *kp, json_t *value)
+{
+    if (!json_is_boolean(value))
+        return fail(ctx, AL_EINVAL, kp, "expected true or false");
+    return json_is_false(value)
+               ? warn(ctx, kp,
+                      "ignored: it configures Claude Code's permission prompt for its Bash tool; "
+                      "use sandbox.mode \"regular\" to have airlock ask before running")
+               : 0;
+}
+
+/* sandbox.enabledPlatforms: airlock applies the sandbox block on Linux
+ * whatever the list says. */
+static int apply_cc_platforms(struct load_ctx *ctx, const char *kp, json_t *value)
+{
+    static const struct key strings = {"", K_STRINGS, NO_FIELD, F_NONEMPTY, NULL, NULL, 0, 0, NULL};
+    int err = walk_list(ctx, kp, value, &strings);
+    size_t i;
+    json_t *v;
+    if (err < 0)
+        return err;
+    json_array_foreach(value, i, v)
+    {
+        if (strcmp(json_string_value(v), "linux") == 0)
+            return 0;
+    }
+    return warn(ctx, kp,
+                "ignored: \"linux\" is not in the list, so Claude Code would not sandbox here; "
+                "airlock always does");
+}
+
+/* ignoreViolations: silences violation reports per command in Claude Code
+ * and srt; airlock reports none per command. */
+static int apply_ignore_violations(struct load_ctx *ctx, const char *kp, json_t *value)
+{
+    static const struct key map = {"", K_MAP_STRINGS, NO_FIELD, 0, NULL, NULL, 0, 0, NULL};
+    int err = walk_map(ctx, kp, value, &map);
+    if (err < 0 || json_object_size(value) == 0)
+        return err;
+    return warn(ctx, kp,
+                "ignored: airlock does not report filesystem violations per command, so there "
+                "is nothing to silence");
+}
+
+/* network.deniedDomainReasons: text srt shows the agent for a denial. */
+static int apply_denied_reasons(struct load_ctx *ctx, const char *kp, json_t *value)
+{
+    static const struct key map = {"", K_MAP_STRING, NO_FIELD, 0, NULL, NULL, 0, 0, NULL};
+    int err = walk_map(ctx, kp, value, &map);
+    if (err < 0 || json_object_size(value) == 0)
+        return err;
+    return warn(ctx, kp,
+                "not shown: airlock's refusal names the deniedDomains entry that matched, not "
+                "this text");
+}
+
+/* Keys whose absence of effect would send traffic somewhere the user did
+ * not mean, or skip a check they asked for: refused with the reason. */
+static int apply_refused(struct load_ctx *ctx, const char *kp, json_t *value)
+{
+    static const struct {
+        const char *key;
+        const char *why;
+    } reasons[] = {
+        {"mitmProxy", "not supported: airlock does not hand domains to another proxy (its own "
+                      "proxy and policy handle every domain; network.tlsTerminate inspects "
+                      "HTTPS itself); remove it"},
+        {"parentProxy", "not supported: airlock's proxy connects to upstreams directly and "
+                        "cannot chain through another proxy; remove it"},
+        {"deniedResolvedAddresses",
+         "not supported: airlock's address guard refuses loopback, private, link-local and "
+         "metadata addresses itself and takes no list of further ones; remove it, or deny the "
+         "host names in deniedDomains"},
+    };
+    const char *key = strrchr(kp, '.') ? strrchr(kp, '.') + 1 : kp;
+    (void)value;
+    for (size_t i = 0; i < sizeof(reasons) / sizeof(*reasons); i++)
+        if (strcmp(key, reasons[i].key) == 0)
+            return fail(ctx, AL_EINVAL, kp, "%s", reasons[i].why);
+    return fail(ctx, AL_EINVAL, kp, "not supported");
+}
+
+/* srt's windows block. */
+static int apply_windows(struct load_ctx *ctx, const char *kp, json_t *value)
+{
+    (void)value;
+    return warn(ctx, kp, "ignored: Windows only (no effect on Linux, where airlock runs)");
+}
+
+/* srt's git.safeDirectories. */
+static int apply_git(struct load_ctx *ctx, const char *kp, json_t *value)
+{
+    if (json_array_size(json_object_get(value, "safeDirectories")) == 0)
+        return 0;
+    return warn(ctx, kp,
+                "safeDirectories ignored: airlock does not set git's safe.directory; set it "
+                "with git config inside the sandbox if git asks for it");
 }
 
 /* allowManagedDomainsOnly, allowManagedReadPathsOnly: Claude Code honours
@@ -975,10 +1510,34 @@ static int apply_permissions(struct load_ctx *ctx, const char *kp, json_t *value
         NULL, K_BOOL, NO_FIELD, 0, NULL, NULL, 0, 0, NULL                                          \
     }
 
+#define OBJECT_FN(n, sub, fn)                                                                      \
+    {                                                                                              \
+        n, K_OBJECT, NO_FIELD, 0, sub, fn, 0, 0, NULL                                              \
+    }
+
 static const char *const cred_modes[] = {"deny", "mask", NULL};
 static const char *const no_match_modes[] = {"warn", "deny", "error", NULL};
-static const char *const decode_modes[] = {"jwt", NULL};
-static const char *const sigv4_modes[] = {"deny", "passthrough", NULL};
+
+/* network.tlsTerminate (both shapes: Claude Code's `{}` and srt's fields;
+ * maxTunnels and handshakeTimeoutMs from srt's documentation). */
+static const struct key tls_keys[] = {
+    STRING("caCertPath", NO_FIELD, F_NONEMPTY),
+    STRING("caKeyPath", NO_FIELD, F_NONEMPTY),
+    LIST("excludeDomains", K_DOMAINS, FIELD(net.tls_exclude), 0),
+    LIST("extraCaCertPaths", K_PATHS, FIELD(tls.extra_ca_paths), 0),
+    INT("maxTunnels", NO_FIELD, 0, 1, 1000000),
+    INT("handshakeTimeoutMs", NO_FIELD, 0, 1, 600000),
+    END,
+};
+
+/* network.requestRules[i] (airlock's own, both shapes). */
+static const struct key reqrule_keys[] = {
+    STRING("host", NO_FIELD, F_NONEMPTY | F_REQUIRED),
+    LIST("methods", K_STRINGS, NO_FIELD, 0),
+    LIST("paths", K_STRINGS, NO_FIELD, 0),
+    LIST("queryKeys", K_STRINGS, NO_FIELD, 0),
+    END,
+};
 
 /* Shape 1: the "sandbox" block of a settings.json. srt's filesystem names
  * are accepted there too, so --print-policy output loads back. */
@@ -1001,7 +1560,7 @@ static const struct key cc_network_keys[] = {
     BOOL("allowAllDomains", FIELD(net.allow_all_domains)),
     BOOL("strictAllowlist", FIELD(net.strict_allowlist)),
     CUSTOM("allowManagedDomainsOnly", apply_managed_only),
-    LIST("allowMachLookup", K_STRINGS, NO_FIELD, 0),
+    CUSTOM("allowMachLookup", apply_other_os),
     LIST("allowedAddresses", K_ADDRESSES, FIELD(net.allowed_addresses), 0),
     INT("httpProxyPort", FIELD(http_proxy_port), F_NULLABLE, 1, 65535),
     INT("socksProxyPort", FIELD(socks_proxy_port), F_NULLABLE, 1, 65535),
@@ -1010,6 +1569,9 @@ static const struct key cc_network_keys[] = {
     BOOL("requireSniMatch", FIELD(net.require_sni_match)),
     CUSTOM("allowUnixSockets", unix_socket_list),
     CUSTOM("allowAllUnixSockets", apply_all_unix_sockets),
+    OBJECT_FN("tlsTerminate", tls_keys, apply_tls_terminate),
+    OBJECTS("requestRules", reqrule_keys, apply_request_rule),
+    BOOL("reportOnly", FIELD(net.report_only)),
     END,
 };
 
@@ -1024,90 +1586,61 @@ static const struct key srt_filesystem_keys[] = {
     END,
 };
 
-static const struct key srt_mitm_keys[] = {
-    STRING("socketPath", NO_FIELD, F_NONEMPTY | F_REQUIRED),
-    LIST("domains", K_DOMAINS, NO_FIELD, F_REQUIRED),
-    END,
-};
-
-static const struct key srt_tls_keys[] = {
-    STRING("caCertPath", NO_FIELD, F_NONEMPTY),
-    STRING("caKeyPath", NO_FIELD, F_NONEMPTY),
-    LIST("excludeDomains", K_DOMAINS, NO_FIELD, 0),
-    LIST("extraCaCertPaths", K_STRINGS, NO_FIELD, F_NONEMPTY),
-    END,
-};
-
-static const struct key srt_parent_proxy_keys[] = {
-    STRING("http", NO_FIELD, F_NONEMPTY),
-    STRING("https", NO_FIELD, F_NONEMPTY),
-    STRING("noProxy", NO_FIELD, 0),
-    END,
-};
-
 static const struct key srt_network_keys[] = {
     LIST("allowedDomains", K_DOMAINS, FIELD(net.allowed_domains), 0),
     LIST("deniedDomains", K_DENIED_DOMAINS, FIELD(net.denied_domains), 0),
-    OTHER("deniedDomainReasons", K_MAP_STRING),
+    CUSTOM("deniedDomainReasons", apply_denied_reasons),
     BOOL("strictAllowlist", FIELD(net.strict_allowlist)),
     BOOL("allowAllDomains", FIELD(net.allow_all_domains)),
     CUSTOM("allowUnixSockets", unix_socket_list),
     CUSTOM("allowAllUnixSockets", apply_all_unix_sockets),
     BOOL("allowLocalBinding", FIELD(allow_local_binding)),
-    LIST("allowMachLookup", K_STRINGS, NO_FIELD, 0),
+    CUSTOM("allowMachLookup", apply_other_os),
     INT("httpProxyPort", FIELD(http_proxy_port), F_NULLABLE, 1, 65535),
     INT("socksProxyPort", FIELD(socks_proxy_port), F_NULLABLE, 1, 65535),
-    OBJECT("mitmProxy", srt_mitm_keys),
-    OBJECT("tlsTerminate", srt_tls_keys),
-    OBJECT("parentProxy", srt_parent_proxy_keys),
+    CUSTOM("mitmProxy", apply_refused),
+    OBJECT_FN("tlsTerminate", tls_keys, apply_tls_terminate),
+    CUSTOM("parentProxy", apply_refused),
+    CUSTOM("deniedResolvedAddresses", apply_refused),
     LIST("allowedAddresses", K_ADDRESSES, FIELD(net.allowed_addresses), 0),
     BOOL("requireSniMatch", FIELD(net.require_sni_match)),
+    OBJECTS("requestRules", reqrule_keys, apply_request_rule),
+    BOOL("reportOnly", FIELD(net.report_only)),
     END,
 };
 
-static const struct key srt_cred_file_keys[] = {
+/* credentials.files[i] and credentials.envVars[i], both shapes (Claude
+ * Code's are a subset of srt's); what "mask" does not support is refused by
+ * apply_credential_file/env, naming the key. */
+static const struct key cred_file_keys[] = {
     STRING("path", NO_FIELD, F_NONEMPTY | F_REQUIRED),
     ENUM("mode", F_REQUIRED, cred_modes),
-    STRING("extract", NO_FIELD, 0),
+    STRING("extract", NO_FIELD, F_NONEMPTY),
     ENUM("onExtractNoMatch", 0, no_match_modes),
-    ENUM("decode", 0, decode_modes),
+    STRING("decode", NO_FIELD, 0),
     LIST("maskClaims", K_STRINGS, NO_FIELD, F_NONEMPTY),
     BOOL("maskDuplicates", NO_FIELD),
     LIST("injectHosts", K_DOMAINS, NO_FIELD, 0),
     END,
 };
 
-static const struct key srt_cred_env_keys[] = {
+static const struct key cred_env_keys[] = {
     STRING("name", NO_FIELD, F_NONEMPTY | F_REQUIRED),
     ENUM("mode", F_REQUIRED, cred_modes),
-    STRING("extract", NO_FIELD, 0),
+    STRING("extract", NO_FIELD, F_NONEMPTY),
     ENUM("onExtractNoMatch", 0, no_match_modes),
-    ENUM("decode", 0, decode_modes),
+    STRING("decode", NO_FIELD, 0),
     LIST("maskClaims", K_STRINGS, NO_FIELD, F_NONEMPTY),
     LIST("injectHosts", K_DOMAINS, NO_FIELD, 0),
     END,
 };
 
-static const struct key srt_aws_pair_keys[] = {
-    STRING("accessKeyIdVar", NO_FIELD, F_NONEMPTY | F_REQUIRED),
-    STRING("secretAccessKeyVar", NO_FIELD, F_NONEMPTY | F_REQUIRED),
-    STRING("sessionTokenVar", NO_FIELD, F_NONEMPTY),
-    END,
-};
-
-static const struct key srt_sigv4_keys[] = {
-    ENUM("streaming", 0, sigv4_modes),
-    ENUM("presigned", 0, sigv4_modes),
-    ENUM("sigv4a", 0, sigv4_modes),
-    END,
-};
-
-static const struct key srt_credentials_keys[] = {
-    OBJECTS("files", srt_cred_file_keys, apply_credential_file),
-    OBJECTS("envVars", srt_cred_env_keys, apply_credential_env),
-    BOOL("allowPlaintextInject", NO_FIELD),
-    OBJECTS("awsPairs", srt_aws_pair_keys, NULL),
-    OBJECT("sigv4", srt_sigv4_keys),
+static const struct key credentials_keys[] = {
+    OBJECTS("files", cred_file_keys, apply_credential_file),
+    OBJECTS("envVars", cred_env_keys, apply_credential_env),
+    BOOL("allowPlaintextInject", FIELD(net.allow_plaintext_inject)),
+    CUSTOM("awsPairs", refuse_aws),
+    CUSTOM("sigv4", refuse_aws),
     END,
 };
 
@@ -1118,54 +1651,56 @@ static const struct key srt_ripgrep_keys[] = {
     END,
 };
 
-/* ripgrep, bwrapPath, socatPath in a settings.json: paths of Claude Code's
- * own sandbox helpers. Type-checked like srt's, and said not to apply. */
+static const struct key srt_seccomp_keys[] = {
+    STRING("applyPath", NO_FIELD, 0),
+    STRING("argv0", NO_FIELD, 0),
+    END,
+};
+
+/* ripgrep, seccomp, bwrapPath, socatPath, javaAgentJarPath: paths of Claude
+ * Code's or srt's own sandbox helpers. Type-checked, and said not to
+ * apply. */
 static int apply_not_applicable(struct load_ctx *ctx, const char *kp, json_t *value)
 {
-    static const struct key ripgrep = {"", K_OBJECT, NO_FIELD, 0, NULL, NULL, 0, 0, NULL};
-    const char *last = strrchr(kp, '.');
+    static const struct key object = {"", K_OBJECT, NO_FIELD, 0, NULL, NULL, 0, 0, NULL};
+    const char *last = strrchr(kp, '.') ? strrchr(kp, '.') + 1 : kp;
     int err;
-    if (last && strcmp(last + 1, "ripgrep") == 0) {
-        struct key k = ripgrep;
-        k.sub = srt_ripgrep_keys;
+    if (strcmp(last, "ripgrep") == 0 || strcmp(last, "seccomp") == 0) {
+        struct key k = object;
+        k.sub = last[0] == 'r' ? srt_ripgrep_keys : srt_seccomp_keys;
         if ((err = walk_value(ctx, kp, value, &k)) < 0)
             return err;
     } else if (!json_is_string(value) || json_string_value(value)[0] != '/') {
         return fail(ctx, AL_EINVAL, kp, "expected an absolute path");
     }
     return warn(ctx, kp,
-                "does not apply: it configures Claude Code's own sandbox helpers; "
-                "airlock builds its sandbox itself");
+                "does not apply: it configures %s own sandbox helpers; airlock builds its "
+                "sandbox itself",
+                ctx->cc ? "Claude Code's" : "sandbox-runtime's");
 }
 
 /* Shape 1's "sandbox" block (after the srt tables it shares). */
 static const struct key cc_sandbox_keys[] = {
-    BOOL("enabled", NO_FIELD),
-    BOOL("autoAllowBashIfSandboxed", NO_FIELD),
+    CUSTOM("enabled", apply_cc_enabled),
+    CUSTOM("autoAllowBashIfSandboxed", apply_cc_auto_allow),
     BOOL("failIfUnavailable", NO_FIELD),
     OBJECT("filesystem", cc_filesystem_keys),
     OBJECT("network", cc_network_keys),
     CUSTOM("allowUnixSockets", apply_unix_sockets),
     CUSTOM("allowAllUnixSockets", apply_all_unix_sockets),
     BOOL("enableWeakerNestedSandbox", FIELD(weaker_nested)),
-    OBJECT("credentials", srt_credentials_keys),
-    LIST("enabledPlatforms", K_STRINGS, NO_FIELD, F_NONEMPTY),
-    BOOL("allowAppleEvents", NO_FIELD),
-    BOOL("enableWeakerNetworkIsolation", NO_FIELD),
+    OBJECT("credentials", credentials_keys),
+    CUSTOM("enabledPlatforms", apply_cc_platforms),
+    CUSTOM("allowAppleEvents", apply_other_os),
+    CUSTOM("enableWeakerNetworkIsolation", apply_other_os),
     CUSTOM("ripgrep", apply_not_applicable),
     CUSTOM("bwrapPath", apply_not_applicable),
     CUSTOM("socatPath", apply_not_applicable),
     LIST("excludedCommands", K_STRINGS, FIELD(excluded_commands), F_NONEMPTY | F_NOSLASH),
     BOOL("allowUnsandboxedCommands", FIELD(allow_unsandboxed)),
     CUSTOM("mode", apply_mode),
-    OTHER("ignoreViolations", K_MAP_STRINGS),
+    CUSTOM("ignoreViolations", apply_ignore_violations),
     LIST("deniedEnv", K_STRINGS, FIELD(deny_env), F_NONEMPTY),
-    END,
-};
-
-static const struct key srt_seccomp_keys[] = {
-    STRING("applyPath", NO_FIELD, 0),
-    STRING("argv0", NO_FIELD, 0),
     END,
 };
 
@@ -1191,19 +1726,20 @@ static const struct key srt_git_keys[] = {
 static const struct key srt_keys[] = {
     OBJECT("network", srt_network_keys),
     OBJECT("filesystem", srt_filesystem_keys),
-    OBJECT("credentials", srt_credentials_keys),
-    OTHER("ignoreViolations", K_MAP_STRINGS),
+    OBJECT("credentials", credentials_keys),
+    CUSTOM("ignoreViolations", apply_ignore_violations),
     BOOL("enableWeakerNestedSandbox", FIELD(weaker_nested)),
-    BOOL("enableWeakerNetworkIsolation", NO_FIELD),
-    BOOL("allowAppleEvents", NO_FIELD),
-    OBJECT("ripgrep", srt_ripgrep_keys),
+    CUSTOM("enableWeakerNetworkIsolation", apply_other_os),
+    CUSTOM("allowAppleEvents", apply_other_os),
+    CUSTOM("ripgrep", apply_not_applicable),
     INT("mandatoryDenySearchDepth", FIELD(mandatory_deny_depth), 0, 1, 10),
-    BOOL("allowPty", NO_FIELD),
-    OBJECT("seccomp", srt_seccomp_keys),
-    STRING("bwrapPath", NO_FIELD, F_NONEMPTY | F_ABSOLUTE),
-    STRING("socatPath", NO_FIELD, F_NONEMPTY | F_ABSOLUTE),
-    OBJECT("windows", srt_windows_keys),
-    OBJECT("git", srt_git_keys),
+    CUSTOM("allowPty", apply_other_os),
+    CUSTOM("seccomp", apply_not_applicable),
+    CUSTOM("bwrapPath", apply_not_applicable),
+    CUSTOM("socatPath", apply_not_applicable),
+    CUSTOM("javaAgentJarPath", apply_not_applicable),
+    OBJECT_FN("windows", srt_windows_keys, apply_windows),
+    OBJECT_FN("git", srt_git_keys, apply_git),
     END,
 };
 
@@ -1476,6 +2012,12 @@ static int load_ctx_buffer(struct load_ctx *ctx_in, const char *data, size_t len
         if (json_object_get(root, "network"))
             key_path = "network";
     }
+    /* deny wins over mask: lists of denials only grow, so pruning after
+     * every file is the same as pruning once after the last */
+    if (err == 0)
+        err = masked_prune(&ctx, policy->mask_env, &policy->n_mask_env, "envVars", env_denied);
+    if (err == 0)
+        err = masked_prune(&ctx, policy->mask_files, &policy->n_mask_files, "files", file_denied);
     if (err == 0)
         snprintf(policy->key_prefix, sizeof(policy->key_prefix), "%s", cc ? "sandbox." : "");
     if (err == 0 && key_path) {
@@ -1514,4 +2056,108 @@ int al_settings_load_file(struct al_policy *policy, const char *path, const char
 out:
     al_buf_free(&buf);
     return err;
+}
+
+/* --- checks across every loaded file ------------------------------------- */
+
+/* 1 when the domain pattern `a` (an allowedDomains-style entry; a ":PORT"
+ * is ignored when `any_port`, else an entry with a port covers nothing)
+ * covers every host the pattern `h` (no port) names: equal, or "*.x"
+ * covering "y.x" and "*.y.x". */
+static int pattern_covers(const char *a, const char *h, int any_port)
+{
+    const char *colon = strchr(a, ':');
+    size_t al = colon ? (size_t)(colon - a) : strlen(a);
+    if (colon && !any_port)
+        return 0;
+    if (al == 1 && a[0] == '*')
+        return 1; /* deniedDomains "*" */
+    if (strlen(h) == al && strncmp(a, h, al) == 0)
+        return 1;
+    if (al > 2 && a[0] == '*' && a[1] == '.') {
+        const char *hh = strncmp(h, "*.", 2) == 0 ? h + 2 : h;
+        size_t hl = strlen(hh), sl = al - 1; /* ".x" */
+        return hl > sl && strncmp(hh + hl - sl, a + 1, sl) == 0;
+    }
+    return 0;
+}
+
+/* The first entry of `list` covering `h`, or NULL. */
+static const char *list_covers(const struct al_strlist *list, const char *h, int any_port)
+{
+    for (size_t i = 0; i < list->len; i++)
+        if (pattern_covers(list->items[i], h, any_port))
+            return list->items[i];
+    return NULL;
+}
+
+/* Checks one masked credential `m`, named in messages as `what`. */
+static int check_masked(const struct al_policy *p, const char *what, const struct al_masked *m)
+{
+    const char *net = p->net_key_path;
+    char qn[200], qh[160], qe[160];
+    al_settings_quote(qn, sizeof(qn), m->name);
+    if (!p->net.tls_terminate)
+        return al_error_set(AL_EINVAL,
+                            "%s (%s): mode \"mask\" needs %s.tlsTerminate: without it the proxy "
+                            "cannot see HTTPS requests to put the real value back",
+                            what, qn, net);
+    for (size_t i = 0; i < m->inject_hosts.len; i++) {
+        const char *h = m->inject_hosts.items[i];
+        const char *e;
+        al_settings_quote(qh, sizeof(qh), h);
+        if ((e = list_covers(&p->net.denied_domains, h, 0)))
+            return al_error_set(AL_EINVAL,
+                                "%s (%s): injectHosts %s is denied by %s.deniedDomains %s", what,
+                                qn, qh, net, al_settings_quote(qe, sizeof(qe), e));
+        if (!p->net.allow_all_domains && !list_covers(&p->net.allowed_domains, h, 1))
+            return al_error_set(AL_EINVAL,
+                                "%s (%s): injectHosts %s is not covered by %s.allowedDomains: add "
+                                "it (or a wildcard covering it) there, or remove it from "
+                                "injectHosts",
+                                what, qn, qh, net);
+        if ((e = list_covers(&p->net.tls_exclude, h, 1)))
+            return al_error_set(AL_EINVAL,
+                                "%s (%s): injectHosts %s is covered by "
+                                "%s.tlsTerminate.excludeDomains %s: TLS to it is not terminated, "
+                                "so the real value could never be put back; remove it from one "
+                                "of the two lists",
+                                what, qn, qh, net, al_settings_quote(qe, sizeof(qe), e));
+    }
+    return 0;
+}
+
+int al_policy_check_credentials(const struct al_policy *p)
+{
+    char what[64];
+    const char *net = p->net_key_path;
+    int err;
+    for (size_t i = 0; i < p->n_mask_env; i++) {
+        snprintf(what, sizeof(what), "%scredentials.envVars", p->key_prefix);
+        if ((err = check_masked(p, what, &p->mask_env[i])) < 0)
+            return err;
+    }
+    for (size_t i = 0; i < p->n_mask_files; i++) {
+        snprintf(what, sizeof(what), "%scredentials.files", p->key_prefix);
+        if ((err = check_masked(p, what, &p->mask_files[i])) < 0)
+            return err;
+    }
+    for (size_t i = 0; i < p->net.n_request_rules; i++) {
+        char qh[160], qe[160];
+        const char *host = p->net.request_rules[i].host, *e;
+        al_settings_quote(qh, sizeof(qh), host);
+        if (!p->net.tls_terminate)
+            return al_error_set(AL_EINVAL,
+                                "%s.requestRules[%zu] (%s): needs %s.tlsTerminate: without it "
+                                "the proxy cannot see the method and path of HTTPS requests",
+                                net, i, qh, net);
+        if ((e = list_covers(&p->net.tls_exclude, host, 1)))
+            return al_error_set(AL_EINVAL,
+                                "%s.requestRules[%zu] (%s): the host is covered by "
+                                "%s.tlsTerminate.excludeDomains %s: its HTTPS requests are not "
+                                "inspected, so the rule could not be enforced; remove it from "
+                                "one of the two lists",
+                                net, i, qh, net, al_settings_quote(qe, sizeof(qe), e));
+    }
+    return 0;
 }

@@ -272,3 +272,61 @@ int al_settings_check_address(const char *cidr)
     }
     return 0;
 }
+
+int al_reqrule_check_method(const char *s, size_t len)
+{
+    char q[96];
+    al_settings_quote(q, sizeof(q), s);
+    if (len == 0 || strlen(s) != len || len > AL_REQRULE_TOKEN_MAX)
+        return al_error_set(AL_EINVAL, "%s: expected an HTTP method (\"GET\", \"POST\", ...)", q);
+    for (const char *c = s; *c; c++) {
+        if (*c >= 'a' && *c <= 'z')
+            return al_error_set(AL_EINVAL,
+                                "%s: methods are matched as sent, in upper case: write it in "
+                                "upper case",
+                                q);
+        if (!((*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+              strchr("!#$%&'*+-.^_`|~", *c)))
+            return al_error_set(AL_EINVAL,
+                                "%s: expected an HTTP method (\"GET\", \"POST\", ...): bad "
+                                "character",
+                                q);
+    }
+    return 0;
+}
+
+int al_reqrule_check_path(const char *s, size_t len)
+{
+    char q[96];
+    al_settings_quote(q, sizeof(q), s);
+    if (strlen(s) != len)
+        return al_error_set(AL_EINVAL, "%s: contains a NUL byte", q);
+    if (len > AL_SETTINGS_PATH_MAX)
+        return al_error_set(AL_EINVAL, "%s: longer than %d bytes", q, AL_SETTINGS_PATH_MAX);
+    if (s[0] != '/')
+        return al_error_set(AL_EINVAL, "%s: a path pattern starts with \"/\"", q);
+    if (strchr(s, '?'))
+        return al_error_set(AL_EINVAL,
+                            "%s: \"?\" is not allowed: a rule matches the path; name the "
+                            "query parameters in queryKeys",
+                            q);
+    if (strpbrk(s, "\r\n\\"))
+        return al_error_set(AL_EINVAL, "%s: CR, LF and \"\\\" are not allowed in a path pattern",
+                            q);
+    return 0;
+}
+
+int al_reqrule_check_query_key(const char *s, size_t len)
+{
+    char q[96];
+    al_settings_quote(q, sizeof(q), s);
+    if (len == 0 || strlen(s) != len || len > AL_REQRULE_TOKEN_MAX)
+        return al_error_set(AL_EINVAL, "%s: expected a query parameter name", q);
+    for (const char *c = s; *c; c++)
+        if ((unsigned char)*c <= 0x20 || *c == 0x7f || strchr("&=#?", *c))
+            return al_error_set(AL_EINVAL,
+                                "%s: expected a query parameter name (no spaces, control "
+                                "characters, \"&\", \"=\", \"#\" or \"?\")",
+                                q);
+    return 0;
+}

@@ -16,4 +16,18 @@
  * Returns `out`. */
 char *al_settings_quote(char *out, size_t size, const char *s);
 
+/* Longest HTTP method or query parameter name in a request rule (bytes). */
+#define AL_REQRULE_TOKEN_MAX 64
+
+/* Checks for one entry of a request rule (network.requestRules[i]), shared
+ * by the settings loader and the wire decoder (netpolicy.c). Each takes the
+ * string and its length (a JSON string may hold a NUL byte) and returns 0,
+ * or AL_EINVAL with a reason quoting the value in al_error_last().
+ *   method: an HTTP token in upper case ("GET"; "get" is refused);
+ *   path: starts with "/", no NUL, CR, LF, "\\" or "?", at most 4096 bytes;
+ *   query key: 1..64 bytes, no control characters, spaces, "&=#?". */
+int al_reqrule_check_method(const char *s, size_t len);
+int al_reqrule_check_path(const char *s, size_t len);
+int al_reqrule_check_query_key(const char *s, size_t len);
+
 #endif

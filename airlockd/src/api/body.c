@@ -443,6 +443,8 @@ int ald_settings_restrict_check(struct al_policy *policy, json_t *settings, cons
         return ald_apierr_set(e, 500, "internal", NULL, "out of memory");
     int err = al_settings_load_buffer(policy, "settings", text, strlen(text), workspace, workspace);
     free(text);
+    if (err == 0)
+        err = al_policy_check_credentials(policy);
     if (err < 0)
         return ald_apierr_set(e, 400, "invalid_value", "settings", "body: %s", al_error_last());
     char path[256] = "settings";

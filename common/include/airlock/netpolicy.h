@@ -83,7 +83,12 @@ json_t *al_netpolicy_to_json(const struct al_netpolicy *np);
 
 /* Decodes the wire form `obj` into `np` (initialised here). Strict: `obj`
  * must be an object holding exactly the five required keys and at most
- * "strict_allowlist" besides (absent: 0), lists of strings and booleans,
+ * the optional ones above besides (absent: 0 / empty), lists of strings
+ * and booleans; "tls_exclude_domains" only with "tls_terminate": true; a
+ * request rule holds "host" and at most "methods", "paths" (not empty)
+ * and "query_keys", each entry checked as the settings loader checks
+ * network.requestRules (upper-case method tokens; paths starting with "/"
+ * without NUL, CR, LF, "\\" or "?"),
  * and every entry passes the settings loader's own check
  * (al_settings_check_domain, al_settings_check_denied_domain,
  * al_settings_check_address) with domains already lower-cased. Returns 0, or

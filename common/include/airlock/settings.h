@@ -23,9 +23,19 @@
  *
  * Added to the first draft of this interface (all default to "nothing"):
  * allow_all_domains, mandatory_deny_depth and deny_env (srt's
- * network.allowAllDomains, mandatoryDenySearchDepth, credentials.envVars);
- * srt's credentials.files entries are added to deny_read. Domain patterns are
- * stored with ASCII letters lower-cased.
+ * network.allowAllDomains, mandatoryDenySearchDepth, credentials.envVars
+ * with mode "deny"); credentials.files entries with mode "deny" are added to
+ * deny_read. Domain patterns are stored with ASCII letters lower-cased.
+ *
+ * Issue 15 (both shapes): credentials.envVars/files with mode "mask" fill
+ * mask_env / mask_files (a later file's entry of the same name replaces an
+ * earlier one; a name or path denied by any loaded file is dropped, with a
+ * warning, after each file); network.tlsTerminate fills net.tls_terminate,
+ * net.tls_exclude and tls (scalars replaced, lists appended);
+ * network.requestRules appends to net.request_rules; network.reportOnly and
+ * credentials.allowPlaintextInject are scalars. What needs every file
+ * (a mask without tlsTerminate, injectHosts outside allowedDomains, ...) is
+ * checked by al_policy_check_credentials() once the last file is loaded.
  */
 #ifndef AIRLOCK_SETTINGS_H
 #define AIRLOCK_SETTINGS_H
@@ -150,6 +160,20 @@ int al_settings_load_file(struct al_policy *policy, const char *path, const char
  * files), and a permission rule's `/x` is relative to `cwd`. */
 int al_settings_load_buffer(struct al_policy *policy, const char *name, const char *data,
                             size_t len, const char *home, const char *cwd);
+
+/* Checks what only the whole layered policy can tell, once every file is
+ * loaded (`airlock run` after its last settings file, airlockd after a
+ * session's settings): a masked credential (mask_env, mask_files) or a
+ * request rule without net.tls_terminate; an injectHosts entry denied by
+ * deniedDomains, not covered by allowedDomains (equal, or a "*.x" entry
+ * covering it; allowAllDomains covers every host not denied) or covered by
+ * tlsTerminate.excludeDomains; a request rule whose host excludeDomains
+ * covers. Returns 0, or AL_EINVAL with a message naming the keys as the
+ * user wrote them (policy->key_prefix, net_key_path), e.g.
+ *   "sandbox.credentials.envVars (\"GITHUB_TOKEN\"): mode \"mask\" needs
+ *    sandbox.network.tlsTerminate: without it the proxy cannot see HTTPS
+ *    requests to put the real value back" */
+int al_policy_check_credentials(const struct al_policy *p);
 
 /* Expands `path` ("~", "~/x", relative, absolute; globs kept) into a newly
  * allocated absolute, lexically normalised path ("//", "/./" and "/x/.."

@@ -145,4 +145,26 @@ mkdir -p "$T/ws/$(printf 'z/%.0s' $(seq 1 34))"
 expect_err 0 'searches 32 levels deep; '"$T"'/ws/z/z/z' -- true
 grep -q "files there are NOT hidden" <<<"$err" && ok "deep tree: says what is not hidden" ||
     fail "deep tree warning incomplete: $err"
+# Issue 15: credentials and keys airlock cannot honour are refused by name
+# before anything runs (none silently ignored).
+echo '{"sandbox": {"network": {"allowedDomains": ["api.github.com"]}, "credentials":
+       {"envVars": [{"name": "GITHUB_TOKEN", "mode": "mask", "injectHosts": ["api.github.com"]}]}}}' >"$S"
+expect_err 125 'sandbox.credentials.envVars ("GITHUB_TOKEN"): mode "mask" needs sandbox.network.tlsTerminate' \
+    --settings "$S" -- true
+echo '{"sandbox": {"network": {"allowedDomains": ["github.com"], "tlsTerminate": {}}, "credentials":
+       {"envVars": [{"name": "GITHUB_TOKEN", "mode": "mask", "injectHosts": ["api.github.com"]}]}}}' >"$S"
+expect_err 125 'injectHosts "api.github.com" is not covered by sandbox.network.allowedDomains' \
+    --settings "$S" -- true
+echo '{"sandbox": {"network": {"allowedDomains": ["api.github.com"], "tlsTerminate": {}}, "credentials":
+       {"envVars": [{"name": "GITHUB_TOKEN", "mode": "mask", "injectHosts": ["api.github.com"]},
+                    {"name": "NPM_TOKEN", "mode": "deny"}]}}}' >"$S"
+GITHUB_TOKEN=real-value expect_err 125 \
+    '--pass-env GITHUB_TOKEN: refused: the settings mask it (sandbox.credentials.envVars, mode "mask")' \
+    --settings "$S" --pass-env GITHUB_TOKEN -- true
+NPM_TOKEN=real-value expect_err 125 '--pass-env NPM_TOKEN: refused by the settings' \
+    --settings "$S" --pass-env NPM_TOKEN -- true
+echo '{"network": {"allowedDomains": [], "deniedDomains": [], "mitmProxy": {"socketPath": "/tmp/m.sock",
+       "domains": ["api.example.com"]}}, "filesystem": {"denyRead": [], "allowWrite": [], "denyWrite": []}}' >"$S"
+expect_err 125 'network.mitmProxy: not supported: airlock does not hand domains to another proxy' \
+    --settings "$S" -- true
 finish

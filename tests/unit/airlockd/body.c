@@ -565,11 +565,6 @@ static void test_widening_refused(void **state)
          "settings.network.allowedAddresses[0]"},
         {"{\"network\": {\"httpProxyPort\": 8080}}", "settings.network.httpProxyPort"},
         {"{\"network\": {\"socksProxyPort\": 1080}}", "settings.network.socksProxyPort"},
-        {"{\"network\": {\"parentProxy\": {\"http\": \"http://proxy.corp:3128\"}}}",
-         "settings.network.parentProxy"},
-        {"{\"network\": {\"mitmProxy\": {\"socketPath\": \"/run/mitm.sock\","
-         " \"domains\": [\"example.com\"]}}}",
-         "settings.network.mitmProxy"},
         {"{\"network\": {\"allowLocalBinding\": true}}", "settings.network.allowLocalBinding"},
         {"{\"network\": {\"allowAllDomains\": true}}", "settings.network.allowAllDomains"},
         {"{\"network\": {\"requireSniMatch\": false}}", "settings.network.requireSniMatch"},
@@ -616,6 +611,16 @@ static void test_widening_refused(void **state)
         snprintf(body, sizeof(body), "{\"settings\": %s}", fine[i]);
         create_accepted(&cfg, NULL, body);
     }
+    /* keys the settings loader refuses (issue 15: no key silently ignored) are
+     * a 400 before any widening check */
+    create_refused(&cfg, NULL,
+                   "{\"settings\": {\"network\": {\"parentProxy\": {\"http\": "
+                   "\"http://proxy.corp:3128\"}}}}",
+                   400, "invalid_value", "settings");
+    create_refused(&cfg, NULL,
+                   "{\"settings\": {\"network\": {\"mitmProxy\": {\"socketPath\": "
+                   "\"/run/mitm.sock\", \"domains\": [\"example.com\"]}}}}",
+                   400, "invalid_value", "settings");
     /* malformed stays 400 */
     create_refused(&cfg, NULL, "{\"settings\": {\"network\": {\"allowedAddresses\": [\"x\"]}}}",
                    400, "invalid_value", "settings");

@@ -130,12 +130,11 @@ static void shape_srt(void **state)
         "    \"allowMachLookup\": [\"com.example.*\"],\n"
         "    \"httpProxyPort\": 3129,\n"
         "    \"socksProxyPort\": 1082,\n"
-        "    \"mitmProxy\": {\"socketPath\": \"/tmp/mitm.sock\", \"domains\": "
-        "[\"api.example.com\"]},\n"
         "    \"tlsTerminate\": {\"caCertPath\": \"/ca.pem\", \"caKeyPath\": \"/ca.key\",\n"
         "                     \"excludeDomains\": [\"pinned.example.com\"],\n"
         "                     \"extraCaCertPaths\": [\"/etc/ca.pem\"]},\n"
-        "    \"parentProxy\": {\"http\": \"http://proxy:8080\", \"noProxy\": \"localhost\"}\n"
+        "    \"requestRules\": [{\"host\": \"API.github.com\", \"methods\": [\"GET\"]}],\n"
+        "    \"reportOnly\": true\n"
         "  },\n"
         "  \"filesystem\": {\n"
         "    \"disabled\": false,\n"
@@ -147,16 +146,16 @@ static void shape_srt(void **state)
         "  },\n"
         "  \"credentials\": {\n"
         "    \"files\": [{\"path\": \"~/.netrc\", \"mode\": \"mask\", \"extract\": \"password "
-        "(\\\\S+)\",\n"
-        "                 \"onExtractNoMatch\": \"deny\", \"maskDuplicates\": true,\n"
+        "([^ ]+)\",\n"
+        "                 \"onExtractNoMatch\": \"error\", \"maskDuplicates\": false,\n"
         "                 \"injectHosts\": [\"api.github.com\"]},\n"
         "               {\"path\": \"/etc/token\", \"mode\": \"deny\"}],\n"
         "    \"envVars\": [{\"name\": \"GITHUB_TOKEN\", \"mode\": \"deny\"},\n"
-        "                {\"name\": \"CI_JWT\", \"mode\": \"mask\", \"decode\": \"jwt\",\n"
-        "                 \"maskClaims\": [\"sub\"]}],\n"
-        "    \"allowPlaintextInject\": false,\n"
-        "    \"awsPairs\": [{\"accessKeyIdVar\": \"A\", \"secretAccessKeyVar\": \"B\"}],\n"
-        "    \"sigv4\": {\"streaming\": \"deny\", \"presigned\": \"passthrough\"}\n"
+        "                {\"name\": \"NPM_TOKEN\", \"mode\": \"mask\",\n"
+        "                 \"injectHosts\": [\"registry.npmjs.org\"]}],\n"
+        "    \"allowPlaintextInject\": true,\n"
+        "    \"awsPairs\": [],\n"
+        "    \"sigv4\": {}\n"
         "  },\n"
         "  \"ignoreViolations\": {\"npm\": [\"/tmp\"]},\n"
         "  \"enableWeakerNestedSandbox\": true,\n"
@@ -180,14 +179,56 @@ static void shape_srt(void **state)
     assert_int_equal(p.allow_local_binding, 1);
     assert_int_equal(p.http_proxy_port, 3129);
     assert_int_equal(p.socks_proxy_port, 1082);
-    assert_list(&p.deny_read, LIST("/home/u/.ssh", "/home/u/.netrc", "/etc/token"));
+    assert_list(&p.deny_read, LIST("/home/u/.ssh", "/etc/token"));
     assert_list(&p.allow_read, LIST("/home/u/.ssh/known_hosts"));
     assert_list(&p.allow_write, LIST("/w/proj", "/tmp"));
     assert_list(&p.deny_write, LIST("/w/proj/secrets"));
     assert_int_equal(p.allow_git_config, 1);
-    assert_list(&p.deny_env, LIST("GITHUB_TOKEN", "CI_JWT"));
+    assert_list(&p.deny_env, LIST("GITHUB_TOKEN"));
+    assert_int_equal(p.n_mask_env, 1);
+    assert_string_equal(p.mask_env[0].name, "NPM_TOKEN");
+    assert_list(&p.mask_env[0].inject_hosts, LIST("registry.npmjs.org"));
+    assert_null(p.mask_env[0].extract);
+    assert_int_equal(p.n_mask_files, 1);
+    assert_string_equal(p.mask_files[0].name, "/home/u/.netrc");
+    assert_string_equal(p.mask_files[0].extract, "password ([^ ]+)");
+    assert_list(&p.mask_files[0].inject_hosts, LIST("api.github.com"));
+    assert_int_equal(p.net.allow_plaintext_inject, 1);
+    assert_int_equal(p.net.tls_terminate, 1);
+    assert_list(&p.net.tls_exclude, LIST("pinned.example.com"));
+    assert_string_equal(p.tls.ca_cert_path, "/ca.pem");
+    assert_string_equal(p.tls.ca_key_path, "/ca.key");
+    assert_list(&p.tls.extra_ca_paths, LIST("/etc/ca.pem"));
+    assert_int_equal(p.net.n_request_rules, 1);
+    assert_string_equal(p.net.request_rules[0].host, "api.github.com");
+    assert_list(&p.net.request_rules[0].methods, LIST("GET"));
+    assert_int_equal(p.net.report_only, 1);
     assert_int_equal(p.weaker_nested, 1);
     assert_int_equal(p.mandatory_deny_depth, 5);
+    /* what has no effect on Linux is said by name */
+    assert_list(&p.warnings,
+                LIST("settings.json: network.deniedDomainReasons: not shown: airlock's refusal "
+                     "names the deniedDomains entry that matched, not this text",
+                     "settings.json: network.allowMachLookup: ignored: macOS only (no effect on "
+                     "Linux, where airlock runs)",
+                     "settings.json: ignoreViolations: ignored: airlock does not report "
+                     "filesystem violations per command, so there is nothing to silence",
+                     "settings.json: ripgrep: does not apply: it configures sandbox-runtime's own "
+                     "sandbox helpers; airlock builds its sandbox itself",
+                     "settings.json: allowPty: ignored: macOS only (no effect on Linux, where "
+                     "airlock runs)",
+                     "settings.json: seccomp: does not apply: it configures sandbox-runtime's own "
+                     "sandbox helpers; airlock builds its sandbox itself",
+                     "settings.json: bwrapPath: does not apply: it configures sandbox-runtime's "
+                     "own sandbox helpers; airlock builds its sandbox itself",
+                     "settings.json: socatPath: does not apply: it configures sandbox-runtime's "
+                     "own sandbox helpers; airlock builds its sandbox itself",
+                     "settings.json: windows: ignored: Windows only (no effect on Linux, where "
+                     "airlock runs)",
+                     "settings.json: git: safeDirectories ignored: airlock does not set git's "
+                     "safe.directory; set it with git config inside the sandbox if git asks for "
+                     "it"));
+    assert_int_equal(al_policy_check_credentials(&p), 0);
     al_policy_free(&p);
 }
 
@@ -439,9 +480,16 @@ static void validation_errors(void **state)
         {"{\"network\": {\"allowUnixSockets\": true}}",
          "settings.json: network.allowUnixSockets: expected a list of strings"},
         {"{\"network\": {\"parentProxy\": {\"http\": 1}}}",
-         "settings.json: network.parentProxy.http: expected a string"},
+         "settings.json: network.parentProxy: not supported: airlock's proxy connects to "
+         "upstreams directly and cannot chain through another proxy; remove it"},
         {"{\"network\": {\"mitmProxy\": {\"domains\": [\"a.example.com\"]}}}",
-         "settings.json: network.mitmProxy.socketPath: missing"},
+         "settings.json: network.mitmProxy: not supported: airlock does not hand domains to "
+         "another proxy (its own proxy and policy handle every domain; network.tlsTerminate "
+         "inspects HTTPS itself); remove it"},
+        {"{\"network\": {\"deniedResolvedAddresses\": [\"10.0.0.0/8\"]}}",
+         "settings.json: network.deniedResolvedAddresses: not supported: airlock's address guard "
+         "refuses loopback, private, link-local and metadata addresses itself and takes no list "
+         "of further ones; remove it, or deny the host names in deniedDomains"},
         {"{\"network\": {\"deniedDomainReasons\": {\"x.com\": \"\"}}}",
          "settings.json: network.deniedDomainReasons.x.com: expected a non-empty string"},
         {"{\"credentials\": {\"files\": [{\"mode\": \"deny\"}]}}",
@@ -455,8 +503,7 @@ static void validation_errors(void **state)
          "settings.json: credentials.injectHosts: unknown key"},
         {"{\"mandatoryDenySearchDepth\": 11}",
          "settings.json: mandatoryDenySearchDepth: expected an integer from 1 to 10"},
-        {"{\"bwrapPath\": \"bwrap\"}",
-         "settings.json: bwrapPath: \"bwrap\": expected an absolute path"},
+        {"{\"bwrapPath\": \"bwrap\"}", "settings.json: bwrapPath: expected an absolute path"},
         {"{\"windows\": {\"proxyPortRange\": [10, 5]}}",
          "settings.json: windows.proxyPortRange: expected [low, high] with 1 <= low <= high <= "
          "65535"},
@@ -671,10 +718,16 @@ static void to_json_round_trip(void **state)
         "\"allowUnsandboxedCommands\": true",
         "\"mode\": \"auto-allow\"",
         "\"deniedEnv\": []",
+        "\"requestRules\": []",
+        "\"reportOnly\": false",
+        "\"envVars\": []",
+        "\"files\": []",
+        "\"allowPlaintextInject\": false",
     };
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
         if (!strstr(empty, keys[i]))
             fail_msg("%s missing from\n%s", keys[i], empty);
+    assert_null(strstr(empty, "tlsTerminate")); /* present only when on */
     free(empty);
 
     const char *json =
@@ -686,7 +739,17 @@ static void to_json_round_trip(void **state)
         " \"deniedDomains\": [\"x.example.com\"], \"allowAllDomains\": true,"
         " \"allowedAddresses\": [\"10.0.0.0/8\"], \"httpProxyPort\": 3128,"
         " \"socksProxyPort\": 1080, \"customProxy\": \"p\","
-        " \"allowLocalBinding\": true, \"requireSniMatch\": false},"
+        " \"allowLocalBinding\": true, \"requireSniMatch\": false,"
+        " \"tlsTerminate\": {\"caCertPath\": \"~/ca.pem\", \"caKeyPath\": \"ca.key\","
+        " \"excludeDomains\": [\"pinned.example.com\"], \"extraCaCertPaths\": [\"/etc/x.pem\"],"
+        " \"maxTunnels\": 64, \"handshakeTimeoutMs\": 5000},"
+        " \"requestRules\": [{\"host\": \"api.example.com\", \"methods\": [\"GET\"],"
+        " \"paths\": [\"/a/**\"], \"queryKeys\": []}, {\"host\": \"b.example.com\","
+        " \"queryKeys\": [\"page\"]}], \"reportOnly\": true},"
+        " \"credentials\": {\"envVars\": [{\"name\": \"GH\", \"mode\": \"mask\","
+        " \"injectHosts\": [\"api.example.com\"]}], \"files\": [{\"path\": \"~/.npmrc\","
+        " \"mode\": \"mask\", \"extract\": \"_authToken=(.*)\", \"injectHosts\":"
+        " [\"*.example.com\"]}], \"allowPlaintextInject\": true},"
         " \"allowUnixSockets\": [\"/run/x.sock\"], \"enableWeakerNestedSandbox\": true,"
         " \"excludedCommands\": [\"docker\"], \"allowUnsandboxedCommands\": false,"
         " \"mode\": \"regular\", \"deniedEnv\": [\"TOKEN\"]}}";
@@ -700,6 +763,34 @@ static void to_json_round_trip(void **state)
     assert_non_null(second);
     assert_string_equal(first, second);
     assert_non_null(strstr(first, "\"allowedPaths\": [\n        \"/w/proj\"\n      ]"));
+    /* the issue-15 fields come back the same (not only the same text) */
+    assert_int_equal(q.net.tls_terminate, 1);
+    assert_string_equal(q.tls.ca_cert_path, HOME "/ca.pem");
+    assert_string_equal(q.tls.ca_key_path, CWD "/ca.key");
+    assert_list(&q.tls.extra_ca_paths, LIST("/etc/x.pem"));
+    assert_int_equal(q.tls.max_tunnels, 64);
+    assert_int_equal(q.tls.handshake_timeout_ms, 5000);
+    assert_list(&q.warnings,
+                LIST("policy.json: sandbox.network.tlsTerminate.maxTunnels: not applied: "
+                     "airlock's proxy uses its own limits for terminated tunnels; remove it to "
+                     "silence this",
+                     "policy.json: sandbox.network.tlsTerminate.handshakeTimeoutMs: not applied: "
+                     "airlock's proxy uses its own limits for terminated tunnels; remove it to "
+                     "silence this"));
+    assert_list(&q.net.tls_exclude, LIST("pinned.example.com"));
+    assert_int_equal(q.net.n_request_rules, 2);
+    assert_int_equal(q.net.request_rules[0].has_query_keys, 1);
+    assert_int_equal(q.net.request_rules[0].query_keys.len, 0);
+    assert_list(&q.net.request_rules[1].query_keys, LIST("page"));
+    assert_int_equal(q.net.request_rules[1].methods.len, 0);
+    assert_int_equal(q.net.report_only, 1);
+    assert_int_equal(q.net.allow_plaintext_inject, 1);
+    assert_int_equal(q.n_mask_env, 1);
+    assert_string_equal(q.mask_env[0].name, "GH");
+    assert_int_equal(q.n_mask_files, 1);
+    assert_string_equal(q.mask_files[0].name, HOME "/.npmrc");
+    assert_string_equal(q.mask_files[0].extract, "_authToken=(.*)");
+    assert_list(&q.mask_files[0].inject_hosts, LIST("*.example.com"));
     free(first);
     free(second);
     al_policy_free(&p);
@@ -861,7 +952,9 @@ static void cc_newer_sandbox_keys(void **state)
     assert_list(&p.deny_read, LIST(HOME "/.config/tok"));
     assert_list(&p.deny_env, LIST("GH_TOKEN"));
     assert_list(&p.warnings,
-                LIST("settings.json: sandbox.ripgrep: does not apply: it configures Claude Code's "
+                LIST("settings.json: sandbox.network.allowMachLookup: ignored: macOS only (no "
+                     "effect on Linux, where airlock runs)",
+                     "settings.json: sandbox.ripgrep: does not apply: it configures Claude Code's "
                      "own sandbox helpers; airlock builds its sandbox itself",
                      "settings.json: sandbox.bwrapPath: does not apply: it configures Claude "
                      "Code's own sandbox helpers; airlock builds its sandbox itself"));
@@ -957,19 +1050,493 @@ static void host_paths(void **state)
     rmdir(dir);
 }
 
+/* --- issue 15: credentials, tlsTerminate, requestRules, reportOnly ------- */
+
+/* Claude Code's shape: credentials.envVars/files with "mask", the
+ * tlsTerminate `{}` it documents, airlock's requestRules and reportOnly. */
+static void credentials_claude_code(void **state)
+{
+    struct al_policy p;
+    (void)state;
+    al_policy_init(&p);
+    assert_int_equal(
+        load(&p, "{\"sandbox\": {\"network\": {\"allowedDomains\": [\"*.github.com\", "
+                 "\"registry.npmjs.org:443\"], \"tlsTerminate\": {}, \"reportOnly\": true, "
+                 "\"requestRules\": [{\"host\": \"api.github.com\", \"methods\": [\"GET\", "
+                 "\"HEAD\", \"GET\"], \"paths\": [\"/repos/acme/app/**\"], \"queryKeys\": []}, "
+                 "{\"host\": \"*.npmjs.org\"}]}, \"credentials\": {\"envVars\": [{\"name\": "
+                 "\"GITHUB_TOKEN\", \"mode\": \"mask\", \"injectHosts\": [\"API.github.com\", "
+                 "\"*.github.com\"]}, {\"name\": \"AWS_KEY\", \"mode\": \"deny\"}], \"files\": "
+                 "[{\"path\": \"~/.npmrc\", \"mode\": \"mask\", \"injectHosts\": "
+                 "[\"registry.npmjs.org\"]}, {\"path\": \"~/.kube\", \"mode\": \"deny\"}]}}}"),
+        0);
+    assert_int_equal(p.net.tls_terminate, 1);
+    assert_null(p.tls.ca_cert_path);
+    assert_int_equal(p.net.report_only, 1);
+    assert_int_equal(p.net.allow_plaintext_inject, 0);
+    assert_int_equal(p.n_mask_env, 1);
+    assert_string_equal(p.mask_env[0].name, "GITHUB_TOKEN");
+    assert_list(&p.mask_env[0].inject_hosts, LIST("api.github.com", "*.github.com"));
+    assert_int_equal(p.n_mask_files, 1);
+    assert_string_equal(p.mask_files[0].name, HOME "/.npmrc");
+    assert_null(p.mask_files[0].extract);
+    assert_list(&p.deny_env, LIST("AWS_KEY"));
+    assert_list(&p.deny_read, LIST(HOME "/.kube"));
+    assert_int_equal(p.net.n_request_rules, 2);
+    assert_string_equal(p.net.request_rules[0].host, "api.github.com");
+    assert_list(&p.net.request_rules[0].methods, LIST("GET", "HEAD"));
+    assert_list(&p.net.request_rules[0].paths, LIST("/repos/acme/app/**"));
+    assert_int_equal(p.net.request_rules[0].has_query_keys, 1);
+    assert_int_equal(p.net.request_rules[0].query_keys.len, 0);
+    assert_string_equal(p.net.request_rules[1].host, "*.npmjs.org");
+    assert_int_equal(p.net.request_rules[1].methods.len, 0);
+    assert_int_equal(p.net.request_rules[1].has_query_keys, 0);
+    assert_int_equal(p.warnings.len, 0);
+    assert_int_equal(al_policy_check_credentials(&p), 0);
+    al_policy_free(&p);
+}
+
+/* Each value the loader refuses, with the message a user sees. */
+static void credentials_refused(void **state)
+{
+    static const struct bad_case cases[] = {
+        /* what srt's masking does and airlock's does not */
+        {"{\"credentials\": {\"envVars\": [{\"name\": \"J\", \"mode\": \"mask\", \"decode\": "
+         "\"jwt\", \"injectHosts\": [\"a.example.com\"]}]}}",
+         "settings.json: credentials.envVars[0].decode: not supported: airlock does not decode "
+         "JWTs; it masks the whole value; remove it, or use mode \"deny\""},
+        {"{\"credentials\": {\"files\": [{\"path\": \"/t\", \"mode\": \"mask\", \"decode\": "
+         "\"jwt\", \"injectHosts\": [\"a.example.com\"]}]}}",
+         "settings.json: credentials.files[0].decode: not supported: airlock does not decode "
+         "JWTs; it masks the whole file (or what extract matches); remove it, or use mode "
+         "\"deny\""},
+        {"{\"sandbox\": {\"credentials\": {\"envVars\": [{\"name\": \"J\", \"mode\": \"mask\", "
+         "\"maskClaims\": [\"sub\"], \"injectHosts\": [\"a.example.com\"]}]}}}",
+         "settings.json: sandbox.credentials.envVars[0].maskClaims: not supported: airlock does "
+         "not decode JWTs to mask single claims; remove it, or use mode \"deny\""},
+        {"{\"credentials\": {\"files\": [{\"path\": \"/t\", \"mode\": \"mask\", "
+         "\"maskDuplicates\": true, \"extract\": \"t=(.*)\", \"injectHosts\": "
+         "[\"a.example.com\"]}]}}",
+         "settings.json: credentials.files[0].maskDuplicates: true is not supported: airlock "
+         "replaces only what extract matches; remove it, or use mode \"deny\""},
+        {"{\"credentials\": {\"envVars\": [{\"name\": \"DB\", \"mode\": \"mask\", \"extract\": "
+         "\"://[^:]+:([^@]+)@\", \"injectHosts\": [\"a.example.com\"]}]}}",
+         "settings.json: credentials.envVars[0].extract: not supported for envVars: airlock "
+         "masks a variable's whole value; remove it, or use mode \"deny\""},
+        {"{\"credentials\": {\"files\": [{\"path\": \"/t\", \"mode\": \"mask\", "
+         "\"onExtractNoMatch\": \"warn\", \"extract\": \"t=(.*)\", \"injectHosts\": "
+         "[\"a.example.com\"]}]}}",
+         "settings.json: credentials.files[0].onExtractNoMatch: \"warn\" is not supported: "
+         "airlock never leaves a credential unmasked; use \"error\" (airlock's behaviour: a file "
+         "extract does not match stops the sandbox from starting)"},
+        {"{\"credentials\": {\"files\": [{\"path\": \"/t\", \"mode\": \"mask\", \"extract\": "
+         "\"t=(\", \"injectHosts\": [\"a.example.com\"]}]}}",
+         "settings.json: credentials.files[0].extract: \"t=(\": not a valid POSIX extended "
+         "regular expression: Unmatched ( or \\("},
+        {"{\"credentials\": {\"awsPairs\": [{\"accessKeyIdVar\": \"A\", "
+         "\"secretAccessKeyVar\": \"B\"}]}}",
+         "settings.json: credentials.awsPairs: not supported: airlock does not re-sign AWS "
+         "requests; use mode \"deny\" for the AWS variables"},
+        {"{\"sandbox\": {\"credentials\": {\"sigv4\": {\"streaming\": \"deny\"}}}}",
+         "settings.json: sandbox.credentials.sigv4: not supported: airlock does not re-sign AWS "
+         "requests; use mode \"deny\" for the AWS variables"},
+        {"{\"credentials\": {\"sigv4\": []}}",
+         "settings.json: credentials.sigv4: expected an object"},
+        {"{\"credentials\": {\"allowPlaintextInject\": 1}}",
+         "settings.json: credentials.allowPlaintextInject: expected true or false"},
+        /* injectHosts */
+        {"{\"credentials\": {\"envVars\": [{\"name\": \"T\", \"mode\": \"mask\"}]}}",
+         "settings.json: credentials.envVars[0]: mode \"mask\" needs injectHosts: the hosts the "
+         "real value may be sent to (airlock does not default to every allowedDomains entry)"},
+        {"{\"credentials\": {\"envVars\": [{\"name\": \"T\", \"mode\": \"mask\", \"injectHosts\": "
+         "[]}]}}",
+         "settings.json: credentials.envVars[0].injectHosts: is empty: the real value would "
+         "never be sent; list the hosts it is for"},
+        {"{\"credentials\": {\"envVars\": [{\"name\": \"T\", \"mode\": \"mask\", \"injectHosts\": "
+         "[\"a.example.com:443\"]}]}}",
+         "settings.json: credentials.envVars[0].injectHosts[0]: \"a.example.com:443\": expected "
+         "a host name without a port (a credential is put back for the host on any port "
+         "allowedDomains allows)"},
+        {"{\"credentials\": {\"envVars\": [{\"name\": \"T\", \"mode\": \"mask\", \"injectHosts\": "
+         "[\"*.com\"]}]}}",
+         "settings.json: credentials.envVars[0].injectHosts[0]: \"*.com\" is too broad: a "
+         "wildcard must stand for subdomains of a registered domain, e.g. \"*.example.com\""},
+        /* mask is for one file */
+        {"{\"credentials\": {\"files\": [{\"path\": \"~/.aws/\", \"mode\": \"mask\", "
+         "\"injectHosts\": [\"a.example.com\"]}]}}",
+         "settings.json: credentials.files[0].path: \"/home/u/.aws\": mode \"mask\" applies to "
+         "one file, not a directory: use mode \"deny\" for it, or name the credential file "
+         "inside it"},
+        {"{\"credentials\": {\"files\": [{\"path\": \"~/*.token\", \"mode\": \"mask\", "
+         "\"injectHosts\": [\"a.example.com\"]}]}}",
+         "settings.json: credentials.files[0].path: \"/home/u/*.token\": mode \"mask\" applies "
+         "to one file, not a pattern: name the file"},
+        /* tlsTerminate */
+        {"{\"network\": {\"tlsTerminate\": {\"caCertPath\": \"/ca.pem\"}}}",
+         "settings.json: network.tlsTerminate.caKeyPath: missing: caCertPath and caKeyPath must "
+         "be given together"},
+        {"{\"sandbox\": {\"network\": {\"tlsTerminate\": {\"caKeyPath\": \"/ca.key\"}}}}",
+         "settings.json: sandbox.network.tlsTerminate.caCertPath: missing: caCertPath and "
+         "caKeyPath must be given together"},
+        {"{\"sandbox\": {\"network\": {\"tlsTerminate\": true}}}",
+         "settings.json: sandbox.network.tlsTerminate: expected an object"},
+        {"{\"network\": {\"tlsTerminate\": {\"excludeDomains\": [\"*\"]}}}",
+         "settings.json: network.tlsTerminate.excludeDomains[0]: \"*\" is too broad: it matches "
+         "every domain"},
+        {"{\"network\": {\"tlsTerminate\": {\"maxTunnels\": 0}}}",
+         "settings.json: network.tlsTerminate.maxTunnels: expected an integer from 1 to 1000000"},
+        {"{\"network\": {\"tlsTerminate\": {\"handshakeTimeoutMs\": \"5s\"}}}",
+         "settings.json: network.tlsTerminate.handshakeTimeoutMs: expected an integer from 1 to "
+         "600000"},
+        {"{\"network\": {\"tlsTerminate\": {\"caCertPath\": \"~bob/ca\", \"caKeyPath\": "
+         "\"/k\"}}}",
+         "settings.json: network.tlsTerminate.caCertPath: \"~bob/ca\": only \"~\" and \"~/...\" "
+         "are expanded, not \"~user\""},
+        /* requestRules */
+        {"{\"network\": {\"requestRules\": [{\"methods\": [\"GET\"]}]}}",
+         "settings.json: network.requestRules[0].host: missing"},
+        {"{\"network\": {\"requestRules\": [{\"host\": \"https://api.example.com/x\"}]}}",
+         "settings.json: network.requestRules[0].host: \"https://api.example.com/x\" is a URL, "
+         "not a domain: write the host name alone, \"api.example.com\" (a path cannot be "
+         "allowed on its own: the whole host is)"},
+        {"{\"network\": {\"requestRules\": [{\"host\": \"a.example.com\", \"methods\": "
+         "[\"get\"]}]}}",
+         "settings.json: network.requestRules[0].methods[0]: \"get\": methods are matched as "
+         "sent, in upper case: write it in upper case"},
+        {"{\"network\": {\"requestRules\": [{\"host\": \"a.example.com\", \"methods\": "
+         "[\"GET POST\"]}]}}",
+         "settings.json: network.requestRules[0].methods[0]: \"GET POST\": expected an HTTP "
+         "method (\"GET\", \"POST\", ...): bad character"},
+        {"{\"network\": {\"requestRules\": [{\"host\": \"a.example.com\", \"methods\": "
+         "[\"\"]}]}}",
+         "settings.json: network.requestRules[0].methods[0]: \"\": expected an HTTP method "
+         "(\"GET\", \"POST\", ...)"},
+        {"{\"network\": {\"requestRules\": [{\"host\": \"a.example.com\", \"methods\": []}]}}",
+         "settings.json: network.requestRules[0].methods: is empty: leave the key out to allow "
+         "any"},
+        {"{\"network\": {\"requestRules\": [{\"host\": \"a.example.com\", \"paths\": []}]}}",
+         "settings.json: network.requestRules[0].paths: is empty: leave the key out to allow "
+         "any"},
+        {"{\"network\": {\"requestRules\": [{\"host\": \"a.example.com\", \"paths\": "
+         "[\"repos/**\"]}]}}",
+         "settings.json: network.requestRules[0].paths[0]: \"repos/**\": a path pattern starts "
+         "with \"/\""},
+        {"{\"network\": {\"requestRules\": [{\"host\": \"a.example.com\", \"paths\": "
+         "[\"/x?page=1\"]}]}}",
+         "settings.json: network.requestRules[0].paths[0]: \"/x?page=1\": \"?\" is not allowed: "
+         "a rule matches the path; name the query parameters in queryKeys"},
+        {"{\"network\": {\"requestRules\": [{\"host\": \"a.example.com\", \"paths\": "
+         "[\"/a\\\\b\"]}]}}",
+         "settings.json: network.requestRules[0].paths[0]: \"/a\\\\b\": CR, LF and \"\\\" are "
+         "not allowed in a path pattern"},
+        {"{\"network\": {\"requestRules\": [{\"host\": \"a.example.com\", \"paths\": "
+         "[\"/a\\r\\nX: y\"]}]}}",
+         "settings.json: network.requestRules[0].paths[0]: \"/a\\x0d\\x0aX: y\": CR, LF and "
+         "\"\\\" are not allowed in a path pattern"},
+        {"{\"network\": {\"requestRules\": [{\"host\": \"a.example.com\", \"queryKeys\": "
+         "[\"a=b\"]}]}}",
+         "settings.json: network.requestRules[0].queryKeys[0]: \"a=b\": expected a query "
+         "parameter name (no spaces, control characters, \"&\", \"=\", \"#\" or \"?\")"},
+        {"{\"network\": {\"requestRules\": [{\"host\": \"a.example.com\", \"method\": []}]}}",
+         "settings.json: network.requestRules[0].method: unknown key (did you mean "
+         "\"methods\"?)"},
+        {"{\"network\": {\"requestRules\": {\"host\": \"a.example.com\"}}}",
+         "settings.json: network.requestRules: expected a list of objects"},
+        {"{\"sandbox\": {\"network\": {\"reportOnly\": \"yes\"}}}",
+         "settings.json: sandbox.network.reportOnly: expected true or false"},
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct al_policy p;
+        al_policy_init(&p);
+        int err = load(&p, cases[i].json);
+        if (err != AL_EINVAL || strcmp(al_error_last(), cases[i].message) != 0)
+            fail_msg("case %zu: %s\n  got  %d %s\n  want %s", i, cases[i].json, err,
+                     al_error_last(), cases[i].message);
+        al_policy_free(&p);
+    }
+}
+
+/* What only the layered whole can tell: al_policy_check_credentials(). */
+static void credentials_check(void **state)
+{
+    static const struct bad_case cases[] = {
+        {"{\"sandbox\": {\"network\": {\"allowedDomains\": [\"api.github.com\"]}, "
+         "\"credentials\": {\"envVars\": [{\"name\": \"GITHUB_TOKEN\", \"mode\": \"mask\", "
+         "\"injectHosts\": [\"api.github.com\"]}]}}}",
+         "sandbox.credentials.envVars (\"GITHUB_TOKEN\"): mode \"mask\" needs "
+         "sandbox.network.tlsTerminate: without it the proxy cannot see HTTPS requests to put "
+         "the real value back"},
+        {"{\"network\": {\"allowedDomains\": [\"api.github.com\"]}, \"credentials\": "
+         "{\"allowPlaintextInject\": true, \"files\": [{\"path\": \"/t\", \"mode\": \"mask\", "
+         "\"injectHosts\": [\"api.github.com\"]}]}}",
+         "credentials.files (\"/t\"): mode \"mask\" needs network.tlsTerminate: without it the "
+         "proxy cannot see HTTPS requests to put the real value back"},
+        {"{\"sandbox\": {\"network\": {\"allowedDomains\": [\"a.example.com\"], "
+         "\"requestRules\": [{\"host\": \"a.example.com\", \"methods\": [\"GET\"]}]}}}",
+         "sandbox.network.requestRules[0] (\"a.example.com\"): needs "
+         "sandbox.network.tlsTerminate: without it the proxy cannot see the method and path of "
+         "HTTPS requests"},
+        {"{\"sandbox\": {\"network\": {\"allowedDomains\": [\"github.com\"], \"tlsTerminate\": "
+         "{}}, \"credentials\": {\"envVars\": [{\"name\": \"GITHUB_TOKEN\", \"mode\": \"mask\", "
+         "\"injectHosts\": [\"api.github.com\"]}]}}}",
+         "sandbox.credentials.envVars (\"GITHUB_TOKEN\"): injectHosts \"api.github.com\" is not "
+         "covered by sandbox.network.allowedDomains: add it (or a wildcard covering it) there, "
+         "or remove it from injectHosts"},
+        {"{\"sandbox\": {\"network\": {\"allowedDomains\": [\"*.github.com\"], \"tlsTerminate\": "
+         "{}}, \"credentials\": {\"envVars\": [{\"name\": \"T\", \"mode\": \"mask\", "
+         "\"injectHosts\": [\"github.com\"]}]}}}",
+         "sandbox.credentials.envVars (\"T\"): injectHosts \"github.com\" is not covered by "
+         "sandbox.network.allowedDomains: add it (or a wildcard covering it) there, or remove it "
+         "from injectHosts"},
+        {"{\"sandbox\": {\"network\": {\"allowedDomains\": [\"api.github.com\"], "
+         "\"tlsTerminate\": {}}, \"credentials\": {\"envVars\": [{\"name\": \"T\", \"mode\": "
+         "\"mask\", \"injectHosts\": [\"*.github.com\"]}]}}}",
+         "sandbox.credentials.envVars (\"T\"): injectHosts \"*.github.com\" is not covered by "
+         "sandbox.network.allowedDomains: add it (or a wildcard covering it) there, or remove it "
+         "from injectHosts"},
+        {"{\"network\": {\"allowAllDomains\": true, \"deniedDomains\": [\"*.evil.example.com\"], "
+         "\"tlsTerminate\": {}}, \"credentials\": {\"envVars\": [{\"name\": \"T\", \"mode\": "
+         "\"mask\", \"injectHosts\": [\"x.evil.example.com\"]}]}}",
+         "credentials.envVars (\"T\"): injectHosts \"x.evil.example.com\" is denied by "
+         "network.deniedDomains \"*.evil.example.com\""},
+        {"{\"network\": {\"allowedDomains\": [\"api.example.com\"], \"deniedDomains\": [\"*\"], "
+         "\"tlsTerminate\": {}}, \"credentials\": {\"envVars\": [{\"name\": \"T\", \"mode\": "
+         "\"mask\", \"injectHosts\": [\"api.example.com\"]}]}}",
+         "credentials.envVars (\"T\"): injectHosts \"api.example.com\" is denied by "
+         "network.deniedDomains \"*\""},
+        {"{\"network\": {\"allowedDomains\": [\"*.example.com\"], \"tlsTerminate\": "
+         "{\"excludeDomains\": [\"*.pinned.example.com\"]}}, \"credentials\": {\"files\": "
+         "[{\"path\": \"/t\", \"mode\": \"mask\", \"injectHosts\": [\"a.pinned.example.com\"]}]}}",
+         "credentials.files (\"/t\"): injectHosts \"a.pinned.example.com\" is covered by "
+         "network.tlsTerminate.excludeDomains \"*.pinned.example.com\": TLS to it is not "
+         "terminated, so the real value could never be put back; remove it from one of the two "
+         "lists"},
+        {"{\"network\": {\"allowedDomains\": [\"*.example.com\"], \"tlsTerminate\": "
+         "{\"excludeDomains\": [\"pinned.example.com\"]}, \"requestRules\": [{\"host\": "
+         "\"x.example.com\"}, {\"host\": \"PINNED.example.com\", \"methods\": [\"GET\"]}]}}",
+         "network.requestRules[1] (\"pinned.example.com\"): the host is covered by "
+         "network.tlsTerminate.excludeDomains \"pinned.example.com\": its HTTPS requests are not "
+         "inspected, so the rule could not be enforced; remove it from one of the two lists"},
+    };
+    static const char *const fine[] = {
+        /* wildcards cover single hosts and narrower wildcards; ports ignored */
+        ("{\"network\": {\"allowedDomains\": [\"*.github.com\", \"registry.npmjs.org:443\"], "
+         "\"tlsTerminate\": {\"excludeDomains\": [\"pinned.github.com\"]}}, \"credentials\": "
+         "{\"envVars\": [{\"name\": \"T\", \"mode\": \"mask\", \"injectHosts\": "
+         "[\"api.github.com\", \"*.api.github.com\", \"registry.npmjs.org\"]}]}}"),
+        /* allowAllDomains covers what is not denied; a denial on one port does
+         * not deny the host */
+        ("{\"network\": {\"allowAllDomains\": true, \"deniedDomains\": [\"*:25\", "
+         "\"x.example.com\"], \"tlsTerminate\": {}}, \"credentials\": {\"envVars\": [{\"name\": "
+         "\"T\", \"mode\": \"mask\", \"injectHosts\": [\"api.example.com\"]}]}}"),
+        /* nothing masked, no rules: nothing to check */
+        ("{\"network\": {\"allowedDomains\": [\"a.example.com\"]}, \"credentials\": "
+         "{\"envVars\": [{\"name\": \"T\", \"mode\": \"deny\"}]}}"),
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct al_policy p;
+        al_policy_init(&p);
+        if (load(&p, cases[i].json) != 0)
+            fail_msg("case %zu: load: %s", i, al_error_last());
+        int err = al_policy_check_credentials(&p);
+        if (err != AL_EINVAL || strcmp(al_error_last(), cases[i].message) != 0)
+            fail_msg("case %zu: %s\n  got  %d %s\n  want %s", i, cases[i].json, err,
+                     al_error_last(), cases[i].message);
+        al_policy_free(&p);
+    }
+    for (size_t i = 0; i < sizeof(fine) / sizeof(fine[0]); i++) {
+        struct al_policy p;
+        al_policy_init(&p);
+        assert_int_equal(load(&p, fine[i]), 0);
+        if (al_policy_check_credentials(&p) != 0)
+            fail_msg("fine %zu: %s", i, al_error_last());
+        al_policy_free(&p);
+    }
+}
+
+/* Layers: deny wins over mask whichever file says which; the same name
+ * masked twice takes the later entry; rules append; tlsTerminate's paths
+ * are replaced and its lists append. */
+static void credentials_layering(void **state)
+{
+    struct al_policy p;
+    (void)state;
+    al_policy_init(&p);
+    /* masked first, denied by a later file (the other shape) */
+    assert_int_equal(load(&p, "{\"sandbox\": {\"network\": {\"allowedDomains\": "
+                              "[\"*.example.com\"], \"tlsTerminate\": {\"caCertPath\": \"/c1\", "
+                              "\"caKeyPath\": \"/k1\", \"excludeDomains\": [\"p.example.com\"]}, "
+                              "\"requestRules\": [{\"host\": \"a.example.com\"}]}, "
+                              "\"credentials\": {\"envVars\": [{\"name\": \"A\", \"mode\": "
+                              "\"mask\", \"injectHosts\": [\"a.example.com\"]}, {\"name\": \"B\", "
+                              "\"mode\": \"mask\", \"injectHosts\": [\"a.example.com\"]}], "
+                              "\"files\": [{\"path\": \"/s/one\", \"mode\": \"mask\", "
+                              "\"injectHosts\": [\"a.example.com\"]}, {\"path\": \"/d/two\", "
+                              "\"mode\": \"mask\", \"injectHosts\": [\"a.example.com\"]}, "
+                              "{\"path\": \"/g/x.key\", \"mode\": \"mask\", \"injectHosts\": "
+                              "[\"a.example.com\"]}]}}}"),
+                     0);
+    assert_int_equal(p.n_mask_env, 2);
+    assert_int_equal(p.n_mask_files, 3);
+    assert_int_equal(
+        load(&p, "{\"network\": {\"tlsTerminate\": {\"caCertPath\": \"/c2\", \"caKeyPath\": "
+                 "\"/k2\", \"excludeDomains\": [\"q.example.com\"]}, \"requestRules\": "
+                 "[{\"host\": \"b.example.com\"}], \"reportOnly\": false}, \"filesystem\": "
+                 "{\"denyRead\": [\"/d\", \"/g/*.key\"]}, \"credentials\": {\"envVars\": "
+                 "[{\"name\": \"A\", \"mode\": \"deny\"}, {\"name\": \"B\", \"mode\": \"mask\", "
+                 "\"injectHosts\": [\"b.example.com\"]}, {\"name\": \"C\", \"mode\": \"mask\", "
+                 "\"injectHosts\": [\"c.example.com\"]}]}}"),
+        0);
+    assert_int_equal(p.n_mask_env, 2);
+    assert_string_equal(p.mask_env[0].name, "B");
+    assert_list(&p.mask_env[0].inject_hosts, LIST("b.example.com"));
+    assert_string_equal(p.mask_env[1].name, "C");
+    assert_int_equal(p.n_mask_files, 1);
+    assert_string_equal(p.mask_files[0].name, "/s/one");
+    assert_list(&p.deny_env, LIST("A"));
+    assert_string_equal(p.tls.ca_cert_path, "/c2");
+    assert_string_equal(p.tls.ca_key_path, "/k2");
+    assert_list(&p.net.tls_exclude, LIST("p.example.com", "q.example.com"));
+    assert_int_equal(p.net.n_request_rules, 2);
+    assert_string_equal(p.net.request_rules[1].host, "b.example.com");
+    assert_list(&p.warnings,
+                LIST("settings.json: credentials.envVars: \"A\" is both masked and denied: deny "
+                     "wins, the variable is not passed in",
+                     "settings.json: credentials.files: \"/d/two\" is both masked and denied: "
+                     "deny wins, the file is hidden",
+                     "settings.json: credentials.files: \"/g/x.key\" is both masked and denied: "
+                     "deny wins, the file is hidden"));
+    /* denied first: a later mask of the same name is dropped */
+    assert_int_equal(load(&p, "{\"sandbox\": {\"credentials\": {\"envVars\": [{\"name\": \"A\", "
+                              "\"mode\": \"mask\", \"injectHosts\": [\"a.example.com\"]}], "
+                              "\"files\": [{\"path\": \"/d/three\", \"mode\": \"mask\", "
+                              "\"injectHosts\": [\"a.example.com\"]}]}}}"),
+                     0);
+    assert_int_equal(p.n_mask_env, 2);
+    assert_int_equal(p.n_mask_files, 1);
+    assert_int_equal(al_policy_check_credentials(&p), 0);
+    al_policy_free(&p);
+}
+
+/* What srt and Claude Code accept but means nothing here is warned about
+ * by name, only when set to something other than the default. */
+static void credentials_warnings(void **state)
+{
+    struct al_policy p;
+    (void)state;
+    al_policy_init(&p);
+    assert_int_equal(
+        load(&p, "{\"sandbox\": {\"enabled\": true, \"autoAllowBashIfSandboxed\": true, "
+                 "\"enabledPlatforms\": [\"macos\", \"linux\"], \"allowAppleEvents\": false, "
+                 "\"enableWeakerNetworkIsolation\": false, \"ignoreViolations\": {}, "
+                 "\"network\": {\"allowMachLookup\": []}}}"),
+        0);
+    assert_int_equal(p.warnings.len, 0);
+    assert_int_equal(
+        load(&p, "{\"sandbox\": {\"enabled\": false, \"autoAllowBashIfSandboxed\": false, "
+                 "\"enabledPlatforms\": [\"macos\"], \"allowAppleEvents\": true, "
+                 "\"enableWeakerNetworkIsolation\": true, \"credentials\": {\"envVars\": "
+                 "[{\"name\": \"X\", \"mode\": \"deny\", \"injectHosts\": [\"a.example.com\"]}, "
+                 "{\"name\": \"AWS_SECRET_ACCESS_KEY\", \"mode\": \"mask\", \"injectHosts\": "
+                 "[\"s3.example.com\"]}], \"files\": [{\"path\": \"/t\", \"mode\": \"mask\", "
+                 "\"extract\": \"k=(.*)\", \"onExtractNoMatch\": \"deny\", \"injectHosts\": "
+                 "[\"a.example.com\"]}]}}}"),
+        0);
+    assert_list(
+        &p.warnings,
+        LIST("settings.json: sandbox.enabled: ignored: false turns Claude Code's sandbox off; "
+             "airlock always runs the command sandboxed",
+             "settings.json: sandbox.autoAllowBashIfSandboxed: ignored: it configures Claude "
+             "Code's permission prompt for its Bash tool; use sandbox.mode \"regular\" to have "
+             "airlock ask before running",
+             "settings.json: sandbox.credentials.files[0].onExtractNoMatch: \"deny\": airlock "
+             "refuses to start when extract matches nothing, rather than hiding the file",
+             "settings.json: sandbox.credentials.envVars[0].injectHosts: ignored: it means "
+             "something only with mode \"mask\"",
+             "settings.json: sandbox.credentials.envVars[1]: AWS_SECRET_ACCESS_KEY: airlock does "
+             "not re-sign AWS SigV4 requests, so a request signed with the sentinel is refused "
+             "by AWS; use mode \"deny\" for AWS keys",
+             "settings.json: sandbox.enabledPlatforms: ignored: \"linux\" is not in the list, so "
+             "Claude Code would not sandbox here; airlock always does",
+             "settings.json: sandbox.allowAppleEvents: ignored: macOS only (no effect on Linux, "
+             "where airlock runs)",
+             "settings.json: sandbox.enableWeakerNetworkIsolation: ignored: macOS only (no "
+             "effect on Linux, where airlock runs)"));
+    al_policy_free(&p);
+}
+
+/* A file on disk: caCertPath and caKeyPath must be readable files now; a
+ * buffer (another machine's files) is not checked. */
+static void tls_files_on_disk(void **state)
+{
+    char dir[] = "/tmp/al-tls-XXXXXX", cert[128], key[128], file[128], json[512];
+    struct al_policy p;
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    snprintf(cert, sizeof(cert), "%s/ca.pem", dir);
+    snprintf(key, sizeof(key), "%s/ca.key", dir);
+    snprintf(file, sizeof(file), "%s/settings.json", dir);
+    write_file(cert, "cert");
+    snprintf(json, sizeof(json),
+             "{\"sandbox\": {\"network\": {\"tlsTerminate\": {\"caCertPath\": \"%s\", "
+             "\"caKeyPath\": \"%s\"}}}}",
+             cert, key);
+    write_file(file, json);
+    al_policy_init(&p);
+    assert_int_equal(al_settings_load_file(&p, file, HOME, CWD), AL_EINVAL);
+    char want[512];
+    snprintf(want, sizeof(want),
+             "%s: sandbox.network.tlsTerminate.caKeyPath: \"%s\": cannot be read: No such file "
+             "or directory",
+             file, key);
+    assert_string_equal(al_error_last(), want);
+    al_policy_free(&p);
+    write_file(key, "key");
+    al_policy_init(&p);
+    assert_int_equal(al_settings_load_file(&p, file, HOME, CWD), 0);
+    assert_string_equal(p.tls.ca_cert_path, cert);
+    assert_string_equal(p.tls.ca_key_path, key);
+    al_policy_free(&p);
+    unlink(key);
+    al_policy_init(&p);
+    assert_int_equal(load(&p, json), 0);
+    al_policy_free(&p);
+    unlink(cert);
+    unlink(file);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(defaults),           cmocka_unit_test(shape_claude_code),
-        cmocka_unit_test(shape_srt),          cmocka_unit_test(shape_without_sandbox),
-        cmocka_unit_test(layering),           cmocka_unit_test(load_file_errors),
-        cmocka_unit_test(validation_errors),  cmocka_unit_test(missing_home_or_cwd),
-        cmocka_unit_test(expand_paths),       cmocka_unit_test(domains),
-        cmocka_unit_test(addresses),          cmocka_unit_test(unix_sockets),
-        cmocka_unit_test(to_json_round_trip), cmocka_unit_test(to_json_non_utf8),
-        cmocka_unit_test(network_source),     cmocka_unit_test(top_level_keys),
-        cmocka_unit_test(permission_rules),   cmocka_unit_test(network_switches),
-        cmocka_unit_test(host_paths),         cmocka_unit_test(cc_newer_sandbox_keys),
+        cmocka_unit_test(defaults),
+        cmocka_unit_test(shape_claude_code),
+        cmocka_unit_test(shape_srt),
+        cmocka_unit_test(shape_without_sandbox),
+        cmocka_unit_test(layering),
+        cmocka_unit_test(load_file_errors),
+        cmocka_unit_test(validation_errors),
+        cmocka_unit_test(missing_home_or_cwd),
+        cmocka_unit_test(expand_paths),
+        cmocka_unit_test(domains),
+        cmocka_unit_test(addresses),
+        cmocka_unit_test(unix_sockets),
+        cmocka_unit_test(to_json_round_trip),
+        cmocka_unit_test(to_json_non_utf8),
+        cmocka_unit_test(network_source),
+        cmocka_unit_test(top_level_keys),
+        cmocka_unit_test(permission_rules),
+        cmocka_unit_test(network_switches),
+        cmocka_unit_test(host_paths),
+        cmocka_unit_test(cc_newer_sandbox_keys),
+        cmocka_unit_test(credentials_claude_code),
+        cmocka_unit_test(credentials_refused),
+        cmocka_unit_test(credentials_check),
+        cmocka_unit_test(credentials_layering),
+        cmocka_unit_test(credentials_warnings),
+        cmocka_unit_test(tls_files_on_disk),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
