@@ -478,8 +478,37 @@ static void print_refusal(const struct run_network *net, json_t *o, const char *
             : net->ask  ? "not approved at the prompt"
                         : "not in the allowlist",
             host, key, in);
-    else
+    else if (strcmp(r, "blocked-by-request-rule") == 0 || strcmp(r, "bad-path") == 0 ||
+             strcmp(r, "upgrade-not-inspected") == 0) {
+        /* the proxy's one-line reason names the request and the rules */
+        char detail[400];
+        const char *d = json_string_value(json_object_get(o, "detail"));
+        if (d && strncmp(d, "airlock: ", 9) == 0)
+            d += 9;
+        term_safe(detail, sizeof(detail), d);
+        say(net, "airlock: blocked network: %s (%s): %s", hp, reason, detail);
+    } else
         say(net, "airlock: blocked network: %s (%s)", hp, reason);
+}
+
+/* reportOnly: one line per host:port and run for requests that were let
+ * through but would have been refused (decision "would-deny"). */
+static void print_would_deny(struct run_network *net, json_t *o)
+{
+    char host[sizeof(net->would[0].host)], reason[64];
+    json_int_t port = json_integer_value(json_object_get(o, "port"));
+
+    term_safe(host, sizeof(host), json_string_value(json_object_get(o, "host")));
+    term_safe(reason, sizeof(reason), json_string_value(json_object_get(o, "reason")));
+    for (size_t i = 0; i < net->n_would; i++)
+        if (net->would[i].port == (unsigned)port && strcmp(net->would[i].host, host) == 0)
+            return;
+    if (net->n_would < sizeof(net->would) / sizeof(net->would[0])) {
+        snprintf(net->would[net->n_would].host, sizeof(net->would[0].host), "%s", host);
+        net->would[net->n_would++].port = (unsigned)port;
+    }
+    say(net, "airlock: would block (reportOnly): %s%s%s:%lld (%s)", strchr(host, ':') ? "[" : "",
+        host, strchr(host, ':') ? "]" : "", (long long)port, reason);
 }
 
 /* Reads the decision log and prints every denial on stderr. */
@@ -511,7 +540,9 @@ static void *log_main(void *arg)
         json_t *o = json_loads(line, 0, NULL);
         const char *decision = json_string_value(json_object_get(o, "decision"));
         const char *proxy = json_string_value(json_object_get(o, "proxy"));
-        if (decision && strcmp(decision, "allow") != 0) {
+        if (decision && strcmp(decision, "would-deny") == 0) {
+            print_would_deny(net, o);
+        } else if (decision && strcmp(decision, "allow") != 0) {
             const char *host = json_string_value(json_object_get(o, "host"));
             const char *reason = json_string_value(json_object_get(o, "reason"));
             json_int_t port = json_integer_value(json_object_get(o, "port"));

@@ -54,6 +54,12 @@ struct run_network {
                                   print; "" when no file had a network block */
     int decision_fd;           /* --decision-log: where records go, while */
     int decision_open;         /* this is 1 (fd 2 for "-": not closed) */
+    struct run_net_seen {      /* reportOnly: host:port already reported as
+                                  "would block" in this run (log thread only) */
+        char host[256];
+        unsigned port;
+    } would[64];
+    size_t n_would;
 };
 
 /* 1 when the policy lets the sandbox reach anything (so a proxy is needed):

@@ -413,8 +413,9 @@ static int emit_replacement(struct al_buf *out, const struct al_cred *c, enum sc
     case SCAN_RESPONSE:
         if (c->sentinel_len == c->real_len)
             return al_buf_append(out, c->sentinel, c->sentinel_len);
-        for (size_t k = 0; k < c->real_len; k++) {
-            int err = al_buf_append(out, "*", 1);
+        for (size_t k = 0; k < c->real_len; k += 32) {
+            size_t n = c->real_len - k < 32 ? c->real_len - k : 32;
+            int err = al_buf_append(out, "********************************", n);
             if (err < 0)
                 return err;
         }
@@ -628,6 +629,21 @@ out:
     return err;
 }
 
+/* AL_EPERM (*culprit) when data[0..len) holds the sentinel of a credential
+ * whose bit is clear, else 0. */
+static int forbidden_in(const struct al_credset *set, uint64_t inject_ok, const char *data,
+                        size_t len, size_t *culprit)
+{
+    for (size_t i = 0; i < set->len && i < AL_CRED_MAX; i++) {
+        const struct al_cred *c = &set->v[i];
+        if (!(inject_ok >> i & 1) && memmem(data, len, c->sentinel, c->sentinel_len)) {
+            *culprit = i;
+            return al_error_set(AL_EPERM, "credential %s is not allowed here", c->name);
+        }
+    }
+    return 0;
+}
+
 /* The end of the line starting at `start` (after its '\n', or `len`). */
 static size_t line_end(const char *head, size_t len, size_t start)
 {
@@ -665,6 +681,11 @@ int al_cred_subst_head(const struct al_credset *set, uint64_t inject_ok, const c
                 goto out;
             rewritten = err;
             err = 0;
+            /* the token's own text is replaced by the new encoding: a
+             * forbidden sentinel spelt out in it still refuses the request */
+            if (rewritten &&
+                (err = forbidden_in(set, inject_ok, line + tok, tok_len, &res.culprit)) < 0)
+                goto out;
             if (rewritten) {
                 size_t after = tok + tok_len;
                 err =
@@ -694,6 +715,8 @@ out:
 long al_cred_find_sentinel(const struct al_credset *set, const char *data, size_t len)
 {
     long best = -1;
+    if (len == 0)
+        return -1;
     for (size_t i = 0; i < set->len && i < AL_CRED_MAX; i++)
         if (memmem(data, len, set->v[i].sentinel, set->v[i].sentinel_len)) {
             best = (long)i;
@@ -750,7 +773,7 @@ int al_subst_stream_feed(struct al_subst_stream *st, const char *data, size_t le
 {
     size_t mark = out->len, wlen = st->carry_len + len;
     char *w = NULL;
-    const char *win = data;
+    const char *win = data ? data : "";
     struct scan_result res = {0};
     int err;
     if (!st->carry || (st->dir != AL_SUBST_REQUEST && st->dir != AL_SUBST_RESPONSE))
@@ -763,7 +786,7 @@ int al_subst_stream_feed(struct al_subst_stream *st, const char *data, size_t le
             memcpy(w + st->carry_len, data, len);
         win = w;
     }
-    err = scan(st->set, (enum scan_mode)st->dir, st->inject_ok, win ? win : "", wlen, 0, out, &res);
+    err = scan(st->set, (enum scan_mode)st->dir, st->inject_ok, win, wlen, 0, out, &res);
     if (err == 0) {
         keep_carry(st, win, wlen, res.consumed);
         st->used |= res.used;
@@ -836,8 +859,7 @@ static int file_secret(struct al_credset *set, size_t first, const char *path, c
                   : al_credset_add(set, name, v, n, inject_hosts, NULL);
     free(name);
     if (err == AL_EINVAL)
-        err =
-            al_error_set(AL_EINVAL, "credential file %s: secret %zu: %s", path, k, al_error_last());
+        err = al_error_set(AL_EINVAL, "credential file %s: %s", path, al_error_last());
     return err;
 }
 
@@ -905,7 +927,8 @@ int al_cred_mask_file(struct al_credset *set, const char *path, const char *cont
             err = AL_ENOMEM;
             goto out;
         }
-        memcpy(copy, content, len);
+        if (len)
+            memcpy(copy, content, len);
         copy[len] = '\0';
         if ((err = file_extract(set, first, path, copy, len, extract, inject_hosts)) < 0)
             goto out;

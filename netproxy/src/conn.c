@@ -239,6 +239,7 @@ void np_conn_close(struct np_conn *c)
     al_buf_free(&c->up.pend);
     al_buf_free(&c->down.pend);
     al_buf_free(&c->fwd_head);
+    np_plain_creds_free(c);
     c->session->n_conns--;
     c->dead = true;
     c->proxy->n_dead++;
@@ -651,7 +652,7 @@ static void connected(struct np_conn *c)
 {
     np_addr_format(&c->cands[c->next_cand - 1], c->log.addr, sizeof(c->log.addr));
     c->log.connect_us = np_now_us() - c->log.t_connect;
-    c->log.decision = "allow";
+    c->log.decision = c->log.would_deny ? "would-deny" : "allow";
     c->deadline_ms = 0;
     snprintf(c->up_host, sizeof(c->up_host), "%s", c->host);
     c->up_port = c->port;
@@ -841,9 +842,11 @@ static void relay_start(struct np_conn *c, const struct np_listener *l)
 /* Starts (or restarts, for keep-alive) the upstream side once allowed. */
 static void proceed(struct np_conn *c)
 {
+    if (c->kind != NP_RELAY && np_http_request_rules(c) < 0)
+        return;
     if (c->ufd >= 0 && c->up_reusable && !c->is_connect && c->up_port == c->port &&
         strcmp(c->up_host, c->host) == 0) {
-        c->log.decision = "allow";
+        c->log.decision = c->log.would_deny ? "would-deny" : "allow";
         snprintf(c->log.addr, sizeof(c->log.addr), "reused");
         np_http_on_connected(c);
         return;
@@ -859,7 +862,7 @@ void np_conn_decide(struct np_conn *c)
     enum np_match m = NP_MATCH_NONE;
     np_approver_fn approver;
     void *payload;
-    bool strict = false;
+    bool strict = false, report_only = false;
 
     snprintf(c->log.host, sizeof(c->log.host), "%s", c->host);
     c->log.port = c->port;
@@ -872,6 +875,7 @@ void np_conn_decide(struct np_conn *c)
             m = NP_MATCH_ALLOW;
         c->require_sni = s->rules.require_sni_match && !c->host_is_ip;
         strict = s->rules.strict;
+        report_only = s->pol.report_only != 0;
     } else {
         c->require_sni = !c->host_is_ip;
     }
@@ -881,6 +885,28 @@ void np_conn_decide(struct np_conn *c)
     payload = p->approver_payload;
     pthread_mutex_unlock(&p->lock);
 
+    /* reportOnly: a domain-policy denial is logged "would-deny" and the
+     * request goes on (nobody is asked). A public IP literal only: the
+     * address guard is not part of the domain policy and is never relaxed
+     * (an IP literal is dialled without the resolver's address check). */
+    if (report_only && m != NP_MATCH_ALLOW &&
+        (!c->host_is_ip || np_addr_classify(&c->host_ip) == NP_ADDR_PUBLIC)) {
+        c->log.would_deny = true;
+        snprintf(c->log.reason, sizeof(c->log.reason), "blocked-by-policy");
+        if (m != NP_MATCH_DENY)
+            snprintf(c->log.rule, sizeof(c->log.rule), "%s",
+                     strict && !c->host_is_ip ? "strictAllowlist" : "");
+        if (m == NP_MATCH_DENY)
+            snprintf(c->log.detail, sizeof(c->log.detail),
+                     "reportOnly: %s:%u would be blocked by %s.deniedDomains entry \"%s\"", c->host,
+                     c->port, p->cfg.settings_key, rule);
+        else
+            snprintf(c->log.detail, sizeof(c->log.detail),
+                     "reportOnly: %s:%u would be blocked: not in %s.%s", c->host, c->port,
+                     p->cfg.settings_key, c->host_is_ip ? "allowedAddresses" : "allowedDomains");
+        proceed(c);
+        return;
+    }
     if (m == NP_MATCH_DENY) {
         np_conn_refuse(c, 403, "blocked-by-policy", NP_SOCKS5_NOT_ALLOWED,
                        "airlock: %s:%u is blocked by %s.deniedDomains entry \"%s\"", c->host,

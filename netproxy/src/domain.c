@@ -272,3 +272,13 @@ bool np_rules_addr_allowed(const struct np_rules *rules, const struct np_addr *a
     }
     return false;
 }
+
+bool np_domain_pattern_match(const char *pattern, const char *host)
+{
+    struct np_rule r;
+    if (rule_parse(&r, pattern, false) < 0)
+        return false;
+    bool hit = rule_matches(&r, host, strlen(host), r.port);
+    rule_free(&r);
+    return hit;
+}

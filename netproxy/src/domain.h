@@ -71,6 +71,12 @@ enum np_match np_rules_match(const struct np_rules *rules, const char *host,
 bool np_rules_addr_allowed(const struct np_rules *rules, const struct np_addr *addr,
                            const char **rule);
 
+/* Whether the normalised `host` matches `pattern`, an allowedDomains-style
+ * entry ("name" or "*.name", strict subdomains only), by the same matcher as
+ * np_rules_match(). A ":port" suffix on the pattern is ignored (host only).
+ * False for a pattern that is not a host pattern. */
+bool np_domain_pattern_match(const char *pattern, const char *host);
+
 /* idn.c: `utf8` (a host name) to punycode ASCII in a new string *out (the
  * caller frees). AL_EINVAL for a name IDNA refuses, AL_EUNSUPP when libidn2
  * cannot be loaded. */

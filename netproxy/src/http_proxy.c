@@ -3,6 +3,8 @@
 #include "internal.h"
 
 #include "airlock/error.h"
+#include "reqrule.h"
+#include "socks5.h"
 
 #include <string.h>
 #include <stdio.h>
@@ -87,6 +89,15 @@ void np_http_on_data(struct np_conn *c)
     c->port = r.port;
     c->is_connect = r.connect;
     if (!r.connect) {
+        /* for the log: the method and the path as sent, without the query
+         * (the normalised path replaces it for a host with request rules) */
+        const char *path = c->in + r.path.off;
+        size_t plen = 0;
+        while (plen < r.path.len && path[plen] != '?')
+            plen++;
+        snprintf(c->log.method, sizeof(c->log.method), "%.*s", (int)r.method.len,
+                 c->in + r.method.off);
+        snprintf(c->log.path, sizeof(c->log.path), "%.*s", (int)plen, path);
         if (build_forward_head(c, c->in, &r) < 0) {
             np_conn_refuse(c, 431, "bad-request", 0, "airlock: request head too large");
             return;
@@ -96,6 +107,9 @@ void np_http_on_data(struct np_conn *c)
         np_chunked_init(&c->chunked);
         c->close_after = r.conn_close;
         c->upgrade = r.upgrade;
+        np_plain_creds_free(c); /* the previous request's */
+        if (np_plain_creds_head(c) < 0)
+            return;
     }
     np_conn_consume(c, (size_t)n);
     np_conn_decide(c);
@@ -141,6 +155,8 @@ void np_http_body_pump(struct np_conn *c)
         c->body_left -= take;
         done = c->body_left == 0;
     }
+    if (np_plain_creds_body(c, c->in, take) < 0)
+        return;
     if (al_buf_append(&c->up.pend, c->in, take) < 0) {
         np_conn_close(c);
         return;
@@ -148,4 +164,149 @@ void np_http_body_pump(struct np_conn *c)
     np_conn_consume(c, take);
     if (done)
         c->state = ST_HEAD;
+}
+
+/* Copies the NUL-terminated src into dst (cap > 0 bytes), cut to fit. */
+static void str_trunc(char *dst, size_t cap, const char *src)
+{
+    size_t n = strnlen(src, cap - 1);
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+/* A request-rule refusal, or with reportOnly the note that it would have
+ * been one (the first reason a request would have been denied is kept).
+ * Returns -1 when refused, 0 to go on. */
+static int rule_deny(struct np_conn *c, bool report_only, int status, const char *error,
+                     const char *msg)
+{
+    if (!report_only) {
+        np_conn_refuse(c, status, error, NP_SOCKS5_NOT_ALLOWED, "%s", msg);
+        return -1;
+    }
+    if (!c->log.would_deny) {
+        c->log.would_deny = true;
+        snprintf(c->log.reason, sizeof(c->log.reason), "%s", error);
+        snprintf(c->log.detail, sizeof(c->log.detail), "reportOnly: %s", msg);
+    }
+    return 0;
+}
+
+/* Whether `host` is covered by tlsTerminate.excludeDomains. */
+static bool tls_excluded(const struct al_netpolicy *pol, const char *host)
+{
+    for (size_t i = 0; i < pol->tls_exclude.len; i++)
+        if (np_domain_pattern_match(pol->tls_exclude.items[i], host))
+            return true;
+    return false;
+}
+
+/* Replaces the request target in the first line of c->fwd_head (between
+ * `off` and `off + len`) by `target`. 0 or AL_ETOOBIG / AL_ENOMEM. */
+static int head_set_target(struct np_conn *c, size_t off, size_t len, const char *target)
+{
+    struct al_buf h;
+    int err = 0;
+
+    al_buf_init(&h, NP_HTTP_HEAD_MAX + 512);
+    err |= al_buf_append(&h, c->fwd_head.ptr, off);
+    err |= al_buf_puts(&h, target);
+    err |= al_buf_append(&h, c->fwd_head.ptr + off + len, c->fwd_head.len - off - len);
+    if (err) {
+        al_buf_free(&h);
+        return AL_ETOOBIG;
+    }
+    al_buf_free(&c->fwd_head);
+    c->fwd_head = h;
+    return 0;
+}
+
+int np_http_request_rules(struct np_conn *c)
+{
+    struct np_proxy *p = c->proxy;
+    struct np_session *s = c->session;
+    const char *key = p->cfg.settings_key;
+    char msg[640], why[512], method[64], norm[NP_PATH_MAX + 1];
+    size_t path_len = 0;
+    int rc = 0;
+
+    pthread_mutex_lock(&p->lock);
+    if (!s->has_policy || !np_reqrules_has_host(&s->pol, c->host)) {
+        pthread_mutex_unlock(&p->lock);
+        return 0;
+    }
+    bool report_only = s->pol.report_only != 0;
+    if (c->kind == NP_SOCKS5 || c->is_connect) {
+        /* a tunnel's requests can be checked only when it is terminated */
+        bool checked = s->pol.tls_terminate && !tls_excluded(&s->pol, c->host);
+        pthread_mutex_unlock(&p->lock);
+        if (checked)
+            return 0;
+        snprintf(msg, sizeof(msg),
+                 "airlock: %s has request rules (%s.requestRules), which a tunnel can only be "
+                 "checked against with %s.tlsTerminate (and the host not in its "
+                 "excludeDomains); tunnel refused",
+                 c->host, key, key);
+        snprintf(c->log.rule, sizeof(c->log.rule), "%s.requestRules", key);
+        return rule_deny(c, report_only, 403, "blocked-by-request-rule", msg);
+    }
+
+    /* the first line of the head built for upstream: METHOD SP target SP HTTP/1.x */
+    const char *h = c->fwd_head.ptr;
+    const char *eol = memchr(h, '\r', c->fwd_head.len);
+    const char *sp1 = eol ? memchr(h, ' ', (size_t)(eol - h)) : NULL;
+    const char *sp2 = sp1 ? memchr(sp1 + 1, ' ', (size_t)(eol - sp1 - 1)) : NULL;
+    if (!sp2) {
+        pthread_mutex_unlock(&p->lock);
+        np_conn_refuse(c, 400, "bad-request", 0, "airlock: bad request");
+        return -1;
+    }
+    size_t mlen = (size_t)(sp1 - h);
+    snprintf(method, sizeof(method), "%.*s", (int)(mlen < sizeof(method) ? mlen : 0), h);
+    if (mlen >= sizeof(method))
+        snprintf(method, sizeof(method), "(too-long)");
+    const char *target = sp1 + 1;
+    size_t tlen = (size_t)(sp2 - target);
+
+    if (np_path_normalise(target, tlen, norm, sizeof(norm), &path_len) < 0) {
+        pthread_mutex_unlock(&p->lock);
+        snprintf(msg, sizeof(msg), "airlock: bad request path for %s (it has request rules): %s",
+                 c->host, al_error_last());
+        /* reportOnly: forwarded as sent */
+        return rule_deny(c, report_only, 400, "bad-path", msg);
+    }
+    enum np_rules_verdict v =
+        np_reqrules_check(&s->pol, c->host, method, norm, path_len, why, sizeof(why));
+    pthread_mutex_unlock(&p->lock);
+    snprintf(c->log.path, sizeof(c->log.path), "%.*s", (int)path_len, norm);
+    if (v == NP_RULES_MATCH) {
+        str_trunc(c->log.rule, sizeof(c->log.rule), why);
+    } else if (v == NP_RULES_MISS) {
+        /* the log's rule: the host's rules, the part of why in parentheses */
+        const char *rules = strstr(why, " matches no request rule for ");
+        rules = rules ? strstr(rules, " (") : NULL;
+        str_trunc(c->log.rule, sizeof(c->log.rule), rules ? rules + 2 : why);
+        size_t rl = strlen(c->log.rule);
+        if (rl && c->log.rule[rl - 1] == ')')
+            c->log.rule[rl - 1] = '\0';
+        snprintf(msg, sizeof(msg), "airlock: %s", why);
+        if (rule_deny(c, report_only, 403, "blocked-by-request-rule", msg) < 0)
+            return -1;
+    }
+    if (c->upgrade) {
+        /* the bytes after an Upgrade are relayed raw: no request in them
+         * would be checked */
+        snprintf(msg, sizeof(msg),
+                 "airlock: %s has request rules; an Upgrade request is refused because what "
+                 "follows it could not be checked",
+                 c->host);
+        if (rule_deny(c, report_only, 403, "upgrade-not-inspected", msg) < 0)
+            return -1;
+    }
+    /* what was checked is what goes upstream */
+    if ((rc = head_set_target(c, (size_t)(target - h), tlen, norm)) < 0) {
+        np_conn_refuse(c, 431, "bad-request", 0, "airlock: request head too large");
+        return -1;
+    }
+    return 0;
 }

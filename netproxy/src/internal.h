@@ -35,8 +35,10 @@ struct np_ep {
 struct np_session {
     char *id;
     bool has_policy;
-    struct np_rules rules; /* from the settings */
-    struct np_rules extra; /* host:port allowed by the approver for this session */
+    struct np_rules rules;   /* from the settings */
+    struct np_rules extra;   /* host:port allowed by the approver for this session */
+    struct al_netpolicy pol; /* has_policy: a copy of the policy (request rules,
+                                report_only, tls_terminate, tls_exclude) */
     unsigned n_conns;
     bool removed;
     /* issue 15, guarded by the proxy's lock; each is reference-counted so
@@ -92,6 +94,7 @@ struct np_logrec {
     bool active;
     const char *proxy; /* "http", "connect", "socks5" */
     const char *decision;
+    bool would_deny; /* reportOnly let a denial through: "would-deny", not "allow" */
     char reason[160];
     char rule[160];
     char detail[512];
@@ -139,7 +142,8 @@ struct np_conn {
     bool close_after; /* HTTP: Connection: close on this request */
     bool upgrade;     /* HTTP: Upgrade request; relay raw bytes after it */
     bool require_sni;
-    bool terminate; /* tunnel: TLS-terminated (tls_term.c) */
+    struct np_plain_scan *plain_scan; /* HTTP: body scanned for sentinels
+                                         (plain_creds.c), NULL when not */
 
     /* upstream */
     struct np_resolve_job *job;
@@ -229,10 +233,27 @@ void np_pipe_pool_free(struct np_proxy *p);
 void np_http_on_data(struct np_conn *c);
 void np_http_on_connected(struct np_conn *c);
 void np_http_body_pump(struct np_conn *c);
+/* Request rules for the request or tunnel c is about to start, once the
+ * domain decision allowed it (or reportOnly let it through): a plain HTTP
+ * request to a host with rules has its target normalised (400 bad-path),
+ * checked (403 blocked-by-request-rule) and rewritten to the normalised form
+ * in c->fwd_head; a tunnel to such a host is refused unless it will be
+ * TLS-terminated. With reportOnly a refusal becomes "would-deny" and the
+ * request goes on (the raw target is forwarded when it does not normalise).
+ * Returns 0 to go on, -1 after refusing. */
+int np_http_request_rules(struct np_conn *c);
 
 /* socks_proxy.c */
 void np_socks_on_data(struct np_conn *c);
 void np_socks_on_connected(struct np_conn *c);
+
+/* plain_creds.c: masked credentials on plain-HTTP requests. _head checks
+ * (and with allow_plaintext_inject rewrites) c->fwd_head and sets up the
+ * body scan; _body scans body bytes about to be forwarded. Both return 0,
+ * or -1 after refusing the request (np_conn_refuse). */
+int np_plain_creds_head(struct np_conn *c);
+int np_plain_creds_body(struct np_conn *c, const char *data, size_t len);
+void np_plain_creds_free(struct np_conn *c);
 
 /* decision_log.c */
 void np_log_begin(struct np_conn *c, const char *proxy);

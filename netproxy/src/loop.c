@@ -131,31 +131,43 @@ struct np_session *np_session_get(struct np_proxy *p, const char *id, bool creat
 int np_proxy_set_policy(np_proxy *proxy, const char *session_id, const struct al_netpolicy *policy)
 {
     struct np_rules rules;
-    struct np_polsnap *snap = NULL, *old;
+    struct np_polsnap *snap = NULL, *oldsnap;
+    struct al_netpolicy copy, old;
     int err;
 
     if ((err = np_rules_build(&rules, policy)) < 0)
         return err;
-    if ((err = np_polsnap_new(&snap, policy)) < 0) {
+    if ((err = al_netpolicy_copy(&copy, policy)) < 0) {
         np_rules_free(&rules);
         return err;
     }
+    if ((err = np_polsnap_new(&snap, policy)) < 0) {
+        np_rules_free(&rules);
+        al_netpolicy_free(&copy);
+        return err;
+    }
+    al_netpolicy_init(&old);
     pthread_mutex_lock(&proxy->lock);
     struct np_session *s = np_session_get(proxy, session_id, true);
     if (!s) {
         pthread_mutex_unlock(&proxy->lock);
         np_rules_free(&rules);
+        al_netpolicy_free(&copy);
         np_polsnap_unref(snap);
         return AL_ENOMEM;
     }
-    if (s->has_policy)
+    if (s->has_policy) {
         np_rules_free(&s->rules);
+        old = s->pol;
+    }
     s->rules = rules;
+    s->pol = copy;
     s->has_policy = true;
-    old = s->snap;
+    oldsnap = s->snap;
     s->snap = snap;
     pthread_mutex_unlock(&proxy->lock);
-    np_polsnap_unref(old);
+    al_netpolicy_free(&old);
+    np_polsnap_unref(oldsnap);
     return 0;
 }
 
@@ -514,8 +526,10 @@ void np_proxy_free(np_proxy *p)
     while (p->sessions) {
         struct np_session *s = p->sessions;
         p->sessions = s->next;
-        if (s->has_policy)
+        if (s->has_policy) {
             np_rules_free(&s->rules);
+            al_netpolicy_free(&s->pol);
+        }
         np_rules_free(&s->extra);
         np_tls_unref(s->tls);
         np_creds_unref(s->creds);

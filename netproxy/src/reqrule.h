@@ -17,8 +17,10 @@
  * target (path, then "?query" unchanged) NUL-terminated to out (cap bytes)
  * and the path's length to *path_len. Returns 0, or AL_EINVAL with a reason
  * in al_error_last() when the target is not origin-form (does not start with
- * '/'), a ".." would climb above "/", it holds a NUL, CR, LF, backslash, an
- * encoded '/', '\\' or NUL (%2F %5C %00), a bad escape, or does not fit. */
+ * '/'), a ".." would climb above "/", it holds a NUL, CR, LF or other
+ * control byte, a backslash in the path, an encoded '/', '\\' or NUL (%2F
+ * %5C %00), a bad escape, a dot segment with parameters ("..;x", ".;x": some
+ * servers resolve those as dot segments), or does not fit (cap, NP_PATH_MAX). */
 int np_path_normalise(const char *target, size_t len, char *out, size_t cap, size_t *path_len);
 
 enum np_rules_verdict {

@@ -1064,7 +1064,8 @@ void np_tt_start(struct np_conn *c)
     w->tlog.active = false;
     if (w->tlog.reason[0] == '\0')
         snprintf(w->tlog.reason, sizeof(w->tlog.reason), "allowed-domain");
-    snprintf(w->tlog.detail, sizeof(w->tlog.detail), "tls-terminated");
+    if (w->tlog.detail[0] == '\0')
+        snprintf(w->tlog.detail, sizeof(w->tlog.detail), "tls-terminated");
     c->log.active = false;
 
     /* take the sockets out of the loop */

@@ -152,7 +152,8 @@ static int notices_drain(struct fg *f)
         if (strcmp(ev.type, "approval") == 0 && kind && strcmp(kind, "network") == 0 && state &&
             strcmp(state, "pending") == 0)
             event = "approval";
-        else if (strcmp(ev.type, "network") == 0 && decision && strcmp(decision, "allow") != 0)
+        else if (strcmp(ev.type, "network") == 0 && decision && strcmp(decision, "allow") != 0 &&
+                 strcmp(decision, "would-deny") != 0) /* reportOnly: let through, no notice */
             event = "network";
         int err = 0;
         if (event && json_is_object(data))

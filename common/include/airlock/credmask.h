@@ -55,9 +55,11 @@ struct al_credset {
 int al_sentinel_make(char **out, size_t *out_len, const char *real, size_t real_len);
 
 /* Adds a credential; `real` is copied, `inject_hosts` deep-copied.
- * `sentinel` NULL: one is made with al_sentinel_make(). Returns 0, AL_EINVAL
- * (empty or too long value, more than AL_CRED_MAX credentials, a duplicate
- * name), AL_ENOMEM, AL_EIO. */
+ * `sentinel` NULL: one is made with al_sentinel_make(). A given sentinel must
+ * be non-empty, URL-safe ([A-Za-z0-9._~-]) and differ from the value. No
+ * sentinel of a set contains another (so matches never nest). Returns 0,
+ * AL_EINVAL (empty or too long value, more than AL_CRED_MAX credentials, a
+ * duplicate name, a bad or clashing sentinel), AL_ENOMEM, AL_EIO. */
 int al_credset_add(struct al_credset *set, const char *name, const char *real, size_t real_len,
                    const struct al_strlist *inject_hosts, const char *sentinel);
 
@@ -68,14 +70,19 @@ int al_credset_copy(struct al_credset *dst, const struct al_credset *src);
 void al_credset_free(struct al_credset *set);
 
 /* Masks a credential file for the sandbox. `content` is the real file.
- * extract NULL: the whole content (without one trailing newline, which is
- * kept) is one secret. Otherwise `extract` is a POSIX extended regular
- * expression: every match's first group (or the whole match when it has no
- * group) is a secret; each distinct value becomes one credential named
- * "file:PATH" (then "file:PATH#2", ...). Every secret is replaced in the
- * output by its sentinel and added to `set` with `inject_hosts`.
+ * extract NULL: the whole content (without one trailing "\n" or "\r\n",
+ * which is kept) is one secret. Otherwise `extract` is a POSIX extended
+ * regular expression compiled with REG_NEWLINE (so '.' stops at a newline and
+ * ^ $ match at each line): every match's first group (or the whole match
+ * when it has no group) is a secret (empty ones are skipped); each distinct
+ * value becomes one credential named "file:PATH" (then "file:PATH#2", ...).
+ * Every occurrence of a secret in the file (also where the expression did not
+ * find it) is replaced in the output by its sentinel; the secrets are added
+ * to `set` with `inject_hosts`.
  * Returns 0 and *out (caller frees) / *out_len; AL_EINVAL with a message
- * naming `path` for a bad regex, no match, or a file over 1 MiB; AL_ENOMEM. */
+ * naming `path` (never the content) for a bad regex, no match, an empty
+ * secret, a file over 1 MiB, or a secret al_credset_add() refuses (then `set`
+ * is as it was); AL_ENOMEM. */
 int al_cred_mask_file(struct al_credset *set, const char *path, const char *content, size_t len,
                       const char *extract, const struct al_strlist *inject_hosts, char **out,
                       size_t *out_len);
@@ -87,22 +94,32 @@ int al_cred_mask_file(struct al_credset *set, const char *path, const char *cont
  * Basic" header, which is decoded, rewritten and re-encoded) is replaced by
  * its real value when bit i of `inject_ok` is set. Appends the result to
  * `out`. *used gets a bit per credential replaced (for audit).
+ * Lines end at "\n" (a "\r" before it is kept); the Basic header name and
+ * scheme are case-insensitive, with optional whitespace around them, and
+ * the token may leave out its '=' padding (the rewrite is padded). A token
+ * that is not base64 is left alone (only the plain scan applies to it).
  * Returns 0; AL_EPERM when a sentinel of a credential whose bit is clear
- * was found (*culprit = its index, nothing appended); AL_ENOMEM. */
+ * was found (*culprit = its index, nothing appended); AL_ENOMEM; AL_ETOOBIG
+ * when `out` would pass its max (nothing appended). */
 int al_cred_subst_head(const struct al_credset *set, uint64_t inject_ok, const char *head,
                        size_t len, struct al_buf *out, uint64_t *used, size_t *culprit);
 
-/* Whether any credential's sentinel occurs in data[0..len) (and, for a
- * head, inside Basic credentials). Returns the index or -1. */
+/* Whether any credential's sentinel occurs in data[0..len) (and inside the
+ * Basic credentials of any Authorization / Proxy-Authorization line in it).
+ * Returns the lowest index found, or -1. */
 long al_cred_find_sentinel(const struct al_credset *set, const char *data, size_t len);
 
 /* A streaming rewriter for bodies, where a match may straddle two reads.
  * AL_SUBST_REQUEST: sentinels -> real values (bits of inject_ok as above).
  * AL_SUBST_RESPONSE: real values -> their sentinel when both have the same
  * length, else a run of '*' of the real value's length, so a response's
- * length never changes. A request rewrite changes the length only when a
- * replaced sentinel is longer than its real value (al_credset_same_length()
- * says whether that can happen for `inject_ok`). */
+ * length never changes (every credential's real value, whatever inject_ok).
+ * A request rewrite changes the length only when a replaced sentinel is
+ * longer than its real value (al_credset_same_length() says whether that can
+ * happen for `inject_ok`).
+ * Matching: one greedy scan, left to right; matches do not overlap; at a
+ * position the longest pattern wins. The output is the same however the
+ * input is split into feeds. */
 enum al_subst_dir { AL_SUBST_REQUEST = 1, AL_SUBST_RESPONSE = 2 };
 
 struct al_subst_stream {
@@ -121,12 +138,17 @@ int al_subst_stream_init(struct al_subst_stream *st, const struct al_credset *se
 
 /* Feeds `len` bytes; appends what is final to `out` (some bytes may be held
  * back until the next call). Returns 0, AL_EPERM (request: a sentinel whose
- * bit is clear; *culprit set; the stream is then unusable) or AL_ENOMEM. */
+ * bit is clear; *culprit set; the stream is then unusable: later calls return
+ * AL_EINVAL) or AL_ENOMEM / AL_ETOOBIG (from `out`). On any error nothing
+ * is appended by this call. */
 int al_subst_stream_feed(struct al_subst_stream *st, const char *data, size_t len,
                          struct al_buf *out, size_t *culprit);
 
-/* Flushes the held-back bytes to `out` at the end of the body. 0 or
- * AL_ENOMEM. */
+/* Flushes the held-back bytes to `out` at the end of the body (a response's
+ * shorter real value may still be re-masked in them). 0, AL_ENOMEM /
+ * AL_ETOOBIG, or AL_EINVAL after an AL_EPERM. The held-back bytes never
+ * hold a whole sentinel (sentinels do not contain one another), so a
+ * request stream gets no AL_EPERM here. */
 int al_subst_stream_finish(struct al_subst_stream *st, struct al_buf *out);
 
 void al_subst_stream_free(struct al_subst_stream *st);

@@ -166,7 +166,7 @@ struct np_decision {
     const char *addr;       /* address dialled (or refused), "" when none */
     const char *addr_class; /* class of a refused address ("private",
                                "loopback", ...), "" otherwise */
-    const char *decision;   /* "allow", "deny", "abort" */
+    const char *decision;   /* "allow", "deny", "abort", "would-deny" (reportOnly) */
     const char *reason;     /* "allowed-domain", "blocked-by-policy", ... */
     const char *rule;       /* entry that decided, "" when none */
     const char *detail;     /* the one-line message given to the client, "" when none */
@@ -181,10 +181,13 @@ struct np_decision {
     uint64_t bytes_up, bytes_down;
 };
 
-/* Called on the loop thread for every request or tunnel when it ends (or at
- * once when refused), whether or not a log fd is set; an embedder can use
- * it to print a line per refusal (`airlock run` reads the decision log
- * instead). It must not block.
+/* Called for every request or tunnel when it ends (or at once when
+ * refused), whether or not a log fd is set; an embedder can use it to print
+ * a line per refusal (`airlock run` reads the decision log instead). It must
+ * not block. It runs on the loop thread, and also on the worker threads of
+ * TLS-terminated connections (one line per request inside them, proxy
+ * "https"); calls are serialised by a mutex (never two at once), but the
+ * hook must not call back into the proxy.
  * The strings are valid only during the call. NULL removes the hook. */
 typedef void (*np_decision_fn)(const struct np_decision *d, void *payload);
 void np_proxy_set_decision_hook(np_proxy *proxy, np_decision_fn fn, void *payload);
@@ -200,7 +203,11 @@ int np_proxy_run(np_proxy *proxy);
 /* Makes np_proxy_run() return soon. Thread- and async-signal-safe. */
 void np_proxy_stop(np_proxy *proxy);
 
-/* TLS termination (issue 15). A session whose policy has tls_terminate gets
+/* TLS termination (issue 15; docs/netproxy.md, "TLS termination and masked
+ * credentials"). Each terminated connection is served by its own worker
+ * thread; np_proxy_remove_session() shuts their sockets down, np_proxy_run()
+ * does so for all of them when it returns, np_proxy_free() waits for them.
+ * A session whose policy has tls_terminate gets
  * every CONNECT and SOCKS5 tunnel, except to tls_exclude hosts, terminated:
  * the sandbox's TLS ends in the proxy with a leaf certificate for the host
  * made by the session CA (cached per host), the proxy opens its own TLS

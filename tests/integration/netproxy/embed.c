@@ -203,6 +203,10 @@ static const char serve_usage[] =
     "  --extra-trust F          extra upstream trust anchors (PEM bundle)\n"
     "  --cred NAME=VALUE@H1,H2  masked credential (repeatable)\n"
     "  --sentinel-out F         write NAME=SENTINEL lines to F\n"
+    "  --rule HOST|METHODS|PATHS  request rule (METHODS, PATHS comma-separated, may be\n"
+    "                           empty: any)\n"
+    "  --report-only            network.reportOnly\n"
+    "  --remove-when F          remove the session once file F exists\n"
     "  --idle-timeout MS\n";
 
 static int write_file(const char *path, const char *data, size_t len)
@@ -241,6 +245,20 @@ static char *read_text(const char *path)
     return buf;
 }
 
+static const char *g_remove_when;
+
+/* --remove-when: np_proxy_remove_session("s1") once the file exists (what
+ * airlockd does when a session ends). */
+static void *remover_main(void *arg)
+{
+    (void)arg;
+    while (!g_stop && access(g_remove_when, F_OK) != 0)
+        usleep(20000);
+    if (!g_stop && np_proxy_remove_session(g_proxy, "s1") == 0)
+        fprintf(stderr, "session s1 removed\n");
+    return NULL;
+}
+
 static int serve_main(int argc, char **argv)
 {
     enum {
@@ -258,7 +276,10 @@ static int serve_main(int argc, char **argv)
         OPT_TRUST,
         OPT_CRED,
         OPT_SENT,
-        OPT_IDLE
+        OPT_IDLE,
+        OPT_RULE,
+        OPT_REPORT,
+        OPT_REMOVE,
     };
     static const struct option opts[] = {
         {"port-file", required_argument, NULL, OPT_PORTS},
@@ -276,6 +297,9 @@ static int serve_main(int argc, char **argv)
         {"cred", required_argument, NULL, OPT_CRED},
         {"sentinel-out", required_argument, NULL, OPT_SENT},
         {"idle-timeout", required_argument, NULL, OPT_IDLE},
+        {"rule", required_argument, NULL, OPT_RULE},
+        {"report-only", no_argument, NULL, OPT_REPORT},
+        {"remove-when", required_argument, NULL, OPT_REMOVE},
         {NULL, 0, NULL, 0},
     };
     struct al_netpolicy policy;
@@ -359,6 +383,39 @@ static int serve_main(int argc, char **argv)
         case OPT_IDLE:
             cfg.idle_timeout_ms = (unsigned)strtoul(optarg, NULL, 10);
             break;
+        case OPT_REPORT:
+            policy.report_only = 1;
+            break;
+        case OPT_REMOVE:
+            g_remove_when = optarg;
+            break;
+        case OPT_RULE: {
+            /* e.g. "api.test|GET,HEAD|/repos/x" */
+            char *spec = strdup(optarg), *f[3] = {spec, NULL, NULL};
+            for (int k = 1; k < 3 && f[k - 1]; k++)
+                if ((f[k] = strchr(f[k - 1], '|')))
+                    *f[k]++ = '\0';
+            struct al_reqrule *grown = realloc(
+                policy.request_rules, (policy.n_request_rules + 1) * sizeof(*policy.request_rules));
+            if (!grown || !f[2]) {
+                fprintf(stderr, "--rule %s: expected HOST|METHODS|PATHS\n", optarg);
+                free(spec);
+                goto out;
+            }
+            policy.request_rules = grown;
+            struct al_reqrule *r = &policy.request_rules[policy.n_request_rules++];
+            memset(r, 0, sizeof(*r));
+            r->host = strdup(f[0]);
+            for (int k = 1; k < 3; k++)
+                for (char *t = f[k], *comma; t && *t; t = comma ? comma + 1 : NULL) {
+                    comma = strchr(t, ',');
+                    if (comma)
+                        *comma = '\0';
+                    al_strlist_push(k == 1 ? &r->methods : &r->paths, t);
+                }
+            free(spec);
+            break;
+        }
         default:
             fputs(serve_usage, stderr);
             goto out;
@@ -428,8 +485,13 @@ static int serve_main(int argc, char **argv)
     signal(SIGTERM, on_term);
     signal(SIGINT, on_term);
     signal(SIGPIPE, SIG_IGN);
+    pthread_t remover;
+    bool has_remover = g_remove_when && pthread_create(&remover, NULL, remover_main, NULL) == 0;
     if (!g_stop)
         np_proxy_run(g_proxy);
+    g_stop = 1;
+    if (has_remover)
+        pthread_join(remover, NULL);
     rc = 0;
 out:
     np_proxy_free(g_proxy);

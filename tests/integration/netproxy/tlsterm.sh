@@ -5,142 +5,7 @@
 # a plain-HTTP backend behind it that records what arrived, and curl through
 # the proxy (integration_netproxy_embed serve) trusting the session CA.
 # usage: tlsterm.sh   (EMBED=path/to/integration_netproxy_embed)
-set -u
-PY=/usr/bin/python3
-[ -x "$PY" ] || PY=python3
-HERE=$(cd "$(dirname "$0")" && pwd)
-EMBED=${EMBED:?set EMBED to integration_netproxy_embed}
-T=$(mktemp -d /tmp/np-tlsterm.XXXXXX)
-PIDS=()
-FAILS=0
-cleanup() {
-    [ -f "$T/nginx.pid" ] && kill "$(cat "$T/nginx.pid" 2>/dev/null)" 2>/dev/null
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-    wait 2>/dev/null
-    rm -rf "$T"
-}
-trap cleanup EXIT
-fail() { echo "FAIL: $*"; FAILS=$((FAILS + 1)); }
-pass() { echo "ok: $*"; }
-expect() { if [ "$2" == "$1" ]; then pass "$3 -> $2"; else fail "$3: got '$2', want '$1'"; fi; }
-has() { case "$2" in *"$1"*) pass "$3" ;; *) fail "$3: '$2' lacks '$1'" ;; esac; }
-lacks() { case "$2" in *"$1"*) fail "$3: found '$1'" ;; *) pass "$3" ;; esac; }
-wait_file() {
-    for _ in $(seq 1 100); do [ -s "$1" ] && return 0; sleep 0.05; done
-    echo "timeout waiting for $1"; exit 1
-}
-free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.2",0)); print(s.getsockname()[1])'; }
-wait_port() {
-    for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.2/$1") 2>/dev/null && return 0; sleep 0.05; done
-    echo "timeout waiting for port $1"; cat "$T/nginx-start.log" "$T/nginx-error.log" 2>/dev/null; exit 1
-}
-
-command -v nginx >/dev/null || { echo "skip: no nginx"; exit 77; }
-
-# ---- certificates (openssl): the test CA, and upstream certs good and bad
-REAL=ghp_R3alT0kenR3alT0kenR3alT0kenR3alT0k1
-SHORT=s3cr3t-v4lue
-mkdir -p "$T/ca/new"
-touch "$T/ca/index.txt"
-echo 1000 > "$T/ca/serial"
-cat > "$T/ca.cnf" <<CNF
-[ ca ]
-default_ca = tca
-[ tca ]
-database = $T/ca/index.txt
-new_certs_dir = $T/ca/new
-serial = $T/ca/serial
-default_md = sha256
-policy = pol
-copy_extensions = copy
-unique_subject = no
-[ pol ]
-commonName = supplied
-CNF
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
-    -subj "/CN=airlock test upstream CA" -keyout "$T/testca.key" -out "$T/testca.pem" 2>/dev/null
-leaf() { # NAME SANS [STARTDATE ENDDATE] [CA]
-    openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=$1" \
-        -addext "subjectAltName=$2" -keyout "$T/$1.key" -out "$T/$1.csr" 2>/dev/null
-    local dates=(-days 2)
-    if [ -n "${3:-}" ]; then dates=(-startdate "$3" -enddate "$4"); fi
-    openssl ca -batch -config "$T/ca.cnf" -cert "${5:-$T/testca.pem}" \
-        -keyfile "${6:-$T/testca.key}" "${dates[@]}" \
-        -in "$T/$1.csr" -out "$T/$1.pem" 2>"$T/$1.err" >/dev/null || { cat "$T/$1.err"; exit 1; }
-}
-leaf good "DNS:api.test,DNS:other.test,DNS:excluded.test"
-leaf expired "DNS:expired.test" 20200101000000Z 20200201000000Z
-leaf wrongname "DNS:somewhere-else.test"
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
-    -subj "/CN=rogue CA" -keyout "$T/rogue.key" -out "$T/rogue.pem" 2>/dev/null
-leaf untrusted "DNS:untrusted.test" "" "" "$T/rogue.pem" "$T/rogue.key"
-
-# ---- upstream: nginx (TLS) in front of a recording backend
-"$PY" "$HERE/tls_backend.py" "$T/backend.port" "$T/backend.log" &
-PIDS+=($!)
-wait_file "$T/backend.port"
-touch "$T/backend.log"
-BACKEND=$(cat "$T/backend.port")
-P_GOOD=$(free_port); P_EXP=$(free_port); P_WRONG=$(free_port); P_UNTR=$(free_port)
-B64=$(printf 'user:%s' "$REAL" | base64 -w0)
-srv() { # PORT CERT
-    cat <<SRV
-    server {
-        listen 127.0.0.2:$1 ssl;
-        ssl_certificate $T/$2.pem;
-        ssl_certificate_key $T/$2.key;
-        location = /auth {
-            if (\$http_authorization != "Bearer $REAL") { return 401 "no\n"; }
-            return 200 "auth ok\n";
-        }
-        location = /basic {
-            if (\$http_authorization != "Basic $B64") { return 401 "no\n"; }
-            return 200 "basic ok\n";
-        }
-        location = /hdr { return 200 "x-token=\$http_x_token\n"; }
-        location / { proxy_pass http://127.0.0.1:$BACKEND; proxy_http_version 1.1; }
-    }
-SRV
-}
-cat > "$T/nginx.conf" <<NGINX
-user root;
-daemon off;
-pid $T/nginx.pid;
-error_log $T/nginx-error.log;
-worker_processes 1;
-events { worker_connections 64; }
-http {
-    log_format t '\$host \$status "\$request" "\$http_authorization"';
-    access_log $T/nginx-access.log t;
-    client_body_temp_path $T/nginx-body;
-    proxy_temp_path $T/nginx-proxy;
-$(srv "$P_GOOD" good)
-$(srv "$P_EXP" expired)
-$(srv "$P_WRONG" wrongname)
-$(srv "$P_UNTR" untrusted)
-}
-NGINX
-nginx -c "$T/nginx.conf" >/dev/null 2>"$T/nginx-start.log" &
-PIDS+=($!)
-for p in $P_GOOD $P_EXP $P_WRONG $P_UNTR; do wait_port "$p"; done
-touch "$T/nginx-access.log"
-
-# ---- the proxy
-start_proxy() { # extra args
-    rm -f "$T/ports"
-    SSL_CERT_FILE="$T/testca.pem" "$EMBED" serve --port-file "$T/ports" --log "$T/decisions.log" \
-        --allow api.test --allow other.test --allow excluded.test --allow expired.test \
-        --allow wrong.test --allow untrusted.test --allow-address 127.0.0.2/32 \
-        --hosts api.test=127.0.0.2 --hosts other.test=127.0.0.2 --hosts excluded.test=127.0.0.2 \
-        --hosts expired.test=127.0.0.2 --hosts wrong.test=127.0.0.2 \
-        --hosts untrusted.test=127.0.0.2 --ca-out "$T/session-ca.pem" \
-        --sentinel-out "$T/sentinels" "$@" 2>"$T/proxy.err" &
-    PROXY_PID=$!
-    PIDS+=($!)
-    wait_file "$T/ports"
-    HP=$(sed -n 's/^http=//p' "$T/ports")
-    SP=$(sed -n 's/^socks=//p' "$T/ports")
-}
+. "$(dirname "$0")/tls_env.sh"
 start_proxy --tls-terminate --tls-exclude excluded.test \
     --cred "GITHUB_TOKEN=$REAL@api.test" --cred "SHORT=$SHORT@api.test"
 SENT=$(sed -n 's/^GITHUB_TOKEN=//p' "$T/sentinels")
@@ -149,16 +14,6 @@ SSENT=$(sed -n 's/^SHORT=//p' "$T/sentinels")
 expect "${#REAL}" "${#SENT}" "sentinel as long as the real value"
 has "ghp_" "$SENT" "sentinel keeps the prefix"
 
-pc() { # curl through the HTTP proxy trusting the session CA; prints body
-    curl -sS --max-time 15 -x "http://127.0.0.1:$HP" --cacert "$T/session-ca.pem" "$@" 2>&1
-}
-code() { # STATUS X-Airlock-Error  (CODE=http_connect: the CONNECT's status)
-    curl -sS --max-time 15 -x "http://127.0.0.1:$HP" --cacert "$T/session-ca.pem" -o "$T/body" \
-        -D "$T/h" -w "%{${CODE:-http_code}}" "$@" > "$T/code" 2>"$T/curl.err"
-    local err
-    err=$(tr -d '\r' < "$T/h" | sed -n 's/^[Xx]-[Aa]irlock-[Ee]rror: //p' | tail -1)
-    echo "$(cat "$T/code") ${err:--}"
-}
 U="https://api.test:$P_GOOD"
 
 # 1. the sentinel in Authorization reaches nginx as the real value
@@ -209,7 +64,16 @@ has "upstream certificate for untrusted.test: unable to get local issuer certifi
 # 8. excluded domain: opaque tunnel, the upstream's own certificate
 out=$(curl -sS --max-time 15 -x "http://127.0.0.1:$HP" --cacert "$T/testca.pem" "https://excluded.test:$P_GOOD/x" 2>&1)
 expect "got " "$out" "excludeDomains: not terminated (upstream's certificate)"
-# 9. the decision log: one "https" line per request, names not values
+# 9. plain HTTP (decision 3): a sentinel is refused, never replaced
+: > "$T/backend.log"
+expect "403 credential-not-allowed-here" "$(code -H "Authorization: Bearer $SENT" "http://api.test:$P_PLAIN/auth")" "plain HTTP: sentinel to the inject host refused"
+has "never replaced in plain-HTTP requests" "$(cat "$T/body")" "plain HTTP: the refusal says why"
+expect "403 credential-not-allowed-here" "$(code -H 'Content-Type: application/json' -d "{\"t\":\"$SENT\"}" "http://other.test:$P_PLAIN/json")" "plain HTTP: sentinel in a body"
+expect "403 credential-not-allowed-here" "$(code -H 'Transfer-Encoding: chunked' -d "x=$SENT" "http://other.test:$P_PLAIN/json")" "plain HTTP: sentinel in a chunked body"
+expect "200 -" "$(code -d 'x=1' "http://other.test:$P_PLAIN/json")" "plain HTTP: a body without a sentinel passes"
+lacks "$SENT" "$(cat "$T/backend.log")" "no sentinel reached the backend over plain HTTP"
+
+# 10. the decision log: one "https" line per request, names not values
 sleep 0.3
 LOG=$(cat "$T/decisions.log")
 has '"proxy":"https"' "$LOG" "per-request lines"
@@ -220,7 +84,40 @@ lacks "$SHORT" "$LOG" "short real value not in the decision log"
 lacks "$REAL" "$(cat "$T/proxy.err")" "real value not on the proxy's stderr"
 kill "$PROXY_PID"; wait "$PROXY_PID" 2>/dev/null
 
-# 10. tlsTerminate without a CA: refused, not passed opaque
+# 11. allowPlaintextInject: replaced for inject hosts on plain HTTP too
+start_proxy --tls-terminate --plaintext-inject --cred "GITHUB_TOKEN=$REAL@api.test"
+SENT=$(sed -n 's/^GITHUB_TOKEN=//p' "$T/sentinels")
+expect "200 -" "$(code -H "Authorization: Bearer $SENT" "http://api.test:$P_PLAIN/auth")" "allowPlaintextInject: replaced on plain HTTP"
+expect "403 credential-not-allowed-here" "$(code -H "Authorization: Bearer $SENT" "http://other.test:$P_PLAIN/auth")" "allowPlaintextInject: still refused for other hosts"
+kill "$PROXY_PID"; wait "$PROXY_PID" 2>/dev/null
+
+# 12. request rules on the terminated path (decision 10), and reportOnly
+start_proxy --tls-terminate --cred "GITHUB_TOKEN=$REAL@api.test" --rule 'api.test|GET,HEAD|/repos/acme/**'
+SENT=$(sed -n 's/^GITHUB_TOKEN=//p' "$T/sentinels")
+: > "$T/backend.log"
+expect "200 -" "$(code "$U/repos/acme/app")" "rule: GET inside the rule"
+expect "403 blocked-by-request-rule" "$(code -X POST -d x=1 "$U/repos/acme/app")" "rule: POST to the same path"
+has "matches no request rule" "$(cat "$T/body")" "rule: the refusal names the rules"
+expect "403 blocked-by-request-rule" "$(code "$U/orgs/acme")" "rule: a path outside"
+expect "403 blocked-by-request-rule" "$(code --path-as-is "$U/repos/acme/../../orgs/x")" "rule: dot segments leaving the rule"
+expect "200 -" "$(code --path-as-is "$U/repos/acme/%61pp/./x")" "rule: normalised path inside the rule"
+has "GET /repos/acme/app/x" "$(cat "$T/backend.log")" "rule: the normalised target went upstream"
+lacks "/orgs" "$(cat "$T/backend.log")" "rule: refused paths never went upstream"
+expect "200 -" "$(code "https://other.test:$P_GOOD/anything")" "rule: hosts without rules are not affected"
+kill "$PROXY_PID"; wait "$PROXY_PID" 2>/dev/null
+: > "$T/decisions.log"
+start_proxy --tls-terminate --report-only --rule 'api.test|GET|/repos/**'
+expect "200 -" "$(code -X POST -d x=1 "$U/other")" "reportOnly: a rule miss goes through"
+sleep 0.3
+has '"decision":"would-deny","reason":"blocked-by-request-rule"' "$(cat "$T/decisions.log")" "reportOnly: logged would-deny"
+kill "$PROXY_PID"; wait "$PROXY_PID" 2>/dev/null
+
+# 13. removing the session ends its terminated connections (workers)
+start_proxy --tls-terminate --remove-when "$T/remove-now"
+expect "closed" "$("$PY" "$TLS_ENV_DIR/../../attacks/netproxy/tls_client.py" hold "$HP" api.test "$P_GOOD" "$T/session-ca.pem" "$T/remove-now" 2>&1)" "np_proxy_remove_session closes a terminated keep-alive connection"
+kill "$PROXY_PID"; wait "$PROXY_PID" 2>/dev/null
+
+# 14. tlsTerminate without a CA: refused, not passed opaque
 start_proxy --tls-terminate --no-ca
 expect "502 tls-not-configured" "$(CODE=http_connect code "$U/auth")" "terminated session without a CA"
 kill "$PROXY_PID"; wait "$PROXY_PID" 2>/dev/null

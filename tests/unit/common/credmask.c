@@ -501,6 +501,11 @@ static void empty_set(void **state)
     assert_string_equal(got, head);
     free(got);
     assert_int_equal(al_cred_find_sentinel(&set, head, strlen(head)), -1);
+    assert_int_equal(al_cred_find_sentinel(&set, NULL, 0), -1);
+    got = subst(&set, 0, NULL, 0, &rc, &used, &culprit, NULL);
+    assert_int_equal(rc, 0);
+    assert_string_equal(got, "");
+    free(got);
     assert_int_equal(al_credset_same_length(&set, ~(uint64_t)0), 1);
     for (int dir = AL_SUBST_REQUEST; dir <= AL_SUBST_RESPONSE; dir++) {
         struct al_subst_stream st;
@@ -626,8 +631,10 @@ static void stream_request_forbidden(void **state)
     /* the stream refuses further use */
     struct al_subst_stream st;
     size_t culprit;
-    assert_int_equal(al_subst_stream_init(&st, &set, AL_SUBST_REQUEST, 0), 0);
+    assert_int_equal(al_subst_stream_init(&st, &set, AL_SUBST_REQUEST, 2), 0);
+    al_buf_reset(&out);
     assert_int_equal(al_subst_stream_feed(&st, in, len, &out, &culprit), AL_EPERM);
+    assert_int_equal(out.len, 0); /* not even NPM's real value before it */
     assert_int_equal(al_subst_stream_feed(&st, "x", 1, &out, &culprit), AL_EINVAL);
     assert_int_equal(al_subst_stream_finish(&st, &out), AL_EINVAL);
     al_subst_stream_free(&st);
@@ -681,6 +688,25 @@ static void stream_nested(void **state)
     const char *in2 = "x secre";
     const char *want2 = "x se***";
     every_split(&set, AL_SUBST_RESPONSE, 0, in2, strlen(in2), want2, strlen(want2));
+    al_credset_free(&set);
+}
+
+/* A real value longer than its sentinel becomes as many '*'s. */
+static void stream_response_stars(void **state)
+{
+    (void)state;
+    struct al_credset set = {NULL, 0};
+    char real[101], in[300], want[300];
+    for (int i = 0; i < 100; i++) /* kept bytes carry no randomness: longer sentinel */
+        real[i] = i == 0 ? 'a' : i % 2 ? '-' : '.';
+    real[100] = '\0';
+    assert_int_equal(al_credset_add(&set, "LONG", real, 100, NULL, NULL), 0);
+    assert_true(set.v[0].sentinel_len != 100);
+    snprintf(in, sizeof(in), "<%s>", real);
+    memset(want, '*', sizeof(want));
+    want[0] = '<';
+    want[101] = '>';
+    every_split(&set, AL_SUBST_RESPONSE, 0, in, 102, want, 102);
     al_credset_free(&set);
 }
 
@@ -750,6 +776,8 @@ static void file_whole(void **state)
         AL_EINVAL);
     assert_null(out);
     assert_int_equal(al_cred_mask_file(&set, "/e", "\n", 1, NULL, &h, &out, &n), AL_EINVAL);
+    assert_int_equal(al_cred_mask_file(&set, "/e", NULL, 0, NULL, &h, &out, &n), AL_EINVAL);
+    assert_int_equal(al_cred_mask_file(&set, "/e", NULL, 0, "x", &h, &out, &n), AL_EINVAL);
     assert_non_null(strstr(al_error_last(), "/e"));
     assert_int_equal(set.len, 1);
     /* no trailing newline: all of it */
@@ -838,14 +866,23 @@ static void file_extract(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(sentinel_shapes), cmocka_unit_test(sentinel_lengths),
-        cmocka_unit_test(sentinel_random), cmocka_unit_test(credset_basics),
-        cmocka_unit_test(credset_limit),   cmocka_unit_test(head_plain),
-        cmocka_unit_test(head_basic),      cmocka_unit_test(head_malformed),
-        cmocka_unit_test(empty_set),       cmocka_unit_test(find_sentinel),
-        cmocka_unit_test(stream_request),  cmocka_unit_test(stream_request_forbidden),
-        cmocka_unit_test(stream_response), cmocka_unit_test(stream_nested),
-        cmocka_unit_test(stream_long),     cmocka_unit_test(file_whole),
+        cmocka_unit_test(sentinel_shapes),
+        cmocka_unit_test(sentinel_lengths),
+        cmocka_unit_test(sentinel_random),
+        cmocka_unit_test(credset_basics),
+        cmocka_unit_test(credset_limit),
+        cmocka_unit_test(head_plain),
+        cmocka_unit_test(head_basic),
+        cmocka_unit_test(head_malformed),
+        cmocka_unit_test(empty_set),
+        cmocka_unit_test(find_sentinel),
+        cmocka_unit_test(stream_request),
+        cmocka_unit_test(stream_request_forbidden),
+        cmocka_unit_test(stream_response),
+        cmocka_unit_test(stream_nested),
+        cmocka_unit_test(stream_response_stars),
+        cmocka_unit_test(stream_long),
+        cmocka_unit_test(file_whole),
         cmocka_unit_test(file_extract),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,173 @@
+/* Masked credentials on plain-HTTP (absolute-form) requests (decision 3):
+ * a sentinel in the request is refused (403 credential-not-allowed-here)
+ * unless the policy has allow_plaintext_inject and the host is one of the
+ * credential's inject hosts; then it is replaced in the head as on HTTPS.
+ * Bodies are scanned (decoded when chunked): a sentinel of a credential not
+ * allowed for the host ends the request. Bodies are never rewritten on
+ * plain HTTP. Loop thread only. */
+#include "internal.h"
+
+#include "airlock/error.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct np_plain_scan {
+    struct np_creds *creds; /* one reference */
+    struct al_credset view; /* credentials not allowed for the host */
+    struct al_cred store[AL_CRED_MAX];
+    size_t map[AL_CRED_MAX];
+    struct al_subst_stream st;
+    struct np_chunked ch;
+    bool chunked;
+};
+
+/* Takes a reference to the session's credentials (NULL when none) and
+ * tells whether plain-HTTP injection is on. */
+static struct np_creds *session_creds(struct np_conn *c, bool *plaintext)
+{
+    struct np_creds *cr;
+
+    pthread_mutex_lock(&c->proxy->lock);
+    cr = c->session->creds;
+    if (cr && cr->set.len)
+        atomic_fetch_add(&cr->refs, 1);
+    else
+        cr = NULL;
+    *plaintext = c->session->snap && c->session->snap->pol.allow_plaintext_inject;
+    pthread_mutex_unlock(&c->proxy->lock);
+    return cr;
+}
+
+static void refuse_cred(struct np_conn *c, const struct al_credset *set, size_t culprit,
+                        bool plaintext)
+{
+    struct np_tt_req r;
+
+    memset(&r, 0, sizeof(r));
+    np_tt_cred_refusal(&r, set, culprit, c->host);
+    snprintf(c->log.credential, sizeof(c->log.credential), "%s", r.credential);
+    np_conn_refuse(c, 403, "credential-not-allowed-here", 0, "%s%s", r.why,
+                   plaintext ? "" : "; sentinels are never replaced in plain-HTTP requests");
+}
+
+int np_plain_creds_head(struct np_conn *c)
+{
+    bool plaintext;
+    struct np_creds *cr = session_creds(c, &plaintext);
+    struct al_buf out;
+    uint64_t used = 0, inject_ok;
+    size_t culprit = 0;
+    int err;
+
+    if (!cr)
+        return 0;
+    inject_ok = plaintext ? np_creds_inject_mask(cr, c->host, c->host_is_ip, c->port) : 0;
+    al_buf_init(&out, c->fwd_head.max + AL_CRED_VALUE_MAX * 4);
+    err = al_cred_subst_head(&cr->set, inject_ok, c->fwd_head.ptr, c->fwd_head.len, &out, &used,
+                             &culprit);
+    if (err == AL_EPERM) {
+        refuse_cred(c, &cr->set, culprit, plaintext);
+        err = -1;
+    } else if (err < 0) {
+        np_conn_refuse(c, 431, "bad-request", 0, "airlock: request head too large");
+        err = -1;
+    } else {
+        if (used) {
+            np_tt_cred_names(c->log.credential, sizeof(c->log.credential), &cr->set, used);
+            al_buf_reset(&c->fwd_head);
+            c->fwd_head.max = out.max;
+            if (al_buf_append(&c->fwd_head, out.ptr, out.len) < 0) {
+                np_conn_refuse(c, 431, "bad-request", 0, "airlock: request head too large");
+                err = -1;
+            }
+        }
+        /* a body is scanned while it streams */
+        if (!err && (c->body_left || c->body_chunked) && !c->plain_scan) {
+            struct np_plain_scan *s = calloc(1, sizeof(*s));
+            if (s) {
+                s->creds = cr;
+                cr = NULL;
+                s->view.v = s->store;
+                for (size_t i = 0; i < s->creds->set.len && i < AL_CRED_MAX; i++) {
+                    if (inject_ok & ((uint64_t)1 << i))
+                        continue;
+                    s->store[s->view.len] = s->creds->set.v[i];
+                    s->map[s->view.len++] = i;
+                }
+                s->chunked = c->body_chunked;
+                np_chunked_init(&s->ch);
+                if (!s->view.len ||
+                    al_subst_stream_init(&s->st, &s->view, AL_SUBST_REQUEST, 0) < 0) {
+                    np_creds_unref(s->creds);
+                    free(s);
+                } else {
+                    c->plain_scan = s;
+                }
+            }
+        }
+    }
+    al_buf_wipe_free(&out);
+    np_creds_unref(cr);
+    return err;
+}
+
+/* Feeds decoded body data to the scanner. 0, or AL_EPERM (*culprit set). */
+static int scan_data(struct np_plain_scan *s, const char *data, size_t len, size_t *culprit)
+{
+    struct al_buf sink;
+    al_buf_init(&sink, len + AL_CRED_VALUE_MAX * 2);
+    int err = al_subst_stream_feed(&s->st, data, len, &sink, culprit);
+    al_buf_free(&sink);
+    return err == AL_EPERM ? AL_EPERM : 0;
+}
+
+int np_plain_creds_body(struct np_conn *c, const char *data, size_t len)
+{
+    struct np_plain_scan *s = c->plain_scan;
+    size_t culprit = 0, pos = 0;
+    int err = 0;
+
+    if (!s)
+        return 0;
+    if (!s->chunked) {
+        err = scan_data(s, data, len, &culprit);
+    } else {
+        while (pos < len && !err) {
+            uint64_t n = np_chunked_data_left(&s->ch);
+            size_t used = 0;
+            if (n) {
+                size_t take = len - pos < n ? len - pos : (size_t)n;
+                np_chunked_feed(&s->ch, data + pos, take, &used);
+                err = scan_data(s, data + pos, take, &culprit);
+                pos += take;
+            } else if (np_chunked_feed(&s->ch, data + pos, 1, &used) < 0) {
+                break; /* np_http_body_pump refuses malformed framing */
+            } else {
+                pos++;
+            }
+        }
+    }
+    if (err == AL_EPERM) {
+        struct np_creds *cr = s->creds;
+        atomic_fetch_add(&cr->refs, 1);
+        size_t idx = s->map[culprit];
+        np_plain_creds_free(c);
+        refuse_cred(c, &cr->set, idx, false);
+        np_creds_unref(cr);
+        return -1;
+    }
+    return 0;
+}
+
+void np_plain_creds_free(struct np_conn *c)
+{
+    struct np_plain_scan *s = c->plain_scan;
+    if (!s)
+        return;
+    al_subst_stream_free(&s->st);
+    np_creds_unref(s->creds);
+    free(s);
+    c->plain_scan = NULL;
+}

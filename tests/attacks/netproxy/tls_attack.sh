@@ -1,0 +1,129 @@
+#!/bin/bash
+# Attacks on TLS termination with masked credentials (issue 15): each case
+# tries to get a sentinel (or the real value) somewhere it must not go, or
+# to slip a request past the inspection. The environment (test CA, nginx
+# upstream, the proxy) is tests/integration/netproxy/tls_env.sh's.
+# usage: tls_attack.sh CASE   (EMBED=path/to/integration_netproxy_embed)
+CASE=${1:?usage: tls_attack.sh CASE}
+HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/../../integration/netproxy/tls_env.sh"
+CLIENT=("$PY" "$HERE/tls_client.py")
+
+# the proxy as `airlock run` sets it up: every tunnel terminated, the token
+# masked for api.test only; other.test and excluded.test are allowed hosts
+setup() {
+    start_proxy --tls-terminate --tls-exclude excluded.test --cred "GITHUB_TOKEN=$REAL@api.test" "$@"
+    SENT=$(sed -n 's/^GITHUB_TOKEN=//p' "$T/sentinels")
+    [ -n "$SENT" ] || { echo "no sentinel"; exit 1; }
+}
+# nothing with the sentinel (nor the real value) reached other.test; with
+# "body", a request whose body is refused may have reached nginx up to the
+# bytes before the sentinel (bodies are streamed): it must not have been
+# served
+other_clean() {
+    if [ "${1:-}" == body ] && ! grep -q "^other.test 2" "$T/nginx-access.log"; then
+        pass "other.test served no request"
+    elif grep -q "^other.test" "$T/nginx-access.log"; then
+        fail "other.test was reached: $(grep '^other.test' "$T/nginx-access.log" | head -3)"
+    else
+        pass "other.test saw no request"
+    fi
+    lacks "$SENT" "$(cat "$T/backend.log")" "the sentinel reached no upstream"
+    lacks "$REAL" "$(cat "$T/backend.log")" "the real value reached no upstream"
+}
+log_has() { # PATTERN WHAT
+    for _ in $(seq 1 50); do grep -q -- "$1" "$T/decisions.log" 2>/dev/null && break; sleep 0.1; done
+    has "$1" "$(cat "$T/decisions.log" 2>/dev/null)" "$2"
+}
+O="https://other.test:$P_GOOD"
+
+case_sentinel_header() {
+    setup
+    expect "403 credential-not-allowed-here" "$(code -H "Authorization: Bearer $SENT" "$O/auth")" "sentinel in Authorization to other.test"
+    expect "403 credential-not-allowed-here" "$(code -H "X-Anything: prefix-$SENT-suffix" "$O/x")" "sentinel inside another header"
+    expect "403 credential-not-allowed-here" "$(code -u "user:$SENT" "$O/basic")" "sentinel inside Basic credentials"
+    log_has '"credential":"GITHUB_TOKEN"' "the refusal names the credential"
+    other_clean
+}
+
+case_sentinel_url() {
+    setup
+    expect "403 credential-not-allowed-here" "$(code "$O/search?q=$SENT")" "sentinel in the query"
+    expect "403 credential-not-allowed-here" "$(code "$O/$SENT/x")" "sentinel in the path"
+    other_clean
+}
+
+case_sentinel_body() {
+    setup
+    { head -c 200000 /dev/zero | tr '\0' 'a'; printf '%s' "$SENT"; } > "$T/big"
+    expect "403 credential-not-allowed-here" "$(code -H 'Content-Type: application/json' -d "{\"t\":\"$SENT\"}" "$O/json")" "sentinel in a JSON body"
+    expect "403 credential-not-allowed-here" "$(code -H 'Content-Type: application/octet-stream' --data-binary "xx$SENT" "$O/bin")" "sentinel in an opaque body"
+    expect "403 credential-not-allowed-here" "$(code -H 'Transfer-Encoding: chunked' -H 'Content-Type: text/plain' --data-binary "@$T/big" "$O/chunked")" "sentinel at the end of a large chunked body"
+    other_clean body
+}
+
+case_sentinel_sni() {
+    setup
+    sni=$(printf '%s' "$SENT" | tr 'A-Z_' 'a-z-').other.test
+    expect "handshake-failed" "$("${CLIENT[@]}" sni "$HP" other.test "$P_GOOD" "$sni" "$T/session-ca.pem" 2>&1)" "ClientHello SNI carrying the sentinel"
+    log_has '"reason":"sni-mismatch"' "logged sni-mismatch"
+    other_clean
+}
+
+case_excluded_sni() {
+    setup
+    # CONNECT to a terminated host, ClientHello for an excluded (opaque) one
+    expect "handshake-failed" "$("${CLIENT[@]}" sni "$HP" api.test "$P_GOOD" excluded.test "$T/session-ca.pem" 2>&1)" "SNI of an excluded domain on a terminated CONNECT"
+    log_has '"reason":"sni-mismatch"' "logged sni-mismatch"
+    if grep -q '^excluded.test\|^api.test' "$T/nginx-access.log"; then fail "the upstream was reached"; else pass "upstream not reached"; fi
+}
+
+case_pipelining() {
+    setup
+    out=$("${CLIENT[@]}" pipeline "$HP" other.test "$P_GOOD" "$T/session-ca.pem" /first "Authorization: Bearer $SENT" 2>&1)
+    expect "HTTP/1.1 200 OK
+HTTP/1.1 403 Forbidden
+closed" "$out" "second pipelined request (same TLS record) carries the sentinel"
+    expect "1" "$(grep -c '^GET /first' "$T/backend.log")" "the first request was served"
+    lacks "/second" "$(cat "$T/backend.log")" "the second never reached the upstream"
+    lacks "$SENT" "$(cat "$T/backend.log")" "no sentinel upstream"
+}
+
+case_upgrade() {
+    setup
+    expect "403 upgrade-not-inspected" "$(code -H 'Connection: Upgrade' -H 'Upgrade: websocket' -H 'Sec-WebSocket-Version: 13' -H 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==' "$O/ws")" "Upgrade on a terminated connection of a session with credentials"
+    other_clean
+}
+
+case_plaintext_tunnel() {
+    setup
+    # a CONNECT tunnel to the plain-HTTP port: the terminated path expects
+    # TLS; plaintext HTTP carrying the sentinel must not be relayed
+    expect "closed" "$("${CLIENT[@]}" plain "$HP" other.test "$P_PLAIN" "Authorization: Bearer $SENT" 2>&1)" "plaintext HTTP with the sentinel in a terminated tunnel"
+    log_has '"reason":"not-tls"' "logged not-tls"
+    other_clean
+    expect "closed" "$("${CLIENT[@]}" plain "$HP" api.test "$P_PLAIN" "Authorization: Bearer $SENT" 2>&1)" "same to the inject host"
+    if grep -q '^api.test' "$T/nginx-access.log"; then fail "api.test was reached in plaintext"; else pass "api.test not reached"; fi
+}
+
+case_opaque_connect() {
+    # without tlsTerminate (or for an excluded host) nothing is ever
+    # replaced: the sentinel inside an opaque tunnel reaches the inject host
+    # as the sentinel, so the real token is not used
+    start_proxy --tls-exclude api.test --cred "GITHUB_TOKEN=$REAL@api.test"
+    SENT=$(sed -n 's/^GITHUB_TOKEN=//p' "$T/sentinels")
+    out=$(curl -sS --max-time 15 -x "http://127.0.0.1:$HP" --cacert "$T/testca.pem" -H "Authorization: Bearer $SENT" "https://api.test:$P_GOOD/auth" 2>&1)
+    expect "no" "$out" "opaque CONNECT (no tlsTerminate): the sentinel is not replaced"
+    kill "$PROXY_PID"
+    wait "$PROXY_PID" 2>/dev/null
+    start_proxy --tls-terminate --tls-exclude api.test --cred "GITHUB_TOKEN=$REAL@api.test"
+    SENT=$(sed -n 's/^GITHUB_TOKEN=//p' "$T/sentinels")
+    out=$(curl -sS --max-time 15 -x "http://127.0.0.1:$HP" --cacert "$T/testca.pem" -H "Authorization: Bearer $SENT" "https://api.test:$P_GOOD/auth" 2>&1)
+    expect "no" "$out" "excluded inject host: opaque, the sentinel is not replaced"
+    lacks "Bearer $REAL" "$(cat "$T/nginx-access.log")" "the real token never sent"
+}
+
+declare -F "case_$CASE" >/dev/null || { echo "unknown case $CASE"; exit 2; }
+"case_$CASE"
+echo "$FAILS failure(s)"
+[ "$FAILS" -eq 0 ]
