@@ -253,6 +253,18 @@ def creds_session(d):
     check(REAL.encode() not in scan and not files,
           "nothing the sandbox reads holds the value or a private key", files or scan[-2000:])
     check(sentinel.encode() in scan, "(the scan did read the environment)")
+    # a session whose settings ask for tlsTerminate (no credentials) gets a
+    # CA too: its HTTPS is terminated and trusted through the same bundle
+    st = settings()
+    st["network"]["tlsTerminate"] = {}
+    sid2 = d.create(settings=st)
+    got = d.run(sid2, f"curl -sS --max-time 60 -H 'Authorization: Bearer x' "
+                      f"{url('other.test', '/echo')}")
+    check(got == b"got=Bearer x\n", "tlsTerminate without credentials: terminated, trusted", got)
+    r = d.post("/v1/sessions", {"settings": {"network": {"tlsTerminate": {
+        "caCertPath": os.environ["SSL_CERT_FILE"], "caKeyPath": os.environ["SSL_CERT_FILE"]}}}})
+    check(r.status == 403 and r.json["error"]["code"] == "forbidden",
+          "a CA from the server's files is refused", r)
     no_secret_in_db(d)
     log = d.log_tail(1 << 20)
     check(REAL not in log, "the daemon's log never holds the value")

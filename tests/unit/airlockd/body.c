@@ -745,6 +745,35 @@ static void test_create_credentials(void **state)
                    "[\"*.corp.test\"]}}, \"credentials\": [" CRED("\"openai\"", "\"A\"",
                                                                   "[\"x.corp.test\"]") "]}",
                    400, "invalid_value", "credentials[0].injectHosts[0]");
+    /* tlsTerminate: {} gives the session its own CA; the server's files never */
+    memset(&e, 0, sizeof(e));
+    const char *tt = "{\"settings\": {\"network\": {\"allowedDomains\": [\"api.test\"], "
+                     "\"tlsTerminate\": {\"excludeDomains\": [\"pinned.test\"]}}}}";
+    if (ald_body_create(&r, tt, strlen(tt), &g, "alice", &e) < 0)
+        fail_msg("%s", e.message);
+    assert_true(r.policy.net.tls_terminate);
+    assert_int_equal(r.policy.net.tls_exclude.len, 1);
+    ald_create_req_free(&r);
+    create_refused(&g, "alice",
+                   "{\"settings\": {\"network\": {\"tlsTerminate\": {\"caCertPath\": "
+                   "\"/etc/ssl/certs/ca-certificates.crt\", \"caKeyPath\": \"/etc/hostname\"}}}}",
+                   403, "forbidden", "settings");
+    create_refused(&g, "alice",
+                   "{\"settings\": {\"network\": {\"tlsTerminate\": {\"extraCaCertPaths\": "
+                   "[\"/etc/ssl/certs/ca-certificates.crt\"]}}}}",
+                   403, "forbidden", "settings");
+    /* an injectHost under excludeDomains is never terminated */
+    create_refused(&g, "alice",
+                   "{\"settings\": {\"network\": {\"allowedDomains\": [\"api.test\"], "
+                   "\"tlsTerminate\": {\"excludeDomains\": [\"api.test\"]}}}, \"credentials\": "
+                   "[" CRED("\"openai\"", "\"A\"", "[\"api.test\"]") "]}",
+                   400, "invalid_value", "credentials[0].injectHosts[0]");
+    /* a mask entry takes its value from airlock run's environment: not here */
+    create_refused(&g, "alice",
+                   "{\"settings\": {\"sandbox\": {\"network\": {\"allowedDomains\": "
+                   "[\"api.test\"], \"tlsTerminate\": {}}, \"credentials\": {\"envVars\": "
+                   "[{\"name\": \"T\", \"mode\": \"mask\", \"injectHosts\": [\"api.test\"]}]}}}}",
+                   400, "invalid_value", "settings");
 #undef CRED
 #undef NET
     ald_config_free(&g);
