@@ -4,7 +4,6 @@
 #include "airlockd/core/util.h"
 
 #include "airlock/base64.h"
-#include "airlock/creds_store.h"
 #include "airlock/error.h"
 #include "airlock/path.h"
 #include "airlock/refname.h"
@@ -582,7 +581,7 @@ static int check_creds(struct ald_create_req *out, json_t *v, const struct ald_g
             return AL_EINVAL;
         char q[300];
         ald_str_quote(q, sizeof(q), name, strlen(name));
-        if (!creds_http_name_valid(name))
+        if (!ald_secret_name_valid(name))
             return ald_apierr_set(e, 400, "invalid_value", f,
                                   "%s: \"%s\" is not the name of an HTTP secret "
                                   "([A-Za-z][A-Za-z0-9_-]*)",

@@ -1,6 +1,5 @@
 #include "airlockd/core/grants.h"
 
-#include "airlock/creds_store.h"
 #include "airlock/error.h"
 
 #include <arpa/inet.h>
@@ -109,6 +108,21 @@ int ald_grant_allows_address(const struct ald_grant *grant, const struct ald_cid
         if (ald_cidr_within(c, &grant->addresses[i]))
             return 1;
     return 0;
+}
+
+int ald_secret_name_valid(const char *name)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n > 64 ||
+        !((name[0] >= 'A' && name[0] <= 'Z') || (name[0] >= 'a' && name[0] <= 'z')))
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = name[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-'))
+            return 0;
+    }
+    return 1;
 }
 
 int ald_grant_allows_credential(const struct ald_grant *grant, const char *name)
@@ -226,7 +240,7 @@ static int load_credentials(struct ald_grant *g, const char *name, json_t *v)
         char key[48];
         snprintf(key, sizeof(key), "credentials[%zu]", i);
         const char *s = json_string_value(e);
-        if (!s || strlen(s) != json_string_length(e) || !creds_http_name_valid(s))
+        if (!s || strlen(s) != json_string_length(e) || !ald_secret_name_valid(s))
             return fail(name, g->user, key,
                         "expected the name of an HTTP secret ([A-Za-z][A-Za-z0-9_-]*, as "
                         "`airlock creds add --kind http --name` takes it)");

@@ -13,6 +13,7 @@
 #include "airlockd/core/config.h"
 #include "airlockd/core/grants.h"
 
+#include "airlock/creds_store.h"
 #include "airlock/error.h"
 
 static struct ald_config cfg;
@@ -827,6 +828,24 @@ static void test_grant_credentials(void **state)
     assert_false(ald_grant_allows_credential(ald_grants_find(&g.grants, "bob"), "openai"));
     assert_false(ald_grant_allows_credential(NULL, "openai"));
     ald_config_free(&g);
+    /* the api's name rule is the store's */
+    static const char *const names[] = {
+        "openai",
+        "A",
+        "a-b_C9",
+        "",
+        "9a",
+        "_a",
+        "-a",
+        "a.b",
+        "a b",
+        "a/b",
+        "é",
+        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(*names); i++)
+        if (ald_secret_name_valid(names[i]) != creds_http_name_valid(names[i]))
+            fail_msg("the rules differ on \"%s\"", names[i]);
 }
 
 static void test_grants(void **state)

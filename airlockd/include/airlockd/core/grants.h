@@ -67,6 +67,12 @@ void ald_grants_free(struct ald_grants *g);
 /* The grant of `user`, or NULL (also for a NULL user). */
 const struct ald_grant *ald_grants_find(const struct ald_grants *g, const char *user);
 
+/* 1 when `name` can name an HTTP secret of the credential store:
+ * [A-Za-z][A-Za-z0-9_-]*, at most 64 bytes (the rule of
+ * creds_http_name_valid(), creds_store.h; kept here so that the api's
+ * parsers do not link the store). */
+int ald_secret_name_valid(const char *name);
+
 /* 1 when `grant` (may be NULL) lets a session use the HTTP secret `name`. */
 int ald_grant_allows_credential(const struct ald_grant *grant, const char *name);
 
