@@ -213,6 +213,12 @@ def creds_session(d):
     # trusting the CA through the distribution bundle alone, without the variable
     out = d.run(sid, "unset CURL_CA_BUNDLE SSL_CERT_FILE; " + curl(url("api.test", "/auth")))
     check(out == b"200\n", "the bundle at the distribution's path trusts the session CA", out)
+    # Python's urllib (HTTPS_PROXY, the CA through SSL_CERT_FILE) likewise
+    py = ("/usr/bin/python3 -c \"import os, urllib.request as u; r = u.Request('%s', "
+          "headers={'Authorization': 'Bearer ' + os.environ['API_KEY']}); "
+          "print(u.urlopen(r, timeout=60).status)\"" % url("api.test", "/auth"))
+    out = d.run(sid, py)
+    check(out == b"200\n", "python urllib with $API_KEY to api.test: 200", out)
     # the same sentinel to another allowed host: refused, never replaced
     out = d.run(sid, curl(url("other.test", "/echo"), extra="-D /tmp/h"))
     check(out == b"403\n", "the sentinel to other.test: 403", out)
