@@ -452,10 +452,21 @@ int ald_settings_restrict_check(struct al_policy *policy, json_t *settings, cons
         return ald_apierr_set(e, 500, "internal", NULL, "out of memory");
     int err = al_settings_load_buffer(policy, "settings", text, strlen(text), workspace, workspace);
     free(text);
-    if (err == 0)
-        err = al_policy_check_credentials(policy);
     if (err < 0)
         return ald_apierr_set(e, 400, "invalid_value", "settings", "body: %s", al_error_last());
+    if (al_policy_check_credentials(policy) < 0)
+        return ald_apierr_set(e, 400, "invalid_value", "settings", "body: settings: %s",
+                              al_error_last());
+    /* masked credentials and CA files in settings name the server's own
+     * environment and files: a session's secrets come from airlockd's store */
+    if (policy->n_mask_env || policy->n_mask_files)
+        return forbidden(e, "settings.credentials",
+                         "mode \"mask\" names the server's environment or files; a session's "
+                         "secrets come from airlockd's credential store");
+    if (policy->tls.ca_cert_path || policy->tls.extra_ca_paths.len)
+        return forbidden(e, "settings.network.tlsTerminate",
+                         "caCertPath, caKeyPath and extraCaCertPaths name the server's files; a "
+                         "session's CA is made for it");
     char path[256] = "settings";
     if ((err = find_widening(settings, path, sizeof(path), grant, e)) < 0)
         return err;

@@ -622,6 +622,22 @@ static void test_widening_refused(void **state)
                    "{\"settings\": {\"network\": {\"mitmProxy\": {\"socketPath\": "
                    "\"/run/mitm.sock\", \"domains\": [\"example.com\"]}}}}",
                    400, "invalid_value", "settings");
+    /* settings must not name the server's secrets or files (issue 15) */
+    create_refused(&cfg, NULL,
+                   "{\"settings\": {\"network\": {\"allowedDomains\": [\"a.example.com\"], "
+                   "\"tlsTerminate\": {}}, \"credentials\": {\"envVars\": [{\"name\": \"HOME\", "
+                   "\"mode\": \"mask\", \"injectHosts\": [\"a.example.com\"]}]}}}",
+                   403, "forbidden", "settings.credentials");
+    create_refused(&cfg, NULL,
+                   "{\"settings\": {\"network\": {\"tlsTerminate\": {\"caCertPath\": "
+                   "\"/etc/ssl/private/ca.pem\", \"caKeyPath\": \"/etc/ssl/private/ca.key\"}}}}",
+                   403, "forbidden", "settings.network.tlsTerminate");
+    /* a mask without tlsTerminate is refused by the loader's whole-policy check */
+    create_refused(&cfg, NULL,
+                   "{\"settings\": {\"network\": {\"allowedDomains\": [\"a.example.com\"]}, "
+                   "\"credentials\": {\"envVars\": [{\"name\": \"T\", \"mode\": \"mask\", "
+                   "\"injectHosts\": [\"a.example.com\"]}]}}}",
+                   400, "invalid_value", "settings");
     /* malformed stays 400 */
     create_refused(&cfg, NULL, "{\"settings\": {\"network\": {\"allowedAddresses\": [\"x\"]}}}",
                    400, "invalid_value", "settings");
