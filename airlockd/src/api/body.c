@@ -422,23 +422,6 @@ static int check_policy(const struct al_policy *p, const struct ald_grant *grant
         key = "requireSniMatch";
     if (key)
         return forbidden(e, "settings", "%s widens what the session reaches", key);
-    /* tlsTerminate's CA and extra trust are files of the server: a
-     * session's CA is made for it, its upstreams verified against the
-     * server's trust store */
-    if (p->tls.ca_cert_path || p->tls.ca_key_path)
-        return forbidden(e, "settings",
-                         "network.tlsTerminate.caCertPath/caKeyPath name files of the server; a "
-                         "session gets a CA made for it");
-    if (p->tls.extra_ca_paths.len)
-        return forbidden(e, "settings",
-                         "network.tlsTerminate.extraCaCertPaths names files of the server");
-    if (p->n_mask_env || p->n_mask_files)
-        return ald_apierr_set(e, 400, "invalid_value", "settings",
-                              "body: settings: credentials.%s with mode \"mask\" takes its value "
-                              "from `airlock run`'s own environment or files; a session takes "
-                              "HTTP secrets of the credential store in the create's "
-                              "\"credentials\" instead",
-                              p->n_mask_env ? "envVars" : "files");
     return 0;
 }
 

@@ -774,11 +774,11 @@ static void test_create_credentials(void **state)
     create_refused(&g, "alice",
                    "{\"settings\": {\"network\": {\"tlsTerminate\": {\"caCertPath\": "
                    "\"/etc/ssl/certs/ca-certificates.crt\", \"caKeyPath\": \"/etc/hostname\"}}}}",
-                   403, "forbidden", "settings");
+                   403, "forbidden", "settings.network.tlsTerminate");
     create_refused(&g, "alice",
                    "{\"settings\": {\"network\": {\"tlsTerminate\": {\"extraCaCertPaths\": "
                    "[\"/etc/ssl/certs/ca-certificates.crt\"]}}}}",
-                   403, "forbidden", "settings");
+                   403, "forbidden", "settings.network.tlsTerminate");
     /* an injectHost under excludeDomains is never terminated */
     create_refused(&g, "alice",
                    "{\"settings\": {\"network\": {\"allowedDomains\": [\"api.test\"], "
@@ -790,7 +790,7 @@ static void test_create_credentials(void **state)
                    "{\"settings\": {\"sandbox\": {\"network\": {\"allowedDomains\": "
                    "[\"api.test\"], \"tlsTerminate\": {}}, \"credentials\": {\"envVars\": "
                    "[{\"name\": \"T\", \"mode\": \"mask\", \"injectHosts\": [\"api.test\"]}]}}}}",
-                   400, "invalid_value", "settings");
+                   403, "forbidden", "settings.credentials");
 #undef CRED
 #undef NET
     ald_config_free(&g);
