@@ -701,11 +701,10 @@ int al_cred_subst_head(const struct al_credset *set, uint64_t inject_ok, const c
             goto out;
         s = e;
     }
-    if ((err = al_buf_append(out, tmp.ptr ? tmp.ptr : "", tmp.len)) < 0)
-        goto out;
-    if (used)
-        *used |= res.used;
+    err = al_buf_append(out, tmp.ptr ? tmp.ptr : "", tmp.len);
 out:
+    if (used)
+        *used = err == 0 ? res.used : 0;
     if (err == AL_EPERM && culprit)
         *culprit = res.culprit;
     al_buf_wipe_free(&tmp);

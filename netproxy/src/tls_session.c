@@ -109,20 +109,12 @@ uint64_t np_creds_inject_mask(const struct np_creds *c, const char *host, bool h
 int np_polsnap_new(struct np_polsnap **out, const struct al_netpolicy *pol)
 {
     struct np_polsnap *s = calloc(1, sizeof(*s));
-    struct al_netpolicy ex;
     int err;
 
     if (!s)
         return AL_ENOMEM;
     atomic_init(&s->refs, 1);
     if ((err = al_netpolicy_copy(&s->pol, pol)) < 0) {
-        free(s);
-        return err;
-    }
-    al_netpolicy_init(&ex);
-    ex.allowed_domains = pol->tls_exclude;
-    if ((err = np_rules_build(&s->exclude, &ex)) < 0) {
-        al_netpolicy_free(&s->pol);
         free(s);
         return err;
     }
@@ -134,7 +126,6 @@ void np_polsnap_unref(struct np_polsnap *s)
 {
     if (!s || atomic_fetch_sub(&s->refs, 1) != 1)
         return;
-    np_rules_free(&s->exclude);
     al_netpolicy_free(&s->pol);
     free(s);
 }
@@ -142,11 +133,14 @@ void np_polsnap_unref(struct np_polsnap *s)
 bool np_polsnap_excluded(const struct np_polsnap *s, const char *host, bool host_is_ip,
                          uint16_t port)
 {
-    const char *rule = NULL;
-
+    /* the same matcher (port ignored) as http_proxy.c's tunnel check for
+     * hosts with request rules: both must agree on what is terminated */
+    (void)host_is_ip;
+    (void)port;
     if (!s)
         return false;
-    if (host_is_ip)
-        return al_strlist_find(&s->pol.tls_exclude, host) >= 0;
-    return np_rules_match(&s->exclude, host, NULL, port, &rule) == NP_MATCH_ALLOW;
+    for (size_t i = 0; i < s->pol.tls_exclude.len; i++)
+        if (np_domain_pattern_match(s->pol.tls_exclude.items[i], host))
+            return true;
+    return false;
 }

@@ -448,6 +448,16 @@ static void upstream_drop(struct np_worker *w)
     pthread_mutex_unlock(&w->p->wk_lock);
 }
 
+/* Whether the idle upstream connection has ended (or sent something
+ * unasked) since the last response: it is then dropped and re-dialled. */
+static bool upstream_gone(struct np_worker *w)
+{
+    struct pollfd pfd = {.fd = w->ufd, .events = POLLIN};
+    if (!w->us || w->ufd < 0)
+        return false;
+    return SSL_pending(w->us) > 0 || poll(&pfd, 1, 0) != 0;
+}
+
 /* Opens the verified TLS connection upstream (decision 8). 0, or -1 after
  * answering the sandbox 502. */
 static int upstream_open(struct np_worker *w)
@@ -908,12 +918,16 @@ static void serve(struct np_worker *w)
                         w->bytes_down - down0, t0);
             goto out;
         }
+        if (upstream_gone(w))
+            upstream_drop(w); /* closed while idle: dial the same address again */
         if (upstream_open(w) < 0) {
             log_request(w, "deny", w->tlog.reason, "", w->tlog.detail, 502, &r, 0,
                         w->bytes_down - down0, t0);
             goto out;
         }
         if (!r.rebuffer && u_write(w, r.head.ptr, r.head.len) < 0)
+            goto out;
+        if (r.expect_continue && c_write(w, "HTTP/1.1 100 Continue\r\n\r\n", 25) < 0)
             goto out;
         if (r.has_body) {
             struct body_io io = {.w = w, .in = in, .in_len = &in_len};

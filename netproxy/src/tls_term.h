@@ -32,7 +32,6 @@ struct np_creds {
 struct np_polsnap {
     atomic_int refs;
     struct al_netpolicy pol;
-    struct np_rules exclude; /* tls_exclude as matcher rules */
 };
 
 void np_creds_unref(struct np_creds *c);
@@ -44,7 +43,8 @@ void np_polsnap_unref(struct np_polsnap *s);
 uint64_t np_creds_inject_mask(const struct np_creds *c, const char *host, bool host_is_ip,
                               uint16_t port);
 
-/* Whether `host` is covered by the policy's tls_exclude. */
+/* Whether `host` is covered by the policy's tls_exclude (np_domain_pattern_match,
+ * ports ignored, as http_proxy.c's tunnel check for hosts with request rules). */
 bool np_polsnap_excluded(const struct np_polsnap *s, const char *host, bool host_is_ip,
                          uint16_t port);
 
@@ -85,6 +85,9 @@ struct np_tt_req {
     bool body_subst; /* json/form body: sentinels are replaced */
     bool rebuffer;   /* body_subst and the length may change: buffer the body and send it with a new
                         Content-Length (the head then has no framing header) */
+    bool expect_continue; /* "Expect: 100-continue" with a body: left out of the
+                             head; the proxy answers 100 itself and reads the body
+                             (the upstream cannot refuse it early) */
     bool close_after;
     bool upgrade;
     bool head_method; /* HEAD: the response has no body */

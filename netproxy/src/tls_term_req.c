@@ -232,6 +232,12 @@ int np_tt_request_process(const struct np_tt_ctx *ctx, const char *buf, size_t l
         const struct np_http_header *h = &rq->headers[i];
         if (np_http_header_is(buf, h, "proxy-connection"))
             continue;
+        if (np_http_header_is(buf, h, "expect") && h->value.len == 12 &&
+            strncasecmp(buf + h->value.off, "100-continue", 12) == 0) {
+            /* answered by the proxy itself (np_tt_req.expect_continue) */
+            out->expect_continue = out->has_body;
+            continue;
+        }
         if (out->rebuffer && (np_http_header_is(buf, h, "content-length") ||
                               np_http_header_is(buf, h, "transfer-encoding")))
             continue;

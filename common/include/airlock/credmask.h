@@ -93,7 +93,8 @@ int al_cred_mask_file(struct al_credset *set, const char *path, const char *cont
  * base64 credentials of an "Authorization: Basic" or "Proxy-Authorization:
  * Basic" header, which is decoded, rewritten and re-encoded) is replaced by
  * its real value when bit i of `inject_ok` is set. Appends the result to
- * `out`. *used gets a bit per credential replaced (for audit).
+ * `out`. *used (may be NULL) is set to a bit per credential replaced (for
+ * audit), 0 on an error.
  * Lines end at "\n" (a "\r" before it is kept); the Basic header name and
  * scheme are case-insensitive, with optional whitespace around them, and
  * the token may leave out its '=' padding (the rewrite is padded). A token

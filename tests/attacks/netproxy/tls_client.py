@@ -12,6 +12,9 @@ tunnel through the HTTP proxy at 127.0.0.1:PROXY_PORT to HOST:PORT, then:
   hold PROXY_PORT HOST PORT CA FLAG
       TLS, one keep-alive request, then creates file FLAG and waits for the
       proxy to close the connection; prints "closed" (or "timeout").
+  upgrade PROXY_PORT HOST PORT CA
+      TLS, a request with "Upgrade: echo", then raw bytes after the 101;
+      prints the status line and what was echoed.
   plain PROXY_PORT HOST PORT HEADER
       no TLS at all: a plaintext HTTP request with HEADER inside the
       tunnel. Prints what came back (first line) or "closed".
@@ -96,6 +99,27 @@ def main():
             print("timeout")
         except (ssl.SSLError, OSError):
             print("closed")
+    elif mode == "upgrade":
+        pport, host, port, ca = sys.argv[2:6]
+        s = tunnel(pport, host, port)
+        t = ssl.create_default_context(cafile=ca).wrap_socket(s, server_hostname=host)
+        t.sendall(b"GET /ws HTTP/1.1\r\nHost: %s:%s\r\nConnection: Upgrade\r\n"
+                  b"Upgrade: echo\r\n\r\n" % (host.encode(), port.encode()))
+        head = b""
+        while b"\r\n\r\n" not in head:
+            d = t.recv(4096)
+            if not d:
+                break
+            head += d
+        status = head.split(b"\r\n")[0].decode()
+        t.sendall(b"raw bytes after the upgrade")
+        echoed = b""
+        while len(echoed) < 27:
+            d = t.recv(4096)
+            if not d:
+                break
+            echoed += d
+        print(status, echoed.decode())
     elif mode == "plain":
         pport, host, port, header = sys.argv[2:6]
         s = tunnel(pport, host, port)

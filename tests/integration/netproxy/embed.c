@@ -207,6 +207,7 @@ static const char serve_usage[] =
     "                           empty: any)\n"
     "  --report-only            network.reportOnly\n"
     "  --remove-when F          remove the session once file F exists\n"
+    "  --max-conns N            max_conns_per_session\n"
     "  --idle-timeout MS\n";
 
 static int write_file(const char *path, const char *data, size_t len)
@@ -280,6 +281,7 @@ static int serve_main(int argc, char **argv)
         OPT_RULE,
         OPT_REPORT,
         OPT_REMOVE,
+        OPT_MAXCONN,
     };
     static const struct option opts[] = {
         {"port-file", required_argument, NULL, OPT_PORTS},
@@ -300,6 +302,7 @@ static int serve_main(int argc, char **argv)
         {"rule", required_argument, NULL, OPT_RULE},
         {"report-only", no_argument, NULL, OPT_REPORT},
         {"remove-when", required_argument, NULL, OPT_REMOVE},
+        {"max-conns", required_argument, NULL, OPT_MAXCONN},
         {NULL, 0, NULL, 0},
     };
     struct al_netpolicy policy;
@@ -388,6 +391,9 @@ static int serve_main(int argc, char **argv)
             break;
         case OPT_REMOVE:
             g_remove_when = optarg;
+            break;
+        case OPT_MAXCONN:
+            cfg.max_conns_per_session = (unsigned)strtoul(optarg, NULL, 10);
             break;
         case OPT_RULE: {
             /* e.g. "api.test|GET,HEAD|/repos/x" */

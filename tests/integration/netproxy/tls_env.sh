@@ -104,6 +104,7 @@ srv() { # PORT CERT (none: plain HTTP)
             return 200 "basic ok\n";
         }
         location = /hdr { return 200 "x-token=\$http_x_token\n"; }
+        location = /empty { return 204; }
         location / { proxy_pass http://127.0.0.1:$BACKEND; proxy_http_version 1.1; }
     }
 SRV
@@ -141,7 +142,7 @@ start_proxy() { # extra args
         --hosts api.test=127.0.0.2 --hosts other.test=127.0.0.2 --hosts excluded.test=127.0.0.2 \
         --hosts expired.test=127.0.0.2 --hosts wrong.test=127.0.0.2 \
         --hosts untrusted.test=127.0.0.2 --ca-out "$T/session-ca.pem" \
-        --sentinel-out "$T/sentinels" "$@" 2>"$T/proxy.err" &
+        --sentinel-out "$T/sentinels" "$@" 2>>"$T/proxy.err" &
     PROXY_PID=$!
     PIDS+=($!)
     wait_file "$T/ports"

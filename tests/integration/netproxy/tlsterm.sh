@@ -37,6 +37,12 @@ stars=$(printf '%*s' "${#SHORT}" '' | tr ' ' '*')
 expect "got k=$stars&x=1" "$out" "form body with a longer sentinel: echo masked with '*'"
 has "BODY k=$SHORT&x=1" "$(cat "$T/backend.log")" "form body reached the upstream with the real value"
 has "Content-Length: $((${#SHORT} + 6))" "$(cat "$T/backend.log")" "new Content-Length upstream"
+# Expect: 100-continue is answered by the proxy (the body follows at once)
+out=$(pc -H 'Expect: 100-continue' -H 'Content-Type: application/json' -d "{\"e\":\"$SENT\"}" "$U/expect")
+expect "got {\"e\":\"$SENT\"}" "$out" "Expect: 100-continue with a JSON body"
+has "BODY {\"e\":\"$REAL\"}" "$(cat "$T/backend.log")" "Expect: the body reached the upstream"
+# HTTP/2 is never negotiated: curl asking for h2 gets HTTP/1.1
+expect "1.1" "$(curl -sS --max-time 15 --http2 -x "http://127.0.0.1:$HP" --cacert "$T/session-ca.pem" -o /dev/null -w '%{http_version}' "$U/empty" 2>&1)" "ALPN: h2 offered, http/1.1 chosen"
 # a body of another type is not rewritten, but a sentinel in it is allowed
 # for an inject host (it is only passed through)
 out=$(pc -H 'Content-Type: text/plain' -d "raw $SENT" "$U/text")
@@ -45,6 +51,10 @@ expect "got raw $SENT" "$out" "text/plain body: passed through unchanged"
 out=$(pc -H "Authorization: Bearer $SENT" "$U/auth" "$U/auth")
 expect "auth ok
 auth ok" "$out" "two requests on one connection"
+# responses without a body: HEAD, 204, then another request on the same connection
+P=(-sS --max-time 15 -x "http://127.0.0.1:$HP" --cacert "$T/session-ca.pem" -o /dev/null -w '%{http_code} %{num_connects} ')
+out=$(curl "${P[@]}" -I "$U/auth" --next "${P[@]}" "$U/empty" --next "${P[@]}" -H "Authorization: Bearer $SENT" "$U/auth" 2>&1)
+expect "401 1 204 0 200 0 " "$out" "HEAD, 204 and a request after them on one connection"
 # 5. SOCKS5 CONNECT is terminated too
 out=$(curl -sS --max-time 15 -x "socks5h://127.0.0.1:$SP" --cacert "$T/session-ca.pem" -H "Authorization: Bearer $SENT" "$U/auth" 2>&1)
 expect "auth ok" "$out" "SOCKS5: sentinel replaced"
@@ -112,9 +122,29 @@ sleep 0.3
 has '"decision":"would-deny","reason":"blocked-by-request-rule"' "$(cat "$T/decisions.log")" "reportOnly: logged would-deny"
 kill "$PROXY_PID"; wait "$PROXY_PID" 2>/dev/null
 
+# 12b. Upgrade on a terminated connection of a session without credentials or
+# rules: relayed after the 101 (upstream.py with TLS answers "Upgrade: echo")
+leaf echohost "DNS:echo.test"
+"$PY" "$TLS_ENV_DIR/../../attacks/netproxy/upstream.py" 127.0.0.2 "$T/echo.port" "$T/echo.log" echo "$T/echohost.pem" "$T/echohost.key" &
+PIDS+=($!)
+wait_file "$T/echo.port"
+start_proxy --tls-terminate --allow echo.test --hosts echo.test=127.0.0.2
+expect "HTTP/1.1 101 Switching Protocols raw bytes after the upgrade" "$("$PY" "$TLS_ENV_DIR/../../attacks/netproxy/tls_client.py" upgrade "$HP" echo.test "$(cat "$T/echo.port")" "$T/session-ca.pem" 2>&1)" "Upgrade without credentials: raw relay after the 101"
+kill "$PROXY_PID"; wait "$PROXY_PID" 2>/dev/null
+
 # 13. removing the session ends its terminated connections (workers)
 start_proxy --tls-terminate --remove-when "$T/remove-now"
 expect "closed" "$("$PY" "$TLS_ENV_DIR/../../attacks/netproxy/tls_client.py" hold "$HP" api.test "$P_GOOD" "$T/session-ca.pem" "$T/remove-now" 2>&1)" "np_proxy_remove_session closes a terminated keep-alive connection"
+kill "$PROXY_PID"; wait "$PROXY_PID" 2>/dev/null
+
+# 13b. the per-session connection limit counts terminated connections
+start_proxy --tls-terminate --max-conns 1
+"$PY" "$TLS_ENV_DIR/../../attacks/netproxy/tls_client.py" hold "$HP" api.test "$P_GOOD" "$T/session-ca.pem" "$T/holding" > "$T/hold.out" 2>&1 &
+HOLD=$!
+wait_file_exists() { for _ in $(seq 1 200); do [ -e "$1" ] && return 0; sleep 0.05; done; return 1; }
+wait_file_exists "$T/holding" || fail "the held connection did not get its answer"
+expect "429 limit" "$(CODE=http_connect code "$U/empty")" "a second connection over the limit while a terminated one is open"
+kill "$HOLD" 2>/dev/null; wait "$HOLD" 2>/dev/null
 kill "$PROXY_PID"; wait "$PROXY_PID" 2>/dev/null
 
 # 14. tlsTerminate without a CA: refused, not passed opaque

@@ -241,7 +241,7 @@ static char *subst(const struct al_credset *set, uint64_t ok, const char *head, 
     struct al_buf out;
     al_buf_init(&out, BUF_MAX);
     assert_int_equal(al_buf_puts(&out, "PRE"), 0);
-    *used = 0;
+    *used = 0xdead; /* set by the call, never or-ed into */
     *culprit = 999;
     *rc = al_cred_subst_head(set, ok, head, len, &out, used, culprit);
     assert_true(out.len >= 3);
