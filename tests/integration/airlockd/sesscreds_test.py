@@ -120,6 +120,7 @@ http {{
 
 UP = None
 CREDS_TOOL = None
+CLIENT = None
 
 
 def creds(d, *args, stdin=None):
@@ -259,6 +260,29 @@ def creds_session(d):
     check(REAL.encode() not in scan and not files,
           "nothing the sandbox reads holds the value or a private key", files or scan[-2000:])
     check(sentinel.encode() in scan, "(the scan did read the environment)")
+    # `airlock session create --credential ENV=SECRET@HOST` makes the same
+    sf = os.path.join(d.dir, "settings.json")
+    with open(sf, "w") as f:
+        json.dump(settings(), f)
+    env = dict(os.environ, AIRLOCK_URL=d.url, AIRLOCK_API_KEY=d.keys["alice"])
+    r = subprocess.run([CLIENT, "create", "--settings", sf, "--credential",
+                        "API_KEY=apikey@api.test,x.corp.test", "--json"],
+                       capture_output=True, env=env, timeout=120)
+    check(r.returncode == 0, "airlock session create --credential", r)
+    made = json.loads(r.stdout)
+    d.sessions.add(made["id"])
+    check(made["credentials"] == [{"secret": "apikey", "env": "API_KEY",
+                                   "injectHosts": ["api.test", "x.corp.test"]}],
+          "the CLI sends credentials", made)
+    out = d.run(made["id"], curl(url("api.test", "/auth")))
+    check(out == b"200\n", "a session made by the CLI authenticates too", out)
+    r = subprocess.run([CLIENT, "create", "--credential", "API_KEY=apikey"], capture_output=True,
+                       env=env, timeout=120)
+    check(r.returncode == 2 and b"ENV=SECRET@HOST" in r.stderr, "a malformed --credential", r)
+    r = subprocess.run([CLIENT, "create", "--settings", sf, "--credential",
+                        "API_KEY=nosuch@api.test"], capture_output=True, env=env, timeout=120)
+    check(r.returncode != 0 and b"credentials[0].secret" in r.stderr,
+          "the server's refusal names the entry", r)
     # a session whose settings ask for tlsTerminate (no credentials) gets a
     # CA too: its HTTPS is terminated and trusted through the same bundle
     st = settings()
@@ -379,12 +403,12 @@ def creds_restart(d):
 
 
 def main():
-    global UP, CREDS_TOOL
+    global UP, CREDS_TOOL, CLIENT
     if len(sys.argv) != 4 or sys.argv[3] not in CASES:
         print(f"usage: {sys.argv[0]} AIRLOCKD AIRLOCK_SESSION CASE\ncases: {' '.join(CASES)}",
               file=sys.stderr)
         return 2
-    binary, _client, name = sys.argv[1:]
+    binary, CLIENT, name = sys.argv[1:]
     if not os.access(binary, os.X_OK):
         print(f"SKIP: {binary} is not built")
         return SKIP
