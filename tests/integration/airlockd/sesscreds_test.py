@@ -226,6 +226,10 @@ def creds_session(d):
     hdrs = d.run(sid, "cat /tmp/h").decode()
     check("credential-not-allowed-here" in hdrs, "X-Airlock-Error credential-not-allowed-here",
           hdrs)
+    # in plain HTTP (no TLS) the sentinel is refused too, even to its own host
+    out = d.run(sid, f"curl -sS --max-time 60 -o /dev/null -w '%{{http_code}}' "
+                     f"-H \"Authorization: Bearer $API_KEY\" http://api.test:{UP.port}/auth; echo")
+    check(out == b"403\n", "the sentinel in a plain-HTTP request: 403", out)
     # a response never carries the real value back (nginx echoes the header)
     got = d.run(sid, f"curl -sS --max-time 60 -H \"Authorization: Bearer $API_KEY\" "
                      f"{url('api.test', '/echo')}").decode()
