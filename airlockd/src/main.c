@@ -14,6 +14,7 @@
 #include "airlockd/adapters/admin.h"
 #include "airlockd/adapters/gitrepo.h"
 #include "airlockd/adapters/proxies.h"
+#include "airlockd/adapters/secrets.h"
 #include "airlockd/adapters/reaper.h"
 #include "airlockd/adapters/store.h"
 #include "airlockd/adapters/uidrange.h"
@@ -244,6 +245,11 @@ static const struct ald_hooks hooks = {
             .setup = ald_git_setup,
             .load = ald_git_load,
             .clone = ald_git_clone,
+        },
+    .creds =
+        {
+            .prepare = ald_secrets_prepare,
+            .load = ald_secrets_load,
         },
 };
 

@@ -28,7 +28,7 @@ static const struct session_usage {
      "[--repo URL [--base BRANCH] [--branch BRANCH]]\n"
      "         [--settings FILE] [--memory MB] [--pids N] [--cpu F] [--ttl S] [--idle S]\n"
      "         [--env K=V]... [--mode auto-allow|regular] [--meta K=V]...\n"
-     "         [--idempotency-key K] [--json]",
+     "         [--credential ENV=SECRET@HOST[,HOST]...]... [--idempotency-key K] [--json]",
      "create a session, print its id"},
     {"ls", "[--state STATE] [--json] | ID [PATH] [-l] [--json]",
      "list sessions; with ID: the workspace's files"},
@@ -227,6 +227,31 @@ static int add_limit(json_t *limits, const char *name, const char *value, int is
     return json_object_set_new(limits, name, json_integer((json_int_t)n));
 }
 
+/* --credential ENV=SECRET@HOST[,HOST]...: one entry of the create's
+ * "credentials" (docs/api.md), appended to `creds`; the server checks the
+ * names and hosts. AL_EINVAL when it has not that shape. */
+static int credential_add(json_t *creds, const char *arg)
+{
+    const char *eq = strchr(arg, '='), *at = eq ? strchr(eq + 1, '@') : NULL;
+    if (!eq || eq == arg || !at || at == eq + 1 || !at[1])
+        return al_error_set(AL_EINVAL, "--credential \"%s\": expected ENV=SECRET@HOST[,HOST]...",
+                            arg);
+    json_t *hosts = json_array();
+    for (const char *h = at + 1; hosts;) {
+        const char *comma = strchr(h, ',');
+        size_t n = comma ? (size_t)(comma - h) : strlen(h);
+        json_array_append_new(hosts, json_stringn(h, n));
+        if (!comma)
+            break;
+        h = comma + 1;
+    }
+    json_t *entry = json_pack("{s:s%, s:s%, s:o}", "env", arg, (size_t)(eq - arg), "secret", eq + 1,
+                              (size_t)(at - eq - 1), "injectHosts", hosts);
+    if (!entry || json_array_append_new(creds, entry) < 0)
+        return AL_ENOMEM;
+    return 0;
+}
+
 static int cmd_create(struct cl_client *c, int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -244,17 +269,18 @@ static int cmd_create(struct cl_client *c, int argc, char **argv)
         {"repo", required_argument, NULL, 'r'},
         {"base", required_argument, NULL, 'b'},
         {"branch", required_argument, NULL, 'B'},
+        {"credential", required_argument, NULL, 'C'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     static const char *const limit_names[] = {
         ['m'] = "memory_mb", ['p'] = "pids", ['c'] = "cpu", ['t'] = "ttl_s", ['i'] = "idle_s"};
     json_t *body = json_object(), *limits = json_object(), *env = json_object(),
-           *meta = json_object(), *doc = NULL;
+           *meta = json_object(), *creds = json_array(), *doc = NULL;
     cleanup_free char *idem = NULL;
     struct cl_response resp = {0};
     int rc = CL_EXIT_USAGE, json_out = 0, opt;
-    if (!body || !limits || !env || !meta) {
+    if (!body || !limits || !env || !meta || !creds) {
         rc = CL_EXIT_API;
         goto out;
     }
@@ -296,6 +322,12 @@ static int cmd_create(struct cl_client *c, int argc, char **argv)
         case 'M':
             json_object_set_new(body, "mode", json_string(optarg));
             break;
+        case 'C':
+            if (credential_add(creds, optarg) < 0) {
+                session_usage_error("%s", al_error_last());
+                goto out;
+            }
+            break;
         case 'r':
         case 'b':
         case 'B':
@@ -336,6 +368,8 @@ static int cmd_create(struct cl_client *c, int argc, char **argv)
         json_object_set(body, "env", env);
     if (json_object_size(meta))
         json_object_set(body, "metadata", meta);
+    if (json_array_size(creds))
+        json_object_set(body, "credentials", creds);
     if (cl_call_json((void **)&doc, c, "POST", "/v1/sessions", body, idem, &resp) < 0) {
         rc = CL_EXIT_API;
         goto out;
@@ -358,6 +392,7 @@ out:
     json_decref(body);
     json_decref(limits);
     json_decref(env);
+    json_decref(creds);
     json_decref(meta);
     return rc;
 }

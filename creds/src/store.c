@@ -1,8 +1,11 @@
 #include "airlock/creds_store.h"
+#include "airlock/creds.h"
 #include "airlock/creds_github.h"
 #include "airlock/cleanup.h"
 #include "airlock/error.h"
+#include "airlock/settings.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -94,6 +97,7 @@ static void entry_clear(struct creds_entry *e)
     free(e->ca_file);
     creds_secret_free(e->cached_token);
     free(e->cached_repo);
+    al_strlist_free(&e->hosts);
     memset(e, 0, sizeof(*e));
 }
 
@@ -113,8 +117,11 @@ static int entry_copy(struct creds_entry *dst, const struct creds_entry *src)
     dst->secret = dup_or_null(src->secret);
     dst->api = dup_or_null(src->api);
     dst->ca_file = dup_or_null(src->ca_file);
+    int hosts_err = 0;
+    for (size_t i = 0; i < src->hosts.len && hosts_err == 0; i++)
+        hosts_err = al_strlist_push(&dst->hosts, src->hosts.items[i]);
     if (!dst->scope || !dst->username || !dst->secret || (src->api && !dst->api) ||
-        (src->ca_file && !dst->ca_file)) {
+        (src->ca_file && !dst->ca_file) || hosts_err < 0) {
         entry_clear(dst);
         return AL_ENOMEM;
     }
@@ -159,21 +166,43 @@ static int store_parse(creds_store *s, const char *json, size_t len)
         const char *scope = NULL, *kind = NULL, *user = NULL, *secret = NULL, *api = NULL,
                    *ca = NULL;
         json_int_t app = 0, inst = 0;
-        if (json_unpack(v, "{s:s, s:s, s?s, s:s, s?I, s?I, s?s, s?s}", "scope", &scope, "kind",
+        json_t *hosts = NULL;
+        if (json_unpack(v, "{s:s, s:s, s?s, s:s, s?I, s?I, s?s, s?s, s?o}", "scope", &scope, "kind",
                         &kind, "username", &user, "secret", &secret, "app_id", &app,
-                        "installation_id", &inst, "api", &api, "ca_file", &ca) < 0) {
+                        "installation_id", &inst, "api", &api, "ca_file", &ca, "hosts",
+                        &hosts) < 0) {
             err = al_error_set(AL_EINVAL, "%s: malformed entry %zu", s->path, i);
             goto out;
         }
         e.scope = (char *)scope;
-        e.kind = strcmp(kind, "github_app") == 0 ? CREDS_KIND_GITHUB_APP : CREDS_KIND_TOKEN;
+        e.kind = strcmp(kind, "github_app") == 0 ? CREDS_KIND_GITHUB_APP
+                 : strcmp(kind, "http") == 0     ? CREDS_KIND_HTTP
+                                                 : CREDS_KIND_TOKEN;
+        if (e.kind == CREDS_KIND_HTTP) {
+            size_t k;
+            json_t *h;
+            if (!json_is_array(hosts) || json_array_size(hosts) > CREDS_HTTP_HOSTS_MAX) {
+                err = al_error_set(AL_EINVAL, "%s: malformed entry %zu (hosts)", s->path, i);
+                goto out;
+            }
+            json_array_foreach(hosts, k, h)
+            {
+                if (!json_is_string(h) || al_strlist_push(&e.hosts, json_string_value(h)) < 0) {
+                    al_strlist_free(&e.hosts);
+                    err = al_error_set(AL_EINVAL, "%s: malformed entry %zu (hosts)", s->path, i);
+                    goto out;
+                }
+            }
+        }
         e.username = (char *)user;
         e.secret = (char *)secret;
         e.app_id = app;
         e.installation_id = inst;
         e.api = (char *)api;
         e.ca_file = (char *)ca;
-        if ((err = creds_store_put(s, &e)) < 0)
+        err = creds_store_put(s, &e);
+        al_strlist_free(&e.hosts);
+        if (err < 0)
             goto out;
     }
 out:
@@ -342,10 +371,18 @@ static char *store_serialise(const creds_store *s)
     for (size_t i = 0; i < s->len; i++) {
         const struct creds_entry *e = &s->entries[i];
         json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "scope", e->scope, "kind",
-                              e->kind == CREDS_KIND_GITHUB_APP ? "github_app" : "token", "username",
-                              e->username, "secret", e->secret);
+                              e->kind == CREDS_KIND_GITHUB_APP ? "github_app"
+                              : e->kind == CREDS_KIND_HTTP     ? "http"
+                                                               : "token",
+                              "username", e->username, "secret", e->secret);
         if (!o)
             goto out;
+        if (e->kind == CREDS_KIND_HTTP) {
+            json_t *hosts = json_array();
+            for (size_t k = 0; hosts && k < e->hosts.len; k++)
+                json_array_append_new(hosts, json_string(e->hosts.items[k]));
+            json_object_set_new(o, "hosts", hosts);
+        }
         if (e->kind == CREDS_KIND_GITHUB_APP) {
             json_object_set_new(o, "app_id", json_integer(e->app_id));
             json_object_set_new(o, "installation_id", json_integer(e->installation_id));
@@ -434,20 +471,130 @@ out:
     return err;
 }
 
-static long store_find(const creds_store *s, const char *scope)
+/* The entry with exactly this scope, or -1. An HTTP secret's scope starts
+ * with "http:", which no repository scope does; `git_only` skips HTTP
+ * secrets anyway (a repository lookup must never answer one). */
+static long store_find_ex(const creds_store *s, const char *scope, int git_only)
 {
     for (size_t i = 0; i < s->len; i++)
-        if (strcmp(s->entries[i].scope, scope) == 0)
+        if (strcmp(s->entries[i].scope, scope) == 0 &&
+            !(git_only && s->entries[i].kind == CREDS_KIND_HTTP))
             return (long)i;
     return -1;
+}
+
+static long store_find(const creds_store *s, const char *scope)
+{
+    return store_find_ex(s, scope, 0);
+}
+
+int creds_http_name_valid(const char *name)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n > CREDS_HTTP_NAME_MAX || !isalpha((unsigned char)name[0]))
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)name[i]) && name[i] != '_' && name[i] != '-')
+            return 0;
+    return 1;
+}
+
+int creds_http_value_check(const char *value, size_t len)
+{
+    if (len == 0)
+        return al_error_set(AL_EINVAL, "the value is empty");
+    if (len > CREDS_HTTP_VALUE_MAX)
+        return al_error_set(AL_EINVAL, "the value is longer than %u bytes",
+                            (unsigned)CREDS_HTTP_VALUE_MAX);
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)value[i] < 0x21 || (unsigned char)value[i] > 0x7e)
+            return al_error_set(AL_EINVAL,
+                                "the value has a byte that is not printable ASCII or a space "
+                                "(at offset %zu): HTTP secrets go into headers and environment "
+                                "variables",
+                                i);
+    return 0;
+}
+
+int creds_http_hosts_parse(struct al_strlist *out, const char *list, size_t len)
+{
+    size_t start = 0, n = 0;
+    char entry[256];
+    if (len == 0)
+        return al_error_set(AL_EINVAL, "no host: expected a comma-separated list of domains");
+    for (size_t i = 0; i <= len; i++) {
+        if (i < len && list[i] != ',')
+            continue;
+        size_t el = i - start;
+        if (el == 0)
+            return al_error_set(AL_EINVAL, "an empty entry in the host list");
+        if (el >= sizeof(entry) || memchr(list + start, '\0', el))
+            return al_error_set(AL_EINVAL, "host entry %zu: not a domain", n + 1);
+        for (size_t k = 0; k < el; k++)
+            entry[k] = (char)tolower((unsigned char)list[start + k]);
+        entry[el] = '\0';
+        if (al_settings_check_domain(entry) < 0) {
+            char why[512];
+            snprintf(why, sizeof(why), "%s", al_error_last());
+            return al_error_set(AL_EINVAL, "host %s", why);
+        }
+        if (al_strlist_find(out, entry) >= 0)
+            return al_error_set(AL_EINVAL, "host \"%s\" is listed twice", entry);
+        if (++n > CREDS_HTTP_HOSTS_MAX)
+            return al_error_set(AL_EINVAL, "more than %u hosts", (unsigned)CREDS_HTTP_HOSTS_MAX);
+        if (al_strlist_push(out, entry) < 0)
+            return AL_ENOMEM;
+        start = i + 1;
+    }
+    return 0;
+}
+
+int creds_store_http_find(const struct creds_entry **out, const creds_store *s, const char *name)
+{
+    char scope[sizeof(CREDS_HTTP_PREFIX) + CREDS_HTTP_NAME_MAX];
+    if (!creds_http_name_valid(name))
+        return al_error_set(AL_ENOTFOUND, "no HTTP secret by that name");
+    snprintf(scope, sizeof(scope), CREDS_HTTP_PREFIX "%s", name);
+    long i = store_find(s, scope);
+    if (i < 0 || s->entries[i].kind != CREDS_KIND_HTTP)
+        return al_error_set(AL_ENOTFOUND, "no HTTP secret %s", name);
+    *out = &s->entries[i];
+    return 0;
+}
+
+/* An HTTP secret's entry is well formed: scope "http:NAME" with a valid
+ * NAME, a valid value, 1..CREDS_HTTP_HOSTS_MAX valid hosts. */
+static int http_entry_check(const struct creds_entry *e)
+{
+    size_t plen = strlen(CREDS_HTTP_PREFIX);
+    if (strncmp(e->scope, CREDS_HTTP_PREFIX, plen) != 0 || !creds_http_name_valid(e->scope + plen))
+        return al_error_set(AL_EINVAL, "an HTTP secret's name must match [A-Za-z][A-Za-z0-9_-]* "
+                                       "(at most 64 bytes)");
+    int err = creds_http_value_check(e->secret, strlen(e->secret));
+    if (err < 0)
+        return err;
+    if (e->hosts.len == 0 || e->hosts.len > CREDS_HTTP_HOSTS_MAX)
+        return al_error_set(AL_EINVAL, "HTTP secret %s needs 1 to %u hosts", e->scope + plen,
+                            (unsigned)CREDS_HTTP_HOSTS_MAX);
+    for (size_t i = 0; i < e->hosts.len; i++)
+        if (al_settings_check_domain(e->hosts.items[i]) < 0)
+            return al_error_set(AL_EINVAL, "HTTP secret %s: bad host", e->scope + plen);
+    return 0;
 }
 
 int creds_store_put(creds_store *s, const struct creds_entry *entry)
 {
     struct creds_entry copy;
     int err;
-    if (!entry->scope || !scope_valid(entry->scope))
+    if (entry->kind == CREDS_KIND_HTTP) {
+        if (!entry->scope || !entry->secret)
+            return al_error_set(AL_EINVAL, "an HTTP secret needs a name and a value");
+        if ((err = http_entry_check(entry)) < 0)
+            return err;
+    } else if (!entry->scope || !scope_valid(entry->scope) ||
+               strncmp(entry->scope, CREDS_HTTP_PREFIX, strlen(CREDS_HTTP_PREFIX)) == 0) {
         return al_error_set(AL_EINVAL, "scope must be host, host/owner or host/owner/repo");
+    }
     if (!entry->secret || !*entry->secret)
         return al_error_set(AL_EINVAL, "entry %s has no secret", entry->scope);
     if (entry->kind == CREDS_KIND_GITHUB_APP && (entry->app_id <= 0 || entry->installation_id <= 0))
@@ -508,7 +655,7 @@ int creds_store_lookup(const struct creds_entry **out, const creds_store *s, con
     snprintf(scope, sizeof(scope), "%s", repo);
     /* Most specific first: host/owner/repo, then host/owner, then host. */
     for (;;) {
-        long i = store_find(s, scope);
+        long i = store_find_ex(s, scope, 1);
         if (i >= 0) {
             *out = &s->entries[i];
             return 0;
@@ -584,11 +731,101 @@ int creds_store_foreach_secret(creds_store *s, int (*cb)(const char *secret, voi
     pthread_mutex_lock(&s->lock);
     for (size_t i = 0; i < s->len && rc == 0; i++) {
         const struct creds_entry *e = &s->entries[i];
-        if (e->kind == CREDS_KIND_TOKEN)
+        if (e->kind == CREDS_KIND_TOKEN || e->kind == CREDS_KIND_HTTP)
             rc = cb(e->secret, payload);
         else if (e->cached_token)
             rc = cb(e->cached_token, payload);
     }
     pthread_mutex_unlock(&s->lock);
     return rc;
+}
+
+#define SEAL_PREFIX "alks1."
+
+int creds_store_seal(char **out, creds_store *s, const char *aad, const void *plain, size_t len)
+{
+    unsigned char *blob = NULL;
+    int n = 0, fin = 0, err = 0;
+    EVP_CIPHER_CTX *ctx = NULL;
+    char *b64 = NULL;
+    if (len > CREDS_SEAL_MAX)
+        return al_error_set(AL_ETOOBIG, "too large to seal");
+    if (!(blob = malloc(STORE_NONCE_LEN + len + 16 + STORE_TAG_LEN)) ||
+        !(ctx = EVP_CIPHER_CTX_new())) {
+        err = AL_ENOMEM;
+        goto out;
+    }
+    unsigned char *nonce = blob, *ct = blob + STORE_NONCE_LEN;
+    if (RAND_bytes(nonce, STORE_NONCE_LEN) != 1 ||
+        EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL) != 1 ||
+        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, STORE_NONCE_LEN, NULL) != 1 ||
+        EVP_EncryptInit_ex(ctx, NULL, NULL, s->key, nonce) != 1 ||
+        EVP_EncryptUpdate(ctx, NULL, &n, (const unsigned char *)aad, (int)strlen(aad)) != 1 ||
+        EVP_EncryptUpdate(ctx, ct, &n, plain, (int)len) != 1 ||
+        EVP_EncryptFinal_ex(ctx, ct + n, &fin) != 1 ||
+        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, STORE_TAG_LEN, ct + n + fin) != 1) {
+        err = al_error_set(AL_ERROR, "encryption failed");
+        goto out;
+    }
+    size_t blob_len = STORE_NONCE_LEN + (size_t)n + (size_t)fin + STORE_TAG_LEN;
+    if ((err = creds_b64url_encode(&b64, blob, blob_len)) < 0)
+        goto out;
+    size_t olen = strlen(SEAL_PREFIX) + strlen(b64) + 1;
+    if (!(*out = malloc(olen))) {
+        err = AL_ENOMEM;
+        goto out;
+    }
+    snprintf(*out, olen, SEAL_PREFIX "%s", b64);
+out:
+    if (blob)
+        OPENSSL_cleanse(blob, STORE_NONCE_LEN + len + 16 + STORE_TAG_LEN);
+    free(blob);
+    free(b64);
+    EVP_CIPHER_CTX_free(ctx);
+    return err;
+}
+
+int creds_store_unseal(unsigned char **out, size_t *out_len, creds_store *s, const char *aad,
+                       const char *sealed, size_t len)
+{
+    unsigned char *blob = NULL, *plain = NULL;
+    size_t blob_len = 0, ct_len = 0, plen = strlen(SEAL_PREFIX);
+    int n = 0, fin = 0, err = 0;
+    EVP_CIPHER_CTX *ctx = NULL;
+    if (len <= plen || len > 2 * CREDS_SEAL_MAX || memcmp(sealed, SEAL_PREFIX, plen) != 0)
+        return al_error_set(AL_EINVAL, "not a sealed value");
+    if (creds_b64url_decode(&blob, &blob_len, sealed + plen, len - plen) < 0 ||
+        blob_len < STORE_NONCE_LEN + STORE_TAG_LEN) {
+        err = al_error_set(AL_EINVAL, "not a sealed value");
+        goto out;
+    }
+    ct_len = blob_len - STORE_NONCE_LEN - STORE_TAG_LEN;
+    unsigned char tag[STORE_TAG_LEN];
+    memcpy(tag, blob + blob_len - STORE_TAG_LEN, STORE_TAG_LEN);
+    if (!(plain = malloc(ct_len + 16 + 1)) || !(ctx = EVP_CIPHER_CTX_new())) {
+        err = AL_ENOMEM;
+        goto out;
+    }
+    if (EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL) != 1 ||
+        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, STORE_NONCE_LEN, NULL) != 1 ||
+        EVP_DecryptInit_ex(ctx, NULL, NULL, s->key, blob) != 1 ||
+        EVP_DecryptUpdate(ctx, NULL, &n, (const unsigned char *)aad, (int)strlen(aad)) != 1 ||
+        EVP_DecryptUpdate(ctx, plain, &n, blob + STORE_NONCE_LEN, (int)ct_len) != 1 ||
+        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, STORE_TAG_LEN, tag) != 1 ||
+        EVP_DecryptFinal_ex(ctx, plain + n, &fin) != 1) {
+        err = al_error_set(AL_EAUTH, "cannot unseal (wrong master key, or tampered)");
+        goto out;
+    }
+    plain[n + fin] = '\0';
+    *out_len = (size_t)n + (size_t)fin;
+    *out = steal_pointer(&plain);
+out:
+    if (plain)
+        OPENSSL_cleanse(plain, ct_len + 16 + 1);
+    free(plain);
+    if (blob)
+        OPENSSL_cleanse(blob, blob_len);
+    free(blob);
+    EVP_CIPHER_CTX_free(ctx);
+    return err;
 }

@@ -5,8 +5,11 @@
  *                            [--username U] (token read from stdin)
  *   airlock-creds creds add  ... --app-id N --installation-id N --private-key PEM
  *                            [--api URL] [--ca-file F]
- *   airlock-creds creds list --store F --master-key F
+ *   airlock-creds creds add  --store F --master-key F --kind http --name NAME
+ *                            --hosts DOMAIN[,DOMAIN...] (value read from stdin)
+ *   airlock-creds creds list|ls --store F --master-key F
  *   airlock-creds creds rm   --store F --master-key F --scope S
+ *   airlock-creds creds rm   --store F --master-key F --kind http --name NAME
  *   airlock-creds token mint --key F --kid K --session S [--user U]
  *                            --repo host/owner/name... [--push-ref R...]
  *                            [--ops fetch,push] [--ttl SECONDS] [--iat UNIXTIME]
@@ -43,6 +46,9 @@ struct tool_opts {
     const char *session;
     const char *user;
     const char *ops;
+    const char *kind;  /* --kind: NULL (git credential), "http" */
+    const char *name;  /* --name: an HTTP secret's */
+    const char *hosts; /* --hosts: an HTTP secret's domains */
     int64_t app_id;
     int64_t installation_id;
     long ttl;
@@ -65,9 +71,15 @@ static const struct tool_usage {
      "      add a token (read from stdin) for the upstream scope S\n"
      "    or: --store FILE --master-key FILE --scope S --app-id N --installation-id N\n"
      "        --private-key PEMFILE [--api URL] [--ca-file FILE]\n"
-     "      add a GitHub App"},
+     "      add a GitHub App\n"
+     "    or: --store FILE --master-key FILE --kind http --name NAME --hosts DOMAIN[,DOMAIN...]\n"
+     "      add an HTTP secret (value read from stdin) that airlockd sessions granted it\n"
+     "      may use for those domains (docs/airlockd.md, \"HTTP secrets\")"},
     {"creds", "list", "--store FILE --master-key FILE\n      list scopes and kinds (no secrets)"},
-    {"creds", "rm", "--store FILE --master-key FILE --scope S\n      remove a scope"},
+    {"creds", "ls", "--store FILE --master-key FILE\n      the same as list"},
+    {"creds", "rm",
+     "--store FILE --master-key FILE --scope S | --kind http --name NAME\n"
+     "      remove a scope or an HTTP secret"},
     {"token", "mint",
      "--key FILE --kid ID --session S [--user U] --repo host/owner/name...\n"
      "        [--push-ref REF...] [--ops fetch,push] [--ttl SEC] [--iat UNIXTIME]\n"
@@ -143,6 +155,9 @@ static int parse_opts(struct tool_opts *o, int argc, char **argv)
         {"ops", required_argument, NULL, 'o'},
         {"ttl", required_argument, NULL, 't'},
         {"iat", required_argument, NULL, 'I'},
+        {"kind", required_argument, NULL, 'N'},
+        {"name", required_argument, NULL, 'n'},
+        {"hosts", required_argument, NULL, 'H'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -218,6 +233,15 @@ static int parse_opts(struct tool_opts *o, int argc, char **argv)
                 return -1;
             }
             break;
+        case 'N':
+            o->kind = optarg;
+            break;
+        case 'n':
+            o->name = optarg;
+            break;
+        case 'H':
+            o->hosts = optarg;
+            break;
         case 'h':
             o->help = 1;
             return 0;
@@ -259,10 +283,15 @@ static int cmd_creds(const char *verb, struct tool_opts *o)
     al_buf_init(&secret, 64 << 10);
     if ((err = creds_store_open(&store, o->store, o->master_key)) < 0)
         return err;
-    if (strcmp(verb, "list") == 0) {
+    if (strcmp(verb, "list") == 0 || strcmp(verb, "ls") == 0) {
         for (size_t i = 0; i < creds_store_count(store); i++) {
             const struct creds_entry *e = creds_store_at(store, i);
-            if (e->kind == CREDS_KIND_GITHUB_APP)
+            if (e->kind == CREDS_KIND_HTTP) {
+                printf("%s\thttp\thosts=", e->scope);
+                for (size_t k = 0; k < e->hosts.len; k++)
+                    printf("%s%s", k ? "," : "", e->hosts.items[k]);
+                putchar('\n');
+            } else if (e->kind == CREDS_KIND_GITHUB_APP)
                 printf("%s\tgithub_app\tapp_id=%lld\tinstallation_id=%lld\tapi=%s\n", e->scope,
                        (long long)e->app_id, (long long)e->installation_id,
                        e->api ? e->api : "https://api.github.com");
@@ -270,11 +299,35 @@ static int cmd_creds(const char *verb, struct tool_opts *o)
                 printf("%s\ttoken\tusername=%s\n", e->scope, e->username);
         }
     } else if (strcmp(verb, "rm") == 0) {
-        if (!o->scope) {
+        char scope[sizeof(CREDS_HTTP_PREFIX) + CREDS_HTTP_NAME_MAX];
+        const struct creds_entry *found;
+        if (o->kind) {
+            if ((err = creds_store_http_find(&found, store, o->name)) < 0)
+                goto out;
+            snprintf(scope, sizeof(scope), "%s", found->scope);
+        } else if (!o->scope) {
             err = al_error_set(AL_EINVAL, "--scope is required");
             goto out;
         }
-        if ((err = creds_store_remove(store, o->scope)) < 0 || (err = creds_store_save(store)) < 0)
+        if ((err = creds_store_remove(store, o->kind ? scope : o->scope)) < 0 ||
+            (err = creds_store_save(store)) < 0)
+            goto out;
+    } else if (strcmp(verb, "add") == 0 && o->kind) {
+        char scope[sizeof(CREDS_HTTP_PREFIX) + CREDS_HTTP_NAME_MAX];
+        struct creds_entry e = {0};
+        snprintf(scope, sizeof(scope), CREDS_HTTP_PREFIX "%s", o->name);
+        if ((err = creds_http_hosts_parse(&e.hosts, o->hosts, strlen(o->hosts))) < 0 ||
+            (err = read_stdin_secret(&secret)) < 0 ||
+            (err = creds_http_value_check(secret.ptr, secret.len)) < 0) {
+            al_strlist_free(&e.hosts);
+            goto out;
+        }
+        e.kind = CREDS_KIND_HTTP;
+        e.scope = scope;
+        e.secret = secret.ptr;
+        err = creds_store_put(store, &e);
+        al_strlist_free(&e.hosts);
+        if (err < 0 || (err = creds_store_save(store)) < 0)
             goto out;
     } else if (strcmp(verb, "add") == 0) {
         struct creds_entry e = {0};
@@ -393,7 +446,28 @@ static int check_args(const char *prog, const char *noun, const char *verb,
     int creds = strcmp(noun, "creds") == 0;
     if (creds && (!o->store || !o->master_key))
         return bad_usage(prog, noun, verb, "--store and --master-key are required");
-    if (creds && strcmp(verb, "list") != 0 && !o->scope)
+    int listing = strcmp(verb, "list") == 0 || strcmp(verb, "ls") == 0;
+    if (creds && o->kind && strcmp(o->kind, "http") != 0)
+        return bad_usage(prog, noun, verb,
+                         "--kind takes \"http\" (git credentials take --scope, no --kind)");
+    if (creds && !listing && o->kind && (o->scope || o->username || o->app_id || o->private_key))
+        return bad_usage(prog, noun, verb,
+                         "an HTTP secret takes --name and --hosts, not --scope, --username or "
+                         "GitHub App options");
+    if (creds && !listing && o->kind && !o->name)
+        return bad_usage(prog, noun, verb, "--kind http needs --name");
+    if (creds && !listing && o->kind && !creds_http_name_valid(o->name))
+        return bad_usage(prog, noun, verb,
+                         "--name must match [A-Za-z][A-Za-z0-9_-]* (at most %d bytes)",
+                         CREDS_HTTP_NAME_MAX);
+    if (creds && strcmp(verb, "add") == 0 && o->kind && !o->hosts)
+        return bad_usage(prog, noun, verb,
+                         "--kind http needs --hosts DOMAIN[,DOMAIN...] (where the secret may go)");
+    if (creds && (o->name || o->hosts) && !o->kind)
+        return bad_usage(prog, noun, verb, "--name and --hosts are for --kind http");
+    if (creds && strcmp(verb, "rm") == 0 && o->hosts)
+        return bad_usage(prog, noun, verb, "rm takes no --hosts");
+    if (creds && !listing && !o->kind && !o->scope)
         return bad_usage(prog, noun, verb, "--scope is required");
     if (creds && strcmp(verb, "add") == 0 && (o->app_id || o->installation_id || o->private_key) &&
         !(o->app_id && o->installation_id && o->private_key))

@@ -13,6 +13,7 @@
  * events (ctl_outq_push never blocks).
  */
 #include "control.h"
+#include "ctl_creds.h"
 #include "airlock/ctlmsg.h"
 #include "airlock/error.h"
 #include "airlock/log.h"
@@ -46,6 +47,8 @@ struct ctl_session {
     int fds[CTL_FDS_MAX];
     ino_t inos[CTL_FDS_MAX];
     size_t nfds;
+    int tls; /* it has a CA ("tls"): its tunnels are terminated whatever a
+                later session_policy says */
     struct ctl_session *next;
 };
 
@@ -79,7 +82,10 @@ static json_t *event_new(const char *session, const char *kind, json_t *data)
     return ev;
 }
 
-/* Loop thread: every finished decision becomes an event. */
+/* Loop thread: every finished decision becomes an event. A request that
+ * has them (inside a terminated tunnel, plain HTTP) adds "method", "path"
+ * and "credential" (names of the credentials replaced or refused, never a
+ * value). */
 static void on_decision(const struct np_decision *d, void *payload)
 {
     struct np_control *c = payload;
@@ -89,6 +95,11 @@ static void on_decision(const struct np_decision *d, void *payload)
                   "port", (int)d->port, "addr", d->addr, "decision", d->decision, "reason",
                   d->reason, "rule", d->rule, "detail", d->detail, "status", d->status, "bytes_up",
                   (json_int_t)d->bytes_up, "bytes_down", (json_int_t)d->bytes_down);
+    const char *const extra[][2] = {
+        {"method", d->method}, {"path", d->path}, {"credential", d->credential}};
+    for (size_t i = 0; data && i < sizeof(extra) / sizeof(*extra); i++)
+        if (extra[i][1] && extra[i][1][0])
+            json_object_set_new(data, extra[i][0], json_string(extra[i][1]));
     json_t *ev = event_new(d->session_id, "decision", data);
     if (ev)
         ctl_outq_push(c->q, ev);
@@ -170,6 +181,28 @@ static int session_add(struct np_control *c, const char *id, json_t *msg, int *f
         return al_error_set(AL_ETOOBIG, "too many sessions");
     if ((err = policy_get(&pol, msg, id)) < 0)
         return err;
+    /* The session CA and the real values (ctl_creds.h), decoded whole
+     * before anything changes; applied before any listener of the session
+     * accepts, so no request is served without them. */
+    const char *ca_cert = NULL, *ca_key = NULL;
+    struct al_credset creds = {0};
+    if ((err = np_ctl_tls_decode(&ca_cert, &ca_key, json_object_get(msg, "tls"))) < 0 ||
+        (err = np_ctl_creds_decode(&creds, json_object_get(msg, "credentials"))) < 0) {
+        char why[256];
+        snprintf(why, sizeof(why), "%s", al_error_last());
+        al_credset_free(&creds);
+        al_netpolicy_free(&pol);
+        return al_error_set(AL_EINVAL, "session %s: %s", id, why);
+    }
+    if (creds.len && !ca_cert) {
+        al_credset_free(&creds);
+        al_netpolicy_free(&pol);
+        return al_error_set(AL_EINVAL, "session %s: credentials without tls", id);
+    }
+    /* A session given a CA is terminated: its secrets are put back only
+     * in terminated requests, and a sentinel is seen only there. */
+    if (ca_cert)
+        pol.tls_terminate = 1;
     /* Same sockets as before (a re-sent session): only the policy changes,
      * connections go on. Otherwise the old session is dropped whole and the
      * new one starts clean. */
@@ -182,7 +215,10 @@ static int session_add(struct np_control *c, const char *id, json_t *msg, int *f
         same = found;
     }
     if (same) {
-        err = np_proxy_set_policy(c->proxy, id, &pol);
+        old->tls = ca_cert != NULL;
+        if ((err = np_proxy_set_policy(c->proxy, id, &pol)) == 0 &&
+            (!ca_cert || (err = np_proxy_set_tls(c->proxy, id, ca_cert, ca_key, NULL)) == 0))
+            err = np_proxy_set_credentials(c->proxy, id, &creds);
         goto out;
     }
     if (old) {
@@ -209,9 +245,12 @@ static int session_add(struct np_control *c, const char *id, json_t *msg, int *f
         goto out;
     }
     s->next = c->sessions;
+    s->tls = ca_cert != NULL;
     c->sessions = s;
     c->nsessions++;
-    if ((err = np_proxy_set_policy(c->proxy, id, &pol)) < 0)
+    if ((err = np_proxy_set_policy(c->proxy, id, &pol)) < 0 ||
+        (ca_cert && (err = np_proxy_set_tls(c->proxy, id, ca_cert, ca_key, NULL)) < 0) ||
+        (creds.len && (err = np_proxy_set_credentials(c->proxy, id, &creds)) < 0))
         goto out;
     for (int i = 0; i < n; i++) {
         int fd = fds[ls[i].index];
@@ -238,8 +277,26 @@ out:
         np_proxy_remove_session(c->proxy, id);
         session_forget(c, id, 1);
     }
+    al_credset_free(&creds);
     al_netpolicy_free(&pol);
     return err;
+}
+
+/* Wipes the secrets a session_add carries (the CA's key, the real values)
+ * in the decoded message before ctl_serve() frees it. */
+static void msg_wipe(json_t *msg)
+{
+    json_t *k = json_object_get(json_object_get(msg, "tls"), "ca_key");
+    if (json_is_string(k))
+        explicit_bzero((char *)json_string_value(k), json_string_length(k));
+    size_t i;
+    json_t *c;
+    json_array_foreach(json_object_get(msg, "credentials"), i, c)
+    {
+        json_t *v = json_object_get(c, "value");
+        if (json_is_string(v))
+            explicit_bzero((char *)json_string_value(v), json_string_length(v));
+    }
 }
 
 static int verdict_parse(enum np_verdict *out, const char *v)
@@ -277,6 +334,8 @@ static int handle(json_t *msg, int *fds, size_t nfds, void *payload)
         err = al_error_set(AL_ENOTFOUND, "no session %s", id);
     } else if (strcmp(type, "session_policy") == 0) {
         if ((err = policy_get(&pol, msg, id)) == 0) {
+            if (session_find(c, id)->tls)
+                pol.tls_terminate = 1;
             err = np_proxy_set_policy(c->proxy, id, &pol);
             al_netpolicy_free(&pol);
         }
@@ -295,6 +354,7 @@ static int handle(json_t *msg, int *fds, size_t nfds, void *payload)
     }
 out:
     ctl_fds_close(fds, nfds);
+    msg_wipe(msg);
     return err;
 }
 

@@ -155,7 +155,9 @@ int sbs_start(struct sbs_conn *out, const struct sbs_spec *spec)
     struct sb_plan_opts opts = {.workspace_mount = spec->workspace_mount,
                                 .rootfs = spec->rootfs,
                                 .hide = hide,
-                                .n_hide = spec->n_hide + 1};
+                                .n_hide = spec->n_hide + 1,
+                                .ro_binds = spec->ro_binds,
+                                .n_ro_binds = spec->n_ro_binds};
     if ((err = sb_plan_build_ex(&plan, &cfg, &opts)) < 0)
         goto out;
     t[1] = mono_ms();

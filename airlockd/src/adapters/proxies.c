@@ -56,8 +56,25 @@ size_t ald_px_ports(const struct ald *d, const uint16_t **ports)
     return 3;
 }
 
+/* Wipes the secrets a session_add carries (its CA's key, its credentials'
+ * values) in `msg`'s strings, before they are freed. */
+static void msg_wipe(json_t *msg)
+{
+    json_t *k = json_object_get(json_object_get(msg, "tls"), "ca_key");
+    if (json_is_string(k))
+        OPENSSL_cleanse((char *)json_string_value(k), json_string_length(k));
+    size_t i;
+    json_t *c;
+    json_array_foreach(json_object_get(msg, "credentials"), i, c)
+    {
+        json_t *v = json_object_get(c, "value");
+        if (json_is_string(v))
+            OPENSSL_cleanse((char *)json_string_value(v), json_string_length(v));
+    }
+}
+
 /* Sends one request (new seq) to a proxy. Caller holds p->send_lock.
- * Steals `msg`. AL_EIO while the proxy is down. */
+ * Steals `msg` (its secrets are wiped). AL_EIO while the proxy is down. */
 static int px_send_locked(struct ald_proxy *p, json_t *msg, const int *fds, size_t nfds)
 {
     int err = AL_EIO;
@@ -69,6 +86,7 @@ static int px_send_locked(struct ald_proxy *p, json_t *msg, const int *fds, size
         if (err < 0)
             al_log(AL_LOG_WARN, "%s: send: %s", p->name, al_error_last());
     }
+    msg_wipe(msg);
     json_decref(msg);
     return err;
 }
@@ -174,6 +192,30 @@ static json_t *add_msg(const struct ald_session *s, int which, int *fds, size_t 
     json_object_set_new(m, "policy",
                         s->px.netpolicy ? json_incref(s->px.netpolicy) : json_object());
     json_object_set_new(m, "listeners", ls);
+    /* The netproxy's copy of the session CA and of the real values
+     * (docs/control-protocol.md): with the session itself, so no request
+     * on its listeners is served without them. */
+    if (which == ALD_PX_NET && s->creds.ca_cert) {
+        json_t *creds = json_array();
+        for (size_t i = 0; creds && i < s->creds.set.len; i++) {
+            const struct al_cred *c = &s->creds.set.v[i];
+            json_t *hosts = json_array();
+            for (size_t k = 0; hosts && k < c->inject_hosts.len; k++)
+                json_array_append_new(hosts, json_string(c->inject_hosts.items[k]));
+            json_array_append_new(creds, json_pack("{s:s, s:s%, s:s, s:o}", "name", c->name,
+                                                   "value", c->real, c->real_len, "sentinel",
+                                                   c->sentinel, "inject_hosts", hosts));
+        }
+        json_object_set_new(
+            m, "tls",
+            json_pack("{s:s, s:s}", "ca_cert", s->creds.ca_cert, "ca_key", s->creds.ca_key));
+        json_object_set_new(m, "credentials", creds);
+        if (!json_object_get(m, "tls") || !creds || json_array_size(creds) != s->creds.set.len) {
+            msg_wipe(m);
+            json_decref(m);
+            return NULL;
+        }
+    }
     return m;
 }
 
@@ -483,6 +525,42 @@ static void net_approval(struct ald *d, struct ald_session *s, json_t *data)
     ald_approval_event(d, s, a);
 }
 
+/* A netproxy decision that names credentials (data "credential": secret
+ * names, never a value): one "credential" event and audit row for a use,
+ * "credential-refused" for a refusal (a sentinel bound elsewhere):
+ * {session, secret, host, port, method, path, status, decision, reason}. */
+static void cred_event(struct ald *d, struct ald_session *s, json_t *data)
+{
+    const char *names = json_string_value(json_object_get(data, "credential"));
+    const char *reason = json_string_value(json_object_get(data, "reason"));
+    const char *decision = json_string_value(json_object_get(data, "decision"));
+    if (!names || !names[0])
+        return;
+    int refused = (reason && strcmp(reason, "credential-not-allowed-here") == 0) ||
+                  (decision && strcmp(decision, "allow") != 0);
+    const char *type = refused ? "credential-refused" : "credential";
+    const char *host = json_string_value(json_object_get(data, "host"));
+    const char *method = json_string_value(json_object_get(data, "method"));
+    const char *path = json_string_value(json_object_get(data, "path"));
+    json_int_t status = json_integer_value(json_object_get(data, "status"));
+    json_t *ev = json_pack("{s:s, s:s, s:O?, s:s, s:s, s:I, s:s, s:s}", "secret", names, "host",
+                           host ? host : "", "port", json_object_get(data, "port"), "method",
+                           method ? method : "", "path", path ? path : "", "status", status,
+                           "decision", decision ? decision : "", "reason", reason ? reason : "");
+    char line[768];
+    snprintf(line, sizeof(line), "%s %s %s %s %.300s %lld", type, names, host ? host : "-",
+             method && method[0] ? method : "-", path && path[0] ? path : "-", (long long)status);
+    struct ald_audit_row row = {.time_ms = ald_now_ms(),
+                                .user = s->user,
+                                .method = "CRED",
+                                .path = line,
+                                .status = (int)status,
+                                .session = s->id};
+    ald_store_audit(d->st, &row);
+    if (ev)
+        ald_event(d, s->id, s->user, type, ev);
+}
+
 /* One event from a proxy: becomes a session event (and audit row). */
 static void px_event(struct ald *d, int which, json_t *msg)
 {
@@ -515,6 +593,8 @@ static void px_event(struct ald *d, int which, json_t *msg)
                                     .session = s->id};
         ald_store_audit(d->st, &row);
         ald_event(d, s->id, s->user, type, copy);
+        if (which == ALD_PX_NET && strcmp(kind, "decision") == 0)
+            cred_event(d, s, data);
     }
     ald_session_unref(d, s);
 }
@@ -1192,7 +1272,17 @@ void ald_px_session_remove(struct ald *d, struct ald_session *s)
 
 int ald_px_session_policy(struct ald *d, struct ald_session *s, const struct al_netpolicy *net)
 {
-    json_t *wire = al_netpolicy_to_json(net);
+    /* A session with HTTP secrets keeps its tunnels terminated whatever a
+     * change says: its secrets are put back only there. */
+    struct al_netpolicy forced;
+    if (s->creds.set.len && !net->tls_terminate) {
+        if (al_netpolicy_copy(&forced, net) < 0)
+            return al_error_set(AL_ENOMEM, "out of memory");
+        forced.tls_terminate = 1;
+    }
+    json_t *wire = al_netpolicy_to_json(s->creds.set.len && !net->tls_terminate ? &forced : net);
+    if (s->creds.set.len && !net->tls_terminate)
+        al_netpolicy_free(&forced);
     if (!wire)
         return al_error_set(AL_ENOMEM, "out of memory");
     pthread_mutex_lock(&d->lock);

@@ -464,6 +464,175 @@ int ald_settings_restrict_check(struct al_policy *policy, json_t *settings, cons
     return check_outside(&policy->deny_write, "settings.denyWrite", workspace, e);
 }
 
+/* Variables airlock sets in a session's commands itself (exec.c, the
+ * proxies' environment, git's configuration, the session CA's trust): a
+ * credential's "env" may not take one of them. */
+static int env_reserved(const char *name)
+{
+    static const char *const names[] = {
+        "PATH",
+        "HOME",
+        "LANG",
+        "TERM",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+        "NO_PROXY",
+        "no_proxy",
+        "JAVA_TOOL_OPTIONS",
+        "SSL_CERT_FILE",
+        "SSL_CERT_DIR",
+        "NODE_EXTRA_CA_CERTS",
+        "REQUESTS_CA_BUNDLE",
+        "CURL_CA_BUNDLE",
+        "GIT_SSL_CAINFO",
+        "GIT_CONFIG_COUNT",
+    };
+    for (size_t i = 0; i < sizeof(names) / sizeof(*names); i++)
+        if (strcmp(name, names[i]) == 0)
+            return 1;
+    return strncmp(name, "GIT_CONFIG_", 11) == 0 || strncmp(name, "AIRLOCK_", 8) == 0;
+}
+
+/* One injectHosts entry (`field` names it): a domain pattern, lower-cased
+ * into `out`, covered by the session's allowed domains (or
+ * allowAllDomains) and not by its denied domains nor tlsTerminate's
+ * excludeDomains: the proxy must be able to see the requests it goes into. */
+static int check_inject_host(char *out, size_t outsz, json_t *v, const char *field,
+                             const struct al_netpolicy *net, struct ald_apierr *e)
+{
+    const char *h = get_string(v, field, 253, e);
+    if (!h)
+        return AL_EINVAL;
+    size_t n = strlen(h);
+    if (n >= outsz)
+        return bad_value(e, field, "too long");
+    for (size_t i = 0; i <= n; i++)
+        out[i] = (char)tolower((unsigned char)h[i]);
+    if (al_settings_check_domain(out) < 0)
+        return ald_apierr_set(e, 400, "invalid_value", field, "%s: %s", field, al_error_last());
+    char q[300];
+    ald_str_quote(q, sizeof(q), out, strlen(out));
+    for (size_t i = 0; i < net->denied_domains.len; i++)
+        if (strcmp(net->denied_domains.items[i], "*") == 0 ||
+            ald_domain_covers(net->denied_domains.items[i], out))
+            return ald_apierr_set(e, 400, "invalid_value", field,
+                                  "%s: \"%s\" is in the session's network.deniedDomains", field, q);
+    for (size_t i = 0; i < net->tls_exclude.len; i++)
+        if (ald_domain_covers(net->tls_exclude.items[i], out))
+            return ald_apierr_set(e, 400, "invalid_value", field,
+                                  "%s: \"%s\" is in network.tlsTerminate.excludeDomains: its "
+                                  "requests are not terminated, so no secret can be put in them",
+                                  field, q);
+    int covered = net->allow_all_domains;
+    for (size_t i = 0; i < net->allowed_domains.len && !covered; i++)
+        covered = ald_domain_covers(net->allowed_domains.items[i], out);
+    if (!covered)
+        return ald_apierr_set(e, 400, "invalid_value", field,
+                              "%s: \"%s\" is not covered by the session's "
+                              "network.allowedDomains (settings): add it there too",
+                              field, q);
+    return 0;
+}
+
+/* "credentials" of a create body (docs/api.md): after "env" and
+ * "settings", whose values it is checked against. */
+static int check_creds(struct ald_create_req *out, json_t *v, const struct ald_grant *grant,
+                       const char *user, struct ald_apierr *e)
+{
+    static const char *const known[] = {"secret", "env", "injectHosts", NULL};
+    if (!json_is_array(v))
+        return bad_type(e, "credentials", "an array of objects");
+    if (json_array_size(v) > ALD_CREDS_MAX)
+        return bad_value(e, "credentials", "at most 16 entries");
+    if (!(out->creds = calloc(json_array_size(v) + 1, sizeof(*out->creds))))
+        return ald_apierr_set(e, 500, "internal", NULL, "out of memory");
+    size_t i;
+    json_t *c;
+    json_array_foreach(v, i, c)
+    {
+        char f[160], prefix[48];
+        struct ald_cred_req *r = &out->creds[out->n_creds++];
+        snprintf(prefix, sizeof(prefix), "credentials[%zu].", i);
+        snprintf(f, sizeof(f), "credentials[%zu]", i);
+        if (!json_is_object(c))
+            return bad_type(e, f, "an object");
+        int err = known_fields(c, prefix, known, e);
+        if (err < 0)
+            return err;
+        for (size_t k = 0; known[k]; k++) {
+            if (!json_object_get(c, known[k])) {
+                snprintf(f, sizeof(f), "%s%s", prefix, known[k]);
+                return bad_value(e, f, "required");
+            }
+        }
+        snprintf(f, sizeof(f), "%ssecret", prefix);
+        const char *name = get_string(json_object_get(c, "secret"), f, 256, e);
+        if (!name)
+            return AL_EINVAL;
+        char q[300];
+        ald_str_quote(q, sizeof(q), name, strlen(name));
+        if (!ald_secret_name_valid(name))
+            return ald_apierr_set(e, 400, "invalid_value", f,
+                                  "%s: \"%s\" is not the name of an HTTP secret "
+                                  "([A-Za-z][A-Za-z0-9_-]*)",
+                                  f, q);
+        if (!ald_grant_allows_credential(grant, name))
+            return forbidden(e, f,
+                             "the operator granted no HTTP secret \"%s\" to %s (airlockd's "
+                             "grants.%s.credentials)",
+                             q, user ? user : "this user", user ? user : "USER");
+        for (size_t k = 0; k + 1 < out->n_creds; k++)
+            if (strcmp(out->creds[k].secret, name) == 0)
+                return ald_apierr_set(e, 400, "invalid_value", f,
+                                      "%s: secret \"%s\" is listed twice", f, q);
+        if (!(r->secret = strdup(name)))
+            return ald_apierr_set(e, 500, "internal", NULL, "out of memory");
+        snprintf(f, sizeof(f), "%senv", prefix);
+        const char *env = get_string(json_object_get(c, "env"), f, 255, e);
+        if (!env)
+            return AL_EINVAL;
+        ald_str_quote(q, sizeof(q), env, strlen(env));
+        if (!ald_env_name_valid(env))
+            return bad_value(e, f, "name must match [A-Za-z_][A-Za-z0-9_]*");
+        if (env_reserved(env))
+            return ald_apierr_set(e, 400, "invalid_value", f,
+                                  "%s: airlock sets %s in the session itself", f, q);
+        if (json_object_get(out->env, env))
+            return ald_apierr_set(e, 400, "invalid_value", f,
+                                  "%s: %s is also in the create's \"env\"", f, q);
+        for (size_t k = 0; k + 1 < out->n_creds; k++)
+            if (strcmp(out->creds[k].env, env) == 0)
+                return ald_apierr_set(e, 400, "invalid_value", f,
+                                      "%s: %s is the env of another credential", f, q);
+        if (!(r->env = strdup(env)))
+            return ald_apierr_set(e, 500, "internal", NULL, "out of memory");
+        snprintf(f, sizeof(f), "%sinjectHosts", prefix);
+        json_t *hosts = json_object_get(c, "injectHosts");
+        if (!json_is_array(hosts))
+            return bad_type(e, f, "an array of domains");
+        if (json_array_size(hosts) == 0 || json_array_size(hosts) > ALD_INJECT_HOSTS_MAX)
+            return bad_value(e, f, "1 to 32 domains");
+        size_t j;
+        json_t *h;
+        json_array_foreach(hosts, j, h)
+        {
+            char hf[200], low[256];
+            snprintf(hf, sizeof(hf), "%s[%zu]", f, j);
+            if ((err = check_inject_host(low, sizeof(low), h, hf, &out->policy.net, e)) < 0)
+                return err;
+            if (al_strlist_find(&r->inject_hosts, low) >= 0)
+                return bad_value(e, hf, "listed twice");
+            if (al_strlist_push(&r->inject_hosts, low) < 0)
+                return ald_apierr_set(e, 500, "internal", NULL, "out of memory");
+        }
+    }
+    return 0;
+}
+
 /* "repo", "base", "branch" of a create body. A branch outside the
  * operator's rules (gitpolicy.h) is a 409: the name is well formed, the
  * server's branches are not the caller's to pick. */
@@ -505,8 +674,8 @@ static int check_repo(struct ald_create_req *out, json_t *root, const struct ald
 int ald_body_create(struct ald_create_req *out, const char *data, size_t len,
                     const struct ald_config *cfg, const char *user, struct ald_apierr *e)
 {
-    static const char *const known[] = {"settings", "limits", "env",    "mode", "metadata",
-                                        "repo",     "base",   "branch", NULL};
+    static const char *const known[] = {"settings", "limits", "env",    "mode",        "metadata",
+                                        "repo",     "base",   "branch", "credentials", NULL};
     memset(out, 0, sizeof(*out));
     al_policy_init(&out->policy);
     out->limits = cfg->limits_default;
@@ -546,6 +715,13 @@ int ald_body_create(struct ald_create_req *out, const char *data, size_t len,
         goto out;
     if ((err = check_repo(out, root, cfg, e)) < 0)
         goto out;
+    if (out->env && (v = json_object_get(root, "credentials")) && !json_is_null(v) &&
+        (err = check_creds(out, v, ald_grants_find(&cfg->grants, user), user, e)) < 0)
+        goto out;
+    /* a secret is put back only in a terminated request: the session's
+     * tunnels are terminated (with its own CA) whatever its settings say */
+    if (out->n_creds)
+        out->policy.net.tls_terminate = 1;
     if (!out->env || !out->metadata)
         err = ald_apierr_set(e, 500, "internal", NULL, "out of memory");
 out:

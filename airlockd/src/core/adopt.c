@@ -110,6 +110,11 @@ static struct ald_session *session_load(const struct ald *d, json_t *pub, json_t
     json_t *git = json_object_get(priv, "git");
     if (json_is_object(git) && d->hooks.git.load(s, git) < 0)
         al_log(AL_LOG_WARN, "session %s: bad stored repository", s->id);
+    /* its HTTP secrets (values read again from the store) and its CA
+     * (unsealed): the netproxy gets them with the session below */
+    json_t *creds = json_object_get(priv, "creds");
+    if (json_is_object(creds) && d->hooks.creds.load(d, s, creds) < 0)
+        al_log(AL_LOG_WARN, "session %s: credentials: %s", s->id, al_error_last());
     s->uid = (uid_t)u64(priv, "uid");
     s->procs.next = u64(priv, "next_proc");
     if (s->procs.next == 0)

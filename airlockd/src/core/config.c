@@ -84,6 +84,7 @@ void ald_config_free(struct ald_config *cfg)
     for (size_t i = 0; i < cfg->n_px_token_keys; i++)
         free(cfg->px_token_keys[i].file);
     free(cfg->px_credential_store);
+    free(cfg->px_master_key);
     hosts_free(cfg->px_hosts);
     hidden_paths_clear(cfg);
     ald_gitpolicy_free(&cfg->git);
@@ -290,6 +291,7 @@ static int load_proxies(const struct cfg_ctx *c, json_t *v)
                                         "home_dir",
                                         "token_keys",
                                         "credential_store",
+                                        "master_key",
                                         NULL};
     struct ald_config *cfg = c->cfg;
     int err = load_section(c, "proxies", v, names);
@@ -329,6 +331,8 @@ static int load_proxies(const struct cfg_ctx *c, json_t *v)
         err = load_token_keys(c, x);
     if (err == 0 && (x = json_object_get(v, "credential_store")))
         err = get_abs_path(c, "proxies.credential_store", x, 1, &cfg->px_credential_store);
+    if (err == 0 && (x = json_object_get(v, "master_key")))
+        err = get_abs_path(c, "proxies.master_key", x, 1, &cfg->px_master_key);
     return err;
 }
 

@@ -31,12 +31,13 @@
 #define QUICK_EXIT_MS 20
 #define DEFAULT_PATH  "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-/* The command's environment: defaults, then the session's, then the
+/* The command's environment: defaults, then the credentials' (sentinels
+ * and the session CA's trust variables), then the session's, then the
  * request's. A repository session (git_env set) has `helper_dir` (where
  * git-remote-airlock is bound, "" = none) first on its default PATH. The
  * caller frees each string and the array. */
-static char **build_env(json_t *git_env, const char *helper_dir, json_t *session_env,
-                        json_t *req_env, int proxied)
+static char **build_env(json_t *git_env, const char *helper_dir, json_t *cred_env,
+                        json_t *session_env, json_t *req_env, int proxied)
 {
     static const char *const defaults[] = {
         ("PATH=" DEFAULT_PATH),
@@ -46,8 +47,8 @@ static char **build_env(json_t *git_env, const char *helper_dir, json_t *session
     };
     size_t ndef = sizeof(defaults) / sizeof(*defaults);
     size_t nproxy = proxied ? AL_PROXY_ENV_LEN : 0;
-    size_t max = ndef + nproxy + json_object_size(git_env) + json_object_size(session_env) +
-                 json_object_size(req_env) + 1;
+    size_t max = ndef + nproxy + json_object_size(git_env) + json_object_size(cred_env) +
+                 json_object_size(session_env) + json_object_size(req_env) + 1;
     char **env = calloc(max, sizeof(char *));
     if (!env)
         return NULL;
@@ -62,8 +63,8 @@ static char **build_env(json_t *git_env, const char *helper_dir, json_t *session
     /* the session's netproxy on the sandbox's loopback (as `airlock run`) */
     for (size_t i = 0; i < nproxy; i++)
         env[n++] = strdup(al_proxy_env[i]);
-    json_t *layers[3] = {git_env, session_env, req_env};
-    for (int l = 0; l < 3; l++) {
+    json_t *layers[4] = {git_env, cred_env, session_env, req_env};
+    for (int l = 0; l < 4; l++) {
         const char *k;
         json_t *v;
         json_object_foreach(layers[l], k, v)
@@ -270,8 +271,8 @@ int ald_exec_spawn(struct ald *d, struct ald_session *s, struct ald_proc *p,
                    const struct ald_exec_req *req, struct ald_exec_stdio *io)
 {
     pthread_mutex_lock(&d->lock);
-    char **env =
-        build_env(s->git.env, d->git_helper_dir, s->env, req->env, d->px[ALD_PX_NET].enabled);
+    char **env = build_env(s->git.env, d->git_helper_dir, s->creds.env, s->env, req->env,
+                           d->px[ALD_PX_NET].enabled);
     pthread_mutex_unlock(&d->lock);
     if (!env)
         return AL_ENOMEM;

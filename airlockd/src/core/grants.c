@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 int ald_cidr_parse(struct ald_cidr *out, const char *s, size_t len)
 {
@@ -109,10 +110,55 @@ int ald_grant_allows_address(const struct ald_grant *grant, const struct ald_cid
     return 0;
 }
 
+int ald_secret_name_valid(const char *name)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n > 64 ||
+        !((name[0] >= 'A' && name[0] <= 'Z') || (name[0] >= 'a' && name[0] <= 'z')))
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = name[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+int ald_grant_allows_credential(const struct ald_grant *grant, const char *name)
+{
+    return grant && al_strlist_find(&grant->credentials, name) >= 0;
+}
+
+/* Splits "host[:port]" into its host part's length and the port ("" when
+ * none). */
+static size_t domain_split(const char *p, const char **port)
+{
+    const char *colon = strrchr(p, ':');
+    *port = colon ? colon + 1 : "";
+    return colon ? (size_t)(colon - p) : strlen(p);
+}
+
+int ald_domain_covers(const char *outer, const char *inner)
+{
+    const char *oport, *iport;
+    size_t ol = domain_split(outer, &oport), il = domain_split(inner, &iport);
+    if (oport[0] && strcmp(oport, iport) != 0)
+        return 0;
+    if (ol == il && strncasecmp(outer, inner, ol) == 0)
+        return 1;
+    if (ol < 3 || outer[0] != '*' || outer[1] != '.')
+        return 0;
+    /* "*.D" covers "x.D", "*.D" and "*.x.D": inner ends in ".D" */
+    size_t dl = ol - 1; /* ".D" */
+    return il > dl && strncasecmp(inner + il - dl, outer + 1, dl) == 0;
+}
+
 static void grant_free(struct ald_grant *g)
 {
     free(g->user);
     free(g->addresses);
+    al_strlist_free(&g->credentials);
     memset(g, 0, sizeof(*g));
 }
 
@@ -182,6 +228,28 @@ static int load_addresses(struct ald_grant *g, const char *name, json_t *v)
     return 0;
 }
 
+static int load_credentials(struct ald_grant *g, const char *name, json_t *v)
+{
+    if (!json_is_array(v) || json_array_size(v) > 256)
+        return fail(name, g->user, "credentials",
+                    "expected an array of at most 256 HTTP secret names");
+    size_t i;
+    json_t *e;
+    json_array_foreach(v, i, e)
+    {
+        char key[48];
+        snprintf(key, sizeof(key), "credentials[%zu]", i);
+        const char *s = json_string_value(e);
+        if (!s || strlen(s) != json_string_length(e) || !ald_secret_name_valid(s))
+            return fail(name, g->user, key,
+                        "expected the name of an HTTP secret ([A-Za-z][A-Za-z0-9_-]*, as "
+                        "`airlock creds add --kind http --name` takes it)");
+        if (al_strlist_push_unique(&g->credentials, s) < 0)
+            return AL_ENOMEM;
+    }
+    return 0;
+}
+
 static int load_flag(struct ald_grant *g, const char *name, const char *key, json_t *v,
                      int widening, int *out)
 {
@@ -212,12 +280,14 @@ static int load_grant(struct ald_grant *g, const char *name, const char *user, j
             err = load_flag(g, name, k, x, 1, &g->allow_all_domains);
         else if (strcmp(k, "requireSniMatch") == 0)
             err = load_flag(g, name, k, x, 0, &g->no_sni_match);
+        else if (strcmp(k, "credentials") == 0)
+            err = load_credentials(g, name, x);
         else {
             char key[64];
             snprintf(key, sizeof(key), "%.40s", k);
             err = fail(name, user, key,
                        "unknown key (grantable: allowedAddresses, allowLocalBinding,"
-                       " allowAllDomains, requireSniMatch)");
+                       " allowAllDomains, requireSniMatch, credentials)");
         }
         if (err < 0)
             return err;

@@ -12,6 +12,12 @@ void ald_create_req_free(struct ald_create_req *r)
     free(r->repo);
     free(r->base);
     free(r->branch);
+    for (size_t i = 0; i < r->n_creds; i++) {
+        free(r->creds[i].secret);
+        free(r->creds[i].env);
+        al_strlist_free(&r->creds[i].inject_hosts);
+    }
+    free(r->creds);
     memset(r, 0, sizeof(*r));
 }
 

@@ -53,6 +53,23 @@ void ald_session_path(const struct ald *d, const char *id, const char *leaf, cha
         out[0] = '\0';
 }
 
+/* The session object's "credentials": [{secret, env, injectHosts}] (the
+ * sentinel and the value are never in it). */
+static json_t *creds_pub(const struct ald_session *s)
+{
+    json_t *out = json_array();
+    size_t i;
+    json_t *c;
+    json_array_foreach(json_object_get(s->creds.rec, "list"), i, c)
+    {
+        json_array_append_new(out,
+                              json_pack("{s:O, s:O, s:O}", "secret", json_object_get(c, "secret"),
+                                        "env", json_object_get(c, "env"), "injectHosts",
+                                        json_object_get(c, "inject_hosts")));
+    }
+    return out;
+}
+
 json_t *ald_session_json(const struct ald_session *s)
 {
     uint64_t expires = s->created_ms + s->limits.ttl_s * 1000;
@@ -61,7 +78,7 @@ json_t *ald_session_json(const struct ald_session *s)
         expires = idle_end;
     return json_pack(
         "{s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o,"
-        " s:{s:I, s:I, s:f, s:I, s:I}, s:O, s:s, s:o, s:o}",
+        " s:{s:I, s:I, s:f, s:I, s:I}, s:O, s:s, s:o, s:o, s:o}",
         "id", s->id, "user", s->user, "state", ald_state_name(s->state), "mode",
         s->mode == AL_MODE_REGULAR ? "regular" : "auto-allow", "created_at",
         ald_time_json(s->created_ms), "last_active_at", ald_time_json(s->last_active_ms),
@@ -72,7 +89,8 @@ json_t *ald_session_json(const struct ald_session *s)
         "ttl_s", (json_int_t)s->limits.ttl_s, "idle_s", (json_int_t)s->limits.idle_s, "metadata",
         s->metadata, "workspace", "/workspace", "repo",
         s->git.repo ? json_incref(json_object_get(s->git.repo, "repo")) : json_null(), "branch",
-        s->git.repo ? json_incref(json_object_get(s->git.repo, "branch")) : json_null());
+        s->git.repo ? json_incref(json_object_get(s->git.repo, "branch")) : json_null(),
+        "credentials", creds_pub(s));
 }
 
 static json_t *record_json(const struct sbs_record *r)
@@ -86,12 +104,13 @@ static json_t *record_json(const struct sbs_record *r)
 /* Private fields the daemon needs after a restart. Caller holds d->lock. */
 static json_t *session_priv_json(const struct ald_session *s)
 {
-    return json_pack(
-        "{s:I, s:I, s:I, s:O, s:o, s:b, s:I, s:I, s:O?, s:O?}", "uid", (json_int_t)s->uid,
-        "next_proc", (json_int_t)s->procs.next, "ended_ms", (json_int_t)s->ended_ms, "env", s->env,
-        "record", s->sandbox.have_record ? record_json(&s->sandbox.conn.rec) : json_null(),
-        "workspace_kept", s->workspace_kept, "last_active_ms", (json_int_t)s->last_active_ms,
-        "created_ms", (json_int_t)s->created_ms, "netpolicy", s->px.netpolicy, "git", s->git.repo);
+    return json_pack("{s:I, s:I, s:I, s:O, s:o, s:b, s:I, s:I, s:O?, s:O?, s:O?}", "uid",
+                     (json_int_t)s->uid, "next_proc", (json_int_t)s->procs.next, "ended_ms",
+                     (json_int_t)s->ended_ms, "env", s->env, "record",
+                     s->sandbox.have_record ? record_json(&s->sandbox.conn.rec) : json_null(),
+                     "workspace_kept", s->workspace_kept, "last_active_ms",
+                     (json_int_t)s->last_active_ms, "created_ms", (json_int_t)s->created_ms,
+                     "netpolicy", s->px.netpolicy, "git", s->git.repo, "creds", s->creds.rec);
 }
 
 int ald_session_save(struct ald *d, struct ald_session *s)
@@ -106,6 +125,19 @@ int ald_session_save(struct ald *d, struct ald_session *s)
     json_decref(pub);
     json_decref(priv);
     return err;
+}
+
+void ald_session_creds_clear(struct ald_session_creds *c)
+{
+    json_decref(c->rec);
+    json_decref(c->env);
+    al_credset_free(&c->set);
+    free(c->ca_cert);
+    if (c->ca_key) {
+        explicit_bzero(c->ca_key, strlen(c->ca_key));
+        free(c->ca_key);
+    }
+    memset(c, 0, sizeof(*c));
 }
 
 static void session_free(struct ald_session *s)
@@ -125,6 +157,7 @@ static void session_free(struct ald_session *s)
     json_decref(s->git.env);
     json_decref(s->metadata);
     json_decref(s->env);
+    ald_session_creds_clear(&s->creds);
     pthread_mutex_destroy(&s->sandbox.send_lock);
     pthread_mutex_destroy(&s->sandbox.recv_lock);
     free(s);
@@ -336,6 +369,50 @@ static int build_policy(struct al_policy *pol, const char *ws)
     return err;
 }
 
+/* Writes the session's trust bundle to `path` (root's, mode 0644): the
+ * bundle of the sandbox's root at ALD_CA_BUNDLE_PATH (the host's, or the
+ * rootfs's) followed by the session CA. AL_ENOTFOUND when the root has no
+ * bundle there to bind it over. */
+static int ca_bundle_write(const struct ald *d, const struct ald_session *s, const char *path)
+{
+    char sys[PATH_MAX];
+    int n = snprintf(sys, sizeof(sys), "%s%s", d->cfg->rootfs ? d->cfg->rootfs : "",
+                     ALD_CA_BUNDLE_PATH);
+    if (n < 0 || (size_t)n >= sizeof(sys))
+        return al_error_set(AL_ETOOBIG, "rootfs path too long");
+    int in = open(sys, O_RDONLY | O_CLOEXEC);
+    if (in < 0)
+        return al_error_set_errno(AL_ENOTFOUND, errno,
+                                  "the session's CA goes into the sandbox's trust bundle %s, "
+                                  "which its root lacks (%s)",
+                                  ALD_CA_BUNDLE_PATH, sys);
+    int out = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+    int err = 0;
+    if (out < 0) {
+        err = al_error_set_errno(AL_EIO, errno, "%s", path);
+        close(in);
+        return err;
+    }
+    char buf[65536];
+    ssize_t r;
+    while (err == 0 && (r = read(in, buf, sizeof(buf))) != 0) {
+        if (r < 0) {
+            if (errno != EINTR)
+                err = al_error_set_errno(AL_EIO, errno, "read %s", sys);
+            continue;
+        }
+        if (write(out, buf, (size_t)r) != r)
+            err = al_error_set_errno(AL_EIO, errno, "write %s", path);
+    }
+    size_t cl = strlen(s->creds.ca_cert);
+    if (err == 0 && (write(out, "\n", 1) != 1 || write(out, s->creds.ca_cert, cl) != (ssize_t)cl))
+        err = al_error_set_errno(AL_EIO, errno, "write %s", path);
+    close(in);
+    if (close(out) < 0 && err == 0)
+        err = al_error_set_errno(AL_EIO, errno, "write %s", path);
+    return err;
+}
+
 /* Starts the sandbox of a session in state creating, with `pol` (the create
  * request's, taken: freed here). */
 static int start_sandbox(struct ald *d, struct ald_session *s, struct al_policy *pol_in)
@@ -381,6 +458,18 @@ static int start_sandbox(struct ald *d, struct ald_session *s, struct al_policy 
     if (s->git.repo && d->git_helper[0]) {
         spec.ro_paths = helper;
         spec.n_ro_paths = 1;
+    }
+    /* A session with a CA trusts it: its bundle (the root's plus the CA)
+     * read-only over the root's own, where every client looks by default
+     * or through the variables of s->creds.env. */
+    char bundle[PATH_MAX];
+    struct sbs_bind bind = {bundle, ALD_CA_BUNDLE_PATH};
+    if (s->creds.ca_cert) {
+        ald_session_path(d, s->id, "ca-bundle.pem", bundle, sizeof(bundle));
+        if ((err = ca_bundle_write(d, s, bundle)) < 0)
+            goto out;
+        spec.ro_binds = &bind;
+        spec.n_ro_binds = 1;
     }
     struct sbs_conn conn;
     memset(&conn, 0, sizeof(conn));
@@ -469,6 +558,16 @@ int ald_session_create(struct ald *d, const struct ald_principal *who, struct al
         if (idem_key)
             d->hooks.store.idem_release(d->st, who->user, idem_key);
         return ald_fault_set(f, ALD_FAULT_INTERNAL, "internal", NULL, "out of memory");
+    }
+    /* Its HTTP secrets (checked against the store: a 4xx makes no session)
+     * and its CA, before anything of it is saved or built. */
+    int cerr = d->hooks.creds.prepare(d, s, req, f);
+    if (cerr < 0) {
+        json_decref(netpolicy);
+        if (idem_key)
+            d->hooks.store.idem_release(d->st, who->user, idem_key);
+        session_free(s);
+        return cerr;
     }
     s->limits = req->limits;
     s->mode = req->mode;

@@ -85,6 +85,18 @@ struct sbs_spec {
                                     struct sb_config (e.g. a helper
                                     program the daemon ships) */
     size_t n_ro_paths;
+    /* optional: host files bound read-only at another path inside (a
+     * session CA's merged trust bundle over the distribution's bundle).
+     * The source must be a regular file; the destination an absolute path
+     * that exists in the sandbox's root (the bind fails otherwise). */
+    const struct sbs_bind *ro_binds;
+    size_t n_ro_binds;
+};
+
+/* One read-only bind of a host file at another path (sbs_spec.ro_binds). */
+struct sbs_bind {
+    const char *src; /* host path */
+    const char *dst; /* path inside the sandbox */
 };
 
 /* What the daemon stores to find a running sandbox again after a restart. */

@@ -40,7 +40,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         /* a grant, so the grant paths are reached too */
         static const char conf[] = "{\"grants\": {\"alice\": {\"allowedAddresses\":"
                                    " [\"10.20.0.0/16\", \"2001:db8::/32\"],"
-                                   " \"allowLocalBinding\": true}}}";
+                                   " \"allowLocalBinding\": true,"
+                                   " \"credentials\": [\"openai\"]}}}";
         if (ald_config_init(&cfg) < 0 ||
             ald_config_load_buffer(&cfg, "fuzz", conf, sizeof(conf) - 1) < 0)
             return 0;

@@ -11,7 +11,9 @@
 
 #include "airlockd/api/body.h"
 #include "airlockd/core/config.h"
+#include "airlockd/core/grants.h"
 
+#include "airlock/creds_store.h"
 #include "airlock/error.h"
 
 static struct ald_config cfg;
@@ -644,6 +646,224 @@ static void test_widening_refused(void **state)
 }
 
 /* An operator's grant lets one user widen, and only as far as granted. */
+
+/* "credentials" (issue 15): HTTP secrets granted by name, injectHosts
+ * covered by the session's allowedDomains, env names airlock does not set. */
+static void test_create_credentials(void **state)
+{
+    (void)state;
+    struct ald_config g;
+    assert_int_equal(ald_config_init(&g), 0);
+    const char *conf = "{\"grants\": {\"alice\": {\"credentials\": [\"openai\", \"npm\"]}}}";
+    if (ald_config_load_buffer(&g, "t.json", conf, strlen(conf)) < 0)
+        fail_msg("%s", al_error_last());
+    char body[2048];
+#define NET "\"settings\": {\"network\": {\"allowedDomains\": [\"api.test\", \"*.corp.test\"]}}"
+#define CRED(secret, env, hosts)                                                                   \
+    "{\"secret\": " secret ", \"env\": " env ", \"injectHosts\": " hosts "}"
+    const char *ok = "{" NET ", \"credentials\": [" CRED("\"openai\"", "\"OPENAI_API_KEY\"",
+                                                         "[\"api.test\", \"X.Corp.Test\"]") "]}";
+    struct ald_create_req r;
+    struct ald_apierr e;
+    memset(&e, 0, sizeof(e));
+    if (ald_body_create(&r, ok, strlen(ok), &g, "alice", &e) < 0)
+        fail_msg("%s", e.message);
+    assert_int_equal(r.n_creds, 1);
+    assert_string_equal(r.creds[0].secret, "openai");
+    assert_string_equal(r.creds[0].env, "OPENAI_API_KEY");
+    assert_int_equal(r.creds[0].inject_hosts.len, 2);
+    assert_string_equal(r.creds[0].inject_hosts.items[1], "x.corp.test");
+    assert_true(r.policy.net.tls_terminate); /* secrets need terminated tunnels */
+    ald_create_req_free(&r);
+    create_refused(&g, "bob", ok, 403, "forbidden", "credentials[0].secret");
+    create_refused(&g, NULL, ok, 403, "forbidden", "credentials[0].secret");
+    static const struct {
+        const char *creds;
+        int status;
+        const char *code, *field;
+    } bad[] = {
+        {"{}", 400, "wrong_type", "credentials"},
+        {"[1]", 400, "wrong_type", "credentials[0]"},
+        {"[{}]", 400, "invalid_value", "credentials[0].secret"},
+        {"[{\"secret\": \"openai\", \"env\": \"A\"}]", 400, "invalid_value",
+         "credentials[0].injectHosts"},
+        {"[" CRED("\"openai\"", "\"A\"", "[\"api.test\"]") ", {\"x\": 1}]", 400, "unknown_field",
+         "credentials[1].x"},
+        {"[" CRED("\"ghost\"", "\"A\"", "[\"api.test\"]") "]", 403, "forbidden",
+         "credentials[0].secret"},
+        {"[" CRED("\"9bad\"", "\"A\"", "[\"api.test\"]") "]", 400, "invalid_value",
+         "credentials[0].secret"},
+        {"[" CRED("1", "\"A\"", "[\"api.test\"]") "]", 400, "wrong_type", "credentials[0].secret"},
+        {"[" CRED("\"openai\"", "\"1A\"", "[\"api.test\"]") "]", 400, "invalid_value",
+         "credentials[0].env"},
+        {"[" CRED("\"openai\"", "\"A=B\"", "[\"api.test\"]") "]", 400, "invalid_value",
+         "credentials[0].env"},
+        {"[" CRED("\"openai\"", "\"HTTPS_PROXY\"", "[\"api.test\"]") "]", 400, "invalid_value",
+         "credentials[0].env"},
+        {"[" CRED("\"openai\"", "\"NODE_EXTRA_CA_CERTS\"", "[\"api.test\"]") "]", 400,
+         "invalid_value", "credentials[0].env"},
+        {"[" CRED("\"openai\"", "\"GIT_CONFIG_VALUE_3\"", "[\"api.test\"]") "]", 400,
+         "invalid_value", "credentials[0].env"},
+        {"[" CRED("\"openai\"", "\"AIRLOCK_X\"", "[\"api.test\"]") "]", 400, "invalid_value",
+         "credentials[0].env"},
+        {"[" CRED("\"openai\"", "\"FOO\"", "[\"api.test\"]") "]", 400, "invalid_value",
+         "credentials[0].env"}, /* also in the body's env */
+        {"[" CRED("\"openai\"", "\"A\"", "[]") "]", 400, "invalid_value",
+         "credentials[0].injectHosts"},
+        {"[" CRED("\"openai\"", "\"A\"", "\"api.test\"") "]", 400, "wrong_type",
+         "credentials[0].injectHosts"},
+        {"[" CRED("\"openai\"", "\"A\"", "[1]") "]", 400, "wrong_type",
+         "credentials[0].injectHosts[0]"},
+        {"[" CRED("\"openai\"", "\"A\"", "[\"other.test\"]") "]", 400, "invalid_value",
+         "credentials[0].injectHosts[0]"},
+        {"[" CRED("\"openai\"", "\"A\"", "[\"corp.test\"]") "]", 400, "invalid_value",
+         "credentials[0].injectHosts[0]"},
+        {"[" CRED("\"openai\"", "\"A\"", "[\"api.test\", \"*.test\"]") "]", 400, "invalid_value",
+         "credentials[0].injectHosts[1]"},
+        {"[" CRED("\"openai\"", "\"A\"", "[\"*.com\"]") "]", 400, "invalid_value",
+         "credentials[0].injectHosts[0]"},
+        {"[" CRED("\"openai\"", "\"A\"", "[\"api.test\", \"API.TEST\"]") "]", 400, "invalid_value",
+         "credentials[0].injectHosts[1]"},
+        {"[" CRED("\"openai\"", "\"A\"", "[\"api.test\"]") ", " CRED("\"openai\"", "\"B\"",
+                                                                     "[\"api.test\"]") "]",
+         400, "invalid_value", "credentials[1].secret"},
+        {"[" CRED("\"openai\"", "\"A\"", "[\"api.test\"]") ", " CRED("\"npm\"", "\"A\"",
+                                                                     "[\"api.test\"]") "]",
+         400, "invalid_value", "credentials[1].env"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+        snprintf(body, sizeof(body), "{" NET ", \"env\": {\"FOO\": \"x\"}, \"credentials\": %s}",
+                 bad[i].creds);
+        create_refused(&g, "alice", body, bad[i].status, bad[i].code, bad[i].field);
+    }
+    /* more than 16 */
+    char many[4096] = "{" NET ", \"credentials\": [";
+    for (int i = 0; i < 17; i++) {
+        char one[128];
+        snprintf(one, sizeof(one),
+                 "%s{\"secret\": \"openai\", \"env\": \"V%d\", \"injectHosts\": "
+                 "[\"api.test\"]}",
+                 i ? ", " : "", i);
+        strncat(many, one, sizeof(many) - strlen(many) - 1);
+    }
+    strncat(many, "]}", sizeof(many) - strlen(many) - 1);
+    create_refused(&g, "alice", many, 400, "invalid_value", "credentials");
+    /* allowAllDomains covers any host; deniedDomains and excludeDomains never */
+    ald_config_free(&g);
+    assert_int_equal(ald_config_init(&g), 0);
+    conf = "{\"grants\": {\"alice\": {\"credentials\": [\"openai\"], \"allowAllDomains\": true}}}";
+    if (ald_config_load_buffer(&g, "t.json", conf, strlen(conf)) < 0)
+        fail_msg("%s", al_error_last());
+    create_accepted(&g, "alice",
+                    "{\"settings\": {\"network\": {\"allowAllDomains\": true}}, \"credentials\": "
+                    "[" CRED("\"openai\"", "\"A\"", "[\"anything.test\"]") "]}");
+    create_refused(&g, "alice",
+                   "{\"settings\": {\"network\": {\"allowAllDomains\": true, \"deniedDomains\": "
+                   "[\"*.corp.test\"]}}, \"credentials\": [" CRED("\"openai\"", "\"A\"",
+                                                                  "[\"x.corp.test\"]") "]}",
+                   400, "invalid_value", "credentials[0].injectHosts[0]");
+    /* tlsTerminate: {} gives the session its own CA; the server's files never */
+    memset(&e, 0, sizeof(e));
+    const char *tt = "{\"settings\": {\"network\": {\"allowedDomains\": [\"api.test\"], "
+                     "\"tlsTerminate\": {\"excludeDomains\": [\"pinned.test\"]}}}}";
+    if (ald_body_create(&r, tt, strlen(tt), &g, "alice", &e) < 0)
+        fail_msg("%s", e.message);
+    assert_true(r.policy.net.tls_terminate);
+    assert_int_equal(r.policy.net.tls_exclude.len, 1);
+    ald_create_req_free(&r);
+    create_refused(&g, "alice",
+                   "{\"settings\": {\"network\": {\"tlsTerminate\": {\"caCertPath\": "
+                   "\"/etc/ssl/certs/ca-certificates.crt\", \"caKeyPath\": \"/etc/hostname\"}}}}",
+                   403, "forbidden", "settings.network.tlsTerminate");
+    create_refused(&g, "alice",
+                   "{\"settings\": {\"network\": {\"tlsTerminate\": {\"extraCaCertPaths\": "
+                   "[\"/etc/ssl/certs/ca-certificates.crt\"]}}}}",
+                   403, "forbidden", "settings.network.tlsTerminate");
+    /* an injectHost under excludeDomains is never terminated */
+    create_refused(&g, "alice",
+                   "{\"settings\": {\"network\": {\"allowedDomains\": [\"api.test\"], "
+                   "\"tlsTerminate\": {\"excludeDomains\": [\"api.test\"]}}}, \"credentials\": "
+                   "[" CRED("\"openai\"", "\"A\"", "[\"api.test\"]") "]}",
+                   400, "invalid_value", "credentials[0].injectHosts[0]");
+    /* a mask entry takes its value from airlock run's environment: not here */
+    create_refused(&g, "alice",
+                   "{\"settings\": {\"sandbox\": {\"network\": {\"allowedDomains\": "
+                   "[\"api.test\"], \"tlsTerminate\": {}}, \"credentials\": {\"envVars\": "
+                   "[{\"name\": \"T\", \"mode\": \"mask\", \"injectHosts\": [\"api.test\"]}]}}}}",
+                   403, "forbidden", "settings.credentials");
+#undef CRED
+#undef NET
+    ald_config_free(&g);
+}
+
+static void test_domain_covers(void **state)
+{
+    (void)state;
+    assert_true(ald_domain_covers("api.test", "api.test"));
+    assert_true(ald_domain_covers("API.test", "api.TEST"));
+    assert_true(ald_domain_covers("*.test", "api.test"));
+    assert_true(ald_domain_covers("*.test", "a.b.test"));
+    assert_true(ald_domain_covers("*.test", "*.test"));
+    assert_true(ald_domain_covers("*.test", "*.b.test"));
+    assert_true(ald_domain_covers("api.test", "api.test:443"));
+    assert_true(ald_domain_covers("api.test:443", "api.test:443"));
+    assert_false(ald_domain_covers("api.test:443", "api.test"));
+    assert_false(ald_domain_covers("api.test:443", "api.test:8443"));
+    assert_false(ald_domain_covers("*.test", "test"));
+    assert_false(ald_domain_covers("*.test", "xtest"));
+    assert_false(ald_domain_covers("*.test", "api.testx"));
+    assert_false(ald_domain_covers("api.test", "*.api.test"));
+    assert_false(ald_domain_covers("api.test", "x.api.test"));
+    assert_false(ald_domain_covers("*.b.test", "*.test"));
+    assert_false(ald_domain_covers("a.test", "b.test"));
+    assert_false(ald_domain_covers("*", "a.test")); /* not a pattern these take */
+    assert_false(ald_domain_covers("", "a.test"));
+    assert_false(ald_domain_covers("*.", "a."));
+}
+
+static void test_grant_credentials(void **state)
+{
+    (void)state;
+    struct ald_config g;
+    assert_int_equal(ald_config_init(&g), 0);
+    static const char *const bad[] = {
+        "{\"grants\": {\"alice\": {\"credentials\": \"openai\"}}}",
+        "{\"grants\": {\"alice\": {\"credentials\": [1]}}}",
+        "{\"grants\": {\"alice\": {\"credentials\": [\"9x\"]}}}",
+        "{\"grants\": {\"alice\": {\"credentials\": [\"a.b\"]}}}",
+        "{\"grants\": {\"alice\": {\"credentials\": [\"\"]}}}",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+        assert_int_equal(ald_config_load_buffer(&g, "t.json", bad[i], strlen(bad[i])), AL_EINVAL);
+        assert_non_null(strstr(al_error_last(), "grants.alice.credentials"));
+    }
+    const char *ok = "{\"grants\": {\"alice\": {\"credentials\": [\"openai\", \"openai\"]}}}";
+    assert_int_equal(ald_config_load_buffer(&g, "t.json", ok, strlen(ok)), 0);
+    assert_true(ald_grant_allows_credential(ald_grants_find(&g.grants, "alice"), "openai"));
+    assert_false(ald_grant_allows_credential(ald_grants_find(&g.grants, "alice"), "npm"));
+    assert_false(ald_grant_allows_credential(ald_grants_find(&g.grants, "bob"), "openai"));
+    assert_false(ald_grant_allows_credential(NULL, "openai"));
+    ald_config_free(&g);
+    /* the api's name rule is the store's */
+    static const char *const names[] = {
+        "openai",
+        "A",
+        "a-b_C9",
+        "",
+        "9a",
+        "_a",
+        "-a",
+        "a.b",
+        "a b",
+        "a/b",
+        "é",
+        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(*names); i++)
+        if (ald_secret_name_valid(names[i]) != creds_http_name_valid(names[i]))
+            fail_msg("the rules differ on \"%s\"", names[i]);
+}
+
 static void test_grants(void **state)
 {
     (void)state;
@@ -842,6 +1062,9 @@ int main(void)
         cmocka_unit_test(test_tty_size),
         cmocka_unit_test(test_widening_refused),
         cmocka_unit_test(test_grants),
+        cmocka_unit_test(test_create_credentials),
+        cmocka_unit_test(test_domain_covers),
+        cmocka_unit_test(test_grant_credentials),
         cmocka_unit_test(test_branch_rules),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

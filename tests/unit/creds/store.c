@@ -229,6 +229,185 @@ static void github_time(void **state)
     assert_int_equal(creds_github_time_parse(&t, "2026-01-01T00:00:00Zjunk"), AL_EINVAL);
 }
 
+static void put_http(creds_store *s, const char *name, const char *value, const char *hosts)
+{
+    char scope[128];
+    struct creds_entry e = {.kind = CREDS_KIND_HTTP, .secret = (char *)value};
+    snprintf(scope, sizeof(scope), "http:%s", name);
+    e.scope = scope;
+    assert_int_equal(creds_http_hosts_parse(&e.hosts, hosts, strlen(hosts)), 0);
+    assert_int_equal(creds_store_put(s, &e), 0);
+    al_strlist_free(&e.hosts);
+}
+
+/* HTTP secrets: a namespace of their own, never a repository's credential,
+ * with their hosts kept across a save. */
+static void http_secrets(void **state)
+{
+    creds_store *s = NULL;
+    unlink(store_path);
+    assert_int_equal(creds_store_open(&s, store_path, key_path), 0);
+    put(s, "github.com", "git-secret-1234");
+    put_http(s, "openai", "sk-real-value-1234", "api.openai.com,*.Example.ORG");
+    /* named like a host: still never a git credential */
+    put_http(s, "localhost", "http-secret-5678", "localhost");
+    assert_int_equal(creds_store_save(s), 0);
+    creds_store_free(s);
+    assert_int_equal(creds_store_open(&s, store_path, key_path), 0);
+    assert_int_equal(creds_store_count(s), 3);
+    const struct creds_entry *e;
+    assert_int_equal(creds_store_http_find(&e, s, "openai"), 0);
+    assert_int_equal(e->kind, CREDS_KIND_HTTP);
+    assert_string_equal(e->secret, "sk-real-value-1234");
+    assert_int_equal(e->hosts.len, 2);
+    assert_string_equal(e->hosts.items[0], "api.openai.com");
+    assert_string_equal(e->hosts.items[1], "*.example.org");
+    assert_int_equal(creds_store_http_find(&e, s, "github"), AL_ENOTFOUND);
+    assert_int_equal(creds_store_http_find(&e, s, "http:openai"), AL_ENOTFOUND);
+    /* a git scope is never an HTTP secret, nor the reverse */
+    assert_int_equal(creds_store_http_find(&e, s, "github.com"), AL_ENOTFOUND);
+    assert_int_equal(creds_store_lookup(&e, s, "localhost/o/r"), AL_ENOTFOUND);
+    assert_int_equal(creds_store_lookup(&e, s, "http:openai/o/r"), AL_ENOTFOUND);
+    secret_of(s, "http:localhost/o/r", NULL);
+    /* a git scope cannot take the HTTP namespace */
+    struct creds_entry sneaky = {.scope = "http:openai", .kind = CREDS_KIND_TOKEN, .secret = "x"};
+    assert_int_equal(creds_store_put(s, &sneaky), AL_EINVAL);
+    assert_int_equal(creds_store_http_find(&e, s, "openai"), 0);
+    assert_string_equal(e->secret, "sk-real-value-1234");
+    /* malformed HTTP entries */
+    struct creds_entry bad = {.scope = "http:9bad", .kind = CREDS_KIND_HTTP, .secret = "v1234"};
+    al_strlist_push(&bad.hosts, "a.example.com");
+    assert_int_equal(creds_store_put(s, &bad), AL_EINVAL); /* name */
+    bad.scope = "http:good";
+    bad.secret = "has space";
+    assert_int_equal(creds_store_put(s, &bad), AL_EINVAL); /* value */
+    bad.secret = "";
+    assert_int_equal(creds_store_put(s, &bad), AL_EINVAL);
+    al_strlist_free(&bad.hosts);
+    bad.secret = "v1234";
+    assert_int_equal(creds_store_put(s, &bad), AL_EINVAL); /* no host */
+    al_strlist_push(&bad.hosts, "*.com");
+    assert_int_equal(creds_store_put(s, &bad), AL_EINVAL); /* too broad */
+    al_strlist_free(&bad.hosts);
+    assert_int_equal(creds_store_remove(s, "http:localhost"), 0);
+    assert_int_equal(creds_store_http_find(&e, s, "localhost"), AL_ENOTFOUND);
+    creds_store_free(s);
+}
+
+static void http_names_values_hosts(void **state)
+{
+    assert_true(creds_http_name_valid("OPENAI_KEY"));
+    assert_true(creds_http_name_valid("a-b_c9"));
+    assert_false(creds_http_name_valid(""));
+    assert_false(creds_http_name_valid("9a"));
+    assert_false(creds_http_name_valid("_a"));
+    assert_false(creds_http_name_valid("a.b"));
+    assert_false(creds_http_name_valid("a/b"));
+    assert_false(creds_http_name_valid("a b"));
+    char longname[80];
+    memset(longname, 'a', sizeof(longname) - 1);
+    longname[sizeof(longname) - 1] = '\0';
+    assert_false(creds_http_name_valid(longname));
+    longname[64] = '\0';
+    assert_true(creds_http_name_valid(longname));
+
+    assert_int_equal(creds_http_value_check("tok_123", 7), 0);
+    assert_int_equal(creds_http_value_check("", 0), AL_EINVAL);
+    assert_int_equal(creds_http_value_check("a\nb", 3), AL_EINVAL);
+    assert_int_equal(creds_http_value_check("a\0b", 3), AL_EINVAL);
+    assert_int_equal(creds_http_value_check("a b", 3), AL_EINVAL);
+    assert_int_equal(creds_http_value_check("\xc3\xa9", 2), AL_EINVAL);
+    /* the reason never repeats the value */
+    assert_int_equal(creds_http_value_check("zqVALUEzq-\x01-x", 14), AL_EINVAL);
+    assert_null(strstr(al_error_last(), "zqVALUEzq"));
+    static char big[CREDS_HTTP_VALUE_MAX + 2];
+    memset(big, 'x', sizeof(big));
+    assert_int_equal(creds_http_value_check(big, CREDS_HTTP_VALUE_MAX), 0);
+    assert_int_equal(creds_http_value_check(big, CREDS_HTTP_VALUE_MAX + 1), AL_EINVAL);
+
+    struct al_strlist h = AL_STRLIST_INIT;
+    static const char *const bad[] = {
+        "",
+        ",",
+        "a.example.com,",
+        ",a.example.com",
+        "a.example.com,,b.example.com",
+        "*.com",
+        "*",
+        "a b.example.com",
+        "a.example.com,A.EXAMPLE.COM",
+        "http://a.example.com",
+        "a.example.com/path",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+        assert_int_equal(creds_http_hosts_parse(&h, bad[i], strlen(bad[i])), AL_EINVAL);
+        al_strlist_free(&h);
+    }
+    /* a NUL inside the given length */
+    assert_int_equal(creds_http_hosts_parse(&h, "a.example.com\0,b", 17), AL_EINVAL);
+    al_strlist_free(&h);
+    char many[2048] = "";
+    for (int i = 0; i <= CREDS_HTTP_HOSTS_MAX; i++) {
+        char one[32];
+        snprintf(one, sizeof(one), "%sh%d.example.com", i ? "," : "", i);
+        strncat(many, one, sizeof(many) - strlen(many) - 1);
+    }
+    assert_int_equal(creds_http_hosts_parse(&h, many, strlen(many)), AL_EINVAL);
+    al_strlist_free(&h);
+    /* the given length is the end, not the NUL */
+    assert_int_equal(creds_http_hosts_parse(&h, "a.example.com,b.example.com", 13), 0);
+    assert_int_equal(h.len, 1);
+    al_strlist_free(&h);
+    assert_int_equal(creds_http_hosts_parse(&h, "API.example.com:8443,*.example.org", 34), 0);
+    assert_string_equal(h.items[0], "api.example.com:8443");
+    assert_string_equal(h.items[1], "*.example.org");
+    al_strlist_free(&h);
+}
+
+static void seal_round_trip(void **state)
+{
+    creds_store *s = NULL, *other = NULL;
+    char *sealed = NULL;
+    unsigned char *plain = NULL;
+    size_t plen = 0;
+    unlink(store_path);
+    assert_int_equal(creds_store_open(&s, store_path, key_path), 0);
+    assert_int_equal(creds_store_seal(&sealed, s, "ca:s_1", "-----BEGIN KEY-----x", 20), 0);
+    assert_non_null(strstr(sealed, "alks1."));
+    assert_null(strstr(sealed, "BEGIN"));
+    assert_int_equal(creds_store_unseal(&plain, &plen, s, "ca:s_1", sealed, strlen(sealed)), 0);
+    assert_int_equal(plen, 20);
+    assert_memory_equal(plain, "-----BEGIN KEY-----x", 20);
+    free(plain);
+    /* another session's aad, a flipped byte, truncations, junk */
+    assert_int_equal(creds_store_unseal(&plain, &plen, s, "ca:s_2", sealed, strlen(sealed)),
+                     AL_EAUTH);
+    size_t n = strlen(sealed);
+    for (size_t i = 6; i < n; i++) {
+        char saved = sealed[i];
+        sealed[i] = saved == 'A' ? 'B' : 'A';
+        assert_true(creds_store_unseal(&plain, &plen, s, "ca:s_1", sealed, n) < 0);
+        sealed[i] = saved;
+    }
+    for (size_t i = 0; i < n; i++)
+        assert_true(creds_store_unseal(&plain, &plen, s, "ca:s_1", sealed, i) < 0);
+    assert_int_equal(creds_store_unseal(&plain, &plen, s, "ca:s_1", "alks1.", 6), AL_EINVAL);
+    assert_int_equal(creds_store_unseal(&plain, &plen, s, "ca:s_1", "alks1.!!!!", 10), AL_EINVAL);
+    assert_int_equal(creds_store_unseal(&plain, &plen, s, "ca:s_1", "xyz", 3), AL_EINVAL);
+    /* another master key */
+    char okey[300];
+    snprintf(okey, sizeof(okey), "%s/other.key", dir);
+    unlink(okey);
+    assert_int_equal(creds_key_generate(okey), 0);
+    char ostore[300];
+    snprintf(ostore, sizeof(ostore), "%s/none", dir);
+    assert_int_equal(creds_store_open(&other, ostore, okey), 0);
+    assert_int_equal(creds_store_unseal(&plain, &plen, other, "ca:s_1", sealed, n), AL_EAUTH);
+    creds_store_free(other);
+    free(sealed);
+    creds_store_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -236,6 +415,9 @@ int main(void)
         cmocka_unit_test(tampered_file_refused),
         cmocka_unit_test(loose_permissions_refused),
         cmocka_unit_test(reload_all_or_nothing),
+        cmocka_unit_test(http_secrets),
+        cmocka_unit_test(http_names_values_hosts),
+        cmocka_unit_test(seal_round_trip),
         cmocka_unit_test(github_time),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -69,6 +69,8 @@ struct ald_config {
     } px_token_keys[4];
     size_t n_px_token_keys;
     char *px_credential_store; /* sent to the gitproxy on request; NULL: <state_dir>/creds.store */
+    char *px_master_key;       /* the store's key, read for HTTP secrets (sessions'
+                                  "credentials"); NULL: <state_dir>/master.key */
 };
 
 /* Fills `cfg` with the defaults (no file needed). */

@@ -5,10 +5,12 @@
  *
  * "grants": {"alice": {"allowedAddresses": ["10.20.0.0/16"],
  *                      "allowLocalBinding": true, "allowAllDomains": true,
- *                      "requireSniMatch": false}}
+ *                      "requireSniMatch": false,
+ *                      "credentials": ["openai"]}}
  *
  * Each value is the most that user's sessions may set: addresses inside the
- * granted ranges, a flag set the widening way. Every other widening key of
+ * granted ranges, a flag set the widening way, the HTTP secrets of the
+ * credential store (by name) a create's "credentials" may use. Every other widening key of
  * a settings document (proxy ports, parent/MITM/custom proxies, unix
  * sockets, weaker isolation, excluded or unsandboxed commands) is never
  * grantable: airlockd's sessions have no such thing to offer. */
@@ -19,6 +21,8 @@
 #include <stdint.h>
 
 #include <jansson.h>
+
+#include "airlock/strlist.h"
 
 /* An address range. IPv4 is held as its IPv4-mapped IPv6 form
  * (::ffff:a.b.c.d, prefix + 96), so one comparison covers both spellings. */
@@ -33,7 +37,8 @@ struct ald_grant {
     size_t n_addresses;
     int allow_local_binding;
     int allow_all_domains;
-    int no_sni_match; /* requireSniMatch may be false */
+    int no_sni_match;              /* requireSniMatch may be false */
+    struct al_strlist credentials; /* HTTP secrets (store names) the user's sessions may use */
 };
 
 struct ald_grants {
@@ -61,6 +66,22 @@ void ald_grants_free(struct ald_grants *g);
 
 /* The grant of `user`, or NULL (also for a NULL user). */
 const struct ald_grant *ald_grants_find(const struct ald_grants *g, const char *user);
+
+/* 1 when `name` can name an HTTP secret of the credential store:
+ * [A-Za-z][A-Za-z0-9_-]*, at most 64 bytes (the rule of
+ * creds_http_name_valid(), creds_store.h; kept here so that the api's
+ * parsers do not link the store). */
+int ald_secret_name_valid(const char *name);
+
+/* 1 when `grant` (may be NULL) lets a session use the HTTP secret `name`. */
+int ald_grant_allows_credential(const struct ald_grant *grant, const char *name);
+
+/* 1 when the domain pattern `outer` (allowedDomains syntax: "host",
+ * "*.domain", either with ":PORT"; lower case) matches every host the
+ * pattern `inner` matches: equal; or `outer` is "*.D" and `inner` is a
+ * subdomain of D or a wildcard below it; and `outer` has no port or the
+ * same port as `inner`. */
+int ald_domain_covers(const char *outer, const char *inner);
 
 /* 1 when `grant` (may be NULL) lets a session list the address range `c`. */
 int ald_grant_allows_address(const struct ald_grant *grant, const struct ald_cidr *c);

@@ -62,10 +62,18 @@ struct ald_git_hooks {
     int (*clone)(struct ald *d, struct ald_session *s);
 };
 
+/* A session's HTTP secrets and CA (ald_secrets_*, adapters/secrets.h). */
+struct ald_creds_hooks {
+    int (*prepare)(struct ald *d, struct ald_session *s, const struct ald_create_req *req,
+                   struct ald_fault *f);
+    int (*load)(const struct ald *d, struct ald_session *s, json_t *rec);
+};
+
 struct ald_hooks {
     struct ald_store_hooks store;
     struct ald_px_hooks px;
     struct ald_git_hooks git;
+    struct ald_creds_hooks creds;
 };
 
 #endif

@@ -12,6 +12,21 @@
 
 #include "airlockd/core/config.h"
 
+#define ALD_CREDS_MAX        16 /* "credentials" entries of one session */
+#define ALD_INJECT_HOSTS_MAX 32 /* injectHosts of one entry */
+
+/* One entry of a create's "credentials": the HTTP secret `secret` of the
+ * credential store, given to every command as `env`=its sentinel, whose
+ * real value the egress proxy puts back only in requests to
+ * `inject_hosts`. Checked by the api (names, grant, hosts covered by the
+ * session's allowedDomains); the secret's existence and its stored hosts by
+ * the store's adapter at create. */
+struct ald_cred_req {
+    char *secret;
+    char *env;
+    struct al_strlist inject_hosts; /* lower case, allowedDomains syntax */
+};
+
 /* A session to create (POST /v1/sessions). Owns everything it points to; free with
  * ald_create_req_free(). */
 struct ald_create_req {
@@ -20,12 +35,14 @@ struct ald_create_req {
      * netproxy are built from this, never from the document again. */
     struct al_policy policy;
     struct ald_limits limits;
-    json_t *env;      /* object of strings (never NULL after success) */
-    int mode;         /* AL_MODE_AUTO_ALLOW or AL_MODE_REGULAR */
-    json_t *metadata; /* object of strings (never NULL after success) */
-    char *repo;       /* NULL or "https://HOST/OWNER/NAME[.git]" */
-    char *base;       /* NULL: the upstream's default branch */
-    char *branch;     /* NULL: the config's git.session_ref for the session */
+    json_t *env;                /* object of strings (never NULL after success) */
+    int mode;                   /* AL_MODE_AUTO_ALLOW or AL_MODE_REGULAR */
+    json_t *metadata;           /* object of strings (never NULL after success) */
+    char *repo;                 /* NULL or "https://HOST/OWNER/NAME[.git]" */
+    char *base;                 /* NULL: the upstream's default branch */
+    char *branch;               /* NULL: the config's git.session_ref for the session */
+    struct ald_cred_req *creds; /* "credentials", n_creds of them */
+    size_t n_creds;
 };
 
 void ald_create_req_free(struct ald_create_req *r);

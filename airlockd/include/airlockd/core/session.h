@@ -14,6 +14,7 @@
 #include "airlockd/core/principal.h"
 #include "airlockd/core/requests.h"
 
+#include "airlock/credmask.h"
 #include "airlock/sbsession.h"
 
 struct ald;
@@ -81,6 +82,26 @@ struct ald_session_git {
     json_t *env;  /* NULL or GIT_CONFIG_* for every command */
 };
 
+/* The path inside a session's sandbox of the trust bundle that holds its
+ * CA (the distribution's bundle with the session CA appended), and the
+ * variables that point the usual clients at it. */
+#define ALD_CA_BUNDLE_PATH "/etc/ssl/certs/ca-certificates.crt"
+
+/* A session's HTTP secrets and its CA (adapters/secrets.c): set before the
+ * session is linked (create) or by its load (re-adoption), never changed
+ * after, so read without a lock; freed (values and key wiped) with the
+ * session. */
+struct ald_session_creds {
+    json_t *rec;           /* NULL, or what its row keeps: {"ca_cert": PEM, "ca_key":
+                              sealed (creds_store_seal), "list": [{"secret", "env",
+                              "inject_hosts", "sentinel"}]}; never a value */
+    json_t *env;           /* NULL, or VAR -> sentinel and the CA trust variables, given
+                              to every command */
+    struct al_credset set; /* the real values, named by secret; what the netproxy gets */
+    char *ca_cert;         /* PEM, or NULL: no CA (then no credential either) */
+    char *ca_key;          /* PEM, in memory only */
+};
+
 /* One session. Each part says which lock guards it. */
 struct ald_session {
     /* Identity and limits: set before the session is linked into the live
@@ -107,6 +128,7 @@ struct ald_session {
     struct ald_approvals approvals;  /* d->lock */
     struct ald_session_px px;        /* d->lock */
     struct ald_session_git git;      /* d->lock */
+    struct ald_session_creds creds;  /* set before linking, then read-only */
 };
 
 /* Loads the live sessions, starts the control and reaper threads. */
@@ -149,6 +171,10 @@ void ald_session_touch(struct ald *d, struct ald_session *s);
 
 /* Writes the session's row (takes d->lock itself). */
 int ald_session_save(struct ald *d, struct ald_session *s);
+
+/* Wipes and frees a session's credentials part (the session's own free,
+ * and the creds hooks on failure). */
+void ald_session_creds_clear(struct ald_session_creds *c);
 
 /* Host path of the session's workspace / output dir. */
 void ald_session_path(const struct ald *d, const char *id, const char *leaf, char *out,

@@ -1,0 +1,37 @@
+/* A session's HTTP secrets and its CA (docs/airlockd.md, "HTTP secrets"):
+ * the values come from the encrypted credential store, the CA is made for
+ * the session; what the session's row keeps holds no value and the CA's
+ * key only sealed with the store's master key. Core reaches these through
+ * struct ald_hooks (core/hooks.h). */
+#ifndef ALD_ADAPTERS_SECRETS_H
+#define ALD_ADAPTERS_SECRETS_H
+
+#include <jansson.h>
+
+#include "airlockd/core/fault.h"
+
+struct ald;
+struct ald_session;
+struct ald_create_req;
+
+/* Fills s->creds for a new session: nothing when req has no credentials
+ * and its network policy no tls_terminate. Otherwise opens the credential
+ * store (proxies.credential_store, proxies.master_key), finds each
+ * credential's HTTP secret (400 `invalid_value` naming
+ * credentials[i].secret when there is none), checks each of its injectHosts
+ * against the secret's stored hosts (403 `forbidden` naming
+ * credentials[i].injectHosts[j] when none covers it), makes each sentinel
+ * (credmask.h), a session CA (np_ca_generate) and seals its key. On error
+ * s->creds is left empty and `f` says why. */
+int ald_secrets_prepare(struct ald *d, struct ald_session *s, const struct ald_create_req *req,
+                        struct ald_fault *f);
+
+/* Fills s->creds of a re-adopted session from its row's `rec`: the CA key
+ * unsealed, each secret's value read again from the store with its stored
+ * sentinel (the sandbox's environment does not change). A secret removed
+ * from the store since is left out (its sentinel is then never replaced),
+ * an inject host its stored hosts no longer cover is dropped; both logged.
+ * AL_E* when the CA cannot be restored (s->creds then empty). */
+int ald_secrets_load(const struct ald *d, struct ald_session *s, json_t *rec);
+
+#endif
