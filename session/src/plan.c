@@ -266,21 +266,6 @@ static int plan_apply_opts(struct sb_plan *plan, const struct sb_config *cfg,
             return err;
         plan->mounts[plan->len - 1].no_remap = 1;
     }
-    for (size_t i = 0; i < opts->n_ro_binds; i++) {
-        const struct sbs_bind *b = &opts->ro_binds[i];
-        struct stat st;
-        if (!realpath(b->src, real) || stat(real, &st) < 0 || !S_ISREG(st.st_mode))
-            return al_error_set(AL_EINVAL, "bind %s: not a regular file", b->src);
-        if (b->dst[0] != '/' || strstr(b->dst, "/.."))
-            return al_error_set(AL_EINVAL, "bind %s: %s is not an absolute path", b->src, b->dst);
-        if ((err = plan_add(plan, SB_MNT_RO, real, 0)) < 0)
-            return err;
-        struct sb_mount *m = &plan->mounts[plan->len - 1];
-        m->no_remap = 1;
-        free(m->dst);
-        if (!(m->dst = strdup(b->dst)))
-            return AL_ENOMEM;
-    }
     if (!opts->workspace_mount)
         return 0;
     if (opts->workspace_mount[0] != '/' || strcmp(opts->workspace_mount, "/") == 0 ||

@@ -67,8 +67,6 @@ struct sb_plan_opts {
     const char *rootfs;          /* see struct sb_plan */
     const char *const *hide;     /* host paths hidden in the sandbox */
     size_t n_hide;
-    const struct sbs_bind *ro_binds; /* host files bound read-only elsewhere */
-    size_t n_ro_binds;
 };
 
 /* plan.c: resolves the policy against the host filesystem (globs expanded,

@@ -141,7 +141,9 @@ int sbs_start(struct sbs_conn *out, const struct sbs_spec *spec)
                             .n_ro_paths = spec->n_ro_paths,
                             .memory_mb = spec->memory_mb,
                             .pids = spec->pids,
-                            .cpus = spec->cpus};
+                            .cpus = spec->cpus,
+                            .file_binds = spec->file_binds,
+                            .n_file_binds = spec->n_file_binds};
     /* The state dir holding the control socket does not exist inside. */
     char state_dir[PATH_MAX];
     snprintf(state_dir, sizeof(state_dir), "%s", spec->control_path);
@@ -155,9 +157,7 @@ int sbs_start(struct sbs_conn *out, const struct sbs_spec *spec)
     struct sb_plan_opts opts = {.workspace_mount = spec->workspace_mount,
                                 .rootfs = spec->rootfs,
                                 .hide = hide,
-                                .n_hide = spec->n_hide + 1,
-                                .ro_binds = spec->ro_binds,
-                                .n_ro_binds = spec->n_ro_binds};
+                                .n_hide = spec->n_hide + 1};
     if ((err = sb_plan_build_ex(&plan, &cfg, &opts)) < 0)
         goto out;
     t[1] = mono_ms();

@@ -463,13 +463,13 @@ static int start_sandbox(struct ald *d, struct ald_session *s, struct al_policy 
      * read-only over the root's own, where every client looks by default
      * or through the variables of s->creds.env. */
     char bundle[PATH_MAX];
-    struct sbs_bind bind = {bundle, ALD_CA_BUNDLE_PATH};
+    struct sb_file_bind bind = {bundle, ALD_CA_BUNDLE_PATH};
     if (s->creds.ca_cert) {
         ald_session_path(d, s->id, "ca-bundle.pem", bundle, sizeof(bundle));
         if ((err = ca_bundle_write(d, s, bundle)) < 0)
             goto out;
-        spec.ro_binds = &bind;
-        spec.n_ro_binds = 1;
+        spec.file_binds = &bind;
+        spec.n_file_binds = 1;
     }
     struct sbs_conn conn;
     memset(&conn, 0, sizeof(conn));

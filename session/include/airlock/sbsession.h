@@ -86,19 +86,12 @@ struct sbs_spec {
                                     program the daemon ships) */
     size_t n_ro_paths;
     /* optional: host files bound read-only at another path inside (a
-     * session CA's merged trust bundle over the distribution's bundle).
-     * The source must be a regular file; the destination an absolute path
-     * that exists in the sandbox's root (the bind fails otherwise). */
-    const struct sbs_bind *ro_binds;
-    size_t n_ro_binds;
+     * session CA's merged trust bundle over the distribution's bundle),
+     * after every other mount, as sb_config.file_binds (the same mount kind
+     * as `airlock run`'s masked files and bundle). */
+    const struct sb_file_bind *file_binds;
+    size_t n_file_binds;
 };
-
-/* One read-only bind of a host file at another path (sbs_spec.ro_binds). */
-struct sbs_bind {
-    const char *src; /* host path */
-    const char *dst; /* path inside the sandbox */
-};
-
 /* What the daemon stores to find a running sandbox again after a restart. */
 struct sbs_record {
     pid_t init_pid;           /* host pid of airlock-init */
