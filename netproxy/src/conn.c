@@ -842,7 +842,7 @@ static void relay_start(struct np_conn *c, const struct np_listener *l)
 /* Starts (or restarts, for keep-alive) the upstream side once allowed. */
 static void proceed(struct np_conn *c)
 {
-    if (c->kind != NP_RELAY && np_http_request_rules(c) < 0)
+    if (c->kind != NP_RELAY && (np_http_request_rules(c) < 0 || np_plain_creds_inject(c) < 0))
         return;
     if (c->ufd >= 0 && c->up_reusable && !c->is_connect && c->up_port == c->port &&
         strcmp(c->up_host, c->host) == 0) {

@@ -248,10 +248,14 @@ void np_socks_on_data(struct np_conn *c);
 void np_socks_on_connected(struct np_conn *c);
 
 /* plain_creds.c: masked credentials on plain-HTTP requests. _head checks
- * (and with allow_plaintext_inject rewrites) c->fwd_head and sets up the
- * body scan; _body scans body bytes about to be forwarded. Both return 0,
- * or -1 after refusing the request (np_conn_refuse). */
+ * c->fwd_head (a forbidden sentinel refuses the request) and sets up the
+ * body scan; _inject (with allow_plaintext_inject) puts the real values into
+ * c->fwd_head, called only after the request rules were checked, so no
+ * message or log line built from the head holds one; _body scans body bytes
+ * about to be forwarded. All return 0, or -1 after refusing the request
+ * (np_conn_refuse). */
 int np_plain_creds_head(struct np_conn *c);
+int np_plain_creds_inject(struct np_conn *c);
 int np_plain_creds_body(struct np_conn *c, const char *data, size_t len);
 void np_plain_creds_free(struct np_conn *c);
 

@@ -64,6 +64,8 @@ int np_plain_creds_head(struct np_conn *c)
     if (!cr)
         return 0;
     inject_ok = plaintext ? np_creds_inject_mask(cr, c->host, c->host_is_ip, c->port) : 0;
+    /* only checked here: the real values go in after the request rules
+     * (np_plain_creds_inject), whose messages quote the target */
     al_buf_init(&out, c->fwd_head.max + AL_CRED_VALUE_MAX * 4);
     err = al_cred_subst_head(&cr->set, inject_ok, c->fwd_head.ptr, c->fwd_head.len, &out, &used,
                              &culprit);
@@ -74,15 +76,6 @@ int np_plain_creds_head(struct np_conn *c)
         np_conn_refuse(c, 431, "bad-request", 0, "airlock: request head too large");
         err = -1;
     } else {
-        if (used) {
-            np_tt_cred_names(c->log.credential, sizeof(c->log.credential), &cr->set, used);
-            al_buf_reset(&c->fwd_head);
-            c->fwd_head.max = out.max;
-            if (al_buf_append(&c->fwd_head, out.ptr, out.len) < 0) {
-                np_conn_refuse(c, 431, "bad-request", 0, "airlock: request head too large");
-                err = -1;
-            }
-        }
         /* a body is scanned while it streams */
         if (!err && (c->body_left || c->body_chunked) && !c->plain_scan) {
             struct np_plain_scan *s = calloc(1, sizeof(*s));
@@ -107,6 +100,43 @@ int np_plain_creds_head(struct np_conn *c)
                 }
             }
         }
+    }
+    al_buf_wipe_free(&out);
+    np_creds_unref(cr);
+    return err;
+}
+
+int np_plain_creds_inject(struct np_conn *c)
+{
+    bool plaintext;
+    struct np_creds *cr;
+    struct al_buf out;
+    uint64_t used = 0, inject_ok;
+    int err = 0;
+
+    if (c->kind == NP_SOCKS5 || c->is_connect)
+        return 0;
+    cr = session_creds(c, &plaintext);
+    if (!cr)
+        return 0;
+    inject_ok = plaintext ? np_creds_inject_mask(cr, c->host, c->host_is_ip, c->port) : 0;
+    if (!inject_ok) {
+        np_creds_unref(cr);
+        return 0;
+    }
+    al_buf_init(&out, c->fwd_head.max + AL_CRED_VALUE_MAX * 4);
+    err = al_cred_subst_head(&cr->set, inject_ok, c->fwd_head.ptr, c->fwd_head.len, &out, &used,
+                             NULL);
+    if (err == 0 && used) {
+        np_tt_cred_names(c->log.credential, sizeof(c->log.credential), &cr->set, used);
+        al_buf_wipe_free(&c->fwd_head);
+        al_buf_init(&c->fwd_head, out.max);
+        err = al_buf_append(&c->fwd_head, out.ptr, out.len);
+    }
+    if (err < 0) {
+        /* AL_EPERM cannot happen: np_plain_creds_head checked this head */
+        np_conn_refuse(c, 431, "bad-request", 0, "airlock: request head too large");
+        err = -1;
     }
     al_buf_wipe_free(&out);
     np_creds_unref(cr);

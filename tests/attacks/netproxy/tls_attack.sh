@@ -123,6 +123,35 @@ case_opaque_connect() {
     lacks "Bearer $REAL" "$(cat "$T/nginx-access.log")" "the real token never sent"
 }
 
+case_gzip_echo() {
+    setup
+    # an inject host echoes the (replaced) header: compressed, the re-masker
+    # would see only gzip bytes
+    out=$(pc --compressed -H "X-Token: $SENT" "https://api.test:$P_GOOD/hdrgz")
+    lacks "$REAL" "$out" "gzip echo of the real value re-masked"
+    expect "x-token=$SENT" "$out" "the echo shows the sentinel"
+    out=$(pc -H "Accept-Encoding: gzip" -H "TE: gzip" -H "X-Token: $SENT" "https://api.test:$P_GOOD/hdrgz" | gzip -dc 2>/dev/null)
+    lacks "$REAL" "$out" "gzip asked for by hand, decompressed in the sandbox"
+}
+
+case_plain_rule_echo() {
+    # allowPlaintextInject and a request rule for the inject host: the rule's
+    # 403 names the path, the log keeps it; neither may hold the real value
+    setup --plaintext-inject --rule "api.test|GET|/allowed/**"
+    P="http://api.test:$P_PLAIN"
+    expect "403 blocked-by-request-rule" "$(code "$P/x/$SENT")" "plain HTTP, sentinel in a path that misses the rule"
+    lacks "$REAL" "$(cat "$T/body")" "the refusal does not show the real value"
+    code "$P/allowed/$SENT?q=$SENT" >/dev/null
+    log_has '"path":"/allowed/' "the allowed request was logged"
+    has "GET /allowed/$REAL?q=$REAL" "$(cat "$T/nginx-access.log")" "the inject host got the real value"
+    lacks "$REAL" "$(cat "$T/decisions.log")" "no real value in the decision log"
+    kill "$PROXY_PID"; wait "$PROXY_PID" 2>/dev/null
+    setup --plaintext-inject --report-only --rule "api.test|GET|/allowed/**"
+    code "$P/x/$SENT" >/dev/null
+    log_has '"would-deny"' "reportOnly logged would-deny"
+    lacks "$REAL" "$(cat "$T/decisions.log")" "no real value in the reportOnly log line"
+}
+
 declare -F "case_$CASE" >/dev/null || { echo "unknown case $CASE"; exit 2; }
 "case_$CASE"
 echo "$FAILS failure(s)"
