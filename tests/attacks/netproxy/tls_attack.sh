@@ -134,6 +134,18 @@ case_gzip_echo() {
     lacks "$REAL" "$out" "gzip asked for by hand, decompressed in the sandbox"
 }
 
+case_basic_echo() {
+    setup
+    # the proxy re-encodes Basic credentials with the real value inside; an
+    # inject host that echoes the header must not hand that base64 back
+    for user in u us usr; do
+        out=$(pc -u "$user:$SENT" "https://api.test:$P_GOOD/authecho")
+        b64=$(printf '%s' "$out" | sed -n 's/^auth=Basic //p')
+        lacks "$REAL" "$(printf '%s' "$b64" | base64 -d 2>/dev/null)" "Basic echo ($user:...) does not decode to the real value"
+        lacks "$(printf '%s:%s' "$user" "$REAL" | base64 -w0 | cut -c 8-40)" "$out" "nor hold its base64"
+    done
+}
+
 case_plain_rule_echo() {
     # allowPlaintextInject and a request rule for the inject host: the rule's
     # 403 names the path, the log keeps it; neither may hold the real value
