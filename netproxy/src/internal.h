@@ -144,6 +144,10 @@ struct np_conn {
     bool require_sni;
     struct np_plain_scan *plain_scan; /* HTTP: body scanned for sentinels
                                          (plain_creds.c), NULL when not */
+    struct np_plain_remask *remask;   /* HTTP: the upstream's bytes are
+                                         re-masked (a real value was put into
+                                         a request on it); freed with the
+                                         upstream connection */
 
     /* upstream */
     struct np_resolve_job *job;
@@ -256,6 +260,12 @@ void np_socks_on_connected(struct np_conn *c);
  * (np_conn_refuse). */
 int np_plain_creds_head(struct np_conn *c);
 int np_plain_creds_inject(struct np_conn *c);
+/* With c->remask: reads from the upstream `src` instead of splicing,
+ * re-masks real values and queues the result in c->down.pend (the held-back
+ * tail at the upstream's end of stream). 1 progress, 0 nothing to read (or
+ * `src` not ready), -1 error (the caller closes). */
+int np_plain_remask_pump(struct np_conn *c, int src, bool *src_ready);
+void np_plain_remask_free(struct np_conn *c);
 int np_plain_creds_body(struct np_conn *c, const char *data, size_t len);
 void np_plain_creds_free(struct np_conn *c);
 

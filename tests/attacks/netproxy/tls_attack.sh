@@ -146,6 +146,23 @@ case_basic_echo() {
     done
 }
 
+case_plain_echo() {
+    # allowPlaintextInject: a real value put into a plain-HTTP request and
+    # echoed by the inject host is re-masked like on HTTPS
+    setup --plaintext-inject
+    P="http://api.test:$P_PLAIN"
+    out=$(curl -sS --max-time 15 -x "http://127.0.0.1:$HP" -H "X-Token: $SENT" "$P/hdr" 2>&1)
+    expect "x-token=$SENT" "$out" "plain HTTP echo shows the sentinel"
+    out=$(curl -sS --max-time 15 -x "http://127.0.0.1:$HP" -u "u:$SENT" "$P/authecho" 2>&1)
+    lacks "$REAL" "$(printf '%s' "$out" | sed -n 's/^auth=Basic //p' | base64 -d 2>/dev/null)" "plain HTTP Basic echo"
+    # two requests on one connection, the first with the credential: both answered
+    out=$(curl -sS --max-time 15 -x "http://127.0.0.1:$HP" -H "X-Token: $SENT" "$P/hdr" "$P/hdr" 2>&1)
+    expect "x-token=$SENT
+x-token=$SENT" "$out" "keep-alive after a re-masked response"
+    expect "200 -" "$(CODE=http_code code -H "Authorization: Bearer $SENT" "$P/auth")" "the real value still authenticates"
+    expect "403 upgrade-not-inspected" "$(code -H "Authorization: Bearer $SENT" -H 'Connection: Upgrade' -H 'Upgrade: websocket' "$P/ws")" "plain Upgrade carrying a credential"
+}
+
 case_plain_rule_echo() {
     # allowPlaintextInject and a request rule for the inject host: the rule's
     # 403 names the path, the log keeps it; neither may hold the real value
