@@ -49,9 +49,19 @@ struct np_plain_remask {
     struct al_subst_stream st;
 };
 
+/* Whether the head line p[0..n) is header `name` (lower case, with ':'). */
+static bool line_is(const char *p, size_t n, const char *name)
+{
+    size_t k = strlen(name);
+    return n > k && strncasecmp(p, name, k) == 0;
+}
+
 /* Forwards the head with "Connection: close" in place of the client's
  * Connection headers: the upstream ends the stream after this response, so
- * the bytes the re-masker holds back are flushed at its end. 0 or AL_ETOOBIG. */
+ * the bytes the re-masker holds back are flushed at its end. And with
+ * "Accept-Encoding: identity" (Accept-Encoding and TE dropped): the
+ * re-masker sees bytes, so an echo must not come back compressed.
+ * 0 or AL_ETOOBIG. */
 static int head_close(struct np_conn *c)
 {
     struct al_buf h;
@@ -63,8 +73,9 @@ static int head_close(struct np_conn *c)
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         size_t n = nl ? (size_t)(nl - p) + 1 : (size_t)(end - p);
         if (n == 2 && p[0] == '\r') /* the blank line */
-            err |= al_buf_puts(&h, "Connection: close\r\n");
-        if (!(n > 11 && strncasecmp(p, "connection:", 11) == 0))
+            err |= al_buf_puts(&h, "Connection: close\r\nAccept-Encoding: identity\r\n");
+        if (!line_is(p, n, "connection:") && !line_is(p, n, "accept-encoding:") &&
+            !line_is(p, n, "te:"))
             err |= al_buf_append(&h, p, n);
         p += n;
     }

@@ -153,6 +153,8 @@ case_plain_echo() {
     P="http://api.test:$P_PLAIN"
     out=$(curl -sS --max-time 15 -x "http://127.0.0.1:$HP" -H "X-Token: $SENT" "$P/hdr" 2>&1)
     expect "x-token=$SENT" "$out" "plain HTTP echo shows the sentinel"
+    out=$(curl -sS --max-time 15 -x "http://127.0.0.1:$HP" --compressed -H "X-Token: $SENT" "$P/hdrgz" 2>&1)
+    expect "x-token=$SENT" "$out" "plain HTTP echo, gzip asked for"
     out=$(curl -sS --max-time 15 -x "http://127.0.0.1:$HP" -u "u:$SENT" "$P/authecho" 2>&1)
     lacks "$REAL" "$(printf '%s' "$out" | sed -n 's/^auth=Basic //p' | base64 -d 2>/dev/null)" "plain HTTP Basic echo"
     # two requests on one connection, the first with the credential: both answered
