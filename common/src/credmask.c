@@ -28,6 +28,7 @@
 #define MBITS_ALNUM     5954          /* floor(1000 * log2(62)) */
 #define GENERIC_PFX_MAX 16
 #define NONE            SIZE_MAX
+#define SCAN_MAX        (AL_CRED_MAX * 4) /* patterns of one scan: values and their base64 forms */
 
 /* Known token prefixes, kept as they are in a sentinel, separated by
  * spaces. The longest one that matches wins ("sk-ant-api03-" before
@@ -441,9 +442,9 @@ struct scan_result {
 static int scan(const struct al_credset *set, enum scan_mode mode, uint64_t inject_ok,
                 const char *w, size_t len, int final, struct al_buf *out, struct scan_result *res)
 {
-    size_t next[AL_CRED_MAX], plen[AL_CRED_MAX];
-    const char *pats[AL_CRED_MAX];
-    size_t pos = 0, maxlen = 0, n = set->len < AL_CRED_MAX ? set->len : AL_CRED_MAX;
+    size_t next[SCAN_MAX], plen[SCAN_MAX];
+    const char *pats[SCAN_MAX];
+    size_t pos = 0, maxlen = 0, n = set->len < SCAN_MAX ? set->len : SCAN_MAX;
     int err = 0;
     res->consumed = 0;
     res->found = 0;
@@ -493,7 +494,8 @@ static int scan(const struct al_credset *set, enum scan_mode mode, uint64_t inje
         if ((err = al_buf_append(out, w + pos, m - pos)) < 0 ||
             (err = emit_replacement(out, &set->v[bj], mode)) < 0)
             return err;
-        res->used |= (uint64_t)1 << bj;
+        if (bj < AL_CRED_MAX)
+            res->used |= (uint64_t)1 << bj;
         pos = m + plen[bj];
     }
 }
@@ -741,9 +743,102 @@ long al_cred_find_sentinel(const struct al_credset *set, const char *data, size_
 
 /* ---- streams ------------------------------------------------------------- */
 
+static void b64_set_free(struct al_credset *b)
+{
+    if (!b)
+        return;
+    for (size_t i = 0; i < b->len; i++) {
+        if (b->v[i].sentinel_len == 0 && b->v[i].real) { /* a base64 form: owned */
+            explicit_bzero(b->v[i].real, b->v[i].real_len);
+            free(b->v[i].real);
+        }
+    }
+    free(b->v);
+    free(b);
+}
+
+/* The base64 form of `real` preceded by `k` bytes (0..2): the characters
+ * whose six bits all come from `real`, into *out (caller wipes and frees).
+ * 0 (*out NULL when shorter than AL_CRED_B64_MIN), AL_ENOMEM. */
+static int b64_form(const struct al_cred *c, size_t k, char **out, size_t *out_len)
+{
+    size_t in_len = k + c->real_len + 2, enc_size = AL_BASE64_ENCODED_SIZE(in_len);
+    unsigned char *in = calloc(1, in_len);
+    char *enc = malloc(enc_size);
+    int err = 0;
+    *out = NULL;
+    *out_len = 0;
+    if (!in || !enc) {
+        err = AL_ENOMEM;
+        goto out;
+    }
+    memcpy(in + k, c->real, c->real_len);
+    long n = al_base64_encode_buf(enc, enc_size, in, in_len);
+    if (n < 0) {
+        err = (int)n;
+        goto out;
+    }
+    /* character i holds bits [6i, 6i + 6); the value has [8k, 8(k + len)) */
+    size_t first = (8 * k + 5) / 6, end = 8 * (k + c->real_len) / 6;
+    if (end > first && end - first >= AL_CRED_B64_MIN) {
+        *out_len = end - first;
+        memmove(enc, enc + first, *out_len);
+        enc[*out_len] = '\0';
+        *out = enc;
+        enc = NULL;
+    }
+out:
+    wipe_free(in, in_len);
+    wipe_free(enc, enc_size);
+    return err;
+}
+
+/* `set` followed by the base64 forms of its real values (see
+ * struct al_subst_stream). 0 or AL_ENOMEM. */
+static int b64_set_make(struct al_credset **out, const struct al_credset *set)
+{
+    size_t n = set->len < AL_CRED_MAX ? set->len : AL_CRED_MAX;
+    struct al_credset *b = calloc(1, sizeof(*b));
+    int err = 0;
+    *out = NULL;
+    if (!b || !(b->v = calloc(n * 4 + 1, sizeof(*b->v)))) {
+        free(b);
+        return AL_ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++)
+        b->v[b->len++] = set->v[i];
+    for (size_t i = 0; i < n && err == 0; i++) {
+        for (size_t k = 0; k < 3 && err == 0; k++) {
+            char *form = NULL;
+            size_t flen = 0;
+            if ((err = b64_form(&set->v[i], k, &form, &flen)) < 0 || !form)
+                continue;
+            struct al_cred *e = &b->v[b->len++];
+            e->name = set->v[i].name;
+            e->real = form;
+            e->real_len = flen;
+            e->sentinel = NULL; /* sentinel_len 0: masked with '*'s */
+            e->sentinel_len = 0;
+        }
+    }
+    if (err < 0) {
+        b64_set_free(b);
+        return err;
+    }
+    *out = b;
+    return 0;
+}
+
 int al_subst_stream_init(struct al_subst_stream *st, const struct al_credset *set,
                          enum al_subst_dir dir, uint64_t inject_ok)
 {
+    st->b64 = NULL;
+    st->carry = NULL;
+    if (dir == AL_SUBST_RESPONSE && set->len > 0) {
+        if (b64_set_make(&st->b64, set) < 0)
+            return AL_ENOMEM;
+        set = st->b64;
+    }
     size_t maxlen = max_pattern(set, (enum scan_mode)dir);
     st->set = set;
     st->dir = dir;
@@ -752,7 +847,12 @@ int al_subst_stream_init(struct al_subst_stream *st, const struct al_credset *se
     st->carry_len = 0;
     st->carry_cap = maxlen > 0 ? maxlen - 1 : 0;
     st->carry = malloc(st->carry_cap + 1);
-    return st->carry ? 0 : AL_ENOMEM;
+    if (!st->carry) {
+        b64_set_free(st->b64);
+        st->b64 = NULL;
+        return AL_ENOMEM;
+    }
+    return 0;
 }
 
 /* Holds w[from..len) back for the next call. */
@@ -834,6 +934,8 @@ void al_subst_stream_free(struct al_subst_stream *st)
     }
     st->carry = NULL;
     st->carry_len = 0;
+    b64_set_free(st->b64);
+    st->b64 = NULL;
 }
 
 /* ---- credential files ---------------------------------------------------- */

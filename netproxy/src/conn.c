@@ -219,6 +219,7 @@ void np_conn_drop_upstream(struct np_conn *c)
     c->up_host[0] = '\0';
     c->up_port = 0;
     c->up_reusable = false;
+    np_plain_remask_free(c);
 }
 
 void np_conn_close(struct np_conn *c)
@@ -359,6 +360,17 @@ static bool dir_pump(struct np_conn *c, struct np_dir *d, int src, int dst, bool
             }
             d->in_pipe -= (size_t)n;
             d->bytes += (uint64_t)n;
+            progress = true;
+            continue;
+        }
+        if (d == &c->down && c->remask && !d->eof && src >= 0 && *src_ready) {
+            int r = np_plain_remask_pump(c, src, src_ready);
+            if (r < 0) {
+                np_conn_close(c);
+                return true;
+            }
+            if (r == 0)
+                break;
             progress = true;
             continue;
         }
@@ -585,7 +597,7 @@ static void pump(struct np_conn *c)
          * the client connection ends here too. */
         if (c->ufd >= 0 && !c->is_connect && c->kind == NP_HTTP &&
             (c->state == ST_HEAD || c->state == ST_HTTP_BODY) && c->down.eof &&
-            c->down.in_pipe == 0) {
+            c->down.in_pipe == 0 && c->down.pend_off >= c->down.pend.len) {
             np_conn_close(c);
             return;
         }
@@ -846,12 +858,17 @@ static void proceed(struct np_conn *c)
         return;
     if (c->ufd >= 0 && c->up_reusable && !c->is_connect && c->up_port == c->port &&
         strcmp(c->up_host, c->host) == 0) {
+        if (np_plain_creds_inject(c) < 0)
+            return;
         c->log.decision = c->log.would_deny ? "would-deny" : "allow";
         snprintf(c->log.addr, sizeof(c->log.addr), "reused");
         np_http_on_connected(c);
         return;
     }
     np_conn_drop_upstream(c);
+    /* after the drop: the re-masking it starts belongs to the new upstream */
+    if (c->kind != NP_RELAY && np_plain_creds_inject(c) < 0)
+        return;
     start_resolve(c);
 }
 

@@ -144,6 +144,10 @@ struct np_conn {
     bool require_sni;
     struct np_plain_scan *plain_scan; /* HTTP: body scanned for sentinels
                                          (plain_creds.c), NULL when not */
+    struct np_plain_remask *remask;   /* HTTP: the upstream's bytes are
+                                         re-masked (a real value was put into
+                                         a request on it); freed with the
+                                         upstream connection */
 
     /* upstream */
     struct np_resolve_job *job;
@@ -248,10 +252,20 @@ void np_socks_on_data(struct np_conn *c);
 void np_socks_on_connected(struct np_conn *c);
 
 /* plain_creds.c: masked credentials on plain-HTTP requests. _head checks
- * (and with allow_plaintext_inject rewrites) c->fwd_head and sets up the
- * body scan; _body scans body bytes about to be forwarded. Both return 0,
- * or -1 after refusing the request (np_conn_refuse). */
+ * c->fwd_head (a forbidden sentinel refuses the request) and sets up the
+ * body scan; _inject (with allow_plaintext_inject) puts the real values into
+ * c->fwd_head, called only after the request rules were checked, so no
+ * message or log line built from the head holds one; _body scans body bytes
+ * about to be forwarded. All return 0, or -1 after refusing the request
+ * (np_conn_refuse). */
 int np_plain_creds_head(struct np_conn *c);
+int np_plain_creds_inject(struct np_conn *c);
+/* With c->remask: reads from the upstream `src` instead of splicing,
+ * re-masks real values and queues the result in c->down.pend (the held-back
+ * tail at the upstream's end of stream). 1 progress, 0 nothing to read (or
+ * `src` not ready), -1 error (the caller closes). */
+int np_plain_remask_pump(struct np_conn *c, int src, bool *src_ready);
+void np_plain_remask_free(struct np_conn *c);
 int np_plain_creds_body(struct np_conn *c, const char *data, size_t len);
 void np_plain_creds_free(struct np_conn *c);
 

@@ -9,9 +9,12 @@
 
 #include "airlock/error.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <unistd.h>
 
 struct np_plain_scan {
     struct np_creds *creds; /* one reference */
@@ -40,6 +43,101 @@ static struct np_creds *session_creds(struct np_conn *c, bool *plaintext)
     return cr;
 }
 
+/* Re-masking of an upstream's bytes (decision 5 on plain HTTP). */
+struct np_plain_remask {
+    struct np_creds *creds; /* one reference: the stream's set */
+    struct al_subst_stream st;
+};
+
+/* Whether the head line p[0..n) is header `name` (lower case, with ':'). */
+static bool line_is(const char *p, size_t n, const char *name)
+{
+    size_t k = strlen(name);
+    return n > k && strncasecmp(p, name, k) == 0;
+}
+
+/* Forwards the head with "Connection: close" in place of the client's
+ * Connection headers: the upstream ends the stream after this response, so
+ * the bytes the re-masker holds back are flushed at its end. And with
+ * "Accept-Encoding: identity" (Accept-Encoding and TE dropped): the
+ * re-masker sees bytes, so an echo must not come back compressed.
+ * 0 or AL_ETOOBIG. */
+static int head_close(struct np_conn *c)
+{
+    struct al_buf h;
+    const char *p = c->fwd_head.ptr, *end = p + c->fwd_head.len;
+    int err = 0;
+
+    al_buf_init(&h, c->fwd_head.max);
+    while (p < end && err == 0) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t n = nl ? (size_t)(nl - p) + 1 : (size_t)(end - p);
+        if (n == 2 && p[0] == '\r') /* the blank line */
+            err |= al_buf_puts(&h, "Connection: close\r\nAccept-Encoding: identity\r\n");
+        if (!line_is(p, n, "connection:") && !line_is(p, n, "accept-encoding:") &&
+            !line_is(p, n, "te:"))
+            err |= al_buf_append(&h, p, n);
+        p += n;
+    }
+    if (err) {
+        al_buf_wipe_free(&h);
+        return AL_ETOOBIG;
+    }
+    al_buf_wipe_free(&c->fwd_head);
+    c->fwd_head = h;
+    return 0;
+}
+
+static int remask_start(struct np_conn *c, struct np_creds *cr)
+{
+    if (c->remask)
+        return 0; /* this upstream's bytes are re-masked already */
+    struct np_plain_remask *m = calloc(1, sizeof(*m));
+    if (!m || al_subst_stream_init(&m->st, &cr->set, AL_SUBST_RESPONSE, 0) < 0) {
+        free(m);
+        return AL_ENOMEM;
+    }
+    atomic_fetch_add(&cr->refs, 1);
+    m->creds = cr;
+    c->remask = m;
+    return 0;
+}
+
+void np_plain_remask_free(struct np_conn *c)
+{
+    struct np_plain_remask *m = c->remask;
+    if (!m)
+        return;
+    al_subst_stream_free(&m->st);
+    np_creds_unref(m->creds);
+    free(m);
+    c->remask = NULL;
+}
+
+int np_plain_remask_pump(struct np_conn *c, int src, bool *src_ready)
+{
+    char buf[16384];
+    struct np_dir *d = &c->down;
+    ssize_t n = read(src, buf, sizeof(buf));
+    int err;
+
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EINTR) {
+            *src_ready = false;
+            return 0;
+        }
+        return -1;
+    }
+    if (n == 0) {
+        d->eof = true;
+        err = al_subst_stream_finish(&c->remask->st, &d->pend);
+    } else {
+        err = al_subst_stream_feed(&c->remask->st, buf, (size_t)n, &d->pend, NULL);
+    }
+    explicit_bzero(buf, (size_t)(n > 0 ? n : 0));
+    return err < 0 ? -1 : 1;
+}
+
 static void refuse_cred(struct np_conn *c, const struct al_credset *set, size_t culprit,
                         bool plaintext)
 {
@@ -64,6 +162,8 @@ int np_plain_creds_head(struct np_conn *c)
     if (!cr)
         return 0;
     inject_ok = plaintext ? np_creds_inject_mask(cr, c->host, c->host_is_ip, c->port) : 0;
+    /* only checked here: the real values go in after the request rules
+     * (np_plain_creds_inject), whose messages quote the target */
     al_buf_init(&out, c->fwd_head.max + AL_CRED_VALUE_MAX * 4);
     err = al_cred_subst_head(&cr->set, inject_ok, c->fwd_head.ptr, c->fwd_head.len, &out, &used,
                              &culprit);
@@ -74,15 +174,6 @@ int np_plain_creds_head(struct np_conn *c)
         np_conn_refuse(c, 431, "bad-request", 0, "airlock: request head too large");
         err = -1;
     } else {
-        if (used) {
-            np_tt_cred_names(c->log.credential, sizeof(c->log.credential), &cr->set, used);
-            al_buf_reset(&c->fwd_head);
-            c->fwd_head.max = out.max;
-            if (al_buf_append(&c->fwd_head, out.ptr, out.len) < 0) {
-                np_conn_refuse(c, 431, "bad-request", 0, "airlock: request head too large");
-                err = -1;
-            }
-        }
         /* a body is scanned while it streams */
         if (!err && (c->body_left || c->body_chunked) && !c->plain_scan) {
             struct np_plain_scan *s = calloc(1, sizeof(*s));
@@ -107,6 +198,59 @@ int np_plain_creds_head(struct np_conn *c)
                 }
             }
         }
+    }
+    al_buf_wipe_free(&out);
+    np_creds_unref(cr);
+    return err;
+}
+
+int np_plain_creds_inject(struct np_conn *c)
+{
+    bool plaintext;
+    struct np_creds *cr;
+    struct al_buf out;
+    uint64_t used = 0, inject_ok;
+    int err = 0;
+
+    if (c->kind == NP_SOCKS5 || c->is_connect)
+        return 0;
+    cr = session_creds(c, &plaintext);
+    if (!cr)
+        return 0;
+    inject_ok = plaintext ? np_creds_inject_mask(cr, c->host, c->host_is_ip, c->port) : 0;
+    if (!inject_ok) {
+        np_creds_unref(cr);
+        return 0;
+    }
+    al_buf_init(&out, c->fwd_head.max + AL_CRED_VALUE_MAX * 4);
+    err = al_cred_subst_head(&cr->set, inject_ok, c->fwd_head.ptr, c->fwd_head.len, &out, &used,
+                             NULL);
+    if (err == 0 && used && c->upgrade) {
+        /* the bytes after a 101 would be relayed raw, never re-masked */
+        np_conn_refuse(c, 403, "upgrade-not-inspected", 0,
+                       "airlock: a plain-HTTP Upgrade request carrying a credential is refused "
+                       "(what follows it could not be re-masked)");
+        al_buf_wipe_free(&out);
+        np_creds_unref(cr);
+        return -1;
+    }
+    if (err == 0 && used) {
+        np_tt_cred_names(c->log.credential, sizeof(c->log.credential), &cr->set, used);
+        al_buf_wipe_free(&c->fwd_head);
+        al_buf_init(&c->fwd_head, out.max);
+        err = al_buf_append(&c->fwd_head, out.ptr, out.len);
+        /* an echo of the real value must not reach the sandbox: this
+         * upstream's bytes are re-masked from now on, and it closes after
+         * the response */
+        if (err == 0)
+            err = head_close(c);
+        if (err == 0 && (err = remask_start(c, cr)) == 0)
+            c->close_after = true;
+    }
+    if (err < 0) {
+        /* AL_EPERM cannot happen: np_plain_creds_head checked this head */
+        np_conn_refuse(c, 431, "bad-request", 0, "airlock: request head too large");
+        err = -1;
     }
     al_buf_wipe_free(&out);
     np_creds_unref(cr);

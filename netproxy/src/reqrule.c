@@ -30,16 +30,21 @@ static bool ctl_byte(unsigned char c)
 }
 
 /* Whether the segment seg[0..n) is "." or "..", also with ";params" after it
- * (some servers drop path parameters before resolving dot segments). Returns
- * 0 for a plain segment, 1 for ".", 2 for "..", 3 for either with ';'. */
+ * (some servers drop path parameters before resolving dot segments), the ';'
+ * raw or encoded ("%3B": servers that decode before they drop parameters).
+ * Returns 0 for a plain segment, 1 for ".", 2 for "..", 3 for either with
+ * ';'. The segment is already normalised (escapes in upper case). */
 static int dot_kind(const char *seg, size_t n)
 {
+    size_t dots = 0;
     if (n == 1 && seg[0] == '.')
         return 1;
     if (n == 2 && seg[0] == '.' && seg[1] == '.')
         return 2;
-    if ((n >= 2 && seg[0] == '.' && seg[1] == ';') ||
-        (n >= 3 && seg[0] == '.' && seg[1] == '.' && seg[2] == ';'))
+    while (dots < n && dots < 2 && seg[dots] == '.')
+        dots++;
+    if (dots && n > dots &&
+        (seg[dots] == ';' || (n - dots >= 3 && memcmp(seg + dots, "%3B", 3) == 0)))
         return 3;
     return 0;
 }

@@ -99,6 +99,16 @@ static bool body_is_substituted(const char *v, size_t len)
            strncasecmp(v + end - 5, "+json", 5) == 0;
 }
 
+/* Whether header `h` is left out because the response must come back
+ * uncompressed: to a host where a credential may be put back, an echo of the
+ * real value inside gzip (or any other coding) would pass the re-masker,
+ * which sees only bytes. Accept-Encoding is replaced by "identity" and TE
+ * (transfer codings) dropped. */
+static bool coding_header(const char *buf, const struct np_http_header *h)
+{
+    return np_http_header_is(buf, h, "accept-encoding") || np_http_header_is(buf, h, "te");
+}
+
 /* Whether the Host header names the tunnel's host (and port, if written). */
 static bool host_matches(const struct np_tt_ctx *ctx, const struct np_http_request *rq)
 {
@@ -235,9 +245,12 @@ int np_tt_request_process(const struct np_tt_ctx *ctx, const char *buf, size_t l
         err |= al_buf_printf(&pre, "Host: %s%s%s\r\n",
                              ctx->host_is_ip && strchr(ctx->host, ':') ? "[" : "", ctx->host,
                              ctx->host_is_ip && strchr(ctx->host, ':') ? "]" : "");
+    bool identity = have_creds && ctx->inject_ok != 0;
+    if (identity)
+        err |= al_buf_puts(&pre, "Accept-Encoding: identity\r\n");
     for (size_t i = 0; i < rq->nheaders; i++) {
         const struct np_http_header *h = &rq->headers[i];
-        if (np_http_header_is(buf, h, "proxy-connection"))
+        if (np_http_header_is(buf, h, "proxy-connection") || (identity && coding_header(buf, h)))
             continue;
         if (np_http_header_is(buf, h, "expect") && h->value.len == 12 &&
             strncasecmp(buf + h->value.off, "100-continue", 12) == 0) {

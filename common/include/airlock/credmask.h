@@ -115,6 +115,10 @@ long al_cred_find_sentinel(const struct al_credset *set, const char *data, size_
  * AL_SUBST_RESPONSE: real values -> their sentinel when both have the same
  * length, else a run of '*' of the real value's length, so a response's
  * length never changes (every credential's real value, whatever inject_ok).
+ * A response stream also replaces by '*'s the base64 forms of each real
+ * value (the characters that depend only on the value, for each of the
+ * three alignments, when at least AL_CRED_B64_MIN long): the proxy puts
+ * real values inside "Authorization: Basic" base64, which a server may echo.
  * A request rewrite changes the length only when a replaced sentinel is
  * longer than its real value (al_credset_same_length() says whether that can
  * happen for `inject_ok`).
@@ -123,11 +127,17 @@ long al_cred_find_sentinel(const struct al_credset *set, const char *data, size_
  * input is split into feeds. */
 enum al_subst_dir { AL_SUBST_REQUEST = 1, AL_SUBST_RESPONSE = 2 };
 
+#define AL_CRED_B64_MIN 8 /* shortest base64 form a response stream masks */
+
 struct al_subst_stream {
     const struct al_credset *set;
+    struct al_credset *b64; /* AL_SUBST_RESPONSE: `set` followed by the base64
+                               forms of its real values (owned; the entries
+                               of `set` are shared), scanned instead of it */
     enum al_subst_dir dir;
     uint64_t inject_ok;
-    uint64_t used; /* credentials replaced so far (request) or re-masked (response) */
+    uint64_t used; /* credentials replaced so far (request) or re-masked
+                      (response; base64 forms not counted) */
     char *carry;   /* bytes held back: a match may start in them */
     size_t carry_len;
     size_t carry_cap; /* longest pattern - 1 */

@@ -123,6 +123,66 @@ case_opaque_connect() {
     lacks "Bearer $REAL" "$(cat "$T/nginx-access.log")" "the real token never sent"
 }
 
+case_gzip_echo() {
+    setup
+    # an inject host echoes the (replaced) header: compressed, the re-masker
+    # would see only gzip bytes
+    out=$(pc --compressed -H "X-Token: $SENT" "https://api.test:$P_GOOD/hdrgz")
+    lacks "$REAL" "$out" "gzip echo of the real value re-masked"
+    expect "x-token=$SENT" "$out" "the echo shows the sentinel"
+    out=$(pc -H "Accept-Encoding: gzip" -H "TE: gzip" -H "X-Token: $SENT" "https://api.test:$P_GOOD/hdrgz" | gzip -dc 2>/dev/null)
+    lacks "$REAL" "$out" "gzip asked for by hand, decompressed in the sandbox"
+}
+
+case_basic_echo() {
+    setup
+    # the proxy re-encodes Basic credentials with the real value inside; an
+    # inject host that echoes the header must not hand that base64 back
+    for user in u us usr; do
+        out=$(pc -u "$user:$SENT" "https://api.test:$P_GOOD/authecho")
+        b64=$(printf '%s' "$out" | sed -n 's/^auth=Basic //p')
+        lacks "$REAL" "$(printf '%s' "$b64" | base64 -d 2>/dev/null)" "Basic echo ($user:...) does not decode to the real value"
+        lacks "$(printf '%s:%s' "$user" "$REAL" | base64 -w0 | cut -c 8-40)" "$out" "nor hold its base64"
+    done
+}
+
+case_plain_echo() {
+    # allowPlaintextInject: a real value put into a plain-HTTP request and
+    # echoed by the inject host is re-masked like on HTTPS
+    setup --plaintext-inject
+    P="http://api.test:$P_PLAIN"
+    out=$(curl -sS --max-time 15 -x "http://127.0.0.1:$HP" -H "X-Token: $SENT" "$P/hdr" 2>&1)
+    expect "x-token=$SENT" "$out" "plain HTTP echo shows the sentinel"
+    out=$(curl -sS --max-time 15 -x "http://127.0.0.1:$HP" --compressed -H "X-Token: $SENT" "$P/hdrgz" 2>&1)
+    expect "x-token=$SENT" "$out" "plain HTTP echo, gzip asked for"
+    out=$(curl -sS --max-time 15 -x "http://127.0.0.1:$HP" -u "u:$SENT" "$P/authecho" 2>&1)
+    lacks "$REAL" "$(printf '%s' "$out" | sed -n 's/^auth=Basic //p' | base64 -d 2>/dev/null)" "plain HTTP Basic echo"
+    # two requests on one connection, the first with the credential: both answered
+    out=$(curl -sS --max-time 15 -x "http://127.0.0.1:$HP" -H "X-Token: $SENT" "$P/hdr" "$P/hdr" 2>&1)
+    expect "x-token=$SENT
+x-token=$SENT" "$out" "keep-alive after a re-masked response"
+    expect "200 -" "$(CODE=http_code code -H "Authorization: Bearer $SENT" "$P/auth")" "the real value still authenticates"
+    expect "403 upgrade-not-inspected" "$(code -H "Authorization: Bearer $SENT" -H 'Connection: Upgrade' -H 'Upgrade: websocket' "$P/ws")" "plain Upgrade carrying a credential"
+}
+
+case_plain_rule_echo() {
+    # allowPlaintextInject and a request rule for the inject host: the rule's
+    # 403 names the path, the log keeps it; neither may hold the real value
+    setup --plaintext-inject --rule "api.test|GET|/allowed/**"
+    P="http://api.test:$P_PLAIN"
+    expect "403 blocked-by-request-rule" "$(code "$P/x/$SENT")" "plain HTTP, sentinel in a path that misses the rule"
+    lacks "$REAL" "$(cat "$T/body")" "the refusal does not show the real value"
+    code "$P/allowed/$SENT?q=$SENT" >/dev/null
+    log_has '"path":"/allowed/' "the allowed request was logged"
+    has "GET /allowed/$REAL?q=$REAL" "$(cat "$T/nginx-access.log")" "the inject host got the real value"
+    lacks "$REAL" "$(cat "$T/decisions.log")" "no real value in the decision log"
+    kill "$PROXY_PID"; wait "$PROXY_PID" 2>/dev/null
+    setup --plaintext-inject --report-only --rule "api.test|GET|/allowed/**"
+    code "$P/x/$SENT" >/dev/null
+    log_has '"would-deny"' "reportOnly logged would-deny"
+    lacks "$REAL" "$(cat "$T/decisions.log")" "no real value in the reportOnly log line"
+}
+
 declare -F "case_$CASE" >/dev/null || { echo "unknown case $CASE"; exit 2; }
 "case_$CASE"
 echo "$FAILS failure(s)"

@@ -1,4 +1,5 @@
-/* libFuzzer: HTTP request-head parser, chunked framer, ClientHello parser. */
+/* libFuzzer: HTTP request-head parser, response-head parser (upstreams of
+ * terminated tunnels), chunked framer, ClientHello parser. */
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -30,6 +31,30 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             used > size - (size_t)n)
             __builtin_trap();
     } else if (n < 0 && (r.status < 400 || r.status > 505)) {
+        __builtin_trap();
+    }
+    struct np_http_response rs;
+    int m = np_http_parse_response(&rs, (const char *)data, size);
+    if (m > 0) {
+        if ((size_t)m > size || rs.status < 100 || rs.status > 999 ||
+            (rs.has_content_length && rs.chunked))
+            __builtin_trap();
+        /* the body as tls_term.c reads it: data runs from
+         * np_chunked_data_left, everything else byte by byte */
+        struct np_chunked ch;
+        size_t pos = (size_t)m, used;
+        np_chunked_init(&ch);
+        while (pos < size) {
+            uint64_t left = np_chunked_data_left(&ch);
+            size_t take = left ? (size - pos < left ? size - pos : (size_t)left) : 1;
+            int rc = np_chunked_feed(&ch, (const char *)data + pos, take, &used);
+            if (rc < 0 || rc == 1)
+                break;
+            if (used != take)
+                __builtin_trap();
+            pos += take;
+        }
+    } else if (m < 0 && !rs.error) {
         __builtin_trap();
     }
     char sni[256];

@@ -4,7 +4,8 @@
 # CA and upstream certificates made with openssl (good, expired, wrong name,
 # untrusted CA), nginx on 127.0.0.2 (HTTPS on P_GOOD/P_EXP/P_WRONG/P_UNTR,
 # plain HTTP on P_PLAIN; /auth and /basic answer 200 only for the real
-# token REAL, /hdr echoes X-Token, everything else goes to tls_backend.py,
+# token REAL, /hdr echoes X-Token (/hdrgz too, gzipped when asked), /authecho
+# echoes Authorization, everything else goes to tls_backend.py,
 # which logs requests to $T/backend.log and echoes bodies), and
 # start_proxy ARGS: integration_netproxy_embed serve with the test CA in
 # SSL_CERT_FILE, sets HP/SP (HTTP/SOCKS5 ports) and PROXY_PID.
@@ -104,6 +105,11 @@ srv() { # PORT CERT (none: plain HTTP)
             return 200 "basic ok\n";
         }
         location = /hdr { return 200 "x-token=\$http_x_token\n"; }
+        location = /authecho { return 200 "auth=\$http_authorization\n"; }
+        location = /hdrgz {
+            gzip on; gzip_types text/plain; gzip_min_length 1;
+            return 200 "x-token=\$http_x_token\n";
+        }
         location = /empty { return 204; }
         location / { proxy_pass http://127.0.0.1:$BACKEND; proxy_http_version 1.1; }
     }

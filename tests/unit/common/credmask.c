@@ -671,6 +671,55 @@ static void stream_response(void **state)
     al_credset_free(&set);
 }
 
+/* The base64 of "user:REAL" (what the proxy puts in an Authorization:
+ * Basic header) echoed by a server: for each alignment of the value in the
+ * base64, a response stream masks the characters that depend only on it,
+ * so the echo decodes to no real value; the length is kept. */
+static void stream_response_base64(void **state)
+{
+    (void)state;
+    struct al_credset set;
+    make_set(&set);
+    const char *users[3] = {"u:", "us:", "usr:"}; /* value at offsets 2, 3, 4 */
+    for (int u = 0; u < 3; u++) {
+        char plain[128], enc[256];
+        int pn = snprintf(plain, sizeof(plain), "%s%s", users[u], ghp);
+        long en = al_base64_encode_buf(enc, sizeof(enc), (const unsigned char *)plain, (size_t)pn);
+        assert_true(en > 0);
+        char *in = fmt("{\"authorization\":\"Basic %s\"}", enc);
+        size_t len = strlen(in);
+        struct al_buf out;
+        size_t culprit, cuts[2];
+        al_buf_init(&out, BUF_MAX);
+        for (size_t a = 0; a <= len; a += 3) {
+            cuts[0] = a;
+            cuts[1] = a + 7 < len ? a + 7 : len;
+            al_buf_reset(&out);
+            assert_int_equal(
+                run_stream(&set, AL_SUBST_RESPONSE, 0, in, len, cuts, 2, &out, &culprit, NULL), 0);
+            assert_int_equal(out.len, len);
+            /* decode what came out: no real value, not even most of one */
+            char *b = memmem(out.ptr, out.len, "Basic ", 6);
+            assert_non_null(b);
+            size_t ul = strlen(users[u]), first = (8 * ul + 5) / 6,
+                   end = 8 * (ul + strlen(ghp)) / 6;
+            for (size_t i = 0; i < (size_t)en; i++)
+                assert_int_equal(b[6 + i], i >= first && i < end ? '*' : enc[i]);
+            assert_int_equal(b[6 + en], '"');
+        }
+        al_buf_free(&out);
+        free(in);
+    }
+    /* short values have no base64 form long enough to mask */
+    struct al_credset s2 = {NULL, 0};
+    assert_int_equal(al_credset_add(&s2, "S", "abcde", 5, NULL, "VWXYZ"), 0);
+    const char *in = "YWJjZGU= abcde";
+    const char *want = "YWJjZGU= VWXYZ";
+    every_split(&s2, AL_SUBST_RESPONSE, 0, in, strlen(in), want, strlen(want));
+    al_credset_free(&s2);
+    al_credset_free(&set);
+}
+
 /* Real values that are prefixes or substrings of each other: the longest at
  * a position wins, the shorter is still re-masked when alone, also in the
  * bytes held back at the end of the stream. */
@@ -866,23 +915,15 @@ static void file_extract(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(sentinel_shapes),
-        cmocka_unit_test(sentinel_lengths),
-        cmocka_unit_test(sentinel_random),
-        cmocka_unit_test(credset_basics),
-        cmocka_unit_test(credset_limit),
-        cmocka_unit_test(head_plain),
-        cmocka_unit_test(head_basic),
-        cmocka_unit_test(head_malformed),
-        cmocka_unit_test(empty_set),
-        cmocka_unit_test(find_sentinel),
-        cmocka_unit_test(stream_request),
-        cmocka_unit_test(stream_request_forbidden),
-        cmocka_unit_test(stream_response),
-        cmocka_unit_test(stream_nested),
-        cmocka_unit_test(stream_response_stars),
-        cmocka_unit_test(stream_long),
-        cmocka_unit_test(file_whole),
+        cmocka_unit_test(sentinel_shapes), cmocka_unit_test(sentinel_lengths),
+        cmocka_unit_test(sentinel_random), cmocka_unit_test(credset_basics),
+        cmocka_unit_test(credset_limit),   cmocka_unit_test(head_plain),
+        cmocka_unit_test(head_basic),      cmocka_unit_test(head_malformed),
+        cmocka_unit_test(empty_set),       cmocka_unit_test(find_sentinel),
+        cmocka_unit_test(stream_request),  cmocka_unit_test(stream_request_forbidden),
+        cmocka_unit_test(stream_response), cmocka_unit_test(stream_response_base64),
+        cmocka_unit_test(stream_nested),   cmocka_unit_test(stream_response_stars),
+        cmocka_unit_test(stream_long),     cmocka_unit_test(file_whole),
         cmocka_unit_test(file_extract),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -76,6 +76,26 @@ static void test_bearer_replaced(void **state)
     np_tt_req_free(&r);
 }
 
+/* To a host where a credential may be put back, the response must come
+ * back uncompressed (the re-masker sees bytes): Accept-Encoding becomes
+ * identity, TE goes. Other hosts keep the client's headers. */
+static void test_identity_encoding(void **state)
+{
+    (void)state;
+    struct np_tt_req r;
+    const char *in = "GET / HTTP/1.1\r\nHost: api.example.com\r\naccept-encoding: gzip, br\r\n"
+                     "TE: gzip\r\n\r\n";
+    assert_true(process(in, 1, &r) > 0);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.head.ptr, "\r\nAccept-Encoding: identity\r\n"));
+    assert_null(strstr(r.head.ptr, "gzip"));
+    np_tt_req_free(&r);
+    assert_true(process(in, 0, &r) > 0);
+    assert_non_null(strstr(r.head.ptr, "accept-encoding: gzip, br"));
+    assert_null(strstr(r.head.ptr, "identity"));
+    np_tt_req_free(&r);
+}
+
 static void test_forbidden_refused(void **state)
 {
     (void)state;
@@ -247,9 +267,10 @@ static void test_chunked_data_left(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_bearer_replaced), cmocka_unit_test(test_forbidden_refused),
-        cmocka_unit_test(test_malformed),       cmocka_unit_test(test_need_more_and_bodies),
-        cmocka_unit_test(test_response_parser), cmocka_unit_test(test_chunked_data_left),
+        cmocka_unit_test(test_bearer_replaced),   cmocka_unit_test(test_forbidden_refused),
+        cmocka_unit_test(test_malformed),         cmocka_unit_test(test_need_more_and_bodies),
+        cmocka_unit_test(test_response_parser),   cmocka_unit_test(test_chunked_data_left),
+        cmocka_unit_test(test_identity_encoding),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
