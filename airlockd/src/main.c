@@ -250,6 +250,7 @@ static const struct ald_hooks hooks = {
         {
             .prepare = ald_secrets_prepare,
             .load = ald_secrets_load,
+            .trust_files = ald_secrets_trust_files,
         },
 };
 

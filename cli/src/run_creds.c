@@ -12,12 +12,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <openssl/err.h>
-#include <openssl/evp.h>
-#include <openssl/objects.h>
-#include <openssl/pem.h>
-#include <openssl/pkcs12.h>
-#include <openssl/x509.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,20 +21,7 @@
 
 #define CRED_FILE_MAX   (1024 * 1024)     /* credmask's own limit for a file */
 #define CA_FILE_MAX     (64 * 1024)       /* caCertPath, caKeyPath */
-#define TRUST_FILES_MAX (8 * 1024 * 1024) /* the host bundle, extraCaCertPaths */
-#define TRUSTSTORE_PASS "changeit"        /* Java's well-known default */
-/* Oracle's "trusted key usage" attribute: marks a certificate bag of a
- * PKCS#12 file as a trusted certificate entry for Java's keystore. */
-#define JDK_TRUSTED_USAGE_OID "2.16.840.1.113894.746875.1.1"
-
-/* The distributions' CA bundle paths; the first existing one is the host's
- * trust store the sandbox's bundle starts from, and every existing one is
- * covered by that bundle inside the sandbox. */
-static const char *const bundle_paths[] = {
-    "/etc/ssl/certs/ca-certificates.crt", /* Debian, Ubuntu, Alpine, Arch */
-    "/etc/pki/tls/certs/ca-bundle.crt",   /* Fedora, RHEL */
-    "/etc/ssl/cert.pem",                  /* Alpine, macOS-like layouts */
-};
+#define TRUST_FILES_MAX (8 * 1024 * 1024) /* extraCaCertPaths */
 
 /* "sandbox.credentials" or "credentials", in the shape of the last
  * settings file loaded (policy->key_prefix). */
@@ -269,132 +251,38 @@ static int session_ca(struct run_creds *rc, struct al_policy *policy)
     return err;
 }
 
-/* A PKCS#12 truststore holding every certificate of `pem` as a trusted
- * certificate entry for Java (the JDK's trusted-key-usage attribute set to
- * anyExtendedKeyUsage), certificates unencrypted, MAC with "changeit".
- * Returns 0 and *out (caller frees) or AL_EINVAL / AL_ENOMEM. */
-static int truststore_make(unsigned char **out, size_t *out_len, const char *pem, size_t len)
-{
-    STACK_OF(PKCS12_SAFEBAG) *bags = NULL;
-    STACK_OF(PKCS7) *safes = NULL;
-    PKCS12 *p12 = NULL;
-    ASN1_OBJECT *any_eku = OBJ_nid2obj(NID_anyExtendedKeyUsage);
-    BIO *in = BIO_new_mem_buf(pem, (int)len);
-    int err = AL_ENOMEM, n = 0;
-    X509 *x;
-    *out = NULL;
-    if (!in || !any_eku)
-        goto out;
-    while ((x = PEM_read_bio_X509(in, NULL, NULL, NULL))) {
-        char alias[32];
-        PKCS12_SAFEBAG *bag = PKCS12_add_cert(&bags, x);
-        X509_free(x);
-        /* the session CA comes first in the bundle */
-        snprintf(alias, sizeof(alias), n == 0 ? "airlock-session-ca" : "ca-%d", n);
-        if (!bag || !PKCS12_add_friendlyname_asc(bag, alias, -1) ||
-            !PKCS12_add1_attr_by_txt(bag, JDK_TRUSTED_USAGE_OID, V_ASN1_OBJECT,
-                                     (const unsigned char *)any_eku, -1))
-            goto out;
-        n++;
-    }
-    ERR_clear_error(); /* the end of the PEM input */
-    if (n == 0) {
-        err = al_error_set(AL_EINVAL, "no certificate in the bundle");
-        goto out;
-    }
-    if (!PKCS12_add_safe(&safes, bags, -1, 0, NULL) || !(p12 = PKCS12_add_safes(safes, 0)) ||
-        !PKCS12_set_mac(p12, TRUSTSTORE_PASS, -1, NULL, 0, 2048, EVP_sha256()))
-        goto out;
-    int der_len = i2d_PKCS12(p12, out);
-    if (der_len <= 0) {
-        *out = NULL;
-        goto out;
-    }
-    *out_len = (size_t)der_len;
-    err = 0;
-out:
-    if (err == AL_ENOMEM)
-        al_error_set(AL_ENOMEM, "PKCS#12: %s", ERR_reason_error_string(ERR_peek_last_error()));
-    ERR_clear_error();
-    PKCS12_free(p12);
-    sk_PKCS7_pop_free(safes, PKCS7_free);
-    sk_PKCS12_SAFEBAG_pop_free(bags, PKCS12_SAFEBAG_free);
-    BIO_free(in);
-    return err;
-}
-
-/* The files and variables by which the sandbox trusts the session CA. */
+/* The files and variables by which the sandbox trusts the session CA, the
+ * same as a session's (np_trust_files_write). */
 static int ca_for_sandbox(struct run_creds *rc, struct al_strlist *env)
 {
-    char ca_path[PATH_MAX], bundle_path[PATH_MAX], store_path[PATH_MAX], real[PATH_MAX];
-    struct al_buf bundle;
-    unsigned char *store = NULL;
-    size_t store_len = 0;
+    struct np_trust_files files;
     int err;
-    /* The session CA first (the truststore's alias), then the host's. */
-    al_buf_init(&bundle, TRUST_FILES_MAX + CA_FILE_MAX);
-    if ((err = al_buf_puts(&bundle, rc->ca_cert)) < 0)
-        goto out;
-    for (size_t i = 0; i < sizeof(bundle_paths) / sizeof(*bundle_paths); i++) {
-        if (access(bundle_paths[i], R_OK) < 0)
-            continue;
-        if ((err = al_buf_puts(&bundle, "\n")) < 0 ||
-            (err = read_named(&bundle, "the host's CA bundle", bundle_paths[i])) < 0)
-            goto out;
-        break;
+    if ((err = private_dir(rc)) < 0)
+        return err;
+    if ((err = np_trust_files_write(&files, rc->dir, NULL, rc->ca_cert, rc->extra_trust)) < 0) {
+        fprintf(stderr, "airlock: the session CA's files for the sandbox: %s\n", al_error_last());
+        return err;
     }
-    /* extraCaCertPaths too, as sandbox-runtime does: a host in
-     * excludeDomains is reached by the sandbox's own TLS */
-    if (rc->extra_trust && ((err = al_buf_puts(&bundle, "\n")) < 0 ||
-                            (err = al_buf_puts(&bundle, rc->extra_trust)) < 0))
-        goto out;
-    if ((err = truststore_make(&store, &store_len, bundle.ptr, bundle.len)) < 0) {
-        fprintf(stderr, "airlock: Java truststore: %s\n", al_error_last());
-        goto out;
-    }
-    if ((err = private_dir(rc)) < 0 ||
-        (err = write_private(rc, "ca.pem", rc->ca_cert, strlen(rc->ca_cert), 0444, ca_path)) < 0 ||
-        (err = write_private(rc, "ca-bundle.pem", bundle.ptr, bundle.len, 0444, bundle_path)) < 0 ||
-        (err = write_private(rc, "truststore.p12", store, store_len, 0444, store_path)) < 0)
-        goto out;
-    if ((err = add_bind(rc, ca_path, RUN_CREDS_CA_PEM)) < 0 ||
-        (err = add_bind(rc, bundle_path, RUN_CREDS_CA_BUNDLE)) < 0 ||
-        (err = add_bind(rc, store_path, RUN_CREDS_TRUSTSTORE)) < 0)
-        goto out;
-    /* Over every distribution path the host has (at its real path: the
-     * bind must not follow a symlink from outside the new root). */
-    for (size_t i = 0; i < sizeof(bundle_paths) / sizeof(*bundle_paths); i++) {
-        if (!realpath(bundle_paths[i], real) || al_strlist_find(&rc->bind_dst, real) >= 0)
-            continue;
-        if ((err = add_bind(rc, bundle_path, real)) < 0)
-            goto out;
-    }
+    /* a masked file already bound at one of its paths keeps it */
+    for (size_t i = 0; i < files.dst.len && err == 0; i++)
+        if (al_strlist_find(&rc->bind_dst, files.dst.items[i]) < 0)
+            err = add_bind(rc, files.src.items[i], files.dst.items[i]);
+    np_trust_files_free(&files);
     static const char *const why = "the session CA: network.tlsTerminate";
-    if ((err = env_set(env, "SSL_CERT_FILE", RUN_CREDS_CA_BUNDLE, why)) < 0 ||
-        (err = env_set(env, "NODE_EXTRA_CA_CERTS", RUN_CREDS_CA_PEM, why)) < 0 ||
-        (err = env_set(env, "REQUESTS_CA_BUNDLE", RUN_CREDS_CA_BUNDLE, why)) < 0 ||
-        (err = env_set(env, "CURL_CA_BUNDLE", RUN_CREDS_CA_BUNDLE, why)) < 0 ||
-        (err = env_set(env, "GIT_SSL_CAINFO", RUN_CREDS_CA_BUNDLE, why)) < 0)
-        goto out;
+    for (size_t i = 0; i < np_trust_n_vars && err == 0; i++)
+        err = env_set(env, np_trust_vars[i].name, np_trust_vars[i].value, why);
+    if (err < 0)
+        return err;
     /* Java: the proxy's properties (run_network_env keeps a --pass-env'd
      * JAVA_TOOL_OPTIONS instead of them) plus the truststore. */
-    const char *java = NULL;
-    for (size_t i = 0; i < env->len && !java; i++)
+    const char *java = AL_PROXY_ENV_JAVA;
+    for (size_t i = 0; i < env->len; i++)
         if (strncmp(env->items[i], "JAVA_TOOL_OPTIONS=", 18) == 0)
             java = env->items[i] + 18;
-    for (size_t i = 0; i < AL_PROXY_ENV_LEN && !java; i++)
-        if (strncmp(al_proxy_env[i], "JAVA_TOOL_OPTIONS=", 18) == 0)
-            java = al_proxy_env[i] + 18;
     char opts[4096];
-    int n = snprintf(opts, sizeof(opts),
-                     "%s%s-Djavax.net.ssl.trustStore=" RUN_CREDS_TRUSTSTORE
-                     " -Djavax.net.ssl.trustStoreType=PKCS12"
-                     " -Djavax.net.ssl.trustStorePassword=" TRUSTSTORE_PASS,
-                     java ? java : "", java && *java ? " " : "");
-    if (n < 0 || (size_t)n >= sizeof(opts)) {
-        fprintf(stderr, "airlock: JAVA_TOOL_OPTIONS too long\n");
-        err = AL_EINVAL;
-        goto out;
+    if (np_trust_java_options(opts, sizeof(opts), java) < 0) {
+        fprintf(stderr, "airlock: %s\n", al_error_last());
+        return AL_EINVAL;
     }
     /* replacing a --pass-env'd value that it extends: no warning */
     for (size_t i = 0; i < env->len; i++)
@@ -404,11 +292,7 @@ static int ca_for_sandbox(struct run_creds *rc, struct al_strlist *env)
             env->len--;
             break;
         }
-    err = env_set(env, "JAVA_TOOL_OPTIONS", opts, why);
-out:
-    OPENSSL_free(store);
-    al_buf_free(&bundle);
-    return err;
+    return env_set(env, "JAVA_TOOL_OPTIONS", opts, why);
 }
 
 /* extraCaCertPaths: more trust anchors for the upstream side. */

@@ -11,11 +11,13 @@
  *
  * With network.tlsTerminate, the session CA (made here, or the operator's
  * caCertPath/caKeyPath) goes to the proxy with its key; the sandbox gets
- * the certificate alone: /run/airlock/ca.pem, a bundle of it, the host's
- * CAs and extraCaCertPaths (/run/airlock/ca-bundle.pem, also bound over
- * the distribution bundle paths that exist on the host), a PKCS#12 truststore for Java
- * (/run/airlock/truststore.p12, password "changeit"), and the variables
- * that point clients at them. The key is never written to any file.
+ * the certificate alone and the files and variables of
+ * np_trust_files_write() and np_trust_vars (netproxy.h: the same as
+ * airlockd's sessions): /run/airlock/ca.pem, a bundle of it, the host's CAs
+ * and extraCaCertPaths (/run/airlock/ca-bundle.pem, also bound over the
+ * distribution bundle paths that exist on the host), a PKCS#12 truststore
+ * for Java (/run/airlock/truststore.p12, password "changeit", through
+ * JAVA_TOOL_OPTIONS). The key is never written to any file.
  *
  * Generated files live in a private directory of airlock's (mode 0700,
  * under $XDG_RUNTIME_DIR or /tmp, neither visible in the sandbox), removed
@@ -30,12 +32,6 @@
 #include "airlock/sandbox.h"
 #include "airlock/settings.h"
 #include "airlock/strlist.h"
-
-/* Where the sandbox finds the session CA's files. */
-#define RUN_CREDS_DIR_IN_SANDBOX "/run/airlock"
-#define RUN_CREDS_CA_PEM         RUN_CREDS_DIR_IN_SANDBOX "/ca.pem"
-#define RUN_CREDS_CA_BUNDLE      RUN_CREDS_DIR_IN_SANDBOX "/ca-bundle.pem"
-#define RUN_CREDS_TRUSTSTORE     RUN_CREDS_DIR_IN_SANDBOX "/truststore.p12"
 
 struct run_creds {
     struct al_credset set; /* real values: wiped by run_creds_free() */

@@ -11,18 +11,12 @@
 #include "airlock/error.h"
 #include "airlock/log.h"
 #include "airlock/netproxy.h"
+#include "airlock/proxy_env.h"
 
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* The variables that point a session's clients at its trust bundle (the
- * same as `airlock run` sets). */
-static const char *const ca_vars[] = {
-    "SSL_CERT_FILE",  "NODE_EXTRA_CA_CERTS", "REQUESTS_CA_BUNDLE",
-    "CURL_CA_BUNDLE", "GIT_SSL_CAINFO",
-};
 
 /* Opens the credential store airlockd reads: proxies.credential_store
  * (default <state_dir>/creds.store) with proxies.master_key (default
@@ -48,12 +42,15 @@ static void seal_aad(char *out, size_t size, const char *id)
 }
 
 /* s->creds.env: each credential's VAR=sentinel (from `list`) and the CA
- * trust variables. */
-static int env_build(struct ald_session *s, json_t *list)
+ * trust variables, the same as `airlock run` sets (np_trust_vars; and
+ * JAVA_TOOL_OPTIONS: the proxy's properties, when sessions have the
+ * netproxy, and the truststore). */
+static int env_build(const struct ald *d, struct ald_session *s, json_t *list)
 {
     json_t *env = json_object();
     size_t i;
     json_t *c;
+    char java[1024];
     if (!env)
         return AL_ENOMEM;
     json_array_foreach(list, i, c)
@@ -61,8 +58,17 @@ static int env_build(struct ald_session *s, json_t *list)
         json_object_set(env, json_string_value(json_object_get(c, "env")),
                         json_object_get(c, "sentinel"));
     }
-    for (size_t k = 0; k < sizeof(ca_vars) / sizeof(*ca_vars); k++)
-        json_object_set_new(env, ca_vars[k], json_string(ALD_CA_BUNDLE_PATH));
+    int err = np_trust_java_options(java, sizeof(java),
+                                    d->px[ALD_PX_NET].enabled ? AL_PROXY_ENV_JAVA : NULL);
+    for (size_t k = 0; k < np_trust_n_vars && err == 0; k++)
+        if (json_object_set_new(env, np_trust_vars[k].name, json_string(np_trust_vars[k].value)))
+            err = AL_ENOMEM;
+    if (err == 0 && json_object_set_new(env, "JAVA_TOOL_OPTIONS", json_string(java)))
+        err = AL_ENOMEM;
+    if (err < 0) {
+        json_decref(env);
+        return err;
+    }
     s->creds.env = env;
     return 0;
 }
@@ -159,7 +165,7 @@ int ald_secrets_prepare(struct ald *d, struct ald_session *s, const struct ald_c
     }
     if (!(s->creds.rec =
               json_pack("{s:s, s:s, s:O}", "ca_cert", cert, "ca_key", sealed, "list", list)) ||
-        env_build(s, list) < 0) {
+        env_build(d, s, list) < 0) {
         err = ald_fault_set(f, ALD_FAULT_INTERNAL, "internal", NULL, "out of memory");
         goto out;
     }
@@ -238,7 +244,7 @@ int ald_secrets_load(const struct ald *d, struct ald_session *s, json_t *rec)
         if (err < 0)
             goto out;
     }
-    if ((err = env_build(s, list)) < 0)
+    if ((err = env_build(d, s, list)) < 0)
         goto out;
     if (!(s->creds.ca_cert = strdup(cert))) {
         err = AL_ENOMEM;
@@ -255,5 +261,18 @@ out:
         free(key);
     }
     creds_store_free(store);
+    return err;
+}
+
+int ald_secrets_trust_files(const struct ald *d, const struct ald_session *s, const char *dir,
+                            struct al_strlist *src, struct al_strlist *dst)
+{
+    struct np_trust_files files;
+    int err = np_trust_files_write(&files, dir, d->cfg->rootfs, s->creds.ca_cert, NULL);
+    for (size_t i = 0; err == 0 && i < files.src.len; i++)
+        if (al_strlist_push(src, files.src.items[i]) < 0 ||
+            al_strlist_push(dst, files.dst.items[i]) < 0)
+            err = al_error_set(AL_ENOMEM, "out of memory");
+    np_trust_files_free(&files);
     return err;
 }

@@ -369,50 +369,6 @@ static int build_policy(struct al_policy *pol, const char *ws)
     return err;
 }
 
-/* Writes the session's trust bundle to `path` (root's, mode 0644): the
- * bundle of the sandbox's root at ALD_CA_BUNDLE_PATH (the host's, or the
- * rootfs's) followed by the session CA. AL_ENOTFOUND when the root has no
- * bundle there to bind it over. */
-static int ca_bundle_write(const struct ald *d, const struct ald_session *s, const char *path)
-{
-    char sys[PATH_MAX];
-    int n = snprintf(sys, sizeof(sys), "%s%s", d->cfg->rootfs ? d->cfg->rootfs : "",
-                     ALD_CA_BUNDLE_PATH);
-    if (n < 0 || (size_t)n >= sizeof(sys))
-        return al_error_set(AL_ETOOBIG, "rootfs path too long");
-    int in = open(sys, O_RDONLY | O_CLOEXEC);
-    if (in < 0)
-        return al_error_set_errno(AL_ENOTFOUND, errno,
-                                  "the session's CA goes into the sandbox's trust bundle %s, "
-                                  "which its root lacks (%s)",
-                                  ALD_CA_BUNDLE_PATH, sys);
-    int out = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
-    int err = 0;
-    if (out < 0) {
-        err = al_error_set_errno(AL_EIO, errno, "%s", path);
-        close(in);
-        return err;
-    }
-    char buf[65536];
-    ssize_t r;
-    while (err == 0 && (r = read(in, buf, sizeof(buf))) != 0) {
-        if (r < 0) {
-            if (errno != EINTR)
-                err = al_error_set_errno(AL_EIO, errno, "read %s", sys);
-            continue;
-        }
-        if (write(out, buf, (size_t)r) != r)
-            err = al_error_set_errno(AL_EIO, errno, "write %s", path);
-    }
-    size_t cl = strlen(s->creds.ca_cert);
-    if (err == 0 && (write(out, "\n", 1) != 1 || write(out, s->creds.ca_cert, cl) != (ssize_t)cl))
-        err = al_error_set_errno(AL_EIO, errno, "write %s", path);
-    close(in);
-    if (close(out) < 0 && err == 0)
-        err = al_error_set_errno(AL_EIO, errno, "write %s", path);
-    return err;
-}
-
 /* Starts the sandbox of a session in state creating, with `pol` (the create
  * request's, taken: freed here). */
 static int start_sandbox(struct ald *d, struct ald_session *s, struct al_policy *pol_in)
@@ -420,6 +376,8 @@ static int start_sandbox(struct ald *d, struct ald_session *s, struct al_policy 
     struct al_policy pol = *pol_in;
     al_policy_init(pol_in);
     char workspace[PATH_MAX], control[PATH_MAX], cgroup[64];
+    struct al_strlist bind_src = AL_STRLIST_INIT, bind_dst = AL_STRLIST_INIT;
+    struct sb_file_bind *binds = NULL;
     ald_session_path(d, s->id, "workspace", workspace, sizeof(workspace));
     int err = build_policy(&pol, workspace);
     if (err < 0)
@@ -459,17 +417,24 @@ static int start_sandbox(struct ald *d, struct ald_session *s, struct al_policy 
         spec.ro_paths = helper;
         spec.n_ro_paths = 1;
     }
-    /* A session with a CA trusts it: its bundle (the root's plus the CA)
-     * read-only over the root's own, where every client looks by default
-     * or through the variables of s->creds.env. */
-    char bundle[PATH_MAX];
-    struct sb_file_bind bind = {bundle, ALD_CA_BUNDLE_PATH};
+    /* A session with a CA trusts it as `airlock run`'s sandbox does: the
+     * CA, a bundle of it and the root's CAs, and a Java truststore, made in
+     * the session's directory and bound read-only under /run/airlock; the
+     * bundle over the root's own bundles too, where every client looks by
+     * default (and the variables of s->creds.env point at them). */
     if (s->creds.ca_cert) {
-        ald_session_path(d, s->id, "ca-bundle.pem", bundle, sizeof(bundle));
-        if ((err = ca_bundle_write(d, s, bundle)) < 0)
+        char dir[PATH_MAX];
+        ald_session_path(d, s->id, NULL, dir, sizeof(dir));
+        if ((err = d->hooks.creds.trust_files(d, s, dir, &bind_src, &bind_dst)) < 0)
             goto out;
-        spec.file_binds = &bind;
-        spec.n_file_binds = 1;
+        if (!(binds = calloc(bind_src.len, sizeof(*binds)))) {
+            err = AL_ENOMEM;
+            goto out;
+        }
+        for (size_t i = 0; i < bind_src.len; i++)
+            binds[i] = (struct sb_file_bind){bind_src.items[i], bind_dst.items[i]};
+        spec.file_binds = binds;
+        spec.n_file_binds = bind_src.len;
     }
     struct sbs_conn conn;
     memset(&conn, 0, sizeof(conn));
@@ -494,6 +459,9 @@ static int start_sandbox(struct ald *d, struct ald_session *s, struct al_policy 
     if (err == 0)
         err = d->hooks.px.session_add(d, s, conn.rec.init_pid, 1);
 out:
+    free(binds);
+    al_strlist_free(&bind_src);
+    al_strlist_free(&bind_dst);
     al_policy_free(&pol);
     return err;
 }

@@ -48,6 +48,7 @@
 
 #include "airlock/credmask.h"
 #include "airlock/netpolicy.h"
+#include "airlock/strlist.h"
 
 typedef struct np_proxy np_proxy;
 
@@ -223,6 +224,78 @@ void np_proxy_stop(np_proxy *proxy);
  * Returns 0 and *cert_pem / *key_pem (NUL-terminated PEM; caller frees, and
  * wipes the key) or AL_ENOMEM / AL_EIO. */
 int np_ca_generate(char **cert_pem, char **key_pem, const char *common_name);
+
+/* How a sandbox trusts its session CA (docs/netproxy.md, "Which clients
+ * trust the session CA"): the same files at the same paths and the same
+ * variables for `airlock run` and airlockd's sessions. The certificate
+ * alone, a bundle of it with the root's CAs, and a Java truststore of that
+ * bundle, under NP_TRUST_DIR inside the sandbox. */
+#define NP_TRUST_DIR          "/run/airlock"
+#define NP_TRUST_CA_PEM       NP_TRUST_DIR "/ca.pem"
+#define NP_TRUST_BUNDLE       NP_TRUST_DIR "/ca-bundle.pem"
+#define NP_TRUST_P12          NP_TRUST_DIR "/truststore.p12"
+#define NP_TRUST_P12_PASSWORD "changeit" /* Java's well-known default */
+
+/* The variables that point the usual clients at those files (all but
+ * JAVA_TOOL_OPTIONS, see np_trust_java_options): SSL_CERT_FILE,
+ * REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE, GIT_SSL_CAINFO at the bundle,
+ * NODE_EXTRA_CA_CERTS at the CA alone (Node adds it to its own roots). */
+struct np_trust_var {
+    const char *name;
+    const char *value;
+};
+extern const struct np_trust_var np_trust_vars[];
+extern const size_t np_trust_n_vars;
+
+/* A PKCS#12 truststore holding every certificate of the PEM bundle
+ * (`pem_bundle`, `len` bytes; blocks that are not certificates are
+ * skipped) as a trusted certificate entry for Java: each certificate bag
+ * carries the JDK's trusted-key-usage attribute (OID
+ * 2.16.840.1.113894.746875.1.1) set to anyExtendedKeyUsage and a friendly
+ * name, "airlock-session-ca" for the first, "ca-N" after; certificates
+ * unencrypted, integrity MAC (SHA-256) with `password`. Returns 0 and *out
+ * (DER, *out_len bytes; caller frees with free()), AL_EINVAL when the
+ * input holds no certificate or a malformed one (al_error_last() names
+ * which), AL_ETOOBIG or AL_ENOMEM. */
+int np_trust_p12(const char *pem_bundle, size_t len, const char *password, unsigned char **out,
+                 size_t *out_len);
+
+/* The sandbox's bundle: `ca_pem`, then the first distribution bundle that
+ * exists under `root` (NULL or "" = the host's root; the rootfs of the
+ * sandbox otherwise): /etc/ssl/certs/ca-certificates.crt,
+ * /etc/pki/tls/certs/ca-bundle.crt, /etc/ssl/cert.pem, then `extra_pem`
+ * (NULL = none). Returns 0 and *out (NUL-terminated, *out_len bytes;
+ * caller frees), AL_EIO (a bundle that exists cannot be read; named in
+ * al_error_last()), AL_ETOOBIG or AL_ENOMEM. */
+int np_trust_bundle(char **out, size_t *out_len, const char *ca_pem, const char *root,
+                    const char *extra_pem);
+
+/* The files np_trust_files_write made, and where each goes: host file
+ * src.items[i] is bound read-only at dst.items[i] in the sandbox. */
+struct np_trust_files {
+    struct al_strlist src, dst;
+};
+
+/* Writes ca.pem (`ca_pem`), ca-bundle.pem (np_trust_bundle) and
+ * truststore.p12 (np_trust_p12 of the bundle, NP_TRUST_P12_PASSWORD) into
+ * the existing directory `dir` (new files, mode 0444; none may exist), and
+ * fills `out` with their binds: at NP_TRUST_CA_PEM, NP_TRUST_BUNDLE and
+ * NP_TRUST_P12, and the bundle over each distribution bundle path that
+ * exists under `root` as well, at its real path inside that root (a
+ * symbolic link that leaves the root is not followed: that path is left
+ * alone). Returns 0, or a negative code with al_error_last() set; `out` is
+ * then empty. The caller frees `out` with np_trust_files_free() and removes
+ * the files with its directory. */
+int np_trust_files_write(struct np_trust_files *out, const char *dir, const char *root,
+                         const char *ca_pem, const char *extra_pem);
+void np_trust_files_free(struct np_trust_files *files);
+
+/* JAVA_TOOL_OPTIONS for a sandbox: `existing` (NULL or "" = none; e.g. the
+ * proxy properties of airlock/proxy_env.h) followed by the truststore's
+ * -Djavax.net.ssl.trustStore, -Djavax.net.ssl.trustStoreType=PKCS12 and
+ * -Djavax.net.ssl.trustStorePassword. Returns 0 with `out` (size `size`)
+ * NUL-terminated, or AL_ETOOBIG (out then ""). */
+int np_trust_java_options(char *out, size_t size, const char *existing);
 
 /* Gives `session_id` its CA (PEM strings, copied; the key must match the
  * certificate and the certificate must be a CA) and extra upstream trust

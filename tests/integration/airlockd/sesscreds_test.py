@@ -67,6 +67,25 @@ class Upstream:
         run("openssl", "x509", "-req", "-in", f"{t}/up.csr", "-CA", f"{t}/ca.pem", "-CAkey",
             f"{t}/ca.key", "-CAcreateserial", "-days", "2", "-extfile", f"{t}/ext.cnf",
             "-out", f"{t}/up.pem")
+        # git over HTTPS: git http-backend (fcgiwrap) behind Basic auth with
+        # the real value as the password, as a forge takes a token
+        run("git", "init", "-q", "--bare", f"{t}/srv/repo.git")
+        run("git", "-C", f"{t}/srv/repo.git", "config", "http.receivepack", "true")
+        run("git", "init", "-q", f"{t}/seed")
+        with open(f"{t}/seed/README", "w") as f:
+            f.write("seeded\n")
+        run("git", "-C", f"{t}/seed", "add", "README")
+        run("git", "-C", f"{t}/seed", "-c", "user.email=t@t", "-c", "user.name=t", "commit",
+            "-qm", "seed")
+        run("git", "-C", f"{t}/seed", "push", "-q", f"{t}/srv/repo.git", "HEAD:refs/heads/main")
+        run("git", "-C", f"{t}/srv/repo.git", "symbolic-ref", "HEAD", "refs/heads/main")
+        pw = subprocess.run(["openssl", "passwd", "-apr1", REAL], check=True,
+                            capture_output=True, text=True).stdout.strip()
+        with open(f"{t}/htpasswd", "w") as f:
+            f.write(f"x-access-token:{pw}\n")
+        self.fcgi = subprocess.Popen(["fcgiwrap", "-c", "2", "-s", f"unix:{t}/fcgi.sock"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                     start_new_session=True)
         with socket.socket() as s:
             s.bind((addr, 0))
             self.port = s.getsockname()[1]
@@ -78,7 +97,8 @@ error_log {t}/error.log;
 worker_processes 1;
 events {{ worker_connections 64; }}
 http {{
-    access_log {t}/access.log;
+    log_format t '$status "$request" user="$remote_user" auth="$http_authorization"';
+    access_log {t}/access.log t;
     client_body_temp_path {t}/body;
     proxy_temp_path {t}/proxy;
     fastcgi_temp_path {t}/fcgi;
@@ -93,6 +113,22 @@ http {{
             return 200 "auth ok\\n";
         }}
         location = /echo {{ return 200 "got=$http_authorization\\n"; }}
+        location ~ ^/git/repo\\.git(/.*)?$ {{
+            auth_basic "git";
+            auth_basic_user_file {t}/htpasswd;
+            fastcgi_pass unix:{t}/fcgi.sock;
+            fastcgi_param SCRIPT_FILENAME /usr/lib/git-core/git-http-backend;
+            fastcgi_param GIT_PROJECT_ROOT {t}/srv;
+            fastcgi_param GIT_HTTP_EXPORT_ALL 1;
+            fastcgi_param GIT_CONFIG_NOSYSTEM 1;
+            fastcgi_param PATH_INFO /repo.git$1;
+            fastcgi_param QUERY_STRING $query_string;
+            fastcgi_param REQUEST_METHOD $request_method;
+            fastcgi_param CONTENT_TYPE $content_type;
+            fastcgi_param CONTENT_LENGTH $content_length;
+            fastcgi_param REMOTE_USER $remote_user;
+            fastcgi_param GIT_PROTOCOL $http_git_protocol;
+        }}
     }}
 }}
 """)
@@ -109,12 +145,21 @@ http {{
         except OSError:
             return False
 
+    def access_log(self):
+        with open(f"{self.dir}/access.log") as f:
+            return f.read()
+
     def stop(self):
         self.proc.terminate()
         try:
             self.proc.wait(10)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+        try:
+            os.killpg(self.fcgi.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        self.fcgi.wait(10)
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
@@ -185,6 +230,38 @@ SCAN = (r"for f in /proc/[0-9]*/environ /proc/[0-9]*/cmdline; do cat $f 2>/dev/n
         r" /var /opt /home /root 2>/dev/null | sed 's/^/FILE:/'; true")
 
 
+# The files and variables by which `airlock run`'s sandbox trusts its CA
+# (cli/src/run_creds.c, netproxy.h np_trust_*): a session's are the same.
+TRUST_VARS = {"SSL_CERT_FILE": "/run/airlock/ca-bundle.pem",
+              "NODE_EXTRA_CA_CERTS": "/run/airlock/ca.pem",
+              "REQUESTS_CA_BUNDLE": "/run/airlock/ca-bundle.pem",
+              "CURL_CA_BUNDLE": "/run/airlock/ca-bundle.pem",
+              "GIT_SSL_CAINFO": "/run/airlock/ca-bundle.pem"}
+JAVA_TRUST = ("-Djavax.net.ssl.trustStore=/run/airlock/truststore.p12"
+              " -Djavax.net.ssl.trustStoreType=PKCS12 -Djavax.net.ssl.trustStorePassword=changeit")
+JAVA_PROXY = ("-Dhttp.proxyHost=127.0.0.1 -Dhttp.proxyPort=3128"
+              " -Dhttps.proxyHost=127.0.0.1 -Dhttps.proxyPort=3128")
+
+
+def trust_env_checks(env):
+    lines = env.splitlines()
+    for var, path in TRUST_VARS.items():
+        check(f"{var}={path}" in lines, f"{var}={path}, as airlock run sets it", env)
+    check(f"JAVA_TOOL_OPTIONS={JAVA_PROXY} {JAVA_TRUST}" in lines,
+          "JAVA_TOOL_OPTIONS: the proxy's properties and the truststore, as airlock run", env)
+
+
+def session_with_apikey(d, **body):
+    """The secrets stored, and a session with API_KEY for api.test."""
+    add_secrets(d)
+    return d.create(settings=settings(), credentials=[
+        {"secret": "apikey", "env": "API_KEY", "injectHosts": ["api.test"]}], **body)
+
+
+def write_file(d, sid, name, text):
+    d.run(sid, f"cat > {name}", stdin=text)
+
+
 @case
 def creds_session(d):
     add_secrets(d)
@@ -203,11 +280,7 @@ def creds_session(d):
     sentinel = d.run(sid, "printf %s \"$API_KEY\"").decode()
     check(sentinel and sentinel != REAL and len(sentinel) >= len("sk-") + 20
           and sentinel.startswith("sk-"), "the command sees a sentinel, same prefix", sentinel)
-    env = d.run(sid, "env").decode()
-    for var in ("SSL_CERT_FILE", "NODE_EXTRA_CA_CERTS", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE",
-                "GIT_SSL_CAINFO"):
-        check(f"{var}=/etc/ssl/certs/ca-certificates.crt" in env, f"{var} points at the bundle",
-              env)
+    trust_env_checks(d.run(sid, "env").decode())
     # the real value goes to the inject host (the upstream requires it)
     out = d.run(sid, curl(url("api.test", "/auth")))
     check(out == b"200\n", "curl with Bearer $API_KEY to api.test: 200 (real value sent)", out)
@@ -359,11 +432,15 @@ def creds_restart(d):
     # the sentinel and the CA stay for the session's life: after a restart
     # of airlockd (and of its netproxy) the same sentinel still works and the
     # sandbox still trusts the CA it had; the CA's key is stored sealed
-    add_secrets(d)
-    sid = d.create(settings=settings(),
-                   credentials=[{"secret": "apikey", "env": "API_KEY",
-                                 "injectHosts": ["api.test"]}])
-    before = d.run(sid, "printf %s \"$API_KEY\"; echo; sha256sum /etc/ssl/certs/ca-certificates.crt")
+    sid = session_with_apikey(d)
+    # the sentinel, the trust files and the trust variables (rebuilt from
+    # the row on re-adoption)
+    trust = ("printf %s \"$API_KEY\"; echo; sha256sum /etc/ssl/certs/ca-certificates.crt "
+             "/run/airlock/*; env | grep -E '^(SSL_CERT_FILE|NODE_EXTRA_CA_CERTS|"
+             "REQUESTS_CA_BUNDLE|CURL_CA_BUNDLE|GIT_SSL_CAINFO|JAVA_TOOL_OPTIONS)=' | sort")
+    before = d.run(sid, trust)
+    check(before.count(b"/run/airlock/") >= 3 and b"truststore.p12" in before,
+          "the trust files are there", before)
     check(d.run(sid, curl(url("api.test", "/auth"))) == b"200\n", "works before")
     (rec,) = db_rows(d, "SELECT priv FROM sessions WHERE id = ?", (sid,))[0]
     stored = json.loads(rec)["creds"]
@@ -375,8 +452,9 @@ def creds_restart(d):
     d.logf.close()
     d.start()
     check(d.session(sid)["state"] == "ready", "re-adopted")
-    after = d.run(sid, "printf %s \"$API_KEY\"; echo; sha256sum /etc/ssl/certs/ca-certificates.crt")
-    check(after == before, "same sentinel, same bundle after the restart", (before, after))
+    after = d.run(sid, trust)
+    check(after == before, "same sentinel, same trust files and variables after the restart",
+          (before, after))
     out = d.run(sid, curl(url("api.test", "/auth")))
     check(out == b"200\n", "the real value is put back after the restart", out)
     out = d.run(sid, curl(url("other.test", "/echo")))
@@ -406,6 +484,140 @@ def creds_restart(d):
     check(out == b"401\n", "a removed secret is no longer put back", out)
 
 
+@case
+def creds_trust_files(d):
+    # the session CA's files: at airlock run's paths, read-only, the
+    # certificate alone (no key), the bundle also over the distribution's
+    # path, a truststore Java reads with the CA as a trusted entry
+    sid = session_with_apikey(d)
+    trust_env_checks(d.run(sid, "env").decode())
+    out = d.run(sid, "cd /run/airlock && ls && for f in ca.pem ca-bundle.pem truststore.p12; do"
+                     " test -r $f && echo readable-$f; (: >> $f) 2>/dev/null && echo WRITABLE-$f;"
+                     " done; grep -c 'BEGIN CERTIFICATE' ca.pem; grep -c PRIVATE ca.pem ca-bundle.pem;"
+                     " cmp ca-bundle.pem /etc/ssl/certs/ca-certificates.crt && echo bundle-bound;"
+                     " head -c $(wc -c < ca.pem) ca-bundle.pem | cmp - ca.pem && echo ca-first;"
+                     " true").decode()
+    for f in ("ca.pem", "ca-bundle.pem", "truststore.p12"):
+        check(f"readable-{f}" in out and f"WRITABLE-{f}" not in out,
+              f"/run/airlock/{f} is there, read-only", out)
+    check("\n1\n" in out, "ca.pem holds one certificate", out)
+    check("ca.pem:0" in out and "ca-bundle.pem:0" in out, "and no private key", out)
+    check("bundle-bound" in out, "the bundle is bound over /etc/ssl/certs/ca-certificates.crt",
+          out)
+    check("ca-first" in out, "the bundle starts with the session CA", out)
+    # the truststore as a PKCS#12 reader sees it: the CA first, trusted
+    p12 = d.run(sid, "openssl pkcs12 -in /run/airlock/truststore.p12 -nokeys -passin "
+                     "pass:changeit -info 2>&1 | head -40; openssl x509 -in /run/airlock/ca.pem "
+                     "-noout -subject").decode()
+    # (OpenSSL 3.0 prints the JDK's trusted-usage attribute by its OID;
+    # the unit test checks its value)
+    first = p12[p12.find("Bag Attributes"):p12.find("-----BEGIN CERTIFICATE-----")]
+    check("friendlyName: airlock-session-ca" in first and
+          "2.16.840.1.113894.746875.1.1:" in first and
+          f"subject=CN = airlock session {sid}" in first,
+          "truststore.p12: the session CA first, as a trusted certificate entry", p12)
+    check(f"subject=CN = airlock session {sid}" in p12, "ca.pem is this session's CA", p12)
+
+
+# Node 20 does not read HTTPS_PROXY: a CONNECT agent of the tests' own,
+# shared with tests/integration/run_credentials/creds_test.sh.
+NODE_CLIENT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "lib",
+                           "node_connect_client.js")
+
+
+@case
+def creds_node(d):
+    sid = session_with_apikey(d)
+    with open(NODE_CLIENT) as f:
+        write_file(d, sid, "client.js", f.read())
+    out = d.run(sid, f"node client.js api.test {UP.port} /auth API_KEY 2>&1; echo rc=$?")
+    check(out == b"node 200 auth ok\nrc=0\n",
+          "node (https through the proxy, the CA from NODE_EXTRA_CA_CERTS) with $API_KEY "
+          "to api.test: 200", out)
+    # Node trusts the CA only through that variable: without it, the
+    # session's leaf is refused (the check above can fail)
+    out = d.run(sid, f"env -u NODE_EXTRA_CA_CERTS node client.js api.test {UP.port} /auth "
+                     "API_KEY 2>&1; echo rc=$?")
+    check(b"rc=3" in out and b"certificate" in out,
+          "without NODE_EXTRA_CA_CERTS node refuses the session's certificate", out)
+    # the sentinel to another allowed host: refused, never replaced
+    out = d.run(sid, f"node client.js other.test {UP.port} /echo API_KEY 2>&1; echo rc=$?")
+    check(out.startswith(b"node 403 ") and b"is not allowed for other.test" in out,
+          "node: the sentinel to other.test is refused (403)", out)
+    check(REAL.encode() not in out, "and no real value comes back", out)
+
+
+@case
+def creds_git(d):
+    sid = session_with_apikey(d)
+    repo = url("api.test", "/git/repo.git")
+    # Basic auth x-access-token:$API_KEY from a credential helper (the
+    # sentinel, base64 inside the header, is replaced for api.test)
+    helper = ("-c credential.helper= -c 'credential.helper=!f() { echo username=x-access-token;"
+              " echo \"password=$API_KEY\"; }; f'")
+    out = d.run(sid, f"git {helper} clone -q {repo} cloned 2>&1; echo rc=$?; cat cloned/README")
+    check(out == b"rc=0\nseeded\n", "git clone over HTTPS with the masked variable", out)
+    # a push: the request body (a pack) goes through the terminated tunnel
+    out = d.run(sid, f"cd cloned && echo pushed > NEW && git add NEW && git -c user.email=s@s "
+                     f"-c user.name=s commit -qm push && git {helper} push -q origin "
+                     "HEAD:refs/heads/from-session 2>&1; echo rc=$?")
+    check(out == b"rc=0\n", "git push over HTTPS with the masked variable", out)
+    r = subprocess.run(["git", "-C", f"{UP.dir}/srv/repo.git", "show", "from-session:NEW"],
+                       capture_output=True, text=True)
+    check(r.stdout == "pushed\n", "the upstream has the pushed commit", r)
+    # the masked variable in the URL works the same way
+    at = repo.replace("https://", "https://x-access-token:$API_KEY@")
+    out = d.run(sid, f"git -c credential.helper= ls-remote {at} 2>&1; echo rc=$?")
+    check(b"refs/heads/from-session" in out and out.endswith(b"rc=0\n"),
+          "git ls-remote with $API_KEY in the URL", out)
+    # the upstream really wants the real value: a wrong one is refused
+    out = d.run(sid, f"git -c credential.helper= ls-remote "
+                     f"{repo.replace('https://', 'https://x-access-token:wrong@')} 2>&1;"
+                     " echo rc=$?")
+    check(b"rc=128" in out and (b"401" in out or b"Authentication failed" in out),
+          "a wrong password is refused by the upstream", out)
+    log = UP.access_log()
+    check('user="x-access-token"' in log, "the upstream authenticated the git requests", log)
+    check(REAL not in out.decode(), "no real value in git's output")
+    # the sentinel towards another host is never replaced
+    other = url("other.test", "/git/repo.git").replace("https://",
+                                                       "https://x-access-token:$API_KEY@")
+    out = d.run(sid, f"git -c credential.helper= ls-remote {other} 2>&1; echo rc=$?")
+    check(b"rc=128" in out and b"403" in out, "git to other.test with the sentinel: 403", out)
+
+
+JAVA_CLIENT = r"""
+import java.net.URI;
+import java.net.ProxySelector;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+public class Get {
+  public static void main(String[] a) throws Exception {
+    // the proxy from JAVA_TOOL_OPTIONS' https.proxyHost/Port, the trust
+    // from its javax.net.ssl.trustStore
+    HttpClient c = HttpClient.newBuilder().proxy(ProxySelector.getDefault()).build();
+    HttpRequest r = HttpRequest.newBuilder(URI.create(a[0]))
+        .header("Authorization", "Bearer " + System.getenv("API_KEY")).build();
+    HttpResponse<String> res = c.send(r, HttpResponse.BodyHandlers.ofString());
+    System.out.print("java " + res.statusCode() + " " + res.body());
+  }
+}
+"""
+
+
+@case
+def creds_java(d):
+    sid = session_with_apikey(d, limits={"memory_mb": 2048})  # javac runs inside
+    write_file(d, sid, "Get.java", JAVA_CLIENT)
+    st, out, err, ex, _ = d.exec(sid, shell=f"java Get.java {url('api.test', '/auth')}",
+                                 timeout_s=300)
+    check(st == 200 and ex.get("code") == 0 and out == b"java 200 auth ok\n",
+          "java (proxy and truststore from JAVA_TOOL_OPTIONS) with $API_KEY to api.test: 200",
+          (ex, out, err[:1500], err[-1000:]))
+    check(REAL.encode() not in out + err, "no real value in java's output")
+
+
 def main():
     global UP, CREDS_TOOL, CLIENT
     if len(sys.argv) != 4 or sys.argv[3] not in CASES:
@@ -418,6 +630,11 @@ def main():
         return SKIP
     CREDS_TOOL = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(binary))),
                               "creds", "airlock-creds")
+    # the clients a case needs (java: javac's source launcher too)
+    needs = {"creds_node": "node", "creds_git": "fcgiwrap", "creds_java": "java"}
+    if name in needs and not shutil.which(needs[name]):
+        print(f"SKIP: {name} needs {needs[name]}, which this machine lacks")
+        return SKIP
     addr = host_addr()
     if not addr or not shutil.which("nginx") or not os.access(CREDS_TOOL, os.X_OK):
         print("SKIP: needs a non-loopback address, nginx and airlock-creds")

@@ -10,6 +10,8 @@
 
 #include "airlockd/core/fault.h"
 
+#include "airlock/strlist.h"
+
 struct ald;
 struct ald_session;
 struct ald_create_req;
@@ -33,5 +35,17 @@ int ald_secrets_prepare(struct ald *d, struct ald_session *s, const struct ald_c
  * an inject host its stored hosts no longer cover is dropped; both logged.
  * AL_E* when the CA cannot be restored (s->creds then empty). */
 int ald_secrets_load(const struct ald *d, struct ald_session *s, json_t *rec);
+
+/* Writes the files by which the sandbox of `s` (which has a CA) trusts it
+ * into the session's directory `dir` (np_trust_files_write: ca.pem,
+ * ca-bundle.pem with the CAs of the sandbox's root, the host's or
+ * d->cfg->rootfs, and truststore.p12), and appends their binds to `src`
+ * and `dst`: host file src[i] read-only at dst[i] in the sandbox, the same
+ * paths as `airlock run` gives (/run/airlock/..., and the bundle over each
+ * distribution bundle path the root has). The files stay with the session's
+ * directory, so a re-adopted sandbox keeps what it was built with. 0 or
+ * AL_E* with al_error_last() set. */
+int ald_secrets_trust_files(const struct ald *d, const struct ald_session *s, const char *dir,
+                            struct al_strlist *src, struct al_strlist *dst);
 
 #endif

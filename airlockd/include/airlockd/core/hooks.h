@@ -17,6 +17,8 @@
 #include "airlockd/core/fault.h"
 #include "airlockd/core/principal.h"
 
+#include "airlock/strlist.h"
+
 struct ald;
 struct ald_session;
 struct ald_store;
@@ -67,6 +69,8 @@ struct ald_creds_hooks {
     int (*prepare)(struct ald *d, struct ald_session *s, const struct ald_create_req *req,
                    struct ald_fault *f);
     int (*load)(const struct ald *d, struct ald_session *s, json_t *rec);
+    int (*trust_files)(const struct ald *d, const struct ald_session *s, const char *dir,
+                       struct al_strlist *src, struct al_strlist *dst);
 };
 
 struct ald_hooks {

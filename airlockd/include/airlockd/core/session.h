@@ -82,11 +82,6 @@ struct ald_session_git {
     json_t *env;  /* NULL or GIT_CONFIG_* for every command */
 };
 
-/* The path inside a session's sandbox of the trust bundle that holds its
- * CA (the distribution's bundle with the session CA appended), and the
- * variables that point the usual clients at it. */
-#define ALD_CA_BUNDLE_PATH "/etc/ssl/certs/ca-certificates.crt"
-
 /* A session's HTTP secrets and its CA (adapters/secrets.c): set before the
  * session is linked (create) or by its load (re-adoption), never changed
  * after, so read without a lock; freed (values and key wiped) with the
