@@ -61,6 +61,7 @@ struct np_worker {
     /* output queued per side (c_write, u_write), sent as one TLS record before the
      * worker waits for input (w_read) or ends; uout may hold real values */
     struct al_buf cout, uout;
+    char ukey[NP_HOST_MAX + 16]; /* the upstream's TLS session key (tls_ca.h) */
     unsigned idle_ms;
     struct np_worker *prev, *next;
 };
@@ -496,12 +497,23 @@ static int redial(struct np_worker *w)
     return 0;
 }
 
+/* Frees the upstream SSL. After a complete handshake a close_notify goes
+ * first: OpenSSL keeps the session resumable only then (a connection that
+ * failed or ended without it is not resumed). */
+static void upstream_ssl_free(struct np_worker *w)
+{
+    if (!w->us)
+        return;
+    if (SSL_is_init_finished(w->us))
+        (void)SSL_shutdown(w->us);
+    ERR_clear_error();
+    SSL_free(w->us);
+    w->us = NULL;
+}
+
 static void upstream_drop(struct np_worker *w)
 {
-    if (w->us) {
-        SSL_free(w->us);
-        w->us = NULL;
-    }
+    upstream_ssl_free(w);
     pthread_mutex_lock(&w->p->wk_lock);
     if (w->ufd >= 0)
         close(w->ufd);
@@ -514,27 +526,19 @@ static void upstream_drop(struct np_worker *w)
 static bool upstream_gone(struct np_worker *w)
 {
     struct pollfd pfd = {.fd = w->ufd, .events = POLLIN};
-    if (!w->us || w->ufd < 0)
-        return false;
+    if (!w->us || w->ufd < 0 || !SSL_is_init_finished(w->us))
+        return false; /* a handshake begun by upstream_start: upstream_open ends it */
     return SSL_has_pending(w->us) || poll(&pfd, 1, 0) != 0;
 }
 
-/* Opens the verified TLS connection upstream (decision 8). 0, or -1 after
- * answering the sandbox 502. */
-static int upstream_open(struct np_worker *w)
+/* The upstream SSL for w->ufd: the session's client context (peer
+ * verification on), read-ahead, SNI and the name (or address) to verify. 0,
+ * or -1 (w->us may be set: upstream_drop frees it). */
+static int upstream_ssl_new(struct np_worker *w)
 {
-    char msg[512];
-    SSL_CTX *ctx;
+    SSL_CTX *ctx = np_tls_client_ctx(w->tls);
     BIO *b;
 
-    if (w->us)
-        return 0;
-    if (w->ufd < 0 && redial(w) < 0) {
-        snprintf(msg, sizeof(msg), "airlock: cannot connect to %s:%u", w->host, w->port);
-        c_refuse(w, 502, "connect-failure", msg);
-        return -1;
-    }
-    ctx = np_tls_client_ctx(w->tls);
     w->us = SSL_new(ctx);
     SSL_CTX_free(ctx);
     if (!w->us || !(b = fdbio_new(w->ufd, NULL)))
@@ -547,9 +551,65 @@ static int upstream_open(struct np_worker *w)
         SSL_set_tlsext_host_name(w->us, w->host);
         SSL_set1_host(w->us, w->host);
     }
-    int r = ssl_handshake(w->us, w->ufd, SSL_connect, HANDSHAKE_MS);
+    /* resumption: only of a session verified for this very name and port */
+    snprintf(w->ukey, sizeof(w->ukey), "%s:%s:%u", w->host_is_ip ? "ip" : "dns", w->host, w->port);
+    return np_tls_client_session(w->tls, w->us, w->ukey) < 0 ? -1 : 0;
+}
+
+/* Begins the upstream handshake on the connection the loop dialled (its
+ * ClientHello goes out) so that the upstream's answer arrives while the
+ * sandbox's handshake runs; upstream_open ends it at the first request,
+ * with the same checks. On any failure nothing is kept and upstream_open
+ * starts afresh (same vetted address). */
+static void upstream_start(struct np_worker *w)
+{
+    if (w->ufd < 0 || w->us)
+        return;
+    ERR_clear_error();
+    if (upstream_ssl_new(w) == 0) {
+        int r = SSL_connect(w->us);
+        int e = SSL_get_error(w->us, r);
+        if (r == 1 || e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+            ERR_clear_error();
+            return;
+        }
+    }
+    ERR_clear_error();
+    upstream_drop(w);
+}
+
+/* Opens the verified TLS connection upstream (decision 8). 0, or -1 after
+ * answering the sandbox 502. */
+static int upstream_open(struct np_worker *w)
+{
+    char msg[512];
+    int r;
+
+    if (w->us && SSL_is_init_finished(w->us))
+        return 0;
+    if (w->us) {
+        /* begun by upstream_start: end it; a failure other than the
+         * certificate's or a timeout (e.g. the upstream gave up waiting) is
+         * retried once on a new connection to the same address */
+        r = ssl_handshake(w->us, w->ufd, SSL_connect, HANDSHAKE_MS);
+        if (r == 1)
+            return 0;
+        if (r < 0 || SSL_get_verify_result(w->us) != X509_V_OK)
+            goto failed;
+        ERR_clear_error();
+        upstream_drop(w);
+    }
+    if (w->ufd < 0 && redial(w) < 0) {
+        snprintf(msg, sizeof(msg), "airlock: cannot connect to %s:%u", w->host, w->port);
+        c_refuse(w, 502, "connect-failure", msg);
+        return -1;
+    }
+    if (upstream_ssl_new(w) < 0)
+        return -1;
+    r = ssl_handshake(w->us, w->ufd, SSL_connect, HANDSHAKE_MS);
     if (r == 1)
         return 0;
+failed:;
     long v = SSL_get_verify_result(w->us);
     const char *error = "upstream-tls";
     if (v != X509_V_OK) {
@@ -1054,8 +1114,7 @@ static void worker_finish(struct np_worker *w)
         SSL_shutdown(w->cs);
         SSL_free(w->cs);
     }
-    if (w->us)
-        SSL_free(w->us);
+    upstream_ssl_free(w);
     np_log_write(p, w->s->id, w->client, &w->tlog, w->bytes_up, w->bytes_down);
     np_tls_unref(w->tls);
     np_creds_unref(w->creds);
@@ -1090,7 +1149,10 @@ static void *worker_main(void *arg)
     if (w->early_out.len &&
         raw_write_all(w->cfd, w->early_out.ptr, w->early_out.len, HANDSHAKE_MS) < 0)
         goto out;
-    if (check_client_hello(w) < 0 || client_handshake(w) < 0)
+    if (check_client_hello(w) < 0)
+        goto out;
+    upstream_start(w);
+    if (client_handshake(w) < 0)
         goto out;
     serve(w);
 out:
