@@ -460,9 +460,13 @@ int np_tls_client_session(struct np_tls *t, SSL *ssl, const char *key)
     pthread_mutex_lock(&t->lock);
     for (size_t i = 0; i < t->n_sess; i++) {
         if (strcmp(t->sess[i].key, key) == 0) {
-            t->sess[i].used = ++t->tick;
-            sess = t->sess[i].sess;
-            SSL_SESSION_up_ref(sess);
+            SSL_SESSION *c = t->sess[i].sess;
+            /* past the lifetime the upstream gave it: not offered */
+            if (time(NULL) < (time_t)(SSL_SESSION_get_time(c) + SSL_SESSION_get_timeout(c))) {
+                t->sess[i].used = ++t->tick;
+                sess = c;
+                SSL_SESSION_up_ref(sess);
+            }
             break;
         }
     }

@@ -346,7 +346,7 @@ static void c_refuse(struct np_worker *w, int status, const char *error, const c
                       "Content-Length: %zu\r\nConnection: close\r\n\r\n%s\n",
                       status, status_text(status), error, strlen(msg) + 1, msg) == 0 &&
         c_write(w, b.ptr, b.len) == 0)
-        (void)w_flush(w);
+        (void)out_flush(&w->cout, w->cs, w->cfd, w->idle_ms); /* uout: see worker_finish */
     al_buf_free(&b);
 }
 
@@ -1109,7 +1109,10 @@ static void worker_finish(struct np_worker *w)
 {
     struct np_proxy *p = w->p;
 
-    (void)w_flush(w); /* what was queued before the end (e.g. a refusal) */
+    /* what was queued for the sandbox goes (e.g. a refusal); what was queued
+     * for the upstream is dropped: the request it belongs to was refused or
+     * broke off, and its response would not be read */
+    (void)out_flush(&w->cout, w->cs, w->cfd, w->idle_ms);
     if (w->cs) {
         SSL_shutdown(w->cs);
         SSL_free(w->cs);
