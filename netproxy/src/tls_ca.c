@@ -27,6 +27,13 @@ struct leaf_entry {
     uint64_t used; /* LRU stamp */
 };
 
+/* an upstream's last TLS session, for resumption */
+struct sess_entry {
+    char *key; /* "dns:" or "ip:", host, ":" port */
+    SSL_SESSION *sess;
+    uint64_t used; /* LRU stamp */
+};
+
 struct np_tls {
     atomic_int refs;
     X509 *ca;
@@ -36,8 +43,60 @@ struct np_tls {
     pthread_mutex_t lock; /* guards the cache */
     struct leaf_entry cache[NP_TLS_LEAF_CACHE];
     size_t n_cache;
+    struct sess_entry sess[NP_TLS_SESS_CACHE];
+    size_t n_sess;
     uint64_t tick;
 };
+
+/* SSL ex_data index of the upstream's key on an upstream SSL */
+static int g_key_idx = -1;
+static pthread_once_t g_key_once = PTHREAD_ONCE_INIT;
+
+static void key_idx_init(void)
+{
+    g_key_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+}
+
+/* OpenSSL hands each session the upstream gives (after a handshake that
+ * verified it: the client context verifies peers) to this; it is kept under
+ * the key np_tls_client_session set, replacing the one before. Returns 1
+ * when the reference is taken. */
+static int sess_new_cb(SSL *ssl, SSL_SESSION *sess)
+{
+    struct np_tls *t = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+    const char *key = g_key_idx >= 0 ? SSL_get_ex_data(ssl, g_key_idx) : NULL;
+    struct sess_entry *slot = NULL;
+
+    if (!t || !key || SSL_get_verify_result(ssl) != X509_V_OK || !SSL_SESSION_is_resumable(sess))
+        return 0;
+    pthread_mutex_lock(&t->lock);
+    for (size_t i = 0; i < t->n_sess && !slot; i++)
+        if (strcmp(t->sess[i].key, key) == 0)
+            slot = &t->sess[i];
+    if (!slot) {
+        char *copy = strdup(key);
+        if (!copy) {
+            pthread_mutex_unlock(&t->lock);
+            return 0;
+        }
+        if (t->n_sess < NP_TLS_SESS_CACHE) {
+            slot = &t->sess[t->n_sess++];
+        } else {
+            slot = &t->sess[0];
+            for (size_t i = 1; i < t->n_sess; i++)
+                if (t->sess[i].used < slot->used)
+                    slot = &t->sess[i];
+            free(slot->key);
+        }
+        slot->key = copy;
+        slot->sess = NULL;
+    }
+    SSL_SESSION_free(slot->sess);
+    slot->sess = sess;
+    slot->used = ++t->tick;
+    pthread_mutex_unlock(&t->lock);
+    return 1;
+}
 
 /* Sets an error naming `what` with OpenSSL's first queued reason. */
 static int ssl_error(int code, const char *what)
@@ -239,7 +298,12 @@ int np_tls_new(struct np_tls **out, const char *ca_cert_pem, const char *ca_key_
         goto out;
     static const unsigned char alpn[] = "\x08http/1.1";
     SSL_CTX_set_alpn_protos(t->client, alpn, sizeof(alpn) - 1);
-    SSL_CTX_set_session_cache_mode(t->client, SSL_SESS_CACHE_OFF);
+    /* upstream sessions are kept per upstream (sess_new_cb) and offered by
+     * np_tls_client_session; OpenSSL's own store stays unused */
+    SSL_CTX_set_session_cache_mode(t->client,
+                                   SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+    SSL_CTX_set_app_data(t->client, t);
+    SSL_CTX_sess_set_new_cb(t->client, sess_new_cb);
     *out = t;
     t = NULL;
 out:
@@ -260,6 +324,10 @@ void np_tls_unref(struct np_tls *t)
     for (size_t i = 0; i < t->n_cache; i++) {
         free(t->cache[i].host);
         SSL_CTX_free(t->cache[i].ctx);
+    }
+    for (size_t i = 0; i < t->n_sess; i++) {
+        free(t->sess[i].key);
+        SSL_SESSION_free(t->sess[i].sess);
     }
     SSL_CTX_free(t->client);
     EVP_PKEY_free(t->leaf_key);
@@ -380,4 +448,33 @@ SSL_CTX *np_tls_client_ctx(struct np_tls *t)
 {
     SSL_CTX_up_ref(t->client);
     return t->client;
+}
+
+int np_tls_client_session(struct np_tls *t, SSL *ssl, const char *key)
+{
+    SSL_SESSION *sess = NULL;
+
+    pthread_once(&g_key_once, key_idx_init);
+    if (g_key_idx < 0 || !SSL_set_ex_data(ssl, g_key_idx, (void *)key))
+        return al_error_set(AL_ENOMEM, "SSL_set_ex_data");
+    pthread_mutex_lock(&t->lock);
+    for (size_t i = 0; i < t->n_sess; i++) {
+        if (strcmp(t->sess[i].key, key) == 0) {
+            SSL_SESSION *c = t->sess[i].sess;
+            /* past the lifetime the upstream gave it: not offered */
+            if (time(NULL) < (time_t)(SSL_SESSION_get_time(c) + SSL_SESSION_get_timeout(c))) {
+                t->sess[i].used = ++t->tick;
+                sess = c;
+                SSL_SESSION_up_ref(sess);
+            }
+            break;
+        }
+    }
+    pthread_mutex_unlock(&t->lock);
+    if (sess) {
+        if (!SSL_set_session(ssl, sess))
+            ERR_clear_error(); /* a full handshake then */
+        SSL_SESSION_free(sess);
+    }
+    return 0;
 }

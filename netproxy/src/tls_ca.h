@@ -16,6 +16,7 @@
 
 #define NP_TLS_LEAF_CACHE 256 /* server SSL_CTXs (one per host) kept per session */
 #define NP_TLS_SAN_MAX    300 /* "DNS:" + host */
+#define NP_TLS_SESS_CACHE 64  /* upstream TLS sessions (one per upstream) kept per session */
 
 struct np_tls;
 
@@ -44,6 +45,16 @@ SSL_CTX *np_tls_server_ctx(struct np_tls *t, const char *host, bool is_ip);
  * session's extra anchors, ALPN http/1.1. The caller sets the host to check
  * (SSL_set1_host or the IP) per connection. */
 SSL_CTX *np_tls_client_ctx(struct np_tls *t);
+
+/* For an SSL made from np_tls_client_ctx(t) before its handshake: offers the
+ * last session an upstream with the same `key` gave (resumption), and has
+ * the sessions this connection receives kept under `key`. `key` names the
+ * upstream exactly as it is verified ("dns:" host or "ip:" address, then
+ * ":" port) and must outlive ssl. A session is only kept from a connection
+ * whose peer passed verification, and a resumed connection keeps that
+ * session's verified peer, so a key never resumes a session verified for
+ * another name. 0, or AL_ENOMEM. */
+int np_tls_client_session(struct np_tls *t, SSL *ssl, const char *key);
 
 /* Mints a leaf certificate for `host` signed by the session CA (exposed for
  * tests). NULL on failure. The caller frees it with X509_free. */

@@ -33,6 +33,7 @@
 #define WORKER_STACK  (256u * 1024u)
 #define IO_CHUNK      16384
 #define CLIENT_IN_MAX (NP_HTTP_HEAD_MAX + IO_CHUNK)
+#define OUT_MAX       16384 /* queued output per side: one TLS record's plaintext */
 
 struct np_worker {
     struct np_proxy *p;
@@ -57,6 +58,10 @@ struct np_worker {
     size_t pre_len, pre_off;
     struct al_buf early_out; /* the 200 / SOCKS5 reply still to send */
     SSL *cs, *us;
+    /* output queued per side (c_write, u_write), sent as one TLS record before the
+     * worker waits for input (w_read) or ends; uout may hold real values */
+    struct al_buf cout, uout;
+    char ukey[NP_HOST_MAX + 16]; /* the upstream's TLS session key (tls_ca.h) */
     unsigned idle_ms;
     struct np_worker *prev, *next;
 };
@@ -240,16 +245,71 @@ static int raw_write_all(int fd, const char *buf, size_t len, unsigned timeout_m
 
 /* --- the worker --- */
 
+/* Sends what is queued in q over ssl (wiping it: the upstream's queue
+ * holds real credential values) and empties q. 0 or -1. */
+static int out_flush(struct al_buf *q, SSL *ssl, int fd, unsigned timeout_ms)
+{
+    int rc = 0;
+    if (q->len) {
+        rc = ssl ? ssl_write_all(ssl, fd, q->ptr, q->len, timeout_ms) : -1;
+        OPENSSL_cleanse(q->ptr, q->len);
+        al_buf_reset(q);
+    }
+    return rc;
+}
+
+/* Queues bytes for one side, so that a response's head and body (or a
+ * request's) go out as one TLS record; what does not fit in OUT_MAX is sent
+ * at once, after what was queued. 0 or -1. */
+static int out_put(struct al_buf *q, SSL *ssl, int fd, const char *buf, size_t len,
+                   unsigned timeout_ms)
+{
+    if (q->len + len > OUT_MAX) {
+        if (out_flush(q, ssl, fd, timeout_ms) < 0)
+            return -1;
+        if (len > OUT_MAX)
+            return ssl_write_all(ssl, fd, buf, len, timeout_ms);
+    }
+    return al_buf_append(q, buf, len) < 0 ? -1 : 0;
+}
+
+/* Sends everything queued for both sides. 0 or -1. */
+static int w_flush(struct np_worker *w)
+{
+    int rc = out_flush(&w->uout, w->us, w->ufd, w->idle_ms);
+    return out_flush(&w->cout, w->cs, w->cfd, w->idle_ms) < 0 ? -1 : rc;
+}
+
+/* ssl_read_some for the worker: what OpenSSL holds already (read-ahead) is
+ * returned at once; before it waits for the network, everything queued is
+ * sent, so no output waits on input. */
+static ssize_t w_read(struct np_worker *w, SSL *ssl, int fd, char *buf, size_t cap,
+                      unsigned timeout_ms)
+{
+    if (SSL_has_pending(ssl)) {
+        size_t got = 0;
+        ERR_clear_error();
+        if (SSL_read_ex(ssl, buf, cap, &got))
+            return (ssize_t)got;
+        int e = SSL_get_error(ssl, 0);
+        if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
+            return 0;
+    }
+    if (w_flush(w) < 0)
+        return 0;
+    return ssl_read_some(ssl, fd, buf, cap, timeout_ms);
+}
+
 static int c_write(struct np_worker *w, const char *buf, size_t len)
 {
     w->bytes_down += len;
-    return ssl_write_all(w->cs, w->cfd, buf, len, w->idle_ms);
+    return out_put(&w->cout, w->cs, w->cfd, buf, len, w->idle_ms);
 }
 
 static int u_write(struct np_worker *w, const char *buf, size_t len)
 {
     w->bytes_up += len;
-    return ssl_write_all(w->us, w->ufd, buf, len, w->idle_ms);
+    return out_put(&w->uout, w->us, w->ufd, buf, len, w->idle_ms);
 }
 
 static const char *status_text(int status)
@@ -284,8 +344,9 @@ static void c_refuse(struct np_worker *w, int status, const char *error, const c
     if (al_buf_printf(&b,
                       "HTTP/1.1 %d %s\r\nX-Airlock-Error: %s\r\nContent-Type: text/plain\r\n"
                       "Content-Length: %zu\r\nConnection: close\r\n\r\n%s\n",
-                      status, status_text(status), error, strlen(msg) + 1, msg) == 0)
-        (void)c_write(w, b.ptr, b.len);
+                      status, status_text(status), error, strlen(msg) + 1, msg) == 0 &&
+        c_write(w, b.ptr, b.len) == 0)
+        (void)out_flush(&w->cout, w->cs, w->cfd, w->idle_ms); /* uout: see worker_finish */
     al_buf_free(&b);
 }
 
@@ -392,6 +453,7 @@ static int client_handshake(struct np_worker *w)
         return -1;
     }
     SSL_set_bio(w->cs, b, b);
+    SSL_set_read_ahead(w->cs, 1); /* a record in one recv; see w_read */
     int r = ssl_handshake(w->cs, w->cfd, SSL_accept, HANDSHAKE_MS);
     if (r != 1) {
         unsigned long e = ERR_peek_error();
@@ -435,12 +497,23 @@ static int redial(struct np_worker *w)
     return 0;
 }
 
+/* Frees the upstream SSL. After a complete handshake a close_notify goes
+ * first: OpenSSL keeps the session resumable only then (a connection that
+ * failed or ended without it is not resumed). */
+static void upstream_ssl_free(struct np_worker *w)
+{
+    if (!w->us)
+        return;
+    if (SSL_is_init_finished(w->us))
+        (void)SSL_shutdown(w->us);
+    ERR_clear_error();
+    SSL_free(w->us);
+    w->us = NULL;
+}
+
 static void upstream_drop(struct np_worker *w)
 {
-    if (w->us) {
-        SSL_free(w->us);
-        w->us = NULL;
-    }
+    upstream_ssl_free(w);
     pthread_mutex_lock(&w->p->wk_lock);
     if (w->ufd >= 0)
         close(w->ufd);
@@ -453,9 +526,56 @@ static void upstream_drop(struct np_worker *w)
 static bool upstream_gone(struct np_worker *w)
 {
     struct pollfd pfd = {.fd = w->ufd, .events = POLLIN};
-    if (!w->us || w->ufd < 0)
-        return false;
-    return SSL_pending(w->us) > 0 || poll(&pfd, 1, 0) != 0;
+    if (!w->us || w->ufd < 0 || !SSL_is_init_finished(w->us))
+        return false; /* a handshake begun by upstream_start: upstream_open ends it */
+    return SSL_has_pending(w->us) || poll(&pfd, 1, 0) != 0;
+}
+
+/* The upstream SSL for w->ufd: the session's client context (peer
+ * verification on), read-ahead, SNI and the name (or address) to verify. 0,
+ * or -1 (w->us may be set: upstream_drop frees it). */
+static int upstream_ssl_new(struct np_worker *w)
+{
+    SSL_CTX *ctx = np_tls_client_ctx(w->tls);
+    BIO *b;
+
+    w->us = SSL_new(ctx);
+    SSL_CTX_free(ctx);
+    if (!w->us || !(b = fdbio_new(w->ufd, NULL)))
+        return -1;
+    SSL_set_bio(w->us, b, b);
+    SSL_set_read_ahead(w->us, 1);
+    if (w->host_is_ip) {
+        X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(w->us), w->host);
+    } else {
+        SSL_set_tlsext_host_name(w->us, w->host);
+        SSL_set1_host(w->us, w->host);
+    }
+    /* resumption: only of a session verified for this very name and port */
+    snprintf(w->ukey, sizeof(w->ukey), "%s:%s:%u", w->host_is_ip ? "ip" : "dns", w->host, w->port);
+    return np_tls_client_session(w->tls, w->us, w->ukey) < 0 ? -1 : 0;
+}
+
+/* Begins the upstream handshake on the connection the loop dialled (its
+ * ClientHello goes out) so that the upstream's answer arrives while the
+ * sandbox's handshake runs; upstream_open ends it at the first request,
+ * with the same checks. On any failure nothing is kept and upstream_open
+ * starts afresh (same vetted address). */
+static void upstream_start(struct np_worker *w)
+{
+    if (w->ufd < 0 || w->us)
+        return;
+    ERR_clear_error();
+    if (upstream_ssl_new(w) == 0) {
+        int r = SSL_connect(w->us);
+        int e = SSL_get_error(w->us, r);
+        if (r == 1 || e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+            ERR_clear_error();
+            return;
+        }
+    }
+    ERR_clear_error();
+    upstream_drop(w);
 }
 
 /* Opens the verified TLS connection upstream (decision 8). 0, or -1 after
@@ -463,31 +583,33 @@ static bool upstream_gone(struct np_worker *w)
 static int upstream_open(struct np_worker *w)
 {
     char msg[512];
-    SSL_CTX *ctx;
-    BIO *b;
+    int r;
 
-    if (w->us)
+    if (w->us && SSL_is_init_finished(w->us))
         return 0;
+    if (w->us) {
+        /* begun by upstream_start: end it; a failure other than the
+         * certificate's or a timeout (e.g. the upstream gave up waiting) is
+         * retried once on a new connection to the same address */
+        r = ssl_handshake(w->us, w->ufd, SSL_connect, HANDSHAKE_MS);
+        if (r == 1)
+            return 0;
+        if (r < 0 || SSL_get_verify_result(w->us) != X509_V_OK)
+            goto failed;
+        ERR_clear_error();
+        upstream_drop(w);
+    }
     if (w->ufd < 0 && redial(w) < 0) {
         snprintf(msg, sizeof(msg), "airlock: cannot connect to %s:%u", w->host, w->port);
         c_refuse(w, 502, "connect-failure", msg);
         return -1;
     }
-    ctx = np_tls_client_ctx(w->tls);
-    w->us = SSL_new(ctx);
-    SSL_CTX_free(ctx);
-    if (!w->us || !(b = fdbio_new(w->ufd, NULL)))
+    if (upstream_ssl_new(w) < 0)
         return -1;
-    SSL_set_bio(w->us, b, b);
-    if (w->host_is_ip) {
-        X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(w->us), w->host);
-    } else {
-        SSL_set_tlsext_host_name(w->us, w->host);
-        SSL_set1_host(w->us, w->host);
-    }
-    int r = ssl_handshake(w->us, w->ufd, SSL_connect, HANDSHAKE_MS);
+    r = ssl_handshake(w->us, w->ufd, SSL_connect, HANDSHAKE_MS);
     if (r == 1)
         return 0;
+failed:;
     long v = SSL_get_verify_result(w->us);
     const char *error = "upstream-tls";
     if (v != X509_V_OK) {
@@ -548,7 +670,7 @@ static ssize_t body_take(struct body_io *io, char *out, size_t cap)
         *io->in_len -= n;
         return (ssize_t)n;
     }
-    ssize_t n = ssl_read_some(w->cs, w->cfd, out, cap, w->idle_ms);
+    ssize_t n = w_read(w, w->cs, w->cfd, out, cap, w->idle_ms);
     return n > 0 ? n : -1;
 }
 
@@ -741,8 +863,8 @@ static int response(struct np_worker *w, const struct np_tt_req *r, bool *close_
     for (;;) { /* 1xx responses come before the final one */
         int n;
         while ((n = np_http_parse_response(&rs, buf, len)) == 0) {
-            ssize_t got = ssl_read_some(w->us, w->ufd, buf + len,
-                                        NP_HTTP_RESP_HEAD_MAX + IO_CHUNK - len, w->idle_ms);
+            ssize_t got = w_read(w, w->us, w->ufd, buf + len,
+                                 NP_HTTP_RESP_HEAD_MAX + IO_CHUNK - len, w->idle_ms);
             if (got <= 0)
                 goto out;
             len += (size_t)got;
@@ -791,7 +913,7 @@ static int response(struct np_worker *w, const struct np_tt_req *r, bool *close_
     bool done = false;
     while (!done) {
         if (len == 0) {
-            ssize_t got = ssl_read_some(w->us, w->ufd, buf, IO_CHUNK, w->idle_ms);
+            ssize_t got = w_read(w, w->us, w->ufd, buf, IO_CHUNK, w->idle_ms);
             if (got <= 0) {
                 if (until_close) {
                     done = true;
@@ -856,27 +978,44 @@ out:
     return status;
 }
 
-/* After a 101: raw relay both ways until either side ends. */
+/* Relay step of an upgraded connection: moves what `from` gives without
+ * waiting (`up`: to the upstream). 1 moved, 0 nothing to read yet, -1 the
+ * relay ends. */
+static int relay_move(struct np_worker *w, SSL *from, bool up, char *buf)
+{
+    size_t got = 0;
+    ERR_clear_error();
+    if (SSL_read_ex(from, buf, IO_CHUNK, &got))
+        return (up ? u_write(w, buf, got) : c_write(w, buf, got)) < 0 ? -1 : 1;
+    int e = SSL_get_error(from, 0);
+    return e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ? 0 : -1;
+}
+
+/* After a 101: raw relay both ways until either side ends. What OpenSSL
+ * holds already (read-ahead) is moved before poll() waits on the sockets:
+ * a whole record in its buffer would not wake poll(); a partial one is
+ * completed by the socket, which does. */
 static void relay_upgraded(struct np_worker *w)
 {
     char *buf = malloc(IO_CHUNK);
     if (!buf)
         return;
     for (;;) {
-        struct pollfd pfd[2] = {{.fd = w->cfd, .events = POLLIN}, {.fd = w->ufd, .events = POLLIN}};
-        if (!SSL_pending(w->cs) && !SSL_pending(w->us) && poll(pfd, 2, (int)w->idle_ms) <= 0)
+        int a = SSL_has_pending(w->cs) ? relay_move(w, w->cs, true, buf) : 0;
+        int b = a >= 0 && SSL_has_pending(w->us) ? relay_move(w, w->us, false, buf) : 0;
+        if (a < 0 || b < 0)
             break;
-        if (SSL_pending(w->cs) || pfd[0].revents) {
-            ssize_t n = ssl_read_some(w->cs, w->cfd, buf, IO_CHUNK, 1);
-            if (n == 0 || (n > 0 && u_write(w, buf, (size_t)n) < 0))
-                break;
-        }
-        if (SSL_pending(w->us) || pfd[1].revents) {
-            ssize_t n = ssl_read_some(w->us, w->ufd, buf, IO_CHUNK, 1);
-            if (n == 0 || (n > 0 && c_write(w, buf, (size_t)n) < 0))
-                break;
-        }
+        if (a || b)
+            continue;
+        struct pollfd pfd[2] = {{.fd = w->cfd, .events = POLLIN}, {.fd = w->ufd, .events = POLLIN}};
+        if (w_flush(w) < 0 || poll(pfd, 2, (int)w->idle_ms) <= 0)
+            break;
+        if (pfd[0].revents && relay_move(w, w->cs, true, buf) < 0)
+            break;
+        if (pfd[1].revents && relay_move(w, w->us, false, buf) < 0)
+            break;
     }
+    (void)w_flush(w);
     free(buf);
 }
 
@@ -902,8 +1041,8 @@ static void serve(struct np_worker *w)
         int n;
         uint64_t t0 = np_now_us(), up0 = w->bytes_up, down0 = w->bytes_down;
         while ((n = np_tt_request_process(&ctx, in, in_len, &r)) == 0) {
-            ssize_t got = ssl_read_some(w->cs, w->cfd, in + in_len, CLIENT_IN_MAX - in_len,
-                                        in_len ? w->p->cfg.header_timeout_ms : w->idle_ms);
+            ssize_t got = w_read(w, w->cs, w->cfd, in + in_len, CLIENT_IN_MAX - in_len,
+                                 in_len ? w->p->cfg.header_timeout_ms : w->idle_ms);
             if (got <= 0)
                 goto out; /* closed or idle: the tunnel ends */
             in_len += (size_t)got;
@@ -944,6 +1083,8 @@ static void serve(struct np_worker *w)
         }
         bool close_after = r.close_after, upgraded = false;
         int status = response(w, &r, &close_after, &upgraded);
+        if (status > 0 && w_flush(w) < 0)
+            status = -1;
         if (status < 0) {
             log_request(w, "abort", "upstream-error", r.rule, "", 0, &r, w->bytes_up - up0,
                         w->bytes_down - down0, t0);
@@ -968,18 +1109,23 @@ static void worker_finish(struct np_worker *w)
 {
     struct np_proxy *p = w->p;
 
+    /* what was queued for the sandbox goes (e.g. a refusal); what was queued
+     * for the upstream is dropped: the request it belongs to was refused or
+     * broke off, and its response would not be read */
+    (void)out_flush(&w->cout, w->cs, w->cfd, w->idle_ms);
     if (w->cs) {
         SSL_shutdown(w->cs);
         SSL_free(w->cs);
     }
-    if (w->us)
-        SSL_free(w->us);
+    upstream_ssl_free(w);
     np_log_write(p, w->s->id, w->client, &w->tlog, w->bytes_up, w->bytes_down);
     np_tls_unref(w->tls);
     np_creds_unref(w->creds);
     np_polsnap_unref(w->snap);
     free(w->pre);
     al_buf_free(&w->early_out);
+    al_buf_wipe_free(&w->uout);
+    al_buf_free(&w->cout);
     pthread_mutex_lock(&p->wk_lock);
     if (w->cfd >= 0)
         close(w->cfd);
@@ -1006,7 +1152,10 @@ static void *worker_main(void *arg)
     if (w->early_out.len &&
         raw_write_all(w->cfd, w->early_out.ptr, w->early_out.len, HANDSHAKE_MS) < 0)
         goto out;
-    if (check_client_hello(w) < 0 || client_handshake(w) < 0)
+    if (check_client_hello(w) < 0)
+        goto out;
+    upstream_start(w);
+    if (client_handshake(w) < 0)
         goto out;
     serve(w);
 out:
@@ -1050,6 +1199,8 @@ void np_tt_start(struct np_conn *c)
     w->port = c->port;
     w->ua_len = np_addr_to_sockaddr(&c->cands[c->next_cand - 1], c->port, &w->ua);
     al_buf_init(&w->early_out, 4096);
+    al_buf_init(&w->cout, OUT_MAX);
+    al_buf_init(&w->uout, OUT_MAX);
     if (al_buf_append(&w->early_out, c->down.pend.ptr + c->down.pend_off,
                       c->down.pend.len - c->down.pend_off) < 0 ||
         (c->in_len && !(w->pre = malloc(NP_TLS_HELLO_MAX)))) {

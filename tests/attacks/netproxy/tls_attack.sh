@@ -183,6 +183,19 @@ case_plain_rule_echo() {
     lacks "$REAL" "$(cat "$T/decisions.log")" "no real value in the reportOnly log line"
 }
 
+# upstream TLS sessions are resumed per name: a session verified for
+# api.test must not carry a connection to wrong.test on the same address and
+# port past the name check (the certificate there has no wrong.test)
+case_resumed_other_name() {
+    setup
+    expect "200 -" "$(code "https://api.test:$P_GOOD/plain")" "api.test: full handshake upstream"
+    expect "200 -" "$(code "https://api.test:$P_GOOD/again")" "api.test again"
+    has 'api.test 200 "GET /again HTTP/1.1" "-" reused=r' "$(cat "$T/nginx-access.log")" "the second connection resumed the upstream session"
+    expect "502 upstream-certificate" "$(code "https://wrong.test:$P_GOOD/plain")" "wrong.test on api.test's address and port, after api.test's session"
+    has "upstream certificate for wrong.test: hostname mismatch" "$(cat "$T/body")" "reason: hostname mismatch"
+    if grep -q '^wrong.test' "$T/nginx-access.log"; then fail "wrong.test was served"; else pass "wrong.test saw no request"; fi
+}
+
 declare -F "case_$CASE" >/dev/null || { echo "unknown case $CASE"; exit 2; }
 "case_$CASE"
 echo "$FAILS failure(s)"

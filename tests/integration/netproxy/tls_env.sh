@@ -123,7 +123,7 @@ error_log $T/nginx-error.log;
 worker_processes 1;
 events { worker_connections 64; }
 http {
-    log_format t '\$host \$status "\$request" "\$http_authorization"';
+    log_format t '\$host \$status "\$request" "\$http_authorization" reused=\$ssl_session_reused';
     access_log $T/nginx-access.log t;
     client_body_temp_path $T/nginx-body;
     proxy_temp_path $T/nginx-proxy;
