@@ -1040,11 +1040,30 @@ static void serve(struct np_worker *w)
     for (;;) {
         int n;
         uint64_t t0 = np_now_us(), up0 = w->bytes_up, down0 = w->bytes_down;
+        /* the whole head must arrive within header_timeout_ms of its first
+         * byte (not each read: a byte a second would hold the worker) */
+        uint64_t head_deadline = in_len ? np_now_ms() + w->p->cfg.header_timeout_ms : 0;
         while ((n = np_tt_request_process(&ctx, in, in_len, &r)) == 0) {
-            ssize_t got = w_read(w, w->cs, w->cfd, in + in_len, CLIENT_IN_MAX - in_len,
-                                 in_len ? w->p->cfg.header_timeout_ms : w->idle_ms);
+            unsigned wait_ms = w->idle_ms;
+            if (head_deadline) {
+                uint64_t now = np_now_ms();
+                if (now >= head_deadline) {
+                    c_refuse(w, 408, "header-timeout",
+                             "airlock: the request head did not arrive in time");
+                    log_request(w, "deny", "header-timeout", "",
+                                "airlock: the request head did not arrive in time", 408, &r,
+                                w->bytes_up - up0, w->bytes_down - down0, t0);
+                    goto out;
+                }
+                wait_ms = (unsigned)(head_deadline - now);
+            }
+            ssize_t got = w_read(w, w->cs, w->cfd, in + in_len, CLIENT_IN_MAX - in_len, wait_ms);
+            if (got <= 0 && head_deadline && np_now_ms() >= head_deadline)
+                continue; /* the head's time ran out: answered above */
             if (got <= 0)
                 goto out; /* closed or idle: the tunnel ends */
+            if (!head_deadline)
+                head_deadline = np_now_ms() + w->p->cfg.header_timeout_ms;
             in_len += (size_t)got;
         }
         if (n < 0)

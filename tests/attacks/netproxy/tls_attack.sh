@@ -196,6 +196,46 @@ case_resumed_other_name() {
     if grep -q '^wrong.test' "$T/nginx-access.log"; then fail "wrong.test was served"; else pass "wrong.test saw no request"; fi
 }
 
+# A request head sent one byte at a time inside a terminated tunnel: the
+# whole head must arrive within the header timeout (here 1 s), or the worker
+# answers 408 and ends the tunnel (each byte alone arrives well in time)
+case_slow_head() {
+    setup --header-timeout 1000
+    out=$(python3 - "$HP" "$P_GOOD" "$T/session-ca.pem" <<'PY' 2>&1
+import socket, ssl, sys, time
+hp, port, ca = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+s = socket.create_connection(("127.0.0.1", hp), timeout=10)
+s.sendall(f"CONNECT api.test:{port} HTTP/1.1\r\nHost: api.test:{port}\r\n\r\n".encode())
+resp = b""
+while b"\r\n\r\n" not in resp:
+    resp += s.recv(1)
+ctx = ssl.create_default_context(cafile=ca)
+t = ctx.wrap_socket(s, server_hostname="api.test")
+head = b"GET /plain HTTP/1.1\r\nHost: api.test\r\nX-Slow: " + b"x" * 40 + b"\r\n\r\n"
+start = time.monotonic()
+sent = 0
+try:
+    for b in head:
+        t.sendall(bytes([b]))
+        sent += 1
+        time.sleep(0.1)
+        if time.monotonic() - start > 8:
+            break
+except OSError:
+    pass
+t.settimeout(5)
+try:
+    answer = t.recv(4096).decode(errors="replace")
+except (OSError, ssl.SSLError) as e:
+    answer = "error " + str(e)
+print(answer.split("\r\n")[0], f"after {sent} of {len(head)} bytes")
+PY
+)
+    has "408" "$out" "a head dripped byte by byte is cut off"
+    lacks "after 89 of" "$out" "cut off before the whole head was sent"
+    log_has '"reason":"header-timeout"' "logged header-timeout"
+}
+
 declare -F "case_$CASE" >/dev/null || { echo "unknown case $CASE"; exit 2; }
 "case_$CASE"
 echo "$FAILS failure(s)"

@@ -208,7 +208,7 @@ static const char serve_usage[] =
     "  --report-only            network.reportOnly\n"
     "  --remove-when F          remove the session once file F exists\n"
     "  --max-conns N            max_conns_per_session\n"
-    "  --idle-timeout MS\n";
+    "  --idle-timeout MS  --header-timeout MS\n";
 
 static int write_file(const char *path, const char *data, size_t len)
 {
@@ -278,6 +278,7 @@ static int serve_main(int argc, char **argv)
         OPT_CRED,
         OPT_SENT,
         OPT_IDLE,
+        OPT_HEADER_TIMEOUT,
         OPT_RULE,
         OPT_REPORT,
         OPT_REMOVE,
@@ -299,6 +300,7 @@ static int serve_main(int argc, char **argv)
         {"cred", required_argument, NULL, OPT_CRED},
         {"sentinel-out", required_argument, NULL, OPT_SENT},
         {"idle-timeout", required_argument, NULL, OPT_IDLE},
+        {"header-timeout", required_argument, NULL, OPT_HEADER_TIMEOUT},
         {"rule", required_argument, NULL, OPT_RULE},
         {"report-only", no_argument, NULL, OPT_REPORT},
         {"remove-when", required_argument, NULL, OPT_REMOVE},
@@ -382,6 +384,9 @@ static int serve_main(int argc, char **argv)
         }
         case OPT_SENT:
             sent_out = optarg;
+            break;
+        case OPT_HEADER_TIMEOUT:
+            cfg.header_timeout_ms = (unsigned)strtoul(optarg, NULL, 10);
             break;
         case OPT_IDLE:
             cfg.idle_timeout_ms = (unsigned)strtoul(optarg, NULL, 10);
