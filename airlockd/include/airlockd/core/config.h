@@ -71,6 +71,14 @@ struct ald_config {
     char *px_credential_store; /* sent to the gitproxy on request; NULL: <state_dir>/creds.store */
     char *px_master_key;       /* the store's key, read for HTTP secrets (sessions'
                                   "credentials"); NULL: <state_dir>/master.key */
+    /* "webhooks" (docs/webhooks.md) */
+    struct ald_webhook_config {
+        int allow_private;          /* deliver to loopback/private/... addresses (false) */
+        uint64_t timeout_s;         /* one attempt, connect to end (10) */
+        uint64_t retry_initial_ms;  /* first retry delay (1000) */
+        uint64_t retry_max_delay_s; /* the delays' ceiling (600) */
+        uint64_t retry_for_s;       /* given up this long after it was queued (86400) */
+    } webhooks;
 };
 
 /* Fills `cfg` with the defaults (no file needed). */

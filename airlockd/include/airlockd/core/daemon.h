@@ -27,6 +27,7 @@
 
 struct evbus;
 struct ald_session;
+struct ald_webhooks;
 
 enum { ALD_PX_NET, ALD_PX_GIT, ALD_PX_N };
 
@@ -100,6 +101,7 @@ struct ald {
     /* the scoped-token keys (proxies.token_keys): keys[0] signs; all are
      * sent to the gitproxy, which verifies with them. Read at start. */
     struct creds_keyring token_keys;
+    struct ald_webhooks *webhooks; /* the outbox and its thread (adapters/webhooks.c) */
 };
 
 /* ---- adopt.c ---- */
