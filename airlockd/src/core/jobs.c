@@ -15,6 +15,7 @@
 #include "airlockd/core/process.h"
 #include "airlockd/core/session.h"
 #include "airlockd/core/util.h"
+#include "airlockd/core/webhook.h"
 
 #include "airlock/error.h"
 #include "airlock/log.h"
@@ -85,27 +86,24 @@ int ald_job_id_valid(const char *id)
 
 /* ---- the one place webhooks and pull requests are reached ---- */
 
-/* Announces `event` for the job (pub borrowed) to its webhook, if it has
- * one. A failure is logged: the job goes on. */
+/* Announces `event` for the job (pub, the payload, borrowed) to its
+ * webhook, if it has one (priv["webhook"]: the URL and the sealed secret,
+ * ald_webhook_session_prepare). A failure is logged: the job goes on. */
 static void job_notify(struct ald_jobs *J, json_t *pub, json_t *priv, const char *event)
 {
     json_t *wh = json_object_get(priv, "webhook");
-    const char *url = json_string_value(json_object_get(wh, "url"));
-    if (!url)
+    if (!json_is_object(wh))
         return;
-    (void)J;
-    al_log(AL_LOG_DEBUG, "job %s: %s (webhooks are not built in yet)",
-           json_string_value(json_object_get(pub, "id")), event);
+    ald_webhook_session_notify(J->d, json_string_value(json_object_get(pub, "id")),
+                               json_string_value(json_object_get(pub, "user")), wh, event, pub);
 }
 
-/* Checks a webhook URL given at POST time. */
-static int job_webhook_url_check(struct ald *d, const char *url, struct ald_fault *f)
+/* Checks a webhook given at POST time (the URL with the SSRF guard, the
+ * secret) and seals its secret for the job's row: *out (new ref). */
+static int job_webhook_prepare(struct ald *d, const char *id, json_t *wh, json_t **out,
+                               struct ald_fault *f)
 {
-    (void)d;
-    if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)
-        return ald_fault_set(f, ALD_FAULT_INVALID, "invalid_value", "webhook.url",
-                             "webhook.url must be an http:// or https:// URL");
-    return 0;
+    return ald_webhook_session_prepare(d, id, wh, out, f);
 }
 
 /* Opens the pull request of a pushed job. *url_out malloc'd. */
@@ -288,10 +286,12 @@ static int job_parse(struct ald *d, json_t *body, json_t *pub, json_t *priv, jso
         if (secret && !str_ok(secret, 0, JOB_SECRET_MAX))
             return ald_fault_set(f, ALD_FAULT_INVALID, "invalid_value", "webhook.secret",
                                  "webhook.secret must be a string of at most 256 bytes");
-        if (job_webhook_url_check(d, json_string_value(url), f) < 0)
+        /* the secret is kept sealed in the private part only: never
+         * returned */
+        json_t *rec = NULL;
+        if (job_webhook_prepare(d, json_string_value(json_object_get(pub, "id")), wh, &rec, f) < 0)
             return AL_EINVAL;
-        /* the secret is kept in the private part only: never returned */
-        json_object_set(priv, "webhook", wh);
+        json_object_set_new(priv, "webhook", rec);
         json_object_set_new(pub, "webhook", json_pack("{s:O}", "url", url));
     } else {
         json_object_set_new(pub, "webhook", json_null());
