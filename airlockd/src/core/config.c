@@ -38,7 +38,7 @@ int ald_config_init(struct ald_config *cfg)
     cfg->event_retention = 1024;
     cfg->px_enabled = 1;
     cfg->px_approval_timeout_s = 60;
-    if (ald_gitpolicy_init(&cfg->git) < 0) {
+    if (ald_gitpolicy_init(&cfg->git) < 0 || ald_forgecfg_init(&cfg->forge) < 0) {
         ald_config_free(cfg);
         return AL_ENOMEM;
     }
@@ -89,6 +89,7 @@ void ald_config_free(struct ald_config *cfg)
     hidden_paths_clear(cfg);
     ald_gitpolicy_free(&cfg->git);
     ald_grants_free(&cfg->grants);
+    ald_forgecfg_free(&cfg->forge);
     memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -397,6 +398,10 @@ static int load_top(const struct cfg_ctx *c, const char *k, json_t *v)
         return ald_gitpolicy_load(&cfg->git, c->name, v);
     if (strcmp(k, "grants") == 0)
         return ald_grants_load(&cfg->grants, c->name, v);
+    if (strcmp(k, "forge") == 0)
+        return ald_forgecfg_load_forge(&cfg->forge, c->name, v);
+    if (strcmp(k, "hooks") == 0)
+        return ald_forgecfg_load_hooks(&cfg->forge, c->name, v);
     if (strcmp(k, "uid_range") == 0) {
         static const char *const names[] = {"start", "count", NULL};
         int err = load_section(c, k, v, names);

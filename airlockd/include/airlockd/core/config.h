@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "airlockd/core/forgecfg.h"
 #include "airlockd/core/gitpolicy.h"
 #include "airlockd/core/grants.h"
 
@@ -71,6 +72,7 @@ struct ald_config {
     char *px_credential_store; /* sent to the gitproxy on request; NULL: <state_dir>/creds.store */
     char *px_master_key;       /* the store's key, read for HTTP secrets (sessions'
                                   "credentials"); NULL: <state_dir>/master.key */
+    struct ald_forgecfg forge; /* "forge" and "hooks" (forgecfg.h, docs/forge.md) */
 };
 
 /* Fills `cfg` with the defaults (no file needed). */
