@@ -142,5 +142,6 @@ enum MHD_Result ald_route_file_put(struct ald_req *r);
 enum MHD_Result ald_route_file_delete(struct ald_req *r);
 enum MHD_Result ald_route_events(struct ald_req *r);
 extern const struct ald_upload_ops ald_file_upload_ops;
+enum MHD_Result ald_route_hook_github(struct ald_req *r);
 
 #endif
