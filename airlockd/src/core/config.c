@@ -38,6 +38,7 @@ int ald_config_init(struct ald_config *cfg)
     cfg->event_retention = 1024;
     cfg->px_enabled = 1;
     cfg->px_approval_timeout_s = 60;
+    cfg->jobs = (struct ald_jobs_config){4, 2, 1024 * 1024, 3600, 86400};
     if (ald_gitpolicy_init(&cfg->git) < 0 || ald_forgecfg_init(&cfg->forge) < 0) {
         ald_config_free(cfg);
         return AL_ENOMEM;
@@ -337,6 +338,31 @@ static int load_proxies(const struct cfg_ctx *c, json_t *v)
     return err;
 }
 
+/* "jobs": {"max_running", "max_running_per_user", "max_output_bytes",
+ * "default_timeout_s", "max_timeout_s"} (docs/jobs.md). */
+static int load_jobs(const struct cfg_ctx *c, json_t *v)
+{
+    static const char *const names[] = {"max_running",      "max_running_per_user",
+                                        "max_output_bytes", "default_timeout_s",
+                                        "max_timeout_s",    NULL};
+    struct ald_jobs_config *j = &c->cfg->jobs;
+    int err = load_section(c, "jobs", v, names);
+    json_t *x;
+    if (err == 0 && (x = json_object_get(v, "max_running")))
+        err = get_u64(c, "jobs.max_running", x, 1, 100000, &j->max_running);
+    if (err == 0 && (x = json_object_get(v, "max_running_per_user")))
+        err = get_u64(c, "jobs.max_running_per_user", x, 1, 100000, &j->max_running_per_user);
+    if (err == 0 && (x = json_object_get(v, "max_output_bytes")))
+        err = get_u64(c, "jobs.max_output_bytes", x, 1024, 1ULL << 32, &j->max_output_bytes);
+    if (err == 0 && (x = json_object_get(v, "default_timeout_s")))
+        err = get_u64(c, "jobs.default_timeout_s", x, 1, 30ULL * 86400, &j->default_timeout_s);
+    if (err == 0 && (x = json_object_get(v, "max_timeout_s")))
+        err = get_u64(c, "jobs.max_timeout_s", x, 1, 30ULL * 86400, &j->max_timeout_s);
+    if (err == 0 && j->default_timeout_s > j->max_timeout_s)
+        err = fail(c, "jobs.default_timeout_s", "above jobs.max_timeout_s");
+    return err;
+}
+
 /* "hidden_paths": replaces the default list. */
 static int load_hidden_paths(const struct cfg_ctx *c, const char *k, json_t *v)
 {
@@ -398,6 +424,8 @@ static int load_top(const struct cfg_ctx *c, const char *k, json_t *v)
         return ald_gitpolicy_load(&cfg->git, c->name, v);
     if (strcmp(k, "grants") == 0)
         return ald_grants_load(&cfg->grants, c->name, v);
+    if (strcmp(k, "jobs") == 0)
+        return load_jobs(c, v);
     if (strcmp(k, "forge") == 0)
         return ald_forgecfg_load_forge(&cfg->forge, c->name, v);
     if (strcmp(k, "hooks") == 0)
