@@ -12,6 +12,7 @@
  * SIGKILL) and are re-adopted by the next start.
  */
 #include "airlockd/adapters/admin.h"
+#include "airlockd/adapters/forge.h"
 #include "airlockd/adapters/gitrepo.h"
 #include "airlockd/adapters/proxies.h"
 #include "airlockd/adapters/secrets.h"
@@ -255,6 +256,10 @@ static const struct ald_hooks hooks = {
             .prepare = ald_secrets_prepare,
             .load = ald_secrets_load,
             .trust_files = ald_secrets_trust_files,
+        },
+    .forge =
+        {
+            .open_pr = ald_forge_open_pr,
         },
 };
 

@@ -148,5 +148,6 @@ enum MHD_Result ald_route_job_list(struct ald_req *r);
 enum MHD_Result ald_route_job_get(struct ald_req *r);
 enum MHD_Result ald_route_job_output(struct ald_req *r);
 enum MHD_Result ald_route_job_cancel(struct ald_req *r);
+enum MHD_Result ald_route_hook_github(struct ald_req *r);
 
 #endif

@@ -40,7 +40,7 @@ int ald_config_init(struct ald_config *cfg)
     cfg->px_approval_timeout_s = 60;
     cfg->jobs = (struct ald_jobs_config){4, 2, 1024 * 1024, 3600, 86400};
     cfg->webhooks = (struct ald_webhook_config){0, 10, 1000, 600, 86400};
-    if (ald_gitpolicy_init(&cfg->git) < 0) {
+    if (ald_gitpolicy_init(&cfg->git) < 0 || ald_forgecfg_init(&cfg->forge) < 0) {
         ald_config_free(cfg);
         return AL_ENOMEM;
     }
@@ -91,6 +91,7 @@ void ald_config_free(struct ald_config *cfg)
     hidden_paths_clear(cfg);
     ald_gitpolicy_free(&cfg->git);
     ald_grants_free(&cfg->grants);
+    ald_forgecfg_free(&cfg->forge);
     memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -453,6 +454,10 @@ static int load_top(const struct cfg_ctx *c, const char *k, json_t *v)
         return load_jobs(c, v);
     if (strcmp(k, "webhooks") == 0)
         return load_webhooks(c, v);
+    if (strcmp(k, "forge") == 0)
+        return ald_forgecfg_load_forge(&cfg->forge, c->name, v);
+    if (strcmp(k, "hooks") == 0)
+        return ald_forgecfg_load_hooks(&cfg->forge, c->name, v);
     if (strcmp(k, "uid_range") == 0) {
         static const char *const names[] = {"start", "count", NULL};
         int err = load_section(c, k, v, names);

@@ -106,14 +106,16 @@ static int job_webhook_prepare(struct ald *d, const char *id, json_t *wh, json_t
     return ald_webhook_session_prepare(d, id, wh, out, f);
 }
 
-/* Opens the pull request of a pushed job. *url_out malloc'd. */
+/* Opens the pull request of a pushed job (the forge adapter, through
+ * core's hooks: ald_forge_open_pr). *url_out malloc'd. */
 static int job_open_pr(struct ald *d, const char *repo, const char *head, const char *base,
                        const char *title, const char *body, char **url_out, struct ald_fault *f)
 {
-    (void)d, (void)repo, (void)head, (void)base, (void)title, (void)body;
     *url_out = NULL;
-    return ald_fault_set(f, ALD_FAULT_UNAVAILABLE, "unavailable", "pull_request",
-                         "opening pull requests is not available in this airlockd");
+    if (!d->hooks.forge.open_pr)
+        return ald_fault_set(f, ALD_FAULT_UNAVAILABLE, "unavailable", "pull_request",
+                             "opening pull requests is not available in this airlockd");
+    return d->hooks.forge.open_pr(d, repo, head, base, title, body ? body : "", url_out, f);
 }
 
 /* ---- rows ---- */

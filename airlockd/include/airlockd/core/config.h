@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "airlockd/core/forgecfg.h"
 #include "airlockd/core/gitpolicy.h"
 #include "airlockd/core/grants.h"
 
@@ -88,6 +89,7 @@ struct ald_config {
         uint64_t retry_max_delay_s; /* the delays' ceiling (600) */
         uint64_t retry_for_s;       /* given up this long after it was queued (86400) */
     } webhooks;
+    struct ald_forgecfg forge; /* "forge" and "hooks" (forgecfg.h, docs/forge.md) */
 };
 
 /* Fills `cfg` with the defaults (no file needed). */
