@@ -32,11 +32,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define JOB_SCRIPT_MAX    (64 * 1024)
-#define JOB_PR_TITLE_MAX  256
-#define JOB_PR_BODY_MAX   (64 * 1024)
-#define JOB_URL_MAX       2048
-#define JOB_SECRET_MAX    256
 #define JOB_PUSH_TIMEOUT  600
 #define JOB_SCHED_WAIT_MS 2000
 
@@ -70,9 +65,6 @@ struct job_thread_arg {
     struct ald_jobs *J;
     struct job_run *run;
 };
-
-static const char *const job_fields[] = {"command", "script",       "timeout_s",
-                                         "push",    "pull_request", "webhook"};
 
 int ald_job_id_valid(const char *id)
 {
@@ -147,161 +139,41 @@ static int idem_key_valid(const char *k)
     return 1;
 }
 
-static int str_ok(json_t *v, size_t min, size_t max)
-{
-    if (!json_is_string(v))
-        return 0;
-    size_t n = json_string_length(v);
-    return n >= min && n <= max && strlen(json_string_value(v)) == n;
-}
-
-/* Only `names` in the object `o`; else a 400 naming the first other key
- * (as `prefix`.KEY). */
-static int only_keys(json_t *o, const char *prefix, const char *const *names, size_t n,
-                     struct ald_fault *f)
-{
-    const char *k;
-    json_t *v;
-    json_object_foreach(o, k, v)
-    {
-        int known = 0;
-        for (size_t i = 0; i < n; i++)
-            known |= strcmp(k, names[i]) == 0;
-        if (!known) {
-            char field[128];
-            snprintf(field, sizeof(field), "%s.%.64s", prefix, k);
-            return ald_fault_set(f, ALD_FAULT_INVALID, "unknown_field", field,
-                                 "unknown field \"%.64s\"", k);
-        }
-    }
-    return 0;
-}
-
 /* The job's own fields of `body` into the private part and the public
- * object; the rest, the session spec, into *spec (new ref). */
+ * object (the webhook's secret checked and sealed); the rest, the session
+ * spec, into *spec (new ref). */
 static int job_parse(struct ald *d, json_t *body, json_t *pub, json_t *priv, json_t **spec,
                      struct ald_fault *f)
 {
-    const struct ald_jobs_config *jc = &d->cfg->jobs;
-    *spec = json_object();
-    if (!*spec)
-        return ald_fault_set(f, ALD_FAULT_INTERNAL, "internal", NULL, "out of memory");
-    const char *k;
-    json_t *v;
-    json_object_foreach(body, k, v)
-    {
-        int ours = 0;
-        for (size_t i = 0; i < sizeof(job_fields) / sizeof(*job_fields); i++)
-            ours |= strcmp(k, job_fields[i]) == 0;
-        if (!ours)
-            json_object_set(*spec, k, v);
-    }
-    json_t *cmd = json_object_get(body, "command"), *script = json_object_get(body, "script");
-    json_t *argv = NULL;
-    if (cmd && script)
-        return ald_fault_set(f, ALD_FAULT_INVALID, "invalid_value", "command",
-                             "give \"command\" or \"script\", not both");
-    if (!cmd && !script)
-        return ald_fault_set(f, ALD_FAULT_INVALID, "missing_field", "command",
-                             "a job needs \"command\" (an array of strings) or \"script\"");
-    if (cmd) {
-        if (!json_is_array(cmd) || json_array_size(cmd) < 1 || json_array_size(cmd) > 4096)
-            return ald_fault_set(f, ALD_FAULT_INVALID, "invalid_type", "command",
-                                 "command must be an array of 1 to 4096 strings");
-        size_t i;
-        json_t *a;
-        json_array_foreach(cmd, i, a)
-        {
-            if (!str_ok(a, i == 0 ? 1 : 0, JOB_SCRIPT_MAX))
-                return ald_fault_set(f, ALD_FAULT_INVALID, "invalid_type", "command",
-                                     "command[%zu] must be a string without NUL (the first "
-                                     "not empty)",
-                                     i);
-        }
-        argv = json_incref(cmd);
-    } else {
-        if (!str_ok(script, 1, JOB_SCRIPT_MAX))
-            return ald_fault_set(f, ALD_FAULT_INVALID, "invalid_type", "script",
-                                 "script must be a non-empty string (at most 65536 bytes)");
-        argv = json_pack("[ssO]", "/bin/sh", "-c", script);
-    }
-    json_object_set_new(priv, "argv", argv);
+    json_t *fields = NULL;
+    int err = ald_job_body_check(body, &d->cfg->jobs, &fields, spec, f);
+    if (err < 0)
+        return err;
+    json_t *argv = json_object_get(fields, "argv");
+    json_object_set(priv, "argv", argv);
     json_object_set(pub, "command", argv);
-
-    uint64_t timeout = jc->default_timeout_s;
-    json_t *t = json_object_get(body, "timeout_s");
-    char why[96];
-    if (t && ald_json_u64(t, 1, jc->max_timeout_s, &timeout, why, sizeof(why)) != ALD_U64_OK)
-        return ald_fault_set(f, ALD_FAULT_INVALID, "invalid_value", "timeout_s",
-                             "timeout_s must be an integer from 1 to %llu",
-                             (unsigned long long)jc->max_timeout_s);
-    json_object_set_new(priv, "timeout_s", json_integer((json_int_t)timeout));
-    json_object_set_new(pub, "timeout_s", json_integer((json_int_t)timeout));
-
-    json_t *push = json_object_get(body, "push");
-    if (push && !json_is_boolean(push))
-        return ald_fault_set(f, ALD_FAULT_INVALID, "invalid_type", "push",
-                             "push must be true or false");
-    json_t *repo = json_object_get(body, "repo");
-    if (json_is_true(push) && !json_is_string(repo))
-        return ald_fault_set(f, ALD_FAULT_INVALID, "invalid_value", "push",
-                             "push needs a \"repo\"");
-    json_object_set_new(priv, "push", json_boolean(json_is_true(push)));
-    json_object_set_new(pub, "push", json_boolean(json_is_true(push)));
-
-    json_t *pr = json_object_get(body, "pull_request");
-    if (pr && !json_is_null(pr)) {
-        static const char *const names[] = {"title", "body"};
-        if (!json_is_object(pr))
-            return ald_fault_set(f, ALD_FAULT_INVALID, "invalid_type", "pull_request",
-                                 "pull_request must be an object {\"title\", \"body\"}");
-        if (only_keys(pr, "pull_request", names, 2, f) < 0)
-            return AL_EINVAL;
-        if (!str_ok(json_object_get(pr, "title"), 1, JOB_PR_TITLE_MAX))
-            return ald_fault_set(f, ALD_FAULT_INVALID, "invalid_value", "pull_request.title",
-                                 "pull_request.title must be a string of 1 to 256 bytes");
-        json_t *b = json_object_get(pr, "body");
-        if (b && !str_ok(b, 0, JOB_PR_BODY_MAX))
-            return ald_fault_set(f, ALD_FAULT_INVALID, "invalid_value", "pull_request.body",
-                                 "pull_request.body must be a string of at most 65536 bytes");
-        if (!json_is_true(push))
-            return ald_fault_set(f, ALD_FAULT_INVALID, "invalid_value", "pull_request",
-                                 "pull_request needs \"push\": true");
-        json_object_set(priv, "pull_request", pr);
-        json_object_set(pub, "pull_request", pr);
-    } else {
-        json_object_set_new(pub, "pull_request", json_null());
+    static const char *const both[] = {"timeout_s", "push", "pull_request"};
+    for (size_t i = 0; i < sizeof(both) / sizeof(*both); i++) {
+        json_object_set(priv, both[i], json_object_get(fields, both[i]));
+        json_object_set(pub, both[i], json_object_get(fields, both[i]));
     }
-
-    json_t *wh = json_object_get(body, "webhook");
-    if (wh && !json_is_null(wh)) {
-        static const char *const names[] = {"url", "secret"};
-        if (!json_is_object(wh))
-            return ald_fault_set(f, ALD_FAULT_INVALID, "invalid_type", "webhook",
-                                 "webhook must be an object {\"url\", \"secret\"}");
-        if (only_keys(wh, "webhook", names, 2, f) < 0)
-            return AL_EINVAL;
-        json_t *url = json_object_get(wh, "url"), *secret = json_object_get(wh, "secret");
-        if (!str_ok(url, 1, JOB_URL_MAX))
-            return ald_fault_set(f, ALD_FAULT_INVALID, "invalid_value", "webhook.url",
-                                 "webhook.url must be a string of 1 to 2048 bytes");
-        if (secret && !str_ok(secret, 0, JOB_SECRET_MAX))
-            return ald_fault_set(f, ALD_FAULT_INVALID, "invalid_value", "webhook.secret",
-                                 "webhook.secret must be a string of at most 256 bytes");
+    json_object_set(pub, "repo", json_object_get(fields, "repo"));
+    json_object_set(pub, "base", json_object_get(fields, "base"));
+    json_t *wh = json_object_get(fields, "webhook");
+    json_object_set_new(pub, "webhook", json_null());
+    if (json_is_object(wh)) {
         /* the secret is kept sealed in the private part only: never
          * returned */
         json_t *rec = NULL;
-        if (job_webhook_prepare(d, json_string_value(json_object_get(pub, "id")), wh, &rec, f) < 0)
-            return AL_EINVAL;
-        json_object_set_new(priv, "webhook", rec);
-        json_object_set_new(pub, "webhook", json_pack("{s:O}", "url", url));
-    } else {
-        json_object_set_new(pub, "webhook", json_null());
+        err = job_webhook_prepare(d, json_string_value(json_object_get(pub, "id")), wh, &rec, f);
+        if (err == 0) {
+            json_object_set_new(priv, "webhook", rec);
+            json_object_set_new(pub, "webhook",
+                                json_pack("{s:O}", "url", json_object_get(wh, "url")));
+        }
     }
-    json_object_set_new(pub, "repo", json_incref(json_is_string(repo) ? repo : json_null()));
-    json_t *base = json_object_get(body, "base");
-    json_object_set_new(pub, "base", json_incref(json_is_string(base) ? base : json_null()));
-    return 0;
+    json_decref(fields);
+    return err;
 }
 
 /* Checks the session spec as POST /v1/sessions would (400/403/409). */
