@@ -40,7 +40,8 @@ static enum MHD_Result reply_ignored(struct ald_req *r, const char *why)
 }
 
 /* The POST /v1/jobs body of a comment's job: the template's (deep copy),
- * its "repo" https://HOST/OWNER/NAME when it names none, and env
+ * its "repo" https://HOST/OWNER/NAME when it names none (none at all when
+ * it says null: an empty workspace), and env
  * AIRLOCK_COMMENT (the whole comment), AIRLOCK_COMMENT_ARGS (what follows
  * the command), AIRLOCK_COMMENT_AUTHOR, AIRLOCK_COMMENT_URL,
  * AIRLOCK_REPOSITORY, AIRLOCK_ISSUE_NUMBER and, on a pull request,
@@ -61,7 +62,10 @@ static json_t *job_body(const struct ald_forgecfg *fc, const struct ald_hook_rep
     }
     if (!json_is_object(env))
         goto fail;
-    if (!json_object_get(job, "repo")) {
+    json_t *repo_v = json_object_get(job, "repo");
+    if (json_is_null(repo_v)) {
+        json_object_del(job, "repo"); /* "repo": null: an empty workspace */
+    } else if (!repo_v) {
         int n = snprintf(repo, sizeof(repo), "https://%s/%s", fc->gh_host, c->repo);
         if (n < 0 || (size_t)n >= sizeof(repo) ||
             json_object_set_new(job, "repo", json_string(repo)) < 0)
@@ -198,7 +202,7 @@ enum MHD_Result ald_route_hook_github(struct ald_req *r)
                ? json_string_value(json_object_get(job, "id"))
                : "?");
     ret = ald_reply_json(
-        r, replayed ? 200 : 202,
+        r, replayed ? 200 : 201,
         json_pack("{s:b, s:b, s:O}", "started", !replayed, "replayed", replayed, "job", job));
 out:
     al_buf_wipe_free(&secret);
