@@ -6,6 +6,7 @@
 #include "airlockd/adapters/store.h"
 #include "airlockd/api/ghhook.h"
 #include "airlockd/core/daemon.h"
+#include "airlockd/core/jobs.h"
 
 #include "airlock/buf.h"
 #include "airlock/error.h"
@@ -39,7 +40,8 @@ static enum MHD_Result reply_ignored(struct ald_req *r, const char *why)
 }
 
 /* The POST /v1/jobs body of a comment's job: the template's (deep copy),
- * its "repo" https://HOST/OWNER/NAME when it names none, and env
+ * its "repo" https://HOST/OWNER/NAME when it names none (none at all when
+ * it says null: an empty workspace), and env
  * AIRLOCK_COMMENT (the whole comment), AIRLOCK_COMMENT_ARGS (what follows
  * the command), AIRLOCK_COMMENT_AUTHOR, AIRLOCK_COMMENT_URL,
  * AIRLOCK_REPOSITORY, AIRLOCK_ISSUE_NUMBER and, on a pull request,
@@ -60,7 +62,10 @@ static json_t *job_body(const struct ald_forgecfg *fc, const struct ald_hook_rep
     }
     if (!json_is_object(env))
         goto fail;
-    if (!json_object_get(job, "repo")) {
+    json_t *repo_v = json_object_get(job, "repo");
+    if (json_is_null(repo_v)) {
+        json_object_del(job, "repo"); /* "repo": null: an empty workspace */
+    } else if (!repo_v) {
         int n = snprintf(repo, sizeof(repo), "https://%s/%s", fc->gh_host, c->repo);
         if (n < 0 || (size_t)n >= sizeof(repo) ||
             json_object_set_new(job, "repo", json_string(repo)) < 0)
@@ -81,10 +86,11 @@ fail:
     return NULL;
 }
 
-/* Starts the job `body` as `user` (ald_job_submit, core/jobs.h) with
- * `idem` as its Idempotency-Key. The one place the hook reaches jobs. */
+/* Starts the job `body` as `user` (ald_job_submit_ex, core/jobs.h) with
+ * `idem` as its Idempotency-Key; *replayed 1 when that key named an
+ * earlier job (returned again). The one place the hook reaches jobs. */
 static int hook_job_submit(struct ald *d, const char *user, json_t *body, const char *idem,
-                           json_t **job_out, struct ald_fault *f)
+                           json_t **job_out, int *replayed, struct ald_fault *f)
 {
     struct ald_user u;
     struct ald_principal p;
@@ -101,9 +107,7 @@ static int hook_job_submit(struct ald *d, const char *user, json_t *body, const 
     p.admin = u.admin;
     p.max_sessions = u.max_sessions;
     p.max_memory_mb = u.max_memory_mb;
-    (void)body, (void)idem;
-    return ald_fault_set(f, ALD_FAULT_UNAVAILABLE, "unavailable", NULL,
-                         "jobs are not available in this build");
+    return ald_job_submit_ex(d, &p, body, idem, job_out, replayed, f);
 }
 
 enum MHD_Result ald_route_hook_github(struct ald_req *r)
@@ -185,7 +189,8 @@ enum MHD_Result ald_route_hook_github(struct ald_req *r)
                               "X-GitHub-Delivery is too long");
         goto out;
     }
-    if (hook_job_submit(d, t->user, body, delivery ? idem : NULL, &job, &f) < 0) {
+    int replayed = 0;
+    if (hook_job_submit(d, t->user, body, delivery ? idem : NULL, &job, &replayed, &f) < 0) {
         al_log(AL_LOG_WARN, "hooks/github %s: %s #%lld: no job: %s", delivery ? delivery : "-",
                c.repo, (long long)c.number, f.message);
         ret = ald_reply_fault(r, &f);
@@ -196,7 +201,9 @@ enum MHD_Result ald_route_hook_github(struct ald_req *r)
            json_string_value(json_object_get(job, "id"))
                ? json_string_value(json_object_get(job, "id"))
                : "?");
-    ret = ald_reply_json(r, 202, json_pack("{s:b, s:O}", "started", 1, "job", job));
+    ret = ald_reply_json(
+        r, replayed ? 200 : 201,
+        json_pack("{s:b, s:b, s:O}", "started", !replayed, "replayed", replayed, "job", job));
 out:
     al_buf_wipe_free(&secret);
     ald_ghhook_comment_free(&c);
