@@ -530,14 +530,16 @@ static void job_finish(struct ald_jobs *J, json_t *pub, json_t *priv, const char
 
 /* The push step, run inside the sandbox as the session's own commands
  * are (through the git listener, so the git proxy's checks apply): the
- * session's branch when HEAD has commits on no remote-tracking branch.
- * Its last lines say what happened: "airlock-base: NAME" (origin's default
- * branch) and "airlock-pushed: SHA" or "airlock-pushed: none". */
+ * session's branch, when HEAD has commits that its base (origin's
+ * AIRLOCK_JOB_BASE, or origin's default branch) has not. Its last lines
+ * say what happened: "airlock-base: NAME" (origin's default branch) and
+ * "airlock-pushed: SHA" or "airlock-pushed: none". */
 static const char push_script[] =
     "cd /workspace || exit 3\n"
     "b=$(git symbolic-ref -q --short refs/remotes/origin/HEAD 2>/dev/null) && "
     "echo \"airlock-base: ${b#origin/}\"\n"
-    "if [ -z \"$(git rev-list -n 1 HEAD --not --remotes=origin 2>/dev/null)\" ]; then\n"
+    "base=refs/remotes/origin/${AIRLOCK_JOB_BASE:-HEAD}\n"
+    "if [ -z \"$(git rev-list -n 1 HEAD --not \"$base\" -- 2>/dev/null)\" ]; then\n"
     "  echo 'airlock-pushed: none'; exit 0\n"
     "fi\n"
     "git push -q origin \"HEAD:refs/heads/$AIRLOCK_JOB_BRANCH\" 2>&1 || exit 4\n"
@@ -560,8 +562,8 @@ static void line_value(const char *text, const char *prefix, char *out, size_t s
 
 /* Pushes the session's branch (push_script); 0 with *commit ("" when
  * nothing new) and *base, or an error in `error`. */
-static int job_push(struct ald *d, struct ald_session *s, struct job_run *run, char *commit,
-                    size_t csize, char *base, size_t bsize, char *error, size_t esize)
+static int job_push(struct ald *d, struct ald_session *s, struct job_run *run, const char *job_base,
+                    char *commit, size_t csize, char *base, size_t bsize, char *error, size_t esize)
 {
     commit[0] = base[0] = error[0] = '\0';
     pthread_mutex_lock(&d->lock);
@@ -574,7 +576,8 @@ static int job_push(struct ald *d, struct ald_session *s, struct job_run *run, c
         return AL_EINVAL;
     }
     json_t *argv = json_pack("[sss]", "/bin/sh", "-c", push_script);
-    json_t *env = json_pack("{s:s}", "AIRLOCK_JOB_BRANCH", branch);
+    json_t *env = json_pack("{s:s, s:s}", "AIRLOCK_JOB_BRANCH", branch, "AIRLOCK_JOB_BASE",
+                            job_base ? job_base : "");
     struct ald_proc *p = NULL;
     int err = argv && env ? job_spawn(d, s, argv, env, JOB_PUSH_TIMEOUT, &p) : AL_ENOMEM;
     if (err < 0) {
@@ -597,6 +600,8 @@ static int job_push(struct ald *d, struct ald_session *s, struct job_run *run, c
         line_value(text, "airlock-pushed: ", commit, csize);
         line_value(text, "airlock-base: ", base, bsize);
     }
+    al_log(AL_LOG_INFO, "job session %s: push of %s: exit %d, %s", s->id, branch, code,
+           commit[0] ? commit : "no result");
     if (code != 0 || !commit[0]) {
         snprintf(error, esize, "push of %s failed (exit %d): %.600s", branch, code,
                  text ? text : "");
@@ -762,8 +767,8 @@ static void run_job(struct ald_jobs *J, struct job_run *run)
     }
     if (json_is_true(json_object_get(priv, "push"))) {
         char commit[128], base[300];
-        int err =
-            job_push(d, s, run, commit, sizeof(commit), base, sizeof(base), error, sizeof(error));
+        int err = job_push(d, s, run, json_string_value(json_object_get(pub, "base")), commit,
+                           sizeof(commit), base, sizeof(base), error, sizeof(error));
         if (err == AL_EAGAIN) {
             if (run_cancelled(J, run))
                 goto cancelled;

@@ -173,4 +173,77 @@ check("job_bad_repo_failed", j.get("state") == "failed" and j.get("session") is 
 code, j = submit({"repo": "http://git.test/o/r.git", "command": ["true"]})
 check("job_repo_url_checked_at_post", 400 <= code < 500 and "error" in j, (code, j))
 
+# ---- a pull request, opened on a stand-in for GitHub's API (fake_github.py)
+# with the real credential of git.test/o, after the push: the forge's API
+# base goes in airlockd.json, then airlock up is restarted ----
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fake_github import FakeGitHub  # noqa: E402
+import signal  # noqa: E402
+import tempfile  # noqa: E402
+
+gh_dir = tempfile.mkdtemp(prefix="airlockd-jobs-gh.")
+gh = FakeGitHub(gh_dir, REAL_TOKEN, ["o/r"], web_host="git.test").start()
+ALD = CONF["ALD"]
+with open(ALD + "/airlockd.json") as f:
+    conf = json.load(f)
+conf["forge"] = {"hosts": {"git.test": {"api": gh.api, "ca_file": gh.ca}}}
+with open(ALD + "/airlockd.json", "w") as f:
+    json.dump(conf, f, indent=2)
+os.kill(int(CONF["ALD_PID"]), signal.SIGTERM)
+deadline = time.monotonic() + WAIT
+while time.monotonic() < deadline and os.path.exists("/proc/%s" % CONF["ALD_PID"]):
+    try:
+        with open("/proc/%s/stat" % CONF["ALD_PID"]) as f:
+            if f.read().split(") ")[1].startswith("Z"):
+                break
+    except OSError:
+        break
+    time.sleep(0.05)
+os.unlink(ALD + "/airlockd.addr")
+log = open(CONF["LOG2"], "w")
+ald2 = subprocess.Popen([CONF["AIRLOCK"], "up", "--state-dir", ALD, "--listen", CONF["LISTEN"]],
+                        stdout=log, stderr=log)
+deadline = time.monotonic() + WAIT
+while time.monotonic() < deadline and not os.path.exists(ALD + "/airlockd.addr"):
+    time.sleep(0.05)
+with open(ALD + "/airlockd.addr") as f:
+    API = "http://" + f.read().strip()
+try:
+    code, j = submit({"repo": REPO, "base": "main", "script": COMMIT, "push": True,
+                      "pull_request": {"title": "A job's change", "body": "made by a job"}})
+    check("job_pr_accepted", code == 201 and j.get("pull_request", {}).get("title")
+          == "A job's change", (code, j))
+    j = finished(j.get("id", ""))
+    check("job_pr_succeeded", j.get("state") == "succeeded" and j.get("pushed_commit")
+          and j.get("pull_request_url") == "https://git.test/o/r/pull/1",
+          (j, output(j.get("id", ""))))
+    reqs = gh.received("/repos/o/r/pulls")
+    body = json.loads(reqs[0]["body"]) if reqs else {}
+    check("job_pr_sent_with_the_real_credential", len(reqs) == 1
+          and reqs[0]["headers"].get("authorization") in ("Bearer " + REAL_TOKEN,
+                                                          "token " + REAL_TOKEN)
+          and body.get("head") == j.get("branch") and body.get("base") == "main"
+          and body.get("title") == "A job's change" and body.get("body") == "made by a job",
+          (reqs, j))
+    check("job_pr_real_token_not_in_output", REAL_TOKEN.encode() not in output(j.get("id", "")))
+    # the API refuses (a second one for the same head cannot happen: each
+    # job has its own branch); a job whose pull request fails is failed
+    gh.token = "something-else"
+    code, j = submit({"repo": REPO, "script": COMMIT, "push": True,
+                      "pull_request": {"title": "refused"}})
+    j = finished(j.get("id", ""))
+    check("job_pr_refused_fails_the_job", j.get("state") == "failed" and j.get("pushed_commit")
+          and j.get("pull_request_url") is None
+          and (j.get("error") or "").startswith("pull request:"), j)
+finally:
+    if FAILS:
+        print("--- the restarted airlockd's log (tail)")
+        print(open(CONF["LOG2"]).read()[-6000:])
+    ald2.send_signal(signal.SIGTERM)
+    try:
+        ald2.wait(60)
+    except subprocess.TimeoutExpired:
+        ald2.kill()
+    gh.stop()
+
 sys.exit(1 if FAILS else 0)
