@@ -69,18 +69,18 @@ static int body_check(json_t *body, const struct ald_jobs_config *jc, json_t *ou
         return ald_fault_set(f, ALD_FAULT_INVALID, "invalid_value", "command",
                              "give \"command\" or \"script\", not both");
     if (!cmd && !script)
-        return ald_fault_set(f, ALD_FAULT_INVALID, "missing_field", "command",
+        return ald_fault_set(f, ALD_FAULT_INVALID, "invalid_value", "command",
                              "a job needs \"command\" (an array of strings) or \"script\"");
     if (cmd) {
         if (!json_is_array(cmd) || json_array_size(cmd) < 1 || json_array_size(cmd) > 4096)
-            return ald_fault_set(f, ALD_FAULT_INVALID, "invalid_type", "command",
+            return ald_fault_set(f, ALD_FAULT_INVALID, "wrong_type", "command",
                                  "command must be an array of 1 to 4096 strings");
         size_t i;
         json_t *a;
         json_array_foreach(cmd, i, a)
         {
             if (!str_ok(a, i == 0 ? 1 : 0, JOB_SCRIPT_MAX))
-                return ald_fault_set(f, ALD_FAULT_INVALID, "invalid_type", "command",
+                return ald_fault_set(f, ALD_FAULT_INVALID, "wrong_type", "command",
                                      "command[%zu] must be a string without NUL (the first "
                                      "not empty)",
                                      i);
@@ -88,7 +88,7 @@ static int body_check(json_t *body, const struct ald_jobs_config *jc, json_t *ou
         argv = json_incref(cmd);
     } else {
         if (!str_ok(script, 1, JOB_SCRIPT_MAX))
-            return ald_fault_set(f, ALD_FAULT_INVALID, "invalid_type", "script",
+            return ald_fault_set(f, ALD_FAULT_INVALID, "wrong_type", "script",
                                  "script must be a non-empty string (at most 65536 bytes)");
         argv = json_pack("[ssO]", "/bin/sh", "-c", script);
     }
@@ -105,7 +105,7 @@ static int body_check(json_t *body, const struct ald_jobs_config *jc, json_t *ou
 
     json_t *push = json_object_get(body, "push");
     if (push && !json_is_boolean(push))
-        return ald_fault_set(f, ALD_FAULT_INVALID, "invalid_type", "push",
+        return ald_fault_set(f, ALD_FAULT_INVALID, "wrong_type", "push",
                              "push must be true or false");
     json_t *repo = json_object_get(body, "repo");
     if (json_is_true(push) && !json_is_string(repo))
@@ -117,7 +117,7 @@ static int body_check(json_t *body, const struct ald_jobs_config *jc, json_t *ou
     if (pr && !json_is_null(pr)) {
         static const char *const names[] = {"title", "body"};
         if (!json_is_object(pr))
-            return ald_fault_set(f, ALD_FAULT_INVALID, "invalid_type", "pull_request",
+            return ald_fault_set(f, ALD_FAULT_INVALID, "wrong_type", "pull_request",
                                  "pull_request must be an object {\"title\", \"body\"}");
         if (only_keys(pr, "pull_request", names, 2, f) < 0)
             return AL_EINVAL;
@@ -140,7 +140,7 @@ static int body_check(json_t *body, const struct ald_jobs_config *jc, json_t *ou
     if (wh && !json_is_null(wh)) {
         static const char *const names[] = {"url", "secret"};
         if (!json_is_object(wh))
-            return ald_fault_set(f, ALD_FAULT_INVALID, "invalid_type", "webhook",
+            return ald_fault_set(f, ALD_FAULT_INVALID, "wrong_type", "webhook",
                                  "webhook must be an object {\"url\", \"secret\"}");
         if (only_keys(wh, "webhook", names, 2, f) < 0)
             return AL_EINVAL;

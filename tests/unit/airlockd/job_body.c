@@ -95,7 +95,7 @@ static void test_refused(void **state)
     refused("[]", NULL, "invalid_json");
     refused("null", NULL, "invalid_json");
     refused("{\"command\": [\"a\"], \"command\": [\"b\"]}", NULL, "invalid_json");
-    refused("{}", "command", "missing_field");
+    refused("{}", "command", "invalid_value");
     refused("{\"command\": []}", "command", NULL);
     refused("{\"command\": \"echo\"}", "command", NULL);
     refused("{\"command\": [1]}", "command", NULL);
