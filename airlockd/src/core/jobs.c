@@ -750,6 +750,8 @@ static void run_job(struct ald_jobs *J, struct job_run *run)
             json_decref(ppub);
             json_decref(ppriv);
         }
+        /* the command's end is activity: the session is not idle before the push */
+        ald_session_touch(d, s);
         keep_output(J, run->id, sid, pnum);
         json_object_set_new(pub, "exit_code", code >= 0 ? json_integer(code) : json_null());
         if (reason && strcmp(reason, "timeout") == 0) {
