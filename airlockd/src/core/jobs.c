@@ -759,8 +759,10 @@ static void run_job(struct ald_jobs *J, struct job_run *run)
             goto end_session;
         }
         if (code != 0) {
-            snprintf(error, sizeof(error), "the command %s (exit code %d)",
-                     reason && strcmp(reason, "exited") ? reason : "failed", code);
+            if (reason && strcmp(reason, "exited") != 0)
+                snprintf(error, sizeof(error), "the command ended: %s", reason);
+            else
+                snprintf(error, sizeof(error), "the command failed (exit code %d)", code);
             job_finish(J, pub, priv, "failed", error);
             goto end_session;
         }
