@@ -214,6 +214,20 @@ def job_restart(d):
     q = wait_state(d, q["id"], FINAL)
     check(q["state"] == "succeeded" and output(d, q["id"]).body == b"queued-one\n",
           "the queued job ran after the restart", q)
+    # a drained stop (SIGTERM) keeps the job running too
+    b = submit(d, {"script": "while [ ! -e /workspace/go ]; do sleep 0.1; done; echo drained"}).json
+    b = wait_state(d, b["id"], ("running",))
+    wait_until(60, lambda: job(d, b["id"])["session"] is not None, "b has a session")
+    wait_until(60, lambda: d.get(f"/v1/sessions/{job(d, b['id'])['session']}").json["state"]
+               == "ready", "b's session is ready")
+    d.stop()
+    d.start()
+    b = job(d, b["id"])
+    check(b["state"] == "running", "running after a SIGTERM restart", b)
+    session_exec(d, b["session"], "touch /workspace/go")
+    b = wait_state(d, b["id"], FINAL)
+    check(b["state"] == "succeeded" and output(d, b["id"]).body == b"drained\n",
+          "finished after the SIGTERM restart", b)
 
 
 class Receiver:
