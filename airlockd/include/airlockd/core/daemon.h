@@ -102,7 +102,7 @@ struct ald {
     /* the scoped-token keys (proxies.token_keys): keys[0] signs; all are
      * sent to the gitproxy, which verifies with them. Read at start. */
     struct creds_keyring token_keys;
-    struct ald_jobs *jobs; /* core/jobs.c, set by ald_jobs_start() */
+    struct ald_jobs *jobs;         /* core/jobs.c, set by ald_jobs_start() */
     struct ald_webhooks *webhooks; /* the outbox and its thread (adapters/webhooks.c) */
 };
 
