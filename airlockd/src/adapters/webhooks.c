@@ -192,8 +192,9 @@ static void attempt_send(struct ald *d, json_t *row, long *status, char *why, si
     const char *event = json_string_value(json_object_get(doc, "event"));
     struct attempt at = {.d = d, .allow_private = d->cfg->webhooks.allow_private};
     struct ald_webhook_url u;
-    struct al_addr addr;
-    char aad[64], sig[72], *secret = NULL, hdr[512], resolve[400], txt[64];
+    struct al_addr addrs[ALD_WEBHOOK_ADDR_MAX];
+    size_t n_addrs = 0;
+    char aad[64], sig[72], *secret = NULL, hdr[512], resolve[1024], txt[64];
     struct curl_slist *headers = NULL, *pin = NULL;
     CURL *c = NULL;
     *status = 0;
@@ -207,11 +208,24 @@ static void attempt_send(struct ald *d, json_t *row, long *status, char *why, si
     /* resolved (and vetted) at each attempt, and pinned: the connection
      * goes to the address vetted here, not to a second lookup's answer */
     if (ald_webhook_url_parse(&u, url, strlen(url), why, whysz) < 0 ||
-        ald_webhook_resolve(&addr, u.host, at.allow_private, why, whysz) < 0)
+        ald_webhook_resolve(addrs, ALD_WEBHOOK_ADDR_MAX, &n_addrs, u.host, at.allow_private, why,
+                            whysz) < 0)
         goto out;
-    al_addr_format(&addr, txt, sizeof(txt));
-    snprintf(resolve, sizeof(resolve), addr.family == AF_INET6 ? "%s:%u:[%s]" : "%s:%u:%s", u.host,
-             u.port, txt);
+    /* a name is pinned to the addresses vetted ("HOST:PORT:A,[B]"); a
+     * literal is not looked up */
+    struct al_addr lit;
+    int is_name = al_addr_parse(&lit, u.host, strlen(u.host)) == AL_ENOTFOUND;
+    size_t rl = (size_t)snprintf(resolve, sizeof(resolve), "%s:%u:", u.host, u.port);
+    for (size_t i = 0; i < n_addrs && rl < sizeof(resolve); i++) {
+        al_addr_format(&addrs[i], txt, sizeof(txt));
+        int w = snprintf(resolve + rl, sizeof(resolve) - rl,
+                         addrs[i].family == AF_INET6 ? "%s[%s]" : "%s%s", i ? "," : "", txt);
+        rl = w < 0 ? sizeof(resolve) : rl + (size_t)w;
+    }
+    if (rl >= sizeof(resolve)) {
+        snprintf(why, whysz, "too many addresses for %s", u.host);
+        goto out;
+    }
     if (!(c = curl_easy_init())) {
         snprintf(why, whysz, "out of memory");
         goto out;
@@ -228,12 +242,13 @@ static void attempt_send(struct ald *d, json_t *row, long *status, char *why, si
     }
     snprintf(hdr, sizeof(hdr), "X-Airlock-Timestamp: %lld", (long long)time(NULL));
     headers = curl_slist_append(headers, hdr);
-    if (!(pin = curl_slist_append(NULL, resolve)) || !headers) {
+    if ((is_name && !(pin = curl_slist_append(NULL, resolve))) || !headers) {
         snprintf(why, whysz, "out of memory");
         goto out;
     }
     curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_RESOLVE, pin);
+    if (pin)
+        curl_easy_setopt(c, CURLOPT_RESOLVE, pin);
     curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, open_socket);
     curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, &at);
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");

@@ -244,6 +244,25 @@ def webhook_network_approval(d):
 
 
 @case
+def webhook_by_name(d):
+    # a URL with a name: resolved at each attempt, every address vetted and
+    # the connection pinned to them ("localhost": ::1 and 127.0.0.1; the
+    # receiver listens on 127.0.0.1 only)
+    rec = Receiver().start()
+    try:
+        url = f"http://localhost:{rec.port}/named"
+        sid = d.create(mode="regular", webhook={"url": url, "secret": SECRET})
+        st, r = d.exec(sid, argv=["echo", "x"])
+        check(st == 403, "the approval times out", r)
+        got = wait_until(60, lambda: rec.items(), "delivered through the name")[0]
+        check(got["valid"] and got["path"] == "/named", "signed, to the URL's path", got)
+        hd = {k.lower(): v for k, v in got["headers"].items()}
+        check(hd.get("host") == f"localhost:{rec.port}", "Host is the URL's", hd)
+    finally:
+        rec.stop()
+
+
+@case
 def webhook_slow_receiver(d):
     # a receiver that takes the request and never answers: SIGTERM does not
     # wait for it (webhooks.timeout_s is 300 here, drain_timeout_s 30 by
