@@ -291,8 +291,10 @@ static uint32_t rand32(void)
 
 /* One attempt at `row` and its record: delivered right after a 2xx (so a
  * restart does not send it again); else the next attempt, or failed once
- * webhooks.retry_for_s since it was queued would pass. */
-static void deliver(struct ald *d, json_t *row)
+ * webhooks.retry_for_s since it was queued would pass. An attempt cut short
+ * by the daemon's stop is not recorded (the row stays due). 0, or AL_E*
+ * when the record could not be written. */
+static int deliver(struct ald *d, json_t *row)
 {
     const struct ald_webhook_config *c = &d->cfg->webhooks;
     const char *id = json_string_value(json_object_get(row, "id"));
@@ -301,11 +303,11 @@ static void deliver(struct ald *d, json_t *row)
     long status = 0;
     char why[512];
     attempt_send(d, row, &status, why, sizeof(why));
-    if (atomic_load(&d->stopping) || d->webhooks->stop)
-        return; /* abandoned: stays pending, sent again after the restart */
     uint64_t now = ald_now_ms();
-    int err;
-    if (status >= 200 && status <= 299) {
+    int err, ok = status >= 200 && status <= 299;
+    if (!ok && (atomic_load(&d->stopping) || d->webhooks->stop))
+        return 0; /* abandoned: stays pending, sent again after the restart */
+    if (ok) {
         err = ald_whstore_attempt(d->webhooks->st, id, status, "", "delivered", 0, now);
         al_log(AL_LOG_INFO, "webhook %s: delivered (HTTP %ld, attempt %u)", id, status, attempts);
     } else {
@@ -319,6 +321,7 @@ static void deliver(struct ald *d, json_t *row)
     }
     if (err < 0)
         al_log(AL_LOG_ERROR, "webhook %s: %s", id, al_error_last());
+    return err;
 }
 
 static void *delivery_thread(void *arg)
@@ -334,17 +337,21 @@ static void *delivery_thread(void *arg)
         pthread_mutex_unlock(&w->lock);
         if (stop)
             break;
-        if (ald_whstore_next(w->st, &row) < 0)
+        if (ald_whstore_next(w->st, &row) < 0) {
             al_log(AL_LOG_ERROR, "webhooks: %s", al_error_last());
-        else if (row) {
+            wait_ms = 1000;
+        } else if (row) {
             uint64_t due = (uint64_t)json_integer_value(json_object_get(row, "next_ms"));
             uint64_t now = ald_now_ms();
             if (due <= now) {
-                deliver(d, row);
+                int err = deliver(d, row);
                 json_decref(row);
-                continue;
-            }
-            wait_ms = due - now < wait_ms ? due - now : wait_ms;
+                if (err == 0)
+                    continue;
+                row = NULL;
+                wait_ms = 1000; /* the database refused: not straight at it again */
+            } else
+                wait_ms = due - now < wait_ms ? due - now : wait_ms;
         }
         json_decref(row);
         struct timespec dl;
