@@ -3,6 +3,8 @@
 
 #include "airlockd/core/util.h"
 
+#include "sqlite_conn.h"
+
 #include "airlock/error.h"
 
 #include <pthread.h>
@@ -47,24 +49,13 @@ struct ald_whstore {
 
 static int wdb_fail(struct ald_whstore *st, const char *what)
 {
-    return al_error_set(AL_EIO, "webhook outbox: %s: %s", what, sqlite3_errmsg(st->db));
+    return ald_sql_fail(st->db, what);
 }
 
 /* The prepared statement `q`, reset; NULL on error. Caller holds st->lock. */
 static sqlite3_stmt *wstmt(struct ald_whstore *st, enum wq q)
 {
-    sqlite3_stmt *s = st->stmts[q];
-    if (!s) {
-        if (sqlite3_prepare_v3(st->db, wqueries[q], -1, SQLITE_PREPARE_PERSISTENT, &s, NULL) !=
-            SQLITE_OK) {
-            wdb_fail(st, "prepare");
-            return NULL;
-        }
-        st->stmts[q] = s;
-    }
-    sqlite3_reset(s);
-    sqlite3_clear_bindings(s);
-    return s;
+    return ald_sql_stmt(st->db, &st->stmts[q], wqueries[q]);
 }
 
 int ald_whstore_open(struct ald_whstore **out, const char *path)
@@ -76,20 +67,10 @@ int ald_whstore_open(struct ald_whstore **out, const char *path)
     if (!st)
         return AL_ENOMEM;
     pthread_mutex_init(&st->lock, NULL);
-    if (sqlite3_open_v2(path, &st->db,
-                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                        NULL) != SQLITE_OK) {
-        err = al_error_set(AL_EIO, "webhook outbox %s: %s", path,
-                           st->db ? sqlite3_errmsg(st->db) : "out of memory");
-        goto out;
-    }
-    sqlite3_busy_timeout(st->db, 5000);
     /* the main store's connection checkpoints the WAL (store.c) */
-    if (sqlite3_exec(st->db,
-                     "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-                     " PRAGMA wal_autocheckpoint=0;",
-                     NULL, NULL, &msg) != SQLITE_OK ||
-        sqlite3_exec(st->db, schema, NULL, NULL, &msg) != SQLITE_OK) {
+    if ((err = ald_sql_open(&st->db, path, NULL)) < 0)
+        goto out;
+    if (sqlite3_exec(st->db, schema, NULL, NULL, &msg) != SQLITE_OK) {
         err = al_error_set(AL_EIO, "webhook outbox %s: %s", path, msg ? msg : "failed");
         sqlite3_free(msg);
         goto out;
@@ -113,14 +94,6 @@ void ald_whstore_close(struct ald_whstore *st)
     free(st);
 }
 
-static void wbind_text(sqlite3_stmt *s, int i, const char *v)
-{
-    if (v)
-        sqlite3_bind_text(s, i, v, -1, SQLITE_TRANSIENT);
-    else
-        sqlite3_bind_null(s, i);
-}
-
 int ald_whstore_insert(struct ald_whstore *st, const struct ald_webhook_item *it,
                        const char *sealed_secret)
 {
@@ -128,12 +101,12 @@ int ald_whstore_insert(struct ald_whstore *st, const struct ald_webhook_item *it
     int err = AL_EIO;
     sqlite3_stmt *s = wstmt(st, WQ_INSERT);
     if (s) {
-        wbind_text(s, 1, it->id);
-        wbind_text(s, 2, it->user);
-        wbind_text(s, 3, it->subject);
-        wbind_text(s, 4, it->event);
-        wbind_text(s, 5, it->url);
-        wbind_text(s, 6, sealed_secret);
+        ald_sql_bind_text(s, 1, it->id);
+        ald_sql_bind_text(s, 2, it->user);
+        ald_sql_bind_text(s, 3, it->subject);
+        ald_sql_bind_text(s, 4, it->event);
+        ald_sql_bind_text(s, 5, it->url);
+        ald_sql_bind_text(s, 6, sealed_secret);
         sqlite3_bind_text(s, 7, it->body, (int)it->body_len, SQLITE_TRANSIENT);
         sqlite3_bind_int64(s, 8, (sqlite3_int64)it->created_ms);
         int rc = sqlite3_step(s);
@@ -182,11 +155,11 @@ int ald_whstore_attempt(struct ald_whstore *st, const char *id, long status, con
     int err = AL_EIO;
     sqlite3_stmt *s = wstmt(st, WQ_ATTEMPT);
     if (s) {
-        wbind_text(s, 1, id);
+        ald_sql_bind_text(s, 1, id);
         if (status)
             sqlite3_bind_int64(s, 2, status);
-        wbind_text(s, 3, error && *error ? error : NULL);
-        wbind_text(s, 4, state);
+        ald_sql_bind_text(s, 3, error && *error ? error : NULL);
+        ald_sql_bind_text(s, 4, state);
         if (next_ms)
             sqlite3_bind_int64(s, 5, (sqlite3_int64)next_ms);
         if (delivered_ms)
@@ -217,8 +190,8 @@ int ald_whstore_list(struct ald_whstore *st, const char *subject, const char *us
     int err = AL_EIO, rc = SQLITE_ERROR;
     sqlite3_stmt *s = wstmt(st, WQ_LIST);
     if (s) {
-        wbind_text(s, 1, subject);
-        wbind_text(s, 2, user);
+        ald_sql_bind_text(s, 1, subject);
+        ald_sql_bind_text(s, 2, user);
         err = 0;
         while (err == 0 && (rc = sqlite3_step(s)) == SQLITE_ROW) {
             int pending = strcmp(col_text(s, 4), "pending") == 0;

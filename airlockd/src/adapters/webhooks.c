@@ -192,8 +192,9 @@ static void attempt_send(struct ald *d, json_t *row, long *status, char *why, si
     const char *event = json_string_value(json_object_get(doc, "event"));
     struct attempt at = {.d = d, .allow_private = d->cfg->webhooks.allow_private};
     struct ald_webhook_url u;
-    struct al_addr addr;
-    char aad[64], sig[72], *secret = NULL, hdr[512], resolve[400], txt[64];
+    struct al_addr addrs[ALD_WEBHOOK_ADDR_MAX];
+    size_t n_addrs = 0;
+    char aad[64], sig[72], *secret = NULL, hdr[512], resolve[1024], txt[64];
     struct curl_slist *headers = NULL, *pin = NULL;
     CURL *c = NULL;
     *status = 0;
@@ -207,11 +208,24 @@ static void attempt_send(struct ald *d, json_t *row, long *status, char *why, si
     /* resolved (and vetted) at each attempt, and pinned: the connection
      * goes to the address vetted here, not to a second lookup's answer */
     if (ald_webhook_url_parse(&u, url, strlen(url), why, whysz) < 0 ||
-        ald_webhook_resolve(&addr, u.host, at.allow_private, why, whysz) < 0)
+        ald_webhook_resolve(addrs, ALD_WEBHOOK_ADDR_MAX, &n_addrs, u.host, at.allow_private, why,
+                            whysz) < 0)
         goto out;
-    al_addr_format(&addr, txt, sizeof(txt));
-    snprintf(resolve, sizeof(resolve), addr.family == AF_INET6 ? "%s:%u:[%s]" : "%s:%u:%s", u.host,
-             u.port, txt);
+    /* a name is pinned to the addresses vetted ("HOST:PORT:A,[B]"); a
+     * literal is not looked up */
+    struct al_addr lit;
+    int is_name = al_addr_parse(&lit, u.host, strlen(u.host)) == AL_ENOTFOUND;
+    size_t rl = (size_t)snprintf(resolve, sizeof(resolve), "%s:%u:", u.host, u.port);
+    for (size_t i = 0; i < n_addrs && rl < sizeof(resolve); i++) {
+        al_addr_format(&addrs[i], txt, sizeof(txt));
+        int w = snprintf(resolve + rl, sizeof(resolve) - rl,
+                         addrs[i].family == AF_INET6 ? "%s[%s]" : "%s%s", i ? "," : "", txt);
+        rl = w < 0 ? sizeof(resolve) : rl + (size_t)w;
+    }
+    if (rl >= sizeof(resolve)) {
+        snprintf(why, whysz, "too many addresses for %s", u.host);
+        goto out;
+    }
     if (!(c = curl_easy_init())) {
         snprintf(why, whysz, "out of memory");
         goto out;
@@ -228,12 +242,13 @@ static void attempt_send(struct ald *d, json_t *row, long *status, char *why, si
     }
     snprintf(hdr, sizeof(hdr), "X-Airlock-Timestamp: %lld", (long long)time(NULL));
     headers = curl_slist_append(headers, hdr);
-    if (!(pin = curl_slist_append(NULL, resolve)) || !headers) {
+    if ((is_name && !(pin = curl_slist_append(NULL, resolve))) || !headers) {
         snprintf(why, whysz, "out of memory");
         goto out;
     }
     curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_RESOLVE, pin);
+    if (pin)
+        curl_easy_setopt(c, CURLOPT_RESOLVE, pin);
     curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, open_socket);
     curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, &at);
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -276,8 +291,10 @@ static uint32_t rand32(void)
 
 /* One attempt at `row` and its record: delivered right after a 2xx (so a
  * restart does not send it again); else the next attempt, or failed once
- * webhooks.retry_for_s since it was queued would pass. */
-static void deliver(struct ald *d, json_t *row)
+ * webhooks.retry_for_s since it was queued would pass. An attempt cut short
+ * by the daemon's stop is not recorded (the row stays due). 0, or AL_E*
+ * when the record could not be written. */
+static int deliver(struct ald *d, json_t *row)
 {
     const struct ald_webhook_config *c = &d->cfg->webhooks;
     const char *id = json_string_value(json_object_get(row, "id"));
@@ -286,11 +303,11 @@ static void deliver(struct ald *d, json_t *row)
     long status = 0;
     char why[512];
     attempt_send(d, row, &status, why, sizeof(why));
-    if (atomic_load(&d->stopping) || d->webhooks->stop)
-        return; /* abandoned: stays pending, sent again after the restart */
     uint64_t now = ald_now_ms();
-    int err;
-    if (status >= 200 && status <= 299) {
+    int err, ok = status >= 200 && status <= 299;
+    if (!ok && (atomic_load(&d->stopping) || d->webhooks->stop))
+        return 0; /* abandoned: stays pending, sent again after the restart */
+    if (ok) {
         err = ald_whstore_attempt(d->webhooks->st, id, status, "", "delivered", 0, now);
         al_log(AL_LOG_INFO, "webhook %s: delivered (HTTP %ld, attempt %u)", id, status, attempts);
     } else {
@@ -304,6 +321,7 @@ static void deliver(struct ald *d, json_t *row)
     }
     if (err < 0)
         al_log(AL_LOG_ERROR, "webhook %s: %s", id, al_error_last());
+    return err;
 }
 
 static void *delivery_thread(void *arg)
@@ -319,17 +337,21 @@ static void *delivery_thread(void *arg)
         pthread_mutex_unlock(&w->lock);
         if (stop)
             break;
-        if (ald_whstore_next(w->st, &row) < 0)
+        if (ald_whstore_next(w->st, &row) < 0) {
             al_log(AL_LOG_ERROR, "webhooks: %s", al_error_last());
-        else if (row) {
+            wait_ms = 1000;
+        } else if (row) {
             uint64_t due = (uint64_t)json_integer_value(json_object_get(row, "next_ms"));
             uint64_t now = ald_now_ms();
             if (due <= now) {
-                deliver(d, row);
+                int err = deliver(d, row);
                 json_decref(row);
-                continue;
-            }
-            wait_ms = due - now < wait_ms ? due - now : wait_ms;
+                if (err == 0)
+                    continue;
+                row = NULL;
+                wait_ms = 1000; /* the database refused: not straight at it again */
+            } else
+                wait_ms = due - now < wait_ms ? due - now : wait_ms;
         }
         json_decref(row);
         struct timespec dl;

@@ -142,12 +142,17 @@ static int addr_refused(char *why, size_t whysz, const char *host, const struct 
     return AL_EPERM;
 }
 
-int ald_webhook_resolve(struct al_addr *out, const char *host, int allow_private, char *why,
-                        size_t whysz)
+int ald_webhook_resolve(struct al_addr *out, size_t max, size_t *n, const char *host,
+                        int allow_private, char *why, size_t whysz)
 {
+    *n = 0;
     int lit = al_addr_parse(out, host, strlen(host));
-    if (lit == 0)
-        return ald_webhook_addr_ok(out, allow_private) ? 0 : addr_refused(why, whysz, host, out);
+    if (lit == 0) {
+        if (!ald_webhook_addr_ok(out, allow_private))
+            return addr_refused(why, whysz, host, out);
+        *n = 1;
+        return 0;
+    }
     if (lit != AL_ENOTFOUND)
         return why_set(why, whysz, "not a valid IP address");
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res = NULL;
@@ -158,7 +163,7 @@ int ald_webhook_resolve(struct al_addr *out, const char *host, int allow_private
             freeaddrinfo(res);
         return AL_ENOTFOUND;
     }
-    int err = 0, n = 0;
+    int err = 0;
     for (struct addrinfo *r = res; r && err == 0; r = r->ai_next) {
         struct al_addr a;
         if (al_addr_from_sockaddr(&a, r->ai_addr) < 0)
@@ -167,11 +172,13 @@ int ald_webhook_resolve(struct al_addr *out, const char *host, int allow_private
          * address would otherwise reach the private one on some attempt */
         if (!ald_webhook_addr_ok(&a, allow_private))
             err = addr_refused(why, whysz, host, &a);
-        else if (n++ == 0)
-            *out = a;
+        else if (*n < max)
+            out[(*n)++] = a;
     }
     freeaddrinfo(res);
-    if (err == 0 && n == 0) {
+    if (err < 0)
+        *n = 0;
+    else if (*n == 0) {
         snprintf(why, whysz, "%s has no IPv4 or IPv6 address", host);
         err = AL_ENOTFOUND;
     }
@@ -210,13 +217,15 @@ uint64_t ald_webhook_backoff_ms(unsigned attempt, uint64_t initial_ms, uint64_t 
 int ald_webhook_url_check(struct ald *d, const char *field, const char *url, struct ald_fault *f)
 {
     struct ald_webhook_url u;
-    struct al_addr a;
+    struct al_addr a[ALD_WEBHOOK_ADDR_MAX];
+    size_t n;
     char why[512];
     if (!url)
         return ald_fault_set(f, ALD_FAULT_INVALID, "invalid_value", field, "expected a URL");
     if (ald_webhook_url_parse(&u, url, strlen(url), why, sizeof(why)) < 0)
         return ald_fault_set(f, ALD_FAULT_INVALID, "invalid_value", field, "%s", why);
-    if (ald_webhook_resolve(&a, u.host, d->cfg->webhooks.allow_private, why, sizeof(why)) < 0)
+    if (ald_webhook_resolve(a, ALD_WEBHOOK_ADDR_MAX, &n, u.host, d->cfg->webhooks.allow_private,
+                            why, sizeof(why)) < 0)
         return ald_fault_set(f, ALD_FAULT_INVALID, "invalid_value", field, "%s", why);
     return 0;
 }

@@ -140,22 +140,30 @@ static void test_guard(void **state)
         "198.18.0.1",
         "localhost",
     };
-    struct al_addr a;
+    struct al_addr a[8];
+    size_t n;
     char why[256];
     for (size_t i = 0; i < sizeof(blocked) / sizeof(*blocked); i++) {
-        if (ald_webhook_resolve(&a, blocked[i], 0, why, sizeof(why)) != AL_EPERM)
+        if (ald_webhook_resolve(a, 8, &n, blocked[i], 0, why, sizeof(why)) != AL_EPERM)
             fail_msg("not refused: %s", blocked[i]);
         if (strstr(why, "webhooks.allow_private") == NULL)
             fail_msg("reason does not name the config key: %s", why);
-        if (ald_webhook_resolve(&a, blocked[i], 1, why, sizeof(why)) != 0)
+        if (ald_webhook_resolve(a, 8, &n, blocked[i], 1, why, sizeof(why)) != 0)
             fail_msg("refused although allowed: %s (%s)", blocked[i], why);
     }
     static const char *const public[] = {"93.184.216.34", "8.8.8.8", "2606:4700:4700::1111",
                                          "172.32.0.1", "1.1.1.1"};
     for (size_t i = 0; i < sizeof(public) / sizeof(*public); i++)
-        if (ald_webhook_resolve(&a, public[i], 0, why, sizeof(why)) != 0)
+        if (ald_webhook_resolve(a, 8, &n, public[i], 0, why, sizeof(why)) != 0)
             fail_msg("refused: %s (%s)", public[i], why);
-    assert_int_equal(ald_webhook_resolve(&a, "1.2.3.4.5", 1, why, sizeof(why)), AL_EINVAL);
+    assert_int_equal(ald_webhook_resolve(a, 8, &n, "1.2.3.4.5", 1, why, sizeof(why)), AL_EINVAL);
+    /* a name: every address it has, each vetted */
+    assert_int_equal(ald_webhook_resolve(a, 8, &n, "localhost", 1, why, sizeof(why)), 0);
+    assert_true(n >= 1);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(al_addr_classify(&a[i]), AL_ADDR_LOOPBACK);
+    assert_int_equal(ald_webhook_resolve(a, 8, &n, "localhost", 0, why, sizeof(why)), AL_EPERM);
+    assert_int_equal(n, 0);
 }
 
 static void test_sign(void **state)

@@ -67,12 +67,15 @@ int ald_webhook_url_parse(struct ald_webhook_url *out, const char *url, size_t l
  * (a public address, al_addr_classify, or any when allow_private). */
 int ald_webhook_addr_ok(const struct al_addr *a, int allow_private);
 
+#define ALD_WEBHOOK_ADDR_MAX 8
+
 /* Resolves `host` (an IP literal is taken as is) and vets every address
- * it has with ald_webhook_addr_ok: 0 and *out (the first address) when all
- * pass; AL_EPERM when one is refused, AL_ENOTFOUND when it does not
- * resolve, with the reason in `why`. */
-int ald_webhook_resolve(struct al_addr *out, const char *host, int allow_private, char *why,
-                        size_t whysz);
+ * it has with ald_webhook_addr_ok: 0 and out[0..*n) (the first `max`
+ * addresses, *n ≥ 1) when all pass; AL_EPERM when one is refused,
+ * AL_ENOTFOUND when it does not resolve, AL_EINVAL for a malformed
+ * literal, with the reason in `why`. */
+int ald_webhook_resolve(struct al_addr *out, size_t max, size_t *n, const char *host,
+                        int allow_private, char *why, size_t whysz);
 
 /* "sha256=" + hex HMAC-SHA256 of `body` under `secret` into out (72 bytes). */
 int ald_webhook_sign(char out[72], const char *secret, const void *body, size_t len);
