@@ -21,6 +21,7 @@
 #include "airlockd/adapters/store_jobs.h"
 #include "airlockd/adapters/uidrange.h"
 #include "airlockd/adapters/up.h"
+#include "airlockd/adapters/webhooks.h"
 #include "airlockd/api/body.h"
 #include "airlockd/api/http.h"
 #include "airlockd/api/jobs_api.h"
@@ -330,7 +331,8 @@ static int serve(struct ald_config *cfg, size_t *live)
      * airlockd/ */
     if (ald_find_binary(cfg->init_path, "init_path", "airlock-init", "../session",
                         "/usr/libexec/airlock", d.init_path, sizeof(d.init_path)) < 0 ||
-        ald_state_prepare(cfg->state_dir) < 0 || ald_store_open(&d.st, db) < 0) {
+        ald_state_prepare(cfg->state_dir) < 0 || ald_store_open(&d.st, db) < 0 ||
+        ald_webhooks_open(&d) < 0) {
         al_log(AL_LOG_ERROR, "%s", al_error_last());
         goto out;
     }
@@ -364,7 +366,8 @@ static int serve(struct ald_config *cfg, size_t *live)
         goto out;
     }
     started = 1;
-    if (ald_jobstore_open(&jobstore, db) < 0 || ald_jobs_start(&d, &jobs_ops, jobstore) < 0) {
+    if (ald_webhooks_start(&d) < 0 || ald_jobstore_open(&jobstore, db) < 0 ||
+        ald_jobs_start(&d, &jobs_ops, jobstore) < 0) {
         al_log(AL_LOG_ERROR, "%s", al_error_last());
         goto out;
     }
@@ -404,6 +407,7 @@ out:
     ald_jobstore_close(jobstore);
     if (started)
         ald_sessions_stop(&d);
+    ald_webhooks_stop(&d);
     ald_uidr_release(&uidr);
     evbus_free(d.bus);
     ald_store_close(d.st);

@@ -39,6 +39,7 @@ int ald_config_init(struct ald_config *cfg)
     cfg->px_enabled = 1;
     cfg->px_approval_timeout_s = 60;
     cfg->jobs = (struct ald_jobs_config){4, 2, 1024 * 1024, 3600, 86400};
+    cfg->webhooks = (struct ald_webhook_config){0, 10, 1000, 600, 86400};
     if (ald_gitpolicy_init(&cfg->git) < 0 || ald_forgecfg_init(&cfg->forge) < 0) {
         ald_config_free(cfg);
         return AL_ENOMEM;
@@ -386,6 +387,31 @@ static int load_hidden_paths(const struct cfg_ctx *c, const char *k, json_t *v)
     return 0;
 }
 
+/* "webhooks": {"allow_private", "timeout_s", "retry_initial_ms",
+ * "retry_max_delay_s", "retry_for_s"} (docs/webhooks.md). */
+static int load_webhooks(const struct cfg_ctx *c, json_t *v)
+{
+    static const char *const names[] = {"allow_private",     "timeout_s",   "retry_initial_ms",
+                                        "retry_max_delay_s", "retry_for_s", NULL};
+    struct ald_webhook_config *w = &c->cfg->webhooks;
+    int err = load_section(c, "webhooks", v, names);
+    json_t *x;
+    if (err == 0 && (x = json_object_get(v, "allow_private"))) {
+        if (!json_is_boolean(x))
+            return fail(c, "webhooks.allow_private", "expected true or false");
+        w->allow_private = json_is_true(x);
+    }
+    if (err == 0 && (x = json_object_get(v, "timeout_s")))
+        err = get_u64(c, "webhooks.timeout_s", x, 1, 300, &w->timeout_s);
+    if (err == 0 && (x = json_object_get(v, "retry_initial_ms")))
+        err = get_u64(c, "webhooks.retry_initial_ms", x, 10, 3600 * 1000, &w->retry_initial_ms);
+    if (err == 0 && (x = json_object_get(v, "retry_max_delay_s")))
+        err = get_u64(c, "webhooks.retry_max_delay_s", x, 1, 86400, &w->retry_max_delay_s);
+    if (err == 0 && (x = json_object_get(v, "retry_for_s")))
+        err = get_u64(c, "webhooks.retry_for_s", x, 1, 30ULL * 86400, &w->retry_for_s);
+    return err;
+}
+
 static int load_top(const struct cfg_ctx *c, const char *k, json_t *v)
 {
     struct ald_config *cfg = c->cfg;
@@ -426,6 +452,8 @@ static int load_top(const struct cfg_ctx *c, const char *k, json_t *v)
         return ald_grants_load(&cfg->grants, c->name, v);
     if (strcmp(k, "jobs") == 0)
         return load_jobs(c, v);
+    if (strcmp(k, "webhooks") == 0)
+        return load_webhooks(c, v);
     if (strcmp(k, "forge") == 0)
         return ald_forgecfg_load_forge(&cfg->forge, c->name, v);
     if (strcmp(k, "hooks") == 0)

@@ -15,6 +15,7 @@
 #include "airlockd/core/process.h"
 #include "airlockd/core/session.h"
 #include "airlockd/core/util.h"
+#include "airlockd/core/webhook.h"
 
 #include "airlock/error.h"
 #include "airlock/log.h"
@@ -31,11 +32,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define JOB_SCRIPT_MAX    (64 * 1024)
-#define JOB_PR_TITLE_MAX  256
-#define JOB_PR_BODY_MAX   (64 * 1024)
-#define JOB_URL_MAX       2048
-#define JOB_SECRET_MAX    256
 #define JOB_PUSH_TIMEOUT  600
 #define JOB_SCHED_WAIT_MS 2000
 
@@ -70,9 +66,6 @@ struct job_thread_arg {
     struct job_run *run;
 };
 
-static const char *const job_fields[] = {"command", "script",       "timeout_s",
-                                         "push",    "pull_request", "webhook"};
-
 int ald_job_id_valid(const char *id)
 {
     if (strncmp(id, "j_", 2) != 0 || strlen(id) != 22)
@@ -85,37 +78,36 @@ int ald_job_id_valid(const char *id)
 
 /* ---- the one place webhooks and pull requests are reached ---- */
 
-/* Announces `event` for the job (pub borrowed) to its webhook, if it has
- * one. A failure is logged: the job goes on. */
+/* Announces `event` for the job (pub, the payload, borrowed) to its
+ * webhook, if it has one (priv["webhook"]: the URL and the sealed secret,
+ * ald_webhook_session_prepare). A failure is logged: the job goes on. */
 static void job_notify(struct ald_jobs *J, json_t *pub, json_t *priv, const char *event)
 {
     json_t *wh = json_object_get(priv, "webhook");
-    const char *url = json_string_value(json_object_get(wh, "url"));
-    if (!url)
+    if (!json_is_object(wh))
         return;
-    (void)J;
-    al_log(AL_LOG_DEBUG, "job %s: %s (webhooks are not built in yet)",
-           json_string_value(json_object_get(pub, "id")), event);
+    ald_webhook_session_notify(J->d, json_string_value(json_object_get(pub, "id")),
+                               json_string_value(json_object_get(pub, "user")), wh, event, pub);
 }
 
-/* Checks a webhook URL given at POST time. */
-static int job_webhook_url_check(struct ald *d, const char *url, struct ald_fault *f)
+/* Checks a webhook given at POST time (the URL with the SSRF guard, the
+ * secret) and seals its secret for the job's row: *out (new ref). */
+static int job_webhook_prepare(struct ald *d, const char *id, json_t *wh, json_t **out,
+                               struct ald_fault *f)
 {
-    (void)d;
-    if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)
-        return ald_fault_set(f, ALD_FAULT_INVALID, "invalid_value", "webhook.url",
-                             "webhook.url must be an http:// or https:// URL");
-    return 0;
+    return ald_webhook_session_prepare(d, id, wh, out, f);
 }
 
-/* Opens the pull request of a pushed job. *url_out malloc'd. */
+/* Opens the pull request of a pushed job (the forge adapter, through
+ * core's hooks: ald_forge_open_pr). *url_out malloc'd. */
 static int job_open_pr(struct ald *d, const char *repo, const char *head, const char *base,
                        const char *title, const char *body, char **url_out, struct ald_fault *f)
 {
-    (void)d, (void)repo, (void)head, (void)base, (void)title, (void)body;
     *url_out = NULL;
-    return ald_fault_set(f, ALD_FAULT_UNAVAILABLE, "unavailable", "pull_request",
-                         "opening pull requests is not available in this airlockd");
+    if (!d->hooks.forge.open_pr)
+        return ald_fault_set(f, ALD_FAULT_UNAVAILABLE, "unavailable", "pull_request",
+                             "opening pull requests is not available in this airlockd");
+    return d->hooks.forge.open_pr(d, repo, head, base, title, body ? body : "", url_out, f);
 }
 
 /* ---- rows ---- */
@@ -147,159 +139,41 @@ static int idem_key_valid(const char *k)
     return 1;
 }
 
-static int str_ok(json_t *v, size_t min, size_t max)
-{
-    if (!json_is_string(v))
-        return 0;
-    size_t n = json_string_length(v);
-    return n >= min && n <= max && strlen(json_string_value(v)) == n;
-}
-
-/* Only `names` in the object `o`; else a 400 naming the first other key
- * (as `prefix`.KEY). */
-static int only_keys(json_t *o, const char *prefix, const char *const *names, size_t n,
-                     struct ald_fault *f)
-{
-    const char *k;
-    json_t *v;
-    json_object_foreach(o, k, v)
-    {
-        int known = 0;
-        for (size_t i = 0; i < n; i++)
-            known |= strcmp(k, names[i]) == 0;
-        if (!known) {
-            char field[128];
-            snprintf(field, sizeof(field), "%s.%.64s", prefix, k);
-            return ald_fault_set(f, ALD_FAULT_INVALID, "unknown_field", field,
-                                 "unknown field \"%.64s\"", k);
-        }
-    }
-    return 0;
-}
-
 /* The job's own fields of `body` into the private part and the public
- * object; the rest, the session spec, into *spec (new ref). */
+ * object (the webhook's secret checked and sealed); the rest, the session
+ * spec, into *spec (new ref). */
 static int job_parse(struct ald *d, json_t *body, json_t *pub, json_t *priv, json_t **spec,
                      struct ald_fault *f)
 {
-    const struct ald_jobs_config *jc = &d->cfg->jobs;
-    *spec = json_object();
-    if (!*spec)
-        return ald_fault_set(f, ALD_FAULT_INTERNAL, "internal", NULL, "out of memory");
-    const char *k;
-    json_t *v;
-    json_object_foreach(body, k, v)
-    {
-        int ours = 0;
-        for (size_t i = 0; i < sizeof(job_fields) / sizeof(*job_fields); i++)
-            ours |= strcmp(k, job_fields[i]) == 0;
-        if (!ours)
-            json_object_set(*spec, k, v);
-    }
-    json_t *cmd = json_object_get(body, "command"), *script = json_object_get(body, "script");
-    json_t *argv = NULL;
-    if (cmd && script)
-        return ald_fault_set(f, ALD_FAULT_INVALID, "invalid_value", "command",
-                             "give \"command\" or \"script\", not both");
-    if (!cmd && !script)
-        return ald_fault_set(f, ALD_FAULT_INVALID, "missing_field", "command",
-                             "a job needs \"command\" (an array of strings) or \"script\"");
-    if (cmd) {
-        if (!json_is_array(cmd) || json_array_size(cmd) < 1 || json_array_size(cmd) > 4096)
-            return ald_fault_set(f, ALD_FAULT_INVALID, "invalid_type", "command",
-                                 "command must be an array of 1 to 4096 strings");
-        size_t i;
-        json_t *a;
-        json_array_foreach(cmd, i, a)
-        {
-            if (!str_ok(a, i == 0 ? 1 : 0, JOB_SCRIPT_MAX))
-                return ald_fault_set(f, ALD_FAULT_INVALID, "invalid_type", "command",
-                                     "command[%zu] must be a string without NUL (the first "
-                                     "not empty)",
-                                     i);
-        }
-        argv = json_incref(cmd);
-    } else {
-        if (!str_ok(script, 1, JOB_SCRIPT_MAX))
-            return ald_fault_set(f, ALD_FAULT_INVALID, "invalid_type", "script",
-                                 "script must be a non-empty string (at most 65536 bytes)");
-        argv = json_pack("[ssO]", "/bin/sh", "-c", script);
-    }
-    json_object_set_new(priv, "argv", argv);
+    json_t *fields = NULL;
+    int err = ald_job_body_check(body, &d->cfg->jobs, &fields, spec, f);
+    if (err < 0)
+        return err;
+    json_t *argv = json_object_get(fields, "argv");
+    json_object_set(priv, "argv", argv);
     json_object_set(pub, "command", argv);
-
-    uint64_t timeout = jc->default_timeout_s;
-    json_t *t = json_object_get(body, "timeout_s");
-    char why[96];
-    if (t && ald_json_u64(t, 1, jc->max_timeout_s, &timeout, why, sizeof(why)) != ALD_U64_OK)
-        return ald_fault_set(f, ALD_FAULT_INVALID, "invalid_value", "timeout_s",
-                             "timeout_s must be an integer from 1 to %llu",
-                             (unsigned long long)jc->max_timeout_s);
-    json_object_set_new(priv, "timeout_s", json_integer((json_int_t)timeout));
-    json_object_set_new(pub, "timeout_s", json_integer((json_int_t)timeout));
-
-    json_t *push = json_object_get(body, "push");
-    if (push && !json_is_boolean(push))
-        return ald_fault_set(f, ALD_FAULT_INVALID, "invalid_type", "push",
-                             "push must be true or false");
-    json_t *repo = json_object_get(body, "repo");
-    if (json_is_true(push) && !json_is_string(repo))
-        return ald_fault_set(f, ALD_FAULT_INVALID, "invalid_value", "push",
-                             "push needs a \"repo\"");
-    json_object_set_new(priv, "push", json_boolean(json_is_true(push)));
-    json_object_set_new(pub, "push", json_boolean(json_is_true(push)));
-
-    json_t *pr = json_object_get(body, "pull_request");
-    if (pr && !json_is_null(pr)) {
-        static const char *const names[] = {"title", "body"};
-        if (!json_is_object(pr))
-            return ald_fault_set(f, ALD_FAULT_INVALID, "invalid_type", "pull_request",
-                                 "pull_request must be an object {\"title\", \"body\"}");
-        if (only_keys(pr, "pull_request", names, 2, f) < 0)
-            return AL_EINVAL;
-        if (!str_ok(json_object_get(pr, "title"), 1, JOB_PR_TITLE_MAX))
-            return ald_fault_set(f, ALD_FAULT_INVALID, "invalid_value", "pull_request.title",
-                                 "pull_request.title must be a string of 1 to 256 bytes");
-        json_t *b = json_object_get(pr, "body");
-        if (b && !str_ok(b, 0, JOB_PR_BODY_MAX))
-            return ald_fault_set(f, ALD_FAULT_INVALID, "invalid_value", "pull_request.body",
-                                 "pull_request.body must be a string of at most 65536 bytes");
-        if (!json_is_true(push))
-            return ald_fault_set(f, ALD_FAULT_INVALID, "invalid_value", "pull_request",
-                                 "pull_request needs \"push\": true");
-        json_object_set(priv, "pull_request", pr);
-        json_object_set(pub, "pull_request", pr);
-    } else {
-        json_object_set_new(pub, "pull_request", json_null());
+    static const char *const both[] = {"timeout_s", "push", "pull_request"};
+    for (size_t i = 0; i < sizeof(both) / sizeof(*both); i++) {
+        json_object_set(priv, both[i], json_object_get(fields, both[i]));
+        json_object_set(pub, both[i], json_object_get(fields, both[i]));
     }
-
-    json_t *wh = json_object_get(body, "webhook");
-    if (wh && !json_is_null(wh)) {
-        static const char *const names[] = {"url", "secret"};
-        if (!json_is_object(wh))
-            return ald_fault_set(f, ALD_FAULT_INVALID, "invalid_type", "webhook",
-                                 "webhook must be an object {\"url\", \"secret\"}");
-        if (only_keys(wh, "webhook", names, 2, f) < 0)
-            return AL_EINVAL;
-        json_t *url = json_object_get(wh, "url"), *secret = json_object_get(wh, "secret");
-        if (!str_ok(url, 1, JOB_URL_MAX))
-            return ald_fault_set(f, ALD_FAULT_INVALID, "invalid_value", "webhook.url",
-                                 "webhook.url must be a string of 1 to 2048 bytes");
-        if (secret && !str_ok(secret, 0, JOB_SECRET_MAX))
-            return ald_fault_set(f, ALD_FAULT_INVALID, "invalid_value", "webhook.secret",
-                                 "webhook.secret must be a string of at most 256 bytes");
-        if (job_webhook_url_check(d, json_string_value(url), f) < 0)
-            return AL_EINVAL;
-        /* the secret is kept in the private part only: never returned */
-        json_object_set(priv, "webhook", wh);
-        json_object_set_new(pub, "webhook", json_pack("{s:O}", "url", url));
-    } else {
-        json_object_set_new(pub, "webhook", json_null());
+    json_object_set(pub, "repo", json_object_get(fields, "repo"));
+    json_object_set(pub, "base", json_object_get(fields, "base"));
+    json_t *wh = json_object_get(fields, "webhook");
+    json_object_set_new(pub, "webhook", json_null());
+    if (json_is_object(wh)) {
+        /* the secret is kept sealed in the private part only: never
+         * returned */
+        json_t *rec = NULL;
+        err = job_webhook_prepare(d, json_string_value(json_object_get(pub, "id")), wh, &rec, f);
+        if (err == 0) {
+            json_object_set_new(priv, "webhook", rec);
+            json_object_set_new(pub, "webhook",
+                                json_pack("{s:O}", "url", json_object_get(wh, "url")));
+        }
     }
-    json_object_set_new(pub, "repo", json_incref(json_is_string(repo) ? repo : json_null()));
-    json_t *base = json_object_get(body, "base");
-    json_object_set_new(pub, "base", json_incref(json_is_string(base) ? base : json_null()));
-    return 0;
+    json_decref(fields);
+    return err;
 }
 
 /* Checks the session spec as POST /v1/sessions would (400/403/409). */
@@ -656,14 +530,16 @@ static void job_finish(struct ald_jobs *J, json_t *pub, json_t *priv, const char
 
 /* The push step, run inside the sandbox as the session's own commands
  * are (through the git listener, so the git proxy's checks apply): the
- * session's branch when HEAD has commits on no remote-tracking branch.
- * Its last lines say what happened: "airlock-base: NAME" (origin's default
- * branch) and "airlock-pushed: SHA" or "airlock-pushed: none". */
+ * session's branch, when HEAD has commits that its base (origin's
+ * AIRLOCK_JOB_BASE, or origin's default branch) has not. Its last lines
+ * say what happened: "airlock-base: NAME" (origin's default branch) and
+ * "airlock-pushed: SHA" or "airlock-pushed: none". */
 static const char push_script[] =
     "cd /workspace || exit 3\n"
     "b=$(git symbolic-ref -q --short refs/remotes/origin/HEAD 2>/dev/null) && "
     "echo \"airlock-base: ${b#origin/}\"\n"
-    "if [ -z \"$(git rev-list -n 1 HEAD --not --remotes=origin 2>/dev/null)\" ]; then\n"
+    "base=refs/remotes/origin/${AIRLOCK_JOB_BASE:-HEAD}\n"
+    "if [ -z \"$(git rev-list -n 1 HEAD --not \"$base\" -- 2>/dev/null)\" ]; then\n"
     "  echo 'airlock-pushed: none'; exit 0\n"
     "fi\n"
     "git push -q origin \"HEAD:refs/heads/$AIRLOCK_JOB_BRANCH\" 2>&1 || exit 4\n"
@@ -686,8 +562,8 @@ static void line_value(const char *text, const char *prefix, char *out, size_t s
 
 /* Pushes the session's branch (push_script); 0 with *commit ("" when
  * nothing new) and *base, or an error in `error`. */
-static int job_push(struct ald *d, struct ald_session *s, struct job_run *run, char *commit,
-                    size_t csize, char *base, size_t bsize, char *error, size_t esize)
+static int job_push(struct ald *d, struct ald_session *s, struct job_run *run, const char *job_base,
+                    char *commit, size_t csize, char *base, size_t bsize, char *error, size_t esize)
 {
     commit[0] = base[0] = error[0] = '\0';
     pthread_mutex_lock(&d->lock);
@@ -700,7 +576,8 @@ static int job_push(struct ald *d, struct ald_session *s, struct job_run *run, c
         return AL_EINVAL;
     }
     json_t *argv = json_pack("[sss]", "/bin/sh", "-c", push_script);
-    json_t *env = json_pack("{s:s}", "AIRLOCK_JOB_BRANCH", branch);
+    json_t *env = json_pack("{s:s, s:s}", "AIRLOCK_JOB_BRANCH", branch, "AIRLOCK_JOB_BASE",
+                            job_base ? job_base : "");
     struct ald_proc *p = NULL;
     int err = argv && env ? job_spawn(d, s, argv, env, JOB_PUSH_TIMEOUT, &p) : AL_ENOMEM;
     if (err < 0) {
@@ -723,6 +600,8 @@ static int job_push(struct ald *d, struct ald_session *s, struct job_run *run, c
         line_value(text, "airlock-pushed: ", commit, csize);
         line_value(text, "airlock-base: ", base, bsize);
     }
+    al_log(AL_LOG_INFO, "job session %s: push of %s: exit %d, %s", s->id, branch, code,
+           commit[0] ? commit : "no result");
     if (code != 0 || !commit[0]) {
         snprintf(error, esize, "push of %s failed (exit %d): %.600s", branch, code,
                  text ? text : "");
@@ -871,6 +750,8 @@ static void run_job(struct ald_jobs *J, struct job_run *run)
             json_decref(ppub);
             json_decref(ppriv);
         }
+        /* the command's end is activity: the session is not idle before the push */
+        ald_session_touch(d, s);
         keep_output(J, run->id, sid, pnum);
         json_object_set_new(pub, "exit_code", code >= 0 ? json_integer(code) : json_null());
         if (reason && strcmp(reason, "timeout") == 0) {
@@ -878,8 +759,10 @@ static void run_job(struct ald_jobs *J, struct job_run *run)
             goto end_session;
         }
         if (code != 0) {
-            snprintf(error, sizeof(error), "the command %s (exit code %d)",
-                     reason && strcmp(reason, "exited") ? reason : "failed", code);
+            if (reason && strcmp(reason, "exited") != 0)
+                snprintf(error, sizeof(error), "the command ended: %s", reason);
+            else
+                snprintf(error, sizeof(error), "the command failed (exit code %d)", code);
             job_finish(J, pub, priv, "failed", error);
             goto end_session;
         }
@@ -888,8 +771,8 @@ static void run_job(struct ald_jobs *J, struct job_run *run)
     }
     if (json_is_true(json_object_get(priv, "push"))) {
         char commit[128], base[300];
-        int err =
-            job_push(d, s, run, commit, sizeof(commit), base, sizeof(base), error, sizeof(error));
+        int err = job_push(d, s, run, json_string_value(json_object_get(pub, "base")), commit,
+                           sizeof(commit), base, sizeof(base), error, sizeof(error));
         if (err == AL_EAGAIN) {
             if (run_cancelled(J, run))
                 goto cancelled;

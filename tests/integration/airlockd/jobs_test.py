@@ -8,10 +8,14 @@ through the real git proxy: jobs_push_test.py.)
 
 usage: jobs_test.py AIRLOCKD CASE     Exit 0 pass, 1 fail, 77 skip."""
 
+import hashlib
+import hmac
+import http.server
 import json
 import os
 import re
 import sys
+import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import SKIP, Daemon, check, run_case, wait_until  # noqa: E402
@@ -212,6 +216,57 @@ def job_restart(d):
           "the queued job ran after the restart", q)
 
 
+class Receiver:
+    """A webhook receiver on loopback (the daemon's config allows private
+    addresses for this case): keeps every delivery (headers, body)."""
+
+    def __init__(self):
+        got = self.got = []
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                got.append((dict(self.headers), body))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *a):
+                pass
+        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.url = "http://127.0.0.1:%d/hook" % self.srv.server_address[1]
+        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+
+    def events(self, subject):
+        return [json.loads(b) for _, b in self.got if json.loads(b)["data"].get("id") == subject]
+
+
+@case
+def job_webhook(d):
+    """job.queued, job.started, job.finished reach the job's webhook, each
+    signed with its secret (X-Airlock-Signature-256: sha256=HMAC of the
+    body); the secret is never returned."""
+    rx = Receiver()
+    secret = "s3cret-for-the-hook"
+    j = submit(d, {"command": ["sh", "-c", "echo hook"],
+                   "webhook": {"url": rx.url, "secret": secret}}).json
+    check(j["webhook"] == {"url": rx.url}, "the job shows the URL, not the secret", j)
+    j = wait_state(d, j["id"], FINAL)
+    wait_until(60, lambda: len(rx.events(j["id"])) >= 3, "three deliveries")
+    evs = rx.events(j["id"])
+    check([e["event"] for e in evs] == ["job.queued", "job.started", "job.finished"],
+          "queued, started, finished in order", evs)
+    check(evs[2]["data"]["state"] == "succeeded" and evs[2]["data"]["exit_code"] == 0,
+          "job.finished carries the result", evs[2])
+    for headers, body in rx.got:
+        want = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+        check(headers.get("X-Airlock-Signature-256") == want, "a valid signature", headers)
+        check(headers.get("X-Airlock-Delivery") and headers.get("X-Airlock-Timestamp"),
+              "a delivery id and a timestamp", headers)
+    for path in (f"/v1/jobs/{j['id']}", "/v1/jobs"):
+        check(secret not in d.get(path).body.decode(), f"{path} never shows the secret")
+    rx.srv.shutdown()
+
+
 def err(r, status, field=None, code=None):
     ok = r.status == status and (r.header("Content-Type") or "").startswith("application/json")
     e = (r.json or {}).get("error", {}) if ok else {}
@@ -243,10 +298,19 @@ def job_bad_input(d):
         ({"command": ["true"], "pull_request": []}, "pull_request"),
         ({"command": ["true"], "pull_request": {"title": "t", "x": 1}}, "pull_request.x"),
         ({"command": ["true"], "webhook": {"url": 3}}, "webhook.url"),
-        ({"command": ["true"], "webhook": {"url": "ftp://x/"}}, "webhook.url"),
+        ({"command": ["true"], "webhook": {"url": "ftp://x/", "secret": "s"}}, "webhook.url"),
+        ({"command": ["true"], "webhook": {"url": "http://x/"}}, "webhook.secret"),
         ({"command": ["true"], "webhook": {"url": "http://x/", "secret": 1}}, "webhook.secret"),
         ({"command": ["true"], "webhook": {"url": "http://x/", "y": 1}}, "webhook.y"),
         ({"command": ["true"], "webhook": "http://x/"}, "webhook"),
+        ({"command": ["true"], "webhook": {"url": "http://127.0.0.1:9/", "secret": "s"}},
+         "webhook.url"),
+        ({"command": ["true"], "webhook": {"url": "http://169.254.169.254/", "secret": "s"}},
+         "webhook.url"),
+        ({"command": ["true"], "webhook": {"url": "http://[::1]:9/", "secret": "s"}},
+         "webhook.url"),
+        ({"command": ["true"], "webhook": {"url": "http://10.1.2.3/", "secret": "s"}},
+         "webhook.url"),
         ({"command": ["true"], "limits": {"memory_mb": "x"}}, None),
         ({"command": ["true"], "nonsense": 1}, None),
         ({"command": ["true"], "env": {"A": 1}}, None),
@@ -304,6 +368,8 @@ def main():
     config = {}
     if name == "job_queue":
         config["jobs"] = {"max_running_per_user": 1}
+    if name == "job_webhook":
+        config["webhooks"] = {"allow_private": True}
     if name == "job_restart":
         config["jobs"] = {"max_running": 1}
     d = Daemon(binary, config, name=name)

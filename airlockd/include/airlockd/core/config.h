@@ -81,6 +81,14 @@ struct ald_config {
         uint64_t default_timeout_s;    /* a job without timeout_s, default 3600 */
         uint64_t max_timeout_s;        /* default 86400 */
     } jobs;
+    /* "webhooks" (docs/webhooks.md) */
+    struct ald_webhook_config {
+        int allow_private;          /* deliver to loopback/private/... addresses (false) */
+        uint64_t timeout_s;         /* one attempt, connect to end (10) */
+        uint64_t retry_initial_ms;  /* first retry delay (1000) */
+        uint64_t retry_max_delay_s; /* the delays' ceiling (600) */
+        uint64_t retry_for_s;       /* given up this long after it was queued (86400) */
+    } webhooks;
     struct ald_forgecfg forge; /* "forge" and "hooks" (forgecfg.h, docs/forge.md) */
 };
 

@@ -73,6 +73,14 @@ struct ald_creds_hooks {
                        struct al_strlist *src, struct al_strlist *dst);
 };
 
+/* Outgoing webhooks' outbox and sealing (ald_webhooks_*, adapters/webhooks.h). */
+struct ald_webhook_item;
+struct ald_webhook_hooks {
+    int (*enqueue)(struct ald *d, const struct ald_webhook_item *it, struct ald_fault *f);
+    int (*seal)(struct ald *d, const char *aad, const char *plain, char **out);
+    int (*unseal)(struct ald *d, const char *aad, const char *sealed, char **out);
+};
+
 /* Pull requests through the forge's REST API (ald_forge_open_pr,
  * adapters/forge.h). */
 struct ald_forge_hooks {
@@ -85,6 +93,7 @@ struct ald_hooks {
     struct ald_px_hooks px;
     struct ald_git_hooks git;
     struct ald_creds_hooks creds;
+    struct ald_webhook_hooks webhook;
     struct ald_forge_hooks forge;
 };
 

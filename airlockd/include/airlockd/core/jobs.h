@@ -75,6 +75,22 @@ int ald_job_cancel(struct ald *d, const struct ald_principal *who, const char *i
 int ald_job_output(struct ald *d, const struct ald_principal *who, const char *id, char **data,
                    size_t *len, int *truncated, struct ald_fault *f);
 
+/* Checks the job's own fields of a POST /v1/jobs body (borrowed): exactly
+ * one of "command" (1..4096 strings, the first not empty) or "script" (1
+ * to 65536 bytes, run with /bin/sh -c), "timeout_s" (1..jc->max_timeout_s,
+ * default jc->default_timeout_s), "push" (needs "repo"), "pull_request"
+ * {"title", "body"} (needs push), "webhook" {"url", "secret"} (shapes
+ * only: the URL's SSRF check and the sealing are the caller's). On success
+ * *fields = {"argv", "timeout_s", "push", "pull_request", "webhook",
+ * "repo", "base"} (null for what is not given) and *spec = the rest of the
+ * body, the session spec (new refs). Else a 400 in `f`. */
+int ald_job_body_check(json_t *body, const struct ald_jobs_config *jc, json_t **fields,
+                       json_t **spec, struct ald_fault *f);
+/* ald_job_body_check of `len` bytes of untrusted JSON (duplicate keys
+ * refused). */
+int ald_job_body_parse(const char *data, size_t len, const struct ald_jobs_config *jc,
+                       json_t **fields, json_t **spec, struct ald_fault *f);
+
 /* 1 when `id` has the shape of a job id ("j_" and 20 lower-case hex). */
 int ald_job_id_valid(const char *id);
 
