@@ -121,6 +121,16 @@ static void curl_init_once(void)
     curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
+/* Appends a copy of `line` to *list. 0 or AL_ENOMEM (*list unchanged). */
+static int header_add(struct curl_slist **list, const char *line)
+{
+    struct curl_slist *l = curl_slist_append(*list, line);
+    if (!l)
+        return AL_ENOMEM;
+    *list = l;
+    return 0;
+}
+
 /* Wipes each header (one holds the token) and frees the list. */
 static void headers_free(struct curl_slist *h)
 {
@@ -202,15 +212,13 @@ int ald_forge_open_pr(struct ald *d, const char *repo_url, const char *head_bran
         goto out;
     }
     snprintf(auth, alen, "Authorization: Bearer %s", secret);
-    struct curl_slist *h = NULL;
     static const char *const fixed[] = {
         "Accept: application/vnd.github+json", "X-GitHub-Api-Version: 2022-11-28",
         "Content-Type: application/json", "User-Agent: airlockd/" AIRLOCK_VERSION, NULL};
-    for (size_t i = 0; fixed[i]; i++)
-        if ((h = curl_slist_append(headers, fixed[i])))
-            headers = h;
-    if (!(h = curl_slist_append(headers, auth)) || !(headers = h) || !h->next || !h->next->next ||
-        !h->next->next->next || !h->next->next->next->next) {
+    int hdr_err = 0;
+    for (size_t i = 0; hdr_err == 0 && fixed[i]; i++)
+        hdr_err = header_add(&headers, fixed[i]);
+    if (hdr_err < 0 || header_add(&headers, auth) < 0) {
         err = ald_fault_set(f, ALD_FAULT_INTERNAL, "internal", NULL, "out of memory");
         goto out;
     }

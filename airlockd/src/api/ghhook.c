@@ -131,6 +131,13 @@ int ald_ghhook_parse(struct ald_ghhook_comment *out, char *why, size_t why_size,
         goto out;
     }
     out->number = json_integer_value(num);
+    json_t *cid = json_object_get(comment, "id");
+    if (cid && (!json_is_integer(cid) || json_integer_value(cid) < 1)) {
+        snprintf(why, why_size, "comment.id is not a positive integer");
+        res = AL_EINVAL;
+        goto out;
+    }
+    out->comment_id = cid ? json_integer_value(cid) : 0;
     const char *t = json_string_value(text);
     size_t tl = json_string_length(text);
     if (tl != strlen(t) || tl > ALD_GHHOOK_TEXT_MAX) {

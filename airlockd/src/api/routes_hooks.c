@@ -180,17 +180,23 @@ enum MHD_Result ald_route_hook_github(struct ald_req *r)
                               "hooks.github.repos.%s: the job template cannot be used", t->name);
         goto out;
     }
-    /* GitHub's redelivery of the same delivery carries the same id: the
-     * same job comes back instead of a second. */
+    /* The job's Idempotency-Key: GitHub's redelivery must not start a
+     * second job. The comment's id is signed with the body, the
+     * X-GitHub-Delivery header is not: keyed by the comment, a signed body
+     * replayed under a new delivery id gives the same job too. A comment
+     * event without an id falls back to the delivery id. */
     const char *delivery = ald_req_header(r, "X-GitHub-Delivery");
-    int n = delivery ? snprintf(idem, sizeof(idem), "github:%s", delivery) : -1;
-    if (delivery && (n < 0 || (size_t)n >= sizeof(idem) || n > 128)) {
+    int n = c.comment_id ? snprintf(idem, sizeof(idem), "github:%s:comment:%lld", event,
+                                    (long long)c.comment_id)
+            : delivery   ? snprintf(idem, sizeof(idem), "github:delivery:%s", delivery)
+                         : 0;
+    if (n < 0 || (size_t)n >= sizeof(idem) || n > 128) {
         ret = ald_reply_error(r, 400, "invalid_value", "X-GitHub-Delivery",
                               "X-GitHub-Delivery is too long");
         goto out;
     }
     int replayed = 0;
-    if (hook_job_submit(d, t->user, body, delivery ? idem : NULL, &job, &replayed, &f) < 0) {
+    if (hook_job_submit(d, t->user, body, n > 0 ? idem : NULL, &job, &replayed, &f) < 0) {
         al_log(AL_LOG_WARN, "hooks/github %s: %s #%lld: no job: %s", delivery ? delivery : "-",
                c.repo, (long long)c.number, f.message);
         ret = ald_reply_fault(r, &f);

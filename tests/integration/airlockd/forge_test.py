@@ -174,12 +174,12 @@ def hook(d, event, payload, sig=True, delivery=None, raw=None):
                      ctype="application/json")
 
 
-def comment(text, repo="Octo/Widget", association="COLLABORATOR", number=7, pr=False):
+def comment(text, repo="Octo/Widget", association="COLLABORATOR", number=7, pr=False, cid=1):
     issue = {"number": number, "title": "a bug"}
     if pr:
         issue["pull_request"] = {"url": "https://api.github.test/repos/octo/widget/pulls/7"}
     return {"action": "created", "issue": issue,
-            "comment": {"id": 1, "body": text, "user": {"login": "octocat"},
+            "comment": {"id": cid, "body": text, "user": {"login": "octocat"},
                         "author_association": association,
                         "html_url": f"https://github.test/{repo}/issues/{number}#issuecomment-1"},
             "repository": {"full_name": repo,
@@ -265,7 +265,22 @@ def hook_github(d):
     r = hook(d, "issue_comment", p, delivery=delivery)
     check(r.status == 200 and r.json.get("job", {}).get("id") == job["id"]
           and r.json.get("replayed") is True, "a redelivery answers the same job", r)
+    # the same signed body under another delivery id (the header is not
+    # signed): still the same job, keyed by the signed comment id
+    r = hook(d, "issue_comment", p)
+    check(r.status == 200 and r.json.get("job", {}).get("id") == job["id"],
+          "a replayed body with a new delivery id answers the same job", r)
     check([j["id"] for j in jobs_of(d)] == [job["id"]], "still one job", jobs_of(d))
+    # another comment is another job
+    r = hook(d, "issue_comment", comment("/airlock again", cid=2))
+    check(r.status == 201 and r.json["job"]["id"] != job["id"], "another comment, another job",
+          r)
+    second = r.json["job"]["id"]
+    wait_until(120, lambda: d.get(f"/v1/jobs/{second}", key="alice").json["state"] in FINAL,
+               "the second job finishes")
+    sid = d.get(f"/v1/jobs/{second}", key="alice").json.get("session")
+    if sid:
+        d.sessions.add(sid)
     # bob (not the template's user) does not see it
     check(d.get(f"/v1/jobs/{job['id']}", key="bob").status == 404, "bob does not see it")
 

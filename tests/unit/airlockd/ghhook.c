@@ -81,7 +81,7 @@ static int parse(struct ald_ghhook_comment *c, char *why, const char *event, con
 
 #define ISSUE_COMMENT(body, extra)                                                                 \
     "{\"action\":\"created\",\"issue\":{\"number\":42" extra "},"                                  \
-    "\"comment\":{\"body\":" body ",\"user\":{\"login\":\"octocat\"},"                             \
+    "\"comment\":{\"id\":99,\"body\":" body ",\"user\":{\"login\":\"octocat\"},"                   \
     "\"author_association\":\"OWNER\",\"html_url\":\"https://github.com/o/r/issues/42#c1\"},"      \
     "\"repository\":{\"full_name\":\"Octo/Widget\"}}"
 
@@ -98,6 +98,7 @@ static void test_parse_good(void **state)
     assert_string_equal(c.association, "OWNER");
     assert_string_equal(c.url, "https://github.com/o/r/issues/42#c1");
     assert_int_equal(c.number, 42);
+    assert_int_equal(c.comment_id, 99);
     assert_int_equal(c.is_pr, 0);
     assert_string_equal(c.text, "/airlock fix the test");
     assert_string_equal(c.args, "fix the test");
@@ -122,6 +123,7 @@ static void test_parse_good(void **state)
               "\"repository\":{\"full_name\":\"o/r\"}}"),
         ALD_GHHOOK_START);
     assert_int_equal(c.number, 9);
+    assert_int_equal(c.comment_id, 0);
     assert_int_equal(c.is_pr, 1);
     assert_string_equal(c.url, "");
     ald_ghhook_comment_free(&c);
@@ -207,6 +209,13 @@ static void test_parse_malformed(void **state)
         "\"repository\":{\"full_name\":\"o/r\"}}",
         "{\"action\":\"created\",\"issue\":{\"number\":-5},\"comment\":{\"body\":\"/airlock\"},"
         "\"repository\":{\"full_name\":\"o/r\"}}",
+        /* a comment id that is not a positive integer */
+        "{\"action\":\"created\",\"issue\":{\"number\":1},\"comment\":{\"id\":\"7\",\"body\":"
+        "\"/airlock\"},\"repository\":{\"full_name\":\"o/r\"}}",
+        "{\"action\":\"created\",\"issue\":{\"number\":1},\"comment\":{\"id\":0,\"body\":"
+        "\"/airlock\"},\"repository\":{\"full_name\":\"o/r\"}}",
+        "{\"action\":\"created\",\"issue\":{\"number\":1},\"comment\":{\"id\":1.5,\"body\":"
+        "\"/airlock\"},\"repository\":{\"full_name\":\"o/r\"}}",
         /* a login that does not fit */
         "{\"action\":\"created\",\"issue\":{\"number\":1},\"comment\":{\"body\":\"/airlock\","
         "\"user\":{\"login\":"

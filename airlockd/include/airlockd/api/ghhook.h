@@ -24,6 +24,7 @@ struct ald_ghhook_comment {
     char association[33]; /* comment.author_association ("OWNER", ...) */
     char url[1025];       /* comment.html_url ("" when absent) */
     int64_t number;       /* the or pull request's number */
+    int64_t comment_id;   /* comment.id (signed with the body), 0 when absent */
     int is_pr;            /* 1 when the comment is on a pull request */
     char *text;           /* comment.body (malloc'd; ald_ghhook_comment_free) */
     const char *args;     /* in text: what follows the command, spaces skipped */
