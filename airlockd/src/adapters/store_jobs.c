@@ -1,13 +1,15 @@
 /* The jobs table (store_jobs.h). A connection of its own to the state
- * database: store.c's schema version is not touched, so that the tables of
- * other features added beside it (each CREATE TABLE IF NOT EXISTS, in a
- * file of its own) merge without renumbering anything. */
+ * database (sqlite_conn.h, as store_webhooks.c): store.c's schema version
+ * is not touched, so that the tables of other features added beside it
+ * (each CREATE TABLE IF NOT EXISTS, in a file of its own) merge without
+ * renumbering anything. */
 #include "airlockd/adapters/store_jobs.h"
+
+#include "sqlite_conn.h"
 
 #include "airlock/error.h"
 
 #include <pthread.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,14 +21,27 @@ static const char schema_jobs[] =
     "CREATE INDEX IF NOT EXISTS jobs_user ON jobs(user, seq);"
     "CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state, seq);";
 
+enum jq { JQ_PUT, JQ_GET, JQ_PAGE, JQ_IN_STATE, JQ_COUNT };
+
+static const char *const jqueries[JQ_COUNT] = {
+    [JQ_PUT] = "INSERT INTO jobs(id, user, state, pub, priv) VALUES (?1, ?2, ?3, ?4, ?5)"
+               " ON CONFLICT(id) DO UPDATE SET state = ?3, pub = ?4, priv = ?5",
+    [JQ_GET] = "SELECT pub, priv FROM jobs WHERE id = ?1 AND (?2 IS NULL OR user = ?2)",
+    [JQ_PAGE] = "SELECT seq, pub FROM jobs WHERE seq > ?1 AND (?2 IS NULL OR user = ?2)"
+                " AND (?3 IS NULL OR state = ?3) ORDER BY seq LIMIT ?4",
+    [JQ_IN_STATE] = "SELECT pub, priv FROM jobs WHERE state = ?1 ORDER BY seq",
+};
+
 struct ald_jobstore {
     sqlite3 *db;
     pthread_mutex_t lock;
+    sqlite3_stmt *stmts[JQ_COUNT];
 };
 
-static int db_fail(struct ald_jobstore *st, const char *what)
+/* The statement for `q`, reset; NULL on error. Caller holds st->lock. */
+static sqlite3_stmt *stmt(struct ald_jobstore *st, enum jq q)
 {
-    return al_error_set(AL_EIO, "database (jobs): %s: %s", what, sqlite3_errmsg(st->db));
+    return ald_sql_stmt(st->db, &st->stmts[q], jqueries[q]);
 }
 
 int ald_jobstore_open(struct ald_jobstore **out, const char *path)
@@ -36,28 +51,16 @@ int ald_jobstore_open(struct ald_jobstore **out, const char *path)
     if (!st)
         return AL_ENOMEM;
     pthread_mutex_init(&st->lock, NULL);
-    int err = 0;
     char *msg = NULL;
-    if (sqlite3_open_v2(path, &st->db,
-                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                        NULL) != SQLITE_OK) {
-        err = al_error_set(AL_EIO, "database %s: %s", path,
-                           st->db ? sqlite3_errmsg(st->db) : "out of memory");
-        goto out;
-    }
-    sqlite3_busy_timeout(st->db, 5000);
-    if (sqlite3_exec(st->db,
-                     "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-                     " PRAGMA wal_autocheckpoint=0;",
-                     NULL, NULL, &msg) != SQLITE_OK ||
-        sqlite3_exec(st->db, schema_jobs, NULL, NULL, &msg) != SQLITE_OK) {
+    int err = ald_sql_open(&st->db, path, NULL);
+    if (err == 0 && sqlite3_exec(st->db, schema_jobs, NULL, NULL, &msg) != SQLITE_OK) {
         err = al_error_set(AL_EIO, "database %s: the jobs table: %s", path, msg ? msg : "failed");
         sqlite3_free(msg);
-        goto out;
     }
-    *out = st;
-    st = NULL;
-out:
+    if (err == 0) {
+        *out = st;
+        st = NULL;
+    }
     ald_jobstore_close(st);
     return err;
 }
@@ -66,17 +69,11 @@ void ald_jobstore_close(struct ald_jobstore *st)
 {
     if (!st)
         return;
+    for (int i = 0; i < JQ_COUNT; i++)
+        sqlite3_finalize(st->stmts[i]);
     sqlite3_close(st->db);
     pthread_mutex_destroy(&st->lock);
     free(st);
-}
-
-static void bind_text(sqlite3_stmt *s, int i, const char *v)
-{
-    if (v)
-        sqlite3_bind_text(s, i, v, -1, SQLITE_TRANSIENT);
-    else
-        sqlite3_bind_null(s, i);
 }
 
 static json_t *column_json(sqlite3_stmt *s, int i)
@@ -95,27 +92,21 @@ int ald_jobstore_put(struct ald_jobstore *st, json_t *pub, json_t *priv)
     char *pub_txt = json_dumps(pub, JSON_COMPACT);
     char *priv_txt = priv ? json_dumps(priv, JSON_COMPACT) : strdup("{}");
     int err = AL_ENOMEM;
-    sqlite3_stmt *s = NULL;
-    if (!pub_txt || !priv_txt)
-        goto out;
-    pthread_mutex_lock(&st->lock);
-    if (sqlite3_prepare_v2(
-            st->db,
-            "INSERT INTO jobs(id, user, state, pub, priv) VALUES (?1, ?2, ?3, ?4, ?5)"
-            " ON CONFLICT(id) DO UPDATE SET state = ?3, pub = ?4, priv = ?5",
-            -1, &s, NULL) != SQLITE_OK) {
-        err = db_fail(st, "prepare");
-    } else {
-        bind_text(s, 1, id);
-        bind_text(s, 2, user);
-        bind_text(s, 3, state);
-        bind_text(s, 4, pub_txt);
-        bind_text(s, 5, priv_txt);
-        err = sqlite3_step(s) == SQLITE_DONE ? 0 : db_fail(st, "put");
+    if (pub_txt && priv_txt) {
+        pthread_mutex_lock(&st->lock);
+        sqlite3_stmt *s = stmt(st, JQ_PUT);
+        err = AL_EIO;
+        if (s) {
+            ald_sql_bind_text(s, 1, id);
+            ald_sql_bind_text(s, 2, user);
+            ald_sql_bind_text(s, 3, state);
+            ald_sql_bind_text(s, 4, pub_txt);
+            ald_sql_bind_text(s, 5, priv_txt);
+            err = sqlite3_step(s) == SQLITE_DONE ? 0 : ald_sql_fail(st->db, "jobs: put");
+            sqlite3_reset(s);
+        }
+        pthread_mutex_unlock(&st->lock);
     }
-    sqlite3_finalize(s);
-    pthread_mutex_unlock(&st->lock);
-out:
     free(pub_txt);
     free(priv_txt);
     return err;
@@ -127,38 +118,34 @@ int ald_jobstore_get(struct ald_jobstore *st, const char *id, const char *user, 
     *pub = NULL;
     if (priv)
         *priv = NULL;
-    sqlite3_stmt *s = NULL;
-    int err;
     pthread_mutex_lock(&st->lock);
-    if (sqlite3_prepare_v2(st->db,
-                           "SELECT pub, priv FROM jobs WHERE id = ?1 AND (?2 IS NULL OR user = ?2)",
-                           -1, &s, NULL) != SQLITE_OK) {
-        err = db_fail(st, "prepare");
-        goto out;
-    }
-    bind_text(s, 1, id);
-    bind_text(s, 2, user);
-    int rc = sqlite3_step(s);
-    if (rc == SQLITE_DONE) {
-        err = al_error_set(AL_ENOTFOUND, "no job %s", id);
-    } else if (rc != SQLITE_ROW) {
-        err = db_fail(st, "get");
-    } else {
-        *pub = column_json(s, 0);
-        if (priv)
-            *priv = column_json(s, 1);
-        err = *pub && (!priv || *priv) ? 0 : al_error_set(AL_EIO, "job %s: a bad row", id);
-        if (err < 0) {
-            json_decref(*pub);
-            *pub = NULL;
-            if (priv) {
-                json_decref(*priv);
-                *priv = NULL;
+    sqlite3_stmt *s = stmt(st, JQ_GET);
+    int err = AL_EIO;
+    if (s) {
+        ald_sql_bind_text(s, 1, id);
+        ald_sql_bind_text(s, 2, user);
+        int rc = sqlite3_step(s);
+        if (rc == SQLITE_DONE) {
+            err = al_error_set(AL_ENOTFOUND, "no job %s", id);
+        } else if (rc != SQLITE_ROW) {
+            err = ald_sql_fail(st->db, "jobs: get");
+        } else {
+            json_t *p = column_json(s, 0), *q = column_json(s, 1);
+            if (p && q) {
+                *pub = p;
+                if (priv)
+                    *priv = q;
+                else
+                    json_decref(q);
+                err = 0;
+            } else {
+                json_decref(p);
+                json_decref(q);
+                err = al_error_set(AL_EIO, "job %s: a bad row", id);
             }
         }
+        sqlite3_reset(s);
     }
-out:
-    sqlite3_finalize(s);
     pthread_mutex_unlock(&st->lock);
     return err;
 }
@@ -170,22 +157,19 @@ int ald_jobstore_page(struct ald_jobstore *st, const char *user, const char *sta
     *next = 0;
     if (!*out)
         return AL_ENOMEM;
-    sqlite3_stmt *s = NULL;
-    int err = 0;
+    int err = 0, more = 0;
     pthread_mutex_lock(&st->lock);
-    if (sqlite3_prepare_v2(st->db,
-                           "SELECT seq, pub FROM jobs WHERE seq > ?1 AND (?2 IS NULL OR user = ?2)"
-                           " AND (?3 IS NULL OR state = ?3) ORDER BY seq LIMIT ?4",
-                           -1, &s, NULL) != SQLITE_OK) {
-        err = db_fail(st, "prepare");
+    sqlite3_stmt *s = stmt(st, JQ_PAGE);
+    if (!s) {
+        err = AL_EIO;
         goto out;
     }
     sqlite3_bind_int64(s, 1, after);
-    bind_text(s, 2, user);
-    bind_text(s, 3, state);
+    ald_sql_bind_text(s, 2, user);
+    ald_sql_bind_text(s, 3, state);
     sqlite3_bind_int64(s, 4, (sqlite3_int64)limit + 1);
     unsigned n = 0;
-    int rc, more = 0;
+    int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         if (n == limit) {
             more = 1; /* a row after this page: *next is the page's last seq */
@@ -200,12 +184,12 @@ int ald_jobstore_page(struct ald_jobstore *st, const char *user, const char *sta
         *next = sqlite3_column_int64(s, 0);
     }
     if (err == 0 && !more && rc != SQLITE_DONE)
-        err = db_fail(st, "page");
+        err = ald_sql_fail(st->db, "jobs: page");
+    sqlite3_reset(s);
+out:
+    pthread_mutex_unlock(&st->lock);
     if (!more)
         *next = 0;
-out:
-    sqlite3_finalize(s);
-    pthread_mutex_unlock(&st->lock);
     if (err < 0) {
         json_decref(*out);
         *out = NULL;
@@ -218,31 +202,29 @@ int ald_jobstore_in_state(struct ald_jobstore *st, const char *state, json_t **o
     *out = json_array();
     if (!*out)
         return AL_ENOMEM;
-    sqlite3_stmt *s = NULL;
     int err = 0;
     pthread_mutex_lock(&st->lock);
-    if (sqlite3_prepare_v2(st->db, "SELECT pub, priv FROM jobs WHERE state = ?1 ORDER BY seq", -1,
-                           &s, NULL) != SQLITE_OK) {
-        err = db_fail(st, "prepare");
+    sqlite3_stmt *s = stmt(st, JQ_IN_STATE);
+    if (!s) {
+        err = AL_EIO;
         goto out;
     }
-    bind_text(s, 1, state);
+    ald_sql_bind_text(s, 1, state);
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         json_t *pub = column_json(s, 0), *priv = column_json(s, 1);
-        if (!pub || !priv || json_array_append_new(*out, json_pack("[OO]", pub, priv)) < 0) {
-            json_decref(pub);
-            json_decref(priv);
+        int bad = !pub || !priv || json_array_append_new(*out, json_pack("[OO]", pub, priv)) < 0;
+        json_decref(pub);
+        json_decref(priv);
+        if (bad) {
             err = al_error_set(AL_EIO, "a bad job row");
             break;
         }
-        json_decref(pub);
-        json_decref(priv);
     }
     if (err == 0 && rc != SQLITE_DONE)
-        err = db_fail(st, "in_state");
+        err = ald_sql_fail(st->db, "jobs: in_state");
+    sqlite3_reset(s);
 out:
-    sqlite3_finalize(s);
     pthread_mutex_unlock(&st->lock);
     if (err < 0) {
         json_decref(*out);
