@@ -160,6 +160,12 @@ def webhook_approval(d):
               and x["event"] == "approval.pending" and "secret" not in x and "body" not in x,
               "the log row", x)
         check(len(deliveries(d, sid, key="root-admin")) == 1, "an admin sees every row")
+        # the secret is kept sealed: not in the database (nor its WAL), in
+        # the session's row or the outbox
+        for name in os.listdir(d.state):
+            if name.startswith("airlockd.db"):
+                with open(os.path.join(d.state, name), "rb") as f:
+                    check(SECRET.encode() not in f.read(), f"{name} never holds the secret")
         check(deliveries(d, sid, key="bob") == [], "another user sees none")
         # bad input: 4xx with a JSON error
         expect_error(d.get("/v1/webhooks/deliveries"), 400, "invalid_value", "subject")

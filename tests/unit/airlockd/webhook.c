@@ -8,6 +8,7 @@
 
 #include <string.h>
 
+#include "airlockd/core/config.h"
 #include "airlockd/core/webhook.h"
 
 #include "airlock/error.h"
@@ -200,12 +201,57 @@ static void test_backoff(void **state)
     }
 }
 
+static int load(struct ald_config *c, const char *json)
+{
+    return ald_config_load_buffer(c, "t.json", json, strlen(json));
+}
+
+/* The "webhooks" section of airlockd's configuration: defaults, every
+ * key, and refusals that name the key. */
+static void test_config(void **state)
+{
+    (void)state;
+    struct ald_config c;
+    assert_int_equal(ald_config_init(&c), 0);
+    assert_false(c.webhooks.allow_private);
+    assert_int_equal(c.webhooks.timeout_s, 10);
+    assert_int_equal(c.webhooks.retry_initial_ms, 1000);
+    assert_int_equal(c.webhooks.retry_max_delay_s, 600);
+    assert_int_equal(c.webhooks.retry_for_s, 86400);
+    assert_int_equal(load(&c, "{\"webhooks\": {\"allow_private\": true, \"timeout_s\": 5,"
+                              " \"retry_initial_ms\": 200, \"retry_max_delay_s\": 1,"
+                              " \"retry_for_s\": 3600}}"),
+                     0);
+    assert_true(c.webhooks.allow_private);
+    assert_int_equal(c.webhooks.timeout_s, 5);
+    assert_int_equal(c.webhooks.retry_initial_ms, 200);
+    assert_int_equal(c.webhooks.retry_max_delay_s, 1);
+    assert_int_equal(c.webhooks.retry_for_s, 3600);
+    static const struct {
+        const char *json, *names;
+    } bad[] = {
+        {"{\"webhooks\": {\"allow_private\": 1}}", "webhooks.allow_private"},
+        {"{\"webhooks\": {\"timeout_s\": 0}}", "webhooks.timeout_s"},
+        {"{\"webhooks\": {\"timeout_s\": 301}}", "webhooks.timeout_s"},
+        {"{\"webhooks\": {\"retry_initial_ms\": 5}}", "webhooks.retry_initial_ms"},
+        {"{\"webhooks\": {\"retry_max_delay_s\": \"1\"}}", "webhooks.retry_max_delay_s"},
+        {"{\"webhooks\": {\"retry_for_s\": 0}}", "webhooks.retry_for_s"},
+        {"{\"webhooks\": {\"retries\": 3}}", "webhooks.retries"},
+        {"{\"webhooks\": []}", "webhooks"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+        if (load(&c, bad[i].json) != AL_EINVAL || !strstr(al_error_last(), bad[i].names))
+            fail_msg("%s: %s", bad[i].json, al_error_last());
+    }
+    ald_config_free(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_ok), cmocka_unit_test(test_parse_bad),
         cmocka_unit_test(test_guard),    cmocka_unit_test(test_sign),
-        cmocka_unit_test(test_backoff),
+        cmocka_unit_test(test_backoff),  cmocka_unit_test(test_config),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
