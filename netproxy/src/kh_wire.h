@@ -134,4 +134,28 @@ int np_kh_msg_encode(size_t *out_len, uint8_t *buf, size_t cap, const struct np_
  * reason in al_error_last() (never quoting the message's bytes). */
 int np_kh_msg_decode(struct np_kh_msg *out, const void *msg, size_t len, enum np_kh_from from);
 
+/* --- I/O (kh_chan.c): one message per SOCK_SEQPACKET datagram --- */
+
+/* A new channel pair (SOCK_SEQPACKET, close-on-exec, buffers for a few
+ * whole messages). 0 or AL_EIO. */
+int np_kh_pair(int sv[2]);
+
+/* Encodes `m` and sends it as one datagram, with `nfds` (at most 2)
+ * descriptors attached (SCM_RIGHTS; the caller keeps its own copies).
+ * Blocks until sent. 0, AL_EINVAL / AL_ETOOBIG (from np_kh_msg_encode), or
+ * AL_EIO (the peer is gone). */
+int np_kh_send(int fd, const struct np_kh_msg *m, const int *fds, size_t nfds);
+
+/* Receives one message sent by `from` into *out, decoded from buf (at
+ * least NP_KH_MSG_MAX bytes, which out->data then borrows from), waiting
+ * at most timeout_ms (-1: no limit). An OPEN must come with exactly two
+ * descriptors (fds[0] the upstream socket, fds[1] the channel), every other
+ * message with none: the received descriptors are the caller's (*nfds of
+ * them, close-on-exec) only when 0 is returned; on any other return none
+ * are open. Returns 0; 1 when the peer closed the channel; AL_ETIMEOUT;
+ * AL_EINVAL (a malformed, truncated or oversized message, or descriptors
+ * that do not belong to it); AL_EIO. */
+int np_kh_recv(struct np_kh_msg *out, int fd, uint8_t *buf, enum np_kh_from from, int fds[2],
+               size_t *nfds, int timeout_ms);
+
 #endif
