@@ -1,0 +1,204 @@
+/* The key holder's request head (netproxy/src/kh_req.h): sentinels
+ * replaced only under the key holder's own mask, the framing header
+ * written by the key holder alone, and a front's head that carries framing
+ * or malformed lines refused. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kh_req.h"
+
+#include "airlock/base64.h"
+#include "airlock/error.h"
+
+#define REAL_A "ghp_R3alValueAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+#define SENT_A "ghp_s3ntinelQQQQQQQQQQQQQQQQQQQQQQQQQQQ9"
+#define REAL_B "npm_R3alValueBBBBBBBBBBBBBBBBBBBBBBBBBBBB"
+#define SENT_B "npm_s3ntinelZZZZZZZZZZZZZZZZZZZZZZZZZZZZ"
+
+static struct al_credset set;
+
+static int setup(void **state)
+{
+    (void)state;
+    struct al_strlist hosts = {0};
+    al_strlist_push(&hosts, "api.example.com");
+    assert_int_equal(al_credset_add(&set, "A", REAL_A, strlen(REAL_A), &hosts, SENT_A), 0);
+    assert_int_equal(al_credset_add(&set, "B", REAL_B, strlen(REAL_B), &hosts, SENT_B), 0);
+    al_strlist_free(&hosts);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    al_credset_free(&set);
+    return 0;
+}
+
+static struct np_kh_msg req(const char *head, uint8_t framing, uint64_t length)
+{
+    struct np_kh_msg m;
+    memset(&m, 0, sizeof(m));
+    m.type = NP_KH_REQ_HEAD;
+    m.framing = framing;
+    m.length = length;
+    m.data = (const uint8_t *)head;
+    m.data_len = strlen(head);
+    return m;
+}
+
+static void substituted_and_framed(void **state)
+{
+    (void)state;
+    struct al_buf out;
+    uint64_t used;
+    size_t culprit;
+    al_buf_init(&out, 65536);
+
+    struct np_kh_msg m = req("POST /v1 HTTP/1.1\r\nHost: api.example.com\r\n"
+                             "Authorization: Bearer " SENT_A "\r\n\r\n",
+                             NP_KH_FRAME_LENGTH, 5);
+    assert_int_equal(np_kh_req_head(&out, &used, &culprit, &set, 1, &m, 5), 0);
+    assert_string_equal(out.ptr, "POST /v1 HTTP/1.1\r\nHost: api.example.com\r\n"
+                                 "Authorization: Bearer " REAL_A "\r\n"
+                                 "Content-Length: 5\r\n\r\n");
+    assert_int_equal(used, 1);
+
+    /* the caller's length (a buffered, substituted body), not the front's */
+    al_buf_reset(&out);
+    assert_int_equal(np_kh_req_head(&out, &used, &culprit, &set, 1, &m, 77), 0);
+    assert_non_null(strstr(out.ptr, "\r\nContent-Length: 77\r\n\r\n"));
+
+    al_buf_reset(&out);
+    m = req("POST /x HTTP/1.1\r\nHost: h\r\n\r\n", NP_KH_FRAME_CHUNKED, 0);
+    assert_int_equal(np_kh_req_head(&out, &used, &culprit, &set, 3, &m, 0), 0);
+    assert_string_equal(out.ptr,
+                        "POST /x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n");
+    assert_int_equal(used, 0);
+
+    al_buf_reset(&out);
+    m = req("GET /x?k=" SENT_B " HTTP/1.1\r\nHost: h\r\n\r\n", NP_KH_FRAME_NONE, 0);
+    assert_int_equal(np_kh_req_head(&out, &used, &culprit, &set, 2, &m, 0), 0);
+    assert_string_equal(out.ptr, "GET /x?k=" REAL_B " HTTP/1.1\r\nHost: h\r\n\r\n");
+    assert_int_equal(used, 2);
+
+    /* inside Basic: base64 of "u:SENTINEL" becomes base64 of "u:REAL" */
+    char *b_sent = al_base64_encode((const unsigned char *)"u:" SENT_A, strlen("u:" SENT_A));
+    char *b_real = al_base64_encode((const unsigned char *)"u:" REAL_A, strlen("u:" REAL_A));
+    assert_non_null(b_sent);
+    assert_non_null(b_real);
+    char head[512], want[512];
+    snprintf(head, sizeof(head), "GET / HTTP/1.1\r\nAuthorization: Basic %s\r\n\r\n", b_sent);
+    snprintf(want, sizeof(want), "GET / HTTP/1.1\r\nAuthorization: Basic %s\r\n\r\n", b_real);
+    al_buf_reset(&out);
+    m = req(head, NP_KH_FRAME_NONE, 0);
+    assert_int_equal(np_kh_req_head(&out, &used, &culprit, &set, 1, &m, 0), 0);
+    assert_string_equal(out.ptr, want);
+    free(b_sent);
+    free(b_real);
+    al_buf_wipe_free(&out);
+}
+
+/* The key holder's own mask decides: a sentinel whose bit is clear is
+ * refused and nothing is written (whatever the front claimed). */
+static void not_allowed_here(void **state)
+{
+    (void)state;
+    struct al_buf out;
+    uint64_t used = 9;
+    size_t culprit = 9;
+    al_buf_init(&out, 65536);
+    al_buf_puts(&out, "PRE");
+    struct np_kh_msg m =
+        req("GET / HTTP/1.1\r\nX-A: " SENT_A "\r\nX-B: " SENT_B "\r\n\r\n", NP_KH_FRAME_NONE, 0);
+    assert_int_equal(np_kh_req_head(&out, &used, &culprit, &set, 1, &m, 0), AL_EPERM);
+    assert_int_equal(culprit, 1);
+    assert_int_equal(used, 0);
+    assert_string_equal(out.ptr, "PRE");
+    assert_int_equal(np_kh_req_head(&out, &used, &culprit, &set, 0, &m, 0), AL_EPERM);
+    assert_int_equal(culprit, 0);
+    assert_string_equal(out.ptr, "PRE");
+    /* no set at all: nothing to replace, the head goes as it is */
+    m = req("GET / HTTP/1.1\r\n\r\n", NP_KH_FRAME_NONE, 0);
+    assert_int_equal(np_kh_req_head(&out, &used, &culprit, NULL, 0, &m, 0), 0);
+    assert_string_equal(out.ptr, "PREGET / HTTP/1.1\r\n\r\n");
+    al_buf_wipe_free(&out);
+}
+
+/* Framing is the key holder's: a head that brings its own, or lines a
+ * parser upstream could read differently, never goes out. */
+static void front_head_refused(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {
+        "POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\n",
+        "POST / HTTP/1.1\r\ncontent-length:5\r\n\r\n",
+        "POST / HTTP/1.1\r\nTRANSFER-ENCODING: chunked\r\n\r\n",
+        "POST / HTTP/1.1\r\nTransfer-Encoding : chunked\r\n\r\n",
+        "POST / HTTP/1.1\r\nX: a\r\n folded\r\n\r\n",
+        "POST / HTTP/1.1\r\nX: a\nY: b\r\n\r\n",
+        "POST / HTTP/1.1\r\nX: a\rY: b\r\n\r\n",
+        "POST / HTTP/1.1\r\nno colon\r\n\r\n",
+        "POST / HTTP/1.1\r\n: empty name\r\n\r\n",
+        "POST / HTTP/1.1\r\nX: a\r\n\r\nGET /smuggled HTTP/1.1\r\n\r\n",
+        "POST / HTTP/1.1\n\r\n\r\n",
+    };
+    struct al_buf out;
+    uint64_t used;
+    size_t culprit;
+    al_buf_init(&out, 65536);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+        struct np_kh_msg m = req(bad[i], NP_KH_FRAME_LENGTH, 5);
+        if (np_kh_req_head(&out, &used, &culprit, &set, 3, &m, 5) != AL_EINVAL)
+            fail_msg("accepted: %s", bad[i]);
+        assert_int_equal(out.len, 0);
+    }
+    /* not a REQ_HEAD at all */
+    struct np_kh_msg m = req("GET / HTTP/1.1\r\n\r\n", NP_KH_FRAME_NONE, 0);
+    m.type = NP_KH_RESP_HEAD;
+    assert_int_equal(np_kh_req_head(&out, &used, &culprit, &set, 3, &m, 0), AL_EINVAL);
+    al_buf_free(&out);
+}
+
+/* Too large for `out`: nothing appended, nothing of a value left behind. */
+static void too_big(void **state)
+{
+    (void)state;
+    struct al_buf out;
+    uint64_t used;
+    size_t culprit;
+    struct np_kh_msg m =
+        req("GET / HTTP/1.1\r\nAuthorization: Bearer " SENT_A "\r\n\r\n", NP_KH_FRAME_LENGTH, 1);
+    size_t whole = strlen("GET / HTTP/1.1\r\nAuthorization: Bearer " REAL_A "\r\n"
+                          "Content-Length: 1\r\n\r\n");
+    for (size_t max = 0; max < whole; max++) {
+        al_buf_init(&out, max);
+        int err = np_kh_req_head(&out, &used, &culprit, &set, 1, &m, 1);
+        assert_int_equal(err, AL_ETOOBIG);
+        assert_int_equal(out.len, 0);
+        if (out.ptr)
+            assert_null(memmem(out.ptr, out.cap, "R3alValue", 9));
+        al_buf_free(&out);
+    }
+    al_buf_init(&out, whole);
+    assert_int_equal(np_kh_req_head(&out, &used, &culprit, &set, 1, &m, 1), 0);
+    al_buf_wipe_free(&out);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(substituted_and_framed),
+        cmocka_unit_test(not_allowed_here),
+        cmocka_unit_test(front_head_refused),
+        cmocka_unit_test(too_big),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
