@@ -1,6 +1,7 @@
-/* The key holder's request head (kh_req.h). */
+/* The key holder's request and response head steps (kh_req.h). */
 #include "kh_req.h"
 #include "airlock/error.h"
+#include "http_parse.h"
 
 #include <stdbool.h>
 #include <string.h>
@@ -88,4 +89,104 @@ int np_kh_req_head(struct al_buf *out, uint64_t *used, size_t *culprit,
         *used = 0;
     }
     return err;
+}
+
+/* Whether value v[0..n) is exactly "chunked" (blanks around it allowed,
+ * any letter case). */
+static bool only_chunked(const char *v, size_t n)
+{
+    while (n && (*v == ' ' || *v == '\t'))
+        v++, n--;
+    while (n && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+        n--;
+    return n == 7 && strncasecmp(v, "chunked", 7) == 0;
+}
+
+/* Copies head h[0..n) into `out`, without its framing lines when
+ * `strip`. AL_EINVAL for a transfer coding other than "chunked". */
+static int copy_head(struct al_buf *out, const char *h, size_t n, bool strip)
+{
+    size_t off = 0;
+    bool first = true;
+    int err = 0;
+
+    while (off < n && err == 0) {
+        const char *lf = memchr(h + off, '\n', n - off);
+        size_t end = lf ? (size_t)(lf - h) + 1 : n;
+        const char *line = h + off;
+        size_t ll = end - off;
+        off = end;
+        if (!first) {
+            size_t bare = ll;
+            while (bare && (line[bare - 1] == '\n' || line[bare - 1] == '\r'))
+                bare--;
+            if (header_named(line, bare, "transfer-encoding") &&
+                !only_chunked(line + 18, bare - 18))
+                return al_error_set(AL_EINVAL, "kh response head: a transfer coding other than "
+                                               "chunked");
+            if (strip && (header_named(line, bare, "content-length") ||
+                          header_named(line, bare, "transfer-encoding")))
+                continue;
+        }
+        first = false;
+        err = al_buf_append(out, line, ll);
+    }
+    return err;
+}
+
+int np_kh_resp_head(struct al_buf *out, struct np_kh_resp *info, const struct al_credset *set,
+                    const char *buf, size_t len, uint8_t req_flags)
+{
+    static const struct al_credset empty = {0};
+    struct np_http_response rs;
+    struct al_buf tmp;
+    struct al_subst_stream st;
+    size_t start = out->len;
+    int n, err;
+
+    memset(info, 0, sizeof(*info));
+    n = np_http_parse_response(&rs, buf, len);
+    if (n <= 0)
+        return n;
+    if (rs.status > 599)
+        return al_error_set(AL_EINVAL, "kh response head: status %d", rs.status);
+    info->status = (uint16_t)rs.status;
+    info->close = rs.conn_close;
+    bool no_body = (req_flags & NP_KH_REQ_HEAD_METHOD) || rs.status < 200 || rs.status == 204 ||
+                   rs.status == 304;
+    if (rs.status == 101 && (req_flags & NP_KH_REQ_UPGRADE))
+        info->upgraded = true;
+    else if (rs.status < 200)
+        info->interim = true;
+    if (no_body) {
+        info->framing = NP_KH_FRAME_NONE;
+    } else if (rs.chunked) {
+        info->framing = NP_KH_FRAME_CHUNKED;
+    } else if (rs.has_content_length) {
+        info->framing = NP_KH_FRAME_LENGTH;
+        info->length = rs.content_length;
+    } else {
+        info->framing = NP_KH_FRAME_CLOSE;
+        info->close = true;
+    }
+    al_buf_init(&tmp, (size_t)n);
+    err = copy_head(&tmp, buf, (size_t)n, !no_body);
+    if (err == 0 &&
+        (err = al_subst_stream_init(&st, set ? set : &empty, AL_SUBST_RESPONSE, 0)) == 0) {
+        err = al_subst_stream_feed(&st, tmp.ptr ? tmp.ptr : "", tmp.len, out, NULL);
+        if (err == 0)
+            err = al_subst_stream_finish(&st, out);
+        al_subst_stream_free(&st);
+    }
+    al_buf_wipe_free(&tmp);
+    if (err < 0) {
+        if (out->ptr) {
+            explicit_bzero(out->ptr + start, out->len - start);
+            out->len = start;
+            out->ptr[start] = '\0';
+        }
+        memset(info, 0, sizeof(*info));
+        return err;
+    }
+    return n;
 }

@@ -4,7 +4,9 @@
  * fields, borrowed bytes inside the message) and encodes back to exactly
  * the same bytes (one spelling per message). A front's REQ_HEAD then goes
  * through the key holder's head step (kh_req.h): what it accepts ends with
- * exactly one framing header of its own and the blank line. */
+ * exactly one framing header of its own and the blank line. The same bytes
+ * as an upstream's response head go through np_kh_resp_head: what it hands
+ * the front never holds a real value. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -76,12 +78,32 @@ static void req_head(const struct np_kh_msg *m)
     al_buf_wipe_free(&out);
 }
 
+static void resp_head(const uint8_t *data, size_t size)
+{
+    struct al_buf out;
+    struct np_kh_resp info;
+    al_buf_init(&out, 1u << 17);
+    set_init();
+    int n = np_kh_resp_head(&out, &info, &set, (const char *)data, size, data[0] & NP_KH_REQ_ALL);
+    if (n > 0) {
+        if ((size_t)n > size || info.status < 100 || info.status > 599 ||
+            count(out.ptr, out.len, "realvalueA") ||
+            count(out.ptr, out.len, "realvalueBBBBBBBBBBBBBBBBBBBBBBBBBBBB"))
+            abort();
+    } else if (out.len) {
+        abort();
+    }
+    al_buf_wipe_free(&out);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static struct np_kh_msg m;
     static uint8_t out[NP_KH_MSG_MAX];
     const enum np_kh_from from[] = {NP_KH_FROM_FRONT, NP_KH_FROM_KEYHOLDER};
 
+    if (size)
+        resp_head(data, size);
     for (size_t i = 0; i < 2; i++) {
         if (np_kh_msg_decode(&m, data, size, from[i]) != 0)
             continue;

@@ -192,13 +192,94 @@ static void too_big(void **state)
     al_buf_wipe_free(&out);
 }
 
+static int resp(struct al_buf *out, struct np_kh_resp *info, const char *head, uint8_t flags)
+{
+    al_buf_reset(out);
+    return np_kh_resp_head(out, info, &set, head, strlen(head), flags);
+}
+
+/* Response heads: framing for the front, framing lines stripped only when
+ * a body follows, real values re-masked, bodies and 1xx told apart. */
+static void response_heads(void **state)
+{
+    (void)state;
+    struct al_buf out;
+    struct np_kh_resp r;
+    al_buf_init(&out, 1u << 17);
+
+    const char *h = "HTTP/1.1 200 OK\r\nContent-Length: 12\r\nX-Echo: " REAL_A "\r\n\r\nbody";
+    assert_int_equal(resp(&out, &r, h, 0), (int)strlen(h) - 4);
+    assert_string_equal(out.ptr, "HTTP/1.1 200 OK\r\nX-Echo: " SENT_A "\r\n\r\n");
+    assert_int_equal(r.status, 200);
+    assert_int_equal(r.framing, NP_KH_FRAME_LENGTH);
+    assert_true(r.length == 12);
+    assert_false(r.close);
+
+    h = "HTTP/1.1 200 OK\r\ntransfer-encoding: Chunked \r\nConnection: close\r\n\r\n";
+    assert_true(resp(&out, &r, h, 0) > 0);
+    assert_string_equal(out.ptr, "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n");
+    assert_int_equal(r.framing, NP_KH_FRAME_CHUNKED);
+    assert_true(r.close);
+
+    h = "HTTP/1.1 200 OK\r\nServer: x\r\n\r\n";
+    assert_true(resp(&out, &r, h, 0) > 0);
+    assert_int_equal(r.framing, NP_KH_FRAME_CLOSE);
+    assert_true(r.close);
+
+    /* no body: the head keeps its Content-Length (it describes the GET) */
+    h = "HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\n";
+    assert_true(resp(&out, &r, h, NP_KH_REQ_HEAD_METHOD) > 0);
+    assert_string_equal(out.ptr, h);
+    assert_int_equal(r.framing, NP_KH_FRAME_NONE);
+    h = "HTTP/1.1 304 Not Modified\r\nContent-Length: 12\r\n\r\n";
+    assert_true(resp(&out, &r, h, 0) > 0);
+    assert_string_equal(out.ptr, h);
+    assert_int_equal(r.framing, NP_KH_FRAME_NONE);
+
+    h = "HTTP/1.1 100 Continue\r\n\r\n";
+    assert_true(resp(&out, &r, h, 0) > 0);
+    assert_true(r.interim);
+    assert_false(r.upgraded);
+    h = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n";
+    assert_true(resp(&out, &r, h, NP_KH_REQ_UPGRADE) > 0);
+    assert_true(r.upgraded);
+    assert_false(r.interim);
+    assert_true(resp(&out, &r, h, 0) > 0); /* a 101 nobody asked for: interim */
+    assert_true(r.interim);
+
+    /* more bytes needed; refused heads append nothing */
+    assert_int_equal(resp(&out, &r, "HTTP/1.1 200 OK\r\nX: y\r\n", 0), 0);
+    static const char *const bad[] = {
+        "HTTP/1.1 600 Odd\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nX: a\r\n folded\r\n\r\n",
+        "NOTHTTP\r\n\r\n",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+        if (resp(&out, &r, bad[i], 0) != AL_EINVAL)
+            fail_msg("accepted: %s", bad[i]);
+        assert_int_equal(out.len, 0);
+    }
+    /* the base64 form of a real value is masked too */
+    char *b = al_base64_encode((const unsigned char *)"u:" REAL_A, strlen("u:" REAL_A));
+    char head[512];
+    snprintf(head, sizeof(head), "HTTP/1.1 401 No\r\nX-Auth: Basic %s\r\nContent-Length: 0\r\n\r\n",
+             b);
+    assert_true(resp(&out, &r, head, 0) > 0);
+    assert_null(strstr(out.ptr, b + 8));
+    assert_null(strstr(out.ptr, "R3alValue"));
+    free(b);
+    al_buf_wipe_free(&out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(substituted_and_framed),
-        cmocka_unit_test(not_allowed_here),
-        cmocka_unit_test(front_head_refused),
-        cmocka_unit_test(too_big),
+        cmocka_unit_test(substituted_and_framed), cmocka_unit_test(not_allowed_here),
+        cmocka_unit_test(front_head_refused),     cmocka_unit_test(too_big),
+        cmocka_unit_test(response_heads),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
