@@ -12,29 +12,37 @@
 #include "airlock/credmask.h"
 #include "kh_wire.h"
 
-/* The request head to write upstream for `req` (a decoded REQ_HEAD): its
- * head with every sentinel of a credential whose bit is set in
- * `inject_ok` replaced by the real value (al_cred_subst_head; `inject_ok`
- * is the key holder's own mask for the connection's host, never the
- * front's word), then the framing header the key holder writes itself:
- * `Content-Length: content_length` for NP_KH_FRAME_LENGTH (the caller's
- * length: req->length, or the length of a substituted body it buffered),
- * `Transfer-Encoding: chunked` for NP_KH_FRAME_CHUNKED, none for
- * NP_KH_FRAME_NONE. Appended to `out` (whose max bounds it).
+/* The request head to write upstream for `req` (a decoded REQ_HEAD) on
+ * the connection OPEN made to `host` (as OPEN gave it) and `port`: its head
+ * with every sentinel of a credential whose bit is set in `inject_ok`
+ * replaced by the real value (al_cred_subst_head; `inject_ok` is the key
+ * holder's own mask for `host`, never the front's word), then the framing
+ * header the key holder writes itself: `Content-Length: content_length` for
+ * NP_KH_FRAME_LENGTH (the caller's length: req->length, or the length of a
+ * substituted body it buffered), `Transfer-Encoding: chunked` for
+ * NP_KH_FRAME_CHUNKED, none for NP_KH_FRAME_NONE. Appended to `out` (whose
+ * max bounds it).
  *
- * The front must send a head without framing: a Content-Length or
- * Transfer-Encoding header in it, a line not ended by CRLF, a bare CR or
- * LF, a folded line or a header line without ':' is refused (AL_EINVAL),
- * so the upstream never sees framing the key holder did not write.
+ * The key holder does not trust the front's head: it is refused
+ * (AL_EINVAL) unless its request line is origin-form ("METHOD /path
+ * HTTP/1.x"), every line ends with CRLF (no bare CR or LF, no folding),
+ * every header line is "token:...", it has no Content-Length or
+ * Transfer-Encoding (the upstream never sees framing the key holder did not
+ * write), at most one Host header and that one naming `host` (any case, a
+ * trailing dot, brackets for IPv6) with no port or `port`; and when a
+ * value was put in, a Host header is required (a server behind a shared
+ * address picks the site by it: no value goes to a site the certificate
+ * check did not cover).
  *
  * Returns 0 with *used = the credentials replaced; AL_EPERM when a
  * sentinel of a credential whose bit is clear is in the head (*culprit =
  * its index; a front that checked would not have sent it); AL_EINVAL;
- * AL_ETOOBIG / AL_ENOMEM from `out`. On error nothing is appended. The
- * real values only ever go to `out`, never into an error message. */
+ * AL_ETOOBIG / AL_ENOMEM from `out`. On error nothing is appended (and
+ * what was written is wiped). The real values only ever go to `out`,
+ * never into an error message. */
 int np_kh_req_head(struct al_buf *out, uint64_t *used, size_t *culprit,
-                   const struct al_credset *set, uint64_t inject_ok, const struct np_kh_msg *req,
-                   uint64_t content_length);
+                   const struct al_credset *set, uint64_t inject_ok, const char *host,
+                   uint16_t port, const struct np_kh_msg *req, uint64_t content_length);
 
 /* What the key holder tells the front about an upstream response head. */
 struct np_kh_resp {

@@ -62,7 +62,7 @@ static void req_head(const struct np_kh_msg *m)
     size_t culprit;
     al_buf_init(&out, 1u << 20);
     set_init();
-    int err = np_kh_req_head(&out, &used, &culprit, &set, 1, m, m->length);
+    int err = np_kh_req_head(&out, &used, &culprit, &set, 1, "h", 443, m, m->length);
     if (err == 0) {
         size_t te = count(out.ptr, out.len, "\r\nTransfer-Encoding: ");
         size_t cl = count(out.ptr, out.len, "\r\nContent-Length: ");

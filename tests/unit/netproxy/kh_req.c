@@ -65,7 +65,8 @@ static void substituted_and_framed(void **state)
     struct np_kh_msg m = req("POST /v1 HTTP/1.1\r\nHost: api.example.com\r\n"
                              "Authorization: Bearer " SENT_A "\r\n\r\n",
                              NP_KH_FRAME_LENGTH, 5);
-    assert_int_equal(np_kh_req_head(&out, &used, &culprit, &set, 1, &m, 5), 0);
+    assert_int_equal(np_kh_req_head(&out, &used, &culprit, &set, 1, "api.example.com", 443, &m, 5),
+                     0);
     assert_string_equal(out.ptr, "POST /v1 HTTP/1.1\r\nHost: api.example.com\r\n"
                                  "Authorization: Bearer " REAL_A "\r\n"
                                  "Content-Length: 5\r\n\r\n");
@@ -73,20 +74,23 @@ static void substituted_and_framed(void **state)
 
     /* the caller's length (a buffered, substituted body), not the front's */
     al_buf_reset(&out);
-    assert_int_equal(np_kh_req_head(&out, &used, &culprit, &set, 1, &m, 77), 0);
+    assert_int_equal(np_kh_req_head(&out, &used, &culprit, &set, 1, "api.example.com", 443, &m, 77),
+                     0);
     assert_non_null(strstr(out.ptr, "\r\nContent-Length: 77\r\n\r\n"));
 
     al_buf_reset(&out);
-    m = req("POST /x HTTP/1.1\r\nHost: h\r\n\r\n", NP_KH_FRAME_CHUNKED, 0);
-    assert_int_equal(np_kh_req_head(&out, &used, &culprit, &set, 3, &m, 0), 0);
-    assert_string_equal(out.ptr,
-                        "POST /x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n");
+    m = req("POST /x HTTP/1.1\r\nHost: api.example.com\r\n\r\n", NP_KH_FRAME_CHUNKED, 0);
+    assert_int_equal(np_kh_req_head(&out, &used, &culprit, &set, 3, "api.example.com", 443, &m, 0),
+                     0);
+    assert_string_equal(
+        out.ptr, "POST /x HTTP/1.1\r\nHost: api.example.com\r\nTransfer-Encoding: chunked\r\n\r\n");
     assert_int_equal(used, 0);
 
     al_buf_reset(&out);
-    m = req("GET /x?k=" SENT_B " HTTP/1.1\r\nHost: h\r\n\r\n", NP_KH_FRAME_NONE, 0);
-    assert_int_equal(np_kh_req_head(&out, &used, &culprit, &set, 2, &m, 0), 0);
-    assert_string_equal(out.ptr, "GET /x?k=" REAL_B " HTTP/1.1\r\nHost: h\r\n\r\n");
+    m = req("GET /x?k=" SENT_B " HTTP/1.1\r\nHost: api.example.com\r\n\r\n", NP_KH_FRAME_NONE, 0);
+    assert_int_equal(np_kh_req_head(&out, &used, &culprit, &set, 2, "api.example.com", 443, &m, 0),
+                     0);
+    assert_string_equal(out.ptr, "GET /x?k=" REAL_B " HTTP/1.1\r\nHost: api.example.com\r\n\r\n");
     assert_int_equal(used, 2);
 
     /* inside Basic: base64 of "u:SENTINEL" becomes base64 of "u:REAL" */
@@ -95,11 +99,14 @@ static void substituted_and_framed(void **state)
     assert_non_null(b_sent);
     assert_non_null(b_real);
     char head[512], want[512];
-    snprintf(head, sizeof(head), "GET / HTTP/1.1\r\nAuthorization: Basic %s\r\n\r\n", b_sent);
-    snprintf(want, sizeof(want), "GET / HTTP/1.1\r\nAuthorization: Basic %s\r\n\r\n", b_real);
+    snprintf(head, sizeof(head),
+             "GET / HTTP/1.1\r\nHost: api.example.com\r\nAuthorization: Basic %s\r\n\r\n", b_sent);
+    snprintf(want, sizeof(want),
+             "GET / HTTP/1.1\r\nHost: api.example.com\r\nAuthorization: Basic %s\r\n\r\n", b_real);
     al_buf_reset(&out);
     m = req(head, NP_KH_FRAME_NONE, 0);
-    assert_int_equal(np_kh_req_head(&out, &used, &culprit, &set, 1, &m, 0), 0);
+    assert_int_equal(np_kh_req_head(&out, &used, &culprit, &set, 1, "api.example.com", 443, &m, 0),
+                     0);
     assert_string_equal(out.ptr, want);
     free(b_sent);
     free(b_real);
@@ -118,16 +125,19 @@ static void not_allowed_here(void **state)
     al_buf_puts(&out, "PRE");
     struct np_kh_msg m =
         req("GET / HTTP/1.1\r\nX-A: " SENT_A "\r\nX-B: " SENT_B "\r\n\r\n", NP_KH_FRAME_NONE, 0);
-    assert_int_equal(np_kh_req_head(&out, &used, &culprit, &set, 1, &m, 0), AL_EPERM);
+    assert_int_equal(np_kh_req_head(&out, &used, &culprit, &set, 1, "api.example.com", 443, &m, 0),
+                     AL_EPERM);
     assert_int_equal(culprit, 1);
     assert_int_equal(used, 0);
     assert_string_equal(out.ptr, "PRE");
-    assert_int_equal(np_kh_req_head(&out, &used, &culprit, &set, 0, &m, 0), AL_EPERM);
+    assert_int_equal(np_kh_req_head(&out, &used, &culprit, &set, 0, "api.example.com", 443, &m, 0),
+                     AL_EPERM);
     assert_int_equal(culprit, 0);
     assert_string_equal(out.ptr, "PRE");
     /* no set at all: nothing to replace, the head goes as it is */
     m = req("GET / HTTP/1.1\r\n\r\n", NP_KH_FRAME_NONE, 0);
-    assert_int_equal(np_kh_req_head(&out, &used, &culprit, NULL, 0, &m, 0), 0);
+    assert_int_equal(np_kh_req_head(&out, &used, &culprit, NULL, 0, "api.example.com", 443, &m, 0),
+                     0);
     assert_string_equal(out.ptr, "PREGET / HTTP/1.1\r\n\r\n");
     al_buf_wipe_free(&out);
 }
@@ -156,14 +166,16 @@ static void front_head_refused(void **state)
     al_buf_init(&out, 65536);
     for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
         struct np_kh_msg m = req(bad[i], NP_KH_FRAME_LENGTH, 5);
-        if (np_kh_req_head(&out, &used, &culprit, &set, 3, &m, 5) != AL_EINVAL)
+        if (np_kh_req_head(&out, &used, &culprit, &set, 3, "api.example.com", 443, &m, 5) !=
+            AL_EINVAL)
             fail_msg("accepted: %s", bad[i]);
         assert_int_equal(out.len, 0);
     }
     /* not a REQ_HEAD at all */
     struct np_kh_msg m = req("GET / HTTP/1.1\r\n\r\n", NP_KH_FRAME_NONE, 0);
     m.type = NP_KH_RESP_HEAD;
-    assert_int_equal(np_kh_req_head(&out, &used, &culprit, &set, 3, &m, 0), AL_EINVAL);
+    assert_int_equal(np_kh_req_head(&out, &used, &culprit, &set, 3, "api.example.com", 443, &m, 0),
+                     AL_EINVAL);
     al_buf_free(&out);
 }
 
@@ -175,12 +187,14 @@ static void too_big(void **state)
     uint64_t used;
     size_t culprit;
     struct np_kh_msg m =
-        req("GET / HTTP/1.1\r\nAuthorization: Bearer " SENT_A "\r\n\r\n", NP_KH_FRAME_LENGTH, 1);
-    size_t whole = strlen("GET / HTTP/1.1\r\nAuthorization: Bearer " REAL_A "\r\n"
-                          "Content-Length: 1\r\n\r\n");
+        req("GET / HTTP/1.1\r\nHost: api.example.com\r\nAuthorization: Bearer " SENT_A "\r\n\r\n",
+            NP_KH_FRAME_LENGTH, 1);
+    size_t whole =
+        strlen("GET / HTTP/1.1\r\nHost: api.example.com\r\nAuthorization: Bearer " REAL_A "\r\n"
+               "Content-Length: 1\r\n\r\n");
     for (size_t max = 0; max < whole; max++) {
         al_buf_init(&out, max);
-        int err = np_kh_req_head(&out, &used, &culprit, &set, 1, &m, 1);
+        int err = np_kh_req_head(&out, &used, &culprit, &set, 1, "api.example.com", 443, &m, 1);
         assert_int_equal(err, AL_ETOOBIG);
         assert_int_equal(out.len, 0);
         if (out.ptr)
@@ -188,7 +202,64 @@ static void too_big(void **state)
         al_buf_free(&out);
     }
     al_buf_init(&out, whole);
-    assert_int_equal(np_kh_req_head(&out, &used, &culprit, &set, 1, &m, 1), 0);
+    assert_int_equal(np_kh_req_head(&out, &used, &culprit, &set, 1, "api.example.com", 443, &m, 1),
+                     0);
+    al_buf_wipe_free(&out);
+}
+
+/* The key holder checks what routes the request itself: an origin-form
+ * line, one Host naming the connection's host, and a Host whenever a value
+ * goes in (a compromised front cannot send a value to another site on the
+ * same address). */
+static void routing_checked(void **state)
+{
+    (void)state;
+    struct al_buf out;
+    uint64_t used;
+    size_t culprit;
+    al_buf_init(&out, 65536);
+    static const char *const good[] = {
+        "GET / HTTP/1.1\r\nHost: api.example.com\r\nX: " SENT_A "\r\n\r\n",
+        "GET /a?b HTTP/1.0\r\nhost: API.Example.com.\r\nX: " SENT_A "\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost:api.example.com:443\r\nX: " SENT_A "\r\n\r\n",
+        "GET / HTTP/1.1\r\nX: no value, no Host\r\n\r\n",
+    };
+    for (size_t i = 0; i < sizeof(good) / sizeof(*good); i++) {
+        struct np_kh_msg m = req(good[i], NP_KH_FRAME_NONE, 0);
+        al_buf_reset(&out);
+        if (np_kh_req_head(&out, &used, &culprit, &set, 1, "api.example.com", 443, &m, 0) != 0)
+            fail_msg("refused: %s", good[i]);
+    }
+    static const char *const bad[] = {
+        "GET / HTTP/1.1\r\nHost: evil.example.com\r\nX: " SENT_A "\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: api.example.com.evil\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: api.example.com:8443\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: api.example.com:\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: api.example.com\r\nHost: api.example.com\r\n\r\n",
+        "GET / HTTP/1.1\r\nX: " SENT_A "\r\n\r\n", /* a value without Host */
+        "GET http://evil.example.com/ HTTP/1.1\r\nHost: api.example.com\r\n\r\n",
+        "GET //evil.example.com/ HTTP/1.1\r\nHost: api.example.com\r\n\r\n",
+        "GET * HTTP/1.1\r\nHost: api.example.com\r\n\r\n",
+        "CONNECT api.example.com:443 HTTP/1.1\r\nHost: api.example.com\r\n\r\n",
+        "GET / HTTP/2.0\r\nHost: api.example.com\r\n\r\n",
+        "GET /  HTTP/1.1\r\nHost: api.example.com\r\n\r\n",
+        "G(T / HTTP/1.1\r\nHost: api.example.com\r\n\r\n",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+        struct np_kh_msg m = req(bad[i], NP_KH_FRAME_NONE, 0);
+        al_buf_reset(&out);
+        if (np_kh_req_head(&out, &used, &culprit, &set, 1, "api.example.com", 443, &m, 0) !=
+            AL_EINVAL)
+            fail_msg("accepted: %s", bad[i]);
+        assert_int_equal(out.len, 0);
+        assert_int_equal(used, 0);
+    }
+    /* IPv6: brackets in Host, none in OPEN's host */
+    struct np_kh_msg m =
+        req("GET / HTTP/1.1\r\nHost: [::1]:8443\r\nX: " SENT_A "\r\n\r\n", NP_KH_FRAME_NONE, 0);
+    al_buf_reset(&out);
+    assert_int_equal(np_kh_req_head(&out, &used, &culprit, &set, 1, "::1", 8443, &m, 0), 0);
+    assert_int_equal(np_kh_req_head(&out, &used, &culprit, &set, 1, "::2", 8443, &m, 0), AL_EINVAL);
     al_buf_wipe_free(&out);
 }
 
@@ -279,7 +350,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(substituted_and_framed), cmocka_unit_test(not_allowed_here),
         cmocka_unit_test(front_head_refused),     cmocka_unit_test(too_big),
-        cmocka_unit_test(response_heads),
+        cmocka_unit_test(response_heads),         cmocka_unit_test(routing_checked),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
