@@ -23,9 +23,8 @@ int np_kh_pair(int sv[2])
     return 0;
 }
 
-int np_kh_send(int fd, const struct np_kh_msg *m, const int *fds, size_t nfds)
+int np_kh_send(int fd, uint8_t *buf, const struct np_kh_msg *m, const int *fds, size_t nfds)
 {
-    static _Thread_local uint8_t buf[NP_KH_MSG_MAX];
     size_t len = 0;
     int err;
     union {
@@ -35,7 +34,7 @@ int np_kh_send(int fd, const struct np_kh_msg *m, const int *fds, size_t nfds)
 
     if (nfds > 2)
         return al_error_set(AL_EINVAL, "kh channel: too many descriptors");
-    if ((err = np_kh_msg_encode(&len, buf, sizeof(buf), m)) < 0)
+    if ((err = np_kh_msg_encode(&len, buf, NP_KH_MSG_MAX, m)) < 0)
         return err;
     struct iovec iov = {.iov_base = buf, .iov_len = len};
     struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};

@@ -140,11 +140,12 @@ int np_kh_msg_decode(struct np_kh_msg *out, const void *msg, size_t len, enum np
  * whole messages). 0 or AL_EIO. */
 int np_kh_pair(int sv[2]);
 
-/* Encodes `m` and sends it as one datagram, with `nfds` (at most 2)
- * descriptors attached (SCM_RIGHTS; the caller keeps its own copies).
- * Blocks until sent. 0, AL_EINVAL / AL_ETOOBIG (from np_kh_msg_encode), or
- * AL_EIO (the peer is gone). */
-int np_kh_send(int fd, const struct np_kh_msg *m, const int *fds, size_t nfds);
+/* Encodes `m` into buf (the caller's scratch of NP_KH_MSG_MAX bytes; `m`
+ * may borrow its data from elsewhere, not from buf) and sends it as one
+ * datagram, with `nfds` (at most 2) descriptors attached (SCM_RIGHTS; the
+ * caller keeps its own copies). Blocks until sent. 0, AL_EINVAL /
+ * AL_ETOOBIG (from np_kh_msg_encode), or AL_EIO (the peer is gone). */
+int np_kh_send(int fd, uint8_t *buf, const struct np_kh_msg *m, const int *fds, size_t nfds);
 
 /* Receives one message sent by `from` into *out, decoded from buf (at
  * least NP_KH_MSG_MAX bytes, which out->data then borrows from), waiting

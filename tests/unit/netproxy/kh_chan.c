@@ -18,7 +18,7 @@
 
 #include "airlock/error.h"
 
-static uint8_t buf[NP_KH_MSG_MAX];
+static uint8_t buf[NP_KH_MSG_MAX], sbuf[NP_KH_MSG_MAX];
 
 static bool fd_open(int fd)
 {
@@ -45,7 +45,7 @@ static void open_with_two_descriptors(void **state)
     assert_int_equal(np_kh_pair(sv), 0);
     assert_int_equal(pipe(p), 0);
     int before = open_count();
-    assert_int_equal(np_kh_send(sv[0], &m, p, 2), 0);
+    assert_int_equal(np_kh_send(sv[0], sbuf, &m, p, 2), 0);
     assert_int_equal(np_kh_recv(&d, sv[1], buf, NP_KH_FROM_FRONT, fds, &nfds, 1000), 0);
     assert_int_equal(d.type, NP_KH_OPEN);
     assert_string_equal(d.host, "h.example");
@@ -60,20 +60,20 @@ static void open_with_two_descriptors(void **state)
     close(fds[1]);
 
     /* OPEN with one descriptor, or none: refused, nothing left open */
-    assert_int_equal(np_kh_send(sv[0], &m, p, 1), 0);
+    assert_int_equal(np_kh_send(sv[0], sbuf, &m, p, 1), 0);
     assert_int_equal(np_kh_recv(&d, sv[1], buf, NP_KH_FROM_FRONT, fds, &nfds, 1000), AL_EINVAL);
     assert_int_equal(nfds, 0);
-    assert_int_equal(np_kh_send(sv[0], &m, NULL, 0), 0);
+    assert_int_equal(np_kh_send(sv[0], sbuf, &m, NULL, 0), 0);
     assert_int_equal(np_kh_recv(&d, sv[1], buf, NP_KH_FROM_FRONT, fds, &nfds, 1000), AL_EINVAL);
     assert_int_equal(open_count(), before);
 
     /* any other message with a descriptor: refused and closed */
     static const uint8_t body[] = "abc";
     struct np_kh_msg b = {.type = NP_KH_BODY, .data = body, .data_len = 3};
-    assert_int_equal(np_kh_send(sv[0], &b, p, 1), 0);
+    assert_int_equal(np_kh_send(sv[0], sbuf, &b, p, 1), 0);
     assert_int_equal(np_kh_recv(&d, sv[1], buf, NP_KH_FROM_FRONT, fds, &nfds, 1000), AL_EINVAL);
     assert_int_equal(open_count(), before);
-    assert_int_equal(np_kh_send(sv[0], &b, NULL, 0), 0);
+    assert_int_equal(np_kh_send(sv[0], sbuf, &b, NULL, 0), 0);
     assert_int_equal(np_kh_recv(&d, sv[1], buf, NP_KH_FROM_FRONT, fds, &nfds, 1000), 0);
     assert_int_equal(d.data_len, 3);
     close(p[0]);
@@ -121,19 +121,19 @@ static void refusals(void **state)
     assert_int_equal(open_count(), before);
     /* a message of the wrong direction */
     struct np_kh_msg e = {.type = NP_KH_OPEN_OK};
-    assert_int_equal(np_kh_send(sv[0], &e, NULL, 0), 0);
+    assert_int_equal(np_kh_send(sv[0], sbuf, &e, NULL, 0), 0);
     assert_int_equal(np_kh_recv(&d, sv[1], buf, NP_KH_FROM_FRONT, fds, &nfds, 1000), AL_EINVAL);
     assert_int_equal(np_kh_recv(&d, sv[0], buf, NP_KH_FROM_KEYHOLDER, fds, &nfds, 10), AL_ETIMEOUT);
     /* an invalid message is never sent */
     struct np_kh_msg inv = {.type = NP_KH_BODY};
-    assert_int_equal(np_kh_send(sv[0], &inv, NULL, 0), AL_EINVAL);
-    assert_int_equal(np_kh_send(sv[0], &e, p, 3), AL_EINVAL);
+    assert_int_equal(np_kh_send(sv[0], sbuf, &inv, NULL, 0), AL_EINVAL);
+    assert_int_equal(np_kh_send(sv[0], sbuf, &e, p, 3), AL_EINVAL);
     /* the peer closes: 1, then again 1 */
     close(sv[0]);
     assert_int_equal(np_kh_recv(&d, sv[1], buf, NP_KH_FROM_FRONT, fds, &nfds, 1000), 1);
     assert_int_equal(np_kh_recv(&d, sv[1], buf, NP_KH_FROM_FRONT, fds, &nfds, 1000), 1);
     /* sending to a closed peer fails (no SIGPIPE) */
-    assert_int_equal(np_kh_send(sv[1], &e, NULL, 0), AL_EIO);
+    assert_int_equal(np_kh_send(sv[1], sbuf, &e, NULL, 0), AL_EIO);
     close(sv[1]);
     close(p[0]);
     close(p[1]);
