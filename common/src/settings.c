@@ -2065,24 +2065,18 @@ out:
 
 /* 1 when the domain pattern `a` (an allowedDomains-style entry; a ":PORT"
  * is ignored when `any_port`, else an entry with a port covers nothing)
- * covers every host the pattern `h` (no port) names: equal, or "*.x"
- * covering "y.x" and "*.y.x". */
+ * covers every host the pattern `h` (no port) names
+ * (al_settings_domain_covers); deniedDomains' "*" covers every host. */
 static int pattern_covers(const char *a, const char *h, int any_port)
 {
     const char *colon = strchr(a, ':');
-    size_t al = colon ? (size_t)(colon - a) : strlen(a);
-    if (colon && !any_port)
-        return 0;
-    if (al == 1 && a[0] == '*')
-        return 1; /* deniedDomains "*" */
-    if (strlen(h) == al && strncmp(a, h, al) == 0)
+    if (strcmp(a, "*") == 0)
         return 1;
-    if (al > 2 && a[0] == '*' && a[1] == '.') {
-        const char *hh = strncmp(h, "*.", 2) == 0 ? h + 2 : h;
-        size_t hl = strlen(hh), sl = al - 1; /* ".x" */
-        return hl > sl && strncmp(hh + hl - sl, a + 1, sl) == 0;
-    }
-    return 0;
+    if (!colon || !any_port)
+        return al_settings_domain_covers(a, h);
+    char host[256];
+    snprintf(host, sizeof(host), "%.*s", (int)(colon - a), a);
+    return al_settings_domain_covers(host, h);
 }
 
 /* The first entry of `list` covering `h`, or NULL. */

@@ -330,3 +330,27 @@ int al_reqrule_check_query_key(const char *s, size_t len)
                                 q);
     return 0;
 }
+
+/* Splits "host[:port]" into its host part's length and the port ("" when
+ * none). */
+static size_t domain_split(const char *p, const char **port)
+{
+    const char *colon = strrchr(p, ':');
+    *port = colon ? colon + 1 : "";
+    return colon ? (size_t)(colon - p) : strlen(p);
+}
+
+int al_settings_domain_covers(const char *outer, const char *inner)
+{
+    const char *oport, *iport;
+    size_t ol = domain_split(outer, &oport), il = domain_split(inner, &iport);
+    if (oport[0] && strcmp(oport, iport) != 0)
+        return 0;
+    if (ol == il && strncasecmp(outer, inner, ol) == 0)
+        return 1;
+    if (ol < 3 || outer[0] != '*' || outer[1] != '.')
+        return 0;
+    /* "*.D" covers "x.D", "*.D" and "*.x.D": inner ends in ".D" */
+    size_t dl = ol - 1; /* ".D" */
+    return il > dl && strncasecmp(inner + il - dl, outer + 1, dl) == 0;
+}

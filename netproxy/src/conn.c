@@ -246,31 +246,6 @@ void np_conn_close(struct np_conn *c)
     c->proxy->n_dead++;
 }
 
-static const char *status_text(int status)
-{
-    switch (status) {
-    case 400:
-        return "Bad Request";
-    case 403:
-        return "Forbidden";
-    case 408:
-        return "Request Timeout";
-    case 429:
-        return "Too Many Requests";
-    case 431:
-        return "Request Header Fields Too Large";
-    case 501:
-        return "Not Implemented";
-    case 502:
-        return "Bad Gateway";
-    case 504:
-        return "Gateway Timeout";
-    case 505:
-        return "HTTP Version Not Supported";
-    }
-    return "Error";
-}
-
 void np_conn_refuse(struct np_conn *c, int status, const char *error, uint8_t socks_reply,
                     const char *fmt, ...)
 {
@@ -308,7 +283,7 @@ void np_conn_refuse(struct np_conn *c, int status, const char *error, uint8_t so
                             "HTTP/1.1 %d %s\r\nX-Airlock-Error: %s\r\n"
                             "Content-Type: text/plain\r\nContent-Length: %zu\r\n"
                             "Connection: close\r\n\r\n%s\n",
-                            status, status_text(status), error, strlen(msg) + 1, msg);
+                            status, np_http_status_text(status), error, strlen(msg) + 1, msg);
     }
     c->state = ST_LINGER;
     c->in_len = 0;

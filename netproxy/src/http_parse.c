@@ -303,6 +303,16 @@ static int parse_headers(struct np_http_request *r, const char *buf, size_t pos,
     return 0;
 }
 
+/* The length of the head in buf[0..scan) up to and including its blank
+ * line ("\r\n\r\n"), or 0 when it has not ended there. */
+static size_t head_end(const char *buf, size_t scan)
+{
+    for (size_t i = 0; i + 3 < scan; i++)
+        if (buf[i] == '\r' && buf[i + 1] == '\n' && buf[i + 2] == '\r' && buf[i + 3] == '\n')
+            return i + 4;
+    return 0;
+}
+
 static int parse_request(struct np_http_request *out, const char *buf, size_t len, bool origin)
 {
     struct np_http_request *r = out;
@@ -311,12 +321,7 @@ static int parse_request(struct np_http_request *out, const char *buf, size_t le
     int err;
 
     memset(r, 0, sizeof(*r));
-    for (size_t i = 0; i + 3 < scan; i++) {
-        if (buf[i] == '\r' && buf[i + 1] == '\n' && buf[i + 2] == '\r' && buf[i + 3] == '\n') {
-            head = i + 4;
-            break;
-        }
-    }
+    head = head_end(buf, scan);
     if (head == 0) {
         if (len >= NP_HTTP_HEAD_MAX)
             return fail(r, AL_ETOOBIG, 431, "request head larger than 16 KiB");
@@ -378,12 +383,7 @@ int np_http_parse_response(struct np_http_response *out, const char *buf, size_t
     bool has_te = false, keep_alive = false;
 
     memset(r, 0, sizeof(*r));
-    for (size_t i = 0; i + 3 < scan; i++) {
-        if (buf[i] == '\r' && buf[i + 1] == '\n' && buf[i + 2] == '\r' && buf[i + 3] == '\n') {
-            head = i + 4;
-            break;
-        }
-    }
+    head = head_end(buf, scan);
     if (head == 0) {
         if (len >= NP_HTTP_RESP_HEAD_MAX) {
             r->error = "response head too large";
@@ -615,4 +615,33 @@ int np_chunked_feed(struct np_chunked *ch, const char *buf, size_t len, size_t *
     }
     *used = len;
     return 0;
+}
+
+const char *np_http_status_text(int status)
+{
+    switch (status) {
+    case 400:
+        return "Bad Request";
+    case 403:
+        return "Forbidden";
+    case 408:
+        return "Request Timeout";
+    case 413:
+        return "Content Too Large";
+    case 421:
+        return "Misdirected Request";
+    case 429:
+        return "Too Many Requests";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 501:
+        return "Not Implemented";
+    case 502:
+        return "Bad Gateway";
+    case 504:
+        return "Gateway Timeout";
+    case 505:
+        return "HTTP Version Not Supported";
+    }
+    return "Error";
 }

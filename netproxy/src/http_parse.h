@@ -100,4 +100,8 @@ int np_chunked_feed(struct np_chunked *ch, const char *buf, size_t len, size_t *
  * framing. */
 uint64_t np_chunked_data_left(const struct np_chunked *ch);
 
+/* The reason phrase of a status the proxy answers with itself ("Forbidden");
+ * "Error" for any other. A static string. */
+const char *np_http_status_text(int status);
+
 #endif

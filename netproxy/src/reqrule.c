@@ -3,20 +3,10 @@
 
 #include "airlock/error.h"
 #include "domain.h"
+#include "airlock/hex.h"
 
 #include <stdbool.h>
 #include <string.h>
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 static bool unreserved(unsigned char c)
 {
@@ -84,8 +74,8 @@ int np_path_normalise(const char *target, size_t len, char *out, size_t cap, siz
         while (i < plen && target[i] != '/') {
             unsigned char c = (unsigned char)target[i];
             if (c == '%') {
-                int hi = i + 2 < plen ? hexval(target[i + 1]) : -1;
-                int lo = i + 2 < plen ? hexval(target[i + 2]) : -1;
+                int hi = i + 2 < plen ? al_hex_digit(target[i + 1]) : -1;
+                int lo = i + 2 < plen ? al_hex_digit(target[i + 2]) : -1;
                 if (hi < 0 || lo < 0)
                     return al_error_set(AL_EINVAL, "request path holds a bad percent-escape");
                 unsigned char v = (unsigned char)(hi * 16 + lo);
@@ -229,8 +219,8 @@ static bool key_decode(const char *key, size_t n, char *out, size_t cap)
     for (size_t i = 0; i < n; i++) {
         char c = key[i];
         if (c == '%' && i + 2 < n) {
-            int hi = hexval(key[i + 1]);
-            int lo = hexval(key[i + 2]);
+            int hi = al_hex_digit(key[i + 1]);
+            int lo = al_hex_digit(key[i + 2]);
             if (hi >= 0 && lo >= 0) {
                 unsigned char v = (unsigned char)(hi * 16 + lo);
                 if (unreserved(v)) {

@@ -312,29 +312,6 @@ static int u_write(struct np_worker *w, const char *buf, size_t len)
     return out_put(&w->uout, w->us, w->ufd, buf, len, w->idle_ms);
 }
 
-static const char *status_text(int status)
-{
-    switch (status) {
-    case 400:
-        return "Bad Request";
-    case 403:
-        return "Forbidden";
-    case 413:
-        return "Content Too Large";
-    case 421:
-        return "Misdirected Request";
-    case 431:
-        return "Request Header Fields Too Large";
-    case 501:
-        return "Not Implemented";
-    case 502:
-        return "Bad Gateway";
-    case 505:
-        return "HTTP Version Not Supported";
-    }
-    return "Error";
-}
-
 /* Answers the sandbox with an error over its TLS connection (the
  * connection closes afterwards). */
 static void c_refuse(struct np_worker *w, int status, const char *error, const char *msg)
@@ -344,7 +321,7 @@ static void c_refuse(struct np_worker *w, int status, const char *error, const c
     if (al_buf_printf(&b,
                       "HTTP/1.1 %d %s\r\nX-Airlock-Error: %s\r\nContent-Type: text/plain\r\n"
                       "Content-Length: %zu\r\nConnection: close\r\n\r\n%s\n",
-                      status, status_text(status), error, strlen(msg) + 1, msg) == 0 &&
+                      status, np_http_status_text(status), error, strlen(msg) + 1, msg) == 0 &&
         c_write(w, b.ptr, b.len) == 0)
         (void)out_flush(&w->cout, w->cs, w->cfd, w->idle_ms); /* uout: see worker_finish */
     al_buf_free(&b);

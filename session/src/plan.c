@@ -27,11 +27,10 @@ static const char *const builtin_workspace_denied[] = {
  * large checkout stays well below it. */
 #define PLAN_GLOB_MAX_ENTRIES 200000
 
-static int plan_add(struct sb_plan *plan, enum sb_mount_kind kind, const char *path, int is_dir)
+/* Appends an entry for `path` even when one of the same kind exists. */
+static int plan_add_unique(struct sb_plan *plan, enum sb_mount_kind kind, const char *path,
+                           int is_dir)
 {
-    for (size_t i = 0; i < plan->len; i++)
-        if (plan->mounts[i].kind == kind && strcmp(plan->mounts[i].path, path) == 0)
-            return 0;
     if (plan->len == plan->cap) {
         size_t cap = plan->cap ? plan->cap * 2 : 32;
         struct sb_mount *m = realloc(plan->mounts, cap * sizeof(*m));
@@ -47,22 +46,13 @@ static int plan_add(struct sb_plan *plan, enum sb_mount_kind kind, const char *p
     return 0;
 }
 
-/* Appends an entry for `path` even when one of the same kind exists. */
-static int plan_add_unique(struct sb_plan *plan, enum sb_mount_kind kind, const char *path)
+/* Appends an entry for `path` unless one of the same kind is there. */
+static int plan_add(struct sb_plan *plan, enum sb_mount_kind kind, const char *path, int is_dir)
 {
-    if (plan->len == plan->cap) {
-        size_t cap = plan->cap ? plan->cap * 2 : 32;
-        struct sb_mount *m = realloc(plan->mounts, cap * sizeof(*m));
-        if (!m)
-            return AL_ENOMEM;
-        plan->mounts = m;
-        plan->cap = cap;
-    }
-    char *copy = strdup(path);
-    if (!copy)
-        return AL_ENOMEM;
-    plan->mounts[plan->len++] = (struct sb_mount){kind, copy, NULL, 0, 0};
-    return 0;
+    for (size_t i = 0; i < plan->len; i++)
+        if (plan->mounts[i].kind == kind && strcmp(plan->mounts[i].path, path) == 0)
+            return 0;
+    return plan_add_unique(plan, kind, path, is_dir);
 }
 
 /* Calls add() for each existing host path `pattern` names: itself when it has
@@ -121,7 +111,7 @@ static int plan_file_binds(struct sb_plan *plan, const struct sb_config *cfg)
         if (!realpath(b->src, real) || stat(real, &st) < 0 || !S_ISREG(st.st_mode))
             return al_error_set_errno(AL_EINVAL, errno, "file bind %s: not a regular file", b->src);
         /* one entry per destination: several may share a source */
-        int err = plan_add_unique(plan, SB_MNT_FILE, real);
+        int err = plan_add_unique(plan, SB_MNT_FILE, real, 0);
         if (err < 0)
             return err;
         struct sb_mount *m = &plan->mounts[plan->len - 1];

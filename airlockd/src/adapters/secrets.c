@@ -90,7 +90,7 @@ static void hosts_text(char *out, size_t size, const struct creds_entry *e)
 static int stored_covers(const struct creds_entry *e, const char *host)
 {
     for (size_t k = 0; k < e->hosts.len; k++)
-        if (ald_domain_covers(e->hosts.items[k], host))
+        if (al_settings_domain_covers(e->hosts.items[k], host))
             return 1;
     return 0;
 }

@@ -518,18 +518,18 @@ static int check_inject_host(char *out, size_t outsz, json_t *v, const char *fie
     ald_str_quote(q, sizeof(q), out, strlen(out));
     for (size_t i = 0; i < net->denied_domains.len; i++)
         if (strcmp(net->denied_domains.items[i], "*") == 0 ||
-            ald_domain_covers(net->denied_domains.items[i], out))
+            al_settings_domain_covers(net->denied_domains.items[i], out))
             return ald_apierr_set(e, 400, "invalid_value", field,
                                   "%s: \"%s\" is in the session's network.deniedDomains", field, q);
     for (size_t i = 0; i < net->tls_exclude.len; i++)
-        if (ald_domain_covers(net->tls_exclude.items[i], out))
+        if (al_settings_domain_covers(net->tls_exclude.items[i], out))
             return ald_apierr_set(e, 400, "invalid_value", field,
                                   "%s: \"%s\" is in network.tlsTerminate.excludeDomains: its "
                                   "requests are not terminated, so no secret can be put in them",
                                   field, q);
     int covered = net->allow_all_domains;
     for (size_t i = 0; i < net->allowed_domains.len && !covered; i++)
-        covered = ald_domain_covers(net->allowed_domains.items[i], out);
+        covered = al_settings_domain_covers(net->allowed_domains.items[i], out);
     if (!covered)
         return ald_apierr_set(e, 400, "invalid_value", field,
                               "%s: \"%s\" is not covered by the session's "

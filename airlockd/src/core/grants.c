@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 int ald_cidr_parse(struct ald_cidr *out, const char *s, size_t len)
 {
@@ -128,30 +127,6 @@ int ald_secret_name_valid(const char *name)
 int ald_grant_allows_credential(const struct ald_grant *grant, const char *name)
 {
     return grant && al_strlist_find(&grant->credentials, name) >= 0;
-}
-
-/* Splits "host[:port]" into its host part's length and the port ("" when
- * none). */
-static size_t domain_split(const char *p, const char **port)
-{
-    const char *colon = strrchr(p, ':');
-    *port = colon ? colon + 1 : "";
-    return colon ? (size_t)(colon - p) : strlen(p);
-}
-
-int ald_domain_covers(const char *outer, const char *inner)
-{
-    const char *oport, *iport;
-    size_t ol = domain_split(outer, &oport), il = domain_split(inner, &iport);
-    if (oport[0] && strcmp(oport, iport) != 0)
-        return 0;
-    if (ol == il && strncasecmp(outer, inner, ol) == 0)
-        return 1;
-    if (ol < 3 || outer[0] != '*' || outer[1] != '.')
-        return 0;
-    /* "*.D" covers "x.D", "*.D" and "*.x.D": inner ends in ".D" */
-    size_t dl = ol - 1; /* ".D" */
-    return il > dl && strncasecmp(inner + il - dl, outer + 1, dl) == 0;
 }
 
 static void grant_free(struct ald_grant *g)

@@ -196,6 +196,14 @@ char *al_settings_expand_path(const char *path, const char *home, const char *cw
  * a wildcard not in the leftmost position, bad characters, bad port. */
 int al_settings_check_domain(const char *pattern);
 
+/* 1 when the domain pattern `outer` (allowedDomains syntax: "host",
+ * "*.domain", either with ":PORT"; ASCII case ignored) matches every host
+ * the pattern `inner` matches: equal; or `outer` is "*.D" and `inner` is a
+ * subdomain of D or a wildcard below it; and `outer` has no port or the
+ * same port as `inner`. A bare "*" covers nothing here (callers that take
+ * deniedDomains' "*" check it themselves). */
+int al_settings_domain_covers(const char *outer, const char *inner);
+
 /* Like al_settings_check_domain() and also accepts "*" and "*:PORT", which
  * in a deny list mean "every domain" (on that port). */
 int al_settings_check_denied_domain(const char *pattern);

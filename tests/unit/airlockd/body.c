@@ -799,26 +799,26 @@ static void test_create_credentials(void **state)
 static void test_domain_covers(void **state)
 {
     (void)state;
-    assert_true(ald_domain_covers("api.test", "api.test"));
-    assert_true(ald_domain_covers("API.test", "api.TEST"));
-    assert_true(ald_domain_covers("*.test", "api.test"));
-    assert_true(ald_domain_covers("*.test", "a.b.test"));
-    assert_true(ald_domain_covers("*.test", "*.test"));
-    assert_true(ald_domain_covers("*.test", "*.b.test"));
-    assert_true(ald_domain_covers("api.test", "api.test:443"));
-    assert_true(ald_domain_covers("api.test:443", "api.test:443"));
-    assert_false(ald_domain_covers("api.test:443", "api.test"));
-    assert_false(ald_domain_covers("api.test:443", "api.test:8443"));
-    assert_false(ald_domain_covers("*.test", "test"));
-    assert_false(ald_domain_covers("*.test", "xtest"));
-    assert_false(ald_domain_covers("*.test", "api.testx"));
-    assert_false(ald_domain_covers("api.test", "*.api.test"));
-    assert_false(ald_domain_covers("api.test", "x.api.test"));
-    assert_false(ald_domain_covers("*.b.test", "*.test"));
-    assert_false(ald_domain_covers("a.test", "b.test"));
-    assert_false(ald_domain_covers("*", "a.test")); /* not a pattern these take */
-    assert_false(ald_domain_covers("", "a.test"));
-    assert_false(ald_domain_covers("*.", "a."));
+    assert_true(al_settings_domain_covers("api.test", "api.test"));
+    assert_true(al_settings_domain_covers("API.test", "api.TEST"));
+    assert_true(al_settings_domain_covers("*.test", "api.test"));
+    assert_true(al_settings_domain_covers("*.test", "a.b.test"));
+    assert_true(al_settings_domain_covers("*.test", "*.test"));
+    assert_true(al_settings_domain_covers("*.test", "*.b.test"));
+    assert_true(al_settings_domain_covers("api.test", "api.test:443"));
+    assert_true(al_settings_domain_covers("api.test:443", "api.test:443"));
+    assert_false(al_settings_domain_covers("api.test:443", "api.test"));
+    assert_false(al_settings_domain_covers("api.test:443", "api.test:8443"));
+    assert_false(al_settings_domain_covers("*.test", "test"));
+    assert_false(al_settings_domain_covers("*.test", "xtest"));
+    assert_false(al_settings_domain_covers("*.test", "api.testx"));
+    assert_false(al_settings_domain_covers("api.test", "*.api.test"));
+    assert_false(al_settings_domain_covers("api.test", "x.api.test"));
+    assert_false(al_settings_domain_covers("*.b.test", "*.test"));
+    assert_false(al_settings_domain_covers("a.test", "b.test"));
+    assert_false(al_settings_domain_covers("*", "a.test")); /* not a pattern these take */
+    assert_false(al_settings_domain_covers("", "a.test"));
+    assert_false(al_settings_domain_covers("*.", "a."));
 }
 
 static void test_grant_credentials(void **state)

@@ -76,13 +76,6 @@ int ald_secret_name_valid(const char *name);
 /* 1 when `grant` (may be NULL) lets a session use the HTTP secret `name`. */
 int ald_grant_allows_credential(const struct ald_grant *grant, const char *name);
 
-/* 1 when the domain pattern `outer` (allowedDomains syntax: "host",
- * "*.domain", either with ":PORT"; lower case) matches every host the
- * pattern `inner` matches: equal; or `outer` is "*.D" and `inner` is a
- * subdomain of D or a wildcard below it; and `outer` has no port or the
- * same port as `inner`. */
-int ald_domain_covers(const char *outer, const char *inner);
-
 /* 1 when `grant` (may be NULL) lets a session list the address range `c`. */
 int ald_grant_allows_address(const struct ald_grant *grant, const struct ald_cidr *c);
 
