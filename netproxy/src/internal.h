@@ -205,6 +205,7 @@ struct np_proxy {
     pthread_cond_t wk_cond;    /* signalled when a worker ends */
     struct np_worker *workers; /* running */
     size_t n_workers;
+    int kh_fd; /* np_proxy_set_keyholder's connections socket, or -1 */
 };
 
 /* loop.c */

@@ -43,6 +43,16 @@ void np_creds_unref(struct np_creds *c)
     free(c);
 }
 
+int np_proxy_set_keyholder(np_proxy *proxy, int conns_fd)
+{
+    if (conns_fd < 0)
+        return al_error_set(AL_EINVAL, "np_proxy_set_keyholder: no connections socket");
+    pthread_mutex_lock(&proxy->lock);
+    proxy->kh_fd = conns_fd;
+    pthread_mutex_unlock(&proxy->lock);
+    return 0;
+}
+
 int np_proxy_set_credentials(np_proxy *proxy, const char *session_id,
                              const struct al_credset *creds)
 {
