@@ -242,14 +242,17 @@ static int sentinel_fits(const struct al_credset *set, const char *s, size_t n)
     return 1;
 }
 
-int al_credset_add(struct al_credset *set, const char *name, const char *real, size_t real_len,
-                   const struct al_strlist *inject_hosts, const char *sentinel)
+/* al_credset_add(), and al_credset_add_masked() when `real` is NULL. */
+static int credset_add(struct al_credset *set, const char *name, const char *real, size_t real_len,
+                       const struct al_strlist *inject_hosts, const char *sentinel)
 {
     struct al_cred c = {0};
     int err = 0;
     if (!name || !*name)
         return al_error_set(AL_EINVAL, "credential without a name");
-    if (real_len == 0 || real_len > AL_CRED_VALUE_MAX)
+    if (!real && !sentinel)
+        return al_error_set(AL_EINVAL, "credential %s: no value and no sentinel", name);
+    if (real && (real_len == 0 || real_len > AL_CRED_VALUE_MAX))
         return al_error_set(AL_EINVAL, "credential %s: the value must have 1 to %d bytes", name,
                             AL_CRED_VALUE_MAX);
     if (set->len >= AL_CRED_MAX)
@@ -293,14 +296,16 @@ int al_credset_add(struct al_credset *set, const char *name, const char *real, s
     }
 
     c.name = strdup(name);
-    c.real = malloc(real_len + 1);
-    if (!c.name || !c.real) {
+    c.real = real ? malloc(real_len + 1) : NULL;
+    if (!c.name || (real && !c.real)) {
         err = AL_ENOMEM;
         goto out;
     }
-    memcpy(c.real, real, real_len);
-    c.real[real_len] = '\0';
-    c.real_len = real_len;
+    if (real) {
+        memcpy(c.real, real, real_len);
+        c.real[real_len] = '\0';
+        c.real_len = real_len;
+    }
     if ((err = strlist_copy(&c.inject_hosts, inject_hosts)) < 0)
         goto out;
     struct al_cred *v = realloc(set->v, (set->len + 1) * sizeof(*v));
@@ -314,6 +319,20 @@ int al_credset_add(struct al_credset *set, const char *name, const char *real, s
 out:
     cred_free(&c);
     return err;
+}
+
+int al_credset_add(struct al_credset *set, const char *name, const char *real, size_t real_len,
+                   const struct al_strlist *inject_hosts, const char *sentinel)
+{
+    if (!real)
+        return al_error_set(AL_EINVAL, "credential %s: no value", name ? name : "?");
+    return credset_add(set, name, real, real_len, inject_hosts, sentinel);
+}
+
+int al_credset_add_masked(struct al_credset *set, const char *name,
+                          const struct al_strlist *inject_hosts, const char *sentinel)
+{
+    return credset_add(set, name, NULL, 0, inject_hosts, sentinel);
 }
 
 int al_credset_copy(struct al_credset *dst, const struct al_credset *src)
@@ -331,13 +350,14 @@ int al_credset_copy(struct al_credset *dst, const struct al_credset *src)
         dst->len = i + 1;
         d->name = strdup(s->name);
         d->sentinel = strdup(s->sentinel);
-        d->real = malloc(s->real_len + 1);
-        if (!d->name || !d->sentinel || !d->real ||
+        d->real = s->real ? malloc(s->real_len + 1) : NULL;
+        if (!d->name || !d->sentinel || (s->real && !d->real) ||
             strlist_copy(&d->inject_hosts, &s->inject_hosts) < 0) {
             al_credset_free(dst);
             return AL_ENOMEM;
         }
-        memcpy(d->real, s->real, s->real_len + 1);
+        if (s->real)
+            memcpy(d->real, s->real, s->real_len + 1);
         d->real_len = s->real_len;
         d->sentinel_len = s->sentinel_len;
     }

@@ -50,9 +50,11 @@ int np_ctl_tls_decode(const char **cert, const char **key, const json_t *tls)
     return 0;
 }
 
-int np_ctl_creds_decode(struct al_credset *out, const json_t *creds)
+/* np_ctl_creds_decode(), or np_ctl_creds_decode_masked() when !with_value. */
+static int creds_decode(struct al_credset *out, const json_t *creds, int with_value)
 {
     static const char *const known[] = {"name", "value", "sentinel", "inject_hosts", NULL};
+    static const char *const known_masked[] = {"name", "sentinel", "inject_hosts", NULL};
     size_t i;
     json_t *c;
     if (!creds)
@@ -63,17 +65,20 @@ int np_ctl_creds_decode(struct al_credset *out, const json_t *creds)
     json_array_foreach(creds, i, c)
     {
         struct al_strlist hosts = AL_STRLIST_INIT;
-        if (!json_is_object(c) || !keys_exactly(c, known))
+        if (!json_is_object(c) || !keys_exactly(c, with_value ? known : known_masked))
             return al_error_set(AL_EINVAL,
-                                "credentials[%zu]: expected {\"name\", \"value\", \"sentinel\", "
+                                "credentials[%zu]: expected {\"name\", %s\"sentinel\", "
                                 "\"inject_hosts\"}",
-                                i);
+                                i, with_value ? "\"value\", " : "");
         const char *name = str_get(json_object_get(c, "name"), NP_CTL_NAME_MAX, 1);
         const json_t *jv = json_object_get(c, "value");
         const char *value = str_get(jv, AL_CRED_VALUE_MAX, 0);
         const char *sentinel = str_get(json_object_get(c, "sentinel"), 2 * AL_CRED_VALUE_MAX, 1);
         const json_t *jh = json_object_get(c, "inject_hosts");
-        const char *bad = !name ? "name" : !value ? "value" : !sentinel ? "sentinel" : NULL;
+        const char *bad = !name                  ? "name"
+                          : with_value && !value ? "value"
+                          : !sentinel            ? "sentinel"
+                                                 : NULL;
         if (bad)
             return al_error_set(AL_EINVAL, "credentials[%zu].%s: malformed", i, bad);
         if (!json_is_array(jh) || json_array_size(jh) == 0 ||
@@ -96,8 +101,9 @@ int np_ctl_creds_decode(struct al_credset *out, const json_t *creds)
                 break;
         }
         if (err == 0 &&
-            (err = al_credset_add(out, name, value, json_string_length(jv), &hosts, sentinel)) <
-                0 &&
+            (err = with_value
+                       ? al_credset_add(out, name, value, json_string_length(jv), &hosts, sentinel)
+                       : al_credset_add_masked(out, name, &hosts, sentinel)) < 0 &&
             err != AL_ENOMEM)
             err = al_error_set(AL_EINVAL, "credentials[%zu] (%s): refused (a duplicate name?)", i,
                                name);
@@ -106,4 +112,42 @@ int np_ctl_creds_decode(struct al_credset *out, const json_t *creds)
             return err;
     }
     return 0;
+}
+
+int np_ctl_creds_decode(struct al_credset *out, const json_t *creds)
+{
+    return creds_decode(out, creds, 1);
+}
+
+int np_ctl_creds_decode_masked(struct al_credset *out, const json_t *creds)
+{
+    return creds_decode(out, creds, 0);
+}
+
+void np_ctl_creds_strip(json_t *creds)
+{
+    size_t i;
+    json_t *c;
+    json_array_foreach(creds, i, c)
+    {
+        json_t *v = json_object_get(c, "value");
+        if (json_is_string(v))
+            explicit_bzero((char *)json_string_value(v), json_string_length(v));
+        json_object_del(c, "value");
+    }
+}
+
+void np_ctl_msg_wipe(json_t *msg)
+{
+    json_t *k = json_object_get(json_object_get(msg, "tls"), "ca_key");
+    if (json_is_string(k))
+        explicit_bzero((char *)json_string_value(k), json_string_length(k));
+    size_t i;
+    json_t *c;
+    json_array_foreach(json_object_get(msg, "credentials"), i, c)
+    {
+        json_t *v = json_object_get(c, "value");
+        if (json_is_string(v))
+            explicit_bzero((char *)json_string_value(v), json_string_length(v));
+    }
 }

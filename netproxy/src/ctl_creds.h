@@ -28,4 +28,18 @@ int np_ctl_tls_decode(const char **cert, const char **key, const json_t *tls);
  * and key (never quoting a value), AL_ENOMEM. */
 int np_ctl_creds_decode(struct al_credset *out, const json_t *creds);
 
+/* The front's form (docs/netproxy.md, "Processes"): as np_ctl_creds_decode()
+ * but each object holds exactly "name", "sentinel" and "inject_hosts" (the
+ * key holder removed "value"), and `out` gets credentials without values
+ * (al_credset_add_masked). */
+int np_ctl_creds_decode_masked(struct al_credset *out, const json_t *creds);
+
+/* The key holder's forwarding step: wipes (explicit_bzero) and removes the
+ * "value" of every object in the array `creds` (NULL or not an array: no-op). */
+void np_ctl_creds_strip(json_t *creds);
+
+/* Wipes the secrets a session_add carries (the CA's key, the real values)
+ * in the decoded message `msg` before it is freed. */
+void np_ctl_msg_wipe(json_t *msg);
+
 #endif

@@ -25,7 +25,9 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "lib"))
 from harness import SKIP, Daemon, check, run_case, sse_events, thread, wait_until  # noqa: E402
+import procmem  # noqa: E402
 
 REAL = "sk-live-R3alV4lueR3alV4lueR3alV4lue0042"
 OTHER_REAL = "npm_0therS3cretValue0therS3cretValue99"
@@ -482,6 +484,44 @@ def creds_restart(d):
     d.start()
     out = d.run(sid, curl(url("api.test", "/auth")))
     check(out == b"401\n", "a removed secret is no longer put back", out)
+
+
+def proc_children(pid):
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        return [int(x) for x in f.read().split()]
+
+
+@case
+def creds_keyholder_split(d):
+    # The netproxy's privilege split (docs/netproxy.md, "Processes"): after
+    # a request that had the real value put back, the front (the process
+    # that parsed the sandbox's TLS and HTTP) holds neither the value nor
+    # its base64 forms anywhere in its memory, and runs as a user other
+    # than root with no_new_privs and a seccomp filter; the key holder
+    # holds the value (so the scan can find it). On a one-process netproxy
+    # (no front) the scan looks at that one process and finds the value.
+    from harness import pgrep_children
+    sid = session_with_apikey(d)
+    out = d.run(sid, curl(url("api.test", "/auth")))
+    check(out == b"200\n", "the real value was put back (the upstream requires it)", out)
+    got = d.run(sid, f"curl -sS --max-time 60 -H \"Authorization: Bearer $API_KEY\" "
+                     f"{url('api.test', '/echo')}").decode()
+    check(got.startswith("got=Bearer ") and REAL not in got, "an echoed value re-masked", got)
+    (keyholder,) = pgrep_children(d.daemon_pid(), "airlock-netprox")
+    fronts = proc_children(keyholder)
+    front = fronts[0] if len(fronts) == 1 else keyholder
+    secrets = {"value": REAL.encode()}
+    for i, form in enumerate(procmem.base64_forms(REAL.encode())):
+        secrets[f"value (base64, alignment {i})"] = form
+    found = procmem.scan(front, secrets)
+    check(not found, f"the front (pid {front}) holds no real value in its memory", sorted(found))
+    check(len(fronts) == 1, "the key holder has one child, the front", fronts)
+    ok, line = procmem.hardened(front)
+    check(ok, "the front is not root, NoNewPrivs 1, Seccomp 2", line)
+    found = procmem.scan(keyholder, secrets)
+    check("value" in found, "the key holder holds the value (so the scan finds it)", found)
+    st = os.stat(f"/proc/{keyholder}/mem")
+    check(st.st_uid == 0, "the key holder is not dumpable (its /proc files are root's)", st)
 
 
 @case
