@@ -405,7 +405,7 @@ static size_t max_pattern(const struct al_credset *set, enum scan_mode mode)
 
 static size_t find_from(const char *w, size_t len, size_t from, const char *p, size_t plen)
 {
-    if (from >= len)
+    if (from >= len || plen == 0) /* no pattern: a masked credential's value */
         return NONE;
     const char *hit = memmem(w + from, len - from, p, plen);
     return hit ? (size_t)(hit - w) : NONE;
@@ -507,7 +507,9 @@ static int scan(const struct al_credset *set, enum scan_mode mode, uint64_t inje
             res->consumed = len;
             return 0;
         }
-        if (mode == SCAN_REQUEST && !(inject_ok >> bj & 1)) {
+        /* a credential without its value (al_credset_add_masked) is never
+         * put back: its sentinel is refused like one not allowed here */
+        if (mode == SCAN_REQUEST && (!(inject_ok >> bj & 1) || !set->v[bj].real)) {
             res->culprit = bj;
             return al_error_set(AL_EPERM, "credential %s is not allowed here", set->v[bj].name);
         }
@@ -788,6 +790,8 @@ static int b64_form(const struct al_cred *c, size_t k, char **out, size_t *out_l
     int err = 0;
     *out = NULL;
     *out_len = 0;
+    if (!c->real) /* masked: no value to look for */
+        goto out;
     if (!in || !enc) {
         err = AL_ENOMEM;
         goto out;

@@ -66,7 +66,10 @@ int al_credset_add(struct al_credset *set, const char *name, const char *real, s
 /* Adds a credential without its value (the egress proxy front's form,
  * docs/netproxy.md "Processes"): `real` stays NULL and `real_len` 0, so
  * such a set can find and refuse sentinels but never put a value back.
- * `sentinel` is required and checked as by al_credset_add(). Same returns. */
+ * `sentinel` is required and checked as by al_credset_add(). Such a
+ * credential's sentinel is refused in requests (AL_EPERM, as when it is not
+ * allowed there) whatever inject_ok says, and responses and files are not
+ * scanned for its (unknown) value. Same returns. */
 int al_credset_add_masked(struct al_credset *set, const char *name,
                           const struct al_strlist *inject_hosts, const char *sentinel);
 
