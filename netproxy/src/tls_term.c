@@ -507,6 +507,13 @@ static void serve(struct np_worker *w)
             status = -1;
         if (status == -2) {
             half_refuse(w, &he);
+            if (he.status == 502) { /* as an in-process open failure */
+                snprintf(w->tlog.reason, sizeof(w->tlog.reason), "%s", he.error);
+                snprintf(w->tlog.detail, sizeof(w->tlog.detail), "%.*s",
+                         (int)sizeof(w->tlog.detail) - 1, he.msg);
+                w->tlog.decision = "deny";
+                w->tlog.status = he.status;
+            }
             log_request(w, "deny", he.error, r.rule, he.msg, he.status, &r, w->bytes_up - up0,
                         w->bytes_down - down0, t0);
             goto out;
