@@ -739,11 +739,12 @@ int np_kh_conn_serve(struct np_kh_sessions *ks, const struct np_kh_msg *open, in
             break;
         }
     }
+early:
     /* the front may still be sending (a body behind a refused head): read
      * until it closes its end, so that it gets the ERROR rather than a
      * reset channel */
     shutdown(pair_fd, SHUT_WR);
-    for (int i = 0; i < 100000; i++) {
+    for (int i = 0; k && k->rbuf && i < 100000; i++) {
         struct np_kh_msg m;
         int fds[2];
         size_t nfds = 0;
@@ -752,7 +753,6 @@ int np_kh_conn_serve(struct np_kh_sessions *ks, const struct np_kh_msg *open, in
         for (size_t j = 0; j < nfds; j++)
             close(fds[j]);
     }
-early:
     if (linked) {
         pthread_mutex_lock(&ks->lock);
         if (k->live.prev)

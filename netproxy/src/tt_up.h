@@ -94,7 +94,9 @@ void np_up_init(struct np_up *up, struct np_tls *tls, const char *host, bool hos
 void np_up_free(struct np_up *up);
 
 /* Begins the TLS handshake (its ClientHello goes out) without waiting;
- * np_up_open ends it. Any failure leaves nothing for np_up_open to reuse. */
+ * np_up_open ends it. A certificate that already failed is kept for
+ * np_up_open to report; any other failure leaves nothing (np_up_open dials
+ * the same address again). */
 void np_up_start(struct np_up *up);
 
 /* Whether the idle connection ended (or sent something unasked) since the

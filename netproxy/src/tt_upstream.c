@@ -348,6 +348,12 @@ void np_up_start(struct np_up *up)
             ERR_clear_error();
             return;
         }
+        /* the upstream answered at once with a certificate that fails:
+         * kept, so np_up_open reports it (no second connection) */
+        if (SSL_get_verify_result(up->ssl) != X509_V_OK) {
+            ERR_clear_error();
+            return;
+        }
     }
     ERR_clear_error();
     np_up_drop(up);
