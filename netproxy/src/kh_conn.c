@@ -778,3 +778,65 @@ early:
     close(pair_fd);
     return ret;
 }
+
+/* --- the connections socket --- */
+
+struct kh_job {
+    struct np_kh_sessions *ks;
+    struct np_kh_msg open;
+    int pair_fd, upstream_fd;
+};
+
+static void *job_main(void *arg)
+{
+    struct kh_job *j = arg;
+    (void)np_kh_conn_serve(j->ks, &j->open, j->pair_fd, j->upstream_fd);
+    free(j);
+    return NULL;
+}
+
+int np_kh_accept_one(struct np_kh_sessions *ks, int conns_fd, int timeout_ms)
+{
+    uint8_t *buf = malloc(NP_KH_MSG_MAX);
+    struct kh_job *j = NULL;
+    struct np_kh_msg m;
+    int fds[2], ret = 0;
+    size_t nfds = 0;
+    pthread_attr_t attr;
+    pthread_t t;
+
+    if (!buf)
+        return AL_ENOMEM;
+    int rc = np_kh_recv(&m, conns_fd, buf, NP_KH_FROM_FRONT, fds, &nfds, timeout_ms);
+    if (rc == AL_EINVAL)
+        goto out; /* dropped (np_kh_recv closed its descriptors) */
+    if (rc != 0) {
+        ret = rc;
+        goto out;
+    }
+    if (m.type != NP_KH_OPEN || nfds != 2)
+        goto drop;
+    if (!(j = calloc(1, sizeof(*j)))) {
+        ret = AL_ENOMEM;
+        goto drop;
+    }
+    j->ks = ks;
+    j->open = m;
+    j->open.data = NULL;
+    j->upstream_fd = fds[0];
+    j->pair_fd = fds[1];
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    rc = pthread_create(&t, &attr, job_main, j);
+    pthread_attr_destroy(&attr);
+    if (rc == 0)
+        goto out;
+    free(j);
+    ret = AL_ENOMEM;
+drop:
+    for (size_t i = 0; i < nfds; i++)
+        close(fds[i]);
+out:
+    free(buf);
+    return ret;
+}
