@@ -339,12 +339,51 @@ static void unknown_session(void **state)
     g_session = "s1";
 }
 
+/* The connections socket: a message that is not an OPEN is dropped and
+ * the socket stays usable; an OPEN is served (here: an unknown session's
+ * ERROR comes back on its pair); the front closing ends it. */
+static void accept_one(void **state)
+{
+    (void)state;
+    int conns[2], sv[2], up[2];
+    uint8_t *buf = malloc(NP_KH_MSG_MAX);
+    assert_non_null(buf);
+    assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, conns), 0);
+    struct np_kh_msg end = {.type = NP_KH_BODY_END};
+    assert_int_equal(np_kh_send(conns[0], buf, &end, NULL, 0), 0);
+    assert_int_equal(np_kh_accept_one(g_ks, conns[1], 1000), 0);
+    /* an OPEN whose "upstream" is not a TCP socket: refused on its pair */
+    assert_int_equal(np_kh_pair(sv), 0);
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, up), 0);
+    struct np_kh_msg open = {.type = NP_KH_OPEN, .port = 443, .flags = NP_KH_OPEN_TLS};
+    snprintf(open.session, sizeof(open.session), "s1");
+    snprintf(open.host, sizeof(open.host), "api.test");
+    int fds[2] = {up[0], sv[1]};
+    assert_int_equal(np_kh_send(conns[0], buf, &open, fds, 2), 0);
+    close(up[0]);
+    close(sv[1]);
+    assert_int_equal(np_kh_accept_one(g_ks, conns[1], 1000), 0);
+    struct np_kh_msg m;
+    int got[2];
+    size_t n = 0;
+    assert_int_equal(np_kh_recv(&m, sv[0], buf, NP_KH_FROM_KEYHOLDER, got, &n, 20000), 0);
+    assert_int_equal(m.type, NP_KH_ERROR);
+    assert_int_equal(m.status, 502);
+    close(sv[0]);
+    close(up[1]);
+    close(conns[0]);
+    assert_int_equal(np_kh_accept_one(g_ks, conns[1], 1000), 1);
+    close(conns[1]);
+    free(buf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(honest_request),      cmocka_unit_test(wrong_host),
         cmocka_unit_test(framing_header),      cmocka_unit_test(socket_to_another_address),
         cmocka_unit_test(non_inject_sentinel), cmocka_unit_test(unknown_session),
+        cmocka_unit_test(accept_one),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
