@@ -242,17 +242,14 @@ static int sentinel_fits(const struct al_credset *set, const char *s, size_t n)
     return 1;
 }
 
-/* al_credset_add(), and al_credset_add_masked() when `real` is NULL. */
-static int credset_add(struct al_credset *set, const char *name, const char *real, size_t real_len,
-                       const struct al_strlist *inject_hosts, const char *sentinel)
+int al_credset_add(struct al_credset *set, const char *name, const char *real, size_t real_len,
+                   const struct al_strlist *inject_hosts, const char *sentinel)
 {
     struct al_cred c = {0};
     int err = 0;
     if (!name || !*name)
         return al_error_set(AL_EINVAL, "credential without a name");
-    if (!real && !sentinel)
-        return al_error_set(AL_EINVAL, "credential %s: no value and no sentinel", name);
-    if (real && (real_len == 0 || real_len > AL_CRED_VALUE_MAX))
+    if (real_len == 0 || real_len > AL_CRED_VALUE_MAX)
         return al_error_set(AL_EINVAL, "credential %s: the value must have 1 to %d bytes", name,
                             AL_CRED_VALUE_MAX);
     if (set->len >= AL_CRED_MAX)
@@ -296,16 +293,14 @@ static int credset_add(struct al_credset *set, const char *name, const char *rea
     }
 
     c.name = strdup(name);
-    c.real = real ? malloc(real_len + 1) : NULL;
-    if (!c.name || (real && !c.real)) {
+    c.real = malloc(real_len + 1);
+    if (!c.name || !c.real) {
         err = AL_ENOMEM;
         goto out;
     }
-    if (real) {
-        memcpy(c.real, real, real_len);
-        c.real[real_len] = '\0';
-        c.real_len = real_len;
-    }
+    memcpy(c.real, real, real_len);
+    c.real[real_len] = '\0';
+    c.real_len = real_len;
     if ((err = strlist_copy(&c.inject_hosts, inject_hosts)) < 0)
         goto out;
     struct al_cred *v = realloc(set->v, (set->len + 1) * sizeof(*v));
@@ -319,20 +314,6 @@ static int credset_add(struct al_credset *set, const char *name, const char *rea
 out:
     cred_free(&c);
     return err;
-}
-
-int al_credset_add(struct al_credset *set, const char *name, const char *real, size_t real_len,
-                   const struct al_strlist *inject_hosts, const char *sentinel)
-{
-    if (!real)
-        return al_error_set(AL_EINVAL, "credential %s: no value", name ? name : "?");
-    return credset_add(set, name, real, real_len, inject_hosts, sentinel);
-}
-
-int al_credset_add_masked(struct al_credset *set, const char *name,
-                          const struct al_strlist *inject_hosts, const char *sentinel)
-{
-    return credset_add(set, name, NULL, 0, inject_hosts, sentinel);
 }
 
 int al_credset_copy(struct al_credset *dst, const struct al_credset *src)
@@ -350,14 +331,13 @@ int al_credset_copy(struct al_credset *dst, const struct al_credset *src)
         dst->len = i + 1;
         d->name = strdup(s->name);
         d->sentinel = strdup(s->sentinel);
-        d->real = s->real ? malloc(s->real_len + 1) : NULL;
-        if (!d->name || !d->sentinel || (s->real && !d->real) ||
+        d->real = malloc(s->real_len + 1);
+        if (!d->name || !d->sentinel || !d->real ||
             strlist_copy(&d->inject_hosts, &s->inject_hosts) < 0) {
             al_credset_free(dst);
             return AL_ENOMEM;
         }
-        if (s->real)
-            memcpy(d->real, s->real, s->real_len + 1);
+        memcpy(d->real, s->real, s->real_len + 1);
         d->real_len = s->real_len;
         d->sentinel_len = s->sentinel_len;
     }
@@ -405,7 +385,7 @@ static size_t max_pattern(const struct al_credset *set, enum scan_mode mode)
 
 static size_t find_from(const char *w, size_t len, size_t from, const char *p, size_t plen)
 {
-    if (from >= len || plen == 0) /* no pattern: a masked credential's value */
+    if (from >= len)
         return NONE;
     const char *hit = memmem(w + from, len - from, p, plen);
     return hit ? (size_t)(hit - w) : NONE;
@@ -507,9 +487,7 @@ static int scan(const struct al_credset *set, enum scan_mode mode, uint64_t inje
             res->consumed = len;
             return 0;
         }
-        /* a credential without its value (al_credset_add_masked) is never
-         * put back: its sentinel is refused like one not allowed here */
-        if (mode == SCAN_REQUEST && (!(inject_ok >> bj & 1) || !set->v[bj].real)) {
+        if (mode == SCAN_REQUEST && !(inject_ok >> bj & 1)) {
             res->culprit = bj;
             return al_error_set(AL_EPERM, "credential %s is not allowed here", set->v[bj].name);
         }
@@ -790,8 +768,6 @@ static int b64_form(const struct al_cred *c, size_t k, char **out, size_t *out_l
     int err = 0;
     *out = NULL;
     *out_len = 0;
-    if (!c->real) /* masked: no value to look for */
-        goto out;
     if (!in || !enc) {
         err = AL_ENOMEM;
         goto out;

@@ -191,7 +191,7 @@ static int session_add(struct np_control *c, const char *id, json_t *msg, int *f
     const char *ca_cert = NULL, *ca_key = NULL;
     struct al_credset creds = {0};
     if ((err = np_ctl_tls_decode(&ca_cert, &ca_key, json_object_get(msg, "tls"))) < 0 ||
-        (err = (c->front ? np_ctl_creds_decode_masked
+        (err = (c->front ? np_ctl_creds_decode_front
                          : np_ctl_creds_decode)(&creds, json_object_get(msg, "credentials"))) < 0) {
         char why[256];
         snprintf(why, sizeof(why), "%s", al_error_last());

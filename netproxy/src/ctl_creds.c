@@ -4,7 +4,9 @@
 #include "airlock/error.h"
 #include "airlock/settings.h"
 
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* A string of 1..max bytes without NUL; printable ASCII when `ascii`. */
@@ -50,11 +52,13 @@ int np_ctl_tls_decode(const char **cert, const char **key, const json_t *tls)
     return 0;
 }
 
-/* np_ctl_creds_decode(), or np_ctl_creds_decode_masked() when !with_value. */
-static int creds_decode(struct al_credset *out, const json_t *creds, int with_value)
+/* The credentials of session_add; `front`: without "value" (each
+ * credential's real value is then its own sentinel). */
+static int creds_decode(struct al_credset *out, const json_t *creds, bool front)
 {
-    static const char *const known[] = {"name", "value", "sentinel", "inject_hosts", NULL};
-    static const char *const known_masked[] = {"name", "sentinel", "inject_hosts", NULL};
+    static const char *const known_all[] = {"name", "value", "sentinel", "inject_hosts", NULL};
+    static const char *const known_front[] = {"name", "sentinel", "inject_hosts", NULL};
+    const char *const *known = front ? known_front : known_all;
     size_t i;
     json_t *c;
     if (!creds)
@@ -65,20 +69,20 @@ static int creds_decode(struct al_credset *out, const json_t *creds, int with_va
     json_array_foreach(creds, i, c)
     {
         struct al_strlist hosts = AL_STRLIST_INIT;
-        if (!json_is_object(c) || !keys_exactly(c, with_value ? known : known_masked))
+        if (!json_is_object(c) || !keys_exactly(c, known))
             return al_error_set(AL_EINVAL,
                                 "credentials[%zu]: expected {\"name\", %s\"sentinel\", "
                                 "\"inject_hosts\"}",
-                                i, with_value ? "\"value\", " : "");
+                                i, front ? "" : "\"value\", ");
         const char *name = str_get(json_object_get(c, "name"), NP_CTL_NAME_MAX, 1);
         const json_t *jv = json_object_get(c, "value");
-        const char *value = str_get(jv, AL_CRED_VALUE_MAX, 0);
+        /* front: a placeholder that no sentinel equals (not URL-safe),
+         * replaced by the sentinel below */
+        const char *value = front ? " " : str_get(jv, AL_CRED_VALUE_MAX, 0);
+        size_t value_len = front ? 1 : json_string_length(jv);
         const char *sentinel = str_get(json_object_get(c, "sentinel"), 2 * AL_CRED_VALUE_MAX, 1);
         const json_t *jh = json_object_get(c, "inject_hosts");
-        const char *bad = !name                  ? "name"
-                          : with_value && !value ? "value"
-                          : !sentinel            ? "sentinel"
-                                                 : NULL;
+        const char *bad = !name ? "name" : !value ? "value" : !sentinel ? "sentinel" : NULL;
         if (bad)
             return al_error_set(AL_EINVAL, "credentials[%zu].%s: malformed", i, bad);
         if (!json_is_array(jh) || json_array_size(jh) == 0 ||
@@ -100,13 +104,21 @@ static int creds_decode(struct al_credset *out, const json_t *creds, int with_va
             if ((err = al_strlist_push(&hosts, host)) < 0)
                 break;
         }
-        if (err == 0 &&
-            (err = with_value
-                       ? al_credset_add(out, name, value, json_string_length(jv), &hosts, sentinel)
-                       : al_credset_add_masked(out, name, &hosts, sentinel)) < 0 &&
+        if (err == 0 && (err = al_credset_add(out, name, value, value_len, &hosts, sentinel)) < 0 &&
             err != AL_ENOMEM)
             err = al_error_set(AL_EINVAL, "credentials[%zu] (%s): refused (a duplicate name?)", i,
                                name);
+        if (err == 0 && front) {
+            struct al_cred *cr = &out->v[out->len - 1];
+            char *s = strdup(cr->sentinel);
+            if (!s) {
+                err = AL_ENOMEM;
+            } else {
+                free(cr->real);
+                cr->real = s;
+                cr->real_len = cr->sentinel_len;
+            }
+        }
         al_strlist_free(&hosts);
         if (err < 0)
             return err;
@@ -116,12 +128,12 @@ static int creds_decode(struct al_credset *out, const json_t *creds, int with_va
 
 int np_ctl_creds_decode(struct al_credset *out, const json_t *creds)
 {
-    return creds_decode(out, creds, 1);
+    return creds_decode(out, creds, false);
 }
 
-int np_ctl_creds_decode_masked(struct al_credset *out, const json_t *creds)
+int np_ctl_creds_decode_front(struct al_credset *out, const json_t *creds)
 {
-    return creds_decode(out, creds, 0);
+    return creds_decode(out, creds, true);
 }
 
 void np_ctl_creds_strip(json_t *creds)

@@ -55,4 +55,14 @@ void np_kh_sessions_remove(struct np_kh_sessions *ks, const char *session);
 int np_kh_conn_serve(struct np_kh_sessions *ks, const struct np_kh_msg *open, int pair_fd,
                      int upstream_fd);
 
+/* Takes one message from the front's connections socket `conns_fd` (wait
+ * at most timeout_ms, -1: no limit) and, for an OPEN with its two
+ * descriptors, runs np_kh_conn_serve on a detached thread of its own (the
+ * thread owns the descriptors). A malformed message or one that is not an
+ * OPEN is dropped (its descriptors closed) and 0 returned: the
+ * connections socket stays usable. Returns 0; 1 when the front closed the
+ * socket; AL_ETIMEOUT; AL_EIO (the socket broke: the front is gone);
+ * AL_ENOMEM. For a caller's own loop (poll conns_fd, then call this). */
+int np_kh_accept_one(struct np_kh_sessions *ks, int conns_fd, int timeout_ms);
+
 #endif

@@ -14,7 +14,8 @@
  *   - front reader: the front's acks (to main) and events (on to airlockd).
  *   - connections: OPEN messages (with the dialled upstream socket and one
  *     end of a channel pair) on the SOCK_SEQPACKET connections socket; each
- *     is served by np_kh_conn_serve on a detached thread of its own.
+ *     is served by np_kh_conn_serve on a detached thread of its own
+ *     (np_kh_accept_one).
  *   - watcher: when the front dies, this process exits (airlockd restarts
  *     the proxy). When this process dies, the front sees its control pair
  *     close (and PDEATHSIG) and exits.
@@ -24,7 +25,6 @@
 #include "kh_proc.h"
 #include "ctl_creds.h"
 #include "kh_conn.h"
-#include "kh_wire.h"
 
 #include "airlock/ctlmsg.h"
 #include "airlock/error.h"
@@ -139,72 +139,15 @@ static void *reader_thread(void *arg)
     return NULL;
 }
 
-struct conn_job {
-    struct np_kh_sessions *ks;
-    struct np_kh_msg open;
-    int fds[2]; /* [0] upstream socket, [1] channel */
-};
-
-static void *conn_thread(void *arg)
-{
-    struct conn_job *job = arg;
-    if (np_kh_conn_serve(job->ks, &job->open, job->fds[1], job->fds[0]) < 0)
-        al_log(AL_LOG_DEBUG, "session %s: connection to %s:%u ended: %s", job->open.session,
-               job->open.host, (unsigned)job->open.port, al_error_last());
-    free(job);
-    return NULL;
-}
-
-/* OPENs from the front, each served on a detached thread. */
+/* OPENs from the front, each served on a detached thread of its own
+ * (np_kh_accept_one). */
 static void *conns_thread(void *arg)
 {
     struct kh *kh = arg;
-    uint8_t *buf = malloc(NP_KH_MSG_MAX);
-    if (!buf) {
-        al_log(AL_LOG_ERROR, "connections: out of memory");
-        _exit(1);
-    }
-    for (;;) {
-        struct np_kh_msg m;
-        int fds[2] = {-1, -1};
-        size_t nfds = 0;
-        int rc = np_kh_recv(&m, kh->conns, buf, NP_KH_FROM_FRONT, fds, &nfds, -1);
-        if (rc == 1 || rc == AL_EIO)
-            break;
-        if (rc < 0) {
-            /* a malformed OPEN: that connection only (nothing is open) */
-            al_log(AL_LOG_WARN, "connections: %s", al_error_last());
-            continue;
-        }
-        if (m.type != NP_KH_OPEN || nfds != 2) {
-            for (size_t i = 0; i < nfds; i++)
-                close(fds[i]);
-            al_log(AL_LOG_WARN, "connections: expected OPEN with two descriptors");
-            continue;
-        }
-        struct conn_job *job = malloc(sizeof(*job));
-        pthread_t t;
-        pthread_attr_t attr;
-        pthread_attr_init(&attr);
-        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        if (job) {
-            job->ks = kh->ks;
-            job->open = m;
-            job->open.data = NULL;
-            job->open.data_len = 0;
-            job->fds[0] = fds[0];
-            job->fds[1] = fds[1];
-        }
-        if (!job || pthread_create(&t, &attr, conn_thread, job) != 0) {
-            al_log(AL_LOG_ERROR, "session %s: cannot serve a connection to %s (no thread)",
-                   m.session, m.host);
-            close(fds[0]);
-            close(fds[1]);
-            free(job);
-        }
-        pthread_attr_destroy(&attr);
-    }
-    free(buf);
+    int rc;
+    while ((rc = np_kh_accept_one(kh->ks, kh->conns, -1)) == 0 || rc == AL_ENOMEM)
+        if (rc == AL_ENOMEM)
+            al_log(AL_LOG_ERROR, "connections: out of memory; one dropped");
     front_gone(kh, "its connections socket closed");
     return NULL;
 }

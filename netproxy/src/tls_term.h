@@ -34,6 +34,10 @@ struct np_polsnap {
     struct al_netpolicy pol;
 };
 
+/* A new np_creds (one reference) holding a deep copy of `creds`; with
+ * `sentinel_only` no value is kept (each credential's real value is its
+ * sentinel: the front of a split proxy). 0 or AL_ENOMEM. */
+int np_creds_new(struct np_creds **out, const struct al_credset *creds, bool sentinel_only);
 void np_creds_unref(struct np_creds *c);
 int np_polsnap_new(struct np_polsnap **out, const struct al_netpolicy *pol);
 void np_polsnap_unref(struct np_polsnap *s);

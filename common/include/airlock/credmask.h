@@ -63,16 +63,6 @@ int al_sentinel_make(char **out, size_t *out_len, const char *real, size_t real_
 int al_credset_add(struct al_credset *set, const char *name, const char *real, size_t real_len,
                    const struct al_strlist *inject_hosts, const char *sentinel);
 
-/* Adds a credential without its value (the egress proxy front's form,
- * docs/netproxy.md "Processes"): `real` stays NULL and `real_len` 0, so
- * such a set can find and refuse sentinels but never put a value back.
- * `sentinel` is required and checked as by al_credset_add(). Such a
- * credential's sentinel is refused in requests (AL_EPERM, as when it is not
- * allowed there) whatever inject_ok says, and responses and files are not
- * scanned for its (unknown) value. Same returns. */
-int al_credset_add_masked(struct al_credset *set, const char *name,
-                          const struct al_strlist *inject_hosts, const char *sentinel);
-
 /* Deep copy; `dst` need not be initialised. 0 or AL_ENOMEM (dst empty). */
 int al_credset_copy(struct al_credset *dst, const struct al_credset *src);
 
