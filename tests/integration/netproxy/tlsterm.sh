@@ -95,7 +95,7 @@ lacks "$REAL" "$(cat "$T/proxy.err")" "real value not on the proxy's stderr"
 kill "$PROXY_PID"; wait "$PROXY_PID" 2>/dev/null
 
 # 11. allowPlaintextInject: replaced for inject hosts on plain HTTP too
-# (not through the key holder yet: skipped under NP_SPLIT)
+# (not through the key holder yet: refused under NP_SPLIT)
 if [ -z "${NP_SPLIT:-}" ]; then
 start_proxy --tls-terminate --plaintext-inject --cred "GITHUB_TOKEN=$REAL@api.test"
 SENT=$(sed -n 's/^GITHUB_TOKEN=//p' "$T/sentinels")
@@ -103,7 +103,14 @@ expect "200 -" "$(code -H "Authorization: Bearer $SENT" "http://api.test:$P_PLAI
 expect "403 credential-not-allowed-here" "$(code -H "Authorization: Bearer $SENT" "http://other.test:$P_PLAIN/auth")" "allowPlaintextInject: still refused for other hosts"
 kill "$PROXY_PID"; wait "$PROXY_PID" 2>/dev/null
 else
-    echo "skip (NP_SPLIT): allowPlaintextInject is not through the key holder yet"
+    # not through the key holder yet: refused, and no sentinel goes out
+    start_proxy --tls-terminate --plaintext-inject --cred "GITHUB_TOKEN=$REAL@api.test"
+    SENT=$(sed -n 's/^GITHUB_TOKEN=//p' "$T/sentinels")
+    : >"$T/nginx-access.log"
+    expect "502 plaintext-inject-unavailable" "$(code -H "Authorization: Bearer $SENT" "http://api.test:$P_PLAIN/auth")" "split: allowPlaintextInject refused (not through the key holder yet)"
+    expect "403 credential-not-allowed-here" "$(code -H "Authorization: Bearer $SENT" "http://other.test:$P_PLAIN/auth")" "split: allowPlaintextInject still refused for other hosts"
+    expect "0" "$(grep -c '/auth' "$T/nginx-access.log")" "split: the refused requests never reached the upstream"
+    kill "$PROXY_PID"; wait "$PROXY_PID" 2>/dev/null
 fi
 
 # 12. request rules on the terminated path (decision 10), and reportOnly
