@@ -24,6 +24,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "internal.h"
 #include "kh_conn.h"
 #include "tls_ca.h"
 
@@ -377,13 +378,56 @@ static void accept_one(void **state)
     free(buf);
 }
 
+/* The front of a split proxy keeps no value: credential sets given after
+ * np_proxy_set_keyholder are sentinel-only (each "real value" is its
+ * sentinel), and the switch is refused once a session has credentials. */
+static void front_keeps_no_value(void **state)
+{
+    (void)state;
+    struct np_config cfg;
+    np_proxy *p = NULL;
+    struct al_credset set = {0};
+    struct al_strlist api = {0};
+    int conns[2];
+
+    np_config_init(&cfg);
+    al_strlist_push(&api, "api.test");
+    assert_int_equal(al_credset_add(&set, "A", REAL_A, strlen(REAL_A), &api, SENT_A), 0);
+    assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, conns), 0);
+    assert_int_equal(np_proxy_new(&p, &cfg), 0);
+    assert_int_equal(np_proxy_set_keyholder(p, conns[0]), 0);
+    assert_int_equal(np_proxy_set_credentials(p, "s1", &set), 0);
+    pthread_mutex_lock(&p->lock);
+    struct np_session *s = np_session_get(p, "s1", false);
+    assert_non_null(s);
+    assert_non_null(s->creds);
+    assert_int_equal(s->creds->set.len, 1);
+    assert_int_equal(s->creds->set.v[0].real_len, strlen(SENT_A));
+    assert_string_equal(s->creds->set.v[0].real, SENT_A);
+    assert_string_equal(s->creds->set.v[0].sentinel, SENT_A);
+    /* the inject mask still comes from the names */
+    assert_int_equal(np_creds_inject_mask(s->creds, "api.test", false, 443), 1);
+    pthread_mutex_unlock(&p->lock);
+    np_proxy_free(p);
+
+    /* after credentials: refused (they would hold values) */
+    assert_int_equal(np_proxy_new(&p, &cfg), 0);
+    assert_int_equal(np_proxy_set_credentials(p, "s1", &set), 0);
+    assert_int_equal(np_proxy_set_keyholder(p, conns[0]), AL_EINVAL);
+    np_proxy_free(p);
+    close(conns[0]);
+    close(conns[1]);
+    al_credset_free(&set);
+    al_strlist_free(&api);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(honest_request),      cmocka_unit_test(wrong_host),
         cmocka_unit_test(framing_header),      cmocka_unit_test(socket_to_another_address),
         cmocka_unit_test(non_inject_sentinel), cmocka_unit_test(unknown_session),
-        cmocka_unit_test(accept_one),
+        cmocka_unit_test(accept_one),          cmocka_unit_test(front_keeps_no_value),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
