@@ -225,16 +225,6 @@ int np_plain_creds_inject(struct np_conn *c)
     al_buf_init(&out, c->fwd_head.max + AL_CRED_VALUE_MAX * 4);
     err = al_cred_subst_head(&cr->set, inject_ok, c->fwd_head.ptr, c->fwd_head.len, &out, &used,
                              NULL);
-    if (err == 0 && used && c->proxy->kh_fd >= 0) {
-        /* split (np_proxy_set_keyholder): this process holds no value, and
-         * plain-HTTP requests do not go through the key holder yet */
-        np_conn_refuse(c, 502, "plaintext-inject-unavailable", 0,
-                       "airlock: allowPlaintextInject is not available in this proxy yet "
-                       "(credentials are put back on HTTPS only)");
-        al_buf_wipe_free(&out);
-        np_creds_unref(cr);
-        return -1;
-    }
     if (err == 0 && used && c->upgrade) {
         /* the bytes after a 101 would be relayed raw, never re-masked */
         np_conn_refuse(c, 403, "upgrade-not-inspected", 0,
@@ -244,7 +234,17 @@ int np_plain_creds_inject(struct np_conn *c)
         np_creds_unref(cr);
         return -1;
     }
-    if (err == 0 && used) {
+    if (err == 0 && used && c->proxy->kh_fd >= 0) {
+        /* split (np_proxy_set_keyholder): this process holds no value; the
+         * head goes to the key holder with its sentinels, which puts them
+         * back (and re-masks the answer) itself */
+        np_tt_cred_names(c->log.credential, sizeof(c->log.credential), &cr->set, used);
+        err = head_close(c);
+        if (err == 0) {
+            c->kh_plain = true;
+            c->close_after = true;
+        }
+    } else if (err == 0 && used) {
         np_tt_cred_names(c->log.credential, sizeof(c->log.credential), &cr->set, used);
         al_buf_wipe_free(&c->fwd_head);
         al_buf_init(&c->fwd_head, out.max);

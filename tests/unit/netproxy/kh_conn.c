@@ -39,6 +39,7 @@
 static struct np_kh_sessions *g_ks;
 static struct np_tls *g_up_ca; /* mints the upstream's certificates */
 static const char *g_session = "s1";
+static uint8_t g_open_flags = NP_KH_OPEN_TLS;
 
 /* --- the upstream: one TLS connection, what it read recorded --- */
 
@@ -148,7 +149,7 @@ static int front_open(struct khrun *r, const char *host, uint16_t port)
     snprintf(r->open.session, sizeof(r->open.session), "%s", g_session);
     snprintf(r->open.host, sizeof(r->open.host), "%s", host);
     r->open.port = port;
-    r->open.flags = NP_KH_OPEN_TLS;
+    r->open.flags = g_open_flags;
     assert_int_equal(pthread_create(&r->t, NULL, kh_main, r), 0);
     return sv[0];
 }
@@ -328,6 +329,19 @@ static void socket_to_another_address(void **state)
         "upstream-certificate");
 }
 
+/* An OPEN without TLS (plain HTTP: no certificate binds the value to the
+ * name) for a session that does not allow credentials on plain HTTP: the
+ * front's word is not enough. */
+static void plain_not_allowed(void **state)
+{
+    (void)state;
+    g_open_flags = 0;
+    lie("api.test", "api.test",
+        "GET / HTTP/1.1\r\nHost: api.test\r\nAuthorization: Bearer " SENT_A "\r\n\r\n", 403,
+        "credential-not-allowed-here");
+    g_open_flags = NP_KH_OPEN_TLS;
+}
+
 /* A session the key holder does not know (or removed): nothing is
  * written upstream. */
 static void unknown_session(void **state)
@@ -424,10 +438,11 @@ static void front_keeps_no_value(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(honest_request),      cmocka_unit_test(wrong_host),
-        cmocka_unit_test(framing_header),      cmocka_unit_test(socket_to_another_address),
-        cmocka_unit_test(non_inject_sentinel), cmocka_unit_test(unknown_session),
-        cmocka_unit_test(accept_one),          cmocka_unit_test(front_keeps_no_value),
+        cmocka_unit_test(honest_request),       cmocka_unit_test(wrong_host),
+        cmocka_unit_test(framing_header),       cmocka_unit_test(socket_to_another_address),
+        cmocka_unit_test(non_inject_sentinel),  cmocka_unit_test(unknown_session),
+        cmocka_unit_test(accept_one),           cmocka_unit_test(plain_not_allowed),
+        cmocka_unit_test(front_keeps_no_value),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
