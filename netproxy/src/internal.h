@@ -141,6 +141,8 @@ struct np_conn {
     struct np_chunked chunked;
     bool close_after; /* HTTP: Connection: close on this request */
     bool upgrade;     /* HTTP: Upgrade request; relay raw bytes after it */
+    bool kh_plain;    /* HTTP, split proxy: the request gets a value; the key
+                         holder sends it (np_tt_start_plain) */
     bool require_sni;
     struct np_plain_scan *plain_scan; /* HTTP: body scanned for sentinels
                                          (plain_creds.c), NULL when not */

@@ -41,6 +41,7 @@ struct kh_entry {
     char name[NP_KH_SESSION_MAX + 1];
     struct np_creds *creds; /* NULL: none */
     struct np_tls *tls;
+    atomic_bool plaintext; /* allowPlaintextInject: OPEN without TLS served */
     struct kh_entry *next;
 };
 
@@ -113,6 +114,7 @@ int np_kh_sessions_put(struct np_kh_sessions *ks, const char *session,
     if (!(e = calloc(1, sizeof(*e))))
         return AL_ENOMEM;
     atomic_init(&e->refs, 1);
+    atomic_init(&e->plaintext, false);
     memcpy(e->name, session, n + 1);
     if ((err = np_tls_new(&e->tls, ca_cert_pem, ca_key_pem, extra_trust_pem)) < 0)
         goto fail;
@@ -134,6 +136,19 @@ int np_kh_sessions_put(struct np_kh_sessions *ks, const char *session,
 fail:
     entry_unref(e);
     return err;
+}
+
+int np_kh_sessions_set_plaintext(struct np_kh_sessions *ks, const char *session, bool allow)
+{
+    int ret = AL_ENOTFOUND;
+    pthread_mutex_lock(&ks->lock);
+    for (struct kh_entry *e = ks->entries; e; e = e->next)
+        if (strcmp(e->name, session) == 0) {
+            atomic_store(&e->plaintext, allow);
+            ret = 0;
+        }
+    pthread_mutex_unlock(&ks->lock);
+    return ret == 0 ? 0 : al_error_set(AL_ENOTFOUND, "key holder: no session %s", session);
 }
 
 void np_kh_sessions_remove(struct np_kh_sessions *ks, const char *session)
@@ -207,16 +222,9 @@ static int recv_msg(struct kh *k, struct np_kh_msg *m)
     return rc;
 }
 
-/* Reads upstream bytes: what OpenSSL holds first; the queue is sent
- * before waiting. >0, 0 end, -1 timeout or error. */
 static ssize_t up_read(struct kh *k, char *buf, size_t cap)
 {
-    ssize_t n = np_tt_ssl_read_pending(k->up.ssl, buf, cap);
-    if (n != 0)
-        return n < 0 ? 0 : n;
-    if (np_up_flush(&k->up) < 0)
-        return 0;
-    return np_tt_ssl_read_some(k->up.ssl, k->up.fd, buf, cap, KH_IDLE_MS);
+    return np_up_read(&k->up, buf, cap, KH_IDLE_MS);
 }
 
 /* Writes substituted body bytes (`tmp`) upstream, chunked or not. */
@@ -657,10 +665,8 @@ int np_kh_conn_serve(struct np_kh_sessions *ks, const struct np_kh_msg *open, in
         ret = AL_ENOMEM;
         goto early;
     }
-    if (open->type != NP_KH_OPEN || !(open->flags & NP_KH_OPEN_TLS)) {
-        /* plain-HTTP injection through the key holder is not built yet */
-        ret =
-            send_error(k, 502, "keyholder-refused", "airlock: only TLS connections are served", 0);
+    if (open->type != NP_KH_OPEN) {
+        ret = al_error_set(AL_EINVAL, "key holder: not an OPEN");
         goto early;
     }
     if ((ret = check_host(open)) < 0) {
@@ -705,6 +711,17 @@ int np_kh_conn_serve(struct np_kh_sessions *ks, const struct np_kh_msg *open, in
     if (!k->e) {
         ret = send_error(k, 502, "keyholder-no-session", "airlock: unknown session", 0);
         goto early;
+    }
+    /* plain HTTP only where the session allows a value in plaintext (the
+     * front's word is not enough: with no certificate to check, the value
+     * goes to whatever address the socket reaches) */
+    if (!(open->flags & NP_KH_OPEN_TLS)) {
+        if (!atomic_load(&k->e->plaintext)) {
+            ret = send_error(k, 403, "credential-not-allowed-here",
+                             "airlock: this session does not allow credentials on plain HTTP", 0);
+            goto early;
+        }
+        k->up.plain = true;
     }
     k->up.tls = k->e->tls;
     k->set = k->e->creds ? &k->e->creds->set : NULL;

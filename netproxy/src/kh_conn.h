@@ -6,6 +6,8 @@
 #ifndef NP_KH_CONN_H
 #define NP_KH_CONN_H
 
+#include <stdbool.h>
+
 #include "airlock/credmask.h"
 #include "kh_wire.h"
 
@@ -35,6 +37,13 @@ void np_kh_sessions_free(struct np_kh_sessions *ks);
 int np_kh_sessions_put(struct np_kh_sessions *ks, const char *session,
                        const struct al_credset *creds, const char *ca_cert_pem,
                        const char *ca_key_pem, const char *extra_trust_pem);
+
+/* Whether `session` allows a value on plain HTTP (its policy's
+ * allowPlaintextInject): an OPEN without NP_KH_OPEN_TLS is served only
+ * then (the value goes to whatever address the front's socket reaches: the
+ * user asked for plaintext). Off after np_kh_sessions_put. Returns 0 or
+ * AL_ENOTFOUND. */
+int np_kh_sessions_set_plaintext(struct np_kh_sessions *ks, const char *session, bool allow);
 
 /* Drops the entry of `session` (values wiped when its last connection
  * ends) and ends its running connections (their upstream sockets and

@@ -34,35 +34,28 @@
 #define IO_CHUNK      NP_TT_IO_CHUNK
 #define CLIENT_IN_MAX (NP_HTTP_HEAD_MAX + IO_CHUNK)
 
-static int raw_write_all(int fd, const char *buf, size_t len, unsigned timeout_ms)
-{
-    while (len) {
-        ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
-        if (n > 0) {
-            buf += n;
-            len -= (size_t)n;
-        } else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-            if (np_tt_wait_fd(fd, POLLOUT, timeout_ms) <= 0)
-                return -1;
-        } else {
-            return -1;
-        }
-    }
-    return 0;
-}
-
 /* --- the worker --- */
 
-/* Sends everything queued for both sides. 0 or -1. */
+/* The client's queue: over its TLS, or raw for a plain-HTTP worker. */
+static int cout_flush(struct np_worker *w)
+{
+    if (!w->plain)
+        return np_tt_out_flush(&w->cout, w->cs, w->cfd, w->idle_ms);
+    int rc = w->cout.len ? np_tt_raw_write_all(w->cfd, w->cout.ptr, w->cout.len, w->idle_ms) : 0;
+    al_buf_reset(&w->cout);
+    return rc;
+}
+
 int np_tw_flush(struct np_worker *w)
 {
     int rc = w->up.out.len ? np_up_flush(&w->up) : 0;
-    return np_tt_out_flush(&w->cout, w->cs, w->cfd, w->idle_ms) < 0 ? -1 : rc;
+    return cout_flush(w) < 0 ? -1 : rc;
 }
 
 /* np_tt_ssl_read_some for the worker: what OpenSSL holds already
  * (read-ahead) is returned at once; before it waits for the network,
- * everything queued is sent, so no output waits on input. */
+ * everything queued is sent, so no output waits on input. `ssl` NULL: a
+ * plain socket. */
 ssize_t np_tw_read(struct np_worker *w, SSL *ssl, int fd, char *buf, size_t cap,
                    unsigned timeout_ms)
 {
@@ -71,13 +64,23 @@ ssize_t np_tw_read(struct np_worker *w, SSL *ssl, int fd, char *buf, size_t cap,
         return n < 0 ? 0 : n;
     if (np_tw_flush(w) < 0)
         return 0;
+    if (!ssl)
+        return np_tt_raw_read_some(fd, buf, cap, timeout_ms);
     return np_tt_ssl_read_some(ssl, fd, buf, cap, timeout_ms);
 }
 
 int np_tw_c_write(struct np_worker *w, const char *buf, size_t len)
 {
     w->bytes_down += len;
-    return np_tt_out_put(&w->cout, w->cs, w->cfd, buf, len, w->idle_ms);
+    if (!w->plain)
+        return np_tt_out_put(&w->cout, w->cs, w->cfd, buf, len, w->idle_ms);
+    if (w->cout.len + len > NP_TT_OUT_MAX) {
+        if (cout_flush(w) < 0)
+            return -1;
+        if (len > NP_TT_OUT_MAX)
+            return np_tt_raw_write_all(w->cfd, buf, len, w->idle_ms);
+    }
+    return al_buf_append(&w->cout, buf, len) < 0 ? -1 : 0;
 }
 
 /* Answers the sandbox with an error over its TLS connection (the
@@ -91,7 +94,7 @@ static void c_refuse(struct np_worker *w, int status, const char *error, const c
                       "Content-Length: %zu\r\nConnection: close\r\n\r\n%s\n",
                       status, np_http_status_text(status), error, strlen(msg) + 1, msg) == 0 &&
         np_tw_c_write(w, b.ptr, b.len) == 0)
-        (void)np_tt_out_flush(&w->cout, w->cs, w->cfd, w->idle_ms); /* not the upstream's */
+        (void)cout_flush(w); /* not the upstream's */
     al_buf_free(&b);
 }
 
@@ -538,6 +541,72 @@ out:
     free(in);
 }
 
+/* A split proxy's plain-HTTP request that gets a value: one request (the
+ * head the loop made, Connection: close) through the key holder, its body
+ * scanned for sentinels of credentials not allowed for the host, the
+ * answer relayed; the connection ends after it. Its decision line is
+ * w->tlog (proxy "http"). */
+static void serve_plain(struct np_worker *w)
+{
+    char *in = malloc(CLIENT_IN_MAX);
+    size_t in_len = 0;
+    struct np_tt_req r;
+    struct np_half_err he = {0};
+
+    np_tt_req_init(&r);
+    if (!in || al_buf_append(&r.head, w->plain_head.ptr, w->plain_head.len) < 0)
+        goto out;
+    in_len = w->pre.len < CLIENT_IN_MAX ? w->pre.len : CLIENT_IN_MAX;
+    if (in_len)
+        memcpy(in, w->pre.buf, in_len);
+    r.chunked = w->plain_chunked;
+    r.content_length = w->plain_body_left;
+    r.has_body = r.chunked || r.content_length > 0;
+    r.close_after = true;
+    r.head_method = w->plain_head.len > 5 && memcmp(w->plain_head.ptr, "HEAD ", 5) == 0;
+    snprintf(r.credential, sizeof(r.credential), "%s", w->tlog.credential);
+    if (w->half->open(w, &he) < 0 ||
+        w->half->req_head(w, &r, req_framing(&r), r.content_length) < 0)
+        goto out;
+    if (r.has_body) {
+        struct body_io io = {.w = w, .in = in, .in_len = &in_len};
+        int b = request_body(w, &r, &io);
+        if (b != 0) {
+            w->half->abort(w, b == 1 ? r.reason : "client-error");
+            if (b == 1) {
+                c_refuse(w, r.status, r.error, r.why);
+                w->tlog.decision = "deny";
+                w->tlog.status = r.status;
+                snprintf(w->tlog.reason, sizeof(w->tlog.reason), "%s", r.reason);
+                snprintf(w->tlog.detail, sizeof(w->tlog.detail), "%.*s",
+                         (int)sizeof(w->tlog.detail) - 1, r.why);
+                snprintf(w->tlog.credential, sizeof(w->tlog.credential), "%s", r.credential);
+            }
+            goto out;
+        }
+    } else if (w->half->body_end(w) < 0) {
+        goto out;
+    }
+    bool close_after = true, upgraded = false;
+    uint64_t used = 0;
+    int status = w->half->response(w, &r, &close_after, &upgraded, &used, &he);
+    if (status > 0 && np_tw_flush(w) < 0)
+        status = -1;
+    if (status == -2) {
+        half_refuse(w, &he);
+        w->tlog.decision = "deny";
+        w->tlog.status = he.status;
+        snprintf(w->tlog.reason, sizeof(w->tlog.reason), "%s", he.error);
+        snprintf(w->tlog.detail, sizeof(w->tlog.detail), "%.*s", (int)sizeof(w->tlog.detail) - 1,
+                 he.msg);
+    } else if (status > 0) {
+        w->tlog.status = status;
+    }
+out:
+    np_tt_req_free(&r);
+    free(in);
+}
+
 static void worker_finish(struct np_worker *w)
 {
     struct np_proxy *p = w->p;
@@ -545,7 +614,7 @@ static void worker_finish(struct np_worker *w)
     /* what was queued for the sandbox goes (e.g. a refusal); what was queued
      * for the upstream is dropped: the request it belongs to was refused or
      * broke off, and its response would not be read */
-    (void)np_tt_out_flush(&w->cout, w->cs, w->cfd, w->idle_ms);
+    (void)cout_flush(w);
     if (w->cs) {
         SSL_shutdown(w->cs);
         SSL_free(w->cs);
@@ -558,6 +627,7 @@ static void worker_finish(struct np_worker *w)
     free(w->pre.buf);
     al_buf_free(&w->early_out);
     al_buf_free(&w->cout);
+    al_buf_free(&w->plain_head);
     pthread_mutex_lock(&p->wk_lock);
     if (w->cfd >= 0)
         close(w->cfd);
@@ -580,8 +650,13 @@ static void *worker_main(void *arg)
     struct np_worker *w = arg;
 
     if (w->early_out.len &&
-        raw_write_all(w->cfd, w->early_out.ptr, w->early_out.len, HANDSHAKE_MS) < 0)
+        np_tt_raw_write_all(w->cfd, w->early_out.ptr, w->early_out.len, HANDSHAKE_MS) < 0)
         goto out;
+    if (w->plain) {
+        if (w->half->start(w) == 0)
+            serve_plain(w);
+        goto out;
+    }
     if (check_client_hello(w) < 0)
         goto out;
     if (w->half->start(w) < 0)
@@ -609,7 +684,19 @@ int np_tt_wanted(struct np_conn *c)
     return want;
 }
 
+static void start_worker(struct np_conn *c, bool plain);
+
 void np_tt_start(struct np_conn *c)
+{
+    start_worker(c, false);
+}
+
+void np_tt_start_plain(struct np_conn *c)
+{
+    start_worker(c, true);
+}
+
+static void start_worker(struct np_conn *c, bool plain)
 {
     struct np_proxy *p = c->proxy;
     struct np_worker *w = calloc(1, sizeof(*w));
@@ -630,21 +717,29 @@ void np_tt_start(struct np_conn *c)
     w->port = c->port;
     struct sockaddr_storage ua;
     socklen_t ua_len = np_addr_to_sockaddr(&c->cands[c->next_cand - 1], c->port, &ua);
-    al_buf_init(&w->early_out, 4096);
+    w->plain = plain;
+    al_buf_init(&w->early_out, plain ? c->down.pend.len + 1 : 4096);
     al_buf_init(&w->cout, NP_TT_OUT_MAX);
+    al_buf_init(&w->plain_head, plain ? c->fwd_head.len + 1 : 1);
+    /* TLS: the ClientHello bytes read so far; plain: the body's first bytes */
+    size_t pre_max = plain ? NP_IN_MAX : NP_TLS_HELLO_MAX;
     if (al_buf_append(&w->early_out, c->down.pend.ptr + c->down.pend_off,
                       c->down.pend.len - c->down.pend_off) < 0 ||
-        (c->in_len && !(w->pre.buf = malloc(NP_TLS_HELLO_MAX)))) {
+        (plain && al_buf_append(&w->plain_head, c->fwd_head.ptr, c->fwd_head.len) < 0) ||
+        (c->in_len && !(w->pre.buf = malloc(pre_max)))) {
         al_buf_free(&w->early_out);
+        al_buf_free(&w->plain_head);
         free(w);
         np_conn_close(c);
         return;
     }
     if (c->in_len) {
-        size_t n = c->in_len < NP_TLS_HELLO_MAX ? c->in_len : NP_TLS_HELLO_MAX;
+        size_t n = c->in_len < pre_max ? c->in_len : pre_max;
         memcpy(w->pre.buf, c->in, n);
         w->pre.len = n;
     }
+    w->plain_body_left = c->body_left;
+    w->plain_chunked = c->body_chunked;
     pthread_mutex_lock(&p->lock);
     w->tls = c->session->tls;
     np_tls_ref(w->tls);
@@ -663,7 +758,7 @@ void np_tt_start(struct np_conn *c)
     w->tlog.active = false;
     if (w->tlog.reason[0] == '\0')
         snprintf(w->tlog.reason, sizeof(w->tlog.reason), "allowed-domain");
-    if (w->tlog.detail[0] == '\0')
+    if (w->tlog.detail[0] == '\0' && !plain)
         snprintf(w->tlog.detail, sizeof(w->tlog.detail), "tls-terminated");
     c->log.active = false;
 
@@ -720,6 +815,7 @@ fail:
     np_polsnap_unref(w->snap);
     free(w->pre.buf);
     al_buf_free(&w->early_out);
+    al_buf_free(&w->plain_head);
     free(w);
     c->c_unreg = c->u_unreg = true; /* not in epoll any more */
     np_conn_close(c);

@@ -136,6 +136,14 @@ int np_tt_wanted(struct np_conn *c);
  * ends). Only after np_tt_wanted() said 1. */
 void np_tt_start(struct np_conn *c);
 
+/* A split proxy's plain-HTTP request that gets a value (allowPlaintextInject,
+ * c->kh_plain): `c`'s connected upstream socket, the head in c->fwd_head
+ * (sentinels in place) and the client's body go to a worker thread that
+ * hands them to the key holder (OPEN without TLS), relays the answer and
+ * closes the connection. `c` is closed on the loop side (its decision line
+ * is the worker's). */
+void np_tt_start_plain(struct np_conn *c);
+
 /* Ends the workers of `s` (NULL: of every session) by shutting their
  * sockets down. Thread-safe. */
 void np_tt_kill(struct np_proxy *p, struct np_session *s);

@@ -31,7 +31,7 @@ static int ch_start(struct np_worker *w)
     int sv[2] = {-1, -1};
     struct np_kh_msg m = {.type = NP_KH_OPEN, .port = w->port};
 
-    m.flags = NP_KH_OPEN_TLS | (w->host_is_ip ? NP_KH_OPEN_HOST_IP : 0);
+    m.flags = (w->plain ? 0 : NP_KH_OPEN_TLS) | (w->host_is_ip ? NP_KH_OPEN_HOST_IP : 0);
     if (strlen(w->s->id) > NP_KH_SESSION_MAX || strlen(w->host) > NP_KH_HOST_MAX)
         goto fail;
     snprintf(m.session, sizeof(m.session), "%s", w->s->id);

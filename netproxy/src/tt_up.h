@@ -50,6 +50,13 @@ ssize_t np_tt_ssl_read_pending(SSL *ssl, char *buf, size_t cap);
 /* Writes everything. 0 or -1. */
 int np_tt_ssl_write_all(SSL *ssl, int fd, const char *buf, size_t len, unsigned timeout_ms);
 
+/* Writes everything to the (non-blocking) socket. 0 or -1. */
+int np_tt_raw_write_all(int fd, const char *buf, size_t len, unsigned timeout_ms);
+
+/* Reads some bytes from the (non-blocking) socket. >0 bytes, 0 end of
+ * stream (or error), -1 timeout. */
+ssize_t np_tt_raw_read_some(int fd, char *buf, size_t cap, unsigned timeout_ms);
+
 /* Sends what is queued in q over ssl, wiping it (a queue towards the
  * upstream holds real values), and empties q. 0 or -1. */
 int np_tt_out_flush(struct al_buf *q, SSL *ssl, int fd, unsigned timeout_ms);
@@ -81,6 +88,7 @@ struct np_up {
     pthread_mutex_t *lock;
     const bool *killed;
     uint64_t bytes; /* written */
+    bool plain;     /* plain HTTP (allowPlaintextInject): no TLS, set after np_up_init */
 };
 
 /* Initialises `up` for the connected socket `fd` (now up's; -1: none yet)
@@ -118,5 +126,9 @@ int np_up_write(struct np_up *up, const char *buf, size_t len);
 
 /* Sends the queue. 0 or -1. */
 int np_up_flush(struct np_up *up);
+
+/* Reads upstream bytes: what OpenSSL holds first; the queue is sent before
+ * waiting. >0, 0 end of stream (or error), -1 timeout. */
+ssize_t np_up_read(struct np_up *up, char *buf, size_t cap, unsigned timeout_ms);
 
 #endif

@@ -182,6 +182,39 @@ int np_tt_ssl_write_all(SSL *ssl, int fd, const char *buf, size_t len, unsigned 
     return 0;
 }
 
+int np_tt_raw_write_all(int fd, const char *buf, size_t len, unsigned timeout_ms)
+{
+    while (len) {
+        ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+        if (n > 0) {
+            buf += n;
+            len -= (size_t)n;
+        } else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+            if (np_tt_wait_fd(fd, POLLOUT, timeout_ms) <= 0)
+                return -1;
+        } else {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+ssize_t np_tt_raw_read_some(int fd, char *buf, size_t cap, unsigned timeout_ms)
+{
+    for (;;) {
+        ssize_t n = recv(fd, buf, cap, 0);
+        if (n > 0)
+            return n;
+        if (n == 0 || (errno != EAGAIN && errno != EINTR))
+            return 0;
+        int w = np_tt_wait_fd(fd, POLLIN, timeout_ms);
+        if (w == 0)
+            return -1;
+        if (w < 0)
+            return 0;
+    }
+}
+
 int np_tt_out_flush(struct al_buf *q, SSL *ssl, int fd, unsigned timeout_ms)
 {
     int rc = 0;
@@ -305,6 +338,8 @@ static int redial(struct np_up *up)
 bool np_up_gone(struct np_up *up)
 {
     struct pollfd pfd = {.fd = up->fd, .events = POLLIN};
+    if (up->plain)
+        return up->fd >= 0 && poll(&pfd, 1, 0) != 0;
     if (!up->ssl || up->fd < 0 || !SSL_is_init_finished(up->ssl))
         return false; /* a handshake begun by np_up_start: np_up_open ends it */
     return SSL_has_pending(up->ssl) || poll(&pfd, 1, 0) != 0;
@@ -338,7 +373,7 @@ static int up_ssl_new(struct np_up *up)
 
 void np_up_start(struct np_up *up)
 {
-    if (up->fd < 0 || up->ssl)
+    if (up->fd < 0 || up->ssl || up->plain)
         return;
     ERR_clear_error();
     if (up_ssl_new(up) == 0) {
@@ -363,6 +398,13 @@ int np_up_open(struct np_up *up, const char **error, char *msg, size_t cap)
 {
     int r;
 
+    if (up->plain) {
+        if (up->fd >= 0 || redial(up) == 0)
+            return 0;
+        snprintf(msg, cap, "airlock: cannot connect to %s:%u", up->host, up->port);
+        *error = "connect-failure";
+        return -1;
+    }
     if (up->ssl && SSL_is_init_finished(up->ssl))
         return 0;
     if (up->ssl) {
@@ -409,13 +451,41 @@ failed:;
     return -1;
 }
 
+int np_up_flush(struct np_up *up)
+{
+    if (!up->plain)
+        return np_tt_out_flush(&up->out, up->ssl, up->fd, up->idle_ms);
+    int rc = 0;
+    if (up->out.len) {
+        rc = np_tt_raw_write_all(up->fd, up->out.ptr, up->out.len, up->idle_ms);
+        OPENSSL_cleanse(up->out.ptr, up->out.len);
+        al_buf_reset(&up->out);
+    }
+    return rc;
+}
+
 int np_up_write(struct np_up *up, const char *buf, size_t len)
 {
     up->bytes += len;
-    return np_tt_out_put(&up->out, up->ssl, up->fd, buf, len, up->idle_ms);
+    if (!up->plain)
+        return np_tt_out_put(&up->out, up->ssl, up->fd, buf, len, up->idle_ms);
+    if (up->out.len + len > NP_TT_OUT_MAX) {
+        if (np_up_flush(up) < 0)
+            return -1;
+        if (len > NP_TT_OUT_MAX)
+            return np_tt_raw_write_all(up->fd, buf, len, up->idle_ms);
+    }
+    return al_buf_append(&up->out, buf, len) < 0 ? -1 : 0;
 }
 
-int np_up_flush(struct np_up *up)
+ssize_t np_up_read(struct np_up *up, char *buf, size_t cap, unsigned timeout_ms)
 {
-    return np_tt_out_flush(&up->out, up->ssl, up->fd, up->idle_ms);
+    if (up->plain)
+        return np_up_flush(up) < 0 ? 0 : np_tt_raw_read_some(up->fd, buf, cap, timeout_ms);
+    ssize_t n = np_tt_ssl_read_pending(up->ssl, buf, cap);
+    if (n != 0)
+        return n < 0 ? 0 : n;
+    if (np_up_flush(up) < 0)
+        return 0;
+    return np_tt_ssl_read_some(up->ssl, up->fd, buf, cap, timeout_ms);
 }

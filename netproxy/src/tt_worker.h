@@ -78,6 +78,10 @@ struct np_worker {
     SSL *cs;                 /* the client's TLS */
     struct al_buf cout;      /* output queued for the client */
     unsigned idle_ms;
+    bool plain;               /* a split proxy's plain-HTTP request (np_tt_start_plain) */
+    struct al_buf plain_head; /* its head (c->fwd_head) */
+    uint64_t plain_body_left; /* its body's framing, as the loop parsed it */
+    bool plain_chunked;
     /* in-process half */
     struct np_up up;
     bool up_chunked; /* the request body goes re-chunked */

@@ -149,7 +149,6 @@ case_basic_echo() {
 case_plain_echo() {
     # allowPlaintextInject: a real value put into a plain-HTTP request and
     # echoed by the inject host is re-masked like on HTTPS
-    split_skip "plain-HTTP injection through the key holder"
     setup --plaintext-inject
     P="http://api.test:$P_PLAIN"
     out=$(curl -sS --max-time 15 -x "http://127.0.0.1:$HP" -H "X-Token: $SENT" "$P/hdr" 2>&1)
@@ -169,7 +168,6 @@ x-token=$SENT" "$out" "keep-alive after a re-masked response"
 case_plain_rule_echo() {
     # allowPlaintextInject and a request rule for the inject host: the rule's
     # 403 names the path, the log keeps it; neither may hold the real value
-    split_skip "plain-HTTP injection through the key holder"
     setup --plaintext-inject --rule "api.test|GET|/allowed/**"
     P="http://api.test:$P_PLAIN"
     expect "403 blocked-by-request-rule" "$(code "$P/x/$SENT")" "plain HTTP, sentinel in a path that misses the rule"

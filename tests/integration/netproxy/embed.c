@@ -470,6 +470,8 @@ static int serve_main(int argc, char **argv)
             err = np_proxy_set_tls(g_proxy, "s1", cert, key, trust);
         if (!err && ks)
             err = np_kh_sessions_put(ks, "s1", &creds, cert, key, trust);
+        if (!err && ks)
+            err = np_kh_sessions_set_plaintext(ks, "s1", policy.allow_plaintext_inject);
         if (!err && ca_out && write_file(ca_out, cert, strlen(cert)) < 0)
             err = -1;
         if (key)

@@ -29,13 +29,6 @@ cleanup() {
 }
 trap cleanup EXIT
 fail() { echo "FAIL: $*"; FAILS=$((FAILS + 1)); }
-# split_skip WHAT: exits 77 (skipped) under NP_SPLIT when WHAT is not built
-# in the split yet
-split_skip() {
-    [ -z "${NP_SPLIT:-}" ] && return 0
-    echo "SKIP (NP_SPLIT): $*"
-    exit 77
-}
 pass() { echo "ok: $*"; }
 expect() { if [ "$2" == "$1" ]; then pass "$3 -> $2"; else fail "$3: got '$2', want '$1'"; fi; }
 has() { case "$2" in *"$1"*) pass "$3" ;; *) fail "$3: '$2' lacks '$1'" ;; esac; }

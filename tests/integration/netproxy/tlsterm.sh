@@ -95,16 +95,12 @@ lacks "$REAL" "$(cat "$T/proxy.err")" "real value not on the proxy's stderr"
 kill "$PROXY_PID"; wait "$PROXY_PID" 2>/dev/null
 
 # 11. allowPlaintextInject: replaced for inject hosts on plain HTTP too
-# (not through the key holder yet: skipped under NP_SPLIT)
-if [ -z "${NP_SPLIT:-}" ]; then
+# (under NP_SPLIT through the key holder: OPEN without TLS)
 start_proxy --tls-terminate --plaintext-inject --cred "GITHUB_TOKEN=$REAL@api.test"
 SENT=$(sed -n 's/^GITHUB_TOKEN=//p' "$T/sentinels")
 expect "200 -" "$(code -H "Authorization: Bearer $SENT" "http://api.test:$P_PLAIN/auth")" "allowPlaintextInject: replaced on plain HTTP"
 expect "403 credential-not-allowed-here" "$(code -H "Authorization: Bearer $SENT" "http://other.test:$P_PLAIN/auth")" "allowPlaintextInject: still refused for other hosts"
 kill "$PROXY_PID"; wait "$PROXY_PID" 2>/dev/null
-else
-    echo "skip (NP_SPLIT): allowPlaintextInject is not through the key holder yet"
-fi
 
 # 12. request rules on the terminated path (decision 10), and reportOnly
 start_proxy --tls-terminate --cred "GITHUB_TOKEN=$REAL@api.test" --rule 'api.test|GET,HEAD|/repos/acme/**'

@@ -24,6 +24,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "internal.h"
 #include "kh_conn.h"
 #include "tls_ca.h"
 
@@ -38,6 +39,7 @@
 static struct np_kh_sessions *g_ks;
 static struct np_tls *g_up_ca; /* mints the upstream's certificates */
 static const char *g_session = "s1";
+static uint8_t g_open_flags = NP_KH_OPEN_TLS;
 
 /* --- the upstream: one TLS connection, what it read recorded --- */
 
@@ -147,7 +149,7 @@ static int front_open(struct khrun *r, const char *host, uint16_t port)
     snprintf(r->open.session, sizeof(r->open.session), "%s", g_session);
     snprintf(r->open.host, sizeof(r->open.host), "%s", host);
     r->open.port = port;
-    r->open.flags = NP_KH_OPEN_TLS;
+    r->open.flags = g_open_flags;
     assert_int_equal(pthread_create(&r->t, NULL, kh_main, r), 0);
     return sv[0];
 }
@@ -327,6 +329,19 @@ static void socket_to_another_address(void **state)
         "upstream-certificate");
 }
 
+/* An OPEN without TLS (plain HTTP: no certificate binds the value to the
+ * name) for a session that does not allow credentials on plain HTTP: the
+ * front's word is not enough. */
+static void plain_not_allowed(void **state)
+{
+    (void)state;
+    g_open_flags = 0;
+    lie("api.test", "api.test",
+        "GET / HTTP/1.1\r\nHost: api.test\r\nAuthorization: Bearer " SENT_A "\r\n\r\n", 403,
+        "credential-not-allowed-here");
+    g_open_flags = NP_KH_OPEN_TLS;
+}
+
 /* A session the key holder does not know (or removed): nothing is
  * written upstream. */
 static void unknown_session(void **state)
@@ -377,13 +392,57 @@ static void accept_one(void **state)
     free(buf);
 }
 
+/* The front of a split proxy keeps no value: credential sets given after
+ * np_proxy_set_keyholder are sentinel-only (each "real value" is its
+ * sentinel), and the switch is refused once a session has credentials. */
+static void front_keeps_no_value(void **state)
+{
+    (void)state;
+    struct np_config cfg;
+    np_proxy *p = NULL;
+    struct al_credset set = {0};
+    struct al_strlist api = {0};
+    int conns[2];
+
+    np_config_init(&cfg);
+    al_strlist_push(&api, "api.test");
+    assert_int_equal(al_credset_add(&set, "A", REAL_A, strlen(REAL_A), &api, SENT_A), 0);
+    assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, conns), 0);
+    assert_int_equal(np_proxy_new(&p, &cfg), 0);
+    assert_int_equal(np_proxy_set_keyholder(p, conns[0]), 0);
+    assert_int_equal(np_proxy_set_credentials(p, "s1", &set), 0);
+    pthread_mutex_lock(&p->lock);
+    struct np_session *s = np_session_get(p, "s1", false);
+    assert_non_null(s);
+    assert_non_null(s->creds);
+    assert_int_equal(s->creds->set.len, 1);
+    assert_int_equal(s->creds->set.v[0].real_len, strlen(SENT_A));
+    assert_string_equal(s->creds->set.v[0].real, SENT_A);
+    assert_string_equal(s->creds->set.v[0].sentinel, SENT_A);
+    /* the inject mask still comes from the names */
+    assert_int_equal(np_creds_inject_mask(s->creds, "api.test", false, 443), 1);
+    pthread_mutex_unlock(&p->lock);
+    np_proxy_free(p);
+
+    /* after credentials: refused (they would hold values) */
+    assert_int_equal(np_proxy_new(&p, &cfg), 0);
+    assert_int_equal(np_proxy_set_credentials(p, "s1", &set), 0);
+    assert_int_equal(np_proxy_set_keyholder(p, conns[0]), AL_EINVAL);
+    np_proxy_free(p);
+    close(conns[0]);
+    close(conns[1]);
+    al_credset_free(&set);
+    al_strlist_free(&api);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(honest_request),      cmocka_unit_test(wrong_host),
-        cmocka_unit_test(framing_header),      cmocka_unit_test(socket_to_another_address),
-        cmocka_unit_test(non_inject_sentinel), cmocka_unit_test(unknown_session),
-        cmocka_unit_test(accept_one),
+        cmocka_unit_test(honest_request),       cmocka_unit_test(wrong_host),
+        cmocka_unit_test(framing_header),       cmocka_unit_test(socket_to_another_address),
+        cmocka_unit_test(non_inject_sentinel),  cmocka_unit_test(unknown_session),
+        cmocka_unit_test(accept_one),           cmocka_unit_test(plain_not_allowed),
+        cmocka_unit_test(front_keeps_no_value),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
