@@ -723,8 +723,9 @@ static void start_worker(struct np_conn *c, bool plain)
     al_buf_init(&w->plain_head, plain ? c->fwd_head.len + 1 : 1);
     /* TLS: the ClientHello bytes read so far; plain: the body's first bytes */
     size_t pre_max = plain ? NP_IN_MAX : NP_TLS_HELLO_MAX;
-    if (al_buf_append(&w->early_out, c->down.pend.ptr + c->down.pend_off,
-                      c->down.pend.len - c->down.pend_off) < 0 ||
+    if ((c->down.pend.len > c->down.pend_off &&
+         al_buf_append(&w->early_out, c->down.pend.ptr + c->down.pend_off,
+                       c->down.pend.len - c->down.pend_off) < 0) ||
         (plain && al_buf_append(&w->plain_head, c->fwd_head.ptr, c->fwd_head.len) < 0) ||
         (c->in_len && !(w->pre.buf = malloc(pre_max)))) {
         al_buf_free(&w->early_out);
