@@ -29,11 +29,13 @@
 #include "airlock/ctlmsg.h"
 #include "airlock/error.h"
 #include "airlock/log.h"
+#include "airlock/netpolicy.h"
 #include "airlock/seccomp_deny.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -206,6 +208,18 @@ static int session_put(struct kh *kh, const char *id, const json_t *msg)
     return err;
 }
 
+/* Whether msg["policy"] allows a value on plain HTTP (allowPlaintextInject);
+ * false for a policy that does not decode (the front refuses it too). */
+static bool policy_plaintext(const json_t *msg)
+{
+    struct al_netpolicy pol;
+    if (al_netpolicy_from_json(&pol, json_object_get(msg, "policy")) < 0)
+        return false;
+    bool allow = pol.allow_plaintext_inject != 0;
+    al_netpolicy_free(&pol);
+    return allow;
+}
+
 /* One request from airlockd (ctl_serve's handler). */
 static int handle(json_t *msg, int *fds, size_t nfds, void *payload)
 {
@@ -213,7 +227,10 @@ static int handle(json_t *msg, int *fds, size_t nfds, void *payload)
     const char *type = ctl_msg_type(msg);
     const char *id = json_string_value(json_object_get(msg, "session"));
     int valid = ctl_session_id_valid(id), put = 0, err = 0;
-    if (valid && strcmp(type, "session_add") == 0) {
+    bool add = valid && strcmp(type, "session_add") == 0;
+    bool policy = valid && strcmp(type, "session_policy") == 0;
+    bool plaintext = (add || policy) && policy_plaintext(msg);
+    if (add) {
         /* the key holder's own failure is the answer; the front never
          * sees this message */
         if ((err = session_put(kh, id, msg)) < 0)
@@ -222,10 +239,15 @@ static int handle(json_t *msg, int *fds, size_t nfds, void *payload)
         np_ctl_creds_strip(json_object_get(msg, "credentials"));
     } else if (valid && strcmp(type, "session_remove") == 0) {
         np_kh_sessions_remove(kh->ks, id);
+    } else if (policy && !plaintext) {
+        /* off before the front's new policy, on only after it (fail closed) */
+        np_kh_sessions_set_plaintext(kh->ks, id, false);
     }
     err = forward(kh, msg, fds, nfds);
     if (err < 0 && put)
         np_kh_sessions_remove(kh->ks, id); /* fail closed: no values without the front's session */
+    if (err == 0 && plaintext)
+        np_kh_sessions_set_plaintext(kh->ks, id, true); /* AL_ENOTFOUND: not terminated */
 out:
     ctl_fds_close(fds, nfds);
     np_ctl_msg_wipe(msg);

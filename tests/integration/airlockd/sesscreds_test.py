@@ -88,9 +88,11 @@ class Upstream:
         self.fcgi = subprocess.Popen(["fcgiwrap", "-c", "2", "-s", f"unix:{t}/fcgi.sock"],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                      start_new_session=True)
-        with socket.socket() as s:
+        with socket.socket() as s, socket.socket() as s2:
             s.bind((addr, 0))
+            s2.bind((addr, 0))
             self.port = s.getsockname()[1]
+            self.plain_port = s2.getsockname()[1]  # the same site without TLS
         with open(f"{t}/nginx.conf", "w") as f:
             f.write(f"""user root;
 daemon off;
@@ -108,6 +110,7 @@ http {{
     scgi_temp_path {t}/scgi;
     server {{
         listen {addr}:{self.port} ssl;
+        listen {addr}:{self.plain_port};
         ssl_certificate {t}/up.pem;
         ssl_certificate_key {t}/up.key;
         location = /auth {{
@@ -522,6 +525,25 @@ def creds_keyholder_split(d):
     check("value" in found, "the key holder holds the value (so the scan finds it)", found)
     st = os.stat(f"/proc/{keyholder}/mem")
     check(st.st_uid == 0, "the key holder is not dumpable (its /proc files are root's)", st)
+
+
+@case
+def creds_plaintext_inject(d):
+    # allowPlaintextInject (the user asked for it): on plain HTTP the value
+    # is put back too, by the key holder, which serves a plain connection
+    # only for a session whose policy allows it (docs/netproxy.md,
+    # "Processes")
+    add_secrets(d)
+    st = settings()
+    st["credentials"] = {"allowPlaintextInject": True}
+    sid = d.create(settings=st, credentials=[
+        {"secret": "apikey", "env": "API_KEY", "injectHosts": ["api.test"]}])
+    plain = (f"curl -sS --max-time 60 -o /dev/null -w '%{{http_code}}' "
+             f"-H \"Authorization: Bearer $API_KEY\" http://api.test:{UP.plain_port}/auth; echo")
+    out = d.run(sid, plain)
+    check(out == b"200\n", "plain HTTP with allowPlaintextInject: the value is put back", out)
+    out = d.run(sid, plain.replace("api.test", "other.test"))
+    check(out == b"403\n", "and refused to another host", out)
 
 
 @case
