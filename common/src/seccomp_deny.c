@@ -3,7 +3,10 @@
  * use for it; reasons per call in docs/security.md. */
 #include "airlock/seccomp_deny.h"
 
+#include "airlock/error.h"
+
 #include <errno.h>
+#include <string.h>
 #include <linux/sched.h>
 
 /* libseccomp's SCMP_A*() macros leave the second datum implicit. */
@@ -105,4 +108,21 @@ int al_seccomp_deny_shared_add(scmp_filter_ctx ctx)
         rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone), 1,
                               SCMP_A0(SCMP_CMP_MASKED_EQ, shared_ns_flags[i], shared_ns_flags[i]));
     return rc;
+}
+
+int al_seccomp_deny_load(const char *const *names, size_t n)
+{
+    scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+    const char *failed = NULL;
+    int err = 0, rc;
+    if (!ctx)
+        return al_error_set(AL_ENOMEM, "seccomp_init");
+    if ((rc = al_seccomp_deny_shared_add(ctx)) < 0)
+        err = al_error_set(AL_ERROR, "seccomp: cannot add the shared denials: %s", strerror(-rc));
+    else if ((rc = al_seccomp_deny_names_add(ctx, names, n, &failed)) < 0)
+        err = al_error_set(AL_ERROR, "seccomp: cannot deny %s", failed);
+    if (err == 0 && seccomp_load(ctx) < 0)
+        err = al_error_set(AL_EIO, "seccomp: cannot load the filter");
+    seccomp_release(ctx);
+    return err;
 }

@@ -8,12 +8,9 @@
  * it was given) and changing its identity. Denied calls fail with EPERM. */
 #include "gp_front.h"
 
-#include "airlock/error.h"
 #include "airlock/seccomp_deny.h"
 
-#include <seccomp.h>
 #include <stddef.h>
-#include <string.h>
 
 /* Denied with EPERM on top of the shared list. The sandbox cannot deny
  * these: the programs it runs exec, connect to the proxies and change
@@ -48,18 +45,5 @@ static const char *const front_denied[] = {
 
 int gp_front_seccomp_apply(void)
 {
-    scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
-    const char *failed = NULL;
-    int err = 0, rc;
-    if (!ctx)
-        return al_error_set(AL_ENOMEM, "seccomp_init");
-    if ((rc = al_seccomp_deny_shared_add(ctx)) < 0)
-        err = al_error_set(AL_ERROR, "seccomp: cannot add the shared denials: %s", strerror(-rc));
-    else if ((rc = al_seccomp_deny_names_add(
-                  ctx, front_denied, sizeof(front_denied) / sizeof(*front_denied), &failed)) < 0)
-        err = al_error_set(AL_ERROR, "seccomp: cannot deny %s", failed);
-    if (err == 0 && seccomp_load(ctx) < 0)
-        err = al_error_set(AL_EIO, "seccomp: cannot load the front's filter");
-    seccomp_release(ctx);
-    return err;
+    return al_seccomp_deny_load(front_denied, sizeof(front_denied) / sizeof(*front_denied));
 }

@@ -14,6 +14,7 @@
  */
 #include "control.h"
 #include "ctl_creds.h"
+#include "kh_proc.h"
 #include "airlock/ctlmsg.h"
 #include "airlock/error.h"
 #include "airlock/log.h"
@@ -53,6 +54,7 @@ struct ctl_session {
 };
 
 struct np_control {
+    int front; /* the front of the split (--front): credentials come without values */
     np_proxy *proxy;
     ctl_outq *q;
     struct ctl_session *sessions;
@@ -63,7 +65,9 @@ int np_control_wanted(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++)
         if (strcmp(argv[i], "--control") == 0 || strcmp(argv[i], "--control-path") == 0 ||
-            strncmp(argv[i], "--control=", 10) == 0 || strncmp(argv[i], "--control-path=", 15) == 0)
+            strncmp(argv[i], "--control=", 10) == 0 ||
+            strncmp(argv[i], "--control-path=", 15) == 0 ||
+            (i == 1 && strcmp(argv[i], "--front") == 0))
             return 1;
     return 0;
 }
@@ -187,7 +191,8 @@ static int session_add(struct np_control *c, const char *id, json_t *msg, int *f
     const char *ca_cert = NULL, *ca_key = NULL;
     struct al_credset creds = {0};
     if ((err = np_ctl_tls_decode(&ca_cert, &ca_key, json_object_get(msg, "tls"))) < 0 ||
-        (err = np_ctl_creds_decode(&creds, json_object_get(msg, "credentials"))) < 0) {
+        (err = (c->front ? np_ctl_creds_decode_front
+                         : np_ctl_creds_decode)(&creds, json_object_get(msg, "credentials"))) < 0) {
         char why[256];
         snprintf(why, sizeof(why), "%s", al_error_last());
         al_credset_free(&creds);
@@ -282,23 +287,6 @@ out:
     return err;
 }
 
-/* Wipes the secrets a session_add carries (the CA's key, the real values)
- * in the decoded message before ctl_serve() frees it. */
-static void msg_wipe(json_t *msg)
-{
-    json_t *k = json_object_get(json_object_get(msg, "tls"), "ca_key");
-    if (json_is_string(k))
-        explicit_bzero((char *)json_string_value(k), json_string_length(k));
-    size_t i;
-    json_t *c;
-    json_array_foreach(json_object_get(msg, "credentials"), i, c)
-    {
-        json_t *v = json_object_get(c, "value");
-        if (json_is_string(v))
-            explicit_bzero((char *)json_string_value(v), json_string_length(v));
-    }
-}
-
 static int verdict_parse(enum np_verdict *out, const char *v)
 {
     if (v && strcmp(v, "deny") == 0)
@@ -354,8 +342,24 @@ static int handle(json_t *msg, int *fds, size_t nfds, void *payload)
     }
 out:
     ctl_fds_close(fds, nfds);
-    msg_wipe(msg);
+    np_ctl_msg_wipe(msg);
     return err;
+}
+
+/* The front's --conns FD: an inherited SOCK_SEQPACKET socket (made
+ * close-on-exec). The descriptor, or AL_EINVAL. */
+static int conns_fd_open(const char *arg)
+{
+    char *end;
+    int type = 0;
+    socklen_t len = sizeof(type);
+    errno = 0;
+    long fd = strtol(arg, &end, 10);
+    if (errno || end == arg || *end || fd < 3 || fd > 65535 ||
+        getsockopt((int)fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0 || type != SOCK_SEQPACKET)
+        return al_error_set(AL_EINVAL, "--conns %s: not a SOCK_SEQPACKET socket", arg);
+    fcntl((int)fd, F_SETFD, FD_CLOEXEC);
+    return (int)fd;
 }
 
 static void *loop_thread(void *arg)
@@ -391,6 +395,8 @@ enum {
     O_APPROVAL_TO,
     O_MAX_CONNS,
     O_DNS_SERVER,
+    O_FRONT,
+    O_CONNS,
 };
 
 int np_control_main(int argc, char **argv)
@@ -409,15 +415,17 @@ int np_control_main(int argc, char **argv)
         {"approval-timeout", required_argument, NULL, O_APPROVAL_TO},
         {"max-conns", required_argument, NULL, O_MAX_CONNS},
         {"dns-server", required_argument, NULL, O_DNS_SERVER},
+        {"front", required_argument, NULL, O_FRONT},
+        {"conns", required_argument, NULL, O_CONNS},
         {NULL, 0, NULL, 0},
     };
     const char *control = NULL, *control_path = NULL, *user = NULL, *group = NULL;
-    const char *log_path = NULL;
+    const char *log_path = NULL, *front = NULL, *conns_arg = NULL;
     struct al_strlist hosts = AL_STRLIST_INIT;
     struct np_config cfg;
     struct np_control c = {0};
     pthread_t loop;
-    int opt, rc = 1, err = 0, ctl = -1, log_fd = -1, running = 0;
+    int opt, rc = 1, err = 0, ctl = -1, log_fd = -1, running = 0, conns = -1;
 
     al_log_init("airlock-netproxy", AL_LOG_INFO);
     np_config_init(&cfg);
@@ -428,6 +436,12 @@ int np_control_main(int argc, char **argv)
             break;
         case O_CONTROL_PATH:
             control_path = optarg;
+            break;
+        case O_FRONT:
+            front = optarg;
+            break;
+        case O_CONNS:
+            conns_arg = optarg;
             break;
         case O_USER:
             user = optarg;
@@ -479,7 +493,8 @@ int np_control_main(int argc, char **argv)
         if (err < 0)
             break;
     }
-    if (err < 0 || optind != argc || (control && control_path) || (group && !user)) {
+    if (err < 0 || optind != argc || (control && control_path) || (group && !user) ||
+        (front && (control || control_path || !conns_arg)) || (!front && conns_arg)) {
         al_log(AL_LOG_ERROR,
                "usage: airlock-netproxy --control FD | --control-path PATH"
                " [--user NAME [--group NAME]] [--hosts NAME=IP[,IP]]..."
@@ -491,7 +506,20 @@ int np_control_main(int argc, char **argv)
         rc = 2;
         goto out;
     }
-    if ((ctl = ctl_socket_open(control, control_path)) < 0) {
+    if (!front) {
+        /* the key holder: it execs the front (below, with --front) */
+        if ((ctl = ctl_socket_open(control, control_path)) < 0) {
+            rc = 2;
+            goto fail;
+        }
+        rc = np_kh_proc_main(ctl, user, group, argc, argv);
+        ctl = -1;
+        goto out;
+    }
+    al_log_init("airlock-netproxy[front]",
+                al_log_enabled(AL_LOG_DEBUG) ? AL_LOG_DEBUG : AL_LOG_INFO);
+    c.front = 1;
+    if ((ctl = ctl_socket_open(front, NULL)) < 0 || (conns = conns_fd_open(conns_arg)) < 0) {
         rc = 2;
         goto fail;
     }
@@ -511,14 +539,14 @@ int np_control_main(int argc, char **argv)
         setrlimit(RLIMIT_NOFILE, &rl);
     }
     /* Everything that needs root is done (log opened, descriptor limit
-     * raised); the proxy's threads start after the drop and inherit it. */
-    if (user) {
-        if (ctl_privs_drop(user, group) < 0)
-            goto fail;
-        al_log(AL_LOG_INFO, "running as %s (uid %u)", user, (unsigned)getuid());
-    }
+     * raised); the proxy's threads start after the drop and the seccomp
+     * filter, and inherit both. */
+    if (np_front_harden(user, group) < 0)
+        goto fail;
+    al_log(AL_LOG_INFO, "front running as uid %u", (unsigned)getuid());
     signal(SIGPIPE, SIG_IGN);
-    if (ctl_outq_new(&c.q, EVENT_QUEUE_MAX) < 0 || np_proxy_new(&c.proxy, &cfg) < 0)
+    if (ctl_outq_new(&c.q, EVENT_QUEUE_MAX) < 0 || np_proxy_new(&c.proxy, &cfg) < 0 ||
+        np_proxy_set_keyholder(c.proxy, conns) < 0)
         goto fail;
     for (size_t i = 0; i < hosts.len; i++) {
         char *eq = strchr(hosts.items[i], '=');
@@ -559,5 +587,7 @@ out:
         close(ctl);
     if (log_fd >= 0)
         close(log_fd);
+    if (conns >= 0)
+        close(conns);
     return rc;
 }

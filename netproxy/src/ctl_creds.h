@@ -28,4 +28,21 @@ int np_ctl_tls_decode(const char **cert, const char **key, const json_t *tls);
  * and key (never quoting a value), AL_ENOMEM. */
 int np_ctl_creds_decode(struct al_credset *out, const json_t *creds);
 
+/* The same for the front of a split proxy (docs/netproxy.md, "Processes"),
+ * which the key holder forwards session_add to with every "value" removed:
+ * each object holds exactly "name", "sentinel" and "inject_hosts" (a
+ * "value" is refused: the front must not get one), and each credential of
+ * `out` is sentinel-only (its real value is its sentinel, so substituting
+ * and re-masking leave bytes as they are; the front knows no value and no
+ * value's length). Same returns. */
+int np_ctl_creds_decode_front(struct al_credset *out, const json_t *creds);
+
+/* The key holder's forwarding step: wipes (explicit_bzero) and removes the
+ * "value" of every object in the array `creds` (NULL or not an array: no-op). */
+void np_ctl_creds_strip(json_t *creds);
+
+/* Wipes the secrets a session_add carries (the CA's key, the real values)
+ * in the decoded message `msg` before it is freed. */
+void np_ctl_msg_wipe(json_t *msg);
+
 #endif

@@ -117,6 +117,10 @@ void np_http_on_data(struct np_conn *c)
 
 void np_http_on_connected(struct np_conn *c)
 {
+    if (c->kh_plain) {
+        np_tt_start_plain(c); /* the key holder puts the value in */
+        return;
+    }
     if (al_buf_append(&c->up.pend, c->fwd_head.ptr, c->fwd_head.len) < 0) {
         np_conn_close(c);
         return;

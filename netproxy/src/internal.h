@@ -141,6 +141,8 @@ struct np_conn {
     struct np_chunked chunked;
     bool close_after; /* HTTP: Connection: close on this request */
     bool upgrade;     /* HTTP: Upgrade request; relay raw bytes after it */
+    bool kh_plain;    /* HTTP, split proxy: the request gets a value; the key
+                         holder sends it (np_tt_start_plain) */
     bool require_sni;
     struct np_plain_scan *plain_scan; /* HTTP: body scanned for sentinels
                                          (plain_creds.c), NULL when not */
@@ -205,6 +207,7 @@ struct np_proxy {
     pthread_cond_t wk_cond;    /* signalled when a worker ends */
     struct np_worker *workers; /* running */
     size_t n_workers;
+    int kh_fd; /* np_proxy_set_keyholder's connections socket, or -1 */
 };
 
 /* loop.c */

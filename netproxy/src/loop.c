@@ -71,6 +71,7 @@ int np_proxy_new(np_proxy **out, const struct np_config *cfg)
     pthread_mutex_init(&p->log_lock, NULL);
     pthread_mutex_init(&p->wk_lock, NULL);
     pthread_cond_init(&p->wk_cond, NULL);
+    p->kh_fd = -1;
     p->epfd = epoll_create1(EPOLL_CLOEXEC);
     p->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (p->epfd < 0 || p->wakefd < 0) {

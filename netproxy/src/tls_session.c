@@ -43,16 +43,55 @@ void np_creds_unref(struct np_creds *c)
     free(c);
 }
 
-int np_proxy_set_credentials(np_proxy *proxy, const char *session_id,
-                             const struct al_credset *creds)
+int np_proxy_set_keyholder(np_proxy *proxy, int conns_fd)
 {
-    struct np_creds *c = calloc(1, sizeof(*c)), *old;
+    if (conns_fd < 0)
+        return al_error_set(AL_EINVAL, "np_proxy_set_keyholder: no connections socket");
+    int err = 0;
+    pthread_mutex_lock(&proxy->lock);
+    for (struct np_session *s = proxy->sessions; s; s = s->next)
+        if (s->creds && s->creds->set.len)
+            err = al_error_set(AL_EINVAL, "np_proxy_set_keyholder: after credentials were set");
+    if (err == 0)
+        proxy->kh_fd = conns_fd;
+    pthread_mutex_unlock(&proxy->lock);
+    return err;
+}
+
+/* Copies `src` into `dst` keeping no value: each credential's "real" is
+ * its sentinel (so substituting and re-masking leave bytes as they are).
+ * 0 or AL_ENOMEM (dst empty). */
+static int credset_sentinel_only(struct al_credset *dst, const struct al_credset *src)
+{
+    int err = al_credset_copy(dst, src);
+    for (size_t i = 0; err == 0 && i < dst->len; i++) {
+        struct al_cred *c = &dst->v[i];
+        char *s = strdup(c->sentinel);
+        if (!s) {
+            err = AL_ENOMEM;
+            break;
+        }
+        explicit_bzero(c->real, c->real_len);
+        free(c->real);
+        c->real = s;
+        c->real_len = c->sentinel_len;
+    }
+    if (err < 0)
+        al_credset_free(dst);
+    return err;
+}
+
+int np_creds_new(struct np_creds **out, const struct al_credset *creds, bool sentinel_only)
+{
+    struct np_creds *c = calloc(1, sizeof(*c));
     int err = 0;
 
+    *out = NULL;
     if (!c)
         return AL_ENOMEM;
     atomic_init(&c->refs, 1);
-    if ((err = al_credset_copy(&c->set, creds)) < 0)
+    err = sentinel_only ? credset_sentinel_only(&c->set, creds) : al_credset_copy(&c->set, creds);
+    if (err < 0)
         goto out;
     if (c->set.len && !(c->inject = calloc(c->set.len, sizeof(*c->inject)))) {
         err = AL_ENOMEM;
@@ -67,21 +106,37 @@ int np_proxy_set_credentials(np_proxy *proxy, const char *session_id,
         if (err < 0)
             goto out;
     }
+    *out = c;
+    c = NULL;
+out:
+    np_creds_unref(c);
+    return err;
+}
+
+int np_proxy_set_credentials(np_proxy *proxy, const char *session_id,
+                             const struct al_credset *creds)
+{
+    struct np_creds *c = NULL, *old;
+    int err;
+
+    pthread_mutex_lock(&proxy->lock);
+    bool split = proxy->kh_fd >= 0;
+    pthread_mutex_unlock(&proxy->lock);
+    /* split: the front keeps no value (docs/netproxy.md, "Processes") */
+    if ((err = np_creds_new(&c, creds, split)) < 0)
+        return err;
     pthread_mutex_lock(&proxy->lock);
     struct np_session *s = np_session_get(proxy, session_id, true);
     if (!s) {
         pthread_mutex_unlock(&proxy->lock);
-        err = AL_ENOMEM;
-        goto out;
+        np_creds_unref(c);
+        return AL_ENOMEM;
     }
     old = s->creds;
     s->creds = c;
-    c = NULL;
     pthread_mutex_unlock(&proxy->lock);
     np_creds_unref(old);
-out:
-    np_creds_unref(c);
-    return err;
+    return 0;
 }
 
 uint64_t np_creds_inject_mask(const struct np_creds *c, const char *host, bool host_is_ip,

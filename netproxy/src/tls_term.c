@@ -9,8 +9,8 @@
  * each head; bodies are rewritten or scanned here; responses are re-masked).
  * Each request ends with a decision line (proxy "https"); the tunnel's own
  * line is written when it closes. */
-#include "internal.h"
 #include "tls_ca.h"
+#include "tt_worker.h"
 
 #include "airlock/error.h"
 #include "airlock/log.h"
@@ -29,287 +29,58 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define HANDSHAKE_MS  10000
+#define HANDSHAKE_MS  NP_TT_HANDSHAKE_MS
 #define WORKER_STACK  (256u * 1024u)
-#define IO_CHUNK      16384
+#define IO_CHUNK      NP_TT_IO_CHUNK
 #define CLIENT_IN_MAX (NP_HTTP_HEAD_MAX + IO_CHUNK)
-#define OUT_MAX       16384 /* queued output per side: one TLS record's plaintext */
-
-struct np_worker {
-    struct np_proxy *p;
-    struct np_session *s;
-    char client[64];
-    char host[NP_HOST_MAX];
-    bool host_is_ip;
-    uint16_t port;
-    struct sockaddr_storage ua; /* the vetted upstream address (re-dialled
-                                   when the upstream closes a keep-alive) */
-    socklen_t ua_len;
-    int cfd, ufd; /* guarded by p->wk_lock for np_tt_kill */
-    bool killed;
-    struct np_tls *tls;
-    struct np_creds *creds;
-    struct np_polsnap *snap;
-    uint64_t inject_ok;
-    struct np_logrec tlog; /* the tunnel's line */
-    uint64_t bytes_up, bytes_down;
-    /* client bytes read before TLS (the ClientHello), handed to OpenSSL */
-    char *pre;
-    size_t pre_len, pre_off;
-    struct al_buf early_out; /* the 200 / SOCKS5 reply still to send */
-    SSL *cs, *us;
-    /* output queued per side (c_write, u_write), sent as one TLS record before the
-     * worker waits for input (w_read) or ends; uout may hold real values */
-    struct al_buf cout, uout;
-    char ukey[NP_HOST_MAX + 16]; /* the upstream's TLS session key (tls_ca.h) */
-    unsigned idle_ms;
-    struct np_worker *prev, *next;
-};
-
-/* --- a BIO over a non-blocking socket that first returns `pre` bytes --- */
-
-struct fdbio {
-    int fd;
-    struct np_worker *w; /* client side: pre bytes come first */
-};
-
-static BIO_METHOD *g_fdbio;
-static pthread_once_t g_fdbio_once = PTHREAD_ONCE_INIT;
-
-static int fdbio_read(BIO *b, char *out, size_t len, size_t *done)
-{
-    struct fdbio *f = BIO_get_data(b);
-    BIO_clear_retry_flags(b);
-    if (f->w && f->w->pre_off < f->w->pre_len) {
-        size_t n = f->w->pre_len - f->w->pre_off;
-        if (n > len)
-            n = len;
-        memcpy(out, f->w->pre + f->w->pre_off, n);
-        f->w->pre_off += n;
-        *done = n;
-        return 1;
-    }
-    ssize_t n = recv(f->fd, out, len, 0);
-    if (n > 0) {
-        *done = (size_t)n;
-        return 1;
-    }
-    if (n < 0 && (errno == EAGAIN || errno == EINTR))
-        BIO_set_retry_read(b);
-    *done = 0;
-    return 0;
-}
-
-static int fdbio_write(BIO *b, const char *in, size_t len, size_t *done)
-{
-    struct fdbio *f = BIO_get_data(b);
-    BIO_clear_retry_flags(b);
-    ssize_t n = send(f->fd, in, len, MSG_NOSIGNAL);
-    if (n >= 0) {
-        *done = (size_t)n;
-        return 1;
-    }
-    if (errno == EAGAIN || errno == EINTR)
-        BIO_set_retry_write(b);
-    *done = 0;
-    return 0;
-}
-
-static long fdbio_ctrl(BIO *b, int cmd, long num, void *ptr)
-{
-    (void)b;
-    (void)num;
-    (void)ptr;
-    return cmd == BIO_CTRL_FLUSH ? 1 : 0;
-}
-
-static int fdbio_destroy(BIO *b)
-{
-    free(BIO_get_data(b));
-    BIO_set_data(b, NULL);
-    return 1;
-}
-
-static void fdbio_init_once(void)
-{
-    BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "airlock-fd");
-    if (m && BIO_meth_set_read_ex(m, fdbio_read) && BIO_meth_set_write_ex(m, fdbio_write) &&
-        BIO_meth_set_ctrl(m, fdbio_ctrl) && BIO_meth_set_destroy(m, fdbio_destroy))
-        g_fdbio = m;
-}
-
-static BIO *fdbio_new(int fd, struct np_worker *w)
-{
-    pthread_once(&g_fdbio_once, fdbio_init_once);
-    struct fdbio *f = calloc(1, sizeof(*f));
-    BIO *b = g_fdbio ? BIO_new(g_fdbio) : NULL;
-    if (!f || !b) {
-        free(f);
-        BIO_free(b);
-        return NULL;
-    }
-    f->fd = fd;
-    f->w = w;
-    BIO_set_data(b, f);
-    BIO_set_init(b, 1);
-    return b;
-}
-
-/* --- waiting --- */
-
-/* Waits for `events` on fd. 1 ready, 0 timeout, -1 error. */
-static int wait_fd(int fd, short events, unsigned timeout_ms)
-{
-    struct pollfd pfd = {.fd = fd, .events = events};
-    int rc;
-    do
-        rc = poll(&pfd, 1, (int)timeout_ms);
-    while (rc < 0 && errno == EINTR);
-    return rc < 0 ? -1 : rc;
-}
-
-/* Runs a TLS handshake step (SSL_accept / SSL_connect) to its end. 1 done,
- * 0 failed (the SSL error queue says why), -1 timeout. */
-static int ssl_handshake(SSL *ssl, int fd, int (*op)(SSL *), unsigned timeout_ms)
-{
-    for (;;) {
-        ERR_clear_error();
-        int r = op(ssl);
-        if (r == 1)
-            return 1;
-        int e = SSL_get_error(ssl, r);
-        short ev = e == SSL_ERROR_WANT_READ ? POLLIN : e == SSL_ERROR_WANT_WRITE ? POLLOUT : 0;
-        if (!ev)
-            return 0;
-        int w = wait_fd(fd, ev, timeout_ms);
-        if (w <= 0)
-            return -1;
-    }
-}
-
-/* Reads some bytes. >0 bytes, 0 end of stream (or error), -1 timeout. */
-static ssize_t ssl_read_some(SSL *ssl, int fd, char *buf, size_t cap, unsigned timeout_ms)
-{
-    for (;;) {
-        size_t got = 0;
-        ERR_clear_error();
-        if (SSL_read_ex(ssl, buf, cap, &got))
-            return (ssize_t)got;
-        int e = SSL_get_error(ssl, 0);
-        short ev = e == SSL_ERROR_WANT_READ ? POLLIN : e == SSL_ERROR_WANT_WRITE ? POLLOUT : 0;
-        if (!ev)
-            return 0;
-        int w = wait_fd(fd, ev, timeout_ms);
-        if (w == 0)
-            return -1;
-        if (w < 0)
-            return 0;
-    }
-}
-
-/* Writes everything. 0 or -1. */
-static int ssl_write_all(SSL *ssl, int fd, const char *buf, size_t len, unsigned timeout_ms)
-{
-    while (len) {
-        size_t put = 0;
-        ERR_clear_error();
-        if (SSL_write_ex(ssl, buf, len, &put)) {
-            buf += put;
-            len -= put;
-            continue;
-        }
-        int e = SSL_get_error(ssl, 0);
-        short ev = e == SSL_ERROR_WANT_READ ? POLLIN : e == SSL_ERROR_WANT_WRITE ? POLLOUT : 0;
-        if (!ev || wait_fd(fd, ev, timeout_ms) <= 0)
-            return -1;
-    }
-    return 0;
-}
-
-static int raw_write_all(int fd, const char *buf, size_t len, unsigned timeout_ms)
-{
-    while (len) {
-        ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
-        if (n > 0) {
-            buf += n;
-            len -= (size_t)n;
-        } else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-            if (wait_fd(fd, POLLOUT, timeout_ms) <= 0)
-                return -1;
-        } else {
-            return -1;
-        }
-    }
-    return 0;
-}
 
 /* --- the worker --- */
 
-/* Sends what is queued in q over ssl (wiping it: the upstream's queue
- * holds real credential values) and empties q. 0 or -1. */
-static int out_flush(struct al_buf *q, SSL *ssl, int fd, unsigned timeout_ms)
+/* The client's queue: over its TLS, or raw for a plain-HTTP worker. */
+static int cout_flush(struct np_worker *w)
 {
-    int rc = 0;
-    if (q->len) {
-        rc = ssl ? ssl_write_all(ssl, fd, q->ptr, q->len, timeout_ms) : -1;
-        OPENSSL_cleanse(q->ptr, q->len);
-        al_buf_reset(q);
-    }
+    if (!w->plain)
+        return np_tt_out_flush(&w->cout, w->cs, w->cfd, w->idle_ms);
+    int rc = w->cout.len ? np_tt_raw_write_all(w->cfd, w->cout.ptr, w->cout.len, w->idle_ms) : 0;
+    al_buf_reset(&w->cout);
     return rc;
 }
 
-/* Queues bytes for one side, so that a response's head and body (or a
- * request's) go out as one TLS record; what does not fit in OUT_MAX is sent
- * at once, after what was queued. 0 or -1. */
-static int out_put(struct al_buf *q, SSL *ssl, int fd, const char *buf, size_t len,
+int np_tw_flush(struct np_worker *w)
+{
+    int rc = w->up.out.len ? np_up_flush(&w->up) : 0;
+    return cout_flush(w) < 0 ? -1 : rc;
+}
+
+/* np_tt_ssl_read_some for the worker: what OpenSSL holds already
+ * (read-ahead) is returned at once; before it waits for the network,
+ * everything queued is sent, so no output waits on input. `ssl` NULL: a
+ * plain socket. */
+ssize_t np_tw_read(struct np_worker *w, SSL *ssl, int fd, char *buf, size_t cap,
                    unsigned timeout_ms)
 {
-    if (q->len + len > OUT_MAX) {
-        if (out_flush(q, ssl, fd, timeout_ms) < 0)
-            return -1;
-        if (len > OUT_MAX)
-            return ssl_write_all(ssl, fd, buf, len, timeout_ms);
-    }
-    return al_buf_append(q, buf, len) < 0 ? -1 : 0;
-}
-
-/* Sends everything queued for both sides. 0 or -1. */
-static int w_flush(struct np_worker *w)
-{
-    int rc = out_flush(&w->uout, w->us, w->ufd, w->idle_ms);
-    return out_flush(&w->cout, w->cs, w->cfd, w->idle_ms) < 0 ? -1 : rc;
-}
-
-/* ssl_read_some for the worker: what OpenSSL holds already (read-ahead) is
- * returned at once; before it waits for the network, everything queued is
- * sent, so no output waits on input. */
-static ssize_t w_read(struct np_worker *w, SSL *ssl, int fd, char *buf, size_t cap,
-                      unsigned timeout_ms)
-{
-    if (SSL_has_pending(ssl)) {
-        size_t got = 0;
-        ERR_clear_error();
-        if (SSL_read_ex(ssl, buf, cap, &got))
-            return (ssize_t)got;
-        int e = SSL_get_error(ssl, 0);
-        if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
-            return 0;
-    }
-    if (w_flush(w) < 0)
+    ssize_t n = np_tt_ssl_read_pending(ssl, buf, cap);
+    if (n != 0)
+        return n < 0 ? 0 : n;
+    if (np_tw_flush(w) < 0)
         return 0;
-    return ssl_read_some(ssl, fd, buf, cap, timeout_ms);
+    if (!ssl)
+        return np_tt_raw_read_some(fd, buf, cap, timeout_ms);
+    return np_tt_ssl_read_some(ssl, fd, buf, cap, timeout_ms);
 }
 
-static int c_write(struct np_worker *w, const char *buf, size_t len)
+int np_tw_c_write(struct np_worker *w, const char *buf, size_t len)
 {
     w->bytes_down += len;
-    return out_put(&w->cout, w->cs, w->cfd, buf, len, w->idle_ms);
-}
-
-static int u_write(struct np_worker *w, const char *buf, size_t len)
-{
-    w->bytes_up += len;
-    return out_put(&w->uout, w->us, w->ufd, buf, len, w->idle_ms);
+    if (!w->plain)
+        return np_tt_out_put(&w->cout, w->cs, w->cfd, buf, len, w->idle_ms);
+    if (w->cout.len + len > NP_TT_OUT_MAX) {
+        if (cout_flush(w) < 0)
+            return -1;
+        if (len > NP_TT_OUT_MAX)
+            return np_tt_raw_write_all(w->cfd, buf, len, w->idle_ms);
+    }
+    return al_buf_append(&w->cout, buf, len) < 0 ? -1 : 0;
 }
 
 /* Answers the sandbox with an error over its TLS connection (the
@@ -322,8 +93,8 @@ static void c_refuse(struct np_worker *w, int status, const char *error, const c
                       "HTTP/1.1 %d %s\r\nX-Airlock-Error: %s\r\nContent-Type: text/plain\r\n"
                       "Content-Length: %zu\r\nConnection: close\r\n\r\n%s\n",
                       status, np_http_status_text(status), error, strlen(msg) + 1, msg) == 0 &&
-        c_write(w, b.ptr, b.len) == 0)
-        (void)out_flush(&w->cout, w->cs, w->cfd, w->idle_ms); /* uout: see worker_finish */
+        np_tw_c_write(w, b.ptr, b.len) == 0)
+        (void)cout_flush(w); /* not the upstream's */
     al_buf_free(&b);
 }
 
@@ -366,18 +137,18 @@ static void tunnel_deny(struct np_worker *w, const char *reason, const char *fmt
     va_end(ap);
 }
 
-/* Reads the ClientHello into w->pre and checks it (decision 7). 0 to go on;
+/* Reads the ClientHello into w->pre.buf and checks it (decision 7). 0 to go on;
  * -1 when the tunnel ends (logged in w->tlog). */
 static int check_client_hello(struct np_worker *w)
 {
     char sni[NP_HOST_MAX] = "", norm[NP_HOST_MAX];
     uint64_t deadline = np_now_ms() + HANDSHAKE_MS;
 
-    if (!w->pre && !(w->pre = malloc(NP_TLS_HELLO_MAX)))
+    if (!w->pre.buf && !(w->pre.buf = malloc(NP_TLS_HELLO_MAX)))
         return -1;
     for (;;) {
         enum np_sni_result r =
-            np_tls_sni_parse((const unsigned char *)w->pre, w->pre_len, sni, sizeof(sni));
+            np_tls_sni_parse((const unsigned char *)w->pre.buf, w->pre.len, sni, sizeof(sni));
         if (r == NP_SNI_NOT_TLS || r == NP_SNI_MALFORMED) {
             tunnel_deny(w, "not-tls", "%s",
                         r == NP_SNI_NOT_TLS ? "non-TLS bytes in a terminated tunnel"
@@ -394,22 +165,22 @@ static int check_client_hello(struct np_worker *w)
         }
         if (r == NP_SNI_NONE)
             return 0; /* the CONNECT host is used */
-        if (w->pre_len >= NP_TLS_HELLO_MAX) {
+        if (w->pre.len >= NP_TLS_HELLO_MAX) {
             tunnel_deny(w, "not-tls", "TLS ClientHello too large");
             return -1;
         }
         uint64_t now = np_now_ms();
-        if (now >= deadline || wait_fd(w->cfd, POLLIN, (unsigned)(deadline - now)) <= 0) {
+        if (now >= deadline || np_tt_wait_fd(w->cfd, POLLIN, (unsigned)(deadline - now)) <= 0) {
             tunnel_deny(w, "sni-timeout", "no TLS ClientHello in time");
             return -1;
         }
-        ssize_t n = recv(w->cfd, w->pre + w->pre_len, NP_TLS_HELLO_MAX - w->pre_len, 0);
+        ssize_t n = recv(w->cfd, w->pre.buf + w->pre.len, NP_TLS_HELLO_MAX - w->pre.len, 0);
         if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
             tunnel_deny(w, "client-closed", "the client closed before its ClientHello");
             return -1;
         }
         if (n > 0)
-            w->pre_len += (size_t)n;
+            w->pre.len += (size_t)n;
     }
 }
 
@@ -425,13 +196,13 @@ static int client_handshake(struct np_worker *w)
     }
     w->cs = SSL_new(ctx);
     SSL_CTX_free(ctx);
-    if (!w->cs || !(b = fdbio_new(w->cfd, w))) {
+    if (!w->cs || !(b = np_tt_fdbio_new(w->cfd, &w->pre))) {
         tunnel_deny(w, "tls-error", "out of memory");
         return -1;
     }
     SSL_set_bio(w->cs, b, b);
     SSL_set_read_ahead(w->cs, 1); /* a record in one recv; see w_read */
-    int r = ssl_handshake(w->cs, w->cfd, SSL_accept, HANDSHAKE_MS);
+    int r = np_tt_ssl_handshake(w->cs, w->cfd, SSL_accept, HANDSHAKE_MS);
     if (r != 1) {
         unsigned long e = ERR_peek_error();
         char why[160] = "timeout";
@@ -442,171 +213,6 @@ static int client_handshake(struct np_worker *w)
         return -1;
     }
     return 0;
-}
-
-/* Dials the vetted address again (the upstream closed a keep-alive). */
-static int redial(struct np_worker *w)
-{
-    int fd = socket(w->ua.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    int one = 1, soerr = 0;
-    socklen_t sl = sizeof(soerr);
-
-    if (fd < 0)
-        return -1;
-    if (connect(fd, (struct sockaddr *)&w->ua, w->ua_len) < 0 && errno != EINPROGRESS) {
-        close(fd);
-        return -1;
-    }
-    if (wait_fd(fd, POLLOUT, w->p->cfg.connect_timeout_ms) <= 0 ||
-        getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0 || soerr) {
-        close(fd);
-        return -1;
-    }
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    pthread_mutex_lock(&w->p->wk_lock);
-    if (w->killed) {
-        pthread_mutex_unlock(&w->p->wk_lock);
-        close(fd);
-        return -1;
-    }
-    w->ufd = fd;
-    pthread_mutex_unlock(&w->p->wk_lock);
-    return 0;
-}
-
-/* Frees the upstream SSL. After a complete handshake a close_notify goes
- * first: OpenSSL keeps the session resumable only then (a connection that
- * failed or ended without it is not resumed). */
-static void upstream_ssl_free(struct np_worker *w)
-{
-    if (!w->us)
-        return;
-    if (SSL_is_init_finished(w->us))
-        (void)SSL_shutdown(w->us);
-    ERR_clear_error();
-    SSL_free(w->us);
-    w->us = NULL;
-}
-
-static void upstream_drop(struct np_worker *w)
-{
-    upstream_ssl_free(w);
-    pthread_mutex_lock(&w->p->wk_lock);
-    if (w->ufd >= 0)
-        close(w->ufd);
-    w->ufd = -1;
-    pthread_mutex_unlock(&w->p->wk_lock);
-}
-
-/* Whether the idle upstream connection has ended (or sent something
- * unasked) since the last response: it is then dropped and re-dialled. */
-static bool upstream_gone(struct np_worker *w)
-{
-    struct pollfd pfd = {.fd = w->ufd, .events = POLLIN};
-    if (!w->us || w->ufd < 0 || !SSL_is_init_finished(w->us))
-        return false; /* a handshake begun by upstream_start: upstream_open ends it */
-    return SSL_has_pending(w->us) || poll(&pfd, 1, 0) != 0;
-}
-
-/* The upstream SSL for w->ufd: the session's client context (peer
- * verification on), read-ahead, SNI and the name (or address) to verify. 0,
- * or -1 (w->us may be set: upstream_drop frees it). */
-static int upstream_ssl_new(struct np_worker *w)
-{
-    SSL_CTX *ctx = np_tls_client_ctx(w->tls);
-    BIO *b;
-
-    w->us = SSL_new(ctx);
-    SSL_CTX_free(ctx);
-    if (!w->us || !(b = fdbio_new(w->ufd, NULL)))
-        return -1;
-    SSL_set_bio(w->us, b, b);
-    SSL_set_read_ahead(w->us, 1);
-    if (w->host_is_ip) {
-        X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(w->us), w->host);
-    } else {
-        SSL_set_tlsext_host_name(w->us, w->host);
-        SSL_set1_host(w->us, w->host);
-    }
-    /* resumption: only of a session verified for this very name and port */
-    snprintf(w->ukey, sizeof(w->ukey), "%s:%s:%u", w->host_is_ip ? "ip" : "dns", w->host, w->port);
-    return np_tls_client_session(w->tls, w->us, w->ukey) < 0 ? -1 : 0;
-}
-
-/* Begins the upstream handshake on the connection the loop dialled (its
- * ClientHello goes out) so that the upstream's answer arrives while the
- * sandbox's handshake runs; upstream_open ends it at the first request,
- * with the same checks. On any failure nothing is kept and upstream_open
- * starts afresh (same vetted address). */
-static void upstream_start(struct np_worker *w)
-{
-    if (w->ufd < 0 || w->us)
-        return;
-    ERR_clear_error();
-    if (upstream_ssl_new(w) == 0) {
-        int r = SSL_connect(w->us);
-        int e = SSL_get_error(w->us, r);
-        if (r == 1 || e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-            ERR_clear_error();
-            return;
-        }
-    }
-    ERR_clear_error();
-    upstream_drop(w);
-}
-
-/* Opens the verified TLS connection upstream (decision 8). 0, or -1 after
- * answering the sandbox 502. */
-static int upstream_open(struct np_worker *w)
-{
-    char msg[512];
-    int r;
-
-    if (w->us && SSL_is_init_finished(w->us))
-        return 0;
-    if (w->us) {
-        /* begun by upstream_start: end it; a failure other than the
-         * certificate's or a timeout (e.g. the upstream gave up waiting) is
-         * retried once on a new connection to the same address */
-        r = ssl_handshake(w->us, w->ufd, SSL_connect, HANDSHAKE_MS);
-        if (r == 1)
-            return 0;
-        if (r < 0 || SSL_get_verify_result(w->us) != X509_V_OK)
-            goto failed;
-        ERR_clear_error();
-        upstream_drop(w);
-    }
-    if (w->ufd < 0 && redial(w) < 0) {
-        snprintf(msg, sizeof(msg), "airlock: cannot connect to %s:%u", w->host, w->port);
-        c_refuse(w, 502, "connect-failure", msg);
-        return -1;
-    }
-    if (upstream_ssl_new(w) < 0)
-        return -1;
-    r = ssl_handshake(w->us, w->ufd, SSL_connect, HANDSHAKE_MS);
-    if (r == 1)
-        return 0;
-failed:;
-    long v = SSL_get_verify_result(w->us);
-    const char *error = "upstream-tls";
-    if (v != X509_V_OK) {
-        error = "upstream-certificate";
-        snprintf(msg, sizeof(msg), "airlock: upstream certificate for %s: %s", w->host,
-                 X509_verify_cert_error_string(v));
-    } else {
-        char why[160] = "timeout";
-        if (r == 0)
-            ERR_error_string_n(ERR_peek_error(), why, sizeof(why));
-        snprintf(msg, sizeof(msg), "airlock: TLS handshake with %s failed: %s", w->host, why);
-    }
-    ERR_clear_error();
-    c_refuse(w, 502, error, msg);
-    snprintf(w->tlog.reason, sizeof(w->tlog.reason), "%s", error);
-    snprintf(w->tlog.detail, sizeof(w->tlog.detail), "%s", msg);
-    w->tlog.decision = "deny";
-    w->tlog.status = 502;
-    upstream_drop(w);
-    return -1;
 }
 
 /* A credential set holding only the credentials whose bit is clear in
@@ -647,15 +253,15 @@ static ssize_t body_take(struct body_io *io, char *out, size_t cap)
         *io->in_len -= n;
         return (ssize_t)n;
     }
-    ssize_t n = w_read(w, w->cs, w->cfd, out, cap, w->idle_ms);
+    ssize_t n = np_tw_read(w, w->cs, w->cfd, out, cap, w->idle_ms);
     return n > 0 ? n : -1;
 }
 
-/* Gives `len` request body bytes to the stream and sends what is final:
- * re-chunked when `chunked`. 0, 1 refused (culprit set), -1 error. */
+/* Gives `len` request body bytes to the stream and hands what is final to
+ * the upstream half (or to `collect`). 0, 1 refused (culprit set), 2 too
+ * large for `collect`, -1 error. */
 static int body_out(struct np_worker *w, struct al_subst_stream *st, const char *data, size_t len,
-                    bool chunked, bool fin, struct al_buf *tmp, size_t *culprit,
-                    struct al_buf *collect)
+                    bool fin, struct al_buf *tmp, size_t *culprit, struct al_buf *collect)
 {
     al_buf_reset(tmp);
     int err = len ? al_subst_stream_feed(st, data, len, tmp, culprit) : 0;
@@ -665,16 +271,7 @@ static int body_out(struct np_worker *w, struct al_subst_stream *st, const char 
         return -1;
     if (collect)
         return al_buf_append(collect, tmp->ptr, tmp->len) < 0 ? 2 : 0;
-    if (tmp->len) {
-        char hdr[32];
-        int n = snprintf(hdr, sizeof(hdr), "%zx\r\n", tmp->len);
-        if ((chunked && u_write(w, hdr, (size_t)n) < 0) || u_write(w, tmp->ptr, tmp->len) < 0 ||
-            (chunked && u_write(w, "\r\n", 2) < 0))
-            return -1;
-    }
-    if (fin && chunked && u_write(w, "0\r\n\r\n", 5) < 0)
-        return -1;
-    return 0;
+    return tmp->len && w->half->body(w, tmp->ptr, tmp->len) < 0 ? -1 : 0;
 }
 
 /* Forwards the request body. Returns 0, 1 when refused (r->status set;
@@ -730,7 +327,7 @@ static int request_body(struct np_worker *w, struct np_tt_req *r, struct body_io
             }
             left -= got;
             done = left == 0;
-            ret = body_out(w, &st, chunk, got, false, done, &tmp, &culprit, coll);
+            ret = body_out(w, &st, chunk, got, done, &tmp, &culprit, coll);
             continue;
         }
         /* chunked: decode, hand the data on, re-chunk (a sentinel split by
@@ -744,7 +341,7 @@ static int request_body(struct np_worker *w, struct np_tt_req *r, struct body_io
                     take = (size_t)data;
                 int rc = np_chunked_feed(&ch, chunk + pos, take, &used);
                 (void)rc;
-                ret = body_out(w, &st, chunk + pos, take, !coll, false, &tmp, &culprit, coll);
+                ret = body_out(w, &st, chunk + pos, take, false, &tmp, &culprit, coll);
                 pos += take;
                 continue;
             }
@@ -760,7 +357,7 @@ static int request_body(struct np_worker *w, struct np_tt_req *r, struct body_io
             pos++;
             if (rc == 1) {
                 done = true;
-                ret = body_out(w, &st, NULL, 0, !coll, true, &tmp, &culprit, coll);
+                ret = body_out(w, &st, NULL, 0, true, &tmp, &culprit, coll);
             }
         }
         if (done && pos < got) {
@@ -782,12 +379,13 @@ static int request_body(struct np_worker *w, struct np_tt_req *r, struct body_io
                  NP_TT_BODY_MAX);
         ret = 1;
     } else if (ret == 0 && coll) {
-        /* decision 6: the head went without framing; add the new length */
-        char cl[48];
-        int n = snprintf(cl, sizeof(cl), "Content-Length: %zu\r\n\r\n", collect.len);
-        if (u_write(w, r->head.ptr, r->head.len - 2) < 0 || u_write(w, cl, (size_t)n) < 0 ||
-            u_write(w, collect.ptr, collect.len) < 0)
+        /* decision 6: the head goes now, with the body's new length */
+        if (w->half->req_head(w, r, NP_KH_FRAME_LENGTH, collect.len) < 0 ||
+            (collect.len && w->half->body(w, collect.ptr, collect.len) < 0) ||
+            w->half->body_end(w) < 0)
             ret = -1;
+    } else if (ret == 0 && w->half->body_end(w) < 0) {
+        ret = -1;
     }
     if (ret == 0 && st.used)
         r->used |= r->body_subst ? st.used : 0;
@@ -798,202 +396,17 @@ static int request_body(struct np_worker *w, struct np_tt_req *r, struct body_io
     return ret;
 }
 
-/* Response re-masking output: sends `len` bytes of body data (after the
- * stream) to the client, re-chunked when `chunked`. 0 or -1. */
-static int resp_out(struct np_worker *w, struct al_subst_stream *st, const char *data, size_t len,
-                    bool chunked, bool fin, struct al_buf *tmp)
+static void half_refuse(struct np_worker *w, const struct np_half_err *e)
 {
-    al_buf_reset(tmp);
-    if ((len && al_subst_stream_feed(st, data, len, tmp, NULL) < 0) ||
-        (fin && al_subst_stream_finish(st, tmp) < 0))
-        return -1;
-    if (tmp->len) {
-        char hdr[32];
-        int n = snprintf(hdr, sizeof(hdr), "%zx\r\n", tmp->len);
-        if ((chunked && c_write(w, hdr, (size_t)n) < 0) || c_write(w, tmp->ptr, tmp->len) < 0 ||
-            (chunked && c_write(w, "\r\n", 2) < 0))
-            return -1;
-    }
-    if (fin && chunked && c_write(w, "0\r\n\r\n", 5) < 0)
-        return -1;
-    return 0;
+    c_refuse(w, e->status ? e->status : 502, e->error[0] ? e->error : "upstream-error", e->msg);
 }
 
-/* Reads the response to the request and relays it, re-masked. Returns the
- * status (> 0), with *close_after set when the connection must end;
- * -1 on error. `upgraded` is set after a 101 to an Upgrade request. */
-static int response(struct np_worker *w, const struct np_tt_req *r, bool *close_after,
-                    bool *upgraded)
+/* The framing of a request body that goes behind its head. */
+static uint8_t req_framing(const struct np_tt_req *r)
 {
-    char *buf = malloc(NP_HTTP_RESP_HEAD_MAX + IO_CHUNK);
-    size_t len = 0;
-    struct np_http_response rs;
-    struct al_subst_stream st;
-    struct al_buf tmp;
-    int status = -1;
-    const struct al_credset *set = w->creds ? &w->creds->set : NULL;
-    struct al_credset empty = {0};
-
-    al_buf_init(&tmp, IO_CHUNK * 2 + AL_CRED_VALUE_MAX * 2);
-    if (!buf)
-        return -1;
-    for (;;) { /* 1xx responses come before the final one */
-        int n;
-        while ((n = np_http_parse_response(&rs, buf, len)) == 0) {
-            ssize_t got = w_read(w, w->us, w->ufd, buf + len,
-                                 NP_HTTP_RESP_HEAD_MAX + IO_CHUNK - len, w->idle_ms);
-            if (got <= 0)
-                goto out;
-            len += (size_t)got;
-        }
-        if (n < 0)
-            goto out;
-        /* the head, re-masked (same length, so framing headers hold) */
-        if (al_subst_stream_init(&st, set ? set : &empty, AL_SUBST_RESPONSE, 0) < 0)
-            goto out;
-        al_buf_reset(&tmp);
-        int e = al_subst_stream_feed(&st, buf, (size_t)n, &tmp, NULL);
-        e |= al_subst_stream_finish(&st, &tmp);
-        al_subst_stream_free(&st);
-        if (e < 0 || c_write(w, tmp.ptr, tmp.len) < 0)
-            goto out;
-        memmove(buf, buf + n, len - (size_t)n);
-        len -= (size_t)n;
-        if (rs.status == 101 && r->upgrade) {
-            *upgraded = true;
-            /* whatever followed the head is the upgraded protocol's */
-            if (len && c_write(w, buf, len) < 0)
-                goto out;
-            status = 101;
-            goto out;
-        }
-        if (rs.status >= 100 && rs.status < 200)
-            continue;
-        break;
-    }
-    status = rs.status;
-    bool no_body = r->head_method || rs.status == 204 || rs.status == 304;
-    bool chunked = !no_body && rs.chunked;
-    bool until_close = !no_body && !rs.chunked && !rs.has_content_length;
-    uint64_t left = no_body || chunked ? 0 : rs.content_length;
-    struct np_chunked ch;
-    np_chunked_init(&ch);
-    *close_after = rs.conn_close || until_close;
-    if (no_body || (!chunked && !until_close && left == 0)) {
-        len = 0; /* anything more is not part of this response */
-        goto out;
-    }
-    if (al_subst_stream_init(&st, set ? set : &empty, AL_SUBST_RESPONSE, 0) < 0) {
-        status = -1;
-        goto out;
-    }
-    bool done = false;
-    while (!done) {
-        if (len == 0) {
-            ssize_t got = w_read(w, w->us, w->ufd, buf, IO_CHUNK, w->idle_ms);
-            if (got <= 0) {
-                if (until_close) {
-                    done = true;
-                    if (resp_out(w, &st, NULL, 0, false, true, &tmp) < 0)
-                        status = -1;
-                    break;
-                }
-                status = -1; /* truncated */
-                break;
-            }
-            len = (size_t)got;
-        }
-        size_t pos = 0;
-        if (!chunked) {
-            size_t take = len;
-            if (!until_close && take > left)
-                take = (size_t)left;
-            left -= until_close ? 0 : take;
-            done = !until_close && left == 0;
-            if (resp_out(w, &st, buf, take, false, done, &tmp) < 0) {
-                status = -1;
-                break;
-            }
-            len = 0;
-            continue;
-        }
-        while (pos < len && !done) {
-            size_t used = 0;
-            uint64_t data = np_chunked_data_left(&ch);
-            if (data) {
-                size_t take = len - pos;
-                if (take > data)
-                    take = (size_t)data;
-                np_chunked_feed(&ch, buf + pos, take, &used);
-                if (resp_out(w, &st, buf + pos, take, true, false, &tmp) < 0) {
-                    status = -1;
-                    done = true;
-                    break;
-                }
-                pos += take;
-                continue;
-            }
-            int rc = np_chunked_feed(&ch, buf + pos, 1, &used);
-            pos++;
-            if (rc < 0) {
-                status = -1;
-                done = true;
-            } else if (rc == 1) {
-                done = true;
-                if (resp_out(w, &st, NULL, 0, true, true, &tmp) < 0)
-                    status = -1;
-            }
-        }
-        len = 0;
-    }
-    al_subst_stream_free(&st);
-out:
-    if (status > 0 && !*upgraded && len)
-        *close_after = true; /* bytes past the response: do not reuse */
-    free(buf);
-    al_buf_wipe_free(&tmp);
-    return status;
-}
-
-/* Relay step of an upgraded connection: moves what `from` gives without
- * waiting (`up`: to the upstream). 1 moved, 0 nothing to read yet, -1 the
- * relay ends. */
-static int relay_move(struct np_worker *w, SSL *from, bool up, char *buf)
-{
-    size_t got = 0;
-    ERR_clear_error();
-    if (SSL_read_ex(from, buf, IO_CHUNK, &got))
-        return (up ? u_write(w, buf, got) : c_write(w, buf, got)) < 0 ? -1 : 1;
-    int e = SSL_get_error(from, 0);
-    return e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ? 0 : -1;
-}
-
-/* After a 101: raw relay both ways until either side ends. What OpenSSL
- * holds already (read-ahead) is moved before poll() waits on the sockets:
- * a whole record in its buffer would not wake poll(); a partial one is
- * completed by the socket, which does. */
-static void relay_upgraded(struct np_worker *w)
-{
-    char *buf = malloc(IO_CHUNK);
-    if (!buf)
-        return;
-    for (;;) {
-        int a = SSL_has_pending(w->cs) ? relay_move(w, w->cs, true, buf) : 0;
-        int b = a >= 0 && SSL_has_pending(w->us) ? relay_move(w, w->us, false, buf) : 0;
-        if (a < 0 || b < 0)
-            break;
-        if (a || b)
-            continue;
-        struct pollfd pfd[2] = {{.fd = w->cfd, .events = POLLIN}, {.fd = w->ufd, .events = POLLIN}};
-        if (w_flush(w) < 0 || poll(pfd, 2, (int)w->idle_ms) <= 0)
-            break;
-        if (pfd[0].revents && relay_move(w, w->cs, true, buf) < 0)
-            break;
-        if (pfd[1].revents && relay_move(w, w->us, false, buf) < 0)
-            break;
-    }
-    (void)w_flush(w);
-    free(buf);
+    if (r->chunked)
+        return NP_KH_FRAME_CHUNKED;
+    return r->has_body ? NP_KH_FRAME_LENGTH : NP_KH_FRAME_NONE;
 }
 
 /* The HTTP/1.1 request loop of a terminated connection. */
@@ -1034,7 +447,8 @@ static void serve(struct np_worker *w)
                 }
                 wait_ms = (unsigned)(head_deadline - now);
             }
-            ssize_t got = w_read(w, w->cs, w->cfd, in + in_len, CLIENT_IN_MAX - in_len, wait_ms);
+            ssize_t got =
+                np_tw_read(w, w->cs, w->cfd, in + in_len, CLIENT_IN_MAX - in_len, wait_ms);
             if (got <= 0 && head_deadline && np_now_ms() >= head_deadline)
                 continue; /* the head's time ran out: answered above */
             if (got <= 0)
@@ -1053,21 +467,27 @@ static void serve(struct np_worker *w)
                         w->bytes_down - down0, t0);
             goto out;
         }
-        if (upstream_gone(w))
-            upstream_drop(w); /* closed while idle: dial the same address again */
-        if (upstream_open(w) < 0) {
-            log_request(w, "deny", w->tlog.reason, "", w->tlog.detail, 502, &r, 0,
-                        w->bytes_down - down0, t0);
+        struct np_half_err he = {0};
+        if (w->half->open(w, &he) < 0) {
+            half_refuse(w, &he);
+            snprintf(w->tlog.reason, sizeof(w->tlog.reason), "%s", he.error);
+            snprintf(w->tlog.detail, sizeof(w->tlog.detail), "%.*s",
+                     (int)sizeof(w->tlog.detail) - 1, he.msg);
+            w->tlog.decision = "deny";
+            w->tlog.status = he.status;
+            log_request(w, "deny", he.error, "", he.msg, he.status, &r, 0, w->bytes_down - down0,
+                        t0);
             goto out;
         }
-        if (!r.rebuffer && u_write(w, r.head.ptr, r.head.len) < 0)
+        if (!r.rebuffer && w->half->req_head(w, &r, req_framing(&r), r.content_length) < 0)
             goto out;
-        if (r.expect_continue && c_write(w, "HTTP/1.1 100 Continue\r\n\r\n", 25) < 0)
+        if (r.expect_continue && np_tw_c_write(w, "HTTP/1.1 100 Continue\r\n\r\n", 25) < 0)
             goto out;
         if (r.has_body) {
             struct body_io io = {.w = w, .in = in, .in_len = &in_len};
             int b = request_body(w, &r, &io);
             if (b != 0) {
+                w->half->abort(w, b == 1 ? r.reason : "client-error");
                 if (b == 1) {
                     c_refuse(w, r.status, r.error, r.why);
                     log_request(w, "deny", r.reason, r.rule, r.why, r.status, &r, w->bytes_up - up0,
@@ -1076,11 +496,31 @@ static void serve(struct np_worker *w)
                 goto out; /* the upstream got a truncated request: dropped */
             }
             np_tt_cred_names(r.credential, sizeof(r.credential), ctx.creds, r.used);
+        } else if (w->half->body_end(w) < 0) {
+            goto out;
         }
         bool close_after = r.close_after, upgraded = false;
-        int status = response(w, &r, &close_after, &upgraded);
-        if (status > 0 && w_flush(w) < 0)
+        uint64_t used = r.used;
+        int status = w->half->response(w, &r, &close_after, &upgraded, &used, &he);
+        if (used != r.used) {
+            r.used = used;
+            np_tt_cred_names(r.credential, sizeof(r.credential), ctx.creds, r.used);
+        }
+        if (status > 0 && np_tw_flush(w) < 0)
             status = -1;
+        if (status == -2) {
+            half_refuse(w, &he);
+            if (he.status == 502) { /* as an in-process open failure */
+                snprintf(w->tlog.reason, sizeof(w->tlog.reason), "%s", he.error);
+                snprintf(w->tlog.detail, sizeof(w->tlog.detail), "%.*s",
+                         (int)sizeof(w->tlog.detail) - 1, he.msg);
+                w->tlog.decision = "deny";
+                w->tlog.status = he.status;
+            }
+            log_request(w, "deny", he.error, r.rule, he.msg, he.status, &r, w->bytes_up - up0,
+                        w->bytes_down - down0, t0);
+            goto out;
+        }
         if (status < 0) {
             log_request(w, "abort", "upstream-error", r.rule, "", 0, &r, w->bytes_up - up0,
                         w->bytes_down - down0, t0);
@@ -1090,11 +530,77 @@ static void serve(struct np_worker *w)
                     r.would_deny ? r.reason : "allowed-domain", r.rule, r.would_deny ? r.why : "",
                     status, &r, w->bytes_up - up0, w->bytes_down - down0, t0);
         if (upgraded) {
-            relay_upgraded(w);
+            w->half->relay(w);
             goto out;
         }
         if (close_after)
             goto out;
+    }
+out:
+    np_tt_req_free(&r);
+    free(in);
+}
+
+/* A split proxy's plain-HTTP request that gets a value: one request (the
+ * head the loop made, Connection: close) through the key holder, its body
+ * scanned for sentinels of credentials not allowed for the host, the
+ * answer relayed; the connection ends after it. Its decision line is
+ * w->tlog (proxy "http"). */
+static void serve_plain(struct np_worker *w)
+{
+    char *in = malloc(CLIENT_IN_MAX);
+    size_t in_len = 0;
+    struct np_tt_req r;
+    struct np_half_err he = {0};
+
+    np_tt_req_init(&r);
+    if (!in || al_buf_append(&r.head, w->plain_head.ptr, w->plain_head.len) < 0)
+        goto out;
+    in_len = w->pre.len < CLIENT_IN_MAX ? w->pre.len : CLIENT_IN_MAX;
+    if (in_len)
+        memcpy(in, w->pre.buf, in_len);
+    r.chunked = w->plain_chunked;
+    r.content_length = w->plain_body_left;
+    r.has_body = r.chunked || r.content_length > 0;
+    r.close_after = true;
+    r.head_method = w->plain_head.len > 5 && memcmp(w->plain_head.ptr, "HEAD ", 5) == 0;
+    snprintf(r.credential, sizeof(r.credential), "%s", w->tlog.credential);
+    if (w->half->open(w, &he) < 0 ||
+        w->half->req_head(w, &r, req_framing(&r), r.content_length) < 0)
+        goto out;
+    if (r.has_body) {
+        struct body_io io = {.w = w, .in = in, .in_len = &in_len};
+        int b = request_body(w, &r, &io);
+        if (b != 0) {
+            w->half->abort(w, b == 1 ? r.reason : "client-error");
+            if (b == 1) {
+                c_refuse(w, r.status, r.error, r.why);
+                w->tlog.decision = "deny";
+                w->tlog.status = r.status;
+                snprintf(w->tlog.reason, sizeof(w->tlog.reason), "%s", r.reason);
+                snprintf(w->tlog.detail, sizeof(w->tlog.detail), "%.*s",
+                         (int)sizeof(w->tlog.detail) - 1, r.why);
+                snprintf(w->tlog.credential, sizeof(w->tlog.credential), "%s", r.credential);
+            }
+            goto out;
+        }
+    } else if (w->half->body_end(w) < 0) {
+        goto out;
+    }
+    bool close_after = true, upgraded = false;
+    uint64_t used = 0;
+    int status = w->half->response(w, &r, &close_after, &upgraded, &used, &he);
+    if (status > 0 && np_tw_flush(w) < 0)
+        status = -1;
+    if (status == -2) {
+        half_refuse(w, &he);
+        w->tlog.decision = "deny";
+        w->tlog.status = he.status;
+        snprintf(w->tlog.reason, sizeof(w->tlog.reason), "%s", he.error);
+        snprintf(w->tlog.detail, sizeof(w->tlog.detail), "%.*s", (int)sizeof(w->tlog.detail) - 1,
+                 he.msg);
+    } else if (status > 0) {
+        w->tlog.status = status;
     }
 out:
     np_tt_req_free(&r);
@@ -1108,25 +614,23 @@ static void worker_finish(struct np_worker *w)
     /* what was queued for the sandbox goes (e.g. a refusal); what was queued
      * for the upstream is dropped: the request it belongs to was refused or
      * broke off, and its response would not be read */
-    (void)out_flush(&w->cout, w->cs, w->cfd, w->idle_ms);
+    (void)cout_flush(w);
     if (w->cs) {
         SSL_shutdown(w->cs);
         SSL_free(w->cs);
     }
-    upstream_ssl_free(w);
+    w->half->close(w);
     np_log_write(p, w->s->id, w->client, &w->tlog, w->bytes_up, w->bytes_down);
     np_tls_unref(w->tls);
     np_creds_unref(w->creds);
     np_polsnap_unref(w->snap);
-    free(w->pre);
+    free(w->pre.buf);
     al_buf_free(&w->early_out);
-    al_buf_wipe_free(&w->uout);
     al_buf_free(&w->cout);
+    al_buf_free(&w->plain_head);
     pthread_mutex_lock(&p->wk_lock);
     if (w->cfd >= 0)
         close(w->cfd);
-    if (w->ufd >= 0)
-        close(w->ufd);
     if (w->prev)
         w->prev->next = w->next;
     else
@@ -1146,11 +650,17 @@ static void *worker_main(void *arg)
     struct np_worker *w = arg;
 
     if (w->early_out.len &&
-        raw_write_all(w->cfd, w->early_out.ptr, w->early_out.len, HANDSHAKE_MS) < 0)
+        np_tt_raw_write_all(w->cfd, w->early_out.ptr, w->early_out.len, HANDSHAKE_MS) < 0)
         goto out;
+    if (w->plain) {
+        if (w->half->start(w) == 0)
+            serve_plain(w);
+        goto out;
+    }
     if (check_client_hello(w) < 0)
         goto out;
-    upstream_start(w);
+    if (w->half->start(w) < 0)
+        goto out;
     if (client_handshake(w) < 0)
         goto out;
     serve(w);
@@ -1174,7 +684,19 @@ int np_tt_wanted(struct np_conn *c)
     return want;
 }
 
+static void start_worker(struct np_conn *c, bool plain);
+
 void np_tt_start(struct np_conn *c)
+{
+    start_worker(c, false);
+}
+
+void np_tt_start_plain(struct np_conn *c)
+{
+    start_worker(c, true);
+}
+
+static void start_worker(struct np_conn *c, bool plain)
 {
     struct np_proxy *p = c->proxy;
     struct np_worker *w = calloc(1, sizeof(*w));
@@ -1187,29 +709,38 @@ void np_tt_start(struct np_conn *c)
     }
     w->p = p;
     w->s = c->session;
-    w->cfd = w->ufd = -1;
+    w->cfd = w->kfd = -1;
     w->idle_ms = p->cfg.idle_timeout_ms ? p->cfg.idle_timeout_ms : 300000;
     snprintf(w->client, sizeof(w->client), "%s", c->client);
     snprintf(w->host, sizeof(w->host), "%s", c->host);
     w->host_is_ip = c->host_is_ip;
     w->port = c->port;
-    w->ua_len = al_addr_to_sockaddr(&c->cands[c->next_cand - 1], c->port, &w->ua);
-    al_buf_init(&w->early_out, 4096);
-    al_buf_init(&w->cout, OUT_MAX);
-    al_buf_init(&w->uout, OUT_MAX);
-    if (al_buf_append(&w->early_out, c->down.pend.ptr + c->down.pend_off,
-                      c->down.pend.len - c->down.pend_off) < 0 ||
-        (c->in_len && !(w->pre = malloc(NP_TLS_HELLO_MAX)))) {
+    struct sockaddr_storage ua;
+    socklen_t ua_len = al_addr_to_sockaddr(&c->cands[c->next_cand - 1], c->port, &ua);
+    w->plain = plain;
+    al_buf_init(&w->early_out, plain ? c->down.pend.len + 1 : 4096);
+    al_buf_init(&w->cout, NP_TT_OUT_MAX);
+    al_buf_init(&w->plain_head, plain ? c->fwd_head.len + 1 : 1);
+    /* TLS: the ClientHello bytes read so far; plain: the body's first bytes */
+    size_t pre_max = plain ? NP_IN_MAX : NP_TLS_HELLO_MAX;
+    if ((c->down.pend.len > c->down.pend_off &&
+         al_buf_append(&w->early_out, c->down.pend.ptr + c->down.pend_off,
+                       c->down.pend.len - c->down.pend_off) < 0) ||
+        (plain && al_buf_append(&w->plain_head, c->fwd_head.ptr, c->fwd_head.len) < 0) ||
+        (c->in_len && !(w->pre.buf = malloc(pre_max)))) {
         al_buf_free(&w->early_out);
+        al_buf_free(&w->plain_head);
         free(w);
         np_conn_close(c);
         return;
     }
     if (c->in_len) {
-        size_t n = c->in_len < NP_TLS_HELLO_MAX ? c->in_len : NP_TLS_HELLO_MAX;
-        memcpy(w->pre, c->in, n);
-        w->pre_len = n;
+        size_t n = c->in_len < pre_max ? c->in_len : pre_max;
+        memcpy(w->pre.buf, c->in, n);
+        w->pre.len = n;
     }
+    w->plain_body_left = c->body_left;
+    w->plain_chunked = c->body_chunked;
     pthread_mutex_lock(&p->lock);
     w->tls = c->session->tls;
     np_tls_ref(w->tls);
@@ -1217,15 +748,18 @@ void np_tt_start(struct np_conn *c)
         atomic_fetch_add(&w->creds->refs, 1);
     if ((w->snap = c->session->snap))
         atomic_fetch_add(&w->snap->refs, 1);
+    w->half = p->kh_fd >= 0 ? &np_half_channel : &np_half_inproc;
     pthread_mutex_unlock(&p->lock);
     w->inject_ok = np_creds_inject_mask(w->creds, w->host, w->host_is_ip, w->port);
+    np_up_init(&w->up, w->tls, w->host, w->host_is_ip, w->port, -1, &ua, ua_len, w->idle_ms,
+               p->cfg.connect_timeout_ms, &p->wk_lock, &w->killed);
 
     /* the tunnel's decision line is the worker's from now on */
     w->tlog = c->log;
     w->tlog.active = false;
     if (w->tlog.reason[0] == '\0')
         snprintf(w->tlog.reason, sizeof(w->tlog.reason), "allowed-domain");
-    if (w->tlog.detail[0] == '\0')
+    if (w->tlog.detail[0] == '\0' && !plain)
         snprintf(w->tlog.detail, sizeof(w->tlog.detail), "tls-terminated");
     c->log.active = false;
 
@@ -1247,7 +781,7 @@ void np_tt_start(struct np_conn *c)
         goto fail;
     }
     w->cfd = c->cfd;
-    w->ufd = c->ufd;
+    w->up.fd = c->ufd;
     c->cfd = c->ufd = -1;
     w->next = p->workers;
     if (p->workers)
@@ -1262,8 +796,8 @@ void np_tt_start(struct np_conn *c)
     pthread_attr_destroy(&attr);
     if (rc != 0) {
         c->cfd = w->cfd;
-        c->ufd = w->ufd;
-        w->cfd = w->ufd = -1;
+        c->ufd = w->up.fd;
+        w->cfd = w->up.fd = -1;
         p->workers = w->next;
         if (w->next)
             w->next->prev = NULL;
@@ -1280,8 +814,9 @@ fail:
     np_tls_unref(w->tls);
     np_creds_unref(w->creds);
     np_polsnap_unref(w->snap);
-    free(w->pre);
+    free(w->pre.buf);
     al_buf_free(&w->early_out);
+    al_buf_free(&w->plain_head);
     free(w);
     c->c_unreg = c->u_unreg = true; /* not in epoll any more */
     np_conn_close(c);
@@ -1296,8 +831,10 @@ void np_tt_kill(struct np_proxy *p, struct np_session *s)
         w->killed = true;
         if (w->cfd >= 0)
             shutdown(w->cfd, SHUT_RDWR);
-        if (w->ufd >= 0)
-            shutdown(w->ufd, SHUT_RDWR);
+        if (w->up.fd >= 0)
+            shutdown(w->up.fd, SHUT_RDWR);
+        if (w->kfd >= 0)
+            shutdown(w->kfd, SHUT_RDWR);
     }
     pthread_mutex_unlock(&p->wk_lock);
 }

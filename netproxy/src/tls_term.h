@@ -34,6 +34,10 @@ struct np_polsnap {
     struct al_netpolicy pol;
 };
 
+/* A new np_creds (one reference) holding a deep copy of `creds`; with
+ * `sentinel_only` no value is kept (each credential's real value is its
+ * sentinel: the front of a split proxy). 0 or AL_ENOMEM. */
+int np_creds_new(struct np_creds **out, const struct al_credset *creds, bool sentinel_only);
 void np_creds_unref(struct np_creds *c);
 int np_polsnap_new(struct np_polsnap **out, const struct al_netpolicy *pol);
 void np_polsnap_unref(struct np_polsnap *s);
@@ -131,6 +135,14 @@ int np_tt_wanted(struct np_conn *c);
  * (without its decision line, which the worker writes when the tunnel
  * ends). Only after np_tt_wanted() said 1. */
 void np_tt_start(struct np_conn *c);
+
+/* A split proxy's plain-HTTP request that gets a value (allowPlaintextInject,
+ * c->kh_plain): `c`'s connected upstream socket, the head in c->fwd_head
+ * (sentinels in place) and the client's body go to a worker thread that
+ * hands them to the key holder (OPEN without TLS), relays the answer and
+ * closes the connection. `c` is closed on the loop side (its decision line
+ * is the worker's). */
+void np_tt_start_plain(struct np_conn *c);
 
 /* Ends the workers of `s` (NULL: of every session) by shutting their
  * sockets down. Thread-safe. */

@@ -30,4 +30,12 @@ int al_seccomp_deny_shared_add(scmp_filter_ctx ctx);
 int al_seccomp_deny_names_add(scmp_filter_ctx ctx, const char *const *names, size_t n,
                               const char **failed_out);
 
+/* Loads into the calling process (no_new_privs must be set) a default-allow
+ * filter of the shared denials plus EPERM for each of the `n` names (a
+ * proxy front's own list: the git proxy's front_seccomp.c, the egress
+ * proxy's np_front_seccomp.c). Applies to every thread made afterwards.
+ * 0, AL_ENOMEM, AL_ERROR (a rule refused, named in al_error_last()) or
+ * AL_EIO (the kernel refused the filter). */
+int al_seccomp_deny_load(const char *const *names, size_t n);
+
 #endif

@@ -314,6 +314,19 @@ int np_proxy_set_tls(np_proxy *proxy, const char *session_id, const char *ca_cer
 int np_proxy_set_credentials(np_proxy *proxy, const char *session_id,
                              const struct al_credset *creds);
 
+/* Splits the proxy (docs/netproxy.md, "Processes"): from now on every
+ * terminated tunnel's upstream half goes to the key holder over `conns_fd`
+ * (a SOCK_SEQPACKET socket; per tunnel an OPEN message with the dialled
+ * upstream socket and one end of a new channel pair, kh_wire.h), and this
+ * process keeps no credential value: credential sets given afterwards keep
+ * only each credential's name, sentinel and inject_hosts (the values go to
+ * the key holder, np_kh_sessions_put). `conns_fd` stays the caller's (it
+ * must outlive the proxy). Without it (airlock run, the embedder) the
+ * upstream half runs in-process. Call before np_proxy_run() and before any
+ * np_proxy_set_credentials(). Returns 0 or AL_EINVAL (conns_fd < 0, or a
+ * session has credentials already). */
+int np_proxy_set_keyholder(np_proxy *proxy, int conns_fd);
+
 /* Frees the proxy, its listeners and connections. Not while running. */
 void np_proxy_free(np_proxy *proxy);
 

@@ -38,9 +38,12 @@ for _ in $(seq 1 300); do [ -e "$T/hook-entered" ] && break; sleep 0.1; done
 
 ZYGOTE=$(pgrep -P "$KEYD" | head -1)
 WORKER=$(pgrep -P "$ZYGOTE" | head -1)
-python3 - "$KEYD" "$ZYGOTE" "$WORKER" "$STATE/master.key" "$STATE/k2.key" "$REAL_TOKEN" \
+PROCMEM_DIR="$(dirname "$0")/../../lib" python3 - "$KEYD" "$ZYGOTE" "$WORKER" "$STATE/master.key" "$STATE/k2.key" "$REAL_TOKEN" \
     >"$OUT/split-scan" 2>&1 <<'PY'
-import re, sys
+import os, sys
+
+sys.path.insert(0, os.environ["PROCMEM_DIR"])
+from procmem import hardened, scan  # noqa: E402
 
 keyd, zygote, worker = (int(x) for x in sys.argv[1:4])
 secrets = {
@@ -52,46 +55,15 @@ for name, raw in list(secrets.items()):
     if len(raw) == 32:  # a raw key: also look for it as hex
         secrets[name + " (hex)"] = raw.hex().encode()
 
-def status(pid):
-    out = {}
-    for line in open("/proc/%d/status" % pid):
-        k, _, v = line.partition(":")
-        out[k] = v.split()
-    return out
-
-def scan(pid):
-    found = set()
-    maps = open("/proc/%d/maps" % pid).read().splitlines()
-    with open("/proc/%d/mem" % pid, "rb", 0) as mem:
-        for m in maps:
-            fields = m.split()
-            if "r" not in fields[1]:
-                continue
-            lo, hi = (int(x, 16) for x in fields[0].split("-"))
-            if hi - lo > (1 << 30):
-                continue
-            try:
-                mem.seek(lo)
-                data = mem.read(hi - lo)
-            except OSError:
-                continue
-            for name, raw in secrets.items():
-                if raw in data:
-                    found.add(name)
-    return found
-
 bad = 0
 for role, pid in (("zygote", zygote), ("worker", worker)):
-    st = status(pid)
-    uids = st["Uid"]
-    ok = all(u != "0" for u in uids) and st["Seccomp"] == ["2"] and st["NoNewPrivs"] == ["1"]
-    print("%s pid %d: Uid %s Seccomp %s NoNewPrivs %s -> %s" % (
-        role, pid, "/".join(uids), st["Seccomp"][0], st["NoNewPrivs"][0], "ok" if ok else "BAD"))
+    ok, line = hardened(pid)
+    print("%s %s -> %s" % (role, line, "ok" if ok else "BAD"))
     bad |= not ok
-    found = scan(pid)
+    found = scan(pid, secrets)
     print("%s memory: %s" % (role, ", ".join(sorted(found)) if found else "none of the secrets"))
     bad |= bool(found)
-found = scan(keyd)
+found = scan(keyd, secrets)
 print("key holder memory: %s" % ", ".join(sorted(found)))
 for need in ("master key", "token key", "real token"):
     if need not in found:

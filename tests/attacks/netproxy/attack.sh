@@ -239,7 +239,7 @@ case_allowed_name_to_internal() {
 # Every non-public class, one at a time, as the answer the resolver gives for
 # an allowed name (nothing lists it in allowedAddresses): refused as
 # blocked-address on all three doors, before any connection is tried.
-# NAME ADDRESS CLASS (the class np_addr_class_name() reports)
+# NAME ADDRESS CLASS (the class al_addr_class_name() reports)
 NONPUBLIC_ANSWERS=(
     "cgnat.test 100.64.0.1 cgnat"
     "bench.test 198.18.0.1 reserved"

@@ -1,6 +1,7 @@
 /* libFuzzer: the netproxy's decoders of session_add's "tls" and
- * "credentials" (ctl_creds.h): any bytes as JSON, decoded; what decodes
- * holds only what the decoder promises. */
+ * "credentials" (ctl_creds.h, also the front's form without values): any
+ * bytes as JSON, decoded; what decodes holds only what the decoder
+ * promises. */
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -27,6 +28,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (size_t i = 0; i < set.len; i++)
             if (set.v[i].real_len == 0 || set.v[i].real_len > AL_CRED_VALUE_MAX ||
                 !set.v[i].inject_hosts.len || !set.v[i].sentinel_len)
+                __builtin_trap();
+    }
+    al_credset_free(&set);
+    /* the front's form: no value in, each real value is its sentinel */
+    if (np_ctl_creds_decode_front(&set, json_object_get(obj, "credentials")) == 0) {
+        if (set.len > AL_CRED_MAX)
+            __builtin_trap();
+        for (size_t i = 0; i < set.len; i++)
+            if (set.v[i].real_len != set.v[i].sentinel_len ||
+                memcmp(set.v[i].real, set.v[i].sentinel, set.v[i].sentinel_len) != 0)
                 __builtin_trap();
     }
     al_credset_free(&set);

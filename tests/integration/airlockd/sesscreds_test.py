@@ -25,7 +25,9 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "lib"))
 from harness import SKIP, Daemon, check, run_case, sse_events, thread, wait_until  # noqa: E402
+import procmem  # noqa: E402
 
 REAL = "sk-live-R3alV4lueR3alV4lueR3alV4lue0042"
 OTHER_REAL = "npm_0therS3cretValue0therS3cretValue99"
@@ -86,9 +88,11 @@ class Upstream:
         self.fcgi = subprocess.Popen(["fcgiwrap", "-c", "2", "-s", f"unix:{t}/fcgi.sock"],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                      start_new_session=True)
-        with socket.socket() as s:
+        with socket.socket() as s, socket.socket() as s2:
             s.bind((addr, 0))
+            s2.bind((addr, 0))
             self.port = s.getsockname()[1]
+            self.plain_port = s2.getsockname()[1]  # the same site without TLS
         with open(f"{t}/nginx.conf", "w") as f:
             f.write(f"""user root;
 daemon off;
@@ -106,6 +110,7 @@ http {{
     scgi_temp_path {t}/scgi;
     server {{
         listen {addr}:{self.port} ssl;
+        listen {addr}:{self.plain_port};
         ssl_certificate {t}/up.pem;
         ssl_certificate_key {t}/up.key;
         location = /auth {{
@@ -482,6 +487,63 @@ def creds_restart(d):
     d.start()
     out = d.run(sid, curl(url("api.test", "/auth")))
     check(out == b"401\n", "a removed secret is no longer put back", out)
+
+
+def proc_children(pid):
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        return [int(x) for x in f.read().split()]
+
+
+@case
+def creds_keyholder_split(d):
+    # The netproxy's privilege split (docs/netproxy.md, "Processes"): after
+    # a request that had the real value put back, the front (the process
+    # that parsed the sandbox's TLS and HTTP) holds neither the value nor
+    # its base64 forms anywhere in its memory, and runs as a user other
+    # than root with no_new_privs and a seccomp filter; the key holder
+    # holds the value (so the scan can find it). On a one-process netproxy
+    # (no front) the scan looks at that one process and finds the value.
+    from harness import pgrep_children
+    sid = session_with_apikey(d)
+    out = d.run(sid, curl(url("api.test", "/auth")))
+    check(out == b"200\n", "the real value was put back (the upstream requires it)", out)
+    got = d.run(sid, f"curl -sS --max-time 60 -H \"Authorization: Bearer $API_KEY\" "
+                     f"{url('api.test', '/echo')}").decode()
+    check(got.startswith("got=Bearer ") and REAL not in got, "an echoed value re-masked", got)
+    (keyholder,) = pgrep_children(d.daemon_pid(), "airlock-netprox")
+    fronts = proc_children(keyholder)
+    front = fronts[0] if len(fronts) == 1 else keyholder
+    secrets = {"value": REAL.encode()}
+    for i, form in enumerate(procmem.base64_forms(REAL.encode())):
+        secrets[f"value (base64, alignment {i})"] = form
+    found = procmem.scan(front, secrets)
+    check(not found, f"the front (pid {front}) holds no real value in its memory", sorted(found))
+    check(len(fronts) == 1, "the key holder has one child, the front", fronts)
+    ok, line = procmem.hardened(front)
+    check(ok, "the front is not root, NoNewPrivs 1, Seccomp 2", line)
+    found = procmem.scan(keyholder, secrets)
+    check("value" in found, "the key holder holds the value (so the scan finds it)", found)
+    st = os.stat(f"/proc/{keyholder}/mem")
+    check(st.st_uid == 0, "the key holder is not dumpable (its /proc files are root's)", st)
+
+
+@case
+def creds_plaintext_inject(d):
+    # allowPlaintextInject (the user asked for it): on plain HTTP the value
+    # is put back too, by the key holder, which serves a plain connection
+    # only for a session whose policy allows it (docs/netproxy.md,
+    # "Processes")
+    add_secrets(d)
+    st = settings()
+    st["credentials"] = {"allowPlaintextInject": True}
+    sid = d.create(settings=st, credentials=[
+        {"secret": "apikey", "env": "API_KEY", "injectHosts": ["api.test"]}])
+    plain = (f"curl -sS --max-time 60 -o /dev/null -w '%{{http_code}}' "
+             f"-H \"Authorization: Bearer $API_KEY\" http://api.test:{UP.plain_port}/auth; echo")
+    out = d.run(sid, plain)
+    check(out == b"200\n", "plain HTTP with allowPlaintextInject: the value is put back", out)
+    out = d.run(sid, plain.replace("api.test", "other.test"))
+    check(out == b"403\n", "and refused to another host", out)
 
 
 @case

@@ -12,6 +12,7 @@
  *    the proxy, and the approver decides hosts that are in neither list.
  * Exit 0 on success, 1 on failure, 77 when namespaces are not available. */
 #include "airlock/netproxy.h"
+#include "split.h"
 
 #include "airlock/error.h"
 
@@ -208,7 +209,9 @@ static const char serve_usage[] =
     "  --report-only            network.reportOnly\n"
     "  --remove-when F          remove the session once file F exists\n"
     "  --max-conns N            max_conns_per_session\n"
-    "  --idle-timeout MS  --header-timeout MS\n";
+    "  --idle-timeout MS  --header-timeout MS\n"
+    "  --split                  run the key-holder split in this process (split.c):\n"
+    "                           the proxy keeps no credential value\n";
 
 static int write_file(const char *path, const char *data, size_t len)
 {
@@ -247,6 +250,7 @@ static char *read_text(const char *path)
 }
 
 static const char *g_remove_when;
+static struct np_kh_sessions *g_ks; /* --split */
 
 /* --remove-when: np_proxy_remove_session("s1") once the file exists (what
  * airlockd does when a session ends). */
@@ -257,6 +261,8 @@ static void *remover_main(void *arg)
         usleep(20000);
     if (!g_stop && np_proxy_remove_session(g_proxy, "s1") == 0)
         fprintf(stderr, "session s1 removed\n");
+    if (!g_stop && g_ks)
+        np_kh_sessions_remove(g_ks, "s1");
     return NULL;
 }
 
@@ -283,6 +289,7 @@ static int serve_main(int argc, char **argv)
         OPT_REPORT,
         OPT_REMOVE,
         OPT_MAXCONN,
+        OPT_SPLIT,
     };
     static const struct option opts[] = {
         {"port-file", required_argument, NULL, OPT_PORTS},
@@ -305,6 +312,7 @@ static int serve_main(int argc, char **argv)
         {"report-only", no_argument, NULL, OPT_REPORT},
         {"remove-when", required_argument, NULL, OPT_REMOVE},
         {"max-conns", required_argument, NULL, OPT_MAXCONN},
+        {"split", no_argument, NULL, OPT_SPLIT},
         {NULL, 0, NULL, 0},
     };
     struct al_netpolicy policy;
@@ -312,7 +320,8 @@ static int serve_main(int argc, char **argv)
     struct al_strlist hosts = {0};
     struct np_config cfg;
     const char *port_file = NULL, *ca_out = NULL, *trust_file = NULL, *sent_out = NULL;
-    bool no_ca = false;
+    bool no_ca = false, split = false;
+    struct np_kh_sessions *ks = NULL;
     int opt, rc = 1, logfd = -1;
 
     al_netpolicy_init(&policy);
@@ -397,6 +406,9 @@ static int serve_main(int argc, char **argv)
         case OPT_REMOVE:
             g_remove_when = optarg;
             break;
+        case OPT_SPLIT:
+            split = true;
+            break;
         case OPT_MAXCONN:
             cfg.max_conns_per_session = (unsigned)strtoul(optarg, NULL, 10);
             break;
@@ -437,7 +449,8 @@ static int serve_main(int argc, char **argv)
         goto out;
     }
     int hfd = -1, sfd = -1;
-    if (np_proxy_new(&g_proxy, &cfg) < 0 || np_proxy_set_policy(g_proxy, "s1", &policy) < 0 ||
+    if (np_proxy_new(&g_proxy, &cfg) < 0 || (split && !(ks = test_split_start(g_proxy))) ||
+        np_proxy_set_policy(g_proxy, "s1", &policy) < 0 ||
         np_proxy_set_credentials(g_proxy, "s1", &creds) < 0) {
         fprintf(stderr, "setup: %s\n", al_error_last());
         goto out;
@@ -455,6 +468,10 @@ static int serve_main(int argc, char **argv)
         int err = np_ca_generate(&cert, &key, "airlock test session CA");
         if (!err)
             err = np_proxy_set_tls(g_proxy, "s1", cert, key, trust);
+        if (!err && ks)
+            err = np_kh_sessions_put(ks, "s1", &creds, cert, key, trust);
+        if (!err && ks)
+            err = np_kh_sessions_set_plaintext(ks, "s1", policy.allow_plaintext_inject);
         if (!err && ca_out && write_file(ca_out, cert, strlen(cert)) < 0)
             err = -1;
         if (key)
@@ -496,6 +513,7 @@ static int serve_main(int argc, char **argv)
     signal(SIGTERM, on_term);
     signal(SIGINT, on_term);
     signal(SIGPIPE, SIG_IGN);
+    g_ks = ks;
     pthread_t remover;
     bool has_remover = g_remove_when && pthread_create(&remover, NULL, remover_main, NULL) == 0;
     if (!g_stop)
@@ -507,6 +525,10 @@ static int serve_main(int argc, char **argv)
 out:
     np_proxy_free(g_proxy);
     g_proxy = NULL;
+    if (ks) {
+        test_split_stop();
+        g_ks = NULL;
+    }
     al_netpolicy_free(&policy);
     al_credset_free(&creds);
     al_strlist_free(&hosts);

@@ -15,6 +15,7 @@
  *        present: the allowed query keys (empty: no query at all)
  * Exit 0 after a signal, 1 on a setup error. */
 #include "airlock/netproxy.h"
+#include "split.h"
 
 #include "airlock/error.h"
 #include "airlock/strlist.h"
@@ -130,6 +131,11 @@ int main(int argc, char **argv)
         }
         if (strcmp(a, "--tls-terminate") == 0) {
             pol.tls_terminate = 1;
+            continue;
+        }
+        if (strcmp(a, "--split") == 0) {
+            /* the key-holder split in this process (split.c) */
+            err = test_split_start(proxy) ? 0 : AL_EIO;
             continue;
         }
         if (strcmp(a, "--strict") == 0) {

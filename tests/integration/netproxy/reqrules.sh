@@ -9,7 +9,8 @@
 #   report_only    a denied domain, a host not allowed and a rule miss are
 #                  logged "would-deny" and let through; a private address and
 #                  an IP literal stay refused
-# usage: reqrules.sh CASE  (POLICY_PROXY=... UPSTREAM=.../upstream.py)
+# usage: reqrules.sh CASE  (POLICY_PROXY=... UPSTREAM=.../upstream.py;
+#        NP_SPLIT=1: the proxy runs split, policy_proxy --split)
 set -u
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=python3
@@ -50,7 +51,8 @@ start() { # policy_proxy options...
     UP=$(cat "$T/up.port")
     "$POLICY_PROXY" "$T/ports" "$T/decisions.log" --allow-address 127.0.0.2/32 \
         --hosts api.test=127.0.0.2 --hosts free.test=127.0.0.2 --hosts denied.test=127.0.0.2 \
-        --hosts other.test=127.0.0.2 --hosts private.test=127.0.0.3 "$@" 2>"$T/proxy.err" &
+        --hosts other.test=127.0.0.2 --hosts private.test=127.0.0.3 ${NP_SPLIT:+--split} "$@" \
+        2>"$T/proxy.err" &
     PIDS+=($!)
     wait_file "$T/ports"
     HP=$(sed -n 's/^http=//p' "$T/ports")

@@ -8,7 +8,9 @@
 # echoes Authorization, everything else goes to tls_backend.py,
 # which logs requests to $T/backend.log and echoes bodies), and
 # start_proxy ARGS: integration_netproxy_embed serve with the test CA in
-# SSL_CERT_FILE, sets HP/SP (HTTP/SOCKS5 ports) and PROXY_PID.
+# SSL_CERT_FILE, sets HP/SP (HTTP/SOCKS5 ports) and PROXY_PID. With
+# NP_SPLIT=1 the proxy runs split (serve --split: the key holder in the same
+# process over real sockets, the proxy itself keeps no credential value).
 # Hosts (all 127.0.0.2): api.test other.test excluded.test (good cert),
 # expired.test, wrong.test, untrusted.test.
 set -u
@@ -148,7 +150,7 @@ start_proxy() { # extra args
         --hosts api.test=127.0.0.2 --hosts other.test=127.0.0.2 --hosts excluded.test=127.0.0.2 \
         --hosts expired.test=127.0.0.2 --hosts wrong.test=127.0.0.2 \
         --hosts untrusted.test=127.0.0.2 --ca-out "$T/session-ca.pem" \
-        --sentinel-out "$T/sentinels" "$@" 2>>"$T/proxy.err" &
+        --sentinel-out "$T/sentinels" ${NP_SPLIT:+--split} "$@" 2>>"$T/proxy.err" &
     PROXY_PID=$!
     PIDS+=($!)
     wait_file "$T/ports"

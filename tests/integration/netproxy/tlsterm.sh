@@ -95,6 +95,7 @@ lacks "$REAL" "$(cat "$T/proxy.err")" "real value not on the proxy's stderr"
 kill "$PROXY_PID"; wait "$PROXY_PID" 2>/dev/null
 
 # 11. allowPlaintextInject: replaced for inject hosts on plain HTTP too
+# (under NP_SPLIT through the key holder: OPEN without TLS)
 start_proxy --tls-terminate --plaintext-inject --cred "GITHUB_TOKEN=$REAL@api.test"
 SENT=$(sed -n 's/^GITHUB_TOKEN=//p' "$T/sentinels")
 expect "200 -" "$(code -H "Authorization: Bearer $SENT" "http://api.test:$P_PLAIN/auth")" "allowPlaintextInject: replaced on plain HTTP"

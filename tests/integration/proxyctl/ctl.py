@@ -12,6 +12,9 @@ import subprocess
 import sys
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "lib"))
+import procmem  # noqa: E402
+
 WAIT = 60  # seconds before a missing answer counts as a hang (not a timing assertion)
 
 PASSES = 0
@@ -157,13 +160,7 @@ class Proxy:
         return rc
 
 
-def proc_status(pid):
-    out = {}
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            k, _, v = line.partition(":")
-            out[k] = v.split()
-    return out
+proc_status = procmem.status
 
 
 def runs_as_nobody(pid):

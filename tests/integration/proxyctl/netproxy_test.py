@@ -4,15 +4,17 @@ Usage: netproxy_test.py BUILD_DIR"""
 import http.server
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from ctl import (Proxy, check, control_path_case, finish, listener, malformed_cases,
-                 runs_as_nobody)  # noqa: E402
+                 proc_status, runs_as_nobody)  # noqa: E402
 
 BUILD = os.path.abspath(sys.argv[1])
 PROXY = os.path.join(BUILD, "netproxy", "airlock-netproxy")
@@ -205,6 +207,49 @@ check("net_restart_and_resend", ack["ok"] and code == "200" and code2 == "403" a
       (ack, code, code2, code3))
 ok, st = runs_as_nobody(p.proc.pid)
 check("net_restarted_runs_as_nobody", ok, st)
+
+
+# The split (docs/netproxy.md, "Processes"): the key holder's one child is
+# the front, which runs as nobody with no_new_privs and a seccomp filter;
+# the key holder is not dumpable (its /proc files stay root's).
+def children(pid):
+    with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+        return [int(x) for x in f.read().split()]
+
+
+def gone(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rpartition(")")[2].split()[0] in ("Z", "X")
+    except FileNotFoundError:
+        return True
+
+
+def wait_gone(pid):
+    for _ in range(300):
+        if gone(pid):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+front = children(p.proc.pid)
+st = proc_status(front[0]) if len(front) == 1 else {}
+check("net_front_hardened", len(front) == 1 and runs_as_nobody(front[0])[0]
+      and st.get("Seccomp") == ["2"], (front, st))
+check("net_keyholder_not_dumpable", os.stat("/proc/%d/mem" % p.proc.pid).st_uid == 0,
+      os.stat("/proc/%d/mem" % p.proc.pid))
+# The front killed: the key holder exits (airlockd restarts the proxy).
+os.kill(front[0], signal.SIGKILL)
+rc = p.exit_status()
+check("net_front_death_ends_keyholder", rc == 1, rc)
+p.sock.close()
+# The key holder killed: its front sees its control pair close and exits.
+p = start()
+front = children(p.proc.pid)
+p.kill9()
+check("net_keyholder_death_ends_front", len(front) == 1 and wait_gone(front[0]), front)
+p = start()
 p.close()
 
 malformed_cases(start, "net")

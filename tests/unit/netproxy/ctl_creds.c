@@ -92,6 +92,35 @@ static void creds_ok(void **state)
     json_decref(v);
 }
 
+/* The front's form (forwarded by the key holder without values): no
+ * "value" accepted, none given back; each real value is its sentinel. */
+static void creds_front(void **state)
+{
+    (void)state;
+    struct al_credset set = {0};
+    json_t *v =
+        parse("[{\"name\": \"openai\", \"sentinel\": \"sk-sent-1xxxxxxxxxxxxxxxxxxxxxxxx\", "
+              "\"inject_hosts\": [\"api.test\"]}]");
+    assert_int_equal(np_ctl_creds_decode_front(&set, v), 0);
+    assert_int_equal(set.len, 1);
+    assert_string_equal(set.v[0].name, "openai");
+    assert_string_equal(set.v[0].real, "sk-sent-1xxxxxxxxxxxxxxxxxxxxxxxx");
+    assert_int_equal(set.v[0].real_len, set.v[0].sentinel_len);
+    al_credset_free(&set);
+    /* the daemon's decoder wants the value */
+    assert_int_equal(np_ctl_creds_decode(&set, v), AL_EINVAL);
+    al_credset_free(&set);
+    json_decref(v);
+    /* a value for the front is refused (and not quoted) */
+    v = parse("[" CRED("\"openai\"", "\"sk-real-1\"", "\"sk-sent-1xxxxxxxxxxxxxxxxxxxxxxxx\"",
+                       "[\"api.test\"]") "]");
+    assert_int_equal(np_ctl_creds_decode_front(&set, v), AL_EINVAL);
+    assert_null(strstr(al_error_last(), "sk-real-1"));
+    assert_int_equal(set.len, 0);
+    al_credset_free(&set);
+    json_decref(v);
+}
+
 static void creds_malformed(void **state)
 {
     (void)state;
@@ -162,12 +191,35 @@ static void creds_malformed(void **state)
     json_decref(arr);
 }
 
+/* The key holder's step before forwarding: every "value" gone, the rest
+ * kept; then the front's decoder takes it. */
+static void creds_strip(void **state)
+{
+    (void)state;
+    json_t *v = parse("[{\"name\": \"k\", \"value\": \"zqSECRETzq\", \"sentinel\": "
+                      "\"sk-sentinelxxxxxxxxxxxxxxxxxxxx\", \"inject_hosts\": [\"api.test\"]}]");
+    np_ctl_creds_strip(v);
+    char *text = json_dumps(v, 0);
+    assert_null(strstr(text, "zqSECRETzq"));
+    assert_null(strstr(text, "value"));
+    assert_non_null(strstr(text, "sk-sentinel"));
+    free(text);
+    struct al_credset set = {0};
+    assert_int_equal(np_ctl_creds_decode_front(&set, v), 0);
+    al_credset_free(&set);
+    json_decref(v);
+    np_ctl_creds_strip(NULL);
+    v = parse("\"x\"");
+    np_ctl_creds_strip(v);
+    json_decref(v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(tls_ok_and_malformed),
-        cmocka_unit_test(creds_ok),
-        cmocka_unit_test(creds_malformed),
+        cmocka_unit_test(tls_ok_and_malformed), cmocka_unit_test(creds_ok),
+        cmocka_unit_test(creds_malformed),      cmocka_unit_test(creds_front),
+        cmocka_unit_test(creds_strip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
