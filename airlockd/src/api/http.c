@@ -48,6 +48,8 @@ static const struct ald_route routes[] = {
     {"DELETE", "/v1/sessions/*/files/**", ALD_BODY_NONE, 1, ald_route_file_delete, NULL},
     {"GET", "/v1/sessions/*/events", ALD_BODY_NONE, 1, ald_route_events, NULL},
     {"GET", "/v1/events", ALD_BODY_NONE, 1, ald_route_events, NULL},
+    {"GET", "/console", ALD_BODY_NONE, 0, ald_route_console, NULL},
+    {"GET", "/console/**", ALD_BODY_NONE, 0, ald_route_console, NULL},
 };
 
 #define N_ROUTES (sizeof(routes) / sizeof(*routes))
