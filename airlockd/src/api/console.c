@@ -10,7 +10,7 @@
  * and styles only from /console/ itself (no inline code, no eval), data
  * only from this server (fetch, WebSocket), never framed. */
 #define CONSOLE_CSP                                                                                \
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "             \
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "              \
     "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "                    \
     "form-action 'self'; frame-ancestors 'none'"
 
