@@ -256,6 +256,7 @@ try {
       return rows.length > 0 && rows.every((r) => r.children[1].textContent === "approval");
     }, POLL);
     await page.type("#f-decision", "allowed");
+    await page.type("#f-session", sid);
     await page.waitForFunction(() => {
       const rows = [...document.querySelectorAll("#audit tbody tr")];
       return rows.length === 1 && rows[0].textContent.includes("held.test:80");
