@@ -32,32 +32,30 @@ export async function render(main, params) {
   replace(main, h("h1", { class: "mono" }, "Job ", id), info, h("p", null, cancel), h("h2", null, "Output"), log);
   let j = show(await get(base));
 
-  // the log: follow the output while the job runs, else read it once
-  (async () => {
-    let offset = 0;
-    const dec = new TextDecoder();
-    while (!stopped) {
-      ctl = new AbortController();
-      try {
-        const r = await raw("GET", base + "/output?follow=1&offset=" + offset, { signal: ctl.signal });
-        const reader = r.body.getReader();
-        for (;;) {
-          const { value, done } = await reader.read();
-          if (done) break;
-          offset += value.length;
-          log.append(document.createTextNode(dec.decode(value, { stream: true })));
-          log.scrollTop = log.scrollHeight;
-        }
-      } catch (x) {
-        if (stopped) return;
+
+  // the log: the output kept so far (its last jobs.max_output_bytes),
+  // read again while the job runs and once more when it has finished
+  async function readLog() {
+    try {
+      const r = await raw("GET", base + "/output", { signal: (ctl = new AbortController()).signal });
+      const text = new TextDecoder().decode(await r.arrayBuffer());
+      const trunc = r.headers.get("X-Airlock-Output-Truncated") === "true";
+      if (log.textContent !== text || trunc) {
+        const atEnd = log.scrollTop + log.clientHeight >= log.scrollHeight - 4;
+        replace(log, trunc ? h("span", { class: "note" }, "[earlier output dropped]\n") : null, text);
+        if (atEnd) log.scrollTop = log.scrollHeight;
       }
-      if (FINAL.has(j.state)) return;
-      await new Promise((res) => setTimeout(res, 1500));
-    }
-  })();
+    } catch (x) { /* next time */ }
+  }
+  await readLog();
 
   const t = setInterval(async () => {
-    try { j = show(await get(base)); if (FINAL.has(j.state)) clearInterval(t); } catch (x) { /* next time */ }
+    if (stopped) return;
+    try {
+      j = show(await get(base));
+      await readLog();
+      if (FINAL.has(j.state)) clearInterval(t);
+    } catch (x) { /* next time */ }
   }, 1500);
   return () => { stopped = true; clearInterval(t); if (ctl) ctl.abort(); };
 }
