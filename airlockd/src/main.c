@@ -12,17 +12,22 @@
  * SIGKILL) and are re-adopted by the next start.
  */
 #include "airlockd/adapters/admin.h"
+#include "airlockd/adapters/forge.h"
 #include "airlockd/adapters/gitrepo.h"
 #include "airlockd/adapters/proxies.h"
 #include "airlockd/adapters/secrets.h"
 #include "airlockd/adapters/reaper.h"
 #include "airlockd/adapters/store.h"
+#include "airlockd/adapters/store_jobs.h"
 #include "airlockd/adapters/uidrange.h"
 #include "airlockd/adapters/up.h"
+#include "airlockd/adapters/webhooks.h"
 #include "airlockd/api/body.h"
 #include "airlockd/api/http.h"
+#include "airlockd/api/jobs_api.h"
 #include "airlockd/core/daemon.h"
 #include "airlockd/core/evbus.h"
+#include "airlockd/core/jobs.h"
 #include "airlockd/core/session.h"
 #include "airlockd/core/util.h"
 
@@ -252,6 +257,20 @@ static const struct ald_hooks hooks = {
             .load = ald_secrets_load,
             .trust_files = ald_secrets_trust_files,
         },
+    .forge =
+        {
+            .open_pr = ald_forge_open_pr,
+        },
+};
+
+/* What jobs need of the adapters and the api (airlockd/core/jobs.h). */
+static const struct ald_jobs_ops jobs_ops = {
+    .put = ald_jobstore_put,
+    .get = ald_jobstore_get,
+    .page = ald_jobstore_page,
+    .in_state = ald_jobstore_in_state,
+    .proc_get = ald_store_proc_get,
+    .create_req = ald_api_job_create_req,
 };
 
 /* The sessions whose sandboxes keep running when the daemon stops: every
@@ -287,6 +306,7 @@ static int serve(struct ald_config *cfg, size_t *live)
     snprintf(db, sizeof(db), "%s/airlockd.db", cfg->state_dir);
     int started = 0, http = 0;
     struct ald_uidr_claim uidr = {.record_fd = -1};
+    struct ald_jobstore *jobstore = NULL;
 
     /* Each session holds a few descriptors here (control socket, proxy
      * listeners): 500 sessions need more than the usual soft limit of 1024.
@@ -311,7 +331,8 @@ static int serve(struct ald_config *cfg, size_t *live)
      * airlockd/ */
     if (ald_find_binary(cfg->init_path, "init_path", "airlock-init", "../session",
                         "/usr/libexec/airlock", d.init_path, sizeof(d.init_path)) < 0 ||
-        ald_state_prepare(cfg->state_dir) < 0 || ald_store_open(&d.st, db) < 0) {
+        ald_state_prepare(cfg->state_dir) < 0 || ald_store_open(&d.st, db) < 0 ||
+        ald_webhooks_open(&d) < 0) {
         al_log(AL_LOG_ERROR, "%s", al_error_last());
         goto out;
     }
@@ -345,6 +366,11 @@ static int serve(struct ald_config *cfg, size_t *live)
         goto out;
     }
     started = 1;
+    if (ald_webhooks_start(&d) < 0 || ald_jobstore_open(&jobstore, db) < 0 ||
+        ald_jobs_start(&d, &jobs_ops, jobstore) < 0) {
+        al_log(AL_LOG_ERROR, "%s", al_error_last());
+        goto out;
+    }
     char bound[300] = "";
     if (ald_http_start(&d, bound, sizeof(bound)) < 0) {
         al_log(AL_LOG_ERROR, "%s", al_error_last());
@@ -377,8 +403,11 @@ out:
     pthread_mutex_unlock(&d.lock);
     if (http)
         ald_http_stop(&d);
+    ald_jobs_stop(&d); /* running jobs go on in their sandboxes */
+    ald_jobstore_close(jobstore);
     if (started)
         ald_sessions_stop(&d);
+    ald_webhooks_stop(&d);
     ald_uidr_release(&uidr);
     evbus_free(d.bus);
     ald_store_close(d.st);

@@ -147,11 +147,11 @@ void np_conn_accept(struct np_proxy *p, struct np_listener *l)
         dir_init(&c->up);
         dir_init(&c->down);
         al_buf_init(&c->fwd_head, NP_HTTP_HEAD_MAX + 512);
-        struct np_addr a;
+        struct al_addr a;
         char ip[48] = "?";
         uint16_t port = 0;
-        if (np_addr_from_sockaddr(&a, (struct sockaddr *)&ss) == 0) {
-            np_addr_format(&a, ip, sizeof(ip));
+        if (al_addr_from_sockaddr(&a, (struct sockaddr *)&ss) == 0) {
+            al_addr_format(&a, ip, sizeof(ip));
             port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
                                                  : ((struct sockaddr_in6 *)&ss)->sin6_port);
         }
@@ -637,7 +637,7 @@ void np_conn_event(struct np_conn *c, bool is_client, uint32_t events)
 
 static void connected(struct np_conn *c)
 {
-    np_addr_format(&c->cands[c->next_cand - 1], c->log.addr, sizeof(c->log.addr));
+    al_addr_format(&c->cands[c->next_cand - 1], c->log.addr, sizeof(c->log.addr));
     c->log.connect_us = np_now_us() - c->log.t_connect;
     c->log.decision = c->log.would_deny ? "would-deny" : "allow";
     c->deadline_ms = 0;
@@ -693,9 +693,9 @@ static void dial_next(struct np_conn *c)
     struct np_proxy *p = c->proxy;
 
     while (c->next_cand < c->n_cands) {
-        const struct np_addr *a = &c->cands[c->next_cand++];
+        const struct al_addr *a = &c->cands[c->next_cand++];
         struct sockaddr_storage ss;
-        socklen_t slen = np_addr_to_sockaddr(a, c->port, &ss);
+        socklen_t slen = al_addr_to_sockaddr(a, c->port, &ss);
         int fd = socket(a->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (fd < 0)
             continue;
@@ -750,15 +750,15 @@ void np_conn_resolved(struct np_conn *c)
     c->next_cand = 0;
     pthread_mutex_lock(&c->proxy->lock);
     for (size_t i = 0; i < job->n; i++) {
-        const struct np_addr *a = &job->addrs[i];
-        enum np_addr_class cls = np_addr_classify(a);
+        const struct al_addr *a = &job->addrs[i];
+        enum al_addr_class cls = al_addr_classify(a);
         const char *rule = NULL;
-        if (cls == NP_ADDR_PUBLIC ||
+        if (cls == AL_ADDR_PUBLIC ||
             (c->session->has_policy && np_rules_addr_allowed(&c->session->rules, a, &rule))) {
             c->cands[c->n_cands++] = *a;
         } else if (!bad_class) {
-            bad_class = np_addr_class_name(cls);
-            np_addr_format(a, first_bad, sizeof(first_bad));
+            bad_class = al_addr_class_name(cls);
+            al_addr_format(a, first_bad, sizeof(first_bad));
         }
     }
     pthread_mutex_unlock(&c->proxy->lock);
@@ -812,7 +812,7 @@ static void start_resolve(struct np_conn *c)
 static void relay_start(struct np_conn *c, const struct np_listener *l)
 {
     np_log_begin(c, "relay");
-    np_addr_format(&l->relay_addr, c->host, sizeof(c->host));
+    al_addr_format(&l->relay_addr, c->host, sizeof(c->host));
     c->port = l->relay_port;
     c->is_connect = true;
     c->require_sni = false;
@@ -882,7 +882,7 @@ void np_conn_decide(struct np_conn *c)
      * address guard is not part of the domain policy and is never relaxed
      * (an IP literal is dialled without the resolver's address check). */
     if (report_only && m != NP_MATCH_ALLOW &&
-        (!c->host_is_ip || np_addr_classify(&c->host_ip) == NP_ADDR_PUBLIC)) {
+        (!c->host_is_ip || al_addr_classify(&c->host_ip) == AL_ADDR_PUBLIC)) {
         c->log.would_deny = true;
         snprintf(c->log.reason, sizeof(c->log.reason), "blocked-by-policy");
         if (m != NP_MATCH_DENY)

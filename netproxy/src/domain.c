@@ -184,7 +184,7 @@ int np_rules_build(struct np_rules *out, const struct al_netpolicy *policy)
         }
         for (size_t i = 0; i < n; i++) {
             const char *text = policy->allowed_addresses.items[i];
-            if (np_cidr_parse(&out->addrs[i], text) < 0) {
+            if (al_cidr_parse(&out->addrs[i], text) < 0) {
                 err =
                     al_error_set(AL_EINVAL, "allowedAddresses: \"%s\" is not an IP or CIDR", text);
                 goto out;
@@ -232,7 +232,7 @@ static bool rule_matches(const struct np_rule *r, const char *host, size_t hlen,
 }
 
 enum np_match np_rules_match(const struct np_rules *rules, const char *host,
-                             const struct np_addr *ip, uint16_t port, const char **rule)
+                             const struct al_addr *ip, uint16_t port, const char **rule)
 {
     const char *dummy;
     if (!rule)
@@ -260,11 +260,11 @@ enum np_match np_rules_match(const struct np_rules *rules, const char *host,
     return NP_MATCH_NONE;
 }
 
-bool np_rules_addr_allowed(const struct np_rules *rules, const struct np_addr *addr,
+bool np_rules_addr_allowed(const struct np_rules *rules, const struct al_addr *addr,
                            const char **rule)
 {
     for (size_t i = 0; i < rules->n_addrs; i++) {
-        if (np_cidr_contains(&rules->addrs[i], addr)) {
+        if (al_cidr_contains(&rules->addrs[i], addr)) {
             if (rule)
                 *rule = rules->addr_text[i];
             return true;

@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "addr.h"
+#include "airlock/ipaddr.h"
 #include "airlock/netpolicy.h"
 
 #define NP_HOST_MAX 256 /* 253 + NUL, rounded */
@@ -16,7 +16,7 @@
  * checked: letters, digits, '-', '_' and dots, labels of 1..63 bytes, at most
  * 253 bytes. NUL or any other byte is refused. Writes a NUL-terminated result
  * into `out` (NP_HOST_MAX bytes). Returns 0 or AL_EINVAL.
- * Callers first try np_addr_parse(): IP literals are not names. */
+ * Callers first try al_addr_parse(): IP literals are not names. */
 int np_host_normalize(char *out, const char *host, size_t len);
 
 struct np_rule {
@@ -32,7 +32,7 @@ struct np_rules {
     size_t n_allow;
     struct np_rule *deny;
     size_t n_deny;
-    struct np_cidr *addrs; /* allowedAddresses */
+    struct al_cidr *addrs; /* allowedAddresses */
     char **addr_text;
     size_t n_addrs;
     bool require_sni_match;
@@ -64,11 +64,11 @@ void np_rules_free(struct np_rules *rules);
  * match only allowedAddresses, never a domain entry nor allowAllDomains.
  * *rule (may be NULL) receives the entry text that decided, or NULL. */
 enum np_match np_rules_match(const struct np_rules *rules, const char *host,
-                             const struct np_addr *ip, uint16_t port, const char **rule);
+                             const struct al_addr *ip, uint16_t port, const char **rule);
 
 /* True when allowedAddresses contains `addr` (this lifts the SSRF guard for
  * it). *rule receives the entry text. */
-bool np_rules_addr_allowed(const struct np_rules *rules, const struct np_addr *addr,
+bool np_rules_addr_allowed(const struct np_rules *rules, const struct al_addr *addr,
                            const char **rule);
 
 /* Whether the normalised `host` matches `pattern`, an allowedDomains-style

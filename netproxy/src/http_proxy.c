@@ -50,14 +50,14 @@ static int build_forward_head(struct np_conn *c, const char *buf, const struct n
  * included) become their canonical text; names are normalised. 0 or AL_EINVAL. */
 static int set_host(struct np_conn *c, const char *host)
 {
-    struct np_addr ip;
-    int rc = np_addr_parse(&ip, host, strlen(host));
+    struct al_addr ip;
+    int rc = al_addr_parse(&ip, host, strlen(host));
 
     c->host_is_ip = false;
     if (rc == 0) {
         c->host_is_ip = true;
         c->host_ip = ip;
-        np_addr_format(&ip, c->host, sizeof(c->host));
+        al_addr_format(&ip, c->host, sizeof(c->host));
         return 0;
     }
     if (rc != AL_ENOTFOUND)

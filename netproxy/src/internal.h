@@ -8,7 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "addr.h"
+#include "airlock/ipaddr.h"
 #include "airlock/buf.h"
 #include "airlock/netproxy.h"
 #include "domain.h"
@@ -55,7 +55,7 @@ struct np_listener {
     int fd;
     enum np_kind kind;
     struct np_session *session;
-    struct np_addr relay_addr; /* NP_RELAY: where every connection goes */
+    struct al_addr relay_addr; /* NP_RELAY: where every connection goes */
     uint16_t relay_port;
     struct np_ep ep;
     bool registered;
@@ -133,7 +133,7 @@ struct np_conn {
     bool is_connect; /* HTTP CONNECT (tunnel) */
     char host[NP_HOST_MAX];
     bool host_is_ip;
-    struct np_addr host_ip;
+    struct al_addr host_ip;
     uint16_t port;
     struct al_buf fwd_head; /* HTTP forward: rewritten head for upstream */
     uint64_t body_left;
@@ -151,7 +151,7 @@ struct np_conn {
 
     /* upstream */
     struct np_resolve_job *job;
-    struct np_addr cands[NP_RESOLVE_MAX]; /* checked addresses to dial, in order */
+    struct al_addr cands[NP_RESOLVE_MAX]; /* checked addresses to dial, in order */
     size_t n_cands, next_cand;
     char up_host[NP_HOST_MAX]; /* what the open upstream connection is for */
     uint16_t up_port;

@@ -244,7 +244,7 @@ int np_proxy_add_listener(np_proxy *proxy, int listen_fd, enum np_kind kind, con
 
 /* Parses "IPv4:PORT" or "[IPv6]:PORT" (numeric only: a relay never looks a
  * name up). 0 or AL_EINVAL. */
-static int parse_target(struct np_addr *out_addr, uint16_t *out_port, const char *target)
+static int parse_target(struct al_addr *out_addr, uint16_t *out_port, const char *target)
 {
     const char *colon = strrchr(target, ':');
     char *end;
@@ -262,7 +262,7 @@ static int parse_target(struct np_addr *out_addr, uint16_t *out_port, const char
     errno = 0;
     unsigned long port = strtoul(colon + 1, &end, 10);
     if (errno || end == colon + 1 || *end || port == 0 || port > 65535 || colon[1] == '-' ||
-        np_addr_parse(out_addr, target, hlen) != 0)
+        al_addr_parse(out_addr, target, hlen) != 0)
         return al_error_set(AL_EINVAL, "relay target \"%s\": expected IP:PORT", target);
     *out_port = (uint16_t)port;
     return 0;

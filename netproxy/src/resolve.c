@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 struct override_answer {
-    struct np_addr addrs[NP_RESOLVE_MAX];
+    struct al_addr addrs[NP_RESOLVE_MAX];
     size_t n;
 };
 
@@ -69,8 +69,8 @@ static void job_getaddrinfo(struct np_resolve_job *job)
         return;
     }
     for (struct addrinfo *ai = res; ai && job->n < NP_RESOLVE_MAX; ai = ai->ai_next) {
-        struct np_addr a;
-        if (np_addr_from_sockaddr(&a, ai->ai_addr) < 0)
+        struct al_addr a;
+        if (al_addr_from_sockaddr(&a, ai->ai_addr) < 0)
             continue;
         bool dup = false;
         for (size_t i = 0; i < job->n; i++)
@@ -134,7 +134,7 @@ static int dns_query(struct __res_state *st, struct np_resolve_job *job, ns_type
         return AL_EIO;
     for (int i = 0; i < ns_msg_count(h, ns_s_an) && job->n < NP_RESOLVE_MAX; i++) {
         ns_rr rr;
-        struct np_addr a;
+        struct al_addr a;
         if (ns_parserr(&h, ns_s_an, i, &rr) < 0)
             return AL_EIO;
         if (ns_rr_class(rr) != ns_c_in || ns_rr_type(rr) != type)
@@ -351,7 +351,7 @@ int np_resolver_add_override(struct np_resolver *r, const char *name, const char
     while (*p) {
         const char *comma = strchr(p, ',');
         size_t len = comma ? (size_t)(comma - p) : strlen(p);
-        if (ans.n == NP_RESOLVE_MAX || np_addr_parse(&ans.addrs[ans.n], p, len) != 0)
+        if (ans.n == NP_RESOLVE_MAX || al_addr_parse(&ans.addrs[ans.n], p, len) != 0)
             return al_error_set(AL_EINVAL, "hosts override for %s: bad address list \"%s\"", name,
                                 addrs);
         ans.n++;

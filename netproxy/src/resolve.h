@@ -7,14 +7,14 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
-#include "addr.h"
+#include "airlock/ipaddr.h"
 #include "domain.h"
 
 #define NP_RESOLVE_MAX 8 /* answers kept per lookup */
 
 struct np_resolve_job {
     char name[NP_HOST_MAX];               /* in: normalised host name */
-    struct np_addr addrs[NP_RESOLVE_MAX]; /* out */
+    struct al_addr addrs[NP_RESOLVE_MAX]; /* out */
     size_t n;                             /* out: number of answers */
     int err;                              /* out: 0, AL_ENOTFOUND, AL_EIO */
     void *owner;                          /* caller's; touched only by the loop thread */

@@ -85,7 +85,7 @@ int np_socks5_parse_request(struct np_socks5_request *out, const uint8_t *buf, s
         r->is_ip = true;
         r->addr.family = r->atyp == 1 ? AF_INET : AF_INET6;
         memcpy(r->addr.bytes, buf + 4, alen);
-        np_addr_format(&r->addr, r->host, sizeof(r->host));
+        al_addr_format(&r->addr, r->host, sizeof(r->host));
     }
     r->port = (uint16_t)(buf[need - 2] << 8 | buf[need - 1]);
     if (r->port == 0)
@@ -93,7 +93,7 @@ int np_socks5_parse_request(struct np_socks5_request *out, const uint8_t *buf, s
     return (int)need;
 }
 
-size_t np_socks5_reply(uint8_t *out, uint8_t code, const struct np_addr *bound, uint16_t port)
+size_t np_socks5_reply(uint8_t *out, uint8_t code, const struct al_addr *bound, uint16_t port)
 {
     size_t n = 4;
     out[0] = 5;

@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "addr.h"
+#include "airlock/ipaddr.h"
 
 enum np_socks5_reply {
     NP_SOCKS5_SUCCEEDED = 0x00,
@@ -29,7 +29,7 @@ struct np_socks5_request {
     uint8_t atyp;   /* 1 IPv4, 3 domain, 4 IPv6 */
     char host[256]; /* domain as sent, or the IP literal's text; NUL-terminated */
     bool is_ip;     /* atyp 1 or 4: `addr` is set */
-    struct np_addr addr;
+    struct al_addr addr;
     uint16_t port;
     uint8_t reply; /* on error: the reply code to send */
 };
@@ -49,6 +49,6 @@ int np_socks5_parse_request(struct np_socks5_request *out, const uint8_t *buf, s
 
 /* Writes a reply with `code` and bound address `bound` (NULL: 0.0.0.0:0)
  * into `out` (at least 22 bytes). Returns its length. */
-size_t np_socks5_reply(uint8_t *out, uint8_t code, const struct np_addr *bound, uint16_t port);
+size_t np_socks5_reply(uint8_t *out, uint8_t code, const struct al_addr *bound, uint16_t port);
 
 #endif

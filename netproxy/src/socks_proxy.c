@@ -41,7 +41,7 @@ static void on_greeting(struct np_conn *c)
 static void on_request(struct np_conn *c)
 {
     struct np_socks5_request r;
-    struct np_addr ip;
+    struct al_addr ip;
     int n = np_socks5_parse_request(&r, (const uint8_t *)c->in, c->in_len);
 
     if (n == 0)
@@ -62,12 +62,12 @@ static void on_request(struct np_conn *c)
         c->host_ip = r.addr;
         snprintf(c->host, sizeof(c->host), "%s", r.host);
     } else {
-        int rc = np_addr_parse(&ip, r.host, strlen(r.host));
+        int rc = al_addr_parse(&ip, r.host, strlen(r.host));
         if (rc == 0) {
             /* a numeric "domain" is the address it spells, never a name */
             c->host_is_ip = true;
             c->host_ip = ip;
-            np_addr_format(&ip, c->host, sizeof(c->host));
+            al_addr_format(&ip, c->host, sizeof(c->host));
         } else if (rc != AL_ENOTFOUND || np_host_normalize(c->host, r.host, strlen(r.host)) < 0) {
             np_conn_refuse(c, 400, "bad-request", 0x02,
                            "airlock: invalid host name in SOCKS5 request");
@@ -89,14 +89,14 @@ void np_socks_on_connected(struct np_conn *c)
 {
     struct sockaddr_storage ss;
     socklen_t len = sizeof(ss);
-    struct np_addr bound;
+    struct al_addr bound;
     uint16_t port = 0;
     uint8_t rep[32];
 
     memset(&bound, 0, sizeof(bound));
     bound.family = AF_INET;
     if (getsockname(c->ufd, (struct sockaddr *)&ss, &len) == 0 &&
-        np_addr_from_sockaddr(&bound, (struct sockaddr *)&ss) == 0)
+        al_addr_from_sockaddr(&bound, (struct sockaddr *)&ss) == 0)
         port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
                                              : ((struct sockaddr_in6 *)&ss)->sin6_port);
     size_t n = np_socks5_reply(rep, NP_SOCKS5_SUCCEEDED, &bound, port);

@@ -1193,7 +1193,7 @@ void np_tt_start(struct np_conn *c)
     snprintf(w->host, sizeof(w->host), "%s", c->host);
     w->host_is_ip = c->host_is_ip;
     w->port = c->port;
-    w->ua_len = np_addr_to_sockaddr(&c->cands[c->next_cand - 1], c->port, &w->ua);
+    w->ua_len = al_addr_to_sockaddr(&c->cands[c->next_cand - 1], c->port, &w->ua);
     al_buf_init(&w->early_out, 4096);
     al_buf_init(&w->cout, OUT_MAX);
     al_buf_init(&w->uout, OUT_MAX);

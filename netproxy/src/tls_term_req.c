@@ -113,12 +113,12 @@ static bool coding_header(const char *buf, const struct np_http_header *h)
 static bool host_matches(const struct np_tt_ctx *ctx, const struct np_http_request *rq)
 {
     char norm[NP_HOST_MAX];
-    struct np_addr ip;
+    struct al_addr ip;
 
     if (rq->port && rq->port != ctx->port)
         return false;
-    if (np_addr_parse(&ip, rq->host, strlen(rq->host)) == 0) {
-        np_addr_format(&ip, norm, sizeof(norm));
+    if (al_addr_parse(&ip, rq->host, strlen(rq->host)) == 0) {
+        al_addr_format(&ip, norm, sizeof(norm));
         return ctx->host_is_ip && strcmp(norm, ctx->host) == 0;
     }
     return !ctx->host_is_ip && np_host_normalize(norm, rq->host, strlen(rq->host)) == 0 &&

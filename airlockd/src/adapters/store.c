@@ -2,6 +2,8 @@
 
 #include "airlockd/core/util.h"
 
+#include "sqlite_conn.h"
+
 #include "airlock/error.h"
 
 #include <openssl/crypto.h>
@@ -142,33 +144,19 @@ struct ald_store {
 
 static int db_fail(struct ald_store *st, const char *what)
 {
-    return al_error_set(AL_EIO, "database: %s: %s", what, sqlite3_errmsg(st->db));
+    return ald_sql_fail(st->db, what);
 }
 
 /* Returns the prepared statement for `q`, reset and with its bindings
  * cleared; NULL on error (al_error_last() says why). Caller holds st->lock. */
 static sqlite3_stmt *stmt(struct ald_store *st, enum q q)
 {
-    sqlite3_stmt *s = st->stmts[q];
-    if (!s) {
-        if (sqlite3_prepare_v3(st->db, queries[q], -1, SQLITE_PREPARE_PERSISTENT, &s, NULL) !=
-            SQLITE_OK) {
-            db_fail(st, "prepare");
-            return NULL;
-        }
-        st->stmts[q] = s;
-    }
-    sqlite3_reset(s);
-    sqlite3_clear_bindings(s);
-    return s;
+    return ald_sql_stmt(st->db, &st->stmts[q], queries[q]);
 }
 
 static void bind_text(sqlite3_stmt *s, int i, const char *v)
 {
-    if (v)
-        sqlite3_bind_text(s, i, v, -1, SQLITE_TRANSIENT);
-    else
-        sqlite3_bind_null(s, i);
+    ald_sql_bind_text(s, i, v);
 }
 
 /* Binds a JSON value as its compact text; AL_ENOMEM when it cannot be dumped. */
@@ -214,24 +202,10 @@ int ald_store_open(struct ald_store **out, const char *path)
     if (!st)
         return AL_ENOMEM;
     pthread_mutex_init(&st->lock, NULL);
-    int err = 0;
-    if (sqlite3_open_v2(path, &st->db,
-                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                        NULL) != SQLITE_OK) {
-        err = al_error_set(AL_EIO, "database %s: %s", path,
-                           st->db ? sqlite3_errmsg(st->db) : "out of memory");
-        goto out;
-    }
-    sqlite3_busy_timeout(st->db, 5000);
     char *msg = NULL;
-    if (sqlite3_exec(st->db,
-                     "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-                     " PRAGMA foreign_keys=ON; PRAGMA wal_autocheckpoint=0;",
-                     NULL, NULL, &msg) != SQLITE_OK) {
-        err = al_error_set(AL_EIO, "database %s: %s", path, msg ? msg : "pragma failed");
-        sqlite3_free(msg);
+    int err = ald_sql_open(&st->db, path, "PRAGMA foreign_keys=ON;");
+    if (err < 0)
         goto out;
-    }
     sqlite3_stmt *v = NULL;
     int version = 0;
     if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &v, NULL) == SQLITE_OK &&

@@ -674,8 +674,9 @@ static int check_repo(struct ald_create_req *out, json_t *root, const struct ald
 int ald_body_create(struct ald_create_req *out, const char *data, size_t len,
                     const struct ald_config *cfg, const char *user, struct ald_apierr *e)
 {
-    static const char *const known[] = {"settings", "limits", "env",    "mode",        "metadata",
-                                        "repo",     "base",   "branch", "credentials", NULL};
+    static const char *const known[] = {"settings",    "limits",  "env",  "mode",
+                                        "metadata",    "repo",    "base", "branch",
+                                        "credentials", "webhook", NULL};
     memset(out, 0, sizeof(*out));
     al_policy_init(&out->policy);
     out->limits = cfg->limits_default;
@@ -722,6 +723,14 @@ int ald_body_create(struct ald_create_req *out, const char *data, size_t len,
      * tunnels are terminated (with its own CA) whatever its settings say */
     if (out->n_creds)
         out->policy.net.tls_terminate = 1;
+    /* its URL is checked (and resolved) by core, ald_webhook_session_prepare */
+    if ((v = json_object_get(root, "webhook")) && !json_is_null(v)) {
+        if (!json_is_object(v)) {
+            err = bad_type(e, "webhook", "an object {\"url\", \"secret\"}");
+            goto out;
+        }
+        out->webhook = json_incref(v);
+    }
     if (!out->env || !out->metadata)
         err = ald_apierr_set(e, 500, "internal", NULL, "out of memory");
 out:

@@ -48,6 +48,13 @@ static const struct ald_route routes[] = {
     {"DELETE", "/v1/sessions/*/files/**", ALD_BODY_NONE, 1, ald_route_file_delete, NULL},
     {"GET", "/v1/sessions/*/events", ALD_BODY_NONE, 1, ald_route_events, NULL},
     {"GET", "/v1/events", ALD_BODY_NONE, 1, ald_route_events, NULL},
+    {"POST", "/v1/jobs", ALD_BODY_JSON, 1, ald_route_job_create, NULL},
+    {"GET", "/v1/jobs", ALD_BODY_NONE, 1, ald_route_job_list, NULL},
+    {"GET", "/v1/jobs/*", ALD_BODY_NONE, 1, ald_route_job_get, NULL},
+    {"GET", "/v1/jobs/*/output", ALD_BODY_NONE, 1, ald_route_job_output, NULL},
+    {"POST", "/v1/jobs/*/cancel", ALD_BODY_JSON, 1, ald_route_job_cancel, NULL},
+    {"GET", "/v1/webhooks/deliveries", ALD_BODY_NONE, 1, ald_route_webhook_deliveries, NULL},
+    {"POST", "/v1/hooks/github", ALD_BODY_RAW, 0, ald_route_hook_github, NULL},
     {"GET", "/console", ALD_BODY_NONE, 0, ald_route_console, NULL},
     {"GET", "/console/**", ALD_BODY_NONE, 0, ald_route_console, NULL},
 };

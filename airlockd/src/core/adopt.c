@@ -107,6 +107,8 @@ static struct ald_session *session_load(const struct ald *d, json_t *pub, json_t
     json_t *env = json_object_get(priv, "env");
     s->env = json_is_object(env) ? json_incref(env) : json_object();
     s->px.netpolicy = netpolicy;
+    json_t *wh = json_object_get(priv, "webhook");
+    s->webhook = json_is_object(wh) ? json_incref(wh) : NULL;
     json_t *git = json_object_get(priv, "git");
     if (json_is_object(git) && d->hooks.git.load(s, git) < 0)
         al_log(AL_LOG_WARN, "session %s: bad stored repository", s->id);

@@ -5,6 +5,7 @@
 #include "airlockd/core/daemon.h"
 #include "airlockd/core/session.h"
 #include "airlockd/core/util.h"
+#include "airlockd/core/webhook.h"
 
 #include "airlock/error.h"
 
@@ -25,13 +26,20 @@ json_t *ald_approval_json(const struct ald_approval *a)
 
 void ald_approval_event(struct ald *d, struct ald_session *s, struct ald_approval *a)
 {
+    json_t *notify = NULL;
     pthread_mutex_lock(&d->lock);
+    /* a session that asked for it hears of each new pending approval */
+    if (s->webhook && strcmp(a->state, "pending") == 0)
+        notify = json_pack("{s:s, s:o}", "session", s->id, "approval", ald_approval_json(a));
     json_t *ev = a->kind ? json_pack("{s:s, s:s, s:s, s:i, s:s}", "approval", a->id, "kind",
                                      a->kind, "host", a->host, "port", a->port, "state", a->state)
                          : json_pack("{s:s, s:s, s:O, s:s}", "approval", a->id, "kind", "exec",
                                      "argv", a->argv, "state", a->state);
     pthread_mutex_unlock(&d->lock);
     ald_event(d, s->id, s->user, "approval", ev);
+    if (notify)
+        ald_webhook_session_notify(d, s->id, s->user, s->webhook, "approval.pending", notify);
+    json_decref(notify);
 }
 
 int ald_approval_wait(struct ald *d, struct ald_session *s, json_t *argv, struct ald_fault *f)

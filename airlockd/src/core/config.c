@@ -38,7 +38,9 @@ int ald_config_init(struct ald_config *cfg)
     cfg->event_retention = 1024;
     cfg->px_enabled = 1;
     cfg->px_approval_timeout_s = 60;
-    if (ald_gitpolicy_init(&cfg->git) < 0) {
+    cfg->jobs = (struct ald_jobs_config){4, 2, 1024 * 1024, 3600, 86400};
+    cfg->webhooks = (struct ald_webhook_config){0, 10, 1000, 600, 86400};
+    if (ald_gitpolicy_init(&cfg->git) < 0 || ald_forgecfg_init(&cfg->forge) < 0) {
         ald_config_free(cfg);
         return AL_ENOMEM;
     }
@@ -89,6 +91,7 @@ void ald_config_free(struct ald_config *cfg)
     hidden_paths_clear(cfg);
     ald_gitpolicy_free(&cfg->git);
     ald_grants_free(&cfg->grants);
+    ald_forgecfg_free(&cfg->forge);
     memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -336,6 +339,31 @@ static int load_proxies(const struct cfg_ctx *c, json_t *v)
     return err;
 }
 
+/* "jobs": {"max_running", "max_running_per_user", "max_output_bytes",
+ * "default_timeout_s", "max_timeout_s"} (docs/jobs.md). */
+static int load_jobs(const struct cfg_ctx *c, json_t *v)
+{
+    static const char *const names[] = {"max_running",      "max_running_per_user",
+                                        "max_output_bytes", "default_timeout_s",
+                                        "max_timeout_s",    NULL};
+    struct ald_jobs_config *j = &c->cfg->jobs;
+    int err = load_section(c, "jobs", v, names);
+    json_t *x;
+    if (err == 0 && (x = json_object_get(v, "max_running")))
+        err = get_u64(c, "jobs.max_running", x, 1, 100000, &j->max_running);
+    if (err == 0 && (x = json_object_get(v, "max_running_per_user")))
+        err = get_u64(c, "jobs.max_running_per_user", x, 1, 100000, &j->max_running_per_user);
+    if (err == 0 && (x = json_object_get(v, "max_output_bytes")))
+        err = get_u64(c, "jobs.max_output_bytes", x, 1024, 1ULL << 32, &j->max_output_bytes);
+    if (err == 0 && (x = json_object_get(v, "default_timeout_s")))
+        err = get_u64(c, "jobs.default_timeout_s", x, 1, 30ULL * 86400, &j->default_timeout_s);
+    if (err == 0 && (x = json_object_get(v, "max_timeout_s")))
+        err = get_u64(c, "jobs.max_timeout_s", x, 1, 30ULL * 86400, &j->max_timeout_s);
+    if (err == 0 && j->default_timeout_s > j->max_timeout_s)
+        err = fail(c, "jobs.default_timeout_s", "above jobs.max_timeout_s");
+    return err;
+}
+
 /* "hidden_paths": replaces the default list. */
 static int load_hidden_paths(const struct cfg_ctx *c, const char *k, json_t *v)
 {
@@ -357,6 +385,31 @@ static int load_hidden_paths(const struct cfg_ctx *c, const char *k, json_t *v)
         c->cfg->hidden_paths[c->cfg->n_hidden_paths++] = path;
     }
     return 0;
+}
+
+/* "webhooks": {"allow_private", "timeout_s", "retry_initial_ms",
+ * "retry_max_delay_s", "retry_for_s"} (docs/webhooks.md). */
+static int load_webhooks(const struct cfg_ctx *c, json_t *v)
+{
+    static const char *const names[] = {"allow_private",     "timeout_s",   "retry_initial_ms",
+                                        "retry_max_delay_s", "retry_for_s", NULL};
+    struct ald_webhook_config *w = &c->cfg->webhooks;
+    int err = load_section(c, "webhooks", v, names);
+    json_t *x;
+    if (err == 0 && (x = json_object_get(v, "allow_private"))) {
+        if (!json_is_boolean(x))
+            return fail(c, "webhooks.allow_private", "expected true or false");
+        w->allow_private = json_is_true(x);
+    }
+    if (err == 0 && (x = json_object_get(v, "timeout_s")))
+        err = get_u64(c, "webhooks.timeout_s", x, 1, 300, &w->timeout_s);
+    if (err == 0 && (x = json_object_get(v, "retry_initial_ms")))
+        err = get_u64(c, "webhooks.retry_initial_ms", x, 10, 3600 * 1000, &w->retry_initial_ms);
+    if (err == 0 && (x = json_object_get(v, "retry_max_delay_s")))
+        err = get_u64(c, "webhooks.retry_max_delay_s", x, 1, 86400, &w->retry_max_delay_s);
+    if (err == 0 && (x = json_object_get(v, "retry_for_s")))
+        err = get_u64(c, "webhooks.retry_for_s", x, 1, 30ULL * 86400, &w->retry_for_s);
+    return err;
 }
 
 static int load_top(const struct cfg_ctx *c, const char *k, json_t *v)
@@ -397,6 +450,14 @@ static int load_top(const struct cfg_ctx *c, const char *k, json_t *v)
         return ald_gitpolicy_load(&cfg->git, c->name, v);
     if (strcmp(k, "grants") == 0)
         return ald_grants_load(&cfg->grants, c->name, v);
+    if (strcmp(k, "jobs") == 0)
+        return load_jobs(c, v);
+    if (strcmp(k, "webhooks") == 0)
+        return load_webhooks(c, v);
+    if (strcmp(k, "forge") == 0)
+        return ald_forgecfg_load_forge(&cfg->forge, c->name, v);
+    if (strcmp(k, "hooks") == 0)
+        return ald_forgecfg_load_hooks(&cfg->forge, c->name, v);
     if (strcmp(k, "uid_range") == 0) {
         static const char *const names[] = {"start", "count", NULL};
         int err = load_section(c, k, v, names);

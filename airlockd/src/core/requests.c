@@ -9,6 +9,7 @@ void ald_create_req_free(struct ald_create_req *r)
     al_policy_free(&r->policy);
     json_decref(r->env);
     json_decref(r->metadata);
+    json_decref(r->webhook);
     free(r->repo);
     free(r->base);
     free(r->branch);

@@ -3,6 +3,7 @@
 #include "airlockd/core/daemon.h"
 
 #include "airlockd/core/approval.h"
+#include "airlockd/core/webhook.h"
 
 #include "airlockd/core/control.h"
 #include "airlockd/core/process.h"
@@ -104,13 +105,18 @@ static json_t *record_json(const struct sbs_record *r)
 /* Private fields the daemon needs after a restart. Caller holds d->lock. */
 static json_t *session_priv_json(const struct ald_session *s)
 {
-    return json_pack("{s:I, s:I, s:I, s:O, s:o, s:b, s:I, s:I, s:O?, s:O?, s:O?}", "uid",
-                     (json_int_t)s->uid, "next_proc", (json_int_t)s->procs.next, "ended_ms",
-                     (json_int_t)s->ended_ms, "env", s->env, "record",
-                     s->sandbox.have_record ? record_json(&s->sandbox.conn.rec) : json_null(),
-                     "workspace_kept", s->workspace_kept, "last_active_ms",
-                     (json_int_t)s->last_active_ms, "created_ms", (json_int_t)s->created_ms,
-                     "netpolicy", s->px.netpolicy, "git", s->git.repo, "creds", s->creds.rec);
+    json_t *priv = json_pack(
+        "{s:I, s:I, s:I, s:O, s:o, s:b, s:I, s:I, s:O?, s:O?, s:O?}", "uid", (json_int_t)s->uid,
+        "next_proc", (json_int_t)s->procs.next, "ended_ms", (json_int_t)s->ended_ms, "env", s->env,
+        "record", s->sandbox.have_record ? record_json(&s->sandbox.conn.rec) : json_null(),
+        "workspace_kept", s->workspace_kept, "last_active_ms", (json_int_t)s->last_active_ms,
+        "created_ms", (json_int_t)s->created_ms, "netpolicy", s->px.netpolicy, "git", s->git.repo,
+        "creds", s->creds.rec);
+    if (priv && s->webhook && json_object_set(priv, "webhook", s->webhook) < 0) {
+        json_decref(priv);
+        priv = NULL;
+    }
+    return priv;
 }
 
 int ald_session_save(struct ald *d, struct ald_session *s)
@@ -157,6 +163,7 @@ static void session_free(struct ald_session *s)
     json_decref(s->git.env);
     json_decref(s->metadata);
     json_decref(s->env);
+    json_decref(s->webhook);
     ald_session_creds_clear(&s->creds);
     pthread_mutex_destroy(&s->sandbox.send_lock);
     pthread_mutex_destroy(&s->sandbox.recv_lock);
@@ -530,6 +537,9 @@ int ald_session_create(struct ald *d, const struct ald_principal *who, struct al
     /* Its HTTP secrets (checked against the store: a 4xx makes no session)
      * and its CA, before anything of it is saved or built. */
     int cerr = d->hooks.creds.prepare(d, s, req, f);
+    /* its webhook: URL checked (SSRF guard), secret sealed */
+    if (cerr == 0 && req->webhook)
+        cerr = ald_webhook_session_prepare(d, id, req->webhook, &s->webhook, f);
     if (cerr < 0) {
         json_decref(netpolicy);
         if (idem_key)

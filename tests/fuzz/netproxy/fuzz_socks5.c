@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "addr.h"
+#include "airlock/ipaddr.h"
 #include "domain.h"
 #include "socks5.h"
 
@@ -27,14 +27,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if ((size_t)n > size || r.port == 0 || strlen(r.host) >= sizeof(r.host))
             __builtin_trap();
         char norm[NP_HOST_MAX];
-        struct np_addr a;
-        if (np_addr_parse(&a, r.host, strlen(r.host)) > 0)
+        struct al_addr a;
+        if (al_addr_parse(&a, r.host, strlen(r.host)) > 0)
             __builtin_trap();
         if (np_host_normalize(norm, r.host, strlen(r.host)) == 0 && memchr(norm, 0, strlen(norm)))
             __builtin_trap();
     }
-    struct np_addr a;
-    np_addr_parse(&a, (const char *)data, size);
+    struct al_addr a;
+    al_addr_parse(&a, (const char *)data, size);
     char norm[NP_HOST_MAX];
     np_host_normalize(norm, (const char *)data, size);
     return 0;

@@ -436,6 +436,33 @@ static void test_grants(void **state)
                  "grants.alice.allowedAddresses[0]");
 }
 
+static void test_jobs(void **state)
+{
+    (void)state;
+    struct ald_config c;
+    assert_int_equal(ald_config_init(&c), 0);
+    assert_int_equal(c.jobs.max_running, 4);
+    assert_int_equal(c.jobs.max_running_per_user, 2);
+    assert_int_equal(c.jobs.max_output_bytes, 1024 * 1024);
+    assert_int_equal(load(&c, "{\"jobs\": {\"max_running\": 9, \"max_running_per_user\": 3,"
+                              " \"max_output_bytes\": 4096, \"default_timeout_s\": 60,"
+                              " \"max_timeout_s\": 120}}"),
+                     0);
+    assert_int_equal(c.jobs.max_running, 9);
+    assert_int_equal(c.jobs.max_running_per_user, 3);
+    assert_int_equal(c.jobs.max_output_bytes, 4096);
+    assert_int_equal(c.jobs.default_timeout_s, 60);
+    assert_int_equal(c.jobs.max_timeout_s, 120);
+    ald_config_free(&c);
+    expect_error("{\"jobs\": {\"max_running\": 0}}", "jobs.max_running");
+    expect_error("{\"jobs\": {\"max_running_per_user\": \"2\"}}", "jobs.max_running_per_user");
+    expect_error("{\"jobs\": {\"max_output_bytes\": 10}}", "jobs.max_output_bytes");
+    expect_error("{\"jobs\": {\"default_timeout_s\": 100, \"max_timeout_s\": 50}}",
+                 "jobs.default_timeout_s");
+    expect_error("{\"jobs\": {\"nope\": 1}}", "jobs.nope");
+    expect_error("{\"jobs\": []}", "jobs");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -443,7 +470,7 @@ int main(void)
         cmocka_unit_test(test_errors),     cmocka_unit_test(test_listen_split),
         cmocka_unit_test(test_file),       cmocka_unit_test(test_proxies),
         cmocka_unit_test(test_git),        cmocka_unit_test(test_grants),
-        cmocka_unit_test(test_token_keys),
+        cmocka_unit_test(test_token_keys), cmocka_unit_test(test_jobs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -96,12 +96,12 @@ static void match_table(void **state)
     assert_int_equal(np_rules_match(&rules, norm, NULL, 443, NULL), NP_MATCH_DENY);
 
     /* IP literals match only allowedAddresses */
-    struct np_addr a;
+    struct al_addr a;
     const char *rule = NULL;
-    assert_int_equal(np_addr_parse(&a, "127.0.0.2", 9), 0);
+    assert_int_equal(al_addr_parse(&a, "127.0.0.2", 9), 0);
     assert_int_equal(np_rules_match(&rules, "127.0.0.2", &a, 80, &rule), NP_MATCH_ALLOW);
     assert_string_equal(rule, "127.0.0.2/32");
-    assert_int_equal(np_addr_parse(&a, "127.0.0.1", 9), 0);
+    assert_int_equal(al_addr_parse(&a, "127.0.0.1", 9), 0);
     assert_int_equal(np_rules_match(&rules, "127.0.0.1", &a, 80, NULL), NP_MATCH_NONE);
 
     np_rules_free(&rules);
@@ -114,13 +114,13 @@ static void ip_entries_never_match_via_wildcards(void **state)
 {
     struct al_netpolicy p;
     struct np_rules rules;
-    struct np_addr a;
+    struct al_addr a;
 
     memset(&p, 0, sizeof(p));
     push(&p.allowed_domains, "*.0.0.1");
     push(&p.allowed_domains, "127.0.0.1");
     assert_int_equal(np_rules_build(&rules, &p), 0);
-    assert_int_equal(np_addr_parse(&a, "127.0.0.1", 9), 0);
+    assert_int_equal(al_addr_parse(&a, "127.0.0.1", 9), 0);
     assert_int_equal(np_rules_match(&rules, "127.0.0.1", &a, 80, NULL), NP_MATCH_NONE);
     np_rules_free(&rules);
     al_strlist_free(&p.allowed_domains);
@@ -132,7 +132,7 @@ static void allow_all_and_deny_star(void **state)
 {
     struct al_netpolicy p;
     struct np_rules rules;
-    struct np_addr a;
+    struct al_addr a;
     const char *rule = NULL;
 
     memset(&p, 0, sizeof(p));
@@ -146,7 +146,7 @@ static void allow_all_and_deny_star(void **state)
     assert_int_equal(np_rules_match(&rules, "bad.test", NULL, 443, NULL), NP_MATCH_DENY);
     assert_int_equal(np_rules_match(&rules, "any.example", NULL, 25, &rule), NP_MATCH_DENY);
     assert_string_equal(rule, "*:25");
-    assert_int_equal(np_addr_parse(&a, "8.8.8.8", 7), 0);
+    assert_int_equal(al_addr_parse(&a, "8.8.8.8", 7), 0);
     assert_int_equal(np_rules_match(&rules, "8.8.8.8", &a, 443, NULL), NP_MATCH_NONE);
     np_rules_free(&rules);
     al_strlist_free(&p.allowed_domains);

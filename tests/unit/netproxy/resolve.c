@@ -60,7 +60,7 @@ static void overrides_rotate_and_hosts_only(void **state)
     memcpy(job.name, "rebind.test", sizeof("rebind.test"));
     assert_int_equal(np_resolver_submit(r, &job), 1);
     assert_int_equal(job.n, 1);
-    np_addr_format(&job.addrs[0], text, sizeof(text));
+    al_addr_format(&job.addrs[0], text, sizeof(text));
     assert_string_equal(text, "192.0.2.7");
     assert_int_equal(np_resolver_submit(r, &job), 1);
     assert_int_equal(job.n, 2); /* the second answer, then back to the first */

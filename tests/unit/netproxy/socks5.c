@@ -85,13 +85,13 @@ static void refused(void **state)
 static void reply_format(void **state)
 {
     uint8_t out[32];
-    struct np_addr a;
-    assert_int_equal(np_addr_parse(&a, "10.0.0.1", 8), 0);
+    struct al_addr a;
+    assert_int_equal(al_addr_parse(&a, "10.0.0.1", 8), 0);
     assert_int_equal(np_socks5_reply(out, 0, &a, 1080), 10);
     assert_memory_equal(out, "\x05\x00\x00\x01\x0a\x00\x00\x01\x04\x38", 10);
     assert_int_equal(np_socks5_reply(out, 2, NULL, 0), 10);
     assert_int_equal(out[1], 2);
-    assert_int_equal(np_addr_parse(&a, "::1", 3), 0);
+    assert_int_equal(al_addr_parse(&a, "::1", 3), 0);
     assert_int_equal(np_socks5_reply(out, 0, &a, 1), 22);
 }
 

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "airlockd/core/forgecfg.h"
 #include "airlockd/core/gitpolicy.h"
 #include "airlockd/core/grants.h"
 
@@ -71,6 +72,24 @@ struct ald_config {
     char *px_credential_store; /* sent to the gitproxy on request; NULL: <state_dir>/creds.store */
     char *px_master_key;       /* the store's key, read for HTTP secrets (sessions'
                                   "credentials"); NULL: <state_dir>/master.key */
+    /* "jobs" (docs/jobs.md): how many run at once, machine-wide and per
+     * user (the rest wait queued), what each keeps and may take */
+    struct ald_jobs_config {
+        uint64_t max_running;          /* machine-wide, default 4 */
+        uint64_t max_running_per_user; /* default 2 */
+        uint64_t max_output_bytes;     /* kept per job (the last bytes), default 1 MiB */
+        uint64_t default_timeout_s;    /* a job without timeout_s, default 3600 */
+        uint64_t max_timeout_s;        /* default 86400 */
+    } jobs;
+    /* "webhooks" (docs/webhooks.md) */
+    struct ald_webhook_config {
+        int allow_private;          /* deliver to loopback/private/... addresses (false) */
+        uint64_t timeout_s;         /* one attempt, connect to end (10) */
+        uint64_t retry_initial_ms;  /* first retry delay (1000) */
+        uint64_t retry_max_delay_s; /* the delays' ceiling (600) */
+        uint64_t retry_for_s;       /* given up this long after it was queued (86400) */
+    } webhooks;
+    struct ald_forgecfg forge; /* "forge" and "hooks" (forgecfg.h, docs/forge.md) */
 };
 
 /* Fills `cfg` with the defaults (no file needed). */

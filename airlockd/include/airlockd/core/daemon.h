@@ -27,6 +27,8 @@
 
 struct evbus;
 struct ald_session;
+struct ald_jobs;
+struct ald_webhooks;
 
 enum { ALD_PX_NET, ALD_PX_GIT, ALD_PX_N };
 
@@ -100,6 +102,8 @@ struct ald {
     /* the scoped-token keys (proxies.token_keys): keys[0] signs; all are
      * sent to the gitproxy, which verifies with them. Read at start. */
     struct creds_keyring token_keys;
+    struct ald_jobs *jobs;         /* core/jobs.c, set by ald_jobs_start() */
+    struct ald_webhooks *webhooks; /* the outbox and its thread (adapters/webhooks.c) */
 };
 
 /* ---- adopt.c ---- */

@@ -1,8 +1,8 @@
 /* What core needs from the layers above it, as function pointers that
  * main.c fills in before ald_sessions_start() (struct ald.hooks): the
- * store (adapters/store.c), the proxy supervisor (adapters/proxies.c) and
- * git repositories (adapters/gitrepo.c). Core calls them only through these
- * pointers, so it neither includes nor links the adapters. Each pointer has the
+ * store (adapters/store.c), the proxy supervisor (adapters/proxies.c),
+ * git repositories (adapters/gitrepo.c) and the forge (adapters/forge_github.c). Core calls them
+ * only through these pointers, so it neither includes nor links the adapters. Each pointer has the
  * signature and the contract of the function named in its comment; every
  * one must be set. */
 #ifndef ALD_CORE_HOOKS_H
@@ -73,11 +73,28 @@ struct ald_creds_hooks {
                        struct al_strlist *src, struct al_strlist *dst);
 };
 
+/* Outgoing webhooks' outbox and sealing (ald_webhooks_*, adapters/webhooks.h). */
+struct ald_webhook_item;
+struct ald_webhook_hooks {
+    int (*enqueue)(struct ald *d, const struct ald_webhook_item *it, struct ald_fault *f);
+    int (*seal)(struct ald *d, const char *aad, const char *plain, char **out);
+    int (*unseal)(struct ald *d, const char *aad, const char *sealed, char **out);
+};
+
+/* Pull requests through the forge's REST API (ald_forge_open_pr,
+ * adapters/forge.h). */
+struct ald_forge_hooks {
+    int (*open_pr)(struct ald *d, const char *repo_url, const char *head_branch, const char *base,
+                   const char *title, const char *body, char **url_out, struct ald_fault *f);
+};
+
 struct ald_hooks {
     struct ald_store_hooks store;
     struct ald_px_hooks px;
     struct ald_git_hooks git;
     struct ald_creds_hooks creds;
+    struct ald_webhook_hooks webhook;
+    struct ald_forge_hooks forge;
 };
 
 #endif

@@ -43,6 +43,7 @@ struct ald_create_req {
     char *branch;               /* NULL: the config's git.session_ref for the session */
     struct ald_cred_req *creds; /* "credentials", n_creds of them */
     size_t n_creds;
+    json_t *webhook; /* "webhook" as given (checked by ald_webhook_session_prepare), or NULL */
 };
 
 void ald_create_req_free(struct ald_create_req *r);

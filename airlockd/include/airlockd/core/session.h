@@ -108,6 +108,7 @@ struct ald_session {
     int mode;
     struct ald_limits limits;
     json_t *metadata, *env;
+    json_t *webhook; /* NULL or {"url", "secret": sealed} (ald_webhook_session_prepare) */
     uint64_t created_ms;
     /* Lifecycle, under d->lock; d->cond is broadcast when the state
      * changes. */

@@ -1,5 +1,6 @@
-/* IP literal parsing and the SSRF address classifier. */
-#include "addr.h"
+/* IP literal parsing and the SSRF address classifier (shared by the egress
+ * proxy and airlockd's webhook URL check). */
+#include "airlock/ipaddr.h"
 
 #include "airlock/error.h"
 
@@ -70,7 +71,7 @@ static int label_is_numeric(const char *s, size_t len)
     return 1;
 }
 
-static int parse_v4(struct np_addr *out, const char *s, size_t len)
+static int parse_v4(struct al_addr *out, const char *s, size_t len)
 {
     uint32_t parts[4];
     size_t n = 0, start = 0;
@@ -116,7 +117,7 @@ static int parse_v4(struct np_addr *out, const char *s, size_t len)
     return 0;
 }
 
-int np_addr_parse(struct np_addr *out, const char *host, size_t len)
+int al_addr_parse(struct al_addr *out, const char *host, size_t len)
 {
     char tmp[64];
 
@@ -168,39 +169,39 @@ static bool prefix_eq(const uint8_t *a, const uint8_t *b, unsigned prefix)
     return (a[full] & mask) == (b[full] & mask);
 }
 
-static enum np_addr_class classify_v4(const uint8_t *b)
+static enum al_addr_class classify_v4(const uint8_t *b)
 {
     static const struct {
         uint32_t net;
         unsigned prefix;
-        enum np_addr_class cls;
+        enum al_addr_class cls;
     } table[] = {
-        {0x00000000, 8, NP_ADDR_RESERVED}, /* "this network"; 0.0.0.0 below */
-        {0x0a000000, 8, NP_ADDR_PRIVATE},
-        {0x64400000, 10, NP_ADDR_CGNAT},
-        {0x7f000000, 8, NP_ADDR_LOOPBACK},
-        {0xa9fe0000, 16, NP_ADDR_LINKLOCAL}, /* includes 169.254.169.254 */
-        {0xac100000, 12, NP_ADDR_PRIVATE},
-        {0xc0000000, 24, NP_ADDR_RESERVED}, /* IETF protocol assignments */
-        {0xc0000200, 24, NP_ADDR_RESERVED}, /* TEST-NET-1 */
-        {0xc0586300, 24, NP_ADDR_RESERVED}, /* 6to4 relay anycast */
-        {0xc0a80000, 16, NP_ADDR_PRIVATE},
-        {0xc6120000, 15, NP_ADDR_RESERVED}, /* benchmarking */
-        {0xc6336400, 24, NP_ADDR_RESERVED}, /* TEST-NET-2 */
-        {0xcb007100, 24, NP_ADDR_RESERVED}, /* TEST-NET-3 */
-        {0xffffffff, 32, NP_ADDR_BROADCAST},
-        {0xe0000000, 4, NP_ADDR_MULTICAST},
-        {0xf0000000, 4, NP_ADDR_RESERVED},
+        {0x00000000, 8, AL_ADDR_RESERVED}, /* "this network"; 0.0.0.0 below */
+        {0x0a000000, 8, AL_ADDR_PRIVATE},
+        {0x64400000, 10, AL_ADDR_CGNAT},
+        {0x7f000000, 8, AL_ADDR_LOOPBACK},
+        {0xa9fe0000, 16, AL_ADDR_LINKLOCAL}, /* includes 169.254.169.254 */
+        {0xac100000, 12, AL_ADDR_PRIVATE},
+        {0xc0000000, 24, AL_ADDR_RESERVED}, /* IETF protocol assignments */
+        {0xc0000200, 24, AL_ADDR_RESERVED}, /* TEST-NET-1 */
+        {0xc0586300, 24, AL_ADDR_RESERVED}, /* 6to4 relay anycast */
+        {0xc0a80000, 16, AL_ADDR_PRIVATE},
+        {0xc6120000, 15, AL_ADDR_RESERVED}, /* benchmarking */
+        {0xc6336400, 24, AL_ADDR_RESERVED}, /* TEST-NET-2 */
+        {0xcb007100, 24, AL_ADDR_RESERVED}, /* TEST-NET-3 */
+        {0xffffffff, 32, AL_ADDR_BROADCAST},
+        {0xe0000000, 4, AL_ADDR_MULTICAST},
+        {0xf0000000, 4, AL_ADDR_RESERVED},
     };
     if (b[0] == 0 && b[1] == 0 && b[2] == 0 && b[3] == 0)
-        return NP_ADDR_UNSPECIFIED;
+        return AL_ADDR_UNSPECIFIED;
     for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
         if (v4_in(b, table[i].net, table[i].prefix))
             return table[i].cls;
-    return NP_ADDR_PUBLIC;
+    return AL_ADDR_PUBLIC;
 }
 
-enum np_addr_class np_addr_classify(const struct np_addr *addr)
+enum al_addr_class al_addr_classify(const struct al_addr *addr)
 {
     static const uint8_t zero[16] = {0};
     static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
@@ -217,14 +218,14 @@ enum np_addr_class np_addr_classify(const struct np_addr *addr)
     if (addr->family == AF_INET)
         return classify_v4(b);
     if (memcmp(b, zero, 16) == 0)
-        return NP_ADDR_UNSPECIFIED;
+        return AL_ADDR_UNSPECIFIED;
     if (memcmp(b, zero, 15) == 0 && b[15] == 1)
-        return NP_ADDR_LOOPBACK;
+        return AL_ADDR_LOOPBACK;
     /* Forms that carry an IPv4 address: the kernel or a translator may
      * deliver them to the embedded IPv4 host, so none is treated as public. */
     if (memcmp(b, mapped, 12) == 0 || memcmp(b, zero, 12) == 0 || memcmp(b, nat64, 12) == 0 ||
         prefix_eq(b, sixto4, 16) || prefix_eq(b, teredo, 32))
-        return NP_ADDR_EMBEDS_V4;
+        return AL_ADDR_EMBEDS_V4;
     /* Not globally reachable (IANA's IPv6 special-purpose registry):
      * local-use NAT64, documentation (2001:db8::/32, 3fff::/20), discard-only,
      * and the IETF protocol assignments 2001::/23 (benchmarking 2001:2::/48,
@@ -232,56 +233,56 @@ enum np_addr_class np_addr_classify(const struct np_addr *addr)
      * caught above). */
     if (prefix_eq(b, nat64_local, 48) || prefix_eq(b, doc, 32) || prefix_eq(b, doc2, 20) ||
         prefix_eq(b, ietf, 23) || prefix_eq(b, discard, 64))
-        return NP_ADDR_RESERVED;
+        return AL_ADDR_RESERVED;
     if ((b[0] & 0xfe) == 0xfc)
-        return NP_ADDR_PRIVATE;
+        return AL_ADDR_PRIVATE;
     if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80)
-        return NP_ADDR_LINKLOCAL;
+        return AL_ADDR_LINKLOCAL;
     if (b[0] == 0xfe && (b[1] & 0xc0) == 0xc0)
-        return NP_ADDR_PRIVATE; /* deprecated site-local fec0::/10 */
+        return AL_ADDR_PRIVATE; /* deprecated site-local fec0::/10 */
     if (b[0] == 0xff)
-        return NP_ADDR_MULTICAST;
+        return AL_ADDR_MULTICAST;
     /* Global unicast is allocated from 2000::/3 only; the rest is reserved
      * by the IETF or special (SRv6 SIDs 5f00::/16, 100::/8), as 240/4 is. */
     if ((b[0] & 0xe0) != 0x20)
-        return NP_ADDR_RESERVED;
-    return NP_ADDR_PUBLIC;
+        return AL_ADDR_RESERVED;
+    return AL_ADDR_PUBLIC;
 }
 
-const char *np_addr_class_name(enum np_addr_class cls)
+const char *al_addr_class_name(enum al_addr_class cls)
 {
     switch (cls) {
-    case NP_ADDR_PUBLIC:
+    case AL_ADDR_PUBLIC:
         return "public";
-    case NP_ADDR_LOOPBACK:
+    case AL_ADDR_LOOPBACK:
         return "loopback";
-    case NP_ADDR_UNSPECIFIED:
+    case AL_ADDR_UNSPECIFIED:
         return "unspecified";
-    case NP_ADDR_PRIVATE:
+    case AL_ADDR_PRIVATE:
         return "private";
-    case NP_ADDR_LINKLOCAL:
+    case AL_ADDR_LINKLOCAL:
         return "link-local";
-    case NP_ADDR_CGNAT:
+    case AL_ADDR_CGNAT:
         return "cgnat";
-    case NP_ADDR_MULTICAST:
+    case AL_ADDR_MULTICAST:
         return "multicast";
-    case NP_ADDR_BROADCAST:
+    case AL_ADDR_BROADCAST:
         return "broadcast";
-    case NP_ADDR_RESERVED:
+    case AL_ADDR_RESERVED:
         return "reserved";
-    case NP_ADDR_EMBEDS_V4:
+    case AL_ADDR_EMBEDS_V4:
         return "ipv4-in-ipv6";
     }
     return "unknown";
 }
 
-int np_cidr_parse(struct np_cidr *out, const char *s)
+int al_cidr_parse(struct al_cidr *out, const char *s)
 {
     const char *slash = strchr(s, '/');
     size_t alen = slash ? (size_t)(slash - s) : strlen(s);
-    struct np_addr a;
+    struct al_addr a;
 
-    if (alen == 0 || np_addr_parse(&a, s, alen) != 0)
+    if (alen == 0 || al_addr_parse(&a, s, alen) != 0)
         return AL_EINVAL;
     /* A CIDR is written in dotted quads or IPv6; the odd inet_aton forms
      * are accepted too since they denote exactly one address. */
@@ -304,10 +305,10 @@ int np_cidr_parse(struct np_cidr *out, const char *s)
     return 0;
 }
 
-bool np_cidr_contains(const struct np_cidr *cidr, const struct np_addr *addr)
+bool al_cidr_contains(const struct al_cidr *cidr, const struct al_addr *addr)
 {
     static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-    struct np_addr v4;
+    struct al_addr v4;
 
     if (addr->family == AF_INET6 && cidr->addr.family == AF_INET &&
         memcmp(addr->bytes, mapped, 12) == 0) {
@@ -321,13 +322,13 @@ bool np_cidr_contains(const struct np_cidr *cidr, const struct np_addr *addr)
     return prefix_eq(addr->bytes, cidr->addr.bytes, cidr->prefix);
 }
 
-void np_addr_format(const struct np_addr *addr, char *out, size_t size)
+void al_addr_format(const struct al_addr *addr, char *out, size_t size)
 {
     if (!inet_ntop(addr->family, addr->bytes, out, (socklen_t)size) && size)
         out[0] = '\0';
 }
 
-socklen_t np_addr_to_sockaddr(const struct np_addr *addr, uint16_t port,
+socklen_t al_addr_to_sockaddr(const struct al_addr *addr, uint16_t port,
                               struct sockaddr_storage *out)
 {
     memset(out, 0, sizeof(*out));
@@ -345,7 +346,7 @@ socklen_t np_addr_to_sockaddr(const struct np_addr *addr, uint16_t port,
     return sizeof(*sin6);
 }
 
-int np_addr_from_sockaddr(struct np_addr *out, const struct sockaddr *sa)
+int al_addr_from_sockaddr(struct al_addr *out, const struct sockaddr *sa)
 {
     memset(out, 0, sizeof(*out));
     if (sa->sa_family == AF_INET) {

@@ -1,0 +1,41 @@
+/* The jobs' rows (docs/jobs.md): a table of its own in the state database,
+ * on a connection of its own (adapters/store_jobs.c), so that it needs
+ * nothing of store.c's. Each row is a job's public object (what the API
+ * returns) and its private part (what runs it: the session spec, the
+ * command, the webhook's secret; never returned). Every function takes the
+ * store's own lock, so any thread may call any of them. */
+#ifndef ALD_ADAPTERS_STORE_JOBS_H
+#define ALD_ADAPTERS_STORE_JOBS_H
+
+#include <stdint.h>
+
+#include <jansson.h>
+
+struct ald_jobstore;
+
+/* Opens the database at `path` (made if missing) and creates the jobs
+ * table if it is not there (CREATE TABLE IF NOT EXISTS: no schema version
+ * of its own). *out: the store, ald_jobstore_close() frees it. */
+int ald_jobstore_open(struct ald_jobstore **out, const char *path);
+void ald_jobstore_close(struct ald_jobstore *st);
+
+/* Inserts or replaces the job pub["id"] (pub["user"], pub["state"] are
+ * required). Borrowed. 0 or AL_EINVAL / AL_EIO / AL_ENOMEM. */
+int ald_jobstore_put(struct ald_jobstore *st, json_t *pub, json_t *priv);
+
+/* The job `id` when `user` is NULL or its owner: *pub, *priv (new
+ * references; priv may be NULL). AL_ENOTFOUND otherwise. */
+int ald_jobstore_get(struct ald_jobstore *st, const char *id, const char *user, json_t **pub,
+                     json_t **priv);
+
+/* A page of public objects, oldest first: jobs after the cursor `after`
+ * (0: from the start) of `user` (NULL: all) in `state` (NULL: any), at
+ * most `limit`. *next: the cursor of the next page, 0 when this is the
+ * last. */
+int ald_jobstore_page(struct ald_jobstore *st, const char *user, const char *state, int64_t after,
+                      unsigned limit, json_t **out, int64_t *next);
+
+/* Every job in `state`, oldest first, as [[pub, priv], ...]. */
+int ald_jobstore_in_state(struct ald_jobstore *st, const char *state, json_t **out);
+
+#endif
