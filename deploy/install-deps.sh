@@ -20,6 +20,9 @@ PKGS=(
   python3-pip python3-venv dpkg-dev golang-go cargo
   # tests of the installed man pages (man -l, groff) and completions (zsh)
   man-db groff-base zsh
+  # the web console's browser tests (docs/console.md): headless chromium,
+  # driven by tests/browser's pinned puppeteer-core (deploy/test.sh)
+  chromium
   # benchmarks and peers
   bubblewrap tinyproxy squid wrk hyperfine valgrind time socat ripgrep
 )

@@ -14,6 +14,11 @@ step() { printf '\n==== %s\n' "$*"; }
 step "install dependencies"
 ./deploy/install-deps.sh
 
+step "browser test dependencies (tests/browser: puppeteer-core, pinned)"
+(cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
+# the console's browser test fails instead of skipping when they are missing
+export AIRLOCK_REQUIRE_BROWSER=1
+
 step "format check"
 files=$(git ls-files '*.c' '*.h' 2>/dev/null || find . -name '*.[ch]' -not -path './build*')
 if [ -n "$files" ]; then

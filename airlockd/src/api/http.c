@@ -55,6 +55,8 @@ static const struct ald_route routes[] = {
     {"POST", "/v1/jobs/*/cancel", ALD_BODY_JSON, 1, ald_route_job_cancel, NULL},
     {"GET", "/v1/webhooks/deliveries", ALD_BODY_NONE, 1, ald_route_webhook_deliveries, NULL},
     {"POST", "/v1/hooks/github", ALD_BODY_RAW, 0, ald_route_hook_github, NULL},
+    {"GET", "/console", ALD_BODY_NONE, 0, ald_route_console, NULL},
+    {"GET", "/console/**", ALD_BODY_NONE, 0, ald_route_console, NULL},
 };
 
 #define N_ROUTES (sizeof(routes) / sizeof(*routes))

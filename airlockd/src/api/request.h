@@ -142,6 +142,8 @@ enum MHD_Result ald_route_file_put(struct ald_req *r);
 enum MHD_Result ald_route_file_delete(struct ald_req *r);
 enum MHD_Result ald_route_events(struct ald_req *r);
 enum MHD_Result ald_route_webhook_deliveries(struct ald_req *r);
+/* GET /console and /console/...: the web console's files (console.c). */
+enum MHD_Result ald_route_console(struct ald_req *r);
 extern const struct ald_upload_ops ald_file_upload_ops;
 enum MHD_Result ald_route_job_create(struct ald_req *r);
 enum MHD_Result ald_route_job_list(struct ald_req *r);
