@@ -52,18 +52,40 @@ fuzz_targets=$(cmake --build build-fuzz --target help | sed -n 's/^\.\.\. \(fuzz
 # shellcheck disable=SC2086
 [ -z "$fuzz_targets" ] || cmake --build build-fuzz -j"$jobs" --target $fuzz_targets
 secs=${AIRLOCK_FUZZ_SECONDS:-20}
-found=0
-for f in $(find build-fuzz -type f -name 'fuzz_*' -perm -u+x | sort); do
-  found=1
+# fuzz_one TARGET: runs one target for $secs seconds on a copy of its seed
+# corpus; prints the log's tail and fails when it found a crash.
+fuzz_one() {
+  local f=$1 name work corpus
   name=$(basename "$f")
   corpus="$root/tests/fuzz/corpus/${name#fuzz_}"
   work=$(mktemp -d)
   [ -d "$corpus" ] && cp -r "$corpus"/. "$work"/
   echo "fuzz: $name for ${secs}s"
-  "$f" -max_total_time="$secs" -print_final_stats=0 "$work" >"$work.log" 2>&1 ||
-    { tail -50 "$work.log"; echo "fuzz: $name found a crash"; exit 1; }
+  if ! "$f" -max_total_time="$secs" -print_final_stats=0 "$work" >"$work.log" 2>&1; then
+    tail -50 "$work.log"
+    echo "fuzz: $name found a crash"
+    return 1
+  fi
   rm -rf "$work" "$work.log"
+}
+# one target per core at a time (each fuzzer is single-threaded)
+found=0
+running=0
+fuzz_failed=0
+for f in $(find build-fuzz -type f -name 'fuzz_*' -perm -u+x | sort); do
+  found=1
+  if [ "$running" -ge "$jobs" ]; then
+    wait -n || fuzz_failed=1
+    running=$((running - 1))
+  fi
+  fuzz_one "$f" &
+  running=$((running + 1))
 done
+while [ "$running" -gt 0 ]; do
+  wait -n || fuzz_failed=1
+  running=$((running - 1))
+done
+[ "$fuzz_failed" = 0 ] || { echo "fuzz: a target failed (see above)"; exit 1; }
 [ "$found" = 1 ] || echo "fuzz: no targets built"
 
 step "all tests passed"
