@@ -531,13 +531,13 @@ static void job_finish(struct ald_jobs *J, json_t *pub, json_t *priv, const char
 /* The push step, run inside the sandbox as the session's own commands
  * are (through the git listener, so the git proxy's checks apply): the
  * session's branch, when HEAD has commits that its base (origin's
- * AIRLOCK_JOB_BASE, or origin's default branch) has not. Its last lines
- * say what happened: "airlock-base: NAME" (origin's default branch) and
- * "airlock-pushed: SHA" or "airlock-pushed: none". */
+ * AIRLOCK_JOB_BASE, or origin's default branch) has not. Its last line
+ * says what happened: "airlock-pushed: SHA" or "airlock-pushed: none".
+ * Everything it prints is the sandbox's to forge: nothing of it decides
+ * where a pull request goes (the job's base, or the forge's default
+ * branch), and a SHA that is not one fails the job. */
 static const char push_script[] =
     "cd /workspace || exit 3\n"
-    "b=$(git symbolic-ref -q --short refs/remotes/origin/HEAD 2>/dev/null) && "
-    "echo \"airlock-base: ${b#origin/}\"\n"
     "base=refs/remotes/origin/${AIRLOCK_JOB_BASE:-HEAD}\n"
     "if [ -z \"$(git rev-list -n 1 HEAD --not \"$base\" -- 2>/dev/null)\" ]; then\n"
     "  echo 'airlock-pushed: none'; exit 0\n"
@@ -560,12 +560,25 @@ static void line_value(const char *text, const char *prefix, char *out, size_t s
     }
 }
 
-/* Pushes the session's branch (push_script); 0 with *commit ("" when
- * nothing new) and *base, or an error in `error`. */
-static int job_push(struct ald *d, struct ald_session *s, struct job_run *run, const char *job_base,
-                    char *commit, size_t csize, char *base, size_t bsize, char *error, size_t esize)
+/* A commit id as git prints it: 40 (SHA-1) or 64 (SHA-256) lower-case
+ * hex digits. */
+static int commit_id_valid(const char *c)
 {
-    commit[0] = base[0] = error[0] = '\0';
+    size_t n = strlen(c);
+    if (n != 40 && n != 64)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((c[i] >= '0' && c[i] <= '9') || (c[i] >= 'a' && c[i] <= 'f')))
+            return 0;
+    return 1;
+}
+
+/* Pushes the session's branch (push_script); 0 with *commit ("" when
+ * nothing new), or an error in `error`. */
+static int job_push(struct ald *d, struct ald_session *s, struct job_run *run, const char *job_base,
+                    char *commit, size_t csize, char *error, size_t esize)
+{
+    commit[0] = error[0] = '\0';
     pthread_mutex_lock(&d->lock);
     const char *br = s->git.repo ? json_string_value(json_object_get(s->git.repo, "branch")) : NULL;
     char branch[300];
@@ -598,7 +611,6 @@ static int job_push(struct ald *d, struct ald_session *s, struct job_run *run, c
     if (read_tail(path, 4096, &text, &len, &truncated) == 0) {
         text[len] = '\0';
         line_value(text, "airlock-pushed: ", commit, csize);
-        line_value(text, "airlock-base: ", base, bsize);
     }
     al_log(AL_LOG_INFO, "job session %s: push of %s: exit %d, %s", s->id, branch, code,
            commit[0] ? commit : "no result");
@@ -608,6 +620,10 @@ static int job_push(struct ald *d, struct ald_session *s, struct job_run *run, c
         err = AL_EIO;
     } else if (strcmp(commit, "none") == 0) {
         commit[0] = '\0';
+    } else if (!commit_id_valid(commit)) {
+        snprintf(error, esize, "push of %s: no commit id in its result", branch);
+        commit[0] = '\0';
+        err = AL_EIO;
     }
     free(text);
 out:
@@ -770,9 +786,9 @@ static void run_job(struct ald_jobs *J, struct job_run *run)
         job_save(J, pub, priv);
     }
     if (json_is_true(json_object_get(priv, "push"))) {
-        char commit[128], base[300];
+        char commit[128];
         int err = job_push(d, s, run, json_string_value(json_object_get(pub, "base")), commit,
-                           sizeof(commit), base, sizeof(base), error, sizeof(error));
+                           sizeof(commit), error, sizeof(error));
         if (err == AL_EAGAIN) {
             if (run_cancelled(J, run))
                 goto cancelled;
@@ -786,11 +802,12 @@ static void run_job(struct ald_jobs *J, struct job_run *run)
             json_object_set_new(pub, "pushed_commit", json_string(commit));
         json_t *pr = json_object_get(priv, "pull_request");
         if (commit[0] && json_is_object(pr)) {
+            /* the job's base, or (NULL) the forge's default branch */
             const char *jbase = json_string_value(json_object_get(pub, "base"));
             char *url = NULL;
             struct ald_fault f;
             if (job_open_pr(d, json_string_value(json_object_get(pub, "repo")),
-                            json_string_value(json_object_get(pub, "branch")), jbase ? jbase : base,
+                            json_string_value(json_object_get(pub, "branch")), jbase,
                             json_string_value(json_object_get(pr, "title")),
                             json_string_value(json_object_get(pr, "body")), &url, &f) < 0) {
                 snprintf(error, sizeof(error), "pull request: %.900s", f.message);
