@@ -190,6 +190,33 @@ static int spec_check(struct ald_jobs *J, json_t *spec, const char *user, struct
     return err;
 }
 
+/* Saves the new job's row unless its user already has
+ * jobs.max_queued_per_user jobs queued (ALD_FAULT_QUOTA, nothing saved).
+ * The count and the save are one step under J->lock, so concurrent POSTs
+ * cannot pass the limit together. */
+static int job_save_queued(struct ald_jobs *J, const char *user, json_t *pub, json_t *priv,
+                           struct ald_fault *f)
+{
+    uint64_t max = J->d->cfg->jobs.max_queued_per_user;
+    json_t *rows = NULL;
+    int64_t next = 0;
+    int err;
+    pthread_mutex_lock(&J->lock);
+    if (J->ops->page(J->st, user, "queued", 0, (unsigned)max, &rows, &next) < 0)
+        err = ald_fault_set(f, ALD_FAULT_INTERNAL, "internal", NULL, "%s", al_error_last());
+    else if (json_array_size(rows) >= max)
+        err = ald_fault_set(f, ALD_FAULT_QUOTA, "quota_exceeded", NULL,
+                            "user %s has %llu jobs queued (jobs.max_queued_per_user)", user,
+                            (unsigned long long)max);
+    else if (job_save(J, pub, priv) < 0)
+        err = ald_fault_set(f, ALD_FAULT_INTERNAL, "internal", NULL, "%s", al_error_last());
+    else
+        err = 0;
+    pthread_mutex_unlock(&J->lock);
+    json_decref(rows);
+    return err;
+}
+
 static void wake(struct ald_jobs *J)
 {
     pthread_mutex_lock(&J->lock);
@@ -266,13 +293,11 @@ int ald_job_submit_ex(struct ald *d, const struct ald_principal *p, json_t *body
             err = ald_fault_set(f, ALD_FAULT_INTERNAL, "internal", NULL, "%s", al_error_last());
             goto out;
         }
-        if (job_save(J, pub, priv) < 0) {
+        if ((err = job_save_queued(J, p->user, pub, priv, f)) < 0) {
             d->hooks.store.idem_release(d->st, p->user, key);
-            err = ald_fault_set(f, ALD_FAULT_INTERNAL, "internal", NULL, "%s", al_error_last());
             goto out;
         }
-    } else if (job_save(J, pub, priv) < 0) {
-        err = ald_fault_set(f, ALD_FAULT_INTERNAL, "internal", NULL, "%s", al_error_last());
+    } else if ((err = job_save_queued(J, p->user, pub, priv, f)) < 0) {
         goto out;
     }
     al_log(AL_LOG_INFO, "job %s queued for %s", id, p->user);

@@ -16,7 +16,7 @@
 
 #include "airlock/error.h"
 
-static const struct ald_jobs_config jc = {4, 2, 1024 * 1024, 3600, 86400};
+static const struct ald_jobs_config jc = {4, 2, 1024 * 1024, 3600, 86400, 100};
 
 static int parse(const char *body, json_t **fields, json_t **spec, struct ald_fault *f)
 {
