@@ -108,6 +108,7 @@ try:
     payload = {"action": "created",
                "issue": {"number": 12, "pull_request": {"url": "x"}},
                "comment": {"id": 777, "body": "/airlock please add asked.txt",
+                           "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                            "user": {"login": "octocat"}, "author_association": "OWNER",
                            "html_url": "https://git.test/o/r/pull/12#issuecomment-777"},
                "repository": {"full_name": "o/r", "clone_url": "https://git.test/o/r.git"}}
