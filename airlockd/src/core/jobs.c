@@ -585,6 +585,18 @@ static void line_value(const char *text, const char *prefix, char *out, size_t s
     }
 }
 
+/* Replaces, in text[0..len), every byte but printable ASCII, newline and
+ * tab with '?': what the sandbox printed becomes part of the job's error
+ * (JSON, which takes only UTF-8, the log, a terminal or a page). */
+static void text_printable(char *text, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)text[i];
+        if ((c < 0x20 && c != '\n' && c != '\t') || c >= 0x7f)
+            text[i] = '?';
+    }
+}
+
 /* A commit id as git prints it: 40 (SHA-1) or 64 (SHA-256) lower-case
  * hex digits. */
 static int commit_id_valid(const char *c)
@@ -635,6 +647,7 @@ static int job_push(struct ald *d, struct ald_session *s, struct job_run *run, c
     ald_proc_out_path(d, s->id, p->num, 1, path, sizeof(path));
     if (read_tail(path, 4096, &text, &len, &truncated) == 0) {
         text[len] = '\0';
+        text_printable(text, len);
         line_value(text, "airlock-pushed: ", commit, csize);
     }
     al_log(AL_LOG_INFO, "job session %s: push of %s: exit %d, %s", s->id, branch, code,
