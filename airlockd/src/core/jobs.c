@@ -686,6 +686,29 @@ static void who_load(struct ald_principal *who, json_t *priv)
     who->max_memory_mb = json_integer_value(json_object_get(w, "max_memory_mb"));
 }
 
+/* The job's user as they are now (*who refreshed: admin, quotas), so that
+ * a job queued before a user was removed or lost rights runs with none of
+ * what they had: 0, or an error message in `error`. */
+static int who_refresh(struct ald_jobs *J, struct ald_principal *who, char *error, size_t esize)
+{
+    struct ald_principal now;
+    int err = J->ops->user_get ? J->ops->user_get(J->d->st, who->user, &now) : 0;
+    if (err == AL_ENOTFOUND) {
+        snprintf(error, esize, "user %s no longer exists", who->user);
+        return err;
+    }
+    if (err < 0) {
+        snprintf(error, esize, "user %s: %.900s", who->user, al_error_last());
+        return err;
+    }
+    if (J->ops->user_get) {
+        who->admin = now.admin;
+        who->max_sessions = now.max_sessions;
+        who->max_memory_mb = now.max_memory_mb;
+    }
+    return 0;
+}
+
 /* Creates the job's session; 0 with its id in pub["session"], or an error
  * message in `error`. */
 static int job_session_create(struct ald_jobs *J, const struct ald_principal *who, json_t *pub,
@@ -742,7 +765,8 @@ static void run_job(struct ald_jobs *J, struct job_run *run)
                        "being created");
             goto out;
         }
-        if (job_session_create(J, &who, pub, priv, error, sizeof(error)) < 0) {
+        if (who_refresh(J, &who, error, sizeof(error)) < 0 ||
+            job_session_create(J, &who, pub, priv, error, sizeof(error)) < 0) {
             job_finish(J, pub, priv, run_cancelled(J, run) ? "cancelled" : "failed", error);
             goto out;
         }

@@ -230,6 +230,27 @@ def job_queue_limit(d):
 
 
 @case
+def job_removed_user(d):
+    """A queued job runs as its user as the user is when it starts, not as
+    they were when it was queued: a user removed meanwhile (`airlockd admin
+    user rm`: keys revoked) gets no session from a job queued before."""
+    d.add_user("carol")
+    a = submit(d, {"script": "while [ ! -e /workspace/go ]; do sleep 0.1; done"},
+               key="carol").json
+    a = wait_state(d, a["id"], ("running",), key="carol")
+    b = submit(d, {"command": ["sh", "-c", "echo ran"]}, key="carol").json
+    check(job(d, b["id"], key="carol")["state"] == "queued", "carol's second job is queued")
+    d.admin("user", "rm", "carol")
+    r = d.post(f"/v1/jobs/{a['id']}/cancel", {}, key="root-admin")
+    check(r.status == 200 and r.json["state"] == "cancelled", "the admin cancels the first", r)
+    b = wait_state(d, b["id"], FINAL, key="root-admin")
+    check(b["state"] == "failed" and b["session"] is None and "carol" in (b["error"] or ""),
+          "the queued job of a removed user fails without a session", b)
+    if b.get("session"):
+        d.sessions.add(b["session"])
+
+
+@case
 def job_restart(d):
     """A running job over an airlockd restart: its sandbox is re-adopted and
     its command's end finishes the job; a queued job stays queued and runs
@@ -419,7 +440,7 @@ def main():
         print(f"SKIP: {binary} is not built")
         return SKIP
     config = {}
-    if name in ("job_queue", "job_queue_limit"):
+    if name in ("job_queue", "job_queue_limit", "job_removed_user"):
         config["jobs"] = {"max_running_per_user": 1}
     if name == "job_webhook":
         config["webhooks"] = {"allow_private": True}
