@@ -263,6 +263,21 @@ static const struct ald_hooks hooks = {
         },
 };
 
+/* The user as the store has them now, for a job about to start. */
+static int jobs_user_get(struct ald_store *st, const char *user, struct ald_principal *out)
+{
+    struct ald_user u;
+    memset(out, 0, sizeof(*out));
+    int err = ald_store_user_get(st, user, &u);
+    if (err < 0)
+        return err;
+    snprintf(out->user, sizeof(out->user), "%s", u.name);
+    out->admin = u.admin;
+    out->max_sessions = u.max_sessions;
+    out->max_memory_mb = u.max_memory_mb;
+    return 0;
+}
+
 /* What jobs need of the adapters and the api (airlockd/core/jobs.h). */
 static const struct ald_jobs_ops jobs_ops = {
     .put = ald_jobstore_put,
@@ -271,6 +286,7 @@ static const struct ald_jobs_ops jobs_ops = {
     .in_state = ald_jobstore_in_state,
     .proc_get = ald_store_proc_get,
     .create_req = ald_api_job_create_req,
+    .user_get = jobs_user_get,
 };
 
 /* The sessions whose sandboxes keep running when the daemon stops: every

@@ -155,15 +155,98 @@ static void api_message(char *out, size_t size, const struct al_buf *b)
     json_decref(j);
 }
 
+/* One request to the forge's API: GET `url` (payload NULL) or POST
+ * `payload`, with `headers` (the token among them), TLS verified with
+ * ca_file (NULL: the system's), no redirects. The answer's body into resp,
+ * its status into *status. CURLE_OK or curl's error. */
+static CURLcode api_request(const char *url, struct curl_slist *headers, const char *ca_file,
+                            const char *payload, struct al_buf *resp, long *status)
+{
+    *status = 0;
+    pthread_once(&curl_once, curl_init_once);
+    CURL *curl = curl_easy_init();
+    if (!curl)
+        return CURLE_FAILED_INIT;
+    curl_easy_setopt(curl, CURLOPT_URL, url);
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+    if (payload)
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDS, payload);
+    else
+        curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, write_cb);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, resp);
+    curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L); /* the token goes to the API only */
+    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "https");
+    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT, FORGE_TIMEOUT_S);
+    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    if (ca_file)
+        curl_easy_setopt(curl, CURLOPT_CAINFO, ca_file);
+    CURLcode rc = curl_easy_perform(curl);
+    if (rc == CURLE_OK)
+        curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, status);
+    curl_easy_cleanup(curl);
+    return rc;
+}
+
+/* The repository's default branch as the forge says it (GET
+ * {api}/repos/OWNER/NAME, "default_branch"): *out malloc'd. Used when a
+ * pull request names no base, so that no sandbox chooses one. */
+static int default_branch_get(const struct forge_repo *r, const char *api, const char *ca_file,
+                              struct curl_slist *headers, char **out, struct ald_fault *f)
+{
+    char url[1200], msg[600];
+    struct al_buf resp;
+    long status = 0;
+    json_t *ans = NULL;
+    int err = 0;
+    *out = NULL;
+    al_buf_init(&resp, FORGE_RESPONSE_MAX);
+    int n = snprintf(url, sizeof(url), "%s/repos/%s/%s", api, r->owner, r->name);
+    if (n < 0 || (size_t)n >= sizeof(url)) {
+        err = ald_fault_set(f, ALD_FAULT_INVALID, "invalid_value", "repo", "API URL too long");
+        goto out;
+    }
+    CURLcode rc = api_request(url, headers, ca_file, NULL, &resp, &status);
+    if (rc != CURLE_OK) {
+        err = ald_fault_set(f, ALD_FAULT_UPSTREAM, "upstream", "repo", "forge API %s: %s", url,
+                            rc == CURLE_WRITE_ERROR ? "answer too large" : curl_easy_strerror(rc));
+        goto out;
+    }
+    if (status != 200) {
+        api_message(msg, sizeof(msg), &resp);
+        err = ald_fault_set(f, status == 404 ? ALD_FAULT_NOT_FOUND : ALD_FAULT_UPSTREAM,
+                            status == 404 ? "not_found" : "upstream", "pull_request",
+                            "%s/%s/%s: the forge API did not say the default branch (HTTP %ld: "
+                            "%s)",
+                            r->host, r->owner, r->name, status, msg);
+        goto out;
+    }
+    ans = resp.len ? json_loadb(resp.ptr, resp.len, 0, NULL) : NULL;
+    const char *b = json_string_value(json_object_get(ans, "default_branch"));
+    if (!branch_ok(b)) {
+        err = ald_fault_set(f, ALD_FAULT_UPSTREAM, "upstream", "pull_request",
+                            "%s/%s/%s: the forge API answered without a usable default_branch",
+                            r->host, r->owner, r->name);
+        goto out;
+    }
+    if (!(*out = strdup(b)))
+        err = ald_fault_set(f, ALD_FAULT_INTERNAL, "internal", NULL, "out of memory");
+out:
+    json_decref(ans);
+    al_buf_free(&resp);
+    return err;
+}
+
 int ald_forge_open_pr(struct ald *d, const char *repo_url, const char *head_branch,
                       const char *base, const char *title, const char *body, char **url_out,
                       struct ald_fault *f)
 {
     struct forge_repo r;
     const char *ca_file = NULL, *api;
-    char *secret = NULL, *payload = NULL, *auth = NULL, url[1200], msg[600];
+    char *secret = NULL, *payload = NULL, *auth = NULL, *base_found = NULL, url[1200], msg[600];
     struct curl_slist *headers = NULL;
-    CURL *curl = NULL;
     struct al_buf resp;
     json_t *req = NULL, *ans = NULL;
     long status = 0;
@@ -175,7 +258,7 @@ int ald_forge_open_pr(struct ald *d, const char *repo_url, const char *head_bran
                             "a pull request needs a repository https://HOST/OWNER/NAME");
         goto out;
     }
-    if (!branch_ok(head_branch) || !branch_ok(base)) {
+    if (!branch_ok(head_branch) || (base && !branch_ok(base))) {
         err = ald_fault_set(f, ALD_FAULT_INVALID, "invalid_value", "branch",
                             "a pull request needs a head and a base branch");
         goto out;
@@ -204,10 +287,7 @@ int ald_forge_open_pr(struct ald *d, const char *repo_url, const char *head_bran
         goto out;
     }
     size_t alen = strlen(secret) + sizeof("Authorization: Bearer ");
-    if (!(auth = malloc(alen)) ||
-        !(req = json_pack("{s:s, s:s, s:s, s:s}", "title", title, "head", head_branch, "base", base,
-                          "body", body ? body : "")) ||
-        !(payload = json_dumps(req, JSON_COMPACT))) {
+    if (!(auth = malloc(alen))) {
         err = ald_fault_set(f, ALD_FAULT_INTERNAL, "internal", NULL, "out of memory");
         goto out;
     }
@@ -222,31 +302,25 @@ int ald_forge_open_pr(struct ald *d, const char *repo_url, const char *head_bran
         err = ald_fault_set(f, ALD_FAULT_INTERNAL, "internal", NULL, "out of memory");
         goto out;
     }
-    pthread_once(&curl_once, curl_init_once);
-    if (!(curl = curl_easy_init())) {
-        err = ald_fault_set(f, ALD_FAULT_INTERNAL, "internal", NULL, "cannot start libcurl");
+    /* no base given: the forge's default branch, never one a sandbox
+     * reported */
+    if (!base) {
+        if ((err = default_branch_get(&r, api, ca_file, headers, &base_found, f)) < 0)
+            goto out;
+        base = base_found;
+    }
+    if (!(req = json_pack("{s:s, s:s, s:s, s:s}", "title", title, "head", head_branch, "base", base,
+                          "body", body ? body : "")) ||
+        !(payload = json_dumps(req, JSON_COMPACT))) {
+        err = ald_fault_set(f, ALD_FAULT_INTERNAL, "internal", NULL, "out of memory");
         goto out;
     }
-    curl_easy_setopt(curl, CURLOPT_URL, url);
-    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, payload);
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, write_cb);
-    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &resp);
-    curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L); /* the token goes to the API only */
-    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "https");
-    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
-    curl_easy_setopt(curl, CURLOPT_TIMEOUT, FORGE_TIMEOUT_S);
-    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-    if (ca_file)
-        curl_easy_setopt(curl, CURLOPT_CAINFO, ca_file);
-    CURLcode rc = curl_easy_perform(curl);
+    CURLcode rc = api_request(url, headers, ca_file, payload, &resp, &status);
     if (rc != CURLE_OK) {
         err = ald_fault_set(f, ALD_FAULT_UPSTREAM, "upstream", "repo", "forge API %s: %s", url,
                             rc == CURLE_WRITE_ERROR ? "answer too large" : curl_easy_strerror(rc));
         goto out;
     }
-    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
     if (status != 201) {
         api_message(msg, sizeof(msg), &resp);
         enum ald_fault_kind kind = status == 422                    ? ALD_FAULT_CONFLICT
@@ -287,8 +361,7 @@ out:
     if (err < 0)
         al_log(AL_LOG_WARN, "forge: pull request on %s: %s", repo_url ? repo_url : "(none)",
                f->message);
-    if (curl)
-        curl_easy_cleanup(curl);
+    free(base_found);
     headers_free(headers);
     if (auth) {
         explicit_bzero(auth, strlen(auth));

@@ -45,6 +45,62 @@ int ald_ghhook_sig_verify(const char *header, size_t hlen, const void *secret, s
     return bad ? al_error_set(AL_EAUTH, "X-Hub-Signature-256 does not match") : 0;
 }
 
+/* `n` decimal digits at s: their value, or -1. */
+static int digits(const char *s, int n)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    return v;
+}
+
+int ald_ghhook_time_parse(const char *s, size_t len, int64_t *out)
+{
+    static const int mdays[12] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    *out = 0;
+    if (len < 20 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't') || s[13] != ':' ||
+        s[16] != ':')
+        return al_error_set(AL_EINVAL, "not an ISO 8601 time");
+    int y = digits(s, 4), mo = digits(s + 5, 2), d = digits(s + 8, 2), h = digits(s + 11, 2),
+        mi = digits(s + 14, 2), se = digits(s + 17, 2);
+    if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || h < 0 || h > 23 || mi < 0 ||
+        mi > 59 || se < 0 || se > 60)
+        return al_error_set(AL_EINVAL, "not an ISO 8601 time");
+    if (mo == 2 && d == 29 && !(y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)))
+        return al_error_set(AL_EINVAL, "not an ISO 8601 time");
+    size_t i = 19;
+    if (i < len && s[i] == '.') {
+        size_t f = ++i;
+        while (i < len && s[i] >= '0' && s[i] <= '9')
+            i++;
+        if (i == f || i - f > 9)
+            return al_error_set(AL_EINVAL, "not an ISO 8601 time");
+    }
+    int64_t off = 0;
+    if (i + 1 == len && (s[i] == 'Z' || s[i] == 'z')) {
+        i++;
+    } else if (i + 6 == len && (s[i] == '+' || s[i] == '-') && s[i + 3] == ':') {
+        int oh = digits(s + i + 1, 2), om = digits(s + i + 4, 2);
+        if (oh < 0 || oh > 23 || om < 0 || om > 59)
+            return al_error_set(AL_EINVAL, "not an ISO 8601 time");
+        off = (int64_t)(oh * 3600 + om * 60) * (s[i] == '-' ? -1 : 1);
+        i += 6;
+    }
+    if (i != len)
+        return al_error_set(AL_EINVAL, "not an ISO 8601 time");
+    /* days since 1970-01-01 (Howard Hinnant's days_from_civil) */
+    int64_t yy = mo <= 2 ? y - 1 : y;
+    int64_t era = yy / 400, yoe = yy - era * 400;
+    int64_t doy = (153 * (mo + (mo > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    int64_t days = era * 146097 + doe - 719468;
+    *out = days * 86400 + h * 3600 + mi * 60 + se - off;
+    return 0;
+}
+
 /* A string member at `path` of `obj` (two levels at most: "a" or "a.b")
  * copied into out (size bytes); NULL member: -1; too long or with NUL:
  * -2. */
@@ -138,6 +194,14 @@ int ald_ghhook_parse(struct ald_ghhook_comment *out, char *why, size_t why_size,
         goto out;
     }
     out->comment_id = cid ? json_integer_value(cid) : 0;
+    json_t *created = json_object_get(comment, "created_at");
+    if (created && (!json_is_string(created) ||
+                    ald_ghhook_time_parse(json_string_value(created), json_string_length(created),
+                                          &out->created_s) < 0)) {
+        snprintf(why, why_size, "comment.created_at is not an ISO 8601 time");
+        res = AL_EINVAL;
+        goto out;
+    }
     const char *t = json_string_value(text);
     size_t tl = json_string_length(text);
     if (tl != strlen(t) || tl > ALD_GHHOOK_TEXT_MAX) {

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define HOOK_SECRET_MAX 4096
 
@@ -158,6 +159,19 @@ enum MHD_Result ald_route_hook_github(struct ald_req *r)
     }
     if (res == ALD_GHHOOK_IGNORE) {
         ret = reply_ignored(r, why);
+        goto out;
+    }
+    /* A signed body stays valid forever: replayed after its
+     * Idempotency-Key is gone (24 h) it would start the job again. GitHub
+     * dates every comment (signed with the body); an old one, or one
+     * without a date, starts nothing. */
+    if (!c.created_s) {
+        ret = reply_ignored(r, "the comment has no created_at: a delivery that cannot be dated "
+                               "starts nothing");
+        goto out;
+    }
+    if ((int64_t)time(NULL) - c.created_s > ALD_GHHOOK_MAX_AGE_S) {
+        ret = reply_ignored(r, "the comment is older than 23 hours (a replayed delivery?)");
         goto out;
     }
     const struct ald_hook_repo *t = ald_forgecfg_repo(fc, c.repo);

@@ -38,7 +38,7 @@ int ald_config_init(struct ald_config *cfg)
     cfg->event_retention = 1024;
     cfg->px_enabled = 1;
     cfg->px_approval_timeout_s = 60;
-    cfg->jobs = (struct ald_jobs_config){4, 2, 1024 * 1024, 3600, 86400};
+    cfg->jobs = (struct ald_jobs_config){4, 2, 1024 * 1024, 3600, 86400, 100};
     cfg->webhooks = (struct ald_webhook_config){0, 10, 1000, 600, 86400};
     if (ald_gitpolicy_init(&cfg->git) < 0 || ald_forgecfg_init(&cfg->forge) < 0) {
         ald_config_free(cfg);
@@ -339,13 +339,17 @@ static int load_proxies(const struct cfg_ctx *c, json_t *v)
     return err;
 }
 
-/* "jobs": {"max_running", "max_running_per_user", "max_output_bytes",
- * "default_timeout_s", "max_timeout_s"} (docs/jobs.md). */
+/* "jobs": {"max_running", "max_running_per_user", "max_queued_per_user",
+ * "max_output_bytes", "default_timeout_s", "max_timeout_s"} (docs/jobs.md). */
 static int load_jobs(const struct cfg_ctx *c, json_t *v)
 {
-    static const char *const names[] = {"max_running",      "max_running_per_user",
-                                        "max_output_bytes", "default_timeout_s",
-                                        "max_timeout_s",    NULL};
+    static const char *const names[] = {"max_running",
+                                        "max_running_per_user",
+                                        "max_queued_per_user",
+                                        "max_output_bytes",
+                                        "default_timeout_s",
+                                        "max_timeout_s",
+                                        NULL};
     struct ald_jobs_config *j = &c->cfg->jobs;
     int err = load_section(c, "jobs", v, names);
     json_t *x;
@@ -353,6 +357,8 @@ static int load_jobs(const struct cfg_ctx *c, json_t *v)
         err = get_u64(c, "jobs.max_running", x, 1, 100000, &j->max_running);
     if (err == 0 && (x = json_object_get(v, "max_running_per_user")))
         err = get_u64(c, "jobs.max_running_per_user", x, 1, 100000, &j->max_running_per_user);
+    if (err == 0 && (x = json_object_get(v, "max_queued_per_user")))
+        err = get_u64(c, "jobs.max_queued_per_user", x, 1, 100000, &j->max_queued_per_user);
     if (err == 0 && (x = json_object_get(v, "max_output_bytes")))
         err = get_u64(c, "jobs.max_output_bytes", x, 1024, 1ULL << 32, &j->max_output_bytes);
     if (err == 0 && (x = json_object_get(v, "default_timeout_s")))

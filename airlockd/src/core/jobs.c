@@ -190,6 +190,33 @@ static int spec_check(struct ald_jobs *J, json_t *spec, const char *user, struct
     return err;
 }
 
+/* Saves the new job's row unless its user already has
+ * jobs.max_queued_per_user jobs queued (ALD_FAULT_QUOTA, nothing saved).
+ * The count and the save are one step under J->lock, so concurrent POSTs
+ * cannot pass the limit together. */
+static int job_save_queued(struct ald_jobs *J, const char *user, json_t *pub, json_t *priv,
+                           struct ald_fault *f)
+{
+    uint64_t max = J->d->cfg->jobs.max_queued_per_user;
+    json_t *rows = NULL;
+    int64_t next = 0;
+    int err;
+    pthread_mutex_lock(&J->lock);
+    if (J->ops->page(J->st, user, "queued", 0, (unsigned)max, &rows, &next) < 0)
+        err = ald_fault_set(f, ALD_FAULT_INTERNAL, "internal", NULL, "%s", al_error_last());
+    else if (json_array_size(rows) >= max)
+        err = ald_fault_set(f, ALD_FAULT_QUOTA, "quota_exceeded", NULL,
+                            "user %s has %llu jobs queued (jobs.max_queued_per_user)", user,
+                            (unsigned long long)max);
+    else if (job_save(J, pub, priv) < 0)
+        err = ald_fault_set(f, ALD_FAULT_INTERNAL, "internal", NULL, "%s", al_error_last());
+    else
+        err = 0;
+    pthread_mutex_unlock(&J->lock);
+    json_decref(rows);
+    return err;
+}
+
 static void wake(struct ald_jobs *J)
 {
     pthread_mutex_lock(&J->lock);
@@ -266,13 +293,11 @@ int ald_job_submit_ex(struct ald *d, const struct ald_principal *p, json_t *body
             err = ald_fault_set(f, ALD_FAULT_INTERNAL, "internal", NULL, "%s", al_error_last());
             goto out;
         }
-        if (job_save(J, pub, priv) < 0) {
+        if ((err = job_save_queued(J, p->user, pub, priv, f)) < 0) {
             d->hooks.store.idem_release(d->st, p->user, key);
-            err = ald_fault_set(f, ALD_FAULT_INTERNAL, "internal", NULL, "%s", al_error_last());
             goto out;
         }
-    } else if (job_save(J, pub, priv) < 0) {
-        err = ald_fault_set(f, ALD_FAULT_INTERNAL, "internal", NULL, "%s", al_error_last());
+    } else if ((err = job_save_queued(J, p->user, pub, priv, f)) < 0) {
         goto out;
     }
     al_log(AL_LOG_INFO, "job %s queued for %s", id, p->user);
@@ -531,13 +556,13 @@ static void job_finish(struct ald_jobs *J, json_t *pub, json_t *priv, const char
 /* The push step, run inside the sandbox as the session's own commands
  * are (through the git listener, so the git proxy's checks apply): the
  * session's branch, when HEAD has commits that its base (origin's
- * AIRLOCK_JOB_BASE, or origin's default branch) has not. Its last lines
- * say what happened: "airlock-base: NAME" (origin's default branch) and
- * "airlock-pushed: SHA" or "airlock-pushed: none". */
+ * AIRLOCK_JOB_BASE, or origin's default branch) has not. Its last line
+ * says what happened: "airlock-pushed: SHA" or "airlock-pushed: none".
+ * Everything it prints is the sandbox's to forge: nothing of it decides
+ * where a pull request goes (the job's base, or the forge's default
+ * branch), and a SHA that is not one fails the job. */
 static const char push_script[] =
     "cd /workspace || exit 3\n"
-    "b=$(git symbolic-ref -q --short refs/remotes/origin/HEAD 2>/dev/null) && "
-    "echo \"airlock-base: ${b#origin/}\"\n"
     "base=refs/remotes/origin/${AIRLOCK_JOB_BASE:-HEAD}\n"
     "if [ -z \"$(git rev-list -n 1 HEAD --not \"$base\" -- 2>/dev/null)\" ]; then\n"
     "  echo 'airlock-pushed: none'; exit 0\n"
@@ -560,12 +585,37 @@ static void line_value(const char *text, const char *prefix, char *out, size_t s
     }
 }
 
-/* Pushes the session's branch (push_script); 0 with *commit ("" when
- * nothing new) and *base, or an error in `error`. */
-static int job_push(struct ald *d, struct ald_session *s, struct job_run *run, const char *job_base,
-                    char *commit, size_t csize, char *base, size_t bsize, char *error, size_t esize)
+/* Replaces, in text[0..len), every byte but printable ASCII, newline and
+ * tab with '?': what the sandbox printed becomes part of the job's error
+ * (JSON, which takes only UTF-8, the log, a terminal or a page). */
+static void text_printable(char *text, size_t len)
 {
-    commit[0] = base[0] = error[0] = '\0';
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)text[i];
+        if ((c < 0x20 && c != '\n' && c != '\t') || c >= 0x7f)
+            text[i] = '?';
+    }
+}
+
+/* A commit id as git prints it: 40 (SHA-1) or 64 (SHA-256) lower-case
+ * hex digits. */
+static int commit_id_valid(const char *c)
+{
+    size_t n = strlen(c);
+    if (n != 40 && n != 64)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((c[i] >= '0' && c[i] <= '9') || (c[i] >= 'a' && c[i] <= 'f')))
+            return 0;
+    return 1;
+}
+
+/* Pushes the session's branch (push_script); 0 with *commit ("" when
+ * nothing new), or an error in `error`. */
+static int job_push(struct ald *d, struct ald_session *s, struct job_run *run, const char *job_base,
+                    char *commit, size_t csize, char *error, size_t esize)
+{
+    commit[0] = error[0] = '\0';
     pthread_mutex_lock(&d->lock);
     const char *br = s->git.repo ? json_string_value(json_object_get(s->git.repo, "branch")) : NULL;
     char branch[300];
@@ -597,8 +647,8 @@ static int job_push(struct ald *d, struct ald_session *s, struct job_run *run, c
     ald_proc_out_path(d, s->id, p->num, 1, path, sizeof(path));
     if (read_tail(path, 4096, &text, &len, &truncated) == 0) {
         text[len] = '\0';
+        text_printable(text, len);
         line_value(text, "airlock-pushed: ", commit, csize);
-        line_value(text, "airlock-base: ", base, bsize);
     }
     al_log(AL_LOG_INFO, "job session %s: push of %s: exit %d, %s", s->id, branch, code,
            commit[0] ? commit : "no result");
@@ -608,6 +658,10 @@ static int job_push(struct ald *d, struct ald_session *s, struct job_run *run, c
         err = AL_EIO;
     } else if (strcmp(commit, "none") == 0) {
         commit[0] = '\0';
+    } else if (!commit_id_valid(commit)) {
+        snprintf(error, esize, "push of %s: no commit id in its result", branch);
+        commit[0] = '\0';
+        err = AL_EIO;
     }
     free(text);
 out:
@@ -630,6 +684,29 @@ static void who_load(struct ald_principal *who, json_t *priv)
     who->admin = json_is_true(json_object_get(w, "admin"));
     who->max_sessions = json_integer_value(json_object_get(w, "max_sessions"));
     who->max_memory_mb = json_integer_value(json_object_get(w, "max_memory_mb"));
+}
+
+/* The job's user as they are now (*who refreshed: admin, quotas), so that
+ * a job queued before a user was removed or lost rights runs with none of
+ * what they had: 0, or an error message in `error`. */
+static int who_refresh(struct ald_jobs *J, struct ald_principal *who, char *error, size_t esize)
+{
+    struct ald_principal now;
+    int err = J->ops->user_get ? J->ops->user_get(J->d->st, who->user, &now) : 0;
+    if (err == AL_ENOTFOUND) {
+        snprintf(error, esize, "user %s no longer exists", who->user);
+        return err;
+    }
+    if (err < 0) {
+        snprintf(error, esize, "user %s: %.900s", who->user, al_error_last());
+        return err;
+    }
+    if (J->ops->user_get) {
+        who->admin = now.admin;
+        who->max_sessions = now.max_sessions;
+        who->max_memory_mb = now.max_memory_mb;
+    }
+    return 0;
 }
 
 /* Creates the job's session; 0 with its id in pub["session"], or an error
@@ -688,7 +765,8 @@ static void run_job(struct ald_jobs *J, struct job_run *run)
                        "being created");
             goto out;
         }
-        if (job_session_create(J, &who, pub, priv, error, sizeof(error)) < 0) {
+        if (who_refresh(J, &who, error, sizeof(error)) < 0 ||
+            job_session_create(J, &who, pub, priv, error, sizeof(error)) < 0) {
             job_finish(J, pub, priv, run_cancelled(J, run) ? "cancelled" : "failed", error);
             goto out;
         }
@@ -770,9 +848,9 @@ static void run_job(struct ald_jobs *J, struct job_run *run)
         job_save(J, pub, priv);
     }
     if (json_is_true(json_object_get(priv, "push"))) {
-        char commit[128], base[300];
+        char commit[128];
         int err = job_push(d, s, run, json_string_value(json_object_get(pub, "base")), commit,
-                           sizeof(commit), base, sizeof(base), error, sizeof(error));
+                           sizeof(commit), error, sizeof(error));
         if (err == AL_EAGAIN) {
             if (run_cancelled(J, run))
                 goto cancelled;
@@ -786,11 +864,12 @@ static void run_job(struct ald_jobs *J, struct job_run *run)
             json_object_set_new(pub, "pushed_commit", json_string(commit));
         json_t *pr = json_object_get(priv, "pull_request");
         if (commit[0] && json_is_object(pr)) {
+            /* the job's base, or (NULL) the forge's default branch */
             const char *jbase = json_string_value(json_object_get(pub, "base"));
             char *url = NULL;
             struct ald_fault f;
             if (job_open_pr(d, json_string_value(json_object_get(pub, "repo")),
-                            json_string_value(json_object_get(pub, "branch")), jbase ? jbase : base,
+                            json_string_value(json_object_get(pub, "branch")), jbase,
                             json_string_value(json_object_get(pr, "title")),
                             json_string_value(json_object_get(pr, "body")), &url, &f) < 0) {
                 snprintf(error, sizeof(error), "pull request: %.900s", f.message);

@@ -10,11 +10,14 @@
 #include <stdio.h>
 #include <string.h>
 
-#define JOB_SCRIPT_MAX   (64 * 1024)
-#define JOB_PR_TITLE_MAX 256
-#define JOB_PR_BODY_MAX  (64 * 1024)
-#define JOB_URL_MAX      2048
-#define JOB_SECRET_MAX   256
+#define JOB_SCRIPT_MAX (64 * 1024)
+/* a command's strings in all (each with its NUL): the job's row keeps it
+ * and the scheduler reads every queued row every two seconds */
+#define JOB_COMMAND_BYTES_MAX (256 * 1024)
+#define JOB_PR_TITLE_MAX      256
+#define JOB_PR_BODY_MAX       (64 * 1024)
+#define JOB_URL_MAX           2048
+#define JOB_SECRET_MAX        256
 
 static const char *const job_fields[] = {"command", "script",       "timeout_s",
                                          "push",    "pull_request", "webhook"};
@@ -75,7 +78,7 @@ static int body_check(json_t *body, const struct ald_jobs_config *jc, json_t *ou
         if (!json_is_array(cmd) || json_array_size(cmd) < 1 || json_array_size(cmd) > 4096)
             return ald_fault_set(f, ALD_FAULT_INVALID, "wrong_type", "command",
                                  "command must be an array of 1 to 4096 strings");
-        size_t i;
+        size_t i, total = 0;
         json_t *a;
         json_array_foreach(cmd, i, a)
         {
@@ -84,6 +87,11 @@ static int body_check(json_t *body, const struct ald_jobs_config *jc, json_t *ou
                                      "command[%zu] must be a string without NUL (the first "
                                      "not empty)",
                                      i);
+            total += json_string_length(a) + 1;
+            if (total > JOB_COMMAND_BYTES_MAX)
+                return ald_fault_set(f, ALD_FAULT_INVALID, "invalid_value", "command",
+                                     "command must be at most %d bytes in all",
+                                     JOB_COMMAND_BYTES_MAX);
         }
         argv = json_incref(cmd);
     } else {

@@ -14,7 +14,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static const struct ald_jobs_config jc = {4, 2, 1024 * 1024, 3600, 86400};
+    static const struct ald_jobs_config jc = {4, 2, 1024 * 1024, 3600, 86400, 100};
     if (size > 65536)
         return 0;
     json_t *fields = NULL, *spec = NULL;

@@ -4,6 +4,8 @@ loopback with a certificate from the test's own CA (made here with
 openssl), speaking GitHub's wire format for
 
     POST /repos/{owner}/{repo}/pulls     {"title", "head", "base", "body"}
+    GET  /repos/{owner}/{repo}           200 {"full_name", "default_branch"}
+                                         (default_branch: FakeGitHub.default_branch)
 
   201 {"id", "number", "html_url", "url", "state", "title", "body",
        "head": {"ref", "label", "sha", "repo"}, "base": {...}, "user": {...}}
@@ -55,6 +57,7 @@ class FakeGitHub:
         self.web_host = web_host
         self.requests = []
         self.pulls = {}  # repo -> list of pull dicts
+        self.default_branch = "main"
         self.lock = threading.Lock()
         self.ca = make_ca(dir_)
         outer = self
@@ -89,6 +92,15 @@ class FakeGitHub:
                                                        self.headers.items()},
                                            "body": body.decode(errors="replace")})
                 parts = self.path.split("?")[0].strip("/").split("/")
+                if len(parts) == 3 and parts[0] == "repos" and self.command == "GET":
+                    repo = f"{parts[1]}/{parts[2]}"
+                    auth = self.headers.get("Authorization", "")
+                    if auth not in (f"Bearer {outer.token}", f"token {outer.token}"):
+                        return self.reply(401, {"message": "Bad credentials"})
+                    if repo.lower() not in outer.repos:
+                        return self.reply(404, {"message": "Not Found"})
+                    return self.reply(200, {"full_name": repo, "name": parts[2],
+                                            "default_branch": outer.default_branch})
                 if len(parts) != 4 or parts[0] != "repos" or parts[3] != "pulls" or \
                         self.command != "POST":
                     return self.reply(404, {"message": "Not Found"})

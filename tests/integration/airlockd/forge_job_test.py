@@ -108,6 +108,7 @@ try:
     payload = {"action": "created",
                "issue": {"number": 12, "pull_request": {"url": "x"}},
                "comment": {"id": 777, "body": "/airlock please add asked.txt",
+                           "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                            "user": {"login": "octocat"}, "author_association": "OWNER",
                            "html_url": "https://git.test/o/r/pull/12#issuecomment-777"},
                "repository": {"full_name": "o/r", "clone_url": "https://git.test/o/r.git"}}
@@ -151,6 +152,34 @@ try:
     check("hook_redelivery_same_job", code == 200 and j2.get("job", {}).get("id") == jid,
           (code, text))
     check("one_pull_request", len(gh.received("/repos/o/r/pulls")) == 1, gh.requests)
+    # A job that names no base: its pull request goes to the repository's
+    # default branch as the forge says it (GET /repos/o/r, with the real
+    # credential), never to a base the sandbox chose. The job repoints its
+    # own origin/HEAD at a ref of its making before airlockd's push step.
+    hostile = ("git config user.email job@example.com && git config user.name job"
+               " && echo x > planted.txt && git add planted.txt && git commit -qm planted"
+               " && git update-ref refs/remotes/origin/sandbox-chosen refs/remotes/origin/main"
+               " && git symbolic-ref refs/remotes/origin/HEAD refs/remotes/origin/sandbox-chosen"
+               " && git symbolic-ref refs/remotes/origin/HEAD")
+    code, text = call(API, "POST", "/v1/jobs", {
+        "repo": "https://git.test/o/r.git", "script": hostile, "push": True,
+        "pull_request": {"title": "No base given"}})
+    jid2 = json.loads(text).get("id", "") if code == 201 else ""
+    check("job_without_base_created", code == 201, (code, text))
+    deadline = time.monotonic() + WAIT
+    job2 = {}
+    while jid2 and time.monotonic() < deadline:
+        code, text = call(API, "GET", "/v1/jobs/" + jid2)
+        job2 = json.loads(text) if code == 200 else {}
+        if job2.get("state") in ("succeeded", "failed", "cancelled", "timed_out"):
+            break
+        time.sleep(0.2)
+    out2 = call(API, "GET", "/v1/jobs/%s/output" % jid2)[1] if jid2 else b""
+    sent2 = [json.loads(r["body"]) for r in gh.received("/repos/o/r/pulls")
+             if r["method"] == "POST" and json.loads(r["body"]).get("head") == job2.get("branch")]
+    check("pull_request_base_is_the_forges_default_branch_not_the_sandboxs",
+          job2.get("state") == "succeeded" and len(sent2) == 1
+          and sent2[0].get("base") == "main", (job2, out2, sent2))
 finally:
     ald2.send_signal(signal.SIGTERM)
     try:

@@ -27,6 +27,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -174,12 +175,16 @@ def hook(d, event, payload, sig=True, delivery=None, raw=None):
                      ctype="application/json")
 
 
-def comment(text, repo="Octo/Widget", association="COLLABORATOR", number=7, pr=False, cid=1):
+def comment(text, repo="Octo/Widget", association="COLLABORATOR", number=7, pr=False, cid=1,
+            age_s=0):
+    """A comment event as GitHub sends it, the comment made age_s ago."""
+    created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - age_s))
     issue = {"number": number, "title": "a bug"}
     if pr:
         issue["pull_request"] = {"url": "https://api.github.test/repos/octo/widget/pulls/7"}
     return {"action": "created", "issue": issue,
             "comment": {"id": cid, "body": text, "user": {"login": "octocat"},
+                        "created_at": created, "updated_at": created,
                         "author_association": association,
                         "html_url": f"https://github.test/{repo}/issues/{number}#issuecomment-1"},
             "repository": {"full_name": repo,
@@ -283,6 +288,22 @@ def hook_github(d):
         d.sessions.add(sid)
     # bob (not the template's user) does not see it
     check(d.get(f"/v1/jobs/{job['id']}", key="bob").status == 404, "bob does not see it")
+    # A signed body captured once (a log, a proxy, the repository's
+    # delivery list) and replayed once its Idempotency-Key (24 h) is gone
+    # must not start the job again: a comment older than 23 h is ignored;
+    # one GitHub cannot have sent without a date is not started either.
+    before = len(jobs_of(d))
+    ignored(hook(d, "issue_comment", comment("/airlock replayed", cid=3, age_s=2 * 86400)),
+            "a two-day-old comment (a replayed delivery)", "older than")
+    undated = comment("/airlock undated", cid=4)
+    del undated["comment"]["created_at"]
+    ignored(hook(d, "issue_comment", undated), "a comment without created_at", "created_at")
+    bad = comment("/airlock bad date", cid=5)
+    bad["comment"]["created_at"] = "yesterday"
+    r = hook(d, "issue_comment", bad)
+    check(r.status == 400 and r.error_code(), "a malformed created_at: 400", r)
+    check(len(jobs_of(d)) == before, "no job from an old, undated or misdated comment",
+          jobs_of(d))
 
 
 @case

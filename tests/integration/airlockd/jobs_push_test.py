@@ -162,6 +162,22 @@ j = finished(j.get("id", ""))
 check("job_push_rejected_fails_the_job", j.get("state") == "failed" and j.get("exit_code") == 0
       and j.get("pushed_commit") is None and "push" in (j.get("error") or ""), j)
 
+# ---- a push step whose output the sandbox fills: the job's error is still
+# there, without the terminal escapes and bytes that are not UTF-8 (its
+# HOME is /workspace: a pre-push hook of its own runs in airlockd's push
+# step and prints what it likes) ----
+HOOK = (COMMIT + " && mkdir -p /workspace/.hk && printf '#!/bin/sh\\nprintf "
+        "\"evil\\\\033[2J\\\\033]0;title\\\\007\\\\377\\\\376 end\\\\n\" >&2\\nexit 1\\n' "
+        "> /workspace/.hk/pre-push && chmod +x /workspace/.hk/pre-push"
+        " && git config --global core.hooksPath /workspace/.hk && cat /workspace/.hk/pre-push")
+code, j = submit({"repo": REPO, "script": HOOK, "push": True})
+j = finished(j.get("id", ""))
+err = j.get("error") or ""
+check("job_push_error_survives_hostile_output",
+      j.get("state") == "failed" and "push" in err and "evil" in err and " end" in err
+      and "\x1b" not in err and "\x07" not in err and "\ufffd" not in err,
+      (j, output(j.get("id", ""))))
+
 # ---- a repository that cannot be cloned: failed, with the reason ----
 code, j = submit({"repo": "https://git.test/o/nosuch.git", "command": ["true"], "push": True})
 check("job_bad_repo_accepted", code == 201, (code, j))

@@ -191,6 +191,66 @@ def job_queue(d):
 
 
 @case
+def job_queue_limit(d):
+    """A user cannot queue without bound: with one job running and
+    jobs.max_queued_per_user (default 100) queued, the next POST is 429
+    quota_exceeded, before anything is stored; another user still queues,
+    and a cancel makes room again. (Every queued row is read by the
+    scheduler every two seconds: an unbounded queue is a memory and CPU
+    denial of service by one ordinary user.)"""
+    a = submit(d, {"script": "while [ ! -e /workspace/go ]; do sleep 0.1; done"}).json
+    a = wait_state(d, a["id"], ("running",))
+    queued = []
+    for i in range(100):
+        r = d.post("/v1/jobs", {"command": ["true"]})
+        if r.status != 201:
+            break
+        queued.append(r.json["id"])
+    check(len(queued) == 100, "100 jobs queue", len(queued))
+    r = d.post("/v1/jobs", {"command": ["true"]})
+    check(r.status == 429 and r.json["error"]["code"] == "quota_exceeded",
+          "the 101st queued job: 429 quota_exceeded", r)
+    if r.status == 201:
+        queued.append(r.json["id"])
+    lst = d.get("/v1/jobs?state=queued&limit=500").json["jobs"]
+    check(len(lst) == len(queued), "nothing stored for the refused POST", len(lst))
+    b = submit(d, {"command": ["true"]}, key="bob").json
+    b = wait_state(d, b["id"], FINAL, key="bob")
+    check(b["state"] == "succeeded", "bob's queue is his own", b)
+    r = d.post(f"/v1/jobs/{queued.pop()}/cancel", {})
+    check(r.status == 200, "a cancel", r)
+    r = d.post("/v1/jobs", {"command": ["true"]})
+    check(r.status == 201, "room again after a cancel", r)
+    if r.status == 201:
+        queued.append(r.json["id"])
+    for jid in queued:
+        d.post(f"/v1/jobs/{jid}/cancel", {})
+    session_exec(d, job(d, a["id"])["session"], "touch /workspace/go")
+    wait_state(d, a["id"], FINAL)
+
+
+@case
+def job_removed_user(d):
+    """A queued job runs as its user as the user is when it starts, not as
+    they were when it was queued: a user removed meanwhile (`airlockd admin
+    user rm`: keys revoked) gets no session from a job queued before."""
+    d.add_user("carol")
+    a = submit(d, {"script": "while [ ! -e /workspace/go ]; do sleep 0.1; done"},
+               key="carol").json
+    a = wait_state(d, a["id"], ("running",), key="carol")
+    b = submit(d, {"command": ["sh", "-c", "echo ran"]}, key="carol").json
+    check(job(d, b["id"], key="carol")["state"] == "queued", "carol's second job is queued")
+    d.admin("user", "rm", "carol")
+    r = d.post(f"/v1/jobs/{a['id']}/cancel", {}, key="root-admin")
+    check(r.status == 200 and r.json["state"] == "cancelled", "the admin cancels the first", r)
+    b = wait_state(d, b["id"], FINAL, key="root-admin")
+    check(b["state"] == "failed" and b["session"] is None and "carol" in (b["error"] or ""),
+          "the queued job of a removed user fails without a session", b)
+    if b.get("session"):
+        d.sessions.add(b["session"])
+
+
+@case
 def job_restart(d):
     """A running job over an airlockd restart: its sandbox is re-adopted and
     its command's end finishes the job; a queued job stays queued and runs
@@ -380,7 +440,7 @@ def main():
         print(f"SKIP: {binary} is not built")
         return SKIP
     config = {}
-    if name == "job_queue":
+    if name in ("job_queue", "job_queue_limit", "job_removed_user"):
         config["jobs"] = {"max_running_per_user": 1}
     if name == "job_webhook":
         config["webhooks"] = {"allow_private": True}

@@ -443,19 +443,23 @@ static void test_jobs(void **state)
     assert_int_equal(ald_config_init(&c), 0);
     assert_int_equal(c.jobs.max_running, 4);
     assert_int_equal(c.jobs.max_running_per_user, 2);
+    assert_int_equal(c.jobs.max_queued_per_user, 100);
     assert_int_equal(c.jobs.max_output_bytes, 1024 * 1024);
     assert_int_equal(load(&c, "{\"jobs\": {\"max_running\": 9, \"max_running_per_user\": 3,"
+                              " \"max_queued_per_user\": 7,"
                               " \"max_output_bytes\": 4096, \"default_timeout_s\": 60,"
                               " \"max_timeout_s\": 120}}"),
                      0);
     assert_int_equal(c.jobs.max_running, 9);
     assert_int_equal(c.jobs.max_running_per_user, 3);
+    assert_int_equal(c.jobs.max_queued_per_user, 7);
     assert_int_equal(c.jobs.max_output_bytes, 4096);
     assert_int_equal(c.jobs.default_timeout_s, 60);
     assert_int_equal(c.jobs.max_timeout_s, 120);
     ald_config_free(&c);
     expect_error("{\"jobs\": {\"max_running\": 0}}", "jobs.max_running");
     expect_error("{\"jobs\": {\"max_running_per_user\": \"2\"}}", "jobs.max_running_per_user");
+    expect_error("{\"jobs\": {\"max_queued_per_user\": 0}}", "jobs.max_queued_per_user");
     expect_error("{\"jobs\": {\"max_output_bytes\": 10}}", "jobs.max_output_bytes");
     expect_error("{\"jobs\": {\"default_timeout_s\": 100, \"max_timeout_s\": 50}}",
                  "jobs.default_timeout_s");

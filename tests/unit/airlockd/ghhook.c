@@ -239,6 +239,73 @@ static void test_parse_malformed(void **state)
         AL_EINVAL);
 }
 
+static int64_t when(const char *s)
+{
+    int64_t t = -1;
+    return ald_ghhook_time_parse(s, strlen(s), &t) == 0 ? t : -1;
+}
+
+static void test_time(void **state)
+{
+    (void)state;
+    assert_int_equal(when("1970-01-01T00:00:00Z"), 0);
+    assert_int_equal(when("2026-12-07T18:00:00Z"), 1796666400);
+    assert_int_equal(when("2024-02-29T12:30:15Z"), 1709209815);
+    assert_int_equal(when("2026-12-07T18:00:00.123Z"), 1796666400);
+    assert_int_equal(when("2026-12-07T20:00:00+02:00"), 1796666400);
+    assert_int_equal(when("2026-12-07T13:30:00-04:30"), 1796666400);
+    static const char *const bad[] = {
+        "",
+        "2026-12-07",
+        "2026-12-07 18:00:00Z",
+        "2026-12-07T18:00:00",
+        "2026-12-07T18:00:00ZZ",
+        "2026-13-07T18:00:00Z",
+        "2026-02-30T18:00:00Z",
+        "2026-02-29T18:00:00Z",
+        "2026-12-07T24:00:00Z",
+        "2026-12-07T18:60:00Z",
+        "1969-12-31T23:59:59Z",
+        "2026-12-07T18:00:00.Z",
+        "2026-12-07T18:00:00.1234567890Z",
+        "2026-12-07T18:00:00+0200",
+        "2026-12-07T18:00:00+24:00",
+        "+026-12-07T18:00:00Z",
+        "2026-12-07T18:00:00Z\n",
+        "yesterday",
+        NULL,
+    };
+    for (size_t i = 0; bad[i]; i++)
+        assert_int_equal(when(bad[i]), -1);
+    /* only `len` bytes are read */
+    int64_t t;
+    assert_int_equal(ald_ghhook_time_parse("2026-12-07T18:00:00Z", 19, &t), AL_EINVAL);
+    /* in a comment: comment.created_at, optional, a time when there */
+    struct ald_ghhook_comment c;
+    char why[256];
+    assert_int_equal(parse(&c, why, "issue_comment",
+                           "{\"action\":\"created\",\"issue\":{\"number\":1},\"comment\":{\"body\":"
+                           "\"/airlock\",\"created_at\":\"2026-12-07T18:00:00Z\"},\"repository\":{"
+                           "\"full_name\":\"o/r\"}}"),
+                     ALD_GHHOOK_START);
+    assert_int_equal(c.created_s, 1796666400);
+    ald_ghhook_comment_free(&c);
+    assert_int_equal(parse(&c, why, "issue_comment", ISSUE_COMMENT("\"/airlock\"", "")),
+                     ALD_GHHOOK_START);
+    assert_int_equal(c.created_s, 0);
+    ald_ghhook_comment_free(&c);
+    static const char *const dates[] = {"\"yesterday\"", "1796666400", "null", NULL};
+    for (size_t i = 0; dates[i]; i++) {
+        char body[512];
+        snprintf(body, sizeof(body),
+                 "{\"action\":\"created\",\"issue\":{\"number\":1},\"comment\":{\"body\":"
+                 "\"/airlock\",\"created_at\":%s},\"repository\":{\"full_name\":\"o/r\"}}",
+                 dates[i]);
+        assert_int_equal(parse(&c, why, "issue_comment", body), AL_EINVAL);
+        assert_null(c.text);
+    }
+}
+
 static int load(struct ald_config *cfg, const char *json)
 {
     ald_config_init(cfg);
@@ -321,7 +388,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sig),           cmocka_unit_test(test_parse_good),
         cmocka_unit_test(test_parse_ignored), cmocka_unit_test(test_parse_malformed),
-        cmocka_unit_test(test_config),
+        cmocka_unit_test(test_config),        cmocka_unit_test(test_time),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -16,7 +16,7 @@
 
 #include "airlock/error.h"
 
-static const struct ald_jobs_config jc = {4, 2, 1024 * 1024, 3600, 86400};
+static const struct ald_jobs_config jc = {4, 2, 1024 * 1024, 3600, 86400, 100};
 
 static int parse(const char *body, json_t **fields, json_t **spec, struct ald_fault *f)
 {
@@ -101,6 +101,34 @@ static void test_refused(void **state)
     refused("{\"command\": [1]}", "command", NULL);
     refused("{\"command\": [\"\"]}", "command", NULL);
     refused("{\"command\": [\"a\\u0000b\"]}", NULL, "invalid_json");
+    /* a command of more than 256 KiB in all (each string under 64 KiB) */
+    {
+        size_t n = 5 * 60 * 1024, at = 0;
+        char *big = malloc(n + 64);
+        assert_non_null(big);
+        at += (size_t)snprintf(big, n + 64, "{\"command\": [\"a\"");
+        for (int k = 0; k < 5; k++) {
+            big[at++] = ',';
+            big[at++] = '"';
+            memset(big + at, 'x', 60 * 1024 - 16);
+            at += 60 * 1024 - 16;
+            big[at++] = '"';
+        }
+        snprintf(big + at, n + 64 - at, "]}");
+        refused(big, "command", "invalid_value");
+        /* four of them fit */
+        char *cut = strstr(big, ",\"");
+        for (int k = 0; k < 4 && cut; k++)
+            cut = strstr(cut + 1, ",\"");
+        assert_non_null(cut);
+        snprintf(cut, 3, "]}");
+        json_t *fields = NULL, *spec = NULL;
+        struct ald_fault f;
+        assert_int_equal(parse(big, &fields, &spec, &f), 0);
+        json_decref(fields);
+        json_decref(spec);
+        free(big);
+    }
     refused("{\"command\": [\"a\"], \"script\": \"b\"}", "command", NULL);
     refused("{\"script\": \"\"}", "script", NULL);
     refused("{\"script\": [\"x\"]}", "script", NULL);

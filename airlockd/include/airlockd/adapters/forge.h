@@ -22,6 +22,9 @@ struct ald;
  * forge.hosts.HOST.api of the config (default https://api.github.com for
  * github.com; no default for other hosts), TLS verified (forge.hosts.HOST.
  * ca_file or the system's CAs), no redirects followed. `body` may be NULL.
+ * `base` NULL: the repository's default branch as the forge says it (GET
+ * {api}/repos/OWNER/NAME, "default_branch", the same credential), never a
+ * name from a sandbox.
  * On success *url_out is the pull request's html_url (malloc'd, the caller
  * frees; its number is logged). Otherwise
  * AL_E* with `f` saying why: ALD_FAULT_INVALID for a repo_url or branch it

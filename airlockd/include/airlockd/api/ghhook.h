@@ -25,10 +25,21 @@ struct ald_ghhook_comment {
     char url[1025];       /* comment.html_url ("" when absent) */
     int64_t number;       /* the or pull request's number */
     int64_t comment_id;   /* comment.id (signed with the body), 0 when absent */
+    int64_t created_s;    /* comment.created_at (signed), seconds since the epoch; 0 when absent */
     int is_pr;            /* 1 when the comment is on a pull request */
     char *text;           /* comment.body (malloc'd; ald_ghhook_comment_free) */
     const char *args;     /* in text: what follows the command, spaces skipped */
 };
+
+/* The oldest comment a delivery may start a job for (seconds): below the
+ * 24 h an Idempotency-Key is kept, so that a signed body replayed later
+ * finds either its earlier job or nothing at all. */
+#define ALD_GHHOOK_MAX_AGE_S (23 * 3600)
+
+/* An ISO 8601 / RFC 3339 time as GitHub writes it ("2026-12-07T18:00:00Z",
+ * optional fraction, "Z" or "+HH:MM"/"-HH:MM"), `len` bytes: *out seconds
+ * since the epoch (UTC). AL_EINVAL for anything else. */
+int ald_ghhook_time_parse(const char *s, size_t len, int64_t *out);
 
 enum ald_ghhook_result {
     ALD_GHHOOK_START = 1,  /* a comment starting with the command: *out filled */
@@ -44,7 +55,8 @@ enum ald_ghhook_result {
  * ALD_GHHOOK_IGNORE with the reason in `why` (why_size bytes). AL_EINVAL
  * (reason in `why`) when the body is not a JSON object or the event lacks a
  * field it must have (repository.full_name, comment.body, the number) or
- * one is malformed (too long, NUL inside); AL_ENOMEM. */
+ * one is malformed (too long, NUL inside, a comment.created_at that is not
+ * a time); AL_ENOMEM. */
 int ald_ghhook_parse(struct ald_ghhook_comment *out, char *why, size_t why_size, const char *event,
                      const char *body, size_t len, const char *command);
 

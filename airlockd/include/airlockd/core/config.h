@@ -80,6 +80,7 @@ struct ald_config {
         uint64_t max_output_bytes;     /* kept per job (the last bytes), default 1 MiB */
         uint64_t default_timeout_s;    /* a job without timeout_s, default 3600 */
         uint64_t max_timeout_s;        /* default 86400 */
+        uint64_t max_queued_per_user;  /* jobs of one user waiting queued, default 100 */
     } jobs;
     /* "webhooks" (docs/webhooks.md) */
     struct ald_webhook_config {

@@ -36,6 +36,9 @@ struct ald_jobs_ops {
                     json_t **priv);
     int (*create_req)(struct ald_create_req *out, const char *data, size_t len,
                       const struct ald_config *cfg, const char *user, struct ald_fault *f);
+    /* The user `user` as the store has them now (admin, quotas) into *out
+     * (key_id left empty); AL_ENOTFOUND once they were removed. */
+    int (*user_get)(struct ald_store *st, const char *user, struct ald_principal *out);
 };
 
 /* Starts the scheduler (after ald_sessions_start, which re-adopts the
