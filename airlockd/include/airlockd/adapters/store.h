@@ -1,11 +1,12 @@
-/* airlockd's state in SQLite: one file `<state_dir>/airlockd.db` in WAL mode.
+/* airlockd's state: in SQLite, one file `<state_dir>/airlockd.db` in WAL
+ * mode, or in PostgreSQL (adapters/db.h, docs/airlockd.md "Store").
  *
  * Tables: users, api_keys (SHA-256 of the key, never the key), sessions and
  * processes (the public JSON object plus private fields the daemon needs to
  * find a sandbox again), idempotency (create keys, 24 h), audit
- * (append-only). The schema is versioned with PRAGMA user_version. Every
- * statement is prepared once with bound parameters. One connection, used
- * under the store's lock, so any thread may call any function.
+ * (append-only). The schema is versioned (db.h, ald_db_migrate). Every
+ * statement has bound parameters. Any thread may call any function.
+ * Errors as db.h's: AL_EAGAIN when the database cannot be reached.
  */
 #ifndef ALD_STORE_H
 #define ALD_STORE_H
@@ -18,6 +19,7 @@
 #include "airlockd/core/principal.h"
 
 struct ald_store;
+struct ald_db;
 
 struct ald_user {
     char name[ALD_NAME_MAX];
@@ -31,6 +33,11 @@ struct ald_user {
  * does not checkpoint the WAL by itself: call ald_store_checkpoint(). */
 int ald_store_open(struct ald_store **out, const char *path);
 void ald_store_close(struct ald_store *st);
+/* The same on an open database (SQLite or PostgreSQL, adapters/db.h): the
+ * store keeps a reference to `db` of its own. */
+int ald_store_open_db(struct ald_store **out, struct ald_db *db);
+/* The store's database (borrowed): for the jobs and the webhook outbox. */
+struct ald_db *ald_store_db(struct ald_store *st);
 
 /* Copies the WAL back into the database (PASSIVE) on a second connection,
  * so requests never wait for it. Call it from one thread only. */
