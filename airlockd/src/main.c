@@ -331,7 +331,7 @@ static int serve(struct ald_config *cfg, size_t *live)
      * airlockd/ */
     if (ald_find_binary(cfg->init_path, "init_path", "airlock-init", "../session",
                         "/usr/libexec/airlock", d.init_path, sizeof(d.init_path)) < 0 ||
-        ald_state_prepare(cfg->state_dir) < 0 || ald_store_open(&d.st, db) < 0 ||
+        ald_state_prepare(cfg->state_dir) < 0 || ald_store_open_config(&d.st, cfg, db) < 0 ||
         ald_webhooks_open(&d) < 0) {
         al_log(AL_LOG_ERROR, "%s", al_error_last());
         goto out;
@@ -366,7 +366,7 @@ static int serve(struct ald_config *cfg, size_t *live)
         goto out;
     }
     started = 1;
-    if (ald_webhooks_start(&d) < 0 || ald_jobstore_open(&jobstore, db) < 0 ||
+    if (ald_webhooks_start(&d) < 0 || ald_jobstore_open_db(&jobstore, ald_store_db(d.st)) < 0 ||
         ald_jobs_start(&d, &jobs_ops, jobstore) < 0) {
         al_log(AL_LOG_ERROR, "%s", al_error_last());
         goto out;

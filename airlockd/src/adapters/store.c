@@ -4,12 +4,16 @@
 #include "airlockd/adapters/store.h"
 
 #include "airlockd/adapters/db.h"
+#include "airlockd/core/config.h"
 #include "airlockd/core/util.h"
 
 #include "airlock/error.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <openssl/crypto.h>
 #include <sqlite3.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -182,6 +186,56 @@ int ald_store_open(struct ald_store **out, const char *path)
     struct ald_db_cfg cfg = {.driver = ALD_DB_SQLITE, .path = path};
     *out = NULL;
     int err = ald_db_open(&db, &cfg);
+    if (err == 0)
+        err = ald_store_open_db(out, db);
+    ald_db_unref(db);
+    return err;
+}
+
+/* The conninfo in `path` (at most 4 KiB, trailing white space dropped)
+ * into buf. */
+static int read_conninfo(const char *path, char *buf, size_t bufsz)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0)
+        return al_error_set_errno(AL_EIO, errno, "store.conninfo_file %s", path);
+    size_t n = 0;
+    ssize_t r = 0;
+    while (n < bufsz && (r = read(fd, buf + n, bufsz - n)) > 0)
+        n += (size_t)r;
+    int err = r < 0 ? al_error_set_errno(AL_EIO, errno, "store.conninfo_file %s", path) : 0;
+    close(fd);
+    if (err == 0 && n == bufsz)
+        err = al_error_set(AL_ETOOBIG, "store.conninfo_file %s: more than %zu bytes", path,
+                           bufsz - 1);
+    while (err == 0 && n > 0 &&
+           (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' ' || buf[n - 1] == '\t'))
+        n--;
+    if (err == 0 && n == 0)
+        err = al_error_set(AL_EINVAL, "store.conninfo_file %s is empty", path);
+    buf[err == 0 ? n : 0] = '\0';
+    return err;
+}
+
+int ald_store_open_config(struct ald_store **out, const struct ald_config *cfg,
+                          const char *sqlite_path)
+{
+    const struct ald_store_config *sc = &cfg->store;
+    *out = NULL;
+    if (!sc->postgres)
+        return ald_store_open(out, sqlite_path);
+    char conninfo[4096];
+    struct ald_db *db = NULL;
+    int err = read_conninfo(sc->conninfo_file, conninfo, sizeof(conninfo));
+    if (err == 0) {
+        struct ald_db_cfg dc = {.driver = ALD_DB_POSTGRES,
+                                .conninfo = conninfo,
+                                .pool_size = (unsigned)sc->pool_size,
+                                .statement_timeout_ms = (unsigned)sc->statement_timeout_ms,
+                                .connect_timeout_ms = (unsigned)sc->connect_timeout_ms};
+        err = ald_db_open(&db, &dc);
+    }
+    explicit_bzero(conninfo, sizeof(conninfo)); /* may hold a password */
     if (err == 0)
         err = ald_store_open_db(out, db);
     ald_db_unref(db);

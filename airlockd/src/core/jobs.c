@@ -263,16 +263,16 @@ int ald_job_submit_ex(struct ald *d, const struct ald_principal *p, json_t *body
             goto out;
         }
         if (err < 0) {
-            err = ald_fault_set(f, ALD_FAULT_INTERNAL, "internal", NULL, "%s", al_error_last());
+            err = ald_fault_store(f, err);
             goto out;
         }
-        if (job_save(J, pub, priv) < 0) {
+        if ((err = job_save(J, pub, priv)) < 0) {
             d->hooks.store.idem_release(d->st, p->user, key);
-            err = ald_fault_set(f, ALD_FAULT_INTERNAL, "internal", NULL, "%s", al_error_last());
+            err = ald_fault_store(f, err);
             goto out;
         }
-    } else if (job_save(J, pub, priv) < 0) {
-        err = ald_fault_set(f, ALD_FAULT_INTERNAL, "internal", NULL, "%s", al_error_last());
+    } else if ((err = job_save(J, pub, priv)) < 0) {
+        err = ald_fault_store(f, err);
         goto out;
     }
     al_log(AL_LOG_INFO, "job %s queued for %s", id, p->user);

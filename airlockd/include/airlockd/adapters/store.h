@@ -20,6 +20,7 @@
 
 struct ald_store;
 struct ald_db;
+struct ald_config;
 
 struct ald_user {
     char name[ALD_NAME_MAX];
@@ -36,6 +37,11 @@ void ald_store_close(struct ald_store *st);
 /* The same on an open database (SQLite or PostgreSQL, adapters/db.h): the
  * store keeps a reference to `db` of its own. */
 int ald_store_open_db(struct ald_store **out, struct ald_db *db);
+/* The store the config's "store" section names: SQLite at `sqlite_path`,
+ * or PostgreSQL with the conninfo read from store.conninfo_file (and the
+ * section's pool size and timeouts). */
+int ald_store_open_config(struct ald_store **out, const struct ald_config *cfg,
+                          const char *sqlite_path);
 /* The store's database (borrowed): for the jobs and the webhook outbox. */
 struct ald_db *ald_store_db(struct ald_store *st);
 
