@@ -19,6 +19,12 @@ int ald_db_open(struct ald_db **out, const struct ald_db_cfg *cfg)
     return ald_dbsq_open(out, cfg->path);
 }
 
+int ald_db_open_sqlite(struct ald_db **out, const char *path)
+{
+    struct ald_db_cfg cfg = {.driver = ALD_DB_SQLITE, .path = path};
+    return ald_db_open(out, &cfg);
+}
+
 struct ald_db *ald_db_ref(struct ald_db *db)
 {
     atomic_fetch_add(&db->refs, 1);

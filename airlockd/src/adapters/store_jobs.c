@@ -58,11 +58,9 @@ int ald_jobstore_open_db(struct ald_jobstore **out, struct ald_db *db)
 int ald_jobstore_open(struct ald_jobstore **out, const char *path)
 {
     struct ald_db *db = NULL;
-    struct ald_db_cfg cfg = {.driver = ALD_DB_SQLITE, .path = path};
+    int err = ald_db_open_sqlite(&db, path);
     *out = NULL;
-    int err = ald_db_open(&db, &cfg);
-    if (err == 0)
-        err = ald_jobstore_open_db(out, db);
+    err = err < 0 ? err : ald_jobstore_open_db(out, db);
     ald_db_unref(db);
     return err;
 }

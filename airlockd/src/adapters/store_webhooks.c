@@ -68,11 +68,9 @@ int ald_whstore_open_db(struct ald_whstore **out, struct ald_db *db)
 int ald_whstore_open(struct ald_whstore **out, const char *path)
 {
     struct ald_db *db = NULL;
-    struct ald_db_cfg cfg = {.driver = ALD_DB_SQLITE, .path = path};
+    int err = ald_db_open_sqlite(&db, path);
     *out = NULL;
-    int err = ald_db_open(&db, &cfg);
-    if (err == 0)
-        err = ald_whstore_open_db(out, db);
+    err = err < 0 ? err : ald_whstore_open_db(out, db);
     ald_db_unref(db);
     return err;
 }

@@ -35,6 +35,8 @@ struct ald_db_conn;
  * the pool and connects one connection, so that a wrong conninfo fails
  * here. *out has one reference: ald_db_unref() it. */
 int ald_db_open(struct ald_db **out, const struct ald_db_cfg *cfg);
+/* ald_db_open() of the SQLite file `path`. */
+int ald_db_open_sqlite(struct ald_db **out, const char *path);
 /* Another reference to `db` (every store keeps one); returns db. */
 struct ald_db *ald_db_ref(struct ald_db *db);
 /* Drops a reference; the last one closes the database. NULL is ignored. */
