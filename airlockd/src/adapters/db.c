@@ -25,6 +25,14 @@ int ald_db_open_sqlite(struct ald_db **out, const char *path)
     return ald_db_open(out, &cfg);
 }
 
+int ald_db_sibling(struct ald_db *db, struct ald_db **out)
+{
+    if (db->driver == ALD_DB_SQLITE)
+        return ald_db_open_sqlite(out, db->path);
+    *out = ald_db_ref(db);
+    return 0;
+}
+
 struct ald_db *ald_db_ref(struct ald_db *db)
 {
     atomic_fetch_add(&db->refs, 1);

@@ -53,14 +53,28 @@ static uint64_t mono_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-/* libpq's message without its trailing newline, into p->why. Caller holds
- * the lock. */
+/* libpq's message on one line: each run of white space (its lines end in
+ * newlines, its hints start with a tab) one space, none at the ends. */
+static void one_line(char *msg)
+{
+    size_t o = 0;
+    for (size_t i = 0; msg[i]; i++) {
+        int ws = msg[i] == '\n' || msg[i] == '\t' || msg[i] == '\r' || msg[i] == ' ';
+        if (!ws)
+            msg[o++] = msg[i];
+        else if (o > 0 && msg[o - 1] != ' ')
+            msg[o++] = ' ';
+    }
+    while (o > 0 && msg[o - 1] == ' ')
+        o--;
+    msg[o] = '\0';
+}
+
+/* libpq's message, on one line, into p->why. Caller holds the lock. */
 static void set_why(struct pg_db *p, const char *msg)
 {
     snprintf(p->why, sizeof(p->why), "%s", msg && *msg ? msg : "unknown error");
-    size_t n = strlen(p->why);
-    while (n > 0 && (p->why[n - 1] == '\n' || p->why[n - 1] == ' '))
-        p->why[--n] = '\0';
+    one_line(p->why);
 }
 
 /* Connects c->pg: connect timeout, keepalives and a TCP user timeout (so
@@ -88,7 +102,10 @@ static int pg_connect(struct pg_db *p, struct pg_conn *c)
     snprintf(set, sizeof(set), "SET statement_timeout = %u", p->stmt_ms);
     PGresult *r = PQexec(pg, set);
     if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-        err = al_error_set(AL_EAGAIN, "database unavailable: %s", PQerrorMessage(pg));
+        char msg[256];
+        snprintf(msg, sizeof(msg), "%s", PQerrorMessage(pg));
+        one_line(msg);
+        err = al_error_set(AL_EAGAIN, "database unavailable: %s", msg);
         PQfinish(pg);
         pg = NULL;
     }
@@ -236,11 +253,11 @@ static int pg_fail(struct pg_conn *c, PGresult *res)
     const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
     char msg[256];
     snprintf(msg, sizeof(msg), "%s", res ? PQresultErrorMessage(res) : PQerrorMessage(c->pg));
-    size_t n = strlen(msg);
-    while (n > 0 && msg[n - 1] == '\n')
-        msg[--n] = '\0';
-    if (!*msg)
+    one_line(msg);
+    if (!*msg) {
         snprintf(msg, sizeof(msg), "%s", PQerrorMessage(c->pg));
+        one_line(msg);
+    }
     if (PQstatus(c->pg) != CONNECTION_OK) {
         c->base.broken = 1;
         struct pg_db *p = pg_of(c->base.db);

@@ -245,6 +245,12 @@ struct ald_db *ald_store_db(struct ald_store *st)
     return st->db;
 }
 
+struct ald_db *ald_store_sibling(struct ald_store *st)
+{
+    struct ald_db *db = NULL;
+    return ald_db_sibling(st->db, &db) == 0 ? db : NULL;
+}
+
 int ald_store_checkpoint(struct ald_store *st)
 {
     const char *path = ald_db_path(st->db);

@@ -2,6 +2,7 @@
  * thread (adapters/webhooks.h, docs/webhooks.md). */
 #include "airlockd/adapters/webhooks.h"
 
+#include "airlockd/adapters/db.h"
 #include "airlockd/adapters/store.h"
 
 #include "airlockd/core/daemon.h"
@@ -109,6 +110,16 @@ static int wh_enqueue(struct ald *d, const struct ald_webhook_item *it, struct a
     return 0;
 }
 
+/* The outbox beside the main store (its own SQLite connection, or the
+ * PostgreSQL pool). */
+static int open_outbox(struct ald *d, struct ald_whstore **out)
+{
+    struct ald_db *db = ald_store_sibling(d->st);
+    int err = db ? ald_whstore_open_db(out, db) : AL_EIO;
+    ald_db_unref(db);
+    return err;
+}
+
 int ald_webhooks_open(struct ald *d)
 {
     char key[PATH_MAX], none[PATH_MAX];
@@ -129,8 +140,7 @@ int ald_webhooks_open(struct ald *d)
     if (n2 < 0 || (size_t)n2 >= sizeof(none))
         return al_error_set(AL_ETOOBIG, "state_dir too long");
     if ((err = seal_key_path(key, sizeof(key), d->cfg)) < 0 ||
-        (err = creds_store_open(&w->seal, none, key)) < 0 ||
-        (err = ald_whstore_open_db(&w->st, ald_store_db(d->st))) < 0)
+        (err = creds_store_open(&w->seal, none, key)) < 0 || (err = open_outbox(d, &w->st)) < 0)
         return err;
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
         return al_error_set(AL_ERROR, "libcurl initialisation failed");

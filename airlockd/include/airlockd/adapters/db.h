@@ -37,6 +37,10 @@ struct ald_db_conn;
 int ald_db_open(struct ald_db **out, const struct ald_db_cfg *cfg);
 /* ald_db_open() of the SQLite file `path`. */
 int ald_db_open_sqlite(struct ald_db **out, const char *path);
+/* A database for another store beside `db`'s: SQLite, a connection of its
+ * own on the same file (as each store had before: their locks apart);
+ * PostgreSQL, another reference to the same pool. ald_db_unref() it. */
+int ald_db_sibling(struct ald_db *db, struct ald_db **out);
 /* Another reference to `db` (every store keeps one); returns db. */
 struct ald_db *ald_db_ref(struct ald_db *db);
 /* Drops a reference; the last one closes the database. NULL is ignored. */

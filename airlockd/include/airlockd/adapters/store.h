@@ -42,8 +42,11 @@ int ald_store_open_db(struct ald_store **out, struct ald_db *db);
  * section's pool size and timeouts). */
 int ald_store_open_config(struct ald_store **out, const struct ald_config *cfg,
                           const char *sqlite_path);
-/* The store's database (borrowed): for the jobs and the webhook outbox. */
+/* The store's database (borrowed). */
 struct ald_db *ald_store_db(struct ald_store *st);
+/* A database for another store beside this one (ald_db_sibling(): SQLite
+ * a connection of its own, PostgreSQL the same pool); NULL on error (al_error_last()). Unref it. */
+struct ald_db *ald_store_sibling(struct ald_store *st);
 
 /* Copies the WAL back into the database (PASSIVE) on a second connection,
  * so requests never wait for it. Call it from one thread only. */
