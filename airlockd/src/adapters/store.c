@@ -8,10 +8,13 @@
 #include "airlockd/core/util.h"
 
 #include "airlock/error.h"
+#include "airlock/log.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <openssl/crypto.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <unistd.h>
 #include <stdio.h>
@@ -159,9 +162,20 @@ static const struct ald_sql q_audit = {
     " VALUES ($1, $2, $3, $4, $5, $6, $7)",
     NULL};
 
+/* Rows kept while the database cannot be reached (at most this many). */
+#define PENDING_MAX 10000
+
 struct ald_store {
     struct ald_db *db;
     sqlite3 *ckpt; /* SQLite: a second connection, checkpoints off the request path */
+    /* Session and process rows whose write found the database unreachable
+     * (AL_EAGAIN): "s <id>" or "p <session> <num>" -> [session, num (-1:
+     * the session's row), pub, priv], the latest of each row, written by
+     * ald_store_checkpoint() once the database is back. put_lock orders
+     * every write of these rows with the map, so that no kept row is
+     * written over a newer one. */
+    pthread_mutex_t put_lock;
+    json_t *pending;
 };
 
 int ald_store_open_db(struct ald_store **out, struct ald_db *db)
@@ -171,7 +185,10 @@ int ald_store_open_db(struct ald_store **out, struct ald_db *db)
     if (!st)
         return AL_ENOMEM;
     st->db = ald_db_ref(db);
-    int err = ald_db_migrate(db, "store", 1, schema, (int)(sizeof(schema) / sizeof(schema[0])));
+    pthread_mutex_init(&st->put_lock, NULL);
+    int err = (st->pending = json_object()) ? 0 : AL_ENOMEM;
+    if (err == 0)
+        err = ald_db_migrate(db, "store", 1, schema, (int)(sizeof(schema) / sizeof(schema[0])));
     if (err < 0) {
         ald_store_close(st);
         return err;
@@ -251,9 +268,38 @@ struct ald_db *ald_store_sibling(struct ald_store *st)
     return ald_db_sibling(st->db, &db) == 0 ? db : NULL;
 }
 
+static int write_row(struct ald_store *st, const char *sid, int64_t num, json_t *pub, json_t *priv);
+
+/* Writes the kept rows (struct ald_store, pending) while the database
+ * takes them; a row it refuses for another reason is dropped and logged. */
+static void flush_pending(struct ald_store *st)
+{
+    pthread_mutex_lock(&st->put_lock);
+    const char *key;
+    json_t *row, *tmp;
+    size_t before = json_object_size(st->pending);
+    json_object_foreach_safe(st->pending, tmp, key, row)
+    {
+        int err = write_row(st, json_string_value(json_array_get(row, 0)),
+                            json_integer_value(json_array_get(row, 1)), json_array_get(row, 2),
+                            json_array_get(row, 3));
+        if (err == AL_EAGAIN)
+            break; /* still down: the next checkpoint tries again */
+        if (err < 0)
+            al_log(AL_LOG_WARN, "dropping the kept row %s: %s", key, al_error_last());
+        json_object_del(st->pending, key);
+    }
+    size_t left = json_object_size(st->pending);
+    pthread_mutex_unlock(&st->put_lock);
+    if (before > left)
+        al_log(AL_LOG_INFO, "database: wrote %zu row(s) kept while it was unreachable (%zu left)",
+               before - left, left);
+}
+
 int ald_store_checkpoint(struct ald_store *st)
 {
     const char *path = ald_db_path(st->db);
+    flush_pending(st);
     if (!path)
         return 0; /* PostgreSQL checkpoints by itself */
     if (!st->ckpt) {
@@ -277,6 +323,11 @@ void ald_store_close(struct ald_store *st)
     if (!st)
         return;
     sqlite3_close(st->ckpt);
+    if (json_object_size(st->pending) > 0)
+        al_log(AL_LOG_WARN, "database: %zu row(s) kept while it was unreachable are lost",
+               json_object_size(st->pending));
+    json_decref(st->pending);
+    pthread_mutex_destroy(&st->put_lock);
     ald_db_unref(st->db);
     free(st);
 }
@@ -478,13 +529,50 @@ static int run_json(struct ald_store *st, const struct ald_sql *q, struct ald_db
     return err;
 }
 
-int ald_store_session_put(struct ald_store *st, json_t *pub, json_t *priv)
+static int session_write(struct ald_store *st, json_t *pub, json_t *priv)
 {
     struct ald_db_arg a[] = {ALD_DB_TXT(json_string_value(json_object_get(pub, "id"))),
                              ALD_DB_TXT(json_string_value(json_object_get(pub, "user"))),
                              ALD_DB_TXT(json_string_value(json_object_get(pub, "state"))),
                              ALD_DB_TXT(NULL), ALD_DB_TXT(NULL)};
     return run_json(st, &q_session_put, a, NARGS(a), pub, priv);
+}
+
+/* The pending map's key of a session's (num < 0) or process's row. */
+static void pending_key(char *buf, size_t n, const char *sid, int64_t num)
+{
+    if (num < 0)
+        snprintf(buf, n, "s %s", sid ? sid : "");
+    else
+        snprintf(buf, n, "p %s %" PRId64, sid ? sid : "", num);
+}
+
+/* After a write of the row (sid, num) that ended with `err`: a success
+ * drops a kept older copy; AL_EAGAIN keeps a copy of this one. Caller
+ * holds put_lock. */
+static void pending_note(struct ald_store *st, int err, const char *sid, int64_t num, json_t *pub,
+                         json_t *priv)
+{
+    char key[160];
+    pending_key(key, sizeof(key), sid, num);
+    if (err == 0) {
+        json_object_del(st->pending, key);
+    } else if (err == AL_EAGAIN &&
+               (json_object_get(st->pending, key) || json_object_size(st->pending) < PENDING_MAX)) {
+        json_object_set_new(st->pending, key,
+                            json_pack("[s, I, o, o]", sid ? sid : "", (json_int_t)num,
+                                      json_deep_copy(pub), json_deep_copy(priv)));
+    }
+}
+
+int ald_store_session_put(struct ald_store *st, json_t *pub, json_t *priv)
+{
+    const char *sid = json_string_value(json_object_get(pub, "id"));
+    pthread_mutex_lock(&st->put_lock);
+    int err = session_write(st, pub, priv);
+    pending_note(st, err, sid, -1, pub, priv);
+    pthread_mutex_unlock(&st->put_lock);
+    return err;
 }
 
 /* *pub and *priv (may be NULL) from row 0's columns `col` and `col` + 1:
@@ -642,14 +730,30 @@ static void proc_args_free(struct ald_db_arg a[5])
     free((char *)a[4].s);
 }
 
-int ald_store_proc_put(struct ald_store *st, const char *session, uint64_t num, json_t *pub,
-                       json_t *priv)
+static int proc_write(struct ald_store *st, const char *session, uint64_t num, json_t *pub,
+                      json_t *priv)
 {
     struct ald_db_arg a[5];
     int err = proc_args(a, session, num, pub, priv);
     if (err == 0)
         err = run(st, &q_proc_put, a, 5, NULL);
     proc_args_free(a);
+    return err;
+}
+
+/* One kept row: the session's (num < 0) or a process's. */
+static int write_row(struct ald_store *st, const char *sid, int64_t num, json_t *pub, json_t *priv)
+{
+    return num < 0 ? session_write(st, pub, priv) : proc_write(st, sid, (uint64_t)num, pub, priv);
+}
+
+int ald_store_proc_put(struct ald_store *st, const char *session, uint64_t num, json_t *pub,
+                       json_t *priv)
+{
+    pthread_mutex_lock(&st->put_lock);
+    int err = proc_write(st, session, num, pub, priv);
+    pending_note(st, err, session, (int64_t)num, pub, priv);
+    pthread_mutex_unlock(&st->put_lock);
     return err;
 }
 
@@ -762,6 +866,7 @@ int ald_store_proc_put_audit(struct ald_store *st, const char *session, uint64_t
     struct ald_db_arg pa[5], aa[7];
     struct ald_db_conn *c = NULL;
     audit_args(aa, row);
+    pthread_mutex_lock(&st->put_lock);
     int err = proc_args(pa, session, num, pub, priv);
     if (err == 0)
         err = ald_db_acquire(st->db, &c);
@@ -774,6 +879,9 @@ int ald_store_proc_put_audit(struct ald_store *st, const char *session, uint64_t
             ald_db_rollback(c);
         ald_db_release(st->db, c);
     }
+    /* unreachable: the process row is kept (the audit row is lost) */
+    pending_note(st, err, session, (int64_t)num, pub, priv);
+    pthread_mutex_unlock(&st->put_lock);
     proc_args_free(pa);
     return err;
 }

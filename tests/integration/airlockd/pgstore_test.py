@@ -14,6 +14,8 @@ itself.
 
     pgstore_test.py AIRLOCKD AIRLOCK_SESSION CASE"""
 
+import glob
+import json
 import os
 import subprocess
 import sys
@@ -28,6 +30,15 @@ REQUEST_TIMEOUT_S = 15  # a request not answered by then counts as hung
 
 def pg_ctl(what):
     subprocess.run(os.environ["AIRLOCK_TEST_PG_CTL"].split() + [what], check=True, timeout=60)
+
+
+def stored_proc(sid, num):
+    """The process row as PostgreSQL holds it (psql), or None."""
+    psql = (sorted(glob.glob("/usr/lib/postgresql/*/bin/psql")) or ["psql"])[-1]
+    r = subprocess.run([psql, os.environ["AIRLOCK_TEST_PG"], "-Atc",
+                        f"SELECT pub FROM processes WHERE session = '{sid}' AND num = {num}"],
+                       capture_output=True, text=True, timeout=30)
+    return json.loads(r.stdout) if r.returncode == 0 and r.stdout.strip() else None
 
 
 def unavailable(r, what):
@@ -61,6 +72,10 @@ def store_postgres(d):
     # the outage: a command keeps running in the sandbox across it
     h = thread(lambda: d.exec(sid, shell=f"for i in $(seq 1 {OUTAGE_S + 4}); do sleep 1; done;"
                               " echo through"))
+    # and one that ends during the outage: its exit is kept and written later
+    bg = d.post(f"/v1/sessions/{sid}/exec", {"shell": "sleep 3; exit 7", "background": True})
+    check(bg.status == 202, "background exec", bg)
+    bg_num = int(bg.json["id"][2:])
     time.sleep(1)
     pg_ctl("stop")
     n = 0
@@ -85,6 +100,15 @@ def store_postgres(d):
           "the command run across the outage finished undisturbed", (st, out, err, ex))
     check(d.session(sid)["state"] == "ready", "the session is ready")
     check(d.run(sid, "cat f") == b"kept\n", "and works after the outage")
+    # the exit that happened during the outage reaches the database by itself
+    row = wait_until(60, lambda: (lambda p: p if p and p.get("state") == "exited" else None)(
+        stored_proc(sid, bg_num)), "the exit during the outage is written once PostgreSQL is back")
+    check(row["exit"]["code"] == 7, "with its exit code", row)
+    d.stop()
+    d.start()
+    p = d.get(f"/v1/sessions/{sid}/processes/{bg.json['id']}")
+    check(p.status == 200 and p.json.get("state") == "exited" and p.json["exit"]["code"] == 7,
+          "and a restarted daemon shows it", p)
     sid2 = d.create()
     check(sid2 != sid, "a new session after the outage")
 
@@ -111,7 +135,6 @@ def main():
     os.close(fd)
     d.config["store"] = {"driver": "postgres", "conninfo_file": conninfo,
                          "statement_timeout_ms": 2000, "connect_timeout_ms": 2000}
-    import json
     with open(d.conf_path, "w") as f:
         json.dump(d.config, f, indent=1)
     return run_case(d, name, CASES[name])

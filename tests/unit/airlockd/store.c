@@ -458,6 +458,16 @@ static void test_pg_unavailable(void **state)
     }
     assert_true(ald_db_down(d, why, sizeof(why)));
     assert_true(strlen(why) > 0);
+    /* rows written meanwhile are kept: "s_kept" for the checkpoint to
+     * write, "s_newer" overtaken by a later put that must not be undone */
+    json_t *kept = session("s_kept", "alice", "ready"), *priv = json_object();
+    json_t *old = session("s_newer", "alice", "creating");
+    json_t *newer = session("s_newer", "alice", "ready");
+    assert_int_equal(ald_store_session_put(st, kept, priv), AL_EAGAIN);
+    assert_int_equal(ald_store_session_put(st, old, priv), AL_EAGAIN);
+    json_t *ppub = json_pack("{s:s, s:s}", "id", "p_1", "state", "exited");
+    assert_int_equal(ald_store_proc_put(st, "s_kept", 1, ppub, priv), AL_EAGAIN);
+    assert_int_equal(ald_store_checkpoint(st), 0); /* still down: kept */
     assert_int_equal(pg_ctl("start"), 0);
     int err = AL_EAGAIN;
     for (int i = 0; i < 200 && err == AL_EAGAIN; i++) { /* backoff: at most 5 s apart */
@@ -467,6 +477,24 @@ static void test_pg_unavailable(void **state)
     }
     assert_int_equal(err, 0);
     assert_false(ald_db_down(d, why, sizeof(why)));
+    assert_int_equal(ald_store_session_put(st, newer, priv), 0);
+    json_t *got = NULL;
+    assert_int_equal(ald_store_session_get(st, "s_kept", NULL, &got, NULL), AL_ENOTFOUND);
+    assert_int_equal(ald_store_checkpoint(st), 0);
+    assert_int_equal(ald_store_session_get(st, "s_kept", NULL, &got, NULL), 0);
+    assert_string_equal(json_string_value(json_object_get(got, "state")), "ready");
+    json_decref(got);
+    assert_int_equal(ald_store_proc_get(st, "s_kept", 1, &got, NULL), 0);
+    assert_string_equal(json_string_value(json_object_get(got, "state")), "exited");
+    json_decref(got);
+    assert_int_equal(ald_store_session_get(st, "s_newer", NULL, &got, NULL), 0);
+    assert_string_equal(json_string_value(json_object_get(got, "state")), "ready");
+    json_decref(got);
+    json_decref(kept);
+    json_decref(old);
+    json_decref(newer);
+    json_decref(ppub);
+    json_decref(priv);
     ald_store_close(st);
 }
 

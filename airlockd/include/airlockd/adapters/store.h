@@ -48,8 +48,11 @@ struct ald_db *ald_store_db(struct ald_store *st);
  * a connection of its own, PostgreSQL the same pool); NULL on error (al_error_last()). Unref it. */
 struct ald_db *ald_store_sibling(struct ald_store *st);
 
-/* Copies the WAL back into the database (PASSIVE) on a second connection,
- * so requests never wait for it. Call it from one thread only. */
+/* Writes the session and process rows kept while the database was
+ * unreachable (see ald_store_session_put), then, for SQLite, copies the
+ * WAL back into the database (PASSIVE) on a second connection, so requests
+ * never wait for it. Call it from one thread only (the reaper, each
+ * second). */
 int ald_store_checkpoint(struct ald_store *st);
 
 /* 1 when `name` is a valid user name: [a-z0-9][a-z0-9._-]{0,62}. */
@@ -76,7 +79,11 @@ int ald_store_key_list(struct ald_store *st, const char *user, json_t **out);
 int ald_store_key_revoke(struct ald_store *st, const char *id, uint64_t now_ms);
 
 /* Inserts or updates a session row. `pub` is the public object (it has
- * "id", "user", "state"), `priv` the daemon's private fields. */
+ * "id", "user", "state"), `priv` the daemon's private fields. When the
+ * database cannot be reached (AL_EAGAIN) a copy of the row is kept in
+ * memory and written by ald_store_checkpoint() once it can (unless a newer
+ * put of the same row came first); ald_store_proc_put and
+ * ald_store_proc_put_audit keep process rows the same way. */
 int ald_store_session_put(struct ald_store *st, json_t *pub, json_t *priv);
 /* *pub (and *priv when not NULL): new references. AL_ENOTFOUND when
  * missing or, with `user` not NULL, owned by someone else. */
