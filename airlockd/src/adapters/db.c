@@ -89,10 +89,11 @@ int ald_db_run(struct ald_db *db, const struct ald_sql *q, const struct ald_db_a
             return err;
         int was_pooled = !c->fresh;
         err = ald_db_exec(c, q, args, n, rows);
-        int broken = c->broken;
+        int broken = c->broken && !c->late;
         ald_db_release(db, c);
         /* a pooled connection the server closed (it restarted): once more,
-         * on a new one; a fresh one that fails says the database is down */
+         * on a new one; a fresh one that fails says the database is down,
+         * and one that did not answer in time is not waited for twice */
         if (!(err == AL_EAGAIN && broken && was_pooled))
             break;
         if (rows)

@@ -30,7 +30,8 @@ struct ald_db {
 struct ald_db_conn {
     struct ald_db *db;
     int fresh;  /* connected by this acquire (not taken from the pool) */
-    int broken; /* the last exec found the connection lost */
+    int broken; /* the last exec found the connection lost (or gave up on it) */
+    int late;   /* ... because no answer came in time */
 };
 
 int ald_dbsq_open(struct ald_db **out, const char *path);

@@ -3,12 +3,17 @@
  * is made when first needed and made again after it broke, no sooner than
  * an exponential backoff (100 ms doubling to 5 s) after the last failed
  * attempt; every connection has SET statement_timeout; a caller waits for
- * a free connection at most the connect timeout. */
+ * a free connection at most the connect timeout, and for an answer at most
+ * the statement timeout plus the connect timeout (libpq's asynchronous
+ * calls and poll(): a server that stopped answering, even on a unix socket
+ * or behind a live TCP peer, costs the connection, never a hung thread). */
 #include "db_impl.h"
 
 #include "airlock/error.h"
 
+#include <errno.h>
 #include <libpq-fe.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,6 +82,42 @@ static void set_why(struct pg_db *p, const char *msg)
     one_line(p->why);
 }
 
+/* Waits for the answers to what was sent on c->pg, at most the statement
+ * timeout plus the connect timeout: the first failed result, else the
+ * last (PQclear() it). NULL when the connection failed or no answer came
+ * in time (then c->base.broken, and c->base.late for the time). */
+static PGresult *pg_wait(struct pg_db *p, struct pg_conn *c)
+{
+    uint64_t deadline = mono_ms() + p->stmt_ms + p->connect_ms;
+    PGresult *keep = NULL;
+    for (;;) {
+        while (!PQisBusy(c->pg)) {
+            PGresult *r = PQgetResult(c->pg);
+            if (!r)
+                return keep;
+            ExecStatusType ks = keep ? PQresultStatus(keep) : PGRES_COMMAND_OK;
+            if (ks != PGRES_COMMAND_OK && ks != PGRES_TUPLES_OK && ks != PGRES_EMPTY_QUERY) {
+                PQclear(r); /* the first failure is what the caller hears */
+            } else {
+                PQclear(keep);
+                keep = r;
+            }
+        }
+        uint64_t now = mono_ms();
+        if (now >= deadline) {
+            c->base.late = 1;
+            break;
+        }
+        struct pollfd pfd = {PQsocket(c->pg), POLLIN, 0};
+        if ((poll(&pfd, 1, (int)(deadline - now)) < 0 && errno != EINTR) ||
+            PQconsumeInput(c->pg) == 0)
+            break;
+    }
+    c->base.broken = 1;
+    PQclear(keep);
+    return NULL;
+}
+
 /* Connects c->pg: connect timeout, keepalives and a TCP user timeout (so
  * that a peer that vanished is noticed), then the statement timeout. */
 static int pg_connect(struct pg_db *p, struct pg_conn *c)
@@ -100,7 +141,9 @@ static int pg_connect(struct pg_db *p, struct pg_conn *c)
         return err;
     }
     snprintf(set, sizeof(set), "SET statement_timeout = %u", p->stmt_ms);
-    PGresult *r = PQexec(pg, set);
+    c->pg = pg;
+    PGresult *r = PQsendQuery(pg, set) ? pg_wait(p, c) : NULL;
+    c->pg = NULL;
     if (PQresultStatus(r) != PGRES_COMMAND_OK) {
         char msg[256];
         snprintf(msg, sizeof(msg), "%s", PQerrorMessage(pg));
@@ -146,6 +189,7 @@ static int pg_acquire(struct ald_db *db, struct ald_db_conn **out)
     c->busy = 1;
     c->base.fresh = 0;
     c->base.broken = 0;
+    c->base.late = 0;
     int err = 0;
     if (c->pg && PQstatus(c->pg) != CONNECTION_OK) {
         PQfinish(c->pg);
@@ -188,11 +232,13 @@ static void pg_release(struct ald_db *db, struct ald_db_conn *bc)
 {
     struct pg_db *p = pg_of(db);
     struct pg_conn *c = (struct pg_conn *)bc;
-    if (c->pg && PQstatus(c->pg) == CONNECTION_OK && PQtransactionStatus(c->pg) != PQTRANS_IDLE) {
-        PGresult *r = PQexec(c->pg, "ROLLBACK"); /* never hand on an open transaction */
+    if (c->pg && !c->base.broken && PQstatus(c->pg) == CONNECTION_OK &&
+        PQtransactionStatus(c->pg) != PQTRANS_IDLE) {
+        /* never hand on an open transaction */
+        PGresult *r = PQsendQuery(c->pg, "ROLLBACK") ? pg_wait(p, c) : NULL;
         PQclear(r);
     }
-    if (c->pg && PQstatus(c->pg) != CONNECTION_OK) {
+    if (c->pg && (c->base.broken || PQstatus(c->pg) != CONNECTION_OK)) {
         PQfinish(c->pg);
         c->pg = NULL;
     }
@@ -258,7 +304,10 @@ static int pg_fail(struct pg_conn *c, PGresult *res)
         snprintf(msg, sizeof(msg), "%s", PQerrorMessage(c->pg));
         one_line(msg);
     }
-    if (PQstatus(c->pg) != CONNECTION_OK) {
+    if (c->base.late)
+        snprintf(msg, sizeof(msg), "no answer within %u ms",
+                 pg_of(c->base.db)->stmt_ms + pg_of(c->base.db)->connect_ms);
+    if (c->base.broken || PQstatus(c->pg) != CONNECTION_OK) {
         c->base.broken = 1;
         struct pg_db *p = pg_of(c->base.db);
         pthread_mutex_lock(&p->lock);
@@ -303,7 +352,9 @@ static int pg_exec(struct ald_db_conn *bc, const struct ald_sql *q, const struct
             types[i] = a->type == ALD_DB_BLOB ? PG_OID_BYTEA : PG_OID_TEXT;
         }
     }
-    PGresult *res = PQexecParams(c->pg, q->pg ? q->pg : q->sql, n, types, vals, lens, fmts, 0);
+    PGresult *res = PQsendQueryParams(c->pg, q->pg ? q->pg : q->sql, n, types, vals, lens, fmts, 0)
+                        ? pg_wait(pg_of(bc->db), c)
+                        : NULL;
     ExecStatusType rs = PQresultStatus(res);
     int err = 0;
     if (rs != PGRES_COMMAND_OK && rs != PGRES_TUPLES_OK) {
@@ -320,7 +371,7 @@ static int pg_exec(struct ald_db_conn *bc, const struct ald_sql *q, const struct
 static int pg_script(struct ald_db_conn *bc, const char *sql)
 {
     struct pg_conn *c = (struct pg_conn *)bc;
-    PGresult *res = PQexec(c->pg, sql);
+    PGresult *res = PQsendQuery(c->pg, sql) ? pg_wait(pg_of(bc->db), c) : NULL;
     ExecStatusType rs = PQresultStatus(res);
     int err = rs == PGRES_COMMAND_OK || rs == PGRES_TUPLES_OK ? 0 : pg_fail(c, res);
     PQclear(res);

@@ -52,6 +52,7 @@ cleanup() {
   rm -rf "$dir"
 }
 trap cleanup EXIT
+trap "exit 143" TERM INT
 (cd "$dir" && as_owner "$bindir/initdb" -D "$dir/data" -U airlock -A trust --no-sync \
   -E UTF8 >"$dir/initdb.log" 2>&1) || { cat "$dir/initdb.log" >&2; exit 1; }
 (cd "$dir" && pg_start "$dir") || { cat "$dir/log" >&2; exit 1; }

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -448,6 +449,23 @@ static void test_pg_unavailable(void **state)
     ald_db_release(d, c1);
     ald_db_release(d, c2);
 
+    /* a server that stops answering (its backend process stopped): the
+     * statement gives up after the statement and connect timeouts, and
+     * the connection is dropped for a new one */
+    struct ald_db_conn *c;
+    struct ald_db_rows rows = {0};
+    static const struct ald_sql q_pid = {"SELECT pg_backend_pid()", NULL};
+    static const struct ald_sql q_one = {"SELECT 1", NULL};
+    assert_int_equal(ald_db_acquire(d, &c), 0);
+    assert_int_equal(ald_db_exec(c, &q_pid, NULL, 0, &rows), 0);
+    pid_t backend = (pid_t)ald_db_int(&rows, 0, 0);
+    ald_db_rows_free(&rows);
+    assert_true(backend > 0);
+    assert_int_equal(kill(backend, SIGSTOP), 0);
+    assert_int_equal(ald_db_exec(c, &q_one, NULL, 0, NULL), AL_EAGAIN);
+    assert_non_null(strstr(al_error_last(), "no answer within"));
+    ald_db_release(d, c);
+    kill(backend, SIGCONT);
     struct ald_user u;
     assert_int_equal(ald_store_user_get(st, "alice", &u), 0);
     assert_int_equal(pg_ctl("stop"), 0);
