@@ -562,6 +562,8 @@ static void pending_note(struct ald_store *st, int err, const char *sid, int64_t
         json_object_set_new(st->pending, key,
                             json_pack("[s, I, o, o]", sid ? sid : "", (json_int_t)num,
                                       json_deep_copy(pub), json_deep_copy(priv)));
+    } else if (err == AL_EAGAIN) {
+        al_log(AL_LOG_WARN, "database: %d rows already kept, the row %s is lost", PENDING_MAX, key);
     }
 }
 
