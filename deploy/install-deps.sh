@@ -8,10 +8,13 @@ PKGS=(
   build-essential cmake pkg-config clang clang-format libclang-rt-14-dev
   libseccomp-dev libjansson-dev libcmocka-dev libmicrohttpd-dev
   libcurl4-openssl-dev libssl-dev libgit2-dev libsqlite3-dev libidn2-dev
-  libc-ares-dev
+  libc-ares-dev libpq-dev
   # tests
   git curl openssl python3 iproute2 procps util-linux strace nginx fcgiwrap
   openssh-server
+  # tests: the store tests and airlockd.store_postgres on PostgreSQL (issue
+  # 13) start their own scratch server from /usr/lib/postgresql/*/bin
+  postgresql
   # tests: docs/recipes.md's clients (npm is added below). golang-go is
   # ~80 MB to download, ~470 MB installed; cargo (with rustc) ~58 MB and
   # ~280 MB: together about 45 s of apt-get on a 2-core box. A rustup

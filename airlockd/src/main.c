@@ -12,6 +12,7 @@
  * SIGKILL) and are re-adopted by the next start.
  */
 #include "airlockd/adapters/admin.h"
+#include "airlockd/adapters/db.h"
 #include "airlockd/adapters/forge.h"
 #include "airlockd/adapters/gitrepo.h"
 #include "airlockd/adapters/proxies.h"
@@ -347,7 +348,7 @@ static int serve(struct ald_config *cfg, size_t *live)
      * airlockd/ */
     if (ald_find_binary(cfg->init_path, "init_path", "airlock-init", "../session",
                         "/usr/libexec/airlock", d.init_path, sizeof(d.init_path)) < 0 ||
-        ald_state_prepare(cfg->state_dir) < 0 || ald_store_open(&d.st, db) < 0 ||
+        ald_state_prepare(cfg->state_dir) < 0 || ald_store_open_config(&d.st, cfg, db) < 0 ||
         ald_webhooks_open(&d) < 0) {
         al_log(AL_LOG_ERROR, "%s", al_error_last());
         goto out;
@@ -382,8 +383,10 @@ static int serve(struct ald_config *cfg, size_t *live)
         goto out;
     }
     started = 1;
-    if (ald_webhooks_start(&d) < 0 || ald_jobstore_open(&jobstore, db) < 0 ||
-        ald_jobs_start(&d, &jobs_ops, jobstore) < 0) {
+    struct ald_db *jobs_db = ald_store_sibling(d.st);
+    int jerr = jobs_db ? ald_jobstore_open_db(&jobstore, jobs_db) : AL_EIO;
+    ald_db_unref(jobs_db);
+    if (ald_webhooks_start(&d) < 0 || jerr < 0 || ald_jobs_start(&d, &jobs_ops, jobstore) < 0) {
         al_log(AL_LOG_ERROR, "%s", al_error_last());
         goto out;
     }

@@ -386,14 +386,14 @@ int ald_admin_main(const char *prog, int argc, char **argv)
     }
     /* A listing only reads: a state dir without a database has nothing to
      * list, and is not created for it. */
-    if (strcmp(r.verb, "ls") == 0 && access(db, F_OK) < 0) {
+    if (strcmp(r.verb, "ls") == 0 && !cfg.store.postgres && access(db, F_OK) < 0) {
         fprintf(stderr,
                 "%s admin: no airlockd state in %s (%s: %s); give --state-dir or --config\n", prog,
                 state_dir, db, strerror(errno));
         goto out;
     }
     if ((strcmp(r.verb, "ls") != 0 && ald_state_prepare(state_dir) < 0) ||
-        ald_store_open(&st, db) < 0) {
+        ald_store_open_config(&st, &cfg, db) < 0) {
         fprintf(stderr, "%s admin: %s\n", prog, al_error_last());
         goto out;
     }

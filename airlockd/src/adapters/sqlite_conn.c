@@ -38,26 +38,3 @@ out:
     sqlite3_close(db);
     return err;
 }
-
-sqlite3_stmt *ald_sql_stmt(sqlite3 *db, sqlite3_stmt **slot, const char *sql)
-{
-    sqlite3_stmt *s = *slot;
-    if (!s) {
-        if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, NULL) != SQLITE_OK) {
-            ald_sql_fail(db, "prepare");
-            return NULL;
-        }
-        *slot = s;
-    }
-    sqlite3_reset(s);
-    sqlite3_clear_bindings(s);
-    return s;
-}
-
-void ald_sql_bind_text(sqlite3_stmt *s, int i, const char *v)
-{
-    if (v)
-        sqlite3_bind_text(s, i, v, -1, SQLITE_TRANSIENT);
-    else
-        sqlite3_bind_null(s, i);
-}

@@ -1,256 +1,313 @@
+/* airlockd's main store (store.h) on the stores' database (db.h): SQLite
+ * or PostgreSQL, the same queries and schema steps for both where the two
+ * dialects agree. */
 #include "airlockd/adapters/store.h"
 
+#include "airlockd/adapters/db.h"
+#include "airlockd/core/config.h"
 #include "airlockd/core/util.h"
 
-#include "sqlite_conn.h"
-
 #include "airlock/error.h"
+#include "airlock/log.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
 #include <openssl/crypto.h>
 #include <pthread.h>
 #include <sqlite3.h>
+#include <unistd.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define SCHEMA_VERSION 1
-
-static const char schema_v1[] =
-    "CREATE TABLE IF NOT EXISTS users ("
-    " name TEXT PRIMARY KEY, admin INTEGER NOT NULL DEFAULT 0,"
-    " max_sessions INTEGER NOT NULL DEFAULT -1, max_memory_mb INTEGER NOT NULL DEFAULT -1,"
-    " created_ms INTEGER NOT NULL);"
-    "CREATE TABLE IF NOT EXISTS api_keys ("
-    " id TEXT PRIMARY KEY, user TEXT NOT NULL, name TEXT NOT NULL DEFAULT '',"
-    " hash BLOB NOT NULL UNIQUE, created_ms INTEGER NOT NULL, revoked_ms INTEGER);"
-    "CREATE TABLE IF NOT EXISTS sessions ("
-    " seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, user TEXT NOT NULL,"
-    " state TEXT NOT NULL, pub TEXT NOT NULL, priv TEXT NOT NULL);"
-    "CREATE INDEX IF NOT EXISTS sessions_user ON sessions(user, seq);"
-    "CREATE INDEX IF NOT EXISTS sessions_state ON sessions(state);"
-    "CREATE TABLE IF NOT EXISTS processes ("
-    " session TEXT NOT NULL, num INTEGER NOT NULL, running INTEGER NOT NULL,"
-    " pub TEXT NOT NULL, priv TEXT NOT NULL, PRIMARY KEY (session, num));"
-    "CREATE TABLE IF NOT EXISTS idempotency ("
-    " user TEXT NOT NULL, key TEXT NOT NULL, body_hash TEXT NOT NULL, session TEXT NOT NULL,"
-    " created_ms INTEGER NOT NULL, PRIMARY KEY (user, key));"
-    "CREATE TABLE IF NOT EXISTS audit ("
-    " seq INTEGER PRIMARY KEY AUTOINCREMENT, time_ms INTEGER NOT NULL, user TEXT,"
-    " key_id TEXT, method TEXT NOT NULL, path TEXT NOT NULL, status INTEGER NOT NULL,"
-    " session TEXT);"
-    "CREATE TRIGGER IF NOT EXISTS audit_append_only_u BEFORE UPDATE ON audit"
-    " BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;"
-    "CREATE TRIGGER IF NOT EXISTS audit_append_only_d BEFORE DELETE ON audit"
-    " BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;";
-
-enum q {
-    Q_USER_ADD,
-    Q_USER_GET,
-    Q_USER_DEL,
-    Q_USER_KEYS_REVOKE,
-    Q_USER_LIST,
-    Q_KEY_ADD,
-    Q_KEY_LOOKUP,
-    Q_KEY_LIST_ALL,
-    Q_KEY_LIST_USER,
-    Q_KEY_REVOKE,
-    Q_SESSION_PUT,
-    Q_SESSION_GET,
-    Q_SESSION_PAGE,
-    Q_SESSION_LIVE,
-    Q_SESSION_COUNTS,
-    Q_SESSION_KEPT,
-    Q_SESSION_BRANCH,
-    Q_SESSION_REVOKED,
-    Q_PROC_PUT,
-    Q_PROC_GET,
-    Q_PROC_LIST,
-    Q_PROC_RUNNING,
-    Q_PROC_MAX,
-    Q_IDEM_INSERT,
-    Q_IDEM_GET,
-    Q_IDEM_DEL,
-    Q_IDEM_PURGE,
-    Q_AUDIT,
-    Q_COUNT
+/* The schema, step by step ({serial}, {int}, {blob}: db.h). Only the
+ * audit table's append-only triggers are written twice. */
+static const struct ald_db_migration schema[] = {
+    {
+        .sql = "CREATE TABLE IF NOT EXISTS users ("
+               " name TEXT PRIMARY KEY, admin {int} NOT NULL DEFAULT 0,"
+               " max_sessions {int} NOT NULL DEFAULT -1, max_memory_mb {int} NOT NULL DEFAULT -1,"
+               " created_ms {int} NOT NULL);"
+               "CREATE TABLE IF NOT EXISTS api_keys ("
+               " id TEXT PRIMARY KEY, \"user\" TEXT NOT NULL, name TEXT NOT NULL DEFAULT '',"
+               " hash {blob} NOT NULL UNIQUE, created_ms {int} NOT NULL, revoked_ms {int});"
+               "CREATE TABLE IF NOT EXISTS sessions ("
+               " seq {serial}, id TEXT NOT NULL UNIQUE, \"user\" TEXT NOT NULL,"
+               " state TEXT NOT NULL, pub TEXT NOT NULL, priv TEXT NOT NULL);"
+               "CREATE INDEX IF NOT EXISTS sessions_user ON sessions(\"user\", seq);"
+               "CREATE INDEX IF NOT EXISTS sessions_state ON sessions(state);"
+               "CREATE TABLE IF NOT EXISTS processes ("
+               " session TEXT NOT NULL, num {int} NOT NULL, running {int} NOT NULL,"
+               " pub TEXT NOT NULL, priv TEXT NOT NULL, PRIMARY KEY (session, num));"
+               "CREATE TABLE IF NOT EXISTS idempotency ("
+               " \"user\" TEXT NOT NULL, key TEXT NOT NULL, body_hash TEXT NOT NULL,"
+               " session TEXT NOT NULL, created_ms {int} NOT NULL, PRIMARY KEY (\"user\", key));"
+               "CREATE TABLE IF NOT EXISTS audit ("
+               " seq {serial}, time_ms {int} NOT NULL, \"user\" TEXT,"
+               " key_id TEXT, method TEXT NOT NULL, path TEXT NOT NULL, status {int} NOT NULL,"
+               " session TEXT);",
+        .sqlite = "CREATE TRIGGER IF NOT EXISTS audit_append_only_u BEFORE UPDATE ON audit"
+                  " BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;"
+                  "CREATE TRIGGER IF NOT EXISTS audit_append_only_d BEFORE DELETE ON audit"
+                  " BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;",
+        .pg = "CREATE OR REPLACE FUNCTION audit_append_only() RETURNS trigger"
+              " LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'audit is append-only'; END $$;"
+              "CREATE TRIGGER audit_append_only BEFORE UPDATE OR DELETE ON audit"
+              " FOR EACH ROW EXECUTE FUNCTION audit_append_only();",
+    },
 };
 
-static const char *const queries[Q_COUNT] = {
-    [Q_USER_ADD] = "INSERT INTO users(name, admin, max_sessions, max_memory_mb, created_ms)"
-                   " VALUES (?1, ?2, ?3, ?4, ?5)",
-    [Q_USER_GET] = "SELECT admin, max_sessions, max_memory_mb, created_ms FROM users"
-                   " WHERE name = ?1",
-    [Q_USER_DEL] = "DELETE FROM users WHERE name = ?1",
-    [Q_USER_KEYS_REVOKE] = "UPDATE api_keys SET revoked_ms = ?2 WHERE user = ?1"
-                           " AND revoked_ms IS NULL",
-    [Q_USER_LIST] = "SELECT name, admin, max_sessions, max_memory_mb, created_ms FROM users"
-                    " ORDER BY name",
-    [Q_KEY_ADD] = "INSERT INTO api_keys(id, user, name, hash, created_ms)"
-                  " SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS (SELECT 1 FROM users WHERE name = ?2)",
-    [Q_KEY_LOOKUP] = "SELECT k.hash, k.id, u.name, u.admin, u.max_sessions, u.max_memory_mb"
-                     " FROM api_keys k JOIN users u ON u.name = k.user"
-                     " WHERE k.hash = ?1 AND k.revoked_ms IS NULL",
-    [Q_KEY_LIST_ALL] = "SELECT id, user, name, created_ms, revoked_ms FROM api_keys"
-                       " ORDER BY created_ms, id",
-    [Q_KEY_LIST_USER] = "SELECT id, user, name, created_ms, revoked_ms FROM api_keys"
-                        " WHERE user = ?1 ORDER BY created_ms, id",
-    [Q_KEY_REVOKE] = "UPDATE api_keys SET revoked_ms = ?2 WHERE id = ?1 AND revoked_ms IS NULL",
-    [Q_SESSION_PUT] = "INSERT INTO sessions(id, user, state, pub, priv) VALUES (?1, ?2, ?3, ?4, ?5)"
-                      " ON CONFLICT(id) DO UPDATE SET state = ?3, pub = ?4, priv = ?5",
-    [Q_SESSION_GET] = "SELECT user, pub, priv FROM sessions WHERE id = ?1",
-    [Q_SESSION_PAGE] = "SELECT seq, pub FROM sessions WHERE seq > ?1"
-                       " AND (?2 IS NULL OR user = ?2) AND (?3 IS NULL OR state = ?3)"
-                       " ORDER BY seq LIMIT ?4",
-    [Q_SESSION_LIVE] = "SELECT pub, priv FROM sessions"
-                       " WHERE state IN ('creating', 'ready', 'deleting') ORDER BY seq",
-    [Q_SESSION_COUNTS] = "SELECT state, count(*) FROM sessions GROUP BY state",
-    [Q_SESSION_KEPT] = "SELECT id, json_extract(priv, '$.ended_ms') FROM sessions"
-                       " WHERE json_extract(priv, '$.workspace_kept') = 1",
-    [Q_SESSION_BRANCH] = "SELECT id, repo FROM (SELECT id, json_extract(pub, '$.repo') AS repo,"
-                         " lower(json_extract(pub, '$.branch')) AS b,"
-                         " coalesce(json_extract(pub, '$.end_reason'), '') AS why FROM sessions),"
-                         " (SELECT lower(?1) AS x) WHERE b IS NOT NULL AND why NOT LIKE 'create-%'"
-                         " AND (b = x OR substr(x, 1, length(b) + 1) = b || '/'"
-                         " OR substr(b, 1, length(x) + 1) = x || '/')",
-    [Q_SESSION_REVOKED] =
-        "SELECT id FROM sessions WHERE state IN ('deleted', 'expired', 'failed')"
-        " AND json_extract(priv, '$.git.token') IS NOT NULL"
-        " AND coalesce(json_extract(priv, '$.git.token_exp'),"
-        " json_extract(priv, '$.created_ms') / 1000 + json_extract(pub, '$.limits.ttl_s'), 0)"
-        " >= ?1",
-    [Q_PROC_PUT] = "INSERT INTO processes(session, num, running, pub, priv)"
-                   " VALUES (?1, ?2, ?3, ?4, ?5)"
-                   " ON CONFLICT(session, num) DO UPDATE SET running = ?3, pub = ?4, priv = ?5",
-    [Q_PROC_GET] = "SELECT pub, priv FROM processes WHERE session = ?1 AND num = ?2",
-    [Q_PROC_LIST] = "SELECT pub FROM processes WHERE session = ?1 ORDER BY num",
-    [Q_PROC_RUNNING] = "SELECT pub, priv FROM processes WHERE session = ?1 AND running = 1"
-                       " ORDER BY num",
-    [Q_PROC_MAX] = "SELECT coalesce(max(num), 0) FROM processes WHERE session = ?1",
-    [Q_IDEM_INSERT] = "INSERT OR IGNORE INTO idempotency(user, key, body_hash, session,"
-                      " created_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
-    [Q_IDEM_GET] = "SELECT body_hash, session FROM idempotency WHERE user = ?1 AND key = ?2",
-    [Q_IDEM_DEL] = "DELETE FROM idempotency WHERE user = ?1 AND key = ?2",
-    [Q_IDEM_PURGE] = "DELETE FROM idempotency WHERE created_ms < ?1",
-    [Q_AUDIT] = "INSERT INTO audit(time_ms, user, key_id, method, path, status, session)"
-                " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-};
+/* JSON fields in SQL: SQLite's json_extract(col, '$.a.b'), PostgreSQL's
+ * (col::jsonb #>> '{a,b}'), text that the query casts where it compares. */
+static const struct ald_sql q_user_add = {
+    "INSERT INTO users(name, admin, max_sessions, max_memory_mb, created_ms)"
+    " VALUES ($1, $2, $3, $4, $5)",
+    NULL};
+static const struct ald_sql q_user_get = {
+    "SELECT admin, max_sessions, max_memory_mb, created_ms FROM users WHERE name = $1", NULL};
+static const struct ald_sql q_user_del = {"DELETE FROM users WHERE name = $1", NULL};
+static const struct ald_sql q_user_keys_revoke = {
+    "UPDATE api_keys SET revoked_ms = $2 WHERE \"user\" = $1 AND revoked_ms IS NULL", NULL};
+static const struct ald_sql q_user_list = {
+    "SELECT name, admin, max_sessions, max_memory_mb, created_ms FROM users ORDER BY name", NULL};
+static const struct ald_sql q_key_add = {
+    "INSERT INTO api_keys(id, \"user\", name, hash, created_ms)"
+    " SELECT $1, $2, $3, $4, $5 WHERE EXISTS (SELECT 1 FROM users WHERE name = $2)",
+    NULL};
+static const struct ald_sql q_key_lookup = {
+    "SELECT k.hash, k.id, u.name, u.admin, u.max_sessions, u.max_memory_mb"
+    " FROM api_keys k JOIN users u ON u.name = k.\"user\""
+    " WHERE k.hash = $1 AND k.revoked_ms IS NULL",
+    NULL};
+static const struct ald_sql q_key_list_all = {
+    "SELECT id, \"user\", name, created_ms, revoked_ms FROM api_keys ORDER BY created_ms, id",
+    NULL};
+static const struct ald_sql q_key_list_user = {
+    "SELECT id, \"user\", name, created_ms, revoked_ms FROM api_keys"
+    " WHERE \"user\" = $1 ORDER BY created_ms, id",
+    NULL};
+static const struct ald_sql q_key_revoke = {
+    "UPDATE api_keys SET revoked_ms = $2 WHERE id = $1 AND revoked_ms IS NULL", NULL};
+static const struct ald_sql q_session_put = {
+    "INSERT INTO sessions(id, \"user\", state, pub, priv) VALUES ($1, $2, $3, $4, $5)"
+    " ON CONFLICT(id) DO UPDATE SET state = $3, pub = $4, priv = $5",
+    NULL};
+static const struct ald_sql q_session_get = {
+    "SELECT \"user\", pub, priv FROM sessions WHERE id = $1", NULL};
+static const struct ald_sql q_session_page = {
+    "SELECT seq, pub FROM sessions WHERE seq > $1"
+    " AND ($2 IS NULL OR \"user\" = $2) AND ($3 IS NULL OR state = $3)"
+    " ORDER BY seq LIMIT $4",
+    "SELECT seq, pub FROM sessions WHERE seq > $1"
+    " AND ($2::text IS NULL OR \"user\" = $2) AND ($3::text IS NULL OR state = $3)"
+    " ORDER BY seq LIMIT $4"};
+static const struct ald_sql q_session_live = {
+    "SELECT pub, priv FROM sessions WHERE state IN ('creating', 'ready', 'deleting') ORDER BY seq",
+    NULL};
+static const struct ald_sql q_session_counts = {
+    "SELECT state, count(*) FROM sessions GROUP BY state", NULL};
+static const struct ald_sql q_session_kept = {
+    "SELECT id, json_extract(priv, '$.ended_ms') FROM sessions"
+    " WHERE json_extract(priv, '$.workspace_kept') = 1",
+    "SELECT id, (priv::jsonb #>> '{ended_ms}') FROM sessions"
+    " WHERE (priv::jsonb #>> '{workspace_kept}') = 'true'"};
+static const struct ald_sql q_session_branch = {
+    "SELECT id, repo FROM (SELECT id, json_extract(pub, '$.repo') AS repo,"
+    " lower(json_extract(pub, '$.branch')) AS b,"
+    " coalesce(json_extract(pub, '$.end_reason'), '') AS why FROM sessions) AS s,"
+    " (SELECT lower($1) AS x) AS q WHERE b IS NOT NULL AND why NOT LIKE 'create-%'"
+    " AND (b = x OR substr(x, 1, length(b) + 1) = b || '/'"
+    " OR substr(b, 1, length(x) + 1) = x || '/')",
+    "SELECT id, repo FROM (SELECT id, (pub::jsonb #>> '{repo}') AS repo,"
+    " lower(pub::jsonb #>> '{branch}') AS b,"
+    " coalesce(pub::jsonb #>> '{end_reason}', '') AS why FROM sessions) AS s,"
+    " (SELECT lower($1::text) AS x) AS q WHERE b IS NOT NULL AND why NOT LIKE 'create-%'"
+    " AND (b = x OR substr(x, 1, length(b) + 1) = b || '/'"
+    " OR substr(b, 1, length(x) + 1) = x || '/')"};
+static const struct ald_sql q_session_revoked = {
+    "SELECT id FROM sessions WHERE state IN ('deleted', 'expired', 'failed')"
+    " AND json_extract(priv, '$.git.token') IS NOT NULL"
+    " AND coalesce(json_extract(priv, '$.git.token_exp'),"
+    " json_extract(priv, '$.created_ms') / 1000 + json_extract(pub, '$.limits.ttl_s'), 0)"
+    " >= $1",
+    "SELECT id FROM sessions WHERE state IN ('deleted', 'expired', 'failed')"
+    " AND (priv::jsonb #>> '{git,token}') IS NOT NULL"
+    " AND coalesce((priv::jsonb #>> '{git,token_exp}')::numeric,"
+    " floor((priv::jsonb #>> '{created_ms}')::numeric / 1000)"
+    " + (pub::jsonb #>> '{limits,ttl_s}')::numeric, 0) >= $1"};
+static const struct ald_sql q_proc_put = {
+    "INSERT INTO processes(session, num, running, pub, priv) VALUES ($1, $2, $3, $4, $5)"
+    " ON CONFLICT(session, num) DO UPDATE SET running = $3, pub = $4, priv = $5",
+    NULL};
+static const struct ald_sql q_proc_get = {
+    "SELECT pub, priv FROM processes WHERE session = $1 AND num = $2", NULL};
+static const struct ald_sql q_proc_list = {
+    "SELECT pub FROM processes WHERE session = $1 ORDER BY num", NULL};
+static const struct ald_sql q_proc_running = {
+    "SELECT pub, priv FROM processes WHERE session = $1 AND running = 1 ORDER BY num", NULL};
+static const struct ald_sql q_proc_max = {
+    "SELECT coalesce(max(num), 0) FROM processes WHERE session = $1", NULL};
+static const struct ald_sql q_idem_insert = {
+    "INSERT INTO idempotency(\"user\", key, body_hash, session, created_ms)"
+    " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+    NULL};
+static const struct ald_sql q_idem_get = {
+    "SELECT body_hash, session FROM idempotency WHERE \"user\" = $1 AND key = $2", NULL};
+static const struct ald_sql q_idem_del = {
+    "DELETE FROM idempotency WHERE \"user\" = $1 AND key = $2", NULL};
+static const struct ald_sql q_idem_purge = {"DELETE FROM idempotency WHERE created_ms < $1", NULL};
+static const struct ald_sql q_audit = {
+    "INSERT INTO audit(time_ms, \"user\", key_id, method, path, status, session)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    NULL};
+
+/* Rows kept while the database cannot be reached (at most this many). */
+#define PENDING_MAX 10000
 
 struct ald_store {
-    sqlite3 *db;
-    pthread_mutex_t lock;
-    sqlite3_stmt *stmts[Q_COUNT];
-    char *path;
-    sqlite3 *ckpt; /* second connection: checkpoints off the request path */
+    struct ald_db *db;
+    sqlite3 *ckpt; /* SQLite: a second connection, checkpoints off the request path */
+    /* Session and process rows whose write found the database unreachable
+     * (AL_EAGAIN): "s <id>" or "p <session> <num>" -> [session, num (-1:
+     * the session's row), pub, priv], the latest of each row, written by
+     * ald_store_checkpoint() once the database is back. put_lock orders
+     * every write of these rows with the map, so that no kept row is
+     * written over a newer one. */
+    pthread_mutex_t put_lock;
+    json_t *pending;
 };
 
-static int db_fail(struct ald_store *st, const char *what)
-{
-    return ald_sql_fail(st->db, what);
-}
-
-/* Returns the prepared statement for `q`, reset and with its bindings
- * cleared; NULL on error (al_error_last() says why). Caller holds st->lock. */
-static sqlite3_stmt *stmt(struct ald_store *st, enum q q)
-{
-    return ald_sql_stmt(st->db, &st->stmts[q], queries[q]);
-}
-
-static void bind_text(sqlite3_stmt *s, int i, const char *v)
-{
-    ald_sql_bind_text(s, i, v);
-}
-
-/* Binds a JSON value as its compact text; AL_ENOMEM when it cannot be dumped. */
-static int bind_json(sqlite3_stmt *s, int i, json_t *v)
-{
-    char *txt = json_dumps(v, JSON_COMPACT);
-    if (!txt)
-        return AL_ENOMEM;
-    sqlite3_bind_text(s, i, txt, -1, free);
-    return 0;
-}
-
-static json_t *column_json(sqlite3_stmt *s, int i)
-{
-    const char *txt = (const char *)sqlite3_column_text(s, i);
-    if (!txt)
-        return NULL;
-    return json_loadb(txt, (size_t)sqlite3_column_bytes(s, i), 0, NULL);
-}
-
-static void column_copy(char *out, size_t outsz, sqlite3_stmt *s, int i)
-{
-    const char *txt = (const char *)sqlite3_column_text(s, i);
-    snprintf(out, outsz, "%s", txt ? txt : "");
-}
-
-/* Runs a statement that returns no rows; AL_EIO on failure, AL_EEXISTS on a
- * constraint violation. */
-static int run_done(struct ald_store *st, sqlite3_stmt *s)
-{
-    int rc = sqlite3_step(s);
-    if (rc == SQLITE_DONE)
-        return 0;
-    if (rc == SQLITE_CONSTRAINT)
-        return al_error_set(AL_EEXISTS, "database: %s", sqlite3_errmsg(st->db));
-    return db_fail(st, "step");
-}
-
-int ald_store_open(struct ald_store **out, const char *path)
+int ald_store_open_db(struct ald_store **out, struct ald_db *db)
 {
     *out = NULL;
     struct ald_store *st = calloc(1, sizeof(*st));
     if (!st)
         return AL_ENOMEM;
-    pthread_mutex_init(&st->lock, NULL);
-    char *msg = NULL;
-    int err = ald_sql_open(&st->db, path, "PRAGMA foreign_keys=ON;");
-    if (err < 0)
-        goto out;
-    sqlite3_stmt *v = NULL;
-    int version = 0;
-    if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &v, NULL) == SQLITE_OK &&
-        sqlite3_step(v) == SQLITE_ROW)
-        version = sqlite3_column_int(v, 0);
-    sqlite3_finalize(v);
-    if (version > SCHEMA_VERSION) {
-        err = al_error_set(AL_EINVAL,
-                           "database %s: schema version %d is newer than this"
-                           " airlockd (%d)",
-                           path, version, SCHEMA_VERSION);
-        goto out;
-    }
-    if (version < SCHEMA_VERSION) {
-        if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, &msg) != SQLITE_OK ||
-            sqlite3_exec(st->db, schema_v1, NULL, NULL, &msg) != SQLITE_OK ||
-            sqlite3_exec(st->db, "PRAGMA user_version = 1; COMMIT", NULL, NULL, &msg) !=
-                SQLITE_OK) {
-            err = al_error_set(AL_EIO, "database %s: creating the schema: %s", path,
-                               msg ? msg : "failed");
-            sqlite3_free(msg);
-            sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
-            goto out;
-        }
-    }
-    if (!(st->path = strdup(path))) {
-        err = AL_ENOMEM;
-        goto out;
+    st->db = ald_db_ref(db);
+    pthread_mutex_init(&st->put_lock, NULL);
+    int err = (st->pending = json_object()) ? 0 : AL_ENOMEM;
+    if (err == 0)
+        err = ald_db_migrate(db, "store", 1, schema, (int)(sizeof(schema) / sizeof(schema[0])));
+    if (err < 0) {
+        ald_store_close(st);
+        return err;
     }
     *out = st;
-    st = NULL;
-out:
-    if (st)
-        ald_store_close(st);
+    return 0;
+}
+
+int ald_store_open(struct ald_store **out, const char *path)
+{
+    struct ald_db *db = NULL;
+    int err = ald_db_open_sqlite(&db, path);
+    *out = NULL;
+    err = err < 0 ? err : ald_store_open_db(out, db);
+    ald_db_unref(db);
     return err;
+}
+
+/* The conninfo in `path` (at most 4 KiB, trailing white space dropped)
+ * into buf. */
+static int read_conninfo(const char *path, char *buf, size_t bufsz)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0)
+        return al_error_set_errno(AL_EIO, errno, "store.conninfo_file %s", path);
+    size_t n = 0;
+    ssize_t r = 0;
+    while (n < bufsz && (r = read(fd, buf + n, bufsz - n)) > 0)
+        n += (size_t)r;
+    int err = r < 0 ? al_error_set_errno(AL_EIO, errno, "store.conninfo_file %s", path) : 0;
+    close(fd);
+    if (err == 0 && n == bufsz)
+        err = al_error_set(AL_ETOOBIG, "store.conninfo_file %s: more than %zu bytes", path,
+                           bufsz - 1);
+    while (err == 0 && n > 0 &&
+           (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' ' || buf[n - 1] == '\t'))
+        n--;
+    if (err == 0 && n == 0)
+        err = al_error_set(AL_EINVAL, "store.conninfo_file %s is empty", path);
+    buf[err == 0 ? n : 0] = '\0';
+    return err;
+}
+
+int ald_store_open_config(struct ald_store **out, const struct ald_config *cfg,
+                          const char *sqlite_path)
+{
+    const struct ald_store_config *sc = &cfg->store;
+    *out = NULL;
+    if (!sc->postgres)
+        return ald_store_open(out, sqlite_path);
+    char conninfo[4096];
+    struct ald_db *db = NULL;
+    int err = read_conninfo(sc->conninfo_file, conninfo, sizeof(conninfo));
+    if (err == 0) {
+        struct ald_db_cfg dc = {.driver = ALD_DB_POSTGRES,
+                                .conninfo = conninfo,
+                                .pool_size = (unsigned)sc->pool_size,
+                                .statement_timeout_ms = (unsigned)sc->statement_timeout_ms,
+                                .connect_timeout_ms = (unsigned)sc->connect_timeout_ms};
+        err = ald_db_open(&db, &dc);
+    }
+    explicit_bzero(conninfo, sizeof(conninfo)); /* may hold a password */
+    if (err == 0)
+        err = ald_store_open_db(out, db);
+    ald_db_unref(db);
+    return err;
+}
+
+struct ald_db *ald_store_db(struct ald_store *st)
+{
+    return st->db;
+}
+
+struct ald_db *ald_store_sibling(struct ald_store *st)
+{
+    struct ald_db *db = NULL;
+    return ald_db_sibling(st->db, &db) == 0 ? db : NULL;
+}
+
+static int write_row(struct ald_store *st, const char *sid, int64_t num, json_t *pub, json_t *priv);
+
+/* Writes the kept rows (struct ald_store, pending) while the database
+ * takes them; a row it refuses for another reason is dropped and logged. */
+static void flush_pending(struct ald_store *st)
+{
+    pthread_mutex_lock(&st->put_lock);
+    const char *key;
+    json_t *row, *tmp;
+    size_t before = json_object_size(st->pending);
+    json_object_foreach_safe(st->pending, tmp, key, row)
+    {
+        int err = write_row(st, json_string_value(json_array_get(row, 0)),
+                            json_integer_value(json_array_get(row, 1)), json_array_get(row, 2),
+                            json_array_get(row, 3));
+        if (err == AL_EAGAIN)
+            break; /* still down: the next checkpoint tries again */
+        if (err < 0)
+            al_log(AL_LOG_WARN, "dropping the kept row %s: %s", key, al_error_last());
+        json_object_del(st->pending, key);
+    }
+    size_t left = json_object_size(st->pending);
+    pthread_mutex_unlock(&st->put_lock);
+    if (before > left)
+        al_log(AL_LOG_INFO, "database: wrote %zu row(s) kept while it was unreachable (%zu left)",
+               before - left, left);
 }
 
 int ald_store_checkpoint(struct ald_store *st)
 {
+    const char *path = ald_db_path(st->db);
+    flush_pending(st);
+    if (!path)
+        return 0; /* PostgreSQL checkpoints by itself */
     if (!st->ckpt) {
-        if (sqlite3_open_v2(st->path, &st->ckpt, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
-                            NULL) != SQLITE_OK) {
+        if (sqlite3_open_v2(path, &st->ckpt, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
+            SQLITE_OK) {
             sqlite3_close(st->ckpt);
             st->ckpt = NULL;
-            return al_error_set(AL_EIO, "database %s: checkpoint connection", st->path);
+            return al_error_set(AL_EIO, "database %s: checkpoint connection", path);
         }
         sqlite3_busy_timeout(st->ckpt, 1000);
     }
@@ -265,12 +322,13 @@ void ald_store_close(struct ald_store *st)
 {
     if (!st)
         return;
-    for (int i = 0; i < Q_COUNT; i++)
-        sqlite3_finalize(st->stmts[i]);
-    sqlite3_close(st->db);
     sqlite3_close(st->ckpt);
-    pthread_mutex_destroy(&st->lock);
-    free(st->path);
+    if (json_object_size(st->pending) > 0)
+        al_log(AL_LOG_WARN, "database: %zu row(s) kept while it was unreachable are lost",
+               json_object_size(st->pending));
+    json_decref(st->pending);
+    pthread_mutex_destroy(&st->put_lock);
+    ald_db_unref(st->db);
     free(st);
 }
 
@@ -289,103 +347,94 @@ int ald_user_name_valid(const char *name)
     return 1;
 }
 
+#define NARGS(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+/* Runs `q`, wanting no rows; *changes (may be NULL): rows it touched. */
+static int run(struct ald_store *st, const struct ald_sql *q, const struct ald_db_arg *a, int n,
+               int64_t *changes)
+{
+    struct ald_db_rows rows = {0};
+    int err = ald_db_run(st->db, q, a, n, &rows);
+    if (changes)
+        *changes = rows.changes;
+    ald_db_rows_free(&rows);
+    return err;
+}
+
+static json_t *cell_json(const struct ald_db_rows *r, int row, int col)
+{
+    const char *t = ald_db_text(r, row, col);
+    return t ? json_loadb(t, ald_db_len(r, row, col), 0, NULL) : NULL;
+}
+
+static const char *cell_str(const struct ald_db_rows *r, int row, int col)
+{
+    const char *t = ald_db_text(r, row, col);
+    return t ? t : "";
+}
+
 int ald_store_user_add(struct ald_store *st, const struct ald_user *u)
 {
-    pthread_mutex_lock(&st->lock);
-    int err = AL_EIO;
-    sqlite3_stmt *s = stmt(st, Q_USER_ADD);
-    if (s) {
-        bind_text(s, 1, u->name);
-        sqlite3_bind_int(s, 2, u->admin ? 1 : 0);
-        sqlite3_bind_int64(s, 3, u->max_sessions);
-        sqlite3_bind_int64(s, 4, u->max_memory_mb);
-        sqlite3_bind_int64(s, 5, (sqlite3_int64)u->created_ms);
-        err = run_done(st, s);
-        if (err == AL_EEXISTS)
-            al_error_set(err, "user \"%s\" exists", u->name);
-        sqlite3_reset(s);
-    }
-    pthread_mutex_unlock(&st->lock);
+    struct ald_db_arg a[] = {ALD_DB_TXT(u->name), ALD_DB_INT(u->admin ? 1 : 0),
+                             ALD_DB_INT(u->max_sessions), ALD_DB_INT(u->max_memory_mb),
+                             ALD_DB_INT(u->created_ms)};
+    int err = run(st, &q_user_add, a, NARGS(a), NULL);
+    if (err == AL_EEXISTS)
+        al_error_set(err, "user \"%s\" exists", u->name);
     return err;
 }
 
 int ald_store_user_get(struct ald_store *st, const char *name, struct ald_user *out)
 {
-    pthread_mutex_lock(&st->lock);
-    int err = AL_EIO;
-    sqlite3_stmt *s = stmt(st, Q_USER_GET);
-    if (s) {
-        bind_text(s, 1, name);
-        int rc = sqlite3_step(s);
-        if (rc == SQLITE_ROW) {
-            memset(out, 0, sizeof(*out));
-            snprintf(out->name, sizeof(out->name), "%s", name);
-            out->admin = sqlite3_column_int(s, 0);
-            out->max_sessions = sqlite3_column_int64(s, 1);
-            out->max_memory_mb = sqlite3_column_int64(s, 2);
-            out->created_ms = (uint64_t)sqlite3_column_int64(s, 3);
-            err = 0;
-        } else if (rc == SQLITE_DONE) {
-            err = al_error_set(AL_ENOTFOUND, "no user \"%s\"", name);
-        } else {
-            err = db_fail(st, "user");
-        }
-        sqlite3_reset(s);
+    struct ald_db_arg a[] = {ALD_DB_TXT(name)};
+    struct ald_db_rows r = {0};
+    int err = ald_db_run(st->db, &q_user_get, a, NARGS(a), &r);
+    if (err == 0 && r.n == 0)
+        err = al_error_set(AL_ENOTFOUND, "no user \"%s\"", name);
+    if (err == 0) {
+        memset(out, 0, sizeof(*out));
+        snprintf(out->name, sizeof(out->name), "%s", name);
+        out->admin = (int)ald_db_int(&r, 0, 0);
+        out->max_sessions = ald_db_int(&r, 0, 1);
+        out->max_memory_mb = ald_db_int(&r, 0, 2);
+        out->created_ms = (uint64_t)ald_db_int(&r, 0, 3);
     }
-    pthread_mutex_unlock(&st->lock);
+    ald_db_rows_free(&r);
     return err;
 }
 
 int ald_store_user_remove(struct ald_store *st, const char *name, uint64_t now_ms)
 {
-    pthread_mutex_lock(&st->lock);
-    int err = AL_EIO;
-    sqlite3_stmt *s = stmt(st, Q_USER_KEYS_REVOKE);
-    if (s) {
-        bind_text(s, 1, name);
-        sqlite3_bind_int64(s, 2, (sqlite3_int64)now_ms);
-        err = run_done(st, s);
-        sqlite3_reset(s);
-    }
-    if (err == 0 && (s = stmt(st, Q_USER_DEL))) {
-        bind_text(s, 1, name);
-        err = run_done(st, s);
-        if (err == 0 && sqlite3_changes(st->db) == 0)
-            err = al_error_set(AL_ENOTFOUND, "no user \"%s\"", name);
-        sqlite3_reset(s);
-    }
-    pthread_mutex_unlock(&st->lock);
+    struct ald_db_arg a[] = {ALD_DB_TXT(name), ALD_DB_INT(now_ms)};
+    int64_t changes = 0;
+    int err = run(st, &q_user_keys_revoke, a, NARGS(a), NULL);
+    if (err == 0)
+        err = run(st, &q_user_del, a, 1, &changes);
+    if (err == 0 && changes == 0)
+        err = al_error_set(AL_ENOTFOUND, "no user \"%s\"", name);
     return err;
+}
+
+/* A quota column: null when negative (the config's quota). */
+static json_t *quota_json(int64_t v)
+{
+    return v < 0 ? json_null() : json_integer(v);
 }
 
 int ald_store_user_list(struct ald_store *st, json_t **out)
 {
     *out = NULL;
+    struct ald_db_rows r = {0};
     json_t *arr = json_array();
-    if (!arr)
-        return AL_ENOMEM;
-    pthread_mutex_lock(&st->lock);
-    int err = AL_EIO;
-    sqlite3_stmt *s = stmt(st, Q_USER_LIST);
-    if (s) {
-        int rc;
-        while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-            json_t *max_s = sqlite3_column_int64(s, 2) < 0
-                                ? json_null()
-                                : json_integer(sqlite3_column_int64(s, 2));
-            json_t *max_m = sqlite3_column_int64(s, 3) < 0
-                                ? json_null()
-                                : json_integer(sqlite3_column_int64(s, 3));
-            json_array_append_new(
-                arr,
-                json_pack("{s:s, s:b, s:o, s:o, s:o}", "name", sqlite3_column_text(s, 0), "admin",
-                          sqlite3_column_int(s, 1), "max_sessions", max_s, "max_memory_mb", max_m,
-                          "created_at", ald_time_json((uint64_t)sqlite3_column_int64(s, 4))));
-        }
-        err = rc == SQLITE_DONE ? 0 : db_fail(st, "users");
-        sqlite3_reset(s);
-    }
-    pthread_mutex_unlock(&st->lock);
+    int err = arr ? ald_db_run(st->db, &q_user_list, NULL, 0, &r) : AL_ENOMEM;
+    for (int i = 0; err == 0 && i < r.n; i++)
+        json_array_append_new(arr,
+                              json_pack("{s:s, s:b, s:o, s:o, s:o}", "name", cell_str(&r, i, 0),
+                                        "admin", (int)ald_db_int(&r, i, 1), "max_sessions",
+                                        quota_json(ald_db_int(&r, i, 2)), "max_memory_mb",
+                                        quota_json(ald_db_int(&r, i, 3)), "created_at",
+                                        ald_time_json((uint64_t)ald_db_int(&r, i, 4))));
+    ald_db_rows_free(&r);
     if (err == 0)
         *out = arr;
     else
@@ -396,85 +445,57 @@ int ald_store_user_list(struct ald_store *st, json_t **out)
 int ald_store_key_add(struct ald_store *st, const char *id, const char *user, const char *name,
                       const unsigned char hash[32], uint64_t now_ms)
 {
-    pthread_mutex_lock(&st->lock);
-    int err = AL_EIO;
-    sqlite3_stmt *s = stmt(st, Q_KEY_ADD);
-    if (s) {
-        bind_text(s, 1, id);
-        bind_text(s, 2, user);
-        bind_text(s, 3, name ? name : "");
-        sqlite3_bind_blob(s, 4, hash, 32, SQLITE_TRANSIENT);
-        sqlite3_bind_int64(s, 5, (sqlite3_int64)now_ms);
-        err = run_done(st, s);
-        if (err == 0 && sqlite3_changes(st->db) == 0)
-            err = al_error_set(AL_ENOTFOUND, "no user \"%s\"", user);
-        sqlite3_reset(s);
-    }
-    pthread_mutex_unlock(&st->lock);
+    struct ald_db_arg a[] = {ALD_DB_TXT(id), ALD_DB_TXT(user), ALD_DB_TXT(name ? name : ""),
+                             ALD_DB_BLOB(hash, 32), ALD_DB_INT(now_ms)};
+    int64_t changes = 0;
+    int err = run(st, &q_key_add, a, NARGS(a), &changes);
+    if (err == 0 && changes == 0)
+        err = al_error_set(AL_ENOTFOUND, "no user \"%s\"", user);
     return err;
 }
 
 int ald_store_key_lookup(struct ald_store *st, const unsigned char hash[32],
                          struct ald_principal *out)
 {
-    pthread_mutex_lock(&st->lock);
-    int err = AL_EIO;
-    sqlite3_stmt *s = stmt(st, Q_KEY_LOOKUP);
-    if (s) {
-        sqlite3_bind_blob(s, 1, hash, 32, SQLITE_TRANSIENT);
-        int rc = sqlite3_step(s);
-        if (rc == SQLITE_ROW) {
-            const void *h = sqlite3_column_blob(s, 0);
-            /* the index found the row; compare again in constant time */
-            if (h && sqlite3_column_bytes(s, 0) == 32 && CRYPTO_memcmp(h, hash, 32) == 0) {
-                memset(out, 0, sizeof(*out));
-                column_copy(out->key_id, sizeof(out->key_id), s, 1);
-                column_copy(out->user, sizeof(out->user), s, 2);
-                out->admin = sqlite3_column_int(s, 3);
-                out->max_sessions = sqlite3_column_int64(s, 4);
-                out->max_memory_mb = sqlite3_column_int64(s, 5);
-                err = 0;
-            } else {
-                err = AL_EAUTH;
-            }
-        } else if (rc == SQLITE_DONE) {
-            err = AL_EAUTH;
+    struct ald_db_arg a[] = {ALD_DB_BLOB(hash, 32)};
+    struct ald_db_rows r = {0};
+    int err = ald_db_run(st->db, &q_key_lookup, a, NARGS(a), &r);
+    if (err == 0) {
+        const char *h = ald_db_text(&r, 0, 0);
+        /* the index found the row; compare again in constant time */
+        if (r.n > 0 && h && ald_db_len(&r, 0, 0) == 32 && CRYPTO_memcmp(h, hash, 32) == 0) {
+            memset(out, 0, sizeof(*out));
+            snprintf(out->key_id, sizeof(out->key_id), "%s", cell_str(&r, 0, 1));
+            snprintf(out->user, sizeof(out->user), "%s", cell_str(&r, 0, 2));
+            out->admin = (int)ald_db_int(&r, 0, 3);
+            out->max_sessions = ald_db_int(&r, 0, 4);
+            out->max_memory_mb = ald_db_int(&r, 0, 5);
         } else {
-            err = db_fail(st, "key");
+            err = AL_EAUTH;
         }
-        sqlite3_reset(s);
     }
-    pthread_mutex_unlock(&st->lock);
+    ald_db_rows_free(&r);
     return err;
 }
 
 int ald_store_key_list(struct ald_store *st, const char *user, json_t **out)
 {
     *out = NULL;
+    struct ald_db_arg a[] = {ALD_DB_TXT(user)};
+    struct ald_db_rows r = {0};
     json_t *arr = json_array();
-    if (!arr)
-        return AL_ENOMEM;
-    pthread_mutex_lock(&st->lock);
-    int err = AL_EIO;
-    sqlite3_stmt *s = stmt(st, user ? Q_KEY_LIST_USER : Q_KEY_LIST_ALL);
-    if (s) {
-        if (user)
-            bind_text(s, 1, user);
-        int rc;
-        while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-            json_t *revoked = sqlite3_column_type(s, 4) == SQLITE_NULL
-                                  ? json_null()
-                                  : ald_time_json((uint64_t)sqlite3_column_int64(s, 4));
-            json_array_append_new(
-                arr, json_pack("{s:s, s:s, s:s, s:o, s:o}", "id", sqlite3_column_text(s, 0), "user",
-                               sqlite3_column_text(s, 1), "name", sqlite3_column_text(s, 2),
-                               "created_at", ald_time_json((uint64_t)sqlite3_column_int64(s, 3)),
-                               "revoked_at", revoked));
-        }
-        err = rc == SQLITE_DONE ? 0 : db_fail(st, "keys");
-        sqlite3_reset(s);
+    int err =
+        arr ? ald_db_run(st->db, user ? &q_key_list_user : &q_key_list_all, a, user ? 1 : 0, &r)
+            : AL_ENOMEM;
+    for (int i = 0; err == 0 && i < r.n; i++) {
+        json_t *revoked =
+            ald_db_isnull(&r, i, 4) ? json_null() : ald_time_json((uint64_t)ald_db_int(&r, i, 4));
+        json_array_append_new(
+            arr, json_pack("{s:s, s:s, s:s, s:o, s:o}", "id", cell_str(&r, i, 0), "user",
+                           cell_str(&r, i, 1), "name", cell_str(&r, i, 2), "created_at",
+                           ald_time_json((uint64_t)ald_db_int(&r, i, 3)), "revoked_at", revoked));
     }
-    pthread_mutex_unlock(&st->lock);
+    ald_db_rows_free(&r);
     if (err == 0)
         *out = arr;
     else
@@ -484,39 +505,96 @@ int ald_store_key_list(struct ald_store *st, const char *user, json_t **out)
 
 int ald_store_key_revoke(struct ald_store *st, const char *id, uint64_t now_ms)
 {
-    pthread_mutex_lock(&st->lock);
-    int err = AL_EIO;
-    sqlite3_stmt *s = stmt(st, Q_KEY_REVOKE);
-    if (s) {
-        bind_text(s, 1, id);
-        sqlite3_bind_int64(s, 2, (sqlite3_int64)now_ms);
-        err = run_done(st, s);
-        if (err == 0 && sqlite3_changes(st->db) == 0)
-            err = al_error_set(AL_ENOTFOUND, "no live key \"%s\"", id);
-        sqlite3_reset(s);
-    }
-    pthread_mutex_unlock(&st->lock);
+    struct ald_db_arg a[] = {ALD_DB_TXT(id), ALD_DB_INT(now_ms)};
+    int64_t changes = 0;
+    int err = run(st, &q_key_revoke, a, NARGS(a), &changes);
+    if (err == 0 && changes == 0)
+        err = al_error_set(AL_ENOTFOUND, "no live key \"%s\"", id);
     return err;
+}
+
+/* Runs `q` with (text..., pub, priv) where pub and priv are dumped JSON. */
+static int run_json(struct ald_store *st, const struct ald_sql *q, struct ald_db_arg *a, int n,
+                    json_t *pub, json_t *priv)
+{
+    char *p = json_dumps(pub, JSON_COMPACT), *v = json_dumps(priv, JSON_COMPACT);
+    int err = p && v ? 0 : AL_ENOMEM;
+    if (err == 0) {
+        a[n - 2] = ALD_DB_TXT(p);
+        a[n - 1] = ALD_DB_TXT(v);
+        err = run(st, q, a, n, NULL);
+    }
+    free(p);
+    free(v);
+    return err;
+}
+
+static int session_write(struct ald_store *st, json_t *pub, json_t *priv)
+{
+    struct ald_db_arg a[] = {ALD_DB_TXT(json_string_value(json_object_get(pub, "id"))),
+                             ALD_DB_TXT(json_string_value(json_object_get(pub, "user"))),
+                             ALD_DB_TXT(json_string_value(json_object_get(pub, "state"))),
+                             ALD_DB_TXT(NULL), ALD_DB_TXT(NULL)};
+    return run_json(st, &q_session_put, a, NARGS(a), pub, priv);
+}
+
+/* The pending map's key of a session's (num < 0) or process's row. */
+static void pending_key(char *buf, size_t n, const char *sid, int64_t num)
+{
+    if (num < 0)
+        snprintf(buf, n, "s %s", sid ? sid : "");
+    else
+        snprintf(buf, n, "p %s %" PRId64, sid ? sid : "", num);
+}
+
+/* After a write of the row (sid, num) that ended with `err`: a success
+ * drops a kept older copy; AL_EAGAIN keeps a copy of this one. Caller
+ * holds put_lock. */
+static void pending_note(struct ald_store *st, int err, const char *sid, int64_t num, json_t *pub,
+                         json_t *priv)
+{
+    char key[160];
+    pending_key(key, sizeof(key), sid, num);
+    if (err == 0) {
+        json_object_del(st->pending, key);
+    } else if (err == AL_EAGAIN &&
+               (json_object_get(st->pending, key) || json_object_size(st->pending) < PENDING_MAX)) {
+        json_object_set_new(st->pending, key,
+                            json_pack("[s, I, o, o]", sid ? sid : "", (json_int_t)num,
+                                      json_deep_copy(pub), json_deep_copy(priv)));
+    } else if (err == AL_EAGAIN) {
+        al_log(AL_LOG_WARN, "database: %d rows already kept, the row %s is lost", PENDING_MAX, key);
+    }
 }
 
 int ald_store_session_put(struct ald_store *st, json_t *pub, json_t *priv)
 {
-    pthread_mutex_lock(&st->lock);
-    int err = AL_EIO;
-    sqlite3_stmt *s = stmt(st, Q_SESSION_PUT);
-    if (s) {
-        bind_text(s, 1, json_string_value(json_object_get(pub, "id")));
-        bind_text(s, 2, json_string_value(json_object_get(pub, "user")));
-        bind_text(s, 3, json_string_value(json_object_get(pub, "state")));
-        err = bind_json(s, 4, pub);
-        if (err == 0)
-            err = bind_json(s, 5, priv);
-        if (err == 0)
-            err = run_done(st, s);
-        sqlite3_reset(s);
-    }
-    pthread_mutex_unlock(&st->lock);
+    const char *sid = json_string_value(json_object_get(pub, "id"));
+    pthread_mutex_lock(&st->put_lock);
+    int err = session_write(st, pub, priv);
+    pending_note(st, err, sid, -1, pub, priv);
+    pthread_mutex_unlock(&st->put_lock);
     return err;
+}
+
+/* *pub and *priv (may be NULL) from row 0's columns `col` and `col` + 1:
+ * AL_ENOTFOUND when no row. */
+static int get_pair(const struct ald_db_rows *r, int col, json_t **pub, json_t **priv)
+{
+    if (r->n == 0)
+        return AL_ENOTFOUND;
+    *pub = cell_json(r, 0, col);
+    if (priv)
+        *priv = cell_json(r, 0, col + 1);
+    if (*pub && (!priv || *priv))
+        return 0;
+    json_decref(*pub);
+    *pub = NULL;
+    if (priv) {
+        json_decref(*priv);
+        *priv = NULL;
+    }
+    return AL_ENOMEM;
 }
 
 int ald_store_session_get(struct ald_store *st, const char *id, const char *user, json_t **pub,
@@ -525,36 +603,14 @@ int ald_store_session_get(struct ald_store *st, const char *id, const char *user
     *pub = NULL;
     if (priv)
         *priv = NULL;
-    pthread_mutex_lock(&st->lock);
-    int err = AL_EIO;
-    sqlite3_stmt *s = stmt(st, Q_SESSION_GET);
-    if (s) {
-        bind_text(s, 1, id);
-        int rc = sqlite3_step(s);
-        if (rc == SQLITE_ROW) {
-            const char *owner = (const char *)sqlite3_column_text(s, 0);
-            if (user && (!owner || strcmp(owner, user) != 0)) {
-                err = AL_ENOTFOUND;
-            } else {
-                *pub = column_json(s, 1);
-                if (priv)
-                    *priv = column_json(s, 2);
-                err = *pub && (!priv || *priv) ? 0 : AL_ENOMEM;
-            }
-        } else {
-            err = rc == SQLITE_DONE ? AL_ENOTFOUND : db_fail(st, "session");
-        }
-        sqlite3_reset(s);
-    }
-    pthread_mutex_unlock(&st->lock);
-    if (err < 0) {
-        json_decref(*pub);
-        *pub = NULL;
-        if (priv) {
-            json_decref(*priv);
-            *priv = NULL;
-        }
-    }
+    struct ald_db_arg a[] = {ALD_DB_TXT(id)};
+    struct ald_db_rows r = {0};
+    int err = ald_db_run(st->db, &q_session_get, a, NARGS(a), &r);
+    if (err == 0 && r.n > 0 && user && strcmp(cell_str(&r, 0, 0), user) != 0)
+        err = AL_ENOTFOUND;
+    if (err == 0)
+        err = get_pair(&r, 1, pub, priv);
+    ald_db_rows_free(&r);
     return err;
 }
 
@@ -563,35 +619,21 @@ int ald_store_session_page(struct ald_store *st, const char *user, const char *s
 {
     *out = NULL;
     *next = 0;
+    struct ald_db_arg a[] = {ALD_DB_INT(after), ALD_DB_TXT(user), ALD_DB_TXT(state),
+                             ALD_DB_INT((int64_t)limit + 1)};
+    struct ald_db_rows r = {0};
     json_t *arr = json_array();
-    if (!arr)
-        return AL_ENOMEM;
-    pthread_mutex_lock(&st->lock);
-    int err = AL_EIO;
-    sqlite3_stmt *s = stmt(st, Q_SESSION_PAGE);
-    if (s) {
-        sqlite3_bind_int64(s, 1, after);
-        bind_text(s, 2, user);
-        bind_text(s, 3, state);
-        sqlite3_bind_int64(s, 4, (sqlite3_int64)limit + 1);
-        int rc;
-        unsigned n = 0;
-        int64_t last = 0;
-        while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-            if (n == limit) {
-                *next = last;
-                break;
-            }
-            last = sqlite3_column_int64(s, 0);
-            json_t *o = column_json(s, 1);
-            if (o)
-                json_array_append_new(arr, o);
-            n++;
+    int err = arr ? ald_db_run(st->db, &q_session_page, a, NARGS(a), &r) : AL_ENOMEM;
+    for (int i = 0; err == 0 && i < r.n; i++) {
+        if ((unsigned)i == limit) {
+            *next = ald_db_int(&r, i - 1, 0);
+            break;
         }
-        err = rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : db_fail(st, "sessions");
-        sqlite3_reset(s);
+        json_t *o = cell_json(&r, i, 1);
+        if (o)
+            json_array_append_new(arr, o);
     }
-    pthread_mutex_unlock(&st->lock);
+    ald_db_rows_free(&r);
     if (err == 0)
         *out = arr;
     else
@@ -599,144 +641,121 @@ int ald_store_session_page(struct ald_store *st, const char *user, const char *s
     return err;
 }
 
-/* Collects rows of two JSON columns as [a, b] pairs. Caller holds the lock. */
-static int collect_pairs(struct ald_store *st, sqlite3_stmt *s, json_t *arr)
+/* Runs `q` and appends each row's two JSON columns to `arr` as [a, b]. */
+static int collect_pairs(struct ald_store *st, const struct ald_sql *q, const struct ald_db_arg *a,
+                         int n, json_t *arr)
 {
-    int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        json_t *a = column_json(s, 0), *b = column_json(s, 1);
-        if (a && b)
-            json_array_append_new(arr, json_pack("[o, o]", a, b));
-        else {
-            json_decref(a);
-            json_decref(b);
+    struct ald_db_rows r = {0};
+    int err = ald_db_run(st->db, q, a, n, &r);
+    for (int i = 0; err == 0 && i < r.n; i++) {
+        json_t *x = cell_json(&r, i, 0), *y = cell_json(&r, i, 1);
+        if (x && y) {
+            json_array_append_new(arr, json_pack("[o, o]", x, y));
+        } else {
+            json_decref(x);
+            json_decref(y);
         }
     }
-    int err = rc == SQLITE_DONE ? 0 : db_fail(st, "rows");
-    sqlite3_reset(s);
+    ald_db_rows_free(&r);
     return err;
 }
 
 int ald_store_session_live(struct ald_store *st, json_t **out)
 {
     *out = json_array();
-    if (!*out)
-        return AL_ENOMEM;
-    pthread_mutex_lock(&st->lock);
-    sqlite3_stmt *s = stmt(st, Q_SESSION_LIVE);
-    int err = s ? collect_pairs(st, s, *out) : AL_EIO;
-    pthread_mutex_unlock(&st->lock);
-    return err;
+    return *out ? collect_pairs(st, &q_session_live, NULL, 0, *out) : AL_ENOMEM;
 }
 
 int ald_store_session_counts(struct ald_store *st, json_t **out)
 {
+    struct ald_db_rows r = {0};
     *out = json_object();
-    if (!*out)
-        return AL_ENOMEM;
-    pthread_mutex_lock(&st->lock);
-    int err = AL_EIO;
-    sqlite3_stmt *s = stmt(st, Q_SESSION_COUNTS);
-    if (s) {
-        int rc;
-        while ((rc = sqlite3_step(s)) == SQLITE_ROW)
-            json_object_set_new(*out, (const char *)sqlite3_column_text(s, 0),
-                                json_integer(sqlite3_column_int64(s, 1)));
-        err = rc == SQLITE_DONE ? 0 : db_fail(st, "counts");
-        sqlite3_reset(s);
-    }
-    pthread_mutex_unlock(&st->lock);
+    int err = *out ? ald_db_run(st->db, &q_session_counts, NULL, 0, &r) : AL_ENOMEM;
+    for (int i = 0; err == 0 && i < r.n; i++)
+        json_object_set_new(*out, cell_str(&r, i, 0), json_integer(ald_db_int(&r, i, 1)));
+    ald_db_rows_free(&r);
     return err;
 }
 
 int ald_store_session_kept(struct ald_store *st, json_t **out)
 {
+    struct ald_db_rows r = {0};
     *out = json_array();
-    if (!*out)
-        return AL_ENOMEM;
-    pthread_mutex_lock(&st->lock);
-    int err = AL_EIO;
-    sqlite3_stmt *s = stmt(st, Q_SESSION_KEPT);
-    if (s) {
-        int rc;
-        while ((rc = sqlite3_step(s)) == SQLITE_ROW)
-            json_array_append_new(*out, json_pack("[s, I]", sqlite3_column_text(s, 0),
-                                                  (json_int_t)sqlite3_column_int64(s, 1)));
-        err = rc == SQLITE_DONE ? 0 : db_fail(st, "kept");
-        sqlite3_reset(s);
-    }
-    pthread_mutex_unlock(&st->lock);
+    int err = *out ? ald_db_run(st->db, &q_session_kept, NULL, 0, &r) : AL_ENOMEM;
+    for (int i = 0; err == 0 && i < r.n; i++)
+        json_array_append_new(
+            *out, json_pack("[s, I]", cell_str(&r, i, 0), (json_int_t)ald_db_int(&r, i, 1)));
+    ald_db_rows_free(&r);
     return err;
 }
 
 int ald_store_session_revoked(struct ald_store *st, int64_t after, json_t **out)
 {
+    struct ald_db_arg a[] = {ALD_DB_INT(after)};
+    struct ald_db_rows r = {0};
     *out = json_array();
-    if (!*out)
-        return AL_ENOMEM;
-    pthread_mutex_lock(&st->lock);
-    int err = AL_EIO;
-    sqlite3_stmt *s = stmt(st, Q_SESSION_REVOKED);
-    if (s) {
-        sqlite3_bind_int64(s, 1, after);
-        int rc;
-        while ((rc = sqlite3_step(s)) == SQLITE_ROW)
-            json_array_append_new(*out, json_string((const char *)sqlite3_column_text(s, 0)));
-        err = rc == SQLITE_DONE ? 0 : db_fail(st, "revoked");
-        sqlite3_reset(s);
-    }
-    pthread_mutex_unlock(&st->lock);
+    int err = *out ? ald_db_run(st->db, &q_session_revoked, a, NARGS(a), &r) : AL_ENOMEM;
+    for (int i = 0; err == 0 && i < r.n; i++)
+        json_array_append_new(*out, json_string(cell_str(&r, i, 0)));
+    ald_db_rows_free(&r);
     return err;
 }
 
 int ald_store_session_branch_clash(struct ald_store *st, const char *branch, json_t **out)
 {
+    struct ald_db_arg a[] = {ALD_DB_TXT(branch)};
+    struct ald_db_rows r = {0};
     *out = json_array();
-    if (!*out)
-        return AL_ENOMEM;
-    pthread_mutex_lock(&st->lock);
-    int err = AL_EIO;
-    sqlite3_stmt *s = stmt(st, Q_SESSION_BRANCH);
-    if (s) {
-        bind_text(s, 1, branch);
-        int rc;
-        while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-            const char *repo = (const char *)sqlite3_column_text(s, 1);
-            json_array_append_new(*out,
-                                  json_pack("[s, s]", sqlite3_column_text(s, 0), repo ? repo : ""));
-        }
-        err = rc == SQLITE_DONE ? 0 : db_fail(st, "branches");
-        sqlite3_reset(s);
-    }
-    pthread_mutex_unlock(&st->lock);
+    int err = *out ? ald_db_run(st->db, &q_session_branch, a, NARGS(a), &r) : AL_ENOMEM;
+    for (int i = 0; err == 0 && i < r.n; i++)
+        json_array_append_new(*out, json_pack("[s, s]", cell_str(&r, i, 0), cell_str(&r, i, 1)));
+    ald_db_rows_free(&r);
     return err;
 }
 
-static int proc_put_locked(struct ald_store *st, const char *session, uint64_t num, json_t *pub,
-                           json_t *priv)
+/* The process row's parameters, pub and priv dumped (free() a[3].s, a[4].s). */
+static int proc_args(struct ald_db_arg a[5], const char *session, uint64_t num, json_t *pub,
+                     json_t *priv)
 {
-    sqlite3_stmt *s = stmt(st, Q_PROC_PUT);
-    if (!s)
-        return AL_EIO;
-    bind_text(s, 1, session);
-    sqlite3_bind_int64(s, 2, (sqlite3_int64)num);
     const char *state = json_string_value(json_object_get(pub, "state"));
-    sqlite3_bind_int(s, 3, state && strcmp(state, "running") == 0);
-    int err = bind_json(s, 4, pub);
+    a[0] = ALD_DB_TXT(session);
+    a[1] = ALD_DB_INT(num);
+    a[2] = ALD_DB_INT(state && strcmp(state, "running") == 0);
+    a[3] = ALD_DB_TXT(json_dumps(pub, JSON_COMPACT));
+    a[4] = ALD_DB_TXT(json_dumps(priv, JSON_COMPACT));
+    return a[3].s && a[4].s ? 0 : AL_ENOMEM;
+}
+
+static void proc_args_free(struct ald_db_arg a[5])
+{
+    free((char *)a[3].s);
+    free((char *)a[4].s);
+}
+
+static int proc_write(struct ald_store *st, const char *session, uint64_t num, json_t *pub,
+                      json_t *priv)
+{
+    struct ald_db_arg a[5];
+    int err = proc_args(a, session, num, pub, priv);
     if (err == 0)
-        err = bind_json(s, 5, priv);
-    if (err == 0)
-        err = run_done(st, s);
-    sqlite3_reset(s);
+        err = run(st, &q_proc_put, a, 5, NULL);
+    proc_args_free(a);
     return err;
+}
+
+/* One kept row: the session's (num < 0) or a process's. */
+static int write_row(struct ald_store *st, const char *sid, int64_t num, json_t *pub, json_t *priv)
+{
+    return num < 0 ? session_write(st, pub, priv) : proc_write(st, sid, (uint64_t)num, pub, priv);
 }
 
 int ald_store_proc_put(struct ald_store *st, const char *session, uint64_t num, json_t *pub,
                        json_t *priv)
 {
-    pthread_mutex_lock(&st->lock);
-    int err = proc_put_locked(st, session, num, pub, priv);
-    pthread_mutex_unlock(&st->lock);
+    pthread_mutex_lock(&st->put_lock);
+    int err = proc_write(st, session, num, pub, priv);
+    pending_note(st, err, session, (int64_t)num, pub, priv);
+    pthread_mutex_unlock(&st->put_lock);
     return err;
 }
 
@@ -746,91 +765,46 @@ int ald_store_proc_get(struct ald_store *st, const char *session, uint64_t num, 
     *pub = NULL;
     if (priv)
         *priv = NULL;
-    pthread_mutex_lock(&st->lock);
-    int err = AL_EIO;
-    sqlite3_stmt *s = stmt(st, Q_PROC_GET);
-    if (s) {
-        bind_text(s, 1, session);
-        sqlite3_bind_int64(s, 2, (sqlite3_int64)num);
-        int rc = sqlite3_step(s);
-        if (rc == SQLITE_ROW) {
-            *pub = column_json(s, 0);
-            if (priv)
-                *priv = column_json(s, 1);
-            err = *pub && (!priv || *priv) ? 0 : AL_ENOMEM;
-        } else {
-            err = rc == SQLITE_DONE ? AL_ENOTFOUND : db_fail(st, "process");
-        }
-        sqlite3_reset(s);
-    }
-    pthread_mutex_unlock(&st->lock);
-    if (err < 0) {
-        json_decref(*pub);
-        *pub = NULL;
-        if (priv) {
-            json_decref(*priv);
-            *priv = NULL;
-        }
-    }
+    struct ald_db_arg a[] = {ALD_DB_TXT(session), ALD_DB_INT(num)};
+    struct ald_db_rows r = {0};
+    int err = ald_db_run(st->db, &q_proc_get, a, NARGS(a), &r);
+    if (err == 0)
+        err = get_pair(&r, 0, pub, priv);
+    ald_db_rows_free(&r);
     return err;
 }
 
 int ald_store_proc_list(struct ald_store *st, const char *session, json_t **out)
 {
+    struct ald_db_arg a[] = {ALD_DB_TXT(session)};
+    struct ald_db_rows r = {0};
     *out = json_array();
-    if (!*out)
-        return AL_ENOMEM;
-    pthread_mutex_lock(&st->lock);
-    int err = AL_EIO;
-    sqlite3_stmt *s = stmt(st, Q_PROC_LIST);
-    if (s) {
-        bind_text(s, 1, session);
-        int rc;
-        while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-            json_t *o = column_json(s, 0);
-            if (o)
-                json_array_append_new(*out, o);
-        }
-        err = rc == SQLITE_DONE ? 0 : db_fail(st, "processes");
-        sqlite3_reset(s);
+    int err = *out ? ald_db_run(st->db, &q_proc_list, a, NARGS(a), &r) : AL_ENOMEM;
+    for (int i = 0; err == 0 && i < r.n; i++) {
+        json_t *o = cell_json(&r, i, 0);
+        if (o)
+            json_array_append_new(*out, o);
     }
-    pthread_mutex_unlock(&st->lock);
+    ald_db_rows_free(&r);
     return err;
 }
 
 int ald_store_proc_running(struct ald_store *st, const char *session, json_t **out)
 {
+    struct ald_db_arg a[] = {ALD_DB_TXT(session)};
     *out = json_array();
-    if (!*out)
-        return AL_ENOMEM;
-    pthread_mutex_lock(&st->lock);
-    int err = AL_EIO;
-    sqlite3_stmt *s = stmt(st, Q_PROC_RUNNING);
-    if (s) {
-        bind_text(s, 1, session);
-        err = collect_pairs(st, s, *out);
-    }
-    pthread_mutex_unlock(&st->lock);
-    return err;
+    return *out ? collect_pairs(st, &q_proc_running, a, NARGS(a), *out) : AL_ENOMEM;
 }
 
 int ald_store_proc_max(struct ald_store *st, const char *session, uint64_t *out)
 {
+    struct ald_db_arg a[] = {ALD_DB_TXT(session)};
+    struct ald_db_rows r = {0};
     *out = 0;
-    pthread_mutex_lock(&st->lock);
-    int err = AL_EIO;
-    sqlite3_stmt *s = stmt(st, Q_PROC_MAX);
-    if (s) {
-        bind_text(s, 1, session);
-        if (sqlite3_step(s) == SQLITE_ROW) {
-            *out = (uint64_t)sqlite3_column_int64(s, 0);
-            err = 0;
-        } else {
-            err = db_fail(st, "processes");
-        }
-        sqlite3_reset(s);
-    }
-    pthread_mutex_unlock(&st->lock);
+    int err = ald_db_run(st->db, &q_proc_max, a, NARGS(a), &r);
+    if (err == 0 && r.n > 0)
+        *out = (uint64_t)ald_db_int(&r, 0, 0);
+    ald_db_rows_free(&r);
     return err;
 }
 
@@ -839,104 +813,77 @@ int ald_store_idem_claim(struct ald_store *st, const char *user, const char *key
                          char out_session[32], char out_hash[72])
 {
     out_session[0] = out_hash[0] = '\0';
-    pthread_mutex_lock(&st->lock);
-    int err = AL_EIO;
-    sqlite3_stmt *s = stmt(st, Q_IDEM_INSERT);
-    if (s) {
-        bind_text(s, 1, user);
-        bind_text(s, 2, key);
-        bind_text(s, 3, body_hash);
-        bind_text(s, 4, session);
-        sqlite3_bind_int64(s, 5, (sqlite3_int64)now_ms);
-        err = run_done(st, s);
-        int claimed = err == 0 && sqlite3_changes(st->db) == 1;
-        sqlite3_reset(s);
-        if (err == 0 && !claimed && (s = stmt(st, Q_IDEM_GET))) {
-            bind_text(s, 1, user);
-            bind_text(s, 2, key);
-            if (sqlite3_step(s) == SQLITE_ROW) {
-                column_copy(out_hash, 72, s, 0);
-                column_copy(out_session, 32, s, 1);
-                err = AL_EEXISTS;
-            } else {
-                err = db_fail(st, "idempotency");
-            }
-            sqlite3_reset(s);
+    struct ald_db_arg a[] = {ALD_DB_TXT(user), ALD_DB_TXT(key), ALD_DB_TXT(body_hash),
+                             ALD_DB_TXT(session), ALD_DB_INT(now_ms)};
+    int64_t changes = 0;
+    int err = run(st, &q_idem_insert, a, NARGS(a), &changes);
+    if (err == 0 && changes != 1) {
+        struct ald_db_rows r = {0};
+        err = ald_db_run(st->db, &q_idem_get, a, 2, &r);
+        if (err == 0 && r.n > 0) {
+            snprintf(out_hash, 72, "%s", cell_str(&r, 0, 0));
+            snprintf(out_session, 32, "%s", cell_str(&r, 0, 1));
+            err = AL_EEXISTS;
+        } else if (err == 0) {
+            err = al_error_set(AL_EIO, "database: idempotency key vanished");
         }
+        ald_db_rows_free(&r);
     }
-    pthread_mutex_unlock(&st->lock);
     return err;
 }
 
 int ald_store_idem_release(struct ald_store *st, const char *user, const char *key)
 {
-    pthread_mutex_lock(&st->lock);
-    int err = AL_EIO;
-    sqlite3_stmt *s = stmt(st, Q_IDEM_DEL);
-    if (s) {
-        bind_text(s, 1, user);
-        bind_text(s, 2, key);
-        err = run_done(st, s);
-        sqlite3_reset(s);
-    }
-    pthread_mutex_unlock(&st->lock);
-    return err;
+    struct ald_db_arg a[] = {ALD_DB_TXT(user), ALD_DB_TXT(key)};
+    return run(st, &q_idem_del, a, NARGS(a), NULL);
 }
 
 int ald_store_idem_purge(struct ald_store *st, uint64_t before_ms)
 {
-    pthread_mutex_lock(&st->lock);
-    int err = AL_EIO;
-    sqlite3_stmt *s = stmt(st, Q_IDEM_PURGE);
-    if (s) {
-        sqlite3_bind_int64(s, 1, (sqlite3_int64)before_ms);
-        err = run_done(st, s);
-        sqlite3_reset(s);
-    }
-    pthread_mutex_unlock(&st->lock);
-    return err;
+    struct ald_db_arg a[] = {ALD_DB_INT(before_ms)};
+    return run(st, &q_idem_purge, a, NARGS(a), NULL);
 }
 
-static int audit_locked(struct ald_store *st, const struct ald_audit_row *a)
+static void audit_args(struct ald_db_arg a[7], const struct ald_audit_row *r)
 {
-    sqlite3_stmt *s = stmt(st, Q_AUDIT);
-    if (!s)
-        return AL_EIO;
-    sqlite3_bind_int64(s, 1, (sqlite3_int64)a->time_ms);
-    bind_text(s, 2, a->user);
-    bind_text(s, 3, a->key_id);
-    bind_text(s, 4, a->method);
-    bind_text(s, 5, a->path);
-    sqlite3_bind_int(s, 6, a->status);
-    bind_text(s, 7, a->session);
-    int err = run_done(st, s);
-    sqlite3_reset(s);
-    return err;
+    a[0] = ALD_DB_INT(r->time_ms);
+    a[1] = ALD_DB_TXT(r->user);
+    a[2] = ALD_DB_TXT(r->key_id);
+    a[3] = ALD_DB_TXT(r->method);
+    a[4] = ALD_DB_TXT(r->path);
+    a[5] = ALD_DB_INT(r->status);
+    a[6] = ALD_DB_TXT(r->session);
 }
 
-int ald_store_audit(struct ald_store *st, const struct ald_audit_row *a)
+int ald_store_audit(struct ald_store *st, const struct ald_audit_row *row)
 {
-    pthread_mutex_lock(&st->lock);
-    int err = audit_locked(st, a);
-    pthread_mutex_unlock(&st->lock);
-    return err;
+    struct ald_db_arg a[7];
+    audit_args(a, row);
+    return run(st, &q_audit, a, 7, NULL);
 }
 
 int ald_store_proc_put_audit(struct ald_store *st, const char *session, uint64_t num, json_t *pub,
-                             json_t *priv, const struct ald_audit_row *a)
+                             json_t *priv, const struct ald_audit_row *row)
 {
-    pthread_mutex_lock(&st->lock);
-    int err = sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK
-                  ? 0
-                  : db_fail(st, "begin");
+    struct ald_db_arg pa[5], aa[7];
+    struct ald_db_conn *c = NULL;
+    audit_args(aa, row);
+    pthread_mutex_lock(&st->put_lock);
+    int err = proc_args(pa, session, num, pub, priv);
     if (err == 0)
-        err = proc_put_locked(st, session, num, pub, priv);
-    if (err == 0)
-        err = audit_locked(st, a);
-    if (err == 0 && sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
-        err = db_fail(st, "commit");
-    if (err < 0 && !sqlite3_get_autocommit(st->db))
-        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
-    pthread_mutex_unlock(&st->lock);
+        err = ald_db_acquire(st->db, &c);
+    if (err == 0) {
+        err = ald_db_begin(c);
+        if (err == 0 && (err = ald_db_exec(c, &q_proc_put, pa, 5, NULL)) == 0 &&
+            (err = ald_db_exec(c, &q_audit, aa, 7, NULL)) == 0)
+            err = ald_db_commit(c);
+        if (err < 0)
+            ald_db_rollback(c);
+        ald_db_release(st->db, c);
+    }
+    /* unreachable: the process row is kept (the audit row is lost) */
+    pending_note(st, err, session, (int64_t)num, pub, priv);
+    pthread_mutex_unlock(&st->put_lock);
+    proc_args_free(pa);
     return err;
 }

@@ -1,67 +1,67 @@
-/* The jobs table (store_jobs.h). A connection of its own to the state
- * database (sqlite_conn.h, as store_webhooks.c): store.c's schema version
- * is not touched, so that the tables of other features added beside it
- * (each CREATE TABLE IF NOT EXISTS, in a file of its own) merge without
- * renumbering anything. */
+/* The jobs table (store_jobs.h) on the stores' database (db.h). Its schema
+ * is its own (CREATE TABLE IF NOT EXISTS; in PostgreSQL versioned as
+ * "jobs" in airlock_schema), so that the tables of other features added
+ * beside it merge without renumbering store.c's steps. */
 #include "airlockd/adapters/store_jobs.h"
 
-#include "sqlite_conn.h"
+#include "airlockd/adapters/db.h"
 
 #include "airlock/error.h"
 
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static const char schema_jobs[] =
-    "CREATE TABLE IF NOT EXISTS jobs ("
-    " seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, user TEXT NOT NULL,"
-    " state TEXT NOT NULL, pub TEXT NOT NULL, priv TEXT NOT NULL);"
-    "CREATE INDEX IF NOT EXISTS jobs_user ON jobs(user, seq);"
-    "CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state, seq);";
-
-enum jq { JQ_PUT, JQ_GET, JQ_PAGE, JQ_IN_STATE, JQ_COUNT };
-
-static const char *const jqueries[JQ_COUNT] = {
-    [JQ_PUT] = "INSERT INTO jobs(id, user, state, pub, priv) VALUES (?1, ?2, ?3, ?4, ?5)"
-               " ON CONFLICT(id) DO UPDATE SET state = ?3, pub = ?4, priv = ?5",
-    [JQ_GET] = "SELECT pub, priv FROM jobs WHERE id = ?1 AND (?2 IS NULL OR user = ?2)",
-    [JQ_PAGE] = "SELECT seq, pub FROM jobs WHERE seq > ?1 AND (?2 IS NULL OR user = ?2)"
-                " AND (?3 IS NULL OR state = ?3) ORDER BY seq LIMIT ?4",
-    [JQ_IN_STATE] = "SELECT pub, priv FROM jobs WHERE state = ?1 ORDER BY seq",
+static const struct ald_db_migration schema_jobs[] = {
+    {.sql = "CREATE TABLE IF NOT EXISTS jobs ("
+            " seq {serial}, id TEXT NOT NULL UNIQUE, \"user\" TEXT NOT NULL,"
+            " state TEXT NOT NULL, pub TEXT NOT NULL, priv TEXT NOT NULL);"
+            "CREATE INDEX IF NOT EXISTS jobs_user ON jobs(\"user\", seq);"
+            "CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state, seq);"},
 };
+
+static const struct ald_sql jq_put = {
+    "INSERT INTO jobs(id, \"user\", state, pub, priv) VALUES ($1, $2, $3, $4, $5)"
+    " ON CONFLICT(id) DO UPDATE SET state = $3, pub = $4, priv = $5",
+    NULL};
+static const struct ald_sql jq_get = {
+    "SELECT pub, priv FROM jobs WHERE id = $1 AND ($2 IS NULL OR \"user\" = $2)",
+    "SELECT pub, priv FROM jobs WHERE id = $1 AND ($2::text IS NULL OR \"user\" = $2)"};
+static const struct ald_sql jq_page = {
+    "SELECT seq, pub FROM jobs WHERE seq > $1 AND ($2 IS NULL OR \"user\" = $2)"
+    " AND ($3 IS NULL OR state = $3) ORDER BY seq LIMIT $4",
+    "SELECT seq, pub FROM jobs WHERE seq > $1 AND ($2::text IS NULL OR \"user\" = $2)"
+    " AND ($3::text IS NULL OR state = $3) ORDER BY seq LIMIT $4"};
+static const struct ald_sql jq_in_state = {
+    "SELECT pub, priv FROM jobs WHERE state = $1 ORDER BY seq", NULL};
 
 struct ald_jobstore {
-    sqlite3 *db;
-    pthread_mutex_t lock;
-    sqlite3_stmt *stmts[JQ_COUNT];
+    struct ald_db *db;
 };
 
-/* The statement for `q`, reset; NULL on error. Caller holds st->lock. */
-static sqlite3_stmt *stmt(struct ald_jobstore *st, enum jq q)
-{
-    return ald_sql_stmt(st->db, &st->stmts[q], jqueries[q]);
-}
-
-int ald_jobstore_open(struct ald_jobstore **out, const char *path)
+int ald_jobstore_open_db(struct ald_jobstore **out, struct ald_db *db)
 {
     *out = NULL;
     struct ald_jobstore *st = calloc(1, sizeof(*st));
     if (!st)
         return AL_ENOMEM;
-    pthread_mutex_init(&st->lock, NULL);
-    char *msg = NULL;
-    int err = ald_sql_open(&st->db, path, NULL);
-    if (err == 0 && sqlite3_exec(st->db, schema_jobs, NULL, NULL, &msg) != SQLITE_OK) {
-        err = al_error_set(AL_EIO, "database %s: the jobs table: %s", path, msg ? msg : "failed");
-        sqlite3_free(msg);
+    st->db = ald_db_ref(db);
+    int err = ald_db_migrate(db, "jobs", 0, schema_jobs, 1);
+    if (err < 0) {
+        ald_jobstore_close(st);
+        return err;
     }
-    if (err == 0) {
-        *out = st;
-        st = NULL;
-    }
-    ald_jobstore_close(st);
+    *out = st;
+    return 0;
+}
+
+int ald_jobstore_open(struct ald_jobstore **out, const char *path)
+{
+    struct ald_db *db = NULL;
+    int err = ald_db_open_sqlite(&db, path);
+    *out = NULL;
+    err = err < 0 ? err : ald_jobstore_open_db(out, db);
+    ald_db_unref(db);
     return err;
 }
 
@@ -69,17 +69,14 @@ void ald_jobstore_close(struct ald_jobstore *st)
 {
     if (!st)
         return;
-    for (int i = 0; i < JQ_COUNT; i++)
-        sqlite3_finalize(st->stmts[i]);
-    sqlite3_close(st->db);
-    pthread_mutex_destroy(&st->lock);
+    ald_db_unref(st->db);
     free(st);
 }
 
-static json_t *column_json(sqlite3_stmt *s, int i)
+static json_t *cell_json(const struct ald_db_rows *r, int row, int col)
 {
-    const char *txt = (const char *)sqlite3_column_text(s, i);
-    return txt ? json_loadb(txt, (size_t)sqlite3_column_bytes(s, i), 0, NULL) : NULL;
+    const char *t = ald_db_text(r, row, col);
+    return t ? json_loadb(t, ald_db_len(r, row, col), 0, NULL) : NULL;
 }
 
 int ald_jobstore_put(struct ald_jobstore *st, json_t *pub, json_t *priv)
@@ -93,19 +90,9 @@ int ald_jobstore_put(struct ald_jobstore *st, json_t *pub, json_t *priv)
     char *priv_txt = priv ? json_dumps(priv, JSON_COMPACT) : strdup("{}");
     int err = AL_ENOMEM;
     if (pub_txt && priv_txt) {
-        pthread_mutex_lock(&st->lock);
-        sqlite3_stmt *s = stmt(st, JQ_PUT);
-        err = AL_EIO;
-        if (s) {
-            ald_sql_bind_text(s, 1, id);
-            ald_sql_bind_text(s, 2, user);
-            ald_sql_bind_text(s, 3, state);
-            ald_sql_bind_text(s, 4, pub_txt);
-            ald_sql_bind_text(s, 5, priv_txt);
-            err = sqlite3_step(s) == SQLITE_DONE ? 0 : ald_sql_fail(st->db, "jobs: put");
-            sqlite3_reset(s);
-        }
-        pthread_mutex_unlock(&st->lock);
+        struct ald_db_arg a[] = {ALD_DB_TXT(id), ALD_DB_TXT(user), ALD_DB_TXT(state),
+                                 ALD_DB_TXT(pub_txt), ALD_DB_TXT(priv_txt)};
+        err = ald_db_run(st->db, &jq_put, a, 5, NULL);
     }
     free(pub_txt);
     free(priv_txt);
@@ -118,35 +105,26 @@ int ald_jobstore_get(struct ald_jobstore *st, const char *id, const char *user, 
     *pub = NULL;
     if (priv)
         *priv = NULL;
-    pthread_mutex_lock(&st->lock);
-    sqlite3_stmt *s = stmt(st, JQ_GET);
-    int err = AL_EIO;
-    if (s) {
-        ald_sql_bind_text(s, 1, id);
-        ald_sql_bind_text(s, 2, user);
-        int rc = sqlite3_step(s);
-        if (rc == SQLITE_DONE) {
-            err = al_error_set(AL_ENOTFOUND, "no job %s", id);
-        } else if (rc != SQLITE_ROW) {
-            err = ald_sql_fail(st->db, "jobs: get");
-        } else {
-            json_t *p = column_json(s, 0), *q = column_json(s, 1);
-            if (p && q) {
-                *pub = p;
-                if (priv)
-                    *priv = q;
-                else
-                    json_decref(q);
-                err = 0;
-            } else {
-                json_decref(p);
+    struct ald_db_arg a[] = {ALD_DB_TXT(id), ALD_DB_TXT(user)};
+    struct ald_db_rows r = {0};
+    int err = ald_db_run(st->db, &jq_get, a, 2, &r);
+    if (err == 0 && r.n == 0)
+        err = al_error_set(AL_ENOTFOUND, "no job %s", id);
+    if (err == 0) {
+        json_t *p = cell_json(&r, 0, 0), *q = cell_json(&r, 0, 1);
+        if (p && q) {
+            *pub = p;
+            if (priv)
+                *priv = q;
+            else
                 json_decref(q);
-                err = al_error_set(AL_EIO, "job %s: a bad row", id);
-            }
+        } else {
+            json_decref(p);
+            json_decref(q);
+            err = al_error_set(AL_EIO, "job %s: a bad row", id);
         }
-        sqlite3_reset(s);
     }
-    pthread_mutex_unlock(&st->lock);
+    ald_db_rows_free(&r);
     return err;
 }
 
@@ -157,39 +135,19 @@ int ald_jobstore_page(struct ald_jobstore *st, const char *user, const char *sta
     *next = 0;
     if (!*out)
         return AL_ENOMEM;
-    int err = 0, more = 0;
-    pthread_mutex_lock(&st->lock);
-    sqlite3_stmt *s = stmt(st, JQ_PAGE);
-    if (!s) {
-        err = AL_EIO;
-        goto out;
-    }
-    sqlite3_bind_int64(s, 1, after);
-    ald_sql_bind_text(s, 2, user);
-    ald_sql_bind_text(s, 3, state);
-    sqlite3_bind_int64(s, 4, (sqlite3_int64)limit + 1);
-    unsigned n = 0;
-    int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        if (n == limit) {
-            more = 1; /* a row after this page: *next is the page's last seq */
-            break;
-        }
-        json_t *pub = column_json(s, 1);
-        if (!pub || json_array_append_new(*out, pub) < 0) {
+    struct ald_db_arg a[] = {ALD_DB_INT(after), ALD_DB_TXT(user), ALD_DB_TXT(state),
+                             ALD_DB_INT((int64_t)limit + 1)};
+    struct ald_db_rows r = {0};
+    int err = ald_db_run(st->db, &jq_page, a, 4, &r);
+    for (int i = 0; err == 0 && i < r.n && (unsigned)i < limit; i++) {
+        json_t *pub = cell_json(&r, i, 1);
+        if (!pub || json_array_append_new(*out, pub) < 0)
             err = al_error_set(AL_EIO, "a bad job row");
-            break;
-        }
-        n++;
-        *next = sqlite3_column_int64(s, 0);
     }
-    if (err == 0 && !more && rc != SQLITE_DONE)
-        err = ald_sql_fail(st->db, "jobs: page");
-    sqlite3_reset(s);
-out:
-    pthread_mutex_unlock(&st->lock);
-    if (!more)
-        *next = 0;
+    /* a row after this page: *next is the page's last seq */
+    if (err == 0 && (unsigned)r.n > limit && limit > 0)
+        *next = ald_db_int(&r, (int)limit - 1, 0);
+    ald_db_rows_free(&r);
     if (err < 0) {
         json_decref(*out);
         *out = NULL;
@@ -202,30 +160,18 @@ int ald_jobstore_in_state(struct ald_jobstore *st, const char *state, json_t **o
     *out = json_array();
     if (!*out)
         return AL_ENOMEM;
-    int err = 0;
-    pthread_mutex_lock(&st->lock);
-    sqlite3_stmt *s = stmt(st, JQ_IN_STATE);
-    if (!s) {
-        err = AL_EIO;
-        goto out;
-    }
-    ald_sql_bind_text(s, 1, state);
-    int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        json_t *pub = column_json(s, 0), *priv = column_json(s, 1);
+    struct ald_db_arg a[] = {ALD_DB_TXT(state)};
+    struct ald_db_rows r = {0};
+    int err = ald_db_run(st->db, &jq_in_state, a, 1, &r);
+    for (int i = 0; err == 0 && i < r.n; i++) {
+        json_t *pub = cell_json(&r, i, 0), *priv = cell_json(&r, i, 1);
         int bad = !pub || !priv || json_array_append_new(*out, json_pack("[OO]", pub, priv)) < 0;
         json_decref(pub);
         json_decref(priv);
-        if (bad) {
+        if (bad)
             err = al_error_set(AL_EIO, "a bad job row");
-            break;
-        }
     }
-    if (err == 0 && rc != SQLITE_DONE)
-        err = ald_sql_fail(st->db, "jobs: in_state");
-    sqlite3_reset(s);
-out:
-    pthread_mutex_unlock(&st->lock);
+    ald_db_rows_free(&r);
     if (err < 0) {
         json_decref(*out);
         *out = NULL;

@@ -1,85 +1,77 @@
-/* The webhook outbox in SQLite (adapters/webhooks.h). */
+/* The webhook outbox (adapters/webhooks.h) on the stores' database (db.h). */
 #include "airlockd/adapters/webhooks.h"
 
+#include "airlockd/adapters/db.h"
 #include "airlockd/core/util.h"
-
-#include "sqlite_conn.h"
 
 #include "airlock/error.h"
 
-#include <pthread.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* Created when missing; never versioned with the main store's schema
+/* Created when missing; versioned apart from the main store's schema
  * (store.c), so the two can change apart. */
-static const char schema[] =
-    "CREATE TABLE IF NOT EXISTS webhook_deliveries ("
-    " seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, user TEXT NOT NULL,"
-    " subject TEXT NOT NULL, event TEXT NOT NULL, url TEXT NOT NULL, secret TEXT NOT NULL,"
-    " body TEXT NOT NULL, created_ms INTEGER NOT NULL, state TEXT NOT NULL,"
-    " attempts INTEGER NOT NULL DEFAULT 0, next_ms INTEGER, last_status INTEGER,"
-    " last_error TEXT, delivered_ms INTEGER);"
-    "CREATE INDEX IF NOT EXISTS webhook_deliveries_due ON webhook_deliveries(state, next_ms);"
-    "CREATE INDEX IF NOT EXISTS webhook_deliveries_subject ON webhook_deliveries(subject, seq);";
-
-enum wq { WQ_INSERT, WQ_NEXT, WQ_ATTEMPT, WQ_LIST, WQ_COUNT };
-
-static const char *const wqueries[WQ_COUNT] = {
-    [WQ_INSERT] = "INSERT INTO webhook_deliveries(id, user, subject, event, url, secret, body,"
-                  " created_ms, state, next_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,"
-                  " 'pending', ?8)",
-    [WQ_NEXT] = "SELECT id, url, secret, body, created_ms, attempts, next_ms"
-                " FROM webhook_deliveries WHERE state = 'pending' ORDER BY next_ms, seq LIMIT 1",
-    [WQ_ATTEMPT] = "UPDATE webhook_deliveries SET attempts = attempts + 1, last_status = ?2,"
-                   " last_error = ?3, state = ?4, next_ms = ?5, delivered_ms = ?6"
-                   " WHERE id = ?1",
-    [WQ_LIST] = "SELECT id, event, subject, url, state, attempts, last_status, last_error,"
-                " created_ms, next_ms, delivered_ms FROM webhook_deliveries"
-                " WHERE subject = ?1 AND (?2 IS NULL OR user = ?2) ORDER BY seq",
+static const struct ald_db_migration schema[] = {
+    {.sql = "CREATE TABLE IF NOT EXISTS webhook_deliveries ("
+            " seq {serial}, id TEXT NOT NULL UNIQUE, \"user\" TEXT NOT NULL,"
+            " subject TEXT NOT NULL, event TEXT NOT NULL, url TEXT NOT NULL, secret TEXT NOT NULL,"
+            " body TEXT NOT NULL, created_ms {int} NOT NULL, state TEXT NOT NULL,"
+            " attempts {int} NOT NULL DEFAULT 0, next_ms {int}, last_status {int},"
+            " last_error TEXT, delivered_ms {int});"
+            "CREATE INDEX IF NOT EXISTS webhook_deliveries_due"
+            " ON webhook_deliveries(state, next_ms);"
+            "CREATE INDEX IF NOT EXISTS webhook_deliveries_subject"
+            " ON webhook_deliveries(subject, seq);"},
 };
+
+static const struct ald_sql wq_insert = {
+    "INSERT INTO webhook_deliveries(id, \"user\", subject, event, url, secret, body,"
+    " created_ms, state, next_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $8)",
+    NULL};
+static const struct ald_sql wq_next = {
+    "SELECT id, url, secret, body, created_ms, attempts, next_ms"
+    " FROM webhook_deliveries WHERE state = 'pending' ORDER BY next_ms, seq LIMIT 1",
+    NULL};
+static const struct ald_sql wq_attempt = {
+    "UPDATE webhook_deliveries SET attempts = attempts + 1, last_status = $2,"
+    " last_error = $3, state = $4, next_ms = $5, delivered_ms = $6 WHERE id = $1",
+    NULL};
+static const struct ald_sql wq_list = {
+    "SELECT id, event, subject, url, state, attempts, last_status, last_error,"
+    " created_ms, next_ms, delivered_ms FROM webhook_deliveries"
+    " WHERE subject = $1 AND ($2 IS NULL OR \"user\" = $2) ORDER BY seq",
+    "SELECT id, event, subject, url, state, attempts, last_status, last_error,"
+    " created_ms, next_ms, delivered_ms FROM webhook_deliveries"
+    " WHERE subject = $1 AND ($2::text IS NULL OR \"user\" = $2) ORDER BY seq"};
 
 struct ald_whstore {
-    sqlite3 *db;
-    pthread_mutex_t lock;
-    sqlite3_stmt *stmts[WQ_COUNT];
+    struct ald_db *db;
 };
 
-static int wdb_fail(struct ald_whstore *st, const char *what)
+int ald_whstore_open_db(struct ald_whstore **out, struct ald_db *db)
 {
-    return ald_sql_fail(st->db, what);
-}
-
-/* The prepared statement `q`, reset; NULL on error. Caller holds st->lock. */
-static sqlite3_stmt *wstmt(struct ald_whstore *st, enum wq q)
-{
-    return ald_sql_stmt(st->db, &st->stmts[q], wqueries[q]);
-}
-
-int ald_whstore_open(struct ald_whstore **out, const char *path)
-{
-    char *msg = NULL;
-    int err = 0;
     *out = NULL;
     struct ald_whstore *st = calloc(1, sizeof(*st));
     if (!st)
         return AL_ENOMEM;
-    pthread_mutex_init(&st->lock, NULL);
-    /* the main store's connection checkpoints the WAL (store.c) */
-    if ((err = ald_sql_open(&st->db, path, NULL)) < 0)
-        goto out;
-    if (sqlite3_exec(st->db, schema, NULL, NULL, &msg) != SQLITE_OK) {
-        err = al_error_set(AL_EIO, "webhook outbox %s: %s", path, msg ? msg : "failed");
-        sqlite3_free(msg);
-        goto out;
+    st->db = ald_db_ref(db);
+    int err = ald_db_migrate(db, "webhooks", 0, schema, 1);
+    if (err < 0) {
+        ald_whstore_close(st);
+        return err;
     }
     *out = st;
-    st = NULL;
-out:
-    if (st)
-        ald_whstore_close(st);
+    return 0;
+}
+
+int ald_whstore_open(struct ald_whstore **out, const char *path)
+{
+    struct ald_db *db = NULL;
+    int err = ald_db_open_sqlite(&db, path);
+    *out = NULL;
+    err = err < 0 ? err : ald_whstore_open_db(out, db);
+    ald_db_unref(db);
     return err;
 }
 
@@ -87,97 +79,72 @@ void ald_whstore_close(struct ald_whstore *st)
 {
     if (!st)
         return;
-    for (int i = 0; i < WQ_COUNT; i++)
-        sqlite3_finalize(st->stmts[i]);
-    sqlite3_close(st->db);
-    pthread_mutex_destroy(&st->lock);
+    ald_db_unref(st->db);
     free(st);
 }
 
 int ald_whstore_insert(struct ald_whstore *st, const struct ald_webhook_item *it,
                        const char *sealed_secret)
 {
-    pthread_mutex_lock(&st->lock);
-    int err = AL_EIO;
-    sqlite3_stmt *s = wstmt(st, WQ_INSERT);
-    if (s) {
-        ald_sql_bind_text(s, 1, it->id);
-        ald_sql_bind_text(s, 2, it->user);
-        ald_sql_bind_text(s, 3, it->subject);
-        ald_sql_bind_text(s, 4, it->event);
-        ald_sql_bind_text(s, 5, it->url);
-        ald_sql_bind_text(s, 6, sealed_secret);
-        sqlite3_bind_text(s, 7, it->body, (int)it->body_len, SQLITE_TRANSIENT);
-        sqlite3_bind_int64(s, 8, (sqlite3_int64)it->created_ms);
-        int rc = sqlite3_step(s);
-        err = rc == SQLITE_DONE         ? 0
-              : rc == SQLITE_CONSTRAINT ? al_error_set(AL_EEXISTS, "delivery %s exists", it->id)
-                                        : wdb_fail(st, "insert");
-        sqlite3_reset(s);
-    }
-    pthread_mutex_unlock(&st->lock);
+    struct ald_db_arg a[] = {ALD_DB_TXT(it->id),
+                             ALD_DB_TXT(it->user),
+                             ALD_DB_TXT(it->subject),
+                             ALD_DB_TXT(it->event),
+                             ALD_DB_TXT(it->url),
+                             ALD_DB_TXT(sealed_secret),
+                             ALD_DB_TXTN(it->body, it->body_len),
+                             ALD_DB_INT(it->created_ms)};
+    int err = ald_db_run(st->db, &wq_insert, a, 8, NULL);
+    if (err == AL_EEXISTS)
+        al_error_set(AL_EEXISTS, "delivery %s exists", it->id);
     return err;
 }
 
-static const char *col_text(sqlite3_stmt *s, int i)
+static const char *cell(const struct ald_db_rows *r, int row, int col)
 {
-    const char *t = (const char *)sqlite3_column_text(s, i);
+    const char *t = ald_db_text(r, row, col);
     return t ? t : "";
 }
 
 int ald_whstore_next(struct ald_whstore *st, json_t **out)
 {
     *out = NULL;
-    pthread_mutex_lock(&st->lock);
-    int err = AL_EIO;
-    sqlite3_stmt *s = wstmt(st, WQ_NEXT);
-    if (s) {
-        int rc = sqlite3_step(s);
-        if (rc == SQLITE_ROW) {
-            *out = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I}", "id", col_text(s, 0), "url",
-                             col_text(s, 1), "secret", col_text(s, 2), "body", col_text(s, 3),
-                             "created_ms", (json_int_t)sqlite3_column_int64(s, 4), "attempts",
-                             (json_int_t)sqlite3_column_int64(s, 5), "next_ms",
-                             (json_int_t)sqlite3_column_int64(s, 6));
-            err = *out ? 0 : AL_ENOMEM;
-        } else
-            err = rc == SQLITE_DONE ? 0 : wdb_fail(st, "next");
-        sqlite3_reset(s);
+    struct ald_db_rows r = {0};
+    int err = ald_db_run(st->db, &wq_next, NULL, 0, &r);
+    if (err == 0 && r.n > 0) {
+        *out = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I}", "id", cell(&r, 0, 0), "url",
+                         cell(&r, 0, 1), "secret", cell(&r, 0, 2), "body", cell(&r, 0, 3),
+                         "created_ms", (json_int_t)ald_db_int(&r, 0, 4), "attempts",
+                         (json_int_t)ald_db_int(&r, 0, 5), "next_ms",
+                         (json_int_t)ald_db_int(&r, 0, 6));
+        err = *out ? 0 : AL_ENOMEM;
     }
-    pthread_mutex_unlock(&st->lock);
+    ald_db_rows_free(&r);
     return err;
 }
 
 int ald_whstore_attempt(struct ald_whstore *st, const char *id, long status, const char *error,
                         const char *state, uint64_t next_ms, uint64_t delivered_ms)
 {
-    pthread_mutex_lock(&st->lock);
-    int err = AL_EIO;
-    sqlite3_stmt *s = wstmt(st, WQ_ATTEMPT);
-    if (s) {
-        ald_sql_bind_text(s, 1, id);
-        if (status)
-            sqlite3_bind_int64(s, 2, status);
-        ald_sql_bind_text(s, 3, error && *error ? error : NULL);
-        ald_sql_bind_text(s, 4, state);
-        if (next_ms)
-            sqlite3_bind_int64(s, 5, (sqlite3_int64)next_ms);
-        if (delivered_ms)
-            sqlite3_bind_int64(s, 6, (sqlite3_int64)delivered_ms);
-        err = sqlite3_step(s) == SQLITE_DONE ? 0 : wdb_fail(st, "update");
-        if (err == 0 && sqlite3_changes(st->db) == 0)
-            err = al_error_set(AL_ENOTFOUND, "no delivery %s", id);
-        sqlite3_reset(s);
-    }
-    pthread_mutex_unlock(&st->lock);
+    struct ald_db_arg none = {.type = ALD_DB_NULL};
+    struct ald_db_arg a[] = {ALD_DB_TXT(id),
+                             status ? ALD_DB_INT(status) : none,
+                             ALD_DB_TXT(error && *error ? error : NULL),
+                             ALD_DB_TXT(state),
+                             next_ms ? ALD_DB_INT(next_ms) : none,
+                             delivered_ms ? ALD_DB_INT(delivered_ms) : none};
+    struct ald_db_rows r = {0};
+    int err = ald_db_run(st->db, &wq_attempt, a, 6, &r);
+    if (err == 0 && r.changes == 0)
+        err = al_error_set(AL_ENOTFOUND, "no delivery %s", id);
+    ald_db_rows_free(&r);
     return err;
 }
 
-static json_t *col_time(sqlite3_stmt *s, int i)
+static json_t *cell_time(const struct ald_db_rows *r, int row, int col)
 {
-    return sqlite3_column_type(s, i) == SQLITE_NULL
-               ? json_null()
-               : ald_time_json((uint64_t)sqlite3_column_int64(s, i));
+    return ald_db_isnull(r, row, col) ? json_null()
+                                      : ald_time_json((uint64_t)ald_db_int(r, row, col));
 }
 
 int ald_whstore_list(struct ald_whstore *st, const char *subject, const char *user, json_t **out)
@@ -186,34 +153,23 @@ int ald_whstore_list(struct ald_whstore *st, const char *subject, const char *us
     json_t *arr = json_array();
     if (!arr)
         return AL_ENOMEM;
-    pthread_mutex_lock(&st->lock);
-    int err = AL_EIO, rc = SQLITE_ERROR;
-    sqlite3_stmt *s = wstmt(st, WQ_LIST);
-    if (s) {
-        ald_sql_bind_text(s, 1, subject);
-        ald_sql_bind_text(s, 2, user);
-        err = 0;
-        while (err == 0 && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-            int pending = strcmp(col_text(s, 4), "pending") == 0;
-            json_t *row = json_pack(
-                "{s:s, s:s, s:s, s:s, s:s, s:I, s:o, s:o, s:o, s:o, s:o}", "id", col_text(s, 0),
-                "event", col_text(s, 1), "subject", col_text(s, 2), "url", col_text(s, 3), "state",
-                col_text(s, 4), "attempts", (json_int_t)sqlite3_column_int64(s, 5), "last_status",
-                sqlite3_column_type(s, 6) == SQLITE_NULL ? json_null()
-                                                         : json_integer(sqlite3_column_int64(s, 6)),
-                "last_error",
-                sqlite3_column_type(s, 7) == SQLITE_NULL ? json_null()
-                                                         : json_string(col_text(s, 7)),
-                "created_at", col_time(s, 8), "next_attempt_at",
-                pending ? col_time(s, 9) : json_null(), "delivered_at", col_time(s, 10));
-            if (!row || json_array_append_new(arr, row) < 0)
-                err = AL_ENOMEM;
-        }
-        if (err == 0 && rc != SQLITE_DONE)
-            err = wdb_fail(st, "list");
-        sqlite3_reset(s);
+    struct ald_db_arg a[] = {ALD_DB_TXT(subject), ALD_DB_TXT(user)};
+    struct ald_db_rows r = {0};
+    int err = ald_db_run(st->db, &wq_list, a, 2, &r);
+    for (int i = 0; err == 0 && i < r.n; i++) {
+        int pending = strcmp(cell(&r, i, 4), "pending") == 0;
+        json_t *row = json_pack(
+            "{s:s, s:s, s:s, s:s, s:s, s:I, s:o, s:o, s:o, s:o, s:o}", "id", cell(&r, i, 0),
+            "event", cell(&r, i, 1), "subject", cell(&r, i, 2), "url", cell(&r, i, 3), "state",
+            cell(&r, i, 4), "attempts", (json_int_t)ald_db_int(&r, i, 5), "last_status",
+            ald_db_isnull(&r, i, 6) ? json_null() : json_integer(ald_db_int(&r, i, 6)),
+            "last_error", ald_db_isnull(&r, i, 7) ? json_null() : json_string(cell(&r, i, 7)),
+            "created_at", cell_time(&r, i, 8), "next_attempt_at",
+            pending ? cell_time(&r, i, 9) : json_null(), "delivered_at", cell_time(&r, i, 10));
+        if (!row || json_array_append_new(arr, row) < 0)
+            err = AL_ENOMEM;
     }
-    pthread_mutex_unlock(&st->lock);
+    ald_db_rows_free(&r);
     if (err == 0)
         *out = arr;
     else

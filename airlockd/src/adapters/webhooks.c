@@ -2,6 +2,9 @@
  * thread (adapters/webhooks.h, docs/webhooks.md). */
 #include "airlockd/adapters/webhooks.h"
 
+#include "airlockd/adapters/db.h"
+#include "airlockd/adapters/store.h"
+
 #include "airlockd/core/daemon.h"
 #include "airlockd/core/util.h"
 
@@ -107,9 +110,19 @@ static int wh_enqueue(struct ald *d, const struct ald_webhook_item *it, struct a
     return 0;
 }
 
+/* The outbox beside the main store (its own SQLite connection, or the
+ * PostgreSQL pool). */
+static int open_outbox(struct ald *d, struct ald_whstore **out)
+{
+    struct ald_db *db = ald_store_sibling(d->st);
+    int err = db ? ald_whstore_open_db(out, db) : AL_EIO;
+    ald_db_unref(db);
+    return err;
+}
+
 int ald_webhooks_open(struct ald *d)
 {
-    char db[PATH_MAX], key[PATH_MAX], none[PATH_MAX];
+    char key[PATH_MAX], none[PATH_MAX];
     int err;
     struct ald_webhooks *w = calloc(1, sizeof(*w));
     if (!w)
@@ -121,15 +134,13 @@ int ald_webhooks_open(struct ald *d)
     pthread_cond_init(&w->cond, &ca);
     pthread_condattr_destroy(&ca);
     d->webhooks = w;
-    int n1 = snprintf(db, sizeof(db), "%s/airlockd.db", d->cfg->state_dir);
-    /* a store file that is never written: creds_store_open() takes a
-     * missing one as empty, and only the key is wanted */
+    /* the outbox is in the main store's database (d->st); a store file that is never written:
+     * creds_store_open() takes a missing one as empty, and only the key is wanted */
     int n2 = snprintf(none, sizeof(none), "%s/webhook-seal.unused", d->cfg->state_dir);
-    if (n1 < 0 || (size_t)n1 >= sizeof(db) || n2 < 0 || (size_t)n2 >= sizeof(none))
+    if (n2 < 0 || (size_t)n2 >= sizeof(none))
         return al_error_set(AL_ETOOBIG, "state_dir too long");
     if ((err = seal_key_path(key, sizeof(key), d->cfg)) < 0 ||
-        (err = creds_store_open(&w->seal, none, key)) < 0 ||
-        (err = ald_whstore_open(&w->st, db)) < 0)
+        (err = creds_store_open(&w->seal, none, key)) < 0 || (err = open_outbox(d, &w->st)) < 0)
         return err;
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
         return al_error_set(AL_ERROR, "libcurl initialisation failed");

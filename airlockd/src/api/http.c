@@ -297,6 +297,13 @@ enum MHD_Result ald_reply_fault(struct ald_req *r, const struct ald_fault *f)
     return ald_reply_apierr(r, &e);
 }
 
+enum MHD_Result ald_reply_store_error(struct ald_req *r, int err)
+{
+    if (err == AL_EAGAIN)
+        return ald_reply_error(r, 503, "unavailable", NULL, "%s", al_error_last());
+    return ald_reply_error(r, 500, "internal", NULL, "%s", al_error_last());
+}
+
 enum MHD_Result ald_reply_error(struct ald_req *r, int status, const char *code, const char *field,
                                 const char *fmt, ...)
 {
@@ -362,7 +369,7 @@ struct ald_session *ald_req_session(struct ald_req *r, int need_ready,
                         ald_str_quote(shown, sizeof(shown), id ? id : "", id ? strlen(id) : 0));
         *replied = ALD_REPLIED;
     } else if (err < 0) {
-        ald_reply_error(r, 500, "internal", NULL, "%s", al_error_last());
+        ald_reply_store_error(r, err);
         *replied = ALD_REPLIED;
     } else if (need_ready) {
         snprintf(r->session, sizeof(r->session), "%s", id);
@@ -473,8 +480,8 @@ static enum MHD_Result begin(struct ald_req *r)
             return ald_reply_error(r, 401, "unauthorized", NULL,
                                    "missing, unknown or revoked"
                                    " API key");
-        if (err < 0)
-            return ald_reply_error(r, 500, "internal", NULL, "%s", al_error_last());
+        if (err < 0) /* the database down: 503 with the reason, as any store failure */
+            return ald_reply_store_error(r, err);
         r->authed = 1;
     }
     r->body_limit =

@@ -70,6 +70,11 @@ struct ald_req {
  * ald_str_quote for an error message: 64 bytes of it at worst. */
 #define ALD_QUOTED_ID 260
 
+/* A store call failed with `err`: 503 "unavailable" when the database
+ * cannot be reached or ran out of time (AL_EAGAIN), else 500; the message
+ * is al_error_last(). */
+enum MHD_Result ald_reply_store_error(struct ald_req *r, int err);
+
 /* Replies with `body` (reference stolen) as JSON; when `body` is NULL or
  * cannot be encoded, with a fixed 500 "internal" error (still JSON). */
 enum MHD_Result ald_reply_json(struct ald_req *r, int status, json_t *body);

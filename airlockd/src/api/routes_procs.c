@@ -50,7 +50,7 @@ static enum ald_reply_state lookup(struct ald_req *r, struct ald_session **s, ui
                 r, 404, "not_found", NULL, "no process %s",
                 ald_str_quote(shown, sizeof(shown), r->params[1], strlen(r->params[1])));
         else
-            ald_reply_error(r, 500, "internal", NULL, "%s", al_error_last());
+            ald_reply_store_error(r, err);
         return ALD_REPLIED;
     }
     return ALD_NOT_REPLIED;
@@ -63,11 +63,12 @@ enum MHD_Result ald_route_proc_list(struct ald_req *r)
     if (replied == ALD_REPLIED)
         return MHD_YES;
     json_t *arr = NULL;
-    if (ald_store_proc_list(r->d->st, r->params[0], &arr) < 0) {
+    int err = ald_store_proc_list(r->d->st, r->params[0], &arr);
+    if (err < 0) {
         if (s)
             ald_session_unref(r->d, s);
         json_decref(arr);
-        return ald_reply_error(r, 500, "internal", NULL, "%s", al_error_last());
+        return ald_reply_store_error(r, err);
     }
     if (s) {
         /* running processes: the live object (output sizes grow) */

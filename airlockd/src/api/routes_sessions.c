@@ -146,9 +146,10 @@ enum MHD_Result ald_route_session_list(struct ald_req *r)
         return ald_reply_error(r, 400, "invalid_value", "cursor", "bad cursor");
     json_t *arr = NULL;
     int64_t next = 0;
-    if (ald_store_session_page(r->d->st, r->who.admin ? NULL : r->who.user, state, (int64_t)after,
-                               (unsigned)limit, &arr, &next) < 0)
-        return ald_reply_error(r, 500, "internal", NULL, "%s", al_error_last());
+    int err = ald_store_session_page(r->d->st, r->who.admin ? NULL : r->who.user, state,
+                                     (int64_t)after, (unsigned)limit, &arr, &next);
+    if (err < 0)
+        return ald_reply_store_error(r, err);
     /* live sessions: the in-memory object is the current one */
     size_t i;
     json_t *o;

@@ -40,6 +40,7 @@ int ald_config_init(struct ald_config *cfg)
     cfg->px_approval_timeout_s = 60;
     cfg->jobs = (struct ald_jobs_config){4, 2, 1024 * 1024, 3600, 86400, 100};
     cfg->webhooks = (struct ald_webhook_config){0, 10, 1000, 600, 86400};
+    cfg->store = (struct ald_store_config){0, NULL, 4, 5000, 3000};
     if (ald_gitpolicy_init(&cfg->git) < 0 || ald_forgecfg_init(&cfg->forge) < 0) {
         ald_config_free(cfg);
         return AL_ENOMEM;
@@ -87,6 +88,7 @@ void ald_config_free(struct ald_config *cfg)
         free(cfg->px_token_keys[i].file);
     free(cfg->px_credential_store);
     free(cfg->px_master_key);
+    free(cfg->store.conninfo_file);
     hosts_free(cfg->px_hosts);
     hidden_paths_clear(cfg);
     ald_gitpolicy_free(&cfg->git);
@@ -370,6 +372,37 @@ static int load_jobs(const struct cfg_ctx *c, json_t *v)
     return err;
 }
 
+/* "store": {"driver": "sqlite"|"postgres", "conninfo_file", "pool_size",
+ * "statement_timeout_ms", "connect_timeout_ms"} (docs/airlockd.md). */
+static int load_store(const struct cfg_ctx *c, json_t *v)
+{
+    static const char *const names[] = {
+        "driver", "conninfo_file", "pool_size", "statement_timeout_ms", "connect_timeout_ms", NULL};
+    struct ald_store_config *s = &c->cfg->store;
+    int err = load_section(c, "store", v, names);
+    json_t *x;
+    if (err == 0 && (x = json_object_get(v, "driver"))) {
+        const char *d = json_string_value(x);
+        if (d && strcmp(d, "sqlite") == 0)
+            s->postgres = 0;
+        else if (d && strcmp(d, "postgres") == 0)
+            s->postgres = 1;
+        else
+            err = fail(c, "store.driver", "expected \"sqlite\" or \"postgres\"");
+    }
+    if (err == 0 && (x = json_object_get(v, "conninfo_file")))
+        err = get_abs_path(c, "store.conninfo_file", x, 1, &s->conninfo_file);
+    if (err == 0 && (x = json_object_get(v, "pool_size")))
+        err = get_u64(c, "store.pool_size", x, 1, 256, &s->pool_size);
+    if (err == 0 && (x = json_object_get(v, "statement_timeout_ms")))
+        err = get_u64(c, "store.statement_timeout_ms", x, 100, 600000, &s->statement_timeout_ms);
+    if (err == 0 && (x = json_object_get(v, "connect_timeout_ms")))
+        err = get_u64(c, "store.connect_timeout_ms", x, 100, 600000, &s->connect_timeout_ms);
+    if (err == 0 && s->postgres && !s->conninfo_file)
+        err = fail(c, "store.conninfo_file", "required with \"driver\": \"postgres\"");
+    return err;
+}
+
 /* "hidden_paths": replaces the default list. */
 static int load_hidden_paths(const struct cfg_ctx *c, const char *k, json_t *v)
 {
@@ -460,6 +493,8 @@ static int load_top(const struct cfg_ctx *c, const char *k, json_t *v)
         return load_jobs(c, v);
     if (strcmp(k, "webhooks") == 0)
         return load_webhooks(c, v);
+    if (strcmp(k, "store") == 0)
+        return load_store(c, v);
     if (strcmp(k, "forge") == 0)
         return ald_forgecfg_load_forge(&cfg->forge, c->name, v);
     if (strcmp(k, "hooks") == 0)

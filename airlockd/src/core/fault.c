@@ -18,3 +18,10 @@ int ald_fault_set(struct ald_fault *f, enum ald_fault_kind kind, const char *cod
     va_end(ap);
     return AL_EINVAL;
 }
+
+int ald_fault_store(struct ald_fault *f, int err)
+{
+    if (err == AL_EAGAIN)
+        return ald_fault_set(f, ALD_FAULT_UNAVAILABLE, "unavailable", NULL, "%s", al_error_last());
+    return ald_fault_set(f, ALD_FAULT_INTERNAL, "internal", NULL, "%s", al_error_last());
+}

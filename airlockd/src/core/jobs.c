@@ -202,14 +202,14 @@ static int job_save_queued(struct ald_jobs *J, const char *user, json_t *pub, js
     int64_t next = 0;
     int err;
     pthread_mutex_lock(&J->lock);
-    if (J->ops->page(J->st, user, "queued", 0, (unsigned)max, &rows, &next) < 0)
-        err = ald_fault_set(f, ALD_FAULT_INTERNAL, "internal", NULL, "%s", al_error_last());
+    if ((err = J->ops->page(J->st, user, "queued", 0, (unsigned)max, &rows, &next)) < 0)
+        err = ald_fault_store(f, err);
     else if (json_array_size(rows) >= max)
         err = ald_fault_set(f, ALD_FAULT_QUOTA, "quota_exceeded", NULL,
                             "user %s has %llu jobs queued (jobs.max_queued_per_user)", user,
                             (unsigned long long)max);
-    else if (job_save(J, pub, priv) < 0)
-        err = ald_fault_set(f, ALD_FAULT_INTERNAL, "internal", NULL, "%s", al_error_last());
+    else if ((err = job_save(J, pub, priv)) < 0)
+        err = ald_fault_store(f, err);
     else
         err = 0;
     pthread_mutex_unlock(&J->lock);
@@ -290,7 +290,7 @@ int ald_job_submit_ex(struct ald *d, const struct ald_principal *p, json_t *body
             goto out;
         }
         if (err < 0) {
-            err = ald_fault_set(f, ALD_FAULT_INTERNAL, "internal", NULL, "%s", al_error_last());
+            err = ald_fault_store(f, err);
             goto out;
         }
         if ((err = job_save_queued(J, p->user, pub, priv, f)) < 0) {

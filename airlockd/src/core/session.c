@@ -217,7 +217,7 @@ int ald_session_lookup_json(struct ald *d, const struct ald_principal *who, cons
                              ald_str_quote(shown, sizeof(shown), id, strlen(id)));
     }
     if (err < 0)
-        return ald_fault_set(f, ALD_FAULT_INTERNAL, "internal", NULL, "%s", al_error_last());
+        return ald_fault_store(f, err);
     return 0;
 }
 
@@ -516,7 +516,7 @@ int ald_session_create(struct ald *d, const struct ald_principal *who, struct al
             return idem_replay(d, who, prev_sid, prev_hash, body_hash, out_pub, f);
         }
         if (err < 0)
-            return ald_fault_set(f, ALD_FAULT_INTERNAL, "internal", NULL, "%s", al_error_last());
+            return ald_fault_store(f, err);
     }
     if (atomic_load(&d->draining)) {
         if (idem_key)

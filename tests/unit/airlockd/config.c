@@ -467,6 +467,44 @@ static void test_jobs(void **state)
     expect_error("{\"jobs\": []}", "jobs");
 }
 
+/* "store" (issue 13): SQLite by default; postgres needs conninfo_file;
+ * every key checked, named in the refusal. */
+static void test_store(void **state)
+{
+    (void)state;
+    struct ald_config c;
+    assert_int_equal(ald_config_init(&c), 0);
+    assert_int_equal(c.store.postgres, 0);
+    assert_null(c.store.conninfo_file);
+    assert_int_equal(c.store.pool_size, 4);
+    assert_int_equal(c.store.statement_timeout_ms, 5000);
+    assert_int_equal(c.store.connect_timeout_ms, 3000);
+    assert_int_equal(load(&c, "{\"store\": {\"driver\": \"postgres\","
+                              " \"conninfo_file\": \"/etc/airlock/pg.conninfo\","
+                              " \"pool_size\": 8, \"statement_timeout_ms\": 1000,"
+                              " \"connect_timeout_ms\": 2000}}"),
+                     0);
+    assert_int_equal(c.store.postgres, 1);
+    assert_string_equal(c.store.conninfo_file, "/etc/airlock/pg.conninfo");
+    assert_int_equal(c.store.pool_size, 8);
+    assert_int_equal(c.store.statement_timeout_ms, 1000);
+    assert_int_equal(c.store.connect_timeout_ms, 2000);
+    ald_config_free(&c);
+    assert_int_equal(ald_config_init(&c), 0);
+    assert_int_equal(load(&c, "{\"store\": {\"driver\": \"sqlite\"}}"), 0);
+    assert_int_equal(c.store.postgres, 0);
+    ald_config_free(&c);
+    expect_error("{\"store\": {\"driver\": \"postgres\"}}", "store.conninfo_file");
+    expect_error("{\"store\": {\"driver\": \"mysql\"}}", "store.driver");
+    expect_error("{\"store\": {\"driver\": \"postgres\", \"conninfo_file\": \"pg.conf\"}}",
+                 "store.conninfo_file");
+    expect_error("{\"store\": {\"pool_size\": 0}}", "store.pool_size");
+    expect_error("{\"store\": {\"statement_timeout_ms\": 5}}", "store.statement_timeout_ms");
+    expect_error("{\"store\": {\"connect_timeout_ms\": \"3\"}}", "store.connect_timeout_ms");
+    expect_error("{\"store\": {\"conninfo\": \"host=x\"}}", "store.conninfo");
+    expect_error("{\"store\": []}", "store");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -475,6 +513,7 @@ int main(void)
         cmocka_unit_test(test_file),       cmocka_unit_test(test_proxies),
         cmocka_unit_test(test_git),        cmocka_unit_test(test_grants),
         cmocka_unit_test(test_token_keys), cmocka_unit_test(test_jobs),
+        cmocka_unit_test(test_store),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -7,16 +7,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <jansson.h>
-#include <sqlite3.h>
 
 #include "airlockd/adapters/auth.h"
 #include "airlockd/adapters/store.h"
 #include "airlockd/adapters/webhooks.h"
 
 #include "airlock/error.h"
+
+#include "store_backend.h"
 
 static char dir[] = "/var/tmp/airlockd-store-XXXXXX";
 static char db[256];
@@ -27,7 +31,7 @@ static int setup(void **state)
     if (!mkdtemp(dir))
         return -1;
     snprintf(db, sizeof(db), "%s/airlockd.db", dir);
-    return 0;
+    return t_reset();
 }
 
 static int teardown(void **state)
@@ -47,7 +51,7 @@ static void test_users_keys(void **state)
 {
     (void)state;
     struct ald_store *st;
-    assert_int_equal(ald_store_open(&st, db), 0);
+    assert_int_equal(t_store_open(&st, db), 0);
     struct ald_user u = {
         .name = "alice", .max_sessions = -1, .max_memory_mb = 1024, .created_ms = 1000};
     assert_int_equal(ald_store_user_add(st, &u), 0);
@@ -121,7 +125,7 @@ static void test_sessions_procs(void **state)
 {
     (void)state;
     struct ald_store *st;
-    assert_int_equal(ald_store_open(&st, db), 0);
+    assert_int_equal(t_store_open(&st, db), 0);
     for (int i = 0; i < 5; i++) {
         char id[32];
         snprintf(id, sizeof(id), "s_%020d", i);
@@ -206,7 +210,7 @@ static void test_idempotency_audit(void **state)
 {
     (void)state;
     struct ald_store *st;
-    assert_int_equal(ald_store_open(&st, db), 0);
+    assert_int_equal(t_store_open(&st, db), 0);
     char sid[32], hash[72];
     assert_int_equal(ald_store_idem_claim(st, "alice", "k1", "h1", "s_1", 1000, sid, hash), 0);
     assert_int_equal(ald_store_idem_claim(st, "alice", "k1", "h2", "s_2", 1001, sid, hash),
@@ -233,26 +237,15 @@ static void test_idempotency_audit(void **state)
 /* Rows of `db` whose path is `path`, counted on a connection of its own. */
 static int audit_rows(const char *path)
 {
-    sqlite3 *c;
-    sqlite3_stmt *s;
-    int n = -1;
-    if (sqlite3_open_v2(db, &c, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
-        sqlite3_prepare_v2(c, "SELECT count(*) FROM audit WHERE path = ?1", -1, &s, NULL) ==
-            SQLITE_OK) {
-        sqlite3_bind_text(s, 1, path, -1, SQLITE_STATIC);
-        if (sqlite3_step(s) == SQLITE_ROW)
-            n = sqlite3_column_int(s, 0);
-        sqlite3_finalize(s);
-    }
-    sqlite3_close(c);
-    return n;
+    static const struct ald_sql q = {"SELECT count(*) FROM audit WHERE path = $1", NULL};
+    return (int)t_count(db, &q, path);
 }
 
 static void test_proc_put_audit(void **state)
 {
     (void)state;
     struct ald_store *st;
-    assert_int_equal(ald_store_open(&st, db), 0);
+    assert_int_equal(t_store_open(&st, db), 0);
     json_t *pub = json_pack("{s:s}", "state", "exited"), *priv = json_object(), *got = NULL;
     struct ald_audit_row a = {10, "alice", "k_1", "POST", "/v1/sessions/s_9/exec", 200, "s_9"};
     assert_int_equal(ald_store_proc_put_audit(st, "s_9", 1, pub, priv, &a), 0);
@@ -281,7 +274,7 @@ static void test_reopen_schema(void **state)
     (void)state;
     /* a second open of an existing database keeps the data */
     struct ald_store *st;
-    assert_int_equal(ald_store_open(&st, db), 0);
+    assert_int_equal(t_store_open(&st, db), 0);
     struct ald_user got;
     assert_int_equal(ald_store_user_get(st, "alice", &got), 0);
     ald_store_close(st);
@@ -317,9 +310,9 @@ static void test_webhook_outbox(void **state)
     (void)state;
     /* beside the main store, on the same file */
     struct ald_store *main_st;
-    assert_int_equal(ald_store_open(&main_st, db), 0);
+    assert_int_equal(t_store_open(&main_st, db), 0);
     struct ald_whstore *st;
-    assert_int_equal(ald_whstore_open(&st, db), 0);
+    assert_int_equal(t_whstore_open(&st, db), 0);
     json_t *row = NULL;
     assert_int_equal(ald_whstore_next(st, &row), 0);
     assert_null(row);
@@ -359,7 +352,7 @@ static void test_webhook_outbox(void **state)
 
     /* reopened (a restart): b stays delivered, a pending with its count */
     ald_whstore_close(st);
-    assert_int_equal(ald_whstore_open(&st, db), 0);
+    assert_int_equal(t_whstore_open(&st, db), 0);
     assert_int_equal(ald_whstore_next(st, &row), 0);
     assert_string_equal(str(row, "id"), a.id);
     assert_int_equal(json_integer_value(json_object_get(row, "attempts")), 1);
@@ -399,13 +392,138 @@ static void test_webhook_outbox(void **state)
     ald_store_close(main_st);
 }
 
+/* The audit table refuses UPDATE and DELETE on both databases. */
+static void test_audit_append_only(void **state)
+{
+    (void)state;
+    struct ald_store *st;
+    assert_int_equal(t_store_open(&st, db), 0);
+    struct ald_audit_row a = {20, "alice", "k_1", "GET", "/v1/append-only", 200, NULL};
+    assert_int_equal(ald_store_audit(st, &a), 0);
+    struct ald_db *d = ald_store_db(st);
+    assert_true(ald_db_script(d, "UPDATE audit SET status = 500") < 0);
+    assert_non_null(strstr(al_error_last(), "append-only"));
+    assert_true(ald_db_script(d, "DELETE FROM audit") < 0);
+    assert_int_equal(audit_rows("/v1/append-only"), 1);
+    ald_store_close(st);
+}
+
+/* Runs `$AIRLOCK_TEST_PG_CTL what` (pg_run.sh: stop or start the server). */
+static int pg_ctl(const char *what)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd), "%s %s", getenv("AIRLOCK_TEST_PG_CTL"), what);
+    char *argv[] = {"sh", "-c", cmd, NULL};
+    pid_t pid;
+    int status = -1;
+    extern char **environ;
+    if (posix_spawnp(&pid, "sh", NULL, NULL, argv, environ) != 0 || waitpid(pid, &status, 0) < 0)
+        return -1;
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
+/* PostgreSQL only: a statement past the statement timeout, a pool with no
+ * free connection and a server that is down are each AL_EAGAIN with a
+ * reason (the API's 503), never a wait without end; once the server is
+ * back the same store works again by itself (reconnect with backoff). */
+static void test_pg_unavailable(void **state)
+{
+    (void)state;
+    if (!t_pg() || !getenv("AIRLOCK_TEST_PG_CTL")) {
+        print_message("test_pg_unavailable: SQLite run, nothing to test\n");
+        return;
+    }
+    struct ald_store *st;
+    assert_int_equal(t_store_open(&st, db), 0);
+    struct ald_db *d = ald_store_db(st);
+    static const struct ald_sql slow = {"SELECT pg_sleep(10)", NULL};
+    assert_int_equal(ald_db_run(d, &slow, NULL, 0, NULL), AL_EAGAIN);
+    assert_non_null(strstr(al_error_last(), "statement timeout"));
+
+    /* the pool (2) taken: the third caller is told so */
+    struct ald_db_conn *c1, *c2, *c3 = NULL;
+    assert_int_equal(ald_db_acquire(d, &c1), 0);
+    assert_int_equal(ald_db_acquire(d, &c2), 0);
+    assert_int_equal(ald_db_acquire(d, &c3), AL_EAGAIN);
+    assert_non_null(strstr(al_error_last(), "no connection of the pool"));
+    ald_db_release(d, c1);
+    ald_db_release(d, c2);
+
+    /* a server that stops answering (its backend process stopped): the
+     * statement gives up after the statement and connect timeouts, and
+     * the connection is dropped for a new one */
+    struct ald_db_conn *c;
+    struct ald_db_rows rows = {0};
+    static const struct ald_sql q_pid = {"SELECT pg_backend_pid()", NULL};
+    static const struct ald_sql q_one = {"SELECT 1", NULL};
+    assert_int_equal(ald_db_acquire(d, &c), 0);
+    assert_int_equal(ald_db_exec(c, &q_pid, NULL, 0, &rows), 0);
+    pid_t backend = (pid_t)ald_db_int(&rows, 0, 0);
+    ald_db_rows_free(&rows);
+    assert_true(backend > 0);
+    assert_int_equal(kill(backend, SIGSTOP), 0);
+    assert_int_equal(ald_db_exec(c, &q_one, NULL, 0, NULL), AL_EAGAIN);
+    assert_non_null(strstr(al_error_last(), "no answer within"));
+    ald_db_release(d, c);
+    kill(backend, SIGCONT);
+    struct ald_user u;
+    assert_int_equal(ald_store_user_get(st, "alice", &u), 0);
+    assert_int_equal(pg_ctl("stop"), 0);
+    char why[256];
+    for (int i = 0; i < 3; i++) { /* the first on a pooled connection, then connecting */
+        assert_int_equal(ald_store_user_get(st, "alice", &u), AL_EAGAIN);
+        assert_non_null(strstr(al_error_last(), "database unavailable: "));
+    }
+    assert_true(ald_db_down(d, why, sizeof(why)));
+    assert_true(strlen(why) > 0);
+    /* rows written meanwhile are kept: "s_kept" for the checkpoint to
+     * write, "s_newer" overtaken by a later put that must not be undone */
+    json_t *kept = session("s_kept", "alice", "ready"), *priv = json_object();
+    json_t *old = session("s_newer", "alice", "creating");
+    json_t *newer = session("s_newer", "alice", "ready");
+    assert_int_equal(ald_store_session_put(st, kept, priv), AL_EAGAIN);
+    assert_int_equal(ald_store_session_put(st, old, priv), AL_EAGAIN);
+    json_t *ppub = json_pack("{s:s, s:s}", "id", "p_1", "state", "exited");
+    assert_int_equal(ald_store_proc_put(st, "s_kept", 1, ppub, priv), AL_EAGAIN);
+    assert_int_equal(ald_store_checkpoint(st), 0); /* still down: kept */
+    assert_int_equal(pg_ctl("start"), 0);
+    int err = AL_EAGAIN;
+    for (int i = 0; i < 200 && err == AL_EAGAIN; i++) { /* backoff: at most 5 s apart */
+        err = ald_store_user_get(st, "alice", &u);
+        if (err == AL_EAGAIN)
+            usleep(50 * 1000);
+    }
+    assert_int_equal(err, 0);
+    assert_false(ald_db_down(d, why, sizeof(why)));
+    assert_int_equal(ald_store_session_put(st, newer, priv), 0);
+    json_t *got = NULL;
+    assert_int_equal(ald_store_session_get(st, "s_kept", NULL, &got, NULL), AL_ENOTFOUND);
+    assert_int_equal(ald_store_checkpoint(st), 0);
+    assert_int_equal(ald_store_session_get(st, "s_kept", NULL, &got, NULL), 0);
+    assert_string_equal(json_string_value(json_object_get(got, "state")), "ready");
+    json_decref(got);
+    assert_int_equal(ald_store_proc_get(st, "s_kept", 1, &got, NULL), 0);
+    assert_string_equal(json_string_value(json_object_get(got, "state")), "exited");
+    json_decref(got);
+    assert_int_equal(ald_store_session_get(st, "s_newer", NULL, &got, NULL), 0);
+    assert_string_equal(json_string_value(json_object_get(got, "state")), "ready");
+    json_decref(got);
+    json_decref(kept);
+    json_decref(old);
+    json_decref(newer);
+    json_decref(ppub);
+    json_decref(priv);
+    ald_store_close(st);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_users_keys),        cmocka_unit_test(test_sessions_procs),
         cmocka_unit_test(test_idempotency_audit), cmocka_unit_test(test_proc_put_audit),
         cmocka_unit_test(test_reopen_schema),     cmocka_unit_test(test_names),
-        cmocka_unit_test(test_webhook_outbox),
+        cmocka_unit_test(test_webhook_outbox),    cmocka_unit_test(test_audit_append_only),
+        cmocka_unit_test(test_pg_unavailable),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -18,6 +18,8 @@
 
 #include "airlock/error.h"
 
+#include "store_backend.h"
+
 static char dir[] = "/var/tmp/airlockd-store-jobs-XXXXXX";
 static char db[256];
 
@@ -27,7 +29,7 @@ static int setup(void **state)
     if (!mkdtemp(dir))
         return -1;
     snprintf(db, sizeof(db), "%s/airlockd.db", dir);
-    return 0;
+    return t_reset();
 }
 
 static int teardown(void **state)
@@ -60,7 +62,7 @@ static void test_put_get(void **state)
 {
     (void)state;
     struct ald_jobstore *st;
-    assert_int_equal(ald_jobstore_open(&st, db), 0);
+    assert_int_equal(t_jobstore_open(&st, db), 0);
     put(st, "j_1", "alice", "queued");
     json_t *pub = NULL, *priv = NULL;
     assert_int_equal(ald_jobstore_get(st, "j_1", "alice", &pub, &priv), 0);
@@ -101,7 +103,7 @@ static void test_pages_states(void **state)
 {
     (void)state;
     struct ald_jobstore *st;
-    assert_int_equal(ald_jobstore_open(&st, db), 0);
+    assert_int_equal(t_jobstore_open(&st, db), 0);
     char id[16];
     for (int i = 0; i < 5; i++) {
         snprintf(id, sizeof(id), "j_p%d", i);
@@ -152,20 +154,20 @@ static void test_shared_database(void **state)
      * first; both connections at once */
     struct ald_store *main_st;
     struct ald_jobstore *st;
-    assert_int_equal(ald_store_open(&main_st, db), 0);
-    assert_int_equal(ald_jobstore_open(&st, db), 0);
+    assert_int_equal(t_store_open(&main_st, db), 0);
+    assert_int_equal(t_jobstore_open(&st, db), 0);
     put(st, "j_shared", "dave", "queued");
     char sid[32], hash[72];
     assert_int_equal(ald_store_idem_claim(main_st, "dave", "job k", "h", "j_shared", 1, sid, hash),
                      0);
     ald_jobstore_close(st);
     ald_store_close(main_st);
-    assert_int_equal(ald_jobstore_open(&st, db), 0);
+    assert_int_equal(t_jobstore_open(&st, db), 0);
     json_t *pub = NULL;
     assert_int_equal(ald_jobstore_get(st, "j_shared", "dave", &pub, NULL), 0);
     json_decref(pub);
     ald_jobstore_close(st);
-    assert_int_equal(ald_store_open(&main_st, db), 0);
+    assert_int_equal(t_store_open(&main_st, db), 0);
     ald_store_close(main_st);
     assert_true(ald_jobstore_open(&st, "/nonexistent-dir/x/airlockd.db") < 0);
 }

@@ -1,11 +1,12 @@
-/* airlockd's state in SQLite: one file `<state_dir>/airlockd.db` in WAL mode.
+/* airlockd's state: in SQLite, one file `<state_dir>/airlockd.db` in WAL
+ * mode, or in PostgreSQL (adapters/db.h, docs/airlockd.md "Store").
  *
  * Tables: users, api_keys (SHA-256 of the key, never the key), sessions and
  * processes (the public JSON object plus private fields the daemon needs to
  * find a sandbox again), idempotency (create keys, 24 h), audit
- * (append-only). The schema is versioned with PRAGMA user_version. Every
- * statement is prepared once with bound parameters. One connection, used
- * under the store's lock, so any thread may call any function.
+ * (append-only). The schema is versioned (db.h, ald_db_migrate). Every
+ * statement has bound parameters. Any thread may call any function.
+ * Errors as db.h's: AL_EAGAIN when the database cannot be reached.
  */
 #ifndef ALD_STORE_H
 #define ALD_STORE_H
@@ -18,6 +19,8 @@
 #include "airlockd/core/principal.h"
 
 struct ald_store;
+struct ald_db;
+struct ald_config;
 
 struct ald_user {
     char name[ALD_NAME_MAX];
@@ -31,9 +34,25 @@ struct ald_user {
  * does not checkpoint the WAL by itself: call ald_store_checkpoint(). */
 int ald_store_open(struct ald_store **out, const char *path);
 void ald_store_close(struct ald_store *st);
+/* The same on an open database (SQLite or PostgreSQL, adapters/db.h): the
+ * store keeps a reference to `db` of its own. */
+int ald_store_open_db(struct ald_store **out, struct ald_db *db);
+/* The store the config's "store" section names: SQLite at `sqlite_path`,
+ * or PostgreSQL with the conninfo read from store.conninfo_file (and the
+ * section's pool size and timeouts). */
+int ald_store_open_config(struct ald_store **out, const struct ald_config *cfg,
+                          const char *sqlite_path);
+/* The store's database (borrowed). */
+struct ald_db *ald_store_db(struct ald_store *st);
+/* A database for another store beside this one (ald_db_sibling(): SQLite
+ * a connection of its own, PostgreSQL the same pool); NULL on error (al_error_last()). Unref it. */
+struct ald_db *ald_store_sibling(struct ald_store *st);
 
-/* Copies the WAL back into the database (PASSIVE) on a second connection,
- * so requests never wait for it. Call it from one thread only. */
+/* Writes the session and process rows kept while the database was
+ * unreachable (see ald_store_session_put), then, for SQLite, copies the
+ * WAL back into the database (PASSIVE) on a second connection, so requests
+ * never wait for it. Call it from one thread only (the reaper, each
+ * second). */
 int ald_store_checkpoint(struct ald_store *st);
 
 /* 1 when `name` is a valid user name: [a-z0-9][a-z0-9._-]{0,62}. */
@@ -60,7 +79,11 @@ int ald_store_key_list(struct ald_store *st, const char *user, json_t **out);
 int ald_store_key_revoke(struct ald_store *st, const char *id, uint64_t now_ms);
 
 /* Inserts or updates a session row. `pub` is the public object (it has
- * "id", "user", "state"), `priv` the daemon's private fields. */
+ * "id", "user", "state"), `priv` the daemon's private fields. When the
+ * database cannot be reached (AL_EAGAIN) a copy of the row is kept in
+ * memory and written by ald_store_checkpoint() once it can (unless a newer
+ * put of the same row came first); ald_store_proc_put and
+ * ald_store_proc_put_audit keep process rows the same way. */
 int ald_store_session_put(struct ald_store *st, json_t *pub, json_t *priv);
 /* *pub (and *priv when not NULL): new references. AL_ENOTFOUND when
  * missing or, with `user` not NULL, owned by someone else. */

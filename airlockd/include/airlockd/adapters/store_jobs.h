@@ -1,9 +1,8 @@
 /* The jobs' rows (docs/jobs.md): a table of its own in the state database,
- * on a connection of its own (adapters/store_jobs.c), so that it needs
- * nothing of store.c's. Each row is a job's public object (what the API
- * returns) and its private part (what runs it: the session spec, the
- * command, the webhook's secret; never returned). Every function takes the
- * store's own lock, so any thread may call any of them. */
+ * (SQLite or PostgreSQL, adapters/db.h), needing nothing of store.c's. Each row is a job's public
+ * object (what the API returns) and its private part (what runs it: the session spec, the command,
+ * the webhook's secret; never returned). Any thread may call any function; errors as db.h's
+ * (AL_EAGAIN: the database cannot be reached). */
 #ifndef ALD_ADAPTERS_STORE_JOBS_H
 #define ALD_ADAPTERS_STORE_JOBS_H
 
@@ -12,12 +11,16 @@
 #include <jansson.h>
 
 struct ald_jobstore;
+struct ald_db;
 
 /* Opens the database at `path` (made if missing) and creates the jobs
  * table if it is not there (CREATE TABLE IF NOT EXISTS: no schema version
  * of its own). *out: the store, ald_jobstore_close() frees it. */
 int ald_jobstore_open(struct ald_jobstore **out, const char *path);
 void ald_jobstore_close(struct ald_jobstore *st);
+/* The same on an open database (SQLite or PostgreSQL, adapters/db.h);
+ * the store keeps a reference of its own. */
+int ald_jobstore_open_db(struct ald_jobstore **out, struct ald_db *db);
 
 /* Inserts or replaces the job pub["id"] (pub["user"], pub["state"] are
  * required). Borrowed. 0 or AL_EINVAL / AL_EIO / AL_ENOMEM. */

@@ -22,12 +22,15 @@
 
 struct ald;
 struct ald_whstore;
+struct ald_db;
 
 /* ---- store_webhooks.c ---- */
 
 /* One row to insert: the item and the sealed secret (borrowed). */
 int ald_whstore_open(struct ald_whstore **out, const char *path);
 void ald_whstore_close(struct ald_whstore *st);
+/* The same on an open database (SQLite or PostgreSQL, adapters/db.h). */
+int ald_whstore_open_db(struct ald_whstore **out, struct ald_db *db);
 
 /* Inserts a pending delivery due at once. AL_EEXISTS on a duplicate id. */
 int ald_whstore_insert(struct ald_whstore *st, const struct ald_webhook_item *it,

@@ -91,6 +91,14 @@ struct ald_config {
         uint64_t retry_for_s;       /* given up this long after it was queued (86400) */
     } webhooks;
     struct ald_forgecfg forge; /* "forge" and "hooks" (forgecfg.h, docs/forge.md) */
+    /* "store" (docs/airlockd.md "Store"): where the state is kept */
+    struct ald_store_config {
+        int postgres;                  /* "driver": 0 "sqlite" (default), 1 "postgres" */
+        char *conninfo_file;           /* postgres: the file holding the libpq conninfo */
+        uint64_t pool_size;            /* postgres: connections (4) */
+        uint64_t statement_timeout_ms; /* postgres: per statement (5000) */
+        uint64_t connect_timeout_ms;   /* postgres: connecting, or a free connection (3000) */
+    } store;
 };
 
 /* Fills `cfg` with the defaults (no file needed). */

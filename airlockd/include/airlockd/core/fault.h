@@ -27,4 +27,9 @@ struct ald_fault {
 int ald_fault_set(struct ald_fault *f, enum ald_fault_kind kind, const char *code,
                   const char *field, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
+/* A failure of the store (`err` < 0, al_error_last() the reason): the
+ * database unreachable or out of time (AL_EAGAIN) is ALD_FAULT_UNAVAILABLE
+ * "unavailable" (503), anything else ALD_FAULT_INTERNAL. Returns AL_EINVAL. */
+int ald_fault_store(struct ald_fault *f, int err);
+
 #endif
