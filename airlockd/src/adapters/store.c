@@ -71,6 +71,8 @@ enum q {
     Q_IDEM_DEL,
     Q_IDEM_PURGE,
     Q_AUDIT,
+    Q_AUDIT_PAGE,
+    Q_USER_SUMMARY,
     Q_COUNT
 };
 
@@ -132,6 +134,18 @@ static const char *const queries[Q_COUNT] = {
     [Q_IDEM_PURGE] = "DELETE FROM idempotency WHERE created_ms < ?1",
     [Q_AUDIT] = "INSERT INTO audit(time_ms, user, key_id, method, path, status, session)"
                 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    /* the audit trail's reads (GET /v1/audit, /v1/admin/users): newest first */
+    [Q_AUDIT_PAGE] = "SELECT seq, time_ms, user, key_id, method, path, status, session FROM audit"
+                     " WHERE seq < ?1 AND (?2 IS NULL OR user = ?2)"
+                     " AND (?3 IS NULL OR session = ?3) AND (?4 IS NULL OR method = ?4)"
+                     " AND time_ms >= ?5 AND time_ms < ?6 AND (?7 IS NULL OR instr(path, ?7) > 0)"
+                     " ORDER BY seq DESC LIMIT ?8",
+    [Q_USER_SUMMARY] = "SELECT u.name, u.admin, u.created_ms,"
+                       " (SELECT count(*) FROM api_keys k WHERE k.user = u.name"
+                       " AND k.revoked_ms IS NULL),"
+                       " (SELECT count(*) FROM sessions s WHERE s.user = u.name"
+                       " AND s.state IN ('creating', 'ready', 'deleting'))"
+                       " FROM users u ORDER BY u.name",
 };
 
 struct ald_store {
@@ -938,5 +952,93 @@ int ald_store_proc_put_audit(struct ald_store *st, const char *session, uint64_t
     if (err < 0 && !sqlite3_get_autocommit(st->db))
         sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
     pthread_mutex_unlock(&st->lock);
+    return err;
+}
+
+/* ---- reads of the audit trail and the users (GET /v1/audit, /v1/admin/users) ---- */
+
+static json_t *column_text_json(sqlite3_stmt *s, int i)
+{
+    const char *t = (const char *)sqlite3_column_text(s, i);
+    return t ? json_string(t) : json_null();
+}
+
+int ald_store_audit_page(struct ald_store *st, const struct ald_audit_filter *f, json_t **out,
+                         int64_t *next)
+{
+    *out = NULL;
+    *next = 0;
+    json_t *arr = json_array();
+    if (!arr)
+        return AL_ENOMEM;
+    pthread_mutex_lock(&st->lock);
+    int err = AL_EIO;
+    sqlite3_stmt *s = stmt(st, Q_AUDIT_PAGE);
+    if (s) {
+        sqlite3_bind_int64(s, 1, f->before > 0 ? f->before : INT64_MAX);
+        bind_text(s, 2, f->user);
+        bind_text(s, 3, f->session);
+        bind_text(s, 4, f->method);
+        sqlite3_bind_int64(s, 5, (sqlite3_int64)f->since_ms);
+        sqlite3_bind_int64(s, 6, f->until_ms ? (sqlite3_int64)f->until_ms : INT64_MAX);
+        bind_text(s, 7, f->text && f->text[0] ? f->text : NULL);
+        sqlite3_bind_int64(s, 8, (sqlite3_int64)f->limit + 1);
+        int rc;
+        unsigned n = 0;
+        int64_t last = 0;
+        while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+            if (n == f->limit) {
+                *next = last;
+                break;
+            }
+            last = sqlite3_column_int64(s, 0);
+            uint64_t t = (uint64_t)sqlite3_column_int64(s, 1);
+            json_t *o =
+                json_pack("{s:I, s:o, s:I, s:o, s:o, s:o, s:o, s:i, s:o}", "seq", (json_int_t)last,
+                          "time", ald_time_json(t), "time_ms", (json_int_t)t, "user",
+                          column_text_json(s, 2), "key_id", column_text_json(s, 3), "method",
+                          column_text_json(s, 4), "path", column_text_json(s, 5), "status",
+                          sqlite3_column_int(s, 6), "session", column_text_json(s, 7));
+            if (o)
+                json_array_append_new(arr, o);
+            n++;
+        }
+        err = rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : db_fail(st, "audit");
+        sqlite3_reset(s);
+    }
+    pthread_mutex_unlock(&st->lock);
+    if (err == 0)
+        *out = arr;
+    else
+        json_decref(arr);
+    return err;
+}
+
+int ald_store_user_summary(struct ald_store *st, json_t **out)
+{
+    *out = NULL;
+    json_t *arr = json_array();
+    if (!arr)
+        return AL_ENOMEM;
+    pthread_mutex_lock(&st->lock);
+    int err = AL_EIO;
+    sqlite3_stmt *s = stmt(st, Q_USER_SUMMARY);
+    if (s) {
+        int rc;
+        while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+            json_array_append_new(
+                arr, json_pack("{s:s, s:b, s:o, s:I, s:I}", "name", sqlite3_column_text(s, 0),
+                               "admin", sqlite3_column_int(s, 1), "created_at",
+                               ald_time_json((uint64_t)sqlite3_column_int64(s, 2)), "keys",
+                               (json_int_t)sqlite3_column_int64(s, 3), "live_sessions",
+                               (json_int_t)sqlite3_column_int64(s, 4)));
+        err = rc == SQLITE_DONE ? 0 : db_fail(st, "users");
+        sqlite3_reset(s);
+    }
+    pthread_mutex_unlock(&st->lock);
+    if (err == 0)
+        *out = arr;
+    else
+        json_decref(arr);
     return err;
 }
