@@ -3,6 +3,7 @@
 // that tests/integration/console/console_test.py started.
 //
 // env: AIRLOCK_URL, AIRLOCK_KEY (alice), AIRLOCK_KEY_OTHER (carol),
+//      AIRLOCK_KEY_ADMIN (root-admin; the admin steps need it),
 //      CHROMIUM (the browser binary), SCREENSHOT_DIR (where the PNGs go).
 // Exit 0 when every step passed; a failed step leaves fail-<step>.png.
 // No timing assertions: each wait is bounded only so a hang fails.
@@ -14,6 +15,7 @@ import path from "node:path";
 const URL_ = process.env.AIRLOCK_URL;
 const KEY = process.env.AIRLOCK_KEY;
 const OTHER = process.env.AIRLOCK_KEY_OTHER;
+const ADMIN = process.env.AIRLOCK_KEY_ADMIN;
 const SHOTS = process.env.SCREENSHOT_DIR || "browser-screenshots";
 // rAF polling (the default) stops in a background tab: poll on a timer
 const POLL = { polling: 100 };
@@ -308,8 +310,30 @@ async function everything() {
     violations.push(...res.seen);
   });
 
-  await step("audit trail with filters", async () => {
+  await step("audit trail: the durable table (GET /v1/audit) with its filters", async () => {
     await go(page, "#/audit");
+    await page.waitForSelector("#audit-table");
+    // network decisions of this session: the held request, allowed
+    await page.type("#a-session", sid);
+    await page.select("#a-method", "NET");
+    await page.waitForFunction(() => {
+      const rows = [...document.querySelectorAll("#audit-table tbody tr")];
+      return rows.length > 0 && rows.every((r) => r.children[2].textContent === "NET") &&
+        rows.some((r) => r.textContent.includes("held.test"));
+    }, POLL);
+    // the API calls of the session, found by text
+    await page.select("#a-method", "");
+    await page.type("#a-text", "/exec");
+    await page.waitForFunction(() => {
+      const rows = [...document.querySelectorAll("#audit-table tbody tr")];
+      return rows.length > 0 && rows.every((r) => r.children[2].textContent === "POST" && r.children[3].textContent.includes("/exec"));
+    }, POLL);
+    check(!(await page.$("#a-user")), "a non-admin has no user filter");
+    await shot(page, "09-audit-trail");
+  });
+
+  await step("audit trail: live events tab with filters", async () => {
+    await go(page, "#/audit/live");
     await page.waitForFunction(() => document.querySelector("#audit").textContent.includes("held.test:80"), POLL);
     await page.select("#f-type", "approval");
     await page.waitForFunction(() => {
@@ -331,19 +355,62 @@ async function everything() {
     await p3.waitForSelector("#session-list");
     const t = await textOf(p3, "#session-list");
     check(!t.includes(sid), "carol does not see alice's session", t);
+    // no Admin page for her, and the API hides the admin views (404)
+    check(await p3.$eval('#nav a[data-page="admin"]', (a) => a.hidden), "carol has no Admin link");
+    for (const p of ["/v1/admin/users", "/v1/admin/keys"]) {
+      const r = await api("GET", p, undefined, OTHER);
+      check(r.status === 404 && r.json && r.json.error.code === "not_found", `${p} as carol: 404`, r);
+    }
+    await go(p3, "#/admin");
+    await p3.waitForSelector("#not-admin");
+    check(!(await p3.$("#users")), "no user list for carol");
+    // her audit trail holds none of alice's rows
+    await go(p3, "#/audit");
+    await p3.waitForSelector("#audit-table");
+    await p3.type("#a-session", sid);
+    await p3.waitForFunction(() => /^0 rows/.test(document.querySelector("#audit-count").textContent), POLL);
     await p3.close();
     await page.bringToFront();
   });
 
-  await step("admin: machine metrics", async () => {
-    await go(page, "#/admin");
-    await waitText(page, "#metrics", "airlock_sessions");
-    await shot(page, "10-admin");
+  await step("alice is no admin: no Admin link", async () => {
+    check(await page.$eval('#nav a[data-page="admin"]', (a) => a.hidden), "alice has no Admin link");
+  });
+
+  await step("admin: users, keys (never a key's value), machine metrics, everybody's audit rows", async () => {
+    check(ADMIN, "AIRLOCK_KEY_ADMIN is set");
+    const pa = await newPage();
+    await signIn(pa, ADMIN);
+    await pa.waitForSelector('#nav a[data-page="admin"]:not([hidden])');
+    await go(pa, "#/admin");
+    await waitText(pa, "#users", "carol");
+    await waitText(pa, "#users", "alice");
+    const keys = await api("GET", "/v1/admin/keys", undefined, ADMIN);
+    check(keys.status === 200 && keys.json.keys.length >= 3, "GET /v1/admin/keys", keys);
+    for (const k of keys.json.keys) await waitText(pa, "#keys", k.id);
+    const html = await pa.content();
+    for (const secret of [KEY, OTHER, ADMIN]) check(!html.includes(secret), "no key value on the page");
+    await waitText(pa, "#metrics", "airlock_sessions");
+    await shot(pa, "10-admin");
+    await pa.select("#keys-user", "carol");
+    await pa.waitForFunction(() => {
+      const rows = [...document.querySelectorAll("#keys tbody tr")];
+      return rows.length > 0 && rows.every((r) => r.children[1].textContent === "carol");
+    }, POLL);
+    await go(pa, "#/audit");
+    await pa.waitForSelector("#a-user");
+    await pa.type("#a-session", sid);
+    await pa.waitForFunction(() => {
+      const rows = [...document.querySelectorAll("#audit-table tbody tr")];
+      return rows.length > 0 && rows.every((r) => r.children[1].textContent === "alice");
+    }, POLL);
+    await pa.close();
+    await page.bringToFront();
   });
 
   await step("phone-sized screen: no sideways scrolling", async () => {
     await page.setViewport({ width: 390, height: 844, isMobile: true, hasTouch: true });
-    for (const [hash, sel, name] of [["#/sessions", "#session-list table", "11-phone-sessions"], ["#/session/" + sid, "#session-info", "12-phone-session"], ["#/approvals", "#approvals", "13-phone-approvals"]]) {
+    for (const [hash, sel, name] of [["#/sessions", "#session-list table", "11-phone-sessions"], ["#/session/" + sid, "#session-info", "12-phone-session"], ["#/approvals", "#approvals", "13-phone-approvals"], ["#/audit", "#audit-table table", "13-phone-audit"]]) {
       await go(page, hash);
       await page.waitForSelector(sel);
       const w = await page.evaluate(() => ({ scroll: document.documentElement.scrollWidth, inner: window.innerWidth }));

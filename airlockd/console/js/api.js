@@ -5,7 +5,20 @@ const KEY = "airlock.key";
 
 export function getKey() { return sessionStorage.getItem(KEY); }
 export function setKey(k) { sessionStorage.setItem(KEY, k); }
-export function clearKey() { sessionStorage.removeItem(KEY); }
+export function clearKey() { sessionStorage.removeItem(KEY); meCache = null; }
+
+// GET /v1/me ({user, admin, key_id, ...}), asked once per key: whether to
+// show the Admin page. The API enforces it anyway (404 for a non-admin).
+let meCache = null;
+export function me() {
+  const k = getKey();
+  if (!meCache || meCache.key !== k) {
+    const p = get("/v1/me");
+    meCache = { key: k, p };
+    p.catch(() => { if (meCache && meCache.p === p) meCache = null; });
+  }
+  return meCache.p;
+}
 
 export class ApiError extends Error {
   constructor(status, code, message) {

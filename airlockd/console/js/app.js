@@ -2,7 +2,7 @@
 // (#/sessions, #/session/ID, #/approvals, #/jobs, #/job/ID, #/audit,
 // #/admin). Each page is a module with render(main, params) that may
 // return a cleanup function (streams it opened are closed on leaving).
-import { getKey, clearKey } from "./api.js";
+import { getKey, clearKey, me } from "./api.js";
 import { h, replace } from "./dom.js";
 import * as signin from "./pages/signin.js";
 import * as sessions from "./pages/sessions.js";
@@ -29,6 +29,9 @@ async function show() {
     return;
   }
   nav.hidden = false;
+  const adminLink = nav.querySelector('a[data-page="admin"]');
+  try { adminLink.hidden = !(await me()).admin; } catch (e) { adminLink.hidden = true; }
+  if (mine !== generation) return;
   approvals.watchPending(document.getElementById("pending-count"));
   const name = pages[parts[0]] ? parts[0] : "sessions";
   for (const a of nav.querySelectorAll("a[data-page]")) {

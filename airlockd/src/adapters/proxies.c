@@ -561,6 +561,34 @@ static void cred_event(struct ald *d, struct ald_session *s, json_t *data)
         ald_event(d, s->id, s->user, type, ev);
 }
 
+/* The audit row's text of a proxy event: "TYPE WHERE DECISION", then
+ * " reason=R" when the proxy gave one and, for a push, each ref as
+ * " REF=OLD..NEW" (shortened ids) with ":refused(WHY)" when a check refused
+ * it; cut at `size` bytes. */
+static void audit_px_line(char *out, size_t size, const char *type, const char *where,
+                          const char *what, json_t *data)
+{
+    const char *reason = json_string_value(json_object_get(data, "reason"));
+    int n = snprintf(out, size, "%s %.300s %s", type, where, what ? what : "-");
+    if (reason && reason[0] && n > 0 && (size_t)n < size)
+        n += snprintf(out + n, size - (size_t)n, " reason=%.200s", reason);
+    size_t i;
+    json_t *ref;
+    json_array_foreach(json_object_get(data, "refs"), i, ref)
+    {
+        if (n < 0 || (size_t)n >= size)
+            break;
+        const char *name = json_string_value(json_object_get(ref, "ref"));
+        const char *old = json_string_value(json_object_get(ref, "old"));
+        const char *new = json_string_value(json_object_get(ref, "new"));
+        const char *why = json_string_value(json_object_get(ref, "refused"));
+        n += snprintf(out + n, size - (size_t)n, " %.200s=%.12s..%.12s", name ? name : "-",
+                      old ? old : "-", new ? new : "-");
+        if (why && n > 0 && (size_t)n < size)
+            n += snprintf(out + n, size - (size_t)n, ":refused(%.120s)", why);
+    }
+}
+
 /* One event from a proxy: becomes a session event (and audit row). */
 static void px_event(struct ald *d, int which, json_t *msg)
 {
@@ -580,12 +608,8 @@ static void px_event(struct ald *d, int which, json_t *msg)
         const char *what = json_string_value(json_object_get(data, "decision"));
         const char *host = json_string_value(json_object_get(data, "host"));
         const char *repo = json_string_value(json_object_get(data, "repo"));
-        char path[512];
-        snprintf(path, sizeof(path), "%s %s %s", type,
-                 host   ? host
-                 : repo ? repo
-                        : "-",
-                 what ? what : "-");
+        char path[1024];
+        audit_px_line(path, sizeof(path), type, host ? host : repo ? repo : "-", what, data);
         struct ald_audit_row row = {.time_ms = ald_now_ms(),
                                     .user = s->user,
                                     .method = which == ALD_PX_NET ? "NET" : "GIT",

@@ -162,6 +162,28 @@ static const struct ald_sql q_audit = {
     " VALUES ($1, $2, $3, $4, $5, $6, $7)",
     NULL};
 
+/* The audit trail and the users' summary (GET /v1/audit, /v1/admin/users).
+ * PostgreSQL has strpos where SQLite has instr, and casts the parameters
+ * it compares with NULL. */
+static const struct ald_sql q_audit_page = {
+    "SELECT seq, time_ms, \"user\", key_id, method, path, status, session FROM audit"
+    " WHERE seq < $1 AND ($2 IS NULL OR \"user\" = $2)"
+    " AND ($3 IS NULL OR session = $3) AND ($4 IS NULL OR method = $4)"
+    " AND time_ms >= $5 AND time_ms < $6 AND ($7 IS NULL OR instr(path, $7) > 0)"
+    " ORDER BY seq DESC LIMIT $8",
+    "SELECT seq, time_ms, \"user\", key_id, method, path, status, session FROM audit"
+    " WHERE seq < $1 AND ($2::text IS NULL OR \"user\" = $2)"
+    " AND ($3::text IS NULL OR session = $3) AND ($4::text IS NULL OR method = $4)"
+    " AND time_ms >= $5 AND time_ms < $6 AND ($7::text IS NULL OR strpos(path, $7) > 0)"
+    " ORDER BY seq DESC LIMIT $8"};
+static const struct ald_sql q_user_summary = {
+    "SELECT u.name, u.admin, u.created_ms,"
+    " (SELECT count(*) FROM api_keys k WHERE k.\"user\" = u.name AND k.revoked_ms IS NULL),"
+    " (SELECT count(*) FROM sessions s WHERE s.\"user\" = u.name"
+    " AND s.state IN ('creating', 'ready', 'deleting'))"
+    " FROM users u ORDER BY u.name",
+    NULL};
+
 /* Rows kept while the database cannot be reached (at most this many). */
 #define PENDING_MAX 10000
 
@@ -885,5 +907,72 @@ int ald_store_proc_put_audit(struct ald_store *st, const char *session, uint64_t
     pending_note(st, err, session, (int64_t)num, pub, priv);
     pthread_mutex_unlock(&st->put_lock);
     proc_args_free(pa);
+    return err;
+}
+
+/* A cell as a JSON string, or JSON null for SQL NULL (new reference). */
+static json_t *cell_str_or_null(const struct ald_db_rows *r, int row, int col)
+{
+    const char *t = ald_db_text(r, row, col);
+    return t ? json_stringn(t, ald_db_len(r, row, col)) : json_null();
+}
+
+int ald_store_audit_page(struct ald_store *st, const struct ald_audit_filter *f, json_t **out,
+                         int64_t *next)
+{
+    *out = NULL;
+    *next = 0;
+    struct ald_db_arg a[] = {ALD_DB_INT(f->before > 0 ? f->before : INT64_MAX),
+                             ALD_DB_TXT(f->user),
+                             ALD_DB_TXT(f->session),
+                             ALD_DB_TXT(f->method),
+                             ALD_DB_INT((int64_t)f->since_ms),
+                             ALD_DB_INT(f->until_ms ? (int64_t)f->until_ms : INT64_MAX),
+                             ALD_DB_TXT(f->text && f->text[0] ? f->text : NULL),
+                             ALD_DB_INT((int64_t)f->limit + 1)};
+    struct ald_db_rows r = {0};
+    json_t *arr = json_array();
+    int err = arr ? ald_db_run(st->db, &q_audit_page, a, NARGS(a), &r) : AL_ENOMEM;
+    for (int i = 0; err == 0 && i < r.n; i++) {
+        if ((unsigned)i == f->limit) {
+            *next = ald_db_int(&r, i - 1, 0);
+            break;
+        }
+        uint64_t t = (uint64_t)ald_db_int(&r, i, 1);
+        json_t *o = json_pack(
+            "{s:I, s:o, s:I, s:o, s:o, s:o, s:o, s:I, s:o}", "seq",
+            (json_int_t)ald_db_int(&r, i, 0), "time", ald_time_json(t), "time_ms", (json_int_t)t,
+            "user", cell_str_or_null(&r, i, 2), "key_id", cell_str_or_null(&r, i, 3), "method",
+            cell_str_or_null(&r, i, 4), "path", cell_str_or_null(&r, i, 5), "status",
+            (json_int_t)ald_db_int(&r, i, 6), "session", cell_str_or_null(&r, i, 7));
+        if (o)
+            json_array_append_new(arr, o);
+    }
+    ald_db_rows_free(&r);
+    if (err == 0)
+        *out = arr;
+    else
+        json_decref(arr);
+    return err;
+}
+
+int ald_store_user_summary(struct ald_store *st, json_t **out)
+{
+    *out = NULL;
+    struct ald_db_rows r = {0};
+    json_t *arr = json_array();
+    int err = arr ? ald_db_run(st->db, &q_user_summary, NULL, 0, &r) : AL_ENOMEM;
+    for (int i = 0; err == 0 && i < r.n; i++)
+        json_array_append_new(arr,
+                              json_pack("{s:s, s:b, s:o, s:I, s:I}", "name", cell_str(&r, i, 0),
+                                        "admin", (int)ald_db_int(&r, i, 1), "created_at",
+                                        ald_time_json((uint64_t)ald_db_int(&r, i, 2)), "keys",
+                                        (json_int_t)ald_db_int(&r, i, 3), "live_sessions",
+                                        (json_int_t)ald_db_int(&r, i, 4)));
+    ald_db_rows_free(&r);
+    if (err == 0)
+        *out = arr;
+    else
+        json_decref(arr);
     return err;
 }

@@ -147,6 +147,11 @@ enum MHD_Result ald_route_file_put(struct ald_req *r);
 enum MHD_Result ald_route_file_delete(struct ald_req *r);
 enum MHD_Result ald_route_events(struct ald_req *r);
 enum MHD_Result ald_route_webhook_deliveries(struct ald_req *r);
+/* GET /v1/audit, /v1/me, /v1/admin/users, /v1/admin/keys (routes_audit.c). */
+enum MHD_Result ald_route_audit(struct ald_req *r);
+enum MHD_Result ald_route_me(struct ald_req *r);
+enum MHD_Result ald_route_admin_users(struct ald_req *r);
+enum MHD_Result ald_route_admin_keys(struct ald_req *r);
 /* GET /console and /console/...: the web console's files (console.c). */
 enum MHD_Result ald_route_console(struct ald_req *r);
 extern const struct ald_upload_ops ald_file_upload_ops;

@@ -132,6 +132,18 @@ check("job_push_no_real_token_in_output", REAL_TOKEN.encode() not in output(j.ge
 ev = push_event(j.get("session"))
 check("job_push_went_through_the_gitproxy", ev is not None and ev.get("decision") == "forwarded",
       ev)
+# ... and a durable audit row (GET /v1/audit, method GIT) with the ref
+sid = j.get("session") or "-"
+code, a = call(ALICE, "GET", "/v1/audit?method=GIT&session=" + sid)
+try:
+    a = json.loads(a)
+except ValueError:
+    a = {}
+rows = a.get("rows") or []
+want_ref = " refs/heads/%s=%s..%s" % (branch, "0" * 12, (j.get("pushed_commit") or "-")[:12])
+check("job_push_audit_row", code == 200 and any(
+    r.get("path", "").startswith("push ") and " forwarded" in r.get("path", "")
+    and want_ref in r.get("path", "") and r.get("user") == "alice" for r in rows), (code, a))
 
 # ---- nothing new: nothing pushed ----
 code, j = submit({"repo": REPO, "command": ["git", "status", "--short"], "push": True})

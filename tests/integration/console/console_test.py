@@ -203,7 +203,8 @@ def console_browser(d):
     d.add_user("carol")
     os.makedirs(SHOTS, exist_ok=True)
     env = dict(os.environ, AIRLOCK_URL=d.url, AIRLOCK_KEY=d.keys["alice"],
-               AIRLOCK_KEY_OTHER=d.keys["carol"], CHROMIUM=chromium, SCREENSHOT_DIR=SHOTS)
+               AIRLOCK_KEY_OTHER=d.keys["carol"], AIRLOCK_KEY_ADMIN=d.keys["root-admin"],
+               CHROMIUM=chromium, SCREENSHOT_DIR=SHOTS)
     r = subprocess.run([node, os.path.join(BROWSER, "console.test.mjs")], env=env, timeout=170)
     check(r.returncode == 0, "the browser test passed (see its output above)", r.returncode)
 

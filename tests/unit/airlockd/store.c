@@ -516,6 +516,94 @@ static void test_pg_unavailable(void **state)
     ald_store_close(st);
 }
 
+/* GET /v1/audit's and /v1/admin/users' reads: filters, newest first,
+ * cursor pages, counts. */
+static void test_audit_page_user_summary(void **state)
+{
+    (void)state;
+    struct ald_store *st;
+    assert_int_equal(t_store_open(&st, db), 0);
+    const char *users[] = {"aud-a", "aud-b"};
+    for (int i = 0; i < 5; i++) {
+        char path[64];
+        snprintf(path, sizeof(path), "/v1/aud/%d", i);
+        struct ald_audit_row row = {.time_ms = 900000 + (uint64_t)i * 10,
+                                    .user = users[i % 2],
+                                    .method = i == 4 ? "NET" : "DELETE",
+                                    .path = path,
+                                    .status = 404,
+                                    .session = i == 2 ? "s_aud" : NULL};
+        assert_int_equal(ald_store_audit(st, &row), 0);
+    }
+    json_t *rows = NULL;
+    int64_t next = -1;
+    /* aud-a: rows 0, 2, 4, newest first */
+    struct ald_audit_filter f = {.user = "aud-a", .limit = 10};
+    assert_int_equal(ald_store_audit_page(st, &f, &rows, &next), 0);
+    assert_int_equal(json_array_size(rows), 3);
+    assert_int_equal(next, 0);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(rows, 0), "path")),
+                        "/v1/aud/4");
+    assert_true(json_is_null(json_object_get(json_array_get(rows, 1), "key_id")));
+    json_decref(rows);
+    /* pages of one */
+    f.limit = 1;
+    assert_int_equal(ald_store_audit_page(st, &f, &rows, &next), 0);
+    assert_int_equal(json_array_size(rows), 1);
+    assert_true(next > 0);
+    json_decref(rows);
+    f.before = next;
+    assert_int_equal(ald_store_audit_page(st, &f, &rows, &next), 0);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(rows, 0), "path")),
+                        "/v1/aud/2");
+    json_decref(rows);
+    /* method, session, text, time window */
+    struct ald_audit_filter g = {.method = "NET", .text = "/v1/aud/", .limit = 10};
+    assert_int_equal(ald_store_audit_page(st, &g, &rows, &next), 0);
+    assert_int_equal(json_array_size(rows), 1);
+    json_decref(rows);
+    struct ald_audit_filter h = {.session = "s_aud", .limit = 10};
+    assert_int_equal(ald_store_audit_page(st, &h, &rows, &next), 0);
+    assert_int_equal(json_array_size(rows), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(rows, 0), "user")),
+                        "aud-a");
+    json_decref(rows);
+    struct ald_audit_filter w = {
+        .text = "/v1/aud/", .since_ms = 900010, .until_ms = 900030, .limit = 10};
+    assert_int_equal(ald_store_audit_page(st, &w, &rows, &next), 0);
+    assert_int_equal(json_array_size(rows), 2); /* 900010 and 900020 */
+    json_decref(rows);
+    struct ald_audit_filter none = {.user = "aud-a", .text = "no such", .limit = 10};
+    assert_int_equal(ald_store_audit_page(st, &none, &rows, &next), 0);
+    assert_int_equal(json_array_size(rows), 0);
+    json_decref(rows);
+
+    /* user summary: live keys only */
+    struct ald_user u = {.name = "aud-u", .max_sessions = -1, .max_memory_mb = -1, .created_ms = 5};
+    assert_int_equal(ald_store_user_add(st, &u), 0);
+    unsigned char h1[32] = {0xa1}, h2[32] = {0xa2};
+    assert_int_equal(ald_store_key_add(st, "k_aud1", "aud-u", "", h1, 6), 0);
+    assert_int_equal(ald_store_key_add(st, "k_aud2", "aud-u", "", h2, 7), 0);
+    assert_int_equal(ald_store_key_revoke(st, "k_aud2", 8), 0);
+    json_t *list = NULL;
+    assert_int_equal(ald_store_user_summary(st, &list), 0);
+    size_t i;
+    json_t *o;
+    int found = 0;
+    json_array_foreach(list, i, o)
+    {
+        if (strcmp(json_string_value(json_object_get(o, "name")), "aud-u") != 0)
+            continue;
+        found = 1;
+        assert_int_equal(json_integer_value(json_object_get(o, "keys")), 1);
+        assert_int_equal(json_integer_value(json_object_get(o, "live_sessions")), 0);
+        assert_true(json_is_false(json_object_get(o, "admin")));
+    }
+    assert_true(found);
+    json_decref(list);
+    ald_store_close(st);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -523,7 +611,7 @@ int main(void)
         cmocka_unit_test(test_idempotency_audit), cmocka_unit_test(test_proc_put_audit),
         cmocka_unit_test(test_reopen_schema),     cmocka_unit_test(test_names),
         cmocka_unit_test(test_webhook_outbox),    cmocka_unit_test(test_audit_append_only),
-        cmocka_unit_test(test_pg_unavailable),
+        cmocka_unit_test(test_pg_unavailable),    cmocka_unit_test(test_audit_page_user_summary),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

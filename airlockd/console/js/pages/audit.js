@@ -1,10 +1,11 @@
-// The audit trail as the API gives it: the events airlockd retains
-// (network decisions, pushes with their checks, credential uses and
-// refusals, approvals, process starts and exits, state changes), replayed
-// from the oldest (Last-Event-ID: 0) and then live, with filters. airlockd
-// has no HTTP route for its audit table (docs/console.md says so): that one
-// is read on the host with `airlock admin`.
-import { events } from "../api.js";
+// The audit trail, two tabs. "Trail" (#/audit): the audit table as
+// GET /v1/audit gives it, newest first, with its filters (session, kind,
+// user for an admin, time window, text) and "Older" pages through the
+// cursor: every changing API call, network decision (NET), push with its
+// checks (GIT) and credential use or refusal (CRED), kept for good.
+// "Live events" (#/audit/live): the events airlockd retains in memory,
+// replayed from the oldest (Last-Event-ID: 0) and then live.
+import { events, get, me, enc } from "../api.js";
 import { h, replace, table, stateSpan, fmtTime } from "../dom.js";
 
 const TYPES = ["network", "push", "credential", "credential-refused", "approval", "policy", "process_start", "process_exit", "state", "limit"];
@@ -25,7 +26,7 @@ function summary(e) {
   }
 }
 
-export async function render(main) {
+async function renderLive(main) {
   const rows = [];
   const type = h("select", { id: "f-type" }, h("option", { value: "" }, "any"), TYPES.map((t) => h("option", { value: t }, t)));
   const session = h("input", { id: "f-session", placeholder: "s_…" });
@@ -49,8 +50,8 @@ export async function render(main) {
   }
   const redraw = () => { if (!timer) timer = setTimeout(draw, 100); };
   for (const el of [type, session, decision, text]) el.addEventListener("input", redraw);
-  replace(main, h("h1", null, "Audit trail"),
-    h("p", { class: "muted" }, "The events airlockd retains in memory (event_retention), from the oldest, then live. The full audit table (every changing API call) is on the host: airlock admin."),
+  replace(main, h("h1", null, "Audit trail"), tabs("live"),
+    h("p", { class: "muted" }, "The events airlockd retains in memory (event_retention), from the oldest, then live. The durable record is the Trail tab."),
     h("form", { class: "row card", onsubmit: (e) => e.preventDefault() }, h("label", null, "Event", type), h("label", null, "Session", session),
       h("label", null, "Decision", decision), h("label", null, "Text", text), status),
     count, list);
@@ -63,4 +64,83 @@ export async function render(main) {
     redraw();
   }, { fromId: 0, onState: (s) => { status.textContent = s === "open" ? "live" : s; } });
   return () => { ev.stop(); clearTimeout(timer); };
+}
+
+function tabs(which) {
+  return h("p", { class: "row", id: "audit-tabs" },
+    h("a", { href: "#/audit", class: which === "trail" ? "active" : "", id: "tab-trail" }, "Trail"), " · ",
+    h("a", { href: "#/audit/live", class: which === "live" ? "active" : "", id: "tab-live" }, "Live events"));
+}
+
+const KINDS = [["", "any"], ["NET", "network decisions"], ["GIT", "pushes"], ["CRED", "credential uses"],
+  ["POST", "API: POST"], ["PUT", "API: PUT"], ["PATCH", "API: PATCH"], ["DELETE", "API: DELETE"]];
+
+// A datetime-local input's value as Unix ms ("" when empty or unreadable).
+function ms(input) {
+  if (!input.value) return "";
+  const t = new Date(input.value).getTime();
+  return isNaN(t) ? "" : String(t);
+}
+
+async function renderTrail(main) {
+  const who = await me();
+  const kind = h("select", { id: "a-method" }, KINDS.map(([v, t]) => h("option", { value: v }, t)));
+  const session = h("input", { id: "a-session", placeholder: "s_…" });
+  const user = who.admin ? h("input", { id: "a-user", placeholder: "any user" }) : null;
+  const since = h("input", { id: "a-since", type: "datetime-local" });
+  const until = h("input", { id: "a-until", type: "datetime-local" });
+  const text = h("input", { id: "a-text", placeholder: "host, repo, path…" });
+  const count = h("p", { class: "muted", id: "audit-count" });
+  const list = h("div", { id: "audit-table" });
+  const more = h("button", { type: "button", id: "audit-more", hidden: true }, "Older");
+  let rows = [], cursor = null, gen = 0;
+  function query() {
+    const q = new URLSearchParams({ limit: "100" });
+    if (kind.value) q.set("method", kind.value);
+    if (session.value.trim()) q.set("session", session.value.trim());
+    if (user && user.value.trim()) q.set("user", user.value.trim());
+    if (ms(since)) q.set("since", ms(since));
+    if (ms(until)) q.set("until", ms(until));
+    if (text.value.trim()) q.set("q", text.value.trim());
+    if (cursor) q.set("cursor", cursor);
+    return "/v1/audit?" + q.toString();
+  }
+  function draw() {
+    count.textContent = `${rows.length} row${rows.length === 1 ? "" : "s"}${cursor ? " (more below)" : ""}`;
+    more.hidden = !cursor;
+    replace(list, table(["Time", "User", "Kind", "What", "Status", "Session"], rows.map((r) => [
+      fmtTime(r.time), r.user || "", r.method, h("span", { class: "mono" }, r.path),
+      r.status ? String(r.status) : "",
+      r.session ? h("a", { href: "#/session/" + enc(r.session), class: "mono" }, r.session) : ""])));
+  }
+  async function load(reset) {
+    const mine = reset ? ++gen : gen;
+    if (reset) { rows = []; cursor = null; }
+    try {
+      const j = await get(query());
+      if (mine !== gen) return;
+      rows = rows.concat(j.rows);
+      cursor = j.next_cursor;
+      draw();
+    } catch (x) {
+      if (mine === gen) replace(list, h("p", { class: "error" }, x.message));
+    }
+  }
+  let timer = null;
+  const reload = () => { clearTimeout(timer); timer = setTimeout(() => load(true), 250); };
+  for (const el of [kind, session, user, since, until, text]) if (el) el.addEventListener("input", reload);
+  more.addEventListener("click", () => load(false));
+  replace(main, h("h1", null, "Audit trail"), tabs("trail"),
+    h("p", { class: "muted" }, who.admin ? "Every user's rows (you are an admin)." : "The rows of your own calls and sessions."),
+    h("form", { class: "row card", id: "audit-filters", onsubmit: (e) => { e.preventDefault(); load(true); } },
+      h("label", null, "Kind", kind), h("label", null, "Session", session), user ? h("label", null, "User", user) : null,
+      h("label", null, "Since", since), h("label", null, "Until", until), h("label", null, "Text", text),
+      h("button", { type: "submit" }, "Search")),
+    count, list, more);
+  await load(true);
+  return () => { clearTimeout(timer); gen++; };
+}
+
+export async function render(main, params) {
+  return (params && params[0] === "live") ? renderLive(main) : renderTrail(main);
 }

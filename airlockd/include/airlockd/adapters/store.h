@@ -146,4 +146,23 @@ int ald_store_audit(struct ald_store *st, const struct ald_audit_row *a);
 int ald_store_proc_put_audit(struct ald_store *st, const char *session, uint64_t num, json_t *pub,
                              json_t *priv, const struct ald_audit_row *a);
 
+/* Which audit rows ald_store_audit_page returns: every non-NULL/non-zero
+ * field must match (text: a substring of the path; times in Unix ms,
+ * since inclusive, until exclusive, 0 = open). `before`: the cursor, rows
+ * with a lower sequence number (0 = from the newest). */
+struct ald_audit_filter {
+    const char *user, *session, *method, *text;
+    uint64_t since_ms, until_ms;
+    int64_t before;
+    unsigned limit;
+};
+/* A page of audit rows, newest first. *out: a new JSON array of {seq, time,
+ * time_ms, user, key_id, method, path, status, session}; *next: the cursor
+ * of the next page (older rows) or 0 when this was the last. */
+int ald_store_audit_page(struct ald_store *st, const struct ald_audit_filter *f, json_t **out,
+                         int64_t *next);
+/* *out: a new JSON array of {name, admin, created_at, keys (live ones),
+ * live_sessions} for every user, by name. */
+int ald_store_user_summary(struct ald_store *st, json_t **out);
+
 #endif
