@@ -41,6 +41,7 @@ const struct ald_uidr_sources ald_uidr_system = {
     .run_dir = "/run/airlock/uid-ranges",
     .proc_dir = "/proc",
     .nss = 1,
+    .spread = 1,
 };
 
 #define RECORD_MAX    8192
@@ -758,6 +759,20 @@ static int saved_write(const struct claim_ctx *c)
     return 0;
 }
 
+/* The slot (0 … slots-1) a picked range starts its search at: the first
+ * 8 bytes of SHA-256 of the canonical state dir, big-endian, modulo the
+ * number of slots of ALD_UIDR_AUTO_STEP between ALD_UIDR_AUTO_FIRST and
+ * ALD_UIDR_AUTO_END (docs/airlockd.md, "Session uids"). */
+static uint64_t home_slot(const char *state_dir)
+{
+    unsigned char md[SHA256_DIGEST_LENGTH];
+    SHA256((const unsigned char *)state_dir, strlen(state_dir), md);
+    uint64_t h = 0;
+    for (int i = 0; i < 8; i++)
+        h = h << 8 | md[i];
+    return h % ((ALD_UIDR_AUTO_END - ALD_UIDR_AUTO_FIRST) / ALD_UIDR_AUTO_STEP);
+}
+
 /* Picks, checks or keeps the range (c->start, c->count). */
 static int decide(struct claim_ctx *c, int explicit_range)
 {
@@ -803,7 +818,16 @@ static int decide(struct claim_ctx *c, int explicit_range)
             if (ald_idset_add(&c->taken, p->start, p->count, "%s", p->what) < 0)
                 return AL_ENOMEM;
         }
-        if (ald_uidr_pick(&c->start, &c->taken, c->count, ALD_UIDR_AUTO_FIRST, ALD_UIDR_AUTO_END,
+        /* from a slot of its own (the state dir's hash), wrapping round
+         * to the first: a range another daemon gave up when it stopped is
+         * not the next start's first choice, so a daemon that restarts
+         * finds its kept range still free */
+        uint64_t first = ALD_UIDR_AUTO_FIRST;
+        if (c->src->spread)
+            first += home_slot(c->state_dir) * ALD_UIDR_AUTO_STEP;
+        if (ald_uidr_pick(&c->start, &c->taken, c->count, first, ALD_UIDR_AUTO_END,
+                          ALD_UIDR_AUTO_STEP) < 0 &&
+            ald_uidr_pick(&c->start, &c->taken, c->count, ALD_UIDR_AUTO_FIRST, ALD_UIDR_AUTO_END,
                           ALD_UIDR_AUTO_STEP) < 0)
             return al_error_set(AL_ENOTFOUND, "no free uid range of %llu ids between %llu and %llu",
                                 (unsigned long long)c->count,

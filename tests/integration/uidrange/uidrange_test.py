@@ -28,6 +28,7 @@ Exit 0 pass, 1 fail, 77 skip (not root, airlockd not built)."""
 import contextlib
 import fcntl
 import glob
+import hashlib
 import json
 import os
 import subprocess
@@ -39,6 +40,13 @@ from harness import SKIP, Daemon, Fail, check, wait_until  # noqa: E402
 
 RUN_DIR = "/run/airlock/uid-ranges"
 AUTO_FIRST = 0x70000000
+
+
+def home_slot_start(state_dir):
+    """The first id of the slot where airlockd's search for a free range
+    starts for this state dir (SHA-256 of its real path; docs/airlockd.md)."""
+    h = int.from_bytes(hashlib.sha256(os.path.realpath(state_dir).encode()).digest()[:8], "big")
+    return AUTO_FIRST + (h % ((AUTO_END - AUTO_FIRST) // 65536)) * 65536
 AUTO_END = 0x7FFE0000
 CASES = {}
 BINARY = None
@@ -364,15 +372,17 @@ def host_files():
         a.start()
         a.healthy()
         a.stop()
-        # the automatic range avoids a subordinate range over the first slots
+        # the automatic range avoids a subordinate range over the slot its
+        # search starts at (the state dir's own: docs/airlockd.md)
         b = run.daemon("b")
-        sub_b = scratch_copy(b, "/etc/subuid", f"airlock-uidr-test:{AUTO_FIRST}:{4 * 65536}\n")
+        home = home_slot_start(b.state)
+        sub_b = scratch_copy(b, "/etc/subuid", f"airlock-uidr-test:{home}:{2 * 65536}\n")
         b.wrap = bound_over({"/etc/subuid": sub_b})
         b.start()
         check(b.proc.pid == record_of(b)["pid"], "the wrapper execs airlockd")
         start, count = kept(b)
-        check(start >= AUTO_FIRST + 4 * 65536, "the picked range avoids the subuid line",
-              (start, count))
+        check(start + count <= home or start >= home + 2 * 65536,
+              "the picked range avoids the subuid line over its home slot", (start, count, home))
         b.stop()
         # a line added later inside the kept range: refused, not moved
         sub_b2 = scratch_copy(b, "/etc/subuid", f"airlock-uidr-test:{start + 10}:1\n")

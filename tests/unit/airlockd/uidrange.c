@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
+#include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -410,7 +411,7 @@ static int setup(void **state_)
     put(p_group, "root:x:0:\nalice:x:1000:\n");
     put(p_subuid, "alice:100000:65536\nbob:165536:65536\n");
     put(p_subgid, "alice:100000:65536\n");
-    src = (struct ald_uidr_sources){p_passwd, p_group, p_subuid, p_subgid, p_run, p_proc, 0};
+    src = (struct ald_uidr_sources){p_passwd, p_group, p_subuid, p_subgid, p_run, p_proc, 0, 0};
     return 0;
 }
 
@@ -658,6 +659,67 @@ static void test_config_explicit(void **state_)
     ald_config_free(&cfg);
 }
 
+/* The first id of a state dir's own slot (docs/airlockd.md, "Session
+ * uids"): SHA-256 of its real path, first 8 bytes big-endian, modulo the
+ * number of slots. */
+static uint64_t home_of(const char *dir)
+{
+    char real[PATH_MAX];
+    assert_non_null(realpath(dir, real));
+    unsigned char md[SHA256_DIGEST_LENGTH];
+    SHA256((const unsigned char *)real, strlen(real), md);
+    uint64_t h = 0;
+    for (int i = 0; i < 8; i++)
+        h = h << 8 | md[i];
+    const uint64_t slots = (ALD_UIDR_AUTO_END - ALD_UIDR_AUTO_FIRST) / ALD_UIDR_AUTO_STEP;
+    return ALD_UIDR_AUTO_FIRST + h % slots * ALD_UIDR_AUTO_STEP;
+}
+
+/* The next slot's first id after `start`, wrapping round to the first
+ * when a range of `count` no longer fits. */
+static uint64_t next_slot(uint64_t start, uint64_t count)
+{
+    uint64_t s = start + ALD_UIDR_AUTO_STEP;
+    return s + count > ALD_UIDR_AUTO_END ? ALD_UIDR_AUTO_FIRST : s;
+}
+
+/* With `spread` (as the system's sources have it) a picked range's search
+ * starts at the state dir's own slot, so a slot another daemon gave up is
+ * not every new daemon's first choice; a taken home slot moves it on. */
+static void test_claim_spread(void **state_)
+{
+    (void)state_;
+    char procs[PATH_MAX];
+    path_of(procs, "proc-spread");
+    mkdir(procs, 0755);
+    struct ald_uidr_sources sp = src;
+    sp.spread = 1;
+    sp.proc_dir = procs;
+    struct ald_uidr_claim a, b;
+    const char *d1 = state("sp1"), *d2 = state("sp2");
+    uint64_t h1 = home_of(d1), h2 = home_of(d2);
+    assert_int_equal(ald_uidr_claim(&a, &sp, d1, 0, 200000, 60000), 0);
+    assert_int_equal(a.start, h1);
+    /* a process runs with an id of d2's home slot */
+    char dir[PATH_MAX + 16], status[PATH_MAX + 32], text[256];
+    snprintf(dir, sizeof(dir), "%s/4646", procs);
+    mkdir(dir, 0755);
+    snprintf(status, sizeof(status), "%s/status", dir);
+    unsigned long long u = (unsigned long long)h2 + 5;
+    snprintf(text, sizeof(text),
+             "Name:\tsh\nState:\tS (sleeping)\nUid:\t%llu\t%llu\t%llu\t%llu\n"
+             "Gid:\t%llu\t%llu\t%llu\t%llu\n",
+             u, u, u, u, u, u, u, u);
+    put(status, text);
+    uint64_t want = next_slot(h2, 60000);
+    if (want == h1)
+        want = next_slot(want, 60000);
+    assert_int_equal(ald_uidr_claim(&b, &sp, d2, 0, 200000, 60000), 0);
+    assert_int_equal(b.start, want);
+    ald_uidr_release(&b);
+    ald_uidr_release(&a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -667,7 +729,7 @@ int main(void)
         cmocka_unit_test(test_overlap),         cmocka_unit_test(test_pick),
         cmocka_unit_test(test_claim_explicit),  cmocka_unit_test(test_claim_auto),
         cmocka_unit_test(test_claim_records),   cmocka_unit_test(test_claim_run_dir),
-        cmocka_unit_test(test_config_explicit),
+        cmocka_unit_test(test_config_explicit), cmocka_unit_test(test_claim_spread),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -124,10 +124,13 @@ struct ald_uidr_sources {
     const char *run_dir;  /* the records of running daemons; created 0755 */
     const char *proc_dir; /* processes running as ids of a range */
     int nss;              /* also enumerate the user and group databases */
+    int spread;           /* a picked range's search starts at the state dir's
+                           * own slot (docs/airlockd.md, "Session uids"),
+                           * not at ALD_UIDR_AUTO_FIRST */
 };
 
 /* /etc/passwd, /etc/group, /etc/subuid, /etc/subgid, /run/airlock/uid-ranges,
- * /proc, NSS. */
+ * /proc, NSS, spread. */
 extern const struct ald_uidr_sources ald_uidr_system;
 
 /* The range a daemon holds: the record's descriptor keeps the record's lock
@@ -147,7 +150,8 @@ struct ald_uidr_claim {
  * With `explicit_range` the range is [start, start + count) as configured;
  * without, the range kept in <state_dir>/uid-range.json (its start, this
  * `count`), or else the first free one (ald_uidr_pick over
- * ALD_UIDR_AUTO_FIRST…ALD_UIDR_AUTO_END, also avoiding ids that running
+ * ALD_UIDR_AUTO_FIRST…ALD_UIDR_AUTO_END from the state dir's own slot when
+ * src->spread, wrapping round; also avoiding ids that running
  * processes use), which is then kept there (mode 0600). The range in use is
  * always written there, so a later start without uid_range keeps it.
  *
