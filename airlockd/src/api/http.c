@@ -207,7 +207,7 @@ static enum MHD_Result reply_error_plain(struct ald_req *r, int status, const ch
  * built) or cannot be encoded, with reply_error_plain(fail_status,
  * fail_code). */
 static enum MHD_Result reply_json_or(struct ald_req *r, int status, json_t *body, int fail_status,
-                                     const char *fail_code)
+                                     const char *fail_code, const char *replayed)
 {
     char *txt = body ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
@@ -227,13 +227,32 @@ static enum MHD_Result reply_json_or(struct ald_req *r, int status, json_t *body
         return MHD_NO;
     }
     MHD_add_response_header(resp, "Content-Type", "application/json");
+    if (replayed)
+        MHD_add_response_header(resp, "Idempotent-Replayed", replayed);
     return ald_reply(r, status, resp);
 }
 
 enum MHD_Result ald_reply_json(struct ald_req *r, int status, json_t *body)
 {
     /* a value that was not built or not encodable is our failure */
-    return reply_json_or(r, status, body, 500, "internal");
+    return reply_json_or(r, status, body, 500, "internal", NULL);
+}
+
+enum MHD_Result ald_reply_created(struct ald_req *r, json_t *body, int replayed)
+{
+    return replayed ? reply_json_or(r, 200, body, 500, "internal", "true")
+                    : reply_json_or(r, 201, body, 500, "internal", NULL);
+}
+
+enum MHD_Result ald_reply_page(struct ald_req *r, const char *key, json_t *rows, int64_t next)
+{
+    json_t *next_j = json_null();
+    if (next) {
+        char buf[32];
+        snprintf(buf, sizeof(buf), "%lld", (long long)next);
+        next_j = json_string(buf);
+    }
+    return ald_reply_json(r, 200, json_pack("{s:o, s:o}", key, rows, "next_cursor", next_j));
 }
 
 enum MHD_Result ald_reply_apierr(struct ald_req *r, const struct ald_apierr *e)
@@ -258,7 +277,8 @@ enum MHD_Result ald_reply_apierr(struct ald_req *r, const struct ald_apierr *e)
         json_decref(err);
         err = NULL;
     }
-    return reply_json_or(r, status, err ? json_pack("{s:o}", "error", err) : NULL, status, code);
+    return reply_json_or(r, status, err ? json_pack("{s:o}", "error", err) : NULL, status, code,
+                         NULL);
 }
 
 /* The HTTP status of each kind of refusal core reports. */

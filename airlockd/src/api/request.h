@@ -78,6 +78,13 @@ enum MHD_Result ald_reply_store_error(struct ald_req *r, int err);
 /* Replies with `body` (reference stolen) as JSON; when `body` is NULL or
  * cannot be encoded, with a fixed 500 "internal" error (still JSON). */
 enum MHD_Result ald_reply_json(struct ald_req *r, int status, json_t *body);
+/* A create's answer (`body` stolen, as ald_reply_json): 201, or 200 with
+ * `Idempotent-Replayed: true` when `replayed` (an Idempotency-Key seen
+ * before with the same body). */
+enum MHD_Result ald_reply_created(struct ald_req *r, json_t *body, int replayed);
+/* A list page: 200 {key: rows, "next_cursor": "<next>" or null when `next`
+ * is 0}; `rows` stolen. */
+enum MHD_Result ald_reply_page(struct ald_req *r, const char *key, json_t *rows, int64_t next);
 /* Replies with the error in `e`: its message and field with any invalid
  * UTF-8 scrubbed (ald_utf8_scrub); should the JSON still fail, with e's
  * status and code and a fixed message. Never "out of memory" for an

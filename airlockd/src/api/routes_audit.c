@@ -84,17 +84,12 @@ enum MHD_Result ald_route_audit(struct ald_req *r)
         f.user = r->who.user;
     json_t *arr = NULL;
     int64_t next = 0;
+    int err;
     if (nobody)
         arr = json_array();
-    else if (ald_store_audit_page(r->d->st, &f, &arr, &next) < 0)
-        return ald_reply_error(r, 500, "internal", NULL, "%s", al_error_last());
-    json_t *next_j = json_null();
-    if (next) {
-        char buf[32];
-        snprintf(buf, sizeof(buf), "%lld", (long long)next);
-        next_j = json_string(buf);
-    }
-    return ald_reply_json(r, 200, json_pack("{s:o, s:o}", "rows", arr, "next_cursor", next_j));
+    else if ((err = ald_store_audit_page(r->d->st, &f, &arr, &next)) < 0)
+        return ald_reply_store_error(r, err);
+    return ald_reply_page(r, "rows", arr, next);
 }
 
 enum MHD_Result ald_route_me(struct ald_req *r)
@@ -113,8 +108,9 @@ enum MHD_Result ald_route_admin_users(struct ald_req *r)
     if (!r->who.admin)
         return not_admin(r, "/v1/admin/users");
     json_t *arr = NULL;
-    if (ald_store_user_summary(r->d->st, &arr) < 0)
-        return ald_reply_error(r, 500, "internal", NULL, "%s", al_error_last());
+    int err = ald_store_user_summary(r->d->st, &arr);
+    if (err < 0)
+        return ald_reply_store_error(r, err);
     return ald_reply_json(r, 200, json_pack("{s:o}", "users", arr));
 }
 
@@ -127,7 +123,8 @@ enum MHD_Result ald_route_admin_keys(struct ald_req *r)
         return ald_reply_error(r, 400, "invalid_value", "user", "not a user name");
     json_t *arr = NULL;
     /* id, user, name, created_at, revoked_at: never the key or its hash */
-    if (ald_store_key_list(r->d->st, user, &arr) < 0)
-        return ald_reply_error(r, 500, "internal", NULL, "%s", al_error_last());
+    int err = ald_store_key_list(r->d->st, user, &arr);
+    if (err < 0)
+        return ald_reply_store_error(r, err);
     return ald_reply_json(r, 200, json_pack("{s:o}", "keys", arr));
 }

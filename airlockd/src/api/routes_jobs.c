@@ -60,21 +60,7 @@ enum MHD_Result ald_route_job_create(struct ald_req *r)
     json_decref(body);
     if (err < 0)
         return ald_reply_fault(r, &f);
-    if (!replayed)
-        return ald_reply_json(r, 201, job);
-    char *txt = json_dumps(job, JSON_COMPACT);
-    json_decref(job);
-    if (!txt)
-        return MHD_NO;
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(strlen(txt), txt, MHD_RESPMEM_MUST_FREE);
-    if (!resp) {
-        free(txt);
-        return MHD_NO;
-    }
-    MHD_add_response_header(resp, "Content-Type", "application/json");
-    MHD_add_response_header(resp, "Idempotent-Replayed", "true");
-    return ald_reply(r, 200, resp);
+    return ald_reply_created(r, job, replayed);
 }
 
 static int job_state_valid(const char *s)
@@ -107,13 +93,7 @@ enum MHD_Result ald_route_job_list(struct ald_req *r)
     struct ald_fault f;
     if (ald_job_list(r->d, &r->who, state, (int64_t)after, (unsigned)limit, &arr, &next, &f) < 0)
         return ald_reply_fault(r, &f);
-    json_t *next_j = json_null();
-    if (next) {
-        char buf[32];
-        snprintf(buf, sizeof(buf), "%lld", (long long)next);
-        next_j = json_string(buf);
-    }
-    return ald_reply_json(r, 200, json_pack("{s:o, s:o}", "jobs", arr, "next_cursor", next_j));
+    return ald_reply_page(r, "jobs", arr, next);
 }
 
 enum MHD_Result ald_route_job_get(struct ald_req *r)

@@ -112,21 +112,7 @@ enum MHD_Result ald_route_session_create(struct ald_req *r)
     if (err < 0)
         return ald_reply_fault(r, &f);
     snprintf(r->session, sizeof(r->session), "%s", json_string_value(json_object_get(pub, "id")));
-    if (!replayed)
-        return ald_reply_json(r, 201, pub);
-    char *txt = json_dumps(pub, JSON_COMPACT);
-    json_decref(pub);
-    if (!txt)
-        return MHD_NO;
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(strlen(txt), txt, MHD_RESPMEM_MUST_FREE);
-    if (!resp) {
-        free(txt);
-        return MHD_NO;
-    }
-    MHD_add_response_header(resp, "Content-Type", "application/json");
-    MHD_add_response_header(resp, "Idempotent-Replayed", "true");
-    return ald_reply(r, 200, resp);
+    return ald_reply_created(r, pub, replayed);
 }
 
 enum MHD_Result ald_route_session_list(struct ald_req *r)
@@ -166,13 +152,7 @@ enum MHD_Result ald_route_session_list(struct ald_req *r)
             ald_session_unref(r->d, s);
         }
     }
-    json_t *next_j = json_null();
-    if (next) {
-        char buf[32];
-        snprintf(buf, sizeof(buf), "%lld", (long long)next);
-        next_j = json_string(buf);
-    }
-    return ald_reply_json(r, 200, json_pack("{s:o, s:o}", "sessions", arr, "next_cursor", next_j));
+    return ald_reply_page(r, "sessions", arr, next);
 }
 
 enum MHD_Result ald_route_session_get(struct ald_req *r)

@@ -22,28 +22,19 @@
 
 #include "store_backend.h"
 
-static char dir[] = "/var/tmp/airlockd-store-XXXXXX";
+/* the SQLite file of this program's tests (store_backend.h) */
 static char db[256];
 
 static int setup(void **state)
 {
     (void)state;
-    if (!mkdtemp(dir))
-        return -1;
-    snprintf(db, sizeof(db), "%s/airlockd.db", dir);
-    return t_reset();
+    return t_scratch_setup(db, sizeof(db));
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    char p[300];
-    const char *suffix[] = {"", "-wal", "-shm"};
-    for (int i = 0; i < 3; i++) {
-        snprintf(p, sizeof(p), "%s%s", db, suffix[i]);
-        unlink(p);
-    }
-    rmdir(dir);
+    t_scratch_teardown(db);
     return 0;
 }
 

@@ -6,7 +6,10 @@
 #ifndef AIRLOCK_TEST_STORE_BACKEND_H
 #define AIRLOCK_TEST_STORE_BACKEND_H
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "airlockd/adapters/db.h"
 #include "airlockd/adapters/store.h"
@@ -44,6 +47,34 @@ static inline int t_reset(void)
     int err = db ? ald_db_script(db, "DROP SCHEMA public CASCADE; CREATE SCHEMA public") : -1;
     ald_db_unref(db);
     return err;
+}
+
+/* Makes a scratch directory (mkdtemp under /var/tmp) and writes the path
+ * of an SQLite file in it to db[size]; then starts PostgreSQL's database
+ * afresh (t_reset). */
+static inline int t_scratch_setup(char *db, size_t size)
+{
+    char dir[] = "/var/tmp/airlockd-store-XXXXXX";
+    if (!mkdtemp(dir))
+        return -1;
+    snprintf(db, size, "%s/airlockd.db", dir);
+    return t_reset();
+}
+
+/* Removes the SQLite file db, its -wal and -shm, and their directory. */
+static inline void t_scratch_teardown(const char *db)
+{
+    char p[300];
+    const char *suffix[] = {"", "-wal", "-shm"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(p, sizeof(p), "%s%s", db, suffix[i]);
+        unlink(p);
+    }
+    char *slash = strrchr(db, '/');
+    if (slash) {
+        snprintf(p, sizeof(p), "%.*s", (int)(slash - db), db);
+        rmdir(p);
+    }
 }
 
 #define T_OPEN_DB(open_db, out, path)                                                              \
