@@ -72,6 +72,8 @@ const char *al_error_name(int code)
         return "try again";
     case AL_EUNSUPP:
         return "not supported";
+    case AL_ESTALE:
+        return "fenced";
     default:
         return "error";
     }

@@ -56,6 +56,29 @@ static const struct ald_db_migration schema[] = {
               "CREATE TRIGGER audit_append_only BEFORE UPDATE OR DELETE ON audit"
               " FOR EACH ROW EXECUTE FUNCTION audit_append_only();",
     },
+    {
+        /* 2: the cluster (docs/cluster.md): nodes, each session's owner
+         * node and size (placement sums them), approvals, credential
+         * entries, the cluster's key check values. Inert on one machine. */
+        .sql = "CREATE TABLE IF NOT EXISTS nodes ("
+               " id TEXT PRIMARY KEY, address TEXT NOT NULL, api_address TEXT NOT NULL,"
+               " state TEXT NOT NULL, version TEXT NOT NULL, epoch {int} NOT NULL,"
+               " cap_sessions {int} NOT NULL, cap_memory_mb {int} NOT NULL,"
+               " cap_cpu_m {int} NOT NULL, started_ms {int} NOT NULL,"
+               " heartbeat_ms {int} NOT NULL, down_ms {int}, down_reason TEXT);"
+               "ALTER TABLE sessions ADD COLUMN node TEXT;"
+               "ALTER TABLE sessions ADD COLUMN memory_mb {int} NOT NULL DEFAULT 0;"
+               "ALTER TABLE sessions ADD COLUMN cpu_m {int} NOT NULL DEFAULT 0;"
+               "CREATE INDEX IF NOT EXISTS sessions_node ON sessions(node, state);"
+               "CREATE TABLE IF NOT EXISTS approvals ("
+               " id TEXT NOT NULL, session TEXT NOT NULL, kind TEXT NOT NULL,"
+               " body TEXT NOT NULL, state TEXT NOT NULL, created_ms {int} NOT NULL,"
+               " decided_ms {int}, decided_by TEXT, PRIMARY KEY (session, id));"
+               "CREATE TABLE IF NOT EXISTS credentials ("
+               " scope TEXT PRIMARY KEY, sealed {blob}, gen {int} NOT NULL,"
+               " deleted {int} NOT NULL DEFAULT 0);"
+               "CREATE TABLE IF NOT EXISTS cluster_meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);",
+    },
 };
 
 /* JSON fields in SQL: SQLite's json_extract(col, '$.a.b'), PostgreSQL's

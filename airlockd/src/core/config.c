@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 int ald_config_init(struct ald_config *cfg)
 {
@@ -41,6 +42,10 @@ int ald_config_init(struct ald_config *cfg)
     cfg->jobs = (struct ald_jobs_config){4, 2, 1024 * 1024, 3600, 86400, 100};
     cfg->webhooks = (struct ald_webhook_config){0, 10, 1000, 600, 86400};
     cfg->store = (struct ald_store_config){0, NULL, 4, 5000, 3000};
+    cfg->cluster = (struct ald_cluster_config){.heartbeat_ms = 2000,
+                                               .down_after_ms = 15000,
+                                               .cap_sessions = 500,
+                                               .forward_timeout_ms = 10000};
     if (ald_gitpolicy_init(&cfg->git) < 0 || ald_forgecfg_init(&cfg->forge) < 0) {
         ald_config_free(cfg);
         return AL_ENOMEM;
@@ -89,6 +94,10 @@ void ald_config_free(struct ald_config *cfg)
     free(cfg->px_credential_store);
     free(cfg->px_master_key);
     free(cfg->store.conninfo_file);
+    free(cfg->cluster.node_id);
+    free(cfg->cluster.listen);
+    free(cfg->cluster.advertise);
+    free(cfg->cluster.key_file);
     hosts_free(cfg->px_hosts);
     hidden_paths_clear(cfg);
     ald_gitpolicy_free(&cfg->git);
@@ -403,6 +412,115 @@ static int load_store(const struct cfg_ctx *c, json_t *v)
     return err;
 }
 
+/* A node id: 1..63 bytes of [A-Za-z0-9._-], not starting with '.' or '-'
+ * (it appears in log lines, metrics labels and HTTP headers). */
+static int node_id_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 63 || s[0] == '.' || s[0] == '-')
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '.' || ch == '_' || ch == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+/* A "HOST:PORT" key of the cluster section; `wild_ok`: 0.0.0.0 / [::] allowed. */
+static int get_hostport(const struct cfg_ctx *c, const char *key, json_t *v, int wild_ok,
+                        char **out)
+{
+    int err = get_str(c, key, v, 0, out);
+    char host[256];
+    uint16_t port;
+    if (err == 0 && (ald_config_listen_split(*out, host, sizeof(host), &port) < 0 || port == 0))
+        err = fail(c, key, "expected \"HOST:PORT\" with a port (\"[::1]:PORT\" for IPv6)");
+    if (err == 0 && !wild_ok && (strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0))
+        err = fail(c, key, "must be an address other nodes can dial, not a wildcard");
+    return err;
+}
+
+/* "cluster": {"node_id", "listen", "advertise", "key_file", "heartbeat_ms",
+ * "down_after_ms", "capacity": {"sessions", "memory_mb", "cpus"},
+ * "forward_timeout_ms"} (docs/cluster.md). Checks that need other sections
+ * are in check_cluster(). */
+static int load_cluster(const struct cfg_ctx *c, json_t *v)
+{
+    static const char *const names[] = {
+        "node_id",       "listen",   "advertise",          "key_file", "heartbeat_ms",
+        "down_after_ms", "capacity", "forward_timeout_ms", NULL};
+    static const char *const cap_names[] = {"sessions", "memory_mb", "cpus", NULL};
+    struct ald_cluster_config *k = &c->cfg->cluster;
+    int err = load_section(c, "cluster", v, names);
+    json_t *x;
+    k->enabled = 1;
+    if (err == 0 && (x = json_object_get(v, "node_id"))) {
+        err = get_str(c, "cluster.node_id", x, 0, &k->node_id);
+        if (err == 0 && !node_id_ok(k->node_id))
+            err = fail(c, "cluster.node_id",
+                       "1 to 63 of A-Z a-z 0-9 . _ -, not starting with . or -");
+    }
+    if (err == 0 && (x = json_object_get(v, "listen")))
+        err = get_hostport(c, "cluster.listen", x, 1, &k->listen);
+    if (err == 0 && (x = json_object_get(v, "advertise")))
+        err = get_hostport(c, "cluster.advertise", x, 0, &k->advertise);
+    if (err == 0 && (x = json_object_get(v, "key_file")))
+        err = get_abs_path(c, "cluster.key_file", x, 0, &k->key_file);
+    if (err == 0 && (x = json_object_get(v, "heartbeat_ms")))
+        err = get_u64(c, "cluster.heartbeat_ms", x, 100, 60000, &k->heartbeat_ms);
+    if (err == 0 && (x = json_object_get(v, "down_after_ms")))
+        err = get_u64(c, "cluster.down_after_ms", x, 300, 3600000, &k->down_after_ms);
+    if (err == 0 && (x = json_object_get(v, "forward_timeout_ms")))
+        err = get_u64(c, "cluster.forward_timeout_ms", x, 100, 600000, &k->forward_timeout_ms);
+    json_t *cap = json_object_get(v, "capacity");
+    if (err == 0 && cap)
+        err = load_section(c, "cluster.capacity", cap, cap_names);
+    if (err == 0 && cap && (x = json_object_get(cap, "sessions")))
+        err = get_u64(c, "cluster.capacity.sessions", x, 1, 1000000, &k->cap_sessions);
+    if (err == 0 && cap && (x = json_object_get(cap, "memory_mb")))
+        err = get_u64(c, "cluster.capacity.memory_mb", x, 0, 1ULL << 40, &k->cap_memory_mb);
+    if (err == 0 && cap && (x = json_object_get(cap, "cpus")))
+        err = get_u64(c, "cluster.capacity.cpus", x, 0, 100000, &k->cap_cpus);
+    return err;
+}
+
+/* The cluster section's rules that involve other keys (run after all keys). */
+static int check_cluster(const struct cfg_ctx *c)
+{
+    struct ald_cluster_config *k = &c->cfg->cluster;
+    if (!k->enabled)
+        return 0;
+    if (!c->cfg->store.postgres)
+        return fail(c, "cluster", "needs \"store\": {\"driver\": \"postgres\"}");
+    if (!k->listen)
+        return fail(c, "cluster.listen", "required (the node-to-node listener)");
+    if (!k->key_file)
+        return fail(c, "cluster.key_file", "required (the key shared by every node)");
+    if (!k->advertise) {
+        char host[256];
+        uint16_t port;
+        if (ald_config_listen_split(k->listen, host, sizeof(host), &port) == 0 &&
+            (strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0))
+            return fail(c, "cluster.advertise", "required when cluster.listen is a wildcard");
+    }
+    if (k->down_after_ms < 3 * k->heartbeat_ms)
+        return fail(c, "cluster.down_after_ms", "must be at least 3 x cluster.heartbeat_ms");
+    if (!k->advertise && !(k->advertise = strdup(k->listen)))
+        return AL_ENOMEM;
+    if (!k->node_id) {
+        char host[256] = "";
+        if (gethostname(host, sizeof(host) - 1) < 0 || !node_id_ok(host))
+            return fail(
+                c, "cluster.node_id",
+                "required: the host name is no valid node id (1 to 63 of A-Z a-z 0-9 . _ -)");
+        if (!(k->node_id = strdup(host)))
+            return AL_ENOMEM;
+    }
+    return 0;
+}
+
 /* "hidden_paths": replaces the default list. */
 static int load_hidden_paths(const struct cfg_ctx *c, const char *k, json_t *v)
 {
@@ -495,6 +613,8 @@ static int load_top(const struct cfg_ctx *c, const char *k, json_t *v)
         return load_webhooks(c, v);
     if (strcmp(k, "store") == 0)
         return load_store(c, v);
+    if (strcmp(k, "cluster") == 0)
+        return load_cluster(c, v);
     if (strcmp(k, "forge") == 0)
         return ald_forgecfg_load_forge(&cfg->forge, c->name, v);
     if (strcmp(k, "hooks") == 0)
@@ -594,6 +714,8 @@ int ald_config_load_buffer(struct ald_config *cfg, const char *name, const char 
             goto out;
     }
     err = check_limits(&c);
+    if (err == 0)
+        err = check_cluster(&c);
 out:
     json_decref(root);
     return err;

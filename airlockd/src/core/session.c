@@ -31,6 +31,7 @@
 static const char *const state_names[] = {
     [ALD_CREATING] = "creating", [ALD_READY] = "ready",     [ALD_DELETING] = "deleting",
     [ALD_DELETED] = "deleted",   [ALD_EXPIRED] = "expired", [ALD_FAILED] = "failed",
+    [ALD_LOST] = "lost",
 };
 
 const char *ald_state_name(enum ald_state st)
@@ -40,7 +41,7 @@ const char *ald_state_name(enum ald_state st)
 
 int ald_state_parse(const char *name)
 {
-    for (int i = 0; i <= ALD_FAILED; i++)
+    for (int i = 0; i <= ALD_LOST; i++)
         if (strcmp(name, state_names[i]) == 0)
             return i;
     return -1;
@@ -493,6 +494,15 @@ static int idem_replay(struct ald *d, const struct ald_principal *who, const cha
         return ald_fault_set(f, ALD_FAULT_CONFLICT, "conflict", NULL,
                              "Idempotency-Key was used with another body");
     return ald_session_lookup_json(d, who, sid, out, f);
+}
+
+int ald_session_create_ex(struct ald *d, const struct ald_principal *who,
+                          struct ald_create_req *req, const char *idem_key, const char *body_hash,
+                          json_t **out_pub, int *replayed, struct ald_place_out *remote,
+                          struct ald_fault *f)
+{
+    (void)remote; /* placement on other nodes: core/cluster.c */
+    return ald_session_create(d, who, req, idem_key, body_hash, out_pub, replayed, f);
 }
 
 int ald_session_create(struct ald *d, const struct ald_principal *who, struct ald_create_req *req,

@@ -23,6 +23,7 @@ enum al_error {
     AL_ETIMEOUT = -10, /* a deadline passed */
     AL_EAGAIN = -11,   /* would block; try again later */
     AL_EUNSUPP = -12,  /* the kernel or build lacks a feature */
+    AL_ESTALE = -13,   /* fenced: the shared store gave this node's claim to a row away */
 };
 
 /* Sets this thread's last-error message (printf format). Returns `code` so a

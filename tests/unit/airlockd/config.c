@@ -505,6 +505,75 @@ static void test_store(void **state)
     expect_error("{\"store\": []}", "store");
 }
 
+/* "cluster" (issue 13): needs postgres, a listener and a key; every key
+ * checked and named in the refusal. */
+#define PG "\"store\": {\"driver\": \"postgres\", \"conninfo_file\": \"/etc/airlock/pg\"}, "
+static void test_cluster(void **state)
+{
+    (void)state;
+    struct ald_config c;
+    assert_int_equal(ald_config_init(&c), 0);
+    assert_int_equal(c.cluster.enabled, 0);
+    assert_int_equal(load(&c, "{" PG "\"cluster\": {\"node_id\": \"n1\","
+                              " \"listen\": \"10.0.0.5:7071\", \"key_file\": \"/etc/airlock/ck\","
+                              " \"heartbeat_ms\": 500, \"down_after_ms\": 3000,"
+                              " \"capacity\": {\"sessions\": 4, \"memory_mb\": 2048, \"cpus\": 2},"
+                              " \"forward_timeout_ms\": 2000}}"),
+                     0);
+    assert_int_equal(c.cluster.enabled, 1);
+    assert_string_equal(c.cluster.node_id, "n1");
+    assert_string_equal(c.cluster.listen, "10.0.0.5:7071");
+    assert_string_equal(c.cluster.advertise, "10.0.0.5:7071");
+    assert_string_equal(c.cluster.key_file, "/etc/airlock/ck");
+    assert_int_equal(c.cluster.heartbeat_ms, 500);
+    assert_int_equal(c.cluster.down_after_ms, 3000);
+    assert_int_equal(c.cluster.cap_sessions, 4);
+    assert_int_equal(c.cluster.cap_memory_mb, 2048);
+    assert_int_equal(c.cluster.cap_cpus, 2);
+    assert_int_equal(c.cluster.forward_timeout_ms, 2000);
+    ald_config_free(&c);
+    /* defaults: the host name as the id, 2 s / 15 s */
+    assert_int_equal(ald_config_init(&c), 0);
+    int hn = load(&c, "{" PG "\"cluster\": {\"listen\": \"10.0.0.5:7071\","
+                      " \"advertise\": \"10.0.0.6:7071\", \"key_file\": \"/k\"}}");
+    if (hn == 0) {
+        assert_non_null(c.cluster.node_id);
+        assert_string_equal(c.cluster.advertise, "10.0.0.6:7071");
+        assert_int_equal(c.cluster.heartbeat_ms, 2000);
+        assert_int_equal(c.cluster.down_after_ms, 15000);
+        assert_int_equal(c.cluster.cap_sessions, 500);
+    }
+    ald_config_free(&c);
+    expect_error("{\"cluster\": {\"node_id\": \"n1\", \"listen\": \"10.0.0.5:7071\","
+                 " \"key_file\": \"/k\"}}",
+                 "store");
+    expect_error("{" PG "\"cluster\": {\"node_id\": \"n1\", \"key_file\": \"/k\"}}",
+                 "cluster.listen");
+    expect_error("{" PG "\"cluster\": {\"node_id\": \"n1\", \"listen\": \"10.0.0.5:7071\"}}",
+                 "cluster.key_file");
+    expect_error("{" PG "\"cluster\": {\"node_id\": \"n1\", \"listen\": \"0.0.0.0:7071\","
+                 " \"key_file\": \"/k\"}}",
+                 "cluster.advertise");
+    expect_error("{" PG "\"cluster\": {\"node_id\": \"n1\", \"listen\": \"10.0.0.5:7071\","
+                 " \"advertise\": \"[::]:7071\", \"key_file\": \"/k\"}}",
+                 "cluster.advertise");
+    expect_error("{" PG "\"cluster\": {\"node_id\": \"n1\", \"listen\": \"10.0.0.5:7071\","
+                 " \"key_file\": \"/k\", \"heartbeat_ms\": 1000, \"down_after_ms\": 2000}}",
+                 "cluster.down_after_ms");
+    expect_error("{" PG "\"cluster\": {\"node_id\": \"n/1\"}}", "cluster.node_id");
+    expect_error("{" PG "\"cluster\": {\"node_id\": \"-n\"}}", "cluster.node_id");
+    expect_error("{" PG "\"cluster\": {\"node_id\": \"n\\r\\n1\"}}", "cluster.node_id");
+    expect_error("{" PG "\"cluster\": {\"listen\": \"10.0.0.5\"}}", "cluster.listen");
+    expect_error("{" PG "\"cluster\": {\"listen\": \"10.0.0.5:0\"}}", "cluster.listen");
+    expect_error("{" PG "\"cluster\": {\"key_file\": \"ck\"}}", "cluster.key_file");
+    expect_error("{" PG "\"cluster\": {\"capacity\": {\"sessions\": 0}}}",
+                 "cluster.capacity.sessions");
+    expect_error("{" PG "\"cluster\": {\"capacity\": {\"disk\": 1}}}", "cluster.capacity.disk");
+    expect_error("{" PG "\"cluster\": {\"heartbeat_ms\": 5}}", "cluster.heartbeat_ms");
+    expect_error("{" PG "\"cluster\": {\"peers\": []}}", "cluster.peers");
+    expect_error("{" PG "\"cluster\": []}", "cluster");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -513,7 +582,7 @@ int main(void)
         cmocka_unit_test(test_file),       cmocka_unit_test(test_proxies),
         cmocka_unit_test(test_git),        cmocka_unit_test(test_grants),
         cmocka_unit_test(test_token_keys), cmocka_unit_test(test_jobs),
-        cmocka_unit_test(test_store),
+        cmocka_unit_test(test_store),      cmocka_unit_test(test_cluster),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

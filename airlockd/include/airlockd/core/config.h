@@ -99,6 +99,21 @@ struct ald_config {
         uint64_t statement_timeout_ms; /* postgres: per statement (5000) */
         uint64_t connect_timeout_ms;   /* postgres: connecting, or a free connection (3000) */
     } store;
+    /* "cluster" (docs/cluster.md): present = this daemon is one node of a
+     * cluster sharing the PostgreSQL store; absent = a single machine */
+    struct ald_cluster_config {
+        int enabled;                 /* the section is present */
+        char *node_id;               /* default: gethostname(); [A-Za-z0-9._-], at most 63 bytes */
+        char *listen;                /* the node-to-node listener, "HOST:PORT" (signed requests) */
+        char *advertise;             /* what other nodes dial; default: listen (no wildcard) */
+        char *key_file;              /* the cluster key (32+ bytes, the same on every node) */
+        uint64_t heartbeat_ms;       /* 2000 */
+        uint64_t down_after_ms;      /* 15000; at least 3 heartbeats */
+        uint64_t cap_sessions;       /* capacity: live sessions (500) */
+        uint64_t cap_memory_mb;      /* capacity: sum of memory_mb; 0: MemTotal - 1 GiB */
+        uint64_t cap_cpus;           /* capacity: CPUs; 0: the online CPUs */
+        uint64_t forward_timeout_ms; /* connect + reply head of a forwarded request (10000) */
+    } cluster;
 };
 
 /* Fills `cfg` with the defaults (no file needed). */

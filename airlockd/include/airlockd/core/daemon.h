@@ -104,6 +104,7 @@ struct ald {
     struct creds_keyring token_keys;
     struct ald_jobs *jobs;         /* core/jobs.c, set by ald_jobs_start() */
     struct ald_webhooks *webhooks; /* the outbox and its thread (adapters/webhooks.c) */
+    struct ald_cluster *cluster;   /* core/cluster.c; NULL on a single machine */
 };
 
 /* ---- adopt.c ---- */

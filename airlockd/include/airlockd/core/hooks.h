@@ -23,6 +23,9 @@ struct ald;
 struct ald_session;
 struct ald_store;
 struct ald_create_req;
+struct ald_node_caps;
+struct ald_place_req;
+struct ald_place_out;
 
 /* The rows core keeps (ald_store_*, adapters/store.h). */
 struct ald_store_hooks {
@@ -88,8 +91,33 @@ struct ald_forge_hooks {
                    const char *title, const char *body, char **url_out, struct ald_fault *f);
 };
 
+/* The cluster's rows (ald_store_node_* and friends, adapters/store_nodes.h;
+ * core/cluster.h). Set by main.c always; called only in cluster mode,
+ * except session_live_on, which a single machine calls with node NULL. */
+struct ald_cluster_store_hooks {
+    int (*node_register)(struct ald_store *st, const char *id, const char *address,
+                         const char *api_address, const char *version,
+                         const struct ald_node_caps *caps, int64_t *epoch, char state[16]);
+    int (*node_heartbeat)(struct ald_store *st, const char *id, int64_t epoch, char state[16]);
+    int (*node_sweep)(struct ald_store *st, const char *self, int64_t down_after_ms, json_t **lost);
+    int (*node_list)(struct ald_store *st, json_t **out);
+    int (*node_set_state)(struct ald_store *st, const char *id, const char *state);
+    int (*place)(struct ald_store *st, const struct ald_place_req *q, struct ald_place_out *o,
+                 struct ald_fault *f);
+    int (*place_fail)(struct ald_store *st, const char *id, const char *reason);
+    int (*session_live_on)(struct ald_store *st, const char *node, json_t **out);
+    int (*session_gone_on)(struct ald_store *st, const char *node, json_t **out);
+    int (*session_rows)(struct ald_store *st, const char *const *ids, size_t n, json_t **out);
+    int (*meta_check)(struct ald_store *st, const char *k, const char *v);
+    int (*approval_put)(struct ald_store *st, const char *id, const char *session, const char *kind,
+                        json_t *body, const char *state, const char *decided_by);
+    int (*approval_list)(struct ald_store *st, const char *session, json_t **out);
+    int (*approvals_expire)(struct ald_store *st, const char *session);
+};
+
 struct ald_hooks {
     struct ald_store_hooks store;
+    struct ald_cluster_store_hooks cluster;
     struct ald_px_hooks px;
     struct ald_git_hooks git;
     struct ald_creds_hooks creds;

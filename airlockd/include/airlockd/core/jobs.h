@@ -39,6 +39,14 @@ struct ald_jobs_ops {
     /* The user `user` as the store has them now (admin, quotas) into *out
      * (key_id left empty); AL_ENOTFOUND once they were removed. */
     int (*user_get)(struct ald_store *st, const char *user, struct ald_principal *out);
+    /* Cluster mode (ald_jobstore_claim / _running_on, store_jobs.h): takes
+     * up to `max` queued jobs for `node` in one transaction, keeping each
+     * user's running jobs cluster-wide within `per_user`; *claimed: an
+     * array of {pub, priv}, now `running` and owned by `node`. */
+    int (*claim)(struct ald_jobstore *st, const char *node, unsigned max, unsigned per_user,
+                 json_t **claimed);
+    /* The running jobs `node` owns (NULL: those with no node), as in_state. */
+    int (*running_on)(struct ald_jobstore *st, const char *node, json_t **out);
 };
 
 /* Starts the scheduler (after ald_sessions_start, which re-adopts the

@@ -28,6 +28,7 @@ enum ald_state {
     ALD_DELETED,
     ALD_EXPIRED,
     ALD_FAILED,
+    ALD_LOST, /* its node was marked down (cluster); the row is the cluster's verdict */
 };
 
 #define ALD_STATE_ENDED(s) ((s) >= ALD_DELETED)
@@ -138,6 +139,18 @@ void ald_sessions_stop(struct ald *d);
 int ald_session_create(struct ald *d, const struct ald_principal *who, struct ald_create_req *req,
                        const char *idem_key, const char *body_hash, json_t **out_pub, int *replayed,
                        struct ald_fault *f);
+
+/* ald_session_create() in a cluster (core/cluster.h): with `remote` set the
+ * session may be placed on another node; then it returns ALD_CREATE_REMOTE
+ * with *remote filled and *out_pub = the `placed` row's document, and the
+ * caller forwards the create to remote->address (the api's
+ * ald_forward_start). With `remote` NULL the session is placed on this node
+ * (jobs). On a single machine both behave as ald_session_create(). */
+struct ald_place_out;
+int ald_session_create_ex(struct ald *d, const struct ald_principal *who,
+                          struct ald_create_req *req, const char *idem_key, const char *body_hash,
+                          json_t **out_pub, int *replayed, struct ald_place_out *remote,
+                          struct ald_fault *f);
 
 /* A new session object (state creating, one reference for the live list)
  * and its insertion into the live list (caller holds d->lock). */
