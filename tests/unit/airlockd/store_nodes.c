@@ -19,6 +19,7 @@
 #include "airlockd/adapters/store.h"
 #include "airlockd/adapters/store_jobs.h"
 #include "airlockd/adapters/store_nodes.h"
+#include "airlockd/adapters/webhooks.h"
 
 #include "airlock/error.h"
 
@@ -749,6 +750,302 @@ static void test_sweep_concurrent(void **state)
     ald_store_close(st);
 }
 
+/* ---- jobs: the claim -------------------------------------------------- */
+
+static struct ald_jobstore *open_jobs(void)
+{
+    struct ald_db_cfg cfg = {.driver = ALD_DB_SQLITE, .path = db};
+    if (t_pg()) {
+        cfg.driver = ALD_DB_POSTGRES;
+        cfg.conninfo = t_pg();
+        cfg.pool_size = 2;
+        cfg.statement_timeout_ms = 20000;
+        cfg.connect_timeout_ms = 20000;
+    }
+    struct ald_db *d = NULL;
+    struct ald_jobstore *js = NULL;
+    if (ald_db_open(&d, &cfg) == 0)
+        ald_jobstore_open_db(&js, d);
+    ald_db_unref(d);
+    assert_non_null(js);
+    return js;
+}
+
+static void queue_job(struct ald_jobstore *js, const char *id, const char *user)
+{
+    json_t *pub = json_pack("{s:s, s:s, s:s}", "id", id, "user", user, "state", "queued");
+    json_t *priv = json_pack("{s:s}", "cmd", "true");
+    assert_int_equal(ald_jobstore_put(js, pub, priv), 0);
+    json_decref(pub);
+    json_decref(priv);
+}
+
+/* The running jobs of `user` in the whole table. */
+static long long running_of(const char *user)
+{
+    static const struct ald_sql q = {
+        "SELECT count(*) FROM jobs WHERE state = 'running' AND \"user\" = $1", NULL};
+    return t_count(t_pg() ? NULL : db, &q, user);
+}
+
+static void test_jobs_claim(void **state)
+{
+    (void)state;
+    struct ald_jobstore *js = open_jobs();
+    char id[32];
+    for (int i = 0; i < 5; i++) {
+        snprintf(id, sizeof(id), "j_a%d", i);
+        queue_job(js, id, "a");
+        snprintf(id, sizeof(id), "j_b%d", i);
+        queue_job(js, id, "b");
+    }
+    json_t *got = NULL;
+    assert_int_equal(ald_jobstore_claim(js, "n1", 0, 2, &got), 0);
+    assert_int_equal(json_array_size(got), 0);
+    json_decref(got);
+    /* oldest first: a0 b0 a1 b1, then a and b are at their cap of 2 */
+    assert_int_equal(ald_jobstore_claim(js, "n1", 10, 2, &got), 0);
+    assert_int_equal(json_array_size(got), 4);
+    json_t *p0 = json_object_get(json_array_get(got, 0), "pub");
+    assert_string_equal(json_string_value(json_object_get(p0, "id")), "j_a0");
+    assert_string_equal(json_string_value(json_object_get(p0, "state")), "running");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(json_array_get(got, 0), "priv"), "cmd")),
+        "true");
+    json_decref(got);
+    /* the cap is cluster-wide: another node takes nothing more */
+    assert_int_equal(ald_jobstore_claim(js, "n2", 10, 2, &got), 0);
+    assert_int_equal(json_array_size(got), 0);
+    json_decref(got);
+    assert_int_equal(ald_jobstore_claim(js, "n2", 1, 3, &got), 0);
+    assert_int_equal(json_array_size(got), 1);
+    json_decref(got);
+    json_t *mine = NULL;
+    assert_int_equal(ald_jobstore_running_on(js, "n1", &mine), 0);
+    assert_int_equal(json_array_size(mine), 4);
+    json_decref(mine);
+    assert_int_equal(ald_jobstore_running_on(js, "n2", &mine), 0);
+    assert_int_equal(json_array_size(mine), 1);
+    json_decref(mine);
+    assert_int_equal(ald_jobstore_running_on(js, NULL, &mine), 0);
+    assert_int_equal(json_array_size(mine), 0);
+    json_decref(mine);
+    /* a single machine's running job (no node) */
+    json_t *pub = json_pack("{s:s, s:s, s:s}", "id", "j_local", "user", "c", "state", "running");
+    assert_int_equal(ald_jobstore_put(js, pub, NULL), 0);
+    json_decref(pub);
+    assert_int_equal(ald_jobstore_running_on(js, NULL, &mine), 0);
+    assert_int_equal(json_array_size(mine), 1);
+    json_decref(mine);
+    ald_jobstore_close(js);
+}
+
+struct claimer {
+    const char *node;
+    json_t *ids; /* claimed job ids */
+    int err;
+};
+
+static void *claimer_main(void *arg)
+{
+    struct claimer *c = arg;
+    struct ald_jobstore *js = open_jobs();
+    for (int round = 0; round < 30 && c->err == 0; round++) {
+        json_t *got = NULL, *one;
+        size_t i;
+        c->err = ald_jobstore_claim(js, c->node, 2, 3, &got);
+        json_array_foreach(got, i, one)
+        {
+            json_array_append(c->ids, json_object_get(json_object_get(one, "pub"), "id"));
+        }
+        json_decref(got);
+    }
+    ald_jobstore_close(js);
+    return NULL;
+}
+
+/* Four nodes claim at once: no job is taken twice, and no user ever has
+ * more than 3 running in the cluster. */
+static void test_jobs_claim_concurrent(void **state)
+{
+    (void)state;
+    struct ald_jobstore *js = open_jobs();
+    const char *users[] = {"a", "b", "c", "d"};
+    char id[32];
+    for (int i = 0; i < 10; i++)
+        for (int u = 0; u < 4; u++) {
+            snprintf(id, sizeof(id), "j_%s%d", users[u], i);
+            queue_job(js, id, users[u]);
+        }
+    struct claimer c[4] = {{.node = "n1"}, {.node = "n2"}, {.node = "n3"}, {.node = "n4"}};
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++) {
+        c[i].ids = json_array();
+        assert_int_equal(pthread_create(&th[i], NULL, claimer_main, &c[i]), 0);
+    }
+    json_t *seen = json_object();
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(c[i].err, 0);
+        size_t k;
+        json_t *v;
+        json_array_foreach(c[i].ids, k, v)
+        {
+            assert_null(json_object_get(seen, json_string_value(v))); /* never twice */
+            json_object_set_new(seen, json_string_value(v), json_true());
+        }
+        json_decref(c[i].ids);
+    }
+    assert_int_equal(json_object_size(seen), 4 * 3);
+    json_decref(seen);
+    for (int u = 0; u < 4; u++)
+        assert_int_equal(running_of(users[u]), 3);
+    ald_jobstore_close(js);
+}
+
+/* ---- webhooks: the lease ---------------------------------------------- */
+
+static struct ald_whstore *open_wh(void)
+{
+    struct ald_db_cfg cfg = {.driver = ALD_DB_SQLITE, .path = db};
+    if (t_pg()) {
+        cfg.driver = ALD_DB_POSTGRES;
+        cfg.conninfo = t_pg();
+        cfg.pool_size = 2;
+        cfg.statement_timeout_ms = 20000;
+        cfg.connect_timeout_ms = 20000;
+    }
+    struct ald_db *d = NULL;
+    struct ald_whstore *wh = NULL;
+    if (ald_db_open(&d, &cfg) == 0)
+        ald_whstore_open_db(&wh, d);
+    ald_db_unref(d);
+    assert_non_null(wh);
+    return wh;
+}
+
+static void add_delivery(struct ald_whstore *wh, int i, uint64_t created_ms)
+{
+    char id[32];
+    snprintf(id, sizeof(id), "d_%020d", i);
+    struct ald_webhook_item it = {.id = id,
+                                  .user = "alice",
+                                  .subject = "s_1",
+                                  .event = "session.ended",
+                                  .url = "https://example.com/hook",
+                                  .body = "{}",
+                                  .body_len = 2,
+                                  .created_ms = created_ms};
+    assert_int_equal(ald_whstore_insert(wh, &it, "alks1.SEALED"), 0);
+}
+
+static void test_webhook_lease(void **state)
+{
+    (void)state;
+    struct ald_whstore *wh = open_wh();
+    add_delivery(wh, 1, 1000);
+    add_delivery(wh, 2, 2000);
+    add_delivery(wh, 3, 4102444800000ULL); /* due in 2100 */
+    json_t *r1 = NULL, *r2 = NULL, *r3 = NULL;
+    assert_int_equal(ald_whstore_claim(wh, "n1", 60000, &r1), 0);
+    assert_int_equal(ald_whstore_claim(wh, "n2", 60000, &r2), 0);
+    assert_int_equal(ald_whstore_claim(wh, "n2", 60000, &r3), 0);
+    assert_non_null(r1);
+    assert_non_null(r2);
+    assert_null(r3); /* the rest is leased or not due */
+    assert_string_equal(json_string_value(json_object_get(r1, "id")), "d_00000000000000000001");
+    assert_string_equal(json_string_value(json_object_get(r2, "id")), "d_00000000000000000002");
+    assert_string_equal(json_string_value(json_object_get(r1, "secret")), "alks1.SEALED");
+    assert_true(json_integer_value(json_object_get(r1, "lease_until")) > 1700000000000LL);
+    /* n2's lease runs out (n2 died): n1 claims it again, n2's late attempt
+     * is refused, n1's recorded */
+    struct ald_db *d = t_db(t_pg() ? NULL : db);
+    assert_int_equal(ald_db_script(d, "UPDATE webhook_deliveries SET lease_until = lease_until"
+                                      " - 120000 WHERE id = 'd_00000000000000000002'"),
+                     0);
+    ald_db_unref(d);
+    json_t *again = NULL;
+    assert_int_equal(ald_whstore_claim(wh, "n1", 60000, &again), 0);
+    assert_non_null(again);
+    assert_string_equal(json_string_value(json_object_get(again, "id")), "d_00000000000000000002");
+    assert_int_equal(ald_whstore_attempt_leased(wh, "n2", "d_00000000000000000002", 200, "",
+                                                "delivered", 0, 5000),
+                     AL_ESTALE);
+    assert_int_equal(ald_whstore_attempt_leased(wh, "n1", "d_00000000000000000002", 500, "boom",
+                                                "pending", 3000, 0),
+                     0);
+    /* the attempt dropped the lease: due again (next_ms 3000), claimable */
+    json_t *after = NULL;
+    assert_int_equal(ald_whstore_claim(wh, "n2", 60000, &after), 0);
+    assert_non_null(after);
+    assert_int_equal(json_integer_value(json_object_get(after, "attempts")), 1);
+    /* one machine's attempt works as before, and drops a lease too */
+    assert_int_equal(
+        ald_whstore_attempt(wh, "d_00000000000000000002", 200, "", "delivered", 0, 6000), 0);
+    assert_int_equal(ald_whstore_attempt(wh, "d_nope", 200, "", "delivered", 0, 6000),
+                     AL_ENOTFOUND);
+    json_decref(r1);
+    json_decref(r2);
+    json_decref(again);
+    json_decref(after);
+    ald_whstore_close(wh);
+}
+
+struct leaser {
+    const char *node;
+    json_t *ids;
+    int err;
+};
+
+static void *leaser_main(void *arg)
+{
+    struct leaser *l = arg;
+    struct ald_whstore *wh = open_wh();
+    for (int misses = 0; misses < 3 && l->err == 0;) {
+        json_t *row = NULL;
+        l->err = ald_whstore_claim(wh, l->node, 600000, &row);
+        if (row)
+            json_array_append(l->ids, json_object_get(row, "id"));
+        else
+            misses++;
+        json_decref(row);
+    }
+    ald_whstore_close(wh);
+    return NULL;
+}
+
+/* Four senders at once: every due delivery is leased exactly once. */
+static void test_webhook_lease_concurrent(void **state)
+{
+    (void)state;
+    struct ald_whstore *wh = open_wh();
+    enum { N = 60 };
+    for (int i = 0; i < N; i++)
+        add_delivery(wh, i, 1000 + (uint64_t)i);
+    struct leaser l[4] = {{.node = "n1"}, {.node = "n2"}, {.node = "n3"}, {.node = "n4"}};
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++) {
+        l[i].ids = json_array();
+        assert_int_equal(pthread_create(&th[i], NULL, leaser_main, &l[i]), 0);
+    }
+    json_t *seen = json_object();
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(l[i].err, 0);
+        size_t k;
+        json_t *v;
+        json_array_foreach(l[i].ids, k, v)
+        {
+            assert_null(json_object_get(seen, json_string_value(v))); /* never twice */
+            json_object_set_new(seen, json_string_value(v), json_true());
+        }
+        json_decref(l[i].ids);
+    }
+    assert_int_equal(json_object_size(seen), N);
+    json_decref(seen);
+    ald_whstore_close(wh);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -761,6 +1058,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_fenced_put, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sweep, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sweep_concurrent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_jobs_claim, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_jobs_claim_concurrent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_webhook_lease, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_webhook_lease_concurrent, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
