@@ -39,10 +39,13 @@ static const struct ald_sql jq_in_state = {
  * claimers hold are skipped (PostgreSQL; SQLite's BEGIN IMMEDIATE lets one
  * claimer in at a time); a user's running count is read under that user's
  * advisory lock, so two claimers never both take a user's last slot. */
-static const struct ald_sql jq_claimable = {
-    "SELECT id, \"user\", pub, priv FROM jobs WHERE state = 'queued' ORDER BY seq LIMIT $1",
-    "SELECT id, \"user\", pub, priv FROM jobs WHERE state = 'queued' ORDER BY seq LIMIT $1"
-    " FOR UPDATE SKIP LOCKED"};
+/* $1 how many $2 per_user: the queued jobs of users below the cap (read
+ * without the users' locks, so only a filter: claim_users counts again) */
+#define CLAIMABLE                                                                                  \
+    "SELECT id, \"user\", pub, priv FROM jobs WHERE state = 'queued' AND \"user\" NOT IN"          \
+    " (SELECT \"user\" FROM jobs WHERE state = 'running' GROUP BY \"user\""                        \
+    " HAVING count(*) >= $2) ORDER BY seq LIMIT $1"
+static const struct ald_sql jq_claimable = {CLAIMABLE, CLAIMABLE " FOR UPDATE SKIP LOCKED"};
 static const struct ald_sql jq_user_lock = {"SELECT $1", "SELECT pg_advisory_xact_lock($1)"};
 static const struct ald_sql jq_running_of = {
     "SELECT count(*) FROM jobs WHERE state = 'running' AND \"user\" = $1", NULL};
@@ -297,8 +300,8 @@ int ald_jobstore_claim(struct ald_jobstore *st, const char *node, unsigned max, 
     int err = out && running ? 0 : AL_ENOMEM;
     if (err == 0 && max > 0 && (err = ald_db_acquire(st->db, &c)) == 0 &&
         (err = ald_db_begin(c)) == 0) {
-        struct ald_db_arg a[] = {ALD_DB_INT((int64_t)max * 4)};
-        err = ald_db_exec(c, &jq_claimable, a, 1, &cand);
+        struct ald_db_arg a[] = {ALD_DB_INT((int64_t)max * 4), ALD_DB_INT(per_user)};
+        err = ald_db_exec(c, &jq_claimable, a, 2, &cand);
         if (err == 0)
             err = claim_users(c, &cand, running);
         for (int i = 0; err == 0 && i < cand.n && json_array_size(out) < max; i++) {

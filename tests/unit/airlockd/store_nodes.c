@@ -842,6 +842,7 @@ static void test_jobs_claim(void **state)
 
 struct claimer {
     const char *node;
+    unsigned cap;
     json_t *ids; /* claimed job ids */
     int err;
 };
@@ -850,10 +851,11 @@ static void *claimer_main(void *arg)
 {
     struct claimer *c = arg;
     struct ald_jobstore *js = open_jobs();
-    for (int round = 0; round < 30 && c->err == 0; round++) {
+    for (int misses = 0; misses < 5 && c->err == 0;) {
         json_t *got = NULL, *one;
         size_t i;
-        c->err = ald_jobstore_claim(js, c->node, 2, 3, &got);
+        c->err = ald_jobstore_claim(js, c->node, 1, c->cap, &got);
+        misses = json_array_size(got) ? 0 : misses + 1;
         json_array_foreach(got, i, one)
         {
             json_array_append(c->ids, json_object_get(json_object_get(one, "pub"), "id"));
@@ -864,27 +866,31 @@ static void *claimer_main(void *arg)
     return NULL;
 }
 
-/* Four nodes claim at once: no job is taken twice, and no user ever has
- * more than 3 running in the cluster. */
-static void test_jobs_claim_concurrent(void **state)
+/* Eight nodes claim at once, one job per claim, `jobs` jobs of each of
+ * `users` users queued one user after another (so that claimers meet on
+ * the same users): no job is taken twice, and every user ends with
+ * min(cap, jobs) running in the cluster, never more. */
+static void claim_race(int users, int jobs, unsigned cap)
 {
-    (void)state;
+    enum { CLAIMERS = 8 };
     struct ald_jobstore *js = open_jobs();
-    const char *users[] = {"a", "b", "c", "d"};
-    char id[32];
-    for (int i = 0; i < 10; i++)
-        for (int u = 0; u < 4; u++) {
-            snprintf(id, sizeof(id), "j_%s%d", users[u], i);
-            queue_job(js, id, users[u]);
+    char id[32], user[16];
+    for (int u = 0; u < users; u++)
+        for (int i = 0; i < jobs; i++) {
+            snprintf(id, sizeof(id), "j_%d_%d", u, i);
+            snprintf(user, sizeof(user), "u%d", u);
+            queue_job(js, id, user);
         }
-    struct claimer c[4] = {{.node = "n1"}, {.node = "n2"}, {.node = "n3"}, {.node = "n4"}};
-    pthread_t th[4];
-    for (int i = 0; i < 4; i++) {
-        c[i].ids = json_array();
+    struct claimer c[CLAIMERS];
+    pthread_t th[CLAIMERS];
+    char nodes[CLAIMERS][8];
+    for (int i = 0; i < CLAIMERS; i++) {
+        snprintf(nodes[i], sizeof(nodes[i]), "n%d", i);
+        c[i] = (struct claimer){.node = nodes[i], .cap = cap, .ids = json_array()};
         assert_int_equal(pthread_create(&th[i], NULL, claimer_main, &c[i]), 0);
     }
     json_t *seen = json_object();
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < CLAIMERS; i++) {
         pthread_join(th[i], NULL);
         assert_int_equal(c[i].err, 0);
         size_t k;
@@ -896,11 +902,26 @@ static void test_jobs_claim_concurrent(void **state)
         }
         json_decref(c[i].ids);
     }
-    assert_int_equal(json_object_size(seen), 4 * 3);
+    long long each = (long long)cap < jobs ? (long long)cap : jobs;
+    for (int u = 0; u < users; u++) {
+        snprintf(user, sizeof(user), "u%d", u);
+        assert_int_equal(running_of(user), each);
+    }
+    assert_int_equal(json_object_size(seen), users * each);
     json_decref(seen);
-    for (int u = 0; u < 4; u++)
-        assert_int_equal(running_of(users[u]), 3);
     ald_jobstore_close(js);
+}
+
+static void test_jobs_claim_cap_concurrent(void **state)
+{
+    (void)state;
+    claim_race(40, 3, 1);
+}
+
+static void test_jobs_claim_once_concurrent(void **state)
+{
+    (void)state;
+    claim_race(3, 40, 1000);
 }
 
 /* ---- webhooks: the lease ---------------------------------------------- */
@@ -1059,7 +1080,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sweep, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sweep_concurrent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_jobs_claim, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_jobs_claim_concurrent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_jobs_claim_cap_concurrent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_jobs_claim_once_concurrent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_webhook_lease, setup, teardown),
         cmocka_unit_test_setup_teardown(test_webhook_lease_concurrent, setup, teardown),
     };
