@@ -108,13 +108,9 @@ static const char *hdr_cb(void *cls, const char *name)
     return ald_req_header(cls, name);
 }
 
-/* 1 when the cached node list names `node` up or draining, or when there
- * is no list yet (the heartbeat thread has not read it). */
-static int node_known(struct ald *d, const char *node)
+/* 1 when the node list `nodes` names `node` up or draining. */
+static int node_up_in(json_t *nodes, const char *node)
 {
-    json_t *nodes = ald_cluster_nodes_cached(d);
-    if (!nodes)
-        return 1;
     int ok = 0;
     size_t i;
     json_t *n;
@@ -126,6 +122,20 @@ static int node_known(struct ald *d, const char *node)
             (strcmp(st, "up") == 0 || strcmp(st, "draining") == 0))
             ok = 1;
     }
+    return ok;
+}
+
+/* 1 when `node` is a node row in state up or draining: the heartbeat
+ * thread's cached list, else (a node that joined since it was read) the
+ * store's. */
+static int node_known(struct ald *d, const char *node)
+{
+    json_t *nodes = ald_cluster_nodes_cached(d);
+    int ok = nodes && node_up_in(nodes, node);
+    json_decref(nodes);
+    nodes = NULL;
+    if (!ok && ald_store_node_list(d->st, &nodes) == 0)
+        ok = node_up_in(nodes, node);
     json_decref(nodes);
     return ok;
 }

@@ -359,9 +359,11 @@ static enum MHD_Result events_fanin(struct ald_req *r, const char *self)
         if (after == 0)
             after = 1;
     }
-    json_t *nodes = ald_cluster_nodes_cached(d);
-    if (!nodes && ald_store_node_list(d->st, &nodes) < 0)
-        nodes = NULL;
+    /* the store's list (the heartbeat's cached one may predate a node that
+     * joined since); the cached one while the store is down */
+    json_t *nodes = NULL;
+    if (ald_store_node_list(d->st, &nodes) < 0)
+        nodes = ald_cluster_nodes_cached(d);
     struct fanin *f = calloc(1, sizeof(*f));
     if (!f) {
         json_decref(nodes);
