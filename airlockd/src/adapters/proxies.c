@@ -12,8 +12,10 @@
 #include "airlockd/adapters/proxies.h"
 
 #include "airlockd/adapters/store.h"
+#include "airlockd/adapters/store_nodes.h"
 #include "airlockd/core/approval.h"
 
+#include "airlockd/core/cluster.h"
 #include "airlockd/core/daemon.h"
 #include "airlockd/core/session.h"
 #include "airlockd/core/util.h"
@@ -247,7 +249,10 @@ static void revocations_send(struct ald *d, struct ald_proxy *p)
 {
     json_t *ids = NULL;
     size_t n = 0;
-    if (ald_store_session_revoked(d->st, (int64_t)time(NULL) - CREDS_CLOCK_SKEW, &ids) < 0) {
+    /* in cluster mode only this node's: the other nodes' tokens were
+     * issued by, and are revoked at, their own gitproxies */
+    if (ald_store_session_revoked_on(d->st, ald_cluster_self(d),
+                                     (int64_t)time(NULL) - CREDS_CLOCK_SKEW, &ids) < 0) {
         al_log(AL_LOG_ERROR, "%s: cannot list the revoked sessions: %s", p->name, al_error_last());
         ids = json_array();
     }
