@@ -135,7 +135,9 @@ void ald_sessions_stop(struct ald *d);
 
 /* Creates a session for `who` (blocking until it is ready or failed).
  * Takes req->policy for the sandbox (left initialised and empty); the
- * caller still frees `req`. *out_pub: the session object (new reference). */
+ * caller still frees `req`. *out_pub: the session object (new reference).
+ * In a cluster the session is placed on this node (the user's quota and
+ * the node's capacity checked cluster-wide; 503 when this node is full). */
 int ald_session_create(struct ald *d, const struct ald_principal *who, struct ald_create_req *req,
                        const char *idem_key, const char *body_hash, json_t **out_pub, int *replayed,
                        struct ald_fault *f);
