@@ -38,7 +38,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cluster import (SKIP, Cluster, check, load_settings, run_cluster_case,  # noqa: E402
                      wait_until)
-from harness import sse_events, sha256, thread  # noqa: E402
+from harness import leftovers, sse_events, sha256, thread  # noqa: E402
 
 HEARTBEAT_MS = 500
 DOWN_AFTER_MS = 3000
@@ -135,7 +135,6 @@ def spread_forward(cl):
 
     # a file of 5 MiB: PUT through n1, GET through n2, same SHA-256
     blob = os.urandom(5 * 1024 * 1024)
-    n1.config["max_upload_bytes"] = 8 << 20  # (documentation only: set at start below)
     r = n1.request("PUT", f"/v1/sessions/{remote}/files/big.bin", raw=blob,
                    ctype="application/octet-stream", timeout=120)
     check(r.status in (200, 201, 204), "file PUT of 5 MiB through n1", r)
@@ -150,8 +149,9 @@ def spread_forward(cl):
     try:
         check(resp.status == 200, "events through n2", resp.status)
         n1.run(remote, "true")
-        evs = sse_events(resp, until=lambda e: e["event"] == "exec", deadline=30)
-        check(any(e["event"] == "exec" for e in evs), "SSE through n2 sees the exec", evs)
+        evs = sse_events(resp, until=lambda e: e["event"] == "process_exit", deadline=30)
+        check(evs[-1]["data"].get("session") == remote,
+              "SSE through n2 sees the process_exit of an exec run through n1", evs)
     finally:
         c.close()
 
@@ -161,25 +161,21 @@ def spread_forward(cl):
     # an exec approval (regular mode) decided through n2
     approval_through(cl, n1, n2)
 
-    # a git push from a session on each node
-    for n in cl.nodes:
-        sid = n.create(repo="https://git.test/o/r.git")
-        owner = node_of(cl, sid)
-        push_from(cl.node(owner), sid)
-        # and through a node that does not hold it
-        other = cl.nodes[(int(owner[1:])) % 3]
+    # a git push from a session on each node (placement picks the node:
+    # create until each holds a session on the repository)
+    on = {}
+    for k in range(9):
+        if len(on) == 3:
+            break
+        sid = cl.nodes[k % 3].create(repo="https://git.test/o/r.git")
+        on.setdefault(node_of(cl, sid), sid)
+    check(len(on) == 3, "sessions on the repository on every node", on)
+    for nid, sid in sorted(on.items()):
+        push_from(cl.node(nid), sid)
+        # and its repository through a node that does not hold it
+        other = cl.nodes[int(nid[1:]) % 3]
         out = other.run(sid, "git log -1 --format=%s")
         check(out == b"agent\n", "the session's repository through another node", out)
-    pushers = {node_of(cl, s) for s in cl.sessions if s}
-    check(pushers >= {"n1", "n2", "n3"}, "sessions on every node", pushers)
-    # make sure each node pushed at least once: one push per node's session
-    for nid in ("n1", "n2", "n3"):
-        mine = [s for s in cl.sessions if s and node_of(cl, s) == nid and
-                upstream_ref(f"refs/heads/airlock/{s}")]
-        if not mine:
-            sid = cl.node(nid).create(repo="https://git.test/o/r.git")
-            check(node_of(cl, sid) == nid or True, "")
-            push_from(cl.node(node_of(cl, sid)), sid)
 
     # the node listener: a good signature is accepted; a bad one, a replay
     # and a skewed time answer 401
@@ -217,7 +213,7 @@ def spread_forward(cl):
         seen = {}
 
         def got_both(e):
-            if e["event"] == "exec":
+            if e["event"] == "process_exit":
                 s = e["data"].get("session")
                 seen[s] = seen.get(s, 0) + 1
             return all(seen.get(s) for s in marks)
@@ -233,48 +229,294 @@ def spread_forward(cl):
         c.close()
 
 
-def tty_echo(n, sid):
-    """Starts a shell with a tty through `n` and talks to it over the
-    WebSocket through `n`; checks the echo."""
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
-                                    "integration", "airlockd"))
+def ws_attach(n, sid, pid, key="alice"):
+    """wsclient.WS to node `n` (wsclient connects to 127.0.0.1: its socket
+    module is swapped for one that connects to the node's address)."""
+    import types
     import wsclient
-    r = n.post(f"/v1/sessions/{sid}/exec", {"cmd": ["/bin/sh"], "tty": True,
-                                             "background": True})
-    check(r.status == 202, "a background exec with a tty through n1", r)
-    pid = r.json["id"]
-    ws = wsclient.connect(n.addr, n.port, f"/v1/sessions/{sid}/processes/{pid}/tty",
-                          n.keys["alice"]) if hasattr(wsclient, "connect") else None
-    check(ws is not None, "wsclient.connect exists")
+    real = wsclient.socket
+    shim = types.SimpleNamespace(**{k: getattr(real, k) for k in dir(real)
+                                    if not k.startswith("__")})
+    shim.create_connection = lambda a, timeout=None: real.create_connection((n.addr, a[1]),
+                                                                           timeout=timeout)
+    wsclient.socket = shim
     try:
-        ws.send_text("echo tty-$((6*7))\n") if hasattr(ws, "send_text") else ws.send(
-            b"echo tty-$((6*7))\n")
-        got = b""
-        end = time.monotonic() + 30
-        while b"tty-42" not in got and time.monotonic() < end:
-            got += ws.recv_data(timeout=5) if hasattr(ws, "recv_data") else ws.recv()
-        check(b"tty-42" in got, "the tty echoes through the forwarding node", got[-300:])
+        return wsclient.WS(n.port, f"/v1/sessions/{sid}/processes/{pid}/tty",
+                           auth=n.keys[key])
     finally:
-        ws.close()
+        wsclient.socket = real
+
+
+def tty_echo(n, sid):
+    """A shell on a terminal, started and attached through `n` (not the
+    holder): the WebSocket echoes; the exit comes in the last frames."""
+    r = n.post(f"/v1/sessions/{sid}/exec", {"argv": ["sh"], "tty": {"rows": 24, "cols": 80},
+                                             "background": True, "env": {"TERM": "xterm"}})
+    check(r.status == 202, "exec with a tty through another node answers 202", r)
+    w = ws_attach(n, sid, r.json["id"])
+    try:
+        w.sock.settimeout(30)
+        w.send_bytes(b"echo M$((40+2))\r")
+        out = w.read_until(b"M42")
+        check(b"M42" in out, "the tty echoes through the forwarding node", out[-300:])
+        w.send_bytes(b"exit 3\r")
+        out, ex, closed = w.read_to_close()
+        check(ex and ex.get("code") == 3, "the exit frame through the forwarding node", ex)
+    finally:
+        w.close()
 
 
 def approval_through(cl, n1, n2):
-    """A session of another node with exec approvals (regular mode): the
-    exec waits; the approval is listed and approved through n2."""
-    # pick a node that holds neither... create through n1 until it lands off n2
-    sid = n1.create(settings={"approvals": {"exec": "regular"}}) \
-        if False else n1.create(approvalMode="regular")
-    h = thread(lambda: n1.exec(sid, shell="echo approved-ran"))
-    ap = wait_until(30, lambda: (lambda r: r.json.get("approvals") if r.status == 200 else None)(
-        n2.get(f"/v1/sessions/{sid}/approvals?state=pending")), "the pending approval via n2")
-    check(len(ap) >= 1, "one pending approval", ap)
-    r = n2.post(f"/v1/sessions/{sid}/approvals/{ap[0]['id']}", {"decision": "approve"})
-    check(r.status == 200, "approved through n2", r)
+    """A session in mode regular held by a node other than n1 and n2... or
+    any: the exec is sent through n1, the approval listed and allowed
+    through n2 (neither of which needs to hold it)."""
+    sid = n1.create(mode="regular")
+    P = f"/v1/sessions/{sid}"
+
+    def pending():
+        r = n2.get(P + "/approvals")
+        return r.status == 200 and [x for x in r.json["approvals"] if x["state"] == "pending"]
+    h = thread(lambda: n1.exec(sid, argv=["echo", "allowed"]))
+    a = wait_until(30, pending, "a pending approval listed through n2")[0]
+    r = n2.post(P + f"/approvals/{a['id']}", {"decision": "allow"})
+    check(r.status == 200 and r.json.get("state") == "allowed", "allowed through n2", r)
     st, out, err, ex, _ = h.result(60)
-    check(st == 200 and out == b"approved-ran\n", "the exec ran once approved", (st, out, ex))
+    check(st == 200 and out == b"allowed\n", "the exec through n1 ran once allowed through n2",
+          (st, out, ex))
+    rows = cl.psql(f"SELECT state FROM approvals WHERE session = '{sid}'")
+    check(rows == [["allowed"]], "the approval's row in the database", rows)
 
 
-CASES = {"plumbing": (plumbing, False), "spread_forward": (spread_forward, True)}
+# ---- failure ------------------------------------------------------------------
+
+def rows_of(cl, nid):
+    """{session id: (state, end_reason)} of node `nid`'s rows."""
+    rows = cl.psql("SELECT id, state, coalesce(pub::json->>'end_reason', '') FROM sessions"
+                   f" WHERE node = '{nid}'") or []
+    return {r[0]: (r[1], r[2]) for r in rows if len(r) == 3}
+
+
+def node_states(cl):
+    return {r[0]: r[1] for r in (cl.psql("SELECT id, state FROM nodes") or []) if len(r) == 2}
+
+
+def spread_until(cl, want, via, most=16):
+    """Creates through `via` until every node in `want` ({node: count})
+    holds that many; returns {node: [ids]}."""
+    held = {}
+    for _ in range(most):
+        if all(len(held.get(n, [])) >= k for n, k in want.items()):
+            break
+        sid = via.create()
+        held.setdefault(node_of(cl, sid), []).append(sid)
+    check(all(len(held.get(n, [])) >= k for n, k in want.items()),
+          f"creates reached {want}", held)
+    return held
+
+
+class Poller:
+    """Asks each of `nodes` for GET /v1/sessions every 100 ms in a thread;
+    `bad` collects every answer that is not 2xx (and every error)."""
+
+    def __init__(self, nodes):
+        self.nodes = nodes
+        self.bad = []
+        self.n = 0
+        self.stop_ev = threading.Event()
+        self.t = threading.Thread(target=self.run, daemon=True)
+        self.t.start()
+
+    def run(self):
+        while not self.stop_ev.is_set():
+            for n in self.nodes:
+                try:
+                    r = n.get("/v1/sessions", timeout=15)
+                    if not 200 <= r.status < 300:
+                        self.bad.append((n.node_id, r.status, r.body[:200]))
+                except OSError as e:
+                    self.bad.append((n.node_id, repr(e)))
+                self.n += 1
+            time.sleep(0.1)
+
+    def stop(self):
+        self.stop_ev.set()
+        self.t.join(30)
+        return self.bad
+
+
+def unavailable(r, what):
+    check(r.status == 503, f"{what}: 503 while the database is down", r)
+    e = r.json.get("error", {})
+    check(e.get("code") == "unavailable", f"{what}: error code unavailable", r)
+    check("database" in e.get("message", "") and len(e["message"]) > len("database"),
+          f"{what}: the message gives the database's reason", r)
+
+
+def failure(cl):
+    n1, n2, n3 = cl.nodes
+    held = spread_until(cl, {"n1": 1, "n2": 2, "n3": 2}, n1)
+    lost_ids = held["n2"]
+    # a subscriber on n1 to every event of alice's sessions (fan-in)
+    c, resp = n1.stream("GET", "/v1/events")
+    check(resp.status == 200, "/v1/events on n1", resp.status)
+    poll = Poller([n1, n3])
+    time.sleep(0.5)
+
+    # kill -9 of n2: its sessions are lost within the configured time
+    t0 = time.monotonic()
+    n2.kill9()
+
+    def all_lost():
+        rows = rows_of(cl, "n2")
+        return all(rows.get(s, ("",))[0] == "lost" for s in lost_ids) and rows
+    rows = wait_until(30, all_lost, "n2's sessions marked lost")
+    took = time.monotonic() - t0
+    print(f"n2 killed: its {len(lost_ids)} sessions lost after {took:.2f} s "
+          f"(deadline {LOST_DEADLINE_S:.1f} s)", flush=True)
+    check(took <= LOST_DEADLINE_S, f"lost within down_after + heartbeat + 1 s slack "
+          f"({LOST_DEADLINE_S:.1f} s)", took)
+    for sid in lost_ids:
+        check(rows[sid][1].startswith("node-down: n2"), "the reason is node-down: n2...",
+              rows[sid])
+        s = n1.session(sid)
+        check(s["state"] == "lost" and s.get("end_reason", "").startswith("node-down: n2"),
+              "GET through n1 shows it lost with the reason", s)
+    check(node_states(cl).get("n2") == "down", "n2 is down", node_states(cl))
+    try:
+        evs = sse_events(resp, until=lambda e: e["event"] == "state" and
+                         e["data"].get("state") == "lost" and
+                         e["data"].get("session") == lost_ids[0], deadline=30)
+        check(evs, "the subscriber on n1 hears the lost state")
+    finally:
+        c.close()
+    # a request for a lost session through another node: 409, not a hang
+    r = n1.post(f"/v1/sessions/{lost_ids[0]}/exec", {"shell": "true"})
+    check(r.status == 409, "exec on a lost session answers 409", r)
+    # creates go to the others
+    for _ in range(4):
+        sid = n1.create()
+        check(node_of(cl, sid) in ("n1", "n3"), "a create after n2's death avoids n2", sid)
+    bad = poll.stop()
+    print(f"API poller: {poll.n} requests to n1 and n3, {len(bad)} not 2xx", flush=True)
+    check(not bad, "n1 and n3 answered every request while n2 died", bad[:10])
+
+    # kill -9 of n3 and a restart before down_after: it re-adopts its sessions
+    keep = held["n3"]
+    t0 = time.monotonic()
+    n3.kill9()
+    n3.start()
+    back = time.monotonic() - t0
+    print(f"n3 killed and restarted in {back:.2f} s (down_after {DOWN_AFTER_MS / 1000} s)",
+          flush=True)
+    for sid in keep:
+        wait_until(30, lambda: n1.session(sid)["state"] == "ready", "n3's session ready")
+        check(n1.run(sid, "echo readopted") == b"readopted\n",
+              "exec through n1 on a session re-adopted by n3")
+    check(node_states(cl).get("n3") == "up", "n3 is up", node_states(cl))
+
+    # n2 back: it ends its lost sandboxes and leaves nothing of them
+    n2.start()
+    left = leftovers(lost_ids, n2.state, wait=30)
+    check(not left, "the restarted n2 ended its lost sessions' sandboxes", left)
+    for sid in lost_ids:
+        check(n1.session(sid)["state"] == "lost", "and they stay lost")
+    wait_until(30, lambda: node_states(cl).get("n2") == "up", "n2 up again")
+
+    # PostgreSQL stopped for 10 s
+    sid = keep[0]
+    h = thread(lambda: n3.exec(sid, shell=f"for i in $(seq 1 {OUTAGE_S + 4}); do sleep 1; done;"
+                               " echo through"))
+    time.sleep(1)
+    pg_ctl("stop")
+    k = 0
+    try:
+        end = time.monotonic() + OUTAGE_S
+        while time.monotonic() < end:
+            for n in cl.nodes:
+                unavailable(n.get(f"/v1/sessions/{sid}", timeout=15), f"GET session on {n.node_id}")
+                unavailable(n.post("/v1/sessions", {}, timeout=15), f"POST sessions on {n.node_id}")
+                k += 2
+            time.sleep(0.3)
+    finally:
+        pg_ctl("start")
+    print(f"{k} requests answered 503 during the outage", flush=True)
+    for n in cl.nodes:
+        wait_until(60, lambda: n.get(f"/v1/sessions/{sid}", timeout=15).status == 200,
+                   f"{n.node_id} answers 200 again once PostgreSQL is back")
+    st, out, err, ex, _ = h.result(120)
+    check(st == 200 and out == b"through\n" and ex.get("code") == 0,
+          "the command run across the outage finished undisturbed", (st, out, err, ex))
+    # no node is marked down by the outage: watch for two down_after periods
+    end = time.monotonic() + 2 * DOWN_AFTER_MS / 1000
+    while time.monotonic() < end:
+        ns = node_states(cl)
+        check(ns and all(v == "up" for v in ns.values()), "no node marked down after the outage",
+              ns)
+        time.sleep(0.2)
+    for sid in keep + held["n1"]:
+        check(n2.session(sid)["state"] == "ready", "sessions of n1 and n3 still ready", sid)
+    check(n2.run(keep[0], "echo after") == b"after\n", "exec through n2 after the outage")
+    sid = n2.create()
+    check(n2.run(sid, "echo new") == b"new\n", "a new session after the outage")
+
+
+def pg_ctl(what):
+    subprocess.run(os.environ["AIRLOCK_TEST_PG_CTL"].split() + [what], check=True, timeout=60)
+
+
+# ---- drain ---------------------------------------------------------------------
+
+def drain(cl):
+    n1, n2, n3 = cl.nodes
+    held = spread_until(cl, {"n1": 2, "n2": 1, "n3": 1}, n2)
+    rc, out, err = n1.admin_run("node", "ls")
+    check(rc == 0, "node ls", (rc, out, err))
+    print(out, flush=True)
+    lines = {ln.split()[0]: ln.split() for ln in out.splitlines()[1:] if ln.strip()}
+    for nid, cap in (("n1", 4), ("n2", 8), ("n3", 12)):
+        check(nid in lines and lines[nid][1] == "up", f"node ls: {nid} up", out)
+        check(lines[nid][2] == f"{len(held.get(nid, []))}/{cap}",
+              f"node ls: {nid}'s sessions/capacity", out)
+        check("ago" in " ".join(lines[nid]), f"node ls: {nid}'s heartbeat age", out)
+
+    p = subprocess.Popen([n1.binary, "admin", "--config", n1.conf_path, "node", "drain", "n1",
+                          "--wait", "--timeout", "60"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    try:
+        wait_until(30, lambda: node_states(cl).get("n1") == "draining", "n1 draining")
+        hz = n1.get("/healthz", key=None)
+        check(hz.status == 200 and hz.json.get("node") == "draining",
+              "/healthz of n1 says draining", hz)
+        for n in (n1, n2, n1, n2, n3, n1):
+            sid = n.create()
+            check(node_of(cl, sid) in ("n2", "n3"), "creates avoid the draining n1", sid)
+        check(p.poll() is None, "drain --wait waits while n1 holds sessions")
+        # n1's sessions keep working while it drains
+        check(n3.run(held["n1"][0], "echo draining") == b"draining\n",
+              "a session of the draining n1 works (through n3)")
+        for sid in held["n1"]:
+            r = n3.delete(f"/v1/sessions/{sid}")
+            check(r.status == 200, "delete n1's session through n3", r)
+        out, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.communicate()
+    print(out, err, flush=True)
+    check(p.returncode == 0, "drain --wait exits 0 once n1 is empty", (p.returncode, out, err))
+    check("n1: 0 sessions left" in out, "drain --wait says n1: 0 sessions left", out)
+    rc, out, err = n1.admin_run("node", "ls")
+    check(rc == 0 and "draining" in out, "node ls shows n1 draining", (out, err))
+    rc, out, err = n1.admin_run("node", "undrain", "n1")
+    check(rc == 0, "undrain", (rc, out, err))
+    check(node_states(cl).get("n1") == "up", "n1 up again", node_states(cl))
+    # the emptiest node by capacity is n1 now: the next create lands there
+    sid = n2.create()
+    check(node_of(cl, sid) == "n1", "a create lands on the undrained n1", sid)
+
+
+CASES = {"plumbing": (plumbing, False), "spread_forward": (spread_forward, True),
+         "failure": (failure, True), "drain": (drain, True)}
 
 
 def main():
