@@ -4,6 +4,7 @@
 #include "airlockd/adapters/store.h"
 
 #include "airlockd/adapters/db.h"
+#include "airlockd/adapters/store_nodes.h"
 #include "airlockd/core/config.h"
 #include "airlockd/core/util.h"
 
@@ -78,8 +79,12 @@ static const struct ald_db_migration schema[] = {
                " scope TEXT PRIMARY KEY, sealed {blob}, gen {int} NOT NULL,"
                " deleted {int} NOT NULL DEFAULT 0);"
                "CREATE TABLE IF NOT EXISTS cluster_meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);",
+        /* the credentials' cluster-wide generation counter (store_nodes.c) */
+        .pg = "CREATE SEQUENCE IF NOT EXISTS credentials_gen;",
     },
 };
+
+#define LIVE_STATES ALD_STORE_LIVE_STATES
 
 /* JSON fields in SQL: SQLite's json_extract(col, '$.a.b'), PostgreSQL's
  * (col::jsonb #>> '{a,b}'), text that the query casts where it compares. */
@@ -112,9 +117,26 @@ static const struct ald_sql q_key_list_user = {
     NULL};
 static const struct ald_sql q_key_revoke = {
     "UPDATE api_keys SET revoked_ms = $2 WHERE id = $1 AND revoked_ms IS NULL", NULL};
+/* A row with no node (a single machine): the upsert, which never takes a
+ * row that a node owns. $1 id $2 user $3 state $4 memory_mb $5 cpu_m $6
+ * pub $7 priv */
 static const struct ald_sql q_session_put = {
-    "INSERT INTO sessions(id, \"user\", state, pub, priv) VALUES ($1, $2, $3, $4, $5)"
-    " ON CONFLICT(id) DO UPDATE SET state = $3, pub = $4, priv = $5",
+    "INSERT INTO sessions(id, \"user\", state, memory_mb, cpu_m, pub, priv)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7)"
+    " ON CONFLICT(id) DO UPDATE SET state = $3, memory_mb = $4, cpu_m = $5, pub = $6, priv = $7"
+    " WHERE sessions.node IS NULL",
+    NULL};
+/* A row owned by node $8 (cluster): fenced, it is written only while it
+ * names that node and is not lost (docs/cluster.md "Fencing"); the first
+ * write of a session placed elsewhere updates its `placed` row. */
+static const struct ald_sql q_session_put_owned = {
+    "UPDATE sessions SET state = $3, memory_mb = $4, cpu_m = $5, pub = $6, priv = $7"
+    " WHERE id = $1 AND \"user\" = $2 AND node = $8 AND state <> 'lost'",
+    NULL};
+/* ... and a row of a session nobody placed (the node made it itself) */
+static const struct ald_sql q_session_insert_owned = {
+    "INSERT INTO sessions(id, \"user\", state, memory_mb, cpu_m, pub, priv, node)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT(id) DO NOTHING",
     NULL};
 static const struct ald_sql q_session_get = {
     "SELECT \"user\", pub, priv FROM sessions WHERE id = $1", NULL};
@@ -126,15 +148,26 @@ static const struct ald_sql q_session_page = {
     " AND ($2::text IS NULL OR \"user\" = $2) AND ($3::text IS NULL OR state = $3)"
     " ORDER BY seq LIMIT $4"};
 static const struct ald_sql q_session_live = {
-    "SELECT pub, priv FROM sessions WHERE state IN ('creating', 'ready', 'deleting') ORDER BY seq",
-    NULL};
+    "SELECT pub, priv FROM sessions WHERE state IN " LIVE_STATES " AND node IS $1 ORDER BY seq",
+    "SELECT pub, priv FROM sessions WHERE state IN " LIVE_STATES
+    " AND node IS NOT DISTINCT FROM $1::text ORDER BY seq"};
+static const struct ald_sql q_session_gone = {
+    "SELECT pub, priv FROM sessions WHERE node = $1"
+    " AND state IN ('lost', 'failed', 'deleted', 'expired')"
+    " AND json_extract(priv, '$.record') IS NOT NULL"
+    " AND coalesce(json_extract(priv, '$.ended_ms'), 0) >= {now} - 604800000 ORDER BY seq",
+    "SELECT pub, priv FROM sessions WHERE node = $1"
+    " AND state IN ('lost', 'failed', 'deleted', 'expired')"
+    " AND jsonb_typeof(priv::jsonb -> 'record') = 'object'"
+    " AND coalesce((priv::jsonb #>> '{ended_ms}')::bigint, 0) >= {now} - 604800000"
+    " ORDER BY seq"};
 static const struct ald_sql q_session_counts = {
     "SELECT state, count(*) FROM sessions GROUP BY state", NULL};
 static const struct ald_sql q_session_kept = {
     "SELECT id, json_extract(priv, '$.ended_ms') FROM sessions"
-    " WHERE json_extract(priv, '$.workspace_kept') = 1",
+    " WHERE json_extract(priv, '$.workspace_kept') = 1 AND node IS $1",
     "SELECT id, (priv::jsonb #>> '{ended_ms}') FROM sessions"
-    " WHERE (priv::jsonb #>> '{workspace_kept}') = 'true'"};
+    " WHERE (priv::jsonb #>> '{workspace_kept}') = 'true' AND node IS NOT DISTINCT FROM $1::text"};
 static const struct ald_sql q_session_branch = {
     "SELECT id, repo FROM (SELECT id, json_extract(pub, '$.repo') AS repo,"
     " lower(json_extract(pub, '$.branch')) AS b,"
@@ -149,16 +182,17 @@ static const struct ald_sql q_session_branch = {
     " AND (b = x OR substr(x, 1, length(b) + 1) = b || '/'"
     " OR substr(b, 1, length(x) + 1) = x || '/')"};
 static const struct ald_sql q_session_revoked = {
-    "SELECT id FROM sessions WHERE state IN ('deleted', 'expired', 'failed')"
+    "SELECT id FROM sessions WHERE state IN ('deleted', 'expired', 'failed', 'lost')"
     " AND json_extract(priv, '$.git.token') IS NOT NULL"
     " AND coalesce(json_extract(priv, '$.git.token_exp'),"
     " json_extract(priv, '$.created_ms') / 1000 + json_extract(pub, '$.limits.ttl_s'), 0)"
-    " >= $1",
-    "SELECT id FROM sessions WHERE state IN ('deleted', 'expired', 'failed')"
+    " >= $1 AND node IS $2",
+    "SELECT id FROM sessions WHERE state IN ('deleted', 'expired', 'failed', 'lost')"
     " AND (priv::jsonb #>> '{git,token}') IS NOT NULL"
     " AND coalesce((priv::jsonb #>> '{git,token_exp}')::numeric,"
     " floor((priv::jsonb #>> '{created_ms}')::numeric / 1000)"
-    " + (pub::jsonb #>> '{limits,ttl_s}')::numeric, 0) >= $1"};
+    " + (pub::jsonb #>> '{limits,ttl_s}')::numeric, 0) >= $1"
+    " AND node IS NOT DISTINCT FROM $2::text"};
 static const struct ald_sql q_proc_put = {
     "INSERT INTO processes(session, num, running, pub, priv) VALUES ($1, $2, $3, $4, $5)"
     " ON CONFLICT(session, num) DO UPDATE SET running = $3, pub = $4, priv = $5",
@@ -203,7 +237,7 @@ static const struct ald_sql q_user_summary = {
     "SELECT u.name, u.admin, u.created_ms,"
     " (SELECT count(*) FROM api_keys k WHERE k.\"user\" = u.name AND k.revoked_ms IS NULL),"
     " (SELECT count(*) FROM sessions s WHERE s.\"user\" = u.name"
-    " AND s.state IN ('creating', 'ready', 'deleting'))"
+    " AND s.state IN " LIVE_STATES ")"
     " FROM users u ORDER BY u.name",
     NULL};
 
@@ -558,29 +592,41 @@ int ald_store_key_revoke(struct ald_store *st, const char *id, uint64_t now_ms)
     return err;
 }
 
-/* Runs `q` with (text..., pub, priv) where pub and priv are dumped JSON. */
-static int run_json(struct ald_store *st, const struct ald_sql *q, struct ald_db_arg *a, int n,
-                    json_t *pub, json_t *priv)
+/* Writes a session's row: with priv.node set, the fenced write of a
+ * node's row (q_session_put_owned, else the insert of a new one), and
+ * AL_ESTALE when the row exists but is lost or names another node; with
+ * none, the single machine's upsert (AL_ESTALE when a node owns the row).
+ * The row's memory_mb and cpu_m come from pub.limits (memory_mb, cpu). */
+static int session_write(struct ald_store *st, json_t *pub, json_t *priv)
 {
+    const char *id = json_string_value(json_object_get(pub, "id"));
+    const char *node = json_string_value(json_object_get(priv, "node"));
+    json_t *limits = json_object_get(pub, "limits");
+    int64_t mem = json_integer_value(json_object_get(limits, "memory_mb"));
+    int64_t cpu_m = (int64_t)(json_number_value(json_object_get(limits, "cpu")) * 1000.0 + 0.5);
     char *p = json_dumps(pub, JSON_COMPACT), *v = json_dumps(priv, JSON_COMPACT);
     int err = p && v ? 0 : AL_ENOMEM;
-    if (err == 0) {
-        a[n - 2] = ALD_DB_TXT(p);
-        a[n - 1] = ALD_DB_TXT(v);
-        err = run(st, q, a, n, NULL);
-    }
+    struct ald_db_arg a[] = {ALD_DB_TXT(id),
+                             ALD_DB_TXT(json_string_value(json_object_get(pub, "user"))),
+                             ALD_DB_TXT(json_string_value(json_object_get(pub, "state"))),
+                             ALD_DB_INT(mem),
+                             ALD_DB_INT(cpu_m),
+                             ALD_DB_TXT(p),
+                             ALD_DB_TXT(v),
+                             ALD_DB_TXT(node)};
+    int64_t changes = 0;
+    if (err == 0 && !node)
+        err = run(st, &q_session_put, a, 7, &changes);
+    if (err == 0 && node && (err = run(st, &q_session_put_owned, a, 8, &changes)) == 0 &&
+        changes == 0)
+        err = run(st, &q_session_insert_owned, a, 8, &changes);
+    if (err == 0 && changes == 0)
+        err = al_error_set(AL_ESTALE,
+                           "session %s: its row is lost or owned by another node than %s (fenced)",
+                           id ? id : "", node ? node : "this one");
     free(p);
     free(v);
     return err;
-}
-
-static int session_write(struct ald_store *st, json_t *pub, json_t *priv)
-{
-    struct ald_db_arg a[] = {ALD_DB_TXT(json_string_value(json_object_get(pub, "id"))),
-                             ALD_DB_TXT(json_string_value(json_object_get(pub, "user"))),
-                             ALD_DB_TXT(json_string_value(json_object_get(pub, "state"))),
-                             ALD_DB_TXT(NULL), ALD_DB_TXT(NULL)};
-    return run_json(st, &q_session_put, a, NARGS(a), pub, priv);
 }
 
 /* The pending map's key of a session's (num < 0) or process's row. */
@@ -600,8 +646,8 @@ static void pending_note(struct ald_store *st, int err, const char *sid, int64_t
 {
     char key[160];
     pending_key(key, sizeof(key), sid, num);
-    if (err == 0) {
-        json_object_del(st->pending, key);
+    if (err == 0 || err == AL_ESTALE) {
+        json_object_del(st->pending, key); /* written, or fenced: never to be written */
     } else if (err == AL_EAGAIN &&
                (json_object_get(st->pending, key) || json_object_size(st->pending) < PENDING_MAX)) {
         json_object_set_new(st->pending, key,
@@ -705,10 +751,35 @@ static int collect_pairs(struct ald_store *st, const struct ald_sql *q, const st
     return err;
 }
 
+int ald_store_session_live_on(struct ald_store *st, const char *node, json_t **out)
+{
+    struct ald_db_arg a[] = {ALD_DB_TXT(node)};
+    *out = json_array();
+    return *out ? collect_pairs(st, &q_session_live, a, NARGS(a), *out) : AL_ENOMEM;
+}
+
 int ald_store_session_live(struct ald_store *st, json_t **out)
 {
+    return ald_store_session_live_on(st, NULL, out);
+}
+
+int ald_store_session_gone_on(struct ald_store *st, const char *node, json_t **out)
+{
+    struct ald_db_arg a[] = {ALD_DB_TXT(node)};
+    struct ald_db_rows r = {0};
     *out = json_array();
-    return *out ? collect_pairs(st, &q_session_live, NULL, 0, *out) : AL_ENOMEM;
+    int err = *out ? ald_db_run(st->db, &q_session_gone, a, NARGS(a), &r) : AL_ENOMEM;
+    for (int i = 0; err == 0 && i < r.n; i++) {
+        json_t *x = cell_json(&r, i, 0), *y = cell_json(&r, i, 1);
+        if (x && y)
+            json_array_append_new(*out, json_pack("{s:o, s:o}", "pub", x, "priv", y));
+        else {
+            json_decref(x);
+            json_decref(y);
+        }
+    }
+    ald_db_rows_free(&r);
+    return err;
 }
 
 int ald_store_session_counts(struct ald_store *st, json_t **out)
@@ -722,11 +793,12 @@ int ald_store_session_counts(struct ald_store *st, json_t **out)
     return err;
 }
 
-int ald_store_session_kept(struct ald_store *st, json_t **out)
+int ald_store_session_kept_on(struct ald_store *st, const char *node, json_t **out)
 {
+    struct ald_db_arg a[] = {ALD_DB_TXT(node)};
     struct ald_db_rows r = {0};
     *out = json_array();
-    int err = *out ? ald_db_run(st->db, &q_session_kept, NULL, 0, &r) : AL_ENOMEM;
+    int err = *out ? ald_db_run(st->db, &q_session_kept, a, NARGS(a), &r) : AL_ENOMEM;
     for (int i = 0; err == 0 && i < r.n; i++)
         json_array_append_new(
             *out, json_pack("[s, I]", cell_str(&r, i, 0), (json_int_t)ald_db_int(&r, i, 1)));
@@ -734,9 +806,15 @@ int ald_store_session_kept(struct ald_store *st, json_t **out)
     return err;
 }
 
-int ald_store_session_revoked(struct ald_store *st, int64_t after, json_t **out)
+int ald_store_session_kept(struct ald_store *st, json_t **out)
 {
-    struct ald_db_arg a[] = {ALD_DB_INT(after)};
+    return ald_store_session_kept_on(st, NULL, out);
+}
+
+int ald_store_session_revoked_on(struct ald_store *st, const char *node, int64_t after,
+                                 json_t **out)
+{
+    struct ald_db_arg a[] = {ALD_DB_INT(after), ALD_DB_TXT(node)};
     struct ald_db_rows r = {0};
     *out = json_array();
     int err = *out ? ald_db_run(st->db, &q_session_revoked, a, NARGS(a), &r) : AL_ENOMEM;
@@ -744,6 +822,11 @@ int ald_store_session_revoked(struct ald_store *st, int64_t after, json_t **out)
         json_array_append_new(*out, json_string(cell_str(&r, i, 0)));
     ald_db_rows_free(&r);
     return err;
+}
+
+int ald_store_session_revoked(struct ald_store *st, int64_t after, json_t **out)
+{
+    return ald_store_session_revoked_on(st, NULL, after, out);
 }
 
 int ald_store_session_branch_clash(struct ald_store *st, const char *branch, json_t **out)
