@@ -20,12 +20,14 @@
 #include "airlockd/adapters/reaper.h"
 #include "airlockd/adapters/store.h"
 #include "airlockd/adapters/store_jobs.h"
+#include "airlockd/adapters/store_nodes.h"
 #include "airlockd/adapters/uidrange.h"
 #include "airlockd/adapters/up.h"
 #include "airlockd/adapters/webhooks.h"
 #include "airlockd/api/body.h"
 #include "airlockd/api/http.h"
 #include "airlockd/api/jobs_api.h"
+#include "airlockd/core/cluster.h"
 #include "airlockd/core/daemon.h"
 #include "airlockd/core/evbus.h"
 #include "airlockd/core/jobs.h"
@@ -236,6 +238,23 @@ static const struct ald_hooks hooks = {
             .idem_release = ald_store_idem_release,
             .idem_purge = ald_store_idem_purge,
         },
+    .cluster =
+        {
+            .node_register = ald_store_node_register,
+            .node_heartbeat = ald_store_node_heartbeat,
+            .node_sweep = ald_store_node_sweep,
+            .node_list = ald_store_node_list,
+            .node_set_state = ald_store_node_set_state,
+            .place = ald_store_place,
+            .place_fail = ald_store_place_fail,
+            .session_live_on = ald_store_session_live_on,
+            .session_gone_on = ald_store_session_gone_on,
+            .session_rows = ald_store_session_rows,
+            .meta_check = ald_store_meta_check,
+            .approval_put = ald_store_approval_put,
+            .approval_list = ald_store_approval_list,
+            .approvals_expire = ald_store_approvals_expire,
+        },
     .px =
         {
             .start = ald_px_start,
@@ -288,6 +307,9 @@ static const struct ald_jobs_ops jobs_ops = {
     .proc_get = ald_store_proc_get,
     .create_req = ald_api_job_create_req,
     .user_get = jobs_user_get,
+    /* cluster mode: ald_jobstore_claim / ald_jobstore_running_on (W1, issue 13) */
+    .claim = NULL,
+    .running_on = NULL,
 };
 
 /* The sessions whose sandboxes keep running when the daemon stops: every
@@ -378,6 +400,12 @@ static int serve(struct ald_config *cfg, size_t *live)
         al_log(AL_LOG_ERROR, "out of resources");
         goto out;
     }
+    /* cluster mode: key checks, this node's row, heartbeats; before the
+     * sessions are re-adopted (only this node's rows) */
+    if (ald_cluster_start(&d, AL_VERSION) < 0) {
+        al_log(AL_LOG_ERROR, "%s", al_error_last());
+        goto out;
+    }
     if (ald_sessions_start(&d) < 0) {
         al_log(AL_LOG_ERROR, "%s", al_error_last());
         goto out;
@@ -422,7 +450,8 @@ out:
     pthread_mutex_unlock(&d.lock);
     if (http)
         ald_http_stop(&d);
-    ald_jobs_stop(&d); /* running jobs go on in their sandboxes */
+    ald_cluster_stop(&d); /* no more heartbeats: down after down_after_ms unless back */
+    ald_jobs_stop(&d);    /* running jobs go on in their sandboxes */
     ald_jobstore_close(jobstore);
     if (started)
         ald_sessions_stop(&d);

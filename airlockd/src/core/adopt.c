@@ -1,7 +1,11 @@
-/* Re-adoption after a restart: every session the store says is live is
- * reconnected to its sandbox (sbs_attach) or, when the sandbox is gone,
- * cleaned up and marked failed. Processes that were running are loaded back
- * so that the exits init kept while no daemon was connected complete them. */
+/* Re-adoption after a restart: every session the store says is live (in
+ * a cluster: live and this node's) is reconnected to its sandbox
+ * (sbs_attach) or, when the sandbox is gone, cleaned up and marked failed.
+ * Processes that were running are loaded back so that the exits init kept
+ * while no daemon was connected complete them. In a cluster, the sandboxes
+ * of sessions the cluster gave up on while this node was away are ended
+ * (ald_adopt_orphans), and so are session directories no row owns. */
+#include "airlockd/core/cluster.h"
 #include "airlockd/core/daemon.h"
 
 #include "airlockd/core/control.h"
@@ -14,9 +18,13 @@
 #include "airlock/netpolicy.h"
 #include "airlock/settings.h"
 
+#include <dirent.h>
+#include <ftw.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -189,7 +197,9 @@ static void give_up(struct ald *d, struct ald_session *s, enum ald_state final, 
 int ald_adopt_all(struct ald *d)
 {
     json_t *live = NULL;
-    int err = d->hooks.store.session_live(d->st, &live);
+    const char *self = ald_cluster_self(d);
+    int err = self ? d->hooks.cluster.session_live_on(d->st, self, &live)
+                   : d->hooks.store.session_live(d->st, &live);
     if (err < 0) {
         json_decref(live);
         return err;
@@ -199,6 +209,9 @@ int ald_adopt_all(struct ald *d)
     json_array_foreach(live, i, row)
     {
         int resave = 0;
+        /* `placed` (a cluster's create that had not started): as creating */
+        const char *st = json_string_value(json_object_get(json_array_get(row, 0), "state"));
+        int was_placed = st && strcmp(st, "placed") == 0;
         struct ald_session *s =
             session_load(d, json_array_get(row, 0), json_array_get(row, 1), &resave);
         if (!s)
@@ -212,7 +225,7 @@ int ald_adopt_all(struct ald *d)
         uint64_t max = 0;
         if (d->hooks.store.proc_max(d->st, s->id, &max) == 0 && max >= s->procs.next)
             s->procs.next = max + 1;
-        if (s->state == ALD_CREATING) {
+        if (s->state == ALD_CREATING || was_placed) {
             give_up(d, s, ALD_FAILED, "create-interrupted");
             failed++;
             continue;
@@ -250,4 +263,109 @@ int ald_adopt_all(struct ald *d)
     if (adopted || failed)
         al_log(AL_LOG_INFO, "re-adopted %zu sessions, %zu were gone", adopted, failed);
     return 0;
+}
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)ftw;
+    if (flag == FTW_DP || flag == FTW_D)
+        rmdir(path);
+    else
+        unlink(path);
+    return 0;
+}
+
+/* Ends the sandboxes of this node's sessions that the cluster gave up on
+ * (lost, failed, deleted or expired while this node was away) and that
+ * still run. */
+static void end_gone(struct ald *d, const char *self)
+{
+    json_t *gone = NULL;
+    if (d->hooks.cluster.session_gone_on(d->st, self, &gone) < 0) {
+        al_log(AL_LOG_WARN, "cluster: the sessions given up on: %s", al_error_last());
+        json_decref(gone);
+        return;
+    }
+    size_t i, ended = 0;
+    json_t *row;
+    json_array_foreach(gone, i, row)
+    {
+        json_t *pub = json_is_array(row) ? json_array_get(row, 0) : json_object_get(row, "pub");
+        json_t *priv = json_is_array(row) ? json_array_get(row, 1) : json_object_get(row, "priv");
+        const char *id = json_string_value(json_object_get(pub, "id"));
+        const char *reason = json_string_value(json_object_get(pub, "end_reason"));
+        struct sbs_record rec;
+        if (!id || record_parse(&rec, json_object_get(priv, "record")) < 0)
+            continue;
+        struct sbs_conn conn;
+        memset(&conn, 0, sizeof(conn));
+        conn.fd = -1;
+        if (sbs_attach(&conn, &rec) < 0)
+            continue; /* nothing runs for it */
+        al_log(AL_LOG_WARN, "session %s: the cluster gave it up (%s); its sandbox is ended", id,
+               reason ? reason : "no reason");
+        if (sbs_destroy(&conn) < 0)
+            al_log(AL_LOG_ERROR, "session %s: teardown: %s", id, al_error_last());
+        ended++;
+        if (!json_is_true(json_object_get(priv, "workspace_kept")) &&
+            d->cfg->workspace_retention_s == 0) {
+            char dir[PATH_MAX];
+            ald_session_path(d, id, NULL, dir, sizeof(dir));
+            nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+        }
+    }
+    json_decref(gone);
+    if (ended)
+        al_log(AL_LOG_INFO, "cluster: ended %zu sandboxes of sessions given up on", ended);
+}
+
+/* Removes <state_dir>/sessions/<id> directories that no row owns (a crash
+ * between making them and the first save), and those of this node's ended
+ * sessions whose workspace is not kept. */
+static void sweep_dirs(struct ald *d, const char *self)
+{
+    DIR *dir = opendir(d->sessions_dir);
+    if (!dir)
+        return;
+    struct dirent *e;
+    while ((e = readdir(dir))) {
+        if (strncmp(e->d_name, "s_", 2) != 0 || strlen(e->d_name) >= 32)
+            continue;
+        int live = 0;
+        pthread_mutex_lock(&d->lock);
+        for (struct ald_session *s = d->sessions; s && !live; s = s->next)
+            live = strcmp(s->id, e->d_name) == 0;
+        pthread_mutex_unlock(&d->lock);
+        if (live)
+            continue;
+        json_t *pub = NULL, *priv = NULL;
+        int err = d->hooks.store.session_get(d->st, e->d_name, NULL, &pub, &priv);
+        const char *state = json_string_value(json_object_get(pub, "state"));
+        const char *node = json_string_value(json_object_get(priv, "node"));
+        int st = state ? ald_state_parse(state) : -1;
+        int drop = err == AL_ENOTFOUND ||
+                   (err == 0 && node && strcmp(node, self) == 0 && st >= 0 && ALD_STATE_ENDED(st) &&
+                    !json_is_true(json_object_get(priv, "workspace_kept")) &&
+                    d->cfg->workspace_retention_s == 0);
+        if (drop) {
+            char path[PATH_MAX];
+            ald_session_path(d, e->d_name, NULL, path, sizeof(path));
+            al_log(AL_LOG_INFO, "session %s: its directory has no live row here; removed",
+                   e->d_name);
+            nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+        }
+        json_decref(pub);
+        json_decref(priv);
+    }
+    closedir(dir);
+}
+
+void ald_adopt_orphans(struct ald *d)
+{
+    const char *self = ald_cluster_self(d);
+    if (!self || !d->cluster)
+        return; /* a single machine: ald_adopt_all() saw every row */
+    end_gone(d, self);
+    sweep_dirs(d, self);
 }

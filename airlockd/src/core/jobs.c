@@ -10,6 +10,7 @@
  * cancel of a queued job), then the job's own thread until it finishes. */
 #include "airlockd/core/jobs.h"
 
+#include "airlockd/core/cluster.h"
 #include "airlockd/core/daemon.h"
 #include "airlockd/core/exec.h"
 #include "airlockd/core/process.h"
@@ -963,6 +964,68 @@ static void runs_reap(struct ald_jobs *J)
     }
 }
 
+/* A row of the store's answers: {"pub", "priv"} or [pub, priv]. */
+static void row_parts(json_t *row, json_t **pub, json_t **priv)
+{
+    *pub = json_is_array(row) ? json_array_get(row, 0) : json_object_get(row, "pub");
+    *priv = json_is_array(row) ? json_array_get(row, 1) : json_object_get(row, "priv");
+}
+
+/* Cluster mode: claims queued jobs for this node in one store transaction
+ * (each user's running jobs counted cluster-wide) and starts them here
+ * (caller holds J->lock). Nothing while the node drains or is fenced. */
+static void schedule_claim(struct ald_jobs *J, uint64_t total)
+{
+    struct ald *d = J->d;
+    const struct ald_jobs_config *jc = &d->cfg->jobs;
+    if (ald_cluster_state(d) != ALD_NODE_UP || atomic_load(&d->draining))
+        return;
+    json_t *rows = NULL;
+    if (J->ops->claim(J->st, ald_cluster_self(d), (unsigned)(jc->max_running - total),
+                      (unsigned)jc->max_running_per_user, &rows) < 0) {
+        al_log(AL_LOG_WARN, "jobs: claiming: %s", al_error_last());
+        json_decref(rows);
+        return;
+    }
+    size_t i;
+    json_t *row;
+    json_array_foreach(rows, i, row)
+    {
+        json_t *pub, *priv;
+        row_parts(row, &pub, &priv);
+        const char *id = json_string_value(json_object_get(pub, "id"));
+        const char *user = json_string_value(json_object_get(pub, "user"));
+        if (!id || !user)
+            continue;
+        json_object_set_new(pub, "state", json_string("running"));
+        json_object_set_new(pub, "node", json_string(ald_cluster_self(d)));
+        set_time(pub, "started_at");
+        if (job_save(J, pub, priv) < 0 || run_start(J, id, user, 0) < 0)
+            continue;
+        al_log(AL_LOG_INFO, "job %s started (claimed by node %s)", id, ald_cluster_self(d));
+        job_notify(J, pub, priv, "job.started");
+    }
+    json_decref(rows);
+}
+
+void ald_jobs_fail_lost(struct ald *d, json_t *jobs, const char *reason)
+{
+    struct ald_jobs *J = d->jobs;
+    size_t i;
+    json_t *row;
+    json_array_foreach(jobs, i, row)
+    {
+        json_t *pub, *priv;
+        row_parts(row, &pub, &priv);
+        if (!J || !json_is_object(pub) || !json_is_object(priv)) {
+            al_log(AL_LOG_WARN, "job %s: its node is down (%s), left for the next sweep",
+                   json_string_value(json_object_get(pub, "id")), reason);
+            continue;
+        }
+        job_finish(J, pub, priv, "failed", reason);
+    }
+}
+
 /* Starts the queued jobs there is room for, oldest first (caller holds
  * J->lock). */
 static void schedule(struct ald_jobs *J)
@@ -973,6 +1036,11 @@ static void schedule(struct ald_jobs *J)
         total += !r->done;
     if (total >= jc->max_running)
         return;
+    if (J->d->cluster) {
+        if (J->ops->claim)
+            schedule_claim(J, total);
+        return;
+    }
     json_t *rows = NULL;
     if (J->ops->in_state(J->st, "queued", &rows) < 0) {
         al_log(AL_LOG_ERROR, "jobs: %s", al_error_last());
@@ -1101,7 +1169,8 @@ int ald_jobs_start(struct ald *d, const struct ald_jobs_ops *ops, struct ald_job
     }
     /* the running jobs of an earlier daemon: their threads again */
     json_t *rows = NULL;
-    int err = ops->in_state(st, "running", &rows);
+    int err = d->cluster && ops->running_on ? ops->running_on(st, ald_cluster_self(d), &rows)
+                                            : ops->in_state(st, "running", &rows);
     size_t i;
     json_t *row;
     pthread_mutex_lock(&J->lock);

@@ -3,6 +3,7 @@
 #include "airlockd/core/daemon.h"
 
 #include "airlockd/core/approval.h"
+#include "airlockd/core/cluster.h"
 #include "airlockd/core/webhook.h"
 
 #include "airlockd/core/control.h"
@@ -103,8 +104,10 @@ static json_t *record_json(const struct sbs_record *r)
                      r->cgroup_paths[2], "cgroup_version", r->cgroup_version);
 }
 
-/* Private fields the daemon needs after a restart. Caller holds d->lock. */
-static json_t *session_priv_json(const struct ald_session *s)
+/* Private fields the daemon needs after a restart (and, in a cluster, the
+ * node that owns it: the store writes the row only while it names this
+ * node). Caller holds d->lock. */
+static json_t *session_priv_json(const struct ald *d, const struct ald_session *s)
 {
     json_t *priv = json_pack(
         "{s:I, s:I, s:I, s:O, s:o, s:b, s:I, s:I, s:O?, s:O?, s:O?}", "uid", (json_int_t)s->uid,
@@ -117,6 +120,11 @@ static json_t *session_priv_json(const struct ald_session *s)
         json_decref(priv);
         priv = NULL;
     }
+    const char *self = ald_cluster_self(d);
+    if (priv && self && json_object_set_new(priv, "node", json_string(self)) < 0) {
+        json_decref(priv);
+        priv = NULL;
+    }
     return priv;
 }
 
@@ -124,11 +132,18 @@ int ald_session_save(struct ald *d, struct ald_session *s)
 {
     pthread_mutex_lock(&d->lock);
     json_t *pub = ald_session_json(s);
-    json_t *priv = session_priv_json(s);
+    json_t *priv = session_priv_json(d, s);
     pthread_mutex_unlock(&d->lock);
     int err = pub && priv ? d->hooks.store.session_put(d->st, pub, priv) : AL_ENOMEM;
-    if (err < 0)
+    if (err == AL_ESTALE) {
+        /* fenced: the cluster gave the session away (or lost it); the
+         * heartbeat thread ends it here without writing again */
+        al_log(AL_LOG_WARN, "session %s: its row is no longer this node's (%s)", s->id,
+               al_error_last());
+        ald_cluster_note_stale(d);
+    } else if (err < 0) {
         al_log(AL_LOG_ERROR, "saving session %s: %s", s->id, al_error_last());
+    }
     json_decref(pub);
     json_decref(priv);
     return err;
@@ -496,24 +511,77 @@ static int idem_replay(struct ald *d, const struct ald_principal *who, const cha
     return ald_session_lookup_json(d, who, sid, out, f);
 }
 
-int ald_session_create_ex(struct ald *d, const struct ald_principal *who,
-                          struct ald_create_req *req, const char *idem_key, const char *body_hash,
-                          json_t **out_pub, int *replayed, struct ald_place_out *remote,
-                          struct ald_fault *f)
+/* A failed create that made no live session: its idempotency key is
+ * released and, in a cluster, its `placed` row (if any) becomes failed. */
+static void create_undo(struct ald *d, const struct ald_principal *who, const char *id,
+                        const char *idem_key, int placed_row, const struct ald_fault *f)
 {
-    (void)remote; /* placement on other nodes: core/cluster.c */
-    return ald_session_create(d, who, req, idem_key, body_hash, out_pub, replayed, f);
+    if (idem_key)
+        d->hooks.store.idem_release(d->st, who->user, idem_key);
+    if (placed_row && d->cluster) {
+        char reason[300];
+        snprintf(reason, sizeof(reason), "create-failed: %.280s", f ? f->message : "");
+        if (d->hooks.cluster.place_fail(d->st, id, reason) < 0)
+            al_log(AL_LOG_WARN, "session %s: marking its placed row failed: %s", id,
+                   al_error_last());
+    }
 }
 
-int ald_session_create(struct ald *d, const struct ald_principal *who, struct ald_create_req *req,
-                       const char *idem_key, const char *body_hash, json_t **out_pub, int *replayed,
-                       struct ald_fault *f)
+/* The owner's check of a `placed` row before it starts the session: the row
+ * exists, is `who`'s, is still `placed` and names this node. */
+static int placed_row_check(struct ald *d, const struct ald_principal *who, const char *id,
+                            struct ald_fault *f)
+{
+    json_t *pub = NULL, *priv = NULL;
+    int err = d->hooks.store.session_get(d->st, id, NULL, &pub, &priv);
+    if (err == AL_ENOTFOUND)
+        err = ald_fault_set(f, ALD_FAULT_NOT_FOUND, "not_found", NULL, "no session %s", id);
+    else if (err < 0)
+        err = ald_fault_store(f, err);
+    const char *user = json_string_value(json_object_get(pub, "user"));
+    const char *state = json_string_value(json_object_get(pub, "state"));
+    const char *node = json_string_value(json_object_get(priv, "node"));
+    const char *self = ald_cluster_self(d);
+    if (err == 0 && (!user || strcmp(user, who->user) != 0))
+        err = ald_fault_set(f, ALD_FAULT_NOT_FOUND, "not_found", NULL, "no session %s", id);
+    else if (err == 0 &&
+             (!state || strcmp(state, "placed") != 0 || !node || !self || strcmp(node, self) != 0))
+        err = ald_fault_set(f, ALD_FAULT_CONFLICT, "conflict", NULL,
+                            "session %s is not placed on node %s (state %s, node %s)", id,
+                            self ? self : "-", state ? state : "-", node ? node : "-");
+    json_decref(pub);
+    json_decref(priv);
+    return err;
+}
+
+/* Every create: a single machine's (remote NULL, placed 0, no cluster),
+ * a cluster entry node's (placement first; ALD_CREATE_REMOTE when the
+ * session went elsewhere; with remote NULL it is placed here), and the
+ * owner's half of a create another node placed here (`given_id`, placed
+ * 1: no idempotency, no quota, no placement). */
+static int session_create(struct ald *d, const struct ald_principal *who,
+                          struct ald_create_req *req, const char *given_id, const char *idem_key,
+                          const char *body_hash, json_t **out_pub, int *replayed,
+                          struct ald_place_out *remote, int placed, struct ald_fault *f)
 {
     *out_pub = NULL;
     *replayed = 0;
     char id[32] = "s_";
-    if (ald_random_hex(id + 2, 20) < 0)
+    if (given_id) {
+        snprintf(id, sizeof(id), "%s", given_id);
+    } else if (ald_random_hex(id + 2, 20) < 0) {
         return ald_fault_set(f, ALD_FAULT_INTERNAL, "internal", NULL, "%s", al_error_last());
+    }
+    int cluster = d->cluster != NULL;
+    int placed_row = placed; /* a `placed` row exists for this id */
+    if (placed) {
+        idem_key = NULL;
+        if (!cluster)
+            return ald_fault_set(f, ALD_FAULT_INTERNAL, "internal", NULL, "not a cluster node");
+        int err = placed_row_check(d, who, id, f);
+        if (err < 0)
+            return err;
+    }
     if (idem_key) {
         if (!idem_key_valid(idem_key))
             return ald_fault_set(f, ALD_FAULT_INVALID, "invalid_value", "Idempotency-Key",
@@ -529,10 +597,9 @@ int ald_session_create(struct ald *d, const struct ald_principal *who, struct al
             return ald_fault_store(f, err);
     }
     if (atomic_load(&d->draining)) {
-        if (idem_key)
-            d->hooks.store.idem_release(d->st, who->user, idem_key);
-        return ald_fault_set(f, ALD_FAULT_UNAVAILABLE, "unavailable", NULL,
-                             "airlockd is shutting down");
+        ald_fault_set(f, ALD_FAULT_UNAVAILABLE, "unavailable", NULL, "airlockd is shutting down");
+        create_undo(d, who, id, idem_key, placed_row, f);
+        return AL_EINVAL;
     }
 
     /* the network policy in its wire form, what the netproxy is sent */
@@ -540,9 +607,9 @@ int ald_session_create(struct ald *d, const struct ald_principal *who, struct al
     struct ald_session *s = netpolicy ? ald_session_new(id, who->user) : NULL;
     if (!s) {
         json_decref(netpolicy);
-        if (idem_key)
-            d->hooks.store.idem_release(d->st, who->user, idem_key);
-        return ald_fault_set(f, ALD_FAULT_INTERNAL, "internal", NULL, "out of memory");
+        ald_fault_set(f, ALD_FAULT_INTERNAL, "internal", NULL, "out of memory");
+        create_undo(d, who, id, idem_key, placed_row, f);
+        return AL_ENOMEM;
     }
     /* Its HTTP secrets (checked against the store: a 4xx makes no session)
      * and its CA, before anything of it is saved or built. */
@@ -552,8 +619,7 @@ int ald_session_create(struct ald *d, const struct ald_principal *who, struct al
         cerr = ald_webhook_session_prepare(d, id, req->webhook, &s->webhook, f);
     if (cerr < 0) {
         json_decref(netpolicy);
-        if (idem_key)
-            d->hooks.store.idem_release(d->st, who->user, idem_key);
+        create_undo(d, who, id, idem_key, placed_row, f);
         session_free(s);
         return cerr;
     }
@@ -572,8 +638,41 @@ int ald_session_create(struct ald *d, const struct ald_principal *who, struct al
      * d->lock as the link, and its row carries the branch from the start. */
     json_t *git = NULL;
     int err = req->repo ? d->hooks.git.plan(d, id, req, &git, f) : 0;
+    if (err == 0 && cluster && !placed) {
+        /* Placement (docs/cluster.md): the user's quota, the branch and the
+         * nodes' room in one store transaction that writes the `placed`
+         * row; here unless another node has more room (remote set). */
+        s->git.repo = git;
+        json_t *pub0 = ald_session_json(s);
+        json_t *priv0 = session_priv_json(d, s);
+        s->git.repo = NULL;
+        struct ald_place_out where;
+        if (!pub0 || !priv0 || json_object_set_new(pub0, "state", json_string("placed")) < 0)
+            err = ald_fault_set(f, ALD_FAULT_INTERNAL, "internal", NULL, "out of memory");
+        else
+            err = ald_cluster_place(d, who, req, id, pub0, priv0,
+                                    remote ? NULL : ald_cluster_self(d), &where, f);
+        json_decref(priv0);
+        if (err == 0 && strcmp(where.node, ald_cluster_self(d)) != 0) {
+            if (remote) {
+                *remote = where;
+                *out_pub = pub0;
+                json_decref(git);
+                session_free(s);
+                al_log(AL_LOG_INFO, "session %s placed on node %s (%s)", id, where.node,
+                       where.address);
+                return ALD_CREATE_REMOTE;
+            }
+            err = ald_fault_set(f, ALD_FAULT_INTERNAL, "internal", NULL,
+                                "session %s placed on node %s, not here", id, where.node);
+            placed_row = 1;
+        }
+        json_decref(pub0);
+        if (err == 0)
+            placed_row = 1;
+    }
     pthread_mutex_lock(&d->lock);
-    if (err == 0)
+    if (err == 0 && !cluster) /* a cluster checked the quota in the placement */
         err = quota_check(d, who, s->limits.memory_mb, f);
     if (err == 0 && git)
         err = d->hooks.git.live_clash(d, git, f);
@@ -589,8 +688,7 @@ int ald_session_create(struct ald *d, const struct ald_principal *who, struct al
     pthread_mutex_unlock(&d->lock);
     json_decref(git);
     if (err < 0) {
-        if (idem_key)
-            d->hooks.store.idem_release(d->st, who->user, idem_key);
+        create_undo(d, who, id, idem_key, placed_row, f);
         session_free(s);
         return err;
     }
@@ -652,7 +750,37 @@ int ald_session_create(struct ald *d, const struct ald_principal *who, struct al
     return *out_pub ? 0 : ald_fault_set(f, ALD_FAULT_INTERNAL, "internal", NULL, "out of memory");
 }
 
+int ald_session_create_ex(struct ald *d, const struct ald_principal *who,
+                          struct ald_create_req *req, const char *idem_key, const char *body_hash,
+                          json_t **out_pub, int *replayed, struct ald_place_out *remote,
+                          struct ald_fault *f)
+{
+    return session_create(d, who, req, NULL, idem_key, body_hash, out_pub, replayed, remote, 0, f);
+}
+
+int ald_session_create(struct ald *d, const struct ald_principal *who, struct ald_create_req *req,
+                       const char *idem_key, const char *body_hash, json_t **out_pub, int *replayed,
+                       struct ald_fault *f)
+{
+    /* without a place for a remote answer: placed here (a cluster's jobs) */
+    return session_create(d, who, req, NULL, idem_key, body_hash, out_pub, replayed, NULL, 0, f);
+}
+
+int ald_session_create_placed(struct ald *d, const struct ald_principal *who,
+                              struct ald_create_req *req, const char *id, json_t **out_pub,
+                              struct ald_fault *f)
+{
+    int replayed = 0;
+    return session_create(d, who, req, id, NULL, NULL, out_pub, &replayed, NULL, 1, f);
+}
+
 int ald_session_end(struct ald *d, struct ald_session *s, enum ald_state final, const char *reason)
+{
+    return ald_session_end_ex(d, s, final, reason, 0);
+}
+
+int ald_session_end_ex(struct ald *d, struct ald_session *s, enum ald_state final,
+                       const char *reason, unsigned flags)
 {
     pthread_mutex_lock(&d->lock);
     while (s->state == ALD_DELETING)
@@ -719,7 +847,8 @@ int ald_session_end(struct ald *d, struct ald_session *s, enum ald_state final, 
     int was_linked = session_unlink(d, s);
     pthread_cond_broadcast(&d->cond);
     pthread_mutex_unlock(&d->lock);
-    ald_session_save(d, s);
+    if (!(flags & ALD_END_NOSAVE))
+        ald_session_save(d, s);
     ald_event(d, s->id, s->user, "state",
               json_pack("{s:s, s:s?}", "state", ald_state_name(final), "reason", reason));
     al_log(AL_LOG_INFO, "session %s %s%s%s", s->id, ald_state_name(final), reason ? ": " : "",
@@ -748,7 +877,12 @@ static void purge_kept(struct ald *d)
         if (!id || ended + d->cfg->workspace_retention_s * 1000 > now)
             continue;
         json_t *pub = NULL, *priv = NULL;
-        if (d->hooks.store.session_get(d->st, id, NULL, &pub, &priv) == 0) {
+        const char *self = ald_cluster_self(d);
+        if (d->hooks.store.session_get(d->st, id, NULL, &pub, &priv) == 0 &&
+            (!self || strcmp(self, json_string_value(json_object_get(priv, "node"))
+                                       ? json_string_value(json_object_get(priv, "node"))
+                                       : "") == 0)) {
+            /* in a cluster only this node's: the others' are on their disks */
             char dir[PATH_MAX];
             ald_session_path(d, id, NULL, dir, sizeof(dir));
             rm_tree(dir);
@@ -854,6 +988,7 @@ int ald_sessions_start(struct ald *d)
         return err;
     if ((err = ald_adopt_all(d)) < 0)
         return err;
+    ald_adopt_orphans(d);
     if ((errno = pthread_create(&d->reaper_thread, NULL, reaper_main, d)) != 0)
         return al_error_set_errno(AL_EIO, errno, "starting the reaper thread");
     return 0;

@@ -20,6 +20,7 @@
 
 #include <jansson.h>
 
+#include "airlockd/core/config.h"
 #include "airlockd/core/fault.h"
 #include "airlockd/core/principal.h"
 
@@ -62,10 +63,13 @@ enum ald_node_state {
 #define ALD_CREATE_REMOTE 1
 
 /* Reads the cluster key, checks the shared keys against the store's check
- * values, registers this node, and starts the heartbeat thread. Call after
- * the store is open and before ald_adopt_all(). 0, or a negative AL_E*
- * with al_error_last() set (the daemon refuses to start). */
-int ald_cluster_start(struct ald *d);
+ * values (cluster_meta "cluster_key_check", "master_key_check"), registers
+ * this node (`version`: what it runs, AL_VERSION) with its capacity, and
+ * starts the heartbeat thread. Call after the store is open and before
+ * ald_sessions_start() (which re-adopts). 0 (also on a single machine:
+ * nothing done), or a negative AL_E* with al_error_last() set (the daemon
+ * refuses to start). */
+int ald_cluster_start(struct ald *d, const char *version);
 
 /* Stops the heartbeat thread and frees d->cluster (NULL-safe). */
 void ald_cluster_stop(struct ald *d);
@@ -87,7 +91,41 @@ json_t *ald_cluster_nodes_cached(struct ald *d);
  * branch clash 409, no node with room 503). */
 int ald_cluster_place(struct ald *d, const struct ald_principal *who,
                       const struct ald_create_req *req, const char *id, json_t *pub0, json_t *priv0,
-                      struct ald_place_out *out, struct ald_fault *f);
+                      const char *force_node, struct ald_place_out *out, struct ald_fault *f);
+
+/* After ald_adopt_all() (adopt.c): ends the sandboxes of this node's
+ * sessions the cluster gave up on while it was away (sbs_destroy of their
+ * recorded sandbox), and removes session directories no row owns. No-op on
+ * a single machine. */
+void ald_adopt_orphans(struct ald *d);
+
+/* A fenced write (AL_ESTALE from the store): the heartbeat thread checks
+ * at once which local sessions the cluster gave away and ends them
+ * without writing their rows. No-op on a single machine. */
+void ald_cluster_note_stale(struct ald *d);
+
+/* The heartbeat streak (docs/cluster.md, "the sweep rule"): `since` is the
+ * monotonic time since which this node's heartbeats succeed without a gap
+ * over down_after/2 (0: broken), `last_ok` the last success. */
+struct ald_cluster_streak {
+    uint64_t since, last_ok;
+};
+
+/* Records one heartbeat at monotonic `now_ms` (ok: it reached the store)
+ * and says whether this node may sweep (mark other nodes down): only
+ * after its own heartbeats have been unbroken for down_after_ms, so that
+ * after an outage of the database nobody marks the others down before
+ * they could heartbeat again. 1 sweep, 0 not. */
+int ald_cluster_streak_beat(struct ald_cluster_streak *s, uint64_t now_ms, int ok,
+                            uint64_t down_after_ms);
+
+/* The capacity this node registers: the configured values, or for
+ * cap_memory_mb 0 MemTotal - 1 GiB of `meminfo` (the text of
+ * /proc/meminfo, n bytes; at least 256 MiB), for cap_cpus 0 `ncpus` (the
+ * online CPUs); cpu_m = CPUs x 1000. AL_EINVAL when meminfo has no
+ * MemTotal and the memory capacity is not configured. */
+int ald_cluster_caps_default(const struct ald_cluster_config *k, const char *meminfo, size_t n,
+                             long ncpus, struct ald_node_caps *out);
 
 /* Starts a session another node placed here (its `placed` row names this
  * node): the owner's half of a create, called by the node-to-node start

@@ -58,6 +58,11 @@ int ald_jobs_start(struct ald *d, const struct ald_jobs_ops *ops, struct ald_job
  * their sandboxes and in the store, for the next start). */
 void ald_jobs_stop(struct ald *d);
 
+/* Cluster mode: the running jobs of a node marked down (`jobs`: the
+ * sweep's [{"pub","priv"}] or [[pub, priv]]) fail with `reason`, saved and
+ * announced (job.finished) by this node, which alone saw them. */
+void ald_jobs_fail_lost(struct ald *d, json_t *jobs, const char *reason);
+
 /* Validates and queues a job from a POST /v1/jobs body (borrowed) for
  * principal p; same Idempotency-Key semantics as sessions (the same key
  * and body: the same job; another body: 409 conflict); *job_out = the

@@ -175,6 +175,13 @@ int ald_session_lookup_json(struct ald *d, const struct ald_principal *who, cons
  * references; `s` stays valid for the caller's reference. */
 int ald_session_end(struct ald *d, struct ald_session *s, enum ald_state state, const char *reason);
 
+/* ald_session_end() with flags: ALD_END_NOSAVE does not write the row (a
+ * cluster node ending a session the cluster gave away: the row is the
+ * cluster's verdict, and this node may no longer write it). */
+enum ald_end_flags { ALD_END_NOSAVE = 1 };
+int ald_session_end_ex(struct ald *d, struct ald_session *s, enum ald_state state,
+                       const char *reason, unsigned flags);
+
 /* Marks activity (resets the idle timer). */
 void ald_session_touch(struct ald *d, struct ald_session *s);
 

@@ -1,0 +1,288 @@
+#!/usr/bin/env python3
+"""Two airlockd nodes sharing one PostgreSQL (issue 13, docs/cluster.md):
+registration, placement rows, failure, re-adoption, fencing and a database
+outage. Run under tests/unit/airlockd/pg_run.sh (AIRLOCK_TEST_PG,
+AIRLOCK_TEST_PG_CTL). Both nodes run on loopback with their own state dirs,
+ports and node ids and the same cluster key and master key; heartbeat_ms 500,
+down_after_ms 3000.
+
+cluster_core:
+  * both nodes register (nodes rows up, with their capacity);
+  * a create on each node makes a row that names that node;
+  * kill -9 of n2: its sessions become `lost` ("node-down: n2: ...") within
+    down_after + heartbeat (+ slack), an SSE subscriber on n1's /v1/events
+    gets `state` lost, and n1 keeps answering;
+  * n2 restarts: it ends the sandboxes of its lost sessions (no process is
+    left for their ids) and does not write their rows;
+  * kill -9 of n1 and a restart at once (< down_after): its sessions are
+    re-adopted and run commands;
+  * fencing: the database gives n1's session away while n1 runs (its node
+    row down, the session lost, as a sweep by another node does): n1 ends the
+    sandbox without writing the row (it stays lost) and registers again with
+    a new epoch;
+  * PostgreSQL stopped for 10 s: afterwards no node is marked down (the
+    sweep waits for an unbroken streak of the sweeper's own heartbeats).
+
+    cluster_core_test.py AIRLOCKD AIRLOCK_SESSION CASE"""
+
+import glob
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import (SKIP, Daemon, Fail, check, cleanup, free_port, leftovers,  # noqa: E402
+                     session_processes, sse_events, wait_until)
+
+HEARTBEAT_MS = 500
+DOWN_AFTER_MS = 3000
+OUTAGE_S = 10
+# "lost within down_after + heartbeat" on a busy machine: the kill itself,
+# a sweep that runs every heartbeat, scheduling slack
+LOST_WITHIN_S = (DOWN_AFTER_MS + HEARTBEAT_MS) / 1000 + 4
+
+
+def pg_ctl(what):
+    subprocess.run(os.environ["AIRLOCK_TEST_PG_CTL"].split() + [what], check=True, timeout=60)
+
+
+def psql(sql):
+    """Rows of `sql` (tab-separated columns) from the shared database."""
+    exe = (sorted(glob.glob("/usr/lib/postgresql/*/bin/psql")) or ["psql"])[-1]
+    r = subprocess.run([exe, os.environ["AIRLOCK_TEST_PG"], "-Atc", sql, "-F", "\t"],
+                       capture_output=True, text=True, timeout=30)
+    if r.returncode != 0:
+        raise Fail(f"psql {sql!r}: {r.stderr}")
+    return [line.split("\t") for line in r.stdout.splitlines() if line]
+
+
+def node_rows():
+    return {r[0]: {"state": r[1], "epoch": int(r[2]), "cap_sessions": int(r[3]),
+                   "cap_cpu_m": int(r[4])}
+            for r in psql("SELECT id, state, epoch, cap_sessions, cap_cpu_m FROM nodes")}
+
+
+def row_of(sid):
+    rows = psql(f"SELECT state, node, pub FROM sessions WHERE id = '{sid}'")
+    if not rows:
+        return None
+    return {"state": rows[0][0], "node": rows[0][1], "pub": json.loads(rows[0][2])}
+
+
+class Node(Daemon):
+    def __init__(self, binary, name, shared, caps):
+        self.cluster_port = free_port()
+        super().__init__(binary, name=f"cluster-{name}")
+        self.node_id = name
+        self.config["store"] = {"driver": "postgres", "conninfo_file": shared["conninfo"],
+                                "statement_timeout_ms": 2000, "connect_timeout_ms": 2000}
+        self.config["proxies"] = {"master_key": shared["master_key"]}
+        self.config["cluster"] = {
+            "node_id": name,
+            "listen": f"127.0.0.1:{self.cluster_port}",
+            "key_file": shared["cluster_key"],
+            "heartbeat_ms": HEARTBEAT_MS,
+            "down_after_ms": DOWN_AFTER_MS,
+            "capacity": {"sessions": caps, "memory_mb": 8192, "cpus": 2},
+        }
+        with open(self.conf_path, "w") as f:
+            json.dump(self.config, f, indent=1)
+
+
+def key_file(path):
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    os.write(fd, os.urandom(32))
+    os.close(fd)
+
+
+def subscribe(node, box, ready):
+    """Reads n1's /v1/events (admin) in a thread until a `state` lost event
+    arrives; box["events"] / box["error"]."""
+    try:
+        c = node.conn(timeout=60)
+        c.request("GET", "/v1/events", headers=node._headers("root-admin", None, None))
+        r = c.getresponse()
+        ready.set()
+        box["events"] = sse_events(r, until=lambda e: e["event"] == "state" and
+                                   e["data"].get("state") == "lost", deadline=60)
+    except Exception as e:  # noqa: BLE001
+        box["error"] = repr(e)
+        ready.set()
+
+
+def cluster_core(n1, n2):
+    # -- registration ------------------------------------------------------
+    nodes = node_rows()
+    check(set(nodes) == {"n1", "n2"}, "both nodes registered", nodes)
+    check(all(n["state"] == "up" for n in nodes.values()), "both up", nodes)
+    check(nodes["n1"]["cap_sessions"] == 4 and nodes["n2"]["cap_sessions"] == 8 and
+          nodes["n1"]["cap_cpu_m"] == 2000, "with their capacity", nodes)
+
+    # -- placement rows ----------------------------------------------------
+    a1 = n1.create()
+    a2 = n1.create()
+    b1 = n2.create()
+    b2 = n2.create()
+    for sid, node in ((a1, "n1"), (a2, "n1"), (b1, "n2"), (b2, "n2")):
+        row = row_of(sid)
+        check(row and row["node"] == node and row["state"] == "ready",
+              f"{sid}'s row names {node}", row)
+    check(n1.run(a1, "echo one") == b"one\n", "a session on n1 runs commands")
+    check(n2.run(b1, "echo two") == b"two\n", "a session on n2 runs commands")
+    check(n2.run(b2, "sleep 600 & echo started") == b"started\n", "a background process on n2")
+
+    # -- n2 dies: its sessions are lost, announced on n1 -------------------
+    box, ready = {}, threading.Event()
+    t = threading.Thread(target=subscribe, args=(n1, box, ready), daemon=True)
+    t.start()
+    ready.wait(30)
+    n2.kill9()
+    t0 = time.monotonic()
+    wait_until(LOST_WITHIN_S, lambda: all((row_of(s) or {}).get("state") == "lost"
+                                          for s in (b1, b2)),
+               f"n2's sessions are lost within {LOST_WITHIN_S} s")
+    print(f"n2's sessions lost after {time.monotonic() - t0:.1f} s")
+    reason = row_of(b1)["pub"].get("end_reason") or ""
+    check(reason.startswith("node-down: n2"), "the reason names the down node", reason)
+    check(node_rows()["n2"]["state"] == "down", "n2 is down", node_rows())
+    t.join(60)
+    check("error" not in box, "the event stream", box.get("error"))
+    lost = [e for e in box.get("events", []) if e["event"] == "state" and
+            e["data"].get("state") == "lost"]
+    check(lost and lost[0]["data"]["session"] in (b1, b2) and
+          lost[0]["data"]["reason"].startswith("node-down: n2"),
+          "n1's /v1/events says state lost with the reason", lost)
+    r = n1.get(f"/v1/sessions/{b1}")
+    check(r.status == 200 and r.json["state"] == "lost", "n1 shows the session lost", r)
+    check(n1.run(a1, "echo still") == b"still\n", "n1 keeps working")
+    check(session_processes([b1, b2]), "n2's sandboxes outlived it (for now)")
+
+    # -- n2 comes back: it ends what the cluster gave up on ----------------
+    n2.start()
+    wait_until(30, lambda: not session_processes([b1, b2]),
+               "n2's restart ends the sandboxes of its lost sessions")
+    check(all(row_of(s)["state"] == "lost" for s in (b1, b2)), "their rows stay lost")
+    check(node_rows()["n2"]["state"] == "up", "n2 is up again", node_rows())
+    check("the cluster gave it up" in n2.log_tail(20000), "n2 says why it ended them")
+    b3 = n2.create()
+    check(row_of(b3)["node"] == "n2", "n2 takes new sessions")
+
+    # -- n1 restarts at once: re-adoption ----------------------------------
+    n1.kill9()
+    n1.start()
+    for sid in (a1, a2):
+        check(n1.session(sid)["state"] == "ready", f"{sid} re-adopted")
+    check(n1.run(a2, "echo back") == b"back\n", "a re-adopted session runs commands")
+    check(all(row_of(s)["node"] == "n1" for s in (a1, a2)), "still n1's")
+
+    # -- fencing: the cluster gives a session of a running node away -------
+    epoch = node_rows()["n1"]["epoch"]
+    psql("UPDATE nodes SET state = 'down', down_ms = 0, down_reason = 'test' WHERE id = 'n1';"
+         f"UPDATE sessions SET state = 'lost', pub = jsonb_set(jsonb_set(pub::jsonb, '{{state}}',"
+         f" '\"lost\"'), '{{end_reason}}', '\"node-down: n1: test\"')::text WHERE id = '{a2}'")
+    wait_until(30, lambda: not session_processes([a2]),
+               "the fenced node ends the session it lost")
+    wait_until(30, lambda: node_rows()["n1"]["state"] == "up" and
+               node_rows()["n1"]["epoch"] > epoch, "and registers again with a new epoch")
+    check(row_of(a2)["state"] == "lost", "without writing the lost row", row_of(a2))
+    check(n1.get(f"/v1/sessions/{a2}").json.get("state") == "lost", "the API says lost")
+    check(n1.run(a1, "echo kept") == b"kept\n", "its other session (still its own) runs")
+
+    # -- a database outage marks no node down -------------------------------
+    pg_ctl("stop")
+    try:
+        time.sleep(OUTAGE_S)
+    finally:
+        pg_ctl("start")
+    # both nodes heartbeat again; give every sweep its chance
+    wait_until(60, lambda: n1.get(f"/v1/sessions/{a1}").status == 200, "n1 answers again")
+    time.sleep(2 * DOWN_AFTER_MS / 1000 + 1)
+    nodes = node_rows()
+    check(all(n["state"] == "up" for n in nodes.values()),
+          "no node was marked down after the outage", nodes)
+    check(row_of(a1)["state"] == "ready" and row_of(b3)["state"] == "ready",
+          "no session was lost", (row_of(a1), row_of(b3)))
+    check(n1.run(a1, "echo after") == b"after\n", "n1 works after the outage")
+    check(n2.run(b3, "echo after") == b"after\n", "n2 works after the outage")
+
+
+CASES = {"cluster_core": cluster_core}
+
+
+def main():
+    if len(sys.argv) != 4 or sys.argv[3] not in CASES:
+        print(f"usage: {sys.argv[0]} AIRLOCKD AIRLOCK_SESSION CASE", file=sys.stderr)
+        return 2
+    binary, _client, name = sys.argv[1:]
+    if not os.access(binary, os.X_OK):
+        print(f"SKIP: {binary} is not built")
+        return SKIP
+    if not os.environ.get("AIRLOCK_TEST_PG"):
+        print("run under tests/unit/airlockd/pg_run.sh (AIRLOCK_TEST_PG is not set)",
+              file=sys.stderr)
+        return 2
+    base = os.environ.get("AIRLOCKD_TEST_SCRATCH", "/var/tmp")
+    shared_dir = os.path.join(base, f"airlockd-cluster-shared.{os.getpid()}")
+    os.makedirs(shared_dir, mode=0o700)
+    shared = {"conninfo": os.path.join(shared_dir, "pg.conninfo"),
+              "cluster_key": os.path.join(shared_dir, "cluster.key"),
+              "master_key": os.path.join(shared_dir, "master.key")}
+    fd = os.open(shared["conninfo"], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    os.write(fd, (os.environ["AIRLOCK_TEST_PG"] + "\n").encode())
+    os.close(fd)
+    key_file(shared["cluster_key"])
+    key_file(shared["master_key"])
+    n1 = Node(binary, "n1", shared, 4)
+    n2 = Node(binary, "n2", shared, 8)
+    failed = False
+    try:
+        try:
+            n1.start()
+            n2.start()
+        except Fail as e:
+            if "cluster store not built yet" in n2.log_tail() + n1.log_tail():
+                print("SKIP: the cluster store (adapters/store_nodes.c) is not built yet")
+                return SKIP
+            raise e
+        n1.standard_users()
+        n2.keys = dict(n1.keys)  # the users are in the shared database
+        cluster_core(n1, n2)
+        n1.healthy()
+        n2.healthy()
+    except Fail as e:
+        print(f"FAIL: {name}: {e}")
+        failed = True
+    except Exception:  # noqa: BLE001
+        import traceback
+        traceback.print_exc()
+        failed = True
+    finally:
+        ids = [s for s in n1.sessions | n2.sessions if s]
+        for n in (n1, n2):  # each deletes its own (the others' are not forwarded here)
+            n.teardown(check_leftovers=False)
+        left = leftovers(ids, n1.state) + leftovers(ids, n2.state)
+        cleanup(ids, n1.state)
+        cleanup(ids, n2.state)
+        if left:
+            print(f"FAIL: {name}: left behind: {left[:20]}")
+            failed = True
+        for path in shared.values():
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+        os.rmdir(shared_dir)
+        if failed:
+            for n in (n1, n2):
+                print(f"--- {n.node_id} log (tail) ---")
+                print(n.final_log)
+    if not failed:
+        print(f"ok: {name}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
