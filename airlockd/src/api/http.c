@@ -1,5 +1,7 @@
 #include "request.h"
 
+#include "forward.h"
+
 #include "airlockd/api/metrics.h"
 
 #include "airlockd/adapters/auth.h"
@@ -14,6 +16,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
+#include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,7 +66,41 @@ static const struct ald_route routes[] = {
     {"GET", "/console/**", ALD_BODY_NONE, 0, ald_route_console, NULL},
 };
 
-#define N_ROUTES (sizeof(routes) / sizeof(*routes))
+/* The peer listener's routes (docs/cluster.md "Forwarding"): the session
+ * routes a node forwards, the node-local event stream and the internal
+ * ones; every one needs a node signature (never an API key). */
+static const struct ald_route peer_routes[] = {
+    {"GET", "/v1/sessions/*", ALD_BODY_NONE, 1, ald_route_session_get, NULL},
+    {"DELETE", "/v1/sessions/*", ALD_BODY_NONE, 1, ald_route_session_delete, NULL},
+    {"PATCH", "/v1/sessions/*/policy", ALD_BODY_JSON, 1, ald_route_session_policy, NULL},
+    {"GET", "/v1/sessions/*/policy", ALD_BODY_NONE, 1, ald_route_session_policy_get, NULL},
+    {"POST", "/v1/sessions/*/keepalive", ALD_BODY_JSON, 1, ald_route_session_keepalive, NULL},
+    {"POST", "/v1/sessions/*/exec", ALD_BODY_JSON, 1, ald_route_exec, NULL},
+    {"GET", "/v1/sessions/*/processes", ALD_BODY_NONE, 1, ald_route_proc_list, NULL},
+    {"GET", "/v1/sessions/*/processes/*", ALD_BODY_NONE, 1, ald_route_proc_get, NULL},
+    {"GET", "/v1/sessions/*/processes/*/output", ALD_BODY_NONE, 1, ald_route_proc_output, NULL},
+    {"POST", "/v1/sessions/*/processes/*/signal", ALD_BODY_JSON, 1, ald_route_proc_signal, NULL},
+    {"POST", "/v1/sessions/*/processes/*/stdin", ALD_BODY_RAW, 1, ald_route_proc_stdin, NULL},
+    {"POST", "/v1/sessions/*/processes/*/resize", ALD_BODY_JSON, 1, ald_route_proc_resize, NULL},
+    {"GET", "/v1/sessions/*/processes/*/tty", ALD_BODY_NONE, 1, ald_route_proc_tty, NULL},
+    {"GET", "/v1/sessions/*/approvals", ALD_BODY_NONE, 1, ald_route_approval_list, NULL},
+    {"POST", "/v1/sessions/*/approvals/*", ALD_BODY_JSON, 1, ald_route_approval_decide, NULL},
+    {"GET", "/v1/sessions/*/files/**", ALD_BODY_NONE, 1, ald_route_file_get, NULL},
+    {"PUT", "/v1/sessions/*/files/**", ALD_BODY_UPLOAD, 1, ald_route_file_put,
+     &ald_file_upload_ops},
+    {"DELETE", "/v1/sessions/*/files/**", ALD_BODY_NONE, 1, ald_route_file_delete, NULL},
+    {"GET", "/v1/sessions/*/events", ALD_BODY_NONE, 1, ald_route_events, NULL},
+    {"GET", "/v1/events", ALD_BODY_NONE, 1, ald_route_events, NULL},
+    {"GET", "/v1/jobs/*/output", ALD_BODY_NONE, 1, ald_route_job_output, NULL},
+    {"POST", "/internal/v1/sessions/*/start", ALD_BODY_JSON, 1, ald_route_internal_start, NULL},
+    {"GET", "/internal/v1/node", ALD_BODY_NONE, 1, ald_route_internal_node, NULL},
+};
+
+#define N_ROUTES      (sizeof(routes) / sizeof(*routes))
+#define N_PEER_ROUTES (sizeof(peer_routes) / sizeof(*peer_routes))
+
+/* The peer listener (cluster mode only). */
+static struct MHD_Daemon *peer_http;
 
 /* Matches `path` (raw, without query) against `pattern`; on a match stores
  * the raw spans of the wildcards in spans[] (start, length pairs). */
@@ -138,7 +175,9 @@ static char *audit_path(const char *uri)
 static void audit_write(struct ald_req *r)
 {
     struct ald *d = r->d;
-    if (r->audited || !r->route || !r->route->auth || !mutating(r->method) || !r->status)
+    /* a forwarded request is audited by the node it entered */
+    if (r->audited || r->peer || r->on_peer || !r->route || !r->route->auth ||
+        !mutating(r->method) || !r->status)
         return;
     r->audited = 1;
     char *path = r->raw_uri ? audit_path(r->raw_uri) : NULL;
@@ -383,6 +422,12 @@ struct ald_session *ald_req_session(struct ald_req *r, int need_ready,
         }
         return s;
     }
+    char node[64], addr[128];
+    if (id && ald_forward_owner(r, node, addr)) {
+        ald_forward(r, node, addr);
+        *replied = ALD_REPLIED;
+        return NULL;
+    }
     json_t *pub = NULL;
     int err =
         id ? ald_store_session_get(r->d->st, id, r->who.admin ? NULL : r->who.user, &pub, NULL)
@@ -433,20 +478,22 @@ static enum MHD_Result reply_405(struct ald_req *r, const char *allow)
 static enum MHD_Result route(struct ald_req *r, const char *path)
 {
     char allow[128] = "";
-    for (size_t i = 0; i < N_ROUTES; i++) {
+    const struct ald_route *table = r->on_peer ? peer_routes : routes;
+    size_t n_routes = r->on_peer ? N_PEER_ROUTES : N_ROUTES;
+    for (size_t i = 0; i < n_routes; i++) {
         const char *spans[3];
         size_t lens[3];
         int n;
-        if (!match(routes[i].pattern, path, spans, lens, &n))
+        if (!match(table[i].pattern, path, spans, lens, &n))
             continue;
-        if (strcmp(routes[i].method, r->method) != 0) {
-            if (!strstr(allow, routes[i].method)) {
+        if (strcmp(table[i].method, r->method) != 0) {
+            if (!strstr(allow, table[i].method)) {
                 size_t l = strlen(allow);
-                snprintf(allow + l, sizeof(allow) - l, "%s%s", l ? ", " : "", routes[i].method);
+                snprintf(allow + l, sizeof(allow) - l, "%s%s", l ? ", " : "", table[i].method);
             }
             continue;
         }
-        r->route = &routes[i];
+        r->route = &table[i];
         for (int k = 0; k < n; k++)
             if (ald_percent_decode(&r->params[k], spans[k], lens[k]) < 0)
                 r->param_bad = 1;
@@ -491,7 +538,11 @@ static enum MHD_Result begin(struct ald_req *r)
         return ret;
     if (atomic_load(&d->draining) && r->route->handler != ald_route_healthz)
         return ald_reply_error(r, 503, "unavailable", NULL, "airlockd is shutting down");
-    if (r->route->auth) {
+    if (r->on_peer) {
+        /* node signatures only: API keys are never accepted here */
+        if (ald_peer_auth(r) != 0)
+            return r->replied ? MHD_YES : MHD_NO;
+    } else if (r->route->auth) {
         const char *authz = ald_req_header(r, "Authorization");
         char ws_authz[256];
         if (!authz && r->route->handler == ald_route_proc_tty &&
@@ -539,8 +590,15 @@ static enum MHD_Result begin(struct ald_req *r)
                                shown);
     }
     al_buf_init(&r->body, r->body_limit);
-    if (r->route->body == ALD_BODY_UPLOAD && r->route->upload->begin(r) != 0 && !r->replied)
-        return ald_reply_apierr(r, &r->err);
+    if (r->route->body == ALD_BODY_UPLOAD) {
+        /* a file for a session another node holds is spooled, then sent
+         * there (the owner must be known before the body comes) */
+        r->upload_ops = r->route->upload;
+        if (ald_forward_owner(r, r->fwd_node, r->fwd_addr))
+            r->upload_ops = &ald_forward_upload_ops;
+        if (r->upload_ops->begin(r) != 0 && !r->replied)
+            return ald_reply_apierr(r, &r->err);
+    }
     return MHD_YES;
 }
 
@@ -568,18 +626,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (r->replied || r->too_large)
             return MHD_YES; /* an error reply is queued or due: discard */
         r->received += n;
+        if (r->peer)
+            ald_peer_body_update(r, upload_data, n);
         if (r->received > r->body_limit) {
             /* libmicrohttpd takes no reply in the middle of a body (chunked
              * uploads): the rest is read and dropped, the 413 comes at the end */
             r->too_large = 1;
-            if (r->upload && r->route->upload)
-                r->route->upload->abort(r);
+            if (r->upload && r->upload_ops)
+                r->upload_ops->abort(r);
             al_buf_free(&r->body);
             return MHD_YES;
         }
         if (r->route->body == ALD_BODY_UPLOAD) {
             /* a write error is reported once the body is in (see above) */
-            if (!r->err.code && r->route->upload->write(r, upload_data, n) != 0 && !r->err.code)
+            if (!r->err.code && r->upload_ops->write(r, upload_data, n) != 0 && !r->err.code)
                 ald_apierr_set(&r->err, 500, "internal", NULL, "upload failed");
         } else if (r->route->body != ALD_BODY_NONE) {
             if (al_buf_append(&r->body, upload_data, n) < 0)
@@ -592,8 +652,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (r->too_large)
         return ald_reply_error(r, 413, "too_large", NULL, "body over %llu bytes",
                                (unsigned long long)r->body_limit);
+    if (r->peer && ald_peer_body_check(r) != 0)
+        return MHD_YES; /* 401 queued; the body is discarded */
     if (r->err.code && r->route->body == ALD_BODY_UPLOAD)
         return ald_reply_apierr(r, &r->err);
+    if (r->upload_ops == &ald_forward_upload_ops)
+        return ald_forward_upload_finish(r);
     return r->route->handler(r);
 }
 
@@ -609,6 +673,15 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
     return r;
 }
 
+/* The same on the peer listener: the request must carry a node signature. */
+static void *on_uri_peer(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    struct ald_req *r = on_uri(cls, uri, conn);
+    if (r)
+        r->on_peer = 1;
+    return r;
+}
+
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
@@ -621,8 +694,11 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     atomic_fetch_sub(&d->inflight, 1);
     if (r->upgrade)
         ald_ws_abandoned(r->upgrade);
-    if (r->upload && r->route && r->route->upload)
-        r->route->upload->abort(r);
+    if (r->fwd_upgrade)
+        ald_forward_ws_abandoned(r->fwd_upgrade);
+    if (r->upload && r->upload_ops)
+        r->upload_ops->abort(r);
+    EVP_MD_CTX_free(r->peer_hash);
     if (r->status)
         ald_metrics_http(d, r->status);
     audit_write(r);
@@ -695,6 +771,34 @@ static int listen_on(const char *addr, char *bound, size_t boundsz)
     return fd;
 }
 
+/* The node-to-node listener on cluster.listen: the same handlers, the
+ * routes of peer_routes, node signatures instead of API keys. */
+static int peer_start(struct ald *d)
+{
+    int err = ald_forward_init(d);
+    if (err < 0)
+        return err;
+    char bound[128];
+    int fd = listen_on(d->cfg->cluster.listen, bound, sizeof(bound));
+    if (fd < 0)
+        return fd;
+    peer_http =
+        MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+                             MHD_USE_ITC | MHD_USE_ERROR_LOG | MHD_ALLOW_UPGRADE | MHD_USE_POLL,
+                         0, NULL, NULL, on_request, d, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, d,
+                         MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT,
+                         (unsigned)d->cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+                         (unsigned)0, MHD_OPTION_URI_LOG_CALLBACK, on_uri_peer, d,
+                         MHD_OPTION_NOTIFY_COMPLETED, on_completed, d, MHD_OPTION_END);
+    if (!peer_http) {
+        close(fd);
+        return al_error_set(AL_EIO, "libmicrohttpd did not start on %s", d->cfg->cluster.listen);
+    }
+    al_log(AL_LOG_INFO, "node-to-node listener on %s (node %s)", bound,
+           d->cfg->cluster.node_id ? d->cfg->cluster.node_id : "?");
+    return 0;
+}
+
 int ald_http_start(struct ald *d, char *bound, size_t boundsz)
 {
     int fd = listen_on(d->cfg->listen, bound, boundsz);
@@ -712,13 +816,21 @@ int ald_http_start(struct ald *d, char *bound, size_t boundsz)
         close(fd);
         return al_error_set(AL_EIO, "libmicrohttpd did not start on %s", d->cfg->listen);
     }
-    return 0;
+    int err = d->cfg->cluster.enabled ? peer_start(d) : 0;
+    if (err < 0)
+        ald_http_stop(d);
+    return err;
 }
 
 void ald_http_quiesce(struct ald *d)
 {
     if (d->http) {
         MHD_socket fd = MHD_quiesce_daemon(d->http);
+        if (fd != MHD_INVALID_SOCKET)
+            close(fd);
+    }
+    if (peer_http) {
+        MHD_socket fd = MHD_quiesce_daemon(peer_http);
         if (fd != MHD_INVALID_SOCKET)
             close(fd);
     }
@@ -729,4 +841,8 @@ void ald_http_stop(struct ald *d)
     if (d->http)
         MHD_stop_daemon(d->http);
     d->http = NULL;
+    if (peer_http)
+        MHD_stop_daemon(peer_http);
+    peer_http = NULL;
+    ald_forward_fini();
 }

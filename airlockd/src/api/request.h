@@ -63,6 +63,18 @@ struct ald_req {
     struct ald_proc *exit_proc;
     void *upload;  /* the upload hooks' state */
     void *upgrade; /* a WebSocket queued and not yet handed over (routes_tty.c) */
+    /* cluster (forward.c): the request came over the peer listener, signed by
+     * node peer_node, and its body must hash to peer_body_sha */
+    int on_peer; /* arrived on the peer listener */
+    int peer;
+    char peer_node[64];
+    unsigned char peer_body_sha[32];
+    struct evp_md_ctx_st *peer_hash;
+    /* the upload hooks in use: the route's, or ald_forward_upload_ops when
+     * the session is on node fwd_node (fwd_addr) */
+    const struct ald_upload_ops *upload_ops;
+    char fwd_node[64], fwd_addr[128];
+    void *fwd_upgrade; /* a forwarded WebSocket not yet handed over (forward.c) */
     struct ald_apierr err;
 };
 

@@ -2,6 +2,8 @@
  * sees, with Last-Event-ID replay. */
 #include "request.h"
 
+#include "forward.h"
+
 #include "airlockd/core/daemon.h"
 #include "airlockd/core/evbus.h"
 #include "airlockd/core/session.h"
@@ -86,6 +88,9 @@ static void sse_free(void *cls)
 enum MHD_Result ald_route_events(struct ald_req *r)
 {
     const char *sid = r->params[0]; /* NULL for /v1/events */
+    char node[64], addr[128];
+    if (sid && ald_forward_owner(r, node, addr))
+        return ald_forward(r, node, addr); /* the owner's bus, the owner's ids */
     if (sid) {
         struct ald_fault f;
         json_t *pub = NULL;

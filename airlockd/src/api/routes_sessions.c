@@ -1,13 +1,18 @@
 /* Routes: service (healthz, metrics) and sessions. */
 #include "request.h"
 
+#include "forward.h"
+
 #include "airlockd/adapters/proxies.h"
+#include "airlockd/adapters/store_nodes.h"
 #include "airlockd/api/metrics.h"
+#include "airlockd/core/cluster.h"
 #include "airlockd/core/daemon.h"
 #include "airlockd/core/session.h"
 #include "airlockd/core/util.h"
 
 #include "airlock/error.h"
+#include "airlock/log.h"
 #include "airlock/netpolicy.h"
 
 #include <openssl/sha.h>
@@ -99,8 +104,40 @@ enum MHD_Result ald_route_session_create(struct ald_req *r)
     /* the warnings stay here: the create takes the policy */
     struct al_strlist warnings = req.policy.warnings;
     memset(&req.policy.warnings, 0, sizeof(req.policy.warnings));
-    int err = ald_session_create(r->d, &r->who, &req, ald_req_header(r, "Idempotency-Key"),
-                                 hash_hex, &pub, &replayed, &f);
+    /* in a cluster the session may be placed on another node: the create
+     * is then sent there (forward.c) and its answer relayed */
+    struct ald_place_out remote;
+    memset(&remote, 0, sizeof(remote));
+    int err = ald_session_create_ex(r->d, &r->who, &req, ald_req_header(r, "Idempotency-Key"),
+                                    hash_hex, &pub, &replayed, &remote, &f);
+    for (int attempt = 0; err == ALD_CREATE_REMOTE; attempt++) {
+        char id[64];
+        snprintf(id, sizeof(id), "%s", json_string_value(json_object_get(pub, "id")));
+        json_decref(pub);
+        pub = NULL;
+        enum MHD_Result ret = MHD_NO;
+        snprintf(r->session, sizeof(r->session), "%.31s", id);
+        if (ald_forward_start(r, remote.node, remote.address, id, &ret) == 0) {
+            ald_create_req_free(&req);
+            al_strlist_free(&warnings);
+            return ret;
+        }
+        /* the node was not reached: its placed row fails, and the create
+         * is placed once more (the failed node's row no longer counts) */
+        al_log(AL_LOG_WARN, "create %s: node %s did not answer: %s", id, remote.node,
+               al_error_last());
+        ald_store_place_fail(r->d->st, id, "the node did not answer");
+        if (attempt > 0) {
+            ald_create_req_free(&req);
+            al_strlist_free(&warnings);
+            return ald_reply_error(r, 503, "unavailable", NULL,
+                                   "session %s was placed on node %s, which does not answer", id,
+                                   remote.node);
+        }
+        memset(&remote, 0, sizeof(remote));
+        err = ald_session_create_ex(r->d, &r->who, &req, NULL, hash_hex, &pub, &replayed, &remote,
+                                    &f);
+    }
     ald_create_req_free(&req);
     /* the same body gives the same warnings, so a replay has them too */
     if (err == 0 && warnings_put(pub, &warnings) < 0) {

@@ -1,0 +1,317 @@
+#!/usr/bin/env python3
+"""Forwarding between cluster nodes (docs/cluster.md "Forwarding"; issue 13).
+Run under tests/unit/airlockd/pg_run.sh (AIRLOCK_TEST_PG: a scratch
+PostgreSQL both daemons share).
+
+cluster_fwd: two airlockd on loopback, nodes "a" and "b", each with a
+"cluster" section (its own node-to-node port, the same key file). The
+nodes rows are written here with psql and a session made on B is marked
+B's (sessions.node), so the test does not depend on registration and
+placement. Through A, for B's session: GET and DELETE, an exec with its
+output streamed, a 5 MiB file PUT then GET with the same SHA-256, the
+session's SSE events, the tty WebSocket, an approval decided through A,
+and 503 naming node b while B's address does not answer. Then attacks on
+B's node-to-node listener directly, each of which must get 401 "node
+signature" and do nothing: no signature, a bad signature, a replayed
+nonce, a time 60 s off, a valid signature over another body, an API key
+instead of a signature; and that listener serves neither POST /v1/sessions
+nor the admin routes.
+
+    cluster_fwd_test.py AIRLOCKD"""
+
+import base64
+import glob
+import hashlib
+import hmac
+import http.client
+import json
+import os
+import re
+import secrets
+import socket
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import (SKIP, Daemon, Fail, check, free_port, read_exec_stream,  # noqa: E402
+                     sse_events, sha256, thread, wait_until)
+from wsclient import WS  # noqa: E402
+
+WAIT = 30
+
+
+def psql(sql):
+    exe = (sorted(glob.glob("/usr/lib/postgresql/*/bin/psql")) or ["psql"])[-1]
+    r = subprocess.run([exe, os.environ["AIRLOCK_TEST_PG"], "-v", "ON_ERROR_STOP=1", "-Atc", sql],
+                       capture_output=True, text=True, timeout=30)
+    if r.returncode != 0:
+        raise Fail(f"psql {sql!r}: {r.stderr}")
+    return r.stdout.strip()
+
+
+class Signer:
+    """The sending half of docs/cluster.md's node signature, written again
+    here from the document (not from the C code)."""
+
+    def __init__(self, key, node):
+        self.k = hmac.new(key, b"airlock node request v1", hashlib.sha256).digest()
+        self.node = node
+
+    def headers(self, method, uri, body=b"", user="alice", admin=False, t=None, nonce=None,
+                upgrade="", sign_body=None):
+        principal = base64.urlsafe_b64encode(json.dumps(
+            {"user": user, "key_id": "k_test", "admin": admin, "max_sessions": 100,
+             "max_memory_mb": 1 << 20}).encode()).rstrip(b"=").decode()
+        t = str(int(time.time() * 1000) if t is None else t)
+        nonce = nonce or secrets.token_hex(16)
+        body_sha = hashlib.sha256(body if sign_body is None else sign_body).hexdigest()
+        text = "\n".join(["airlock-node-v1", method, uri, t, nonce, self.node, principal,
+                          body_sha, upgrade.lower()])
+        sig = hmac.new(self.k, text.encode(), hashlib.sha256).hexdigest()
+        return {"X-Airlock-Node": self.node, "X-Airlock-Time": t, "X-Airlock-Nonce": nonce,
+                "X-Airlock-Principal": principal, "X-Airlock-Body-SHA256": body_sha,
+                "X-Airlock-Signature": "v1=" + sig}
+
+
+def peer_request(port, method, path, headers, body=b""):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        h = dict(headers)
+        if body:
+            h["Content-Type"] = "application/json"
+        c.request(method, path, body=body or None, headers=h)
+        r = c.getresponse()
+        data = r.read()
+        return r.status, data
+    finally:
+        c.close()
+
+
+def unauthorized(status, data, what, failures):
+    ok = status == 401 and b"node signature" in data
+    if not ok:
+        failures.append(f"{what}: expected 401 node signature, got {status} {data[:200]!r}")
+    print(f"{'ok' if ok else 'FAILED'}: attack: {what} -> {status}")
+
+
+def forwarded(a, b, sid):
+    P = f"/v1/sessions/{sid}"
+    # GET of the session: from the shared store, on A
+    g = a.get(P)
+    check(g.status == 200 and g.json["state"] == "ready", "GET through A", g)
+    # a route that needs the live session: A forwards it to B
+    r = a.get(P + "/processes")
+    check(r.status == 200 and r.json["processes"] == [], "processes through A (forwarded)", r)
+    # exec with the output streamed as it comes
+    c, resp = a.stream("POST", P + "/exec",
+                       {"shell": "for i in 1 2 3; do echo line$i; sleep 0.3; done; echo err >&2"})
+    check(resp.status == 200, "exec through A", resp.status)
+    out, err, ex, _ = read_exec_stream(resp)
+    c.close()
+    check(out == b"line1\nline2\nline3\n" and err == b"err\n" and ex["code"] == 0,
+          "the exec's streams come back through A", (out, err, ex))
+    check(b.run(sid, "cat /proc/1/cgroup >/dev/null; echo here") == b"here\n",
+          "B runs it (the session is B's)")
+    # a 5 MiB file up and down through A
+    data = os.urandom(5 * 1024 * 1024)
+    put = a.request("PUT", P + "/files/big.bin", raw=data, ctype="application/octet-stream")
+    check(put.status == 201, "PUT 5 MiB through A", put)
+    got = a.get(P + "/files/big.bin")
+    check(got.status == 200 and sha256(got.body) == sha256(data),
+          "GET through A: the same SHA-256", (got.status, len(got.body)))
+    check(b.run(sid, "sha256sum big.bin").split()[0].decode() == sha256(data),
+          "the file is on B")
+    # the session's events through A
+    c, ev = a.stream("GET", P + "/events")
+    check(ev.status == 200, "events through A", ev.status)
+    h = thread(lambda: a.run(sid, "echo evt"))
+    evs = sse_events(ev, until=lambda e: "process" in e["event"] or e["data"].get("process"),
+                     deadline=WAIT)
+    c.close()
+    h.result()
+    check(evs, "an event of B's session arrives through A", evs)
+    # the terminal over a WebSocket through A
+    r = a.post(P + "/exec", {"argv": ["bash", "--norc", "-i"], "tty": {"rows": 24, "cols": 80},
+                             "background": True, "env": {"TERM": "xterm"}})
+    check(r.status == 202, "tty exec through A", r)
+    pid = r.json["id"]
+    w = WS(a.port, f"{P}/processes/{pid}/tty", auth=a.keys["alice"],
+           protocols=["airlock.v1"])
+    w.sock.settimeout(WAIT)
+    w.send_bytes(b"echo M$((40+2))\r")
+    check(b"M42\r\n" in w.read_until(b"M42\r\n"), "the tty echoes through A")
+    w.send_bytes(b"exit 3\r")
+    _, ex, closed = w.read_to_close()
+    check(ex and ex["code"] == 3 and closed == (1000, "exit 3"), "exit through the tty",
+          (ex, closed))
+
+
+def approval(a, b):
+    sid = b.create(mode="regular")
+    psql(f"UPDATE sessions SET node = 'b' WHERE id = '{sid}'")
+    P = f"/v1/sessions/{sid}"
+
+    def decide():
+        ap = wait_until(WAIT, lambda: [x for x in a.get(P + "/approvals").json["approvals"]
+                                       if x["state"] == "pending"], "a pending approval via A")[0]
+        r = a.post(P + f"/approvals/{ap['id']}", {"decision": "allow"})
+        check(r.status == 200 and r.json["state"] == "allowed", "decided through A", r)
+
+    h = thread(decide)
+    st, out, err, ex, _ = a.exec(sid, argv=["echo", "allowed"])
+    h.result()
+    check(st == 200 and out == b"allowed\n", "the exec allowed through A runs on B", (st, out))
+    return sid
+
+
+def owner_down(a, sid, b_addr):
+    psql("UPDATE nodes SET address = '127.0.0.1:1' WHERE id = 'b'")
+    try:
+        r = a.get(f"/v1/sessions/{sid}/processes")
+        check(r.status == 503 and r.json["error"]["code"] == "unavailable" and
+              "node b" in r.json["error"]["message"], "503 naming node b while it does not answer",
+              r)
+    finally:
+        psql(f"UPDATE nodes SET address = '{b_addr}' WHERE id = 'b'")
+
+
+def attacks(a, b, sid, key, b_peer):
+    """Each must be refused; all run, then the failures are reported."""
+    failures = []
+    s = Signer(key, "a")
+    P = f"/v1/sessions/{sid}"
+    # the control: a valid signature works (and a replay of it does not)
+    h = s.headers("GET", P + "/processes")
+    st, data = peer_request(b_peer, "GET", P + "/processes", h)
+    check(st == 200 and b"processes" in data, "a valid node signature is accepted", (st, data))
+    unauthorized(*peer_request(b_peer, "GET", P + "/processes", h), "replayed nonce", failures)
+    unauthorized(*peer_request(b_peer, "GET", P + "/processes", {}), "no signature", failures)
+    bad = s.headers("GET", P + "/processes")
+    bad["X-Airlock-Signature"] = "v1=" + ("0" * 64)
+    unauthorized(*peer_request(b_peer, "GET", P + "/processes", bad), "bad signature", failures)
+    other = Signer(b"x" * 32, "a").headers("GET", P + "/processes")
+    unauthorized(*peer_request(b_peer, "GET", P + "/processes", other), "another key", failures)
+    skew = s.headers("GET", P + "/processes", t=int(time.time() * 1000) - 60000)
+    unauthorized(*peer_request(b_peer, "GET", P + "/processes", skew), "time 60 s off",
+                 failures)
+    # a signature over one body, another body sent: must not run
+    signed = json.dumps({"shell": "echo signed > signed.txt"}).encode()
+    sent = json.dumps({"shell": "echo forged > forged.txt"}).encode()
+    h = s.headers("POST", P + "/exec", body=sent, sign_body=signed)
+    unauthorized(*peer_request(b_peer, "POST", P + "/exec", h, body=sent),
+                 "valid signature, another body", failures)
+    time.sleep(1)
+    if b.run(sid, "ls forged.txt signed.txt 2>/dev/null; true") != b"":
+        failures.append("the forged body ran")
+    # an API key instead of a signature
+    unauthorized(*peer_request(b_peer, "GET", P + "/processes",
+                               {"Authorization": f"Bearer {b.keys['alice']}"}),
+                 "API key instead of a signature", failures)
+    # a tampered principal (signed for alice, sent as root-admin)
+    h = s.headers("GET", P + "/processes")
+    h2 = s.headers("GET", P + "/processes", user="root-admin", admin=True)
+    h["X-Airlock-Principal"] = h2["X-Airlock-Principal"]
+    unauthorized(*peer_request(b_peer, "GET", P + "/processes", h), "tampered principal",
+                 failures)
+    # routes the peer listener does not serve, even signed
+    for method, path in (("POST", "/v1/sessions"), ("GET", "/v1/sessions"),
+                         ("GET", "/v1/admin/users"), ("GET", "/v1/audit")):
+        body = b"{}" if method == "POST" else b""
+        st, data = peer_request(b_peer, method, path,
+                                s.headers(method, path, body=body, user="root-admin",
+                                          admin=True), body=body)
+        if st not in (404, 405):
+            failures.append(f"{method} {path} on the peer listener: {st} {data[:200]!r}")
+        print(f"{'ok' if st in (404, 405) else 'FAILED'}: peer listener {method} {path} -> {st}")
+    if failures:
+        raise Fail("attacks: " + "; ".join(failures))
+
+
+def main():
+    if len(sys.argv) != 2:
+        print(f"usage: {sys.argv[0]} AIRLOCKD", file=sys.stderr)
+        return 2
+    binary = sys.argv[1]
+    if not os.access(binary, os.X_OK):
+        print(f"SKIP: {binary} is not built")
+        return SKIP
+    if not os.environ.get("AIRLOCK_TEST_PG"):
+        print("run under tests/unit/airlockd/pg_run.sh", file=sys.stderr)
+        return 2
+    a = Daemon(binary, name="cluster-a")
+    b = Daemon(binary, name="cluster-b")
+    key = os.urandom(32)
+    keyfile = os.path.join(a.dir, "cluster.key")
+    fd = os.open(keyfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    os.write(fd, key)
+    os.close(fd)
+    peers = {}
+    for d, node in ((a, "a"), (b, "b")):
+        conninfo = os.path.join(d.dir, "pg.conninfo")
+        fd = os.open(conninfo, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.write(fd, (os.environ["AIRLOCK_TEST_PG"] + "\n").encode())
+        os.close(fd)
+        peers[node] = free_port()
+        d.config["store"] = {"driver": "postgres", "conninfo_file": conninfo,
+                             "statement_timeout_ms": 5000, "connect_timeout_ms": 5000}
+        d.config["max_upload_bytes"] = 8 * 1024 * 1024
+        d.config["cluster"] = {"node_id": node, "listen": f"127.0.0.1:{peers[node]}",
+                               "key_file": keyfile, "forward_timeout_ms": 10000}
+        with open(d.conf_path, "w") as f:
+            json.dump(d.config, f, indent=1)
+    failed = False
+    try:
+        a.start()
+        b.start()
+        a.standard_users()
+        for u in ("alice", "bob", "root-admin"):
+            b.keys[u] = a.keys[u]  # one store: the keys work on both
+        now = int(time.time() * 1000)
+        for node, d in (("a", a), ("b", b)):
+            psql("INSERT INTO nodes(id, address, api_address, state, version, epoch,"
+                 " cap_sessions, cap_memory_mb, cap_cpu_m, started_ms, heartbeat_ms) VALUES"
+                 f" ('{node}', '127.0.0.1:{peers[node]}', '127.0.0.1:{d.port}', 'up', 'test', 1,"
+                 f" 100, 100000, 8000, {now}, {now})"
+                 " ON CONFLICT (id) DO NOTHING")
+        sid = b.create()
+        psql(f"UPDATE sessions SET node = 'b' WHERE id = '{sid}'")
+        forwarded(a, b, sid)
+        sid2 = approval(a, b)
+        owner_down(a, sid, f"127.0.0.1:{peers['b']}")
+        attacks(a, b, sid, key, peers["b"])
+        # bob does not see alice's session through A either
+        r = a.get(f"/v1/sessions/{sid}/processes", key="bob")
+        check(r.status == 404, "another user gets 404 through A", r)
+        for s in (sid, sid2):
+            r = a.delete(f"/v1/sessions/{s}")
+            check(r.status == 200 and r.json["state"] in ("deleting", "deleted"),
+                  "DELETE through A", r)
+        wait_until(60, lambda: all(b.session(s)["state"] == "deleted" for s in (sid, sid2)),
+                   "B deleted both")
+        a.healthy()
+        b.healthy()
+    except Fail as e:
+        print(f"FAIL: cluster_fwd: {e}")
+        failed = True
+    except Exception:  # noqa: BLE001
+        import traceback
+        traceback.print_exc()
+        failed = True
+    finally:
+        left = b.teardown() + a.teardown()
+        if left:
+            print(f"FAIL: cluster_fwd: left behind: {left[:20]}")
+            failed = True
+        if failed:
+            print("--- airlockd a log (tail) ---")
+            print(a.final_log)
+            print("--- airlockd b log (tail) ---")
+            print(b.final_log)
+    if not failed:
+        print("ok: cluster_fwd")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
