@@ -23,6 +23,8 @@ PKGS=(
   python3-pip python3-venv dpkg-dev golang-go cargo
   # tests of the installed man pages (man -l, groff) and completions (zsh)
   man-db groff-base zsh
+  # deploy/check-k8s.sh parses the Kubernetes manifests (deploy/kubernetes)
+  python3-yaml
   # the web console's browser tests (docs/console.md): headless chromium,
   # driven by tests/browser's pinned puppeteer-core (deploy/test.sh)
   chromium

@@ -32,6 +32,9 @@ step "build (-Werror)"
 cmake -S . -B build -DAIRLOCK_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j"$jobs"
 
+step "kubernetes manifests (deploy/check-k8s.sh, and its refusals of broken copies)"
+./deploy/check-k8s.sh --self-test --airlockd build/airlockd/airlockd
+
 step "tests"
 (cd build && ctest --output-on-failure -j"$jobs" --timeout 300)
 

@@ -2,6 +2,7 @@
 
 #include "airlockd/adapters/auth.h"
 #include "airlockd/adapters/store.h"
+#include "airlockd/adapters/store_nodes.h"
 #include "airlockd/core/config.h"
 #include "airlockd/core/util.h"
 
@@ -45,6 +46,12 @@ static const struct admin_usage {
     {"key", "create", "--user NAME [--name LABEL]", "create an API key (printed once)"},
     {"key", "ls", "[--user NAME] [--json]", "list API keys"},
     {"key", "revoke", "KEY_ID", "revoke an API key"},
+    {"node", "ls", "[--json]",
+     "list the cluster's nodes: state, sessions, capacity, heartbeat age"},
+    {"node", "drain", "NODE [--wait [--timeout S]]",
+     "place no new sessions on NODE; --wait: until its sessions have ended"},
+    {"node", "undrain", "NODE", "place sessions on a drained NODE again"},
+    {"node", "rm", "NODE", "remove a NODE that is down (refused while it heartbeats)"},
 };
 
 /* Prints the usage of `<prog> admin [noun [verb]]` to `f`: every command
@@ -80,7 +87,9 @@ static void usage(FILE *f, const char *prog, const char *noun, const char *verb)
     }
     fputs("\n  --config FILE    the daemon's configuration (its state_dir)\n"
           "  --state-dir DIR  the state dir (default /var/lib/airlock)\n"
-          "Users and keys live in DIR/airlockd.db; this works while the daemon runs.\n",
+          "Users and keys live in DIR/airlockd.db (or the config's PostgreSQL store);\n"
+          "this works while the daemon runs. Nodes exist only in a cluster's PostgreSQL\n"
+          "store (docs/cluster.md): give the --config of one of its nodes.\n",
           f);
 }
 
@@ -95,6 +104,8 @@ struct admin_req {
     const char *label; /* key create --name */
     int admin, json, help;
     int64_t max_sessions, max_memory_mb;
+    int wait;          /* node drain --wait */
+    int64_t timeout_s; /* node drain --wait --timeout S; -1: none */
 };
 
 /* Prints "<prog> admin: <message>" and the usage hint on stderr; returns
@@ -110,6 +121,19 @@ __attribute__((format(printf, 2, 3))) static int bad_usage(const struct admin_re
     fprintf(stderr, "\n(%s admin%s%s%s%s --help for the usage)\n", r->prog, r->noun ? " " : "",
             r->noun ? r->noun : "", r->verb ? " " : "", r->verb ? r->verb : "");
     return 2;
+}
+
+/* A node id as config.c accepts cluster.node_id: [A-Za-z0-9._-]{1,63}. */
+static int node_name_valid(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 63)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+              (s[i] >= '0' && s[i] <= '9') || s[i] == '.' || s[i] == '_' || s[i] == '-'))
+            return 0;
+    return 1;
 }
 
 static int parse_count(const struct admin_req *r, const char *opt, const char *s, int64_t *out)
@@ -128,7 +152,7 @@ static int admin_parse(struct admin_req *r, int argc, char **argv)
 {
     const char *pos[3] = {NULL, NULL, NULL}; /* noun, verb, operand */
     int npos = 0, rc;
-    r->max_sessions = r->max_memory_mb = -1;
+    r->max_sessions = r->max_memory_mb = r->timeout_s = -1;
     r->label = "";
     /* --help wins over any mistake around it */
     for (int i = 1; i < argc; i++) {
@@ -142,7 +166,7 @@ static int admin_parse(struct admin_req *r, int argc, char **argv)
                  (strcmp(argv[i], "--config") == 0 || strcmp(argv[i], "--state-dir") == 0 ||
                   strcmp(argv[i], "--user") == 0 || strcmp(argv[i], "--name") == 0 ||
                   strcmp(argv[i], "--max-sessions") == 0 ||
-                  strcmp(argv[i], "--max-memory-mb") == 0))
+                  strcmp(argv[i], "--max-memory-mb") == 0 || strcmp(argv[i], "--timeout") == 0))
             i++;
     }
     if (r->help) {
@@ -169,6 +193,15 @@ static int admin_parse(struct admin_req *r, int argc, char **argv)
             if ((rc = parse_count(r, a, argv[++i], v)) != 0)
                 return rc;
             continue;
+        } else if (strcmp(a, "--timeout") == 0) {
+            if (i + 1 >= argc)
+                return bad_usage(r, "--timeout needs a value (seconds)");
+            if ((rc = parse_count(r, a, argv[++i], &r->timeout_s)) != 0)
+                return rc;
+            continue;
+        } else if (strcmp(a, "--wait") == 0) {
+            r->wait = 1;
+            continue;
         } else if (strcmp(a, "--admin") == 0) {
             r->admin = 1;
             continue;
@@ -194,13 +227,14 @@ static int admin_parse(struct admin_req *r, int argc, char **argv)
         *slot = argv[++i];
     }
     if (!r->noun)
-        return bad_usage(r, "which command? (user or key)");
+        return bad_usage(r, "which command? (user, key or node)");
     const struct admin_usage *u = NULL;
     for (size_t i = 0; i < sizeof(admin_usages) / sizeof(admin_usages[0]); i++)
         if (strcmp(r->noun, admin_usages[i].noun) == 0 && r->verb &&
             strcmp(r->verb, admin_usages[i].verb) == 0)
             u = &admin_usages[i];
-    if (strcmp(r->noun, "user") != 0 && strcmp(r->noun, "key") != 0) {
+    if (strcmp(r->noun, "user") != 0 && strcmp(r->noun, "key") != 0 &&
+        strcmp(r->noun, "node") != 0) {
         const char *noun = r->noun;
         r->noun = NULL;
         return bad_usage(r, "unknown command \"%s\"", noun);
@@ -213,8 +247,10 @@ static int admin_parse(struct admin_req *r, int argc, char **argv)
     }
     r->name = pos[2];
     int is_user = strcmp(r->noun, "user") == 0;
+    int is_node = strcmp(r->noun, "node") == 0;
     int wants_operand = strcmp(r->verb, "rm") == 0 || strcmp(r->verb, "revoke") == 0 ||
-                        (is_user && strcmp(r->verb, "add") == 0);
+                        (is_user && strcmp(r->verb, "add") == 0) ||
+                        (is_node && strcmp(r->verb, "ls") != 0);
     if (wants_operand && !r->name)
         return bad_usage(r, "%s %s wants %s", r->noun, r->verb, u->args);
     if (!wants_operand && r->name)
@@ -228,7 +264,14 @@ static int admin_parse(struct admin_req *r, int argc, char **argv)
                          r->verb);
     if (!ls && r->json)
         return bad_usage(r, "%s %s takes no --json", r->noun, r->verb);
-    if (r->user && !create && !(ls && !is_user))
+    int drain = is_node && strcmp(r->verb, "drain") == 0;
+    if (!drain && r->wait)
+        return bad_usage(r, "%s %s takes no --wait", r->noun, r->verb);
+    if (r->timeout_s >= 0 && !r->wait)
+        return bad_usage(r, "--timeout goes with node drain --wait");
+    if (is_node && r->name && !node_name_valid(r->name))
+        return bad_usage(r, "a node name is [A-Za-z0-9._-]{1,63}");
+    if (r->user && !create && !(ls && !is_user && !is_node))
         return bad_usage(r, "%s %s takes no --user", r->noun, r->verb);
     if (r->label[0] && !create)
         return bad_usage(r, "%s %s takes no --name", r->noun, r->verb);
@@ -356,6 +399,150 @@ static int key_cmd(struct ald_store *st, const struct admin_req *r)
     return 0;
 }
 
+static int64_t jint(json_t *o, const char *k)
+{
+    return (int64_t)json_integer_value(json_object_get(o, k));
+}
+
+static const char *jstr(json_t *o, const char *k)
+{
+    const char *v = json_string_value(json_object_get(o, k));
+    return v ? v : "";
+}
+
+/* The row of node `id` in `nodes` (borrowed), or NULL. */
+static json_t *node_find(json_t *nodes, const char *id)
+{
+    size_t i;
+    json_t *n;
+    json_array_foreach(nodes, i, n)
+    {
+        if (strcmp(jstr(n, "id"), id) == 0)
+            return n;
+    }
+    return NULL;
+}
+
+static void node_table(json_t *nodes)
+{
+    printf("%-20s %-9s %-16s %-20s %-6s %-10s %s\n", "NODE", "STATE", "SESSIONS", "MEMORY_MB",
+           "CPUS", "HEARTBEAT", "ADDRESS");
+    size_t i;
+    json_t *n;
+    json_array_foreach(nodes, i, n)
+    {
+        json_t *cap = json_object_get(n, "capacity");
+        char sess[40], mem[48], age[32];
+        snprintf(sess, sizeof(sess), "%lld/%lld", (long long)jint(n, "sessions"),
+                 (long long)jint(cap, "sessions"));
+        snprintf(mem, sizeof(mem), "%lld/%lld", (long long)jint(n, "memory_mb"),
+                 (long long)jint(cap, "memory_mb"));
+        int64_t a = jint(n, "heartbeat_age_ms");
+        snprintf(age, sizeof(age), "%lld.%llds ago", (long long)(a / 1000),
+                 (long long)((a % 1000) / 100));
+        printf("%-20s %-9s %-16s %-20s %-6.1f %-10s %s", jstr(n, "id"), jstr(n, "state"), sess, mem,
+               (double)jint(cap, "cpu_m") / 1000.0, age, jstr(n, "address"));
+        const char *why = jstr(n, "down_reason");
+        if (why[0])
+            printf("  (%s)", why);
+        putchar('\n');
+    }
+}
+
+/* node drain --wait: polls the node list every second until `id` has no
+ * live session (0) or the timeout passes (1). A database outage while
+ * waiting is reported once and waited through. */
+static int node_wait(struct ald_store *st, const struct admin_req *r)
+{
+    uint64_t start = ald_mono_ms();
+    long long last = -1;
+    int down = 0;
+    for (;;) {
+        json_t *nodes = NULL;
+        if (ald_store_node_list(st, &nodes) < 0) {
+            if (!down)
+                fprintf(stderr, "%s admin: %s (still waiting)\n", r->prog, al_error_last());
+            down = 1;
+        } else {
+            down = 0;
+            json_t *n = node_find(nodes, r->name);
+            long long k = n ? (long long)jint(n, "sessions") : 0;
+            json_decref(nodes);
+            if (k != last)
+                printf("%s: %lld session%s left\n", r->name, k, k == 1 ? "" : "s");
+            fflush(stdout);
+            last = k;
+            if (k == 0)
+                return 0;
+        }
+        if (r->timeout_s >= 0 && ald_mono_ms() - start >= (uint64_t)r->timeout_s * 1000) {
+            fprintf(stderr, "%s admin: node %s: still %lld session%s after %lld s\n", r->prog,
+                    r->name, last < 0 ? 0 : last, last == 1 ? "" : "s", (long long)r->timeout_s);
+            return 1;
+        }
+        sleep(1);
+    }
+}
+
+static int node_cmd(struct ald_store *st, const struct admin_req *r, const struct ald_config *cfg)
+{
+    json_t *nodes = NULL;
+    int rc = 1;
+    if (ald_store_node_list(st, &nodes) < 0) {
+        fprintf(stderr, "%s admin: %s\n", r->prog, al_error_last());
+        goto out;
+    }
+    if (json_array_size(nodes) == 0) {
+        fprintf(stderr, "%s admin: no cluster: this store has no nodes\n", r->prog);
+        goto out;
+    }
+    if (strcmp(r->verb, "ls") == 0) {
+        if (r->json)
+            print_json(nodes);
+        else
+            node_table(nodes);
+        rc = 0;
+        goto out;
+    }
+    json_t *n = node_find(nodes, r->name);
+    if (!n) {
+        fprintf(stderr, "%s admin: no node %s\n", r->prog, r->name);
+        goto out;
+    }
+    const char *to = strcmp(r->verb, "drain") == 0     ? "draining"
+                     : strcmp(r->verb, "undrain") == 0 ? "up"
+                                                       : "left";
+    if (strcmp(r->verb, "rm") == 0) {
+        /* a node that is alive would keep running (and re-register): only
+         * a node whose heartbeat stopped can leave */
+        const char *state = jstr(n, "state");
+        int64_t age = jint(n, "heartbeat_age_ms");
+        if ((strcmp(state, "up") == 0 || strcmp(state, "draining") == 0) &&
+            age < (int64_t)cfg->cluster.down_after_ms) {
+            fprintf(stderr,
+                    "%s admin: node %s is %s (heartbeat %lld ms ago); stop its airlockd first, "
+                    "or drain it\n",
+                    r->prog, r->name, state, (long long)age);
+            goto out;
+        }
+    }
+    if (strcmp(r->verb, "undrain") == 0 && strcmp(jstr(n, "state"), "draining") != 0) {
+        fprintf(stderr, "%s admin: node %s is %s, not draining\n", r->prog, r->name,
+                jstr(n, "state"));
+        goto out;
+    }
+    if (ald_store_node_set_state(st, r->name, to) < 0) {
+        fprintf(stderr, "%s admin: node %s: %s\n", r->prog, r->name, al_error_last());
+        goto out;
+    }
+    printf("node %s: %s\n", r->name, strcmp(to, "left") == 0 ? "removed" : to);
+    fflush(stdout);
+    rc = r->wait ? node_wait(st, r) : 0;
+out:
+    json_decref(nodes);
+    return rc;
+}
+
 int ald_admin_main(const char *prog, int argc, char **argv)
 {
     struct admin_req r = {.prog = prog};
@@ -378,6 +565,13 @@ int ald_admin_main(const char *prog, int argc, char **argv)
         fprintf(stderr, "%s admin: %s\n", prog, al_error_last());
         goto out;
     }
+    /* nodes are rows of a cluster's PostgreSQL store; a SQLite state dir
+     * never has any (and is neither opened nor created for the question) */
+    if (strcmp(r.noun, "node") == 0 && !cfg.store.postgres) {
+        fprintf(stderr, "%s admin: no cluster: this store has no nodes (%s)\n", prog,
+                r.config ? "its store is SQLite" : "give the --config of a cluster node");
+        goto out;
+    }
     const char *state_dir = r.state_dir ? r.state_dir : cfg.state_dir;
     int n = snprintf(db, sizeof(db), "%s/airlockd.db", state_dir);
     if (n < 0 || (size_t)n >= sizeof(db)) {
@@ -397,7 +591,9 @@ int ald_admin_main(const char *prog, int argc, char **argv)
         fprintf(stderr, "%s admin: %s\n", prog, al_error_last());
         goto out;
     }
-    rc = strcmp(r.noun, "user") == 0 ? user_cmd(st, &r) : key_cmd(st, &r);
+    rc = strcmp(r.noun, "user") == 0   ? user_cmd(st, &r)
+         : strcmp(r.noun, "node") == 0 ? node_cmd(st, &r, &cfg)
+                                       : key_cmd(st, &r);
 out:
     ald_store_close(st);
     ald_config_free(&cfg);

@@ -544,9 +544,10 @@ enum MHD_Result ald_route_approval_list(struct ald_req *r)
 {
     enum ald_reply_state replied;
     struct ald_session *s = ald_req_session(r, 0, &replied);
-    if (!s)
-        return replied == ALD_REPLIED ? MHD_YES
-                                      : ald_reply_json(r, 200, json_pack("{s:[]}", "approvals"));
+    if (!s) /* not live here: its stored history (cluster mode), else none */
+        return replied == ALD_REPLIED
+                   ? MHD_YES
+                   : ald_reply_json(r, 200, ald_approval_list_stored(r->d, r->params[0]));
     json_t *arr = json_array();
     pthread_mutex_lock(&r->d->lock);
     for (struct ald_approval *a = s->approvals.list; a; a = a->next)

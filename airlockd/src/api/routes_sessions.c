@@ -3,7 +3,9 @@
 
 #include "forward.h"
 
+#include "airlockd/adapters/db.h"
 #include "airlockd/adapters/proxies.h"
+#include "airlockd/adapters/store.h"
 #include "airlockd/adapters/store_nodes.h"
 #include "airlockd/api/metrics.h"
 #include "airlockd/core/cluster.h"
@@ -19,6 +21,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* GET /healthz: always 200 while the daemon serves (503 once it began
+ * to shut down), with the sessions here, "db": "up" or "down: REASON" and,
+ * in cluster mode, "node": up | draining | fenced. `?ready=1` (readiness)
+ * is also 503 while the database is down or the node is fenced: the node
+ * cannot create or change sessions then. */
 enum MHD_Result ald_route_healthz(struct ald_req *r)
 {
     struct ald *d = r->d;
@@ -28,9 +35,20 @@ enum MHD_Result ald_route_healthz(struct ald_req *r)
         n++;
     pthread_mutex_unlock(&d->lock);
     int draining = atomic_load(&d->draining);
-    return ald_reply_json(
-        r, draining ? 503 : 200,
-        json_pack("{s:s, s:I}", "status", draining ? "draining" : "ok", "sessions", n));
+    char why[200], db[224];
+    int db_down = ald_db_down(ald_store_db(d->st), why, sizeof(why));
+    snprintf(db, sizeof(db), db_down ? "down: %s" : "up", why);
+    static const char *const node_states[] = {"up", "draining", "fenced"};
+    enum ald_node_state ns = ald_cluster_state(d);
+    const char *node = ald_cluster_self(d) ? node_states[ns] : NULL;
+    const char *ready = ald_req_arg(r, "ready");
+    int unready = ready && strcmp(ready, "0") != 0 && (db_down || ns == ALD_NODE_FENCED);
+    return ald_reply_json(r, draining || unready ? 503 : 200,
+                          json_pack("{s:s, s:I, s:s, s:s*}", "status",
+                                    draining  ? "draining"
+                                    : unready ? "unready"
+                                              : "ok",
+                                    "sessions", n, "db", db, "node", node));
 }
 
 enum MHD_Result ald_route_metrics(struct ald_req *r)

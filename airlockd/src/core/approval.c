@@ -2,12 +2,14 @@
  * decision. */
 #include "airlockd/core/approval.h"
 
+#include "airlockd/core/cluster.h"
 #include "airlockd/core/daemon.h"
 #include "airlockd/core/session.h"
 #include "airlockd/core/util.h"
 #include "airlockd/core/webhook.h"
 
 #include "airlock/error.h"
+#include "airlock/log.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -24,10 +26,29 @@ json_t *ald_approval_json(const struct ald_approval *a)
                      "state", a->state, "created_at", ald_time_json(a->created_ms));
 }
 
+/* Cluster mode: the approval's row, as its JSON says now (fire-and-log). */
+static void approval_store(struct ald *d, const struct ald_session *s, json_t *body,
+                           const char *kind, const char *id, const char *state)
+{
+    if (!ald_cluster_self(d) || !d->hooks.cluster.approval_put || !body)
+        return;
+    if (d->hooks.cluster.approval_put(d->st, id, s->id, kind, body, state, NULL) < 0)
+        al_log(AL_LOG_WARN, "session %s: approval %s (%s) not stored: %s", s->id, id, state,
+               al_error_last());
+}
+
 void ald_approval_event(struct ald *d, struct ald_session *s, struct ald_approval *a)
 {
-    json_t *notify = NULL;
+    json_t *notify = NULL, *row = NULL;
+    char id[sizeof(a->id)];
+    const char *state, *kind;
     pthread_mutex_lock(&d->lock);
+    /* a copy taken under the lock: a decision may change a->state after it */
+    if (ald_cluster_self(d))
+        row = ald_approval_json(a);
+    snprintf(id, sizeof(id), "%s", a->id);
+    state = a->state;
+    kind = a->kind ? a->kind : "exec";
     /* a session that asked for it hears of each new pending approval */
     if (s->webhook && strcmp(a->state, "pending") == 0)
         notify = json_pack("{s:s, s:o}", "session", s->id, "approval", ald_approval_json(a));
@@ -36,10 +57,30 @@ void ald_approval_event(struct ald *d, struct ald_session *s, struct ald_approva
                          : json_pack("{s:s, s:s, s:O, s:s}", "approval", a->id, "kind", "exec",
                                      "argv", a->argv, "state", a->state);
     pthread_mutex_unlock(&d->lock);
+    approval_store(d, s, row, kind, id, state);
+    json_decref(row);
     ald_event(d, s->id, s->user, "approval", ev);
     if (notify)
         ald_webhook_session_notify(d, s->id, s->user, s->webhook, "approval.pending", notify);
     json_decref(notify);
+}
+
+json_t *ald_approval_list_stored(struct ald *d, const char *sid)
+{
+    json_t *rows = NULL;
+    if (ald_cluster_self(d) && d->hooks.cluster.approval_list &&
+        d->hooks.cluster.approval_list(d->st, sid, &rows) < 0) {
+        al_log(AL_LOG_WARN, "session %s: stored approvals not read: %s", sid, al_error_last());
+        rows = NULL;
+    }
+    return json_pack("{s:o}", "approvals", rows ? rows : json_array());
+}
+
+int ald_approvals_expire_stored(struct ald *d, const char *sid)
+{
+    if (!ald_cluster_self(d) || !d->hooks.cluster.approvals_expire)
+        return 0;
+    return d->hooks.cluster.approvals_expire(d->st, sid);
 }
 
 int ald_approval_wait(struct ald *d, struct ald_session *s, json_t *argv, struct ald_fault *f)

@@ -26,8 +26,21 @@ struct ald_approval {
 /* The public JSON object of an approval (caller holds d->lock; new
  * reference, NULL when out of memory). */
 json_t *ald_approval_json(const struct ald_approval *a);
-/* Publishes an approval's current state (takes d->lock). */
+/* Publishes an approval's current state (takes d->lock). In cluster mode
+ * it also writes the approval's row (hooks.cluster.approval_put), so that
+ * its history outlives this node; a failed write is logged, never waited
+ * for again (the decision is already made in memory). */
 void ald_approval_event(struct ald *d, struct ald_session *s, struct ald_approval *a);
+/* The stored approvals of session `sid` (cluster mode: the approvals
+ * table, oldest first) as a new {"approvals": [...]} object; on a single
+ * machine, or when the store cannot answer, {"approvals": []} (logged).
+ * For a session that is no longer live here (GET …/approvals). NULL only
+ * when out of memory. */
+json_t *ald_approval_list_stored(struct ald *d, const char *sid);
+/* Re-adoption (cluster mode): the pending approvals of session `sid`,
+ * which waited in a process that is gone, become "timed-out" in the table.
+ * 0 on a single machine; else the store's result (logged by the caller). */
+int ald_approvals_expire_stored(struct ald *d, const char *sid);
 /* Regular mode: holds the command `argv` of a request on session `s` as a
  * pending approval until somebody decides, the session ends, the daemon
  * stops or approval_timeout_s passes. 0 when allowed; else `f` says why
