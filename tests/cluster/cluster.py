@@ -165,7 +165,19 @@ class Cluster:
         n1.add_user("alice")
         n1.add_user("bob")
         n1.add_user("root-admin", admin=True)
+        if self.clustered:
+            for n in self.nodes:
+                wait_until(30, lambda: self.sees_all_up(n),
+                           f"{n.node_id}'s view of the cluster has every node up")
         return self
+
+    def sees_all_up(self, n):
+        """1 when node `n`'s cached node list (its /metrics) has every node
+        of the cluster up: a node refuses requests of nodes it does not
+        know up yet."""
+        m = n.get("/metrics", key="root-admin")
+        want = f'airlock_cluster_nodes{{state="up"}} {len(self.nodes)}'
+        return m.status == 200 and want in m.body.decode()
 
     def any_alive(self):
         for n in self.nodes:

@@ -36,7 +36,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cluster import (SKIP, Cluster, check, load_settings, run_cluster_case,  # noqa: E402
+from cluster import (SKIP, Cluster, Fail, check, load_settings, run_cluster_case,  # noqa: E402
                      wait_until)
 from harness import leftovers, sse_events, sha256, thread  # noqa: E402
 
@@ -114,119 +114,157 @@ def peer_get(n, path, headers):
         c.close()
 
 
+class Sections:
+    """Runs a case's parts one after the other; a part that fails is
+    reported ("FAIL part: ...") and the next runs (unless it was `fatal`),
+    so one run shows every part's result; done() fails the case if any
+    part failed."""
+
+    def __init__(self):
+        self.failed = []
+
+    def __call__(self, name, fn, *args, fatal=False):
+        t0 = time.monotonic()
+        try:
+            v = fn(*args)
+            print(f"pass: {name} ({time.monotonic() - t0:.1f} s)", flush=True)
+            return v
+        except Fail as e:
+            print(f"FAIL part: {name}: {e}", flush=True)
+            self.failed.append(name)
+            if fatal:
+                raise
+        return None
+
+    def done(self):
+        check(not self.failed, "every part passes; failed", self.failed)
+
+
 def spread_forward(cl):
     n1, n2, n3 = cl.nodes
-    # 12 creates through n1 land by capacity 4/8/12: 2/4/6 (+-1)
-    sids = [n1.create() for _ in range(12)]
-    where = {sid: node_of(cl, sid) for sid in sids}
-    counts = {f"n{i}": list(where.values()).count(f"n{i}") for i in (1, 2, 3)}
-    print(f"spread of 12 creates through n1: {counts}", flush=True)
-    for nid, want in (("n1", 2), ("n2", 4), ("n3", 6)):
-        check(abs(counts[nid] - want) <= 1, f"{nid} holds {want} +-1 of 12 sessions", counts)
-    remote = [s for s, nd in where.items() if nd == "n3"][0]
-    # GET through any node shows it
-    for n in cl.nodes:
-        check(n.session(remote)["state"] == "ready", f"{n.node_id} shows the session")
+    part = Sections()
+    st8 = {}
 
-    # exec through n1 (a stream with output)
-    st, out, err, ex, _ = n1.exec(remote, shell="for i in 1 2 3; do echo line$i; done; hostname")
-    check(st == 200 and out.startswith(b"line1\nline2\nline3\n") and ex.get("code") == 0,
-          "exec through n1 on a session of n3 streams its output", (st, out, err, ex))
+    def spread():
+        # 12 creates through n1 land by capacity 4/8/12: 2/4/6 (+-1)
+        sids = [n1.create() for _ in range(12)]
+        where = {sid: node_of(cl, sid) for sid in sids}
+        counts = {f"n{i}": list(where.values()).count(f"n{i}") for i in (1, 2, 3)}
+        print(f"spread of 12 creates through n1: {counts}", flush=True)
+        st8["where"] = where
+        st8["remote"] = [s for s, nd in where.items() if nd == "n3"][0]
+        for nid, want in (("n1", 2), ("n2", 4), ("n3", 6)):
+            check(abs(counts[nid] - want) <= 1, f"{nid} holds {want} +-1 of 12 sessions", counts)
+        # GET through any node shows it
+        for n in cl.nodes:
+            check(n.session(st8["remote"])["state"] == "ready", f"{n.node_id} shows the session")
+    part("12 creates through n1 spread 2/4/6 by capacity", spread, fatal=True)
+    remote = st8["remote"]
+    where = st8["where"]
 
-    # a file of 5 MiB: PUT through n1, GET through n2, same SHA-256
-    blob = os.urandom(5 * 1024 * 1024)
-    r = n1.request("PUT", f"/v1/sessions/{remote}/files/big.bin", raw=blob,
-                   ctype="application/octet-stream", timeout=120)
-    check(r.status in (200, 201, 204), "file PUT of 5 MiB through n1", r)
-    r = n2.get(f"/v1/sessions/{remote}/files/big.bin", timeout=120)
-    check(r.status == 200 and sha256(r.body) == sha256(blob),
-          "file GET through n2 has the same SHA-256", (r.status, len(r.body)))
-    check(n3.run(remote, "sha256sum big.bin").split()[0].decode() == sha256(blob),
-          "the owner has the same bytes")
+    def exec_stream():
+        st, out, err, ex, _ = n1.exec(remote, shell="for i in 1 2 3; do echo line$i; done")
+        check(st == 200 and out == b"line1\nline2\nline3\n" and ex.get("code") == 0,
+              "exec through n1 on a session of n3 streams its output", (st, out, err, ex))
+    part("exec through n1 on a session of n3", exec_stream)
 
-    # events of the session through n2 (SSE) see an exec run through n1
-    c, resp = n2.stream("GET", f"/v1/sessions/{remote}/events")
-    try:
-        check(resp.status == 200, "events through n2", resp.status)
-        n1.run(remote, "true")
-        evs = sse_events(resp, until=lambda e: e["event"] == "process_exit", deadline=30)
-        check(evs[-1]["data"].get("session") == remote,
-              "SSE through n2 sees the process_exit of an exec run through n1", evs)
-    finally:
-        c.close()
+    def files():
+        blob = os.urandom(5 * 1024 * 1024)
+        r = n1.request("PUT", f"/v1/sessions/{remote}/files/big.bin", raw=blob,
+                       ctype="application/octet-stream", timeout=120)
+        check(r.status in (200, 201), "file PUT of 5 MiB through n1", r)
+        r = n2.get(f"/v1/sessions/{remote}/files/big.bin", timeout=120)
+        check(r.status == 200 and sha256(r.body) == sha256(blob),
+              "file GET through n2 has the same SHA-256", (r.status, len(r.body)))
+        check(n3.run(remote, "sha256sum big.bin").split()[0].decode() == sha256(blob),
+              "the owner has the same bytes")
+    part("5 MiB file PUT through n1, GET through n2", files)
 
-    # the tty WebSocket through n1 (echo)
-    tty_echo(n1, remote)
-
-    # an exec approval (regular mode) decided through n2
-    approval_through(cl, n1, n2)
-
-    # a git push from a session on each node (placement picks the node:
-    # create until each holds a session on the repository)
-    on = {}
-    for k in range(9):
-        if len(on) == 3:
-            break
-        sid = cl.nodes[k % 3].create(repo="https://git.test/o/r.git")
-        on.setdefault(node_of(cl, sid), sid)
-    check(len(on) == 3, "sessions on the repository on every node", on)
-    for nid, sid in sorted(on.items()):
-        push_from(cl.node(nid), sid)
-        # and its repository through a node that does not hold it
-        other = cl.nodes[int(nid[1:]) % 3]
-        out = other.run(sid, "git log -1 --format=%s")
-        check(out == b"agent\n", "the session's repository through another node", out)
-
-    # the node listener: a good signature is accepted; a bad one, a replay
-    # and a skewed time answer 401
-    with open(cl.cluster_key, "rb") as f:
-        key = f.read()
-    pr = base64.urlsafe_b64encode(json.dumps({"user": "alice", "key_id": "t", "admin": False,
-                                              "max_sessions": 100, "max_memory_mb": 1 << 20})
-                                  .encode()).decode().rstrip("=")
-    path = f"/v1/sessions/{remote}/processes"
-    good = sign(key, "GET", path, "n1", pr)
-    st, body = peer_get(n3, path, good)
-    check(st == 200, "a correctly signed node request is served", (st, body[:300]))
-    st, body = peer_get(n3, path, good)
-    check(st == 401, "a replayed nonce answers 401", (st, body[:300]))
-    bad = sign(key, "GET", path, "n1", pr)
-    bad["X-Airlock-Signature"] = "v1=" + "0" * 64
-    st, body = peer_get(n3, path, bad)
-    check(st == 401, "a bad signature answers 401", (st, body[:300]))
-    skew = sign(key, "GET", path, "n1", pr, t_ms=int(time.time() * 1000) - 120000)
-    st, body = peer_get(n3, path, skew)
-    check(st == 401, "a skewed time answers 401", (st, body[:300]))
-    st, body = peer_get(n3, path, {"Authorization": f"Bearer {cl.keys['alice']}"})
-    check(st == 401, "an API key is not accepted on the node listener", (st, body[:300]))
-
-    # /v1/events on n1 carries events of sessions on n2 and n3, once each
-    on2 = [s for s, nd in where.items() if nd == "n2"][0]
-    c, resp = n1.stream("GET", "/v1/events")
-    try:
-        check(resp.status == 200, "/v1/events on n1", resp.status)
-        marks = {on2: "m2-" + secrets.token_hex(4), remote: "m3-" + secrets.token_hex(4)}
-        time.sleep(0.5)
-        for sid, m in marks.items():
-            st, *_ = n1.exec(sid, shell=f"echo {m}")
-            check(st == 200, "exec for the fan-in", st)
-        seen = {}
-
-        def got_both(e):
-            if e["event"] == "process_exit":
-                s = e["data"].get("session")
-                seen[s] = seen.get(s, 0) + 1
-            return all(seen.get(s) for s in marks)
-        sse_events(resp, until=got_both, deadline=30)
-        # read a little more: a duplicate would come right behind
+    def events():
+        c, resp = n2.stream("GET", f"/v1/sessions/{remote}/events")
         try:
-            sse_events(resp, until=lambda e: got_both(e) and False, deadline=2)
-        except Exception:  # noqa: BLE001 - the deadline ends the extra read
-            pass
-        check(all(seen.get(s) == 1 for s in marks),
-              "/v1/events on n1 sees the exec of sessions on n2 and n3 once each", seen)
-    finally:
-        c.close()
+            check(resp.status == 200, "events through n2", resp.status)
+            n1.run(remote, "true")
+            evs = sse_events(resp, until=lambda e: e["event"] == "process_exit", deadline=30)
+            check(evs[-1]["data"].get("session") == remote,
+                  "SSE through n2 sees the process_exit of an exec run through n1", evs)
+        finally:
+            c.close()
+    part("SSE events through n2 of an exec through n1", events)
+    part("tty WebSocket through n1", tty_echo, n1, remote)
+    part("exec approval: exec through n1, decided through n2", approval_through, cl, n1, n2)
+
+    def pushes():
+        # placement picks the node: create until each holds a session on
+        # the repository
+        on = {}
+        for k in range(9):
+            if len(on) == 3:
+                break
+            sid = cl.nodes[k % 3].create(repo="https://git.test/o/r.git")
+            on.setdefault(node_of(cl, sid), sid)
+        check(len(on) == 3, "sessions on the repository on every node", on)
+        for nid, sid in sorted(on.items()):
+            push_from(cl.node(nid), sid)
+            # and its repository through a node that does not hold it
+            other = cl.nodes[int(nid[1:]) % 3]
+            out = other.run(sid, "git log -1 --format=%s")
+            check(out == b"agent\n", "the session's repository through another node", out)
+    part("a git push from a session on each node", pushes)
+
+    def peer_auth():
+        with open(cl.cluster_key, "rb") as f:
+            key = f.read()
+        pr = base64.urlsafe_b64encode(json.dumps({"user": "alice", "key_id": "t", "admin": False,
+                                                  "max_sessions": 100,
+                                                  "max_memory_mb": 1 << 20})
+                                      .encode()).decode().rstrip("=")
+        path = f"/v1/sessions/{remote}/processes"
+        good = sign(key, "GET", path, "n1", pr)
+        st, body = peer_get(n3, path, good)
+        check(st == 200, "a correctly signed node request is served", (st, body[:300]))
+        st, body = peer_get(n3, path, good)
+        check(st == 401, "a replayed nonce answers 401", (st, body[:300]))
+        bad = sign(key, "GET", path, "n1", pr)
+        bad["X-Airlock-Signature"] = "v1=" + "0" * 64
+        st, body = peer_get(n3, path, bad)
+        check(st == 401, "a bad signature answers 401", (st, body[:300]))
+        skew = sign(key, "GET", path, "n1", pr, t_ms=int(time.time() * 1000) - 120000)
+        st, body = peer_get(n3, path, skew)
+        check(st == 401, "a skewed time answers 401", (st, body[:300]))
+        st, body = peer_get(n3, path, {"Authorization": f"Bearer {cl.keys['alice']}"})
+        check(st == 401, "an API key is not accepted on the node listener", (st, body[:300]))
+    part("node listener: signed 200; bad signature, replay, skew, API key 401", peer_auth)
+
+    def fanin():
+        on2 = [s for s, nd in where.items() if nd == "n2"][0]
+        c, resp = n1.stream("GET", "/v1/events")
+        try:
+            check(resp.status == 200, "/v1/events on n1", resp.status)
+            marks = [on2, remote]
+            time.sleep(0.5)
+            for sid in marks:
+                st, *_ = n1.exec(sid, shell="true")
+                check(st == 200, "exec for the fan-in", st)
+            seen = {}
+
+            def got_both(e):
+                if e["event"] == "process_exit":
+                    s = e["data"].get("session")
+                    seen[s] = seen.get(s, 0) + 1
+                return all(seen.get(s) for s in marks)
+            sse_events(resp, until=got_both, deadline=30)
+            # read a little more: a duplicate would come right behind
+            try:
+                sse_events(resp, until=lambda e: got_both(e) and False, deadline=2)
+            except Exception:  # noqa: BLE001 - the deadline ends the extra read
+                pass
+            check(all(seen.get(s) == 1 for s in marks),
+                  "/v1/events on n1 sees the exit of sessions on n2 and n3 once each", seen)
+        finally:
+            c.close()
+    part("/v1/events on n1 fans in n2's and n3's events once each", fanin)
+    part.done()
 
 
 def ws_attach(n, sid, pid, key="alice"):
@@ -354,8 +392,10 @@ def unavailable(r, what):
 
 def failure(cl):
     n1, n2, n3 = cl.nodes
+    part = Sections()
     held = spread_until(cl, {"n1": 1, "n2": 2, "n3": 2}, n1)
     lost_ids = held["n2"]
+    keep = held["n3"]
     # a subscriber on n1 to every event of alice's sessions (fan-in)
     c, resp = n1.stream("GET", "/v1/events")
     check(resp.status == 200, "/v1/events on n1", resp.status)
@@ -366,98 +406,120 @@ def failure(cl):
     t0 = time.monotonic()
     n2.kill9()
 
-    def all_lost():
-        rows = rows_of(cl, "n2")
-        return all(rows.get(s, ("",))[0] == "lost" for s in lost_ids) and rows
-    rows = wait_until(30, all_lost, "n2's sessions marked lost")
-    took = time.monotonic() - t0
-    print(f"n2 killed: its {len(lost_ids)} sessions lost after {took:.2f} s "
-          f"(deadline {LOST_DEADLINE_S:.1f} s)", flush=True)
-    check(took <= LOST_DEADLINE_S, f"lost within down_after + heartbeat + 1 s slack "
-          f"({LOST_DEADLINE_S:.1f} s)", took)
-    for sid in lost_ids:
-        check(rows[sid][1].startswith("node-down: n2"), "the reason is node-down: n2...",
-              rows[sid])
-        s = n1.session(sid)
-        check(s["state"] == "lost" and s.get("end_reason", "").startswith("node-down: n2"),
-              "GET through n1 shows it lost with the reason", s)
-    check(node_states(cl).get("n2") == "down", "n2 is down", node_states(cl))
-    try:
-        evs = sse_events(resp, until=lambda e: e["event"] == "state" and
-                         e["data"].get("state") == "lost" and
-                         e["data"].get("session") == lost_ids[0], deadline=30)
-        check(evs, "the subscriber on n1 hears the lost state")
-    finally:
-        c.close()
-    # a request for a lost session through another node: 409, not a hang
-    r = n1.post(f"/v1/sessions/{lost_ids[0]}/exec", {"shell": "true"})
-    check(r.status == 409, "exec on a lost session answers 409", r)
-    # creates go to the others
-    for _ in range(4):
-        sid = n1.create()
-        check(node_of(cl, sid) in ("n1", "n3"), "a create after n2's death avoids n2", sid)
-    bad = poll.stop()
-    print(f"API poller: {poll.n} requests to n1 and n3, {len(bad)} not 2xx", flush=True)
-    check(not bad, "n1 and n3 answered every request while n2 died", bad[:10])
+    def lost():
+        def all_lost():
+            rows = rows_of(cl, "n2")
+            return all(rows.get(s, ("",))[0] == "lost" for s in lost_ids) and rows
+        rows = wait_until(30, all_lost, "n2's sessions marked lost")
+        took = time.monotonic() - t0
+        print(f"n2 killed: its {len(lost_ids)} sessions lost after {took:.2f} s "
+              f"(deadline {LOST_DEADLINE_S:.1f} s)", flush=True)
+        check(took <= LOST_DEADLINE_S, f"lost within down_after + heartbeat + 1 s slack "
+              f"({LOST_DEADLINE_S:.1f} s)", took)
+        for sid in lost_ids:
+            check(rows[sid][1].startswith("node-down: n2"), "the reason is node-down: n2...",
+                  rows[sid])
+            s = n1.session(sid)
+            check(s["state"] == "lost" and (s.get("end_reason") or "").startswith("node-down: n2"),
+                  "GET through n1 shows it lost with the reason", s)
+        check(node_states(cl).get("n2") == "down", "n2 is down", node_states(cl))
+    part("kill -9 n2: its sessions lost (node-down: n2...) in time", lost)
 
-    # kill -9 of n3 and a restart before down_after: it re-adopts its sessions
-    keep = held["n3"]
-    t0 = time.monotonic()
-    n3.kill9()
-    n3.start()
-    back = time.monotonic() - t0
-    print(f"n3 killed and restarted in {back:.2f} s (down_after {DOWN_AFTER_MS / 1000} s)",
-          flush=True)
-    for sid in keep:
-        wait_until(30, lambda: n1.session(sid)["state"] == "ready", "n3's session ready")
-        check(n1.run(sid, "echo readopted") == b"readopted\n",
-              "exec through n1 on a session re-adopted by n3")
-    check(node_states(cl).get("n3") == "up", "n3 is up", node_states(cl))
+    def lost_event():
+        try:
+            evs = sse_events(resp, until=lambda e: e["event"] == "state" and
+                             e["data"].get("state") == "lost" and
+                             e["data"].get("session") == lost_ids[0], deadline=15)
+            check(evs, "the subscriber on n1 hears the lost state")
+        finally:
+            c.close()
+    part("an SSE subscriber on n1 hears state lost", lost_event)
 
-    # n2 back: it ends its lost sandboxes and leaves nothing of them
-    n2.start()
-    left = leftovers(lost_ids, n2.state, wait=30)
-    check(not left, "the restarted n2 ended its lost sessions' sandboxes", left)
-    for sid in lost_ids:
-        check(n1.session(sid)["state"] == "lost", "and they stay lost")
-    wait_until(30, lambda: node_states(cl).get("n2") == "up", "n2 up again")
+    def lost_409():
+        r = n1.post(f"/v1/sessions/{lost_ids[0]}/exec", {"shell": "true"})
+        check(r.status == 409, "exec on a lost session through n1 answers 409", r)
+    part("exec on a lost session answers 409", lost_409)
 
-    # PostgreSQL stopped for 10 s
-    sid = keep[0]
-    h = thread(lambda: n3.exec(sid, shell=f"for i in $(seq 1 {OUTAGE_S + 4}); do sleep 1; done;"
-                               " echo through"))
-    time.sleep(1)
-    pg_ctl("stop")
-    k = 0
-    try:
-        end = time.monotonic() + OUTAGE_S
+    def creates_avoid():
+        for _ in range(4):
+            sid = n1.create()
+            check(node_of(cl, sid) in ("n1", "n3"), "a create after n2's death avoids n2", sid)
+    part("creates after n2's death go to n1/n3", creates_avoid)
+
+    def api_up():
+        bad = poll.stop()
+        print(f"API poller: {poll.n} requests to n1 and n3, {len(bad)} not 2xx", flush=True)
+        check(not bad, "n1 and n3 answered every request while n2 died", bad[:10])
+    part("n1 and n3 answered every request throughout", api_up)
+
+    def readopt():
+        t1 = time.monotonic()
+        n3.kill9()
+        n3.start()
+        back = time.monotonic() - t1
+        print(f"n3 killed and restarted in {back:.2f} s (down_after {DOWN_AFTER_MS / 1000} s)",
+              flush=True)
+        for sid in keep:
+            wait_until(30, lambda: n1.session(sid)["state"] == "ready", "n3's session ready")
+            check(n1.run(sid, "echo readopted") == b"readopted\n",
+                  "exec through n1 on a session re-adopted by n3")
+        check(node_states(cl).get("n3") == "up", "n3 is up", node_states(cl))
+    part("kill -9 n3 + restart before down_after: re-adopted, exec through n1", readopt)
+
+    def n2_back():
+        n2.start()
+        left = leftovers(lost_ids, n2.state, wait=30)
+        check(not left, "the restarted n2 ended its lost sessions' sandboxes", left)
+        for sid in lost_ids:
+            st = n1.session(sid)["state"]
+            check(st == "lost", "and they stay lost", (sid, st))
+        wait_until(30, lambda: node_states(cl).get("n2") == "up", "n2 up again")
+    part("n2 restarted: ends its lost sandboxes, nothing left", n2_back)
+
+    def outage():
+        for n in cl.nodes:
+            if not n.alive():
+                n.start()
+        sid = keep[0]
+        h = thread(lambda: n3.exec(sid, shell=f"for i in $(seq 1 {OUTAGE_S + 4}); do sleep 1; "
+                                   "done; echo through"))
+        time.sleep(1)
+        pg_ctl("stop")
+        k = 0
+        try:
+            end = time.monotonic() + OUTAGE_S
+            while time.monotonic() < end:
+                for n in cl.nodes:
+                    unavailable(n.get(f"/v1/sessions/{sid}", timeout=15),
+                                f"GET session on {n.node_id}")
+                    unavailable(n.post("/v1/sessions", {}, timeout=15),
+                                f"POST sessions on {n.node_id}")
+                    k += 2
+                time.sleep(0.3)
+        finally:
+            pg_ctl("start")
+        print(f"{k} requests answered 503 during the outage", flush=True)
+        for n in cl.nodes:
+            wait_until(60, lambda: n.get(f"/v1/sessions/{sid}", timeout=15).status == 200,
+                       f"{n.node_id} answers 200 again once PostgreSQL is back")
+        st, out, err, ex, _ = h.result(120)
+        check(st == 200 and out == b"through\n" and ex.get("code") == 0,
+              "the command run across the outage finished undisturbed", (st, out, err, ex))
+        # no node is marked down by the outage: watch for two down_after periods
+        end = time.monotonic() + 2 * DOWN_AFTER_MS / 1000
         while time.monotonic() < end:
-            for n in cl.nodes:
-                unavailable(n.get(f"/v1/sessions/{sid}", timeout=15), f"GET session on {n.node_id}")
-                unavailable(n.post("/v1/sessions", {}, timeout=15), f"POST sessions on {n.node_id}")
-                k += 2
-            time.sleep(0.3)
-    finally:
-        pg_ctl("start")
-    print(f"{k} requests answered 503 during the outage", flush=True)
-    for n in cl.nodes:
-        wait_until(60, lambda: n.get(f"/v1/sessions/{sid}", timeout=15).status == 200,
-                   f"{n.node_id} answers 200 again once PostgreSQL is back")
-    st, out, err, ex, _ = h.result(120)
-    check(st == 200 and out == b"through\n" and ex.get("code") == 0,
-          "the command run across the outage finished undisturbed", (st, out, err, ex))
-    # no node is marked down by the outage: watch for two down_after periods
-    end = time.monotonic() + 2 * DOWN_AFTER_MS / 1000
-    while time.monotonic() < end:
-        ns = node_states(cl)
-        check(ns and all(v == "up" for v in ns.values()), "no node marked down after the outage",
-              ns)
-        time.sleep(0.2)
-    for sid in keep + held["n1"]:
-        check(n2.session(sid)["state"] == "ready", "sessions of n1 and n3 still ready", sid)
-    check(n2.run(keep[0], "echo after") == b"after\n", "exec through n2 after the outage")
-    sid = n2.create()
-    check(n2.run(sid, "echo new") == b"new\n", "a new session after the outage")
+            ns = node_states(cl)
+            check(ns and all(v == "up" for v in ns.values()),
+                  "no node marked down after the outage", ns)
+            time.sleep(0.2)
+        for sid in keep + held["n1"]:
+            check(n2.session(sid)["state"] == "ready", "sessions of n1 and n3 still ready", sid)
+        check(n2.run(keep[0], "echo after") == b"after\n", "exec through n2 after the outage")
+        sid = n2.create()
+        check(n2.run(sid, "echo new") == b"new\n", "a new session after the outage")
+    part("PostgreSQL stopped 10 s: 503s with the reason, recovery, no node marked down", outage)
+    poll.stop()
+    part.done()
 
 
 def pg_ctl(what):
@@ -468,32 +530,42 @@ def pg_ctl(what):
 
 def drain(cl):
     n1, n2, n3 = cl.nodes
+    part = Sections()
     held = spread_until(cl, {"n1": 2, "n2": 1, "n3": 1}, n2)
-    rc, out, err = n1.admin_run("node", "ls")
-    check(rc == 0, "node ls", (rc, out, err))
-    print(out, flush=True)
-    lines = {ln.split()[0]: ln.split() for ln in out.splitlines()[1:] if ln.strip()}
-    for nid, cap in (("n1", 4), ("n2", 8), ("n3", 12)):
-        check(nid in lines and lines[nid][1] == "up", f"node ls: {nid} up", out)
-        check(lines[nid][2] == f"{len(held.get(nid, []))}/{cap}",
-              f"node ls: {nid}'s sessions/capacity", out)
-        check("ago" in " ".join(lines[nid]), f"node ls: {nid}'s heartbeat age", out)
+
+    def ls():
+        rc, out, err = n1.admin_run("node", "ls")
+        check(rc == 0, "node ls", (rc, out, err))
+        print(out, flush=True)
+        lines = {ln.split()[0]: ln.split() for ln in out.splitlines()[1:] if ln.strip()}
+        for nid, cap in (("n1", 4), ("n2", 8), ("n3", 12)):
+            check(nid in lines and lines[nid][1] == "up", f"node ls: {nid} up", out)
+            check(lines[nid][2] == f"{len(held.get(nid, []))}/{cap}",
+                  f"node ls: {nid}'s sessions/capacity", out)
+            check("ago" in " ".join(lines[nid]), f"node ls: {nid}'s heartbeat age", out)
+    part("node ls: states, sessions/capacity, heartbeat age", ls)
 
     p = subprocess.Popen([n1.binary, "admin", "--config", n1.conf_path, "node", "drain", "n1",
                           "--wait", "--timeout", "60"], stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True)
     try:
-        wait_until(30, lambda: node_states(cl).get("n1") == "draining", "n1 draining")
-        hz = n1.get("/healthz", key=None)
-        check(hz.status == 200 and hz.json.get("node") == "draining",
-              "/healthz of n1 says draining", hz)
-        for n in (n1, n2, n1, n2, n3, n1):
-            sid = n.create()
-            check(node_of(cl, sid) in ("n2", "n3"), "creates avoid the draining n1", sid)
-        check(p.poll() is None, "drain --wait waits while n1 holds sessions")
-        # n1's sessions keep working while it drains
-        check(n3.run(held["n1"][0], "echo draining") == b"draining\n",
-              "a session of the draining n1 works (through n3)")
+        def draining():
+            wait_until(30, lambda: node_states(cl).get("n1") == "draining", "n1 draining")
+            wait_until(10, lambda: n1.get("/healthz", key=None).json.get("node") == "draining",
+                       "/healthz of n1 says draining")
+        part("drain n1: its row and /healthz say draining", draining, fatal=True)
+
+        def creates_avoid():
+            for n in (n1, n2, n1, n2, n3, n1):
+                sid = n.create()
+                check(node_of(cl, sid) in ("n2", "n3"), "creates avoid the draining n1", sid)
+            check(p.poll() is None, "drain --wait waits while n1 holds sessions")
+        part("creates through every node avoid the draining n1; --wait waits", creates_avoid)
+
+        def still_works():
+            check(n3.run(held["n1"][0], "echo draining") == b"draining\n",
+                  "a session of the draining n1 works (through n3)")
+        part("a session of the draining n1 still works", still_works)
         for sid in held["n1"]:
             r = n3.delete(f"/v1/sessions/{sid}")
             check(r.status == 200, "delete n1's session through n3", r)
@@ -501,18 +573,27 @@ def drain(cl):
     finally:
         if p.poll() is None:
             p.kill()
-            p.communicate()
+            out, err = p.communicate()
     print(out, err, flush=True)
-    check(p.returncode == 0, "drain --wait exits 0 once n1 is empty", (p.returncode, out, err))
-    check("n1: 0 sessions left" in out, "drain --wait says n1: 0 sessions left", out)
-    rc, out, err = n1.admin_run("node", "ls")
-    check(rc == 0 and "draining" in out, "node ls shows n1 draining", (out, err))
-    rc, out, err = n1.admin_run("node", "undrain", "n1")
-    check(rc == 0, "undrain", (rc, out, err))
-    check(node_states(cl).get("n1") == "up", "n1 up again", node_states(cl))
-    # the emptiest node by capacity is n1 now: the next create lands there
-    sid = n2.create()
-    check(node_of(cl, sid) == "n1", "a create lands on the undrained n1", sid)
+
+    def wait_done():
+        check(p.returncode == 0, "drain --wait exits 0 once n1 is empty", (p.returncode, out, err))
+        check("n1: 0 sessions left" in out, "drain --wait says n1: 0 sessions left", out)
+        rc, o, e = n1.admin_run("node", "ls")
+        check(rc == 0 and "draining" in o, "node ls shows n1 draining", (o, e))
+    part("drain --wait exits 0 once n1's sessions are deleted", wait_done)
+
+    def undrain():
+        rc, o, e = n1.admin_run("node", "undrain", "n1")
+        check(rc == 0, "undrain", (rc, o, e))
+        check(node_states(cl).get("n1") == "up", "n1 up again", node_states(cl))
+        # the emptiest node by capacity is n1 now: the next create lands there
+        wait_until(10, lambda: n1.get("/healthz", key=None).json.get("node") == "up",
+                   "/healthz of n1 says up")
+        sid = n2.create()
+        check(node_of(cl, sid) == "n1", "a create lands on the undrained n1", sid)
+    part("undrain: n1 up, takes creates again", undrain)
+    part.done()
 
 
 CASES = {"plumbing": (plumbing, False), "spread_forward": (spread_forward, True),
