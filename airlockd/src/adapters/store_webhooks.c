@@ -35,7 +35,27 @@ static const struct ald_sql wq_next = {
     NULL};
 static const struct ald_sql wq_attempt = {
     "UPDATE webhook_deliveries SET attempts = attempts + 1, last_status = $2,"
-    " last_error = $3, state = $4, next_ms = $5, delivered_ms = $6 WHERE id = $1",
+    " last_error = $3, state = $4, next_ms = $5, delivered_ms = $6,"
+    " lease_node = NULL, lease_until = NULL WHERE id = $1",
+    NULL};
+/* Cluster mode (issue 13): a sender leases the delivery due first that
+ * nobody holds (or whose lease ran out), on the database's clock. */
+static const struct ald_sql wq_claim = {
+    "UPDATE webhook_deliveries SET lease_node = $1, lease_until = {now} + $2"
+    " WHERE id = (SELECT id FROM webhook_deliveries WHERE state = 'pending'"
+    " AND next_ms <= {now} AND (lease_until IS NULL OR lease_until < {now})"
+    " ORDER BY next_ms, seq LIMIT 1)"
+    " RETURNING id, url, secret, body, created_ms, attempts, next_ms, lease_until",
+    "UPDATE webhook_deliveries SET lease_node = $1, lease_until = {now} + $2"
+    " WHERE id = (SELECT id FROM webhook_deliveries WHERE state = 'pending'"
+    " AND next_ms <= {now} AND (lease_until IS NULL OR lease_until < {now})"
+    " ORDER BY next_ms, seq LIMIT 1 FOR UPDATE SKIP LOCKED)"
+    " RETURNING id, url, secret, body, created_ms, attempts, next_ms, lease_until"};
+/* ... and records its attempt only while it still holds the lease */
+static const struct ald_sql wq_attempt_leased = {
+    "UPDATE webhook_deliveries SET attempts = attempts + 1, last_status = $2,"
+    " last_error = $3, state = $4, next_ms = $5, delivered_ms = $6,"
+    " lease_node = NULL, lease_until = NULL WHERE id = $1 AND lease_node = $7",
     NULL};
 static const struct ald_sql wq_list = {
     "SELECT id, event, subject, url, state, attempts, last_status, last_error,"
@@ -57,6 +77,12 @@ int ald_whstore_open_db(struct ald_whstore **out, struct ald_db *db)
         return AL_ENOMEM;
     st->db = ald_db_ref(db);
     int err = ald_db_migrate(db, "webhooks", 0, schema, 1);
+    /* the lease of a delivery being sent (cluster mode) */
+    if (err == 0)
+        err = ald_db_add_column(db, "webhook_deliveries", "lease_node", "TEXT");
+    if (err == 0)
+        err = ald_db_add_column(db, "webhook_deliveries", "lease_until",
+                                ald_db_driver_of(db) == ALD_DB_POSTGRES ? "BIGINT" : "INTEGER");
     if (err < 0) {
         ald_whstore_close(st);
         return err;
@@ -106,25 +132,48 @@ static const char *cell(const struct ald_db_rows *r, int row, int col)
     return t ? t : "";
 }
 
+/* The delivery of row 0 of `r` (wq_next's or wq_claim's columns). */
+static json_t *delivery_json(const struct ald_db_rows *r)
+{
+    return json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I}", "id", cell(r, 0, 0), "url",
+                     cell(r, 0, 1), "secret", cell(r, 0, 2), "body", cell(r, 0, 3), "created_ms",
+                     (json_int_t)ald_db_int(r, 0, 4), "attempts", (json_int_t)ald_db_int(r, 0, 5),
+                     "next_ms", (json_int_t)ald_db_int(r, 0, 6));
+}
+
 int ald_whstore_next(struct ald_whstore *st, json_t **out)
 {
     *out = NULL;
     struct ald_db_rows r = {0};
     int err = ald_db_run(st->db, &wq_next, NULL, 0, &r);
     if (err == 0 && r.n > 0) {
-        *out = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I}", "id", cell(&r, 0, 0), "url",
-                         cell(&r, 0, 1), "secret", cell(&r, 0, 2), "body", cell(&r, 0, 3),
-                         "created_ms", (json_int_t)ald_db_int(&r, 0, 4), "attempts",
-                         (json_int_t)ald_db_int(&r, 0, 5), "next_ms",
-                         (json_int_t)ald_db_int(&r, 0, 6));
+        *out = delivery_json(&r);
         err = *out ? 0 : AL_ENOMEM;
     }
     ald_db_rows_free(&r);
     return err;
 }
 
-int ald_whstore_attempt(struct ald_whstore *st, const char *id, long status, const char *error,
-                        const char *state, uint64_t next_ms, uint64_t delivered_ms)
+int ald_whstore_claim(struct ald_whstore *st, const char *node, uint64_t lease_ms, json_t **row)
+{
+    *row = NULL;
+    struct ald_db_arg a[] = {ALD_DB_TXT(node), ALD_DB_INT((int64_t)lease_ms)};
+    struct ald_db_rows r = {0};
+    int err = ald_db_run(st->db, &wq_claim, a, 2, &r);
+    if (err == 0 && r.n > 0) {
+        *row = delivery_json(&r);
+        if (*row)
+            json_object_set_new(*row, "lease_until", json_integer(ald_db_int(&r, 0, 7)));
+        err = *row ? 0 : AL_ENOMEM;
+    }
+    ald_db_rows_free(&r);
+    return err;
+}
+
+/* ald_whstore_attempt, and with `node` set only while node holds the
+ * lease (AL_ESTALE otherwise). */
+static int attempt(struct ald_whstore *st, const char *node, const char *id, long status,
+                   const char *error, const char *state, uint64_t next_ms, uint64_t delivered_ms)
 {
     struct ald_db_arg none = {.type = ALD_DB_NULL};
     struct ald_db_arg a[] = {ALD_DB_TXT(id),
@@ -132,13 +181,29 @@ int ald_whstore_attempt(struct ald_whstore *st, const char *id, long status, con
                              ALD_DB_TXT(error && *error ? error : NULL),
                              ALD_DB_TXT(state),
                              next_ms ? ALD_DB_INT(next_ms) : none,
-                             delivered_ms ? ALD_DB_INT(delivered_ms) : none};
+                             delivered_ms ? ALD_DB_INT(delivered_ms) : none,
+                             ALD_DB_TXT(node)};
     struct ald_db_rows r = {0};
-    int err = ald_db_run(st->db, &wq_attempt, a, 6, &r);
-    if (err == 0 && r.changes == 0)
+    int err = ald_db_run(st->db, node ? &wq_attempt_leased : &wq_attempt, a, node ? 7 : 6, &r);
+    if (err == 0 && r.changes == 0 && node)
+        err = al_error_set(AL_ESTALE, "delivery %s: %s does not hold its lease", id, node);
+    else if (err == 0 && r.changes == 0)
         err = al_error_set(AL_ENOTFOUND, "no delivery %s", id);
     ald_db_rows_free(&r);
     return err;
+}
+
+int ald_whstore_attempt(struct ald_whstore *st, const char *id, long status, const char *error,
+                        const char *state, uint64_t next_ms, uint64_t delivered_ms)
+{
+    return attempt(st, NULL, id, status, error, state, next_ms, delivered_ms);
+}
+
+int ald_whstore_attempt_leased(struct ald_whstore *st, const char *node, const char *id,
+                               long status, const char *error, const char *state, uint64_t next_ms,
+                               uint64_t delivered_ms)
+{
+    return attempt(st, node, id, status, error, state, next_ms, delivered_ms);
 }
 
 static json_t *cell_time(const struct ald_db_rows *r, int row, int col)

@@ -144,6 +144,11 @@ struct ald_db_migration {
 int ald_db_migrate(struct ald_db *db, const char *name, int versioned,
                    const struct ald_db_migration *steps, int n);
 
+/* Adds the column `column` of `type` to `table` unless it has one (the
+ * stores whose SQLite schema is not versioned: ALTER TABLE there has no IF
+ * NOT EXISTS). The names are the caller's constants, never input. */
+int ald_db_add_column(struct ald_db *db, const char *table, const char *column, const char *type);
+
 /* Runs `sql` (several statements, no parameters) on a connection of its
  * own: for tests that empty a PostgreSQL database. */
 int ald_db_script(struct ald_db *db, const char *sql);

@@ -41,4 +41,20 @@ int ald_jobstore_page(struct ald_jobstore *st, const char *user, const char *sta
 /* Every job in `state`, oldest first, as [[pub, priv], ...]. */
 int ald_jobstore_in_state(struct ald_jobstore *st, const char *state, json_t **out);
 
+/* Cluster mode (issue 13; struct ald_jobs_ops.claim): in one transaction,
+ * takes up to `max` queued jobs, oldest first, for node `node`: each
+ * becomes `running` with jobs.node = node and pub.state "running". A job
+ * is taken only while its user has fewer than `per_user` running jobs in
+ * the whole cluster (0: none is taken), counted under a per-user lock, so
+ * two nodes claiming at once never exceed it and never take the same job
+ * (PostgreSQL: FOR UPDATE SKIP LOCKED; SQLite: BEGIN IMMEDIATE). *claimed:
+ * [{"pub", "priv"}, ...] (empty when nothing was due; max 0 takes
+ * nothing). */
+int ald_jobstore_claim(struct ald_jobstore *st, const char *node, unsigned max, unsigned per_user,
+                       json_t **claimed);
+
+/* The running jobs whose jobs.node is `node` (NULL: those with none, a
+ * single machine's), oldest first, as in_state: [[pub, priv], ...]. */
+int ald_jobstore_running_on(struct ald_jobstore *st, const char *node, json_t **out);
+
 #endif

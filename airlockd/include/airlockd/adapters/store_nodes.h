@@ -121,7 +121,7 @@ int ald_store_approval_list(struct ald_store *st, const char *session, json_t **
 int ald_store_approvals_expire(struct ald_store *st, const char *session);
 
 /* Credential entries (adapters/credsync.c): the rows with gen > after_gen
- * ordered by gen ([{"scope","sealed" (standard base64, absent when NULL),
+ * ordered by gen ([{"scope","sealed" (standard base64, null when NULL),
  * "gen","deleted" (bool)}]) and the largest gen among them (after_gen when
  * none); an upsert with a new cluster-wide gen (sealed NULL allowed for a
  * tombstone). Gens are handed out and committed in order (PostgreSQL: the

@@ -47,6 +47,26 @@ int ald_whstore_next(struct ald_whstore *st, json_t **out);
 int ald_whstore_attempt(struct ald_whstore *st, const char *id, long status, const char *error,
                         const char *state, uint64_t next_ms, uint64_t delivered_ms);
 
+/* Cluster mode (issue 13): several nodes send from one outbox, each
+ * delivery under a lease. ald_whstore_claim takes the pending delivery due
+ * first (next_ms <= the database's clock) that no node holds or whose lease
+ * ran out, and leases it to `node` for lease_ms (the delivery timeout + 30
+ * s) on the database's clock: *row as ald_whstore_next's plus
+ * "lease_until" (database ms), or NULL when none is due. Two nodes never
+ * hold the same delivery at once (PostgreSQL: FOR UPDATE SKIP LOCKED; the
+ * row's lease is committed by the claim). A node that dies mid-send leaves
+ * the lease to run out; then any node claims the delivery again (at least
+ * once delivery, as on one machine). ald_whstore_next still tells the
+ * sender how long to sleep. ald_whstore_attempt_leased records the
+ * attempt as ald_whstore_attempt and drops the lease, only while `node`
+ * still holds it: AL_ESTALE when the lease went to another node (its
+ * attempt is not recorded). ald_whstore_attempt (one machine) drops any
+ * lease too. */
+int ald_whstore_claim(struct ald_whstore *st, const char *node, uint64_t lease_ms, json_t **row);
+int ald_whstore_attempt_leased(struct ald_whstore *st, const char *node, const char *id,
+                               long status, const char *error, const char *state, uint64_t next_ms,
+                               uint64_t delivered_ms);
+
 /* The delivery log of `subject` (`user` NULL: any owner), oldest first:
  * *out a new array of {id, event, subject, url, state, attempts,
  * last_status, last_error, created_at, next_attempt_at, delivered_at}; no
