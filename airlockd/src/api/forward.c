@@ -108,13 +108,9 @@ static const char *hdr_cb(void *cls, const char *name)
     return ald_req_header(cls, name);
 }
 
-/* 1 when the cached node list names `node` up or draining, or when there
- * is no list yet (the heartbeat thread has not read it). */
-static int node_known(struct ald *d, const char *node)
+/* 1 when the node list `nodes` names `node` up or draining. */
+static int node_up_in(json_t *nodes, const char *node)
 {
-    json_t *nodes = ald_cluster_nodes_cached(d);
-    if (!nodes)
-        return 1;
     int ok = 0;
     size_t i;
     json_t *n;
@@ -126,6 +122,20 @@ static int node_known(struct ald *d, const char *node)
             (strcmp(st, "up") == 0 || strcmp(st, "draining") == 0))
             ok = 1;
     }
+    return ok;
+}
+
+/* 1 when `node` is a node row in state up or draining: the heartbeat
+ * thread's cached list, else (a node that joined since it was read) the
+ * store's. */
+static int node_known(struct ald *d, const char *node)
+{
+    json_t *nodes = ald_cluster_nodes_cached(d);
+    int ok = nodes && node_up_in(nodes, node);
+    json_decref(nodes);
+    nodes = NULL;
+    if (!ok && ald_store_node_list(d->st, &nodes) == 0)
+        ok = node_up_in(nodes, node);
     json_decref(nodes);
     return ok;
 }
@@ -484,6 +494,8 @@ struct fwd_req {
     int body_fd; /* >= 0: the body is this file (body_len bytes from 0) */
     unsigned char sha[32];
     enum ald_fwd_kind kind;
+    const char *last_event_id; /* fan-in: sent instead of the client's headers */
+    int own_headers;
 };
 
 /* Connects, sends the signed request and reads the head. 0 with *fd; or
@@ -511,7 +523,9 @@ static int fwd_exchange(struct ald_req *r, const struct fwd_req *q, int *fd, str
         err = al_buf_printf(&b, "Content-Length: %zu\r\n", q->body_len);
     static const char *const copy[] = {"Content-Type", "Accept", "Last-Event-ID", "If-None-Match",
                                        "Range"};
-    for (size_t i = 0; err == 0 && i < sizeof(copy) / sizeof(*copy); i++) {
+    if (err == 0 && q->last_event_id)
+        err = al_buf_printf(&b, "Last-Event-ID: %s\r\n", q->last_event_id);
+    for (size_t i = 0; err == 0 && !q->own_headers && i < sizeof(copy) / sizeof(*copy); i++) {
         const char *v = ald_req_header(r, copy[i]);
         if (v)
             err = al_buf_printf(&b, "%s: %s\r\n", copy[i], v);
@@ -651,6 +665,49 @@ static enum MHD_Result fwd_relay(struct ald_req *r, int fd, struct head *h, enum
     return ald_reply(r, h->status, resp);
 }
 
+int ald_forward_open(struct ald_req *r, const char *node, const char *addr, const char *uri,
+                     const char *last_event_id, int *fd, char **pre, size_t *pre_len)
+{
+    *fd = -1;
+    *pre = NULL;
+    *pre_len = 0;
+    if (!F.ready)
+        return al_error_set(AL_EIO, "no cluster key loaded");
+    struct fwd_req q = {.node = node,
+                        .addr = addr,
+                        .method = "GET",
+                        .uri = uri,
+                        .body_fd = -1,
+                        .kind = ALD_FWD_STREAM,
+                        .last_event_id = last_event_id,
+                        .own_headers = 1};
+    SHA256((const unsigned char *)"", 0, q.sha);
+    struct head *h = malloc(sizeof(*h));
+    if (!h)
+        return al_error_set(AL_ENOMEM, "out of memory");
+    int connected, s = -1;
+    int err = fwd_exchange(r, &q, &s, h, &connected);
+    if (err == 0 && h->status != 200) {
+        err = al_error_set(AL_EIO, "node %s answered %d", node, h->status);
+        close(s);
+    }
+    if (err == 0 && h->len > h->head_len) {
+        *pre_len = h->len - h->head_len;
+        *pre = malloc(*pre_len);
+        if (*pre) {
+            memcpy(*pre, h->buf + h->head_len, *pre_len);
+        } else {
+            err = al_error_set(AL_ENOMEM, "out of memory");
+            close(s);
+        }
+    }
+    free(h);
+    atomic_fetch_add(&F.requests[ALD_FWD_STREAM][err == 0 ? RES_OK : RES_UNAVAILABLE], 1);
+    if (err == 0)
+        *fd = s;
+    return err;
+}
+
 static enum MHD_Result fwd_unavailable(struct ald_req *r, const struct fwd_req *q)
 {
     atomic_fetch_add(&F.requests[q->kind][RES_UNAVAILABLE], 1);
@@ -659,7 +716,8 @@ static enum MHD_Result fwd_unavailable(struct ald_req *r, const struct fwd_req *
     al_log(AL_LOG_WARN, "forward %s %s to node %s (%s): %s", q->method,
            r->params[0] ? r->params[0] : "", q->node, q->addr, why);
     return ald_reply_error(
-        r, 503, "unavailable", NULL, "session %s is on node %s, which does not answer (%s)",
+        r, 503, "unavailable", NULL, "%s %s is on node %s, which does not answer (%s)",
+        strncmp(r->raw_uri, "/v1/jobs/", 9) == 0 ? "job" : "session",
         r->session[0] ? r->session : (r->params[0] ? r->params[0] : "?"), q->node, why);
 }
 

@@ -43,6 +43,14 @@ int ald_forward_owner(struct ald_req *r, char node[64], char addr[128]);
  * answer: 503 "unavailable" naming the node. Always queues a reply. */
 enum MHD_Result ald_forward(struct ald_req *r, const char *node, const char *addr);
 
+/* Opens a signed GET of `uri` (an event stream) on node `node` at `addr`
+ * with Last-Event-ID `last_event_id` (or none) and reads its head. 0 with
+ * *fd (the body follows; the bytes already read after the head in *pre,
+ * *pre_len, freed by the caller), or AL_EIO when the node does not answer
+ * 200. Replies nothing. */
+int ald_forward_open(struct ald_req *r, const char *node, const char *addr, const char *uri,
+                     const char *last_event_id, int *fd, char **pre, size_t *pre_len);
+
 /* The second half of a create placed on another node: the original body to
  * POST /internal/v1/sessions/{id}/start there, the answer relayed. When
  * the node cannot be reached, returns AL_EIO without replying (the caller

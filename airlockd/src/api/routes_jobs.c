@@ -2,7 +2,11 @@
  * GET /v1/jobs/{id}, GET /v1/jobs/{id}/output, POST /v1/jobs/{id}/cancel. */
 #include "request.h"
 
+#include "forward.h"
+
+#include "airlockd/adapters/store_nodes.h"
 #include "airlockd/api/jobs_api.h"
+#include "airlockd/core/cluster.h"
 #include "airlockd/core/jobs.h"
 #include "airlockd/core/util.h"
 
@@ -122,12 +126,35 @@ enum MHD_Result ald_route_job_cancel(struct ald_req *r)
     return ald_reply_json(r, 200, job);
 }
 
+/* In a cluster: whether the job ran on another node (its session's row
+ * names it), whose disk holds the output; node and addr filled. Never for a
+ * request that came from a peer. */
+static int job_elsewhere(struct ald_req *r, const char *id, char node[64], char addr[128])
+{
+    const char *self = ald_cluster_self(r->d);
+    if (!self || r->peer)
+        return 0;
+    json_t *pub = NULL;
+    struct ald_fault f;
+    if (ald_job_get(r->d, &r->who, id, &pub, &f) < 0)
+        return 0; /* the route's own call answers */
+    const char *sid = json_string_value(json_object_get(pub, "session"));
+    char state[16];
+    int elsewhere = sid && ald_store_session_owner(r->d->st, sid, NULL, node, addr, state) == 0 &&
+                    node[0] && addr[0] && strcmp(node, self) != 0;
+    json_decref(pub);
+    return elsewhere;
+}
+
 enum MHD_Result ald_route_job_output(struct ald_req *r)
 {
     enum ald_reply_state replied;
     const char *id = job_param(r, &replied);
     if (!id)
         return MHD_YES;
+    char node[64], addr[128];
+    if (job_elsewhere(r, id, node, addr))
+        return ald_forward(r, node, addr);
     char *data = NULL;
     size_t len = 0;
     int truncated = 0;
