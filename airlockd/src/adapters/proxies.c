@@ -12,6 +12,7 @@
 #include "airlockd/adapters/proxies.h"
 
 #include "airlockd/adapters/store.h"
+#include "airlockd/adapters/store_nodes.h"
 #include "airlockd/core/approval.h"
 
 #include "airlockd/core/cluster.h"
@@ -241,40 +242,6 @@ static void keys_send(struct ald *d, struct ald_proxy *p)
     px_send_locked(p, m, NULL, 0);
 }
 
-/* Cluster mode: of the ended sessions `ids` (stolen), those that ran on
- * this node (a new reference); the others' tokens were issued, and are
- * revoked, by their own node's gitproxy. When the rows cannot be read, all
- * of them (a revocation too many is harmless). Single machine: `ids`. */
-static json_t *revoked_mine(struct ald *d, json_t *ids)
-{
-    const char *self = ald_cluster_self(d);
-    size_t n = json_array_size(ids);
-    if (!self || !d->hooks.cluster.session_rows || n == 0)
-        return ids;
-    const char **v = calloc(n, sizeof(*v));
-    json_t *rows = NULL, *mine = json_array();
-    int err = v && mine ? 0 : AL_ENOMEM;
-    for (size_t i = 0; err == 0 && i < n; i++)
-        v[i] = json_string_value(json_array_get(ids, i));
-    if (err == 0)
-        err = d->hooks.cluster.session_rows(d->st, v, n, &rows);
-    for (size_t i = 0; err == 0 && i < n; i++) {
-        const char *node = json_string_value(json_object_get(json_object_get(rows, v[i]), "node"));
-        if (node && strcmp(node, self) == 0)
-            json_array_append_new(mine, json_string(v[i]));
-    }
-    free(v);
-    json_decref(rows);
-    if (err < 0) {
-        al_log(AL_LOG_WARN, "revocations: the sessions' nodes not read (%s); sending all %zu",
-               al_error_last(), n);
-        json_decref(mine);
-        return ids;
-    }
-    json_decref(ids);
-    return mine;
-}
-
 /* revoke: every ended session whose git token has not expired yet, to a
  * freshly started gitproxy (its own list was in its memory). From the store
  * and from the sessions still in memory. Caller holds p->send_lock. */
@@ -282,11 +249,13 @@ static void revocations_send(struct ald *d, struct ald_proxy *p)
 {
     json_t *ids = NULL;
     size_t n = 0;
-    if (ald_store_session_revoked(d->st, (int64_t)time(NULL) - CREDS_CLOCK_SKEW, &ids) < 0) {
+    /* in cluster mode only this node's: the other nodes' tokens were
+     * issued by, and are revoked at, their own gitproxies */
+    if (ald_store_session_revoked_on(d->st, ald_cluster_self(d),
+                                     (int64_t)time(NULL) - CREDS_CLOCK_SKEW, &ids) < 0) {
         al_log(AL_LOG_ERROR, "%s: cannot list the revoked sessions: %s", p->name, al_error_last());
         ids = json_array();
     }
-    ids = revoked_mine(d, ids);
     pthread_mutex_lock(&d->lock);
     for (struct ald_session *s = d->sessions; s && ids; s = s->next)
         if ((s->px.removed || ALD_STATE_ENDED(s->state)) && s->git.repo &&

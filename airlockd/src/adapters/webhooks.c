@@ -5,6 +5,7 @@
 #include "airlockd/adapters/db.h"
 #include "airlockd/adapters/store.h"
 
+#include "airlockd/core/cluster.h"
 #include "airlockd/core/daemon.h"
 #include "airlockd/core/util.h"
 
@@ -305,6 +306,26 @@ static uint32_t rand32(void)
  * webhooks.retry_for_s since it was queued would pass. An attempt cut short
  * by the daemon's stop is not recorded (the row stays due). 0, or AL_E*
  * when the record could not be written. */
+/* The attempt's record: on a cluster node only while this node still
+ * holds the delivery's lease (else another node has taken it over: this
+ * attempt is not recorded, which at worst sends the delivery twice). */
+static int record(struct ald *d, const char *id, long status, const char *error, const char *state,
+                  uint64_t next_ms, uint64_t delivered_ms)
+{
+    const char *self = ald_cluster_self(d);
+    if (!self)
+        return ald_whstore_attempt(d->webhooks->st, id, status, error, state, next_ms,
+                                   delivered_ms);
+    int err = ald_whstore_attempt_leased(d->webhooks->st, self, id, status, error, state, next_ms,
+                                         delivered_ms);
+    if (err == AL_ESTALE) {
+        al_log(AL_LOG_WARN, "webhook %s: its lease ran out during the attempt; another node has it",
+               id);
+        err = 0;
+    }
+    return err;
+}
+
 static int deliver(struct ald *d, json_t *row)
 {
     const struct ald_webhook_config *c = &d->cfg->webhooks;
@@ -319,14 +340,14 @@ static int deliver(struct ald *d, json_t *row)
     if (!ok && (atomic_load(&d->stopping) || d->webhooks->stop))
         return 0; /* abandoned: stays pending, sent again after the restart */
     if (ok) {
-        err = ald_whstore_attempt(d->webhooks->st, id, status, "", "delivered", 0, now);
+        err = record(d, id, status, "", "delivered", 0, now);
         al_log(AL_LOG_INFO, "webhook %s: delivered (HTTP %ld, attempt %u)", id, status, attempts);
     } else {
         uint64_t delay = ald_webhook_backoff_ms(attempts, c->retry_initial_ms,
                                                 c->retry_max_delay_s * 1000, rand32());
         int give_up = now + delay > created + c->retry_for_s * 1000;
-        err = ald_whstore_attempt(d->webhooks->st, id, status, why, give_up ? "failed" : "pending",
-                                  give_up ? 0 : now + delay, 0);
+        err = record(d, id, status, why, give_up ? "failed" : "pending", give_up ? 0 : now + delay,
+                     0);
         al_log(AL_LOG_WARN, "webhook %s: attempt %u: %s; %s", id, attempts, why,
                give_up ? "given up" : "will retry");
     }
@@ -348,13 +369,34 @@ static void *delivery_thread(void *arg)
         pthread_mutex_unlock(&w->lock);
         if (stop)
             break;
+        /* a cluster node claims the due delivery under a lease (the
+         * attempt's timeout + 30 s), so that two nodes never send it at
+         * once; one that dies mid-send leaves the lease to run out */
+        const char *self = ald_cluster_self(d);
+        if (self) {
+            uint64_t lease_ms = d->cfg->webhooks.timeout_s * 1000 + 30000;
+            if (ald_whstore_claim(w->st, self, lease_ms, &row) < 0) {
+                al_log(AL_LOG_ERROR, "webhooks: %s", al_error_last());
+                row = NULL;
+            } else if (row) {
+                int err = deliver(d, row);
+                json_decref(row);
+                if (err == 0)
+                    continue;
+                row = NULL;
+            }
+            /* a row another node queued wakes nobody here: look again soon */
+            wait_ms = 5000;
+        }
         if (ald_whstore_next(w->st, &row) < 0) {
             al_log(AL_LOG_ERROR, "webhooks: %s", al_error_last());
             wait_ms = 1000;
         } else if (row) {
             uint64_t due = (uint64_t)json_integer_value(json_object_get(row, "next_ms"));
             uint64_t now = ald_now_ms();
-            if (due <= now) {
+            if (due <= now && self) {
+                wait_ms = 2000; /* due, but another node holds its lease */
+            } else if (due <= now) {
                 int err = deliver(d, row);
                 json_decref(row);
                 if (err == 0)
