@@ -129,7 +129,9 @@ class Sections:
             v = fn(*args)
             print(f"pass: {name} ({time.monotonic() - t0:.1f} s)", flush=True)
             return v
-        except Fail as e:
+        except (Fail, OSError, ValueError, KeyError, IndexError) as e:
+            # (OSError: a socket timeout of a stream that went silent)
+            e = e if isinstance(e, Fail) else f"{type(e).__name__}: {e}"
             print(f"FAIL part: {name}: {e}", flush=True)
             self.failed.append(name)
             if fatal:
@@ -390,15 +392,83 @@ def unavailable(r, what):
           f"{what}: the message gives the database's reason", r)
 
 
+class FanIn:
+    """A reader of /v1/events on node `n` (the cluster's fan-in) that
+    follows the stream the way a client must (design §5.5): it keeps the
+    last id per node ("n3:9") and, when the stream ends because the set of
+    nodes changed, reconnects with the vector Last-Event-ID."""
+
+    def __init__(self, n, key="alice"):
+        self.n = n
+        self.key = key
+        self.last = {}
+        self.reconnects = 0
+        self._open()
+
+    def _open(self):
+        hdrs = {}
+        if self.last:
+            hdrs["Last-Event-ID"] = ",".join(f"{k}:{v}" for k, v in sorted(self.last.items()))
+        self.c, self.r = self.n.stream("GET", "/v1/events", key=self.key, headers=hdrs)
+        check(self.r.status == 200, "/v1/events", (self.r.status, hdrs))
+
+    def close(self):
+        self.c.close()
+
+    def until(self, pred, deadline=20):
+        """Reads events until pred(event) (returned); fails after
+        `deadline` seconds."""
+        end = time.monotonic() + deadline
+        cur = {"data": []}
+        seen = []
+        while True:
+            left = end - time.monotonic()
+            check(left > 0, f"an event within {deadline}s; got", seen[-10:])
+            self.r.fp.raw._sock.settimeout(max(0.1, left))
+            try:
+                line = self.r.readline()
+            except TimeoutError:
+                continue
+            if not line:  # the stream ended: reconnect from where it was
+                self.c.close()
+                self.reconnects += 1
+                self._open()
+                cur = {"data": []}
+                continue
+            line = line.rstrip(b"\r\n").decode()
+            if line == "":
+                if cur["data"]:
+                    ev = {"id": cur.get("id"), "event": cur.get("event", "message"),
+                          "data": json.loads("\n".join(cur["data"]))}
+                    seen.append(ev)
+                    if ev["id"] and ":" in ev["id"]:
+                        node, _, num = ev["id"].rpartition(":")
+                        self.last[node] = num
+                    if pred(ev):
+                        return ev
+                cur = {"data": []}
+            elif not line.startswith(":"):
+                name, _, value = line.partition(":")
+                value = value[1:] if value.startswith(" ") else value
+                if name == "data":
+                    cur["data"].append(value)
+                elif name in ("id", "event"):
+                    cur[name] = value
+
+
 def failure(cl):
     n1, n2, n3 = cl.nodes
     part = Sections()
     held = spread_until(cl, {"n1": 1, "n2": 2, "n3": 2}, n1)
     lost_ids = held["n2"]
     keep = held["n3"]
-    # a subscriber on n1 to every event of alice's sessions (fan-in)
-    c, resp = n1.stream("GET", "/v1/events")
-    check(resp.status == 200, "/v1/events on n1", resp.status)
+    # a subscriber on n1 to every event of alice's sessions (fan-in); it
+    # has seen an event of each node before the kill
+    fan = FanIn(n1)
+    for sid in (held["n1"][0], lost_ids[0], keep[0]):
+        n1.run(sid, "true")
+        fan.until(lambda e, sid=sid: e["event"] == "process_exit" and
+                  e["data"].get("session") == sid)
     poll = Poller([n1, n3])
     time.sleep(0.5)
 
@@ -427,12 +497,12 @@ def failure(cl):
 
     def lost_event():
         try:
-            evs = sse_events(resp, until=lambda e: e["event"] == "state" and
-                             e["data"].get("state") == "lost" and
-                             e["data"].get("session") == lost_ids[0], deadline=15)
-            check(evs, "the subscriber on n1 hears the lost state")
+            fan.until(lambda e: e["event"] == "state" and e["data"].get("state") == "lost" and
+                      e["data"].get("session") == lost_ids[0], deadline=20)
+            print(f"the subscriber on n1 heard state lost ({fan.reconnects} reconnects with "
+                  "Last-Event-ID)", flush=True)
         finally:
-            c.close()
+            fan.close()
     part("an SSE subscriber on n1 hears state lost", lost_event)
 
     def lost_409():
