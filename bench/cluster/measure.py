@@ -53,7 +53,8 @@ def node_of(cl, sid):
 
 
 def creates_per_s(settings, k, creates, threads=16):
-    cl = Cluster(settings, f"bench-c{k}", n=k, caps=(creates + 16,) * k, node_config=QUOTAS)
+    cl = Cluster(settings, f"bench-c{k}", n=k, caps=(creates + 16,) * k, node_config=QUOTAS,
+                 dbname=f"bench_c{k}")
     try:
         cl.start()
         for n in cl.nodes:
@@ -99,7 +100,8 @@ def creates_per_s(settings, k, creates, threads=16):
 
 
 def exec_rtt(settings, execs, block=20):
-    cl = Cluster(settings, "bench-exec", n=3, caps=(16, 16, 16), node_config=QUOTAS)
+    cl = Cluster(settings, "bench-exec", n=3, caps=(16, 16, 16), node_config=QUOTAS,
+                 dbname="bench_exec")
     try:
         cl.start()
         sid = cl.nodes[0].create()
@@ -124,7 +126,8 @@ def exec_rtt(settings, execs, block=20):
 
 def death_to_lost(settings, down_after_ms, heartbeat_ms, deaths):
     cl = Cluster(settings, f"bench-d{down_after_ms}", n=3, caps=(8, 8, 8),
-                 heartbeat_ms=heartbeat_ms, down_after_ms=down_after_ms, node_config=QUOTAS)
+                 heartbeat_ms=heartbeat_ms, down_after_ms=down_after_ms, node_config=QUOTAS,
+                 dbname=f"bench_d{down_after_ms}")
     out = []
     try:
         cl.start()

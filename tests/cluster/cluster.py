@@ -129,7 +129,7 @@ class Cluster:
     PostgreSQL)."""
 
     def __init__(self, settings, name, clustered=True, n=3, caps=(4, 8, 12),
-                 heartbeat_ms=500, down_after_ms=3000, node_config=None):
+                 heartbeat_ms=500, down_after_ms=3000, node_config=None, dbname=None):
         self.settings = settings
         self.name = name
         self.tag = settings["TAG"]
@@ -148,8 +148,16 @@ class Cluster:
         self.master_key = os.path.join(self.dir, "master.key")
         with open(os.path.join(settings["STATE"], "master.key"), "rb") as f:
             write_secret(self.master_key, f.read())
+        # dbname: a database of its own in the test's PostgreSQL (clusters
+        # made one after the other, each with its own cluster key)
+        conninfo = os.environ["AIRLOCK_TEST_PG"]
+        if dbname:
+            check(self.psql(f"CREATE DATABASE {dbname}") is not None, f"CREATE DATABASE {dbname}")
+            conninfo = " ".join(w for w in conninfo.split() if not w.startswith("dbname="))
+            conninfo += f" dbname={dbname}"
+        self.pg = conninfo
         self.conninfo = os.path.join(self.dir, "pg.conninfo")
-        write_secret(self.conninfo, (os.environ["AIRLOCK_TEST_PG"] + "\n").encode())
+        write_secret(self.conninfo, (conninfo + "\n").encode())
         self.keys = {}
         self.sessions = set()
         self.nodes = [Node(self, i + 1, node_config) for i in range(n)]
@@ -211,7 +219,8 @@ class Cluster:
         """Runs `sql` with psql against the test's PostgreSQL; returns the
         rows (lists of fields) or None when it failed."""
         psql = sorted(__import__("glob").glob("/usr/lib/postgresql/*/bin/psql")) or ["psql"]
-        r = subprocess.run([psql[-1], os.environ["AIRLOCK_TEST_PG"], "-AtF", "\t", "-c", sql],
+        r = subprocess.run([psql[-1], getattr(self, "pg", os.environ["AIRLOCK_TEST_PG"]),
+                            "-AtF", "\t", "-c", sql],
                            capture_output=True, text=True, timeout=30)
         if r.returncode != 0:
             return None
