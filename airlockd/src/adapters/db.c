@@ -386,26 +386,24 @@ out:
     return err;
 }
 
-static const struct ald_sql q_sq_has_column = {
-    "SELECT count(*) FROM pragma_table_info($1) WHERE name = $2", NULL};
+static const struct ald_sql q_has_column = {
+    "SELECT count(*) FROM pragma_table_info($1) WHERE name = $2",
+    "SELECT count(*) FROM information_schema.columns WHERE table_schema = current_schema()"
+    " AND table_name = $1 AND column_name = $2"};
 
 int ald_db_add_column(struct ald_db *db, const char *table, const char *column, const char *type)
 {
+    struct ald_db_arg a[] = {ALD_DB_TXT(table), ALD_DB_TXT(column)};
+    struct ald_db_rows r = {0};
+    int err = ald_db_run(db, &q_has_column, a, 2, &r);
+    int64_t has = ald_db_int(&r, 0, 0);
+    ald_db_rows_free(&r);
+    if (err < 0 || has > 0)
+        return err;
+    /* PostgreSQL: IF NOT EXISTS, for two daemons starting at once */
     char sql[256];
-    int n;
-    if (db->driver == ALD_DB_POSTGRES) {
-        n = snprintf(sql, sizeof(sql), "ALTER TABLE %s ADD COLUMN IF NOT EXISTS %s %s", table,
-                     column, type);
-    } else {
-        struct ald_db_arg a[] = {ALD_DB_TXT(table), ALD_DB_TXT(column)};
-        struct ald_db_rows r = {0};
-        int err = ald_db_run(db, &q_sq_has_column, a, 2, &r);
-        int64_t has = ald_db_int(&r, 0, 0);
-        ald_db_rows_free(&r);
-        if (err < 0 || has > 0)
-            return err;
-        n = snprintf(sql, sizeof(sql), "ALTER TABLE %s ADD COLUMN %s %s", table, column, type);
-    }
+    int n = snprintf(sql, sizeof(sql), "ALTER TABLE %s ADD COLUMN %s%s %s", table,
+                     db->driver == ALD_DB_POSTGRES ? "IF NOT EXISTS " : "", column, type);
     if (n < 0 || (size_t)n >= sizeof(sql))
         return al_error_set(AL_EINVAL, "database: column %s.%s: name too long", table, column);
     return ald_db_script(db, sql);

@@ -204,6 +204,11 @@ int ald_dbsq_open(struct ald_db **out, const char *path)
     *out = NULL;
     if (!path)
         return al_error_set(AL_EINVAL, "database: no SQLite path");
+    /* the stores' UPDATE ... RETURNING and upserts (the cluster's queries) */
+    if (sqlite3_libversion_number() < 3035000)
+        return al_error_set(AL_EINVAL,
+                            "database: SQLite %s is too old: airlockd needs 3.35 or newer",
+                            sqlite3_libversion());
     struct sq_db *s = calloc(1, sizeof(*s));
     if (!s)
         return AL_ENOMEM;

@@ -43,13 +43,20 @@ static const struct ald_sql nq_heartbeat = {
     "UPDATE nodes SET heartbeat_ms = {now} WHERE id = $1 AND epoch = $2"
     " AND state IN ('up', 'draining') RETURNING state",
     NULL};
+/* PostgreSQL locks the rows in id order first (as placement does), so
+ * that a sweep and a placement never wait for each other in a cycle; the
+ * lock re-reads each row, so a node that heartbeated meanwhile, or that
+ * another sweeper marked, is left out. */
 static const struct ald_sql nq_mark_down = {
     /* $1 down_after_ms $2 the sweeper's id */
     "UPDATE nodes SET state = 'down', down_ms = {now},"
     " down_reason = 'no heartbeat for ' || (({now} - heartbeat_ms) / 1000) || ' s'"
     " WHERE state IN ('up', 'draining') AND id <> $2 AND heartbeat_ms < {now} - $1"
     " RETURNING id, down_reason",
-    NULL};
+    "UPDATE nodes SET state = 'down', down_ms = {now},"
+    " down_reason = 'no heartbeat for ' || (({now} - heartbeat_ms) / 1000) || ' s'"
+    " WHERE id IN (SELECT id FROM nodes WHERE state IN ('up', 'draining') AND id <> $2"
+    " AND heartbeat_ms < {now} - $1 ORDER BY id FOR UPDATE) RETURNING id, down_reason"};
 static const struct ald_sql nq_lose_sessions = {
     /* $1 node $2 reason */
     "UPDATE sessions SET state = 'lost',"
