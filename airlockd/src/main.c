@@ -307,9 +307,8 @@ static const struct ald_jobs_ops jobs_ops = {
     .proc_get = ald_store_proc_get,
     .create_req = ald_api_job_create_req,
     .user_get = jobs_user_get,
-    /* cluster mode: ald_jobstore_claim / ald_jobstore_running_on (W1, issue 13) */
-    .claim = NULL,
-    .running_on = NULL,
+    .claim = ald_jobstore_claim,           /* cluster mode */
+    .running_on = ald_jobstore_running_on, /* cluster mode */
 };
 
 /* The sessions whose sandboxes keep running when the daemon stops: every

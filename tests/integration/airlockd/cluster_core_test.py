@@ -9,6 +9,7 @@ down_after_ms 3000.
 cluster_core:
   * both nodes register (nodes rows up, with their capacity);
   * a create on each node makes a row that names that node;
+  * a job queued while n1 drains is claimed by n2 and its session made there;
   * kill -9 of n2: its sessions become `lost` ("node-down: n2: ...") within
     down_after + heartbeat (+ slack), an SSE subscriber on n1's /v1/events
     gets `state` lost, and n1 keeps answering;
@@ -134,6 +135,23 @@ def cluster_core(n1, n2):
     check(n2.run(b1, "echo two") == b"two\n", "a session on n2 runs commands")
     check(n2.run(b2, "sleep 600 & echo started") == b"started\n", "a background process on n2")
 
+    # -- jobs: claimed by a node that is up, not by a draining one ----------
+    psql("UPDATE nodes SET state = 'draining' WHERE id = 'n1'")
+    wait_until(10, lambda: "node n1 is draining" in n1.log_tail(20000),
+               "n1 sees its drain on its next heartbeat")
+    r = n1.post("/v1/jobs", {"command": ["sleep", "600"]})
+    check(r.status in (200, 201, 202), "a job is queued through n1", r)
+    jid = r.json["id"]
+    job = wait_until(30, lambda: (lambda j: j if j.get("state") == "running" and
+                                  j.get("session") else None)(n1.get(f"/v1/jobs/{jid}").json),
+                     "the job runs")
+    jrow = psql(f"SELECT node FROM jobs WHERE id = '{jid}'")
+    check(jrow == [["n2"]], "the job was claimed by n2, not the draining n1", jrow)
+    check(row_of(job["session"])["node"] == "n2", "its session is on n2 (placed locally)")
+    n2.sessions.add(job["session"])
+    psql("UPDATE nodes SET state = 'up' WHERE id = 'n1'")
+    wait_until(10, lambda: "node n1 is up" in n1.log_tail(20000), "n1 is undrained")
+
     # -- n2 dies: its sessions are lost, announced on n1 -------------------
     box, ready = {}, threading.Event()
     t = threading.Thread(target=subscribe, args=(n1, box, ready), daemon=True)
@@ -155,6 +173,9 @@ def cluster_core(n1, n2):
     check(lost and lost[0]["data"]["session"] in (b1, b2) and
           lost[0]["data"]["reason"].startswith("node-down: n2"),
           "n1's /v1/events says state lost with the reason", lost)
+    j = wait_until(10, lambda: (lambda j: j if j.get("state") == "failed" else None)(
+        n1.get(f"/v1/jobs/{jid}").json), "n2's running job fails")
+    check(j["error"].startswith("node-down: n2"), "with the reason node-down", j)
     r = n1.get(f"/v1/sessions/{b1}")
     check(r.status == 200 and r.json["state"] == "lost", "n1 shows the session lost", r)
     check(n1.run(a1, "echo still") == b"still\n", "n1 keeps working")
@@ -162,9 +183,11 @@ def cluster_core(n1, n2):
 
     # -- n2 comes back: it ends what the cluster gave up on ----------------
     n2.start()
-    wait_until(30, lambda: not session_processes([b1, b2]),
+    wait_until(30, lambda: not session_processes([b1, b2, job["session"]]),
                "n2's restart ends the sandboxes of its lost sessions")
-    check(all(row_of(s)["state"] == "lost" for s in (b1, b2)), "their rows stay lost")
+    check(all(row_of(s)["state"] == "lost" for s in (b1, b2, job["session"])),
+          "their rows stay lost")
+    check(n2.get(f"/v1/jobs/{jid}").json["state"] == "failed", "the job stays failed")
     check(node_rows()["n2"]["state"] == "up", "n2 is up again", node_rows())
     check("the cluster gave it up" in n2.log_tail(20000), "n2 says why it ended them")
     b3 = n2.create()
@@ -192,6 +215,7 @@ def cluster_core(n1, n2):
     check(n1.run(a1, "echo kept") == b"kept\n", "its other session (still its own) runs")
 
     # -- a database outage marks no node down -------------------------------
+    epochs = {k: v["epoch"] for k, v in node_rows().items()}
     pg_ctl("stop")
     try:
         time.sleep(OUTAGE_S)
@@ -201,8 +225,10 @@ def cluster_core(n1, n2):
     wait_until(60, lambda: n1.get(f"/v1/sessions/{a1}").status == 200, "n1 answers again")
     time.sleep(2 * DOWN_AFTER_MS / 1000 + 1)
     nodes = node_rows()
-    check(all(n["state"] == "up" for n in nodes.values()),
-          "no node was marked down after the outage", nodes)
+    check(all(n["state"] == "up" for n in nodes.values()) and
+          {k: v["epoch"] for k, v in nodes.items()} == epochs,
+          "no node was marked down after the outage (nor fenced and registered again)",
+          (epochs, nodes))
     check(row_of(a1)["state"] == "ready" and row_of(b3)["state"] == "ready",
           "no session was lost", (row_of(a1), row_of(b3)))
     check(n1.run(a1, "echo after") == b"after\n", "n1 works after the outage")
