@@ -577,8 +577,12 @@ static int fwd_exchange(struct ald_req *r, const struct fwd_req *q, int *fd, str
                 err = al_error_set_errno(AL_EIO, errno, "sending the upload");
         }
     }
+    /* an exec in regular mode answers once its approval is decided */
+    unsigned head_timeout = timeout;
+    if (r->route && r->route->handler == ald_route_exec && q->kind != ALD_FWD_START)
+        head_timeout += (unsigned)(d->cfg->approval_timeout_s * 1000);
     if (err == 0)
-        err = head_read(s, timeout, h);
+        err = head_read(s, head_timeout, h);
     if (err < 0) {
         close(s);
         return err;

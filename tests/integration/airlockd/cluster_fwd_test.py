@@ -13,7 +13,8 @@ and 503 naming node b while B's address does not answer. Then attacks on
 B's node-to-node listener directly, each of which must get 401 "node
 signature" and do nothing: no signature, a bad signature, a replayed
 nonce, a time 60 s off, a valid signature over another body, an API key
-instead of a signature; and that listener serves neither POST /v1/sessions
+instead of a signature, a tampered principal, a node that is not
+registered; and that listener serves neither POST /v1/sessions
 nor the admin routes.
 
     cluster_fwd_test.py AIRLOCKD"""
@@ -225,6 +226,10 @@ def attacks(a, b, sid, key, b_peer):
     unauthorized(*peer_request(b_peer, "GET", P + "/processes", bad), "bad signature", failures)
     other = Signer(b"x" * 32, "a").headers("GET", P + "/processes")
     unauthorized(*peer_request(b_peer, "GET", P + "/processes", other), "another key", failures)
+    # the right key, but a node that is not registered (or not up)
+    stranger = Signer(key, "zz").headers("GET", P + "/processes")
+    unauthorized(*peer_request(b_peer, "GET", P + "/processes", stranger), "unregistered node",
+                 failures)
     skew = s.headers("GET", P + "/processes", t=int(time.time() * 1000) - 60000)
     unauthorized(*peer_request(b_peer, "GET", P + "/processes", skew), "time 60 s off",
                  failures)

@@ -192,11 +192,12 @@ static void test_tamper(void **state)
     /* each signed header */
     static const char *const names[] = {"X-Airlock-Node", "X-Airlock-Time", "X-Airlock-Nonce",
                                         "X-Airlock-Principal", "X-Airlock-Body-SHA256"};
-    static const char *const forged[] = {
-        "n2", "1765135200124", "00112233445566778899aabbccddeef0",
-        /* {"user":"root","key_id":"k_1","admin":true,...} */
+    /* {"user":"root","key_id":"k_1","admin":true,...} */
+    static const char root_principal[] =
         "eyJ1c2VyIjoicm9vdCIsImtleV9pZCI6ImtfMSIsImFkbWluIjp0cnVlLCJtYXhfc2Vzc2lvbnMiOjUsIm1heF9tZW"
-        "1vcnlfbWIiOjEwMjR9",
+        "1vcnlfbWIiOjEwMjR9";
+    static const char *const forged[] = {
+        "n2", "1765135200124", "00112233445566778899aabbccddeef0", root_principal,
         "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9825"};
     for (int i = 0; i < 5; i++) {
         struct hdrs t;
