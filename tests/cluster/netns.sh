@@ -15,7 +15,10 @@ set -euo pipefail
 
 up() {
     local n=${1:-3} tag sub i ns
-    [ "$n" -ge 1 ] && [ "$n" -le 9 ] || { echo "netns.sh: 1 to 9 namespaces" >&2; exit 2; }
+    if [ "$n" -lt 1 ] || [ "$n" -gt 9 ]; then
+        echo "netns.sh: 1 to 9 namespaces" >&2
+        exit 2
+    fi
     for _ in $(seq 1 50); do
         tag=$(printf %04x $((RANDOM)))
         sub=$((100 + RANDOM % 150))
@@ -54,7 +57,7 @@ down() {
         ip netns del "$ns" 2>/dev/null || true
     done
     for link in $(ip -o link show | awk -F': ' '{print $2}' | sed 's/@.*//' |
-        grep -E "^alv$tag[0-9]$" || true); do
+        grep -E "^alv${tag}[0-9]$" || true); do
         ip link del "$link" 2>/dev/null || true
     done
     ip link del "albr$tag" 2>/dev/null || true

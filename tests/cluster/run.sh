@@ -13,6 +13,7 @@ SRC=$(cd "$HERE_CL/../.." && pwd)
 
 if [ "${1:-}" != --inner ]; then
     [ $# -ge 2 ] || { echo "usage: run.sh BUILD_DIR SCRIPT.py ARGS..." >&2; exit 2; }
+    # shellcheck source=../integration/gitproxy/require.sh
     . "$SRC/tests/integration/gitproxy/require.sh"
     require_root_and_tools "tests/cluster (network namespaces, cgroups)"
     for tool in ip nsenter; do
@@ -22,7 +23,10 @@ if [ "${1:-}" != --inner ]; then
         { echo "SKIP: PostgreSQL's binaries are not installed (deploy/install-deps.sh)"; exit 77; }
     [ -x "$1/airlockd/airlockd" ] || { echo "SKIP: $1/airlockd/airlockd is not built"; exit 77; }
     read -r TAG SUB < <("$HERE_CL/netns.sh" up 3)
-    [ -n "${TAG:-}" ] && [ -n "${SUB:-}" ] || { echo "FAIL: netns.sh up"; exit 1; }
+    if [ -z "${TAG:-}" ] || [ -z "${SUB:-}" ]; then
+        echo "FAIL: netns.sh up"
+        exit 1
+    fi
     trap '"$HERE_CL/netns.sh" down "$TAG"' EXIT
     trap 'exit 143' TERM INT
     echo "cluster: namespaces aln$TAG-{1,2,3} on 10.231.$SUB.0/24"
@@ -34,8 +38,12 @@ fi
 TAG=$2
 SUB=$3
 shift 3
+# read by env.sh
+# shellcheck disable=SC2034
 UPSTREAM_ADDR=10.231.$SUB.1
+# shellcheck disable=SC2034
 ENV_NO_PROXY=1
+# shellcheck source=../integration/gitproxy/env.sh
 . "$SRC/tests/integration/gitproxy/env.sh" "$1"
 shift
 SCRIPT=$1
