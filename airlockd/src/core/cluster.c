@@ -526,7 +526,8 @@ void ald_cluster_stop(struct ald *d)
 
 int ald_cluster_place(struct ald *d, const struct ald_principal *who,
                       const struct ald_create_req *req, const char *id, json_t *pub0, json_t *priv0,
-                      const char *force_node, struct ald_place_out *out, struct ald_fault *f)
+                      const char *force_node, const char *exclude_node, struct ald_place_out *out,
+                      struct ald_fault *f)
 {
     memset(out, 0, sizeof(*out));
     if (!d->cluster)
@@ -544,6 +545,7 @@ int ald_cluster_place(struct ald *d, const struct ald_principal *who,
         .repo = json_string_value(json_object_get(git, "repo")),
         .branch = json_string_value(json_object_get(git, "branch")),
         .force_node = force_node,
+        .exclude_node = exclude_node,
         .down_after_ms = (int64_t)d->cfg->cluster.down_after_ms,
         .pub = pub0,
         .priv = priv0,

@@ -810,7 +810,16 @@ static void run_job(struct ald_jobs *J, struct job_run *run)
             pthread_mutex_lock(&d->lock);
             code = p->spawn_err ? 127 : p->code;
             reason = p->reason;
+            int lost = s->state == ALD_LOST;
             pthread_mutex_unlock(&d->lock);
+            if (lost) {
+                /* the cluster gave this node's claim away (fenced): the
+                 * node that marked it down failed the job; its row is not
+                 * this node's to write any more */
+                al_log(AL_LOG_WARN, "job %s: its session was lost; the cluster failed the job",
+                       run->id);
+                goto out;
+            }
         } else {
             /* it ended before this daemon came back: its row says how */
             json_t *ppub = NULL, *ppriv = NULL;

@@ -647,11 +647,15 @@ static int session_create(struct ald *d, const struct ald_principal *who,
         json_t *priv0 = session_priv_json(d, s);
         s->git.repo = NULL;
         struct ald_place_out where;
+        char exclude[64] = ""; /* a retry's: the node that did not answer */
+        if (remote)
+            snprintf(exclude, sizeof(exclude), "%.63s", remote->node);
         if (!pub0 || !priv0 || json_object_set_new(pub0, "state", json_string("placed")) < 0)
             err = ald_fault_set(f, ALD_FAULT_INTERNAL, "internal", NULL, "out of memory");
         else
-            err = ald_cluster_place(d, who, req, id, pub0, priv0,
-                                    remote ? NULL : ald_cluster_self(d), &where, f);
+            err =
+                ald_cluster_place(d, who, req, id, pub0, priv0, remote ? NULL : ald_cluster_self(d),
+                                  exclude[0] ? exclude : NULL, &where, f);
         json_decref(priv0);
         if (err == 0 && strcmp(where.node, ald_cluster_self(d)) != 0) {
             if (remote) {

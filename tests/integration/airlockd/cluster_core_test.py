@@ -9,6 +9,7 @@ down_after_ms 3000.
 cluster_core:
   * both nodes register (nodes rows up, with their capacity);
   * a create on each node makes a row that names that node;
+  * a user's quota counts their sessions on every node;
   * a job queued while n1 drains is claimed by n2 and its session made there;
   * kill -9 of n2: its sessions become `lost` ("node-down: n2: ...") within
     down_after + heartbeat (+ slack), an SSE subscriber on n1's /v1/events
@@ -134,6 +135,17 @@ def cluster_core(n1, n2):
     check(n1.run(a1, "echo one") == b"one\n", "a session on n1 runs commands")
     check(n2.run(b1, "echo two") == b"two\n", "a session on n2 runs commands")
     check(n2.run(b2, "sleep 600 & echo started") == b"started\n", "a background process on n2")
+
+    # -- quotas are the cluster's, not a node's -----------------------------
+    n2.keys["carol"] = n1.add_user("carol", max_sessions=2)
+    c1 = n1.create(key="carol")
+    c2 = n2.create(key="carol")
+    r = n2.post("/v1/sessions", {}, key="carol")
+    check(r.status == 429 and r.error_code() == "quota_exceeded",
+          "a third session of a user with max_sessions 2 is refused on either node", r)
+    check("2 sessions" in r.json["error"]["message"], "counting both nodes' sessions", r)
+    for node, sid in ((n1, c1), (n2, c2)):
+        check(node.delete(f"/v1/sessions/{sid}", key="carol").status == 200, "deleted")
 
     # -- jobs: claimed by a node that is up, not by a draining one ----------
     psql("UPDATE nodes SET state = 'draining' WHERE id = 'n1'")

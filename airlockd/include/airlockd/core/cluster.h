@@ -91,7 +91,8 @@ json_t *ald_cluster_nodes_cached(struct ald *d);
  * branch clash 409, no node with room 503). */
 int ald_cluster_place(struct ald *d, const struct ald_principal *who,
                       const struct ald_create_req *req, const char *id, json_t *pub0, json_t *priv0,
-                      const char *force_node, struct ald_place_out *out, struct ald_fault *f);
+                      const char *force_node, const char *exclude_node, struct ald_place_out *out,
+                      struct ald_fault *f);
 
 /* After ald_adopt_all() (adopt.c): ends the sandboxes of this node's
  * sessions the cluster gave up on while it was away (sbs_destroy of their

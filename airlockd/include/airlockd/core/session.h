@@ -135,7 +135,9 @@ void ald_sessions_stop(struct ald *d);
 
 /* Creates a session for `who` (blocking until it is ready or failed).
  * Takes req->policy for the sandbox (left initialised and empty); the
- * caller still frees `req`. *out_pub: the session object (new reference). */
+ * caller still frees `req`. *out_pub: the session object (new reference).
+ * In a cluster the session is placed on this node (the user's quota and
+ * the node's capacity checked cluster-wide; 503 when this node is full). */
 int ald_session_create(struct ald *d, const struct ald_principal *who, struct ald_create_req *req,
                        const char *idem_key, const char *body_hash, json_t **out_pub, int *replayed,
                        struct ald_fault *f);
@@ -145,7 +147,9 @@ int ald_session_create(struct ald *d, const struct ald_principal *who, struct al
  * with *remote filled and *out_pub = the `placed` row's document, and the
  * caller forwards the create to remote->address (the api's
  * ald_forward_start). With `remote` NULL the session is placed on this node
- * (jobs). On a single machine both behave as ald_session_create(). */
+ * (jobs). On input remote->node is "" (zeroed), or a node not to place on
+ * (the retry after that node did not answer). On a single machine both
+ * behave as ald_session_create(). */
 struct ald_place_out;
 int ald_session_create_ex(struct ald *d, const struct ald_principal *who,
                           struct ald_create_req *req, const char *idem_key, const char *body_hash,
