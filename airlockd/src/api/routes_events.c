@@ -338,6 +338,37 @@ static int vector_part(const char *vec, const char *node, char out[24])
     return 0;
 }
 
+/* The stream of a session lost with its node: one synthesized `state`
+ * event ({"session","state":"lost","reason"}, no id) and the end. */
+static enum MHD_Result events_lost(struct ald_req *r, const char *sid, json_t *pub)
+{
+    const char *why = json_string_value(json_object_get(pub, "end_reason"));
+    json_t *data = json_pack("{s:s, s:s, s:s}", "session", sid, "state", "lost", "reason",
+                             why ? why : "node-down");
+    char *txt = data ? json_dumps(data, JSON_COMPACT) : NULL;
+    json_decref(data);
+    struct al_buf b;
+    al_buf_init(&b, 64 * 1024);
+    int err =
+        txt ? al_buf_printf(&b, ": airlockd events\n\nevent: state\ndata: %s\n\n", txt) : AL_ENOMEM;
+    free(txt);
+    if (err < 0) {
+        al_buf_free(&b);
+        return ald_reply_error(r, 500, "internal", NULL, "out of memory");
+    }
+    size_t len = b.len;
+    char *body = al_buf_detach(&b);
+    struct MHD_Response *resp =
+        body ? MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE) : NULL;
+    if (!resp) {
+        free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, "Content-Type", "text/event-stream");
+    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    return ald_reply(r, 200, resp);
+}
+
 /* GET /v1/events on a cluster node (not from a peer, no local=1). */
 static enum MHD_Result events_fanin(struct ald_req *r, const char *self)
 {
@@ -439,6 +470,14 @@ enum MHD_Result ald_route_events(struct ald_req *r)
         json_t *pub = NULL;
         if (ald_session_lookup_json(r->d, &r->who, sid, &pub, &f) < 0)
             return ald_reply_fault(r, &f);
+        const char *st = json_string_value(json_object_get(pub, "state"));
+        if (self && !r->on_peer && st && strcmp(st, "lost") == 0) {
+            /* its node went down: one state event says so, and the stream
+             * ends (the owner's bus went with the node) */
+            enum MHD_Result ret = events_lost(r, sid, pub);
+            json_decref(pub);
+            return ret;
+        }
         json_decref(pub);
     }
     uint64_t after = 0;

@@ -199,6 +199,27 @@ def approval(a, b):
     return sid
 
 
+def lost_events(a):
+    """The events of a session lost with its node: one state lost event,
+    then the stream ends (a row written here as the sweep writes it)."""
+    sid = "s_" + secrets.token_hex(10)
+    pub = json.dumps({"id": sid, "user": "alice", "state": "lost",
+                      "end_reason": "node-down: b: test"})
+    psql("INSERT INTO sessions(id, \"user\", state, node, pub, priv) VALUES"
+         f" ('{sid}', 'alice', 'lost', 'b', '{pub}', '{{}}')")
+    c, resp = a.stream("GET", f"/v1/sessions/{sid}/events", timeout=WAIT)
+    check(resp.status == 200, "a lost session's events", resp.status)
+    evs = sse_events(resp, count=1, deadline=WAIT)
+    check(evs[0]["event"] == "state" and evs[0]["data"] == {
+        "session": sid, "state": "lost", "reason": "node-down: b: test"},
+        "one state lost event", evs)
+    check(resp.getheader("Content-Length") is not None,
+          "then the stream ends (a body of known length)", resp.getheaders())
+    c.close()
+    r = a.post(f"/v1/sessions/{sid}/exec", {"argv": ["true"]})
+    check(r.status == 409 and "is lost" in r.json["error"]["message"], "exec: 409 lost", r)
+
+
 def owner_down(a, sid, b_addr):
     psql("UPDATE nodes SET address = '127.0.0.1:1' WHERE id = 'b'")
     try:
@@ -325,6 +346,7 @@ def main():
         fanin(a, b, sid)
         sid2 = approval(a, b)
         owner_down(a, sid, f"127.0.0.1:{peers['b']}")
+        lost_events(a)
         attacks(a, b, sid, key, peers["b"])
         # bob does not see alice's session through A either
         r = a.get(f"/v1/sessions/{sid}/processes", key="bob")
