@@ -9,7 +9,8 @@ PKGS=(
   libseccomp-dev libjansson-dev libcmocka-dev libmicrohttpd-dev
   libcurl4-openssl-dev libssl-dev libgit2-dev libsqlite3-dev libidn2-dev
   libc-ares-dev libpq-dev
-  # tests
+  # tests (tests/cluster and bench/cluster: `ip` of iproute2 makes their
+  # network namespaces, `nsenter` of util-linux starts the nodes in them)
   git curl openssl python3 iproute2 procps util-linux strace nginx fcgiwrap
   openssh-server
   # tests: the store tests and airlockd.store_postgres on PostgreSQL (issue

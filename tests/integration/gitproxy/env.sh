@@ -6,6 +6,13 @@
 # connection serial number, status, request line, user. A sourcing script may
 # define nginx_server_extra to print more nginx server-block directives.
 # Expects $1 = the build directory. Everything stops on exit.
+# Optional, set by the sourcing script: UPSTREAM_ADDR, the IPv4 address nginx
+# listens on and $UP names (default 127.0.0.1; tests/cluster passes its
+# bridge's address so that daemons in other network namespaces reach it);
+# ENV_NO_PROXY=1: no airlock-gitproxy is started here (the sourcing script
+# runs its own gitproxies, e.g. under airlockd), so PROXY_PID, PA, PB,
+# PROXY_A and PROXY_B are unset.
+UPSTREAM_ADDR=${UPSTREAM_ADDR:-127.0.0.1}
 BUILD=$(cd "$1" && pwd)
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 CREDS_TOOL=$BUILD/creds/airlock-creds
@@ -46,9 +53,9 @@ for _ in range(200):
         s.close()
 '
 }
-wait_port() {
+wait_port() { # PORT [ADDR (default 127.0.0.1)]
     for _ in $(seq 1 100); do
-        (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0
+        (exec 3<>/dev/tcp/"${2:-127.0.0.1}"/"$1") 2>/dev/null && return 0
         sleep 0.1
     done
     echo "port $1 never opened"; exit 1
@@ -96,7 +103,11 @@ UPS_PORT=$(free_port)
 openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=airlock-test-ca \
     -keyout "$T/ca.key" -out "$T/ca.pem" 2>/dev/null
 openssl req -newkey rsa:2048 -nodes -subj /CN=localhost -keyout "$T/srv.key" -out "$T/srv.csr" 2>/dev/null
-printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' > "$T/srv.ext"
+if [ "$UPSTREAM_ADDR" = 127.0.0.1 ]; then
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' > "$T/srv.ext"
+else
+    printf 'subjectAltName=IP:127.0.0.1,IP:%s,DNS:localhost\n' "$UPSTREAM_ADDR" > "$T/srv.ext"
+fi
 openssl x509 -req -in "$T/srv.csr" -CA "$T/ca.pem" -CAkey "$T/ca.key" -CAcreateserial -days 2 \
     -extfile "$T/srv.ext" -out "$T/srv.pem" 2>/dev/null
 printf 'x-access-token:%s\n' "$(openssl passwd -apr1 "$REAL_TOKEN")" > "$T/htpasswd"
@@ -117,8 +128,8 @@ http {
     proxy_temp_path $T/nginx-proxy;
     client_max_body_size 0;
     server {
-        listen 127.0.0.1:$UP_PORT;
-        listen 127.0.0.1:$UPS_PORT ssl;
+        listen $UPSTREAM_ADDR:$UP_PORT;
+        listen $UPSTREAM_ADDR:$UPS_PORT ssl;
         ssl_certificate $T/srv.pem;
         ssl_certificate_key $T/srv.key;
         location / {
@@ -146,9 +157,9 @@ $(declare -F nginx_server_extra >/dev/null && nginx_server_extra)
 NGINX
 nginx -c "$T/nginx.conf" >/dev/null 2>"$T/nginx-start.log" &
 PIDS+=($!)
-wait_port "$UP_PORT"
-wait_port "$UPS_PORT"
-UP=http://127.0.0.1:$UP_PORT
+wait_port "$UP_PORT" "$UPSTREAM_ADDR"
+wait_port "$UPS_PORT" "$UPSTREAM_ADDR"
+UP=http://$UPSTREAM_ADDR:$UP_PORT
 
 # ---- mock GitHub API for App installation tokens ----
 openssl genrsa -out "$T/app.pem" 2048 2>/dev/null
@@ -177,6 +188,7 @@ printf '%s\n' "$REAL_TOKEN" | "$CREDS_TOOL" creds add "${STORE[@]}" --scope git.
 printf '%s\n' "$REAL_TOKEN" | "$CREDS_TOOL" creds add "${STORE[@]}" --scope secure.test
 "$CREDS_TOOL" creds list "${STORE[@]}" > "$T/creds-list.out"
 : > "$STATE/revoked"
+if [ -z "${ENV_NO_PROXY:-}" ]; then
 PA=$(free_port)
 PB=$(free_port)
 cat > "$STATE/gitproxy.json" <<JSON
@@ -193,6 +205,7 @@ PROXY_PID=$!
 PIDS+=($PROXY_PID)
 wait_port "$PA"
 wait_port "$PB"
+fi
 
 mint() { # mint KEYID SESSION REPO [extra args]
     local kid=$1 session=$2 repo=$3
@@ -212,8 +225,10 @@ TOK_TLS=$(mint k2 sA secure.test/o/other --push-ref 'refs/heads/agent/*' --ttl 6
 # Flip one character in the middle of the claims.
 TOK_TAMPERED=$(python3 -c 'import sys; t=sys.argv[1]; p=t.split("."); c=p[2]; i=len(c)//2; p[2]=c[:i]+("A" if c[i]!="A" else "B")+c[i+1:]; print(".".join(p))' "$TOK")
 
-PROXY_A=http://127.0.0.1:$PA/git.test/o
-PROXY_B=http://127.0.0.1:$PB/git.test/o
+if [ -z "${ENV_NO_PROXY:-}" ]; then
+    PROXY_A=http://127.0.0.1:$PA/git.test/o
+    PROXY_B=http://127.0.0.1:$PB/git.test/o
+fi
 OUT=$T/out
 mkdir -p "$OUT"
 
