@@ -133,6 +133,9 @@ int ald_git_plan(struct ald *d, const char *id, const struct ald_create_req *req
     json_t *row;
     json_array_foreach(rows, i, row)
     {
+        const char *rid = json_string_value(json_array_get(row, 0));
+        if (rid && strcmp(rid, id) == 0)
+            continue; /* this session's own placed row */
         if (same_repo(json_string_value(json_array_get(row, 1)), req->repo)) {
             err = clash(f, branch);
             break;

@@ -407,7 +407,11 @@ static int place_insert(struct ald_db_conn *c, const struct ald_place_req *q,
     if (pub)
         json_object_set_new(pub, "state", json_string("placed"));
     char *p = pub ? json_dumps(pub, JSON_COMPACT) : NULL;
-    char *v = q->priv ? json_dumps(q->priv, JSON_COMPACT) : strdup("{}");
+    json_t *pv = q->priv ? json_copy(q->priv) : json_object();
+    if (pv)
+        json_object_set_new(pv, "node", json_string(o->node));
+    char *v = pv ? json_dumps(pv, JSON_COMPACT) : NULL;
+    json_decref(pv);
     int err = p && v ? 0 : AL_ENOMEM;
     if (err == 0) {
         struct ald_db_arg a[] = {ALD_DB_TXT(q->id),    ALD_DB_TXT(q->user),
