@@ -3,6 +3,8 @@
  * and the cluster as the last heartbeat saw it (docs/cluster.md). */
 #include "airlockd/api/metrics.h"
 
+#include "forward.h"
+
 #include "airlockd/adapters/db.h"
 #include "airlockd/adapters/store.h"
 #include "airlockd/core/cluster.h"
@@ -144,6 +146,8 @@ char *ald_metrics_render(struct ald *d)
                             !ald_db_down(ald_store_db(d->st), why, sizeof(why)));
     if (err == 0)
         err = render_cluster(d, &b, counts[0] + counts[1] + counts[2]);
+    if (err == 0 && ald_cluster_self(d))
+        err = ald_forward_metrics_render(&b);
     if (err == 0)
         err = al_buf_printf(&b,
                             "# HELP airlock_execs_total Commands run.\n"
