@@ -12,6 +12,7 @@
  * SIGKILL) and are re-adopted by the next start.
  */
 #include "airlockd/adapters/admin.h"
+#include "airlockd/adapters/credsync.h"
 #include "airlockd/adapters/db.h"
 #include "airlockd/adapters/forge.h"
 #include "airlockd/adapters/gitrepo.h"
@@ -405,6 +406,11 @@ static int serve(struct ald_config *cfg, size_t *live)
         al_log(AL_LOG_ERROR, "%s", al_error_last());
         goto out;
     }
+    /* cluster mode: the credential store file in step with the cluster's */
+    if (ald_credsync_start(&d) < 0) {
+        al_log(AL_LOG_ERROR, "%s", al_error_last());
+        goto out;
+    }
     if (ald_sessions_start(&d) < 0) {
         al_log(AL_LOG_ERROR, "%s", al_error_last());
         goto out;
@@ -450,7 +456,8 @@ out:
     if (http)
         ald_http_stop(&d);
     ald_cluster_stop(&d); /* no more heartbeats: down after down_after_ms unless back */
-    ald_jobs_stop(&d);    /* running jobs go on in their sandboxes */
+    ald_credsync_stop(&d);
+    ald_jobs_stop(&d); /* running jobs go on in their sandboxes */
     ald_jobstore_close(jobstore);
     if (started)
         ald_sessions_stop(&d);

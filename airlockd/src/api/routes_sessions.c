@@ -144,7 +144,9 @@ enum MHD_Result ald_route_session_create(struct ald_req *r)
          * is placed once more (the failed node's row no longer counts) */
         al_log(AL_LOG_WARN, "create %s: node %s did not answer: %s", id, remote.node,
                al_error_last());
-        ald_store_place_fail(r->d->st, id, "the node did not answer");
+        char why[160];
+        snprintf(why, sizeof(why), "create-failed: node %s did not answer", remote.node);
+        ald_store_place_fail(r->d->st, id, why);
         if (attempt > 0) {
             ald_create_req_free(&req);
             al_strlist_free(&warnings);
@@ -152,7 +154,8 @@ enum MHD_Result ald_route_session_create(struct ald_req *r)
                                    "session %s was placed on node %s, which does not answer", id,
                                    remote.node);
         }
-        memset(&remote, 0, sizeof(remote));
+        /* remote.node stays: the node not to place on this time */
+        remote.address[0] = '\0';
         err = ald_session_create_ex(r->d, &r->who, &req, NULL, hash_hex, &pub, &replayed, &remote,
                                     &f);
     }

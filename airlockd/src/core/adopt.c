@@ -5,6 +5,7 @@
  * while no daemon was connected complete them. In a cluster, the sandboxes
  * of sessions the cluster gave up on while this node was away are ended
  * (ald_adopt_orphans), and so are session directories no row owns. */
+#include "airlockd/core/approval.h"
 #include "airlockd/core/cluster.h"
 #include "airlockd/core/daemon.h"
 
@@ -222,6 +223,9 @@ int ald_adopt_all(struct ald *d)
         if (resave)
             ald_session_save(d, s);
         procs_load(d, s);
+        if (ald_approvals_expire_stored(d, s->id) < 0)
+            al_log(AL_LOG_WARN, "session %s: pending approvals not expired: %s", s->id,
+                   al_error_last());
         uint64_t max = 0;
         if (d->hooks.store.proc_max(d->st, s->id, &max) == 0 && max >= s->procs.next)
             s->procs.next = max + 1;

@@ -327,8 +327,9 @@ static void sweep(struct ald_cluster *C)
         const char *id = json_string_value(json_object_get(node, "node"));
         const char *why = json_string_value(json_object_get(node, "reason"));
         json_t *sessions = json_object_get(node, "sessions");
+        /* the store's reason is already "node-down: ID: why" (the rows' end_reason) */
         char reason[256];
-        snprintf(reason, sizeof(reason), "node-down: %s: %s", id ? id : "?", why ? why : "");
+        snprintf(reason, sizeof(reason), "%s", why ? why : "node-down");
         al_log(AL_LOG_WARN, "cluster: node %s is down (%s): %zu sessions lost", id ? id : "?",
                why ? why : "", json_array_size(sessions));
         if (d->bus)
