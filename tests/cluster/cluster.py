@@ -28,18 +28,11 @@ import http.client
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration", "airlockd"))
 from harness import (SKIP, Daemon, Fail, check, cleanup, leftovers,  # noqa: E402,F401
-                     wait_until)
+                     run_guarded, wait_until)
+from pgcluster import conninfo_file, key_file, private_file, psql_run  # noqa: E402
 
 API_PORT = 7070
 NODE_PORT = 7071
-
-
-def write_secret(path, data):
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.write(fd, data)
-    finally:
-        os.close(fd)
 
 
 class Node(Daemon):
@@ -144,10 +137,10 @@ class Cluster:
         os.makedirs(base, exist_ok=True)
         self.dir = tempfile.mkdtemp(prefix=f"airlock-cluster-{name}.", dir=base)
         self.cluster_key = os.path.join(self.dir, "cluster.key")
-        write_secret(self.cluster_key, os.urandom(32))
+        key_file(self.cluster_key)
         self.master_key = os.path.join(self.dir, "master.key")
         with open(os.path.join(settings["STATE"], "master.key"), "rb") as f:
-            write_secret(self.master_key, f.read())
+            private_file(self.master_key, f.read())
         # dbname: a database of its own in the test's PostgreSQL (clusters
         # made one after the other, each with its own cluster key)
         conninfo = os.environ["AIRLOCK_TEST_PG"]
@@ -156,8 +149,7 @@ class Cluster:
             conninfo = " ".join(w for w in conninfo.split() if not w.startswith("dbname="))
             conninfo += f" dbname={dbname}"
         self.pg = conninfo
-        self.conninfo = os.path.join(self.dir, "pg.conninfo")
-        write_secret(self.conninfo, (conninfo + "\n").encode())
+        self.conninfo = conninfo_file(os.path.join(self.dir, "pg.conninfo"), conninfo)
         self.keys = {}
         self.sessions = set()
         self.nodes = [Node(self, i + 1, node_config) for i in range(n)]
@@ -218,10 +210,7 @@ class Cluster:
     def psql(self, sql):
         """Runs `sql` with psql against the test's PostgreSQL; returns the
         rows (lists of fields) or None when it failed."""
-        psql = sorted(__import__("glob").glob("/usr/lib/postgresql/*/bin/psql")) or ["psql"]
-        r = subprocess.run([psql[-1], getattr(self, "pg", os.environ["AIRLOCK_TEST_PG"]),
-                            "-AtF", "\t", "-c", sql],
-                           capture_output=True, text=True, timeout=30)
+        r = psql_run(sql, "-F", "\t", conninfo=getattr(self, "pg", None))
         if r.returncode != 0:
             return None
         return [line.split("\t") for line in r.stdout.splitlines()]
@@ -263,29 +252,13 @@ def run_cluster_case(cl, name, case):
     """Starts the cluster, runs case(cl), checks every live node still
     answers, tears down; prints "ok: NAME" or the failure and the nodes'
     logs. Returns 0 or 1."""
-    failed = False
-    try:
+    def body():
         cl.start()
         case(cl)
         for n in cl.nodes:
             if n.alive():
                 n.healthy()
-    except Fail as e:
-        print(f"FAIL: {name}: {e}", flush=True)
-        failed = True
-    except Exception:  # noqa: BLE001
-        import traceback
-        traceback.print_exc()
-        failed = True
-    finally:
-        left = cl.teardown()
-        if left:
-            print(f"FAIL: {name}: left behind: {left[:20]}")
-            failed = True
-        if failed:
-            for n in cl.nodes:
-                print(f"--- {n.node_id} airlockd log (tail) ---")
-                print(n.final_log)
-    if not failed:
-        print(f"ok: {name}")
-    return 1 if failed else 0
+
+    return run_guarded(name, body, cl.teardown,
+                       lambda: [(f"{n.node_id} airlockd log (tail)", n.final_log)
+                                for n in cl.nodes])

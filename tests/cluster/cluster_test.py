@@ -38,7 +38,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cluster import (SKIP, Cluster, Fail, check, load_settings, run_cluster_case,  # noqa: E402
                      wait_until)
-from harness import leftovers, sse_events, sha256, thread  # noqa: E402
+from harness import SSEParser, leftovers, sse_events, sha256, thread  # noqa: E402
+from pgcluster import pg_ctl, unavailable  # noqa: E402
 
 HEARTBEAT_MS = 500
 DOWN_AFTER_MS = 3000
@@ -384,14 +385,6 @@ class Poller:
         return self.bad
 
 
-def unavailable(r, what):
-    check(r.status == 503, f"{what}: 503 while the database is down", r)
-    e = r.json.get("error", {})
-    check(e.get("code") == "unavailable", f"{what}: error code unavailable", r)
-    check("database" in e.get("message", "") and len(e["message"]) > len("database"),
-          f"{what}: the message gives the database's reason", r)
-
-
 class FanIn:
     """A reader of /v1/events on node `n` (the cluster's fan-in) that
     follows the stream the way a client must (design §5.5): it keeps the
@@ -419,7 +412,7 @@ class FanIn:
         """Reads events until pred(event) (returned); fails after
         `deadline` seconds."""
         end = time.monotonic() + deadline
-        cur = {"data": []}
+        parser = SSEParser()
         seen = []
         while True:
             left = end - time.monotonic()
@@ -433,27 +426,16 @@ class FanIn:
                 self.c.close()
                 self.reconnects += 1
                 self._open()
-                cur = {"data": []}
+                parser = SSEParser()
                 continue
-            line = line.rstrip(b"\r\n").decode()
-            if line == "":
-                if cur["data"]:
-                    ev = {"id": cur.get("id"), "event": cur.get("event", "message"),
-                          "data": json.loads("\n".join(cur["data"]))}
-                    seen.append(ev)
-                    if ev["id"] and ":" in ev["id"]:
-                        node, _, num = ev["id"].rpartition(":")
-                        self.last[node] = num
-                    if pred(ev):
-                        return ev
-                cur = {"data": []}
-            elif not line.startswith(":"):
-                name, _, value = line.partition(":")
-                value = value[1:] if value.startswith(" ") else value
-                if name == "data":
-                    cur["data"].append(value)
-                elif name in ("id", "event"):
-                    cur[name] = value
+            ev = parser.feed(line)
+            if ev:
+                seen.append(ev)
+                if ev["id"] and ":" in ev["id"]:
+                    node, _, num = ev["id"].rpartition(":")
+                    self.last[node] = num
+                if pred(ev):
+                    return ev
 
 
 def failure(cl):
@@ -590,10 +572,6 @@ def failure(cl):
     part("PostgreSQL stopped 10 s: 503s with the reason, recovery, no node marked down", outage)
     poll.stop()
     part.done()
-
-
-def pg_ctl(what):
-    subprocess.run(os.environ["AIRLOCK_TEST_PG_CTL"].split() + [what], check=True, timeout=60)
 
 
 # ---- drain ---------------------------------------------------------------------

@@ -1,6 +1,7 @@
 /* The credential store shared through the cluster's database
  * (credsync.h; docs/cluster.md "Credentials across nodes"). */
 #include "airlockd/adapters/credsync.h"
+#include "airlockd/adapters/secrets.h"
 
 #include "airlockd/adapters/store_nodes.h"
 #include "airlockd/core/cluster.h"
@@ -447,15 +448,10 @@ int ald_credsync_start(struct ald *d)
     if (!ald_cluster_self(d) || running_sync)
         return 0;
     char store[PATH_MAX], key[PATH_MAX];
-    int n1 = c->px_credential_store
-                 ? snprintf(store, sizeof(store), "%s", c->px_credential_store)
-                 : snprintf(store, sizeof(store), "%s/creds.store", c->state_dir);
-    int n2 = c->px_master_key ? snprintf(key, sizeof(key), "%s", c->px_master_key)
-                              : snprintf(key, sizeof(key), "%s/master.key", c->state_dir);
-    if (n1 < 0 || (size_t)n1 >= sizeof(store) || n2 < 0 || (size_t)n2 >= sizeof(key))
-        return al_error_set(AL_EINVAL, "credential store path too long");
     struct ald_credsync *cs = NULL;
-    int err = ald_credsync_new(&cs, d->st, store, key);
+    int err = ald_secrets_store_paths(c, store, key);
+    if (err == 0)
+        err = ald_credsync_new(&cs, d->st, store, key);
     if (err == 0 && (err = ald_credsync_run_once(cs)) < 0)
         err = al_error_set(err, "credentials: %s", al_error_last());
     if (err == 0) {

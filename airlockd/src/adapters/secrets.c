@@ -18,20 +18,23 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Opens the credential store airlockd reads: proxies.credential_store
- * (default <state_dir>/creds.store) with proxies.master_key (default
- * <state_dir>/master.key). */
+int ald_secrets_store_paths(const struct ald_config *c, char store[PATH_MAX], char key[PATH_MAX])
+{
+    int n1 = c->px_credential_store ? snprintf(store, PATH_MAX, "%s", c->px_credential_store)
+                                    : snprintf(store, PATH_MAX, "%s/creds.store", c->state_dir);
+    int n2 = c->px_master_key ? snprintf(key, PATH_MAX, "%s", c->px_master_key)
+                              : snprintf(key, PATH_MAX, "%s/master.key", c->state_dir);
+    if (n1 < 0 || n1 >= PATH_MAX || n2 < 0 || n2 >= PATH_MAX)
+        return al_error_set(AL_ETOOBIG, "credential store path too long");
+    return 0;
+}
+
+/* Opens the credential store airlockd reads (ald_secrets_store_paths). */
 static int store_open(creds_store **out, const struct ald_config *c)
 {
     char store[PATH_MAX], key[PATH_MAX];
-    int n1 = c->px_credential_store
-                 ? snprintf(store, sizeof(store), "%s", c->px_credential_store)
-                 : snprintf(store, sizeof(store), "%s/creds.store", c->state_dir);
-    int n2 = c->px_master_key ? snprintf(key, sizeof(key), "%s", c->px_master_key)
-                              : snprintf(key, sizeof(key), "%s/master.key", c->state_dir);
-    if (n1 < 0 || (size_t)n1 >= sizeof(store) || n2 < 0 || (size_t)n2 >= sizeof(key))
-        return al_error_set(AL_ETOOBIG, "credential store path too long");
-    return creds_store_open(out, store, key);
+    int err = ald_secrets_store_paths(c, store, key);
+    return err < 0 ? err : creds_store_open(out, store, key);
 }
 
 /* The additional data a session CA's key is sealed with: it opens only

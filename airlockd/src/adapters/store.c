@@ -4,6 +4,7 @@
 #include "airlockd/adapters/store.h"
 
 #include "airlockd/adapters/db.h"
+#include "store_rows.h"
 #include "airlockd/adapters/store_nodes.h"
 #include "airlockd/core/config.h"
 #include "airlockd/core/util.h"
@@ -426,8 +427,6 @@ int ald_user_name_valid(const char *name)
     return 1;
 }
 
-#define NARGS(a) ((int)(sizeof(a) / sizeof((a)[0])))
-
 /* Runs `q`, wanting no rows; *changes (may be NULL): rows it touched. */
 static int run(struct ald_store *st, const struct ald_sql *q, const struct ald_db_arg *a, int n,
                int64_t *changes)
@@ -438,18 +437,6 @@ static int run(struct ald_store *st, const struct ald_sql *q, const struct ald_d
         *changes = rows.changes;
     ald_db_rows_free(&rows);
     return err;
-}
-
-static json_t *cell_json(const struct ald_db_rows *r, int row, int col)
-{
-    const char *t = ald_db_text(r, row, col);
-    return t ? json_loadb(t, ald_db_len(r, row, col), 0, NULL) : NULL;
-}
-
-static const char *cell_str(const struct ald_db_rows *r, int row, int col)
-{
-    const char *t = ald_db_text(r, row, col);
-    return t ? t : "";
 }
 
 int ald_store_user_add(struct ald_store *st, const struct ald_user *u)
@@ -508,7 +495,7 @@ int ald_store_user_list(struct ald_store *st, json_t **out)
     int err = arr ? ald_db_run(st->db, &q_user_list, NULL, 0, &r) : AL_ENOMEM;
     for (int i = 0; err == 0 && i < r.n; i++)
         json_array_append_new(arr,
-                              json_pack("{s:s, s:b, s:o, s:o, s:o}", "name", cell_str(&r, i, 0),
+                              json_pack("{s:s, s:b, s:o, s:o, s:o}", "name", ald_rows_str(&r, i, 0),
                                         "admin", (int)ald_db_int(&r, i, 1), "max_sessions",
                                         quota_json(ald_db_int(&r, i, 2)), "max_memory_mb",
                                         quota_json(ald_db_int(&r, i, 3)), "created_at",
@@ -544,8 +531,8 @@ int ald_store_key_lookup(struct ald_store *st, const unsigned char hash[32],
         /* the index found the row; compare again in constant time */
         if (r.n > 0 && h && ald_db_len(&r, 0, 0) == 32 && CRYPTO_memcmp(h, hash, 32) == 0) {
             memset(out, 0, sizeof(*out));
-            snprintf(out->key_id, sizeof(out->key_id), "%s", cell_str(&r, 0, 1));
-            snprintf(out->user, sizeof(out->user), "%s", cell_str(&r, 0, 2));
+            snprintf(out->key_id, sizeof(out->key_id), "%s", ald_rows_str(&r, 0, 1));
+            snprintf(out->user, sizeof(out->user), "%s", ald_rows_str(&r, 0, 2));
             out->admin = (int)ald_db_int(&r, 0, 3);
             out->max_sessions = ald_db_int(&r, 0, 4);
             out->max_memory_mb = ald_db_int(&r, 0, 5);
@@ -570,8 +557,8 @@ int ald_store_key_list(struct ald_store *st, const char *user, json_t **out)
         json_t *revoked =
             ald_db_isnull(&r, i, 4) ? json_null() : ald_time_json((uint64_t)ald_db_int(&r, i, 4));
         json_array_append_new(
-            arr, json_pack("{s:s, s:s, s:s, s:o, s:o}", "id", cell_str(&r, i, 0), "user",
-                           cell_str(&r, i, 1), "name", cell_str(&r, i, 2), "created_at",
+            arr, json_pack("{s:s, s:s, s:s, s:o, s:o}", "id", ald_rows_str(&r, i, 0), "user",
+                           ald_rows_str(&r, i, 1), "name", ald_rows_str(&r, i, 2), "created_at",
                            ald_time_json((uint64_t)ald_db_int(&r, i, 3)), "revoked_at", revoked));
     }
     ald_db_rows_free(&r);
@@ -674,9 +661,9 @@ static int get_pair(const struct ald_db_rows *r, int col, json_t **pub, json_t *
 {
     if (r->n == 0)
         return AL_ENOTFOUND;
-    *pub = cell_json(r, 0, col);
+    *pub = ald_rows_json(r, 0, col);
     if (priv)
-        *priv = cell_json(r, 0, col + 1);
+        *priv = ald_rows_json(r, 0, col + 1);
     if (*pub && (!priv || *priv))
         return 0;
     json_decref(*pub);
@@ -697,7 +684,7 @@ int ald_store_session_get(struct ald_store *st, const char *id, const char *user
     struct ald_db_arg a[] = {ALD_DB_TXT(id)};
     struct ald_db_rows r = {0};
     int err = ald_db_run(st->db, &q_session_get, a, NARGS(a), &r);
-    if (err == 0 && r.n > 0 && user && strcmp(cell_str(&r, 0, 0), user) != 0)
+    if (err == 0 && r.n > 0 && user && strcmp(ald_rows_str(&r, 0, 0), user) != 0)
         err = AL_ENOTFOUND;
     if (err == 0)
         err = get_pair(&r, 1, pub, priv);
@@ -720,7 +707,7 @@ int ald_store_session_page(struct ald_store *st, const char *user, const char *s
             *next = ald_db_int(&r, i - 1, 0);
             break;
         }
-        json_t *o = cell_json(&r, i, 1);
+        json_t *o = ald_rows_json(&r, i, 1);
         if (o)
             json_array_append_new(arr, o);
     }
@@ -739,7 +726,7 @@ static int collect_pairs(struct ald_store *st, const struct ald_sql *q, const st
     struct ald_db_rows r = {0};
     int err = ald_db_run(st->db, q, a, n, &r);
     for (int i = 0; err == 0 && i < r.n; i++) {
-        json_t *x = cell_json(&r, i, 0), *y = cell_json(&r, i, 1);
+        json_t *x = ald_rows_json(&r, i, 0), *y = ald_rows_json(&r, i, 1);
         if (x && y) {
             json_array_append_new(arr, json_pack("[o, o]", x, y));
         } else {
@@ -770,7 +757,7 @@ int ald_store_session_gone_on(struct ald_store *st, const char *node, json_t **o
     *out = json_array();
     int err = *out ? ald_db_run(st->db, &q_session_gone, a, NARGS(a), &r) : AL_ENOMEM;
     for (int i = 0; err == 0 && i < r.n; i++) {
-        json_t *x = cell_json(&r, i, 0), *y = cell_json(&r, i, 1);
+        json_t *x = ald_rows_json(&r, i, 0), *y = ald_rows_json(&r, i, 1);
         if (x && y)
             json_array_append_new(*out, json_pack("{s:o, s:o}", "pub", x, "priv", y));
         else {
@@ -788,7 +775,7 @@ int ald_store_session_counts(struct ald_store *st, json_t **out)
     *out = json_object();
     int err = *out ? ald_db_run(st->db, &q_session_counts, NULL, 0, &r) : AL_ENOMEM;
     for (int i = 0; err == 0 && i < r.n; i++)
-        json_object_set_new(*out, cell_str(&r, i, 0), json_integer(ald_db_int(&r, i, 1)));
+        json_object_set_new(*out, ald_rows_str(&r, i, 0), json_integer(ald_db_int(&r, i, 1)));
     ald_db_rows_free(&r);
     return err;
 }
@@ -801,7 +788,7 @@ int ald_store_session_kept_on(struct ald_store *st, const char *node, json_t **o
     int err = *out ? ald_db_run(st->db, &q_session_kept, a, NARGS(a), &r) : AL_ENOMEM;
     for (int i = 0; err == 0 && i < r.n; i++)
         json_array_append_new(
-            *out, json_pack("[s, I]", cell_str(&r, i, 0), (json_int_t)ald_db_int(&r, i, 1)));
+            *out, json_pack("[s, I]", ald_rows_str(&r, i, 0), (json_int_t)ald_db_int(&r, i, 1)));
     ald_db_rows_free(&r);
     return err;
 }
@@ -819,7 +806,7 @@ int ald_store_session_revoked_on(struct ald_store *st, const char *node, int64_t
     *out = json_array();
     int err = *out ? ald_db_run(st->db, &q_session_revoked, a, NARGS(a), &r) : AL_ENOMEM;
     for (int i = 0; err == 0 && i < r.n; i++)
-        json_array_append_new(*out, json_string(cell_str(&r, i, 0)));
+        json_array_append_new(*out, json_string(ald_rows_str(&r, i, 0)));
     ald_db_rows_free(&r);
     return err;
 }
@@ -836,7 +823,8 @@ int ald_store_session_branch_clash(struct ald_store *st, const char *branch, jso
     *out = json_array();
     int err = *out ? ald_db_run(st->db, &q_session_branch, a, NARGS(a), &r) : AL_ENOMEM;
     for (int i = 0; err == 0 && i < r.n; i++)
-        json_array_append_new(*out, json_pack("[s, s]", cell_str(&r, i, 0), cell_str(&r, i, 1)));
+        json_array_append_new(*out,
+                              json_pack("[s, s]", ald_rows_str(&r, i, 0), ald_rows_str(&r, i, 1)));
     ald_db_rows_free(&r);
     return err;
 }
@@ -909,7 +897,7 @@ int ald_store_proc_list(struct ald_store *st, const char *session, json_t **out)
     *out = json_array();
     int err = *out ? ald_db_run(st->db, &q_proc_list, a, NARGS(a), &r) : AL_ENOMEM;
     for (int i = 0; err == 0 && i < r.n; i++) {
-        json_t *o = cell_json(&r, i, 0);
+        json_t *o = ald_rows_json(&r, i, 0);
         if (o)
             json_array_append_new(*out, o);
     }
@@ -949,8 +937,8 @@ int ald_store_idem_claim(struct ald_store *st, const char *user, const char *key
         struct ald_db_rows r = {0};
         err = ald_db_run(st->db, &q_idem_get, a, 2, &r);
         if (err == 0 && r.n > 0) {
-            snprintf(out_hash, 72, "%s", cell_str(&r, 0, 0));
-            snprintf(out_session, 32, "%s", cell_str(&r, 0, 1));
+            snprintf(out_hash, 72, "%s", ald_rows_str(&r, 0, 0));
+            snprintf(out_session, 32, "%s", ald_rows_str(&r, 0, 1));
             err = AL_EEXISTS;
         } else if (err == 0) {
             err = al_error_set(AL_EIO, "database: idempotency key vanished");
@@ -1070,7 +1058,7 @@ int ald_store_user_summary(struct ald_store *st, json_t **out)
     int err = arr ? ald_db_run(st->db, &q_user_summary, NULL, 0, &r) : AL_ENOMEM;
     for (int i = 0; err == 0 && i < r.n; i++)
         json_array_append_new(arr,
-                              json_pack("{s:s, s:b, s:o, s:I, s:I}", "name", cell_str(&r, i, 0),
+                              json_pack("{s:s, s:b, s:o, s:I, s:I}", "name", ald_rows_str(&r, i, 0),
                                         "admin", (int)ald_db_int(&r, i, 1), "created_at",
                                         ald_time_json((uint64_t)ald_db_int(&r, i, 2)), "keys",
                                         (json_int_t)ald_db_int(&r, i, 3), "live_sessions",

@@ -5,6 +5,7 @@
 #include "airlockd/adapters/store_jobs.h"
 
 #include "airlockd/adapters/db.h"
+#include "store_rows.h"
 
 #include "airlock/error.h"
 
@@ -98,18 +99,6 @@ void ald_jobstore_close(struct ald_jobstore *st)
     free(st);
 }
 
-static json_t *cell_json(const struct ald_db_rows *r, int row, int col)
-{
-    const char *t = ald_db_text(r, row, col);
-    return t ? json_loadb(t, ald_db_len(r, row, col), 0, NULL) : NULL;
-}
-
-static const char *cell_str(const struct ald_db_rows *r, int row, int col)
-{
-    const char *t = ald_db_text(r, row, col);
-    return t ? t : "";
-}
-
 int ald_jobstore_put(struct ald_jobstore *st, json_t *pub, json_t *priv)
 {
     const char *id = json_string_value(json_object_get(pub, "id"));
@@ -142,7 +131,7 @@ int ald_jobstore_get(struct ald_jobstore *st, const char *id, const char *user, 
     if (err == 0 && r.n == 0)
         err = al_error_set(AL_ENOTFOUND, "no job %s", id);
     if (err == 0) {
-        json_t *p = cell_json(&r, 0, 0), *q = cell_json(&r, 0, 1);
+        json_t *p = ald_rows_json(&r, 0, 0), *q = ald_rows_json(&r, 0, 1);
         if (p && q) {
             *pub = p;
             if (priv)
@@ -171,7 +160,7 @@ int ald_jobstore_page(struct ald_jobstore *st, const char *user, const char *sta
     struct ald_db_rows r = {0};
     int err = ald_db_run(st->db, &jq_page, a, 4, &r);
     for (int i = 0; err == 0 && i < r.n && (unsigned)i < limit; i++) {
-        json_t *pub = cell_json(&r, i, 1);
+        json_t *pub = ald_rows_json(&r, i, 1);
         if (!pub || json_array_append_new(*out, pub) < 0)
             err = al_error_set(AL_EIO, "a bad job row");
     }
@@ -186,16 +175,20 @@ int ald_jobstore_page(struct ald_jobstore *st, const char *user, const char *sta
     return err;
 }
 
-int ald_jobstore_in_state(struct ald_jobstore *st, const char *state, json_t **out)
+/* Runs `q` with the one text argument `arg`; *out: a new array of each
+ * row's [pub, priv] (its JSON columns 0 and 1), the caller's to free, or
+ * NULL on error (AL_EIO when a row does not parse). */
+static int pub_priv_rows(struct ald_jobstore *st, const struct ald_sql *q, const char *arg,
+                         json_t **out)
 {
     *out = json_array();
     if (!*out)
         return AL_ENOMEM;
-    struct ald_db_arg a[] = {ALD_DB_TXT(state)};
+    struct ald_db_arg a[] = {ALD_DB_TXT(arg)};
     struct ald_db_rows r = {0};
-    int err = ald_db_run(st->db, &jq_in_state, a, 1, &r);
+    int err = ald_db_run(st->db, q, a, 1, &r);
     for (int i = 0; err == 0 && i < r.n; i++) {
-        json_t *pub = cell_json(&r, i, 0), *priv = cell_json(&r, i, 1);
+        json_t *pub = ald_rows_json(&r, i, 0), *priv = ald_rows_json(&r, i, 1);
         int bad = !pub || !priv || json_array_append_new(*out, json_pack("[OO]", pub, priv)) < 0;
         json_decref(pub);
         json_decref(priv);
@@ -208,6 +201,11 @@ int ald_jobstore_in_state(struct ald_jobstore *st, const char *state, json_t **o
         *out = NULL;
     }
     return err;
+}
+
+int ald_jobstore_in_state(struct ald_jobstore *st, const char *state, json_t **out)
+{
+    return pub_priv_rows(st, &jq_in_state, state, out);
 }
 
 /* The advisory lock key of a user's running jobs: FNV-1a 64 of the name
@@ -237,7 +235,7 @@ static int claim_users(struct ald_db_conn *c, const struct ald_db_rows *cand, js
     int err = keys ? 0 : AL_ENOMEM;
     int k = 0;
     for (int i = 0; err == 0 && i < cand->n; i++) {
-        const char *u = cell_str(cand, i, 1);
+        const char *u = ald_rows_str(cand, i, 1);
         if (!json_object_get(running, u)) {
             json_object_set_new(running, u, json_integer(0));
             keys[k++] = user_lock_key(u);
@@ -270,14 +268,15 @@ static int claim_users(struct ald_db_conn *c, const struct ald_db_rows *cand, js
 static int claim_row(struct ald_db_conn *c, const struct ald_db_rows *cand, int i, const char *node,
                      json_t *out)
 {
-    json_t *pub = cell_json(cand, i, 2), *priv = cell_json(cand, i, 3);
+    json_t *pub = ald_rows_json(cand, i, 2), *priv = ald_rows_json(cand, i, 3);
     char *txt = NULL;
-    int err = pub && priv ? 0 : al_error_set(AL_EIO, "job %s: a bad row", cell_str(cand, i, 0));
+    int err = pub && priv ? 0 : al_error_set(AL_EIO, "job %s: a bad row", ald_rows_str(cand, i, 0));
     if (err == 0) {
         json_object_set_new(pub, "state", json_string("running"));
         err = (txt = json_dumps(pub, JSON_COMPACT)) ? 0 : AL_ENOMEM;
     }
-    struct ald_db_arg a[] = {ALD_DB_TXT(cell_str(cand, i, 0)), ALD_DB_TXT(node), ALD_DB_TXT(txt)};
+    struct ald_db_arg a[] = {ALD_DB_TXT(ald_rows_str(cand, i, 0)), ALD_DB_TXT(node),
+                             ALD_DB_TXT(txt)};
     struct ald_db_rows r = {0};
     if (err == 0)
         err = ald_db_exec(c, &jq_take, a, 3, &r);
@@ -305,7 +304,7 @@ int ald_jobstore_claim(struct ald_jobstore *st, const char *node, unsigned max, 
         if (err == 0)
             err = claim_users(c, &cand, running);
         for (int i = 0; err == 0 && i < cand.n && json_array_size(out) < max; i++) {
-            json_t *n = json_object_get(running, cell_str(&cand, i, 1));
+            json_t *n = json_object_get(running, ald_rows_str(&cand, i, 1));
             if (json_integer_value(n) >= (json_int_t)per_user)
                 continue;
             size_t before = json_array_size(out);
@@ -330,24 +329,5 @@ int ald_jobstore_claim(struct ald_jobstore *st, const char *node, unsigned max, 
 
 int ald_jobstore_running_on(struct ald_jobstore *st, const char *node, json_t **out)
 {
-    *out = json_array();
-    if (!*out)
-        return AL_ENOMEM;
-    struct ald_db_arg a[] = {ALD_DB_TXT(node)};
-    struct ald_db_rows r = {0};
-    int err = ald_db_run(st->db, &jq_running_on, a, 1, &r);
-    for (int i = 0; err == 0 && i < r.n; i++) {
-        json_t *pub = cell_json(&r, i, 0), *priv = cell_json(&r, i, 1);
-        int bad = !pub || !priv || json_array_append_new(*out, json_pack("[OO]", pub, priv)) < 0;
-        json_decref(pub);
-        json_decref(priv);
-        if (bad)
-            err = al_error_set(AL_EIO, "a bad job row");
-    }
-    ald_db_rows_free(&r);
-    if (err < 0) {
-        json_decref(*out);
-        *out = NULL;
-    }
-    return err;
+    return pub_priv_rows(st, &jq_running_on, node, out);
 }

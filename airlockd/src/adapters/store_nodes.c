@@ -11,6 +11,7 @@
 #include "airlockd/adapters/store_nodes.h"
 
 #include "airlockd/adapters/db.h"
+#include "store_rows.h"
 #include "airlockd/adapters/store.h"
 #include "airlockd/core/gitpolicy.h"
 
@@ -23,7 +24,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NARGS(a)    ((int)(sizeof(a) / sizeof((a)[0])))
 #define LIVE_STATES ALD_STORE_LIVE_STATES
 
 /* ---- nodes ---------------------------------------------------------- */
@@ -127,18 +127,6 @@ int ald_store_node_heartbeat(struct ald_store *st, const char *id, int64_t epoch
     return err;
 }
 
-static json_t *cell_json(const struct ald_db_rows *r, int row, int col)
-{
-    const char *t = ald_db_text(r, row, col);
-    return t ? json_loadb(t, ald_db_len(r, row, col), 0, NULL) : NULL;
-}
-
-static const char *cell_str(const struct ald_db_rows *r, int row, int col)
-{
-    const char *t = ald_db_text(r, row, col);
-    return t ? t : "";
-}
-
 /* One node marked down by the sweep: its live sessions become lost and
  * its running jobs are read, on the sweep's connection. *out: the entry of
  * ald_store_node_sweep's list. */
@@ -152,14 +140,14 @@ static int sweep_node(struct ald_db_conn *c, const char *node, const char *why, 
     int err = sessions && jobs ? ald_db_exec(c, &nq_lose_sessions, a, 2, &r) : AL_ENOMEM;
     for (int i = 0; err == 0 && i < r.n; i++)
         json_array_append_new(sessions,
-                              json_pack("{s:s, s:s, s:o*}", "id", cell_str(&r, i, 0), "user",
-                                        cell_str(&r, i, 1), "pub", cell_json(&r, i, 2)));
+                              json_pack("{s:s, s:s, s:o*}", "id", ald_rows_str(&r, i, 0), "user",
+                                        ald_rows_str(&r, i, 1), "pub", ald_rows_json(&r, i, 2)));
     ald_db_rows_free(&r);
     if (err == 0)
         err = ald_db_exec(c, &nq_node_jobs, a, 1, &r);
     for (int i = 0; err == 0 && i < r.n; i++)
-        json_array_append_new(jobs, json_pack("{s:o*, s:o*}", "pub", cell_json(&r, i, 0), "priv",
-                                              cell_json(&r, i, 1)));
+        json_array_append_new(jobs, json_pack("{s:o*, s:o*}", "pub", ald_rows_json(&r, i, 0),
+                                              "priv", ald_rows_json(&r, i, 1)));
     ald_db_rows_free(&r);
     if (err == 0 && !(*out = json_pack("{s:s, s:s, s:O, s:O}", "node", node, "reason", reason,
                                        "sessions", sessions, "jobs", jobs)))
@@ -186,7 +174,7 @@ int ald_store_node_sweep(struct ald_store *st, const char *self, int64_t down_af
     err = ald_db_exec(c, &nq_mark_down, a, NARGS(a), &r);
     for (int i = 0; err == 0 && i < r.n; i++) {
         json_t *one = NULL;
-        if ((err = sweep_node(c, cell_str(&r, i, 0), cell_str(&r, i, 1), &one)) == 0)
+        if ((err = sweep_node(c, ald_rows_str(&r, i, 0), ald_rows_str(&r, i, 1), &one)) == 0)
             json_array_append_new(out, one);
     }
     err = err < 0 ? err : ald_db_commit(c);
@@ -209,17 +197,18 @@ int ald_store_node_list(struct ald_store *st, json_t **out)
     *out = NULL;
     int err = arr ? ald_db_run(ald_store_db(st), &nq_list, NULL, 0, &r) : AL_ENOMEM;
     for (int i = 0; err == 0 && i < r.n; i++) {
-        json_t *one = json_pack(
-            "{s:s, s:s, s:s, s:s, s:s, s:I, s:{s:I, s:I, s:I}, s:I, s:I, s:o, s:I, s:I}", "id",
-            cell_str(&r, i, 0), "address", cell_str(&r, i, 1), "api_address", cell_str(&r, i, 2),
-            "state", cell_str(&r, i, 3), "version", cell_str(&r, i, 4), "epoch",
-            (json_int_t)ald_db_int(&r, i, 5), "capacity", "sessions",
-            (json_int_t)ald_db_int(&r, i, 6), "memory_mb", (json_int_t)ald_db_int(&r, i, 7),
-            "cpu_m", (json_int_t)ald_db_int(&r, i, 8), "heartbeat_ms",
-            (json_int_t)ald_db_int(&r, i, 9), "heartbeat_age_ms", (json_int_t)ald_db_int(&r, i, 10),
-            "down_reason",
-            ald_db_isnull(&r, i, 11) ? json_null() : json_string(cell_str(&r, i, 11)), "sessions",
-            (json_int_t)ald_db_int(&r, i, 12), "memory_mb", (json_int_t)ald_db_int(&r, i, 13));
+        json_t *one =
+            json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:{s:I, s:I, s:I}, s:I, s:I, s:o, s:I, s:I}",
+                      "id", ald_rows_str(&r, i, 0), "address", ald_rows_str(&r, i, 1),
+                      "api_address", ald_rows_str(&r, i, 2), "state", ald_rows_str(&r, i, 3),
+                      "version", ald_rows_str(&r, i, 4), "epoch", (json_int_t)ald_db_int(&r, i, 5),
+                      "capacity", "sessions", (json_int_t)ald_db_int(&r, i, 6), "memory_mb",
+                      (json_int_t)ald_db_int(&r, i, 7), "cpu_m", (json_int_t)ald_db_int(&r, i, 8),
+                      "heartbeat_ms", (json_int_t)ald_db_int(&r, i, 9), "heartbeat_age_ms",
+                      (json_int_t)ald_db_int(&r, i, 10), "down_reason",
+                      ald_db_isnull(&r, i, 11) ? json_null() : json_string(ald_rows_str(&r, i, 11)),
+                      "sessions", (json_int_t)ald_db_int(&r, i, 12), "memory_mb",
+                      (json_int_t)ald_db_int(&r, i, 13));
         if (!one || json_array_append_new(arr, one) < 0)
             err = AL_ENOMEM;
     }
@@ -245,7 +234,7 @@ int ald_store_node_set_state(struct ald_store *st, const char *id, const char *s
             err = al_error_set(AL_ENOTFOUND, "no node %s", id);
         else if (err == 0)
             err = al_error_set(AL_EINVAL, "node %s is %s: it cannot become %s", id,
-                               cell_str(&r, 0, 0), state);
+                               ald_rows_str(&r, 0, 0), state);
     }
     ald_db_rows_free(&r);
     return err;
@@ -361,7 +350,7 @@ static int place_branch(struct ald_db_conn *c, const struct ald_place_req *q, st
     for (int i = 0; err == 0 && i < r.n; i++) {
         if (ald_db_isnull(&r, i, 0))
             continue;
-        repo_key(cell_str(&r, i, 0), other, sizeof(other));
+        repo_key(ald_rows_str(&r, i, 0), other, sizeof(other));
         if (strcmp(key, other) == 0) {
             ald_fault_set(f, ALD_FAULT_CONFLICT, "conflict", "branch",
                           "branch \"%.200s\" is, or collides with, the branch of another session"
@@ -392,8 +381,8 @@ static int place_pick(struct ald_db_conn *c, const struct ald_place_req *q, stru
                       "no node has room (%d up, %d full)", up, up);
         err = al_error_set(AL_EAGAIN, "%s", f->message);
     } else if (err == 0) {
-        snprintf(o->node, sizeof(o->node), "%s", cell_str(&r, 0, 0));
-        snprintf(o->address, sizeof(o->address), "%s", cell_str(&r, 0, 1));
+        snprintf(o->node, sizeof(o->node), "%s", ald_rows_str(&r, 0, 0));
+        snprintf(o->address, sizeof(o->address), "%s", ald_rows_str(&r, 0, 1));
     }
     ald_db_rows_free(&r);
     return err;
@@ -522,10 +511,11 @@ int ald_store_session_rows(struct ald_store *st, const char *const *ids, size_t 
         struct ald_db_arg a[] = {ALD_DB_TXT(ids[i])};
         err = ald_db_exec(c, &q_row, a, 1, &r);
         if (err == 0 && r.n > 0)
-            json_object_set_new(
-                obj, ids[i],
-                json_pack("{s:s, s:o}", "state", cell_str(&r, 0, 0), "node",
-                          ald_db_isnull(&r, 0, 1) ? json_null() : json_string(cell_str(&r, 0, 1))));
+            json_object_set_new(obj, ids[i],
+                                json_pack("{s:s, s:o}", "state", ald_rows_str(&r, 0, 0), "node",
+                                          ald_db_isnull(&r, 0, 1)
+                                              ? json_null()
+                                              : json_string(ald_rows_str(&r, 0, 1))));
         ald_db_rows_free(&r);
     }
     ald_db_release(db, c);
@@ -551,7 +541,7 @@ int ald_store_meta_check(struct ald_store *st, const char *k, const char *v)
         err = ald_db_run(ald_store_db(st), &mq_get, a, 1, &r);
     if (err == 0 && r.n == 0)
         err = al_error_set(AL_EIO, "cluster_meta %s: not found after its insert", k);
-    if (err == 0 && strcmp(cell_str(&r, 0, 0), v) != 0)
+    if (err == 0 && strcmp(ald_rows_str(&r, 0, 0), v) != 0)
         err = al_error_set(AL_EINVAL,
                            "cluster_meta %s: this node's value differs from the"
                            " cluster's",
@@ -606,7 +596,7 @@ int ald_store_approval_list(struct ald_store *st, const char *session, json_t **
     *out = NULL;
     int err = arr ? ald_db_run(ald_store_db(st), &aq_list, a, 1, &r) : AL_ENOMEM;
     for (int i = 0; err == 0 && i < r.n; i++) {
-        json_t *b = cell_json(&r, i, 0);
+        json_t *b = ald_rows_json(&r, i, 0);
         if (b)
             json_array_append_new(arr, b);
     }
@@ -660,9 +650,9 @@ int ald_store_cred_rows(struct ald_store *st, int64_t after_gen, json_t **out, i
             break;
         }
         int64_t gen = ald_db_int(&r, i, 2);
-        json_array_append_new(arr, json_pack("{s:s, s:s?, s:I, s:b}", "scope", cell_str(&r, i, 0),
-                                             "sealed", b64, "gen", (json_int_t)gen, "deleted",
-                                             (int)ald_db_int(&r, i, 3)));
+        json_array_append_new(
+            arr, json_pack("{s:s, s:s?, s:I, s:b}", "scope", ald_rows_str(&r, i, 0), "sealed", b64,
+                           "gen", (json_int_t)gen, "deleted", (int)ald_db_int(&r, i, 3)));
         free(b64);
         if (gen > *max_gen)
             *max_gen = gen;

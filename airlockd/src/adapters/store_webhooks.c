@@ -2,6 +2,7 @@
 #include "airlockd/adapters/webhooks.h"
 
 #include "airlockd/adapters/db.h"
+#include "store_rows.h"
 #include "airlockd/core/util.h"
 
 #include "airlock/error.h"
@@ -126,19 +127,14 @@ int ald_whstore_insert(struct ald_whstore *st, const struct ald_webhook_item *it
     return err;
 }
 
-static const char *cell(const struct ald_db_rows *r, int row, int col)
-{
-    const char *t = ald_db_text(r, row, col);
-    return t ? t : "";
-}
-
 /* The delivery of row 0 of `r` (wq_next's or wq_claim's columns). */
 static json_t *delivery_json(const struct ald_db_rows *r)
 {
-    return json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I}", "id", cell(r, 0, 0), "url",
-                     cell(r, 0, 1), "secret", cell(r, 0, 2), "body", cell(r, 0, 3), "created_ms",
-                     (json_int_t)ald_db_int(r, 0, 4), "attempts", (json_int_t)ald_db_int(r, 0, 5),
-                     "next_ms", (json_int_t)ald_db_int(r, 0, 6));
+    return json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I}", "id", ald_rows_str(r, 0, 0), "url",
+                     ald_rows_str(r, 0, 1), "secret", ald_rows_str(r, 0, 2), "body",
+                     ald_rows_str(r, 0, 3), "created_ms", (json_int_t)ald_db_int(r, 0, 4),
+                     "attempts", (json_int_t)ald_db_int(r, 0, 5), "next_ms",
+                     (json_int_t)ald_db_int(r, 0, 6));
 }
 
 int ald_whstore_next(struct ald_whstore *st, json_t **out)
@@ -222,13 +218,15 @@ int ald_whstore_list(struct ald_whstore *st, const char *subject, const char *us
     struct ald_db_rows r = {0};
     int err = ald_db_run(st->db, &wq_list, a, 2, &r);
     for (int i = 0; err == 0 && i < r.n; i++) {
-        int pending = strcmp(cell(&r, i, 4), "pending") == 0;
+        int pending = strcmp(ald_rows_str(&r, i, 4), "pending") == 0;
         json_t *row = json_pack(
-            "{s:s, s:s, s:s, s:s, s:s, s:I, s:o, s:o, s:o, s:o, s:o}", "id", cell(&r, i, 0),
-            "event", cell(&r, i, 1), "subject", cell(&r, i, 2), "url", cell(&r, i, 3), "state",
-            cell(&r, i, 4), "attempts", (json_int_t)ald_db_int(&r, i, 5), "last_status",
+            "{s:s, s:s, s:s, s:s, s:s, s:I, s:o, s:o, s:o, s:o, s:o}", "id", ald_rows_str(&r, i, 0),
+            "event", ald_rows_str(&r, i, 1), "subject", ald_rows_str(&r, i, 2), "url",
+            ald_rows_str(&r, i, 3), "state", ald_rows_str(&r, i, 4), "attempts",
+            (json_int_t)ald_db_int(&r, i, 5), "last_status",
             ald_db_isnull(&r, i, 6) ? json_null() : json_integer(ald_db_int(&r, i, 6)),
-            "last_error", ald_db_isnull(&r, i, 7) ? json_null() : json_string(cell(&r, i, 7)),
+            "last_error",
+            ald_db_isnull(&r, i, 7) ? json_null() : json_string(ald_rows_str(&r, i, 7)),
             "created_at", cell_time(&r, i, 8), "next_attempt_at",
             pending ? cell_time(&r, i, 9) : json_null(), "delivered_at", cell_time(&r, i, 10));
         if (!row || json_array_append_new(arr, row) < 0)

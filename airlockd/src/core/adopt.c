@@ -20,7 +20,6 @@
 #include "airlock/settings.h"
 
 #include <dirent.h>
-#include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -269,17 +268,6 @@ int ald_adopt_all(struct ald *d)
     return 0;
 }
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)ftw;
-    if (flag == FTW_DP || flag == FTW_D)
-        rmdir(path);
-    else
-        unlink(path);
-    return 0;
-}
-
 /* Ends the sandboxes of this node's sessions that the cluster gave up on
  * (lost, failed, deleted or expired while this node was away) and that
  * still run. */
@@ -316,7 +304,7 @@ static void end_gone(struct ald *d, const char *self)
             d->cfg->workspace_retention_s == 0) {
             char dir[PATH_MAX];
             ald_session_path(d, id, NULL, dir, sizeof(dir));
-            nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+            ald_rm_tree(dir);
         }
     }
     json_decref(gone);
@@ -357,7 +345,7 @@ static void sweep_dirs(struct ald *d, const char *self)
             ald_session_path(d, e->d_name, NULL, path, sizeof(path));
             al_log(AL_LOG_INFO, "session %s: its directory has no live row here; removed",
                    e->d_name);
-            nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+            ald_rm_tree(path);
         }
         json_decref(pub);
         json_decref(priv);

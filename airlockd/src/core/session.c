@@ -19,7 +19,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <openssl/sha.h>
 #include <poll.h>
 #include <stdio.h>
@@ -242,23 +241,6 @@ void ald_session_touch(struct ald *d, struct ald_session *s)
     pthread_mutex_lock(&d->lock);
     s->last_active_ms = ald_now_ms();
     pthread_mutex_unlock(&d->lock);
-}
-
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)ftw;
-    if (flag == FTW_DP || flag == FTW_D)
-        rmdir(path);
-    else
-        unlink(path);
-    return 0;
-}
-
-/* Removes a directory tree (never following symlinks or crossing mounts). */
-static void rm_tree(const char *path)
-{
-    nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
 }
 
 /* Allocates a host uid from the range, not used by a live session. Caller
@@ -838,7 +820,7 @@ int ald_session_end_ex(struct ald *d, struct ald_session *s, enum ald_state fina
     ald_session_path(d, s->id, NULL, dir, sizeof(dir));
     int keep = d->cfg->workspace_retention_s > 0 && final != ALD_FAILED;
     if (!keep)
-        rm_tree(dir);
+        ald_rm_tree(dir);
 
     pthread_mutex_lock(&d->lock);
     s->state = final;
@@ -889,7 +871,7 @@ static void purge_kept(struct ald *d)
             /* in a cluster only this node's: the others' are on their disks */
             char dir[PATH_MAX];
             ald_session_path(d, id, NULL, dir, sizeof(dir));
-            rm_tree(dir);
+            ald_rm_tree(dir);
             json_object_set_new(priv, "workspace_kept", json_false());
             d->hooks.store.session_put(d->st, pub, priv);
         }

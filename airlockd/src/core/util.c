@@ -4,11 +4,13 @@
 #include "airlock/hex.h"
 
 #include <errno.h>
+#include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -302,4 +304,20 @@ int ald_find_binary(const char *configured, const char *key, const char *name,
         return 0;
     return al_error_set(AL_ENOTFOUND, "%s not found%s%s%s", name, key ? " (set " : "",
                         key ? key : "", key ? ")" : "");
+}
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)ftw;
+    if (flag == FTW_DP || flag == FTW_D)
+        rmdir(path);
+    else
+        unlink(path);
+    return 0;
+}
+
+void ald_rm_tree(const char *path)
+{
+    nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
 }

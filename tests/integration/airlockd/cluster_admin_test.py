@@ -14,7 +14,6 @@ have ended; and a store without nodes says "no cluster".
 
     cluster_admin_test.py AIRLOCKD"""
 
-import glob
 import json
 import os
 import subprocess
@@ -22,6 +21,9 @@ import sys
 import tempfile
 import threading
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from pgcluster import conninfo_file, psql_text as psql  # noqa: E402
 
 AIRLOCKD = sys.argv[1]
 PG = os.environ.get("AIRLOCK_TEST_PG")
@@ -35,15 +37,6 @@ def check(cond, what, detail=None):
     else:
         print(f"FAIL: {what}: {detail!r}")
         failures.append(what)
-
-
-def psql(sql):
-    exe = (sorted(glob.glob("/usr/lib/postgresql/*/bin/psql")) or ["psql"])[-1]
-    r = subprocess.run([exe, PG, "-v", "ON_ERROR_STOP=1", "-Atc", sql], capture_output=True,
-                       text=True, timeout=30)
-    if r.returncode != 0:
-        raise RuntimeError(f"psql: {r.stderr}")
-    return r.stdout.strip()
 
 
 def admin(cfg, *args, timeout=60):
@@ -61,10 +54,7 @@ def main():
         print("SKIP: run under pg_run.sh (AIRLOCK_TEST_PG unset)")
         return 77
     work = tempfile.mkdtemp(prefix="airlock-w4-nodeadmin-")
-    conninfo = os.path.join(work, "pg.conf")
-    with open(conninfo, "w") as f:
-        f.write(PG + "\n")
-    os.chmod(conninfo, 0o600)
+    conninfo = conninfo_file(os.path.join(work, "pg.conf"))
     cfg = os.path.join(work, "airlockd.json")
     with open(cfg, "w") as f:
         json.dump({"state_dir": os.path.join(work, "state"),

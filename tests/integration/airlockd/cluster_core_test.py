@@ -27,17 +27,16 @@ cluster_core:
 
     cluster_core_test.py AIRLOCKD AIRLOCK_SESSION CASE"""
 
-import glob
 import json
 import os
-import subprocess
 import sys
 import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (SKIP, Daemon, Fail, check, cleanup, free_port, leftovers,  # noqa: E402
-                     session_processes, sse_events, wait_until)
+from harness import (SKIP, Daemon, Fail, SSEParser, check, cleanup, free_port,  # noqa: E402
+                     leftovers, run_guarded, session_processes, wait_until)
+from pgcluster import Shared, case_args, cluster_node, pg_ctl, psql  # noqa: E402
 
 HEARTBEAT_MS = 500
 DOWN_AFTER_MS = 3000
@@ -45,20 +44,6 @@ OUTAGE_S = 10
 # "lost within down_after + heartbeat" on a busy machine: the kill itself,
 # a sweep that runs every heartbeat, scheduling slack
 LOST_WITHIN_S = (DOWN_AFTER_MS + HEARTBEAT_MS) / 1000 + 4
-
-
-def pg_ctl(what):
-    subprocess.run(os.environ["AIRLOCK_TEST_PG_CTL"].split() + [what], check=True, timeout=60)
-
-
-def psql(sql):
-    """Rows of `sql` (tab-separated columns) from the shared database."""
-    exe = (sorted(glob.glob("/usr/lib/postgresql/*/bin/psql")) or ["psql"])[-1]
-    r = subprocess.run([exe, os.environ["AIRLOCK_TEST_PG"], "-Atc", sql, "-F", "\t"],
-                       capture_output=True, text=True, timeout=30)
-    if r.returncode != 0:
-        raise Fail(f"psql {sql!r}: {r.stderr}")
-    return [line.split("\t") for line in r.stdout.splitlines() if line]
 
 
 def node_rows():
@@ -79,25 +64,9 @@ class Node(Daemon):
         self.cluster_port = free_port()
         super().__init__(binary, name=f"cluster-{name}")
         self.node_id = name
-        self.config["store"] = {"driver": "postgres", "conninfo_file": shared["conninfo"],
-                                "statement_timeout_ms": 2000, "connect_timeout_ms": 2000}
-        self.config["proxies"] = {"master_key": shared["master_key"]}
-        self.config["cluster"] = {
-            "node_id": name,
-            "listen": f"127.0.0.1:{self.cluster_port}",
-            "key_file": shared["cluster_key"],
-            "heartbeat_ms": HEARTBEAT_MS,
-            "down_after_ms": DOWN_AFTER_MS,
-            "capacity": {"sessions": caps, "memory_mb": 8192, "cpus": 2},
-        }
-        with open(self.conf_path, "w") as f:
-            json.dump(self.config, f, indent=1)
-
-
-def key_file(path):
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    os.write(fd, os.urandom(32))
-    os.close(fd)
+        cluster_node(self, name, shared, self.cluster_port, heartbeat_ms=HEARTBEAT_MS,
+                     down_after_ms=DOWN_AFTER_MS,
+                     capacity={"sessions": caps, "memory_mb": 8192, "cpus": 2})
 
 
 def subscribe(node, box, ready):
@@ -116,27 +85,18 @@ def subscribe(node, box, ready):
             c.request("GET", "/v1/events", headers=h)
             r = c.getresponse()
             ready.set()
-            cur = {"data": []}
+            parser = SSEParser()
             while True:
                 line = r.readline()
                 if not line:
                     break  # the stream ended: reconnect
-                line = line.rstrip(b"\r\n").decode()
-                if line == "":
-                    if cur["data"]:
-                        ev = {"id": cur.get("id"), "event": cur.get("event", "message"),
-                              "data": json.loads("\n".join(cur["data"]))}
-                        events.append(ev)
-                        last = ev["id"] or last
-                        if ev["event"] == "state" and ev["data"].get("state") == "lost":
-                            box["events"] = events
-                            return
-                    cur = {"data": []}
-                elif not line.startswith(":"):
-                    name, _, value = line.partition(":")
-                    cur[name] = value[1:] if value.startswith(" ") else value
-                    if name == "data":
-                        cur["data"] = [cur.pop("data")]
+                ev = parser.feed(line)
+                if ev:
+                    events.append(ev)
+                    last = ev["id"] or last
+                    if ev["event"] == "state" and ev["data"].get("state") == "lost":
+                        box["events"] = events
+                        return
             c.close()
         box["error"] = f"no state lost event in 4 streams: {events}"
     except Exception as e:  # noqa: BLE001
@@ -297,32 +257,12 @@ CASES = {"cluster_core": cluster_core}
 
 
 def main():
-    if len(sys.argv) != 4 or sys.argv[3] not in CASES:
-        print(f"usage: {sys.argv[0]} AIRLOCKD AIRLOCK_SESSION CASE", file=sys.stderr)
-        return 2
-    binary, _client, name = sys.argv[1:]
-    if not os.access(binary, os.X_OK):
-        print(f"SKIP: {binary} is not built")
-        return SKIP
-    if not os.environ.get("AIRLOCK_TEST_PG"):
-        print("run under tests/unit/airlockd/pg_run.sh (AIRLOCK_TEST_PG is not set)",
-              file=sys.stderr)
-        return 2
-    base = os.environ.get("AIRLOCKD_TEST_SCRATCH", "/var/tmp")
-    shared_dir = os.path.join(base, f"airlockd-cluster-shared.{os.getpid()}")
-    os.makedirs(shared_dir, mode=0o700)
-    shared = {"conninfo": os.path.join(shared_dir, "pg.conninfo"),
-              "cluster_key": os.path.join(shared_dir, "cluster.key"),
-              "master_key": os.path.join(shared_dir, "master.key")}
-    fd = os.open(shared["conninfo"], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    os.write(fd, (os.environ["AIRLOCK_TEST_PG"] + "\n").encode())
-    os.close(fd)
-    key_file(shared["cluster_key"])
-    key_file(shared["master_key"])
+    binary, name = case_args(CASES)
+    shared = Shared("airlockd-cluster-shared")
     n1 = Node(binary, "n1", shared, 4)
     n2 = Node(binary, "n2", shared, 8)
-    failed = False
-    try:
+
+    def body():
         try:
             n1.start()
             n2.start()
@@ -336,36 +276,20 @@ def main():
         cluster_core(n1, n2)
         n1.healthy()
         n2.healthy()
-    except Fail as e:
-        print(f"FAIL: {name}: {e}")
-        failed = True
-    except Exception:  # noqa: BLE001
-        import traceback
-        traceback.print_exc()
-        failed = True
-    finally:
+        return None
+
+    def finish():
         ids = [s for s in n1.sessions | n2.sessions if s]
         for n in (n1, n2):  # each deletes its own (the others' are not forwarded here)
             n.teardown(check_leftovers=False)
         left = leftovers(ids, n1.state) + leftovers(ids, n2.state)
         cleanup(ids, n1.state)
         cleanup(ids, n2.state)
-        if left:
-            print(f"FAIL: {name}: left behind: {left[:20]}")
-            failed = True
-        for path in shared.values():
-            try:
-                os.unlink(path)
-            except OSError:
-                pass
-        os.rmdir(shared_dir)
-        if failed:
-            for n in (n1, n2):
-                print(f"--- {n.node_id} log (tail) ---")
-                print(n.final_log)
-    if not failed:
-        print(f"ok: {name}")
-    return 1 if failed else 0
+        shared.remove()
+        return left
+
+    return run_guarded(name, body, finish,
+                       lambda: [(f"{n.node_id} log (tail)", n.final_log) for n in (n1, n2)])
 
 
 if __name__ == "__main__":

@@ -20,32 +20,23 @@ nor the admin routes.
     cluster_fwd_test.py AIRLOCKD"""
 
 import base64
-import glob
 import hashlib
 import hmac
 import http.client
 import json
 import os
 import secrets
-import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (SKIP, Daemon, Fail, check, free_port, read_exec_stream,  # noqa: E402
-                     sse_events, sha256, thread, wait_until)
+from harness import (Daemon, Fail, check, free_port, read_exec_stream,  # noqa: E402
+                     run_guarded, sse_events, sha256, thread, wait_until)
 from wsclient import WS  # noqa: E402
+from pgcluster import Shared, case_args, cluster_node  # noqa: E402
+from pgcluster import psql_text as psql  # noqa: E402
 
 WAIT = 30
-
-
-def psql(sql):
-    exe = (sorted(glob.glob("/usr/lib/postgresql/*/bin/psql")) or ["psql"])[-1]
-    r = subprocess.run([exe, os.environ["AIRLOCK_TEST_PG"], "-v", "ON_ERROR_STOP=1", "-Atc", sql],
-                       capture_output=True, text=True, timeout=30)
-    if r.returncode != 0:
-        raise Fail(f"psql {sql!r}: {r.stderr}")
-    return r.stdout.strip()
 
 
 class Signer:
@@ -290,47 +281,22 @@ def attacks(a, b, sid, key, b_peer):
 
 
 def main():
-    if len(sys.argv) != 2:
-        print(f"usage: {sys.argv[0]} AIRLOCKD", file=sys.stderr)
-        return 2
-    binary = sys.argv[1]
-    if not os.access(binary, os.X_OK):
-        print(f"SKIP: {binary} is not built")
-        return SKIP
-    if not os.environ.get("AIRLOCK_TEST_PG"):
-        print("run under tests/unit/airlockd/pg_run.sh", file=sys.stderr)
-        return 2
+    binary, _ = case_args()
+    shared = Shared("airlockd-cluster-fwd")
+    with open(shared.cluster_key, "rb") as f:
+        key = f.read()  # the test's own signatures (Signer)
     a = Daemon(binary, name="cluster-a")
     b = Daemon(binary, name="cluster-b")
-    key = os.urandom(32)
-    keyfile = os.path.join(a.dir, "cluster.key")
-    fd = os.open(keyfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    os.write(fd, key)
-    os.close(fd)
-    masterfile = os.path.join(a.dir, "master.key")  # every node has the same one
-    fd = os.open(masterfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    os.write(fd, os.urandom(32))
-    os.close(fd)
     peers = {}
     for d, node in ((a, "a"), (b, "b")):
-        conninfo = os.path.join(d.dir, "pg.conninfo")
-        fd = os.open(conninfo, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        os.write(fd, (os.environ["AIRLOCK_TEST_PG"] + "\n").encode())
-        os.close(fd)
         peers[node] = free_port()
-        d.config["store"] = {"driver": "postgres", "conninfo_file": conninfo,
-                             "statement_timeout_ms": 5000, "connect_timeout_ms": 5000}
         d.config["max_upload_bytes"] = 8 * 1024 * 1024
-        d.config["proxies"] = {"master_key": masterfile}
-        d.config["cluster"] = {"node_id": node, "listen": f"127.0.0.1:{peers[node]}",
-                               "key_file": keyfile, "forward_timeout_ms": 10000,
-                               "heartbeat_ms": 500, "down_after_ms": 30000,
-                               "capacity": {"sessions": 5 if node == "a" else 100,
-                                            "cpus": 1 if node == "a" else 64}}
-        with open(d.conf_path, "w") as f:
-            json.dump(d.config, f, indent=1)
-    failed = False
-    try:
+        cluster_node(d, node, shared, peers[node], timeout_ms=5000, forward_timeout_ms=10000,
+                     heartbeat_ms=500, down_after_ms=30000,
+                     capacity={"sessions": 5 if node == "a" else 100,
+                               "cpus": 1 if node == "a" else 64})
+
+    def body():
         a.start()
         b.start()
         a.standard_users()
@@ -359,26 +325,15 @@ def main():
                    "B deleted both")
         a.healthy()
         b.healthy()
-    except Fail as e:
-        print(f"FAIL: cluster_fwd: {e}")
-        failed = True
-    except Exception:  # noqa: BLE001
-        import traceback
-        traceback.print_exc()
-        failed = True
-    finally:
+
+    def finish():
         left = a.teardown() + b.teardown()
-        if left:
-            print(f"FAIL: cluster_fwd: left behind: {left[:20]}")
-            failed = True
-        if failed:
-            print("--- airlockd a log (tail) ---")
-            print(a.final_log)
-            print("--- airlockd b log (tail) ---")
-            print(b.final_log)
-    if not failed:
-        print("ok: cluster_fwd")
-    return 1 if failed else 0
+        shared.remove()
+        return left
+
+    return run_guarded("cluster_fwd", body, finish,
+                       lambda: [("airlockd a log (tail)", a.final_log),
+                                ("airlockd b log (tail)", b.final_log)])
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ cluster_ops:
 
     cluster_ops_test.py AIRLOCKD AIRLOCK_SESSION cluster_ops"""
 
-import glob
 import json
 import os
 import re
@@ -25,22 +24,11 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import SKIP, Daemon, check, free_port, run_case, thread, wait_until  # noqa: E402
+from harness import Daemon, check, free_port, run_case, thread, wait_until  # noqa: E402
+from pgcluster import Shared, case_args, cluster_node, pg_ctl, psql  # noqa: E402
 
 HEARTBEAT_MS = 500
 DOWN_AFTER_MS = 3000
-
-
-def pg_ctl(what):
-    subprocess.run(os.environ["AIRLOCK_TEST_PG_CTL"].split() + [what], check=True, timeout=60)
-
-
-def psql(sql):
-    exe = (sorted(glob.glob("/usr/lib/postgresql/*/bin/psql")) or ["psql"])[-1]
-    r = subprocess.run([exe, os.environ["AIRLOCK_TEST_PG"], "-Atc", sql, "-F", "\t"],
-                       capture_output=True, text=True, timeout=30)
-    check(r.returncode == 0, f"psql {sql!r}", r.stderr)
-    return [line.split("\t") for line in r.stdout.splitlines() if line]
 
 
 class Node(Daemon):
@@ -48,23 +36,9 @@ class Node(Daemon):
         self.cluster_port = free_port()
         super().__init__(binary, name=f"cluster-ops-{name}")
         self.node_id = name
-        self.config["store"] = {"driver": "postgres", "conninfo_file": shared["conninfo"],
-                                "statement_timeout_ms": 2000, "connect_timeout_ms": 2000}
-        self.config["proxies"] = {"master_key": shared["master_key"]}
-        self.config["cluster"] = {
-            "node_id": name, "listen": f"127.0.0.1:{self.cluster_port}",
-            "key_file": shared["cluster_key"], "heartbeat_ms": HEARTBEAT_MS,
-            "down_after_ms": DOWN_AFTER_MS,
-            "capacity": {"sessions": 4, "memory_mb": 8192, "cpus": 2},
-        }
-        with open(self.conf_path, "w") as f:
-            json.dump(self.config, f, indent=1)
-
-
-def key_file(path):
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    os.write(fd, os.urandom(32))
-    os.close(fd)
+        cluster_node(self, name, shared, self.cluster_port, heartbeat_ms=HEARTBEAT_MS,
+                     down_after_ms=DOWN_AFTER_MS,
+                     capacity={"sessions": 4, "memory_mb": 8192, "cpus": 2})
 
 
 def healthz(d, ready=False):
@@ -195,39 +169,10 @@ CASES = {"cluster_ops": cluster_ops}
 
 
 def main():
-    if len(sys.argv) != 4 or sys.argv[3] not in CASES:
-        print(f"usage: {sys.argv[0]} AIRLOCKD AIRLOCK_SESSION CASE", file=sys.stderr)
-        return 2
-    binary, _client, name = sys.argv[1:]
-    if not os.access(binary, os.X_OK):
-        print(f"SKIP: {binary} is not built")
-        return SKIP
-    if not os.environ.get("AIRLOCK_TEST_PG"):
-        print("run under tests/unit/airlockd/pg_run.sh (AIRLOCK_TEST_PG is not set)",
-              file=sys.stderr)
-        return 2
-    base = os.environ.get("AIRLOCKD_TEST_SCRATCH", "/var/tmp")
-    shared_dir = os.path.join(base, f"airlockd-cluster-ops.{os.getpid()}")
-    os.makedirs(shared_dir, mode=0o700)
-    shared = {"conninfo": os.path.join(shared_dir, "pg.conninfo"),
-              "cluster_key": os.path.join(shared_dir, "cluster.key"),
-              "master_key": os.path.join(shared_dir, "master.key")}
-    fd = os.open(shared["conninfo"], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    os.write(fd, (os.environ["AIRLOCK_TEST_PG"] + "\n").encode())
-    os.close(fd)
-    key_file(shared["cluster_key"])
-    key_file(shared["master_key"])
+    binary, name = case_args(CASES)
+    shared = Shared("airlockd-cluster-ops")
     d = Node(binary, "n1", shared)
-
-    def rm_shared():
-        for path in shared.values():
-            try:
-                os.unlink(path)
-            except OSError:
-                pass
-        os.rmdir(shared_dir)
-
-    return run_case(d, name, CASES[name], cleanup=rm_shared)
+    return run_case(d, name, CASES[name], cleanup=shared.remove)
 
 
 if __name__ == "__main__":

@@ -481,13 +481,39 @@ def read_exec_stream(r):
     return bytes(out), bytes(err), ex, start
 
 
+class SSEParser:
+    """Server-sent events from the lines of a stream: feed(line) takes one
+    line (bytes, with its end of line) and returns the event a blank line
+    completes, {"id", "event", "data"} (data parsed as JSON), or None."""
+
+    def __init__(self):
+        self.cur = {"data": []}
+
+    def feed(self, line):
+        line = line.rstrip(b"\r\n").decode()
+        if line == "":
+            cur, self.cur = self.cur, {"data": []}
+            if not cur["data"]:
+                return None
+            return {"id": cur.get("id"), "event": cur.get("event", "message"),
+                    "data": json.loads("\n".join(cur["data"]))}
+        if not line.startswith(":"):
+            name, _, value = line.partition(":")
+            value = value[1:] if value.startswith(" ") else value
+            if name == "data":
+                self.cur["data"].append(value)
+            elif name in ("id", "event"):
+                self.cur[name] = value
+        return None
+
+
 def sse_events(resp, count=None, until=None, deadline=30):
     """Reads server-sent events from `resp` (an http.client response) until
     `count` events were read or until(event) is true; returns the list of
     {"id", "event", "data"} (data parsed as JSON). Fails after `deadline`
     seconds."""
     events = []
-    cur = {"data": []}
+    parser = SSEParser()
     end = time.monotonic() + deadline
     resp.fp.raw._sock.settimeout(deadline)
     while True:
@@ -496,24 +522,11 @@ def sse_events(resp, count=None, until=None, deadline=30):
         line = resp.fp.readline()
         if not line:
             raise Fail(f"event stream ended; got {events}")
-        line = line.rstrip(b"\r\n").decode()
-        if line == "":
-            if cur["data"]:
-                ev = {"id": cur.get("id"), "event": cur.get("event", "message"),
-                      "data": json.loads("\n".join(cur["data"]))}
-                events.append(ev)
-                if (count and len(events) >= count) or (until and until(ev)):
-                    return events
-            cur = {"data": []}
-        elif line.startswith(":"):
-            continue
-        else:
-            name, _, value = line.partition(":")
-            value = value[1:] if value.startswith(" ") else value
-            if name == "data":
-                cur["data"].append(value)
-            elif name in ("id", "event"):
-                cur[name] = value
+        ev = parser.feed(line)
+        if ev:
+            events.append(ev)
+            if (count and len(events) >= count) or (until and until(ev)):
+                return events
 
 
 # -- what a session may leave behind ----------------------------------------
@@ -664,34 +677,55 @@ def thread(fn, *args):
     return H()
 
 
-def run_case(d, name, case, cleanup=None):
-    """Runs one test case against the daemon `d` (started here, with the
-    standard users), checks it stayed healthy and left nothing behind, then
-    calls `cleanup` (if any). Prints "ok: NAME" or the failure and the
-    daemon's log; returns the exit status for the test (0 or 1)."""
+def run_guarded(name, body, finish, logs):
+    """Runs the test `name`: body(), then (always) finish(), which tears
+    down and returns what was left behind (a list). Prints "ok: NAME", or
+    the failure (a Fail's message or the traceback), the leftovers and
+    logs() (a list of (title, text), read after finish). Returns the exit
+    status for the test: 0 or 1, or what body() returned when not None
+    (e.g. SKIP; then nothing is printed)."""
     failed = False
     try:
-        d.start()
-        d.standard_users()
-        case(d)
-        d.healthy()
+        rc = body()
+        if rc is not None:
+            return rc
     except Fail as e:
-        print(f"FAIL: {name}: {e}")
+        print(f"FAIL: {name}: {e}", flush=True)
         failed = True
     except Exception:  # noqa: BLE001
         import traceback
         traceback.print_exc()
         failed = True
     finally:
-        left = d.teardown()
+        left = finish()
         if left:
             print(f"FAIL: {name}: left behind: {left[:20]}")
             failed = True
+        if failed:
+            for title, text in logs():
+                print(f"--- {title} ---")
+                print(text)
+    if failed:
+        return 1
+    print(f"ok: {name}")
+    return 0
+
+
+def run_case(d, name, case, cleanup=None):
+    """Runs one test case against the daemon `d` (started here, with the
+    standard users), checks it stayed healthy and left nothing behind, then
+    calls `cleanup` (if any). Prints "ok: NAME" or the failure and the
+    daemon's log; returns the exit status for the test (0 or 1)."""
+    def body():
+        d.start()
+        d.standard_users()
+        case(d)
+        d.healthy()
+
+    def finish():
+        left = d.teardown()
         if cleanup:
             cleanup()
-        if failed:
-            print("--- airlockd log (tail) ---")
-            print(d.final_log)
-    if not failed:
-        print(f"ok: {name}")
-    return 1 if failed else 0
+        return left
+
+    return run_guarded(name, body, finish, lambda: [("airlockd log (tail)", d.final_log)])

@@ -14,39 +14,24 @@ itself.
 
     pgstore_test.py AIRLOCKD AIRLOCK_SESSION CASE"""
 
-import glob
 import json
 import os
-import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import SKIP, Daemon, check, run_case, thread, wait_until  # noqa: E402
+from harness import Daemon, check, run_case, thread, wait_until  # noqa: E402
+from pgcluster import (case_args, conninfo_file, pg_ctl, psql_run, unavailable,  # noqa: E402
+                       use_postgres, write_config)
 
 OUTAGE_S = 10
 REQUEST_TIMEOUT_S = 15  # a request not answered by then counts as hung
 
 
-def pg_ctl(what):
-    subprocess.run(os.environ["AIRLOCK_TEST_PG_CTL"].split() + [what], check=True, timeout=60)
-
-
 def stored_proc(sid, num):
     """The process row as PostgreSQL holds it (psql), or None."""
-    psql = (sorted(glob.glob("/usr/lib/postgresql/*/bin/psql")) or ["psql"])[-1]
-    r = subprocess.run([psql, os.environ["AIRLOCK_TEST_PG"], "-Atc",
-                        f"SELECT pub FROM processes WHERE session = '{sid}' AND num = {num}"],
-                       capture_output=True, text=True, timeout=30)
+    r = psql_run(f"SELECT pub FROM processes WHERE session = '{sid}' AND num = {num}")
     return json.loads(r.stdout) if r.returncode == 0 and r.stdout.strip() else None
-
-
-def unavailable(r, what):
-    check(r.status == 503, f"{what}: 503 while the database is down", r)
-    e = r.json.get("error", {})
-    check(e.get("code") == "unavailable", f"{what}: error code unavailable", r)
-    check("database" in e.get("message", "") and len(e["message"]) > len("database"),
-          f"{what}: the message gives the database's reason", r)
 
 
 def store_postgres(d):
@@ -117,26 +102,10 @@ CASES = {"store_postgres": store_postgres}
 
 
 def main():
-    if len(sys.argv) != 4 or sys.argv[3] not in CASES:
-        print(f"usage: {sys.argv[0]} AIRLOCKD AIRLOCK_SESSION CASE", file=sys.stderr)
-        return 2
-    binary, _client, name = sys.argv[1:]
-    if not os.access(binary, os.X_OK):
-        print(f"SKIP: {binary} is not built")
-        return SKIP
-    if not os.environ.get("AIRLOCK_TEST_PG"):
-        print("run under tests/unit/airlockd/pg_run.sh (AIRLOCK_TEST_PG is not set)",
-              file=sys.stderr)
-        return 2
+    binary, name = case_args(CASES)
     d = Daemon(binary, name=name)
-    conninfo = os.path.join(d.dir, "pg.conninfo")
-    fd = os.open(conninfo, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    os.write(fd, (os.environ["AIRLOCK_TEST_PG"] + "\n").encode())
-    os.close(fd)
-    d.config["store"] = {"driver": "postgres", "conninfo_file": conninfo,
-                         "statement_timeout_ms": 2000, "connect_timeout_ms": 2000}
-    with open(d.conf_path, "w") as f:
-        json.dump(d.config, f, indent=1)
+    use_postgres(d, conninfo_file(os.path.join(d.dir, "pg.conninfo")))
+    write_config(d)
     return run_case(d, name, CASES[name])
 
 

@@ -29,7 +29,6 @@
 #include "airlock/creds_store.h"
 #include "airlock/error.h"
 
-static char db_path[256];
 static char dir[256];
 static char key[300], key_other[300], file_a[300], file_b[300], file_c[300];
 static struct ald_store *st;
@@ -37,9 +36,9 @@ static struct ald_store *st;
 static int setup(void **state)
 {
     (void)state;
-    if (t_scratch_setup(db_path, sizeof(db_path)) < 0)
+    if (t_scratch_setup(t_db_path, sizeof(t_db_path)) < 0)
         return -1;
-    snprintf(dir, sizeof(dir), "%.*s", (int)(strrchr(db_path, '/') - db_path), db_path);
+    snprintf(dir, sizeof(dir), "%.*s", (int)(strrchr(t_db_path, '/') - t_db_path), t_db_path);
     snprintf(key, sizeof(key), "%s/master.key", dir);
     snprintf(key_other, sizeof(key_other), "%s/other.key", dir);
     snprintf(file_a, sizeof(file_a), "%s/a.store", dir);
@@ -47,7 +46,7 @@ static int setup(void **state)
     snprintf(file_c, sizeof(file_c), "%s/c.store", dir);
     if (creds_key_generate(key) < 0 || creds_key_generate(key_other) < 0)
         return -1;
-    return t_store_open(&st, db_path);
+    return t_store_open(&st, t_db_path);
 }
 
 static int teardown(void **state)
@@ -57,7 +56,7 @@ static int teardown(void **state)
     const char *files[] = {key, key_other, file_a, file_b, file_c};
     for (size_t i = 0; i < 5; i++)
         unlink(files[i]);
-    t_scratch_teardown(db_path);
+    t_scratch_teardown(t_db_path);
     return 0;
 }
 

@@ -110,6 +110,15 @@ static void sign0(struct hdrs *h, uint64_t t, const char *nonce)
     al_strlist_free(&l);
 }
 
+/* key0() and a new guard of `slots` nonces; the caller frees it. */
+static struct ald_peer_guard *guard0(size_t slots)
+{
+    key0();
+    struct ald_peer_guard *g = NULL;
+    assert_int_equal(ald_peer_guard_new(slots, &g), 0);
+    return g;
+}
+
 static int verify(struct ald_peer_guard *g, struct hdrs *h, const char *method, const char *uri,
                   const char *upgrade, uint64_t now, const char **reason)
 {
@@ -141,9 +150,7 @@ static void test_vector(void **state)
 static void test_roundtrip(void **state)
 {
     (void)state;
-    key0();
-    struct ald_peer_guard *g;
-    assert_int_equal(ald_peer_guard_new(16, &g), 0);
+    struct ald_peer_guard *g = guard0(16);
     struct hdrs h;
     sign0(&h, T0, nonce0);
     struct ald_principal who;
@@ -174,9 +181,7 @@ static void test_roundtrip(void **state)
 static void test_tamper(void **state)
 {
     (void)state;
-    key0();
-    struct ald_peer_guard *g;
-    assert_int_equal(ald_peer_guard_new(64, &g), 0);
+    struct ald_peer_guard *g = guard0(64);
     const char *reason;
     struct hdrs h;
     const char *uri = "/v1/sessions/s_1/exec?x=1";
@@ -222,9 +227,7 @@ static void test_tamper(void **state)
 static void test_skew(void **state)
 {
     (void)state;
-    key0();
-    struct ald_peer_guard *g;
-    assert_int_equal(ald_peer_guard_new(64, &g), 0);
+    struct ald_peer_guard *g = guard0(64);
     const char *reason;
     const char *uri = "/v1/sessions/s_1/exec?x=1";
     struct hdrs h;
@@ -244,9 +247,7 @@ static void test_skew(void **state)
 static void test_full(void **state)
 {
     (void)state;
-    key0();
-    struct ald_peer_guard *g;
-    assert_int_equal(ald_peer_guard_new(4, &g), 0);
+    struct ald_peer_guard *g = guard0(4);
     const char *reason;
     const char *uri = "/v1/sessions/s_1/exec?x=1";
     char nonce[33];
@@ -279,9 +280,7 @@ static void test_full(void **state)
 static void test_malformed(void **state)
 {
     (void)state;
-    key0();
-    struct ald_peer_guard *g;
-    assert_int_equal(ald_peer_guard_new(64, &g), 0);
+    struct ald_peer_guard *g = guard0(64);
     const char *reason;
     const char *uri = "/v1/sessions/s_1/exec?x=1";
     struct {
@@ -357,9 +356,7 @@ static void test_malformed(void **state)
 static void test_bad_principal_signed(void **state)
 {
     (void)state;
-    key0();
-    struct ald_peer_guard *g;
-    assert_int_equal(ald_peer_guard_new(64, &g), 0);
+    struct ald_peer_guard *g = guard0(64);
     struct ald_principal nobody = {.user = ""};
     unsigned char sha[32] = {0};
     struct al_strlist l = {0};

@@ -22,27 +22,11 @@
 
 #include "store_backend.h"
 
-/* the SQLite file of this program's tests (store_backend.h) */
-static char db[256];
-
-static int setup(void **state)
-{
-    (void)state;
-    return t_scratch_setup(db, sizeof(db));
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    t_scratch_teardown(db);
-    return 0;
-}
-
 static void test_users_keys(void **state)
 {
     (void)state;
     struct ald_store *st;
-    assert_int_equal(t_store_open(&st, db), 0);
+    assert_int_equal(t_store_open(&st, t_db_path), 0);
     struct ald_user u = {
         .name = "alice", .max_sessions = -1, .max_memory_mb = 1024, .created_ms = 1000};
     assert_int_equal(ald_store_user_add(st, &u), 0);
@@ -116,7 +100,7 @@ static void test_sessions_procs(void **state)
 {
     (void)state;
     struct ald_store *st;
-    assert_int_equal(t_store_open(&st, db), 0);
+    assert_int_equal(t_store_open(&st, t_db_path), 0);
     for (int i = 0; i < 5; i++) {
         char id[32];
         snprintf(id, sizeof(id), "s_%020d", i);
@@ -201,7 +185,7 @@ static void test_idempotency_audit(void **state)
 {
     (void)state;
     struct ald_store *st;
-    assert_int_equal(t_store_open(&st, db), 0);
+    assert_int_equal(t_store_open(&st, t_db_path), 0);
     char sid[32], hash[72];
     assert_int_equal(ald_store_idem_claim(st, "alice", "k1", "h1", "s_1", 1000, sid, hash), 0);
     assert_int_equal(ald_store_idem_claim(st, "alice", "k1", "h2", "s_2", 1001, sid, hash),
@@ -225,18 +209,18 @@ static void test_idempotency_audit(void **state)
     ald_store_close(st);
 }
 
-/* Rows of `db` whose path is `path`, counted on a connection of its own. */
+/* Rows of t_db_path whose path is `path`, counted on a connection of its own. */
 static int audit_rows(const char *path)
 {
     static const struct ald_sql q = {"SELECT count(*) FROM audit WHERE path = $1", NULL};
-    return (int)t_count(db, &q, path);
+    return (int)t_count(t_db_path, &q, path);
 }
 
 static void test_proc_put_audit(void **state)
 {
     (void)state;
     struct ald_store *st;
-    assert_int_equal(t_store_open(&st, db), 0);
+    assert_int_equal(t_store_open(&st, t_db_path), 0);
     json_t *pub = json_pack("{s:s}", "state", "exited"), *priv = json_object(), *got = NULL;
     struct ald_audit_row a = {10, "alice", "k_1", "POST", "/v1/sessions/s_9/exec", 200, "s_9"};
     assert_int_equal(ald_store_proc_put_audit(st, "s_9", 1, pub, priv, &a), 0);
@@ -265,7 +249,7 @@ static void test_reopen_schema(void **state)
     (void)state;
     /* a second open of an existing database keeps the data */
     struct ald_store *st;
-    assert_int_equal(t_store_open(&st, db), 0);
+    assert_int_equal(t_store_open(&st, t_db_path), 0);
     struct ald_user got;
     assert_int_equal(ald_store_user_get(st, "alice", &got), 0);
     ald_store_close(st);
@@ -301,9 +285,9 @@ static void test_webhook_outbox(void **state)
     (void)state;
     /* beside the main store, on the same file */
     struct ald_store *main_st;
-    assert_int_equal(t_store_open(&main_st, db), 0);
+    assert_int_equal(t_store_open(&main_st, t_db_path), 0);
     struct ald_whstore *st;
-    assert_int_equal(t_whstore_open(&st, db), 0);
+    assert_int_equal(t_whstore_open(&st, t_db_path), 0);
     json_t *row = NULL;
     assert_int_equal(ald_whstore_next(st, &row), 0);
     assert_null(row);
@@ -343,7 +327,7 @@ static void test_webhook_outbox(void **state)
 
     /* reopened (a restart): b stays delivered, a pending with its count */
     ald_whstore_close(st);
-    assert_int_equal(t_whstore_open(&st, db), 0);
+    assert_int_equal(t_whstore_open(&st, t_db_path), 0);
     assert_int_equal(ald_whstore_next(st, &row), 0);
     assert_string_equal(str(row, "id"), a.id);
     assert_int_equal(json_integer_value(json_object_get(row, "attempts")), 1);
@@ -388,7 +372,7 @@ static void test_audit_append_only(void **state)
 {
     (void)state;
     struct ald_store *st;
-    assert_int_equal(t_store_open(&st, db), 0);
+    assert_int_equal(t_store_open(&st, t_db_path), 0);
     struct ald_audit_row a = {20, "alice", "k_1", "GET", "/v1/append-only", 200, NULL};
     assert_int_equal(ald_store_audit(st, &a), 0);
     struct ald_db *d = ald_store_db(st);
@@ -425,7 +409,7 @@ static void test_pg_unavailable(void **state)
         return;
     }
     struct ald_store *st;
-    assert_int_equal(t_store_open(&st, db), 0);
+    assert_int_equal(t_store_open(&st, t_db_path), 0);
     struct ald_db *d = ald_store_db(st);
     static const struct ald_sql slow = {"SELECT pg_sleep(10)", NULL};
     assert_int_equal(ald_db_run(d, &slow, NULL, 0, NULL), AL_EAGAIN);
@@ -513,7 +497,7 @@ static void test_audit_page_user_summary(void **state)
 {
     (void)state;
     struct ald_store *st;
-    assert_int_equal(t_store_open(&st, db), 0);
+    assert_int_equal(t_store_open(&st, t_db_path), 0);
     const char *users[] = {"aud-a", "aud-b"};
     for (int i = 0; i < 5; i++) {
         char path[64];
@@ -604,5 +588,5 @@ int main(void)
         cmocka_unit_test(test_webhook_outbox),    cmocka_unit_test(test_audit_append_only),
         cmocka_unit_test(test_pg_unavailable),    cmocka_unit_test(test_audit_page_user_summary),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, t_setup, t_teardown);
 }

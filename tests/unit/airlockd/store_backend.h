@@ -22,19 +22,26 @@ static inline const char *t_pg(void)
 }
 
 /* A database of its own: the SQLite file `path`, or the PostgreSQL one
- * (a pool of 2, short timeouts). NULL on failure. */
-static inline struct ald_db *t_db(const char *path)
+ * with a pool of `pool` connections and statement and connect timeouts of
+ * `timeout_ms`. NULL on failure. */
+static inline struct ald_db *t_db_pool(const char *path, unsigned pool, unsigned timeout_ms)
 {
     struct ald_db_cfg cfg = {.driver = ALD_DB_SQLITE, .path = path};
     if (t_pg()) {
         cfg.driver = ALD_DB_POSTGRES;
         cfg.conninfo = t_pg();
-        cfg.pool_size = 2;
-        cfg.statement_timeout_ms = 2000;
-        cfg.connect_timeout_ms = 2000;
+        cfg.pool_size = pool;
+        cfg.statement_timeout_ms = timeout_ms;
+        cfg.connect_timeout_ms = timeout_ms;
     }
     struct ald_db *db = NULL;
     return ald_db_open(&db, &cfg) == 0 ? db : NULL;
+}
+
+/* t_db_pool with a pool of 2 and short timeouts. */
+static inline struct ald_db *t_db(const char *path)
+{
+    return t_db_pool(path, 2, 2000);
 }
 
 /* PostgreSQL: drops every table, so that a test program starts as on a
@@ -75,6 +82,24 @@ static inline void t_scratch_teardown(const char *db)
         snprintf(p, sizeof(p), "%.*s", (int)(slash - db), db);
         rmdir(p);
     }
+}
+
+/* The SQLite file of the including program's tests: t_setup and
+ * t_teardown (cmocka fixtures) make and remove it with t_scratch_setup and
+ * t_scratch_teardown. */
+static char t_db_path[256];
+
+static inline int t_setup(void **state)
+{
+    (void)state;
+    return t_scratch_setup(t_db_path, sizeof(t_db_path));
+}
+
+static inline int t_teardown(void **state)
+{
+    (void)state;
+    t_scratch_teardown(t_db_path);
+    return 0;
 }
 
 #define T_OPEN_DB(open_db, out, path)                                                              \

@@ -20,22 +20,6 @@
 
 #include "store_backend.h"
 
-/* the SQLite file of this program's tests (store_backend.h) */
-static char db[256];
-
-static int setup(void **state)
-{
-    (void)state;
-    return t_scratch_setup(db, sizeof(db));
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    t_scratch_teardown(db);
-    return 0;
-}
-
 static json_t *job(const char *id, const char *user, const char *state)
 {
     return json_pack("{s:s, s:s, s:s, s:n}", "id", id, "user", user, "state", state, "session");
@@ -53,7 +37,7 @@ static void test_put_get(void **state)
 {
     (void)state;
     struct ald_jobstore *st;
-    assert_int_equal(t_jobstore_open(&st, db), 0);
+    assert_int_equal(t_jobstore_open(&st, t_db_path), 0);
     put(st, "j_1", "alice", "queued");
     json_t *pub = NULL, *priv = NULL;
     assert_int_equal(ald_jobstore_get(st, "j_1", "alice", &pub, &priv), 0);
@@ -94,7 +78,7 @@ static void test_pages_states(void **state)
 {
     (void)state;
     struct ald_jobstore *st;
-    assert_int_equal(t_jobstore_open(&st, db), 0);
+    assert_int_equal(t_jobstore_open(&st, t_db_path), 0);
     char id[16];
     for (int i = 0; i < 5; i++) {
         snprintf(id, sizeof(id), "j_p%d", i);
@@ -145,20 +129,20 @@ static void test_shared_database(void **state)
      * first; both connections at once */
     struct ald_store *main_st;
     struct ald_jobstore *st;
-    assert_int_equal(t_store_open(&main_st, db), 0);
-    assert_int_equal(t_jobstore_open(&st, db), 0);
+    assert_int_equal(t_store_open(&main_st, t_db_path), 0);
+    assert_int_equal(t_jobstore_open(&st, t_db_path), 0);
     put(st, "j_shared", "dave", "queued");
     char sid[32], hash[72];
     assert_int_equal(ald_store_idem_claim(main_st, "dave", "job k", "h", "j_shared", 1, sid, hash),
                      0);
     ald_jobstore_close(st);
     ald_store_close(main_st);
-    assert_int_equal(t_jobstore_open(&st, db), 0);
+    assert_int_equal(t_jobstore_open(&st, t_db_path), 0);
     json_t *pub = NULL;
     assert_int_equal(ald_jobstore_get(st, "j_shared", "dave", &pub, NULL), 0);
     json_decref(pub);
     ald_jobstore_close(st);
-    assert_int_equal(t_store_open(&main_st, db), 0);
+    assert_int_equal(t_store_open(&main_st, t_db_path), 0);
     ald_store_close(main_st);
     assert_true(ald_jobstore_open(&st, "/nonexistent-dir/x/airlockd.db") < 0);
 }
@@ -170,5 +154,5 @@ int main(void)
         cmocka_unit_test(test_pages_states),
         cmocka_unit_test(test_shared_database),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, t_setup, t_teardown);
 }

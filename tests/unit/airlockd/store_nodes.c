@@ -25,38 +25,14 @@
 
 #include "store_backend.h"
 
-static char db[256];
-
-static int setup(void **state)
-{
-    (void)state;
-    return t_scratch_setup(db, sizeof(db));
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    t_scratch_teardown(db);
-    return 0;
-}
-
 /* A store on a database of its own with a pool of `pool` connections
  * (PostgreSQL; SQLite: a connection of its own), plus the jobs table. */
 static struct ald_store *open_store(unsigned pool)
 {
-    struct ald_db_cfg cfg = {.driver = ALD_DB_SQLITE, .path = db};
-    if (t_pg()) {
-        cfg.driver = ALD_DB_POSTGRES;
-        cfg.conninfo = t_pg();
-        cfg.pool_size = pool;
-        cfg.statement_timeout_ms = 20000;
-        cfg.connect_timeout_ms = 20000;
-    }
-    struct ald_db *d = NULL;
+    struct ald_db *d = t_db_pool(t_db_path, pool, 20000);
     struct ald_store *st = NULL;
     struct ald_jobstore *js = NULL;
-    if (ald_db_open(&d, &cfg) == 0 && ald_store_open_db(&st, d) == 0 &&
-        ald_jobstore_open_db(&js, d) == 0)
+    if (d && ald_store_open_db(&st, d) == 0 && ald_jobstore_open_db(&js, d) == 0)
         ald_jobstore_close(js);
     ald_db_unref(d);
     assert_non_null(st);
@@ -536,7 +512,7 @@ static void test_fenced_put(void **state)
     assert_int_equal(ald_store_session_put(st, pub, priv), 0);
     static const struct ald_sql q_size = {
         "SELECT memory_mb * 10000 + cpu_m FROM sessions WHERE id = $1", NULL};
-    assert_int_equal(t_count(db, &q_size, "s_f1"), 256 * 10000 + 1500);
+    assert_int_equal(t_count(t_db_path, &q_size, "s_f1"), 256 * 10000 + 1500);
     /* another node may not write it */
     json_t *other = json_pack("{s:s}", "node", "n2");
     assert_int_equal(ald_store_session_put(st, pub, other), AL_ESTALE);
@@ -754,17 +730,9 @@ static void test_sweep_concurrent(void **state)
 
 static struct ald_jobstore *open_jobs(void)
 {
-    struct ald_db_cfg cfg = {.driver = ALD_DB_SQLITE, .path = db};
-    if (t_pg()) {
-        cfg.driver = ALD_DB_POSTGRES;
-        cfg.conninfo = t_pg();
-        cfg.pool_size = 2;
-        cfg.statement_timeout_ms = 20000;
-        cfg.connect_timeout_ms = 20000;
-    }
-    struct ald_db *d = NULL;
+    struct ald_db *d = t_db_pool(t_db_path, 2, 20000);
     struct ald_jobstore *js = NULL;
-    if (ald_db_open(&d, &cfg) == 0)
+    if (d)
         ald_jobstore_open_db(&js, d);
     ald_db_unref(d);
     assert_non_null(js);
@@ -785,7 +753,7 @@ static long long running_of(const char *user)
 {
     static const struct ald_sql q = {
         "SELECT count(*) FROM jobs WHERE state = 'running' AND \"user\" = $1", NULL};
-    return t_count(t_pg() ? NULL : db, &q, user);
+    return t_count(t_pg() ? NULL : t_db_path, &q, user);
 }
 
 static void test_jobs_claim(void **state)
@@ -928,17 +896,9 @@ static void test_jobs_claim_once_concurrent(void **state)
 
 static struct ald_whstore *open_wh(void)
 {
-    struct ald_db_cfg cfg = {.driver = ALD_DB_SQLITE, .path = db};
-    if (t_pg()) {
-        cfg.driver = ALD_DB_POSTGRES;
-        cfg.conninfo = t_pg();
-        cfg.pool_size = 2;
-        cfg.statement_timeout_ms = 20000;
-        cfg.connect_timeout_ms = 20000;
-    }
-    struct ald_db *d = NULL;
+    struct ald_db *d = t_db_pool(t_db_path, 2, 20000);
     struct ald_whstore *wh = NULL;
-    if (ald_db_open(&d, &cfg) == 0)
+    if (d)
         ald_whstore_open_db(&wh, d);
     ald_db_unref(d);
     assert_non_null(wh);
@@ -980,7 +940,7 @@ static void test_webhook_lease(void **state)
     assert_true(json_integer_value(json_object_get(r1, "lease_until")) > 1700000000000LL);
     /* n2's lease runs out (n2 died): n1 claims it again, n2's late attempt
      * is refused, n1's recorded */
-    struct ald_db *d = t_db(t_pg() ? NULL : db);
+    struct ald_db *d = t_db(t_pg() ? NULL : t_db_path);
     assert_int_equal(ald_db_script(d, "UPDATE webhook_deliveries SET lease_until = lease_until"
                                       " - 120000 WHERE id = 'd_00000000000000000002'"),
                      0);
@@ -1070,20 +1030,20 @@ static void test_webhook_lease_concurrent(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_register_heartbeat, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_meta_approvals_creds, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_place_rules, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_place_branch, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_place_concurrent_capacity, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_place_concurrent_quota, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_fenced_put, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sweep, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sweep_concurrent, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_jobs_claim, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_jobs_claim_cap_concurrent, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_jobs_claim_once_concurrent, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_webhook_lease, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_webhook_lease_concurrent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_register_heartbeat, t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(test_meta_approvals_creds, t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(test_place_rules, t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(test_place_branch, t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(test_place_concurrent_capacity, t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(test_place_concurrent_quota, t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(test_fenced_put, t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(test_sweep, t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(test_sweep_concurrent, t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(test_jobs_claim, t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(test_jobs_claim_cap_concurrent, t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(test_jobs_claim_once_concurrent, t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(test_webhook_lease, t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(test_webhook_lease_concurrent, t_setup, t_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

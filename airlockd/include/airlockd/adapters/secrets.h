@@ -7,14 +7,22 @@
 #define ALD_ADAPTERS_SECRETS_H
 
 #include <jansson.h>
+#include <limits.h>
 
 #include "airlockd/core/fault.h"
 
 #include "airlock/strlist.h"
 
 struct ald;
+struct ald_config;
 struct ald_session;
 struct ald_create_req;
+
+/* The credential store's and its master key's paths, as every reader of the
+ * store in airlockd takes them: proxies.credential_store (default
+ * <state_dir>/creds.store) and proxies.master_key (default
+ * <state_dir>/master.key). AL_ETOOBIG when one does not fit PATH_MAX. */
+int ald_secrets_store_paths(const struct ald_config *c, char store[PATH_MAX], char key[PATH_MAX]);
 
 /* Fills s->creds for a new session: nothing when req has no credentials
  * and its network policy no tls_terminate. Otherwise opens the credential

@@ -86,4 +86,8 @@ enum ald_u64_check ald_json_u64(json_t *v, uint64_t min, uint64_t max, uint64_t 
  * (*out; the caller frees). AL_EINVAL on a bad escape or a decoded NUL. */
 int ald_percent_decode(char **out, const char *in, size_t len);
 
+/* Removes the directory tree `path`, as much of it as it can, never
+ * following symlinks or crossing mounts; errors are ignored. */
+void ald_rm_tree(const char *path);
+
 #endif
