@@ -107,8 +107,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     unsigned char want[32];
     char node[64];
     const char *reason = NULL;
-    int err = ald_peer_verify(g, k, method, uri, NULL, hdr_fn, &h, 1765135200123ULL, &who, want,
-                              node, &reason);
+    int err = ald_peer_verify(g, k, "n2", method, uri, NULL, hdr_fn, &h, 1765135200123ULL, &who,
+                              want, node, &reason);
     if (err == 0 && (!who.user[0] || !node[0]))
         abort();
     if (err < 0 && !reason)
