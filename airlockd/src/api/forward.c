@@ -223,8 +223,12 @@ int ald_forward_owner(struct ald_req *r, char node[64], char addr[128])
 
 static enum ald_fwd_kind kind_of(struct ald_req *r)
 {
+    /* only the tty route upgrades: elsewhere an Upgrade header is ignored
+     * (sent on, it made the owner answer HTTP/1.1, chunked and kept open,
+     * and that framing reached the client as body bytes) */
     const char *up = ald_req_header(r, "Upgrade");
-    if (up && strcasecmp(up, "websocket") == 0)
+    if (up && strcasecmp(up, "websocket") == 0 && r->route &&
+        r->route->handler == ald_route_proc_tty)
         return ALD_FWD_WEBSOCKET;
     if (r->route && r->route->body == ALD_BODY_UPLOAD)
         return ALD_FWD_UPLOAD;

@@ -348,6 +348,15 @@ def user_attacks(a, b, sid):
                          ("PUT", P + "/files/x")):
         r = a.request(method, path, key="bob", raw=b"x" if method == "PUT" else None)
         check(r.status == 404, f"bob: {method} {path} through A", r)
+    # an Upgrade header on a route that is no WebSocket: A forwards a plain
+    # request (Connection: close), so B's answer is relayed as it is
+    c, ev = a.stream("GET", P + "/events", key="alice",
+                     headers={"Upgrade": "websocket", "Connection": "Upgrade"})
+    ev.fp.raw._sock.settimeout(WAIT)
+    first = ev.read1(64)
+    c.close()
+    check(ev.status == 200 and first.startswith(b": airlockd events\n"),
+          "events with a stray Upgrade header through A", (ev.status, first))
     # malformed Last-Event-ID vectors on the fan-in
     for bad in ("a:1,,b:2", "a:", "a:x", ":5", "a:1" + ",b:1" * 2000,
                 "a:" + "9" * 21, "a:1,b"):
