@@ -90,14 +90,16 @@ def plumbing(cl):
 
 # ---- spread_forward -----------------------------------------------------------
 
-def sign(key, method, uri, node, principal_b64, body=b"", t_ms=None, nonce=None):
-    """The node-request headers of design §5.1, made by the test with the
-    shared cluster key."""
+def sign(key, method, uri, node, principal_b64, body=b"", t_ms=None, nonce=None, to="n3"):
+    """The node-request headers of design §5.1 (the receiving node `to` is
+    signed too, docs/cluster.md), made by the test with the shared cluster
+    key."""
     k_req = hmac.new(key, b"airlock node request v1", hashlib.sha256).digest()
     t = str(t_ms if t_ms is not None else int(time.time() * 1000))
     nonce = nonce or secrets.token_hex(16)
     bsha = hashlib.sha256(body).hexdigest()
-    signed = "\n".join(["airlock-node-v1", method, uri, t, nonce, node, principal_b64, bsha, ""])
+    signed = "\n".join(["airlock-node-v1", method, uri, t, nonce, node, to, principal_b64, bsha,
+                        ""])
     sig = hmac.new(k_req, signed.encode(), hashlib.sha256).hexdigest()
     return {"X-Airlock-Node": node, "X-Airlock-Time": t, "X-Airlock-Nonce": nonce,
             "X-Airlock-Principal": principal_b64, "X-Airlock-Body-SHA256": bsha,
@@ -225,7 +227,8 @@ def spread_forward(cl):
         path = f"/v1/sessions/{remote}/processes"
         good = sign(key, "GET", path, "n1", pr)
         got = {"signed": peer_get(n3, path, good)[0],
-               "replayed nonce": peer_get(n3, path, good)[0]}
+               "replayed nonce": peer_get(n3, path, good)[0],
+               "signed for n3, replayed at n2": peer_get(n2, path, good)[0]}
         bad = sign(key, "GET", path, "n1", pr)
         bad["X-Airlock-Signature"] = "v1=" + "0" * 64
         got["bad signature"] = peer_get(n3, path, bad)[0]
@@ -233,11 +236,13 @@ def spread_forward(cl):
         got["time 120 s off"] = peer_get(n3, path, skew)[0]
         got["API key"] = peer_get(n3, path, {"Authorization": f"Bearer {cl.keys['alice']}"})[0]
         # every attempt is made before any is judged, so one run shows each
-        want = {"signed": 200, "replayed nonce": 401, "bad signature": 401,
+        want = {"signed": 200, "replayed nonce": 401, "signed for n3, replayed at n2": 401,
+                "bad signature": 401,
                 "time 120 s off": 401, "API key": 401}
         wrong = {k: (got[k], want[k]) for k in want if got[k] != want[k]}
         check(not wrong, "the node listener answers (got, want)", wrong)
-    part("node listener: signed 200; bad signature, replay, skew, API key 401", peer_auth)
+    part("node listener: signed 200; bad signature, replay (also at another node), skew,"
+         " API key 401", peer_auth)
 
     def fanin():
         on2 = [s for s, nd in where.items() if nd == "n2"][0]

@@ -74,11 +74,11 @@ int ald_peer_key_load(const char *path, unsigned char k_req[32])
 
 /* The signed text (peer.h), into b. */
 static int signed_text(struct al_buf *b, const char *method, const char *uri, const char *time_s,
-                       const char *nonce, const char *node, const char *principal,
+                       const char *nonce, const char *node, const char *to, const char *principal,
                        const char *body_hex, const char *upgrade)
 {
-    if (al_buf_printf(b, "airlock-node-v1\n%s\n%s\n%s\n%s\n%s\n%s\n%s\n", method, uri, time_s,
-                      nonce, node, principal, body_hex) < 0)
+    if (al_buf_printf(b, "airlock-node-v1\n%s\n%s\n%s\n%s\n%s\n%s\n%s\n%s\n", method, uri, time_s,
+                      nonce, node, to, principal, body_hex) < 0)
         return AL_ENOMEM;
     for (const char *c = upgrade ? upgrade : ""; *c; c++) {
         char l = (*c >= 'A' && *c <= 'Z') ? (char)(*c - 'A' + 'a') : *c;
@@ -134,12 +134,12 @@ static int push_hdr(struct al_strlist *out, const char *name, const char *value)
     return 0;
 }
 
-int ald_peer_sign_at(const unsigned char k_req[32], const char *node, const char *method,
-                     const char *uri, const struct ald_principal *who,
+int ald_peer_sign_at(const unsigned char k_req[32], const char *node, const char *to,
+                     const char *method, const char *uri, const struct ald_principal *who,
                      const unsigned char body_sha[32], const char *upgrade, uint64_t time_ms,
                      const char *nonce, struct al_strlist *headers_out)
 {
-    if (!node || !node_ok(node, strlen(node)))
+    if (!node || !node_ok(node, strlen(node)) || !to || !node_ok(to, strlen(to)))
         return al_error_set(AL_EINVAL, "peer: bad node id");
     char time_s[24], body_hex[65], sig[65], sigv[70];
     snprintf(time_s, sizeof(time_s), "%llu", (unsigned long long)time_ms);
@@ -149,7 +149,7 @@ int ald_peer_sign_at(const unsigned char k_req[32], const char *node, const char
         return al_error_set(AL_ENOMEM, "peer: out of memory");
     struct al_buf b;
     al_buf_init(&b, 64 * 1024);
-    int err = signed_text(&b, method, uri, time_s, nonce, node, principal, body_hex, upgrade);
+    int err = signed_text(&b, method, uri, time_s, nonce, node, to, principal, body_hex, upgrade);
     if (err == 0) {
         hmac_hex(k_req, &b, sig);
         snprintf(sigv, sizeof(sigv), "v1=%s", sig);
@@ -168,8 +168,8 @@ int ald_peer_sign_at(const unsigned char k_req[32], const char *node, const char
     return err;
 }
 
-int ald_peer_sign(const unsigned char k_req[32], const char *node, const char *method,
-                  const char *uri, const struct ald_principal *who,
+int ald_peer_sign(const unsigned char k_req[32], const char *node, const char *to,
+                  const char *method, const char *uri, const struct ald_principal *who,
                   const unsigned char body_sha[32], const char *upgrade,
                   struct al_strlist *headers_out)
 {
@@ -177,8 +177,8 @@ int ald_peer_sign(const unsigned char k_req[32], const char *node, const char *m
     int err = ald_random_hex(nonce, 32);
     if (err < 0)
         return err;
-    return ald_peer_sign_at(k_req, node, method, uri, who, body_sha, upgrade, ald_now_ms(), nonce,
-                            headers_out);
+    return ald_peer_sign_at(k_req, node, to, method, uri, who, body_sha, upgrade, ald_now_ms(),
+                            nonce, headers_out);
 }
 
 /* ---- the nonce guard: open addressing, rebuilt without the expired
@@ -361,8 +361,8 @@ static int principal_decode(const char *enc, size_t len, struct ald_principal *w
         goto out;                                                                                  \
     } while (0)
 
-int ald_peer_verify(struct ald_peer_guard *g, const unsigned char k_req[32], const char *method,
-                    const char *uri, const char *upgrade,
+int ald_peer_verify(struct ald_peer_guard *g, const unsigned char k_req[32], const char *self,
+                    const char *method, const char *uri, const char *upgrade,
                     const char *(*hdr)(void *cls, const char *name), void *cls, uint64_t now_ms,
                     struct ald_principal *who, unsigned char want_body_sha[32], char node_out[64],
                     const char **reason)
@@ -388,6 +388,8 @@ int ald_peer_verify(struct ald_peer_guard *g, const unsigned char k_req[32], con
         FAIL("a signature header is missing, too long or holds control bytes", "malformed");
     if (!node_ok(node, nl))
         FAIL("bad node id", "malformed");
+    if (!self || !node_ok(self, strlen(self)))
+        FAIL("this node has no id", "missing");
     uint64_t t = 0;
     if (tl > 15 || ald_parse_u64(time_s, UINT64_MAX, &t) < 0 || strspn(time_s, "0123456789") != tl)
         FAIL("bad time", "malformed");
@@ -396,7 +398,7 @@ int ald_peer_verify(struct ald_peer_guard *g, const unsigned char k_req[32], con
     if (sl != 67 || memcmp(sig, "v1=", 3) != 0 || !lower_hex(sig + 3, 64, 64))
         FAIL("bad signature format", "malformed");
     char mac[65];
-    if (signed_text(&b, method, uri, time_s, nonce, node, principal, body, upgrade) < 0) {
+    if (signed_text(&b, method, uri, time_s, nonce, node, self, principal, body, upgrade) < 0) {
         *reason = "malformed";
         err = al_error_set(AL_ENOMEM, "node signature: out of memory");
         goto out;

@@ -155,9 +155,9 @@ int ald_peer_auth(struct ald_req *r)
         return refuse(r, "missing");
     }
     const char *reason = NULL;
-    int err =
-        ald_peer_verify(F.guard, F.k_req, r->method, r->raw_uri, ald_req_header(r, "Upgrade"),
-                        hdr_cb, r, ald_now_ms(), &r->who, r->peer_body_sha, r->peer_node, &reason);
+    int err = ald_peer_verify(F.guard, F.k_req, ald_cluster_self(r->d), r->method, r->raw_uri,
+                              ald_req_header(r, "Upgrade"), hdr_cb, r, ald_now_ms(), &r->who,
+                              r->peer_body_sha, r->peer_node, &reason);
     if (err == AL_EAGAIN) {
         count_fail(reason);
         al_log(AL_LOG_WARN, "peer: %s", al_error_last());
@@ -223,8 +223,12 @@ int ald_forward_owner(struct ald_req *r, char node[64], char addr[128])
 
 static enum ald_fwd_kind kind_of(struct ald_req *r)
 {
+    /* only the tty route upgrades: elsewhere an Upgrade header is ignored
+     * (sent on, it made the owner answer HTTP/1.1, chunked and kept open,
+     * and that framing reached the client as body bytes) */
     const char *up = ald_req_header(r, "Upgrade");
-    if (up && strcasecmp(up, "websocket") == 0)
+    if (up && strcasecmp(up, "websocket") == 0 && r->route &&
+        r->route->handler == ald_route_proc_tty)
         return ALD_FWD_WEBSOCKET;
     if (r->route && r->route->body == ALD_BODY_UPLOAD)
         return ALD_FWD_UPLOAD;
@@ -510,8 +514,8 @@ static int fwd_exchange(struct ald_req *r, const struct fwd_req *q, int *fd, str
     int ws = q->kind == ALD_FWD_WEBSOCKET;
     const char *upgrade = ws ? ald_req_header(r, "Upgrade") : NULL;
     struct al_strlist sig = {0};
-    int err = ald_peer_sign(F.k_req, ald_cluster_self(d), q->method, q->uri, &r->who, q->sha,
-                            upgrade, &sig);
+    int err = ald_peer_sign(F.k_req, ald_cluster_self(d), q->node, q->method, q->uri, &r->who,
+                            q->sha, upgrade, &sig);
     if (err < 0)
         return err;
     struct al_buf b;

@@ -75,14 +75,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         /* signed as the document says, over whatever the headers hold */
         const char *part[6] = {"X-Airlock-Time",      "X-Airlock-Nonce",       "X-Airlock-Node",
                                "X-Airlock-Principal", "X-Airlock-Body-SHA256", NULL};
-        size_t cap = 64 + strlen(method) + strlen(uri) + size;
+        size_t cap = 68 + strlen(method) + strlen(uri) + size;
         char *st = malloc(cap);
         if (st) {
             const char *v[5];
             for (int i = 0; i < 5; i++)
                 v[i] = hdr_fn(&h, part[i]) ? hdr_fn(&h, part[i]) : "";
-            int n = snprintf(st, cap, "airlock-node-v1\n%s\n%s\n%s\n%s\n%s\n%s\n%s\n", method, uri,
-                             v[0], v[1], v[2], v[3], v[4]);
+            /* the receiving node ("n2", the one verify is told it is)
+             * follows the sender */
+            int n = snprintf(st, cap, "airlock-node-v1\n%s\n%s\n%s\n%s\n%s\nn2\n%s\n%s\n", method,
+                             uri, v[0], v[1], v[2], v[3], v[4]);
             unsigned char mac[32];
             unsigned int ml = 32;
             if (n > 0 && (size_t)n < cap &&
@@ -107,8 +109,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     unsigned char want[32];
     char node[64];
     const char *reason = NULL;
-    int err = ald_peer_verify(g, k, method, uri, NULL, hdr_fn, &h, 1765135200123ULL, &who, want,
-                              node, &reason);
+    int err = ald_peer_verify(g, k, "n2", method, uri, NULL, hdr_fn, &h, 1765135200123ULL, &who,
+                              want, node, &reason);
     if (err == 0 && (!who.user[0] || !node[0]))
         abort();
     if (err < 0 && !reason)

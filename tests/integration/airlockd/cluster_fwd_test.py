@@ -15,7 +15,12 @@ signature" and do nothing: no signature, a bad signature, a replayed
 nonce, a time 60 s off, a valid signature over another body, an API key
 instead of a signature, a tampered principal, a node that is not
 registered; and that listener serves neither POST /v1/sessions
-nor the admin routes.
+nor the admin routes. A request signed for B is refused at A (the
+receiving node is signed), a URI other than the one signed is refused, the
+internal start route refuses a row that is not placed or is another
+user's, and a validly signed principal of bob gets 404 on alice's session.
+As bob through A: 404 on every forwarded route of alice's session, no
+alice event in bob's fan-in, and 400 for malformed Last-Event-ID vectors.
 
     cluster_fwd_test.py AIRLOCKD"""
 
@@ -48,14 +53,14 @@ class Signer:
         self.node = node
 
     def headers(self, method, uri, body=b"", user="alice", admin=False, t=None, nonce=None,
-                upgrade="", sign_body=None):
+                upgrade="", sign_body=None, to="b"):
         principal = base64.urlsafe_b64encode(json.dumps(
             {"user": user, "key_id": "k_test", "admin": admin, "max_sessions": 100,
              "max_memory_mb": 1 << 20}).encode()).rstrip(b"=").decode()
         t = str(int(time.time() * 1000) if t is None else t)
         nonce = nonce or secrets.token_hex(16)
         body_sha = hashlib.sha256(body if sign_body is None else sign_body).hexdigest()
-        text = "\n".join(["airlock-node-v1", method, uri, t, nonce, self.node, principal,
+        text = "\n".join(["airlock-node-v1", method, uri, t, nonce, self.node, to, principal,
                           body_sha, upgrade.lower()])
         sig = hmac.new(self.k, text.encode(), hashlib.sha256).hexdigest()
         return {"X-Airlock-Node": self.node, "X-Airlock-Time": t, "X-Airlock-Nonce": nonce,
@@ -63,7 +68,9 @@ class Signer:
                 "X-Airlock-Signature": "v1=" + sig}
 
 
-def peer_request(port, method, path, headers, body=b""):
+def peer_request(port, method, path, headers, body=b"", stream=False):
+    """The status and body; with stream, an SSE answer's first bytes only
+    (an accepted event stream never ends)."""
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     try:
         h = dict(headers)
@@ -71,6 +78,8 @@ def peer_request(port, method, path, headers, body=b""):
             h["Content-Type"] = "application/json"
         c.request(method, path, body=body or None, headers=h)
         r = c.getresponse()
+        if stream and r.getheader("Content-Type") == "text/event-stream":
+            return r.status, r.read1(64)
         data = r.read()
         return r.status, data
     finally:
@@ -222,7 +231,7 @@ def owner_down(a, sid, b_addr):
         psql(f"UPDATE nodes SET address = '{b_addr}' WHERE id = 'b'")
 
 
-def attacks(a, b, sid, key, b_peer):
+def attacks(a, b, sid, key, b_peer, a_peer):
     """Each must be refused; all run, then the failures are reported."""
     failures = []
     s = Signer(key, "a")
@@ -276,8 +285,90 @@ def attacks(a, b, sid, key, b_peer):
         if st not in (404, 405):
             failures.append(f"{method} {path} on the peer listener: {st} {data[:200]!r}")
         print(f"{'ok' if st in (404, 405) else 'FAILED'}: peer listener {method} {path} -> {st}")
+    # a request signed for B (sent by "a") replayed at A's own listener:
+    # the signature names the node it is for, so A refuses it
+    h = s.headers("GET", P + "/processes", to="b")
+    st, data = peer_request(b_peer, "GET", P + "/processes", h)
+    check(st == 200, "the request signed for B is accepted by B", (st, data))
+    unauthorized(*peer_request(a_peer, "GET", P + "/processes", h),
+                 "a request for B replayed at A", failures)
+    h = s.headers("GET", "/v1/events?local=1", to="b")
+    unauthorized(*peer_request(a_peer, "GET", "/v1/events?local=1", h, stream=True),
+                 "an events request for B sent to A", failures)
+    # the URI signed is the URI routed: another spelling of the same path
+    # (a second slash, percent-encoding, a dot segment: no route, 404 before
+    # any check) or another query is not covered
+    for sent in (f"/v1/sessions//{sid}/processes", f"/v1/sessions/{sid}/%70rocesses",
+                 f"/v1/sessions/{sid}/./processes", P + "/processes?x=1"):
+        h = s.headers("GET", P + "/processes")
+        st, data = peer_request(b_peer, "GET", sent, h)
+        if st == 404 and b"no route" in data:
+            print(f"ok: attack: signed {P}/processes, sent {sent} -> 404 no route")
+            continue
+        unauthorized(st, data, f"signed {P}/processes, sent {sent}", failures)
+    # the method is signed as sent: a lowercase method is no route
+    h = s.headers("get", P + "/processes")
+    st, data = peer_request(b_peer, "get", P + "/processes", h)
+    if st not in (404, 405):
+        failures.append(f"lowercase get on the peer listener: {st} {data[:200]!r}")
+    # the internal start route: not for a session that is not placed (it is
+    # ready), nor for another user's row
+    body = b"{}"
+    for user, want in (("alice", 409), ("bob", 404)):
+        path = f"/internal/v1/sessions/{sid}/start"
+        st, data = peer_request(b_peer, "POST", path,
+                                s.headers("POST", path, body=body, user=user), body=body)
+        if st != want:
+            failures.append(f"internal start of {sid} as {user}: {st} {data[:200]!r}")
+        print(f"{'ok' if st == want else 'FAILED'}: internal start as {user} -> {st}")
+    # another user's principal, validly signed: B answers as for bob (404)
+    h = s.headers("GET", P + "/processes", user="bob")
+    st, data = peer_request(b_peer, "GET", P + "/processes", h)
+    if st != 404:
+        failures.append(f"bob's principal on alice's session: {st} {data[:200]!r}")
     if failures:
         raise Fail("attacks: " + "; ".join(failures))
+
+
+def user_attacks(a, b, sid):
+    """A malicious API user of node A."""
+    P = f"/v1/sessions/{sid}"
+    # another user's session through A: every forwarded route is 404
+    for method, path in (("GET", P + "/processes"), ("GET", P + "/events"),
+                         ("GET", P + "/policy"), ("DELETE", P + "/files/x"),
+                         ("PUT", P + "/files/x")):
+        r = a.request(method, path, key="bob", raw=b"x" if method == "PUT" else None)
+        check(r.status == 404, f"bob: {method} {path} through A", r)
+    # an Upgrade header on a route that is no WebSocket: A forwards a plain
+    # request (Connection: close), so B's answer is relayed as it is
+    c, ev = a.stream("GET", P + "/events", key="alice",
+                     headers={"Upgrade": "websocket", "Connection": "Upgrade"})
+    ev.fp.raw._sock.settimeout(WAIT)
+    first = ev.read1(64)
+    c.close()
+    check(ev.status == 200 and first.startswith(b": airlockd events\n"),
+          "events with a stray Upgrade header through A", (ev.status, first))
+    # malformed Last-Event-ID vectors on the fan-in
+    for bad in ("a:1,,b:2", "a:", "a:x", ":5", "a:1" + ",b:1" * 2000,
+                "a:" + "9" * 21, "a:1,b"):
+        r = a.get("/v1/events", headers={"Last-Event-ID": bad})
+        check(r.status == 400, f"Last-Event-ID {bad[:30]!r}", r)
+    # bob's fan-in carries none of alice's events (B's included)
+    c, ev = a.stream("GET", "/v1/events", key="bob")
+    check(ev.status == 200, "/v1/events on A for bob", ev.status)
+    b.run(sid, "echo alice-only")
+    seen = b""
+    ev.fp.raw._sock.settimeout(3)
+    try:
+        while len(seen) < 1 << 20:
+            line = ev.fp.readline()
+            if not line:
+                break
+            seen += line
+    except (TimeoutError, OSError):
+        pass
+    c.close()
+    check(sid.encode() not in seen, "bob's fan-in has none of alice's events", seen[:500])
 
 
 def main():
@@ -313,7 +404,8 @@ def main():
         sid2 = approval(a, b)
         owner_down(a, sid, f"127.0.0.1:{peers['b']}")
         lost_events(a)
-        attacks(a, b, sid, key, peers["b"])
+        attacks(a, b, sid, key, peers["b"], peers["a"])
+        user_attacks(a, b, sid)
         # bob does not see alice's session through A either
         r = a.get(f"/v1/sessions/{sid}/processes", key="bob")
         check(r.status == 404, "another user gets 404 through A", r)

@@ -1,6 +1,8 @@
 /* Node-to-node requests (docs/cluster.md "Forwarding"): HMAC-SHA256 over
  * the method, the raw URI, the time, a nonce, the sending node, the
- * principal and the body's hash, with a key derived from the cluster key.
+ * receiving node, the principal and the body's hash, with a key derived
+ * from the cluster key (a request signed for one node is refused by every
+ * other one, so it cannot be replayed there).
  * The receiver checks the signature in constant time, the time within
  * 30 s and the nonce once. */
 #ifndef ALD_ADAPTERS_PEER_H
@@ -25,17 +27,19 @@ int ald_peer_key_load(const char *path, unsigned char k_req[32]);
 
 /* The headers (X-Airlock-Node, -Time, -Nonce, -Principal, -Body-SHA256,
  * -Signature), each "Name: value", appended to headers_out; the time is
- * now and the nonce random. `upgrade` is the request's Upgrade header or
- * NULL. 0, AL_EINVAL (a bad node id), AL_ENOMEM or AL_EIO (getrandom). */
-int ald_peer_sign(const unsigned char k_req[32], const char *node, const char *method,
-                  const char *uri, const struct ald_principal *who,
+ * now and the nonce random. `node` is the sender, `to` the node the
+ * request is for (signed, not sent: the receiver signs with its own id).
+ * `upgrade` is the request's Upgrade header or NULL. 0, AL_EINVAL (a bad
+ * node id), AL_ENOMEM or AL_EIO (getrandom). */
+int ald_peer_sign(const unsigned char k_req[32], const char *node, const char *to,
+                  const char *method, const char *uri, const struct ald_principal *who,
                   const unsigned char body_sha[32], const char *upgrade,
                   struct al_strlist *headers_out);
 
 /* ald_peer_sign with a given time and nonce (32 lowercase hex digits):
  * test vectors. */
-int ald_peer_sign_at(const unsigned char k_req[32], const char *node, const char *method,
-                     const char *uri, const struct ald_principal *who,
+int ald_peer_sign_at(const unsigned char k_req[32], const char *node, const char *to,
+                     const char *method, const char *uri, const struct ald_principal *who,
                      const unsigned char body_sha[32], const char *upgrade, uint64_t time_ms,
                      const char *nonce, struct al_strlist *headers_out);
 
@@ -47,15 +51,16 @@ int ald_peer_guard_new(size_t cap, struct ald_peer_guard **out);
 void ald_peer_guard_free(struct ald_peer_guard *g);
 
 /* Checks a request's headers (hdr(cls, name) returns a header or NULL) at
- * the receiver's time now_ms. 0: *who is the principal, want_body_sha the
+ * the receiver's time now_ms; `self` is the receiver's node id, which the
+ * signature must name (NULL: refused). 0: *who is the principal, want_body_sha the
  * hash the body must have, node_out the sender, and the nonce is recorded.
  * AL_EAUTH when a check fails (al_error_last says which, for the log only;
  * *reason is a static metrics label: "missing", "malformed", "signature",
  * "skew", "replay"); AL_EAGAIN when the nonce set is full ("full"). The
  * signature is checked before the nonce is recorded, so an unsigned
  * request cannot fill the set. Thread-safe. */
-int ald_peer_verify(struct ald_peer_guard *g, const unsigned char k_req[32], const char *method,
-                    const char *uri, const char *upgrade,
+int ald_peer_verify(struct ald_peer_guard *g, const unsigned char k_req[32], const char *self,
+                    const char *method, const char *uri, const char *upgrade,
                     const char *(*hdr)(void *cls, const char *name), void *cls, uint64_t now_ms,
                     struct ald_principal *who, unsigned char want_body_sha[32], char node_out[64],
                     const char **reason);
