@@ -23,6 +23,7 @@
 #include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define KEEPALIVE_MS 15000
 #define WAIT_MS      1000
@@ -99,6 +100,10 @@ static void sse_free(void *cls)
  * /v1/events?local=1, whole frames only, ids rewritten to NODE:ID ---- */
 
 #define FRAME_MAX (1024 * 1024)
+/* Bytes of other nodes' frames a fan-in holds for a client that does not
+ * read; beyond it the node readers stop reading, so the backlog stays in
+ * the sockets (and the other nodes' buses), not in this daemon's memory. */
+#define FANIN_QUEUE_MAX (4 * 1024 * 1024)
 
 struct frame {
     char *txt;
@@ -123,7 +128,9 @@ struct fanin {
     char self[64];
     int client;
     pthread_mutex_t lock;
+    pthread_cond_t room; /* signalled when queued drops or stop is set */
     struct frame *head, *tail;
+    size_t queued; /* bytes in head..tail (lock) */
     int ended, end_sent;
     atomic_int stop;
     struct fanin_up *ups;
@@ -167,7 +174,15 @@ static void fanin_push(struct fanin *f, char *txt)
         return;
     }
     fr->txt = txt;
+    size_t n = strlen(txt);
     pthread_mutex_lock(&f->lock);
+    while (f->queued > 0 && f->queued + n > FANIN_QUEUE_MAX && !atomic_load(&f->stop)) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += 1;
+        pthread_cond_timedwait(&f->room, &f->lock, &until);
+    }
+    f->queued += n;
     if (f->tail)
         f->tail->next = fr;
     else
@@ -235,6 +250,8 @@ static ssize_t fanin_read(void *cls, uint64_t pos, char *buf, size_t max)
             f->head = fr->next;
             if (!f->head)
                 f->tail = NULL;
+            f->queued -= strlen(fr->txt);
+            pthread_cond_broadcast(&f->room);
         }
         int ended = f->ended;
         pthread_mutex_unlock(&f->lock);
@@ -290,6 +307,9 @@ static void fanin_free(void *cls)
 {
     struct fanin *f = cls;
     atomic_store(&f->stop, 1);
+    pthread_mutex_lock(&f->lock);
+    pthread_cond_broadcast(&f->room);
+    pthread_mutex_unlock(&f->lock);
     for (size_t i = 0; i < f->nups; i++) {
         struct fanin_up *u = &f->ups[i];
         if (u->fd >= 0)
@@ -309,6 +329,7 @@ static void fanin_free(void *cls)
     }
     evbus_unsubscribe(f->sub);
     pthread_mutex_destroy(&f->lock);
+    pthread_cond_destroy(&f->room);
     free(f->pending);
     free(f);
 }
@@ -401,6 +422,7 @@ static enum MHD_Result events_fanin(struct ald_req *r, const char *self)
         return ald_reply_error(r, 500, "internal", NULL, "out of memory");
     }
     pthread_mutex_init(&f->lock, NULL);
+    pthread_cond_init(&f->room, NULL);
     f->d = d;
     snprintf(f->self, sizeof(f->self), "%s", self);
     f->client = ald_req_socket(r);
