@@ -202,6 +202,13 @@ def main():
     for r in res["death"]:
         lines.append(f"| down_after_ms {r['down_after_ms']}, heartbeat_ms {r['heartbeat_ms']} | "
                      f"{r['median']:.0f} ms | {r['min']:.0f} ms | {r['max']:.0f} ms |")
+    # ratios against the peer measured in the same run: one node, and the
+    # exec through the owner
+    o, f = res["exec"]["owner"], res["exec"]["other"]
+    lines += ["", "Ratios in this run: creates/s with 2 nodes / 1 node = %.2f, 3 nodes / 1 node"
+              " = %.2f; forwarded exec p50 / owner's p50 = %.2f (+%.2f ms a request)." % (
+                  c[2]["per_s"] / c[1]["per_s"], c[3]["per_s"] / c[1]["per_s"],
+                  f["p50"] / o["p50"], f["p50"] - o["p50"])]
     table = "\n".join(lines)
     print(table)
     if a.out:
