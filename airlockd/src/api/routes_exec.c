@@ -579,6 +579,7 @@ enum MHD_Result ald_route_approval_decide(struct ald_req *r)
     int conflict = a && strcmp(a->state, "pending") != 0;
     if (a && !conflict) {
         a->state = allow ? "allowed" : "denied";
+        snprintf(a->decided_by, sizeof(a->decided_by), "%s", r->who.user);
         pthread_cond_broadcast(&d->cond);
     }
     json_t *body = a ? ald_approval_json(a) : NULL;

@@ -28,11 +28,11 @@ json_t *ald_approval_json(const struct ald_approval *a)
 
 /* Cluster mode: the approval's row, as its JSON says now (fire-and-log). */
 static void approval_store(struct ald *d, const struct ald_session *s, json_t *body,
-                           const char *kind, const char *id, const char *state)
+                           const char *kind, const char *id, const char *state, const char *by)
 {
     if (!ald_cluster_self(d) || !d->hooks.cluster.approval_put || !body)
         return;
-    if (d->hooks.cluster.approval_put(d->st, id, s->id, kind, body, state, NULL) < 0)
+    if (d->hooks.cluster.approval_put(d->st, id, s->id, kind, body, state, by[0] ? by : NULL) < 0)
         al_log(AL_LOG_WARN, "session %s: approval %s (%s) not stored: %s", s->id, id, state,
                al_error_last());
 }
@@ -40,13 +40,14 @@ static void approval_store(struct ald *d, const struct ald_session *s, json_t *b
 void ald_approval_event(struct ald *d, struct ald_session *s, struct ald_approval *a)
 {
     json_t *notify = NULL, *row = NULL;
-    char id[sizeof(a->id)];
+    char id[sizeof(a->id)], by[sizeof(a->decided_by)];
     const char *state, *kind;
     pthread_mutex_lock(&d->lock);
     /* a copy taken under the lock: a decision may change a->state after it */
     if (ald_cluster_self(d))
         row = ald_approval_json(a);
     snprintf(id, sizeof(id), "%s", a->id);
+    snprintf(by, sizeof(by), "%s", a->decided_by);
     state = a->state;
     kind = a->kind ? a->kind : "exec";
     /* a session that asked for it hears of each new pending approval */
@@ -57,7 +58,7 @@ void ald_approval_event(struct ald *d, struct ald_session *s, struct ald_approva
                          : json_pack("{s:s, s:s, s:O, s:s}", "approval", a->id, "kind", "exec",
                                      "argv", a->argv, "state", a->state);
     pthread_mutex_unlock(&d->lock);
-    approval_store(d, s, row, kind, id, state);
+    approval_store(d, s, row, kind, id, state, by);
     json_decref(row);
     ald_event(d, s->id, s->user, "approval", ev);
     if (notify)

@@ -105,8 +105,11 @@ def cluster_ops(d):
     res = d.exec(sid, argv=["echo", "denied"])
     a2 = h.result()
     check(res[0] == 403, "a denied exec is refused", res)
-    rows = {r[0]: r for r in psql("SELECT id, state, kind, body, decided_ms IS NOT NULL"
+    rows = {r[0]: r for r in psql("SELECT id, state, kind, body, decided_ms IS NOT NULL,"
+                                  " coalesce(decided_by, '')"
                                   f" FROM approvals WHERE session = '{sid}'")}
+    check(rows.get(a1["id"], [""] * 6)[5] == "alice" and rows.get(a2["id"], [""] * 6)[5] == "alice",
+          "each decided row names who decided", rows)
     check(rows.get(a1["id"], [None, None])[1] == "allowed" and rows[a1["id"]][4] == "t",
           "the allowed approval's row, decided", rows.get(a1["id"]))
     check(rows.get(a2["id"], [None, None])[1] == "denied", "the denied approval's row",

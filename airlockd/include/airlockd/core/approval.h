@@ -21,6 +21,7 @@ struct ald_approval {
     int port;
     const char *state; /* "pending", "allowed", "denied", "timed-out" */
     uint64_t created_ms;
+    char decided_by[64]; /* the user who decided ("" while pending or when it timed out) */
 };
 
 /* The public JSON object of an approval (caller holds d->lock; new
