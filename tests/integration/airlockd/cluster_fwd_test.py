@@ -9,7 +9,7 @@ B (A's capacity is smaller), so A forwards the create to B's start route.
 Through A, for B's session: GET and DELETE, an exec with its
 output streamed, a 5 MiB file PUT then GET with the same SHA-256, the
 session's SSE events, the tty WebSocket, an approval decided through A,
-and 503 naming node b while B's address does not answer. Then attacks on
+the output of a job B ran (read through A, owner only), and 503 naming node b while B's address does not answer. Then attacks on
 B's node-to-node listener directly, each of which must get 401 "node
 signature" and do nothing: no signature, a bad signature, a replayed
 nonce, a time 60 s off, a valid signature over another body, an API key
@@ -220,6 +220,32 @@ def lost_events(a):
     check(r.status == 409 and "is lost" in r.json["error"]["message"], "exec: 409 lost", r)
 
 
+def job_output(a, b):
+    """A job that ran on B: its output (on B's disk) read through A is B's,
+    for its owner only. A drains, so B claims the job."""
+    psql("UPDATE nodes SET state = 'draining' WHERE id = 'a'")
+    wait_until(20, lambda: "node a is draining" in a.log_tail(20000), "A sees its drain")
+    r = a.post("/v1/jobs", {"command": ["sh", "-c", "echo out-of-b; echo err-of-b >&2"]})
+    check(r.status in (200, 201, 202), "a job queued through A", r)
+    jid = r.json["id"]
+    job = wait_until(60, lambda: (lambda j: j if j.get("state") in ("succeeded", "failed")
+                                  else None)(a.get(f"/v1/jobs/{jid}").json), "the job ends")
+    check(job["state"] == "succeeded", "the job succeeded", job)
+    check(psql(f"SELECT node FROM jobs WHERE id = '{jid}'") == "b", "B ran it")
+    psql("UPDATE nodes SET state = 'up' WHERE id = 'a'")
+    wait_until(20, lambda: "node a is up" in a.log_tail(20000), "A sees its undrain")
+    via_a = a.get(f"/v1/jobs/{jid}/output")
+    via_b = b.get(f"/v1/jobs/{jid}/output")
+    check(via_a.status == 200 and via_b.status == 200, "output through A and B",
+          (via_a, via_b))
+    check(b"out-of-b" in via_a.body and via_a.body == via_b.body,
+          "the output through A is B's", (via_a.body, via_b.body))
+    hdr = {k.lower(): v for k, v in via_a.headers}
+    check(hdr.get("x-airlock-output-truncated") == "false", "with its header", hdr)
+    r = a.get(f"/v1/jobs/{jid}/output", key="bob")
+    check(r.status == 404, "another user's job output through A: 404", r)
+
+
 def owner_down(a, sid, b_addr):
     psql("UPDATE nodes SET address = '127.0.0.1:1' WHERE id = 'b'")
     try:
@@ -402,6 +428,7 @@ def main():
         forwarded(a, b, sid)
         fanin(a, b, sid)
         sid2 = approval(a, b)
+        job_output(a, b)
         owner_down(a, sid, f"127.0.0.1:{peers['b']}")
         lost_events(a)
         attacks(a, b, sid, key, peers["b"], peers["a"])
