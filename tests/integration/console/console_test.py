@@ -205,7 +205,22 @@ def console_browser(d):
     env = dict(os.environ, AIRLOCK_URL=d.url, AIRLOCK_KEY=d.keys["alice"],
                AIRLOCK_KEY_OTHER=d.keys["carol"], AIRLOCK_KEY_ADMIN=d.keys["root-admin"],
                CHROMIUM=chromium, SCREENSHOT_DIR=SHOTS)
-    r = subprocess.run([node, os.path.join(BROWSER, "console.test.mjs")], env=env, timeout=170)
+    try:
+        r = subprocess.run([node, os.path.join(BROWSER, "console.test.mjs")], env=env,
+                           timeout=170)
+    finally:
+        # the browser made sessions the harness did not: hand them to the
+        # teardown, which deletes them and checks they left nothing running
+        # (they used to outlive the test with the daemon's reaper)
+        cursor = ""
+        for _ in range(20):
+            lst = d.get("/v1/sessions?limit=100" + cursor, key="root-admin")
+            if lst.status != 200:
+                break
+            d.sessions.update(x["id"] for x in lst.json.get("sessions", []))
+            if not lst.json.get("next_cursor"):
+                break
+            cursor = "&cursor=" + lst.json["next_cursor"]
     check(r.returncode == 0, "the browser test passed (see its output above)", r.returncode)
 
 
