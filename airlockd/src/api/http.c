@@ -25,79 +25,76 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+/* Every route, and where it is served (ALD_ON_API: the API listener, API
+ * keys; ALD_ON_PEER: the node-to-node listener of a cluster, node
+ * signatures only, docs/cluster.md "Forwarding": the session routes a node
+ * forwards, the node-local event stream, job output and the internal
+ * routes). */
 static const struct ald_route routes[] = {
-    {"GET", "/healthz", ALD_BODY_NONE, 0, ald_route_healthz, NULL},
-    {"GET", "/metrics", ALD_BODY_NONE, 0, ald_route_metrics, NULL},
-    {"POST", "/v1/sessions", ALD_BODY_JSON, 1, ald_route_session_create, NULL},
-    {"GET", "/v1/sessions", ALD_BODY_NONE, 1, ald_route_session_list, NULL},
-    {"GET", "/v1/sessions/*", ALD_BODY_NONE, 1, ald_route_session_get, NULL},
-    {"DELETE", "/v1/sessions/*", ALD_BODY_NONE, 1, ald_route_session_delete, NULL},
-    {"PATCH", "/v1/sessions/*/policy", ALD_BODY_JSON, 1, ald_route_session_policy, NULL},
-    {"GET", "/v1/sessions/*/policy", ALD_BODY_NONE, 1, ald_route_session_policy_get, NULL},
-    {"POST", "/v1/sessions/*/keepalive", ALD_BODY_JSON, 1, ald_route_session_keepalive, NULL},
-    {"POST", "/v1/sessions/*/exec", ALD_BODY_JSON, 1, ald_route_exec, NULL},
-    {"GET", "/v1/sessions/*/processes", ALD_BODY_NONE, 1, ald_route_proc_list, NULL},
-    {"GET", "/v1/sessions/*/processes/*", ALD_BODY_NONE, 1, ald_route_proc_get, NULL},
-    {"GET", "/v1/sessions/*/processes/*/output", ALD_BODY_NONE, 1, ald_route_proc_output, NULL},
-    {"POST", "/v1/sessions/*/processes/*/signal", ALD_BODY_JSON, 1, ald_route_proc_signal, NULL},
-    {"POST", "/v1/sessions/*/processes/*/stdin", ALD_BODY_RAW, 1, ald_route_proc_stdin, NULL},
-    {"POST", "/v1/sessions/*/processes/*/resize", ALD_BODY_JSON, 1, ald_route_proc_resize, NULL},
-    {"GET", "/v1/sessions/*/processes/*/tty", ALD_BODY_NONE, 1, ald_route_proc_tty, NULL},
-    {"GET", "/v1/sessions/*/approvals", ALD_BODY_NONE, 1, ald_route_approval_list, NULL},
-    {"POST", "/v1/sessions/*/approvals/*", ALD_BODY_JSON, 1, ald_route_approval_decide, NULL},
-    {"GET", "/v1/sessions/*/files/**", ALD_BODY_NONE, 1, ald_route_file_get, NULL},
-    {"PUT", "/v1/sessions/*/files/**", ALD_BODY_UPLOAD, 1, ald_route_file_put,
-     &ald_file_upload_ops},
-    {"DELETE", "/v1/sessions/*/files/**", ALD_BODY_NONE, 1, ald_route_file_delete, NULL},
-    {"GET", "/v1/sessions/*/events", ALD_BODY_NONE, 1, ald_route_events, NULL},
-    {"GET", "/v1/events", ALD_BODY_NONE, 1, ald_route_events, NULL},
-    {"POST", "/v1/jobs", ALD_BODY_JSON, 1, ald_route_job_create, NULL},
-    {"GET", "/v1/jobs", ALD_BODY_NONE, 1, ald_route_job_list, NULL},
-    {"GET", "/v1/jobs/*", ALD_BODY_NONE, 1, ald_route_job_get, NULL},
-    {"GET", "/v1/jobs/*/output", ALD_BODY_NONE, 1, ald_route_job_output, NULL},
-    {"POST", "/v1/jobs/*/cancel", ALD_BODY_JSON, 1, ald_route_job_cancel, NULL},
-    {"GET", "/v1/webhooks/deliveries", ALD_BODY_NONE, 1, ald_route_webhook_deliveries, NULL},
-    {"GET", "/v1/audit", ALD_BODY_NONE, 1, ald_route_audit, NULL},
-    {"GET", "/v1/me", ALD_BODY_NONE, 1, ald_route_me, NULL},
-    {"GET", "/v1/admin/users", ALD_BODY_NONE, 1, ald_route_admin_users, NULL},
-    {"GET", "/v1/admin/keys", ALD_BODY_NONE, 1, ald_route_admin_keys, NULL},
-    {"POST", "/v1/hooks/github", ALD_BODY_RAW, 0, ald_route_hook_github, NULL},
-    {"GET", "/console", ALD_BODY_NONE, 0, ald_route_console, NULL},
-    {"GET", "/console/**", ALD_BODY_NONE, 0, ald_route_console, NULL},
+    {"GET", "/healthz", ALD_BODY_NONE, 0, ald_route_healthz, NULL, ALD_ON_API},
+    {"GET", "/metrics", ALD_BODY_NONE, 0, ald_route_metrics, NULL, ALD_ON_API},
+    {"POST", "/v1/sessions", ALD_BODY_JSON, 1, ald_route_session_create, NULL, ALD_ON_API},
+    {"GET", "/v1/sessions", ALD_BODY_NONE, 1, ald_route_session_list, NULL, ALD_ON_API},
+    {"GET", "/v1/sessions/*", ALD_BODY_NONE, 1, ald_route_session_get, NULL,
+     ALD_ON_API | ALD_ON_PEER},
+    {"DELETE", "/v1/sessions/*", ALD_BODY_NONE, 1, ald_route_session_delete, NULL,
+     ALD_ON_API | ALD_ON_PEER},
+    {"PATCH", "/v1/sessions/*/policy", ALD_BODY_JSON, 1, ald_route_session_policy, NULL,
+     ALD_ON_API | ALD_ON_PEER},
+    {"GET", "/v1/sessions/*/policy", ALD_BODY_NONE, 1, ald_route_session_policy_get, NULL,
+     ALD_ON_API | ALD_ON_PEER},
+    {"POST", "/v1/sessions/*/keepalive", ALD_BODY_JSON, 1, ald_route_session_keepalive, NULL,
+     ALD_ON_API | ALD_ON_PEER},
+    {"POST", "/v1/sessions/*/exec", ALD_BODY_JSON, 1, ald_route_exec, NULL,
+     ALD_ON_API | ALD_ON_PEER},
+    {"GET", "/v1/sessions/*/processes", ALD_BODY_NONE, 1, ald_route_proc_list, NULL,
+     ALD_ON_API | ALD_ON_PEER},
+    {"GET", "/v1/sessions/*/processes/*", ALD_BODY_NONE, 1, ald_route_proc_get, NULL,
+     ALD_ON_API | ALD_ON_PEER},
+    {"GET", "/v1/sessions/*/processes/*/output", ALD_BODY_NONE, 1, ald_route_proc_output, NULL,
+     ALD_ON_API | ALD_ON_PEER},
+    {"POST", "/v1/sessions/*/processes/*/signal", ALD_BODY_JSON, 1, ald_route_proc_signal, NULL,
+     ALD_ON_API | ALD_ON_PEER},
+    {"POST", "/v1/sessions/*/processes/*/stdin", ALD_BODY_RAW, 1, ald_route_proc_stdin, NULL,
+     ALD_ON_API | ALD_ON_PEER},
+    {"POST", "/v1/sessions/*/processes/*/resize", ALD_BODY_JSON, 1, ald_route_proc_resize, NULL,
+     ALD_ON_API | ALD_ON_PEER},
+    {"GET", "/v1/sessions/*/processes/*/tty", ALD_BODY_NONE, 1, ald_route_proc_tty, NULL,
+     ALD_ON_API | ALD_ON_PEER},
+    {"GET", "/v1/sessions/*/approvals", ALD_BODY_NONE, 1, ald_route_approval_list, NULL,
+     ALD_ON_API | ALD_ON_PEER},
+    {"POST", "/v1/sessions/*/approvals/*", ALD_BODY_JSON, 1, ald_route_approval_decide, NULL,
+     ALD_ON_API | ALD_ON_PEER},
+    {"GET", "/v1/sessions/*/files/**", ALD_BODY_NONE, 1, ald_route_file_get, NULL,
+     ALD_ON_API | ALD_ON_PEER},
+    {"PUT", "/v1/sessions/*/files/**", ALD_BODY_UPLOAD, 1, ald_route_file_put, &ald_file_upload_ops,
+     ALD_ON_API | ALD_ON_PEER},
+    {"DELETE", "/v1/sessions/*/files/**", ALD_BODY_NONE, 1, ald_route_file_delete, NULL,
+     ALD_ON_API | ALD_ON_PEER},
+    {"GET", "/v1/sessions/*/events", ALD_BODY_NONE, 1, ald_route_events, NULL,
+     ALD_ON_API | ALD_ON_PEER},
+    {"GET", "/v1/events", ALD_BODY_NONE, 1, ald_route_events, NULL, ALD_ON_API | ALD_ON_PEER},
+    {"POST", "/v1/jobs", ALD_BODY_JSON, 1, ald_route_job_create, NULL, ALD_ON_API},
+    {"GET", "/v1/jobs", ALD_BODY_NONE, 1, ald_route_job_list, NULL, ALD_ON_API},
+    {"GET", "/v1/jobs/*", ALD_BODY_NONE, 1, ald_route_job_get, NULL, ALD_ON_API},
+    {"GET", "/v1/jobs/*/output", ALD_BODY_NONE, 1, ald_route_job_output, NULL,
+     ALD_ON_API | ALD_ON_PEER},
+    {"POST", "/v1/jobs/*/cancel", ALD_BODY_JSON, 1, ald_route_job_cancel, NULL, ALD_ON_API},
+    {"GET", "/v1/webhooks/deliveries", ALD_BODY_NONE, 1, ald_route_webhook_deliveries, NULL,
+     ALD_ON_API},
+    {"GET", "/v1/audit", ALD_BODY_NONE, 1, ald_route_audit, NULL, ALD_ON_API},
+    {"GET", "/v1/me", ALD_BODY_NONE, 1, ald_route_me, NULL, ALD_ON_API},
+    {"GET", "/v1/admin/users", ALD_BODY_NONE, 1, ald_route_admin_users, NULL, ALD_ON_API},
+    {"GET", "/v1/admin/keys", ALD_BODY_NONE, 1, ald_route_admin_keys, NULL, ALD_ON_API},
+    {"POST", "/v1/hooks/github", ALD_BODY_RAW, 0, ald_route_hook_github, NULL, ALD_ON_API},
+    {"GET", "/console", ALD_BODY_NONE, 0, ald_route_console, NULL, ALD_ON_API},
+    {"GET", "/console/**", ALD_BODY_NONE, 0, ald_route_console, NULL, ALD_ON_API},
+    {"POST", "/internal/v1/sessions/*/start", ALD_BODY_JSON, 1, ald_route_internal_start, NULL,
+     ALD_ON_PEER},
+    {"GET", "/internal/v1/node", ALD_BODY_NONE, 1, ald_route_internal_node, NULL, ALD_ON_PEER},
 };
 
-/* The peer listener's routes (docs/cluster.md "Forwarding"): the session
- * routes a node forwards, the node-local event stream and the internal
- * ones; every one needs a node signature (never an API key). */
-static const struct ald_route peer_routes[] = {
-    {"GET", "/v1/sessions/*", ALD_BODY_NONE, 1, ald_route_session_get, NULL},
-    {"DELETE", "/v1/sessions/*", ALD_BODY_NONE, 1, ald_route_session_delete, NULL},
-    {"PATCH", "/v1/sessions/*/policy", ALD_BODY_JSON, 1, ald_route_session_policy, NULL},
-    {"GET", "/v1/sessions/*/policy", ALD_BODY_NONE, 1, ald_route_session_policy_get, NULL},
-    {"POST", "/v1/sessions/*/keepalive", ALD_BODY_JSON, 1, ald_route_session_keepalive, NULL},
-    {"POST", "/v1/sessions/*/exec", ALD_BODY_JSON, 1, ald_route_exec, NULL},
-    {"GET", "/v1/sessions/*/processes", ALD_BODY_NONE, 1, ald_route_proc_list, NULL},
-    {"GET", "/v1/sessions/*/processes/*", ALD_BODY_NONE, 1, ald_route_proc_get, NULL},
-    {"GET", "/v1/sessions/*/processes/*/output", ALD_BODY_NONE, 1, ald_route_proc_output, NULL},
-    {"POST", "/v1/sessions/*/processes/*/signal", ALD_BODY_JSON, 1, ald_route_proc_signal, NULL},
-    {"POST", "/v1/sessions/*/processes/*/stdin", ALD_BODY_RAW, 1, ald_route_proc_stdin, NULL},
-    {"POST", "/v1/sessions/*/processes/*/resize", ALD_BODY_JSON, 1, ald_route_proc_resize, NULL},
-    {"GET", "/v1/sessions/*/processes/*/tty", ALD_BODY_NONE, 1, ald_route_proc_tty, NULL},
-    {"GET", "/v1/sessions/*/approvals", ALD_BODY_NONE, 1, ald_route_approval_list, NULL},
-    {"POST", "/v1/sessions/*/approvals/*", ALD_BODY_JSON, 1, ald_route_approval_decide, NULL},
-    {"GET", "/v1/sessions/*/files/**", ALD_BODY_NONE, 1, ald_route_file_get, NULL},
-    {"PUT", "/v1/sessions/*/files/**", ALD_BODY_UPLOAD, 1, ald_route_file_put,
-     &ald_file_upload_ops},
-    {"DELETE", "/v1/sessions/*/files/**", ALD_BODY_NONE, 1, ald_route_file_delete, NULL},
-    {"GET", "/v1/sessions/*/events", ALD_BODY_NONE, 1, ald_route_events, NULL},
-    {"GET", "/v1/events", ALD_BODY_NONE, 1, ald_route_events, NULL},
-    {"GET", "/v1/jobs/*/output", ALD_BODY_NONE, 1, ald_route_job_output, NULL},
-    {"POST", "/internal/v1/sessions/*/start", ALD_BODY_JSON, 1, ald_route_internal_start, NULL},
-    {"GET", "/internal/v1/node", ALD_BODY_NONE, 1, ald_route_internal_node, NULL},
-};
-
-#define N_ROUTES      (sizeof(routes) / sizeof(*routes))
-#define N_PEER_ROUTES (sizeof(peer_routes) / sizeof(*peer_routes))
+#define N_ROUTES (sizeof(routes) / sizeof(*routes))
 
 /* The peer listener (cluster mode only). */
 static struct MHD_Daemon *peer_http;
@@ -478,13 +475,13 @@ static enum MHD_Result reply_405(struct ald_req *r, const char *allow)
 static enum MHD_Result route(struct ald_req *r, const char *path)
 {
     char allow[128] = "";
-    const struct ald_route *table = r->on_peer ? peer_routes : routes;
-    size_t n_routes = r->on_peer ? N_PEER_ROUTES : N_ROUTES;
-    for (size_t i = 0; i < n_routes; i++) {
+    const struct ald_route *table = routes;
+    unsigned here = r->on_peer ? ALD_ON_PEER : ALD_ON_API;
+    for (size_t i = 0; i < N_ROUTES; i++) {
         const char *spans[3];
         size_t lens[3];
         int n;
-        if (!match(table[i].pattern, path, spans, lens, &n))
+        if (!(table[i].on & here) || !match(table[i].pattern, path, spans, lens, &n))
             continue;
         if (strcmp(table[i].method, r->method) != 0) {
             if (!strstr(allow, table[i].method)) {
@@ -772,7 +769,7 @@ static int listen_on(const char *addr, char *bound, size_t boundsz)
 }
 
 /* The node-to-node listener on cluster.listen: the same handlers, the
- * routes of peer_routes, node signatures instead of API keys. */
+ * routes marked ALD_ON_PEER, node signatures instead of API keys. */
 static int peer_start(struct ald *d)
 {
     int err = ald_forward_init(d);

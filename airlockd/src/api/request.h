@@ -41,7 +41,11 @@ struct ald_route {
     int auth; /* needs a key */
     ald_handler_fn handler;
     const struct ald_upload_ops *upload;
+    unsigned on; /* ALD_ON_API and/or ALD_ON_PEER: the listeners that serve it */
 };
+
+#define ALD_ON_API  1u /* the API listener (API keys) */
+#define ALD_ON_PEER 2u /* a cluster node's node-to-node listener (node signatures) */
 
 struct ald_req {
     struct ald *d;
